@@ -1,0 +1,118 @@
+/**
+ * Types shared by the SDK's modules (sso, billing/account, sync, worker). Each module is
+ * built from a `Runtime` by `createMaestrano`; none reaches into another's internals.
+ */
+import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
+
+/** One marketplace (tenant / preset), fully resolved: defaults applied, paths absolute. */
+export interface Tenant {
+  /** Marketplace key, e.g. `maestrano-uat`. Also the last path segment of every route. */
+  name: string;
+  nid: string | null;
+  environment: string | null;
+  app: { host: string };
+  api: {
+    /** App id: SAML Issuer and HTTP Basic username. */
+    id: string;
+    /** Secret: HTTP Basic password. Never logged, never in errors or metadata. */
+    key: string;
+    /** Account API and IdP host. */
+    host: string;
+    /** Account API base path with trailing slash, default `/api/v1/`. */
+    base: string;
+  };
+  sso: {
+    enabled: boolean;
+    sloEnabled: boolean;
+    /** Host serving init/consume: `sso.idm` or, when empty, `app.host`. */
+    idm: string;
+    initPath: string;
+    consumePath: string;
+    idp: string;
+    nameIdFormat: string;
+    creationMode: 'real' | 'virtual';
+    /** Pinned IdP signing certificate (PEM). Preferred trust anchor. */
+    x509Certificate: string | null;
+    /** SHA-1 fingerprint (colon hex), only used as a configured fallback. */
+    x509Fingerprint: string | null;
+  };
+  connec: {
+    enabled: boolean;
+    host: string;
+    basePath: string;
+    timeoutMs: number;
+    externalIds: boolean;
+  };
+  webhooks: {
+    account: { groupPath: string; groupUserPath: string };
+    connec: { notificationPath: string; initializationPath: string | null };
+  };
+}
+
+export interface TenantRegistry {
+  get(name: string): Tenant | undefined;
+  list(): Tenant[];
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Structured logger. Fields are redacted by the SDK before they reach it. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What every module is built from. */
+export interface Runtime {
+  tenants: TenantRegistry;
+  storage: StorageAdapter;
+  logger: Logger;
+  clock: () => Date;
+  /** Unique per process; prefix of claim/lease owners. */
+  instanceId: string;
+  fetch: typeof fetch;
+}
+
+/** Arguments of one routed request. `params` holds the path parameters (`id`, `group_id`). */
+export interface HandlerArgs {
+  request: Request;
+  tenant: Tenant;
+  params: Record<string, string>;
+}
+
+export type RouteHandler = (args: HandlerArgs) => Promise<Response>;
+
+/** Context given to a job handler by the worker. */
+export interface JobContext {
+  signal: AbortSignal;
+  /** Extends the lease; false when it was lost (stop working on the job). */
+  heartbeat(): Promise<boolean>;
+  logger: Logger;
+}
+
+/**
+ * A job handler. Resolve to finish the job; throw to fail the attempt (retried with
+ * backoff, then dead-lettered). Throw `JobDeferral` to wait for something (a reference).
+ */
+export type JobHandler = (job: JobRecord, ctx: JobContext) => Promise<void>;
+
+/** Job types the SDK enqueues. */
+export const JobTypes = {
+  /** Emitted once per new company by SSO provisioning; fans out to billing and import. */
+  companyCreated: 'company.created',
+  billingSubscribe: 'billing.subscribe',
+  syncImport: 'sync.import',
+  connecRecord: 'connec.record',
+  syncPush: 'sync.push',
+} as const;
+
+/** Payload of a `company.created` job. */
+export interface CompanyCreatedPayload {
+  tenant: string;
+  groupId: string;
+  companyId: string;
+  /** The SSO group attributes at creation time (ISO dates as strings). */
+  group: Record<string, string | boolean | null>;
+}

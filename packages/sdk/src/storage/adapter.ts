@@ -1,0 +1,461 @@
+/**
+ * The storage contract. Everything the SDK persists goes through these repositories.
+ *
+ * Rules for implementers (the conformance suite in `@org/maestrano-sdk/testing` checks them):
+ * - Every method is required. Each method is atomic on its own: no caller ever needs a
+ *   multi-document transaction, so MongoDB (single-document atomics + unique indexes) can
+ *   implement the whole contract.
+ * - Times are taken from the adapter's clock (`StorageOptions.clock`, default `Date.now`),
+ *   never from the database server, so expiry behaves the same on every backend and tests
+ *   can move time.
+ * - A unique violation surfaces as `StorageConflictError`; any other driver failure as
+ *   `StorageError` naming the operation (e.g. `idMaps.insert`) with the driver error as
+ *   `cause`. Operations must fail within a bounded time when the database is unreachable.
+ * - Values round-trip exactly: `Date` stays `Date` (millisecond precision), JSON stays JSON,
+ *   `null` stays `null`.
+ */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface StorageCapabilities {
+  /** True when the backend runs on multi-document transactions internally (informational only). */
+  readonly transactions: boolean;
+}
+
+export interface StorageOptions {
+  /** Clock used for every expiry and timestamp. Default: `() => new Date()`. */
+  clock?: () => Date;
+}
+
+export interface StorageAdapter {
+  /** `"memory"`, `"prisma"`, `"mongo"` or a third-party id. Used in errors and logs. */
+  readonly id: string;
+  readonly capabilities: StorageCapabilities;
+  readonly groups: GroupRepository;
+  readonly users: UserRepository;
+  readonly idMaps: IdMapRepository;
+  readonly cursors: CursorRepository;
+  readonly jobs: JobRepository;
+  readonly ledger: LedgerRepository;
+  readonly replay: ReplayRepository;
+  readonly locks: LockRepository;
+  /** Releases connections the adapter opened itself (never the user's own client). */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Provisioning claims (shared by groups and users)
+
+/**
+ * Result of a provisioning claim: of N concurrent callers for one new key exactly one gets
+ * `claimed`; the others get `pending` (poll `get` until it is provisioned, or claim again
+ * after the claim expires) or `exists` once the winner completed.
+ */
+export type ProvisionClaim<T> =
+  | { state: 'claimed'; /** true when an expired claim of another owner was taken over */ takeover: boolean }
+  | { state: 'pending'; claimExpiresAt: Date }
+  | { state: 'exists'; record: T };
+
+export interface ClaimOptions {
+  /** Opaque id of the caller (process + request). */
+  owner: string;
+  /** How long the claim blocks other callers if its owner never completes or releases. */
+  ttlMs: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// groups: (tenant, groupId) -> the app's company
+
+export type GroupStatus = 'active' | 'cancelled';
+
+export interface GroupRecord {
+  tenant: string;
+  /** Maestrano group uid (`cld-…`). */
+  groupId: string;
+  /** The app's own company id, returned by `provisioning.createCompany`. */
+  companyId: string;
+  status: GroupStatus;
+  /** Maestrano organization uid (`org-…`); Connec!'s channel and the realm of its ids. */
+  orgUid: string | null;
+  /** The later of the group's free-trial end and the app's own trial end, when known. */
+  trialEndsAt: Date | null;
+  /** Per-group settings (connector switches, billing plan, …). */
+  settings: JsonObject;
+  createdAt: Date;
+  updatedAt: Date;
+  cancelledAt: Date | null;
+}
+
+export interface GroupCompletion {
+  companyId: string;
+  orgUid?: string | null;
+  trialEndsAt?: Date | null;
+  settings?: JsonObject;
+}
+
+export interface GroupPatch {
+  orgUid?: string | null;
+  trialEndsAt?: Date | null;
+  settings?: JsonObject;
+}
+
+export interface GroupRepository {
+  /** A provisioned group, or null (also null while a claim is pending). */
+  get(tenant: string, groupId: string): Promise<GroupRecord | null>;
+  /**
+   * Atomic provisioning claim. `claimed` when no record exists (or an expired claim is
+   * taken over), `pending` while another owner's claim is live, `exists` once provisioned.
+   */
+  claim(tenant: string, groupId: string, options: ClaimOptions): Promise<ProvisionClaim<GroupRecord>>;
+  /**
+   * Turns the owner's claim into an active group. Throws `StorageConflictError` when the
+   * caller no longer owns the claim (it expired and was taken over).
+   */
+  complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord>;
+  /** Drops the owner's unfinished claim so the next attempt can start over. No-op otherwise. */
+  release(tenant: string, groupId: string, owner: string): Promise<void>;
+  /** Partial update of a provisioned group; null when unknown. */
+  update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null>;
+  /**
+   * Compare-and-set active -> cancelled. `changed` is false when the group was already
+   * cancelled (a webhook replay) or unknown (`group` null).
+   */
+  cancel(tenant: string, groupId: string): Promise<{ changed: boolean; group: GroupRecord | null }>;
+  /** Provisioned groups of a tenant, ordered by groupId. */
+  list(tenant: string, filter?: { status?: GroupStatus }): Promise<GroupRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// users: (tenant, uid) -> the app's user; memberships
+
+export type UserStatus = 'active' | 'blocked';
+
+export interface UserRecord {
+  tenant: string;
+  /** Maestrano uid as keyed by the identity mode: `usr-…` (real) or `usr-….cld-…` (virtual). */
+  uid: string;
+  /** The app's own user id. */
+  userId: string;
+  status: UserStatus;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type MembershipStatus = 'active' | 'removed';
+
+export interface MembershipRecord {
+  tenant: string;
+  uid: string;
+  groupId: string;
+  /** Maestrano role: `Member`, `Power User`, `Admin`, `Super Admin`, `Guest`, … */
+  role: string;
+  status: MembershipStatus;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface UserRepository {
+  get(tenant: string, uid: string): Promise<UserRecord | null>;
+  /** All uids linked to one app user (several after email-based linking). */
+  findByUserId(tenant: string, userId: string): Promise<UserRecord[]>;
+  /** Same semantics as `GroupRepository.claim`. */
+  claim(tenant: string, uid: string, options: ClaimOptions): Promise<ProvisionClaim<UserRecord>>;
+  /** Same semantics as `GroupRepository.complete`; the user starts `active`. */
+  complete(tenant: string, uid: string, owner: string, data: { userId: string }): Promise<UserRecord>;
+  release(tenant: string, uid: string, owner: string): Promise<void>;
+  /** Compare-and-set of the status; `changed` false when already in that status or unknown. */
+  setStatus(tenant: string, uid: string, status: UserStatus): Promise<{ changed: boolean; user: UserRecord | null }>;
+  /**
+   * Insert or update the (tenant, uid, groupId) membership to `active` with `role`.
+   * `created` true when it did not exist; `changed` true when role or status changed.
+   */
+  upsertMembership(
+    tenant: string,
+    uid: string,
+    groupId: string,
+    role: string,
+  ): Promise<{ membership: MembershipRecord; created: boolean; changed: boolean }>;
+  /** Compare-and-set of a membership status; `changed` false when unchanged or unknown. */
+  setMembershipStatus(
+    tenant: string,
+    uid: string,
+    groupId: string,
+    status: MembershipStatus,
+  ): Promise<{ changed: boolean; membership: MembershipRecord | null }>;
+  listMemberships(
+    tenant: string,
+    filter: { uid?: string; groupId?: string; status?: MembershipStatus },
+  ): Promise<MembershipRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// idMaps: (tenant, group, entity, connecId) <-> localId
+
+export interface IdMapScope {
+  tenant: string;
+  groupId: string;
+  /** The connector entity name (`defineEntity({ name })`), not the Connec! collection. */
+  entity: string;
+}
+
+export interface RecordError {
+  code: string;
+  message: string;
+  at: Date;
+}
+
+export interface IdMapRecord extends IdMapScope {
+  /** Connec! id (the `provider: "connec"` entry); null until a push returned it. */
+  connecId: string | null;
+  /** The app's id; null until the local record exists. */
+  localId: string | null;
+  /** Connec! `updated_at` of the last inbound version applied locally. */
+  lastAppliedAt: Date | null;
+  /** Content hash of the last version pushed to Connec! (echo suppression). */
+  lastPushedHash: string | null;
+  /** Content hash of the last inbound version applied (replay detection). */
+  lastReceivedHash: string | null;
+  /** Set when the record was deleted on either side; no more syncing. */
+  tombstonedAt: Date | null;
+  lastError: RecordError | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type IdMapKey = { connecId: string } | { localId: string };
+
+export interface IdMapInsert extends IdMapScope {
+  connecId: string | null;
+  localId: string | null;
+  lastAppliedAt?: Date | null;
+  lastPushedHash?: string | null;
+  lastReceivedHash?: string | null;
+}
+
+export interface IdMapPatch {
+  connecId?: string | null;
+  localId?: string | null;
+  lastAppliedAt?: Date | null;
+  lastPushedHash?: string | null;
+  lastReceivedHash?: string | null;
+  tombstonedAt?: Date | null;
+  lastError?: RecordError | null;
+}
+
+export interface IdMapRepository {
+  find(scope: IdMapScope, key: IdMapKey): Promise<IdMapRecord | null>;
+  /** Batch lookup by Connec! ids (import pages, reference resolution). Missing ids are absent. */
+  findManyByConnecIds(scope: IdMapScope, connecIds: string[]): Promise<IdMapRecord[]>;
+  /**
+   * Creates a map. (scope, connecId) and (scope, localId) are each unique when not null:
+   * a second insert for either throws `StorageConflictError`.
+   */
+  insert(map: IdMapInsert): Promise<IdMapRecord>;
+  /** Partial update of the map found by `key`; null when none. Conflicts as for insert. */
+  update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null>;
+  /**
+   * Compare-and-set for inbound versions: sets `lastAppliedAt = appliedAt` and
+   * `lastReceivedHash = hash` only when `lastAppliedAt` is null or strictly older.
+   * Returns false (and changes nothing) for a stale or equal version.
+   */
+  markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string): Promise<boolean>;
+  /** Maps of one scope ordered by creation, for paging (`after` = last `connecId ?? localId` seen). */
+  list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]>;
+  /** Removes every map, cursor-free, of one group (account deletion). Returns the count removed. */
+  purgeGroup(tenant: string, groupId: string): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------
+// cursors: per (tenant, group, entity, kind) checkpoint, monotonic
+
+export interface CursorKey extends IdMapScope {
+  /** e.g. `import` (initial import checkpoint) or `incremental`. */
+  kind: string;
+}
+
+export interface CursorRecord extends CursorKey {
+  /** Monotonic position (records committed, or a timestamp in ms). */
+  position: number;
+  /** Opaque resume data (next URL, skip, last updated_at, …). */
+  data: JsonObject;
+  /** True once the run this cursor tracks has finished. */
+  complete: boolean;
+  updatedAt: Date;
+}
+
+export interface CursorRepository {
+  get(key: CursorKey): Promise<CursorRecord | null>;
+  /**
+   * Moves the cursor forward. Writes only when no cursor exists or `position` is strictly
+   * greater than the stored one (or equal with `complete` turning true); returns whether
+   * it wrote. A cursor never moves backwards through this method.
+   */
+  advance(key: CursorKey, position: number, data: JsonObject, complete?: boolean): Promise<boolean>;
+  /** Deletes the cursor (explicit re-import). */
+  reset(key: CursorKey): Promise<void>;
+  list(tenant: string, groupId: string): Promise<CursorRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// jobs: the durable inbox
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'dead';
+
+export interface JobError {
+  message: string;
+  code?: string | undefined;
+}
+
+export interface JobRecord {
+  id: string;
+  type: string;
+  tenant: string | null;
+  groupId: string | null;
+  payload: JsonValue;
+  /** Unique among stored jobs: enqueueing a second job with it returns the first. */
+  dedupeKey: string | null;
+  /** Jobs sharing it never run concurrently and are claimed oldest first. */
+  orderingKey: string | null;
+  /** A key the job waits on (a missing reference); `wake(waitKey)` makes it due now. */
+  waitKey: string | null;
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  runAt: Date;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  lastError: JobError | null;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+}
+
+export interface JobInput {
+  type: string;
+  payload: JsonValue;
+  tenant?: string | null;
+  groupId?: string | null;
+  dedupeKey?: string | null;
+  orderingKey?: string | null;
+  /** Default: now. */
+  runAt?: Date;
+  /** Default: 8. */
+  maxAttempts?: number;
+}
+
+export interface EnqueueResult {
+  id: string;
+  /** false when a job with the same dedupeKey was already stored. */
+  created: boolean;
+}
+
+export interface ClaimJobsOptions {
+  /** Opaque worker id; only the owner can heartbeat/complete/fail a claimed job. */
+  worker: string;
+  limit: number;
+  leaseMs: number;
+  /** Only these job types (default: any). */
+  types?: string[];
+}
+
+export type FailOutcome = 'retrying' | 'dead' | 'lost';
+
+export interface JobRepository {
+  enqueue(job: JobInput): Promise<EnqueueResult>;
+  /** Enqueue several jobs (one notification body). Results are in input order. */
+  enqueueMany(jobs: JobInput[]): Promise<EnqueueResult[]>;
+  /**
+   * Atomically claims up to `limit` due jobs: `pending` with `runAt <= now`, or `running`
+   * with an expired lease (redelivery). A job is never held by two workers at once, and a
+   * job is skipped while another job with the same `orderingKey` is running with a live
+   * lease or is older and still pending. Claiming sets `running`, the lease and
+   * `attempts + 1`. Ordered by runAt, then creation.
+   */
+  claim(options: ClaimJobsOptions): Promise<JobRecord[]>;
+  /** Extends the lease; false when the caller no longer owns the job. */
+  heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean>;
+  /** Marks the owner's job `done`. Idempotent: false (no error) when not owned or already done. */
+  complete(id: string, worker: string): Promise<boolean>;
+  /**
+   * Records a failed attempt. `dead` once `attempts >= maxAttempts` (dead letter), otherwise
+   * back to `pending` at `retryAt` (the caller computes backoff) with `waitKey` set when
+   * given. `lost` when the caller no longer owns the job.
+   */
+  fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome>;
+  /** Makes pending jobs waiting on `waitKey` due now; returns how many. */
+  wake(waitKey: string): Promise<number>;
+  get(id: string): Promise<JobRecord | null>;
+  listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]>;
+  /** dead -> pending, attempts reset, due now. False when not dead. */
+  requeue(id: string): Promise<boolean>;
+  counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;
+  /** Deletes `done` jobs completed before `before` (their dedupe keys become free). */
+  purgeCompleted(before: Date): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------
+// ledger: idempotency keys for side effects (charges)
+
+export type LedgerStatus = 'pending' | 'done';
+
+export interface LedgerEntry {
+  key: string;
+  status: LedgerStatus;
+  owner: string | null;
+  claimExpiresAt: Date | null;
+  /** What the side effect is about to do (written at claim time; used to reconcile). */
+  intent: JsonValue;
+  /** Recorded outcome (e.g. the created bill id). */
+  outcome: JsonValue | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type LedgerClaim =
+  | {
+      state: 'claimed';
+      /**
+       * true when an expired claim was taken over: the previous owner may have performed
+       * the side effect without recording it, so the caller must reconcile first.
+       */
+      recovered: boolean;
+      entry: LedgerEntry;
+    }
+  | { state: 'pending'; entry: LedgerEntry }
+  | { state: 'done'; entry: LedgerEntry };
+
+export interface LedgerRepository {
+  get(key: string): Promise<LedgerEntry | null>;
+  /** Claim-once. Exactly one of N concurrent callers gets `claimed`. */
+  claim(key: string, options: ClaimOptions & { intent: JsonValue }): Promise<LedgerClaim>;
+  /** Records the outcome; false when the caller no longer owns the claim. */
+  complete(key: string, owner: string, outcome: JsonValue): Promise<boolean>;
+  /** Drops an unfinished claim of the owner (the side effect certainly did not happen). */
+  release(key: string, owner: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// replay: SAML assertion ids until they expire
+
+export interface ReplayRepository {
+  /**
+   * Records an assertion id. true the first time; false when it is already recorded and
+   * not expired (a replay). An expired record is replaced (true).
+   */
+  remember(tenant: string, assertionId: string, expiresAt: Date): Promise<boolean>;
+  /** Deletes expired records; returns the count. */
+  purgeExpired(): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------
+// locks: exclusive leases
+
+export interface LockRepository {
+  /** Takes the lock when free, expired or already held by `owner` (refreshing it). */
+  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends the owner's live lock; false when not held by owner. */
+  refresh(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Releases the owner's lock; false when not held by owner. */
+  release(key: string, owner: string): Promise<boolean>;
+}

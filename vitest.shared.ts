@@ -1,0 +1,23 @@
+import { defineProject, type UserWorkspaceConfig } from 'vitest/config';
+
+/**
+ * Resolve workspace packages to their TypeScript sources (the `@org/source` export
+ * condition), so tests and typecheck never need a prior build.
+ */
+const conditions = ['@org/source', 'node', 'import', 'module', 'default'];
+
+export function project(name: string, test: UserWorkspaceConfig['test'] = {}) {
+  return defineProject({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: ['@org/source'] } },
+    test: {
+      name,
+      environment: 'node',
+      clearMocks: true,
+      restoreMocks: true,
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      ...test,
+    },
+  });
+}
