@@ -116,3 +116,25 @@ export interface CompanyCreatedPayload {
   /** The SSO group attributes at creation time (ISO dates as strings). */
   group: Record<string, string | boolean | null>;
 }
+
+/**
+ * Every route `mno.handler` serves (ARCHITECTURE §3). Each module contributes the handlers
+ * for its kinds; the router matches the tenant's configured paths to a kind.
+ */
+export type RouteKind =
+  | 'metadata'
+  | 'samlMetadata'
+  | 'ssoInit'
+  | 'ssoConsume'
+  | 'groupDeleted'
+  | 'groupUserDeleted'
+  | 'connecNotification';
+
+export type RouteTable = Partial<Record<RouteKind, RouteHandler>>;
+
+/** What a module built by `createMaestrano` contributes. */
+export interface ModuleContribution {
+  routes?: RouteTable;
+  /** Job handlers by job type, run by `mno.worker`. */
+  jobs?: Record<string, JobHandler>;
+}
