@@ -1,0 +1,3 @@
+import type { StorageCases } from '../types.js';
+
+export const userCases: StorageCases = {};

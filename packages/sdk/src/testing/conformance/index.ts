@@ -1,0 +1,25 @@
+export { CONFORMANCE_EPOCH, createTestClock } from './clock.js';
+export type { TestClock } from './clock.js';
+export { describeStorageAdapter } from './runner.js';
+export { storageCases } from './cases/index.js';
+export type {
+  DescribeStorageAdapterOptions,
+  StorageAbility,
+  StorageCase,
+  StorageCaseContext,
+  StorageCaseFn,
+  StorageCases,
+  StorageInspector,
+  StorageRepositoryName,
+  StorageSetupContext,
+  StorageSetupResult,
+  StoredCursor,
+  StoredGroup,
+  StoredIdMap,
+  StoredJob,
+  StoredLedgerEntry,
+  StoredLock,
+  StoredMembership,
+  StoredReplay,
+  StoredUser,
+} from './types.js';

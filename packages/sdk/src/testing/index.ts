@@ -1,0 +1,32 @@
+// Public API of @org/maestrano-sdk/testing: helpers for integrators' and adapter authors'
+// tests. Each module keeps its exports in its own section below.
+
+// --- storage conformance suite --------------------------------------------------------
+export {
+  CONFORMANCE_EPOCH,
+  createTestClock,
+  describeStorageAdapter,
+  storageCases,
+} from './conformance/index.js';
+export type {
+  DescribeStorageAdapterOptions,
+  StorageAbility,
+  StorageCase,
+  StorageCaseContext,
+  StorageCaseFn,
+  StorageCases,
+  StorageInspector,
+  StorageRepositoryName,
+  StorageSetupContext,
+  StorageSetupResult,
+  StoredCursor,
+  StoredGroup,
+  StoredIdMap,
+  StoredJob,
+  StoredLedgerEntry,
+  StoredLock,
+  StoredMembership,
+  StoredReplay,
+  StoredUser,
+  TestClock,
+} from './conformance/index.js';
