@@ -95,8 +95,28 @@ export interface JobContext {
 /**
  * A job handler. Resolve to finish the job; throw to fail the attempt (retried with
  * backoff, then dead-lettered). Throw `JobDeferral` to wait for something (a reference).
+ * Handlers must be idempotent: a lease can expire and the job be redelivered.
  */
 export type JobHandler = (job: JobRecord, ctx: JobContext) => Promise<void>;
+
+/**
+ * Thrown by a job handler to park its job until something happens (e.g. a referenced record
+ * gets linked): the worker records a failed attempt with `waitKey`, due again after
+ * `retryInMs` or as soon as `storage.jobs.wake(waitKey)` is called, whichever comes first.
+ * Attempts still count, so a reference that never resolves ends as a dead letter.
+ */
+export class JobDeferral extends Error {
+  readonly waitKey: string | null;
+  readonly retryInMs: number | undefined;
+  readonly reason: string;
+  constructor(reason: string, options: { waitKey?: string | null; retryInMs?: number } = {}) {
+    super(reason);
+    this.name = 'JobDeferral';
+    this.reason = reason;
+    this.waitKey = options.waitKey ?? null;
+    this.retryInMs = options.retryInMs;
+  }
+}
 
 /** Job types the SDK enqueues. */
 export const JobTypes = {
