@@ -1,0 +1,2 @@
+export { backoffDelay, companyCreatedFanout, createWorker } from './worker.js';
+export type { BackoffPolicy, Worker, WorkerEvent, WorkerRunOptions, WorkerStats } from './worker.js';

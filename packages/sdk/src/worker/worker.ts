@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { JobDeferral, type JobHandler, JobTypes, type Runtime } from '../core/types.js';
+import { isMaestranoError } from '../errors/index.js';
+import type { JobRecord } from '../storage/adapter.js';
+
+/** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
+export interface BackoffPolicy {
+  /** Delay after the first failed attempt. Default 1 000 ms. */
+  baseMs?: number;
+  /** Upper bound of any delay. Default 300 000 ms (5 min). */
+  maxMs?: number;
+}
+
+export interface WorkerRunOptions {
+  /** Stops claiming when aborted; in-flight jobs get `shutdownGraceMs` to finish. */
+  signal?: AbortSignal;
+  /** Jobs processed at the same time by this worker. Default 4. */
+  concurrency?: number;
+  /** Lease per claimed job; renewed every third of it while the handler runs. Default 30 000 ms. */
+  leaseMs?: number;
+  /** Sleep between claims when no job is due. Default 250 ms. */
+  pollIntervalMs?: number;
+  /** Only these job types (default: every type with a handler). */
+  types?: string[];
+  /** Id recorded as lease owner. Default: `<runtime.instanceId>:<random>`. */
+  workerId?: string;
+  /** Resolve as soon as no job is due and none is running (tests, CLIs, cron-style runs). */
+  stopWhenIdle?: boolean;
+  /** How long in-flight jobs may keep running after `signal` aborts. Default 10 000 ms. */
+  shutdownGraceMs?: number;
+  backoff?: BackoffPolicy;
+  /** Called for every job outcome (observability). Must not throw. */
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export type WorkerEvent =
+  | { type: 'claimed'; job: JobRecord }
+  | { type: 'completed'; job: JobRecord; durationMs: number }
+  | { type: 'deferred'; job: JobRecord; waitKey: string | null; reason: string }
+  | { type: 'failed'; job: JobRecord; error: { message: string; code?: string | undefined }; outcome: 'retrying' | 'dead' | 'lost' }
+  | { type: 'lease_lost'; job: JobRecord }
+  | { type: 'storage_unavailable'; error: unknown };
+
+export interface WorkerStats {
+  claimed: number;
+  completed: number;
+  /** Failed attempts that will be retried. */
+  retried: number;
+  deferred: number;
+  deadLettered: number;
+  /** Jobs whose lease was lost (another worker will redeliver them). */
+  lost: number;
+}
+
+export interface Worker {
+  /** Job types this worker can run. */
+  readonly types: readonly string[];
+  /**
+   * Claims and runs jobs until `signal` aborts (or, with `stopWhenIdle`, until nothing is
+   * due). Safe to run in any number of processes against one database: jobs are leased.
+   */
+  run(options?: WorkerRunOptions): Promise<WorkerStats>;
+  /** `run({ ...options, stopWhenIdle: true })`. */
+  drain(options?: Omit<WorkerRunOptions, 'stopWhenIdle'>): Promise<WorkerStats>;
+}
+
+const DEFAULTS = {
+  concurrency: 4,
+  leaseMs: 30_000,
+  pollIntervalMs: 250,
+  shutdownGraceMs: 10_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 300_000,
+} as const;
+
+/** Delay before the next attempt after `attempts` failed ones. */
+export function backoffDelay(attempts: number, policy: BackoffPolicy = {}, random: () => number = Math.random): number {
+  const base = policy.baseMs ?? DEFAULTS.backoffBaseMs;
+  const max = policy.maxMs ?? DEFAULTS.backoffMaxMs;
+  const exp = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
+  const jitter = 1 + (random() * 0.4 - 0.2);
+  return Math.max(0, Math.min(max, Math.round(exp * jitter)));
+}
+
+function errorSummary(error: unknown): { message: string; code?: string | undefined } {
+  if (isMaestranoError(error)) return { message: error.message, code: error.code };
+  if (error instanceof Error) return { message: error.message || error.name };
+  return { message: String(error) };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/**
+ * Builds a worker over the runtime's storage. `handlers` maps job types to handlers (the
+ * modules' contributions); `company.created` is handled by the built-in fan-out when not
+ * given.
+ */
+export function createWorker(runtime: Runtime, handlers: Record<string, JobHandler>): Worker {
+  const table: Record<string, JobHandler> = { ...handlers };
+  if (!table[JobTypes.companyCreated]) {
+    const followUps = [JobTypes.billingSubscribe, JobTypes.syncImport].filter((t) => table[t] !== undefined);
+    table[JobTypes.companyCreated] = companyCreatedFanout(runtime, followUps);
+  }
+  const types = Object.keys(table).sort();
+
+  async function run(options: WorkerRunOptions = {}): Promise<WorkerStats> {
+    const concurrency = Math.max(1, options.concurrency ?? DEFAULTS.concurrency);
+    const leaseMs = Math.max(1_000, options.leaseMs ?? DEFAULTS.leaseMs);
+    const pollMs = Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs);
+    const grace = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
+    const workerId = options.workerId ?? `${runtime.instanceId}:${randomUUID().slice(0, 8)}`;
+    const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
+    const signal = options.signal;
+    const emit = (event: WorkerEvent) => {
+      try {
+        options.onEvent?.(event);
+      } catch {
+        // Observability must never break processing.
+      }
+    };
+    const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0 };
+    const inFlight = new Set<Promise<void>>();
+    const handlerAbort = new AbortController();
+    let slotFreed: (() => void) | null = null;
+    let storageFailures = 0;
+
+    const process = async (job: JobRecord): Promise<void> => {
+      const started = Date.now();
+      const jobAbort = new AbortController();
+      const onStop = () => jobAbort.abort(handlerAbort.signal.reason);
+      handlerAbort.signal.addEventListener('abort', onStop, { once: true });
+      let leaseLost = false;
+      const heartbeat = async (): Promise<boolean> => {
+        try {
+          const ok = await runtime.storage.jobs.heartbeat(job.id, workerId, leaseMs);
+          if (!ok && !leaseLost) {
+            leaseLost = true;
+            emit({ type: 'lease_lost', job });
+            jobAbort.abort(new Error('lease lost'));
+          }
+          return ok;
+        } catch (error) {
+          runtime.logger.warn('worker: heartbeat failed', { jobId: job.id, error: errorSummary(error).message });
+          return true;
+        }
+      };
+      const timer = setInterval(() => void heartbeat(), Math.max(250, Math.floor(leaseMs / 3)));
+      try {
+        const handler = table[job.type];
+        if (!handler) throw new Error(`no handler for job type "${job.type}"`);
+        await handler(job, { signal: jobAbort.signal, heartbeat, logger: runtime.logger });
+        clearInterval(timer);
+        if (leaseLost) {
+          stats.lost++;
+          return;
+        }
+        await runtime.storage.jobs.complete(job.id, workerId);
+        stats.completed++;
+        emit({ type: 'completed', job, durationMs: Date.now() - started });
+      } catch (error) {
+        clearInterval(timer);
+        if (leaseLost) {
+          stats.lost++;
+          return;
+        }
+        const now = runtime.clock().getTime();
+        if (error instanceof JobDeferral) {
+          const delay = error.retryInMs ?? backoffDelay(job.attempts, options.backoff);
+          const outcome = await failSafely(job, {
+            error: { message: error.reason, code: 'deferred' },
+            retryAt: new Date(now + delay),
+            waitKey: error.waitKey,
+          });
+          if (outcome === 'dead') stats.deadLettered++;
+          else if (outcome === 'lost') stats.lost++;
+          else stats.deferred++;
+          emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
+          return;
+        }
+        const summary = errorSummary(error);
+        const outcome = await failSafely(job, {
+          error: summary,
+          retryAt: new Date(now + backoffDelay(job.attempts, options.backoff)),
+        });
+        if (outcome === 'dead') stats.deadLettered++;
+        else if (outcome === 'lost') stats.lost++;
+        else stats.retried++;
+        runtime.logger[outcome === 'dead' ? 'error' : 'warn']('worker: job attempt failed', {
+          jobId: job.id,
+          type: job.type,
+          attempt: job.attempts,
+          outcome,
+          error: summary.message,
+          code: summary.code,
+        });
+        emit({ type: 'failed', job, error: summary, outcome });
+      } finally {
+        handlerAbort.signal.removeEventListener('abort', onStop);
+      }
+    };
+
+    /** A failure to record the failure leaves the lease to expire: the job is redelivered, never lost. */
+    const failSafely = async (
+      job: JobRecord,
+      failure: Parameters<Runtime['storage']['jobs']['fail']>[2],
+    ): Promise<'retrying' | 'dead' | 'lost'> => {
+      try {
+        return await runtime.storage.jobs.fail(job.id, workerId, failure);
+      } catch (error) {
+        runtime.logger.warn('worker: could not record a failed attempt; the lease will expire', {
+          jobId: job.id,
+          error: errorSummary(error).message,
+        });
+        return 'retrying';
+      }
+    };
+
+    while (!signal?.aborted) {
+      const free = concurrency - inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          slotFreed = resolve;
+        });
+        continue;
+      }
+      let jobs: JobRecord[];
+      try {
+        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: free, leaseMs, types: claimTypes });
+        storageFailures = 0;
+      } catch (error) {
+        storageFailures++;
+        emit({ type: 'storage_unavailable', error });
+        runtime.logger.warn('worker: claiming jobs failed; retrying', { error: errorSummary(error).message });
+        await sleep(Math.min(10_000, pollMs * 2 ** Math.min(storageFailures, 6)), signal);
+        continue;
+      }
+      if (jobs.length === 0) {
+        if (options.stopWhenIdle && inFlight.size === 0) break;
+        if (inFlight.size > 0) {
+          // Wait for either a slot or the poll interval, whichever comes first.
+          await Promise.race([
+            sleep(pollMs, signal),
+            new Promise<void>((resolve) => {
+              slotFreed = resolve;
+            }),
+          ]);
+        } else {
+          await sleep(pollMs, signal);
+        }
+        continue;
+      }
+      for (const job of jobs) {
+        stats.claimed++;
+        emit({ type: 'claimed', job });
+        const p: Promise<void> = process(job).finally(() => {
+          inFlight.delete(p);
+          const wake = slotFreed;
+          slotFreed = null;
+          wake?.();
+        });
+        inFlight.add(p);
+      }
+    }
+
+    if (inFlight.size > 0) {
+      const graceTimer = sleep(grace);
+      await Promise.race([Promise.allSettled([...inFlight]), graceTimer]);
+      if (inFlight.size > 0) {
+        handlerAbort.abort(new Error('worker shutting down'));
+        await Promise.allSettled([...inFlight]);
+      }
+    }
+    return stats;
+  }
+
+  return {
+    types,
+    run,
+    drain: (options = {}) => run({ ...options, stopWhenIdle: true }),
+  };
+}
+
+/**
+ * The built-in `company.created` handler: fans the event out to one durable job per
+ * interested module (billing set-up, initial import), each deduplicated per group, so a
+ * replayed or redelivered event never starts them twice.
+ */
+export function companyCreatedFanout(runtime: Runtime, followUps: readonly string[]): JobHandler {
+  return async (job) => {
+    const payload = job.payload;
+    const tenant = job.tenant;
+    const groupId = job.groupId;
+    if (tenant === null || groupId === null) {
+      throw new Error('company.created job without tenant/groupId');
+    }
+    await runtime.storage.jobs.enqueueMany(
+      followUps.map((type) => ({
+        type,
+        tenant,
+        groupId,
+        payload,
+        dedupeKey: `${type}:${tenant}:${groupId}`,
+        orderingKey: `${type}:${tenant}:${groupId}`,
+      })),
+    );
+  };
+}
