@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// One vitest run for the whole monorepo: each package/example is a project with its own
-// vitest.config.ts (see vitest.shared.ts for the common settings).
+// One vitest run for the whole monorepo: each package/example/test workspace is a project
+// with its own vitest.config.ts (common settings in vitest.shared.ts).
 export default defineConfig({
   test: {
     projects: ['packages/*', 'examples/*', 'tests/*'],
+    reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });
