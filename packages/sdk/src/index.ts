@@ -58,3 +58,5 @@ export { parseBasicAuth, safeEqual, verifyTenantBasicAuth } from './webhooks/aut
 
 // --- storage contract -----------------------------------------------------------------
 export type * from './storage/adapter.js';
+export { memoryAdapter } from './storage/memory.js';
+export type { MemoryAdapterOptions } from './storage/memory.js';

@@ -6,6 +6,7 @@ export {
   CONFORMANCE_EPOCH,
   createTestClock,
   describeStorageAdapter,
+  memoryInspector,
   storageCases,
 } from './conformance/index.js';
 export type {

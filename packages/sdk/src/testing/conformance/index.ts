@@ -1,5 +1,6 @@
 export { CONFORMANCE_EPOCH, createTestClock } from './clock.js';
 export type { TestClock } from './clock.js';
+export { memoryInspector } from './memory-inspector.js';
 export { describeStorageAdapter } from './runner.js';
 export { storageCases } from './cases/index.js';
 export type {
