@@ -1,0 +1,391 @@
+/**
+ * The Account API transport (PROTOCOL §4.1-§4.2): HTTP Basic `api.id:api.key`, the
+ * `{success, errors, data}` envelope checked together with the HTTP status, the shared
+ * error taxonomy (service `account`), timeouts and retries for idempotent calls only.
+ *
+ * Built on ky, but no ky type or error ever leaves this file.
+ *
+ * TLS: certificate verification is always on. The client takes no option to turn it off
+ * (the legacy SDKs defaulted to `verify_ssl_certs = false`, PROTOCOL §7), and it never sets
+ * a dispatcher or agent, so the platform's `fetch` verifies as it always does.
+ *
+ * Bodies are JSON (`Content-Type: application/json`), as the Java SDK sends them: JSON keeps
+ * integers, booleans and `null` typed (`price_cents`, `third_party`, `cycles: null` for
+ * unlimited), where Rack-style form encoding turns everything into strings and has no null.
+ */
+import ky from 'ky';
+import { z } from 'zod';
+import {
+  ApiError,
+  AuthenticationError,
+  ConflictError,
+  ConnectionError,
+  type FieldError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+  ResponseValidationError,
+  ServerError,
+  ValidationFailedError,
+} from '../errors/index.js';
+
+type ApiErrorInit = ConstructorParameters<typeof ApiError>[1];
+
+/** Retry policy for idempotent (GET) calls. POST and DELETE are never retried. */
+export interface AccountRetryPolicy {
+  /** Retries after the first attempt. Default 2. */
+  limit?: number;
+  /** Statuses that are retried. Default 408, 429, 500, 502, 503, 504. */
+  statusCodes?: number[];
+  /** Upper bound of one backoff delay in ms. Default 10 000. */
+  backoffLimitMs?: number;
+}
+
+export interface AccountTimeouts {
+  /**
+   * Time allowed until the response status and headers arrive (connection, TLS and the
+   * server's processing), in ms. Default 30 000 (PROTOCOL §4.1: 30 s to open).
+   */
+  connectMs?: number;
+  /** Time allowed for the whole attempt, body included, in ms. Default 80 000 (PROTOCOL §4.1). */
+  totalMs?: number;
+}
+
+export interface AccountHttpOptions {
+  timeouts?: AccountTimeouts;
+  retry?: AccountRetryPolicy;
+  /** Default: the global `fetch`. Tests and edge runtimes inject their own. */
+  fetch?: typeof fetch;
+  /** Value of the `User-Agent` header. */
+  userAgent?: string;
+}
+
+/** Per-call options, the same shape on every method. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeouts?: AccountTimeouts;
+  /** Overrides the client's retry policy for this call (still GET only). */
+  retry?: AccountRetryPolicy;
+}
+
+export interface AccountCredentials {
+  /** `api.host`, e.g. `https://api-hub.maestrano.com`. */
+  host: string;
+  /** `api.base`, default `/api/v1/`. */
+  base: string;
+  id: string;
+  key: string;
+}
+
+export type QueryValue = string | number | boolean | Date;
+
+export interface AccountRequest<T> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path below `{base}account/`, already encoded (use `encodePath`). */
+  path: string;
+  query?: Record<string, QueryValue | undefined>;
+  body?: Record<string, unknown>;
+  /** Schema of `data` in a successful envelope. */
+  data: z.ZodType<T>;
+}
+
+export interface AccountHttp {
+  request<T>(request: AccountRequest<T>, options?: RequestOptions): Promise<T>;
+}
+
+const DEFAULT_RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
+const MAX_ERROR_BODY = 2_000;
+
+const Envelope = z.object({
+  success: z.boolean(),
+  errors: z.record(z.string(), z.union([z.array(z.unknown()), z.string(), z.null()])).nullish(),
+  data: z.unknown(),
+});
+type Envelope = z.infer<typeof Envelope>;
+
+/** Encodes each path segment: `encodePath('bills', id)` -> `bills/bill-1`. */
+export function encodePath(...segments: string[]): string {
+  return segments.map((s) => encodeURIComponent(s)).join('/');
+}
+
+/** The Account API's `errors` map flattened into one `FieldError` per message. */
+export function toFieldErrors(errors: Envelope['errors']): FieldError[] {
+  const out: FieldError[] = [];
+  for (const [field, value] of Object.entries(errors ?? {})) {
+    const messages = Array.isArray(value) ? value : value == null ? [] : [value];
+    for (const message of messages) out.push({ field, message: String(message) });
+  }
+  return out;
+}
+
+function summarise(fieldErrors: FieldError[]): string {
+  return fieldErrors.map((e) => (e.field ? `${e.field} ${e.message}` : e.message)).join('; ');
+}
+
+function serialiseQuery(query: Record<string, QueryValue | undefined> | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined) continue;
+    params.set(key, value instanceof Date ? value.toISOString() : String(value));
+  }
+  return params;
+}
+
+function parseRetryAfter(header: string | null, now: number): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_ERROR_BODY ? `${text.slice(0, MAX_ERROR_BODY)}…` : text;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+type Attempt =
+  | { kind: 'response'; status: number; headers: Headers; text: string }
+  | { kind: 'failure'; error: ConnectionError };
+
+class AttemptTimeout extends Error {
+  constructor(readonly phase: 'connect' | 'total') {
+    super(`timeout (${phase})`);
+  }
+}
+
+export function createAccountHttp(credentials: AccountCredentials, options: AccountHttpOptions = {}): AccountHttp {
+  const base = credentials.base.endsWith('/') ? credentials.base : `${credentials.base}/`;
+  const prefix = `${credentials.host.replace(/\/+$/, '')}${base.startsWith('/') ? base : `/${base}`}account/`;
+  const authorization = `Basic ${Buffer.from(`${credentials.id}:${credentials.key}`, 'utf8').toString('base64')}`;
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const client = ky.create({
+    prefixUrl: prefix,
+    fetch: fetchImpl,
+    retry: 0,
+    timeout: false,
+    throwHttpErrors: false,
+    headers: {
+      accept: 'application/json',
+      authorization,
+      'user-agent': options.userAgent ?? 'maestrano-ts',
+    },
+  });
+
+  async function attempt(
+    method: string,
+    path: string,
+    searchParams: URLSearchParams,
+    body: Record<string, unknown> | undefined,
+    timeouts: Required<AccountTimeouts>,
+    signal: AbortSignal | undefined,
+    url: string,
+  ): Promise<Attempt> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) controller.abort(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const connectTimer = setTimeout(() => controller.abort(new AttemptTimeout('connect')), timeouts.connectMs);
+    const totalTimer = setTimeout(() => controller.abort(new AttemptTimeout('total')), timeouts.totalMs);
+    try {
+      const response = await client(path, {
+        method,
+        searchParams,
+        signal: controller.signal,
+        ...(body === undefined ? {} : { json: body }),
+      });
+      clearTimeout(connectTimer);
+      const text = await response.text();
+      return { kind: 'response', status: response.status, headers: response.headers, text };
+    } catch (cause) {
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      if (reason instanceof AttemptTimeout) {
+        const limit = reason.phase === 'connect' ? timeouts.connectMs : timeouts.totalMs;
+        return {
+          kind: 'failure',
+          error: new ConnectionError(
+            `Account API ${method} ${url} timed out (${reason.phase === 'connect' ? 'no response' : 'incomplete response'} after ${limit} ms)`,
+            { service: 'account', failure: 'timeout', method, url },
+          ),
+        };
+      }
+      if (signal?.aborted) {
+        return {
+          kind: 'failure',
+          error: new ConnectionError(`Account API ${method} ${url} was aborted`, {
+            service: 'account',
+            failure: 'aborted',
+            method,
+            url,
+            cause: signal.reason,
+          }),
+        };
+      }
+      const detail = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : '';
+      return {
+        kind: 'failure',
+        error: new ConnectionError(`Account API ${method} ${url} failed: ${detail || 'network error'}`, {
+          service: 'account',
+          failure: 'network',
+          method,
+          url,
+          cause,
+        }),
+      };
+    } finally {
+      clearTimeout(connectTimer);
+      clearTimeout(totalTimer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  function toError(method: string, url: string, status: number, headers: Headers, text: string, retryAfterMs?: number) {
+    let parsedBody: unknown = truncate(text);
+    let envelope: Envelope | undefined;
+    try {
+      parsedBody = JSON.parse(text);
+      const result = Envelope.safeParse(parsedBody);
+      if (result.success) envelope = result.data;
+    } catch {
+      // not JSON: keep the (truncated) text as the body
+    }
+    const fieldErrors = toFieldErrors(envelope?.errors);
+    const init: ApiErrorInit = {
+      service: 'account',
+      status,
+      method,
+      url,
+      body: parsedBody,
+      requestId: headers.get('x-request-id') ?? undefined,
+    };
+    const detail = fieldErrors.length > 0 ? `: ${summarise(fieldErrors)}` : '';
+    const prefix = `Account API ${method} ${url} answered ${status}`;
+    if (status === 401) return new AuthenticationError(`${prefix} (invalid API credentials)${detail}`, init);
+    if (status === 403) return new PermissionDeniedError(`${prefix}${detail}`, init);
+    if (status === 404) return new NotFoundError(`${prefix}${detail}`, init);
+    if (status === 409) return new ConflictError(`${prefix}${detail}`, init);
+    if (status === 429) return new RateLimitError(`${prefix}${detail}`, { ...init, retryAfterMs });
+    if (status >= 500) return new ServerError(`${prefix}${detail}`, init);
+    if (isUnknownIdOnly(fieldErrors)) return new NotFoundError(`${prefix}${detail}`, init);
+    if (status === 400 || status === 422 || (status < 300 && fieldErrors.length > 0)) {
+      return new ValidationFailedError(`${prefix}${detail || ' (validation failed)'}`, { ...init, errors: fieldErrors });
+    }
+    return new ApiError(`${prefix}${detail}`, init);
+  }
+
+  async function request<T>(req: AccountRequest<T>, callOptions: RequestOptions = {}): Promise<T> {
+    const searchParams = serialiseQuery(req.query);
+    const qs = searchParams.toString();
+    // Never carries credentials: they travel in the Authorization header only.
+    const url = `${prefix}${req.path}${qs ? `?${qs}` : ''}`;
+    const timeouts: Required<AccountTimeouts> = {
+      connectMs: callOptions.timeouts?.connectMs ?? options.timeouts?.connectMs ?? 30_000,
+      totalMs: callOptions.timeouts?.totalMs ?? options.timeouts?.totalMs ?? 80_000,
+    };
+    const retry = { ...options.retry, ...callOptions.retry };
+    const retryLimit = req.method === 'GET' ? (retry.limit ?? 2) : 0;
+    const retryStatuses = retry.statusCodes ?? DEFAULT_RETRY_STATUSES;
+    const backoffLimitMs = retry.backoffLimitMs ?? 10_000;
+
+    for (let attemptNo = 0; ; attemptNo++) {
+      const result = await attempt(req.method, req.path, searchParams, req.body, timeouts, callOptions.signal, url);
+      const canRetry = attemptNo < retryLimit;
+      const backoff = Math.min(backoffLimitMs, 300 * 2 ** attemptNo);
+      if (result.kind === 'failure') {
+        if (canRetry && result.error.failure !== 'aborted') {
+          await sleepOrAbort(backoff, callOptions.signal, req.method, url);
+          continue;
+        }
+        throw result.error;
+      }
+      const { status, headers, text } = result;
+      const ok = status >= 200 && status < 300;
+      if (!ok) {
+        const retryAfterMs = parseRetryAfter(headers.get('retry-after'), Date.now());
+        if (canRetry && retryStatuses.includes(status)) {
+          await sleepOrAbort(Math.min(backoffLimitMs, retryAfterMs ?? backoff), callOptions.signal, req.method, url);
+          continue;
+        }
+        throw toError(req.method, url, status, headers, text, retryAfterMs);
+      }
+      return parseSuccess(req, url, status, headers, text);
+    }
+  }
+
+  function parseSuccess<T>(req: AccountRequest<T>, url: string, status: number, headers: Headers, text: string): T {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new ResponseValidationError(`Account API ${req.method} ${url} answered ${status} with a non-JSON body`, {
+        issues: [{ path: '', message: 'expected a JSON body' }],
+        body: truncate(text),
+        cause,
+      });
+    }
+    const envelope = Envelope.safeParse(json);
+    if (!envelope.success) {
+      throw new ResponseValidationError(
+        `Account API ${req.method} ${url} answered ${status} without the {success, errors, data} envelope`,
+        { issues: toIssues(envelope.error), body: json },
+      );
+    }
+    if (!envelope.data.success) {
+      // 2xx with success=false: the sandbox answers an unknown id in `show` this way.
+      const fieldErrors = toFieldErrors(envelope.data.errors);
+      if (fieldErrors.length === 0) {
+        throw new ResponseValidationError(
+          `Account API ${req.method} ${url} answered ${status} with success=false and no errors`,
+          { issues: [{ path: 'success', message: 'false without errors' }], body: json },
+        );
+      }
+      throw toError(req.method, url, status, headers, text);
+    }
+    const data = req.data.safeParse(envelope.data.data);
+    if (!data.success) {
+      throw new ResponseValidationError(
+        `Account API ${req.method} ${url} answered data that does not match the expected shape`,
+        { issues: toIssues(data.error), body: json },
+      );
+    }
+    return data.data;
+  }
+
+  return { request };
+}
+
+function isUnknownIdOnly(fieldErrors: FieldError[]): boolean {
+  return fieldErrors.length > 0 && fieldErrors.every((e) => e.field === 'id');
+}
+
+async function sleepOrAbort(ms: number, signal: AbortSignal | undefined, method: string, url: string): Promise<void> {
+  try {
+    await sleep(ms, signal);
+  } catch (cause) {
+    throw new ConnectionError(`Account API ${method} ${url} was aborted`, {
+      service: 'account',
+      failure: 'aborted',
+      method,
+      url,
+      cause,
+    });
+  }
+}
+
+function toIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({ path: issue.path.map(String).join('/'), message: issue.message }));
+}

@@ -1,0 +1,30 @@
+export { createAccountClient } from './client.js';
+export type {
+  AccountClient,
+  AccountClientTenant,
+  BillsResource,
+  GroupsResource,
+  ListParams,
+  RecurringBillsResource,
+  UsersResource,
+} from './client.js';
+export { createAccountHttp, encodePath, toFieldErrors } from './http.js';
+export type {
+  AccountCredentials,
+  AccountHttp,
+  AccountHttpOptions,
+  AccountRetryPolicy,
+  AccountTimeouts,
+  QueryValue,
+  RequestOptions,
+} from './http.js';
+export type {
+  AccountGroup,
+  AccountUser,
+  Bill,
+  BillCreateInput,
+  BillStatus,
+  RecurringBill,
+  RecurringBillCreateInput,
+  RecurringBillPeriod,
+} from './resources.js';
