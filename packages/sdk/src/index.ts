@@ -60,3 +60,46 @@ export { parseBasicAuth, safeEqual, verifyTenantBasicAuth } from './webhooks/aut
 export type * from './storage/adapter.js';
 export { memoryAdapter } from './storage/memory.js';
 export type { MemoryAdapterOptions } from './storage/memory.js';
+
+// --- createMaestrano, configuration and tenants ---------------------------------------
+export { createMaestrano, mergeContributions } from './maestrano.js';
+export type { Maestrano } from './maestrano.js';
+export { MaestranoConfigSchema, parseMaestranoConfig } from './config/schema.js';
+export type { MaestranoConfigInput, ResolvedConfig, SsoErrorRenderer, SsoOptions } from './config/schema.js';
+export { configFromEnv } from './config/from-env.js';
+export type { DevPlatformEnvConfig } from './config/from-env.js';
+export { consoleLogger, redactFields, redactingLogger } from './config/logger.js';
+export { certificateFingerprint, parseMarketplacesDocument, resolveTenants } from './config/tenant.js';
+export type { MarketplaceInput } from './config/tenant.js';
+export { tenantsFromFile } from './tenants/file.js';
+export { tenantsFromDevPlatform } from './tenants/dev-platform.js';
+export type { DevPlatformOptions, DevPlatformTenants } from './tenants/dev-platform.js';
+export { MutableTenantRegistry, staticTenants } from './tenants/registry.js';
+
+// --- http: router and node listener ---------------------------------------------------
+export { createRouter, routePaths } from './http/router.js';
+export type { RouterOptions } from './http/router.js';
+export { toNodeListener } from './http/node.js';
+export type { FetchHandler, NodeListenerOptions } from './http/node.js';
+export { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
+
+// --- sso ------------------------------------------------------------------------------
+export { createSsoModule } from './sso/module.js';
+export type { SsoApi, SsoModule } from './sso/module.js';
+export type { SessionCheckResult } from './sso/session.js';
+export type {
+  AppRecordRef,
+  CompanyHandle,
+  CreationMode,
+  LoginArgs,
+  LoginOutcome,
+  OnLogin,
+  ProvisioningContext,
+  ProvisioningHooks,
+  SeatsChange,
+  SsoGroup,
+  SsoMembership,
+  SsoSession,
+  SsoUser,
+  UserHandle,
+} from './sso/types.js';

@@ -1,0 +1,116 @@
+import * as z from 'zod';
+import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
+import type { SsoError } from '../errors/index.js';
+import type { OnLogin, ProvisioningHooks } from '../sso/types.js';
+import type { StorageAdapter } from '../storage/adapter.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
+import { isTenantRegistry } from '../tenants/registry.js';
+import { configErrorFrom } from './issues.js';
+import type { MarketplaceInput } from './tenant.js';
+
+type AnyFunction = (...args: never[]) => unknown;
+
+const fn = <T extends AnyFunction>(label: string) =>
+  z.custom<T>((v) => typeof v === 'function', { error: `${label} must be a function` });
+
+const isFunction = (v: unknown, key: string): boolean =>
+  typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[key] === 'function';
+
+const storageSchema = z.custom<StorageAdapter>(
+  (v) =>
+    typeof v === 'object' &&
+    v !== null &&
+    ['groups', 'users', 'jobs', 'replay', 'ledger', 'locks', 'idMaps', 'cursors'].every(
+      (repo) => typeof (v as Record<string, unknown>)[repo] === 'object',
+    ),
+  { error: 'must be a StorageAdapter (e.g. memoryAdapter() or prismaAdapter(prisma))' },
+);
+
+const loggerSchema = z.custom<Logger>(
+  (v) => ['debug', 'info', 'warn', 'error'].every((level) => isFunction(v, level)),
+  { error: 'must be a Logger with debug/info/warn/error methods' },
+);
+
+const tenantsSchema = z.custom<TenantRegistry | readonly MarketplaceInput[]>(
+  (v) => Array.isArray(v) || isTenantRegistry(v),
+  { error: 'must be a tenant registry (tenantsFromFile / tenantsFromDevPlatform) or an array of marketplace objects' },
+);
+
+const provisioningSchema = z.strictObject({
+  createCompany: fn<ProvisioningHooks['createCompany']>('provisioning.createCompany'),
+  createUser: fn<ProvisioningHooks['createUser']>('provisioning.createUser'),
+  findUserByEmail: fn<NonNullable<ProvisioningHooks['findUserByEmail']>>('provisioning.findUserByEmail').optional(),
+  addMembership: fn<NonNullable<ProvisioningHooks['addMembership']>>('provisioning.addMembership').optional(),
+  cancelCompany: fn<NonNullable<ProvisioningHooks['cancelCompany']>>('provisioning.cancelCompany').optional(),
+  blockUser: fn<NonNullable<ProvisioningHooks['blockUser']>>('provisioning.blockUser').optional(),
+  onSeatsChanged: fn<NonNullable<ProvisioningHooks['onSeatsChanged']>>('provisioning.onSeatsChanged').optional(),
+});
+
+/** Called instead of the default JSON error answer when SSO fails (e.g. to render a page). */
+export type SsoErrorRenderer = (error: SsoError, args: { tenant: Tenant | null; request: Request }) => Promise<Response> | Response;
+
+const ssoSchema = z.strictObject({
+  /** Accepted clock skew for every SAML time check, in ms. Default 180 000 (3 min). */
+  clockSkewMs: z.number().int().min(0).max(3_600_000).default(180_000),
+  /** Accept responses without InResponseTo (IdP-initiated). Default false. */
+  allowIdpInitiated: z.boolean().default(false),
+  /** Extra accepted `Audience` values (the api id and the ACS origin always are). */
+  audiences: z.array(z.string().min(1)).default([]),
+  requestBinding: z
+    .strictObject({
+      /**
+       * Key (>= 32 chars) that signs the cookie binding an AuthnRequest id to the browser.
+       * Default: derived per tenant from its api key (identical on every instance).
+       */
+      secret: z.string({ error: 'sso.requestBinding.secret must be a string' }).min(32, {
+        error: 'sso.requestBinding.secret must be at least 32 characters',
+      }).optional(),
+      cookieName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('mno_sso_req'),
+      /** How long an issued AuthnRequest stays acceptable. Default 10 min. */
+      ttlMs: z.number().int().min(10_000).max(3_600_000).default(600_000),
+      /** `auto` (default): `Secure; SameSite=None` on https consume URLs, no SameSite on http. */
+      secure: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    })
+    .prefault({}),
+  /** How long a provisioning claim blocks concurrent logins when its owner dies. Default 30 s. */
+  provisioningClaimTtlMs: z.number().int().min(1_000).max(600_000).default(30_000),
+  onError: fn<SsoErrorRenderer>('sso.onError').optional(),
+});
+
+export const MaestranoConfigSchema = z.strictObject({
+  tenants: tenantsSchema,
+  storage: storageSchema,
+  provisioning: provisioningSchema,
+  onLogin: fn<OnLogin>('onLogin'),
+  sso: ssoSchema.prefault({}),
+  logger: loggerSchema.optional(),
+  fetch: fn<typeof fetch>('fetch').optional(),
+  clock: fn<() => Date>('clock').optional(),
+  /** Unique per process; default a random id. */
+  instanceId: z.string().min(1).max(200).optional(),
+  limits: z
+    .strictObject({
+      /** Request body limit of every route; larger bodies get 413. Default 1 MiB. */
+      maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
+    })
+    .prefault({}),
+  /** Validated by the account/billing module. */
+  billing: z.unknown().optional(),
+  /** Validated by the sync module. */
+  connector: z.unknown().optional(),
+  /** Validated by the sync module. */
+  sync: z.unknown().optional(),
+});
+
+/** What a user passes to `createMaestrano` (defaults optional). */
+export type MaestranoConfigInput = z.input<typeof MaestranoConfigSchema>;
+/** The validated configuration with defaults filled (internal). */
+export type ResolvedConfig = z.output<typeof MaestranoConfigSchema>;
+export type SsoOptions = ResolvedConfig['sso'];
+
+/** Validates the top-level configuration; `ConfigError` names every bad key, never a secret value. */
+export function parseMaestranoConfig(input: unknown): ResolvedConfig {
+  const parsed = MaestranoConfigSchema.safeParse(input);
+  if (!parsed.success) throw configErrorFrom(parsed.error, '', 'Maestrano configuration');
+  return parsed.data;
+}

@@ -1,0 +1,249 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import * as z from 'zod';
+import type { Tenant } from '../core/types.js';
+import { ConfigError } from '../errors/index.js';
+import { configErrorFrom } from './issues.js';
+
+/** Requested NameID format (PROTOCOL §1.2 `sso.name_id_format`). */
+export const PERSISTENT_NAME_ID = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+
+const DEFAULT_PATHS = {
+  initPath: '/maestrano/auth/saml/init',
+  consumePath: '/maestrano/auth/saml/consume',
+  groupPath: '/maestrano/account/groups/:id',
+  groupUserPath: '/maestrano/account/groups/:group_id/users/:id',
+  notificationPath: '/maestrano/connec/notifications',
+} as const;
+
+const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
+
+const url = z.string().refine((v) => /^https?:\/\/[^\s/]+/.test(v), { message: 'must be an http(s) URL' });
+const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
+const optionalPath = path.nullish();
+const secret = (label: string) =>
+  z.string({ error: `${label} is required (a non-empty string)` }).min(1, { error: `${label} must not be empty` });
+
+/**
+ * One element of the dev-platform `{marketplaces:[...]}` document (PROTOCOL §1.4), also
+ * accepted as an explicit object. Both `webhook`/`webhooks` spellings and both path-key
+ * spellings (`groups_path`/`group_path`, …) are accepted.
+ */
+function marketplaceSchema(strict: boolean) {
+  const obj = strict ? z.strictObject : z.object;
+  const webhooks = obj({
+    account: obj({
+      group_path: optionalPath,
+      groups_path: optionalPath,
+      group_user_path: optionalPath,
+      group_users_path: optionalPath,
+    }).optional(),
+    connec: obj({
+      notification_path: optionalPath,
+      notifications_path: optionalPath,
+      initialization_path: optionalPath,
+      external_ids: z.boolean().nullish(),
+      subscriptions: z.record(z.string(), z.boolean()).nullish(),
+    }).optional(),
+  });
+  return obj({
+    marketplace: z.string().regex(TENANT_NAME, { error: 'must be a marketplace key (letters, digits, . _ ~ -)' }),
+    nid: z.string().nullish(),
+    environment: z.string().nullish(),
+    app: obj({
+      host: url,
+      synchronization_start_path: z.string().nullish(),
+      synchronization_toggle_path: z.string().nullish(),
+      synchronization_status_path: z.string().nullish(),
+    }),
+    api: obj({
+      id: z.string().min(1),
+      key: secret('api.key'),
+      host: url,
+      base: z.string().nullish(),
+    }),
+    sso: obj({
+      enabled: z.boolean().nullish(),
+      slo_enabled: z.boolean().nullish(),
+      creation_mode: z.enum(['real', 'virtual']).nullish(),
+      idm: z.string().nullish(),
+      init_path: optionalPath,
+      consume_path: optionalPath,
+      idp: url.nullish(),
+      name_id_format: z.string().nullish(),
+      x509_fingerprint: z.string().nullish(),
+      x509_certificate: z.string().nullish(),
+    }).optional(),
+    connec: obj({
+      enabled: z.boolean().nullish(),
+      host: url.nullish(),
+      base_path: z.string().nullish(),
+      timeout: z.number().positive().nullish(),
+    }).optional(),
+    webhooks: webhooks.optional(),
+    webhook: webhooks.optional(),
+  });
+}
+
+const strictMarketplace = marketplaceSchema(true);
+const looseMarketplace = marketplaceSchema(false);
+
+export type MarketplaceInput = z.input<typeof strictMarketplace>;
+type Marketplace = z.output<typeof strictMarketplace>;
+
+/** `{"marketplaces":[...]}` as served by the developer platform. */
+const looseDocument = z.object({ marketplaces: z.array(looseMarketplace) });
+
+function trimSlash(host: string): string {
+  return host.replace(/\/+$/, '');
+}
+
+/** Path with the query dropped and the tenant as the last segment. */
+function tenantPath(p: string | null | undefined, fallback: string, tenant: string): string {
+  const raw = (p ?? fallback).split('?')[0] ?? fallback;
+  const clean = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
+  return clean.endsWith(`/${tenant}`) ? clean : `${clean}/${tenant}`;
+}
+
+/** Normalises a SHA-1 fingerprint to lower-case colon hex; null when not 20 bytes of hex. */
+export function normalizeFingerprint(value: string): string | null {
+  const hex = value.replace(/[:\s-]/g, '').toLowerCase();
+  if (!/^[0-9a-f]{40}$/.test(hex)) return null;
+  return hex.match(/../g)!.join(':');
+}
+
+/** SHA-1 fingerprint (lower-case colon hex) of a certificate's DER encoding. */
+export function certificateFingerprint(der: Buffer): string {
+  return createHash('sha1').update(der).digest('hex').match(/../g)!.join(':');
+}
+
+/** Normalises a PEM (accepts `\n` escapes and a bare base64 body); null when unparseable. */
+export function normalizeCertificate(value: string): string | null {
+  let text = value.replace(/\\n/g, '\n').trim();
+  if (!text.includes('-----BEGIN')) {
+    const body = text.replace(/\s+/g, '');
+    text = `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----`;
+  }
+  try {
+    const cert = new X509Certificate(text);
+    return cert.toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+function resolve(m: Marketplace, prefix: string): Tenant {
+  const name = m.marketplace;
+  const appHost = trimSlash(m.app.host);
+  const apiHost = trimSlash(m.api.host);
+  const sso = m.sso ?? {};
+  const hooks = m.webhooks ?? m.webhook ?? {};
+  let certificate: string | null = null;
+  if (sso.x509_certificate) {
+    certificate = normalizeCertificate(sso.x509_certificate);
+    if (!certificate) {
+      throw new ConfigError(`Invalid tenant configuration:\n  - ${prefix}sso.x509_certificate: not a valid PEM certificate`, {
+        issues: [{ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' }],
+      });
+    }
+  }
+  let fingerprint: string | null = null;
+  if (sso.x509_fingerprint) {
+    fingerprint = normalizeFingerprint(sso.x509_fingerprint);
+    if (!fingerprint) {
+      throw new ConfigError(`Invalid tenant configuration:\n  - ${prefix}sso.x509_fingerprint: not a SHA-1 fingerprint`, {
+        issues: [{ path: `${prefix}sso.x509_fingerprint`, message: 'not a SHA-1 fingerprint (40 hex digits)' }],
+      });
+    }
+  }
+  const enabled = sso.enabled ?? true;
+  if (enabled && !certificate && !fingerprint) {
+    throw new ConfigError(
+      `Invalid tenant configuration:\n  - ${prefix}sso.x509_certificate: required when SSO is enabled (or sso.x509_fingerprint as a fallback)`,
+      { issues: [{ path: `${prefix}sso.x509_certificate`, message: 'required when SSO is enabled' }] },
+    );
+  }
+  const base = m.api.base ?? '/api/v1/';
+  return {
+    name,
+    nid: m.nid ?? null,
+    environment: m.environment ?? null,
+    app: { host: appHost },
+    api: { id: m.api.id, key: m.api.key, host: apiHost, base: base.endsWith('/') ? base : `${base}/` },
+    sso: {
+      enabled,
+      sloEnabled: enabled && (sso.slo_enabled ?? true),
+      idm: sso.idm ? trimSlash(sso.idm) : appHost,
+      initPath: tenantPath(sso.init_path, DEFAULT_PATHS.initPath, name),
+      consumePath: tenantPath(sso.consume_path, DEFAULT_PATHS.consumePath, name),
+      idp: trimSlash(sso.idp ?? apiHost),
+      nameIdFormat: sso.name_id_format ?? PERSISTENT_NAME_ID,
+      creationMode: sso.creation_mode ?? 'real',
+      x509Certificate: certificate,
+      x509Fingerprint: fingerprint,
+    },
+    connec: {
+      enabled: m.connec?.enabled ?? true,
+      host: trimSlash(m.connec?.host ?? 'https://api-connec.maestrano.com'),
+      basePath: m.connec?.base_path ?? '/api/v2',
+      timeoutMs: Math.round((m.connec?.timeout ?? 60) * 1000),
+      externalIds: hooks.connec?.external_ids ?? false,
+    },
+    webhooks: {
+      account: {
+        groupPath: tenantPath(hooks.account?.group_path ?? hooks.account?.groups_path, DEFAULT_PATHS.groupPath, name),
+        groupUserPath: tenantPath(
+          hooks.account?.group_user_path ?? hooks.account?.group_users_path,
+          DEFAULT_PATHS.groupUserPath,
+          name,
+        ),
+      },
+      connec: {
+        notificationPath: tenantPath(
+          hooks.connec?.notification_path ?? hooks.connec?.notifications_path,
+          DEFAULT_PATHS.notificationPath,
+          name,
+        ),
+        initializationPath: hooks.connec?.initialization_path ?? null,
+      },
+    },
+  };
+}
+
+function checkUnique(tenants: Tenant[]): void {
+  const seen = new Set<string>();
+  for (const t of tenants) {
+    if (seen.has(t.name)) {
+      throw new ConfigError(`Invalid tenant configuration:\n  - tenants: duplicate marketplace ${JSON.stringify(t.name)}`, {
+        issues: [{ path: 'tenants', message: `duplicate marketplace ${JSON.stringify(t.name)}` }],
+      });
+    }
+    seen.add(t.name);
+  }
+}
+
+/**
+ * Validates explicit tenant objects (strict: unknown keys are refused so typos fail) and
+ * resolves them into `Tenant`s with defaults applied and paths ending in the tenant name.
+ */
+export function resolveTenants(input: readonly unknown[], prefix = 'tenants'): Tenant[] {
+  const parsed = z.array(strictMarketplace).safeParse(input);
+  if (!parsed.success) throw configErrorFrom(parsed.error, prefix, 'tenant configuration');
+  const tenants = parsed.data.map((m, i) => resolve(m, `${prefix}[${i}].`));
+  checkUnique(tenants);
+  return tenants;
+}
+
+/**
+ * Parses a dev-platform `{marketplaces:[...]}` document. Unknown keys are ignored (the
+ * platform may add fields); missing or invalid known keys fail with a `ConfigError`.
+ */
+export function parseMarketplacesDocument(input: unknown, source: string): Tenant[] {
+  if (typeof input === 'object' && input !== null && 'error' in input) {
+    throw new ConfigError(`${source} answered with an error instead of a marketplaces document`);
+  }
+  const parsed = looseDocument.safeParse(input);
+  if (!parsed.success) throw configErrorFrom(parsed.error, '', `marketplaces document from ${source}`);
+  const tenants = parsed.data.marketplaces.map((m, i) => resolve(m, `marketplaces[${i}].`));
+  checkUnique(tenants);
+  return tenants;
+}

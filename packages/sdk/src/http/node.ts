@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+export interface NodeListenerOptions {
+  /**
+   * Trust `X-Forwarded-Proto` / `X-Forwarded-Host` (behind a reverse proxy). Default false:
+   * the URL is built from the socket and the `Host` header.
+   */
+  trustProxy?: boolean;
+}
+
+type NodeRequest = IncomingMessage & { originalUrl?: string };
+
+function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: AbortSignal): Request {
+  const encrypted = (req.socket as TLSSocket).encrypted === true;
+  const forwardedProto = options.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
+  const forwardedHost = options.trustProxy ? req.headers['x-forwarded-host'] : undefined;
+  const proto = (typeof forwardedProto === 'string' ? forwardedProto.split(',')[0]?.trim() : undefined) ?? (encrypted ? 'https' : 'http');
+  const host = (typeof forwardedHost === 'string' ? forwardedHost.split(',')[0]?.trim() : undefined) ?? req.headers.host ?? 'localhost';
+  // Express strips its mount path from req.url; originalUrl keeps the full path.
+  const url = new URL(req.originalUrl ?? req.url ?? '/', `${proto}://${host}`);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  const method = (req.method ?? 'GET').toUpperCase();
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (hasBody) {
+    init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+}
+
+async function writeResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  res.writeHead(response.status, response.statusText || undefined, headers);
+  if (method === 'HEAD' || response.body === null) {
+    await response.body?.cancel().catch(() => {});
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
+  }
+  res.end();
+}
+
+/**
+ * Adapts a fetch-style handler (`mno.handler`) to a node:http / Express listener. The full
+ * original URL is kept under Express mounts; multiple `Set-Cookie` headers are preserved.
+ * An unexpected failure answers a bare 500 without details.
+ */
+export function toNodeListener(
+  handler: FetchHandler,
+  options: NodeListenerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    try {
+      const response = await handler(toRequest(req, options, controller.signal));
+      await writeResponse(res, response, (req.method ?? 'GET').toUpperCase());
+    } catch {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":"internal_error","message":"Internal error"}');
+      } else {
+        res.destroy();
+      }
+    }
+  };
+}

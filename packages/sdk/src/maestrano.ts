@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { JobHandler, ModuleContribution, RouteKind, RouteTable, Runtime, TenantRegistry } from './core/types.js';
+import { ConfigError } from './errors/index.js';
+import { consoleLogger, redactingLogger } from './config/logger.js';
+import { type MaestranoConfigInput, parseMaestranoConfig, type ResolvedConfig } from './config/schema.js';
+import { resolveTenants } from './config/tenant.js';
+import { createRouter } from './http/router.js';
+import { createSsoModule, type SsoApi } from './sso/module.js';
+import { isTenantRegistry, staticTenants } from './tenants/registry.js';
+
+/** What `createMaestrano` returns. */
+export interface Maestrano {
+  /** Serves every Maestrano route of every tenant: `(Request) => Promise<Response>`. */
+  handler: (request: Request) => Promise<Response>;
+  tenants: TenantRegistry;
+  sso: SsoApi;
+  /** Job handlers of every module by job type (what the worker runs). */
+  jobs: Readonly<Record<string, JobHandler>>;
+  /** The runtime the modules were built from (storage, logger, clock, tenants). */
+  runtime: Runtime;
+}
+
+/**
+ * Merges module contributions. Two modules claiming one route kind or one job type is a
+ * programming error (`ConfigError`), never a silent override.
+ */
+export function mergeContributions(modules: Record<string, ModuleContribution>): {
+  routes: RouteTable;
+  jobs: Record<string, JobHandler>;
+} {
+  const routes: RouteTable = {};
+  const jobs: Record<string, JobHandler> = {};
+  const routeOwner = new Map<RouteKind, string>();
+  const jobOwner = new Map<string, string>();
+  for (const [name, contribution] of Object.entries(modules)) {
+    for (const [kind, handler] of Object.entries(contribution.routes ?? {}) as [RouteKind, RouteTable[RouteKind]][]) {
+      if (!handler) continue;
+      const other = routeOwner.get(kind);
+      if (other) throw new ConfigError(`Route ${kind} is registered by both the ${other} and ${name} modules`);
+      routeOwner.set(kind, name);
+      routes[kind] = handler;
+    }
+    for (const [type, handler] of Object.entries(contribution.jobs ?? {})) {
+      const other = jobOwner.get(type);
+      if (other) throw new ConfigError(`Job type ${type} is handled by both the ${other} and ${name} modules`);
+      jobOwner.set(type, name);
+      jobs[type] = handler;
+    }
+  }
+  return { routes, jobs };
+}
+
+function buildRuntime(config: ResolvedConfig): Runtime {
+  const tenants = isTenantRegistry(config.tenants) ? config.tenants : staticTenants(resolveTenants(config.tenants));
+  return {
+    tenants,
+    storage: config.storage,
+    logger: redactingLogger(config.logger ?? consoleLogger()),
+    clock: config.clock ?? (() => new Date()),
+    instanceId: config.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    fetch: config.fetch ?? globalThis.fetch.bind(globalThis),
+  };
+}
+
+/**
+ * Builds the SDK from one configuration (validated with strict schemas: a typo or a bad
+ * value is a `ConfigError` naming the key, never echoing a secret). Each module gets the
+ * shared `Runtime` and contributes routes and job handlers.
+ */
+export function createMaestrano(input: MaestranoConfigInput): Maestrano {
+  const config = parseMaestranoConfig(input);
+  const runtime = buildRuntime(config);
+
+  const sso = createSsoModule(runtime, config);
+  // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.
+  const modules: Record<string, ModuleContribution> = { sso };
+
+  const { routes, jobs } = mergeContributions(modules);
+  const handler = createRouter({
+    tenants: runtime.tenants,
+    routes,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    logger: runtime.logger,
+  });
+
+  return {
+    handler,
+    tenants: runtime.tenants,
+    sso: sso.api,
+    jobs,
+    runtime,
+  };
+}

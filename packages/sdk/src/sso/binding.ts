@@ -1,0 +1,108 @@
+import { createHmac } from 'node:crypto';
+import type { Tenant } from '../core/types.js';
+import { safeEqual } from '../webhooks/auth.js';
+
+/** At most this many outstanding AuthnRequests per browser and tenant (several tabs). */
+const MAX_PENDING = 5;
+
+export interface BindingOptions {
+  secret?: string | undefined;
+  cookieName: string;
+  ttlMs: number;
+  secure: 'auto' | boolean;
+}
+
+type Entry = [id: string, expiresAtMs: number];
+
+function parseCookies(header: string | null): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * Binds issued AuthnRequest ids to the browser with a short-lived HMAC-signed cookie, so
+ * the consume route accepts an `InResponseTo` only from the browser that started the login
+ * (PROTOCOL §7 finding 7). Stateless: any instance holding the key can verify it. The key is
+ * `requestBinding.secret` or, by default, derived from the tenant's api key.
+ */
+export class RequestBinding {
+  readonly #options: BindingOptions;
+  readonly #keys = new WeakMap<Tenant, Buffer>();
+
+  constructor(options: BindingOptions) {
+    this.#options = options;
+  }
+
+  cookieName(tenant: Tenant): string {
+    return `${this.#options.cookieName}_${tenant.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  }
+
+  #key(tenant: Tenant): Buffer {
+    let key = this.#keys.get(tenant);
+    if (!key) {
+      key = createHmac('sha256', this.#options.secret ?? tenant.api.key)
+        .update(`maestrano-sso-request-binding:${tenant.name}`)
+        .digest();
+      this.#keys.set(tenant, key);
+    }
+    return key;
+  }
+
+  #mac(tenant: Tenant, payload: string): string {
+    return createHmac('sha256', this.#key(tenant)).update(`${tenant.name}|${payload}`).digest('base64url');
+  }
+
+  /** The live entries of the request's cookie (an invalid or forged cookie reads as empty). */
+  #read(tenant: Tenant, cookieHeader: string | null, nowMs: number): Entry[] {
+    const value = parseCookies(cookieHeader).get(this.cookieName(tenant));
+    if (!value) return [];
+    const dot = value.indexOf('.');
+    if (dot < 0) return [];
+    const payload = value.slice(0, dot);
+    if (!safeEqual(value.slice(dot + 1), this.#mac(tenant, payload))) return [];
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return [];
+    }
+    if (!Array.isArray(decoded)) return [];
+    return decoded.filter(
+      (e): e is Entry =>
+        Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'number' && e[1] > nowMs,
+    );
+  }
+
+  #setCookie(tenant: Tenant, entries: Entry[], consumeUrl: string): string {
+    const secure = this.#options.secure === 'auto' ? consumeUrl.startsWith('https:') : this.#options.secure;
+    const flags = `Path=/; HttpOnly${secure ? '; Secure; SameSite=None' : ''}`;
+    if (entries.length === 0) return `${this.cookieName(tenant)}=; Max-Age=0; ${flags}`;
+    const payload = Buffer.from(JSON.stringify(entries), 'utf8').toString('base64url');
+    const maxAge = Math.ceil(this.#options.ttlMs / 1000);
+    return `${this.cookieName(tenant)}=${payload}.${this.#mac(tenant, payload)}; Max-Age=${maxAge}; ${flags}`;
+  }
+
+  /** `Set-Cookie` value adding `requestId` (keeping the most recent outstanding ids). */
+  issue(tenant: Tenant, requestId: string, cookieHeader: string | null, consumeUrl: string, nowMs: number): string {
+    const entries = this.#read(tenant, cookieHeader, nowMs).filter((e) => e[0] !== requestId);
+    entries.push([requestId, nowMs + this.#options.ttlMs]);
+    return this.#setCookie(tenant, entries.slice(-MAX_PENDING), consumeUrl);
+  }
+
+  /** True when this browser holds a live, authentic binding for `requestId`. */
+  has(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): boolean {
+    return this.#read(tenant, cookieHeader, nowMs).some((e) => e[0] === requestId);
+  }
+
+  /** `Set-Cookie` value removing a used `requestId`. */
+  consume(tenant: Tenant, requestId: string, cookieHeader: string | null, consumeUrl: string, nowMs: number): string {
+    const entries = this.#read(tenant, cookieHeader, nowMs).filter((e) => e[0] !== requestId);
+    return this.#setCookie(tenant, entries, consumeUrl);
+  }
+}

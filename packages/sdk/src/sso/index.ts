@@ -1,0 +1,28 @@
+// `@org/maestrano-sdk/sso`: the SSO surface on its own (types, helpers, the module factory).
+export { identityFrom } from './attributes.js';
+export { RequestBinding } from './binding.js';
+export { metadataDocument, spMetadataXml } from './metadata.js';
+export { createSsoModule } from './module.js';
+export type { SsoApi, SsoModule } from './module.js';
+export { Provisioner } from './provisioning.js';
+export { buildAuthnRequest, consumeUrl, FORWARDED_PARAMS, idpSsoUrl, initUrl } from './request.js';
+export { ResponseValidator } from './response.js';
+export type { ValidatedAssertion } from './response.js';
+export { checkSession, logoutUrl } from './session.js';
+export type { SessionCheckResult } from './session.js';
+export type {
+  AppRecordRef,
+  CompanyHandle,
+  CreationMode,
+  LoginArgs,
+  LoginOutcome,
+  OnLogin,
+  ProvisioningContext,
+  ProvisioningHooks,
+  SeatsChange,
+  SsoGroup,
+  SsoMembership,
+  SsoSession,
+  SsoUser,
+  UserHandle,
+} from './types.js';

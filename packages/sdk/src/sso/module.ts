@@ -1,0 +1,133 @@
+import type { HandlerArgs, ModuleContribution, Runtime, Tenant } from '../core/types.js';
+import { SsoError } from '../errors/index.js';
+import type { ResolvedConfig } from '../config/schema.js';
+import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
+import { identityFrom } from './attributes.js';
+import { RequestBinding } from './binding.js';
+import { metadataDocument, spMetadataXml } from './metadata.js';
+import { Provisioner } from './provisioning.js';
+import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
+import { ResponseValidator, ssoError } from './response.js';
+import { checkSession, logoutUrl, type SessionCheckResult } from './session.js';
+import type { SsoSession } from './types.js';
+
+/** `mno.sso`. */
+export interface SsoApi {
+  /** Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. */
+  checkSession(stored: unknown, options?: { signal?: AbortSignal }): Promise<SessionCheckResult>;
+  /** Where to send the user after ending the app session: `{idp}/app_logout?user_uid=…`. */
+  logoutUrl(session: Pick<SsoSession, 'tenant' | 'uid'>): string;
+  /** The app's SSO start URL for a tenant (optionally for one group). */
+  initUrl(tenant: string, options?: { groupId?: string }): string;
+}
+
+export interface SsoModule extends ModuleContribution {
+  api: SsoApi;
+}
+
+function tenantOrThrow(runtime: Runtime, name: string): Tenant {
+  const tenant = runtime.tenants.get(name);
+  if (!tenant) throw ssoError('unknown_tenant', `unknown tenant ${name}`);
+  return tenant;
+}
+
+function withCookie(response: Response, cookie: string): Response {
+  const headers = new Headers(response.headers);
+  headers.append('set-cookie', cookie);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });
+
+/**
+ * The SSO module: metadata routes, SP-initiated init, the ACS (validate -> replay ->
+ * provision -> `onLogin`) and `mno.sso`.
+ */
+export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoModule {
+  const options = config.sso;
+  const binding = new RequestBinding(options.requestBinding);
+  const validator = new ResponseValidator({ clockSkewMs: options.clockSkewMs, audiences: options.audiences });
+  const provisioner = new Provisioner(runtime, config.provisioning, { claimTtlMs: options.provisioningClaimTtlMs });
+
+  const render = async (error: unknown, tenant: Tenant, request: Request): Promise<Response> => {
+    if (error instanceof SsoError && options.onError) {
+      runtime.logger.warn('maestrano: SSO failed', {
+        tenant: tenant.name,
+        reason: error.reason,
+        cause: error.cause instanceof Error ? error.cause.message : undefined,
+      });
+      return options.onError(error, { tenant, request });
+    }
+    throw error;
+  };
+
+  const metadata = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
+    if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
+    return Response.json(metadataDocument(tenant), { headers: { 'cache-control': 'no-store' } });
+  };
+
+  const samlMetadata = async ({ tenant }: HandlerArgs): Promise<Response> =>
+    new Response(spMetadataXml(tenant), { headers: { 'content-type': 'application/samlmetadata+xml; charset=utf-8' } });
+
+  const ssoInit = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
+    if (!tenant.sso.enabled) return NOT_FOUND();
+    const now = runtime.clock();
+    const built = buildAuthnRequest(tenant, now, new URL(request.url).searchParams);
+    const cookie = binding.issue(tenant, built.id, request.headers.get('cookie'), consumeUrl(tenant), now.getTime());
+    return new Response(null, {
+      status: 302,
+      headers: { location: built.location, 'set-cookie': cookie, 'cache-control': 'no-store' },
+    });
+  };
+
+  const ssoConsume = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
+    if (!tenant.sso.enabled) return NOT_FOUND();
+    try {
+      const type = request.headers.get('content-type') ?? '';
+      if (!/^application\/x-www-form-urlencoded\b/i.test(type)) throw ssoError('malformed', `content-type ${type}`);
+      const form = new URLSearchParams(await request.text());
+      const samlResponse = form.get('SAMLResponse');
+      if (!samlResponse) throw ssoError('malformed', 'no SAMLResponse field');
+
+      const now = runtime.clock();
+      const assertion = await validator.validate(tenant, samlResponse, now);
+      const cookies = request.headers.get('cookie');
+      let clearCookie: string | null = null;
+      if (assertion.inResponseTo !== null) {
+        if (!binding.has(tenant, assertion.inResponseTo, cookies, now.getTime())) {
+          throw ssoError('in_response_to', 'InResponseTo is not bound to this browser (or expired)');
+        }
+        clearCookie = binding.consume(tenant, assertion.inResponseTo, cookies, consumeUrl(tenant), now.getTime());
+      } else if (!options.allowIdpInitiated) {
+        throw ssoError('in_response_to', 'IdP-initiated responses are not allowed');
+      }
+      const identity = identityFrom(tenant, assertion);
+      if (!(await runtime.storage.replay.remember(tenant.name, assertion.assertionId, assertion.replayUntil))) {
+        throw ssoError('replay', `assertion ${assertion.assertionId} already used`);
+      }
+      const result = await provisioner.provision(tenant, identity);
+      const response = await config.onLogin({
+        user: { ...result.user, profile: identity.user },
+        company: result.company,
+        group: identity.group,
+        membership: identity.membership,
+        session: identity.session,
+        tenant,
+        request,
+        outcome: result.outcome,
+      });
+      return clearCookie ? withCookie(response, clearCookie) : response;
+    } catch (error) {
+      return render(error, tenant, request);
+    }
+  };
+
+  return {
+    routes: { metadata, samlMetadata, ssoInit, ssoConsume },
+    api: {
+      checkSession: (stored, opts) => checkSession(runtime, stored, opts),
+      logoutUrl: (session) => logoutUrl(tenantOrThrow(runtime, session.tenant), session.uid),
+      initUrl: (name, opts) => initUrl(tenantOrThrow(runtime, name), opts),
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CompanyCreatedPayload, JobTypes, type Runtime, type Tenant } from '../core/types.js';
+import { SsoError, StorageConflictError } from '../errors/index.js';
+import type { GroupRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
+import { groupPayload, type SsoIdentity } from './attributes.js';
+import type {
+  AppRecordRef,
+  CompanyHandle,
+  LoginOutcome,
+  ProvisioningContext,
+  ProvisioningHooks,
+  UserHandle,
+} from './types.js';
+
+export interface ProvisionOptions {
+  claimTtlMs: number;
+}
+
+export interface ProvisionResult {
+  user: UserHandle;
+  company: CompanyHandle;
+  outcome: LoginOutcome;
+}
+
+const FAILED_MESSAGE = 'Your account could not be set up, please try again';
+
+function failed(detail: string, cause?: unknown, status = 500): SsoError {
+  return new SsoError('provisioning_failed', FAILED_MESSAGE, {
+    status,
+    cause: cause instanceof Error ? cause : new Error(cause === undefined ? detail : `${detail}: ${String(cause)}`),
+  });
+}
+
+function checkRef(value: unknown, hook: string): AppRecordRef {
+  if (typeof value === 'object' && value !== null) {
+    const id = (value as { id?: unknown }).id;
+    if (typeof id === 'string' && id.length > 0) return { id };
+    if (typeof id === 'number' && Number.isFinite(id)) return { id: String(id) };
+  }
+  throw failed(`provisioning.${hook} must return { id: string }`);
+}
+
+/**
+ * Runs the provisioning rules of one login, in order (ARCHITECTURE §4): known uid -> log
+ * in; unknown uid whose email matches `findUserByEmail` -> link and log in; known group ->
+ * create the user in it; unknown group -> create the company, then the user. Memberships
+ * and roles are reconciled on every login.
+ *
+ * Race safety comes from the storage claims: of N concurrent first logins for one new group
+ * (or user) exactly one creates it, the others wait until it is complete (or its claim
+ * expires and they take over). A hook that throws releases the claim, so nothing is
+ * half-created and the next login retries with the same idempotency key. The
+ * `company.created` job is enqueued before the group claim completes, so a crash between
+ * the two cannot lose it (the job's dedupe key makes the retry a no-op).
+ */
+export class Provisioner {
+  readonly #runtime: Runtime;
+  readonly #hooks: ProvisioningHooks;
+  readonly #options: ProvisionOptions;
+
+  constructor(runtime: Runtime, hooks: ProvisioningHooks, options: ProvisionOptions) {
+    this.#runtime = runtime;
+    this.#hooks = hooks;
+    this.#options = options;
+  }
+
+  #ctx(tenant: Tenant, idempotencyKey: string): ProvisioningContext {
+    return {
+      tenant,
+      logger: this.#runtime.logger,
+      signal: AbortSignal.timeout(this.#options.claimTtlMs),
+      idempotencyKey,
+    };
+  }
+
+  /** Polls until `get` finds the record another owner is creating, or its claim has expired. */
+  async #await<T>(
+    get: () => Promise<T | null>,
+    claim: () => Promise<ProvisionClaim<T>>,
+    what: string,
+  ): Promise<{ record: T } | { claimed: true }> {
+    const deadline = Date.now() + this.#options.claimTtlMs + 5_000;
+    let delay = 10;
+    for (;;) {
+      const existing = await get();
+      if (existing) return { record: existing };
+      const result = await claim();
+      if (result.state === 'exists') return { record: result.record };
+      if (result.state === 'claimed') return { claimed: true };
+      if (Date.now() > deadline) throw failed(`timed out waiting for the concurrent creation of ${what}`, undefined, 503);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    }
+  }
+
+  async #ensureCompany(tenant: Tenant, identity: SsoIdentity, owner: string): Promise<{ record: GroupRecord; created: boolean }> {
+    const { storage } = this.#runtime;
+    const group = identity.group;
+    const claimOptions = { owner, ttlMs: this.#options.claimTtlMs };
+    for (;;) {
+      const state = await this.#await(
+        () => storage.groups.get(tenant.name, group.uid),
+        () => storage.groups.claim(tenant.name, group.uid, claimOptions),
+        `group ${group.uid}`,
+      );
+      if ('record' in state) return { record: state.record, created: false };
+      try {
+        const company = checkRef(
+          await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
+          'createCompany',
+        );
+        const payload = {
+          tenant: tenant.name,
+          groupId: group.uid,
+          companyId: company.id,
+          group: groupPayload(group),
+        } satisfies CompanyCreatedPayload;
+        await storage.jobs.enqueue({
+          type: JobTypes.companyCreated,
+          tenant: tenant.name,
+          groupId: group.uid,
+          dedupeKey: `company.created:${tenant.name}:${group.uid}`,
+          payload,
+        });
+        const record = await storage.groups.complete(tenant.name, group.uid, owner, {
+          companyId: company.id,
+          orgUid: group.orgUid,
+          trialEndsAt: group.endFreeTrial,
+        });
+        return { record, created: true };
+      } catch (error) {
+        // Our claim expired and another login took over: it finishes the job.
+        if (error instanceof StorageConflictError) continue;
+        await storage.groups.release(tenant.name, group.uid, owner).catch(() => {});
+        throw error instanceof SsoError ? error : failed('createCompany failed', error);
+      }
+    }
+  }
+
+  async #ensureUser(
+    tenant: Tenant,
+    identity: SsoIdentity,
+    owner: string,
+  ): Promise<{ record: UserRecord; created: boolean; linked: boolean; company: { record: GroupRecord; created: boolean } | null }> {
+    const { storage } = this.#runtime;
+    const key = identity.user.key;
+    const claimOptions = { owner, ttlMs: this.#options.claimTtlMs };
+    for (;;) {
+      const state = await this.#await(
+        () => storage.users.get(tenant.name, key),
+        () => storage.users.claim(tenant.name, key, claimOptions),
+        `user ${key}`,
+      );
+      if ('record' in state) return { record: state.record, created: false, linked: false, company: null };
+      let company: { record: GroupRecord; created: boolean } | null = null;
+      try {
+        let userId: string;
+        let linked = false;
+        const found = this.#hooks.findUserByEmail
+          ? await this.#hooks.findUserByEmail(identity.user.appEmail, this.#ctx(tenant, `mno:user:${tenant.name}:${key}`))
+          : null;
+        if (found) {
+          userId = checkRef(found, 'findUserByEmail').id;
+          linked = true;
+        } else {
+          company = await this.#ensureCompany(tenant, identity, owner);
+          const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
+          userId = checkRef(
+            await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, `mno:user:${tenant.name}:${key}`)),
+            'createUser',
+          ).id;
+        }
+        const record = await storage.users.complete(tenant.name, key, owner, { userId });
+        return { record, created: !linked, linked, company };
+      } catch (error) {
+        if (error instanceof StorageConflictError) continue;
+        await storage.users.release(tenant.name, key, owner).catch(() => {});
+        throw error instanceof SsoError ? error : failed('user provisioning failed', error);
+      }
+    }
+  }
+
+  async provision(tenant: Tenant, identity: SsoIdentity): Promise<ProvisionResult> {
+    const { storage } = this.#runtime;
+    const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
+    const user = await this.#ensureUser(tenant, identity, owner);
+    const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
+    if (company.record.status === 'cancelled') {
+      throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+    }
+    if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
+      await storage.groups.update(tenant.name, identity.group.uid, { orgUid: identity.group.orgUid });
+    }
+    const userHandle: UserHandle = { id: user.record.userId, tenant: tenant.name, uid: user.record.uid };
+    const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
+    const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle);
+    return {
+      user: userHandle,
+      company: companyHandle,
+      outcome: {
+        companyCreated: company.created,
+        userCreated: user.created,
+        linkedByEmail: user.linked,
+        membershipChanged,
+      },
+    };
+  }
+
+  async #reconcileMembership(tenant: Tenant, identity: SsoIdentity, user: UserHandle, company: CompanyHandle): Promise<boolean> {
+    const { storage } = this.#runtime;
+    const role = identity.membership.role;
+    const [current] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
+    if (current && current.status === 'active' && current.role === role) return false;
+    const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}`;
+    try {
+      if (this.#hooks.addMembership) await this.#hooks.addMembership(user, company, role, this.#ctx(tenant, `${key}:${role}`));
+    } catch (error) {
+      throw failed('addMembership failed', error);
+    }
+    await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
+    if (this.#hooks.onSeatsChanged && current?.status !== 'active') {
+      const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
+      try {
+        await this.#hooks.onSeatsChanged(
+          company,
+          { activeSeats: active.length, added: [user.uid], removed: [] },
+          this.#ctx(tenant, `${key}:seat:${active.length}`),
+        );
+      } catch (error) {
+        this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
+      }
+    }
+    return true;
+  }
+}

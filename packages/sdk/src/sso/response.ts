@@ -1,0 +1,268 @@
+import { X509Certificate } from 'node:crypto';
+import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import type { Tenant } from '../core/types.js';
+import { SsoError, type SsoErrorReason } from '../errors/index.js';
+import { certificateFingerprint } from '../config/tenant.js';
+import { consumeUrl } from './request.js';
+import { attr, child, children, descendantsByLocalName, NS, parseUntrustedXml, text, XmlRejectedError } from './xml.js';
+
+/** A SAML assertion that passed every check; its data comes from the signed bytes only. */
+export interface ValidatedAssertion {
+  assertionId: string;
+  nameId: string;
+  /** Attribute name -> values, in document order. */
+  attributes: Map<string, string[]>;
+  /** The request this answers (from the signed SubjectConfirmationData, else the Response), or null (IdP-initiated). */
+  inResponseTo: string | null;
+  /** Until when the assertion id must be remembered (latest validity bound + skew). */
+  replayUntil: Date;
+}
+
+export interface ResponseValidatorOptions {
+  clockSkewMs: number;
+  /** Extra accepted audiences (besides the api id and the ACS origin). */
+  audiences: readonly string[];
+}
+
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+const MESSAGES: Record<SsoErrorReason, string> = {
+  signature: 'The SAML response signature is invalid',
+  certificate: "The SAML response is not signed with this marketplace's certificate",
+  expired: 'The SAML response has expired',
+  not_yet_valid: 'The SAML response is not valid yet',
+  audience: 'The SAML response is meant for another service provider',
+  recipient: 'The SAML response is meant for another endpoint',
+  destination: 'The SAML response is meant for another endpoint',
+  in_response_to: 'The SAML response does not answer a login started in this browser',
+  replay: 'The SAML response was already used',
+  malformed: 'The SAML response is malformed',
+  unknown_tenant: 'Unknown marketplace',
+  status: 'The identity provider did not authenticate the user',
+  provisioning_failed: 'Your account could not be set up, please try again',
+  session_check_failed: 'The session could not be checked',
+};
+
+/** An `SsoError` with the reason's safe message; `detail` goes to `cause` (logs only). */
+export function ssoError(reason: SsoErrorReason, detail?: string, cause?: unknown): SsoError {
+  return new SsoError(reason, MESSAGES[reason], { cause: cause ?? (detail === undefined ? undefined : new Error(detail)) });
+}
+
+function parseTime(value: string | null, what: string): number | null {
+  if (value === null) return null;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw ssoError('malformed', `${what} is not a date`);
+  return ms;
+}
+
+function checkWindow(nowMs: number, skew: number, notBefore: number | null, notOnOrAfter: number | null, what: string): void {
+  if (notBefore !== null && nowMs + skew < notBefore) throw ssoError('not_yet_valid', `${what} NotBefore is in the future`);
+  if (notOnOrAfter !== null && nowMs - skew >= notOnOrAfter) throw ssoError('expired', `${what} NotOnOrAfter has passed`);
+}
+
+function pemOfBase64(der: string): string {
+  const body = der.replace(/\s+/g, '');
+  return `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----`;
+}
+
+/**
+ * SAML response validation: node-saml verifies the XML signature of the assertion against
+ * the tenant's pinned certificate (the fingerprint is only a configured fallback that
+ * selects the embedded certificate), and this class adds what node-saml 5.1 does not check
+ * (ENVIRONMENT.md "SAML peers"): no DOCTYPE, exactly one assertion anywhere in the document,
+ * Destination, Recipient, time windows with skew against our clock, audience, and the
+ * consistency of InResponseTo. Replay and the browser binding of InResponseTo are checked by
+ * the caller, which owns storage and cookies.
+ */
+export class ResponseValidator {
+  readonly #options: ResponseValidatorOptions;
+  readonly #saml = new Map<string, SAML>();
+
+  constructor(options: ResponseValidatorOptions) {
+    this.#options = options;
+  }
+
+  #samlFor(tenant: Tenant, pem: string): SAML {
+    const key = `${tenant.name}\u0000${tenant.api.id}\u0000${pem}`;
+    let saml = this.#saml.get(key);
+    if (!saml) {
+      saml = new SAML({
+        idpCert: pem,
+        issuer: tenant.api.id,
+        callbackUrl: consumeUrl(tenant),
+        audience: false,
+        wantAssertionsSigned: true,
+        wantAuthnResponseSigned: false,
+        acceptedClockSkewMs: -1,
+        validateInResponseTo: ValidateInResponseTo.never,
+      });
+      if (this.#saml.size > 64) this.#saml.clear();
+      this.#saml.set(key, saml);
+    }
+    return saml;
+  }
+
+  async validate(tenant: Tenant, samlResponse: string, now: Date): Promise<ValidatedAssertion> {
+    const acs = consumeUrl(tenant);
+    const compact = samlResponse.replace(/\s+/g, '');
+    if (compact.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw ssoError('malformed', 'SAMLResponse is not base64');
+    const xml = Buffer.from(compact, 'base64').toString('utf8');
+
+    let doc: Document;
+    try {
+      doc = parseUntrustedXml(xml);
+    } catch (error) {
+      if (error instanceof XmlRejectedError) throw ssoError('malformed', error.message);
+      throw error;
+    }
+    const root = doc.documentElement;
+    if (root.localName !== 'Response' || root.namespaceURI !== NS.protocol) throw ssoError('malformed', 'root is not samlp:Response');
+
+    const status = child(root, NS.protocol, 'Status');
+    const code = status ? attr(child(status, NS.protocol, 'StatusCode'), 'Value') : null;
+    if (code !== SUCCESS) throw ssoError('status', `status ${code ?? '(none)'}`);
+
+    const assertions = descendantsByLocalName(doc, 'Assertion');
+    const encrypted = descendantsByLocalName(doc, 'EncryptedAssertion');
+    if (assertions.length + encrypted.length === 0) throw ssoError('malformed', 'no assertion');
+    if (assertions.length + encrypted.length > 1) throw ssoError('signature', 'more than one assertion (wrapping)');
+    const assertion = assertions[0];
+    if (!assertion || assertion.parentNode !== root || assertion.namespaceURI !== NS.assertion) {
+      throw ssoError('signature', 'the assertion is not a direct child of the response');
+    }
+
+    const destination = attr(root, 'Destination');
+    if (destination !== null && destination !== acs) throw ssoError('destination', `Destination ${destination}`);
+
+    // Trust anchor: the pinned certificate; the fingerprint only selects the embedded one.
+    const signature = child(assertion, NS.dsig, 'Signature');
+    const embeddedB64 = signature ? text(descendantsByLocalName(signature, 'X509Certificate')[0] ?? null) : null;
+    let embedded: X509Certificate | null = null;
+    if (embeddedB64) {
+      try {
+        embedded = new X509Certificate(pemOfBase64(embeddedB64));
+      } catch {
+        embedded = null;
+      }
+    }
+    let pem: string;
+    if (tenant.sso.x509Certificate) {
+      pem = tenant.sso.x509Certificate;
+    } else if (tenant.sso.x509Fingerprint) {
+      if (!embedded) throw ssoError(signature ? 'certificate' : 'signature', 'no usable embedded certificate for the fingerprint fallback');
+      if (certificateFingerprint(embedded.raw) !== tenant.sso.x509Fingerprint) {
+        throw ssoError('certificate', 'embedded certificate does not match the configured fingerprint');
+      }
+      pem = embedded.toString();
+    } else {
+      throw ssoError('certificate', 'no certificate configured');
+    }
+
+    let assertionXml: string;
+    try {
+      const result = await this.#samlFor(tenant, pem).validatePostResponseAsync({ SAMLResponse: compact });
+      if (!result.profile) throw ssoError('malformed', 'no profile in the response');
+      assertionXml = result.profile.getAssertionXml?.() ?? '';
+    } catch (error) {
+      if (error instanceof SsoError) throw error;
+      throw this.#classify(tenant, error, embedded, Boolean(signature));
+    }
+
+    // From here on, read only the signed assertion bytes node-saml verified.
+    let signed: Element;
+    try {
+      signed = parseUntrustedXml(assertionXml).documentElement;
+    } catch {
+      throw ssoError('malformed', 'signed assertion could not be read');
+    }
+    const assertionId = attr(signed, 'ID');
+    if (signed.localName !== 'Assertion' || !assertionId || assertionId !== attr(assertion, 'ID')) {
+      throw ssoError('signature', 'signed content is not the assertion of the response');
+    }
+    return this.#checkAssertion(tenant, signed, assertionId, attr(root, 'InResponseTo'), now, acs);
+  }
+
+  #classify(tenant: Tenant, error: unknown, embedded: X509Certificate | null, signed: boolean): SsoError {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof Error && error.name === 'SamlStatusError') return ssoError('status', message, error);
+    if (/multiple assertions|ID cannot refer|Referenced node|Too many signatures|too many transforms|Only 1 signed|signature reference/i.test(message)) {
+      return ssoError('signature', message, error);
+    }
+    if (/signature/i.test(message)) {
+      if (signed && embedded && tenant.sso.x509Certificate) {
+        const pinned = new X509Certificate(tenant.sso.x509Certificate);
+        if (!pinned.raw.equals(embedded.raw)) return ssoError('certificate', 'signed with another certificate', error);
+      }
+      return ssoError('signature', message, error);
+    }
+    return ssoError('malformed', message, error);
+  }
+
+  #checkAssertion(
+    tenant: Tenant,
+    assertion: Element,
+    assertionId: string,
+    responseInResponseTo: string | null,
+    now: Date,
+    acs: string,
+  ): ValidatedAssertion {
+    const nowMs = now.getTime();
+    const skew = this.#options.clockSkewMs;
+
+    const subject = child(assertion, NS.assertion, 'Subject');
+    const nameId = text(subject ? child(subject, NS.assertion, 'NameID') : null);
+    if (!subject || !nameId) throw ssoError('malformed', 'no NameID');
+
+    // Recipient and the subject's time window (bearer confirmation).
+    const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter((c) => attr(c, 'Method') === BEARER);
+    if (bearers.length === 0) throw ssoError('malformed', 'no bearer SubjectConfirmation');
+    const data = bearers
+      .map((c) => child(c, NS.assertion, 'SubjectConfirmationData'))
+      .find((d): d is Element => d !== null && attr(d, 'Recipient') === acs);
+    if (!data) throw ssoError('recipient', 'no SubjectConfirmationData for this ACS');
+    const subjectNotOnOrAfter = parseTime(attr(data, 'NotOnOrAfter'), 'SubjectConfirmationData');
+    // Required by the Web Browser SSO profile; it also bounds how long replay records live.
+    if (subjectNotOnOrAfter === null) throw ssoError('malformed', 'SubjectConfirmationData without NotOnOrAfter');
+    checkWindow(nowMs, skew, parseTime(attr(data, 'NotBefore'), 'SubjectConfirmationData'), subjectNotOnOrAfter, 'SubjectConfirmationData');
+
+    // Conditions: time window and audience.
+    const conditionsList = children(assertion, NS.assertion, 'Conditions');
+    if (conditionsList.length !== 1) throw ssoError('malformed', 'expected exactly one Conditions');
+    const conditions = conditionsList[0]!;
+    const notOnOrAfter = parseTime(attr(conditions, 'NotOnOrAfter'), 'Conditions');
+    checkWindow(nowMs, skew, parseTime(attr(conditions, 'NotBefore'), 'Conditions'), notOnOrAfter, 'Conditions');
+    const accepted = new Set([tenant.api.id, new URL(acs).origin, acs, ...this.#options.audiences]);
+    const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
+    if (restrictions.length === 0) throw ssoError('audience', 'no AudienceRestriction');
+    for (const restriction of restrictions) {
+      const audiences = children(restriction, NS.assertion, 'Audience').map((a) => text(a) ?? '');
+      if (!audiences.some((a) => accepted.has(a))) throw ssoError('audience', `audience ${audiences.join(', ')}`);
+    }
+
+    const subjectInResponseTo = attr(data, 'InResponseTo');
+    if (subjectInResponseTo !== null && responseInResponseTo !== null && subjectInResponseTo !== responseInResponseTo) {
+      throw ssoError('in_response_to', 'Response and SubjectConfirmationData disagree on InResponseTo');
+    }
+
+    const attributes = new Map<string, string[]>();
+    for (const statement of children(assertion, NS.assertion, 'AttributeStatement')) {
+      for (const attribute of children(statement, NS.assertion, 'Attribute')) {
+        const name = attr(attribute, 'Name');
+        if (!name) continue;
+        const values = children(attribute, NS.assertion, 'AttributeValue').map((v) => v.textContent ?? '');
+        attributes.set(name, [...(attributes.get(name) ?? []), ...values]);
+      }
+    }
+
+    // Usable while both windows hold, so until the earlier bound (plus skew).
+    const bound = Math.min(subjectNotOnOrAfter, notOnOrAfter ?? subjectNotOnOrAfter);
+    return {
+      assertionId,
+      nameId,
+      attributes,
+      inResponseTo: subjectInResponseTo ?? responseInResponseTo,
+      replayUntil: new Date(Math.min(bound, nowMs + 7 * 86_400_000) + skew),
+    };
+  }
+}

@@ -1,0 +1,193 @@
+import type { Logger, Tenant } from '../core/types.js';
+
+/** Identity mode (PROTOCOL §3.5): which uid/email pair keys the app's user. */
+export type CreationMode = 'real' | 'virtual';
+
+/** The user of a SAML assertion, with every user attribute of PROTOCOL §3.4. */
+export interface SsoUser {
+  /**
+   * The key the app's user is stored under for this tenant's identity mode: `uid` in
+   * `real` mode, `virtualUid` (`usr-x.cld-y`) in `virtual` mode.
+   */
+  key: string;
+  /** The email for this identity mode: `email` (real) or `virtualEmail` (virtual). */
+  appEmail: string;
+  /** Real, global Maestrano user id (`usr-…`). Also the NameID. */
+  uid: string;
+  /** `{uid}.{groupUid}`. */
+  virtualUid: string;
+  /** The user's real email. */
+  email: string;
+  /** Per-group relay address; do not use it as the contact address. */
+  virtualEmail: string;
+  /** `mno_uid` (legacy duplicate of the NameID). */
+  mnoUid: string;
+  firstName: string;
+  lastName: string;
+  /** ISO 3166-1 alpha-2, or null when absent/empty. */
+  country: string | null;
+  /** Company name typed at sign-up (unrelated to the group name). */
+  companyName: string | null;
+  /** Legacy `app_owner`. */
+  appOwner: boolean;
+  /** Legacy `organizations` map (`{"org-876": {"name","role"}}`), `{}` when absent or not JSON. */
+  organizations: Record<string, { name?: string; role?: string }>;
+  /** Present only when the user logs in as a reseller. */
+  reseller: { id: string; name: string | null; country: string | null } | null;
+}
+
+/** The group (customer account) of a SAML assertion, with every group attribute of PROTOCOL §3.4. */
+export interface SsoGroup {
+  /** `cld-…`. */
+  uid: string;
+  name: string;
+  /** End of Maestrano's free trial, or null. */
+  endFreeTrial: Date | null;
+  hasCreditCard: boolean;
+  email: string | null;
+  /** ISO 4217. */
+  currency: string | null;
+  /** IANA zone. */
+  timezone: string | null;
+  country: string | null;
+  city: string | null;
+  /** Maestrano organization (`org-…`): Connec!'s channel id and id realm. */
+  orgUid: string | null;
+  resellerId: string | null;
+}
+
+/** The user's role in the group (`Member`, `Power User`, `Admin`, `Super Admin`, `Guest`, …). */
+export interface SsoMembership {
+  groupUid: string;
+  /** The identity-mode key (`SsoUser.key`). */
+  userKey: string;
+  role: string;
+}
+
+/**
+ * What the app keeps in its own (server-side or signed) session after a login, and passes
+ * back to `mno.sso.checkSession`. Plain JSON.
+ */
+export interface SsoSession {
+  tenant: string;
+  /** Real Maestrano uid (used for the session check and the logout URL). */
+  uid: string;
+  groupUid: string;
+  /** `mno_session`: opaque IdP session token. Treat as a secret (never log it). */
+  session: string;
+  /** `mno_session_recheck`: ISO time after which the session must be re-checked remotely. */
+  recheck: string;
+}
+
+// ---------------------------------------------------------------------------------------
+// Provisioning hooks (the app's own records; the SDK runs the rules)
+
+/**
+ * Context of every provisioning hook call.
+ *
+ * `idempotencyKey` is stable for the logical operation (`mno:company:<tenant>:<groupId>`,
+ * `mno:user:<tenant>:<userKey>`, `mno:membership:<tenant>:<userKey>:<groupId>`, …). A hook
+ * can be called again with the same key when an earlier attempt's outcome was not recorded
+ * (a crash, a storage failure, an expired claim): upsert on it so a repeat never duplicates.
+ */
+export interface ProvisioningContext {
+  tenant: Tenant;
+  logger: Logger;
+  /** Aborted when the SDK stops waiting for the hook (the provisioning claim expires). */
+  signal: AbortSignal;
+  idempotencyKey: string;
+}
+
+/** What `createCompany` / `createUser` / `findUserByEmail` return: the app's own id. */
+export interface AppRecordRef {
+  id: string;
+}
+
+/** An app company as the SDK knows it. */
+export interface CompanyHandle {
+  /** The app's company id. */
+  id: string;
+  tenant: string;
+  /** Maestrano group uid (`cld-…`). */
+  groupId: string;
+}
+
+/** An app user as the SDK knows it. */
+export interface UserHandle {
+  /** The app's user id. */
+  id: string;
+  tenant: string;
+  /** The identity-mode key the user is stored under (`usr-…`, or `usr-….cld-…` in virtual mode). */
+  uid: string;
+}
+
+/** The change reported to `onSeatsChanged`. */
+export interface SeatsChange {
+  /** Active memberships of the group after the change. */
+  activeSeats: number;
+  /** Identity-mode keys whose membership became active. */
+  added: string[];
+  /** Identity-mode keys whose membership was removed. */
+  removed: string[];
+}
+
+export interface ProvisioningHooks {
+  /**
+   * Creates the app's company for a new group (checklist 1.2.1). Called once per group
+   * under a storage claim; a throw releases the claim (nothing is recorded) and the next
+   * login tries again with the same idempotency key.
+   */
+  createCompany(group: SsoGroup, ctx: ProvisioningContext): Promise<AppRecordRef> | AppRecordRef;
+  /** Creates the app's user inside `company` (checklist 1.2.2, 1.2.3). Same claim rules as `createCompany`. */
+  createUser(user: SsoUser, company: CompanyHandle, ctx: ProvisioningContext): Promise<AppRecordRef> | AppRecordRef;
+  /**
+   * Optional account linking (checklist 1.4.1): an existing app user with this email gets
+   * the Maestrano uid linked to it. Provide it only when emails are unique in the app.
+   * Called with `SsoUser.appEmail`.
+   */
+  findUserByEmail?(email: string, ctx: ProvisioningContext): Promise<AppRecordRef | null> | AppRecordRef | null;
+  /**
+   * Called when the user's membership of the company is new or its role changed (checked
+   * on every login, and for a membership that was removed and is active again). A throw
+   * fails the login and the membership is not recorded, so the next login calls it again.
+   */
+  addMembership?(user: UserHandle, company: CompanyHandle, role: string, ctx: ProvisioningContext): Promise<void> | void;
+  /**
+   * Group deleted on Maestrano (service cancellation, checklist 2.2.1). Invoked by the
+   * account webhook once per group (a replayed webhook does not call it again).
+   */
+  cancelCompany?(company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
+  /**
+   * A member was removed from the group (checklist 2.2.2). Invoked by the account webhook
+   * once per (user, group); the app blocks the user's access to that company.
+   */
+  blockUser?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
+  /** The number of active members of a company changed (per-seat billing). */
+  onSeatsChanged?(company: CompanyHandle, change: SeatsChange, ctx: ProvisioningContext): Promise<void> | void;
+}
+
+/** How the login came about (for the app's analytics or welcome flows). */
+export interface LoginOutcome {
+  companyCreated: boolean;
+  userCreated: boolean;
+  /** The uid was linked to an existing app user by email (1.4.1). */
+  linkedByEmail: boolean;
+  membershipChanged: boolean;
+}
+
+/** Arguments of `onLogin`. */
+export interface LoginArgs {
+  /** The app's user, plus the assertion's user attributes. */
+  user: UserHandle & { profile: SsoUser };
+  company: CompanyHandle;
+  group: SsoGroup;
+  membership: SsoMembership;
+  /** Keep it in the app's server-side (or signed) session for `checkSession`. */
+  session: SsoSession;
+  tenant: Tenant;
+  request: Request;
+  outcome: LoginOutcome;
+}
+
+/** Sets the app's own session and returns the response (usually a redirect). */
+export type OnLogin = (args: LoginArgs) => Promise<Response> | Response;

@@ -1,0 +1,92 @@
+import { DOMParser } from '@xmldom/xmldom';
+
+export const NS = {
+  protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',
+  assertion: 'urn:oasis:names:tc:SAML:2.0:assertion',
+  dsig: 'http://www.w3.org/2000/09/xmldsig#',
+  metadata: 'urn:oasis:names:tc:SAML:2.0:metadata',
+} as const;
+
+export class XmlRejectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'XmlRejectedError';
+  }
+}
+
+/**
+ * Parses an untrusted XML document. Any DOCTYPE (with or without entities, used or not)
+ * and any entity declaration is refused before parsing; parser warnings and errors are
+ * fatal.
+ */
+export function parseUntrustedXml(xml: string): Document {
+  if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) throw new XmlRejectedError('DOCTYPE is not allowed');
+  let problem: string | null = null;
+  const parser = new DOMParser({
+    errorHandler: {
+      warning: (msg: string) => {
+        problem ??= msg;
+      },
+      error: (msg: string) => {
+        problem ??= msg;
+      },
+      fatalError: (msg: string) => {
+        problem ??= msg;
+      },
+    },
+  });
+  let doc: Document;
+  try {
+    doc = parser.parseFromString(xml, 'text/xml');
+  } catch {
+    throw new XmlRejectedError('not well-formed XML');
+  }
+  if (problem !== null || !doc || !doc.documentElement) throw new XmlRejectedError('not well-formed XML');
+  return doc;
+}
+
+export function isElement(node: Node | null): node is Element {
+  return node !== null && node.nodeType === 1;
+}
+
+/** Direct element children of `parent` with that namespace and local name. */
+export function children(parent: Element, ns: string, localName: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n !== null; n = n.nextSibling) {
+    if (isElement(n) && n.localName === localName && n.namespaceURI === ns) out.push(n);
+  }
+  return out;
+}
+
+export function child(parent: Element, ns: string, localName: string): Element | null {
+  return children(parent, ns, localName)[0] ?? null;
+}
+
+/** Every element of the document (any depth) with that local name, whatever its namespace. */
+export function descendantsByLocalName(root: Document | Element, localName: string): Element[] {
+  const out: Element[] = [];
+  const list = root.getElementsByTagNameNS('*', localName);
+  for (let i = 0; i < list.length; i++) {
+    const el = list.item(i);
+    if (el) out.push(el);
+  }
+  return out;
+}
+
+export function text(el: Element | null): string | null {
+  if (!el) return null;
+  return (el.textContent ?? '').trim();
+}
+
+/** Attribute value or null when absent. */
+export function attr(el: Element | null, name: string): string | null {
+  if (!el?.hasAttribute(name)) return null;
+  return el.getAttribute(name);
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/** Escapes text or an attribute value for XML. */
+export function escapeXml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}

@@ -1,0 +1,26 @@
+import { readFile } from 'node:fs/promises';
+import type { TenantRegistry } from '../core/types.js';
+import { ConfigError } from '../errors/index.js';
+import { parseMarketplacesDocument } from '../config/tenant.js';
+import { staticTenants } from './registry.js';
+
+/**
+ * Loads tenants from a dev-platform `{marketplaces:[...]}` JSON file (the same document
+ * `tenantsFromDevPlatform` downloads). A missing file, invalid JSON or an invalid document
+ * is a `ConfigError` naming the file and the bad keys, never echoing a secret.
+ */
+export async function tenantsFromFile(path: string): Promise<TenantRegistry> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`Cannot read the tenants file ${path}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`The tenants file ${path} is not valid JSON`);
+  }
+  return staticTenants(parseMarketplacesDocument(json, path));
+}
