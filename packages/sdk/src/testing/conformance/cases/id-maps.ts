@@ -1,3 +1,273 @@
+import { expect } from 'vitest';
+import type { IdMapScope } from '../../../storage/adapter.js';
 import type { StorageCases } from '../types.js';
+import {
+  expectConflict,
+  expectDate,
+  expectStorageError,
+  GROUP,
+  needs,
+  OTHER_GROUP,
+  OTHER_TENANT,
+  race,
+  SCOPE,
+  sorted,
+  TENANT,
+} from './helpers.js';
 
-export const idMapCases: StorageCases = {};
+const OTHER_ENTITY: IdMapScope = { ...SCOPE, entity: 'invoice' };
+
+export const idMapCases: StorageCases = {
+  'insert stores a map findable by both ids, with defaults': async ({ adapter, clock }) => {
+    const map = await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    expect(map).toEqual({
+      ...SCOPE,
+      connecId: 'c-1',
+      localId: 'l-1',
+      lastAppliedAt: null,
+      lastPushedHash: null,
+      lastReceivedHash: null,
+      tombstonedAt: null,
+      lastError: null,
+      createdAt: new Date(clock.ms()),
+      updatedAt: new Date(clock.ms()),
+    });
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toEqual(map);
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-1' })).toEqual(map);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'l-1' })).toBeNull();
+    expect(await adapter.idMaps.find(OTHER_ENTITY, { connecId: 'c-1' })).toBeNull();
+  },
+
+  'a local-only map gets its connecId later (push returned it)': async ({ adapter, clock }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-1', lastPushedHash: 'h1' });
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-1' })).toMatchObject({ connecId: null, lastPushedHash: 'h1' });
+    clock.advance(10);
+    const updated = await adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { connecId: 'c-9' });
+    expect(updated).toMatchObject({ connecId: 'c-9', localId: 'l-1', lastPushedHash: 'h1' });
+    expectDate(updated?.updatedAt, clock.ms());
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-9' })).toEqual(updated);
+  },
+
+  'a second insert with the same connecId throws StorageConflictError and stores nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+      await expectConflict(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-2' }), 'idMaps.insert');
+      const rows = await inspect.idMaps(SCOPE);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ connecId: 'c-1', localId: 'l-1' });
+      expect(await adapter.idMaps.find(SCOPE, { localId: 'l-2' })).toBeNull();
+    },
+  ),
+
+  'a second insert with the same localId throws StorageConflictError and stores nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+      await expectConflict(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-1' }), 'idMaps.insert');
+      await expectConflict(adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-1' }), 'idMaps.insert');
+      expect(await inspect.idMaps(SCOPE)).toHaveLength(1);
+      expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-2' })).toBeNull();
+    },
+  ),
+
+  'uniqueness is per scope: the same ids in another entity, group or tenant are fine': async ({ adapter }) => {
+    const ids = { connecId: 'c-1', localId: 'l-1' };
+    await adapter.idMaps.insert({ ...SCOPE, ...ids });
+    await adapter.idMaps.insert({ ...OTHER_ENTITY, ...ids });
+    await adapter.idMaps.insert({ ...SCOPE, groupId: OTHER_GROUP, ...ids });
+    await adapter.idMaps.insert({ ...SCOPE, tenant: OTHER_TENANT, ...ids });
+    for (const scope of [SCOPE, OTHER_ENTITY, { ...SCOPE, groupId: OTHER_GROUP }, { ...SCOPE, tenant: OTHER_TENANT }]) {
+      expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject(scope);
+    }
+  },
+
+  'null ids are not unique: many maps may lack a connecId or a localId': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-1' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-2' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: null });
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toHaveLength(4);
+  },
+
+  'an update onto a connecId or localId held by another map throws StorageConflictError and changes nothing': async ({
+    adapter,
+  }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const second = await adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-2' });
+    await expectConflict(adapter.idMaps.update(SCOPE, { localId: 'l-2' }, { connecId: 'c-1' }), 'idMaps.update');
+    await expectConflict(
+      adapter.idMaps.update(SCOPE, { localId: 'l-2' }, { localId: 'l-1', lastPushedHash: 'x' }),
+      'idMaps.update',
+    );
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-2' })).toEqual(second);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toMatchObject({ localId: 'l-1' });
+  },
+
+  'update of an unknown map returns null': async ({ adapter }) => {
+    expect(await adapter.idMaps.update(SCOPE, { connecId: 'nope' }, { lastPushedHash: 'h' })).toBeNull();
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([]);
+  },
+
+  'update patches only the given fields; null clears': async ({ adapter }) => {
+    const appliedAt = new Date(Date.UTC(2030, 11, 31, 23, 59, 59, 999));
+    await adapter.idMaps.insert({
+      ...SCOPE,
+      connecId: 'c-1',
+      localId: 'l-1',
+      lastAppliedAt: appliedAt,
+      lastPushedHash: 'p1',
+      lastReceivedHash: 'r1',
+    });
+    const updated = await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastPushedHash: null });
+    expect(updated).toMatchObject({ lastPushedHash: null, lastReceivedHash: 'r1', localId: 'l-1' });
+    expectDate(updated?.lastAppliedAt, appliedAt);
+  },
+
+  'findManyByConnecIds returns the present maps of the scope only': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-3', localId: 'l-3' });
+    await adapter.idMaps.insert({ ...OTHER_ENTITY, connecId: 'c-4', localId: 'l-4' });
+    const found = await adapter.idMaps.findManyByConnecIds(SCOPE, ['c-3', 'c-1', 'missing', 'c-4']);
+    expect(sorted(found, (m) => m.connecId ?? '').map((m) => [m.connecId, m.localId])).toEqual([
+      ['c-1', 'l-1'],
+      ['c-3', 'l-3'],
+    ]);
+    expect(await adapter.idMaps.findManyByConnecIds(SCOPE, [])).toEqual([]);
+  },
+
+  'markApplied moves forward only: null and newer apply, equal and stale are refused': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const t1 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 1));
+    const t2 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 2));
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h1')).toBe(true);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2')).toBe(true);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h-equal')).toBe(false);
+    expect(await adapter.idMaps.markApplied(SCOPE, { localId: 'l-1' }, t1, 'h-stale')).toBe(false);
+    const map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expectDate(map?.lastAppliedAt, t2);
+    expect(map?.lastReceivedHash).toBe('h2');
+  },
+
+  'markApplied of an unknown map returns false and creates nothing': async ({ adapter }) => {
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-x' }, new Date(Date.UTC(2031, 0, 1)), 'h')).toBe(false);
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([]);
+  },
+
+  '20 concurrent markApplied of versions 1..20 end at the newest': needs(['concurrency'], async (context) => {
+    await context.adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const base = Date.UTC(2031, 0, 1);
+    const order = Array.from({ length: 20 }, (_, i) => (i * 7) % 20);
+    const results = await race(context, 20, (adapter, i) =>
+      adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(base + (order[i] ?? 0)), `h${order[i]}`),
+    );
+    expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(1);
+    const map = await context.adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expectDate(map?.lastAppliedAt, base + 19);
+    expect(map?.lastReceivedHash).toBe('h19');
+  }),
+
+  '20 concurrent inserts of one connecId: exactly one succeeds, the rest conflict': needs(
+    ['concurrency'],
+    async (context) => {
+      const results = await race(context, 20, (adapter, i) =>
+        adapter.idMaps.insert({ ...SCOPE, connecId: 'c-race', localId: `l-${i}` }).then(
+          () => 'ok' as const,
+          (error: unknown) => error,
+        ),
+      );
+      expect(results.filter((r) => r === 'ok')).toHaveLength(1);
+      for (const error of results.filter((r) => r !== 'ok')) {
+        expect(error).toMatchObject({ code: 'storage_conflict', operation: 'idMaps.insert' });
+      }
+      expect(await context.adapter.idMaps.list(SCOPE, { limit: 50 })).toHaveLength(1);
+    },
+  ),
+
+  'tombstone and lastError round-trip, with Dates as Dates': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const at = new Date(Date.UTC(2031, 3, 4, 5, 6, 7, 89));
+    const tombstonedAt = new Date(Date.UTC(2031, 3, 5, 0, 0, 0, 1));
+    await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, {
+      lastError: { code: 'validation_failed', message: 'name is required', at },
+      tombstonedAt,
+    });
+    const map = await adapter.idMaps.find(SCOPE, { localId: 'l-1' });
+    expect(map?.lastError).toEqual({ code: 'validation_failed', message: 'name is required', at });
+    expectDate(map?.lastError?.at, at);
+    expectDate(map?.tombstonedAt, tombstonedAt);
+    const cleared = await adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { lastError: null });
+    expect(cleared?.lastError).toBeNull();
+    expectDate(cleared?.tombstonedAt, tombstonedAt);
+  },
+
+  'stored rows hold timestamps, not strings': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const appliedAt = new Date(Date.UTC(2031, 0, 2, 3, 4, 5, 678));
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt: appliedAt, lastReceivedHash: 'r' });
+    const [row] = await inspect.idMaps(SCOPE);
+    expect(row).toMatchObject({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastReceivedHash: 'r', lastPushedHash: null });
+    expectDate(row?.lastAppliedAt, appliedAt);
+    expectDate(row?.createdAt, clock.ms());
+    expectDate(row?.updatedAt, clock.ms());
+    expect(row?.tombstonedAt).toBeNull();
+    expect(row?.lastError).toBeNull();
+  }),
+
+  'values are copied: mutating the input or a result changes nothing stored': async ({ adapter }) => {
+    const lastAppliedAt = new Date(Date.UTC(2031, 0, 1));
+    const input = { ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt };
+    const map = await adapter.idMaps.insert(input);
+    lastAppliedAt.setUTCFullYear(2000);
+    input.localId = 'changed';
+    map.lastAppliedAt?.setUTCFullYear(1999);
+    const stored = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expect(stored?.localId).toBe('l-1');
+    expectDate(stored?.lastAppliedAt, Date.UTC(2031, 0, 1));
+  },
+
+  'list pages through one scope in creation order': async ({ adapter, clock }) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      clock.advance(1);
+      const connecId = i % 3 === 2 ? null : `c-${String.fromCharCode(122 - i)}`;
+      const localId = `l-${i}`;
+      await adapter.idMaps.insert({ ...SCOPE, connecId, localId });
+      ids.push(connecId ?? localId);
+    }
+    await adapter.idMaps.insert({ ...OTHER_ENTITY, connecId: 'c-other', localId: 'l-other' });
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const rows = await adapter.idMaps.list(SCOPE, after === undefined ? { limit: 3 } : { limit: 3, after });
+      if (rows.length === 0) break;
+      expect(rows.length).toBeLessThanOrEqual(3);
+      for (const row of rows) seen.push(row.connecId ?? row.localId ?? '');
+      after = seen[seen.length - 1];
+    }
+    expect(seen).toEqual(ids);
+  },
+
+  'purgeGroup removes every map of one group and returns the count': needs(['inspect'], async ({ adapter, inspect }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
+    await adapter.idMaps.insert({ ...OTHER_ENTITY, connecId: 'c-3', localId: 'l-3' });
+    await adapter.idMaps.insert({ ...SCOPE, groupId: OTHER_GROUP, connecId: 'c-4', localId: 'l-4' });
+    await adapter.idMaps.insert({ ...SCOPE, tenant: OTHER_TENANT, connecId: 'c-5', localId: 'l-5' });
+    expect(await adapter.idMaps.purgeGroup(TENANT, GROUP)).toBe(3);
+    expect(await inspect.idMaps(SCOPE)).toEqual([]);
+    expect(await inspect.idMaps(OTHER_ENTITY)).toEqual([]);
+    expect(await inspect.idMaps({ ...SCOPE, groupId: OTHER_GROUP })).toHaveLength(1);
+    expect(await inspect.idMaps({ ...SCOPE, tenant: OTHER_TENANT })).toHaveLength(1);
+    expect(await adapter.idMaps.purgeGroup(TENANT, GROUP)).toBe(0);
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+  }),
+
+  'an insert with neither connecId nor localId is rejected with StorageError and stores nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await expectStorageError(adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: null }), 'idMaps.insert');
+      expect(await inspect.idMaps(SCOPE)).toEqual([]);
+    },
+  ),
+};

@@ -1,3 +1,543 @@
-import type { StorageCases } from '../types.js';
+import { expect } from 'vitest';
+import type { JobInput, JobRecord, JsonValue, StorageAdapter } from '../../../storage/adapter.js';
+import type { StorageCaseContext, StorageCases } from '../types.js';
+import { expectDate, expectStorageError, GROUP, inMs, needs, OTHER_TENANT, race, sorted, TENANT } from './helpers.js';
 
-export const jobCases: StorageCases = {};
+const LEASE = 60_000;
+
+const job = (overrides: Partial<JobInput> = {}): JobInput => ({
+  type: 'connec.notification',
+  payload: { entity: 'contacts', id: 'c-1' },
+  tenant: TENANT,
+  groupId: GROUP,
+  ...overrides,
+});
+
+const claimOne = async (adapter: StorageAdapter, worker: string, options: { types?: string[] } = {}) => {
+  const claimed = await adapter.jobs.claim({ worker, limit: 1, leaseMs: LEASE, ...options });
+  expect(claimed.length).toBeLessThanOrEqual(1);
+  return claimed[0] ?? null;
+};
+
+const ids = (jobs: JobRecord[]) => jobs.map((j) => j.id);
+
+/** Claims with several workers at once until nothing is due; returns each delivery. */
+async function drain(context: StorageCaseContext, workers: number, limit: number) {
+  const deliveries: { worker: string; job: JobRecord }[] = [];
+  for (let round = 0; round < 100; round++) {
+    const batches = await race(context, workers, (adapter, i) =>
+      adapter.jobs.claim({ worker: `w${i}`, limit, leaseMs: LEASE }).then((jobs) => ({ worker: `w${i}`, jobs })),
+    );
+    const got = batches.flatMap((b) => b.jobs.map((j) => ({ worker: b.worker, job: j })));
+    if (got.length === 0) break;
+    deliveries.push(...got);
+  }
+  return deliveries;
+}
+
+export const jobCases: StorageCases = {
+  'enqueue stores a pending job with defaults': async ({ adapter, clock }) => {
+    const result = await adapter.jobs.enqueue({ type: 'account.group', payload: { a: 1 } });
+    expect(result.created).toBe(true);
+    expect(typeof result.id).toBe('string');
+    const stored = await adapter.jobs.get(result.id);
+    expect(stored).toEqual({
+      id: result.id,
+      type: 'account.group',
+      tenant: null,
+      groupId: null,
+      payload: { a: 1 },
+      dedupeKey: null,
+      orderingKey: null,
+      waitKey: null,
+      status: 'pending',
+      attempts: 0,
+      maxAttempts: 8,
+      runAt: new Date(clock.ms()),
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      lastError: null,
+      createdAt: new Date(clock.ms()),
+      updatedAt: new Date(clock.ms()),
+      completedAt: null,
+    });
+  },
+
+  'payloads of every JSON shape round-trip exactly': async ({ adapter }) => {
+    const payloads: JsonValue[] = [
+      { nested: { deep: [1, 2.5, -3, { x: null }], s: 'é✓"\\' }, t: true },
+      [1, 'two', null, false],
+      'plain string',
+      42,
+      null,
+      {},
+    ];
+    for (const payload of payloads) {
+      const { id } = await adapter.jobs.enqueue(job({ payload }));
+      expect((await adapter.jobs.get(id))?.payload).toEqual(payload);
+    }
+  },
+
+  'the stored job holds JSON, timestamps and its status': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const runAt = inMs(clock, 5_000);
+    const { id } = await adapter.jobs.enqueue(job({ payload: { list: [1, { a: 'b' }] }, runAt, orderingKey: 'ok-1' }));
+    const row = await inspect.job(id);
+    expect(row).toMatchObject({
+      id,
+      type: 'connec.notification',
+      tenant: TENANT,
+      groupId: GROUP,
+      status: 'pending',
+      attempts: 0,
+      maxAttempts: 8,
+      orderingKey: 'ok-1',
+      dedupeKey: null,
+    });
+    expect(row?.payload).toEqual({ list: [1, { a: 'b' }] });
+    expectDate(row?.runAt, runAt);
+    expectDate(row?.createdAt, clock.ms());
+    expect(row?.leaseExpiresAt).toBeNull();
+    expect(row?.completedAt).toBeNull();
+  }),
+
+  'a second enqueue with the same dedupeKey returns the first job and stores nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      const first = await adapter.jobs.enqueue(job({ dedupeKey: 'notif-1', payload: { v: 1 } }));
+      const second = await adapter.jobs.enqueue(job({ dedupeKey: 'notif-1', payload: { v: 2 } }));
+      expect(second).toEqual({ id: first.id, created: false });
+      const rows = await inspect.jobs();
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.payload).toEqual({ v: 1 });
+      expect(rows[0]?.dedupeKey).toBe('notif-1');
+    },
+  ),
+
+  '20 concurrent enqueues with one dedupeKey create exactly one job': needs(['concurrency'], async (context) => {
+    const results = await race(context, 20, (adapter, i) =>
+      adapter.jobs.enqueue(job({ dedupeKey: 'same', payload: { i } })),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect((await context.adapter.jobs.counts()).pending).toBe(1);
+  }),
+
+  'a dedupeKey stays taken by a done job until purgeCompleted frees it': async ({ adapter, clock }) => {
+    const first = await adapter.jobs.enqueue(job({ dedupeKey: 'bill-1' }));
+    const claimed = await claimOne(adapter, 'w1');
+    expect(claimed?.id).toBe(first.id);
+    expect(await adapter.jobs.complete(first.id, 'w1')).toBe(true);
+    expect(await adapter.jobs.enqueue(job({ dedupeKey: 'bill-1' }))).toEqual({ id: first.id, created: false });
+    clock.advance(1_000);
+    expect(await adapter.jobs.purgeCompleted(new Date(clock.ms()))).toBe(1);
+    const again = await adapter.jobs.enqueue(job({ dedupeKey: 'bill-1' }));
+    expect(again.created).toBe(true);
+    expect(again.id).not.toBe(first.id);
+  },
+
+  'enqueueMany returns results in input order and dedupes within the batch and against stored jobs': async ({
+    adapter,
+  }) => {
+    const stored = await adapter.jobs.enqueue(job({ dedupeKey: 'k-0' }));
+    const results = await adapter.jobs.enqueueMany([
+      job({ payload: 1, dedupeKey: 'k-1' }),
+      job({ payload: 2, dedupeKey: 'k-0' }),
+      job({ payload: 3 }),
+      job({ payload: 4, dedupeKey: 'k-1' }),
+    ]);
+    expect(results.map((r) => r.created)).toEqual([true, false, true, false]);
+    expect(results[1]?.id).toBe(stored.id);
+    expect(results[3]?.id).toBe(results[0]?.id);
+    expect((await adapter.jobs.get(results[0]?.id ?? ''))?.payload).toBe(1);
+    expect((await adapter.jobs.get(results[2]?.id ?? ''))?.payload).toBe(3);
+    expect((await adapter.jobs.counts()).pending).toBe(3);
+    expect(await adapter.jobs.enqueueMany([])).toEqual([]);
+  },
+
+  'claim takes due jobs ordered by runAt then creation, sets the lease and counts the attempt': async ({
+    adapter,
+    clock,
+  }) => {
+    const a = await adapter.jobs.enqueue(job({ payload: 'a', runAt: inMs(clock, -1_000) }));
+    clock.advance(1);
+    const b = await adapter.jobs.enqueue(job({ payload: 'b' }));
+    clock.advance(1);
+    const c = await adapter.jobs.enqueue(job({ payload: 'c', runAt: inMs(clock, -500) }));
+    const tie = inMs(clock, -100);
+    clock.advance(1);
+    const d = await adapter.jobs.enqueue(job({ payload: 'd', runAt: tie }));
+    clock.advance(1);
+    const e = await adapter.jobs.enqueue(job({ payload: 'e', runAt: tie }));
+    const claimed = await adapter.jobs.claim({ worker: 'w1', limit: 10, leaseMs: LEASE });
+    expect(ids(claimed)).toEqual([a.id, c.id, d.id, e.id, b.id]);
+    for (const j of claimed) {
+      expect(j).toMatchObject({ status: 'running', leaseOwner: 'w1', attempts: 1 });
+      expectDate(j.leaseExpiresAt, clock.ms() + LEASE);
+    }
+    expect(await adapter.jobs.get(b.id)).toMatchObject({ status: 'running', leaseOwner: 'w1', attempts: 1 });
+  },
+
+  'a job due in the future is not claimed until the clock reaches runAt': needs(['clock'], async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job({ runAt: new Date(clock.ms() + 10_000) }));
+    expect(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE })).toEqual([]);
+    clock.advance(9_999);
+    expect(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE })).toEqual([]);
+    clock.advance(1);
+    expect(ids(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE }))).toEqual([id]);
+  }),
+
+  'claim honours limit and the types filter': async ({ adapter }) => {
+    for (let i = 0; i < 4; i++) await adapter.jobs.enqueue(job({ type: 'a', payload: i }));
+    const other = await adapter.jobs.enqueue(job({ type: 'b' }));
+    const two = await adapter.jobs.claim({ worker: 'w1', limit: 2, leaseMs: LEASE, types: ['a'] });
+    expect(two).toHaveLength(2);
+    expect(two.every((j) => j.type === 'a')).toBe(true);
+    expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE, types: ['b'] }))).toEqual([other.id]);
+    expect(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE, types: ['c'] })).toEqual([]);
+    expect(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE })).toHaveLength(2);
+  },
+
+  'a leased job is not delivered again while its lease is live': async ({ adapter }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    expect(ids(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE }))).toEqual([id]);
+    expect(await adapter.jobs.claim({ worker: 'w2', limit: 5, leaseMs: LEASE })).toEqual([]);
+    expect(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE })).toEqual([]);
+  },
+
+  'N workers claiming concurrently: each job is delivered to exactly one worker': needs(
+    ['concurrency'],
+    async (context) => {
+      const enqueued = await context.adapter.jobs.enqueueMany(
+        Array.from({ length: 40 }, (_, i) => job({ payload: { i } })),
+      );
+      const deliveries = await drain(context, 8, 3);
+      const delivered = deliveries.map((d) => d.job.id);
+      expect(delivered).toHaveLength(40);
+      expect(new Set(delivered).size).toBe(40);
+      expect(new Set(delivered)).toEqual(new Set(enqueued.map((r) => r.id)));
+      for (const { worker, job: j } of deliveries) {
+        expect((await context.adapter.jobs.get(j.id))?.leaseOwner).toBe(worker);
+      }
+      expect(await context.adapter.jobs.counts()).toEqual({ pending: 0, running: 40, done: 0, dead: 0 });
+    },
+  ),
+
+  'an expired lease is redelivered to another worker; the old owner has lost it': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const { id } = await adapter.jobs.enqueue(job());
+      await claimOne(adapter, 'w1');
+      clock.advance(LEASE);
+      const again = await claimOne(adapter, 'w2');
+      expect(again).toMatchObject({ id, leaseOwner: 'w2', attempts: 2, status: 'running' });
+      expect(await adapter.jobs.complete(id, 'w1')).toBe(false);
+      expect(await adapter.jobs.heartbeat(id, 'w1', LEASE)).toBe(false);
+      expect(
+        await adapter.jobs.fail(id, 'w1', { error: { message: 'late' }, retryAt: new Date(clock.ms()) }),
+      ).toBe('lost');
+      expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w2', lastError: null });
+      expect(await adapter.jobs.complete(id, 'w2')).toBe(true);
+    },
+  ),
+
+  'heartbeat extends the lease so the job is not redelivered': needs(['clock'], async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    await claimOne(adapter, 'w1');
+    clock.advance(LEASE - 1_000);
+    expect(await adapter.jobs.heartbeat(id, 'w1', LEASE)).toBe(true);
+    expectDate((await adapter.jobs.get(id))?.leaseExpiresAt, clock.ms() + LEASE);
+    clock.advance(LEASE - 1_000);
+    expect(await claimOne(adapter, 'w2')).toBeNull();
+    clock.advance(1_000);
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(id);
+  }),
+
+  'heartbeat by a worker that does not hold the job returns false and changes nothing': async ({ adapter }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    expect(await adapter.jobs.heartbeat(id, 'w1', LEASE)).toBe(false);
+    const claimed = await claimOne(adapter, 'w1');
+    expect(await adapter.jobs.heartbeat(id, 'w2', LEASE * 10)).toBe(false);
+    expect((await adapter.jobs.get(id))?.leaseExpiresAt).toEqual(claimed?.leaseExpiresAt);
+    expect(await adapter.jobs.heartbeat('00000000-0000-4000-8000-000000000000', 'w1', LEASE)).toBe(false);
+  },
+
+  'complete is idempotent and the stored job is done': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    await claimOne(adapter, 'w1');
+    clock.advance(300);
+    expect(await adapter.jobs.complete(id, 'w1')).toBe(true);
+    expect(await adapter.jobs.complete(id, 'w1')).toBe(false);
+    const row = await inspect.job(id);
+    expect(row).toMatchObject({ status: 'done', attempts: 1 });
+    expectDate(row?.completedAt, clock.ms());
+    const record = await adapter.jobs.get(id);
+    expect(record?.status).toBe('done');
+    expectDate(record?.completedAt, clock.ms());
+    expect(await claimOne(adapter, 'w2')).toBeNull();
+  }),
+
+  'complete by another worker returns false and leaves the job running': async ({ adapter }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    expect(await adapter.jobs.complete(id, 'w1')).toBe(false);
+    await claimOne(adapter, 'w1');
+    expect(await adapter.jobs.complete(id, 'w2')).toBe(false);
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w1', completedAt: null });
+  },
+
+  '10 concurrent completions by the owner: exactly one true': needs(['concurrency'], async (context) => {
+    const { id } = await context.adapter.jobs.enqueue(job());
+    await claimOne(context.adapter, 'w1');
+    const results = await race(context, 10, (adapter) => adapter.jobs.complete(id, 'w1'));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await context.adapter.jobs.get(id))?.status).toBe('done');
+  }),
+
+  'fail schedules a retry at retryAt with the error; the job is not due before it': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const { id } = await adapter.jobs.enqueue(job({ maxAttempts: 3 }));
+      await claimOne(adapter, 'w1');
+      const retryAt = new Date(clock.ms() + 30_000);
+      expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'Connec! 503', code: 'server_error' }, retryAt })).toBe(
+        'retrying',
+      );
+      const failed = await adapter.jobs.get(id);
+      expect(failed).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        leaseOwner: null,
+        lastError: { message: 'Connec! 503', code: 'server_error' },
+      });
+      expectDate(failed?.runAt, retryAt);
+      clock.advance(29_999);
+      expect(await claimOne(adapter, 'w2')).toBeNull();
+      clock.advance(1);
+      expect(await claimOne(adapter, 'w2')).toMatchObject({ id, attempts: 2 });
+    },
+  ),
+
+  'the attempt that reaches maxAttempts dead-letters the job': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job({ maxAttempts: 3 }));
+    const outcomes: string[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const claimed = await claimOne(adapter, 'w1');
+      expect(claimed).toMatchObject({ id, attempts: attempt });
+      outcomes.push(
+        await adapter.jobs.fail(id, 'w1', { error: { message: `boom ${attempt}` }, retryAt: new Date(clock.ms()) }),
+      );
+    }
+    expect(outcomes).toEqual(['retrying', 'retrying', 'dead']);
+    expect(await claimOne(adapter, 'w1')).toBeNull();
+    const row = await inspect.job(id);
+    expect(row).toMatchObject({ status: 'dead', attempts: 3 });
+    expect(row?.lastError).toMatchObject({ message: 'boom 3' });
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 1 });
+    expect(ids(await adapter.jobs.listDead())).toEqual([id]);
+  }),
+
+  'fail by a worker that does not hold the job is lost and changes nothing': async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    const failure = { error: { message: 'x' }, retryAt: new Date(clock.ms() + 1_000) };
+    expect(await adapter.jobs.fail(id, 'w1', failure)).toBe('lost');
+    await claimOne(adapter, 'w1');
+    expect(await adapter.jobs.fail(id, 'w2', failure)).toBe('lost');
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w1', lastError: null });
+  },
+
+  'requeue turns a dead job into a due pending job with attempts reset; other jobs are refused': async ({
+    adapter,
+    clock,
+  }) => {
+    const { id } = await adapter.jobs.enqueue(job({ maxAttempts: 1 }));
+    const alive = await adapter.jobs.enqueue(job({ type: 'other' }));
+    await claimOne(adapter, 'w1', { types: ['connec.notification'] });
+    expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'bad' }, retryAt: new Date(clock.ms() + 99_999) })).toBe(
+      'dead',
+    );
+    expect(await adapter.jobs.requeue(alive.id)).toBe(false);
+    expect(await adapter.jobs.requeue('00000000-0000-4000-8000-000000000000')).toBe(false);
+    clock.advance(5_000);
+    expect(await adapter.jobs.requeue(id)).toBe(true);
+    expect(await adapter.jobs.requeue(id)).toBe(false);
+    const requeued = await adapter.jobs.get(id);
+    expect(requeued).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(requeued?.runAt.getTime()).toBeLessThanOrEqual(clock.ms());
+    expect(await adapter.jobs.listDead()).toEqual([]);
+    expect((await claimOne(adapter, 'w2', { types: ['connec.notification'] }))?.id).toBe(id);
+  },
+
+  'listDead filters by tenant and type and honours limit': async ({ adapter, clock }) => {
+    const kill = async (input: JobInput) => {
+      const { id } = await adapter.jobs.enqueue({ ...input, maxAttempts: 1 });
+      const claimed = await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: LEASE, types: [input.type] });
+      expect(ids(claimed)).toEqual([id]);
+      await adapter.jobs.fail(id, 'w', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) });
+      return id;
+    };
+    const a1 = await kill(job({ type: 'a' }));
+    clock.advance(1);
+    const a2 = await kill(job({ type: 'a', tenant: OTHER_TENANT }));
+    clock.advance(1);
+    const b1 = await kill(job({ type: 'b' }));
+    await adapter.jobs.enqueue(job({ type: 'a' }));
+    expect(sorted(ids(await adapter.jobs.listDead()), (s) => s)).toEqual(sorted([a1, a2, b1], (s) => s));
+    expect(sorted(ids(await adapter.jobs.listDead({ type: 'a' })), (s) => s)).toEqual(sorted([a1, a2], (s) => s));
+    expect(sorted(ids(await adapter.jobs.listDead({ tenant: TENANT })), (s) => s)).toEqual(sorted([a1, b1], (s) => s));
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'b' }))).toEqual([b1]);
+    expect(await adapter.jobs.listDead({ limit: 2 })).toHaveLength(2);
+  },
+
+  'counts reports every status, filtered by tenant and type': async ({ adapter }) => {
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    await adapter.jobs.enqueue(job({ type: 'a' }));
+    await adapter.jobs.enqueue(job({ type: 'a' }));
+    await adapter.jobs.enqueue(job({ type: 'b', tenant: OTHER_TENANT }));
+    const claimed = await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: LEASE, types: ['a'] });
+    await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: LEASE, types: ['b'] });
+    await adapter.jobs.complete(claimed[0]?.id ?? '', 'w');
+    expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 1, done: 1, dead: 0 });
+    expect(await adapter.jobs.counts({ type: 'a' })).toEqual({ pending: 1, running: 0, done: 1, dead: 0 });
+    expect(await adapter.jobs.counts({ tenant: OTHER_TENANT })).toEqual({ pending: 0, running: 1, done: 0, dead: 0 });
+  },
+
+  'purgeCompleted deletes only done jobs completed before the cutoff': needs(
+    ['inspect'],
+    async ({ adapter, inspect, clock }) => {
+      const old = await adapter.jobs.enqueue(job({ payload: 'old' }));
+      await claimOne(adapter, 'w');
+      await adapter.jobs.complete(old.id, 'w');
+      clock.advance(10_000);
+      const cutoff = new Date(clock.ms());
+      const recent = await adapter.jobs.enqueue(job({ payload: 'recent' }));
+      await claimOne(adapter, 'w');
+      await adapter.jobs.complete(recent.id, 'w');
+      const pending = await adapter.jobs.enqueue(job({ payload: 'pending', runAt: new Date(0) }));
+      expect(await adapter.jobs.purgeCompleted(cutoff)).toBe(1);
+      expect(await inspect.job(old.id)).toBeNull();
+      expect(await adapter.jobs.get(old.id)).toBeNull();
+      expect((await inspect.job(recent.id))?.status).toBe('done');
+      expect((await inspect.job(pending.id))?.status).toBe('pending');
+      expect(await adapter.jobs.purgeCompleted(cutoff)).toBe(0);
+    },
+  ),
+
+  'a job failed with a waitKey is woken by wake(waitKey), once': needs(['clock'], async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    const other = await adapter.jobs.enqueue(job({ type: 'other' }));
+    await claimOne(adapter, 'w1', { types: ['connec.notification'] });
+    const far = new Date(clock.ms() + 3_600_000);
+    expect(
+      await adapter.jobs.fail(id, 'w1', { error: { message: 'missing account a-1' }, retryAt: far, waitKey: 'ref:a-1' }),
+    ).toBe('retrying');
+    expect((await adapter.jobs.get(id))?.waitKey).toBe('ref:a-1');
+    expect(await adapter.jobs.wake('ref:unrelated')).toBe(0);
+    clock.advance(1_000);
+    expect(await adapter.jobs.wake('ref:a-1')).toBe(1);
+    expect(await adapter.jobs.wake('ref:a-1')).toBe(0);
+    const woken = await adapter.jobs.get(id);
+    expect(woken?.runAt.getTime()).toBeLessThanOrEqual(clock.ms());
+    expect(woken?.waitKey).toBeNull();
+    expect((await claimOne(adapter, 'w2', { types: ['connec.notification'] }))?.id).toBe(id);
+    expect((await adapter.jobs.get(other.id))?.status).toBe('pending');
+  }),
+
+  'jobs sharing an orderingKey run one at a time, oldest first': async ({ adapter, clock }) => {
+    const first = await adapter.jobs.enqueue(job({ orderingKey: 'g/contact/c-1', payload: 1 }));
+    clock.advance(1);
+    const second = await adapter.jobs.enqueue(job({ orderingKey: 'g/contact/c-1', payload: 2 }));
+    clock.advance(1);
+    const unrelated = await adapter.jobs.enqueue(job({ orderingKey: 'g/contact/c-2', payload: 3 }));
+    const free = await adapter.jobs.enqueue(job({ payload: 4 }));
+    const batch = await adapter.jobs.claim({ worker: 'w1', limit: 10, leaseMs: LEASE });
+    expect(sorted(ids(batch), (s) => s)).toEqual(sorted([first.id, unrelated.id, free.id], (s) => s));
+    expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+    await adapter.jobs.complete(first.id, 'w1');
+    expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([second.id]);
+  },
+
+  'an older job of the same orderingKey waiting for its retry blocks the newer ones': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const first = await adapter.jobs.enqueue(job({ orderingKey: 'k', payload: 1 }));
+      await claimOne(adapter, 'w1');
+      clock.advance(1);
+      const second = await adapter.jobs.enqueue(job({ orderingKey: 'k', payload: 2 }));
+      await adapter.jobs.fail(first.id, 'w1', { error: { message: 'retry' }, retryAt: new Date(clock.ms() + 10_000) });
+      expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+      clock.advance(10_000);
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([first.id]);
+      await adapter.jobs.complete(first.id, 'w2');
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([second.id]);
+    },
+  ),
+
+  'a running job of an orderingKey whose lease expired is redelivered before the newer ones': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const first = await adapter.jobs.enqueue(job({ orderingKey: 'k', payload: 1 }));
+      await claimOne(adapter, 'w1');
+      clock.advance(1);
+      await adapter.jobs.enqueue(job({ orderingKey: 'k', payload: 2 }));
+      clock.advance(LEASE);
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([first.id]);
+    },
+  ),
+
+  'concurrent workers never run two jobs of one orderingKey at once, and take them in order': needs(
+    ['concurrency'],
+    async (context) => {
+      const keys = ['k-a', 'k-b', 'k-c'];
+      const expected = new Map<string, string[]>(keys.map((k) => [k, []]));
+      for (let i = 0; i < 5; i++) {
+        for (const key of keys) {
+          const { id } = await context.adapter.jobs.enqueue(job({ orderingKey: key, payload: { key, i } }));
+          expected.get(key)?.push(id);
+          context.clock.advance(1);
+        }
+      }
+      const order = new Map<string, string[]>(keys.map((k) => [k, []]));
+      for (let round = 0; round < 40; round++) {
+        const batches = await race(context, 6, (adapter, i) =>
+          adapter.jobs.claim({ worker: `w${i}`, limit: 4, leaseMs: LEASE }).then((jobs) => ({ worker: `w${i}`, jobs })),
+        );
+        const running = batches.flatMap((b) => b.jobs.map((j) => ({ worker: b.worker, job: j })));
+        if (running.length === 0) break;
+        const runningKeys = running.map((r) => r.job.orderingKey ?? '');
+        expect(new Set(runningKeys).size).toBe(runningKeys.length);
+        for (const r of running) order.get(r.job.orderingKey ?? '')?.push(r.job.id);
+        await Promise.all(running.map((r) => context.adapter.jobs.complete(r.job.id, r.worker)));
+      }
+      expect(order).toEqual(expected);
+      expect(await context.adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 15, dead: 0 });
+    },
+  ),
+
+  'returned jobs are copies: mutating a payload changes nothing stored': async ({ adapter }) => {
+    const payload = { items: [{ id: 1 }] };
+    const { id } = await adapter.jobs.enqueue(job({ payload }));
+    payload.items.push({ id: 2 });
+    const claimed = await claimOne(adapter, 'w1');
+    expect(claimed?.payload).toEqual({ items: [{ id: 1 }] });
+    const fetched = await adapter.jobs.get(id);
+    if (fetched && typeof fetched.payload === 'object' && fetched.payload !== null && !Array.isArray(fetched.payload)) {
+      fetched.payload['items'] = [];
+    }
+    expect((await adapter.jobs.get(id))?.payload).toEqual({ items: [{ id: 1 }] });
+  },
+
+  'get returns null for an unknown id': async ({ adapter }) => {
+    expect(await adapter.jobs.get('00000000-0000-4000-8000-000000000000')).toBeNull();
+  },
+
+  'bad arguments are rejected with StorageError and store or claim nothing': async ({ adapter }) => {
+    await expectStorageError(adapter.jobs.enqueue(job({ maxAttempts: 0 })), 'jobs.enqueue');
+    await expectStorageError(adapter.jobs.enqueue(job({ type: '' })), 'jobs.enqueue');
+    await expectStorageError(adapter.jobs.enqueue(job({ runAt: new Date(Number.NaN) })), 'jobs.enqueue');
+    await expectStorageError(adapter.jobs.enqueueMany([job({ payload: 'fine' }), job({ maxAttempts: -1 })]), 'jobs.enqueueMany');
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    await adapter.jobs.enqueue(job());
+    await expectStorageError(adapter.jobs.claim({ worker: 'w', limit: 0, leaseMs: LEASE }), 'jobs.claim');
+    await expectStorageError(adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 0 }), 'jobs.claim');
+    expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 0, done: 0, dead: 0 });
+  },
+};
