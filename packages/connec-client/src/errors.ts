@@ -193,3 +193,129 @@ export class PayloadValidationError extends MaestranoError {
     this.issues = init.issues;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Caller mistakes detected before anything is sent.
+
+/**
+ * Invalid options given to a client constructor (e.g. `createConnecClient`). Same code as the
+ * SDK's `ConfigError`. `issues` name the bad option paths; option values are never echoed.
+ */
+export class ClientConfigError extends MaestranoError {
+  readonly code = 'config_invalid' as const;
+  readonly issues: IssueSummary[];
+  constructor(message: string, init: MaestranoErrorOptions & { issues: IssueSummary[] }) {
+    super(message, init);
+    this.issues = init.issues;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers that map an HTTP answer onto the taxonomy, for every client of an HTTP service.
+
+/**
+ * Normalise a server's error body into field errors: a JSON:API list
+ * (`{errors:[{title, detail, code, source}]}`), an Account-API map (`{errors:{field:[msg]}}`),
+ * or `{error: "..."}` / `{message: "..."}`.
+ */
+export function fieldErrorsFromBody(body: unknown): FieldError[] {
+  if (typeof body !== 'object' || body === null) return [];
+  const record = body as Record<string, unknown>;
+  const errors = record.errors;
+  const out: FieldError[] = [];
+  if (Array.isArray(errors)) {
+    for (const entry of errors) {
+      if (typeof entry === 'string') {
+        out.push({ message: entry });
+        continue;
+      }
+      if (typeof entry !== 'object' || entry === null) continue;
+      const item = entry as Record<string, unknown>;
+      const source = typeof item.source === 'object' && item.source !== null ? (item.source as Record<string, unknown>) : {};
+      const field = [item.field, item.attribute, source.pointer, source.parameter].find((v) => typeof v === 'string');
+      const message = [item.detail, item.title, item.message].find((v) => typeof v === 'string' && v !== '');
+      out.push({
+        field: typeof field === 'string' ? field : undefined,
+        message: typeof message === 'string' ? message : 'Unknown error',
+        code: typeof item.code === 'string' ? item.code : undefined,
+      });
+    }
+  } else if (typeof errors === 'object' && errors !== null) {
+    for (const [field, messages] of Object.entries(errors)) {
+      const list = Array.isArray(messages) ? messages : [messages];
+      for (const message of list) out.push({ field, message: String(message) });
+    }
+  } else {
+    const message = [record.error, record.message].find((v) => typeof v === 'string' && v !== '');
+    if (typeof message === 'string') out.push({ message });
+  }
+  return out;
+}
+
+/**
+ * Parse a `Retry-After` header (delta seconds or an HTTP date) into milliseconds from `now`.
+ * Returns `undefined` when absent or unparseable; never negative.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (value == null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Strip credentials and secret-looking query parameters from a URL before it goes into an error. */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+  parsed.username = '';
+  parsed.password = '';
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (/session|token|key|secret|password|signature/i.test(key)) parsed.searchParams.set(key, 'REDACTED');
+  }
+  return parsed.toString();
+}
+
+export interface ApiErrorFromStatusInit extends ApiErrorInit {
+  /** Overrides the generated message (`<service> <method> <url> failed with <status>: <detail>`). */
+  message?: string;
+  retryAfterMs?: number | undefined;
+}
+
+const serviceNames: Record<ApiService, string> = {
+  connec: 'Connec!',
+  account: 'Account API',
+  dev_platform: 'Developer platform',
+  idp: 'IdP',
+};
+
+/**
+ * The error class for an HTTP status: 401 authentication, 403 permission, 404 not found, 409
+ * conflict, 400/422 validation (with the server's field errors), 429 rate limited, 5xx server,
+ * anything else `ApiError`.
+ */
+export function apiErrorFromStatus(init: ApiErrorFromStatusInit): ApiError {
+  const errors = fieldErrorsFromBody(init.body);
+  const detail = errors
+    .slice(0, 3)
+    .map((e) => (e.field ? `${e.field}: ${e.message}` : e.message))
+    .join('; ');
+  const message =
+    init.message ??
+    `${serviceNames[init.service]} ${init.method} ${redactUrl(init.url)} failed with ${init.status}${detail ? `: ${detail}` : ''}`;
+  const safeInit: ApiErrorInit = { ...init, url: redactUrl(init.url) };
+  const { status } = init;
+  if (status === 401) return new AuthenticationError(message, safeInit);
+  if (status === 403) return new PermissionDeniedError(message, safeInit);
+  if (status === 404) return new NotFoundError(message, safeInit);
+  if (status === 409) return new ConflictError(message, safeInit);
+  if (status === 400 || status === 422) return new ValidationFailedError(message, { ...safeInit, errors });
+  if (status === 429) return new RateLimitError(message, { ...safeInit, retryAfterMs: init.retryAfterMs });
+  if (status >= 500 && status <= 599) return new ServerError(message, safeInit);
+  return new ApiError(message, safeInit);
+}

@@ -1,0 +1,235 @@
+/**
+ * The one place where HTTP happens: builds requests with ky, runs the retry loop, enforces the
+ * per-attempt timeout (covering the whole body, not only the headers), and translates every
+ * failure into the error taxonomy. No ky or fetch error escapes from here.
+ */
+import ky, { type KyInstance } from 'ky';
+import {
+  type ApiService,
+  apiErrorFromStatus,
+  ConnectionError,
+  type ConnectionFailure,
+  isMaestranoError,
+  type MaestranoError,
+  parseRetryAfter,
+  redactUrl,
+  ResponseValidationError,
+} from '../errors.js';
+import { backoffDelay, isRetryableStatus, type ResolvedRetryPolicy, type RetryPolicy, resolveRetryPolicy } from './retry.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT';
+
+/** Options every call accepts as its last argument. */
+export interface RequestOptions {
+  /** Aborts the call, including any wait between retries. */
+  signal?: AbortSignal;
+  /** Timeout of each attempt, from sending the request to the end of the response body. @default the client's `timeoutMs` */
+  timeoutMs?: number;
+  /** Overrides the client's retry policy for this call (a number sets only `limit`). */
+  retry?: RetryPolicy | number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+}
+
+/** Options of calls that POST. */
+export interface WriteOptions extends RequestOptions {
+  /** The POST is safe to repeat (e.g. it carries `opts.matching_fields`), so it is retried like GET/PUT. @default false */
+  idempotent?: boolean;
+}
+
+export interface KernelOptions {
+  service: ApiService;
+  headers: Record<string, string>;
+  fetch: typeof globalThis.fetch | undefined;
+  retry: ResolvedRetryPolicy;
+  timeoutMs: number;
+}
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: string;
+  body?: unknown;
+  options?: WriteOptions | undefined;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON body, `undefined` when the body was empty. */
+  body: unknown;
+  url: string;
+}
+
+type Attempt = { kind: 'response'; response: HttpResponse } | { kind: 'failure'; error: MaestranoError; retryable: boolean };
+
+function abortError(method: string, url: string, cause: unknown): ConnectionError {
+  return new ConnectionError(`Connec! ${method} ${redactUrl(url)} was aborted`, {
+    service: 'connec',
+    failure: 'aborted',
+    method,
+    url: redactUrl(url),
+    cause,
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class HttpKernel {
+  readonly #ky: KyInstance;
+  readonly #options: KernelOptions;
+
+  constructor(options: KernelOptions) {
+    this.#options = options;
+    this.#ky = ky.create({
+      headers: options.headers,
+      retry: 0,
+      timeout: false,
+      throwHttpErrors: false,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+
+  /**
+   * Send a request with retries. Resolves with any 2xx answer; throws an `ApiError` subclass for
+   * other statuses, `ConnectionError` when no complete answer arrived, `ResponseValidationError`
+   * when a 2xx body is not JSON.
+   */
+  async request(request: HttpRequest): Promise<HttpResponse> {
+    const { method, url } = request;
+    const options = request.options ?? {};
+    const policy = resolveRetryPolicy(this.#options.retry, options.retry);
+    const retryableMethod = method === 'GET' || method === 'PUT' || options.idempotent === true;
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+    const signal = options.signal;
+
+    for (let attempt = 0; ; attempt += 1) {
+      if (signal?.aborted) throw abortError(method, url, signal.reason);
+      const result = await this.#attempt(request, timeoutMs, signal);
+      if (result.kind === 'response') {
+        const { response } = result;
+        if (response.status >= 200 && response.status <= 299) return response;
+        const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+        const error = apiErrorFromStatus({
+          service: this.#options.service,
+          status: response.status,
+          method,
+          url: response.url,
+          body: response.body,
+          requestId: response.headers.get('x-request-id') ?? undefined,
+          retryAfterMs,
+        });
+        const canRetry =
+          retryableMethod &&
+          attempt < policy.limit &&
+          isRetryableStatus(policy, response.status) &&
+          (retryAfterMs === undefined || retryAfterMs <= policy.maxRetryAfterMs);
+        if (!canRetry) throw error;
+        await this.#wait(policy, attempt + 1, retryAfterMs, error, method, url, signal);
+        continue;
+      }
+      if (!(result.retryable && retryableMethod && attempt < policy.limit)) throw result.error;
+      await this.#wait(policy, attempt + 1, undefined, result.error, method, url, signal);
+    }
+  }
+
+  async #wait(
+    policy: ResolvedRetryPolicy,
+    retry: number,
+    retryAfterMs: number | undefined,
+    error: MaestranoError,
+    method: string,
+    url: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const delayMs = retryAfterMs ?? backoffDelay(policy, retry);
+    policy.onRetry?.({ attempt: retry, delayMs, method, url: redactUrl(url), error });
+    try {
+      await sleep(delayMs, signal);
+    } catch (cause) {
+      throw abortError(method, url, cause);
+    }
+  }
+
+  async #attempt(request: HttpRequest, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
+    const { method, url } = request;
+    const timeout = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      timeout.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    try {
+      const response = await this.#ky(url, {
+        method,
+        signal: combined,
+        ...(request.body === undefined ? {} : { json: request.body }),
+        ...(request.options?.headers ? { headers: request.options.headers } : {}),
+      });
+      const text = await response.text();
+      const status = response.status;
+      let body: unknown;
+      if (text !== '') {
+        try {
+          body = JSON.parse(text);
+        } catch (cause) {
+          if (status >= 200 && status <= 299) {
+            return {
+              kind: 'failure',
+              retryable: false,
+              error: new ResponseValidationError(
+                `Connec! ${method} ${redactUrl(url)} answered ${status} with a body that is not JSON`,
+                { issues: [{ path: '', message: 'body is not valid JSON' }], body: text.slice(0, 2000), cause },
+              ),
+            };
+          }
+          body = text.slice(0, 2000);
+        }
+      }
+      return { kind: 'response', response: { status, headers: response.headers, body, url: response.url || url } };
+    } catch (cause) {
+      if (isMaestranoError(cause)) return { kind: 'failure', error: cause, retryable: false };
+      if (signal?.aborted) return { kind: 'failure', error: abortError(method, url, cause), retryable: false };
+      const failure: ConnectionFailure = timedOut ? 'timeout' : 'network';
+      const what = timedOut ? `timed out after ${timeoutMs} ms` : `failed: ${describeCause(cause)}`;
+      return {
+        kind: 'failure',
+        retryable: true,
+        error: new ConnectionError(`Connec! ${method} ${redactUrl(url)} ${what}`, {
+          service: this.#options.service,
+          failure,
+          method,
+          url: redactUrl(url),
+          cause,
+        }),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const inner = cause.cause instanceof Error ? cause.cause : undefined;
+    const code = inner && 'code' in inner && typeof inner.code === 'string' ? inner.code : undefined;
+    return code ? `${cause.message} (${code})` : cause.message;
+  }
+  return String(cause);
+}

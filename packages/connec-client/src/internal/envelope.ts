@@ -1,0 +1,48 @@
+import type { z } from 'zod';
+import { type IssueSummary, ResponseValidationError } from '../errors.js';
+import { describeIssues, summarizeIssues } from './issues.js';
+
+function fail(what: string, issues: IssueSummary[], body: unknown): ResponseValidationError {
+  return new ResponseValidationError(`${what}: ${describeIssues(issues)}`, { issues, body });
+}
+
+function envelopeOf(body: unknown, what: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw fail(what, [{ path: '', message: 'expected a JSON object envelope' }], body);
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Parse `{"<key>": [records], ...}`. Every record is checked; all issues are reported at once,
+ * with paths such as `people/3/email/address`.
+ */
+export function parseRecordList<T>(body: unknown, key: string, schema: z.ZodType<T>, what: string): T[] {
+  const envelope = envelopeOf(body, what);
+  const list = envelope[key];
+  if (!Array.isArray(list)) {
+    throw fail(what, [{ path: key, message: `expected an array under "${key}"` }], body);
+  }
+  const out: T[] = new Array(list.length);
+  let issues: IssueSummary[] | undefined;
+  for (let i = 0; i < list.length; i += 1) {
+    const result = schema.safeParse(list[i]);
+    if (result.success) out[i] = result.data;
+    else (issues ??= []).push(...summarizeIssues(result.error.issues, [key, i]));
+  }
+  if (issues) throw fail(what, issues, body);
+  return out;
+}
+
+/** Parse `{"<key>": {record}}` (a one-element array is accepted too). */
+export function parseRecordEnvelope<T>(body: unknown, key: string, schema: z.ZodType<T>, what: string): T {
+  const envelope = envelopeOf(body, what);
+  let value = envelope[key];
+  if (Array.isArray(value) && value.length === 1) value = value[0];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail(what, [{ path: key, message: `expected a record object under "${key}"` }], body);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw fail(what, summarizeIssues(result.error.issues, [key]), body);
+  return result.data;
+}

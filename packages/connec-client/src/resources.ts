@@ -1,0 +1,266 @@
+/** Group-scoped resources: typed collections, untyped collections and the singular company. */
+import type { z } from 'zod';
+import { PayloadValidationError } from './errors.js';
+import { type Filter, gt } from './filter.js';
+import type { HttpKernel, RequestOptions, WriteOptions } from './http/kernel.js';
+import { connecId } from './ids.js';
+import { parseRecordEnvelope, parseRecordList } from './internal/envelope.js';
+import { describeIssues, summarizeIssues } from './internal/issues.js';
+import { PagePromise, type Pagination } from './pagination.js';
+import type { Company } from './schemas/company.js';
+import { connecCollections, isCollectionName, type RecordInput, type RecordOf, schemaFor } from './schemas/catalog.js';
+import { ConnecRecord, type IdMap } from './schemas/shared.js';
+
+/** Query options of `list()`, sent as Connec!'s OData-like parameters (PROTOCOL §6.4). */
+export interface ListQuery {
+  /** `$filter`: a {@link Filter} from the builder, or a raw expression. */
+  filter?: Filter | string;
+  /** Adds `updated_at gt '<ISO>'` to the filter (incremental sync). */
+  updatedSince?: Date | string;
+  /** `$top`: page size. */
+  top?: number;
+  /** `$skip`: offset of the first record. */
+  skip?: number;
+  /** `$orderby`, e.g. `created_at ASC`. */
+  orderBy?: string;
+  /** `$search`: free text. */
+  search?: string;
+  /** `$expand`, e.g. `matching_records`. */
+  expand?: string;
+  /** Extra query parameters, sent as they are. */
+  params?: Record<string, string>;
+}
+
+/** What a group scope needs from its client. */
+export interface ClientContext {
+  readonly kernel: HttpKernel;
+  /** `host + basePath`, without a trailing slash. */
+  readonly apiBase: string;
+  /** The configured origin; `pagination.next` URLs are always sent there. */
+  readonly origin: string;
+}
+
+/** The id of a record: a Connec! id string, or an id array (its `provider: "connec"` entry is used). */
+export type RecordId = string | IdMap[];
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_\-.~]*$/;
+
+export function checkSegment(value: string, what: string): string {
+  if (typeof value !== 'string' || !SEGMENT.test(value)) {
+    throw new PayloadValidationError(`Invalid ${what}: expected a non-empty path segment`, {
+      issues: [{ path: what, message: 'expected letters, digits, "_", "-", "." or "~"' }],
+    });
+  }
+  return value;
+}
+
+function resolveId(id: RecordId): string {
+  const value = typeof id === 'string' ? id : connecId(id);
+  if (value === undefined || value === '') {
+    throw new PayloadValidationError('Record id has no Connec! entry', {
+      issues: [{ path: 'id', message: 'expected a Connec! id string or an id array with a provider "connec" entry' }],
+    });
+  }
+  return encodeURIComponent(value);
+}
+
+const inputSchemas = new Map<string, z.ZodType>();
+
+function inputSchemaFor(name: string): z.ZodType {
+  const cached = inputSchemas.get(name);
+  if (cached) return cached;
+  const schema: z.ZodType = isCollectionName(name) ? connecCollections[name].partial() : ConnecRecord.partial();
+  inputSchemas.set(name, schema);
+  return schema;
+}
+
+/** Validate a record the caller wants to send; nothing is sent when it is invalid. */
+export function checkInput(collection: string, record: unknown, prefix: readonly PropertyKey[] = []): void {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    throw new PayloadValidationError(`Invalid ${collection} record: expected an object`, {
+      issues: [{ path: [...prefix].map(String).join('/'), message: 'expected an object' }],
+    });
+  }
+  const result = inputSchemaFor(collection).safeParse(record);
+  if (!result.success) {
+    const issues = summarizeIssues(result.error.issues, prefix);
+    throw new PayloadValidationError(`Invalid ${collection} record: ${describeIssues(issues)}`, { issues });
+  }
+}
+
+function checkInteger(value: number | undefined, name: string, min: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min)) {
+    throw new PayloadValidationError(`Invalid list query: ${name} must be an integer >= ${min}`, {
+      issues: [{ path: name, message: `expected an integer >= ${min}` }],
+    });
+  }
+}
+
+/** Encode a query the way Connec! expects (`%24filter=...`, spaces as `%20`). */
+export function encodeQuery(query: ListQuery): string {
+  checkInteger(query.top, 'top', 1);
+  checkInteger(query.skip, 'skip', 0);
+  const terms: string[] = [];
+  if (query.filter !== undefined) {
+    const text = query.filter.toString().trim();
+    if (text !== '') terms.push(text);
+  }
+  if (query.updatedSince !== undefined) {
+    const since = typeof query.updatedSince === 'string' ? new Date(query.updatedSince) : query.updatedSince;
+    if (Number.isNaN(since.getTime())) {
+      throw new PayloadValidationError('Invalid list query: updatedSince is not a date', {
+        issues: [{ path: 'updatedSince', message: 'expected a Date or an ISO-8601 string' }],
+      });
+    }
+    terms.push(gt('updated_at', since).toString());
+  }
+  const pairs: [string, string][] = [];
+  if (terms.length > 0) pairs.push(['$filter', terms.join(' and ')]);
+  if (query.orderBy !== undefined) pairs.push(['$orderby', query.orderBy]);
+  if (query.top !== undefined) pairs.push(['$top', String(query.top)]);
+  if (query.skip !== undefined) pairs.push(['$skip', String(query.skip)]);
+  if (query.search !== undefined) pairs.push(['$search', query.search]);
+  if (query.expand !== undefined) pairs.push(['$expand', query.expand]);
+  for (const [key, value] of Object.entries(query.params ?? {})) pairs.push([key, value]);
+  return pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+}
+
+function readPagination(body: unknown): Pagination {
+  if (typeof body !== 'object' || body === null) return {};
+  const raw = (body as Record<string, unknown>).pagination;
+  if (typeof raw !== 'object' || raw === null) return {};
+  const p = raw as Record<string, unknown>;
+  const num = (v: unknown): number | undefined => {
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+  };
+  return {
+    ...p,
+    next: typeof p.next === 'string' && p.next !== '' ? p.next : undefined,
+    total: num(p.total),
+    skip: num(p.skip),
+    top: num(p.top),
+  };
+}
+
+/**
+ * Where the next page is: `pagination.next` (resolved against the current URL and always sent
+ * to the configured origin, so credentials never go elsewhere), otherwise `$skip` while records
+ * remain (known from `total`, or a full page when there is no total).
+ */
+export function nextPageUrl(currentUrl: string, origin: string, pagination: Pagination, received: number): string | undefined {
+  const current = new URL(currentUrl);
+  if (pagination.next !== undefined) {
+    const next = new URL(pagination.next, current);
+    return `${origin}${next.pathname}${next.search}`;
+  }
+  if (received === 0) return undefined;
+  const skip = Number(current.searchParams.get('$skip') ?? pagination.skip ?? 0) || 0;
+  const topParam = current.searchParams.get('$top');
+  const top = topParam !== null ? Number(topParam) : pagination.top;
+  const nextSkip = skip + received;
+  const more = pagination.total !== undefined ? nextSkip < pagination.total : top !== undefined && received >= top;
+  if (!more) return undefined;
+  const params = current.search
+    .slice(1)
+    .split('&')
+    .filter((part) => part !== '' && !/^(\$|%24)skip=/i.test(part));
+  params.push(`%24skip=${nextSkip}`);
+  return `${current.origin}${current.pathname}?${params.join('&')}`;
+}
+
+/** A Connec! collection of one group: `/{group}/{collection}`. */
+export class CollectionResource<K extends string> {
+  readonly name: K;
+  readonly groupId: string;
+  readonly #ctx: ClientContext;
+  readonly #schema: z.ZodType<RecordOf<K>>;
+
+  constructor(ctx: ClientContext, groupId: string, name: K) {
+    this.#ctx = ctx;
+    this.groupId = groupId;
+    this.name = name;
+    this.#schema = recordSchema(name);
+  }
+
+  get #base(): string {
+    return `${this.#ctx.apiBase}/${encodeURIComponent(this.groupId)}/${this.name}`;
+  }
+
+  /**
+   * List records. `await` it for the first page (with `total`); iterate it with `for await` for
+   * every record of every page, fetched lazily one page at a time.
+   */
+  list(query: ListQuery = {}, options: RequestOptions = {}): PagePromise<RecordOf<K>> {
+    const search = encodeQuery(query);
+    const first = search === '' ? this.#base : `${this.#base}?${search}`;
+    const what = `Connec! list ${this.name}`;
+    return new PagePromise<RecordOf<K>>(first, async (url) => {
+      const response = await this.#ctx.kernel.request({ method: 'GET', url, options });
+      const data = parseRecordList(response.body, this.name, this.#schema, what);
+      const pagination = readPagination(response.body);
+      return { data, pagination, nextUrl: nextPageUrl(url, this.#ctx.origin, pagination, data.length) };
+    });
+  }
+
+  async retrieve(id: RecordId, options: RequestOptions = {}): Promise<RecordOf<K>> {
+    const url = `${this.#base}/${resolveId(id)}`;
+    const response = await this.#ctx.kernel.request({ method: 'GET', url, options });
+    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! retrieve ${this.name}`);
+  }
+
+  /**
+   * Create a record (`POST`, answered 201; 200 when Connec! smart-merged it into an existing
+   * record via `opts.matching_fields`). Not retried unless `options.idempotent`.
+   */
+  async create(record: RecordInput<K>, options: WriteOptions = {}): Promise<RecordOf<K>> {
+    checkInput(this.name, record);
+    const response = await this.#ctx.kernel.request({
+      method: 'POST',
+      url: this.#base,
+      body: { [this.name]: record },
+      options,
+    });
+    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! create ${this.name}`);
+  }
+
+  /** Partial update (`PUT`): only the fields sent change. */
+  async update(id: RecordId, patch: RecordInput<K>, options: RequestOptions = {}): Promise<RecordOf<K>> {
+    checkInput(this.name, patch);
+    const url = `${this.#base}/${resolveId(id)}`;
+    const response = await this.#ctx.kernel.request({ method: 'PUT', url, body: { [this.name]: patch }, options });
+    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! update ${this.name}`);
+  }
+}
+
+/** The schema records of `name` are parsed with. */
+export function recordSchema<K extends string>(name: K): z.ZodType<RecordOf<K>> {
+  // RecordOf<K> is by definition the output type of schemaFor(K); TS cannot follow the conditional.
+  return schemaFor(name) as z.ZodType<RecordOf<K>>;
+}
+
+/** The singular `company` resource of a group: `GET/PUT /{group}/company`, no id. */
+export class CompanyResource {
+  readonly groupId: string;
+  readonly #ctx: ClientContext;
+
+  constructor(ctx: ClientContext, groupId: string) {
+    this.#ctx = ctx;
+    this.groupId = groupId;
+  }
+
+  get #url(): string {
+    return `${this.#ctx.apiBase}/${encodeURIComponent(this.groupId)}/company`;
+  }
+
+  async retrieve(options: RequestOptions = {}): Promise<Company> {
+    const response = await this.#ctx.kernel.request({ method: 'GET', url: this.#url, options });
+    return parseRecordEnvelope(response.body, 'company', connecCollections.company, 'Connec! retrieve company');
+  }
+
+  async update(patch: RecordInput<'company'>, options: RequestOptions = {}): Promise<Company> {
+    checkInput('company', patch);
+    const response = await this.#ctx.kernel.request({ method: 'PUT', url: this.#url, body: { company: patch }, options });
+    return parseRecordEnvelope(response.body, 'company', connecCollections.company, 'Connec! update company');
+  }
+}
