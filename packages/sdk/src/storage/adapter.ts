@@ -13,6 +13,10 @@
  *   `cause`. Operations must fail within a bounded time when the database is unreachable.
  * - Values round-trip exactly: `Date` stays `Date` (millisecond precision), JSON stays JSON,
  *   `null` stays `null`.
+ * - An expiry instant (claim, lease, lock, replay record) has passed once `expiresAt <= now`.
+ * - Invalid arguments (a non-positive or non-integer `ttlMs`/`leaseMs`/`limit`/`maxAttempts`,
+ *   an invalid `Date`, an empty `type`/`owner`/`worker`, a non-finite cursor position, an id
+ *   map with neither id) are rejected with `StorageError` (not a conflict) and change nothing.
  */
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -113,7 +117,10 @@ export interface GroupRepository {
    * caller no longer owns the claim (it expired and was taken over).
    */
   complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord>;
-  /** Drops the owner's unfinished claim so the next attempt can start over. No-op otherwise. */
+  /**
+   * Drops the owner's unfinished claim so the next attempt can start over: nothing stays
+   * stored for the key. No-op otherwise.
+   */
   release(tenant: string, groupId: string, owner: string): Promise<void>;
   /** Partial update of a provisioned group; null when unknown. */
   update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null>;
@@ -168,7 +175,7 @@ export interface UserRepository {
   setStatus(tenant: string, uid: string, status: UserStatus): Promise<{ changed: boolean; user: UserRecord | null }>;
   /**
    * Insert or update the (tenant, uid, groupId) membership to `active` with `role`.
-   * `created` true when it did not exist; `changed` true when role or status changed.
+   * `created` true when it did not exist; `changed` true when created or when role or status changed.
    */
   upsertMembership(
     tenant: string,
@@ -225,6 +232,7 @@ export interface IdMapRecord extends IdMapScope {
 
 export type IdMapKey = { connecId: string } | { localId: string };
 
+/** At least one of `connecId` and `localId` must be set. */
 export interface IdMapInsert extends IdMapScope {
   connecId: string | null;
   localId: string | null;
@@ -383,7 +391,7 @@ export interface JobRepository {
    * given. `lost` when the caller no longer owns the job.
    */
   fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome>;
-  /** Makes pending jobs waiting on `waitKey` due now; returns how many. */
+  /** Makes pending jobs waiting on `waitKey` due now and clears their `waitKey`; returns how many. */
   wake(waitKey: string): Promise<number>;
   get(id: string): Promise<JobRecord | null>;
   listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]>;
@@ -431,7 +439,7 @@ export interface LedgerRepository {
   claim(key: string, options: ClaimOptions & { intent: JsonValue }): Promise<LedgerClaim>;
   /** Records the outcome; false when the caller no longer owns the claim. */
   complete(key: string, owner: string, outcome: JsonValue): Promise<boolean>;
-  /** Drops an unfinished claim of the owner (the side effect certainly did not happen). */
+  /** Drops (deletes) an unfinished claim of the owner (the side effect certainly did not happen). */
   release(key: string, owner: string): Promise<void>;
 }
 
@@ -456,6 +464,6 @@ export interface LockRepository {
   acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends the owner's live lock; false when not held by owner. */
   refresh(key: string, owner: string, ttlMs: number): Promise<boolean>;
-  /** Releases the owner's lock; false when not held by owner. */
+  /** Releases (deletes) the owner's lock; false when not held by owner. */
   release(key: string, owner: string): Promise<boolean>;
 }
