@@ -1,0 +1,99 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface SandboxRequest {
+  method: string;
+  url: URL;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface SandboxResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): SandboxResponse {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(value) };
+}
+
+export function html(status: number, body: string, headers: Record<string, string> = {}): SandboxResponse {
+  return { status, headers: { 'content-type': 'text/html; charset=utf-8', ...headers }, body };
+}
+
+export function text(status: number, body: string, headers: Record<string, string> = {}): SandboxResponse {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body };
+}
+
+export function redirect(location: string, headers: Record<string, string> = {}): SandboxResponse {
+  return { status: 302, headers: { location, ...headers }, body: '' };
+}
+
+export interface BasicCredentials {
+  user: string;
+  password: string;
+}
+
+export function parseBasicAuth(headers: IncomingHttpHeaders): BasicCredentials | null {
+  const header = headers.authorization;
+  if (!header || !/^basic /i.test(header)) return null;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return null;
+  return { user: decoded.slice(0, i), password: decoded.slice(i + 1) };
+}
+
+export function basicAuthHeader(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+export function parseCookies(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** Parses `application/x-www-form-urlencoded`, including Rack-style `a[b]` keys (one level). */
+export function parseForm(body: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    const m = /^([^[]+)\[([^\]]*)\]$/.exec(key);
+    if (m?.[1] !== undefined) {
+      const outer = m[1];
+      const inner = m[2] ?? '';
+      if (inner === '') {
+        const list = Array.isArray(out[outer]) ? (out[outer] as unknown[]) : [];
+        list.push(value);
+        out[outer] = list;
+      } else {
+        const obj = typeof out[outer] === 'object' && out[outer] !== null && !Array.isArray(out[outer]) ? (out[outer] as Record<string, unknown>) : {};
+        obj[inner] = value;
+        out[outer] = obj;
+      }
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+export class BodyParseError extends Error {}
+
+/** Reads a JSON or form body into a plain object. Throws BodyParseError on malformed input. */
+export function parseBody(req: SandboxRequest): Record<string, unknown> {
+  if (req.body.trim() === '') return {};
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('application/x-www-form-urlencoded')) return parseForm(req.body);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body);
+  } catch {
+    throw new BodyParseError('Malformed JSON body');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BodyParseError('The body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}

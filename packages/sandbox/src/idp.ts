@@ -1,0 +1,233 @@
+import { html, json, parseCookies, redirect, type SandboxRequest, type SandboxResponse, text } from './http.js';
+import { type Platform, PlatformError } from './platform.js';
+import { autoPostForm, buildSamlResponse, decodeAuthnRequest, SamlRequestError } from './saml.js';
+import type { Group, Marketplace, Membership, User } from './types.js';
+import { escapeHtml, newSecret } from './util.js';
+
+const IDP_COOKIE = 'mno_sandbox_idp';
+
+export interface IssuedResponse {
+  samlResponse: string;
+  xml: string;
+  acsUrl: string;
+  relayState: string | null;
+  userId: string;
+  groupId: string;
+  sessionToken: string;
+  assertionId: string;
+}
+
+export type GroupChoice = { kind: 'group'; group: Group; membership: Membership } | { kind: 'choose'; groups: Group[] } | { kind: 'denied' };
+
+/** Group choice of PROTOCOL §3.2. */
+export function chooseGroup(platform: Platform, marketplace: Marketplace, userId: string, groupId: string | null): GroupChoice {
+  const options: Array<{ group: Group; membership: Membership }> = [];
+  for (const m of platform.membershipsOf(userId)) {
+    const g = platform.store.groups.get(m.groupId);
+    if (g && g.marketplace === marketplace.name && g.status === 'running') options.push({ group: g, membership: m });
+  }
+  if (options.length === 0) return { kind: 'denied' };
+  if (options.length === 1 && options[0]) return { kind: 'group', ...options[0] };
+  const chosen = groupId ? options.find((o) => o.group.id === groupId) : undefined;
+  if (chosen) return { kind: 'group', ...chosen };
+  return { kind: 'choose', groups: options.map((o) => o.group) };
+}
+
+export function issueResponse(
+  platform: Platform,
+  marketplace: Marketplace,
+  acsUrl: string,
+  inResponseTo: string | null,
+  user: User,
+  group: Group,
+  membership: Membership,
+  relayState: string | null,
+): IssuedResponse {
+  const session = platform.createSession(user.id);
+  const { xml, assertionId } = buildSamlResponse({ marketplace, idpUrl: platform.url, acsUrl, inResponseTo, user, group, membership, session });
+  return {
+    samlResponse: Buffer.from(xml, 'utf8').toString('base64'),
+    xml,
+    acsUrl,
+    relayState,
+    userId: user.id,
+    groupId: group.id,
+    sessionToken: session.token,
+    assertionId,
+  };
+}
+
+export function defaultAcsUrl(platform: Platform, marketplace: Marketplace): string {
+  return `${platform.options.appUrl.replace(/\/$/, '')}${platform.appPaths(marketplace.name).consumePath}`;
+}
+
+export interface ProgrammaticLoginInput {
+  /** The IdP redirect URL the app produced, or just its `SAMLRequest` value. */
+  authnRequestUrl?: string;
+  samlRequest?: string;
+  relayState?: string | null;
+  userId: string;
+  groupId?: string;
+}
+
+/** SP-initiated login without a browser: what the auto-post form would send. */
+export function programmaticLogin(platform: Platform, input: ProgrammaticLoginInput): IssuedResponse {
+  let samlRequest = input.samlRequest ?? null;
+  let relayState = input.relayState ?? null;
+  let groupId = input.groupId ?? null;
+  if (input.authnRequestUrl) {
+    const u = new URL(input.authnRequestUrl, platform.url);
+    samlRequest = u.searchParams.get('SAMLRequest');
+    relayState ??= u.searchParams.get('RelayState');
+    groupId ??= u.searchParams.get('group_id');
+  }
+  if (!samlRequest) throw new PlatformError(400, 'SAMLRequest', 'authnRequestUrl with a SAMLRequest, or samlRequest, is required');
+  let info: ReturnType<typeof decodeAuthnRequest>;
+  try {
+    info = decodeAuthnRequest(samlRequest);
+  } catch (e) {
+    throw new PlatformError(400, 'SAMLRequest', e instanceof Error ? e.message : 'Invalid SAMLRequest');
+  }
+  const marketplace = platform.marketplaceByApiId(info.issuer);
+  if (!marketplace) throw new PlatformError(400, 'SAMLRequest', 'Wrong APP ID!');
+  const user = platform.store.users.get(input.userId);
+  if (!user) throw new PlatformError(404, 'userId', `Unknown user ${input.userId}`);
+  const choice = chooseGroup(platform, marketplace, user.id, groupId);
+  if (choice.kind === 'denied') throw new PlatformError(403, 'userId', 'Access Denied');
+  if (choice.kind === 'choose') throw new PlatformError(400, 'groupId', `User ${user.id} has several groups: pass groupId (${choice.groups.map((g) => g.id).join(', ')})`);
+  return issueResponse(platform, marketplace, info.acsUrl ?? defaultAcsUrl(platform, marketplace), info.id, user, choice.group, choice.membership, relayState);
+}
+
+/** IdP-initiated (unsolicited) response for a user and group. */
+export function idpInitiatedLogin(platform: Platform, input: { userId: string; groupId: string; relayState?: string | null }): IssuedResponse {
+  const group = platform.requireGroup(input.groupId);
+  const marketplace = platform.store.marketplaces.get(group.marketplace);
+  if (!marketplace) throw new PlatformError(500, 'marketplace', 'Group without marketplace');
+  const user = platform.store.users.get(input.userId);
+  if (!user) throw new PlatformError(404, 'userId', `Unknown user ${input.userId}`);
+  const membership = platform.store.memberships.get(`${group.id}:${user.id}`);
+  if (!membership || group.status !== 'running') throw new PlatformError(403, 'userId', 'Access Denied');
+  return issueResponse(platform, marketplace, defaultAcsUrl(platform, marketplace), null, user, group, membership, input.relayState ?? null);
+}
+
+export function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · Maestrano sandbox</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem;color:#1d2330}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccd;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#eef}nav a{margin-right:1rem}button,.button{padding:.3rem .7rem;margin:.1rem}pre{background:#f6f6fa;padding:.5rem;overflow:auto;max-width:70rem}textarea{width:100%;min-height:24rem;font-family:monospace}
+.failed{color:#b00}.delivered{color:#070}.pending{color:#a60}form.inline{display:inline}</style></head>
+<body><nav><a href="/">Home</a><a href="/ui/users">Users</a><a href="/ui/groups">Groups</a><a href="/ui/deliveries">Delivery log</a></nav><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}
+
+/** Maps IdP browser sessions (cookie) to user ids; kept in memory. */
+export class IdpSessions {
+  readonly #byToken = new Map<string, string>();
+  login(userId: string): string {
+    const token = newSecret(16);
+    this.#byToken.set(token, userId);
+    return token;
+  }
+  user(req: SandboxRequest): string | undefined {
+    const token = parseCookies(req.headers)[IDP_COOKIE];
+    return token ? this.#byToken.get(token) : undefined;
+  }
+  logoutUser(userId: string): void {
+    for (const [t, u] of this.#byToken) if (u === userId) this.#byToken.delete(t);
+  }
+}
+
+function loginPage(platform: Platform, marketplace: Marketplace, returnTo: string): string {
+  const rows: string[] = [];
+  for (const user of platform.store.users.values()) {
+    const groups = platform
+      .membershipsOf(user.id)
+      .map((m) => ({ m, g: platform.store.groups.get(m.groupId) }))
+      .filter((x) => x.g?.marketplace === marketplace.name && x.g.status === 'running');
+    if (groups.length === 0) continue;
+    rows.push(
+      `<tr><td>${escapeHtml(user.name)} ${escapeHtml(user.surname)}</td><td>${escapeHtml(user.email)}</td><td>${groups.map((x) => `${escapeHtml(x.g?.name)} (${escapeHtml(x.m.role)})`).join('<br>')}</td>` +
+        `<td><form method="post" action="/login" class="inline"><input type="hidden" name="user_id" value="${escapeHtml(user.id)}"><input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">` +
+        `<button type="submit" data-user="${escapeHtml(user.id)}">Sign in as ${escapeHtml(user.id)}</button></form></td></tr>`,
+    );
+    if (rows.length >= 200) break;
+  }
+  return page(
+    `Sign in to ${marketplace.name}`,
+    `<p>Pick a user to sign in with (sandbox: no passwords).</p><table><tr><th>User</th><th>Email</th><th>Groups (role)</th><th></th></tr>${rows.join('')}</table>`,
+  );
+}
+
+/** The IdP endpoints of PROTOCOL §3. */
+export function handleIdp(platform: Platform, sessions: IdpSessions, req: SandboxRequest): SandboxResponse | null {
+  const path = req.url.pathname.replace(/\/+$/, '');
+  const q = req.url.searchParams;
+  if (path === '/api/v1/auth/saml' && req.method === 'GET') {
+    const samlRequest = q.get('SAMLRequest');
+    if (!samlRequest) return text(400, 'Missing SAMLRequest');
+    let info: ReturnType<typeof decodeAuthnRequest>;
+    try {
+      info = decodeAuthnRequest(samlRequest);
+    } catch (e) {
+      return text(400, e instanceof SamlRequestError ? e.message : 'Invalid SAMLRequest');
+    }
+    const marketplace = platform.marketplaceByApiId(info.issuer);
+    if (!marketplace) return text(400, 'Wrong APP ID!');
+    const userId = sessions.user(req);
+    const user = userId ? platform.store.users.get(userId) : undefined;
+    const here = `${req.url.pathname}${req.url.search}`;
+    if (!user) return html(200, loginPage(platform, marketplace, here));
+    const choice = chooseGroup(platform, marketplace, user.id, q.get('group_id'));
+    if (choice.kind === 'denied') return html(403, page('Access Denied', `<p>${escapeHtml(user.id)} has no access to this application.</p>`));
+    if (choice.kind === 'choose') {
+      const links = choice.groups
+        .map((g) => {
+          const u = new URL(req.url.toString());
+          u.searchParams.set('group_id', g.id);
+          return `<li><a href="${escapeHtml(`${u.pathname}${u.search}`)}" data-group="${escapeHtml(g.id)}">${escapeHtml(g.name)} (${escapeHtml(g.id)})</a></li>`;
+        })
+        .join('');
+      return html(200, page('Choose a group', `<ul>${links}</ul>`));
+    }
+    const issued = issueResponse(platform, marketplace, info.acsUrl ?? defaultAcsUrl(platform, marketplace), info.id, user, choice.group, choice.membership, q.get('RelayState'));
+    return html(200, autoPostForm(issued.acsUrl, issued.samlResponse, issued.relayState));
+  }
+  const check = /^\/api\/v1\/auth\/saml\/([^/]+)$/.exec(path);
+  if (check?.[1] !== undefined && req.method === 'GET') {
+    const uid = decodeURIComponent(check[1]).split('.')[0] ?? '';
+    const token = q.get('session') ?? '';
+    const session = platform.store.sessions.get(token);
+    const valid = session?.valid === true && session.userId === uid;
+    return json(200, { valid, recheck: new Date(Date.now() + 3 * 60_000).toISOString() });
+  }
+  if (path === '/login' && req.method === 'POST') {
+    const form = new URLSearchParams(req.body);
+    const user = platform.store.users.get(form.get('user_id') ?? '');
+    if (!user) return text(400, 'Unknown user');
+    let returnTo = form.get('return_to') ?? '/';
+    if (!returnTo.startsWith('/') || returnTo.startsWith('//')) returnTo = '/';
+    const token = sessions.login(user.id);
+    return redirect(returnTo, { 'set-cookie': `${IDP_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax` });
+  }
+  if (path === '/app_logout') {
+    const uid = (q.get('user_uid') ?? '').split('.')[0] ?? '';
+    const current = sessions.user(req);
+    const target = uid || current;
+    let n = 0;
+    if (target) {
+      n = platform.invalidateSessions(target);
+      sessions.logoutUser(target);
+    }
+    return html(200, page('Logged out', `<p>${target ? `Signed out ${escapeHtml(target)} (${n} session(s) ended).` : 'No user to sign out.'}</p>`), {
+      'set-cookie': `${IDP_COOKIE}=; Path=/; Max-Age=0`,
+    });
+  }
+  if (path === '/app_access_unauthorized') return html(403, page('Access unauthorized', `<p>The application refused the sign-in (${escapeHtml(q.get('err') ?? 'unknown')}).</p>`));
+  const launch = /^\/launch\/([^/]+)$/.exec(path);
+  if (launch?.[1] !== undefined && req.method === 'GET') {
+    const group = platform.store.groups.get(decodeURIComponent(launch[1]));
+    if (!group) return html(404, page('Not found', '<p>Unknown group.</p>'));
+    const target = new URL(`${platform.options.appUrl.replace(/\/$/, '')}${platform.appPaths(group.marketplace).initPath}`);
+    target.searchParams.set('group_id', group.id);
+    return redirect(target.toString());
+  }
+  return null;
+}

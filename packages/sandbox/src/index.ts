@@ -1,0 +1,24 @@
+export type { AdminBill, AdminState, GroupCredentials, SsoLoginInput, SsoLoginResult } from './admin-client.js';
+export { SandboxAdmin, SandboxAdminError } from './admin-client.js';
+export { certificateFingerprint } from './certs.js';
+export { CONNEC_COLLECTIONS } from './connec/collections.js';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './connec/api.js';
+export type { FaultInput } from './faults.js';
+export type { GroupInput, UserInput } from './platform.js';
+export type { SeedOptions, SeedSummary } from './seed.js';
+export { SEED_EPOCH } from './seed.js';
+export type { Sandbox, SandboxCredentials, SandboxOptions } from './server.js';
+export { startSandbox } from './server.js';
+export type {
+  Delivery,
+  DeliveryAttempt,
+  ExternalId,
+  FaultKind,
+  FaultRule,
+  Group,
+  GroupRole,
+  JsonObject,
+  JsonValue,
+  Membership,
+  User,
+} from './types.js';

@@ -1,0 +1,149 @@
+import { basicAuthHeader } from './http.js';
+import type { Delivery, JsonObject } from './types.js';
+import { newId } from './util.js';
+
+export interface NotifierOptions {
+  /** Delay used to coalesce Connec! changes into one notification (ms). */
+  notifyDelayMs: number;
+  /** First retry delay; doubles on each attempt (ms). */
+  retryBaseMs: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  credentials(marketplace: string): { apiId: string; apiKey: string } | undefined;
+}
+
+interface PendingBatch {
+  url: string;
+  records: Map<string, Map<string, JsonObject>>;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Sends Connec! notifications and account webhooks to the app with HTTP Basic auth
+ * (api id:key of the marketplace), retrying failed deliveries with exponential backoff.
+ * Every delivery and attempt is kept in an in-memory log (last 1000).
+ */
+export class Notifier {
+  readonly deliveries: Delivery[] = [];
+  readonly #options: NotifierOptions;
+  readonly #pending = new Map<string, PendingBatch>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #inFlight = 0;
+  #waiters: Array<() => void> = [];
+  #stopped = false;
+
+  constructor(options: NotifierOptions) {
+    this.#options = options;
+  }
+
+  /** Queues a changed record (already rendered) for the marketplace's notification path. */
+  queueRecord(marketplace: string, url: string, collection: string, recordId: string, record: JsonObject): void {
+    if (this.#stopped) return;
+    let batch = this.#pending.get(marketplace);
+    if (!batch) {
+      const timer = setTimeout(() => this.#flush(marketplace), this.#options.notifyDelayMs);
+      batch = { url, records: new Map(), timer };
+      this.#pending.set(marketplace, batch);
+    }
+    let byId = batch.records.get(collection);
+    if (!byId) {
+      byId = new Map();
+      batch.records.set(collection, byId);
+    }
+    byId.set(recordId, record);
+  }
+
+  #flush(marketplace: string): void {
+    const batch = this.#pending.get(marketplace);
+    if (!batch) return;
+    this.#pending.delete(marketplace);
+    const body: Record<string, JsonObject[]> = {};
+    for (const [collection, byId] of batch.records) body[collection] = [...byId.values()];
+    this.send({ kind: 'connec.notification', marketplace, method: 'POST', url: batch.url, body: JSON.stringify(body) });
+  }
+
+  /** Sends now any coalesced notifications still waiting for their delay. */
+  flushAll(): void {
+    for (const [marketplace, batch] of [...this.#pending]) {
+      clearTimeout(batch.timer);
+      this.#flush(marketplace);
+    }
+  }
+
+  send(input: Pick<Delivery, 'kind' | 'marketplace' | 'method' | 'url' | 'body'>): Delivery {
+    const delivery: Delivery = { id: newId('dlv'), ...input, state: 'pending', attempts: [], nextAttemptAt: new Date().toISOString(), createdAt: new Date().toISOString() };
+    this.deliveries.push(delivery);
+    if (this.deliveries.length > 1000) this.deliveries.splice(0, this.deliveries.length - 1000);
+    void this.#attempt(delivery);
+    return delivery;
+  }
+
+  async #attempt(delivery: Delivery): Promise<void> {
+    if (this.#stopped) return;
+    const creds = this.#options.credentials(delivery.marketplace);
+    this.#inFlight++;
+    const at = new Date().toISOString();
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (creds) headers.authorization = basicAuthHeader(creds.apiId, creds.apiKey);
+      if (delivery.body !== null) headers['content-type'] = 'application/json';
+      const res = await fetch(delivery.url, {
+        method: delivery.method,
+        headers,
+        body: delivery.body ?? undefined,
+        signal: AbortSignal.timeout(this.#options.timeoutMs),
+      });
+      status = res.status;
+      await res.arrayBuffer().catch(() => undefined);
+      if (status < 200 || status >= 300) error = `HTTP ${status}`;
+    } catch (e) {
+      error = e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e);
+    }
+    delivery.attempts.push({ at, status, error });
+    if (error === null) {
+      delivery.state = 'delivered';
+      delivery.nextAttemptAt = null;
+    } else if (delivery.attempts.length >= this.#options.maxAttempts || this.#stopped) {
+      delivery.state = 'failed';
+      delivery.nextAttemptAt = null;
+    } else {
+      const delay = this.#options.retryBaseMs * 2 ** (delivery.attempts.length - 1);
+      delivery.nextAttemptAt = new Date(Date.now() + delay).toISOString();
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        void this.#attempt(delivery);
+      }, delay);
+      this.#timers.add(timer);
+    }
+    this.#inFlight--;
+    this.#checkIdle();
+  }
+
+  get idle(): boolean {
+    return this.#pending.size === 0 && this.#inFlight === 0 && this.#timers.size === 0;
+  }
+
+  #checkIdle(): void {
+    if (!this.idle) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once nothing is queued, in flight or waiting for a retry. */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const batch of this.#pending.values()) clearTimeout(batch.timer);
+    this.#pending.clear();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#checkIdle();
+  }
+}

@@ -1,0 +1,320 @@
+import { generateSigningIdentity } from './certs.js';
+import { CONNEC_COLLECTIONS } from './connec/collections.js';
+import { type ChangeSource, ConnecError, createRecord, renderRecord, updateRecord } from './connec/records.js';
+import type { FaultInjector } from './faults.js';
+import { Notifier } from './notifier.js';
+import type { Store } from './store.js';
+import type { ConnecRecord, Group, GroupRole, JsonObject, Marketplace, Membership, SsoSession, User } from './types.js';
+import { newId, newSecret, randomSuffix } from './util.js';
+
+export interface ResolvedOptions {
+  appUrl: string;
+  notifyDelayMs: number;
+  retryBaseMs: number;
+  maxDeliveryAttempts: number;
+  deliveryTimeoutMs: number;
+}
+
+export const GROUP_ROLES: readonly GroupRole[] = ['Member', 'Power User', 'Admin', 'Super Admin'];
+
+export interface GroupInput {
+  id?: string;
+  name?: string;
+  email?: string;
+  marketplace?: string;
+  orgUid?: string;
+  hasCreditCard?: boolean;
+  freeTrialEndAt?: string;
+  currency?: string;
+  country?: string;
+  city?: string;
+  timezone?: string;
+  mainAccounting?: string | null;
+  metadata?: Record<string, unknown>;
+  resellerId?: string | null;
+}
+
+export interface UserInput {
+  id?: string;
+  name?: string;
+  surname?: string;
+  email?: string;
+  companyName?: string;
+  country?: string;
+  password?: string;
+  memberships?: Array<{ groupId: string; role?: GroupRole }>;
+}
+
+export class PlatformError extends Error {
+  readonly status: number;
+  readonly field: string;
+  constructor(status: number, field: string, message: string) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+/** Domain operations shared by the protocol APIs, the admin API and the UI. */
+export class Platform {
+  readonly store: Store;
+  readonly notifier: Notifier;
+  readonly options: ResolvedOptions;
+  faults: FaultInjector | null = null;
+  /** Public base URL of the sandbox (set once listening). */
+  url = '';
+
+  constructor(store: Store, options: ResolvedOptions) {
+    this.store = store;
+    this.options = options;
+    this.notifier = new Notifier({
+      notifyDelayMs: options.notifyDelayMs,
+      retryBaseMs: options.retryBaseMs,
+      maxAttempts: options.maxDeliveryAttempts,
+      timeoutMs: options.deliveryTimeoutMs,
+      credentials: (name) => {
+        const m = this.store.marketplaces.get(name);
+        return m ? { apiId: m.apiId, apiKey: m.apiKey } : undefined;
+      },
+    });
+  }
+
+  ensureEnvironment(env?: { apiKey: string; apiSecret: string }): void {
+    if (env) this.store.setEnvironment(env);
+    else if (!this.store.environment) this.store.setEnvironment({ apiKey: `env-${randomSuffix(12)}`, apiSecret: newSecret(24) });
+  }
+
+  /** Creates missing marketplaces, each with its own app credentials and IdP key pair. */
+  ensureMarketplaces(names: string[]): void {
+    for (const name of names) {
+      if (this.store.marketplaces.has(name)) continue;
+      if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new PlatformError(400, 'marketplace', `Invalid marketplace name '${name}'`);
+      const identity = generateSigningIdentity(`idp.${name}.sandbox.local`);
+      const m: Marketplace = {
+        name,
+        apiId: `app-${randomSuffix(10)}`,
+        apiKey: newSecret(24),
+        privateKeyPem: identity.privateKeyPem,
+        certificatePem: identity.certificatePem,
+        fingerprint: identity.fingerprint,
+        externalIds: true,
+        createdAt: new Date().toISOString(),
+      };
+      this.store.putMarketplace(m);
+    }
+  }
+
+  get defaultMarketplace(): Marketplace {
+    const first = this.store.marketplaces.values().next().value;
+    if (!first) throw new PlatformError(500, 'marketplace', 'No marketplace configured');
+    return first;
+  }
+
+  marketplaceByCredentials(apiId: string, apiKey: string): Marketplace | undefined {
+    for (const m of this.store.marketplaces.values()) if (m.apiId === apiId && m.apiKey === apiKey) return m;
+    return undefined;
+  }
+
+  marketplaceByApiId(apiId: string): Marketplace | undefined {
+    for (const m of this.store.marketplaces.values()) if (m.apiId === apiId) return m;
+    return undefined;
+  }
+
+  appPaths(tenant: string) {
+    return {
+      initPath: `/maestrano/auth/saml/init/${tenant}`,
+      consumePath: `/maestrano/auth/saml/consume/${tenant}`,
+      groupPath: `/maestrano/account/groups/:id/${tenant}`,
+      groupUserPath: `/maestrano/account/groups/:group_id/users/:id/${tenant}`,
+      notificationPath: `/maestrano/connec/notifications/${tenant}`,
+    };
+  }
+
+  /** One element of the dev-platform `marketplaces` document (PROTOCOL §1.4). */
+  marketplaceDocument(m: Marketplace): JsonObject {
+    const paths = this.appPaths(m.name);
+    return {
+      nid: `sandbox-${m.name}`,
+      marketplace: m.name,
+      environment: 'sandbox',
+      app: {
+        host: this.options.appUrl,
+        synchronization_start_path: `/maestrano/${m.name}/synchronizations`,
+        synchronization_toggle_path: `/maestrano/${m.name}/synchronizations/toggle_sync`,
+        synchronization_status_path: `/maestrano/${m.name}/synchronizations/:cld-uid`,
+      },
+      api: { id: m.apiId, key: m.apiKey, host: this.url, base: '/api/v1/' },
+      sso: {
+        idm: '',
+        init_path: paths.initPath,
+        consume_path: paths.consumePath,
+        idp: this.url,
+        x509_fingerprint: m.fingerprint,
+        x509_certificate: m.certificatePem,
+      },
+      connec: { host: this.url, base_path: '/api/v2', timeout: 300 },
+      webhooks: {
+        account: { group_path: paths.groupPath, group_user_path: paths.groupUserPath },
+        connec: { external_ids: m.externalIds, initialization_path: null, notification_path: paths.notificationPath },
+      },
+    };
+  }
+
+  createGroup(input: GroupInput): Group {
+    const marketplace = input.marketplace ?? this.defaultMarketplace.name;
+    if (!this.store.marketplaces.has(marketplace)) throw new PlatformError(400, 'marketplace', `Unknown marketplace '${marketplace}'`);
+    const id = input.id ?? newId('cld');
+    if (this.store.groups.has(id)) throw new PlatformError(409, 'id', `Group ${id} already exists`);
+    const now = new Date().toISOString();
+    const group: Group = {
+      id,
+      name: input.name ?? `Group ${id}`,
+      email: input.email ?? `admin@${id}.example.com`,
+      marketplace,
+      orgUid: input.orgUid ?? newId('org'),
+      hasCreditCard: input.hasCreditCard ?? false,
+      freeTrialEndAt: input.freeTrialEndAt ?? new Date(Date.now() + 30 * 86400_000).toISOString(),
+      currency: input.currency ?? 'AUD',
+      country: input.country ?? 'AU',
+      city: input.city ?? 'Sydney',
+      timezone: input.timezone ?? 'Australia/Sydney',
+      status: 'running',
+      mainAccounting: input.mainAccounting ?? null,
+      metadata: input.metadata ?? {},
+      resellerId: input.resellerId ?? null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.store.putGroup(group);
+    return group;
+  }
+
+  createUser(input: UserInput): User {
+    const id = input.id ?? newId('usr');
+    if (this.store.users.has(id)) throw new PlatformError(409, 'id', `User ${id} already exists`);
+    for (const m of input.memberships ?? []) {
+      if (!this.store.groups.has(m.groupId)) throw new PlatformError(400, 'group_id', `Unknown group ${m.groupId}`);
+      if (m.role !== undefined && !GROUP_ROLES.includes(m.role)) throw new PlatformError(400, 'role', `Unknown role ${m.role}`);
+    }
+    const now = new Date().toISOString();
+    const user: User = {
+      id,
+      name: input.name ?? 'Jane',
+      surname: input.surname ?? 'Doe',
+      email: input.email ?? `${id}@example.com`,
+      companyName: input.companyName ?? 'Sandbox Pty Ltd',
+      country: input.country ?? 'AU',
+      password: input.password ?? 'password',
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.store.putUser(user);
+    for (const m of input.memberships ?? []) this.store.putMembership({ groupId: m.groupId, userId: id, role: m.role ?? 'Member' });
+    return user;
+  }
+
+  addMember(groupId: string, userId: string, role: GroupRole = 'Member'): Membership {
+    if (!this.store.groups.has(groupId)) throw new PlatformError(404, 'group_id', `Unknown group ${groupId}`);
+    if (!this.store.users.has(userId)) throw new PlatformError(404, 'user_id', `Unknown user ${userId}`);
+    if (!GROUP_ROLES.includes(role)) throw new PlatformError(400, 'role', `Unknown role ${role}`);
+    const m: Membership = { groupId, userId, role };
+    this.store.putMembership(m);
+    return m;
+  }
+
+  membershipsOf(userId: string): Membership[] {
+    return [...this.store.memberships.values()].filter((m) => m.userId === userId);
+  }
+
+  membersOf(groupId: string): Membership[] {
+    return [...this.store.memberships.values()].filter((m) => m.groupId === groupId);
+  }
+
+  #webhookUrl(template: string, params: Record<string, string>): string {
+    let path = template;
+    for (const [k, v] of Object.entries(params)) path = path.replace(`:${k}`, encodeURIComponent(v));
+    return `${this.options.appUrl.replace(/\/$/, '')}${path}`;
+  }
+
+  /** Removes a member and sends `DELETE group_user_path` to the app (PROTOCOL §5.2). */
+  removeMember(groupId: string, userId: string, sendWebhook = true) {
+    const group = this.store.groups.get(groupId);
+    if (!group) throw new PlatformError(404, 'group_id', `Unknown group ${groupId}`);
+    if (!this.store.removeMembership(groupId, userId)) throw new PlatformError(404, 'user_id', `User ${userId} is not a member of ${groupId}`);
+    if (!sendWebhook) return null;
+    const url = this.#webhookUrl(this.appPaths(group.marketplace).groupUserPath, { group_id: groupId, id: userId });
+    return this.notifier.send({ kind: 'account.group_user.deleted', marketplace: group.marketplace, method: 'DELETE', url, body: null });
+  }
+
+  /** Cancels the group (status terminated) and sends `DELETE group_path` to the app (PROTOCOL §5.1). */
+  cancelGroup(groupId: string, sendWebhook = true) {
+    const group = this.store.groups.get(groupId);
+    if (!group) throw new PlatformError(404, 'group_id', `Unknown group ${groupId}`);
+    group.status = 'terminated';
+    group.updatedAt = new Date().toISOString();
+    this.store.putGroup(group);
+    if (!sendWebhook) return null;
+    const url = this.#webhookUrl(this.appPaths(group.marketplace).groupPath, { id: groupId });
+    return this.notifier.send({ kind: 'account.group.deleted', marketplace: group.marketplace, method: 'DELETE', url, body: null });
+  }
+
+  createSession(userId: string): SsoSession {
+    const s: SsoSession = { token: newSecret(20), userId, valid: true, createdAt: new Date().toISOString() };
+    this.store.putSession(s);
+    return s;
+  }
+
+  invalidateSessions(userId: string): number {
+    let n = 0;
+    for (const s of this.store.sessions.values()) {
+      if (s.userId === userId && s.valid) {
+        s.valid = false;
+        this.store.putSession(s);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  requireGroup(groupId: string): Group {
+    const group = this.store.groups.get(groupId);
+    if (!group) throw new PlatformError(404, 'group_id', `Unknown group ${groupId}`);
+    return group;
+  }
+
+  /** Notifies the group's app of a change unless the app itself made it (PROTOCOL §6.12). */
+  recordChanged(group: Group, record: ConnecRecord, source: ChangeSource): void {
+    if (source === 'app') return;
+    const m = this.store.marketplaces.get(group.marketplace);
+    if (!m) return;
+    const url = `${this.options.appUrl.replace(/\/$/, '')}${this.appPaths(m.name).notificationPath}`;
+    this.notifier.queueRecord(m.name, url, record.collection, record.id, renderRecord(this.store, group, record, m.externalIds));
+  }
+
+  connecCreate(groupId: string, collection: string, payload: JsonObject, source: ChangeSource): ConnecRecord {
+    const group = this.requireGroup(groupId);
+    if (!CONNEC_COLLECTIONS.includes(collection)) throw new ConnecError(400, 'unknown-resource', 'Unknown Resource', `Unknown resource ${collection}`);
+    const record = createRecord({ store: this.store, group, collection, source }, payload);
+    this.recordChanged(group, record, source);
+    return record;
+  }
+
+  connecUpdate(groupId: string, collection: string, id: string, payload: JsonObject, source: ChangeSource): ConnecRecord {
+    const group = this.requireGroup(groupId);
+    const record = this.store.records.get(id);
+    if (!record || record.groupId !== groupId || record.collection !== collection) {
+      throw new ConnecError(404, 'resource-not-found', 'Resource not found', 'Resource not found');
+    }
+    const updated = updateRecord({ store: this.store, group, collection, source }, record, payload);
+    this.recordChanged(group, updated, source);
+    return updated;
+  }
+
+  /** The singular `company` resource, created on first access. */
+  company(groupId: string): ConnecRecord {
+    const group = this.requireGroup(groupId);
+    const existing = this.store.listRecords(groupId, 'company')[0];
+    if (existing) return existing;
+    return createRecord({ store: this.store, group, collection: 'company', source: 'admin' }, { name: group.name, currency: group.currency, timezone: group.timezone });
+  }
+}

@@ -1,0 +1,213 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { envelope, handleAccountApi, handleDevPlatform, SYSTEM_ERROR } from './account.js';
+import { ADMIN_PREFIX, handleAdmin } from './admin.js';
+import { SandboxAdmin } from './admin-client.js';
+import { ConnecError, connecErrorBody } from './connec/records.js';
+import { handleConnec } from './connec/api.js';
+import { FaultInjector } from './faults.js';
+import { json, type SandboxRequest, type SandboxResponse, text } from './http.js';
+import { handleIdp, IdpSessions } from './idp.js';
+import { Platform } from './platform.js';
+import { type SeedOptions, type SeedSummary, seedData } from './seed.js';
+import { Store } from './store.js';
+import type { FaultRule } from './types.js';
+import { sleep } from './util.js';
+import { handleUi } from './ui.js';
+
+export interface SandboxOptions {
+  /** Port to listen on; 0 (the default) picks a free ephemeral port. */
+  port?: number;
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string;
+  /** Public base URL of the app (PROTOCOL `app.host`), e.g. http://localhost:3000. */
+  appUrl: string;
+  /** Public base URL of the sandbox when it differs from http://host:port. */
+  publicUrl?: string;
+  /** Seed a deterministic data set of about this many Connec! records (only into an empty store). */
+  seed?: number | SeedOptions;
+  /** Marketplace (tenant) names; default `['sandbox']`. */
+  marketplaces?: string[];
+  /** A single marketplace name (shorthand for `marketplaces: [name]`). */
+  marketplace?: string;
+  /** SQLite file that keeps the state (certificates included) across restarts. */
+  dataFile?: string;
+  /** Coalescing delay of Connec! notifications (ms, default 50). */
+  notifyDelayMs?: number;
+  /** First retry delay of failed deliveries, doubled each attempt (ms, default 1000). */
+  retryBaseMs?: number;
+  /** Attempts per delivery before it is marked failed (default 6). */
+  maxDeliveryAttempts?: number;
+  /** Timeout of one delivery attempt (ms, default 10000). */
+  deliveryTimeoutMs?: number;
+  /** Fixed developer-platform environment credentials (generated otherwise). */
+  environment?: { apiKey: string; apiSecret: string };
+}
+
+export interface SandboxCredentials {
+  environment: { apiKey: string; apiSecret: string };
+  marketplaces: Array<{ name: string; apiId: string; apiKey: string; fingerprint: string; certificate: string }>;
+}
+
+export interface Sandbox {
+  /** Base URL, e.g. http://127.0.0.1:41234 (IdP, Account API and Connec! host). */
+  url: string;
+  /** The developer-platform document URL: `${url}/api/config/v1/marketplaces`. */
+  marketplacesUrl: string;
+  credentials: SandboxCredentials;
+  admin: SandboxAdmin;
+  /** The summary of the seeding done at start, if any. */
+  seeded: SeedSummary | null;
+  stop(): Promise<void>;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function faultResponse(rule: FaultRule, path: string): SandboxResponse {
+  const status = rule.kind === 'rate-limit' ? 429 : (rule.status ?? 500);
+  const headers: Record<string, string> = {};
+  if (rule.kind === 'rate-limit') headers['retry-after'] = String(rule.retryAfterSeconds ?? 1);
+  if (path.startsWith('/api/v1/account') || path === '/api/v1/ping') {
+    return { ...envelope(status, {}, status >= 500 ? SYSTEM_ERROR : { rate_limit: ['Too many requests'] }), headers: { ...envelope(status, {}).headers, ...headers } };
+  }
+  const err =
+    status === 429
+      ? new ConnecError(429, 'too-many-requests', 'Too many requests', 'Rate limit exceeded')
+      : new ConnecError(status, status >= 500 ? 'internal-server-error' : 'fault', status >= 500 ? 'Internal server error' : 'Injected fault', 'Injected fault');
+  return json(status, connecErrorBody(err), headers);
+}
+
+function send(res: ServerResponse, r: SandboxResponse, truncate: boolean): void {
+  const body = Buffer.from(r.body, 'utf8');
+  if (truncate) {
+    const cut = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
+    res.writeHead(r.status, { ...r.headers, 'content-length': String(cut.length) });
+    res.end(cut);
+    return;
+  }
+  res.writeHead(r.status, { ...r.headers, 'content-length': String(body.length) });
+  res.end(body);
+}
+
+/** Starts a local Maestrano platform (dev platform, IdP, Account API, Connec!, webhooks, UI). */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  if (!options || typeof options.appUrl !== 'string') throw new TypeError('startSandbox: appUrl is required');
+  let appUrl: string;
+  try {
+    appUrl = new URL(options.appUrl).toString().replace(/\/$/, '');
+  } catch {
+    throw new TypeError(`startSandbox: appUrl is not a URL: ${options.appUrl}`);
+  }
+  const store = new Store(options.dataFile);
+  const platform = new Platform(store, {
+    appUrl,
+    notifyDelayMs: options.notifyDelayMs ?? 50,
+    retryBaseMs: options.retryBaseMs ?? 1000,
+    maxDeliveryAttempts: options.maxDeliveryAttempts ?? 6,
+    deliveryTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
+  });
+  const faults = new FaultInjector();
+  platform.faults = faults;
+  const sessions = new IdpSessions();
+  try {
+    platform.ensureEnvironment(options.environment);
+    const names = options.marketplaces ?? (options.marketplace ? [options.marketplace] : store.marketplaces.size > 0 ? [] : ['sandbox']);
+    platform.ensureMarketplaces(names);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+
+  const dispatch = async (req: SandboxRequest): Promise<SandboxResponse> => {
+    const admin = await handleAdmin(platform, req);
+    if (admin) return admin;
+    return (
+      handleDevPlatform(platform, req) ??
+      handleIdp(platform, sessions, req) ??
+      handleAccountApi(platform, req) ??
+      handleConnec(platform, req) ??
+      handleUi(platform, req) ??
+      text(404, 'Not found')
+    );
+  };
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      try {
+        const body = await readBody(req);
+        const url = new URL(req.url ?? '/', platform.url || 'http://127.0.0.1');
+        const request: SandboxRequest = { method: (req.method ?? 'GET').toUpperCase(), url, headers: req.headers, body };
+        let truncate = false;
+        if (!path.startsWith(ADMIN_PREFIX)) {
+          const rule = faults.match(request.method, path);
+          if (rule) {
+            if (rule.kind === 'latency') await sleep(rule.latencyMs ?? 0);
+            else if (rule.kind === 'drop') {
+              req.socket.destroy();
+              return;
+            } else if (rule.kind === 'truncate') truncate = true;
+            else {
+              send(res, faultResponse(rule, path), false);
+              return;
+            }
+          }
+        }
+        send(res, await dispatch(request), truncate);
+      } catch {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (path.startsWith('/api/v1/')) send(res, envelope(500, {}, SYSTEM_ERROR), false);
+        else send(res, json(500, connecErrorBody(new ConnecError(500, 'internal-server-error', 'Internal server error', 'Internal server error'))), false);
+      }
+    })();
+  });
+  server.keepAliveTimeout = 1000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  platform.url = (options.publicUrl ?? `http://${urlHost}:${address.port}`).replace(/\/$/, '');
+
+  let seeded: SeedSummary | null = null;
+  if (options.seed !== undefined && store.groups.size === 0) {
+    seeded = seedData(platform, typeof options.seed === 'number' ? { records: options.seed } : options.seed);
+  }
+
+  const env = store.environment;
+  if (!env) throw new Error('environment credentials missing');
+  const credentials: SandboxCredentials = {
+    environment: { apiKey: env.apiKey, apiSecret: env.apiSecret },
+    marketplaces: [...store.marketplaces.values()].map((m) => ({ name: m.name, apiId: m.apiId, apiKey: m.apiKey, fingerprint: m.fingerprint, certificate: m.certificatePem })),
+  };
+  let stopped = false;
+  return {
+    url: platform.url,
+    marketplacesUrl: `${platform.url}/api/config/v1/marketplaces`,
+    credentials,
+    admin: new SandboxAdmin(platform.url),
+    seeded,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      platform.notifier.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      store.close();
+    },
+  };
+}

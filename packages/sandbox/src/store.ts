@@ -1,0 +1,237 @@
+import Database from 'better-sqlite3';
+import type {
+  Bill,
+  ConnecRecord,
+  ExternalId,
+  Group,
+  Marketplace,
+  Membership,
+  RecurringBill,
+  SsoSession,
+  User,
+} from './types.js';
+import { MonotonicClock } from './util.js';
+
+type Kind = 'meta' | 'marketplace' | 'group' | 'user' | 'membership' | 'bill' | 'rbill' | 'record' | 'idmap' | 'session';
+
+export interface EnvironmentCredentials {
+  apiKey: string;
+  apiSecret: string;
+}
+
+/**
+ * The sandbox state. Everything lives in memory; with a data file every mutation is
+ * written through to SQLite (one row per entity, JSON encoded) and loaded back at start.
+ */
+export class Store {
+  readonly marketplaces = new Map<string, Marketplace>();
+  readonly groups = new Map<string, Group>();
+  readonly users = new Map<string, User>();
+  readonly memberships = new Map<string, Membership>();
+  readonly bills = new Map<string, Bill>();
+  readonly recurringBills = new Map<string, RecurringBill>();
+  readonly records = new Map<string, ConnecRecord>();
+  /** Records of one group and collection, in creation order. */
+  readonly byCollection = new Map<string, ConnecRecord[]>();
+  /** Connec! UUID -> the external ids attached to it. */
+  readonly idMaps = new Map<string, ExternalId[]>();
+  /** scope + provider + realm + external id -> Connec! UUID. */
+  readonly externalIndex = new Map<string, string>();
+  readonly sessions = new Map<string, SsoSession>();
+  readonly clock = new MonotonicClock();
+  environment: EnvironmentCredentials | null = null;
+  readonly #db: Database.Database | null;
+  readonly #upsert: Database.Statement | null;
+  readonly #remove: Database.Statement | null;
+
+  constructor(dataFile?: string) {
+    if (dataFile) {
+      this.#db = new Database(dataFile);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.exec('CREATE TABLE IF NOT EXISTS entities (kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, id))');
+      this.#upsert = this.#db.prepare('INSERT INTO entities (kind, id, json) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json');
+      this.#remove = this.#db.prepare('DELETE FROM entities WHERE kind = ? AND id = ?');
+      this.#load();
+    } else {
+      this.#db = null;
+      this.#upsert = null;
+      this.#remove = null;
+    }
+  }
+
+  get persistent(): boolean {
+    return this.#db !== null;
+  }
+
+  #load(): void {
+    if (!this.#db) return;
+    const rows = this.#db.prepare('SELECT kind, id, json FROM entities ORDER BY rowid').all() as Array<{ kind: Kind; id: string; json: string }>;
+    for (const row of rows) {
+      const value: unknown = JSON.parse(row.json);
+      switch (row.kind) {
+        case 'meta':
+          if (row.id === 'environment') this.environment = value as EnvironmentCredentials;
+          break;
+        case 'marketplace':
+          this.marketplaces.set(row.id, value as Marketplace);
+          break;
+        case 'group':
+          this.groups.set(row.id, value as Group);
+          break;
+        case 'user':
+          this.users.set(row.id, value as User);
+          break;
+        case 'membership':
+          this.memberships.set(row.id, value as Membership);
+          break;
+        case 'bill':
+          this.bills.set(row.id, value as Bill);
+          break;
+        case 'rbill':
+          this.recurringBills.set(row.id, value as RecurringBill);
+          break;
+        case 'record':
+          this.#indexRecord(value as ConnecRecord);
+          break;
+        case 'idmap':
+          this.#indexIdMap(row.id, value as { scope: string; ids: ExternalId[] });
+          break;
+        case 'session':
+          this.sessions.set(row.id, value as SsoSession);
+          break;
+      }
+    }
+    for (const record of this.records.values()) this.clock.observe(record.updatedAt);
+  }
+
+  #write(kind: Kind, id: string, value: unknown): void {
+    this.#upsert?.run(kind, id, JSON.stringify(value));
+  }
+
+  /** Runs `fn` in one SQLite transaction when persistent (fast bulk writes). */
+  transaction<T>(fn: () => T): T {
+    if (!this.#db) return fn();
+    return this.#db.transaction(fn)();
+  }
+
+  setEnvironment(env: EnvironmentCredentials): void {
+    this.environment = env;
+    this.#write('meta', 'environment', env);
+  }
+
+  putMarketplace(m: Marketplace): void {
+    this.marketplaces.set(m.name, m);
+    this.#write('marketplace', m.name, m);
+  }
+  putGroup(g: Group): void {
+    this.groups.set(g.id, g);
+    this.#write('group', g.id, g);
+  }
+  putUser(u: User): void {
+    this.users.set(u.id, u);
+    this.#write('user', u.id, u);
+  }
+  putMembership(m: Membership): void {
+    const key = `${m.groupId}:${m.userId}`;
+    this.memberships.set(key, m);
+    this.#write('membership', key, m);
+  }
+  removeMembership(groupId: string, userId: string): boolean {
+    const key = `${groupId}:${userId}`;
+    const existed = this.memberships.delete(key);
+    this.#remove?.run('membership', key);
+    return existed;
+  }
+  putBill(b: Bill): void {
+    this.bills.set(b.id, b);
+    this.#write('bill', b.id, b);
+  }
+  putRecurringBill(b: RecurringBill): void {
+    this.recurringBills.set(b.id, b);
+    this.#write('rbill', b.id, b);
+  }
+  putSession(s: SsoSession): void {
+    this.sessions.set(s.token, s);
+    this.#write('session', s.token, s);
+  }
+
+  #indexRecord(r: ConnecRecord): void {
+    if (!this.records.has(r.id)) {
+      const key = `${r.groupId}\u0000${r.collection}`;
+      let list = this.byCollection.get(key);
+      if (!list) {
+        list = [];
+        this.byCollection.set(key, list);
+      }
+      list.push(r);
+    } else {
+      const key = `${r.groupId}\u0000${r.collection}`;
+      const list = this.byCollection.get(key);
+      if (list) {
+        const i = list.findIndex((x) => x.id === r.id);
+        if (i >= 0) list[i] = r;
+      }
+    }
+    this.records.set(r.id, r);
+  }
+
+  putRecord(r: ConnecRecord): void {
+    this.#indexRecord(r);
+    this.#write('record', r.id, r);
+  }
+
+  listRecords(groupId: string, collection: string): ConnecRecord[] {
+    return this.byCollection.get(`${groupId}\u0000${collection}`) ?? [];
+  }
+
+  static externalKey(groupId: string, scope: string, ext: ExternalId): string {
+    return `${groupId}\u0000${scope}\u0000${ext.provider}\u0000${ext.realm}\u0000${ext.id}`;
+  }
+
+  #indexIdMap(uuid: string, entry: { scope: string; group: string; ids: ExternalId[] } | { scope: string; ids: ExternalId[] }): void {
+    this.idMaps.set(uuid, entry.ids);
+    const group = 'group' in entry ? entry.group : '';
+    for (const ext of entry.ids) this.externalIndex.set(Store.externalKey(group, entry.scope, ext), uuid);
+  }
+
+  /** Attaches an external id to a Connec! UUID (idempotent; one id per provider+realm). */
+  attachExternalId(groupId: string, scope: string, uuid: string, ext: ExternalId): void {
+    const list = this.idMaps.get(uuid) ?? [];
+    const existing = list.findIndex((e) => e.provider === ext.provider && e.realm === ext.realm);
+    if (existing >= 0) {
+      const old = list[existing];
+      if (old && old.id === ext.id) return;
+      if (old) this.externalIndex.delete(Store.externalKey(groupId, scope, old));
+      list[existing] = ext;
+    } else {
+      list.push(ext);
+    }
+    this.idMaps.set(uuid, list);
+    this.externalIndex.set(Store.externalKey(groupId, scope, ext), uuid);
+    this.#write('idmap', uuid, { scope, group: groupId, ids: list });
+  }
+
+  findByExternalId(groupId: string, scope: string, ext: ExternalId): string | undefined {
+    return this.externalIndex.get(Store.externalKey(groupId, scope, ext));
+  }
+
+  /** Forgets every group, user, bill, record and session; keeps marketplaces and credentials. */
+  clearData(): void {
+    this.groups.clear();
+    this.users.clear();
+    this.memberships.clear();
+    this.bills.clear();
+    this.recurringBills.clear();
+    this.records.clear();
+    this.byCollection.clear();
+    this.idMaps.clear();
+    this.externalIndex.clear();
+    this.sessions.clear();
+    this.#db?.exec("DELETE FROM entities WHERE kind NOT IN ('meta', 'marketplace')");
+  }
+
+  close(): void {
+    this.#db?.close();
+  }
+}
