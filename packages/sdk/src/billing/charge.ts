@@ -1,0 +1,316 @@
+/**
+ * Exactly-once ad-hoc charges (checklist 2.1.2).
+ *
+ * Protocol, for one idempotency key (ledger key `charge:<tenant>:<idempotencyKey>`):
+ * 1. Claim the key in the storage ledger, recording the intent (group, amount, …) BEFORE
+ *    the POST. Of N concurrent callers exactly one wins.
+ * 2. The winner POSTs the bill and records `{ billId }` as the outcome.
+ * 3. Losers wait (polling the ledger) for the winner's outcome and return the same bill
+ *    (`replayed: true`); past `charge.waitMs` they fail with `ChargeInProgressError`.
+ * 4. A claim whose owner died between the POST and recording the result expires after
+ *    `charge.claimTtlMs`; the next call takes it over and reconciles first: it lists the
+ *    group's bills and adopts the one matching the intent (see `matchesIntent`) instead of
+ *    creating a second one.
+ * A definite refusal by the platform (4xx) releases the claim, so the key can be used again;
+ * an unknown outcome (timeout, 5xx) keeps it claimed until reconciliation.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AccountClient } from '../account/client.js';
+import type { Bill } from '../account/resources.js';
+import type { Logger } from '../core/types.js';
+import {
+  ApiError,
+  ConnectionError,
+  isMaestranoError,
+  PayloadValidationError,
+  RateLimitError,
+  ResponseValidationError,
+  ServerError,
+} from '../errors/index.js';
+import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter.js';
+import type { BillingConfig } from './config.js';
+import {
+  ChargeInProgressError,
+  ChargeOutcomeUnknownError,
+  ChargeReconciliationError,
+  IdempotencyKeyReuseError,
+} from './errors.js';
+
+export interface ChargeInput {
+  /** Tenant (marketplace) name. */
+  tenant: string;
+  /** Maestrano group uid (`cld-…`). */
+  groupId: string;
+  /** Integer > 0. */
+  priceCents: number;
+  /** ISO 4217. */
+  currency: string;
+  description: string;
+  /** Decimal > 0. Default 1. */
+  units?: number;
+  /** Pass-through costs (no commission). Default false. */
+  thirdParty?: boolean;
+  /** Both bounds are needed for the period to show on the invoice. */
+  periodStart?: Date;
+  periodEnd?: Date;
+  /**
+   * Stable for one logical charge (e.g. `sms-2030-05:<account>`): retries and replays of the
+   * same charge must reuse it. 1-200 characters.
+   */
+  idempotencyKey: string;
+}
+
+export interface ChargeResult {
+  billId: string;
+  idempotencyKey: string;
+  /**
+   * `created`: this call created the bill. `replayed`: an earlier (or concurrent) call with
+   * the key did, and its recorded outcome is returned. `reconciled`: an interrupted earlier
+   * attempt had created it; this call found it and recorded it.
+   */
+  status: 'created' | 'replayed' | 'reconciled';
+  /** The bill as the platform returned it; null for `replayed` (not fetched again). */
+  bill: Bill | null;
+}
+
+export interface ChargeOptions {
+  signal?: AbortSignal;
+}
+
+const ChargeInputSchema = z
+  .strictObject({
+    tenant: z.string().min(1),
+    groupId: z.string().min(1),
+    priceCents: z.number().int().positive(),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"'),
+    description: z.string().trim().min(1),
+    units: z.number().positive().optional(),
+    thirdParty: z.boolean().optional(),
+    periodStart: z.date().optional(),
+    periodEnd: z.date().optional(),
+    idempotencyKey: z.string().min(1).max(200),
+  })
+  .refine((c) => !c.periodStart || !c.periodEnd || c.periodStart.getTime() <= c.periodEnd.getTime(), {
+    message: 'periodStart must not be after periodEnd',
+    path: ['periodEnd'],
+  });
+
+/** What is recorded in the ledger before the POST, and matched on reconciliation. */
+interface ChargeIntent extends JsonObject {
+  kind: 'charge';
+  tenant: string;
+  groupId: string;
+  priceCents: number;
+  currency: string;
+  description: string;
+  units: number;
+  thirdParty: boolean;
+  periodStart: string | null;
+  periodEnd: string | null;
+}
+
+const OutcomeSchema = z.object({ billId: z.string().min(1) });
+
+export interface ChargeDeps {
+  storage: StorageAdapter;
+  account(tenant: string): AccountClient;
+  config: BillingConfig['charge'];
+  logger: Logger;
+  instanceId: string;
+}
+
+export function chargeLedgerKey(tenant: string, idempotencyKey: string): string {
+  return `charge:${tenant}:${idempotencyKey}`;
+}
+
+function sameIntent(a: unknown, b: ChargeIntent): boolean {
+  if (typeof a !== 'object' || a === null) return false;
+  const rec = a as Record<string, unknown>;
+  return (Object.keys(b) as (keyof ChargeIntent)[]).every((k) => rec[k] === b[k]);
+}
+
+function sameInstant(a: Date | null, b: string | null): boolean {
+  if (a === null || b === null) return a === null && b === null;
+  return a.getTime() === Date.parse(b);
+}
+
+/**
+ * The reconciliation matching rule: a bill of the intent's group that is not cancelled, has
+ * the same price, currency, description (trimmed), units, third-party flag and period
+ * bounds, and was created no earlier than the claim minus `reconcileSkewMs`.
+ */
+export function matchesIntent(bill: Bill, intent: ChargeIntent, claimedAt: Date, skewMs: number): boolean {
+  return (
+    bill.groupId === intent.groupId &&
+    bill.status !== 'cancelled' &&
+    bill.priceCents === intent.priceCents &&
+    (bill.currency ?? '').toUpperCase() === intent.currency &&
+    (bill.description ?? '').trim() === intent.description &&
+    (bill.units ?? 1) === intent.units &&
+    (bill.thirdParty ?? false) === intent.thirdParty &&
+    sameInstant(bill.periodStartedAt, intent.periodStart) &&
+    sameInstant(bill.periodEndedAt, intent.periodEnd) &&
+    (bill.createdAt === null || bill.createdAt.getTime() >= claimedAt.getTime() - skewMs)
+  );
+}
+
+/** 4xx other than a timeout or rate limit: the platform refused, nothing was created. */
+function isDefiniteRefusal(error: unknown): boolean {
+  if (error instanceof PayloadValidationError) return true;
+  if (error instanceof RateLimitError) return true;
+  if (error instanceof ServerError || error instanceof ConnectionError || error instanceof ResponseValidationError) {
+    return false;
+  }
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function createCharge(deps: ChargeDeps) {
+  const { storage, config, logger } = deps;
+
+  async function reconcile(key: string, intent: ChargeIntent, claimedAt: Date): Promise<Bill | null> {
+    const bills = await deps.account(intent.tenant).bills.list({ groupId: intent.groupId });
+    const matches = bills.filter((b) => matchesIntent(b, intent, claimedAt, config.reconcileSkewMs));
+    if (matches.length > 1) {
+      throw new ChargeReconciliationError(
+        key,
+        matches.map((b) => b.id),
+        `Charge ${JSON.stringify(key)}: ${matches.length} bills of group ${intent.groupId} match the interrupted charge; ` +
+          'cannot tell which one it created. Resolve it by hand (the key stays claimed).',
+      );
+    }
+    return matches[0] ?? null;
+  }
+
+  async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
+    const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
+    if (!recorded) {
+      // Our claim expired and was taken over: the new owner reconciles and finds this bill.
+      logger.warn('billing: charge outcome recorded late (claim taken over)', { key: ledgerKey, billId: bill.id });
+    }
+  }
+
+  return async function charge(input: ChargeInput, options: ChargeOptions = {}): Promise<ChargeResult> {
+    const parsed = ChargeInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('/'), message: i.message }));
+      throw new PayloadValidationError(
+        `Invalid charge: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+        { issues },
+      );
+    }
+    const c = parsed.data;
+    const intent: ChargeIntent = {
+      kind: 'charge',
+      tenant: c.tenant,
+      groupId: c.groupId,
+      priceCents: c.priceCents,
+      currency: c.currency,
+      description: c.description,
+      units: c.units ?? 1,
+      thirdParty: c.thirdParty ?? false,
+      periodStart: c.periodStart?.toISOString() ?? null,
+      periodEnd: c.periodEnd?.toISOString() ?? null,
+    };
+    const client = deps.account(c.tenant); // unknown tenant fails here, before any write
+    const ledgerKey = chargeLedgerKey(c.tenant, c.idempotencyKey);
+    // Unique per call: the ledger treats a re-claim by the same owner as a refresh.
+    const owner = `${deps.instanceId}:charge:${randomUUID()}`;
+    const waitUntil = Date.now() + config.waitMs;
+
+    const reuse = (entry: LedgerEntry) =>
+      new IdempotencyKeyReuseError(
+        c.idempotencyKey,
+        `Idempotency key ${JSON.stringify(c.idempotencyKey)} was already used for a different charge` +
+          ` (recorded ${entry.createdAt.toISOString()}); nothing was charged`,
+      );
+
+    for (let poll = 0; ; poll++) {
+      const claim = await storage.ledger.claim(ledgerKey, { owner, ttlMs: config.claimTtlMs, intent });
+      if (claim.state !== 'claimed' || claim.recovered) {
+        if (!sameIntent(claim.entry.intent, intent)) throw reuse(claim.entry);
+      }
+      if (claim.state === 'done') {
+        const outcome = OutcomeSchema.safeParse(claim.entry.outcome);
+        if (!outcome.success) {
+          throw new ChargeReconciliationError(c.idempotencyKey, [], `Charge ${JSON.stringify(ledgerKey)} has an unreadable recorded outcome`);
+        }
+        return { billId: outcome.data.billId, idempotencyKey: c.idempotencyKey, status: 'replayed', bill: null };
+      }
+      if (claim.state === 'pending') {
+        if (Date.now() >= waitUntil) {
+          throw new ChargeInProgressError(
+            c.idempotencyKey,
+            `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)} is in progress in another call` +
+              ` (claim expires ${claim.entry.claimExpiresAt?.toISOString() ?? 'never'}); nothing was charged by this call, retry later`,
+          );
+        }
+        await sleep(Math.min(25 * 2 ** Math.min(poll, 5), Math.max(1, waitUntil - Date.now())), options.signal);
+        continue;
+      }
+
+      // We own the claim.
+      if (claim.recovered) {
+        const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt);
+        if (found) {
+          await complete(ledgerKey, owner, found);
+          logger.info('billing: interrupted charge reconciled', { key: ledgerKey, billId: found.id });
+          return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
+        }
+      }
+      let bill: Bill;
+      try {
+        bill = await client.bills.create(
+          {
+            groupId: c.groupId,
+            priceCents: c.priceCents,
+            currency: c.currency,
+            description: c.description,
+            ...(c.units === undefined ? {} : { units: c.units }),
+            ...(c.thirdParty === undefined ? {} : { thirdParty: c.thirdParty }),
+            ...(c.periodStart === undefined ? {} : { periodStartedAt: c.periodStart }),
+            ...(c.periodEnd === undefined ? {} : { periodEndedAt: c.periodEnd }),
+          },
+          options.signal ? { signal: options.signal } : {},
+        );
+      } catch (error) {
+        if (isDefiniteRefusal(error)) {
+          await storage.ledger.release(ledgerKey, owner);
+          throw error;
+        }
+        // Unknown outcome: look once for the bill; otherwise leave the claim for a later reconciliation.
+        const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt).catch(() => null);
+        if (found) {
+          await complete(ledgerKey, owner, found);
+          return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
+        }
+        const what = isMaestranoError(error) ? error.message : 'unexpected failure';
+        throw new ChargeOutcomeUnknownError(
+          c.idempotencyKey,
+          `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)}: outcome unknown (${what}). ` +
+            `Retry with the same key after ${config.claimTtlMs} ms to reconcile; it will not bill twice.`,
+          error,
+        );
+      }
+      await complete(ledgerKey, owner, bill);
+      return { billId: bill.id, idempotencyKey: c.idempotencyKey, status: 'created', bill };
+    }
+  };
+}
+
+export type Charge = ReturnType<typeof createCharge>;

@@ -1,0 +1,174 @@
+/**
+ * The `billing` section of the configuration, validated by this module with its own strict
+ * schema (the top-level schema types it `unknown`). Errors are `ConfigError`s whose paths
+ * start with `billing.`.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+
+/** The app's company that a subscription is for. */
+export interface BillingCompany {
+  /** The app's company id. */
+  id: string;
+  tenant: string;
+  /** Maestrano group uid (`cld-…`). */
+  groupId: string;
+}
+
+/** The group as SSO saw it when the company was created. */
+export interface BillingGroup {
+  /** `cld-…`. */
+  uid: string;
+  name: string | null;
+  /** End of Maestrano's free trial for the group (`group_end_free_trial`), or null. */
+  endFreeTrial: Date | null;
+  hasCreditCard: boolean | null;
+  currency: string | null;
+  country: string | null;
+  email: string | null;
+  orgUid: string | null;
+  /** Every SSO group attribute as received (`group_*` keys, strings). */
+  attributes: Record<string, string | boolean | null>;
+}
+
+export type BillingPeriod = 'Day' | 'Week' | 'SemiMonth' | 'Month' | 'Year';
+
+/** The plan `onCompanyCreated` returns: one recurring bill per company. */
+export interface SubscriptionPlan {
+  /** Price per period, in cents (integer > 0). */
+  priceCents: number;
+  /** Shown on the customer's invoice. */
+  description: string;
+  /** ISO 4217. Default on the platform: AUD. */
+  currency?: string;
+  /** Default `Month`. */
+  period?: BillingPeriod;
+  /** Periods between charges. Default 1; `frequency × period` must be ≤ 1 year; SemiMonth needs 1. */
+  frequency?: number;
+  /** Number of charges; null/absent means unlimited. */
+  cycles?: number | null;
+  /** One-off amount charged at set-up, in cents. */
+  initialCents?: number;
+  /** The app's own trial, in days from the company's creation. */
+  appTrialDays?: number;
+  /** The app's own trial end (the later of this and `appTrialDays` wins). */
+  appTrialEndsAt?: Date;
+}
+
+export type OnCompanyCreated = (
+  company: BillingCompany,
+  group: BillingGroup,
+) => SubscriptionPlan | null | undefined | Promise<SubscriptionPlan | null | undefined>;
+
+const fn = <T>(label: string) => z.custom<T>((v) => typeof v === 'function', { error: `${label} must be a function` });
+
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const BillingConfigSchema = z.strictObject({
+  /**
+   * Returns the plan of a new company (or null for none). Called from the durable
+   * `billing.subscribe` job, possibly more than once for one company (a retried job): keep
+   * it free of side effects. The SDK creates exactly one recurring bill per company.
+   */
+  onCompanyCreated: fn<OnCompanyCreated>('billing.onCompanyCreated').optional(),
+  /** Cancel the group's active recurring bills when Maestrano deletes the group. Default true. */
+  cancelRecurringBillsOnGroupDeleted: z.boolean().default(true),
+  subscription: z
+    .strictObject({
+      /** How long a subscription claim blocks other workers if its owner dies. Default 120 000 ms. */
+      claimTtlMs: ms(1_000, 3_600_000).default(120_000),
+      /** Delay before retrying a subscription whose group is not provisioned yet. Default 5 000 ms. */
+      retryDelayMs: ms(10, 3_600_000).default(5_000),
+    })
+    .prefault({}),
+  charge: z
+    .strictObject({
+      /**
+       * How long a charge claim blocks other callers of the same key if its owner dies
+       * between the POST and recording the result. After it, a retry reconciles by listing
+       * the group's bills. Default 120 000 ms (longer than one Account API call).
+       */
+      claimTtlMs: ms(1_000, 3_600_000).default(120_000),
+      /**
+       * How long a concurrent call with the same key waits for the winner's outcome before
+       * failing with `ChargeInProgressError`. Default 15 000 ms.
+       */
+      waitMs: ms(0, 600_000).default(15_000),
+      /**
+       * Reconciliation accepts bills created up to this long before the claim (clock skew
+       * between this host and the platform). Default 300 000 ms.
+       */
+      reconcileSkewMs: ms(0, 86_400_000).default(300_000),
+    })
+    .prefault({}),
+  /** Account API transport (PROTOCOL §4.1 defaults). TLS verification cannot be turned off. */
+  accountApi: z
+    .strictObject({
+      /** Time to the response headers, in ms. Default 30 000. */
+      connectTimeoutMs: ms(1, 600_000).default(30_000),
+      /** Time for the whole attempt, in ms. Default 80 000. */
+      timeoutMs: ms(1, 600_000).default(80_000),
+      retry: z
+        .strictObject({
+          /** Retries of GET calls (POST/DELETE are never retried). Default 2. */
+          limit: z.number().int().min(0).max(10).default(2),
+          /** Upper bound of one backoff delay, in ms. Default 10 000. */
+          backoffLimitMs: ms(0, 600_000).default(10_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+});
+
+/** What a user writes in `billing` (defaults optional). */
+export type BillingConfigInput = z.input<typeof BillingConfigSchema>;
+/** The validated section with defaults filled. */
+export type BillingConfig = z.output<typeof BillingConfigSchema>;
+
+export const SubscriptionPlanSchema = z.strictObject({
+  priceCents: z.number().int().positive(),
+  description: z.string().trim().min(1),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"').optional(),
+  period: z.enum(['Day', 'Week', 'SemiMonth', 'Month', 'Year']).default('Month'),
+  frequency: z.number().int().positive().default(1),
+  cycles: z.number().int().positive().nullable().default(null),
+  initialCents: z.number().int().nonnegative().optional(),
+  appTrialDays: z.number().int().nonnegative().max(3650).optional(),
+  appTrialEndsAt: z.date().optional(),
+});
+export type ResolvedPlan = z.output<typeof SubscriptionPlanSchema>;
+
+function issuesOf(error: z.ZodError, prefix: string) {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    // Messages come from the issue code only: a received value is never echoed.
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+        : issue.code === 'invalid_type'
+          ? issue.input === undefined
+            ? `required (expected ${issue.expected})`
+            : `expected ${issue.expected}`
+          : issue.message;
+    return { path, message };
+  });
+}
+
+/** Validates `config.billing` (undefined means all defaults). Throws `ConfigError`. */
+export function parseBillingConfig(input: unknown): BillingConfig {
+  const parsed = BillingConfigSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issues = issuesOf(parsed.error, 'billing');
+    throw new ConfigError(`Invalid billing configuration:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
+      issues,
+    });
+  }
+  return parsed.data;
+}
+
+/** Validates a plan returned by `onCompanyCreated`; returns the issues on failure. */
+export function parsePlan(input: unknown): { plan: ResolvedPlan } | { issues: { path: string; message: string }[] } {
+  const parsed = SubscriptionPlanSchema.safeParse(input);
+  if (parsed.success) return { plan: parsed.data };
+  return { issues: issuesOf(parsed.error, 'plan') };
+}

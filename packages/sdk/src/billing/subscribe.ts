@@ -1,0 +1,278 @@
+/**
+ * Subscription set-up on company creation (checklist 2.1.1): the `billing.subscribe` job.
+ *
+ * Guarantees:
+ * - The recurring bill starts no earlier than the later of the group's free-trial end
+ *   (`group_end_free_trial`), the app's own trial end and now (`subscriptionStart`).
+ * - At most one recurring bill per company, whatever retries, replays or concurrent workers:
+ *   the ledger key `recurring:<tenant>:<groupId>` is claimed before the POST and records the
+ *   bill id after it; a claim taken over from a dead owner first lists the group's recurring
+ *   bills and adopts a non-cancelled one matching the plan.
+ * - A group whose provisioning is not complete yet is retried later (`JobDeferral`).
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AccountClient } from '../account/client.js';
+import type { RecurringBill } from '../account/resources.js';
+import { type JobHandler, JobDeferral, type Logger } from '../core/types.js';
+import {
+  ApiError,
+  BillingError,
+  ConnectionError,
+  PayloadValidationError,
+  RateLimitError,
+  ResponseValidationError,
+  ServerError,
+} from '../errors/index.js';
+import type { JsonObject, StorageAdapter } from '../storage/adapter.js';
+import { type BillingConfig, type BillingGroup, parsePlan, type ResolvedPlan } from './config.js';
+
+const DAY_MS = 86_400_000;
+
+const PayloadSchema = z.object({
+  tenant: z.string().min(1),
+  groupId: z.string().min(1),
+  companyId: z.string().min(1),
+  group: z.record(z.string(), z.union([z.string(), z.boolean(), z.null()])).default({}),
+});
+
+export function subscriptionLedgerKey(tenant: string, groupId: string): string {
+  return `recurring:${tenant}:${groupId}`;
+}
+
+function parseDate(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (typeof value !== 'string' || value === '') return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function latest(...dates: (Date | null | undefined)[]): Date | null {
+  let out: Date | null = null;
+  for (const d of dates) if (d && (out === null || d.getTime() > out.getTime())) out = d;
+  return out;
+}
+
+/** The app's own trial end for a plan: the later of `appTrialEndsAt` and creation + `appTrialDays`. */
+export function appTrialEnd(plan: Pick<ResolvedPlan, 'appTrialDays' | 'appTrialEndsAt'>, companyCreatedAt: Date): Date | null {
+  const byDays =
+    plan.appTrialDays === undefined ? null : new Date(companyCreatedAt.getTime() + plan.appTrialDays * DAY_MS);
+  return latest(plan.appTrialEndsAt, byDays);
+}
+
+/** Start of the recurring bill: the latest of the group's trial end, the app's trial end and now. */
+export function subscriptionStart(args: { now: Date; groupTrialEndsAt: Date | null; appTrialEndsAt: Date | null }): Date {
+  return latest(args.now, args.groupTrialEndsAt, args.appTrialEndsAt) ?? args.now;
+}
+
+/** The SSO group attributes of a `company.created` payload, typed. */
+export function billingGroupFrom(groupId: string, attributes: Record<string, string | boolean | null>): BillingGroup {
+  const str = (...keys: string[]) => {
+    for (const k of keys) {
+      const v = attributes[k];
+      if (typeof v === 'string' && v !== '') return v;
+    }
+    return null;
+  };
+  const card = attributes.group_has_credit_card ?? attributes.hasCreditCard;
+  return {
+    uid: groupId,
+    name: str('group_name', 'name'),
+    endFreeTrial: parseDate(attributes.group_end_free_trial ?? attributes.endFreeTrial),
+    hasCreditCard: card === true || card === 'true' ? true : card === false || card === 'false' ? false : null,
+    currency: str('group_currency', 'currency'),
+    country: str('group_country', 'country'),
+    email: str('group_email', 'email'),
+    orgUid: str('group_org_uid', 'orgUid'),
+    attributes,
+  };
+}
+
+interface RecurringIntent extends JsonObject {
+  kind: 'recurring';
+  tenant: string;
+  groupId: string;
+  companyId: string;
+  priceCents: number;
+  description: string;
+  currency: string | null;
+  period: string;
+  frequency: number;
+  cycles: number | null;
+  initialCents: number | null;
+  startDate: string;
+}
+
+/** A non-cancelled recurring bill of the group with the plan's price, description, currency and period. */
+export function matchesPlan(bill: RecurringBill, intent: RecurringIntent): boolean {
+  return (
+    bill.groupId === intent.groupId &&
+    bill.status !== 'cancelled' &&
+    bill.priceCents === intent.priceCents &&
+    (bill.description ?? '').trim() === intent.description &&
+    (intent.currency === null || (bill.currency ?? '').toUpperCase() === intent.currency) &&
+    (bill.period ?? 'month').toLowerCase() === intent.period.toLowerCase() &&
+    (bill.frequency ?? 1) === intent.frequency
+  );
+}
+
+function isDefiniteRefusal(error: unknown): boolean {
+  if (error instanceof PayloadValidationError || error instanceof RateLimitError) return true;
+  if (error instanceof ServerError || error instanceof ConnectionError || error instanceof ResponseValidationError) {
+    return false;
+  }
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408;
+}
+
+export interface SubscribeDeps {
+  storage: StorageAdapter;
+  account(tenant: string): AccountClient;
+  config: BillingConfig;
+  logger: Logger;
+  clock: () => Date;
+  instanceId: string;
+}
+
+export type SubscribeOutcome =
+  | { status: 'subscribed' | 'reconciled' | 'already_subscribed'; recurringBillId: string | null }
+  | { status: 'no_plan' | 'group_cancelled' | 'disabled' };
+
+/** Runs the subscription for one `company.created` payload. Throws to retry. */
+export function createSubscriber(deps: SubscribeDeps) {
+  const { storage, config, logger } = deps;
+
+  return async function subscribe(payload: unknown, jobId: string): Promise<SubscribeOutcome> {
+    const parsed = PayloadSchema.safeParse(payload);
+    if (!parsed.success) {
+      throw new BillingError(`billing.subscribe: invalid job payload (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`);
+    }
+    const { tenant, groupId, companyId } = parsed.data;
+    const onCompanyCreated = config.onCompanyCreated;
+    if (!onCompanyCreated) return { status: 'disabled' };
+    const client = deps.account(tenant);
+    const key = subscriptionLedgerKey(tenant, groupId);
+
+    const existing = await storage.ledger.get(key);
+    if (existing?.status === 'done') return { status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) };
+
+    const group = await storage.groups.get(tenant, groupId);
+    if (!group) {
+      throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
+        retryInMs: config.subscription.retryDelayMs,
+      });
+    }
+    if (group.status === 'cancelled') {
+      logger.info('billing: group cancelled before its subscription was set up; skipping', { tenant, groupId });
+      return { status: 'group_cancelled' };
+    }
+
+    const billingGroup = billingGroupFrom(groupId, parsed.data.group);
+    const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
+    const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
+
+    if (returned == null) {
+      const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent: null });
+      if (claim.state === 'claimed') await storage.ledger.complete(key, owner, { recurringBillId: null, plan: null });
+      return { status: 'no_plan' };
+    }
+    const planResult = parsePlan(returned);
+    if ('issues' in planResult) {
+      throw new BillingError(
+        `billing.onCompanyCreated returned an invalid plan for group ${groupId}: ${planResult.issues
+          .map((i) => `${i.path}: ${i.message}`)
+          .join('; ')}`,
+      );
+    }
+    const plan = planResult.plan;
+    const now = deps.clock();
+    const groupTrialEndsAt = latest(billingGroup.endFreeTrial, group.trialEndsAt);
+    const appTrialEndsAt = appTrialEnd(plan, group.createdAt);
+    const start = subscriptionStart({ now, groupTrialEndsAt, appTrialEndsAt });
+    const trialEndsAt = latest(groupTrialEndsAt, appTrialEndsAt);
+
+    const intent: RecurringIntent = {
+      kind: 'recurring',
+      tenant,
+      groupId,
+      companyId,
+      priceCents: plan.priceCents,
+      description: plan.description,
+      currency: plan.currency ?? null,
+      period: plan.period,
+      frequency: plan.frequency,
+      cycles: plan.cycles,
+      initialCents: plan.initialCents ?? null,
+      startDate: start.toISOString(),
+    };
+
+    const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
+    if (claim.state === 'done') return { status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) };
+    if (claim.state === 'pending') {
+      const wait = (claim.entry.claimExpiresAt?.getTime() ?? now.getTime()) - now.getTime();
+      throw new JobDeferral(`subscription of group ${groupId} is being set up by another worker`, {
+        retryInMs: Math.max(1_000, wait + 100),
+      });
+    }
+
+    if (trialEndsAt && group.trialEndsAt?.getTime() !== trialEndsAt.getTime()) {
+      await storage.groups.update(tenant, groupId, { trialEndsAt });
+    }
+
+    const adopt = async (status: 'reconciled', bill: RecurringBill): Promise<SubscribeOutcome> => {
+      await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
+      logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: bill.id });
+      return { status, recurringBillId: bill.id };
+    };
+    const findExisting = async (): Promise<RecurringBill | null> => {
+      const bills = await client.recurringBills.list({ groupId });
+      return bills.find((b) => matchesPlan(b, intent)) ?? null;
+    };
+
+    if (claim.recovered) {
+      const found = await findExisting();
+      if (found) return adopt('reconciled', found);
+    }
+    let bill: RecurringBill;
+    try {
+      bill = await client.recurringBills.create({
+        groupId,
+        priceCents: plan.priceCents,
+        description: plan.description,
+        ...(plan.currency === undefined ? {} : { currency: plan.currency }),
+        period: plan.period,
+        frequency: plan.frequency,
+        cycles: plan.cycles,
+        startDate: start,
+        ...(plan.initialCents === undefined ? {} : { initialCents: plan.initialCents }),
+      });
+    } catch (error) {
+      if (isDefiniteRefusal(error)) {
+        await storage.ledger.release(key, owner);
+        throw error;
+      }
+      const found = await findExisting().catch(() => null);
+      if (found) return adopt('reconciled', found);
+      throw error; // the claim stays until it expires; the retry reconciles first
+    }
+    const recorded = await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
+    if (!recorded) logger.warn('billing: subscription recorded late (claim taken over)', { tenant, groupId, recurringBillId: bill.id });
+    logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
+    return { status: 'subscribed', recurringBillId: bill.id };
+  };
+}
+
+function billIdOf(outcome: unknown): string | null {
+  if (typeof outcome === 'object' && outcome !== null && 'recurringBillId' in outcome) {
+    const id = (outcome as { recurringBillId: unknown }).recurringBillId;
+    return typeof id === 'string' ? id : null;
+  }
+  return null;
+}
+
+/** The `billing.subscribe` job handler. */
+export function subscribeJobHandler(subscribe: ReturnType<typeof createSubscriber>): JobHandler {
+  return async (job, ctx) => {
+    const outcome = await subscribe(job.payload, job.id);
+    ctx.logger.debug('billing.subscribe done', { jobId: job.id, ...outcome });
+  };
+}

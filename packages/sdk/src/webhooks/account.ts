@@ -1,0 +1,277 @@
+/**
+ * Account webhooks (PROTOCOL §5.1-§5.3, checklist 2.2):
+ * - `DELETE /maestrano/account/groups/:id/:tenant`: the group stopped using the app.
+ * - `DELETE /maestrano/account/groups/:group_id/users/:id/:tenant`: a member was removed.
+ *
+ * Both verify HTTP Basic `api.id:api.key` of the tenant named by the route in constant time
+ * (401 `{"error":"Invalid credentials"}` and nothing changed otherwise) and answer
+ * `{"success":true}`. Both are idempotent: a replay, or a call about an unknown group or
+ * membership, answers success and changes nothing.
+ *
+ * Failure atomicity: every side effect that can fail (Account API calls, the app's hooks)
+ * runs BEFORE the SDK's own state is written, and the writes are compare-and-set. A hook
+ * that throws therefore answers 500 with the stored state exactly as before, so the
+ * platform's retry runs the whole operation again (hooks receive a stable
+ * `ctx.idempotencyKey` for that). Concurrent deliveries for one group (or user) are
+ * serialised with a storage lock.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AccountClient } from '../account/client.js';
+import type { Logger, RouteHandler, Tenant } from '../core/types.js';
+import { ValidationFailedError } from '../errors/index.js';
+import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
+import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
+
+/** Context of every hook call made by the account webhooks. */
+export interface AccountHookContext {
+  tenant: Tenant;
+  logger: Logger;
+  /** The webhook request's signal (aborted when the platform hangs up). */
+  signal: AbortSignal;
+  /**
+   * Stable for the logical operation (`mno:cancel-company:<tenant>:<groupId>`,
+   * `mno:block-user:<tenant>:<uid>`, `mno:seats:<tenant>:<groupId>:<uid>:removed`). A
+   * hook can be called again with the same key when a later step failed: make it idempotent.
+   */
+  idempotencyKey: string;
+}
+
+export interface AccountCompanyRef {
+  /** The app's company id. */
+  id: string;
+  tenant: string;
+  groupId: string;
+}
+
+export interface AccountUserRef {
+  /** The app's user id. */
+  id: string;
+  tenant: string;
+  /** Identity-mode key (`usr-…`, or `usr-….cld-…` in virtual mode). */
+  uid: string;
+}
+
+export interface AccountSeatsChange {
+  /** Active memberships of the group after the change. */
+  activeSeats: number;
+  added: string[];
+  removed: string[];
+}
+
+/** The provisioning hooks these webhooks call (the app's own records). */
+export interface AccountWebhookHooks {
+  /** The group was deleted on Maestrano: cancel, block or archive the app's company. */
+  cancelCompany?(company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
+  /**
+   * The user has no active membership left (their last group removed them): block the user.
+   * `company` is the company whose removal left them without any.
+   */
+  blockUser?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
+  /** A company's number of active members changed (per-seat pricing). */
+  onSeatsChanged?(company: AccountCompanyRef, change: AccountSeatsChange, ctx: AccountHookContext): Promise<void> | void;
+}
+
+export interface AccountWebhookDeps {
+  storage: StorageAdapter;
+  logger: Logger;
+  hooks: AccountWebhookHooks;
+  account(tenant: Tenant): AccountClient;
+  /** Cancel the group's submitted/active recurring bills on group deletion. */
+  cancelRecurringBills: boolean;
+  instanceId: string;
+  /** Lock lease of one webhook run, in ms. Default 120 000. */
+  lockTtlMs?: number;
+  /** How long a concurrent delivery waits for the lock before answering 503. Default 10 000 ms. */
+  lockWaitMs?: number;
+}
+
+/** `unmask_user` (PROTOCOL §3.5): the real uid, the text before the first `.`. */
+export function unmaskUser(uid: string): string {
+  const dot = uid.indexOf('.');
+  return dot < 0 ? uid : uid.slice(0, dot);
+}
+
+/** `mask_user` (PROTOCOL §3.5): the identity-mode key of a uid received for a group. */
+export function maskUser(uid: string, groupId: string, mode: 'real' | 'virtual'): string {
+  const real = unmaskUser(uid);
+  return mode === 'virtual' ? `${real}.${groupId}` : real;
+}
+
+const SUCCESS = () => Response.json({ success: true }, { headers: { 'cache-control': 'no-store' } });
+
+function failure(status: number, error: string, message: string, headers: Record<string, string> = {}): Response {
+  return Response.json({ success: false, error, message }, { status, headers: { 'cache-control': 'no-store', ...headers } });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class StepFailed extends Error {
+  constructor(
+    readonly step: string,
+    readonly original: unknown,
+  ) {
+    super(step);
+  }
+}
+
+async function step<T>(name: string, run: () => Promise<T> | T): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new StepFailed(name, error);
+  }
+}
+
+export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted: RouteHandler; groupUserDeleted: RouteHandler } {
+  const { storage, logger, hooks } = deps;
+  const lockTtlMs = deps.lockTtlMs ?? 120_000;
+  const lockWaitMs = deps.lockWaitMs ?? 10_000;
+
+  /** Runs `body` under the lock; null when the lock could not be taken in time. */
+  async function withLock(key: string, body: () => Promise<Response>): Promise<Response | null> {
+    const owner = `${deps.instanceId}:webhook:${randomUUID()}`;
+    const until = Date.now() + lockWaitMs;
+    for (let i = 0; !(await storage.locks.acquire(key, owner, lockTtlMs)); i++) {
+      if (Date.now() >= until) return null;
+      await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500));
+    }
+    try {
+      return await body();
+    } finally {
+      await storage.locks.release(key, owner).catch((error: unknown) => {
+        logger.warn('maestrano: could not release a webhook lock (it expires on its own)', { key, error: String(error) });
+      });
+    }
+  }
+
+  function failed(error: unknown, fields: Record<string, unknown>): Response {
+    const stepName = error instanceof StepFailed ? error.step : 'internal';
+    const original = error instanceof StepFailed ? error.original : error;
+    logger.error('maestrano: account webhook failed; state left unchanged so a retry can succeed', {
+      ...fields,
+      step: stepName,
+      error: original instanceof Error ? `${original.name}: ${original.message}` : String(original),
+    });
+    const status = stepName === 'account_api' ? 502 : 500;
+    return failure(status, stepName === 'account_api' ? 'upstream_failed' : 'internal_error', 'Not processed; please retry');
+  }
+
+  async function cancelRecurringBills(tenant: Tenant, groupId: string): Promise<string[]> {
+    const client = deps.account(tenant);
+    const bills = await client.recurringBills.list({ groupId });
+    const cancelled: string[] = [];
+    for (const bill of bills) {
+      if (bill.status === 'cancelled' || bill.status === 'expired') continue;
+      try {
+        await client.recurringBills.cancel(bill.id);
+        cancelled.push(bill.id);
+      } catch (error) {
+        // Raced with another cancellation (or expiry): fine when it is no longer running.
+        if (!(error instanceof ValidationFailedError)) throw error;
+        const now = await client.recurringBills.retrieve(bill.id);
+        if (now.status !== 'cancelled' && now.status !== 'expired') throw error;
+      }
+    }
+    return cancelled;
+  }
+
+  const groupDeleted: RouteHandler = async ({ request, tenant, params }) => {
+    if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
+    const groupId = params.id;
+    if (!groupId) return failure(400, 'bad_request', 'Missing group id');
+    const fields = { tenant: tenant.name, groupId, webhook: 'groupDeleted' };
+    try {
+      const answer = await withLock(`webhook:group:${tenant.name}:${groupId}`, async () => {
+        const group = await storage.groups.get(tenant.name, groupId);
+        if (!group) {
+          logger.info('maestrano: group deletion for an unknown group; nothing to do', fields);
+          return SUCCESS();
+        }
+        if (group.status === 'cancelled') return SUCCESS(); // replay
+        const company = companyOf(group);
+        if (deps.cancelRecurringBills) {
+          const cancelled = await step('account_api', () => cancelRecurringBills(tenant, groupId));
+          if (cancelled.length > 0) logger.info('maestrano: recurring bills cancelled', { ...fields, cancelled });
+        }
+        if (hooks.cancelCompany) {
+          const ctx = context(tenant, request, `mno:cancel-company:${tenant.name}:${groupId}`);
+          await step('cancelCompany', () => hooks.cancelCompany?.(company, ctx));
+        }
+        await step('storage', () => storage.groups.cancel(tenant.name, groupId));
+        logger.info('maestrano: group cancelled', fields);
+        return SUCCESS();
+      });
+      return answer ?? failure(503, 'busy', 'Another delivery for this group is running; please retry', { 'retry-after': '5' });
+    } catch (error) {
+      return failed(error, fields);
+    }
+  };
+
+  const groupUserDeleted: RouteHandler = async ({ request, tenant, params }) => {
+    if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
+    const groupId = params.group_id;
+    const rawUid = params.id;
+    if (!groupId || !rawUid) return failure(400, 'bad_request', 'Missing group or user id');
+    const uid = maskUser(rawUid, groupId, tenant.sso.creationMode);
+    const fields = { tenant: tenant.name, groupId, uid, webhook: 'groupUserDeleted' };
+    try {
+      const answer = await withLock(`webhook:user:${tenant.name}:${uid}`, async () => {
+        const memberships = await storage.users.listMemberships(tenant.name, { uid });
+        const membership = memberships.find((m) => m.groupId === groupId);
+        if (!membership || membership.status === 'removed') {
+          if (!membership) logger.info('maestrano: member removal for an unknown membership; nothing to do', fields);
+          return SUCCESS();
+        }
+        const [user, group, groupMembers] = await Promise.all([
+          storage.users.get(tenant.name, uid),
+          storage.groups.get(tenant.name, groupId),
+          storage.users.listMemberships(tenant.name, { groupId, status: 'active' }),
+        ]);
+        const company = group ? companyOf(group) : null;
+        const othersActive = memberships.some((m) => m.groupId !== groupId && m.status === 'active');
+        const block = user !== null && user.status === 'active' && !othersActive;
+        const activeSeats = groupMembers.filter((m) => m.uid !== uid).length;
+
+        // 1. Hooks first: a throw leaves everything as it was.
+        if (block && company && hooks.blockUser) {
+          const userRef: AccountUserRef = { id: user.userId, tenant: tenant.name, uid };
+          const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}`);
+          await step('blockUser', () => hooks.blockUser?.(userRef, company, ctx));
+        }
+        if (company && hooks.onSeatsChanged) {
+          const ctx = context(tenant, request, `mno:seats:${tenant.name}:${groupId}:${uid}:removed`);
+          await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
+        }
+        // 2. Then the SDK's state, compensating if the second write fails.
+        await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
+        if (block) {
+          try {
+            await storage.users.setStatus(tenant.name, uid, 'blocked');
+          } catch (error) {
+            await storage.users
+              .setMembershipStatus(tenant.name, uid, groupId, 'active')
+              .catch((undo: unknown) => logger.error('maestrano: could not restore a membership', { ...fields, error: String(undo) }));
+            throw new StepFailed('storage', error);
+          }
+        }
+        logger.info('maestrano: member removed', { ...fields, blocked: block, activeSeats });
+        return SUCCESS();
+      });
+      return answer ?? failure(503, 'busy', 'Another delivery for this user is running; please retry', { 'retry-after': '5' });
+    } catch (error) {
+      return failed(error, fields);
+    }
+  };
+
+  function context(tenant: Tenant, request: Request, idempotencyKey: string): AccountHookContext {
+    return { tenant, logger, signal: request.signal, idempotencyKey };
+  }
+
+  return { groupDeleted, groupUserDeleted };
+}
+
+function companyOf(group: GroupRecord): AccountCompanyRef {
+  return { id: group.companyId, tenant: group.tenant, groupId: group.groupId };
+}

@@ -1,0 +1,131 @@
+import type { Logger, Runtime, Tenant, TenantRegistry } from '../../src/core/types.js';
+import type { StorageAdapter } from '../../src/storage/adapter.js';
+import type { AccountApiServer } from './account-api-server.js';
+
+export function makeTenant(
+  api: { url: string; apiId: string; apiKey: string },
+  overrides: { name?: string; creationMode?: 'real' | 'virtual' } = {},
+): Tenant {
+  return {
+    name: overrides.name ?? 'maestrano-uat',
+    nid: null,
+    environment: null,
+    app: { host: 'http://127.0.0.1:1' },
+    api: { id: api.apiId, key: api.apiKey, host: api.url, base: '/api/v1/' },
+    sso: {
+      enabled: true,
+      sloEnabled: true,
+      idm: 'http://127.0.0.1:1',
+      initPath: '/maestrano/auth/saml/init/:tenant',
+      consumePath: '/maestrano/auth/saml/consume/:tenant',
+      idp: api.url,
+      nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+      creationMode: overrides.creationMode ?? 'real',
+      x509Certificate: null,
+      x509Fingerprint: null,
+    },
+    connec: { enabled: false, host: api.url, basePath: '/api/v2', timeoutMs: 60_000, externalIds: false },
+    webhooks: {
+      account: {
+        groupPath: '/maestrano/account/groups/:id/:tenant',
+        groupUserPath: '/maestrano/account/groups/:group_id/users/:id/:tenant',
+      },
+      connec: { notificationPath: '/maestrano/connec/notifications/:tenant', initializationPath: null },
+    },
+  };
+}
+
+export function registry(...tenants: Tenant[]): TenantRegistry {
+  return { get: (name) => tenants.find((t) => t.name === name), list: () => tenants };
+}
+
+export interface CapturedLog {
+  level: string;
+  message: string;
+  fields: Record<string, unknown> | undefined;
+}
+
+export function captureLogger(): Logger & { entries: CapturedLog[] } {
+  const entries: CapturedLog[] = [];
+  const log = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    entries.push({ level, message, fields });
+  };
+  return { entries, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+export function makeRuntime(storage: StorageAdapter, tenants: Tenant[], clock: () => Date = () => new Date()) {
+  const logger = captureLogger();
+  const runtime: Runtime = {
+    tenants: registry(...tenants),
+    storage,
+    logger,
+    clock,
+    instanceId: 'test-instance',
+    fetch: globalThis.fetch,
+  };
+  return { runtime, logger };
+}
+
+/** Stores a provisioned group (the state SSO provisioning leaves). */
+export async function provisionGroup(
+  storage: StorageAdapter,
+  tenant: string,
+  groupId: string,
+  data: { companyId?: string; trialEndsAt?: Date | null } = {},
+) {
+  const claim = await storage.groups.claim(tenant, groupId, { owner: 'seed', ttlMs: 60_000 });
+  if (claim.state !== 'claimed') throw new Error(`seed: group ${groupId} already exists`);
+  return storage.groups.complete(tenant, groupId, 'seed', {
+    companyId: data.companyId ?? `company-${groupId}`,
+    trialEndsAt: data.trialEndsAt ?? null,
+  });
+}
+
+/** Stores a provisioned user with active memberships of `groupIds`. */
+export async function provisionUser(storage: StorageAdapter, tenant: string, uid: string, groupIds: string[]) {
+  const claim = await storage.users.claim(tenant, uid, { owner: 'seed', ttlMs: 60_000 });
+  if (claim.state !== 'claimed') throw new Error(`seed: user ${uid} already exists`);
+  const user = await storage.users.complete(tenant, uid, 'seed', { userId: `user-${uid}` });
+  for (const groupId of groupIds) await storage.users.upsertMembership(tenant, uid, groupId, 'Member');
+  return user;
+}
+
+export function basicAuth(id: string, key: string): string {
+  return `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}`;
+}
+
+export function resetServer(api: AccountApiServer) {
+  api.groups.clear();
+  api.users.clear();
+  api.bills.clear();
+  api.recurringBills.clear();
+  api.requests.length = 0;
+  api.faults.length = 0;
+}
+
+/**
+ * A storage adapter whose `ledger.complete` fails `times` times: the process "crashes"
+ * after the POST and before the outcome is recorded.
+ */
+export function crashingLedger(storage: StorageAdapter, times = 1): StorageAdapter & { crashes: number } {
+  let remaining = times;
+  const wrapped = {
+    ...storage,
+    crashes: 0,
+    ledger: {
+      ...storage.ledger,
+      get: storage.ledger.get.bind(storage.ledger),
+      claim: storage.ledger.claim.bind(storage.ledger),
+      release: storage.ledger.release.bind(storage.ledger),
+      complete: async (key: string, owner: string, outcome: Parameters<StorageAdapter['ledger']['complete']>[2]) => {
+        if (remaining > 0) {
+          remaining--;
+          wrapped.crashes++;
+          throw new Error('simulated crash between the POST and recording the outcome');
+        }
+        return storage.ledger.complete(key, owner, outcome);
+      },
+    },
+  };
+  return wrapped;
+}
