@@ -1,0 +1,63 @@
+import { StorageConflictError, StorageError, type StorageOperation } from '@org/maestrano-sdk';
+
+export const ADAPTER_ID = 'prisma';
+
+/** PostgreSQL / SQLite codes and Prisma codes that mean "a unique constraint was violated". */
+const UNIQUE_CODES = new Set(['P2002', '23505', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY', '2067', '1555']);
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? Reflect.get(value, key) : undefined;
+}
+
+/**
+ * True when a Prisma/driver error is a unique violation. Prisma reports it as `P2002`
+ * from its query API and, for raw SQL, either as `P2002` or as `P2010` whose `meta` holds
+ * the database code (`23505` on PostgreSQL); the driver error may also be nested in `cause`.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  for (let current = err, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    const code = field(current, 'code');
+    if (typeof code === 'string' && UNIQUE_CODES.has(code)) return true;
+    const meta = field(current, 'meta');
+    for (const key of ['code', 'driverAdapterError']) {
+      const metaCode = field(meta, key);
+      if (typeof metaCode === 'string' && UNIQUE_CODES.has(metaCode)) return true;
+      const kind = field(field(metaCode, 'cause'), 'kind');
+      if (kind === 'UniqueConstraintViolation') return true;
+    }
+    if (field(field(current, 'cause'), 'kind') === 'UniqueConstraintViolation') return true;
+    const message = field(current, 'message');
+    if (typeof message === 'string' && /unique constraint|duplicate key value violates unique/i.test(message)) return true;
+    current = field(current, 'cause');
+  }
+  return false;
+}
+
+/**
+ * The one translation point from Prisma/driver errors to the SDK's taxonomy: unique
+ * violations become `StorageConflictError`, anything else `StorageError`, both naming the
+ * operation and keeping the driver error as `cause`. Errors that already are
+ * `StorageError`s pass through unchanged.
+ */
+export function toStorageError(operation: StorageOperation, err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  if (isUniqueViolation(err)) {
+    return new StorageConflictError(`${operation}: unique constraint violated`, {
+      adapterId: ADAPTER_ID,
+      operation,
+      cause: err,
+    });
+  }
+  const detail = err instanceof Error ? firstLine(err.message) : String(err);
+  return new StorageError(`${operation} failed: ${detail}`, { adapterId: ADAPTER_ID, operation, cause: err });
+}
+
+/** Prisma messages span many lines (query echo, invocation context); the first useful one is enough. */
+function firstLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('Invalid `') && !line.startsWith('→'));
+  const line = lines.at(-1) ?? 'unknown error';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}

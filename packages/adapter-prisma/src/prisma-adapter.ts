@@ -1,0 +1,64 @@
+import { ConfigError, type StorageAdapter, type StorageOptions } from '@org/maestrano-sdk';
+import { detectProvider, Executor, type PrismaClientLike, type PrismaProvider } from './client.js';
+import { cursorRepository } from './repositories/cursors.js';
+import { groupRepository } from './repositories/groups.js';
+import { idMapRepository } from './repositories/id-maps.js';
+import { jobRepository } from './repositories/jobs.js';
+import { ledgerRepository } from './repositories/ledger.js';
+import { lockRepository, replayRepository } from './repositories/replay-locks.js';
+import type { RepositoryContext } from './repositories/context.js';
+import { userRepository } from './repositories/users.js';
+
+export interface PrismaAdapterOptions extends StorageOptions {
+  /**
+   * The database behind the client. Default: read from the generated client
+   * (`postgresql` or `sqlite`); set it when your client does not expose it.
+   */
+  provider?: PrismaProvider;
+  /**
+   * Upper bound for one storage operation, in ms, so a database that stops answering
+   * surfaces as a `StorageError` instead of a hang. Default 15000; 0 disables it. Also
+   * configure the driver (for `pg`: `connectionTimeoutMillis`, `statement_timeout`).
+   */
+  operationTimeoutMs?: number;
+}
+
+const DEFAULT_OPERATION_TIMEOUT_MS = 15_000;
+
+/**
+ * A `StorageAdapter` on the application's own Prisma 7 client (PostgreSQL or SQLite, with
+ * the models of `prisma/schema.prisma` migrated). Every operation is one atomic SQL
+ * statement (or a short sequence of individually atomic ones), so no interactive
+ * transaction is ever held. `close()` never disconnects the client: it belongs to the app.
+ */
+export function prismaAdapter(prisma: PrismaClientLike, options: PrismaAdapterOptions = {}): StorageAdapter {
+  const provider = options.provider ?? detectProvider(prisma);
+  if (provider !== 'postgresql' && provider !== 'sqlite') {
+    throw new ConfigError(
+      "prismaAdapter: cannot tell the database provider from this client; pass { provider: 'postgresql' | 'sqlite' }",
+      { issues: [{ path: 'provider', message: 'required: postgresql or sqlite' }] },
+    );
+  }
+  const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new ConfigError('prismaAdapter: operationTimeoutMs must be a number >= 0', {
+      issues: [{ path: 'operationTimeoutMs', message: 'must be a number >= 0' }],
+    });
+  }
+  const clock = options.clock ?? (() => new Date());
+  const ctx: RepositoryContext = { db: new Executor(prisma, provider, timeoutMs), now: clock };
+
+  return {
+    id: 'prisma',
+    capabilities: { transactions: true },
+    groups: groupRepository(ctx),
+    users: userRepository(ctx),
+    idMaps: idMapRepository(ctx),
+    cursors: cursorRepository(ctx),
+    jobs: jobRepository(ctx),
+    ledger: ledgerRepository(ctx),
+    replay: replayRepository(ctx),
+    locks: lockRepository(ctx),
+    async close() {},
+  };
+}

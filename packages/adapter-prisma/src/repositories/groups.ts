@@ -1,0 +1,143 @@
+import type {
+  ClaimOptions,
+  GroupCompletion,
+  GroupPatch,
+  GroupRecord,
+  GroupRepository,
+  GroupStatus,
+  ProvisionClaim,
+} from '@org/maestrano-sdk';
+import { date, join, json, jsonObject, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { assertTtl, conflict, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+
+const COLUMNS = raw(
+  'tenant, group_id, company_id, status, org_uid, trial_ends_at, settings, claim_owner, claim_expires_at, created_at, updated_at, cancelled_at',
+);
+
+function groupStatus(value: string): GroupStatus {
+  return value === 'cancelled' ? 'cancelled' : 'active';
+}
+
+function toGroup(row: Row): GroupRecord {
+  return {
+    tenant: str(row, 'tenant'),
+    groupId: str(row, 'group_id'),
+    companyId: str(row, 'company_id'),
+    status: groupStatus(str(row, 'status')),
+    orgUid: optStr(row, 'org_uid'),
+    trialEndsAt: optDate(row, 'trial_ends_at'),
+    settings: jsonObject(row, 'settings'),
+    createdAt: date(row, 'created_at'),
+    updatedAt: date(row, 'updated_at'),
+    cancelledAt: optDate(row, 'cancelled_at'),
+  };
+}
+
+export function groupRepository(ctx: RepositoryContext): GroupRepository {
+  const { db } = ctx;
+  const key = (tenant: string, groupId: string): Sql => sql`tenant = ${tenant} AND group_id = ${groupId}`;
+
+  async function get(tenant: string, groupId: string): Promise<GroupRecord | null> {
+    const [row] = await db.query(
+      'groups.get',
+      sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE ${key(tenant, groupId)} AND company_id IS NOT NULL`,
+    );
+    return row ? toGroup(row) : null;
+  }
+
+  return {
+    get,
+
+    async claim(tenant: string, groupId: string, options: ClaimOptions): Promise<ProvisionClaim<GroupRecord>> {
+      assertTtl('groups.claim', options.ttlMs);
+      for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+        const now = ctx.now();
+        const expires = plus(now, options.ttlMs);
+        const inserted = await db.query(
+          'groups.claim',
+          sql`INSERT INTO maestrano_groups (tenant, group_id, status, settings, claim_owner, claim_expires_at, created_at, updated_at)
+              VALUES (${tenant}, ${groupId}, 'claimed', ${json({}, false)}, ${options.owner}, ${ts(expires)}, ${ts(now)}, ${ts(now)})
+              ON CONFLICT (tenant, group_id) DO NOTHING RETURNING tenant`,
+        );
+        if (inserted.length > 0) return { state: 'claimed', takeover: false };
+        // The owner claiming again refreshes its own claim.
+        const own = await db.query(
+          'groups.claim',
+          sql`UPDATE maestrano_groups SET claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${options.owner} RETURNING tenant`,
+        );
+        if (own.length > 0) return { state: 'claimed', takeover: false };
+        const taken = await db.query(
+          'groups.claim',
+          sql`UPDATE maestrano_groups SET claim_owner = ${options.owner}, claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_expires_at <= ${ts(now)} RETURNING tenant`,
+        );
+        if (taken.length > 0) return { state: 'claimed', takeover: true };
+        const [row] = await db.query(
+          'groups.claim',
+          sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE ${key(tenant, groupId)}`,
+        );
+        if (!row) continue; // released in between: try again
+        if (row.company_id !== null && row.company_id !== undefined) return { state: 'exists', record: toGroup(row) };
+        const claimExpiresAt = optDate(row, 'claim_expires_at');
+        if (claimExpiresAt && claimExpiresAt.getTime() > now.getTime()) return { state: 'pending', claimExpiresAt };
+      }
+      throw raceLost('groups.claim');
+    },
+
+    async complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'groups.complete',
+        sql`UPDATE maestrano_groups SET company_id = ${data.companyId}, status = 'active', org_uid = ${data.orgUid ?? null},
+              trial_ends_at = ${ts(data.trialEndsAt ?? null)}, settings = ${json(data.settings ?? {}, false)},
+              claim_owner = NULL, claim_expires_at = NULL, created_at = ${ts(now)}, updated_at = ${ts(now)}, cancelled_at = NULL
+            WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${owner}
+            RETURNING ${COLUMNS}`,
+      );
+      if (!row) throw conflict('groups.complete', `group ${groupId} is not claimed by this owner (claim expired and taken over, or already provisioned)`);
+      return toGroup(row);
+    },
+
+    async release(tenant: string, groupId: string, owner: string): Promise<void> {
+      await db.execute(
+        'groups.release',
+        sql`DELETE FROM maestrano_groups WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${owner}`,
+      );
+    },
+
+    async update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null> {
+      const now = ctx.now();
+      const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
+      if (patch.orgUid !== undefined) sets.push(sql`org_uid = ${patch.orgUid}`);
+      if (patch.trialEndsAt !== undefined) sets.push(sql`trial_ends_at = ${ts(patch.trialEndsAt)}`);
+      if (patch.settings !== undefined) sets.push(sql`settings = ${json(patch.settings, false)}`);
+      const [row] = await db.query(
+        'groups.update',
+        sql`UPDATE maestrano_groups SET ${join(sets, ', ')} WHERE ${key(tenant, groupId)} AND company_id IS NOT NULL RETURNING ${COLUMNS}`,
+      );
+      return row ? toGroup(row) : null;
+    },
+
+    async cancel(tenant: string, groupId: string): Promise<{ changed: boolean; group: GroupRecord | null }> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'groups.cancel',
+        sql`UPDATE maestrano_groups SET status = 'cancelled', cancelled_at = ${ts(now)}, updated_at = ${ts(now)}
+            WHERE ${key(tenant, groupId)} AND company_id IS NOT NULL AND status = 'active' RETURNING ${COLUMNS}`,
+      );
+      if (row) return { changed: true, group: toGroup(row) };
+      return { changed: false, group: await get(tenant, groupId) };
+    },
+
+    async list(tenant: string, filter?: { status?: GroupStatus }): Promise<GroupRecord[]> {
+      const status = filter?.status === undefined ? raw('') : sql` AND status = ${filter.status}`;
+      const order = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
+      const found = await db.query(
+        'groups.list',
+        sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE tenant = ${tenant} AND company_id IS NOT NULL${status} ORDER BY ${order}`,
+      );
+      return found.map(toGroup);
+    },
+  };
+}

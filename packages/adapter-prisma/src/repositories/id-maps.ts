@@ -1,0 +1,152 @@
+import type {
+  IdMapInsert,
+  IdMapKey,
+  IdMapPatch,
+  IdMapRecord,
+  IdMapRepository,
+  IdMapScope,
+  JsonValue,
+  RecordError,
+} from '@org/maestrano-sdk';
+import { date, inList, join, json, jsonCol, optDate, optStr, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
+import type { RepositoryContext } from './context.js';
+
+const COLUMNS = raw(
+  'tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, last_error, created_at, updated_at',
+);
+
+/** SQLite binds at most 32766 parameters per statement; batches stay far below. */
+const BATCH = 500;
+
+function recordErrorToJson(error: RecordError | null): JsonValue {
+  return error === null ? null : { code: error.code, message: error.message, at: error.at.toISOString() };
+}
+
+function toRecordError(row: Row): RecordError | null {
+  const value = jsonCol(row, 'last_error');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+  const { code, message, at } = value;
+  return {
+    code: typeof code === 'string' ? code : 'unknown',
+    message: typeof message === 'string' ? message : '',
+    at: toDate(at, 'last_error.at'),
+  };
+}
+
+function toIdMap(row: Row): IdMapRecord {
+  return {
+    tenant: str(row, 'tenant'),
+    groupId: str(row, 'group_id'),
+    entity: str(row, 'entity'),
+    connecId: optStr(row, 'connec_id'),
+    localId: optStr(row, 'local_id'),
+    lastAppliedAt: optDate(row, 'last_applied_at'),
+    lastPushedHash: optStr(row, 'last_pushed_hash'),
+    lastReceivedHash: optStr(row, 'last_received_hash'),
+    tombstonedAt: optDate(row, 'tombstoned_at'),
+    lastError: toRecordError(row),
+    createdAt: date(row, 'created_at'),
+    updatedAt: date(row, 'updated_at'),
+  };
+}
+
+function scopeWhere(scope: IdMapScope): Sql {
+  return sql`tenant = ${scope.tenant} AND group_id = ${scope.groupId} AND entity = ${scope.entity}`;
+}
+
+function keyWhere(key: IdMapKey): Sql {
+  return 'connecId' in key ? sql`connec_id = ${key.connecId}` : sql`local_id = ${key.localId}`;
+}
+
+export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
+  const { db } = ctx;
+
+  return {
+    async find(scope: IdMapScope, key: IdMapKey): Promise<IdMapRecord | null> {
+      const [row] = await db.query(
+        'idMaps.find',
+        sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${keyWhere(key)}`,
+      );
+      return row ? toIdMap(row) : null;
+    },
+
+    async findManyByConnecIds(scope: IdMapScope, connecIds: string[]): Promise<IdMapRecord[]> {
+      const unique = [...new Set(connecIds)];
+      const out: IdMapRecord[] = [];
+      for (let i = 0; i < unique.length; i += BATCH) {
+        const batch = unique.slice(i, i + BATCH);
+        const found = await db.query(
+          'idMaps.findManyByConnecIds',
+          sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${inList(raw('connec_id'), batch, db.provider)} ORDER BY seq`,
+        );
+        out.push(...found.map(toIdMap));
+      }
+      return out;
+    },
+
+    async insert(map: IdMapInsert): Promise<IdMapRecord> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'idMaps.insert',
+        sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
+              last_received_hash, created_at, updated_at)
+            VALUES (${map.tenant}, ${map.groupId}, ${map.entity}, ${map.connecId}, ${map.localId}, ${ts(map.lastAppliedAt ?? null)},
+              ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(now)}, ${ts(now)})
+            RETURNING ${COLUMNS}`,
+      );
+      if (!row) throw new Error('INSERT … RETURNING returned no row');
+      return toIdMap(row);
+    },
+
+    async update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null> {
+      const now = ctx.now();
+      const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
+      if (patch.connecId !== undefined) sets.push(sql`connec_id = ${patch.connecId}`);
+      if (patch.localId !== undefined) sets.push(sql`local_id = ${patch.localId}`);
+      if (patch.lastAppliedAt !== undefined) sets.push(sql`last_applied_at = ${ts(patch.lastAppliedAt)}`);
+      if (patch.lastPushedHash !== undefined) sets.push(sql`last_pushed_hash = ${patch.lastPushedHash}`);
+      if (patch.lastReceivedHash !== undefined) sets.push(sql`last_received_hash = ${patch.lastReceivedHash}`);
+      if (patch.tombstonedAt !== undefined) sets.push(sql`tombstoned_at = ${ts(patch.tombstonedAt)}`);
+      if (patch.lastError !== undefined) sets.push(sql`last_error = ${json(recordErrorToJson(patch.lastError), true)}`);
+      const [row] = await db.query(
+        'idMaps.update',
+        sql`UPDATE maestrano_id_maps SET ${join(sets, ', ')} WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} RETURNING ${COLUMNS}`,
+      );
+      return row ? toIdMap(row) : null;
+    },
+
+    async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string): Promise<boolean> {
+      const now = ctx.now();
+      const changed = await db.execute(
+        'idMaps.markApplied',
+        sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}
+            WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND (last_applied_at IS NULL OR last_applied_at < ${ts(appliedAt)})`,
+      );
+      return changed > 0;
+    },
+
+    async list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]> {
+      const limit = Math.max(0, Math.floor(options.limit));
+      if (limit === 0) return [];
+      const after =
+        options.after === undefined
+          ? raw('')
+          : sql` AND seq > (SELECT MIN(seq) FROM maestrano_id_maps WHERE ${scopeWhere(scope)}
+                 AND (connec_id = ${options.after} OR (connec_id IS NULL AND local_id = ${options.after})))`;
+      const found = await db.query(
+        'idMaps.list',
+        sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)}${after} ORDER BY seq LIMIT ${limit}`,
+      );
+      return found.map(toIdMap);
+    },
+
+    async purgeGroup(tenant: string, groupId: string): Promise<number> {
+      return db.execute(
+        'idMaps.purgeGroup',
+        sql`DELETE FROM maestrano_id_maps WHERE tenant = ${tenant} AND group_id = ${groupId}`,
+      );
+    },
+  };
+}
+
+

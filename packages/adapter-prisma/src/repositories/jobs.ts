@@ -1,0 +1,343 @@
+import type {
+  ClaimJobsOptions,
+  EnqueueResult,
+  FailOutcome,
+  JobError,
+  JobInput,
+  JobRecord,
+  JobRepository,
+  JobStatus,
+  JsonObject,
+} from '@org/maestrano-sdk';
+import {
+  bigint,
+  date,
+  inList,
+  join,
+  json,
+  jsonCol,
+  num,
+  optDate,
+  optStr,
+  type Row,
+  raw,
+  type Sql,
+  sql,
+  str,
+  text,
+  ts,
+} from '../sql.js';
+import { invalid, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+
+const COLUMNS = raw(
+  'id, type, tenant, group_id, payload, dedupe_key, ordering_key, wait_key, status, attempts, max_attempts, run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, completed_at',
+);
+const J_COLUMNS = raw(
+  'j.id, j.type, j.tenant, j.group_id, j.payload, j.dedupe_key, j.ordering_key, j.wait_key, j.status, j.attempts, j.max_attempts, j.run_at, j.lease_owner, j.lease_expires_at, j.last_error, j.created_at, j.updated_at, j.completed_at',
+);
+
+const DEFAULT_MAX_ATTEMPTS = 8;
+const DEFAULT_DEAD_LIMIT = 100;
+const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
+
+function jobStatus(value: string): JobStatus {
+  return value === 'running' || value === 'done' || value === 'dead' ? value : 'pending';
+}
+
+function toJobError(row: Row): JobError | null {
+  const value = jsonCol(row, 'last_error');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+  const error: JobError = { message: typeof value.message === 'string' ? value.message : '' };
+  if (typeof value.code === 'string') error.code = value.code;
+  return error;
+}
+
+function toJob(row: Row): JobRecord {
+  return {
+    id: str(row, 'id'),
+    type: str(row, 'type'),
+    tenant: optStr(row, 'tenant'),
+    groupId: optStr(row, 'group_id'),
+    payload: jsonCol(row, 'payload'),
+    dedupeKey: optStr(row, 'dedupe_key'),
+    orderingKey: optStr(row, 'ordering_key'),
+    waitKey: optStr(row, 'wait_key'),
+    status: jobStatus(str(row, 'status')),
+    attempts: num(row, 'attempts'),
+    maxAttempts: num(row, 'max_attempts'),
+    runAt: date(row, 'run_at'),
+    leaseOwner: optStr(row, 'lease_owner'),
+    leaseExpiresAt: optDate(row, 'lease_expires_at'),
+    lastError: toJobError(row),
+    createdAt: date(row, 'created_at'),
+    updatedAt: date(row, 'updated_at'),
+    completedAt: optDate(row, 'completed_at'),
+  };
+}
+
+/** Job ids are the decimal text of a BIGINT; anything else names no job. */
+function jobId(id: string): string | null {
+  return /^[1-9][0-9]{0,17}$/.test(id) ? id : null;
+}
+
+function byDueOrder(a: JobRecord, b: JobRecord): number {
+  const due = a.runAt.getTime() - b.runAt.getTime();
+  if (due !== 0) return due;
+  return BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
+}
+
+export function jobRepository(ctx: RepositoryContext): JobRepository {
+  const { db } = ctx;
+  const pg = db.provider === 'postgresql';
+
+  function validate(job: JobInput): number {
+    const maxAttempts = job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    if (typeof job.type !== 'string' || job.type.length === 0) throw invalid('jobs.enqueue', 'type must be a non-empty string');
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw invalid('jobs.enqueue', `maxAttempts must be a positive integer (got ${maxAttempts})`);
+    }
+    if (job.runAt !== undefined && Number.isNaN(job.runAt.getTime())) throw invalid('jobs.enqueue', 'runAt is an invalid Date');
+    return maxAttempts;
+  }
+
+  async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
+    const maxAttempts = validate(job);
+    for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'jobs.enqueue',
+        sql`INSERT INTO maestrano_jobs (type, tenant, group_id, payload, dedupe_key, ordering_key, status, attempts, max_attempts,
+              run_at, created_at, updated_at)
+            VALUES (${job.type}, ${job.tenant ?? null}, ${job.groupId ?? null}, ${json(job.payload, false)}, ${job.dedupeKey ?? null},
+              ${job.orderingKey ?? null}, 'pending', 0, ${maxAttempts}, ${ts(job.runAt ?? now)}, ${ts(now)}, ${ts(now)})
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+      );
+      if (row) return { id: str(row, 'id'), created: true };
+      const [existing] = await db.query(
+        'jobs.enqueue',
+        sql`SELECT id FROM maestrano_jobs WHERE dedupe_key = ${job.dedupeKey ?? null}`,
+      );
+      if (existing) return { id: str(existing, 'id'), created: false };
+    }
+    throw raceLost('jobs.enqueue');
+  }
+
+  const claimPostgres = (options: ClaimJobsOptions, now: Date, expires: Date, types: Sql): Sql =>
+    // Candidates are locked with SKIP LOCKED, so concurrent claimers never take the same
+    // row. The ordering-key filter reads a snapshot, which alone cannot stop two claimers
+    // from picking two different jobs of one key; the guard row per key (taken with an
+    // upsert that re-checks the latest committed row) makes that impossible.
+    sql`WITH cand AS (
+          SELECT j.id, j.ordering_key FROM maestrano_jobs j
+          WHERE ((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
+            AND (j.ordering_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM maestrano_jobs o
+              WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)}) OR (o.status IN ('pending', 'running') AND o.id < j.id))))
+          ORDER BY j.run_at, j.id
+          LIMIT ${options.limit}
+          FOR UPDATE OF j SKIP LOCKED
+        ), guard AS (
+          INSERT INTO maestrano_job_guards AS g (ordering_key, job_id, lease_expires_at)
+          SELECT ordering_key, id, ${ts(expires)} FROM cand WHERE ordering_key IS NOT NULL
+          ON CONFLICT (ordering_key) DO UPDATE SET job_id = excluded.job_id, lease_expires_at = excluded.lease_expires_at
+            WHERE g.lease_expires_at <= ${ts(now)} OR g.job_id = excluded.job_id
+          RETURNING g.job_id
+        )
+        UPDATE maestrano_jobs j SET status = 'running', lease_owner = ${options.worker}, lease_expires_at = ${ts(expires)},
+          attempts = j.attempts + 1, updated_at = ${ts(now)}
+        WHERE j.id IN (SELECT id FROM cand WHERE ordering_key IS NULL UNION ALL SELECT job_id FROM guard)
+        RETURNING ${J_COLUMNS}`;
+
+  const claimSqlite = (options: ClaimJobsOptions, now: Date, expires: Date, types: Sql): Sql =>
+    // One UPDATE statement: SQLite runs it under the database write lock, so selection and
+    // update see no concurrent writer.
+    sql`UPDATE maestrano_jobs SET status = 'running', lease_owner = ${options.worker}, lease_expires_at = ${ts(expires)},
+          attempts = attempts + 1, updated_at = ${ts(now)}
+        WHERE id IN (
+          SELECT j.id FROM maestrano_jobs j
+          WHERE ((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
+            AND (j.ordering_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM maestrano_jobs o
+              WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)}) OR (o.status IN ('pending', 'running') AND o.id < j.id))))
+          ORDER BY j.run_at, j.id
+          LIMIT ${options.limit})
+        RETURNING ${COLUMNS}`;
+
+  /** Runs `statement` for an owned running job; on PostgreSQL also releases or extends its ordering guard. */
+  function ownedJobUpdate(set: Sql, id: string, worker: string, guard: 'release' | 'none'): Sql {
+    const where = sql`id = ${bigint(id)} AND status = 'running' AND lease_owner = ${worker}`;
+    if (!pg || guard === 'none') return sql`UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING status`;
+    return sql`WITH j AS (UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING id, ordering_key, status),
+                    released AS (DELETE FROM maestrano_job_guards g USING j WHERE g.ordering_key = j.ordering_key AND g.job_id = j.id)
+               SELECT status FROM j`;
+  }
+
+  return {
+    enqueue: enqueueOne,
+
+    async enqueueMany(jobs: JobInput[]): Promise<EnqueueResult[]> {
+      const results: EnqueueResult[] = [];
+      for (const job of jobs) results.push(await enqueueOne(job));
+      return results;
+    },
+
+    async claim(options: ClaimJobsOptions): Promise<JobRecord[]> {
+      const limit = Math.floor(options.limit);
+      if (!Number.isFinite(options.limit) || limit < 1) return [];
+      if (!Number.isFinite(options.leaseMs) || options.leaseMs <= 0) {
+        throw invalid('jobs.claim', `leaseMs must be a positive number (got ${options.leaseMs})`);
+      }
+      if (options.types !== undefined && options.types.length === 0) return [];
+      const now = ctx.now();
+      const expires = plus(now, options.leaseMs);
+      const types = options.types === undefined ? raw('') : sql` AND ${inList(raw('j.type'), options.types, db.provider)}`;
+      const normalized = { ...options, limit };
+      const query = pg ? claimPostgres(normalized, now, expires, types) : claimSqlite(normalized, now, expires, types);
+      const claimed = await db.query('jobs.claim', query);
+      return claimed.map(toJob).sort(byDueOrder);
+    },
+
+    async heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean> {
+      const key = jobId(id);
+      if (key === null) return false;
+      if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw invalid('jobs.heartbeat', `leaseMs must be a positive number (got ${leaseMs})`);
+      const now = ctx.now();
+      const expires = plus(now, leaseMs);
+      if (!pg) {
+        const changed = await db.execute(
+          'jobs.heartbeat',
+          sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE id = ${bigint(key)} AND status = 'running' AND lease_owner = ${worker}`,
+        );
+        return changed > 0;
+      }
+      // A job with an ordering key keeps its lease only while it still holds the key's
+      // guard: the guard update re-checks the latest committed row, so a heartbeat can
+      // never revive a lease another job's claim has already replaced.
+      const [row] = await db.query(
+        'jobs.heartbeat',
+        sql`WITH g AS (
+              UPDATE maestrano_job_guards g SET lease_expires_at = ${ts(expires)}
+              FROM maestrano_jobs j
+              WHERE j.id = ${bigint(key)} AND j.status = 'running' AND j.lease_owner = ${worker}
+                AND g.ordering_key = j.ordering_key AND g.job_id = j.id
+              RETURNING g.job_id
+            ), j AS (
+              UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE id = ${bigint(key)} AND status = 'running' AND lease_owner = ${worker}
+                AND (ordering_key IS NULL OR EXISTS (SELECT 1 FROM g))
+              RETURNING id
+            )
+            SELECT COUNT(*) AS n FROM j`,
+      );
+      return row !== undefined && num(row, 'n') > 0;
+    },
+
+    async complete(id: string, worker: string): Promise<boolean> {
+      const key = jobId(id);
+      if (key === null) return false;
+      const now = ctx.now();
+      const done = await db.query(
+        'jobs.complete',
+        ownedJobUpdate(
+          sql`status = 'done', completed_at = ${ts(now)}, lease_expires_at = NULL, wait_key = NULL, updated_at = ${ts(now)}`,
+          key,
+          worker,
+          'release',
+        ),
+      );
+      return done.length > 0;
+    },
+
+    async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome> {
+      const key = jobId(id);
+      if (key === null) return 'lost';
+      const now = ctx.now();
+      const error: JsonObject = { message: failure.error.message };
+      if (failure.error.code !== undefined) error.code = failure.error.code;
+      const [row] = await db.query(
+        'jobs.fail',
+        ownedJobUpdate(
+          sql`status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+              run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ${ts(failure.retryAt)} END,
+              wait_key = CASE WHEN attempts >= max_attempts THEN NULL ELSE ${text(failure.waitKey ?? null)} END,
+              lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
+          key,
+          worker,
+          'release',
+        ),
+      );
+      if (!row) return 'lost';
+      return str(row, 'status') === 'dead' ? 'dead' : 'retrying';
+    },
+
+    async wake(waitKey: string): Promise<number> {
+      const now = ctx.now();
+      return db.execute(
+        'jobs.wake',
+        sql`UPDATE maestrano_jobs SET run_at = CASE WHEN run_at > ${ts(now)} THEN ${ts(now)} ELSE run_at END, wait_key = NULL,
+              updated_at = ${ts(now)}
+            WHERE status = 'pending' AND wait_key = ${waitKey}`,
+      );
+    },
+
+    async get(id: string): Promise<JobRecord | null> {
+      const key = jobId(id);
+      if (key === null) return null;
+      const [row] = await db.query('jobs.get', sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE id = ${bigint(key)}`);
+      return row ? toJob(row) : null;
+    },
+
+    async listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]> {
+      const conditions: Sql[] = [raw(`status = 'dead'`)];
+      if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
+      if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
+      const limit = Math.max(0, Math.floor(filter?.limit ?? DEFAULT_DEAD_LIMIT));
+      if (limit === 0) return [];
+      const found = await db.query(
+        'jobs.listDead',
+        sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY id LIMIT ${limit}`,
+      );
+      return found.map(toJob);
+    },
+
+    async requeue(id: string): Promise<boolean> {
+      const key = jobId(id);
+      if (key === null) return false;
+      const now = ctx.now();
+      const changed = await db.execute(
+        'jobs.requeue',
+        sql`UPDATE maestrano_jobs SET status = 'pending', attempts = 0, run_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL,
+              wait_key = NULL, completed_at = NULL, updated_at = ${ts(now)}
+            WHERE id = ${bigint(key)} AND status = 'dead'`,
+      );
+      return changed > 0;
+    },
+
+    async counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>> {
+      const conditions: Sql[] = [raw('1 = 1')];
+      if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
+      if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
+      const found = await db.query(
+        'jobs.counts',
+        sql`SELECT status, COUNT(*) AS n FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} GROUP BY status`,
+      );
+      const counts: Record<JobStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };
+      for (const row of found) {
+        const status = str(row, 'status');
+        const known = STATUSES.find((candidate) => candidate === status);
+        if (known) counts[known] = num(row, 'n');
+      }
+      return counts;
+    },
+
+    async purgeCompleted(before: Date): Promise<number> {
+      return db.execute(
+        'jobs.purgeCompleted',
+        sql`DELETE FROM maestrano_jobs WHERE status = 'done' AND completed_at < ${ts(before)}`,
+      );
+    },
+  };
+}

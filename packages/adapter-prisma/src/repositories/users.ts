@@ -1,0 +1,196 @@
+import type {
+  ClaimOptions,
+  MembershipRecord,
+  MembershipStatus,
+  ProvisionClaim,
+  UserRecord,
+  UserRepository,
+  UserStatus,
+} from '@org/maestrano-sdk';
+import { date, join, optDate, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { assertTtl, conflict, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+
+const USER_COLUMNS = raw('tenant, uid, user_id, status, claim_owner, claim_expires_at, created_at, updated_at');
+const MEMBERSHIP_COLUMNS = raw('tenant, uid, group_id, role, status, created_at, updated_at');
+
+function toUser(row: Row): UserRecord {
+  return {
+    tenant: str(row, 'tenant'),
+    uid: str(row, 'uid'),
+    userId: str(row, 'user_id'),
+    status: str(row, 'status') === 'blocked' ? 'blocked' : 'active',
+    createdAt: date(row, 'created_at'),
+    updatedAt: date(row, 'updated_at'),
+  };
+}
+
+function toMembership(row: Row): MembershipRecord {
+  return {
+    tenant: str(row, 'tenant'),
+    uid: str(row, 'uid'),
+    groupId: str(row, 'group_id'),
+    role: str(row, 'role'),
+    status: str(row, 'status') === 'removed' ? 'removed' : 'active',
+    createdAt: date(row, 'created_at'),
+    updatedAt: date(row, 'updated_at'),
+  };
+}
+
+export function userRepository(ctx: RepositoryContext): UserRepository {
+  const { db } = ctx;
+  const key = (tenant: string, uid: string): Sql => sql`tenant = ${tenant} AND uid = ${uid}`;
+  const membershipKey = (tenant: string, uid: string, groupId: string): Sql =>
+    sql`tenant = ${tenant} AND uid = ${uid} AND group_id = ${groupId}`;
+  const byUid = db.provider === 'postgresql' ? raw('uid COLLATE "C"') : raw('uid');
+  const byGroup = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
+
+  async function get(tenant: string, uid: string): Promise<UserRecord | null> {
+    const [row] = await db.query(
+      'users.get',
+      sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE ${key(tenant, uid)} AND user_id IS NOT NULL`,
+    );
+    return row ? toUser(row) : null;
+  }
+
+  async function getMembership(tenant: string, uid: string, groupId: string): Promise<MembershipRecord | null> {
+    const [row] = await db.query(
+      'users.getMembership',
+      sql`SELECT ${MEMBERSHIP_COLUMNS} FROM maestrano_memberships WHERE ${membershipKey(tenant, uid, groupId)}`,
+    );
+    return row ? toMembership(row) : null;
+  }
+
+  return {
+    get,
+
+    async findByUserId(tenant: string, userId: string): Promise<UserRecord[]> {
+      const found = await db.query(
+        'users.findByUserId',
+        sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE tenant = ${tenant} AND user_id = ${userId} ORDER BY ${byUid}`,
+      );
+      return found.map(toUser);
+    },
+
+    async claim(tenant: string, uid: string, options: ClaimOptions): Promise<ProvisionClaim<UserRecord>> {
+      assertTtl('users.claim', options.ttlMs);
+      for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+        const now = ctx.now();
+        const expires = plus(now, options.ttlMs);
+        const inserted = await db.query(
+          'users.claim',
+          sql`INSERT INTO maestrano_users (tenant, uid, status, claim_owner, claim_expires_at, created_at, updated_at)
+              VALUES (${tenant}, ${uid}, 'claimed', ${options.owner}, ${ts(expires)}, ${ts(now)}, ${ts(now)})
+              ON CONFLICT (tenant, uid) DO NOTHING RETURNING tenant`,
+        );
+        if (inserted.length > 0) return { state: 'claimed', takeover: false };
+        const own = await db.query(
+          'users.claim',
+          sql`UPDATE maestrano_users SET claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${options.owner} RETURNING tenant`,
+        );
+        if (own.length > 0) return { state: 'claimed', takeover: false };
+        const taken = await db.query(
+          'users.claim',
+          sql`UPDATE maestrano_users SET claim_owner = ${options.owner}, claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_expires_at <= ${ts(now)} RETURNING tenant`,
+        );
+        if (taken.length > 0) return { state: 'claimed', takeover: true };
+        const [row] = await db.query('users.claim', sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE ${key(tenant, uid)}`);
+        if (!row) continue;
+        if (row.user_id !== null && row.user_id !== undefined) return { state: 'exists', record: toUser(row) };
+        const claimExpiresAt = optDate(row, 'claim_expires_at');
+        if (claimExpiresAt && claimExpiresAt.getTime() > now.getTime()) return { state: 'pending', claimExpiresAt };
+      }
+      throw raceLost('users.claim');
+    },
+
+    async complete(tenant: string, uid: string, owner: string, data: { userId: string }): Promise<UserRecord> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'users.complete',
+        sql`UPDATE maestrano_users SET user_id = ${data.userId}, status = 'active', claim_owner = NULL, claim_expires_at = NULL,
+              created_at = ${ts(now)}, updated_at = ${ts(now)}
+            WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${owner} RETURNING ${USER_COLUMNS}`,
+      );
+      if (!row) throw conflict('users.complete', `user ${uid} is not claimed by this owner (claim expired and taken over, or already provisioned)`);
+      return toUser(row);
+    },
+
+    async release(tenant: string, uid: string, owner: string): Promise<void> {
+      await db.execute(
+        'users.release',
+        sql`DELETE FROM maestrano_users WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${owner}`,
+      );
+    },
+
+    async setStatus(tenant: string, uid: string, status: UserStatus): Promise<{ changed: boolean; user: UserRecord | null }> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'users.setStatus',
+        sql`UPDATE maestrano_users SET status = ${status}, updated_at = ${ts(now)}
+            WHERE ${key(tenant, uid)} AND user_id IS NOT NULL AND status <> ${status} RETURNING ${USER_COLUMNS}`,
+      );
+      if (row) return { changed: true, user: toUser(row) };
+      return { changed: false, user: await get(tenant, uid) };
+    },
+
+    async upsertMembership(
+      tenant: string,
+      uid: string,
+      groupId: string,
+      role: string,
+    ): Promise<{ membership: MembershipRecord; created: boolean; changed: boolean }> {
+      for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+        const now = ctx.now();
+        const [created] = await db.query(
+          'users.upsertMembership',
+          sql`INSERT INTO maestrano_memberships (tenant, uid, group_id, role, status, created_at, updated_at)
+              VALUES (${tenant}, ${uid}, ${groupId}, ${role}, 'active', ${ts(now)}, ${ts(now)})
+              ON CONFLICT (tenant, uid, group_id) DO NOTHING RETURNING ${MEMBERSHIP_COLUMNS}`,
+        );
+        if (created) return { membership: toMembership(created), created: true, changed: true };
+        const [changed] = await db.query(
+          'users.upsertMembership',
+          sql`UPDATE maestrano_memberships SET role = ${role}, status = 'active', updated_at = ${ts(now)}
+              WHERE ${membershipKey(tenant, uid, groupId)} AND (role <> ${role} OR status <> 'active')
+              RETURNING ${MEMBERSHIP_COLUMNS}`,
+        );
+        if (changed) return { membership: toMembership(changed), created: false, changed: true };
+        const existing = await getMembership(tenant, uid, groupId);
+        if (existing) return { membership: existing, created: false, changed: false };
+      }
+      throw raceLost('users.upsertMembership');
+    },
+
+    async setMembershipStatus(
+      tenant: string,
+      uid: string,
+      groupId: string,
+      status: MembershipStatus,
+    ): Promise<{ changed: boolean; membership: MembershipRecord | null }> {
+      const now = ctx.now();
+      const [row] = await db.query(
+        'users.setMembershipStatus',
+        sql`UPDATE maestrano_memberships SET status = ${status}, updated_at = ${ts(now)}
+            WHERE ${membershipKey(tenant, uid, groupId)} AND status <> ${status} RETURNING ${MEMBERSHIP_COLUMNS}`,
+      );
+      if (row) return { changed: true, membership: toMembership(row) };
+      return { changed: false, membership: await getMembership(tenant, uid, groupId) };
+    },
+
+    async listMemberships(
+      tenant: string,
+      filter: { uid?: string; groupId?: string; status?: MembershipStatus },
+    ): Promise<MembershipRecord[]> {
+      const conditions: Sql[] = [sql`tenant = ${tenant}`];
+      if (filter.uid !== undefined) conditions.push(sql`uid = ${filter.uid}`);
+      if (filter.groupId !== undefined) conditions.push(sql`group_id = ${filter.groupId}`);
+      if (filter.status !== undefined) conditions.push(sql`status = ${filter.status}`);
+      const found = await db.query(
+        'users.listMemberships',
+        sql`SELECT ${MEMBERSHIP_COLUMNS} FROM maestrano_memberships WHERE ${join(conditions, ' AND ')} ORDER BY ${byUid}, ${byGroup}`,
+      );
+      return found.map(toMembership);
+    },
+  };
+}
