@@ -192,7 +192,13 @@ export class CollectionResource<K extends string> {
    * every record of every page, fetched lazily one page at a time.
    */
   list(query: ListQuery = {}, options: RequestOptions = {}): PagePromise<RecordOf<K>> {
-    const search = encodeQuery(query);
+    let search: string;
+    try {
+      search = encodeQuery(query);
+    } catch (error) {
+      // Invalid queries reject the promise (and the iteration) instead of throwing synchronously.
+      return new PagePromise<RecordOf<K>>(this.#base, () => Promise.reject(error));
+    }
     const first = search === '' ? this.#base : `${this.#base}?${search}`;
     const what = `Connec! list ${this.name}`;
     return new PagePromise<RecordOf<K>>(first, async (url) => {

@@ -28,7 +28,7 @@ export interface RecordedRequest {
 }
 
 export type FaultAction =
-  | { kind: 'reply'; status: number; headers?: Record<string, string>; body?: unknown }
+  | { kind: 'reply'; status: number; headers?: Record<string, string>; body?: unknown; raw?: string }
   | { kind: 'reset' }
   | { kind: 'hang' }
   | { kind: 'stall-body'; status?: number };
@@ -39,6 +39,8 @@ export interface Fault {
   path?: string | RegExp;
   /** How many matching requests it applies to. @default 1 */
   times?: number;
+  /** Let this many matching requests through first. @default 0 */
+  after?: number;
   action: FaultAction;
 }
 
@@ -337,6 +339,10 @@ export class TestConnecServer {
     if (index < 0) return undefined;
     const fault = this.#faults[index];
     if (!fault) return undefined;
+    if ((fault.after ?? 0) > 0) {
+      fault.after = (fault.after ?? 0) - 1;
+      return undefined;
+    }
     fault.times = (fault.times ?? 1) - 1;
     if (fault.times <= 0) this.#faults.splice(index, 1);
     return fault;
@@ -359,6 +365,11 @@ export class TestConnecServer {
     const fault = this.#takeFault(method, url.pathname);
     if (fault) {
       const action = fault.action;
+      if (action.kind === 'reply' && action.raw !== undefined) {
+        res.writeHead(action.status, action.headers);
+        res.end(action.raw);
+        return;
+      }
       if (action.kind === 'reply') {
         this.#send(res, action.status, action.body, action.headers);
         return;

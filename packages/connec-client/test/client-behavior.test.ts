@@ -1,0 +1,324 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ApiError,
+  AuthenticationError,
+  ClientConfigError,
+  ConflictError,
+  ConnectionError,
+  createConnecClient,
+  isMaestranoError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+  type RetryEvent,
+  ResponseValidationError,
+  ServerError,
+  ValidationFailedError,
+} from '../src/index.js';
+import { GROUP, type Harness, personFields, startHarness } from './helpers.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.server.close();
+});
+
+async function failure(promise: PromiseLike<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+function expectNoSecret(error: unknown, secret: string): void {
+  const text = `${String(error)} ${JSON.stringify(error)} ${(error as Error).stack ?? ''}`;
+  expect(text).not.toContain(secret);
+  expect(text).not.toContain(Buffer.from(`${h.server.apiId}:${secret}`).toString('base64'));
+}
+
+describe('error taxonomy: one class per status, never a ky error', () => {
+  it('401 from bad credentials -> AuthenticationError, without the key anywhere', async () => {
+    const client = createConnecClient({ host: h.server.url, credentials: { apiId: h.server.apiId, apiKey: 'wrong-key-123' } });
+    const error = await failure(client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(error).toMatchObject({ code: 'api_authentication', status: 401, service: 'connec', method: 'GET' });
+    expect((error as ApiError).url).toBe(`${h.server.url}/api/v2/${GROUP}/people`);
+    expect((error as Error).message).toContain('Unauthorized Access');
+    expectNoSecret(error, 'wrong-key-123');
+    expect(h.server.requests).toHaveLength(1);
+  });
+
+  it('401 for a group the app has no access to', async () => {
+    const error = await failure(h.client.group('cld-other').people.list());
+    expect(error).toBeInstanceOf(AuthenticationError);
+  });
+
+  it('403 -> PermissionDeniedError', async () => {
+    h.server.fault({ action: { kind: 'reply', status: 403, body: { errors: [{ title: 'Forbidden' }] } } });
+    const error = await failure(h.client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(PermissionDeniedError);
+    expect(error).toMatchObject({ code: 'api_permission_denied', status: 403 });
+  });
+
+  it('404 -> NotFoundError with the JSON:API body', async () => {
+    const error = await failure(h.client.group(GROUP).people.retrieve('00000000-0000-0000-0000-000000000000'));
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error).toMatchObject({ code: 'api_not_found', status: 404 });
+    expect((error as NotFoundError).body).toMatchObject({ errors: [{ code: 'resource-not-found' }] });
+  });
+
+  it('409 -> ConflictError (POST of a record that already has a Connec! id)', async () => {
+    const error = await failure(h.client.group(GROUP).people.create({ ...personFields(1), id: 'some-connec-id' }));
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error).toMatchObject({ code: 'api_conflict', status: 409, method: 'POST' });
+    expect(h.server.stored(GROUP, 'people')).toHaveLength(0);
+  });
+
+  it('400 and 422 -> ValidationFailedError carrying the errors list', async () => {
+    h.server.fault({
+      action: {
+        kind: 'reply',
+        status: 422,
+        body: { errors: [{ title: 'Invalid', detail: 'name is blank', code: 'blank', source: { pointer: '/people/name' } }] },
+      },
+    });
+    const error = await failure(h.client.group(GROUP).people.update('abc', { first_name: '' }));
+    expect(error).toBeInstanceOf(ValidationFailedError);
+    expect((error as ValidationFailedError).errors).toEqual([{ field: '/people/name', message: 'name is blank', code: 'blank' }]);
+    expect((error as Error).message).toContain('name is blank');
+  });
+
+  it('429 -> RateLimitError with retryAfterMs once retries are used up', async () => {
+    h.server.fault({ times: 3, action: { kind: 'reply', status: 429, headers: { 'retry-after': '0' } } });
+    const error = await failure(h.client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect(error).toMatchObject({ code: 'api_rate_limited', status: 429, retryAfterMs: 0 });
+    expect(h.server.requests).toHaveLength(3);
+  });
+
+  it('5xx -> ServerError after the retries; other statuses -> ApiError', async () => {
+    h.server.fault({ times: 3, action: { kind: 'reply', status: 500, body: { errors: [{ title: 'Internal server error' }] } } });
+    const error = await failure(h.client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(ServerError);
+    expect(error).toMatchObject({ code: 'api_server', status: 500 });
+    expect(h.server.requests).toHaveLength(3);
+
+    h.server.fault({ action: { kind: 'reply', status: 418, body: 'teapot' } });
+    const other = await failure(h.client.group(GROUP).people.list());
+    expect(other).toBeInstanceOf(ApiError);
+    expect(other).toMatchObject({ code: 'api_error', status: 418 });
+    expect(isMaestranoError(other)).toBe(true);
+  });
+
+  it('a 2xx body that is not JSON, or lacks the envelope key -> ResponseValidationError', async () => {
+    h.server.fault({ action: { kind: 'reply', status: 200, raw: '<html>maintenance</html>', headers: { 'content-type': 'text/html' } } });
+    const html = await failure(h.client.group(GROUP).people.list());
+    expect(html).toBeInstanceOf(ResponseValidationError);
+    expect((html as ResponseValidationError).issues).toEqual([{ path: '', message: 'body is not valid JSON' }]);
+    expect(h.server.requests).toHaveLength(1);
+
+    h.server.fault({ action: { kind: 'reply', status: 200, body: { persons: [] } } });
+    const wrongKey = await failure(h.client.group(GROUP).people.list());
+    expect(wrongKey).toBeInstanceOf(ResponseValidationError);
+    expect((wrongKey as ResponseValidationError).issues[0]?.path).toBe('people');
+  });
+
+  it('a connection refused -> ConnectionError (network) after retries', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const events: RetryEvent[] = [];
+    const client = h.makeClient({ host: `http://127.0.0.1:${port}`, retry: { baseDelayMs: 1, onRetry: (e) => events.push(e) } });
+    const error = await failure(client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'connection_error', failure: 'network', service: 'connec' });
+    expect(events.map((e) => e.attempt)).toEqual([1, 2]);
+  });
+});
+
+describe('retries', () => {
+  it('honours Retry-After on 429, then succeeds', async () => {
+    h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ action: { kind: 'reply', status: 429, headers: { 'retry-after': '1' } } });
+    const events: RetryEvent[] = [];
+    const client = h.makeClient({ retry: { baseDelayMs: 1, jitter: false, onRetry: (e) => events.push(e) } });
+    const page = await client.group(GROUP).people.list();
+    expect(page.data).toHaveLength(1);
+    expect(h.server.requests).toHaveLength(2);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ attempt: 1, delayMs: 1000, method: 'GET' });
+    expect(events[0]?.error).toBeInstanceOf(RateLimitError);
+  });
+
+  it('does not wait for a Retry-After longer than maxRetryAfterMs: throws with retryAfterMs', async () => {
+    h.server.fault({ action: { kind: 'reply', status: 429, headers: { 'retry-after': '120' } } });
+    const error = await failure(h.client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect((error as RateLimitError).retryAfterMs).toBe(120_000);
+    expect(h.server.requests).toHaveLength(1);
+  });
+
+  it('retries a 503, then succeeds', async () => {
+    h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ action: { kind: 'reply', status: 503 } });
+    const page = await h.client.group(GROUP).people.list();
+    expect(page.data[0]?.first_name).toBe('Jane1');
+    expect(h.server.requests).toHaveLength(2);
+  });
+
+  it('retries a connection reset on GET, then succeeds', async () => {
+    const [id = ''] = h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ action: { kind: 'reset' } });
+    const person = await h.client.group(GROUP).people.retrieve(id);
+    expect(person.first_name).toBe('Jane1');
+    expect(h.server.requests).toHaveLength(2);
+  });
+
+  it('retries PUT on 502', async () => {
+    const [id = ''] = h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ method: 'PUT', action: { kind: 'reply', status: 502 } });
+    const person = await h.client.group(GROUP).people.update(id, { job_title: 'VP' });
+    expect(person.job_title).toBe('VP');
+    expect(h.server.requests.map((r) => r.method)).toEqual(['PUT', 'PUT']);
+  });
+
+  it('does not retry a plain POST (503 or reset), but does when marked idempotent', async () => {
+    h.server.fault({ method: 'POST', action: { kind: 'reply', status: 503 } });
+    expect(await failure(h.client.group(GROUP).people.create(personFields(1)))).toBeInstanceOf(ServerError);
+    expect(h.server.requests).toHaveLength(1);
+
+    h.server.fault({ method: 'POST', action: { kind: 'reset' } });
+    const reset = await failure(h.client.group(GROUP).people.create(personFields(1)));
+    expect(reset).toBeInstanceOf(ConnectionError);
+    expect(h.server.requests).toHaveLength(2);
+    expect(h.server.stored(GROUP, 'people')).toHaveLength(0);
+
+    h.server.fault({ method: 'POST', action: { kind: 'reply', status: 503 } });
+    const created = await h.client
+      .group(GROUP)
+      .people.create({ ...personFields(1), opts: { matching_fields: ['first_name'] } }, { idempotent: true });
+    expect(created.first_name).toBe('Jane1');
+    expect(h.server.requests).toHaveLength(4);
+    expect(h.server.stored(GROUP, 'people')).toHaveLength(1);
+  });
+
+  it('uses exponential backoff from the configured base, capped, with jitter inside [50 %, 100 %]', async () => {
+    h.server.fault({ times: 4, action: { kind: 'reply', status: 500 } });
+    const events: RetryEvent[] = [];
+    const client = h.makeClient({
+      retry: { limit: 3, baseDelayMs: 4, maxDelayMs: 10, jitter: false, onRetry: (e) => events.push(e) },
+    });
+    await failure(client.group(GROUP).people.list());
+    expect(events.map((e) => e.delayMs)).toEqual([4, 8, 10]);
+
+    h.server.fault({ times: 3, action: { kind: 'reply', status: 500 } });
+    const jittered: RetryEvent[] = [];
+    const withJitter = h.makeClient({ retry: { limit: 2, baseDelayMs: 8, jitter: true, onRetry: (e) => jittered.push(e) } });
+    await failure(withJitter.group(GROUP).people.list());
+    expect(jittered[0]?.delayMs).toBeGreaterThanOrEqual(4);
+    expect(jittered[0]?.delayMs).toBeLessThanOrEqual(8);
+    expect(jittered[1]?.delayMs).toBeGreaterThanOrEqual(8);
+    expect(jittered[1]?.delayMs).toBeLessThanOrEqual(16);
+  });
+
+  it('per-call retry overrides the client policy', async () => {
+    h.server.fault({ times: 5, action: { kind: 'reply', status: 500 } });
+    await failure(h.client.group(GROUP).people.list({}, { retry: 0 }));
+    expect(h.server.requests).toHaveLength(1);
+  });
+});
+
+describe('timeouts and aborts', () => {
+  it('times out a request whose answer never comes -> ConnectionError timeout', async () => {
+    h.server.fault({ action: { kind: 'hang' } });
+    const error = await failure(h.client.group(GROUP).people.list({}, { timeoutMs: 150, retry: 0 }));
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'connection_timeout', failure: 'timeout' });
+  });
+
+  it('the timeout covers the body: a stalled body times out too, and a GET timeout is retried', async () => {
+    h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ action: { kind: 'stall-body' } });
+    const page = await h.client.group(GROUP).people.list({}, { timeoutMs: 150 });
+    expect(page.data).toHaveLength(1);
+    expect(h.server.requests).toHaveLength(2);
+  });
+
+  it('uses the client timeoutMs', async () => {
+    h.server.fault({ action: { kind: 'hang' } });
+    const client = h.makeClient({ timeoutMs: 100, retry: 0 });
+    expect(await failure(client.group(GROUP).people.list())).toMatchObject({ failure: 'timeout' });
+  });
+
+  it('an AbortSignal aborts an in-flight request without retrying', async () => {
+    h.server.fault({ action: { kind: 'hang' } });
+    const controller = new AbortController();
+    const pending = failure(h.client.group(GROUP).people.list({}, { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    const error = await pending;
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'connection_aborted', failure: 'aborted' });
+    expect(h.server.requests).toHaveLength(1);
+  });
+
+  it('an AbortSignal also interrupts the wait between retries', async () => {
+    h.server.fault({ action: { kind: 'reply', status: 503, headers: { 'retry-after': '30' } } });
+    const controller = new AbortController();
+    const client = h.makeClient({ retry: { maxRetryAfterMs: 60_000 } });
+    const pending = failure(client.group(GROUP).people.list({}, { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    expect(await pending).toMatchObject({ code: 'connection_aborted' });
+    expect(h.server.requests).toHaveLength(1);
+  });
+
+  it('an already-aborted signal sends nothing', async () => {
+    const error = await failure(h.client.group(GROUP).people.list({}, { signal: AbortSignal.abort() }));
+    expect(error).toMatchObject({ code: 'connection_aborted' });
+    expect(h.server.requests).toHaveLength(0);
+  });
+});
+
+describe('client options', () => {
+  it('rejects invalid options with ClientConfigError listing every bad path, never echoing the key', () => {
+    let error: unknown;
+    try {
+      createConnecClient({
+        host: 'ftp://nope',
+        credentials: { apiId: '', apiKey: 'super-secret-key' },
+        timeoutMs: -1,
+        // @ts-expect-error unknown options are rejected
+        tiemout: 5,
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ClientConfigError);
+    const paths = (error as ClientConfigError).issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['', 'credentials/apiId', 'host', 'timeoutMs']);
+    expect(JSON.stringify(error) + String(error)).not.toContain('super-secret-key');
+  });
+
+  it('rejects a host carrying credentials', () => {
+    expect(() => createConnecClient({ host: 'https://u:p@api.example.com', credentials: { apiId: 'a', apiKey: 'b' } })).toThrow(
+      ClientConfigError,
+    );
+  });
+
+  it('exposes only non-secret config', () => {
+    const client = createConnecClient({ host: 'https://api-connec.maestrano.com/', credentials: { apiId: 'a', apiKey: 'secret-k' } });
+    expect(client.config).toEqual({
+      host: 'https://api-connec.maestrano.com',
+      basePath: '/api/v2',
+      externalIds: false,
+      timeoutMs: 60_000,
+    });
+    expect(JSON.stringify(client)).not.toContain('secret-k');
+  });
+});
