@@ -7,10 +7,12 @@ export {
   createTestClock,
   describeStorageAdapter,
   memoryInspector,
+  planStorageSuite,
   storageCases,
 } from './conformance/index.js';
 export type {
   DescribeStorageAdapterOptions,
+  PlannedStorageCase,
   StorageAbility,
   StorageCase,
   StorageCaseContext,

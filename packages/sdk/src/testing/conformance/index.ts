@@ -1,7 +1,8 @@
 export { CONFORMANCE_EPOCH, createTestClock } from './clock.js';
 export type { TestClock } from './clock.js';
 export { memoryInspector } from './memory-inspector.js';
-export { describeStorageAdapter } from './runner.js';
+export { describeStorageAdapter, planStorageSuite } from './runner.js';
+export type { PlannedStorageCase } from './runner.js';
 export { storageCases } from './cases/index.js';
 export type {
   DescribeStorageAdapterOptions,

@@ -19,6 +19,43 @@ function normalize(entry: StorageCase | StorageCaseFn): StorageCase {
   return typeof entry === 'function' ? { needs: [], run: entry } : entry;
 }
 
+/** One case as the runner registers it. */
+export interface PlannedStorageCase {
+  repository: StorageRepositoryName;
+  title: string;
+  /** `[backend] repository: title`, plus the skip reason when skipped. */
+  testName: string;
+  /** Why the case is skipped (backend unavailable or a missing ability), or null. */
+  skipReason: string | null;
+  case: StorageCase;
+}
+
+/** The cases `describeStorageAdapter(options)` registers, in order, with their skip reasons. */
+export function planStorageSuite(options: Pick<DescribeStorageAdapterOptions, 'name' | 'skip' | 'unavailable' | 'repositories'>): PlannedStorageCase[] {
+  const skips = options.skip ?? {};
+  const planned: PlannedStorageCase[] = [];
+  for (const repository of options.repositories ?? REPOSITORIES) {
+    for (const [title, entry] of Object.entries(storageCases[repository])) {
+      const testCase = normalize(entry);
+      const base = `[${options.name}] ${repository}: ${title}`;
+      const missing = testCase.needs.find((ability: StorageAbility) => skips[ability] !== undefined);
+      const skipReason = options.unavailable
+        ? options.unavailable
+        : missing !== undefined
+          ? `no ${missing}: ${skips[missing]}`
+          : null;
+      planned.push({
+        repository,
+        title,
+        testName: skipReason === null ? base : `${base} (skipped, ${skipReason})`,
+        skipReason,
+        case: testCase,
+      });
+    }
+  }
+  return planned;
+}
+
 /**
  * Registers the storage conformance suite with vitest: one `describe` per backend and
  * repository, one `it` per case, every test name prefixed with `[name]` so the output
@@ -51,14 +88,16 @@ export function describeStorageAdapter(options: DescribeStorageAdapterOptions): 
         if (setup.createPeer) peers.push(await setup.createPeer());
       });
       afterAll(async () => {
-        for (const peer of peers) await peer.close();
-        if (setup) {
-          await setup.adapter.close();
-          await setup.teardown?.();
+        try {
+          for (const peer of peers) await peer.close();
+          await setup?.adapter.close();
+        } finally {
+          await setup?.teardown?.();
         }
       });
     }
 
+    const plan = planStorageSuite(options);
     for (const repository of repositories) {
       describe(repository, () => {
         if (!options.unavailable) {
@@ -68,19 +107,13 @@ export function describeStorageAdapter(options: DescribeStorageAdapterOptions): 
             await options.reset(setup);
           });
         }
-        for (const [title, entry] of Object.entries(storageCases[repository])) {
-          const testCase = normalize(entry);
-          const testName = `[${name}] ${repository}: ${title}`;
-          if (options.unavailable) {
-            it.skip(`${testName} (skipped: ${options.unavailable})`, () => {});
+        for (const planned of plan.filter((p) => p.repository === repository)) {
+          if (planned.skipReason !== null) {
+            it.skip(planned.testName, () => {});
             continue;
           }
-          const skipped = testCase.needs.find((ability: StorageAbility) => skips[ability] !== undefined);
-          if (skipped !== undefined) {
-            it.skip(`${testName} (skipped, no ${skipped}: ${skips[skipped]})`, () => {});
-            continue;
-          }
-          it(testName, async (vitestContext) => {
+          const testCase = planned.case;
+          it(planned.testName, async (vitestContext) => {
             if (!setup) throw new Error(`storage conformance [${name}]: setup() did not complete`);
             const inspector = setup.inspect;
             if (testCase.needs.includes('inspect') && !inspector) {
