@@ -103,3 +103,49 @@ export type {
   SsoUser,
   UserHandle,
 } from './sso/types.js';
+
+// --- entities and sync (connector framework) ------------------------------------------
+export { defineConnector, defineEntity } from './entities/index.js';
+export type {
+  AnyEntity,
+  BidirectionalEntityDefinition,
+  ConflictPolicy,
+  ConflictStrategy,
+  ConnecRecord as SyncConnecRecord,
+  ConnectorDefinition,
+  ConnectorInput,
+  Entity,
+  EntityDefinition,
+  GroupSyncSettings,
+  IdentityOptions,
+  InboundEntityDefinition,
+  LocalContext,
+  LocalCreateResult,
+  LocalLister,
+  LocalStore,
+  LocalUpdateResult,
+  MapperContext,
+  MergeArgs,
+  OutboundEntityDefinition,
+  SyncDirection,
+} from './entities/index.js';
+export { connecPort, createSyncModule, ImportBusyError, ImportFailedError } from './sync/index.js';
+export type {
+  BatchOp as ConnecPortBatchOp,
+  BatchOpResult as ConnecPortBatchResult,
+  ConnecPage,
+  ConnecPort,
+  DeadLetter,
+  EntityReport,
+  ListPageOptions,
+  PushItemResult,
+  RecordFailure,
+  SkipReason,
+  SyncApi,
+  SyncCounters,
+  SyncEvent,
+  SyncModule,
+  SyncModuleConfig,
+  SyncOptions,
+  SyncReport,
+} from './sync/index.js';

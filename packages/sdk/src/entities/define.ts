@@ -1,0 +1,238 @@
+import { ConnectorDefinitionError } from '../errors/index.js';
+import type {
+  AnyEntity,
+  BidirectionalEntityDefinition,
+  ConflictPolicy,
+  ConflictStrategy,
+  ConnecRecord,
+  ConnectorDefinition,
+  ConnectorInput,
+  EntityDefinition,
+  InboundEntityDefinition,
+  OutboundEntityDefinition,
+} from './types.js';
+
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+const DEFAULT_SKEW_MS = 2_000;
+
+/** A typed entity; `AnyEntity` plus phantom types for tooling. */
+export type Entity<L = unknown, K extends string = string> = AnyEntity & {
+  readonly connec: K;
+  /** Phantom: the local record type (never set at run time). */
+  readonly __local?: L;
+};
+
+function policyOf(conflict: ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined) {
+  if (conflict === undefined) return { strategy: 'newest-wins' as const, skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
+  if (typeof conflict === 'string' || 'merge' in conflict) {
+    return { strategy: conflict, skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
+  }
+  return {
+    strategy: conflict.strategy,
+    skewMs: conflict.skewMs ?? DEFAULT_SKEW_MS,
+    tieBreaker: conflict.tieBreaker ?? ('connec' as const),
+  };
+}
+
+function checkPath(entity: string, kind: string, path: string): void {
+  const parts = path.split('/');
+  if (path === '' || parts.some((p) => p === '' || p.trim() !== p)) {
+    throw new ConnectorDefinitionError(`Entity "${entity}": invalid ${kind} path "${path}" (segments joined by "/")`);
+  }
+}
+
+/**
+ * Declares one synchronised entity. `direction` decides at the type level which functions
+ * are required: inbound needs `toLocal` + `local.create/update`; outbound needs `toConnec` +
+ * `localId`; both needs all of them. Shape errors that types cannot catch (bad names and
+ * paths) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
+ */
+export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+  definition: InboundEntityDefinition<C, L, K>,
+): Entity<L, K>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+  definition: OutboundEntityDefinition<C, L, K>,
+): Entity<L, K>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+  definition: BidirectionalEntityDefinition<C, L, K>,
+): Entity<L, K>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+  definition: EntityDefinition<C, L, K>,
+): Entity<L, K> {
+  const name = definition.name;
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new ConnectorDefinitionError(
+      `Entity name ${JSON.stringify(name)} is invalid: use letters, digits, "_", "-" or "." and start with a letter`,
+    );
+  }
+  if (typeof definition.connec !== 'string' || definition.connec.trim() === '') {
+    throw new ConnectorDefinitionError(`Entity "${name}": "connec" must name a Connec! collection`);
+  }
+  const direction = definition.direction;
+  if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'both') {
+    throw new ConnectorDefinitionError(`Entity "${name}": direction must be "inbound", "outbound" or "both"`);
+  }
+  const references = { ...(definition.references ?? {}) };
+  for (const [path, target] of Object.entries(references)) {
+    checkPath(name, 'reference', path);
+    if (typeof target !== 'string' || target === '') {
+      throw new ConnectorDefinitionError(`Entity "${name}": reference "${path}" must name a target entity`);
+    }
+  }
+  const subRecords = [...(definition.subRecords ?? [])];
+  for (const path of subRecords) checkPath(name, 'sub-record', path);
+
+  // The one place where typed records are erased to the engine's `unknown` view. The engine
+  // only ever hands a mapper records of this entity's collection, and hands `local.*` exactly
+  // what this entity's own `toLocal` produced, so the narrowing casts below are sound.
+  const asC = (record: ConnecRecord): C => record as C;
+  const asL = (data: unknown): L => data as L;
+  const filter = definition.filter;
+
+  let inbound: AnyEntity['inbound'];
+  let outbound: AnyEntity['outbound'];
+  let list: AnyEntity['list'];
+  let matchingFields: string[] = [];
+
+  if (definition.direction === 'inbound' || definition.direction === 'both') {
+    const d = definition;
+    if (typeof d.toLocal !== 'function') throw new ConnectorDefinitionError(`Entity "${name}": toLocal is required`);
+    if (typeof d.local?.create !== 'function' || typeof d.local.update !== 'function') {
+      throw new ConnectorDefinitionError(`Entity "${name}": local.create and local.update are required for inbound sync`);
+    }
+    const local = d.local;
+    const onCreate = d.toLocalOnCreate;
+    const get = local.get;
+    inbound = {
+      toLocal: (record, ctx) => d.toLocal(asC(record), ctx),
+      toLocalOnCreate: onCreate ? (record, ctx) => onCreate(asC(record), ctx) : undefined,
+      local: {
+        create: (data, ctx) => local.create(asL(data), ctx),
+        update: (id, data, ctx) => local.update(id, asL(data), ctx),
+        ...(get ? { get: (id: string, ctx: Parameters<typeof get>[1]) => get(id, ctx) } : {}),
+      },
+      conflict: policyOf(d.conflict as ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined),
+    };
+    const lister = local.list;
+    if (lister) list = (ctx) => lister(ctx);
+  }
+  if (definition.direction === 'outbound' || definition.direction === 'both') {
+    const d = definition;
+    if (typeof d.toConnec !== 'function') throw new ConnectorDefinitionError(`Entity "${name}": toConnec is required`);
+    if (typeof d.localId !== 'function') throw new ConnectorDefinitionError(`Entity "${name}": localId is required`);
+    const onCreate = d.toConnecOnCreate;
+    const updatedAt = d.localUpdatedAt;
+    const shouldPush = d.shouldPush;
+    outbound = {
+      toConnec: (record, ctx) => d.toConnec(asL(record), ctx),
+      toConnecOnCreate: onCreate ? (record, ctx) => onCreate(asL(record), ctx) : undefined,
+      localId: (record) => d.localId(asL(record)),
+      localUpdatedAt: updatedAt ? (record) => updatedAt(asL(record)) : undefined,
+      shouldPush: shouldPush ? (record) => shouldPush(asL(record)) : undefined,
+    };
+    matchingFields = [...(d.matchingFields ?? [])];
+    const lister = d.local?.list;
+    if (lister) list = (ctx) => lister(ctx);
+  }
+
+  return Object.freeze({
+    name,
+    connec: definition.connec,
+    direction,
+    references: Object.freeze(references),
+    subRecords: Object.freeze(subRecords),
+    matchingFields: Object.freeze(matchingFields),
+    filter: filter ? (record: ConnecRecord) => filter(asC(record)) : undefined,
+    inbound,
+    outbound,
+    list,
+  });
+}
+
+const SINGULARS: Record<string, string> = {
+  person: 'people',
+  company: 'company',
+  companies: 'company',
+};
+
+/** `Person` / `person` / `people` -> `people`; `Invoice` -> `invoices`; `TaxCode`/`tax code` -> `tax_codes`. */
+export function normalizeCollection(key: string): string {
+  const snake = key
+    .trim()
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[\s-]+/g, '_')
+    .toLowerCase();
+  const known = SINGULARS[snake];
+  if (known) return known;
+  if (snake.endsWith('s')) return snake;
+  if (snake.endsWith('y') && !/[aeiou]y$/.test(snake)) return `${snake.slice(0, -1)}ies`;
+  return `${snake}s`;
+}
+
+/**
+ * Assembles entities into a connector and checks what types cannot: unique names, reference
+ * targets that exist, and an import order in which referenced entities come first (cycles are
+ * allowed: records whose reference is still unknown are parked until it arrives).
+ */
+export function defineConnector(input: ConnectorInput): ConnectorDefinition {
+  const entities = [...(input.entities ?? [])];
+  if (entities.length === 0) throw new ConnectorDefinitionError('A connector needs at least one entity');
+  const byName = new Map<string, AnyEntity>();
+  for (const entity of entities) {
+    if (byName.has(entity.name)) throw new ConnectorDefinitionError(`Duplicate entity name "${entity.name}"`);
+    byName.set(entity.name, entity);
+  }
+  for (const entity of entities) {
+    for (const [path, target] of Object.entries(entity.references)) {
+      if (!byName.has(target)) {
+        throw new ConnectorDefinitionError(
+          `Entity "${entity.name}": reference "${path}" points at unknown entity "${target}" (known: ${[...byName.keys()].join(', ')})`,
+        );
+      }
+    }
+    for (const path of entity.subRecords) {
+      if (Object.hasOwn(entity.references, path)) {
+        throw new ConnectorDefinitionError(`Entity "${entity.name}": "${path}" is declared both as a reference and a sub-record`);
+      }
+    }
+  }
+  const byCollection = new Map<string, AnyEntity[]>();
+  for (const entity of entities) {
+    const key = normalizeCollection(entity.connec);
+    const list = byCollection.get(key) ?? [];
+    if (list.length > 0 && (!entity.filter || list.some((e) => !e.filter))) {
+      throw new ConnectorDefinitionError(
+        `Entities ${[...list.map((e) => `"${e.name}"`), `"${entity.name}"`].join(' and ')} share collection "${key}": each needs a filter`,
+      );
+    }
+    list.push(entity);
+    byCollection.set(key, list);
+  }
+
+  // Depth-first topological order over references; back edges (cycles) are ignored.
+  const order: AnyEntity[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (entity: AnyEntity): void => {
+    if (state.get(entity.name)) return;
+    state.set(entity.name, 'visiting');
+    for (const target of Object.values(entity.references)) {
+      const t = byName.get(target);
+      if (t && t !== entity) visit(t);
+    }
+    state.set(entity.name, 'done');
+    order.push(entity);
+  };
+  for (const entity of entities) visit(entity);
+
+  const identity = {
+    provider: input.identity?.provider ?? (({ apiId }: { apiId: string }) => apiId),
+    realm: input.identity?.realm ?? (({ groupId }: { groupId: string }) => groupId),
+  };
+  return Object.freeze({
+    entities: Object.freeze(entities),
+    importOrder: Object.freeze(order.filter((e) => e.inbound !== undefined)),
+    identity,
+    entity: (name: string) => byName.get(name),
+    forCollection: (collection: string) => byCollection.get(normalizeCollection(collection)) ?? [],
+  });
+}

@@ -1,0 +1,240 @@
+/**
+ * The entity-mapping plugin contract: what an integrator writes per synchronised entity
+ * (`defineEntity`) and per app (`defineConnector`). Mappers are pure; all I/O goes through
+ * the `local` store functions and the context objects the engine passes in.
+ */
+import type { JsonObject } from '../storage/adapter.js';
+import type { Logger } from '../core/types.js';
+
+/** A Connec! record as it travels through the engine (id arrays, loose fields). */
+export type ConnecRecord = Record<string, unknown>;
+
+/** Which halves of the sync an entity takes part in. */
+export type SyncDirection = 'inbound' | 'outbound' | 'both';
+
+/** What the engine passes to mappers. Read-only facts; no I/O. */
+export interface MapperContext {
+  tenant: string;
+  groupId: string;
+  /** The entity name (`defineEntity({ name })`). */
+  entity: string;
+  /** Connec! id of the record, null for a first push. */
+  connecId: string | null;
+  /** The app's id of the record, null before the local create. */
+  localId: string | null;
+  /** True when the record is being created on the receiving side (creation-only mappers run). */
+  isCreate: boolean;
+  /** The group's stored settings (`storage.groups`), e.g. the app's per-company options. */
+  settings: JsonObject;
+}
+
+/** What the engine passes to `local.*` functions. */
+export interface LocalContext extends MapperContext {
+  /**
+   * Stable per (tenant, group, entity, Connec! id). A create can be repeated with the same key
+   * after a crash between the app's insert and the engine's id-map write: store it with the
+   * record (unique) and return the existing row to make creates exactly-once.
+   */
+  idempotencyKey: string;
+  signal: AbortSignal | undefined;
+  logger: Logger;
+}
+
+/**
+ * Result of a local create. `subIds` gives the app's ids of sub-records (invoice lines),
+ * keyed by the declared sub-record path (`lines`), aligned with the Connec! array order;
+ * they are linked back into the Connec! id arrays of those sub-records.
+ */
+export interface LocalCreateResult {
+  id: string;
+  subIds?: Record<string, (string | null)[]>;
+}
+
+/** Result of a local update. `gone: true` when the local record no longer exists (tombstones the map). */
+export type LocalUpdateResult = undefined | { gone?: boolean; subIds?: Record<string, (string | null)[]> };
+
+/** The app's own store for an entity, as used by inbound sync. */
+export interface LocalStore<L> {
+  create(data: L, ctx: LocalContext): Promise<LocalCreateResult>;
+  update(id: string, data: L, ctx: LocalContext): Promise<LocalUpdateResult | undefined | void>;
+  /** Current local version, used by conflict policies (with `localUpdatedAt`). */
+  get?(id: string, ctx: LocalContext): Promise<L | null>;
+}
+
+/** Enumerates the app's records for the outbound half of an initial import (smart merge). */
+export type LocalLister<L> = (ctx: LocalContext) => AsyncIterable<L | L[]>;
+
+/** Arguments of a custom merge (conflict policy). Returns the local data to keep. */
+export interface MergeArgs<L> {
+  /** The Connec! version mapped to local shape. */
+  connec: L;
+  /** The current local record. */
+  local: L;
+  connecUpdatedAt: Date | null;
+  localUpdatedAt: Date | null;
+  ctx: MapperContext;
+}
+
+/**
+ * How an inbound change to a record that also changed locally is resolved:
+ * - `newest-wins` (default): the later `updated_at` wins; within `skewMs` the `tieBreaker` decides;
+ * - `connec-wins` / `local-wins`: that side always wins;
+ * - `{ merge }`: a function combining both (e.g. the app owns `job_title`); the result is
+ *   written locally and pushed back when it differs from the Connec! version.
+ * Conflicts are only evaluated when the entity provides `local.get` and `localUpdatedAt`.
+ */
+export type ConflictStrategy<L> = 'newest-wins' | 'connec-wins' | 'local-wins' | { merge: (args: MergeArgs<L>) => L };
+
+export interface ConflictPolicy<L> {
+  strategy: ConflictStrategy<L>;
+  /** Timestamps closer than this are a tie. Default 2 000 ms. */
+  skewMs?: number;
+  /** Who wins a tie under `newest-wins`. Default `'connec'`. */
+  tieBreaker?: 'connec' | 'local';
+}
+
+interface EntityCommon<C extends ConnecRecord, K extends string> {
+  /** Stable key for id maps, cursors, jobs and logs. */
+  name: string;
+  /** The Connec! collection (`people`, `organizations`, the singular `company`, …). */
+  connec: K;
+  /**
+   * Reference fields (Connec! paths, nested arrays with `/`, e.g. `lines/item_id`) -> the
+   * name of the entity they point at. Inbound, each is replaced by the app's id (a string)
+   * or null before `toLocal`; outbound, the app id returned by `toConnec` is folded into an
+   * id array. A record whose reference is not known yet is parked until it is.
+   */
+  references?: Record<string, string>;
+  /**
+   * Paths of sub-record arrays whose elements carry their own Connec! id arrays (`lines`).
+   * Inbound, each element's `id` is replaced by the app's sub-record id or null (new line).
+   */
+  subRecords?: string[];
+  /** Only records passing this predicate belong to the entity (two entities on one collection). */
+  filter?: (record: C) => boolean;
+}
+
+interface InboundFunctions<C extends ConnecRecord, L> {
+  /** Connec! -> app. Pure. References are already app ids (string) or null. */
+  toLocal: (record: C, ctx: MapperContext) => L;
+  /** Used instead of `toLocal` the first time a record is created locally. */
+  toLocalOnCreate?: (record: C, ctx: MapperContext) => L;
+  local: LocalStore<L> & { list?: LocalLister<L> };
+  /** Conflict policy (default `newest-wins`, 2 s skew, ties to Connec!). */
+  conflict?: ConflictStrategy<L> | ConflictPolicy<L>;
+}
+
+interface OutboundFunctions<C extends ConnecRecord, L> {
+  /** App -> Connec!. Pure. References are app ids (strings); the engine folds them. */
+  toConnec: (record: L, ctx: MapperContext) => Partial<C> & ConnecRecord;
+  /** Used instead of `toConnec` for the first push of a record. */
+  toConnecOnCreate?: (record: L, ctx: MapperContext) => Partial<C> & ConnecRecord;
+  /** The app's id of a local record. */
+  localId: (record: L) => string;
+  /** Local modification time (conflict policies). */
+  localUpdatedAt?: (record: L) => Date | null;
+  /** Per-record opt-out: records for which this returns false are never pushed. */
+  shouldPush?: (record: L) => boolean;
+  /** Connec! fields used to merge with an existing record on first push (`opts.matching_fields`). */
+  matchingFields?: string[];
+}
+
+export interface InboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string>
+  extends EntityCommon<C, K>,
+    InboundFunctions<C, L> {
+  direction: 'inbound';
+  toConnec?: never;
+  toConnecOnCreate?: never;
+}
+
+export interface OutboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string>
+  extends EntityCommon<C, K>,
+    OutboundFunctions<C, L> {
+  direction: 'outbound';
+  toLocal?: never;
+  toLocalOnCreate?: never;
+  /** Only `list` is used outbound (the import's smart-merge half). */
+  local?: { list?: LocalLister<L> };
+}
+
+export interface BidirectionalEntityDefinition<
+  C extends ConnecRecord = ConnecRecord,
+  L = unknown,
+  K extends string = string,
+> extends EntityCommon<C, K>,
+    InboundFunctions<C, L>,
+    OutboundFunctions<C, L> {
+  direction: 'both';
+}
+
+export type EntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string> =
+  | InboundEntityDefinition<C, L, K>
+  | OutboundEntityDefinition<C, L, K>
+  | BidirectionalEntityDefinition<C, L, K>;
+
+/**
+ * An entity as the engine sees it, erased to `unknown` data so entities of different types
+ * fit in one connector. Produced only by `defineEntity` (the sole place that widens).
+ */
+export interface AnyEntity {
+  readonly name: string;
+  readonly connec: string;
+  readonly direction: SyncDirection;
+  readonly references: Readonly<Record<string, string>>;
+  readonly subRecords: readonly string[];
+  readonly matchingFields: readonly string[];
+  readonly filter: ((record: ConnecRecord) => boolean) | undefined;
+  readonly inbound:
+    | {
+        toLocal: (record: ConnecRecord, ctx: MapperContext) => unknown;
+        toLocalOnCreate: ((record: ConnecRecord, ctx: MapperContext) => unknown) | undefined;
+        local: LocalStore<unknown>;
+        conflict: Required<Omit<ConflictPolicy<unknown>, 'strategy'>> & { strategy: ConflictStrategy<unknown> };
+      }
+    | undefined;
+  readonly outbound:
+    | {
+        toConnec: (record: unknown, ctx: MapperContext) => ConnecRecord;
+        toConnecOnCreate: ((record: unknown, ctx: MapperContext) => ConnecRecord) | undefined;
+        localId: (record: unknown) => string;
+        localUpdatedAt: ((record: unknown) => Date | null) | undefined;
+        shouldPush: ((record: unknown) => boolean) | undefined;
+      }
+    | undefined;
+  readonly list: LocalLister<unknown> | undefined;
+}
+
+/**
+ * How our own entries in Connec! id arrays are written. Default: provider = the tenant's
+ * `api.id`, realm = the Maestrano group id.
+ */
+export interface IdentityOptions {
+  provider?: (args: { tenant: string; apiId: string; groupId: string }) => string;
+  realm?: (args: { tenant: string; apiId: string; groupId: string; orgUid: string | null }) => string;
+}
+
+export interface ConnectorInput {
+  entities: readonly AnyEntity[];
+  identity?: IdentityOptions;
+}
+
+export interface ConnectorDefinition {
+  readonly entities: readonly AnyEntity[];
+  /** Inbound entities in reference order (targets before the entities pointing at them). */
+  readonly importOrder: readonly AnyEntity[];
+  readonly identity: Required<IdentityOptions>;
+  entity(name: string): AnyEntity | undefined;
+  /** Entities fed by a Connec! collection (normalised plural name). */
+  forCollection(collection: string): readonly AnyEntity[];
+}
+
+/**
+ * Per-group switches, stored in the group's settings under `sync`:
+ * `{ sync: { entities: { items: { inbound: false } }, importSince: '2016-07-28T00:00:00Z' } }`.
+ * Every switch defaults to enabled.
+ */
+export interface GroupSyncSettings {
+  entities?: Record<string, { inbound?: boolean; outbound?: boolean }>;
+  /** Connec! records created before this are not imported (unless a full import is requested). */
+  importSince?: string;
+}

@@ -1,0 +1,68 @@
+import { type ConnecClient, createConnecClient, isMaestranoError, NotFoundError } from '@org/connec-client';
+import type { Tenant } from '../core/types.js';
+import type { ConnecRecord } from '../entities/types.js';
+import type { BatchOpResult, ConnecPort } from './ports.js';
+
+/** The Connec! client of a tenant (Basic auth with its api id/key, external ids on). */
+export function connecClientFor(tenant: Tenant, fetchImpl?: typeof fetch): ConnecClient {
+  return createConnecClient({
+    host: tenant.connec.host,
+    basePath: tenant.connec.basePath,
+    credentials: { apiId: tenant.api.id, apiKey: tenant.api.key },
+    externalIds: true,
+    timeoutMs: tenant.connec.timeoutMs,
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
+}
+
+/** `ConnecPort` over @org/connec-client (retries, `Retry-After`, typed errors are the client's). */
+export function connecPort(client: ConnecClient, options: { orderBy?: string } = {}): ConnecPort {
+  return {
+    async listPage(groupId, collection, { skip, top, signal }) {
+      const requestOptions = signal ? { signal } : {};
+      if (collection === 'company') {
+        if (skip > 0) return { records: [], total: 1 };
+        try {
+          const record: ConnecRecord = await client.group(groupId).company.retrieve(requestOptions);
+          return { records: [record], total: 1 };
+        } catch (error) {
+          if (error instanceof NotFoundError) return { records: [], total: 0 };
+          throw error;
+        }
+      }
+      const page = await client
+        .group(groupId)
+        .collection(collection)
+        .list({ skip, top, ...(options.orderBy ? { orderBy: options.orderBy } : {}) }, requestOptions);
+      const records: ConnecRecord[] = page.data;
+      return { records, total: page.total ?? null };
+    },
+    async fetch(groupId, collection, id, requestOptions = {}) {
+      try {
+        if (collection === 'company') return await client.group(groupId).company.retrieve(requestOptions);
+        const record: ConnecRecord = await client.group(groupId).collection(collection).retrieve(id, requestOptions);
+        return record;
+      } catch (error) {
+        if (error instanceof NotFoundError) return null;
+        throw error;
+      }
+    },
+    async batch(ops, requestOptions = {}) {
+      // Every op carries our id in its `id` array, which makes a post an upsert on Connec!'s
+      // side: repeating the batch is safe.
+      const results = await client.batch(
+        ops.map((op) =>
+          op.method === 'post'
+            ? { method: 'post' as const, group: op.groupId, collection: op.collection, record: op.record }
+            : { method: 'put' as const, group: op.groupId, collection: op.collection, id: op.id, record: op.record },
+        ),
+        { sequential: true, idempotent: true, ...(requestOptions.signal ? { signal: requestOptions.signal } : {}) },
+      );
+      return results.map((result): BatchOpResult => {
+        if (result.ok) return { status: result.status, record: result.record, error: null };
+        const message = isMaestranoError(result.error) ? result.error.message : 'batch op failed';
+        return { status: result.status ?? 0, record: null, error: message };
+      });
+    },
+  };
+}

@@ -1,0 +1,1059 @@
+/**
+ * The sync engine: applies Connec! records locally (create if unknown, update if known),
+ * imports groups page by page with checkpoints, and pushes local records. Correct with any
+ * number of workers in any number of processes: per-record locks (storage `locks`) serialise
+ * writers of one record, `idMaps.markApplied` rejects stale versions, and everything that
+ * must not be lost is a job in the durable inbox.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
+import type {
+  AnyEntity,
+  ConnecRecord,
+  ConnectorDefinition,
+  GroupSyncSettings,
+  LocalContext,
+  MapperContext,
+} from '../entities/types.js';
+import { StorageConflictError, SyncError } from '../errors/index.js';
+import type { GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, StorageAdapter } from '../storage/adapter.js';
+import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
+import { emptyCounters, emptyEntityReport } from './observe.js';
+import type { BatchOp, ConnecPort } from './ports.js';
+import {
+  CONNEC_PROVIDER,
+  connecIdOf,
+  contentHash,
+  type IdEntry,
+  isObject,
+  mapAt,
+  mergeIds,
+  type Owner,
+  ownIdOf,
+  parseTimestamp,
+  payloadHash,
+  prune,
+  rawHash,
+  valuesAt,
+} from './records.js';
+
+export interface SyncOptions {
+  /** `$top` of import pages. Default 100. */
+  pageSize?: number;
+  /** Ops per Connec! batch call (link-backs, pushes). Default 50. */
+  batchSize?: number;
+  /** Records of one import page applied at the same time. Default 4. */
+  importConcurrency?: number;
+  /** Lease of a per-record lock. Default 30 000 ms. */
+  lockTtlMs?: number;
+  /** Lease of the per-group import lock, refreshed after every page. Default 120 000 ms. */
+  importLockTtlMs?: number;
+  /** First delay before a parked record is retried without a wake (doubles per attempt, max 10 min). Default 15 000 ms. */
+  parkRetryMs?: number;
+  /** Attempts of a `connec.record` job before it is dead-lettered. Default 10. */
+  maxAttempts?: number;
+  /** Fetch a referenced record from Connec! when it is not known yet (besides parking). Default true. */
+  fetchMissingReferences?: boolean;
+}
+
+export interface ResolvedSyncOptions {
+  pageSize: number;
+  batchSize: number;
+  importConcurrency: number;
+  lockTtlMs: number;
+  importLockTtlMs: number;
+  parkRetryMs: number;
+  maxAttempts: number;
+  fetchMissingReferences: boolean;
+}
+
+export function resolveSyncOptions(options: SyncOptions = {}): ResolvedSyncOptions {
+  return {
+    pageSize: options.pageSize ?? 100,
+    batchSize: options.batchSize ?? 50,
+    importConcurrency: options.importConcurrency ?? 4,
+    lockTtlMs: options.lockTtlMs ?? 30_000,
+    importLockTtlMs: options.importLockTtlMs ?? 120_000,
+    parkRetryMs: options.parkRetryMs ?? 15_000,
+    maxAttempts: options.maxAttempts ?? 10,
+    fetchMissingReferences: options.fetchMissingReferences ?? true,
+  };
+}
+
+export interface EngineDeps {
+  storage: StorageAdapter;
+  tenants: TenantRegistry;
+  connector: ConnectorDefinition;
+  clock: () => Date;
+  logger: Logger;
+  instanceId: string;
+  portFor: (tenant: Tenant) => ConnecPort;
+  options: ResolvedSyncOptions;
+  emit: (event: SyncEvent) => void;
+}
+
+/** A group the engine can sync: known tenant, provisioned and active group. */
+export interface GroupScope {
+  tenant: Tenant;
+  groupId: string;
+  group: GroupRecord;
+  owner: Owner;
+  settings: GroupSyncSettings;
+  port: ConnecPort;
+}
+
+export type ApplyOutcome =
+  | { kind: 'created' | 'updated'; connecId: string; localId: string; link: BatchOp | null }
+  | { kind: 'skipped'; reason: SkipReason; connecId: string | null; link: BatchOp | null }
+  | { kind: 'parked'; connecId: string; missing: { entity: string; connecId: string }[] }
+  | { kind: 'busy'; connecId: string };
+
+export interface PushItemResult {
+  localId: string;
+  status: 'pushed' | 'unchanged' | 'skipped' | 'failed';
+  connecId: string | null;
+  httpStatus: number | null;
+  error: string | null;
+}
+
+/** Job payload of `connec.record`. */
+export interface RecordJobPayload {
+  entity: string;
+  collection: string;
+  /** The record as delivered; absent for an on-demand fetch. */
+  record?: ConnecRecord;
+  /** Fetch this Connec! id first (a reference some parked record is waiting for). */
+  fetchId?: string;
+}
+
+/** Lookups of id maps already done for a page: `undefined` = not looked up, `null` = known absent. */
+type MapCache = Map<string, IdMapRecord | null>;
+const cacheKey = (entity: string, connecId: string) => `${entity}\u0000${connecId}`;
+
+export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
+  return `sync.ref:${tenant}:${groupId}:${entity}:${connecId}`;
+}
+
+export function recordOrderingKey(tenant: string, groupId: string, entity: string, connecId: string): string {
+  return `connec.record:${tenant}:${groupId}:${entity}:${connecId}`;
+}
+
+function errorInfo(error: unknown): { code: string; message: string } {
+  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') {
+    return { code: error.code, message: error.message };
+  }
+  if (error instanceof Error) return { code: error.name || 'error', message: error.message };
+  return { code: 'error', message: String(error) };
+}
+
+function readSettings(group: GroupRecord): GroupSyncSettings {
+  const raw = group.settings.sync;
+  if (!isObject(raw)) return {};
+  const out: GroupSyncSettings = {};
+  if (isObject(raw.entities)) {
+    const entities: NonNullable<GroupSyncSettings['entities']> = {};
+    for (const [name, value] of Object.entries(raw.entities)) {
+      if (!isObject(value)) continue;
+      entities[name] = {
+        ...(typeof value.inbound === 'boolean' ? { inbound: value.inbound } : {}),
+        ...(typeof value.outbound === 'boolean' ? { outbound: value.outbound } : {}),
+      };
+    }
+    out.entities = entities;
+  }
+  if (typeof raw.importSince === 'string') out.importSince = raw.importSince;
+  return out;
+}
+
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      const item = items[index];
+      if (item !== undefined) await fn(item, index);
+    }
+  });
+  await Promise.all(runners);
+}
+
+export class SyncEngine {
+  readonly counters: SyncCounters = emptyCounters();
+  private readonly deps: EngineDeps;
+
+  constructor(deps: EngineDeps) {
+    this.deps = deps;
+  }
+
+  get connector(): ConnectorDefinition {
+    return this.deps.connector;
+  }
+
+  get options(): ResolvedSyncOptions {
+    return this.deps.options;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // scopes and switches
+
+  /** The sync scope of a group, or null when the tenant or group is unknown or cancelled. */
+  async scope(tenantName: string, groupId: string): Promise<GroupScope | null> {
+    const tenant = this.deps.tenants.get(tenantName);
+    if (!tenant) return null;
+    const group = await this.deps.storage.groups.get(tenantName, groupId);
+    if (!group || group.status !== 'active') return null;
+    const identity = this.deps.connector.identity;
+    const owner: Owner = {
+      provider: identity.provider({ tenant: tenant.name, apiId: tenant.api.id, groupId }),
+      realm: identity.realm({ tenant: tenant.name, apiId: tenant.api.id, groupId, orgUid: group.orgUid }),
+    };
+    return { tenant, groupId, group, owner, settings: readSettings(group), port: this.deps.portFor(tenant) };
+  }
+
+  enabled(scope: GroupScope, entity: AnyEntity, direction: 'inbound' | 'outbound'): boolean {
+    if (direction === 'inbound' && !entity.inbound) return false;
+    if (direction === 'outbound' && !entity.outbound) return false;
+    return scope.settings.entities?.[entity.name]?.[direction] !== false;
+  }
+
+  private idScope(scope: GroupScope, entity: string): IdMapScope {
+    return { tenant: scope.tenant.name, groupId: scope.groupId, entity };
+  }
+
+  private mapperContext(scope: GroupScope, entity: AnyEntity, connecId: string | null, localId: string | null, isCreate: boolean): MapperContext {
+    return {
+      tenant: scope.tenant.name,
+      groupId: scope.groupId,
+      entity: entity.name,
+      connecId,
+      localId,
+      isCreate,
+      settings: scope.group.settings,
+    };
+  }
+
+  private localContext(base: MapperContext, signal: AbortSignal | undefined): LocalContext {
+    return {
+      ...base,
+      idempotencyKey: `${base.tenant}:${base.groupId}:${base.entity}:${base.connecId ?? base.localId ?? ''}`,
+      signal,
+      logger: this.deps.logger,
+    };
+  }
+
+  private skip(scope: GroupScope, entity: string, connecId: string | null, reason: SkipReason): void {
+    if (reason === 'replay' || reason === 'unchanged') this.counters.skippedReplay++;
+    else if (reason === 'stale') this.counters.skippedStale++;
+    else if (reason === 'echo') this.counters.skippedEcho++;
+    else this.counters.skippedOther++;
+    this.deps.logger.debug('sync: record skipped', { tenant: scope.tenant.name, groupId: scope.groupId, entity, connecId, reason });
+    if (connecId !== null) {
+      this.deps.emit({ type: 'record.skipped', tenant: scope.tenant.name, groupId: scope.groupId, entity, connecId, reason });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // id maps
+
+  private async findByConnecId(scope: GroupScope, entity: string, connecId: string, cache?: MapCache): Promise<IdMapRecord | null> {
+    const key = cacheKey(entity, connecId);
+    const cached = cache?.get(key);
+    if (cached !== undefined) return cached;
+    const found = await this.deps.storage.idMaps.find(this.idScope(scope, entity), { connecId });
+    cache?.set(key, found);
+    return found;
+  }
+
+  /**
+   * Records that `connecId` <-> `localId` (either may be known alone so far). Idempotent and
+   * race-safe: a concurrent insert of the same pair is absorbed.
+   */
+  private async linkMap(scope: GroupScope, entity: string, connecId: string, localId: string): Promise<IdMapRecord> {
+    const ids = this.idScope(scope, entity);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const byConnec = await this.deps.storage.idMaps.find(ids, { connecId });
+      if (byConnec) {
+        if (byConnec.localId === localId) return byConnec;
+        if (byConnec.localId === null) {
+          const updated = await this.deps.storage.idMaps.update(ids, { connecId }, { localId });
+          if (updated) return updated;
+          continue;
+        }
+        throw new SyncError(
+          `Connec! record ${connecId} of "${entity}" is already linked to local record ${byConnec.localId}, not ${localId}`,
+        );
+      }
+      const byLocal = await this.deps.storage.idMaps.find(ids, { localId });
+      try {
+        if (byLocal) {
+          if (byLocal.connecId !== null && byLocal.connecId !== connecId) {
+            throw new SyncError(
+              `Local record ${localId} of "${entity}" is already linked to Connec! record ${byLocal.connecId}, not ${connecId}`,
+            );
+          }
+          const updated = await this.deps.storage.idMaps.update(ids, { localId }, { connecId });
+          if (updated) return updated;
+          continue;
+        }
+        return await this.deps.storage.idMaps.insert({ ...ids, connecId, localId });
+      } catch (error) {
+        if (error instanceof StorageConflictError) continue;
+        throw error;
+      }
+    }
+    throw new SyncError(`Could not link Connec! record ${connecId} to local record ${localId} of "${entity}" (contention)`);
+  }
+
+  private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
+    await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
+  }
+
+  // -------------------------------------------------------------------------------------
+  // inbound: one record
+
+  /** Replaces declared references by local ids (or null); lists the ones not known yet. */
+  private async unfold(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    cache: MapCache | undefined,
+  ): Promise<{ record: ConnecRecord; missing: { entity: string; connecId: string }[] }> {
+    let out = record;
+    const missing: { entity: string; connecId: string }[] = [];
+    for (const [path, target] of Object.entries(entity.references)) {
+      const resolved = new Map<string, string | null>();
+      for (const { location, value } of valuesAt(record, path)) {
+        if (value === null || value === undefined || value === '') {
+          resolved.set(location, null);
+          continue;
+        }
+        const own = ownIdOf(value, scope.owner);
+        if (own !== null) {
+          resolved.set(location, own);
+          continue;
+        }
+        const cid = connecIdOf(value);
+        if (cid === null) {
+          resolved.set(location, null);
+          continue;
+        }
+        const map = await this.findByConnecId(scope, target, cid, cache);
+        if (map?.localId && !map.tombstonedAt) resolved.set(location, map.localId);
+        else {
+          resolved.set(location, null);
+          missing.push({ entity: target, connecId: cid });
+        }
+      }
+      out = mapAt(out, path, (_value, location) => resolved.get(location) ?? null);
+    }
+    for (const path of entity.subRecords) {
+      out = mapAt(out, `${path}/id`, (value) => ownIdOf(value, scope.owner));
+    }
+    return { record: out, missing };
+  }
+
+  /** The link-back op adding our ids (record and sub-records) to Connec!'s id arrays, or null when present. */
+  private linkOp(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    connecId: string,
+    localId: string,
+    subIds: Record<string, (string | null)[]> | undefined,
+  ): BatchOp | null {
+    const realm = scope.group.orgUid;
+    const ours: IdEntry = { id: localId, provider: scope.owner.provider, realm: scope.owner.realm };
+    let needed = ownIdOf(record.id, scope.owner) !== localId;
+    const body: ConnecRecord = { id: mergeIds(record.id, [ours], realm) };
+    for (const [path, ids] of Object.entries(subIds ?? {})) {
+      const lines = record[path];
+      if (!Array.isArray(lines)) continue;
+      body[path] = lines.map((line: unknown, index: number) => {
+        const subId = ids[index];
+        if (!isObject(line) || !subId) return line;
+        if (ownIdOf(line.id, scope.owner) !== subId) needed = true;
+        return { ...line, id: mergeIds(line.id, [{ ...ours, id: subId }], realm) };
+      });
+    }
+    if (!needed) return null;
+    return {
+      method: 'put',
+      groupId: scope.groupId,
+      collection: entity.connec,
+      id: entity.connec === 'company' ? undefined : connecId,
+      record: body,
+    };
+  }
+
+  private async acquire(key: string): Promise<string | null> {
+    const owner = `${this.deps.instanceId}:${randomUUID()}`;
+    return (await this.deps.storage.locks.acquire(key, owner, this.deps.options.lockTtlMs)) ? owner : null;
+  }
+
+  /**
+   * Applies one Connec! record of `entity`. Never throws for skips, parking or contention
+   * (those are outcomes); throws for mapper, local store, storage and Connec! failures.
+   */
+  async applyRecord(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean } = {},
+  ): Promise<ApplyOutcome> {
+    const inbound = entity.inbound;
+    const connecId = connecIdOf(record.id);
+    if (!inbound || !this.enabled(scope, entity, 'inbound')) return { kind: 'skipped', reason: 'disabled', connecId, link: null };
+    if (connecId === null) throw new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`);
+    if (entity.filter && !entity.filter(record)) return { kind: 'skipped', reason: 'filtered', connecId, link: null };
+    if (!options.full && scope.settings.importSince) {
+      const since = parseTimestamp(scope.settings.importSince);
+      const created = parseTimestamp(record.created_at);
+      if (since && created && created < since) return { kind: 'skipped', reason: 'before_import_since', connecId, link: null };
+    }
+    const ids = this.idScope(scope, entity.name);
+    const updatedAt = parseTimestamp(record.updated_at);
+    const hash = contentHash(record);
+
+    // Cheap pre-check without the lock: lastAppliedAt only ever moves forward.
+    const known = await this.findByConnecId(scope, entity.name, connecId, options.cache);
+    const early = this.staleness(known, updatedAt, hash);
+    if (known?.tombstonedAt) return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
+    if (early && known?.localId) {
+      return { kind: 'skipped', reason: early, connecId, link: this.linkOp(scope, entity, record, connecId, known.localId, undefined) };
+    }
+
+    const lockKey = `sync.record:${scope.tenant.name}:${scope.groupId}:${entity.name}:${connecId}`;
+    const lockOwner = await this.acquire(lockKey);
+    if (lockOwner === null) return { kind: 'busy', connecId };
+    try {
+      let map = await this.deps.storage.idMaps.find(ids, { connecId });
+      options.cache?.set(cacheKey(entity.name, connecId), map);
+      if (!map) {
+        const own = ownIdOf(record.id, scope.owner);
+        if (own !== null) map = await this.linkMap(scope, entity.name, connecId, own);
+      }
+      if (map?.tombstonedAt) return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
+      if (map?.localId) {
+        const stale = this.staleness(map, updatedAt, hash);
+        if (stale) {
+          if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+          return { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, undefined) };
+        }
+      }
+
+      const { record: unfolded, missing } = await this.unfold(scope, entity, record, options.cache);
+      if (missing.length > 0) return { kind: 'parked', connecId, missing };
+
+      if (!map?.localId) return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal);
+      return await this.update(scope, entity, record, unfolded, map, connecId, updatedAt, hash, options.signal);
+    } finally {
+      await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
+    }
+  }
+
+  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string): SkipReason | null {
+    if (!map?.localId) return null;
+    if (map.lastAppliedAt && updatedAt && updatedAt.getTime() <= map.lastAppliedAt.getTime()) {
+      return updatedAt.getTime() === map.lastAppliedAt.getTime() && map.lastReceivedHash === hash ? 'replay' : 'stale';
+    }
+    if (map.lastReceivedHash === hash) return 'unchanged';
+    return null;
+  }
+
+  private async create(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    unfolded: ConnecRecord,
+    connecId: string,
+    updatedAt: Date | null,
+    hash: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ApplyOutcome> {
+    const inbound = entity.inbound;
+    if (!inbound) throw new SyncError(`Entity "${entity.name}" is not inbound`);
+    const mctx = this.mapperContext(scope, entity, connecId, null, true);
+    const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(unfolded, mctx);
+    const result = await inbound.local.create(data, this.localContext(mctx, signal));
+    if (!result || typeof result.id !== 'string' || result.id === '') {
+      throw new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`);
+    }
+    const ids = this.idScope(scope, entity.name);
+    const map = await this.linkMap(scope, entity.name, connecId, result.id);
+    await this.deps.storage.idMaps.update(ids, { connecId }, {
+      lastAppliedAt: updatedAt ?? this.deps.clock(),
+      lastReceivedHash: hash,
+      lastError: null,
+    });
+    this.counters.created++;
+    this.counters.applied++;
+    await this.wake(scope, entity.name, connecId);
+    this.deps.emit({
+      type: 'record.applied',
+      tenant: scope.tenant.name,
+      groupId: scope.groupId,
+      entity: entity.name,
+      connecId,
+      localId: result.id,
+      action: 'created',
+    });
+    return {
+      kind: 'created',
+      connecId,
+      localId: map.localId ?? result.id,
+      link: this.linkOp(scope, entity, record, connecId, result.id, result.subIds),
+    };
+  }
+
+  private async update(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    unfolded: ConnecRecord,
+    map: IdMapRecord,
+    connecId: string,
+    updatedAt: Date | null,
+    hash: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ApplyOutcome> {
+    const inbound = entity.inbound;
+    const localId = map.localId;
+    if (!inbound || localId === null) throw new SyncError(`Entity "${entity.name}" is not inbound`);
+    const ids = this.idScope(scope, entity.name);
+    const mctx = this.mapperContext(scope, entity, connecId, localId, false);
+    const lctx = this.localContext(mctx, signal);
+    let data = inbound.toLocal(unfolded, mctx);
+
+    // Echo of our own push: the same content as we last pushed, seen through the mappers.
+    const outbound = entity.outbound;
+    if (outbound && map.lastPushedHash !== null) {
+      let echoHash: string | null = null;
+      try {
+        echoHash = payloadHash(prune(outbound.toConnec(data, mctx)));
+      } catch {
+        echoHash = null;
+      }
+      if (echoHash === map.lastPushedHash) {
+        await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+        return { kind: 'skipped', reason: 'echo', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
+      }
+    }
+
+    // Conflict policy: only when the app can tell us its current version and when it changed.
+    let pushBack: unknown = null;
+    const policy = inbound.conflict;
+    if (policy.strategy !== 'connec-wins' && inbound.local.get && outbound?.localUpdatedAt) {
+      const current = await inbound.local.get(localId, lctx);
+      if (current === null) {
+        await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
+        return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
+      }
+      const localAt = outbound.localUpdatedAt(current);
+      const changedLocally = localAt !== null && localAt.getTime() > map.updatedAt.getTime();
+      if (changedLocally) {
+        let winner: 'connec' | 'local' | 'merged';
+        const strategy = policy.strategy;
+        if (typeof strategy === 'object') {
+          data = strategy.merge({ connec: data, local: current, connecUpdatedAt: updatedAt, localUpdatedAt: localAt, ctx: mctx });
+          winner = 'merged';
+        } else if (strategy === 'local-wins') {
+          winner = 'local';
+        } else {
+          const diff = localAt.getTime() - (updatedAt?.getTime() ?? 0);
+          winner = Math.abs(diff) <= policy.skewMs ? policy.tieBreaker : diff > 0 ? 'local' : 'connec';
+        }
+        this.counters.conflicts++;
+        this.deps.emit({ type: 'conflict', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
+        this.deps.logger.info('sync: conflict resolved', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
+        if (winner === 'local') {
+          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+          await this.pushRecords(scope, entity, [current], signal);
+          return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
+        }
+        if (winner === 'merged') {
+          const connecView = payloadHash(prune(outbound.toConnec(inbound.toLocal(unfolded, mctx), mctx)));
+          const mergedView = payloadHash(prune(outbound.toConnec(data, mctx)));
+          if (connecView !== mergedView) pushBack = data;
+        }
+      }
+    }
+
+    const result = await inbound.local.update(localId, data, lctx);
+    if (result && typeof result === 'object' && result.gone) {
+      await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
+      this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
+      return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
+    }
+    await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+    if (map.lastError) await this.deps.storage.idMaps.update(ids, { connecId }, { lastError: null });
+    this.counters.updated++;
+    this.counters.applied++;
+    this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
+    if (pushBack !== null) await this.pushRecords(scope, entity, [pushBack], signal);
+    const subIds = result && typeof result === 'object' ? result.subIds : undefined;
+    return { kind: 'updated', connecId, localId, link: this.linkOp(scope, entity, record, connecId, localId, subIds) };
+  }
+
+  /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
+  async sendLinks(scope: GroupScope, ops: BatchOp[], signal?: AbortSignal): Promise<Map<number, string>> {
+    const failed = new Map<number, string>();
+    const size = this.deps.options.batchSize;
+    for (let start = 0; start < ops.length; start += size) {
+      const chunk = ops.slice(start, start + size);
+      const results = await scope.port.batch(chunk, signal ? { signal } : {});
+      chunk.forEach((_op, i) => {
+        const r = results[i];
+        if (r && r.status >= 200 && r.status < 300) this.counters.linked++;
+        else failed.set(start + i, r ? (r.error ?? `HTTP ${r.status}`) : 'no result for op');
+      });
+    }
+    return failed;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // the connec.record job
+
+  /**
+   * Processes one inbox record. Returns normally when done (applied or skipped for good);
+   * returns `{ park }` / `{ retryInMs }` for the caller to defer the job.
+   */
+  async processRecordJob(
+    tenantName: string,
+    groupId: string,
+    payload: RecordJobPayload,
+    signal: AbortSignal | undefined,
+  ): Promise<{ done: true } | { park: string; reason: string } | { retryInMs: number; reason: string }> {
+    const entity = this.deps.connector.entity(payload.entity);
+    const scope = await this.scope(tenantName, groupId);
+    if (!scope || !entity) {
+      this.counters.skippedOther++;
+      this.deps.logger.info('sync: record for an unknown group, tenant or entity ignored', { tenant: tenantName, groupId, entity: payload.entity });
+      return { done: true };
+    }
+    let record = payload.record;
+    if (!record && payload.fetchId) {
+      const existing = await this.findByConnecId(scope, entity.name, payload.fetchId);
+      if (existing?.localId) return { done: true };
+      record = (await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {})) ?? undefined;
+      if (!record) {
+        this.deps.logger.warn('sync: referenced record not found in Connec!', { tenant: tenantName, groupId, entity: entity.name, connecId: payload.fetchId });
+        return { done: true };
+      }
+    }
+    if (!record) return { done: true };
+    const outcome = await this.applyRecord(scope, entity, record, { signal });
+    if (outcome.kind === 'busy') return { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
+    if (outcome.kind === 'parked') {
+      const first = outcome.missing[0];
+      if (!first) return { retryInMs: 1_000, reason: 'unresolved reference' };
+      if (this.deps.options.fetchMissingReferences) await this.requestFetch(scope, outcome.missing);
+      this.counters.parked++;
+      this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
+      return { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
+    }
+    if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+    if (outcome.link) {
+      const failed = await this.sendLinks(scope, [outcome.link], signal);
+      const error = failed.get(0);
+      if (error !== undefined) throw new SyncError(`Linking ${entity.name} ${outcome.connecId} back to Connec! failed: ${error}`);
+    }
+    return { done: true };
+  }
+
+  /** Enqueues on-demand fetches of referenced records (deduplicated per record). */
+  private async requestFetch(scope: GroupScope, missing: { entity: string; connecId: string }[]): Promise<void> {
+    const jobs: JobInput[] = [];
+    for (const m of missing) {
+      const target = this.deps.connector.entity(m.entity);
+      if (!target?.inbound || !this.enabled(scope, target, 'inbound')) continue;
+      jobs.push(this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId }, m.connecId));
+    }
+    if (jobs.length > 0) await this.deps.storage.jobs.enqueueMany(jobs);
+  }
+
+  /** A `connec.record` job input: ordered per record, deduplicated by content. */
+  recordJob(tenant: string, groupId: string, entity: AnyEntity, payload: RecordJobPayload, connecId: string): JobInput {
+    const content = payload.record ? rawHash(payload.record) : 'fetch';
+    return {
+      type: 'connec.record',
+      tenant,
+      groupId,
+      payload: jsonPayload(payload),
+      dedupeKey: `connec.record:${tenant}:${groupId}:${entity.name}:${connecId}:${content}`,
+      orderingKey: recordOrderingKey(tenant, groupId, entity.name, connecId),
+      maxAttempts: this.deps.options.maxAttempts,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // push (app -> Connec!)
+
+  /**
+   * Maps and upserts local records of one entity through the batch endpoint (our id in the
+   * `id` array, `opts.matching_fields` on first pushes). Records whose mapped content equals
+   * the last successful push are not sent again, so after a partial failure only the failed
+   * ones are retried.
+   */
+  async pushRecords(scope: GroupScope, entity: AnyEntity, records: readonly unknown[], signal?: AbortSignal): Promise<PushItemResult[]> {
+    const outbound = entity.outbound;
+    if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
+    const results: PushItemResult[] = [];
+    if (!this.enabled(scope, entity, 'outbound')) {
+      for (const record of records) results.push({ localId: outbound.localId(record), status: 'skipped', connecId: null, httpStatus: null, error: 'outbound sync disabled for this group' });
+      return results;
+    }
+    const ids = this.idScope(scope, entity.name);
+    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null }[] = [];
+    for (const record of records) {
+      const localId = outbound.localId(record);
+      const index = results.length;
+      results.push({ localId, status: 'skipped', connecId: null, httpStatus: null, error: null });
+      if (outbound.shouldPush && !outbound.shouldPush(record)) {
+        results[index] = { localId, status: 'skipped', connecId: null, httpStatus: null, error: 'opted out' };
+        continue;
+      }
+      const map = await this.deps.storage.idMaps.find(ids, { localId });
+      if (map?.tombstonedAt) {
+        results[index] = { localId, status: 'skipped', connecId: map.connecId, httpStatus: null, error: 'tombstoned' };
+        continue;
+      }
+      const connecId = map?.connecId ?? null;
+      const isCreate = connecId === null;
+      const mctx = this.mapperContext(scope, entity, connecId, localId, isCreate);
+      const mapper = isCreate && outbound.toConnecOnCreate ? outbound.toConnecOnCreate : outbound.toConnec;
+      const payload = prune(mapper(record, mctx));
+      if (!isObject(payload)) throw new SyncError(`toConnec of "${entity.name}" must return an object`);
+      const hash = payloadHash(payload);
+      if (map && connecId !== null && map.lastPushedHash === hash && map.lastError === null) {
+        results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
+        continue;
+      }
+      const body = await this.fold(scope, entity, payload, localId, connecId);
+      if (isCreate && entity.matchingFields.length > 0) {
+        const opts = isObject(body.opts) ? body.opts : {};
+        body.opts = { ...opts, matching_fields: [...entity.matchingFields] };
+      }
+      const singular = entity.connec === 'company';
+      pending.push({
+        index,
+        localId,
+        hash,
+        connecId,
+        op: {
+          method: isCreate && !singular ? 'post' : 'put',
+          groupId: scope.groupId,
+          collection: entity.connec,
+          id: singular ? undefined : (connecId ?? undefined),
+          record: body,
+        },
+      });
+    }
+    const size = this.deps.options.batchSize;
+    for (let start = 0; start < pending.length; start += size) {
+      const chunk = pending.slice(start, start + size);
+      const answers = await scope.port.batch(chunk.map((p) => p.op), signal ? { signal } : {});
+      for (const [i, item] of chunk.entries()) {
+        const answer = answers[i];
+        const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
+        const returnedId = ok && answer.record ? connecIdOf(answer.record.id) : null;
+        const connecId = returnedId ?? item.connecId;
+        if (ok && connecId !== null) {
+          await this.linkMap(scope, entity.name, connecId, item.localId);
+          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null });
+          await this.wake(scope, entity.name, connecId);
+          this.counters.pushed++;
+          results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
+        } else {
+          const message = answer ? (answer.error ?? `HTTP ${answer.status}`) : 'no result for op';
+          const status = answer?.status ?? null;
+          const existing = await this.deps.storage.idMaps.find(ids, { localId: item.localId });
+          const lastError = { code: status === null ? 'push_failed' : `http_${status}`, message, at: this.deps.clock() };
+          if (existing) await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastError });
+          else {
+            try {
+              await this.deps.storage.idMaps.insert({ ...ids, connecId: null, localId: item.localId });
+            } catch (error) {
+              if (!(error instanceof StorageConflictError)) throw error;
+            }
+            await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastError });
+          }
+          this.counters.pushFailed++;
+          results[item.index] = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message };
+        }
+        this.deps.emit({
+          type: 'record.pushed',
+          tenant: scope.tenant.name,
+          groupId: scope.groupId,
+          entity: entity.name,
+          localId: item.localId,
+          connecId,
+          status: answer?.status ?? 0,
+          ok,
+        });
+      }
+    }
+    return results;
+  }
+
+  /** Turns local-id references of an outbound payload into id arrays. */
+  private async fold(scope: GroupScope, entity: AnyEntity, payload: ConnecRecord, localId: string, connecId: string | null): Promise<ConnecRecord> {
+    const realm = scope.group.orgUid ?? '';
+    const ours = (id: string): IdEntry => ({ id, provider: scope.owner.provider, realm: scope.owner.realm });
+    const connec = (id: string): IdEntry => ({ id, provider: CONNEC_PROVIDER, realm });
+    let out: ConnecRecord = { ...payload, id: connecId ? [connec(connecId), ours(localId)] : [ours(localId)] };
+    for (const [path, target] of Object.entries(entity.references)) {
+      const resolved = new Map<string, IdEntry[] | null>();
+      for (const { location, value } of valuesAt(out, path)) {
+        if (typeof value !== 'string' || value === '') {
+          resolved.set(location, value === null || value === undefined || value === '' ? null : idArrayOrNull(value));
+          continue;
+        }
+        const map = await this.deps.storage.idMaps.find(this.idScope(scope, target), { localId: value });
+        resolved.set(location, map?.connecId ? [connec(map.connecId), ours(value)] : [ours(value)]);
+      }
+      out = mapAt(out, path, (value, location) => (resolved.has(location) ? resolved.get(location) : value));
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // initial import
+
+  /**
+   * Imports a group: first the outbound half (local records pushed with `matching_fields`
+   * so Connec! merges instead of duplicating), then every inbound entity in reference order,
+   * page by page, checkpointing after each committed page. A second run resumes where the
+   * first stopped; a completed import is not repeated unless `full` is set.
+   */
+  async importGroup(
+    tenantName: string,
+    groupId: string,
+    options: {
+      full?: boolean;
+      signal?: AbortSignal | undefined;
+      onProgress?: (progress: { entity: string; done: number; total: number | null }) => void;
+      heartbeat?: () => Promise<boolean>;
+    } = {},
+  ): Promise<SyncReport> {
+    const startedAt = this.deps.clock();
+    const scope = await this.scope(tenantName, groupId);
+    if (!scope) throw new SyncError(`Cannot import group "${groupId}" of tenant "${tenantName}": unknown tenant or group, or group cancelled`);
+    const lockKey = `sync.import:${tenantName}:${groupId}`;
+    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
+    const ttl = this.deps.options.importLockTtlMs;
+    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
+      throw new ImportBusyError(`An import of group "${groupId}" (tenant "${tenantName}") is already running`);
+    }
+    const entities: Record<string, EntityReport> = {};
+    const failures: RecordFailure[] = [];
+    const keepAlive = async () => {
+      if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
+        throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
+      }
+      if (options.heartbeat && !(await options.heartbeat())) throw new SyncError('Lost the lease of the import job');
+      if (options.signal?.aborted) throw new SyncError('Import aborted', { cause: options.signal.reason });
+    };
+    try {
+      for (const entity of this.deps.connector.entities) {
+        if (!entity.outbound || !entity.list || !this.enabled(scope, entity, 'outbound')) continue;
+        const report = (entities[entity.name] ??= emptyEntityReport());
+        await this.importOutbound(scope, entity, report, failures, options.full ?? false, options.signal, keepAlive);
+      }
+      for (const entity of this.deps.connector.importOrder) {
+        if (!this.enabled(scope, entity, 'inbound')) continue;
+        const report = (entities[entity.name] ??= emptyEntityReport());
+        await this.importEntity(scope, entity, report, failures, options, keepAlive);
+      }
+      const report: SyncReport = { tenant: tenantName, groupId, status: 'complete', startedAt, finishedAt: this.deps.clock(), entities, failures };
+      this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
+      this.deps.logger.info('sync: import completed', { tenant: tenantName, groupId, failures: failures.length });
+      return report;
+    } catch (error) {
+      const report: SyncReport = { tenant: tenantName, groupId, status: 'partial', startedAt, finishedAt: this.deps.clock(), entities, failures };
+      throw new ImportFailedError(`Import of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, report, error);
+    } finally {
+      await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
+    }
+  }
+
+  private async importOutbound(
+    scope: GroupScope,
+    entity: AnyEntity,
+    report: EntityReport,
+    failures: RecordFailure[],
+    full: boolean,
+    signal: AbortSignal | undefined,
+    keepAlive: () => Promise<void>,
+  ): Promise<void> {
+    const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'import.outbound' };
+    if (full) await this.deps.storage.cursors.reset(key);
+    const cursor = await this.deps.storage.cursors.get(key);
+    if (cursor?.complete || !entity.list) return;
+    const mctx = this.mapperContext(scope, entity, null, null, false);
+    let batch: unknown[] = [];
+    let done = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const results = await this.pushRecords(scope, entity, batch, signal);
+      for (const r of results) {
+        if (r.status === 'pushed') report.pushed++;
+        if (r.status === 'failed') {
+          report.failed++;
+          failures.push({ entity: entity.name, direction: 'outbound', connecId: r.connecId, localId: r.localId, code: r.httpStatus === null ? 'push_failed' : `http_${r.httpStatus}`, message: r.error ?? 'push failed' });
+        }
+      }
+      done += batch.length;
+      batch = [];
+      await keepAlive();
+    };
+    for await (const item of entity.list(this.localContext(mctx, signal))) {
+      if (Array.isArray(item)) batch.push(...item);
+      else batch.push(item);
+      if (batch.length >= this.deps.options.batchSize) await flush();
+    }
+    await flush();
+    await this.deps.storage.cursors.advance(key, done, {}, true);
+  }
+
+  private async importEntity(
+    scope: GroupScope,
+    entity: AnyEntity,
+    report: EntityReport,
+    failures: RecordFailure[],
+    options: { full?: boolean; signal?: AbortSignal | undefined; onProgress?: (p: { entity: string; done: number; total: number | null }) => void },
+    keepAlive: () => Promise<void>,
+  ): Promise<void> {
+    const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'import' };
+    if (options.full) await this.deps.storage.cursors.reset(key);
+    const cursor = await this.deps.storage.cursors.get(key);
+    if (cursor?.complete) return;
+    let skip = cursor?.position ?? 0;
+    const top = entity.connec === 'company' ? 1 : this.deps.options.pageSize;
+    for (;;) {
+      const page = await scope.port.listPage(scope.groupId, entity.connec, { skip, top, signal: options.signal });
+      await this.importPage(scope, entity, page.records, report, failures, options);
+      skip += page.records.length;
+      const last = page.records.length < top || (page.total !== null && skip >= page.total);
+      await this.deps.storage.cursors.advance(key, skip, { total: page.total }, last);
+      options.onProgress?.({ entity: entity.name, done: skip, total: page.total });
+      this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: skip, total: page.total });
+      if (last) return;
+      await keepAlive();
+    }
+  }
+
+  private async importPage(
+    scope: GroupScope,
+    entity: AnyEntity,
+    records: ConnecRecord[],
+    report: EntityReport,
+    failures: RecordFailure[],
+    options: { full?: boolean; signal?: AbortSignal | undefined },
+  ): Promise<void> {
+    report.fetched += records.length;
+    // Preload the id maps of this page and of every reference it holds.
+    const cache: MapCache = new Map();
+    const load = async (target: string, cids: string[]) => {
+      const unique = [...new Set(cids)].filter((cid) => !cache.has(cacheKey(target, cid)));
+      if (unique.length === 0) return;
+      const found = await this.deps.storage.idMaps.findManyByConnecIds(this.idScope(scope, target), unique);
+      for (const cid of unique) cache.set(cacheKey(target, cid), null);
+      for (const map of found) if (map.connecId) cache.set(cacheKey(target, map.connecId), map);
+    };
+    await load(entity.name, records.map((r) => connecIdOf(r.id)).filter((c): c is string => c !== null));
+    for (const [path, target] of Object.entries(entity.references)) {
+      const cids: string[] = [];
+      for (const r of records) {
+        for (const { value } of valuesAt(r, path)) {
+          if (ownIdOf(value, scope.owner) !== null) continue;
+          const cid = connecIdOf(value);
+          if (cid) cids.push(cid);
+        }
+      }
+      await load(target, cids);
+    }
+
+    const links: { op: BatchOp; record: ConnecRecord; connecId: string }[] = [];
+    const deferred: JobInput[] = [];
+    await pool(records, this.deps.options.importConcurrency, async (record) => {
+      const connecId = connecIdOf(record.id);
+      try {
+        const outcome = await this.applyRecord(scope, entity, record, { cache, signal: options.signal, full: options.full ?? false });
+        switch (outcome.kind) {
+          case 'created':
+            report.created++;
+            break;
+          case 'updated':
+            report.updated++;
+            break;
+          case 'skipped':
+            report.skipped++;
+            this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+            break;
+          case 'parked':
+          case 'busy':
+            report.deferred++;
+            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, outcome.connecId));
+            return;
+        }
+        if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId });
+      } catch (error) {
+        const info = errorInfo(error);
+        report.failed++;
+        this.counters.failed++;
+        failures.push({ entity: entity.name, direction: 'inbound', connecId, localId: null, code: info.code, message: info.message });
+        this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
+        if (connecId !== null) {
+          report.deferred++;
+          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, connecId));
+        }
+      }
+    });
+    const failedLinks = await this.sendLinks(scope, links.map((l) => l.op), options.signal);
+    for (const [index, message] of failedLinks) {
+      const link = links[index];
+      if (!link) continue;
+      failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
+      // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
+      deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record }, link.connecId));
+    }
+    report.linked += links.length - failedLinks.size;
+    if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
+  }
+}
+
+function idArrayOrNull(value: unknown): IdEntry[] | null {
+  return Array.isArray(value) ? mergeIds(value, [], null) : null;
+}
+
+function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
+  const out: { [key: string]: JsonValue } = { entity: payload.entity, collection: payload.collection };
+  if (payload.fetchId !== undefined) out.fetchId = payload.fetchId;
+  if (payload.record !== undefined) out.record = toJson(payload.record);
+  return out;
+}
+
+function toJson(value: unknown): JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value instanceof Date) return value.toISOString();
+  if (isObject(value)) {
+    const out: { [key: string]: JsonValue } = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v);
+    return out;
+  }
+  return null;
+}
+
+/** Another import of the same group holds the lock. */
+export class ImportBusyError extends SyncError {}
+
+/** An import stopped on an infrastructure failure; `report` holds what was done (status `partial`). */
+export class ImportFailedError extends SyncError {
+  readonly report: SyncReport;
+  constructor(message: string, report: SyncReport, cause: unknown) {
+    super(message, { cause });
+    this.report = report;
+  }
+}

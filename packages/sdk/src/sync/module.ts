@@ -1,0 +1,391 @@
+/**
+ * The sync module: the Connec! notification route, the `sync.import` and `connec.record`
+ * job handlers, and the public `mno.sync` / `mno.connec` API.
+ */
+import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
+import { JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, type Tenant } from '../core/types.js';
+import type { ConnecRecord, ConnectorDefinition } from '../entities/types.js';
+import { ConfigError, SyncError } from '../errors/index.js';
+import type { JobInput, JobRecord } from '../storage/adapter.js';
+import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
+import { connecClientFor, connecPort } from './connec-port.js';
+import { ImportBusyError, type PushItemResult, type RecordJobPayload, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
+import type { SyncCounters, SyncEvent, SyncReport } from './observe.js';
+import type { ConnecPort } from './ports.js';
+import { connecIdOf, isObject, rawHash } from './records.js';
+
+export interface SyncModuleConfig extends SyncOptions {
+  /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
+  connecPort?: (tenant: Tenant) => ConnecPort;
+  /** Called for every sync event (progress, applied, skipped, parked, failed, conflicts, pushes). Must not throw. */
+  onEvent?: (event: SyncEvent) => void;
+  /** `$orderby` of import pages (e.g. `created_at ASC`); default: Connec!'s own stable order. */
+  importOrderBy?: string;
+}
+
+export interface DeadLetter {
+  jobId: string;
+  type: string;
+  tenant: string | null;
+  groupId: string | null;
+  entity: string | null;
+  connecId: string | null;
+  attempts: number;
+  error: { message: string; code?: string | undefined } | null;
+  failedAt: Date;
+}
+
+export interface SyncApi {
+  /** Maps and upserts one local record to Connec! (our id in the `id` array). */
+  push(args: { tenant: string; groupId: string; entity: string; record: unknown; signal?: AbortSignal }): Promise<PushItemResult>;
+  /** Batch form: one Connec! batch call per 50 records; only failed ops are retried by the next push. */
+  pushMany(args: { tenant: string; groupId: string; entity: string; records: readonly unknown[]; signal?: AbortSignal }): Promise<PushItemResult[]>;
+  /**
+   * Runs (or resumes) the initial import of a group now, in this process. The durable way is
+   * the `sync.import` job (enqueued once per new company); both share checkpoints and a lock.
+   */
+  importGroup(args: {
+    tenant: string;
+    groupId: string;
+    full?: boolean;
+    signal?: AbortSignal;
+    onProgress?: (progress: { entity: string; done: number; total: number | null }) => void;
+  }): Promise<SyncReport>;
+  /** Enqueues a durable import job (deduplicated per group unless `full`). */
+  enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
+  /** Dead-lettered sync jobs (records that failed every attempt), newest first. */
+  deadLetters(filter?: { tenant?: string; limit?: number }): Promise<DeadLetter[]>;
+  /** Puts a dead letter back in the inbox (after fixing its cause). */
+  retryDeadLetter(jobId: string): Promise<boolean>;
+  /** A snapshot of this process's counters. */
+  counters(): SyncCounters;
+  /** Subscribes to sync events; returns the unsubscribe function. */
+  on(listener: (event: SyncEvent) => void): () => void;
+}
+
+export interface SyncModule extends ModuleContribution {
+  api: SyncApi;
+  /** The typed Connec! client scope of a tenant's group. */
+  connec(tenant: string, groupId: string): ConnecGroup;
+  engine: SyncEngine;
+}
+
+function isConnector(value: unknown): value is ConnectorDefinition {
+  return (
+    isObject(value) &&
+    Array.isArray(value.entities) &&
+    Array.isArray(value.importOrder) &&
+    typeof value.entity === 'function' &&
+    typeof value.forCollection === 'function'
+  );
+}
+
+const OPTION_KEYS = new Set([
+  'pageSize',
+  'batchSize',
+  'importConcurrency',
+  'lockTtlMs',
+  'importLockTtlMs',
+  'parkRetryMs',
+  'maxAttempts',
+  'fetchMissingReferences',
+  'connecPort',
+  'onEvent',
+  'importOrderBy',
+]);
+
+/** Validates the `sync` config section (typed `unknown` at the top level). */
+export function parseSyncConfig(value: unknown): SyncModuleConfig {
+  if (value === undefined) return {};
+  if (!isObject(value)) throw new ConfigError('sync must be an object', { issues: [{ path: 'sync', message: 'expected an object' }] });
+  const issues: { path: string; message: string }[] = [];
+  for (const key of Object.keys(value)) if (!OPTION_KEYS.has(key)) issues.push({ path: `sync.${key}`, message: 'unknown key' });
+  const positive = (key: string, min: number, max: number) => {
+    const v = value[key];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      issues.push({ path: `sync.${key}`, message: `expected an integer from ${min} to ${max}` });
+    }
+  };
+  positive('pageSize', 1, 1000);
+  positive('batchSize', 1, 1000);
+  positive('importConcurrency', 1, 64);
+  positive('lockTtlMs', 1000, 3_600_000);
+  positive('importLockTtlMs', 1000, 3_600_000);
+  positive('parkRetryMs', 1, 3_600_000);
+  positive('maxAttempts', 1, 1000);
+  for (const key of ['connecPort', 'onEvent'] as const) {
+    if (value[key] !== undefined && typeof value[key] !== 'function') issues.push({ path: `sync.${key}`, message: 'expected a function' });
+  }
+  if (value.fetchMissingReferences !== undefined && typeof value.fetchMissingReferences !== 'boolean') {
+    issues.push({ path: 'sync.fetchMissingReferences', message: 'expected a boolean' });
+  }
+  if (value.importOrderBy !== undefined && typeof value.importOrderBy !== 'string') {
+    issues.push({ path: 'sync.importOrderBy', message: 'expected a string' });
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(`Invalid sync options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  }
+  return value as SyncModuleConfig;
+}
+
+function json(status: number, body: Record<string, unknown>): Response {
+  return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
+}
+
+function readRecordPayload(job: JobRecord): RecordJobPayload {
+  const p = job.payload;
+  if (!isObject(p) || typeof p.entity !== 'string' || typeof p.collection !== 'string') {
+    throw new SyncError(`connec.record job ${job.id} has a malformed payload`);
+  }
+  const out: RecordJobPayload = { entity: p.entity, collection: p.collection };
+  if (isObject(p.record)) out.record = p.record;
+  if (typeof p.fetchId === 'string') out.fetchId = p.fetchId;
+  return out;
+}
+
+/**
+ * Builds the sync module from the runtime and the validated `connector` and `sync` config
+ * sections. Without a connector the module still serves the notification route (answering
+ * 2xx and storing nothing) and `mno.connec`, so apps without entities keep working.
+ */
+export function createSyncModule(runtime: Runtime, config: { connector?: unknown; sync?: unknown }): SyncModule {
+  const connector = config.connector;
+  if (connector !== undefined && !isConnector(connector)) {
+    throw new ConfigError('connector must be the result of defineConnector(...)', {
+      issues: [{ path: 'connector', message: 'expected defineConnector(...)' }],
+    });
+  }
+  const options = parseSyncConfig(config.sync);
+  const clients = new WeakMap<Tenant, ConnecClient>();
+  const clientFor = (tenant: Tenant): ConnecClient => {
+    let client = clients.get(tenant);
+    if (!client) {
+      client = connecClientFor(tenant, runtime.fetch);
+      clients.set(tenant, client);
+    }
+    return client;
+  };
+  const ports = new WeakMap<Tenant, ConnecPort>();
+  const portFor =
+    options.connecPort ??
+    ((tenant: Tenant) => {
+      let port = ports.get(tenant);
+      if (!port) {
+        port = connecPort(clientFor(tenant), options.importOrderBy ? { orderBy: options.importOrderBy } : {});
+        ports.set(tenant, port);
+      }
+      return port;
+    });
+  const listeners = new Set<(event: SyncEvent) => void>();
+  const emit = (event: SyncEvent) => {
+    for (const listener of [options.onEvent, ...listeners]) {
+      if (!listener) continue;
+      try {
+        listener(event);
+      } catch {
+        // Observability never breaks syncing.
+      }
+    }
+  };
+  const definition: ConnectorDefinition =
+    connector ??
+    Object.freeze({
+      entities: [],
+      importOrder: [],
+      identity: { provider: ({ apiId }: { apiId: string }) => apiId, realm: ({ groupId }: { groupId: string }) => groupId },
+      entity: () => undefined,
+      forCollection: () => [],
+    });
+  const engine = new SyncEngine({
+    storage: runtime.storage,
+    tenants: runtime.tenants,
+    connector: definition,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    instanceId: runtime.instanceId,
+    portFor,
+    options: resolveSyncOptions(options),
+    emit,
+  });
+  const counters = engine.counters;
+
+  // --- the notification route ------------------------------------------------------------
+  const connecNotification = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
+    if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
+    if (request.method !== 'POST') return json(405, { error: 'method_not_allowed' });
+    let parsed: ReturnType<typeof parseNotification>;
+    try {
+      parsed = parseNotification(await request.text());
+    } catch (error) {
+      if (error instanceof PayloadValidationError) {
+        return json(400, { error: 'invalid_notification', message: error.message, issues: error.issues.slice(0, 50) });
+      }
+      throw error;
+    }
+    const jobs: JobInput[] = [];
+    let ignored = 0;
+    for (const entry of parsed.entries) {
+      counters.received++;
+      const entities = definition.forCollection(entry.collection).filter((e) => e.inbound);
+      const record: ConnecRecord = entry.record;
+      const cid = connecIdOf(record.id);
+      if (entities.length === 0 || cid === null) {
+        ignored++;
+        continue;
+      }
+      for (const entity of entities) {
+        jobs.push(
+          engine.recordJob(tenant.name, entry.groupId, entity, { entity: entity.name, collection: entity.connec, record }, cid),
+        );
+      }
+    }
+    let results: { created: boolean }[] = [];
+    try {
+      if (jobs.length > 0) results = await runtime.storage.jobs.enqueueMany(jobs);
+    } catch (error) {
+      runtime.logger.error('sync: could not store notification records; asking Connec! to retry', {
+        tenant: tenant.name,
+        records: jobs.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return json(503, { error: 'storage_unavailable', message: 'Notification not stored; retry later' });
+    }
+    const created = results.filter((r) => r.created).length;
+    counters.accepted += created;
+    counters.duplicates += results.length - created;
+    runtime.logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates: results.length - created, ignored });
+    return json(200, { received: parsed.entries.length, stored: created, duplicates: results.length - created, ignored });
+  };
+
+  // --- job handlers ---------------------------------------------------------------------------
+  const recordHandler: JobHandler = async (job, ctx) => {
+    if (job.tenant === null || job.groupId === null) throw new SyncError(`connec.record job ${job.id} has no tenant/group`);
+    const payload = readRecordPayload(job);
+    try {
+      const result = await engine.processRecordJob(job.tenant, job.groupId, payload, ctx.signal);
+      if ('park' in result) {
+        const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
+        throw new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay });
+      }
+      if ('retryInMs' in result) throw new JobDeferral(result.reason, { retryInMs: result.retryInMs });
+    } catch (error) {
+      if (error instanceof JobDeferral) throw error;
+      const last = job.attempts >= job.maxAttempts;
+      counters.failed++;
+      if (last) counters.deadLettered++;
+      const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
+      const connecId = payload.record ? connecIdOf(payload.record.id) : (payload.fetchId ?? null);
+      emit({ type: 'record.failed', tenant: job.tenant, groupId: job.groupId, entity: payload.entity, connecId, error: info, deadLettered: last });
+      runtime.logger.warn('sync: record failed', { tenant: job.tenant, groupId: job.groupId, entity: payload.entity, connecId, attempt: job.attempts, deadLettered: last, code: info.code, error: info.message });
+      if (connecId !== null) {
+        await runtime.storage.idMaps
+          .update({ tenant: job.tenant, groupId: job.groupId, entity: payload.entity }, { connecId }, { lastError: { code: info.code, message: info.message.slice(0, 500), at: runtime.clock() } })
+          .catch(() => null);
+      }
+      throw error;
+    }
+  };
+
+  const importHandler: JobHandler = async (job, ctx) => {
+    if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
+    const full = isObject(job.payload) && job.payload.full === true;
+    try {
+      await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
+    } catch (error) {
+      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
+      throw error;
+    }
+  };
+
+  // --- public API -----------------------------------------------------------------------------
+  const scopeOrThrow = async (tenant: string, groupId: string) => {
+    const scope = await engine.scope(tenant, groupId);
+    if (!scope) throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
+    return scope;
+  };
+  const entityOrThrow = (name: string) => {
+    const entity = definition.entity(name);
+    if (!entity) throw new SyncError(`Unknown entity "${name}"`);
+    return entity;
+  };
+
+  const api: SyncApi = {
+    async push({ tenant, groupId, entity, record, signal }) {
+      const scope = await scopeOrThrow(tenant, groupId);
+      const [result] = await engine.pushRecords(scope, entityOrThrow(entity), [record], signal);
+      if (!result) throw new SyncError('push produced no result');
+      return result;
+    },
+    async pushMany({ tenant, groupId, entity, records, signal }) {
+      const scope = await scopeOrThrow(tenant, groupId);
+      return engine.pushRecords(scope, entityOrThrow(entity), records, signal);
+    },
+    importGroup({ tenant, groupId, full, signal, onProgress }) {
+      return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
+    },
+    async enqueueImport({ tenant, groupId, full }) {
+      const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
+      const result = await runtime.storage.jobs.enqueue({
+        type: JobTypes.syncImport,
+        tenant,
+        groupId,
+        payload: { tenant, groupId, full: full ?? false },
+        dedupeKey: full ? `${key}:full:${runtime.clock().getTime()}` : key,
+        orderingKey: key,
+      });
+      return { jobId: result.id, created: result.created };
+    },
+    async deadLetters(filter = {}) {
+      const types = [JobTypes.connecRecord, JobTypes.syncImport];
+      const out: DeadLetter[] = [];
+      for (const type of types) {
+        const jobs = await runtime.storage.jobs.listDead({ type, ...(filter.tenant ? { tenant: filter.tenant } : {}), limit: filter.limit ?? 100 });
+        for (const job of jobs) {
+          const p = isObject(job.payload) ? job.payload : {};
+          const record = isObject(p.record) ? p.record : null;
+          out.push({
+            jobId: job.id,
+            type: job.type,
+            tenant: job.tenant,
+            groupId: job.groupId,
+            entity: typeof p.entity === 'string' ? p.entity : null,
+            connecId: record ? connecIdOf(record.id) : typeof p.fetchId === 'string' ? p.fetchId : null,
+            attempts: job.attempts,
+            error: job.lastError,
+            failedAt: job.updatedAt,
+          });
+        }
+      }
+      out.sort((a, b) => b.failedAt.getTime() - a.failedAt.getTime());
+      return out.slice(0, filter.limit ?? 100);
+    },
+    retryDeadLetter(jobId) {
+      return runtime.storage.jobs.requeue(jobId);
+    },
+    counters: () => ({ ...counters }),
+    on(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+  };
+
+  return {
+    routes: { connecNotification },
+    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler },
+    api,
+    engine,
+    connec(tenantName, groupId) {
+      const tenant = runtime.tenants.get(tenantName);
+      if (!tenant) throw new SyncError(`Unknown tenant "${tenantName}"`);
+      return clientFor(tenant).group(groupId);
+    },
+  };
+}
+
+/** Exposed for tests: the dedupe key a notification record gets (content-addressed). */
+export function notificationDedupeKey(tenant: string, groupId: string, entity: string, record: ConnecRecord): string {
+  return `connec.record:${tenant}:${groupId}:${entity}:${connecIdOf(record.id) ?? ''}:${rawHash(record)}`;
+}

@@ -1,0 +1,186 @@
+/**
+ * Observability of the sync engine: counters, typed events and a redacting logger wrapper.
+ * Nothing here is needed for correctness; counters are per process.
+ */
+import type { Logger } from '../core/types.js';
+
+export interface SyncCounters {
+  /** Notification records received by the route. */
+  received: number;
+  /** Notification records stored as new jobs. */
+  accepted: number;
+  /** Notification records that were exact duplicates of a stored job. */
+  duplicates: number;
+  /** Records written locally (created + updated). */
+  applied: number;
+  created: number;
+  updated: number;
+  skippedReplay: number;
+  skippedStale: number;
+  skippedEcho: number;
+  /** Disabled entity/direction, unknown or cancelled group, filtered, tombstoned, before `importSince`. */
+  skippedOther: number;
+  /** Records parked until a reference is known. */
+  parked: number;
+  /** Failed attempts (retried with backoff). */
+  failed: number;
+  deadLettered: number;
+  /** Records linked back to Connec! (our id added to their id array). */
+  linked: number;
+  pushed: number;
+  pushFailed: number;
+  conflicts: number;
+}
+
+export function emptyCounters(): SyncCounters {
+  return {
+    received: 0,
+    accepted: 0,
+    duplicates: 0,
+    applied: 0,
+    created: 0,
+    updated: 0,
+    skippedReplay: 0,
+    skippedStale: 0,
+    skippedEcho: 0,
+    skippedOther: 0,
+    parked: 0,
+    failed: 0,
+    deadLettered: 0,
+    linked: 0,
+    pushed: 0,
+    pushFailed: 0,
+    conflicts: 0,
+  };
+}
+
+export type SyncEvent =
+  | { type: 'import.progress'; tenant: string; groupId: string; entity: string; done: number; total: number | null }
+  | { type: 'import.completed'; tenant: string; groupId: string; report: SyncReport }
+  | {
+      type: 'record.applied';
+      tenant: string;
+      groupId: string;
+      entity: string;
+      connecId: string;
+      localId: string;
+      action: 'created' | 'updated';
+    }
+  | { type: 'record.skipped'; tenant: string; groupId: string; entity: string; connecId: string; reason: SkipReason }
+  | { type: 'record.parked'; tenant: string; groupId: string; entity: string; connecId: string; waitingFor: string }
+  | {
+      type: 'record.failed';
+      tenant: string;
+      groupId: string;
+      entity: string;
+      connecId: string | null;
+      error: { code: string; message: string };
+      deadLettered: boolean;
+    }
+  | {
+      type: 'conflict';
+      tenant: string;
+      groupId: string;
+      entity: string;
+      connecId: string;
+      localId: string;
+      winner: 'connec' | 'local' | 'merged';
+    }
+  | {
+      type: 'record.pushed';
+      tenant: string;
+      groupId: string;
+      entity: string;
+      localId: string;
+      connecId: string | null;
+      status: number;
+      ok: boolean;
+    };
+
+export type SkipReason =
+  | 'replay'
+  | 'stale'
+  | 'echo'
+  | 'unchanged'
+  | 'disabled'
+  | 'unknown_group'
+  | 'filtered'
+  | 'tombstoned'
+  | 'before_import_since'
+  | 'local_wins';
+
+export interface RecordFailure {
+  entity: string;
+  direction: 'inbound' | 'outbound';
+  connecId: string | null;
+  localId: string | null;
+  code: string;
+  message: string;
+}
+
+export interface EntityReport {
+  fetched: number;
+  created: number;
+  updated: number;
+  skipped: number;
+  /** Parked or failed records handed to the durable inbox (retried there). */
+  deferred: number;
+  linked: number;
+  /** Local records pushed during the import's outbound half (smart merge). */
+  pushed: number;
+  failed: number;
+}
+
+export interface SyncReport {
+  tenant: string;
+  groupId: string;
+  status: 'complete' | 'partial';
+  startedAt: Date;
+  finishedAt: Date;
+  entities: Record<string, EntityReport>;
+  /** Per-record failures with their causes (these records were not lost: see `deferred`). */
+  failures: RecordFailure[];
+}
+
+export function emptyEntityReport(): EntityReport {
+  return { fetched: 0, created: 0, updated: 0, skipped: 0, deferred: 0, linked: 0, pushed: 0, failed: 0 };
+}
+
+const SECRET = /pass(word)?|secret|token|authori[sz]ation|api[_-]?key|^key$|credential|cookie|session/i;
+const PERSONAL = /e-?mail|phone|mobile|landline|fax|address|first_?name|last_?name|birth|^name$|^title$|line1|line2|postal/i;
+
+/**
+ * Replaces credentials and personal fields (email, phone, names, addresses) with
+ * `[redacted]`, recursively. Record contents never reach logs otherwise.
+ */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[truncated]';
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    out[key] = SECRET.test(key) || PERSONAL.test(key) ? '[redacted]' : redact(child, depth + 1);
+  }
+  return out;
+}
+
+/** `redact` over a field object (keeps the object shape). */
+export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(fields)) {
+    out[key] = SECRET.test(key) || PERSONAL.test(key) ? '[redacted]' : redact(child, 1);
+  }
+  return out;
+}
+
+/** A logger that redacts every field object before passing it on. */
+export function redactingLogger(inner: Logger): Logger {
+  const wrap =
+    (level: keyof Logger) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      inner[level](message, fields === undefined ? undefined : redactFields(fields));
+    };
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}

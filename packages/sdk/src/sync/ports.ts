@@ -1,0 +1,48 @@
+/**
+ * `ConnecPort`: the minimum the sync engine needs from Connec!. The real implementation
+ * (`connecPort`, over @org/connec-client) talks HTTP; tests can use an in-memory fake.
+ * Every method throws the taxonomy's errors (`ApiError` subclasses, `ConnectionError`).
+ */
+import type { ConnecRecord } from '../entities/types.js';
+
+export interface ConnecPage {
+  records: ConnecRecord[];
+  /** `pagination.total` when Connec! sent it. */
+  total: number | null;
+}
+
+export interface ListPageOptions {
+  skip: number;
+  top: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface BatchOp {
+  method: 'post' | 'put';
+  groupId: string;
+  collection: string;
+  /** Connec! id for a `put` (absent for the singular `company` and for `post`). */
+  id?: string | undefined;
+  /** The record (sent as `{ <collection>: record }`). */
+  record: ConnecRecord;
+}
+
+export interface BatchOpResult {
+  status: number;
+  /** The record Connec! returned for 2xx results. */
+  record: ConnecRecord | null;
+  /** A short, safe description of a failure (Connec!'s error titles). */
+  error: string | null;
+}
+
+export interface ConnecPort {
+  /**
+   * One page of a collection, in a stable order (by creation), `$skip`/`$top` paging. For
+   * the singular `company` the page holds the one record (skip 0) or nothing.
+   */
+  listPage(groupId: string, collection: string, options: ListPageOptions): Promise<ConnecPage>;
+  /** One record by Connec! id; null when it does not exist (404). */
+  fetch(groupId: string, collection: string, id: string, options?: { signal?: AbortSignal }): Promise<ConnecRecord | null>;
+  /** Batch upsert; one result per op, in order. Ops are applied sequentially. */
+  batch(ops: BatchOp[], options?: { signal?: AbortSignal }): Promise<BatchOpResult[]>;
+}

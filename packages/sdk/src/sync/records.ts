@@ -1,0 +1,165 @@
+/**
+ * Pure helpers over Connec! records: id arrays, reference paths (`lines/item_id`), pruning
+ * and content hashing. No I/O.
+ */
+import { createHash } from 'node:crypto';
+import type { ConnecRecord } from '../entities/types.js';
+
+export const CONNEC_PROVIDER = 'connec';
+
+export interface IdEntry {
+  id: string;
+  provider: string;
+  realm: string;
+}
+
+export interface Owner {
+  provider: string;
+  realm: string;
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isIdEntry(value: unknown): value is IdEntry {
+  return (
+    isObject(value) && typeof value.id === 'string' && typeof value.provider === 'string' && typeof value.realm === 'string'
+  );
+}
+
+export function idEntries(value: unknown): IdEntry[] {
+  return Array.isArray(value) ? value.filter(isIdEntry) : [];
+}
+
+/** Connec!'s id in an id value: a plain string, or the `provider: "connec"` entry. */
+export function connecIdOf(value: unknown): string | null {
+  if (typeof value === 'string') return value === '' ? null : value;
+  return idEntries(value).find((e) => e.provider === CONNEC_PROVIDER)?.id ?? null;
+}
+
+/** Our own id in an id array (matching provider and realm). */
+export function ownIdOf(value: unknown, owner: Owner): string | null {
+  return idEntries(value).find((e) => e.provider === owner.provider && e.realm === owner.realm)?.id ?? null;
+}
+
+/** Merges `additions` into an id value by (provider, realm), keeping order. */
+export function mergeIds(value: unknown, additions: IdEntry[], connecRealm: string | null): IdEntry[] {
+  const merged = new Map<string, IdEntry>();
+  const base: IdEntry[] =
+    typeof value === 'string' ? [{ id: value, provider: CONNEC_PROVIDER, realm: connecRealm ?? '' }] : idEntries(value);
+  for (const entry of [...base, ...additions]) merged.set(`${entry.provider}\u0000${entry.realm}`, { ...entry });
+  return [...merged.values()];
+}
+
+/** Every value at `path` (arrays walked), with its concrete location. */
+export function valuesAt(record: unknown, path: string): { location: string; value: unknown }[] {
+  const parts = path.split('/');
+  const out: { location: string; value: unknown }[] = [];
+  const walk = (node: unknown, i: number, at: string[]): void => {
+    if (Array.isArray(node)) {
+      node.forEach((element, index) => {
+        walk(element, i, [...at, String(index)]);
+      });
+      return;
+    }
+    if (!isObject(node)) return;
+    const head = parts[i];
+    if (head === undefined || !Object.hasOwn(node, head)) return;
+    const child = node[head];
+    if (i === parts.length - 1) out.push({ location: [...at, head].join('/'), value: child });
+    else walk(child, i + 1, [...at, head]);
+  };
+  walk(record, 0, []);
+  return out;
+}
+
+/** A copy of `record` where every value at `path` is replaced by `fn(value)`; absent fields stay absent. */
+export function mapAt<T>(record: T, path: string, fn: (value: unknown, location: string) => unknown): T {
+  const parts = path.split('/');
+  const walk = (node: unknown, i: number, at: string[]): unknown => {
+    if (Array.isArray(node)) return node.map((element, index) => walk(element, i, [...at, String(index)]));
+    if (!isObject(node)) return node;
+    const head = parts[i];
+    if (head === undefined || !Object.hasOwn(node, head)) return node;
+    const location = [...at, head];
+    const next = i === parts.length - 1 ? fn(node[head], location.join('/')) : walk(node[head], i + 1, location);
+    return { ...node, [head]: next };
+  };
+  return walk(record, 0, []) as T;
+}
+
+/**
+ * Removes `undefined` values and empty objects, recursively (Connec! sends `"billing2": {}`;
+ * we never send empty sub-objects back). Arrays keep their length.
+ */
+export function prune(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : prune(v)));
+  if (value instanceof Date) return value.toISOString();
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (child === undefined) continue;
+    const pruned = prune(child);
+    if (isObject(pruned) && Object.keys(pruned).length === 0) continue;
+    out[key] = pruned;
+  }
+  return out;
+}
+
+/** Deterministic JSON: sorted keys, pruned. */
+export function canonicalJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (!isObject(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(v).sort()) out[key] = sort(v[key]);
+    return out;
+  };
+  return JSON.stringify(sort(prune(value))) ?? 'null';
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Fields Connec! manages itself; they never make two versions of a record different in content. */
+const VOLATILE = new Set(['updated_at', 'created_at', 'group_id', 'channel_id', 'resource_type', 'code', 'version']);
+
+/**
+ * Hash of a record's content as Connec! holds it: volatile fields dropped and every id array
+ * reduced to its Connec! id, so a link-back (our id added) or a re-sent record hashes the
+ * same, and any real change does not.
+ */
+export function contentHash(record: ConnecRecord): string {
+  const reduce = (value: unknown, top: boolean): unknown => {
+    if (Array.isArray(value)) {
+      if (value.length > 0 && value.every(isIdEntry)) return connecIdOf(value);
+      return value.map((v) => reduce(v, false));
+    }
+    if (!isObject(value)) return value;
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      if (top && VOLATILE.has(key)) continue;
+      out[key] = reduce(child, false);
+    }
+    return out;
+  };
+  return sha256(canonicalJson(reduce(record, true)));
+}
+
+/** Hash of an outbound payload (what `toConnec` produced, before references are folded). */
+export function payloadHash(payload: unknown): string {
+  return sha256(canonicalJson(payload));
+}
+
+/** Hash of the exact raw record (dedupe of identical deliveries). */
+export function rawHash(record: unknown): string {
+  return sha256(canonicalJson(record)).slice(0, 32);
+}
+
+export function parseTimestamp(value: unknown): Date | null {
+  if (typeof value !== 'string' || value === '') return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
