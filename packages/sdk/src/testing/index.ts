@@ -33,3 +33,7 @@ export type {
   StoredUser,
   TestClock,
 } from './conformance/index.js';
+
+// --- test SAML identity provider ------------------------------------------------------
+export { buildAssertionXml, buildResponseXml, createTestCertificate, createTestIdp, maestranoAttributes, signAssertion, stripSignature, tamperAttribute, xsw } from './idp.js';
+export type { AssertionOptions, LoginOptions, ParsedAuthnRequest, ResponseEnvelopeOptions, TestIdp, TestSignatureAlgorithm, TestUser, XswLayout } from './idp.js';

@@ -1,0 +1,204 @@
+import { JobTypes, memoryAdapter } from '@org/maestrano-sdk';
+import type { TestUser } from '@org/maestrano-sdk/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from './harness.js';
+
+const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100', groupName: 'DoeCorp', groupRole: 'Admin' };
+const bob: TestUser = { uid: 'usr-bob', email: 'bob@doecorp.com', groupUid: 'cld-100', groupName: 'DoeCorp', groupRole: 'Member' };
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+async function companyJobs(harness: Harness) {
+  const counts = await harness.storage.jobs.counts({ type: JobTypes.companyCreated });
+  return counts.pending + counts.running + counts.done + counts.dead;
+}
+
+describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
+  it('1.2.1/1.2.3: unknown group -> creates the company from the group name and id, then the user, and one company.created job', async () => {
+    h = await startHarness();
+    const res = await h.login(alice);
+    expect(res.status).toBe(200);
+    expect(res.body['outcome']).toEqual({ companyCreated: true, userCreated: true, linkedByEmail: false, membershipChanged: true });
+
+    expect(h.app.companies.size).toBe(1);
+    const [companyId, company] = [...h.app.companies][0]!;
+    expect(company.group.uid).toBe('cld-100');
+    expect(company.group.name).toBe('DoeCorp');
+    expect(company.group.orgUid).toBe('org-100');
+    expect(company.group.currency).toBe('USD');
+    expect(company.group.endFreeTrial).toBeInstanceOf(Date);
+    expect(res.body['companyId']).toBe(companyId);
+
+    const group = await h.storage.groups.get(h.tenant, 'cld-100');
+    expect(group).toMatchObject({ companyId, status: 'active', orgUid: 'org-100' });
+    const user = await h.storage.users.get(h.tenant, 'usr-alice');
+    expect(user?.userId).toBe(res.body['userId']);
+    expect(h.app.users.get(user!.userId)?.companyId).toBe(companyId);
+    const memberships = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' });
+    expect(memberships.map((m) => [m.groupId, m.role, m.status])).toEqual([['cld-100', 'Admin', 'active']]);
+    expect(h.app.memberships.get(`${user!.userId}|${companyId}`)).toBe('Admin');
+
+    const [job] = await h.storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000, types: [JobTypes.companyCreated] });
+    expect(job).toMatchObject({
+      type: 'company.created',
+      tenant: h.tenant,
+      groupId: 'cld-100',
+      dedupeKey: `company.created:${h.tenant}:cld-100`,
+    });
+    expect(job?.payload).toMatchObject({ tenant: h.tenant, groupId: 'cld-100', companyId, group: { name: 'DoeCorp', orgUid: 'org-100' } });
+
+    // onLogin got the typed SSO data and a session to store.
+    const login = h.logins[0]!;
+    expect(login.user.profile).toMatchObject({ uid: 'usr-alice', key: 'usr-alice', email: 'alice@doecorp.com', virtualUid: 'usr-alice.cld-100' });
+    expect(login.session).toMatchObject({ tenant: h.tenant, uid: 'usr-alice', groupUid: 'cld-100' });
+    expect(login.session.session).toMatch(/^sess-/);
+  });
+
+  it('1.2.2: known group -> creates only the user, inside the existing company', async () => {
+    h = await startHarness();
+    const first = await h.login(alice);
+    const second = await h.login(bob);
+    expect(second.status).toBe(200);
+    expect(second.body['outcome']).toMatchObject({ companyCreated: false, userCreated: true });
+    expect(second.body['companyId']).toBe(first.body['companyId']);
+    expect(h.app.count('createCompany')).toBe(1);
+    expect(h.app.users.size).toBe(2);
+    expect(await companyJobs(h)).toBe(1);
+    const members = await h.storage.users.listMemberships(h.tenant, { groupId: 'cld-100' });
+    expect(members.map((m) => `${m.uid}:${m.role}`).sort()).toEqual(['usr-alice:Admin', 'usr-bob:Member']);
+  });
+
+  it('1.3.1: known uid -> logs in without creating anything; the role is updated when it changed', async () => {
+    h = await startHarness();
+    const first = await h.login(alice);
+    const again = await h.login(alice);
+    expect(again.status).toBe(200);
+    expect(again.body['outcome']).toEqual({ companyCreated: false, userCreated: false, linkedByEmail: false, membershipChanged: false });
+    expect(again.body['userId']).toBe(first.body['userId']);
+    expect(h.app.count('createUser')).toBe(1);
+    expect(h.app.count('addMembership')).toBe(1);
+
+    const promoted = await h.login({ ...alice, groupRole: 'Super Admin' });
+    expect(promoted.body['outcome']).toMatchObject({ membershipChanged: true });
+    const [membership] = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice', groupId: 'cld-100' });
+    expect(membership?.role).toBe('Super Admin');
+    expect(h.app.memberships.get(`${first.body['userId']}|${first.body['companyId']}`)).toBe('Super Admin');
+  });
+
+  it('known uid through a new group -> creates that company and adds the membership (real mode: one user, two companies)', async () => {
+    h = await startHarness();
+    const first = await h.login(alice);
+    const other = await h.login({ ...alice, groupUid: 'cld-200', groupName: 'Other' });
+    expect(other.body['outcome']).toMatchObject({ companyCreated: true, userCreated: false });
+    expect(other.body['userId']).toBe(first.body['userId']);
+    expect(other.body['companyId']).not.toBe(first.body['companyId']);
+    expect((await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' })).map((m) => m.groupId).sort()).toEqual([
+      'cld-100',
+      'cld-200',
+    ]);
+    expect(await companyJobs(h)).toBe(2);
+  });
+
+  it('1.4.1: unknown uid whose email matches findUserByEmail -> links the uid to that user, creates no user', async () => {
+    h = await startHarness({ withFindUserByEmail: true });
+    h.app.users.set('legacy-7', { email: 'alice@doecorp.com', firstName: 'Alice', key: 'pre-existing', companyId: null });
+    const res = await h.login(alice);
+    expect(res.status).toBe(200);
+    expect(res.body['userId']).toBe('legacy-7');
+    expect(res.body['outcome']).toMatchObject({ linkedByEmail: true, userCreated: false, companyCreated: true });
+    expect(h.app.count('createUser')).toBe(0);
+    expect((await h.storage.users.get(h.tenant, 'usr-alice'))?.userId).toBe('legacy-7');
+    // The next login is a known uid: no second lookup.
+    await h.login(alice);
+    expect(h.app.count('findUserByEmail')).toBe(1);
+  });
+
+  it('1.4.1 without a match falls through to user creation', async () => {
+    h = await startHarness({ withFindUserByEmail: true });
+    const res = await h.login(alice);
+    expect(res.body['outcome']).toMatchObject({ linkedByEmail: false, userCreated: true, companyCreated: true });
+    expect(h.app.count('findUserByEmail')).toBe(1);
+  });
+
+  it('virtual mode keys users by virtual_uid/virtual_email: one person in two groups is two app users', async () => {
+    h = await startHarness({ tenantSso: { creation_mode: 'virtual' } });
+    const a = await h.login(alice);
+    const b = await h.login({ ...alice, groupUid: 'cld-300' });
+    expect(a.body['uid']).toBe('usr-alice.cld-100');
+    expect(b.body['uid']).toBe('usr-alice.cld-300');
+    expect(a.body['userId']).not.toBe(b.body['userId']);
+    expect(h.app.users.get(String(a.body['userId']))?.email).toBe('usr-alice.cld-100@mail.maestrano.com');
+    expect(await h.storage.users.get(h.tenant, 'usr-alice')).toBeNull();
+  });
+
+  it('a createCompany hook that throws leaves nothing behind (no group, no job, no user) and the next attempt succeeds', async () => {
+    h = await startHarness();
+    h.app.failures.createCompany = 1;
+    const failed = await h.login(alice);
+    expect(failed.status).toBe(500);
+    expect(failed.body).toEqual({ error: 'provisioning_failed', message: 'Your account could not be set up, please try again' });
+    expect(await h.storage.groups.get(h.tenant, 'cld-100')).toBeNull();
+    expect(await h.storage.users.get(h.tenant, 'usr-alice')).toBeNull();
+    expect(await companyJobs(h)).toBe(0);
+    expect(h.logins).toHaveLength(0);
+
+    const ok = await h.login(alice);
+    expect(ok.status).toBe(200);
+    expect(ok.body['outcome']).toMatchObject({ companyCreated: true, userCreated: true });
+    expect(await companyJobs(h)).toBe(1);
+  });
+
+  it('a createUser hook that throws keeps the (complete) company, records no user, and the retry creates the user only', async () => {
+    h = await startHarness();
+    h.app.failures.createUser = 1;
+    expect((await h.login(alice)).status).toBe(500);
+    expect(await h.storage.users.get(h.tenant, 'usr-alice')).toBeNull();
+    expect(await h.storage.groups.get(h.tenant, 'cld-100')).not.toBeNull();
+    const ok = await h.login(alice);
+    expect(ok.status).toBe(200);
+    expect(ok.body['outcome']).toMatchObject({ companyCreated: false, userCreated: true });
+    expect(h.app.count('createCompany')).toBe(1);
+    expect(await companyJobs(h)).toBe(1);
+  });
+
+  it('an addMembership hook that throws fails the login without recording the membership; the next login adds it', async () => {
+    h = await startHarness();
+    await h.login(alice);
+    h.app.failures.addMembership = 1;
+    expect((await h.login({ ...alice, groupRole: 'Member' })).status).toBe(500);
+    const [m1] = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' });
+    expect(m1?.role).toBe('Admin');
+    const ok = await h.login({ ...alice, groupRole: 'Member' });
+    expect(ok.body['outcome']).toMatchObject({ membershipChanged: true });
+    const [m2] = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' });
+    expect(m2?.role).toBe('Member');
+  });
+
+  it('20 concurrent first logins for one new group create exactly one company and one company.created job', async () => {
+    h = await startHarness({ storage: memoryAdapter() });
+    h.app.createCompanyDelayMs = 30;
+    const users = Array.from({ length: 20 }, (_, i) => ({ uid: `usr-c${i}`, email: `c${i}@x.com`, groupUid: 'cld-race', groupRole: 'Member' }));
+    const results = await Promise.all(users.map((u) => h.login(u)));
+    expect(results.map((r) => r.status)).toEqual(users.map(() => 200));
+    expect(h.app.companies.size).toBe(1);
+    expect(h.app.count('createCompany')).toBe(1);
+    expect(new Set(results.map((r) => r.body['companyId'])).size).toBe(1);
+    expect(results.filter((r) => (r.body['outcome'] as { companyCreated: boolean }).companyCreated)).toHaveLength(1);
+    expect(await companyJobs(h)).toBe(1);
+    expect(h.app.users.size).toBe(20);
+    expect(await h.storage.users.listMemberships(h.tenant, { groupId: 'cld-race' })).toHaveLength(20);
+  });
+
+  it('20 concurrent first logins of one new user create exactly one user', async () => {
+    h = await startHarness();
+    const results = await Promise.all(Array.from({ length: 20 }, () => h.login(alice)));
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
+    expect(h.app.count('createUser')).toBe(1);
+    expect(h.app.users.size).toBe(1);
+    expect(new Set(results.map((r) => r.body['userId'])).size).toBe(1);
+    expect(h.app.companies.size).toBe(1);
+  });
+});
