@@ -1,0 +1,159 @@
+/**
+ * The representation mapping between the contract's records and stored documents, kept in
+ * one place (like Auth.js's `format` helper):
+ *
+ * - Natural keys become a string `_id` (`keyId`), so uniqueness needs no extra index and
+ *   inserts are the atomic "create once" primitive on every server.
+ * - Surrogate ids (jobs, id maps) are ObjectIds; the contract sees their hex string.
+ * - `Date` is stored as a BSON date, `null` as `null`, JSON as BSON subdocuments/arrays.
+ * - Nullable unique columns get a companion key field that is never null (`uniqueSlot`):
+ *   the value itself when set, otherwise a placeholder unique to the document. A plain
+ *   unique index on it behaves like a partial unique index (which FerretDB lacks).
+ * - `_rev` is the document's revision token, replaced by every write (see `store.ts`).
+ *
+ * Internal fields (`_id`, `_rev`, `*Key` slots) never reach the contract's records.
+ */
+import { ObjectId } from 'mongodb';
+import type { JsonObject, JsonValue } from '@org/maestrano-sdk';
+
+/** Document ids: a natural-key string or an ObjectId. */
+export type DocId = string | ObjectId;
+
+export interface Raw {
+  _id?: DocId;
+  [key: string]: unknown;
+}
+
+/** A stored document: `_id` plus the revision token. */
+export interface Stored extends Raw {
+  _id: DocId;
+  _rev: string;
+}
+
+/** A string `_id` for a composite natural key (unambiguous for any strings). */
+export function keyId(...parts: string[]): string {
+  return JSON.stringify(parts);
+}
+
+/** A fresh, never reused revision token. */
+export function newRev(): string {
+  return new ObjectId().toHexString() + Math.random().toString(36).slice(2, 8);
+}
+
+/** The hex string of an ObjectId `_id`. */
+export function idString(value: unknown): string {
+  if (value instanceof ObjectId) return value.toHexString();
+  return String(value);
+}
+
+/** Parses a contract id into an ObjectId; null when it cannot be one of ours. */
+export function parseObjectId(id: string): ObjectId | null {
+  return /^[0-9a-f]{24}$/.test(id) ? new ObjectId(id) : null;
+}
+
+/** The never-null companion of a nullable unique field. */
+export function uniqueSlot(value: string | null, id: ObjectId): string {
+  return value === null ? `n:${id.toHexString()}` : `v:${value}`;
+}
+
+export function valueSlot(value: string): string {
+  return `v:${value}`;
+}
+
+// --- typed readers for raw documents ------------------------------------------------------
+
+export function str(doc: Raw, key: string): string {
+  const value = doc[key];
+  if (typeof value !== 'string') throw new TypeError(`stored field '${key}' is not a string`);
+  return value;
+}
+
+export function strOrNull(doc: Raw, key: string): string | null {
+  const value = doc[key];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') throw new TypeError(`stored field '${key}' is not a string`);
+  return value;
+}
+
+export function num(doc: Raw, key: string): number {
+  const value = doc[key];
+  if (typeof value !== 'number') throw new TypeError(`stored field '${key}' is not a number`);
+  return value;
+}
+
+export function bool(doc: Raw, key: string): boolean {
+  return doc[key] === true;
+}
+
+export function date(doc: Raw, key: string): Date {
+  const value = doc[key];
+  if (!(value instanceof Date)) throw new TypeError(`stored field '${key}' is not a date`);
+  return new Date(value.getTime());
+}
+
+export function dateOrNull(doc: Raw, key: string): Date | null {
+  const value = doc[key];
+  if (value === null || value === undefined) return null;
+  if (!(value instanceof Date)) throw new TypeError(`stored field '${key}' is not a date`);
+  return new Date(value.getTime());
+}
+
+/** A JSON value as stored (BSON subdocument/array/scalar), copied into plain JSON. */
+export function json(doc: Raw, key: string): JsonValue {
+  return toJson(doc[key]);
+}
+
+export function jsonObject(doc: Raw, key: string): JsonObject {
+  const value = toJson(doc[key]);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {};
+}
+
+export function jsonOrNull(doc: Raw, key: string): JsonValue | null {
+  const value = doc[key];
+  return value === undefined ? null : toJson(value);
+}
+
+function toJson(value: unknown): JsonValue {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
+  if (Array.isArray(value)) return value.map(toJson);
+  if (typeof value === 'object') {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toJson(v);
+    return out;
+  }
+  throw new TypeError('stored JSON holds a non-JSON value');
+}
+
+/** A nested `{ …, at: Date }` error object (idMaps `lastError`). */
+export function recordErrorOrNull(doc: Raw, key: string): { code: string; message: string; at: Date } | null {
+  const value = doc[key];
+  if (value === null || value === undefined || typeof value !== 'object') return null;
+  const raw = value as Raw;
+  return { code: str(raw, 'code'), message: str(raw, 'message'), at: date(raw, 'at') };
+}
+
+export function jobErrorOrNull(doc: Raw, key: string): { message: string; code?: string } | null {
+  const value = doc[key];
+  if (value === null || value === undefined || typeof value !== 'object') return null;
+  const raw = value as Raw;
+  const code = strOrNull(raw, 'code');
+  return code === null ? { message: str(raw, 'message') } : { message: str(raw, 'message'), code };
+}
+
+// --- writers --------------------------------------------------------------------------------
+
+/** Copies a Date (the caller's object is never stored or mutated). */
+export function toDate(value: Date): Date {
+  return new Date(value.getTime());
+}
+
+export function toDateOrNull(value: Date | null | undefined): Date | null {
+  return value === null || value === undefined ? null : new Date(value.getTime());
+}
+
+/** Deep-copies a JSON value for storage. */
+export function toStoredJson(value: JsonValue): JsonValue {
+  return toJson(value);
+}

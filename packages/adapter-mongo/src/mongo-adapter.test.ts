@@ -1,0 +1,256 @@
+import { ObjectId } from 'mongodb';
+import { StorageConflictError, StorageError } from '@org/maestrano-sdk';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openTestDb, unavailable } from '../test/support.js';
+import { type MongoStorageAdapter, mongoAdapter } from './mongo-adapter.js';
+
+if (unavailable) console.warn(`[adapter-mongo] mongo-adapter.test.ts skipped: ${unavailable}`);
+
+describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => {
+  let handle: Awaited<ReturnType<typeof openTestDb>>;
+  let peerHandle: Awaited<ReturnType<typeof openTestDb>>;
+  let adapter: MongoStorageAdapter;
+  let peer: MongoStorageAdapter;
+  let now = Date.UTC(2031, 0, 1);
+  const clock = () => new Date(now);
+
+  beforeAll(async () => {
+    handle = await openTestDb('unit');
+    adapter = mongoAdapter(handle.db, { clock });
+    await adapter.ensureIndexes();
+    // A second client on the same database: a second app process.
+    peerHandle = await openTestDb('unused');
+    peer = mongoAdapter(peerHandle.client.db(handle.name), { clock });
+  });
+  afterAll(async () => {
+    await peerHandle?.drop();
+    await handle?.drop();
+  });
+  beforeEach(async () => {
+    now = Date.UTC(2031, 0, 1);
+    for (const name of Object.values(adapter.collections)) await handle.db.collection(name).deleteMany({});
+  });
+
+  it('ensureIndexes creates the unique indexes and is idempotent', async () => {
+    await adapter.ensureIndexes();
+    const maps = await handle.db.collection(adapter.collections.idMaps).listIndexes().toArray();
+    const unique = maps.filter((i) => i['unique'] === true).map((i) => i['name']);
+    expect(unique.sort()).toEqual(['scope_connec_unique', 'scope_local_unique']);
+    const jobs = await handle.db.collection(adapter.collections.jobs).listIndexes().toArray();
+    expect(jobs.find((i) => i['name'] === 'dedupe_unique')?.['unique']).toBe(true);
+  });
+
+  it('stores dates as BSON dates, ids as ObjectIds, and returns no internal fields', async () => {
+    const map = await adapter.idMaps.insert({
+      tenant: 't',
+      groupId: 'g',
+      entity: 'contact',
+      connecId: 'c-1',
+      localId: null,
+      lastAppliedAt: new Date(Date.UTC(2030, 5, 1, 1, 2, 3, 456)),
+    });
+    expect(Object.keys(map).sort()).toEqual(
+      ['connecId', 'createdAt', 'entity', 'groupId', 'lastAppliedAt', 'lastError', 'lastPushedHash', 'lastReceivedHash', 'localId', 'tenant', 'tombstonedAt', 'updatedAt'].sort(),
+    );
+    const raw = await handle.db.collection(adapter.collections.idMaps).findOne({ connecId: 'c-1' });
+    expect(raw?.['_id']).toBeInstanceOf(ObjectId);
+    expect(raw?.['lastAppliedAt']).toBeInstanceOf(Date);
+    expect(raw?.['lastAppliedAt']?.toISOString()).toBe('2030-06-01T01:02:03.456Z');
+    expect(raw?.['localId']).toBeNull();
+    expect(raw?.['createdAt']).toEqual(new Date(now));
+  });
+
+  it('idMaps are unique both ways when set, while several nulls coexist', async () => {
+    const scope = { tenant: 't', groupId: 'g', entity: 'contact' };
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: null });
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-2', localId: null });
+    await adapter.idMaps.insert({ ...scope, connecId: null, localId: 'l-1' });
+    await adapter.idMaps.insert({ ...scope, connecId: null, localId: 'l-2' });
+    await expect(adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-9' })).rejects.toBeInstanceOf(StorageConflictError);
+    await expect(adapter.idMaps.insert({ ...scope, connecId: 'c-9', localId: 'l-1' })).rejects.toBeInstanceOf(StorageConflictError);
+    // Another scope may reuse the ids.
+    await adapter.idMaps.insert({ ...scope, entity: 'invoice', connecId: 'c-1', localId: 'l-1' });
+    // An update that would duplicate a key fails and changes nothing.
+    const err = await adapter.idMaps.update(scope, { connecId: 'c-2' }, { localId: 'l-1', lastPushedHash: 'h' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageConflictError);
+    expect((err as StorageError).operation).toBe('idMaps.update');
+    const unchanged = await adapter.idMaps.find(scope, { connecId: 'c-2' });
+    expect(unchanged?.localId).toBeNull();
+    expect(unchanged?.lastPushedHash).toBeNull();
+    // Setting then clearing a key frees it.
+    await adapter.idMaps.update(scope, { connecId: 'c-2' }, { localId: 'l-3' });
+    expect((await adapter.idMaps.find(scope, { localId: 'l-3' }))?.connecId).toBe('c-2');
+    await adapter.idMaps.update(scope, { localId: 'l-3' }, { localId: null });
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-3', localId: 'l-3' });
+    const all = await adapter.idMaps.list(scope, { limit: 10 });
+    expect(all.map((m) => m.connecId)).toEqual(['c-1', 'c-2', null, null, 'c-3']);
+    const page = await adapter.idMaps.list(scope, { limit: 2, after: 'c-2' });
+    expect(page.map((m) => m.connecId ?? m.localId)).toEqual(['l-1', 'l-2']);
+  });
+
+  it('20 concurrent provisioning claims from two processes: exactly one winner', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : adapter).groups.claim('t', 'cld-1', { owner: `o${i}`, ttlMs: 60_000 })),
+    );
+    expect(results.filter((r) => r.state === 'claimed')).toHaveLength(1);
+    expect(results.filter((r) => r.state === 'pending')).toHaveLength(19);
+    const winner = results.findIndex((r) => r.state === 'claimed');
+    const group = await adapter.groups.complete('t', 'cld-1', `o${winner}`, { companyId: 'co-1' });
+    expect(group.status).toBe('active');
+    await expect(adapter.groups.complete('t', 'cld-1', `o${winner}`, { companyId: 'co-2' })).rejects.toBeInstanceOf(StorageConflictError);
+    expect((await adapter.groups.claim('t', 'cld-1', { owner: 'late', ttlMs: 1 })).state).toBe('exists');
+  });
+
+  it('20 concurrent compare-and-sets on one document: exactly one applies (markApplied, ledger, locks)', async () => {
+    const scope = { tenant: 't', groupId: 'g', entity: 'contact' };
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-1' });
+    const at = new Date(Date.UTC(2030, 0, 1));
+    const applied = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : adapter).idMaps.markApplied(scope, { connecId: 'c-1' }, at, `h${i}`)),
+    );
+    expect(applied.filter(Boolean)).toHaveLength(1);
+    const stored = await adapter.idMaps.find(scope, { connecId: 'c-1' });
+    expect(stored?.lastReceivedHash).toBe(`h${applied.indexOf(true)}`);
+
+    await adapter.ledger.claim('charge-1', { owner: 'a', ttlMs: 1_000, intent: { amount: 10 } });
+    now += 2_000;
+    const takeovers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : adapter).ledger.claim('charge-1', { owner: `w${i}`, ttlMs: 60_000, intent: {} })),
+    );
+    expect(takeovers.filter((c) => c.state === 'claimed')).toHaveLength(1);
+
+    await adapter.locks.acquire('lock-1', 'a', 1_000);
+    now += 2_000;
+    const locks = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : adapter).locks.acquire('lock-1', `w${i}`, 60_000)));
+    expect(locks.filter(Boolean)).toHaveLength(1);
+    const holder = await handle.db.collection(adapter.collections.locks).findOne({ _id: 'lock-1' as unknown as ObjectId });
+    expect(holder?.['owner']).toBe(`w${locks.indexOf(true)}`);
+  });
+
+  it('cursors only move forward under concurrent advances', async () => {
+    const key = { tenant: 't', groupId: 'g', entity: 'contact', kind: 'import' };
+    const positions = Array.from({ length: 20 }, (_, i) => ((i * 7) % 20) + 1);
+    await Promise.all(positions.map((p, i) => (i % 2 ? peer : adapter).cursors.advance(key, p, { p })));
+    const cursor = await adapter.cursors.get(key);
+    expect(cursor?.position).toBe(20);
+    expect(cursor?.data).toEqual({ p: 20 });
+    expect(await adapter.cursors.advance(key, 19, {})).toBe(false);
+  });
+
+  it('jobs: concurrent workers receive each job exactly once while leased', async () => {
+    const ids = (await adapter.jobs.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ type: 'sync', payload: { i } })))).map((r) => r.id);
+    const delivered = await Promise.all(
+      Array.from({ length: 8 }, (_, w) => (w % 2 ? peer : adapter).jobs.claim({ worker: `w${w}`, limit: 10, leaseMs: 60_000 })),
+    );
+    const all = delivered.flat().map((j) => j.id);
+    expect(new Set(all).size).toBe(all.length);
+    // Whatever was not claimed in this round is claimed by the next one, still exactly once.
+    const rest = await adapter.jobs.claim({ worker: 'late', limit: 100, leaseMs: 60_000 });
+    expect([...all, ...rest.map((j) => j.id)].sort()).toEqual([...ids].sort());
+    const counts = await adapter.jobs.counts();
+    expect(counts).toEqual({ pending: 0, running: 40, done: 0, dead: 0 });
+  });
+
+  it('jobs sharing an orderingKey never run concurrently and run in order', async () => {
+    for (let i = 0; i < 12; i++) await adapter.jobs.enqueue({ type: 'push', payload: { i }, orderingKey: 'g:contact:1' });
+    for (let i = 0; i < 4; i++) await adapter.jobs.enqueue({ type: 'push', payload: { i }, orderingKey: 'g:contact:2' });
+    const running = new Map<string, number>();
+    const order: Record<string, number[]> = {};
+    let maxConcurrent = 0;
+    let violations = 0;
+    const worker = async (w: number) => {
+      const repo = (w % 2 ? peer : adapter).jobs;
+      for (let idle = 0; idle < 30; ) {
+        const [job] = await repo.claim({ worker: `w${w}`, limit: 1, leaseMs: 60_000 });
+        if (!job) {
+          idle++;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        const key = job.orderingKey ?? '';
+        const n = (running.get(key) ?? 0) + 1;
+        running.set(key, n);
+        if (n > 1) violations++;
+        maxConcurrent = Math.max(maxConcurrent, n);
+        (order[key] ??= []).push((job.payload as { i: number }).i);
+        await new Promise((r) => setTimeout(r, 2));
+        running.set(key, (running.get(key) ?? 1) - 1);
+        expect(await repo.complete(job.id, `w${w}`)).toBe(true);
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, (_, w) => worker(w)));
+    expect(violations).toBe(0);
+    expect(maxConcurrent).toBe(1);
+    expect(order['g:contact:1']).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(order['g:contact:2']).toEqual([0, 1, 2, 3]);
+    expect(await handle.db.collection(adapter.collections.jobOrder).countDocuments()).toBe(0);
+  });
+
+  it('an ordered job whose lease expired is redelivered before younger jobs of its key', async () => {
+    const first = await adapter.jobs.enqueue({ type: 'push', payload: 1, orderingKey: 'k' });
+    const second = await adapter.jobs.enqueue({ type: 'push', payload: 2, orderingKey: 'k' });
+    const [a] = await adapter.jobs.claim({ worker: 'a', limit: 5, leaseMs: 1_000 });
+    expect(a?.id).toBe(first.id);
+    expect(await peer.jobs.claim({ worker: 'b', limit: 5, leaseMs: 1_000 })).toEqual([]);
+    now += 1_001;
+    const [b] = await peer.jobs.claim({ worker: 'b', limit: 5, leaseMs: 1_000 });
+    expect(b?.id).toBe(first.id);
+    expect(b?.attempts).toBe(2);
+    expect(await adapter.jobs.complete(first.id, 'a')).toBe(false);
+    expect(await adapter.jobs.heartbeat(first.id, 'a', 1_000)).toBe(false);
+    expect(await peer.jobs.heartbeat(first.id, 'b', 5_000)).toBe(true);
+    now += 2_000;
+    expect(await adapter.jobs.claim({ worker: 'c', limit: 5, leaseMs: 1_000 })).toEqual([]);
+    expect(await peer.jobs.fail(first.id, 'b', { error: { message: 'boom' }, retryAt: new Date(now + 10_000) })).toBe('retrying');
+    // The older job is pending again (backoff): the younger one still waits.
+    expect(await adapter.jobs.claim({ worker: 'c', limit: 5, leaseMs: 1_000 })).toEqual([]);
+    now += 10_000;
+    const [again] = await adapter.jobs.claim({ worker: 'c', limit: 5, leaseMs: 1_000 });
+    expect(again?.id).toBe(first.id);
+    expect(await adapter.jobs.complete(first.id, 'c')).toBe(true);
+    const [next] = await adapter.jobs.claim({ worker: 'c', limit: 5, leaseMs: 1_000 });
+    expect(next?.id).toBe(second.id);
+  });
+
+  it('dedupe keys return the first job; purging done jobs frees them', async () => {
+    const a = await adapter.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd1' });
+    const results = await Promise.all(Array.from({ length: 10 }, () => peer.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd1' })));
+    expect(results.every((r) => r.id === a.id && !r.created)).toBe(true);
+    const [job] = await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 1_000 });
+    expect(await adapter.jobs.complete(job?.id ?? '', 'w')).toBe(true);
+    now += 1;
+    expect(await adapter.jobs.purgeCompleted(new Date(now))).toBe(1);
+    const b = await adapter.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd1' });
+    expect(b.created).toBe(true);
+    expect(b.id).not.toBe(a.id);
+  });
+
+  it('a write guard left by a crashed writer blocks writes of that document only until guardTimeoutMs', async () => {
+    const guarded = mongoAdapter(handle.db, { clock, guard: 'always', guardTimeoutMs: 60_000 });
+    const locks = handle.db.collection<{ _id: string; _rev?: string }>(adapter.collections.locks);
+    const guards = handle.db.collection<{ _id: string; at: Date }>(adapter.collections.guards);
+    await guarded.locks.acquire('l', 'a', 60_000);
+    await guarded.locks.acquire('other', 'a', 60_000);
+    const doc = await locks.findOne({ _id: 'l' });
+    const rev = String(doc?._rev);
+    // A writer took the guard for the current revision and died before writing.
+    await guards.insertOne({ _id: rev, at: new Date() });
+    const blocked = await guarded.locks.release('l', 'a').catch((e: unknown) => e);
+    expect(blocked).toBeInstanceOf(StorageError);
+    expect((blocked as StorageError).operation).toBe('locks.release');
+    expect(await locks.countDocuments({ _id: 'l' })).toBe(1);
+    expect(await guarded.locks.release('other', 'a')).toBe(true);
+    // Once the guard is older than guardTimeoutMs it is removed and the write goes through.
+    await guards.updateOne({ _id: rev }, { $set: { at: new Date(Date.now() - 61_000) } });
+    expect(await guarded.locks.release('l', 'a')).toBe(true);
+    expect(await locks.countDocuments({ _id: 'l' })).toBe(0);
+    expect(await guards.countDocuments()).toBe(0);
+  });
+
+  it('rejects input the server cannot store with a StorageError and stores nothing', async () => {
+    const err = await adapter.jobs.enqueue({ type: 'x', payload: { $where: 'evil' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).operation).toBe('jobs.enqueue');
+    expect(await handle.db.collection(adapter.collections.jobs).countDocuments()).toBe(0);
+  });
+});

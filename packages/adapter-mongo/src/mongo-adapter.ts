@@ -1,0 +1,144 @@
+import { type Db, MongoClient, type MongoClientOptions } from 'mongodb';
+import type { StorageAdapter, StorageOptions } from '@org/maestrano-sdk';
+import { toStorageError } from './errors.js';
+import { cursorRepository } from './repositories/cursors.js';
+import { groupRepository } from './repositories/groups.js';
+import { idMapRepository } from './repositories/id-maps.js';
+import { jobRepository } from './repositories/jobs.js';
+import { ledgerRepository } from './repositories/ledger.js';
+import { lockRepository } from './repositories/locks.js';
+import { replayRepository } from './repositories/replay.js';
+import { userRepository } from './repositories/users.js';
+import { type CollectionNames, collectionNames, type GuardMode, Store } from './store.js';
+
+/** Let the adapter open (and close) its own client. */
+export interface MongoConnection {
+  url: string;
+  /** Default: the database named in `url`, else `maestrano`. */
+  dbName?: string;
+  /**
+   * Driver options. The adapter's defaults bound every operation when the server is down:
+   * `serverSelectionTimeoutMS: 5000`, `connectTimeoutMS: 5000`, `socketTimeoutMS: 30000`.
+   */
+  clientOptions?: MongoClientOptions;
+}
+
+export interface MongoAdapterOptions extends StorageOptions {
+  /** Prefix of every collection name. Default: `mno_`. */
+  collectionPrefix?: string;
+  /**
+   * Write guards (see README): `auto` (default) turns them on for FerretDB, whose
+   * conditional updates are not atomic, and off for MongoDB; `always`/`never` force it.
+   */
+  guard?: GuardMode;
+  /** Age after which a write guard left by a crashed writer is removed. Default: 30 000 ms. */
+  guardTimeoutMs?: number;
+}
+
+export interface MongoStorageAdapter extends StorageAdapter {
+  /** The database the adapter writes to. */
+  readonly db: Db;
+  /** The collection names in use (after the prefix). */
+  readonly collections: Readonly<CollectionNames>;
+  /** Creates every collection and index the adapter relies on. Idempotent; run at deploy or start-up. */
+  ensureIndexes(): Promise<void>;
+}
+
+const DEFAULT_CLIENT_OPTIONS: MongoClientOptions = {
+  serverSelectionTimeoutMS: 5_000,
+  connectTimeoutMS: 5_000,
+  socketTimeoutMS: 30_000,
+};
+
+function isDb(source: Db | MongoConnection): source is Db {
+  return !('url' in source && typeof source.url === 'string');
+}
+
+/**
+ * The MongoDB storage adapter (also runs on FerretDB). Pass your own `Db` (your client's
+ * options then bound outages: set `serverSelectionTimeoutMS`), or a `{ url }` so the adapter
+ * opens a client with bounded timeouts and closes it in `close()`.
+ */
+export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapterOptions = {}): MongoStorageAdapter {
+  let ownClient: MongoClient | null = null;
+  let db: Db;
+  if (isDb(source)) {
+    db = source;
+  } else {
+    ownClient = new MongoClient(source.url, { ...DEFAULT_CLIENT_OPTIONS, ...source.clientOptions });
+    db = ownClient.db(source.dbName ?? (dbNameFromUrl(source.url) || 'maestrano'));
+  }
+  const store = new Store(db, {
+    prefix: options.collectionPrefix ?? 'mno_',
+    clock: options.clock ?? (() => new Date()),
+    guard: options.guard ?? 'auto',
+    guardTimeoutMs: options.guardTimeoutMs ?? 30_000,
+  });
+  return {
+    id: 'mongo',
+    capabilities: { transactions: false },
+    db,
+    collections: store.names,
+    groups: groupRepository(store),
+    users: userRepository(store),
+    idMaps: idMapRepository(store),
+    cursors: cursorRepository(store),
+    jobs: jobRepository(store),
+    ledger: ledgerRepository(store),
+    replay: replayRepository(store),
+    locks: lockRepository(store),
+    ensureIndexes: () => store.run('adapter.ensureIndexes', () => ensureIndexes(db, options.collectionPrefix ?? 'mno_')),
+    async close() {
+      if (!ownClient) return;
+      const client = ownClient;
+      ownClient = null;
+      try {
+        await client.close();
+      } catch (err) {
+        throw toStorageError('adapter.close', err);
+      }
+    },
+  };
+}
+
+function dbNameFromUrl(url: string): string {
+  const match = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]*)/.exec(url);
+  return match?.[1] ? decodeURIComponent(match[1]) : '';
+}
+
+/**
+ * Every index the adapter needs. Only plain and unique indexes are used (no partial or TTL
+ * options, which FerretDB 1.24 lacks): natural keys live in `_id`, nullable unique fields
+ * get never-null slot fields.
+ */
+export async function ensureIndexes(db: Db, prefix = 'mno_'): Promise<void> {
+  const names = collectionNames(prefix);
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  for (const name of Object.values(names)) {
+    if (!existing.has(name)) {
+      try {
+        await db.createCollection(name);
+      } catch (err) {
+        // Created concurrently by another process: fine.
+        if ((err as { code?: unknown }).code !== 48) throw err;
+      }
+    }
+  }
+  await db.collection(names.groups).createIndex({ tenant: 1, provisioned: 1, groupId: 1 }, { name: 'tenant_groups' });
+  await db.collection(names.users).createIndex({ tenant: 1, userId: 1 }, { name: 'tenant_user_id' });
+  await db.collection(names.memberships).createIndex({ tenant: 1, groupId: 1 }, { name: 'tenant_group' });
+  await db.collection(names.memberships).createIndex({ tenant: 1, uid: 1 }, { name: 'tenant_uid' });
+  const maps = db.collection(names.idMaps);
+  await maps.createIndex({ tenant: 1, groupId: 1, entity: 1, connecKey: 1 }, { name: 'scope_connec_unique', unique: true });
+  await maps.createIndex({ tenant: 1, groupId: 1, entity: 1, localKey: 1 }, { name: 'scope_local_unique', unique: true });
+  await maps.createIndex({ tenant: 1, groupId: 1, entity: 1, createdAt: 1, _id: 1 }, { name: 'scope_created' });
+  await db.collection(names.cursors).createIndex({ tenant: 1, groupId: 1 }, { name: 'tenant_group' });
+  const jobs = db.collection(names.jobs);
+  await jobs.createIndex({ dedupeSlot: 1 }, { name: 'dedupe_unique', unique: true });
+  await jobs.createIndex({ status: 1, runAt: 1, createdAt: 1, _id: 1 }, { name: 'due' });
+  await jobs.createIndex({ status: 1, leaseExpiresAt: 1 }, { name: 'leases' });
+  await jobs.createIndex({ orderingKey: 1, status: 1, createdAt: 1 }, { name: 'ordering' });
+  await jobs.createIndex({ waitKey: 1, status: 1 }, { name: 'waiting' });
+  await jobs.createIndex({ status: 1, completedAt: 1 }, { name: 'completed' });
+  await db.collection(names.replay).createIndex({ expiresAt: 1 }, { name: 'expiry' });
+}

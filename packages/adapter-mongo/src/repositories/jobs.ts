@@ -1,0 +1,412 @@
+import { type Filter, ObjectId } from 'mongodb';
+import type {
+  ClaimJobsOptions,
+  EnqueueResult,
+  FailOutcome,
+  JobError,
+  JobInput,
+  JobRecord,
+  JobRepository,
+  JobStatus,
+} from '@org/maestrano-sdk';
+import {
+  date,
+  dateOrNull,
+  idString,
+  jobErrorOrNull,
+  json,
+  num,
+  parseObjectId,
+  type Raw,
+  type Stored,
+  str,
+  strOrNull,
+  toDate,
+  toStoredJson,
+  uniqueSlot,
+  valueSlot,
+} from '../documents.js';
+import { isDuplicateKeyError, storageError } from '../errors.js';
+import type { Store } from '../store.js';
+
+const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
+
+function status(value: string): JobStatus {
+  return STATUSES.find((s) => s === value) ?? 'pending';
+}
+
+export function decodeJob(doc: Raw): JobRecord {
+  return {
+    id: idString(doc['_id']),
+    type: str(doc, 'type'),
+    tenant: strOrNull(doc, 'tenant'),
+    groupId: strOrNull(doc, 'groupId'),
+    payload: json(doc, 'payload'),
+    dedupeKey: strOrNull(doc, 'dedupeKey'),
+    orderingKey: strOrNull(doc, 'orderingKey'),
+    waitKey: strOrNull(doc, 'waitKey'),
+    status: status(str(doc, 'status')),
+    attempts: num(doc, 'attempts'),
+    maxAttempts: num(doc, 'maxAttempts'),
+    runAt: date(doc, 'runAt'),
+    leaseOwner: strOrNull(doc, 'leaseOwner'),
+    leaseExpiresAt: dateOrNull(doc, 'leaseExpiresAt'),
+    lastError: jobErrorOrNull(doc, 'lastError'),
+    createdAt: date(doc, 'createdAt'),
+    updatedAt: date(doc, 'updatedAt'),
+    completedAt: dateOrNull(doc, 'completedAt'),
+  };
+}
+
+function storedError(error: JobError): Raw {
+  return error.code === undefined ? { message: error.message } : { message: error.message, code: error.code };
+}
+
+/**
+ * The durable inbox. One document per job (ObjectId `_id`, `dedupeSlot` = the never-null
+ * unique slot of `dedupeKey`). Every state change is a compare-and-set on the job's
+ * revision, so a job is held by at most one worker.
+ *
+ * Ordering keys: jobs sharing an `orderingKey` are claimed through a per-key guard document
+ * (`_id` = the key) holding the running job and a lease equal to the job's lease. A worker
+ * first takes the guard (insert, or compare-and-set when its lease expired), then, while it
+ * holds it, checks that no other job of the key runs with a live lease and no older job of
+ * the key is pending/running, and only then claims the job. Completion, failure and
+ * heartbeats keep the guard in step.
+ */
+export function jobRepository(store: Store): JobRepository {
+  const jobs = () => store.collection('jobs');
+  const _order = () => store.collection('jobOrder');
+
+  async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
+    const dedupeKey = job.dedupeKey ?? null;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const id = new ObjectId();
+      const now = store.now();
+      const doc: Raw & { _id: ObjectId } = {
+        _id: id,
+        type: job.type,
+        tenant: job.tenant ?? null,
+        groupId: job.groupId ?? null,
+        payload: toStoredJson(job.payload),
+        dedupeKey,
+        orderingKey: job.orderingKey ?? null,
+        waitKey: null,
+        status: 'pending',
+        attempts: 0,
+        maxAttempts: job.maxAttempts ?? 8,
+        runAt: job.runAt ? toDate(job.runAt) : now,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        lastError: null,
+        createdAt: now,
+        updatedAt: now,
+        completedAt: null,
+        dedupeSlot: uniqueSlot(dedupeKey, id),
+      };
+      try {
+        await store.insert('jobs', doc);
+        return { id: id.toHexString(), created: true };
+      } catch (err) {
+        if (dedupeKey === null || !isDuplicateKeyError(err)) throw err;
+        const existing = await jobs().findOne({ dedupeSlot: valueSlot(dedupeKey) }, { projection: { _id: 1 } });
+        if (existing) return { id: idString(existing['_id']), created: false };
+        // The holder was purged in between: try again.
+      }
+    }
+    throw storageError('jobs.enqueue', 'dedupe key kept changing hands');
+  }
+
+  /** Claims one job by compare-and-set; null when another worker (or change) got there first. */
+  async function claimJob(doc: Stored, worker: string, now: Date, leaseExpiresAt: Date): Promise<JobRecord | null> {
+    const updated = await store.casUpdate('jobs', doc, {
+      status: 'running',
+      leaseOwner: worker,
+      leaseExpiresAt,
+      attempts: num(doc, 'attempts') + 1,
+      updatedAt: now,
+    });
+    return updated ? decodeJob(updated) : null;
+  }
+
+  /** Takes the ordering guard of `key` for `jobId`; returns its revision token when taken. */
+  async function takeGuard(key: string, jobId: ObjectId, worker: string, now: Date, leaseExpiresAt: Date): Promise<Stored | null> {
+    return store.modify<Stored | null>('jobs.claim', 'jobOrder', key, (doc) => {
+      const fields = { jobId, worker, leaseExpiresAt };
+      if (doc === null) return { kind: 'insert', doc: fields, value: (stored) => stored };
+      const expires = dateOrNull(doc, 'leaseExpiresAt');
+      if (expires !== null && expires.getTime() > now.getTime()) return { kind: 'return', value: null };
+      return { kind: 'update', set: fields, value: (stored) => stored };
+    });
+  }
+
+  /** Drops the ordering guard of `key` when it still belongs to `jobId` (and `worker`). */
+  async function dropGuard(key: string, jobId: ObjectId, worker: string | null): Promise<void> {
+    await store.modify<void>('jobs.claim', 'jobOrder', key, (doc) => {
+      if (doc === null) return { kind: 'return', value: undefined };
+      const holder = doc['jobId'];
+      const sameJob = holder instanceof ObjectId && holder.equals(jobId);
+      if (!sameJob || (worker !== null && doc['worker'] !== worker)) return { kind: 'return', value: undefined };
+      return { kind: 'delete', value: undefined };
+    });
+  }
+
+  /**
+   * The job that keeps `doc` from running now (another job of the key running with a live
+   * lease, or an older unfinished one), or null.
+   */
+  async function blocker(doc: Stored, key: string, now: Date): Promise<Raw | null> {
+    const createdAt = doc['createdAt'];
+    return jobs().findOne(
+      {
+        orderingKey: key,
+        _id: { $ne: doc._id },
+        $or: [
+          { status: 'running', leaseExpiresAt: { $gt: now } },
+          { status: { $in: ['pending', 'running'] }, createdAt: { $lt: createdAt } },
+          { status: { $in: ['pending', 'running'] }, createdAt, _id: { $lt: doc._id } },
+        ],
+      },
+      { projection: { _id: 1, status: 1, runAt: 1, leaseExpiresAt: 1 } },
+    );
+  }
+
+  /**
+   * Claims an ordered job. `retryKey` tells the caller whether another job of the same key
+   * may still be claimable in this call (an older job that is due now blocked this one).
+   */
+  async function claimOrdered(
+    doc: Stored,
+    key: string,
+    worker: string,
+    now: Date,
+    leaseExpiresAt: Date,
+  ): Promise<{ job: JobRecord | null; retryKey: boolean }> {
+    if (!(doc._id instanceof ObjectId)) return { job: null, retryKey: false };
+    const guard = await takeGuard(key, doc._id, worker, now, leaseExpiresAt);
+    if (!guard) return { job: null, retryKey: false };
+    let claimed: JobRecord | null = null;
+    let retryKey = false;
+    try {
+      const holder = await blocker(doc, key, now);
+      if (holder === null) {
+        claimed = await claimJob(doc, worker, now, leaseExpiresAt);
+      } else {
+        const runAt = dateOrNull(holder, 'runAt');
+        const lease = dateOrNull(holder, 'leaseExpiresAt');
+        retryKey =
+          (holder['status'] === 'pending' && runAt !== null && runAt.getTime() <= now.getTime()) ||
+          (holder['status'] === 'running' && (lease === null || lease.getTime() <= now.getTime()));
+      }
+    } finally {
+      if (!claimed) await dropGuard(key, doc._id, worker);
+    }
+    return { job: claimed, retryKey };
+  }
+
+  async function owned(id: string, worker: string): Promise<Stored | null> {
+    const oid = parseObjectId(id);
+    if (!oid) return null;
+    const doc = (await jobs().findOne({ _id: oid })) as Stored | null;
+    if (doc?.['status'] !== 'running' || doc['leaseOwner'] !== worker) return null;
+    return doc;
+  }
+
+  /** Owner-only transition of a running job, retried when the job changed underneath. */
+  async function transition<T>(
+    id: string,
+    worker: string,
+    notOwned: T,
+    change: (doc: Stored, now: Date) => { set: Raw; value: T },
+  ): Promise<T> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const doc = await owned(id, worker);
+      if (!doc) return notOwned;
+      const now = store.now();
+      const step = change(doc, now);
+      const updated = await store.casUpdate('jobs', doc, step.set);
+      if (updated) {
+        const key = strOrNull(doc, 'orderingKey');
+        if (key !== null && doc._id instanceof ObjectId && updated['status'] !== 'running') await dropGuard(key, doc._id, worker);
+        return step.value;
+      }
+    }
+    return notOwned;
+  }
+
+  function filterOf(filter?: { tenant?: string; type?: string }): Raw {
+    const query: Raw = {};
+    if (filter?.tenant !== undefined) query['tenant'] = filter.tenant;
+    if (filter?.type !== undefined) query['type'] = filter.type;
+    return query;
+  }
+
+  return {
+    enqueue: (job) => store.run('jobs.enqueue', () => enqueueOne(job)),
+
+    enqueueMany: (list) =>
+      store.run('jobs.enqueueMany', async () => {
+        const results: EnqueueResult[] = [];
+        for (const job of list) results.push(await enqueueOne(job));
+        return results;
+      }),
+
+    claim: (options: ClaimJobsOptions) =>
+      store.run('jobs.claim', async () => {
+        const claimed: JobRecord[] = [];
+        if (options.limit <= 0) return claimed;
+        const now = store.now();
+        const leaseExpiresAt = new Date(now.getTime() + options.leaseMs);
+        const tried: ObjectId[] = [];
+        const skippedKeys = new Set<string>();
+        for (let round = 0; round < 5 && claimed.length < options.limit; round++) {
+          const query: Filter<Raw> = {
+            $or: [
+              { status: 'pending', runAt: { $lte: now } },
+              { status: 'running', leaseExpiresAt: { $lte: now } },
+            ],
+          };
+          if (options.types) query['type'] = { $in: options.types };
+          if (tried.length > 0) query['_id'] = { $nin: tried };
+          if (skippedKeys.size > 0) query['orderingKey'] = { $nin: [...skippedKeys] };
+          const candidates = (await jobs()
+            .find(query)
+            .sort({ runAt: 1, createdAt: 1, _id: 1 })
+            .limit((options.limit - claimed.length) * 2 + 8)
+            .toArray()) as Stored[];
+          if (candidates.length === 0) break;
+          for (const doc of candidates) {
+            if (claimed.length >= options.limit) break;
+            if (doc._id instanceof ObjectId) tried.push(doc._id);
+            const key = strOrNull(doc, 'orderingKey');
+            if (key !== null && skippedKeys.has(key)) continue;
+            let job: JobRecord | null;
+            if (key === null) {
+              job = await claimJob(doc, options.worker, now, leaseExpiresAt);
+            } else {
+              const result = await claimOrdered(doc, key, options.worker, now, leaseExpiresAt);
+              job = result.job;
+              // One job per ordering key per claim: the others of the key wait for it.
+              if (!result.retryKey) skippedKeys.add(key);
+            }
+            if (job) claimed.push(job);
+          }
+        }
+        return claimed;
+      }),
+
+    heartbeat: (id, worker, leaseMs) =>
+      store.run('jobs.heartbeat', async () => {
+        let key: string | null = null;
+        let leaseExpiresAt = new Date(0);
+        const ok = await transition(id, worker, false, (doc, now) => {
+          key = strOrNull(doc, 'orderingKey');
+          leaseExpiresAt = new Date(now.getTime() + leaseMs);
+          return { set: { leaseExpiresAt, updatedAt: now }, value: true };
+        });
+        const oid = parseObjectId(id);
+        if (ok && key !== null && oid) {
+          const guardKey: string = key;
+          await store.modify<void>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
+            const fields = { jobId: oid, worker, leaseExpiresAt };
+            if (doc === null) return { kind: 'insert', doc: fields, value: () => undefined };
+            const holder = doc['jobId'];
+            const mine = holder instanceof ObjectId && holder.equals(oid);
+            const expires = dateOrNull(doc, 'leaseExpiresAt');
+            const free = expires === null || expires.getTime() <= store.now().getTime();
+            if (!mine && !free) return { kind: 'return', value: undefined };
+            return { kind: 'update', set: fields, value: () => undefined };
+          });
+        }
+        return ok;
+      }),
+
+    complete: (id, worker) =>
+      store.run('jobs.complete', () =>
+        transition(id, worker, false, (_doc, now) => ({
+          set: { status: 'done', leaseOwner: null, leaseExpiresAt: null, completedAt: now, updatedAt: now },
+          value: true,
+        })),
+      ),
+
+    fail: (id, worker, failure) =>
+      store.run('jobs.fail', () =>
+        transition<FailOutcome>(id, worker, 'lost', (doc, now) => {
+          const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
+          if (num(doc, 'attempts') >= num(doc, 'maxAttempts')) {
+            return { set: { ...common, status: 'dead' }, value: 'dead' };
+          }
+          return {
+            set: { ...common, status: 'pending', runAt: toDate(failure.retryAt), waitKey: failure.waitKey ?? null },
+            value: 'retrying',
+          };
+        }),
+      ),
+
+    wake: (waitKey) =>
+      store.run('jobs.wake', async () => {
+        const waiting = (await jobs().find({ status: 'pending', waitKey }).toArray()) as Stored[];
+        let woken = 0;
+        for (const doc of waiting) {
+          const now = store.now();
+          if (await store.casUpdate('jobs', doc, { runAt: now, waitKey: null, updatedAt: now })) woken++;
+        }
+        return woken;
+      }),
+
+    get: (id) =>
+      store.run('jobs.get', async () => {
+        const oid = parseObjectId(id);
+        if (!oid) return null;
+        const doc = await jobs().findOne({ _id: oid });
+        return doc ? decodeJob(doc) : null;
+      }),
+
+    listDead: (filter) =>
+      store.run('jobs.listDead', async () => {
+        const cursor = jobs()
+          .find({ ...filterOf(filter), status: 'dead' })
+          .sort({ updatedAt: 1, _id: 1 });
+        if (filter?.limit !== undefined) {
+          if (filter.limit <= 0) return [];
+          cursor.limit(filter.limit);
+        }
+        return (await cursor.toArray()).map(decodeJob);
+      }),
+
+    requeue: (id) =>
+      store.run('jobs.requeue', async () => {
+        const oid = parseObjectId(id);
+        if (!oid) return false;
+        return store.modify<boolean>('jobs.requeue', 'jobs', oid, (doc) => {
+          if (doc === null || doc['status'] !== 'dead') return { kind: 'return', value: false };
+          const now = store.now();
+          return {
+            kind: 'update',
+            set: { status: 'pending', attempts: 0, runAt: now, waitKey: null, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
+            value: () => true,
+          };
+        });
+      }),
+
+    counts: (filter) =>
+      store.run('jobs.counts', async () => {
+        const result: Record<JobStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };
+        const groups = await jobs()
+          .aggregate<{ _id: unknown; n: unknown }>([{ $match: filterOf(filter) }, { $group: { _id: '$status', n: { $sum: 1 } } }])
+          .toArray();
+        for (const row of groups) {
+          const s = STATUSES.find((candidate) => candidate === row._id);
+          if (s && typeof row.n === 'number') result[s] = row.n;
+        }
+        return result;
+      }),
+
+    purgeCompleted: (before) =>
+      store.run('jobs.purgeCompleted', async () => {
+        // `done` is terminal, so a plain filtered delete cannot race a state change.
+        const result = await jobs().deleteMany({ status: 'done', completedAt: { $lt: toDate(before) } });
+        return result.deletedCount;
+      }),
+  };
+}

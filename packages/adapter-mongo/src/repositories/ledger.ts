@@ -1,0 +1,74 @@
+import type { JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
+import { date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
+import type { Store } from '../store.js';
+
+export function decodeLedger(doc: Raw): LedgerEntry {
+  return {
+    key: str(doc, '_id'),
+    status: str(doc, 'status') === 'done' ? 'done' : 'pending',
+    owner: strOrNull(doc, 'owner'),
+    claimExpiresAt: dateOrNull(doc, 'claimExpiresAt'),
+    intent: json(doc, 'intent'),
+    outcome: jsonOrNull(doc, 'outcome'),
+    createdAt: date(doc, 'createdAt'),
+    updatedAt: date(doc, 'updatedAt'),
+  };
+}
+
+/** One document per key (`_id` = key): the insert is the claim-once primitive. */
+export function ledgerRepository(store: Store): LedgerRepository {
+  const ledger = () => store.collection('ledger');
+  return {
+    get: (key) =>
+      store.run('ledger.get', async () => {
+        const doc = await ledger().findOne({ _id: key });
+        return doc ? decodeLedger(doc) : null;
+      }),
+
+    claim: (key, options) =>
+      store.run('ledger.claim', () => {
+        const now = store.now();
+        const claimExpiresAt = new Date(now.getTime() + options.ttlMs);
+        const intent = toStoredJson(options.intent);
+        return store.modify<LedgerClaim>('ledger.claim', 'ledger', key, (doc) => {
+          if (doc === null) {
+            return {
+              kind: 'insert',
+              doc: { status: 'pending', owner: options.owner, claimExpiresAt, intent, outcome: null, createdAt: now, updatedAt: now },
+              value: (stored) => ({ state: 'claimed', recovered: false, entry: decodeLedger(stored) }),
+            };
+          }
+          const entry = decodeLedger(doc);
+          if (entry.status === 'done') return { kind: 'return', value: { state: 'done', entry } };
+          if (entry.claimExpiresAt !== null && entry.claimExpiresAt.getTime() > now.getTime()) {
+            return { kind: 'return', value: { state: 'pending', entry } };
+          }
+          return {
+            kind: 'update',
+            set: { owner: options.owner, claimExpiresAt, intent, updatedAt: now },
+            value: (stored) => ({ state: 'claimed', recovered: true, entry: decodeLedger(stored) }),
+          };
+        });
+      }),
+
+    complete: (key, owner, outcome: JsonValue) =>
+      store.run('ledger.complete', () =>
+        store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
+          if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: false };
+          return {
+            kind: 'update',
+            set: { status: 'done', outcome: toStoredJson(outcome), claimExpiresAt: null, updatedAt: store.now() },
+            value: () => true,
+          };
+        }),
+      ),
+
+    release: (key, owner) =>
+      store.run('ledger.release', () =>
+        store.modify<void>('ledger.release', 'ledger', key, (doc) => {
+          if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: undefined };
+          return { kind: 'delete', value: undefined };
+        }),
+      ),
+  };
+}

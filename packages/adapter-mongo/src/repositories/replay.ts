@@ -1,0 +1,33 @@
+import type { ReplayRepository } from '@org/maestrano-sdk';
+import { dateOrNull, keyId, type Stored, toDate } from '../documents.js';
+import type { Store } from '../store.js';
+
+export function replayRepository(store: Store): ReplayRepository {
+  return {
+    remember: (tenant, assertionId, expiresAt) =>
+      store.run('replay.remember', () => {
+        const now = store.now();
+        return store.modify<boolean>('replay.remember', 'replay', keyId(tenant, assertionId), (doc) => {
+          if (doc === null) {
+            return { kind: 'insert', doc: { tenant, assertionId, expiresAt: toDate(expiresAt), createdAt: now }, value: () => true };
+          }
+          const stored = dateOrNull(doc, 'expiresAt');
+          if (stored !== null && stored.getTime() > now.getTime()) return { kind: 'return', value: false };
+          return { kind: 'update', set: { expiresAt: toDate(expiresAt), createdAt: now }, value: () => true };
+        });
+      }),
+
+    purgeExpired: () =>
+      store.run('replay.purgeExpired', async () => {
+        // Each expired record is removed by compare-and-delete, so a concurrent `remember`
+        // that renews it is never lost.
+        const expired = (await store
+          .collection('replay')
+          .find({ expiresAt: { $lte: store.now() } })
+          .toArray()) as Stored[];
+        let removed = 0;
+        for (const doc of expired) if (await store.casDelete('replay', doc)) removed++;
+        return removed;
+      }),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Write atomicity without transactions.
+ *
+ * Every mutable document carries a revision token `_rev`. A write is a compare-and-set
+ * "from revision X to a fresh revision Y": `updateOne({ _id, _rev: X }, { $set: …, _rev: Y })`.
+ * On MongoDB that conditional update is atomic on its own. FerretDB 1.24 (SQLite backend)
+ * evaluates the filter in its own process and then overwrites the document by `_id`, so two
+ * concurrent compare-and-sets can both "win" (measured: 20 racing `findOneAndUpdate` calls on
+ * one document gave several winners). Its unique indexes, however, are enforced by SQLite.
+ * So, in guarded mode, the writer first inserts a guard document whose `_id` is X into the
+ * guards collection: the unique `_id` lets exactly one writer transition away from revision
+ * X; the conditional update then runs with no concurrent writer of that document; the guard
+ * is deleted afterwards. A stale writer holding an old X either loses the guard insert or
+ * finds `_rev` changed. A guard left by a crashed writer is removed after `guardTimeoutMs`.
+ *
+ * `guard: 'auto'` enables guards when the server reports `ferretdbVersion` in `buildInfo`.
+ */
+import type { Collection, Db } from 'mongodb';
+import type { StorageOperation } from '@org/maestrano-sdk';
+import { type DocId, newRev, type Raw, type Stored } from './documents.js';
+import { isDuplicateKeyError, storageError, toStorageError } from './errors.js';
+
+export type GuardMode = 'auto' | 'always' | 'never';
+
+export interface CollectionNames {
+  groups: string;
+  users: string;
+  memberships: string;
+  idMaps: string;
+  cursors: string;
+  jobs: string;
+  jobOrder: string;
+  ledger: string;
+  replay: string;
+  locks: string;
+  guards: string;
+}
+
+export function collectionNames(prefix: string): CollectionNames {
+  return {
+    groups: `${prefix}groups`,
+    users: `${prefix}users`,
+    memberships: `${prefix}memberships`,
+    idMaps: `${prefix}id_maps`,
+    cursors: `${prefix}cursors`,
+    jobs: `${prefix}jobs`,
+    jobOrder: `${prefix}job_order`,
+    ledger: `${prefix}ledger`,
+    replay: `${prefix}replay`,
+    locks: `${prefix}locks`,
+    guards: `${prefix}write_guards`,
+  };
+}
+
+/** What a `modify` decision asks for, given the current document (or null). */
+export type Step<T> =
+  | { kind: 'return'; value: T }
+  | { kind: 'insert'; doc: Raw; value: (doc: Stored) => T }
+  | { kind: 'update'; set: Raw; value: (doc: Stored) => T }
+  | { kind: 'delete'; value: T };
+
+const MAX_ATTEMPTS = 25;
+
+export class Store {
+  readonly names: CollectionNames;
+  readonly clock: () => Date;
+  private readonly guardMode: GuardMode;
+  private readonly guardTimeoutMs: number;
+  private guarded: Promise<boolean> | undefined;
+
+  constructor(
+    readonly db: Db,
+    options: { prefix: string; clock: () => Date; guard: GuardMode; guardTimeoutMs: number },
+  ) {
+    this.names = collectionNames(options.prefix);
+    this.clock = options.clock;
+    this.guardMode = options.guard;
+    this.guardTimeoutMs = options.guardTimeoutMs;
+  }
+
+  collection(name: keyof CollectionNames): Collection<Raw> {
+    return this.db.collection<Raw>(this.names[name]);
+  }
+
+  /** The adapter clock, as a fresh Date. */
+  now(): Date {
+    return new Date(this.clock().getTime());
+  }
+
+  /** Runs one contract operation; every failure leaves as `StorageError` naming it. */
+  async run<T>(operation: StorageOperation, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStorageError(operation, err);
+    }
+  }
+
+  /** Whether writes take a guard (resolved once per adapter; retried after a failure). */
+  async isGuarded(): Promise<boolean> {
+    if (this.guardMode !== 'auto') return this.guardMode === 'always';
+    if (!this.guarded) {
+      const probe = this.db
+        .admin()
+        .command({ buildInfo: 1 })
+        .then((info) => typeof info['ferretdbVersion'] === 'string');
+      this.guarded = probe;
+      probe.catch(() => {
+        if (this.guarded === probe) this.guarded = undefined;
+      });
+    }
+    return this.guarded;
+  }
+
+  /**
+   * Compare-and-set from `current` (as read) to `current` + `set`. Returns the new document,
+   * or null when another writer changed or removed it first (re-read and decide again).
+   */
+  async casUpdate(name: keyof CollectionNames, current: Stored, set: Raw): Promise<Stored | null> {
+    const rev = newRev();
+    const ok = await this.withGuard(current._rev, async () => {
+      const result = await this.collection(name).updateOne({ _id: current._id, _rev: current._rev }, { $set: { ...set, _rev: rev } });
+      return result.matchedCount === 1;
+    });
+    return ok ? { ...current, ...set, _rev: rev } : null;
+  }
+
+  /** Compare-and-delete of `current`; false when it changed or disappeared first. */
+  async casDelete(name: keyof CollectionNames, current: Stored): Promise<boolean> {
+    return this.withGuard(current._rev, async () => {
+      const result = await this.collection(name).deleteOne({ _id: current._id, _rev: current._rev });
+      return result.deletedCount === 1;
+    });
+  }
+
+  /** Inserts a new document with a fresh revision. Duplicate keys throw (driver error). */
+  async insert(name: keyof CollectionNames, doc: Raw & { _id: DocId }): Promise<Stored> {
+    const stored: Stored = { ...doc, _rev: newRev() };
+    await this.collection(name).insertOne(stored);
+    return stored;
+  }
+
+  /**
+   * Read-decide-write loop on the document `_id = id`: `decide` sees the current document
+   * (or null) and returns a step; a lost race (another writer first) re-reads and decides
+   * again. An insert that hits a unique index other than `_id` throws
+   * `StorageConflictError`.
+   */
+  async modify<T>(
+    operation: StorageOperation,
+    name: keyof CollectionNames,
+    id: DocId,
+    decide: (doc: Stored | null) => Step<T>,
+  ): Promise<T> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const doc = (await this.collection(name).findOne({ _id: id })) as Stored | null;
+      const step = decide(doc);
+      switch (step.kind) {
+        case 'return':
+          return step.value;
+        case 'insert': {
+          try {
+            const stored = await this.insert(name, { ...step.doc, _id: id });
+            return step.value(stored);
+          } catch (err) {
+            if (!isDuplicateKeyError(err)) throw err;
+            const exists = await this.collection(name).findOne({ _id: id }, { projection: { _id: 1 } });
+            if (!exists) throw toStorageError(operation, err);
+          }
+          break;
+        }
+        case 'update': {
+          if (!doc) throw storageError(operation, 'update decided without a document');
+          const updated = await this.casUpdate(name, doc, step.set);
+          if (updated) return step.value(updated);
+          break;
+        }
+        case 'delete': {
+          if (!doc) throw storageError(operation, 'delete decided without a document');
+          if (await this.casDelete(name, doc)) return step.value;
+          break;
+        }
+      }
+      await backoff(attempt);
+    }
+    throw storageError(operation, `gave up after ${MAX_ATTEMPTS} write conflicts on one document`);
+  }
+
+  private async withGuard(rev: string, write: () => Promise<boolean>): Promise<boolean> {
+    if (!(await this.isGuarded())) return write();
+    const guards = this.collection('guards');
+    try {
+      await guards.insertOne({ _id: rev, at: new Date() });
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      // Another writer is moving the document away from `rev` right now, or crashed doing so.
+      const guard = await guards.findOne({ _id: rev });
+      const at = guard?.['at'];
+      if (at instanceof Date && Date.now() - at.getTime() > this.guardTimeoutMs) {
+        await guards.deleteOne({ _id: rev, at });
+      }
+      return false;
+    }
+    try {
+      return await write();
+    } finally {
+      // A guard that outlives its write only blocks a revision nobody can reach any more.
+      await guards.deleteOne({ _id: rev }).catch(() => undefined);
+    }
+  }
+}
+
+function backoff(attempt: number): Promise<void> {
+  if (attempt === 0) return Promise.resolve();
+  const ms = Math.min(50, 2 ** Math.min(attempt, 5)) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
