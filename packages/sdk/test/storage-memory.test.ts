@@ -1,4 +1,5 @@
-import { memoryAdapter } from '@org/maestrano-sdk';
+import { memoryAdapter, StorageConflictError, StorageError } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
 import { describeStorageAdapter, memoryInspector } from '@org/maestrano-sdk/testing';
 import { memoryState } from '../src/storage/memory.js';
 
@@ -14,4 +15,59 @@ describeStorageAdapter({
   async reset({ adapter }) {
     memoryState(adapter).clear();
   },
+});
+
+describe('memoryAdapter specifics', () => {
+  it('uses the real clock by default', async () => {
+    const adapter = memoryAdapter();
+    const before = Date.now();
+    const { id } = await adapter.jobs.enqueue({ type: 't', payload: null });
+    const after = Date.now();
+    const stored = await adapter.jobs.get(id);
+    expect(stored?.createdAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(stored?.createdAt.getTime()).toBeLessThanOrEqual(after);
+  });
+
+  it('keeps two adapters fully separate', async () => {
+    const a = memoryAdapter();
+    const b = memoryAdapter();
+    expect(await a.locks.acquire('k', 'owner-a', 1_000)).toBe(true);
+    expect(await b.locks.acquire('k', 'owner-b', 1_000)).toBe(true);
+    expect(await memoryInspector(a).lock('k')).toMatchObject({ owner: 'owner-a' });
+    expect(await memoryInspector(b).lock('k')).toMatchObject({ owner: 'owner-b' });
+  });
+
+  it('rejects every operation after close with a StorageError naming it, and stores nothing', async () => {
+    const adapter = memoryAdapter();
+    await adapter.close();
+    const error = await adapter.idMaps
+      .insert({ tenant: 't', groupId: 'g', entity: 'e', connecId: 'c', localId: null })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ adapterId: 'memory', operation: 'idMaps.insert', code: 'storage_error' });
+    await expect(adapter.locks.acquire('k', 'o', 1_000)).rejects.toMatchObject({ operation: 'locks.acquire' });
+    expect(memoryState(adapter).idMaps).toHaveLength(0);
+    expect(memoryState(adapter).locks.size).toBe(0);
+  });
+
+  it('reports conflicts with the adapter id and operation, and no stored values beyond the ids', async () => {
+    const adapter = memoryAdapter();
+    const scope = { tenant: 't', groupId: 'g', entity: 'contact' };
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-1', lastPushedHash: 'secret-hash' });
+    const error = await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageConflictError);
+    expect(error).toMatchObject({ adapterId: 'memory', operation: 'idMaps.insert' });
+    expect(String(error instanceof Error ? error.message : '')).not.toContain('secret-hash');
+  });
+
+  it('rejects a clock that returns an invalid Date with a StorageError', async () => {
+    const adapter = memoryAdapter({ clock: () => new Date(Number.NaN) });
+    await expect(adapter.replay.remember('t', 'a', new Date())).rejects.toBeInstanceOf(StorageError);
+    expect(memoryState(adapter).replay.size).toBe(0);
+  });
+
+  it('memoryState refuses adapters it did not create', () => {
+    const foreign = { ...memoryAdapter(), id: 'other' };
+    expect(() => memoryState(foreign)).toThrow(TypeError);
+  });
 });
