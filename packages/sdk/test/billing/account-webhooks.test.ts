@@ -1,0 +1,365 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAccountModule } from '../../src/billing/index.js';
+import type { RouteHandler, Tenant } from '../../src/core/types.js';
+import type { StorageAdapter } from '../../src/storage/adapter.js';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import {
+  type AccountCompanyRef,
+  type AccountSeatsChange,
+  type AccountUserRef,
+  type AccountWebhookHooks,
+  maskUser,
+  unmaskUser,
+} from '../../src/webhooks/account.js';
+import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
+import { basicAuth, makeRuntime, makeTenant, provisionGroup, provisionUser, resetServer } from './helpers.js';
+
+const TENANT = 'maestrano-uat';
+let api: AccountApiServer;
+let storage: StorageAdapter;
+
+beforeAll(async () => {
+  api = await startAccountApiServer();
+});
+afterAll(async () => {
+  await api.close();
+});
+beforeEach(() => {
+  resetServer(api);
+  api.addGroup('cld-1');
+  api.addGroup('cld-2');
+  storage = memoryAdapter();
+});
+
+interface Calls {
+  cancelCompany: AccountCompanyRef[];
+  blockUser: { user: AccountUserRef; company: AccountCompanyRef; key: string }[];
+  onSeatsChanged: { company: AccountCompanyRef; change: AccountSeatsChange }[];
+}
+
+function setup(options: { creationMode?: 'real' | 'virtual'; billing?: unknown; fail?: Partial<Record<keyof Calls, boolean>> } = {}) {
+  const tenant = makeTenant(api, { creationMode: options.creationMode ?? 'real' });
+  const { runtime, logger } = makeRuntime(storage, [tenant]);
+  const calls: Calls = { cancelCompany: [], blockUser: [], onSeatsChanged: [] };
+  const fail = options.fail ?? {};
+  const hooks: AccountWebhookHooks = {
+    cancelCompany: (company) => {
+      if (fail.cancelCompany) throw new Error('app database down');
+      calls.cancelCompany.push(company);
+    },
+    blockUser: (user, company, ctx) => {
+      if (fail.blockUser) throw new Error('app database down');
+      calls.blockUser.push({ user, company, key: ctx.idempotencyKey });
+    },
+    onSeatsChanged: (company, change) => {
+      if (fail.onSeatsChanged) throw new Error('seat billing failed');
+      calls.onSeatsChanged.push({ company, change });
+    },
+  };
+  const mod = createAccountModule(runtime, { billing: options.billing, hooks });
+  const routes = mod.contribution.routes!;
+  return { tenant, mod, calls, logger, groupDeleted: routes.groupDeleted!, groupUserDeleted: routes.groupUserDeleted! };
+}
+
+function call(handler: RouteHandler, tenant: Tenant, path: string, params: Record<string, string>, auth?: string | null) {
+  const headers = new Headers();
+  const value = auth === undefined ? basicAuth(tenant.api.id, tenant.api.key) : auth;
+  if (value !== null) headers.set('authorization', value);
+  const request = new Request(`http://127.0.0.1${path}/${tenant.name}`, { method: 'DELETE', headers });
+  return handler({ request, tenant, params });
+}
+
+async function snapshot(uids: string[], groupIds: string[]) {
+  const users = await Promise.all(uids.map((u) => storage.users.get(TENANT, u)));
+  const memberships = await Promise.all(uids.map((u) => storage.users.listMemberships(TENANT, { uid: u })));
+  const groups = await Promise.all(groupIds.map((g) => storage.groups.get(TENANT, g)));
+  return JSON.stringify({ users, memberships, groups });
+}
+
+function activeRecurringBill(id: string, groupId: string) {
+  api.recurringBills.set(id, {
+    id,
+    object: 'account_recurring_bill',
+    group_id: groupId,
+    price_cents: 2900,
+    description: 'Pro',
+    currency: 'USD',
+    period: 'month',
+    status: 'active',
+  });
+}
+
+describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
+  beforeEach(async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    activeRecurringBill('rbill-1', 'cld-1');
+    activeRecurringBill('rbill-2', 'cld-2');
+    api.recurringBills.set('rbill-3', { ...api.recurringBills.get('rbill-1')!, id: 'rbill-3', status: 'cancelled' });
+  });
+
+  it('cancels the group, its recurring bills and the company; answers {"success":true}', async () => {
+    const { tenant, groupDeleted, calls } = setup();
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true });
+    const group = await storage.groups.get(TENANT, 'cld-1');
+    expect(group).toMatchObject({ status: 'cancelled' });
+    expect(group!.cancelledAt).toBeInstanceOf(Date);
+    expect(api.recurringBills.get('rbill-1')!.status).toBe('cancelled');
+    expect(api.recurringBills.get('rbill-2')!.status).toBe('active');
+    expect(calls.cancelCompany).toEqual([{ id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' }]);
+    const deletes = api.requests.filter((r) => r.method === 'DELETE').map((r) => r.path);
+    expect(deletes).toEqual(['/api/v1/account/recurring_bills/rbill-1']);
+  });
+
+  it('answers a replay with success and changes nothing', async () => {
+    const { tenant, groupDeleted, calls } = setup();
+    await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    const before = await snapshot([], ['cld-1']);
+    const requests = api.requests.length;
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true });
+    expect(await snapshot([], ['cld-1'])).toBe(before);
+    expect(calls.cancelCompany).toHaveLength(1);
+    expect(api.requests.length).toBe(requests);
+  });
+
+  it('runs concurrent deliveries once', async () => {
+    const { tenant, groupDeleted, calls } = setup();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' })),
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(calls.cancelCompany).toHaveLength(1);
+  });
+
+  it('answers success without changes for an unknown group', async () => {
+    const { tenant, groupDeleted, calls } = setup();
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-404', { id: 'cld-404' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true });
+    expect(await storage.groups.get(TENANT, 'cld-404')).toBeNull();
+    expect(calls.cancelCompany).toHaveLength(0);
+    expect(api.requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['wrong key', (t: Tenant) => basicAuth(t.api.id, 'not-the-key')],
+    ['wrong id', (t: Tenant) => basicAuth('app-other', t.api.key)],
+    ['missing', () => null],
+    ['garbled', () => 'Basic !!!'],
+    ['bearer', () => 'Bearer abc'],
+  ])('refuses %s credentials with 401 {"error":"Invalid credentials"} and changes nothing', async (_name, auth) => {
+    const { tenant, groupDeleted, calls } = setup();
+    const before = await snapshot([], ['cld-1']);
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' }, auth(tenant));
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: 'Invalid credentials' });
+    expect(await snapshot([], ['cld-1'])).toBe(before);
+    expect(calls.cancelCompany).toHaveLength(0);
+    expect(api.recurringBills.get('rbill-1')!.status).toBe('active');
+  });
+
+  it('answers 5xx with the state exactly as before when cancelCompany throws; the retry succeeds', async () => {
+    const failing = setup({ fail: { cancelCompany: true } });
+    const before = await snapshot([], ['cld-1']);
+    const res = await call(failing.groupDeleted, failing.tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.success).toBe(false);
+    expect(JSON.stringify(body)).not.toContain('app database down');
+    expect(await snapshot([], ['cld-1'])).toBe(before);
+    expect(failing.logger.entries.some((e) => e.level === 'error' && String(e.fields?.step) === 'cancelCompany')).toBe(true);
+
+    const working = setup();
+    const retry = await call(working.groupDeleted, working.tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(retry.status).toBe(200);
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.status).toBe('cancelled');
+    expect(working.calls.cancelCompany).toHaveLength(1);
+  });
+
+  it('answers 502 and changes nothing when the Account API fails; the retry succeeds', async () => {
+    const { tenant, groupDeleted, calls } = setup({ billing: { accountApi: { retry: { limit: 0 } } } });
+    api.faults.push({ status: 503, times: 1 });
+    const before = await snapshot([], ['cld-1']);
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(res.status).toBe(502);
+    expect(await snapshot([], ['cld-1'])).toBe(before);
+    expect(calls.cancelCompany).toHaveLength(0);
+    const retry = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(retry.status).toBe(200);
+    expect(api.recurringBills.get('rbill-1')!.status).toBe('cancelled');
+  });
+
+  it('leaves recurring bills alone when cancelRecurringBillsOnGroupDeleted is false', async () => {
+    const { tenant, groupDeleted, calls } = setup({ billing: { cancelRecurringBillsOnGroupDeleted: false } });
+    const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(res.status).toBe(200);
+    expect(api.recurringBills.get('rbill-1')!.status).toBe('active');
+    expect(api.requests).toHaveLength(0);
+    expect(calls.cancelCompany).toHaveLength(1);
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.status).toBe('cancelled');
+  });
+});
+
+describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
+  it('normalises uids for the identity mode (mask_user / unmask_user)', () => {
+    expect(unmaskUser('usr-1.cld-1')).toBe('usr-1');
+    expect(maskUser('usr-1.cld-9', 'cld-1', 'real')).toBe('usr-1');
+    expect(maskUser('usr-1', 'cld-1', 'virtual')).toBe('usr-1.cld-1');
+    expect(maskUser('usr-1.cld-1', 'cld-1', 'virtual')).toBe('usr-1.cld-1');
+  });
+
+  describe('real mode', () => {
+    beforeEach(async () => {
+      await provisionGroup(storage, TENANT, 'cld-1');
+      await provisionGroup(storage, TENANT, 'cld-2');
+      await provisionUser(storage, TENANT, 'usr-1', ['cld-1', 'cld-2']);
+      await provisionUser(storage, TENANT, 'usr-2', ['cld-1']);
+    });
+
+    it('removes the membership, keeps a user with another group active, and reports the seats', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-1', {
+        group_id: 'cld-1',
+        id: 'usr-1',
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ success: true });
+      const memberships = await storage.users.listMemberships(TENANT, { uid: 'usr-1' });
+      expect(memberships.map((m) => [m.groupId, m.status]).sort()).toEqual([
+        ['cld-1', 'removed'],
+        ['cld-2', 'active'],
+      ]);
+      expect((await storage.users.get(TENANT, 'usr-1'))!.status).toBe('active');
+      expect(calls.blockUser).toHaveLength(0);
+      expect(calls.onSeatsChanged).toEqual([
+        { company: { id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' }, change: { activeSeats: 1, added: [], removed: ['usr-1'] } },
+      ]);
+    });
+
+    it('blocks the user once no active membership is left (a virtual uid in the path is unmasked)', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-1', { group_id: 'cld-1', id: 'usr-1' });
+      const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-1.cld-2', {
+        group_id: 'cld-2',
+        id: 'usr-1.cld-2',
+      });
+      expect(res.status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-1'))!.status).toBe('blocked');
+      expect(calls.blockUser).toEqual([
+        {
+          user: { id: 'user-usr-1', tenant: TENANT, uid: 'usr-1' },
+          company: { id: 'company-cld-2', tenant: TENANT, groupId: 'cld-2' },
+          key: `mno:block-user:${TENANT}:usr-1`,
+        },
+      ]);
+      expect(calls.onSeatsChanged.at(-1)!.change).toEqual({ activeSeats: 0, added: [], removed: ['usr-1'] });
+    });
+
+    it('answers a replay and an unknown membership with success, changing nothing and calling no hook', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-2', { group_id: 'cld-1', id: 'usr-2' });
+      const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
+      const hookCalls = calls.blockUser.length + calls.onSeatsChanged.length;
+      for (const [groupId, id] of [
+        ['cld-1', 'usr-2'],
+        ['cld-2', 'usr-2'],
+        ['cld-1', 'usr-404'],
+        ['cld-404', 'usr-1'],
+      ] as const) {
+        const res = await call(groupUserDeleted, tenant, `/maestrano/account/groups/${groupId}/users/${id}`, {
+          group_id: groupId,
+          id,
+        });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual({ success: true });
+      }
+      expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
+      expect(calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
+    });
+
+    it.each(['blockUser', 'onSeatsChanged'] as const)(
+      'answers 5xx with the state exactly as before when %s throws; the retry succeeds',
+      async (hook) => {
+        const failing = setup({ fail: { [hook]: true } });
+        const before = await snapshot(['usr-2'], ['cld-1']);
+        const res = await call(failing.groupUserDeleted, failing.tenant, '/maestrano/account/groups/cld-1/users/usr-2', {
+          group_id: 'cld-1',
+          id: 'usr-2',
+        });
+        expect(res.status).toBe(500);
+        expect(await snapshot(['usr-2'], ['cld-1'])).toBe(before);
+
+        const working = setup();
+        const retry = await call(working.groupUserDeleted, working.tenant, '/maestrano/account/groups/cld-1/users/usr-2', {
+          group_id: 'cld-1',
+          id: 'usr-2',
+        });
+        expect(retry.status).toBe(200);
+        expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
+        expect(working.calls.blockUser).toHaveLength(1);
+      },
+    );
+
+    it('restores the membership when blocking the user fails in storage (5xx, state as before)', async () => {
+      const { tenant, groupUserDeleted } = setup();
+      const original = storage.users.setStatus;
+      storage.users.setStatus = async () => {
+        throw new Error('storage down');
+      };
+      try {
+        const before = await snapshot(['usr-2'], ['cld-1']).then((s) => JSON.parse(s));
+        const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-2', {
+          group_id: 'cld-1',
+          id: 'usr-2',
+        });
+        expect(res.status).toBe(500);
+        const after = JSON.parse(await snapshot(['usr-2'], ['cld-1']));
+        expect(after.users).toEqual(before.users);
+        expect(after.memberships[0].map((m: { status: string; role: string }) => [m.status, m.role])).toEqual([['active', 'Member']]);
+      } finally {
+        storage.users.setStatus = original;
+      }
+    });
+
+    it('refuses wrong or missing credentials with 401 and changes nothing', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      const before = await snapshot(['usr-1'], ['cld-1']);
+      for (const auth of [basicAuth(tenant.api.id, 'wrong'), null]) {
+        const res = await call(
+          groupUserDeleted,
+          tenant,
+          '/maestrano/account/groups/cld-1/users/usr-1',
+          { group_id: 'cld-1', id: 'usr-1' },
+          auth,
+        );
+        expect(res.status).toBe(401);
+        expect(await res.json()).toEqual({ error: 'Invalid credentials' });
+      }
+      expect(await snapshot(['usr-1'], ['cld-1'])).toBe(before);
+      expect(calls.onSeatsChanged).toHaveLength(0);
+    });
+  });
+
+  describe('virtual mode', () => {
+    beforeEach(async () => {
+      await provisionGroup(storage, TENANT, 'cld-1');
+      await provisionUser(storage, TENANT, 'usr-1.cld-1', ['cld-1']);
+      await provisionUser(storage, TENANT, 'usr-1.cld-2', ['cld-2']);
+    });
+
+    it('keys the real uid from the path to the group-scoped virtual uid and blocks that user only', async () => {
+      const { tenant, groupUserDeleted, calls } = setup({ creationMode: 'virtual' });
+      const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-1', {
+        group_id: 'cld-1',
+        id: 'usr-1',
+      });
+      expect(res.status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-1.cld-1'))!.status).toBe('blocked');
+      expect((await storage.users.get(TENANT, 'usr-1.cld-2'))!.status).toBe('active');
+      expect(calls.blockUser.map((c) => c.user.uid)).toEqual(['usr-1.cld-1']);
+    });
+  });
+});

@@ -1,0 +1,271 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  appTrialEnd,
+  type BillingCompany,
+  type BillingGroup,
+  createAccountModule,
+  type SubscriptionPlan,
+  subscriptionLedgerKey,
+  subscriptionStart,
+} from '../../src/billing/index.js';
+import { type CompanyCreatedPayload, JobDeferral, JobTypes } from '../../src/core/types.js';
+import { BillingError, ConfigError } from '../../src/errors/index.js';
+import type { JsonObject, StorageAdapter } from '../../src/storage/adapter.js';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
+import { createWorker } from '../../src/worker/index.js';
+import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
+import { crashingLedger, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+
+const DAY = 86_400_000;
+const TENANT = 'maestrano-uat';
+let api: AccountApiServer;
+let clock: TestClock;
+let storage: StorageAdapter;
+
+beforeAll(async () => {
+  api = await startAccountApiServer();
+});
+afterAll(async () => {
+  await api.close();
+});
+beforeEach(() => {
+  resetServer(api);
+  api.addGroup('cld-1');
+  // The platform validates start dates against its own (real) clock, so ours starts there.
+  clock = createTestClock(Date.now());
+  storage = memoryAdapter({ clock: clock.now });
+});
+
+const basePlan: SubscriptionPlan = { priceCents: 2900, description: 'Pro plan', currency: 'USD', period: 'Month' };
+
+function setup(plan: SubscriptionPlan | null | ((c: BillingCompany, g: BillingGroup) => SubscriptionPlan | null), store = storage) {
+  const calls: { company: BillingCompany; group: BillingGroup }[] = [];
+  const { runtime, logger } = makeRuntime(store, [makeTenant(api)], clock.now);
+  const mod = createAccountModule(runtime, {
+    billing: {
+      onCompanyCreated: (company: BillingCompany, group: BillingGroup) => {
+        calls.push({ company, group });
+        return typeof plan === 'function' ? plan(company, group) : plan;
+      },
+      subscription: { claimTtlMs: 30_000, retryDelayMs: 10 },
+    },
+  });
+  return { mod, calls, runtime, logger };
+}
+
+function payload(groupTrialEnd: Date | null, groupId = 'cld-1'): CompanyCreatedPayload {
+  return {
+    tenant: TENANT,
+    groupId,
+    companyId: `company-${groupId}`,
+    group: {
+      group_uid: groupId,
+      group_name: 'DoeCorp',
+      group_end_free_trial: groupTrialEnd ? groupTrialEnd.toISOString() : '',
+      group_has_credit_card: 'true',
+      group_currency: 'USD',
+    },
+  };
+}
+
+const rbills = () => [...api.recurringBills.values()];
+
+describe('trial-aware start date (pure)', () => {
+  const now = new Date('2030-01-10T00:00:00Z');
+  it('takes the latest of now, the group trial end and the app trial end', () => {
+    expect(subscriptionStart({ now, groupTrialEndsAt: new Date('2030-01-01T00:00:00Z'), appTrialEndsAt: null })).toEqual(now);
+    expect(subscriptionStart({ now, groupTrialEndsAt: new Date('2030-02-01T00:00:00Z'), appTrialEndsAt: null })).toEqual(
+      new Date('2030-02-01T00:00:00Z'),
+    );
+    expect(
+      subscriptionStart({
+        now,
+        groupTrialEndsAt: new Date('2030-02-01T00:00:00Z'),
+        appTrialEndsAt: new Date('2030-03-01T00:00:00Z'),
+      }),
+    ).toEqual(new Date('2030-03-01T00:00:00Z'));
+  });
+  it('computes the app trial from days after creation and/or an explicit end, the later winning', () => {
+    const created = new Date('2030-01-01T00:00:00Z');
+    expect(appTrialEnd({ appTrialDays: 14 }, created)).toEqual(new Date('2030-01-15T00:00:00Z'));
+    expect(appTrialEnd({ appTrialDays: 14, appTrialEndsAt: new Date('2030-01-20T00:00:00Z') }, created)).toEqual(
+      new Date('2030-01-20T00:00:00Z'),
+    );
+    expect(appTrialEnd({}, created)).toBeNull();
+  });
+});
+
+describe('billing.subscribe', () => {
+  it('starts now when the group trial is over', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod, calls } = setup(basePlan);
+    const outcome = await mod.billing.subscribe(payload(new Date(clock.ms() - 5 * DAY)));
+    expect(outcome.status).toBe('subscribed');
+    expect(rbills()).toHaveLength(1);
+    expect(Date.parse(String(rbills()[0]!.start_date))).toBe(clock.ms());
+    expect(rbills()[0]).toMatchObject({ group_id: 'cld-1', price_cents: 2900, currency: 'USD', period: 'month' });
+    expect(calls[0]!.company).toEqual({ id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' });
+    expect(calls[0]!.group).toMatchObject({ uid: 'cld-1', name: 'DoeCorp', hasCreditCard: true, currency: 'USD' });
+    const entry = await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'));
+    expect(entry).toMatchObject({ status: 'done', outcome: { recurringBillId: rbills()[0]!.id } });
+  });
+
+  it('starts at the group free-trial end when it is in the future, and records the trial end on the group', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const trialEnd = new Date(clock.ms() + 10 * DAY);
+    const { mod, calls } = setup(basePlan);
+    await mod.billing.subscribe(payload(trialEnd));
+    expect(calls[0]!.group.endFreeTrial).toEqual(trialEnd);
+    expect(rbills()[0]!.start_date).toBe(trialEnd.toISOString());
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(trialEnd);
+  });
+
+  it('starts at the app trial end when it is later than the group trial', async () => {
+    const group = await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = setup({ ...basePlan, appTrialDays: 30 });
+    await mod.billing.subscribe(payload(new Date(clock.ms() + 10 * DAY)));
+    const expected = new Date(group.createdAt.getTime() + 30 * DAY);
+    expect(rbills()[0]!.start_date).toBe(expected.toISOString());
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(expected);
+  });
+
+  it('keeps the group trial when it is later than the app trial', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const groupEnd = new Date(clock.ms() + 40 * DAY);
+    const { mod } = setup({ ...basePlan, appTrialEndsAt: new Date(clock.ms() + 20 * DAY) });
+    await mod.billing.subscribe(payload(groupEnd));
+    expect(rbills()[0]!.start_date).toBe(groupEnd.toISOString());
+  });
+
+  it('records "no plan" when onCompanyCreated returns null, and never asks again', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod, calls } = setup(null);
+    expect(await mod.billing.subscribe(payload(null))).toEqual({ status: 'no_plan' });
+    expect(await mod.billing.subscribe(payload(null))).toMatchObject({ status: 'already_subscribed', recurringBillId: null });
+    expect(calls).toHaveLength(1);
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+  });
+
+  it('never creates a second recurring bill on replays or concurrent runs', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = setup(basePlan);
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => mod.billing.subscribe(payload(null))));
+    await mod.billing.subscribe(payload(null));
+    await mod.billing.subscribe(payload(null));
+    expect(rbills()).toHaveLength(1);
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    const fulfilled = outcomes.filter((o) => o.status === 'fulfilled');
+    const deferred = outcomes.filter((o) => o.status === 'rejected');
+    expect(fulfilled.length + deferred.length).toBe(5);
+    for (const d of deferred) expect((d as PromiseRejectedResult).reason).toBeInstanceOf(JobDeferral);
+  });
+
+  it('retries (JobDeferral) while the group is not provisioned, then subscribes', async () => {
+    const { mod } = setup(basePlan);
+    const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobDeferral);
+    expect(api.recurringBills.size).toBe(0);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toBeNull();
+    await provisionGroup(storage, TENANT, 'cld-1');
+    expect((await mod.billing.subscribe(payload(null))).status).toBe('subscribed');
+    expect(api.recurringBills.size).toBe(1);
+  });
+
+  it('skips a group cancelled before its subscription ran', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    await storage.groups.cancel(TENANT, 'cld-1');
+    const { mod, calls } = setup(basePlan);
+    expect(await mod.billing.subscribe(payload(null))).toEqual({ status: 'group_cancelled' });
+    expect(calls).toHaveLength(0);
+    expect(api.recurringBills.size).toBe(0);
+  });
+
+  it('reconciles after a crash between the POST and recording it: one recurring bill', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const crashing = crashingLedger(storage, 1);
+    const { mod } = setup(basePlan, crashing);
+    await expect(mod.billing.subscribe(payload(null))).rejects.toThrow(/simulated crash/);
+    expect(rbills()).toHaveLength(1);
+    // Within the claim's lifetime another run waits.
+    await expect(mod.billing.subscribe(payload(null))).rejects.toBeInstanceOf(JobDeferral);
+    clock.advance(30_001);
+    const outcome = await mod.billing.subscribe(payload(null));
+    expect(outcome).toEqual({ status: 'reconciled', recurringBillId: rbills()[0]!.id });
+    expect(rbills()).toHaveLength(1);
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+  });
+
+  it('fails with BillingError on an invalid plan, creating and storing nothing', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = setup({ priceCents: 0, description: '' });
+    const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BillingError);
+    expect((error as Error).message).toMatch(/plan\.priceCents/);
+    expect(api.recurringBills.size).toBe(0);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toBeNull();
+  });
+
+  it('releases the claim when the platform refuses the recurring bill (4xx)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = setup({ ...basePlan, period: 'Month', frequency: 13 });
+    await expect(mod.billing.subscribe(payload(null))).rejects.toThrow(/frequency/);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toBeNull();
+  });
+
+  it('runs as the durable billing.subscribe job fanned out from company.created', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod, runtime } = setup({ ...basePlan, appTrialDays: 14 });
+    expect(Object.keys(mod.contribution.jobs ?? {})).toEqual([JobTypes.billingSubscribe]);
+    const event = payload(new Date(clock.ms() + DAY));
+    await storage.jobs.enqueue({
+      type: JobTypes.companyCreated,
+      tenant: TENANT,
+      groupId: 'cld-1',
+      payload: event as unknown as JsonObject,
+      dedupeKey: `company.created:${TENANT}:cld-1`,
+    });
+    // A replayed event is deduplicated by the fan-out and by the ledger.
+    await storage.jobs.enqueue({
+      type: JobTypes.companyCreated,
+      tenant: TENANT,
+      groupId: 'cld-1',
+      payload: event as unknown as JsonObject,
+      dedupeKey: `company.created:${TENANT}:cld-1:replay`,
+    });
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    const stats = await worker.drain({ pollIntervalMs: 5 });
+    expect(stats.deadLettered).toBe(0);
+    expect(rbills()).toHaveLength(1);
+    const counts = await storage.jobs.counts({ type: JobTypes.billingSubscribe });
+    expect(counts.done).toBe(1);
+  });
+
+  it('contributes no job when onCompanyCreated is not configured', () => {
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    const mod = createAccountModule(runtime, { billing: undefined });
+    expect(mod.contribution.jobs).toEqual({});
+    expect(mod.config.cancelRecurringBillsOnGroupDeleted).toBe(true);
+  });
+
+  it('validates the billing section strictly (ConfigError, paths under billing.)', () => {
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    const bad = [
+      [{ onCompanyCreated: 'nope' }, 'billing.onCompanyCreated'],
+      [{ cancelRecurringBillsOnGroupDeleted: 'yes' }, 'billing.cancelRecurringBillsOnGroupDeleted'],
+      [{ charge: { waitMs: -1 } }, 'billing.charge.waitMs'],
+      [{ chrage: {} }, 'billing'],
+    ] as const;
+    for (const [billing, path] of bad) {
+      const error = (() => {
+        try {
+          createAccountModule(runtime, { billing });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues.map((i) => i.path)).toContain(path);
+    }
+  });
+});
