@@ -27,7 +27,7 @@ export const cursorCases: StorageCases = {
     clock.advance(100);
     expect(await adapter.cursors.advance(KEY, 20, { page: 'equal' })).toBe(false);
     expect(await adapter.cursors.advance(KEY, 5, { page: 'back' })).toBe(false);
-    expect(await adapter.cursors.advance(KEY, 19.5, { page: 'back' }, true)).toBe(false);
+    expect(await adapter.cursors.advance(KEY, 19, { page: 'back' }, true)).toBe(false);
     const cursor = await adapter.cursors.get(KEY);
     expect(cursor).toMatchObject({ position: 20, data: { page: 2 }, complete: false });
     expectDate(cursor?.updatedAt, at);
