@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Sandbox, startSandbox } from '../src/index.js';
+import { basic, decodeBasic, type Receiver, startReceiver } from './helpers.js';
+
+type Rec = Record<string, unknown>;
+
+describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)', () => {
+  let sb: Sandbox;
+  let app: Receiver;
+  let groupA: string;
+  let groupB: string;
+
+  beforeAll(async () => {
+    app = await startReceiver();
+    sb = await startSandbox({ port: 0, appUrl: app.url, marketplaces: ['alpha', 'beta'], notifyDelayMs: 20, retryBaseMs: 50, maxDeliveryAttempts: 4 });
+    groupA = (await sb.admin.createGroup({ marketplace: 'alpha', orgUid: 'org-a' })).id;
+    groupB = (await sb.admin.createGroup({ marketplace: 'beta', orgUid: 'org-b' })).id;
+  });
+  afterAll(async () => {
+    await sb.stop();
+    await app.close();
+  });
+
+  it('admin create and update - POSTed to the marketplace notification path with Basic auth, keyed by collection, with group_id and id arrays', async () => {
+    app.requests.length = 0;
+    const created = await sb.admin.createRecord(groupA, 'people', { first_name: 'Nora', last_name: 'Notify' });
+    await sb.admin.updateRecord(groupA, 'people', String(created.id), { job_title: 'CFO' });
+    await sb.admin.createRecord(groupA, 'items', { name: 'Gizmo' });
+    await sb.admin.createRecord(groupB, 'organizations', { name: 'Beta Org' });
+    const { deliveries, idle } = await sb.admin.waitForDeliveries();
+    expect(idle).toBe(true);
+    const alpha = app.requests.filter((r) => r.path === '/maestrano/connec/notifications/alpha');
+    const beta = app.requests.filter((r) => r.path === '/maestrano/connec/notifications/beta');
+    expect(alpha.length).toBeGreaterThanOrEqual(1);
+    expect(beta).toHaveLength(1);
+    const [ma, mb] = sb.credentials.marketplaces;
+    for (const r of alpha) {
+      expect(r.method).toBe('POST');
+      expect(decodeBasic(r.headers.authorization)).toEqual({ user: ma?.apiId, password: ma?.apiKey });
+      expect(r.headers['content-type']).toContain('application/json');
+    }
+    expect(decodeBasic(beta[0]?.headers.authorization)).toEqual({ user: mb?.apiId, password: mb?.apiKey });
+    const merged: Record<string, Rec[]> = {};
+    for (const r of alpha) for (const [k, v] of Object.entries(JSON.parse(r.body) as Record<string, Rec[]>)) merged[k] = [...(merged[k] ?? []), ...v];
+    const people = merged.people ?? [];
+    const last = people[people.length - 1];
+    expect(last).toMatchObject({ group_id: groupA, channel_id: 'org-a', first_name: 'Nora', job_title: 'CFO', resource_type: 'people' });
+    expect(last?.id).toEqual([{ id: created.id, provider: 'connec', realm: 'org-a' }]);
+    expect(merged.items?.[0]).toMatchObject({ name: 'Gizmo', group_id: groupA });
+    expect(JSON.parse(beta[0]?.body ?? '{}')).toEqual({ organizations: [expect.objectContaining({ name: 'Beta Org', group_id: groupB })] });
+    expect(deliveries.filter((d) => d.kind === 'connec.notification').every((d) => d.state === 'delivered')).toBe(true);
+  });
+
+  it('changes made by the app itself through Connec! are not notified back', async () => {
+    await sb.admin.waitForDeliveries();
+    app.requests.length = 0;
+    const m = sb.credentials.marketplaces[0];
+    const res = await fetch(`${sb.url}/api/v2/${groupA}/people`, {
+      method: 'POST',
+      headers: { authorization: basic(m?.apiId ?? '', m?.apiKey ?? ''), 'content-type': 'application/json' },
+      body: JSON.stringify({ people: { first_name: 'Self' } }),
+    });
+    expect(res.status).toBe(201);
+    const marker = await sb.admin.createRecord(groupA, 'items', { name: 'Marker' });
+    await sb.admin.waitForDeliveries();
+    const bodies = app.requests.map((r) => r.body).join('\n');
+    expect(bodies).toContain(String(marker.id));
+    expect(bodies).not.toContain('Self');
+  });
+
+  it('failed deliveries are retried with backoff and the attempts are logged', async () => {
+    await sb.admin.waitForDeliveries();
+    app.requests.length = 0;
+    app.failNext(2, 503);
+    const rec = await sb.admin.createRecord(groupA, 'organizations', { name: 'Retry Me' });
+    const { deliveries } = await sb.admin.waitForDeliveries();
+    const d = deliveries.find((x) => x.body?.includes(String(rec.id)));
+    expect(d?.state).toBe('delivered');
+    expect(d?.attempts.map((a) => a.status)).toEqual([503, 503, 200]);
+    const received = app.requests.filter((r) => r.body.includes('Retry Me'));
+    expect(received).toHaveLength(3);
+    expect(Date.parse(d?.attempts[2]?.at ?? '')).toBeGreaterThanOrEqual(Date.parse(d?.attempts[1]?.at ?? ''));
+  });
+
+  it('a delivery that keeps failing ends as failed after maxDeliveryAttempts', async () => {
+    await sb.admin.waitForDeliveries();
+    app.failNext(10, 500);
+    const rec = await sb.admin.createRecord(groupA, 'organizations', { name: 'Doomed' });
+    const { deliveries } = await sb.admin.waitForDeliveries();
+    const d = deliveries.find((x) => x.body?.includes(String(rec.id)));
+    expect(d?.state).toBe('failed');
+    expect(d?.attempts).toHaveLength(4);
+    app.failNext(0);
+    const ui = await fetch(`${sb.url}/ui/deliveries`);
+    expect(await ui.text()).toContain('class="failed"');
+  });
+
+  it('remove user from group and cancel group - DELETE webhooks with Basic auth; the group loses Connec! access', async () => {
+    await sb.admin.waitForDeliveries();
+    app.requests.length = 0;
+    const user = await sb.admin.createUser({ memberships: [{ groupId: groupA }] });
+    const removed = await sb.admin.removeMember(groupA, user.id);
+    expect(removed.delivery?.kind).toBe('account.group_user.deleted');
+    const cancel = await sb.admin.cancelGroup(groupB);
+    expect(cancel.group.status).toBe('terminated');
+    await sb.admin.waitForDeliveries();
+    const [ma, mb] = sb.credentials.marketplaces;
+    const du = app.requests.find((r) => r.path === `/maestrano/account/groups/${groupA}/users/${user.id}/alpha`);
+    expect(du?.method).toBe('DELETE');
+    expect(decodeBasic(du?.headers.authorization)).toEqual({ user: ma?.apiId, password: ma?.apiKey });
+    const dg = app.requests.find((r) => r.path === `/maestrano/account/groups/${groupB}/beta`);
+    expect(dg?.method).toBe('DELETE');
+    expect(decodeBasic(dg?.headers.authorization)).toEqual({ user: mb?.apiId, password: mb?.apiKey });
+    expect((await sb.admin.getGroup(groupA)).members.map((m) => m.userId)).not.toContain(user.id);
+    const res = await fetch(`${sb.url}/api/v2/${groupB}/people`, { headers: { authorization: basic(mb?.apiId ?? '', mb?.apiKey ?? '') } });
+    expect(res.status).toBe(401);
+    await expect(sb.admin.removeMember(groupA, user.id)).rejects.toMatchObject({ status: 404 });
+  });
+});
