@@ -169,7 +169,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         session: args.session,
       });
     },
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    logger: process.env['DEBUG_SSO'] ? { debug() {}, info() {}, warn: (m, f) => console.warn(m, f), error: (m, f) => console.error(m, f) } : { debug() {}, info() {}, warn() {}, error() {} },
     ...(options.sso ? { sso: options.sso } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
