@@ -1,0 +1,258 @@
+import { JobTypes } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { A, C, createHarness, GROUP, ORG_UID, provisionGroup, TENANT } from './harness.js';
+
+const person = (over: Record<string, unknown> = {}) => ({
+  id: [C('p9')],
+  first_name: 'Jane',
+  last_name: 'Doe',
+  organization_id: [C('o1'), A('org-17')],
+  email: { address: 'jane@x.io' },
+  phone_work: { landline: '+61 2 1234' },
+  address_work: { billing: { line1: '1 George St', city: 'Sydney', country: 'AU' }, billing2: {}, shipping: {} },
+  group_id: GROUP,
+  channel_id: ORG_UID,
+  resource_type: 'people',
+  created_at: '2016-10-04T00:36:23Z',
+  updated_at: '2016-10-04T00:36:23Z',
+  ...over,
+});
+
+describe('notifications: intake route', () => {
+  it('stores every record as a job before answering 2xx, and dedupes exact replays', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const res = await h.notify({ people: [person()] });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 1, stored: 1, duplicates: 0 });
+    const counts = await h.storage.jobs.counts({ type: JobTypes.connecRecord });
+    expect(counts.pending).toBe(1);
+    const again = await h.notify({ people: [person()] });
+    expect(await again.json()).toMatchObject({ stored: 0, duplicates: 1 });
+    expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(1);
+  });
+
+  it('answers 401 for wrong or missing credentials and stores nothing', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const res = await h.notify({ people: [person()] }, { id: 'myapp', key: 'wrong' });
+    expect(res.status).toBe(401);
+    const counts = await h.storage.jobs.counts();
+    expect(counts.pending + counts.done + counts.running + counts.dead).toBe(0);
+  });
+
+  it('answers 400 for malformed bodies, naming the bad path, and stores nothing', async () => {
+    const h = await createHarness();
+    for (const body of ['not json', '[1,2]', JSON.stringify({ people: [{ id: [C('p1')], first_name: 'x' }] })]) {
+      const res = await h.notify(body);
+      expect(res.status).toBe(400);
+      const payload = (await res.json()) as { error: string; message: string };
+      expect(payload.error).toBe('invalid_notification');
+    }
+    const res = await h.notify({ people: [{ id: [C('p1')], first_name: 'x' }] });
+    expect(((await res.json()) as { message: string }).message).toContain('group_id');
+    expect((await h.storage.jobs.counts()).pending).toBe(0);
+  });
+
+  it('answers 503 when storage is down (nothing acknowledged that was not stored)', async () => {
+    const h = await createHarness();
+    const original = h.storage.jobs.enqueueMany.bind(h.storage.jobs);
+    h.storage.jobs.enqueueMany = async () => {
+      throw new Error('database unreachable');
+    };
+    const res = await h.notify({ people: [person()] });
+    expect(res.status).toBe(503);
+    h.storage.jobs.enqueueMany = original;
+    expect((await h.storage.jobs.counts()).pending).toBe(0);
+  });
+});
+
+describe('notifications: processing (CONNECTORS §F 2-5)', () => {
+  it('§F2 unknown record -> local create linked to the referenced org, id map, link-back put', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p9');
+    await h.notify({ people: [person()] });
+    await h.drain();
+    expect(h.app.contacts.size).toBe(1);
+    const [contact] = [...h.app.contacts.values()];
+    expect(contact).toMatchObject({ firstName: 'Jane', lastName: 'Doe', email: 'jane@x.io', companyId: 'org-17' });
+    const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' });
+    expect(map?.localId).toBe(contact?.id);
+    const put = h.connec.batches.flat().find((op) => op.method === 'put' && op.id === 'p9');
+    expect(put?.record.id).toEqual([C('p9'), A(contact?.id ?? '')]);
+    expect(h.connec.find(GROUP, 'people', 'p9')?.id).toEqual([C('p9'), A(contact?.id ?? '')]);
+  });
+
+  it('§F3 known record -> update without link-back; replay and stale payloads change nothing', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane' }, 'p9');
+    await h.notify({ people: [person()] });
+    await h.drain();
+    const contactId = [...h.app.contacts.keys()][0] ?? '';
+    const linkCalls = h.connec.batches.length;
+    const newer = person({ id: [C('p9'), A(contactId)], first_name: 'Janet', updated_at: '2016-10-05T00:00:00Z' });
+    await h.notify({ people: [newer] });
+    await h.drain();
+    expect(h.app.contacts.get(contactId)?.firstName).toBe('Janet');
+    expect(h.app.writes).toEqual({ create: 1, update: 1 });
+    expect(h.connec.batches.length).toBe(linkCalls);
+    // the identical payload again, after its job was completed and purged
+    await h.storage.jobs.purgeCompleted(new Date(Date.now() + 60_000));
+    await h.notify({ people: [newer] });
+    await h.drain();
+    expect(h.app.writes.update).toBe(1);
+    // an older payload with other content
+    await h.notify({ people: [person({ id: [C('p9'), A(contactId)], first_name: 'Old', updated_at: '2016-10-04T12:00:00Z' })] });
+    await h.drain();
+    expect(h.app.contacts.get(contactId)?.firstName).toBe('Janet');
+    expect(h.app.writes.update).toBe(1);
+    const counters = h.sync.api.counters();
+    expect(counters.skippedReplay).toBe(1);
+    expect(counters.skippedStale).toBe(1);
+    expect(counters.created).toBe(1);
+    expect(counters.updated).toBe(1);
+    const maps = await h.storage.idMaps.list({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { limit: 10 });
+    expect(maps).toHaveLength(1);
+  });
+
+  it('§F4 multi-group, multi-entity body: routed per group, unknown group ignored, "Invoice" normalised, a mapper failure retried then dead-lettered without blocking others', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage, GROUP);
+    await provisionGroup(h.storage, 'cld-7777');
+    h.app.poisonLastName = 'Broken';
+    h.connec.seed(GROUP, 'organizations', { name: 'Org One' }, 'o1');
+    h.connec.seed('cld-7777', 'people', { last_name: 'Doe' }, 'p1');
+    h.connec.seed(GROUP, 'people', { last_name: 'Broken' }, 'p2');
+    h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1' }, 'i1');
+    const body = {
+      organizations: [{ id: [C('o1')], name: 'Org One', group_id: GROUP, updated_at: '2016-10-04T00:00:00Z' }],
+      people: [
+        person({ id: [C('p1')], organization_id: null, group_id: 'cld-7777' }),
+        person({ id: [C('p2')], organization_id: null, last_name: 'Broken' }),
+      ],
+      items: [{ id: [C('it1')], name: 'Widget', group_id: 'cld-unknown', updated_at: '2016-10-04T00:00:00Z' }],
+      Invoice: [{ id: [C('i1')], transaction_number: 'INV-1', group_id: GROUP, lines: [], updated_at: '2016-10-04T00:00:00Z' }],
+    };
+    const res = await h.notify(body);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 5, stored: 5 });
+    await h.drain();
+    expect([...h.app.companies.values()].map((c) => c.name)).toEqual(['Org One']);
+    expect([...h.app.contacts.values()].map((c) => c.lastName)).toEqual(['Doe']);
+    expect(h.app.items.size).toBe(0);
+    expect([...h.app.invoices.values()].map((i) => i.number)).toEqual(['INV-1']);
+    const mapP1 = await h.storage.idMaps.find({ tenant: TENANT, groupId: 'cld-7777', entity: 'contacts' }, { connecId: 'p1' });
+    expect(mapP1?.localId).toBeTruthy();
+    const dead = await h.sync.api.deadLetters({ tenant: TENANT });
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ entity: 'contacts', connecId: 'p2', attempts: 4, groupId: GROUP });
+    expect(dead[0]?.error?.message).toContain('mapper bug');
+    expect(h.sync.api.counters().deadLettered).toBe(1);
+    // fixed code + requeue -> applied
+    h.app.poisonLastName = null;
+    expect(await h.sync.api.retryDeadLetter(dead[0]?.jobId ?? '')).toBe(true);
+    await h.drain();
+    expect([...h.app.contacts.values()].map((c) => c.lastName).sort()).toEqual(['Broken', 'Doe']);
+  });
+
+  it('§F5 out-of-order reference: the person is parked, then applied when its organization arrives', async () => {
+    const h = await createHarness({ sync: { fetchMissingReferences: false, parkRetryMs: 60_000 } });
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'people', { last_name: 'Doe' }, 'p5');
+    h.connec.seed(GROUP, 'organizations', { name: 'Late Org' }, 'o77');
+    await h.notify({ people: [person({ id: [C('p5')], organization_id: [C('o77')] })] });
+    await h.drain(3);
+    expect(h.app.contacts.size).toBe(0);
+    const parked = await h.storage.jobs.counts({ type: JobTypes.connecRecord });
+    expect(parked.pending).toBe(1);
+    expect(h.sync.api.counters().parked).toBeGreaterThanOrEqual(1);
+    await h.notify({ organizations: [{ id: [C('o77')], name: 'Late Org', group_id: GROUP, updated_at: '2016-10-04T00:00:00Z' }] });
+    await h.drain();
+    const org = [...h.app.companies.values()][0];
+    expect(org?.name).toBe('Late Org');
+    expect([...h.app.contacts.values()][0]?.companyId).toBe(org?.id);
+    expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(0);
+  });
+
+  it('§F5 a missing reference is fetched on demand from Connec!', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'organizations', { name: 'Fetched Org' }, 'o88');
+    h.connec.seed(GROUP, 'people', { last_name: 'Doe' }, 'p6');
+    await h.notify({ people: [person({ id: [C('p6')], organization_id: [C('o88')] })] });
+    await h.drain();
+    expect(h.connec.fetchCalls).toEqual([{ collection: 'organizations', id: 'o88' }]);
+    const org = [...h.app.companies.values()][0];
+    expect(org?.name).toBe('Fetched Org');
+    expect([...h.app.contacts.values()][0]?.companyId).toBe(org?.id);
+  });
+
+  it('§F5 a reference that never resolves ends as a listed dead letter, never silently dropped', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    await h.notify({ people: [person({ id: [C('p7')], organization_id: [C('o-missing')] })] });
+    await h.drain();
+    expect(h.app.contacts.size).toBe(0);
+    const dead = await h.sync.api.deadLetters();
+    expect(dead.map((d) => d.connecId)).toEqual(['p7']);
+    expect(dead[0]?.error?.message).toContain('o-missing');
+  });
+
+  it('§F6 invoice lines: sub-record ids linked back per line; an added line only creates that line', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.app.items.set('sku-1', { id: 'sku-1', name: 'Widget', archived: false });
+    h.connec.seed(GROUP, 'people', { last_name: 'Doe' }, 'p9');
+    await h.notify({ people: [person({ id: [C('p9')], organization_id: null })] });
+    await h.drain();
+    const contactId = [...h.app.contacts.keys()][0] ?? '';
+    const invoice = {
+      id: [C('i1')],
+      transaction_number: 'INV-1009',
+      type: 'CUSTOMER',
+      status: 'AUTHORISED',
+      person_id: [C('p9'), A(contactId)],
+      lines: [
+        { id: [C('l1')], item_id: [C('it1'), A('sku-1')], quantity: 2, unit_price: { net_amount: 11.9, tax_rate: 10, currency: 'AUD' } },
+        { id: [C('l2')], description: 'Shipping', quantity: 1, unit_price: { total_amount: 5.0, tax_rate: 20, currency: 'AUD' } },
+      ],
+      group_id: GROUP,
+      updated_at: '2016-10-04T00:00:00Z',
+    };
+    h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1009' }, 'i1');
+    await h.notify({ invoices: [invoice] });
+    await h.drain();
+    const [inv] = [...h.app.invoices.values()];
+    expect(inv?.contactId).toBe(contactId);
+    expect(inv?.lines.map((l) => l.itemId)).toEqual(['sku-1', null]);
+    const [lnA, lnB] = inv?.lines.map((l) => l.id) ?? [];
+    const put = h.connec.batches.flat().find((op) => op.id === 'i1');
+    expect(put?.record.id).toEqual([C('i1'), A(inv?.id ?? '')]);
+    const lines = put?.record.lines as { id: unknown }[];
+    expect(lines.map((l) => l.id)).toEqual([
+      [C('l1'), A(lnA ?? '')],
+      [C('l2'), A(lnB ?? '')],
+    ]);
+    // an update adding a third line: known lines keep their ids, the new one gets one
+    const updated = {
+      ...invoice,
+      id: [C('i1'), A(inv?.id ?? '')],
+      lines: [
+        { ...invoice.lines[0], id: [C('l1'), A(lnA ?? '')] },
+        { ...invoice.lines[1], id: [C('l2'), A(lnB ?? '')] },
+        { id: [C('l3')], description: 'Gift wrap', quantity: 1 },
+      ],
+      updated_at: '2016-10-06T00:00:00Z',
+    };
+    await h.notify({ invoices: [updated] });
+    await h.drain();
+    const after = h.app.invoices.get(inv?.id ?? '');
+    expect(after?.lines.map((l) => l.id).slice(0, 2)).toEqual([lnA, lnB]);
+    expect(after?.lines[2]?.id).toMatch(/^ln-/);
+    expect(h.app.writes.create).toBe(2);
+  });
+});
