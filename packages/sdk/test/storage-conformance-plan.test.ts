@@ -9,7 +9,7 @@ describe('storage conformance plan', () => {
     expect(plan).toHaveLength(total);
     expect(total).toBeGreaterThanOrEqual(100);
     expect(new Set(plan.map((p) => p.repository))).toEqual(
-      new Set(['groups', 'users', 'idMaps', 'cursors', 'jobs', 'ledger', 'replay', 'locks']),
+      new Set(['groups', 'users', 'idMaps', 'cursors', 'jobs', 'ledger', 'replay', 'locks', 'outage']),
     );
     for (const planned of plan) {
       expect(planned.testName).toBe(`[pg] ${planned.repository}: ${planned.title}`);

@@ -19,6 +19,7 @@ export type {
   StorageCaseFn,
   StorageCases,
   StorageInspector,
+  StorageOutageHooks,
   StorageRepositoryName,
   StorageSetupContext,
   StorageSetupResult,

@@ -12,6 +12,7 @@ export type {
   StorageCaseFn,
   StorageCases,
   StorageInspector,
+  StorageOutageHooks,
   StorageRepositoryName,
   StorageSetupContext,
   StorageSetupResult,

@@ -9,11 +9,22 @@ import type {
   StorageCaseContext,
   StorageCaseFn,
   StorageInspector,
+  StorageOutageHooks,
   StorageRepositoryName,
   StorageSetupResult,
 } from './types.js';
 
-const REPOSITORIES: StorageRepositoryName[] = ['groups', 'users', 'idMaps', 'cursors', 'jobs', 'ledger', 'replay', 'locks'];
+const REPOSITORIES: StorageRepositoryName[] = [
+  'groups',
+  'users',
+  'idMaps',
+  'cursors',
+  'jobs',
+  'ledger',
+  'replay',
+  'locks',
+  'outage',
+];
 
 function normalize(entry: StorageCase | StorageCaseFn): StorageCase {
   return typeof entry === 'function' ? { needs: [], run: entry } : entry;
@@ -121,19 +132,33 @@ export function describeStorageAdapter(options: DescribeStorageAdapterOptions): 
               console.warn(reason);
               vitestContext.skip(reason);
             }
+            const outage = setup.outage;
+            if (testCase.needs.includes('outage') && !outage) {
+              const reason = `[${name}] setup() returned no outage hooks and skip.outage gives no reason: database-outage behaviour not checked`;
+              console.warn(reason);
+              vitestContext.skip(reason);
+            }
             const context: StorageCaseContext = {
               adapter: setup.adapter,
               inspect: inspector ?? missingInspector(name),
+              outage: outage ?? missingOutage(name),
               clock,
               racers: [setup.adapter, ...peers],
               backend: name,
             };
             await testCase.run(context);
-          });
+          }, testCase.timeoutMs);
         }
       });
     }
   });
+}
+
+function missingOutage(name: string): StorageOutageHooks {
+  const fail = (): never => {
+    throw new Error(`storage conformance [${name}]: this case needs outage hooks but setup() returned none`);
+  };
+  return { cut: fail, restore: fail };
 }
 
 function missingInspector(name: string): StorageInspector {

@@ -168,10 +168,32 @@ export interface StoredLock {
  * - `inspect`: cases that read raw stored state (needs `inspect` from `setup`).
  * - `clock`: cases that move the adapter clock (expiry of claims, leases, locks, replay).
  * - `concurrency`: cases that race concurrent callers.
+ * - `outage`: the database-outage case (needs `outage` hooks from `setup`).
  */
-export type StorageAbility = 'inspect' | 'clock' | 'concurrency';
+export type StorageAbility = 'inspect' | 'clock' | 'concurrency' | 'outage';
 
-export type StorageRepositoryName = 'groups' | 'users' | 'idMaps' | 'cursors' | 'jobs' | 'ledger' | 'replay' | 'locks';
+/** The suite's sections: one per repository, plus `outage` (failure behaviour across all of them). */
+export type StorageRepositoryName =
+  | 'groups'
+  | 'users'
+  | 'idMaps'
+  | 'cursors'
+  | 'jobs'
+  | 'ledger'
+  | 'replay'
+  | 'locks'
+  | 'outage';
+
+/**
+ * Makes the database unreachable for the adapter and brings it back, for the outage case:
+ * stop and restart the server, or cut and reopen a TCP proxy the adapter connects through.
+ */
+export interface StorageOutageHooks {
+  /** Resolves once the database is unreachable (new and existing connections fail). */
+  cut(): Promise<void>;
+  /** Resolves once the database accepts connections again. */
+  restore(): Promise<void>;
+}
 
 export interface StorageSetupContext {
   /**
@@ -191,6 +213,11 @@ export interface StorageSetupResult {
    * closes each peer it opened.
    */
   createPeer?: () => Promise<StorageAdapter>;
+  /**
+   * Hooks for the outage case. Without them (and without `skip.outage`), that case is
+   * skipped at run time with a printed reason.
+   */
+  outage?: StorageOutageHooks;
   /** Called once after the last case (after `adapter.close()`): drop databases, stop servers. */
   teardown?: () => Promise<void>;
 }
@@ -220,6 +247,8 @@ export interface StorageCaseContext {
   adapter: StorageAdapter;
   /** Throws when the backend has no inspector (cases using it declare the `inspect` ability). */
   inspect: StorageInspector;
+  /** Throws when the backend gave no outage hooks (cases using them declare the `outage` ability). */
+  outage: StorageOutageHooks;
   clock: TestClock;
   /**
    * Adapters to race concurrent callers across: the main adapter first, then a peer when
@@ -236,6 +265,8 @@ export interface StorageCase {
   /** Abilities the case needs; skipped with the backend's reason when one is missing. */
   needs: StorageAbility[];
   run: StorageCaseFn;
+  /** Test timeout for this case (default: the vitest project's). */
+  timeoutMs?: number;
 }
 
 /** A repository's cases, keyed by their description. */

@@ -5,6 +5,7 @@ import { idMapCases } from './id-maps.js';
 import { jobCases } from './jobs.js';
 import { ledgerCases } from './ledger.js';
 import { lockCases } from './locks.js';
+import { outageCases } from './outage.js';
 import { replayCases } from './replay.js';
 import { userCases } from './users.js';
 
@@ -17,4 +18,5 @@ export const storageCases: Record<StorageRepositoryName, StorageCases> = {
   ledger: ledgerCases,
   replay: replayCases,
   locks: lockCases,
+  outage: outageCases,
 };
