@@ -104,6 +104,68 @@ export type {
   UserHandle,
 } from './sso/types.js';
 
+// --- account API and billing ----------------------------------------------------------
+export { createAccountClient } from './account/index.js';
+export type {
+  AccountClient,
+  AccountGroup,
+  AccountHttpOptions,
+  AccountRetryPolicy,
+  AccountTimeouts,
+  AccountUser,
+  Bill,
+  BillCreateInput,
+  BillsResource,
+  BillStatus,
+  GroupsResource,
+  ListParams as AccountListParams,
+  QueryValue as AccountQueryValue,
+  RecurringBill,
+  RecurringBillCreateInput,
+  RecurringBillPeriod,
+  RecurringBillsResource,
+  RequestOptions as AccountRequestOptions,
+  UsersResource,
+} from './account/index.js';
+export {
+  appTrialEnd,
+  BillingConfigSchema,
+  ChargeInProgressError,
+  ChargeOutcomeUnknownError,
+  ChargeReconciliationError,
+  createAccountModule,
+  IdempotencyKeyReuseError,
+  parseBillingConfig,
+  subscriptionStart,
+} from './billing/index.js';
+export type {
+  AccountModule,
+  AccountModuleOptions,
+  BillingApi,
+  BillingCompany,
+  BillingConfig,
+  BillingConfigInput,
+  BillingGroup,
+  BillingPeriod,
+  ChargeInput,
+  ChargeOptions,
+  ChargeResult,
+  OnCompanyCreated,
+  SubscribeOutcome,
+  SubscriptionPlan,
+  TenantBillsApi,
+  TenantRecurringBillsApi,
+  TenantRef,
+} from './billing/index.js';
+export { maskUser, unmaskUser } from './webhooks/account.js';
+export type {
+  AccountCompanyRef,
+  AccountHookContext,
+  AccountSeatsChange,
+  AccountUserRef,
+  AccountWebhookHooks,
+} from './webhooks/account.js';
+
 // --- entities and sync (connector framework) ------------------------------------------
 export { defineConnector, defineEntity } from './entities/index.js';
 export type {

@@ -7,6 +7,7 @@ import { type MaestranoConfigInput, parseMaestranoConfig, type ResolvedConfig } 
 import { resolveTenants } from './config/tenant.js';
 import { createRouter } from './http/router.js';
 import { createSsoModule, type SsoApi } from './sso/module.js';
+import { type AccountModule, type BillingApi, createAccountModule } from './billing/module.js';
 import { isTenantRegistry, staticTenants } from './tenants/registry.js';
 
 /** What `createMaestrano` returns. */
@@ -15,6 +16,10 @@ export interface Maestrano {
   handler: (request: Request) => Promise<Response>;
   tenants: TenantRegistry;
   sso: SsoApi;
+  /** The Account API client of one tenant: groups, users, bills, recurring bills. */
+  account: AccountModule['account'];
+  /** Exactly-once charges (`charge`), bills and recurring bills per tenant, subscription set-up. */
+  billing: BillingApi;
   /** Job handlers of every module by job type (what the worker runs). */
   jobs: Readonly<Record<string, JobHandler>>;
   /** The runtime the modules were built from (storage, logger, clock, tenants). */
@@ -73,8 +78,9 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
   const runtime = buildRuntime(config);
 
   const sso = createSsoModule(runtime, config);
+  const account = createAccountModule(runtime, { billing: config.billing, hooks: config.provisioning });
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.
-  const modules: Record<string, ModuleContribution> = { sso };
+  const modules: Record<string, ModuleContribution> = { sso, account: account.contribution };
 
   const { routes, jobs } = mergeContributions(modules);
   const handler = createRouter({
@@ -88,6 +94,8 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
     handler,
     tenants: runtime.tenants,
     sso: sso.api,
+    account: account.account,
+    billing: account.billing,
     jobs,
     runtime,
   };

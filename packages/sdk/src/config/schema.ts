@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import type { SsoError } from '../errors/index.js';
 import type { OnLogin, ProvisioningHooks } from '../sso/types.js';
+import type { BillingConfigInput } from '../billing/config.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
@@ -94,8 +95,8 @@ export const MaestranoConfigSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
     })
     .prefault({}),
-  /** Validated by the account/billing module. */
-  billing: z.unknown().optional(),
+  /** Typed here for users; validated strictly by the account/billing module (`parseBillingConfig`). */
+  billing: z.custom<BillingConfigInput>(() => true).optional(),
   /** Validated by the sync module. */
   connector: z.unknown().optional(),
   /** Validated by the sync module. */
