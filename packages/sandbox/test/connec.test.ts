@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JsonObject, type Sandbox, startSandbox } from '../src/index.js';
+import { type Sandbox, startSandbox } from '../src/index.js';
 import { basic } from './helpers.js';
 
 type Rec = Record<string, unknown>;
@@ -112,9 +112,11 @@ describe('Connec! API (PROTOCOL §6)', () => {
     await check(`updated_at lte '${mid}'`, (r) => Date.parse(String(r.updated_at)) <= Date.parse(mid), people, 'people');
     const items = await sb.admin.listRecords(group, 'items', { limit: 100_000 });
     await check('quantity_available gte 250 AND quantity_available lt 400', (r) => Number(r.quantity_available) >= 250 && Number(r.quantity_available) < 400, items, 'items');
-    await check("name match /widgets/i", (r) => /widgets/i.test(String(r.name)), orgs, 'organizations');
+    await check('name match /widgets/i', (r) => /widgets/i.test(String(r.name)), orgs, 'organizations');
     await check("status eq 'ARCHIVED'", (r) => r.status === 'ARCHIVED', orgs, 'organizations');
-    const city = String((orgs[0]?.address as { billing: { city: string } }).billing.city);
+    const firstOrg = orgs[0];
+    if (!firstOrg) throw new Error('no organizations');
+    const city = String((firstOrg.address as { billing: { city: string } }).billing.city);
     await check(`address.billing.city eq '${city}'`, (r) => (r.address as { billing: { city: string } }).billing.city === city, orgs, 'organizations');
     const created = await api('POST', `/api/v2/${group}/people`, { people: { first_name: 'Orphan', last_name: "O'Neil", organization_id: null } });
     expect(created.status).toBe(201);
