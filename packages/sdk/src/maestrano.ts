@@ -9,6 +9,7 @@ import { createRouter } from './http/router.js';
 import { createSsoModule, type SsoApi } from './sso/module.js';
 import { type AccountModule, type BillingApi, createAccountModule } from './billing/module.js';
 import { isTenantRegistry, staticTenants } from './tenants/registry.js';
+import { createWorker, type Worker } from './worker/index.js';
 
 /** What `createMaestrano` returns. */
 export interface Maestrano {
@@ -22,6 +23,11 @@ export interface Maestrano {
   billing: BillingApi;
   /** Job handlers of every module by job type (what the worker runs). */
   jobs: Readonly<Record<string, JobHandler>>;
+  /**
+   * Runs the durable jobs (company set-up, imports, notifications, pushes):
+   * `mno.worker.run({ signal, concurrency })` in any number of processes.
+   */
+  worker: Worker;
   /** The runtime the modules were built from (storage, logger, clock, tenants). */
   runtime: Runtime;
 }
@@ -97,6 +103,7 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
     account: account.account,
     billing: account.billing,
     jobs,
+    worker: createWorker(runtime, jobs),
     runtime,
   };
 }
