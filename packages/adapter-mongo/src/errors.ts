@@ -1,4 +1,5 @@
 import { StorageConflictError, StorageError, type StorageOperation } from '@org/maestrano-sdk';
+import { InvalidArgumentError } from './validation.js';
 
 export const ADAPTER_ID = 'mongo';
 
@@ -26,6 +27,9 @@ export function isDuplicateKeyError(err: unknown): boolean {
  */
 export function toStorageError(operation: StorageOperation, err: unknown): StorageError {
   if (err instanceof StorageError) return err;
+  if (err instanceof InvalidArgumentError) {
+    return new StorageError(`mongo ${operation}: ${err.message}`, { adapterId: ADAPTER_ID, operation, cause: err });
+  }
   if (isDuplicateKeyError(err)) {
     return new StorageConflictError(`mongo ${operation}: unique constraint violated`, {
       adapterId: ADAPTER_ID,

@@ -19,6 +19,7 @@ import type { Collection, Db } from 'mongodb';
 import type { StorageOperation } from '@org/maestrano-sdk';
 import { type DocId, newRev, type Raw, type Stored } from './documents.js';
 import { isDuplicateKeyError, storageError, toStorageError } from './errors.js';
+import { InvalidArgumentError } from './validation.js';
 
 export type GuardMode = 'auto' | 'always' | 'never';
 
@@ -84,7 +85,9 @@ export class Store {
 
   /** The adapter clock, as a fresh Date. */
   now(): Date {
-    return new Date(this.clock().getTime());
+    const value = this.clock();
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError('the clock returned an invalid Date');
+    return new Date(value.getTime());
   }
 
   /** Runs one contract operation; every failure leaves as `StorageError` naming it. */

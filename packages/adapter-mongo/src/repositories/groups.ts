@@ -11,6 +11,7 @@ import {
   toStoredJson,
 } from '../documents.js';
 import type { Store } from '../store.js';
+import { checkNonEmpty, checkOptionalDate } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeGroup(doc: Raw): GroupRecord {
@@ -62,25 +63,32 @@ export function groupRepository(store: Store): GroupRepository {
       }),
 
     claim: (tenant, groupId, options) =>
-      store.run('groups.claim', () => claimProvision(store, 'groups.claim', keyId(tenant, groupId), spec(tenant, groupId), options)),
+      store.run('groups.claim', () => {
+        checkNonEmpty('tenant', tenant);
+        checkNonEmpty('groupId', groupId);
+        return claimProvision(store, 'groups.claim', keyId(tenant, groupId), spec(tenant, groupId), options);
+      }),
 
     complete: (tenant, groupId, owner, data) =>
-      store.run('groups.complete', () =>
-        completeProvision(store, 'groups.complete', keyId(tenant, groupId), spec(tenant, groupId), owner, {
+      store.run('groups.complete', () => {
+        checkNonEmpty('companyId', data.companyId);
+        checkOptionalDate('trialEndsAt', data.trialEndsAt);
+        return completeProvision(store, 'groups.complete', keyId(tenant, groupId), spec(tenant, groupId), owner, {
           companyId: data.companyId,
           status: 'active',
           orgUid: data.orgUid ?? null,
           trialEndsAt: toDateOrNull(data.trialEndsAt),
           settings: toStoredJson(data.settings ?? {}),
           cancelledAt: null,
-        }),
-      ),
+        });
+      }),
 
     release: (tenant, groupId, owner) =>
       store.run('groups.release', () => releaseProvision(store, 'groups.release', 'groups', keyId(tenant, groupId), owner)),
 
     update: (tenant, groupId, patch) =>
       store.run('groups.update', () => {
+        checkOptionalDate('trialEndsAt', patch.trialEndsAt);
         const set = patchFields(patch);
         return store.modify<GroupRecord | null>('groups.update', 'groups', keyId(tenant, groupId), (doc) => {
           if (!isProvisioned(doc)) return { kind: 'return', value: null };

@@ -15,6 +15,7 @@ import {
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
+import { checkDate, checkNonEmpty, checkOptionalDate, checkPositiveInt, InvalidArgumentError } from '../validation.js';
 
 /**
  * Stored as one document per map with an ObjectId `_id`. `connecKey`/`localKey` are the
@@ -42,6 +43,8 @@ function scopeFilter(scope: IdMapScope): Raw {
 }
 
 function keyFilter(scope: IdMapScope, key: IdMapKey): Raw {
+  if ('connecId' in key) checkNonEmpty('connecId', key.connecId);
+  else checkNonEmpty('localId', key.localId);
   return 'connecId' in key
     ? { ...scopeFilter(scope), connecKey: valueSlot(key.connecId) }
     : { ...scopeFilter(scope), localKey: valueSlot(key.localId) };
@@ -110,6 +113,15 @@ export function idMapRepository(store: Store): IdMapRepository {
 
     insert: (map) =>
       store.run('idMaps.insert', async () => {
+        checkNonEmpty('tenant', map.tenant);
+        checkNonEmpty('groupId', map.groupId);
+        checkNonEmpty('entity', map.entity);
+        if (map.connecId === null && map.localId === null) {
+          throw new InvalidArgumentError('an id map needs a connecId or a localId (both are null)');
+        }
+        if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
+        if (map.localId !== null) checkNonEmpty('localId', map.localId);
+        checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
         const id = new ObjectId();
         const now = store.now();
         const doc: Raw & { _id: ObjectId } = {
@@ -138,23 +150,37 @@ export function idMapRepository(store: Store): IdMapRepository {
       }),
 
     update: (scope, key, patch) =>
-      store.run('idMaps.update', () =>
-        modifyByKey<IdMapRecord | null>(
+      store.run('idMaps.update', () => {
+        checkOptionalDate('lastAppliedAt', patch.lastAppliedAt);
+        checkOptionalDate('tombstonedAt', patch.tombstonedAt);
+        if (patch.lastError) {
+          checkNonEmpty('lastError.code', patch.lastError.code);
+          checkDate('lastError.at', patch.lastError.at);
+        }
+        if (patch.connecId !== undefined && patch.connecId !== null) checkNonEmpty('connecId', patch.connecId);
+        if (patch.localId !== undefined && patch.localId !== null) checkNonEmpty('localId', patch.localId);
+        return modifyByKey<IdMapRecord | null>(
           'idMaps.update',
           scope,
           key,
           (doc) => {
             if (!doc) return { value: null };
             if (!(doc._id instanceof ObjectId)) return { value: null };
+            const connecId = patch.connecId !== undefined ? patch.connecId : strOrNull(doc, 'connecId');
+            const localId = patch.localId !== undefined ? patch.localId : strOrNull(doc, 'localId');
+            if (connecId === null && localId === null) {
+              throw new InvalidArgumentError('an id map needs a connecId or a localId (the patch would clear both)');
+            }
             return { set: { ...patchFields(patch, doc._id), updatedAt: store.now() } };
           },
           decodeIdMap,
-        ),
-      ),
+        );
+      }),
 
     markApplied: (scope, key, appliedAt, hash) =>
-      store.run('idMaps.markApplied', () =>
-        modifyByKey<boolean>(
+      store.run('idMaps.markApplied', () => {
+        checkDate('appliedAt', appliedAt);
+        return modifyByKey<boolean>(
           'idMaps.markApplied',
           scope,
           key,
@@ -165,21 +191,20 @@ export function idMapRepository(store: Store): IdMapRepository {
             return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: store.now() } };
           },
           () => true,
-        ),
-      ),
+        );
+      }),
 
     list: (scope, options) =>
       store.run('idMaps.list', async () => {
-        if (options.limit <= 0) return [];
+        checkPositiveInt('limit', options.limit);
         const filter: Raw = scopeFilter(scope);
         if (options.after !== undefined) {
           const anchor = await maps().findOne({
             ...scopeFilter(scope),
             $or: [{ connecKey: valueSlot(options.after) }, { localKey: valueSlot(options.after) }],
           });
-          if (anchor) {
-            filter['$or'] = [{ createdAt: { $gt: anchor['createdAt'] } }, { createdAt: anchor['createdAt'], _id: { $gt: anchor['_id'] } }];
-          }
+          if (!anchor) return [];
+          filter['$or'] = [{ createdAt: { $gt: anchor['createdAt'] } }, { createdAt: anchor['createdAt'], _id: { $gt: anchor['_id'] } }];
         }
         const docs = await maps()
           .find(filter)

@@ -28,6 +28,7 @@ import {
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
 import type { Store } from '../store.js';
+import { checkDate, checkNonEmpty, checkPositiveInt, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
@@ -77,6 +78,14 @@ function storedError(error: JobError): Raw {
 export function jobRepository(store: Store): JobRepository {
   const jobs = () => store.collection('jobs');
   const _order = () => store.collection('jobOrder');
+
+  function checkInput(job: JobInput): void {
+    checkNonEmpty('type', job.type);
+    checkPositiveInt('maxAttempts', job.maxAttempts ?? 8);
+    if (job.runAt !== undefined) checkDate('runAt', job.runAt);
+    if (job.payload === undefined) throw new InvalidArgumentError('payload is required (use null for none)');
+    if (job.dedupeKey !== undefined && job.dedupeKey !== null) checkNonEmpty('dedupeKey', job.dedupeKey);
+  }
 
   async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
     const dedupeKey = job.dedupeKey ?? null;
@@ -242,10 +251,16 @@ export function jobRepository(store: Store): JobRepository {
   }
 
   return {
-    enqueue: (job) => store.run('jobs.enqueue', () => enqueueOne(job)),
+    enqueue: (job) =>
+      store.run('jobs.enqueue', () => {
+        checkInput(job);
+        return enqueueOne(job);
+      }),
 
     enqueueMany: (list) =>
       store.run('jobs.enqueueMany', async () => {
+        // Validate everything first so a bad entry stores nothing.
+        for (const job of list) checkInput(job);
         const results: EnqueueResult[] = [];
         for (const job of list) results.push(await enqueueOne(job));
         return results;
@@ -253,8 +268,10 @@ export function jobRepository(store: Store): JobRepository {
 
     claim: (options: ClaimJobsOptions) =>
       store.run('jobs.claim', async () => {
+        checkNonEmpty('worker', options.worker);
+        checkPositiveInt('limit', options.limit);
+        checkPositiveInt('leaseMs', options.leaseMs);
         const claimed: JobRecord[] = [];
-        if (options.limit <= 0) return claimed;
         const now = store.now();
         const leaseExpiresAt = new Date(now.getTime() + options.leaseMs);
         const tried: ObjectId[] = [];
@@ -297,6 +314,7 @@ export function jobRepository(store: Store): JobRepository {
 
     heartbeat: (id, worker, leaseMs) =>
       store.run('jobs.heartbeat', async () => {
+        checkPositiveInt('leaseMs', leaseMs);
         let key: string | null = null;
         let leaseExpiresAt = new Date(0);
         const ok = await transition(id, worker, false, (doc, now) => {
@@ -330,8 +348,10 @@ export function jobRepository(store: Store): JobRepository {
       ),
 
     fail: (id, worker, failure) =>
-      store.run('jobs.fail', () =>
-        transition<FailOutcome>(id, worker, 'lost', (doc, now) => {
+      store.run('jobs.fail', () => {
+        checkDate('retryAt', failure.retryAt);
+        if (typeof failure.error?.message !== 'string') throw new InvalidArgumentError('failure.error.message must be a string');
+        return transition<FailOutcome>(id, worker, 'lost', (doc, now) => {
           const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
           if (num(doc, 'attempts') >= num(doc, 'maxAttempts')) {
             return { set: { ...common, status: 'dead' }, value: 'dead' };
@@ -340,16 +360,24 @@ export function jobRepository(store: Store): JobRepository {
             set: { ...common, status: 'pending', runAt: toDate(failure.retryAt), waitKey: failure.waitKey ?? null },
             value: 'retrying',
           };
-        }),
-      ),
+        });
+      }),
 
     wake: (waitKey) =>
       store.run('jobs.wake', async () => {
-        const waiting = (await jobs().find({ status: 'pending', waitKey }).toArray()) as Stored[];
+        checkNonEmpty('waitKey', waitKey);
         let woken = 0;
-        for (const doc of waiting) {
-          const now = store.now();
-          if (await store.casUpdate('jobs', doc, { runAt: now, waitKey: null, updatedAt: now })) woken++;
+        // Re-read after lost races: a job changed by someone else is decided again.
+        for (let round = 0; round < 10; round++) {
+          const waiting = (await jobs().find({ status: 'pending', waitKey }).toArray()) as Stored[];
+          if (waiting.length === 0) break;
+          for (const doc of waiting) {
+            const now = store.now();
+            const runAt = date(doc, 'runAt');
+            const set: Raw = { waitKey: null, updatedAt: now };
+            if (runAt.getTime() > now.getTime()) set['runAt'] = now;
+            if (await store.casUpdate('jobs', doc, set)) woken++;
+          }
         }
         return woken;
       }),
@@ -366,9 +394,9 @@ export function jobRepository(store: Store): JobRepository {
       store.run('jobs.listDead', async () => {
         const cursor = jobs()
           .find({ ...filterOf(filter), status: 'dead' })
-          .sort({ updatedAt: 1, _id: 1 });
+          .sort({ createdAt: 1, _id: 1 });
         if (filter?.limit !== undefined) {
-          if (filter.limit <= 0) return [];
+          checkPositiveInt('limit', filter.limit);
           cursor.limit(filter.limit);
         }
         return (await cursor.toArray()).map(decodeJob);
@@ -404,6 +432,7 @@ export function jobRepository(store: Store): JobRepository {
 
     purgeCompleted: (before) =>
       store.run('jobs.purgeCompleted', async () => {
+        checkDate('before', before);
         // `done` is terminal, so a plain filtered delete cannot race a state change.
         const result = await jobs().deleteMany({ status: 'done', completedAt: { $lt: toDate(before) } });
         return result.deletedCount;

@@ -1,6 +1,7 @@
 import type { JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
+import { checkClaimOptions, checkDefined, checkNonEmpty } from '../validation.js';
 
 export function decodeLedger(doc: Raw): LedgerEntry {
   return {
@@ -27,6 +28,9 @@ export function ledgerRepository(store: Store): LedgerRepository {
 
     claim: (key, options) =>
       store.run('ledger.claim', () => {
+        checkNonEmpty('key', key);
+        checkClaimOptions(options);
+        checkDefined('intent', options.intent);
         const now = store.now();
         const claimExpiresAt = new Date(now.getTime() + options.ttlMs);
         const intent = toStoredJson(options.intent);
@@ -40,28 +44,29 @@ export function ledgerRepository(store: Store): LedgerRepository {
           }
           const entry = decodeLedger(doc);
           if (entry.status === 'done') return { kind: 'return', value: { state: 'done', entry } };
-          if (entry.claimExpiresAt !== null && entry.claimExpiresAt.getTime() > now.getTime()) {
-            return { kind: 'return', value: { state: 'pending', entry } };
-          }
+          const live = entry.claimExpiresAt !== null && entry.claimExpiresAt.getTime() > now.getTime();
+          if (live && entry.owner !== options.owner) return { kind: 'return', value: { state: 'pending', entry } };
+          // The recorded intent stays the first claimer's: a recovering caller reconciles against it.
           return {
             kind: 'update',
-            set: { owner: options.owner, claimExpiresAt, intent, updatedAt: now },
-            value: (stored) => ({ state: 'claimed', recovered: true, entry: decodeLedger(stored) }),
+            set: { owner: options.owner, claimExpiresAt, updatedAt: now },
+            value: (stored) => ({ state: 'claimed', recovered: !live, entry: decodeLedger(stored) }),
           };
         });
       }),
 
     complete: (key, owner, outcome: JsonValue) =>
-      store.run('ledger.complete', () =>
-        store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
+      store.run('ledger.complete', () => {
+        checkDefined('outcome', outcome);
+        return store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
           if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: false };
           return {
             kind: 'update',
             set: { status: 'done', outcome: toStoredJson(outcome), claimExpiresAt: null, updatedAt: store.now() },
             value: () => true,
           };
-        }),
-      ),
+        });
+      }),
 
     release: (key, owner) =>
       store.run('ledger.release', () =>

@@ -1,12 +1,15 @@
 import type { LockRepository } from '@org/maestrano-sdk';
 import { dateOrNull } from '../documents.js';
 import type { Store } from '../store.js';
+import { checkClaimOptions, checkNonEmpty } from '../validation.js';
 
 /** One document per key (`_id` = key); a released lock leaves no document behind. */
 export function lockRepository(store: Store): LockRepository {
   return {
     acquire: (key, owner, ttlMs) =>
       store.run('locks.acquire', () => {
+        checkNonEmpty('key', key);
+        checkClaimOptions({ owner, ttlMs });
         const now = store.now();
         const expiresAt = new Date(now.getTime() + ttlMs);
         return store.modify<boolean>('locks.acquire', 'locks', key, (doc) => {
@@ -20,6 +23,7 @@ export function lockRepository(store: Store): LockRepository {
 
     refresh: (key, owner, ttlMs) =>
       store.run('locks.refresh', () => {
+        checkClaimOptions({ owner, ttlMs });
         const now = store.now();
         return store.modify<boolean>('locks.refresh', 'locks', key, (doc) => {
           const current = doc === null ? null : dateOrNull(doc, 'expiresAt');

@@ -1,6 +1,7 @@
 import type { ClaimOptions, ProvisionClaim, StorageOperation } from '@org/maestrano-sdk';
 import { dateOrNull, type Raw, type Stored, strOrNull } from '../documents.js';
 import { conflict } from '../errors.js';
+import { checkClaimOptions } from '../validation.js';
 import type { CollectionNames, Store } from '../store.js';
 
 /**
@@ -30,6 +31,7 @@ export async function claimProvision<T>(
   spec: ProvisioningSpec<T>,
   options: ClaimOptions,
 ): Promise<ProvisionClaim<T>> {
+  checkClaimOptions(options);
   const now = store.now();
   const expiresAt = new Date(now.getTime() + options.ttlMs);
   return store.modify<ProvisionClaim<T>>(operation, spec.collection, id, (doc) => {
@@ -51,7 +53,9 @@ export async function claimProvision<T>(
     if (isProvisioned(doc)) return { kind: 'return', value: { state: 'exists', record: spec.decode(doc) } };
     const claimExpiresAt = dateOrNull(doc, 'claimExpiresAt');
     const live = claimExpiresAt !== null && claimExpiresAt.getTime() > now.getTime();
-    if (live && claimExpiresAt) return { kind: 'return', value: { state: 'pending', claimExpiresAt } };
+    if (live && claimExpiresAt && strOrNull(doc, 'claimOwner') !== options.owner) {
+      return { kind: 'return', value: { state: 'pending', claimExpiresAt } };
+    }
     const takeover = strOrNull(doc, 'claimOwner') !== options.owner;
     return {
       kind: 'update',
@@ -76,7 +80,7 @@ export async function completeProvision<T>(
     }
     return {
       kind: 'update',
-      set: { ...fields, provisioned: true, claimOwner: null, claimExpiresAt: null, createdAt: now, updatedAt: now },
+      set: { ...fields, provisioned: true, claimOwner: null, claimExpiresAt: null, updatedAt: now },
       value: (stored) => spec.decode(stored),
     };
   });

@@ -1,11 +1,15 @@
 import type { ReplayRepository } from '@org/maestrano-sdk';
 import { dateOrNull, keyId, type Stored, toDate } from '../documents.js';
 import type { Store } from '../store.js';
+import { checkDate, checkNonEmpty } from '../validation.js';
 
 export function replayRepository(store: Store): ReplayRepository {
   return {
     remember: (tenant, assertionId, expiresAt) =>
       store.run('replay.remember', () => {
+        checkNonEmpty('tenant', tenant);
+        checkNonEmpty('assertionId', assertionId);
+        checkDate('expiresAt', expiresAt);
         const now = store.now();
         return store.modify<boolean>('replay.remember', 'replay', keyId(tenant, assertionId), (doc) => {
           if (doc === null) {

@@ -1,6 +1,7 @@
 import type { MembershipRecord, MembershipStatus, UserRecord, UserRepository, UserStatus } from '@org/maestrano-sdk';
 import { date, keyId, type Raw, str } from '../documents.js';
 import type { Store } from '../store.js';
+import { checkNonEmpty, checkOneOf } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeUser(doc: Raw): UserRecord {
@@ -52,22 +53,28 @@ export function userRepository(store: Store): UserRepository {
       }),
 
     claim: (tenant, uid, options) =>
-      store.run('users.claim', () => claimProvision(store, 'users.claim', keyId(tenant, uid), spec(tenant, uid), options)),
+      store.run('users.claim', () => {
+        checkNonEmpty('tenant', tenant);
+        checkNonEmpty('uid', uid);
+        return claimProvision(store, 'users.claim', keyId(tenant, uid), spec(tenant, uid), options);
+      }),
 
     complete: (tenant, uid, owner, data) =>
-      store.run('users.complete', () =>
-        completeProvision(store, 'users.complete', keyId(tenant, uid), spec(tenant, uid), owner, {
+      store.run('users.complete', () => {
+        checkNonEmpty('userId', data.userId);
+        return completeProvision(store, 'users.complete', keyId(tenant, uid), spec(tenant, uid), owner, {
           userId: data.userId,
           status: 'active',
-        }),
-      ),
+        });
+      }),
 
     release: (tenant, uid, owner) =>
       store.run('users.release', () => releaseProvision(store, 'users.release', 'users', keyId(tenant, uid), owner)),
 
     setStatus: (tenant, uid, status: UserStatus) =>
-      store.run('users.setStatus', () =>
-        store.modify<{ changed: boolean; user: UserRecord | null }>('users.setStatus', 'users', keyId(tenant, uid), (doc) => {
+      store.run('users.setStatus', () => {
+        checkOneOf('status', status, ['active', 'blocked']);
+        return store.modify<{ changed: boolean; user: UserRecord | null }>('users.setStatus', 'users', keyId(tenant, uid), (doc) => {
           if (!isProvisioned(doc)) return { kind: 'return', value: { changed: false, user: null } };
           if (doc['status'] === status) return { kind: 'return', value: { changed: false, user: decodeUser(doc) } };
           return {
@@ -75,12 +82,13 @@ export function userRepository(store: Store): UserRepository {
             set: { status, updatedAt: store.now() },
             value: (stored) => ({ changed: true, user: decodeUser(stored) }),
           };
-        }),
-      ),
+        });
+      }),
 
     upsertMembership: (tenant, uid, groupId, role) =>
-      store.run('users.upsertMembership', () =>
-        store.modify<{ membership: MembershipRecord; created: boolean; changed: boolean }>(
+      store.run('users.upsertMembership', () => {
+        checkNonEmpty('role', role);
+        return store.modify<{ membership: MembershipRecord; created: boolean; changed: boolean }>(
           'users.upsertMembership',
           'memberships',
           keyId(tenant, uid, groupId),
@@ -102,12 +110,13 @@ export function userRepository(store: Store): UserRepository {
               value: (stored) => ({ membership: decodeMembership(stored), created: false, changed: true }),
             };
           },
-        ),
-      ),
+        );
+      }),
 
     setMembershipStatus: (tenant, uid, groupId, status: MembershipStatus) =>
-      store.run('users.setMembershipStatus', () =>
-        store.modify<{ changed: boolean; membership: MembershipRecord | null }>(
+      store.run('users.setMembershipStatus', () => {
+        checkOneOf('status', status, ['active', 'removed']);
+        return store.modify<{ changed: boolean; membership: MembershipRecord | null }>(
           'users.setMembershipStatus',
           'memberships',
           keyId(tenant, uid, groupId),
@@ -120,8 +129,8 @@ export function userRepository(store: Store): UserRepository {
               value: (stored) => ({ changed: true, membership: decodeMembership(stored) }),
             };
           },
-        ),
-      ),
+        );
+      }),
 
     listMemberships: (tenant, filter) =>
       store.run('users.listMemberships', async () => {
@@ -129,7 +138,7 @@ export function userRepository(store: Store): UserRepository {
         if (filter.uid !== undefined) query['uid'] = filter.uid;
         if (filter.groupId !== undefined) query['groupId'] = filter.groupId;
         if (filter.status !== undefined) query['status'] = filter.status;
-        const docs = await memberships().find(query).sort({ uid: 1, groupId: 1 }).toArray();
+        const docs = await memberships().find(query).sort({ groupId: 1, uid: 1 }).toArray();
         return docs.map(decodeMembership);
       }),
   };
