@@ -211,3 +211,7 @@ export type {
   SyncOptions,
   SyncReport,
 } from './sync/index.js';
+
+// --- worker ---------------------------------------------------------------------------
+export { backoffDelay, companyCreatedFanout, createWorker } from './worker/index.js';
+export type { BackoffPolicy, Worker, WorkerEvent, WorkerRunOptions, WorkerStats } from './worker/index.js';
