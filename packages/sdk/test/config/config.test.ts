@@ -1,0 +1,183 @@
+import {
+  ConfigError,
+  configFromEnv,
+  createMaestrano,
+  type MaestranoConfigInput,
+  type MarketplaceInput,
+  memoryAdapter,
+  redactingLogger,
+  resolveTenants,
+} from '@org/maestrano-sdk';
+import { createTestCertificate } from '@org/maestrano-sdk/testing';
+import { describe, expect, it } from 'vitest';
+
+const { certificate, fingerprint } = createTestCertificate({ bits: 1024 });
+
+const marketplace = (overrides: Partial<MarketplaceInput> = {}): MarketplaceInput => ({
+  marketplace: 'maestrano-uat',
+  app: { host: 'https://app.example.com' },
+  api: { id: 'app-1', key: 'very-secret-key', host: 'https://api-hub-uat.maestrano.io' },
+  sso: { x509_certificate: certificate },
+  ...overrides,
+});
+
+const base = (): MaestranoConfigInput => ({
+  tenants: [marketplace()],
+  storage: memoryAdapter(),
+  provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
+  onLogin: () => new Response('ok'),
+});
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('createMaestrano configuration validation', () => {
+  it('accepts a minimal configuration and resolves tenant defaults', () => {
+    const mno = createMaestrano(base());
+    const tenant = mno.tenants.get('maestrano-uat')!;
+    expect(tenant.sso).toMatchObject({
+      initPath: '/maestrano/auth/saml/init/maestrano-uat',
+      consumePath: '/maestrano/auth/saml/consume/maestrano-uat',
+      idm: 'https://app.example.com',
+      idp: 'https://api-hub-uat.maestrano.io',
+      creationMode: 'real',
+      enabled: true,
+      sloEnabled: true,
+    });
+    expect(tenant.api.base).toBe('/api/v1/');
+    expect(tenant.webhooks.account.groupPath).toBe('/maestrano/account/groups/:id/maestrano-uat');
+  });
+
+  it('names an unknown (typo) key at every level', () => {
+    expect(configError(() => createMaestrano({ ...base(), storag: 1 } as never)).issues).toContainEqual({
+      path: '(root)',
+      message: 'unknown key(s) "storag"',
+    });
+    expect(configError(() => createMaestrano({ ...base(), sso: { clockSkew: 5 } } as never)).issues[0]?.path).toBe('sso');
+    const e = configError(() => createMaestrano({ ...base(), tenants: [{ ...marketplace(), sso: { x509_certificate: certificate, consume_pth: '/x' } }] } as never));
+    expect(e.issues[0]).toEqual({ path: 'tenants[0].sso', message: 'unknown key(s) "consume_pth"' });
+  });
+
+  it('names missing and mistyped keys', () => {
+    const e = configError(() =>
+      createMaestrano({ ...base(), provisioning: { createCompany: () => ({ id: 'c' }) }, limits: { maxBodyBytes: -1 } } as never),
+    );
+    expect(e.issues.map((i) => i.path).sort()).toEqual(['limits.maxBodyBytes', 'provisioning.createUser']);
+    expect(e.message).toContain('provisioning.createUser');
+  });
+
+  it('never echoes a secret value in the error', () => {
+    const secretish = 'sk_live_THIS_MUST_NOT_LEAK';
+    const bad = [{ ...marketplace(), api: { id: 'app-1', key: 42, host: secretish } }];
+    const e = configError(() => createMaestrano({ ...base(), tenants: bad } as never));
+    expect(e.issues.map((i) => i.path).sort()).toEqual(['tenants[0].api.host', 'tenants[0].api.key']);
+    expect(JSON.stringify(e.issues) + e.message).not.toContain(secretish);
+    expect(e.message).not.toContain('42');
+
+    const shortSecret = 'tooshort-secret';
+    const e2 = configError(() => createMaestrano({ ...base(), sso: { requestBinding: { secret: shortSecret } } }));
+    expect(e2.message).toContain('sso.requestBinding.secret');
+    expect(e2.message).not.toContain(shortSecret);
+  });
+
+  it('requires a certificate (or fingerprint) when SSO is enabled, and refuses an invalid one', () => {
+    expect(configError(() => createMaestrano({ ...base(), tenants: [marketplace({ sso: {} })] })).issues[0]?.path).toBe(
+      'tenants[0].sso.x509_certificate',
+    );
+    expect(
+      configError(() => createMaestrano({ ...base(), tenants: [marketplace({ sso: { x509_certificate: 'not a pem' } })] })).issues[0]?.message,
+    ).toBe('not a valid PEM certificate');
+    expect(
+      configError(() => createMaestrano({ ...base(), tenants: [marketplace({ sso: { x509_fingerprint: 'zz:11' } })] })).issues[0]?.path,
+    ).toBe('tenants[0].sso.x509_fingerprint');
+    const viaFingerprint = createMaestrano({ ...base(), tenants: [marketplace({ sso: { x509_fingerprint: fingerprint.toUpperCase() } })] });
+    expect(viaFingerprint.tenants.get('maestrano-uat')?.sso.x509Fingerprint).toBe(fingerprint);
+    // `\n`-escaped PEM as found in JSON/YAML files is accepted.
+    const escaped = createMaestrano({ ...base(), tenants: [marketplace({ sso: { x509_certificate: certificate.replace(/\n/g, '\\n') } })] });
+    expect(escaped.tenants.get('maestrano-uat')?.sso.x509Certificate).toContain('-----BEGIN CERTIFICATE-----');
+    expect(createMaestrano({ ...base(), tenants: [marketplace({ sso: { enabled: false } })] }).tenants.get('maestrano-uat')?.sso.sloEnabled).toBe(
+      false,
+    );
+  });
+
+  it('refuses duplicate marketplaces', () => {
+    expect(configError(() => resolveTenants([marketplace(), marketplace()])).message).toContain('duplicate marketplace');
+  });
+
+  it('accepts both webhook/webhooks spellings and both path-key spellings, and appends the tenant segment', () => {
+    const [rb, devpl] = resolveTenants([
+      marketplace({
+        marketplace: 'rb-style',
+        webhook: {
+          account: { groups_path: '/hooks/groups/:id', group_users_path: '/hooks/groups/:group_id/users/:id' },
+          connec: { notifications_path: '/hooks/connec' },
+        },
+        sso: { x509_certificate: certificate, init_path: '/sso/init?marketplace=rb-style', consume_path: '/sso/consume/' },
+      }),
+      marketplace({
+        marketplace: 'devpl-style',
+        webhooks: {
+          account: {
+            group_path: '/maestrano/account/groups/:id/devpl-style',
+            group_user_path: '/maestrano/account/groups/:group_id/users/:id/devpl-style',
+          },
+          connec: { notification_path: '/maestrano/connec/notifications/devpl-style', external_ids: true },
+        },
+      }),
+    ]);
+    expect(rb?.webhooks).toEqual({
+      account: { groupPath: '/hooks/groups/:id/rb-style', groupUserPath: '/hooks/groups/:group_id/users/:id/rb-style' },
+      connec: { notificationPath: '/hooks/connec/rb-style', initializationPath: null },
+    });
+    expect(rb?.sso.initPath).toBe('/sso/init/rb-style');
+    expect(rb?.sso.consumePath).toBe('/sso/consume/rb-style');
+    expect(devpl?.webhooks.account.groupPath).toBe('/maestrano/account/groups/:id/devpl-style');
+    expect(devpl?.webhooks.connec.notificationPath).toBe('/maestrano/connec/notifications/devpl-style');
+    expect(devpl?.connec.externalIds).toBe(true);
+  });
+});
+
+describe('configFromEnv', () => {
+  it('reads MNO_DEVPL_* with documented defaults', () => {
+    expect(configFromEnv({ MNO_DEVPL_ENV_KEY: 'k', MNO_DEVPL_ENV_SECRET: 's', MNO_DEVPL_ENV_NAME: 'prod' })).toEqual({
+      host: 'https://developer.maestrano.com',
+      apiPath: '/api/config/v1',
+      key: 'k',
+      secret: 's',
+      environmentName: 'prod',
+    });
+    expect(
+      configFromEnv({ MNO_DEVPL_HOST: 'http://127.0.0.1:1', MNO_DEVPL_API_PATH: '/cfg', MNO_DEVPL_ENV_KEY: 'k', MNO_DEVPL_ENV_SECRET: 's' }),
+    ).toMatchObject({ host: 'http://127.0.0.1:1', apiPath: '/cfg', environmentName: null });
+  });
+
+  it('names missing variables without echoing present secrets', () => {
+    const e = configError(() => configFromEnv({ MNO_DEVPL_ENV_SECRET: 'shh-secret' }));
+    expect(e.issues).toEqual([{ path: 'MNO_DEVPL_ENV_KEY', message: 'required' }]);
+    expect(e.message).not.toContain('shh-secret');
+  });
+});
+
+describe('logger redaction', () => {
+  it('redacts secret-looking fields recursively and survives a throwing logger', () => {
+    const seen: unknown[] = [];
+    const logger = redactingLogger({
+      debug() {},
+      info: (_m, f) => seen.push(f),
+      warn() {
+        throw new Error('broken logger');
+      },
+      error() {},
+    });
+    logger.info('x', { tenant: 't', apiKey: 'k1', nested: { secret: 's', session: 'tok', ok: 1 }, SAMLResponse: 'PHN' });
+    expect(seen).toEqual([{ tenant: 't', apiKey: '[redacted]', nested: { secret: '[redacted]', session: '[redacted]', ok: 1 }, SAMLResponse: '[redacted]' }]);
+    expect(() => logger.warn('y')).not.toThrow();
+  });
+});

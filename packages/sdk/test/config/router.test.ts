@@ -1,0 +1,158 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createRouter,
+  type HandlerArgs,
+  type Logger,
+  type RouteTable,
+  resolveTenants,
+  SsoError,
+  staticTenants,
+  toNodeListener,
+} from '@org/maestrano-sdk';
+import { createTestCertificate } from '@org/maestrano-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const { certificate } = createTestCertificate({ bits: 1024 });
+const tenants = staticTenants(
+  resolveTenants([
+    {
+      marketplace: 'mkt-a',
+      app: { host: 'http://app.test' },
+      api: { id: 'app-a', key: 'key-a', host: 'http://hub.test' },
+      sso: { x509_certificate: certificate },
+    },
+    {
+      marketplace: 'mkt-b',
+      app: { host: 'http://app.test' },
+      api: { id: 'app-b', key: 'key-b', host: 'http://hub.test' },
+      sso: { x509_certificate: certificate, consume_path: '/custom/acs' },
+      webhook: { account: { groups_path: '/hooks/groups/:id' } },
+    },
+  ]),
+);
+
+const seen: { kind: string; tenant: string; params: Record<string, string>; body: string }[] = [];
+const record = (kind: string) => async ({ request, tenant, params }: HandlerArgs) => {
+  seen.push({ kind, tenant: tenant.name, params, body: await request.text() });
+  return Response.json({ kind });
+};
+const errors: string[] = [];
+const logger: Logger = { debug() {}, info() {}, warn() {}, error: (m) => errors.push(m) };
+
+const routes: RouteTable = {
+  ssoConsume: record('ssoConsume'),
+  groupDeleted: record('groupDeleted'),
+  groupUserDeleted: record('groupUserDeleted'),
+  connecNotification: async () => {
+    throw new Error('database exploded at /srv/app/secret.js:12');
+  },
+  ssoInit: async () => {
+    throw new SsoError('unknown_tenant', 'Unknown marketplace');
+  },
+};
+const handler = createRouter({ tenants, routes, maxBodyBytes: 1024, logger });
+
+let baseUrl: string;
+const server = createServer((req, res) => void toNodeListener(handler)(req, res));
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('the Maestrano router (through toNodeListener on loopback)', () => {
+  it('routes by the tenant (last segment) and its configured paths, extracting id and group_id', async () => {
+    seen.length = 0;
+    const r1 = await fetch(`${baseUrl}/maestrano/account/groups/cld-9/users/usr-3/mkt-a`, { method: 'DELETE' });
+    expect(await r1.json()).toEqual({ kind: 'groupUserDeleted' });
+    const r2 = await fetch(`${baseUrl}/hooks/groups/cld-7/mkt-b`, { method: 'DELETE' });
+    expect(await r2.json()).toEqual({ kind: 'groupDeleted' });
+    const r3 = await fetch(`${baseUrl}/custom/acs/mkt-b`, { method: 'POST', body: 'SAMLResponse=abc' });
+    expect(r3.status).toBe(200);
+    expect(seen).toEqual([
+      { kind: 'groupUserDeleted', tenant: 'mkt-a', params: { group_id: 'cld-9', id: 'usr-3' }, body: '' },
+      { kind: 'groupDeleted', tenant: 'mkt-b', params: { id: 'cld-7' }, body: '' },
+      { kind: 'ssoConsume', tenant: 'mkt-b', params: {}, body: 'SAMLResponse=abc' },
+    ]);
+    // mkt-b's paths are not mkt-a's.
+    expect((await fetch(`${baseUrl}/maestrano/auth/saml/consume/mkt-b`, { method: 'POST', body: 'x' })).status).toBe(404);
+  });
+
+  it('answers 404 JSON for an unknown tenant, an unknown path and a route kind without a handler', async () => {
+    const unknown = await fetch(`${baseUrl}/maestrano/auth/saml/consume/nope`, { method: 'POST', body: 'x' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown tenant' });
+    const path = await fetch(`${baseUrl}/somewhere/else/mkt-a`);
+    expect(path.status).toBe(404);
+    expect(await path.json()).toEqual({ error: 'not_found', message: 'Not found' });
+    const noHandler = await fetch(`${baseUrl}/maestrano/metadata/mkt-a`);
+    expect(noHandler.status).toBe(404);
+    expect(await noHandler.json()).toEqual({ error: 'not_found', message: 'Not found' });
+  });
+
+  it('answers 405 with Allow for a known path and the wrong method', async () => {
+    const res = await fetch(`${baseUrl}/maestrano/auth/saml/consume/mkt-a`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect((await res.json()).error).toBe('method_not_allowed');
+  });
+
+  it('answers 413 for a declared or streamed body over the limit, without calling the handler', async () => {
+    seen.length = 0;
+    const declared = await fetch(`${baseUrl}/maestrano/auth/saml/consume/mkt-a`, { method: 'POST', body: 'x'.repeat(2048) });
+    expect(declared.status).toBe(413);
+    expect((await declared.json()).error).toBe('payload_too_large');
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 8; i++) controller.enqueue(new Uint8Array(512).fill(65));
+        controller.close();
+      },
+    });
+    const streamed = await fetch(`${baseUrl}/maestrano/auth/saml/consume/mkt-a`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(seen).toEqual([]);
+  });
+
+  it('maps typed errors to their status and anything else to a bare logged 500 (no stack, no detail)', async () => {
+    errors.length = 0;
+    const boom = await fetch(`${baseUrl}/maestrano/connec/notifications/mkt-a`, { method: 'POST', body: '{}' });
+    expect(boom.status).toBe(500);
+    const text = await boom.text();
+    expect(JSON.parse(text)).toEqual({ error: 'internal_error', message: 'Internal error' });
+    expect(text).not.toContain('exploded');
+    expect(errors).toEqual(['maestrano: route handler failed']);
+    const typed = await fetch(`${baseUrl}/maestrano/auth/saml/init/mkt-a`);
+    expect(typed.status).toBe(404);
+    expect(await typed.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown marketplace' });
+  });
+
+  it('preserves several Set-Cookie headers and the full URL under an Express-style mount', async () => {
+    const listener = toNodeListener(async (request) => {
+      const headers = new Headers();
+      headers.append('set-cookie', 'a=1; Path=/');
+      headers.append('set-cookie', 'b=2; Path=/');
+      return Response.json({ url: request.url }, { headers });
+    });
+    const mounted = createServer((req, res) => {
+      // Express strips the mount path from req.url and keeps originalUrl.
+      Object.assign(req, { originalUrl: req.url, url: '/stripped' });
+      void listener(req, res);
+    });
+    await new Promise<void>((resolve) => mounted.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (mounted.address() as AddressInfo).port;
+      const res = await fetch(`http://127.0.0.1:${port}/maestrano/x?y=1`);
+      expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+      expect(await res.json()).toEqual({ url: `http://127.0.0.1:${port}/maestrano/x?y=1` });
+    } finally {
+      await new Promise<void>((resolve) => mounted.close(() => resolve()));
+    }
+  });
+});
