@@ -1,0 +1,72 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basic } from './helpers.js';
+
+const run = promisify(execFile);
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const rootDir = join(pkgDir, '..', '..');
+
+describe('CLI (built bin)', () => {
+  let child: ChildProcess | null = null;
+
+  beforeAll(async () => {
+    await run('npm', ['run', 'build'], { cwd: pkgDir, timeout: 120_000 });
+  }, 150_000);
+
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      process.kill(-child.pid, 'SIGTERM');
+      await exited;
+    }
+  });
+
+  it('npx maestrano-sandbox --seed 1000 starts, prints URLs and credentials that work', async () => {
+    expect(existsSync(join(rootDir, 'node_modules', '.bin', 'maestrano-sandbox'))).toBe(true);
+    const proc = spawn('npx', ['--no-install', 'maestrano-sandbox', '--seed', '1000', '--port', '0', '--app-url', 'http://localhost:3999'], {
+      cwd: rootDir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let out = '';
+    let err = '';
+    proc.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`CLI did not start: ${out}${err}`)), 60_000);
+      proc.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('Seeded:')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}${err}`)));
+    });
+    const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    const envKey = /Environment key:\s+(\S+)/.exec(out)?.[1];
+    const envSecret = /Environment secret:\s*(\S+)/.exec(out)?.[1];
+    const market = /Marketplace sandbox: api id (\S+)\s+api key (\S+)/.exec(out);
+    expect(out).toMatch(/Seeded: \d+ groups, \d+ users, 1000 Connec! records/);
+    if (!url || !envKey || !envSecret || !market?.[1] || !market[2]) throw new Error(`unexpected output: ${out}`);
+    const doc = await fetch(`${url}/api/config/v1/marketplaces`, { headers: { authorization: basic(envKey, envSecret) } });
+    expect(doc.status).toBe(200);
+    const body = (await doc.json()) as { marketplaces: Array<{ api: { id: string }; app: { host: string } }> };
+    expect(body.marketplaces[0]?.api.id).toBe(market[1]);
+    expect(body.marketplaces[0]?.app.host).toBe('http://localhost:3999');
+    const people = await fetch(`${url}/api/v2/cld-sbx1/people?$top=1`, { headers: { authorization: basic(market[1], market[2]) } });
+    expect(((await people.json()) as { pagination: { total: number } }).pagination.total).toBeGreaterThan(0);
+  });
+
+  it('rejects bad options with exit code 2 and a usage message', async () => {
+    const res = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--seed', 'lots']).catch((e: { code: number; stderr: string }) => e);
+    expect(res).toMatchObject({ code: 2 });
+    expect((res as { stderr: string }).stderr).toContain('--seed must be a non-negative integer');
+  });
+});
