@@ -183,10 +183,30 @@ function toJson(value: unknown, key: string): JsonValue {
   throw new RowShapeError(`column ${key}: not JSON`);
 }
 
-/** A Json column (Prisma already parsed it). */
+/**
+ * A JSON column selected as text (see `jsonText`) and parsed here, so every JSON value
+ * (scalars included) round-trips exactly on both databases.
+ */
 export function jsonCol(row: Row, key: string): JsonValue {
   const value = row[key];
-  return value === undefined ? null : toJson(value, key);
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') {
+    try {
+      return toJson(JSON.parse(value), key);
+    } catch {
+      throw new RowShapeError(`column ${key}: stored text is not JSON`);
+    }
+  }
+  return toJson(value, key);
+}
+
+/**
+ * Selects a JSON column as its JSON text. On SQLite this also matters for correctness:
+ * Prisma declares Json columns `JSONB`, which has NUMERIC affinity, so a stored JSON number
+ * comes back as a SQL number that Prisma's Json decoding rejects; its text form is exact.
+ */
+export function jsonText(provider: SqlProvider, column: string, alias = column.replace(/^.*\./, '')): string {
+  return provider === 'postgresql' ? `${column}::text AS ${alias}` : `CAST(${column} AS TEXT) AS ${alias}`;
 }
 
 export function jsonObject(row: Row, key: string): JsonObject {

@@ -65,6 +65,23 @@ export async function createPgDatabase(prefix = 'mno_adapter_prisma'): Promise<P
   };
 }
 
+/**
+ * Takes a database offline (refuses new connections, terminates open ones) or back online,
+ * through an admin connection to the server's `postgres` database.
+ */
+export async function setPgDatabaseOnline(name: string, online: boolean): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${online ? 'true' : 'false'}`);
+    if (!online) {
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
 export function openPgPrisma(url: string, pool: Partial<pg.PoolConfig> = {}): PgPrismaClient {
   return new PgPrismaClient({
     adapter: new PrismaPg({ connectionString: url, connectionTimeoutMillis: 3000, statement_timeout: 10_000, max: 10, ...pool }),

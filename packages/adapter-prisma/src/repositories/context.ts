@@ -30,6 +30,23 @@ export function raceLost(operation: StorageOperation): StorageError {
   });
 }
 
-export function assertTtl(operation: StorageOperation, ttlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw invalid(operation, `ttlMs must be a positive number (got ${ttlMs})`);
+// Argument checks: bad input is a StorageError naming the operation and reaches no SQL.
+
+export function nonEmpty(operation: StorageOperation, name: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(operation, `${name} must be a non-empty string`);
+}
+
+export function positiveInt(operation: StorageOperation, name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(operation, `${name} must be a positive integer (got ${String(value)})`);
+  }
+}
+
+export function validDate(operation: StorageOperation, name: string, value: unknown): void {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid(operation, `${name} must be a valid Date`);
+}
+
+export function claimOptions(operation: StorageOperation, options: { owner: unknown; ttlMs: unknown }): void {
+  nonEmpty(operation, 'owner', options.owner);
+  positiveInt(operation, 'ttlMs', options.ttlMs);
 }

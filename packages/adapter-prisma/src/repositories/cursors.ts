@@ -1,8 +1,7 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
-import { bool, date, json, jsonObject, num, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { invalid, type RepositoryContext } from './context.js';
+import { bool, date, json, jsonObject, jsonText, num, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { invalid, nonEmpty, type RepositoryContext } from './context.js';
 
-const COLUMNS = raw('tenant, group_id, entity, kind, position, data, complete, updated_at');
 
 function toCursor(row: Row): CursorRecord {
   return {
@@ -23,6 +22,7 @@ function keyWhere(key: CursorKey): Sql {
 
 export function cursorRepository(ctx: RepositoryContext): CursorRepository {
   const { db } = ctx;
+  const COLUMNS = raw(`tenant, group_id, entity, kind, position, ${jsonText(db.provider, 'data')}, complete, updated_at`);
   const order = db.provider === 'postgresql' ? raw('entity COLLATE "C", kind COLLATE "C"') : raw('entity, kind');
 
   return {
@@ -32,7 +32,10 @@ export function cursorRepository(ctx: RepositoryContext): CursorRepository {
     },
 
     async advance(key: CursorKey, position: number, data: JsonObject, complete = false): Promise<boolean> {
-      if (!Number.isFinite(position)) throw invalid('cursors.advance', `position must be a finite number (got ${position})`);
+      nonEmpty('cursors.advance', 'kind', key.kind);
+      if (typeof position !== 'number' || !Number.isFinite(position)) {
+        throw invalid('cursors.advance', `position must be a finite number (got ${String(position)})`);
+      }
       const now = ctx.now();
       // One upsert: the conflict branch only writes when the position moves forward (or the
       // run completes at the same position), so concurrent writers can never move it back.

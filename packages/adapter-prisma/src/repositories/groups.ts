@@ -7,12 +7,9 @@ import type {
   GroupStatus,
   ProvisionClaim,
 } from '@org/maestrano-sdk';
-import { date, join, json, jsonObject, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { assertTtl, conflict, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { date, join, json, jsonObject, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { claimOptions, conflict, plus, nonEmpty, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
 
-const COLUMNS = raw(
-  'tenant, group_id, company_id, status, org_uid, trial_ends_at, settings, claim_owner, claim_expires_at, created_at, updated_at, cancelled_at',
-);
 
 function groupStatus(value: string): GroupStatus {
   return value === 'cancelled' ? 'cancelled' : 'active';
@@ -35,6 +32,9 @@ function toGroup(row: Row): GroupRecord {
 
 export function groupRepository(ctx: RepositoryContext): GroupRepository {
   const { db } = ctx;
+  const COLUMNS = raw(
+    `tenant, group_id, company_id, status, org_uid, trial_ends_at, ${jsonText(db.provider, 'settings')}, claim_owner, claim_expires_at, created_at, updated_at, cancelled_at`,
+  );
   const key = (tenant: string, groupId: string): Sql => sql`tenant = ${tenant} AND group_id = ${groupId}`;
 
   async function get(tenant: string, groupId: string): Promise<GroupRecord | null> {
@@ -49,7 +49,9 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     get,
 
     async claim(tenant: string, groupId: string, options: ClaimOptions): Promise<ProvisionClaim<GroupRecord>> {
-      assertTtl('groups.claim', options.ttlMs);
+      nonEmpty('groups.claim', 'tenant', tenant);
+      nonEmpty('groups.claim', 'groupId', groupId);
+      claimOptions('groups.claim', options);
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         const now = ctx.now();
         const expires = plus(now, options.ttlMs);
@@ -86,12 +88,14 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord> {
+      nonEmpty('groups.complete', 'companyId', data.companyId);
+      if (data.trialEndsAt) validDate('groups.complete', 'trialEndsAt', data.trialEndsAt);
       const now = ctx.now();
       const [row] = await db.query(
         'groups.complete',
         sql`UPDATE maestrano_groups SET company_id = ${data.companyId}, status = 'active', org_uid = ${data.orgUid ?? null},
               trial_ends_at = ${ts(data.trialEndsAt ?? null)}, settings = ${json(data.settings ?? {}, false)},
-              claim_owner = NULL, claim_expires_at = NULL, created_at = ${ts(now)}, updated_at = ${ts(now)}, cancelled_at = NULL
+              claim_owner = NULL, claim_expires_at = NULL, updated_at = ${ts(now)}, cancelled_at = NULL
             WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${owner}
             RETURNING ${COLUMNS}`,
       );
@@ -107,6 +111,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null> {
+      if (patch.trialEndsAt) validDate('groups.update', 'trialEndsAt', patch.trialEndsAt);
       const now = ctx.now();
       const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
       if (patch.orgUid !== undefined) sets.push(sql`org_uid = ${patch.orgUid}`);

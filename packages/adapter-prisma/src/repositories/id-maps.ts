@@ -7,13 +7,11 @@ import type {
   IdMapScope,
   JsonValue,
   RecordError,
+  StorageOperation,
 } from '@org/maestrano-sdk';
-import { date, inList, join, json, jsonCol, optDate, optStr, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
-import type { RepositoryContext } from './context.js';
+import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
+import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate } from './context.js';
 
-const COLUMNS = raw(
-  'tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, last_error, created_at, updated_at',
-);
 
 /** SQLite binds at most 32766 parameters per statement; batches stay far below. */
 const BATCH = 500;
@@ -54,15 +52,31 @@ function scopeWhere(scope: IdMapScope): Sql {
   return sql`tenant = ${scope.tenant} AND group_id = ${scope.groupId} AND entity = ${scope.entity}`;
 }
 
+function checkKey(operation: StorageOperation, key: IdMapKey): void {
+  if ('connecId' in key) nonEmpty(operation, 'connecId', key.connecId);
+  else nonEmpty(operation, 'localId', key.localId);
+}
+
+function checkRecordError(operation: StorageOperation, error: RecordError | null | undefined): void {
+  if (error) {
+    nonEmpty(operation, 'lastError.code', error.code);
+    validDate(operation, 'lastError.at', error.at);
+  }
+}
+
 function keyWhere(key: IdMapKey): Sql {
   return 'connecId' in key ? sql`connec_id = ${key.connecId}` : sql`local_id = ${key.localId}`;
 }
 
 export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
   const { db } = ctx;
+  const COLUMNS = raw(
+    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(db.provider, 'last_error')}, created_at, updated_at`,
+  );
 
   return {
     async find(scope: IdMapScope, key: IdMapKey): Promise<IdMapRecord | null> {
+      checkKey('idMaps.find', key);
       const [row] = await db.query(
         'idMaps.find',
         sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${keyWhere(key)}`,
@@ -85,6 +99,14 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async insert(map: IdMapInsert): Promise<IdMapRecord> {
+      const op = 'idMaps.insert';
+      nonEmpty(op, 'tenant', map.tenant);
+      nonEmpty(op, 'groupId', map.groupId);
+      nonEmpty(op, 'entity', map.entity);
+      if (map.connecId === null && map.localId === null) throw invalid(op, 'an id map needs a connecId or a localId (both are null)');
+      if (map.connecId !== null) nonEmpty(op, 'connecId', map.connecId);
+      if (map.localId !== null) nonEmpty(op, 'localId', map.localId);
+      if (map.lastAppliedAt) validDate(op, 'lastAppliedAt', map.lastAppliedAt);
       const now = ctx.now();
       const [row] = await db.query(
         'idMaps.insert',
@@ -99,6 +121,12 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null> {
+      const op = 'idMaps.update';
+      checkKey(op, key);
+      if (patch.lastAppliedAt) validDate(op, 'lastAppliedAt', patch.lastAppliedAt);
+      if (patch.tombstonedAt) validDate(op, 'tombstonedAt', patch.tombstonedAt);
+      checkRecordError(op, patch.lastError);
+      if (patch.connecId === '' || patch.localId === '') throw invalid(op, 'connecId/localId must not be empty strings');
       const now = ctx.now();
       const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
       if (patch.connecId !== undefined) sets.push(sql`connec_id = ${patch.connecId}`);
@@ -108,14 +136,28 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.lastReceivedHash !== undefined) sets.push(sql`last_received_hash = ${patch.lastReceivedHash}`);
       if (patch.tombstonedAt !== undefined) sets.push(sql`tombstoned_at = ${ts(patch.tombstonedAt)}`);
       if (patch.lastError !== undefined) sets.push(sql`last_error = ${json(recordErrorToJson(patch.lastError), true)}`);
+      // The CHECK-like guard (never both ids null) is part of the statement, so a patch
+      // clearing both changes nothing; it is reported as a bad argument.
+      const clearsBoth = sql`(${patch.connecId === undefined ? raw('connec_id') : sql`${patch.connecId}`} IS NULL AND ${
+        patch.localId === undefined ? raw('local_id') : sql`${patch.localId}`
+      } IS NULL)`;
+      const mayClearBoth = patch.connecId === null || patch.localId === null;
+      const guard = mayClearBoth ? sql` AND NOT ${clearsBoth}` : raw('');
       const [row] = await db.query(
-        'idMaps.update',
-        sql`UPDATE maestrano_id_maps SET ${join(sets, ', ')} WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} RETURNING ${COLUMNS}`,
+        op,
+        sql`UPDATE maestrano_id_maps SET ${join(sets, ', ')} WHERE ${scopeWhere(scope)} AND ${keyWhere(key)}${guard} RETURNING ${COLUMNS}`,
       );
-      return row ? toIdMap(row) : null;
+      if (row) return toIdMap(row);
+      if (mayClearBoth) {
+        const [exists] = await db.query(op, sql`SELECT seq FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${keyWhere(key)}`);
+        if (exists) throw invalid(op, 'an id map needs a connecId or a localId (the patch would clear both)');
+      }
+      return null;
     },
 
     async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string): Promise<boolean> {
+      checkKey('idMaps.markApplied', key);
+      validDate('idMaps.markApplied', 'appliedAt', appliedAt);
       const now = ctx.now();
       const changed = await db.execute(
         'idMaps.markApplied',
@@ -126,8 +168,8 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]> {
-      const limit = Math.max(0, Math.floor(options.limit));
-      if (limit === 0) return [];
+      positiveInt('idMaps.list', 'limit', options.limit);
+      const limit = options.limit;
       const after =
         options.after === undefined
           ? raw('')

@@ -8,6 +8,7 @@ import type {
   JobRepository,
   JobStatus,
   JsonObject,
+  StorageOperation,
 } from '@org/maestrano-sdk';
 import {
   bigint,
@@ -16,28 +17,33 @@ import {
   join,
   json,
   jsonCol,
+  jsonText,
   num,
   optDate,
   optStr,
   type Row,
   raw,
   type Sql,
+  type SqlProvider,
   sql,
   str,
   text,
   ts,
 } from '../sql.js';
-import { invalid, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { invalid, nonEmpty, plus, positiveInt, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
 
-const COLUMNS = raw(
-  'id, type, tenant, group_id, payload, dedupe_key, ordering_key, wait_key, status, attempts, max_attempts, run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, completed_at',
-);
-const J_COLUMNS = raw(
-  'j.id, j.type, j.tenant, j.group_id, j.payload, j.dedupe_key, j.ordering_key, j.wait_key, j.status, j.attempts, j.max_attempts, j.run_at, j.lease_owner, j.lease_expires_at, j.last_error, j.created_at, j.updated_at, j.completed_at',
-);
+function jobColumns(provider: SqlProvider, prefix: string): Sql {
+  const c = (name: string) => `${prefix}${name}`;
+  return raw(
+    [
+      c('id'), c('type'), c('tenant'), c('group_id'), jsonText(provider, c('payload')), c('dedupe_key'), c('ordering_key'),
+      c('wait_key'), c('status'), c('attempts'), c('max_attempts'), c('run_at'), c('lease_owner'), c('lease_expires_at'),
+      jsonText(provider, c('last_error')), c('created_at'), c('updated_at'), c('completed_at'),
+    ].join(', '),
+  );
+}
 
 const DEFAULT_MAX_ATTEMPTS = 8;
-const DEFAULT_DEAD_LIMIT = 100;
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
 function jobStatus(value: string): JobStatus {
@@ -81,7 +87,7 @@ function jobId(id: string): string | null {
 }
 
 function byDueOrder(a: JobRecord, b: JobRecord): number {
-  const due = a.runAt.getTime() - b.runAt.getTime();
+  const due = a.runAt.getTime() - b.runAt.getTime() || a.createdAt.getTime() - b.createdAt.getTime();
   if (due !== 0) return due;
   return BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
 }
@@ -89,19 +95,20 @@ function byDueOrder(a: JobRecord, b: JobRecord): number {
 export function jobRepository(ctx: RepositoryContext): JobRepository {
   const { db } = ctx;
   const pg = db.provider === 'postgresql';
+  const COLUMNS = jobColumns(db.provider, '');
+  const J_COLUMNS = jobColumns(db.provider, 'j.');
 
-  function validate(job: JobInput): number {
-    const maxAttempts = job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    if (typeof job.type !== 'string' || job.type.length === 0) throw invalid('jobs.enqueue', 'type must be a non-empty string');
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-      throw invalid('jobs.enqueue', `maxAttempts must be a positive integer (got ${maxAttempts})`);
-    }
-    if (job.runAt !== undefined && Number.isNaN(job.runAt.getTime())) throw invalid('jobs.enqueue', 'runAt is an invalid Date');
-    return maxAttempts;
+  function validate(operation: StorageOperation, job: JobInput): void {
+    nonEmpty(operation, 'type', job.type);
+    positiveInt(operation, 'maxAttempts', job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    if (job.runAt !== undefined) validDate(operation, 'runAt', job.runAt);
+    if (job.payload === undefined) throw invalid(operation, 'payload is required (use null for none)');
+    if (job.dedupeKey !== undefined && job.dedupeKey !== null) nonEmpty(operation, 'dedupeKey', job.dedupeKey);
   }
 
+  /** Stores one validated job (or finds the stored one with its dedupe key). */
   async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
-    const maxAttempts = validate(job);
+    const maxAttempts = job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const now = ctx.now();
       const [row] = await db.query(
@@ -133,8 +140,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
             AND (j.ordering_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM maestrano_jobs o
               WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)}) OR (o.status IN ('pending', 'running') AND o.id < j.id))))
-          ORDER BY j.run_at, j.id
+                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
+                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))
+          ORDER BY j.run_at, j.created_at, j.id
           LIMIT ${options.limit}
           FOR UPDATE OF j SKIP LOCKED
         ), guard AS (
@@ -160,8 +168,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
             AND (j.ordering_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM maestrano_jobs o
               WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)}) OR (o.status IN ('pending', 'running') AND o.id < j.id))))
-          ORDER BY j.run_at, j.id
+                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
+                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))
+          ORDER BY j.run_at, j.created_at, j.id
           LIMIT ${options.limit})
         RETURNING ${COLUMNS}`;
 
@@ -175,34 +184,36 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
   }
 
   return {
-    enqueue: enqueueOne,
+    async enqueue(job: JobInput): Promise<EnqueueResult> {
+      validate('jobs.enqueue', job);
+      return enqueueOne(job);
+    },
 
     async enqueueMany(jobs: JobInput[]): Promise<EnqueueResult[]> {
+      // Everything is validated first, so a bad entry stores nothing.
+      for (const job of jobs) validate('jobs.enqueueMany', job);
       const results: EnqueueResult[] = [];
       for (const job of jobs) results.push(await enqueueOne(job));
       return results;
     },
 
     async claim(options: ClaimJobsOptions): Promise<JobRecord[]> {
-      const limit = Math.floor(options.limit);
-      if (!Number.isFinite(options.limit) || limit < 1) return [];
-      if (!Number.isFinite(options.leaseMs) || options.leaseMs <= 0) {
-        throw invalid('jobs.claim', `leaseMs must be a positive number (got ${options.leaseMs})`);
-      }
+      nonEmpty('jobs.claim', 'worker', options.worker);
+      positiveInt('jobs.claim', 'limit', options.limit);
+      positiveInt('jobs.claim', 'leaseMs', options.leaseMs);
       if (options.types !== undefined && options.types.length === 0) return [];
       const now = ctx.now();
       const expires = plus(now, options.leaseMs);
       const types = options.types === undefined ? raw('') : sql` AND ${inList(raw('j.type'), options.types, db.provider)}`;
-      const normalized = { ...options, limit };
-      const query = pg ? claimPostgres(normalized, now, expires, types) : claimSqlite(normalized, now, expires, types);
+      const query = pg ? claimPostgres(options, now, expires, types) : claimSqlite(options, now, expires, types);
       const claimed = await db.query('jobs.claim', query);
       return claimed.map(toJob).sort(byDueOrder);
     },
 
     async heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean> {
+      positiveInt('jobs.heartbeat', 'leaseMs', leaseMs);
       const key = jobId(id);
       if (key === null) return false;
-      if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw invalid('jobs.heartbeat', `leaseMs must be a positive number (got ${leaseMs})`);
       const now = ctx.now();
       const expires = plus(now, leaseMs);
       if (!pg) {
@@ -242,7 +253,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const done = await db.query(
         'jobs.complete',
         ownedJobUpdate(
-          sql`status = 'done', completed_at = ${ts(now)}, lease_expires_at = NULL, wait_key = NULL, updated_at = ${ts(now)}`,
+          sql`status = 'done', completed_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`,
           key,
           worker,
           'release',
@@ -252,6 +263,8 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome> {
+      validDate('jobs.fail', 'retryAt', failure.retryAt);
+      if (typeof failure.error?.message !== 'string') throw invalid('jobs.fail', 'failure.error.message must be a string');
       const key = jobId(id);
       if (key === null) return 'lost';
       const now = ctx.now();
@@ -262,7 +275,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         ownedJobUpdate(
           sql`status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
               run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ${ts(failure.retryAt)} END,
-              wait_key = CASE WHEN attempts >= max_attempts THEN NULL ELSE ${text(failure.waitKey ?? null)} END,
+              wait_key = CASE WHEN attempts >= max_attempts THEN wait_key ELSE ${text(failure.waitKey ?? null)} END,
               lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
           key,
           worker,
@@ -274,6 +287,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async wake(waitKey: string): Promise<number> {
+      nonEmpty('jobs.wake', 'waitKey', waitKey);
       const now = ctx.now();
       return db.execute(
         'jobs.wake',
@@ -294,11 +308,11 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const conditions: Sql[] = [raw(`status = 'dead'`)];
       if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
       if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
-      const limit = Math.max(0, Math.floor(filter?.limit ?? DEFAULT_DEAD_LIMIT));
-      if (limit === 0) return [];
+      if (filter?.limit !== undefined) positiveInt('jobs.listDead', 'limit', filter.limit);
+      const limit = filter?.limit === undefined ? raw('') : sql` LIMIT ${filter.limit}`;
       const found = await db.query(
         'jobs.listDead',
-        sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY id LIMIT ${limit}`,
+        sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY created_at, id${limit}`,
       );
       return found.map(toJob);
     },
@@ -334,6 +348,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async purgeCompleted(before: Date): Promise<number> {
+      validDate('jobs.purgeCompleted', 'before', before);
       return db.execute(
         'jobs.purgeCompleted',
         sql`DELETE FROM maestrano_jobs WHERE status = 'done' AND completed_at < ${ts(before)}`,

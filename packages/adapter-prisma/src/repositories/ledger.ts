@@ -1,8 +1,7 @@
 import type { ClaimOptions, JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
-import { date, json, jsonCol, optDate, optStr, type Row, raw, sql, str, ts } from '../sql.js';
-import { assertTtl, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { date, json, jsonCol, jsonText, optDate, optStr, type Row, raw, sql, str, ts } from '../sql.js';
+import { claimOptions, invalid, nonEmpty, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
 
-const COLUMNS = raw('"key", status, owner, claim_expires_at, intent, outcome, created_at, updated_at');
 
 function toEntry(row: Row): LedgerEntry {
   return {
@@ -19,6 +18,9 @@ function toEntry(row: Row): LedgerEntry {
 
 export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
   const { db } = ctx;
+  const COLUMNS = raw(
+    `"key", status, owner, claim_expires_at, ${jsonText(db.provider, 'intent')}, ${jsonText(db.provider, 'outcome')}, created_at, updated_at`,
+  );
 
   return {
     async get(key: string): Promise<LedgerEntry | null> {
@@ -27,7 +29,9 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
     },
 
     async claim(key: string, options: ClaimOptions & { intent: JsonValue }): Promise<LedgerClaim> {
-      assertTtl('ledger.claim', options.ttlMs);
+      nonEmpty('ledger.claim', 'key', key);
+      claimOptions('ledger.claim', options);
+      if (options.intent === undefined) throw invalid('ledger.claim', 'intent is required (use null for none)');
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         const now = ctx.now();
         const expires = plus(now, options.ttlMs);
@@ -38,6 +42,14 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
               ON CONFLICT ("key") DO NOTHING RETURNING ${COLUMNS}`,
         );
         if (created) return { state: 'claimed', recovered: false, entry: toEntry(created) };
+        // The owner claiming again while its claim is live refreshes it.
+        const [own] = await db.query(
+          'ledger.claim',
+          sql`UPDATE maestrano_ledger SET claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+              WHERE "key" = ${key} AND status = 'pending' AND owner = ${options.owner} AND claim_expires_at > ${ts(now)}
+              RETURNING ${COLUMNS}`,
+        );
+        if (own) return { state: 'claimed', recovered: false, entry: toEntry(own) };
         // An expired claim is taken over; the previous owner's intent is kept so the new
         // owner can reconcile against it.
         const [recovered] = await db.query(
@@ -56,6 +68,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
     },
 
     async complete(key: string, owner: string, outcome: JsonValue): Promise<boolean> {
+      if (outcome === undefined) throw invalid('ledger.complete', 'outcome is required (use null for none)');
       const now = ctx.now();
       const changed = await db.execute(
         'ledger.complete',

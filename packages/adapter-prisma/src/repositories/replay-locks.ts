@@ -1,11 +1,14 @@
 import type { LockRepository, ReplayRepository } from '@org/maestrano-sdk';
-import { date, sql, ts } from '../sql.js';
-import { assertTtl, plus, type RepositoryContext } from './context.js';
+import { sql, ts } from '../sql.js';
+import { claimOptions, nonEmpty, plus, type RepositoryContext, validDate } from './context.js';
 
 export function replayRepository(ctx: RepositoryContext): ReplayRepository {
   const { db } = ctx;
   return {
     async remember(tenant: string, assertionId: string, expiresAt: Date): Promise<boolean> {
+      nonEmpty('replay.remember', 'tenant', tenant);
+      nonEmpty('replay.remember', 'assertionId', assertionId);
+      validDate('replay.remember', 'expiresAt', expiresAt);
       const now = ctx.now();
       const stored = await db.query(
         'replay.remember',
@@ -26,7 +29,8 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
   const { db } = ctx;
   return {
     async acquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
-      assertTtl('locks.acquire', ttlMs);
+      nonEmpty('locks.acquire', 'key', key);
+      claimOptions('locks.acquire', { owner, ttlMs });
       const now = ctx.now();
       const taken = await db.query(
         'locks.acquire',
@@ -39,7 +43,7 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
     },
 
     async refresh(key: string, owner: string, ttlMs: number): Promise<boolean> {
-      assertTtl('locks.refresh', ttlMs);
+      claimOptions('locks.refresh', { owner, ttlMs });
       const now = ctx.now();
       const changed = await db.execute(
         'locks.refresh',
@@ -50,15 +54,8 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
     },
 
     async release(key: string, owner: string): Promise<boolean> {
-      const now = ctx.now();
-      // The owner's row goes either way (an expired lock of this owner is only clutter);
-      // the answer says whether the owner still held it.
-      const removed = await db.query(
-        'locks.release',
-        sql`DELETE FROM maestrano_locks WHERE "key" = ${key} AND owner = ${owner} RETURNING expires_at`,
-      );
-      const [row] = removed;
-      return row !== undefined && date(row, 'expires_at').getTime() > now.getTime();
+      const removed = await db.execute('locks.release', sql`DELETE FROM maestrano_locks WHERE "key" = ${key} AND owner = ${owner}`);
+      return removed > 0;
     },
   };
 }

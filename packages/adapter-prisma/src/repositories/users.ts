@@ -8,7 +8,7 @@ import type {
   UserStatus,
 } from '@org/maestrano-sdk';
 import { date, join, optDate, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { assertTtl, conflict, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { claimOptions, conflict, invalid, nonEmpty, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
 
 const USER_COLUMNS = raw('tenant, uid, user_id, status, claim_owner, claim_expires_at, created_at, updated_at');
 const MEMBERSHIP_COLUMNS = raw('tenant, uid, group_id, role, status, created_at, updated_at');
@@ -72,7 +72,9 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     },
 
     async claim(tenant: string, uid: string, options: ClaimOptions): Promise<ProvisionClaim<UserRecord>> {
-      assertTtl('users.claim', options.ttlMs);
+      nonEmpty('users.claim', 'tenant', tenant);
+      nonEmpty('users.claim', 'uid', uid);
+      claimOptions('users.claim', options);
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         const now = ctx.now();
         const expires = plus(now, options.ttlMs);
@@ -105,11 +107,12 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     },
 
     async complete(tenant: string, uid: string, owner: string, data: { userId: string }): Promise<UserRecord> {
+      nonEmpty('users.complete', 'userId', data.userId);
       const now = ctx.now();
       const [row] = await db.query(
         'users.complete',
         sql`UPDATE maestrano_users SET user_id = ${data.userId}, status = 'active', claim_owner = NULL, claim_expires_at = NULL,
-              created_at = ${ts(now)}, updated_at = ${ts(now)}
+              updated_at = ${ts(now)}
             WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${owner} RETURNING ${USER_COLUMNS}`,
       );
       if (!row) throw conflict('users.complete', `user ${uid} is not claimed by this owner (claim expired and taken over, or already provisioned)`);
@@ -124,6 +127,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     },
 
     async setStatus(tenant: string, uid: string, status: UserStatus): Promise<{ changed: boolean; user: UserRecord | null }> {
+      if (status !== 'active' && status !== 'blocked') throw invalid('users.setStatus', `unknown user status "${String(status)}"`);
       const now = ctx.now();
       const [row] = await db.query(
         'users.setStatus',
@@ -140,6 +144,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       groupId: string,
       role: string,
     ): Promise<{ membership: MembershipRecord; created: boolean; changed: boolean }> {
+      nonEmpty('users.upsertMembership', 'role', role);
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         const now = ctx.now();
         const [created] = await db.query(
@@ -168,6 +173,9 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       groupId: string,
       status: MembershipStatus,
     ): Promise<{ changed: boolean; membership: MembershipRecord | null }> {
+      if (status !== 'active' && status !== 'removed') {
+        throw invalid('users.setMembershipStatus', `unknown membership status "${String(status)}"`);
+      }
       const now = ctx.now();
       const [row] = await db.query(
         'users.setMembershipStatus',
@@ -188,7 +196,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       if (filter.status !== undefined) conditions.push(sql`status = ${filter.status}`);
       const found = await db.query(
         'users.listMemberships',
-        sql`SELECT ${MEMBERSHIP_COLUMNS} FROM maestrano_memberships WHERE ${join(conditions, ' AND ')} ORDER BY ${byUid}, ${byGroup}`,
+        sql`SELECT ${MEMBERSHIP_COLUMNS} FROM maestrano_memberships WHERE ${join(conditions, ' AND ')} ORDER BY ${byGroup}, ${byUid}`,
       );
       return found.map(toMembership);
     },
