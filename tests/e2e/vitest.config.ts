@@ -1,3 +1,14 @@
 import { project } from '../../vitest.shared.ts';
 
-export default project('e2e', { fileParallelism: false });
+// pg's CommonJS entry require()s pg-pool, whose exports map sends the `import` condition to
+// an ES module, which hands pg a module namespace instead of the Pool class ("Class extends
+// value [object Module]"). Drop `import` here, as adapter-prisma does; the other shared
+// conditions still resolve workspace packages to their sources.
+const base = project('e2e', { fileParallelism: false });
+const conditions = ['@org/source', 'node', 'module', 'default'];
+
+export default {
+  ...base,
+  resolve: { ...base.resolve, conditions },
+  ssr: { ...base.ssr, resolve: { ...base.ssr?.resolve, conditions, externalConditions: ['@org/source'] } },
+};
