@@ -1,3 +1,4 @@
+import { normalizeCollectionName } from '@org/connec-client';
 import { ConnectorDefinitionError } from '../errors/index.js';
 import type {
   AnyEntity,
@@ -149,24 +150,9 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
   });
 }
 
-const SINGULARS: Record<string, string> = {
-  person: 'people',
-  company: 'company',
-  companies: 'company',
-};
-
-/** `Person` / `person` / `people` -> `people`; `Invoice` -> `invoices`; `TaxCode`/`tax code` -> `tax_codes`. */
+/** `Person` / `person` / `people` -> `people`; `Invoice` -> `invoices` (the Connec! client's rules). */
 export function normalizeCollection(key: string): string {
-  const snake = key
-    .trim()
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/[\s-]+/g, '_')
-    .toLowerCase();
-  const known = SINGULARS[snake];
-  if (known) return known;
-  if (snake.endsWith('s')) return snake;
-  if (snake.endsWith('y') && !/[aeiou]y$/.test(snake)) return `${snake.slice(0, -1)}ies`;
-  return `${snake}s`;
+  return normalizeCollectionName(key) ?? key.trim().toLowerCase();
 }
 
 /**

@@ -540,7 +540,7 @@ export class SyncEngine {
     }
 
     // Conflict policy: only when the app can tell us its current version and when it changed.
-    let pushBack: unknown = null;
+    let pushBack = false;
     const policy = inbound.conflict;
     if (policy.strategy !== 'connec-wins' && inbound.local.get && outbound?.localUpdatedAt) {
       const current = await inbound.local.get(localId, lctx);
@@ -573,7 +573,7 @@ export class SyncEngine {
         if (winner === 'merged') {
           const connecView = payloadHash(prune(outbound.toConnec(inbound.toLocal(unfolded, mctx), mctx)));
           const mergedView = payloadHash(prune(outbound.toConnec(data, mctx)));
-          if (connecView !== mergedView) pushBack = data;
+          if (connecView !== mergedView) pushBack = true;
         }
       }
     }
@@ -589,7 +589,11 @@ export class SyncEngine {
     this.counters.updated++;
     this.counters.applied++;
     this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
-    if (pushBack !== null) await this.pushRecords(scope, entity, [pushBack], signal);
+    if (pushBack && inbound.local.get) {
+      // Push the app's record as it now stands (the merge result, as stored).
+      const fresh = await inbound.local.get(localId, lctx);
+      if (fresh !== null) await this.pushRecords(scope, entity, [fresh], signal);
+    }
     const subIds = result && typeof result === 'object' ? result.subIds : undefined;
     return { kind: 'updated', connecId, localId, link: this.linkOp(scope, entity, record, connecId, localId, subIds) };
   }
