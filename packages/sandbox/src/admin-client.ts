@@ -1,7 +1,7 @@
 import type { FaultInput } from './faults.js';
 import type { GroupInput, UserInput } from './platform.js';
 import type { SeedSummary } from './seed.js';
-import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, User } from './types.js';
+import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, User } from './types.js';
 
 export interface AdminState {
   url: string;
@@ -114,6 +114,13 @@ export class SandboxAdmin {
   }
   groupCredentials(id: string): Promise<GroupCredentials> {
     return this.#call('GET', `/groups/${encodeURIComponent(id)}/credentials`);
+  }
+  /** Credentials of another application with Connec! access to these groups; its changes are notified to the group's app. */
+  createOtherApp(input: { groupIds: string[]; name?: string }): Promise<OtherApp> {
+    return this.#call('POST', '/apps', input);
+  }
+  listOtherApps(): Promise<OtherApp[]> {
+    return this.#call('GET', '/apps');
   }
   listUsers(): Promise<Array<User & { memberships: Membership[] }>> {
     return this.#call('GET', '/users');

@@ -157,6 +157,14 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
         }
       }
     }
+    if (a === 'apps') {
+      if (b === undefined && method === 'GET') return json(200, [...store.otherApps.values()]);
+      if (b === undefined && method === 'POST') {
+        const groupIds = body.groupIds;
+        if (!Array.isArray(groupIds) || !groupIds.every((g): g is string => typeof g === 'string')) return fail(400, 'groupIds', 'groupIds must be an array of group ids');
+        return json(201, platform.createOtherApp(groupIds, str(body, 'name')));
+      }
+    }
     if (a === 'users') {
       if (b === undefined && method === 'GET') return json(200, [...store.users.values()].map((u) => ({ ...u, memberships: platform.membershipsOf(u.id) })));
       if (b === undefined && method === 'POST') {

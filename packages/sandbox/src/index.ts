@@ -20,5 +20,6 @@ export type {
   JsonObject,
   JsonValue,
   Membership,
+  OtherApp,
   User,
 } from './types.js';

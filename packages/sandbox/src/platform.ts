@@ -4,7 +4,7 @@ import { type ChangeSource, ConnecError, createRecord, renderRecord, updateRecor
 import type { FaultInjector } from './faults.js';
 import { Notifier } from './notifier.js';
 import type { Store } from './store.js';
-import type { ConnecRecord, Group, GroupRole, JsonObject, Marketplace, Membership, SsoSession, User } from './types.js';
+import type { ConnecRecord, Group, GroupRole, JsonObject, Marketplace, Membership, OtherApp, SsoSession, User } from './types.js';
 import { newId, newSecret, randomSuffix } from './util.js';
 
 export interface ResolvedOptions {
@@ -113,6 +113,19 @@ export class Platform {
   marketplaceByCredentials(apiId: string, apiKey: string): Marketplace | undefined {
     for (const m of this.store.marketplaces.values()) if (m.apiId === apiId && m.apiKey === apiKey) return m;
     return undefined;
+  }
+
+  otherAppByCredentials(apiId: string, apiKey: string): OtherApp | undefined {
+    const app = this.store.otherApps.get(apiId);
+    return app && app.apiKey === apiKey ? app : undefined;
+  }
+
+  /** Registers another application with Connec! access to the given groups. */
+  createOtherApp(groupIds: string[], name = 'Other app'): OtherApp {
+    for (const id of groupIds) this.requireGroup(id);
+    const app: OtherApp = { name, apiId: `app-${randomSuffix(10)}`, apiKey: newSecret(24), groupIds: [...groupIds], createdAt: new Date().toISOString() };
+    this.store.putOtherApp(app);
+    return app;
   }
 
   marketplaceByApiId(apiId: string): Marketplace | undefined {

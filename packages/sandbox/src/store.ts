@@ -6,13 +6,14 @@ import type {
   Group,
   Marketplace,
   Membership,
+  OtherApp,
   RecurringBill,
   SsoSession,
   User,
 } from './types.js';
 import { MonotonicClock } from './util.js';
 
-type Kind = 'meta' | 'marketplace' | 'group' | 'user' | 'membership' | 'bill' | 'rbill' | 'record' | 'idmap' | 'session';
+type Kind = 'app' | 'meta' | 'marketplace' | 'group' | 'user' | 'membership' | 'bill' | 'rbill' | 'record' | 'idmap' | 'session';
 
 export interface EnvironmentCredentials {
   apiKey: string;
@@ -38,6 +39,7 @@ export class Store {
   /** scope + provider + realm + external id -> Connec! UUID. */
   readonly externalIndex = new Map<string, string>();
   readonly sessions = new Map<string, SsoSession>();
+  readonly otherApps = new Map<string, OtherApp>();
   readonly clock = new MonotonicClock();
   environment: EnvironmentCredentials | null = null;
   readonly #db: Database.Database | null;
@@ -100,6 +102,9 @@ export class Store {
         case 'session':
           this.sessions.set(row.id, value as SsoSession);
           break;
+        case 'app':
+          this.otherApps.set(row.id, value as OtherApp);
+          break;
       }
     }
     for (const record of this.records.values()) this.clock.observe(record.updatedAt);
@@ -150,6 +155,10 @@ export class Store {
   putRecurringBill(b: RecurringBill): void {
     this.recurringBills.set(b.id, b);
     this.#write('rbill', b.id, b);
+  }
+  putOtherApp(a: OtherApp): void {
+    this.otherApps.set(a.apiId, a);
+    this.#write('app', a.apiId, a);
   }
   putSession(s: SsoSession): void {
     this.sessions.set(s.token, s);
@@ -228,6 +237,7 @@ export class Store {
     this.idMaps.clear();
     this.externalIndex.clear();
     this.sessions.clear();
+    this.otherApps.clear();
     this.#db?.exec("DELETE FROM entities WHERE kind NOT IN ('meta', 'marketplace')");
   }
 

@@ -109,6 +109,15 @@ export interface ConnecRecord {
   updatedAt: string;
 }
 
+/** Credentials of another application connected to some groups (its Connec! changes are notified). */
+export interface OtherApp {
+  name: string;
+  apiId: string;
+  apiKey: string;
+  groupIds: string[];
+  createdAt: string;
+}
+
 export interface SsoSession {
   token: string;
   userId: string;

@@ -68,6 +68,24 @@ describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)',
     expect(bodies).not.toContain('Self');
   });
 
+  it('changes made by another app connected to the group are notified to the group app', async () => {
+    await sb.admin.waitForDeliveries();
+    app.requests.length = 0;
+    const other = await sb.admin.createOtherApp({ groupIds: [groupA], name: 'CRM' });
+    const res = await fetch(`${sb.url}/api/v2/${groupA}/people`, {
+      method: 'POST',
+      headers: { authorization: basic(other.apiId, other.apiKey), 'content-type': 'application/json' },
+      body: JSON.stringify({ people: { first_name: 'FromOtherApp' } }),
+    });
+    expect(res.status).toBe(201);
+    const denied = await fetch(`${sb.url}/api/v2/${groupB}/people`, { headers: { authorization: basic(other.apiId, other.apiKey) } });
+    expect(denied.status).toBe(401);
+    await sb.admin.waitForDeliveries();
+    const note = app.requests.find((r) => r.path === '/maestrano/connec/notifications/alpha' && r.body.includes('FromOtherApp'));
+    expect(note?.method).toBe('POST');
+    expect((JSON.parse(note?.body ?? '{}') as { people: Rec[] }).people[0]).toMatchObject({ group_id: groupA, first_name: 'FromOtherApp' });
+  });
+
   it('failed deliveries are retried with backoff and the attempts are logged', async () => {
     await sb.admin.waitForDeliveries();
     app.requests.length = 0;

@@ -4,7 +4,7 @@ import type { Platform } from '../platform.js';
 import type { ConnecRecord, Group, JsonObject, JsonValue, Marketplace } from '../types.js';
 import { CONNEC_COLLECTIONS, SINGULAR_COLLECTIONS } from './collections.js';
 import { compareValues, FilterSyntaxError, parseFilter, parseOrderBy, testCondition } from './filter.js';
-import { ConnecError, connecErrorBody, recordField, renderRecord } from './records.js';
+import { type ChangeSource, ConnecError, connecErrorBody, recordField, renderRecord } from './records.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -46,20 +46,20 @@ function parseNonNegative(value: string | null, name: string, fallback: number):
   return Number(value);
 }
 
-interface Caller {
-  kind: 'app';
-  marketplace: Marketplace;
-}
-
-/** Identifies the caller with Basic auth and checks its access to the group (PROTOCOL §6.1). */
-function authorize(platform: Platform, req: SandboxRequest, groupId: string): Group {
+/**
+ * Identifies the caller with Basic auth and checks its access to the group (PROTOCOL §6.1):
+ * the group's own app (its marketplace credentials) or another app connected to the group.
+ */
+function authorize(platform: Platform, req: SandboxRequest, groupId: string): { group: Group; source: ChangeSource } {
   const creds = parseBasicAuth(req.headers);
-  const marketplace = creds ? platform.marketplaceByCredentials(creds.user, creds.password) : undefined;
-  if (!marketplace) throw unauthorized();
-  const caller: Caller = { kind: 'app', marketplace };
+  if (!creds) throw unauthorized();
   const group = platform.store.groups.get(groupId);
-  if (!group || group.marketplace !== caller.marketplace.name || group.status !== 'running') throw unauthorized();
-  return group;
+  if (group?.status !== 'running') throw unauthorized();
+  const marketplace: Marketplace | undefined = platform.marketplaceByCredentials(creds.user, creds.password);
+  if (marketplace && group.marketplace === marketplace.name) return { group, source: 'app' };
+  const other = platform.otherAppByCredentials(creds.user, creds.password);
+  if (other?.groupIds.includes(group.id)) return { group, source: 'other-app' };
+  throw unauthorized();
 }
 
 function listRecords(platform: Platform, req: SandboxRequest, group: Group, collection: string, externalIds: boolean): SandboxResponse {
@@ -119,7 +119,7 @@ export function connecCall(platform: Platform, req: SandboxRequest, method: stri
       return json(200, { $schema: 'http://json-schema.org/draft-04/schema#', title: collection, type: 'object', properties: { id: { type: 'string' }, group_id: { type: 'string' }, channel_id: { type: 'string' }, created_at: { type: 'string', format: 'date-time' }, updated_at: { type: 'string', format: 'date-time' } } });
     }
     if (groupId === undefined) throw new ConnecError(404, 'resource-not-found', 'Resource not found', 'Resource not found');
-    const group = authorize(platform, req, groupId);
+    const { group, source } = authorize(platform, req, groupId);
     const externalIds = wantsExternalIds(req);
     if (collection === undefined) {
       if (method !== 'GET') throw new ConnecError(405, 'method-not-allowed', 'Method not allowed', `${method} is not allowed here`);
@@ -132,7 +132,7 @@ export function connecCall(platform: Platform, req: SandboxRequest, method: stri
       const company = platform.company(group.id);
       if (method === 'GET') return json(200, { [collection]: renderRecord(platform.store, group, company, externalIds) }, accessControlHeaders());
       if (method === 'PUT') {
-        const updated = platform.connecUpdate(group.id, collection, company.id, payloadOf(parseJsonBody(body), collection), 'app');
+        const updated = platform.connecUpdate(group.id, collection, company.id, payloadOf(parseJsonBody(body), collection), source);
         return json(200, { [collection]: renderRecord(platform.store, group, updated, externalIds) }, accessControlHeaders());
       }
       throw new ConnecError(405, 'method-not-allowed', 'Method not allowed', `${method} is not allowed on ${collection}`);
@@ -140,7 +140,7 @@ export function connecCall(platform: Platform, req: SandboxRequest, method: stri
     if (id === undefined) {
       if (method === 'GET') return listRecords(platform, req, group, collection, externalIds);
       if (method === 'POST') {
-        const created = platform.connecCreate(group.id, collection, payloadOf(parseJsonBody(body), collection), 'app');
+        const created = platform.connecCreate(group.id, collection, payloadOf(parseJsonBody(body), collection), source);
         return json(201, { [collection]: renderRecord(platform.store, group, created, externalIds) }, {
           ...accessControlHeaders(),
           location: `${platform.url}/api/v2/${group.id}/${collection}/${created.id}`,
@@ -154,7 +154,7 @@ export function connecCall(platform: Platform, req: SandboxRequest, method: stri
       return json(200, { [collection]: renderRecord(platform.store, group, record, externalIds) }, accessControlHeaders());
     }
     if (method === 'PUT') {
-      const updated = platform.connecUpdate(group.id, collection, id, payloadOf(parseJsonBody(body), collection), 'app');
+      const updated = platform.connecUpdate(group.id, collection, id, payloadOf(parseJsonBody(body), collection), source);
       return json(200, { [collection]: renderRecord(platform.store, group, updated, externalIds) }, accessControlHeaders());
     }
     if (method === 'POST') throw new ConnecError(409, 'resource-conflict', 'Conflict', 'A record cannot be created with an id', '404');
@@ -168,7 +168,7 @@ export function connecCall(platform: Platform, req: SandboxRequest, method: stri
 
 function batch(platform: Platform, req: SandboxRequest): SandboxResponse {
   const creds = parseBasicAuth(req.headers);
-  if (!creds || !platform.marketplaceByCredentials(creds.user, creds.password)) return errorResponse(unauthorized());
+  if (!creds || (!platform.marketplaceByCredentials(creds.user, creds.password) && !platform.otherAppByCredentials(creds.user, creds.password))) return errorResponse(unauthorized());
   let body: JsonObject;
   try {
     body = parseJsonBody(req.body);

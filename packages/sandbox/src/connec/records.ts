@@ -107,7 +107,8 @@ function normalizeValue(ctx: ResolveContext, scope: string, value: JsonValue, ke
   return value;
 }
 
-export type ChangeSource = 'app' | 'admin' | 'ui';
+/** Who made a change: the group's own app (never notified back), another app, the admin API or the UI. */
+export type ChangeSource = 'app' | 'other-app' | 'admin' | 'ui';
 
 export interface WriteOptions {
   store: Store;
