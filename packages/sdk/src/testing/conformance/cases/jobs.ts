@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import type { JobInput, JobRecord, JsonValue, StorageAdapter } from '../../../storage/adapter.js';
 import type { StorageCaseContext, StorageCases } from '../types.js';
+import { runJobWorkload } from './workload.js';
 import { expectDate, expectStorageError, GROUP, inMs, needs, OTHER_TENANT, race, sorted, TENANT } from './helpers.js';
 
 const LEASE = 60_000;
@@ -509,6 +510,13 @@ export const jobCases: StorageCases = {
       }
       expect(order).toEqual(expected);
       expect(await context.adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 15, dead: 0 });
+    },
+  ),
+
+  'seeded random workloads keep the queue invariants (single holder, ordering, outcomes, nothing lost)': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      for (const seed of [1, 2, 3, 4]) await runJobWorkload(adapter, clock, seed, 150);
     },
   ),
 
