@@ -10,6 +10,7 @@ import { createSsoModule, type SsoApi } from './sso/module.js';
 import { type AccountModule, type BillingApi, createAccountModule } from './billing/module.js';
 import { isTenantRegistry, staticTenants } from './tenants/registry.js';
 import { createWorker, type Worker } from './worker/index.js';
+import { createSyncModule, type SyncApi, type SyncModule } from './sync/module.js';
 
 /** What `createMaestrano` returns. */
 export interface Maestrano {
@@ -21,6 +22,10 @@ export interface Maestrano {
   account: AccountModule['account'];
   /** Exactly-once charges (`charge`), bills and recurring bills per tenant, subscription set-up. */
   billing: BillingApi;
+  /** Connector sync: `push`/`pushMany`, `importGroup`, `deadLetters`, counters and events. */
+  sync: SyncApi;
+  /** The typed Connec! client of a tenant's group: `mno.connec(tenant, groupId).people.list()`. */
+  connec: SyncModule['connec'];
   /** Job handlers of every module by job type (what the worker runs). */
   jobs: Readonly<Record<string, JobHandler>>;
   /**
@@ -86,7 +91,12 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
   const sso = createSsoModule(runtime, config);
   const account = createAccountModule(runtime, { billing: config.billing, hooks: config.provisioning });
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.
-  const modules: Record<string, ModuleContribution> = { sso, account: account.contribution };
+  const sync = createSyncModule(runtime, { connector: config.connector, sync: config.sync });
+  const modules: Record<string, ModuleContribution> = {
+    sso,
+    account: account.contribution,
+    sync: { ...(sync.routes ? { routes: sync.routes } : {}), ...(sync.jobs ? { jobs: sync.jobs } : {}) },
+  };
 
   const { routes, jobs } = mergeContributions(modules);
   const handler = createRouter({
@@ -102,6 +112,8 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
     sso: sso.api,
     account: account.account,
     billing: account.billing,
+    sync: sync.api,
+    connec: sync.connec,
     jobs,
     worker: createWorker(runtime, jobs),
     runtime,

@@ -3,6 +3,8 @@ import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import type { SsoError } from '../errors/index.js';
 import type { OnLogin, ProvisioningHooks } from '../sso/types.js';
 import type { BillingConfigInput } from '../billing/config.js';
+import type { ConnectorDefinition } from '../entities/types.js';
+import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
@@ -97,10 +99,10 @@ export const MaestranoConfigSchema = z.strictObject({
     .prefault({}),
   /** Typed here for users; validated strictly by the account/billing module (`parseBillingConfig`). */
   billing: z.custom<BillingConfigInput>(() => true).optional(),
-  /** Validated by the sync module. */
-  connector: z.unknown().optional(),
-  /** Validated by the sync module. */
-  sync: z.unknown().optional(),
+  /** `defineConnector(...)`. Typed here for users; validated by the sync module. */
+  connector: z.custom<ConnectorDefinition>(() => true).optional(),
+  /** Sync engine options. Typed here for users; validated strictly by the sync module (`parseSyncConfig`). */
+  sync: z.custom<SyncModuleConfig>(() => true).optional(),
 });
 
 /** What a user passes to `createMaestrano` (defaults optional). */
