@@ -201,7 +201,7 @@ export function createCharge(deps: ChargeDeps) {
     const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
     if (!recorded) {
       // Our claim expired and was taken over: the new owner reconciles and finds this bill.
-      logger.warn('billing: charge outcome recorded late (claim taken over)', { key: ledgerKey, billId: bill.id });
+      logger.warn('billing: charge outcome recorded late (claim taken over)', { ledgerKey, billId: bill.id });
     }
   }
 
@@ -269,7 +269,7 @@ export function createCharge(deps: ChargeDeps) {
         const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt);
         if (found) {
           await complete(ledgerKey, owner, found);
-          logger.info('billing: interrupted charge reconciled', { key: ledgerKey, billId: found.id });
+          logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
           return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
         }
       }

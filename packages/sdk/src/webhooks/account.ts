@@ -141,7 +141,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       return await body();
     } finally {
       await storage.locks.release(key, owner).catch((error: unknown) => {
-        logger.warn('maestrano: could not release a webhook lock (it expires on its own)', { key, error: String(error) });
+        logger.warn('maestrano: could not release a webhook lock (it expires on its own)', { lockKey: key, error: String(error) });
       });
     }
   }
@@ -177,6 +177,29 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     return cancelled;
   }
 
+  /** Virtual mode: hooks for every active user of the group first, then their state. Returns the uids blocked. */
+  async function blockGroupUsers(tenant: Tenant, request: Request, company: AccountCompanyRef): Promise<string[]> {
+    const members = await step('storage', () =>
+      storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' }),
+    );
+    const targets: { uid: string; user: AccountUserRef | null }[] = [];
+    for (const member of members) {
+      const user = await step('storage', () => storage.users.get(tenant.name, member.uid));
+      targets.push({ uid: member.uid, user: user && user.status === 'active' ? { id: user.userId, tenant: tenant.name, uid: user.uid } : null });
+    }
+    for (const { uid, user } of targets) {
+      if (user && hooks.blockUser) {
+        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}`);
+        await step('blockUser', () => hooks.blockUser?.(user, company, ctx));
+      }
+    }
+    for (const { uid, user } of targets) {
+      await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, company.groupId, 'removed'));
+      if (user) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+    }
+    return targets.filter((t) => t.user !== null).map((t) => t.uid);
+  }
+
   const groupDeleted: RouteHandler = async ({ request, tenant, params }) => {
     if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
     const groupId = params.id;
@@ -199,8 +222,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           const ctx = context(tenant, request, `mno:cancel-company:${tenant.name}:${groupId}`);
           await step('cancelCompany', () => hooks.cancelCompany?.(company, ctx));
         }
+        // Virtual mode (PROTOCOL §5.1): the group's users exist only through this group, so they are blocked too.
+        const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
+        // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
-        logger.info('maestrano: group cancelled', fields);
+        logger.info('maestrano: group cancelled', { ...fields, blockedUsers: blocked.length });
         return SUCCESS();
       });
       return answer ?? failure(503, 'busy', 'Another delivery for this group is running; please retry', { 'retry-after': '5' });

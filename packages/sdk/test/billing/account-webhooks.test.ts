@@ -361,5 +361,26 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect((await storage.users.get(TENANT, 'usr-1.cld-2'))!.status).toBe('active');
       expect(calls.blockUser.map((c) => c.user.uid)).toEqual(['usr-1.cld-1']);
     });
+
+    it('group deletion also blocks the group\'s (group-scoped) users; a failing blockUser changes nothing', async () => {
+      await provisionUser(storage, TENANT, 'usr-2.cld-1', ['cld-1']);
+      const failing = setup({ creationMode: 'virtual', billing: { cancelRecurringBillsOnGroupDeleted: false }, fail: { blockUser: true } });
+      const uids = ['usr-1.cld-1', 'usr-2.cld-1', 'usr-1.cld-2'];
+      const before = await snapshot(uids, ['cld-1']);
+      const failed = await call(failing.groupDeleted, failing.tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+      expect(failed.status).toBe(500);
+      expect(await snapshot(uids, ['cld-1'])).toBe(before);
+
+      const { tenant, groupDeleted, calls } = setup({ creationMode: 'virtual', billing: { cancelRecurringBillsOnGroupDeleted: false } });
+      const res = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+      expect(res.status).toBe(200);
+      expect(calls.blockUser.map((c) => c.user.uid).sort()).toEqual(['usr-1.cld-1', 'usr-2.cld-1']);
+      expect((await storage.users.get(TENANT, 'usr-1.cld-1'))!.status).toBe('blocked');
+      expect((await storage.users.get(TENANT, 'usr-2.cld-1'))!.status).toBe('blocked');
+      expect((await storage.users.get(TENANT, 'usr-1.cld-2'))!.status).toBe('active');
+      expect((await storage.users.listMemberships(TENANT, { groupId: 'cld-1', status: 'active' })).length).toBe(0);
+      expect((await storage.groups.get(TENANT, 'cld-1'))!.status).toBe('cancelled');
+      expect(calls.cancelCompany).toHaveLength(1);
+    });
   });
 });
