@@ -1,0 +1,219 @@
+// migrate(): applies the shipped SQL on real databases, once, safely under concurrent
+// starts, refusing edited migrations and leaving nothing behind when a migration fails.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { StorageError } from '@org/maestrano-sdk';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrate, migrationsDirectory, prismaAdapter, schemaFragmentPath } from '../src/index.js';
+import { createPgDatabase, createSqliteFile, openPgPrisma, openSqlitePrisma, pgUnavailableReason } from './backends.js';
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+const INIT = '20261128000000_maestrano_init';
+const TABLES = [
+  'maestrano_cursors', 'maestrano_groups', 'maestrano_id_maps', 'maestrano_job_guards', 'maestrano_jobs',
+  'maestrano_ledger', 'maestrano_locks', 'maestrano_memberships', 'maestrano_migrations', 'maestrano_replay', 'maestrano_users',
+];
+
+const pgUnavailable = await pgUnavailableReason();
+if (pgUnavailable && process.env.CI) throw new Error(`CI requires PostgreSQL: ${pgUnavailable}`);
+if (pgUnavailable) console.warn(`[adapter-prisma] skipping PostgreSQL migrate tests: ${pgUnavailable}`);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+function tempMigrations(provider: 'postgresql' | 'sqlite'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mno-migrations-'));
+  cpSync(migrationsDirectory(provider), dir, { recursive: true });
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe.skipIf(pgUnavailable !== null)('migrate() on PostgreSQL', () => {
+  it('two processes starting together apply the migration exactly once; later runs skip it', async () => {
+    const db = await createPgDatabase('mno_adapter_prisma_mig');
+    const a = openPgPrisma(db.url);
+    const b = openPgPrisma(db.url);
+    cleanups.push(async () => {
+      await a.$disconnect();
+      await b.$disconnect();
+      await db.drop();
+    });
+    const results = await Promise.all([migrate({ prisma: a }), migrate({ prisma: b })]);
+    expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
+    expect(results.flatMap((r) => r.skipped)).toEqual([INIT]);
+    expect(await migrate({ prisma: a })).toEqual({ applied: [], skipped: [INIT] });
+
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      const tables = await raw.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+      expect(tables.rows.map((row) => row.tablename)).toEqual(TABLES);
+      const recorded = await raw.query('SELECT name, checksum FROM maestrano_migrations');
+      expect(recorded.rows).toHaveLength(1);
+      expect(recorded.rows[0]?.name).toBe(INIT);
+      expect(recorded.rows[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      await raw.end();
+    }
+  });
+
+  it('a failing migration leaves no table and no record behind (DDL runs in the transaction)', async () => {
+    const db = await createPgDatabase('mno_adapter_prisma_mig');
+    const prisma = openPgPrisma(db.url);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      await db.drop();
+    });
+    const dir = tempMigrations('postgresql');
+    mkdirSync(join(dir, '20261129000000_broken'));
+    writeFileSync(join(dir, '20261129000000_broken', 'migration.sql'), 'CREATE TABLE "half_done" ("x" TEXT);\nSELEC broken;\n');
+    const error = await migrate({ prisma, migrationsDir: dir }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ operation: 'migrations.apply', adapterId: 'prisma' });
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      expect((await raw.query(`SELECT to_regclass('half_done') AS t, to_regclass('maestrano_jobs') AS j`)).rows[0]).toEqual({ t: null, j: null });
+    } finally {
+      await raw.end();
+    }
+  });
+});
+
+describe('migrate() on SQLite', () => {
+  it('two processes starting together on one file apply the migration exactly once', async () => {
+    const file = createSqliteFile();
+    cleanups.push(() => file.remove());
+    const child = join(here, 'fixtures/migrate-child.ts');
+    const start = () =>
+      run(process.execPath, ['--conditions=@org/source', '--import', 'tsx', child, file.path], { cwd: join(here, '..') });
+    const outputs = await Promise.all([start(), start()]);
+    const results = outputs.map((output) => JSON.parse(output.stdout) as { applied: string[]; skipped: string[] });
+    expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
+    expect(results.flatMap((r) => r.skipped)).toEqual([INIT]);
+    const db = new Database(file.path, { readonly: true });
+    try {
+      const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'maestrano_%' ORDER BY name`).all();
+      expect(tables.map((row) => (row as { name: string }).name)).toEqual(TABLES);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM maestrano_migrations').get()).toEqual({ n: 1 });
+    } finally {
+      db.close();
+    }
+  }, 120_000);
+
+  it('refuses to continue when an applied migration was edited afterwards', async () => {
+    const file = createSqliteFile();
+    const prisma = openSqlitePrisma(file.path);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      file.remove();
+    });
+    const dir = tempMigrations('sqlite');
+    expect((await migrate({ prisma, migrationsDir: dir })).applied).toEqual([INIT]);
+    const sqlPath = join(dir, INIT, 'migration.sql');
+    writeFileSync(sqlPath, `${readFileSync(sqlPath, 'utf8')}\n-- edited\n`);
+    await expect(migrate({ prisma, migrationsDir: dir })).rejects.toMatchObject({
+      name: 'StorageError',
+      operation: 'migrations.verify',
+    });
+  });
+
+  it('skips migrations that `prisma migrate deploy` already applied', async () => {
+    const file = createSqliteFile();
+    cleanups.push(() => file.remove());
+    const db = new Database(file.path);
+    // What `prisma migrate deploy` leaves behind: the tables and its own history row.
+    db.exec(readFileSync(join(migrationsDirectory('sqlite'), INIT, 'migration.sql'), 'utf8'));
+    db.exec(`CREATE TABLE "_prisma_migrations" ("id" TEXT PRIMARY KEY NOT NULL, "checksum" TEXT NOT NULL, "finished_at" DATETIME,
+      "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME, "started_at" DATETIME NOT NULL DEFAULT current_timestamp,
+      "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`);
+    db.prepare(`INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ('1', 'x', current_timestamp, ?, 1)`).run(INIT);
+    db.close();
+    const prisma = openSqlitePrisma(file.path);
+    cleanups.push(() => prisma.$disconnect());
+    expect(await migrate({ prisma })).toEqual({ applied: [], skipped: [INIT] });
+    expect((await prismaAdapter(prisma).jobs.enqueue({ type: 't', payload: null })).created).toBe(true);
+  });
+});
+
+describe('the schema fragment matches the migrations', () => {
+  it('the test clients were generated from the shipped fragment, verbatim', () => {
+    const fragment = readFileSync(schemaFragmentPath(), 'utf8');
+    for (const provider of ['postgresql', 'sqlite']) {
+      const schema = readFileSync(join(here, 'prisma', provider, 'schema.prisma'), 'utf8');
+      expect(schema.endsWith(fragment)).toBe(true);
+      expect(schema).toContain(`provider = "${provider}"`);
+    }
+  });
+
+  it('rows written by the adapter read back through the fragment models (SQLite)', async () => {
+    const file = createSqliteFile();
+    const prisma = openSqlitePrisma(file.path);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      file.remove();
+    });
+    await migrate({ prisma });
+    await writeThroughAdapter(prisma, 'sqlite');
+    await expectModels(prisma);
+  });
+
+  it.skipIf(pgUnavailable !== null)('rows written by the adapter read back through the fragment models (PostgreSQL)', async () => {
+    const db = await createPgDatabase('mno_adapter_prisma_mig');
+    const prisma = openPgPrisma(db.url);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      await db.drop();
+    });
+    await migrate({ prisma });
+    await writeThroughAdapter(prisma, 'postgresql');
+    await expectModels(prisma);
+  });
+});
+
+const AT = new Date(Date.UTC(2031, 0, 15, 12, 0, 0, 250));
+
+async function writeThroughAdapter(prisma: Parameters<typeof prismaAdapter>[0], provider: 'postgresql' | 'sqlite') {
+  const adapter = prismaAdapter(prisma, { provider, clock: () => AT });
+  await adapter.groups.claim('t', 'cld-1', { owner: 'o', ttlMs: 1000 });
+  await adapter.groups.complete('t', 'cld-1', 'o', { companyId: 'co-1', settings: { plan: 'pro' }, trialEndsAt: AT });
+  await adapter.idMaps.insert({ tenant: 't', groupId: 'cld-1', entity: 'contact', connecId: 'c-1', localId: 'l-1' });
+  await adapter.cursors.advance({ tenant: 't', groupId: 'cld-1', entity: 'contact', kind: 'import' }, 1.5, { next: 'x' }, true);
+  await adapter.jobs.enqueue({ type: 'sync', payload: { n: 1 }, orderingKey: 'k', dedupeKey: 'd' });
+  await adapter.ledger.claim('bill-1', { owner: 'o', ttlMs: 1000, intent: { amount: 5 } });
+  await adapter.locks.acquire('lock', 'o', 1000);
+  await adapter.replay.remember('t', 'a-1', AT);
+}
+
+interface FragmentModels {
+  maestranoGroup: { findMany(): Promise<unknown[]> };
+  maestranoIdMap: { findMany(): Promise<unknown[]> };
+  maestranoCursor: { findMany(): Promise<unknown[]> };
+  maestranoJob: { findMany(): Promise<unknown[]> };
+  maestranoLedgerEntry: { findMany(): Promise<unknown[]> };
+  maestranoLock: { findMany(): Promise<unknown[]> };
+  maestranoReplay: { findMany(): Promise<unknown[]> };
+}
+
+async function expectModels(prisma: FragmentModels) {
+  expect(await prisma.maestranoGroup.findMany()).toEqual([
+    expect.objectContaining({ groupId: 'cld-1', companyId: 'co-1', status: 'active', settings: { plan: 'pro' }, trialEndsAt: AT, createdAt: AT }),
+  ]);
+  expect(await prisma.maestranoIdMap.findMany()).toEqual([expect.objectContaining({ connecId: 'c-1', localId: 'l-1', lastError: null })]);
+  expect(await prisma.maestranoCursor.findMany()).toEqual([expect.objectContaining({ position: 1.5, data: { next: 'x' }, complete: true })]);
+  expect(await prisma.maestranoJob.findMany()).toEqual([
+    expect.objectContaining({ type: 'sync', payload: { n: 1 }, orderingKey: 'k', dedupeKey: 'd', status: 'pending', runAt: AT }),
+  ]);
+  expect(await prisma.maestranoLedgerEntry.findMany()).toEqual([expect.objectContaining({ key: 'bill-1', intent: { amount: 5 }, outcome: null })]);
+  expect(await prisma.maestranoLock.findMany()).toEqual([expect.objectContaining({ key: 'lock', owner: 'o', expiresAt: new Date(AT.getTime() + 1000) })]);
+  expect(await prisma.maestranoReplay.findMany()).toEqual([expect.objectContaining({ assertionId: 'a-1', expiresAt: AT })]);
+}
