@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -18,6 +18,16 @@ export function findFerretDb(): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Where data directories go: `FERRETDB_DATA_ROOT`, else /dev/shm when present (SQLite's
+ * syncs on a disk make every write several times slower), else the OS temp directory.
+ */
+function dataRoot(): string {
+  const configured = process.env['FERRETDB_DATA_ROOT'];
+  if (configured) return configured;
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }
 
 export function freePort(): Promise<number> {
@@ -51,7 +61,7 @@ export class FerretDbServer {
   }
 
   static async launch(binary: string): Promise<FerretDbServer> {
-    const server = new FerretDbServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'mno-ferretdb-')));
+    const server = new FerretDbServer(binary, await freePort(), mkdtempSync(join(dataRoot(), 'mno-ferretdb-')));
     await server.start();
     return server;
   }
