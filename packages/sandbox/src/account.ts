@@ -2,7 +2,7 @@ import { createDecipheriv } from 'node:crypto';
 import { BodyParseError, json, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import type { Platform } from './platform.js';
 import type { Bill, Group, JsonObject, JsonValue, Marketplace, RecurringBill, RecurringPeriod, User } from './types.js';
-import { newId } from './util.js';
+import { isRecord, newId } from './util.js';
 
 type Errors = Record<string, string[]>;
 
@@ -189,7 +189,8 @@ function chargeableGroup(platform: Platform, marketplace: Marketplace, groupId: 
   return g && g.marketplace === marketplace.name && g.status === 'running' ? g : null;
 }
 
-function createBill(platform: Platform, marketplace: Marketplace, body: Record<string, unknown>): SandboxResponse {
+function createBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
+  const body = isRecord(raw.bill) ? raw.bill : raw;
   const errors: Errors = {};
   const group = chargeableGroup(platform, marketplace, body.group_id);
   if (!group) add(errors, 'group_id', 'does not exist or cannot be charged by your service');
@@ -234,7 +235,8 @@ function createBill(platform: Platform, marketplace: Marketplace, body: Record<s
 const PERIODS: Record<string, RecurringPeriod> = { day: 'day', week: 'week', semimonth: 'semimonth', month: 'month', year: 'year' };
 const MAX_FREQUENCY: Record<RecurringPeriod, number> = { day: 365, week: 52, semimonth: 1, month: 12, year: 1 };
 
-function createRecurringBill(platform: Platform, marketplace: Marketplace, body: Record<string, unknown>): SandboxResponse {
+function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
+  const body = isRecord(raw.recurring_bill) ? raw.recurring_bill : raw;
   const errors: Errors = {};
   const group = chargeableGroup(platform, marketplace, body.group_id);
   if (!group) add(errors, 'group_id', 'does not exist or cannot be charged by your service');

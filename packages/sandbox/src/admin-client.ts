@@ -160,6 +160,10 @@ export class SandboxAdmin {
   updateRecord(groupId: string, collection: string, id: string, patch: JsonObject): Promise<JsonObject> {
     return this.#call('PUT', `/connec/${encodeURIComponent(groupId)}/${encodeURIComponent(collection)}/${encodeURIComponent(id)}`, { [collection]: patch });
   }
+  /** Sends an account webhook to the app without changing any state (a "resend"). */
+  triggerWebhook(input: { type: 'group.deleted'; groupId: string } | { type: 'group_user.deleted'; groupId: string; userId: string }): Promise<Delivery> {
+    return this.#call('POST', '/webhooks', input);
+  }
   listBills(groupId?: string): Promise<AdminBill[]> {
     return this.#call('GET', `/bills${groupId ? `?group_id=${encodeURIComponent(groupId)}` : ''}`);
   }

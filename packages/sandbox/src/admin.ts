@@ -157,6 +157,18 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
         }
       }
     }
+    if (a === 'webhooks' && b === undefined && method === 'POST') {
+      const type = str(body, 'type');
+      const groupId = str(body, 'groupId');
+      const userId = str(body, 'userId');
+      if (!groupId) return fail(400, 'groupId', 'groupId is required');
+      if (type === 'group.deleted') return json(200, platform.sendGroupDeleted(groupId));
+      if (type === 'group_user.deleted') {
+        if (!userId) return fail(400, 'userId', 'userId is required');
+        return json(200, platform.sendGroupUserDeleted(groupId, userId));
+      }
+      return fail(400, 'type', "type must be 'group.deleted' or 'group_user.deleted'");
+    }
     if (a === 'apps') {
       if (b === undefined && method === 'GET') return json(200, [...store.otherApps.values()]);
       if (b === undefined && method === 'POST') {

@@ -254,9 +254,21 @@ export class Platform {
     const group = this.store.groups.get(groupId);
     if (!group) throw new PlatformError(404, 'group_id', `Unknown group ${groupId}`);
     if (!this.store.removeMembership(groupId, userId)) throw new PlatformError(404, 'user_id', `User ${userId} is not a member of ${groupId}`);
-    if (!sendWebhook) return null;
+    return sendWebhook ? this.sendGroupUserDeleted(groupId, userId) : null;
+  }
+
+  /** Sends `DELETE group_user_path` to the app without changing any state. */
+  sendGroupUserDeleted(groupId: string, userId: string) {
+    const group = this.requireGroup(groupId);
     const url = this.#webhookUrl(this.appPaths(group.marketplace).groupUserPath, { group_id: groupId, id: userId });
     return this.notifier.send({ kind: 'account.group_user.deleted', marketplace: group.marketplace, method: 'DELETE', url, body: null });
+  }
+
+  /** Sends `DELETE group_path` to the app without changing any state. */
+  sendGroupDeleted(groupId: string) {
+    const group = this.requireGroup(groupId);
+    const url = this.#webhookUrl(this.appPaths(group.marketplace).groupPath, { id: groupId });
+    return this.notifier.send({ kind: 'account.group.deleted', marketplace: group.marketplace, method: 'DELETE', url, body: null });
   }
 
   /** Cancels the group (status terminated) and sends `DELETE group_path` to the app (PROTOCOL §5.1). */
@@ -266,9 +278,7 @@ export class Platform {
     group.status = 'terminated';
     group.updatedAt = new Date().toISOString();
     this.store.putGroup(group);
-    if (!sendWebhook) return null;
-    const url = this.#webhookUrl(this.appPaths(group.marketplace).groupPath, { id: groupId });
-    return this.notifier.send({ kind: 'account.group.deleted', marketplace: group.marketplace, method: 'DELETE', url, body: null });
+    return sendWebhook ? this.sendGroupDeleted(groupId) : null;
   }
 
   createSession(userId: string): SsoSession {

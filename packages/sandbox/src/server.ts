@@ -61,9 +61,20 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
+/** Largest request body accepted (bytes); larger bodies are answered 413. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+class BodyTooLargeError extends Error {}
+
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError();
+    chunks.push(buf);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -158,7 +169,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
           }
         }
         send(res, await dispatch(request), truncate);
-      } catch {
+      } catch (e) {
+        if (e instanceof BodyTooLargeError) {
+          res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+          res.end('Request body too large');
+          return;
+        }
         if (res.headersSent) {
           res.destroy();
           return;

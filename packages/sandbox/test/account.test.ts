@@ -104,6 +104,8 @@ describe('Account API (PROTOCOL §4)', () => {
     const form = await call<Obj>('POST', 'account/bills', `group_id=${groupId}&price_cents=990&description=SMS+credits&units=2.5&currency=usd`);
     expect(form.body.data).toMatchObject({ price_cents: 990, units: 2.5, currency: 'USD' });
     const formId = String(form.body.data.id);
+    const rack = await call<Obj>('POST', 'account/bills', `bill[group_id]=${groupId}&bill[price_cents]=50&bill[description]=Rack+style`);
+    expect(rack.body.data).toMatchObject({ price_cents: 50, description: 'Rack style' });
     const list = await call<Obj[]>('GET', `account/bills?group_id=${groupId}&price_cents_greater_than=1000`);
     expect(list.body.data.map((b) => b.id)).toEqual([billId]);
     const got = await call<Obj>('GET', `account/bills/${billId}`);

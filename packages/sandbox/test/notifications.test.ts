@@ -133,5 +133,10 @@ describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)',
     const res = await fetch(`${sb.url}/api/v2/${groupB}/people`, { headers: { authorization: basic(mb?.apiId ?? '', mb?.apiKey ?? '') } });
     expect(res.status).toBe(401);
     await expect(sb.admin.removeMember(groupA, user.id)).rejects.toMatchObject({ status: 404 });
+    const resent = await sb.admin.triggerWebhook({ type: 'group_user.deleted', groupId: groupA, userId: user.id });
+    expect(resent.url).toBe(`${app.url}/maestrano/account/groups/${groupA}/users/${user.id}/alpha`);
+    await sb.admin.waitForDeliveries();
+    expect(app.requests.filter((r) => r.path === `/maestrano/account/groups/${groupA}/users/${user.id}/alpha`)).toHaveLength(2);
+    await expect(sb.admin.triggerWebhook({ type: 'group.deleted', groupId: 'cld-nope' })).rejects.toMatchObject({ status: 404 });
   });
 });
