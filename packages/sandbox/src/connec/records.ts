@@ -56,7 +56,7 @@ interface ResolveContext {
  * id will reuse, so references may arrive before their target.
  */
 function resolveId(ctx: ResolveContext, scope: string, value: JsonValue, field: string): string | null {
-  if (value === null) return null;
+  if (value === null || (Array.isArray(value) && value.length === 0)) return null;
   if (typeof value === 'string') return value;
   if (!isIdMapArray(value)) throw new ConnecError(400, 'validation', 'Validation error', `${field} must be a string or an array of {id, provider, realm}`);
   const ids = toExternalIds(value);
