@@ -1,0 +1,245 @@
+/**
+ * The CRM's web app (Hono). Maestrano's routes are mounted with one line; the rest is an
+ * ordinary CRM that reads its own tables and calls the SDK for pushes and charges.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Maestrano } from '@org/maestrano-sdk';
+import { type Context, Hono } from 'hono';
+import type { Database } from './db.js';
+import { toContactData } from './entities.js';
+import { EXPORT_PRICE_CENTS, PLAN, SESSION_COOKIE, sessionCookie } from './maestrano.js';
+import {
+  accountsPage,
+  billingPage,
+  contactEditPage,
+  contactsPage,
+  type PageContext,
+  refusedPage,
+  signedOutPage,
+} from './views.js';
+
+export interface CrmAppOptions {
+  db: Database;
+  mno: Maestrano;
+  secureCookies?: boolean;
+}
+
+interface SignedIn {
+  sessionId: string;
+  user: { id: string; email: string; firstName: string | null; lastName: string | null };
+  company: { id: string; name: string; tenant: string; groupId: string; currency: string };
+  page: PageContext;
+}
+
+function readCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return null;
+}
+
+export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions): Hono {
+  const { prisma } = db;
+  const app = new Hono();
+
+  // Every Maestrano route (metadata, SSO, account webhooks, Connec! notifications), every tenant.
+  app.all('/maestrano/*', (c) => mno.handler(c.req.raw));
+
+  const html = (c: Context, body: string, status: 200 | 403 | 404 | 400 = 200) => c.html(body, status);
+  const signOut = (location: string) =>
+    new Response(null, { status: 303, headers: { location, 'set-cookie': sessionCookie('', 0, secureCookies) } });
+  const loginPage = (reason?: string) =>
+    signedOutPage(
+      mno.tenants.list().map((t) => ({ name: t.name, initUrl: mno.sso.initUrl(t.name) })),
+      reason,
+    );
+
+  /**
+   * Resolves the signed-in user, enforcing the checklist's access rules: the Maestrano
+   * session is re-checked (at most one IdP call per 3 minutes), a cancelled company or a
+   * removed member is refused.
+   */
+  async function signedIn(c: Context): Promise<SignedIn | Response> {
+    const sid = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+    if (!sid) return c.redirect('/login', 303);
+    const row = await prisma.session.findUnique({ where: { id: sid }, include: { user: true } });
+    if (!row || row.expiresAt.getTime() < Date.now()) return signOut('/login');
+    const company = await prisma.company.findUnique({ where: { id: row.companyId } });
+    if (!company || company.status !== 'active') {
+      await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
+      return c.html(refusedPage('This company no longer has access to Acme CRM (its Maestrano subscription was cancelled).'), 403);
+    }
+    const membership = await prisma.membership.findUnique({
+      where: { userId_companyId: { userId: row.userId, companyId: company.id } },
+    });
+    if (row.user.status !== 'active' || !membership?.active) {
+      await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
+      return c.html(refusedPage('Your access to this company was removed on Maestrano.'), 403);
+    }
+    const check = await mno.sso.checkSession(row.maestrano);
+    if (!check.valid) {
+      await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
+      return signOut(check.initUrl ?? '/login');
+    }
+    if (check.checked) {
+      await prisma.session.update({ where: { id: sid }, data: { maestrano: { ...check.session } } });
+    }
+    const name = [row.user.firstName, row.user.lastName].filter(Boolean).join(' ') || row.user.email;
+    return {
+      sessionId: sid,
+      user: row.user,
+      company: { id: company.id, name: company.name, tenant: company.tenant, groupId: company.groupId, currency: 'AUD' },
+      page: { title: '', user: { name, email: row.user.email }, company: { name: company.name, tenant: company.tenant } },
+    };
+  }
+
+  app.get('/', async (c) => {
+    const who = await signedIn(c);
+    return who instanceof Response ? c.redirect('/login', 303) : c.redirect('/contacts', 303);
+  });
+
+  app.get('/login', (c) => html(c, loginPage()));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  app.get('/contacts', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const where = { companyId: who.company.id };
+    const [rows, total] = await Promise.all([
+      prisma.contact.findMany({ where, include: { account: true }, orderBy: [{ lastName: 'asc' }, { id: 'asc' }], take: 200 }),
+      prisma.contact.count({ where }),
+    ]);
+    const flash = c.req.query('saved') ? 'Contact saved and shared with Connec!.' : undefined;
+    return html(
+      c,
+      contactsPage(
+        { ...who.page, title: 'Contacts', flash },
+        rows.map((r) => ({ ...r, accountName: r.account?.name ?? null })),
+        total,
+      ),
+    );
+  });
+
+  app.get('/contacts/:id', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const contact = await prisma.contact.findFirst({ where: { id: c.req.param('id'), companyId: who.company.id } });
+    if (!contact) return html(c, refusedPage('No such contact.'), 404);
+    return html(c, contactEditPage({ ...who.page, title: 'Edit contact' }, { ...contact, accountName: null }));
+  });
+
+  app.post('/contacts/:id', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const existing = await prisma.contact.findFirst({ where: { id: c.req.param('id'), companyId: who.company.id } });
+    if (!existing) return html(c, refusedPage('No such contact.'), 404);
+    const form = await c.req.parseBody();
+    const text = (k: string) => {
+      const v = form[k];
+      return typeof v === 'string' && v.trim() !== '' ? v.trim() : null;
+    };
+    const lastName = text('lastName');
+    if (!lastName) {
+      return html(c, contactEditPage({ ...who.page, title: 'Edit contact' }, { ...existing, accountName: null }, 'Last name is required.'), 400);
+    }
+    const updated = await prisma.contact.update({
+      where: { id: existing.id },
+      data: { firstName: text('firstName'), lastName, email: text('email'), phone: text('phone'), jobTitle: text('jobTitle') },
+    });
+    // Share the change with Connec! (the other apps of the company see it).
+    const result = await mno.sync.push({
+      tenant: who.company.tenant,
+      groupId: who.company.groupId,
+      entity: 'contacts',
+      record: toContactData(updated),
+    });
+    if (result.status === 'failed') {
+      return html(
+        c,
+        contactEditPage(
+          { ...who.page, title: 'Edit contact' },
+          { ...updated, accountName: null },
+          `Saved locally; Connec! refused it: ${result.error ?? 'unknown error'}`,
+        ),
+        400,
+      );
+    }
+    return c.redirect('/contacts?saved=1', 303);
+  });
+
+  app.get('/accounts', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const where = { companyId: who.company.id };
+    const [rows, total] = await Promise.all([
+      prisma.account.findMany({ where, include: { _count: { select: { contacts: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }], take: 200 }),
+      prisma.account.count({ where }),
+    ]);
+    return html(
+      c,
+      accountsPage(
+        { ...who.page, title: 'Accounts' },
+        rows.map((a) => ({ id: a.id, name: a.name, industry: a.industry, email: a.email, contacts: a._count.contacts })),
+        total,
+      ),
+    );
+  });
+
+  app.get('/billing', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const group = await mno.runtime.storage.groups.get(who.company.tenant, who.company.groupId);
+    const charges = await prisma.charge.findMany({ where: { companyId: who.company.id }, orderBy: { createdAt: 'desc' }, take: 50 });
+    const flash = c.req.query('charged') ? 'Export billed through Maestrano.' : undefined;
+    return html(
+      c,
+      billingPage(
+        { ...who.page, title: 'Billing', flash },
+        {
+          plan: `${PLAN.description}: ${(PLAN.priceCents / 100).toFixed(2)} per month`,
+          trialEndsAt: group?.trialEndsAt ?? null,
+          exportPriceCents: EXPORT_PRICE_CENTS,
+          currency: who.company.currency,
+          charges,
+        },
+      ),
+    );
+  });
+
+  // 2.1.2: an ad-hoc bill for extra usage. The idempotency key is the charge row's id, so
+  // a retried or double-submitted request never bills twice.
+  app.post('/billing/export', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const chargeId = `ch_${randomBytes(8).toString('hex')}`;
+    const count = await prisma.contact.count({ where: { companyId: who.company.id } });
+    const description = `Acme CRM contacts export (${count} contacts)`;
+    await prisma.charge.create({
+      data: { id: chargeId, companyId: who.company.id, description, priceCents: EXPORT_PRICE_CENTS, currency: who.company.currency },
+    });
+    const result = await mno.billing.charge({
+      tenant: who.company.tenant,
+      groupId: who.company.groupId,
+      priceCents: EXPORT_PRICE_CENTS,
+      currency: who.company.currency,
+      description,
+      idempotencyKey: chargeId,
+    });
+    await prisma.charge.update({ where: { id: chargeId }, data: { billId: result.billId } });
+    return c.redirect('/billing?charged=1', 303);
+  });
+
+  app.post('/logout', async (c) => {
+    const sid = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+    const row = sid ? await prisma.session.findUnique({ where: { id: sid } }) : null;
+    if (sid) await prisma.session.deleteMany({ where: { id: sid } });
+    const stored = row?.maestrano as { tenant?: string; uid?: string } | undefined;
+    const target = stored?.tenant && stored.uid ? mno.sso.logoutUrl({ tenant: stored.tenant, uid: stored.uid }) : '/login';
+    return signOut(target);
+  });
+
+  return app;
+}

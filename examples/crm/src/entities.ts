@@ -1,0 +1,180 @@
+/**
+ * The CRM's connector: Connec! people <-> contacts and organizations <-> accounts.
+ * Mappers are pure; every write goes through the `local` store functions.
+ */
+import { createHash } from 'node:crypto';
+import { defineConnector, defineEntity, type LocalContext } from '@org/maestrano-sdk';
+import type { CrmPrisma } from './db.js';
+
+/** The CRM-side shape of a contact as the mappers see it. */
+export interface ContactData {
+  id?: string;
+  firstName: string | null;
+  lastName: string;
+  email: string | null;
+  phone: string | null;
+  jobTitle: string | null;
+  /** The CRM's account id (the engine swaps Connec! ids for ours). */
+  accountId: string | null;
+  updatedAt?: Date;
+}
+
+export interface AccountData {
+  id?: string;
+  name: string;
+  industry: string | null;
+  email: string | null;
+  phone: string | null;
+  updatedAt?: Date;
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
+
+/**
+ * A deterministic id per Connec! record, so a create repeated after a crash (same
+ * idempotency key) finds the row it already wrote instead of inserting a second one.
+ */
+export function stableId(prefix: string, ctx: LocalContext): string {
+  return `${prefix}_${createHash('sha256').update(ctx.idempotencyKey).digest('hex').slice(0, 20)}`;
+}
+
+async function companyIdOf(prisma: CrmPrisma, ctx: LocalContext): Promise<string> {
+  const company = await prisma.company.findUnique({
+    where: { tenant_groupId: { tenant: ctx.tenant, groupId: ctx.groupId } },
+    select: { id: true },
+  });
+  if (!company) throw new Error(`no CRM company for ${ctx.tenant}/${ctx.groupId} yet`);
+  return company.id;
+}
+
+export function crmConnector(prisma: CrmPrisma) {
+  const accounts = defineEntity<'organizations', AccountData>({
+    name: 'accounts',
+    connec: 'organizations',
+    direction: 'both',
+    toLocal: (org) => ({
+      name: str(org.name) ?? '(unnamed organization)',
+      industry: str(org.industry),
+      email: str(obj(org.email).address),
+      phone: str(obj(org.phone).landline) ?? str(obj(org.phone).mobile),
+    }),
+    toConnec: (account) => ({
+      name: account.name,
+      ...(account.industry ? { industry: account.industry } : {}),
+      ...(account.email ? { email: { address: account.email } } : {}),
+      ...(account.phone ? { phone: { landline: account.phone } } : {}),
+    }),
+    localId: (account) => account.id ?? '',
+    localUpdatedAt: (account) => account.updatedAt ?? null,
+    matchingFields: ['name'],
+    local: {
+      create: async (data, ctx) => {
+        const id = stableId('acc', ctx);
+        const companyId = await companyIdOf(prisma, ctx);
+        await prisma.account.upsert({
+          where: { id },
+          create: { id, companyId, name: data.name, industry: data.industry, email: data.email, phone: data.phone },
+          update: {},
+        });
+        return { id };
+      },
+      update: async (id, data) => {
+        const found = await prisma.account.findUnique({ where: { id }, select: { id: true } });
+        if (!found) return { gone: true };
+        await prisma.account.update({
+          where: { id },
+          data: { name: data.name, industry: data.industry, email: data.email, phone: data.phone },
+        });
+        return undefined;
+      },
+      get: async (id) => {
+        const a = await prisma.account.findUnique({ where: { id } });
+        return a && { id: a.id, name: a.name, industry: a.industry, email: a.email, phone: a.phone, updatedAt: a.updatedAt };
+      },
+    },
+  });
+
+  const contacts = defineEntity<'people', ContactData>({
+    name: 'contacts',
+    connec: 'people',
+    direction: 'both',
+    references: { organization_id: 'accounts' },
+    toLocal: (person) => ({
+      firstName: str(person.first_name),
+      lastName: str(person.last_name) ?? '(no last name)',
+      email: str(obj(person.email).address),
+      phone: str(obj(person.phone_work).landline) ?? str(obj(person.phone_work).mobile),
+      jobTitle: str(person.job_title),
+      accountId: str(person.organization_id),
+    }),
+    toConnec: (contact) => ({
+      first_name: contact.firstName ?? '',
+      last_name: contact.lastName,
+      ...(contact.jobTitle ? { job_title: contact.jobTitle } : {}),
+      ...(contact.email ? { email: { address: contact.email } } : {}),
+      ...(contact.phone ? { phone_work: { landline: contact.phone } } : {}),
+      ...(contact.accountId ? { organization_id: contact.accountId } : {}),
+    }),
+    localId: (contact) => contact.id ?? '',
+    localUpdatedAt: (contact) => contact.updatedAt ?? null,
+    local: {
+      create: async (data, ctx) => {
+        const id = stableId('ct', ctx);
+        const companyId = await companyIdOf(prisma, ctx);
+        await prisma.contact.upsert({
+          where: { id },
+          create: { id, companyId, ...fields(data) },
+          update: {},
+        });
+        return { id };
+      },
+      update: async (id, data) => {
+        const found = await prisma.contact.findUnique({ where: { id }, select: { id: true } });
+        if (!found) return { gone: true };
+        await prisma.contact.update({ where: { id }, data: fields(data) });
+        return undefined;
+      },
+      get: async (id) => {
+        const c = await prisma.contact.findUnique({ where: { id } });
+        return c && toContactData(c);
+      },
+    },
+  });
+
+  return defineConnector({ entities: [accounts, contacts] });
+}
+
+function fields(data: ContactData) {
+  return {
+    firstName: data.firstName,
+    lastName: data.lastName,
+    email: data.email,
+    phone: data.phone,
+    jobTitle: data.jobTitle,
+    accountId: data.accountId,
+  };
+}
+
+export function toContactData(c: {
+  id: string;
+  firstName: string | null;
+  lastName: string;
+  email: string | null;
+  phone: string | null;
+  jobTitle: string | null;
+  accountId: string | null;
+  updatedAt: Date;
+}): ContactData {
+  return {
+    id: c.id,
+    firstName: c.firstName,
+    lastName: c.lastName,
+    email: c.email,
+    phone: c.phone,
+    jobTitle: c.jobTitle,
+    accountId: c.accountId,
+    updatedAt: c.updatedAt,
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Everything Maestrano-specific in the CRM: tenants, storage, provisioning hooks, the
+ * session set at login, billing and the connector. The rest of the app never talks SAML,
+ * webhooks or Connec! directly.
+ */
+import { randomBytes } from 'node:crypto';
+import { prismaAdapter } from '@org/maestrano-adapter-prisma';
+import { createMaestrano, type Logger, type Maestrano, tenantsFromFile } from '@org/maestrano-sdk';
+import type { Database } from './db.js';
+import { crmConnector } from './entities.js';
+
+export const SESSION_COOKIE = 'crm_sid';
+export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
+
+/** Acme CRM's plan: 29.00 per month after a 14-day app trial (and never before Maestrano's own trial ends). */
+export const PLAN = { priceCents: 2900, description: 'Acme CRM Team plan (monthly)', appTrialDays: 14 } as const;
+/** The "export contacts" action, billed ad hoc through Maestrano. */
+export const EXPORT_PRICE_CENTS = 500;
+
+export interface CrmMaestranoOptions {
+  db: Database;
+  /** Path of the dev-platform `{marketplaces:[...]}` document. */
+  configFile: string;
+  logger?: Logger;
+  /** Secure cookies (https deployments). */
+  secureCookies?: boolean;
+}
+
+export function sessionCookie(id: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+}
+
+export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<Maestrano> {
+  const { prisma, provider } = options.db;
+  return createMaestrano({
+    tenants: await tenantsFromFile(options.configFile),
+    storage: prismaAdapter(prisma, { provider }),
+    ...(options.logger ? { logger: options.logger } : {}),
+    provisioning: {
+      // 1.2.1: a new Maestrano group becomes a CRM company. The id is derived from the
+      // idempotency key, so a retried call upserts the same row.
+      createCompany: async (group, ctx) => {
+        const company = await prisma.company.upsert({
+          where: { tenant_groupId: { tenant: ctx.tenant.name, groupId: group.uid } },
+          create: { id: `co_${randomBytes(8).toString('hex')}`, name: group.name, tenant: ctx.tenant.name, groupId: group.uid },
+          update: {},
+        });
+        return { id: company.id };
+      },
+      // 1.2.2 / 1.2.3
+      createUser: async (user, company, ctx) => {
+        const existing = await prisma.user.findUnique({ where: { email: user.appEmail } });
+        if (existing) return { id: existing.id };
+        const created = await prisma.user.create({
+          data: { id: `us_${randomBytes(8).toString('hex')}`, email: user.appEmail, firstName: user.firstName, lastName: user.lastName },
+        });
+        ctx.logger.info('crm: user created', { userId: created.id, companyId: company.id });
+        return { id: created.id };
+      },
+      // 1.4.1: emails are unique in the CRM, so an unknown uid with a known email is linked.
+      findUserByEmail: async (email) => {
+        const user = await prisma.user.findUnique({ where: { email }, select: { id: true } });
+        return user;
+      },
+      addMembership: async (user, company, role) => {
+        await prisma.membership.upsert({
+          where: { userId_companyId: { userId: user.id, companyId: company.id } },
+          create: { userId: user.id, companyId: company.id, role, active: true },
+          update: { role, active: true },
+        });
+        await prisma.user.update({ where: { id: user.id }, data: { status: 'active' } });
+      },
+      // 2.2.1: the group left the marketplace: the company is cancelled and its sessions end.
+      cancelCompany: async (company) => {
+        await prisma.company.update({ where: { id: company.id }, data: { status: 'cancelled' } });
+        await prisma.session.deleteMany({ where: { companyId: company.id } });
+      },
+      // 2.2.2: a member was removed from the group.
+      blockUser: async (user, company) => {
+        await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { active: false } });
+        await prisma.session.deleteMany({ where: { userId: user.id, companyId: company.id } });
+        const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });
+        if (stillActive === 0) await prisma.user.update({ where: { id: user.id }, data: { status: 'blocked' } });
+      },
+    },
+    // After a successful SSO: a server-side session (the cookie holds only a random id).
+    onLogin: async ({ user, company, session }) => {
+      const id = randomBytes(24).toString('base64url');
+      await prisma.session.create({
+        data: {
+          id,
+          userId: user.id,
+          companyId: company.id,
+          tenant: session.tenant,
+          maestrano: { ...session },
+          expiresAt: new Date(Date.now() + SESSION_TTL_MS),
+        },
+      });
+      return new Response(null, {
+        status: 303,
+        headers: {
+          location: '/contacts',
+          'set-cookie': sessionCookie(id, SESSION_TTL_MS / 1000, options.secureCookies ?? false),
+        },
+      });
+    },
+    billing: {
+      // 2.1.1: one recurring bill per company; the SDK starts it after the later of
+      // Maestrano's free trial and our own 14-day trial.
+      onCompanyCreated: (_company, group) => ({
+        priceCents: PLAN.priceCents,
+        description: PLAN.description,
+        currency: group.currency ?? 'AUD',
+        period: 'Month',
+        appTrialDays: PLAN.appTrialDays,
+      }),
+    },
+    connector: crmConnector(prisma),
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * The CRM as a standalone server, configured from the environment:
+ *   MAESTRANO_CONFIG  path of the dev-platform marketplaces document (required)
+ *   DATABASE_URL      PostgreSQL URL (default: SQLite under examples/crm/.data)
+ *   PORT              default 3000
+ *   CRM_WORKER=off    do not run the worker in this process (run `npm run worker` instead)
+ */
+import { startCrm } from './server.js';
+
+const configFile = process.env.MAESTRANO_CONFIG;
+if (!configFile) {
+  console.error('MAESTRANO_CONFIG must name the marketplaces document (or run `npm start` at the repository root).');
+  process.exit(1);
+}
+const crm = await startCrm({
+  configFile,
+  databaseUrl: process.env.DATABASE_URL,
+  port: Number(process.env.PORT ?? 3000),
+  worker: process.env.CRM_WORKER !== 'off',
+});
+console.log(`Acme CRM listening on ${crm.url} (database: ${crm.db.location})`);
+const stop = async () => {
+  await crm.stop();
+  process.exit(0);
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

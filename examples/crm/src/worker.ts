@@ -1,0 +1,22 @@
+/**
+ * A worker process for scale-out: run as many as needed against one PostgreSQL database
+ * (or the SQLite file on one machine). Jobs are leased, so no job runs twice at once.
+ *   MAESTRANO_CONFIG=… DATABASE_URL=… npm run worker -w @org/example-crm
+ */
+import { openDatabase } from './db.js';
+import { createCrmMaestrano } from './maestrano.js';
+
+const configFile = process.env.MAESTRANO_CONFIG;
+if (!configFile) {
+  console.error('MAESTRANO_CONFIG must name the marketplaces document.');
+  process.exit(1);
+}
+const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL });
+const mno = await createCrmMaestrano({ db, configFile });
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort());
+process.once('SIGTERM', () => controller.abort());
+console.log(`Acme CRM worker started (database: ${db.location}); Ctrl-C to stop`);
+const stats = await mno.worker.run({ signal: controller.signal, concurrency: Number(process.env.CRM_WORKER_CONCURRENCY ?? 4) });
+console.log(`worker stopped: ${JSON.stringify(stats)}`);
+await db.close();
