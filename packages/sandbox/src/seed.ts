@@ -180,6 +180,7 @@ export function seedData(platform: Platform, options: SeedOptions): SeedSummary 
       for (let i = 0; i < nOrg; i++) {
         const [city, region, country] = pick(rand, CITIES);
         const name = `${pick(rand, COMPANY_A)} ${pick(rand, COMPANY_B)} ${i + 1}`;
+        const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '');
         orgs.push(
           put(group, 'organizations', {
             name,
@@ -190,9 +191,9 @@ export function seedData(platform: Platform, options: SeedOptions): SeedSummary 
             is_supplier: rand() < 0.3,
             is_lead: rand() < 0.1,
             address: { billing: { line1: `${1 + Math.floor(rand() * 200)} Main Street`, city, region, postal_code: String(1000 + Math.floor(rand() * 8999)), country } },
-            email: { address: `contact@${name.toLowerCase().replace(/[^a-z0-9]+/g, '')}.example.com` },
+            email: { address: `contact@${slug}.example.com` },
             phone: { landline: `+61 2 ${1000 + Math.floor(rand() * 8999)} ${1000 + Math.floor(rand() * 8999)}` },
-            website: { url: `https://${name.toLowerCase().replace(/[^a-z0-9]+/g, '')}.example.com` },
+            website: { url: `https://${slug}.example.com` },
           }),
         );
       }

@@ -36,7 +36,7 @@ export function newSecret(bytes = 24): string {
 /** A UUID v4-shaped string drawn from a deterministic generator. */
 export function seededUuid(rand: () => number): string {
   let hex = '';
-  for (let i = 0; i < 32; i++) hex += Math.floor(rand() * 16).toString(16);
+  for (let i = 0; i < 4; i++) hex += Math.floor(rand() * 4294967296).toString(16).padStart(8, '0');
   const variant = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
