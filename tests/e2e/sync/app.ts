@@ -1,0 +1,198 @@
+/**
+ * The "integrator's app" used by the sync end-to-end tests, shared by the test process and the
+ * worker processes it spawns: companies and contacts tables in PostgreSQL (so several processes
+ * see one app database), an append-only write log (to prove nothing is applied twice), entity
+ * definitions for them, and `createMaestrano` wired to memory or PostgreSQL (adapter-prisma) storage.
+ */
+import { migrate, prismaAdapter } from '@org/maestrano-adapter-prisma';
+import {
+  createMaestrano,
+  defineConnector,
+  defineEntity,
+  type Maestrano,
+  memoryAdapter,
+  type StorageAdapter,
+  type SyncModuleConfig,
+  type TenantRegistry,
+} from '@org/maestrano-sdk';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaClient } from '../../../packages/adapter-prisma/test/generated/postgresql/client.js';
+
+export interface Company {
+  id: string;
+  name: string;
+}
+export interface Contact {
+  id?: string;
+  firstName: string;
+  lastName: string;
+  jobTitle: string | null;
+  companyId: string | null;
+  updatedAt: Date;
+}
+
+export const APP_SCHEMA = `
+CREATE TABLE IF NOT EXISTS app_companies (
+  id bigserial PRIMARY KEY, idem_key text UNIQUE, name text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS app_contacts (
+  id bigserial PRIMARY KEY, idem_key text UNIQUE, first_name text, last_name text, job_title text,
+  company_id text, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS app_writes (
+  seq bigserial PRIMARY KEY, entity text NOT NULL, local_id text NOT NULL, kind text NOT NULL, pid int NOT NULL);
+`;
+
+export class AppDb {
+  readonly pool: pg.Pool;
+  constructor(databaseUrl: string) {
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
+  }
+  async init(): Promise<void> {
+    await this.pool.query(APP_SCHEMA);
+  }
+  private async log(entity: string, localId: string, kind: string): Promise<void> {
+    await this.pool.query('INSERT INTO app_writes (entity, local_id, kind, pid) VALUES ($1, $2, $3, $4)', [entity, localId, kind, process.pid]);
+  }
+  /** Idempotent on `key` (the engine's idempotency key): a repeated create returns the first row. */
+  async createCompany(key: string, name: string): Promise<string> {
+    const inserted = await this.pool.query<{ id: string }>(
+      'INSERT INTO app_companies (idem_key, name) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING id::text',
+      [key, name],
+    );
+    const row = inserted.rows[0];
+    if (row) {
+      await this.log('companies', row.id, 'create');
+      return row.id;
+    }
+    const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_companies WHERE idem_key = $1', [key]);
+    return existing.rows[0]?.id ?? '';
+  }
+  async updateCompany(id: string, name: string): Promise<boolean> {
+    const res = await this.pool.query('UPDATE app_companies SET name = $2, updated_at = now() WHERE id = $1', [id, name]);
+    if (res.rowCount === 0) return false;
+    await this.log('companies', id, 'update');
+    return true;
+  }
+  async createContact(key: string | null, c: Contact): Promise<string> {
+    const inserted = await this.pool.query<{ id: string }>(
+      `INSERT INTO app_contacts (idem_key, first_name, last_name, job_title, company_id) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (idem_key) DO NOTHING RETURNING id::text`,
+      [key, c.firstName, c.lastName, c.jobTitle, c.companyId],
+    );
+    const row = inserted.rows[0];
+    if (row) {
+      await this.log('contacts', row.id, 'create');
+      return row.id;
+    }
+    const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);
+    return existing.rows[0]?.id ?? '';
+  }
+  async updateContact(id: string, c: Contact): Promise<boolean> {
+    const res = await this.pool.query(
+      'UPDATE app_contacts SET first_name = $2, last_name = $3, job_title = $4, company_id = $5, updated_at = now() WHERE id = $1',
+      [id, c.firstName, c.lastName, c.jobTitle, c.companyId],
+    );
+    if (res.rowCount === 0) return false;
+    await this.log('contacts', id, 'update');
+    return true;
+  }
+  async contact(id: string): Promise<Contact | null> {
+    const res = await this.pool.query<{ id: string; first_name: string; last_name: string; job_title: string | null; company_id: string | null; updated_at: Date }>(
+      'SELECT id::text, first_name, last_name, job_title, company_id, updated_at FROM app_contacts WHERE id = $1',
+      [id],
+    );
+    const r = res.rows[0];
+    return r ? { id: r.id, firstName: r.first_name, lastName: r.last_name, jobTitle: r.job_title, companyId: r.company_id, updatedAt: r.updated_at } : null;
+  }
+  async count(table: 'app_companies' | 'app_contacts'): Promise<number> {
+    const res = await this.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
+    return Number(res.rows[0]?.n ?? 0);
+  }
+  /** Writes per (entity, local id, kind) that happened more than once. */
+  async duplicateCreates(): Promise<number> {
+    const res = await this.pool.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM (SELECT entity, local_id FROM app_writes WHERE kind = 'create' GROUP BY entity, local_id HAVING count(*) > 1) d",
+    );
+    return Number(res.rows[0]?.n ?? 0);
+  }
+  async writeCount(kind?: 'create' | 'update'): Promise<number> {
+    const res = await this.pool.query<{ n: string }>(
+      kind ? 'SELECT count(*)::text AS n FROM app_writes WHERE kind = $1' : 'SELECT count(*)::text AS n FROM app_writes',
+      kind ? [kind] : [],
+    );
+    return Number(res.rows[0]?.n ?? 0);
+  }
+  async writerPids(): Promise<number[]> {
+    const res = await this.pool.query<{ pid: number }>('SELECT DISTINCT pid FROM app_writes');
+    return res.rows.map((r) => r.pid);
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+type Person = Record<string, unknown> & { first_name?: string | null; last_name?: string | null; job_title?: string | null; organization_id?: unknown };
+
+export function appConnector(db: AppDb) {
+  const companies = defineEntity({
+    name: 'companies',
+    connec: 'organizations',
+    direction: 'inbound',
+    toLocal: (org: Record<string, unknown>) => ({ name: typeof org.name === 'string' ? org.name : '' }),
+    local: {
+      create: async (data, ctx) => ({ id: await db.createCompany(ctx.idempotencyKey, data.name) }),
+      update: async (id, data) => ((await db.updateCompany(id, data.name)) ? undefined : { gone: true }),
+    },
+  });
+  const contacts = defineEntity({
+    name: 'contacts',
+    connec: 'people',
+    direction: 'both',
+    references: { organization_id: 'companies' },
+    toLocal: (p: Person): Contact => ({
+      firstName: p.first_name ?? '',
+      lastName: p.last_name ?? '',
+      jobTitle: p.job_title ?? null,
+      companyId: typeof p.organization_id === 'string' ? p.organization_id : null,
+      updatedAt: new Date(),
+    }),
+    toConnec: (c: Contact) => ({ first_name: c.firstName, last_name: c.lastName, job_title: c.jobTitle, organization_id: c.companyId }),
+    localId: (c: Contact) => c.id ?? '',
+    local: {
+      create: async (data, ctx) => ({ id: await db.createContact(ctx.idempotencyKey, data) }),
+      update: async (id, data) => ((await db.updateContact(id, data)) ? undefined : { gone: true }),
+    },
+  });
+  return defineConnector({ entities: [contacts, companies] });
+}
+
+export interface StorageHandle {
+  storage: StorageAdapter;
+  close(): Promise<void>;
+}
+
+export async function postgresStorage(databaseUrl: string): Promise<StorageHandle> {
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
+  await migrate({ prisma });
+  return { storage: prismaAdapter(prisma), close: () => prisma.$disconnect() };
+}
+
+export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapter; db: AppDb; sync?: SyncModuleConfig }): Maestrano {
+  let companies = 0;
+  let users = 0;
+  return createMaestrano({
+    tenants: args.tenants,
+    storage: args.storage,
+    provisioning: {
+      createCompany: () => ({ id: `company-${++companies}` }),
+      createUser: () => ({ id: `user-${++users}` }),
+    },
+    onLogin: ({ user, company }) => Response.json({ userId: user.id, companyId: company.id }),
+    sso: { allowIdpInitiated: true },
+    connector: appConnector(args.db),
+    sync: { pageSize: 50, parkRetryMs: 200, ...args.sync },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+}
+
+export { memoryAdapter };

@@ -1,0 +1,118 @@
+/**
+ * The connector framework end to end: the sandbox's Connec! and notification sender, the app
+ * served over loopback HTTP (`mno.handler`), real workers, memory and PostgreSQL storage.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SyncHarness, startSyncHarness, TENANT, waitFor } from './harness.js';
+
+type IdEntry = { id: string; provider: string; realm: string };
+const idsOf = (value: unknown): IdEntry[] => (Array.isArray(value) ? (value as IdEntry[]) : []);
+
+for (const storage of ['memory', 'postgres'] as const) {
+  describe(`sync against the sandbox (${storage} storage)`, () => {
+    let h: SyncHarness;
+    let apiId: string;
+    beforeAll(async () => {
+      h = await startSyncHarness({ storage });
+      apiId = h.sandbox.credentials.marketplaces[0]?.apiId ?? '';
+    });
+    afterAll(async () => {
+      await h?.close();
+    });
+
+    it('first SSO imports organizations then people, links our ids back, and a second SSO does not re-import (§F1)', async () => {
+      const group = await h.sandbox.admin.createGroup({ marketplace: TENANT, name: 'Import Co' });
+      const orgs = [];
+      for (let i = 0; i < 3; i++) orgs.push(await h.sandbox.admin.createRecord(group.id, 'organizations', { name: `Org ${i}` }));
+      for (let i = 0; i < 5; i++) {
+        await h.sandbox.admin.createRecord(group.id, 'people', { first_name: `P${i}`, last_name: 'Imported', organization_id: orgs[i % 3]?.id ?? null });
+      }
+      const user = await h.sandbox.admin.createUser({ memberships: [{ groupId: group.id, role: 'Admin' }] });
+      expect(await h.login(user.id, group.id)).toBe(200);
+      await h.drain();
+
+      const scope = { tenant: TENANT, groupId: group.id };
+      const companyMaps = await h.storage.idMaps.list({ ...scope, entity: 'companies' }, { limit: 100 });
+      const contactMaps = await h.storage.idMaps.list({ ...scope, entity: 'contacts' }, { limit: 100 });
+      expect(companyMaps).toHaveLength(3);
+      expect(contactMaps).toHaveLength(5);
+      for (const map of contactMaps) {
+        const contact = await h.db.contact(map.localId ?? '');
+        expect(contact?.lastName).toBe('Imported');
+        expect(companyMaps.map((m) => m.localId)).toContain(contact?.companyId);
+        const remote = await h.sandbox.admin.getRecord(group.id, 'people', map.connecId ?? '', { externalIds: true });
+        expect(idsOf(remote.id)).toContainEqual({ id: map.localId, provider: apiId, realm: group.id });
+      }
+      expect(await h.db.duplicateCreates()).toBe(0);
+      const cursors = await h.storage.cursors.list(TENANT, group.id);
+      expect(cursors.filter((c) => c.kind === 'import').every((c) => c.complete)).toBe(true);
+
+      const writes = await h.db.writeCount();
+      const lists = (await h.sandbox.admin.deliveries()).length;
+      expect(await h.login(user.id, group.id)).toBe(200);
+      await h.drain();
+      expect(await h.db.writeCount()).toBe(writes);
+      expect((await h.sandbox.admin.deliveries()).length).toBeGreaterThanOrEqual(lists);
+    });
+
+    it('notifications from Connec! create unknown records and update known ones (§F2, §F3)', async () => {
+      const { groupId } = await h.provisionGroup('Notified Co');
+      await h.drain();
+      const org = await h.sandbox.admin.createRecord(groupId, 'organizations', { name: 'Notified Org' });
+      const person = await h.sandbox.admin.createRecord(groupId, 'people', { first_name: 'Jane', last_name: 'Doe', organization_id: org.id ?? null });
+      await h.sandbox.admin.waitForDeliveries(10_000);
+      await h.drain();
+      const scope = { tenant: TENANT, groupId, entity: 'contacts' };
+      const map = await h.storage.idMaps.find(scope, { connecId: String(person.id) });
+      expect(map?.localId).toBeTruthy();
+      const contact = await h.db.contact(map?.localId ?? '');
+      expect(contact).toMatchObject({ firstName: 'Jane', lastName: 'Doe' });
+      const orgMap = await h.storage.idMaps.find({ ...scope, entity: 'companies' }, { connecId: String(org.id) });
+      expect(contact?.companyId).toBe(orgMap?.localId);
+      const remote = await h.sandbox.admin.getRecord(groupId, 'people', String(person.id), { externalIds: true });
+      expect(idsOf(remote.id)).toContainEqual({ id: map?.localId, provider: apiId, realm: groupId });
+
+      const creates = await h.db.writeCount('create');
+      await h.sandbox.admin.updateRecord(groupId, 'people', String(person.id), { job_title: 'CTO' });
+      await h.sandbox.admin.waitForDeliveries(10_000);
+      await h.drain();
+      expect((await h.db.contact(map?.localId ?? ''))?.jobTitle).toBe('CTO');
+      expect(await h.db.writeCount('create')).toBe(creates);
+      expect(await h.storage.idMaps.list(scope, { limit: 10 })).toHaveLength(1);
+    });
+
+    it('pushes a local record to Connec! with our id, then updates it in place (§F7)', async () => {
+      const { groupId } = await h.provisionGroup('Pushing Co');
+      await h.drain();
+      const localId = await h.db.createContact(null, { firstName: 'Local', lastName: 'Only', jobTitle: 'Dev', companyId: null, updatedAt: new Date() });
+      const first = await h.mno.sync.push({ tenant: TENANT, groupId, entity: 'contacts', record: { ...(await h.db.contact(localId)) } });
+      expect(first.status).toBe('pushed');
+      const remote = await h.sandbox.admin.getRecord(groupId, 'people', first.connecId ?? '', { externalIds: true });
+      expect(remote).toMatchObject({ first_name: 'Local', last_name: 'Only', job_title: 'Dev' });
+      expect(idsOf(remote.id)).toContainEqual({ id: localId, provider: apiId, realm: groupId });
+      const again = await h.mno.sync.push({ tenant: TENANT, groupId, entity: 'contacts', record: { ...(await h.db.contact(localId)), jobTitle: 'Lead' } });
+      expect(again).toMatchObject({ status: 'pushed', connecId: first.connecId });
+      expect(await h.sandbox.admin.getRecord(groupId, 'people', first.connecId ?? '')).toMatchObject({ job_title: 'Lead' });
+      expect(await h.sandbox.admin.listRecords(groupId, 'people')).toHaveLength(1);
+    });
+
+    it('the import resumes after Connec! answers 503 for a while, with no duplicates (§F11)', async () => {
+      const group = await h.sandbox.admin.createGroup({ marketplace: TENANT, name: 'Flaky Co' });
+      for (let i = 0; i < 120; i++) {
+        await h.sandbox.admin.createRecord(group.id, 'people', { first_name: `F${i}`, last_name: 'Flaky' });
+      }
+      await h.sandbox.admin.waitForDeliveries(20_000);
+      await h.sandbox.admin.addFault({ path: '/api/v2/*/people*', kind: 'status', status: 503, count: 8 });
+      const user = await h.sandbox.admin.createUser({ memberships: [{ groupId: group.id, role: 'Admin' }] });
+      expect(await h.login(user.id, group.id)).toBe(200);
+      await h.drain(200);
+      const faults = await h.sandbox.admin.faults();
+      expect(faults.reduce((n, f) => n + f.hits, 0)).toBe(8);
+      await waitFor('all people imported', async () => (await h.storage.idMaps.list({ tenant: TENANT, groupId: group.id, entity: 'contacts' }, { limit: 500 })).length === 120);
+      expect(await h.db.duplicateCreates()).toBe(0);
+      const cursor = await h.storage.cursors.get({ tenant: TENANT, groupId: group.id, entity: 'contacts', kind: 'import' });
+      expect(cursor).toMatchObject({ position: 120, complete: true });
+      await h.sandbox.admin.clearFaults();
+    });
+  });
+}

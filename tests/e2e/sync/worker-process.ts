@@ -1,0 +1,37 @@
+/**
+ * A separate worker process for the sync end-to-end tests: the same app and connector as the
+ * test process, PostgreSQL storage, `mno.worker.run({ signal, concurrency })` until SIGTERM.
+ */
+import { tenantsFromDevPlatform } from '@org/maestrano-sdk';
+import { AppDb, createApp, postgresStorage } from './app.js';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+}
+
+const databaseUrl = env('SYNC_E2E_DATABASE_URL');
+const db = new AppDb(databaseUrl);
+const { storage, close } = await postgresStorage(databaseUrl);
+const tenants = await tenantsFromDevPlatform({
+  host: env('SYNC_E2E_DEVPL_HOST'),
+  key: env('SYNC_E2E_DEVPL_KEY'),
+  secret: env('SYNC_E2E_DEVPL_SECRET'),
+  refreshMs: 0,
+});
+const mno = createApp({ tenants, storage, db });
+const controller = new AbortController();
+process.on('SIGTERM', () => controller.abort());
+const running = mno.worker.run({
+  signal: controller.signal,
+  concurrency: Number(process.env.SYNC_E2E_CONCURRENCY ?? '4'),
+  pollIntervalMs: 20,
+  leaseMs: 3_000,
+  backoff: { baseMs: 50, maxMs: 500 },
+});
+process.stdout.write(`worker ready ${process.pid}\n`);
+const stats = await running;
+process.stdout.write(`worker stopped ${JSON.stringify(stats)}\n`);
+await close();
+await db.close();
