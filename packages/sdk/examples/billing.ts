@@ -20,7 +20,7 @@ import {
 export const billing: BillingConfigInput = {
   onCompanyCreated: (company, group) => {
     // Accounts brought by a reseller are billed by the reseller: no subscription here.
-    if (group.attributes.group_reseller_id) return null;
+    if (group.resellerId) return null;
     return {
       priceCents: 2900,
       currency: group.currency ?? 'USD',

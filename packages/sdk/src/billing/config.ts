@@ -26,8 +26,12 @@ export interface BillingGroup {
   currency: string | null;
   country: string | null;
   email: string | null;
+  timezone: string | null;
+  city: string | null;
   orgUid: string | null;
-  /** Every SSO group attribute as received (`group_*` keys, strings). */
+  /** Reseller that introduced the group (`group_reseller_id`), or null. */
+  resellerId: string | null;
+  /** The group attributes of the `company.created` event, as received. */
   attributes: Record<string, string | boolean | null>;
 }
 

@@ -65,7 +65,11 @@ export function subscriptionStart(args: { now: Date; groupTrialEndsAt: Date | nu
   return latest(args.now, args.groupTrialEndsAt, args.appTrialEndsAt) ?? args.now;
 }
 
-/** The SSO group attributes of a `company.created` payload, typed. */
+/**
+ * The group of a `company.created` payload, typed. Accepts the SDK's own payload keys
+ * (`name`, `endFreeTrial`, …) and the raw SAML attribute names (`group_name`,
+ * `group_end_free_trial`, …).
+ */
 export function billingGroupFrom(groupId: string, attributes: Record<string, string | boolean | null>): BillingGroup {
   const str = (...keys: string[]) => {
     for (const k of keys) {
@@ -83,7 +87,10 @@ export function billingGroupFrom(groupId: string, attributes: Record<string, str
     currency: str('group_currency', 'currency'),
     country: str('group_country', 'country'),
     email: str('group_email', 'email'),
+    timezone: str('group_timezone', 'timezone'),
+    city: str('group_city', 'city'),
     orgUid: str('group_org_uid', 'orgUid'),
+    resellerId: str('group_reseller_id', 'resellerId'),
     attributes,
   };
 }

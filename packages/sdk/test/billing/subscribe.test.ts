@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { groupPayload } from '../../src/sso/attributes.js';
 import {
   appTrialEnd,
+  billingGroupFrom,
   type BillingCompany,
   type BillingGroup,
   createAccountModule,
@@ -93,6 +95,47 @@ describe('trial-aware start date (pure)', () => {
       new Date('2030-01-20T00:00:00Z'),
     );
     expect(appTrialEnd({}, created)).toBeNull();
+  });
+});
+
+describe('the group handed to onCompanyCreated', () => {
+  it('reads the payload SSO provisioning enqueues (groupPayload) and raw SAML attribute names alike', () => {
+    const fromSso = billingGroupFrom(
+      'cld-7',
+      groupPayload({
+        uid: 'cld-7',
+        name: 'DoeCorp',
+        endFreeTrial: new Date('2030-02-01T00:00:00Z'),
+        hasCreditCard: true,
+        email: 'admin@doecorp.example',
+        currency: 'EUR',
+        timezone: 'Europe/Paris',
+        country: 'FR',
+        city: 'Paris',
+        orgUid: 'org-7',
+        resellerId: 'rsl-1',
+      }),
+    );
+    expect(fromSso).toMatchObject({
+      uid: 'cld-7',
+      name: 'DoeCorp',
+      endFreeTrial: new Date('2030-02-01T00:00:00Z'),
+      hasCreditCard: true,
+      email: 'admin@doecorp.example',
+      currency: 'EUR',
+      timezone: 'Europe/Paris',
+      country: 'FR',
+      city: 'Paris',
+      orgUid: 'org-7',
+      resellerId: 'rsl-1',
+    });
+    const raw = billingGroupFrom('cld-8', {
+      group_name: 'Raw',
+      group_end_free_trial: '2030-03-01T00:00:00Z',
+      group_has_credit_card: 'false',
+      group_reseller_id: '',
+    });
+    expect(raw).toMatchObject({ name: 'Raw', endFreeTrial: new Date('2030-03-01T00:00:00Z'), hasCreditCard: false, resellerId: null });
   });
 });
 
