@@ -336,6 +336,29 @@ describe('transport', () => {
     expect(api.requests).toHaveLength(2);
   });
 
+  it('bounds the whole attempt: headers in time but a stalled body is a timeout too', async () => {
+    const stalled = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"success":true,"errors":{},"data":[');
+      // never ends the body
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    const { port } = stalled.address() as AddressInfo;
+    try {
+      const slow = createAccountClient(
+        { api: { id: 'a', key: 'b', host: `http://127.0.0.1:${port}`, base: '/api/v1/' } },
+        { timeouts: { connectMs: 5_000, totalMs: 150 }, retry: { limit: 0 } },
+      );
+      const error = await slow.groups.list().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).toMatchObject({ failure: 'timeout' });
+      expect((error as Error).message).toContain('incomplete response after 150 ms');
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise<void>((r) => stalled.close(() => r()));
+    }
+  });
+
   it('reports an aborted call as ConnectionError aborted', async () => {
     api.faults.push({ status: 500, times: 1, delayMs: 300, method: 'GET' });
     const controller = new AbortController();
