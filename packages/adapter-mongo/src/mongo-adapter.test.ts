@@ -1,5 +1,5 @@
 import { ObjectId } from 'mongodb';
-import { StorageConflictError, StorageError } from '@org/maestrano-sdk';
+import { ConfigError, StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDb, unavailable } from '../test/support.js';
 import { type MongoStorageAdapter, mongoAdapter } from './mongo-adapter.js';
@@ -245,6 +245,36 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await guarded.locks.release('l', 'a')).toBe(true);
     expect(await locks.countDocuments({ _id: 'l' })).toBe(0);
     expect(await guards.countDocuments()).toBe(0);
+  });
+
+  it('refuses a bad connection string with ConfigError that does not echo it', () => {
+    let caught: unknown;
+    try {
+      mongoAdapter({ url: 'postgres://admin:s3cret@db.example/app' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).issues[0]?.path).toBe('url');
+    expect(String((caught as Error).message)).not.toContain('s3cret');
+  });
+
+  it('rejects invalid arguments with StorageError before any write', async () => {
+    const bad = await adapter.jobs
+      .enqueueMany([
+        { type: 'ok', payload: null },
+        { type: 'ok', payload: null, maxAttempts: 0 },
+      ])
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(StorageError);
+    expect(bad).not.toBeInstanceOf(StorageConflictError);
+    expect((bad as StorageError).operation).toBe('jobs.enqueueMany');
+    expect(await handle.db.collection(adapter.collections.jobs).countDocuments()).toBe(0);
+    const noIds = await adapter.idMaps
+      .insert({ tenant: 't', groupId: 'g', entity: 'e', connecId: null, localId: null })
+      .catch((e: unknown) => e);
+    expect(noIds).toMatchObject({ code: 'storage_error', operation: 'idMaps.insert' });
+    expect(await handle.db.collection(adapter.collections.idMaps).countDocuments()).toBe(0);
   });
 
   it('rejects input the server cannot store with a StorageError and stores nothing', async () => {

@@ -1,5 +1,5 @@
 import { type Db, MongoClient, type MongoClientOptions } from 'mongodb';
-import type { StorageAdapter, StorageOptions } from '@org/maestrano-sdk';
+import { ConfigError, type StorageAdapter, type StorageOptions } from '@org/maestrano-sdk';
 import { toStorageError } from './errors.js';
 import { cursorRepository } from './repositories/cursors.js';
 import { groupRepository } from './repositories/groups.js';
@@ -65,7 +65,15 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
   if (isDb(source)) {
     db = source;
   } else {
-    ownClient = new MongoClient(source.url, { ...DEFAULT_CLIENT_OPTIONS, ...source.clientOptions });
+    try {
+      ownClient = new MongoClient(source.url, { ...DEFAULT_CLIENT_OPTIONS, ...source.clientOptions });
+    } catch (err) {
+      // The driver's message may quote the connection string: keep it in `cause` only.
+      throw new ConfigError('mongoAdapter: invalid MongoDB connection string or client options', {
+        issues: [{ path: 'url', message: 'not a valid mongodb:// or mongodb+srv:// connection string' }],
+        cause: err,
+      });
+    }
     db = ownClient.db(source.dbName ?? (dbNameFromUrl(source.url) || 'maestrano'));
   }
   const store = new Store(db, {
