@@ -67,7 +67,7 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     const row = await prisma.session.findUnique({ where: { id: sid }, include: { user: true } });
     if (!row || row.expiresAt.getTime() < Date.now()) return signOut('/login');
     const company = await prisma.company.findUnique({ where: { id: row.companyId } });
-    if (!company || company.status !== 'active') {
+    if (company?.status !== 'active') {
       await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
       return c.html(refusedPage('This company no longer has access to Acme CRM (its Maestrano subscription was cancelled).'), 403);
     }
