@@ -70,7 +70,7 @@ export async function startBillingHarness(billing: BillingConfigInput): Promise<
   const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const tenant = 'e2e-market';
-  const sandbox = await startSandbox({ port: 0, appUrl, marketplaces: [tenant], retryBaseMs: 50, maxDeliveryAttempts: 6 });
+  const sandbox = await startSandbox({ port: 0, appUrl, marketplaces: [tenant], retryBaseMs: 50, maxDeliveryAttempts: 10 });
   const tenants = await tenantsFromDevPlatform({
     host: sandbox.url,
     key: sandbox.credentials.environment.apiKey,

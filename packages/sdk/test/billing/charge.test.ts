@@ -36,7 +36,7 @@ beforeEach(() => {
 function moduleFor(store: StorageAdapter, charge: Record<string, number> = {}) {
   const { runtime, logger } = makeRuntime(store, [makeTenant(api)], clock.now);
   const mod = createAccountModule(runtime, {
-    billing: { charge: { claimTtlMs: 60_000, waitMs: 5_000, ...charge }, accountApi: { retry: { backoffLimitMs: 5 } } },
+    billing: { charge: { claimTtlMs: 60_000, waitMs: 20_000, ...charge }, accountApi: { retry: { backoffLimitMs: 5 } } },
   });
   return { mod, logger };
 }
@@ -154,7 +154,7 @@ describe('mno.billing.charge', () => {
     expect(await storage.ledger.get(key)).toMatchObject({ status: 'pending', outcome: null });
 
     // While the dead owner's claim is live, another call waits, then says "in progress".
-    const { mod: impatient } = moduleFor(crashing, { waitMs: 50 });
+    const { mod: impatient } = moduleFor(crashing, { waitMs: 0 });
     await expect(impatient.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeInProgressError);
     expect(api.bills.size).toBe(1);
 
