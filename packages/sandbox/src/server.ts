@@ -186,13 +186,19 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   });
   server.keepAliveTimeout = 1000;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    platform.notifier.stop();
+    store.close();
+    throw e;
+  }
   const address = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   platform.url = (options.publicUrl ?? `http://${urlHost}:${address.port}`).replace(/\/$/, '');

@@ -52,7 +52,17 @@ describe('developer platform document (PROTOCOL §1.4)', () => {
     expect(x509.publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
   });
 
-  it('startSandbox - rejects a missing or malformed appUrl with a TypeError', async () => {
+  it('startSandbox - rejects a malformed appUrl with a TypeError and a busy port with EADDRINUSE', async () => {
     await expect(startSandbox({ appUrl: 'not a url' })).rejects.toThrow(TypeError);
+    const port = Number(new URL(sb.url).port);
+    await expect(startSandbox({ appUrl: 'http://localhost:3000', port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('request bodies above the cap are refused with 413', async () => {
+    const big = 'x'.repeat(17 * 1024 * 1024);
+    const res = await fetch(`${sb.url}/api/v2/cld-x/people`, { method: 'POST', body: big }).catch((e: unknown) => e);
+    // The answer normally arrives; if the socket closes first while uploading, it must be a reset, not a success.
+    if (res instanceof Response) expect(res.status).toBe(413);
+    else expect(res).toMatchObject({ cause: { code: expect.stringMatching(/EPIPE|ECONNRESET|UND_ERR_SOCKET/) } });
   });
 });
