@@ -61,6 +61,24 @@ export function defaultAcsUrl(platform: Platform, marketplace: Marketplace): str
   return `${platform.options.appUrl.replace(/\/$/, '')}${platform.appPaths(marketplace.name).consumePath}`;
 }
 
+/**
+ * The ACS the response goes to: the request's AssertionConsumerServiceURL when it is on the
+ * app's origin (assertions are never posted to another host), else the preset consume URL.
+ */
+export function resolveAcsUrl(platform: Platform, marketplace: Marketplace, requested: string | null): string {
+  if (requested === null) return defaultAcsUrl(platform, marketplace);
+  let url: URL;
+  try {
+    url = new URL(requested);
+  } catch {
+    throw new SamlRequestError(`AssertionConsumerServiceURL is not a URL: ${requested}`);
+  }
+  if (url.origin !== new URL(platform.options.appUrl).origin) {
+    throw new SamlRequestError(`AssertionConsumerServiceURL ${requested} is not on the app host ${platform.options.appUrl}`);
+  }
+  return requested;
+}
+
 export interface ProgrammaticLoginInput {
   /** The IdP redirect URL the app produced, or just its `SAMLRequest` value. */
   authnRequestUrl?: string;
@@ -95,7 +113,13 @@ export function programmaticLogin(platform: Platform, input: ProgrammaticLoginIn
   const choice = chooseGroup(platform, marketplace, user.id, groupId);
   if (choice.kind === 'denied') throw new PlatformError(403, 'userId', 'Access Denied');
   if (choice.kind === 'choose') throw new PlatformError(400, 'groupId', `User ${user.id} has several groups: pass groupId (${choice.groups.map((g) => g.id).join(', ')})`);
-  return issueResponse(platform, marketplace, info.acsUrl ?? defaultAcsUrl(platform, marketplace), info.id, user, choice.group, choice.membership, relayState);
+  let acsUrl: string;
+  try {
+    acsUrl = resolveAcsUrl(platform, marketplace, info.acsUrl);
+  } catch (e) {
+    throw new PlatformError(400, 'SAMLRequest', e instanceof Error ? e.message : 'Invalid ACS URL');
+  }
+  return issueResponse(platform, marketplace, acsUrl, info.id, user, choice.group, choice.membership, relayState);
 }
 
 /** IdP-initiated (unsolicited) response for a user and group. */
@@ -171,6 +195,12 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
     }
     const marketplace = platform.marketplaceByApiId(info.issuer);
     if (!marketplace) return text(400, 'Wrong APP ID!');
+    let acsUrl: string;
+    try {
+      acsUrl = resolveAcsUrl(platform, marketplace, info.acsUrl);
+    } catch (e) {
+      return text(400, e instanceof Error ? e.message : 'Invalid AssertionConsumerServiceURL');
+    }
     const userId = sessions.user(req);
     const user = userId ? platform.store.users.get(userId) : undefined;
     const here = `${req.url.pathname}${req.url.search}`;
@@ -187,7 +217,7 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
         .join('');
       return html(200, page('Choose a group', `<ul>${links}</ul>`));
     }
-    const issued = issueResponse(platform, marketplace, info.acsUrl ?? defaultAcsUrl(platform, marketplace), info.id, user, choice.group, choice.membership, q.get('RelayState'));
+    const issued = issueResponse(platform, marketplace, acsUrl, info.id, user, choice.group, choice.membership, q.get('RelayState'));
     return html(200, autoPostForm(issued.acsUrl, issued.samlResponse, issued.relayState));
   }
   const check = /^\/api\/v1\/auth\/saml\/([^/]+)$/.exec(path);

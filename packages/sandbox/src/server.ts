@@ -40,6 +40,11 @@ export interface SandboxOptions {
   maxDeliveryAttempts?: number;
   /** Timeout of one delivery attempt (ms, default 10000). */
   deliveryTimeoutMs?: number;
+  /**
+   * `webhooks.connec.external_ids` of every marketplace (default true): whether Connec!
+   * notifications carry id-map arrays or plain ids.
+   */
+  externalIds?: boolean;
   /** Fixed developer-platform environment credentials (generated otherwise). */
   environment?: { apiKey: string; apiSecret: string };
 }
@@ -128,6 +133,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     platform.ensureEnvironment(options.environment);
     const names = options.marketplaces ?? (options.marketplace ? [options.marketplace] : store.marketplaces.size > 0 ? [] : ['sandbox']);
     platform.ensureMarketplaces(names);
+    if (options.externalIds !== undefined) {
+      for (const m of store.marketplaces.values()) store.putMarketplace({ ...m, externalIds: options.externalIds });
+    }
   } catch (e) {
     store.close();
     throw e;

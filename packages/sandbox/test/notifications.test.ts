@@ -51,6 +51,23 @@ describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)',
     expect(deliveries.filter((d) => d.kind === 'connec.notification').every((d) => d.state === 'delivered')).toBe(true);
   });
 
+  it('externalIds: false - notifications carry plain ids and the document says external_ids false', async () => {
+    const plainApp = await startReceiver();
+    const plain = await startSandbox({ port: 0, appUrl: plainApp.url, externalIds: false, notifyDelayMs: 10 });
+    try {
+      const g = await plain.admin.createGroup({ orgUid: 'org-plain' });
+      const rec = await plain.admin.createRecord(g.id, 'people', { first_name: 'Plain' });
+      await plain.admin.waitForDeliveries();
+      const body = JSON.parse(plainApp.requests[0]?.body ?? '{}') as { people: Rec[] };
+      expect(body.people[0]).toMatchObject({ id: rec.id, group_id: g.id, first_name: 'Plain' });
+      const [doc] = await plain.admin.marketplaces();
+      expect((doc?.webhooks as { connec: { external_ids: boolean } }).connec.external_ids).toBe(false);
+    } finally {
+      await plain.stop();
+      await plainApp.close();
+    }
+  });
+
   it('changes made by the app itself through Connec! are not notified back', async () => {
     await sb.admin.waitForDeliveries();
     app.requests.length = 0;

@@ -172,6 +172,11 @@ describe('IdP and SAML responses (PROTOCOL §3)', () => {
     expect(await res.text()).toBe('Wrong APP ID!');
     const garbage = await fetch(`${sb.url}/api/v1/auth/saml?SAMLRequest=bm90IHhtbA==`);
     expect(garbage.status).toBe(400);
+    const apiId = sb.credentials.marketplaces[0]?.apiId ?? '';
+    const evil = xml.replace('app-unknown', apiId).replace('http://localhost:3000/acs', 'https://evil.example/acs');
+    const foreignAcs = await fetch(`${sb.url}/api/v1/auth/saml?SAMLRequest=${encodeURIComponent(deflateRawSync(Buffer.from(evil)).toString('base64'))}`);
+    expect(foreignAcs.status).toBe(400);
+    expect(await foreignAcs.text()).toContain('is not on the app host');
   });
 
   it('browser flow over HTTP - login page, group choice, then an auto-post form to the ACS', async () => {
