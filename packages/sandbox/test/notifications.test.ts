@@ -61,7 +61,8 @@ describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)',
       const body = JSON.parse(plainApp.requests[0]?.body ?? '{}') as { people: Rec[] };
       expect(body.people[0]).toMatchObject({ id: rec.id, group_id: g.id, first_name: 'Plain' });
       const [doc] = await plain.admin.marketplaces();
-      expect((doc?.webhooks as { connec: { external_ids: boolean } }).connec.external_ids).toBe(false);
+      if (!doc) throw new Error('no marketplace document');
+      expect((doc.webhooks as { connec: { external_ids: boolean } }).connec.external_ids).toBe(false);
     } finally {
       await plain.stop();
       await plainApp.close();
