@@ -137,60 +137,65 @@ export class ResponseValidator {
 
     // Trust anchor: the pinned certificate; the fingerprint only selects the embedded one.
     const signature = child(assertion, NS.dsig, 'Signature');
-    const embeddedB64 = signature ? text(descendantsByLocalName(signature, 'X509Certificate')[0] ?? null) : null;
-    let embedded: X509Certificate | null = null;
-    if (embeddedB64) {
+    // Parsed lazily: only the fingerprint fallback and error classification need it.
+    const embedded = (): X509Certificate | null => {
+      const b64 = signature ? text(descendantsByLocalName(signature, 'X509Certificate')[0] ?? null) : null;
+      if (!b64) return null;
       try {
-        embedded = new X509Certificate(pemOfBase64(embeddedB64));
+        return new X509Certificate(pemOfBase64(b64));
       } catch {
-        embedded = null;
+        return null;
       }
-    }
+    };
     let pem: string;
     if (tenant.sso.x509Certificate) {
       pem = tenant.sso.x509Certificate;
     } else if (tenant.sso.x509Fingerprint) {
-      if (!embedded) throw ssoError(signature ? 'certificate' : 'signature', 'no usable embedded certificate for the fingerprint fallback');
-      if (certificateFingerprint(embedded.raw) !== tenant.sso.x509Fingerprint) {
+      const embeddedCert = embedded();
+      if (!embeddedCert) throw ssoError(signature ? 'certificate' : 'signature', 'no usable embedded certificate for the fingerprint fallback');
+      if (certificateFingerprint(embeddedCert.raw) !== tenant.sso.x509Fingerprint) {
         throw ssoError('certificate', 'embedded certificate does not match the configured fingerprint');
       }
-      pem = embedded.toString();
+      pem = embeddedCert.toString();
     } else {
       throw ssoError('certificate', 'no certificate configured');
     }
 
-    let assertionXml: string;
+    let signedXml: string;
+    let signedNameId: string | undefined;
     try {
       const result = await this.#samlFor(tenant, pem).validatePostResponseAsync({ SAMLResponse: compact });
       if (!result.profile) throw ssoError('malformed', 'no profile in the response');
-      assertionXml = result.profile.getAssertionXml?.() ?? '';
+      signedXml = result.profile.getAssertionXml?.() ?? '';
+      signedNameId = result.profile.nameID;
     } catch (error) {
       if (error instanceof SsoError) throw error;
       throw this.#classify(tenant, error, embedded, Boolean(signature));
     }
 
-    // From here on, read only the signed assertion bytes node-saml verified.
-    let signed: Element;
-    try {
-      signed = parseUntrustedXml(assertionXml).documentElement;
-    } catch {
-      throw ssoError('malformed', 'signed assertion could not be read');
-    }
-    const assertionId = attr(signed, 'ID');
-    if (signed.localName !== 'Assertion' || !assertionId || assertionId !== attr(assertion, 'ID')) {
+    // node-saml verified the signature of the only Assertion of the document (a direct
+    // child of the Response, checked above), over its canonical form: reading that element
+    // from our DOM of the same bytes reads the signed content (text is read with
+    // textContent, so comments cannot truncate values). Cross-check against node-saml's
+    // own reading of the signed bytes.
+    const assertionId = attr(assertion, 'ID');
+    if (!assertionId || !signedXml.includes(`ID="${assertionId}"`)) {
       throw ssoError('signature', 'signed content is not the assertion of the response');
     }
-    return this.#checkAssertion(tenant, signed, assertionId, attr(root, 'InResponseTo'), now, acs);
+    const validated = this.#checkAssertion(tenant, assertion, assertionId, attr(root, 'InResponseTo'), now, acs);
+    if (signedNameId?.trim() !== validated.nameId) throw ssoError('signature', 'NameID differs from the signed assertion');
+    return validated;
   }
 
-  #classify(tenant: Tenant, error: unknown, embedded: X509Certificate | null, signed: boolean): SsoError {
+  #classify(tenant: Tenant, error: unknown, embeddedCert: () => X509Certificate | null, signed: boolean): SsoError {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof Error && error.name === 'SamlStatusError') return ssoError('status', message, error);
     if (/multiple assertions|ID cannot refer|Referenced node|Too many signatures|too many transforms|Only 1 signed|signature reference/i.test(message)) {
       return ssoError('signature', message, error);
     }
     if (/signature/i.test(message)) {
-      if (signed && embedded && tenant.sso.x509Certificate) {
+      const embedded = signed ? embeddedCert() : null;
+      if (embedded && tenant.sso.x509Certificate) {
         const pinned = new X509Certificate(tenant.sso.x509Certificate);
         if (!pinned.raw.equals(embedded.raw)) return ssoError('certificate', 'signed with another certificate', error);
       }
