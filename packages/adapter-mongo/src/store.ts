@@ -15,7 +15,7 @@
  *
  * `guard: 'auto'` enables guards when the server reports `ferretdbVersion` in `buildInfo`.
  */
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { StorageOperation } from '@org/maestrano-sdk';
 import { type DocId, newRev, type Raw, type Stored } from './documents.js';
 import { isDuplicateKeyError, storageError, toStorageError } from './errors.js';
@@ -121,8 +121,8 @@ export class Store {
    */
   async casUpdate(name: keyof CollectionNames, current: Stored, set: Raw): Promise<Stored | null> {
     const rev = newRev();
-    const ok = await this.withGuard(current._rev, async () => {
-      const result = await this.collection(name).updateOne({ _id: current._id, _rev: current._rev }, { $set: { ...set, _rev: rev } });
+    const ok = await this.compareAndWrite(name, current, async (filter) => {
+      const result = await this.collection(name).updateOne(filter, { $set: { ...set, _rev: rev } });
       return result.matchedCount === 1;
     });
     return ok ? { ...current, ...set, _rev: rev } : null;
@@ -130,9 +130,30 @@ export class Store {
 
   /** Compare-and-delete of `current`; false when it changed or disappeared first. */
   async casDelete(name: keyof CollectionNames, current: Stored): Promise<boolean> {
-    return this.withGuard(current._rev, async () => {
-      const result = await this.collection(name).deleteOne({ _id: current._id, _rev: current._rev });
+    return this.compareAndWrite(name, current, async (filter) => {
+      const result = await this.collection(name).deleteOne(filter);
       return result.deletedCount === 1;
+    });
+  }
+
+  /**
+   * Runs `write` only while `current` is still the stored revision. Unguarded (MongoDB),
+   * the revision is part of the write's filter, which the server applies atomically.
+   * Guarded (FerretDB), the guard excludes every other writer of this revision; the
+   * revision is then checked with an `_id` read and the write filters on `_id` alone
+   * (FerretDB only pushes `{ _id }` filters down to SQLite; any other filter scans the
+   * whole collection).
+   */
+  private async compareAndWrite(
+    name: keyof CollectionNames,
+    current: Stored,
+    write: (filter: Filter<Raw>) => Promise<boolean>,
+  ): Promise<boolean> {
+    if (!(await this.isGuarded())) return write({ _id: current._id, _rev: current._rev });
+    return this.withGuard(current._rev, async () => {
+      const fresh = await this.collection(name).findOne({ _id: current._id }, { projection: { _rev: 1 } });
+      if (fresh?.['_rev'] !== current._rev) return false;
+      return write({ _id: current._id });
     });
   }
 
@@ -190,7 +211,6 @@ export class Store {
   }
 
   private async withGuard(rev: string, write: () => Promise<boolean>): Promise<boolean> {
-    if (!(await this.isGuarded())) return write();
     const guards = this.collection('guards');
     try {
       await guards.insertOne({ _id: rev, at: new Date() });
