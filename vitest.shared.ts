@@ -4,7 +4,9 @@ import { defineProject, type UserWorkspaceConfig } from 'vitest/config';
  * Resolve workspace packages to their TypeScript sources (the `@org/source` export
  * condition), so tests and typecheck never need a prior build.
  */
-const conditions = ['@org/source', 'node', 'import', 'module', 'default'];
+// No `import` here: pg's CommonJS entry require()s pg-pool, whose exports map would send
+// `import` to an ES module and hand pg a module namespace instead of the Pool class.
+const conditions = ['@org/source', 'node', 'module', 'default'];
 
 export function project(name: string, test: UserWorkspaceConfig['test'] = {}) {
   return defineProject({
