@@ -157,6 +157,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       };
       const timer = setInterval(() => void heartbeat(), Math.max(250, Math.floor(leaseMs / 3)));
       try {
+        // A job redelivered past its attempts (its workers kept dying or losing the lease)
+        // is a poison job: dead-letter it instead of running it again.
+        if (job.attempts > job.maxAttempts) {
+          throw new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`);
+        }
         const handler = table[job.type];
         if (!handler) throw new Error(`no handler for job type "${job.type}"`);
         await handler(job, { signal: jobAbort.signal, heartbeat, logger: runtime.logger });

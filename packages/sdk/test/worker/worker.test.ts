@@ -170,6 +170,30 @@ describe('worker', () => {
     expect(await storage.jobs.complete(id, 'crashed')).toBe(false);
   });
 
+  it('worker – a job whose workers keep dying is dead-lettered once redelivered past maxAttempts', async () => {
+    let now = new Date('2026-01-01T00:00:00Z').getTime();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const { id } = await storage.jobs.enqueue({ type: 'test.poison', payload: null, maxAttempts: 2 });
+    // Two workers claim it in turn and die without heartbeating.
+    for (const w of ['crash-1', 'crash-2']) {
+      expect(await storage.jobs.claim({ worker: w, limit: 1, leaseMs: 1_000 })).toHaveLength(1);
+      now += 2_000;
+    }
+    let ran = 0;
+    const worker = createWorker(runtimeWith(storage, clock), {
+      'test.poison': async () => {
+        ran++;
+      },
+    });
+    const stats = await worker.drain({ pollIntervalMs: 5 });
+    expect(ran).toBe(0);
+    expect(stats.deadLettered).toBe(1);
+    const job = await storage.jobs.get(id);
+    expect(job?.status).toBe('dead');
+    expect(job?.lastError?.message).toMatch(/earlier attempts never finished/);
+  });
+
   it('worker – keeps going through a storage outage while claiming', async () => {
     const storage = memoryAdapter();
     let failures = 2;
