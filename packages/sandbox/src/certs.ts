@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import forge from 'node-forge';
 
 export interface SigningIdentity {
@@ -17,12 +17,12 @@ export function certificateFingerprint(certificatePem: string): string {
 
 /** Generates an RSA 2048 key and a self-signed X.509 certificate (10 years) for an IdP. */
 export function generateSigningIdentity(commonName: string): SigningIdentity {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(privateKeyPem);
-  const publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
+  // Synchronous generation: node-forge delegates to Node's native RSA generator when available.
+  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+  const privateKeyPem = forge.pki.privateKeyToPem(keys.privateKey);
+  const forgeKey = keys.privateKey;
   const cert = forge.pki.createCertificate();
-  cert.publicKey = publicKey;
+  cert.publicKey = keys.publicKey;
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(8))}`;
   const now = new Date();
   cert.validity.notBefore = new Date(now.getTime() - 24 * 3600 * 1000);

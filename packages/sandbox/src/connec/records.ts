@@ -139,7 +139,8 @@ export function createRecord(opts: WriteOptions, payload: JsonObject): ConnecRec
     for (const ext of ids) store.attachExternalId(group.id, collection, uuid, ext);
   }
   uuid ??= newUuid();
-  const data = normalizeObject(ctx, collection, payload, null);
+  const { opts: _options, ...fields } = payload;
+  const data = normalizeObject(ctx, collection, fields, null);
   const now = store.clock.next();
   const record: ConnecRecord = { id: uuid, groupId: group.id, collection, data, createdAt: now, updatedAt: now };
   store.putRecord(record);
