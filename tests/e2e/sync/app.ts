@@ -50,51 +50,48 @@ export class AppDb {
   async init(): Promise<void> {
     await this.pool.query(APP_SCHEMA);
   }
-  private async log(entity: string, localId: string, kind: string): Promise<void> {
-    await this.pool.query('INSERT INTO app_writes (entity, local_id, kind, pid) VALUES ($1, $2, $3, $4)', [entity, localId, kind, process.pid]);
-  }
+  /** Idempotent on `key` (the engine's idempotency key): a repeated create returns the first row. */
   /** Idempotent on `key` (the engine's idempotency key): a repeated create returns the first row. */
   async createCompany(key: string, name: string): Promise<string> {
+    // One statement: the row and its write-log entry commit together (a crash cannot split them).
     const inserted = await this.pool.query<{ id: string }>(
-      'INSERT INTO app_companies (idem_key, name) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING id::text',
-      [key, name],
+      `WITH ins AS (INSERT INTO app_companies (idem_key, name) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING id::text AS id)
+       INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'companies', id, 'create', $3 FROM ins RETURNING local_id AS id`,
+      [key, name, process.pid],
     );
     const row = inserted.rows[0];
-    if (row) {
-      await this.log('companies', row.id, 'create');
-      return row.id;
-    }
+    if (row) return row.id;
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_companies WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
   }
   async updateCompany(id: string, name: string): Promise<boolean> {
-    const res = await this.pool.query('UPDATE app_companies SET name = $2, updated_at = now() WHERE id = $1', [id, name]);
-    if (res.rowCount === 0) return false;
-    await this.log('companies', id, 'update');
-    return true;
+    const res = await this.pool.query(
+      `WITH up AS (UPDATE app_companies SET name = $2, updated_at = now() WHERE id = $1 RETURNING id::text AS id)
+       INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'companies', id, 'update', $3 FROM up`,
+      [id, name, process.pid],
+    );
+    return (res.rowCount ?? 0) > 0;
   }
   async createContact(key: string | null, c: Contact): Promise<string> {
     const inserted = await this.pool.query<{ id: string }>(
-      `INSERT INTO app_contacts (idem_key, first_name, last_name, job_title, company_id) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (idem_key) DO NOTHING RETURNING id::text`,
-      [key, c.firstName, c.lastName, c.jobTitle, c.companyId],
+      `WITH ins AS (INSERT INTO app_contacts (idem_key, first_name, last_name, job_title, company_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (idem_key) DO NOTHING RETURNING id::text AS id)
+       INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'contacts', id, 'create', $6 FROM ins RETURNING local_id AS id`,
+      [key, c.firstName, c.lastName, c.jobTitle, c.companyId, process.pid],
     );
     const row = inserted.rows[0];
-    if (row) {
-      await this.log('contacts', row.id, 'create');
-      return row.id;
-    }
+    if (row) return row.id;
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
   }
   async updateContact(id: string, c: Contact): Promise<boolean> {
     const res = await this.pool.query(
-      'UPDATE app_contacts SET first_name = $2, last_name = $3, job_title = $4, company_id = $5, updated_at = now() WHERE id = $1',
-      [id, c.firstName, c.lastName, c.jobTitle, c.companyId],
+      `WITH up AS (UPDATE app_contacts SET first_name = $2, last_name = $3, job_title = $4, company_id = $5, updated_at = now()
+         WHERE id = $1 RETURNING id::text AS id)
+       INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'contacts', id, 'update', $6 FROM up`,
+      [id, c.firstName, c.lastName, c.jobTitle, c.companyId, process.pid],
     );
-    if (res.rowCount === 0) return false;
-    await this.log('contacts', id, 'update');
-    return true;
+    return (res.rowCount ?? 0) > 0;
   }
   async contact(id: string): Promise<Contact | null> {
     const res = await this.pool.query<{ id: string; first_name: string; last_name: string; job_title: string | null; company_id: string | null; updated_at: Date }>(
