@@ -10,7 +10,7 @@ import {
   PayloadValidationError,
   ResponseValidationError,
 } from './errors.js';
-import type { RequestOptions } from './http/kernel.js';
+import { type RequestOptions, readJson } from './http/kernel.js';
 import { connecId } from './ids.js';
 import { parseRecordEnvelope } from './internal/envelope.js';
 import { checkInput, checkSegment, type ClientContext, type RecordId, recordSchema } from './resources.js';
@@ -164,7 +164,7 @@ export async function runBatch<K extends string>(
         body: { sequential, ops: chunkWire },
         options: { ...options, idempotent: options.idempotent === true || chunkOps.every((op) => op.method === 'put') },
       });
-      results.push(...readResults<K>(response.body, chunkOps, start, ctx.origin));
+      results.push(...readResults<K>(readJson(response, 'POST'), chunkOps, start, ctx.origin));
     } catch (error) {
       if (!isMaestranoError(error)) throw error;
       const failure = error;

@@ -38,11 +38,11 @@ export type { ConnecClient, ConnecClientOptions } from './client.js';
 export type { RequestOptions, WriteOptions } from './http/kernel.js';
 export type { RetryEvent, RetryPolicy } from './http/retry.js';
 export { CollectionResource, CompanyResource } from './resources.js';
-export type { ListQuery, RecordId } from './resources.js';
+export type { ListOptions, ListQuery, RecordId } from './resources.js';
 
 // --- paging -----------------------------------------------------------------------------
 export { MAX_TO_ARRAY_LIMIT, PagePromise } from './pagination.js';
-export type { Page, Pagination } from './pagination.js';
+export type { Page, PagePromiseOptions, Pagination } from './pagination.js';
 
 // --- $filter builder --------------------------------------------------------------------
 export {

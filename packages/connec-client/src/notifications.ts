@@ -4,6 +4,7 @@
  */
 import { type IssueSummary, PayloadValidationError } from './errors.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
+import { validateRecord } from './internal/validator.js';
 import {
   type CollectionName,
   type CollectionRecord,
@@ -112,7 +113,7 @@ export function parseNotification(body: unknown): ConnecNotification {
       if (typeof groupId !== 'string' || groupId === '') {
         issues.push({ path: `${key}/${i}/group_id`, message: 'expected the group id (cld-...) of the record' });
       }
-      const result = schema.safeParse(raw);
+      const result = validateRecord(schema, raw);
       if (!result.success) {
         issues.push(...summarizeIssues(result.error.issues, [key, i]));
         return;

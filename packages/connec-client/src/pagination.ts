@@ -26,20 +26,30 @@ export interface Page<T> {
   getNextPage(): Promise<Page<T>>;
 }
 
-/** Internal: fetch one page at a URL and compute where the next one is. */
-export type PageFetcher<T> = (url: string) => Promise<{ data: T[]; pagination: Pagination; nextUrl: string | undefined }>;
+/**
+ * Internal: one page in two steps. The loader resolves once the body has been read (kept as
+ * text); calling the result parses it and locates the next page; `decode()` then validates the
+ * records (the expensive part). So the next page's request can be in flight while the current
+ * page is validated and consumed, and the next page waits as text, not as records.
+ */
+export interface PageLoad<T> {
+  pagination: Pagination;
+  nextUrl: string | undefined;
+  decode(): T[];
+}
+export type PageLoader<T> = (url: string, signal?: AbortSignal) => Promise<() => PageLoad<T>>;
 
 class ListPage<T> implements Page<T> {
   readonly data: T[];
   readonly pagination: Pagination;
   readonly nextUrl: string | undefined;
-  readonly #fetcher: PageFetcher<T>;
+  readonly #loader: PageLoader<T>;
 
-  constructor(fetched: Awaited<ReturnType<PageFetcher<T>>>, fetcher: PageFetcher<T>) {
-    this.data = fetched.data;
-    this.pagination = fetched.pagination;
-    this.nextUrl = fetched.nextUrl;
-    this.#fetcher = fetcher;
+  constructor(data: T[], load: PageLoad<T>, loader: PageLoader<T>) {
+    this.data = data;
+    this.pagination = load.pagination;
+    this.nextUrl = load.nextUrl;
+    this.#loader = loader;
   }
 
   get total(): number | undefined {
@@ -56,29 +66,39 @@ class ListPage<T> implements Page<T> {
         issues: [{ path: 'pagination/next', message: 'last page' }],
       });
     }
-    return loadPage(this.nextUrl, this.#fetcher);
+    const load = (await this.#loader(this.nextUrl))();
+    return new ListPage(load.decode(), load, this.#loader);
   }
-}
-
-async function loadPage<T>(url: string, fetcher: PageFetcher<T>): Promise<Page<T>> {
-  return new ListPage(await fetcher(url), fetcher);
 }
 
 /** Hard ceiling of `toArray({ limit })`. */
 export const MAX_TO_ARRAY_LIMIT = 100_000;
 
+export interface PagePromiseOptions {
+  /**
+   * Request the next page while the current one is validated and consumed (one request in flight
+   * at a time; the next page is held as its raw body, not as records). @default true
+   */
+  readAhead?: boolean;
+}
+
 export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
   readonly #firstUrl: string;
-  readonly #fetcher: PageFetcher<T>;
+  readonly #loader: PageLoader<T>;
+  readonly #readAhead: boolean;
   #first: Promise<Page<T>> | undefined;
 
-  constructor(firstUrl: string, fetcher: PageFetcher<T>) {
+  constructor(firstUrl: string, loader: PageLoader<T>, options: PagePromiseOptions = {}) {
     this.#firstUrl = firstUrl;
-    this.#fetcher = fetcher;
+    this.#loader = loader;
+    this.#readAhead = options.readAhead ?? true;
   }
 
   #firstPage(): Promise<Page<T>> {
-    this.#first ??= loadPage(this.#firstUrl, this.#fetcher);
+    this.#first ??= this.#loader(this.#firstUrl).then((read) => {
+      const load = read();
+      return new ListPage(load.decode(), load, this.#loader);
+    });
     return this.#first;
   }
 
@@ -94,31 +114,57 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
     return this.#firstPage().catch(onrejected);
   }
 
-  /** Every page in order. A page already awaited is reused, then released. */
+  /**
+   * Every page in order. A first page already awaited is reused. Only the page being consumed is
+   * held as records; with `readAhead`, the next page's request runs meanwhile and is cancelled if
+   * the iteration stops early.
+   */
   async *pages(): AsyncGenerator<Page<T>, void, undefined> {
-    const first = this.#first ?? loadPage(this.#firstUrl, this.#fetcher);
-    this.#first = undefined;
-    let url: string | undefined;
-    {
-      const page = await first;
-      url = page.nextUrl;
-      yield page;
-    }
     const seen = new Set<string>([this.#firstUrl]);
-    while (url !== undefined) {
-      if (seen.has(url)) {
-        throw new ResponseValidationError(`Connec! pagination loops back to an earlier page (${url})`, {
-          issues: [{ path: 'pagination/next', message: 'repeats an earlier page URL' }],
-        });
+    let pending: Promise<() => PageLoad<T>> | undefined;
+    let cancel: AbortController | undefined;
+    let page: Page<T> | undefined;
+    if (this.#first) {
+      page = await this.#first;
+      this.#first = undefined;
+    }
+    let url: string | undefined = this.#firstUrl;
+    try {
+      while (true) {
+        let load: PageLoad<T> | undefined;
+        if (page === undefined) {
+          const read: () => PageLoad<T> = await (pending ?? this.#loader(url));
+          pending = undefined;
+          cancel = undefined;
+          load = read();
+        }
+        const next: string | undefined = page ? page.nextUrl : load?.nextUrl;
+        if (next !== undefined) {
+          if (seen.has(next)) {
+            throw new ResponseValidationError(`Connec! pagination loops back to an earlier page (${next})`, {
+              issues: [{ path: 'pagination/next', message: 'repeats an earlier page URL' }],
+            });
+          }
+          seen.add(next);
+          if (this.#readAhead) {
+            cancel = new AbortController();
+            pending = this.#loader(next, cancel.signal);
+            // Observed when awaited; until then a failure must not be an unhandled rejection.
+            pending.catch(() => undefined);
+          }
+        }
+        if (page === undefined && load) page = new ListPage(load.decode(), load, this.#loader);
+        if (page) yield page;
+        page = undefined;
+        if (next === undefined) return;
+        url = next;
       }
-      seen.add(url);
-      const fetched = await this.#fetcher(url);
-      url = fetched.nextUrl;
-      yield new ListPage(fetched, this.#fetcher);
+    } finally {
+      cancel?.abort();
     }
   }
 
-  /** Every record of every page, one page in memory at a time. */
+  /** Every record of every page; only the current page is held as records. */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for await (const page of this.pages()) {
       yield* page.data;

@@ -2,11 +2,11 @@
 import type { z } from 'zod';
 import { PayloadValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
-import type { HttpKernel, RequestOptions, WriteOptions } from './http/kernel.js';
+import { type HttpKernel, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
 import { connecId } from './ids.js';
-import { parseRecordEnvelope, parseRecordList } from './internal/envelope.js';
+import { checkRecordList, parseRecordEnvelope, parseRecordList } from './internal/envelope.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
-import { PagePromise, type Pagination } from './pagination.js';
+import { PagePromise, type PagePromiseOptions, type Pagination } from './pagination.js';
 import type { Company } from './schemas/company.js';
 import { connecCollections, isCollectionName, type RecordInput, type RecordOf, schemaFor } from './schemas/catalog.js';
 import { ConnecRecord, type IdMap } from './schemas/shared.js';
@@ -30,6 +30,9 @@ export interface ListQuery {
   /** Extra query parameters, sent as they are. */
   params?: Record<string, string>;
 }
+
+/** Options of `list()`: the per-call options plus paging behaviour. */
+export interface ListOptions extends RequestOptions, PagePromiseOptions {}
 
 /** What a group scope needs from its client. */
 export interface ClientContext {
@@ -191,7 +194,7 @@ export class CollectionResource<K extends string> {
    * List records. `await` it for the first page (with `total`); iterate it with `for await` for
    * every record of every page, fetched lazily one page at a time.
    */
-  list(query: ListQuery = {}, options: RequestOptions = {}): PagePromise<RecordOf<K>> {
+  list(query: ListQuery = {}, options: ListOptions = {}): PagePromise<RecordOf<K>> {
     let search: string;
     try {
       search = encodeQuery(query);
@@ -201,18 +204,36 @@ export class CollectionResource<K extends string> {
     }
     const first = search === '' ? this.#base : `${this.#base}?${search}`;
     const what = `Connec! list ${this.name}`;
-    return new PagePromise<RecordOf<K>>(first, async (url) => {
-      const response = await this.#ctx.kernel.request({ method: 'GET', url, options });
-      const data = parseRecordList(response.body, this.name, this.#schema, what);
-      const pagination = readPagination(response.body);
-      return { data, pagination, nextUrl: nextPageUrl(url, this.#ctx.origin, pagination, data.length) };
-    });
+    const { kernel, origin } = this.#ctx;
+    const { readAhead, ...requestOptions } = options;
+    return new PagePromise<RecordOf<K>>(
+      first,
+      async (url, cancel) => {
+        const signal = cancel && requestOptions.signal ? AbortSignal.any([requestOptions.signal, cancel]) : (cancel ?? requestOptions.signal);
+        const response = await kernel.request({
+          method: 'GET',
+          url,
+          options: signal ? { ...requestOptions, signal } : requestOptions,
+        });
+        return () => {
+          const body = readJson(response, 'GET');
+          const list = checkRecordList(body, this.name, what);
+          const pagination = readPagination(body);
+          return {
+            pagination,
+            nextUrl: nextPageUrl(url, origin, pagination, list.length),
+            decode: () => parseRecordList(list, this.name, this.#schema, what, body),
+          };
+        };
+      },
+      { readAhead: readAhead ?? true },
+    );
   }
 
   async retrieve(id: RecordId, options: RequestOptions = {}): Promise<RecordOf<K>> {
     const url = `${this.#base}/${resolveId(id)}`;
     const response = await this.#ctx.kernel.request({ method: 'GET', url, options });
-    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! retrieve ${this.name}`);
+    return parseRecordEnvelope(readJson(response, 'GET'), this.name, this.#schema, `Connec! retrieve ${this.name}`);
   }
 
   /**
@@ -227,7 +248,7 @@ export class CollectionResource<K extends string> {
       body: { [this.name]: record },
       options,
     });
-    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! create ${this.name}`);
+    return parseRecordEnvelope(readJson(response, 'POST'), this.name, this.#schema, `Connec! create ${this.name}`);
   }
 
   /** Partial update (`PUT`): only the fields sent change. */
@@ -235,7 +256,7 @@ export class CollectionResource<K extends string> {
     checkInput(this.name, patch);
     const url = `${this.#base}/${resolveId(id)}`;
     const response = await this.#ctx.kernel.request({ method: 'PUT', url, body: { [this.name]: patch }, options });
-    return parseRecordEnvelope(response.body, this.name, this.#schema, `Connec! update ${this.name}`);
+    return parseRecordEnvelope(readJson(response, 'PUT'), this.name, this.#schema, `Connec! update ${this.name}`);
   }
 }
 
@@ -261,12 +282,12 @@ export class CompanyResource {
 
   async retrieve(options: RequestOptions = {}): Promise<Company> {
     const response = await this.#ctx.kernel.request({ method: 'GET', url: this.#url, options });
-    return parseRecordEnvelope(response.body, 'company', connecCollections.company, 'Connec! retrieve company');
+    return parseRecordEnvelope(readJson(response, 'GET'), 'company', connecCollections.company, 'Connec! retrieve company');
   }
 
   async update(patch: RecordInput<'company'>, options: RequestOptions = {}): Promise<Company> {
     checkInput('company', patch);
     const response = await this.#ctx.kernel.request({ method: 'PUT', url: this.#url, body: { company: patch }, options });
-    return parseRecordEnvelope(response.body, 'company', connecCollections.company, 'Connec! update company');
+    return parseRecordEnvelope(readJson(response, 'PUT'), 'company', connecCollections.company, 'Connec! update company');
   }
 }

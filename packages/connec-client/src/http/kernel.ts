@@ -55,9 +55,34 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   headers: Headers;
-  /** Parsed JSON body, `undefined` when the body was empty. */
-  body: unknown;
+  /** The raw body text (parse it with {@link readJson}). */
+  text: string;
   url: string;
+}
+
+/**
+ * The JSON body of a 2xx answer (`undefined` when empty). A body that is not JSON is a
+ * `ResponseValidationError`: the request succeeded but the answer is unusable.
+ */
+export function readJson(response: HttpResponse, method: string): unknown {
+  if (response.text === '') return undefined;
+  try {
+    return JSON.parse(response.text);
+  } catch (cause) {
+    throw new ResponseValidationError(
+      `Connec! ${method} ${redactUrl(response.url)} answered ${response.status} with a body that is not JSON`,
+      { issues: [{ path: '', message: 'body is not valid JSON' }], body: response.text.slice(0, 2000), cause },
+    );
+  }
+}
+
+function errorBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.slice(0, 2000);
+  }
 }
 
 type Attempt = { kind: 'response'; response: HttpResponse } | { kind: 'failure'; error: MaestranoError; retryable: boolean };
@@ -106,9 +131,8 @@ export class HttpKernel {
   }
 
   /**
-   * Send a request with retries. Resolves with any 2xx answer; throws an `ApiError` subclass for
-   * other statuses, `ConnectionError` when no complete answer arrived, `ResponseValidationError`
-   * when a 2xx body is not JSON.
+   * Send a request with retries. Resolves with any 2xx answer (body fully read); throws an
+   * `ApiError` subclass for other statuses and `ConnectionError` when no complete answer arrived.
    */
   async request(request: HttpRequest): Promise<HttpResponse> {
     const { method, url } = request;
@@ -130,7 +154,7 @@ export class HttpKernel {
           status: response.status,
           method,
           url: response.url,
-          body: response.body,
+          body: errorBody(response.text),
           requestId: response.headers.get('x-request-id') ?? undefined,
           retryAfterMs,
         });
@@ -183,26 +207,7 @@ export class HttpKernel {
         ...(request.options?.headers ? { headers: request.options.headers } : {}),
       });
       const text = await response.text();
-      const status = response.status;
-      let body: unknown;
-      if (text !== '') {
-        try {
-          body = JSON.parse(text);
-        } catch (cause) {
-          if (status >= 200 && status <= 299) {
-            return {
-              kind: 'failure',
-              retryable: false,
-              error: new ResponseValidationError(
-                `Connec! ${method} ${redactUrl(url)} answered ${status} with a body that is not JSON`,
-                { issues: [{ path: '', message: 'body is not valid JSON' }], body: text.slice(0, 2000), cause },
-              ),
-            };
-          }
-          body = text.slice(0, 2000);
-        }
-      }
-      return { kind: 'response', response: { status, headers: response.headers, body, url: response.url || url } };
+      return { kind: 'response', response: { status: response.status, headers: response.headers, text, url: response.url || url } };
     } catch (cause) {
       if (isMaestranoError(cause)) return { kind: 'failure', error: cause, retryable: false };
       if (signal?.aborted) return { kind: 'failure', error: abortError(method, url, cause), retryable: false };

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { type IssueSummary, ResponseValidationError } from '../errors.js';
 import { describeIssues, summarizeIssues } from './issues.js';
+import { validateRecord } from './validator.js';
 
 function fail(what: string, issues: IssueSummary[], body: unknown): ResponseValidationError {
   return new ResponseValidationError(`${what}: ${describeIssues(issues)}`, { issues, body });
@@ -13,20 +14,25 @@ function envelopeOf(body: unknown, what: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/**
- * Parse `{"<key>": [records], ...}`. Every record is checked; all issues are reported at once,
- * with paths such as `people/3/email/address`.
- */
-export function parseRecordList<T>(body: unknown, key: string, schema: z.ZodType<T>, what: string): T[] {
+/** The record array under `key` of a list answer (checked, not yet validated). */
+export function checkRecordList(body: unknown, key: string, what: string): unknown[] {
   const envelope = envelopeOf(body, what);
   const list = envelope[key];
   if (!Array.isArray(list)) {
     throw fail(what, [{ path: key, message: `expected an array under "${key}"` }], body);
   }
+  return list;
+}
+
+/**
+ * Validate the records of a list answer. Every record is checked; all issues are reported at
+ * once, with paths such as `people/3/email/address`.
+ */
+export function parseRecordList<T>(list: readonly unknown[], key: string, schema: z.ZodType<T>, what: string, body: unknown): T[] {
   const out: T[] = new Array(list.length);
   let issues: IssueSummary[] | undefined;
   for (let i = 0; i < list.length; i += 1) {
-    const result = schema.safeParse(list[i]);
+    const result = validateRecord(schema, list[i]);
     if (result.success) out[i] = result.data;
     else (issues ??= []).push(...summarizeIssues(result.error.issues, [key, i]));
   }
@@ -42,7 +48,7 @@ export function parseRecordEnvelope<T>(body: unknown, key: string, schema: z.Zod
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw fail(what, [{ path: key, message: `expected a record object under "${key}"` }], body);
   }
-  const result = schema.safeParse(value);
+  const result = validateRecord(schema, value);
   if (!result.success) throw fail(what, summarizeIssues(result.error.issues, [key]), body);
   return result.data;
 }
