@@ -214,6 +214,18 @@ export function handleConnec(platform: Platform, req: SandboxRequest): SandboxRe
     return batch(platform, req);
   }
   if (path === '/version') return json(200, { ci_branch: 'sandbox', ci_commit: 'local', env: 'sandbox' });
+  const report = /^\/api\/reports\/([^/]+)\/([^/]+)\/?$/.exec(path);
+  if (report?.[1] !== undefined && report[2] !== undefined && req.method === 'GET') {
+    try {
+      authorize(platform, req, decodeURIComponent(report[1]));
+      if (report[2] !== 'accounts_summary') throw new ConnecError(400, 'unknown-resource', 'Unknown Resource', `Unknown report ${report[2]}`);
+      const q = req.url.searchParams;
+      return json(200, { to: q.get('to'), period: q.get('period') ?? 'MONTHLY', accounts: [] }, accessControlHeaders());
+    } catch (e) {
+      if (e instanceof ConnecError) return errorResponse(e);
+      throw e;
+    }
+  }
   if (path !== '/api/v2' && !path.startsWith('/api/v2/')) return null;
   if (req.method === 'OPTIONS') return { status: 204, headers: accessControlHeaders(), body: '' };
   return connecCall(platform, req, req.method, path.slice('/api/v2'.length), req.body);
