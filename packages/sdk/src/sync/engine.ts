@@ -479,12 +479,17 @@ export class SyncEngine {
       throw new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`);
     }
     const ids = this.idScope(scope, entity.name);
-    const map = await this.linkMap(scope, entity.name, connecId, result.id);
-    await this.deps.storage.idMaps.update(ids, { connecId }, {
-      lastAppliedAt: updatedAt ?? this.deps.clock(),
-      lastReceivedHash: hash,
-      lastError: null,
-    });
+    const applied = { lastAppliedAt: updatedAt ?? this.deps.clock(), lastReceivedHash: hash };
+    let map: IdMapRecord;
+    try {
+      // We hold the record lock and saw no map: one insert records the link and the version.
+      map = await this.deps.storage.idMaps.insert({ ...ids, connecId, localId: result.id, ...applied });
+    } catch (error) {
+      if (!(error instanceof StorageConflictError)) throw error;
+      // The local id is already mapped (e.g. a push linked it meanwhile): merge the link.
+      map = await this.linkMap(scope, entity.name, connecId, result.id);
+      await this.deps.storage.idMaps.update(ids, { connecId }, { ...applied, lastError: null });
+    }
     this.counters.created++;
     this.counters.applied++;
     await this.wake(scope, entity.name, connecId);
