@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -10,11 +10,21 @@ const run = promisify(execFile);
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rootDir = join(pkgDir, '..', '..');
 
+/** True when dist/ is missing or older than any source file (so the test always runs the current code). */
+function distIsStale(): boolean {
+  const built = ['index.js', 'index.d.ts', 'cli.js'].map((f) => join(pkgDir, 'dist', f));
+  if (!built.every((f) => existsSync(f))) return true;
+  const oldestBuild = Math.min(...built.map((f) => statSync(f).mtimeMs));
+  const sources = readdirSync(join(pkgDir, 'src'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile() && d.name.endsWith('.ts'));
+  return sources.some((d) => statSync(join(d.parentPath, d.name)).mtimeMs > oldestBuild);
+}
+
 describe('CLI (built bin)', () => {
   let child: ChildProcess | null = null;
 
   beforeAll(async () => {
-    await run('npm', ['run', 'build'], { cwd: pkgDir, timeout: 120_000 });
+    if (distIsStale()) await run('npm', ['run', 'build'], { cwd: pkgDir, timeout: 120_000 });
+    else console.log('dist/ is newer than src/: reusing the existing build');
     if (!existsSync(join(rootDir, 'node_modules', '.bin', 'maestrano-sandbox'))) {
       // npm skips the bin link when dist/cli.js did not exist at install time; re-link it.
       console.log('maestrano-sandbox bin link missing after install: running npm rebuild @org/maestrano-sandbox');
