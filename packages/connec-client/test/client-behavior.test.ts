@@ -266,6 +266,8 @@ describe('timeouts and aborts', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ code: 'connection_aborted', failure: 'aborted' });
     expect(h.server.requests).toHaveLength(1);
+    for (let i = 0; i < 200 && h.server.abandonedHangs === 0; i += 1) await new Promise((r) => setTimeout(r, 10));
+    expect(h.server.abandonedHangs).toBe(1);
   });
 
   it('an AbortSignal also interrupts the wait between retries', async () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   and,
   connecId,
+  PermissionDeniedError,
   eq,
   gt,
   type Page,
@@ -109,7 +110,7 @@ describe('list and paging', () => {
   });
 
   it('toArray requires a limit and stops fetching once it is reached', async () => {
-    const list = h.client.group(GROUP).people.list({ top: 3 });
+    const list = h.client.group(GROUP).people.list({ top: 3 }, { readAhead: false });
     await expect(list.toArray({ limit: 0 })).rejects.toBeInstanceOf(PayloadValidationError);
     // @ts-expect-error the limit is required
     await expect(list.toArray({})).rejects.toBeInstanceOf(PayloadValidationError);
@@ -174,6 +175,64 @@ describe('list and paging', () => {
 
     const ok = await h.client.group(GROUP).people.list({ top: 1 });
     expect(ok.data[0]?.custom_score).toBe(7);
+  });
+});
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i += 1) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('read-ahead', () => {
+  beforeEach(async () => {
+    h = await startHarness();
+    h.server.seed(GROUP, 'people', Array.from({ length: 6 }, (_, i) => personFields(i + 1)));
+  });
+
+  it('requests the next page while the current one is consumed (by default)', async () => {
+    const names: string[] = [];
+    for await (const person of h.client.group(GROUP).people.list({ top: 3 })) {
+      if (names.length === 0) await until(() => h.server.requests.length === 2, 'the read-ahead request');
+      names.push(person.first_name ?? '');
+    }
+    expect(names).toEqual(['Jane1', 'Jane2', 'Jane3', 'Jane4', 'Jane5', 'Jane6']);
+    expect(h.server.requests.map((r) => r.query.get('$skip'))).toEqual([null, '3']);
+  });
+
+  it('with readAhead: false, sends nothing until the consumer asks for the next page', async () => {
+    const seenAtPageEnd: number[] = [];
+    let i = 0;
+    for await (const _ of h.client.group(GROUP).people.list({ top: 3 }, { readAhead: false })) {
+      i += 1;
+      if (i % 3 === 0) seenAtPageEnd.push(h.server.requests.length);
+    }
+    expect(seenAtPageEnd).toEqual([1, 2]);
+  });
+
+  it('cancels the read-ahead request when the iteration stops early', async () => {
+    h.server.fault({ path: `/api/v2/${GROUP}/people`, after: 1, action: { kind: 'hang' } });
+    let first: string | undefined;
+    for await (const person of h.client.group(GROUP).people.list({ top: 3 })) {
+      await until(() => h.server.requests.length === 2, 'the read-ahead request');
+      first = person.first_name ?? undefined;
+      break;
+    }
+    expect(first).toBe('Jane1');
+    await until(() => h.server.abandonedHangs === 1, 'the read-ahead request to be cancelled');
+    expect(h.server.requests).toHaveLength(2);
+  });
+
+  it('surfaces a failure of the next page only after every record of the current page', async () => {
+    h.server.fault({ path: `/api/v2/${GROUP}/people`, after: 1, action: { kind: 'reply', status: 403 } });
+    const names: string[] = [];
+    const error = await (async () => {
+      for await (const person of h.client.group(GROUP).people.list({ top: 3 })) names.push(person.first_name ?? '');
+    })().catch((e: unknown) => e);
+    expect(names).toEqual(['Jane1', 'Jane2', 'Jane3']);
+    expect(error).toBeInstanceOf(PermissionDeniedError);
   });
 });
 

@@ -195,6 +195,8 @@ export class TestConnecServer {
   readonly apiId: string;
   readonly apiKey: string;
   readonly requests: RecordedRequest[] = [];
+  /** Requests held by a `hang` fault whose client went away (aborted or timed out). */
+  abandonedHangs = 0;
   readonly #groups: Map<string, string>;
   readonly #store = new Map<string, StoredRecord[]>();
   readonly #companies = new Map<string, StoredRecord>();
@@ -378,7 +380,12 @@ export class TestConnecServer {
         req.socket.destroy();
         return;
       }
-      if (action.kind === 'hang') return;
+      if (action.kind === 'hang') {
+        res.on('close', () => {
+          this.abandonedHangs += 1;
+        });
+        return;
+      }
       res.writeHead(action.status ?? 200, { 'content-type': 'application/vnd.api+json' });
       res.write('{"people":[');
       return;

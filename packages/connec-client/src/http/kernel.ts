@@ -87,9 +87,16 @@ function errorBody(text: string): unknown {
 
 type Attempt = { kind: 'response'; response: HttpResponse } | { kind: 'failure'; error: MaestranoError; retryable: boolean };
 
-function abortError(method: string, url: string, cause: unknown): ConnectionError {
-  return new ConnectionError(`Connec! ${method} ${redactUrl(url)} was aborted`, {
-    service: 'connec',
+const serviceLabels: Record<ApiService, string> = {
+  connec: 'Connec!',
+  account: 'Account API',
+  dev_platform: 'Developer platform',
+  idp: 'IdP',
+};
+
+function abortError(service: ApiService, method: string, url: string, cause: unknown): ConnectionError {
+  return new ConnectionError(`${serviceLabels[service]} ${method} ${redactUrl(url)} was aborted`, {
+    service,
     failure: 'aborted',
     method,
     url: redactUrl(url),
@@ -143,7 +150,7 @@ export class HttpKernel {
     const signal = options.signal;
 
     for (let attempt = 0; ; attempt += 1) {
-      if (signal?.aborted) throw abortError(method, url, signal.reason);
+      if (signal?.aborted) throw abortError(this.#options.service, method, url, signal.reason);
       const result = await this.#attempt(request, timeoutMs, signal);
       if (result.kind === 'response') {
         const { response } = result;
@@ -186,7 +193,7 @@ export class HttpKernel {
     try {
       await sleep(delayMs, signal);
     } catch (cause) {
-      throw abortError(method, url, cause);
+      throw abortError(this.#options.service, method, url, cause);
     }
   }
 
@@ -210,13 +217,13 @@ export class HttpKernel {
       return { kind: 'response', response: { status: response.status, headers: response.headers, text, url: response.url || url } };
     } catch (cause) {
       if (isMaestranoError(cause)) return { kind: 'failure', error: cause, retryable: false };
-      if (signal?.aborted) return { kind: 'failure', error: abortError(method, url, cause), retryable: false };
+      if (signal?.aborted) return { kind: 'failure', error: abortError(this.#options.service, method, url, cause), retryable: false };
       const failure: ConnectionFailure = timedOut ? 'timeout' : 'network';
       const what = timedOut ? `timed out after ${timeoutMs} ms` : `failed: ${describeCause(cause)}`;
       return {
         kind: 'failure',
         retryable: true,
-        error: new ConnectionError(`Connec! ${method} ${redactUrl(url)} ${what}`, {
+        error: new ConnectionError(`${serviceLabels[this.#options.service]} ${method} ${redactUrl(url)} ${what}`, {
           service: this.#options.service,
           failure,
           method,
