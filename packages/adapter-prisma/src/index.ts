@@ -6,8 +6,8 @@ export type { PrismaAdapterOptions } from './prisma-adapter.js';
 export type { PrismaClientLike, PrismaProvider, PrismaTransactionLike } from './client.js';
 
 // --- errors ---------------------------------------------------------------------------
-export { isUniqueViolation, toStorageError } from './errors.js';
+export { toStorageError } from './errors.js';
 
 // --- migrations -----------------------------------------------------------------------
-export { migrate, migrationsDirectory, schemaFragmentPath, splitSqlStatements } from './migrate.js';
+export { migrate, migrationsDirectory, schemaFragmentPath } from './migrate.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
