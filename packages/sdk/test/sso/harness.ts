@@ -28,6 +28,8 @@ export class FakeApp {
   failures: Partial<Record<'createCompany' | 'createUser' | 'addMembership' | 'findUserByEmail', number>> = {};
   /** Delay (ms) inside createCompany, to widen race windows. */
   createCompanyDelayMs = 0;
+  /** Per-call delays of createCompany, consumed first (then `createCompanyDelayMs`). */
+  createCompanyDelays: number[] = [];
   seq = 0;
 
   #maybeFail(hook: keyof FakeApp['failures']): void {
@@ -41,7 +43,8 @@ export class FakeApp {
   hooks = {
     createCompany: async (group: SsoGroup, ctx: ProvisioningContext): Promise<AppRecordRef> => {
       this.calls.push({ hook: 'createCompany', key: ctx.idempotencyKey });
-      if (this.createCompanyDelayMs) await new Promise((r) => setTimeout(r, this.createCompanyDelayMs));
+      const delay = this.createCompanyDelays.shift() ?? this.createCompanyDelayMs;
+      if (delay) await new Promise((r) => setTimeout(r, delay));
       this.#maybeFail('createCompany');
       for (const [id, c] of this.companies) if (c.key === ctx.idempotencyKey) return { id };
       const id = `co-${++this.seq}`;

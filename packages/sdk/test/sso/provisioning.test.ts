@@ -201,4 +201,24 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(new Set(results.map((r) => r.body['userId'])).size).toBe(1);
     expect(h.app.companies.size).toBe(1);
   });
+
+  it('a login stuck in createCompany past the claim TTL is taken over: still one company (same idempotency key) and one job', async () => {
+    h = await startHarness({ sso: { provisioningClaimTtlMs: 1_000 } });
+    h.app.createCompanyDelays = [2_500];
+    const slow = h.login(alice);
+    // Start the second login once the first one is inside createCompany (holding the claim).
+    while (h.app.count('createCompany') === 0) await new Promise((r) => setTimeout(r, 20));
+    const fast = await h.login(bob);
+    const first = await slow;
+    expect([first.status, fast.status]).toEqual([200, 200]);
+    // Both logins ran the hook (the first one's claim expired), with one idempotency key.
+    expect(h.app.calls.filter((c) => c.hook === 'createCompany').map((c) => c.key)).toEqual([
+      `mno:company:${h.tenant}:cld-100`,
+      `mno:company:${h.tenant}:cld-100`,
+    ]);
+    expect(h.app.companies.size).toBe(1);
+    expect(first.body['companyId']).toBe(fast.body['companyId']);
+    expect((await h.storage.groups.get(h.tenant, 'cld-100'))?.companyId).toBe(fast.body['companyId']);
+    expect(await companyJobs(h)).toBe(1);
+  });
 });
