@@ -3,12 +3,13 @@
  * enqueue+claim+complete per second through the adapter, next to the raw `mongodb` driver
  * doing the same work in the same run against the same server; prints ratios.
  *
- *   node --conditions=@org/source --import tsx bench/storage/mongo.ts [--maps 400] [--jobs 200]
+ *   node --conditions=@org/source --import tsx bench/storage/mongo.ts [--maps 300] [--jobs 150]
  *
  * Uses MONGODB_URL when set, otherwise starts FerretDB 1.24 (SQLite handler) on a loopback
  * port with a temporary data directory. On FerretDB the adapter runs in guarded mode (its
- * conditional updates are not atomic; see the adapter README), so the `guard: never` row,
- * which is what a real MongoDB gets, is printed for comparison (unsafe on FerretDB).
+ * conditional updates are not atomic; see the adapter README); the `guard: never` row (the
+ * MongoDB code path, unsafe on FerretDB, where its `{ _id, _rev }` filters scan) is printed
+ * for comparison.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,7 @@ import { type MongoStorageAdapter, mongoAdapter } from '@org/maestrano-adapter-m
 import { type Collection, type Db, type Document, MongoClient, ObjectId } from 'mongodb';
 import { FerretDbServer, findFerretDb } from '../../packages/adapter-mongo/test/ferretdb.ts';
 
-const { values } = parseArgs({ options: { maps: { type: 'string', default: '400' }, jobs: { type: 'string', default: '200' } } });
+const { values } = parseArgs({ options: { maps: { type: 'string', default: '300' }, jobs: { type: 'string', default: '150' } } });
 const MAPS = Number(values.maps);
 const JOBS = Number(values.jobs);
 const scope = { tenant: 'bench', groupId: 'cld-bench', entity: 'contact' };
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
         await adapter.ensureIndexes();
         return adapter;
       };
-      const label = guard === 'auto' ? (server ? 'adapter (guarded)' : 'adapter') : 'adapter guard:never';
+      const label = guard === 'auto' ? (server ? 'adapter (guarded)' : 'adapter') : 'adapter guard:never (unsafe here)';
       if (guard === 'never' && !server) continue;
       rows.push([`id-map upserts/s, ${label}`, rawMaps, await adapterIdMaps(await make())]);
       rows.push([`jobs enqueue+claim+complete/s, ${label}`, rawJob, await adapterJobs(await make())]);
