@@ -12,7 +12,7 @@ export interface ValidatedAssertion {
   nameId: string;
   /** Attribute name -> values, in document order. */
   attributes: Map<string, string[]>;
-  /** The request this answers (from the signed SubjectConfirmationData, else the Response), or null (IdP-initiated). */
+  /** The request this answers (from the signed SubjectConfirmationData only), or null (IdP-initiated). */
   inResponseTo: string | null;
   /** Until when the assertion id must be remembered (latest validity bound + skew). */
   replayUntil: Date;
@@ -266,7 +266,10 @@ export class ResponseValidator {
       assertionId,
       nameId,
       attributes,
-      inResponseTo: subjectInResponseTo ?? responseInResponseTo,
+      // Only the signed SubjectConfirmationData binds the assertion to a request (the Web
+      // Browser SSO profile requires it there): Response@InResponseTo is unsigned here, so an
+      // unsolicited assertion wrapped in a Response claiming a request stays unsolicited.
+      inResponseTo: subjectInResponseTo,
       replayUntil: new Date(Math.min(bound, nowMs + 7 * 86_400_000) + skew),
     };
   }

@@ -110,6 +110,14 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await h.post(h.idp.response(alice, { acsUrl: h.acsUrl })), 400, 'in_response_to');
   });
 
+  it('in_response_to: an unsolicited assertion in a Response claiming this browser\'s request (Response@InResponseTo is unsigned)', async () => {
+    const started = await h.init();
+    const request = h.idp.parseAuthnRequest(started.location);
+    const unsolicited = h.idp.responseXml(alice, { acsUrl: h.acsUrl, inResponseTo: null });
+    const forged = unsolicited.replace('<samlp:Response ', `<samlp:Response InResponseTo="${request.id}" `);
+    await expectRefused(await h.post(Buffer.from(forged).toString('base64'), { cookie: started.cookie }), 400, 'in_response_to');
+  });
+
   it('status: the IdP answered with a non-success status', async () => {
     await expectRefused(await attempt({ status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }), 400, 'status');
   });
