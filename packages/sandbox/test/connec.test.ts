@@ -220,6 +220,13 @@ describe('Connec! API (PROTOCOL §6)', () => {
     await api('PUT', `/api/v2/${group}/items/${itemId}`, { items: { id: [{ id: 'I-7', provider: 'myapp', realm }] } }, ext);
     const again = await api('GET', `/api/v2/${group}/items/${itemId}`, undefined, ext);
     expect((again.body.items as { id: IdMap[] }).id).toContainEqual({ id: 'I-7', provider: 'myapp', realm });
+    // a rejected update (bad reference) binds nothing: the app id stays free for another record
+    const rejected = await api('PUT', `/api/v2/${group}/items/${itemId}`, { items: { id: [{ id: 'I-9', provider: 'myapp', realm }], sale_tax_code_id: 42 } }, ext);
+    expect(rejected.status).toBe(400);
+    const afterReject = await api('POST', `/api/v2/${group}/items`, { items: { id: [{ id: 'I-9', provider: 'myapp', realm }], name: 'Second try' } }, ext);
+    expect(afterReject.status).toBe(201);
+    const unchanged = await api('GET', `/api/v2/${group}/items/${itemId}`, undefined, ext);
+    expect((unchanged.body.items as { id: IdMap[] }).id.map((i) => i.id)).not.toContain('I-9');
     // the same external id in another collection is a different record
     const samePerson = await api('POST', `/api/v2/${group}/people`, { people: { id: [{ id: 'I-7', provider: 'myapp', realm }], first_name: 'Same id, other type' } }, ext);
     expect(samePerson.status).toBe(201);

@@ -1,4 +1,4 @@
-import type { Store } from '../store.js';
+import { Store } from '../store.js';
 import type { ConnecRecord, ExternalId, Group, JsonObject, JsonValue } from '../types.js';
 import { newUuid } from '../util.js';
 import { isReferenceField, LINE_ARRAYS, REFERENCE_TARGETS, transactionClassToCollection } from './collections.js';
@@ -45,9 +45,32 @@ function toExternalIds(value: Array<{ [key: string]: JsonValue }>): ExternalId[]
   return value.map((e) => ({ id: String(e.id), provider: String(e.provider), realm: typeof e.realm === 'string' ? e.realm : '' }));
 }
 
-interface ResolveContext {
-  store: Store;
-  group: Group;
+/**
+ * Id resolution for one write. External-id bindings are collected in `pending` and only
+ * applied once the whole payload is valid, so a rejected write changes nothing.
+ */
+class ResolveContext {
+  readonly store: Store;
+  readonly group: Group;
+  readonly #pending = new Map<string, { scope: string; uuid: string; ext: ExternalId }>();
+
+  constructor(store: Store, group: Group) {
+    this.store = store;
+    this.group = group;
+  }
+
+  find(scope: string, ext: ExternalId): string | undefined {
+    return this.#pending.get(Store.externalKey(this.group.id, scope, ext))?.uuid ?? this.store.findByExternalId(this.group.id, scope, ext);
+  }
+
+  attach(scope: string, uuid: string, ext: ExternalId): void {
+    this.#pending.set(Store.externalKey(this.group.id, scope, ext), { scope, uuid, ext });
+  }
+
+  commit(): void {
+    for (const { scope, uuid, ext } of this.#pending.values()) this.store.attachExternalId(this.group.id, scope, uuid, ext);
+    this.#pending.clear();
+  }
 }
 
 /**
@@ -64,7 +87,7 @@ function resolveId(ctx: ResolveContext, scope: string, value: JsonValue, field: 
   let uuid = connec?.id;
   if (!uuid) {
     for (const ext of ids) {
-      const found = ctx.store.findByExternalId(ctx.group.id, scope, ext);
+      const found = ctx.find(scope, ext);
       if (found) {
         uuid = found;
         break;
@@ -72,7 +95,7 @@ function resolveId(ctx: ResolveContext, scope: string, value: JsonValue, field: 
     }
   }
   uuid ??= newUuid();
-  for (const ext of ids) if (ext.provider !== 'connec') ctx.store.attachExternalId(ctx.group.id, scope, uuid, ext);
+  for (const ext of ids) if (ext.provider !== 'connec') ctx.attach(scope, uuid, ext);
   return uuid;
 }
 
@@ -120,7 +143,7 @@ export interface WriteOptions {
 /** Creates a record from a request payload. POST with a Connec! id, or with ids already bound to a record, is a 409. */
 export function createRecord(opts: WriteOptions, payload: JsonObject): ConnecRecord {
   const { store, group, collection } = opts;
-  const ctx: ResolveContext = { store, group };
+  const ctx = new ResolveContext(store, group);
   let uuid: string | undefined;
   const rawId = payload.id;
   if (rawId !== undefined && rawId !== null) {
@@ -129,20 +152,21 @@ export function createRecord(opts: WriteOptions, payload: JsonObject): ConnecRec
     const ids = toExternalIds(rawId);
     if (ids.some((e) => e.provider === 'connec')) throw new ConnecError(409, 'resource-conflict', 'Conflict', 'A record cannot be created with a Connec! id', '404');
     for (const ext of ids) {
-      const found = store.findByExternalId(group.id, collection, ext);
+      const found = ctx.find(collection, ext);
       if (found && store.records.has(found)) {
         throw new ConnecError(409, 'resource-conflict', 'Conflict', `A record with id ${ext.id} (${ext.provider}/${ext.realm}) already exists`, '404');
       }
       if (found) uuid = found;
     }
     uuid ??= newUuid();
-    for (const ext of ids) store.attachExternalId(group.id, collection, uuid, ext);
+    for (const ext of ids) ctx.attach(collection, uuid, ext);
   }
   uuid ??= newUuid();
   const { opts: _options, ...fields } = payload;
   const data = normalizeObject(ctx, collection, fields, null);
   const now = store.clock.next();
   const record: ConnecRecord = { id: uuid, groupId: group.id, collection, data, createdAt: now, updatedAt: now };
+  ctx.commit();
   store.putRecord(record);
   return record;
 }
@@ -173,7 +197,7 @@ function mergeInto(target: JsonObject, patch: JsonObject): void {
  */
 export function updateRecord(opts: WriteOptions, record: ConnecRecord, payload: JsonObject): ConnecRecord {
   const { store, group, collection } = opts;
-  const ctx: ResolveContext = { store, group };
+  const ctx = new ResolveContext(store, group);
   const rawId = payload.id;
   if (rawId !== undefined && rawId !== null && typeof rawId !== 'string') {
     if (!isIdMapArray(rawId)) throw new ConnecError(400, 'validation', 'Validation error', 'id must be an array of {id, provider, realm}');
@@ -182,11 +206,11 @@ export function updateRecord(opts: WriteOptions, record: ConnecRecord, payload: 
         if (ext.id !== record.id) throw new ConnecError(400, 'validation', 'Validation error', 'The Connec! id in the body does not match the URL');
         continue;
       }
-      const found = store.findByExternalId(group.id, collection, ext);
+      const found = ctx.find(collection, ext);
       if (found && found !== record.id && store.records.has(found)) {
         throw new ConnecError(409, 'resource-conflict', 'Conflict', `id ${ext.id} (${ext.provider}/${ext.realm}) is bound to another record`);
       }
-      store.attachExternalId(group.id, collection, record.id, ext);
+      ctx.attach(collection, record.id, ext);
     }
   }
   const rawOpts = payload.opts;
@@ -196,6 +220,7 @@ export function updateRecord(opts: WriteOptions, record: ConnecRecord, payload: 
   const data: JsonObject = sparse ? { ...record.data } : {};
   mergeInto(data, patch);
   const updated: ConnecRecord = { ...record, data, updatedAt: store.clock.next() };
+  ctx.commit();
   store.putRecord(updated);
   return updated;
 }
