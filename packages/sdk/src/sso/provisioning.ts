@@ -104,7 +104,13 @@ export class Provisioner {
         () => storage.groups.claim(tenant.name, group.uid, claimOptions),
         `group ${group.uid}`,
       );
-      if ('record' in state) return { record: state.record, created: false };
+      if ('record' in state) {
+        // Maestrano deleted this group (service cancelled): no new user or login in it.
+        if (state.record.status === 'cancelled') {
+          throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+        }
+        return { record: state.record, created: false };
+      }
       try {
         const company = checkRef(
           await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
@@ -186,9 +192,6 @@ export class Provisioner {
     const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
     const user = await this.#ensureUser(tenant, identity, owner);
     const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
-    if (company.record.status === 'cancelled') {
-      throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
-    }
     if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
       await storage.groups.update(tenant.name, identity.group.uid, { orgUid: identity.group.orgUid });
     }

@@ -221,4 +221,18 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect((await h.storage.groups.get(h.tenant, 'cld-100'))?.companyId).toBe(fast.body['companyId']);
     expect(await companyJobs(h)).toBe(1);
   });
+
+  it('a cancelled group refuses logins (403) and provisions no new user in it', async () => {
+    h = await startHarness();
+    await h.login(alice);
+    expect((await h.storage.groups.cancel(h.tenant, 'cld-100')).changed).toBe(true);
+    const known = await h.login(alice);
+    expect(known.status).toBe(403);
+    expect(known.body).toEqual({ error: 'provisioning_failed', message: 'This account has been cancelled' });
+    const newcomer = await h.login(bob);
+    expect(newcomer.status).toBe(403);
+    expect(h.app.count('createUser')).toBe(1);
+    expect(await h.storage.users.get(h.tenant, 'usr-bob')).toBeNull();
+    expect(h.logins).toHaveLength(1);
+  });
 });
