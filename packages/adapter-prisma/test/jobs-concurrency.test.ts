@@ -106,6 +106,30 @@ describe.skipIf(unavailable !== null)('prisma-postgresql: job claiming under con
     }
   });
 
+  it('enqueueMany stores a batch atomically: a row the database rejects stores none of the batch', async () => {
+    const main = adapters[0]!;
+    const before = await main.jobs.counts({ type: 'batch' });
+    // PostgreSQL jsonb refuses \u0000, so the third row fails inside the database itself.
+    const error = await main.jobs
+      .enqueueMany([
+        { type: 'batch', payload: { n: 1 }, dedupeKey: 'batch-1' },
+        { type: 'batch', payload: { n: 2 } },
+        { type: 'batch', payload: 'nul \u0000 inside' },
+      ])
+      .catch((err: unknown) => err);
+    expect(error).toMatchObject({ name: 'StorageError', operation: 'jobs.enqueueMany', adapterId: 'prisma' });
+    expect(await main.jobs.counts({ type: 'batch' })).toEqual(before);
+    // The same batch without the bad row goes in whole, deduped within itself.
+    const results = await main.jobs.enqueueMany([
+      { type: 'batch', payload: { n: 1 }, dedupeKey: 'batch-1' },
+      { type: 'batch', payload: { n: 2 } },
+      { type: 'batch', payload: { n: 3 }, dedupeKey: 'batch-1' },
+    ]);
+    expect(results.map((r) => r.created)).toEqual([true, true, false]);
+    expect(results[2]?.id).toBe(results[0]?.id);
+    expect((await main.jobs.counts({ type: 'batch' })).pending).toBe(before.pending + 2);
+  });
+
   it('workers on four clients never hold two jobs of one orderingKey at once, and each job is delivered once', async () => {
     const keys = Array.from({ length: 8 }, (_, i) => `key-${i}`);
     const perKey = 12;

@@ -44,6 +44,7 @@ function jobColumns(provider: SqlProvider, prefix: string): Sql {
 }
 
 const DEFAULT_MAX_ATTEMPTS = 8;
+const ENQUEUE_CHUNK = 500;
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
 function jobStatus(value: string): JobStatus {
@@ -107,26 +108,80 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
   }
 
   /** Stores one validated job (or finds the stored one with its dedupe key). */
-  async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
-    const maxAttempts = job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  function jobValues(job: JobInput, now: Date): Sql {
+    return sql`(${job.type}, ${job.tenant ?? null}, ${job.groupId ?? null}, ${json(job.payload, false)}, ${job.dedupeKey ?? null},
+      ${job.orderingKey ?? null}, 'pending', 0, ${job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS}, ${ts(job.runAt ?? now)}, ${ts(now)}, ${ts(now)})`;
+  }
+
+  const INSERT_JOBS = raw(`INSERT INTO maestrano_jobs (type, tenant, group_id, payload, dedupe_key, ordering_key, status, attempts,
+      max_attempts, run_at, created_at, updated_at) VALUES `);
+
+  async function enqueueOne(job: JobInput, operation: StorageOperation = 'jobs.enqueue'): Promise<EnqueueResult> {
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
-      const now = ctx.now();
       const [row] = await db.query(
-        'jobs.enqueue',
-        sql`INSERT INTO maestrano_jobs (type, tenant, group_id, payload, dedupe_key, ordering_key, status, attempts, max_attempts,
-              run_at, created_at, updated_at)
-            VALUES (${job.type}, ${job.tenant ?? null}, ${job.groupId ?? null}, ${json(job.payload, false)}, ${job.dedupeKey ?? null},
-              ${job.orderingKey ?? null}, 'pending', 0, ${maxAttempts}, ${ts(job.runAt ?? now)}, ${ts(now)}, ${ts(now)})
-            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+        operation,
+        sql`${INSERT_JOBS}${jobValues(job, ctx.now())} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
       );
       if (row) return { id: str(row, 'id'), created: true };
-      const [existing] = await db.query(
-        'jobs.enqueue',
-        sql`SELECT id FROM maestrano_jobs WHERE dedupe_key = ${job.dedupeKey ?? null}`,
-      );
+      const [existing] = await db.query(operation, sql`SELECT id FROM maestrano_jobs WHERE dedupe_key = ${job.dedupeKey ?? null}`);
       if (existing) return { id: str(existing, 'id'), created: false };
     }
-    throw raceLost('jobs.enqueue');
+    throw raceLost(operation);
+  }
+
+  /**
+   * Stores a batch with one multi-row INSERT (all rows or none). Rows come back with
+   * ascending ids in input order; inputs whose dedupe key was already stored (or repeats
+   * an earlier input of the batch) get the existing job's id.
+   */
+  async function enqueueBatch(jobs: JobInput[]): Promise<EnqueueResult[]> {
+    const now = ctx.now();
+    const inserted = await db.query(
+      'jobs.enqueueMany',
+      sql`${INSERT_JOBS}${join(
+        jobs.map((job) => jobValues(job, now)),
+        ', ',
+      )} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`,
+    );
+    const rows = inserted
+      .map((row) => ({ id: str(row, 'id'), dedupeKey: optStr(row, 'dedupe_key') }))
+      .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    const results: (EnqueueResult | null)[] = [];
+    const inBatch = new Map<string, string>();
+    let next = 0;
+    for (const job of jobs) {
+      const dedupeKey = job.dedupeKey ?? null;
+      const candidate = rows[next];
+      if (dedupeKey !== null && inBatch.has(dedupeKey)) {
+        results.push({ id: inBatch.get(dedupeKey) ?? '', created: false });
+      } else if (candidate !== undefined && candidate.dedupeKey === dedupeKey) {
+        next++;
+        if (dedupeKey !== null) inBatch.set(dedupeKey, candidate.id);
+        results.push({ id: candidate.id, created: true });
+      } else {
+        results.push(null); // dedupe key already stored before this batch
+      }
+    }
+    const missing = jobs.filter((_, index) => results[index] === null);
+    if (missing.length > 0) {
+      const keys = missing.map((job) => job.dedupeKey ?? '');
+      const stored = await db.query(
+        'jobs.enqueueMany',
+        sql`SELECT id, dedupe_key FROM maestrano_jobs WHERE ${inList(raw('dedupe_key'), keys, db.provider)}`,
+      );
+      const byKey = new Map(stored.map((row) => [str(row, 'dedupe_key'), str(row, 'id')]));
+      for (let index = 0; index < jobs.length; index++) {
+        if (results[index] !== null) continue;
+        const job = jobs[index];
+        const id = byKey.get(job?.dedupeKey ?? '');
+        // Purged between the insert and this lookup: store it on its own.
+        results[index] = id !== undefined ? { id, created: false } : job ? await enqueueOne(job, 'jobs.enqueueMany') : null;
+      }
+    }
+    return results.map((result) => {
+      if (result === null) throw raceLost('jobs.enqueueMany');
+      return result;
+    });
   }
 
   const claimPostgres = (options: ClaimJobsOptions, now: Date, expires: Date, types: Sql): Sql =>
@@ -193,7 +248,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       // Everything is validated first, so a bad entry stores nothing.
       for (const job of jobs) validate('jobs.enqueueMany', job);
       const results: EnqueueResult[] = [];
-      for (const job of jobs) results.push(await enqueueOne(job));
+      // One statement per chunk (SQLite binds at most 32766 parameters); a batch within
+      // one chunk is stored atomically.
+      for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) results.push(...(await enqueueBatch(jobs.slice(i, i + ENQUEUE_CHUNK))));
       return results;
     },
 
