@@ -304,6 +304,17 @@ export class SyncEngine {
     throw new SyncError(`Could not link Connec! record ${connecId} to local record ${localId} of "${entity}" (contention)`);
   }
 
+  /**
+   * Wakes the jobs parked on any of these records. Only parked (pending) record jobs can wait,
+   * and they are few, so one wake per waiting key is cheaper than one per created record.
+   */
+  private async wakeWaiting(scope: GroupScope, entity: string, connecIds: string[]): Promise<void> {
+    if (connecIds.length === 0) return;
+    const pending = await this.deps.storage.jobs.counts({ tenant: scope.tenant.name, type: 'connec.record' });
+    if (pending.pending === 0) return;
+    for (const connecId of connecIds) await this.wake(scope, entity, connecId);
+  }
+
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
     await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
   }
@@ -398,7 +409,7 @@ export class SyncEngine {
     scope: GroupScope,
     entity: AnyEntity,
     record: ConnecRecord,
-    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean } = {},
+    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean; batchWakes?: string[] } = {},
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const connecId = connecIdOf(record.id);
@@ -444,7 +455,9 @@ export class SyncEngine {
       const { record: unfolded, missing } = await this.unfold(scope, entity, record, options.cache);
       if (missing.length > 0) return { kind: 'parked', connecId, missing };
 
-      if (!map?.localId) return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal);
+      if (!map?.localId) {
+        return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal, options.batchWakes);
+      }
       return await this.update(scope, entity, record, unfolded, map, connecId, updatedAt, hash, options.signal);
     } finally {
       await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
@@ -469,6 +482,7 @@ export class SyncEngine {
     updatedAt: Date | null,
     hash: string,
     signal: AbortSignal | undefined,
+    batchWakes: string[] | undefined,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     if (!inbound) throw new SyncError(`Entity "${entity.name}" is not inbound`);
@@ -492,7 +506,9 @@ export class SyncEngine {
     }
     this.counters.created++;
     this.counters.applied++;
-    await this.wake(scope, entity.name, connecId);
+    // Imports collect the wake keys of a page and wake only the ones somebody waits on.
+    if (batchWakes) batchWakes.push(connecId);
+    else await this.wake(scope, entity.name, connecId);
     this.deps.emit({
       type: 'record.applied',
       tenant: scope.tenant.name,
@@ -984,10 +1000,16 @@ export class SyncEngine {
 
     const links: { op: BatchOp; record: ConnecRecord; connecId: string }[] = [];
     const deferred: JobInput[] = [];
+    const created: string[] = [];
     await pool(records, this.deps.options.importConcurrency, async (record) => {
       const connecId = connecIdOf(record.id);
       try {
-        const outcome = await this.applyRecord(scope, entity, record, { cache, signal: options.signal, full: options.full ?? false });
+        const outcome = await this.applyRecord(scope, entity, record, {
+          cache,
+          signal: options.signal,
+          full: options.full ?? false,
+          batchWakes: created,
+        });
         switch (outcome.kind) {
           case 'created':
             report.created++;
@@ -1028,6 +1050,7 @@ export class SyncEngine {
     }
     report.linked += links.length - failedLinks.size;
     if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
+    await this.wakeWaiting(scope, entity.name, created);
   }
 }
 

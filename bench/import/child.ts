@@ -1,0 +1,169 @@
+/**
+ * One measured run of the import benchmark, in its own process so that its peak RSS is its own.
+ * Mode `sdk`: `mno.sync.importGroup` through adapter-prisma on PostgreSQL with trivial mappers
+ * into two local tables. Mode `baseline`: the same pages with plain `fetch` and raw `pg`
+ * multi-row INSERTs. Prints one JSON line: { mode, records, ms, maxRssMb }.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { migrate, prismaAdapter } from '@org/maestrano-adapter-prisma';
+import { createMaestrano, defineConnector, defineEntity, tenantsFromDevPlatform } from '@org/maestrano-sdk';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+
+const mode = process.argv[2];
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} missing`);
+  return v;
+};
+const PG_SERVER = process.env.MAESTRANO_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const sandboxUrl = env('BENCH_SANDBOX_URL');
+const groupId = env('BENCH_GROUP');
+
+async function admin(sql: string) {
+  const c = new pg.Client({ connectionString: PG_SERVER });
+  await c.connect();
+  await c.query(sql);
+  await c.end();
+}
+const dbName = `mno_bench_import_${randomBytes(4).toString('hex')}`;
+await admin(`CREATE DATABASE "${dbName}"`);
+const url = new URL(PG_SERVER);
+url.pathname = `/${dbName}`;
+const databaseUrl = url.toString();
+
+const refId = (value: unknown): string | null => {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    const entry = value.find((e) => (e as { provider?: string }).provider === 'connec') as { id?: string } | undefined;
+    return entry?.id ?? null;
+  }
+  return null;
+};
+
+let records = 0;
+let ms = 0;
+try {
+  if (mode === 'baseline') {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    await pool.query('CREATE TABLE rows (connec_id text PRIMARY KEY, collection text NOT NULL, name text, ref text)');
+    const auth = `Basic ${Buffer.from(`${env('BENCH_API_ID')}:${env('BENCH_API_KEY')}`).toString('base64')}`;
+    const t0 = performance.now();
+    for (const collection of ['organizations', 'people']) {
+      let next: string | undefined = `${sandboxUrl}/api/v2/${groupId}/${collection}?$top=100`;
+      while (next) {
+        const res = await fetch(next, { headers: { authorization: auth, accept: 'application/vnd.api+json', 'connec-external-ids': 'true' } });
+        const body = (await res.json()) as Record<string, unknown> & { pagination?: { next?: string } };
+        const page = (body[collection] as Record<string, unknown>[]) ?? [];
+        if (page.length > 0) {
+          const values: unknown[] = [];
+          const tuples = page.map((r, i) => {
+            values.push(refId(r.id), collection, String(r.name ?? r.last_name ?? ''), refId(r.organization_id));
+            return `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`;
+          });
+          await pool.query(`INSERT INTO rows (connec_id, collection, name, ref) VALUES ${tuples.join(',')} ON CONFLICT DO NOTHING`, values);
+        }
+        records += page.length;
+        next = body.pagination?.next;
+      }
+    }
+    ms = performance.now() - t0;
+    await pool.end();
+  } else {
+    const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 24 }) });
+    await migrate({ prisma });
+    const storage = prismaAdapter(prisma);
+    const profile = new Map<string, { n: number; ms: number }>();
+    if (process.env.BENCH_PROFILE) {
+      for (const repoName of ['idMaps', 'locks', 'jobs', 'cursors', 'groups'] as const) {
+        const repo = storage[repoName] as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+        for (const key of Object.keys(repo)) {
+          const fn = repo[key];
+          if (typeof fn !== 'function') continue;
+          repo[key] = async (...a: unknown[]) => {
+            const t = performance.now();
+            try {
+              return await fn.apply(repo, a);
+            } finally {
+              const e = profile.get(`${repoName}.${key}`) ?? { n: 0, ms: 0 };
+              e.n++;
+              e.ms += performance.now() - t;
+              profile.set(`${repoName}.${key}`, e);
+            }
+          };
+        }
+      }
+      process.on('exit', () => {
+        for (const [k, v] of profile) process.stderr.write(`${k}: n=${v.n} avg=${(v.ms / v.n).toFixed(1)}ms total=${(v.ms / 1000).toFixed(1)}s\n`);
+      });
+    }
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    await pool.query(`CREATE TABLE orgs (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text);
+      CREATE TABLE people (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text, org_id text)`);
+    const insert = async (table: string, key: string, name: string, org: string | null) => {
+      const r = await pool.query<{ id: string }>(
+        table === 'orgs'
+          ? 'INSERT INTO orgs (idem_key, name) VALUES ($1, $2) ON CONFLICT (idem_key) DO UPDATE SET name = EXCLUDED.name RETURNING id::text'
+          : 'INSERT INTO people (idem_key, name, org_id) VALUES ($1, $2, $3) ON CONFLICT (idem_key) DO UPDATE SET name = EXCLUDED.name RETURNING id::text',
+        table === 'orgs' ? [key, name] : [key, name, org],
+      );
+      return r.rows[0]?.id ?? '';
+    };
+    const orgs = defineEntity({
+      name: 'orgs',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o: Record<string, unknown>) => ({ name: String(o.name ?? '') }),
+      local: {
+        create: async (d, ctx) => ({ id: await insert('orgs', ctx.idempotencyKey, d.name, null) }),
+        update: async (id, d) => {
+          await pool.query('UPDATE orgs SET name = $2 WHERE id = $1', [id, d.name]);
+        },
+      },
+    });
+    const people = defineEntity({
+      name: 'people',
+      connec: 'people',
+      direction: 'inbound',
+      references: { organization_id: 'orgs' },
+      toLocal: (p: Record<string, unknown>) => ({
+        name: `${String(p.first_name ?? '')} ${String(p.last_name ?? '')}`,
+        org: typeof p.organization_id === 'string' ? p.organization_id : null,
+      }),
+      local: {
+        create: async (d, ctx) => ({ id: await insert('people', ctx.idempotencyKey, d.name, d.org) }),
+        update: async (id, d) => {
+          await pool.query('UPDATE people SET name = $2 WHERE id = $1', [id, d.name]);
+        },
+      },
+    });
+    const tenants = await tenantsFromDevPlatform({ host: sandboxUrl, key: env('BENCH_ENV_KEY'), secret: env('BENCH_ENV_SECRET'), refreshMs: 0 });
+    const tenant = tenants.list()[0]?.name ?? '';
+    const claim = await storage.groups.claim(tenant, groupId, { owner: 'bench', ttlMs: 60_000 });
+    if (claim.state !== 'claimed') throw new Error('group claim failed');
+    await storage.groups.complete(tenant, groupId, 'bench', { companyId: 'bench-co', orgUid: env('BENCH_ORG_UID') });
+    const mno = createMaestrano({
+      tenants,
+      storage,
+      provisioning: { createCompany: () => ({ id: 'x' }), createUser: () => ({ id: 'y' }) },
+      onLogin: () => new Response('ok'),
+      connector: defineConnector({ entities: [people, orgs] }),
+      sync: { pageSize: 100, importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32') },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const t0 = performance.now();
+    const report = await mno.sync.importGroup({ tenant, groupId });
+    ms = performance.now() - t0;
+    records = Object.values(report.entities).reduce((n, e) => n + e.fetched, 0);
+    const failed = Object.values(report.entities).reduce((n, e) => n + e.failed + e.deferred, 0);
+    if (failed > 0) throw new Error(`${failed} records failed or were deferred`);
+    await pool.end();
+    await prisma.$disconnect();
+  }
+} finally {
+  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+}
+const maxRssMb = process.resourceUsage().maxRSS / 1024;
+process.stdout.write(`${JSON.stringify({ mode, records, ms, maxRssMb })}\n`);

@@ -1,0 +1,83 @@
+/**
+ * Initial-import benchmark (issue 7).
+ *
+ *   node --conditions=@org/source --import tsx bench/import/import.ts [records=50000] [small=5000]
+ *
+ * Seeds the sandbox with about `records` organizations + people (people reference organizations)
+ * in one group, then, each in its own process: the SDK import (`mno.sync.importGroup`, adapter-prisma
+ * on PostgreSQL, trivial mappers, link-back of our ids included) and a baseline that fetches the
+ * same pages with plain `fetch` and inserts them with raw `pg` multi-row INSERTs. Prints records
+ * per second for both and the ratio (goal >= 0.5), and the SDK's peak RSS at `small` versus
+ * `records` (goal: within 1.5x).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startSandbox } from '@org/maestrano-sandbox';
+
+const large = Number(process.argv[2] ?? 50_000);
+const small = Number(process.argv[3] ?? 5_000);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Run {
+  mode: string;
+  records: number;
+  ms: number;
+  maxRssMb: number;
+}
+
+async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): Promise<Run> {
+  const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./child.ts', import.meta.url)), mode], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`${mode} run failed (${code})`);
+  const line = out.trim().split('\n').at(-1) ?? '{}';
+  return JSON.parse(line) as Run;
+}
+
+async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Run; baseline: Run | null }> {
+  // The seed puts ~15 % organizations and ~25 % people in each group.
+  const sandbox = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:9', seed: { records: Math.ceil(target / 0.4), groups: 1 } });
+  try {
+    const group = (await sandbox.admin.listGroups())[0];
+    if (!group) throw new Error('no seeded group');
+    const market = sandbox.credentials.marketplaces.find((m) => m.name === group.marketplace) ?? sandbox.credentials.marketplaces[0];
+    const env = {
+      BENCH_SANDBOX_URL: sandbox.url,
+      BENCH_GROUP: group.id,
+      BENCH_ORG_UID: group.orgUid,
+      BENCH_API_ID: market?.apiId ?? '',
+      BENCH_API_KEY: market?.apiKey ?? '',
+      BENCH_ENV_KEY: sandbox.credentials.environment.apiKey,
+      BENCH_ENV_SECRET: sandbox.credentials.environment.apiSecret,
+    };
+    const baseline = withBaseline ? await runChild('baseline', env) : null;
+    const sdk = await runChild('sdk', env);
+    return { sdk, baseline };
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+const rate = (r: Run) => r.records / (r.ms / 1000);
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+const smallRun = await measure(small, false);
+console.log(`small: ${smallRun.sdk.records} records, sdk ${fmt(rate(smallRun.sdk))} records/s, peak RSS ${smallRun.sdk.maxRssMb.toFixed(0)} MB`);
+const largeRun = await measure(large, true);
+const baseline = largeRun.baseline;
+if (!baseline) throw new Error('no baseline');
+console.log(`large: ${largeRun.sdk.records} records (baseline ${baseline.records})`);
+console.log(`baseline (fetch + pg multi-row INSERT): ${fmt(rate(baseline))} records/s in ${(baseline.ms / 1000).toFixed(1)} s`);
+console.log(`sdk import (adapter-prisma, link-back): ${fmt(rate(largeRun.sdk))} records/s in ${(largeRun.sdk.ms / 1000).toFixed(1)} s`);
+console.log(`ratio sdk/baseline: ${(rate(largeRun.sdk) / rate(baseline)).toFixed(3)} (goal >= 0.5)`);
+console.log(
+  `peak RSS sdk: ${smallRun.sdk.maxRssMb.toFixed(0)} MB at ${smallRun.sdk.records} vs ${largeRun.sdk.maxRssMb.toFixed(0)} MB at ${largeRun.sdk.records}: ` +
+    `${(largeRun.sdk.maxRssMb / smallRun.sdk.maxRssMb).toFixed(2)}x (goal <= 1.5x)`,
+);
