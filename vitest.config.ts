@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // with its own vitest.config.ts (common settings in vitest.shared.ts).
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'examples/*', 'tests/*'],
+    projects: ['packages/*', 'examples/*', 'tests/*', 'docs'],
     reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });

@@ -1,0 +1,109 @@
+/** The guides' example app: a few Hono routes around the Maestrano handler. */
+import type { Maestrano } from '@org/maestrano-sdk';
+import { type Context, Hono } from 'hono';
+import type { Db, Session } from './db.js';
+import { SESSION_COOKIE } from './maestrano.js';
+
+const EXPORT_PRICE_CENTS = 500;
+
+function cookie(c: Context, name: string): string | null {
+  for (const part of (c.req.header('cookie') ?? '').split(';')) {
+    const [key, value] = part.trim().split('=');
+    if (key === name && value) return value;
+  }
+  return null;
+}
+
+export function createApp(mno: Maestrano, db: Db): Hono {
+  const app = new Hono();
+
+  // #region mount
+  // Every Maestrano route of every tenant: metadata, SSO, account webhooks, Connec! notifications.
+  app.all('/maestrano/*', (c) => mno.handler(c.req.raw));
+  // #endregion mount
+
+  // #region session
+  /** The signed-in session, or the response to send instead. */
+  async function signedIn(c: Context): Promise<{ sid: string; session: Session } | Response> {
+    const sid = cookie(c, SESSION_COOKIE);
+    const session = sid ? db.sessions.get(sid) : undefined;
+    if (!sid || !session) return c.redirect('/login', 303);
+    if (!db.companies.get(session.companyId)?.active) return c.text('Your company no longer has access.', 403);
+    // At most one call to the IdP every 3 minutes; a session ended on Maestrano ends here.
+    const check = await mno.sso.checkSession(session.maestrano);
+    if (!check.valid) {
+      db.sessions.delete(sid);
+      return c.redirect(check.initUrl ?? '/login', 303);
+    }
+    session.maestrano = check.session;
+    return { sid, session };
+  }
+  // #endregion session
+
+  // #region login
+  // Signed out: one link per marketplace starts the SSO (the marketplace's launch button lands there too).
+  app.get('/login', (c) =>
+    c.html(mno.tenants.list().map((t) => `<a href="${mno.sso.initUrl(t.name)}">Sign in through ${t.name}</a>`).join('<br>')),
+  );
+  // #endregion login
+
+  app.get('/contacts', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const company = db.companies.get(who.session.companyId);
+    const rows = [...db.contacts.values()].filter((r) => r.tenant === company?.tenant && r.groupId === company?.groupId);
+    return c.json({ company: company?.name, contacts: rows.map(({ id, firstName, lastName, email }) => ({ id, firstName, lastName, email })) });
+  });
+
+  // #region push
+  // A local edit is saved, then shared with Connec! (the company's other apps see it).
+  app.post('/contacts/:id', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const contact = db.contacts.get(c.req.param('id'));
+    const company = db.companies.get(who.session.companyId);
+    if (!contact || !company || contact.groupId !== company.groupId) return c.notFound();
+    const form = await c.req.parseBody();
+    if (typeof form.lastName === 'string' && form.lastName.trim()) contact.lastName = form.lastName.trim();
+    contact.updatedAt = new Date();
+    const result = await mno.sync.push({ tenant: company.tenant, groupId: company.groupId, entity: 'contacts', record: contact });
+    if (result.status === 'failed') return c.text(`Saved; Connec! refused it: ${result.error ?? 'unknown error'}`, 502);
+    return c.redirect('/contacts', 303);
+  });
+  // #endregion push
+
+  // #region charge
+  // Extra usage billed through Maestrano: the idempotency key names this one charge, so a
+  // retried or double-submitted request never bills twice.
+  app.post('/export', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const company = db.companies.get(who.session.companyId);
+    if (!company) return c.notFound();
+    const requestId = c.req.header('idempotency-key') ?? crypto.randomUUID();
+    const bill = await mno.billing.charge({
+      tenant: company.tenant,
+      groupId: company.groupId,
+      priceCents: EXPORT_PRICE_CENTS,
+      currency: 'AUD',
+      description: 'Contacts export',
+      idempotencyKey: `export:${company.id}:${requestId}`,
+    });
+    return c.json({ billId: bill.billId, status: bill.status });
+  });
+  // #endregion charge
+
+  // #region logout
+  app.post('/logout', (c) => {
+    const sid = cookie(c, SESSION_COOKIE);
+    const stored = sid ? db.sessions.get(sid)?.maestrano : undefined;
+    if (sid) db.sessions.delete(sid);
+    // Ends the Maestrano session too (the IdP's logout page).
+    const s = stored as { tenant?: string; uid?: string } | undefined;
+    const location = s?.tenant && s.uid ? mno.sso.logoutUrl({ tenant: s.tenant, uid: s.uid }) : '/login';
+    return c.redirect(location, 303);
+  });
+  // #endregion logout
+
+  return app;
+}

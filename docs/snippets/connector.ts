@@ -1,0 +1,50 @@
+/** Connec! people <-> the app's contacts, both ways. */
+import { randomUUID } from 'node:crypto';
+import { defineEntity } from '@org/maestrano-sdk';
+import type { Contact, Db } from './db.js';
+
+const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
+const emailOf = (v: unknown): string | null =>
+  typeof v === 'object' && v !== null && 'address' in v ? text((v as { address: unknown }).address) : null;
+
+// #region entity
+export function contactsEntity(db: Db) {
+  return defineEntity<'people', Contact>({
+    name: 'contacts', // the key of id maps, checkpoints and jobs: never rename it
+    connec: 'people',
+    direction: 'both',
+    matchingFields: ['email'], // on the first push, Connec! merges with a person of the same email
+
+    // Connec! -> app, and app -> Connec!. Pure functions, no I/O.
+    toLocal: (person) => ({
+      firstName: text(person.first_name) ?? '',
+      lastName: text(person.last_name) ?? '(no name)',
+      email: emailOf(person.email),
+    }),
+    toConnec: (contact) => ({
+      first_name: contact.firstName,
+      last_name: contact.lastName,
+      ...(contact.email ? { email: { address: contact.email } } : {}),
+    }),
+    localId: (contact) => contact.id ?? '',
+    localUpdatedAt: (contact) => contact.updatedAt ?? null,
+
+    // Your storage. `create` is idempotent on ctx.idempotencyKey (a redelivered job repeats it).
+    local: {
+      create: async (data, ctx) => {
+        const id = db.keys.get(ctx.idempotencyKey) ?? `ct_${randomUUID()}`;
+        db.keys.set(ctx.idempotencyKey, id);
+        db.contacts.set(id, { ...data, id, tenant: ctx.tenant, groupId: ctx.groupId, updatedAt: new Date() });
+        return { id };
+      },
+      update: async (id, data) => {
+        const row = db.contacts.get(id);
+        if (!row) return { gone: true }; // deleted locally: never updated or pushed again
+        db.contacts.set(id, { ...row, ...data, id, updatedAt: new Date() });
+        return undefined;
+      },
+      get: async (id) => db.contacts.get(id) ?? null,
+    },
+  });
+}
+// #endregion entity

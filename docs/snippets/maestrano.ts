@@ -1,0 +1,101 @@
+/**
+ * Everything Maestrano-specific of the guides' example app: tenants, storage, provisioning
+ * hooks, the app session set at login, the subscription plan and the connector.
+ */
+import { randomUUID } from 'node:crypto';
+import { createMaestrano, defineConnector, type Maestrano, memoryAdapter, type StorageAdapter, type TenantRegistry } from '@org/maestrano-sdk';
+import { contactsEntity } from './connector.js';
+import type { Db } from './db.js';
+
+export interface AppMaestranoOptions {
+  db: Db;
+  tenants: TenantRegistry;
+  /** Default: in memory (tests, demos). Production: a Prisma or MongoDB adapter. */
+  storage?: StorageAdapter;
+}
+
+export const SESSION_COOKIE = 'app_sid';
+
+export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: AppMaestranoOptions): Maestrano {
+  /** Runs `create` once per idempotency key: a hook called again returns the same record. */
+  const once = (key: string, create: () => string): string => {
+    const existing = db.keys.get(key);
+    if (existing) return existing;
+    const id = create();
+    db.keys.set(key, id);
+    return id;
+  };
+
+  return createMaestrano({
+    tenants,
+    storage,
+    // #region provisioning
+    provisioning: {
+      // A group seen for the first time becomes a company of the app (checklist 1.2.1).
+      createCompany: (group, ctx) => {
+        const id = once(ctx.idempotencyKey, () => {
+          const companyId = `co_${randomUUID()}`;
+          db.companies.set(companyId, { id: companyId, tenant: ctx.tenant.name, groupId: group.uid, name: group.name, active: true });
+          return companyId;
+        });
+        return { id };
+      },
+      // A user seen for the first time (1.2.2, 1.2.3).
+      createUser: (user, _company, ctx) => {
+        const id = once(ctx.idempotencyKey, () => {
+          const userId = `us_${randomUUID()}`;
+          db.users.set(userId, { id: userId, email: user.appEmail, firstName: user.firstName, lastName: user.lastName, blocked: false });
+          return userId;
+        });
+        return { id };
+      },
+      // Emails are unique in this app: an unknown uid with a known email is linked (1.4.1).
+      findUserByEmail: (email) => {
+        const user = [...db.users.values()].find((u) => u.email === email);
+        return user ? { id: user.id } : null;
+      },
+      // New membership or changed role, reconciled on every login.
+      addMembership: (user, company, role) => {
+        db.memberships.set(`${user.id}:${company.id}`, role);
+      },
+      // Account webhooks: the group was cancelled (2.2.1), a member was removed (2.2.2).
+      cancelCompany: (company) => {
+        const row = db.companies.get(company.id);
+        if (row) row.active = false;
+        for (const [sid, s] of db.sessions) if (s.companyId === company.id) db.sessions.delete(sid);
+      },
+      blockUser: (user, company) => {
+        db.memberships.delete(`${user.id}:${company.id}`);
+        for (const [sid, s] of db.sessions) if (s.userId === user.id && s.companyId === company.id) db.sessions.delete(sid);
+      },
+    },
+    // #endregion provisioning
+    // #region on-login
+    // After a valid SAML response and provisioning: start the app's own session.
+    onLogin: ({ user, company, session }) => {
+      const sid = randomUUID();
+      db.sessions.set(sid, { userId: user.id, companyId: company.id, maestrano: session });
+      return new Response(null, {
+        status: 303,
+        headers: { location: '/contacts', 'set-cookie': `${SESSION_COOKIE}=${sid}; Path=/; HttpOnly; SameSite=Lax` },
+      });
+    },
+    // #endregion on-login
+    // #region billing
+    billing: {
+      // One recurring bill per new company, starting after Maestrano's free trial and ours.
+      onCompanyCreated: (_company, group) => ({
+        priceCents: 1900,
+        description: 'Example app (monthly)',
+        currency: group.currency ?? 'AUD',
+        period: 'Month',
+        appTrialDays: 14,
+      }),
+    },
+    // #endregion billing
+    // #region connector
+    connector: defineConnector({ entities: [contactsEntity(db)] }),
+    sync: { pageSize: 100 },
+    // #endregion connector
+  });
+}

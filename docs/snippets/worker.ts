@@ -1,0 +1,32 @@
+/**
+ * A worker process (scale-out): run any number of them next to the web processes, against the
+ * same database.   MAESTRANO_CONFIG=maestrano.json node --import tsx worker.ts
+ */
+// #region worker
+import { tenantsFromFile, type WorkerEvent } from '@org/maestrano-sdk';
+import { createDb } from './db.js';
+import { createAppMaestrano } from './maestrano.js';
+import { mongoStorage } from './storage.js';
+
+// The web processes' configuration and the SAME database: jobs are leased through it.
+const mno = createAppMaestrano({
+  db: createDb(),
+  tenants: await tenantsFromFile(process.env.MAESTRANO_CONFIG ?? 'maestrano.json'),
+  storage: await mongoStorage(process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017/app'),
+});
+
+const controller = new AbortController();
+process.once('SIGTERM', () => controller.abort()); // stop claiming; in-flight jobs get 10 s to finish
+process.once('SIGINT', () => controller.abort());
+
+const stats = await mno.worker.run({
+  signal: controller.signal,
+  concurrency: 8, // jobs at once in this process
+  leaseMs: 30_000, // a crashed worker's jobs are redelivered after this
+  onEvent: (event: WorkerEvent) => {
+    if (event.type === 'failed') console.warn(`${event.job.type} failed (${event.outcome}): ${event.error.message}`);
+  },
+});
+console.log('worker stopped', stats);
+await mno.runtime.storage.close();
+// #endregion worker
