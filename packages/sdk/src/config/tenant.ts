@@ -136,7 +136,11 @@ function resolve(m: Marketplace, prefix: string): Tenant {
   const appHost = trimSlash(m.app.host);
   const apiHost = trimSlash(m.api.host);
   const sso = m.sso ?? {};
-  const hooks = m.webhooks ?? m.webhook ?? {};
+  // Both spellings may be present (RB `webhook`, dev platform `webhooks`): merged, `webhooks` wins per key.
+  const hooks = {
+    account: { ...m.webhook?.account, ...m.webhooks?.account },
+    connec: { ...m.webhook?.connec, ...m.webhooks?.connec },
+  };
   let certificate: string | null = null;
   if (sso.x509_certificate) {
     certificate = normalizeCertificate(sso.x509_certificate);

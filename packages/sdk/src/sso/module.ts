@@ -106,6 +106,12 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
         throw ssoError('replay', `assertion ${assertion.assertionId} already used`);
       }
       const result = await provisioner.provision(tenant, identity);
+      runtime.logger.info('maestrano: SSO login', {
+        tenant: tenant.name,
+        uid: identity.user.key,
+        groupId: identity.group.uid,
+        ...result.outcome,
+      });
       const response = await config.onLogin({
         user: { ...result.user, profile: identity.user },
         company: result.company,

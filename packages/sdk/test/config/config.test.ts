@@ -142,6 +142,19 @@ describe('createMaestrano configuration validation', () => {
     expect(devpl?.webhooks.connec.notificationPath).toBe('/maestrano/connec/notifications/devpl-style');
     expect(devpl?.connec.externalIds).toBe(true);
   });
+
+  it('merges both spellings when a document carries both (webhooks wins per key)', () => {
+    const [both] = resolveTenants([
+      marketplace({
+        webhook: { account: { groups_path: '/old/groups/:id', group_users_path: '/old/users/:group_id/:id' } },
+        webhooks: { account: { group_path: '/new/groups/:id' } },
+      }),
+    ]);
+    expect(both?.webhooks.account).toEqual({
+      groupPath: '/new/groups/:id/maestrano-uat',
+      groupUserPath: '/old/users/:group_id/:id/maestrano-uat',
+    });
+  });
 });
 
 describe('configFromEnv', () => {

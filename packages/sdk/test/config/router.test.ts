@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createRouter,
@@ -131,6 +131,25 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     const typed = await fetch(`${baseUrl}/maestrano/auth/saml/init/mkt-a`);
     expect(typed.status).toBe(404);
     expect(await typed.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown marketplace' });
+  });
+
+  it('answers a 4xx, never a 500, for a `//` request target or an unparsable Host header', async () => {
+    const raw = (path: string, host?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: new URL(baseUrl).port, method: 'POST', path, headers: host ? { host } : {} }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const slashes = await raw('//');
+    expect(slashes.status).toBe(404);
+    expect(JSON.parse(slashes.body)).toEqual({ error: 'unknown_tenant', message: 'Unknown tenant' });
+    const badHost = await raw('/maestrano/connec/notifications/mkt-a', 'bad host');
+    expect(badHost.status).toBe(400);
+    expect(JSON.parse(badHost.body)).toEqual({ error: 'bad_request', message: 'Invalid request URL' });
   });
 
   it('preserves several Set-Cookie headers and the full URL under an Express-style mount', async () => {
