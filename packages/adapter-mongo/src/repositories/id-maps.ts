@@ -201,7 +201,8 @@ export function idMapRepository(store: Store): IdMapRepository {
         if (options.after !== undefined) {
           const anchor = await maps().findOne({
             ...scopeFilter(scope),
-            $or: [{ connecKey: valueSlot(options.after) }, { localKey: valueSlot(options.after) }],
+            // The page token is `connecId ?? localId` of the last map seen.
+            $or: [{ connecKey: valueSlot(options.after) }, { connecId: null, localKey: valueSlot(options.after) }],
           });
           if (!anchor) return [];
           filter['$or'] = [{ createdAt: { $gt: anchor['createdAt'] } }, { createdAt: anchor['createdAt'], _id: { $gt: anchor['_id'] } }];
