@@ -20,8 +20,11 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
   const forwardedHost = options.trustProxy ? req.headers['x-forwarded-host'] : undefined;
   const proto = (typeof forwardedProto === 'string' ? forwardedProto.split(',')[0]?.trim() : undefined) ?? (encrypted ? 'https' : 'http');
   const host = (typeof forwardedHost === 'string' ? forwardedHost.split(',')[0]?.trim() : undefined) ?? req.headers.host ?? 'localhost';
-  // Express strips its mount path from req.url; originalUrl keeps the full path.
-  const url = new URL(req.originalUrl ?? req.url ?? '/', `${proto}://${host}`);
+  // Express strips its mount path from req.url; originalUrl keeps the full path. A target
+  // such as `//x` is a path here, not a scheme-relative URL (throws on a bad Host: a 400).
+  const target = req.originalUrl ?? req.url ?? '/';
+  const origin = new URL(`${proto}://${host}`).origin;
+  const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `${origin}${target.startsWith('/') ? '' : '/'}${target}`);
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
@@ -74,8 +77,16 @@ export function toNodeListener(
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
+    let request: Request;
     try {
-      const response = await handler(toRequest(req, options, controller.signal));
+      request = toRequest(req, options, controller.signal);
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error":"bad_request","message":"Invalid request URL"}');
+      return;
+    }
+    try {
+      const response = await handler(request);
       await writeResponse(res, response, (req.method ?? 'GET').toUpperCase());
     } catch {
       if (!res.headersSent) {

@@ -129,6 +129,21 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
   return value as SyncModuleConfig;
 }
 
+/** Connec! records nest a few levels (lines > linked transactions > id arrays); far below this. */
+const MAX_RECORD_DEPTH = 64;
+
+/** True when `value` nests arrays/objects deeper than `max` levels (iterative: no recursion on client input). */
+function nestingExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function json(status: number, body: Record<string, unknown>): Response {
   return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
 }
@@ -222,6 +237,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         return json(400, { error: 'invalid_notification', message: error.message, issues: error.issues.slice(0, 50) });
       }
       throw error;
+    }
+    // Records are hashed and pruned recursively: refuse absurd nesting (client input) with a
+    // 400 here instead of overflowing the stack later (a 500).
+    const tooDeep = parsed.entries.findIndex((entry) => nestingExceeds(entry.record, MAX_RECORD_DEPTH));
+    if (tooDeep >= 0) {
+      const issues = [{ path: `${parsed.entries[tooDeep]!.collection}/${tooDeep}`, message: `nested deeper than ${MAX_RECORD_DEPTH} levels` }];
+      return json(400, { error: 'invalid_notification', message: 'Invalid Connec! notification: record nested too deeply', issues });
     }
     const jobs: JobInput[] = [];
     let ignored = 0;

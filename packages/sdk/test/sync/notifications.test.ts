@@ -54,6 +54,17 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts()).pending).toBe(0);
   });
 
+  it('answers 400 (not a 500 stack overflow) for a record nested thousands of levels deep, and stores nothing', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const deep = `{"people":[${JSON.stringify(person()).slice(0, -1)},"n":${'['.repeat(5000)}${']'.repeat(5000)}}]}`;
+    const res = await h.notify(deep);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0' }] });
+    expect((await h.storage.jobs.counts()).pending).toBe(0);
+    expect((await h.notify({ people: [person({ n: [[[[{ a: [1] }]]]] })] })).status).toBe(200);
+  });
+
   it('answers 503 when storage is down (nothing acknowledged that was not stored)', async () => {
     const h = await createHarness();
     const original = h.storage.jobs.enqueueMany.bind(h.storage.jobs);
