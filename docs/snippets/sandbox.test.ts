@@ -31,7 +31,7 @@ describe('the example app against the Maestrano sandbox', () => {
     dir = mkdtempSync(join(tmpdir(), 'docs-sandbox-'));
     const port = await freePort();
     // A local Maestrano: IdP, Account API, Connec! and webhooks, with seeded groups, users and records.
-    sandbox = await startSandbox({ port: 0, appUrl: `http://localhost:${port}`, seed: 100 });
+    sandbox = await startSandbox({ port: 0, appUrl: `http://127.0.0.1:${port}`, seed: 100 });
     // The app reads the same marketplaces document the developer platform would serve.
     const { apiKey, apiSecret } = sandbox.credentials.environment;
     const doc = await fetch(sandbox.marketplacesUrl, {

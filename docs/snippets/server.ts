@@ -29,7 +29,7 @@ export async function startApp(options: { configFile: string; port?: number; sto
   const worker = mno.worker.run({ signal: controller.signal, pollIntervalMs: 200 });
 
   return {
-    url: `http://localhost:${port}`,
+    url: `http://127.0.0.1:${port}`,
     mno,
     db,
     async stop() {
