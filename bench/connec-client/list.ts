@@ -5,7 +5,9 @@
  *
  *   node --conditions=@org/source --import tsx bench/connec-client/list.ts
  *
- * Goals: time ratio client/bare <= 1.15; heap ratio 200k/20k <= 1.5.
+ * Goals: time ratio client/bare <= 1.15; heap ratio 200k/20k <= 1.5. The machine may be shared:
+ * rounds alternate the two sides and the ratio is printed for the fastest round of each (least
+ * disturbed) and for the medians. BENCH_ROUNDS sets the number of rounds (default 7).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -74,15 +76,20 @@ async function main(): Promise<void> {
 
     const bareTimes: number[] = [];
     const clientTimes: number[] = [];
+    const bareCpu: number[] = [];
+    const clientCpu: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       // Alternate the order so neither side always runs on a warmer machine.
       const order = round % 2 === 0 ? (['bare', 'client'] as const) : (['client', 'bare'] as const);
       for (const side of order) {
+        const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const count = side === 'bare' ? await bare(20_000) : await viaClient(20_000);
         const elapsed = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
         if (count !== 20_000) throw new Error(`${side} listed ${count} records`);
         (side === 'bare' ? bareTimes : clientTimes).push(elapsed);
+        (side === 'bare' ? bareCpu : clientCpu).push((cpu.user + cpu.system) / 1000);
       }
     }
     const bareMin = Math.min(...bareTimes);
@@ -113,6 +120,9 @@ async function main(): Promise<void> {
     console.log(`  bare fetch + JSON.parse : min ${bareMin.toFixed(1)} ms, median ${median(bareTimes).toFixed(1)} ms`);
     console.log(`  @org/connec-client      : min ${clientMin.toFixed(1)} ms, median ${median(clientTimes).toFixed(1)} ms (zod validation of every record)`);
     console.log(`  time ratio client/bare  : ${(clientMin / bareMin).toFixed(3)}x (min), ${(median(clientTimes) / median(bareTimes)).toFixed(3)}x (median)  goal <= 1.15x`);
+    console.log(
+      `  CPU of this process     : bare ${median(bareCpu).toFixed(0)} ms, client ${median(clientCpu).toFixed(0)} ms (median; ratio ${(median(clientCpu) / median(bareCpu)).toFixed(3)}x, server excluded)`,
+    );
     console.log(`  peak heap  20,000       : ${mb(small.peak)} (live after GC ${mb(small.live)}, start ${mb(small.base)})`);
     console.log(`  peak heap 200,000       : ${mb(large.peak)} (live after GC ${mb(large.live)}, start ${mb(large.base)})`);
     console.log(`  heap ratio 200k/20k     : ${(large.peak / small.peak).toFixed(3)}x peak, ${(large.live / small.live).toFixed(3)}x live  goal <= 1.5x`);

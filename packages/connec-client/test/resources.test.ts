@@ -36,6 +36,20 @@ describe('transport headers', () => {
     expect(req?.path).toBe(`/api/v2/${GROUP}/people`);
   });
 
+  it('sends per-call headers and uses the fetch given in the options', async () => {
+    const seen: string[] = [];
+    const client = h.makeClient({
+      fetch: (input, init) => {
+        seen.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    await client.group(GROUP).people.list({}, { headers: { 'Connec-Country-Format': 'alpha2' } });
+    expect(seen).toEqual([`${h.server.url}/api/v2/${GROUP}/people`]);
+    expect(h.server.requests.at(-1)?.headers['connec-country-format']).toBe('alpha2');
+    expect(h.server.requests.at(-1)?.headers.authorization).toMatch(/^Basic /);
+  });
+
   it('asks for id arrays with CONNEC-EXTERNAL-IDS: true when externalIds is set', async () => {
     const [id] = h.server.seed(GROUP, 'people', [personFields(1)]);
     const client = h.makeClient({ externalIds: true });
