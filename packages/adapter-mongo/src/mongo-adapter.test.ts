@@ -1,6 +1,6 @@
 import { ObjectId } from 'mongodb';
 import { ConfigError, StorageConflictError, StorageError } from '@org/maestrano-sdk';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openTestDb, unavailable } from '../test/support.js';
 import { type MongoStorageAdapter, mongoAdapter } from './mongo-adapter.js';
 
@@ -123,8 +123,8 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     now += 2_000;
     const locks = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? peer : adapter).locks.acquire('lock-1', `w${i}`, 60_000)));
     expect(locks.filter(Boolean)).toHaveLength(1);
-    const holder = await handle.db.collection(adapter.collections.locks).findOne({ _id: 'lock-1' as unknown as ObjectId });
-    expect(holder?.['owner']).toBe(`w${locks.indexOf(true)}`);
+    const holder = await handle.db.collection<{ _id: string; owner?: string }>(adapter.collections.locks).findOne({ _id: 'lock-1' });
+    expect(holder?.owner).toBe(`w${locks.indexOf(true)}`);
   });
 
   it('cursors only move forward under concurrent advances', async () => {
@@ -245,6 +245,21 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await guarded.locks.release('l', 'a')).toBe(true);
     expect(await locks.countDocuments({ _id: 'l' })).toBe(0);
     expect(await guards.countDocuments()).toBe(0);
+  });
+
+  it("close() closes the adapter's own client but never the user's", async () => {
+    const borrowed = mongoAdapter(handle.db, { clock });
+    await borrowed.close();
+    expect(await adapter.locks.acquire('still-open', 'a', 1_000)).toBe(true);
+    const url = inject('mongoUrl') ?? '';
+    const own = mongoAdapter({ url, dbName: handle.name }, { clock });
+    expect(await own.locks.acquire('own', 'a', 1_000)).toBe(true);
+    await own.close();
+    await own.close();
+    const err = await own.locks.acquire('own-2', 'a', 1_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ operation: 'locks.acquire', adapterId: 'mongo' });
+    expect(await handle.db.collection<{ _id: string }>(adapter.collections.locks).countDocuments({ _id: 'own-2' })).toBe(0);
   });
 
   it('refuses a bad connection string with ConfigError that does not echo it', () => {
