@@ -11,9 +11,8 @@ import {
   ResponseValidationError,
 } from './errors.js';
 import { type RequestOptions, readJson } from './http/kernel.js';
-import { connecId } from './ids.js';
 import { parseRecordEnvelope } from './internal/envelope.js';
-import { checkInput, checkSegment, type ClientContext, type RecordId, recordSchema } from './resources.js';
+import { checkInput, checkSegment, type ClientContext, type RecordId, recordSchema, resolveId } from './resources.js';
 import type { RecordInput, RecordOf } from './schemas/catalog.js';
 
 /** Create a record in a group's collection. */
@@ -118,14 +117,15 @@ function toWire<K extends string>(op: BatchOp<K>, basePath: string, index: numbe
   let id: string | undefined;
   if (op.method === 'put' && op.collection !== 'company') {
     const raw: RecordId | undefined = op.id;
-    id = raw === undefined ? undefined : typeof raw === 'string' ? raw : connecId(raw);
-    if (id === undefined || id === '') issues.push({ path: `${at}/id`, message: 'a put op needs the Connec! id' });
+    collect(() => {
+      id = resolveId(raw);
+    });
   }
   if (issues.length === before) collect(() => checkInput(op.collection, op.record, ['record']));
   if (issues.length !== before) return undefined;
   const path = `${basePath}/${encodeURIComponent(op.group)}/${op.collection}`;
   const url =
-    op.method === 'post' ? `${path}/` : op.collection === 'company' ? path : `${path}/${encodeURIComponent(id ?? '')}`;
+    op.method === 'post' ? `${path}/` : op.collection === 'company' ? path : `${path}/${id ?? ''}`;
   return { method: op.method, url, params: { [op.collection]: op.record } };
 }
 

@@ -57,12 +57,19 @@ export function checkSegment(value: string, what: string): string {
   return value;
 }
 
-function resolveId(id: RecordId): string {
-  const value = typeof id === 'string' ? id : connecId(id);
+/**
+ * The path segment for a record id: the Connec! id, percent-encoded. Ids that URL parsing would
+ * treat as `.`/`..` segments are rejected, so an id from untrusted input cannot move the path.
+ */
+export function resolveId(id: RecordId | undefined, path = 'id'): string {
+  const value = id === undefined ? undefined : typeof id === 'string' ? id : connecId(id);
   if (value === undefined || value === '') {
     throw new PayloadValidationError('Record id has no Connec! entry', {
-      issues: [{ path: 'id', message: 'expected a Connec! id string or an id array with a provider "connec" entry' }],
+      issues: [{ path, message: 'expected a Connec! id string or an id array with a provider "connec" entry' }],
     });
+  }
+  if (/^(\.|%2e){1,2}$/i.test(value)) {
+    throw new PayloadValidationError('Invalid record id', { issues: [{ path, message: 'not a valid id' }] });
   }
   return encodeURIComponent(value);
 }

@@ -2,11 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   and,
   connecId,
-  PermissionDeniedError,
   eq,
   gt,
+  NotFoundError,
   type Page,
   PayloadValidationError,
+  PermissionDeniedError,
   type Person,
   ResponseValidationError,
   ValidationFailedError,
@@ -342,5 +343,14 @@ describe('retrieve, create, update, company, collection()', () => {
     expect((unknown as ValidationFailedError).errors[0]?.message).toBe('Unknown resource bogus_things');
     expect(() => h.client.group(GROUP).collection('../etc')).toThrow(PayloadValidationError);
     expect(() => h.client.group('cld/../x')).toThrow(PayloadValidationError);
+    for (const id of ['..', '%2e%2E', '.', '']) {
+      await expect(h.client.group(GROUP).people.retrieve(id)).rejects.toBeInstanceOf(PayloadValidationError);
+    }
+    const slashy = await h.client
+      .group(GROUP)
+      .people.retrieve('a/../../x')
+      .catch((e: unknown) => e);
+    expect(slashy).toBeInstanceOf(NotFoundError);
+    expect(h.server.requests.at(-1)?.rawUrl).toBe(`/api/v2/${GROUP}/people/a%2F..%2F..%2Fx`);
   });
 });
