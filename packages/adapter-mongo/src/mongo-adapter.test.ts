@@ -262,6 +262,22 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await handle.db.collection<{ _id: string }>(adapter.collections.locks).countDocuments({ _id: 'own-2' })).toBe(0);
   });
 
+  it('refuses to work before ensureIndexes() instead of storing duplicates', async () => {
+    const fresh = handle.client.db(`${handle.name}_noidx`);
+    const bare = mongoAdapter(fresh, { clock });
+    try {
+      const err = await bare.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(String((err as Error).message)).toContain('ensureIndexes');
+      expect(await fresh.collection(bare.collections.jobs).countDocuments()).toBe(0);
+      await bare.ensureIndexes();
+      expect((await bare.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd' })).created).toBe(true);
+      expect((await bare.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd' })).created).toBe(false);
+    } finally {
+      await fresh.dropDatabase();
+    }
+  });
+
   it('refuses a bad connection string with ConfigError that does not echo it', () => {
     let caught: unknown;
     try {

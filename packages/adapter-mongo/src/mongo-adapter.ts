@@ -95,7 +95,14 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
     ledger: ledgerRepository(store),
     replay: replayRepository(store),
     locks: lockRepository(store),
-    ensureIndexes: () => store.run('adapter.ensureIndexes', () => ensureIndexes(db, options.collectionPrefix ?? 'mno_')),
+    ensureIndexes: async () => {
+      try {
+        await ensureIndexes(db, options.collectionPrefix ?? 'mno_');
+      } catch (err) {
+        throw toStorageError('adapter.ensureIndexes', err);
+      }
+      store.resetIndexCheck();
+    },
     async close() {
       if (!ownClient) return;
       const client = ownClient;

@@ -68,6 +68,7 @@ export class Store {
   private readonly guardMode: GuardMode;
   private readonly guardTimeoutMs: number;
   private guarded: Promise<boolean> | undefined;
+  private indexesChecked: Promise<void> | undefined;
 
   constructor(
     readonly db: Db,
@@ -93,10 +94,50 @@ export class Store {
   /** Runs one contract operation; every failure leaves as `StorageError` naming it. */
   async run<T>(operation: StorageOperation, fn: () => Promise<T>): Promise<T> {
     try {
+      await this.checkIndexes();
       return await fn();
     } catch (err) {
       throw toStorageError(operation, err);
     }
+  }
+
+  /**
+   * Verifies once per adapter that the unique indexes uniqueness depends on exist, so a
+   * deployment that skipped `ensureIndexes()` fails loudly instead of storing duplicates.
+   * A failed check is not cached.
+   */
+  checkIndexes(): Promise<void> {
+    if (!this.indexesChecked) {
+      const check = (async () => {
+        const required: [keyof CollectionNames, string][] = [
+          ['idMaps', 'scope_connec_unique'],
+          ['idMaps', 'scope_local_unique'],
+          ['jobs', 'dedupe_unique'],
+        ];
+        for (const [name, index] of required) {
+          const indexes = await this.collection(name)
+            .listIndexes()
+            .toArray()
+            .catch((err: unknown) => {
+              if ((err as { code?: unknown }).code === 26) return [];
+              throw err;
+            });
+          if (!indexes.some((i) => i['name'] === index && i['unique'] === true)) {
+            throw new InvalidArgumentError(`index ${index} of ${this.names[name]} is missing: call ensureIndexes() first`);
+          }
+        }
+      })();
+      this.indexesChecked = check;
+      check.catch(() => {
+        if (this.indexesChecked === check) this.indexesChecked = undefined;
+      });
+    }
+    return this.indexesChecked;
+  }
+
+  /** Forgets the index check (after `ensureIndexes()`). */
+  resetIndexCheck(): void {
+    this.indexesChecked = undefined;
   }
 
   /** Whether writes take a guard (resolved once per adapter; retried after a failure). */
