@@ -139,9 +139,9 @@ async function main(): Promise<void> {
       rows.push([`id-map upserts/s, ${label}`, rawMaps, await adapterIdMaps(await make())]);
       rows.push([`jobs enqueue+claim+complete/s, ${label}`, rawJob, await adapterJobs(await make())]);
     }
-    console.log(`${'workload'.padEnd(52)}${'raw/s'.padStart(10)}${'adapter/s'.padStart(12)}${'ratio'.padStart(8)}`);
+    console.log(`${'workload'.padEnd(68)}${'raw/s'.padStart(10)}${'adapter/s'.padStart(12)}${'ratio'.padStart(8)}`);
     for (const [name, raw, ours] of rows) {
-      console.log(`${name.padEnd(52)}${raw.toFixed(0).padStart(10)}${ours.toFixed(0).padStart(12)}${(ours / raw).toFixed(2).padStart(8)}`);
+      console.log(`${name.padEnd(68)}${raw.toFixed(0).padStart(10)}${ours.toFixed(0).padStart(12)}${(ours / raw).toFixed(2).padStart(8)}`);
     }
   } finally {
     for (const db of dbs) await db.dropDatabase().catch(() => undefined);
