@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { PayloadValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
-import { type HttpKernel, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
+import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
 import { connecId } from './ids.js';
 import { checkRecordList, parseRecordEnvelope, parseRecordList } from './internal/envelope.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
@@ -29,6 +29,28 @@ export interface ListQuery {
   expand?: string;
   /** Extra query parameters, sent as they are. */
   params?: Record<string, string>;
+}
+
+/**
+ * One signal aborted when either input is; `dispose()` detaches it from the inputs once the
+ * request is over (the caller's signal may outlive thousands of page requests).
+ */
+function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose(): void } {
+  if (!a || !b) return { signal: a ?? b, dispose: () => undefined };
+  const controller = new AbortController();
+  const abortFromA = () => controller.abort(a.reason);
+  const abortFromB = () => controller.abort(b.reason);
+  if (a.aborted) abortFromA();
+  else if (b.aborted) abortFromB();
+  a.addEventListener('abort', abortFromA, { once: true });
+  b.addEventListener('abort', abortFromB, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      a.removeEventListener('abort', abortFromA);
+      b.removeEventListener('abort', abortFromB);
+    },
+  };
 }
 
 /** Options of `list()`: the per-call options plus paging behaviour. */
@@ -216,12 +238,17 @@ export class CollectionResource<K extends string> {
     return new PagePromise<RecordOf<K>>(
       first,
       async (url, cancel) => {
-        const signal = cancel && requestOptions.signal ? AbortSignal.any([requestOptions.signal, cancel]) : (cancel ?? requestOptions.signal);
-        const response = await kernel.request({
-          method: 'GET',
-          url,
-          options: signal ? { ...requestOptions, signal } : requestOptions,
-        });
+        const link = linkSignals(requestOptions.signal, cancel);
+        let response: HttpResponse;
+        try {
+          response = await kernel.request({
+            method: 'GET',
+            url,
+            options: link.signal ? { ...requestOptions, signal: link.signal } : requestOptions,
+          });
+        } finally {
+          link.dispose();
+        }
         return () => {
           const body = readJson(response, 'GET');
           const list = checkRecordList(body, this.name, what);

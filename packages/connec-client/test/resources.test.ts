@@ -217,6 +217,31 @@ describe('read-ahead', () => {
     expect(h.server.requests.map((r) => r.query.get('$skip'))).toEqual([null, '3']);
   });
 
+  it('iterates with a caller signal without piling listeners on it', async () => {
+    await h.server.close();
+    h = await startHarness();
+    h.server.seed(GROUP, 'people', Array.from({ length: 40 }, (_, i) => personFields(i + 1)));
+    const controller = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      added += 1;
+      add(...args);
+    }) as typeof add;
+    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      removed += 1;
+      remove(...args);
+    }) as typeof remove;
+    let count = 0;
+    for await (const _ of h.client.group(GROUP).people.list({ top: 2 }, { signal: controller.signal })) count += 1;
+    expect(count).toBe(40);
+    expect(h.server.requests).toHaveLength(20);
+    expect(added).toBeGreaterThanOrEqual(20);
+    expect(added - removed).toBe(0);
+  });
+
   it('with readAhead: false, sends nothing until the consumer asks for the next page', async () => {
     const seenAtPageEnd: number[] = [];
     let i = 0;

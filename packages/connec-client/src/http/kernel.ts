@@ -198,13 +198,17 @@ export class HttpKernel {
 
   async #attempt(request: HttpRequest, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
     const { method, url } = request;
-    const timeout = new AbortController();
+    // One controller per attempt, aborted by the timeout or by the caller's signal. Linked by
+    // hand: AbortSignal.any() costs a measurable fraction of a millisecond per request.
+    const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      timeout.abort(new Error(`timed out after ${timeoutMs} ms`));
+      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const combined = controller.signal;
     try {
       const extra = request.options?.headers;
       const response = await this.#fetch(url, {
@@ -233,6 +237,7 @@ export class HttpKernel {
       };
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 }
