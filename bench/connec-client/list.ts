@@ -7,7 +7,7 @@
  *
  * Goals: time ratio client/bare <= 1.15; heap ratio 200k/20k <= 1.5. The machine may be shared:
  * rounds alternate the two sides and the ratio is printed for the fastest round of each (least
- * disturbed) and for the medians. BENCH_ROUNDS sets the number of rounds (default 7).
+ * disturbed) and for the medians. BENCH_ROUNDS sets the number of rounds (default 11).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const PAGE = 100;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 
 async function startServer(): Promise<{ origin: string; stop: () => void }> {
   const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
