@@ -290,7 +290,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
         throw new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay });
       }
-      if ('retryInMs' in result) throw new JobDeferral(result.reason, { retryInMs: result.retryInMs });
+      if ('retryInMs' in result) {
+        // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
+        // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
+        // than dead-lettering the record while a crashed holder's lock is still live.
+        const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
+        throw new JobDeferral(result.reason, { retryInMs: delay });
+      }
     } catch (error) {
       if (error instanceof JobDeferral) throw error;
       const last = job.attempts >= job.maxAttempts;

@@ -65,6 +65,27 @@ describe('notifications: intake route', () => {
     expect((await h.notify({ people: [person({ n: [[[[{ a: [1] }]]]] })] })).status).toBe(200);
   });
 
+  it('a record whose lock a killed worker still holds is retried past the lock TTL, not dead-lettered', async () => {
+    // A worker SIGKILLed mid-write leaves the record lock until it expires (lockTtlMs); every
+    // busy deferral is an attempt, so retrying every second dead-lettered the record first.
+    const h = await createHarness({ sync: { lockTtlMs: 5_000, maxAttempts: 4 } });
+    await provisionGroup(h.storage);
+    h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p9');
+    expect(await h.storage.locks.acquire(`sync.record:${TENANT}:${GROUP}:contacts:p9`, 'killed-worker', 5_000)).toBe(true);
+    expect((await h.notify({ people: [person()] })).status).toBe(200);
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      await h.drain(1);
+      const counts = await h.storage.jobs.counts({ type: JobTypes.connecRecord });
+      if (counts.pending === 0 && counts.running === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await h.sync.api.deadLetters()).toEqual([]);
+    expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 0, dead: 0, done: 1 });
+    expect([...h.app.contacts.values()].map((c) => c.lastName)).toEqual(['Doe']);
+  }, 30_000);
+
   it('answers 503 when storage is down (nothing acknowledged that was not stored)', async () => {
     const h = await createHarness();
     const original = h.storage.jobs.enqueueMany.bind(h.storage.jobs);
