@@ -425,8 +425,9 @@ export class SyncEngine {
     const updatedAt = parseTimestamp(record.updated_at);
     const hash = contentHash(record);
 
-    // Cheap pre-check without the lock: lastAppliedAt only ever moves forward.
-    const known = await this.findByConnecId(scope, entity.name, connecId, options.cache);
+    // Cheap pre-check without the lock on import pages (maps preloaded): lastAppliedAt only
+    // ever moves forward. Single notifications go straight to the locked check.
+    const known = options.cache ? await this.findByConnecId(scope, entity.name, connecId, options.cache) : null;
     const early = this.staleness(known, updatedAt, hash);
     if (known?.tombstonedAt) return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
     if (early && known?.localId) {

@@ -1,0 +1,49 @@
+/** The benchmark app: one local table of contacts (trivial mapper), PostgreSQL storage via adapter-prisma. */
+import { migrate, prismaAdapter } from '@org/maestrano-adapter-prisma';
+import { createMaestrano, defineConnector, defineEntity, type Maestrano, type TenantRegistry } from '@org/maestrano-sdk';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+
+export async function createBenchApp(databaseUrl: string, tenants: TenantRegistry, realmSuffix = ''): Promise<{ mno: Maestrano; pool: pg.Pool; close(): Promise<void> }> {
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
+  await migrate({ prisma });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  await pool.query('CREATE TABLE IF NOT EXISTS contacts (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text)');
+  const contacts = defineEntity({
+    name: 'contacts',
+    connec: 'people',
+    direction: 'inbound',
+    toLocal: (p: Record<string, unknown>) => ({ name: `${String(p.first_name ?? '')} ${String(p.last_name ?? '')}` }),
+    local: {
+      create: async (d, ctx) => {
+        const r = await pool.query<{ id: string }>(
+          'INSERT INTO contacts (idem_key, name) VALUES ($1, $2) ON CONFLICT (idem_key) DO UPDATE SET name = EXCLUDED.name RETURNING id::text',
+          [ctx.idempotencyKey, d.name],
+        );
+        return { id: r.rows[0]?.id ?? '' };
+      },
+      update: async (id, d) => {
+        await pool.query('UPDATE contacts SET name = $2 WHERE id = $1', [id, d.name]);
+      },
+    },
+  });
+  const mno = createMaestrano({
+    tenants,
+    storage: prismaAdapter(prisma),
+    provisioning: { createCompany: () => ({ id: 'x' }), createUser: () => ({ id: 'y' }) },
+    onLogin: () => new Response('ok'),
+    // Each run links its own ids under its own realm, so runs against one sandbox never collide.
+    connector: defineConnector({ entities: [contacts], identity: { realm: ({ groupId }) => `${groupId}${realmSuffix}` } }),
+    limits: { maxBodyBytes: 10 * 1024 * 1024 },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  return {
+    mno,
+    pool,
+    async close() {
+      await pool.end();
+      await prisma.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/** A worker process of the notifications benchmark: runs `mno.worker.run` until SIGTERM. */
+import { tenantsFromDevPlatform } from '@org/maestrano-sdk';
+import { createBenchApp } from './app.js';
+
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} missing`);
+  return v;
+};
+const tenants = await tenantsFromDevPlatform({ host: env('BENCH_SANDBOX_URL'), key: env('BENCH_ENV_KEY'), secret: env('BENCH_ENV_SECRET'), refreshMs: 0 });
+const app = await createBenchApp(env('BENCH_DATABASE_URL'), tenants, process.env.BENCH_REALM_SUFFIX ?? '');
+const controller = new AbortController();
+process.on('SIGTERM', () => controller.abort());
+const running = app.mno.worker.run({ signal: controller.signal, concurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? '8'), pollIntervalMs: 20 });
+process.stdout.write('worker ready\n');
+await running;
+await app.close();
