@@ -1,4 +1,4 @@
-import { ConnectorDefinitionError, defineConnector, defineEntity, ImportFailedError, JobTypes, type SyncEvent } from '@org/maestrano-sdk';
+import { ConnectorDefinitionError, defineConnector, defineEntity, ImportBusyError, ImportFailedError, JobTypes, type SyncEvent } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { A, C, createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 
@@ -109,6 +109,21 @@ describe('initial import (CONNECTORS §F1, §F11)', () => {
     expect(h.app.items.size).toBe(1);
     expect(await h.storage.idMaps.list(scope('items'), { limit: 10 })).toHaveLength(1);
     expect(h.connec.find(GROUP, 'items', 'it-race')?.id).toHaveLength(2);
+  });
+
+  it('§F15 two imports of one group at once: the second is refused by the lease lock (the job form waits and retries)', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    for (let i = 0; i < 5; i++) h.connec.seed(GROUP, 'items', { name: `I${i}` }, `it${i}`);
+    const results = await Promise.allSettled([
+      h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP }),
+      h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP }),
+    ]);
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused).toHaveLength(1);
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(ImportBusyError);
+    expect(h.app.items.size).toBe(5);
+    expect(h.app.writes.create).toBe(5);
   });
 
   it('§F14 switches: inbound disabled per group ignores records; importSince skips older records', async () => {
