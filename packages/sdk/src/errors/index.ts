@@ -2,7 +2,7 @@
  * The SDK's error classes. The root (`MaestranoError`) and the HTTP/transport/contract
  * errors come from @org/connec-client so that one taxonomy covers every package.
  */
-import { MaestranoError, type MaestranoErrorOptions } from '@org/connec-client';
+import { ClientConfigError, type IssueSummary, MaestranoError, type MaestranoErrorOptions } from '@org/connec-client';
 
 export {
   ApiError,
@@ -28,13 +28,14 @@ export type {
   MaestranoErrorOptions,
 } from '@org/connec-client';
 
-/** Invalid configuration. `issues` name the bad keys; secret values are never echoed. */
-export class ConfigError extends MaestranoError {
-  readonly code = 'config_invalid' as const;
-  readonly issues: { path: string; message: string }[];
-  constructor(message: string, options: MaestranoErrorOptions & { issues?: { path: string; message: string }[] } = {}) {
-    super(message, options);
-    this.issues = options.issues ?? [];
+/**
+ * Invalid configuration. `issues` name the bad keys; secret values are never echoed.
+ * It is a connec-client `ClientConfigError` (same code, `config_invalid`), so one
+ * `instanceof ClientConfigError` catches bad SDK configuration and bad Connec! client options.
+ */
+export class ConfigError extends ClientConfigError {
+  constructor(message: string, options: MaestranoErrorOptions & { issues?: IssueSummary[] } = {}) {
+    super(message, { ...options, issues: options.issues ?? [] });
   }
 }
 

@@ -8,6 +8,7 @@ import {
   redactingLogger,
   resolveTenants,
 } from '@org/maestrano-sdk';
+import { ClientConfigError } from '@org/connec-client';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { describe, expect, it } from 'vitest';
 
@@ -63,6 +64,13 @@ describe('createMaestrano configuration validation', () => {
     expect(configError(() => createMaestrano({ ...base(), sso: { clockSkew: 5 } } as never)).issues[0]?.path).toBe('sso');
     const e = configError(() => createMaestrano({ ...base(), tenants: [{ ...marketplace(), sso: { x509_certificate: certificate, consume_pth: '/x' } }] } as never));
     expect(e.issues[0]).toEqual({ path: 'tenants[0].sso', message: 'unknown key(s) "consume_pth"' });
+  });
+
+  it('is a ClientConfigError named ConfigError with the shared config_invalid code', () => {
+    const e = configError(() => createMaestrano({ ...base(), storag: 1 } as never));
+    expect(e).toBeInstanceOf(ClientConfigError);
+    expect(e).toMatchObject({ name: 'ConfigError', code: 'config_invalid' });
+    expect(new ConfigError('no issues').issues).toEqual([]);
   });
 
   it('names missing and mistyped keys', () => {
