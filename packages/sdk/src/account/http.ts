@@ -13,6 +13,7 @@
  * integers, booleans and `null` typed (`price_cents`, `third_party`, `cycles: null` for
  * unlimited), where Rack-style form encoding turns everything into strings and has no null.
  */
+import { parseRetryAfter } from '@org/connec-client';
 import ky from 'ky';
 import { z } from 'zod';
 import {
@@ -129,14 +130,6 @@ function serialiseQuery(query: Record<string, QueryValue | undefined> | undefine
     params.set(key, value instanceof Date ? value.toISOString() : String(value));
   }
   return params;
-}
-
-function parseRetryAfter(header: string | null, now: number): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function truncate(text: string): string {
@@ -315,7 +308,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       const { status, headers, text } = result;
       const ok = status >= 200 && status < 300;
       if (!ok) {
-        const retryAfterMs = parseRetryAfter(headers.get('retry-after'), Date.now());
+        const retryAfterMs = parseRetryAfter(headers.get('retry-after'));
         if (canRetry && retryStatuses.includes(status)) {
           await sleepOrAbort(Math.min(backoffLimitMs, retryAfterMs ?? backoff), callOptions.signal, req.method, url);
           continue;
