@@ -15,9 +15,15 @@ import {
   type SyncModuleConfig,
   type TenantRegistry,
 } from '@org/maestrano-sdk';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PrismaClient } from '../../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { PrismaClient as SqlitePrismaClient } from '../../../packages/adapter-prisma/test/generated/sqlite/client.js';
 
 export interface Company {
   id: string;
@@ -46,6 +52,8 @@ export class AppDb {
   readonly pool: pg.Pool;
   constructor(databaseUrl: string) {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
+    // The test drops the database WITH (FORCE) at the end; a connection terminated then is expected.
+    this.pool.on('error', () => {});
   }
   async init(): Promise<void> {
     await this.pool.query(APP_SCHEMA);
@@ -169,9 +177,35 @@ export interface StorageHandle {
 }
 
 export async function postgresStorage(databaseUrl: string): Promise<StorageHandle> {
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  pool.on('error', () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   await migrate({ prisma });
-  return { storage: prismaAdapter(prisma), close: () => prisma.$disconnect() };
+  return {
+    storage: prismaAdapter(prisma),
+    async close() {
+      await prisma.$disconnect();
+      await pool.end().catch(() => {});
+    },
+  };
+}
+
+/** adapter-prisma on a SQLite file (WAL), the embedded default. */
+export async function sqliteStorage(): Promise<StorageHandle> {
+  const dir = mkdtempSync(join(tmpdir(), 'mno-sync-e2e-'));
+  const path = join(dir, 'storage.db');
+  const raw = new Database(path);
+  raw.pragma('journal_mode = WAL');
+  raw.close();
+  const prisma = new SqlitePrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${path}`, timeout: 5000 }) });
+  await migrate({ prisma });
+  return {
+    storage: prismaAdapter(prisma),
+    async close() {
+      await prisma.$disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapter; db: AppDb; sync?: SyncModuleConfig }): Maestrano {

@@ -8,7 +8,7 @@ import { type SyncHarness, startSyncHarness, TENANT, waitFor } from './harness.j
 type IdEntry = { id: string; provider: string; realm: string };
 const idsOf = (value: unknown): IdEntry[] => (Array.isArray(value) ? (value as IdEntry[]) : []);
 
-for (const storage of ['memory', 'postgres'] as const) {
+for (const storage of ['memory', 'postgres', 'sqlite'] as const) {
   describe(`sync against the sandbox (${storage} storage)`, () => {
     let h: SyncHarness;
     let apiId: string;
