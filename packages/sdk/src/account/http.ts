@@ -29,6 +29,7 @@ import {
   ServerError,
   ValidationFailedError,
 } from '../errors/index.js';
+import { sleep } from '../internal/sleep.js';
 
 type ApiErrorInit = ConstructorParameters<typeof ApiError>[1];
 
@@ -134,21 +135,6 @@ function serialiseQuery(query: Record<string, QueryValue | undefined> | undefine
 
 function truncate(text: string): string {
   return text.length > MAX_ERROR_BODY ? `${text.slice(0, MAX_ERROR_BODY)}…` : text;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 type Attempt =

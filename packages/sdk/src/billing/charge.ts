@@ -28,6 +28,7 @@ import {
   ResponseValidationError,
   ServerError,
 } from '../errors/index.js';
+import { sleep } from '../internal/sleep.js';
 import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter.js';
 import type { BillingConfig } from './config.js';
 import {
@@ -163,21 +164,6 @@ function isDefiniteRefusal(error: unknown): boolean {
     return false;
   }
   return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export function createCharge(deps: ChargeDeps) {
