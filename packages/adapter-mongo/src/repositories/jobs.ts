@@ -77,7 +77,6 @@ function storedError(error: JobError): Raw {
  */
 export function jobRepository(store: Store): JobRepository {
   const jobs = () => store.collection('jobs');
-  const _order = () => store.collection('jobOrder');
 
   function checkInput(job: JobInput): void {
     checkNonEmpty('type', job.type);
@@ -138,14 +137,14 @@ export function jobRepository(store: Store): JobRepository {
     return updated ? decodeJob(updated) : null;
   }
 
-  /** Takes the ordering guard of `key` for `jobId`; returns its revision token when taken. */
-  async function takeGuard(key: string, jobId: ObjectId, worker: string, now: Date, leaseExpiresAt: Date): Promise<Stored | null> {
-    return store.modify<Stored | null>('jobs.claim', 'jobOrder', key, (doc) => {
+  /** Takes the ordering guard of `key` for `jobId`; false while another job holds it with a live lease. */
+  async function takeGuard(key: string, jobId: ObjectId, worker: string, now: Date, leaseExpiresAt: Date): Promise<boolean> {
+    return store.modify<boolean>('jobs.claim', 'jobOrder', key, (doc) => {
       const fields = { jobId, worker, leaseExpiresAt };
-      if (doc === null) return { kind: 'insert', doc: fields, value: (stored) => stored };
+      if (doc === null) return { kind: 'insert', doc: fields, value: () => true };
       const expires = dateOrNull(doc, 'leaseExpiresAt');
-      if (expires !== null && expires.getTime() > now.getTime()) return { kind: 'return', value: null };
-      return { kind: 'update', set: fields, value: (stored) => stored };
+      if (expires !== null && expires.getTime() > now.getTime()) return { kind: 'return', value: false };
+      return { kind: 'update', set: fields, value: () => true };
     });
   }
 
@@ -192,8 +191,7 @@ export function jobRepository(store: Store): JobRepository {
     leaseExpiresAt: Date,
   ): Promise<{ job: JobRecord | null; retryKey: boolean }> {
     if (!(doc._id instanceof ObjectId)) return { job: null, retryKey: false };
-    const guard = await takeGuard(key, doc._id, worker, now, leaseExpiresAt);
-    if (!guard) return { job: null, retryKey: false };
+    if (!(await takeGuard(key, doc._id, worker, now, leaseExpiresAt))) return { job: null, retryKey: false };
     let claimed: JobRecord | null = null;
     let retryKey = false;
     try {
