@@ -76,8 +76,9 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
     }
     db = ownClient.db(source.dbName ?? (dbNameFromUrl(source.url) || 'maestrano'));
   }
+  const prefix = options.collectionPrefix ?? 'mno_';
   const store = new Store(db, {
-    prefix: options.collectionPrefix ?? 'mno_',
+    prefix,
     clock: options.clock ?? (() => new Date()),
     guard: options.guard ?? 'auto',
     guardTimeoutMs: options.guardTimeoutMs ?? 30_000,
@@ -97,7 +98,7 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
     locks: lockRepository(store),
     ensureIndexes: async () => {
       try {
-        await ensureIndexes(db, options.collectionPrefix ?? 'mno_');
+        await ensureIndexes(db, prefix);
       } catch (err) {
         throw toStorageError('adapter.ensureIndexes', err);
       }
