@@ -111,7 +111,7 @@ export function encodePath(...segments: string[]): string {
 }
 
 /** The Account API's `errors` map flattened into one `FieldError` per message. */
-export function toFieldErrors(errors: Envelope['errors']): FieldError[] {
+function toFieldErrors(errors: Envelope['errors']): FieldError[] {
   const out: FieldError[] = [];
   for (const [field, value] of Object.entries(errors ?? {})) {
     const messages = Array.isArray(value) ? value : value == null ? [] : [value];

@@ -8,7 +8,6 @@ export type {
   RecurringBillsResource,
   UsersResource,
 } from './client.js';
-export { createAccountHttp, encodePath, toFieldErrors } from './http.js';
 export type {
   AccountCredentials,
   AccountHttp,
