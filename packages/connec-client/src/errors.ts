@@ -287,7 +287,8 @@ export interface ApiErrorFromStatusInit extends ApiErrorInit {
   retryAfterMs?: number | undefined;
 }
 
-const serviceNames: Record<ApiService, string> = {
+/** How each service is named in error messages. */
+export const serviceNames: Record<ApiService, string> = {
   connec: 'Connec!',
   account: 'Account API',
   dev_platform: 'Developer platform',

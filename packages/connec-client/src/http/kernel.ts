@@ -19,6 +19,7 @@ import {
   parseRetryAfter,
   redactUrl,
   ResponseValidationError,
+  serviceNames,
 } from '../errors.js';
 import { backoffDelay, isRetryableStatus, type ResolvedRetryPolicy, type RetryPolicy, resolveRetryPolicy } from './retry.js';
 
@@ -92,15 +93,8 @@ function errorBody(text: string): unknown {
 
 type Attempt = { kind: 'response'; response: HttpResponse } | { kind: 'failure'; error: MaestranoError; retryable: boolean };
 
-const serviceLabels: Record<ApiService, string> = {
-  connec: 'Connec!',
-  account: 'Account API',
-  dev_platform: 'Developer platform',
-  idp: 'IdP',
-};
-
 function abortError(service: ApiService, method: string, url: string, cause: unknown): ConnectionError {
-  return new ConnectionError(`${serviceLabels[service]} ${method} ${redactUrl(url)} was aborted`, {
+  return new ConnectionError(`${serviceNames[service]} ${method} ${redactUrl(url)} was aborted`, {
     service,
     failure: 'aborted',
     method,
@@ -227,7 +221,7 @@ export class HttpKernel {
       return {
         kind: 'failure',
         retryable: true,
-        error: new ConnectionError(`${serviceLabels[this.#options.service]} ${method} ${redactUrl(url)} ${what}`, {
+        error: new ConnectionError(`${serviceNames[this.#options.service]} ${method} ${redactUrl(url)} ${what}`, {
           service: this.#options.service,
           failure,
           method,
