@@ -1,5 +1,5 @@
 /** Waits `ms`; rejects with the signal's reason as soon as `signal` aborts (or at once if it already has). */
-export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
 import type { Logger, RouteHandler, Tenant } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
+import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
 
@@ -101,10 +102,6 @@ const SUCCESS = () => Response.json({ success: true }, { headers: { 'cache-contr
 
 function failure(status: number, error: string, message: string, headers: Record<string, string> = {}): Response {
   return Response.json({ success: false, error, message }, { status, headers: { 'cache-control': 'no-store', ...headers } });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 class StepFailed extends Error {
