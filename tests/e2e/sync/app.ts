@@ -4,6 +4,7 @@
  * see one app database), an append-only write log (to prove nothing is applied twice), entity
  * definitions for them, and `createMaestrano` wired to memory or PostgreSQL (adapter-prisma) storage.
  */
+import { mongoAdapter } from '@org/maestrano-adapter-mongo';
 import { migrate, prismaAdapter } from '@org/maestrano-adapter-prisma';
 import {
   createMaestrano,
@@ -23,6 +24,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PrismaClient } from '../../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { FerretDbServer, findFerretDb } from '../../../packages/adapter-mongo/test/ferretdb.js';
 import { PrismaClient as SqlitePrismaClient } from '../../../packages/adapter-prisma/test/generated/sqlite/client.js';
 
 export interface Company {
@@ -207,6 +209,24 @@ export async function sqliteStorage(): Promise<StorageHandle> {
     },
   };
 }
+
+/** adapter-mongo on a FerretDB process of its own (MongoDB wire protocol, SQLite handler). */
+export async function mongoStorage(): Promise<StorageHandle> {
+  const binary = findFerretDb();
+  if (!binary) throw new Error('ferretdb binary not found (FERRETDB_BIN, /usr/local/bin/ferretdb or PATH)');
+  const server = await FerretDbServer.launch(binary);
+  const storage = mongoAdapter({ url: server.url, dbName: 'mno_sync_e2e' });
+  await storage.ensureIndexes();
+  return {
+    storage,
+    async close() {
+      await storage.close();
+      await server.destroy();
+    },
+  };
+}
+
+export { findFerretDb };
 
 export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapter; db: AppDb; sync?: SyncModuleConfig }): Maestrano {
   let companies = 0;

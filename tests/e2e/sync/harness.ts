@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { type Sandbox, startSandbox } from '@org/maestrano-sandbox';
 import { createWorker, type Maestrano, type StorageAdapter, type SyncModuleConfig, tenantsFromDevPlatform, toNodeListener } from '@org/maestrano-sdk';
 import pg from 'pg';
-import { AppDb, createApp, memoryAdapter, postgresStorage, sqliteStorage } from './app.js';
+import { AppDb, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
 
 export const PG_SERVER_URL = process.env.MAESTRANO_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const TENANT = 'sync-e2e';
@@ -43,7 +43,7 @@ export interface SyncHarness {
   close(): Promise<void>;
 }
 
-export async function startSyncHarness(options: { storage: 'memory' | 'postgres' | 'sqlite'; sync?: SyncModuleConfig; seed?: { records: number; groups: number } }): Promise<SyncHarness> {
+export async function startSyncHarness(options: { storage: 'memory' | 'postgres' | 'sqlite' | 'mongo'; sync?: SyncModuleConfig; seed?: { records: number; groups: number } }): Promise<SyncHarness> {
   const dbName = `mno_sync_${randomBytes(5).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${dbName}"`);
   const url = new URL(PG_SERVER_URL);
@@ -56,7 +56,9 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
       ? await postgresStorage(databaseUrl)
       : options.storage === 'sqlite'
         ? await sqliteStorage()
-        : { storage: memoryAdapter(), close: async () => {} };
+        : options.storage === 'mongo'
+          ? await mongoStorage()
+          : { storage: memoryAdapter(), close: async () => {} };
 
   let handler: ((request: Request) => Promise<Response>) | undefined;
   const server: Server = createServer((req, res) => {

@@ -3,19 +3,24 @@
  * served over loopback HTTP (`mno.handler`), real workers, memory and PostgreSQL storage.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFerretDb } from './app.js';
 import { type SyncHarness, startSyncHarness, TENANT, waitFor } from './harness.js';
 
 type IdEntry = { id: string; provider: string; realm: string };
 const idsOf = (value: unknown): IdEntry[] => (Array.isArray(value) ? (value as IdEntry[]) : []);
 
-for (const storage of ['memory', 'postgres', 'sqlite'] as const) {
+const ferretDb = findFerretDb();
+if (!ferretDb) console.warn('sync e2e: MongoDB (FerretDB) variant skipped: no ferretdb binary (FERRETDB_BIN, /usr/local/bin/ferretdb or PATH)');
+const backends = ['memory', 'postgres', 'sqlite', ...(ferretDb ? (['mongo'] as const) : [])] as const;
+
+for (const storage of backends) {
   describe(`sync against the sandbox (${storage} storage)`, () => {
     let h: SyncHarness;
     let apiId: string;
     beforeAll(async () => {
       h = await startSyncHarness({ storage });
       apiId = h.sandbox.credentials.marketplaces[0]?.apiId ?? '';
-    });
+    }, 120_000);
     afterAll(async () => {
       await h?.close();
     });
@@ -53,7 +58,7 @@ for (const storage of ['memory', 'postgres', 'sqlite'] as const) {
       await h.drain();
       expect(await h.db.writeCount()).toBe(writes);
       expect((await h.sandbox.admin.deliveries()).length).toBeGreaterThanOrEqual(lists);
-    });
+    }, 90_000);
 
     it('notifications from Connec! create unknown records and update known ones (§F2, §F3)', async () => {
       const { groupId } = await h.provisionGroup('Notified Co');
@@ -113,6 +118,6 @@ for (const storage of ['memory', 'postgres', 'sqlite'] as const) {
       const cursor = await h.storage.cursors.get({ tenant: TENANT, groupId: group.id, entity: 'contacts', kind: 'import' });
       expect(cursor).toMatchObject({ position: 120, complete: true });
       await h.sandbox.admin.clearFaults();
-    });
+    }, 180_000);
   });
 }
