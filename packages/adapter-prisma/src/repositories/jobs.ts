@@ -229,10 +229,10 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           LIMIT ${options.limit})
         RETURNING ${COLUMNS}`;
 
-  /** Runs `statement` for an owned running job; on PostgreSQL also releases or extends its ordering guard. */
-  function ownedJobUpdate(set: Sql, id: string, worker: string, guard: 'release' | 'none'): Sql {
+  /** Applies `set` to an owned running job; on PostgreSQL also releases its ordering guard. */
+  function ownedJobUpdate(set: Sql, id: string, worker: string): Sql {
     const where = sql`id = ${bigint(id)} AND status = 'running' AND lease_owner = ${worker}`;
-    if (!pg || guard === 'none') return sql`UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING status`;
+    if (!pg) return sql`UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING status`;
     return sql`WITH j AS (UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING id, ordering_key, status),
                     released AS (DELETE FROM maestrano_job_guards g USING j WHERE g.ordering_key = j.ordering_key AND g.job_id = j.id)
                SELECT status FROM j`;
@@ -313,7 +313,6 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           sql`status = 'done', completed_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`,
           key,
           worker,
-          'release',
         ),
       );
       return done.length > 0;
@@ -336,7 +335,6 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
               lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
           key,
           worker,
-          'release',
         ),
       );
       if (!row) return 'lost';
