@@ -184,6 +184,19 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     });
   }
 
+  /**
+   * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
+   * expired lease) and not held back by another job of its ordering key (one running with
+   * a live lease, or an older unfinished one).
+   */
+  const claimable = (now: Date, types: Sql): Sql =>
+    sql`((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
+            AND (j.ordering_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM maestrano_jobs o
+              WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
+                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))`;
+
   const claimPostgres = (options: ClaimJobsOptions, now: Date, expires: Date, types: Sql): Sql =>
     // Candidates are locked with SKIP LOCKED, so concurrent claimers never take the same
     // row. The ordering-key filter reads a snapshot, which alone cannot stop two claimers
@@ -191,12 +204,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     // upsert that re-checks the latest committed row) makes that impossible.
     sql`WITH cand AS (
           SELECT j.id, j.ordering_key FROM maestrano_jobs j
-          WHERE ((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
-            AND (j.ordering_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM maestrano_jobs o
-              WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
-                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))
+          WHERE ${claimable(now, types)}
           ORDER BY j.run_at, j.created_at, j.id
           LIMIT ${options.limit}
           FOR UPDATE OF j SKIP LOCKED
@@ -219,12 +227,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           attempts = attempts + 1, updated_at = ${ts(now)}
         WHERE id IN (
           SELECT j.id FROM maestrano_jobs j
-          WHERE ((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
-            AND (j.ordering_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM maestrano_jobs o
-              WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
-                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))
+          WHERE ${claimable(now, types)}
           ORDER BY j.run_at, j.created_at, j.id
           LIMIT ${options.limit})
         RETURNING ${COLUMNS}`;
