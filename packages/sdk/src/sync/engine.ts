@@ -193,6 +193,10 @@ export class SyncEngine {
     return this.deps.options;
   }
 
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
   // -------------------------------------------------------------------------------------
   // scopes and switches
 

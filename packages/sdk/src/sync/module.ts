@@ -10,7 +10,7 @@ import type { JobInput, JobRecord } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { ImportBusyError, type PushItemResult, type RecordJobPayload, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
-import type { SyncCounters, SyncEvent, SyncReport } from './observe.js';
+import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { connecIdOf, isObject, rawHash } from './records.js';
 
@@ -217,13 +217,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     tenants: runtime.tenants,
     connector: definition,
     clock: runtime.clock,
-    logger: runtime.logger,
+    logger: syncLogger(runtime.logger),
     instanceId: runtime.instanceId,
     portFor,
     options: resolveSyncOptions(options),
     emit,
   });
   const counters = engine.counters;
+  const logger = engine.logger;
 
   // --- the notification route ------------------------------------------------------------
   const connecNotification = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
@@ -266,7 +267,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       if (jobs.length > 0) results = await runtime.storage.jobs.enqueueMany(jobs);
     } catch (error) {
-      runtime.logger.error('sync: could not store notification records; asking Connec! to retry', {
+      logger.error('sync: could not store notification records; asking Connec! to retry', {
         tenant: tenant.name,
         records: jobs.length,
         error: error instanceof Error ? error.message : String(error),
@@ -276,7 +277,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const created = results.filter((r) => r.created).length;
     counters.accepted += created;
     counters.duplicates += results.length - created;
-    runtime.logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates: results.length - created, ignored });
+    logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates: results.length - created, ignored });
     return json(200, { received: parsed.entries.length, stored: created, duplicates: results.length - created, ignored });
   };
 
@@ -305,7 +306,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
       const connecId = payload.record ? connecIdOf(payload.record.id) : (payload.fetchId ?? null);
       emit({ type: 'record.failed', tenant: job.tenant, groupId: job.groupId, entity: payload.entity, connecId, error: info, deadLettered: last });
-      runtime.logger.warn('sync: record failed', { tenant: job.tenant, groupId: job.groupId, entity: payload.entity, connecId, attempt: job.attempts, deadLettered: last, code: info.code, error: info.message });
+      logger.warn('sync: record failed', { tenant: job.tenant, groupId: job.groupId, entity: payload.entity, connecId, attempt: job.attempts, deadLettered: last, code: info.code, error: info.message });
       if (connecId !== null) {
         await runtime.storage.idMaps
           .update({ tenant: job.tenant, groupId: job.groupId, entity: payload.entity }, { connecId }, { lastError: { code: info.code, message: info.message.slice(0, 500), at: runtime.clock() } })

@@ -1,6 +1,8 @@
 /**
- * Observability of the sync engine: counters, typed events and a redacting logger wrapper.
- * Nothing here is needed for correctness; counters are per process.
+ * Observability of the sync engine: counters, typed events and the SyncReport. Nothing here
+ * is needed for correctness; counters are per process. Logs go through the runtime logger,
+ * which redacts credentials, behind `syncLogger`, which also redacts personal fields; the
+ * engine only ever logs ids.
  */
 import type { Logger } from '../core/types.js';
 
@@ -146,41 +148,37 @@ export function emptyEntityReport(): EntityReport {
   return { fetched: 0, created: 0, updated: 0, skipped: 0, deferred: 0, linked: 0, pushed: 0, failed: 0 };
 }
 
-const SECRET = /pass(word)?|secret|token|authori[sz]ation|api[_-]?key|^key$|credential|cookie|session/i;
-const PERSONAL = /e-?mail|phone|mobile|landline|fax|address|first_?name|last_?name|birth|^name$|^title$|line1|line2|postal/i;
+const PERSONAL = /e-?mail|phone|mobile|landline|fax|address|first_?name|last_?name|surname|birth|^name$|line1|line2|postal/i;
+const SECRET = /pass(word)?|secret|token|authori[sz]ation|api_?key|credential|cookie|session/i;
 
-/**
- * Replaces credentials and personal fields (email, phone, names, addresses) with
- * `[redacted]`, recursively. Record contents never reach logs otherwise.
- */
-export function redact(value: unknown, depth = 0): unknown {
+function redactValue(value: unknown, depth: number): unknown {
   if (depth > 8) return '[truncated]';
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Error) return { name: value.name, message: value.message };
+  if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
-    out[key] = SECRET.test(key) || PERSONAL.test(key) ? '[redacted]' : redact(child, depth + 1);
+    out[key] = PERSONAL.test(key) || SECRET.test(key) ? '[redacted]' : redactValue(child, depth + 1);
   }
   return out;
 }
 
-/** `redact` over a field object (keeps the object shape). */
-export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
+/** Redacts personal fields (emails, phones, names, addresses) and credentials, recursively, by key. */
+export function redactPersonalFields(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(fields)) {
-    out[key] = SECRET.test(key) || PERSONAL.test(key) ? '[redacted]' : redact(child, 1);
+    out[key] = PERSONAL.test(key) || SECRET.test(key) ? '[redacted]' : redactValue(child, 1);
   }
   return out;
 }
 
-/** A logger that redacts every field object before passing it on. */
-export function redactingLogger(inner: Logger): Logger {
+/** The sync module's logger: the runtime logger behind personal-field redaction. */
+export function syncLogger(inner: Logger): Logger {
   const wrap =
     (level: keyof Logger) =>
     (message: string, fields?: Record<string, unknown>): void => {
-      inner[level](message, fields === undefined ? undefined : redactFields(fields));
+      inner[level](message, fields === undefined ? undefined : redactPersonalFields(fields));
     };
   return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
