@@ -189,9 +189,13 @@ function chargeableGroup(platform: Platform, marketplace: Marketplace, groupId: 
   return g && g.marketplace === marketplace.name && g.status === 'running' ? g : null;
 }
 
-function createBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
-  const body = isRecord(raw.bill) ? raw.bill : raw;
-  const errors: Errors = {};
+/** The fields a bill and a recurring bill share: the group to charge, `price_cents` and `description`. */
+function chargeFields(
+  platform: Platform,
+  marketplace: Marketplace,
+  body: Record<string, unknown>,
+  errors: Errors,
+): { group: Group | null; priceCents: number | null; description: string } {
   const group = chargeableGroup(platform, marketplace, body.group_id);
   if (!group) add(errors, 'group_id', 'does not exist or cannot be charged by your service');
   const priceCents = toInteger(body.price_cents);
@@ -200,11 +204,24 @@ function createBill(platform: Platform, marketplace: Marketplace, raw: Record<st
   else if (priceCents <= 0) add(errors, 'price_cents', 'must be greater than 0');
   const description = typeof body.description === 'string' ? body.description.trim() : '';
   if (!description) add(errors, 'description', "can't be blank");
+  return { group, priceCents, description };
+}
+
+/** `currency`, default AUD, upper-cased; it must look like an ISO 4217 code. */
+function currencyField(body: Record<string, unknown>, errors: Errors): string {
+  const currency = body.currency === undefined || body.currency === '' ? 'AUD' : String(body.currency).toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) add(errors, 'currency', 'is not a valid ISO 4217 currency');
+  return currency;
+}
+
+function createBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
+  const body = isRecord(raw.bill) ? raw.bill : raw;
+  const errors: Errors = {};
+  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors);
   const units = body.units === undefined || body.units === '' ? 1 : toDecimal(body.units);
   if (units === null) add(errors, 'units', 'is not a number');
   else if (units <= 0) add(errors, 'units', 'must be greater than 0');
-  const currency = body.currency === undefined || body.currency === '' ? 'AUD' : String(body.currency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) add(errors, 'currency', 'is not a valid ISO 4217 currency');
+  const currency = currencyField(body, errors);
   const start = toIso(body.period_started_at);
   const end = toIso(body.period_ended_at);
   if (start === 'invalid') add(errors, 'period_started_at', 'is not a valid date');
@@ -238,14 +255,7 @@ const MAX_FREQUENCY: Record<RecurringPeriod, number> = { day: 365, week: 52, sem
 function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
   const body = isRecord(raw.recurring_bill) ? raw.recurring_bill : raw;
   const errors: Errors = {};
-  const group = chargeableGroup(platform, marketplace, body.group_id);
-  if (!group) add(errors, 'group_id', 'does not exist or cannot be charged by your service');
-  const priceCents = toInteger(body.price_cents);
-  if (body.price_cents === undefined || body.price_cents === '') add(errors, 'price_cents', "can't be blank");
-  else if (priceCents === null) add(errors, 'price_cents', 'is not a number');
-  else if (priceCents <= 0) add(errors, 'price_cents', 'must be greater than 0');
-  const description = typeof body.description === 'string' ? body.description.trim() : '';
-  if (!description) add(errors, 'description', "can't be blank");
+  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors);
   const period = body.period === undefined || body.period === '' ? 'month' : PERIODS[String(body.period).toLowerCase()];
   if (!period) add(errors, 'period', 'is not included in the list (Day, Week, SemiMonth, Month, Year)');
   const frequency = body.frequency === undefined || body.frequency === '' ? 1 : toInteger(body.frequency);
@@ -254,8 +264,7 @@ function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: 
   else if (period && frequency > MAX_FREQUENCY[period]) add(errors, 'frequency', 'frequency x period must not exceed 1 year');
   const cycles = body.cycles === undefined || body.cycles === null || body.cycles === '' ? null : toInteger(body.cycles);
   if (body.cycles !== undefined && body.cycles !== null && body.cycles !== '' && (cycles === null || cycles < 1)) add(errors, 'cycles', 'must be an integer greater than 0 (or null for unlimited)');
-  const currency = body.currency === undefined || body.currency === '' ? 'AUD' : String(body.currency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) add(errors, 'currency', 'is not a valid ISO 4217 currency');
+  const currency = currencyField(body, errors);
   const startIso = toIso(body.start_date);
   let startDate = new Date().toISOString();
   if (startIso === 'invalid') add(errors, 'start_date', 'is not a valid date');
