@@ -1,16 +1,8 @@
 import type { FaultKind, FaultRule } from './types.js';
 import { newId } from './util.js';
 
-export interface FaultInput {
-  path: string;
-  method?: string;
-  kind: FaultKind;
-  latencyMs?: number;
-  status?: number;
-  retryAfterSeconds?: number;
-  rate?: number;
-  count?: number;
-}
+/** A fault rule as the caller describes it: the stored `FaultRule` without its `id` and `hits`. */
+export type FaultInput = Omit<FaultRule, 'id' | 'hits'>;
 
 export class FaultInputError extends Error {}
 
