@@ -1,3 +1,4 @@
+import type { SsoLoginResult } from './admin-client.js';
 import { html, json, parseCookies, redirect, type SandboxRequest, type SandboxResponse, text } from './http.js';
 import { type Platform, PlatformError } from './platform.js';
 import { autoPostForm, buildSamlResponse, decodeAuthnRequest, SamlRequestError } from './saml.js';
@@ -6,16 +7,8 @@ import { escapeHtml, newSecret } from './util.js';
 
 const IDP_COOKIE = 'mno_sandbox_idp';
 
-export interface IssuedResponse {
-  samlResponse: string;
-  xml: string;
-  acsUrl: string;
-  relayState: string | null;
-  userId: string;
-  groupId: string;
-  sessionToken: string;
-  assertionId: string;
-}
+/** What a login issues: the same shape the admin API returns to `SandboxAdmin.ssoLogin`. */
+export type IssuedResponse = SsoLoginResult;
 
 export type GroupChoice = { kind: 'group'; group: Group; membership: Membership } | { kind: 'choose'; groups: Group[] } | { kind: 'denied' };
 
