@@ -20,6 +20,7 @@ const EXPECTED_GUIDES = [
   'connectors-and-mappers.md',
   'getting-started.md',
   'multi-tenant-and-dev-platform.md',
+  'reliability.md',
   'sso-and-provisioning.md',
   'storage-adapters.md',
   'testing-with-the-sandbox.md',

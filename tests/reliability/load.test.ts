@@ -47,6 +47,8 @@ describe.skipIf(unavailable !== null)('load: concurrent first logins', () => {
       }),
     );
     const statuses = results.map((r) => r.status);
+    const failed = results.filter((r) => r.status !== 200);
+    if (failed.length > 0) console.warn('[reliability/load] failed logins', failed.length, JSON.stringify(failed.slice(0, 5)));
     const companies = await t.db.sql<{ n: number; d: number }>("SELECT count(*)::int AS n, count(DISTINCT company_id)::int AS d FROM maestrano_groups WHERE tenant = 'rel-load'");
     const usersRows = await t.db.sql<{ n: number }>("SELECT count(*)::int AS n FROM maestrano_users WHERE tenant = 'rel-load'");
     const memberships = await t.db.sql<{ n: number }>("SELECT count(*)::int AS n FROM maestrano_memberships WHERE tenant = 'rel-load'");

@@ -21,6 +21,9 @@ export async function serve(initial?: (request: Request) => Promise<Response>): 
     }
     void toNodeListener(h)(req, res);
   });
+  // Longer than any pause between test phases: a keep-alive socket closed by the server while
+  // the client reuses it is an ECONNRESET of the test's own making.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -87,7 +87,7 @@ export interface PrismaStorage {
 
 /** The Prisma adapter on `url` (migrated). `max` bounds the pool. */
 export async function prismaStorage(url: string, options: { max?: number; migrateFirst?: boolean } = {}): Promise<PrismaStorage> {
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 3000 }) });
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: options.max ?? 10 }) });
   if (options.migrateFirst !== false) await migrate({ prisma });
   return { storage: prismaAdapter(prisma), close: () => prisma.$disconnect() };
 }

@@ -40,7 +40,7 @@ export async function startSsoTarget(options: {
       storage: storage.storage,
       provisioning: app.provisioning(false),
       onLogin: (args) => Response.json({ userId: args.user.id, companyId: args.company.id, uid: args.user.profile.uid, outcome: args.outcome }),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
+      logger: process.env.RELIABILITY_DEBUG ? { debug() {}, info() {}, warn() {}, error: (m, f) => console.error(m, f) } : { debug() {}, info() {}, warn() {}, error() {} },
       ...(options.sso ? { sso: options.sso } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
     });
