@@ -58,7 +58,24 @@ async function writeResponse(res: ServerResponse, response: Response, method: st
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
+    if (!res.write(value)) {
+      // Wait for the socket to drain, or stop when the client went away (no hang).
+      const open = await new Promise<boolean>((resolve) => {
+        const onDrain = () => settle(true);
+        const onClose = () => settle(false);
+        const settle = (v: boolean) => {
+          res.off('drain', onDrain);
+          res.off('close', onClose);
+          resolve(v);
+        };
+        res.once('drain', onDrain);
+        res.once('close', onClose);
+      });
+      if (!open) {
+        await reader.cancel().catch(() => {});
+        return;
+      }
+    }
   }
   res.end();
 }

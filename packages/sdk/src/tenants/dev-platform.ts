@@ -1,3 +1,4 @@
+import { redactUrl } from '@org/connec-client';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
@@ -55,20 +56,20 @@ async function download(options: DevPlatformOptions, url: string): Promise<{ ten
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
   } catch (cause) {
-    throw new ConfigError(`The developer platform at ${url} is unreachable`, { cause });
+    throw new ConfigError(`The developer platform at ${redactUrl(url)} is unreachable`, { cause });
   }
   const raw = await response.text();
   if (response.status === 401 || response.status === 403) {
     throw new ConfigError(`The developer platform refused the environment credentials (HTTP ${response.status})`);
   }
-  if (!response.ok) throw new ConfigError(`The developer platform answered HTTP ${response.status} for ${url}`);
+  if (!response.ok) throw new ConfigError(`The developer platform answered HTTP ${response.status} for ${redactUrl(url)}`);
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    throw new ConfigError(`The developer platform answered with a body that is not JSON (${url})`);
+    throw new ConfigError(`The developer platform answered with a body that is not JSON (${redactUrl(url)})`);
   }
-  return { tenants: parseMarketplacesDocument(json, url), raw };
+  return { tenants: parseMarketplacesDocument(json, redactUrl(url)), raw };
 }
 
 async function writeCache(file: string, raw: string): Promise<void> {
