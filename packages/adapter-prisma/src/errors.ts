@@ -48,7 +48,8 @@ export function toStorageError(operation: StorageOperation, err: unknown): Stora
       cause: err,
     });
   }
-  const detail = err instanceof Error ? firstLine(err.message) : String(err);
+  // Redacted before `firstLine` shortens it, so a cut can never leave half a secret behind.
+  const detail = err instanceof Error ? firstLine(redactCredentials(err.message)) : redactCredentials(String(err));
   return new StorageError(`${operation} failed: ${detail}`, { adapterId: ADAPTER_ID, operation, cause: err });
 }
 
@@ -60,4 +61,13 @@ function firstLine(message: string): string {
     .filter((line) => line.length > 0 && !line.startsWith('Invalid `') && !line.startsWith('→'));
   const line = lines.at(-1) ?? 'unknown error';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/**
+ * Driver messages may quote a connection string (`postgresql://user:secret@host/db`) or a
+ * keyword form (`password=secret`): user info and passwords never reach our message (the
+ * driver error stays available as `cause`).
+ */
+function redactCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s@]+@/gi, '$1***@').replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***');
 }

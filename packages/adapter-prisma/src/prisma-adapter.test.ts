@@ -61,6 +61,14 @@ describe('toStorageError', () => {
     expect(isUniqueViolation(new Error('connection refused'))).toBe(false);
   });
 
+  it('never echoes credentials a driver message quotes', () => {
+    const driver = new Error('connect failed for postgresql://app:s3cret@db.internal:5432/prod (password=s3cret)');
+    const error = toStorageError('groups.get', driver);
+    expect(error.message).not.toContain('s3cret');
+    expect(error.message).toContain('postgresql://***@db.internal:5432/prod');
+    expect(error.cause).toBe(driver);
+  });
+
   it('passes StorageErrors through unchanged', () => {
     const original = new StorageError('x', { adapterId: 'prisma', operation: 'jobs.claim' });
     expect(toStorageError('jobs.get', original)).toBe(original);
