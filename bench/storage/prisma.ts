@@ -85,7 +85,6 @@ async function measure(side: Side, round: string): Promise<Result> {
 
 async function compare(backend: string, adapterSide: Side, rawSide: Side): Promise<void> {
   // Warm-up (JIT, connection pools, plans), then alternate rounds so drift hits both sides.
-  const saved = N;
   await measureQuietly(adapterSide, rawSide);
   const rounds: { adapter: Result; raw: Result }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -95,7 +94,7 @@ async function compare(backend: string, adapterSide: Side, rawSide: Side): Promi
   }
   const best = (pick: (x: { adapter: Result; raw: Result }) => Result, key: keyof Result) =>
     Math.max(...rounds.map((round) => pick(round)[key]));
-  console.log(`\n${backend}  (n=${saved}, concurrency=${CONCURRENCY}, best of ${ROUNDS} rounds, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(`\n${backend}  (n=${N}, concurrency=${CONCURRENCY}, best of ${ROUNDS} rounds, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
   console.log('workload                         adapter ops/s   raw ops/s   ratio');
   for (const [label, key] of [
     ['id-map upsert, new map', 'upsertInsert'],
