@@ -22,7 +22,7 @@ export const SYSTEM_ERROR: Errors = {
   system: ['A system error occured. Please retry later or contact support@maestrano.com if the issue persists.'],
 };
 
-export function renderGroup(g: Group): JsonObject {
+function renderGroup(g: Group): JsonObject {
   return {
     object: 'account_group',
     id: g.id,
@@ -43,7 +43,7 @@ export function renderGroup(g: Group): JsonObject {
   };
 }
 
-export function renderUser(u: User, ssoSession: string | null): JsonObject {
+function renderUser(u: User, ssoSession: string | null): JsonObject {
   return {
     object: 'account_user',
     id: u.id,
@@ -130,7 +130,7 @@ function equalsParam(actual: JsonValue | undefined, param: string): boolean {
  * Attribute filters of PROTOCOL §4.5: equality on attribute names, comparison suffixes
  * (`_after`, `_strictly_before`, ...); an unknown attribute yields an empty list.
  */
-export function applyFilters(items: JsonObject[], query: URLSearchParams, knownKeys: readonly string[]): JsonObject[] {
+function applyFilters(items: JsonObject[], query: URLSearchParams, knownKeys: readonly string[]): JsonObject[] {
   let out = items;
   for (const [key, value] of query) {
     if (knownKeys.includes(key)) {

@@ -58,7 +58,7 @@ export function parseCookies(headers: IncomingHttpHeaders): Record<string, strin
 }
 
 /** Parses `application/x-www-form-urlencoded`, including Rack-style `a[b]` keys (one level). */
-export function parseForm(body: string): Record<string, unknown> {
+function parseForm(body: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of new URLSearchParams(body)) {
     const m = /^([^[]+)\[([^\]]*)\]$/.exec(key);

@@ -13,7 +13,7 @@ export type IssuedResponse = SsoLoginResult;
 export type GroupChoice = { kind: 'group'; group: Group; membership: Membership } | { kind: 'choose'; groups: Group[] } | { kind: 'denied' };
 
 /** Group choice of PROTOCOL §3.2. */
-export function chooseGroup(platform: Platform, marketplace: Marketplace, userId: string, groupId: string | null): GroupChoice {
+function chooseGroup(platform: Platform, marketplace: Marketplace, userId: string, groupId: string | null): GroupChoice {
   const options: Array<{ group: Group; membership: Membership }> = [];
   for (const m of platform.membershipsOf(userId)) {
     const g = platform.store.groups.get(m.groupId);
@@ -26,7 +26,7 @@ export function chooseGroup(platform: Platform, marketplace: Marketplace, userId
   return { kind: 'choose', groups: options.map((o) => o.group) };
 }
 
-export function issueResponse(
+function issueResponse(
   platform: Platform,
   marketplace: Marketplace,
   acsUrl: string,
@@ -50,7 +50,7 @@ export function issueResponse(
   };
 }
 
-export function defaultAcsUrl(platform: Platform, marketplace: Marketplace): string {
+function defaultAcsUrl(platform: Platform, marketplace: Marketplace): string {
   return `${platform.options.appUrl.replace(/\/$/, '')}${platform.appPaths(marketplace.name).consumePath}`;
 }
 
@@ -58,7 +58,7 @@ export function defaultAcsUrl(platform: Platform, marketplace: Marketplace): str
  * The ACS the response goes to: the request's AssertionConsumerServiceURL when it is on the
  * app's origin (assertions are never posted to another host), else the preset consume URL.
  */
-export function resolveAcsUrl(platform: Platform, marketplace: Marketplace, requested: string | null): string {
+function resolveAcsUrl(platform: Platform, marketplace: Marketplace, requested: string | null): string {
   if (requested === null) return defaultAcsUrl(platform, marketplace);
   let url: URL;
   try {

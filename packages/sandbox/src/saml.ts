@@ -80,7 +80,7 @@ export interface SamlResponseInput {
 }
 
 /** The attribute statement of PROTOCOL §3.4 (every value a string). */
-export function samlAttributes(input: Pick<SamlResponseInput, 'user' | 'group' | 'membership' | 'session'>, now: Date): Array<[string, string]> {
+function samlAttributes(input: Pick<SamlResponseInput, 'user' | 'group' | 'membership' | 'session'>, now: Date): Array<[string, string]> {
   const { user, group, membership, session } = input;
   return [
     ['mno_uid', user.id],

@@ -67,7 +67,7 @@ export interface Sandbox {
 }
 
 /** Largest request body accepted (bytes); larger bodies are answered 413. */
-export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 class BodyTooLargeError extends Error {}
 

@@ -110,7 +110,7 @@ function listRecords(platform: Platform, req: SandboxRequest, group: Group, coll
 }
 
 /** Handles one Connec! call below `/api/v2`; `path` is the part after `/api/v2`. */
-export function connecCall(platform: Platform, req: SandboxRequest, method: string, path: string, body: string): SandboxResponse {
+function connecCall(platform: Platform, req: SandboxRequest, method: string, path: string, body: string): SandboxResponse {
   try {
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const [groupId, collection, id, extra] = segments;

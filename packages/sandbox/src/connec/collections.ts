@@ -37,10 +37,6 @@ export const CONNEC_COLLECTIONS: readonly string[] = [
 
 export const SINGULAR_COLLECTIONS: ReadonlySet<string> = new Set(['company']);
 
-export function isCollection(name: string): boolean {
-  return CONNEC_COLLECTIONS.includes(name);
-}
-
 /** Target collection of a reference field, used to scope external ids (PROTOCOL §6.6). */
 export const REFERENCE_TARGETS: Readonly<Record<string, string>> = {
   organization_id: 'organizations',
@@ -68,7 +64,7 @@ export const REFERENCE_TARGETS: Readonly<Record<string, string>> = {
 export const LINE_ARRAYS: ReadonlySet<string> = new Set(['lines', 'payment_lines']);
 
 /** Fields managed by Connec! itself; never treated as references. */
-export const SYSTEM_FIELDS: ReadonlySet<string> = new Set(['id', 'group_id', 'channel_id', 'resource_type', 'created_at', 'updated_at']);
+const SYSTEM_FIELDS: ReadonlySet<string> = new Set(['id', 'group_id', 'channel_id', 'resource_type', 'created_at', 'updated_at']);
 
 export function isReferenceField(key: string): boolean {
   return key.endsWith('_id') && !SYSTEM_FIELDS.has(key);

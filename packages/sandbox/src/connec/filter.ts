@@ -117,7 +117,7 @@ export function parseFilter(input: string): FilterCondition[] {
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-export function getPath(value: JsonValue | undefined, path: string[]): JsonValue | undefined {
+function getPath(value: JsonValue | undefined, path: string[]): JsonValue | undefined {
   let current: JsonValue | undefined = value;
   for (const key of path) {
     if (current === null || current === undefined || typeof current !== 'object' || Array.isArray(current)) return undefined;
