@@ -8,7 +8,8 @@ import type {
   ProvisionClaim,
 } from '@org/maestrano-sdk';
 import { date, join, json, jsonObject, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, plus, nonEmpty, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
+import { claimOptions, conflict, nonEmpty, type RepositoryContext, validDate } from './context.js';
+import { claimProvision } from './provisioning.js';
 
 
 function groupStatus(value: string): GroupStatus {
@@ -52,39 +53,18 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
       nonEmpty('groups.claim', 'tenant', tenant);
       nonEmpty('groups.claim', 'groupId', groupId);
       claimOptions('groups.claim', options);
-      for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
-        const now = ctx.now();
-        const expires = plus(now, options.ttlMs);
-        const inserted = await db.query(
-          'groups.claim',
+      return claimProvision(ctx, {
+        operation: 'groups.claim',
+        table: 'maestrano_groups',
+        recordColumn: 'company_id',
+        columns: COLUMNS,
+        key: key(tenant, groupId),
+        insertClaim: (now, expires) =>
           sql`INSERT INTO maestrano_groups (tenant, group_id, status, settings, claim_owner, claim_expires_at, created_at, updated_at)
               VALUES (${tenant}, ${groupId}, 'claimed', ${json({}, false)}, ${options.owner}, ${ts(expires)}, ${ts(now)}, ${ts(now)})
               ON CONFLICT (tenant, group_id) DO NOTHING RETURNING tenant`,
-        );
-        if (inserted.length > 0) return { state: 'claimed', takeover: false };
-        // The owner claiming again refreshes its own claim.
-        const own = await db.query(
-          'groups.claim',
-          sql`UPDATE maestrano_groups SET claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${options.owner} RETURNING tenant`,
-        );
-        if (own.length > 0) return { state: 'claimed', takeover: false };
-        const taken = await db.query(
-          'groups.claim',
-          sql`UPDATE maestrano_groups SET claim_owner = ${options.owner}, claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_expires_at <= ${ts(now)} RETURNING tenant`,
-        );
-        if (taken.length > 0) return { state: 'claimed', takeover: true };
-        const [row] = await db.query(
-          'groups.claim',
-          sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE ${key(tenant, groupId)}`,
-        );
-        if (!row) continue; // released in between: try again
-        if (row.company_id !== null && row.company_id !== undefined) return { state: 'exists', record: toGroup(row) };
-        const claimExpiresAt = optDate(row, 'claim_expires_at');
-        if (claimExpiresAt && claimExpiresAt.getTime() > now.getTime()) return { state: 'pending', claimExpiresAt };
-      }
-      throw raceLost('groups.claim');
+        decode: toGroup,
+      }, options);
     },
 
     async complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord> {

@@ -7,8 +7,9 @@ import type {
   UserRepository,
   UserStatus,
 } from '@org/maestrano-sdk';
-import { date, join, optDate, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, invalid, nonEmpty, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { date, join, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { claimOptions, conflict, invalid, nonEmpty, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { claimProvision } from './provisioning.js';
 
 const USER_COLUMNS = raw('tenant, uid, user_id, status, claim_owner, claim_expires_at, created_at, updated_at');
 const MEMBERSHIP_COLUMNS = raw('tenant, uid, group_id, role, status, created_at, updated_at');
@@ -75,35 +76,18 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       nonEmpty('users.claim', 'tenant', tenant);
       nonEmpty('users.claim', 'uid', uid);
       claimOptions('users.claim', options);
-      for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
-        const now = ctx.now();
-        const expires = plus(now, options.ttlMs);
-        const inserted = await db.query(
-          'users.claim',
+      return claimProvision(ctx, {
+        operation: 'users.claim',
+        table: 'maestrano_users',
+        recordColumn: 'user_id',
+        columns: USER_COLUMNS,
+        key: key(tenant, uid),
+        insertClaim: (now, expires) =>
           sql`INSERT INTO maestrano_users (tenant, uid, status, claim_owner, claim_expires_at, created_at, updated_at)
               VALUES (${tenant}, ${uid}, 'claimed', ${options.owner}, ${ts(expires)}, ${ts(now)}, ${ts(now)})
               ON CONFLICT (tenant, uid) DO NOTHING RETURNING tenant`,
-        );
-        if (inserted.length > 0) return { state: 'claimed', takeover: false };
-        const own = await db.query(
-          'users.claim',
-          sql`UPDATE maestrano_users SET claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${options.owner} RETURNING tenant`,
-        );
-        if (own.length > 0) return { state: 'claimed', takeover: false };
-        const taken = await db.query(
-          'users.claim',
-          sql`UPDATE maestrano_users SET claim_owner = ${options.owner}, claim_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_expires_at <= ${ts(now)} RETURNING tenant`,
-        );
-        if (taken.length > 0) return { state: 'claimed', takeover: true };
-        const [row] = await db.query('users.claim', sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE ${key(tenant, uid)}`);
-        if (!row) continue;
-        if (row.user_id !== null && row.user_id !== undefined) return { state: 'exists', record: toUser(row) };
-        const claimExpiresAt = optDate(row, 'claim_expires_at');
-        if (claimExpiresAt && claimExpiresAt.getTime() > now.getTime()) return { state: 'pending', claimExpiresAt };
-      }
-      throw raceLost('users.claim');
+        decode: toUser,
+      }, options);
     },
 
     async complete(tenant: string, uid: string, owner: string, data: { userId: string }): Promise<UserRecord> {
