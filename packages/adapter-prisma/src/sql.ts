@@ -66,6 +66,15 @@ export interface RenderedQuery {
   values: unknown[];
 }
 
+/** The PostgreSQL cast appended to a typed parameter's placeholder. */
+const PG_CASTS: Record<NonNullable<Param['pgType']>, string> = {
+  jsonb: '::jsonb',
+  text: '::text',
+  'text[]': '::text[]',
+  bigint: '::bigint',
+  timestamp: '::timestamp(3)',
+};
+
 export function render(query: Sql, provider: SqlProvider): RenderedQuery {
   const values: unknown[] = [];
   const text = renderInto(query, provider, values);
@@ -78,20 +87,9 @@ function renderInto(query: Sql, provider: SqlProvider, values: unknown[]): strin
     if (param instanceof Sql) {
       text += renderInto(param, provider, values);
     } else {
-      const value = param instanceof Param ? param.value : param === undefined ? null : param;
-      const pgType = param instanceof Param ? param.pgType : null;
-      if (provider === 'postgresql') {
-        values.push(value);
-        text += `$${values.length}`;
-        if (pgType === 'jsonb') text += '::jsonb';
-        else if (pgType === 'text') text += '::text';
-        else if (pgType === 'text[]') text += '::text[]';
-        else if (pgType === 'bigint') text += '::bigint';
-        else if (pgType === 'timestamp') text += '::timestamp(3)';
-      } else {
-        values.push(value);
-        text += '?';
-      }
+      values.push(param instanceof Param ? param.value : param === undefined ? null : param);
+      if (provider === 'sqlite') text += '?';
+      else text += `$${values.length}${param instanceof Param && param.pgType !== null ? PG_CASTS[param.pgType] : ''}`;
     }
     text += query.parts[index + 1] ?? '';
   });
