@@ -52,7 +52,13 @@ export function parseCookies(headers: IncomingHttpHeaders): Record<string, strin
   for (const part of (headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
     if (i < 0) continue;
-    out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    const raw = part.slice(i + 1).trim();
+    try {
+      out[part.slice(0, i).trim()] = decodeURIComponent(raw);
+    } catch {
+      // A malformed escape in someone else's cookie is kept as sent, never a 500.
+      out[part.slice(0, i).trim()] = raw;
+    }
   }
   return out;
 }
