@@ -46,8 +46,9 @@ const server = createServer((req, res) => {
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const sandbox = await startSandbox({ port: 0, appUrl, seed: { records: Math.ceil(total / 0.25) + 100, groups: 1 } });
-const [group] = await sandbox.admin.listGroups();
-if (!group) throw new Error('the sandbox has no group');
+const [firstGroup] = await sandbox.admin.listGroups();
+if (!firstGroup) throw new Error('the sandbox has no group');
+const group = firstGroup;
 if (!group) throw new Error('no group');
 const market = sandbox.credentials.marketplaces.find((m) => m.name === group.marketplace) ?? sandbox.credentials.marketplaces[0];
 if (!market) throw new Error('no marketplace');
