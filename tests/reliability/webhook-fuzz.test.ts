@@ -64,15 +64,21 @@ function app(maxBodyBytes?: number): Maestrano {
   });
 }
 
+let previous = '';
 /** Sends one request and checks the properties; returns the answer. */
 async function check(r: RawRequest, base = served.url): Promise<RawAnswer> {
   tally.tried++;
   const res = await send(base, r);
-  const where = `${r.method} ${r.path} -> ${res.status} ${res.text.slice(0, 200)}`;
+  const where = `${r.method} ${r.path} -> ${res.status} ${res.text.slice(0, 200)}${res.status >= 500 ? ` body: ${r.body?.toString('utf8').slice(0, 300)}` : ''}`;
   expect(res.status, where).toBeLessThan(500);
   expect(res.status, where).toBeGreaterThanOrEqual(200);
   if (res.text.length > 0 && r.method !== 'HEAD') expect(() => JSON.parse(res.text), where).not.toThrow();
   const after = await db.fingerprint();
+  if (process.env.RELIABILITY_DEBUG && after['maestrano_locks'] !== state['maestrano_locks']) {
+    console.warn('[fuzz] locks changed', where, 'previous:', previous, JSON.stringify(await db.sql('SELECT * FROM maestrano_locks')));
+  }
+  if (process.env.RELIABILITY_DEBUG && r.path.includes('/groups/5/')) console.warn('[fuzz] g5', where, JSON.stringify(r.headers), r.body?.byteLength, r.chunked);
+  previous = `${where} ${JSON.stringify(r.headers)} body=${r.body?.byteLength ?? 0} chunked=${r.chunked}`;
   if (res.status >= 400) {
     expect(after, `state changed on ${where}`).toEqual(state);
     tally.refused++;
@@ -276,6 +282,15 @@ describe.skipIf(unavailable !== null)('webhook fuzzing (fast-check, raw HTTP, Po
     expect(over.status).toBe(413);
     const at = await check({ method: 'POST', path, headers, body: Buffer.alloc(SMALL_LIMIT, 0x20) }, small.url);
     expect(at.status).toBe(400);
+  });
+
+  it('NUL and other control characters in notification values and ids: never a 5xx', async () => {
+    const headers = { authorization: basic(API_ID, API_KEY), 'content-type': 'application/json' };
+    const path = `/maestrano/connec/notifications/${TENANT}`;
+    for (const value of ['\u0000', 'a\u0000b', '\u0001\u001f', '\ud800']) {
+      await check({ method: 'POST', path, headers, body: Buffer.from(JSON.stringify({ people: [{ id: [{ id: `nul-${value.length}`, provider: 'connec', realm: 'org-fz1' }], group_id: 'cld-fz1', first_name: value }] })) });
+      await check({ method: 'POST', path, headers, body: Buffer.from(JSON.stringify({ people: [{ id: [{ id: `x${value}`, provider: 'connec', realm: 'org-fz1' }], group_id: `cld-fz1${value}`, first_name: 'n' }] })) });
+    }
   });
 
   it('control: a valid notification is stored (the fuzzed route really writes when it should)', async () => {

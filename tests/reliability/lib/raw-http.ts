@@ -21,8 +21,11 @@ export function send(baseUrl: string, r: RawRequest): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...r.headers, connection: 'close' };
     if (r.body && !r.chunked) headers['content-length'] = String(r.body.byteLength);
+    // Explicit: node only chunks POST/PUT/PATCH bodies by default; an unframed DELETE body is
+    // "data after the request" to the server (its own 400, while the bodiless request runs).
+    if (r.body && r.chunked) headers['transfer-encoding'] = 'chunked';
     const req = request(
-      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers, ...(r.chunked ? {} : {}) },
+      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

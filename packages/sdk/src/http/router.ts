@@ -66,7 +66,8 @@ function match(route: CompiledRoute, segments: string[]): Record<string, string>
       } catch {
         return null;
       }
-      if (value.length === 0) return null;
+      // Control characters (NUL above all: PostgreSQL text refuses it) are never an id.
+      if (value.length === 0 || [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return null;
       params[expected.param] = value;
     }
   }

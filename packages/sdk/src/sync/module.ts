@@ -132,16 +132,38 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
 /** Connec! records nest a few levels (lines > linked transactions > id arrays); far below this. */
 const MAX_RECORD_DEPTH = 64;
 
-/** True when `value` nests arrays/objects deeper than `max` levels (iterative: no recursion on client input). */
-function nestingExceeds(value: unknown, max: number): boolean {
+/** False for text PostgreSQL refuses: a NUL character or an unpaired UTF-16 surrogate. */
+function storableText(text: string): boolean {
+  if (text.includes('\u0000')) return false;
+  try {
+    encodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a record cannot be taken in: nested deeper than `max` levels, or a NUL in a key or string (iterative: no recursion on client input). */
+function recordProblem(value: unknown, max: number): 'depth' | 'nul' | null {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (!storableText(node)) return 'nul';
+      continue;
+    }
     if (node === null || typeof node !== 'object') continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+    if (depth > max) return 'depth';
+    if (Array.isArray(node)) {
+      for (const child of node) stack.push([child, depth + 1]);
+    } else {
+      for (const [key, child] of Object.entries(node)) {
+        if (!storableText(key)) return 'nul';
+        stack.push([child, depth + 1]);
+      }
+    }
   }
-  return false;
+  return null;
 }
 
 function json(status: number, body: Record<string, unknown>): Response {
@@ -241,10 +263,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     }
     // Records are hashed and pruned recursively: refuse absurd nesting (client input) with a
     // 400 here instead of overflowing the stack later (a 500).
-    const tooDeep = parsed.entries.findIndex((entry) => nestingExceeds(entry.record, MAX_RECORD_DEPTH));
-    if (tooDeep >= 0) {
-      const issues = [{ path: `${parsed.entries[tooDeep]!.collection}/${tooDeep}`, message: `nested deeper than ${MAX_RECORD_DEPTH} levels` }];
-      return json(400, { error: 'invalid_notification', message: 'Invalid Connec! notification: record nested too deeply', issues });
+    // NUL characters and unpaired surrogates cannot be stored (PostgreSQL text/jsonb refuse
+    // them): a 400, not a 503 that Connec! would retry forever.
+    for (const [index, entry] of parsed.entries.entries()) {
+      const problem = storableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
+      if (problem === null) continue;
+      const message = problem === 'depth' ? `nested deeper than ${MAX_RECORD_DEPTH} levels` : 'contains a NUL character or an unpaired surrogate';
+      const issues = [{ path: `${entry.collection}/${index}`, message }];
+      return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
     }
     const jobs: JobInput[] = [];
     let ignored = 0;

@@ -133,6 +133,17 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     expect(await typed.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown marketplace' });
   });
 
+  it('never hands a handler an id with a control character (NUL cannot be stored): 404', async () => {
+    const before = seen.length;
+    for (const id of ['%00', 'cld-1%00', '%0A', '%7F']) {
+      const res = await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/${id}/mkt-a`, { method: 'DELETE' });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ error: 'not_found', message: 'Not found' });
+    }
+    expect(seen.length).toBe(before);
+    expect((await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/usr%201/mkt-a`, { method: 'DELETE' })).status).toBe(200);
+  });
+
   it('answers a 4xx, never a 500, for a `//` request target or an unparsable Host header', async () => {
     const raw = (path: string, host?: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {

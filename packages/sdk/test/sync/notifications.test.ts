@@ -63,6 +63,13 @@ describe('notifications: intake route', () => {
     expect(await res.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0' }] });
     expect((await h.storage.jobs.counts()).pending).toBe(0);
     expect((await h.notify({ people: [person({ n: [[[[{ a: [1] }]]]] })] })).status).toBe(200);
+    // Text PostgreSQL cannot store (NUL, unpaired surrogate) is refused too, not a 503 retried forever.
+    for (const bad of ['a\u0000b', '\ud800']) {
+      const refused = await h.notify({ people: [person({ id: [C('p-bad')], first_name: bad })] });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0' }] });
+    }
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
   });
 
   it('a record whose lock a killed worker still holds is retried past the lock TTL, not dead-lettered', async () => {
