@@ -50,7 +50,9 @@ export function prismaAdapter(prisma: PrismaClientLike, options: PrismaAdapterOp
 
   return {
     id: 'prisma',
-    capabilities: { transactions: true },
+    // Every operation is one atomic statement (or a short retried sequence of them); no
+    // multi-statement transaction is held, as on MongoDB.
+    capabilities: { transactions: false },
     groups: groupRepository(ctx),
     users: userRepository(ctx),
     idMaps: idMapRepository(ctx),
