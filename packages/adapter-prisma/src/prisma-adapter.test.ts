@@ -108,7 +108,7 @@ describe('prismaAdapter', () => {
     expect(() => prismaAdapter(client)).toThrow(ConfigError);
     expect(prismaAdapter(client, { provider: 'sqlite' }).id).toBe('prisma');
     const generated = Object.assign(recordingClient().client, { _activeProvider: 'postgresql' });
-    expect(prismaAdapter(generated).capabilities).toEqual({ transactions: true });
+    expect(prismaAdapter(generated).capabilities).toEqual({ transactions: false });
   });
 
   it('claims jobs on PostgreSQL in one statement: SKIP LOCKED candidates plus the ordering-key guard', async () => {

@@ -185,29 +185,48 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
   }
 
   /**
-   * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
-   * expired lease) and not held back by another job of its ordering key (one running with
-   * a live lease, or an older unfinished one).
+   * Not held back by another job of its ordering key: none running with a live lease, and
+   * none older still unfinished.
    */
-  const claimable = (now: Date, types: Sql): Sql =>
-    sql`((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
-            AND (j.ordering_key IS NULL OR NOT EXISTS (
+  const orderingFree = (now: Date): Sql =>
+    sql`(j.ordering_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM maestrano_jobs o
               WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
                 AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
                   OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))`;
+
+  /**
+   * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
+   * expired lease) and free of their ordering key.
+   */
+  const claimable = (now: Date, types: Sql): Sql =>
+    sql`((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
+            AND ${orderingFree(now)}`;
 
   const claimPostgres = (options: ClaimJobsOptions, now: Date, expires: Date, types: Sql): Sql =>
     // Candidates are locked with SKIP LOCKED, so concurrent claimers never take the same
     // row. The ordering-key filter reads a snapshot, which alone cannot stop two claimers
     // from picking two different jobs of one key; the guard row per key (taken with an
     // upsert that re-checks the latest committed row) makes that impossible.
-    sql`WITH cand AS (
-          SELECT j.id, j.ordering_key FROM maestrano_jobs j
-          WHERE ${claimable(now, types)}
+    // Pending and lease-expired jobs are two separate, index-ordered scans that stop at the
+    // limit: one scan over an OR of both states had to read (and sort) the whole backlog on
+    // every claim, about a second per claim with 50,000 jobs waiting.
+    sql`WITH due AS (
+          SELECT j.id, j.ordering_key, j.run_at, j.created_at FROM maestrano_jobs j
+          WHERE j.status = 'pending' AND j.run_at <= ${ts(now)}${types} AND ${orderingFree(now)}
           ORDER BY j.run_at, j.created_at, j.id
           LIMIT ${options.limit}
           FOR UPDATE OF j SKIP LOCKED
+        ), expired AS (
+          SELECT j.id, j.ordering_key, j.run_at, j.created_at FROM maestrano_jobs j
+          WHERE j.status = 'running' AND j.lease_expires_at <= ${ts(now)}${types} AND ${orderingFree(now)}
+          ORDER BY j.run_at, j.created_at, j.id
+          LIMIT ${options.limit}
+          FOR UPDATE OF j SKIP LOCKED
+        ), cand AS (
+          SELECT id, ordering_key FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) c
+          ORDER BY run_at, created_at, id
+          LIMIT ${options.limit}
         ), guard AS (
           INSERT INTO maestrano_job_guards AS g (ordering_key, job_id, lease_expires_at)
           SELECT ordering_key, id, ${ts(expires)} FROM cand WHERE ordering_key IS NOT NULL
