@@ -17,10 +17,9 @@ import {
   toNodeListener,
 } from '@org/maestrano-sdk';
 import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
 import { PrismaClient } from '../../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { adminQuery, PG_SERVER_URL } from '../pg-server.js';
 
-export const PG_SERVER_URL = process.env.MAESTRANO_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 export interface HookLog {
   cancelCompany: string[];
@@ -42,15 +41,6 @@ export interface BillingHarness {
   close(): Promise<void>;
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 export async function startBillingHarness(billing: BillingConfigInput): Promise<BillingHarness> {
   const dbName = `mno_billing_${randomBytes(5).toString('hex')}`;

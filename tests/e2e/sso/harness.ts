@@ -19,28 +19,11 @@ import {
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { adminQuery, PG_SERVER_URL } from '../pg-server.js';
 
-export const PG_SERVER_URL = process.env.MAESTRANO_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export { pgUnavailableReason } from '../pg-server.js';
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
-/** null when PostgreSQL answers; otherwise why not (printed as the skip reason). */
-export async function pgUnavailableReason(): Promise<string | null> {
-  try {
-    await adminQuery('SELECT 1');
-    return null;
-  } catch (error) {
-    return `PostgreSQL not reachable at ${new URL(PG_SERVER_URL).host}: ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
 
 /** The app's own records, written by the hooks. */
 export class E2eApp {

@@ -11,21 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Sandbox, startSandbox } from '@org/maestrano-sandbox';
 import { createWorker, type Maestrano, type StorageAdapter, type SyncModuleConfig, tenantsFromDevPlatform, toNodeListener } from '@org/maestrano-sdk';
-import pg from 'pg';
 import { AppDb, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
+import { adminQuery, PG_SERVER_URL } from '../pg-server.js';
 
-export const PG_SERVER_URL = process.env.MAESTRANO_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const TENANT = 'sync-e2e';
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 export interface SyncHarness {
   sandbox: Sandbox;
