@@ -11,6 +11,7 @@ import { createMaestrano, defineConnector, defineEntity, tenantsFromDevPlatform 
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { profileStorage } from '../lib/profile.js';
 
 const mode = process.argv[2];
 const env = (name: string): string => {
@@ -74,33 +75,9 @@ try {
   } else {
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 24 }) });
     await migrate({ prisma });
-    const storage = prismaAdapter(prisma);
-    const profile = new Map<string, { n: number; ms: number }>();
-    if (process.env.BENCH_PROFILE) {
-      for (const repoName of ['idMaps', 'locks', 'jobs', 'cursors', 'groups'] as const) {
-        const repo = storage[repoName] as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-        for (const key of Object.keys(repo)) {
-          const fn = repo[key];
-          if (typeof fn !== 'function') continue;
-          repo[key] = async (...a: unknown[]) => {
-            const t = performance.now();
-            try {
-              return await fn.apply(repo, a);
-            } finally {
-              const e = profile.get(`${repoName}.${key}`) ?? { n: 0, ms: 0 };
-              e.n++;
-              e.ms += performance.now() - t;
-              profile.set(`${repoName}.${key}`, e);
-            }
-          };
-        }
-      }
-      process.on('exit', () => {
-        for (const [k, v] of profile) process.stderr.write(`${k}: n=${v.n} avg=${(v.ms / v.n).toFixed(1)}ms total=${(v.ms / 1000).toFixed(1)}s\n`);
-      });
-    }
+    const storage = profileStorage(prismaAdapter(prisma));
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
-    await pool.query(`CREATE TABLE orgs (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text);
+    await pool.query(`CREATE TABLE orgs (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text, org_id text);
       CREATE TABLE people (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text, org_id text)`);
     const insert = async (table: string, key: string, name: string, org: string | null) => {
       const r = await pool.query<{ id: string }>(
@@ -111,6 +88,20 @@ try {
       );
       return r.rows[0]?.id ?? '';
     };
+    /** One multi-row INSERT per page (the `local.createMany` batch form), idempotent on the key. */
+    const insertMany = async (table: 'orgs' | 'people', rows: { key: string; name: string; org: string | null }[]) => {
+      const values: unknown[] = [];
+      const tuples = rows.map((r, i) => {
+        values.push(r.key, r.name, r.org);
+        return `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3})`;
+      });
+            const r = await pool.query<{ id: string; idem_key: string }>(
+        `INSERT INTO ${table} (idem_key, name, org_id) VALUES ${tuples.join(',')} ON CONFLICT (idem_key) DO UPDATE SET name = EXCLUDED.name RETURNING id::text, idem_key`,
+        values,
+      );
+      const byKey = new Map(r.rows.map((row) => [row.idem_key, row.id]));
+      return rows.map((row) => ({ id: byKey.get(row.key) ?? '' }));
+    };
     const orgs = defineEntity({
       name: 'orgs',
       connec: 'organizations',
@@ -118,6 +109,7 @@ try {
       toLocal: (o: Record<string, unknown>) => ({ name: String(o.name ?? '') }),
       local: {
         create: async (d, ctx) => ({ id: await insert('orgs', ctx.idempotencyKey, d.name, null) }),
+        createMany: (items) => insertMany('orgs', items.map((i) => ({ key: i.ctx.idempotencyKey, name: i.data.name, org: null }))),
         update: async (id, d) => {
           await pool.query('UPDATE orgs SET name = $2 WHERE id = $1', [id, d.name]);
         },
@@ -134,6 +126,7 @@ try {
       }),
       local: {
         create: async (d, ctx) => ({ id: await insert('people', ctx.idempotencyKey, d.name, d.org) }),
+        createMany: (items) => insertMany('people', items.map((i) => ({ key: i.ctx.idempotencyKey, name: i.data.name, org: i.data.org }))),
         update: async (id, d) => {
           await pool.query('UPDATE people SET name = $2 WHERE id = $1', [id, d.name]);
         },

@@ -26,7 +26,7 @@ interface Run {
 }
 
 async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./child.ts', import.meta.url)), mode], {
+  const child = spawn(process.execPath, [...(mode === 'sdk' ? (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean) : []), '--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./child.ts', import.meta.url)), mode], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

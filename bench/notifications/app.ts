@@ -4,6 +4,7 @@ import { createMaestrano, defineConnector, defineEntity, type Maestrano, type Te
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { profileStorage } from '../lib/profile.js';
 
 export async function createBenchApp(databaseUrl: string, tenants: TenantRegistry, realmSuffix = ''): Promise<{ mno: Maestrano; pool: pg.Pool; close(): Promise<void> }> {
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
@@ -30,7 +31,7 @@ export async function createBenchApp(databaseUrl: string, tenants: TenantRegistr
   });
   const mno = createMaestrano({
     tenants,
-    storage: prismaAdapter(prisma),
+    storage: profileStorage(prismaAdapter(prisma), `[${process.pid}] `),
     provisioning: { createCompany: () => ({ id: 'x' }), createUser: () => ({ id: 'y' }) },
     onLogin: () => new Response('ok'),
     // Each run links its own ids under its own realm, so runs against one sandbox never collide.

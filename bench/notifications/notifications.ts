@@ -71,7 +71,7 @@ const bodies: string[] = [];
 for (let i = 0; i < people.length; i += BODY) bodies.push(JSON.stringify({ people: people.slice(i, i + BODY) }));
 
 async function spawnWorker(databaseUrl: string, realmSuffix: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url))], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean), '--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url))], {
     cwd: root,
     env: { ...process.env, BENCH_REALM_SUFFIX: realmSuffix, BENCH_DATABASE_URL: databaseUrl, BENCH_SANDBOX_URL: devpl.host, BENCH_ENV_KEY: devpl.key, BENCH_ENV_SECRET: devpl.secret },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -15,3 +15,4 @@ const running = app.mno.worker.run({ signal: controller.signal, concurrency: Num
 process.stdout.write('worker ready\n');
 await running;
 await app.close();
+process.exit(0);

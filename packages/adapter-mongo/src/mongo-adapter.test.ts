@@ -314,4 +314,38 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect((err as StorageError).operation).toBe('jobs.enqueue');
     expect(await handle.db.collection(adapter.collections.jobs).countDocuments()).toBe(0);
   });
+
+  it('idMaps.insertMany: an entry skipped for a stored map does not block a later entry sharing its other id', async () => {
+    const scope = { tenant: 't', groupId: 'g', entity: 'e' };
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-1' });
+    const results = await adapter.idMaps.insertMany([
+      { ...scope, connecId: 'c-1', localId: 'l-2' }, // skipped: c-1 is stored
+      { ...scope, connecId: 'c-2', localId: 'l-2' }, // stored: the entry above stored nothing
+      { ...scope, connecId: 'c-3', localId: 'l-2' }, // skipped: l-2 taken by the entry above
+      { ...scope, connecId: 'c-3', localId: 'l-3' }, // stored
+    ]);
+    expect(results.map((r) => (r ? `${r.connecId}:${r.localId}` : null))).toEqual([null, 'c-2:l-2', null, 'c-3:l-3']);
+    expect(await handle.db.collection(adapter.collections.idMaps).countDocuments()).toBe(3);
+  });
+
+  it('locks batch methods behave the same with and without write guards', async () => {
+    for (const guard of ['always', 'never'] as const) {
+      for (const name of Object.values(adapter.collections)) await handle.db.collection(name).deleteMany({});
+      const locks = mongoAdapter(handle.db, { clock, guard }).locks;
+      await locks.acquire('b', 'w2', 60_000);
+      expect((await locks.acquireMany(['a', 'b', 'c', 'a'], 'w1', 60_000)).sort()).toEqual(['a', 'c']);
+      expect(await locks.releaseMany(['a', 'b', 'c', 'c', 'x'], 'w1')).toBe(2);
+      expect(await handle.db.collection(adapter.collections.locks).find().toArray()).toMatchObject([{ _id: 'b', owner: 'w2' }]);
+      expect(await handle.db.collection(adapter.collections.guards).countDocuments()).toBe(0);
+      const bad = await locks.acquireMany(['a', ''], 'w1', 60_000).catch((e: unknown) => e);
+      expect(bad).toMatchObject({ code: 'storage_error', operation: 'locks.acquireMany' });
+      expect(await handle.db.collection(adapter.collections.locks).countDocuments()).toBe(1);
+    }
+  });
+
+  it('jobs.wakeMany rejects an empty wait key before any write', async () => {
+    const bad = await adapter.jobs.wakeMany(['ok', '']).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: 'storage_error', operation: 'jobs.wakeMany' });
+    expect(bad).not.toBeInstanceOf(StorageConflictError);
+  });
 });

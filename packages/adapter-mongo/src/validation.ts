@@ -39,3 +39,7 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
     throw new InvalidArgumentError(`${name} must be one of ${allowed.join(', ')}`);
   }
 }
+
+export function checkArray(name: string, value: unknown): asserts value is unknown[] {
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`${name} must be an array`);
+}

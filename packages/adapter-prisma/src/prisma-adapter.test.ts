@@ -143,6 +143,43 @@ describe('prismaAdapter', () => {
     expect(sent).toEqual([]);
   });
 
+  it('sends each batch operation as one statement, with the PostgreSQL ordering guard released on completeMany', async () => {
+    const { client, sent } = recordingClient();
+    const adapter = prismaAdapter(client, { provider: 'postgresql', clock: () => new Date(1_000) });
+    const map = { tenant: 't', groupId: 'g', entity: 'e', connecId: 'c', localId: null };
+    expect(await adapter.idMaps.insertMany([map, { ...map, connecId: 'd' }])).toEqual([null, null]);
+    expect(await adapter.locks.acquireMany(['b', 'a', 'b'], 'owner-1', 500)).toEqual([]);
+    expect(await adapter.locks.releaseMany(['a', 'b'], 'owner-1')).toBe(0);
+    expect(await adapter.jobs.completeMany(['12', 'x', '12', '7'], 'w')).toEqual([]);
+    expect(await adapter.jobs.wakeMany(['k1', 'k2'])).toBe(0);
+    expect(sent).toHaveLength(5);
+    const [insert, acquire, release, complete, wake] = sent;
+    expect(insert?.text).toContain('ON CONFLICT DO NOTHING RETURNING');
+    expect(acquire?.text).toContain('ON CONFLICT ("key") DO UPDATE');
+    expect(acquire?.values.filter((value) => typeof value === 'string' && value.length === 1)).toEqual(['a', 'b']);
+    expect(release?.values).toEqual(['owner-1', ['a', 'b']]);
+    expect(complete?.text).toMatch(/id = ANY\(\$\d+::bigint\[\]\)/);
+    expect(complete?.text).toContain('DELETE FROM maestrano_job_guards');
+    expect(complete?.values).toEqual(expect.arrayContaining([['12', '7'], 'w']));
+    expect(wake?.values).toEqual(expect.arrayContaining([['k1', 'k2']]));
+  });
+
+  it('sends nothing for empty batches and rejects bad batch arguments before any SQL', async () => {
+    const { client, sent } = recordingClient();
+    const adapter = prismaAdapter(client, { provider: 'sqlite' });
+    expect(await adapter.idMaps.insertMany([])).toEqual([]);
+    expect(await adapter.locks.acquireMany([], 'o', 500)).toEqual([]);
+    expect(await adapter.locks.releaseMany([], 'o')).toBe(0);
+    expect(await adapter.jobs.completeMany(['nope', '-3'], 'w')).toEqual([]);
+    expect(await adapter.jobs.wakeMany([])).toBe(0);
+    const map = { tenant: 't', groupId: 'g', entity: 'e', connecId: 'c', localId: null };
+    await expect(adapter.idMaps.insertMany([map, { ...map, tenant: '' }])).rejects.toMatchObject({ operation: 'idMaps.insertMany' });
+    await expect(adapter.locks.acquireMany(['a', ''], 'o', 500)).rejects.toMatchObject({ operation: 'locks.acquireMany' });
+    await expect(adapter.locks.acquireMany(['a'], '', 500)).rejects.toMatchObject({ operation: 'locks.acquireMany' });
+    await expect(adapter.jobs.wakeMany(['k', ''])).rejects.toMatchObject({ operation: 'jobs.wakeMany' });
+    expect(sent).toEqual([]);
+  });
+
   it('treats ids that are not job ids as unknown jobs without querying', async () => {
     const { client, sent } = recordingClient();
     const adapter = prismaAdapter(client, { provider: 'postgresql' });

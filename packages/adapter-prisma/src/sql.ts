@@ -14,7 +14,7 @@ export class Sql {
 export class Param {
   constructor(
     readonly value: unknown,
-    readonly pgType: 'jsonb' | 'text' | 'text[]' | 'bigint' | 'timestamp' | null = null,
+    readonly pgType: 'jsonb' | 'text' | 'text[]' | 'bigint' | 'bigint[]' | 'timestamp' | null = null,
   ) {}
 }
 
@@ -72,6 +72,7 @@ const PG_CASTS: Record<NonNullable<Param['pgType']>, string> = {
   text: '::text',
   'text[]': '::text[]',
   bigint: '::bigint',
+  'bigint[]': '::bigint[]',
   timestamp: '::timestamp(3)',
 };
 
@@ -103,6 +104,26 @@ export function inList(column: Sql, items: readonly string[], provider: SqlProvi
     items.map((item) => sql`${item}`),
     ', ',
   )})`;
+}
+
+/**
+ * `column IN (...)` over BIGINT ids given as decimal text (a non-empty list):
+ * `= ANY($1::bigint[])` on PostgreSQL, an expanded list on SQLite (the INTEGER column's
+ * affinity converts the text values).
+ */
+export function inBigintList(column: Sql, ids: readonly string[], provider: SqlProvider): Sql {
+  if (provider === 'postgresql') return sql`${column} = ANY(${new Param([...ids], 'bigint[]')})`;
+  return sql`${column} IN (${join(
+    ids.map((id) => sql`${bigint(id)}`),
+    ', ',
+  )})`;
+}
+
+/** Splits a list into chunks of at most `size` items (statements stay under bind limits). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------

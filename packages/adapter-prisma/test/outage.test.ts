@@ -110,6 +110,11 @@ describe.skipIf(unavailable !== null)('prisma-postgresql: database black-holed',
       ['ledger.claim', () => adapter.ledger.claim('charge-1', { owner: 'o', ttlMs: 1_000, intent: null })],
       ['replay.remember', () => adapter.replay.remember('t', 'assertion-1', new Date(Date.now() + 60_000))],
       ['locks.acquire', () => adapter.locks.acquire('lock-1', 'o', 1_000)],
+      ['idMaps.insertMany', () => adapter.idMaps.insertMany([{ ...scope, connecId: 'c-during-2', localId: null }])],
+      ['locks.acquireMany', () => adapter.locks.acquireMany(['lock-2'], 'o', 1_000)],
+      ['locks.releaseMany', () => adapter.locks.releaseMany(['lock-2'], 'o')],
+      ['jobs.completeMany', () => adapter.jobs.completeMany([before.id], 'w')],
+      ['jobs.wakeMany', () => adapter.jobs.wakeMany(['wait-1'])],
     ];
     const errors = await Promise.all(attempts.map(([, attempt]) => attempt().then(() => null, (err: unknown) => err)));
     errors.forEach((error, index) => {
@@ -124,6 +129,7 @@ describe.skipIf(unavailable !== null)('prisma-postgresql: database black-holed',
     expect(await adapter.jobs.get(before.id)).toMatchObject({ type: 'before', payload: { kept: true }, status: 'pending' });
     // The black-holed writes never reached the database.
     expect(await adapter.idMaps.find(scope, { connecId: 'c-during' })).toBeNull();
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-during-2' })).toBeNull();
     expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 0, done: 0, dead: 0 });
     expect(await adapter.locks.acquire('lock-1', 'o', 1_000)).toBe(true);
     expect((await adapter.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000 })).map((job) => job.id)).toEqual([before.id]);

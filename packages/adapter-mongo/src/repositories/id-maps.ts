@@ -1,8 +1,10 @@
-import { ObjectId } from 'mongodb';
-import type { IdMapKey, IdMapPatch, IdMapRecord, IdMapRepository, IdMapScope } from '@org/maestrano-sdk';
+import { MongoBulkWriteError, ObjectId, type WriteError } from 'mongodb';
+import type { IdMapInsert, IdMapKey, IdMapPatch, IdMapRecord, IdMapRepository, IdMapScope } from '@org/maestrano-sdk';
 import {
   date,
   dateOrNull,
+  keyId,
+  newRev,
   type Raw,
   recordErrorOrNull,
   type Stored,
@@ -15,7 +17,7 @@ import {
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
-import { checkDate, checkNonEmpty, checkOptionalDate, checkPositiveInt, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkNonEmpty, checkOptionalDate, checkPositiveInt, InvalidArgumentError } from '../validation.js';
 
 /**
  * Stored as one document per map with an ObjectId `_id`. `connecKey`/`localKey` are the
@@ -73,8 +75,72 @@ function patchFields(patch: IdMapPatch, id: ObjectId): Raw {
 
 const MAX_ATTEMPTS = 25;
 
+function checkInsert(map: IdMapInsert): void {
+  checkNonEmpty('tenant', map.tenant);
+  checkNonEmpty('groupId', map.groupId);
+  checkNonEmpty('entity', map.entity);
+  if (map.connecId === null && map.localId === null) {
+    throw new InvalidArgumentError('an id map needs a connecId or a localId (both are null)');
+  }
+  if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
+  if (map.localId !== null) checkNonEmpty('localId', map.localId);
+  checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
+}
+
+function newMapDoc(map: IdMapInsert, id: ObjectId, now: Date): Raw & { _id: ObjectId } {
+  return {
+    _id: id,
+    tenant: map.tenant,
+    groupId: map.groupId,
+    entity: map.entity,
+    connecId: map.connecId,
+    localId: map.localId,
+    lastAppliedAt: toDateOrNull(map.lastAppliedAt),
+    lastPushedHash: map.lastPushedHash ?? null,
+    lastReceivedHash: map.lastReceivedHash ?? null,
+    tombstonedAt: null,
+    lastError: null,
+    createdAt: now,
+    updatedAt: now,
+    connecKey: uniqueSlot(map.connecId, id),
+    localKey: uniqueSlot(map.localId, id),
+  };
+}
+
+/** The unique-index entries a new map document takes (only set ids can collide). */
+function uniqueKeys(doc: Raw): string[] {
+  const keys: string[] = [];
+  const scope = [str(doc, 'tenant'), str(doc, 'groupId'), str(doc, 'entity')];
+  const connecId = strOrNull(doc, 'connecId');
+  const localId = strOrNull(doc, 'localId');
+  if (connecId !== null) keys.push(keyId(...scope, 'connec', connecId));
+  if (localId !== null) keys.push(keyId(...scope, 'local', localId));
+  return keys;
+}
+
+/** A write error of a bulk insert that is a unique-index violation. */
+function isDuplicateWriteError(error: WriteError): boolean {
+  return isDuplicateKeyError({ code: error.code, message: error.errmsg ?? '' });
+}
+
 export function idMapRepository(store: Store): IdMapRepository {
   const maps = () => store.collection('idMaps');
+
+  /**
+   * One unordered insertMany; returns the positions skipped for a unique-key violation. Any
+   * other failure rejects (as a failed single insert does).
+   */
+  async function insertRound(docs: Stored[]): Promise<Set<number>> {
+    try {
+      await maps().insertMany(docs, { ordered: false });
+      return new Set();
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || err.err !== undefined) throw err;
+      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (errors.length === 0 || !errors.every(isDuplicateWriteError)) throw err;
+      return new Set(errors.map((error) => error.index));
+    }
+  }
 
   /** Read-decide-write on the map found by `key` (its `_id` is stable, its key may change). */
   async function modifyByKey<T>(
@@ -113,40 +179,46 @@ export function idMapRepository(store: Store): IdMapRepository {
 
     insert: (map) =>
       store.run('idMaps.insert', async () => {
-        checkNonEmpty('tenant', map.tenant);
-        checkNonEmpty('groupId', map.groupId);
-        checkNonEmpty('entity', map.entity);
-        if (map.connecId === null && map.localId === null) {
-          throw new InvalidArgumentError('an id map needs a connecId or a localId (both are null)');
-        }
-        if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
-        if (map.localId !== null) checkNonEmpty('localId', map.localId);
-        checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
-        const id = new ObjectId();
-        const now = store.now();
-        const doc: Raw & { _id: ObjectId } = {
-          _id: id,
-          tenant: map.tenant,
-          groupId: map.groupId,
-          entity: map.entity,
-          connecId: map.connecId,
-          localId: map.localId,
-          lastAppliedAt: toDateOrNull(map.lastAppliedAt),
-          lastPushedHash: map.lastPushedHash ?? null,
-          lastReceivedHash: map.lastReceivedHash ?? null,
-          tombstonedAt: null,
-          lastError: null,
-          createdAt: now,
-          updatedAt: now,
-          connecKey: uniqueSlot(map.connecId, id),
-          localKey: uniqueSlot(map.localId, id),
-        };
+        checkInsert(map);
+        const doc = newMapDoc(map, new ObjectId(), store.now());
         try {
           return decodeIdMap(await store.insert('idMaps', doc));
         } catch (err) {
           if (isDuplicateKeyError(err)) throw conflict('idMaps.insert', 'a map with this connecId or localId already exists in the scope');
           throw err;
         }
+      }),
+
+    insertMany: (list) =>
+      store.run('idMaps.insertMany', async () => {
+        // Validate everything first so an invalid entry stores nothing.
+        checkArray('maps', list);
+        for (const map of list) checkInsert(map);
+        if (list.length === 0) return [];
+        const now = store.now();
+        const docs: Stored[] = list.map((map) => ({ ...newMapDoc(map, new ObjectId(), now), _rev: newRev() }));
+        const results: (IdMapRecord | null)[] = docs.map(() => null);
+        // Each round is one unordered insertMany of the entries that share no unique key with
+        // an earlier entry still waiting: within a round the server's order cannot change the
+        // outcome, and an entry sharing a key with an earlier one is tried only after it, so
+        // the earlier entry wins (or, when it was skipped, the later one may still be stored).
+        let waiting = docs.map((_, index) => index);
+        while (waiting.length > 0) {
+          const round: number[] = [];
+          const later: number[] = [];
+          const seen = new Set<string>();
+          for (const index of waiting) {
+            const keys = uniqueKeys(docs[index] as Stored);
+            (keys.some((key) => seen.has(key)) ? later : round).push(index);
+            for (const key of keys) seen.add(key);
+          }
+          const skipped = await insertRound(round.map((index) => docs[index] as Stored));
+          round.forEach((index, position) => {
+            if (!skipped.has(position)) results[index] = decodeIdMap(docs[index] as Stored);
+          });
+          waiting = later;
+        }
+        return results;
       }),
 
     update: (scope, key, patch) =>

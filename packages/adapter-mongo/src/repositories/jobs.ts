@@ -9,6 +9,7 @@ import type {
   JobRepository,
   JobStatus,
 } from '@org/maestrano-sdk';
+import { mapLimited } from '../batch.js';
 import {
   date,
   dateOrNull,
@@ -28,7 +29,7 @@ import {
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
 import type { Store } from '../store.js';
-import { checkDate, checkNonEmpty, checkPositiveInt, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
@@ -241,6 +242,37 @@ export function jobRepository(store: Store): JobRepository {
     return notOwned;
   }
 
+  function completeOne(id: string, worker: string): Promise<boolean> {
+    return transition(id, worker, false, (_doc, now) => ({
+      set: { status: 'done', leaseOwner: null, leaseExpiresAt: null, completedAt: now, updatedAt: now },
+      value: true,
+    }));
+  }
+
+  /**
+   * Makes the pending jobs waiting on any of `waitKeys` due now, one compare-and-set per job
+   * (a plain updateMany is not atomic per document on FerretDB, and would race `claim`/`fail`).
+   */
+  async function wakeJobs(waitKeys: string[]): Promise<number> {
+    if (waitKeys.length === 0) return 0;
+    const filter: Filter<Raw> = { status: 'pending', waitKey: waitKeys.length === 1 ? waitKeys[0] : { $in: waitKeys } };
+    let woken = 0;
+    // Re-read after lost races: a job changed by someone else is decided again.
+    for (let round = 0; round < 10; round++) {
+      const waiting = (await jobs().find(filter).toArray()) as Stored[];
+      if (waiting.length === 0) break;
+      const results = await mapLimited(waiting, async (doc) => {
+        const now = store.now();
+        const runAt = date(doc, 'runAt');
+        const set: Raw = { waitKey: null, updatedAt: now };
+        if (runAt.getTime() > now.getTime()) set['runAt'] = now;
+        return (await store.casUpdate('jobs', doc, set)) !== null;
+      });
+      woken += results.filter(Boolean).length;
+    }
+    return woken;
+  }
+
   function filterOf(filter?: { tenant?: string; type?: string }): Raw {
     const query: Raw = {};
     if (filter?.tenant !== undefined) query['tenant'] = filter.tenant;
@@ -337,13 +369,17 @@ export function jobRepository(store: Store): JobRepository {
         return ok;
       }),
 
-    complete: (id, worker) =>
-      store.run('jobs.complete', () =>
-        transition(id, worker, false, (_doc, now) => ({
-          set: { status: 'done', leaseOwner: null, leaseExpiresAt: null, completedAt: now, updatedAt: now },
-          value: true,
-        })),
-      ),
+    complete: (id, worker) => store.run('jobs.complete', () => completeOne(id, worker)),
+
+    // Each id goes through `complete`'s owner-checked compare-and-set (and ordering-guard
+    // release), a few at a time.
+    completeMany: (ids, worker) =>
+      store.run('jobs.completeMany', async () => {
+        checkArray('ids', ids);
+        const unique = [...new Set(ids)].filter((id) => typeof id === 'string');
+        const done = await mapLimited(unique, (id) => completeOne(id, worker));
+        return unique.filter((_, i) => done[i]);
+      }),
 
     fail: (id, worker, failure) =>
       store.run('jobs.fail', () => {
@@ -362,22 +398,16 @@ export function jobRepository(store: Store): JobRepository {
       }),
 
     wake: (waitKey) =>
-      store.run('jobs.wake', async () => {
+      store.run('jobs.wake', () => {
         checkNonEmpty('waitKey', waitKey);
-        let woken = 0;
-        // Re-read after lost races: a job changed by someone else is decided again.
-        for (let round = 0; round < 10; round++) {
-          const waiting = (await jobs().find({ status: 'pending', waitKey }).toArray()) as Stored[];
-          if (waiting.length === 0) break;
-          for (const doc of waiting) {
-            const now = store.now();
-            const runAt = date(doc, 'runAt');
-            const set: Raw = { waitKey: null, updatedAt: now };
-            if (runAt.getTime() > now.getTime()) set['runAt'] = now;
-            if (await store.casUpdate('jobs', doc, set)) woken++;
-          }
-        }
-        return woken;
+        return wakeJobs([waitKey]);
+      }),
+
+    wakeMany: (waitKeys) =>
+      store.run('jobs.wakeMany', () => {
+        checkArray('waitKeys', waitKeys);
+        for (const waitKey of waitKeys) checkNonEmpty('waitKey', waitKey);
+        return wakeJobs([...new Set(waitKeys)]);
       }),
 
     get: (id) =>

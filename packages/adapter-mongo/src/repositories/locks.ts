@@ -1,24 +1,40 @@
-import type { LockRepository } from '@org/maestrano-sdk';
+import type { LockRepository, StorageOperation } from '@org/maestrano-sdk';
+import { mapLimited } from '../batch.js';
 import { dateOrNull } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkClaimOptions, checkNonEmpty } from '../validation.js';
+import { checkArray, checkClaimOptions, checkNonEmpty } from '../validation.js';
 
 /** One document per key (`_id` = key); a released lock leaves no document behind. */
 export function lockRepository(store: Store): LockRepository {
+  const locks = () => store.collection('locks');
+
+  /** Takes `key` when free, expired or already the owner's (then refreshed). */
+  function acquireOne(operation: StorageOperation, key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = store.now();
+    const expiresAt = new Date(now.getTime() + ttlMs);
+    return store.modify<boolean>(operation, 'locks', key, (doc) => {
+      if (doc === null) return { kind: 'insert', doc: { owner, expiresAt }, value: () => true };
+      const current = dateOrNull(doc, 'expiresAt');
+      const live = current !== null && current.getTime() > now.getTime();
+      if (live && doc['owner'] !== owner) return { kind: 'return', value: false };
+      return { kind: 'update', set: { owner, expiresAt }, value: () => true };
+    });
+  }
+
+  /** Deletes the owner's lock on `key` (compare-and-delete, so a new holder's lock survives). */
+  function releaseOne(operation: StorageOperation, key: string, owner: string): Promise<boolean> {
+    return store.modify<boolean>(operation, 'locks', key, (doc) => {
+      if (doc === null || doc['owner'] !== owner) return { kind: 'return', value: false };
+      return { kind: 'delete', value: true };
+    });
+  }
+
   return {
     acquire: (key, owner, ttlMs) =>
       store.run('locks.acquire', () => {
         checkNonEmpty('key', key);
         checkClaimOptions({ owner, ttlMs });
-        const now = store.now();
-        const expiresAt = new Date(now.getTime() + ttlMs);
-        return store.modify<boolean>('locks.acquire', 'locks', key, (doc) => {
-          if (doc === null) return { kind: 'insert', doc: { owner, expiresAt }, value: () => true };
-          const current = dateOrNull(doc, 'expiresAt');
-          const live = current !== null && current.getTime() > now.getTime();
-          if (live && doc['owner'] !== owner) return { kind: 'return', value: false };
-          return { kind: 'update', set: { owner, expiresAt }, value: () => true };
-        });
+        return acquireOne('locks.acquire', key, owner, ttlMs);
       }),
 
     refresh: (key, owner, ttlMs) =>
@@ -34,12 +50,35 @@ export function lockRepository(store: Store): LockRepository {
         });
       }),
 
-    release: (key, owner) =>
-      store.run('locks.release', () =>
-        store.modify<boolean>('locks.release', 'locks', key, (doc) => {
-          if (doc === null || doc['owner'] !== owner) return { kind: 'return', value: false };
-          return { kind: 'delete', value: true };
-        }),
-      ),
+    release: (key, owner) => store.run('locks.release', () => releaseOne('locks.release', key, owner)),
+
+    // Each key goes through the single-key read-decide-write (guarded on FerretDB), a few at a
+    // time: a batch takes exactly the keys `acquire` would have taken one by one.
+    acquireMany: (keys, owner, ttlMs) =>
+      store.run('locks.acquireMany', async () => {
+        checkArray('keys', keys);
+        for (const key of keys) checkNonEmpty('key', key);
+        checkClaimOptions({ owner, ttlMs });
+        const unique = [...new Set(keys)];
+        const taken = await mapLimited(unique, (key) => acquireOne('locks.acquireMany', key, owner, ttlMs));
+        return unique.filter((_, i) => taken[i]);
+      }),
+
+    releaseMany: (keys, owner) =>
+      store.run('locks.releaseMany', async () => {
+        checkArray('keys', keys);
+        // Locks are only ever taken under non-empty string keys; nothing else can match one.
+        const unique = [...new Set(keys)].filter((key) => typeof key === 'string' && key.length > 0);
+        if (unique.length === 0) return 0;
+        if (!(await store.isGuarded())) {
+          // MongoDB applies the owner filter and the delete atomically per document.
+          const result = await locks().deleteMany({ _id: { $in: unique }, owner });
+          return result.deletedCount;
+        }
+        // FerretDB evaluates a deleteMany filter first and then deletes by `_id`, which could
+        // remove a lock another owner took in between: compare-and-delete each key instead.
+        const released = await mapLimited(unique, (key) => releaseOne('locks.releaseMany', key, owner));
+        return released.filter(Boolean).length;
+      }),
   };
 }

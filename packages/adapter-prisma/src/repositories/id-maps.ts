@@ -68,6 +68,31 @@ function keyWhere(key: IdMapKey): Sql {
   return 'connecId' in key ? sql`connec_id = ${key.connecId}` : sql`local_id = ${key.localId}`;
 }
 
+/** Same checks for `insert` and every entry of `insertMany`: a bad map reaches no SQL. */
+function checkInsert(operation: StorageOperation, map: IdMapInsert): void {
+  if (typeof map !== 'object' || map === null) throw invalid(operation, 'an id map must be an object');
+  nonEmpty(operation, 'tenant', map.tenant);
+  nonEmpty(operation, 'groupId', map.groupId);
+  nonEmpty(operation, 'entity', map.entity);
+  if (map.connecId === null && map.localId === null) throw invalid(operation, 'an id map needs a connecId or a localId (both are null)');
+  if (map.connecId !== null) nonEmpty(operation, 'connecId', map.connecId);
+  if (map.localId !== null) nonEmpty(operation, 'localId', map.localId);
+  if (map.lastAppliedAt) validDate(operation, 'lastAppliedAt', map.lastAppliedAt);
+}
+
+const INSERT_MAPS = raw(`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
+    last_received_hash, created_at, updated_at) VALUES `);
+
+function mapValues(map: IdMapInsert, now: Date): Sql {
+  return sql`(${map.tenant}, ${map.groupId}, ${map.entity}, ${map.connecId}, ${map.localId}, ${ts(map.lastAppliedAt ?? null)},
+    ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(now)}, ${ts(now)})`;
+}
+
+/** Scope and both ids of a map, as one unambiguous string. */
+function identity(tenant: string, groupId: string, entity: string, connecId: string | null, localId: string | null): string {
+  return JSON.stringify([tenant, groupId, entity, connecId, localId]);
+}
+
 export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
   const { db } = ctx;
   const COLUMNS = raw(
@@ -99,25 +124,51 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async insert(map: IdMapInsert): Promise<IdMapRecord> {
-      const op = 'idMaps.insert';
-      nonEmpty(op, 'tenant', map.tenant);
-      nonEmpty(op, 'groupId', map.groupId);
-      nonEmpty(op, 'entity', map.entity);
-      if (map.connecId === null && map.localId === null) throw invalid(op, 'an id map needs a connecId or a localId (both are null)');
-      if (map.connecId !== null) nonEmpty(op, 'connecId', map.connecId);
-      if (map.localId !== null) nonEmpty(op, 'localId', map.localId);
-      if (map.lastAppliedAt) validDate(op, 'lastAppliedAt', map.lastAppliedAt);
-      const now = ctx.now();
-      const [row] = await db.query(
-        'idMaps.insert',
-        sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
-              last_received_hash, created_at, updated_at)
-            VALUES (${map.tenant}, ${map.groupId}, ${map.entity}, ${map.connecId}, ${map.localId}, ${ts(map.lastAppliedAt ?? null)},
-              ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(now)}, ${ts(now)})
-            RETURNING ${COLUMNS}`,
-      );
+      checkInsert('idMaps.insert', map);
+      const [row] = await db.query('idMaps.insert', sql`${INSERT_MAPS}${mapValues(map, ctx.now())} RETURNING ${COLUMNS}`);
       if (!row) throw new Error('INSERT … RETURNING returned no row');
       return toIdMap(row);
+    },
+
+    async insertMany(maps: IdMapInsert[]): Promise<(IdMapRecord | null)[]> {
+      const op = 'idMaps.insertMany';
+      if (!Array.isArray(maps)) throw invalid(op, 'maps must be an array');
+      // Everything is validated first, so an invalid entry stores nothing.
+      for (const map of maps) checkInsert(op, map);
+      const results: (IdMapRecord | null)[] = maps.map(() => null);
+      // One multi-row INSERT per chunk. Without a conflict target, DO NOTHING skips a row
+      // that collides on either unique index, with a stored map or with a row stored
+      // earlier by the same statement (rows are inserted in input order), so each entry is
+      // inserted on its own exactly as a sequence of `insert` calls would, minus the errors.
+      for (let start = 0; start < maps.length; start += BATCH) {
+        const batch = maps.slice(start, start + BATCH);
+        const now = ctx.now();
+        const stored = await db.query(
+          op,
+          sql`${INSERT_MAPS}${join(
+            batch.map((map) => mapValues(map, now)),
+            ', ',
+          )} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+        );
+        // A stored row is matched back to its entry by scope and both ids. Entries with the
+        // same scope and ids collide, so at most one of them is stored: the first one.
+        const pending = new Map<string, number[]>();
+        batch.forEach((map, index) => {
+          const key = identity(map.tenant, map.groupId, map.entity, map.connecId, map.localId);
+          const indexes = pending.get(key);
+          if (indexes) indexes.push(start + index);
+          else pending.set(key, [start + index]);
+        });
+        for (const row of stored) {
+          const record = toIdMap(row);
+          const index = pending
+            .get(identity(record.tenant, record.groupId, record.entity, record.connecId, record.localId))
+            ?.shift();
+          if (index === undefined) throw new Error('INSERT … RETURNING returned a row matching no entry');
+          results[index] = record;
+        }
+      }
+      return results;
     },
 
     async update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null> {

@@ -12,7 +12,9 @@ import type {
 } from '@org/maestrano-sdk';
 import {
   bigint,
+  chunks,
   date,
+  inBigintList,
   inList,
   join,
   json,
@@ -45,6 +47,8 @@ function jobColumns(provider: SqlProvider, prefix: string): Sql {
 
 const DEFAULT_MAX_ATTEMPTS = 8;
 const ENQUEUE_CHUNK = 500;
+/** Ids or wait keys per statement of the batch updates: SQLite binds at most 32766 parameters. */
+const KEY_BATCH = 500;
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
 function jobStatus(value: string): JobStatus {
@@ -251,14 +255,28 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           LIMIT ${options.limit})
         RETURNING ${COLUMNS}`;
 
-  /** Applies `set` to an owned running job; on PostgreSQL also releases its ordering guard. */
-  function ownedJobUpdate(set: Sql, id: string, worker: string): Sql {
-    const where = sql`id = ${bigint(id)} AND status = 'running' AND lease_owner = ${worker}`;
-    if (!pg) return sql`UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING status`;
+  /**
+   * Applies `set` to the owned running jobs matched by `ids` (an id condition); on
+   * PostgreSQL also releases their ordering guards. Returns each changed job's id and status.
+   */
+  function ownedJobsUpdate(set: Sql, ids: Sql, worker: string): Sql {
+    const where = sql`${ids} AND status = 'running' AND lease_owner = ${worker}`;
+    if (!pg) return sql`UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING id, status`;
     return sql`WITH j AS (UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING id, ordering_key, status),
                     released AS (DELETE FROM maestrano_job_guards g USING j WHERE g.ordering_key = j.ordering_key AND g.job_id = j.id)
-               SELECT status FROM j`;
+               SELECT id, status FROM j`;
   }
+
+  /** `ownedJobsUpdate` for one job. */
+  function ownedJobUpdate(set: Sql, id: string, worker: string): Sql {
+    return ownedJobsUpdate(set, sql`id = ${bigint(id)}`, worker);
+  }
+
+  const completeSet = (now: Date): Sql =>
+    sql`status = 'done', completed_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`;
+
+  const wakeSet = (now: Date): Sql =>
+    sql`run_at = CASE WHEN run_at > ${ts(now)} THEN ${ts(now)} ELSE run_at END, wait_key = NULL, updated_at = ${ts(now)}`;
 
   return {
     async enqueue(job: JobInput): Promise<EnqueueResult> {
@@ -328,16 +346,21 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     async complete(id: string, worker: string): Promise<boolean> {
       const key = jobId(id);
       if (key === null) return false;
-      const now = ctx.now();
-      const done = await db.query(
-        'jobs.complete',
-        ownedJobUpdate(
-          sql`status = 'done', completed_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`,
-          key,
-          worker,
-        ),
-      );
+      const done = await db.query('jobs.complete', ownedJobUpdate(completeSet(ctx.now()), key, worker));
       return done.length > 0;
+    },
+
+    async completeMany(ids: string[], worker: string): Promise<string[]> {
+      const op = 'jobs.completeMany';
+      if (!Array.isArray(ids)) throw invalid(op, 'ids must be an array');
+      // Malformed ids name no job; the rest, without duplicates, in the caller's order.
+      const keys = [...new Set(ids.filter((id) => typeof id === 'string' && jobId(id) !== null))];
+      const done = new Set<string>();
+      for (const batch of chunks(keys, KEY_BATCH)) {
+        const rows = await db.query(op, ownedJobsUpdate(completeSet(ctx.now()), inBigintList(raw('id'), batch, db.provider), worker));
+        for (const row of rows) done.add(str(row, 'id'));
+      }
+      return keys.filter((key) => done.has(key));
     },
 
     async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome> {
@@ -365,13 +388,25 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
 
     async wake(waitKey: string): Promise<number> {
       nonEmpty('jobs.wake', 'waitKey', waitKey);
-      const now = ctx.now();
       return db.execute(
         'jobs.wake',
-        sql`UPDATE maestrano_jobs SET run_at = CASE WHEN run_at > ${ts(now)} THEN ${ts(now)} ELSE run_at END, wait_key = NULL,
-              updated_at = ${ts(now)}
-            WHERE status = 'pending' AND wait_key = ${waitKey}`,
+        sql`UPDATE maestrano_jobs SET ${wakeSet(ctx.now())} WHERE status = 'pending' AND wait_key = ${waitKey}`,
       );
+    },
+
+    async wakeMany(waitKeys: string[]): Promise<number> {
+      const op = 'jobs.wakeMany';
+      if (!Array.isArray(waitKeys)) throw invalid(op, 'waitKeys must be an array');
+      for (const waitKey of waitKeys) nonEmpty(op, 'waitKey', waitKey);
+      let woken = 0;
+      for (const batch of chunks([...new Set(waitKeys)], KEY_BATCH)) {
+        woken += await db.execute(
+          op,
+          sql`UPDATE maestrano_jobs SET ${wakeSet(ctx.now())}
+              WHERE status = 'pending' AND ${inList(raw('wait_key'), batch, db.provider)}`,
+        );
+      }
+      return woken;
     },
 
     async get(id: string): Promise<JobRecord | null> {

@@ -1,6 +1,9 @@
 import type { LockRepository, ReplayRepository } from '@org/maestrano-sdk';
-import { sql, ts } from '../sql.js';
-import { claimOptions, nonEmpty, plus, type RepositoryContext, validDate } from './context.js';
+import { chunks, inList, join, raw, sql, str, ts } from '../sql.js';
+import { claimOptions, invalid, nonEmpty, plus, type RepositoryContext, validDate } from './context.js';
+
+/** Keys per statement: SQLite binds at most 32766 parameters. */
+const LOCK_BATCH = 500;
 
 export function replayRepository(ctx: RepositoryContext): ReplayRepository {
   const { db } = ctx;
@@ -56,6 +59,47 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
     async release(key: string, owner: string): Promise<boolean> {
       const removed = await db.execute('locks.release', sql`DELETE FROM maestrano_locks WHERE "key" = ${key} AND owner = ${owner}`);
       return removed > 0;
+    },
+
+    async acquireMany(keys: string[], owner: string, ttlMs: number): Promise<string[]> {
+      const op = 'locks.acquireMany';
+      if (!Array.isArray(keys)) throw invalid(op, 'keys must be an array');
+      for (const key of keys) nonEmpty(op, 'key', key);
+      claimOptions(op, { owner, ttlMs });
+      // Without duplicates (PostgreSQL refuses an upsert touching one row twice) and in one
+      // order for every caller, so concurrent batches lock their rows in the same order.
+      const unique = [...new Set(keys)].sort();
+      const taken = new Set<string>();
+      for (const batch of chunks(unique, LOCK_BATCH)) {
+        const now = ctx.now();
+        const expires = ts(plus(now, ttlMs));
+        const rows = await db.query(
+          op,
+          sql`INSERT INTO maestrano_locks AS l ("key", owner, expires_at) VALUES ${join(
+            batch.map((key) => sql`(${key}, ${owner}, ${expires})`),
+            ', ',
+          )}
+              ON CONFLICT ("key") DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE l.expires_at <= ${ts(now)} OR l.owner = excluded.owner
+              RETURNING "key"`,
+        );
+        for (const row of rows) taken.add(str(row, 'key'));
+      }
+      // In the caller's order.
+      return [...new Set(keys)].filter((key) => taken.has(key));
+    },
+
+    async releaseMany(keys: string[], owner: string): Promise<number> {
+      const op = 'locks.releaseMany';
+      if (!Array.isArray(keys)) throw invalid(op, 'keys must be an array');
+      let released = 0;
+      for (const batch of chunks([...new Set(keys)], LOCK_BATCH)) {
+        released += await db.execute(
+          op,
+          sql`DELETE FROM maestrano_locks WHERE owner = ${owner} AND ${inList(raw('"key"'), batch, db.provider)}`,
+        );
+      }
+      return released;
     },
   };
 }

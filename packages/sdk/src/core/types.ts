@@ -97,7 +97,16 @@ export interface JobContext {
  * backoff, then dead-lettered). Throw `JobDeferral` to wait for something (a reference).
  * Handlers must be idempotent: a lease can expire and the job be redelivered.
  */
-export type JobHandler = (job: JobRecord, ctx: JobContext) => Promise<void>;
+export type JobHandler = ((job: JobRecord, ctx: JobContext) => Promise<void>) & {
+  /**
+   * Optional batch form: the worker hands it every job of this type claimed together (at most
+   * `concurrency` of them) instead of calling the handler once per job. Resolve to one entry
+   * per job, in order: `null` when the job is done, otherwise what the single handler would
+   * have thrown (a `JobDeferral` or an error). Rejecting fails every job of the batch.
+   * `ctx.heartbeat` extends the leases of all of them.
+   */
+  batch?: (jobs: JobRecord[], ctx: JobContext) => Promise<(unknown | null)[]>;
+};
 
 /**
  * Thrown by a job handler to park its job until something happens (e.g. a referenced record

@@ -10,6 +10,7 @@ import type {
   ConnectorInput,
   EntityDefinition,
   InboundEntityDefinition,
+  LocalContext,
   OutboundEntityDefinition,
 } from './types.js';
 
@@ -104,6 +105,7 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
     const local = d.local;
     const onCreate = d.toLocalOnCreate;
     const get = local.get;
+    const createMany = local.createMany;
     inbound = {
       toLocal: (record, ctx) => d.toLocal(asC(record), ctx),
       toLocalOnCreate: onCreate ? (record, ctx) => onCreate(asC(record), ctx) : undefined,
@@ -111,6 +113,9 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
         create: (data, ctx) => local.create(asL(data), ctx),
         update: (id, data, ctx) => local.update(id, asL(data), ctx),
         ...(get ? { get: (id: string, ctx: Parameters<typeof get>[1]) => get(id, ctx) } : {}),
+        ...(createMany
+          ? { createMany: (items: { data: unknown; ctx: LocalContext }[]) => createMany(items.map((i) => ({ data: asL(i.data), ctx: i.ctx }))) }
+          : {}),
       },
       conflict: policyOf(d.conflict as ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined),
     };

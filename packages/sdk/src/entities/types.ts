@@ -56,6 +56,13 @@ export type LocalUpdateResult = undefined | { gone?: boolean; subIds?: Record<st
 /** The app's own store for an entity, as used by inbound sync. */
 export interface LocalStore<L> {
   create(data: L, ctx: LocalContext): Promise<LocalCreateResult>;
+  /**
+   * Optional batch form of `create`, used for import pages and batched notifications: one
+   * multi-row insert instead of one insert per record. Resolve to one result per item, in
+   * order. Same contract as `create`: idempotent on each item's `ctx.idempotencyKey`.
+   * Without it the engine calls `create` per record.
+   */
+  createMany?(items: { data: L; ctx: LocalContext }[]): Promise<LocalCreateResult[]>;
   update(id: string, data: L, ctx: LocalContext): Promise<LocalUpdateResult | undefined | void>;
   /** Current local version, used by conflict policies (with `localUpdatedAt`). */
   get?(id: string, ctx: LocalContext): Promise<L | null>;

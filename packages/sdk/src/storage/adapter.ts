@@ -260,6 +260,14 @@ export interface IdMapRepository {
    * a second insert for either throws `StorageConflictError`.
    */
   insert(map: IdMapInsert): Promise<IdMapRecord>;
+  /**
+   * Batch form of `insert` (import pages, batched record jobs): one round trip for many maps.
+   * Each entry is inserted on its own, the batch is not atomic as a whole: an entry that would
+   * break uniqueness (against a stored map or an earlier entry of the same call) is skipped and
+   * stores nothing. Returns, in input order, the stored record or `null` for a skipped entry.
+   * An invalid entry rejects the whole call with `StorageError` before anything is written.
+   */
+  insertMany(maps: IdMapInsert[]): Promise<(IdMapRecord | null)[]>;
   /** Partial update of the map found by `key`; null when none. Conflicts as for insert. */
   update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null>;
   /**
@@ -385,6 +393,8 @@ export interface JobRepository {
   heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean>;
   /** Marks the owner's job `done`. Idempotent: false (no error) when not owned or already done. */
   complete(id: string, worker: string): Promise<boolean>;
+  /** Batch `complete` (one round trip): returns the ids marked done, those the worker still owned. */
+  completeMany(ids: string[], worker: string): Promise<string[]>;
   /**
    * Records a failed attempt. `dead` once `attempts >= maxAttempts` (dead letter), otherwise
    * back to `pending` at `retryAt` (the caller computes backoff) with `waitKey` set when
@@ -393,6 +403,8 @@ export interface JobRepository {
   fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome>;
   /** Makes pending jobs waiting on `waitKey` due now and clears their `waitKey`; returns how many. */
   wake(waitKey: string): Promise<number>;
+  /** Batch `wake` over several wait keys (one round trip); returns how many jobs were woken. */
+  wakeMany(waitKeys: string[]): Promise<number>;
   get(id: string): Promise<JobRecord | null>;
   listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]>;
   /** dead -> pending, attempts reset, due now. False when not dead. */
@@ -466,4 +478,11 @@ export interface LockRepository {
   refresh(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Releases (deletes) the owner's lock; false when not held by owner. */
   release(key: string, owner: string): Promise<boolean>;
+  /**
+   * Batch `acquire` (one round trip): each key is taken on its own under the same rules;
+   * returns the keys taken, without duplicates. An empty list takes nothing.
+   */
+  acquireMany(keys: string[], owner: string, ttlMs: number): Promise<string[]>;
+  /** Batch `release`: returns how many of the owner's locks were released. */
+  releaseMany(keys: string[], owner: string): Promise<number>;
 }

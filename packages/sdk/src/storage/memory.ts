@@ -511,6 +511,40 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }
   };
 
+  const checkMapInsert = (map: IdMapInsert) => {
+    checkNonEmpty('tenant', map.tenant);
+    checkNonEmpty('groupId', map.groupId);
+    checkNonEmpty('entity', map.entity);
+    if (map.connecId === null && map.localId === null) {
+      throw new RangeError('an id map needs a connecId or a localId (both are null)');
+    }
+    if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
+    if (map.localId !== null) checkNonEmpty('localId', map.localId);
+    if (map.lastAppliedAt) checkDate('lastAppliedAt', map.lastAppliedAt);
+  };
+
+  const insertMap = (map: IdMapInsert): IdMapRecord => {
+    checkMapInsert(map);
+    const scope = { tenant: map.tenant, groupId: map.groupId, entity: map.entity };
+    assertUnique('idMaps.insert', scope, map);
+    const at = now();
+    const row: MemoryIdMapRow = {
+      ...scope,
+      connecId: map.connecId,
+      localId: map.localId,
+      lastAppliedAt: copy(map.lastAppliedAt ?? null),
+      lastPushedHash: map.lastPushedHash ?? null,
+      lastReceivedHash: map.lastReceivedHash ?? null,
+      tombstonedAt: null,
+      lastError: null,
+      createdAt: at,
+      updatedAt: at,
+      seq: ++seq,
+    };
+    state.idMaps.push(row);
+    return toIdMap(row);
+  };
+
   const idMaps: IdMapRepository = {
     find: op('idMaps.find', (scope: IdMapScope, mapKey: IdMapKey) => {
       const row = findMap(scope, mapKey);
@@ -522,34 +556,18 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
         .filter((row) => inScope(row, scope) && row.connecId !== null && wanted.has(row.connecId))
         .map(toIdMap);
     }),
-    insert: op('idMaps.insert', (map: IdMapInsert) => {
-      checkNonEmpty('tenant', map.tenant);
-      checkNonEmpty('groupId', map.groupId);
-      checkNonEmpty('entity', map.entity);
-      if (map.connecId === null && map.localId === null) {
-        throw new RangeError('an id map needs a connecId or a localId (both are null)');
-      }
-      if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
-      if (map.localId !== null) checkNonEmpty('localId', map.localId);
-      if (map.lastAppliedAt) checkDate('lastAppliedAt', map.lastAppliedAt);
-      const scope = { tenant: map.tenant, groupId: map.groupId, entity: map.entity };
-      assertUnique('idMaps.insert', scope, map);
-      const at = now();
-      const row: MemoryIdMapRow = {
-        ...scope,
-        connecId: map.connecId,
-        localId: map.localId,
-        lastAppliedAt: copy(map.lastAppliedAt ?? null),
-        lastPushedHash: map.lastPushedHash ?? null,
-        lastReceivedHash: map.lastReceivedHash ?? null,
-        tombstonedAt: null,
-        lastError: null,
-        createdAt: at,
-        updatedAt: at,
-        seq: ++seq,
-      };
-      state.idMaps.push(row);
-      return toIdMap(row);
+    insert: op('idMaps.insert', (map: IdMapInsert) => insertMap(map)),
+    insertMany: op('idMaps.insertMany', (maps: IdMapInsert[]) => {
+      if (!Array.isArray(maps)) throw new TypeError('maps must be an array');
+      for (const map of maps) checkMapInsert(map);
+      return maps.map((map) => {
+        try {
+          return insertMap(map);
+        } catch (error) {
+          if (error instanceof StorageConflictError) return null;
+          throw error;
+        }
+      });
     }),
     update: op('idMaps.update', (scope: IdMapScope, mapKey: IdMapKey, patch: IdMapPatch) => {
       if (patch.lastAppliedAt) checkDate('lastAppliedAt', patch.lastAppliedAt);
@@ -692,6 +710,34 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     return row && row.status === 'running' && row.leaseOwner === worker ? row : null;
   };
 
+  function completeJob(id: string, worker: string): boolean {
+    const row = owned(id, worker);
+    if (!row) return false;
+    const at = now();
+    row.status = 'done';
+    row.leaseOwner = null;
+    row.leaseExpiresAt = null;
+    row.completedAt = at;
+    row.updatedAt = at;
+    return true;
+  }
+
+  function wakeJobs(waitKeys: string[]): number {
+    for (const waitKey of waitKeys) checkNonEmpty('waitKey', waitKey);
+    const wanted = new Set(waitKeys);
+    const at = now();
+    let count = 0;
+    for (const row of state.jobs.values()) {
+      if (row.status === 'pending' && row.waitKey !== null && wanted.has(row.waitKey)) {
+        row.waitKey = null;
+        if (row.runAt.getTime() > at.getTime()) row.runAt = at;
+        row.updatedAt = at;
+        count += 1;
+      }
+    }
+    return count;
+  }
+
   const jobs: JobRepository = {
     enqueue: op('jobs.enqueue', (input: JobInput) => enqueueOne(input)),
     enqueueMany: op('jobs.enqueueMany', (inputs: JobInput[]) => {
@@ -750,16 +796,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.updatedAt = at;
       return true;
     }),
-    complete: op('jobs.complete', (id: string, worker: string) => {
-      const row = owned(id, worker);
-      if (!row) return false;
-      const at = now();
-      row.status = 'done';
-      row.leaseOwner = null;
-      row.leaseExpiresAt = null;
-      row.completedAt = at;
-      row.updatedAt = at;
-      return true;
+    complete: op('jobs.complete', (id: string, worker: string) => completeJob(id, worker)),
+    completeMany: op('jobs.completeMany', (ids: string[], worker: string) => {
+      if (!Array.isArray(ids)) throw new TypeError('ids must be an array');
+      return [...new Set(ids)].filter((id) => completeJob(id, worker));
     }),
     fail: op(
       'jobs.fail',
@@ -786,19 +826,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
         return 'retrying';
       },
     ),
-    wake: op('jobs.wake', (waitKey: string) => {
-      checkNonEmpty('waitKey', waitKey);
-      const at = now();
-      let count = 0;
-      for (const row of state.jobs.values()) {
-        if (row.status === 'pending' && row.waitKey === waitKey) {
-          row.waitKey = null;
-          if (row.runAt.getTime() > at.getTime()) row.runAt = at;
-          row.updatedAt = at;
-          count += 1;
-        }
-      }
-      return count;
+    wake: op('jobs.wake', (waitKey: string) => wakeJobs([waitKey])),
+    wakeMany: op('jobs.wakeMany', (waitKeys: string[]) => {
+      if (!Array.isArray(waitKeys)) throw new TypeError('waitKeys must be an array');
+      return wakeJobs(waitKeys);
     }),
     get: op('jobs.get', (id: string) => {
       const row = state.jobs.get(id);
@@ -932,11 +963,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     acquire: op('locks.acquire', (k: string, owner: string, ttlMs: number) => {
       checkNonEmpty('key', k);
       checkClaimOptions({ owner, ttlMs });
-      const at = now();
-      const held = state.locks.get(k);
-      if (held && held.owner !== owner && !expired(held.expiresAt, at)) return false;
-      state.locks.set(k, { key: k, owner, expiresAt: later(at, ttlMs) });
-      return true;
+      return acquireLock(k, owner, ttlMs);
     }),
     refresh: op('locks.refresh', (k: string, owner: string, ttlMs: number) => {
       checkClaimOptions({ owner, ttlMs });
@@ -946,13 +973,33 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       held.expiresAt = later(at, ttlMs);
       return true;
     }),
-    release: op('locks.release', (k: string, owner: string) => {
-      const held = state.locks.get(k);
-      if (!held || held.owner !== owner) return false;
-      state.locks.delete(k);
-      return true;
+    release: op('locks.release', (k: string, owner: string) => releaseLock(k, owner)),
+    acquireMany: op('locks.acquireMany', (keys: string[], owner: string, ttlMs: number) => {
+      if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
+      for (const k of keys) checkNonEmpty('key', k);
+      checkClaimOptions({ owner, ttlMs });
+      return [...new Set(keys)].filter((k) => acquireLock(k, owner, ttlMs));
+    }),
+    releaseMany: op('locks.releaseMany', (keys: string[], owner: string) => {
+      if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
+      return [...new Set(keys)].filter((k) => releaseLock(k, owner)).length;
     }),
   };
+
+  function acquireLock(k: string, owner: string, ttlMs: number): boolean {
+    const at = now();
+    const held = state.locks.get(k);
+    if (held && held.owner !== owner && !expired(held.expiresAt, at)) return false;
+    state.locks.set(k, { key: k, owner, expiresAt: later(at, ttlMs) });
+    return true;
+  }
+
+  function releaseLock(k: string, owner: string): boolean {
+    const held = state.locks.get(k);
+    if (!held || held.owner !== owner) return false;
+    state.locks.delete(k);
+    return true;
+  }
 
   const adapter: StorageAdapter = {
     id: ADAPTER_ID,

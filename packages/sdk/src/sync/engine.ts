@@ -108,6 +108,16 @@ export type ApplyOutcome =
   | { kind: 'parked'; connecId: string; missing: { entity: string; connecId: string }[] }
   | { kind: 'busy'; connecId: string };
 
+/** Outcome of one record of `applyBatch`: an `ApplyOutcome`, or the error that failed it. */
+export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown };
+
+/** Result of one `connec.record` job of a batch. */
+export type RecordJobResult =
+  | { done: true }
+  | { park: string; reason: string }
+  | { retryInMs: number; reason: string }
+  | { error: unknown };
+
 export interface PushItemResult {
   localId: string;
   status: 'pushed' | 'unchanged' | 'skipped' | 'failed';
@@ -124,6 +134,16 @@ export interface RecordJobPayload {
   record?: ConnecRecord;
   /** Fetch this Connec! id first (a reference some parked record is waiting for). */
   fetchId?: string;
+}
+
+/** A record of a batch that has no local record yet. */
+interface PendingCreate {
+  i: number;
+  record: ConnecRecord;
+  unfolded: ConnecRecord;
+  connecId: string;
+  updatedAt: Date | null;
+  hash: string;
 }
 
 /** Lookups of id maps already done for a page: `undefined` = not looked up, `null` = known absent. */
@@ -308,17 +328,6 @@ export class SyncEngine {
     throw new SyncError(`Could not link Connec! record ${connecId} to local record ${localId} of "${entity}" (contention)`);
   }
 
-  /**
-   * Wakes the jobs parked on any of these records. Only parked (pending) record jobs can wait,
-   * and they are few, so one wake per waiting key is cheaper than one per created record.
-   */
-  private async wakeWaiting(scope: GroupScope, entity: string, connecIds: string[]): Promise<void> {
-    if (connecIds.length === 0) return;
-    const pending = await this.deps.storage.jobs.counts({ tenant: scope.tenant.name, type: 'connec.record' });
-    if (pending.pending === 0) return;
-    for (const connecId of connecIds) await this.wake(scope, entity, connecId);
-  }
-
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
     await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
   }
@@ -413,7 +422,7 @@ export class SyncEngine {
     scope: GroupScope,
     entity: AnyEntity,
     record: ConnecRecord,
-    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean; batchWakes?: string[] } = {},
+    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean } = {},
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const connecId = connecIdOf(record.id);
@@ -461,7 +470,7 @@ export class SyncEngine {
       if (missing.length > 0) return { kind: 'parked', connecId, missing };
 
       if (!map?.localId) {
-        return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal, options.batchWakes);
+        return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal);
       }
       return await this.update(scope, entity, record, unfolded, map, connecId, updatedAt, hash, options.signal);
     } finally {
@@ -487,7 +496,6 @@ export class SyncEngine {
     updatedAt: Date | null,
     hash: string,
     signal: AbortSignal | undefined,
-    batchWakes: string[] | undefined,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     if (!inbound) throw new SyncError(`Entity "${entity.name}" is not inbound`);
@@ -511,9 +519,7 @@ export class SyncEngine {
     }
     this.counters.created++;
     this.counters.applied++;
-    // Imports collect the wake keys of a page and wake only the ones somebody waits on.
-    if (batchWakes) batchWakes.push(connecId);
-    else await this.wake(scope, entity.name, connecId);
+    await this.wake(scope, entity.name, connecId);
     this.deps.emit({
       type: 'record.applied',
       tenant: scope.tenant.name,
@@ -624,11 +630,264 @@ export class SyncEngine {
     return { kind: 'updated', connecId, localId, link: this.linkOp(scope, entity, record, connecId, localId, subIds) };
   }
 
+  // -------------------------------------------------------------------------------------
+  // inbound: many records of one entity
+
+  private recordLockKey(scope: GroupScope, entity: string, connecId: string): string {
+    return `sync.record:${scope.tenant.name}:${scope.groupId}:${entity}:${connecId}`;
+  }
+
+  /** Loads into `cache` the id maps of `records` and of every record they reference (one query per entity). */
+  private async preload(scope: GroupScope, entity: AnyEntity, records: readonly ConnecRecord[], cache: MapCache): Promise<void> {
+    const load = async (target: string, cids: string[]) => {
+      const unique = [...new Set(cids)].filter((cid) => !cache.has(cacheKey(target, cid)));
+      if (unique.length === 0) return;
+      const found = await this.deps.storage.idMaps.findManyByConnecIds(this.idScope(scope, target), unique);
+      for (const cid of unique) cache.set(cacheKey(target, cid), null);
+      for (const map of found) if (map.connecId) cache.set(cacheKey(target, map.connecId), map);
+    };
+    await load(entity.name, records.map((r) => connecIdOf(r.id)).filter((c): c is string => c !== null));
+    for (const [path, target] of Object.entries(entity.references)) {
+      const cids: string[] = [];
+      for (const r of records) {
+        for (const { value } of valuesAt(r, path)) {
+          if (ownIdOf(value, scope.owner) !== null) continue;
+          const cid = connecIdOf(value);
+          if (cid) cids.push(cid);
+        }
+      }
+      await load(target, cids);
+    }
+  }
+
+  /**
+   * Applies many records of one entity (an import page, a batch of inbox jobs) with a constant
+   * number of storage round trips: one batch lock, one id-map load (plus one per referenced
+   * entity), the local creates (`local.createMany` when the entity has it), one id-map insert,
+   * one wake and one release. Known records are updated one by one (conflict policy, stale
+   * checks). A record referencing one created by the same batch is applied in a second pass.
+   * Never throws for a single record (its outcome is `failed`); throws when storage fails.
+   */
+  async applyBatch(
+    scope: GroupScope,
+    entity: AnyEntity,
+    records: readonly ConnecRecord[],
+    options: { signal?: AbortSignal | undefined; full?: boolean } = {},
+  ): Promise<BatchOutcome[]> {
+    const out: BatchOutcome[] = new Array(records.length);
+    const todo: number[] = [];
+    const repeats: number[] = [];
+    const seen = new Set<string>();
+    const since = !options.full && scope.settings.importSince ? parseTimestamp(scope.settings.importSince) : null;
+    const enabled = entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
+    records.forEach((record, i) => {
+      const connecId = connecIdOf(record.id);
+      if (!enabled) out[i] = { kind: 'skipped', reason: 'disabled', connecId, link: null };
+      else if (connecId === null) {
+        out[i] = { kind: 'failed', connecId, error: new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`) };
+      } else if (entity.filter && !entity.filter(record)) out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
+      else if (since && (parseTimestamp(record.created_at)?.getTime() ?? Number.POSITIVE_INFINITY) < since.getTime()) {
+        out[i] = { kind: 'skipped', reason: 'before_import_since', connecId, link: null };
+      } else if (seen.has(connecId)) repeats.push(i);
+      else {
+        seen.add(connecId);
+        todo.push(i);
+      }
+    });
+    let pending = todo;
+    for (let pass = 0; pending.length > 0 && pass < 3; pass++) {
+      pending = await this.applyPass(scope, entity, records, pending, out, options.signal);
+    }
+    // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
+    for (const i of repeats) {
+      const record = records[i] as ConnecRecord;
+      try {
+        out[i] = await this.applyRecord(scope, entity, record, { signal: options.signal, full: options.full ?? false });
+      } catch (error) {
+        out[i] = { kind: 'failed', connecId: connecIdOf(record.id), error };
+      }
+    }
+    return out;
+  }
+
+  /** One pass of `applyBatch`; returns the records parked only on records this pass created. */
+  private async applyPass(
+    scope: GroupScope,
+    entity: AnyEntity,
+    records: readonly ConnecRecord[],
+    indexes: number[],
+    out: BatchOutcome[],
+    signal: AbortSignal | undefined,
+  ): Promise<number[]> {
+    const ids = this.idScope(scope, entity.name);
+    const cid = (i: number) => connecIdOf((records[i] as ConnecRecord).id) as string;
+    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
+    const taken = new Set(
+      await this.deps.storage.locks.acquireMany(
+        indexes.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
+        lockOwner,
+        this.deps.options.lockTtlMs,
+      ),
+    );
+    const locked: number[] = [];
+    for (const i of indexes) {
+      if (taken.has(this.recordLockKey(scope, entity.name, cid(i)))) locked.push(i);
+      else out[i] = { kind: 'busy', connecId: cid(i) };
+    }
+    if (locked.length === 0) return [];
+    try {
+      const cache: MapCache = new Map();
+      await this.preload(
+        scope,
+        entity,
+        locked.map((i) => records[i] as ConnecRecord),
+        cache,
+      );
+      const creates: PendingCreate[] = [];
+      const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string }[] = [];
+      for (const i of locked) {
+        const record = records[i] as ConnecRecord;
+        const connecId = cid(i);
+        try {
+          const updatedAt = parseTimestamp(record.updated_at);
+          const hash = contentHash(record);
+          let map = cache.get(cacheKey(entity.name, connecId)) ?? null;
+          if (!map) {
+            const own = ownIdOf(record.id, scope.owner);
+            if (own !== null) map = await this.linkMap(scope, entity.name, connecId, own);
+          }
+          if (map?.tombstonedAt) {
+            out[i] = { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
+            continue;
+          }
+          if (map?.localId) {
+            const stale = this.staleness(map, updatedAt, hash);
+            if (stale) {
+              if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, undefined) };
+              continue;
+            }
+          }
+          const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
+          if (missing.length > 0) out[i] = { kind: 'parked', connecId, missing };
+          else if (map?.localId) updates.push({ i, record, unfolded, map, updatedAt, hash });
+          else creates.push({ i, record, unfolded, connecId, updatedAt, hash });
+        } catch (error) {
+          out[i] = { kind: 'failed', connecId, error };
+        }
+      }
+      const created = await this.createBatch(scope, entity, creates, out, signal);
+      await pool(updates, this.deps.options.importConcurrency, async (u) => {
+        try {
+          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal);
+        } catch (error) {
+          out[u.i] = { kind: 'failed', connecId: cid(u.i), error };
+        }
+      });
+      if (created.size === 0) return [];
+      await this.deps.storage.jobs.wakeMany([...created].map((c) => refWaitKey(scope.tenant.name, scope.groupId, entity.name, c)));
+      return locked.filter((i) => {
+        const o = out[i];
+        return o?.kind === 'parked' && o.missing.every((m) => m.entity === entity.name && created.has(m.connecId));
+      });
+    } finally {
+      await this.deps.storage.locks
+        .releaseMany(
+          locked.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
+          lockOwner,
+        )
+        .catch(() => 0);
+    }
+  }
+
+  /** Local creates of a batch (`local.createMany` or `create` per record), then one id-map insert. Returns the Connec! ids created. */
+  private async createBatch(
+    scope: GroupScope,
+    entity: AnyEntity,
+    items: PendingCreate[],
+    out: BatchOutcome[],
+    signal: AbortSignal | undefined,
+  ): Promise<Set<string>> {
+    const created = new Set<string>();
+    const inbound = entity.inbound;
+    if (!inbound || items.length === 0) return created;
+    const prepared: (PendingCreate & { data: unknown; ctx: LocalContext })[] = [];
+    for (const item of items) {
+      try {
+        const mctx = this.mapperContext(scope, entity, item.connecId, null, true);
+        const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(item.unfolded, mctx);
+        prepared.push({ ...item, data, ctx: this.localContext(mctx, signal) });
+      } catch (error) {
+        out[item.i] = { kind: 'failed', connecId: item.connecId, error };
+      }
+    }
+    const results: unknown[] = new Array(prepared.length);
+    const createMany = inbound.local.createMany;
+    if (createMany && prepared.length > 1) {
+      try {
+        const many = await createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx })));
+        if (!Array.isArray(many) || many.length !== prepared.length) {
+          throw new SyncError(
+            `local.createMany of "${entity.name}" must resolve to one result per item (${prepared.length} expected, got ${Array.isArray(many) ? many.length : typeof many})`,
+          );
+        }
+        many.forEach((r, k) => {
+          results[k] = r;
+        });
+      } catch (error) {
+        results.fill(error instanceof Error ? error : new SyncError(String(error)));
+      }
+    } else {
+      await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
+        try {
+          results[k] = await inbound.local.create(p.data, p.ctx);
+        } catch (error) {
+          results[k] = error instanceof Error ? error : new SyncError(String(error));
+        }
+      });
+    }
+    const ids = this.idScope(scope, entity.name);
+    const ok: { p: (typeof prepared)[number]; localId: string; subIds: Record<string, (string | null)[]> | undefined }[] = [];
+    prepared.forEach((p, k) => {
+      const r = results[k];
+      if (r instanceof Error) out[p.i] = { kind: 'failed', connecId: p.connecId, error: r };
+      else if (!isObject(r) || typeof r.id !== 'string' || r.id === '') {
+        out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`) };
+      } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
+    });
+    if (ok.length === 0) return created;
+    const stored = await this.deps.storage.idMaps.insertMany(
+      ok.map(({ p, localId }) => ({ ...ids, connecId: p.connecId, localId, lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash })),
+    );
+    for (const [k, { p, localId, subIds }] of ok.entries()) {
+      let map = stored[k] ?? null;
+      if (!map) {
+        // The local id is already mapped (a push linked it meanwhile): merge the link.
+        try {
+          map = await this.linkMap(scope, entity.name, p.connecId, localId);
+          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, { lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash, lastError: null });
+        } catch (error) {
+          out[p.i] = { kind: 'failed', connecId: p.connecId, error };
+          continue;
+        }
+      }
+      this.counters.created++;
+      this.counters.applied++;
+      created.add(p.connecId);
+      this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
+      out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link: this.linkOp(scope, entity, p.record, p.connecId, localId, subIds) };
+    }
+    return created;
+  }
+
   /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
   async sendLinks(scope: GroupScope, ops: BatchOp[], signal?: AbortSignal): Promise<Map<number, string>> {
     const failed = new Map<number, string>();
     const size = this.deps.options.batchSize;
-    for (let start = 0; start < ops.length; start += size) {
+    const starts: number[] = [];
+    for (let start = 0; start < ops.length; start += size) starts.push(start);
+    // Batch calls of one page go out together (a few at a time), not one after the other.
+    await pool(starts, 4, async (start) => {
       const chunk = ops.slice(start, start + size);
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
       chunk.forEach((_op, i) => {
@@ -636,7 +895,7 @@ export class SyncEngine {
         if (r && r.status >= 200 && r.status < 300) this.counters.linked++;
         else failed.set(start + i, r ? (r.error ?? `HTTP ${r.status}`) : 'no result for op');
       });
-    }
+    });
     return failed;
   }
 
@@ -688,6 +947,128 @@ export class SyncEngine {
       if (error !== undefined) throw new SyncError(`Linking ${entity.name} ${outcome.connecId} back to Connec! failed: ${error}`);
     }
     return { done: true };
+  }
+
+  /**
+   * Processes many inbox records at once (the worker's batch of `connec.record` jobs): per
+   * group, referenced entities first, each entity through `applyBatch`, and every link-back
+   * in one Connec! batch call. Returns one result per item, in order.
+   */
+  async processRecordJobs(
+    items: readonly { tenant: string; groupId: string; payload: RecordJobPayload }[],
+    signal: AbortSignal | undefined,
+  ): Promise<RecordJobResult[]> {
+    const results: (RecordJobResult | undefined)[] = new Array(items.length);
+    const byGroup = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const key = `${item.tenant}\u0000${item.groupId}`;
+      const list = byGroup.get(key);
+      if (list) list.push(i);
+      else byGroup.set(key, [i]);
+    });
+    for (const indexes of byGroup.values()) {
+      const first = items[indexes[0] as number] as (typeof items)[number];
+      try {
+        await this.processGroupJobs(first.tenant, first.groupId, items, indexes, results, signal);
+      } catch (error) {
+        for (const i of indexes) if (results[i] === undefined) results[i] = { error };
+      }
+    }
+    return results.map((r) => r ?? { done: true });
+  }
+
+  private async processGroupJobs(
+    tenantName: string,
+    groupId: string,
+    items: readonly { payload: RecordJobPayload }[],
+    indexes: number[],
+    results: (RecordJobResult | undefined)[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const scope = await this.scope(tenantName, groupId);
+    if (!scope) {
+      this.counters.skippedOther += indexes.length;
+      this.deps.logger.info('sync: records for an unknown group or tenant ignored', { tenant: tenantName, groupId, records: indexes.length });
+      for (const i of indexes) results[i] = { done: true };
+      return;
+    }
+    const records = new Map<number, ConnecRecord>();
+    for (const i of indexes) {
+      const payload = (items[i] as { payload: RecordJobPayload }).payload;
+      const entity = this.deps.connector.entity(payload.entity);
+      if (!entity) {
+        this.counters.skippedOther++;
+        this.deps.logger.info('sync: record of an unknown entity ignored', { tenant: tenantName, groupId, entity: payload.entity });
+        results[i] = { done: true };
+      } else if (payload.record) records.set(i, payload.record);
+      else if (!payload.fetchId) results[i] = { done: true };
+      else {
+        try {
+          const existing = await this.findByConnecId(scope, entity.name, payload.fetchId);
+          const fetched = existing?.localId ? null : await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {});
+          if (fetched) records.set(i, fetched);
+          else {
+            if (!existing?.localId) {
+              this.deps.logger.warn('sync: referenced record not found in Connec!', { tenant: tenantName, groupId, entity: entity.name, connecId: payload.fetchId });
+            }
+            results[i] = { done: true };
+          }
+        } catch (error) {
+          results[i] = { error };
+        }
+      }
+    }
+    const links: { i: number; op: BatchOp; entity: string; connecId: string }[] = [];
+    const fetches: { entity: string; connecId: string }[] = [];
+    for (const entity of this.deps.connector.importOrder) {
+      const mine = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
+      if (mine.length === 0) continue;
+      const outcomes = await this.applyBatch(
+        scope,
+        entity,
+        mine.map((i) => records.get(i) as ConnecRecord),
+        { signal },
+      );
+      outcomes.forEach((outcome, k) => {
+        const i = mine[k] as number;
+        if (outcome.kind === 'failed') results[i] = { error: outcome.error };
+        else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
+        else if (outcome.kind === 'parked') {
+          const first = outcome.missing[0];
+          if (!first) {
+            results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
+            return;
+          }
+          if (this.deps.options.fetchMissingReferences) fetches.push(...outcome.missing);
+          this.counters.parked++;
+          this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
+          results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
+        } else {
+          if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+          if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId });
+          results[i] = { done: true };
+        }
+      });
+    }
+    // Records of entities without an inbound direction: nothing to apply.
+    for (const i of records.keys()) {
+      if (results[i] === undefined) {
+        this.counters.skippedOther++;
+        results[i] = { done: true };
+      }
+    }
+    if (fetches.length > 0) await this.requestFetch(scope, fetches);
+    if (links.length > 0) {
+      const failed = await this.sendLinks(
+        scope,
+        links.map((l) => l.op),
+        signal,
+      );
+      for (const [index, message] of failed) {
+        const link = links[index];
+        if (link) results[link.i] = { error: new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`) };
+      }
+    }
   }
 
   /** Enqueues on-demand fetches of referenced records (deduplicated per record). */
@@ -876,12 +1257,17 @@ export class SyncEngine {
     }
     const entities: Record<string, EntityReport> = {};
     const failures: RecordFailure[] = [];
+    // Between pages: the lock and the job lease are renewed once a tenth of the lock TTL has
+    // passed (not on every page: two round trips per page would cost more than the page).
+    let renewedAt = Date.now();
     const keepAlive = async () => {
+      if (options.signal?.aborted) throw new SyncError('Import aborted', { cause: options.signal.reason });
+      if (Date.now() - renewedAt < ttl / 10) return;
+      renewedAt = Date.now();
       if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
         throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
       }
       if (options.heartbeat && !(await options.heartbeat())) throw new SyncError('Lost the lease of the import job');
-      if (options.signal?.aborted) throw new SyncError('Import aborted', { cause: options.signal.reason });
     };
     try {
       for (const entity of this.deps.connector.entities) {
@@ -959,16 +1345,46 @@ export class SyncEngine {
     if (cursor?.complete) return;
     let skip = cursor?.position ?? 0;
     const top = entity.connec === 'company' ? 1 : this.deps.options.pageSize;
-    for (;;) {
-      const page = await scope.port.listPage(scope.groupId, entity.connec, { skip, top, signal: options.signal });
-      await this.importPage(scope, entity, page.records, report, failures, options);
-      skip += page.records.length;
-      const last = page.records.length < top || (page.total !== null && skip >= page.total);
-      await this.deps.storage.cursors.advance(key, skip, { total: page.total }, last);
-      options.onProgress?.({ entity: entity.name, done: skip, total: page.total });
-      this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: skip, total: page.total });
-      if (last) return;
-      await keepAlive();
+    const fetchPage = (at: number) => {
+      const promise = scope.port.listPage(scope.groupId, entity.connec, { skip: at, top, signal: options.signal });
+      // Awaited below; this only keeps a prefetch that fails while a page is applied from
+      // surfacing as an unhandled rejection.
+      promise.catch(() => undefined);
+      return promise;
+    };
+    let next = fetchPage(skip);
+    // Page N's link-backs, deferred jobs and checkpoint run while page N+1 is applied; they
+    // finish in page order, so the cursor only ever points past fully committed pages.
+    let finishing: Promise<void> | null = null;
+    try {
+      for (;;) {
+        const page = await next;
+        const fetchedTo = skip + page.records.length;
+        const last = page.records.length < top || (page.total !== null && fetchedTo >= page.total);
+        // The next page downloads while this one is applied.
+        if (!last) next = fetchPage(fetchedTo);
+        const tail = await this.importPage(scope, entity, page.records, report, failures, options);
+        if (finishing) await finishing;
+        skip = fetchedTo;
+        const total = page.total;
+        finishing = (async () => {
+          await tail();
+          await this.deps.storage.cursors.advance(key, fetchedTo, { total }, last);
+          options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
+          this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
+        })();
+        finishing.catch(() => undefined);
+        if (last) {
+          const done = finishing;
+          finishing = null;
+          await done;
+          return;
+        }
+        await keepAlive();
+      }
+    } finally {
+      // Never leave a checkpoint write running behind a failed import.
+      if (finishing) await finishing.catch(() => undefined);
     }
   }
 
@@ -979,83 +1395,62 @@ export class SyncEngine {
     report: EntityReport,
     failures: RecordFailure[],
     options: { full?: boolean; signal?: AbortSignal | undefined },
-  ): Promise<void> {
+  ): Promise<() => Promise<void>> {
     report.fetched += records.length;
-    // Preload the id maps of this page and of every reference it holds.
-    const cache: MapCache = new Map();
-    const load = async (target: string, cids: string[]) => {
-      const unique = [...new Set(cids)].filter((cid) => !cache.has(cacheKey(target, cid)));
-      if (unique.length === 0) return;
-      const found = await this.deps.storage.idMaps.findManyByConnecIds(this.idScope(scope, target), unique);
-      for (const cid of unique) cache.set(cacheKey(target, cid), null);
-      for (const map of found) if (map.connecId) cache.set(cacheKey(target, map.connecId), map);
-    };
-    await load(entity.name, records.map((r) => connecIdOf(r.id)).filter((c): c is string => c !== null));
-    for (const [path, target] of Object.entries(entity.references)) {
-      const cids: string[] = [];
-      for (const r of records) {
-        for (const { value } of valuesAt(r, path)) {
-          if (ownIdOf(value, scope.owner) !== null) continue;
-          const cid = connecIdOf(value);
-          if (cid) cids.push(cid);
-        }
-      }
-      await load(target, cids);
-    }
-
+    const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
     const links: { op: BatchOp; record: ConnecRecord; connecId: string }[] = [];
     const deferred: JobInput[] = [];
-    const created: string[] = [];
-    await pool(records, this.deps.options.importConcurrency, async (record) => {
-      const connecId = connecIdOf(record.id);
-      try {
-        const outcome = await this.applyRecord(scope, entity, record, {
-          cache,
-          signal: options.signal,
-          full: options.full ?? false,
-          batchWakes: created,
-        });
-        switch (outcome.kind) {
-          case 'created':
-            report.created++;
-            break;
-          case 'updated':
-            report.updated++;
-            break;
-          case 'skipped':
-            report.skipped++;
-            this.skip(scope, entity.name, outcome.connecId, outcome.reason);
-            break;
-          case 'parked':
-          case 'busy':
-            report.deferred++;
-            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, outcome.connecId));
-            return;
-        }
-        if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId });
-      } catch (error) {
-        const info = errorInfo(error);
-        report.failed++;
-        this.counters.failed++;
-        failures.push({ entity: entity.name, direction: 'inbound', connecId, localId: null, code: info.code, message: info.message });
-        this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
-        if (connecId !== null) {
+    outcomes.forEach((outcome, index) => {
+      const record = records[index] as ConnecRecord;
+      switch (outcome.kind) {
+        case 'created':
+          report.created++;
+          break;
+        case 'updated':
+          report.updated++;
+          break;
+        case 'skipped':
+          report.skipped++;
+          this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+          break;
+        case 'parked':
+        case 'busy':
           report.deferred++;
-          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, connecId));
+          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, outcome.connecId));
+          return;
+        case 'failed': {
+          const info = errorInfo(outcome.error);
+          const connecId = outcome.connecId;
+          report.failed++;
+          this.counters.failed++;
+          failures.push({ entity: entity.name, direction: 'inbound', connecId, localId: null, code: info.code, message: info.message });
+          this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
+          if (connecId !== null) {
+            report.deferred++;
+            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, connecId));
+          }
+          return;
         }
       }
+      if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId });
     });
-    const failedLinks = await this.sendLinks(scope, links.map((l) => l.op), options.signal);
-    for (const [index, message] of failedLinks) {
-      const link = links[index];
-      if (!link) continue;
-      failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
-      // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
-      deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record }, link.connecId));
-    }
-    report.linked += links.length - failedLinks.size;
-    if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
-    await this.wakeWaiting(scope, entity.name, created);
+    // What is left (link-backs, deferred jobs) runs while the next page is applied.
+    return async () => {
+      const failedLinks = await this.sendLinks(
+        scope,
+        links.map((l) => l.op),
+        options.signal,
+      );
+      for (const [index, message] of failedLinks) {
+        const link = links[index];
+        if (!link) continue;
+        failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
+        // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
+        deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record }, link.connecId));
+      }
+      report.linked += links.length - failedLinks.size;
+      if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
+    };
   }
 }
 

@@ -131,6 +131,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     };
     const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0 };
     const inFlight = new Set<Promise<void>>();
+    /** Jobs in flight (a batch counts each of its jobs). */
+    let busy = 0;
     const handlerAbort = new AbortController();
     let slotFreed: (() => void) | null = null;
     let storageFailures = 0;
@@ -179,40 +181,128 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           stats.lost++;
           return;
         }
-        const now = runtime.clock().getTime();
-        if (error instanceof JobDeferral) {
-          const delay = error.retryInMs ?? backoffDelay(job.attempts, options.backoff);
-          const outcome = await failSafely(job, {
-            error: { message: error.reason, code: 'deferred' },
-            retryAt: new Date(now + delay),
-            waitKey: error.waitKey,
-          });
-          if (outcome === 'dead') stats.deadLettered++;
-          else if (outcome === 'lost') stats.lost++;
-          else stats.deferred++;
-          emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
-          return;
-        }
-        const summary = errorSummary(error);
-        const outcome = await failSafely(job, {
-          error: summary,
-          retryAt: new Date(now + backoffDelay(job.attempts, options.backoff)),
-        });
-        if (outcome === 'dead') stats.deadLettered++;
-        else if (outcome === 'lost') stats.lost++;
-        else stats.retried++;
-        runtime.logger[outcome === 'dead' ? 'error' : 'warn']('worker: job attempt failed', {
-          jobId: job.id,
-          type: job.type,
-          attempt: job.attempts,
-          outcome,
-          error: summary.message,
-          code: summary.code,
-        });
-        emit({ type: 'failed', job, error: summary, outcome });
+        await settle(job, error);
       } finally {
         handlerAbort.signal.removeEventListener('abort', onStop);
       }
+    };
+
+    /**
+     * Runs jobs of one type through the handler's batch form: one call for all of them, one
+     * `completeMany` for the done ones; deferrals and failures are settled one by one.
+     */
+    const processBatch = async (jobs: JobRecord[], handler: JobHandler & { batch: NonNullable<JobHandler['batch']> }): Promise<void> => {
+      const started = Date.now();
+      const batchAbort = new AbortController();
+      const onStop = () => batchAbort.abort(handlerAbort.signal.reason);
+      handlerAbort.signal.addEventListener('abort', onStop, { once: true });
+      const lost = new Set<string>();
+      const heartbeat = async (): Promise<boolean> => {
+        const alive = jobs.filter((job) => !lost.has(job.id));
+        const answers = await Promise.all(
+          alive.map((job) =>
+            runtime.storage.jobs.heartbeat(job.id, workerId, leaseMs).catch((error: unknown) => {
+              runtime.logger.warn('worker: heartbeat failed', { jobId: job.id, error: errorSummary(error).message });
+              return true;
+            }),
+          ),
+        );
+        alive.forEach((job, k) => {
+          if (answers[k] === false) {
+            lost.add(job.id);
+            emit({ type: 'lease_lost', job });
+          }
+        });
+        if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
+        return lost.size === 0;
+      };
+      const timer = setInterval(() => void heartbeat(), Math.max(250, Math.floor(leaseMs / 3)));
+      try {
+        // Poison jobs (redelivered past their attempts) are dead-lettered, not run.
+        const runnable: JobRecord[] = [];
+        for (const job of jobs) {
+          if (job.attempts > job.maxAttempts) {
+            await settle(job, new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`));
+          } else runnable.push(job);
+        }
+        if (runnable.length === 0) return;
+        let results: unknown[];
+        try {
+          results = await handler.batch(runnable, { signal: batchAbort.signal, heartbeat, logger: runtime.logger });
+          if (!Array.isArray(results) || results.length !== runnable.length) {
+            throw new Error(`the batch handler of "${runnable[0]?.type}" returned ${Array.isArray(results) ? results.length : typeof results} results for ${runnable.length} jobs`);
+          }
+        } catch (error) {
+          results = runnable.map(() => error);
+        }
+        clearInterval(timer);
+        const done = runnable.filter((job, k) => (results[k] === null || results[k] === undefined) && !lost.has(job.id));
+        if (done.length > 0) {
+          let completed: Set<string>;
+          try {
+            completed = new Set(await runtime.storage.jobs.completeMany(done.map((job) => job.id), workerId));
+          } catch (error) {
+            // Not recorded: the leases expire and the jobs are redelivered (handlers are idempotent).
+            runtime.logger.warn('worker: could not record completed jobs; they will be redelivered', { jobs: done.length, error: errorSummary(error).message });
+            completed = new Set();
+          }
+          for (const job of done) {
+            if (completed.has(job.id)) {
+              stats.completed++;
+              emit({ type: 'completed', job, durationMs: Date.now() - started });
+            } else stats.lost++;
+          }
+        }
+        for (const [k, job] of runnable.entries()) {
+          const result = results[k];
+          if (result === null || result === undefined) continue;
+          if (lost.has(job.id)) {
+            stats.lost++;
+            continue;
+          }
+          await settle(job, result);
+        }
+        // Done but no longer ours: another worker redelivers them.
+        for (const [k, job] of runnable.entries()) if (lost.has(job.id) && (results[k] ?? null) === null) stats.lost++;
+      } finally {
+        clearInterval(timer);
+        handlerAbort.signal.removeEventListener('abort', onStop);
+      }
+    };
+
+    /** Records a failed or deferred attempt (backoff, wait key, dead letter) and counts it. */
+    const settle = async (job: JobRecord, error: unknown): Promise<void> => {
+    const now = runtime.clock().getTime();
+    if (error instanceof JobDeferral) {
+      const delay = error.retryInMs ?? backoffDelay(job.attempts, options.backoff);
+      const outcome = await failSafely(job, {
+        error: { message: error.reason, code: 'deferred' },
+        retryAt: new Date(now + delay),
+        waitKey: error.waitKey,
+      });
+      if (outcome === 'dead') stats.deadLettered++;
+      else if (outcome === 'lost') stats.lost++;
+      else stats.deferred++;
+      emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
+      return;
+    }
+    const summary = errorSummary(error);
+    const outcome = await failSafely(job, {
+      error: summary,
+      retryAt: new Date(now + backoffDelay(job.attempts, options.backoff)),
+    });
+    if (outcome === 'dead') stats.deadLettered++;
+    else if (outcome === 'lost') stats.lost++;
+    else stats.retried++;
+    runtime.logger[outcome === 'dead' ? 'error' : 'warn']('worker: job attempt failed', {
+      jobId: job.id,
+      type: job.type,
+      attempt: job.attempts,
+      outcome,
+      error: summary.message,
+      code: summary.code,
+    });
+    emit({ type: 'failed', job, error: summary, outcome });
     };
 
     /** A failure to record the failure leaves the lease to expire: the job is redelivered, never lost. */
@@ -232,7 +322,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     };
 
     while (!signal?.aborted) {
-      const free = concurrency - inFlight.size;
+      const free = concurrency - busy;
       if (free <= 0) {
         await new Promise<void>((resolve) => {
           slotFreed = resolve;
@@ -265,17 +355,31 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         }
         continue;
       }
+      const batches = new Map<string, JobRecord[]>();
+      const singles: JobRecord[] = [];
       for (const job of jobs) {
         stats.claimed++;
         emit({ type: 'claimed', job });
-        const p: Promise<void> = process(job).finally(() => {
+        if (table[job.type]?.batch) batches.set(job.type, [...(batches.get(job.type) ?? []), job]);
+        else singles.push(job);
+      }
+      const track = (size: number, work: Promise<void>) => {
+        busy += size;
+        const p: Promise<void> = work.finally(() => {
+          busy -= size;
           inFlight.delete(p);
           const wake = slotFreed;
           slotFreed = null;
           wake?.();
         });
         inFlight.add(p);
+      };
+      for (const [type, group] of batches) {
+        const handler = table[type];
+        if (group.length === 1 || !handler?.batch) singles.push(...group);
+        else track(group.length, processBatch(group, handler as JobHandler & { batch: NonNullable<JobHandler['batch']> }));
       }
+      for (const job of singles) track(1, process(job));
     }
 
     if (inFlight.size > 0) {

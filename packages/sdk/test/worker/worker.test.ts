@@ -257,4 +257,67 @@ describe('worker', () => {
     expect(backoffDelay(2, { baseMs: 1000 }, () => 0)).toBe(1600);
     expect(backoffDelay(2, { baseMs: 1000 }, () => 0.999)).toBe(2399);
   });
+
+  it('worker – a handler with a batch form gets the claimed jobs together; done ones complete, a deferral waits, a failure retries', async () => {
+    const storage = memoryAdapter();
+    const batches: number[][] = [];
+    const singles: number[] = [];
+    const handler: JobHandler = async (job) => {
+      singles.push((job.payload as { n: number }).n);
+    };
+    handler.batch = async (jobs) => {
+      batches.push(jobs.map((j) => (j.payload as { n: number }).n));
+      return jobs.map((job) => {
+        const n = (job.payload as { n: number }).n;
+        if (n === 3 && job.attempts === 1) return new JobDeferral('waiting for 2', { waitKey: 'ref:2', retryInMs: 60_000 });
+        if (n === 4 && job.attempts === 1) return new Error('flaky');
+        return null;
+      });
+    };
+    const worker = createWorker(runtimeWith(storage), { 'test.batch': handler });
+    const ids: string[] = [];
+    for (let n = 0; n < 6; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n } })).id);
+
+    const first = await worker.run({ concurrency: 8, pollIntervalMs: 5, backoff: instant, stopWhenIdle: true });
+
+    expect(batches[0]).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(first).toMatchObject({ claimed: 7, completed: 5, deferred: 1, retried: 1 });
+    // The failed job came back alone: run through the single handler.
+    expect(singles).toEqual([4]);
+    const parked = await storage.jobs.get(ids[3] as string);
+    expect(parked).toMatchObject({ status: 'pending', waitKey: 'ref:2', attempts: 1 });
+    for (const n of [0, 1, 2, 4, 5]) expect((await storage.jobs.get(ids[n] as string))?.status).toBe('done');
+
+    expect(await storage.jobs.wake('ref:2')).toBe(1);
+    const second = await worker.drain({ concurrency: 8, pollIntervalMs: 5 });
+    expect(second.completed).toBe(1);
+    expect(await storage.jobs.counts()).toMatchObject({ done: 6, pending: 0, running: 0, dead: 0 });
+  });
+
+  it('worker – a rejected batch fails every job of it, and a job past its attempts is dead-lettered without running', async () => {
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const ran: number[] = [];
+    const handler: JobHandler = async () => {
+      throw new Error('single path not expected');
+    };
+    handler.batch = async (jobs) => {
+      ran.push(...jobs.map((j) => (j.payload as { n: number }).n));
+      throw new StorageError('database down', { adapterId: 'memory', operation: 'idMaps.insertMany' });
+    };
+    const poison = await storage.jobs.enqueue({ type: 'test.batch', payload: { n: 0 }, maxAttempts: 1 });
+    // A worker died holding the poison job: claimed, never settled, lease expired.
+    await storage.jobs.claim({ worker: 'dead-worker', limit: 1, leaseMs: 1_000 });
+    for (let n = 1; n <= 3; n++) await storage.jobs.enqueue({ type: 'test.batch', payload: { n }, maxAttempts: 5 });
+    now += 5_000;
+    const lateWorker = createWorker(runtimeWith(storage, clock), { 'test.batch': handler });
+
+    const stats = await lateWorker.run({ concurrency: 8, pollIntervalMs: 5, backoff: { baseMs: 3_600_000 }, stopWhenIdle: true });
+
+    expect(ran.sort()).toEqual([1, 2, 3]);
+    expect(stats).toMatchObject({ deadLettered: 1, retried: 3, completed: 0 });
+    expect((await storage.jobs.get(poison.id))?.status).toBe('dead');
+    expect(await storage.jobs.counts()).toMatchObject({ pending: 3, dead: 1, done: 0, running: 0 });
+  });
 });

@@ -270,4 +270,65 @@ export const idMapCases: StorageCases = {
       expect(await inspect.idMaps(SCOPE)).toEqual([]);
     },
   ),
+
+  'insertMany stores each new map in input order and returns null for every conflicting entry': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+      const at = new Date('2026-03-01T10:00:00.000Z');
+      const results = await adapter.idMaps.insertMany([
+        { ...SCOPE, connecId: 'c-2', localId: 'l-2', lastAppliedAt: at, lastReceivedHash: 'h-2' },
+        { ...SCOPE, connecId: 'c-1', localId: 'l-9' },
+        { ...SCOPE, connecId: 'c-9', localId: 'l-1' },
+        { ...SCOPE, connecId: 'c-3', localId: null },
+        { ...SCOPE, connecId: 'c-3', localId: 'l-3' },
+        { ...OTHER_ENTITY, connecId: 'c-1', localId: 'l-1' },
+        { ...SCOPE, connecId: null, localId: 'l-4', lastPushedHash: 'p-4' },
+      ]);
+      expect(results.map((r) => (r ? `${r.entity}:${r.connecId}:${r.localId}` : null))).toEqual([
+        'contact:c-2:l-2',
+        null,
+        null,
+        'contact:c-3:null',
+        null,
+        'invoice:c-1:l-1',
+        'contact:null:l-4',
+      ]);
+      expectDate(results[0]?.lastAppliedAt, at);
+      expect(results[0]).toMatchObject({ lastReceivedHash: 'h-2', lastPushedHash: null, tombstonedAt: null, lastError: null });
+      expect(results[6]).toMatchObject({ lastPushedHash: 'p-4', lastAppliedAt: null });
+      const stored = sorted(await inspect.idMaps(SCOPE), (m) => `${m.connecId}:${m.localId}`);
+      expect(stored.map((m) => `${m.connecId}:${m.localId}`)).toEqual(['c-1:l-1', 'c-2:l-2', 'c-3:null', 'null:l-4']);
+      expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-2' }))?.localId).toBe('l-2');
+      expect(await adapter.idMaps.insertMany([])).toEqual([]);
+    },
+  ),
+
+  'insertMany with an invalid entry is rejected with StorageError and stores nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await expectStorageError(
+        adapter.idMaps.insertMany([
+          { ...SCOPE, connecId: 'c-1', localId: 'l-1' },
+          { ...SCOPE, connecId: null, localId: null },
+        ]),
+        'idMaps.insertMany',
+      );
+      expect(await inspect.idMaps(SCOPE)).toEqual([]);
+    },
+  ),
+
+  'concurrent insertMany of overlapping batches: each map is stored once and returned to exactly one caller': needs(
+    ['concurrency'],
+    async (context) => {
+      const batch = (offset: number) =>
+        Array.from({ length: 20 }, (_, i) => ({ ...SCOPE, connecId: `c-${i + offset}`, localId: `l-${i + offset}` }));
+      const results = await race(context, 6, (adapter, index) => adapter.idMaps.insertMany(batch((index % 3) * 10)));
+      const won = results.flat().filter((r) => r !== null).map((r) => r?.connecId);
+      expect(won.length).toBe(40);
+      expect(new Set(won).size).toBe(40);
+      const found = await context.adapter.idMaps.findManyByConnecIds(SCOPE, Array.from({ length: 40 }, (_, i) => `c-${i}`));
+      expect(found).toHaveLength(40);
+    },
+  ),
 };

@@ -548,4 +548,66 @@ export const jobCases: StorageCases = {
     await expectStorageError(adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 0 }), 'jobs.claim');
     expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 0, done: 0, dead: 0 });
   },
+
+  'completeMany marks the worker own running jobs done and returns their ids': needs(
+    ['inspect'],
+    async ({ adapter, inspect, clock }) => {
+      const a = await adapter.jobs.enqueue(job({ dedupeKey: 'a' }));
+      const b = await adapter.jobs.enqueue(job({ dedupeKey: 'b' }));
+      const c = await adapter.jobs.enqueue(job({ dedupeKey: 'c' }));
+      const pending = await adapter.jobs.enqueue(job({ dedupeKey: 'd', runAt: inMs(clock, 3_600_000) }));
+      await adapter.jobs.claim({ worker: 'w1', limit: 2, leaseMs: LEASE });
+      await adapter.jobs.claim({ worker: 'w2', limit: 1, leaseMs: LEASE });
+      const mine = (await inspect.jobs()).filter((j) => j.leaseOwner === 'w1').map((j) => String(j.id));
+      expect(mine).toHaveLength(2);
+      clock.advance(200);
+      const done = await adapter.jobs.completeMany([a.id, b.id, c.id, pending.id, a.id, 'not-a-job'], 'w1');
+      expect([...done].sort()).toEqual([...mine].sort());
+      for (const id of mine) {
+        const row = await inspect.job(id);
+        expect(row?.status).toBe('done');
+        expectDate(row?.completedAt, clock.ms());
+      }
+      const other = [a.id, b.id, c.id].find((id) => !mine.includes(id)) ?? '';
+      expect((await adapter.jobs.get(other))?.status).toBe('running');
+      expect((await adapter.jobs.get(pending.id))?.status).toBe('pending');
+      expect(await adapter.jobs.completeMany(mine, 'w1')).toEqual([]);
+      expect(await adapter.jobs.completeMany([], 'w1')).toEqual([]);
+    },
+  ),
+
+  'completeMany frees the ordering key for the next job of the same record': async ({ adapter }) => {
+    const first = await adapter.jobs.enqueue(job({ dedupeKey: 'v1', orderingKey: 'rec-1' }));
+    const second = await adapter.jobs.enqueue(job({ dedupeKey: 'v2', orderingKey: 'rec-1' }));
+    expect(ids(await adapter.jobs.claim({ worker: 'w1', limit: 5, leaseMs: LEASE }))).toEqual([first.id]);
+    expect(await adapter.jobs.completeMany([first.id], 'w1')).toEqual([first.id]);
+    expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 5, leaseMs: LEASE }))).toEqual([second.id]);
+  },
+
+  'wakeMany wakes the jobs waiting on any of the keys': needs(['clock'], async ({ adapter, clock }) => {
+    const far = inMs(clock, 3_600_000);
+    const waiting: string[] = [];
+    for (const key of ['ref:a', 'ref:b', 'ref:c']) {
+      const { id } = await adapter.jobs.enqueue(job({ dedupeKey: key }));
+      waiting.push(id);
+    }
+    for (let i = 0; i < 3; i++) {
+      const [claimed] = await adapter.jobs.claim({ worker: 'w1', limit: 1, leaseMs: LEASE });
+      if (!claimed) throw new Error('nothing claimed');
+      await adapter.jobs.fail(claimed.id, 'w1', { error: { message: 'waiting' }, retryAt: far, waitKey: `ref:${'abc'[i]}` });
+    }
+    clock.advance(1_000);
+    expect(await adapter.jobs.wakeMany(['ref:a', 'ref:c', 'ref:unrelated', 'ref:a'])).toBe(2);
+    expect(await adapter.jobs.wakeMany(['ref:a'])).toBe(0);
+    expect(await adapter.jobs.wakeMany([])).toBe(0);
+    const rows = await Promise.all(waiting.map((id) => adapter.jobs.get(id)));
+    const byKey = new Map(rows.map((r) => [r?.dedupeKey, r]));
+    expect(byKey.get('ref:b')?.waitKey).toBe('ref:b');
+    for (const key of ['ref:a', 'ref:c']) {
+      expect(byKey.get(key)?.waitKey).toBeNull();
+      expect(byKey.get(key)?.runAt.getTime()).toBeLessThanOrEqual(clock.ms());
+    }
+    const claimed = await adapter.jobs.claim({ worker: 'w2', limit: 5, leaseMs: LEASE });
+    expect(claimed.map((j) => j.dedupeKey).sort()).toEqual(['ref:a', 'ref:c']);
+  }),
 };

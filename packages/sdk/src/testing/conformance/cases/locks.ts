@@ -84,4 +84,61 @@ export const lockCases: StorageCases = {
     await expectStorageError(adapter.locks.acquire(KEY, 'w1', 0), 'locks.acquire');
     expect(await inspect.lock(KEY)).toBeNull();
   }),
+
+  'acquireMany takes the free, expired and own keys and skips the ones another owner holds': needs(
+    ['clock', 'inspect'],
+    async ({ adapter, inspect, clock }) => {
+      await adapter.locks.acquire(`${KEY}:held`, 'w2', TTL);
+      await adapter.locks.acquire(`${KEY}:expiring`, 'w2', 1_000);
+      await adapter.locks.acquire(`${KEY}:own`, 'w1', 1_000);
+      clock.advance(1_000);
+      const taken = await adapter.locks.acquireMany(
+        [`${KEY}:free`, `${KEY}:held`, `${KEY}:expiring`, `${KEY}:own`, `${KEY}:free`],
+        'w1',
+        TTL,
+      );
+      expect([...taken].sort()).toEqual([`${KEY}:expiring`, `${KEY}:free`, `${KEY}:own`]);
+      expect((await inspect.lock(`${KEY}:held`))?.owner).toBe('w2');
+      for (const k of taken) {
+        const row = await inspect.lock(k);
+        expect(row?.owner).toBe('w1');
+        expectDate(row?.expiresAt, clock.ms() + TTL);
+      }
+      expect(await adapter.locks.acquireMany([], 'w1', TTL)).toEqual([]);
+      expect(await adapter.locks.acquire(`${KEY}:free`, 'w3', TTL)).toBe(false);
+    },
+  ),
+
+  'releaseMany releases only the owner locks and leaves no row for them': needs(['inspect'], async ({ adapter, inspect }) => {
+    await adapter.locks.acquireMany([`${KEY}:a`, `${KEY}:b`], 'w1', TTL);
+    await adapter.locks.acquire(`${KEY}:c`, 'w2', TTL);
+    expect(await adapter.locks.releaseMany([`${KEY}:a`, `${KEY}:b`, `${KEY}:c`, `${KEY}:unknown`], 'w1')).toBe(2);
+    expect(await inspect.lock(`${KEY}:a`)).toBeNull();
+    expect(await inspect.lock(`${KEY}:b`)).toBeNull();
+    expect((await inspect.lock(`${KEY}:c`))?.owner).toBe('w2');
+    expect(await adapter.locks.releaseMany([`${KEY}:a`], 'w1')).toBe(0);
+    expect(await adapter.locks.releaseMany([], 'w1')).toBe(0);
+  }),
+
+  '10 owners racing acquireMany over overlapping keys: every key has exactly one holder': needs(
+    ['concurrency'],
+    async (context) => {
+      const keys = Array.from({ length: 11 }, (_, i) => `${KEY}:k${i}`);
+      const results = await race(context, 10, (adapter, index) =>
+        adapter.locks.acquireMany(keys.slice(index % 4, (index % 4) + 8), `w${index}`, TTL),
+      );
+      const all = results.flat();
+      expect(new Set(all).size).toBe(all.length);
+      expect(new Set(all).size).toBe(11);
+    },
+  ),
+
+  'acquireMany with a non-positive ttl or an empty key is rejected with StorageError and takes nothing': needs(
+    ['inspect'],
+    async ({ adapter, inspect }) => {
+      await expectStorageError(adapter.locks.acquireMany([KEY], 'w1', 0), 'locks.acquireMany');
+      await expectStorageError(adapter.locks.acquireMany([KEY, ''], 'w1', TTL), 'locks.acquireMany');
+      expect(await inspect.lock(KEY)).toBeNull();
+    },
+  ),
 };
