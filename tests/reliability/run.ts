@@ -106,7 +106,7 @@ Account API holds per idempotency key.
 
 | File | What |
 |---|---|
-| \`saml-attacks.test.ts\` | ACS of \`createMaestrano\` on PostgreSQL, responses from the SDK test IdP (RSA-2048): XSW1-XSW8 (SAML Raider layouts, XSW1/2 on a Response-level signature) and the test IdP's same-ID layouts, tampering, unsigned, Response-only signature, HMAC key confusion, rsa-md5/md5 substitution, another key with its own or the pinned certificate in KeyInfo, comments in NameID/attributes, XXE, billion laughs, DOCTYPE without entities, external DTD, UTF-16, assertions moved into another response/tenant/endpoint, unsolicited assertion in a Response claiming a request, audience/recipient/destination, missing AudienceRestriction, windows at skew ± 20 s, replay after a restart (new process state, same database), 10 MB body |
+| \`saml-attacks.test.ts\` | ACS of \`createMaestrano\` on PostgreSQL, responses from the SDK test IdP (RSA-2048): XSW1-XSW8 (SAML Raider layouts, XSW1/2 on a Response-level signature) and the test IdP's same-ID layouts, tampering, unsigned, Response-only signature, HMAC key confusion, rsa-md5/md5 substitution, another key with its own or the pinned certificate in KeyInfo, the pinned key with another certificate in the assertion's KeyInfo, a Response signed by another key around a genuine assertion, comments in NameID/attributes, XXE, billion laughs, DOCTYPE without entities, external DTD, UTF-16, assertions moved into another response/tenant/endpoint, unsolicited assertion in a Response claiming a request, audience/recipient/destination, missing AudienceRestriction, windows at skew ± 20 s, replay after a restart (new process state, same database), 10 MB body |
 | \`saml-pysaml2.test.ts\` | The same attacks built from responses signed by pysaml2 + xmlsec1 (independent IdP) |
 | \`webhook-fuzz.test.ts\` | fast-check over raw HTTP: methods, paths, credentials, content types/encodings, random bytes/JSON, mutated notifications, UTF-16/BOM, NUL and unpaired surrogates, deep nesting up to 260,000 levels, chunked bodies; 413 at 1 MiB (declared and chunked) and at a configured 4 KiB. Seed fixed (\`RELIABILITY_SEED\` changes it) |
 | \`faults.test.ts\` | SDK storage behind a TCP proxy that is cut: during notification intake (503, the sandbox retries) and in the middle of an import (resumes); Connec! 429 + Retry-After, 500/502/503, dropped connections, truncated JSON, latency during an import |
@@ -129,12 +129,15 @@ ${details.join('\n')}
 | \`toNodeListener\` answered 500 to a \`//\` request target (read as a scheme-relative URL) or an unparsable \`Host\` header | \`packages/sdk/src/http/node.ts\`: the target is always a path on the request's origin; an unusable URL is a 400 | \`packages/sdk/test/config/router.test.ts\` "answers a 4xx, never a 500, for a // request target…", \`webhook-fuzz.test.ts\` |
 | A notification record with text PostgreSQL cannot store (NUL character, unpaired surrogate) was answered 503 (storage unavailable), which Connec! retries forever | \`packages/sdk/src/sync/module.ts\`: such records are answered 400 \`invalid_notification\` | \`packages/sdk/test/sync/notifications.test.ts\` (same test as above), \`webhook-fuzz.test.ts\` "NUL and other control characters…" |
 | An account webhook whose path id contained \`%00\` answered 500 on PostgreSQL storage | \`packages/sdk/src/http/router.ts\`: a path id with a control character matches no route (404) | \`packages/sdk/test/config/router.test.ts\` "never hands a handler an id with a control character…", \`webhook-fuzz.test.ts\` |
+| A signature by the pinned key whose \`KeyInfo\` carried another certificate was accepted (it was listed as a control) | \`packages/sdk/src/sso/response.ts\`: every certificate embedded in the Response's or the assertion's signature must be the pinned one (DER bytes), else 400 \`embedded_certificate_mismatch\` | \`packages/sdk/test/sso/certificate.test.ts\`, \`saml-attacks.test.ts\` |
 | A record whose lock a SIGKILLed worker still held was deferred every second; each deferral is an attempt, so it was dead-lettered (not applied) before the 30 s lock expired | \`packages/sdk/src/sync/module.ts\`: busy/unresolved deferrals back off exponentially up to the lock TTL | \`packages/sdk/test/sync/notifications.test.ts\` "a record whose lock a killed worker still holds…", \`worker-kill.test.ts\` |
 
 ## Notes
 
-- A genuine signature whose \`KeyInfo\` carries another certificate is accepted: the signature is verified
-  with the pinned certificate only, never with the embedded one (listed as a control).
+- Signatures are verified with the pinned certificate only, never with one embedded in \`KeyInfo\`; a
+  signature by the pinned key whose \`KeyInfo\` carries another certificate is refused as well
+  (\`embedded_certificate_mismatch\`): every certificate embedded in the Response's or the assertion's
+  signature must be the pinned one (compared by DER bytes). A signature without a certificate is accepted.
 - Comments injected in signed values keep the signature valid (exclusive C14N drops comments); the SDK reads
   the full text (\`textContent\`), so the identity is never truncated: the case counts as handled when the
   login is refused or is the genuine, full identity.

@@ -66,6 +66,7 @@ export class StorageConflictError extends StorageError {
 export type SsoErrorReason =
   | 'signature'
   | 'certificate'
+  | 'embedded_certificate_mismatch'
   | 'expired'
   | 'not_yet_valid'
   | 'audience'

@@ -30,6 +30,7 @@ const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const MESSAGES: Record<SsoErrorReason, string> = {
   signature: 'The SAML response signature is invalid',
   certificate: "The SAML response is not signed with this marketplace's certificate",
+  embedded_certificate_mismatch: "The SAML response carries a certificate other than this marketplace's certificate",
   expired: 'The SAML response has expired',
   not_yet_valid: 'The SAML response is not valid yet',
   audience: 'The SAML response is meant for another service provider',
@@ -61,6 +62,38 @@ function checkWindow(nowMs: number, skew: number, notBefore: number | null, notO
   if (notOnOrAfter !== null && nowMs - skew >= notOnOrAfter) throw ssoError('expired', `${what} NotOnOrAfter has passed`);
 }
 
+/**
+ * The DER bytes of a certificate written as PEM or as bare base64, whatever its line breaks
+ * and indentation; null when the text is not base64 (so it can equal no certificate).
+ */
+function certificateDer(text: string): Buffer | null {
+  const body = text.replace(/-----(?:BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return null;
+  return Buffer.from(body, 'base64');
+}
+
+/**
+ * node-saml verifies each signature with the trusted certificate only and ignores its KeyInfo.
+ * A signature that verifies while its KeyInfo carries another certificate is still refused:
+ * the document would claim a signer other than the one that was checked (for whoever reads
+ * KeyInfo later: logs, audits, a consumer that trusts it). Checked for every signature
+ * node-saml reads, the direct `ds:Signature` children of the Response and of the assertion;
+ * certificates are compared by their DER bytes. A signature without a certificate passes.
+ */
+function checkEmbeddedCertificates(trustedPem: string, signedElements: readonly Element[]): void {
+  let trusted: Buffer | undefined;
+  for (const element of signedElements) {
+    for (const signature of children(element, NS.dsig, 'Signature')) {
+      for (const embedded of descendantsByLocalName(signature, 'X509Certificate')) {
+        trusted ??= new X509Certificate(trustedPem).raw;
+        if (!certificateDer(embedded.textContent ?? '')?.equals(trusted)) {
+          throw ssoError('embedded_certificate_mismatch', `the ${element.localName} signature embeds a certificate other than the pinned one`);
+        }
+      }
+    }
+  }
+}
+
 function pemOfBase64(der: string): string {
   const body = der.replace(/\s+/g, '');
   return `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----`;
@@ -71,9 +104,10 @@ function pemOfBase64(der: string): string {
  * the tenant's pinned certificate (the fingerprint is only a configured fallback that
  * selects the embedded certificate), and this class adds what node-saml 5.1 does not check
  * (ENVIRONMENT.md "SAML peers"): no DOCTYPE, exactly one assertion anywhere in the document,
- * Destination, Recipient, time windows with skew against our clock, audience, and the
- * consistency of InResponseTo. Replay and the browser binding of InResponseTo are checked by
- * the caller, which owns storage and cookies.
+ * Destination, Recipient, time windows with skew against our clock, audience, the
+ * consistency of InResponseTo, and that no signature node-saml reads (the Response's, the
+ * assertion's) embeds a certificate other than the trusted one. Replay and the browser
+ * binding of InResponseTo are checked by the caller, which owns storage and cookies.
  */
 export class ResponseValidator {
   readonly #options: ResponseValidatorOptions;
@@ -172,6 +206,7 @@ export class ResponseValidator {
       if (error instanceof SsoError) throw error;
       throw this.#classify(tenant, error, embedded, Boolean(signature));
     }
+    checkEmbeddedCertificates(pem, [root, assertion]);
 
     // node-saml verified the signature of the only Assertion of the document (a direct
     // child of the Response, checked above), over its canonical form: reading that element

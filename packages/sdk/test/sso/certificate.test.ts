@@ -1,0 +1,199 @@
+/**
+ * The certificates embedded in `ds:KeyInfo`: node-saml verifies with the pinned certificate
+ * only, and the SDK also refuses a verified signature whose KeyInfo carries another
+ * certificate (`embedded_certificate_mismatch`), for the Response's and the assertion's
+ * signature. Signatures without a certificate, or with the pinned one however it is
+ * wrapped, are accepted.
+ */
+import { SsoError } from '@org/maestrano-sdk';
+import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { SignedXml } from 'xml-crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, type LoginAnswer, startHarness } from './harness.js';
+
+const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
+
+let h: Harness;
+let otherIdp: TestIdp;
+
+beforeAll(async () => {
+  otherIdp = createTestIdp({ issuer: 'http://other-idp.test', commonName: 'other-idp.test' });
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+function base64Body(pem: string): string {
+  return pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+}
+
+/**
+ * Replaces the text of every `ds:X509Certificate`, or of the first one only (in a signed
+ * Response, the Response's own). A signature does not cover its own KeyInfo, so it stays valid.
+ */
+function withEmbedded(xml: string, content: string, which: 'all' | 'first' = 'all'): string {
+  const re = /(<ds:X509Certificate>)[^<]*(<\/ds:X509Certificate>)/;
+  const out = xml.replace(which === 'all' ? new RegExp(re, 'g') : re, `$1${content}$2`);
+  if (out === xml) throw new Error('no ds:X509Certificate to replace');
+  return out;
+}
+
+/** Enveloped signature over the Response (exclusive C14N) after its Issuer, with `key`'s certificate in KeyInfo. */
+function signResponse(responseXml: string, key: { privateKey: string; certificate: string }): string {
+  const sig = new SignedXml({
+    privateKey: key.privateKey,
+    publicCert: key.certificate,
+    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
+  });
+  sig.addReference({
+    xpath: "/*[local-name(.)='Response']",
+    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
+  });
+  sig.computeSignature(responseXml, {
+    prefix: 'ds',
+    location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' },
+  });
+  return sig.getSignedXml();
+}
+
+/** SP-initiated login in a fresh browser whose whole Response XML goes through `mutate` before it is posted. */
+async function loginWithResponse(target: Harness, user: TestUser, mutate: (responseXml: string) => string, options: LoginOptions = {}): Promise<LoginAnswer> {
+  const started = await target.init(target.tenant, `?group_id=${user.groupUid}`);
+  const request = target.idp.parseAuthnRequest(started.location);
+  const xml = target.idp.responseXml(user, { ...options, acsUrl: request.acsUrl, inResponseTo: request.id });
+  return target.post(Buffer.from(mutate(xml), 'utf8').toString('base64'), { cookie: started.cookie });
+}
+
+async function expectMismatch(res: LoginAnswer): Promise<void> {
+  expect(res.status).toBe(400);
+  expect(res.body).toEqual({
+    error: 'embedded_certificate_mismatch',
+    message: "The SAML response carries a certificate other than this marketplace's certificate",
+  });
+  // Nothing was provisioned, nothing remembered as used.
+  expect(await h.storage.groups.list(h.tenant)).toEqual([]);
+  expect(await h.storage.users.get(h.tenant, alice.uid)).toBeNull();
+  expect(h.app.calls).toEqual([]);
+  expect(h.logins).toEqual([]);
+}
+
+describe('a signature by the pinned key whose KeyInfo carries another certificate is refused (embedded_certificate_mismatch)', () => {
+  it("the assertion's signature embeds another IdP's certificate", async () => {
+    await expectMismatch(await h.login(alice, { mutateSigned: (xml) => withEmbedded(xml, base64Body(otherIdp.certificate)) }));
+  });
+
+  it("the assertion's signature embeds the pinned certificate and another one after it", async () => {
+    const both = `${base64Body(h.idp.certificate)}</ds:X509Certificate><ds:X509Certificate>${base64Body(otherIdp.certificate)}`;
+    await expectMismatch(await h.login(alice, { mutateSigned: (xml) => withEmbedded(xml, both) }));
+  });
+
+  it("the assertion's signature embeds text that is not base64", async () => {
+    await expectMismatch(await h.login(alice, { mutateSigned: (xml) => withEmbedded(xml, `${base64Body(h.idp.certificate)}!`) }));
+  });
+
+  it("the Response's signature (pinned key) embeds another certificate while the assertion's is genuine", async () => {
+    await expectMismatch(await loginWithResponse(h, alice, (xml) => withEmbedded(signResponse(xml, h.idp), base64Body(otherIdp.certificate), 'first')));
+  });
+
+  it("the Response is signed by another key with its certificate embedded while the assertion's signature is genuine", async () => {
+    await expectMismatch(await loginWithResponse(h, alice, (xml) => signResponse(xml, otherIdp)));
+  });
+
+  it('is a typed SsoError (status 400) handed to sso.onError, the detail only in its cause', async () => {
+    const seen: SsoError[] = [];
+    const fresh = await startHarness({
+      sso: {
+        onError: (error) => {
+          seen.push(error);
+          return new Response('refused', { status: error.status });
+        },
+      },
+    });
+    try {
+      const res = await fresh.login(alice, { mutateSigned: (xml) => withEmbedded(xml, base64Body(otherIdp.certificate)) });
+      expect(res.status).toBe(400);
+      expect(seen).toHaveLength(1);
+      const [error] = seen;
+      expect(error).toBeInstanceOf(SsoError);
+      expect(error).toMatchObject({ code: 'sso_failed', reason: 'embedded_certificate_mismatch', status: 400 });
+      expect(String((error?.cause as Error | undefined)?.message)).toMatch(/Assertion signature embeds a certificate other than the pinned one/);
+      expect(await fresh.storage.users.get(fresh.tenant, alice.uid)).toBeNull();
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('the other certificate cases keep their reasons', () => {
+  it('signed by another key with its own certificate embedded stays certificate', async () => {
+    const res = await h.login(alice, { idp: otherIdp });
+    expect(res.body['error']).toBe('certificate');
+  });
+
+  it('signed by another key while KeyInfo claims the pinned certificate stays signature', async () => {
+    const res = await h.login(alice, { idp: otherIdp, mutateSigned: (xml) => withEmbedded(xml, base64Body(h.idp.certificate)) });
+    expect(res.body['error']).toBe('signature');
+  });
+});
+
+describe('signatures verified by the pinned certificate are accepted', () => {
+  let fresh: Harness;
+  let seq = 0;
+  const someone = (): TestUser => ({ uid: `usr-ok-${++seq}`, email: `ok${seq}@doecorp.com`, groupUid: 'cld-ok' });
+  beforeAll(async () => {
+    fresh = await startHarness();
+  });
+  afterAll(async () => {
+    await fresh.close();
+  });
+
+  async function expectAccepted(res: LoginAnswer, user: TestUser): Promise<void> {
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body['uid']).toBe(user.uid);
+    expect(await fresh.storage.users.get(fresh.tenant, user.uid)).not.toBeNull();
+  }
+
+  it('with the pinned certificate embedded (the usual layout)', async () => {
+    const user = someone();
+    await expectAccepted(await fresh.login(user), user);
+  });
+
+  it('with no KeyInfo at all', async () => {
+    const user = someone();
+    const stripKeyInfo = (xml: string) => {
+      const out = xml.replace(/<ds:KeyInfo>[\s\S]*?<\/ds:KeyInfo>/, '');
+      expect(out).not.toContain('X509Certificate');
+      return out;
+    };
+    await expectAccepted(await fresh.login(user, { mutateSigned: stripKeyInfo }), user);
+  });
+
+  it('with the pinned certificate wrapped at 64 columns and indented, or in PEM armour', async () => {
+    const body = base64Body(fresh.idp.certificate);
+    const wrapped = `\n        ${body.match(/.{1,64}/g)?.join('\r\n        ')}\n      `;
+    const user = someone();
+    await expectAccepted(await fresh.login(user, { mutateSigned: (xml) => withEmbedded(xml, wrapped) }), user);
+    const armoured = someone();
+    await expectAccepted(await fresh.login(armoured, { mutateSigned: (xml) => withEmbedded(xml, fresh.idp.certificate) }), armoured);
+  });
+
+  it('with both the Response and the assertion signed, each embedding the pinned certificate', async () => {
+    const user = someone();
+    await expectAccepted(await loginWithResponse(fresh, user, (xml) => signResponse(xml, fresh.idp)), user);
+  });
+
+  it('with the fingerprint fallback (the embedded certificate is the trusted one)', async () => {
+    const byFingerprint = await startHarness({ tenantSso: { x509_certificate: null, x509_fingerprint: fresh.idp.fingerprint } });
+    try {
+      const user = someone();
+      const res = await byFingerprint.login(user);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body['uid']).toBe(user.uid);
+    } finally {
+      await byFingerprint.close();
+    }
+  });
+});
