@@ -78,7 +78,15 @@ export type SsoErrorReason =
   | 'unknown_tenant'
   | 'status'
   | 'provisioning_failed'
+  | 'storage_unavailable'
   | 'session_check_failed';
+
+/** The status of a reason when the thrower sets none; every other reason is a 400. */
+const SSO_STATUS: Partial<Record<SsoErrorReason, number>> = {
+  unknown_tenant: 404,
+  provisioning_failed: 500,
+  storage_unavailable: 503,
+};
 
 /**
  * SSO failed. `message` is safe to show to an end user; details stay in `cause` (log it,
@@ -91,7 +99,7 @@ export class SsoError extends MaestranoError {
   constructor(reason: SsoErrorReason, message: string, options: MaestranoErrorOptions & { status?: number } = {}) {
     super(message, options);
     this.reason = reason;
-    this.status = options.status ?? (reason === 'provisioning_failed' ? 500 : reason === 'unknown_tenant' ? 404 : 400);
+    this.status = options.status ?? SSO_STATUS[reason] ?? 400;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { HandlerArgs, ModuleContribution, Runtime, Tenant } from '../core/types.js';
-import { SsoError } from '../errors/index.js';
+import { SsoError, StorageError } from '../errors/index.js';
 import type { ResolvedConfig } from '../config/schema.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { identityFrom } from './attributes.js';
@@ -37,6 +37,15 @@ function withCookie(response: Response, cookie: string): Response {
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
+/**
+ * A storage failure during a login (the database is down) is `storage_unavailable`, a 503:
+ * the login can succeed later, so it is neither the app's fault (500) nor the user's (4xx).
+ * The adapter's error stays in `cause` (logged, never sent).
+ */
+function storageUnavailable(error: unknown): unknown {
+  return error instanceof StorageError ? ssoError('storage_unavailable', undefined, error) : error;
+}
+
 const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });
 
 /**
@@ -51,7 +60,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
 
   const render = async (error: unknown, tenant: Tenant, request: Request): Promise<Response> => {
     if (error instanceof SsoError && options.onError) {
-      runtime.logger.warn('maestrano: SSO failed', {
+      runtime.logger[error.status >= 500 ? 'error' : 'warn']('maestrano: SSO failed', {
         tenant: tenant.name,
         reason: error.reason,
         cause: error.cause instanceof Error ? error.cause.message : undefined,
@@ -124,7 +133,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       });
       return clearCookie ? withCookie(response, clearCookie) : response;
     } catch (error) {
-      return render(error, tenant, request);
+      return render(storageUnavailable(error), tenant, request);
     }
   };
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CompanyCreatedPayload, JobTypes, type Runtime, type Tenant } from '../core/types.js';
-import { SsoError, StorageConflictError } from '../errors/index.js';
+import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
 import { groupPayload, type SsoIdentity } from './attributes.js';
 import type {
@@ -30,6 +30,11 @@ function failed(detail: string, cause?: unknown, status = 500): SsoError {
     status,
     cause: cause instanceof Error ? cause : new Error(cause === undefined ? detail : `${detail}: ${String(cause)}`),
   });
+}
+
+/** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
+function wrapped(error: unknown, detail: string): unknown {
+  return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
 }
 
 function checkRef(value: unknown, hook: string): AppRecordRef {
@@ -139,7 +144,7 @@ export class Provisioner {
         // Our claim expired and another login took over: it finishes the job.
         if (error instanceof StorageConflictError) continue;
         await storage.groups.release(tenant.name, group.uid, owner).catch(() => {});
-        throw error instanceof SsoError ? error : failed('createCompany failed', error);
+        throw wrapped(error, 'createCompany failed');
       }
     }
   }
@@ -182,7 +187,7 @@ export class Provisioner {
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
         await storage.users.release(tenant.name, key, owner).catch(() => {});
-        throw error instanceof SsoError ? error : failed('user provisioning failed', error);
+        throw wrapped(error, 'user provisioning failed');
       }
     }
   }

@@ -42,6 +42,7 @@ const MESSAGES: Record<SsoErrorReason, string> = {
   unknown_tenant: 'Unknown marketplace',
   status: 'The identity provider did not authenticate the user',
   provisioning_failed: 'Your account could not be set up, please try again',
+  storage_unavailable: 'Sign-in is temporarily unavailable, please try again in a moment',
   session_check_failed: 'The session could not be checked',
 };
 
