@@ -2,7 +2,7 @@
  * One measured run of the import benchmark, in its own process so that its peak RSS is its own.
  * Mode `sdk`: `mno.sync.importGroup` through adapter-prisma on PostgreSQL with trivial mappers
  * into two local tables. Mode `baseline`: the same pages with plain `fetch` and raw `pg`
- * multi-row INSERTs. Prints one JSON line: { mode, records, ms, maxRssMb }.
+ * multi-row INSERTs. Prints one JSON line: { mode, records, ms, cpuMs, maxRssMb }.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -46,11 +46,18 @@ const refId = (value: unknown): string | null => {
 
 let records = 0;
 let ms = 0;
+/** CPU time of this process during the measured window. */
+let cpuMs = 0;
+const cpuSince = (start: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+};
 try {
   if (mode === 'baseline') {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
     await pool.query('CREATE TABLE rows (connec_id text PRIMARY KEY, collection text NOT NULL, name text, ref text)');
     const auth = `Basic ${Buffer.from(`${env('BENCH_API_ID')}:${env('BENCH_API_KEY')}`).toString('base64')}`;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (const collection of ['organizations', 'people']) {
       let next: string | undefined = `${sandboxUrl}/api/v2/${groupId}/${collection}?$top=100`;
@@ -71,6 +78,7 @@ try {
       }
     }
     ms = performance.now() - t0;
+    cpuMs = cpuSince(cpu0);
     await pool.end();
   } else {
     const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 24 }) });
@@ -146,9 +154,11 @@ try {
       sync: { pageSize: 100, importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32') },
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const report = await mno.sync.importGroup({ tenant, groupId });
     ms = performance.now() - t0;
+    cpuMs = cpuSince(cpu0);
     records = Object.values(report.entities).reduce((n, e) => n + e.fetched, 0);
     const failed = Object.values(report.entities).reduce((n, e) => n + e.failed + e.deferred, 0);
     if (failed > 0) throw new Error(`${failed} records failed or were deferred`);
@@ -159,4 +169,4 @@ try {
   await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
 }
 const maxRssMb = process.resourceUsage().maxRSS / 1024;
-process.stdout.write(`${JSON.stringify({ mode, records, ms, maxRssMb })}\n`);
+process.stdout.write(`${JSON.stringify({ mode, records, ms, cpuMs, maxRssMb })}\n`);

@@ -22,6 +22,10 @@ interface Run {
   mode: string;
   records: number;
   ms: number;
+  /** CPU of the measured process during its window. */
+  cpuMs: number;
+  /** CPU of this process (the sandbox serving Connec!) during the run. */
+  sandboxCpuMs: number;
   maxRssMb: number;
 }
 
@@ -31,6 +35,7 @@ async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): 
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const cpu0 = process.cpuUsage();
   let out = '';
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();
@@ -38,7 +43,8 @@ async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): 
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`${mode} run failed (${code})`);
   const line = out.trim().split('\n').at(-1) ?? '{}';
-  return JSON.parse(line) as Run;
+  const cpu = process.cpuUsage(cpu0);
+  return { ...(JSON.parse(line) as Omit<Run, 'sandboxCpuMs'>), sandboxCpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Run; baseline: Run | null }> {
@@ -76,6 +82,11 @@ if (!baseline) throw new Error('no baseline');
 console.log(`large: ${largeRun.sdk.records} records (baseline ${baseline.records})`);
 console.log(`baseline (fetch + pg multi-row INSERT): ${fmt(rate(baseline))} records/s in ${(baseline.ms / 1000).toFixed(1)} s`);
 console.log(`sdk import (adapter-prisma, link-back): ${fmt(rate(largeRun.sdk))} records/s in ${(largeRun.sdk.ms / 1000).toFixed(1)} s`);
+const perK = (r: Run, ms: number) => ((ms / r.records) * 1000).toFixed(0);
+console.log(
+  `CPU per 1,000 records: baseline ${perK(baseline, baseline.cpuMs)} ms + sandbox ${perK(baseline, baseline.sandboxCpuMs)} ms; ` +
+    `sdk ${perK(largeRun.sdk, largeRun.sdk.cpuMs)} ms + sandbox ${perK(largeRun.sdk, largeRun.sdk.sandboxCpuMs)} ms (sandbox includes process start-up and link-backs)`,
+);
 console.log(`ratio sdk/baseline: ${(rate(largeRun.sdk) / rate(baseline)).toFixed(3)} (goal >= 0.5)`);
 console.log(
   `peak RSS sdk: ${smallRun.sdk.maxRssMb.toFixed(0)} MB at ${smallRun.sdk.records} vs ${largeRun.sdk.maxRssMb.toFixed(0)} MB at ${largeRun.sdk.records}: ` +

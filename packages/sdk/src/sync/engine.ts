@@ -44,6 +44,11 @@ export interface SyncOptions {
   batchSize?: number;
   /** Records of one import page applied at the same time. Default 4. */
   importConcurrency?: number;
+  /**
+   * Import pages applied at the same time (the checkpoint still advances in page order, past
+   * fully committed pages only). Default 2.
+   */
+  importPagesInFlight?: number;
   /** Lease of a per-record lock. Default 30 000 ms. */
   lockTtlMs?: number;
   /** Lease of the per-group import lock, refreshed after every page. Default 120 000 ms. */
@@ -60,6 +65,7 @@ export interface ResolvedSyncOptions {
   pageSize: number;
   batchSize: number;
   importConcurrency: number;
+  importPagesInFlight: number;
   lockTtlMs: number;
   importLockTtlMs: number;
   parkRetryMs: number;
@@ -72,6 +78,7 @@ export function resolveSyncOptions(options: SyncOptions = {}): ResolvedSyncOptio
     pageSize: options.pageSize ?? 100,
     batchSize: options.batchSize ?? 50,
     importConcurrency: options.importConcurrency ?? 4,
+    importPagesInFlight: options.importPagesInFlight ?? 2,
     lockTtlMs: options.lockTtlMs ?? 30_000,
     importLockTtlMs: options.importLockTtlMs ?? 120_000,
     parkRetryMs: options.parkRetryMs ?? 15_000,
@@ -646,9 +653,9 @@ export class SyncEngine {
       for (const cid of unique) cache.set(cacheKey(target, cid), null);
       for (const map of found) if (map.connecId) cache.set(cacheKey(target, map.connecId), map);
     };
-    await load(entity.name, records.map((r) => connecIdOf(r.id)).filter((c): c is string => c !== null));
+    const wanted = new Map<string, string[]>([[entity.name, records.map((r) => connecIdOf(r.id)).filter((c): c is string => c !== null)]]);
     for (const [path, target] of Object.entries(entity.references)) {
-      const cids: string[] = [];
+      const cids = wanted.get(target) ?? [];
       for (const r of records) {
         for (const { value } of valuesAt(r, path)) {
           if (ownIdOf(value, scope.owner) !== null) continue;
@@ -656,8 +663,10 @@ export class SyncEngine {
           if (cid) cids.push(cid);
         }
       }
-      await load(target, cids);
+      wanted.set(target, cids);
     }
+    // One query per entity, all at once.
+    await Promise.all([...wanted].map(([target, cids]) => load(target, cids)));
   }
 
   /**
@@ -735,6 +744,14 @@ export class SyncEngine {
       else out[i] = { kind: 'busy', connecId: cid(i) };
     }
     if (locked.length === 0) return [];
+    let released: Promise<unknown> | null = null;
+    const release = () =>
+      (released ??= this.deps.storage.locks
+        .releaseMany(
+          locked.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
+          lockOwner,
+        )
+        .catch(() => 0));
     try {
       const cache: MapCache = new Map();
       await this.preload(
@@ -785,18 +802,17 @@ export class SyncEngine {
         }
       });
       if (created.size === 0) return [];
-      await this.deps.storage.jobs.wakeMany([...created].map((c) => refWaitKey(scope.tenant.name, scope.groupId, entity.name, c)));
+      // Wake the jobs parked on the new records while the locks are released.
+      await Promise.all([
+        this.deps.storage.jobs.wakeMany([...created].map((c) => refWaitKey(scope.tenant.name, scope.groupId, entity.name, c))),
+        release(),
+      ]);
       return locked.filter((i) => {
         const o = out[i];
         return o?.kind === 'parked' && o.missing.every((m) => m.entity === entity.name && created.has(m.connecId));
       });
     } finally {
-      await this.deps.storage.locks
-        .releaseMany(
-          locked.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
-          lockOwner,
-        )
-        .catch(() => 0);
+      await release();
     }
   }
 
@@ -1353,9 +1369,11 @@ export class SyncEngine {
       return promise;
     };
     let next = fetchPage(skip);
-    // Page N's link-backs, deferred jobs and checkpoint run while page N+1 is applied; they
-    // finish in page order, so the cursor only ever points past fully committed pages.
-    let finishing: Promise<void> | null = null;
+    // Up to `importPagesInFlight` pages are applied at once, each with its link-backs and
+    // deferred jobs; checkpoints are written in page order, each only once its page and every
+    // page before it are fully committed, so a resumed import never skips a record.
+    let checkpoint: Promise<void> = Promise.resolve();
+    const inFlight: Promise<void>[] = [];
     try {
       for (;;) {
         const page = await next;
@@ -1363,28 +1381,31 @@ export class SyncEngine {
         const last = page.records.length < top || (page.total !== null && fetchedTo >= page.total);
         // The next page downloads while this one is applied.
         if (!last) next = fetchPage(fetchedTo);
-        const tail = await this.importPage(scope, entity, page.records, report, failures, options);
-        if (finishing) await finishing;
         skip = fetchedTo;
         const total = page.total;
-        finishing = (async () => {
+        const applying = this.importPage(scope, entity, page.records, report, failures, options);
+        applying.catch(() => undefined);
+        const previous = checkpoint;
+        checkpoint = (async () => {
+          const tail = await applying;
           await tail();
+          await previous;
           await this.deps.storage.cursors.advance(key, fetchedTo, { total }, last);
           options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
           this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
         })();
-        finishing.catch(() => undefined);
+        checkpoint.catch(() => undefined);
+        inFlight.push(checkpoint);
         if (last) {
-          const done = finishing;
-          finishing = null;
-          await done;
+          await checkpoint;
           return;
         }
+        if (inFlight.length >= this.deps.options.importPagesInFlight) await inFlight.shift();
         await keepAlive();
       }
     } finally {
-      // Never leave a checkpoint write running behind a failed import.
-      if (finishing) await finishing.catch(() => undefined);
+      // Never leave page work or a checkpoint write running behind a failed import.
+      await Promise.allSettled(inFlight);
     }
   }
 

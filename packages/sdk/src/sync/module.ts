@@ -84,6 +84,7 @@ const OPTION_KEYS = new Set([
   'pageSize',
   'batchSize',
   'importConcurrency',
+  'importPagesInFlight',
   'lockTtlMs',
   'importLockTtlMs',
   'parkRetryMs',
@@ -110,6 +111,7 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
   positive('pageSize', 1, 1000);
   positive('batchSize', 1, 1000);
   positive('importConcurrency', 1, 64);
+  positive('importPagesInFlight', 1, 8);
   positive('lockTtlMs', 1000, 3_600_000);
   positive('importLockTtlMs', 1000, 3_600_000);
   positive('parkRetryMs', 1, 3_600_000);
