@@ -11,7 +11,7 @@ const tenants = await tenantsFromDevPlatform({ host: env('BENCH_SANDBOX_URL'), k
 const app = await createBenchApp(env('BENCH_DATABASE_URL'), tenants, process.env.BENCH_REALM_SUFFIX ?? '');
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
-const running = app.mno.worker.run({ signal: controller.signal, concurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? '8'), pollIntervalMs: 20 });
+const running = app.mno.worker.run({ signal: controller.signal, concurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? '32'), pollIntervalMs: 20 });
 process.stdout.write('worker ready\n');
 await running;
 await app.close();

@@ -104,7 +104,7 @@ describe.skipIf(unavailable !== null)('load: notification storm', () => {
     });
     const before = await h.db.writeCount('create');
 
-    const workers = [await h.spawnWorker({ concurrency: 8 }), await h.spawnWorker({ concurrency: 8 })];
+    const workers = [await h.spawnWorker({ concurrency: 32 }), await h.spawnWorker({ concurrency: 32 })];
     const queue: object[][] = [];
     for (let i = 0; i < records.length; i += BATCH) queue.push(records.slice(i, i + BATCH));
     let retried = 0;

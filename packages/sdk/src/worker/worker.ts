@@ -121,6 +121,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const grace = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
     const workerId = options.workerId ?? `${runtime.instanceId}:${randomUUID().slice(0, 8)}`;
     const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
+    // With batch handlers, claim at most half the slots at a time: the next batch is claimed
+    // (and starts) while the previous one is still being applied, instead of after it.
+    const claimLimit = claimTypes.some((t) => table[t]?.batch) ? Math.max(1, Math.ceil(concurrency / 2)) : concurrency;
     const signal = options.signal;
     const emit = (event: WorkerEvent) => {
       try {
@@ -331,7 +334,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       let jobs: JobRecord[];
       try {
-        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: free, leaseMs, types: claimTypes });
+        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: Math.min(free, claimLimit), leaseMs, types: claimTypes });
         storageFailures = 0;
       } catch (error) {
         storageFailures++;

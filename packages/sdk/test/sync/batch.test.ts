@@ -160,7 +160,7 @@ describe('batched inbox records', () => {
     expect((await t.notify({ people, organizations: orgs })).status).toBe(200);
     t.calls.clear();
 
-    const stats = await t.worker.drain({ concurrency: 64, pollIntervalMs: 5 });
+    const stats = await t.worker.drain({ concurrency: 128, pollIntervalMs: 5 });
 
     expect(stats).toMatchObject({ claimed: 40, completed: 40, deferred: 0, retried: 0 });
     expect(t.rows.size).toBe(40);
@@ -190,13 +190,13 @@ describe('batched inbox records', () => {
     await provisionGroup(t.storage);
     const people = Array.from({ length: 5 }, (_, i) => person(i, 0));
     await t.notify({ organizations: [org(0)], people });
-    await t.worker.drain({ concurrency: 64, pollIntervalMs: 5 });
+    await t.worker.drain({ concurrency: 128, pollIntervalMs: 5 });
     const before = structuredClone([...t.rows.values()]);
     const changed = { ...person(2, 0), last_name: 'Renamed', updated_at: '2016-10-05T00:00:00Z' };
     // The link-back added our ids; Connec! now sends them along (a replay of p0, a change of p2).
     const ours = (n: number) => [C(`p${n}`), A(before.find((r) => r.name === `Doe ${n}`)?.id ?? '')];
     await t.notify({ people: [{ ...person(0, 0), id: ours(0), first_name: 'x' }, { ...changed, id: ours(2) }] });
-    await t.worker.drain({ concurrency: 64, pollIntervalMs: 5 });
+    await t.worker.drain({ concurrency: 128, pollIntervalMs: 5 });
     expect(t.rows.size).toBe(6);
     expect([...t.rows.values()].find((r) => r.id === before.find((b) => b.name === 'Doe 2')?.id)?.name).toBe('Renamed');
     expect(t.sync.api.counters().created).toBe(6);
@@ -208,7 +208,7 @@ describe('batched inbox records', () => {
     const t = setup();
     await provisionGroup(t.storage);
     await t.notify({ organizations: [org(2, 1), org(1)] });
-    const stats = await t.worker.drain({ concurrency: 64, pollIntervalMs: 5 });
+    const stats = await t.worker.drain({ concurrency: 128, pollIntervalMs: 5 });
     expect(stats).toMatchObject({ completed: 2, deferred: 0 });
     const child = [...t.rows.values()].find((r) => r.name === 'Org 2');
     const parent = [...t.rows.values()].find((r) => r.name === 'Org 1');

@@ -278,7 +278,8 @@ describe('worker', () => {
     const ids: string[] = [];
     for (let n = 0; n < 6; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n } })).id);
 
-    const first = await worker.run({ concurrency: 8, pollIntervalMs: 5, backoff: instant, stopWhenIdle: true });
+    // Batch handlers get at most half the slots per claim, so the next batch can start meanwhile.
+    const first = await worker.run({ concurrency: 12, pollIntervalMs: 5, backoff: instant, stopWhenIdle: true });
 
     expect(batches[0]).toEqual([0, 1, 2, 3, 4, 5]);
     expect(first).toMatchObject({ claimed: 7, completed: 5, deferred: 1, retried: 1 });
