@@ -29,7 +29,8 @@ export interface SyncHarness {
   /** A new group with one admin user, logged in through SSO (provisions the company). */
   provisionGroup(name?: string): Promise<{ groupId: string; userId: string }>;
   login(userId: string, groupId: string): Promise<number>;
-  spawnWorker(options?: { concurrency?: number }): Promise<ChildProcess>;
+  /** With `paused`, the worker starts claiming only on `child.kill('SIGUSR2')`. */
+  spawnWorker(options?: { concurrency?: number; paused?: boolean }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -106,7 +107,7 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4 } = {}) {
+    async spawnWorker({ concurrency = 4, paused = false } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -117,6 +118,7 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
           SYNC_E2E_DEVPL_KEY: devPlatform.key,
           SYNC_E2E_DEVPL_SECRET: devPlatform.secret,
           SYNC_E2E_CONCURRENCY: String(concurrency),
+          SYNC_E2E_PAUSED: paused ? '1' : '0',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

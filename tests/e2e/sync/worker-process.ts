@@ -23,6 +23,13 @@ const tenants = await tenantsFromDevPlatform({
 const mno = createApp({ tenants, storage, db });
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
+// Paused workers report ready, then wait for SIGUSR2, so that several start claiming together.
+const start =
+  process.env.SYNC_E2E_PAUSED === '1'
+    ? new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()))
+    : Promise.resolve();
+process.stdout.write(`worker ready ${process.pid}\n`);
+await start;
 const running = mno.worker.run({
   signal: controller.signal,
   concurrency: Number(process.env.SYNC_E2E_CONCURRENCY ?? '4'),
@@ -30,7 +37,6 @@ const running = mno.worker.run({
   leaseMs: 3_000,
   backoff: { baseMs: 50, maxMs: 500 },
 });
-process.stdout.write(`worker ready ${process.pid}\n`);
 const stats = await running;
 process.stdout.write(`worker stopped ${JSON.stringify(stats)}\n`);
 await close();

@@ -43,8 +43,12 @@ describe('workers in separate processes (PostgreSQL inbox)', () => {
     expect(queued.pending).toBe(200);
     const before = await h.db.writeCount('create');
 
-    const a = await h.spawnWorker({ concurrency: 4 });
-    const b = await h.spawnWorker({ concurrency: 4 });
+    // Both processes start claiming at the same moment (a batch-claiming worker started a
+    // second earlier would otherwise drain 200 records alone).
+    const a = await h.spawnWorker({ concurrency: 4, paused: true });
+    const b = await h.spawnWorker({ concurrency: 4, paused: true });
+    a.kill('SIGUSR2');
+    b.kill('SIGUSR2');
     await waitFor('the inbox to drain', inboxIdle, 120_000);
     await Promise.all([stopChild(a), stopChild(b)]);
 
