@@ -11,8 +11,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startSandbox } from '@org/maestrano-sandbox';
@@ -83,7 +85,19 @@ async function spawnWorker(databaseUrl: string, realmSuffix: string): Promise<Ch
   return child;
 }
 
-async function run(workers: number): Promise<{ acceptedPerSec: number; processedPerSec: number }> {
+/** Busy and total CPU time of the whole machine (Linux /proc/stat), to tell a saturated machine from a slow worker. */
+function machineCpu(): { busy: number; total: number } | null {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
+async function run(workers: number): Promise<{ acceptedPerSec: number; processedPerSec: number; busyCores: number | null }> {
   const dbName = `mno_bench_notif_${randomBytes(4).toString('hex')}`;
   await admin(`CREATE DATABASE "${dbName}"`);
   const url = new URL(PG_SERVER);
@@ -114,6 +128,7 @@ async function run(workers: number): Promise<{ acceptedPerSec: number; processed
     if (stored.pending !== people.length) throw new Error(`expected ${people.length} stored jobs, got ${stored.pending}`);
 
     const children = await Promise.all(Array.from({ length: workers }, () => spawnWorker(url.toString(), realmSuffix)));
+    const cpu0 = machineCpu();
     const t1 = performance.now();
     for (;;) {
       const c = await storage.jobs.counts({ type: JobTypes.connecRecord });
@@ -124,10 +139,12 @@ async function run(workers: number): Promise<{ acceptedPerSec: number; processed
       await new Promise((r) => setTimeout(r, 100));
     }
     const processMs = performance.now() - t1;
+    const cpu1 = machineCpu();
+    const busyCores = cpu1 && cpu0 ? (cpu1.busy - cpu0.busy) / ((cpu1.total - cpu0.total) / cpus().length) : null;
     await Promise.all(children.map((c) => new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGTERM'); })));
     const rows = await app.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM contacts');
     if (Number(rows.rows[0]?.n) !== people.length) throw new Error(`expected ${people.length} contacts, got ${rows.rows[0]?.n}`);
-    return { acceptedPerSec: people.length / (acceptMs / 1000), processedPerSec: people.length / (processMs / 1000) };
+    return { acceptedPerSec: people.length / (acceptMs / 1000), processedPerSec: people.length / (processMs / 1000), busyCores };
   } finally {
     handler = null;
     await app.close();
@@ -140,10 +157,11 @@ try {
   const one = await run(1);
   console.log(`records: ${people.length} in bodies of ${BODY}, ${SENDERS} concurrent senders`);
   console.log(`accepted: ${fmt(one.acceptedPerSec)} records/s`);
-  console.log(`processed, 1 worker process:  ${fmt(one.processedPerSec)} records/s`);
+  const cores = (r: { busyCores: number | null }) => (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores)`);
+  console.log(`processed, 1 worker process:  ${fmt(one.processedPerSec)} records/s${cores(one)}`);
   const two = await run(2);
   console.log(`accepted (second run): ${fmt(two.acceptedPerSec)} records/s`);
-  console.log(`processed, 2 worker processes: ${fmt(two.processedPerSec)} records/s`);
+  console.log(`processed, 2 worker processes: ${fmt(two.processedPerSec)} records/s${cores(two)}`);
   console.log(`speed-up 2 vs 1 workers: ${(two.processedPerSec / one.processedPerSec).toFixed(2)}x (goal >= 1.6x)`);
 } finally {
   await sandbox.stop();
