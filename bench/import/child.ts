@@ -151,7 +151,7 @@ try {
       provisioning: { createCompany: () => ({ id: 'x' }), createUser: () => ({ id: 'y' }) },
       onLogin: () => new Response('ok'),
       connector: defineConnector({ entities: [people, orgs] }),
-      sync: { pageSize: 100, importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32') },
+      sync: { pageSize: 100, importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32'), importPagesInFlight: Number(process.env.BENCH_PAGES_IN_FLIGHT ?? '2') },
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
     const cpu0 = process.cpuUsage();
