@@ -191,7 +191,7 @@ export type {
   OutboundEntityDefinition,
   SyncDirection,
 } from './entities/index.js';
-export { connecPort, createSyncModule, ImportBusyError, ImportFailedError } from './sync/index.js';
+export { connecPort, createSyncModule, GroupPurgeRefusedError, ImportBusyError, ImportFailedError } from './sync/index.js';
 export type {
   BatchOp as ConnecPortBatchOp,
   BatchOpResult as ConnecPortBatchResult,
@@ -199,6 +199,7 @@ export type {
   ConnecPort,
   DeadLetter,
   EntityReport,
+  GroupPurgeResult,
   ListPageOptions,
   PushItemResult,
   RecordFailure,

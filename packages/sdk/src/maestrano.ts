@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { JobHandler, ModuleContribution, RouteKind, RouteTable, Runtime, TenantRegistry } from './core/types.js';
+import { type JobHandler, JobTypes, type ModuleContribution, type RouteKind, type RouteTable, type Runtime, type TenantRegistry } from './core/types.js';
 import { ConfigError } from './errors/index.js';
 import { consoleLogger, redactingLogger } from './config/logger.js';
 import { type MaestranoConfigInput, parseMaestranoConfig, type ResolvedConfig } from './config/schema.js';
@@ -22,7 +22,7 @@ export interface Maestrano {
   account: AccountModule['account'];
   /** Exactly-once charges (`charge`), bills and recurring bills per tenant, subscription set-up. */
   billing: BillingApi;
-  /** Connector sync: `push`/`pushMany`, `importGroup`, `deadLetters`, counters and events. */
+  /** Connector sync: `push`/`pushMany`, `importGroup`, `purgeGroup`, `deadLetters`, counters and events. */
   sync: SyncApi;
   /** The typed Connec! client of a tenant's group: `mno.connec(tenant, groupId).people.list()`. */
   connec: SyncModule['connec'];
@@ -67,6 +67,9 @@ export function mergeContributions(modules: Record<string, ModuleContribution>):
   return { routes, jobs };
 }
 
+/** Job types that follow a group deletion when a module handles them (enqueued by the webhook). */
+const GROUP_CANCELLED_FOLLOW_UPS: readonly string[] = [JobTypes.syncPurge];
+
 function buildRuntime(config: ResolvedConfig): Runtime {
   const tenants = isTenantRegistry(config.tenants) ? config.tenants : staticTenants(resolveTenants(config.tenants));
   return {
@@ -89,9 +92,12 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
   const runtime = buildRuntime(config);
 
   const sso = createSsoModule(runtime, config);
-  const account = createAccountModule(runtime, { billing: config.billing, hooks: config.provisioning });
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.
   const sync = createSyncModule(runtime, { connector: config.connector, sync: config.sync });
+  // What a group deletion sets off besides the account module's own work: the follow-ups some
+  // module handles (`sync.purge` is handled only with a connector), as for `company.created`.
+  const groupCancelledJobs = GROUP_CANCELLED_FOLLOW_UPS.filter((t) => sync.jobs?.[t] !== undefined);
+  const account = createAccountModule(runtime, { billing: config.billing, hooks: config.provisioning, groupCancelledJobs });
   const modules: Record<string, ModuleContribution> = {
     sso,
     account: account.contribution,

@@ -67,6 +67,11 @@ export interface AccountModuleOptions {
   billing: unknown;
   /** The provisioning hooks the webhooks call (`cancelCompany`, `blockUser`, `onSeatsChanged`). */
   hooks?: AccountWebhookHooks;
+  /**
+   * Job types the group-deletion webhook enqueues once the group is cancelled, one per group
+   * (`createMaestrano` passes `sync.purge` when the sync module handles it). Default: none.
+   */
+  groupCancelledJobs?: readonly string[];
 }
 
 export function createAccountModule(runtime: Runtime, options: AccountModuleOptions): AccountModule {
@@ -119,6 +124,7 @@ export function createAccountModule(runtime: Runtime, options: AccountModuleOpti
     account,
     cancelRecurringBills: config.cancelRecurringBillsOnGroupDeleted,
     instanceId: runtime.instanceId,
+    groupCancelledJobs: options.groupCancelledJobs,
   });
 
   const billing: BillingApi = {

@@ -135,6 +135,8 @@ export const JobTypes = {
   syncImport: 'sync.import',
   connecRecord: 'connec.record',
   syncPush: 'sync.push',
+  /** Enqueued by the group-deletion webhook when a connector is configured: drops the group's id maps and cursors. */
+  syncPurge: 'sync.purge',
 } as const;
 
 /** Payload of a `company.created` job. */

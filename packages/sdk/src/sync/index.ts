@@ -5,3 +5,5 @@ export { createSyncModule, parseSyncConfig } from './module.js';
 export type { DeadLetter, SyncApi, SyncModule, SyncModuleConfig } from './module.js';
 export type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 export type { BatchOp, BatchOpResult, ConnecPage, ConnecPort, ListPageOptions } from './ports.js';
+export { GroupPurgeRefusedError } from './purge.js';
+export type { GroupPurgeResult } from './purge.js';

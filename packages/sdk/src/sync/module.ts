@@ -12,6 +12,7 @@ import { connecClientFor, connecPort } from './connec-port.js';
 import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
+import { createGroupPurge, type GroupPurgeResult } from './purge.js';
 import { connecIdOf, isObject, rawHash } from './records.js';
 
 export interface SyncModuleConfig extends SyncOptions {
@@ -51,6 +52,12 @@ export interface SyncApi {
     signal?: AbortSignal;
     onProgress?: (progress: { entity: string; done: number; total: number | null }) => void;
   }): Promise<SyncReport>;
+  /**
+   * Drops a cancelled group's sync state now: every id map and cursor of the group (what the
+   * `sync.purge` job does after the group-deletion webhook). Throws `GroupPurgeRefusedError`
+   * for an active or unknown group and `ImportBusyError` while an import of it runs. Idempotent.
+   */
+  purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
   /** Enqueues a durable import job (deduplicated per group unless `full`). */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /** Dead-lettered sync jobs (records that failed every attempt), newest first. */
@@ -397,6 +404,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     }
   };
 
+  // Account deletion (CONNECTORS §F14). Only with a connector is `sync.purge` handled, and its
+  // handler is what makes the group-deletion webhook enqueue purges (see createMaestrano).
+  const purge = createGroupPurge({ storage: runtime.storage, logger, emit, instanceId: runtime.instanceId, lockTtlMs: engine.options.importLockTtlMs });
+  const purgeJobs: Record<string, JobHandler> = connector !== undefined ? { [JobTypes.syncPurge]: purge.handler } : {};
+
   // --- public API -----------------------------------------------------------------------------
   const scopeOrThrow = async (tenant: string, groupId: string) => {
     const scope = await engine.scope(tenant, groupId);
@@ -423,6 +435,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     importGroup({ tenant, groupId, full, signal, onProgress }) {
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
     },
+    purgeGroup: (args) => purge.purgeGroup(args),
     async enqueueImport({ tenant, groupId, full }) {
       const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
       const result = await runtime.storage.jobs.enqueue({
@@ -436,7 +449,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return { jobId: result.id, created: result.created };
     },
     async deadLetters(filter = {}) {
-      const types = [JobTypes.connecRecord, JobTypes.syncImport];
+      const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPurge];
       const out: DeadLetter[] = [];
       for (const type of types) {
         const jobs = await runtime.storage.jobs.listDead({ type, ...(filter.tenant ? { tenant: filter.tenant } : {}), limit: filter.limit ?? 100 });
@@ -473,7 +486,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   return {
     routes: { connecNotification },
-    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler },
+    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, ...purgeJobs },
     api,
     engine,
     connec(tenantName, groupId) {

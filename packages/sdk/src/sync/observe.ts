@@ -97,7 +97,9 @@ export type SyncEvent =
       connecId: string | null;
       status: number;
       ok: boolean;
-    };
+    }
+  /** A cancelled group's sync state was dropped: how many id maps and cursors were removed (0 and 0 when repeated). */
+  | { type: 'group.purged'; tenant: string; groupId: string; idMaps: number; cursors: number };
 
 export type SkipReason =
   | 'replay'

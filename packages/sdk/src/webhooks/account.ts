@@ -14,6 +14,12 @@
  * platform's retry runs the whole operation again (hooks receive a stable
  * `ctx.idempotencyKey` for that). Concurrent deliveries for one group (or user) are
  * serialised with a storage lock.
+ *
+ * Durable follow-ups of a group deletion (`groupCancelledJobs`, e.g. `sync.purge`): the
+ * group's status is the commit point, so they are enqueued right after it (a job never exists
+ * for a group that is still active), one per type, deduplicated per group. Every delivery that
+ * finds the group already cancelled enqueues them again. When the enqueue fails the webhook
+ * answers 500 and Maestrano's retry stores them; a replay finds them stored and adds nothing.
  */
 import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
@@ -84,6 +90,12 @@ export interface AccountWebhookDeps {
   lockTtlMs?: number;
   /** How long a concurrent delivery waits for the lock before answering 503. Default 10 000 ms. */
   lockWaitMs?: number;
+  /**
+   * Job types enqueued once a group is cancelled (payload `{ tenant, groupId }`, dedupe key
+   * `<type>:<tenant>:<groupId>`). `createMaestrano` passes the ones a module handles
+   * (`sync.purge` with a connector). Default: none.
+   */
+  groupCancelledJobs?: readonly string[];
 }
 
 /** `unmask_user` (PROTOCOL §3.5): the real uid, the text before the first `.`. */
@@ -125,6 +137,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   const { storage, logger, hooks } = deps;
   const lockTtlMs = deps.lockTtlMs ?? 120_000;
   const lockWaitMs = deps.lockWaitMs ?? 10_000;
+  const followUps = deps.groupCancelledJobs ?? [];
 
   /** Runs `body` under the lock; null when the lock could not be taken in time. */
   async function withLock(key: string, body: () => Promise<Response>): Promise<Response | null> {
@@ -146,7 +159,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   function failed(error: unknown, fields: Record<string, unknown>): Response {
     const stepName = error instanceof StepFailed ? error.step : 'internal';
     const original = error instanceof StepFailed ? error.original : error;
-    logger.error('maestrano: account webhook failed; state left unchanged so a retry can succeed', {
+    logger.error('maestrano: account webhook failed; answering 5xx so that a retry completes it', {
       ...fields,
       step: stepName,
       error: original instanceof Error ? `${original.name}: ${original.message}` : String(original),
@@ -172,6 +185,22 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       }
     }
     return cancelled;
+  }
+
+  /** Stores the follow-up jobs of a cancelled group; returns how many were new (0 on a replay). */
+  async function enqueueFollowUps(tenant: string, groupId: string): Promise<number> {
+    if (followUps.length === 0) return 0;
+    const results = await storage.jobs.enqueueMany(
+      followUps.map((type) => ({
+        type,
+        tenant,
+        groupId,
+        payload: { tenant, groupId },
+        dedupeKey: `${type}:${tenant}:${groupId}`,
+        orderingKey: `${type}:${tenant}:${groupId}`,
+      })),
+    );
+    return results.filter((r) => r.created).length;
   }
 
   /** Virtual mode: hooks for every active user of the group first, then their state. Returns the uids blocked. */
@@ -209,7 +238,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           logger.info('maestrano: group deletion for an unknown group; nothing to do', fields);
           return SUCCESS();
         }
-        if (group.status === 'cancelled') return SUCCESS(); // replay
+        if (group.status === 'cancelled') {
+          // A replay, or Maestrano's retry after the follow-ups could not be stored.
+          const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
+          if (stored > 0) logger.info('maestrano: follow-up jobs of a cancelled group stored', { ...fields, jobs: stored });
+          return SUCCESS();
+        }
         const company = companyOf(group);
         if (deps.cancelRecurringBills) {
           const cancelled = await step('account_api', () => cancelRecurringBills(tenant, groupId));
@@ -223,7 +257,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
         // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
-        logger.info('maestrano: group cancelled', { ...fields, blockedUsers: blocked.length });
+        // Then its durable follow-ups; should this fail, the 500 makes Maestrano retry and the
+        // retry (which finds the group cancelled) stores them.
+        const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
+        logger.info('maestrano: group cancelled', { ...fields, blockedUsers: blocked.length, followUpJobs: stored });
         return SUCCESS();
       });
       return answer ?? failure(503, 'busy', 'Another delivery for this group is running; please retry', { 'retry-after': '5' });

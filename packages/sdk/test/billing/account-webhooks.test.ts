@@ -37,7 +37,9 @@ interface Calls {
   onSeatsChanged: { company: AccountCompanyRef; change: AccountSeatsChange }[];
 }
 
-function setup(options: { creationMode?: 'real' | 'virtual'; billing?: unknown; fail?: Partial<Record<keyof Calls, boolean>> } = {}) {
+function setup(
+  options: { creationMode?: 'real' | 'virtual'; billing?: unknown; fail?: Partial<Record<keyof Calls, boolean>>; groupCancelledJobs?: string[] } = {},
+) {
   const tenant = makeTenant(api, { creationMode: options.creationMode ?? 'real' });
   const { runtime, logger } = makeRuntime(storage, [tenant]);
   const calls: Calls = { cancelCompany: [], blockUser: [], onSeatsChanged: [] };
@@ -56,7 +58,7 @@ function setup(options: { creationMode?: 'real' | 'virtual'; billing?: unknown; 
       calls.onSeatsChanged.push({ company, change });
     },
   };
-  const mod = createAccountModule(runtime, { billing: options.billing, hooks });
+  const mod = createAccountModule(runtime, { billing: options.billing, hooks, groupCancelledJobs: options.groupCancelledJobs });
   const routes = mod.contribution.routes!;
   return { tenant, mod, calls, logger, groupDeleted: routes.groupDeleted!, groupUserDeleted: routes.groupUserDeleted! };
 }
@@ -190,6 +192,24 @@ describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
     const retry = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
     expect(retry.status).toBe(200);
     expect(api.recurringBills.get('rbill-1')!.status).toBe('cancelled');
+  });
+
+  it('stores the follow-up jobs only once the group is cancelled: none when a hook throws, one per type after the retry, none more on a replay', async () => {
+    const groupCancelledJobs = ['sync.purge', 'app.cleanup'];
+    const failingHook = setup({ fail: { cancelCompany: true }, groupCancelledJobs });
+    const failed = await call(failingHook.groupDeleted, failingHook.tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' });
+    expect(failed.status).toBe(500);
+    expect(await storage.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+
+    const { tenant, groupDeleted } = setup({ groupCancelledJobs });
+    expect((await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' })).status).toBe(200);
+    expect((await call(groupDeleted, tenant, '/maestrano/account/groups/cld-1', { id: 'cld-1' })).status).toBe(200);
+    expect((await call(groupDeleted, tenant, '/maestrano/account/groups/cld-404', { id: 'cld-404' })).status).toBe(200);
+    const jobs = await storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 1000 });
+    expect(jobs.map((j) => [j.type, j.tenant, j.groupId, j.dedupeKey, j.payload]).sort()).toEqual([
+      ['app.cleanup', TENANT, 'cld-1', `app.cleanup:${TENANT}:cld-1`, { tenant: TENANT, groupId: 'cld-1' }],
+      ['sync.purge', TENANT, 'cld-1', `sync.purge:${TENANT}:cld-1`, { tenant: TENANT, groupId: 'cld-1' }],
+    ]);
   });
 
   it('leaves recurring bills alone when cancelRecurringBillsOnGroupDeleted is false', async () => {

@@ -1,0 +1,130 @@
+/**
+ * Purging a cancelled group's sync state (CONNECTORS §F14, account deletion): every id map
+ * of the group (`idMaps.purgeGroup`) and every cursor (`cursors.list` + `cursors.reset`).
+ *
+ * Runs as the `sync.purge` job, which the group-deletion webhook enqueues (deduplicated per
+ * group) once the group is cancelled, or directly through `mno.sync.purgeGroup`. Rules:
+ * - Only a `cancelled` group is purged. An active (or unknown) group is refused: the job
+ *   finishes without touching anything, the API throws `GroupPurgeRefusedError`.
+ * - It holds the group's import lock (the one imports and polls take), so it never runs
+ *   beside an import that would write maps and checkpoints behind it: while one runs, the
+ *   job is deferred and the API throws `ImportBusyError`.
+ * - Idempotent: a redelivered job or a second call removes nothing more and reports zeros.
+ */
+import { randomUUID } from 'node:crypto';
+import { JobDeferral, type JobHandler, type Logger } from '../core/types.js';
+import { SyncError } from '../errors/index.js';
+import type { StorageAdapter } from '../storage/adapter.js';
+import { ImportBusyError } from './engine.js';
+import type { SyncEvent } from './observe.js';
+
+/** What a purge removed. */
+export interface GroupPurgeResult {
+  tenant: string;
+  groupId: string;
+  /** Id maps removed. */
+  idMaps: number;
+  /** Cursors (import checkpoints, poll cursors, …) reset. */
+  cursors: number;
+}
+
+/** `mno.sync.purgeGroup` refused: the group is not cancelled (`active`) or not known (`unknown_group`). */
+export class GroupPurgeRefusedError extends SyncError {
+  readonly reason: 'active' | 'unknown_group';
+  constructor(tenant: string, groupId: string, reason: 'active' | 'unknown_group') {
+    super(
+      reason === 'active'
+        ? `Refusing to purge the sync state of group "${groupId}" (tenant "${tenant}"): the group is active; only a cancelled group is purged`
+        : `Refusing to purge the sync state of group "${groupId}" (tenant "${tenant}"): unknown group`,
+    );
+    this.reason = reason;
+  }
+}
+
+/**
+ * The key of the per-group lock `SyncEngine.importGroup` and `SyncEngine.pollGroup` take
+ * (engine.ts builds the same string; test/sync/purge.test.ts fails when they drift apart).
+ */
+export function groupSyncLockKey(tenant: string, groupId: string): string {
+  return `sync.import:${tenant}:${groupId}`;
+}
+
+export interface GroupPurgeDeps {
+  storage: StorageAdapter;
+  logger: Logger;
+  emit: (event: SyncEvent) => void;
+  instanceId: string;
+  /** Lease of the group lock while purging (the engine's `importLockTtlMs`). */
+  lockTtlMs: number;
+}
+
+type PurgeOutcome =
+  | ({ status: 'purged' } & GroupPurgeResult)
+  | { status: 'refused'; reason: 'active' | 'unknown_group' }
+  | { status: 'busy' };
+
+/** First delay before a purge deferred by a running import is tried again (doubles per attempt, max 10 min). */
+const BUSY_RETRY_MS = 15_000;
+
+export function createGroupPurge(deps: GroupPurgeDeps): {
+  /** `mno.sync.purgeGroup`: throws `GroupPurgeRefusedError` or `ImportBusyError` instead of purging. */
+  purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
+  /** The `sync.purge` job handler. */
+  handler: JobHandler;
+} {
+  const { storage, logger } = deps;
+
+  async function purge(tenant: string, groupId: string): Promise<PurgeOutcome> {
+    const lockKey = groupSyncLockKey(tenant, groupId);
+    const owner = `${deps.instanceId}:purge:${randomUUID()}`;
+    if (!(await storage.locks.acquire(lockKey, owner, deps.lockTtlMs))) return { status: 'busy' };
+    try {
+      // Read under the lock: what is purged is what the status says now.
+      const group = await storage.groups.get(tenant, groupId);
+      if (!group) return { status: 'refused', reason: 'unknown_group' };
+      if (group.status !== 'cancelled') return { status: 'refused', reason: 'active' };
+      const idMaps = await storage.idMaps.purgeGroup(tenant, groupId);
+      const cursors = await storage.cursors.list(tenant, groupId);
+      for (const cursor of cursors) {
+        await storage.cursors.reset({ tenant, groupId, entity: cursor.entity, kind: cursor.kind });
+      }
+      const result: GroupPurgeResult = { tenant, groupId, idMaps, cursors: cursors.length };
+      logger.info('sync: cancelled group purged', { tenant, groupId, idMaps, cursors: cursors.length });
+      deps.emit({ type: 'group.purged', ...result });
+      return { status: 'purged', ...result };
+    } finally {
+      await storage.locks.release(lockKey, owner).catch(() => false);
+    }
+  }
+
+  const handler: JobHandler = async (job) => {
+    if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.purge job ${job.id} has no tenant/group`);
+    const outcome = await purge(job.tenant, job.groupId);
+    if (outcome.status === 'busy') {
+      // An import or poll of the group is still running (started before the cancellation):
+      // purge once it has stopped, or once its lock expired if its worker died.
+      const delay = Math.min(600_000, BUSY_RETRY_MS * 2 ** Math.max(0, job.attempts - 1));
+      throw new JobDeferral('an import or poll of the group is running', { retryInMs: delay });
+    }
+    if (outcome.status === 'refused') {
+      logger.warn('sync: purge refused; the group is not cancelled, nothing removed', {
+        tenant: job.tenant,
+        groupId: job.groupId,
+        reason: outcome.reason,
+      });
+    }
+  };
+
+  return {
+    async purgeGroup({ tenant, groupId }) {
+      const outcome = await purge(tenant, groupId);
+      if (outcome.status === 'busy') {
+        throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenant}") is running; purge once it has stopped`);
+      }
+      if (outcome.status === 'refused') throw new GroupPurgeRefusedError(tenant, groupId, outcome.reason);
+      const { status: _status, ...result } = outcome;
+      return result;
+    },
+    handler,
+  };
+}

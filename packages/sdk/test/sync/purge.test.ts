@@ -1,0 +1,336 @@
+/**
+ * Account deletion (CONNECTORS §F14): `DELETE /maestrano/account/groups/cld-9a1b/default`
+ * enqueues one `sync.purge` job (when a connector is configured) and the worker drops every id
+ * map and cursor of that group, nothing of another. Wired through `createMaestrano`, so the
+ * decision "a connector is configured" is tested where it is made.
+ */
+import {
+  createMaestrano,
+  GroupPurgeRefusedError,
+  ImportBusyError,
+  JobTypes,
+  type Maestrano,
+  memoryAdapter,
+  StorageError,
+  type StorageAdapter,
+  staticTenants,
+  SyncError,
+  type SyncEvent,
+  type Tenant,
+} from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { captureLogger } from '../billing/helpers.js';
+import { FakeConnec } from './fake-connec.js';
+import { API_ID, API_KEY, buildConnector, C, GROUP, LocalApp, ORG_UID, provisionGroup, TENANT, testTenant } from './harness.js';
+
+const OTHER = 'cld-7c2d';
+
+/** The scenario's tenant: `default`, its group webhook at `/maestrano/account/groups/:id/default`. */
+function tenant(): Tenant {
+  const base = testTenant();
+  return {
+    ...base,
+    webhooks: {
+      ...base.webhooks,
+      account: { groupPath: `/maestrano/account/groups/:id/${TENANT}`, groupUserPath: `/maestrano/account/groups/:group_id/users/:id/${TENANT}` },
+    },
+  };
+}
+
+interface Setup {
+  mno: Maestrano;
+  storage: StorageAdapter;
+  connec: FakeConnec;
+  events: SyncEvent[];
+  logger: ReturnType<typeof captureLogger>;
+  /** `DELETE /maestrano/account/groups/<groupId>/default` through `mno.handler`, as Maestrano sends it. */
+  deleteGroup(groupId?: string): Promise<Response>;
+  drain(): Promise<void>;
+}
+
+function setup(options: { connector?: boolean; storage?: StorageAdapter; clock?: () => Date; connecPort?: (connec: FakeConnec) => FakeConnec } = {}): Setup {
+  const storage = options.storage ?? memoryAdapter(options.clock ? { clock: options.clock } : {});
+  const connec = new FakeConnec(ORG_UID);
+  const events: SyncEvent[] = [];
+  const logger = captureLogger();
+  const port = options.connecPort ? options.connecPort(connec) : connec;
+  const mno = createMaestrano({
+    tenants: staticTenants([tenant()]),
+    storage,
+    provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
+    onLogin: () => new Response('ok'),
+    logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    // No Account API in these tests: the webhook's own work is covered in test/billing.
+    billing: { cancelRecurringBillsOnGroupDeleted: false },
+    ...(options.connector === false ? {} : { connector: buildConnector(new LocalApp()) }),
+    sync: { connecPort: () => port, parkRetryMs: 5, maxAttempts: 4, onEvent: (e) => events.push(e) },
+  });
+  const deleteGroup = (groupId = GROUP) =>
+    mno.handler(
+      new Request(`http://127.0.0.1:3000/maestrano/account/groups/${groupId}/${TENANT}`, {
+        method: 'DELETE',
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}` },
+      }),
+    );
+  const drain = async () => {
+    await mno.worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
+  };
+  return { mno, storage, connec, events, logger, deleteGroup, drain };
+}
+
+const ENTITIES = ['companies', 'contacts', 'items', 'invoices'];
+
+/** Every id map and cursor of a group, as stored. */
+async function stateOf(storage: StorageAdapter, groupId: string) {
+  const maps = [];
+  for (const entity of ENTITIES) maps.push(...(await storage.idMaps.list({ tenant: TENANT, groupId, entity }, { limit: 1000 })));
+  const cursors = await storage.cursors.list(TENANT, groupId);
+  return { maps, cursors };
+}
+
+/** Two provisioned groups, each imported from Connec! (id maps and import checkpoints stored). */
+async function importTwoGroups(s: Setup) {
+  for (const groupId of [GROUP, OTHER]) {
+    await provisionGroup(s.storage, groupId);
+    s.connec.seed(groupId, 'organizations', { name: `Org of ${groupId}` }, `o-${groupId}`);
+    for (let i = 0; i < 3; i++) {
+      s.connec.seed(groupId, 'people', { first_name: `P${i}`, last_name: groupId, organization_id: [C(`o-${groupId}`)] }, `p${i}-${groupId}`);
+    }
+    s.connec.seed(groupId, 'items', { name: 'Widget' }, `i-${groupId}`);
+    const report = await s.mno.sync.importGroup({ tenant: TENANT, groupId });
+    expect(report.status).toBe('complete');
+  }
+  // Something else of the group beside import checkpoints: a push leaves no cursor, so add one by hand.
+  await s.storage.cursors.advance({ tenant: TENANT, groupId: GROUP, entity: 'contacts', kind: 'poll' }, 1, { since: '2016-10-04T00:00:00Z' });
+  const before = await stateOf(s.storage, GROUP);
+  expect(before.maps).toHaveLength(5);
+  expect(before.cursors.length).toBeGreaterThanOrEqual(3);
+  const other = await stateOf(s.storage, OTHER);
+  expect(other.maps.length).toBeGreaterThanOrEqual(5);
+  expect(other.cursors.length).toBeGreaterThan(0);
+  return { before, other };
+}
+
+const purgeJobs = (storage: StorageAdapter) => storage.jobs.counts({ type: JobTypes.syncPurge });
+
+/** The storage adapter with `repo.method` failing `times` times (an outage during the webhook). */
+function failing(storage: StorageAdapter, repo: 'jobs' | 'groups', method: string, times = 1): StorageAdapter & { failures: number } {
+  let remaining = times;
+  const wrapped = new Proxy(storage[repo], {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      if (prop === method) {
+        return async (...args: unknown[]) => {
+          if (remaining > 0) {
+            remaining--;
+            out.failures++;
+            throw new StorageError('memory storage: connection lost', { adapterId: 'memory', operation: `${repo}.${method}` });
+          }
+          return value.apply(target, args);
+        };
+      }
+      return value.bind(target);
+    },
+  });
+  const out: StorageAdapter & { failures: number } = { ...storage, [repo]: wrapped, failures: 0 };
+  return out;
+}
+
+describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', () => {
+  it('DELETE /maestrano/account/groups/cld-9a1b/default stores one sync.purge job; the worker drops every id map and cursor of that group and nothing of another', async () => {
+    const s = setup();
+    const { before, other } = await importTwoGroups(s);
+    expect(Object.keys(s.mno.jobs)).toContain(JobTypes.syncPurge);
+
+    const res = await s.deleteGroup();
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.status).toBe('cancelled');
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, running: 0, done: 0, dead: 0 });
+    // The webhook only stores the job: nothing is removed before a worker runs it.
+    expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(before.maps.length);
+
+    await s.drain();
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1, dead: 0 });
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await stateOf(s.storage, OTHER)).toEqual(other);
+    expect((await s.storage.groups.get(TENANT, OTHER))?.status).toBe('active');
+    expect(s.events.filter((e) => e.type === 'group.purged')).toEqual([
+      { type: 'group.purged', tenant: TENANT, groupId: GROUP, idMaps: before.maps.length, cursors: before.cursors.length },
+    ]);
+    expect(s.logger.entries.some((e) => e.message === 'sync: cancelled group purged' && e.fields?.idMaps === before.maps.length)).toBe(true);
+  });
+
+  it('a replayed webhook stores no second job and still answers success, before and after the purge ran', async () => {
+    const s = setup();
+    await importTwoGroups(s);
+    expect((await s.deleteGroup()).status).toBe(200);
+    const replay = await s.deleteGroup();
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toEqual({ success: true });
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 0 });
+
+    await s.drain();
+    const purged = s.events.filter((e) => e.type === 'group.purged').length;
+    const late = await s.deleteGroup();
+    expect(late.status).toBe(200);
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, running: 0, done: 1 });
+    await s.drain();
+    expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(purged);
+  });
+
+  it('a redelivered job removes nothing more (idempotent) and never touches another group', async () => {
+    const s = setup();
+    const { other } = await importTwoGroups(s);
+    expect((await s.deleteGroup()).status).toBe(200);
+    const [job] = await s.storage.jobs.claim({ worker: 'w1', limit: 10, leaseMs: 60_000, types: [JobTypes.syncPurge] });
+    if (!job) throw new Error('no sync.purge job stored');
+    expect(job).toMatchObject({ tenant: TENANT, groupId: GROUP, dedupeKey: `${JobTypes.syncPurge}:${TENANT}:${GROUP}` });
+    const handler = s.mno.jobs[JobTypes.syncPurge];
+    if (!handler) throw new Error('no sync.purge handler');
+    const ctx = { signal: new AbortController().signal, heartbeat: async () => true, logger: s.logger };
+    await handler(job, ctx);
+    // The lease expired before the completion was recorded: another worker runs it again.
+    await handler(job, ctx);
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await stateOf(s.storage, OTHER)).toEqual(other);
+    const purged = s.events.filter((e) => e.type === 'group.purged');
+    expect(purged.map((e) => e.type === 'group.purged' && [e.idMaps, e.cursors])).toEqual([
+      [5, expect.any(Number)],
+      [0, 0],
+    ]);
+  });
+
+  it('refuses to purge an active group: the job finishes without removing anything, the API throws GroupPurgeRefusedError', async () => {
+    const s = setup();
+    const { before } = await importTwoGroups(s);
+
+    // A purge job for a group that is active (never cancelled, or active again).
+    await s.storage.jobs.enqueue({ type: JobTypes.syncPurge, tenant: TENANT, groupId: GROUP, payload: { tenant: TENANT, groupId: GROUP } });
+    await s.drain();
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1, dead: 0 });
+    expect(await stateOf(s.storage, GROUP)).toEqual(before);
+    expect(s.events.some((e) => e.type === 'group.purged')).toBe(false);
+    expect(s.logger.entries.some((e) => e.level === 'warn' && e.message.startsWith('sync: purge refused') && e.fields?.reason === 'active')).toBe(true);
+
+    const refusal = await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(GroupPurgeRefusedError);
+    expect(refusal).toBeInstanceOf(SyncError);
+    expect(refusal).toMatchObject({ code: 'sync_failed', reason: 'active' });
+    expect((refusal as Error).message).toMatch(/group "cld-9a1b" \(tenant "default"\): the group is active/);
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: 'cld-404' }).catch((e: unknown) => e)).toMatchObject({ reason: 'unknown_group' });
+    expect(await stateOf(s.storage, GROUP)).toEqual(before);
+  });
+
+  it('mno.sync.purgeGroup purges a cancelled group now (apps that delete accounts themselves); a second call reports zeros', async () => {
+    const s = setup({ connector: true });
+    const { before, other } = await importTwoGroups(s);
+    await s.storage.groups.cancel(TENANT, GROUP);
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({
+      tenant: TENANT,
+      groupId: GROUP,
+      idMaps: before.maps.length,
+      cursors: before.cursors.length,
+    });
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await stateOf(s.storage, OTHER)).toEqual(other);
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({ tenant: TENANT, groupId: GROUP, idMaps: 0, cursors: 0 });
+  });
+
+  it.each([
+    ['storing the job', 'jobs', 'enqueueMany', 'cancelled'],
+    ['cancelling the group', 'groups', 'cancel', 'active'],
+  ] as const)('a storage failure while %s answers 5xx; after recovery, Maestrano\'s retry leads to exactly one purge', async (_what, repo, method, statusAfterFailure) => {
+    const storage = failing(memoryAdapter(), repo, method, 1);
+    const s = setup({ storage });
+    const { before, other } = await importTwoGroups(s);
+
+    const failed = await s.deleteGroup();
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toMatchObject({ success: false, error: 'internal_error' });
+    expect(storage.failures).toBe(1);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.status).toBe(statusAfterFailure);
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, running: 0, done: 0, dead: 0 });
+    await s.drain();
+    expect(await stateOf(s.storage, GROUP)).toEqual(before);
+
+    // Storage is back; Maestrano retries the delivery (twice: the second one is a replay).
+    expect((await s.deleteGroup()).status).toBe(200);
+    expect((await s.deleteGroup()).status).toBe(200);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.status).toBe('cancelled');
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 0 });
+    await s.drain();
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await stateOf(s.storage, OTHER)).toEqual(other);
+    expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(1);
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1, dead: 0 });
+  });
+
+  it('without a connector the webhook stores no purge job and nothing is removed', async () => {
+    const s = setup({ connector: false });
+    expect(Object.keys(s.mno.jobs)).not.toContain(JobTypes.syncPurge);
+    await provisionGroup(s.storage, GROUP);
+    await s.storage.idMaps.insert({ tenant: TENANT, groupId: GROUP, entity: 'contacts', connecId: 'p1', localId: 'per-1' });
+    await s.storage.cursors.advance({ tenant: TENANT, groupId: GROUP, entity: 'contacts', kind: 'import' }, 10, {}, true);
+
+    const res = await s.deleteGroup();
+    expect(res.status).toBe(200);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.status).toBe('cancelled');
+    expect(await purgeJobs(s.storage)).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    expect(await s.storage.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    await s.drain();
+    expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(1);
+    expect((await stateOf(s.storage, GROUP)).cursors).toHaveLength(1);
+  });
+
+  it('waits for an import of the group that is still running (shared group lock), then purges what it wrote', async () => {
+    let now = Date.parse('2024-05-01T00:00:00Z');
+    const clock = () => new Date(now);
+    let entered: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Connec! answers the first page of the import only once the test lets it.
+    const s = setup({
+      clock,
+      connecPort: (connec) =>
+        new Proxy(connec, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop);
+            if (prop !== 'listPage' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+            return async (...args: unknown[]) => {
+              entered();
+              await gate;
+              return value.apply(target, args);
+            };
+          },
+        }),
+    });
+    await provisionGroup(s.storage, GROUP);
+    for (let i = 0; i < 4; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Slow' }, `p${i}`);
+
+    const importing = s.mno.sync.importGroup({ tenant: TENANT, groupId: GROUP });
+    await blocked;
+    expect((await s.deleteGroup()).status).toBe(200);
+    await s.drain();
+    // Deferred, not done: the import holds the group lock.
+    const counts = await purgeJobs(s.storage);
+    expect(counts).toMatchObject({ pending: 1, done: 0 });
+    expect(s.events.some((e) => e.type === 'group.purged')).toBe(false);
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e)).toBeInstanceOf(ImportBusyError);
+
+    release();
+    await importing;
+    expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(4);
+    now += 60_000;
+    await s.drain();
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1 });
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+  });
+});
