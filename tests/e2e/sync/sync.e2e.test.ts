@@ -119,5 +119,40 @@ for (const storage of backends) {
       expect(cursor).toMatchObject({ position: 120, complete: true });
       await h.sandbox.admin.clearFaults();
     }, 180_000);
+
+    it('a poll applies changes no notification announced: new records created, edited ones updated, the overlap re-read writes nothing (§F10)', async () => {
+      const { groupId } = await h.provisionGroup('Polled Co');
+      await h.drain();
+      const market = h.sandbox.credentials.marketplaces[0];
+      const auth = `Basic ${Buffer.from(`${market?.apiId}:${market?.apiKey}`).toString('base64')}`;
+      // Written with the app's own credentials: Connec! does not notify the writer.
+      const ops = Array.from({ length: 30 }, (_v, i) => ({ method: 'post', url: `/api/v2/${groupId}/people/`, params: { people: { first_name: `P${i}`, last_name: 'Polled' } } }));
+      const created = await fetch(`${h.sandbox.url}/batch`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ sequential: true, ops }) });
+      expect(((await created.json()) as { results: { status: number }[] }).results.every((r) => r.status === 201)).toBe(true);
+      const scope = { tenant: TENANT, groupId, entity: 'contacts' };
+      expect(await h.storage.idMaps.list(scope, { limit: 100 })).toHaveLength(0);
+
+      const report = await h.mno.sync.pollGroup({ tenant: TENANT, groupId });
+      expect(report.entities.contacts).toMatchObject({ created: 30, failed: 0 });
+      const maps = await h.storage.idMaps.list(scope, { limit: 100 });
+      expect(maps.filter((m) => m.localId !== null)).toHaveLength(30);
+
+      // An edit, again without a notification, then two polls: one update, then nothing.
+      const target = maps[0];
+      const edit = await fetch(`${h.sandbox.url}/api/v2/${groupId}/people/${target?.connecId}`, {
+        method: 'PUT',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ people: { job_title: 'Polled CTO' } }),
+      });
+      expect(edit.status).toBe(200);
+      const writes = await h.db.writeCount();
+      await h.mno.sync.pollGroup({ tenant: TENANT, groupId });
+      expect((await h.db.contact(target?.localId ?? ''))?.jobTitle).toBe('Polled CTO');
+      expect(await h.db.writeCount()).toBe(writes + 1);
+      const again = await h.mno.sync.pollGroup({ tenant: TENANT, groupId });
+      expect(again.entities.contacts?.fetched).toBeGreaterThan(0);
+      expect(await h.db.writeCount()).toBe(writes + 1);
+      expect(await h.db.duplicateCreates()).toBe(0);
+    }, 120_000);
   });
 }

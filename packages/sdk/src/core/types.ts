@@ -133,6 +133,8 @@ export const JobTypes = {
   companyCreated: 'company.created',
   billingSubscribe: 'billing.subscribe',
   syncImport: 'sync.import',
+  /** Incremental poll of a group (`sync.pollIntervalMs`), rescheduled after each run. */
+  syncPoll: 'sync.poll',
   connecRecord: 'connec.record',
   syncPush: 'sync.push',
   /** Enqueued by the group-deletion webhook when a connector is configured: drops the group's id maps and cursors. */

@@ -18,7 +18,7 @@ export function connecClientFor(tenant: Tenant, fetchImpl?: typeof fetch): Conne
 /** `ConnecPort` over @org/connec-client (retries, `Retry-After`, typed errors are the client's). */
 export function connecPort(client: ConnecClient, options: { orderBy?: string } = {}): ConnecPort {
   return {
-    async listPage(groupId, collection, { skip, top, signal }) {
+    async listPage(groupId, collection, { skip, top, filter, orderBy, signal }) {
       const requestOptions = signal ? { signal } : {};
       if (collection === 'company') {
         if (skip > 0) return { records: [], total: 1 };
@@ -33,7 +33,15 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
       const page = await client
         .group(groupId)
         .collection(collection)
-        .list({ skip, top, ...(options.orderBy ? { orderBy: options.orderBy } : {}) }, requestOptions);
+        .list(
+          {
+            skip,
+            top,
+            ...(filter ? { filter } : {}),
+            ...((orderBy ?? options.orderBy) ? { orderBy: orderBy ?? options.orderBy } : {}),
+          },
+          requestOptions,
+        );
       const records: ConnecRecord[] = page.data;
       return { records, total: page.total ?? null };
     },

@@ -1295,6 +1295,8 @@ export class SyncEngine {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
         await this.importEntity(scope, entity, report, failures, options, keepAlive);
+        // Later polls read what changed since this import began (pages read earlier may have changed).
+        await this.seedPollCursor(scope, entity, startedAt);
       }
       const report: SyncReport = { tenant: tenantName, groupId, status: 'complete', startedAt, finishedAt: this.deps.clock(), entities, failures };
       this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
@@ -1306,6 +1308,140 @@ export class SyncEngine {
     } finally {
       await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
     }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // incremental poll (a safety net beside notifications)
+
+  /**
+   * Reads what changed in Connec! since the last poll and applies it like notifications:
+   * per inbound entity, `updated_at gte '<cursor - overlap>'` ordered by `updated_at`, paged
+   * by key (the last `updated_at` seen, skipping the records of that instant already read)
+   * so records updated during the run shift nothing. The cursor (kind `poll`) then moves to
+   * the newest `updated_at` applied; the overlap makes the next run re-read the boundary, and
+   * re-reads are replays (no write). Shares the group's import lock: a poll never runs beside
+   * an import or another poll.
+   */
+  async pollGroup(
+    tenantName: string,
+    groupId: string,
+    options: { overlapMs: number; signal?: AbortSignal | undefined; heartbeat?: () => Promise<boolean> },
+  ): Promise<SyncReport> {
+    const startedAt = this.deps.clock();
+    const scope = await this.scope(tenantName, groupId);
+    if (!scope) throw new SyncError(`Cannot poll group "${groupId}" of tenant "${tenantName}": unknown tenant or group, or group cancelled`);
+    const lockKey = `sync.import:${tenantName}:${groupId}`;
+    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
+    const ttl = this.deps.options.importLockTtlMs;
+    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
+      throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenantName}") is already running`);
+    }
+    const entities: Record<string, EntityReport> = {};
+    const failures: RecordFailure[] = [];
+    try {
+      for (const entity of this.deps.connector.importOrder) {
+        if (!this.enabled(scope, entity, 'inbound')) continue;
+        const report = (entities[entity.name] ??= emptyEntityReport());
+        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal);
+        if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
+          throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
+        }
+        if (options.heartbeat && !(await options.heartbeat())) throw new SyncError('Lost the lease of the poll job');
+      }
+      const report: SyncReport = { tenant: tenantName, groupId, status: 'complete', startedAt, finishedAt: this.deps.clock(), entities, failures };
+      this.deps.logger.info('sync: poll completed', {
+        tenant: tenantName,
+        groupId,
+        fetched: Object.values(entities).reduce((n, e) => n + e.fetched, 0),
+        failures: failures.length,
+      });
+      return report;
+    } catch (error) {
+      const report: SyncReport = { tenant: tenantName, groupId, status: 'partial', startedAt, finishedAt: this.deps.clock(), entities, failures };
+      throw new ImportFailedError(`Poll of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, report, error);
+    } finally {
+      await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
+    }
+  }
+
+  private pollKey(scope: GroupScope, entity: AnyEntity) {
+    return { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'poll' };
+  }
+
+  /** Starts an entity's poll cursor at `at` unless it has one (after an import: what changed since it began). */
+  private async seedPollCursor(scope: GroupScope, entity: AnyEntity, at: Date): Promise<void> {
+    const key = this.pollKey(scope, entity);
+    if (await this.deps.storage.cursors.get(key)) return;
+    await this.deps.storage.cursors.advance(key, at.getTime(), { since: at.toISOString() }, false);
+  }
+
+  private async pollEntity(
+    scope: GroupScope,
+    entity: AnyEntity,
+    report: EntityReport,
+    failures: RecordFailure[],
+    overlapMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const key = this.pollKey(scope, entity);
+    const cursor = await this.deps.storage.cursors.get(key);
+    const since = typeof cursor?.data.since === 'string' ? parseTimestamp(cursor.data.since) : null;
+    const top = this.deps.options.pageSize;
+    if (entity.connec === 'company') {
+      const page = await scope.port.listPage(scope.groupId, entity.connec, { skip: 0, top: 1, signal });
+      const tail = await this.importPage(scope, entity, page.records, report, failures, { signal });
+      await tail();
+      return;
+    }
+    let lower = since ? new Date(since.getTime() - overlapMs) : new Date(0);
+    // Key paging on `updated_at`: each page asks for `gte` the newest instant read so far and
+    // drops the versions this run already applied. No `$skip` offsets, which a record updated
+    // meanwhile (another app, or our own link-back) would shift past unread records.
+    const applied = new Map<string, number>();
+    let stepOver = 0;
+    let newest: Date | null = null;
+    for (;;) {
+      if (signal?.aborted) throw new SyncError('Poll aborted', { cause: signal.reason });
+      const page = await scope.port.listPage(scope.groupId, entity.connec, {
+        skip: stepOver,
+        top,
+        filter: `updated_at gte '${lower.toISOString()}'`,
+        orderBy: 'updated_at asc',
+        signal,
+      });
+      const stampOf = (r: ConnecRecord) => parseTimestamp(r.updated_at)?.getTime() ?? null;
+      const fresh = page.records.filter((r) => {
+        const cid = connecIdOf(r.id);
+        return cid === null || applied.get(cid) !== stampOf(r);
+      });
+      const stamps = page.records.map(stampOf).filter((t): t is number => t !== null);
+      const last = stamps.length > 0 ? Math.max(...stamps) : null;
+      if (last !== null && last < lower.getTime()) {
+        throw new SyncError(`Connec! answered "${entity.connec}" records older than the updated_at filter; polling cannot page them`);
+      }
+      if (fresh.length === 0) {
+        if (page.records.length < top) break;
+        // A whole page of versions already applied at one instant: step over it.
+        stepOver += page.records.length;
+        continue;
+      }
+      stepOver = 0;
+      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal });
+      await tail();
+      for (const r of fresh) {
+        const cid = connecIdOf(r.id);
+        const t = stampOf(r);
+        if (cid !== null && t !== null) applied.set(cid, t);
+      }
+      if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
+      if (page.records.length < top || last === null) break;
+      if (last > lower.getTime()) {
+        lower = new Date(last);
+        for (const [cid, t] of applied) if (t < last) applied.delete(cid);
+      }
+    }
+    if (newest) await this.deps.storage.cursors.advance(key, newest.getTime(), { since: newest.toISOString() }, false);
+    this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: report.fetched, total: null });
   }
 
   private async importOutbound(

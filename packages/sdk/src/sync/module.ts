@@ -22,6 +22,14 @@ export interface SyncModuleConfig extends SyncOptions {
   onEvent?: (event: SyncEvent) => void;
   /** `$orderby` of import pages (e.g. `created_at ASC`); default: Connec!'s own stable order. */
   importOrderBy?: string;
+  /**
+   * Polls every synced group this often (ms) for what changed in Connec!, a safety net for
+   * missed notifications: a durable `sync.poll` job per group, first scheduled after the
+   * initial import and rescheduled after every run. Default: no polling.
+   */
+  pollIntervalMs?: number;
+  /** How far before the last poll's newest `updated_at` the next poll starts re-reading. Default 60 000 ms. */
+  pollOverlapMs?: number;
 }
 
 export interface DeadLetter {
@@ -60,6 +68,13 @@ export interface SyncApi {
   purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
   /** Enqueues a durable import job (deduplicated per group unless `full`). */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
+  /**
+   * Polls a group now: applies what changed in Connec! since the last poll (or since the
+   * initial import began), with the `pollOverlapMs` re-read. Shares the import lock.
+   */
+  pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
+  /** Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot. */
+  enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
   /** Dead-lettered sync jobs (records that failed every attempt), newest first. */
   deadLetters(filter?: { tenant?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */
@@ -100,6 +115,8 @@ const OPTION_KEYS = new Set([
   'connecPort',
   'onEvent',
   'importOrderBy',
+  'pollIntervalMs',
+  'pollOverlapMs',
 ]);
 
 /** Validates the `sync` config section (typed `unknown` at the top level). */
@@ -123,6 +140,8 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
   positive('importLockTtlMs', 1000, 3_600_000);
   positive('parkRetryMs', 1, 3_600_000);
   positive('maxAttempts', 1, 1000);
+  positive('pollIntervalMs', 1000, 7 * 24 * 3_600_000);
+  positive('pollOverlapMs', 0, 24 * 3_600_000);
   for (const key of ['connecPort', 'onEvent'] as const) {
     if (value[key] !== undefined && typeof value[key] !== 'function') issues.push({ path: `sync.${key}`, message: 'expected a function' });
   }
@@ -393,6 +412,29 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     );
   };
 
+  const pollOverlapMs = options.pollOverlapMs ?? 60_000;
+  /** One poll job per group and time slot: a replayed or doubled schedule never polls twice. */
+  const enqueuePoll = async (tenant: string, groupId: string, runAt: Date) => {
+    const slot = options.pollIntervalMs ? Math.floor(runAt.getTime() / options.pollIntervalMs) : runAt.getTime();
+    const key = `${JobTypes.syncPoll}:${tenant}:${groupId}`;
+    const result = await runtime.storage.jobs.enqueue({
+      type: JobTypes.syncPoll,
+      tenant,
+      groupId,
+      payload: { tenant, groupId },
+      // No ordering key: a poll scheduled for later must not hold back one due now; the
+      // group's import lock keeps two runs apart.
+      dedupeKey: `${key}:${slot}`,
+      runAt,
+    });
+    return { jobId: result.id, created: result.created };
+  };
+  const scheduleNextPoll = async (tenant: string, groupId: string) => {
+    if (!options.pollIntervalMs) return;
+    if (!(await engine.scope(tenant, groupId))) return;
+    await enqueuePoll(tenant, groupId, new Date(runtime.clock().getTime() + options.pollIntervalMs));
+  };
+
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
     const full = isObject(job.payload) && job.payload.full === true;
@@ -402,6 +444,22 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
       throw error;
     }
+    await scheduleNextPoll(job.tenant, job.groupId);
+  };
+
+  const pollHandler: JobHandler = async (job, ctx) => {
+    if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.poll job ${job.id} has no tenant/group`);
+    if (!(await engine.scope(job.tenant, job.groupId))) {
+      logger.info('sync: poll of an unknown or cancelled group dropped', { tenant: job.tenant, groupId: job.groupId });
+      return;
+    }
+    try {
+      await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+    } catch (error) {
+      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
+      throw error;
+    }
+    await scheduleNextPoll(job.tenant, job.groupId);
   };
 
   // Account deletion (CONNECTORS §F14). Only with a connector is `sync.purge` handled, and its
@@ -448,6 +506,12 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       });
       return { jobId: result.id, created: result.created };
     },
+    async pollGroup({ tenant, groupId, signal }) {
+      return engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
+    },
+    enqueuePoll({ tenant, groupId, runAt }) {
+      return enqueuePoll(tenant, groupId, runAt ?? runtime.clock());
+    },
     async deadLetters(filter = {}) {
       const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPurge];
       const out: DeadLetter[] = [];
@@ -486,7 +550,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   return {
     routes: { connecNotification },
-    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, ...purgeJobs },
+    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, ...purgeJobs },
     api,
     engine,
     connec(tenantName, groupId) {

@@ -14,6 +14,10 @@ export interface ConnecPage {
 export interface ListPageOptions {
   skip: number;
   top: number;
+  /** A `$filter` expression (incremental polls: `updated_at gte '<ISO>'`). */
+  filter?: string | undefined;
+  /** A `$orderby` expression; overrides the port's default order. */
+  orderBy?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 

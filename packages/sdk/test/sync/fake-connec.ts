@@ -31,7 +31,7 @@ export class FakeConnec implements ConnecPort {
   /** group -> collection -> records (in creation order). */
   readonly data = new Map<string, Map<string, SyncConnecRecord[]>>();
   readonly batches: ConnecPortBatchOp[][] = [];
-  readonly listCalls: { groupId: string; collection: string; skip: number; top: number }[] = [];
+  readonly listCalls: { groupId: string; collection: string; skip: number; top: number; filter?: string }[] = [];
   readonly fetchCalls: { collection: string; id: string }[] = [];
   /** Next `listPage` calls throw this many 503s. */
   failLists = 0;
@@ -55,6 +55,11 @@ export class FakeConnec implements ConnecPort {
       group.set(name, list);
     }
     return list;
+  }
+
+  /** Moves Connec!'s clock (later writes, link-backs included, are stamped after `iso`). */
+  setClock(iso: string): void {
+    this.clock = Date.parse(iso);
   }
 
   private tick(): string {
@@ -94,13 +99,21 @@ export class FakeConnec implements ConnecPort {
     return clone(this.collection(groupId, collection));
   }
 
-  async listPage(groupId: string, collection: string, options: { skip: number; top: number }) {
-    this.listCalls.push({ groupId, collection, skip: options.skip, top: options.top });
+  async listPage(groupId: string, collection: string, options: { skip: number; top: number; filter?: string | undefined; orderBy?: string | undefined }) {
+    this.listCalls.push({ groupId, collection, skip: options.skip, top: options.top, ...(options.filter ? { filter: options.filter } : {}) });
     if (this.failLists > 0) {
       this.failLists--;
       throw new ServerError('Connec! unavailable', { service: 'connec', status: 503, method: 'GET', url: `/${groupId}/${collection}` });
     }
-    const list = this.collection(groupId, collection);
+    let list = this.collection(groupId, collection);
+    // The one filter and order incremental polls use: `updated_at gte '<ISO>'`, `updated_at asc`.
+    const since = options.filter ? /^updated_at gte '([^']+)'$/.exec(options.filter) : null;
+    if (options.filter && !since) throw new Error(`fake Connec!: unsupported $filter ${options.filter}`);
+    if (since?.[1]) {
+      const from = Date.parse(since[1]);
+      list = list.filter((r) => Date.parse(String(r.updated_at)) >= from);
+    }
+    if (options.orderBy === 'updated_at asc') list = [...list].sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
     return { records: clone(list.slice(options.skip, options.skip + options.top)), total: list.length };
   }
 

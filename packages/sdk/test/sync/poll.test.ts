@@ -1,0 +1,115 @@
+/**
+ * CONNECTORS.md §F10: incremental polls with a cursor overlap. Records updated while a poll
+ * runs, records sharing one `updated_at` across a page boundary, and the overlap re-read.
+ */
+import { JobTypes } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
+
+const at = (iso: string) => ({ created_at: iso, updated_at: iso });
+
+describe('incremental poll (§F10)', () => {
+  it('reads what changed since the import began, pages by updated_at without losing same-timestamp records, and re-reads the overlap without writing', async () => {
+    const h = await createHarness({ sync: { pageSize: 2, pollOverlapMs: 60_000 } });
+    await provisionGroup(h.storage);
+    for (let i = 1; i <= 4; i++) h.connec.seed(GROUP, 'items', { name: `Item ${i}`, ...at(`2016-10-04T11:00:0${i}.000Z`) }, `it${i}`);
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    expect(report.entities.items).toMatchObject({ created: 4 });
+    // Connec!'s own writes (link-backs) from now on are stamped after the edits below.
+    h.connec.setClock('2099-01-01T13:00:00.000Z');
+
+    // After the import: it5 is new, it2 was edited, and it6/it7 share one instant that
+    // straddles a page boundary (page size 2).
+    const stamp = '2099-01-01T11:59:59.869Z';
+    h.connec.seed(GROUP, 'items', { name: 'Item 5', ...at('2099-01-01T11:59:58.000Z') }, 'it5');
+    h.connec.seed(GROUP, 'items', { name: 'Item 6', ...at(stamp) }, 'it6');
+    h.connec.seed(GROUP, 'items', { name: 'Item 7', ...at(stamp) }, 'it7');
+    Object.assign(h.connec.find(GROUP, 'items', 'it2') ?? {}, { name: 'Item 2 renamed', updated_at: '2099-01-01T11:59:57.000Z' });
+    const writes = { ...h.app.writes };
+
+    const poll = await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+
+    expect(poll.status).toBe('complete');
+    expect(h.app.writes.create - writes.create).toBe(3);
+    expect(h.app.writes.update - writes.update).toBe(1);
+    expect([...h.app.items.values()].map((i) => i.name).sort()).toEqual(['Item 1', 'Item 2 renamed', 'Item 3', 'Item 4', 'Item 5', 'Item 6', 'Item 7']);
+    // Every page asked for `updated_at gte`, ordered by it.
+    const pollCalls = h.connec.listCalls.filter((c) => c.filter);
+    expect(pollCalls.every((c) => c.filter?.startsWith('updated_at gte '))).toBe(true);
+    // The cursor is the newest `updated_at` read: our own link-backs, stamped by Connec! after
+    // the edits, were read back within the same run (as replays).
+    const newest = Math.max(...h.connec.all(GROUP, 'items').map((r) => Date.parse(String(r.updated_at))));
+    const cursor = await h.storage.cursors.get({ tenant: TENANT, groupId: GROUP, entity: 'items', kind: 'poll' });
+    expect(cursor?.data.since).toBe(new Date(newest).toISOString());
+
+    // The next poll re-reads from the newest instant minus the overlap: replays, no write.
+    const before = { ...h.app.writes };
+    h.connec.listCalls.length = 0;
+    const again = await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+    expect(again.entities.items?.fetched).toBeGreaterThanOrEqual(2);
+    expect(h.app.writes).toEqual(before);
+    expect(h.connec.listCalls.find((c) => c.collection === 'items')?.filter).toBe(`updated_at gte '${new Date(newest - 60_000).toISOString()}'`);
+  });
+
+  it('a record updated while the poll runs (after its page was read) is applied by the next poll', async () => {
+    const h = await createHarness({ sync: { pageSize: 2, pollOverlapMs: 0 } });
+    await provisionGroup(h.storage);
+    await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    h.connec.setClock('2099-01-01T13:00:00.000Z');
+    for (let i = 1; i <= 5; i++) h.connec.seed(GROUP, 'items', { name: `Item ${i}`, ...at(`2099-01-01T12:00:0${i}.000Z`) }, `it${i}`);
+    // Edit it1 as soon as the poll has read the first page of items.
+    const original = h.connec.listPage.bind(h.connec);
+    let edited = false;
+    h.connec.listPage = async (groupId, collection, options) => {
+      const page = await original(groupId, collection, options);
+      if (collection === 'items' && options.filter && !edited) {
+        edited = true;
+        Object.assign(h.connec.find(GROUP, 'items', 'it1') ?? {}, { name: 'Item 1 mid-run', updated_at: '2099-01-01T12:00:30.000Z' });
+      }
+      return page;
+    };
+    await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+    expect(h.app.items.size).toBe(5);
+    // Key paging reads it1 again at its new instant within the same run; either way it is there now.
+    await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+    expect([...h.app.items.values()].find((i) => i.name.startsWith('Item 1'))?.name).toBe('Item 1 mid-run');
+    expect(h.app.items.size).toBe(5);
+  });
+
+  it('with pollIntervalMs the import schedules a durable sync.poll job, each poll schedules the next, a cancelled group stops the chain', async () => {
+    // A fixed clock: poll slots are minutes, and a real clock could cross one mid-test.
+    const t0 = Date.parse('2030-01-01T00:00:10.000Z');
+    const h = await createHarness({ sync: { pollIntervalMs: 60_000 }, clock: () => new Date(t0) });
+    await provisionGroup(h.storage);
+    await h.sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await h.drain();
+    const polls = async () => (await h.storage.jobs.counts({ type: JobTypes.syncPoll })).pending;
+    expect(await polls()).toBe(1);
+    // A second enqueue for the same slot is deduplicated.
+    const first = await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(t0 + 60_000) });
+    expect(first.created).toBe(false);
+
+    // Run the poll now (as if its time came), then it schedules the next one.
+    const now = await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    expect(now.created).toBe(true);
+    await h.drain();
+    expect((await h.storage.jobs.get(now.jobId))?.status).toBe('done');
+    expect(await polls()).toBe(1);
+
+    await h.storage.groups.cancel(TENANT, GROUP);
+    const late = await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(t0 - 120_000) });
+    await h.drain();
+    expect((await h.storage.jobs.get(late.jobId))?.status).toBe('done');
+    // Dropped without polling or scheduling another: only the one already scheduled remains.
+    expect(await polls()).toBe(1);
+  });
+
+  it('a poll while an import of the group runs is refused as busy (the job is deferred, not run twice)', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    await h.storage.locks.acquire(`sync.import:${TENANT}:${GROUP}`, 'someone-else', 60_000);
+    const error = await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain('already running');
+  });
+});
