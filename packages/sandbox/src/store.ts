@@ -34,6 +34,8 @@ export class Store {
   readonly records = new Map<string, ConnecRecord>();
   /** Records of one group and collection, in creation order. */
   readonly byCollection = new Map<string, ConnecRecord[]>();
+  /** Index of each record in its `byCollection` list. */
+  readonly #positions = new Map<string, number>();
   /** Connec! UUID -> the external ids attached to it. */
   readonly idMaps = new Map<string, ExternalId[]>();
   /** scope + provider + realm + external id -> Connec! UUID. */
@@ -166,21 +168,19 @@ export class Store {
   }
 
   #indexRecord(r: ConnecRecord): void {
-    if (!this.records.has(r.id)) {
-      const key = `${r.groupId}\u0000${r.collection}`;
-      let list = this.byCollection.get(key);
-      if (!list) {
-        list = [];
-        this.byCollection.set(key, list);
-      }
+    const key = `${r.groupId}\u0000${r.collection}`;
+    let list = this.byCollection.get(key);
+    if (!list) {
+      list = [];
+      this.byCollection.set(key, list);
+    }
+    const at = this.#positions.get(r.id);
+    // An update replaces the record in place (records are never removed): O(1), not a scan
+    // of the collection, which made every link-back cost O(collection size).
+    if (at !== undefined && list[at]?.id === r.id) list[at] = r;
+    else {
+      this.#positions.set(r.id, list.length);
       list.push(r);
-    } else {
-      const key = `${r.groupId}\u0000${r.collection}`;
-      const list = this.byCollection.get(key);
-      if (list) {
-        const i = list.findIndex((x) => x.id === r.id);
-        if (i >= 0) list[i] = r;
-      }
     }
     this.records.set(r.id, r);
   }
