@@ -1,23 +1,14 @@
 import type { Logger, LogLevel } from '../core/types.js';
+import { redactByKey } from './redact.js';
 
 const SENSITIVE = /key|secret|password|passwd|token|authorization|cookie|session|saml|signature|credential/i;
-const REDACTED = '[redacted]';
 
-function redactValue(value: unknown, depth: number): unknown {
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  if (value instanceof Date) return value;
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SENSITIVE.test(k) ? REDACTED : redactValue(v, depth + 1);
-  return out;
-}
-
-/** Redacts every field whose key looks secret (`key`, `secret`, `token`, `session`, …), recursively. */
+/**
+ * Redacts every field whose key looks secret (`key`, `secret`, `token`, `session`, …), at any
+ * depth; values nested deeper than 8 levels are replaced by `[truncated]`, never logged as is.
+ */
 export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) out[k] = SENSITIVE.test(k) ? REDACTED : redactValue(v, 1);
-  return out;
+  return redactByKey(fields, (key) => SENSITIVE.test(key));
 }
 
 /** Wraps a logger so that no secret-looking field reaches it, and a throwing logger never breaks a request. */

@@ -5,6 +5,7 @@
  * engine only ever logs ids.
  */
 import type { Logger } from '../core/types.js';
+import { redactByKey } from '../config/redact.js';
 
 export interface SyncCounters {
   /** Notification records received by the route. */
@@ -153,26 +154,9 @@ export function emptyEntityReport(): EntityReport {
 const PERSONAL = /e-?mail|phone|mobile|landline|fax|address|first_?name|last_?name|surname|birth|^name$|line1|line2|postal/i;
 const SECRET = /pass(word)?|secret|token|authori[sz]ation|api_?key|credential|cookie|session/i;
 
-function redactValue(value: unknown, depth: number): unknown {
-  if (depth > 8) return '[truncated]';
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
-  if (value instanceof Date) return value.toISOString();
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  if (typeof value !== 'object' || value === null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    out[key] = PERSONAL.test(key) || SECRET.test(key) ? '[redacted]' : redactValue(child, depth + 1);
-  }
-  return out;
-}
-
 /** Redacts personal fields (emails, phones, names, addresses) and credentials, recursively, by key. */
 export function redactPersonalFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(fields)) {
-    out[key] = PERSONAL.test(key) || SECRET.test(key) ? '[redacted]' : redactValue(child, 1);
-  }
-  return out;
+  return redactByKey(fields, (key) => PERSONAL.test(key) || SECRET.test(key));
 }
 
 /** The sync module's logger: the runtime logger behind personal-field redaction. */

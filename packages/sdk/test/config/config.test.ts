@@ -201,4 +201,23 @@ describe('logger redaction', () => {
     expect(seen).toEqual([{ tenant: 't', apiKey: '[redacted]', nested: { secret: '[redacted]', session: '[redacted]', ok: 1 }, SAMLResponse: '[redacted]' }]);
     expect(() => logger.warn('y')).not.toThrow();
   });
+
+  it('never passes a deeply nested value through unredacted: past 8 levels it is truncated; cycles and errors are safe', () => {
+    const seen: Record<string, unknown>[] = [];
+    const logger = redactingLogger({ debug() {}, info: (_m, f) => f && seen.push(f), warn() {}, error() {} });
+    // A secret under an innocent key, 10 levels down (the old walker returned anything past
+    // 4 levels as is, so a token under { a: { b: { c: { d: { e: ... } } } } } reached the log).
+    let deep: Record<string, unknown> = { token: 'tok-123', note: 'deep-note' };
+    for (let i = 0; i < 10; i++) deep = { level: deep };
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const failure = Object.assign(new Error('boom'), { apiKey: 'err-key' });
+    logger.info('x', { deep, cyclic, failure, shallow: { a: { b: { c: { token: 'tok-456' } } } } });
+    const text = JSON.stringify(seen);
+    expect(text).not.toMatch(/tok-123|tok-456|err-key|deep-note/);
+    expect(text).toContain('[truncated]');
+    expect(seen[0]?.cyclic).toEqual({ name: 'loop', self: '[circular]' });
+    expect(seen[0]?.failure).toEqual({ name: 'Error', message: 'boom' });
+    expect(seen[0]?.shallow).toEqual({ a: { b: { c: { token: '[redacted]' } } } });
+  });
 });
