@@ -29,7 +29,7 @@ interface Run {
   maxRssMb: number;
 }
 
-async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): Promise<Run> {
+async function runChild(mode: 'sdk' | 'baseline' | 'baseline-links', env: Record<string, string>): Promise<Run> {
   const child = spawn(process.execPath, [...(mode === 'sdk' ? (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean) : []), '--conditions=@org/source', '--import', 'tsx', fileURLToPath(new URL('./child.ts', import.meta.url)), mode], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -47,7 +47,7 @@ async function runChild(mode: 'sdk' | 'baseline', env: Record<string, string>): 
   return { ...(JSON.parse(line) as Omit<Run, 'sandboxCpuMs'>), sandboxCpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Run; baseline: Run | null }> {
+async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Run; baseline: Run | null; withLinks: Run | null }> {
   // The seed puts ~15 % organizations and ~25 % people in each group.
   const sandbox = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:9', seed: { records: Math.ceil(target / 0.4), groups: 1 } });
   try {
@@ -65,7 +65,9 @@ async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Ru
     };
     const baseline = withBaseline ? await runChild('baseline', env) : null;
     const sdk = await runChild('sdk', env);
-    return { sdk, baseline };
+    // After the SDK run (the link-back puts ids under this realm; the SDK's own are another entry).
+    const withLinks = withBaseline ? await runChild('baseline-links', env) : null;
+    return { sdk, baseline, withLinks };
   } finally {
     await sandbox.stop();
   }
@@ -87,6 +89,12 @@ console.log(
   `CPU per 1,000 records: baseline ${perK(baseline, baseline.cpuMs)} ms + sandbox ${perK(baseline, baseline.sandboxCpuMs)} ms; ` +
     `sdk ${perK(largeRun.sdk, largeRun.sdk.cpuMs)} ms + sandbox ${perK(largeRun.sdk, largeRun.sdk.sandboxCpuMs)} ms (sandbox includes process start-up and link-backs)`,
 );
+const withLinks = largeRun.withLinks;
+if (withLinks) {
+  console.log(
+    `baseline + link-back (one plain batch PUT per page): ${fmt(rate(withLinks))} records/s; sdk/that: ${(rate(largeRun.sdk) / rate(withLinks)).toFixed(3)} (information: the protocol's share of the gap)`,
+  );
+}
 console.log(`ratio sdk/baseline: ${(rate(largeRun.sdk) / rate(baseline)).toFixed(3)} (goal >= 0.5)`);
 console.log(
   `peak RSS sdk: ${smallRun.sdk.maxRssMb.toFixed(0)} MB at ${smallRun.sdk.records} vs ${largeRun.sdk.maxRssMb.toFixed(0)} MB at ${largeRun.sdk.records}: ` +
