@@ -161,6 +161,11 @@ export function refWaitKey(tenant: string, groupId: string, entity: string, conn
   return `sync.ref:${tenant}:${groupId}:${entity}:${connecId}`;
 }
 
+/** The per-group lock one import, poll or purge of a group holds at a time. */
+export function groupSyncLockKey(tenant: string, groupId: string): string {
+  return `sync.import:${tenant}:${groupId}`;
+}
+
 export function recordOrderingKey(tenant: string, groupId: string, entity: string, connecId: string): string {
   return `connec.record:${tenant}:${groupId}:${entity}:${connecId}`;
 }
@@ -416,75 +421,6 @@ export class SyncEngine {
     };
   }
 
-  private async acquire(key: string): Promise<string | null> {
-    const owner = `${this.deps.instanceId}:${randomUUID()}`;
-    return (await this.deps.storage.locks.acquire(key, owner, this.deps.options.lockTtlMs)) ? owner : null;
-  }
-
-  /**
-   * Applies one Connec! record of `entity`. Never throws for skips, parking or contention
-   * (those are outcomes); throws for mapper, local store, storage and Connec! failures.
-   */
-  async applyRecord(
-    scope: GroupScope,
-    entity: AnyEntity,
-    record: ConnecRecord,
-    options: { cache?: MapCache; signal?: AbortSignal | undefined; full?: boolean } = {},
-  ): Promise<ApplyOutcome> {
-    const inbound = entity.inbound;
-    const connecId = connecIdOf(record.id);
-    if (!inbound || !this.enabled(scope, entity, 'inbound')) return { kind: 'skipped', reason: 'disabled', connecId, link: null };
-    if (connecId === null) throw new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`);
-    if (entity.filter && !entity.filter(record)) return { kind: 'skipped', reason: 'filtered', connecId, link: null };
-    if (!options.full && scope.settings.importSince) {
-      const since = parseTimestamp(scope.settings.importSince);
-      const created = parseTimestamp(record.created_at);
-      if (since && created && created < since) return { kind: 'skipped', reason: 'before_import_since', connecId, link: null };
-    }
-    const ids = this.idScope(scope, entity.name);
-    const updatedAt = parseTimestamp(record.updated_at);
-    const hash = contentHash(record);
-
-    // Cheap pre-check without the lock on import pages (maps preloaded): lastAppliedAt only
-    // ever moves forward. Single notifications go straight to the locked check.
-    const known = options.cache ? await this.findByConnecId(scope, entity.name, connecId, options.cache) : null;
-    const early = this.staleness(known, updatedAt, hash);
-    if (known?.tombstonedAt) return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
-    if (early && known?.localId) {
-      return { kind: 'skipped', reason: early, connecId, link: this.linkOp(scope, entity, record, connecId, known.localId, undefined) };
-    }
-
-    const lockKey = `sync.record:${scope.tenant.name}:${scope.groupId}:${entity.name}:${connecId}`;
-    const lockOwner = await this.acquire(lockKey);
-    if (lockOwner === null) return { kind: 'busy', connecId };
-    try {
-      let map = await this.deps.storage.idMaps.find(ids, { connecId });
-      options.cache?.set(cacheKey(entity.name, connecId), map);
-      if (!map) {
-        const own = ownIdOf(record.id, scope.owner);
-        if (own !== null) map = await this.linkMap(scope, entity.name, connecId, own);
-      }
-      if (map?.tombstonedAt) return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
-      if (map?.localId) {
-        const stale = this.staleness(map, updatedAt, hash);
-        if (stale) {
-          if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
-          return { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, undefined) };
-        }
-      }
-
-      const { record: unfolded, missing } = await this.unfold(scope, entity, record, options.cache);
-      if (missing.length > 0) return { kind: 'parked', connecId, missing };
-
-      if (!map?.localId) {
-        return await this.create(scope, entity, record, unfolded, connecId, updatedAt, hash, options.signal);
-      }
-      return await this.update(scope, entity, record, unfolded, map, connecId, updatedAt, hash, options.signal);
-    } finally {
-      await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
-    }
-  }
-
   private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string): SkipReason | null {
     if (!map?.localId) return null;
     if (map.lastAppliedAt && updatedAt && updatedAt.getTime() <= map.lastAppliedAt.getTime()) {
@@ -492,56 +428,6 @@ export class SyncEngine {
     }
     if (map.lastReceivedHash === hash) return 'unchanged';
     return null;
-  }
-
-  private async create(
-    scope: GroupScope,
-    entity: AnyEntity,
-    record: ConnecRecord,
-    unfolded: ConnecRecord,
-    connecId: string,
-    updatedAt: Date | null,
-    hash: string,
-    signal: AbortSignal | undefined,
-  ): Promise<ApplyOutcome> {
-    const inbound = entity.inbound;
-    if (!inbound) throw new SyncError(`Entity "${entity.name}" is not inbound`);
-    const mctx = this.mapperContext(scope, entity, connecId, null, true);
-    const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(unfolded, mctx);
-    const result = await inbound.local.create(data, this.localContext(mctx, signal));
-    if (!result || typeof result.id !== 'string' || result.id === '') {
-      throw new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`);
-    }
-    const ids = this.idScope(scope, entity.name);
-    const applied = { lastAppliedAt: updatedAt ?? this.deps.clock(), lastReceivedHash: hash };
-    let map: IdMapRecord;
-    try {
-      // We hold the record lock and saw no map: one insert records the link and the version.
-      map = await this.deps.storage.idMaps.insert({ ...ids, connecId, localId: result.id, ...applied });
-    } catch (error) {
-      if (!(error instanceof StorageConflictError)) throw error;
-      // The local id is already mapped (e.g. a push linked it meanwhile): merge the link.
-      map = await this.linkMap(scope, entity.name, connecId, result.id);
-      await this.deps.storage.idMaps.update(ids, { connecId }, { ...applied, lastError: null });
-    }
-    this.counters.created++;
-    this.counters.applied++;
-    await this.wake(scope, entity.name, connecId);
-    this.deps.emit({
-      type: 'record.applied',
-      tenant: scope.tenant.name,
-      groupId: scope.groupId,
-      entity: entity.name,
-      connecId,
-      localId: result.id,
-      action: 'created',
-    });
-    return {
-      kind: 'created',
-      connecId,
-      localId: map.localId ?? result.id,
-      link: this.linkOp(scope, entity, record, connecId, result.id, result.subIds),
-    };
   }
 
   private async update(
@@ -709,12 +595,8 @@ export class SyncEngine {
     }
     // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
     for (const i of repeats) {
-      const record = records[i] as ConnecRecord;
-      try {
-        out[i] = await this.applyRecord(scope, entity, record, { signal: options.signal, full: options.full ?? false });
-      } catch (error) {
-        out[i] = { kind: 'failed', connecId: connecIdOf(record.id), error };
-      }
+      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], options);
+      if (outcome) out[i] = outcome;
     }
     return out;
   }
@@ -917,53 +799,6 @@ export class SyncEngine {
 
   // -------------------------------------------------------------------------------------
   // the connec.record job
-
-  /**
-   * Processes one inbox record. Returns normally when done (applied or skipped for good);
-   * returns `{ park }` / `{ retryInMs }` for the caller to defer the job.
-   */
-  async processRecordJob(
-    tenantName: string,
-    groupId: string,
-    payload: RecordJobPayload,
-    signal: AbortSignal | undefined,
-  ): Promise<{ done: true } | { park: string; reason: string } | { retryInMs: number; reason: string }> {
-    const entity = this.deps.connector.entity(payload.entity);
-    const scope = await this.scope(tenantName, groupId);
-    if (!scope || !entity) {
-      this.counters.skippedOther++;
-      this.deps.logger.info('sync: record for an unknown group, tenant or entity ignored', { tenant: tenantName, groupId, entity: payload.entity });
-      return { done: true };
-    }
-    let record = payload.record;
-    if (!record && payload.fetchId) {
-      const existing = await this.findByConnecId(scope, entity.name, payload.fetchId);
-      if (existing?.localId) return { done: true };
-      record = (await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {})) ?? undefined;
-      if (!record) {
-        this.deps.logger.warn('sync: referenced record not found in Connec!', { tenant: tenantName, groupId, entity: entity.name, connecId: payload.fetchId });
-        return { done: true };
-      }
-    }
-    if (!record) return { done: true };
-    const outcome = await this.applyRecord(scope, entity, record, { signal });
-    if (outcome.kind === 'busy') return { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
-    if (outcome.kind === 'parked') {
-      const first = outcome.missing[0];
-      if (!first) return { retryInMs: 1_000, reason: 'unresolved reference' };
-      if (this.deps.options.fetchMissingReferences) await this.requestFetch(scope, outcome.missing);
-      this.counters.parked++;
-      this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
-      return { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
-    }
-    if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
-    if (outcome.link) {
-      const failed = await this.sendLinks(scope, [outcome.link], signal);
-      const error = failed.get(0);
-      if (error !== undefined) throw new SyncError(`Linking ${entity.name} ${outcome.connecId} back to Connec! failed: ${error}`);
-    }
-    return { done: true };
-  }
 
   /**
    * Processes many inbox records at once (the worker's batch of `connec.record` jobs): per
@@ -1262,30 +1097,7 @@ export class SyncEngine {
       heartbeat?: () => Promise<boolean>;
     } = {},
   ): Promise<SyncReport> {
-    const startedAt = this.deps.clock();
-    const scope = await this.scope(tenantName, groupId);
-    if (!scope) throw new SyncError(`Cannot import group "${groupId}" of tenant "${tenantName}": unknown tenant or group, or group cancelled`);
-    const lockKey = `sync.import:${tenantName}:${groupId}`;
-    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
-    const ttl = this.deps.options.importLockTtlMs;
-    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
-      throw new ImportBusyError(`An import of group "${groupId}" (tenant "${tenantName}") is already running`);
-    }
-    const entities: Record<string, EntityReport> = {};
-    const failures: RecordFailure[] = [];
-    // Between pages: the lock and the job lease are renewed once a tenth of the lock TTL has
-    // passed (not on every page: two round trips per page would cost more than the page).
-    let renewedAt = Date.now();
-    const keepAlive = async () => {
-      if (options.signal?.aborted) throw new SyncError('Import aborted', { cause: options.signal.reason });
-      if (Date.now() - renewedAt < ttl / 10) return;
-      renewedAt = Date.now();
-      if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
-        throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
-      }
-      if (options.heartbeat && !(await options.heartbeat())) throw new SyncError('Lost the lease of the import job');
-    };
-    try {
+    return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
       for (const entity of this.deps.connector.entities) {
         if (!entity.outbound || !entity.list || !this.enabled(scope, entity, 'outbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
@@ -1298,13 +1110,58 @@ export class SyncEngine {
         // Later polls read what changed since this import began (pages read earlier may have changed).
         await this.seedPollCursor(scope, entity, startedAt);
       }
-      const report: SyncReport = { tenant: tenantName, groupId, status: 'complete', startedAt, finishedAt: this.deps.clock(), entities, failures };
-      this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
-      this.deps.logger.info('sync: import completed', { tenant: tenantName, groupId, failures: failures.length });
+    });
+  }
+
+  /**
+   * Runs an import or a poll of a group under the group's lock (one import, poll or purge of
+   * a group at a time) and builds its `SyncReport`: `complete`, or `partial` inside an
+   * `ImportFailedError` when it stopped. `keepAlive`, called between pages, renews the lock
+   * and the job lease once a tenth of the lock TTL has passed (not on every page: two round
+   * trips per page would cost more than the page) and stops on abort.
+   */
+  private async runLocked(
+    kind: 'import' | 'poll',
+    tenantName: string,
+    groupId: string,
+    options: { signal?: AbortSignal | undefined; heartbeat?: () => Promise<boolean> },
+    body: (
+      scope: GroupScope,
+      run: { entities: Record<string, EntityReport>; failures: RecordFailure[]; startedAt: Date; keepAlive: () => Promise<void> },
+    ) => Promise<void>,
+  ): Promise<SyncReport> {
+    const startedAt = this.deps.clock();
+    const scope = await this.scope(tenantName, groupId);
+    if (!scope) throw new SyncError(`Cannot ${kind} group "${groupId}" of tenant "${tenantName}": unknown tenant or group, or group cancelled`);
+    const lockKey = groupSyncLockKey(tenantName, groupId);
+    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
+    const ttl = this.deps.options.importLockTtlMs;
+    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
+      throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenantName}") is already running`);
+    }
+    const entities: Record<string, EntityReport> = {};
+    const failures: RecordFailure[] = [];
+    let renewedAt = Date.now();
+    const keepAlive = async () => {
+      if (options.signal?.aborted) throw new SyncError(`${kind === 'import' ? 'Import' : 'Poll'} aborted`, { cause: options.signal.reason });
+      if (Date.now() - renewedAt < ttl / 10) return;
+      renewedAt = Date.now();
+      if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
+        throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
+      }
+      if (options.heartbeat && !(await options.heartbeat())) throw new SyncError(`Lost the lease of the ${kind} job`);
+    };
+    const reportOf = (status: SyncReport['status']): SyncReport => ({ tenant: tenantName, groupId, status, startedAt, finishedAt: this.deps.clock(), entities, failures });
+    try {
+      await body(scope, { entities, failures, startedAt, keepAlive });
+      const report = reportOf('complete');
+      if (kind === 'import') this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
+      const fetched = Object.values(entities).reduce((n, e) => n + e.fetched, 0);
+      this.deps.logger.info(`sync: ${kind} completed`, { tenant: tenantName, groupId, fetched, failures: failures.length });
       return report;
     } catch (error) {
-      const report: SyncReport = { tenant: tenantName, groupId, status: 'partial', startedAt, finishedAt: this.deps.clock(), entities, failures };
-      throw new ImportFailedError(`Import of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, report, error);
+      const what = kind === 'import' ? 'Import' : 'Poll';
+      throw new ImportFailedError(`${what} of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, reportOf('partial'), error);
     } finally {
       await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
     }
@@ -1319,49 +1176,22 @@ export class SyncEngine {
    * by key (the last `updated_at` seen, skipping the records of that instant already read)
    * so records updated during the run shift nothing. The cursor (kind `poll`) then moves to
    * the newest `updated_at` applied; the overlap makes the next run re-read the boundary, and
-   * re-reads are replays (no write). Shares the group's import lock: a poll never runs beside
-   * an import or another poll.
+   * re-reads are replays (no write). Shares the group's lock: a poll never runs beside an
+   * import, a purge or another poll.
    */
   async pollGroup(
     tenantName: string,
     groupId: string,
     options: { overlapMs: number; signal?: AbortSignal | undefined; heartbeat?: () => Promise<boolean> },
   ): Promise<SyncReport> {
-    const startedAt = this.deps.clock();
-    const scope = await this.scope(tenantName, groupId);
-    if (!scope) throw new SyncError(`Cannot poll group "${groupId}" of tenant "${tenantName}": unknown tenant or group, or group cancelled`);
-    const lockKey = `sync.import:${tenantName}:${groupId}`;
-    const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
-    const ttl = this.deps.options.importLockTtlMs;
-    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
-      throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenantName}") is already running`);
-    }
-    const entities: Record<string, EntityReport> = {};
-    const failures: RecordFailure[] = [];
-    try {
+    return this.runLocked('poll', tenantName, groupId, options, async (scope, { entities, failures, keepAlive }) => {
       for (const entity of this.deps.connector.importOrder) {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
         await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal);
-        if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
-          throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
-        }
-        if (options.heartbeat && !(await options.heartbeat())) throw new SyncError('Lost the lease of the poll job');
+        await keepAlive();
       }
-      const report: SyncReport = { tenant: tenantName, groupId, status: 'complete', startedAt, finishedAt: this.deps.clock(), entities, failures };
-      this.deps.logger.info('sync: poll completed', {
-        tenant: tenantName,
-        groupId,
-        fetched: Object.values(entities).reduce((n, e) => n + e.fetched, 0),
-        failures: failures.length,
-      });
-      return report;
-    } catch (error) {
-      const report: SyncReport = { tenant: tenantName, groupId, status: 'partial', startedAt, finishedAt: this.deps.clock(), entities, failures };
-      throw new ImportFailedError(`Poll of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, report, error);
-    } finally {
-      await this.deps.storage.locks.release(lockKey, lockOwner).catch(() => false);
-    }
+    });
   }
 
   private pollKey(scope: GroupScope, entity: AnyEntity) {

@@ -369,48 +369,39 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     return error;
   };
 
-  const recordHandler: JobHandler = async (job, ctx) => {
-    if (job.tenant === null || job.groupId === null) throw new SyncError(`connec.record job ${job.id} has no tenant/group`);
-    const payload = readRecordPayload(job);
-    let result: RecordJobResult;
-    try {
-      result = await engine.processRecordJob(job.tenant, job.groupId, payload, ctx.signal);
-    } catch (error) {
-      result = { error };
-    }
-    const outcome = await settleRecordJob(job, payload, result);
-    if (outcome !== null) throw outcome;
-  };
-  // Claimed together, inbox records are applied together: a constant number of storage round
-  // trips and one Connec! link-back call per batch instead of per record.
-  recordHandler.batch = async (jobs, ctx) => {
-    const items: { tenant: string; groupId: string; payload: RecordJobPayload }[] = [];
-    const itemOf: (number | null)[] = [];
-    const early: (RecordJobResult | null)[] = [];
-    const payloads: (RecordJobPayload | null)[] = [];
-    for (const job of jobs) {
+  // Inbox records claimed together are applied together: a constant number of storage round
+  // trips and one Connec! link-back call per batch instead of per record. A job claimed alone
+  // is a batch of one.
+  const applyRecordJobs = async (jobs: JobRecord[], signal: AbortSignal): Promise<unknown[]> => {
+    const payloads = jobs.map((job): RecordJobPayload | { error: unknown } => {
       try {
         if (job.tenant === null || job.groupId === null) throw new SyncError(`connec.record job ${job.id} has no tenant/group`);
-        const payload = readRecordPayload(job);
-        payloads.push(payload);
-        itemOf.push(items.length);
-        items.push({ tenant: job.tenant, groupId: job.groupId, payload });
-        early.push(null);
+        return readRecordPayload(job);
       } catch (error) {
-        payloads.push(null);
-        itemOf.push(null);
-        early.push({ error });
+        return { error };
       }
-    }
-    const processed = await engine.processRecordJobs(items, ctx.signal);
+    });
+    const items = jobs.flatMap((job, k) => {
+      const payload = payloads[k];
+      return payload && !('error' in payload) && job.tenant !== null && job.groupId !== null ? [{ k, tenant: job.tenant, groupId: job.groupId, payload }] : [];
+    });
+    const processed = await engine.processRecordJobs(items, signal);
+    const results: RecordJobResult[] = payloads.map((p) => (p && 'error' in p ? { error: p.error } : { done: true }));
+    items.forEach((item, n) => {
+      results[item.k] = processed[n] ?? { done: true };
+    });
     return Promise.all(
       jobs.map((job, k) => {
-        const index = itemOf[k];
-        const result = early[k] ?? (index === null || index === undefined ? null : processed[index]) ?? { done: true as const };
-        return settleRecordJob(job, payloads[k] ?? null, result);
+        const payload = payloads[k];
+        return settleRecordJob(job, payload && !('error' in payload) ? payload : null, results[k] ?? { done: true });
       }),
     );
   };
+  const recordHandler: JobHandler = async (job, ctx) => {
+    const [outcome] = await applyRecordJobs([job], ctx.signal);
+    if (outcome !== null && outcome !== undefined) throw outcome;
+  };
+  recordHandler.batch = (jobs, ctx) => applyRecordJobs(jobs, ctx.signal);
 
   const pollOverlapMs = options.pollOverlapMs ?? 60_000;
   /** One poll job per group and time slot: a replayed or doubled schedule never polls twice. */

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, type Logger } from '../core/types.js';
 import { SyncError } from '../errors/index.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { ImportBusyError } from './engine.js';
+import { groupSyncLockKey, ImportBusyError } from './engine.js';
 import type { SyncEvent } from './observe.js';
 
 /** What a purge removed. */
@@ -39,14 +39,6 @@ export class GroupPurgeRefusedError extends SyncError {
     );
     this.reason = reason;
   }
-}
-
-/**
- * The key of the per-group lock `SyncEngine.importGroup` and `SyncEngine.pollGroup` take
- * (engine.ts builds the same string; test/sync/purge.test.ts fails when they drift apart).
- */
-export function groupSyncLockKey(tenant: string, groupId: string): string {
-  return `sync.import:${tenant}:${groupId}`;
 }
 
 export interface GroupPurgeDeps {

@@ -140,61 +140,29 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     let slotFreed: (() => void) | null = null;
     let storageFailures = 0;
 
-    const process = async (job: JobRecord): Promise<void> => {
-      const started = Date.now();
-      const jobAbort = new AbortController();
-      const onStop = () => jobAbort.abort(handlerAbort.signal.reason);
-      handlerAbort.signal.addEventListener('abort', onStop, { once: true });
-      let leaseLost = false;
-      const heartbeat = async (): Promise<boolean> => {
-        try {
-          const ok = await runtime.storage.jobs.heartbeat(job.id, workerId, leaseMs);
-          if (!ok && !leaseLost) {
-            leaseLost = true;
-            emit({ type: 'lease_lost', job });
-            jobAbort.abort(new Error('lease lost'));
-          }
-          return ok;
-        } catch (error) {
-          runtime.logger.warn('worker: heartbeat failed', { jobId: job.id, error: errorSummary(error).message });
-          return true;
-        }
-      };
-      const timer = setInterval(() => void heartbeat(), Math.max(250, Math.floor(leaseMs / 3)));
-      try {
-        // A job redelivered past its attempts (its workers kept dying or losing the lease)
-        // is a poison job: dead-letter it instead of running it again.
-        if (job.attempts > job.maxAttempts) {
-          throw new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`);
-        }
-        const handler = table[job.type];
-        if (!handler) throw new Error(`no handler for job type "${job.type}"`);
-        await handler(job, { signal: jobAbort.signal, heartbeat, logger: runtime.logger });
-        clearInterval(timer);
-        if (leaseLost) {
-          stats.lost++;
-          return;
-        }
-        await runtime.storage.jobs.complete(job.id, workerId);
-        stats.completed++;
-        emit({ type: 'completed', job, durationMs: Date.now() - started });
-      } catch (error) {
-        clearInterval(timer);
-        if (leaseLost) {
-          stats.lost++;
-          return;
-        }
-        await settle(job, error);
-      } finally {
-        handlerAbort.signal.removeEventListener('abort', onStop);
-      }
-    };
+    type BatchRun = NonNullable<JobHandler['batch']>;
+    /** A plain handler (or none) run as a batch of its one job. */
+    const oneByOne =
+      (type: string, handler: JobHandler | undefined): BatchRun =>
+      (jobs, ctx) =>
+        Promise.all(
+          jobs.map((job) =>
+            handler
+              ? handler(job, ctx).then(
+                  () => null,
+                  (error: unknown) => error ?? new Error(`job ${job.id} failed`),
+                )
+              : new Error(`no handler for job type "${type}"`),
+          ),
+        );
 
     /**
-     * Runs jobs of one type through the handler's batch form: one call for all of them, one
-     * `completeMany` for the done ones; deferrals and failures are settled one by one.
+     * Runs claimed jobs of one type: one handler call for all of them (a plain handler gets
+     * batches of one), leases kept alive meanwhile, one `completeMany` for the done ones;
+     * deferrals and failures are settled one by one. A job whose lease was lost is left to
+     * the worker that redelivers it.
      */
-    const processBatch = async (jobs: JobRecord[], handler: JobHandler & { batch: NonNullable<JobHandler['batch']> }): Promise<void> => {
+    const processBatch = async (jobs: JobRecord[], run: BatchRun): Promise<void> => {
       const started = Date.now();
       const batchAbort = new AbortController();
       const onStop = () => batchAbort.abort(handlerAbort.signal.reason);
@@ -231,7 +199,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (runnable.length === 0) return;
         let results: unknown[];
         try {
-          results = await handler.batch(runnable, { signal: batchAbort.signal, heartbeat, logger: runtime.logger });
+          results = await run(runnable, { signal: batchAbort.signal, heartbeat, logger: runtime.logger });
           if (!Array.isArray(results) || results.length !== runnable.length) {
             throw new Error(`the batch handler of "${runnable[0]?.type}" returned ${Array.isArray(results) ? results.length : typeof results} results for ${runnable.length} jobs`);
           }
@@ -358,13 +326,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         }
         continue;
       }
-      const batches = new Map<string, JobRecord[]>();
-      const singles: JobRecord[] = [];
+      const byType = new Map<string, JobRecord[]>();
       for (const job of jobs) {
         stats.claimed++;
         emit({ type: 'claimed', job });
-        if (table[job.type]?.batch) batches.set(job.type, [...(batches.get(job.type) ?? []), job]);
-        else singles.push(job);
+        byType.set(job.type, [...(byType.get(job.type) ?? []), job]);
       }
       const track = (size: number, work: Promise<void>) => {
         busy += size;
@@ -377,12 +343,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         });
         inFlight.add(p);
       };
-      for (const [type, group] of batches) {
+      for (const [type, group] of byType) {
         const handler = table[type];
-        if (group.length === 1 || !handler?.batch) singles.push(...group);
-        else track(group.length, processBatch(group, handler as JobHandler & { batch: NonNullable<JobHandler['batch']> }));
+        if (handler?.batch && group.length > 1) track(group.length, processBatch(group, handler.batch));
+        else for (const job of group) track(1, processBatch([job], oneByOne(type, handler)));
       }
-      for (const job of singles) track(1, process(job));
     }
 
     if (inFlight.size > 0) {
