@@ -11,10 +11,22 @@ export interface SandboxResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** The value behind a JSON `body`, for callers inside the sandbox (the batch endpoint). */
+  readonly value?: unknown;
 }
 
+/** A JSON response; `body` is serialised on first read, so a batch op that only needs `value` never pays for it. */
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): SandboxResponse {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(value) };
+  let text: string | undefined;
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    value,
+    get body() {
+      text ??= JSON.stringify(value);
+      return text;
+    },
+  };
 }
 
 export function html(status: number, body: string, headers: Record<string, string> = {}): SandboxResponse {

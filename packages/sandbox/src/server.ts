@@ -192,7 +192,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       }
     })();
   });
-  server.keepAliveTimeout = 1000;
+  // Keep idle connections open like a production front end would (nginx keeps them 75 s).
+  // Clients such as undici drop a connection a second or two before the advertised timeout,
+  // so a short one (this was 1 s) made every request open a new TCP connection; stop()
+  // closes whatever is still open.
+  server.keepAliveTimeout = 30_000;
   const host = options.host ?? '127.0.0.1';
   try {
     await new Promise<void>((resolve, reject) => {

@@ -21,12 +21,15 @@ function wantsExternalIds(req: SandboxRequest): boolean {
   return String(req.headers['connec-external-ids'] ?? '').toLowerCase() === 'true';
 }
 
-function parseJsonBody(body: string): JsonObject {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body === '' ? '{}' : body);
-  } catch {
-    throw new ConnecError(400, 'validation', 'Validation error', 'Malformed JSON body');
+/** A request body (raw text, or a batch op's already parsed `params`) as a JSON object. */
+function parseJsonBody(body: string | JsonValue): JsonObject {
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body === '' ? '{}' : body);
+    } catch {
+      throw new ConnecError(400, 'validation', 'Validation error', 'Malformed JSON body');
+    }
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConnecError(400, 'validation', 'Validation error', 'The body must be a JSON object');
   return parsed as JsonObject;
@@ -110,7 +113,7 @@ function listRecords(platform: Platform, req: SandboxRequest, group: Group, coll
 }
 
 /** Handles one Connec! call below `/api/v2`; `path` is the part after `/api/v2`. */
-function connecCall(platform: Platform, req: SandboxRequest, method: string, path: string, body: string): SandboxResponse {
+function connecCall(platform: Platform, req: SandboxRequest, method: string, path: string, body: string | JsonValue): SandboxResponse {
   try {
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const [groupId, collection, id, extra] = segments;
@@ -193,12 +196,16 @@ function batch(platform: Platform, req: SandboxRequest): SandboxResponse {
     }
     const subReq: SandboxRequest = { method, url, headers: req.headers, body: '' };
     const params = op.params;
-    const res = connecCall(platform, subReq, method, path, method === 'GET' ? '' : JSON.stringify(params ?? {}));
-    let parsed: JsonValue = null;
-    try {
-      parsed = JSON.parse(res.body) as JsonValue;
-    } catch {
-      parsed = res.body;
+    // The op's params go in as parsed, and its result comes back as a value: no JSON round trip per op.
+    const res = connecCall(platform, subReq, method, path, method === 'GET' ? '' : (params ?? {}));
+    let parsed: JsonValue;
+    if (res.value !== undefined) parsed = res.value as JsonValue;
+    else {
+      try {
+        parsed = JSON.parse(res.body) as JsonValue;
+      } catch {
+        parsed = res.body;
+      }
     }
     results.push({ status: res.status, body: parsed });
   }
