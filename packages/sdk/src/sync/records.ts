@@ -107,24 +107,90 @@ export function prune(value: unknown): unknown {
   return out;
 }
 
+/** Fields Connec! manages itself; they never make two versions of a record different in content. */
+const VOLATILE = new Set(['updated_at', 'created_at', 'group_id', 'channel_id', 'resource_type', 'code', 'version']);
+
+/** `key` is one JavaScript orders first in an object (a canonical array index). */
+function isIndexKey(key: string): boolean {
+  return /^(?:0|[1-9]\d*)$/.test(key) && Number(key) < 4294967295;
+}
+
+/** Keys in the order `JSON.stringify` writes a sorted-key object: array-index keys numerically first, then the rest sorted. */
+function canonicalKeys(value: object): string[] {
+  const keys = Object.keys(value).sort();
+  if (!keys.some(isIndexKey)) return keys;
+  const index = keys.filter(isIndexKey).sort((a, b) => Number(a) - Number(b));
+  return [...index, ...keys.filter((k) => !isIndexKey(k))];
+}
+
+/** What `writeCanonical` returns besides text: nothing (`undefined`), a value JSON leaves out (a function), an object pruning leaves empty. */
+const UNDEFINED = 0;
+const UNWRITABLE = 1;
+const EMPTY = 2;
+type Canonical = string | typeof UNDEFINED | typeof UNWRITABLE | typeof EMPTY;
+
+/**
+ * One pass writing the canonical JSON of `value`: sorted keys, `undefined` and empty objects
+ * left out of objects, `undefined` as `null` in arrays, Dates as ISO strings. With `reduce`
+ * (content hashing), the top level's volatile fields are dropped and every id array becomes its
+ * Connec! id. Same text as serialising the pruned, sorted copy, without building the copies
+ * (this runs for every record a sync applies).
+ */
+function writeCanonical(value: unknown, reduce: boolean, top: boolean): Canonical {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+      return UNDEFINED;
+    case 'function':
+    case 'symbol':
+      return UNWRITABLE;
+  }
+  if (Array.isArray(value)) {
+    if (reduce && value.length > 0 && value.every(isIdEntry)) return JSON.stringify(connecIdOf(value));
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const element = writeCanonical(value[i], reduce, false);
+      out += typeof element === 'string' ? element : element === EMPTY ? '{}' : 'null';
+    }
+    return `${out}]`;
+  }
+  // Content hashing reduces before pruning, and reducing turns a Date (an object without
+  // own keys) into an empty object; a plain canonical form writes it as its ISO string.
+  if (!reduce && value instanceof Date) return JSON.stringify(value.toISOString());
+  const record = value as Record<string, unknown>;
+  let out = '{';
+  let kept = false;
+  for (const key of canonicalKeys(record)) {
+    if (top && reduce && VOLATILE.has(key)) continue;
+    const child = writeCanonical(record[key], reduce, false);
+    if (child === UNDEFINED || child === EMPTY) continue;
+    // A function keeps its object from being pruned as empty, and JSON leaves it out.
+    kept = true;
+    if (child === UNWRITABLE) continue;
+    out += out.length > 1 ? `,${JSON.stringify(key)}:${child}` : `${JSON.stringify(key)}:${child}`;
+  }
+  return kept ? `${out}}` : EMPTY;
+}
+
 /** Deterministic JSON: sorted keys, pruned. */
 export function canonicalJson(value: unknown): string {
-  const sort = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sort);
-    if (!isObject(v)) return v;
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(v).sort()) out[key] = sort(v[key]);
-    return out;
-  };
-  return JSON.stringify(sort(prune(value))) ?? 'null';
+  return text(writeCanonical(value, false, true));
+}
+
+function text(canonical: Canonical): string {
+  return typeof canonical === 'string' ? canonical : canonical === EMPTY ? '{}' : 'null';
 }
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
-
-/** Fields Connec! manages itself; they never make two versions of a record different in content. */
-const VOLATILE = new Set(['updated_at', 'created_at', 'group_id', 'channel_id', 'resource_type', 'code', 'version']);
 
 /**
  * Hash of a record's content as Connec! holds it: volatile fields dropped and every id array
@@ -132,20 +198,7 @@ const VOLATILE = new Set(['updated_at', 'created_at', 'group_id', 'channel_id', 
  * same, and any real change does not.
  */
 export function contentHash(record: ConnecRecord): string {
-  const reduce = (value: unknown, top: boolean): unknown => {
-    if (Array.isArray(value)) {
-      if (value.length > 0 && value.every(isIdEntry)) return connecIdOf(value);
-      return value.map((v) => reduce(v, false));
-    }
-    if (!isObject(value)) return value;
-    const out: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) {
-      if (top && VOLATILE.has(key)) continue;
-      out[key] = reduce(child, false);
-    }
-    return out;
-  };
-  return sha256(canonicalJson(reduce(record, true)));
+  return sha256(text(writeCanonical(record, true, true)));
 }
 
 /** Hash of an outbound payload (what `toConnec` produced, before references are folded). */
