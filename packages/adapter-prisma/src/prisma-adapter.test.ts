@@ -155,8 +155,13 @@ describe('prismaAdapter', () => {
     expect(sent).toHaveLength(5);
     const [insert, acquire, release, complete, wake] = sent;
     expect(insert?.text).toContain('ON CONFLICT DO NOTHING RETURNING');
+    // One array per column, in input order: the statement does not grow with the batch.
+    expect(insert?.text).toContain('unnest(');
+    expect(insert?.values).toEqual(expect.arrayContaining([['t', 't'], ['c', 'd'], [null, null]]));
     expect(acquire?.text).toContain('ON CONFLICT ("key") DO UPDATE');
-    expect(acquire?.values.filter((value) => typeof value === 'string' && value.length === 1)).toEqual(['a', 'b']);
+    // Sorted and without duplicates, as one array parameter.
+    expect(acquire?.values).toEqual(expect.arrayContaining([['a', 'b'], 'owner-1']));
+    expect(acquire?.text).toMatch(/unnest\(\$\d+::text\[\]\) WITH ORDINALITY/);
     expect(release?.values).toEqual(['owner-1', ['a', 'b']]);
     expect(complete?.text).toMatch(/id = ANY\(\$\d+::bigint\[\]\)/);
     expect(complete?.text).toContain('DELETE FROM maestrano_job_guards');

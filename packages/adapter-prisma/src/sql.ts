@@ -14,7 +14,7 @@ export class Sql {
 export class Param {
   constructor(
     readonly value: unknown,
-    readonly pgType: 'jsonb' | 'text' | 'text[]' | 'bigint' | 'bigint[]' | 'timestamp' | null = null,
+    readonly pgType: 'jsonb' | 'text' | 'text[]' | 'bigint' | 'bigint[]' | 'timestamp' | 'timestamp[]' | null = null,
   ) {}
 }
 
@@ -61,6 +61,18 @@ export function bigint(value: string): Param {
   return new Param(value, 'bigint');
 }
 
+/**
+ * A PostgreSQL array parameter (for `unnest`): one bound value however many rows, so a
+ * 100-row insert is not a 1,000-placeholder statement to parse and plan. Timestamps go as
+ * UTC text in the `timestamp(3)` input format, as single timestamp parameters arrive.
+ */
+export function pgArray(values: readonly (string | null)[], type: 'text[]'): Param;
+export function pgArray(values: readonly (Date | null)[], type: 'timestamp[]'): Param;
+export function pgArray(values: readonly (string | Date | null)[], type: 'text[]' | 'timestamp[]'): Param {
+  if (type === 'timestamp[]') return new Param(values.map((v) => (v instanceof Date ? v.toISOString().replace('T', ' ').replace('Z', '') : null)), type);
+  return new Param([...values], type);
+}
+
 export interface RenderedQuery {
   text: string;
   values: unknown[];
@@ -74,6 +86,7 @@ const PG_CASTS: Record<NonNullable<Param['pgType']>, string> = {
   bigint: '::bigint',
   'bigint[]': '::bigint[]',
   timestamp: '::timestamp(3)',
+  'timestamp[]': '::timestamp(3)[]',
 };
 
 export function render(query: Sql, provider: SqlProvider): RenderedQuery {

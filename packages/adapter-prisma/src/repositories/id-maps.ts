@@ -9,7 +9,7 @@ import type {
   RecordError,
   StorageOperation,
 } from '@org/maestrano-sdk';
-import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
+import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
 import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate } from './context.js';
 
 
@@ -145,10 +145,44 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
         const now = ctx.now();
         const stored = await db.query(
           op,
-          sql`${INSERT_MAPS}${join(
-            batch.map((map) => mapValues(map, now)),
-            ', ',
-          )} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+          db.provider === 'postgresql'
+            ? // One array per column: a constant, short statement whatever the batch size
+              // (a VALUES list of 1,000 placeholders cost PostgreSQL more to parse and plan
+              // than to run). WITH ORDINALITY keeps the input order.
+              sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
+                    last_received_hash, created_at, updated_at)
+                  SELECT t, g, e, c, l, a, p, r, ${ts(now)}, ${ts(now)}
+                  FROM unnest(${pgArray(
+                    batch.map((m) => m.tenant),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.groupId),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.entity),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.connecId),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.localId),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.lastAppliedAt ?? null),
+                    'timestamp[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.lastPushedHash ?? null),
+                    'text[]',
+                  )}, ${pgArray(
+                    batch.map((m) => m.lastReceivedHash ?? null),
+                    'text[]',
+                  )}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, n)
+                  ORDER BY n
+                  ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`
+            : sql`${INSERT_MAPS}${join(
+                batch.map((map) => mapValues(map, now)),
+                ', ',
+              )} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
         );
         // A stored row is matched back to its entry by scope and both ids. Entries with the
         // same scope and ids collide, so at most one of them is stored: the first one.

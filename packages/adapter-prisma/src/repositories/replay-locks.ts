@@ -1,5 +1,5 @@
 import type { LockRepository, ReplayRepository } from '@org/maestrano-sdk';
-import { chunks, inList, join, raw, sql, str, ts } from '../sql.js';
+import { chunks, inList, join, pgArray, raw, sql, str, ts } from '../sql.js';
 import { claimOptions, invalid, nonEmpty, plus, type RepositoryContext, validDate } from './context.js';
 
 /** Keys per statement: SQLite binds at most 32766 parameters. */
@@ -75,10 +75,15 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
         const expires = ts(plus(now, ttlMs));
         const rows = await db.query(
           op,
-          sql`INSERT INTO maestrano_locks AS l ("key", owner, expires_at) VALUES ${join(
-            batch.map((key) => sql`(${key}, ${owner}, ${expires})`),
-            ', ',
-          )}
+          sql`INSERT INTO maestrano_locks AS l ("key", owner, expires_at) ${
+            db.provider === 'postgresql'
+              ? // One array parameter, in the sorted order, instead of a placeholder per key.
+                sql`SELECT k, ${owner}, ${expires} FROM unnest(${pgArray(batch, 'text[]')}) WITH ORDINALITY AS u(k, n) ORDER BY n`
+              : sql`VALUES ${join(
+                  batch.map((key) => sql`(${key}, ${owner}, ${expires})`),
+                  ', ',
+                )}`
+          }
               ON CONFLICT ("key") DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                 WHERE l.expires_at <= ${ts(now)} OR l.owner = excluded.owner
               RETURNING "key"`,
