@@ -21,7 +21,7 @@ process.once('SIGINT', () => controller.abort());
 
 const stats = await mno.worker.run({
   signal: controller.signal,
-  concurrency: 8, // jobs at once in this process
+  concurrency: 8, // handler calls at once in this process (a batch of up to 100 records is one)
   leaseMs: 30_000, // a crashed worker's jobs are redelivered after this
   onEvent: (event: WorkerEvent) => {
     if (event.type === 'failed') console.warn(`${event.job.type} failed (${event.outcome}): ${event.error.message}`);

@@ -14,8 +14,17 @@ export interface BackoffPolicy {
 export interface WorkerRunOptions {
   /** Stops claiming when aborted; in-flight jobs get `shutdownGraceMs` to finish. */
   signal?: AbortSignal;
-  /** Jobs processed at the same time by this worker. Default 4. */
+  /**
+   * Handler calls running at the same time in this worker. Default 4. A batch (jobs of one
+   * type with a batch handler, such as Connec! records, claimed together) is one call.
+   */
   concurrency?: number;
+  /**
+   * Most jobs of one batch-capable type handed to one batch call. Default 100. A batch costs
+   * a fixed number of storage round trips and one Connec! call, so larger batches cost less
+   * per record; when a claim finds such jobs, the worker claims more of that type up to this.
+   */
+  batchSize?: number;
   /** Lease per claimed job; renewed every third of it while the handler runs. Default 30 000 ms. */
   leaseMs?: number;
   /** Sleep between claims when no job is due. Default 250 ms. */
@@ -66,6 +75,7 @@ export interface Worker {
 
 const DEFAULTS = {
   concurrency: 4,
+  batchSize: 100,
   leaseMs: 30_000,
   pollIntervalMs: 250,
   shutdownGraceMs: 10_000,
@@ -120,10 +130,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const pollMs = Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs);
     const grace = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
     const workerId = options.workerId ?? `${runtime.instanceId}:${randomUUID().slice(0, 8)}`;
+    const batchSize = Math.max(1, Math.min(1_000, Math.floor(options.batchSize ?? DEFAULTS.batchSize)));
     const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
-    // With batch handlers, claim at most half the slots at a time: the next batch is claimed
-    // (and starts) while the previous one is still being applied, instead of after it.
-    const claimLimit = claimTypes.some((t) => table[t]?.batch) ? Math.max(1, Math.ceil(concurrency / 2)) : concurrency;
     const signal = options.signal;
     const emit = (event: WorkerEvent) => {
       try {
@@ -134,7 +142,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     };
     const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0 };
     const inFlight = new Set<Promise<void>>();
-    /** Jobs in flight (a batch counts each of its jobs). */
+    /** Handler calls in flight (a batch is one). */
     let busy = 0;
     const handlerAbort = new AbortController();
     let slotFreed: (() => void) | null = null;
@@ -302,7 +310,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       let jobs: JobRecord[];
       try {
-        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: Math.min(free, claimLimit), leaseMs, types: claimTypes });
+        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: free, leaseMs, types: claimTypes });
         storageFailures = 0;
       } catch (error) {
         storageFailures++;
@@ -326,16 +334,31 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         }
         continue;
       }
+      // The claim was full, so more may be due: fill each batch-capable type's batch up to
+      // `batchSize` with one claim of that type (a batch is one slot, whatever its size).
+      if (jobs.length === free) {
+        const batchTypes = [...new Set(jobs.map((job) => job.type))].filter((t) => table[t]?.batch);
+        for (const type of batchTypes) {
+          const have = jobs.filter((job) => job.type === type).length;
+          if (have >= batchSize) continue;
+          try {
+            jobs.push(...(await runtime.storage.jobs.claim({ worker: workerId, limit: batchSize - have, leaseMs, types: [type] })));
+          } catch (error) {
+            // The jobs already claimed run; the next claim tries again.
+            runtime.logger.warn('worker: claiming more jobs for a batch failed', { type, error: errorSummary(error).message });
+          }
+        }
+      }
       const byType = new Map<string, JobRecord[]>();
       for (const job of jobs) {
         stats.claimed++;
         emit({ type: 'claimed', job });
         byType.set(job.type, [...(byType.get(job.type) ?? []), job]);
       }
-      const track = (size: number, work: Promise<void>) => {
-        busy += size;
+      const track = (work: Promise<void>) => {
+        busy++;
         const p: Promise<void> = work.finally(() => {
-          busy -= size;
+          busy--;
           inFlight.delete(p);
           const wake = slotFreed;
           slotFreed = null;
@@ -345,8 +368,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       };
       for (const [type, group] of byType) {
         const handler = table[type];
-        if (handler?.batch && group.length > 1) track(group.length, processBatch(group, handler.batch));
-        else for (const job of group) track(1, processBatch([job], oneByOne(type, handler)));
+        if (handler?.batch && group.length > 1) {
+          for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch));
+        } else for (const job of group) track(processBatch([job], oneByOne(type, handler)));
       }
     }
 

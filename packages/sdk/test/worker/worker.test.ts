@@ -278,7 +278,6 @@ describe('worker', () => {
     const ids: string[] = [];
     for (let n = 0; n < 6; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n } })).id);
 
-    // Batch handlers get at most half the slots per claim, so the next batch can start meanwhile.
     const first = await worker.run({ concurrency: 12, pollIntervalMs: 5, backoff: instant, stopWhenIdle: true });
 
     expect(batches[0]).toEqual([0, 1, 2, 3, 4, 5]);
@@ -293,6 +292,36 @@ describe('worker', () => {
     const second = await worker.drain({ concurrency: 8, pollIntervalMs: 5 });
     expect(second.completed).toBe(1);
     expect(await storage.jobs.counts()).toMatchObject({ done: 6, pending: 0, running: 0, dead: 0 });
+  });
+
+  it('worker – fills batches up to batchSize beyond a small concurrency (a batch is one slot), and never hands over a larger one', async () => {
+    const storage = memoryAdapter();
+    const sizes: number[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const handler: JobHandler = async () => {
+      sizes.push(1);
+    };
+    handler.batch = async (jobs) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      sizes.push(jobs.length);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+      return jobs.map(() => null);
+    };
+    for (let n = 0; n < 23; n++) await storage.jobs.enqueue({ type: 'test.batch', payload: { n } });
+    const worker = createWorker(runtimeWith(storage), { 'test.batch': handler });
+
+    const stats = await worker.drain({ concurrency: 2, batchSize: 10, pollIntervalMs: 5 });
+
+    expect(stats.completed).toBe(23);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(23);
+    expect(Math.max(...sizes)).toBe(10);
+    // Two slots: at most two batches at once, and the first two were full.
+    expect(maxRunning).toBeLessThanOrEqual(2);
+    expect(sizes.slice(0, 2)).toEqual([10, 10]);
+    expect(await storage.jobs.counts()).toMatchObject({ done: 23, pending: 0, running: 0 });
   });
 
   it('worker – a rejected batch fails every job of it, and a job past its attempts is dead-lettered without running', async () => {
