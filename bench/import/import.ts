@@ -11,8 +11,10 @@
  * `records` (goal: within 1.5x).
  */
 import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startSandbox } from '@org/maestrano-sandbox';
+import { busyCores, machineCpu, postgresCpuMs } from '../lib/cpu.js';
 
 const large = Number(process.argv[2] ?? 50_000);
 const small = Number(process.argv[3] ?? 5_000);
@@ -26,6 +28,10 @@ interface Run {
   cpuMs: number;
   /** CPU of this process (the sandbox serving Connec!) during the run. */
   sandboxCpuMs: number;
+  /** CPU of PostgreSQL's processes during the run (null off Linux). */
+  postgresCpuMs: number | null;
+  /** Cores of the machine kept busy during the run (null off Linux). */
+  busyCores: number | null;
   maxRssMb: number;
 }
 
@@ -36,6 +42,8 @@ async function runChild(mode: 'sdk' | 'baseline' | 'baseline-links', env: Record
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const cpu0 = process.cpuUsage();
+  const pg0 = postgresCpuMs();
+  const machine0 = machineCpu();
   let out = '';
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();
@@ -44,7 +52,13 @@ async function runChild(mode: 'sdk' | 'baseline' | 'baseline-links', env: Record
   if (code !== 0) throw new Error(`${mode} run failed (${code})`);
   const line = out.trim().split('\n').at(-1) ?? '{}';
   const cpu = process.cpuUsage(cpu0);
-  return { ...(JSON.parse(line) as Omit<Run, 'sandboxCpuMs'>), sandboxCpuMs: (cpu.user + cpu.system) / 1000 };
+  const pg1 = postgresCpuMs();
+  return {
+    ...(JSON.parse(line) as Omit<Run, 'sandboxCpuMs' | 'postgresCpuMs' | 'busyCores'>),
+    sandboxCpuMs: (cpu.user + cpu.system) / 1000,
+    postgresCpuMs: pg0 !== null && pg1 !== null ? pg1 - pg0 : null,
+    busyCores: busyCores(machine0, machineCpu()),
+  };
 }
 
 async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Run; baseline: Run | null; withLinks: Run | null }> {
@@ -85,15 +99,19 @@ console.log(`large: ${largeRun.sdk.records} records (baseline ${baseline.records
 console.log(`baseline (fetch + pg multi-row INSERT): ${fmt(rate(baseline))} records/s in ${(baseline.ms / 1000).toFixed(1)} s`);
 console.log(`sdk import (adapter-prisma, link-back): ${fmt(rate(largeRun.sdk))} records/s in ${(largeRun.sdk.ms / 1000).toFixed(1)} s`);
 const perK = (r: Run, ms: number) => ((ms / r.records) * 1000).toFixed(0);
-console.log(
-  `CPU per 1,000 records: baseline ${perK(baseline, baseline.cpuMs)} ms + sandbox ${perK(baseline, baseline.sandboxCpuMs)} ms; ` +
-    `sdk ${perK(largeRun.sdk, largeRun.sdk.cpuMs)} ms + sandbox ${perK(largeRun.sdk, largeRun.sdk.sandboxCpuMs)} ms (sandbox includes process start-up and link-backs)`,
-);
+const split = (r: Run) =>
+  `process ${perK(r, r.cpuMs)} ms + sandbox ${perK(r, r.sandboxCpuMs)} ms` +
+  (r.postgresCpuMs === null ? '' : ` + PostgreSQL ${perK(r, r.postgresCpuMs)} ms`) +
+  (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores)`);
+console.log('CPU per 1,000 records (the sandbox and PostgreSQL figures include process start-up; the sandbox serves the link-backs):');
+console.log(`  baseline: ${split(baseline)}`);
+console.log(`  sdk:      ${split(largeRun.sdk)}`);
 const withLinks = largeRun.withLinks;
 if (withLinks) {
   console.log(
     `baseline + link-back (one plain batch PUT per page): ${fmt(rate(withLinks))} records/s; sdk/that: ${(rate(largeRun.sdk) / rate(withLinks)).toFixed(3)} (information: the protocol's share of the gap)`,
   );
+  console.log(`  baseline + link-back: ${split(withLinks)}`);
 }
 console.log(`ratio sdk/baseline: ${(rate(largeRun.sdk) / rate(baseline)).toFixed(3)} (goal >= 0.5)`);
 console.log(

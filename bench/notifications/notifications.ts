@@ -11,7 +11,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
@@ -20,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { startSandbox } from '@org/maestrano-sandbox';
 import { JobTypes, tenantsFromDevPlatform, toNodeListener } from '@org/maestrano-sdk';
 import pg from 'pg';
+import { busyCores, machineCpu, postgresCpuMs } from '../lib/cpu.js';
 import { createBenchApp } from './app.js';
 
 const total = Number(process.argv[2] ?? 20_000);
@@ -85,19 +85,30 @@ async function spawnWorker(databaseUrl: string, realmSuffix: string): Promise<Ch
   return child;
 }
 
-/** Busy and total CPU time of the whole machine (Linux /proc/stat), to tell a saturated machine from a slow worker. */
-function machineCpu(): { busy: number; total: number } | null {
-  try {
-    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    const total = fields.reduce((a, b) => a + b, 0);
-    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
+interface RunResult {
+  acceptedPerSec: number;
+  processedPerSec: number;
+  busyCores: number | null;
+  /** CPU per 1,000 processed records: the worker processes together, and PostgreSQL. */
+  workerCpuPerK: number | null;
+  postgresCpuPerK: number | null;
 }
 
-async function run(workers: number): Promise<{ acceptedPerSec: number; processedPerSec: number; busyCores: number | null }> {
+/** Stops a worker (SIGTERM) and returns the CPU it used while working, as it reports on the way out. */
+async function stopWorker(child: ChildProcess): Promise<number | null> {
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+  const match = /worker cpu ms (\d+)/.exec(out);
+  return match ? Number(match[1]) : null;
+}
+
+async function run(workers: number): Promise<RunResult> {
   const dbName = `mno_bench_notif_${randomBytes(4).toString('hex')}`;
   await admin(`CREATE DATABASE "${dbName}"`);
   const url = new URL(PG_SERVER);
@@ -132,22 +143,31 @@ async function run(workers: number): Promise<{ acceptedPerSec: number; processed
     for (const table of ['maestrano_jobs', 'maestrano_job_guards', 'maestrano_locks', 'maestrano_id_maps']) await app.pool.query(`VACUUM ANALYZE ${table}`);
     const children = await Promise.all(Array.from({ length: workers }, () => spawnWorker(url.toString(), realmSuffix)));
     const cpu0 = machineCpu();
+    const pg0 = postgresCpuMs();
     const t1 = performance.now();
+    // Done when no record job is left unfinished. An index probe, not `jobs.counts()`: counting
+    // the whole queue ten times a second cost PostgreSQL about a tenth of its time in this run.
     for (;;) {
-      const c = await storage.jobs.counts({ type: JobTypes.connecRecord });
-      if (c.pending === 0 && c.running === 0) {
-        if (c.dead > 0) throw new Error(`${c.dead} dead letters`);
-        break;
-      }
+      const left = await app.pool.query(`SELECT 1 FROM maestrano_jobs WHERE status IN ('pending', 'running') AND type = $1 LIMIT 1`, [JobTypes.connecRecord]);
+      if (left.rowCount === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const processMs = performance.now() - t1;
+    const final = await storage.jobs.counts({ type: JobTypes.connecRecord });
+    if (final.dead > 0) throw new Error(`${final.dead} dead letters`);
     const cpu1 = machineCpu();
-    const busyCores = cpu1 && cpu0 ? (cpu1.busy - cpu0.busy) / ((cpu1.total - cpu0.total) / cpus().length) : null;
-    await Promise.all(children.map((c) => new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGTERM'); })));
+    const pg1 = postgresCpuMs();
+    const workerCpu = await Promise.all(children.map((c) => stopWorker(c)));
     const rows = await app.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM contacts');
     if (Number(rows.rows[0]?.n) !== people.length) throw new Error(`expected ${people.length} contacts, got ${rows.rows[0]?.n}`);
-    return { acceptedPerSec: people.length / (acceptMs / 1000), processedPerSec: people.length / (processMs / 1000), busyCores };
+    const perK = (ms: number | null) => (ms === null ? null : (ms / people.length) * 1000);
+    return {
+      acceptedPerSec: people.length / (acceptMs / 1000),
+      processedPerSec: people.length / (processMs / 1000),
+      busyCores: busyCores(cpu0, cpu1),
+      workerCpuPerK: perK(workerCpu.every((c) => c !== null) ? workerCpu.reduce<number>((a, b) => a + (b ?? 0), 0) : null),
+      postgresCpuPerK: perK(pg0 !== null && pg1 !== null ? pg1 - pg0 : null),
+    };
   } finally {
     handler = null;
     await app.close();
@@ -160,7 +180,11 @@ try {
   const one = await run(1);
   console.log(`records: ${people.length} in bodies of ${BODY}, ${SENDERS} concurrent senders`);
   console.log(`accepted: ${fmt(one.acceptedPerSec)} records/s`);
-  const cores = (r: { busyCores: number | null }) => (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores)`);
+  const cores = (r: RunResult) =>
+    (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores`) +
+    (r.workerCpuPerK === null ? '' : `; CPU per 1,000 records: workers ${Math.round(r.workerCpuPerK)} ms`) +
+    (r.postgresCpuPerK === null ? '' : `, PostgreSQL ${Math.round(r.postgresCpuPerK)} ms`) +
+    (r.busyCores === null ? '' : ')');
   console.log(`processed, 1 worker process:  ${fmt(one.processedPerSec)} records/s${cores(one)}`);
   const two = await run(2);
   console.log(`accepted (second run): ${fmt(two.acceptedPerSec)} records/s`);
