@@ -9,6 +9,10 @@
  * same pages with plain `fetch` and inserts them with raw `pg` multi-row INSERTs. Prints records
  * per second for both and the ratio (goal >= 0.5), and the SDK's peak RSS at `small` versus
  * `records` (goal: within 1.5x).
+ *
+ * Environment: BENCH_ONLY=sdk runs the SDK import alone; BENCH_PAGES_IN_FLIGHT and BENCH_CONCURRENCY
+ * set `importPagesInFlight` and `importConcurrency`; BENCH_CHILD_NODE_ARGS passes node flags to the
+ * SDK process (e.g. --cpu-prof); BENCH_PROFILE=1 prints storage calls and latencies.
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -90,6 +94,17 @@ async function measure(target: number, withBaseline: boolean): Promise<{ sdk: Ru
 const rate = (r: Run) => r.records / (r.ms / 1000);
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
+const perK = (r: Run, ms: number) => ((ms / r.records) * 1000).toFixed(0);
+const split = (r: Run) =>
+  `process ${perK(r, r.cpuMs)} ms + sandbox ${perK(r, r.sandboxCpuMs)} ms` +
+  (r.postgresCpuMs === null ? '' : ` + PostgreSQL ${perK(r, r.postgresCpuMs)} ms`) +
+  (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores)`);
+// BENCH_ONLY=sdk: one SDK run at `records`, nothing else (profiling, tuning).
+if (process.env.BENCH_ONLY === 'sdk') {
+  const only = await measure(large, false);
+  console.log(`sdk import: ${fmt(rate(only.sdk))} records/s in ${(only.sdk.ms / 1000).toFixed(1)} s; ${split(only.sdk)}`);
+  process.exit(0);
+}
 const smallRun = await measure(small, false);
 console.log(`small: ${smallRun.sdk.records} records, sdk ${fmt(rate(smallRun.sdk))} records/s, peak RSS ${smallRun.sdk.maxRssMb.toFixed(0)} MB`);
 const largeRun = await measure(large, true);
@@ -98,11 +113,6 @@ if (!baseline) throw new Error('no baseline');
 console.log(`large: ${largeRun.sdk.records} records (baseline ${baseline.records})`);
 console.log(`baseline (fetch + pg multi-row INSERT): ${fmt(rate(baseline))} records/s in ${(baseline.ms / 1000).toFixed(1)} s`);
 console.log(`sdk import (adapter-prisma, link-back): ${fmt(rate(largeRun.sdk))} records/s in ${(largeRun.sdk.ms / 1000).toFixed(1)} s`);
-const perK = (r: Run, ms: number) => ((ms / r.records) * 1000).toFixed(0);
-const split = (r: Run) =>
-  `process ${perK(r, r.cpuMs)} ms + sandbox ${perK(r, r.sandboxCpuMs)} ms` +
-  (r.postgresCpuMs === null ? '' : ` + PostgreSQL ${perK(r, r.postgresCpuMs)} ms`) +
-  (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores)`);
 console.log('CPU per 1,000 records (the sandbox and PostgreSQL figures include process start-up; the sandbox serves the link-backs):');
 console.log(`  baseline: ${split(baseline)}`);
 console.log(`  sdk:      ${split(largeRun.sdk)}`);
