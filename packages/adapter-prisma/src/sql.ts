@@ -224,7 +224,8 @@ export function jsonCol(row: Row, key: string): JsonValue {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') {
     try {
-      return toJson(JSON.parse(value), key);
+      // JSON.parse yields JSON values only: no second walk (a copy of every job payload).
+      return JSON.parse(value) as JsonValue;
     } catch {
       throw new RowShapeError(`column ${key}: stored text is not JSON`);
     }
