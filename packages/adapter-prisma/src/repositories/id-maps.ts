@@ -143,6 +143,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       for (let start = 0; start < maps.length; start += BATCH) {
         const batch = maps.slice(start, start + BATCH);
         const now = ctx.now();
+        const column = (pick: (map: IdMapInsert) => string | null) => pgArray(batch.map(pick), 'text[]');
         const stored = await db.query(
           op,
           db.provider === 'postgresql'
@@ -152,31 +153,12 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
               sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
                     last_received_hash, created_at, updated_at)
                   SELECT t, g, e, c, l, a, p, r, ${ts(now)}, ${ts(now)}
-                  FROM unnest(${pgArray(
-                    batch.map((m) => m.tenant),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.groupId),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.entity),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.connecId),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.localId),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.lastAppliedAt ?? null),
-                    'timestamp[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.lastPushedHash ?? null),
-                    'text[]',
-                  )}, ${pgArray(
-                    batch.map((m) => m.lastReceivedHash ?? null),
-                    'text[]',
-                  )}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, n)
+                  FROM unnest(${column((m) => m.tenant)}, ${column((m) => m.groupId)}, ${column((m) => m.entity)},
+                    ${column((m) => m.connecId)}, ${column((m) => m.localId)},
+                    ${pgArray(
+                      batch.map((m) => m.lastAppliedAt ?? null),
+                      'timestamp[]',
+                    )}, ${column((m) => m.lastPushedHash ?? null)}, ${column((m) => m.lastReceivedHash ?? null)}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, n)
                   ORDER BY n
                   ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`
             : sql`${INSERT_MAPS}${join(
