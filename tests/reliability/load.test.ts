@@ -105,7 +105,8 @@ describe.skipIf(unavailable !== null)('load: notification storm', () => {
     });
     const before = await h.db.writeCount('create');
 
-    const workers = [await h.spawnWorker({ concurrency: 32 }), await h.spawnWorker({ concurrency: 32 })];
+    // The SDK's default slots (4 batches of up to 100 records each, per process).
+    const workers = [await h.spawnWorker(), await h.spawnWorker()];
     const queue: object[][] = [];
     for (let i = 0; i < records.length; i += BATCH) queue.push(records.slice(i, i + BATCH));
     let retried = 0;
