@@ -167,6 +167,11 @@ describe('prismaAdapter', () => {
     expect(complete?.text).toContain('DELETE FROM maestrano_job_guards');
     expect(complete?.values).toEqual(expect.arrayContaining([['12', '7'], 'w']));
     expect(wake?.values).toEqual(expect.arrayContaining([['k1', 'k2']]));
+    // A batch's lease renewal is one statement too, guards included.
+    expect(await adapter.jobs.heartbeatMany(['3', '4', '3'], 'w', 500)).toEqual([]);
+    expect(sent).toHaveLength(6);
+    expect(sent[5]?.text).toContain('UPDATE maestrano_job_guards');
+    expect(sent[5]?.values).toEqual(expect.arrayContaining([['3', '4'], 'w']));
   });
 
   it('sends nothing for empty batches and rejects bad batch arguments before any SQL', async () => {
@@ -177,6 +182,7 @@ describe('prismaAdapter', () => {
     expect(await adapter.locks.releaseMany([], 'o')).toBe(0);
     expect(await adapter.jobs.completeMany(['nope', '-3'], 'w')).toEqual([]);
     expect(await adapter.jobs.wakeMany([])).toBe(0);
+    expect(await adapter.jobs.heartbeatMany(['nope'], 'w', 500)).toEqual([]);
     const map = { tenant: 't', groupId: 'g', entity: 'e', connecId: 'c', localId: null };
     await expect(adapter.idMaps.insertMany([map, { ...map, tenant: '' }])).rejects.toMatchObject({ operation: 'idMaps.insertMany' });
     await expect(adapter.locks.acquireMany(['a', ''], 'o', 500)).rejects.toMatchObject({ operation: 'locks.acquireMany' });

@@ -242,6 +242,32 @@ export function jobRepository(store: Store): JobRepository {
     return notOwned;
   }
 
+  /** Extends one owned job's lease, and its ordering guard with it. */
+  async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
+    let key: string | null = null;
+    let leaseExpiresAt = new Date(0);
+    const ok = await transition(id, worker, false, (doc, now) => {
+      key = strOrNull(doc, 'orderingKey');
+      leaseExpiresAt = new Date(now.getTime() + leaseMs);
+      return { set: { leaseExpiresAt, updatedAt: now }, value: true };
+    });
+    const oid = parseObjectId(id);
+    if (ok && key !== null && oid) {
+      const guardKey: string = key;
+      await store.modify<void>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
+        const fields = { jobId: oid, worker, leaseExpiresAt };
+        if (doc === null) return { kind: 'insert', doc: fields, value: () => undefined };
+        const holder = doc['jobId'];
+        const mine = holder instanceof ObjectId && holder.equals(oid);
+        const expires = dateOrNull(doc, 'leaseExpiresAt');
+        const free = expires === null || expires.getTime() <= store.now().getTime();
+        if (!mine && !free) return { kind: 'return', value: undefined };
+        return { kind: 'update', set: fields, value: () => undefined };
+      });
+    }
+    return ok;
+  }
+
   function completeOne(id: string, worker: string): Promise<boolean> {
     return transition(id, worker, false, (_doc, now) => ({
       set: { status: 'done', leaseOwner: null, leaseExpiresAt: null, completedAt: now, updatedAt: now },
@@ -343,30 +369,20 @@ export function jobRepository(store: Store): JobRepository {
       }),
 
     heartbeat: (id, worker, leaseMs) =>
-      store.run('jobs.heartbeat', async () => {
+      store.run('jobs.heartbeat', () => {
         checkPositiveInt('leaseMs', leaseMs);
-        let key: string | null = null;
-        let leaseExpiresAt = new Date(0);
-        const ok = await transition(id, worker, false, (doc, now) => {
-          key = strOrNull(doc, 'orderingKey');
-          leaseExpiresAt = new Date(now.getTime() + leaseMs);
-          return { set: { leaseExpiresAt, updatedAt: now }, value: true };
-        });
-        const oid = parseObjectId(id);
-        if (ok && key !== null && oid) {
-          const guardKey: string = key;
-          await store.modify<void>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
-            const fields = { jobId: oid, worker, leaseExpiresAt };
-            if (doc === null) return { kind: 'insert', doc: fields, value: () => undefined };
-            const holder = doc['jobId'];
-            const mine = holder instanceof ObjectId && holder.equals(oid);
-            const expires = dateOrNull(doc, 'leaseExpiresAt');
-            const free = expires === null || expires.getTime() <= store.now().getTime();
-            if (!mine && !free) return { kind: 'return', value: undefined };
-            return { kind: 'update', set: fields, value: () => undefined };
-          });
-        }
-        return ok;
+        return heartbeatOne(id, worker, leaseMs);
+      }),
+
+    // Each id goes through `heartbeat`'s owner-checked compare-and-set (and guard renewal), a
+    // few at a time.
+    heartbeatMany: (ids, worker, leaseMs) =>
+      store.run('jobs.heartbeatMany', async () => {
+        checkArray('ids', ids);
+        checkPositiveInt('leaseMs', leaseMs);
+        const unique = [...new Set(ids)].filter((id) => typeof id === 'string');
+        const alive = await mapLimited(unique, (id) => heartbeatOne(id, worker, leaseMs));
+        return unique.filter((_, i) => alive[i]);
       }),
 
     complete: (id, worker) => store.run('jobs.complete', () => completeOne(id, worker)),

@@ -343,6 +343,41 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return row !== undefined && num(row, 'n') > 0;
     },
 
+    async heartbeatMany(ids: string[], worker: string, leaseMs: number): Promise<string[]> {
+      const op = 'jobs.heartbeatMany';
+      if (!Array.isArray(ids)) throw invalid(op, 'ids must be an array');
+      positiveInt(op, 'leaseMs', leaseMs);
+      // Malformed ids name no job; the rest, without duplicates, in the caller's order.
+      const keys = [...new Set(ids.filter((id) => typeof id === 'string' && jobId(id) !== null))];
+      const alive = new Set<string>();
+      for (const batch of chunks(keys, KEY_BATCH)) {
+        const now = ctx.now();
+        const expires = plus(now, leaseMs);
+        const owned = sql`${inBigintList(raw('id'), batch, db.provider)} AND status = 'running' AND lease_owner = ${worker}`;
+        const rows = await db.query(
+          op,
+          pg
+            ? // As \`heartbeat\`, for every job at once: a job with an ordering key keeps its lease
+              // only while it still holds the key's guard.
+              sql`WITH mine AS (
+                    SELECT id, ordering_key FROM maestrano_jobs WHERE ${owned}
+                  ), g AS (
+                    UPDATE maestrano_job_guards g SET lease_expires_at = ${ts(expires)}
+                    FROM mine WHERE g.ordering_key = mine.ordering_key AND g.job_id = mine.id
+                    RETURNING g.job_id
+                  ), j AS (
+                    UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+                    WHERE ${owned} AND (ordering_key IS NULL OR id IN (SELECT job_id FROM g))
+                    RETURNING id
+                  )
+                  SELECT id FROM j`
+            : sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)} WHERE ${owned} RETURNING id`,
+        );
+        for (const row of rows) alive.add(str(row, 'id'));
+      }
+      return keys.filter((key) => alive.has(key));
+    },
+
     async complete(id: string, worker: string): Promise<boolean> {
       const key = jobId(id);
       if (key === null) return false;

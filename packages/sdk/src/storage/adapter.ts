@@ -391,6 +391,11 @@ export interface JobRepository {
   claim(options: ClaimJobsOptions): Promise<JobRecord[]>;
   /** Extends the lease; false when the caller no longer owns the job. */
   heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Batch `heartbeat` (one round trip where the database allows): extends the leases of the
+   * jobs the worker still owns and returns their ids, in the caller's order, without duplicates.
+   */
+  heartbeatMany(ids: string[], worker: string, leaseMs: number): Promise<string[]>;
   /** Marks the owner's job `done`. Idempotent: false (no error) when not owned or already done. */
   complete(id: string, worker: string): Promise<boolean>;
   /** Batch `complete` (one round trip): returns the ids marked done, those the worker still owned. */

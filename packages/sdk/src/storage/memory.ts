@@ -710,6 +710,15 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     return row && row.status === 'running' && row.leaseOwner === worker ? row : null;
   };
 
+  function renewLease(id: string, worker: string, leaseMs: number): boolean {
+    const row = owned(id, worker);
+    if (!row) return false;
+    const at = now();
+    row.leaseExpiresAt = later(at, leaseMs);
+    row.updatedAt = at;
+    return true;
+  }
+
   function completeJob(id: string, worker: string): boolean {
     const row = owned(id, worker);
     if (!row) return false;
@@ -789,12 +798,12 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     heartbeat: op('jobs.heartbeat', (id: string, worker: string, leaseMs: number) => {
       checkPositiveInt('leaseMs', leaseMs);
-      const row = owned(id, worker);
-      if (!row) return false;
-      const at = now();
-      row.leaseExpiresAt = later(at, leaseMs);
-      row.updatedAt = at;
-      return true;
+      return renewLease(id, worker, leaseMs);
+    }),
+    heartbeatMany: op('jobs.heartbeatMany', (ids: string[], worker: string, leaseMs: number) => {
+      if (!Array.isArray(ids)) throw new TypeError('ids must be an array');
+      checkPositiveInt('leaseMs', leaseMs);
+      return [...new Set(ids)].filter((id) => renewLease(id, worker, leaseMs));
     }),
     complete: op('jobs.complete', (id: string, worker: string) => completeJob(id, worker)),
     completeMany: op('jobs.completeMany', (ids: string[], worker: string) => {

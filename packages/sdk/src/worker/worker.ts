@@ -178,20 +178,31 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const lost = new Set<string>();
       const heartbeat = async (): Promise<boolean> => {
         const alive = jobs.filter((job) => !lost.has(job.id));
-        const answers = await Promise.all(
-          alive.map((job) =>
-            runtime.storage.jobs.heartbeat(job.id, workerId, leaseMs).catch((error: unknown) => {
-              runtime.logger.warn('worker: heartbeat failed', { jobId: job.id, error: errorSummary(error).message });
-              return true;
-            }),
-          ),
-        );
-        alive.forEach((job, k) => {
-          if (answers[k] === false) {
+        let renewed: Set<string>;
+        try {
+          // One round trip for the whole batch, not one per job.
+          renewed = new Set(
+            alive.length === 1 && alive[0]
+              ? (await runtime.storage.jobs.heartbeat(alive[0].id, workerId, leaseMs))
+                ? [alive[0].id]
+                : []
+              : await runtime.storage.jobs.heartbeatMany(
+                  alive.map((job) => job.id),
+                  workerId,
+                  leaseMs,
+                ),
+          );
+        } catch (error) {
+          // Unknown, not lost: the next heartbeat tries again before the lease ends.
+          runtime.logger.warn('worker: heartbeat failed', { jobs: alive.length, error: errorSummary(error).message });
+          renewed = new Set(alive.map((job) => job.id));
+        }
+        for (const job of alive) {
+          if (!renewed.has(job.id)) {
             lost.add(job.id);
             emit({ type: 'lease_lost', job });
           }
-        });
+        }
         if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
         return lost.size === 0;
       };

@@ -253,6 +253,42 @@ export const jobCases: StorageCases = {
     expect((await claimOne(adapter, 'w2'))?.id).toBe(id);
   }),
 
+  'heartbeatMany extends the leases of the worker own running jobs only, and returns their ids in order': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const a = await adapter.jobs.enqueue(job({ dedupeKey: 'a', orderingKey: 'rec-a' }));
+      const b = await adapter.jobs.enqueue(job({ dedupeKey: 'b' }));
+      const c = await adapter.jobs.enqueue(job({ dedupeKey: 'c' }));
+      const pending = await adapter.jobs.enqueue(job({ dedupeKey: 'd', runAt: inMs(clock, 3_600_000) }));
+      const mine = ids(await adapter.jobs.claim({ worker: 'w1', limit: 2, leaseMs: LEASE }));
+      const theirs = ids(await adapter.jobs.claim({ worker: 'w2', limit: 1, leaseMs: LEASE }));
+      expect(mine).toHaveLength(2);
+      const before = (await adapter.jobs.get(theirs[0] ?? ''))?.leaseExpiresAt;
+      clock.advance(LEASE - 1_000);
+      const asked = [c.id, b.id, a.id, pending.id, a.id, 'not-a-job', '00000000-0000-4000-8000-000000000000'];
+      const alive = await adapter.jobs.heartbeatMany(asked, 'w1', LEASE);
+      expect(alive).toEqual([c.id, b.id, a.id].filter((id) => mine.includes(id)));
+      for (const id of mine) expectDate((await adapter.jobs.get(id))?.leaseExpiresAt, clock.ms() + LEASE);
+      expect((await adapter.jobs.get(theirs[0] ?? ''))?.leaseExpiresAt).toEqual(before);
+      expect((await adapter.jobs.get(pending.id))?.status).toBe('pending');
+      // The renewed jobs are not redelivered when the first lease would have ended; the other one is.
+      clock.advance(1_000);
+      const redelivered = ids(await adapter.jobs.claim({ worker: 'w3', limit: 5, leaseMs: LEASE }));
+      expect(redelivered).toEqual(theirs);
+      expect(await adapter.jobs.heartbeatMany([], 'w1', LEASE)).toEqual([]);
+    },
+  ),
+
+  'heartbeatMany never revives a lease another worker has taken over': needs(['clock'], async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job({ orderingKey: 'rec-1' }));
+    await claimOne(adapter, 'w1');
+    clock.advance(LEASE);
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(id);
+    expect(await adapter.jobs.heartbeatMany([id], 'w1', LEASE * 10)).toEqual([]);
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w2' });
+    expect(await adapter.jobs.heartbeatMany([id], 'w2', LEASE)).toEqual([id]);
+  }),
+
   'heartbeat by a worker that does not hold the job returns false and changes nothing': async ({ adapter }) => {
     const { id } = await adapter.jobs.enqueue(job());
     expect(await adapter.jobs.heartbeat(id, 'w1', LEASE)).toBe(false);
