@@ -324,6 +324,43 @@ describe('worker', () => {
     expect(await storage.jobs.counts()).toMatchObject({ done: 23, pending: 0, running: 0 });
   });
 
+  it('worker – a batch renews its leases with one heartbeatMany; a job taken over meanwhile is lease_lost and not completed by the old owner', async () => {
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const calls: number[] = [];
+    const heartbeatMany = storage.jobs.heartbeatMany.bind(storage.jobs);
+    storage.jobs.heartbeatMany = async (ids, worker, leaseMs) => {
+      calls.push(ids.length);
+      return heartbeatMany(ids, worker, leaseMs);
+    };
+    const events: string[] = [];
+    let first = true;
+    let stolen = '';
+    const handler: JobHandler = async () => {};
+    handler.batch = async (jobs, ctx) => {
+      if (first) {
+        first = false;
+        // Every lease expires and another worker takes one job over.
+        now += 60_000;
+        const [taken] = await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 });
+        stolen = taken?.id ?? '';
+        expect(await ctx.heartbeat()).toBe(false);
+      }
+      return jobs.map(() => null);
+    };
+    for (let n = 0; n < 3; n++) await storage.jobs.enqueue({ type: 'test.batch', payload: { n } });
+    const worker = createWorker(runtimeWith(storage, clock), { 'test.batch': handler });
+
+    const stats = await worker.drain({ concurrency: 1, leaseMs: 30_000, pollIntervalMs: 5, onEvent: (e) => events.push(e.type) });
+
+    expect(calls).toEqual([3]);
+    expect(stolen).not.toBe('');
+    expect(events.filter((e) => e === 'lease_lost')).toHaveLength(1);
+    expect(stats).toMatchObject({ completed: 2, lost: 1 });
+    expect(await storage.jobs.get(stolen)).toMatchObject({ status: 'running', leaseOwner: 'other' });
+  });
+
   it('worker – a rejected batch fails every job of it, and a job past its attempts is dead-lettered without running', async () => {
     let now = Date.now();
     const clock = () => new Date(now);
