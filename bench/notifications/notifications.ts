@@ -89,8 +89,9 @@ interface RunResult {
   acceptedPerSec: number;
   processedPerSec: number;
   busyCores: number | null;
-  /** CPU per 1,000 processed records: the worker processes together, and PostgreSQL. */
+  /** CPU per 1,000 processed records: the worker processes together, this process (the sandbox answering the link-backs), and PostgreSQL. */
   workerCpuPerK: number | null;
+  sandboxCpuPerK: number;
   postgresCpuPerK: number | null;
 }
 
@@ -144,6 +145,7 @@ async function run(workers: number): Promise<RunResult> {
     const children = await Promise.all(Array.from({ length: workers }, () => spawnWorker(url.toString(), realmSuffix)));
     const cpu0 = machineCpu();
     const pg0 = postgresCpuMs();
+    const own0 = process.cpuUsage();
     const t1 = performance.now();
     // Done when no record job is left unfinished. An index probe, not `jobs.counts()`: counting
     // the whole queue ten times a second cost PostgreSQL about a tenth of its time in this run.
@@ -157,6 +159,7 @@ async function run(workers: number): Promise<RunResult> {
     if (final.dead > 0) throw new Error(`${final.dead} dead letters`);
     const cpu1 = machineCpu();
     const pg1 = postgresCpuMs();
+    const own = process.cpuUsage(own0);
     const workerCpu = await Promise.all(children.map((c) => stopWorker(c)));
     const rows = await app.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM contacts');
     if (Number(rows.rows[0]?.n) !== people.length) throw new Error(`expected ${people.length} contacts, got ${rows.rows[0]?.n}`);
@@ -167,6 +170,7 @@ async function run(workers: number): Promise<RunResult> {
       busyCores: busyCores(cpu0, cpu1),
       workerCpuPerK: perK(workerCpu.every((c) => c !== null) ? workerCpu.reduce<number>((a, b) => a + (b ?? 0), 0) : null),
       postgresCpuPerK: perK(pg0 !== null && pg1 !== null ? pg1 - pg0 : null),
+      sandboxCpuPerK: perK((own.user + own.system) / 1000) ?? 0,
     };
   } finally {
     handler = null;
@@ -182,7 +186,7 @@ try {
   console.log(`accepted: ${fmt(one.acceptedPerSec)} records/s`);
   const cores = (r: RunResult) =>
     (r.busyCores === null ? '' : ` (machine busy ${r.busyCores.toFixed(2)} of ${cpus().length} cores`) +
-    (r.workerCpuPerK === null ? '' : `; CPU per 1,000 records: workers ${Math.round(r.workerCpuPerK)} ms`) +
+    (r.workerCpuPerK === null ? '' : `; CPU per 1,000 records: workers ${Math.round(r.workerCpuPerK)} ms, sandbox ${Math.round(r.sandboxCpuPerK)} ms`) +
     (r.postgresCpuPerK === null ? '' : `, PostgreSQL ${Math.round(r.postgresCpuPerK)} ms`) +
     (r.busyCores === null ? '' : ')');
   console.log(`processed, 1 worker process:  ${fmt(one.processedPerSec)} records/s${cores(one)}`);
