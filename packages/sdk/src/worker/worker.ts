@@ -364,7 +364,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       for (const job of jobs) {
         stats.claimed++;
         emit({ type: 'claimed', job });
-        byType.set(job.type, [...(byType.get(job.type) ?? []), job]);
+        const group = byType.get(job.type);
+        if (group) group.push(job);
+        else byType.set(job.type, [job]);
       }
       const track = (work: Promise<void>) => {
         busy++;
