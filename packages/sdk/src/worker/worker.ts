@@ -182,15 +182,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         try {
           // One round trip for the whole batch, not one per job.
           renewed = new Set(
-            alive.length === 1 && alive[0]
-              ? (await runtime.storage.jobs.heartbeat(alive[0].id, workerId, leaseMs))
-                ? [alive[0].id]
-                : []
-              : await runtime.storage.jobs.heartbeatMany(
-                  alive.map((job) => job.id),
-                  workerId,
-                  leaseMs,
-                ),
+            await runtime.storage.jobs.heartbeatMany(
+              alive.map((job) => job.id),
+              workerId,
+              leaseMs,
+            ),
           );
         } catch (error) {
           // Unknown, not lost: the next heartbeat tries again before the lease ends.

@@ -7,14 +7,12 @@ import {
   defineConnector,
   defineEntity,
   memoryAdapter,
-  type Runtime,
   type StorageAdapter,
-  staticTenants,
 } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { A, API_ID, API_KEY, C, GROUP, ORG_UID, provisionGroup, silentLogger, TENANT, testTenant } from './harness.js';
+import { A, API_ID, API_KEY, C, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
 
 /** Counts every storage call by `repository.method`. */
 function counting(storage: StorageAdapter): { storage: StorageAdapter; calls: Map<string, number> } {
@@ -90,14 +88,7 @@ function setup(options: { createMany?: boolean } = {}) {
     local: store,
   });
   const connec = new FakeConnec(ORG_UID);
-  const runtime: Runtime = {
-    tenants: staticTenants([testTenant()]),
-    storage,
-    logger: silentLogger,
-    clock: () => new Date(),
-    instanceId: 'batch-test',
-    fetch: globalThis.fetch,
-  };
+  const runtime = testRuntime(storage, () => new Date(), 'batch-test');
   const sync = createSyncModule(runtime, {
     connector: defineConnector({ entities: [people, orgs] }),
     sync: { connecPort: () => connec, parkRetryMs: 60_000, pageSize: 50 },

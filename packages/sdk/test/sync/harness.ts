@@ -277,19 +277,17 @@ export async function provisionGroup(storage: StorageAdapter, groupId = GROUP, s
   return storage.groups.complete(TENANT, groupId, 'test', { companyId: `co-${groupId}`, orgUid: ORG_UID, settings: JSON.parse(JSON.stringify(settings)) });
 }
 
+/** A runtime over `storage` with the test tenant and a silent logger. */
+export function testRuntime(storage: StorageAdapter, clock: () => Date = () => new Date(), instanceId = 'test-instance'): Runtime {
+  return { tenants: staticTenants([testTenant()]), storage, logger: silentLogger, clock, instanceId, fetch: globalThis.fetch };
+}
+
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
   const app = new LocalApp();
   const connec = new FakeConnec(ORG_UID);
   const clock = options.clock ?? (() => new Date());
   const storage = options.storage ?? memoryAdapter({ clock });
-  const runtime: Runtime = {
-    tenants: staticTenants([testTenant()]),
-    storage,
-    logger: silentLogger,
-    clock,
-    instanceId: 'test-instance',
-    fetch: globalThis.fetch,
-  };
+  const runtime = testRuntime(storage, clock);
   const sync = createSyncModule(runtime, {
     connector: buildConnector(app, options),
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...options.sync },

@@ -1,20 +1,13 @@
-import { createSyncModule, defineConnector, defineEntity, memoryAdapter, type Runtime, staticTenants } from '@org/maestrano-sdk';
+import { createSyncModule, defineConnector, defineEntity, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { FakeConnec } from './fake-connec.js';
-import { A, C, GROUP, ORG_UID, provisionGroup, silentLogger, TENANT, testTenant } from './harness.js';
+import { A, C, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 describe('§F13 singleton company and sparse nested shapes', () => {
   it('imports the singular company once, links it back with a put to the singular path, and never sends empty objects', async () => {
     const storage = memoryAdapter();
     const connec = new FakeConnec(ORG_UID);
-    const runtime: Runtime = {
-      tenants: staticTenants([testTenant()]),
-      storage,
-      logger: silentLogger,
-      clock: () => new Date(),
-      instanceId: 'singleton-test',
-      fetch: globalThis.fetch,
-    };
+    const runtime = testRuntime(storage, () => new Date(), 'singleton-test');
     type Settings = { id?: string; name: string; email: string | null; billingLine1: string | null };
     const rows = new Map<string, Settings>();
     const company = defineEntity({
