@@ -1,11 +1,14 @@
 import { StorageConflictError, StorageError, type StorageOperation } from '@org/maestrano-sdk';
 import type { Executor } from '../client.js';
 import { ADAPTER_ID } from '../errors.js';
+import type { StatisticsRefresher } from './statistics.js';
 
 export interface RepositoryContext {
   db: Executor;
   /** The adapter clock (`StorageOptions.clock`). */
   now(): Date;
+  /** PostgreSQL planner statistics kept fresh as id-map scopes grow (see statistics.ts). */
+  statistics: StatisticsRefresher;
 }
 
 export function plus(date: Date, ms: number): Date {

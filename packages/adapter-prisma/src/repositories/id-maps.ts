@@ -9,7 +9,7 @@ import type {
   RecordError,
   StorageOperation,
 } from '@org/maestrano-sdk';
-import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, sql, str, toDate, ts } from '../sql.js';
+import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, toDate, ts } from '../sql.js';
 import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate } from './context.js';
 
 
@@ -93,11 +93,24 @@ function identity(tenant: string, groupId: string, entity: string, connecId: str
   return JSON.stringify([tenant, groupId, entity, connecId, localId]);
 }
 
+function columns(provider: SqlProvider): Sql {
+  return raw(
+    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(provider, 'last_error')}, created_at, updated_at`,
+  );
+}
+
+/**
+ * The batch lookup by Connec! ids (exported for the query-plan tests). No ORDER BY: sorting
+ * by seq made SQLite walk the whole scope through the paging index instead of probing the
+ * unique one, and callers need no order.
+ */
+export function findByConnecIdsStatement(provider: SqlProvider, scope: IdMapScope, connecIds: readonly string[]): Sql {
+  return sql`SELECT ${columns(provider)} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${inList(raw('connec_id'), connecIds, provider)}`;
+}
+
 export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
   const { db } = ctx;
-  const COLUMNS = raw(
-    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(db.provider, 'last_error')}, created_at, updated_at`,
-  );
+  const COLUMNS = columns(db.provider);
 
   return {
     async find(scope: IdMapScope, key: IdMapKey): Promise<IdMapRecord | null> {
@@ -116,7 +129,9 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
         const batch = unique.slice(i, i + BATCH);
         const found = await db.query(
           'idMaps.findManyByConnecIds',
-          sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${inList(raw('connec_id'), batch, db.provider)} ORDER BY seq`,
+          // No ORDER BY: sorting by seq made SQLite walk the whole scope through the paging
+        // index instead of probing the unique one (callers need no order).
+        sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${inList(raw('connec_id'), batch, db.provider)}`,
         );
         out.push(...found.map(toIdMap));
       }
@@ -127,6 +142,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       checkInsert('idMaps.insert', map);
       const [row] = await db.query('idMaps.insert', sql`${INSERT_MAPS}${mapValues(map, ctx.now())} RETURNING ${COLUMNS}`);
       if (!row) throw new Error('INSERT … RETURNING returned no row');
+      ctx.statistics.noteInserted(identity(map.tenant, map.groupId, map.entity, null, null), 1);
       return toIdMap(row);
     },
 
@@ -136,6 +152,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       // Everything is validated first, so an invalid entry stores nothing.
       for (const map of maps) checkInsert(op, map);
       const results: (IdMapRecord | null)[] = maps.map(() => null);
+      const grown = new Map<string, number>();
       // One multi-row INSERT per chunk. Without a conflict target, DO NOTHING skips a row
       // that collides on either unique index, with a stored map or with a row stored
       // earlier by the same statement (rows are inserted in input order), so each entry is
@@ -182,8 +199,11 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
             ?.shift();
           if (index === undefined) throw new Error('INSERT … RETURNING returned a row matching no entry');
           results[index] = record;
+          const scope = identity(record.tenant, record.groupId, record.entity, null, null);
+          grown.set(scope, (grown.get(scope) ?? 0) + 1);
         }
       }
+      for (const [scope, added] of grown) ctx.statistics.noteInserted(scope, added);
       return results;
     },
 
