@@ -9,7 +9,7 @@ import { findByConnecIdsStatement } from '../src/repositories/id-maps.js';
 import { REFRESH_AT, StatisticsRefresher } from '../src/repositories/statistics.js';
 import { render } from '../src/sql.js';
 import { migratedPg, migratedSqlite, type PgDatabase, pgUnavailableReason } from './backends.js';
-import type { PgPrismaClient } from './generated/postgresql/client.js';
+import type { PrismaClient as PgPrismaClient } from './generated/postgresql/client.js';
 
 const pgUnavailable = await pgUnavailableReason();
 if (pgUnavailable && process.env.CI) throw new Error(`CI requires PostgreSQL: ${pgUnavailable}`);
