@@ -77,7 +77,11 @@ const table = (r: [string, Figures][]) =>
     `|---|${columns.map(() => '---:').join('|')}|`,
     ...r.map(([name, f]) => `| ${name === 'Total' ? '**Total**' : name} | ${columns.map((c) => String(f[c[1]])).join(' | ')} |`),
   ].join('\n');
-const details = entries.map((e) => `| ${AREAS[e.area]} | ${e.name} | ${columns.map((c) => String(e[c[1]] ?? 0)).join(' | ')} |`);
+// In area order, then by test name: the report does not change with the order the tests finished in.
+const areaOrder = Object.keys(AREAS);
+const details = [...entries]
+  .sort((a, b) => areaOrder.indexOf(a.area) - areaOrder.indexOf(b.area) || a.name.localeCompare(b.name))
+  .map((e) => `| ${AREAS[e.area]} | ${e.name} | ${columns.map((c) => String(e[c[1]] ?? 0)).join(' | ')} |`);
 
 const clean = code === 0 && tests.failed === 0 && total.recordsLost === 0 && total.duplicates === 0 && total.doubleCharges === 0;
 console.log(`\nReliability (${ci ? 'CI sizes' : 'full sizes'}, ${minutes} min): ${tests.passed}/${tests.total} tests passed, ${tests.failed} failed, ${tests.skipped} skipped\n`);
