@@ -169,6 +169,14 @@ describe.skipIf(unavailable !== null)('SAML attack matrix (test IdP, PostgreSQL 
     it('a genuine assertion in a Response signed by another key with its own certificate embedded is refused (embedded_certificate_mismatch)', async () => {
       await expectRefused(() => t.loginXml(idp, MAIN, victim(), (xml) => signResponse(xml, otherIdp)), 400, 'embedded_certificate_mismatch');
     });
+    it("a genuine assertion in a Response whose own signature does not verify (SignatureValue altered) is refused (signature)", async () => {
+      const broken = (xml: string) => signResponse(xml, idp).replace(/(<ds:SignatureValue>)([A-Za-z])/, (_m, open: string, first: string) => `${open}${first === 'A' ? 'B' : 'A'}`);
+      await expectRefused(() => t.loginXml(idp, MAIN, victim(), broken), 400, 'signature');
+    });
+    it('a genuine assertion in a Response signed by another key without KeyInfo is refused (signature)', async () => {
+      const foreign = (xml: string) => signResponse(xml, otherIdp).replace(/<ds:KeyInfo>[\s\S]*?<\/ds:KeyInfo>/, '');
+      await expectRefused(() => t.loginXml(idp, MAIN, victim(), foreign), 400, 'signature');
+    });
     it('a non-success status is refused (status)', async () => {
       await expectRefused(() => t.login(idp, MAIN, victim(), { status: 'urn:oasis:names:tc:SAML:2.0:status:Requester' }), 400, 'status');
     });

@@ -106,8 +106,9 @@ function pemOfBase64(der: string): string {
  * selects the embedded certificate), and this class adds what node-saml 5.1 does not check
  * (ENVIRONMENT.md "SAML peers"): no DOCTYPE, exactly one assertion anywhere in the document,
  * Destination, Recipient, time windows with skew against our clock, audience, the
- * consistency of InResponseTo, and that no signature node-saml reads (the Response's, the
- * assertion's) embeds a certificate other than the trusted one. Replay and the browser
+ * consistency of InResponseTo, that a signature on the Response itself verifies (node-saml
+ * alone ignores one that does not), and that no signature node-saml reads (the Response's,
+ * the assertion's) embeds a certificate other than the trusted one. Replay and the browser
  * binding of InResponseTo are checked by the caller, which owns storage and cookies.
  */
 export class ResponseValidator {
@@ -118,8 +119,13 @@ export class ResponseValidator {
     this.#options = options;
   }
 
-  #samlFor(tenant: Tenant, pem: string): SAML {
-    const key = `${tenant.name}\u0000${tenant.api.id}\u0000${pem}`;
+  /**
+   * `responseSigned`: the Response carries its own signature, which must then verify too.
+   * node-saml otherwise ignores a Response signature that does not verify (it only reads a
+   * valid one as "signed") and accepts the document on the assertion's signature alone.
+   */
+  #samlFor(tenant: Tenant, pem: string, responseSigned: boolean): SAML {
+    const key = `${tenant.name}\u0000${tenant.api.id}\u0000${responseSigned}\u0000${pem}`;
     let saml = this.#saml.get(key);
     if (!saml) {
       saml = new SAML({
@@ -128,7 +134,7 @@ export class ResponseValidator {
         callbackUrl: consumeUrl(tenant),
         audience: false,
         wantAssertionsSigned: true,
-        wantAuthnResponseSigned: false,
+        wantAuthnResponseSigned: responseSigned,
         acceptedClockSkewMs: -1,
         validateInResponseTo: ValidateInResponseTo.never,
       });
@@ -196,15 +202,24 @@ export class ResponseValidator {
       throw ssoError('certificate', 'no certificate configured');
     }
 
+    // A signature present on the Response must verify as well (defence in depth: the
+    // Maestrano layout signs the assertion only, and a broken outer signature means the
+    // document was altered or signed by someone else).
+    const responseSigned = child(root, NS.dsig, 'Signature') !== null;
     let signedXml: string;
     let signedNameId: string | undefined;
     try {
-      const result = await this.#samlFor(tenant, pem).validatePostResponseAsync({ SAMLResponse: compact });
+      const result = await this.#samlFor(tenant, pem, responseSigned).validatePostResponseAsync({ SAMLResponse: compact });
       if (!result.profile) throw ssoError('malformed', 'no profile in the response');
       signedXml = result.profile.getAssertionXml?.() ?? '';
       signedNameId = result.profile.nameID;
     } catch (error) {
       if (error instanceof SsoError) throw error;
+      if (responseSigned && error instanceof Error && /Invalid document signature/.test(error.message)) {
+        // Another IdP's certificate in the Response's KeyInfo is the more precise reason.
+        checkEmbeddedCertificates(pem, [root]);
+        throw ssoError('signature', "the Response's own signature does not verify with the pinned certificate", error);
+      }
       throw this.#classify(tenant, error, embedded, Boolean(signature));
     }
     checkEmbeddedCertificates(pem, [root, assertion]);

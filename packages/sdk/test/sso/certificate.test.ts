@@ -127,6 +127,44 @@ describe('a signature by the pinned key whose KeyInfo carries another certificat
   });
 });
 
+describe("a Response's own signature must verify when it is present", () => {
+  async function expectSignatureRefused(res: LoginAnswer): Promise<void> {
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'signature', message: 'The SAML response signature is invalid' });
+    // Nothing was provisioned, nothing remembered as used.
+    expect(await h.storage.groups.list(h.tenant)).toEqual([]);
+    expect(await h.storage.users.get(h.tenant, alice.uid)).toBeNull();
+    expect(h.app.calls).toEqual([]);
+    expect(h.logins).toEqual([]);
+  }
+
+  it("a genuine assertion in a Response whose SignatureValue was altered is refused (node-saml alone ignores it)", async () => {
+    const tamper = (xml: string) => {
+      const signed = signResponse(xml, h.idp);
+      // The Response's signature comes first (after its Issuer), the assertion's second.
+      const out = signed.replace(/(<ds:SignatureValue>)([A-Za-z])/, (_m, open: string, first: string) => `${open}${first === 'A' ? 'B' : 'A'}`);
+      expect(out).not.toBe(signed);
+      return out;
+    };
+    await expectSignatureRefused(await loginWithResponse(h, alice, tamper));
+  });
+
+  it('a genuine assertion in a Response changed after it was signed is refused', async () => {
+    const alter = (xml: string) => {
+      const signed = signResponse(xml, h.idp);
+      const out = signed.replace(/IssueInstant="[^"]*"/, 'IssueInstant="2031-01-01T00:00:00Z"');
+      expect(out).not.toBe(signed);
+      return out;
+    };
+    await expectSignatureRefused(await loginWithResponse(h, alice, alter));
+  });
+
+  it("a genuine assertion in a Response signed by another key with no certificate in KeyInfo is refused", async () => {
+    const strip = (xml: string) => signResponse(xml, otherIdp).replace(/<ds:KeyInfo>[\s\S]*?<\/ds:KeyInfo>/, '');
+    await expectSignatureRefused(await loginWithResponse(h, alice, strip));
+  });
+});
+
 describe('the other certificate cases keep their reasons', () => {
   it('signed by another key with its own certificate embedded stays certificate', async () => {
     const res = await h.login(alice, { idp: otherIdp });
