@@ -2,13 +2,25 @@ import type { Logger, LogLevel } from '../core/types.js';
 import { redactByKey } from './redact.js';
 
 const SENSITIVE = /key|secret|password|passwd|token|authorization|cookie|session|saml|signature|credential/i;
+/**
+ * Field names with "key" in them that name the SDK's own identifiers, never a secret: the
+ * ledger key of a charge, a lock, a job's dedupe/ordering/wait key, an idempotency key. They
+ * are what a log line about a charge or a job is for. Anything else with "key" stays redacted.
+ */
+const IDENTIFIER_KEY = /^(ledger|lock|dedupe|ordering|wait|idempotency)_?keys?$/i;
+
+/** Whether a field of this name is redacted by the runtime logger. */
+export function isSensitiveField(key: string): boolean {
+  return SENSITIVE.test(key) && !IDENTIFIER_KEY.test(key);
+}
 
 /**
  * Redacts every field whose key looks secret (`key`, `secret`, `token`, `session`, …), at any
  * depth; values nested deeper than 8 levels are replaced by `[truncated]`, never logged as is.
+ * The SDK's identifier keys (`ledgerKey`, `lockKey`, `dedupeKey`, …) are logged.
  */
 export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
-  return redactByKey(fields, (key) => SENSITIVE.test(key));
+  return redactByKey(fields, isSensitiveField);
 }
 
 /** Wraps a logger so that no secret-looking field reaches it, and a throwing logger never breaks a request. */

@@ -202,6 +202,35 @@ describe('logger redaction', () => {
     expect(() => logger.warn('y')).not.toThrow();
   });
 
+  it("logs the SDK's identifier keys (ledger, lock, job keys) and still redacts every other key", () => {
+    const seen: unknown[] = [];
+    const logger = redactingLogger({ debug() {}, info: (_m, f) => seen.push(f), warn() {}, error() {} });
+    logger.info('x', {
+      ledgerKey: 'charge:t:order-42',
+      lockKey: 'webhook:t:cld-1',
+      job: { dedupeKey: 'd-1', orderingKey: 'o-1', wait_key: 'w-1', idempotencyKey: 'i-1' },
+      key: 'k',
+      apiKey: 'k1',
+      privateKey: 'pem',
+      signingKey: 's',
+      keys: ['a'],
+      monkeyKey: 'm',
+    });
+    expect(seen).toEqual([
+      {
+        ledgerKey: 'charge:t:order-42',
+        lockKey: 'webhook:t:cld-1',
+        job: { dedupeKey: 'd-1', orderingKey: 'o-1', wait_key: 'w-1', idempotencyKey: 'i-1' },
+        key: '[redacted]',
+        apiKey: '[redacted]',
+        privateKey: '[redacted]',
+        signingKey: '[redacted]',
+        keys: '[redacted]',
+        monkeyKey: '[redacted]',
+      },
+    ]);
+  });
+
   it('never passes a deeply nested value through unredacted: past 8 levels it is truncated; cycles and errors are safe', () => {
     const seen: Record<string, unknown>[] = [];
     const logger = redactingLogger({ debug() {}, info: (_m, f) => f && seen.push(f), warn() {}, error() {} });
