@@ -79,20 +79,52 @@ function certificateDer(text: string): Buffer | null {
  * the document would claim a signer other than the one that was checked (for whoever reads
  * KeyInfo later: logs, audits, a consumer that trusts it). Checked for every signature
  * node-saml reads, the direct `ds:Signature` children of the Response and of the assertion;
- * certificates are compared by their DER bytes. A signature without a certificate passes.
+ * certificates are compared by their DER bytes, bare public keys (`ds:KeyValue`) by their RSA
+ * modulus and exponent. A signature with neither passes.
  */
 function checkEmbeddedCertificates(trustedPem: string, signedElements: readonly Element[]): void {
-  let trusted: Buffer | undefined;
+  let trusted: X509Certificate | undefined;
+  const mismatch = (element: Element, what: string) =>
+    ssoError('embedded_certificate_mismatch', `the ${element.localName} signature embeds ${what} other than the pinned one`);
   for (const element of signedElements) {
     for (const signature of children(element, NS.dsig, 'Signature')) {
       for (const embedded of descendantsByLocalName(signature, 'X509Certificate')) {
-        trusted ??= new X509Certificate(trustedPem).raw;
-        if (!certificateDer(embedded.textContent ?? '')?.equals(trusted)) {
-          throw ssoError('embedded_certificate_mismatch', `the ${element.localName} signature embeds a certificate other than the pinned one`);
-        }
+        trusted ??= new X509Certificate(trustedPem);
+        if (!certificateDer(embedded.textContent ?? '')?.equals(trusted.raw)) throw mismatch(element, 'a certificate');
+      }
+      for (const keyValue of descendantsByLocalName(signature, 'KeyValue')) {
+        trusted ??= new X509Certificate(trustedPem);
+        if (!keyValueIsTrusted(keyValue, trusted)) throw mismatch(element, 'a public key');
       }
     }
   }
+}
+
+/** Base64 (any line breaks) of an unsigned big-endian integer, without leading zero bytes. */
+function integerBytes(text: string | null): Buffer | null {
+  const body = (text ?? '').replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return null;
+  const bytes = Buffer.from(body, 'base64');
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return bytes.subarray(start);
+}
+
+/** Whether a `ds:KeyValue` holds exactly the trusted certificate's RSA public key. */
+function keyValueIsTrusted(keyValue: Element, trusted: X509Certificate): boolean {
+  const rsa = descendantsByLocalName(keyValue, 'RSAKeyValue');
+  // Any other kind of key (DSA, EC, unknown) cannot be the pinned RSA key.
+  if (rsa.length !== 1 || keyValue.getElementsByTagName('*').length !== 3) return false;
+  const jwk = trusted.publicKey.export({ format: 'jwk' });
+  if (jwk.kty !== 'RSA' || !jwk.n || !jwk.e) return false;
+  const modulus = integerBytes(text(descendantsByLocalName(keyValue, 'Modulus')[0] ?? null));
+  const exponent = integerBytes(text(descendantsByLocalName(keyValue, 'Exponent')[0] ?? null));
+  return (
+    modulus !== null &&
+    exponent !== null &&
+    modulus.equals(integerBytes(Buffer.from(jwk.n, 'base64url').toString('base64')) ?? Buffer.alloc(0)) &&
+    exponent.equals(integerBytes(Buffer.from(jwk.e, 'base64url').toString('base64')) ?? Buffer.alloc(0))
+  );
 }
 
 function pemOfBase64(der: string): string {

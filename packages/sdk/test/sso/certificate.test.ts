@@ -7,6 +7,7 @@
  */
 import { SsoError } from '@org/maestrano-sdk';
 import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { X509Certificate } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, type LoginAnswer, startHarness } from './harness.js';
@@ -36,6 +37,16 @@ function withEmbedded(xml: string, content: string, which: 'all' | 'first' = 'al
   const re = /(<ds:X509Certificate>)[^<]*(<\/ds:X509Certificate>)/;
   const out = xml.replace(which === 'all' ? new RegExp(re, 'g') : re, `$1${content}$2`);
   if (out === xml) throw new Error('no ds:X509Certificate to replace');
+  return out;
+}
+
+/** Adds to the first `ds:KeyInfo` the RSA public key of `pem` as a `ds:KeyValue` (not covered by the signature). */
+function withKeyValue(xml: string, pem: string): string {
+  const jwk = new X509Certificate(pem).publicKey.export({ format: 'jwk' });
+  const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64url').toString('base64');
+  const keyValue = `<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>${b64(jwk.n)}</ds:Modulus><ds:Exponent>${b64(jwk.e)}</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>`;
+  const out = xml.replace('<ds:KeyInfo>', `<ds:KeyInfo>${keyValue}`);
+  if (out === xml) throw new Error('no ds:KeyInfo to extend');
   return out;
 }
 
@@ -92,6 +103,15 @@ describe('a signature by the pinned key whose KeyInfo carries another certificat
 
   it("the assertion's signature embeds text that is not base64", async () => {
     await expectMismatch(await h.login(alice, { mutateSigned: (xml) => withEmbedded(xml, `${base64Body(h.idp.certificate)}!`) }));
+  });
+
+  it("the assertion's signature carries another key as a bare ds:KeyValue", async () => {
+    await expectMismatch(await h.login(alice, { mutateSigned: (xml) => withKeyValue(xml, otherIdp.certificate) }));
+  });
+
+  it("the assertion's signature carries a ds:KeyValue that is not RSA", async () => {
+    const ec = '<ds:KeyValue><ds:ECKeyValue><ds:PublicKey>AAAA</ds:PublicKey></ds:ECKeyValue></ds:KeyValue>';
+    await expectMismatch(await h.login(alice, { mutateSigned: (xml) => xml.replace('<ds:KeyInfo>', `<ds:KeyInfo>${ec}`) }));
   });
 
   it("the Response's signature (pinned key) embeds another certificate while the assertion's is genuine", async () => {
@@ -207,6 +227,15 @@ describe('signatures verified by the pinned certificate are accepted', () => {
       return out;
     };
     await expectAccepted(await fresh.login(user, { mutateSigned: stripKeyInfo }), user);
+  });
+
+  it("with the pinned key also given as a ds:KeyValue (the modulus base64 with a leading zero byte or without)", async () => {
+    const user = someone();
+    await expectAccepted(await fresh.login(user, { mutateSigned: (xml) => withKeyValue(xml, fresh.idp.certificate) }), user);
+    const padded = someone();
+    const withZero = (xml: string) =>
+      withKeyValue(xml, fresh.idp.certificate).replace(/<ds:Modulus>([^<]*)<\/ds:Modulus>/, (_m, b64: string) => `<ds:Modulus>${Buffer.concat([Buffer.from([0]), Buffer.from(b64, 'base64')]).toString('base64')}</ds:Modulus>`);
+    await expectAccepted(await fresh.login(padded, { mutateSigned: withZero }), padded);
   });
 
   it('with the pinned certificate wrapped at 64 columns and indented, or in PEM armour', async () => {
