@@ -20,6 +20,7 @@ import type { Answer } from './lib/http.js';
 import { pgUnavailableReason } from './lib/pg.js';
 import { report } from './lib/report.js';
 import {
+  addKeyValue,
   b64,
   injectComment,
   moveAssertion,
@@ -165,6 +166,13 @@ describe.skipIf(unavailable !== null)('SAML attack matrix (test IdP, PostgreSQL 
         400,
         'embedded_certificate_mismatch',
       );
+    });
+    it('a genuine signature whose KeyInfo carries another bare public key (ds:KeyValue) is refused (embedded_certificate_mismatch)', async () => {
+      await expectRefused(() => t.login(idp, MAIN, victim(), { mutateSigned: (xml) => addKeyValue(xml, otherIdp.certificate) }), 400, 'embedded_certificate_mismatch');
+    });
+    it('control: the pinned key also given as a bare ds:KeyValue is accepted', async () => {
+      const v = victim();
+      await expectAccepted(() => t.login(idp, MAIN, v, { mutateSigned: (xml) => addKeyValue(xml, idp.certificate) }), v.uid);
     });
     it('a genuine assertion in a Response signed by another key with its own certificate embedded is refused (embedded_certificate_mismatch)', async () => {
       await expectRefused(() => t.loginXml(idp, MAIN, victim(), (xml) => signResponse(xml, otherIdp)), 400, 'embedded_certificate_mismatch');

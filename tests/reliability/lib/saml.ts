@@ -4,7 +4,7 @@
  * signature, HMAC key-confusion and algorithm substitution, all by DOM surgery on real
  * signed documents (ours or pysaml2's), so they work whatever the namespace prefixes.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 
@@ -191,6 +191,16 @@ export function signAssertionHmac(assertionXml: string, certificatePem: string):
 export function replaceEmbeddedCertificate(xml: string, certificatePem: string): string {
   const b64 = certificatePem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
   return xml.replace(/(<(?:ds:)?X509Certificate>)[^<]*(<\/(?:ds:)?X509Certificate>)/g, `$1${b64}$2`);
+}
+
+/** Adds `certificatePem`'s RSA public key as a bare ds:KeyValue to every KeyInfo (signature untouched). */
+export function addKeyValue(xml: string, certificatePem: string): string {
+  const jwk = new X509Certificate(certificatePem).publicKey.export({ format: 'jwk' });
+  const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64url').toString('base64');
+  const keyValue = `<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>${b64(jwk.n)}</ds:Modulus><ds:Exponent>${b64(jwk.e)}</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>`;
+  const out = xml.replace(/<ds:KeyInfo>/g, `<ds:KeyInfo>${keyValue}`);
+  if (out === xml) throw new Error('no ds:KeyInfo to extend');
+  return out;
 }
 
 /** Rewrites the SignatureMethod / DigestMethod algorithm URIs (after signing). */
