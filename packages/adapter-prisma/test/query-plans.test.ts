@@ -3,10 +3,10 @@
 // the walk costs milliseconds per page and grows with every page imported. These tests ask
 // each database how it would run the adapter's own statement.
 import type { IdMapInsert } from '@org/maestrano-sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { prismaAdapter } from '../src/index.js';
 import { findByConnecIdsStatement } from '../src/repositories/id-maps.js';
-import { REFRESH_AT, StatisticsRefresher } from '../src/repositories/statistics.js';
+import { MIN_INTERVAL_MS, REFRESH_AT, StatisticsRefresher } from '../src/repositories/statistics.js';
 import { render } from '../src/sql.js';
 import { migratedPg, migratedSqlite, type PgDatabase, pgUnavailableReason } from './backends.js';
 import type { PrismaClient as PgPrismaClient } from './generated/postgresql/client.js';
@@ -85,40 +85,71 @@ describe.skipIf(pgUnavailable !== null)(`id-map lookup on PostgreSQL${pgUnavaila
 });
 
 describe('StatisticsRefresher', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   const fakeDb = () => {
     const statements: string[] = [];
-    let release: (() => void) | null = null;
+    const pending: (() => void)[] = [];
     const db = {
       provider: 'postgresql' as const,
       async execute(_op: string, query: Parameters<typeof render>[0]) {
         statements.push(render(query, 'postgresql').text);
-        await new Promise<void>((resolve) => {
-          release = resolve;
-        });
+        await new Promise<void>((resolve) => pending.push(resolve));
         return 0;
       },
     };
-    return { db, statements, release: () => release?.() };
+    return { db, statements, finish: () => pending.shift()?.() };
   };
+  const tick = () => vi.advanceTimersByTimeAsync(0);
 
-  it('refreshes at each threshold a scope crosses, one at a time, and never when disabled', async () => {
-    const { db, statements, release } = fakeDb();
+  it('refreshes when a scope crosses a threshold, one at a time and at most one every MIN_INTERVAL_MS; crossings meanwhile share one', async () => {
+    vi.useFakeTimers();
+    const { db, statements, finish } = fakeDb();
     const refresher = new StatisticsRefresher(db as never, true);
     refresher.noteInserted('a', (REFRESH_AT[0] as number) - 1);
     expect(statements).toEqual([]);
-    refresher.noteInserted('a', 1); // crosses 1,000
+    refresher.noteInserted('a', 1); // crosses 1,000: runs at once
     expect(statements).toHaveLength(1);
     expect(statements[0]).toMatch(/^ANALYZE maestrano_id_maps \(tenant, group_id, entity, connec_id, local_id\)$/);
-    refresher.noteInserted('b', 20_000); // crosses 1,000 and 10,000 while the first runs: one more after it
-    refresher.noteInserted('a', 5);
+    // While it runs, two more scopes cross (one of them two thresholds at once): one refresh more, later.
+    refresher.noteInserted('b', 20_000);
+    refresher.noteInserted('c', 1_000);
+    refresher.noteInserted('a', 5); // no crossing
+    finish();
+    await tick();
     expect(statements).toHaveLength(1);
-    release();
-    await new Promise((r) => setTimeout(r, 0));
+    await vi.advanceTimersByTimeAsync(MIN_INTERVAL_MS - 1);
+    expect(statements).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
     expect(statements).toHaveLength(2);
-    release();
+    finish();
     await refresher.settled();
     expect(refresher.refreshes).toBe(2);
+    // Long after the last one, a crossing runs at once again.
+    await vi.advanceTimersByTimeAsync(MIN_INTERVAL_MS);
+    refresher.noteInserted('d', 1_000);
+    expect(statements).toHaveLength(3);
+    finish();
+    await refresher.settled();
+    expect(refresher.refreshes).toBe(3);
+  });
 
+  it('settled() drops a refresh still waiting for its turn, and nothing runs after it', async () => {
+    vi.useFakeTimers();
+    const { db, statements, finish } = fakeDb();
+    const refresher = new StatisticsRefresher(db as never, true);
+    refresher.noteInserted('a', 1_000);
+    finish();
+    await tick();
+    refresher.noteInserted('b', 1_000); // within the interval: waits
+    await refresher.settled();
+    await vi.advanceTimersByTimeAsync(MIN_INTERVAL_MS * 2);
+    expect(statements).toHaveLength(1);
+  });
+
+  it('never refreshes when disabled (SQLite, or refreshStatistics: false)', () => {
     const off = fakeDb();
     const disabled = new StatisticsRefresher(off.db as never, false);
     disabled.noteInserted('a', 50_000);

@@ -9,6 +9,12 @@ export const REFRESH_AT: readonly number[] = [1_000, 10_000, 100_000];
 const MAX_SCOPES = 10_000;
 
 /**
+ * Least time between the starts of two refreshes: when many groups import at once, their
+ * crossings share one ANALYZE instead of running them back to back.
+ */
+export const MIN_INTERVAL_MS = 5_000;
+
+/**
  * Keeps PostgreSQL's planner statistics of the id-map table fresh while a scope grows.
  *
  * PostgreSQL chooses an index from statistics gathered by ANALYZE. For a scope that grew
@@ -23,12 +29,15 @@ const MAX_SCOPES = 10_000;
  * So when a scope this process writes to crosses 1,000, 10,000 and 100,000 rows, the adapter
  * runs `ANALYZE` on the lookup columns, in the background: it reads a sample of the table
  * (a few tens of ms), blocks no reader or writer, and a failure (a role that does not own
- * the table gets a warning, not an error) only means the refresh did not happen.
+ * the table gets a warning, not an error) only means the refresh did not happen. One runs
+ * at a time, at most one every `MIN_INTERVAL_MS`; crossings in between share the next one.
  */
 export class StatisticsRefresher {
   private readonly counts = new Map<string, number>();
   private running: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
   private again = false;
+  private lastStartedAt = Number.NEGATIVE_INFINITY;
   /** Refreshes run so far (tests, diagnostics). */
   refreshes = 0;
 
@@ -47,27 +56,54 @@ export class StatisticsRefresher {
     if (REFRESH_AT.some((at) => before < at && after >= at)) this.refresh();
   }
 
-  /** Resolves once no refresh is running (tests; `close()`). */
+  /**
+   * Resolves once no refresh is running (tests; `close()`). A refresh still waiting for its
+   * turn (see `MIN_INTERVAL_MS`) is dropped: statistics are an optimisation.
+   */
   async settled(): Promise<void> {
-    while (this.running) await this.running;
+    for (;;) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
+      this.again = false;
+      if (!this.running) return;
+      await this.running;
+    }
   }
 
   private refresh(): void {
-    if (this.running) {
-      // One at a time; a crossing during a refresh gets one more right after it.
+    if (this.running || this.timer) {
+      // One at a time; crossings meanwhile (many groups importing at once) share one more.
       this.again = true;
       return;
     }
+    const wait = this.lastStartedAt + MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.start();
+      }, wait);
+      this.timer.unref?.();
+      return;
+    }
+    this.start();
+  }
+
+  private start(): void {
     const op: StorageOperation = 'idMaps.insertMany';
+    this.again = false;
+    this.lastStartedAt = Date.now();
     this.running = (async () => {
       try {
-        do {
-          this.again = false;
-          await this.db.execute(op, raw('ANALYZE maestrano_id_maps (tenant, group_id, entity, connec_id, local_id)')).catch(() => 0);
-          this.refreshes++;
-        } while (this.again);
+        await this.db.execute(op, raw('ANALYZE maestrano_id_maps (tenant, group_id, entity, connec_id, local_id)')).catch(() => 0);
+        this.refreshes++;
       } finally {
         this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.refresh();
+        }
       }
     })();
   }
