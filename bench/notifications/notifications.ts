@@ -194,6 +194,15 @@ try {
   console.log(`accepted (second run): ${fmt(two.acceptedPerSec)} records/s`);
   console.log(`processed, 2 worker processes: ${fmt(two.processedPerSec)} records/s${cores(two)}`);
   console.log(`speed-up 2 vs 1 workers: ${(two.processedPerSec / one.processedPerSec).toFixed(2)}x (goal >= 1.6x)`);
+  if (one.busyCores !== null && one.busyCores > 0) {
+    // Everything (workers, PostgreSQL, the sandbox, the senders) shares this machine's cores:
+    // a second worker can only use what the one-worker run left idle.
+    const ceiling = cpus().length / one.busyCores;
+    console.log(
+      `ceiling on this machine: ${cpus().length} cores / ${one.busyCores.toFixed(2)} busy with one worker = ${ceiling.toFixed(2)}x at most` +
+        (ceiling < 1.6 ? ' (the 1.6x goal needs more cores than this machine has)' : ''),
+    );
+  }
 } finally {
   await sandbox.stop();
   server.closeAllConnections();
