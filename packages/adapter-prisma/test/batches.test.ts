@@ -113,6 +113,26 @@ for (const backend of backends) {
       }
     });
 
+    it('insertMany returns each stored map exactly as find reads it back (every field)', async () => {
+      const at = new Date(Date.UTC(2031, 4, 6, 7, 8, 9, 123));
+      const entries: IdMapInsert[] = [
+        { ...SCOPE, connecId: 'c-full', localId: 'l-full', lastAppliedAt: at, lastPushedHash: 'p'.repeat(64), lastReceivedHash: 'r'.repeat(64) },
+        { ...SCOPE, connecId: 'c-bare', localId: null },
+        { ...SCOPE, entity: 'invoice', connecId: null, localId: 'l-only' },
+        { ...SCOPE, connecId: 'c-full', localId: 'l-other' }, // collides: not stored
+      ];
+      const got = await adapter.idMaps.insertMany(entries);
+      expect(got[3]).toBeNull();
+      for (const [index, record] of got.slice(0, 3).entries()) {
+        const entry = entries[index] as IdMapInsert;
+        const scope = { tenant: entry.tenant, groupId: entry.groupId, entity: entry.entity };
+        const read = await adapter.idMaps.find(scope, entry.connecId !== null ? { connecId: entry.connecId } : { localId: entry.localId as string });
+        expect(record).toEqual(read);
+      }
+      expect(got[0]?.lastAppliedAt?.toISOString()).toBe(at.toISOString());
+      expect(got[0]?.lastAppliedAt).not.toBe(at); // a copy, not the caller's Date
+    });
+
     it('insertMany stores an entry that collides only with an earlier entry that was itself skipped', async () => {
       await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
       const results = await adapter.idMaps.insertMany([

@@ -88,6 +88,27 @@ function mapValues(map: IdMapInsert, now: Date): Sql {
     ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(now)}, ${ts(now)})`;
 }
 
+/** What `insertMany` returns for a map it stored (the keys it reads back identify the entry). */
+const STORED_KEYS = raw('tenant, group_id, entity, connec_id, local_id');
+
+/** The record of a map stored from `map` at `now`, as the table now holds it. */
+function storedMap(map: IdMapInsert, now: Date): IdMapRecord {
+  return {
+    tenant: map.tenant,
+    groupId: map.groupId,
+    entity: map.entity,
+    connecId: map.connecId,
+    localId: map.localId,
+    lastAppliedAt: map.lastAppliedAt ? new Date(map.lastAppliedAt.getTime()) : null,
+    lastPushedHash: map.lastPushedHash ?? null,
+    lastReceivedHash: map.lastReceivedHash ?? null,
+    tombstonedAt: null,
+    lastError: null,
+    createdAt: new Date(now.getTime()),
+    updatedAt: new Date(now.getTime()),
+  };
+}
+
 /** Scope and both ids of a map, as one unambiguous string. */
 function identity(tenant: string, groupId: string, entity: string, connecId: string | null, localId: string | null): string {
   return JSON.stringify([tenant, groupId, entity, connecId, localId]);
@@ -177,11 +198,11 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
                       'timestamp[]',
                     )}, ${column((m) => m.lastPushedHash ?? null)}, ${column((m) => m.lastReceivedHash ?? null)}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, n)
                   ORDER BY n
-                  ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`
+                  ON CONFLICT DO NOTHING RETURNING ${STORED_KEYS}`
             : sql`${INSERT_MAPS}${join(
                 batch.map((map) => mapValues(map, now)),
                 ', ',
-              )} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+              )} ON CONFLICT DO NOTHING RETURNING ${STORED_KEYS}`,
         );
         // A stored row is matched back to its entry by scope and both ids. Entries with the
         // same scope and ids collide, so at most one of them is stored: the first one.
@@ -192,14 +213,17 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
           if (indexes) indexes.push(start + index);
           else pending.set(key, [start + index]);
         });
+        // Only the keys come back: a stored row holds exactly its entry's values and `now`
+        // (timestamps are kept to the millisecond, as JavaScript dates are), so the record is
+        // built from the entry instead of being read back and converted column by column.
         for (const row of stored) {
-          const record = toIdMap(row);
-          const index = pending
-            .get(identity(record.tenant, record.groupId, record.entity, record.connecId, record.localId))
-            ?.shift();
+          const tenant = str(row, 'tenant');
+          const groupId = str(row, 'group_id');
+          const entity = str(row, 'entity');
+          const index = pending.get(identity(tenant, groupId, entity, optStr(row, 'connec_id'), optStr(row, 'local_id')))?.shift();
           if (index === undefined) throw new Error('INSERT … RETURNING returned a row matching no entry');
-          results[index] = record;
-          const scope = identity(record.tenant, record.groupId, record.entity, null, null);
+          results[index] = storedMap(maps[index] as IdMapInsert, now);
+          const scope = identity(tenant, groupId, entity, null, null);
           grown.set(scope, (grown.get(scope) ?? 0) + 1);
         }
       }
