@@ -121,7 +121,8 @@ function columns(provider: SqlProvider): Sql {
 }
 
 /**
- * The batch lookup by Connec! ids (exported for the query-plan tests). No ORDER BY: sorting
+ * The batch lookup by Connec! ids (the repository's statement, exported for the query-plan
+ * tests). No ORDER BY: sorting
  * by seq made SQLite walk the whole scope through the paging index instead of probing the
  * unique one, and callers need no order.
  */
@@ -148,12 +149,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       const out: IdMapRecord[] = [];
       for (let i = 0; i < unique.length; i += BATCH) {
         const batch = unique.slice(i, i + BATCH);
-        const found = await db.query(
-          'idMaps.findManyByConnecIds',
-          // No ORDER BY: sorting by seq made SQLite walk the whole scope through the paging
-        // index instead of probing the unique one (callers need no order).
-        sql`SELECT ${COLUMNS} FROM maestrano_id_maps WHERE ${scopeWhere(scope)} AND ${inList(raw('connec_id'), batch, db.provider)}`,
-        );
+        const found = await db.query('idMaps.findManyByConnecIds', findByConnecIdsStatement(db.provider, scope, batch));
         out.push(...found.map(toIdMap));
       }
       return out;

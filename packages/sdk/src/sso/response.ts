@@ -100,14 +100,18 @@ function checkEmbeddedCertificates(trustedPem: string, signedElements: readonly 
   }
 }
 
-/** Base64 (any line breaks) of an unsigned big-endian integer, without leading zero bytes. */
-function integerBytes(text: string | null): Buffer | null {
-  const body = (text ?? '').replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return null;
-  const bytes = Buffer.from(body, 'base64');
+/** An unsigned big-endian integer without its leading zero bytes. */
+function withoutLeadingZeros(bytes: Buffer): Buffer {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start++;
   return bytes.subarray(start);
+}
+
+/** The bytes of an integer written as base64 (any line breaks) in XML; null when not base64. */
+function integerBytes(text: string | null): Buffer | null {
+  const body = (text ?? '').replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return null;
+  return withoutLeadingZeros(Buffer.from(body, 'base64'));
 }
 
 /** Whether a `ds:KeyValue` holds exactly the trusted certificate's RSA public key. */
@@ -122,8 +126,8 @@ function keyValueIsTrusted(keyValue: Element, trusted: X509Certificate): boolean
   return (
     modulus !== null &&
     exponent !== null &&
-    modulus.equals(integerBytes(Buffer.from(jwk.n, 'base64url').toString('base64')) ?? Buffer.alloc(0)) &&
-    exponent.equals(integerBytes(Buffer.from(jwk.e, 'base64url').toString('base64')) ?? Buffer.alloc(0))
+    modulus.equals(withoutLeadingZeros(Buffer.from(jwk.n, 'base64url'))) &&
+    exponent.equals(withoutLeadingZeros(Buffer.from(jwk.e, 'base64url')))
   );
 }
 
