@@ -82,6 +82,11 @@ describe.skipIf(unavailable !== null)('faults (PostgreSQL proxy cuts, Connec! fa
     const group = await p.sandbox.admin.createGroup({ marketplace: TENANT, name: 'Import Outage Co' });
     const ids = await createPeople(p.sandbox, group.id, m, 'Imp');
     await p.sandbox.admin.waitForDeliveries(60_000);
+    // Pace the import: every page read waits 400 ms in the sandbox, so at least 800 ms of
+    // import remain when the first page has landed and the cut below always falls mid-import
+    // (unpaced, a fast machine could finish all pages between two polls).
+    await p.sandbox.admin.clearFaults();
+    await p.sandbox.admin.addFault({ path: `/api/v2/${group.id}/people*`, method: 'GET', kind: 'latency', latencyMs: 400 });
     const user = await p.sandbox.admin.createUser({ memberships: [{ groupId: group.id, role: 'Admin' }] });
     expect(await p.login(user.id, group.id)).toBe(200);
 
@@ -96,6 +101,7 @@ describe.skipIf(unavailable !== null)('faults (PostgreSQL proxy cuts, Connec! fa
       await p.drain();
       return (await p.contactMaps(group.id)) === m;
     }, 180_000);
+    await p.sandbox.admin.clearFaults();
     expect(atCut).toBeLessThan(m);
     const cursor = await p.storage.storage.cursors.get({ tenant: TENANT, groupId: group.id, entity: 'contacts', kind: 'import' });
     expect(cursor).toMatchObject({ complete: true });
