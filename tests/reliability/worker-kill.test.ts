@@ -38,7 +38,9 @@ describe.skipIf(unavailable !== null)('worker SIGKILL mid-batch', () => {
 
     let kills = 0;
     for (const threshold of [Math.floor(n / 5), Math.floor(n / 2)]) {
-      const victim = await h.spawnWorker({ concurrency: 8 });
+      // 25 ms per create (8 at a time) keeps >= 300 ms of work left at each threshold, so the
+      // kill always lands mid-batch however fast the machine is.
+      const victim = await h.spawnWorker({ concurrency: 8, createDelayMs: 25 });
       await waitFor('the worker to make progress', async () => (await h.db.writeCount('create')) - before >= threshold, 180_000);
       victim.kill('SIGKILL');
       await new Promise<void>((resolve) => (victim.exitCode !== null || victim.signalCode !== null ? resolve() : victim.once('exit', () => resolve())));

@@ -52,15 +52,20 @@ CREATE TABLE IF NOT EXISTS app_writes (
 
 export class AppDb {
   readonly pool: pg.Pool;
-  constructor(databaseUrl: string) {
+  readonly #createDelayMs: number;
+  /**
+   * `createDelayMs` keeps each contact create waiting that long after its row committed (a slow
+   * app): the kill tests use it so that a worker is still mid-batch when the signal lands.
+   */
+  constructor(databaseUrl: string, options: { createDelayMs?: number } = {}) {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
+    this.#createDelayMs = options.createDelayMs ?? 0;
     // The test drops the database WITH (FORCE) at the end; a connection terminated then is expected.
     this.pool.on('error', () => {});
   }
   async init(): Promise<void> {
     await this.pool.query(APP_SCHEMA);
   }
-  /** Idempotent on `key` (the engine's idempotency key): a repeated create returns the first row. */
   /** Idempotent on `key` (the engine's idempotency key): a repeated create returns the first row. */
   async createCompany(key: string, name: string): Promise<string> {
     // One statement: the row and its write-log entry commit together (a crash cannot split them).
@@ -89,6 +94,7 @@ export class AppDb {
        INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'contacts', id, 'create', $6 FROM ins RETURNING local_id AS id`,
       [key, c.firstName, c.lastName, c.jobTitle, c.companyId, process.pid],
     );
+    if (this.#createDelayMs > 0) await new Promise((r) => setTimeout(r, this.#createDelayMs));
     const row = inserted.rows[0];
     if (row) return row.id;
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);

@@ -29,8 +29,11 @@ export interface SyncHarness {
   /** A new group with one admin user, logged in through SSO (provisions the company). */
   provisionGroup(name?: string): Promise<{ groupId: string; userId: string }>;
   login(userId: string, groupId: string): Promise<number>;
-  /** With `paused`, the worker starts claiming only on `child.kill('SIGUSR2')`. */
-  spawnWorker(options?: { concurrency?: number; paused?: boolean }): Promise<ChildProcess>;
+  /**
+   * With `paused`, the worker starts claiming only on `child.kill('SIGUSR2')`. With
+   * `createDelayMs`, each contact create in that worker waits that long after committing.
+   */
+  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -107,7 +110,7 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4, paused = false } = {}) {
+    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0 } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -119,6 +122,7 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
           SYNC_E2E_DEVPL_SECRET: devPlatform.secret,
           SYNC_E2E_CONCURRENCY: String(concurrency),
           SYNC_E2E_PAUSED: paused ? '1' : '0',
+          SYNC_E2E_CREATE_DELAY_MS: String(createDelayMs),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
