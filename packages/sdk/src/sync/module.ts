@@ -455,7 +455,15 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   // Account deletion (CONNECTORS §F14). Only with a connector is `sync.purge` handled, and its
   // handler is what makes the group-deletion webhook enqueue purges (see createMaestrano).
-  const purge = createGroupPurge({ storage: runtime.storage, logger, emit, instanceId: runtime.instanceId, lockTtlMs: engine.options.importLockTtlMs });
+  const purge = createGroupPurge({
+    storage: runtime.storage,
+    logger,
+    emit,
+    instanceId: runtime.instanceId,
+    lockTtlMs: engine.options.importLockTtlMs,
+    sweepDelayMs: 2 * engine.options.lockTtlMs,
+    clock: runtime.clock,
+  });
   const purgeJobs: Record<string, JobHandler> = connector !== undefined ? { [JobTypes.syncPurge]: purge.handler } : {};
 
   // --- public API -----------------------------------------------------------------------------

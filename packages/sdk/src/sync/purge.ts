@@ -10,9 +10,14 @@
  *   beside an import that would write maps and checkpoints behind it: while one runs, the
  *   job is deferred and the API throws `ImportBusyError`.
  * - Idempotent: a redelivered job or a second call removes nothing more and reports zeros.
+ * - Swept once more later. A record job or a push that read the group as active just before
+ *   the cancellation can still write an id map after the purge (they take record locks, not
+ *   the group lock). A purge therefore stores one `sync.purge` sweep job (payload
+ *   `sweep: true`, one per group) due `sweepDelayMs` later, past the record locks' lease: it
+ *   removes what such a straggler wrote, and schedules nothing further.
  */
 import { randomUUID } from 'node:crypto';
-import { JobDeferral, type JobHandler, type Logger } from '../core/types.js';
+import { JobDeferral, type JobHandler, JobTypes, type Logger } from '../core/types.js';
 import { SyncError } from '../errors/index.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { groupSyncLockKey, ImportBusyError } from './engine.js';
@@ -48,6 +53,9 @@ export interface GroupPurgeDeps {
   instanceId: string;
   /** Lease of the group lock while purging (the engine's `importLockTtlMs`). */
   lockTtlMs: number;
+  /** Delay of the sweep after a purge: past the lease of the record locks (twice the engine's `lockTtlMs`). */
+  sweepDelayMs: number;
+  clock: () => Date;
 }
 
 type PurgeOutcome =
@@ -66,7 +74,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
 } {
   const { storage, logger } = deps;
 
-  async function purge(tenant: string, groupId: string): Promise<PurgeOutcome> {
+  async function purge(tenant: string, groupId: string, sweep: boolean): Promise<PurgeOutcome> {
     const lockKey = groupSyncLockKey(tenant, groupId);
     const owner = `${deps.instanceId}:purge:${randomUUID()}`;
     if (!(await storage.locks.acquire(lockKey, owner, deps.lockTtlMs))) return { status: 'busy' };
@@ -81,6 +89,24 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
         await storage.cursors.reset({ tenant, groupId, entity: cursor.entity, kind: cursor.kind });
       }
       const result: GroupPurgeResult = { tenant, groupId, idMaps, cursors: cursors.length };
+      if (sweep) {
+        // Nothing to report unless a straggler wrote behind the first purge.
+        if (idMaps + cursors.length > 0) {
+          logger.info('sync: sweep after a purge removed state written while the group was being cancelled', { tenant, groupId, idMaps, cursors: cursors.length });
+          deps.emit({ type: 'group.purged', ...result });
+        }
+        return { status: 'purged', ...result };
+      }
+      // Stored before the purge counts as done: should this fail, the job (or the caller)
+      // retries the whole purge, which is idempotent.
+      await storage.jobs.enqueue({
+        type: JobTypes.syncPurge,
+        tenant,
+        groupId,
+        payload: { tenant, groupId, sweep: true },
+        dedupeKey: `${JobTypes.syncPurge}:sweep:${tenant}:${groupId}`,
+        runAt: new Date(deps.clock().getTime() + deps.sweepDelayMs),
+      });
       logger.info('sync: cancelled group purged', { tenant, groupId, idMaps, cursors: cursors.length });
       deps.emit({ type: 'group.purged', ...result });
       return { status: 'purged', ...result };
@@ -91,7 +117,8 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
 
   const handler: JobHandler = async (job) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.purge job ${job.id} has no tenant/group`);
-    const outcome = await purge(job.tenant, job.groupId);
+    const sweep = typeof job.payload === 'object' && job.payload !== null && !Array.isArray(job.payload) && job.payload.sweep === true;
+    const outcome = await purge(job.tenant, job.groupId, sweep);
     if (outcome.status === 'busy') {
       // An import or poll of the group is still running (started before the cancellation):
       // purge once it has stopped, or once its lock expired if its worker died.
@@ -109,7 +136,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
 
   return {
     async purgeGroup({ tenant, groupId }) {
-      const outcome = await purge(tenant, groupId);
+      const outcome = await purge(tenant, groupId, false);
       if (outcome.status === 'busy') {
         throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenant}") is running; purge once it has stopped`);
       }

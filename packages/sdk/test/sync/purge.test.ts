@@ -33,6 +33,7 @@ function tenant(): Tenant {
     webhooks: {
       ...base.webhooks,
       account: { groupPath: `/maestrano/account/groups/:id/${TENANT}`, groupUserPath: `/maestrano/account/groups/:group_id/users/:id/${TENANT}` },
+      connec: { ...base.webhooks.connec, notificationPath: `/maestrano/connec/notifications/${TENANT}` },
     },
   };
 }
@@ -114,6 +115,18 @@ async function importTwoGroups(s: Setup) {
 
 const purgeJobs = (storage: StorageAdapter) => storage.jobs.counts({ type: JobTypes.syncPurge });
 
+/** The sweep a purge scheduled for the group (found through its dedupe key); null when none. */
+async function sweepOf(storage: StorageAdapter, groupId = GROUP) {
+  const probe = await storage.jobs.enqueue({
+    type: JobTypes.syncPurge,
+    tenant: TENANT,
+    groupId,
+    payload: { tenant: TENANT, groupId, sweep: true },
+    dedupeKey: `${JobTypes.syncPurge}:sweep:${TENANT}:${groupId}`,
+  });
+  return probe.created ? null : storage.jobs.get(probe.id);
+}
+
 /** The storage adapter with `repo.method` failing `times` times (an outage during the webhook). */
 function failing(storage: StorageAdapter, repo: 'jobs' | 'groups', method: string, times = 1): StorageAdapter & { failures: number } {
   let remaining = times;
@@ -153,7 +166,11 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(before.maps.length);
 
     await s.drain();
-    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1, dead: 0 });
+    // Done, plus the sweep it scheduled past the record locks' lease (2 x 30 s by default).
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 1, dead: 0 });
+    const sweep = await sweepOf(s.storage);
+    expect(sweep).toMatchObject({ status: 'pending', tenant: TENANT, groupId: GROUP, payload: { sweep: true } });
+    expect((sweep?.runAt.getTime() ?? 0) - Date.now()).toBeGreaterThan(50_000);
     expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
     expect(await stateOf(s.storage, OTHER)).toEqual(other);
     expect((await s.storage.groups.get(TENANT, OTHER))?.status).toBe('active');
@@ -176,7 +193,8 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     const purged = s.events.filter((e) => e.type === 'group.purged').length;
     const late = await s.deleteGroup();
     expect(late.status).toBe(200);
-    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, running: 0, done: 1 });
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, running: 0, done: 1 });
+    expect(await sweepOf(s.storage)).toMatchObject({ status: 'pending' });
     await s.drain();
     expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(purged);
   });
@@ -265,7 +283,8 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
     expect(await stateOf(s.storage, OTHER)).toEqual(other);
     expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(1);
-    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1, dead: 0 });
+    // The purge and its sweep: one of each whatever the number of deliveries.
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 1, dead: 0 });
   });
 
   it('without a connector the webhook stores no purge job and nothing is removed', async () => {
@@ -330,7 +349,75 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(4);
     now += 60_000;
     await s.drain();
-    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 1 });
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 1 });
     expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    // The sweep, due a minute later, finds nothing more and reports nothing.
+    now += 60_000;
+    await s.drain();
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 2 });
+    expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(1);
+  });
+
+  it('a record job that read the group as active before the cancellation writes its id map after the purge; the sweep removes it', async () => {
+    let now = Date.parse('2024-05-01T00:00:00Z');
+    const clock = () => new Date(now);
+    let entered: () => void = () => {};
+    const fetching = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Connec! answers the on-demand fetch of the referenced organization only once the test lets it.
+    const s = setup({
+      clock,
+      connecPort: (connec) =>
+        new Proxy(connec, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop);
+            if (prop !== 'fetch' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+            return async (...args: unknown[]) => {
+              entered();
+              await gate;
+              return value.apply(target, args);
+            };
+          },
+        }),
+    });
+    await provisionGroup(s.storage, GROUP);
+    s.connec.seed(GROUP, 'organizations', { name: 'Late Org' }, 'o-late');
+    const notified = await s.mno.handler(
+      new Request(`http://127.0.0.1:3000/maestrano/connec/notifications/${TENANT}`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          people: [{ id: [C('p-late')], first_name: 'Lou', last_name: 'Late', organization_id: [C('o-late')], group_id: GROUP, channel_id: ORG_UID, updated_at: '2024-04-30T00:00:00Z' }],
+        }),
+      }),
+    );
+    expect(notified.status).toBe(200);
+
+    // The person parks on its unknown organization, whose fetch job reads the group (active)
+    // and then waits on Connec!.
+    const draining = s.drain();
+    await fetching;
+    expect((await s.deleteGroup()).status).toBe(200);
+    const purged = async () => s.events.some((e) => e.type === 'group.purged');
+    for (let i = 0; i < 500 && !(await purged()); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(await purged()).toBe(true);
+
+    release();
+    await draining;
+    // The straggler: the organization's map, written after the purge.
+    const late = await stateOf(s.storage, GROUP);
+    expect(late.maps.map((m) => [m.entity, m.connecId])).toEqual([['companies', 'o-late']]);
+
+    now += 60_000;
+    await s.drain();
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 2, dead: 0 });
+    expect(s.events.filter((e) => e.type === 'group.purged').map((e) => e.type === 'group.purged' && e.idMaps)).toEqual([0, 1]);
+    expect(s.logger.entries.some((e) => e.message.startsWith('sync: sweep after a purge removed') && e.fields?.idMaps === 1)).toBe(true);
   });
 });
