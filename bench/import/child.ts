@@ -11,6 +11,7 @@ import { createMaestrano, defineConnector, defineEntity, tenantsFromDevPlatform 
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { benchPool } from '../lib/pg.js';
 import { profileStorage } from '../lib/profile.js';
 
 const mode = process.argv[2];
@@ -57,7 +58,7 @@ try {
     // `baseline-links` also PUTs each page's own ids back (one plain batch call per page), the
     // link-back the protocol asks of an importer: it tells the SDK's overhead from the protocol's.
     const links = mode === 'baseline-links';
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    const pool = benchPool({ connectionString: databaseUrl, max: 4 });
     await pool.query('CREATE TABLE rows (connec_id text PRIMARY KEY, collection text NOT NULL, name text, ref text)');
     const auth = `Basic ${Buffer.from(`${env('BENCH_API_ID')}:${env('BENCH_API_KEY')}`).toString('base64')}`;
     const cpu0 = process.cpuUsage();
@@ -98,10 +99,10 @@ try {
     cpuMs = cpuSince(cpu0);
     await pool.end();
   } else {
-    const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 24 }) });
+    const prisma = new PrismaClient({ adapter: new PrismaPg(benchPool({ connectionString: databaseUrl, max: 24 })) });
     await migrate({ prisma });
     const storage = profileStorage(prismaAdapter(prisma));
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    const pool = benchPool({ connectionString: databaseUrl, max: 10 });
     await pool.query(`CREATE TABLE orgs (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text, org_id text);
       CREATE TABLE people (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text, org_id text)`);
     const insert = async (table: string, key: string, name: string, org: string | null) => {
@@ -168,7 +169,7 @@ try {
       provisioning: { createCompany: () => ({ id: 'x' }), createUser: () => ({ id: 'y' }) },
       onLogin: () => new Response('ok'),
       connector: defineConnector({ entities: [people, orgs] }),
-      sync: { pageSize: 100, importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32'), importPagesInFlight: Number(process.env.BENCH_PAGES_IN_FLIGHT ?? '2') },
+      sync: { pageSize: Number(process.env.BENCH_PAGE ?? '100'), importConcurrency: Number(process.env.BENCH_CONCURRENCY ?? '32'), importPagesInFlight: Number(process.env.BENCH_PAGES_IN_FLIGHT ?? '2') },
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
     const cpu0 = process.cpuUsage();

@@ -10,8 +10,8 @@
  * per second for both and the ratio (goal >= 0.5), and the SDK's peak RSS at `small` versus
  * `records` (goal: within 1.5x).
  *
- * Environment: BENCH_ONLY=sdk runs the SDK import alone; BENCH_PAGES_IN_FLIGHT and BENCH_CONCURRENCY
- * set `importPagesInFlight` and `importConcurrency`; BENCH_CHILD_NODE_ARGS passes node flags to the
+ * Environment: BENCH_ONLY=sdk runs the SDK import alone; BENCH_PAGES_IN_FLIGHT, BENCH_CONCURRENCY and
+ * BENCH_PAGE set `importPagesInFlight`, `importConcurrency` and the SDK's `pageSize` (default 100); BENCH_CHILD_NODE_ARGS passes node flags to the
  * SDK process (e.g. --cpu-prof); BENCH_PROFILE=1 prints storage calls and latencies.
  */
 import { spawn } from 'node:child_process';

@@ -2,14 +2,15 @@
 import { migrate, prismaAdapter } from '@org/maestrano-adapter-prisma';
 import { createMaestrano, defineConnector, defineEntity, type Maestrano, type TenantRegistry } from '@org/maestrano-sdk';
 import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
+import type pg from 'pg';
 import { PrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
+import { benchPool } from '../lib/pg.js';
 import { profileStorage } from '../lib/profile.js';
 
 export async function createBenchApp(databaseUrl: string, tenants: TenantRegistry, realmSuffix = ''): Promise<{ mno: Maestrano; pool: pg.Pool; close(): Promise<void> }> {
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(benchPool({ connectionString: databaseUrl, max: 10 })) });
   await migrate({ prisma });
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const pool = benchPool({ connectionString: databaseUrl, max: 4 });
   await pool.query('CREATE TABLE IF NOT EXISTS contacts (id bigserial PRIMARY KEY, idem_key text UNIQUE, name text)');
   const contacts = defineEntity({
     name: 'contacts',

@@ -25,6 +25,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { benchPool } from '../lib/pg.js';
 import { PrismaClient as PgPrismaClient } from '../../packages/adapter-prisma/test/generated/postgresql/client.js';
 import { PrismaClient as SqlitePrismaClient } from '../../packages/adapter-prisma/test/generated/sqlite/client.js';
 
@@ -142,9 +143,9 @@ async function postgres(): Promise<void> {
   await admin.query(`CREATE DATABASE "${name}"`);
   const url = new URL(PG_SERVER_URL);
   url.pathname = `/${name}`;
-  const prismaPool = new pg.Pool({ connectionString: url.toString(), max: POOL });
+  const prismaPool = benchPool({ connectionString: url.toString(), max: POOL });
   const prisma = new PgPrismaClient({ adapter: new PrismaPg(prismaPool) });
-  const pool = new pg.Pool({ connectionString: url.toString(), max: POOL });
+  const pool = benchPool({ connectionString: url.toString(), max: POOL });
   for (const p of [prismaPool, pool]) p.on('error', () => {});
   try {
     await migrate({ prisma });
