@@ -115,6 +115,34 @@ async function importTwoGroups(s: Setup) {
 
 const purgeJobs = (storage: StorageAdapter) => storage.jobs.counts({ type: JobTypes.syncPurge });
 
+/**
+ * A Connec! port whose `method` waits at a gate: `entered` resolves on the first call, and
+ * every call goes on once the test calls `release()`.
+ */
+function gatedPort(method: 'listPage' | 'fetch') {
+  let enter: () => void = () => {};
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const connecPort = (connec: FakeConnec): FakeConnec =>
+    new Proxy(connec, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (prop !== method || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          enter();
+          await gate;
+          return value.apply(target, args);
+        };
+      },
+    });
+  return { connecPort, entered, release };
+}
+
 /** The sweep a purge scheduled for the group (found through its dedupe key); null when none. */
 async function sweepOf(storage: StorageAdapter, groupId = GROUP) {
   const probe = await storage.jobs.enqueue({
@@ -307,35 +335,14 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
   it('waits for an import of the group that is still running (shared group lock), then purges what it wrote', async () => {
     let now = Date.parse('2024-05-01T00:00:00Z');
     const clock = () => new Date(now);
-    let entered: () => void = () => {};
-    const blocked = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     // Connec! answers the first page of the import only once the test lets it.
-    const s = setup({
-      clock,
-      connecPort: (connec) =>
-        new Proxy(connec, {
-          get(target, prop) {
-            const value = Reflect.get(target, prop);
-            if (prop !== 'listPage' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
-            return async (...args: unknown[]) => {
-              entered();
-              await gate;
-              return value.apply(target, args);
-            };
-          },
-        }),
-    });
+    const { connecPort, entered, release } = gatedPort('listPage');
+    const s = setup({ clock, connecPort });
     await provisionGroup(s.storage, GROUP);
     for (let i = 0; i < 4; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Slow' }, `p${i}`);
 
     const importing = s.mno.sync.importGroup({ tenant: TENANT, groupId: GROUP });
-    await blocked;
+    await entered;
     expect((await s.deleteGroup()).status).toBe(200);
     await s.drain();
     // Deferred, not done: the import holds the group lock.
@@ -361,30 +368,9 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
   it('a record job that read the group as active before the cancellation writes its id map after the purge; the sweep removes it', async () => {
     let now = Date.parse('2024-05-01T00:00:00Z');
     const clock = () => new Date(now);
-    let entered: () => void = () => {};
-    const fetching = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     // Connec! answers the on-demand fetch of the referenced organization only once the test lets it.
-    const s = setup({
-      clock,
-      connecPort: (connec) =>
-        new Proxy(connec, {
-          get(target, prop) {
-            const value = Reflect.get(target, prop);
-            if (prop !== 'fetch' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
-            return async (...args: unknown[]) => {
-              entered();
-              await gate;
-              return value.apply(target, args);
-            };
-          },
-        }),
-    });
+    const { connecPort, entered: fetching, release } = gatedPort('fetch');
+    const s = setup({ clock, connecPort });
     await provisionGroup(s.storage, GROUP);
     s.connec.seed(GROUP, 'organizations', { name: 'Late Org' }, 'o-late');
     const notified = await s.mno.handler(
