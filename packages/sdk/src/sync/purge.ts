@@ -22,6 +22,7 @@ import { SyncError } from '../errors/index.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { groupSyncLockKey, ImportBusyError } from './engine.js';
 import type { SyncEvent } from './observe.js';
+import { isObject } from './records.js';
 
 /** What a purge removed. */
 export interface GroupPurgeResult {
@@ -117,7 +118,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
 
   const handler: JobHandler = async (job) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.purge job ${job.id} has no tenant/group`);
-    const sweep = typeof job.payload === 'object' && job.payload !== null && !Array.isArray(job.payload) && job.payload.sweep === true;
+    const sweep = isObject(job.payload) && job.payload.sweep === true;
     const outcome = await purge(job.tenant, job.groupId, sweep);
     if (outcome.status === 'busy') {
       // An import or poll of the group is still running (started before the cancellation):
