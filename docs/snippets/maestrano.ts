@@ -64,9 +64,15 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
         if (row) row.active = false;
         for (const [sid, s] of db.sessions) if (s.companyId === company.id) db.sessions.delete(sid);
       },
-      blockUser: (user, company) => {
+      removeMembership: (user, company) => {
         db.memberships.delete(`${user.id}:${company.id}`);
         for (const [sid, s] of db.sessions) if (s.userId === user.id && s.companyId === company.id) db.sessions.delete(sid);
+      },
+      // The removed member has no group left.
+      blockUser: (user) => {
+        const row = db.users.get(user.id);
+        if (row) row.blocked = true;
+        for (const [sid, s] of db.sessions) if (s.userId === user.id) db.sessions.delete(sid);
       },
     },
     // #endregion provisioning

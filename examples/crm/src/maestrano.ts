@@ -75,12 +75,15 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         await prisma.company.update({ where: { id: company.id }, data: { status: 'cancelled' } });
         await prisma.session.deleteMany({ where: { companyId: company.id } });
       },
-      // 2.2.2: a member was removed from the group.
-      blockUser: async (user, company) => {
+      // 2.2.2: a member was removed from the group: no more access to this company.
+      removeMembership: async (user, company) => {
         await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { active: false } });
         await prisma.session.deleteMany({ where: { userId: user.id, companyId: company.id } });
-        const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });
-        if (stillActive === 0) await prisma.user.update({ where: { id: user.id }, data: { status: 'blocked' } });
+      },
+      // ... and that was the user's last group: the user is blocked.
+      blockUser: async (user) => {
+        await prisma.user.update({ where: { id: user.id }, data: { status: 'blocked' } });
+        await prisma.session.deleteMany({ where: { userId: user.id } });
       },
     },
     // After a successful SSO: a server-side session (the cookie holds only a random id).

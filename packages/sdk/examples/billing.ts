@@ -37,17 +37,22 @@ export const billing: BillingConfigInput = {
 /** Your app's data layer (whatever you use). */
 export interface AppStore {
   archiveCompany(companyId: string): Promise<void>;
+  removeMember(userId: string, companyId: string): Promise<void>;
   blockUser(userId: string): Promise<void>;
   setSeatCount(companyId: string, seats: number): Promise<void>;
 }
 
-export function accountHooks(store: AppStore): Pick<ProvisioningHooks, 'cancelCompany' | 'blockUser' | 'onSeatsChanged'> {
+export function accountHooks(store: AppStore): Pick<ProvisioningHooks, 'cancelCompany' | 'removeMembership' | 'blockUser' | 'onSeatsChanged'> {
   return {
     // DELETE /maestrano/account/groups/:id/:tenant
     cancelCompany: async (company) => {
       await store.archiveCompany(company.id);
     },
-    // DELETE /maestrano/account/groups/:group_id/users/:id/:tenant, when the user has no group left
+    // DELETE /maestrano/account/groups/:group_id/users/:id/:tenant: no more access to that company
+    removeMembership: async (user, company) => {
+      await store.removeMember(user.id, company.id);
+    },
+    // ... and, when that was the user's last group, the user is blocked
     blockUser: async (user) => {
       await store.blockUser(user.id);
     },

@@ -65,7 +65,7 @@ export interface AccountModule {
 export interface AccountModuleOptions {
   /** `config.billing` as the user wrote it; validated here (`ConfigError`, paths `billing.*`). */
   billing: unknown;
-  /** The provisioning hooks the webhooks call (`cancelCompany`, `blockUser`, `onSeatsChanged`). */
+  /** The provisioning hooks the webhooks call (`cancelCompany`, `removeMembership`, `blockUser`, `onSeatsChanged`). */
   hooks?: AccountWebhookHooks;
   /**
    * Job types the group-deletion webhook enqueues once the group is cancelled, one per group

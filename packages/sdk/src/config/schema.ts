@@ -45,6 +45,7 @@ const provisioningSchema = z.strictObject({
   findUserByEmail: fn<NonNullable<ProvisioningHooks['findUserByEmail']>>('provisioning.findUserByEmail').optional(),
   addMembership: fn<NonNullable<ProvisioningHooks['addMembership']>>('provisioning.addMembership').optional(),
   cancelCompany: fn<NonNullable<ProvisioningHooks['cancelCompany']>>('provisioning.cancelCompany').optional(),
+  removeMembership: fn<NonNullable<ProvisioningHooks['removeMembership']>>('provisioning.removeMembership').optional(),
   blockUser: fn<NonNullable<ProvisioningHooks['blockUser']>>('provisioning.blockUser').optional(),
   onSeatsChanged: fn<NonNullable<ProvisioningHooks['onSeatsChanged']>>('provisioning.onSeatsChanged').optional(),
 });

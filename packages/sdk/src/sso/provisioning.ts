@@ -203,6 +203,9 @@ export class Provisioner {
     const userHandle: UserHandle = { id: user.record.userId, tenant: tenant.name, uid: user.record.uid };
     const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
     const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle);
+    // A signed assertion for this group means Maestrano has the user in it again: a user the
+    // removal webhook blocked is active from here on, so a later removal blocks it again.
+    if (user.record.status !== 'active') await storage.users.setStatus(tenant.name, user.record.uid, 'active');
     return {
       user: userHandle,
       company: companyHandle,

@@ -159,7 +159,15 @@ export interface ProvisioningHooks {
   cancelCompany?(company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**
    * A member was removed from the group (checklist 2.2.2). Invoked by the account webhook
-   * once per (user, group); the app blocks the user's access to that company.
+   * once per removal of a (user, group) membership, also when the user is still in other
+   * groups: the app ends the user's access to that company (membership, sessions).
+   */
+  removeMembership?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
+  /**
+   * The removed member has no active membership in a live group left (PROTOCOL §5.2): the
+   * app blocks the user. Called after `removeMembership`; `company` is the company of the
+   * removal that left the user without any. In `virtual` identity mode, where users exist
+   * per group, also called for each active user of a deleted group.
    */
   blockUser?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /** The number of active members of a company changed (per-seat billing). */

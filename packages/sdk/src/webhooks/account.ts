@@ -37,7 +37,9 @@ export interface AccountHookContext {
   signal: AbortSignal;
   /**
    * Stable for the logical operation (`mno:cancel-company:<tenant>:<groupId>`,
-   * `mno:block-user:<tenant>:<uid>`, `mno:seats:<tenant>:<groupId>:<uid>:removed`). A
+   * `mno:remove-membership:<tenant>:<uid>:<groupId>:<n>`, `mno:block-user:<tenant>:<uid>:<groupId>:<n>`,
+   * `mno:seats:<tenant>:<uid>:<groupId>:<n>:removed`, where `<n>` tells one removal of a
+   * membership from a later one after the user was added back). A
    * hook can be called again with the same key when a later step failed: make it idempotent.
    */
   idempotencyKey: string;
@@ -70,8 +72,15 @@ export interface AccountWebhookHooks {
   /** The group was deleted on Maestrano: cancel, block or archive the app's company. */
   cancelCompany?(company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /**
-   * The user has no active membership left (their last group removed them): block the user.
-   * `company` is the company whose removal left them without any.
+   * A member was removed from the group: end the user's access to this company (delete the
+   * membership, end the sessions in it). Called on every removal, also when the user is
+   * still in other groups.
+   */
+  removeMembership?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
+  /**
+   * The user has no active membership in a live group left (their last group removed them):
+   * block the user. `company` is the company whose removal left them without any. Called
+   * after `removeMembership` of that removal.
    */
   blockUser?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /** A company's number of active members changed (per-seat pricing). */
@@ -215,7 +224,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     }
     for (const { uid, user } of targets) {
       if (user && hooks.blockUser) {
-        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}`);
+        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}:${company.groupId}`);
         await step('blockUser', () => hooks.blockUser?.(user, company, ctx));
       }
     }
@@ -290,18 +299,31 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           storage.users.listMemberships(tenant.name, { groupId, status: 'active' }),
         ]);
         const company = group ? companyOf(group) : null;
-        const othersActive = memberships.some((m) => m.groupId !== groupId && m.status === 'active');
+        // Memberships of cancelled groups do not keep a user active (their company has ended).
+        const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
+        const otherGroups = await Promise.all(others.map((m) => storage.groups.get(tenant.name, m.groupId)));
+        const othersActive = otherGroups.some((g) => g !== null && g.status !== 'cancelled');
+        // The SDK's user is blocked once no live group is left (PROTOCOL §5.2, real mode).
         const block = user !== null && user.status === 'active' && !othersActive;
         const activeSeats = groupMembers.filter((m) => m.uid !== uid).length;
+        // One removal of this membership: a retry keeps the key, a later removal (after the
+        // user was added back, which moves `updatedAt`) gets a new one.
+        const removal = `${tenant.name}:${uid}:${groupId}:${membership.updatedAt.getTime()}`;
 
-        // 1. Hooks first: a throw leaves everything as it was.
-        if (block && company && hooks.blockUser) {
-          const userRef: AccountUserRef = { id: user.userId, tenant: tenant.name, uid };
-          const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}`);
+        // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
+        //    user's access to this company on every removal; `blockUser` follows once the
+        //    user has no live group left.
+        const userRef: AccountUserRef | null = user ? { id: user.userId, tenant: tenant.name, uid } : null;
+        if (userRef && company && hooks.removeMembership) {
+          const ctx = context(tenant, request, `mno:remove-membership:${removal}`);
+          await step('removeMembership', () => hooks.removeMembership?.(userRef, company, ctx));
+        }
+        if (block && userRef && company && hooks.blockUser) {
+          const ctx = context(tenant, request, `mno:block-user:${removal}`);
           await step('blockUser', () => hooks.blockUser?.(userRef, company, ctx));
         }
         if (company && hooks.onSeatsChanged) {
-          const ctx = context(tenant, request, `mno:seats:${tenant.name}:${groupId}:${uid}:removed`);
+          const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
           await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
         }
         // 2. Then the SDK's state, compensating if the second write fails.

@@ -33,6 +33,7 @@ beforeEach(() => {
 
 interface Calls {
   cancelCompany: AccountCompanyRef[];
+  removeMembership: { user: AccountUserRef; company: AccountCompanyRef; key: string }[];
   blockUser: { user: AccountUserRef; company: AccountCompanyRef; key: string }[];
   onSeatsChanged: { company: AccountCompanyRef; change: AccountSeatsChange }[];
 }
@@ -42,12 +43,16 @@ function setup(
 ) {
   const tenant = makeTenant(api, { creationMode: options.creationMode ?? 'real' });
   const { runtime, logger } = makeRuntime(storage, [tenant]);
-  const calls: Calls = { cancelCompany: [], blockUser: [], onSeatsChanged: [] };
+  const calls: Calls = { cancelCompany: [], removeMembership: [], blockUser: [], onSeatsChanged: [] };
   const fail = options.fail ?? {};
   const hooks: AccountWebhookHooks = {
     cancelCompany: (company) => {
       if (fail.cancelCompany) throw new Error('app database down');
       calls.cancelCompany.push(company);
+    },
+    removeMembership: (user, company, ctx) => {
+      if (fail.removeMembership) throw new Error('app database down');
+      calls.removeMembership.push({ user, company, key: ctx.idempotencyKey });
     },
     blockUser: (user, company, ctx) => {
       if (fail.blockUser) throw new Error('app database down');
@@ -239,7 +244,7 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       await provisionUser(storage, TENANT, 'usr-2', ['cld-1']);
     });
 
-    it('removes the membership, keeps a user with another group active, and reports the seats', async () => {
+    it('removes the membership, ends access to that company, keeps a user with another group active, and reports the seats', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-1', {
         group_id: 'cld-1',
@@ -253,7 +258,15 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
         ['cld-2', 'active'],
       ]);
       expect((await storage.users.get(TENANT, 'usr-1'))!.status).toBe('active');
+      // The app is told on every removal: the user loses company cld-1 and keeps cld-2.
       expect(calls.blockUser).toHaveLength(0);
+      expect(calls.removeMembership).toEqual([
+        {
+          user: { id: 'user-usr-1', tenant: TENANT, uid: 'usr-1' },
+          company: { id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' },
+          key: expect.stringMatching(new RegExp(`^mno:remove-membership:${TENANT}:usr-1:cld-1:\\d+$`)),
+        },
+      ]);
       expect(calls.onSeatsChanged).toEqual([
         { company: { id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' }, change: { activeSeats: 1, added: [], removed: ['usr-1'] } },
       ]);
@@ -268,21 +281,43 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       });
       expect(res.status).toBe(200);
       expect((await storage.users.get(TENANT, 'usr-1'))!.status).toBe('blocked');
-      expect(calls.blockUser).toEqual([
-        {
-          user: { id: 'user-usr-1', tenant: TENANT, uid: 'usr-1' },
-          company: { id: 'company-cld-2', tenant: TENANT, groupId: 'cld-2' },
-          key: `mno:block-user:${TENANT}:usr-1`,
-        },
-      ]);
+      expect(calls.removeMembership.map((c) => c.company.groupId)).toEqual(['cld-1', 'cld-2']);
+      expect(calls.blockUser.map((c) => c.company.groupId)).toEqual(['cld-2']);
+      expect(calls.blockUser[0]!.key).toMatch(new RegExp(`^mno:block-user:${TENANT}:usr-1:cld-2:\\d+$`));
       expect(calls.onSeatsChanged.at(-1)!.change).toEqual({ activeSeats: 0, added: [], removed: ['usr-1'] });
+    });
+
+    it('blocks the user when the only other membership left is in a cancelled group', async () => {
+      const { tenant, groupUserDeleted, groupDeleted, calls } = setup();
+      const cancelled = await call(groupDeleted, tenant, '/maestrano/account/groups/cld-2', { id: 'cld-2' });
+      expect(cancelled.status).toBe(200);
+      expect((await storage.groups.get(TENANT, 'cld-2'))!.status).toBe('cancelled');
+      const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-1', { group_id: 'cld-1', id: 'usr-1' });
+      expect(res.status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-1'))!.status).toBe('blocked');
+      expect(calls.blockUser.map((c) => c.company.groupId)).toEqual(['cld-1']);
+    });
+
+    it('a membership removed, added back and removed again ends access again, under a new idempotency key', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      const path = '/maestrano/account/groups/cld-1/users/usr-2';
+      expect((await call(groupUserDeleted, tenant, path, { group_id: 'cld-1', id: 'usr-2' })).status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
+      // Maestrano adds the user back; the next SSO login reactivates the membership and the user.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      await storage.users.upsertMembership(TENANT, 'usr-2', 'cld-1', 'Member');
+      await storage.users.setStatus(TENANT, 'usr-2', 'active');
+      expect((await call(groupUserDeleted, tenant, path, { group_id: 'cld-1', id: 'usr-2' })).status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
+      expect(calls.blockUser).toHaveLength(2);
+      expect(calls.blockUser[0]!.key).not.toBe(calls.blockUser[1]!.key);
     });
 
     it('answers a replay and an unknown membership with success, changing nothing and calling no hook', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-2', { group_id: 'cld-1', id: 'usr-2' });
       const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
-      const hookCalls = calls.blockUser.length + calls.onSeatsChanged.length;
+      const hookCalls = calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length;
       for (const [groupId, id] of [
         ['cld-1', 'usr-2'],
         ['cld-2', 'usr-2'],
@@ -297,14 +332,16 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
         expect(await res.json()).toEqual({ success: true });
       }
       expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
-      expect(calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
+      expect(calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
     });
 
-    it.each(['blockUser', 'onSeatsChanged'] as const)(
+    it.each(['removeMembership', 'blockUser', 'onSeatsChanged'] as const)(
       'answers 5xx with the state exactly as before when %s throws; the retry succeeds',
       async (hook) => {
         const failing = setup({ fail: { [hook]: true } });
         const before = await snapshot(['usr-2'], ['cld-1']);
+        const [membership] = await storage.users.listMemberships(TENANT, { uid: 'usr-2', groupId: 'cld-1' });
+        const removedAt = membership!.updatedAt.getTime();
         const res = await call(failing.groupUserDeleted, failing.tenant, '/maestrano/account/groups/cld-1/users/usr-2', {
           group_id: 'cld-1',
           id: 'usr-2',
@@ -319,7 +356,10 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
         });
         expect(retry.status).toBe(200);
         expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
+        expect(working.calls.removeMembership).toHaveLength(1);
         expect(working.calls.blockUser).toHaveLength(1);
+        // The retry is the same logical operation: the same idempotency keys.
+        expect(working.calls.blockUser[0]!.key).toBe(`mno:block-user:${TENANT}:usr-2:cld-1:${removedAt}`);
       },
     );
 

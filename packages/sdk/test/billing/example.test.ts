@@ -25,6 +25,7 @@ function build() {
   const calls: string[] = [];
   const store: AppStore = {
     archiveCompany: async (id) => void calls.push(`archive ${id}`),
+    removeMember: async (id, companyId) => void calls.push(`remove ${id} ${companyId}`),
     blockUser: async (id) => void calls.push(`block ${id}`),
     setSeatCount: async (id, seats) => void calls.push(`seats ${id} ${seats}`),
   };
@@ -74,6 +75,6 @@ describe('docs/billing.md examples', () => {
       new Request(`http://127.0.0.1:9/maestrano/account/groups/cld-1/${TENANT}`, { method: 'DELETE', headers: auth }),
     );
     expect(deleted.status).toBe(200);
-    expect(calls).toEqual(['block user-usr-1', 'seats c-1 0', 'archive c-1']);
+    expect(calls).toEqual(['remove user-usr-1 c-1', 'block user-usr-1', 'seats c-1 0', 'archive c-1']);
   });
 });

@@ -88,6 +88,20 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(h.app.memberships.get(`${first.body['userId']}|${first.body['companyId']}`)).toBe('Super Admin');
   });
 
+  it('a user blocked by a member-removal webhook is active again after Maestrano adds it back and it signs in', async () => {
+    h = await startHarness();
+    await h.login(alice);
+    // What the removal webhook leaves behind: the membership removed, the user blocked.
+    await h.storage.users.setMembershipStatus(h.tenant, 'usr-alice', 'cld-100', 'removed');
+    await h.storage.users.setStatus(h.tenant, 'usr-alice', 'blocked');
+    const again = await h.login(alice);
+    expect(again.status).toBe(200);
+    expect(again.body['outcome']).toMatchObject({ userCreated: false, membershipChanged: true });
+    expect((await h.storage.users.get(h.tenant, 'usr-alice'))!.status).toBe('active');
+    const memberships = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' });
+    expect(memberships.map((m) => [m.groupId, m.status])).toEqual([['cld-100', 'active']]);
+  });
+
   it('known uid through a new group -> creates that company and adds the membership (real mode: one user, two companies)', async () => {
     h = await startHarness();
     const first = await h.login(alice);
