@@ -4,7 +4,21 @@ import { ConfigError } from '../errors/index.js';
 /** Keys whose received values must never appear in an error message. */
 const SECRET_KEY = /(^|[._-])(key|secret|password|token|private_?key)$/i;
 
-function joinPath(prefix: string, path: readonly PropertyKey[]): string {
+/**
+ * The message every issue gets when its schema sets none. A parse-level error map ranks below a
+ * schema's own `error`, so any other message is the schema's (written by us, never a value).
+ */
+const NO_SCHEMA_MESSAGE = '\u0000no schema message';
+
+/**
+ * Options for every config `safeParse`: `reportInput` tells a missing key (`input` undefined)
+ * from a wrong type (only the received type is shown, never the value), and the error map marks
+ * issues without a schema message (so a schema's own message is kept).
+ */
+export const CONFIG_PARSE_OPTIONS = { reportInput: true, error: () => NO_SCHEMA_MESSAGE } as const;
+
+/** `prefix` + a zod path, as `a.b[0].c`. */
+export function issuePath(prefix: string, path: readonly PropertyKey[]): string {
   const parts = path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)));
   let out = prefix;
   for (const part of parts) {
@@ -16,35 +30,46 @@ function joinPath(prefix: string, path: readonly PropertyKey[]): string {
 
 /**
  * Turns zod issues into a `ConfigError` whose message names every bad key. Messages are
- * built from the issue code and the path only, so a received value (possibly a secret)
- * never appears.
+ * built from the issue code, the path, the received type and the schema's own messages only,
+ * so a received value (possibly a secret) never appears. Parse with `CONFIG_PARSE_OPTIONS`.
  */
 export function configErrorFrom(error: z.ZodError, prefix: string, what: string): ConfigError {
   const issues = error.issues.map((issue) => {
-    const path = joinPath(prefix, issue.path);
+    const path = issuePath(prefix, issue.path);
     return { path, message: safeIssueMessage(issue, path) };
   });
   const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
   return new ConfigError(`Invalid ${what}:\n${lines}`, { issues });
 }
 
+/** The JSON-ish type of a value (`null`, `array`, `string`, …), never the value itself. */
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
 function safeIssueMessage(issue: z.core.$ZodIssue, path: string): string {
+  const schemaMessage = issue.message !== NO_SCHEMA_MESSAGE && issue.message.length > 0 ? issue.message : null;
   switch (issue.code) {
     case 'unrecognized_keys':
       return `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     case 'invalid_type':
-      return issue.input === undefined ? `required (expected ${issue.expected})` : `expected ${issue.expected}`;
+      // A missing key (or `undefined`) is "required"; a present one of the wrong type names
+      // the type received. Schema messages are not used here: they cannot tell the two apart.
+      return issue.input === undefined
+        ? `required (expected ${issue.expected})`
+        : `expected ${issue.expected}, received ${typeName(issue.input)}`;
     case 'invalid_value':
       return SECRET_KEY.test(path) ? 'invalid value' : `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-      return `too small (minimum ${String(issue.minimum)})`;
+      return schemaMessage ?? `too small (minimum ${String(issue.minimum)})`;
     case 'too_big':
-      return `too big (maximum ${String(issue.maximum)})`;
+      return schemaMessage ?? `too big (maximum ${String(issue.maximum)})`;
     case 'invalid_format':
-      return `invalid ${issue.format}`;
-    case 'custom':
-      return issue.message;
+      if (schemaMessage) return schemaMessage;
+      return issue.format === 'regex' && issue.pattern ? `must match ${issue.pattern}` : `invalid ${issue.format}`;
     default:
-      return SECRET_KEY.test(path) ? 'invalid value' : issue.message;
+      return schemaMessage ?? 'invalid value';
   }
 }

@@ -8,7 +8,7 @@ import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
-import { configErrorFrom } from './issues.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom } from './issues.js';
 import type { MarketplaceInput } from './tenant.js';
 
 type AnyFunction = (...args: never[]) => unknown;
@@ -114,7 +114,7 @@ export type SsoOptions = ResolvedConfig['sso'];
 
 /** Validates the top-level configuration; `ConfigError` names every bad key, never a secret value. */
 export function parseMaestranoConfig(input: unknown): ResolvedConfig {
-  const parsed = MaestranoConfigSchema.safeParse(input);
+  const parsed = MaestranoConfigSchema.safeParse(input, CONFIG_PARSE_OPTIONS);
   if (!parsed.success) throw configErrorFrom(parsed.error, '', 'Maestrano configuration');
   return parsed.data;
 }

@@ -1,8 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import * as z from 'zod';
-import type { Tenant } from '../core/types.js';
+import type { Logger, Tenant } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { configErrorFrom } from './issues.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom, issuePath } from './issues.js';
 
 /** Requested NameID format (PROTOCOL §1.2 `sso.name_id_format`). */
 export const PERSISTENT_NAME_ID = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
@@ -17,7 +17,10 @@ const DEFAULT_PATHS = {
 
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 
-const url = z.string().refine((v) => /^https?:\/\/[^\s/]+/.test(v), { message: 'must be an http(s) URL' });
+const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v);
+const url = z.string().refine(isUrl, { message: 'must be an http(s) URL' });
+/** `sso.idm`: a URL, or `""` for "use `app.host`" (what the developer platform sends, PROTOCOL §1.4). */
+const idm = z.string().refine((v) => v === '' || isUrl(v), { message: 'must be an http(s) URL (or empty for app.host)' });
 const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
 const secret = (label: string) =>
@@ -59,13 +62,13 @@ function marketplaceSchema(strict: boolean) {
       id: z.string().min(1),
       key: secret('api.key'),
       host: url,
-      base: z.string().nullish(),
+      base: path.nullish(),
     }),
     sso: obj({
       enabled: z.boolean().nullish(),
       slo_enabled: z.boolean().nullish(),
       creation_mode: z.enum(['real', 'virtual']).nullish(),
-      idm: z.string().nullish(),
+      idm: idm.nullish(),
       init_path: optionalPath,
       consume_path: optionalPath,
       idp: url.nullish(),
@@ -76,7 +79,7 @@ function marketplaceSchema(strict: boolean) {
     connec: obj({
       enabled: z.boolean().nullish(),
       host: url.nullish(),
-      base_path: z.string().nullish(),
+      base_path: path.nullish(),
       timeout: z.number().positive().nullish(),
     }).optional(),
     webhooks: webhooks.optional(),
@@ -90,7 +93,9 @@ const looseMarketplace = marketplaceSchema(false);
 export type MarketplaceInput = z.input<typeof strictMarketplace>;
 type Marketplace = z.output<typeof strictMarketplace>;
 
-/** `{"marketplaces":[...]}` as served by the developer platform. */
+/** `{"marketplaces":[...]}`: strict for files and explicit documents. */
+const strictDocument = z.strictObject({ marketplaces: z.array(strictMarketplace) });
+/** The same, ignoring unknown keys: only for what the live developer platform serves. */
 const looseDocument = z.object({ marketplaces: z.array(looseMarketplace) });
 
 function trimSlash(host: string): string {
@@ -230,23 +235,45 @@ function checkUnique(tenants: Tenant[]): void {
  * resolves them into `Tenant`s with defaults applied and paths ending in the tenant name.
  */
 export function resolveTenants(input: readonly unknown[], prefix = 'tenants'): Tenant[] {
-  const parsed = z.array(strictMarketplace).safeParse(input);
+  const parsed = z.array(strictMarketplace).safeParse(input, CONFIG_PARSE_OPTIONS);
   if (!parsed.success) throw configErrorFrom(parsed.error, prefix, 'tenant configuration');
   const tenants = parsed.data.map((m, i) => resolve(m, `${prefix}[${i}].`));
   checkUnique(tenants);
   return tenants;
 }
 
+export interface MarketplacesDocumentOptions {
+  /**
+   * `false` (default): an unknown key is a `ConfigError` naming it, like a misspelt one.
+   * `true`: unknown keys are ignored and, when `logger` is given, listed (keys only, never
+   * values) in one warning. `tenantsFromDevPlatform` uses it for what the platform serves, so
+   * a field the platform adds later does not take every app down.
+   */
+  allowUnknownKeys?: boolean;
+  logger?: Logger;
+}
+
 /**
- * Parses a dev-platform `{marketplaces:[...]}` document. Unknown keys are ignored (the
- * platform may add fields); missing or invalid known keys fail with a `ConfigError`.
+ * Parses a dev-platform `{marketplaces:[...]}` document (a file's or an explicit one).
+ * Validation is strict: an unknown (e.g. misspelt) key, a missing or an invalid key fails
+ * with a `ConfigError` naming each one with its path, unless `allowUnknownKeys`.
  */
-export function parseMarketplacesDocument(input: unknown, source: string): Tenant[] {
+export function parseMarketplacesDocument(input: unknown, source: string, options: MarketplacesDocumentOptions = {}): Tenant[] {
   if (typeof input === 'object' && input !== null && 'error' in input) {
     throw new ConfigError(`${source} answered with an error instead of a marketplaces document`);
   }
-  const parsed = looseDocument.safeParse(input);
-  if (!parsed.success) throw configErrorFrom(parsed.error, '', `marketplaces document from ${source}`);
+  const what = `marketplaces document from ${source}`;
+  let parsed = strictDocument.safeParse(input, CONFIG_PARSE_OPTIONS);
+  if (!parsed.success && options.allowUnknownKeys) {
+    const unknown = parsed.error.issues
+      .filter((issue) => issue.code === 'unrecognized_keys')
+      .flatMap((issue) => issue.keys.map((key) => issuePath('', [...issue.path, key])));
+    parsed = looseDocument.safeParse(input, CONFIG_PARSE_OPTIONS);
+    if (parsed.success && unknown.length > 0) {
+      options.logger?.warn('maestrano: ignoring unknown keys in the marketplaces document', { source, paths: unknown });
+    }
+  }
+  if (!parsed.success) throw configErrorFrom(parsed.error, '', what);
   const tenants = parsed.data.marketplaces.map((m, i) => resolve(m, `marketplaces[${i}].`));
   checkUnique(tenants);
   return tenants;

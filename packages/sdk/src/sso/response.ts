@@ -24,6 +24,12 @@ export interface ResponseValidatorOptions {
   audiences: readonly string[];
 }
 
+/**
+ * Longest accepted validity window of an assertion (from now to its earlier NotOnOrAfter): its
+ * id is remembered until it expires, so replay records never need to live longer than this.
+ */
+const MAX_ASSERTION_VALIDITY_MS = 7 * 86_400_000;
+
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 
@@ -347,8 +353,15 @@ export class ResponseValidator {
       }
     }
 
-    // Usable while both windows hold, so until the earlier bound (plus skew).
+    // Usable while both windows hold, so until the earlier bound (plus skew). The assertion id
+    // is remembered that long; a longer window than the cap is refused rather than remembered
+    // for less time than it stays valid (it could be replayed once the record expired).
     const bound = Math.min(subjectNotOnOrAfter, notOnOrAfter ?? subjectNotOnOrAfter);
+    if (bound - nowMs > MAX_ASSERTION_VALIDITY_MS) {
+      throw new SsoError('malformed', 'The SAML response is valid for too long (more than 7 days)', {
+        cause: new Error(`assertion valid until ${new Date(bound).toISOString()}, beyond the 7-day replay-record cap`),
+      });
+    }
     return {
       assertionId,
       nameId,
@@ -357,7 +370,7 @@ export class ResponseValidator {
       // Browser SSO profile requires it there): Response@InResponseTo is unsigned here, so an
       // unsolicited assertion wrapped in a Response claiming a request stays unsolicited.
       inResponseTo: subjectInResponseTo,
-      replayUntil: new Date(Math.min(bound, nowMs + 7 * 86_400_000) + skew),
+      replayUntil: new Date(bound + skew),
     };
   }
 }

@@ -69,7 +69,8 @@ async function download(options: DevPlatformOptions, url: string): Promise<{ ten
   } catch {
     throw new ConfigError(`The developer platform answered with a body that is not JSON (${redactUrl(url)})`);
   }
-  return { tenants: parseMarketplacesDocument(json, redactUrl(url)), raw };
+  // Tolerant of fields the platform adds later (logged), strict on every key it knows.
+  return { tenants: parseMarketplacesDocument(json, redactUrl(url), { allowUnknownKeys: true, logger: options.logger }), raw };
 }
 
 async function writeCache(file: string, raw: string): Promise<void> {
@@ -126,7 +127,8 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
     } catch {
       throw error;
     }
-    registry.replace(parseMarketplacesDocument(json, options.cacheFile));
+    // The cache holds what the platform served (its unknown keys were logged when fetched).
+    registry.replace(parseMarketplacesDocument(json, options.cacheFile, { allowUnknownKeys: true }));
     source = 'cache';
     logger.warn('maestrano: developer platform unavailable, using the cached tenants (possibly stale)', {
       file: options.cacheFile,

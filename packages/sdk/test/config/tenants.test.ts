@@ -32,9 +32,10 @@ const marketplace = (name: string, extra: Record<string, unknown> = {}) => ({
     },
     connec: { external_ids: true, initialization_path: null, notification_path: `/maestrano/connec/notifications/${name}` },
   },
-  some_future_field: { ignored: true },
   ...extra,
 });
+/** What the live platform may serve: a field this SDK does not know yet (ignored there, with a warning). */
+const platformMarketplace = (name: string) => marketplace(name, { some_future_field: { ignored: true } });
 
 let dir: string;
 beforeAll(async () => {
@@ -88,7 +89,7 @@ describe('tenantsFromDevPlatform against a loopback platform', () => {
     } else if (mode === 'error-body') {
       res.end('{"error":"environment disabled"}');
     } else {
-      res.end(JSON.stringify({ marketplaces: names.map((n) => marketplace(n)) }));
+      res.end(JSON.stringify({ marketplaces: names.map((n) => platformMarketplace(n)) }));
     }
   });
   let host: string;
@@ -149,7 +150,7 @@ describe('tenantsFromDevPlatform against a loopback platform', () => {
 
   it('uses the stale cache with a warning when the platform fails, and fails without a cache', async () => {
     const cacheFile = join(dir, 'stale.json');
-    await writeFile(cacheFile, JSON.stringify({ marketplaces: [marketplace('from-cache')] }));
+    await writeFile(cacheFile, JSON.stringify({ marketplaces: [platformMarketplace('from-cache')] }));
     const warnings: string[] = [];
     const logger: Logger = { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} };
     mode = 'unauthorized';

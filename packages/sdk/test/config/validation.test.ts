@@ -1,0 +1,174 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConfigError,
+  createMaestrano,
+  type Logger,
+  type MaestranoConfigInput,
+  type MarketplaceInput,
+  memoryAdapter,
+  parseMarketplacesDocument,
+  resolveTenants,
+  tenantsFromDevPlatform,
+  tenantsFromFile,
+} from '@org/maestrano-sdk';
+import { createTestCertificate } from '@org/maestrano-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const { certificate } = createTestCertificate({ bits: 1024 });
+
+const marketplace = (overrides: Record<string, unknown> = {}): MarketplaceInput =>
+  ({
+    marketplace: 'acme',
+    app: { host: 'https://app.example.com' },
+    api: { id: 'app-1', key: 'very-secret-key', host: 'https://hub.example.co' },
+    sso: { x509_certificate: certificate },
+    ...overrides,
+  }) as MarketplaceInput;
+
+const config = (overrides: Record<string, unknown> = {}): MaestranoConfigInput =>
+  ({
+    tenants: [marketplace()],
+    storage: memoryAdapter(),
+    provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
+    onLogin: () => new Response('ok'),
+    ...overrides,
+  }) as MaestranoConfigInput;
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mno-validation-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('host and path settings are validated', () => {
+  it('refuses sso.idm without a scheme (it broke every SAML consume and initUrl later)', () => {
+    const e = configError(() => createMaestrano(config({ tenants: [marketplace({ sso: { x509_certificate: certificate, idm: 'a.io' } })] })));
+    expect(e.issues).toEqual([{ path: 'tenants[0].sso.idm', message: 'must be an http(s) URL (or empty for app.host)' }]);
+  });
+
+  it('keeps sso.idm "" meaning app.host, and accepts an idm URL', () => {
+    const [empty] = resolveTenants([marketplace({ sso: { x509_certificate: certificate, idm: '' } })]);
+    expect(empty?.sso.idm).toBe('https://app.example.com');
+    const [own] = resolveTenants([marketplace({ sso: { x509_certificate: certificate, idm: 'https://sso.example.com/' } })]);
+    expect(own?.sso.idm).toBe('https://sso.example.com');
+  });
+
+  it('refuses api.base without a leading slash (it was glued onto the IdP host, session token included)', () => {
+    const e = configError(() => resolveTenants([marketplace({ api: { id: 'a', key: 'k', host: 'https://hub.example.co', base: 'm/api/v1/' } })]));
+    expect(e.issues).toEqual([{ path: 'tenants[0].api.base', message: 'must be an absolute path' }]);
+    const [ok] = resolveTenants([marketplace({ api: { id: 'a', key: 'k', host: 'https://hub.example.co', base: '/m/api/v1' } })]);
+    expect(ok?.api.base).toBe('/m/api/v1/');
+  });
+
+  it('refuses connec.base_path without a leading slash', () => {
+    const e = configError(() => resolveTenants([marketplace({ connec: { base_path: 'api/v2' } })]));
+    expect(e.issues).toEqual([{ path: 'tenants[0].connec.base_path', message: 'must be an absolute path' }]);
+  });
+});
+
+describe('marketplaces documents are strict', () => {
+  const misspelt = () => ({
+    marketplaces: [marketplace({ sso: { x509_certificate: certificate, creation_mod: 'virtual', consume_pth: '/sso/consume', slo_enabld: false } })],
+  });
+
+  it('tenantsFromFile refuses a misspelt key with a ConfigError naming it (it loaded as real mode)', async () => {
+    const file = join(dir, 'misspelt.json');
+    await writeFile(file, JSON.stringify(misspelt()));
+    const error = await tenantsFromFile(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      { path: 'marketplaces[0].sso', message: 'unknown key(s) "creation_mod", "consume_pth", "slo_enabld"' },
+    ]);
+  });
+
+  it('parseMarketplacesDocument refuses unknown keys at every level, the document itself included', () => {
+    expect(configError(() => parseMarketplacesDocument(misspelt(), 'secrets')).issues[0]?.path).toBe('marketplaces[0].sso');
+    const top = configError(() => parseMarketplacesDocument({ marketplaces: [marketplace()], marketplace: [] }, 'secrets'));
+    expect(top.issues).toEqual([{ path: '(root)', message: 'unknown key(s) "marketplace"' }]);
+    const nested = configError(() => parseMarketplacesDocument({ marketplaces: [marketplace({ webhooks: { account: { group_pth: '/g' } } })] }, 'secrets'));
+    expect(nested.issues).toEqual([{ path: 'marketplaces[0].webhooks.account', message: 'unknown key(s) "group_pth"' }]);
+  });
+
+  it('allowUnknownKeys ignores unknown keys and logs their paths, never their values; invalid known keys still fail', () => {
+    const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (message, fields) => warnings.push({ message, fields }), error() {} };
+    const doc = { marketplaces: [marketplace({ future_field: 'top-secret-value' })] };
+    const tenants = parseMarketplacesDocument(doc, 'platform', { allowUnknownKeys: true, logger });
+    expect(tenants.map((t) => t.name)).toEqual(['acme']);
+    expect(warnings).toEqual([
+      { message: 'maestrano: ignoring unknown keys in the marketplaces document', fields: { source: 'platform', paths: ['marketplaces[0].future_field'] } },
+    ]);
+    expect(JSON.stringify(warnings)).not.toContain('top-secret-value');
+    const bad = { marketplaces: [marketplace({ future_field: 1, connec: { timeout: '300' } })] };
+    const e = configError(() => parseMarketplacesDocument(bad, 'platform', { allowUnknownKeys: true, logger }));
+    expect(e.issues).toEqual([{ path: 'marketplaces[0].connec.timeout', message: 'expected number, received string' }]);
+  });
+
+  it('tenantsFromDevPlatform stays tolerant of fields the platform adds, with a warning', async () => {
+    const warnings: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} };
+    const platformFetch = (async () => Response.json({ marketplaces: [marketplace({ some_future_field: { x: 1 } })] })) as typeof fetch;
+    const tenants = await tenantsFromDevPlatform({ host: 'https://platform.test', key: 'k', secret: 's', refreshMs: 0, fetch: platformFetch, logger });
+    try {
+      expect(tenants.list().map((t) => t.name)).toEqual(['acme']);
+      expect(warnings).toEqual(['maestrano: ignoring unknown keys in the marketplaces document']);
+    } finally {
+      tenants.close();
+    }
+  });
+});
+
+describe('config error messages', () => {
+  it('tells a wrong type (naming the received type) from a missing key', () => {
+    expect(configError(() => resolveTenants([marketplace({ connec: { timeout: '300' } })])).issues).toEqual([
+      { path: 'tenants[0].connec.timeout', message: 'expected number, received string' },
+    ]);
+    expect(configError(() => resolveTenants([marketplace({ sso: { x509_certificate: certificate, enabled: 'false' } })])).issues).toEqual([
+      { path: 'tenants[0].sso.enabled', message: 'expected boolean, received string' },
+    ]);
+    expect(configError(() => createMaestrano(config({ sso: { clockSkewMs: '5000' } }))).issues).toEqual([
+      { path: 'sso.clockSkewMs', message: 'expected number, received string' },
+    ]);
+    expect(configError(() => resolveTenants([marketplace({ api: { id: 'a', host: 'https://h.io' } })])).issues).toEqual([
+      { path: 'tenants[0].api.key', message: 'required (expected string)' },
+    ]);
+    expect(configError(() => resolveTenants([marketplace({ connec: { timeout: null, host: [] } })])).issues).toEqual([
+      { path: 'tenants[0].connec.host', message: 'expected string, received array' },
+    ]);
+  });
+
+  it('never echoes a received value, even of the wrong type', () => {
+    const e = configError(() => resolveTenants([marketplace({ api: { id: 'a', key: 987654321, host: 'https://h.io' } })]));
+    expect(e.issues).toEqual([{ path: 'tenants[0].api.key', message: 'expected string, received number' }]);
+    expect(e.message).not.toContain('987654321');
+    const secret = configError(() => createMaestrano(config({ sso: { requestBinding: { secret: 'short-secret-value' } } })));
+    expect(secret.issues).toEqual([{ path: 'sso.requestBinding.secret', message: 'sso.requestBinding.secret must be at least 32 characters' }]);
+    expect(secret.message).not.toContain('short-secret-value');
+  });
+
+  it("keeps a schema's own message instead of the generic format wording", () => {
+    expect(configError(() => resolveTenants([marketplace({ marketplace: 'bad name/x' })])).issues).toEqual([
+      { path: 'tenants[0].marketplace', message: 'must be a marketplace key (letters, digits, . _ ~ -)' },
+    ]);
+    expect(configError(() => resolveTenants([marketplace({ api: { id: 'a', key: '', host: 'https://h.io' } })])).issues).toEqual([
+      { path: 'tenants[0].api.key', message: 'api.key must not be empty' },
+    ]);
+    expect(configError(() => createMaestrano(config({ sso: { requestBinding: { cookieName: 'bad name' } } }))).issues).toEqual([
+      { path: 'sso.requestBinding.cookieName', message: 'must match /^[A-Za-z0-9_-]{1,64}$/' },
+    ]);
+  });
+});
