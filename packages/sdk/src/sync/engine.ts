@@ -16,7 +16,7 @@ import type {
   MapperContext,
 } from '../entities/types.js';
 import { StorageConflictError, SyncError } from '../errors/index.js';
-import type { GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, StorageAdapter } from '../storage/adapter.js';
+import type { GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
 import type { BatchOp, ConnecPort } from './ports.js';
@@ -131,6 +131,8 @@ export interface PushItemResult {
   connecId: string | null;
   httpStatus: number | null;
   error: string | null;
+  /** Why a `failed` push failed: `http_<status>`, `push_failed` (no answer) or `link_conflict`. */
+  code?: string;
 }
 
 /** Job payload of `connec.record`. */
@@ -171,6 +173,7 @@ export function recordOrderingKey(tenant: string, groupId: string, entity: strin
 }
 
 function errorInfo(error: unknown): { code: string; message: string } {
+  if (error instanceof LinkConflictError) return { code: LINK_CONFLICT, message: error.message };
   if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') {
     return { code: error.code, message: error.message };
   }
@@ -315,7 +318,7 @@ export class SyncEngine {
           if (updated) return updated;
           continue;
         }
-        throw new SyncError(
+        throw new LinkConflictError(
           `Connec! record ${connecId} of "${entity}" is already linked to local record ${byConnec.localId}, not ${localId}`,
         );
       }
@@ -323,7 +326,7 @@ export class SyncEngine {
       try {
         if (byLocal) {
           if (byLocal.connecId !== null && byLocal.connecId !== connecId) {
-            throw new SyncError(
+            throw new LinkConflictError(
               `Local record ${localId} of "${entity}" is already linked to Connec! record ${byLocal.connecId}, not ${connecId}`,
             );
           }
@@ -440,10 +443,13 @@ export class SyncEngine {
     updatedAt: Date | null,
     hash: string,
     signal: AbortSignal | undefined,
+    held: () => boolean,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const localId = map.localId;
     if (!inbound || localId === null) throw new SyncError(`Entity "${entity.name}" is not inbound`);
+    // The record's lock ran out (another writer may hold it now): write nothing, retry later.
+    if (!held()) return { kind: 'busy', connecId };
     const ids = this.idScope(scope, entity.name);
     const mctx = this.mapperContext(scope, entity, connecId, localId, false);
     const lctx = this.localContext(mctx, signal);
@@ -503,13 +509,22 @@ export class SyncEngine {
       }
     }
 
+    if (!held()) return { kind: 'busy', connecId };
     const result = await inbound.local.update(localId, data, lctx);
     if (result && typeof result === 'object' && result.gone) {
       await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
       this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
     }
-    await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+    if (!applied && updatedAt !== null) {
+      // A newer version was applied while this write ran (the lock was lost), and this older
+      // one may have landed last. The map must not claim the newer version: it goes back to
+      // this one (the hash cleared) so the newer version, delivered again, is written.
+      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null });
+      this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
+      return { kind: 'busy', connecId };
+    }
     if (map.lastError) await this.deps.storage.idMaps.update(ids, { connecId }, { lastError: null });
     this.counters.updated++;
     this.counters.applied++;
@@ -525,6 +540,40 @@ export class SyncEngine {
 
   // -------------------------------------------------------------------------------------
   // inbound: many records of one entity
+
+  /**
+   * Keeps the record locks of one `applyPass` while it runs: renews them every third of their
+   * TTL (a timer, so a fast pass costs no extra round trip) and tells which are still held. A
+   * lock is held until a renewal is refused (another owner took it after it expired) or until
+   * its lease runs out without a successful renewal (storage unreachable, event loop blocked).
+   */
+  private keepLocks(keys: string[], owner: string, ttlMs: number, acquiredAt: number): { held: (key: string) => boolean; stop: () => void } {
+    const validUntil = new Map(keys.map((key) => [key, acquiredAt + ttlMs]));
+    const lost = new Set<string>();
+    let renewing = false;
+    const renew = async () => {
+      if (renewing) return;
+      renewing = true;
+      const startedAt = Date.now();
+      try {
+        const live = keys.filter((key) => !lost.has(key));
+        const results = await Promise.all(live.map((key) => this.deps.storage.locks.refresh(key, owner, ttlMs).catch(() => null)));
+        live.forEach((key, k) => {
+          const ok = results[k];
+          if (ok === true) validUntil.set(key, startedAt + ttlMs);
+          else if (ok === false) lost.add(key);
+        });
+      } finally {
+        renewing = false;
+      }
+    };
+    const timer = setInterval(() => void renew(), Math.max(1, Math.floor(ttlMs / 3)));
+    timer.unref?.();
+    return {
+      held: (key) => !lost.has(key) && Date.now() < (validUntil.get(key) ?? 0),
+      stop: () => clearInterval(timer),
+    };
+  }
 
   private recordLockKey(scope: GroupScope, entity: string, connecId: string): string {
     return `sync.record:${scope.tenant.name}:${scope.groupId}:${entity}:${connecId}`;
@@ -581,9 +630,7 @@ export class SyncEngine {
       else if (connecId === null) {
         out[i] = { kind: 'failed', connecId, error: new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`) };
       } else if (entity.filter && !entity.filter(record)) out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
-      else if (since && (parseTimestamp(record.created_at)?.getTime() ?? Number.POSITIVE_INFINITY) < since.getTime()) {
-        out[i] = { kind: 'skipped', reason: 'before_import_since', connecId, link: null };
-      } else if (seen.has(connecId)) repeats.push(i);
+      else if (seen.has(connecId)) repeats.push(i);
       else {
         seen.add(connecId);
         todo.push(i);
@@ -591,7 +638,7 @@ export class SyncEngine {
     });
     let pending = todo;
     for (let pass = 0; pending.length > 0 && pass < 3; pass++) {
-      pending = await this.applyPass(scope, entity, records, pending, out, options.signal);
+      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal);
     }
     // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
     for (const i of repeats) {
@@ -608,16 +655,19 @@ export class SyncEngine {
     records: readonly ConnecRecord[],
     indexes: number[],
     out: BatchOutcome[],
+    since: Date | null,
     signal: AbortSignal | undefined,
   ): Promise<number[]> {
     const ids = this.idScope(scope, entity.name);
     const cid = (i: number) => connecIdOf((records[i] as ConnecRecord).id) as string;
     const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
+    const ttl = this.deps.options.lockTtlMs;
+    const acquiredAt = Date.now();
     const taken = new Set(
       await this.deps.storage.locks.acquireMany(
         indexes.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
         lockOwner,
-        this.deps.options.lockTtlMs,
+        ttl,
       ),
     );
     const locked: number[] = [];
@@ -626,14 +676,23 @@ export class SyncEngine {
       else out[i] = { kind: 'busy', connecId: cid(i) };
     }
     if (locked.length === 0) return [];
+    const lease = this.keepLocks(
+      locked.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
+      lockOwner,
+      ttl,
+      acquiredAt,
+    );
+    const held = (connecId: string) => lease.held(this.recordLockKey(scope, entity.name, connecId));
     let released: Promise<unknown> | null = null;
-    const release = () =>
-      (released ??= this.deps.storage.locks
+    const release = () => {
+      lease.stop();
+      return (released ??= this.deps.storage.locks
         .releaseMany(
           locked.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
           lockOwner,
         )
         .catch(() => 0));
+    };
     try {
       const cache: MapCache = new Map();
       await this.preload(
@@ -659,6 +718,11 @@ export class SyncEngine {
             out[i] = { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
             continue;
           }
+          // `importSince` only keeps older records from being created: a known one is always updated.
+          if (!map?.localId && since && (parseTimestamp(record.created_at)?.getTime() ?? Number.POSITIVE_INFINITY) < since.getTime()) {
+            out[i] = { kind: 'skipped', reason: 'before_import_since', connecId, link: null };
+            continue;
+          }
           if (map?.localId) {
             const stale = this.staleness(map, updatedAt, hash);
             if (stale) {
@@ -675,10 +739,10 @@ export class SyncEngine {
           out[i] = { kind: 'failed', connecId, error };
         }
       }
-      const created = await this.createBatch(scope, entity, creates, out, signal);
+      const created = await this.createBatch(scope, entity, creates, out, signal, held);
       await pool(updates, this.deps.options.importConcurrency, async (u) => {
         try {
-          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal);
+          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)));
         } catch (error) {
           out[u.i] = { kind: 'failed', connecId: cid(u.i), error };
         }
@@ -705,12 +769,17 @@ export class SyncEngine {
     items: PendingCreate[],
     out: BatchOutcome[],
     signal: AbortSignal | undefined,
+    held: (connecId: string) => boolean,
   ): Promise<Set<string>> {
     const created = new Set<string>();
     const inbound = entity.inbound;
     if (!inbound || items.length === 0) return created;
     const prepared: (PendingCreate & { data: unknown; ctx: LocalContext })[] = [];
     for (const item of items) {
+      if (!held(item.connecId)) {
+        out[item.i] = { kind: 'busy', connecId: item.connecId };
+        continue;
+      }
       try {
         const mctx = this.mapperContext(scope, entity, item.connecId, null, true);
         const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(item.unfolded, mctx);
@@ -1019,28 +1088,39 @@ export class SyncEngine {
         const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
         const returnedId = ok && answer.record ? connecIdOf(answer.record.id) : null;
         const connecId = returnedId ?? item.connecId;
+        // Connec! may merge the op into a record already linked to another local record (two
+        // local records matching one Connec! record on `matching_fields`): that op fails alone.
+        let conflict: LinkConflictError | null = null;
         if (ok && connecId !== null) {
-          await this.linkMap(scope, entity.name, connecId, item.localId);
+          try {
+            await this.linkMap(scope, entity.name, connecId, item.localId);
+          } catch (error) {
+            if (!(error instanceof LinkConflictError)) throw error;
+            conflict = error;
+          }
+        }
+        const linked = ok && connecId !== null && conflict === null;
+        if (linked) {
           await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null });
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
         } else {
-          const message = answer ? (answer.error ?? `HTTP ${answer.status}`) : 'no result for op';
+          const message = conflict ? conflict.message : answer ? (answer.error ?? `HTTP ${answer.status}`) : 'no result for op';
           const status = answer?.status ?? null;
-          const existing = await this.deps.storage.idMaps.find(ids, { localId: item.localId });
-          const lastError = { code: status === null ? 'push_failed' : `http_${status}`, message, at: this.deps.clock() };
-          if (existing) await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastError });
-          else {
-            try {
-              await this.deps.storage.idMaps.insert({ ...ids, connecId: null, localId: item.localId });
-            } catch (error) {
-              if (!(error instanceof StorageConflictError)) throw error;
-            }
-            await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastError });
-          }
+          const code = conflict ? LINK_CONFLICT : status === null ? 'push_failed' : `http_${status}`;
+          await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
           this.counters.pushFailed++;
-          results[item.index] = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message };
+          results[item.index] = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };
+          if (conflict) {
+            this.deps.logger.warn('sync: pushed record merged into a Connec! record linked to another local record', {
+              tenant: scope.tenant.name,
+              groupId: scope.groupId,
+              entity: entity.name,
+              localId: item.localId,
+              connecId,
+            });
+          }
         }
         this.deps.emit({
           type: 'record.pushed',
@@ -1048,13 +1128,26 @@ export class SyncEngine {
           groupId: scope.groupId,
           entity: entity.name,
           localId: item.localId,
-          connecId,
+          connecId: linked ? connecId : item.connecId,
           status: answer?.status ?? 0,
-          ok,
+          ok: linked,
         });
       }
     }
     return results;
+  }
+
+  /** Records a failed push on the local record's id map (created, unlinked, when it has none). */
+  private async recordPushFailure(ids: IdMapScope, localId: string, lastError: RecordError): Promise<void> {
+    const existing = await this.deps.storage.idMaps.find(ids, { localId });
+    if (!existing) {
+      try {
+        await this.deps.storage.idMaps.insert({ ...ids, connecId: null, localId });
+      } catch (error) {
+        if (!(error instanceof StorageConflictError)) throw error;
+      }
+    }
+    await this.deps.storage.idMaps.update(ids, { localId }, { lastError });
   }
 
   /** Turns local-id references of an outbound payload into id arrays. */
@@ -1290,14 +1383,16 @@ export class SyncEngine {
     const mctx = this.mapperContext(scope, entity, null, null, false);
     let batch: unknown[] = [];
     let done = 0;
+    const transient: PushItemResult[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
       const results = await this.pushRecords(scope, entity, batch, signal);
       for (const r of results) {
         if (r.status === 'pushed') report.pushed++;
         if (r.status === 'failed') {
+          if (isTransientPushFailure(r)) transient.push(r);
           report.failed++;
-          failures.push({ entity: entity.name, direction: 'outbound', connecId: r.connecId, localId: r.localId, code: r.httpStatus === null ? 'push_failed' : `http_${r.httpStatus}`, message: r.error ?? 'push failed' });
+          failures.push({ entity: entity.name, direction: 'outbound', connecId: r.connecId, localId: r.localId, code: r.code ?? (r.httpStatus === null ? 'push_failed' : `http_${r.httpStatus}`), message: r.error ?? 'push failed' });
         }
       }
       done += batch.length;
@@ -1310,6 +1405,16 @@ export class SyncEngine {
       if (batch.length >= this.deps.options.batchSize) await flush();
     }
     await flush();
+    // A push Connec! may accept on a retry must not be given up: the inbound half would import
+    // its Connec! match as a second local record. Fail the import before the cursor moves, so
+    // the retry pushes again (only the failed records: the others are unchanged now).
+    if (transient.length > 0) {
+      const first = transient[0] as PushItemResult;
+      const failed = transient.length;
+      throw new SyncError(
+        `${failed} push${failed === 1 ? '' : 'es'} of "${entity.name}" failed with a retryable status (${first.httpStatus === null ? 'no answer' : `HTTP ${first.httpStatus}`}: ${first.error ?? 'push failed'}); the import stops before the inbound half and is retried`,
+      );
+    }
     await this.deps.storage.cursors.advance(key, done, {}, true);
   }
 
@@ -1441,6 +1546,16 @@ export class SyncEngine {
   }
 }
 
+/**
+ * A failed push op that a retry may get through: no answer or a network failure (status 0),
+ * or the statuses @org/connec-client retries by default (408, 429, 5xx).
+ */
+function isTransientPushFailure(result: PushItemResult): boolean {
+  if (result.code === LINK_CONFLICT) return false;
+  const status = result.httpStatus;
+  return status === null || status === 0 || status === 408 || status === 429 || (status >= 500 && status <= 599);
+}
+
 function idArrayOrNull(value: unknown): IdEntry[] | null {
   return Array.isArray(value) ? mergeIds(value, [], null) : null;
 }
@@ -1464,6 +1579,12 @@ function toJson(value: unknown): JsonValue {
   }
   return null;
 }
+
+/** Failure code of a Connec! id and a local id that cannot be linked (one of them is linked elsewhere). */
+export const LINK_CONFLICT = 'link_conflict';
+
+/** A Connec! record and a local record cannot be linked: either is already linked to another record. */
+export class LinkConflictError extends SyncError {}
 
 /** Another import of the same group holds the lock. */
 export class ImportBusyError extends SyncError {}
