@@ -64,6 +64,41 @@ function storedError(error: JobError): Raw {
   return error.code === undefined ? { message: error.message } : { message: error.message, code: error.code };
 }
 
+/** Most due jobs one read of a claim returns (each further read of the same claim doubles, up to this). */
+const MAX_CANDIDATES = 512;
+
+/** The fields a claim reads to decide an ordering key. */
+const HEAD_FIELDS = { _id: 1, orderingKey: 1, type: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1 };
+
+/** Whether a claim may take `doc` at `now`: pending with `runAt` passed, or running with an expired lease. */
+function isDue(doc: Raw, now: Date): boolean {
+  if (doc['status'] === 'pending') return date(doc, 'runAt').getTime() <= now.getTime();
+  const lease = dateOrNull(doc, 'leaseExpiresAt');
+  return doc['status'] === 'running' && lease !== null && lease.getTime() <= now.getTime();
+}
+
+/** Whether `doc` runs with a live lease at `now`. */
+function isLive(doc: Raw, now: Date): boolean {
+  const lease = dateOrNull(doc, 'leaseExpiresAt');
+  return doc['status'] === 'running' && lease !== null && lease.getTime() > now.getTime();
+}
+
+/** `_id` order (same-length hex strings, so text order is byte order). */
+function byId(a: Raw, b: Raw): number {
+  const [x, y] = [idString(a['_id']), idString(b['_id'])];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Creation order: `createdAt`, then `_id`. */
+function byCreation(a: Raw, b: Raw): number {
+  return date(a, 'createdAt').getTime() - date(b, 'createdAt').getTime() || byId(a, b);
+}
+
+/** The claim's order: `runAt`, then creation order. */
+function dueOrder(a: Raw, b: Raw): number {
+  return date(a, 'runAt').getTime() - date(b, 'runAt').getTime() || byCreation(a, b);
+}
+
 /**
  * The durable inbox. One document per job (ObjectId `_id`, `dedupeSlot` = the never-null
  * unique slot of `dedupeKey`). Every state change is a compare-and-set on the job's
@@ -180,36 +215,43 @@ export function jobRepository(store: Store): JobRepository {
     );
   }
 
-  /**
-   * Claims an ordered job. `retryKey` tells the caller whether another job of the same key
-   * may still be claimable in this call (an older job that is due now blocked this one).
-   */
-  async function claimOrdered(
-    doc: Stored,
-    key: string,
-    worker: string,
-    now: Date,
-    leaseExpiresAt: Date,
-  ): Promise<{ job: JobRecord | null; retryKey: boolean }> {
-    if (!(doc._id instanceof ObjectId)) return { job: null, retryKey: false };
-    if (!(await takeGuard(key, doc._id, worker, now, leaseExpiresAt))) return { job: null, retryKey: false };
+  /** Claims an ordered job under its key's guard, once no other job of the key holds it back. */
+  async function claimOrdered(doc: Stored, key: string, worker: string, now: Date, leaseExpiresAt: Date): Promise<JobRecord | null> {
+    if (!(doc._id instanceof ObjectId)) return null;
+    if (!(await takeGuard(key, doc._id, worker, now, leaseExpiresAt))) return null;
     let claimed: JobRecord | null = null;
-    let retryKey = false;
     try {
-      const holder = await blocker(doc, key, now);
-      if (holder === null) {
-        claimed = await claimJob(doc, worker, now, leaseExpiresAt);
-      } else {
-        const runAt = dateOrNull(holder, 'runAt');
-        const lease = dateOrNull(holder, 'leaseExpiresAt');
-        retryKey =
-          (holder['status'] === 'pending' && runAt !== null && runAt.getTime() <= now.getTime()) ||
-          (holder['status'] === 'running' && (lease === null || lease.getTime() <= now.getTime()));
-      }
+      if ((await blocker(doc, key, now)) === null) claimed = await claimJob(doc, worker, now, leaseExpiresAt);
     } finally {
       if (!claimed) await dropGuard(key, doc._id, worker);
     }
-    return { job: claimed, retryKey };
+    return claimed;
+  }
+
+  /**
+   * For each of `keys`, the one job a claim may take now, if any: the key's oldest unfinished
+   * job, when it is due (pending with `runAt` passed, or running with an expired lease), of a
+   * wanted type, and no job of the key runs with a live lease. One read for all the keys,
+   * without the guards (`claimOrdered` checks again under the guard); returns `HEAD_FIELDS`.
+   */
+  async function claimableHeads(keys: string[], now: Date, types: ReadonlySet<string> | null): Promise<Raw[]> {
+    if (keys.length === 0) return [];
+    const unfinished = await jobs()
+      .find({ orderingKey: keys.length === 1 ? keys[0] : { $in: keys }, status: { $in: ['pending', 'running'] } }, { projection: HEAD_FIELDS })
+      .toArray();
+    const byKey = new Map<string, { head: Raw; live: boolean }>();
+    for (const doc of unfinished) {
+      const key = strOrNull(doc, 'orderingKey');
+      if (key === null) continue;
+      const seen = byKey.get(key);
+      const live = isLive(doc, now) || (seen?.live ?? false);
+      byKey.set(key, { head: seen && byCreation(seen.head, doc) < 0 ? seen.head : doc, live });
+    }
+    const heads: Raw[] = [];
+    for (const { head, live } of byKey.values()) {
+      if (!live && isDue(head, now) && (types === null || types.has(str(head, 'type')))) heads.push(head);
+    }
+    return heads;
   }
 
   async function owned(id: string, worker: string): Promise<Stored | null> {
@@ -322,6 +364,12 @@ export function jobRepository(store: Store): JobRepository {
         return results;
       }),
 
+    // Reads due jobs in due order, in growing rounds, until `limit` jobs are claimed or none
+    // is left. Each ordering key met is decided once: only its head (the oldest unfinished
+    // job) may run, and only when it is due, so the key's other jobs are left out of the
+    // following reads, and the head, when claimable, is taken at its own place in due order
+    // (it often sorts after the newer jobs it holds back). However many jobs are held back,
+    // the jobs behind them are still reached, as on the memory and Prisma adapters.
     claim: (options: ClaimJobsOptions) =>
       store.run('jobs.claim', async () => {
         checkNonEmpty('worker', options.worker);
@@ -330,9 +378,28 @@ export function jobRepository(store: Store): JobRepository {
         const claimed: JobRecord[] = [];
         const now = store.now();
         const leaseExpiresAt = new Date(now.getTime() + options.leaseMs);
-        const tried: ObjectId[] = [];
-        const skippedKeys = new Set<string>();
-        for (let round = 0; round < 5 && claimed.length < options.limit; round++) {
+        const types = options.types ? new Set(options.types) : null;
+        // Unordered jobs already attempted (a lost compare-and-set may leave one due).
+        const tried: Stored['_id'][] = [];
+        const decidedKeys = new Set<string>();
+        // Claimable heads of decided keys (`HEAD_FIELDS`), in due order, waiting for their turn.
+        let heads: Raw[] = [];
+
+        // Takes the waiting heads that sort up to `doc` (all of them when null), in due order.
+        const takeHeads = async (doc: Raw | null): Promise<void> => {
+          for (let head = heads[0]; head && claimed.length < options.limit; head = heads[0]) {
+            if (doc !== null && dueOrder(head, doc) > 0) return;
+            heads.shift();
+            const key = strOrNull(head, 'orderingKey');
+            const fresh = (await jobs().findOne({ _id: head['_id'] })) as Stored | null;
+            if (key === null || fresh === null || fresh['orderingKey'] !== key || !isDue(fresh, now)) continue;
+            const job = await claimOrdered(fresh, key, options.worker, now, leaseExpiresAt);
+            if (job) claimed.push(job);
+          }
+        };
+
+        let size = options.limit * 2 + 8;
+        while (claimed.length < options.limit) {
           const query: Filter<Raw> = {
             $or: [
               { status: 'pending', runAt: { $lte: now } },
@@ -341,29 +408,30 @@ export function jobRepository(store: Store): JobRepository {
           };
           if (options.types) query['type'] = { $in: options.types };
           if (tried.length > 0) query['_id'] = { $nin: tried };
-          if (skippedKeys.size > 0) query['orderingKey'] = { $nin: [...skippedKeys] };
-          const candidates = (await jobs()
-            .find(query)
-            .sort({ runAt: 1, createdAt: 1, _id: 1 })
-            .limit((options.limit - claimed.length) * 2 + 8)
-            .toArray()) as Stored[];
-          if (candidates.length === 0) break;
+          if (decidedKeys.size > 0) query['orderingKey'] = { $nin: [...decidedKeys] };
+          const candidates = (await jobs().find(query).sort({ runAt: 1, createdAt: 1, _id: 1 }).limit(size).toArray()) as Stored[];
+          // Decide every ordering key of the batch at once; their other jobs are not read again.
+          const keys = new Set<string>();
           for (const doc of candidates) {
-            if (claimed.length >= options.limit) break;
-            if (doc._id instanceof ObjectId) tried.push(doc._id);
             const key = strOrNull(doc, 'orderingKey');
-            if (key !== null && skippedKeys.has(key)) continue;
-            let job: JobRecord | null;
-            if (key === null) {
-              job = await claimJob(doc, options.worker, now, leaseExpiresAt);
-            } else {
-              const result = await claimOrdered(doc, key, options.worker, now, leaseExpiresAt);
-              job = result.job;
-              // One job per ordering key per claim: the others of the key wait for it.
-              if (!result.retryKey) skippedKeys.add(key);
-            }
+            if (key !== null) keys.add(key);
+          }
+          for (const key of keys) decidedKeys.add(key);
+          heads = [...heads, ...(await claimableHeads([...keys], now, types))].sort(dueOrder);
+          for (const doc of candidates) {
+            await takeHeads(doc);
+            if (claimed.length >= options.limit) break;
+            if (strOrNull(doc, 'orderingKey') !== null) continue;
+            tried.push(doc._id);
+            const job = await claimJob(doc, options.worker, now, leaseExpiresAt);
             if (job) claimed.push(job);
           }
+          if (candidates.length < size) {
+            // Nothing due is left unread: the remaining heads are next in due order.
+            await takeHeads(null);
+            break;
+          }
+          size = Math.min(size * 2, MAX_CANDIDATES);
         }
         return claimed;
       }),

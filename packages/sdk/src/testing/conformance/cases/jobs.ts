@@ -520,6 +520,57 @@ export const jobCases: StorageCases = {
     },
   ),
 
+  // 100 records each have an older job parked for an hour (say during a Connec! outage) and a
+  // newer one due now but held back behind it. The held-back jobs sort first by runAt; however
+  // many there are, a claim still takes the unrelated due jobs behind them, and once the parked
+  // heads are due it takes those (and never a newer job of their key).
+  'a due head of an ordering key is claimed even behind many held-back jobs': {
+    needs: ['clock'],
+    timeoutMs: 120_000,
+    run: async ({ adapter, clock }) => {
+      const HELD = 100;
+      const heads: string[] = [];
+      for (let i = 0; i < HELD; i++) {
+        heads.push((await adapter.jobs.enqueue(job({ orderingKey: `rec-${i}`, payload: { i, v: 1 } }))).id);
+        clock.advance(1);
+      }
+      const first = await adapter.jobs.claim({ worker: 'w1', limit: HELD, leaseMs: LEASE });
+      expect(sorted(ids(first), (s) => s)).toEqual(sorted(heads, (s) => s));
+      const retryAt = inMs(clock, 3_600_000);
+      for (const id of heads) {
+        expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'connec down' }, retryAt })).toBe('retrying');
+      }
+      clock.advance(1_000);
+      const newer: string[] = [];
+      for (let i = 0; i < HELD; i++) {
+        newer.push((await adapter.jobs.enqueue(job({ orderingKey: `rec-${i}`, payload: { i, v: 2 } }))).id);
+        clock.advance(1);
+      }
+      clock.advance(1_000);
+      const unrelated = await adapter.jobs.enqueue(job({ orderingKey: 'rec-other', payload: 'other' }));
+      clock.advance(1);
+      const free = await adapter.jobs.enqueue(job({ payload: 'free' }));
+
+      // No head is due: only the two jobs behind the held-back ones are claimable.
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 4, leaseMs: LEASE }))).toEqual([unrelated.id, free.id]);
+      expect(await adapter.jobs.claim({ worker: 'w2', limit: 4, leaseMs: LEASE })).toEqual([]);
+      expect(await adapter.jobs.completeMany([unrelated.id, free.id], 'w2')).toHaveLength(2);
+
+      // The heads are due again (no wake came): they are claimed oldest first, although every
+      // held-back job sorts before them.
+      clock.advance(3_600_000);
+      expect(ids(await adapter.jobs.claim({ worker: 'w3', limit: 4, leaseMs: LEASE }))).toEqual(heads.slice(0, 4));
+      expect(ids(await adapter.jobs.claim({ worker: 'w4', limit: HELD, leaseMs: LEASE }))).toEqual(heads.slice(4));
+      expect(await adapter.jobs.claim({ worker: 'w5', limit: HELD, leaseMs: LEASE })).toEqual([]);
+
+      // Once the heads are done, the newer jobs follow.
+      expect(await adapter.jobs.completeMany(heads.slice(0, 4), 'w3')).toHaveLength(4);
+      expect(await adapter.jobs.completeMany(heads.slice(4), 'w4')).toHaveLength(HELD - 4);
+      expect(ids(await adapter.jobs.claim({ worker: 'w5', limit: HELD, leaseMs: LEASE }))).toEqual(newer);
+      expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: HELD, done: HELD + 2, dead: 0 });
+    },
+  },
+
   'concurrent workers never run two jobs of one orderingKey at once, and take them in order': needs(
     ['concurrency'],
     async (context) => {
