@@ -96,7 +96,7 @@ export type {
 
 // --- notifications ----------------------------------------------------------------------
 export { parseNotification } from './notifications.js';
-export type { CatalogRecords, ConnecNotification, NotificationEntry, NotificationGroup } from './notifications.js';
+export type { CatalogRecords, ConnecNotification, NotificationEntry, NotificationGroup, ParseNotificationOptions } from './notifications.js';
 
 // --- entity catalog (also at '@org/connec-client/entities') -----------------------------
 export {

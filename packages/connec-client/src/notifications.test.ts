@@ -45,6 +45,16 @@ describe('parseNotification', () => {
     }
   });
 
+  it('with options.collections, skips the refused collections unvalidated and counts their records', () => {
+    const body = { Person: [jane], SalesOrder: [{ id: [C('so1')], group_id: 'cld-9a1b', lines: [{ quantity: '2' }] }, 7] };
+    expect(() => parseNotification(body)).toThrow(PayloadValidationError);
+    const n = parseNotification(body, { collections: (c) => c === 'people' });
+    expect(n.entries.map((e) => e.collection)).toEqual(['people']);
+    expect(n.ignoredRecords).toEqual({ sales_orders: 2 });
+    // An accepted collection is validated as before.
+    expect(() => parseNotification({ people: [{ ...jane, first_name: 42 }] }, { collections: () => true })).toThrow(/people\/0\/first_name/);
+  });
+
   it('normalises keys (Person, Invoice, SalesOrder, tax_code) and keeps untyped collections apart', () => {
     const n = parseNotification({
       organizations: [{ id: [C('o1')], name: 'Acme', group_id: 'cld-9a1b' }],
@@ -90,7 +100,7 @@ describe('parseNotification', () => {
     const n = parseNotification({ channel_id: 'org-f6zi', people: [jane] });
     expect(n.ignoredKeys).toEqual(['channel_id']);
     expect(n.entries).toHaveLength(1);
-    expect(parseNotification({})).toEqual({ entries: [], groups: [], ignoredKeys: [] });
+    expect(parseNotification({})).toEqual({ entries: [], groups: [], ignoredKeys: [], ignoredRecords: {} });
   });
 
   it('rejects a malformed body with one error listing every bad path', () => {

@@ -45,6 +45,20 @@ export interface ConnecNotification {
   groups: NotificationGroup[];
   /** Top-level keys whose value was a scalar (not a collection); they are ignored. */
   ignoredKeys: string[];
+  /**
+   * Records of collections refused by `options.collections`, by normalised collection name:
+   * neither validated nor returned.
+   */
+  ignoredRecords: Record<string, number>;
+}
+
+export interface ParseNotificationOptions {
+  /**
+   * Which collections (normalised plural names) the caller handles. Records of the others are
+   * skipped without validation and only counted in `ignoredRecords`, so a schema change in a
+   * collection you do not sync cannot make a notification invalid. Default: every collection.
+   */
+  collections?: (collection: string) => boolean;
 }
 
 function pushTyped<K extends CollectionName>(
@@ -77,9 +91,10 @@ function decode(body: unknown): unknown {
  * Parse and validate a notification body (the raw text, bytes, or the parsed JSON). Keys are
  * normalised (`Person`, `people`, `Invoice` -> `invoices`); every record must be an object with a
  * `group_id` and must match its collection's schema. Any problem throws one
- * `PayloadValidationError` listing every bad path, and nothing is returned.
+ * `PayloadValidationError` listing every bad path, and nothing is returned. With
+ * `options.collections`, records of the collections it refuses are skipped unvalidated.
  */
-export function parseNotification(body: unknown): ConnecNotification {
+export function parseNotification(body: unknown, options: ParseNotificationOptions = {}): ConnecNotification {
   const parsed = decode(body);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw fail([{ path: '', message: 'expected a JSON object keyed by collection name' }]);
@@ -88,6 +103,7 @@ export function parseNotification(body: unknown): ConnecNotification {
   const entries: NotificationEntry[] = [];
   const typedEntries: { name: CollectionName; index: number }[] = [];
   const ignoredKeys: string[] = [];
+  const ignoredRecords: Record<string, number> = {};
 
   for (const [key, value] of Object.entries(parsed)) {
     if (value === null || typeof value !== 'object') {
@@ -101,6 +117,10 @@ export function parseNotification(body: unknown): ConnecNotification {
     }
     if (!Array.isArray(value)) {
       issues.push({ path: key, message: 'expected an array of records' });
+      continue;
+    }
+    if (options.collections && !options.collections(collection)) {
+      ignoredRecords[collection] = (ignoredRecords[collection] ?? 0) + value.length;
       continue;
     }
     const schema = schemaFor(collection);
@@ -142,7 +162,7 @@ export function parseNotification(body: unknown): ConnecNotification {
       (group.other[entry.collection] ??= []).push(entry.record);
     }
   });
-  return { entries, groups: [...byGroup.values()], ignoredKeys };
+  return { entries, groups: [...byGroup.values()], ignoredKeys, ignoredRecords };
 }
 
 function addTyped<K extends CollectionName>(target: CatalogRecords, name: K, record: ConnecRecord): void {

@@ -277,12 +277,15 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const logger = engine.logger;
 
   // --- the notification route ------------------------------------------------------------
+  const handled = (collection: string): boolean => definition.forCollection(collection).some((e) => e.inbound);
   const connecNotification = async ({ request, tenant }: HandlerArgs): Promise<Response> => {
     if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
     if (request.method !== 'POST') return json(405, { error: 'method_not_allowed' });
     let parsed: ReturnType<typeof parseNotification>;
     try {
-      parsed = parseNotification(await request.text());
+      // Only the collections the connector applies are validated: a schema change in one it
+      // does not sync must not make Connec! drop (a 4xx is never retried) the records it does.
+      parsed = parseNotification(await request.text(), { collections: handled });
     } catch (error) {
       if (error instanceof PayloadValidationError) {
         return json(400, { error: 'invalid_notification', message: error.message, issues: error.issues.slice(0, 50) });
@@ -301,7 +304,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
     }
     const jobs: JobInput[] = [];
-    let ignored = 0;
+    // Records of collections no inbound entity maps: received, not stored.
+    const unhandled = Object.values(parsed.ignoredRecords).reduce((sum, n) => sum + n, 0);
+    counters.received += unhandled;
+    let ignored = unhandled;
     for (const entry of parsed.entries) {
       counters.received++;
       const entities = definition.forCollection(entry.collection).filter((e) => e.inbound);
@@ -332,7 +338,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     counters.accepted += created;
     counters.duplicates += results.length - created;
     logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates: results.length - created, ignored });
-    return json(200, { received: parsed.entries.length, stored: created, duplicates: results.length - created, ignored });
+    return json(200, { received: parsed.entries.length + unhandled, stored: created, duplicates: results.length - created, ignored });
   };
 
   // --- job handlers ---------------------------------------------------------------------------

@@ -54,6 +54,22 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts()).pending).toBe(0);
   });
 
+  it('stores the records it syncs when a collection it does not sync is invalid; an invalid record it syncs is still a 400', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    // sales_orders has no entity here: its records are not validated (a schema change there
+    // must not make Connec! drop the people records with a 4xx it never retries).
+    const res = await h.notify({ people: [person()], sales_orders: [{ id: [C('so1')], group_id: GROUP, lines: [{ quantity: '2' }] }, 42] });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ received: 3, stored: 1, duplicates: 0, ignored: 2 });
+    const [job] = await h.storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000, types: [JobTypes.connecRecord] });
+    expect(job?.payload).toMatchObject({ entity: 'contacts', record: { first_name: 'Jane' } });
+    const refused = await h.notify({ people: [person({ id: [C('p10')], first_name: 42 })], sales_orders: [] });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0/first_name' }] });
+    expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(0);
+  });
+
   it('answers 400 (not a 500 stack overflow) for a record nested thousands of levels deep, and stores nothing', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
