@@ -10,13 +10,28 @@
  * 4. A claim whose owner died between the POST and recording the result expires after
  *    `charge.claimTtlMs`; the next call takes it over and reconciles first: it lists the
  *    group's bills and adopts the one matching the intent (see `matchesIntent`) instead of
- *    creating a second one.
+ *    creating a second one. Before its own POST it refreshes the claim (the listing may have
+ *    outlived it) and starts over if another call took the key meanwhile.
  * A definite refusal by the platform (4xx) releases the claim, so the key can be used again;
  * an unknown outcome (timeout, 5xx) keeps it claimed until reconciliation.
+ *
+ * Bill ownership: a bill id is the recorded outcome of at most one idempotency key. Before a
+ * key records a bill (created or adopted), it claims the reverse ledger key
+ * `chargebill:<tenant>:<billId>` with an intent naming the key; that claim-once entry (its
+ * intent, which a takeover never changes) is the ownership. Reconciliation skips bills owned
+ * by another key, so two charges of the same thing cannot end up sharing one bill. A bill
+ * whose creator died before claiming it has no owner and stays adoptable by the creator's
+ * retry. If another key adopted a bill in the instant between its creator's POST and the
+ * creator's ownership claim, the creator records nothing and throws
+ * `ChargeOutcomeUnknownError`; its retry (after `claimTtlMs`) skips that bill and charges again.
+ *
+ * The POST's timeouts are capped below the claim TTL (`claimedCallTimeouts`), so the owner
+ * is done with the POST before another call can take the claim over and POST again.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
+import type { AccountTimeouts } from '../account/http.js';
 import type { Bill } from '../account/resources.js';
 import type { Logger } from '../core/types.js';
 import {
@@ -113,16 +128,38 @@ interface ChargeIntent extends JsonObject {
 
 const OutcomeSchema = z.object({ billId: z.string().min(1) });
 
+/** The intent of a `chargebill:` entry: which idempotency key owns the bill. */
+interface BillOwnerIntent extends JsonObject {
+  kind: 'charge-bill';
+  tenant: string;
+  billId: string;
+  idempotencyKey: string;
+}
+
 export interface ChargeDeps {
   storage: StorageAdapter;
   account(tenant: string): AccountClient;
   config: BillingConfig['charge'];
+  /** Timeouts of the bill-creating POST (see `claimedCallTimeouts`); default: the client's. */
+  createTimeouts?: Required<AccountTimeouts>;
   logger: Logger;
   instanceId: string;
 }
 
 export function chargeLedgerKey(tenant: string, idempotencyKey: string): string {
   return `charge:${tenant}:${idempotencyKey}`;
+}
+
+/** Ledger key recording which idempotency key owns a bill (see "Bill ownership" above). */
+export function chargeBillLedgerKey(tenant: string, billId: string): string {
+  return `chargebill:${tenant}:${billId}`;
+}
+
+/** The idempotency key that owns a bill per its `chargebill:` entry; null when unreadable. */
+function billOwnerOf(entry: LedgerEntry): string | null {
+  const intent = entry.intent;
+  if (typeof intent !== 'object' || intent === null || Array.isArray(intent)) return null;
+  return intent.kind === 'charge-bill' && typeof intent.idempotencyKey === 'string' ? intent.idempotencyKey : null;
 }
 
 function sameIntent(a: unknown, b: ChargeIntent): boolean {
@@ -139,7 +176,8 @@ function sameInstant(a: Date | null, b: string | null): boolean {
 /**
  * The reconciliation matching rule: a bill of the intent's group that is not cancelled, has
  * the same price, currency, description (trimmed), units, third-party flag and period
- * bounds, and was created no earlier than the claim minus `reconcileSkewMs`.
+ * bounds, and was created no earlier than the claim minus `reconcileSkewMs`. A matching bill
+ * is adopted only when no other idempotency key owns it (see "Bill ownership" above).
  */
 export function matchesIntent(bill: Bill, intent: ChargeIntent, claimedAt: Date, skewMs: number): boolean {
   return (
@@ -169,24 +207,68 @@ function isDefiniteRefusal(error: unknown): boolean {
 export function createCharge(deps: ChargeDeps) {
   const { storage, config, logger } = deps;
 
-  async function reconcile(key: string, intent: ChargeIntent, claimedAt: Date): Promise<Bill | null> {
+  /**
+   * Makes `idempotencyKey` the owner of `billId` unless another key already is: claim-once
+   * on `chargebill:<tenant>:<billId>`. Ownership is the entry's intent (kept by takeovers),
+   * so an entry left pending by a dead call of the same key still counts as ours, and one
+   * of another key never becomes ours. Returns the owning key (ours on success; null when
+   * the entry is unreadable).
+   */
+  async function claimBill(tenant: string, idempotencyKey: string, billId: string, owner: string): Promise<string | null> {
+    const key = chargeBillLedgerKey(tenant, billId);
+    const intent: BillOwnerIntent = { kind: 'charge-bill', tenant, billId, idempotencyKey };
+    const claim = await storage.ledger.claim(key, { owner, ttlMs: config.claimTtlMs, intent });
+    const ownerKey = billOwnerOf(claim.entry);
+    // Only our own key's entry is completed; another key's (even one just taken over) is left as it is.
+    if (ownerKey === idempotencyKey && claim.state === 'claimed') {
+      await storage.ledger.complete(key, owner, { idempotencyKey });
+    }
+    return ownerKey;
+  }
+
+  /**
+   * Looks for the bill an interrupted attempt of `idempotencyKey` may have created: a bill
+   * matching the intent (`matchesIntent`) that this key owns, or else the only matching bill
+   * no key owns, which then becomes this key's. Bills owned by other keys are never adopted.
+   */
+  async function reconcile(
+    idempotencyKey: string,
+    intent: ChargeIntent,
+    claimedAt: Date,
+    owner: string,
+  ): Promise<Bill | null> {
     const bills = await deps.account(intent.tenant).bills.list({ groupId: intent.groupId });
     const matches = bills.filter((b) => matchesIntent(b, intent, claimedAt, config.reconcileSkewMs));
-    if (matches.length > 1) {
+    if (matches.length === 0) return null;
+    const entries = await Promise.all(matches.map((b) => storage.ledger.get(chargeBillLedgerKey(intent.tenant, b.id))));
+    const ours = matches.filter((_, i) => entries[i] != null && billOwnerOf(entries[i]!) === idempotencyKey);
+    const unowned = matches.filter((_, i) => entries[i] == null);
+    const candidates = ours.length > 0 ? ours : unowned;
+    if (candidates.length > 1) {
       throw new ChargeReconciliationError(
-        key,
-        matches.map((b) => b.id),
-        `Charge ${JSON.stringify(key)}: ${matches.length} bills of group ${intent.groupId} match the interrupted charge; ` +
-          'cannot tell which one it created. Resolve it by hand (the key stays claimed).',
+        idempotencyKey,
+        candidates.map((b) => b.id),
+        `Charge ${JSON.stringify(idempotencyKey)}: ${candidates.length} bills of group ${intent.groupId} that no other ` +
+          'charge owns match the interrupted charge; cannot tell which one it created. Resolve it by hand (the key stays claimed).',
       );
     }
-    return matches[0] ?? null;
+    const candidate = candidates[0];
+    if (!candidate) {
+      logger.debug('billing: the matching bills belong to other charges; not adopted', {
+        idempotencyKey,
+        billIds: matches.map((b) => b.id),
+      });
+      return null;
+    }
+    // Atomic: of two keys reconciling at once, one owns the bill; for the other it is not there.
+    const ownerKey = await claimBill(intent.tenant, idempotencyKey, candidate.id, owner);
+    return ownerKey === idempotencyKey ? candidate : null;
   }
 
   async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
     const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
     if (!recorded) {
-      // Our claim expired and was taken over: the new owner reconciles and finds this bill.
+      // Our claim expired and was taken over: the new owner reconciles and finds this bill (owned by this key).
       logger.warn('billing: charge outcome recorded late (claim taken over)', { ledgerKey, billId: bill.id });
     }
   }
@@ -226,7 +308,7 @@ export function createCharge(deps: ChargeDeps) {
           ` (recorded ${entry.createdAt.toISOString()}); nothing was charged`,
       );
 
-    for (let poll = 0; ; poll++) {
+    claiming: for (let poll = 0; ; poll++) {
       const claim = await storage.ledger.claim(ledgerKey, { owner, ttlMs: config.claimTtlMs, intent });
       if (claim.state !== 'claimed' || claim.recovered) {
         if (!sameIntent(claim.entry.intent, intent)) throw reuse(claim.entry);
@@ -252,11 +334,28 @@ export function createCharge(deps: ChargeDeps) {
 
       // We own the claim.
       if (claim.recovered) {
-        const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt);
-        if (found) {
-          await complete(ledgerKey, owner, found);
-          logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
-          return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
+        for (let lapses = 0; ; lapses++) {
+          const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner);
+          if (found) {
+            await complete(ledgerKey, owner, found);
+            logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
+            return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
+          }
+          // The listing (with its GET retries) may have outlived the claim: refresh it, so the
+          // POST starts with the full TTL, and never POST once another call took the key over.
+          const refreshed = await storage.ledger.claim(ledgerKey, { owner, ttlMs: config.claimTtlMs, intent });
+          if (refreshed.state !== 'claimed') continue claiming; // wait for, or replay, the other call's outcome
+          if (!refreshed.recovered) break;
+          // Our claim lapsed and we took it back: another call may have POSTed meanwhile; reconcile again.
+          if (!sameIntent(refreshed.entry.intent, intent)) throw reuse(refreshed.entry);
+          if (lapses >= 2) {
+            throw new ChargeOutcomeUnknownError(
+              c.idempotencyKey,
+              `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)}: reconciliation kept outlasting the ` +
+                `claim (${config.claimTtlMs} ms); nothing was charged by this call. Retry with the same key later.`,
+              undefined,
+            );
+          }
         }
       }
       let bill: Bill;
@@ -272,7 +371,10 @@ export function createCharge(deps: ChargeDeps) {
             ...(c.periodStart === undefined ? {} : { periodStartedAt: c.periodStart }),
             ...(c.periodEnd === undefined ? {} : { periodEndedAt: c.periodEnd }),
           },
-          options.signal ? { signal: options.signal } : {},
+          {
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(deps.createTimeouts ? { timeouts: deps.createTimeouts } : {}),
+          },
         );
       } catch (error) {
         if (isDefiniteRefusal(error)) {
@@ -280,7 +382,7 @@ export function createCharge(deps: ChargeDeps) {
           throw error;
         }
         // Unknown outcome: look once for the bill; otherwise leave the claim for a later reconciliation.
-        const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt).catch(() => null);
+        const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner).catch(() => null);
         if (found) {
           await complete(ledgerKey, owner, found);
           return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
@@ -291,6 +393,27 @@ export function createCharge(deps: ChargeDeps) {
           `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)}: outcome unknown (${what}). ` +
             `Retry with the same key after ${config.claimTtlMs} ms to reconcile; it will not bill twice.`,
           error,
+        );
+      }
+      // Ownership first: from here on no other key can adopt the bill, and ours is on record
+      // before the outcome is.
+      const ownerKey = await claimBill(c.tenant, c.idempotencyKey, bill.id, owner);
+      if (ownerKey !== c.idempotencyKey) {
+        // Another key's reconciliation adopted the bill between our POST and this claim. It is
+        // recorded there; this charge records nothing, so its retry (after the claim TTL)
+        // skips that bill and charges again.
+        logger.error('billing: bill created by this charge was adopted by another charge', {
+          ledgerKey,
+          billId: bill.id,
+          adoptedBy: ownerKey,
+        });
+        throw new ChargeOutcomeUnknownError(
+          c.idempotencyKey,
+          `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)}: the bill it created (${bill.id}) was ` +
+            `meanwhile adopted by ${ownerKey === null ? 'another charge' : `the charge ${JSON.stringify(ownerKey)}`}; ` +
+            'nothing was recorded for this key. ' +
+            `Retry with the same key after ${config.claimTtlMs} ms: it will charge again.`,
+          undefined,
         );
       }
       await complete(ledgerKey, owner, bill);

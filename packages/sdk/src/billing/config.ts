@@ -79,7 +79,10 @@ export const BillingConfigSchema = z.strictObject({
   cancelRecurringBillsOnGroupDeleted: z.boolean().default(true),
   subscription: z
     .strictObject({
-      /** How long a subscription claim blocks other workers if its owner dies. Default 120 000 ms. */
+      /**
+       * How long a subscription claim blocks other workers if its owner dies. Default 120 000 ms.
+       * The recurring bill's POST is given at most 3/4 of it (see `claimedCallTimeouts`).
+       */
       claimTtlMs: ms(1_000, 3_600_000).default(120_000),
       /** Delay before retrying a subscription whose group is not provisioned yet. Default 5 000 ms. */
       retryDelayMs: ms(10, 3_600_000).default(5_000),
@@ -90,7 +93,9 @@ export const BillingConfigSchema = z.strictObject({
       /**
        * How long a charge claim blocks other callers of the same key if its owner dies
        * between the POST and recording the result. After it, a retry reconciles by listing
-       * the group's bills. Default 120 000 ms (longer than one Account API call).
+       * the group's bills. Default 120 000 ms (longer than one Account API call). The bill's
+       * POST is given at most 3/4 of it (see `claimedCallTimeouts`), so a call never outlives
+       * its claim and a second caller cannot POST while the first one's POST is in flight.
        */
       claimTtlMs: ms(1_000, 3_600_000).default(120_000),
       /**
@@ -123,6 +128,23 @@ export const BillingConfigSchema = z.strictObject({
     })
     .prefault({}),
 });
+
+/** Share of a ledger claim's TTL that the POST made under it may take (the rest: recording the outcome). */
+export const CLAIMED_CALL_SHARE = 0.75;
+
+/**
+ * Timeouts of a bill-creating POST made under a ledger claim of `claimTtlMs`: the configured
+ * Account API timeouts, capped at `CLAIMED_CALL_SHARE` of the claim. A POST that outlived its
+ * claim would let another caller take the key over, find no bill yet and POST a second one.
+ * With the defaults (80 s timeout, 120 s claims) nothing is capped.
+ */
+export function claimedCallTimeouts(
+  accountApi: BillingConfig['accountApi'],
+  claimTtlMs: number,
+): { connectMs: number; totalMs: number } {
+  const totalMs = Math.max(1, Math.min(accountApi.timeoutMs, Math.floor(claimTtlMs * CLAIMED_CALL_SHARE)));
+  return { connectMs: Math.min(accountApi.connectTimeoutMs, totalMs), totalMs };
+}
 
 /** What a user writes in `billing` (defaults optional). */
 export type BillingConfigInput = z.input<typeof BillingConfigSchema>;

@@ -33,6 +33,10 @@ export class IdempotencyKeyReuseError extends BillingError {
  * (timeout, connection lost, 5xx, unreadable answer) and no matching bill was found right
  * after. The key stays claimed until its claim expires (`claimTtlMs`); a retry with the
  * same key after that reconciles by listing the group's bills, so nothing is billed twice.
+ *
+ * Also thrown, with no `cause`, when another key's reconciliation adopted the bill this call
+ * had just created (before this call recorded its ownership): the bill counts for that key,
+ * nothing is recorded for this one, and a retry after `claimTtlMs` charges it again.
  */
 export class ChargeOutcomeUnknownError extends BillingError {
   readonly idempotencyKey: string;
@@ -43,8 +47,9 @@ export class ChargeOutcomeUnknownError extends BillingError {
 }
 
 /**
- * Reconciliation found more than one bill matching the charge's intent, so it cannot tell
- * which one (if any) this key created. Needs a human: the claim is left as it is.
+ * Reconciliation found more than one bill matching the charge's intent that no other
+ * idempotency key owns, so it cannot tell which one (if any) this key created. Needs a
+ * human: the claim is left as it is.
  */
 export class ChargeReconciliationError extends BillingError {
   readonly idempotencyKey: string;

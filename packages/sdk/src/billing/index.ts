@@ -7,9 +7,9 @@ export type {
   TenantRecurringBillsApi,
   TenantRef,
 } from './module.js';
-export { chargeLedgerKey, matchesIntent } from './charge.js';
+export { chargeBillLedgerKey, chargeLedgerKey, matchesIntent } from './charge.js';
 export type { ChargeInput, ChargeOptions, ChargeResult } from './charge.js';
-export { BillingConfigSchema, parseBillingConfig } from './config.js';
+export { BillingConfigSchema, claimedCallTimeouts, parseBillingConfig } from './config.js';
 export type {
   BillingCompany,
   BillingConfig,

@@ -15,7 +15,7 @@ import { JobTypes, type ModuleContribution, type Runtime, type Tenant } from '..
 import { ConfigError } from '../errors/index.js';
 import { type AccountWebhookHooks, createAccountWebhooks } from '../webhooks/account.js';
 import { type ChargeInput, type ChargeOptions, type ChargeResult, createCharge } from './charge.js';
-import { type BillingConfig, parseBillingConfig } from './config.js';
+import { type BillingConfig, claimedCallTimeouts, parseBillingConfig } from './config.js';
 import { createSubscriber, type SubscribeOutcome, subscribeJobHandler } from './subscribe.js';
 
 /** A tenant, by name or as the resolved object. */
@@ -106,6 +106,7 @@ export function createAccountModule(runtime: Runtime, options: AccountModuleOpti
     storage: runtime.storage,
     account,
     config: config.charge,
+    createTimeouts: claimedCallTimeouts(config.accountApi, config.charge.claimTtlMs),
     logger: runtime.logger,
     instanceId: runtime.instanceId,
   });

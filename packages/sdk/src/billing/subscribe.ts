@@ -7,7 +7,10 @@
  * - At most one recurring bill per company, whatever retries, replays or concurrent workers:
  *   the ledger key `recurring:<tenant>:<groupId>` is claimed before the POST and records the
  *   bill id after it; a claim taken over from a dead owner first lists the group's recurring
- *   bills and adopts a non-cancelled one matching the plan.
+ *   bills and adopts a non-cancelled one matching the plan; before its own POST it refreshes
+ *   the claim and defers if another worker took it meanwhile. The POST's timeouts are capped
+ *   below the claim TTL (`claimedCallTimeouts`), so no other worker can take the claim over
+ *   (and POST again) while it is in flight.
  * - A group whose provisioning is not complete yet is retried later (`JobDeferral`).
  */
 import { randomUUID } from 'node:crypto';
@@ -25,7 +28,7 @@ import {
   ServerError,
 } from '../errors/index.js';
 import type { JsonObject, StorageAdapter } from '../storage/adapter.js';
-import { type BillingConfig, type BillingGroup, parsePlan, type ResolvedPlan } from './config.js';
+import { type BillingConfig, type BillingGroup, claimedCallTimeouts, parsePlan, type ResolvedPlan } from './config.js';
 
 const DAY_MS = 86_400_000;
 
@@ -147,6 +150,7 @@ export type SubscribeOutcome =
 /** Runs the subscription for one `company.created` payload. Throws to retry. */
 export function createSubscriber(deps: SubscribeDeps) {
   const { storage, config, logger } = deps;
+  const createTimeouts = claimedCallTimeouts(config.accountApi, config.subscription.claimTtlMs);
 
   return async function subscribe(payload: unknown, jobId: string): Promise<SubscribeOutcome> {
     const parsed = PayloadSchema.safeParse(payload);
@@ -238,6 +242,19 @@ export function createSubscriber(deps: SubscribeDeps) {
     if (claim.recovered) {
       const found = await findExisting();
       if (found) return adopt('reconciled', found);
+      // The listing may have outlived the claim: refresh it so the POST starts with the full
+      // TTL, and never POST once another worker took it over (it may have POSTed meanwhile).
+      const refreshed = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
+      if (refreshed.state === 'done') {
+        return { status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) };
+      }
+      if (refreshed.state !== 'claimed' || refreshed.recovered) {
+        const expires = refreshed.entry.claimExpiresAt?.getTime() ?? deps.clock().getTime();
+        const why = refreshed.state === 'pending' ? 'is being set up by another worker' : 'lost its claim while reconciling';
+        throw new JobDeferral(`subscription of group ${groupId} ${why}`, {
+          retryInMs: Math.max(1_000, expires - deps.clock().getTime() + 100),
+        });
+      }
     }
     let bill: RecurringBill;
     try {
@@ -251,7 +268,7 @@ export function createSubscriber(deps: SubscribeDeps) {
         cycles: plan.cycles,
         startDate: start,
         ...(plan.initialCents === undefined ? {} : { initialCents: plan.initialCents }),
-      });
+      }, { timeouts: createTimeouts });
     } catch (error) {
       if (isDefiniteRefusal(error)) {
         await storage.ledger.release(key, owner);

@@ -3,16 +3,18 @@ import {
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
   ChargeReconciliationError,
+  chargeBillLedgerKey,
   chargeLedgerKey,
+  claimedCallTimeouts,
   createAccountModule,
   IdempotencyKeyReuseError,
 } from '../../src/billing/index.js';
-import { ConfigError, PayloadValidationError, ValidationFailedError } from '../../src/errors/index.js';
+import { ConfigError, ConnectionError, PayloadValidationError, ValidationFailedError } from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { crashingLedger, makeRuntime, makeTenant, resetServer } from './helpers.js';
+import { crashingLedger, delay, makeRuntime, makeTenant, resetServer } from './helpers.js';
 
 let api: AccountApiServer;
 let clock: TestClock;
@@ -33,8 +35,9 @@ beforeEach(() => {
   storage = memoryAdapter({ clock: clock.now });
 });
 
-function moduleFor(store: StorageAdapter, charge: Record<string, number> = {}) {
+function moduleFor(store: StorageAdapter, charge: Record<string, number> = {}, fetchImpl?: typeof fetch) {
   const { runtime, logger } = makeRuntime(store, [makeTenant(api)], clock.now);
+  if (fetchImpl) runtime.fetch = fetchImpl;
   const mod = createAccountModule(runtime, {
     billing: { charge: { claimTtlMs: 60_000, waitMs: 20_000, ...charge }, accountApi: { retry: { backoffLimitMs: 5 } } },
   });
@@ -217,16 +220,239 @@ describe('mno.billing.charge', () => {
     expect(api.bills.size).toBe(2);
   });
 
-  it('refuses to guess when two bills match an interrupted charge', async () => {
-    const crashing = crashingLedger(storage, 1);
+  it('refuses to guess when two bills that no charge owns match an interrupted charge', async () => {
+    // Crash right after the POST, before anything about the bill is stored.
+    const crashing = crashingLedger(storage, 1, { op: 'claim', keyPrefix: 'chargebill:' });
     const { mod } = moduleFor(crashing);
     await expect(mod.billing.charge(smsCharge)).rejects.toThrow(/simulated crash/);
-    // Another key charged the very same thing meanwhile.
-    await mod.billing.charge({ ...smsCharge, idempotencyKey: 'other-key' });
+    // The very same thing billed outside `charge` (no idempotency key owns it).
+    await mod.billing.bills.create(TENANT, {
+      groupId: 'cld-1',
+      priceCents: 450,
+      currency: 'USD',
+      description: 'SMS credits (May)',
+      units: 3,
+      thirdParty: true,
+      periodStartedAt: smsCharge.periodStart,
+      periodEndedAt: smsCharge.periodEnd,
+    });
     clock.advance(60_001);
     const error = await mod.billing.charge(smsCharge).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChargeReconciliationError);
     expect((error as ChargeReconciliationError).candidateBillIds).toHaveLength(2);
     expect(api.bills.size).toBe(2);
+  });
+});
+
+describe('mno.billing.charge: one bill per idempotency key (bill ownership)', () => {
+  const exportCharge = { tenant: TENANT, groupId: 'cld-1', priceCents: 500, currency: 'USD', description: 'Contacts export' };
+  const ownerOf = async (billId: string) => (await storage.ledger.get(chargeBillLedgerKey(TENANT, billId)))?.intent;
+
+  it('records which key owns each bill, before the outcome', async () => {
+    const { mod } = moduleFor(storage);
+    const result = await mod.billing.charge(smsCharge);
+    expect(await storage.ledger.get(chargeBillLedgerKey(TENANT, result.billId))).toMatchObject({
+      status: 'done',
+      intent: { kind: 'charge-bill', billId: result.billId, idempotencyKey: smsCharge.idempotencyKey },
+      outcome: { idempotencyKey: smsCharge.idempotencyKey },
+    });
+  });
+
+  it("does not adopt another key's bill after an unclear POST failure (502, nothing created)", async () => {
+    const { mod } = moduleFor(storage);
+    const b = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' });
+    api.faults.push({ status: 502, times: 1, method: 'POST', pathPrefix: '/api/v1/account/bills' });
+    const error = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChargeOutcomeUnknownError);
+    expect(api.bills.size).toBe(1);
+    expect(await ownerOf(b.billId)).toMatchObject({ idempotencyKey: 'export:B' });
+
+    // The retry after the claim TTL reconciles, finds only B's bill, and charges A.
+    clock.advance(60_001);
+    const a = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' });
+    expect(a.status).toBe('created');
+    expect(a.billId).not.toBe(b.billId);
+    expect(api.bills.size).toBe(2);
+    expect(await ownerOf(a.billId)).toMatchObject({ idempotencyKey: 'export:A' });
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, 'export:A'))).toMatchObject({ outcome: { billId: a.billId } });
+  });
+
+  it('a retry after the claim TTL does not adopt a bill another key created meanwhile', async () => {
+    const { mod } = moduleFor(storage);
+    api.faults.push({ status: 502, times: 1, method: 'POST', pathPrefix: '/api/v1/account/bills' });
+    await expect(mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' })).rejects.toBeInstanceOf(
+      ChargeOutcomeUnknownError,
+    );
+    const b = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' });
+    clock.advance(60_001);
+    const a = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' });
+    expect(a.status).toBe('created');
+    expect(new Set([a.billId, b.billId]).size).toBe(2);
+    expect(api.bills.size).toBe(2);
+  });
+
+  it("another key's charge of the same thing does not make reconciliation ambiguous", async () => {
+    const crashing = crashingLedger(storage, 1, { op: 'claim', keyPrefix: 'chargebill:' });
+    const { mod } = moduleFor(crashing);
+    await expect(mod.billing.charge(smsCharge)).rejects.toThrow(/simulated crash/);
+    const [ownBill] = [...api.bills.keys()];
+    await mod.billing.charge({ ...smsCharge, idempotencyKey: 'other-key' });
+    clock.advance(60_001);
+    const result = await mod.billing.charge(smsCharge);
+    expect(result).toMatchObject({ status: 'reconciled', billId: ownBill });
+    expect(api.bills.size).toBe(2);
+    expect(posts()).toHaveLength(2);
+  });
+
+  it('a crash after the ownership claim still reconciles into the own bill, never into another key', async () => {
+    // Ownership claimed, then the process dies before completing anything.
+    const crashing = crashingLedger(storage, 1, { op: 'complete', keyPrefix: 'chargebill:' });
+    const { mod } = moduleFor(crashing);
+    await expect(mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' })).rejects.toThrow(/simulated crash/);
+    const [billA] = [...api.bills.keys()];
+    // B's POST fails unclearly and creates nothing: A's (unrecorded) bill is still not B's.
+    api.faults.push({ status: 502, times: 1, method: 'POST' });
+    await expect(mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' })).rejects.toBeInstanceOf(
+      ChargeOutcomeUnknownError,
+    );
+    clock.advance(60_001);
+    expect(await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' })).toMatchObject({
+      status: 'reconciled',
+      billId: billA,
+    });
+    const b = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' });
+    expect(b.status).toBe('created');
+    expect(api.bills.size).toBe(2);
+  });
+
+  it('a bill adopted by another key between its POST and its ownership claim is reported once; the creator charges again', async () => {
+    // B's POST creates the bill; before its answer arrives, A's POST fails (502, nothing
+    // created) and A's reconciliation finds B's bill, which no key owns yet.
+    let interleave: (() => Promise<unknown>) | null = null;
+    const { mod } = moduleFor(storage, {}, (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await fetch(input, init);
+      const run = interleave;
+      interleave = null;
+      if (run) await run();
+      return response;
+    }) as typeof fetch);
+    let a: unknown;
+    interleave = async () => {
+      api.faults.push({ status: 502, times: 1, method: 'POST' });
+      a = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:A' }).catch((e: unknown) => e);
+    };
+    const b = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' }).catch((e: unknown) => e);
+    expect(api.bills.size).toBe(1);
+    const [first] = [...api.bills.keys()];
+    // A adopted it (it cannot tell); B, which created it, does not report it too.
+    expect(a).toMatchObject({ status: 'reconciled', billId: first });
+    expect(b).toBeInstanceOf(ChargeOutcomeUnknownError);
+    expect((b as Error).message).toMatch(/adopted by the charge "export:A"/);
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, 'export:B'))).toMatchObject({ status: 'pending' });
+
+    // B's retry skips A's bill and charges B: two charges, two bills.
+    clock.advance(60_001);
+    const retried = await mod.billing.charge({ ...exportCharge, idempotencyKey: 'export:B' });
+    expect(retried.status).toBe('created');
+    expect(retried.billId).not.toBe(first);
+    expect(api.bills.size).toBe(2);
+  });
+
+  it('two keys reconciling one unowned bill at once: exactly one adopts it', async () => {
+    // Two keys' earlier calls died with their claims pending; one matching bill exists
+    // (created by one of them, or outside `charge`) and no key owns it.
+    const { mod: plain } = moduleFor(storage);
+    await plain.billing.bills.create(TENANT, { groupId: 'cld-1', priceCents: 500, currency: 'USD', description: 'Contacts export' });
+    for (const key of ['export:A', 'export:B']) {
+      await storage.ledger.claim(chargeLedgerKey(TENANT, key), {
+        owner: 'dead',
+        ttlMs: 1_000,
+        intent: {
+          kind: 'charge',
+          tenant: TENANT,
+          groupId: 'cld-1',
+          priceCents: 500,
+          currency: 'USD',
+          description: 'Contacts export',
+          units: 1,
+          thirdParty: false,
+          periodStart: null,
+          periodEnd: null,
+        },
+      });
+    }
+    clock.advance(1_001);
+    const { mod } = moduleFor(storage);
+    const results = await Promise.all(['export:A', 'export:B'].map((k) => mod.billing.charge({ ...exportCharge, idempotencyKey: k })));
+    expect(results.map((r) => r.status).sort()).toEqual(['created', 'reconciled']);
+    expect(new Set(results.map((r) => r.billId)).size).toBe(2);
+    expect(api.bills.size).toBe(2);
+  });
+});
+
+describe('mno.billing.charge: the claim outlives the calls made under it', () => {
+  const c = { tenant: TENANT, groupId: 'cld-1', priceCents: 500, currency: 'USD', description: 'Export', idempotencyKey: 'k1' };
+
+  it('caps the POST below the claim TTL: a slow POST cannot overlap a takeover (one bill)', async () => {
+    const realTime = memoryAdapter(); // claims expire in real time, like the POST's timeout
+    let slow = true;
+    const { runtime } = makeRuntime(realTime, [makeTenant(api)]);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && slow) {
+        slow = false;
+        await delay(3_000, req.signal); // the request is stuck on the way to the platform
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { charge: { claimTtlMs: 1_000, waitMs: 5_000 } } });
+    const results = await Promise.allSettled([
+      mod.billing.charge(c),
+      delay(50).then(() => mod.billing.charge(c)),
+    ]);
+    await delay(1_500); // past the first POST's original 3 s
+    expect(api.bills.size).toBe(1);
+    const [first, second] = results;
+    expect(first.status).toBe('rejected');
+    const error = (first as PromiseRejectedResult).reason as ChargeOutcomeUnknownError;
+    expect(error).toBeInstanceOf(ChargeOutcomeUnknownError);
+    expect(error.cause).toBeInstanceOf(ConnectionError);
+    expect((error.cause as Error).message).toMatch(/after 750 ms/);
+    expect(second).toMatchObject({ status: 'fulfilled', value: { status: 'created', billId: [...api.bills.keys()][0] } });
+  });
+
+  it('refreshes the claim before POSTing after a reconciliation that outlived it (no second bill)', async () => {
+    let duringList: (() => Promise<unknown>) | null = null;
+    const { mod } = moduleFor(storage, {}, (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      const response = await fetch(input, init);
+      const run = method.toUpperCase() === 'GET' ? duringList : null;
+      if (run) {
+        duringList = null;
+        await run();
+      }
+      return response;
+    }) as typeof fetch);
+    api.faults.push({ status: 503, times: 1, method: 'POST' });
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    // The recovering call's listing (nothing found) outlives its claim; another call with the
+    // key takes over, finds nothing either and charges.
+    let other: unknown;
+    duringList = async () => {
+      clock.advance(60_001);
+      other = await mod.billing.charge(smsCharge);
+    };
+    const recovering = await mod.billing.charge(smsCharge);
+    expect(other).toMatchObject({ status: 'created' });
+    expect(recovering).toMatchObject({ status: 'replayed', billId: (other as { billId: string }).billId });
+    expect(api.bills.size).toBe(1);
+  });
+
+  it('leaves the default timeouts alone and caps them below a short claim', () => {
+    const accountApi = { connectTimeoutMs: 30_000, timeoutMs: 80_000, retry: { limit: 2, backoffLimitMs: 10_000 } };
+    expect(claimedCallTimeouts(accountApi, 120_000)).toEqual({ connectMs: 30_000, totalMs: 80_000 });
+    expect(claimedCallTimeouts(accountApi, 60_000)).toEqual({ connectMs: 30_000, totalMs: 45_000 });
+    expect(claimedCallTimeouts(accountApi, 1_000)).toEqual({ connectMs: 750, totalMs: 750 });
   });
 });

@@ -105,27 +105,56 @@ export function resetServer(api: AccountApiServer) {
 
 /**
  * A storage adapter whose `ledger.complete` fails `times` times: the process "crashes"
- * after the POST and before the outcome is recorded.
+ * after the POST and before the outcome is recorded. With `at: { op: 'claim', keyPrefix }`
+ * it is the `times` first `ledger.claim` calls of keys starting with `keyPrefix` that fail
+ * (e.g. `chargebill:`: a crash right after the POST, before anything about the bill is stored).
  */
-export function crashingLedger(storage: StorageAdapter, times = 1): StorageAdapter & { crashes: number } {
+export function crashingLedger(
+  storage: StorageAdapter,
+  times = 1,
+  at: { op?: 'claim' | 'complete'; keyPrefix?: string } = {},
+): StorageAdapter & { crashes: number } {
   let remaining = times;
+  const op = at.op ?? 'complete';
+  const crash = (key: string) => {
+    if (remaining > 0 && key.startsWith(at.keyPrefix ?? '')) {
+      remaining--;
+      wrapped.crashes++;
+      throw new Error('simulated crash between the POST and recording the outcome');
+    }
+  };
   const wrapped = {
     ...storage,
     crashes: 0,
     ledger: {
       ...storage.ledger,
       get: storage.ledger.get.bind(storage.ledger),
-      claim: storage.ledger.claim.bind(storage.ledger),
+      claim: async (key: string, options: Parameters<StorageAdapter['ledger']['claim']>[1]) => {
+        if (op === 'claim') crash(key);
+        return storage.ledger.claim(key, options);
+      },
       release: storage.ledger.release.bind(storage.ledger),
       complete: async (key: string, owner: string, outcome: Parameters<StorageAdapter['ledger']['complete']>[2]) => {
-        if (remaining > 0) {
-          remaining--;
-          wrapped.crashes++;
-          throw new Error('simulated crash between the POST and recording the outcome');
-        }
+        if (op === 'complete') crash(key);
         return storage.ledger.complete(key, owner, outcome);
       },
     },
   };
   return wrapped;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts (a slow network). */
+export function delay(ms: number, signal?: AbortSignal | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

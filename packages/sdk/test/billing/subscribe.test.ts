@@ -11,13 +11,13 @@ import {
   subscriptionStart,
 } from '../../src/billing/index.js';
 import { type CompanyCreatedPayload, JobDeferral, JobTypes } from '../../src/core/types.js';
-import { BillingError, ConfigError } from '../../src/errors/index.js';
+import { BillingError, ConfigError, ConnectionError } from '../../src/errors/index.js';
 import type { JsonObject, StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { createWorker } from '../../src/worker/index.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { crashingLedger, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+import { crashingLedger, delay, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
 
 const DAY = 86_400_000;
 const TENANT = 'maestrano-uat';
@@ -237,6 +237,59 @@ describe('billing.subscribe', () => {
     expect(outcome).toEqual({ status: 'reconciled', recurringBillId: rbills()[0]!.id });
     expect(rbills()).toHaveLength(1);
     expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+  });
+
+  it('caps the recurring bill POST below subscription.claimTtlMs, so no takeover overlaps it', async () => {
+    const realTime = memoryAdapter(); // claims expire in real time, like the POST's timeout
+    await provisionGroup(realTime, TENANT, 'cld-1');
+    const { runtime } = makeRuntime(realTime, [makeTenant(api)]);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST') await delay(3_000, req.signal); // stuck on the way to the platform
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => basePlan, subscription: { claimTtlMs: 1_000 } },
+    });
+    const started = Date.now();
+    const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(/after 750 ms/);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(rbills()).toHaveLength(0);
+    expect(await realTime.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toMatchObject({ status: 'pending' });
+  });
+
+  it('refreshes the claim before POSTing after a reconciliation that outlived it (one recurring bill)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    // A dead worker's claim, nothing created.
+    const dead = setup(basePlan);
+    api.faults.push({ status: 503, times: 1, method: 'POST' });
+    await expect(dead.mod.billing.subscribe(payload(null))).rejects.toThrow();
+    clock.advance(30_001);
+    // The recovering run's listing (nothing found) outlives its claim; another run takes over and subscribes.
+    let duringList: (() => Promise<unknown>) | null = null;
+    let other: unknown;
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      const response = await fetch(input, init);
+      const run = method.toUpperCase() === 'GET' ? duringList : null;
+      duringList = null;
+      if (run) await run();
+      return response;
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => basePlan, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } },
+    });
+    duringList = async () => {
+      clock.advance(30_001);
+      other = await mod.billing.subscribe(payload(null));
+    };
+    const recovering = await mod.billing.subscribe(payload(null));
+    expect(other).toMatchObject({ status: 'subscribed' });
+    expect(recovering).toEqual({ status: 'already_subscribed', recurringBillId: (other as { recurringBillId: string }).recurringBillId });
+    expect(rbills()).toHaveLength(1);
   });
 
   it('fails with BillingError on an invalid plan, creating and storing nothing', async () => {
