@@ -4,7 +4,7 @@
  * start with `billing.`.
  */
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues } from '../config/issues.js';
 
 /** The app's company that a subscription is for. */
 export interface BillingCompany {
@@ -164,37 +164,16 @@ export const SubscriptionPlanSchema = z.strictObject({
 });
 export type ResolvedPlan = z.output<typeof SubscriptionPlanSchema>;
 
-function issuesOf(error: z.ZodError, prefix: string) {
-  return error.issues.map((issue) => {
-    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-    // Messages come from the issue code only: a received value is never echoed.
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-        : issue.code === 'invalid_type'
-          ? issue.input === undefined
-            ? `required (expected ${issue.expected})`
-            : `expected ${issue.expected}`
-          : issue.message;
-    return { path, message };
-  });
-}
-
 /** Validates `config.billing` (undefined means all defaults). Throws `ConfigError`. */
 export function parseBillingConfig(input: unknown): BillingConfig {
-  const parsed = BillingConfigSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    const issues = issuesOf(parsed.error, 'billing');
-    throw new ConfigError(`Invalid billing configuration:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
-      issues,
-    });
-  }
+  const parsed = BillingConfigSchema.safeParse(input ?? {}, CONFIG_PARSE_OPTIONS);
+  if (!parsed.success) throw configErrorFrom(parsed.error, 'billing', 'billing configuration');
   return parsed.data;
 }
 
 /** Validates a plan returned by `onCompanyCreated`; returns the issues on failure. */
 export function parsePlan(input: unknown): { plan: ResolvedPlan } | { issues: { path: string; message: string }[] } {
-  const parsed = SubscriptionPlanSchema.safeParse(input);
+  const parsed = SubscriptionPlanSchema.safeParse(input, CONFIG_PARSE_OPTIONS);
   if (parsed.success) return { plan: parsed.data };
-  return { issues: issuesOf(parsed.error, 'plan') };
+  return { issues: configIssues(parsed.error, 'plan') };
 }

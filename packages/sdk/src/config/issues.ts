@@ -34,12 +34,17 @@ export function issuePath(prefix: string, path: readonly PropertyKey[]): string 
  * so a received value (possibly a secret) never appears. Parse with `CONFIG_PARSE_OPTIONS`.
  */
 export function configErrorFrom(error: z.ZodError, prefix: string, what: string): ConfigError {
-  const issues = error.issues.map((issue) => {
+  const issues = configIssues(error, prefix);
+  const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
+  return new ConfigError(`Invalid ${what}:\n${lines}`, { issues });
+}
+
+/** The issues of a config parse (`CONFIG_PARSE_OPTIONS`), as `{ path, message }` without any received value. */
+export function configIssues(error: z.ZodError, prefix: string): { path: string; message: string }[] {
+  return error.issues.map((issue) => {
     const path = issuePath(prefix, issue.path);
     return { path, message: safeIssueMessage(issue, path) };
   });
-  const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
-  return new ConfigError(`Invalid ${what}:\n${lines}`, { issues });
 }
 
 /** The JSON-ish type of a value (`null`, `array`, `string`, …), never the value itself. */

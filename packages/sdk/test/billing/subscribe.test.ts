@@ -364,4 +364,24 @@ describe('billing.subscribe', () => {
       expect((error as ConfigError).issues.map((i) => i.path)).toContain(path);
     }
   });
+
+  it('tells a wrong type from a missing key in billing config errors, without echoing the value', () => {
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    const error = (() => {
+      try {
+        createAccountModule(runtime, { billing: { charge: { claimTtlMs: '120000' }, accountApi: { timeoutMs: 'secret-ish' } } });
+      } catch (e) {
+        return e;
+      }
+    })() as ConfigError;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.issues).toEqual(
+      expect.arrayContaining([
+        { path: 'billing.charge.claimTtlMs', message: 'expected number, received string' },
+        { path: 'billing.accountApi.timeoutMs', message: 'expected number, received string' },
+      ]),
+    );
+    expect(error.message).not.toContain('secret-ish');
+    expect(error.message).not.toContain('required');
+  });
 });
