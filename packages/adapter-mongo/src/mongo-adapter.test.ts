@@ -50,7 +50,7 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
       lastAppliedAt: new Date(Date.UTC(2030, 5, 1, 1, 2, 3, 456)),
     });
     expect(Object.keys(map).sort()).toEqual(
-      ['connecId', 'createdAt', 'entity', 'groupId', 'lastAppliedAt', 'lastError', 'lastPushedHash', 'lastReceivedHash', 'localId', 'tenant', 'tombstonedAt', 'updatedAt'].sort(),
+      ['connecId', 'createdAt', 'entity', 'groupId', 'lastAppliedAt', 'lastError', 'lastPushedHash', 'lastReceivedHash', 'localId', 'syncedAt', 'tenant', 'tombstonedAt', 'updatedAt'].sort(),
     );
     const raw = await handle.db.collection(adapter.collections.idMaps).findOne({ connecId: 'c-1' });
     expect(raw?.['_id']).toBeInstanceOf(ObjectId);
@@ -58,6 +58,20 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(raw?.['lastAppliedAt']?.toISOString()).toBe('2030-06-01T01:02:03.456Z');
     expect(raw?.['localId']).toBeNull();
     expect(raw?.['createdAt']).toEqual(new Date(now));
+  });
+
+  it('a map stored before syncedAt existed reads syncedAt null; the next markApplied sets it, an error write does not', async () => {
+    const scope = { tenant: 't', groupId: 'g', entity: 'contact' };
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-1', syncedAt: new Date(now) });
+    // What an earlier release stored: no syncedAt field at all.
+    await handle.db.collection(adapter.collections.idMaps).updateOne({ connecId: 'c-1' }, { $unset: { syncedAt: '' } });
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject({ localId: 'l-1', syncedAt: null });
+    now += 1_000;
+    await adapter.idMaps.update(scope, { connecId: 'c-1' }, { lastError: { code: 'x', message: 'failed', at: new Date(now) } });
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject({ syncedAt: null, updatedAt: new Date(now) });
+    now += 1_000;
+    expect(await adapter.idMaps.markApplied(scope, { localId: 'l-1' }, new Date(Date.UTC(2030, 0, 1)), 'h1')).toBe(true);
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject({ syncedAt: new Date(now), updatedAt: new Date(now) });
   });
 
   it('idMaps are unique both ways when set, while several nulls coexist', async () => {

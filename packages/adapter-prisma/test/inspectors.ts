@@ -10,7 +10,7 @@ type RawRow = Record<string, unknown>;
 type Query = (text: string, params: unknown[]) => Promise<RawRow[]>;
 
 const TIMESTAMPS = new Set([
-  'trial_ends_at', 'claim_expires_at', 'created_at', 'updated_at', 'cancelled_at', 'last_applied_at', 'tombstoned_at',
+  'trial_ends_at', 'claim_expires_at', 'created_at', 'updated_at', 'cancelled_at', 'last_applied_at', 'tombstoned_at', 'synced_at',
   'run_at', 'lease_expires_at', 'completed_at', 'expires_at',
 ]);
 const JSON_COLUMNS = new Set(['settings', 'last_error', 'data', 'payload', 'intent', 'outcome']);
@@ -90,7 +90,7 @@ function inspector(query: Query, provider: 'postgresql' | 'sqlite'): StorageInsp
       return found.map((row) => ({
         tenant: row.tenant, groupId: row.groupId, entity: row.entity, connecId: row.connecId, localId: row.localId,
         lastAppliedAt: row.lastAppliedAt, lastPushedHash: row.lastPushedHash, lastReceivedHash: row.lastReceivedHash,
-        tombstonedAt: row.tombstonedAt, lastError: row.lastError, createdAt: row.createdAt, updatedAt: row.updatedAt,
+        tombstonedAt: row.tombstonedAt, lastError: row.lastError, syncedAt: row.syncedAt, createdAt: row.createdAt, updatedAt: row.updatedAt,
       }));
     },
     async cursor(key: CursorKey) {

@@ -16,6 +16,9 @@ import { createPgDatabase, createSqliteFile, openPgPrisma, openSqlitePrisma, pgU
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const INIT = '20261128000000_maestrano_init';
+const SYNCED_AT = '20261129060000_maestrano_id_map_synced_at';
+/** Every shipped migration, in the order they apply. */
+const ALL = [INIT, SYNCED_AT];
 const TABLES = [
   'maestrano_cursors', 'maestrano_groups', 'maestrano_id_maps', 'maestrano_job_guards', 'maestrano_jobs',
   'maestrano_ledger', 'maestrano_locks', 'maestrano_memberships', 'maestrano_migrations', 'maestrano_replay', 'maestrano_users',
@@ -48,19 +51,18 @@ describe.skipIf(pgUnavailable !== null)('migrate() on PostgreSQL', () => {
       await db.drop();
     });
     const results = await Promise.all([migrate({ prisma: a }), migrate({ prisma: b })]);
-    expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
-    expect(results.flatMap((r) => r.skipped)).toEqual([INIT]);
-    expect(await migrate({ prisma: a })).toEqual({ applied: [], skipped: [INIT] });
+    expect(results.flatMap((r) => r.applied)).toEqual(ALL);
+    expect(results.flatMap((r) => r.skipped)).toEqual(ALL);
+    expect(await migrate({ prisma: a })).toEqual({ applied: [], skipped: ALL });
 
     const raw = new pg.Client({ connectionString: db.url });
     await raw.connect();
     try {
       const tables = await raw.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
       expect(tables.rows.map((row) => row.tablename)).toEqual(TABLES);
-      const recorded = await raw.query('SELECT name, checksum FROM maestrano_migrations');
-      expect(recorded.rows).toHaveLength(1);
-      expect(recorded.rows[0]?.name).toBe(INIT);
-      expect(recorded.rows[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
+      const recorded = await raw.query('SELECT name, checksum FROM maestrano_migrations ORDER BY name');
+      expect(recorded.rows.map((row) => row.name)).toEqual(ALL);
+      for (const row of recorded.rows) expect(row.checksum).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await raw.end();
     }
@@ -89,6 +91,18 @@ describe.skipIf(pgUnavailable !== null)('migrate() on PostgreSQL', () => {
   });
 });
 
+describe.skipIf(pgUnavailable !== null)('upgrading PostgreSQL', () => {
+  it('a database migrated before synced_at existed gets the column; its maps read syncedAt null until the next sync', async () => {
+    const db = await createPgDatabase('mno_adapter_prisma_mig');
+    const prisma = openPgPrisma(db.url);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      await db.drop();
+    });
+    await expectUpgradeFromInit(prisma, 'postgresql');
+  });
+});
+
 describe('migrate() on SQLite', () => {
   it('two processes starting together on one file apply the migration exactly once', async () => {
     const file = createSqliteFile();
@@ -98,13 +112,13 @@ describe('migrate() on SQLite', () => {
       run(process.execPath, ['--conditions=@org/source', '--import', 'tsx', child, file.path], { cwd: join(here, '..') });
     const outputs = await Promise.all([start(), start()]);
     const results = outputs.map((output) => JSON.parse(output.stdout) as { applied: string[]; skipped: string[] });
-    expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
-    expect(results.flatMap((r) => r.skipped)).toEqual([INIT]);
+    expect(results.flatMap((r) => r.applied)).toEqual(ALL);
+    expect(results.flatMap((r) => r.skipped)).toEqual(ALL);
     const db = new Database(file.path, { readonly: true });
     try {
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'maestrano_%' ORDER BY name`).all();
       expect(tables.map((row) => (row as { name: string }).name)).toEqual(TABLES);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM maestrano_migrations').get()).toEqual({ n: 1 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM maestrano_migrations').get()).toEqual({ n: ALL.length });
     } finally {
       db.close();
     }
@@ -118,7 +132,7 @@ describe('migrate() on SQLite', () => {
       file.remove();
     });
     const dir = tempMigrations('sqlite');
-    expect((await migrate({ prisma, migrationsDir: dir })).applied).toEqual([INIT]);
+    expect((await migrate({ prisma, migrationsDir: dir })).applied).toEqual(ALL);
     const sqlPath = join(dir, INIT, 'migration.sql');
     writeFileSync(sqlPath, `${readFileSync(sqlPath, 'utf8')}\n-- edited\n`);
     await expect(migrate({ prisma, migrationsDir: dir })).rejects.toMatchObject({
@@ -140,10 +154,58 @@ describe('migrate() on SQLite', () => {
     db.close();
     const prisma = openSqlitePrisma(file.path);
     cleanups.push(() => prisma.$disconnect());
-    expect(await migrate({ prisma })).toEqual({ applied: [], skipped: [INIT] });
+    // The later migration, not deployed yet, is applied.
+    expect(await migrate({ prisma })).toEqual({ applied: [SYNCED_AT], skipped: [INIT] });
     expect((await prismaAdapter(prisma).jobs.enqueue({ type: 't', payload: null })).created).toBe(true);
   });
 });
+
+describe('upgrading SQLite', () => {
+  it('a database migrated before synced_at existed gets the column; its maps read syncedAt null until the next sync', async () => {
+    const file = createSqliteFile();
+    const prisma = openSqlitePrisma(file.path);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      file.remove();
+    });
+    await expectUpgradeFromInit(prisma, 'sqlite');
+  });
+});
+
+/** Migrates to the first release only, stores a map as that release did, then migrates to the current one. */
+async function expectUpgradeFromInit(prisma: Parameters<typeof prismaAdapter>[0], provider: 'postgresql' | 'sqlite') {
+  const initOnly = mkdtempSync(join(tmpdir(), 'mno-migrations-'));
+  cleanups.push(() => rmSync(initOnly, { recursive: true, force: true }));
+  cpSync(join(migrationsDirectory(provider), INIT), join(initOnly, INIT), { recursive: true });
+  expect(await migrate({ prisma, provider, migrationsDir: initOnly })).toEqual({ applied: [INIT], skipped: [] });
+  const stamp = provider === 'postgresql' ? (n: number) => `$${n}::timestamp(3)` : () => '?';
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_received_hash, created_at, updated_at)
+     VALUES ('t', 'cld-1', 'contact', 'c-1', 'l-1', ${stamp(1)}, 'h1', ${stamp(2)}, ${stamp(3)})`,
+    AT,
+    AT,
+    AT,
+  );
+  expect(await migrate({ prisma, provider })).toEqual({ applied: [SYNCED_AT], skipped: [INIT] });
+  const later = new Date(AT.getTime() + 60_000);
+  const adapter = prismaAdapter(prisma, { provider, clock: () => later });
+  const scope = { tenant: 't', groupId: 'cld-1', entity: 'contact' };
+  expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toEqual({
+    ...scope,
+    connecId: 'c-1',
+    localId: 'l-1',
+    lastAppliedAt: AT,
+    lastPushedHash: null,
+    lastReceivedHash: 'h1',
+    tombstonedAt: null,
+    lastError: null,
+    syncedAt: null,
+    createdAt: AT,
+    updatedAt: AT,
+  });
+  expect(await adapter.idMaps.markApplied(scope, { connecId: 'c-1' }, later, 'h2')).toBe(true);
+  expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h2', syncedAt: later, updatedAt: later });
+}
 
 describe('the schema fragment matches the migrations', () => {
   it('the test clients were generated from the shipped fragment, verbatim', () => {
@@ -208,7 +270,7 @@ async function expectModels(prisma: FragmentModels) {
   expect(await prisma.maestranoGroup.findMany()).toEqual([
     expect.objectContaining({ groupId: 'cld-1', companyId: 'co-1', status: 'active', settings: { plan: 'pro' }, trialEndsAt: AT, createdAt: AT }),
   ]);
-  expect(await prisma.maestranoIdMap.findMany()).toEqual([expect.objectContaining({ connecId: 'c-1', localId: 'l-1', lastError: null })]);
+  expect(await prisma.maestranoIdMap.findMany()).toEqual([expect.objectContaining({ connecId: 'c-1', localId: 'l-1', lastError: null, syncedAt: null })]);
   expect(await prisma.maestranoCursor.findMany()).toEqual([expect.objectContaining({ position: 1.5, data: { next: 'x' }, complete: true })]);
   expect(await prisma.maestranoJob.findMany()).toEqual([
     expect.objectContaining({ type: 'sync', payload: { n: 1 }, orderingKey: 'k', dedupeKey: 'd', status: 'pending', runAt: AT }),

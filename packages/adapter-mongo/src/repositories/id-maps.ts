@@ -35,6 +35,8 @@ export function decodeIdMap(doc: Raw): IdMapRecord {
     lastReceivedHash: strOrNull(doc, 'lastReceivedHash'),
     tombstonedAt: dateOrNull(doc, 'tombstonedAt'),
     lastError: recordErrorOrNull(doc, 'lastError'),
+    // Absent from documents stored before the field existed.
+    syncedAt: dateOrNull(doc, 'syncedAt'),
     createdAt: date(doc, 'createdAt'),
     updatedAt: date(doc, 'updatedAt'),
   };
@@ -66,6 +68,7 @@ function patchFields(patch: IdMapPatch, id: ObjectId): Raw {
   if (patch.lastPushedHash !== undefined) set['lastPushedHash'] = patch.lastPushedHash;
   if (patch.lastReceivedHash !== undefined) set['lastReceivedHash'] = patch.lastReceivedHash;
   if (patch.tombstonedAt !== undefined) set['tombstonedAt'] = toDateOrNull(patch.tombstonedAt);
+  if (patch.syncedAt !== undefined) set['syncedAt'] = toDateOrNull(patch.syncedAt);
   if (patch.lastError !== undefined) {
     set['lastError'] =
       patch.lastError === null ? null : { code: patch.lastError.code, message: patch.lastError.message, at: toDate(patch.lastError.at) };
@@ -85,6 +88,7 @@ function checkInsert(map: IdMapInsert): void {
   if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
   if (map.localId !== null) checkNonEmpty('localId', map.localId);
   checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
+  checkOptionalDate('syncedAt', map.syncedAt);
 }
 
 function newMapDoc(map: IdMapInsert, id: ObjectId, now: Date): Raw & { _id: ObjectId } {
@@ -100,6 +104,7 @@ function newMapDoc(map: IdMapInsert, id: ObjectId, now: Date): Raw & { _id: Obje
     lastReceivedHash: map.lastReceivedHash ?? null,
     tombstonedAt: null,
     lastError: null,
+    syncedAt: toDateOrNull(map.syncedAt),
     createdAt: now,
     updatedAt: now,
     connecKey: uniqueSlot(map.connecId, id),
@@ -225,6 +230,7 @@ export function idMapRepository(store: Store): IdMapRepository {
       store.run('idMaps.update', () => {
         checkOptionalDate('lastAppliedAt', patch.lastAppliedAt);
         checkOptionalDate('tombstonedAt', patch.tombstonedAt);
+        checkOptionalDate('syncedAt', patch.syncedAt);
         if (patch.lastError) {
           checkNonEmpty('lastError.code', patch.lastError.code);
           checkDate('lastError.at', patch.lastError.at);
@@ -249,7 +255,7 @@ export function idMapRepository(store: Store): IdMapRepository {
         );
       }),
 
-    markApplied: (scope, key, appliedAt, hash) =>
+    markApplied: (scope, key, appliedAt, hash, options) =>
       store.run('idMaps.markApplied', () => {
         checkDate('appliedAt', appliedAt);
         return modifyByKey<boolean>(
@@ -260,7 +266,10 @@ export function idMapRepository(store: Store): IdMapRepository {
             if (!doc) return { value: false };
             const last = dateOrNull(doc, 'lastAppliedAt');
             if (last !== null && last.getTime() >= appliedAt.getTime()) return { value: false };
-            return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: store.now() } };
+            const now = store.now();
+            // An inbound version written locally puts app and Connec! in sync; an acknowledged one does not.
+            const synced = options?.inSync === false ? {} : { syncedAt: now };
+            return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: now, ...synced } };
           },
           () => true,
         );

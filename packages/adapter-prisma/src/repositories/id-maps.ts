@@ -6,6 +6,7 @@ import type {
   IdMapRepository,
   IdMapScope,
   JsonValue,
+  MarkAppliedOptions,
   RecordError,
   StorageOperation,
 } from '@org/maestrano-sdk';
@@ -43,6 +44,7 @@ function toIdMap(row: Row): IdMapRecord {
     lastReceivedHash: optStr(row, 'last_received_hash'),
     tombstonedAt: optDate(row, 'tombstoned_at'),
     lastError: toRecordError(row),
+    syncedAt: optDate(row, 'synced_at'),
     createdAt: date(row, 'created_at'),
     updatedAt: date(row, 'updated_at'),
   };
@@ -78,14 +80,15 @@ function checkInsert(operation: StorageOperation, map: IdMapInsert): void {
   if (map.connecId !== null) nonEmpty(operation, 'connecId', map.connecId);
   if (map.localId !== null) nonEmpty(operation, 'localId', map.localId);
   if (map.lastAppliedAt) validDate(operation, 'lastAppliedAt', map.lastAppliedAt);
+  if (map.syncedAt) validDate(operation, 'syncedAt', map.syncedAt);
 }
 
 const INSERT_MAPS = raw(`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
-    last_received_hash, created_at, updated_at) VALUES `);
+    last_received_hash, synced_at, created_at, updated_at) VALUES `);
 
 function mapValues(map: IdMapInsert, now: Date): Sql {
   return sql`(${map.tenant}, ${map.groupId}, ${map.entity}, ${map.connecId}, ${map.localId}, ${ts(map.lastAppliedAt ?? null)},
-    ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(now)}, ${ts(now)})`;
+    ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(map.syncedAt ?? null)}, ${ts(now)}, ${ts(now)})`;
 }
 
 /** What `insertMany` returns for a map it stored (the keys it reads back identify the entry). */
@@ -104,6 +107,7 @@ function storedMap(map: IdMapInsert, now: Date): IdMapRecord {
     lastReceivedHash: map.lastReceivedHash ?? null,
     tombstonedAt: null,
     lastError: null,
+    syncedAt: map.syncedAt ? new Date(map.syncedAt.getTime()) : null,
     createdAt: new Date(now.getTime()),
     updatedAt: new Date(now.getTime()),
   };
@@ -116,7 +120,7 @@ function identity(tenant: string, groupId: string, entity: string, connecId: str
 
 function columns(provider: SqlProvider): Sql {
   return raw(
-    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(provider, 'last_error')}, created_at, updated_at`,
+    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(provider, 'last_error')}, synced_at, created_at, updated_at`,
   );
 }
 
@@ -185,14 +189,17 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
               // (a VALUES list of 1,000 placeholders cost PostgreSQL more to parse and plan
               // than to run). WITH ORDINALITY keeps the input order.
               sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
-                    last_received_hash, created_at, updated_at)
-                  SELECT t, g, e, c, l, a, p, r, ${ts(now)}, ${ts(now)}
+                    last_received_hash, synced_at, created_at, updated_at)
+                  SELECT t, g, e, c, l, a, p, r, s, ${ts(now)}, ${ts(now)}
                   FROM unnest(${column((m) => m.tenant)}, ${column((m) => m.groupId)}, ${column((m) => m.entity)},
                     ${column((m) => m.connecId)}, ${column((m) => m.localId)},
                     ${pgArray(
                       batch.map((m) => m.lastAppliedAt ?? null),
                       'timestamp[]',
-                    )}, ${column((m) => m.lastPushedHash ?? null)}, ${column((m) => m.lastReceivedHash ?? null)}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, n)
+                    )}, ${column((m) => m.lastPushedHash ?? null)}, ${column((m) => m.lastReceivedHash ?? null)}, ${pgArray(
+                      batch.map((m) => m.syncedAt ?? null),
+                      'timestamp[]',
+                    )}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, s, n)
                   ORDER BY n
                   ON CONFLICT DO NOTHING RETURNING ${STORED_KEYS}`
             : sql`${INSERT_MAPS}${join(
@@ -232,6 +239,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       checkKey(op, key);
       if (patch.lastAppliedAt) validDate(op, 'lastAppliedAt', patch.lastAppliedAt);
       if (patch.tombstonedAt) validDate(op, 'tombstonedAt', patch.tombstonedAt);
+      if (patch.syncedAt) validDate(op, 'syncedAt', patch.syncedAt);
       checkRecordError(op, patch.lastError);
       if (patch.connecId === '' || patch.localId === '') throw invalid(op, 'connecId/localId must not be empty strings');
       const now = ctx.now();
@@ -243,6 +251,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.lastReceivedHash !== undefined) sets.push(sql`last_received_hash = ${patch.lastReceivedHash}`);
       if (patch.tombstonedAt !== undefined) sets.push(sql`tombstoned_at = ${ts(patch.tombstonedAt)}`);
       if (patch.lastError !== undefined) sets.push(sql`last_error = ${json(recordErrorToJson(patch.lastError), true)}`);
+      if (patch.syncedAt !== undefined) sets.push(sql`synced_at = ${ts(patch.syncedAt)}`);
       // The CHECK-like guard (never both ids null) is part of the statement, so a patch
       // clearing both changes nothing; it is reported as a bad argument.
       const clearsBoth = sql`(${patch.connecId === undefined ? raw('connec_id') : sql`${patch.connecId}`} IS NULL AND ${
@@ -262,13 +271,14 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       return null;
     },
 
-    async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string): Promise<boolean> {
+    async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean> {
       checkKey('idMaps.markApplied', key);
       validDate('idMaps.markApplied', 'appliedAt', appliedAt);
       const now = ctx.now();
+      const synced = options?.inSync === false ? raw('') : sql`, synced_at = ${ts(now)}`;
       const changed = await db.execute(
         'idMaps.markApplied',
-        sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}
+        sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}${synced}
             WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND (last_applied_at IS NULL OR last_applied_at < ${ts(appliedAt)})`,
       );
       return changed > 0;

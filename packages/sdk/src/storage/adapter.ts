@@ -226,7 +226,17 @@ export interface IdMapRecord extends IdMapScope {
   /** Set when the record was deleted on either side; no more syncing. */
   tombstonedAt: Date | null;
   lastError: RecordError | null;
+  /**
+   * The last time this record was in sync between the app and Connec!: set when the map is
+   * created by an inbound create or a link, when an inbound version is written locally
+   * (`markApplied`) and when a push succeeds. Never moved by writes that only record an error
+   * (`lastError`) or a tombstone. The conflict policy counts a local record changed after this
+   * instant as a local edit. null for maps stored before the field existed (the engine then
+   * falls back to `updatedAt`) and for maps never in sync (a local record whose pushes failed).
+   */
+  syncedAt: Date | null;
   createdAt: Date;
+  /** Moved by every write, error-only writes included. */
   updatedAt: Date;
 }
 
@@ -239,6 +249,8 @@ export interface IdMapInsert extends IdMapScope {
   lastAppliedAt?: Date | null;
   lastPushedHash?: string | null;
   lastReceivedHash?: string | null;
+  /** Stored as given; default null (not in sync yet). */
+  syncedAt?: Date | null;
 }
 
 export interface IdMapPatch {
@@ -249,6 +261,17 @@ export interface IdMapPatch {
   lastReceivedHash?: string | null;
   tombstonedAt?: Date | null;
   lastError?: RecordError | null;
+  syncedAt?: Date | null;
+}
+
+export interface MarkAppliedOptions {
+  /**
+   * Default true: the version was written to the local record, so app and Connec! are in sync
+   * and `syncedAt` moves to now (the adapter's clock, the same instant as `updatedAt`). false
+   * for a version only acknowledged (an echo of our own push, unchanged content, a version the
+   * local side won against): `lastAppliedAt`/`lastReceivedHash` move, `syncedAt` does not.
+   */
+  inSync?: boolean;
 }
 
 export interface IdMapRepository {
@@ -272,10 +295,11 @@ export interface IdMapRepository {
   update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null>;
   /**
    * Compare-and-set for inbound versions: sets `lastAppliedAt = appliedAt` and
-   * `lastReceivedHash = hash` only when `lastAppliedAt` is null or strictly older.
+   * `lastReceivedHash = hash` (and `syncedAt = now` unless `options.inSync` is false) only
+   * when `lastAppliedAt` is null or strictly older.
    * Returns false (and changes nothing) for a stale or equal version.
    */
-  markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string): Promise<boolean>;
+  markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean>;
   /** Maps of one scope ordered by creation, for paging (`after` = last `connecId ?? localId` seen). */
   list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]>;
   /** Removes every map, cursor-free, of one group (account deletion). Returns the count removed. */

@@ -29,6 +29,7 @@ import type {
   LedgerEntry,
   LedgerRepository,
   LockRepository,
+  MarkAppliedOptions,
   MembershipRecord,
   MembershipStatus,
   ProvisionClaim,
@@ -521,6 +522,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
     if (map.localId !== null) checkNonEmpty('localId', map.localId);
     if (map.lastAppliedAt) checkDate('lastAppliedAt', map.lastAppliedAt);
+    if (map.syncedAt) checkDate('syncedAt', map.syncedAt);
   };
 
   const insertMap = (map: IdMapInsert): IdMapRecord => {
@@ -537,6 +539,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       lastReceivedHash: map.lastReceivedHash ?? null,
       tombstonedAt: null,
       lastError: null,
+      syncedAt: copy(map.syncedAt ?? null),
       createdAt: at,
       updatedAt: at,
       seq: ++seq,
@@ -572,6 +575,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     update: op('idMaps.update', (scope: IdMapScope, mapKey: IdMapKey, patch: IdMapPatch) => {
       if (patch.lastAppliedAt) checkDate('lastAppliedAt', patch.lastAppliedAt);
       if (patch.tombstonedAt) checkDate('tombstonedAt', patch.tombstonedAt);
+      if (patch.syncedAt) checkDate('syncedAt', patch.syncedAt);
       checkRecordError(patch.lastError);
       const row = findMap(scope, mapKey);
       if (!row) return null;
@@ -588,10 +592,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       if (patch.lastReceivedHash !== undefined) row.lastReceivedHash = patch.lastReceivedHash;
       if (patch.tombstonedAt !== undefined) row.tombstonedAt = copy(patch.tombstonedAt);
       if (patch.lastError !== undefined) row.lastError = copy(patch.lastError);
+      if (patch.syncedAt !== undefined) row.syncedAt = copy(patch.syncedAt);
       row.updatedAt = now();
       return toIdMap(row);
     }),
-    markApplied: op('idMaps.markApplied', (scope: IdMapScope, mapKey: IdMapKey, appliedAt: Date, hash: string) => {
+    markApplied: op('idMaps.markApplied', (scope: IdMapScope, mapKey: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions) => {
       checkDate('appliedAt', appliedAt);
       const row = findMap(scope, mapKey);
       if (!row) return false;
@@ -599,6 +604,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.lastAppliedAt = new Date(appliedAt.getTime());
       row.lastReceivedHash = hash;
       row.updatedAt = now();
+      if (options?.inSync !== false) row.syncedAt = new Date(row.updatedAt.getTime());
       return true;
     }),
     list: op('idMaps.list', (scope: IdMapScope, options: { limit: number; after?: string }) => {

@@ -305,7 +305,8 @@ export class SyncEngine {
 
   /**
    * Records that `connecId` <-> `localId` (either may be known alone so far). Idempotent and
-   * race-safe: a concurrent insert of the same pair is absorbed.
+   * race-safe: a concurrent insert of the same pair is absorbed. A new link marks the pair in
+   * sync (`syncedAt`).
    */
   private async linkMap(scope: GroupScope, entity: string, connecId: string, localId: string): Promise<IdMapRecord> {
     const ids = this.idScope(scope, entity);
@@ -314,7 +315,7 @@ export class SyncEngine {
       if (byConnec) {
         if (byConnec.localId === localId) return byConnec;
         if (byConnec.localId === null) {
-          const updated = await this.deps.storage.idMaps.update(ids, { connecId }, { localId });
+          const updated = await this.deps.storage.idMaps.update(ids, { connecId }, { localId, syncedAt: this.deps.clock() });
           if (updated) return updated;
           continue;
         }
@@ -330,11 +331,11 @@ export class SyncEngine {
               `Local record ${localId} of "${entity}" is already linked to Connec! record ${byLocal.connecId}, not ${connecId}`,
             );
           }
-          const updated = await this.deps.storage.idMaps.update(ids, { localId }, { connecId });
+          const updated = await this.deps.storage.idMaps.update(ids, { localId }, { connecId, syncedAt: this.deps.clock() });
           if (updated) return updated;
           continue;
         }
-        return await this.deps.storage.idMaps.insert({ ...ids, connecId, localId });
+        return await this.deps.storage.idMaps.insert({ ...ids, connecId, localId, syncedAt: this.deps.clock() });
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
         throw error;
@@ -465,7 +466,9 @@ export class SyncEngine {
         echoHash = null;
       }
       if (echoHash === map.lastPushedHash) {
-        await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+        // Acknowledged, not synced: the push that produced it already set `syncedAt`, and a
+        // local edit made since must still count as one.
+        await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
         return { kind: 'skipped', reason: 'echo', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
       }
     }
@@ -480,7 +483,11 @@ export class SyncEngine {
         return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
       }
       const localAt = outbound.localUpdatedAt(current);
-      const changedLocally = localAt !== null && localAt.getTime() > map.updatedAt.getTime();
+      // Changed since app and Connec! were last in sync. Not `updatedAt`: writes that only
+      // record an error (a failed attempt, a failed push) move it past the local edit. Maps
+      // stored before `syncedAt` existed fall back to it.
+      const syncedAt = map.syncedAt ?? map.updatedAt;
+      const changedLocally = localAt !== null && localAt.getTime() > syncedAt.getTime();
       if (changedLocally) {
         let winner: 'connec' | 'local' | 'merged';
         const strategy = policy.strategy;
@@ -497,7 +504,9 @@ export class SyncEngine {
         this.deps.emit({ type: 'conflict', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
         this.deps.logger.info('sync: conflict resolved', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
         if (winner === 'local') {
-          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+          // Not in sync until the local version is pushed (`pushRecords` sets `syncedAt`): if
+          // the push fails, the next inbound version is a conflict again.
+          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
           await this.pushRecords(scope, entity, [current], signal);
           return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
         }
@@ -516,12 +525,13 @@ export class SyncEngine {
       this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
     }
-    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+    // A merge that differs from Connec!'s version is in sync once it is pushed back.
+    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: !pushBack });
     if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost), and this older
       // one may have landed last. The map must not claim the newer version: it goes back to
       // this one (the hash cleared) so the newer version, delivered again, is written.
-      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null });
+      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, syncedAt: this.deps.clock() });
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
@@ -726,7 +736,8 @@ export class SyncEngine {
           if (map?.localId) {
             const stale = this.staleness(map, updatedAt, hash);
             if (stale) {
-              if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash);
+              // Same content as last applied: acknowledged, but a local edit made since still counts.
+              if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
               out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, undefined) };
               continue;
             }
@@ -823,8 +834,9 @@ export class SyncEngine {
       } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
     });
     if (ok.length === 0) return created;
+    const syncedAt = this.deps.clock();
     const stored = await this.deps.storage.idMaps.insertMany(
-      ok.map(({ p, localId }) => ({ ...ids, connecId: p.connecId, localId, lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash })),
+      ok.map(({ p, localId }) => ({ ...ids, connecId: p.connecId, localId, lastAppliedAt: p.updatedAt ?? syncedAt, lastReceivedHash: p.hash, syncedAt })),
     );
     for (const [k, { p, localId, subIds }] of ok.entries()) {
       let map = stored[k] ?? null;
@@ -832,7 +844,7 @@ export class SyncEngine {
         // The local id is already mapped (a push linked it meanwhile): merge the link.
         try {
           map = await this.linkMap(scope, entity.name, p.connecId, localId);
-          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, { lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash, lastError: null });
+          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, { lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash, lastError: null, syncedAt: this.deps.clock() });
         } catch (error) {
           out[p.i] = { kind: 'failed', connecId: p.connecId, error };
           continue;
@@ -1101,7 +1113,7 @@ export class SyncEngine {
         }
         const linked = ok && connecId !== null && conflict === null;
         if (linked) {
-          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null });
+          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock() });
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };

@@ -99,6 +99,8 @@ export interface StoredIdMap {
   tombstonedAt: unknown;
   /** JSON (`{ code, message, at }`); `at` may be an ISO string inside JSON. */
   lastError: unknown;
+  /** A timestamp or null (null also for rows stored before the field existed). */
+  syncedAt: unknown;
   createdAt: unknown;
   updatedAt: unknown;
 }

@@ -136,6 +136,7 @@ export const MaestranoIdMapScalarFieldEnum = {
   lastReceivedHash: 'lastReceivedHash',
   tombstonedAt: 'tombstonedAt',
   lastError: 'lastError',
+  syncedAt: 'syncedAt',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const

@@ -45,6 +45,7 @@ export type MaestranoIdMapMinAggregateOutputType = {
   lastPushedHash: string | null
   lastReceivedHash: string | null
   tombstonedAt: Date | null
+  syncedAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -60,6 +61,7 @@ export type MaestranoIdMapMaxAggregateOutputType = {
   lastPushedHash: string | null
   lastReceivedHash: string | null
   tombstonedAt: Date | null
+  syncedAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -76,6 +78,7 @@ export type MaestranoIdMapCountAggregateOutputType = {
   lastReceivedHash: number
   tombstonedAt: number
   lastError: number
+  syncedAt: number
   createdAt: number
   updatedAt: number
   _all: number
@@ -101,6 +104,7 @@ export type MaestranoIdMapMinAggregateInputType = {
   lastPushedHash?: true
   lastReceivedHash?: true
   tombstonedAt?: true
+  syncedAt?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -116,6 +120,7 @@ export type MaestranoIdMapMaxAggregateInputType = {
   lastPushedHash?: true
   lastReceivedHash?: true
   tombstonedAt?: true
+  syncedAt?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -132,6 +137,7 @@ export type MaestranoIdMapCountAggregateInputType = {
   lastReceivedHash?: true
   tombstonedAt?: true
   lastError?: true
+  syncedAt?: true
   createdAt?: true
   updatedAt?: true
   _all?: true
@@ -235,6 +241,7 @@ export type MaestranoIdMapGroupByOutputType = {
   lastReceivedHash: string | null
   tombstonedAt: Date | null
   lastError: runtime.JsonValue | null
+  syncedAt: Date | null
   createdAt: Date
   updatedAt: Date
   _count: MaestranoIdMapCountAggregateOutputType | null
@@ -274,6 +281,7 @@ export type MaestranoIdMapWhereInput = {
   lastReceivedHash?: Prisma.StringNullableFilter<"MaestranoIdMap"> | string | null
   tombstonedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableFilter<"MaestranoIdMap">
+  syncedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
 }
@@ -290,6 +298,7 @@ export type MaestranoIdMapOrderByWithRelationInput = {
   lastReceivedHash?: Prisma.SortOrderInput | Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
+  syncedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -311,6 +320,7 @@ export type MaestranoIdMapWhereUniqueInput = Prisma.AtLeast<{
   lastReceivedHash?: Prisma.StringNullableFilter<"MaestranoIdMap"> | string | null
   tombstonedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableFilter<"MaestranoIdMap">
+  syncedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
 }, "seq" | "tenant_groupId_entity_connecId" | "tenant_groupId_entity_localId">
@@ -327,6 +337,7 @@ export type MaestranoIdMapOrderByWithAggregationInput = {
   lastReceivedHash?: Prisma.SortOrderInput | Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
+  syncedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   _count?: Prisma.MaestranoIdMapCountOrderByAggregateInput
@@ -351,6 +362,7 @@ export type MaestranoIdMapScalarWhereWithAggregatesInput = {
   lastReceivedHash?: Prisma.StringNullableWithAggregatesFilter<"MaestranoIdMap"> | string | null
   tombstonedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableWithAggregatesFilter<"MaestranoIdMap">
+  syncedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"MaestranoIdMap"> | Date | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"MaestranoIdMap"> | Date | string
 }
@@ -367,6 +379,7 @@ export type MaestranoIdMapCreateInput = {
   lastReceivedHash?: string | null
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Date | string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -383,6 +396,7 @@ export type MaestranoIdMapUncheckedCreateInput = {
   lastReceivedHash?: string | null
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Date | string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -399,6 +413,7 @@ export type MaestranoIdMapUpdateInput = {
   lastReceivedHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -415,6 +430,7 @@ export type MaestranoIdMapUncheckedUpdateInput = {
   lastReceivedHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -431,6 +447,7 @@ export type MaestranoIdMapCreateManyInput = {
   lastReceivedHash?: string | null
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Date | string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -447,6 +464,7 @@ export type MaestranoIdMapUpdateManyMutationInput = {
   lastReceivedHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -463,6 +481,7 @@ export type MaestranoIdMapUncheckedUpdateManyInput = {
   lastReceivedHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
+  syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -493,6 +512,7 @@ export type MaestranoIdMapCountOrderByAggregateInput = {
   lastReceivedHash?: Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrder
   lastError?: Prisma.SortOrder
+  syncedAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -512,6 +532,7 @@ export type MaestranoIdMapMaxOrderByAggregateInput = {
   lastPushedHash?: Prisma.SortOrder
   lastReceivedHash?: Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrder
+  syncedAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -527,6 +548,7 @@ export type MaestranoIdMapMinOrderByAggregateInput = {
   lastPushedHash?: Prisma.SortOrder
   lastReceivedHash?: Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrder
+  syncedAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -557,6 +579,7 @@ export type MaestranoIdMapSelect<ExtArgs extends runtime.Types.Extensions.Intern
   lastReceivedHash?: boolean
   tombstonedAt?: boolean
   lastError?: boolean
+  syncedAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -573,6 +596,7 @@ export type MaestranoIdMapSelectCreateManyAndReturn<ExtArgs extends runtime.Type
   lastReceivedHash?: boolean
   tombstonedAt?: boolean
   lastError?: boolean
+  syncedAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -589,6 +613,7 @@ export type MaestranoIdMapSelectUpdateManyAndReturn<ExtArgs extends runtime.Type
   lastReceivedHash?: boolean
   tombstonedAt?: boolean
   lastError?: boolean
+  syncedAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -605,11 +630,12 @@ export type MaestranoIdMapSelectScalar = {
   lastReceivedHash?: boolean
   tombstonedAt?: boolean
   lastError?: boolean
+  syncedAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }
 
-export type MaestranoIdMapOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"seq" | "tenant" | "groupId" | "entity" | "connecId" | "localId" | "lastAppliedAt" | "lastPushedHash" | "lastReceivedHash" | "tombstonedAt" | "lastError" | "createdAt" | "updatedAt", ExtArgs["result"]["maestranoIdMap"]>
+export type MaestranoIdMapOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"seq" | "tenant" | "groupId" | "entity" | "connecId" | "localId" | "lastAppliedAt" | "lastPushedHash" | "lastReceivedHash" | "tombstonedAt" | "lastError" | "syncedAt" | "createdAt" | "updatedAt", ExtArgs["result"]["maestranoIdMap"]>
 
 export type $MaestranoIdMapPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "MaestranoIdMap"
@@ -632,6 +658,10 @@ export type $MaestranoIdMapPayload<ExtArgs extends runtime.Types.Extensions.Inte
     lastReceivedHash: string | null
     tombstonedAt: Date | null
     lastError: runtime.JsonValue | null
+    /**
+     * last time app and Connec! were in sync (conflict detection); error-only writes leave it
+     */
+    syncedAt: Date | null
     createdAt: Date
     updatedAt: Date
   }, ExtArgs["result"]["maestranoIdMap"]>
@@ -1068,6 +1098,7 @@ export interface MaestranoIdMapFieldRefs {
   readonly lastReceivedHash: Prisma.FieldRef<"MaestranoIdMap", 'String'>
   readonly tombstonedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
   readonly lastError: Prisma.FieldRef<"MaestranoIdMap", 'Json'>
+  readonly syncedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
   readonly createdAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
 }

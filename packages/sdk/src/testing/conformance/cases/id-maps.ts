@@ -29,6 +29,7 @@ export const idMapCases: StorageCases = {
       lastReceivedHash: null,
       tombstonedAt: null,
       lastError: null,
+      syncedAt: null,
       createdAt: new Date(clock.ms()),
       updatedAt: new Date(clock.ms()),
     });
@@ -150,6 +151,79 @@ export const idMapCases: StorageCases = {
     expect(map?.lastReceivedHash).toBe('h2');
   },
 
+  'syncedAt: insert and insertMany store the given instant (null by default); update sets and clears it': async ({ adapter, clock }) => {
+    const syncedAt = new Date(Date.UTC(2031, 1, 2, 3, 4, 5, 6));
+    const map = await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', syncedAt });
+    expectDate(map.syncedAt, syncedAt);
+    expectDate((await adapter.idMaps.find(SCOPE, { localId: 'l-1' }))?.syncedAt, syncedAt);
+    const [synced, plain] = await adapter.idMaps.insertMany([
+      { ...SCOPE, connecId: 'c-2', localId: 'l-2', syncedAt },
+      { ...SCOPE, connecId: 'c-3', localId: null },
+    ]);
+    expectDate(synced?.syncedAt, syncedAt);
+    expect(plain?.syncedAt).toBeNull();
+    expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-2' }))?.syncedAt, syncedAt);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-3' }))?.syncedAt).toBeNull();
+    clock.advance(10);
+    const linkedAt = new Date(clock.ms());
+    const linked = await adapter.idMaps.update(SCOPE, { connecId: 'c-3' }, { localId: 'l-3', syncedAt: linkedAt });
+    expectDate(linked?.syncedAt, linkedAt);
+    expectDate((await adapter.idMaps.find(SCOPE, { localId: 'l-3' }))?.syncedAt, linkedAt);
+    const cleared = await adapter.idMaps.update(SCOPE, { localId: 'l-3' }, { syncedAt: null });
+    expect(cleared?.syncedAt).toBeNull();
+    expect((await adapter.idMaps.find(SCOPE, { localId: 'l-3' }))?.syncedAt).toBeNull();
+  },
+
+  'markApplied sets syncedAt to the adapter clock; inSync false and refused versions leave it': async ({ adapter, clock }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const t1 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 1));
+    const t2 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 2));
+    const t3 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 3));
+    clock.advance(1_000);
+    const syncedAt = clock.ms();
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h1')).toBe(true);
+    let map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expectDate(map?.syncedAt, syncedAt);
+    expectDate(map?.updatedAt, syncedAt);
+    // Acknowledged without being written locally: the version moves, syncedAt does not.
+    clock.advance(1_000);
+    expect(await adapter.idMaps.markApplied(SCOPE, { localId: 'l-1' }, t2, 'h2', { inSync: false })).toBe(true);
+    map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expectDate(map?.lastAppliedAt, t2);
+    expect(map?.lastReceivedHash).toBe('h2');
+    expectDate(map?.updatedAt, clock.ms());
+    expectDate(map?.syncedAt, syncedAt);
+    // Refused versions change nothing.
+    clock.advance(1_000);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h-equal')).toBe(false);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h-stale', { inSync: true })).toBe(false);
+    expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.syncedAt, syncedAt);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t3, 'h3', { inSync: true })).toBe(true);
+    expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.syncedAt, clock.ms());
+  },
+
+  'updates that only record an error or a tombstone move updatedAt, not syncedAt': async ({ adapter, clock }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    clock.advance(5);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(Date.UTC(2031, 0, 1)), 'h1')).toBe(true);
+    const syncedAt = clock.ms();
+    clock.advance(1_000);
+    const failed = await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, {
+      lastError: { code: 'http_503', message: 'Service Unavailable', at: new Date(clock.ms()) },
+    });
+    expectDate(failed?.updatedAt, clock.ms());
+    expectDate(failed?.syncedAt, syncedAt);
+    clock.advance(1_000);
+    const cleared = await adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { lastError: null });
+    expectDate(cleared?.updatedAt, clock.ms());
+    expectDate(cleared?.syncedAt, syncedAt);
+    clock.advance(1_000);
+    const tombstoned = await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { tombstonedAt: new Date(clock.ms()) });
+    expectDate(tombstoned?.updatedAt, clock.ms());
+    expectDate(tombstoned?.syncedAt, syncedAt);
+    expectDate((await adapter.idMaps.find(SCOPE, { localId: 'l-1' }))?.syncedAt, syncedAt);
+  },
+
   'markApplied of an unknown map returns false and creates nothing': async ({ adapter }) => {
     expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-x' }, new Date(Date.UTC(2031, 0, 1)), 'h')).toBe(false);
     expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([]);
@@ -204,10 +278,14 @@ export const idMapCases: StorageCases = {
 
   'stored rows hold timestamps, not strings': needs(['inspect'], async ({ adapter, inspect, clock }) => {
     const appliedAt = new Date(Date.UTC(2031, 0, 2, 3, 4, 5, 678));
-    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt: appliedAt, lastReceivedHash: 'r' });
-    const [row] = await inspect.idMaps(SCOPE);
+    const syncedAt = new Date(Date.UTC(2031, 0, 2, 3, 4, 6, 789));
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt: appliedAt, lastReceivedHash: 'r', syncedAt });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
+    const [row, unsynced] = sorted(await inspect.idMaps(SCOPE), (m) => String(m.connecId));
     expect(row).toMatchObject({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastReceivedHash: 'r', lastPushedHash: null });
     expectDate(row?.lastAppliedAt, appliedAt);
+    expectDate(row?.syncedAt, syncedAt);
+    expect(unsynced?.syncedAt).toBeNull();
     expectDate(row?.createdAt, clock.ms());
     expectDate(row?.updatedAt, clock.ms());
     expect(row?.tombstonedAt).toBeNull();
