@@ -506,7 +506,7 @@ export function jobRepository(store: Store): JobRepository {
       store.run('jobs.listDead', async () => {
         const cursor = jobs()
           .find({ ...filterOf(filter), status: 'dead' })
-          .sort({ createdAt: 1, _id: 1 });
+          .sort(filter?.newestFirst ? { updatedAt: -1, createdAt: -1, _id: -1 } : { createdAt: 1, _id: 1 });
         if (filter?.limit !== undefined) {
           checkPositiveInt('limit', filter.limit);
           cursor.limit(filter.limit);

@@ -451,7 +451,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return row ? toJob(row) : null;
     },
 
-    async listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]> {
+    async listDead(filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]> {
       const conditions: Sql[] = [raw(`status = 'dead'`)];
       if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
       if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
@@ -459,7 +459,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const limit = filter?.limit === undefined ? raw('') : sql` LIMIT ${filter.limit}`;
       const found = await db.query(
         'jobs.listDead',
-        sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY created_at, id${limit}`,
+        sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY ${filter?.newestFirst ? raw('updated_at DESC, created_at DESC, id DESC') : raw('created_at, id')}${limit}`,
       );
       return found.map(toJob);
     },

@@ -435,7 +435,11 @@ export interface JobRepository {
   /** Batch `wake` over several wait keys (one round trip); returns how many jobs were woken. */
   wakeMany(waitKeys: string[]): Promise<number>;
   get(id: string): Promise<JobRecord | null>;
-  listDead(filter?: { tenant?: string; type?: string; limit?: number }): Promise<JobRecord[]>;
+  /**
+   * Dead jobs, oldest first (by creation); with `newestFirst`, the most recently failed first
+   * (by `updatedAt`), so a `limit` keeps the latest failures.
+   */
+  listDead(filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]>;
   /** dead -> pending, attempts reset, due now. False when not dead. */
   requeue(id: string): Promise<boolean>;
   counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;

@@ -850,7 +850,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       const row = state.jobs.get(id);
       return row ? toJob(row) : null;
     }),
-    listDead: op('jobs.listDead', (filter?: { tenant?: string; type?: string; limit?: number }) => {
+    listDead: op('jobs.listDead', (filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }) => {
       if (filter?.limit !== undefined) checkPositiveInt('limit', filter.limit);
       return [...state.jobs.values()]
         .filter(
@@ -859,7 +859,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
             (filter?.tenant === undefined || row.tenant === filter.tenant) &&
             (filter?.type === undefined || row.type === filter.type),
         )
-        .sort(byCreation)
+        .sort(filter?.newestFirst ? (a, b) => b.updatedAt.getTime() - a.updatedAt.getTime() || byCreation(b, a) : byCreation)
         .slice(0, filter?.limit ?? Number.POSITIVE_INFINITY)
         .map(toJob);
     }),

@@ -521,7 +521,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPurge];
       const out: DeadLetter[] = [];
       for (const type of types) {
-        const jobs = await runtime.storage.jobs.listDead({ type, ...(filter.tenant ? { tenant: filter.tenant } : {}), limit: filter.limit ?? 100 });
+        // The latest failures of each type: a limit must not hide the newest behind old ones.
+        const jobs = await runtime.storage.jobs.listDead({
+          type,
+          ...(filter.tenant ? { tenant: filter.tenant } : {}),
+          limit: filter.limit ?? 100,
+          newestFirst: true,
+        });
         for (const job of jobs) {
           const p = isObject(job.payload) ? job.payload : {};
           const record = isObject(p.record) ? p.record : null;

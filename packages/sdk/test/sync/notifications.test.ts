@@ -214,6 +214,26 @@ describe('notifications: processing (CONNECTORS §F 2-5)', () => {
     expect([...h.app.contacts.values()].map((c) => c.lastName).sort()).toEqual(['Broken', 'Doe']);
   });
 
+  it('deadLetters lists the latest failures first, so a limit never hides the newest behind old ones', async () => {
+    const h = await createHarness();
+    const kill = async (connecId: string) => {
+      const { id } = await h.storage.jobs.enqueue({
+        type: JobTypes.connecRecord,
+        tenant: TENANT,
+        groupId: GROUP,
+        payload: { entity: 'contacts', collection: 'people', record: person({ id: [C(connecId)] }) },
+        maxAttempts: 1,
+      });
+      const [job] = await h.storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 10_000, types: [JobTypes.connecRecord] });
+      expect(job?.id).toBe(id);
+      await h.storage.jobs.fail(id, 'w', { error: { message: `failed ${connecId}` }, retryAt: new Date() });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    for (const c of ['p-old', 'p-mid', 'p-new']) await kill(c);
+    expect((await h.sync.api.deadLetters()).map((d) => d.connecId)).toEqual(['p-new', 'p-mid', 'p-old']);
+    expect((await h.sync.api.deadLetters({ limit: 1 })).map((d) => d.connecId)).toEqual(['p-new']);
+  });
+
   it('§F5 out-of-order reference: the person is parked, then applied when its organization arrives', async () => {
     const h = await createHarness({ sync: { fetchMissingReferences: false, parkRetryMs: 60_000 } });
     await provisionGroup(h.storage);

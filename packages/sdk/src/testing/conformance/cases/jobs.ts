@@ -422,6 +422,10 @@ export const jobCases: StorageCases = {
     expect(sorted(ids(await adapter.jobs.listDead({ tenant: TENANT })), (s) => s)).toEqual(sorted([a1, b1], (s) => s));
     expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'b' }))).toEqual([b1]);
     expect(await adapter.jobs.listDead({ limit: 2 })).toHaveLength(2);
+    // Oldest first by default; newestFirst puts the latest failure first, so a limit keeps it.
+    expect(ids(await adapter.jobs.listDead({ type: 'a' }))).toEqual([a1, a2]);
+    expect(ids(await adapter.jobs.listDead({ newestFirst: true }))).toEqual([b1, a2, a1]);
+    expect(ids(await adapter.jobs.listDead({ type: 'a', newestFirst: true, limit: 1 }))).toEqual([a2]);
   },
 
   'counts reports every status, filtered by tenant and type': async ({ adapter }) => {
