@@ -481,6 +481,14 @@ export function jobRepository(store: Store): JobRepository {
         });
       }),
 
+    release: (id, worker) =>
+      store.run('jobs.release', () =>
+        transition<boolean>(id, worker, false, (doc, now) => ({
+          set: { status: 'pending', attempts: Math.max(0, num(doc, 'attempts') - 1), runAt: now, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
+          value: true,
+        })),
+      ),
+
     wake: (waitKey) =>
       store.run('jobs.wake', () => {
         checkNonEmpty('waitKey', waitKey);

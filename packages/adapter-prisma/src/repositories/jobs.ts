@@ -421,6 +421,22 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return str(row, 'status') === 'dead' ? 'dead' : 'retrying';
     },
 
+    async release(id: string, worker: string): Promise<boolean> {
+      const key = jobId(id);
+      if (key === null) return false;
+      const now = ctx.now();
+      const [row] = await db.query(
+        'jobs.release',
+        ownedJobUpdate(
+          sql`status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_at = ${ts(now)},
+              lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`,
+          key,
+          worker,
+        ),
+      );
+      return row !== undefined;
+    },
+
     async wake(waitKey: string): Promise<number> {
       nonEmpty('jobs.wake', 'waitKey', waitKey);
       return db.execute(

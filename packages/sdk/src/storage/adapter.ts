@@ -430,6 +430,12 @@ export interface JobRepository {
    * given. `lost` when the caller no longer owns the job.
    */
   fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome>;
+  /**
+   * Gives the owner's running job back without counting the attempt its claim made (a worker
+   * shutting down mid-job): `pending`, due now, `attempts - 1`, lease cleared, `lastError`
+   * kept. False when the caller no longer owns the job.
+   */
+  release(id: string, worker: string): Promise<boolean>;
   /** Makes pending jobs waiting on `waitKey` due now and clears their `waitKey`; returns how many. */
   wake(waitKey: string): Promise<number>;
   /** Batch `wake` over several wait keys (one round trip); returns how many jobs were woken. */

@@ -841,6 +841,18 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
         return 'retrying';
       },
     ),
+    release: op('jobs.release', (id: string, worker: string) => {
+      const row = owned(id, worker);
+      if (!row) return false;
+      const at = now();
+      row.status = 'pending';
+      row.attempts = Math.max(0, row.attempts - 1);
+      row.runAt = at;
+      row.leaseOwner = null;
+      row.leaseExpiresAt = null;
+      row.updatedAt = at;
+      return true;
+    }),
     wake: op('jobs.wake', (waitKey: string) => wakeJobs([waitKey])),
     wakeMany: op('jobs.wakeMany', (waitKeys: string[]) => {
       if (!Array.isArray(waitKeys)) throw new TypeError('waitKeys must be an array');

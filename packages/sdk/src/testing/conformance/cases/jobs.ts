@@ -381,6 +381,27 @@ export const jobCases: StorageCases = {
     expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w1', lastError: null });
   },
 
+  'release gives an owned job back due now without counting the attempt; the next job of its key can follow': async ({
+    adapter,
+    clock,
+  }) => {
+    const { id } = await adapter.jobs.enqueue(job({ orderingKey: 'k', maxAttempts: 1 }));
+    const next = await adapter.jobs.enqueue(job({ orderingKey: 'k' }));
+    expect((await claimOne(adapter, 'w1'))?.id).toBe(id);
+    expect(await adapter.jobs.release(id, 'w2')).toBe(false);
+    expect(await adapter.jobs.release('00000000-0000-4000-8000-000000000000', 'w1')).toBe(false);
+    clock.advance(1_000);
+    expect(await adapter.jobs.release(id, 'w1')).toBe(true);
+    expect(await adapter.jobs.release(id, 'w1')).toBe(false);
+    const released = await adapter.jobs.get(id);
+    expect(released).toMatchObject({ status: 'pending', attempts: 0, leaseOwner: null, leaseExpiresAt: null });
+    expect(released?.runAt.getTime()).toBeLessThanOrEqual(clock.ms());
+    // Claimed again (not dead-lettered although maxAttempts is 1), then its key's next job.
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(id);
+    expect(await adapter.jobs.complete(id, 'w2')).toBe(true);
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(next.id);
+  },
+
   'requeue turns a dead job into a due pending job with attempts reset; other jobs are refused': async ({
     adapter,
     clock,
