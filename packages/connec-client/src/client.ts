@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { type BatchOp, type BatchOptions, type BatchResult, type GroupBatchOp, runBatch } from './batch.js';
 import { ClientConfigError } from './errors.js';
-import { HttpKernel } from './http/kernel.js';
+import { HttpKernel, isValidTimeout, TIMEOUT_RULE } from './http/kernel.js';
 import { defaultRetryPolicy, type RetryPolicy, resolveRetryPolicy } from './http/retry.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
 import { checkSegment, type ClientContext, CollectionResource, CompanyResource } from './resources.js';
@@ -20,7 +20,10 @@ export interface ConnecClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Retry policy, or just the retry count. @default { limit: 2, baseDelayMs: 500, jitter: true } */
   retry?: RetryPolicy | number;
-  /** Timeout of each attempt, including reading the body. @default 60000 */
+  /**
+   * Timeout of each attempt, including reading the body: an integer from 1 to 2^31-1 ms (about
+   * 24.8 days), or `Infinity` for no timeout. Calls can override it. @default 60000
+   */
   timeoutMs?: number;
   /** @default '@org/connec-client' */
   userAgent?: string;
@@ -50,7 +53,7 @@ const OptionsSchema = z.strictObject({
   externalIds: z.boolean().optional(),
   fetch: z.custom<typeof globalThis.fetch>((v) => typeof v === 'function', { error: 'fetch must be a function' }).optional(),
   retry: z.union([z.int().min(0).max(20), RetryPolicySchema]).optional(),
-  timeoutMs: z.int().min(1).max(2_147_483_647).optional(),
+  timeoutMs: z.custom<number>(isValidTimeout, { error: TIMEOUT_RULE }).optional(),
   userAgent: z.string().optional(),
 });
 

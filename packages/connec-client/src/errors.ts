@@ -68,6 +68,8 @@ export interface ApiErrorInit extends MaestranoErrorOptions {
   /** The parsed body when it was JSON, otherwise the raw text (truncated). */
   body?: unknown;
   requestId?: string | undefined;
+  /** Delay the server asked for (`Retry-After`), in milliseconds. */
+  retryAfterMs?: number | undefined;
 }
 
 export class ApiError extends MaestranoError {
@@ -78,6 +80,12 @@ export class ApiError extends MaestranoError {
   readonly url: string;
   readonly body: unknown;
   readonly requestId: string | undefined;
+  /**
+   * Delay the server asked for with `Retry-After` (on a 429, a 503, ...), in milliseconds;
+   * `undefined` when it sent none. A thrown error's value was not waited for (it exceeded the
+   * retry policy's `maxRetryAfterMs`, or no retries were left): the caller can reschedule with it.
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(message: string, init: ApiErrorInit) {
     super(message, init);
@@ -87,6 +95,7 @@ export class ApiError extends MaestranoError {
     this.url = init.url;
     this.body = init.body;
     this.requestId = init.requestId;
+    this.retryAfterMs = init.retryAfterMs;
   }
 }
 
@@ -123,14 +132,9 @@ export class ValidationFailedError extends ApiError {
   }
 }
 
+/** A 429. Like every `ApiError`, it carries the server's `Retry-After` as `retryAfterMs`. */
 export class RateLimitError extends ApiError {
   override readonly code = 'api_rate_limited' as const;
-  /** Delay the server asked for (Retry-After), in milliseconds, when present. */
-  readonly retryAfterMs: number | undefined;
-  constructor(message: string, init: ApiErrorInit & { retryAfterMs?: number | undefined }) {
-    super(message, init);
-    this.retryAfterMs = init.retryAfterMs;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -284,7 +288,6 @@ export function redactUrl(url: string): string {
 export interface ApiErrorFromStatusInit extends ApiErrorInit {
   /** Overrides the generated message (`<service> <method> <url> failed with <status>: <detail>`). */
   message?: string;
-  retryAfterMs?: number | undefined;
 }
 
 /** How each service is named in error messages. */
@@ -298,7 +301,7 @@ export const serviceNames: Record<ApiService, string> = {
 /**
  * The error class for an HTTP status: 401 authentication, 403 permission, 404 not found, 409
  * conflict, 400/422 validation (with the server's field errors), 429 rate limited, 5xx server,
- * anything else `ApiError`.
+ * anything else `ApiError`. Each carries `retryAfterMs` when given.
  */
 export function apiErrorFromStatus(init: ApiErrorFromStatusInit): ApiError {
   const errors = fieldErrorsFromBody(init.body);
@@ -316,7 +319,7 @@ export function apiErrorFromStatus(init: ApiErrorFromStatusInit): ApiError {
   if (status === 404) return new NotFoundError(message, safeInit);
   if (status === 409) return new ConflictError(message, safeInit);
   if (status === 400 || status === 422) return new ValidationFailedError(message, { ...safeInit, errors });
-  if (status === 429) return new RateLimitError(message, { ...safeInit, retryAfterMs: init.retryAfterMs });
+  if (status === 429) return new RateLimitError(message, safeInit);
   if (status >= 500 && status <= 599) return new ServerError(message, safeInit);
   return new ApiError(message, safeInit);
 }

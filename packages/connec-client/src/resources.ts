@@ -63,6 +63,8 @@ export interface ClientContext {
   readonly apiBase: string;
   /** The configured origin; `pagination.next` URLs are always sent there. */
   readonly origin: string;
+  /** The API base path (`/api/v2`, or `''`), without the host's own path. */
+  readonly basePath: string;
 }
 
 /** The id of a record: a Connec! id string, or an id array (its `provider: "connec"` entry is used). */
@@ -175,16 +177,41 @@ function readPagination(body: unknown): Pagination {
   };
 }
 
+/** A path prefix `prefix` covers (`''` covers everything). */
+function isUnder(path: string, prefix: string): boolean {
+  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/**
+ * The path of a `pagination.next` link on the configured API base. Connec! writes its links as
+ * `{basePath}/...`, unaware of a path the configured host adds in front (a gateway at
+ * `https://gw/connec`): such a link is moved under `host + basePath`. A link that already
+ * carries the host's path is kept; any other one goes under the host's path.
+ */
+function rebaseNextPath(path: string, base: Pick<ClientContext, 'apiBase' | 'origin' | 'basePath'>): string {
+  const apiPath = base.apiBase.slice(base.origin.length);
+  if (isUnder(path, apiPath)) return path;
+  if (isUnder(path, base.basePath)) return `${apiPath}${path.slice(base.basePath.length)}`;
+  const hostPath = apiPath.slice(0, apiPath.length - base.basePath.length);
+  return isUnder(path, hostPath) ? path : `${hostPath}${path}`;
+}
+
 /**
  * Where the next page is: `pagination.next` (resolved against the current URL and always sent
- * to the configured origin, so credentials never go elsewhere), otherwise `$skip` while records
- * remain (known from `total`, or a full page when there is no total).
+ * to the configured origin, so credentials never go elsewhere, with its path re-based on the
+ * configured host path and base path, see {@link rebaseNextPath}), otherwise `$skip` while
+ * records remain (known from `total`, or a full page when there is no total).
  */
-export function nextPageUrl(currentUrl: string, origin: string, pagination: Pagination, received: number): string | undefined {
+export function nextPageUrl(
+  currentUrl: string,
+  base: Pick<ClientContext, 'apiBase' | 'origin' | 'basePath'>,
+  pagination: Pagination,
+  received: number,
+): string | undefined {
   const current = new URL(currentUrl);
   if (pagination.next !== undefined) {
     const next = new URL(pagination.next, current);
-    return `${origin}${next.pathname}${next.search}`;
+    return `${base.origin}${rebaseNextPath(next.pathname, base)}${next.search}`;
   }
   if (received === 0) return undefined;
   const skip = Number(current.searchParams.get('$skip') ?? pagination.skip ?? 0) || 0;
@@ -233,7 +260,7 @@ export class CollectionResource<K extends string> {
     }
     const first = search === '' ? this.#base : `${this.#base}?${search}`;
     const what = `Connec! list ${this.name}`;
-    const { kernel, origin } = this.#ctx;
+    const ctx = this.#ctx;
     const { readAhead, ...requestOptions } = options;
     return new PagePromise<RecordOf<K>>(
       first,
@@ -241,7 +268,7 @@ export class CollectionResource<K extends string> {
         const link = linkSignals(requestOptions.signal, cancel);
         let response: HttpResponse;
         try {
-          response = await kernel.request({
+          response = await ctx.kernel.request({
             method: 'GET',
             url,
             options: link.signal ? { ...requestOptions, signal: link.signal } : requestOptions,
@@ -255,7 +282,7 @@ export class CollectionResource<K extends string> {
           const pagination = readPagination(body);
           return {
             pagination,
-            nextUrl: nextPageUrl(url, origin, pagination, list.length),
+            nextUrl: nextPageUrl(url, ctx, pagination, list.length),
             decode: () => parseRecordList(list, this.name, this.#schema, what, body),
           };
         };

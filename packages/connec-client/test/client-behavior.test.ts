@@ -10,6 +10,7 @@ import {
   createConnecClient,
   isMaestranoError,
   NotFoundError,
+  PayloadValidationError,
   PermissionDeniedError,
   RateLimitError,
   type RetryEvent,
@@ -165,6 +166,21 @@ describe('retries', () => {
     expect(h.server.requests).toHaveLength(1);
   });
 
+  it('a 503 with a Retry-After longer than maxRetryAfterMs -> ServerError carrying retryAfterMs', async () => {
+    h.server.fault({ action: { kind: 'reply', status: 503, headers: { 'retry-after': '120' }, body: { errors: [{ title: 'maintenance' }] } } });
+    const error = await failure(h.client.group(GROUP).people.list());
+    expect(error).toBeInstanceOf(ServerError);
+    expect(error).toMatchObject({ code: 'api_server', status: 503, retryAfterMs: 120_000 });
+    expect(h.server.requests).toHaveLength(1);
+
+    h.server.fault({ times: 3, action: { kind: 'reply', status: 503, headers: { 'retry-after': '0' } } });
+    expect(await failure(h.client.group(GROUP).people.list())).toMatchObject({ status: 503, retryAfterMs: 0 });
+    h.server.fault({ times: 3, action: { kind: 'reply', status: 500 } });
+    const without = await failure(h.client.group(GROUP).people.list());
+    expect(without).toBeInstanceOf(ServerError);
+    expect((without as ServerError).retryAfterMs).toBeUndefined();
+  });
+
   it('retries a 503, then succeeds', async () => {
     h.server.seed(GROUP, 'people', [personFields(1)]);
     h.server.fault({ action: { kind: 'reply', status: 503 } });
@@ -255,6 +271,36 @@ describe('timeouts and aborts', () => {
     h.server.fault({ action: { kind: 'hang' } });
     const client = h.makeClient({ timeoutMs: 100, retry: 0 });
     expect(await failure(client.group(GROUP).people.list())).toMatchObject({ failure: 'timeout' });
+  });
+
+  it('timeoutMs: Infinity means no timeout, per call and for the client', async () => {
+    h.server.seed(GROUP, 'people', [personFields(1)]);
+    h.server.fault({ action: { kind: 'delay', ms: 50 } });
+    const page = await h.client.group(GROUP).people.list({}, { timeoutMs: Number.POSITIVE_INFINITY, retry: 0 });
+    expect(page.data).toHaveLength(1);
+
+    const client = h.makeClient({ timeoutMs: Number.POSITIVE_INFINITY, retry: 0 });
+    expect(client.config.timeoutMs).toBe(Number.POSITIVE_INFINITY);
+    h.server.fault({ action: { kind: 'delay', ms: 50 } });
+    expect((await client.group(GROUP).people.list()).data).toHaveLength(1);
+    h.server.fault({ action: { kind: 'delay', ms: 50 } });
+    expect((await client.group(GROUP).people.list({}, { timeoutMs: 2_147_483_647 })).data).toHaveLength(1);
+    expect(h.server.requests).toHaveLength(3);
+  });
+
+  it('rejects an invalid per-call timeoutMs with PayloadValidationError before sending anything', async () => {
+    const [id = ''] = h.server.seed(GROUP, 'people', [personFields(1)]);
+    const people = h.client.group(GROUP).people;
+    for (const timeoutMs of [0, -1, 1.5, Number.NaN, Number.NEGATIVE_INFINITY, 2 ** 31, '100' as unknown as number]) {
+      const error = await failure(people.list({}, { timeoutMs }));
+      expect(error, String(timeoutMs)).toBeInstanceOf(PayloadValidationError);
+      expect((error as PayloadValidationError).issues.map((i) => i.path)).toEqual(['timeoutMs']);
+      expect((error as Error).message).toContain('timeoutMs must be an integer from 1 to 2147483647 ms, or Infinity');
+    }
+    expect(await failure(people.retrieve(id, { timeoutMs: -5 }))).toBeInstanceOf(PayloadValidationError);
+    expect(await failure(people.update(id, { job_title: 'VP' }, { timeoutMs: 0 }))).toBeInstanceOf(PayloadValidationError);
+    expect(h.server.requests).toHaveLength(0);
+    expect(() => h.makeClient({ timeoutMs: 2 ** 31 })).toThrow(ClientConfigError);
   });
 
   it('an AbortSignal aborts an in-flight request without retrying', async () => {

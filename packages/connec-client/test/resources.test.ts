@@ -114,6 +114,36 @@ describe('list and paging', () => {
     expect(h.server.requests[2]?.rawUrl).toBe(`/api/v2/${GROUP}/people?%24skip=4&%24top=2`);
   });
 
+  it('keeps a host path prefix (a gateway) when following next URLs that lack it', async () => {
+    await h.server.close();
+    h = await startHarness({ mountPath: '/connec', publicOrigin: 'https://api-connec.maestrano.com' });
+    h.server.seed(GROUP, 'people', Array.from({ length: 7 }, (_, i) => personFields(i + 1)));
+    const client = h.makeClient({ host: `${h.server.url}/connec/` });
+    const names: string[] = [];
+    for await (const person of client.group(GROUP).people.list({ top: 3, orderBy: 'created_at ASC' })) names.push(person.first_name ?? '');
+    expect(names).toEqual(['Jane1', 'Jane2', 'Jane3', 'Jane4', 'Jane5', 'Jane6', 'Jane7']);
+    expect(h.server.requests.map((r) => r.path)).toEqual(Array(3).fill(`/connec/api/v2/${GROUP}/people`));
+    expect(h.server.requests.map((r) => r.query.get('$skip'))).toEqual([null, '3', '6']);
+    expect(h.server.requests.every((r) => r.query.get('$orderby') === 'created_at ASC')).toBe(true);
+  });
+
+  it('follows next URLs that already carry the host path prefix, still only to the configured origin', async () => {
+    await h.server.close();
+    h = await startHarness({ mountPath: '/gw/connec', publicOrigin: 'https://elsewhere.example.com/gw/connec' });
+    h.server.seed(GROUP, 'people', Array.from({ length: 5 }, (_, i) => personFields(i + 1)));
+    const client = h.makeClient({ host: `${h.server.url}/gw/connec`, basePath: '/api/v2/' });
+    const first = await client.group(GROUP).people.list({ top: 2 });
+    expect(first.nextUrl).toBe(`${h.server.url}/gw/connec/api/v2/${GROUP}/people?%24skip=2&%24top=2`);
+    const all = await client.group(GROUP).people.list({ top: 2 }).toArray({ limit: 100 });
+    expect(all).toHaveLength(5);
+    expect(h.server.requests.map((r) => r.rawUrl)).toEqual([
+      `/gw/connec/api/v2/${GROUP}/people?%24top=2`,
+      `/gw/connec/api/v2/${GROUP}/people?%24top=2`,
+      `/gw/connec/api/v2/${GROUP}/people?%24skip=2&%24top=2`,
+      `/gw/connec/api/v2/${GROUP}/people?%24skip=4&%24top=2`,
+    ]);
+  });
+
   it('falls back to $skip with pagination.total when the server sends no next URL', async () => {
     await h.server.close();
     h = await startHarness({ omitNext: true });

@@ -31,6 +31,8 @@ export type FaultAction =
   | { kind: 'reply'; status: number; headers?: Record<string, string>; body?: unknown; raw?: string }
   | { kind: 'reset' }
   | { kind: 'hang' }
+  /** Answer normally, but only after `ms` milliseconds. */
+  | { kind: 'delay'; ms: number }
   | { kind: 'stall-body'; status?: number };
 
 export interface Fault {
@@ -82,6 +84,12 @@ export interface TestConnecOptions {
   publicOrigin?: string;
   /** Omit `pagination.next` (clients must page with `$skip` and `total`). */
   omitNext?: boolean;
+  /**
+   * Serve everything under this path prefix (e.g. `/connec`), like a gateway in front of Connec!:
+   * the prefix is stripped before dispatch (other paths get 404) and, as Connec! knows nothing of
+   * it, `pagination.next` is written without it (unless `publicOrigin` carries it).
+   */
+  mountPath?: string;
 }
 
 function errorBody(status: number, title: string, detail = title, code = 'error'): JsonObject {
@@ -355,6 +363,10 @@ export class TestConnecServer {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', this.#url);
+    const requestPath = url.pathname;
+    const mount = this.#options.mountPath;
+    const mounted = mount === undefined || requestPath.startsWith(`${mount}/`);
+    if (mount !== undefined && mounted) url.pathname = requestPath.slice(mount.length);
     const method = req.method ?? 'GET';
     let body: unknown;
     try {
@@ -362,10 +374,17 @@ export class TestConnecServer {
     } catch {
       body = raw;
     }
-    this.requests.push({ method, path: url.pathname, query: url.searchParams, rawUrl: req.url ?? '', headers: req.headers, body });
+    this.requests.push({ method, path: requestPath, query: url.searchParams, rawUrl: req.url ?? '', headers: req.headers, body });
+    if (!mounted) {
+      this.#send(res, 404, errorBody(404, 'Not found'));
+      return;
+    }
 
     const fault = this.#takeFault(method, url.pathname);
-    if (fault) {
+    if (fault?.action.kind === 'delay') {
+      const { ms } = fault.action;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } else if (fault) {
       const action = fault.action;
       if (action.kind === 'reply' && action.raw !== undefined) {
         res.writeHead(action.status, action.headers);

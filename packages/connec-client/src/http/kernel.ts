@@ -16,6 +16,7 @@ import {
   type ConnectionFailure,
   isMaestranoError,
   type MaestranoError,
+  PayloadValidationError,
   parseRetryAfter,
   redactUrl,
   ResponseValidationError,
@@ -25,11 +26,31 @@ import { backoffDelay, isRetryableStatus, type ResolvedRetryPolicy, type RetryPo
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT';
 
+/** The longest finite timeout: what `setTimeout` can wait (2^31-1 ms, about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+export const TIMEOUT_RULE = `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} ms, or Infinity for no timeout`;
+
+/** The rule for every `timeoutMs`, the client's and each call's: an integer in `[1, 2^31-1]`, or `Infinity` (no timeout). */
+export function isValidTimeout(value: unknown): value is number {
+  return value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMEOUT_MS);
+}
+
+function callTimeout(value: number): number {
+  if (isValidTimeout(value)) return value;
+  throw new PayloadValidationError(`Invalid request options: ${TIMEOUT_RULE}`, {
+    issues: [{ path: 'timeoutMs', message: TIMEOUT_RULE }],
+  });
+}
+
 /** Options every call accepts as its last argument. */
 export interface RequestOptions {
   /** Aborts the call, including any wait between retries. */
   signal?: AbortSignal;
-  /** Timeout of each attempt, from sending the request to the end of the response body. @default the client's `timeoutMs` */
+  /**
+   * Timeout of each attempt, from sending the request to the end of the response body: an integer
+   * from 1 to 2^31-1 ms, or `Infinity` for none (only `signal` ends the call). Anything else rejects
+   * the call with a `PayloadValidationError` before it is sent. @default the client's `timeoutMs`
+   */
   timeoutMs?: number;
   /** Overrides the client's retry policy for this call (a number sets only `limit`). */
   retry?: RetryPolicy | number;
@@ -139,7 +160,7 @@ export class HttpKernel {
     const options = request.options ?? {};
     const policy = resolveRetryPolicy(this.#options.retry, options.retry);
     const retryableMethod = method === 'GET' || method === 'PUT' || options.idempotent === true;
-    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+    const timeoutMs = options.timeoutMs === undefined ? this.#options.timeoutMs : callTimeout(options.timeoutMs);
     const signal = options.signal;
 
     for (let attempt = 0; ; attempt += 1) {
@@ -196,10 +217,14 @@ export class HttpKernel {
     // hand: AbortSignal.any() costs a measurable fraction of a millisecond per request.
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
+    // Infinity (no timeout) arms no timer: setTimeout would turn it into 1 ms.
+    const timer =
+      timeoutMs === Number.POSITIVE_INFINITY
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+          }, timeoutMs);
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     const combined = controller.signal;
