@@ -250,6 +250,8 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       url,
       body: parsedBody,
       requestId: headers.get('x-request-id') ?? undefined,
+      // Every status error carries the server's Retry-After (a 503 as much as a 429).
+      retryAfterMs,
     };
     const detail = fieldErrors.length > 0 ? `: ${summarise(fieldErrors)}` : '';
     const prefix = `Account API ${method} ${url} answered ${status}`;
@@ -257,7 +259,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     if (status === 403) return new PermissionDeniedError(`${prefix}${detail}`, init);
     if (status === 404) return new NotFoundError(`${prefix}${detail}`, init);
     if (status === 409) return new ConflictError(`${prefix}${detail}`, init);
-    if (status === 429) return new RateLimitError(`${prefix}${detail}`, { ...init, retryAfterMs });
+    if (status === 429) return new RateLimitError(`${prefix}${detail}`, init);
     if (status >= 500) return new ServerError(`${prefix}${detail}`, init);
     if (isUnknownIdOnly(fieldErrors)) return new NotFoundError(`${prefix}${detail}`, init);
     if (status === 400 || status === 422 || (status < 300 && fieldErrors.length > 0)) {

@@ -298,6 +298,13 @@ describe('transport', () => {
     expect((error as RateLimitError).retryAfterMs).toBe(7000);
   });
 
+  it('a 503 without retries left is a ServerError carrying retryAfterMs too', async () => {
+    api.faults.push({ status: 503, times: 1, method: 'GET', retryAfter: '9' });
+    const error = await client.groups.list({}, { retry: { limit: 0 } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServerError);
+    expect((error as ServerError).retryAfterMs).toBe(9000);
+  });
+
   it('never retries POST or DELETE', async () => {
     api.faults.push({ status: 503, times: 1, method: 'POST' });
     await expect(client.bills.create({ groupId: 'cld-1', priceCents: 100, description: 'x' })).rejects.toBeInstanceOf(
