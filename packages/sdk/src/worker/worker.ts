@@ -25,7 +25,11 @@ export interface WorkerRunOptions {
    * per record; when a claim finds such jobs, the worker claims more of that type up to this.
    */
   batchSize?: number;
-  /** Lease per claimed job; renewed every third of it while the handler runs. Default 30 000 ms. */
+  /**
+   * Lease per claimed job; renewed every third of it while the handler runs. Default 30 000 ms.
+   * A job whose renewals fail until half of it has passed since the last confirmed one is
+   * given up before another worker can claim it: `lease_lost`, its `ctx.signal` aborts.
+   */
   leaseMs?: number;
   /** Sleep between claims when no job is due. Default 250 ms. */
   pollIntervalMs?: number;
@@ -35,7 +39,7 @@ export interface WorkerRunOptions {
   workerId?: string;
   /** Resolve as soon as no job is due and none is running (tests, CLIs, cron-style runs). */
   stopWhenIdle?: boolean;
-  /** How long in-flight jobs may keep running after `signal` aborts. Default 10 000 ms. */
+  /** How long in-flight jobs may keep running after `signal` aborts; then their `ctx.signal` aborts. Default 10 000 ms. */
   shutdownGraceMs?: number;
   backoff?: BackoffPolicy;
   /** Called for every job outcome (observability). Must not throw. */
@@ -92,12 +96,30 @@ export function backoffDelay(attempts: number, policy: BackoffPolicy = {}, rando
   return Math.max(0, Math.min(max, Math.round(exp * jitter)));
 }
 
+/**
+ * A storable summary of anything a handler threw or rejected with. Total: values `String()`
+ * cannot convert (null-prototype objects, a throwing `toString` or getter) never make it throw.
+ */
 function errorSummary(error: unknown): { message: string; code?: string | undefined } {
-  if (isMaestranoError(error)) return { message: error.message, code: error.code };
-  if (error instanceof Error) return { message: error.message || error.name };
-  return { message: String(error) };
+  try {
+    if (isMaestranoError(error) && typeof error.message === 'string') {
+      return typeof error.code === 'string' ? { message: error.message, code: error.code } : { message: error.message };
+    }
+    if (error instanceof Error) {
+      if (typeof error.message === 'string' && error.message !== '') return { message: error.message };
+      return { message: typeof error.name === 'string' && error.name !== '' ? error.name : 'Error' };
+    }
+    if (typeof error === 'object' && error !== null) {
+      const message = (error as { message?: unknown }).message;
+      if (typeof message === 'string') return { message };
+    }
+    return { message: String(error) };
+  } catch {
+    return { message: 'non-Error thrown' };
+  }
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (its timer is cleared then). */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -147,6 +169,36 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const handlerAbort = new AbortController();
     let slotFreed: (() => void) | null = null;
     let storageFailures = 0;
+    const heartbeatEveryMs = Math.max(250, Math.floor(leaseMs / 3));
+    /**
+     * How long a job counts as ours without a confirmed renewal: half its lease, so a job whose
+     * heartbeats fail is given up at the second failed timer heartbeat, while a third of the
+     * lease still remains, well before another worker can claim it.
+     */
+    const unconfirmedLeaseMs = Math.floor(leaseMs / 2);
+    /** Last resort for a failure nothing else handled: logged, never an unhandled rejection. */
+    const logUnexpected = (message: string, error: unknown) => {
+      try {
+        runtime.logger.error(message, { error: errorSummary(error).message });
+      } catch {
+        // A throwing logger must not crash the process either.
+      }
+    };
+    /** Resolves when a handler call ends (a slot is free) or `signal` aborts. */
+    const slotOrAbort = () => {
+      // A waiter left over from a race the poll timer won: settle it, dropping its listener.
+      const stale = slotFreed;
+      slotFreed = null;
+      stale?.();
+      return new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        slotFreed = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    };
 
     type BatchRun = NonNullable<JobHandler['batch']>;
     /** A plain handler (or none) run as a batch of its one job. */
@@ -170,14 +222,20 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
      * deferrals and failures are settled one by one. A job whose lease was lost is left to
      * the worker that redelivers it.
      */
-    const processBatch = async (jobs: JobRecord[], run: BatchRun): Promise<void> => {
+    const processBatch = async (jobs: JobRecord[], run: BatchRun, claimedAt: number): Promise<void> => {
       const started = Date.now();
       const batchAbort = new AbortController();
       const onStop = () => batchAbort.abort(handlerAbort.signal.reason);
       handlerAbort.signal.addEventListener('abort', onStop, { once: true });
       const lost = new Set<string>();
+      /** When each job's lease was last confirmed (taken before the claim or renewal was sent). */
+      const renewedAt = new Map(jobs.map((job) => [job.id, claimedAt]));
+      /** Set once the handler has returned: a renewal answered later changes nothing. */
+      let finished = false;
       const heartbeat = async (): Promise<boolean> => {
+        if (finished) return lost.size === 0;
         const alive = jobs.filter((job) => !lost.has(job.id));
+        const sentAt = runtime.clock().getTime();
         let renewed: Set<string>;
         try {
           // One round trip for the whole batch, not one per job.
@@ -188,11 +246,21 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
               leaseMs,
             ),
           );
+          for (const id of renewed) renewedAt.set(id, sentAt);
         } catch (error) {
-          // Unknown, not lost: the next heartbeat tries again before the lease ends.
-          runtime.logger.warn('worker: heartbeat failed', { jobs: alive.length, error: errorSummary(error).message });
-          renewed = new Set(alive.map((job) => job.id));
+          // Unknown: still ours while enough of the last confirmed lease remains for the next
+          // heartbeat to renew it. Past that, another worker may claim the job before we can
+          // confirm it, so it is treated as lost (the handler is told to stop) rather than
+          // risk running it twice.
+          const now = runtime.clock().getTime();
+          renewed = new Set(alive.filter((job) => now - (renewedAt.get(job.id) ?? claimedAt) < unconfirmedLeaseMs).map((job) => job.id));
+          runtime.logger.warn('worker: heartbeat failed', {
+            jobs: alive.length,
+            givenUp: alive.length - renewed.size,
+            error: errorSummary(error).message,
+          });
         }
+        if (finished) return lost.size === 0;
         for (const job of alive) {
           if (!renewed.has(job.id)) {
             lost.add(job.id);
@@ -202,7 +270,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
         return lost.size === 0;
       };
-      const timer = setInterval(() => void heartbeat(), Math.max(250, Math.floor(leaseMs / 3)));
+      const timer = setInterval(() => {
+        heartbeat().catch((error: unknown) => logUnexpected('worker: heartbeat failed unexpectedly', error));
+      }, heartbeatEveryMs);
       try {
         // Poison jobs (redelivered past their attempts) are dead-lettered, not run.
         const runnable: JobRecord[] = [];
@@ -219,9 +289,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             throw new Error(`the batch handler of "${runnable[0]?.type}" returned ${Array.isArray(results) ? results.length : typeof results} results for ${runnable.length} jobs`);
           }
         } catch (error) {
-          results = runnable.map(() => error);
+          // `throw undefined` / `Promise.reject()` must not read as "done" (null/undefined).
+          const failure = error ?? new Error('batch handler rejected without an error');
+          results = runnable.map(() => failure);
         }
         clearInterval(timer);
+        finished = true;
         const done = runnable.filter((job, k) => (results[k] === null || results[k] === undefined) && !lost.has(job.id));
         if (done.length > 0) {
           let completed: Set<string>;
@@ -252,6 +325,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         for (const [k, job] of runnable.entries()) if (lost.has(job.id) && (results[k] ?? null) === null) stats.lost++;
       } finally {
         clearInterval(timer);
+        finished = true;
         handlerAbort.signal.removeEventListener('abort', onStop);
       }
     };
@@ -310,12 +384,13 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     while (!signal?.aborted) {
       const free = concurrency - busy;
       if (free <= 0) {
-        await new Promise<void>((resolve) => {
-          slotFreed = resolve;
-        });
+        // Every slot is busy: wait for one, but not past an abort (the grace period starts then).
+        await slotOrAbort();
         continue;
       }
       let jobs: JobRecord[];
+      // Taken before the claim is sent: the lease cannot have started earlier.
+      const claimedAt = runtime.clock().getTime();
       try {
         jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: free, leaseMs, types: claimTypes });
         storageFailures = 0;
@@ -330,12 +405,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (options.stopWhenIdle && inFlight.size === 0) break;
         if (inFlight.size > 0) {
           // Wait for either a slot or the poll interval, whichever comes first.
-          await Promise.race([
-            sleep(pollMs, signal),
-            new Promise<void>((resolve) => {
-              slotFreed = resolve;
-            }),
-          ]);
+          await Promise.race([sleep(pollMs, signal), slotOrAbort()]);
         } else {
           await sleep(pollMs, signal);
         }
@@ -366,26 +436,32 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       const track = (work: Promise<void>) => {
         busy++;
-        const p: Promise<void> = work.finally(() => {
-          busy--;
-          inFlight.delete(p);
-          const wake = slotFreed;
-          slotFreed = null;
-          wake?.();
-        });
+        // processBatch records its own failures; anything escaping it (a throwing logger or
+        // clock) is logged here, never left as an unhandled rejection that crashes the process.
+        const p: Promise<void> = work
+          .catch((error: unknown) => logUnexpected('worker: processing jobs failed unexpectedly; their leases will expire', error))
+          .finally(() => {
+            busy--;
+            inFlight.delete(p);
+            const wake = slotFreed;
+            slotFreed = null;
+            wake?.();
+          });
         inFlight.add(p);
       };
       for (const [type, group] of byType) {
         const handler = table[type];
         if (handler?.batch && group.length > 1) {
-          for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch));
-        } else for (const job of group) track(processBatch([job], oneByOne(type, handler)));
+          for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch, claimedAt));
+        } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt));
       }
     }
 
     if (inFlight.size > 0) {
-      const graceTimer = sleep(grace);
-      await Promise.race([Promise.allSettled([...inFlight]), graceTimer]);
+      // Cancelled once the jobs are done, so its timer does not keep the process alive.
+      const graceOver = new AbortController();
+      await Promise.race([Promise.allSettled([...inFlight]), sleep(grace, graceOver.signal)]);
+      graceOver.abort();
       if (inFlight.size > 0) {
         handlerAbort.abort(new Error('worker shutting down'));
         await Promise.allSettled([...inFlight]);

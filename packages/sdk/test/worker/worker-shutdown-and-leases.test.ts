@@ -1,0 +1,310 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { JobHandler, Logger, Runtime } from '../../src/core/types.js';
+import { StorageError } from '../../src/errors/index.js';
+import type { StorageAdapter } from '../../src/storage/adapter.js';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import { createWorker, type WorkerEvent } from '../../src/worker/index.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function runtimeWith(storage: StorageAdapter, options: { clock?: () => Date; logger?: Logger } = {}): Runtime {
+  return {
+    tenants: { get: () => undefined, list: () => [] },
+    storage,
+    logger: options.logger ?? silent,
+    clock: options.clock ?? (() => new Date()),
+    instanceId: 'test-instance',
+    fetch: globalThis.fetch,
+  };
+}
+
+/** Storage whose lease renewals always fail (a connection pool timeout for this worker). */
+function failingHeartbeats(storage: StorageAdapter): StorageAdapter {
+  return {
+    ...storage,
+    jobs: {
+      ...storage.jobs,
+      heartbeatMany: async () => {
+        throw new StorageError('connection pool timeout', { adapterId: 'memory', operation: 'jobs.heartbeatMany' });
+      },
+    },
+  };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** Collects unhandled rejections (Node's default reaction to one is to crash the process). */
+function watchUnhandled(): { reasons: unknown[]; stop: () => void } {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', listener);
+  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
+
+const macrotask = () => new Promise((r) => setImmediate(r));
+const later = { baseMs: 3_600_000, maxMs: 3_600_000 };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('worker – shutdown and leases', () => {
+  it('worker.run – an abort while every slot is busy starts the grace period, then aborts ctx.signal', async () => {
+    const storage = memoryAdapter();
+    const controller = new AbortController();
+    const started = deferred();
+    let sawAbort = false;
+    const worker = createWorker(runtimeWith(storage), {
+      'test.long': async (_job, ctx) => {
+        started.resolve();
+        // Stops when told to; without it, it would run 3 s and finish on its own.
+        await new Promise<void>((resolve) => {
+          const fallback = setTimeout(resolve, 3_000);
+          ctx.signal.addEventListener(
+            'abort',
+            () => {
+              sawAbort = true;
+              clearTimeout(fallback);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.long', payload: null });
+
+    const running = worker.run({ signal: controller.signal, concurrency: 1, shutdownGraceMs: 50, pollIntervalMs: 5, backoff: { baseMs: 0, maxMs: 0 } });
+    await started.promise;
+    await new Promise((r) => setTimeout(r, 20)); // the loop now waits for the only slot
+    controller.abort();
+    const stats = await running;
+
+    expect(sawAbort).toBe(true);
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 1 });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 1, lastError: { message: 'worker shutting down' } });
+  });
+
+  it('worker.run – the shutdown grace timer is cleared once in-flight jobs finish (it must not hold the process open)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const storage = memoryAdapter();
+    const controller = new AbortController();
+    const started = deferred();
+    const release = deferred();
+    const worker = createWorker(runtimeWith(storage), {
+      'test.quick': async () => {
+        started.resolve();
+        await release.promise;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.quick', payload: null });
+
+    const running = worker.run({ signal: controller.signal, shutdownGraceMs: 10_000 });
+    await started.promise;
+    controller.abort();
+    await macrotask(); // the worker is now in its grace period
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    release.resolve();
+    const stats = await running;
+
+    expect(stats.completed).toBe(1);
+    expect((await storage.jobs.get(id))?.status).toBe('done');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('worker – a renewal that keeps failing past half the lease counts as lost: ctx.heartbeat() is false, ctx.signal aborts, the job is not completed', async () => {
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const seen: [boolean, boolean][] = [];
+    let takenBy = '';
+    const worker = createWorker(runtimeWith(failingHeartbeats(storage), { clock }), {
+      'test.job': async (_job, ctx) => {
+        // Just claimed: an unconfirmed renewal is not a lost lease yet.
+        seen.push([await ctx.heartbeat(), ctx.signal.aborted]);
+        // The lease runs out while renewals keep failing; another worker takes the job over.
+        now += 1_000;
+        const [taken] = await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 });
+        takenBy = taken ? 'other' : '';
+        seen.push([await ctx.heartbeat(), ctx.signal.aborted]);
+        // A handler that ignores the signal and resolves anyway.
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+    const events: WorkerEvent['type'][] = [];
+
+    const stats = await worker.drain({ leaseMs: 1_000, pollIntervalMs: 5, onEvent: (e) => events.push(e.type) });
+
+    expect(takenBy).toBe('other');
+    expect(seen).toEqual([
+      [true, false],
+      [false, true],
+    ]);
+    expect(events.filter((e) => e === 'lease_lost')).toHaveLength(1);
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other' });
+  });
+
+  it('worker – when heartbeats fail, the heartbeat timer aborts ctx.signal while the lease is still held', async () => {
+    const storage = memoryAdapter();
+    let abortedInTime: boolean | null = null;
+    const worker = createWorker(runtimeWith(failingHeartbeats(storage)), {
+      'test.job': async (_job, ctx) => {
+        const aborted = await new Promise<boolean>((resolve) => {
+          const fallback = setTimeout(() => resolve(false), 3_000);
+          ctx.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(fallback);
+              resolve(true);
+            },
+            { once: true },
+          );
+        });
+        // Nobody else could claim the job yet: it was given up before its lease ran out.
+        if (aborted) abortedInTime = (await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 })).length === 0;
+        if (aborted) throw ctx.signal.reason;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+
+    const stats = await worker.drain({ leaseMs: 2_000, pollIntervalMs: 5 });
+
+    expect(abortedInTime).toBe(true);
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 0, lost: 1 });
+    // Left to expire and be redelivered, never recorded as done.
+    expect((await storage.jobs.get(id))?.status).toBe('running');
+  });
+
+  it('worker – a heartbeat answered after the job was completed emits no lease_lost and is not counted as lost', async () => {
+    const storage = memoryAdapter();
+    const answer = deferred();
+    const slow: StorageAdapter = {
+      ...storage,
+      jobs: {
+        ...storage.jobs,
+        heartbeatMany: async (ids, worker, leaseMs) => {
+          await answer.promise;
+          return storage.jobs.heartbeatMany(ids, worker, leaseMs);
+        },
+        completeMany: async (ids, worker) => {
+          const done = await storage.jobs.completeMany(ids, worker);
+          // The renewal sent before completion answers now: the job is no longer running.
+          answer.resolve();
+          await macrotask();
+          return done;
+        },
+      },
+    };
+    const worker = createWorker(runtimeWith(slow), {
+      'test.job': async (_job, ctx) => {
+        void ctx.heartbeat(); // in flight when the handler returns, like a timer heartbeat
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+    const events: WorkerEvent['type'][] = [];
+
+    const stats = await worker.drain({ pollIntervalMs: 5, onEvent: (e) => events.push(e.type) });
+
+    expect(events).not.toContain('lease_lost');
+    expect(stats).toMatchObject({ completed: 1, lost: 0 });
+    expect((await storage.jobs.get(id))?.status).toBe('done');
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+  ])('worker – a batch handler rejecting with %s fails every job of the batch, never completes them', async (_name, reason) => {
+    const storage = memoryAdapter();
+    let calls = 0;
+    const handler: JobHandler = async () => {};
+    handler.batch = () => {
+      calls++;
+      return Promise.reject(reason);
+    };
+    const worker = createWorker(runtimeWith(storage), { 'test.batch': handler });
+    const ids: string[] = [];
+    for (let n = 0; n < 3; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n } })).id);
+
+    const stats = await worker.drain({ concurrency: 1, pollIntervalMs: 5, backoff: later });
+
+    expect(calls).toBe(1);
+    expect(stats).toMatchObject({ claimed: 3, completed: 0, retried: 3 });
+    expect(await storage.jobs.counts()).toMatchObject({ pending: 3, done: 0, running: 0 });
+    for (const id of ids) {
+      expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', lastError: { message: 'batch handler rejected without an error' } });
+    }
+  });
+
+  it('worker – a rejection String() cannot convert is recorded as a failed attempt, not an unhandled rejection', async () => {
+    const unhandled = watchUnhandled();
+    try {
+      const storage = memoryAdapter();
+      const worker = createWorker(runtimeWith(storage), {
+        'test.null-proto': async () => {
+          const error = Object.create(null) as { message: string };
+          error.message = 'upstream said no';
+          throw error;
+        },
+        'test.bad-to-string': async () => {
+          throw {
+            toString() {
+              throw new Error('no');
+            },
+          };
+        },
+      });
+      const nullProto = await storage.jobs.enqueue({ type: 'test.null-proto', payload: null });
+      const badToString = await storage.jobs.enqueue({ type: 'test.bad-to-string', payload: null });
+
+      const stats = await worker.drain({ pollIntervalMs: 5, backoff: later });
+      await macrotask();
+
+      expect(unhandled.reasons).toEqual([]);
+      expect(stats).toMatchObject({ claimed: 2, retried: 2, completed: 0 });
+      expect(await storage.jobs.get(nullProto.id)).toMatchObject({ status: 'pending', lastError: { message: 'upstream said no' } });
+      expect(await storage.jobs.get(badToString.id)).toMatchObject({ status: 'pending', lastError: { message: 'non-Error thrown' } });
+    } finally {
+      unhandled.stop();
+    }
+  });
+
+  it('worker – a failure escaping job processing (a throwing logger) is logged, not an unhandled rejection', async () => {
+    const unhandled = watchUnhandled();
+    try {
+      const storage = memoryAdapter();
+      const errors: string[] = [];
+      const logger: Logger = {
+        ...silent,
+        warn() {
+          throw new Error('log sink down');
+        },
+        error(message: string) {
+          errors.push(message);
+        },
+      };
+      const worker = createWorker(runtimeWith(storage, { logger }), {
+        'test.fail': async () => {
+          throw new Error('boom');
+        },
+      });
+      const { id } = await storage.jobs.enqueue({ type: 'test.fail', payload: null });
+
+      await worker.drain({ pollIntervalMs: 5, backoff: later });
+      await macrotask();
+
+      expect(unhandled.reasons).toEqual([]);
+      expect(errors).toContain('worker: processing jobs failed unexpectedly; their leases will expire');
+      expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', lastError: { message: 'boom' } });
+    } finally {
+      unhandled.stop();
+    }
+  });
+});
