@@ -52,6 +52,8 @@ export type WorkerEvent =
   | { type: 'deferred'; job: JobRecord; waitKey: string | null; reason: string }
   | { type: 'failed'; job: JobRecord; error: { message: string; code?: string | undefined }; outcome: 'retrying' | 'dead' | 'lost' }
   | { type: 'lease_lost'; job: JobRecord }
+  /** A job interrupted by this worker's shutdown, given back to the queue without counting the attempt. */
+  | { type: 'released'; job: JobRecord }
   | { type: 'storage_unavailable'; error: unknown };
 
 export interface WorkerStats {
@@ -63,6 +65,8 @@ export interface WorkerStats {
   deadLettered: number;
   /** Jobs whose lease was lost (another worker will redeliver them). */
   lost: number;
+  /** Jobs interrupted by the shutdown and given back without counting the attempt. */
+  released: number;
 }
 
 export interface Worker {
@@ -162,7 +166,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         // Observability must never break processing.
       }
     };
-    const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0 };
+    const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0, released: 0 };
     const inFlight = new Set<Promise<void>>();
     /** Handler calls in flight (a batch is one). */
     let busy = 0;
@@ -332,6 +336,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
 
     /** Records a failed or deferred attempt (backoff, wait key, dead letter) and counts it. */
     const settle = async (job: JobRecord, error: unknown): Promise<void> => {
+    if (handlerAbort.signal.aborted && !(error instanceof JobDeferral) && (await releaseSafely(job))) {
+      // Stopped by this worker's shutdown, not failed: back in the queue, due now, the attempt
+      // not counted (otherwise every deploy would move a long job closer to its dead letter).
+      stats.released++;
+      runtime.logger.info('worker: job interrupted by the shutdown, given back', { jobId: job.id, type: job.type });
+      emit({ type: 'released', job });
+      return;
+    }
     const now = runtime.clock().getTime();
     if (error instanceof JobDeferral) {
       const delay = error.retryInMs ?? backoffDelay(job.attempts, options.backoff);
@@ -363,6 +375,16 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       code: summary.code,
     });
     emit({ type: 'failed', job, error: summary, outcome });
+    };
+
+    /** Gives a job back after a shutdown interruption; false (then it is settled as a failure) when that fails. */
+    const releaseSafely = async (job: JobRecord): Promise<boolean> => {
+      try {
+        return await runtime.storage.jobs.release(job.id, workerId);
+      } catch (error) {
+        runtime.logger.warn('worker: could not give back an interrupted job', { jobId: job.id, error: errorSummary(error).message });
+        return false;
+      }
     };
 
     /** A failure to record the failure leaves the lease to expire: the job is redelivered, never lost. */

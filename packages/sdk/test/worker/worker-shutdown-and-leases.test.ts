@@ -88,8 +88,31 @@ describe('worker – shutdown and leases', () => {
     const stats = await running;
 
     expect(sawAbort).toBe(true);
-    expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 1 });
-    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 1, lastError: { message: 'worker shutting down' } });
+    // Interrupted, not failed: given back due now, the attempt not counted.
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 0, released: 1 });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0, lastError: null });
+  });
+
+  it('worker.run – repeated shutdowns never dead-letter a job they interrupt', async () => {
+    const storage = memoryAdapter();
+    const { id } = await storage.jobs.enqueue({ type: 'test.long', payload: null, maxAttempts: 2 });
+    for (let deploy = 0; deploy < 3; deploy++) {
+      const controller = new AbortController();
+      const started = deferred();
+      const worker = createWorker(runtimeWith(storage), {
+        'test.long': async (_job, ctx) => {
+          started.resolve();
+          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+          throw ctx.signal.reason;
+        },
+      });
+      const running = worker.run({ signal: controller.signal, concurrency: 1, shutdownGraceMs: 20, pollIntervalMs: 5 });
+      await started.promise;
+      controller.abort();
+      expect((await running).released).toBe(1);
+    }
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await storage.jobs.listDead()).toEqual([]);
   });
 
   it('worker.run – the shutdown grace timer is cleared once in-flight jobs finish (it must not hold the process open)', async () => {
