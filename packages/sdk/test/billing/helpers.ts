@@ -144,17 +144,4 @@ export function crashingLedger(
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason once it aborts (a slow network). */
-export function delay(ms: number, signal?: AbortSignal | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { sleep as delay } from '../../src/internal/sleep.js';

@@ -11,6 +11,7 @@ import {
 import { ClientConfigError } from '@org/connec-client';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { describe, expect, it } from 'vitest';
+import { configError } from './helpers.js';
 
 const { certificate, fingerprint } = createTestCertificate({ bits: 1024 });
 
@@ -29,15 +30,6 @@ const base = (): MaestranoConfigInput => ({
   onLogin: () => new Response('ok'),
 });
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('createMaestrano configuration validation', () => {
   it('accepts a minimal configuration and resolves tenant defaults', () => {

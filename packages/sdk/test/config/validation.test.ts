@@ -15,6 +15,7 @@ import {
 } from '@org/maestrano-sdk';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configError } from './helpers.js';
 
 const { certificate } = createTestCertificate({ bits: 1024 });
 
@@ -36,15 +37,6 @@ const config = (overrides: Record<string, unknown> = {}): MaestranoConfigInput =
     ...overrides,
   }) as MaestranoConfigInput;
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 let dir: string;
 beforeAll(async () => {
