@@ -183,10 +183,16 @@ function add(errors: Errors, field: string, message: string): void {
   errors[field] = list;
 }
 
-function chargeableGroup(platform: Platform, marketplace: Marketplace, groupId: unknown): Group | null {
+/**
+ * The caller's group that a `kind` may charge. A one-off bill may also charge a terminated group:
+ * the app may post a final bill when it gets the group-deleted webhook (PROTOCOL §5.1), which
+ * arrives after the cancellation (and may be handled asynchronously). Recurring bills need a running group.
+ */
+function chargeableGroup(platform: Platform, marketplace: Marketplace, groupId: unknown, kind: 'bill' | 'recurring_bill'): Group | null {
   if (typeof groupId !== 'string') return null;
   const g = platform.store.groups.get(groupId);
-  return g && g.marketplace === marketplace.name && g.status === 'running' ? g : null;
+  if (!g || g.marketplace !== marketplace.name) return null;
+  return g.status === 'running' || kind === 'bill' ? g : null;
 }
 
 /** The fields a bill and a recurring bill share: the group to charge, `price_cents` and `description`. */
@@ -195,8 +201,9 @@ function chargeFields(
   marketplace: Marketplace,
   body: Record<string, unknown>,
   errors: Errors,
+  kind: 'bill' | 'recurring_bill',
 ): { group: Group | null; priceCents: number | null; description: string } {
-  const group = chargeableGroup(platform, marketplace, body.group_id);
+  const group = chargeableGroup(platform, marketplace, body.group_id, kind);
   if (!group) add(errors, 'group_id', 'does not exist or cannot be charged by your service');
   const priceCents = toInteger(body.price_cents);
   if (body.price_cents === undefined || body.price_cents === '') add(errors, 'price_cents', "can't be blank");
@@ -217,7 +224,7 @@ function currencyField(body: Record<string, unknown>, errors: Errors): string {
 function createBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
   const body = isRecord(raw.bill) ? raw.bill : raw;
   const errors: Errors = {};
-  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors);
+  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors, 'bill');
   const units = body.units === undefined || body.units === '' ? 1 : toDecimal(body.units);
   if (units === null) add(errors, 'units', 'is not a number');
   else if (units <= 0) add(errors, 'units', 'must be greater than 0');
@@ -255,7 +262,7 @@ const MAX_FREQUENCY: Record<RecurringPeriod, number> = { day: 365, week: 52, sem
 function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: Record<string, unknown>): SandboxResponse {
   const body = isRecord(raw.recurring_bill) ? raw.recurring_bill : raw;
   const errors: Errors = {};
-  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors);
+  const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors, 'recurring_bill');
   const period = body.period === undefined || body.period === '' ? 'month' : PERIODS[String(body.period).toLowerCase()];
   if (!period) add(errors, 'period', 'is not included in the list (Day, Week, SemiMonth, Month, Year)');
   const frequency = body.frequency === undefined || body.frequency === '' ? 1 : toInteger(body.frequency);

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../src/index.js';
 import { basic, decodeBasic, type Receiver, startReceiver } from './helpers.js';
@@ -156,5 +158,82 @@ describe('notifications and account webhooks to the app (PROTOCOL §5, §6.12)',
     await sb.admin.waitForDeliveries();
     expect(app.requests.filter((r) => r.path === `/maestrano/account/groups/${groupA}/users/${user.id}/alpha`)).toHaveLength(2);
     await expect(sb.admin.triggerWebhook({ type: 'group.deleted', groupId: 'cld-nope' })).rejects.toMatchObject({ status: 404 });
+  });
+});
+
+describe('final bill on group deletion (PROTOCOL §5.1)', () => {
+  type Answer = { status: number; body: { success: boolean; errors: Record<string, string[]>; data: Rec } };
+  let sb: Sandbox;
+  let alpha: string;
+  let beta: string;
+  /** What the app's group-deleted handler got from the Account API, keyed by group id. */
+  const duringWebhook = new Map<string, { own: Answer; foreign: Answer }>();
+  const app = createServer((req, res) => {
+    const match = /^\/maestrano\/account\/groups\/([^/]+)\/(alpha|beta)$/.exec(req.url ?? '');
+    const reply = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"success":true}');
+    };
+    if (req.method !== 'DELETE' || !match?.[1]) return reply();
+    const groupId = match[1];
+    // The app answers only after it has posted its final bill, with its own and with the other marketplace's credentials.
+    void Promise.all([postBill(match[2] === 'alpha' ? alpha : beta, groupId), postBill(match[2] === 'alpha' ? beta : alpha, groupId)])
+      .then(([own, foreign]) => duringWebhook.set(groupId, { own, foreign }))
+      .finally(reply);
+  });
+
+  const postBill = async (authz: string, groupId: string, collection = 'bills'): Promise<Answer> => {
+    const res = await fetch(`${sb.url}/api/v1/account/${collection}`, {
+      method: 'POST',
+      headers: { authorization: authz, 'content-type': 'application/json' },
+      body: JSON.stringify({ group_id: groupId, price_cents: 1234, description: 'Final usage', currency: 'AUD' }),
+    });
+    return { status: res.status, body: (await res.json()) as Answer['body'] };
+  };
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const { port } = app.address() as AddressInfo;
+    sb = await startSandbox({ port: 0, appUrl: `http://127.0.0.1:${port}`, marketplaces: ['alpha', 'beta'], retryBaseMs: 50 });
+    const [ma, mb] = sb.credentials.marketplaces;
+    if (!ma || !mb) throw new Error('marketplaces');
+    alpha = basic(ma.apiId, ma.apiKey);
+    beta = basic(mb.apiId, mb.apiKey);
+  });
+  afterAll(async () => {
+    await sb.stop();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  it('a one-off bill posted during and right after the group-deleted webhook is accepted for the own group only', async () => {
+    const group = await sb.admin.createGroup({ marketplace: 'alpha' });
+    const cancel = await sb.admin.cancelGroup(group.id);
+    expect(cancel.group.status).toBe('terminated');
+    const { deliveries } = await sb.admin.waitForDeliveries();
+    expect(deliveries.find((d) => d.kind === 'account.group.deleted' && d.url.includes(group.id))?.state).toBe('delivered');
+
+    const during = duringWebhook.get(group.id);
+    expect(during?.own.status).toBe(200);
+    expect(during?.own.body).toMatchObject({ success: true, data: { object: 'account_bill', group_id: group.id, price_cents: 1234, status: 'submitted' } });
+    expect(during?.foreign).toEqual({ status: 400, body: { success: false, errors: { group_id: ['does not exist or cannot be charged by your service'] }, data: {} } });
+
+    const after = await postBill(alpha, group.id);
+    expect(after.status).toBe(200);
+    expect((await sb.admin.listBills(group.id)).map((b) => b.id).sort()).toEqual([during?.own.body.data.id, after.body.data.id].sort());
+    // The other marketplace's group stays out of reach, terminated or not.
+    const betaGroup = await sb.admin.createGroup({ marketplace: 'beta' });
+    await sb.admin.cancelGroup(betaGroup.id, { webhook: false });
+    expect((await postBill(alpha, betaGroup.id)).status).toBe(400);
+  });
+
+  it('recurring bills for a terminated group and bills for unknown groups are still refused', async () => {
+    const group = await sb.admin.createGroup({ marketplace: 'alpha' });
+    expect((await postBill(alpha, group.id, 'recurring_bills')).status).toBe(200);
+    await sb.admin.cancelGroup(group.id, { webhook: false });
+    const recurring = await postBill(alpha, group.id, 'recurring_bills');
+    expect(recurring).toEqual({ status: 400, body: { success: false, errors: { group_id: ['does not exist or cannot be charged by your service'] }, data: {} } });
+    expect((await postBill(alpha, 'cld-nope')).status).toBe(400);
+    expect(await sb.admin.listRecurringBills(group.id)).toHaveLength(1);
+    expect(await sb.admin.listBills(group.id)).toEqual([]);
   });
 });
