@@ -3,8 +3,9 @@
  * ordinary CRM that reads its own tables and calls the SDK for pushes and charges.
  */
 import { randomBytes } from 'node:crypto';
-import type { Maestrano } from '@org/maestrano-sdk';
+import { type Maestrano, SsoError } from '@org/maestrano-sdk';
 import { type Context, Hono } from 'hono';
+import { csrf } from 'hono/csrf';
 import type { Database } from './db.js';
 import { toContactData } from './entities.js';
 import { EXPORT_PRICE_CENTS, PLAN, SESSION_COOKIE, sessionCookie } from './maestrano.js';
@@ -40,6 +41,9 @@ function readCookie(header: string | undefined, name: string): string | null {
   return null;
 }
 
+const CHARGE_ID = /^ch_[0-9a-f]{16}$/;
+const newChargeId = () => `ch_${randomBytes(8).toString('hex')}`;
+
 export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions): Hono {
   const { prisma } = db;
   const app = new Hono();
@@ -48,6 +52,12 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
   app.all('/maestrano/*', (c) => mno.handler(c.req.raw));
 
   const html = (c: Context, body: string, status: 200 | 403 | 404 | 400 = 200) => c.html(body, status);
+
+  // CSRF: the CRM's own forms must come from the CRM's origin (the Origin check of
+  // hono/csrf). Maestrano's routes are exempt: the IdP posts the SAML response cross-site,
+  // and the webhooks authenticate with HTTP Basic.
+  const sameOrigin = csrf();
+  app.use('*', (c, next) => (c.req.path.startsWith('/maestrano/') ? next() : sameOrigin(c, next)));
   const signOut = (location: string) =>
     new Response(null, { status: 303, headers: { location, 'set-cookie': sessionCookie('', 0, secureCookies) } });
   const loginPage = (reason?: string) =>
@@ -78,7 +88,15 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
       await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
       return c.html(refusedPage('Your access to this company was removed on Maestrano.'), 403);
     }
-    const check = await mno.sso.checkSession(row.maestrano);
+    let check: Awaited<ReturnType<Maestrano['sso']['checkSession']>>;
+    try {
+      check = await mno.sso.checkSession(row.maestrano);
+    } catch (error) {
+      // Maestrano did not answer the session check: refuse this request (fail closed, as the
+      // protocol's SDKs do) but keep the session, so the next request after the outage works.
+      if (!(error instanceof SsoError)) throw error;
+      return c.html(refusedPage('Your Maestrano session could not be confirmed (the platform did not answer). Please try again in a moment.'), 503);
+    }
     if (!check.valid) {
       await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
       return signOut(check.initUrl ?? '/login');
@@ -203,29 +221,42 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
           trialEndsAt: group?.trialEndsAt ?? null,
           exportPriceCents: EXPORT_PRICE_CENTS,
           currency: who.company.currency,
+          exportKey: newChargeId(),
           charges,
         },
       ),
     );
   });
 
-  // 2.1.2: an ad-hoc bill for extra usage. The idempotency key is the charge row's id, so
-  // a retried or double-submitted request never bills twice.
+  // 2.1.2: an ad-hoc bill for extra usage. The idempotency key is the charge row's id, which
+  // the billing page renders into the form: a double-submitted or retried form reuses it,
+  // so it never bills twice (the second submit replays the first charge).
   app.post('/billing/export', async (c) => {
     const who = await signedIn(c);
     if (who instanceof Response) return who;
-    const chargeId = `ch_${randomBytes(8).toString('hex')}`;
-    const count = await prisma.contact.count({ where: { companyId: who.company.id } });
-    const description = `Acme CRM contacts export (${count} contacts)`;
-    await prisma.charge.create({
-      data: { id: chargeId, companyId: who.company.id, description, priceCents: EXPORT_PRICE_CENTS, currency: who.company.currency },
-    });
+    const form = await c.req.parseBody();
+    const chargeId = typeof form.key === 'string' && CHARGE_ID.test(form.key) ? form.key : null;
+    if (!chargeId) return html(c, refusedPage('This export form is out of date; open the billing page again.'), 400);
+    let charge = await prisma.charge.findUnique({ where: { id: chargeId } });
+    if (charge && charge.companyId !== who.company.id) return html(c, refusedPage('This export form is out of date; open the billing page again.'), 400);
+    if (!charge) {
+      const count = await prisma.contact.count({ where: { companyId: who.company.id } });
+      const description = `Acme CRM contacts export (${count} contacts)`;
+      charge = await prisma.charge
+        .create({ data: { id: chargeId, companyId: who.company.id, description, priceCents: EXPORT_PRICE_CENTS, currency: who.company.currency } })
+        // Two submits at once: the other one created the row; charge what it recorded.
+        .catch(async (error: unknown) => {
+          const raced = await prisma.charge.findUnique({ where: { id: chargeId } });
+          if (!raced) throw error;
+          return raced;
+        });
+    }
     const result = await mno.billing.charge({
       tenant: who.company.tenant,
       groupId: who.company.groupId,
-      priceCents: EXPORT_PRICE_CENTS,
-      currency: who.company.currency,
-      description,
+      priceCents: charge.priceCents,
+      currency: charge.currency,
+      description: charge.description,
       idempotencyKey: chargeId,
     });
     await prisma.charge.update({ where: { id: chargeId }, data: { billId: result.billId } });

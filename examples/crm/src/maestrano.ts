@@ -8,6 +8,7 @@ import { prismaAdapter } from '@org/maestrano-adapter-prisma';
 import { createMaestrano, type Logger, type Maestrano, tenantsFromFile } from '@org/maestrano-sdk';
 import type { Database } from './db.js';
 import { crmConnector } from './entities.js';
+import { ssoFailedPage } from './views.js';
 
 export const SESSION_COOKIE = 'crm_sid';
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
@@ -36,6 +37,8 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
     tenants: await tenantsFromFile(options.configFile),
     storage: prismaAdapter(prisma, { provider }),
     ...(options.logger ? { logger: options.logger } : {}),
+    // A failed sign-in gets a page with the reason and a way back, not a bare JSON error.
+    sso: { onError: (error) => new Response(ssoFailedPage(error.message), { status: error.status, headers: { 'content-type': 'text/html; charset=utf-8' } }) },
     provisioning: {
       // 1.2.1: a new Maestrano group becomes a CRM company. The id is derived from the
       // idempotency key, so a retried call upserts the same row.
@@ -80,8 +83,12 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { active: false } });
         await prisma.session.deleteMany({ where: { userId: user.id, companyId: company.id } });
       },
-      // ... and that was the user's last group: the user is blocked.
+      // ... and that was the user's last group in this marketplace. One CRM user can belong to
+      // several marketplaces (users are linked by email), so it is blocked only when no
+      // company of any marketplace is left to it.
       blockUser: async (user) => {
+        const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });
+        if (stillActive > 0) return;
         await prisma.user.update({ where: { id: user.id }, data: { status: 'blocked' } });
         await prisma.session.deleteMany({ where: { userId: user.id } });
       },

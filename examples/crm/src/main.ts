@@ -4,6 +4,7 @@
  *   DATABASE_URL      PostgreSQL URL (default: SQLite under examples/crm/.data)
  *   PORT              default 3000
  *   CRM_WORKER=off    do not run the worker in this process (run `npm run worker` instead)
+ *   CRM_SECURE_COOKIES=on  mark the session cookie Secure (behind HTTPS)
  */
 import { startCrm } from './server.js';
 
@@ -17,6 +18,7 @@ const crm = await startCrm({
   databaseUrl: process.env.DATABASE_URL,
   port: Number(process.env.PORT ?? 3000),
   worker: process.env.CRM_WORKER !== 'off',
+  secureCookies: process.env.CRM_SECURE_COOKIES === 'on',
 });
 console.log(`Acme CRM listening on ${crm.url} (database: ${crm.db.location})`);
 const stop = async () => {

@@ -24,6 +24,8 @@ export interface StartCrmOptions {
   worker?: boolean;
   workerConcurrency?: number;
   logger?: Logger;
+  /** Mark the session cookie `Secure` (serve the CRM over HTTPS). Default false (the local quick start is http). */
+  secureCookies?: boolean;
 }
 
 export interface RunningCrm {
@@ -35,8 +37,9 @@ export interface RunningCrm {
 
 export async function startCrm(options: StartCrmOptions): Promise<RunningCrm> {
   const db = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir, sqliteFile: options.sqliteFile });
-  const mno = await createCrmMaestrano({ db, configFile: options.configFile, ...(options.logger ? { logger: options.logger } : {}) });
-  const app = createCrmApp({ db, mno });
+  const secureCookies = options.secureCookies ?? false;
+  const mno = await createCrmMaestrano({ db, configFile: options.configFile, secureCookies, ...(options.logger ? { logger: options.logger } : {}) });
+  const app = createCrmApp({ db, mno, secureCookies });
   const server: Server = createServer(getRequestListener(app.fetch));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

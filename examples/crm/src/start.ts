@@ -48,9 +48,9 @@ console.log(`
   Acme CRM           ${crm.url}    (database: ${crm.db.location})
 
   What to click:
-    1. Open ${sandbox.url}/ and pick a user${user ? ` (e.g. ${user.name} ${user.surname})` : ''}.
-    2. Press "Launch app" on a group${group ? ` (e.g. ${group.name})` : ''}: you land in Acme CRM, signed in,
-       with the group's contacts and accounts imported from Connec!.
+    1. Open ${sandbox.url}/ui/groups and press "Launch app" on a group${group ? ` (e.g. ${group.name})` : ''}.
+    2. Pick a user on the sandbox's sign-in page${user ? ` (e.g. ${user.name} ${user.surname})` : ''}: you land in Acme CRM,
+       signed in, with the group's contacts and accounts imported from Connec!.
     3. Edit a contact in the CRM and see it in the sandbox's Connec! browser; edit a record
        in the sandbox and see the CRM update. "Cancel group" in the sandbox ends access.
 

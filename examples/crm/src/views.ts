@@ -136,6 +136,8 @@ export interface BillingView {
   trialEndsAt: Date | null;
   exportPriceCents: number;
   currency: string;
+  /** The export's idempotency key, fresh for each rendering of the page (a double submit reuses it). */
+  exportKey: string;
   charges: { id: string; description: string; priceCents: number; billId: string | null; createdAt: Date }[];
 }
 
@@ -151,7 +153,7 @@ export function billingPage(ctx: PageContext, view: BillingView): string {
     ctx,
     `<h2>Billing</h2>
 <p>Plan: <strong>${escapeHtml(view.plan)}</strong>${view.trialEndsAt ? ` · free trial until ${escapeHtml(view.trialEndsAt.toISOString().slice(0, 10))} (no charge before)` : ''}</p>
-<form method="post" action="/billing/export"><button type="submit">Export contacts as CSV (${money(view.exportPriceCents)}, billed through Maestrano)</button></form>
+<form method="post" action="/billing/export"><input type="hidden" name="key" value="${escapeHtml(view.exportKey)}"><button type="submit">Export contacts as CSV (${money(view.exportPriceCents)}, billed through Maestrano)</button></form>
 <h3>Ad-hoc charges</h3>
 <table id="charges"><thead><tr><th>When</th><th>What</th><th>Price</th><th>Maestrano bill</th></tr></thead><tbody>${rows || '<tr><td colspan="4" class="muted">None yet.</td></tr>'}</tbody></table>`,
   );
@@ -167,6 +169,13 @@ export function signedOutPage(tenants: { name: string; initUrl: string }[], reas
 <h2>Sign in</h2>
 <p>Acme CRM is available on the Maestrano marketplace. Launch it from your Maestrano dashboard, or:</p>
 <ul>${links}</ul>`,
+  );
+}
+
+export function ssoFailedPage(message: string): string {
+  return layout(
+    { title: 'Sign-in failed' },
+    `<h2>Sign-in through Maestrano failed</h2><p class="error" id="sso-error">${escapeHtml(message)}</p><p><a class="button" href="/login">Try again</a></p>`,
   );
 }
 

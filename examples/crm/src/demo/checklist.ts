@@ -243,9 +243,21 @@ export async function runChecklist(options: DemoOptions = {}): Promise<Checklist
 
     await check('2.1.2', 'Ad-hoc bill for extra usage, exactly once', async () => {
       const before = (await admin.listBills(group.id)).length;
-      const res = await fetch(`${crmUrl}/billing/export`, { method: 'POST', headers: { cookie: ownerCookie ?? '' }, redirect: 'manual' });
-      if (res.status !== 303) throw new Error(`export answered ${res.status}`);
-      const charge = await prisma.charge.findFirstOrThrow({ orderBy: { createdAt: 'desc' } });
+      // The billing page renders the export's idempotency key into its form.
+      const page = await (await fetch(`${crmUrl}/billing`, { headers: { cookie: ownerCookie ?? '' } })).text();
+      const key = /name="key" value="(ch_[0-9a-f]+)"/.exec(page)?.[1];
+      if (!key) throw new Error('no export form on the billing page');
+      // The form submitted twice (a double click): one bill.
+      for (let submit = 0; submit < 2; submit++) {
+        const res = await fetch(`${crmUrl}/billing/export`, {
+          method: 'POST',
+          headers: { cookie: ownerCookie ?? '', origin: crmUrl, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ key }),
+          redirect: 'manual',
+        });
+        if (res.status !== 303) throw new Error(`export answered ${res.status}`);
+      }
+      const charge = await prisma.charge.findUniqueOrThrow({ where: { id: key } });
       // The same idempotency key again (a retried request) must not bill twice.
       const again = await running.mno.billing.charge({
         tenant: TENANT,
@@ -258,14 +270,14 @@ export async function runChecklist(options: DemoOptions = {}): Promise<Checklist
       const after = await admin.listBills(group.id);
       if (after.length !== before + 1) throw new Error(`${after.length - before} bills created`);
       if (again.billId !== charge.billId) throw new Error('the replayed charge returned another bill');
-      return `bill ${charge.billId} for ${charge.priceCents} cents; a replay returned the same bill`;
+      return `bill ${charge.billId} for ${charge.priceCents} cents; a double submit and a replay returned the same bill`;
     });
 
     await check('3.2.1', 'Local changes are pushed to Connec!', async () => {
       const contact = await prisma.contact.findFirstOrThrow({ where: { company: { groupId: group.id } }, orderBy: { id: 'asc' } });
       const res = await fetch(`${crmUrl}/contacts/${contact.id}`, {
         method: 'POST',
-        headers: { cookie: ownerCookie ?? '', 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { cookie: ownerCookie ?? '', origin: crmUrl, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ firstName: contact.firstName ?? '', lastName: contact.lastName, email: contact.email ?? '', phone: contact.phone ?? '', jobTitle: 'Chief Demo Officer' }),
         redirect: 'manual',
       });
