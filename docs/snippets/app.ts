@@ -73,8 +73,9 @@ export function createApp(mno: Maestrano, db: Db): Hono {
   // #endregion push
 
   // #region charge
-  // Extra usage billed through Maestrano: the idempotency key names this one charge, so a
-  // retried or double-submitted request never bills twice.
+  // Extra usage billed through Maestrano: the idempotency key names this one charge. A client
+  // that retries sends the same Idempotency-Key header, so the retry never bills twice (without
+  // it, each request is a new charge; an HTML form renders its key into the form instead).
   app.post('/export', async (c) => {
     const who = await signedIn(c);
     if (who instanceof Response) return who;
