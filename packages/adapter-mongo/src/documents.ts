@@ -120,7 +120,11 @@ function toJson(value: unknown): JsonValue {
   if (Array.isArray(value)) return value.map(toJson);
   if (typeof value === 'object') {
     const out: JsonObject = {};
-    for (const [k, v] of Object.entries(value)) out[k] = toJson(v);
+    // defineProperty, not assignment: a `__proto__` key (JSON.parse and BSON both make it an
+    // own property) stays data instead of replacing the copy's prototype.
+    for (const [k, v] of Object.entries(value)) {
+      Object.defineProperty(out, k, { value: toJson(v), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   throw new TypeError('stored JSON holds a non-JSON value');

@@ -1,7 +1,7 @@
 import { MongoServerError } from 'mongodb';
 import { StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { isDuplicateKeyError, toStorageError } from './errors.js';
+import { duplicateOnId, isDuplicateKeyError, toStorageError } from './errors.js';
 
 describe('toStorageError', () => {
   it('maps E11000 to StorageConflictError naming the operation, keeping the cause', () => {
@@ -36,5 +36,18 @@ describe('toStorageError', () => {
   it('passes StorageErrors through unchanged', () => {
     const original = new StorageConflictError('x', { adapterId: 'mongo', operation: 'groups.complete' });
     expect(toStorageError('groups.claim', original)).toBe(original);
+  });
+});
+
+describe('duplicateOnId', () => {
+  it('reads the violated index from keyPattern or the message, and is undefined when the server names none', () => {
+    const onId = { code: 11000, errmsg: 'E11000 duplicate key error collection: x.y index: _id_ dup key: { _id: "k" }' };
+    expect(duplicateOnId(new MongoServerError({ ...onId, keyPattern: { _id: 1 } }))).toBe(true);
+    expect(duplicateOnId(new MongoServerError({ code: 11000, keyPattern: { dedupeSlot: 1 } }))).toBe(false);
+    expect(duplicateOnId(new MongoServerError(onId))).toBe(true);
+    const other = { code: 11000, errmsg: 'E11000 duplicate key error collection: x.y index: dedupe_unique dup key: { dedupeSlot: "v:a" }' };
+    expect(duplicateOnId(new MongoServerError(other))).toBe(false);
+    // FerretDB 1.24
+    expect(duplicateOnId(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error collection: x.y' }))).toBeUndefined();
   });
 });

@@ -20,6 +20,22 @@ export function isDuplicateKeyError(err: unknown): boolean {
 }
 
 /**
+ * For a duplicate-key error: true when the server names the `_id` index as the one
+ * violated, false when it names another index, undefined when it names none (FerretDB
+ * answers a bare `E11000 duplicate key error collection: …`).
+ */
+export function duplicateOnId(err: unknown): boolean | undefined {
+  const pattern = field(err, 'keyPattern');
+  if (typeof pattern === 'object' && pattern !== null) {
+    const keys = Object.keys(pattern);
+    return keys.length === 1 && keys[0] === '_id';
+  }
+  const message = field(err, 'message');
+  const index = typeof message === 'string' ? / index: (\S+) dup key/.exec(message)?.[1] : undefined;
+  return index === undefined ? undefined : index === '_id_';
+}
+
+/**
  * The one place driver errors become the SDK's taxonomy: a unique violation becomes
  * `StorageConflictError`, anything else `StorageError`; the driver error is kept as
  * `cause`. A `StorageError` passes through unchanged. Messages name the operation and the

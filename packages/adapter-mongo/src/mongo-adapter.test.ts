@@ -1,10 +1,33 @@
-import { ObjectId } from 'mongodb';
+import { type Collection, type Db, type Document, ObjectId } from 'mongodb';
 import { ConfigError, StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openTestDb, unavailable } from '../test/support.js';
 import { type MongoStorageAdapter, mongoAdapter } from './mongo-adapter.js';
 
 if (unavailable) console.warn(`[adapter-mongo] mongo-adapter.test.ts skipped: ${unavailable}`);
+
+type InsertOne = (doc: Document) => Promise<unknown>;
+
+/** `db` with every collection's `insertOne` replaced by `hook(collectionName, doc, realInsertOne)`. */
+function interceptInserts(db: Db, hook: (name: string, doc: Document, insert: InsertOne) => Promise<unknown>): Db {
+  const wrap = (collection: Collection<Document>): Collection<Document> =>
+    new Proxy(collection, {
+      get(target, prop) {
+        if (prop === 'insertOne') {
+          return (doc: Document) => hook(target.collectionName, doc, (d) => target.insertOne(d));
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'collection') return (name: string) => wrap(target.collection(name));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => {
   let handle: Awaited<ReturnType<typeof openTestDb>>;
@@ -361,5 +384,69 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     const bad = await adapter.jobs.wakeMany(['ok', '']).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: 'storage_error', operation: 'jobs.wakeMany' });
     expect(bad).not.toBeInstanceOf(StorageConflictError);
+  });
+
+  it('a create racing with another writer that creates and deletes the same document retries instead of failing', async () => {
+    // The first insert of each document: another writer inserts it first, our insert hits
+    // the duplicate `_id`, and the other writer deletes it again before we look (a release
+    // racing with a claim). Every modify-based operation must decide again, not throw.
+    const raced = new Set<string>();
+    const racedCount = () => raced.size;
+    const racing = mongoAdapter(
+      interceptInserts(handle.db, async (name, doc, insert) => {
+        const id = JSON.stringify([name, doc['_id']]);
+        if (name === adapter.collections.guards || raced.has(id)) return insert(doc);
+        raced.add(id);
+        const other = handle.db.collection(name);
+        await other.insertOne({ ...doc, _rev: 'other-writer' });
+        try {
+          return await insert(doc);
+        } finally {
+          await other.deleteOne({ _id: doc['_id'], _rev: 'other-writer' });
+        }
+      }),
+      { clock },
+    );
+    expect(await racing.locks.acquire('k', 'w1', 60_000)).toBe(true);
+    expect(await racing.locks.acquireMany(['k2', 'k3'], 'w1', 60_000)).toEqual(['k2', 'k3']);
+    expect((await racing.ledger.claim('charge', { owner: 'w1', ttlMs: 60_000, intent: null })).state).toBe('claimed');
+    expect((await racing.groups.claim('t', 'g', { owner: 'w1', ttlMs: 60_000 })).state).toBe('claimed');
+    expect((await racing.users.claim('t', 'u', { owner: 'w1', ttlMs: 60_000 })).state).toBe('claimed');
+    expect(await racing.replay.remember('t', 'assertion-1', new Date(now + 60_000))).toBe(true);
+    expect(await racing.cursors.advance({ tenant: 't', groupId: 'g', entity: 'contact', kind: 'import' }, 1, {})).toBe(true);
+    expect((await racing.users.upsertMembership('t', 'u', 'g', 'admin')).created).toBe(true);
+    expect(racedCount()).toBeGreaterThanOrEqual(9);
+    const locks = await handle.db.collection(adapter.collections.locks).find().sort({ _id: 1 }).toArray();
+    expect(locks.map((l) => [l['_id'], l['owner']])).toEqual([
+      ['k', 'w1'],
+      ['k2', 'w1'],
+      ['k3', 'w1'],
+    ]);
+  });
+
+  it('locks.acquireMany that fails on one key releases the keys it took, and keeps the ones the owner already held', async () => {
+    await adapter.locks.acquire('own', 'w1', 60_000);
+    await adapter.locks.acquire('held', 'w2', 60_000);
+    const failing = mongoAdapter(
+      interceptInserts(handle.db, async (name, doc, insert) => {
+        if (name === adapter.collections.locks && doc['_id'] === 'bad') {
+          // Fails after the other keys' writes went through.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          throw new Error('injected insert failure');
+        }
+        return insert(doc);
+      }),
+      { clock },
+    );
+    const err = await failing.locks.acquireMany(['a', 'own', 'b', 'held', 'bad', 'c'], 'w1', 60_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ operation: 'locks.acquireMany' });
+    const locks = await handle.db.collection(adapter.collections.locks).find().sort({ _id: 1 }).toArray();
+    expect(locks.map((l) => [l['_id'], l['owner']])).toEqual([
+      ['held', 'w2'],
+      ['own', 'w1'],
+    ]);
+    // Nothing blocks another owner from the keys the failed call had taken.
+    expect((await adapter.locks.acquireMany(['a', 'b', 'c'], 'w3', 60_000)).sort()).toEqual(['a', 'b', 'c']);
   });
 });

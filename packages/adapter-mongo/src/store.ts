@@ -18,7 +18,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { StorageOperation } from '@org/maestrano-sdk';
 import { type DocId, newRev, type Raw, type Stored } from './documents.js';
-import { isDuplicateKeyError, storageError, toStorageError } from './errors.js';
+import { duplicateOnId, isDuplicateKeyError, storageError, toStorageError } from './errors.js';
 import { InvalidArgumentError } from './validation.js';
 
 export type GuardMode = 'auto' | 'always' | 'never';
@@ -61,6 +61,13 @@ export type Step<T> =
   | { kind: 'delete'; value: T };
 
 const MAX_ATTEMPTS = 25;
+
+/** The unique indexes besides `_id` (created by `ensureIndexes()`, verified by `checkIndexes()`). */
+const SECONDARY_UNIQUE_INDEXES: readonly (readonly [keyof CollectionNames, string])[] = [
+  ['idMaps', 'scope_connec_unique'],
+  ['idMaps', 'scope_local_unique'],
+  ['jobs', 'dedupe_unique'],
+];
 
 export class Store {
   readonly names: CollectionNames;
@@ -109,12 +116,7 @@ export class Store {
   checkIndexes(): Promise<void> {
     if (!this.indexesChecked) {
       const check = (async () => {
-        const required: [keyof CollectionNames, string][] = [
-          ['idMaps', 'scope_connec_unique'],
-          ['idMaps', 'scope_local_unique'],
-          ['jobs', 'dedupe_unique'],
-        ];
-        for (const [name, index] of required) {
+        for (const [name, index] of SECONDARY_UNIQUE_INDEXES) {
           const indexes = await this.collection(name)
             .listIndexes()
             .toArray()
@@ -208,7 +210,9 @@ export class Store {
   /**
    * Read-decide-write loop on the document `_id = id`: `decide` sees the current document
    * (or null) and returns a step; a lost race (another writer first) re-reads and decides
-   * again. An insert that hits a unique index other than `_id` throws
+   * again. An insert that hits a duplicate `_id` lost such a race, even when the other
+   * writer's document is already gone again (created and deleted, e.g. a release racing a
+   * claim). An insert that hits a unique index other than `_id` throws
    * `StorageConflictError`.
    */
   async modify<T>(
@@ -229,8 +233,7 @@ export class Store {
             return step.value(stored);
           } catch (err) {
             if (!isDuplicateKeyError(err)) throw err;
-            const exists = await this.collection(name).findOne({ _id: id }, { projection: { _id: 1 } });
-            if (!exists) throw toStorageError(operation, err);
+            if (!(await this.lostInsertRace(name, id, err))) throw toStorageError(operation, err);
           }
           break;
         }
@@ -249,6 +252,20 @@ export class Store {
       await backoff(attempt);
     }
     throw storageError(operation, `gave up after ${MAX_ATTEMPTS} write conflicts on one document`);
+  }
+
+  /**
+   * Whether a duplicate-key error of an insert of `_id = id` into `name` was on `_id` (a
+   * concurrent writer created that document first). MongoDB names the index in the error;
+   * FerretDB does not, but a collection without another unique index can only collide on
+   * `_id`. Otherwise the `_id` is looked up: only a document still there proves the race
+   * (one created and deleted again meanwhile is then reported as a conflict).
+   */
+  private async lostInsertRace(name: keyof CollectionNames, id: DocId, err: unknown): Promise<boolean> {
+    const onId = duplicateOnId(err);
+    if (onId !== undefined) return onId;
+    if (!SECONDARY_UNIQUE_INDEXES.some(([collection]) => collection === name)) return true;
+    return (await this.collection(name).findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
   }
 
   private async withGuard(rev: string, write: () => Promise<boolean>): Promise<boolean> {

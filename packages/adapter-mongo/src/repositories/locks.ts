@@ -8,16 +8,19 @@ import { checkArray, checkClaimOptions, checkNonEmpty } from '../validation.js';
 export function lockRepository(store: Store): LockRepository {
   const locks = () => store.collection('locks');
 
-  /** Takes `key` when free, expired or already the owner's (then refreshed). */
-  function acquireOne(operation: StorageOperation, key: string, owner: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Takes `key` when free, expired or already the owner's (then refreshed): `taken` when the
+   * owner did not hold it live before, `refreshed` when it did, null when another owner holds it.
+   */
+  function acquireOne(operation: StorageOperation, key: string, owner: string, ttlMs: number): Promise<'taken' | 'refreshed' | null> {
     const now = store.now();
     const expiresAt = new Date(now.getTime() + ttlMs);
-    return store.modify<boolean>(operation, 'locks', key, (doc) => {
-      if (doc === null) return { kind: 'insert', doc: { owner, expiresAt }, value: () => true };
+    return store.modify<'taken' | 'refreshed' | null>(operation, 'locks', key, (doc) => {
+      if (doc === null) return { kind: 'insert', doc: { owner, expiresAt }, value: () => 'taken' };
       const current = dateOrNull(doc, 'expiresAt');
       const live = current !== null && current.getTime() > now.getTime();
-      if (live && doc['owner'] !== owner) return { kind: 'return', value: false };
-      return { kind: 'update', set: { owner, expiresAt }, value: () => true };
+      if (live && doc['owner'] !== owner) return { kind: 'return', value: null };
+      return { kind: 'update', set: { owner, expiresAt }, value: () => (live ? 'refreshed' : 'taken') };
     });
   }
 
@@ -31,10 +34,10 @@ export function lockRepository(store: Store): LockRepository {
 
   return {
     acquire: (key, owner, ttlMs) =>
-      store.run('locks.acquire', () => {
+      store.run('locks.acquire', async () => {
         checkNonEmpty('key', key);
         checkClaimOptions({ owner, ttlMs });
-        return acquireOne('locks.acquire', key, owner, ttlMs);
+        return (await acquireOne('locks.acquire', key, owner, ttlMs)) !== null;
       }),
 
     refresh: (key, owner, ttlMs) =>
@@ -53,15 +56,27 @@ export function lockRepository(store: Store): LockRepository {
     release: (key, owner) => store.run('locks.release', () => releaseOne('locks.release', key, owner)),
 
     // Each key goes through the single-key read-decide-write (guarded on FerretDB), a few at a
-    // time: a batch takes exactly the keys `acquire` would have taken one by one.
+    // time: a batch takes exactly the keys `acquire` would have taken one by one. When one key
+    // fails, the call rejects without reporting what it took, so it first releases (best
+    // effort) the keys it took itself; locks the owner already held stay held.
     acquireMany: (keys, owner, ttlMs) =>
       store.run('locks.acquireMany', async () => {
         checkArray('keys', keys);
         for (const key of keys) checkNonEmpty('key', key);
         checkClaimOptions({ owner, ttlMs });
         const unique = [...new Set(keys)];
-        const taken = await mapLimited(unique, (key) => acquireOne('locks.acquireMany', key, owner, ttlMs));
-        return unique.filter((_, i) => taken[i]);
+        const takenHere: string[] = [];
+        try {
+          const taken = await mapLimited(unique, async (key) => {
+            const result = await acquireOne('locks.acquireMany', key, owner, ttlMs);
+            if (result === 'taken') takenHere.push(key);
+            return result !== null;
+          });
+          return unique.filter((_, i) => taken[i]);
+        } catch (err) {
+          await mapLimited(takenHere, (key) => releaseOne('locks.acquireMany', key, owner).catch(() => false));
+          throw err;
+        }
       }),
 
     releaseMany: (keys, owner) =>

@@ -70,25 +70,38 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
       // order for every caller, so concurrent batches lock their rows in the same order.
       const unique = [...new Set(keys)].sort();
       const taken = new Set<string>();
-      for (const batch of chunks(unique, LOCK_BATCH)) {
-        const now = ctx.now();
-        const expires = ts(plus(now, ttlMs));
-        const rows = await db.query(
-          op,
-          sql`INSERT INTO maestrano_locks AS l ("key", owner, expires_at) ${
-            db.provider === 'postgresql'
-              ? // One array parameter, in the sorted order, instead of a placeholder per key.
-                sql`SELECT k, ${owner}, ${expires} FROM unnest(${pgArray(batch, 'text[]')}) WITH ORDINALITY AS u(k, n) ORDER BY n`
-              : sql`VALUES ${join(
-                  batch.map((key) => sql`(${key}, ${owner}, ${expires})`),
-                  ', ',
-                )}`
-          }
-              ON CONFLICT ("key") DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-                WHERE l.expires_at <= ${ts(now)} OR l.owner = excluded.owner
-              RETURNING "key"`,
-        );
-        for (const row of rows) taken.add(str(row, 'key'));
+      try {
+        for (const batch of chunks(unique, LOCK_BATCH)) {
+          const now = ctx.now();
+          const expires = ts(plus(now, ttlMs));
+          const rows = await db.query(
+            op,
+            sql`INSERT INTO maestrano_locks AS l ("key", owner, expires_at) ${
+              db.provider === 'postgresql'
+                ? // One array parameter, in the sorted order, instead of a placeholder per key.
+                  sql`SELECT k, ${owner}, ${expires} FROM unnest(${pgArray(batch, 'text[]')}) WITH ORDINALITY AS u(k, n) ORDER BY n`
+                : sql`VALUES ${join(
+                    batch.map((key) => sql`(${key}, ${owner}, ${expires})`),
+                    ', ',
+                  )}`
+            }
+                ON CONFLICT ("key") DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                  WHERE l.expires_at <= ${ts(now)} OR l.owner = excluded.owner
+                RETURNING "key"`,
+          );
+          for (const row of rows) taken.add(str(row, 'key'));
+        }
+      } catch (err) {
+        // A later batch failed: the call rejects without reporting what the earlier batches
+        // took, so release those (best effort) instead of leaving them held until their TTL.
+        // The statement cannot tell a key the owner already held from a new one: such a key
+        // is released too (after a rejection the caller should assume it holds none).
+        for (const batch of chunks([...taken], LOCK_BATCH)) {
+          await db
+            .execute(op, sql`DELETE FROM maestrano_locks WHERE owner = ${owner} AND ${inList(raw('"key"'), batch, db.provider)}`)
+            .catch(() => 0);
+        }
+        throw err;
       }
       // In the caller's order.
       return [...new Set(keys)].filter((key) => taken.has(key));

@@ -3,6 +3,7 @@ import type { JobInput, JobRecord, JsonValue, StorageAdapter } from '../../../st
 import type { StorageCaseContext, StorageCases } from '../types.js';
 import { runJobWorkload } from './workload.js';
 import { expectDate, expectStorageError, GROUP, inMs, needs, OTHER_TENANT, race, sorted, TENANT } from './helpers.js';
+import { expectProtoKeyKept, PROTO_JSON } from './proto-json.js';
 
 const LEASE = 60_000;
 
@@ -721,5 +722,14 @@ export const jobCases: StorageCases = {
     }
     const claimed = await adapter.jobs.claim({ worker: 'w2', limit: 5, leaseMs: LEASE });
     expect(claimed.map((j) => j.dedupeKey).sort()).toEqual(['ref:a', 'ref:c']);
+  }),
+
+  'a payload holding a "__proto__" key keeps it as data': needs(['inspect'], async ({ adapter, inspect }) => {
+    const { id } = await adapter.jobs.enqueue(job({ payload: PROTO_JSON() }));
+    expectProtoKeyKept((await adapter.jobs.get(id))?.payload);
+    expectProtoKeyKept((await inspect.job(id))?.payload);
+    const claimed = await claimOne(adapter, 'w1');
+    expect(claimed?.id).toBe(id);
+    expectProtoKeyKept(claimed?.payload);
   }),
 };

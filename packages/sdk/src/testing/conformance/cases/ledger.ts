@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import type { StorageCases } from '../types.js';
 import { expectDate, expectStorageError, needs, race } from './helpers.js';
+import { raceTakeAndRelease } from './release-race.js';
+import { expectProtoKeyKept, PROTO_JSON } from './proto-json.js';
 
 const TTL = 120_000;
 const KEY = 'charge:tenant-a:cld-1001:2031-01';
@@ -114,4 +116,33 @@ export const ledgerCases: StorageCases = {
     await expectStorageError(adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: 0, intent: INTENT }), 'ledger.claim');
     expect(await adapter.ledger.get(KEY)).toBeNull();
   },
+
+  'claims racing releases of one key from several callers never throw a conflict and never have two owners at once': needs(
+    ['concurrency'],
+    // A release deletes the entry while other callers are creating it: every claim must
+    // still answer with a state (claimed/pending), never a conflict error.
+    (context) =>
+      raceTakeAndRelease(context, {
+        async take(adapter, owner, round) {
+          const claim = await adapter.ledger.claim(KEY, { owner, ttlMs: TTL, intent: { round } });
+          if (claim.state === 'done') throw new Error(`${owner} saw a done entry`);
+          return claim.state === 'claimed';
+        },
+        async check(adapter, owner) {
+          const stored = await adapter.ledger.get(KEY);
+          return stored?.owner === owner ? null : `claimed, but the entry is owned by ${String(stored?.owner)}`;
+        },
+        release: (adapter, owner) => adapter.ledger.release(KEY, owner),
+      }),
+  ),
+
+  'an intent and outcome holding a "__proto__" key keep it as data': needs(['inspect'], async ({ adapter, inspect }) => {
+    const claim = await adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: TTL, intent: PROTO_JSON() });
+    expectProtoKeyKept(claim.entry.intent);
+    expectProtoKeyKept((await adapter.ledger.get(KEY))?.intent);
+    expectProtoKeyKept((await inspect.ledger(KEY))?.intent);
+    expect(await adapter.ledger.complete(KEY, 'w1', PROTO_JSON())).toBe(true);
+    expectProtoKeyKept((await adapter.ledger.get(KEY))?.outcome);
+    expectProtoKeyKept((await inspect.ledger(KEY))?.outcome);
+  }),
 };

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import type { StorageCases } from '../types.js';
 import { expectDate, expectStorageError, needs, race } from './helpers.js';
+import { raceTakeAndRelease } from './release-race.js';
 
 const KEY = 'sync:tenant-a:cld-1001';
 const TTL = 30_000;
@@ -140,5 +141,22 @@ export const lockCases: StorageCases = {
       await expectStorageError(adapter.locks.acquireMany([KEY, ''], 'w1', TTL), 'locks.acquireMany');
       expect(await inspect.lock(KEY)).toBeNull();
     },
+  ),
+
+  'acquires racing releases of one key from several callers never throw a conflict and never hand it to two owners': needs(
+    ['concurrency'],
+    // A release deletes the lock while other callers are creating it: every acquire must
+    // still answer true or false, never a conflict error.
+    (context) =>
+      raceTakeAndRelease(context, {
+        take: async (adapter, owner, round) =>
+          round % 3 === 2
+            ? (await adapter.locks.acquireMany([KEY], owner, TTL)).includes(KEY)
+            : adapter.locks.acquire(KEY, owner, TTL),
+        check: async (adapter, owner) => ((await adapter.locks.refresh(KEY, owner, TTL)) ? null : 'lost the lock it held'),
+        release: async (adapter, owner) => {
+          if (!(await adapter.locks.release(KEY, owner))) throw new Error(`${owner} could not release its lock`);
+        },
+      }),
   ),
 };
