@@ -24,7 +24,17 @@ export function invalid(operation: StorageOperation, message: string): StorageEr
 }
 
 /** Atomic steps that race with other writers are retried a few times before giving up. */
-export const RACE_RETRIES = 8;
+export const RACE_RETRIES = 16;
+
+/**
+ * Waits before retry `attempt` of a lost race (none before the first): a random 0 to
+ * min(2^attempt, 32) ms, so callers that keep colliding on one key spread out instead of
+ * colliding in lockstep until the retries run out.
+ */
+export function raceBackoff(attempt: number): Promise<void> | undefined {
+  if (attempt === 0) return undefined;
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 32)));
+}
 
 export function raceLost(operation: StorageOperation): StorageError {
   return new StorageError(`${operation}: the record kept changing under concurrent writers; try again`, {

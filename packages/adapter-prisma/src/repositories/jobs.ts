@@ -32,7 +32,7 @@ import {
   text,
   ts,
 } from '../sql.js';
-import { invalid, nonEmpty, plus, positiveInt, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
+import { invalid, nonEmpty, plus, positiveInt, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
 
 function jobColumns(provider: SqlProvider, prefix: string): Sql {
   const c = (name: string) => `${prefix}${name}`;
@@ -122,6 +122,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
 
   async function enqueueOne(job: JobInput, operation: StorageOperation = 'jobs.enqueue'): Promise<EnqueueResult> {
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+      await raceBackoff(attempt);
       const [row] = await db.query(
         operation,
         sql`${INSERT_JOBS}${jobValues(job, ctx.now())} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,

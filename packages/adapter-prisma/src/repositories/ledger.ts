@@ -1,6 +1,6 @@
 import type { ClaimOptions, JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { date, json, jsonCol, jsonText, optDate, optStr, type Row, raw, sql, str, ts } from '../sql.js';
-import { claimOptions, invalid, nonEmpty, plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { claimOptions, invalid, nonEmpty, plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
 
 
 function toEntry(row: Row): LedgerEntry {
@@ -33,6 +33,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
       claimOptions('ledger.claim', options);
       if (options.intent === undefined) throw invalid('ledger.claim', 'intent is required (use null for none)');
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+        await raceBackoff(attempt);
         const now = ctx.now();
         const expires = plus(now, options.ttlMs);
         const [created] = await db.query(

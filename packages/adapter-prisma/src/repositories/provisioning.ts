@@ -1,6 +1,6 @@
 import type { ClaimOptions, ProvisionClaim } from '@org/maestrano-sdk';
 import { optDate, type Row, raw, type Sql, sql, ts } from '../sql.js';
-import { plus, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
 
 /**
  * A table whose rows are first a provisioning claim (`claim_owner`, `claim_expires_at`,
@@ -34,6 +34,7 @@ export async function claimProvision<T>(
   const table = raw(spec.table);
   const unprovisioned = sql`${key} AND ${raw(spec.recordColumn)} IS NULL`;
   for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+    await raceBackoff(attempt);
     const now = ctx.now();
     const expires = plus(now, options.ttlMs);
     const inserted = await db.query(operation, spec.insertClaim(now, expires));
