@@ -108,7 +108,7 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     return {
       sessionId: sid,
       user: row.user,
-      company: { id: company.id, name: company.name, tenant: company.tenant, groupId: company.groupId, currency: 'AUD' },
+      company: { id: company.id, name: company.name, tenant: company.tenant, groupId: company.groupId, currency: company.currency },
       page: { title: '', user: { name, email: row.user.email }, company: { name: company.name, tenant: company.tenant } },
     };
   }

@@ -41,11 +41,13 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
     sso: { onError: (error) => new Response(ssoFailedPage(error.message), { status: error.status, headers: { 'content-type': 'text/html; charset=utf-8' } }) },
     provisioning: {
       // 1.2.1: a new Maestrano group becomes a CRM company. The id is derived from the
-      // idempotency key, so a retried call upserts the same row.
+      // idempotency key, so a retried call upserts the same row. The company keeps the
+      // group's currency, so ad-hoc charges are billed in the subscription's currency.
       createCompany: async (group, ctx) => {
+        const currency = group.currency ?? 'AUD';
         const company = await prisma.company.upsert({
           where: { tenant_groupId: { tenant: ctx.tenant.name, groupId: group.uid } },
-          create: { id: `co_${randomBytes(8).toString('hex')}`, name: group.name, tenant: ctx.tenant.name, groupId: group.uid },
+          create: { id: `co_${randomBytes(8).toString('hex')}`, name: group.name, tenant: ctx.tenant.name, groupId: group.uid, currency },
           update: {},
         });
         return { id: company.id };

@@ -52,8 +52,8 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function signedInOwner(marketplace = TENANT) {
-  const group = await admin.createGroup({ name: `Sec ${Date.now()}`, marketplace });
+async function signedInOwner(marketplace = TENANT, currency?: string) {
+  const group = await admin.createGroup({ name: `Sec ${Date.now()}`, marketplace, ...(currency ? { currency } : {}) });
   const user = await admin.createUser({ name: 'Sam', surname: 'Secure', email: `sam.${Date.now()}@example.com`, memberships: [{ groupId: group.id, role: 'Admin' }] });
   const login = await ssoLogin(crmUrl, admin, { tenant: marketplace, userId: user.id, groupId: group.id });
   expect(login.status).toBe(303);
@@ -106,6 +106,18 @@ describe('Acme CRM request handling', () => {
     expect(await admin.listBills(group.id)).toHaveLength(2);
     // A key that is not one the CRM renders is refused.
     expect((await postExport(cookie, 'ch_not-a-key', crmUrl)).status).toBe(400);
+  });
+
+  it("bills the export in the group's currency, as the subscription is", async () => {
+    const { group, cookie } = await signedInOwner(TENANT, 'USD');
+    const key = await exportKey(cookie);
+    expect((await postExport(cookie, key, crmUrl)).status).toBe(303);
+    const bills = await admin.listBills(group.id);
+    expect(bills).toHaveLength(1);
+    expect(bills[0]?.currency).toBe('USD');
+    expect((await crm.db.prisma.charge.findUniqueOrThrow({ where: { id: key } })).currency).toBe('USD');
+    const company = await crm.db.prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: group.id } } });
+    expect(company.currency).toBe('USD');
   });
 
   it('a failed sign-in shows a page with the reason and a way back, not a bare JSON error', async () => {

@@ -30,6 +30,7 @@ export type CompanyMinAggregateOutputType = {
   tenant: string | null
   groupId: string | null
   status: string | null
+  currency: string | null
   createdAt: Date | null
 }
 
@@ -39,6 +40,7 @@ export type CompanyMaxAggregateOutputType = {
   tenant: string | null
   groupId: string | null
   status: string | null
+  currency: string | null
   createdAt: Date | null
 }
 
@@ -48,6 +50,7 @@ export type CompanyCountAggregateOutputType = {
   tenant: number
   groupId: number
   status: number
+  currency: number
   createdAt: number
   _all: number
 }
@@ -59,6 +62,7 @@ export type CompanyMinAggregateInputType = {
   tenant?: true
   groupId?: true
   status?: true
+  currency?: true
   createdAt?: true
 }
 
@@ -68,6 +72,7 @@ export type CompanyMaxAggregateInputType = {
   tenant?: true
   groupId?: true
   status?: true
+  currency?: true
   createdAt?: true
 }
 
@@ -77,6 +82,7 @@ export type CompanyCountAggregateInputType = {
   tenant?: true
   groupId?: true
   status?: true
+  currency?: true
   createdAt?: true
   _all?: true
 }
@@ -159,6 +165,7 @@ export type CompanyGroupByOutputType = {
   tenant: string
   groupId: string
   status: string
+  currency: string
   createdAt: Date
   _count: CompanyCountAggregateOutputType | null
   _min: CompanyMinAggregateOutputType | null
@@ -189,6 +196,7 @@ export type CompanyWhereInput = {
   tenant?: Prisma.StringFilter<"Company"> | string
   groupId?: Prisma.StringFilter<"Company"> | string
   status?: Prisma.StringFilter<"Company"> | string
+  currency?: Prisma.StringFilter<"Company"> | string
   createdAt?: Prisma.DateTimeFilter<"Company"> | Date | string
   memberships?: Prisma.MembershipListRelationFilter
   contacts?: Prisma.ContactListRelationFilter
@@ -202,6 +210,7 @@ export type CompanyOrderByWithRelationInput = {
   tenant?: Prisma.SortOrder
   groupId?: Prisma.SortOrder
   status?: Prisma.SortOrder
+  currency?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   memberships?: Prisma.MembershipOrderByRelationAggregateInput
   contacts?: Prisma.ContactOrderByRelationAggregateInput
@@ -219,6 +228,7 @@ export type CompanyWhereUniqueInput = Prisma.AtLeast<{
   tenant?: Prisma.StringFilter<"Company"> | string
   groupId?: Prisma.StringFilter<"Company"> | string
   status?: Prisma.StringFilter<"Company"> | string
+  currency?: Prisma.StringFilter<"Company"> | string
   createdAt?: Prisma.DateTimeFilter<"Company"> | Date | string
   memberships?: Prisma.MembershipListRelationFilter
   contacts?: Prisma.ContactListRelationFilter
@@ -232,6 +242,7 @@ export type CompanyOrderByWithAggregationInput = {
   tenant?: Prisma.SortOrder
   groupId?: Prisma.SortOrder
   status?: Prisma.SortOrder
+  currency?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   _count?: Prisma.CompanyCountOrderByAggregateInput
   _max?: Prisma.CompanyMaxOrderByAggregateInput
@@ -247,6 +258,7 @@ export type CompanyScalarWhereWithAggregatesInput = {
   tenant?: Prisma.StringWithAggregatesFilter<"Company"> | string
   groupId?: Prisma.StringWithAggregatesFilter<"Company"> | string
   status?: Prisma.StringWithAggregatesFilter<"Company"> | string
+  currency?: Prisma.StringWithAggregatesFilter<"Company"> | string
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"Company"> | Date | string
 }
 
@@ -256,6 +268,7 @@ export type CompanyCreateInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactCreateNestedManyWithoutCompanyInput
@@ -269,6 +282,7 @@ export type CompanyUncheckedCreateInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipUncheckedCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactUncheckedCreateNestedManyWithoutCompanyInput
@@ -282,6 +296,7 @@ export type CompanyUpdateInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUpdateManyWithoutCompanyNestedInput
@@ -295,6 +310,7 @@ export type CompanyUncheckedUpdateInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUncheckedUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUncheckedUpdateManyWithoutCompanyNestedInput
@@ -308,6 +324,7 @@ export type CompanyCreateManyInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
 }
 
@@ -317,6 +334,7 @@ export type CompanyUpdateManyMutationInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -326,6 +344,7 @@ export type CompanyUncheckedUpdateManyInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -340,6 +359,7 @@ export type CompanyCountOrderByAggregateInput = {
   tenant?: Prisma.SortOrder
   groupId?: Prisma.SortOrder
   status?: Prisma.SortOrder
+  currency?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
 }
 
@@ -349,6 +369,7 @@ export type CompanyMaxOrderByAggregateInput = {
   tenant?: Prisma.SortOrder
   groupId?: Prisma.SortOrder
   status?: Prisma.SortOrder
+  currency?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
 }
 
@@ -358,6 +379,7 @@ export type CompanyMinOrderByAggregateInput = {
   tenant?: Prisma.SortOrder
   groupId?: Prisma.SortOrder
   status?: Prisma.SortOrder
+  currency?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
 }
 
@@ -436,6 +458,7 @@ export type CompanyCreateWithoutMembershipsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   contacts?: Prisma.ContactCreateNestedManyWithoutCompanyInput
   accounts?: Prisma.AccountCreateNestedManyWithoutCompanyInput
@@ -448,6 +471,7 @@ export type CompanyUncheckedCreateWithoutMembershipsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   contacts?: Prisma.ContactUncheckedCreateNestedManyWithoutCompanyInput
   accounts?: Prisma.AccountUncheckedCreateNestedManyWithoutCompanyInput
@@ -476,6 +500,7 @@ export type CompanyUpdateWithoutMembershipsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   contacts?: Prisma.ContactUpdateManyWithoutCompanyNestedInput
   accounts?: Prisma.AccountUpdateManyWithoutCompanyNestedInput
@@ -488,6 +513,7 @@ export type CompanyUncheckedUpdateWithoutMembershipsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   contacts?: Prisma.ContactUncheckedUpdateManyWithoutCompanyNestedInput
   accounts?: Prisma.AccountUncheckedUpdateManyWithoutCompanyNestedInput
@@ -500,6 +526,7 @@ export type CompanyCreateWithoutAccountsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactCreateNestedManyWithoutCompanyInput
@@ -512,6 +539,7 @@ export type CompanyUncheckedCreateWithoutAccountsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipUncheckedCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactUncheckedCreateNestedManyWithoutCompanyInput
@@ -540,6 +568,7 @@ export type CompanyUpdateWithoutAccountsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUpdateManyWithoutCompanyNestedInput
@@ -552,6 +581,7 @@ export type CompanyUncheckedUpdateWithoutAccountsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUncheckedUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUncheckedUpdateManyWithoutCompanyNestedInput
@@ -564,6 +594,7 @@ export type CompanyCreateWithoutContactsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipCreateNestedManyWithoutCompanyInput
   accounts?: Prisma.AccountCreateNestedManyWithoutCompanyInput
@@ -576,6 +607,7 @@ export type CompanyUncheckedCreateWithoutContactsInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipUncheckedCreateNestedManyWithoutCompanyInput
   accounts?: Prisma.AccountUncheckedCreateNestedManyWithoutCompanyInput
@@ -604,6 +636,7 @@ export type CompanyUpdateWithoutContactsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUpdateManyWithoutCompanyNestedInput
   accounts?: Prisma.AccountUpdateManyWithoutCompanyNestedInput
@@ -616,6 +649,7 @@ export type CompanyUncheckedUpdateWithoutContactsInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUncheckedUpdateManyWithoutCompanyNestedInput
   accounts?: Prisma.AccountUncheckedUpdateManyWithoutCompanyNestedInput
@@ -628,6 +662,7 @@ export type CompanyCreateWithoutChargesInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactCreateNestedManyWithoutCompanyInput
@@ -640,6 +675,7 @@ export type CompanyUncheckedCreateWithoutChargesInput = {
   tenant: string
   groupId: string
   status?: string
+  currency?: string
   createdAt?: Date | string
   memberships?: Prisma.MembershipUncheckedCreateNestedManyWithoutCompanyInput
   contacts?: Prisma.ContactUncheckedCreateNestedManyWithoutCompanyInput
@@ -668,6 +704,7 @@ export type CompanyUpdateWithoutChargesInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUpdateManyWithoutCompanyNestedInput
@@ -680,6 +717,7 @@ export type CompanyUncheckedUpdateWithoutChargesInput = {
   tenant?: Prisma.StringFieldUpdateOperationsInput | string
   groupId?: Prisma.StringFieldUpdateOperationsInput | string
   status?: Prisma.StringFieldUpdateOperationsInput | string
+  currency?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   memberships?: Prisma.MembershipUncheckedUpdateManyWithoutCompanyNestedInput
   contacts?: Prisma.ContactUncheckedUpdateManyWithoutCompanyNestedInput
@@ -750,6 +788,7 @@ export type CompanySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs 
   tenant?: boolean
   groupId?: boolean
   status?: boolean
+  currency?: boolean
   createdAt?: boolean
   memberships?: boolean | Prisma.Company$membershipsArgs<ExtArgs>
   contacts?: boolean | Prisma.Company$contactsArgs<ExtArgs>
@@ -764,6 +803,7 @@ export type CompanySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Exten
   tenant?: boolean
   groupId?: boolean
   status?: boolean
+  currency?: boolean
   createdAt?: boolean
 }, ExtArgs["result"]["company"]>
 
@@ -773,6 +813,7 @@ export type CompanySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Exten
   tenant?: boolean
   groupId?: boolean
   status?: boolean
+  currency?: boolean
   createdAt?: boolean
 }, ExtArgs["result"]["company"]>
 
@@ -782,10 +823,11 @@ export type CompanySelectScalar = {
   tenant?: boolean
   groupId?: boolean
   status?: boolean
+  currency?: boolean
   createdAt?: boolean
 }
 
-export type CompanyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "tenant" | "groupId" | "status" | "createdAt", ExtArgs["result"]["company"]>
+export type CompanyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "tenant" | "groupId" | "status" | "currency" | "createdAt", ExtArgs["result"]["company"]>
 export type CompanyInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   memberships?: boolean | Prisma.Company$membershipsArgs<ExtArgs>
   contacts?: boolean | Prisma.Company$contactsArgs<ExtArgs>
@@ -816,6 +858,10 @@ export type $CompanyPayload<ExtArgs extends runtime.Types.Extensions.InternalArg
      * "active" or "cancelled" (Maestrano group deleted)
      */
     status: string
+    /**
+     * ISO 4217 currency of the Maestrano group (its subscription's); ad-hoc charges use it too
+     */
+    currency: string
     createdAt: Date
   }, ExtArgs["result"]["company"]>
   composites: {}
@@ -1249,6 +1295,7 @@ export interface CompanyFieldRefs {
   readonly tenant: Prisma.FieldRef<"Company", 'String'>
   readonly groupId: Prisma.FieldRef<"Company", 'String'>
   readonly status: Prisma.FieldRef<"Company", 'String'>
+  readonly currency: Prisma.FieldRef<"Company", 'String'>
   readonly createdAt: Prisma.FieldRef<"Company", 'DateTime'>
 }
     

@@ -89,6 +89,7 @@ export const CompanyScalarFieldEnum = {
   tenant: 'tenant',
   groupId: 'groupId',
   status: 'status',
+  currency: 'currency',
   createdAt: 'createdAt'
 } as const
 
