@@ -1,4 +1,4 @@
-import { normalizeCollectionName } from '@org/connec-client';
+import { isCollectionName, normalizeCollectionName } from '@org/connec-client';
 import { ConnectorDefinitionError } from '../errors/index.js';
 import type {
   AnyEntity,
@@ -70,6 +70,14 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
   if (typeof definition.connec !== 'string' || definition.connec.trim() === '') {
     throw new ConnectorDefinitionError(`Entity "${name}": "connec" must name a Connec! collection`);
   }
+  // Import, poll, fetch and push put the name in the URL as is: a catalog collection must be
+  // spelt as in the API (`people`, not `Person`), or every call would answer 404.
+  const canonical = normalizeCollectionName(definition.connec);
+  if (canonical !== undefined && canonical !== definition.connec && isCollectionName(canonical)) {
+    throw new ConnectorDefinitionError(
+      `Entity "${name}": "connec" must be the collection's API name ${JSON.stringify(canonical)}, not ${JSON.stringify(definition.connec)}`,
+    );
+  }
   const direction = definition.direction;
   if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'both') {
     throw new ConnectorDefinitionError(`Entity "${name}": direction must be "inbound", "outbound" or "both"`);
@@ -139,6 +147,18 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
     matchingFields = [...(d.matchingFields ?? [])];
     const lister = d.local?.list;
     if (lister) list = (ctx) => lister(ctx);
+  }
+
+  // A conflict policy other than connec-wins needs the local record's current version and the
+  // time it last changed (`local.get` and `localUpdatedAt`, the latter an outbound function):
+  // without them it could never apply, and local edits would be overwritten silently.
+  const explicit = definition.direction !== 'outbound' ? definition.conflict : undefined;
+  const explicitStrategy = explicit === undefined ? undefined : policyOf(explicit as ConflictStrategy<unknown> | ConflictPolicy<unknown>).strategy;
+  if (explicitStrategy !== undefined && explicitStrategy !== 'connec-wins' && (!inbound?.local.get || !outbound?.localUpdatedAt)) {
+    const missing = [!inbound?.local.get ? 'local.get' : null, !outbound?.localUpdatedAt ? 'localUpdatedAt (direction "both")' : null].filter(Boolean);
+    throw new ConnectorDefinitionError(
+      `Entity "${name}": a ${typeof explicitStrategy === 'string' ? `"${explicitStrategy}"` : 'merge'} conflict policy needs ${missing.join(' and ')}; without them only "connec-wins" can apply`,
+    );
   }
 
   return Object.freeze({

@@ -341,6 +341,34 @@ describe('defineConnector checks', () => {
     expect(() => defineConnector({ entities: [b, c] })).toThrow(/share collection "people"/);
   });
 
+  it('refuses a conflict policy that could never apply, and a catalog collection not spelt as in the API', () => {
+    for (const conflict of ['local-wins', 'newest-wins', { merge: ({ connec }: { connec: unknown }) => connec }] as const) {
+      // Inbound only: no localUpdatedAt, so the policy would be ignored and local edits lost.
+      expect(() => defineEntity({ name: 'p', connec: 'people', direction: 'inbound', conflict, ...base, local: { ...base.local, get: async () => null } })).toThrow(
+        /conflict policy needs localUpdatedAt/,
+      );
+    }
+    const both = {
+      name: 'p',
+      connec: 'people',
+      direction: 'both' as const,
+      ...base,
+      toConnec: () => ({}),
+      localId: () => 'x',
+      localUpdatedAt: () => new Date(),
+    };
+    expect(() => defineEntity({ ...both, conflict: 'local-wins' })).toThrow(/needs local\.get/);
+    expect(defineEntity({ ...both, conflict: 'local-wins', local: { ...base.local, get: async () => null } }).inbound?.conflict.strategy).toBe('local-wins');
+    // Connec!-wins needs nothing, and the default stays accepted everywhere.
+    expect(defineEntity({ name: 'p', connec: 'people', direction: 'inbound', conflict: 'connec-wins', ...base }).name).toBe('p');
+    expect(defineEntity({ name: 'p', connec: 'people', direction: 'inbound', ...base }).name).toBe('p');
+    // `Person` would be put in every import, poll and push URL as is (404).
+    expect(() => defineEntity({ name: 'p', connec: 'Person', direction: 'inbound', ...base })).toThrow(/API name "people", not "Person"/);
+    expect(() => defineEntity({ name: 'c', connec: 'Company', direction: 'inbound', ...base })).toThrow(/API name "company"/);
+    // A collection outside the catalog is taken as written.
+    expect(defineEntity({ name: 'x', connec: 'my_custom', direction: 'inbound', ...base }).connec).toBe('my_custom');
+  });
+
   it('orders inbound entities so referenced ones come first (cycles allowed)', () => {
     const invoices = defineEntity({ name: 'invoices', connec: 'invoices', direction: 'inbound', references: { person_id: 'people', 'lines/item_id': 'items' }, ...base });
     const people = defineEntity({ name: 'people', connec: 'people', direction: 'inbound', references: { organization_id: 'orgs' }, ...base });
