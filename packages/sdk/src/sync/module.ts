@@ -75,7 +75,7 @@ export interface SyncApi {
   pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
   /** Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot. */
   enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
-  /** Dead-lettered sync jobs (records that failed every attempt), newest first. */
+  /** Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest first. */
   deadLetters(filter?: { tenant?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */
   retryDeadLetter(jobId: string): Promise<boolean>;
@@ -342,25 +342,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   };
 
   // --- job handlers ---------------------------------------------------------------------------
-  /** Turns a record job's result into what the worker expects: nothing (done), or what to throw. */
-  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult): Promise<unknown | null> => {
-    if ('done' in result) return null;
-    if ('park' in result) {
-      const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
-      return new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay });
-    }
-    if ('retryInMs' in result) {
-      // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
-      // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
-      // than dead-lettering the record while a crashed holder's lock is still live.
-      const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
-      return new JobDeferral(result.reason, { retryInMs: delay });
-    }
-    const error = result.error;
-    const last = job.attempts >= job.maxAttempts;
+  /**
+   * Counts a failed record attempt and reports it (`record.failed`, a warning, the id map's
+   * `lastError`); `last` when the worker dead-letters the job after this attempt.
+   */
+  const reportRecordFailure = async (job: JobRecord, payload: RecordJobPayload | null, info: { code: string; message: string }, last: boolean): Promise<void> => {
     counters.failed++;
     if (last) counters.deadLettered++;
-    const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
     const entity = payload?.entity ?? 'unknown';
     const connecId = payload?.record ? connecIdOf(payload.record.id) : (payload?.fetchId ?? null);
     if (job.tenant !== null && job.groupId !== null) {
@@ -372,6 +360,35 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
           .catch(() => null);
       }
     }
+  };
+  /**
+   * A deferral is an attempt too: the worker dead-letters a job deferred on its last attempt
+   * (as it does a failed one), so that record is reported as failed and dead-lettered.
+   */
+  const deferRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, deferral: JobDeferral): Promise<JobDeferral> => {
+    if (job.attempts >= job.maxAttempts) {
+      const message = `gave up after ${job.attempts} attempts: ${deferral.reason}`;
+      await reportRecordFailure(job, payload, { code: deferral.waitKey !== null ? 'parked' : 'busy', message }, true);
+    }
+    return deferral;
+  };
+  /** Turns a record job's result into what the worker expects: nothing (done), or what to throw. */
+  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult): Promise<unknown | null> => {
+    if ('done' in result) return null;
+    if ('park' in result) {
+      const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }));
+    }
+    if ('retryInMs' in result) {
+      // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
+      // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
+      // than dead-lettering the record while a crashed holder's lock is still live.
+      const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }));
+    }
+    const error = result.error;
+    const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
+    await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
     return error;
   };
 
@@ -453,6 +470,18 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
+      // The last attempt's failure (or deferral) dead-letters this poll: schedule the next one
+      // anyway, so a Connec! outage longer than the retries does not stop polling for good.
+      // Not when a shutdown interrupted it (unless deferred): the worker gives the job back, uncounted.
+      if (job.attempts >= job.maxAttempts && (!ctx.signal.aborted || error instanceof ImportBusyError)) {
+        await scheduleNextPoll(job.tenant, job.groupId).catch((scheduleError: unknown) => {
+          logger.error('sync: could not schedule the next poll after the last attempt failed', {
+            tenant: job.tenant,
+            groupId: job.groupId,
+            error: scheduleError instanceof Error ? scheduleError.message : String(scheduleError),
+          });
+        });
+      }
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
       throw error;
     }
@@ -518,7 +547,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return enqueuePoll(tenant, groupId, runAt ?? runtime.clock());
     },
     async deadLetters(filter = {}) {
-      const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPurge];
+      const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge];
       const out: DeadLetter[] = [];
       for (const type of types) {
         // The latest failures of each type: a limit must not hide the newest behind old ones.

@@ -1,0 +1,110 @@
+/**
+ * Dead letters that happen without a thrown error: a record parked (or busy) on its last
+ * attempt is dead-lettered by the worker and must be reported like a failed one, and a
+ * dead-lettered `sync.poll` must be listed and must not stop the group's polling for good.
+ */
+import { JobTypes, type SyncEvent } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { C, createHarness, GROUP, type Harness, provisionGroup, TENANT } from './harness.js';
+
+const failedEvents = (events: SyncEvent[]) => events.filter((e) => e.type === 'record.failed');
+
+/** Drains one round at a time until `done()` (jobs due later would keep `drain` spinning). */
+async function drainUntil(h: Harness, done: () => Promise<boolean>, rounds = 400): Promise<void> {
+  for (let i = 0; i < rounds && !(await done()); i++) {
+    await h.drain(1);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('records dead-lettered while deferred', () => {
+  it('a reference that never resolves: the last parked attempt emits record.failed { deadLettered } and counts it', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 3, parkRetryMs: 5 } });
+    // Items are not synced inbound in this group: the invoice's item never gets an id map.
+    await provisionGroup(h.storage, GROUP, { sync: { entities: { items: { inbound: false } } } });
+    const events: SyncEvent[] = [];
+    h.sync.api.on((e) => events.push(e));
+    h.connec.seed(GROUP, 'items', { name: 'Widget' }, 'it1');
+    const invoice = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ item_id: [C('it1')], quantity: 1 }] }, 'i1');
+
+    expect((await h.notify({ invoices: [invoice] })).status).toBe(200);
+    await h.drain(400);
+
+    const dead = await h.sync.api.deadLetters();
+    expect(dead.map((d) => [d.type, d.entity, d.connecId])).toEqual([[JobTypes.connecRecord, 'invoices', 'i1']]);
+    expect(h.app.invoices.size).toBe(0);
+    // Parked twice (retried), then dead on the third attempt: one failure, dead-lettered.
+    expect(failedEvents(events)).toEqual([
+      {
+        type: 'record.failed',
+        tenant: TENANT,
+        groupId: GROUP,
+        entity: 'invoices',
+        connecId: 'i1',
+        error: { code: 'parked', message: expect.stringContaining('waiting for items it1') },
+        deadLettered: true,
+      },
+    ]);
+    expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
+  });
+
+  it('a record busy on its last attempt emits record.failed { deadLettered } and counts it', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1, lockTtlMs: 60_000 } });
+    await provisionGroup(h.storage);
+    const events: SyncEvent[] = [];
+    h.sync.api.on((e) => events.push(e));
+    const person = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p9');
+    expect(await h.storage.locks.acquire(`sync.record:${TENANT}:${GROUP}:contacts:p9`, 'other-worker', 60_000)).toBe(true);
+
+    expect((await h.notify({ people: [person] })).status).toBe(200);
+    await h.drain(1);
+
+    expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 0, dead: 1 });
+    expect(failedEvents(events)).toEqual([
+      {
+        type: 'record.failed',
+        tenant: TENANT,
+        groupId: GROUP,
+        entity: 'contacts',
+        connecId: 'p9',
+        error: { code: 'busy', message: expect.stringContaining('record p9 is being written by another worker') },
+        deadLettered: true,
+      },
+    ]);
+    expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
+  });
+});
+
+describe('dead-lettered polls', () => {
+  it('a poll that fails every attempt is listed by deadLetters() and the next poll is still scheduled', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const pollIntervalMs = 60_000;
+    const h = await createHarness({ clock, sync: { pollIntervalMs } });
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'items', { name: 'Widget' }, 'it1');
+    h.connec.failLists = 10_000; // Connec! down for longer than the retries
+
+    await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    const polls = () => h.storage.jobs.counts({ type: JobTypes.syncPoll });
+    await drainUntil(h, async () => (await polls()).dead === 1);
+    const deadAt = clock().getTime();
+
+    const dead = await h.sync.api.deadLetters();
+    expect(dead).toEqual([
+      expect.objectContaining({ type: JobTypes.syncPoll, tenant: TENANT, groupId: GROUP, entity: null, connecId: null, error: expect.objectContaining({ message: expect.any(String) }) }),
+    ]);
+    // Exactly one next poll, due an interval after the dead letter (not now, not never).
+    expect(await polls()).toMatchObject({ pending: 1, running: 0, dead: 1 });
+    const [next] = await h.storage.jobs.claim({ worker: 'peek', limit: 1, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+    expect(next).toBeUndefined();
+
+    // Connec! recovers; an interval later the scheduled poll runs and applies the record.
+    h.connec.failLists = 0;
+    offset += pollIntervalMs + 1_000;
+    await drainUntil(h, async () => (await polls()).done === 1);
+    expect(await polls()).toMatchObject({ done: 1, dead: 1 });
+    expect([...h.app.items.values()].map((i) => i.name)).toEqual(['Widget']);
+    expect(clock().getTime() - deadAt).toBeGreaterThanOrEqual(pollIntervalMs);
+  });
+});
