@@ -19,7 +19,7 @@ import { StorageConflictError, SyncError } from '../errors/index.js';
 import type { GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
-import type { BatchOp, ConnecPort } from './ports.js';
+import type { BatchOp, BatchOpResult, ConnecPort } from './ports.js';
 import {
   CONNEC_PROVIDER,
   connecIdOf,
@@ -131,7 +131,7 @@ export interface PushItemResult {
   connecId: string | null;
   httpStatus: number | null;
   error: string | null;
-  /** Why a `failed` push failed: `http_<status>`, `push_failed` (no answer) or `link_conflict`. */
+  /** Why a `failed` push failed: `http_<status>`, `push_failed` (no answer), `link_conflict` or `mapper_error`. */
   code?: string;
 }
 
@@ -406,14 +406,26 @@ export class SyncEngine {
     let needed = ownIdOf(record.id, scope.owner) !== localId;
     const body: ConnecRecord = { id: mergeIds(record.id, [ours], realm) };
     for (const [path, ids] of Object.entries(subIds ?? {})) {
-      const lines = record[path];
-      if (!Array.isArray(lines)) continue;
-      body[path] = lines.map((line: unknown, index: number) => {
-        const subId = ids[index];
-        if (!isObject(line) || !subId) return line;
-        if (ownIdOf(line.id, scope.owner) !== subId) needed = true;
-        return { ...line, id: mergeIds(line.id, [{ ...ours, id: subId }], realm) };
+      // A nested path (`details/lines`) sends its whole top-level field, siblings included; the
+      // ids are aligned with the path's elements in document order (as `valuesAt` reads them).
+      const top = path.split('/')[0] as string;
+      const source = Object.hasOwn(body, top) ? body : record;
+      if (!Object.hasOwn(source, top)) continue;
+      let offset = 0;
+      let found = false;
+      const mapped = mapAt({ [top]: source[top] }, path, (lines) => {
+        if (!Array.isArray(lines)) return lines;
+        found = true;
+        const start = offset;
+        offset += lines.length;
+        return lines.map((line: unknown, index: number) => {
+          const subId = ids[start + index];
+          if (!isObject(line) || !subId) return line;
+          if (ownIdOf(line.id, scope.owner) !== subId) needed = true;
+          return { ...line, id: mergeIds(line.id, [{ ...ours, id: subId }], realm) };
+        });
       });
+      if (found) body[top] = mapped[top];
     }
     if (!needed) return null;
     return {
@@ -1063,10 +1075,27 @@ export class SyncEngine {
       const connecId = map?.connecId ?? null;
       const isCreate = connecId === null;
       const mctx = this.mapperContext(scope, entity, connecId, localId, isCreate);
-      const mapper = isCreate && outbound.toConnecOnCreate ? outbound.toConnecOnCreate : outbound.toConnec;
-      const payload = prune(mapper(record, mctx));
-      if (!isObject(payload)) throw new SyncError(`toConnec of "${entity.name}" must return an object`);
-      const hash = payloadHash(payload);
+      let payload: ConnecRecord;
+      let hash: string;
+      try {
+        const plain = prune(outbound.toConnec(record, mctx));
+        if (!isObject(plain)) throw new SyncError(`toConnec of "${entity.name}" must return an object`);
+        const onCreate = isCreate && outbound.toConnecOnCreate ? prune(outbound.toConnecOnCreate(record, mctx)) : plain;
+        if (!isObject(onCreate)) throw new SyncError(`toConnecOnCreate of "${entity.name}" must return an object`);
+        payload = onCreate;
+        // The hash of `toConnec` even when the OnCreate payload is sent: the echo check and the
+        // next push compare against `toConnec`, so an OnCreate hash would never match either.
+        hash = payloadHash(plain);
+      } catch (error) {
+        // A mapper bug fails this record only, like a rejected op; the others are still pushed.
+        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error instanceof Error ? error.message : String(error)}`;
+        const code = MAPPER_ERROR;
+        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
+        this.counters.pushFailed++;
+        results[index] = { localId, status: 'failed', connecId, httpStatus: null, error: message, code };
+        this.emitPushed(scope, entity, localId, connecId, 0, false);
+        continue;
+      }
       if (map && connecId !== null && map.lastPushedHash === hash && map.lastError === null) {
         results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
         continue;
@@ -1094,9 +1123,22 @@ export class SyncEngine {
     const size = this.deps.options.batchSize;
     for (let start = 0; start < pending.length; start += size) {
       const chunk = pending.slice(start, start + size);
-      const answers = await scope.port.batch(chunk.map((p) => p.op), signal ? { signal } : {});
+      // A call that throws (Connec! down after the client's retries) fails this chunk's ops
+      // only: earlier chunks stay pushed and linked, and every record gets its result.
+      let answers: BatchOpResult[] = [];
+      let thrown: { message: string; status: number | null } | null = null;
+      try {
+        answers = await scope.port.batch(
+          chunk.map((p) => p.op),
+          signal ? { signal } : {},
+        );
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
+        thrown = { message: error instanceof Error ? error.message : String(error), status };
+      }
       for (const [i, item] of chunk.entries()) {
-        const answer = answers[i];
+        const answer: BatchOpResult | undefined = thrown ? { status: thrown.status ?? 0, record: null, error: thrown.message } : answers[i];
         const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
         const returnedId = ok && answer.record ? connecIdOf(answer.record.id) : null;
         const connecId = returnedId ?? item.connecId;
@@ -1119,7 +1161,7 @@ export class SyncEngine {
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
         } else {
           const message = conflict ? conflict.message : answer ? (answer.error ?? `HTTP ${answer.status}`) : 'no result for op';
-          const status = answer?.status ?? null;
+          const status = thrown ? thrown.status : (answer?.status ?? null);
           const code = conflict ? LINK_CONFLICT : status === null ? 'push_failed' : `http_${status}`;
           await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
           this.counters.pushFailed++;
@@ -1134,19 +1176,14 @@ export class SyncEngine {
             });
           }
         }
-        this.deps.emit({
-          type: 'record.pushed',
-          tenant: scope.tenant.name,
-          groupId: scope.groupId,
-          entity: entity.name,
-          localId: item.localId,
-          connecId: linked ? connecId : item.connecId,
-          status: answer?.status ?? 0,
-          ok: linked,
-        });
+        this.emitPushed(scope, entity, item.localId, linked ? connecId : item.connecId, answer?.status ?? 0, linked);
       }
     }
     return results;
+  }
+
+  private emitPushed(scope: GroupScope, entity: AnyEntity, localId: string, connecId: string | null, status: number, ok: boolean): void {
+    this.deps.emit({ type: 'record.pushed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, connecId, status, ok });
   }
 
   /** Records a failed push on the local record's id map (created, unlinked, when it has none). */
@@ -1563,7 +1600,8 @@ export class SyncEngine {
  * or the statuses @org/connec-client retries by default (408, 429, 5xx).
  */
 function isTransientPushFailure(result: PushItemResult): boolean {
-  if (result.code === LINK_CONFLICT) return false;
+  // A mapper bug fails again on every retry.
+  if (result.code === LINK_CONFLICT || result.code === MAPPER_ERROR) return false;
   const status = result.httpStatus;
   return status === null || status === 0 || status === 408 || status === 429 || (status >= 500 && status <= 599);
 }
@@ -1594,6 +1632,8 @@ function toJson(value: unknown): JsonValue {
 
 /** Failure code of a Connec! id and a local id that cannot be linked (one of them is linked elsewhere). */
 export const LINK_CONFLICT = 'link_conflict';
+/** `code` of a push whose `toConnec`/`toConnecOnCreate` threw (nothing was sent). */
+export const MAPPER_ERROR = 'mapper_error';
 
 /** A Connec! record and a local record cannot be linked: either is already linked to another record. */
 export class LinkConflictError extends SyncError {}

@@ -1,0 +1,214 @@
+/**
+ * Regressions of the push-path audit: `toConnecOnCreate` and echo suppression, nested
+ * `subRecords` paths in the link-back, and `pushMany` reporting per-record and per-chunk
+ * failures instead of throwing.
+ */
+import { createSyncModule, defineConnector, defineEntity, ImportFailedError, memoryAdapter, ServerError, type SyncEvent } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { createWorker } from '../../src/worker/index.js';
+import { FakeConnec } from './fake-connec.js';
+import { API_ID, API_KEY, C, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
+
+type AnyEntityDefinition = ReturnType<typeof defineEntity>;
+
+async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number } = {}) {
+  const connec = new FakeConnec(ORG_UID);
+  const storage = memoryAdapter();
+  const runtime = testRuntime(storage);
+  const events: SyncEvent[] = [];
+  const module = createSyncModule(runtime, {
+    connector: defineConnector({ entities }),
+    sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 3, onEvent: (e: SyncEvent) => events.push(e), ...sync },
+  });
+  await provisionGroup(storage);
+  const worker = createWorker(runtime, module.jobs ?? {});
+  const drain = async () => {
+    for (let i = 0; i < 100; i++) {
+      await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
+      const counts = await storage.jobs.counts();
+      if (counts.pending === 0 && counts.running === 0) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const route = module.routes?.connecNotification;
+  if (!route) throw new Error('no notification route');
+  const notify = (body: unknown) =>
+    route({
+      request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+      tenant: testTenant(),
+      params: {},
+    });
+  return { connec, storage, sync: module, drain, notify, events };
+}
+
+const ids = (entity: string) => ({ tenant: TENANT, groupId: GROUP, entity });
+
+interface Person {
+  id: string;
+  first: string;
+  last?: string;
+  bad?: boolean;
+}
+
+describe('toConnecOnCreate and echo suppression', () => {
+  it('the echo of a first push made with toConnecOnCreate is skipped, and re-pushing the unchanged record sends nothing', async () => {
+    let localUpdates = 0;
+    const person: Person = { id: 'per-1', first: 'Jane', last: 'Doe' };
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'both',
+      toLocal: (p: Record<string, unknown>) => ({ id: 'per-1', first: String(p.first_name), last: String(p.last_name) }),
+      toConnec: (c: Person) => ({ first_name: c.first, last_name: c.last }),
+      toConnecOnCreate: (c: Person) => ({ first_name: c.first, last_name: c.last, is_customer: true }),
+      localId: (c: Person) => c.id,
+      local: {
+        create: async () => ({ id: 'x' }),
+        update: async () => {
+          localUpdates++;
+          return undefined;
+        },
+      },
+    });
+    const h = await setup([contacts]);
+    const first = await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: person });
+    expect(first.status).toBe('pushed');
+    const [created] = h.connec.all(GROUP, 'people');
+    expect(created).toMatchObject({ first_name: 'Jane', is_customer: true });
+
+    await h.notify({ people: [created] });
+    await h.drain();
+    expect(h.sync.api.counters().skippedEcho).toBe(1);
+    expect(localUpdates).toBe(0);
+
+    const again = await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: person });
+    expect(again.status).toBe('unchanged');
+    expect(h.connec.batches.length).toBe(1);
+  });
+});
+
+describe('nested subRecords paths', () => {
+  it('links the sub-record ids of `details/lines` back into Connec! (siblings kept) and maps them inbound on update', async () => {
+    const seen: unknown[] = [];
+    const invoices = defineEntity({
+      name: 'invoices',
+      connec: 'invoices',
+      direction: 'inbound',
+      subRecords: ['details/lines'],
+      toLocal: (r: Record<string, unknown>) => {
+        const details = r.details as { lines: { id: unknown }[] };
+        seen.push(details.lines.map((l) => l.id));
+        return r;
+      },
+      local: {
+        create: async () => ({ id: 'inv-1', subIds: { 'details/lines': ['ln-a', 'ln-b'] } }),
+        update: async () => undefined,
+      },
+    });
+    const h = await setup([invoices]);
+    const lines = [
+      { id: [C('l1')], quantity: 1 },
+      { id: [C('l2')], quantity: 2 },
+    ];
+    const record = h.connec.seed(GROUP, 'invoices', { details: { memo: 'keep me', lines } }, 'i1');
+    await h.notify({ invoices: [record] });
+    await h.drain();
+
+    const stored = h.connec.find(GROUP, 'invoices', 'i1') as { details: { memo: string; lines: { id: { id: string }[] }[] } };
+    expect(stored.details.memo).toBe('keep me');
+    expect(stored.details.lines.map((l) => l.id.map((e) => e.id))).toEqual([
+      ['l1', 'ln-a'],
+      ['l2', 'ln-b'],
+    ]);
+
+    const edited = h.connec.edit(GROUP, 'invoices', 'i1', { transaction_number: 'INV-2' });
+    await h.notify({ invoices: [edited] });
+    await h.drain();
+    expect(seen).toEqual([
+      [null, null],
+      ['ln-a', 'ln-b'],
+    ]);
+  });
+});
+
+describe('pushMany partial failures', () => {
+  const toConnec = (c: Person) => {
+    if (c.bad) throw new Error('mapper bug');
+    return { first_name: c.first };
+  };
+  const contacts = defineEntity({ name: 'contacts', connec: 'people', direction: 'outbound', toConnec, localId: (c: Person) => c.id });
+  const people = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `per-${i + 1}`, first: `P${i + 1}` }));
+
+  it('a throwing mapper fails its record only (mapper_error, recorded); the others are pushed', async () => {
+    const h = await setup([contacts]);
+    const records: Person[] = [{ id: 'per-1', first: 'A' }, { id: 'per-2', first: 'B', bad: true }, { id: 'per-3', first: 'C' }];
+    const results = await h.sync.api.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'contacts', records });
+    expect(results.map((r) => r.status)).toEqual(['pushed', 'failed', 'pushed']);
+    expect(results[1]).toMatchObject({ localId: 'per-2', code: 'mapper_error', httpStatus: null, error: expect.stringContaining('mapper bug') });
+    expect(h.connec.batches.length).toBe(1);
+    expect((await h.storage.idMaps.find(ids('contacts'), { localId: 'per-2' }))?.lastError).toMatchObject({ code: 'mapper_error' });
+    expect(h.sync.api.counters()).toMatchObject({ pushed: 2, pushFailed: 1 });
+  });
+
+  it.each([
+    ['a 503 after retries', new ServerError('Connec! unavailable', { service: 'connec', status: 503, method: 'POST', url: '/batch' }), 503, 'http_503'],
+    ['a network error', new Error('socket hang up'), null, 'push_failed'],
+  ])('a batch call failing with %s fails that chunk only; earlier chunks stay pushed and every record gets a result', async (_name, error, status, code) => {
+    const h = await setup([contacts], { batchSize: 2 });
+    const batch = h.connec.batch.bind(h.connec);
+    let calls = 0;
+    h.connec.batch = async (ops) => {
+      if (++calls === 2) throw error;
+      return batch(ops);
+    };
+    const records = people(4);
+    const results = await h.sync.api.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'contacts', records });
+    expect(results.map((r) => r.status)).toEqual(['pushed', 'pushed', 'failed', 'failed']);
+    expect(results[2]).toMatchObject({ localId: 'per-3', httpStatus: status, code, error: (error as Error).message });
+    for (const r of records.slice(0, 2)) expect((await h.storage.idMaps.find(ids('contacts'), { localId: r.id }))?.connecId).not.toBeNull();
+    for (const r of records.slice(2)) expect((await h.storage.idMaps.find(ids('contacts'), { localId: r.id }))?.lastError).toMatchObject({ code });
+    expect(h.sync.api.counters()).toMatchObject({ pushed: 2, pushFailed: 2 });
+    expect(h.events.flatMap((e) => (e.type === 'record.pushed' ? [`${e.localId}:${e.ok}`] : []))).toEqual(['per-1:true', 'per-2:true', 'per-3:false', 'per-4:false']);
+
+    // a retry pushes only the failed ones
+    h.connec.batch = batch;
+    const retry = await h.sync.api.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'contacts', records });
+    expect(retry.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'pushed', 'pushed']);
+  });
+
+  it('in the import, a batch call throwing a 503 still stops the import before the inbound half; a mapper error does not', async () => {
+    const listed = (records: Person[]) =>
+      defineEntity({
+        name: 'contacts',
+        connec: 'people',
+        direction: 'outbound',
+        toConnec,
+        localId: (c: Person) => c.id,
+        local: {
+          list: async function* () {
+            yield records;
+          },
+        },
+      });
+    const down = await setup([listed(people(2))]);
+    down.connec.batch = async () => {
+      throw new ServerError('Connec! unavailable', { service: 'connec', status: 503, method: 'POST', url: '/batch' });
+    };
+    const error = await down.sync.api.importGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImportFailedError);
+    expect((error as ImportFailedError).report.failures).toEqual([
+      expect.objectContaining({ localId: 'per-1', code: 'http_503' }),
+      expect.objectContaining({ localId: 'per-2', code: 'http_503' }),
+    ]);
+
+    const buggy = await setup([listed([{ id: 'per-1', first: 'A', bad: true }, ...people(3).slice(1)])]);
+    const report = await buggy.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    expect(report.status).toBe('complete');
+    expect(report.failures).toEqual([expect.objectContaining({ localId: 'per-1', code: 'mapper_error' })]);
+    expect(report.entities.contacts).toMatchObject({ pushed: 2, failed: 1 });
+  });
+});
