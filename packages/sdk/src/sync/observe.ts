@@ -151,7 +151,8 @@ export function emptyEntityReport(): EntityReport {
   return { fetched: 0, created: 0, updated: 0, skipped: 0, deferred: 0, linked: 0, pushed: 0, failed: 0 };
 }
 
-const PERSONAL = /e-?mail|phone|mobile|landline|fax|address|first_?name|last_?name|surname|birth|^name$|line1|line2|postal/i;
+const PERSONAL =
+  /e-?mail|phone|mobile|landline|fax|address|(first|last|middle|given|family|full|display|user|nick|maiden)_?name|surname|birth|^name$|line1|line2|postal|contact_?channel|skype|linkedin|twitter|facebook|gender|social_?security|ssn|passport|^notes?$/i;
 const SECRET = /pass(word)?|secret|token|authori[sz]ation|api_?key|credential|cookie|session/i;
 
 /** Redacts personal fields (emails, phones, names, addresses) and credentials, recursively, by key. */

@@ -35,4 +35,34 @@ describe('sync logger redaction', () => {
     });
     expect(JSON.stringify(lines)).not.toMatch(/jane|Doe|George|secret-key|1234/);
   });
+
+  it('redacts social handles, app-side names, gender and free-text notes too', () => {
+    const lines: Record<string, unknown>[] = [];
+    const capture = (_message: string, fields?: Record<string, unknown>) => lines.push(fields ?? {});
+    const logger = syncLogger({ debug: capture, info: capture, warn: capture, error: capture });
+    logger.info('sync: mapped', {
+      entity: 'contacts',
+      record: {
+        contact_channel: { skype: 'jane.doe.77', linkedin: 'in/janedoe' },
+        gender: 'F',
+        notes: 'met Jane at the Sydney expo, home 0412 345 678',
+        fullName: 'Jane Doe',
+        displayName: 'JD',
+        username: 'jdoe',
+        status: 'active',
+      },
+    });
+    expect(lines[0]).toEqual({
+      entity: 'contacts',
+      record: {
+        contact_channel: '[redacted]',
+        gender: '[redacted]',
+        notes: '[redacted]',
+        fullName: '[redacted]',
+        displayName: '[redacted]',
+        username: '[redacted]',
+        status: 'active',
+      },
+    });
+  });
 });
