@@ -361,6 +361,11 @@ export class SyncEngine {
     let out = record;
     const missing: { entity: string; connecId: string }[] = [];
     for (const [path, target] of Object.entries(entity.references)) {
+      // A target this group never imports (outbound-only, or inbound switched off for the
+      // group) can only be known through a push of ours; a record it has no map for will
+      // never arrive, so the reference is left empty instead of parking the record for good.
+      const targetDef = this.deps.connector.entity(target);
+      const canArrive = targetDef !== undefined && this.enabled(scope, targetDef, 'inbound');
       const resolved = new Map<string, string | null>();
       for (const { location, value } of valuesAt(record, path)) {
         if (value === null || value === undefined || value === '') {
@@ -381,7 +386,7 @@ export class SyncEngine {
         if (map?.localId && !map.tombstonedAt) resolved.set(location, map.localId);
         else {
           resolved.set(location, null);
-          missing.push({ entity: target, connecId: cid });
+          if (canArrive) missing.push({ entity: target, connecId: cid });
         }
       }
       out = mapAt(out, path, (_value, location) => resolved.get(location) ?? null);

@@ -17,14 +17,28 @@ async function drainUntil(h: Harness, done: () => Promise<boolean>, rounds = 400
   }
 }
 
+describe('references to an entity the group never imports', () => {
+  it('are left empty instead of parking the record until it is dead-lettered (§F14: items inbound off)', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 3, parkRetryMs: 5 } });
+    await provisionGroup(h.storage, GROUP, { sync: { entities: { items: { inbound: false } } } });
+    h.connec.seed(GROUP, 'items', { name: 'Widget' }, 'it1');
+    const invoice = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-2', lines: [{ item_id: [C('it1')], quantity: 1 }] }, 'i2');
+    expect((await h.notify({ invoices: [invoice] })).status).toBe(200);
+    await h.drain(50);
+    expect(await h.sync.api.deadLetters()).toEqual([]);
+    expect([...h.app.invoices.values()].map((i) => i.number)).toEqual(['INV-2']);
+    expect(h.app.items.size).toBe(0);
+    expect(h.sync.api.counters()).toMatchObject({ parked: 0, failed: 0 });
+  });
+});
+
 describe('records dead-lettered while deferred', () => {
   it('a reference that never resolves: the last parked attempt emits record.failed { deadLettered } and counts it', async () => {
-    const h = await createHarness({ sync: { maxAttempts: 3, parkRetryMs: 5 } });
-    // Items are not synced inbound in this group: the invoice's item never gets an id map.
-    await provisionGroup(h.storage, GROUP, { sync: { entities: { items: { inbound: false } } } });
+    // The invoice's item never arrives (no notification, and no on-demand fetch).
+    const h = await createHarness({ sync: { maxAttempts: 3, parkRetryMs: 5, fetchMissingReferences: false } });
+    await provisionGroup(h.storage);
     const events: SyncEvent[] = [];
     h.sync.api.on((e) => events.push(e));
-    h.connec.seed(GROUP, 'items', { name: 'Widget' }, 'it1');
     const invoice = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ item_id: [C('it1')], quantity: 1 }] }, 'i1');
 
     expect((await h.notify({ invoices: [invoice] })).status).toBe(200);
