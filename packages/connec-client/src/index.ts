@@ -36,6 +36,7 @@ export type {
 export { ConnecGroup, createConnecClient, DEFAULT_BASE_PATH, DEFAULT_TIMEOUT_MS } from './client.js';
 export type { ConnecClient, ConnecClientOptions } from './client.js';
 export type { RequestOptions, WriteOptions } from './http/kernel.js';
+export { isRetriedByDefault } from './http/retry.js';
 export type { RetryEvent, RetryPolicy } from './http/retry.js';
 export { CollectionResource, CompanyResource } from './resources.js';
 export type { ListOptions, ListQuery, RecordId } from './resources.js';

@@ -80,6 +80,11 @@ export function isRetryableStatus(policy: ResolvedRetryPolicy, status: number): 
   return policy.statusCodes.has(status);
 }
 
+/** Whether the client retries `status` by default (408, 429 and every 5xx): a failure a later attempt may get through. */
+export function isRetriedByDefault(status: number): boolean {
+  return isRetryableStatus(defaultRetryPolicy, status);
+}
+
 /** Exponential backoff for retry `attempt` (1-based), with optional jitter. */
 export function backoffDelay(policy: ResolvedRetryPolicy, attempt: number, random: () => number = Math.random): number {
   const raw = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));

@@ -6,6 +6,7 @@
  * must not be lost is a job in the durable inbox.
  */
 import { randomUUID } from 'node:crypto';
+import { isRetriedByDefault } from '@org/connec-client';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import type {
   AnyEntity,
@@ -1602,13 +1603,13 @@ export class SyncEngine {
 
 /**
  * A failed push op that a retry may get through: no answer or a network failure (status 0),
- * or the statuses @org/connec-client retries by default (408, 429, 5xx).
+ * or a status @org/connec-client retries by default.
  */
 function isTransientPushFailure(result: PushItemResult): boolean {
   // A mapper bug fails again on every retry.
   if (result.code === LINK_CONFLICT || result.code === MAPPER_ERROR) return false;
   const status = result.httpStatus;
-  return status === null || status === 0 || status === 408 || status === 429 || (status >= 500 && status <= 599);
+  return status === null || status === 0 || isRetriedByDefault(status);
 }
 
 function idArrayOrNull(value: unknown): IdEntry[] | null {

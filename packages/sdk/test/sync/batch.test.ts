@@ -12,7 +12,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { A, API_ID, API_KEY, C, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
+import { A, C, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 /** Counts every storage call by `repository.method`. */
 function counting(storage: StorageAdapter): { storage: StorageAdapter; calls: Map<string, number> } {
@@ -94,18 +94,7 @@ function setup(options: { createMany?: boolean } = {}) {
     sync: { connecPort: () => connec, parkRetryMs: 60_000, pageSize: 50 },
   });
   const worker = createWorker(runtime, sync.jobs ?? {});
-  const route = sync.routes?.connecNotification;
-  if (!route) throw new Error('no notification route');
-  const notify = (body: unknown) =>
-    route({
-      request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      }),
-      tenant: testTenant(),
-      params: {},
-    });
+  const notify = notifier(sync);
   /** Notifies records that also exist in the fake Connec! (so link-backs find them). */
   const deliver = (body: Record<string, Record<string, unknown>[]>) => {
     for (const [collection, list] of Object.entries(body)) {

@@ -301,9 +301,15 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       await new Promise((r) => setTimeout(r, 5));
     }
   };
+  const notify = notifier(sync);
+  return { app, connec, storage, runtime, sync, drain, notify };
+}
+
+/** Posts a notification body (JSON, or raw text) to a sync module's route as the test tenant. */
+export function notifier(sync: { routes?: SyncModule['routes'] }) {
   const route = sync.routes?.connecNotification;
   if (!route) throw new Error('no notification route');
-  const notify = (body: unknown, auth = { id: API_ID, key: API_KEY }) =>
+  return (body: unknown, auth = { id: API_ID, key: API_KEY }) =>
     route({
       request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
         method: 'POST',
@@ -316,7 +322,6 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       tenant: testTenant(),
       params: {},
     });
-  return { app, connec, storage, runtime, sync, drain, notify };
 }
 
 /** `[{id, provider:'connec', realm}]` */

@@ -15,7 +15,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { A, API_ID, API_KEY, createHarness, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
+import { A, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 const scope = (entity: string) => ({ tenant: TENANT, groupId: GROUP, entity });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,16 +176,7 @@ describe('per-record locks during slow local writes', () => {
         await sleep(50);
       }
     };
-    const notify = (body: unknown) =>
-      sync.routes?.connecNotification?.({
-        request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
-          method: 'POST',
-          headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}` },
-          body: JSON.stringify(body),
-        }),
-        tenant: testTenant(),
-        params: {},
-      });
+    const notify = notifier(sync);
     const gate = (id: string) => {
       let open = () => {};
       gates.set(

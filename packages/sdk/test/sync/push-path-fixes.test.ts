@@ -7,7 +7,7 @@ import { createSyncModule, defineConnector, defineEntity, ImportFailedError, mem
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { API_ID, API_KEY, C, GROUP, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
+import { C, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 type AnyEntityDefinition = ReturnType<typeof defineEntity>;
 
@@ -30,18 +30,7 @@ async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  const route = module.routes?.connecNotification;
-  if (!route) throw new Error('no notification route');
-  const notify = (body: unknown) =>
-    route({
-      request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      }),
-      tenant: testTenant(),
-      params: {},
-    });
+  const notify = notifier(module);
   return { connec, storage, sync: module, drain, notify, events };
 }
 
