@@ -1,4 +1,4 @@
-import { isCollectionName, normalizeCollectionName } from '@org/connec-client';
+import { isCollectionName, normalizeCollectionName, type RecordOf } from '@org/connec-client';
 import { ConnectorDefinitionError } from '../errors/index.js';
 import type {
   AnyEntity,
@@ -48,17 +48,20 @@ function checkPath(entity: string, kind: string, path: string): void {
  * are required: inbound needs `toLocal` + `local.create/update`; outbound needs `toConnec` +
  * `localId`; both needs all of them. Shape errors that types cannot catch (bad names and
  * paths) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
+ *
+ * Type arguments: `K` the Connec! collection, `L` the app's record, `C` the Connec! record the
+ * mappers see, by default the catalog's type for `K` (`RecordOf<K>` of @org/connec-client).
  */
-export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: InboundEntityDefinition<C, L, K>,
 ): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: OutboundEntityDefinition<C, L, K>,
 ): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: BidirectionalEntityDefinition<C, L, K>,
 ): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = ConnecRecord>(
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: EntityDefinition<C, L, K>,
 ): Entity<L, K> {
   const name = definition.name;

@@ -1,5 +1,5 @@
 import { ConnectorDefinitionError, defineConnector, defineEntity, ImportBusyError, ImportFailedError, JobTypes, type SyncEvent } from '@org/maestrano-sdk';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { A, C, createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 
 const scope = (entity: string) => ({ tenant: TENANT, groupId: GROUP, entity });
@@ -388,5 +388,42 @@ describe('defineConnector checks', () => {
     // @ts-expect-error an outbound entity needs localId (and the runtime check agrees)
     expect(() => defineEntity({ name: 'y', connec: 'people', direction: 'outbound', toConnec: () => ({}) })).toThrow(/localId is required/);
     expect(JobTypes.connecRecord).toBe('connec.record');
+  });
+
+  it('types: mappers get the typed record of their collection, a loose one outside the catalog', () => {
+    interface Contact {
+      id: string;
+      name: string;
+    }
+    const seen: unknown[] = [];
+    const people = defineEntity<'people', Contact>({
+      name: 'typed-people',
+      connec: 'people',
+      direction: 'both',
+      toLocal: (person) => {
+        expectTypeOf(person.first_name).toEqualTypeOf<string | null | undefined>();
+        expectTypeOf(person.email).toMatchTypeOf<{ address?: string | null | undefined } | null | undefined>();
+        seen.push(person.first_name);
+        return { id: '', name: person.first_name ?? '' };
+      },
+      // @ts-expect-error first_name is a string in Connec!'s person schema
+      toConnec: (contact) => ({ first_name: contact.name.length }),
+      localId: (contact) => contact.id,
+      local: { create: async () => ({ id: 'c1' }), update: async () => undefined },
+    });
+    const custom = defineEntity({
+      name: 'custom',
+      connec: 'custom_things',
+      direction: 'inbound',
+      toLocal: (record) => {
+        expectTypeOf(record.anything).toEqualTypeOf<unknown>();
+        return { anything: record.anything };
+      },
+      local: { create: async () => ({ id: 'x1' }), update: async () => undefined },
+    });
+    const ctx = { tenant: TENANT, groupId: GROUP, entity: 'typed-people', connecId: 'p1', localId: null, isCreate: true, settings: {} };
+    expect(people.inbound?.toLocal({ id: 'p1', first_name: 'Ada' }, ctx)).toEqual({ id: '', name: 'Ada' });
+    expect(custom.inbound?.toLocal({ id: 'x', anything: 3 }, { ...ctx, entity: 'custom' })).toEqual({ anything: 3 });
+    expect(seen).toEqual(['Ada']);
   });
 });
