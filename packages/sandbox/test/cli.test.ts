@@ -1,30 +1,22 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../../scripts/ensure-built.js';
 import { basic } from './helpers.js';
 
 const run = promisify(execFile);
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rootDir = join(pkgDir, '..', '..');
 
-/** True when dist/ is missing or older than any source file (so the test always runs the current code). */
-function distIsStale(): boolean {
-  const built = ['index.js', 'index.d.ts', 'cli.js'].map((f) => join(pkgDir, 'dist', f));
-  if (!built.every((f) => existsSync(f))) return true;
-  const oldestBuild = Math.min(...built.map((f) => statSync(f).mtimeMs));
-  const sources = readdirSync(join(pkgDir, 'src'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile() && d.name.endsWith('.ts'));
-  return sources.some((d) => statSync(join(d.parentPath, d.name)).mtimeMs > oldestBuild);
-}
-
 describe('CLI (built bin)', () => {
   let child: ChildProcess | null = null;
 
   beforeAll(async () => {
-    if (distIsStale()) await run('npm', ['run', 'build'], { cwd: pkgDir, timeout: 120_000 });
-    else console.log('dist/ is newer than src/: reusing the existing build');
+    // dist/ missing or older than src/: build first, so the test always runs the current code.
+    console.log(`packages' dist/: ${await ensureBuilt(['sandbox'])}`);
     if (!existsSync(join(rootDir, 'node_modules', '.bin', 'maestrano-sandbox'))) {
       // npm skips the bin link when dist/cli.js did not exist at install time; re-link it.
       console.log('maestrano-sandbox bin link missing after install: running npm rebuild @org/maestrano-sandbox');
