@@ -169,6 +169,22 @@ describe('the npm tarballs', () => {
     expect(packs.map((p) => p.manifest.name).sort()).toEqual(['@org/connec-client', '@org/maestrano-adapter-mongo', '@org/maestrano-adapter-prisma', '@org/maestrano-sandbox', '@org/maestrano-sdk']);
   });
 
+  it('documents shipped in a tarball link only to files shipped with them', () => {
+    const broken: string[] = [];
+    for (const { manifest, files } of packs) {
+      for (const doc of files.filter((f) => f.endsWith('.md'))) {
+        const text = readFileSync(join(app, 'node_modules', manifest.name, doc), 'utf8');
+        for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+          const target = m[1] ?? '';
+          if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+          const path = join(dirname(doc), decodeURIComponent(target.split('#')[0] ?? '')).replace(/\/$/, '');
+          if (!files.includes(path) && !files.some((f) => f.startsWith(`${path}/`))) broken.push(`${manifest.name}/${doc} -> ${target}`);
+        }
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
   it("adapter-prisma ships its schema fragment and every migration of both providers", () => {
     const pack = packs.find((p) => p.dir === 'adapter-prisma');
     expect(pack?.files).toContain('prisma/schema.prisma');
