@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { type BatchOp, type BatchOptions, type BatchResult, type GroupBatchOp, runBatch } from './batch.js';
 import { ClientConfigError } from './errors.js';
 import { HttpKernel, isValidTimeout, TIMEOUT_RULE } from './http/kernel.js';
-import { defaultRetryPolicy, type RetryPolicy, resolveRetryPolicy } from './http/retry.js';
+import { defaultRetryPolicy, type RetryPolicy, RetryOptionSchema, resolveRetryPolicy } from './http/retry.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
 import { checkSegment, type ClientContext, CollectionResource, CompanyResource } from './resources.js';
 
@@ -36,23 +36,13 @@ const DEFAULT_USER_AGENT = '@org/connec-client';
 const secret = (name: string) =>
   z.string({ error: `${name} must be a string` }).min(1, { error: `${name} must not be empty` });
 
-const RetryPolicySchema = z.strictObject({
-  limit: z.int().min(0).max(20).optional(),
-  statusCodes: z.array(z.int().min(100).max(599)).optional(),
-  baseDelayMs: z.number().min(0).optional(),
-  maxDelayMs: z.number().min(0).optional(),
-  jitter: z.boolean().optional(),
-  maxRetryAfterMs: z.number().min(0).optional(),
-  onRetry: z.custom<NonNullable<RetryPolicy['onRetry']>>((v) => typeof v === 'function').optional(),
-});
-
 const OptionsSchema = z.strictObject({
   host: z.url({ protocol: /^https?$/, error: 'host must be an http(s) URL' }),
   basePath: z.string().regex(/^(\/[A-Za-z0-9_\-.~]+)*\/?$/, { error: 'basePath must be a URL path' }).optional(),
   credentials: z.strictObject({ apiId: secret('apiId'), apiKey: secret('apiKey') }),
   externalIds: z.boolean().optional(),
   fetch: z.custom<typeof globalThis.fetch>((v) => typeof v === 'function', { error: 'fetch must be a function' }).optional(),
-  retry: z.union([z.int().min(0).max(20), RetryPolicySchema]).optional(),
+  retry: RetryOptionSchema.optional(),
   timeoutMs: z.custom<number>(isValidTimeout, { error: TIMEOUT_RULE }).optional(),
   userAgent: z.string().optional(),
 });

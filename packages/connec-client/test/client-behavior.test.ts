@@ -303,6 +303,33 @@ describe('timeouts and aborts', () => {
     expect(() => h.makeClient({ timeoutMs: 2 ** 31 })).toThrow(ClientConfigError);
   });
 
+  it('rejects an invalid per-call retry with PayloadValidationError before sending anything', async () => {
+    const [id = ''] = h.server.seed(GROUP, 'people', [personFields(1)]);
+    const people = h.client.group(GROUP).people;
+    const cases: Array<[unknown, string]> = [
+      [-1, 'retry: Too small'],
+      [Number.POSITIVE_INFINITY, 'retry: expected a retry count from 0 to 20 or a retry policy object'],
+      [1.5, 'retry: expected a retry count'],
+      [21, 'retry: Too big'],
+      ['3', 'retry: expected a retry count'],
+      [{ limt: 2 }, 'retry: Unrecognized key: "limt"'],
+      [{ limit: -1 }, 'retry/limit: Too small'],
+      [{ baseDelayMs: -5 }, 'retry/baseDelayMs: Too small'],
+    ];
+    for (const [retry, message] of cases) {
+      const error = await failure(people.list({}, { retry: retry as number }));
+      expect(error, JSON.stringify(retry)).toBeInstanceOf(PayloadValidationError);
+      expect((error as Error).message, JSON.stringify(retry)).toContain(message);
+    }
+    expect(await failure(people.retrieve(id, { retry: -2 }))).toBeInstanceOf(PayloadValidationError);
+    expect(await failure(people.update(id, { job_title: 'VP' }, { retry: { limit: 99 } }))).toBeInstanceOf(PayloadValidationError);
+    expect(h.server.requests).toHaveLength(0);
+    // Valid overrides still apply: no retry at all, and a policy object.
+    h.server.fault({ action: { kind: 'reply', status: 503 } });
+    expect(await failure(people.list({}, { retry: 0 }))).toMatchObject({ status: 503 });
+    expect(h.server.requests).toHaveLength(1);
+  });
+
   it('an AbortSignal aborts an in-flight request without retrying', async () => {
     h.server.fault({ action: { kind: 'hang' } });
     const controller = new AbortController();

@@ -22,7 +22,8 @@ import {
   ResponseValidationError,
   serviceNames,
 } from '../errors.js';
-import { backoffDelay, isRetryableStatus, type ResolvedRetryPolicy, type RetryPolicy, resolveRetryPolicy } from './retry.js';
+import { describeIssues, summarizeIssues } from '../internal/issues.js';
+import { backoffDelay, isRetryableStatus, type ResolvedRetryPolicy, type RetryPolicy, RetryOptionSchema, resolveRetryPolicy } from './retry.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT';
 
@@ -40,6 +41,15 @@ function callTimeout(value: number): number {
   throw new PayloadValidationError(`Invalid request options: ${TIMEOUT_RULE}`, {
     issues: [{ path: 'timeoutMs', message: TIMEOUT_RULE }],
   });
+}
+
+/** A per-call `retry` checked like the client's: `retry: -1`, `Infinity` or a misspelt key must not go out unnoticed. */
+function callRetry(value: RetryPolicy | number | undefined): RetryPolicy | number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = RetryOptionSchema.safeParse(value);
+  if (parsed.success) return value;
+  const issues = summarizeIssues(parsed.error.issues, ['retry']);
+  throw new PayloadValidationError(`Invalid request options: ${describeIssues(issues)}`, { issues });
 }
 
 /** Options every call accepts as its last argument. */
@@ -158,7 +168,7 @@ export class HttpKernel {
   async request(request: HttpRequest): Promise<HttpResponse> {
     const { method, url } = request;
     const options = request.options ?? {};
-    const policy = resolveRetryPolicy(this.#options.retry, options.retry);
+    const policy = resolveRetryPolicy(this.#options.retry, callRetry(options.retry));
     const retryableMethod = method === 'GET' || method === 'PUT' || options.idempotent === true;
     const timeoutMs = options.timeoutMs === undefined ? this.#options.timeoutMs : callTimeout(options.timeoutMs);
     const signal = options.signal;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { MaestranoError } from '../errors.js';
 
 /** Emitted before each retry. */
@@ -90,3 +91,20 @@ export function backoffDelay(policy: ResolvedRetryPolicy, attempt: number, rando
   const raw = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return policy.jitter ? Math.round(raw / 2 + random() * (raw / 2)) : raw;
 }
+
+/**
+ * The rule for every `retry` option, the client's and each call's: a retry count from 0 to 20,
+ * or a policy object (strict: a misspelt key is an error, not a silently ignored setting).
+ */
+export const RetryOptionSchema = z.union([
+  z.int().min(0).max(20),
+  z.strictObject({
+    limit: z.int().min(0).max(20).optional(),
+    statusCodes: z.array(z.int().min(100).max(599)).optional(),
+    baseDelayMs: z.number().min(0).optional(),
+    maxDelayMs: z.number().min(0).optional(),
+    jitter: z.boolean().optional(),
+    maxRetryAfterMs: z.number().min(0).optional(),
+    onRetry: z.custom<NonNullable<RetryPolicy['onRetry']>>((v) => typeof v === 'function').optional(),
+  }),
+], { error: 'expected a retry count from 0 to 20 or a retry policy object' });
