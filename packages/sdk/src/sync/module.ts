@@ -304,6 +304,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
     }
     const jobs: JobInput[] = [];
+    // How many jobs each stored record became (one per inbound entity of its collection: two
+    // filtered entities on `people` give two), so that the answer and the counters count records.
+    const jobsPerRecord: number[] = [];
     // Records of collections no inbound entity maps: received, not stored.
     const unhandled = Object.values(parsed.ignoredRecords).reduce((sum, n) => sum + n, 0);
     counters.received += unhandled;
@@ -322,6 +325,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
           engine.recordJob(tenant.name, entry.groupId, entity, { entity: entity.name, collection: entity.connec, record }, cid),
         );
       }
+      jobsPerRecord.push(entities.length);
     }
     let results: { created: boolean }[] = [];
     try {
@@ -334,11 +338,18 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       });
       return json(503, { error: 'storage_unavailable', message: 'Notification not stored; retry later' });
     }
-    const created = results.filter((r) => r.created).length;
+    // A record is stored when any of its jobs is new, a duplicate when all of them were already there.
+    let created = 0;
+    let offset = 0;
+    for (const count of jobsPerRecord) {
+      if (results.slice(offset, offset + count).some((r) => r.created)) created++;
+      offset += count;
+    }
+    const duplicates = jobsPerRecord.length - created;
     counters.accepted += created;
-    counters.duplicates += results.length - created;
-    logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates: results.length - created, ignored });
-    return json(200, { received: parsed.entries.length + unhandled, stored: created, duplicates: results.length - created, ignored });
+    counters.duplicates += duplicates;
+    logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates, ignored, jobs: results.filter((r) => r.created).length });
+    return json(200, { received: parsed.entries.length + unhandled, stored: created, duplicates, ignored });
   };
 
   // --- job handlers ---------------------------------------------------------------------------

@@ -10,9 +10,9 @@ import { redactByKey } from '../config/redact.js';
 export interface SyncCounters {
   /** Notification records received by the route. */
   received: number;
-  /** Notification records stored as new jobs. */
+  /** Notification records stored as new jobs (a record counts once, however many entities take it). */
   accepted: number;
-  /** Notification records that were exact duplicates of a stored job. */
+  /** Notification records that were exact duplicates of stored jobs. */
   duplicates: number;
   /** Records written locally (created + updated). */
   applied: number;

@@ -1,6 +1,7 @@
-import { JobTypes } from '@org/maestrano-sdk';
+import { createSyncModule, defineConnector, defineEntity, JobTypes, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { A, C, createHarness, GROUP, ORG_UID, provisionGroup, TENANT } from './harness.js';
+import { FakeConnec } from './fake-connec.js';
+import { A, C, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 const person = (over: Record<string, unknown> = {}) => ({
   id: [C('p9')],
@@ -30,6 +31,27 @@ describe('notifications: intake route', () => {
     const again = await h.notify({ people: [person()] });
     expect(await again.json()).toMatchObject({ stored: 0, duplicates: 1 });
     expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(1);
+  });
+
+  it('counts records, not jobs, when two filtered entities share a collection', async () => {
+    const storage = memoryAdapter();
+    const local = { create: async () => ({ id: 'x' }), update: async () => undefined };
+    const leads = defineEntity({ name: 'leads', connec: 'people', direction: 'inbound', filter: (p) => p.is_lead === true, toLocal: (p) => ({ name: p.last_name }), local });
+    const customers = defineEntity({ name: 'customers', connec: 'people', direction: 'inbound', filter: (p) => p.is_customer === true, toLocal: (p) => ({ name: p.last_name }), local });
+    const sync = createSyncModule(testRuntime(storage), {
+      connector: defineConnector({ entities: [leads, customers] }),
+      sync: { connecPort: () => new FakeConnec(ORG_UID) },
+    });
+    await provisionGroup(storage);
+    const notify = notifier(sync);
+    const body = { people: [person({ is_lead: true }), person({ id: [C('p10')], is_customer: true })] };
+    expect(await (await notify(body)).json()).toEqual({ received: 2, stored: 2, duplicates: 0, ignored: 0 });
+    expect(sync.api.counters()).toMatchObject({ received: 2, accepted: 2, duplicates: 0 });
+    // One job per entity and record: each entity's filter decides in the worker.
+    expect((await storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(4);
+    expect(await (await notify(body)).json()).toEqual({ received: 2, stored: 0, duplicates: 2, ignored: 0 });
+    expect(sync.api.counters()).toMatchObject({ received: 4, accepted: 2, duplicates: 2 });
+    expect((await storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(4);
   });
 
   it('answers 401 for wrong or missing credentials and stores nothing', async () => {
