@@ -3,9 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { defineEntity } from '@org/maestrano-sdk';
 import type { Contact, Db } from './db.js';
 
-const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
-const emailOf = (v: unknown): string | null =>
-  typeof v === 'object' && v !== null && 'address' in v ? text((v as { address: unknown }).address) : null;
+/** Connec! sends unset text as absent, null or blank. */
+const text = (v: string | null | undefined): string | null => (v && v.trim() !== '' ? v : null);
 
 // #region entity
 export function contactsEntity(db: Db) {
@@ -15,11 +14,12 @@ export function contactsEntity(db: Db) {
     direction: 'both',
     matchingFields: ['email'], // on the first push, Connec! merges with a person of the same email
 
-    // Connec! -> app, and app -> Connec!. Pure functions, no I/O.
+    // Connec! -> app, and app -> Connec!. Pure functions, no I/O. `person` is typed from
+    // Connec!'s people schema (fields are optional: Connec! omits or nulls unset ones).
     toLocal: (person) => ({
       firstName: text(person.first_name) ?? '',
       lastName: text(person.last_name) ?? '(no name)',
-      email: emailOf(person.email),
+      email: text(person.email?.address),
     }),
     toConnec: (contact) => ({
       first_name: contact.firstName,
