@@ -2,6 +2,7 @@
  * The sync module: the Connec! notification route, the `sync.import` and `connec.record`
  * job handlers, and the public `mno.sync` / `mno.connec` API.
  */
+import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
 import { JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, type Tenant } from '../core/types.js';
 import type { ConnecRecord, ConnectorDefinition } from '../entities/types.js';
@@ -75,6 +76,16 @@ export interface SyncApi {
   pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
   /** Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot. */
   enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
+  /**
+   * Schedules the next poll (within the next `pollIntervalMs` slot) of every active group whose
+   * initial import has run, in every tenant or in `tenant`. Polling chains start after an
+   * import; run this once after turning `pollIntervalMs` on for a deployment that already has
+   * groups, or after a `sync.poll` job died without running (its process crashed on every
+   * attempt). Idempotent: a group whose next poll is already due in that slot gets no second
+   * one, and two chains of one group merge at their next run. Throws `SyncError` without
+   * `pollIntervalMs`.
+   */
+  schedulePolls(args?: { tenant?: string }): Promise<{ scheduled: number; alreadyScheduled: number; notImported: number }>;
   /** Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest first. */
   deadLetters(filter?: { tenant?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */
@@ -556,6 +567,32 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     },
     enqueuePoll({ tenant, groupId, runAt }) {
       return enqueuePoll(tenant, groupId, runAt ?? runtime.clock());
+    },
+    async schedulePolls({ tenant } = {}) {
+      const interval = options.pollIntervalMs;
+      if (!interval) throw new SyncError('schedulePolls needs sync.pollIntervalMs: polling is off');
+      const names = tenant !== undefined ? [tenant] : runtime.tenants.list().map((t) => t.name);
+      const result = { scheduled: 0, alreadyScheduled: 0, notImported: 0 };
+      for (const name of names) {
+        if (!runtime.tenants.get(name)) throw new SyncError(`Unknown tenant "${name}"`);
+        for (const group of await runtime.storage.groups.list(name, { status: 'active' })) {
+          // An import seeds a poll cursor per entity it finished: no cursor, nothing to poll from yet.
+          const cursors = await runtime.storage.cursors.list(name, group.groupId);
+          if (!cursors.some((c) => c.kind === 'poll')) {
+            result.notImported++;
+            continue;
+          }
+          // Somewhere in the next poll slot, spread by group so that a deployment's groups do not
+          // all poll at one instant; in that slot, so that a chain already due there dedupes it.
+          const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
+          const spread = createHash('sha256').update(`${name}:${group.groupId}`).digest().readUIntBE(0, 6) % interval;
+          const { created } = await enqueuePoll(name, group.groupId, new Date(nextSlot + spread));
+          if (created) result.scheduled++;
+          else result.alreadyScheduled++;
+        }
+      }
+      logger.info('sync: polls scheduled', { tenant: tenant ?? null, ...result });
+      return result;
     },
     async deadLetters(filter = {}) {
       const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge];

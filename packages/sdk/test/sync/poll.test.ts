@@ -2,7 +2,7 @@
  * CONNECTORS.md §F10: incremental polls with a cursor overlap. Records updated while a poll
  * runs, records sharing one `updated_at` across a page boundary, and the overlap re-read.
  */
-import { JobTypes } from '@org/maestrano-sdk';
+import { JobTypes, memoryAdapter, SyncError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 
@@ -102,6 +102,50 @@ describe('incremental poll (§F10)', () => {
     expect((await h.storage.jobs.get(late.jobId))?.status).toBe('done');
     // Dropped without polling or scheduling another: only the one already scheduled remains.
     expect(await polls()).toBe(1);
+  });
+
+  it('schedulePolls starts the chain of imported groups when polling is turned on later, or after a poll died without running', async () => {
+    const t0 = Date.parse('2030-01-01T00:00:10.000Z');
+    let now = t0;
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const polls = async () => (await storage.jobs.counts({ type: JobTypes.syncPoll })).pending;
+    // Launched without polling: the import schedules no poll.
+    const before = await createHarness({ storage, clock });
+    await provisionGroup(storage);
+    await provisionGroup(storage, 'cld-never-imported');
+    await before.sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await before.drain();
+    expect(await polls()).toBe(0);
+    await expect(before.sync.api.schedulePolls()).rejects.toThrow(SyncError);
+
+    // The next deploy turns polling on: existing groups get their chain, once.
+    const h = await createHarness({ storage, clock, sync: { pollIntervalMs: 60_000 } });
+    expect(await h.sync.api.schedulePolls()).toEqual({ scheduled: 1, alreadyScheduled: 0, notImported: 1 });
+    expect(await h.sync.api.schedulePolls({ tenant: TENANT })).toEqual({ scheduled: 0, alreadyScheduled: 1, notImported: 1 });
+    expect(await polls()).toBe(1);
+    await expect(h.sync.api.schedulePolls({ tenant: 'nope' })).rejects.toThrow('Unknown tenant "nope"');
+    // Due within the next minute slot (00:01:00 to 00:02:00), not now.
+    expect(await storage.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] })).toEqual([]);
+    now = Date.parse('2030-01-01T00:02:00.000Z');
+    const [job] = await storage.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+    expect(job?.runAt.getTime()).toBeGreaterThanOrEqual(Date.parse('2030-01-01T00:01:00.000Z'));
+    expect(job?.runAt.getTime()).toBeLessThan(now);
+
+    // That poll dies without its handler running (as when its process crashes on every attempt):
+    // the chain is gone until schedulePolls starts it again.
+    if (!job) throw new Error('no poll job');
+    for (let outcome = ''; outcome !== 'dead'; ) {
+      outcome = await storage.jobs.fail(job.id, 'w', { error: { message: 'worker crashed' }, retryAt: clock() });
+      if (outcome !== 'dead') await storage.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+    }
+    expect(await polls()).toBe(0);
+    expect(await h.sync.api.schedulePolls()).toEqual({ scheduled: 1, alreadyScheduled: 0, notImported: 1 });
+    // And the chain runs on: the poll, once due, schedules the next.
+    now = Date.parse('2030-01-01T00:04:00.000Z');
+    await h.drain();
+    expect(await polls()).toBe(1);
+    expect((await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll)).toHaveLength(1);
   });
 
   it('a poll while an import of the group runs is refused as busy (the job is deferred, not run twice)', async () => {
