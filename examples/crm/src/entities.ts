@@ -28,8 +28,7 @@ export interface AccountData {
   updatedAt?: Date;
 }
 
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+/** Connec! sends unset text as absent, null or blank; a reference arrives as our id (string) or null. */
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
 
 /**
@@ -57,8 +56,8 @@ export function crmConnector(prisma: CrmPrisma) {
     toLocal: (org) => ({
       name: str(org.name) ?? '(unnamed organization)',
       industry: str(org.industry),
-      email: str(obj(org.email).address),
-      phone: str(obj(org.phone).landline) ?? str(obj(org.phone).mobile),
+      email: str(org.email?.address),
+      phone: str(org.phone?.landline) ?? str(org.phone?.mobile),
     }),
     toConnec: (account) => ({
       name: account.name,
@@ -104,8 +103,8 @@ export function crmConnector(prisma: CrmPrisma) {
     toLocal: (person) => ({
       firstName: str(person.first_name),
       lastName: str(person.last_name) ?? '(no last name)',
-      email: str(obj(person.email).address),
-      phone: str(obj(person.phone_work).landline) ?? str(obj(person.phone_work).mobile),
+      email: str(person.email?.address),
+      phone: str(person.phone_work?.landline) ?? str(person.phone_work?.mobile),
       jobTitle: str(person.job_title),
       accountId: str(person.organization_id),
     }),
