@@ -12,7 +12,37 @@ export interface NodeListenerOptions {
   trustProxy?: boolean;
 }
 
-type NodeRequest = IncomingMessage & { originalUrl?: string };
+type NodeRequest = IncomingMessage & { originalUrl?: string; body?: unknown };
+
+/** The request stream was read before the listener ran, and what the reader left is unusable. */
+class BodyConsumedError extends Error {}
+
+const CONSUMED_MESSAGE =
+  'The request body was already read by middleware that ran before the Maestrano handler (a body parser?), and could not be rebuilt from req.body: mount toNodeListener(mno.handler) before it';
+
+/**
+ * A body parser mounted before the listener (Express's `express.urlencoded()` or `json()`,
+ * say) has read the stream: rebuild the body from what it left in `req.body`. Raw and text
+ * parsers leave the bytes; form and JSON parsers an object, re-encoded here (the SAML post is
+ * flat string fields; a Connec! notification re-serialises to the same JSON). Undefined when
+ * nothing usable was left.
+ */
+function bodyLeftByParser(req: NodeRequest): string | Uint8Array<ArrayBuffer> | undefined {
+  const parsed = req.body;
+  if (typeof parsed === 'string') return parsed;
+  if (parsed instanceof Uint8Array) return new Uint8Array(parsed);
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json' || type.endsWith('+json')) return JSON.stringify(parsed);
+  if (type !== 'application/x-www-form-urlencoded' || Array.isArray(parsed)) return undefined;
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(parsed)) {
+    if (typeof value === 'string') form.append(name, value);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) for (const v of value) form.append(name, v);
+    else return undefined;
+  }
+  return form.toString();
+}
 
 function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: AbortSignal): Request {
   const encrypted = (req.socket as TLSSocket).encrypted === true;
@@ -34,7 +64,13 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
   const method = (req.method ?? 'GET').toUpperCase();
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
-  if (hasBody) {
+  if (hasBody && (req.readableDidRead || req.readableEnded)) {
+    const body = bodyLeftByParser(req);
+    if (body === undefined) throw new BodyConsumedError(CONSUMED_MESSAGE);
+    // The rebuilt body is plain (a parser inflated it) and may differ in length from the original.
+    for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
+    init.body = body;
+  } else if (hasBody) {
     init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
@@ -82,7 +118,9 @@ async function writeResponse(res: ServerResponse, response: Response, method: st
 
 /**
  * Adapts a fetch-style handler (`mno.handler`) to a node:http / Express listener. The full
- * original URL is kept under Express mounts; multiple `Set-Cookie` headers are preserved.
+ * original URL is kept under Express mounts; multiple `Set-Cookie` headers are preserved; a
+ * body already read by a parser mounted first is rebuilt from `req.body` (raw, text, form or
+ * JSON), or answered with a 500 `body_consumed` that says to mount the handler first.
  * An unexpected failure answers a bare 500 without details.
  */
 export function toNodeListener(
@@ -97,7 +135,13 @@ export function toNodeListener(
     let request: Request;
     try {
       request = toRequest(req, options, controller.signal);
-    } catch {
+    } catch (error) {
+      if (error instanceof BodyConsumedError) {
+        // The app's set-up, not the caller: a 500 that says how to fix it.
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'body_consumed', message: error.message }));
+        return;
+      }
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end('{"error":"bad_request","message":"Invalid request URL"}');
       return;

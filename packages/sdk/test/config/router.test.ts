@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, type IncomingMessage, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createRouter,
@@ -185,4 +185,51 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
       await new Promise<void>((resolve) => mounted.close(() => resolve()));
     }
   });
+
+  it('rebuilds a body a parser mounted first already read (raw, text, form, JSON), and says so when it cannot', async () => {
+    type Parsed = IncomingMessage & { body?: unknown };
+    // What Express's body parsers do: read the whole stream, leave the result in req.body.
+    const parse = (mode: 'raw' | 'text' | 'form' | 'json' | 'none') =>
+      createServer((req: Parsed, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          if (mode === 'raw') req.body = raw;
+          if (mode === 'text') req.body = raw.toString('utf8');
+          if (mode === 'form') req.body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+          if (mode === 'json') req.body = JSON.parse(raw.toString('utf8'));
+          void toNodeListener(handler)(req, res);
+        });
+      });
+    const post = async (mode: 'raw' | 'text' | 'form' | 'json' | 'none', body: string, type: string) => {
+      const server = parse(mode);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/custom/acs/mkt-b`;
+        const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': type } });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    };
+    const form = new URLSearchParams({ SAMLResponse: 'PHNhbWw+/x+y==', RelayState: 'r 1' }).toString();
+    seen.length = 0;
+    for (const mode of ['raw', 'text', 'form'] as const) {
+      expect(await post(mode, form, 'application/x-www-form-urlencoded')).toEqual({ status: 200, json: { kind: 'ssoConsume' } });
+    }
+    const notification = { people: [{ id: 'p1', name: 'Zoë', n: 1.5 }] };
+    expect(await post('json', JSON.stringify(notification), 'application/json; charset=utf-8')).toEqual({ status: 200, json: { kind: 'ssoConsume' } });
+    expect(seen.map((s) => s.body)).toEqual([form, form, form, JSON.stringify(notification)]);
+    expect(new URLSearchParams(seen[2]?.body).get('SAMLResponse')).toBe('PHNhbWw+/x+y==');
+
+    // Read, and nothing usable left behind: a 500 that names the fix, and the handler never runs.
+    seen.length = 0;
+    const consumed = await post('none', form, 'application/x-www-form-urlencoded');
+    expect(consumed.status).toBe(500);
+    expect(consumed.json.error).toBe('body_consumed');
+    expect(String(consumed.json.message)).toContain('mount toNodeListener(mno.handler) before it');
+    expect(seen).toEqual([]);
+  });
 });
+
