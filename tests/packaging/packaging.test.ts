@@ -228,9 +228,9 @@ describe('an app that installs them', () => {
     }
   });
 
-  it('type-checks against the published declarations (NodeNext, strict, skipLibCheck off; with and without the DOM lib)', async () => {
+  it('type-checks against the published declarations (strict, skipLibCheck off; NodeNext with and without the DOM lib, bundler, node10)', async () => {
     const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc');
-    for (const config of ['tsconfig.json', 'tsconfig.server.json']) {
+    for (const config of ['tsconfig.json', 'tsconfig.server.json', 'tsconfig.bundler.json', 'tsconfig.node10.json']) {
       const result = await run(process.execPath, [tsc, '-p', config], { cwd: app }).then(
         () => ({ config, code: 0, output: '' }),
         (error: { code: number; stdout: string; stderr: string }) => ({ config, code: error.code, output: `${error.stdout}${error.stderr}` }),
