@@ -97,6 +97,15 @@ function filesUnder(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name));
 }
 
+/** Every public specifier: `@org/x` and `@org/x/sub` for each exports subpath. */
+function entryPoints(): string[] {
+  return packs.flatMap(({ manifest }) =>
+    Object.keys(manifest.exports ?? { '.': '' })
+      .filter((subpath) => subpath !== './package.json')
+      .map((subpath) => (subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`)),
+  );
+}
+
 beforeAll(async () => {
   console.log(`packages' dist/: ${await ensureBuilt()}`);
   work = mkdtempSync(join(tmpdir(), 'org-packaging-'));
@@ -213,11 +222,7 @@ describe('the npm tarballs', () => {
 
 describe('an app that installs them', () => {
   it('loads every entry point under plain Node, with the exports the sources have', async () => {
-    const entries = packs.flatMap(({ manifest }) =>
-      Object.keys(manifest.exports ?? { '.': '' })
-        .filter((subpath) => subpath !== './package.json')
-        .map((subpath) => (subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`)),
-    );
+    const entries = entryPoints();
     expect(entries.length).toBeGreaterThanOrEqual(8);
     const { stdout } = await run(process.execPath, ['list-exports.mjs', ...entries], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
     const installed = JSON.parse(stdout) as Record<string, string[]>;
@@ -226,6 +231,18 @@ describe('an app that installs them', () => {
       const source = Object.keys(await import(/* @vite-ignore */ entry)).sort();
       expect({ entry, exports: installed[entry] }).toEqual({ entry, exports: source });
     }
+  });
+
+  it('loads every entry point from a CommonJS app through require() (Node 20.19 and later)', async (ctx) => {
+    if (!(process.features as { require_module?: boolean }).require_module) {
+      console.log(`skipped: Node ${process.version} cannot require() ES modules (20.19 and later can)`);
+      ctx.skip();
+    }
+    const entries = entryPoints();
+    const run2 = (script: string) => run(process.execPath, ['--no-warnings', script, ...entries], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+    const [esm, cjs] = await Promise.all([run2('list-exports.mjs'), run2('list-exports.cjs')]);
+    // No top-level await anywhere (require() refuses such a module) and the same names.
+    expect(JSON.parse(cjs.stdout)).toEqual(JSON.parse(esm.stdout));
   });
 
   it('type-checks against the published declarations (strict, skipLibCheck off; NodeNext with and without the DOM lib, bundler, node10)', async () => {
