@@ -213,6 +213,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: 
   await Promise.all(runners);
 }
 
+/** How often a running import logs its progress per entity (besides the `import.progress` events). */
+const PROGRESS_LOG_MS = 10_000;
+
 export class SyncEngine {
   readonly counters: SyncCounters = emptyCounters();
   private readonly deps: EngineDeps;
@@ -1289,6 +1292,8 @@ export class SyncEngine {
     }
     const entities: Record<string, EntityReport> = {};
     const failures: RecordFailure[] = [];
+    // An import can run for minutes: say it began (polls, every interval per group, stay at debug).
+    this.deps.logger[kind === 'import' ? 'info' : 'debug'](`sync: ${kind} started`, { tenant: tenantName, groupId });
     let renewedAt = Date.now();
     const keepAlive = async () => {
       if (options.signal?.aborted) throw new SyncError(`${kind === 'import' ? 'Import' : 'Poll'} aborted`, { cause: options.signal.reason });
@@ -1495,6 +1500,9 @@ export class SyncEngine {
       return promise;
     };
     let next = fetchPage(skip);
+    // Operators watching the worker's log see a long import move: one line per entity at most
+    // every PROGRESS_LOG_MS (by the engine's clock), and one when the entity is done.
+    let loggedAt = this.deps.clock().getTime();
     // Up to `importPagesInFlight` pages are applied at once, each with its link-backs and
     // deferred jobs; checkpoints are written in page order, each only once its page and every
     // page before it are fully committed, so a resumed import never skips a record.
@@ -1519,6 +1527,20 @@ export class SyncEngine {
           await this.deps.storage.cursors.advance(key, fetchedTo, { total }, last);
           options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
           this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
+          const now = this.deps.clock().getTime();
+          if (last || now - loggedAt >= PROGRESS_LOG_MS) {
+            loggedAt = now;
+            this.deps.logger.info(last ? 'sync: import of an entity done' : 'sync: import progress', {
+              tenant: scope.tenant.name,
+              groupId: scope.groupId,
+              entity: entity.name,
+              done: fetchedTo,
+              total,
+              created: report.created,
+              updated: report.updated,
+              failed: report.failed,
+            });
+          }
         })();
         checkpoint.catch(() => undefined);
         inFlight.push(checkpoint);

@@ -132,6 +132,8 @@ export interface HarnessOptions {
   contactConflict?: ConflictStrategy<Omit<Contact, 'id'>> | ConflictPolicy<Omit<Contact, 'id'>>;
   storage?: StorageAdapter;
   clock?: () => Date;
+  /** Default: silent. */
+  logger?: Logger;
 }
 
 export function buildConnector(app: LocalApp, options: HarnessOptions = {}) {
@@ -287,7 +289,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const connec = new FakeConnec(ORG_UID);
   const clock = options.clock ?? (() => new Date());
   const storage = options.storage ?? memoryAdapter({ clock });
-  const runtime = testRuntime(storage, clock);
+  const runtime = { ...testRuntime(storage, clock), ...(options.logger ? { logger: options.logger } : {}) };
   const sync = createSyncModule(runtime, {
     connector: buildConnector(app, options),
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...options.sync },

@@ -369,6 +369,29 @@ describe('defineConnector checks', () => {
     expect(defineEntity({ name: 'x', connec: 'my_custom', direction: 'inbound', ...base }).connec).toBe('my_custom');
   });
 
+  it('logs that an import started, its progress per entity at most every 10 s, and each entity done', async () => {
+    let now = Date.parse('2030-01-01T00:00:00.000Z');
+    const lines: { message: string; fields: Record<string, unknown> }[] = [];
+    const logger = { debug() {}, info: (message: string, fields?: Record<string, unknown>) => lines.push({ message, fields: fields ?? {} }), warn() {}, error() {} };
+    const h = await createHarness({ sync: { pageSize: 2 }, clock: () => new Date(now), logger });
+    await provisionGroup(h.storage);
+    for (let i = 0; i < 10; i++) h.connec.seed(GROUP, 'organizations', { name: `Org ${i}` }, `o${i}`);
+    for (let i = 0; i < 3; i++) h.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'X' }, `p${i}`);
+    // Every committed page takes 4 s by the engine's clock.
+    await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP, onProgress: () => (now += 4_000) });
+    const sync = lines
+      .filter((l) => l.message.startsWith('sync: import') && (l.fields.entity === undefined || l.fields.entity === 'companies' || l.fields.entity === 'contacts'))
+      .map((l) => [l.message, l.fields.entity ?? null, l.fields.done ?? null, l.fields.total ?? null]);
+    expect(sync).toEqual([
+      ['sync: import started', null, null, null],
+      ['sync: import progress', 'companies', 6, 10],
+      ['sync: import of an entity done', 'companies', 10, 10],
+      ['sync: import of an entity done', 'contacts', 3, 3],
+      ['sync: import completed', null, null, null],
+    ]);
+    expect(lines.find((l) => l.message === 'sync: import of an entity done')?.fields).toMatchObject({ tenant: TENANT, groupId: GROUP, created: 10, updated: 0, failed: 0 });
+  });
+
   it('orders inbound entities so referenced ones come first (cycles allowed)', () => {
     const invoices = defineEntity({ name: 'invoices', connec: 'invoices', direction: 'inbound', references: { person_id: 'people', 'lines/item_id': 'items' }, ...base });
     const people = defineEntity({ name: 'people', connec: 'people', direction: 'inbound', references: { organization_id: 'orgs' }, ...base });
