@@ -106,6 +106,14 @@ export type JobHandler = ((job: JobRecord, ctx: JobContext) => Promise<void>) & 
    * `ctx.heartbeat` extends the leases of all of them.
    */
   batch?: (jobs: JobRecord[], ctx: JobContext) => Promise<(unknown | null)[]>;
+  /**
+   * Optional: called after the worker dead-letters a job of this type without running it (a
+   * poison job, redelivered past its attempts because its earlier runs never finished, e.g.
+   * they crashed the process). For work a handler does on its last attempt either way, such as
+   * scheduling the next run of a recurring job. Errors are logged. May run more than once for
+   * one job (the dead-lettering itself may fail and be repeated): keep it idempotent.
+   */
+  poisoned?: (job: JobRecord) => Promise<void>;
 };
 
 /**

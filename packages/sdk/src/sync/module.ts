@@ -80,8 +80,7 @@ export interface SyncApi {
    * Schedules the next poll (within the next `pollIntervalMs` slot) of every active group whose
    * initial import has run, in every tenant or in `tenant`. Polling chains start after an
    * import; run this once after turning `pollIntervalMs` on for a deployment that already has
-   * groups, or after a `sync.poll` job died without running (its process crashed on every
-   * attempt). Idempotent: a group whose next poll is already due in that slot gets no second
+   * groups. Idempotent: a group whose next poll is already due in that slot gets no second
    * one, and two chains of one group merge at their next run. Throws `SyncError` without
    * `pollIntervalMs`.
    */
@@ -508,6 +507,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       throw error;
     }
     await scheduleNextPoll(job.tenant, job.groupId);
+  };
+
+  // A poll whose runs crashed the process past its attempts is dead-lettered unrun: keep the chain.
+  pollHandler.poisoned = async (job) => {
+    if (job.tenant !== null && job.groupId !== null) await scheduleNextPoll(job.tenant, job.groupId);
   };
 
   // Account deletion (CONNECTORS §F14). Only with a connector is `sync.purge` handled, and its

@@ -283,6 +283,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         for (const job of jobs) {
           if (job.attempts > job.maxAttempts) {
             await settle(job, new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`));
+            await table[job.type]?.poisoned?.(job).catch((error: unknown) => logUnexpected(`worker: the poisoned hook of "${job.type}" failed`, error));
           } else runnable.push(job);
         }
         if (runnable.length === 0) return;

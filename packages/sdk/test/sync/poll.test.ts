@@ -104,7 +104,7 @@ describe('incremental poll (§F10)', () => {
     expect(await polls()).toBe(1);
   });
 
-  it('schedulePolls starts the chain of imported groups when polling is turned on later, or after a poll died without running', async () => {
+  it('schedulePolls starts the chain of imported groups when polling is turned on later, or after its poll was dead-lettered', async () => {
     const t0 = Date.parse('2030-01-01T00:00:10.000Z');
     let now = t0;
     const clock = () => new Date(now);
@@ -132,8 +132,8 @@ describe('incremental poll (§F10)', () => {
     expect(job?.runAt.getTime()).toBeGreaterThanOrEqual(Date.parse('2030-01-01T00:01:00.000Z'));
     expect(job?.runAt.getTime()).toBeLessThan(now);
 
-    // That poll dies without its handler running (as when its process crashes on every attempt):
-    // the chain is gone until schedulePolls starts it again.
+    // That poll is dead-lettered by hand, outside any handler or worker: the chain is gone
+    // until schedulePolls starts it again.
     if (!job) throw new Error('no poll job');
     for (let outcome = ''; outcome !== 'dead'; ) {
       outcome = await storage.jobs.fail(job.id, 'w', { error: { message: 'worker crashed' }, retryAt: clock() });
@@ -146,6 +146,35 @@ describe('incremental poll (§F10)', () => {
     await h.drain();
     expect(await polls()).toBe(1);
     expect((await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll)).toHaveLength(1);
+  });
+
+  it('a poll dead-lettered unrun (its runs crashed the process past its attempts) still schedules the next one', async () => {
+    let now = Date.parse('2030-01-01T00:00:10.000Z');
+    const clock = () => new Date(now);
+    const h = await createHarness({ sync: { pollIntervalMs: 60_000 }, clock });
+    await provisionGroup(h.storage);
+    await h.sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await h.drain();
+    const scheduled = await h.storage.jobs.claim({ worker: 'crashing', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+    expect(scheduled).toEqual([]);
+    now = Date.parse('2030-01-01T00:02:00.000Z');
+    // Every run dies with its process: the lease expires, the job is claimed again, 8 times.
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      const [job] = await h.storage.jobs.claim({ worker: `crashing-${attempt}`, limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+      expect(job?.attempts).toBe(attempt);
+      now += 2_000;
+    }
+    // The next worker claims it past its attempts and dead-letters it without running it.
+    await h.drain();
+    const dead = (await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.error?.message).toContain('earlier attempts never finished');
+    // ...and the chain goes on: the next poll is due one interval later.
+    const pending = await h.storage.jobs.counts({ type: JobTypes.syncPoll });
+    expect(pending.pending).toBe(1);
+    now += 61_000;
+    const [next] = await h.storage.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
+    expect(next?.attempts).toBe(1);
   });
 
   it('a poll while an import of the group runs is refused as busy (the job is deferred, not run twice)', async () => {
