@@ -34,6 +34,33 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 /**
+ * What the database said is missing when the adapter's schema is not (fully) migrated: a
+ * table (`migrate()` never ran) or a column (a newer migration of this package not applied).
+ * Read from the driver adapter's error kind, or failing that from the database's message.
+ */
+export function missingSchema(err: unknown): 'table' | 'column' | null {
+  for (let current = err, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    const kind = field(field(field(field(current, 'meta'), 'driverAdapterError'), 'cause'), 'kind') ?? field(field(current, 'cause'), 'kind');
+    if (kind === 'TableDoesNotExist') return 'table';
+    if (kind === 'ColumnNotFound') return 'column';
+    const message = field(current, 'message');
+    if (typeof message === 'string') {
+      if (/relation "maestrano_\w+" does not exist|no such table: maestrano_/i.test(message)) return 'table';
+      if (/column "?[\w.]+"? does not exist|no such column/i.test(message)) return 'column';
+    }
+    current = field(current, 'cause');
+  }
+  return null;
+}
+
+const SCHEMA_HINTS = {
+  table:
+    "the adapter's tables are missing: run `await migrate({ prisma })` from @org/maestrano-adapter-prisma (or copy its migrations and run `prisma migrate deploy`) before using it",
+  column:
+    'a migration of @org/maestrano-adapter-prisma is not applied (was the package upgraded?): run `await migrate({ prisma })` (or `prisma migrate deploy` with its new migrations) before new code serves traffic',
+} as const;
+
+/**
  * The one translation point from Prisma/driver errors to the SDK's taxonomy: unique
  * violations become `StorageConflictError`, anything else `StorageError`, both naming the
  * operation and keeping the driver error as `cause`. Errors that already are
@@ -50,7 +77,9 @@ export function toStorageError(operation: StorageOperation, err: unknown): Stora
   }
   // Redacted before `firstLine` shortens it, so a cut can never leave half a secret behind.
   const detail = err instanceof Error ? firstLine(redactCredentials(err.message)) : redactCredentials(String(err));
-  return new StorageError(`${operation} failed: ${detail}`, { adapterId: ADAPTER_ID, operation, cause: err });
+  const missing = missingSchema(err);
+  const hint = missing ? `; ${SCHEMA_HINTS[missing]}` : '';
+  return new StorageError(`${operation} failed: ${detail}${hint}`, { adapterId: ADAPTER_ID, operation, cause: err });
 }
 
 /** Prisma messages span many lines (query echo, invocation context); the first useful one is enough. */
