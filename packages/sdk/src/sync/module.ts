@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
 import { JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, type Tenant } from '../core/types.js';
-import type { ConnecRecord, ConnectorDefinition } from '../entities/types.js';
+import type { Entity } from '../entities/define.js';
+import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
 import type { JobInput, JobRecord } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
@@ -33,6 +34,9 @@ export interface SyncModuleConfig extends SyncOptions {
   pollOverlapMs?: number;
 }
 
+/** `L` as written, never inferred from this position (TypeScript's `NoInfer`, for any 5.x). */
+type NoInferType<L> = [L][L extends unknown ? 0 : never];
+
 export interface DeadLetter {
   jobId: string;
   type: string;
@@ -46,10 +50,20 @@ export interface DeadLetter {
 }
 
 export interface SyncApi {
-  /** Maps and upserts one local record to Connec! (our id in the `id` array). */
-  push(args: { tenant: string; groupId: string; entity: string; record: unknown; signal?: AbortSignal }): Promise<PushItemResult>;
+  /**
+   * Maps and upserts one local record to Connec! (our id in the `id` array). `entity` is the
+   * entity's name, or the entity object itself (the one given to `defineConnector`), which
+   * types `record` as that entity's local record.
+   */
+  push<L = unknown>(args: { tenant: string; groupId: string; entity: string | Entity<L>; record: NoInferType<L>; signal?: AbortSignal }): Promise<PushItemResult>;
   /** Batch form: one Connec! batch call per 50 records; only failed ops are retried by the next push. */
-  pushMany(args: { tenant: string; groupId: string; entity: string; records: readonly unknown[]; signal?: AbortSignal }): Promise<PushItemResult[]>;
+  pushMany<L = unknown>(args: {
+    tenant: string;
+    groupId: string;
+    entity: string | Entity<L>;
+    records: readonly NoInferType<L>[];
+    signal?: AbortSignal;
+  }): Promise<PushItemResult[]>;
   /**
    * Runs (or resumes) the initial import of a group now, in this process. The durable way is
    * the `sync.import` job (enqueued once per new company); both share checkpoints and a lock.
@@ -533,9 +547,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     if (!scope) throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
     return scope;
   };
-  const entityOrThrow = (name: string) => {
+  const entityOrThrow = (given: string | AnyEntity) => {
+    const name = typeof given === 'string' ? given : given.name;
     const entity = definition.entity(name);
     if (!entity) throw new SyncError(`Unknown entity "${name}"`);
+    if (typeof given !== 'string' && given !== entity) {
+      throw new SyncError(`Entity "${name}" is not the one this connector was defined with: pass the object given to defineConnector, or its name`);
+    }
     return entity;
   };
 

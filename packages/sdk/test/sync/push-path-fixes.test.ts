@@ -201,3 +201,38 @@ describe('pushMany partial failures', () => {
     expect(report.entities.contacts).toMatchObject({ pushed: 2, failed: 1 });
   });
 });
+
+describe('typed push', () => {
+  it('push and pushMany take the entity object, which types the record; a look-alike object is refused', async () => {
+    const definition = {
+      name: 'contacts',
+      connec: 'people',
+      direction: 'outbound',
+      toConnec: (c: Person) => ({ first_name: c.first, last_name: c.last ?? null }),
+      localId: (c: Person) => c.id,
+    } as const;
+    const contacts = defineEntity(definition);
+    const s = await setup([contacts]);
+    const where = { tenant: TENANT, groupId: GROUP };
+    expect(await s.sync.api.push({ ...where, entity: contacts, record: { id: 'per-1', first: 'Ada' } })).toMatchObject({ localId: 'per-1', status: 'pushed' });
+    expect(await s.sync.api.pushMany({ ...where, entity: contacts, records: [{ id: 'per-2', first: 'Bo', last: 'Li' }] })).toMatchObject([{ localId: 'per-2', status: 'pushed' }]);
+    // By name, as before: any record.
+    expect(await s.sync.api.push({ ...where, entity: 'contacts', record: { id: 'per-3', first: 'Cy' } })).toMatchObject({ status: 'pushed' });
+    expect(s.connec.all(GROUP, 'people').map((p) => p.first_name).sort()).toEqual(['Ada', 'Bo', 'Cy']);
+
+    const typeChecksOnly = () => [
+      // @ts-expect-error the record must be the entity's local type (Person)
+      s.sync.api.push({ ...where, entity: contacts, record: { id: 'x', frist: 'typo' } }),
+      // @ts-expect-error every record of the batch too
+      s.sync.api.pushMany({ ...where, entity: contacts, records: [{ id: 'x', first: 'A' }, { id: 2 }] }),
+    ];
+    expect(typeof typeChecksOnly).toBe('function');
+
+    const lookalike = defineEntity(definition);
+    await expect(s.sync.api.push({ ...where, entity: lookalike, record: { id: 'per-4', first: 'Di' } })).rejects.toThrow(
+      'Entity "contacts" is not the one this connector was defined with',
+    );
+    expect(s.connec.all(GROUP, 'people')).toHaveLength(3);
+  });
+});
+
