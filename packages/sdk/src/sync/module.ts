@@ -460,6 +460,17 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     if (outcome !== null && outcome !== undefined) throw outcome;
   };
   recordHandler.batch = (jobs, ctx) => applyRecordJobs(jobs, ctx.signal);
+  // A record whose runs crashed the process past its attempts is dead-lettered unrun: report it
+  // like any record that died (`record.failed`, counters, the id map's lastError).
+  recordHandler.poisoned = async (job) => {
+    let payload: RecordJobPayload | null = null;
+    try {
+      payload = readRecordPayload(job);
+    } catch {
+      // An unreadable payload is still reported, as entity "unknown".
+    }
+    await reportRecordFailure(job, payload, { code: 'poisoned', message: 'earlier attempts never finished (worker crash or lease lost)' }, true);
+  };
 
   const pollOverlapMs = options.pollOverlapMs ?? 60_000;
   /** One poll job per group and time slot: a replayed or doubled schedule never polls twice. */

@@ -89,6 +89,41 @@ describe('records dead-lettered while deferred', () => {
   });
 });
 
+describe('records dead-lettered unrun', () => {
+  it('a record whose runs crashed the process past its attempts emits record.failed { deadLettered } and counts it', async () => {
+    let now = Date.parse('2030-01-01T00:00:00.000Z');
+    const h = await createHarness({ sync: { maxAttempts: 2 }, clock: () => new Date(now) });
+    await provisionGroup(h.storage);
+    const events: SyncEvent[] = [];
+    h.sync.api.on((e) => events.push(e));
+    const person = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p7');
+    expect((await h.notify({ people: [person] })).status).toBe(200);
+    // Each attempt's process dies: the lease expires and the job is claimed again.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const [job] = await h.storage.jobs.claim({ worker: `crashing-${attempt}`, limit: 5, leaseMs: 1_000, types: [JobTypes.connecRecord] });
+      expect(job?.attempts).toBe(attempt);
+      now += 2_000;
+    }
+    await h.drain(1);
+
+    expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 0, dead: 1 });
+    expect(h.app.contacts.size).toBe(0);
+    expect(failedEvents(events)).toEqual([
+      {
+        type: 'record.failed',
+        tenant: TENANT,
+        groupId: GROUP,
+        entity: 'contacts',
+        connecId: 'p7',
+        error: { code: 'poisoned', message: 'earlier attempts never finished (worker crash or lease lost)' },
+        deadLettered: true,
+      },
+    ]);
+    expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
+    expect((await h.sync.api.deadLetters()).map((d) => [d.entity, d.connecId])).toEqual([['contacts', 'p7']]);
+  });
+});
+
 describe('dead-lettered polls', () => {
   it('a poll that fails every attempt is listed by deadLetters() and the next poll is still scheduled', async () => {
     let offset = 0;
