@@ -65,7 +65,9 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (hasBody && (req.readableDidRead || req.readableEnded)) {
-    const body = bodyLeftByParser(req);
+    // A request that declared no body (a webhook DELETE) lost nothing when a reader drained it.
+    const declaredEmpty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
+    const body = bodyLeftByParser(req) ?? (declaredEmpty ? '' : undefined);
     if (body === undefined) throw new BodyConsumedError(CONSUMED_MESSAGE);
     // The rebuilt body is plain (a parser inflated it) and may differ in length from the original.
     for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);

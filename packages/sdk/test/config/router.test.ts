@@ -202,12 +202,12 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
           void toNodeListener(handler)(req, res);
         });
       });
-    const post = async (mode: 'raw' | 'text' | 'form' | 'json' | 'none', body: string, type: string) => {
+    const post = async (mode: 'raw' | 'text' | 'form' | 'json' | 'none', body: string, type: string, path = '/custom/acs/mkt-b', method = 'POST') => {
       const server = parse(mode);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
-        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/custom/acs/mkt-b`;
-        const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': type } });
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+        const res = await fetch(url, method === 'POST' ? { method, body, headers: { 'content-type': type } } : { method });
         return { status: res.status, json: (await res.json()) as Record<string, unknown> };
       } finally {
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -230,6 +230,9 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     expect(consumed.json.error).toBe('body_consumed');
     expect(String(consumed.json.message)).toContain('mount toNodeListener(mno.handler) before it');
     expect(seen).toEqual([]);
+    // A request without a body (a webhook DELETE) loses nothing when a reader drained it.
+    expect(await post('none', '', '', '/hooks/groups/cld-7/mkt-b', 'DELETE')).toEqual({ status: 200, json: { kind: 'groupDeleted' } });
+    expect(seen).toEqual([{ kind: 'groupDeleted', tenant: 'mkt-b', params: { id: 'cld-7' }, body: '' }]);
   });
 });
 
