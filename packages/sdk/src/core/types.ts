@@ -110,8 +110,9 @@ export type JobHandler = ((job: JobRecord, ctx: JobContext) => Promise<void>) & 
    * Optional: called after the worker dead-letters a job of this type without running it (a
    * poison job, redelivered past its attempts because its earlier runs never finished, e.g.
    * they crashed the process). For work a handler does on its last attempt either way, such as
-   * scheduling the next run of a recurring job. Errors are logged. May run more than once for
-   * one job (the dead-lettering itself may fail and be repeated): keep it idempotent.
+   * scheduling the next run of a recurring job. Called once the dead letter is recorded (not
+   * when another worker owns the job, nor when recording it failed and the lease will expire).
+   * Errors are logged, not retried: keep it short and idempotent.
    */
   poisoned?: (job: JobRecord) => Promise<void>;
 };

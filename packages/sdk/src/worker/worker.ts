@@ -282,8 +282,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         const runnable: JobRecord[] = [];
         for (const job of jobs) {
           if (job.attempts > job.maxAttempts) {
-            await settle(job, new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`));
-            await table[job.type]?.poisoned?.(job).catch((error: unknown) => logUnexpected(`worker: the poisoned hook of "${job.type}" failed`, error));
+            const outcome = await settle(job, new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`));
+            // Only once the job is really dead (not lost to another worker, not left to its lease).
+            if (outcome === 'dead') {
+              await table[job.type]?.poisoned?.(job).catch((error: unknown) => logUnexpected(`worker: the poisoned hook of "${job.type}" failed`, error));
+            }
           } else runnable.push(job);
         }
         if (runnable.length === 0) return;
@@ -336,14 +339,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     };
 
     /** Records a failed or deferred attempt (backoff, wait key, dead letter) and counts it. */
-    const settle = async (job: JobRecord, error: unknown): Promise<void> => {
+    const settle = async (job: JobRecord, error: unknown): Promise<'released' | 'retrying' | 'dead' | 'lost'> => {
     if (handlerAbort.signal.aborted && !(error instanceof JobDeferral) && (await releaseSafely(job))) {
       // Stopped by this worker's shutdown, not failed: back in the queue, due now, the attempt
       // not counted (otherwise every deploy would move a long job closer to its dead letter).
       stats.released++;
       runtime.logger.info('worker: job interrupted by the shutdown, given back', { jobId: job.id, type: job.type });
       emit({ type: 'released', job });
-      return;
+      return 'released';
     }
     const now = runtime.clock().getTime();
     if (error instanceof JobDeferral) {
@@ -357,7 +360,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       else if (outcome === 'lost') stats.lost++;
       else stats.deferred++;
       emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
-      return;
+      return outcome;
     }
     const summary = errorSummary(error);
     const outcome = await failSafely(job, {
@@ -376,6 +379,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       code: summary.code,
     });
     emit({ type: 'failed', job, error: summary, outcome });
+    return outcome;
     };
 
     /** Gives a job back after a shutdown interruption; false (then it is settled as a failure) when that fails. */

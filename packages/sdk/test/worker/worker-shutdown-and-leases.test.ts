@@ -330,4 +330,30 @@ describe('worker – shutdown and leases', () => {
       unhandled.stop();
     }
   });
+
+  it('worker.drain – the poisoned hook runs once a job redelivered past its attempts is recorded dead, not when it was lost', async () => {
+    for (const lose of [false, true]) {
+      let now = Date.parse('2030-01-01T00:00:00.000Z');
+      const clock = () => new Date(now);
+      const base = memoryAdapter({ clock });
+      // `lose`: another worker took the job over between the claim and the dead letter.
+      const storage: StorageAdapter = lose ? { ...base, jobs: { ...base.jobs, fail: async () => 'lost' as const } } : base;
+      const ran: string[] = [];
+      const poisoned: string[] = [];
+      const handler: JobHandler = Object.assign(async (job: { id: string }) => void ran.push(job.id), {
+        poisoned: async (job: { id: string }) => void poisoned.push(job.id),
+      });
+      const { id } = await base.jobs.enqueue({ type: 'crashy', payload: {}, maxAttempts: 2 });
+      for (const attempt of [1, 2]) {
+        const [job] = await base.jobs.claim({ worker: `dead-${attempt}`, limit: 1, leaseMs: 1_000 });
+        expect(job?.attempts).toBe(attempt);
+        now += 2_000;
+      }
+      await createWorker(runtimeWith(storage, { clock }), { crashy: handler }).drain({ pollIntervalMs: 1 });
+      expect(ran).toEqual([]);
+      expect(poisoned).toEqual(lose ? [] : [id]);
+      if (!lose) expect((await base.jobs.get(id))?.status).toBe('dead');
+    }
+  });
 });
+
