@@ -16,37 +16,24 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The publishable packages, by directory under packages/. */
 export const PACKAGE_DIRS = ['connec-client', 'sdk', 'adapter-prisma', 'adapter-mongo', 'sandbox'] as const;
 
-function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
+/** Modification times of the files at `path` (one file, or every file under a folder); [] when missing. */
+function fileMtimes(path: string): number[] {
+  if (!existsSync(path)) return [];
   const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = 0;
-  for (const entry of readdirSync(path, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-function oldestMtime(dir: string): number | null {
-  if (!existsSync(dir)) return null;
-  let oldest: number | null = null;
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) {
-      const t = statSync(join(entry.parentPath, entry.name)).mtimeMs;
-      oldest = oldest === null ? t : Math.min(oldest, t);
-    }
-  }
-  return oldest;
+  if (!stat.isDirectory()) return [stat.mtimeMs];
+  return readdirSync(path, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => statSync(join(entry.parentPath, entry.name)).mtimeMs);
 }
 
 /** Packages whose dist/ is missing or older than their src/, package.json or tsup config. */
 export function stalePackages(dirs: readonly string[] = PACKAGE_DIRS): string[] {
   return dirs.filter((dir) => {
     const pkg = join(repoRoot, 'packages', dir);
-    const built = oldestMtime(join(pkg, 'dist'));
-    if (built === null) return true;
-    const inputs = Math.max(newestMtime(join(pkg, 'src')), newestMtime(join(pkg, 'package.json')), newestMtime(join(pkg, 'tsup.config.ts')));
-    return inputs > built;
+    const built = fileMtimes(join(pkg, 'dist'));
+    if (built.length === 0) return true;
+    const inputs = ['src', 'package.json', 'tsup.config.ts'].flatMap((input) => fileMtimes(join(pkg, input)));
+    return Math.max(0, ...inputs) > Math.min(...built);
   });
 }
 

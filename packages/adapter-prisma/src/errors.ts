@@ -9,13 +9,21 @@ function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? Reflect.get(value, key) : undefined;
 }
 
+/** The error and its `cause`s, outermost first (Prisma nests the driver error a few levels down). */
+function* causeChain(err: unknown): Generator<unknown> {
+  for (let current = err, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    yield current;
+    current = field(current, 'cause');
+  }
+}
+
 /**
  * True when a Prisma/driver error is a unique violation. Prisma reports it as `P2002`
  * from its query API and, for raw SQL, either as `P2002` or as `P2010` whose `meta` holds
  * the database code (`23505` on PostgreSQL); the driver error may also be nested in `cause`.
  */
 export function isUniqueViolation(err: unknown): boolean {
-  for (let current = err, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+  for (const current of causeChain(err)) {
     const code = field(current, 'code');
     if (typeof code === 'string' && UNIQUE_CODES.has(code)) return true;
     const meta = field(current, 'meta');
@@ -28,7 +36,6 @@ export function isUniqueViolation(err: unknown): boolean {
     if (field(field(current, 'cause'), 'kind') === 'UniqueConstraintViolation') return true;
     const message = field(current, 'message');
     if (typeof message === 'string' && /unique constraint|duplicate key value violates unique/i.test(message)) return true;
-    current = field(current, 'cause');
   }
   return false;
 }
@@ -39,7 +46,7 @@ export function isUniqueViolation(err: unknown): boolean {
  * Read from the driver adapter's error kind, or failing that from the database's message.
  */
 export function missingSchema(err: unknown): 'table' | 'column' | null {
-  for (let current = err, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+  for (const current of causeChain(err)) {
     const kind = field(field(field(field(current, 'meta'), 'driverAdapterError'), 'cause'), 'kind') ?? field(field(current, 'cause'), 'kind');
     if (kind === 'TableDoesNotExist') return 'table';
     if (kind === 'ColumnNotFound') return 'column';
@@ -48,7 +55,6 @@ export function missingSchema(err: unknown): 'table' | 'column' | null {
       if (/relation "maestrano_\w+" does not exist|no such table: maestrano_/i.test(message)) return 'table';
       if (/column "?[\w.]+"? does not exist|no such column/i.test(message)) return 'column';
     }
-    current = field(current, 'cause');
   }
   return null;
 }

@@ -5,9 +5,19 @@
  */
 import { JobTypes, type SyncEvent } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { C, createHarness, GROUP, type Harness, provisionGroup, TENANT } from './harness.js';
+import { C, crashRuns, createHarness, GROUP, type Harness, provisionGroup, TENANT } from './harness.js';
 
 const failedEvents = (events: SyncEvent[]) => events.filter((e) => e.type === 'record.failed');
+/** The `record.failed` event of a record dead-lettered in the test group. */
+const deadLetteredEvent = (entity: string, connecId: string, error: { code: string; message: unknown }) => ({
+  type: 'record.failed',
+  tenant: TENANT,
+  groupId: GROUP,
+  entity,
+  connecId,
+  error,
+  deadLettered: true,
+});
 
 /** Drains one round at a time until `done()` (jobs due later would keep `drain` spinning). */
 async function drainUntil(h: Harness, done: () => Promise<boolean>, rounds = 400): Promise<void> {
@@ -48,17 +58,7 @@ describe('records dead-lettered while deferred', () => {
     expect(dead.map((d) => [d.type, d.entity, d.connecId])).toEqual([[JobTypes.connecRecord, 'invoices', 'i1']]);
     expect(h.app.invoices.size).toBe(0);
     // Parked twice (retried), then dead on the third attempt: one failure, dead-lettered.
-    expect(failedEvents(events)).toEqual([
-      {
-        type: 'record.failed',
-        tenant: TENANT,
-        groupId: GROUP,
-        entity: 'invoices',
-        connecId: 'i1',
-        error: { code: 'parked', message: expect.stringContaining('waiting for items it1') },
-        deadLettered: true,
-      },
-    ]);
+    expect(failedEvents(events)).toEqual([deadLetteredEvent('invoices', 'i1', { code: 'parked', message: expect.stringContaining('waiting for items it1') })]);
     expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
   });
 
@@ -74,17 +74,7 @@ describe('records dead-lettered while deferred', () => {
     await h.drain(1);
 
     expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 0, dead: 1 });
-    expect(failedEvents(events)).toEqual([
-      {
-        type: 'record.failed',
-        tenant: TENANT,
-        groupId: GROUP,
-        entity: 'contacts',
-        connecId: 'p9',
-        error: { code: 'busy', message: expect.stringContaining('record p9 is being written by another worker') },
-        deadLettered: true,
-      },
-    ]);
+    expect(failedEvents(events)).toEqual([deadLetteredEvent('contacts', 'p9', { code: 'busy', message: expect.stringContaining('record p9 is being written by another worker') })]);
     expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
   });
 });
@@ -99,26 +89,14 @@ describe('records dead-lettered unrun', () => {
     const person = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p7');
     expect((await h.notify({ people: [person] })).status).toBe(200);
     // Each attempt's process dies: the lease expires and the job is claimed again.
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      const [job] = await h.storage.jobs.claim({ worker: `crashing-${attempt}`, limit: 5, leaseMs: 1_000, types: [JobTypes.connecRecord] });
-      expect(job?.attempts).toBe(attempt);
+    await crashRuns(h.storage, JobTypes.connecRecord, 2, () => {
       now += 2_000;
-    }
+    });
     await h.drain(1);
 
     expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 0, dead: 1 });
     expect(h.app.contacts.size).toBe(0);
-    expect(failedEvents(events)).toEqual([
-      {
-        type: 'record.failed',
-        tenant: TENANT,
-        groupId: GROUP,
-        entity: 'contacts',
-        connecId: 'p7',
-        error: { code: 'poisoned', message: 'earlier attempts never finished (worker crash or lease lost)' },
-        deadLettered: true,
-      },
-    ]);
+    expect(failedEvents(events)).toEqual([deadLetteredEvent('contacts', 'p7', { code: 'poisoned', message: 'earlier attempts never finished (worker crash or lease lost)' })]);
     expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
     expect((await h.sync.api.deadLetters()).map((d) => [d.entity, d.connecId])).toEqual([['contacts', 'p7']]);
   });

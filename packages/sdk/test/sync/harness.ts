@@ -18,6 +18,7 @@ import {
   type Tenant,
   staticTenants,
 } from '@org/maestrano-sdk';
+import { expect } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
 
@@ -305,6 +306,18 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   };
   const notify = notifier(sync);
   return { app, connec, storage, runtime, sync, drain, notify };
+}
+
+/**
+ * What a job that crashes its process goes through: claimed `attempts` times by workers that
+ * die, `expireLease()` moving the clock past each lease so the next claim takes it over.
+ */
+export async function crashRuns(storage: StorageAdapter, type: string, attempts: number, expireLease: () => void): Promise<void> {
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const [job] = await storage.jobs.claim({ worker: `crashing-${attempt}`, limit: 5, leaseMs: 1_000, types: [type] });
+    expect(job?.attempts).toBe(attempt);
+    expireLease();
+  }
 }
 
 /** Posts a notification body (JSON, or raw text) to a sync module's route as the test tenant. */

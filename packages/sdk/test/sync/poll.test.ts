@@ -4,7 +4,7 @@
  */
 import { JobTypes, memoryAdapter, SyncError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
+import { crashRuns, createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 
 const at = (iso: string) => ({ created_at: iso, updated_at: iso });
 
@@ -159,11 +159,9 @@ describe('incremental poll (§F10)', () => {
     expect(scheduled).toEqual([]);
     now = Date.parse('2030-01-01T00:02:00.000Z');
     // Every run dies with its process: the lease expires, the job is claimed again, 8 times.
-    for (let attempt = 1; attempt <= 8; attempt++) {
-      const [job] = await h.storage.jobs.claim({ worker: `crashing-${attempt}`, limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
-      expect(job?.attempts).toBe(attempt);
+    await crashRuns(h.storage, JobTypes.syncPoll, 8, () => {
       now += 2_000;
-    }
+    });
     // The next worker claims it past its attempts and dead-letters it without running it.
     await h.drain();
     const dead = (await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll);
