@@ -265,7 +265,8 @@ export function idMapRepository(store: Store): IdMapRepository {
           (doc) => {
             if (!doc) return { value: false };
             const last = dateOrNull(doc, 'lastAppliedAt');
-            if (last !== null && last.getTime() >= appliedAt.getTime()) return { value: false };
+            const sameVersion = last !== null && last.getTime() === appliedAt.getTime() && doc.lastReceivedHash === hash;
+            if (last !== null && (last.getTime() > appliedAt.getTime() || sameVersion)) return { value: false };
             const now = store.now();
             // An inbound version written locally puts app and Connec! in sync; an acknowledged one does not.
             const synced = options?.inSync === false ? {} : { syncedAt: now };

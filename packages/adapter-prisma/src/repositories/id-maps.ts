@@ -279,7 +279,8 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       const changed = await db.execute(
         'idMaps.markApplied',
         sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}${synced}
-            WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND (last_applied_at IS NULL OR last_applied_at < ${ts(appliedAt)})`,
+            WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND (last_applied_at IS NULL OR last_applied_at < ${ts(appliedAt)}
+                 OR (last_applied_at = ${ts(appliedAt)} AND (last_received_hash IS NULL OR last_received_hash <> ${hash})))`,
       );
       return changed > 0;
     },

@@ -296,8 +296,9 @@ export interface IdMapRepository {
   /**
    * Compare-and-set for inbound versions: sets `lastAppliedAt = appliedAt` and
    * `lastReceivedHash = hash` (and `syncedAt = now` unless `options.inSync` is false) only
-   * when `lastAppliedAt` is null or strictly older.
-   * Returns false (and changes nothing) for a stale or equal version.
+   * when `lastAppliedAt` is null or strictly older, or equal with another `lastReceivedHash`
+   * (Connec! stamps `updated_at` to the second: two edits of one second share it).
+   * Returns false (and changes nothing) for a stale version or the same version again.
    */
   markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean>;
   /** Maps of one scope ordered by creation, for paging (`after` = last `connecId ?? localId` seen). */

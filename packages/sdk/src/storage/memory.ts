@@ -600,7 +600,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       checkDate('appliedAt', appliedAt);
       const row = findMap(scope, mapKey);
       if (!row) return false;
-      if (row.lastAppliedAt !== null && row.lastAppliedAt.getTime() >= appliedAt.getTime()) return false;
+      const last = row.lastAppliedAt?.getTime() ?? null;
+      if (last !== null && (last > appliedAt.getTime() || (last === appliedAt.getTime() && row.lastReceivedHash === hash))) return false;
       row.lastAppliedAt = new Date(appliedAt.getTime());
       row.lastReceivedHash = hash;
       row.updatedAt = now();

@@ -3,6 +3,9 @@ import type { Tenant } from '../core/types.js';
 import type { ConnecRecord } from '../entities/types.js';
 import type { BatchOpResult, ConnecPort } from './ports.js';
 
+/** The most ops `sync.batchSize` allows, which is also the client's largest chunk. */
+const MAX_BATCH_OPS = 1000;
+
 /** The Connec! client of a tenant (Basic auth with its api id/key, external ids on). */
 export function connecClientFor(tenant: Tenant, fetchImpl?: typeof fetch): ConnecClient {
   return createConnecClient({
@@ -43,7 +46,7 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
           requestOptions,
         );
       const records: ConnecRecord[] = page.data;
-      return { records, total: page.total ?? null };
+      return { records, total: page.total ?? null, hasNextPage: page.hasNextPage() };
     },
     async fetch(groupId, collection, id, requestOptions = {}) {
       try {
@@ -56,20 +59,28 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
       }
     },
     async batch(ops, requestOptions = {}) {
-      // Every op carries our id in its `id` array, which makes a post an upsert on Connec!'s
-      // side: repeating the batch is safe.
+      // Every op carries our id in its `id` array, so a repeated post cannot create a second
+      // record: Connec! merges it or answers 409 (the sandbox does), which the engine resolves
+      // by finding the record and linking it (`recoverCreate`).
       const results = await client.batch(
         ops.map((op) =>
           op.method === 'post'
             ? { method: 'post' as const, group: op.groupId, collection: op.collection, record: op.record }
             : { method: 'put' as const, group: op.groupId, collection: op.collection, id: op.id, record: op.record },
         ),
-        { sequential: true, idempotent: true, ...(requestOptions.signal ? { signal: requestOptions.signal } : {}) },
+        {
+          sequential: true,
+          idempotent: true,
+          // The engine already cuts calls at its `batchSize`: one call per `batch()`, whatever
+          // the client's default chunk.
+          chunkSize: Math.min(Math.max(ops.length, 1), MAX_BATCH_OPS),
+          ...(requestOptions.signal ? { signal: requestOptions.signal } : {}),
+        },
       );
       return results.map((result): BatchOpResult => {
         if (result.ok) return { status: result.status, record: result.record, error: null };
         const message = isMaestranoError(result.error) ? result.error.message : 'batch op failed';
-        return { status: result.status ?? 0, record: null, error: message };
+        return { status: result.status ?? null, record: null, error: message };
       });
     },
   };

@@ -17,10 +17,10 @@ import type {
   MapperContext,
 } from '../entities/types.js';
 import { StorageConflictError, SyncError } from '../errors/index.js';
-import type { GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
+import type { GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
-import type { BatchOp, BatchOpResult, ConnecPort } from './ports.js';
+import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort } from './ports.js';
 import {
   CONNEC_PROVIDER,
   connecIdOf,
@@ -446,10 +446,22 @@ export class SyncEngine {
     };
   }
 
-  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string): SkipReason | null {
+  /**
+   * Why a known record's version is not applied, or null to apply it. `same_instant`: another
+   * content with the `updated_at` last applied. Connec! stamps to the second, so two edits in
+   * one second share it, and the payload alone cannot tell the newer: the caller asks Connec!
+   * for the current version and decides again with `confirmed` (that version is the newest).
+   */
+  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
     if (!map?.localId) return null;
-    if (map.lastAppliedAt && updatedAt && updatedAt.getTime() <= map.lastAppliedAt.getTime()) {
-      return updatedAt.getTime() === map.lastAppliedAt.getTime() && map.lastReceivedHash === hash ? 'replay' : 'stale';
+    if (map.lastAppliedAt && updatedAt) {
+      const at = updatedAt.getTime();
+      const last = map.lastAppliedAt.getTime();
+      if (at < last) return 'stale';
+      if (at === last) {
+        if (map.lastReceivedHash === hash) return 'replay';
+        return confirmed ? null : SAME_INSTANT;
+      }
     }
     if (map.lastReceivedHash === hash) return 'unchanged';
     return null;
@@ -556,7 +568,13 @@ export class SyncEngine {
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
-    if (map.lastError) await this.deps.storage.idMaps.update(ids, { connecId }, { lastError: null });
+    // Our last push no longer describes either side once another version is written: without
+    // this, a later Connec! edit back to the pushed content would be skipped as an echo, and a
+    // local edit back to it would not be pushed ('unchanged').
+    const cleared: IdMapPatch = {};
+    if (map.lastError) cleared.lastError = null;
+    if (map.lastPushedHash !== null) cleared.lastPushedHash = null;
+    if (Object.keys(cleared).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, cleared);
     this.counters.updated++;
     this.counters.applied++;
     this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
@@ -735,11 +753,11 @@ export class SyncEngine {
       const creates: PendingCreate[] = [];
       const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string }[] = [];
       for (const i of locked) {
-        const record = records[i] as ConnecRecord;
+        let record = records[i] as ConnecRecord;
         const connecId = cid(i);
         try {
-          const updatedAt = parseTimestamp(record.updated_at);
-          const hash = contentHash(record);
+          let updatedAt = parseTimestamp(record.updated_at);
+          let hash = contentHash(record);
           let map = cache.get(cacheKey(entity.name, connecId)) ?? null;
           if (!map) {
             const own = ownIdOf(record.id, scope.owner);
@@ -755,7 +773,20 @@ export class SyncEngine {
             continue;
           }
           if (map?.localId) {
-            const stale = this.staleness(map, updatedAt, hash);
+            let stale = this.staleness(map, updatedAt, hash);
+            if (stale === SAME_INSTANT) {
+              // Applying the payload could bring back an older edit of the same second (a late
+              // page, a redelivery); Connec!'s current version is the newest by definition.
+              const current = await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
+              if (current === null) stale = 'stale';
+              else {
+                record = current;
+                updatedAt = parseTimestamp(current.updated_at);
+                hash = contentHash(current);
+                stale = this.staleness(map, updatedAt, hash, true);
+              }
+            }
+            if (stale === SAME_INSTANT) stale = 'stale';
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
               if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
@@ -892,8 +923,8 @@ export class SyncEngine {
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
       chunk.forEach((_op, i) => {
         const r = results[i];
-        if (r && r.status >= 200 && r.status < 300) this.counters.linked++;
-        else failed.set(start + i, r ? (r.error ?? `HTTP ${r.status}`) : 'no result for op');
+        if (r && r.status !== null && r.status >= 200 && r.status < 300) this.counters.linked++;
+        else failed.set(start + i, r ? (r.error ?? (r.status === null ? 'no answer' : `HTTP ${r.status}`)) : 'no result for op');
       });
     });
     return failed;
@@ -1058,7 +1089,7 @@ export class SyncEngine {
    * the last successful push are not sent again, so after a partial failure only the failed
    * ones are retried.
    */
-  async pushRecords(scope: GroupScope, entity: AnyEntity, records: readonly unknown[], signal?: AbortSignal): Promise<PushItemResult[]> {
+  async pushRecords(scope: GroupScope, entity: AnyEntity, records: readonly unknown[], signal?: AbortSignal, recovering = false): Promise<PushItemResult[]> {
     const outbound = entity.outbound;
     if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
     const results: PushItemResult[] = [];
@@ -1067,7 +1098,10 @@ export class SyncEngine {
       return results;
     }
     const ids = this.idScope(scope, entity.name);
-    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null }[] = [];
+    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null; record: unknown }[] = [];
+    // Creates Connec! refused with 409: a record with our id already exists there (an earlier
+    // attempt was applied but its answer was lost). Found and linked, they go again as updates.
+    const alreadyThere: { index: number; localId: string; record: unknown }[] = [];
     for (const record of records) {
       const localId = outbound.localId(record);
       const index = results.length;
@@ -1120,6 +1154,7 @@ export class SyncEngine {
         localId,
         hash,
         connecId,
+        record,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -1147,8 +1182,8 @@ export class SyncEngine {
         thrown = { message: error instanceof Error ? error.message : String(error), status };
       }
       for (const [i, item] of chunk.entries()) {
-        const answer: BatchOpResult | undefined = thrown ? { status: thrown.status ?? 0, record: null, error: thrown.message } : answers[i];
-        const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
+        const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];
+        const ok = answer !== undefined && answer.status !== null && answer.status >= 200 && answer.status < 300;
         const returnedId = ok && answer.record ? connecIdOf(answer.record.id) : null;
         const connecId = returnedId ?? item.connecId;
         // Connec! may merge the op into a record already linked to another local record (two
@@ -1163,13 +1198,17 @@ export class SyncEngine {
           }
         }
         const linked = ok && connecId !== null && conflict === null;
+        if (!thrown && item.op.method === 'post' && answer?.status === 409 && !recovering) {
+          alreadyThere.push({ index: item.index, localId: item.localId, record: item.record });
+          continue;
+        }
         if (linked) {
           await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock() });
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
         } else {
-          const message = conflict ? conflict.message : answer ? (answer.error ?? `HTTP ${answer.status}`) : 'no result for op';
+          const message = conflict ? conflict.message : answer ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`)) : 'no result for op';
           const status = thrown ? thrown.status : (answer?.status ?? null);
           const code = conflict ? LINK_CONFLICT : status === null ? 'push_failed' : `http_${status}`;
           await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
@@ -1188,7 +1227,61 @@ export class SyncEngine {
         this.emitPushed(scope, entity, item.localId, linked ? connecId : item.connecId, answer?.status ?? 0, linked);
       }
     }
+    for (const item of alreadyThere) results[item.index] = await this.recoverCreate(scope, entity, item.localId, item.record, signal);
     return results;
+  }
+
+  /**
+   * A create Connec! refused with 409 because a record already carries our id: an earlier
+   * attempt went through and its answer was lost (a timeout, a dropped connection), so the id
+   * map never got the Connec! id and every later create would be refused the same way. The
+   * record is looked up among those updated recently, linked, and pushed again as an update.
+   */
+  private async recoverCreate(scope: GroupScope, entity: AnyEntity, localId: string, record: unknown, signal: AbortSignal | undefined): Promise<PushItemResult> {
+    const ids = this.idScope(scope, entity.name);
+    const map = await this.deps.storage.idMaps.find(ids, { localId });
+    const now = this.deps.clock().getTime();
+    const since = new Date(Math.min(map?.createdAt.getTime() ?? now, now) - PUSH_RECOVERY_WINDOW_MS);
+    const top = this.deps.options.pageSize;
+    let connecId: string | null = null;
+    let skip = 0;
+    for (let pages = 0; pages < PUSH_RECOVERY_MAX_PAGES && connecId === null; pages++) {
+      const page = await scope.port.listPage(scope.groupId, entity.connec, {
+        skip,
+        top,
+        filter: `updated_at gte '${since.toISOString()}'`,
+        orderBy: 'updated_at asc',
+        signal,
+      });
+      const found = page.records.find((r) => ownIdOf(r.id, scope.owner) === localId);
+      if (found) connecId = connecIdOf(found.id);
+      if (!hasMorePages(page, top)) break;
+      skip += page.records.length;
+    }
+    let message = `Connec! already holds a "${entity.connec}" record with local id ${localId} (an earlier push went through), and it is not among the records updated since ${since.toISOString()}`;
+    let code = 'http_409';
+    if (connecId !== null) {
+      try {
+        await this.linkMap(scope, entity.name, connecId, localId);
+        this.deps.logger.info('sync: a create already applied by Connec! was linked; pushing it again as an update', {
+          tenant: scope.tenant.name,
+          groupId: scope.groupId,
+          entity: entity.name,
+          localId,
+          connecId,
+        });
+        const [again] = await this.pushRecords(scope, entity, [record], signal, true);
+        if (again) return again;
+      } catch (error) {
+        if (!(error instanceof LinkConflictError)) throw error;
+        message = error.message;
+        code = LINK_CONFLICT;
+      }
+    }
+    await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
+    this.counters.pushFailed++;
+    this.emitPushed(scope, entity, localId, null, 409, false);
+    return { localId, status: 'failed', connecId: null, httpStatus: 409, error: message, code };
   }
 
   private emitPushed(scope: GroupScope, entity: AnyEntity, localId: string, connecId: string | null, status: number, ok: boolean): void {
@@ -1403,7 +1496,7 @@ export class SyncEngine {
         throw new SyncError(`Connec! answered "${entity.connec}" records older than the updated_at filter; polling cannot page them`);
       }
       if (fresh.length === 0) {
-        if (page.records.length < top) break;
+        if (!hasMorePages(page, top)) break;
         // A whole page of versions already applied at one instant: step over it.
         stepOver += page.records.length;
         continue;
@@ -1417,7 +1510,7 @@ export class SyncEngine {
         if (cid !== null && t !== null) applied.set(cid, t);
       }
       if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
-      if (page.records.length < top || last === null) break;
+      if (!hasMorePages(page, top) || last === null) break;
       if (last > lower.getTime()) {
         lower = new Date(last);
         for (const [cid, t] of applied) if (t < last) applied.delete(cid);
@@ -1512,7 +1605,7 @@ export class SyncEngine {
       for (;;) {
         const page = await next;
         const fetchedTo = skip + page.records.length;
-        const last = page.records.length < top || (page.total !== null && fetchedTo >= page.total);
+        const last = isLastPage(page, top, fetchedTo);
         // The next page downloads while this one is applied.
         if (!last) next = fetchPage(fetchedTo);
         skip = fetchedTo;
@@ -1621,6 +1714,36 @@ export class SyncEngine {
       if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
     };
   }
+}
+
+/** How far back `recoverCreate` looks for a record an earlier, unanswered create made. */
+const PUSH_RECOVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** At most this many pages of recently updated records are searched. */
+const PUSH_RECOVERY_MAX_PAGES = 50;
+
+/** `staleness`: same `updated_at` as last applied, other content (see there). */
+const SAME_INSTANT = 'same_instant' as const;
+
+/**
+ * Whether a page of a filtered listing (polls) may be followed by another: Connec!'s
+ * `pagination.next` when the port reports it (a page shorter than `$top` is not the end when
+ * Connec! caps `$top`), else a full page.
+ */
+function hasMorePages(page: ConnecPage, top: number): boolean {
+  if (page.records.length === 0) return false;
+  return page.hasNextPage ?? page.records.length >= top;
+}
+
+/**
+ * Whether an import page is the collection's last: Connec!'s `pagination.next` and `total`
+ * when it sent them, else a page shorter than `$top`. An empty page always ends the listing.
+ */
+function isLastPage(page: ConnecPage, top: number, fetchedTo: number): boolean {
+  if (page.records.length === 0) return true;
+  const reachedTotal = page.total !== null && fetchedTo >= page.total;
+  if (page.hasNextPage === true) return false;
+  if (page.hasNextPage === false) return page.total === null || reachedTotal;
+  return page.records.length < top || reachedTotal;
 }
 
 /**

@@ -9,6 +9,12 @@ export interface ConnecPage {
   records: ConnecRecord[];
   /** `pagination.total` when Connec! sent it. */
   total: number | null;
+  /**
+   * Whether Connec! announced a next page (`pagination.next`). A page shorter than `$top` is
+   * not the last one when it did: Connec! may cap `$top` below what was asked. Leave it out
+   * when the port cannot tell; the engine then stops at the first short page.
+   */
+  hasNextPage?: boolean | undefined;
 }
 
 export interface ListPageOptions {
@@ -32,7 +38,8 @@ export interface BatchOp {
 }
 
 export interface BatchOpResult {
-  status: number;
+  /** The op's HTTP status; null when the op got no answer (the batch request itself failed). */
+  status: number | null;
   /** The record Connec! returned for 2xx results. */
   record: ConnecRecord | null;
   /** A short, safe description of a failure (Connec!'s error titles). */

@@ -138,17 +138,23 @@ export const idMapCases: StorageCases = {
     expect(await adapter.idMaps.findManyByConnecIds(SCOPE, [])).toEqual([]);
   },
 
-  'markApplied moves forward only: null and newer apply, equal and stale are refused': async ({ adapter }) => {
+  'markApplied moves forward only: null, newer and same-instant other content apply; the same version and stale are refused': async ({ adapter }) => {
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
     const t1 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 1));
     const t2 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 2));
     expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h1')).toBe(true);
     expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2')).toBe(true);
-    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h-equal')).toBe(false);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2')).toBe(false);
     expect(await adapter.idMaps.markApplied(SCOPE, { localId: 'l-1' }, t1, 'h-stale')).toBe(false);
-    const map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    let map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
     expectDate(map?.lastAppliedAt, t2);
     expect(map?.lastReceivedHash).toBe('h2');
+    // Another content stamped with the same instant (two edits in one second) applies once.
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2-bis')).toBe(true);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2-bis')).toBe(false);
+    map = await adapter.idMaps.find(SCOPE, { connecId: 'c-1' });
+    expectDate(map?.lastAppliedAt, t2);
+    expect(map?.lastReceivedHash).toBe('h2-bis');
   },
 
   'syncedAt: insert and insertMany store the given instant (null by default); update sets and clears it': async ({ adapter, clock }) => {
@@ -195,7 +201,7 @@ export const idMapCases: StorageCases = {
     expectDate(map?.syncedAt, syncedAt);
     // Refused versions change nothing.
     clock.advance(1_000);
-    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h-equal')).toBe(false);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2')).toBe(false);
     expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h-stale', { inSync: true })).toBe(false);
     expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.syncedAt, syncedAt);
     expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t3, 'h3', { inSync: true })).toBe(true);
