@@ -1,6 +1,6 @@
 import { createDecipheriv } from 'node:crypto';
 import { BodyParseError, json, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
-import type { Platform } from './platform.js';
+import { credentialsMatch, type Platform, safeEqual } from './platform.js';
 import type { Bill, Group, JsonObject, JsonValue, Marketplace, RecurringBill, RecurringPeriod, User } from './types.js';
 import { isRecord, newId } from './util.js';
 
@@ -214,10 +214,13 @@ function chargeFields(
   return { group, priceCents, description };
 }
 
-/** `currency`, default AUD, upper-cased; it must look like an ISO 4217 code. */
+/** The ISO 4217 codes (the platform validates against its currency table; Node's Intl stands in for it). */
+const ISO_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+/** `currency`, default AUD, upper-cased; it must be an ISO 4217 code (PROTOCOL §4.4). */
 function currencyField(body: Record<string, unknown>, errors: Errors): string {
   const currency = body.currency === undefined || body.currency === '' ? 'AUD' : String(body.currency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) add(errors, 'currency', 'is not a valid ISO 4217 currency');
+  if (!ISO_CURRENCIES.has(currency)) add(errors, 'currency', 'is not a valid ISO 4217 currency');
   return currency;
 }
 
@@ -387,7 +390,7 @@ export function handleAccountApi(platform: Platform, req: SandboxRequest): Sandb
         const password = typeof body.password === 'string' ? decryptPassword(body.password, marketplace.apiKey) : null;
         const candidates = marketplaceUsers(platform, marketplace, null);
         const user = candidates.find((u) => (typeof body.id === 'string' && u.id === body.id) || (typeof body.email === 'string' && u.email === body.email));
-        if (!user || password === null || password !== user.password) return envelope(400, {}, { password: ['invalid password or non existing user'] });
+        if (!user || password === null || !safeEqual(password, user.password)) return envelope(400, {}, { password: ['invalid password or non existing user'] });
         return envelope(200, renderUser(user, latestSession(platform, user.id)));
       }
       if (req.method !== 'GET' || action !== undefined) break;
@@ -435,7 +438,9 @@ export function handleDevPlatform(platform: Platform, req: SandboxRequest): Sand
   if (path !== '/api/config/v1/marketplaces') return null;
   const creds = parseBasicAuth(req.headers);
   const env = platform.store.environment;
-  if (!creds || !env || creds.user !== env.apiKey || creds.password !== env.apiSecret) return json(401, { error: 'Could not authenticate' });
+  if (!creds || !env || !credentialsMatch(creds.user, creds.password, env.apiKey, env.apiSecret)) {
+    return json(401, { error: 'Could not authenticate' });
+  }
   if (req.method !== 'GET') return json(405, { error: 'Method not allowed' });
   return json(200, { marketplaces: [...platform.store.marketplaces.values()].map((m) => platform.marketplaceDocument(m)) });
 }

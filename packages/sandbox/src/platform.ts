@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { generateSigningIdentity } from './certs.js';
 import { CONNEC_COLLECTIONS } from './connec/collections.js';
 import { type ChangeSource, ConnecError, createRecord, renderRecord, updateRecord } from './connec/records.js';
@@ -13,6 +14,21 @@ export interface ResolvedOptions {
   retryBaseMs: number;
   maxDeliveryAttempts: number;
   deliveryTimeoutMs: number;
+}
+
+/**
+ * Constant-time string comparison, as the SDK's webhook check does: both sides are hashed
+ * (SHA-256) first, so neither the content nor the length of a secret leaks through timing.
+ */
+export function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a, 'utf8').digest(), createHash('sha256').update(b, 'utf8').digest());
+}
+
+/** An id/secret pair against the expected one; both halves are always compared (constant time). */
+export function credentialsMatch(id: string, secret: string, expectedId: string, expectedSecret: string): boolean {
+  const idMatches = safeEqual(id, expectedId);
+  const secretMatches = safeEqual(secret, expectedSecret);
+  return idMatches && secretMatches;
 }
 
 export const GROUP_ROLES: readonly GroupRole[] = ['Member', 'Power User', 'Admin', 'Super Admin'];
@@ -110,14 +126,18 @@ export class Platform {
     return first;
   }
 
+  /** Compares in constant time against every marketplace (no early exit on a match). */
   marketplaceByCredentials(apiId: string, apiKey: string): Marketplace | undefined {
-    for (const m of this.store.marketplaces.values()) if (m.apiId === apiId && m.apiKey === apiKey) return m;
-    return undefined;
+    let found: Marketplace | undefined;
+    for (const m of this.store.marketplaces.values()) {
+      if (credentialsMatch(apiId, apiKey, m.apiId, m.apiKey) && !found) found = m;
+    }
+    return found;
   }
 
   otherAppByCredentials(apiId: string, apiKey: string): OtherApp | undefined {
     const app = this.store.otherApps.get(apiId);
-    return app && app.apiKey === apiKey ? app : undefined;
+    return app && safeEqual(apiKey, app.apiKey) ? app : undefined;
   }
 
   /** Registers another application with Connec! access to the given groups. */

@@ -181,4 +181,22 @@ describe('Account API (PROTOCOL §4)', () => {
     expect((await call('GET', 'account/groups')).status).toBe(200);
     expect((await sb.admin.faults()).find((f) => f.id === fault.id)?.hits).toBe(1);
   });
+
+  it('bills and recurring bills - a currency that is not ISO 4217 answers 400 with the currency error and stores nothing', async () => {
+    const group = (await sb.admin.createGroup({ marketplace: 'one', name: 'Currencies' })).id;
+    for (const currency of ['ZZZ', 'ABC', 'qqq']) {
+      for (const path of ['account/bills', 'account/recurring_bills']) {
+        const res = await call('POST', path, { group_id: group, price_cents: 100, description: 'x', currency });
+        expect(res.status, `${path} ${currency}`).toBe(400);
+        expect(res.body).toEqual({ success: false, errors: { currency: ['is not a valid ISO 4217 currency'] }, data: {} });
+      }
+    }
+    expect(await sb.admin.listBills(group)).toEqual([]);
+    expect(await sb.admin.listRecurringBills(group)).toEqual([]);
+    const eur = await call<Obj>('POST', 'account/bills', { group_id: group, price_cents: 100, description: 'x', currency: 'eur' });
+    expect(eur.status).toBe(200);
+    expect(eur.body.data).toMatchObject({ currency: 'EUR' });
+    const jpy = await call<Obj>('POST', 'account/recurring_bills', { group_id: group, price_cents: 100, description: 'x', currency: 'JPY' });
+    expect(jpy.body.data).toMatchObject({ currency: 'JPY' });
+  });
 });

@@ -147,9 +147,14 @@ class AttemptTimeout extends Error {
   }
 }
 
-export function createAccountHttp(credentials: AccountCredentials, options: AccountHttpOptions = {}): AccountHttp {
+/** The URL of an Account API path (`bills`, `groups/cld-1`, …; already encoded) for these credentials. */
+export function accountApiUrl(credentials: Pick<AccountCredentials, 'host' | 'base'>, path = ''): string {
   const base = credentials.base.endsWith('/') ? credentials.base : `${credentials.base}/`;
-  const prefix = `${credentials.host.replace(/\/+$/, '')}${base.startsWith('/') ? base : `/${base}`}account/`;
+  return `${credentials.host.replace(/\/+$/, '')}${base.startsWith('/') ? base : `/${base}`}account/${path}`;
+}
+
+export function createAccountHttp(credentials: AccountCredentials, options: AccountHttpOptions = {}): AccountHttp {
+  const prefix = accountApiUrl(credentials);
   const authorization = `Basic ${Buffer.from(`${credentials.id}:${credentials.key}`, 'utf8').toString('base64')}`;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const client = ky.create({

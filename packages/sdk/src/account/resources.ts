@@ -190,7 +190,38 @@ export type RecurringBill = z.output<typeof RecurringBillSchema>;
 // ---------------------------------------------------------------------------------------
 // Inputs (validated before any request: bad input never reaches the network)
 
-const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"');
+let isoCurrencies: ReadonlySet<string> | null | undefined;
+
+/** The ISO 4217 codes the runtime's Intl knows; null when it cannot list them (checked by shape only). */
+function knownCurrencies(): ReadonlySet<string> | null {
+  if (isoCurrencies === undefined) {
+    try {
+      isoCurrencies = new Set(Intl.supportedValuesOf('currency'));
+    } catch {
+      isoCurrencies = null;
+    }
+  }
+  return isoCurrencies;
+}
+
+/** True for an upper-case ISO 4217 currency code (`USD`, `AUD`, …), per `Intl.supportedValuesOf('currency')`. */
+export function isIsoCurrency(code: string): boolean {
+  if (!/^[A-Z]{3}$/.test(code)) return false;
+  const known = knownCurrencies();
+  return known === null || known.has(code);
+}
+
+/**
+ * A currency of a bill, recurring bill, charge or plan: an ISO 4217 code (PROTOCOL §4.4), so a
+ * typo fails before any request instead of billing in a currency that does not exist.
+ */
+export const currencyCode = z.string().superRefine((code, ctx) => {
+  if (!/^[A-Z]{3}$/.test(code)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 4217 code such as "USD"' });
+  } else if (!isIsoCurrency(code)) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(code)} is not an ISO 4217 currency code` });
+  }
+});
 
 export const BillCreateSchema = z.strictObject({
   groupId: z.string().min(1),

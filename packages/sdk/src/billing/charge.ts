@@ -13,7 +13,15 @@
  *    creating a second one. Before its own POST it refreshes the claim (the listing may have
  *    outlived it) and starts over if another call took the key meanwhile.
  * A definite refusal by the platform (4xx) releases the claim, so the key can be used again;
- * an unknown outcome (timeout, 5xx) keeps it claimed until reconciliation.
+ * an unknown outcome (timeout, 5xx) keeps it claimed until reconciliation. So does a failure
+ * to record a bill that was created (e.g. a storage outage after the POST): the caller gets
+ * `ChargeOutcomeUnknownError`, never a bare storage error that would read as "nothing happened".
+ *
+ * Aborting (`options.signal`) before the POST is sent fails with `ConnectionError`
+ * (`failure: 'aborted'`) and leaves no claim of this call behind: an already-aborted signal
+ * fails before the key is claimed, a claim taken just before the abort is released, and an
+ * abort while waiting for another call with the key takes nothing. An abort once the POST was
+ * sent is an unknown outcome.
  *
  * Bill ownership: a bill id is the recorded outcome of at most one idempotency key. Before a
  * key records a bill (created or adopted), it claims the reverse ledger key
@@ -32,7 +40,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { AccountTimeouts } from '../account/http.js';
-import type { Bill } from '../account/resources.js';
+import { type Bill, currencyCode } from '../account/resources.js';
 import type { Logger } from '../core/types.js';
 import {
   ApiError,
@@ -99,7 +107,7 @@ const ChargeInputSchema = z
     tenant: z.string().min(1),
     groupId: z.string().min(1),
     priceCents: z.number().int().positive(),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"'),
+    currency: currencyCode,
     description: z.string().trim().min(1),
     units: z.number().positive().optional(),
     thirdParty: z.boolean().optional(),
@@ -139,6 +147,8 @@ interface BillOwnerIntent extends JsonObject {
 export interface ChargeDeps {
   storage: StorageAdapter;
   account(tenant: string): AccountClient;
+  /** The URL bills are POSTed to (named by the abort error when nothing was sent). */
+  billsUrl(tenant: string): string;
   config: BillingConfig['charge'];
   /** Timeouts of the bill-creating POST (see `claimedCallTimeouts`); default: the client's. */
   createTimeouts?: Required<AccountTimeouts>;
@@ -265,6 +275,29 @@ export function createCharge(deps: ChargeDeps) {
     return ownerKey === idempotencyKey ? candidate : null;
   }
 
+  /**
+   * Runs `record` (storing the ownership and outcome of a bill that exists on the platform).
+   * Any failure there leaves the outcome unknown to the caller, never "nothing happened":
+   * it becomes a `ChargeOutcomeUnknownError` (cause: the failure) and the key stays claimed
+   * until `claimTtlMs`, after which a retry reconciles into the bill.
+   */
+  async function recording<T>(idempotencyKey: string, billId: string, record: () => Promise<T>): Promise<T> {
+    try {
+      return await record();
+    } catch (error) {
+      if (error instanceof ChargeOutcomeUnknownError) throw error;
+      const what = error instanceof Error ? error.message : String(error);
+      logger.error('billing: the bill exists but recording it failed', { idempotencyKey, billId, error: what });
+      throw new ChargeOutcomeUnknownError(
+        idempotencyKey,
+        `Charge with idempotency key ${JSON.stringify(idempotencyKey)}: the bill may exist (${billId} was created on ` +
+          `the platform) but recording it failed (${what}). Retry with the same key after ${config.claimTtlMs} ms ` +
+          'to reconcile; it will not bill twice.',
+        error,
+      );
+    }
+  }
+
   async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
     const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
     if (!recorded) {
@@ -301,6 +334,17 @@ export function createCharge(deps: ChargeDeps) {
     const owner = `${deps.instanceId}:charge:${randomUUID()}`;
     const waitUntil = Date.now() + config.waitMs;
 
+    // Nothing was sent by this call when these are thrown (see "Aborting" above).
+    const aborted = (cause: unknown, waiting = false) =>
+      new ConnectionError(
+        `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)} was aborted ` +
+          (waiting
+            ? 'while waiting for another call with the same key; nothing was charged by this call'
+            : 'before its bill was requested; nothing was charged and the key is not held by this call'),
+        { service: 'account', failure: 'aborted', method: 'POST', url: deps.billsUrl(c.tenant), cause },
+      );
+    const signal = options.signal;
+
     const reuse = (entry: LedgerEntry) =>
       new IdempotencyKeyReuseError(
         c.idempotencyKey,
@@ -309,6 +353,8 @@ export function createCharge(deps: ChargeDeps) {
       );
 
     claiming: for (let poll = 0; ; poll++) {
+      // Before every claim: an aborted call takes no key (a claim would block it for claimTtlMs).
+      if (signal?.aborted) throw aborted(signal.reason);
       const claim = await storage.ledger.claim(ledgerKey, { owner, ttlMs: config.claimTtlMs, intent });
       if (claim.state !== 'claimed' || claim.recovered) {
         if (!sameIntent(claim.entry.intent, intent)) throw reuse(claim.entry);
@@ -328,7 +374,11 @@ export function createCharge(deps: ChargeDeps) {
               ` (claim expires ${claim.entry.claimExpiresAt?.toISOString() ?? 'never'}); nothing was charged by this call, retry later`,
           );
         }
-        await sleep(Math.min(25 * 2 ** Math.min(poll, 5), Math.max(1, waitUntil - Date.now())), options.signal);
+        try {
+          await sleep(Math.min(25 * 2 ** Math.min(poll, 5), Math.max(1, waitUntil - Date.now())), signal);
+        } catch (cause) {
+          throw aborted(cause, true);
+        }
         continue;
       }
 
@@ -337,7 +387,7 @@ export function createCharge(deps: ChargeDeps) {
         for (let lapses = 0; ; lapses++) {
           const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner);
           if (found) {
-            await complete(ledgerKey, owner, found);
+            await recording(c.idempotencyKey, found.id, () => complete(ledgerKey, owner, found));
             logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
             return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
           }
@@ -358,6 +408,12 @@ export function createCharge(deps: ChargeDeps) {
           }
         }
       }
+      if (signal?.aborted) {
+        // Nothing was sent: give the key back (a recovered claim was reconciled above and found
+        // no bill, so dropping it is as safe as after a refusal).
+        await storage.ledger.release(ledgerKey, owner);
+        throw aborted(signal.reason);
+      }
       let bill: Bill;
       try {
         bill = await client.bills.create(
@@ -372,7 +428,7 @@ export function createCharge(deps: ChargeDeps) {
             ...(c.periodEnd === undefined ? {} : { periodEndedAt: c.periodEnd }),
           },
           {
-            ...(options.signal ? { signal: options.signal } : {}),
+            ...(signal ? { signal } : {}),
             ...(deps.createTimeouts ? { timeouts: deps.createTimeouts } : {}),
           },
         );
@@ -384,7 +440,7 @@ export function createCharge(deps: ChargeDeps) {
         // Unknown outcome: look once for the bill; otherwise leave the claim for a later reconciliation.
         const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner).catch(() => null);
         if (found) {
-          await complete(ledgerKey, owner, found);
+          await recording(c.idempotencyKey, found.id, () => complete(ledgerKey, owner, found));
           return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
         }
         const what = isMaestranoError(error) ? error.message : 'unexpected failure';
@@ -397,7 +453,9 @@ export function createCharge(deps: ChargeDeps) {
       }
       // Ownership first: from here on no other key can adopt the bill, and ours is on record
       // before the outcome is.
-      const ownerKey = await claimBill(c.tenant, c.idempotencyKey, bill.id, owner);
+      const ownerKey = await recording(c.idempotencyKey, bill.id, () =>
+        claimBill(c.tenant, c.idempotencyKey, bill.id, owner),
+      );
       if (ownerKey !== c.idempotencyKey) {
         // Another key's reconciliation adopted the bill between our POST and this claim. It is
         // recorded there; this charge records nothing, so its retry (after the claim TTL)
@@ -416,7 +474,7 @@ export function createCharge(deps: ChargeDeps) {
           undefined,
         );
       }
-      await complete(ledgerKey, owner, bill);
+      await recording(c.idempotencyKey, bill.id, () => complete(ledgerKey, owner, bill));
       return { billId: bill.id, idempotencyKey: c.idempotencyKey, status: 'created', bill };
     }
   };

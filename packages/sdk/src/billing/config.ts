@@ -4,6 +4,7 @@
  * start with `billing.`.
  */
 import { z } from 'zod';
+import { currencyCode } from '../account/resources.js';
 import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues } from '../config/issues.js';
 
 /** The app's company that a subscription is for. */
@@ -154,7 +155,7 @@ export type BillingConfig = z.output<typeof BillingConfigSchema>;
 export const SubscriptionPlanSchema = z.strictObject({
   priceCents: z.number().int().positive(),
   description: z.string().trim().min(1),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"').optional(),
+  currency: currencyCode.optional(),
   period: z.enum(['Day', 'Week', 'SemiMonth', 'Month', 'Year']).default('Month'),
   frequency: z.number().int().positive().default(1),
   cycles: z.number().int().positive().nullable().default(null),

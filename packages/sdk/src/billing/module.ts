@@ -4,7 +4,7 @@
  * the `billing.subscribe` job handler and the two account webhook routes.
  */
 import { type AccountClient, createAccountClient, type ListParams } from '../account/client.js';
-import type { RequestOptions } from '../account/http.js';
+import { accountApiUrl, type RequestOptions } from '../account/http.js';
 import type {
   Bill,
   BillCreateInput,
@@ -105,6 +105,7 @@ export function createAccountModule(runtime: Runtime, options: AccountModuleOpti
   const charge = createCharge({
     storage: runtime.storage,
     account,
+    billsUrl: (tenant) => accountApiUrl(resolveTenant(tenant).api, 'bills'),
     config: config.charge,
     createTimeouts: claimedCallTimeouts(config.accountApi, config.charge.claimTtlMs),
     logger: runtime.logger,

@@ -205,6 +205,23 @@ describe('bills', () => {
   });
 });
 
+describe('currency (ISO 4217)', () => {
+  it('create - a code that is not ISO 4217 is a PayloadValidationError naming it, and nothing is sent', async () => {
+    expect(() => client.bills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', currency: 'XYZ' })).toThrow(
+      'Invalid bill: currency: "XYZ" is not an ISO 4217 currency code',
+    );
+    expect(() =>
+      client.recurringBills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', currency: 'ABC' }),
+    ).toThrow('Invalid recurring bill: currency: "ABC" is not an ISO 4217 currency code');
+    expect(() => client.bills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', currency: 'QQQ' })).toThrow(
+      PayloadValidationError,
+    );
+    expect(api.requests).toHaveLength(0);
+    const bill = await client.bills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', currency: 'JPY' });
+    expect(bill.currency).toBe('JPY');
+  });
+});
+
 describe('recurring bills', () => {
   it('creates, lists, retrieves and cancels a recurring bill', async () => {
     const start = new Date(Date.now() + 86_400_000);

@@ -9,7 +9,13 @@ import {
   createAccountModule,
   IdempotencyKeyReuseError,
 } from '../../src/billing/index.js';
-import { ConfigError, ConnectionError, PayloadValidationError, ValidationFailedError } from '../../src/errors/index.js';
+import {
+  ConfigError,
+  ConnectionError,
+  PayloadValidationError,
+  StorageError,
+  ValidationFailedError,
+} from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
@@ -454,5 +460,147 @@ describe('mno.billing.charge: the claim outlives the calls made under it', () =>
     expect(claimedCallTimeouts(accountApi, 120_000)).toEqual({ connectMs: 30_000, totalMs: 80_000 });
     expect(claimedCallTimeouts(accountApi, 60_000)).toEqual({ connectMs: 30_000, totalMs: 45_000 });
     expect(claimedCallTimeouts(accountApi, 1_000)).toEqual({ connectMs: 750, totalMs: 750 });
+  });
+});
+
+describe('mno.billing.charge: a failure after the bill was created is an unknown outcome', () => {
+  const outage = () =>
+    new StorageError('ledger failed: connection refused', { adapterId: 'prisma', operation: 'ledger.claim' });
+
+  it.each([
+    { step: 'claiming the bill ownership', op: 'claim' as const, keyPrefix: 'chargebill:' },
+    { step: 'recording the bill ownership', op: 'complete' as const, keyPrefix: 'chargebill:' },
+    { step: 'recording the outcome', op: 'complete' as const, keyPrefix: 'charge:' },
+  ])('storage outage while $step - ChargeOutcomeUnknownError (cause: the StorageError), key kept, retry reconciles', async ({
+    op,
+    keyPrefix,
+  }) => {
+    const failing = crashingLedger(storage, 1, { op, keyPrefix, error: outage });
+    const { mod } = moduleFor(failing);
+    const error = await mod.billing.charge(smsCharge).catch((e: unknown) => e);
+    expect(failing.crashes).toBe(1);
+    expect(error).toBeInstanceOf(ChargeOutcomeUnknownError);
+    expect(error).not.toBeInstanceOf(StorageError);
+    expect((error as ChargeOutcomeUnknownError).cause).toBeInstanceOf(StorageError);
+    expect((error as ChargeOutcomeUnknownError).idempotencyKey).toBe(smsCharge.idempotencyKey);
+    const billId = [...api.bills.keys()][0]!;
+    expect((error as Error).message).toBe(
+      `Charge with idempotency key "${smsCharge.idempotencyKey}": the bill may exist (${billId} was created on the ` +
+        'platform) but recording it failed (ledger failed: connection refused). Retry with the same key after 60000 ms ' +
+        'to reconcile; it will not bill twice.',
+    );
+    expect(api.bills.size).toBe(1);
+    const key = chargeLedgerKey(TENANT, smsCharge.idempotencyKey);
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'pending', outcome: null });
+
+    clock.advance(60_001);
+    expect(await mod.billing.charge(smsCharge)).toMatchObject({ status: 'reconciled', billId });
+    expect(api.bills.size).toBe(1);
+    expect(posts()).toHaveLength(1);
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'done', outcome: { billId } });
+    expect(await storage.ledger.get(chargeBillLedgerKey(TENANT, billId))).toMatchObject({
+      status: 'done',
+      intent: { idempotencyKey: smsCharge.idempotencyKey },
+    });
+  });
+
+  it('storage outage recording a bill found after an unclear POST failure - ChargeOutcomeUnknownError, not StorageError', async () => {
+    const failing = crashingLedger(storage, 1, { op: 'complete', keyPrefix: 'charge:', error: outage });
+    const { mod } = moduleFor(failing);
+    api.faults.push({ status: 500, times: 1, method: 'POST', afterProcessing: true });
+    const error = await mod.billing.charge(smsCharge).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChargeOutcomeUnknownError);
+    expect((error as ChargeOutcomeUnknownError).cause).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/the bill may exist .* Retry with the same key after 60000 ms/);
+    expect(api.bills.size).toBe(1);
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, smsCharge.idempotencyKey))).toMatchObject({ status: 'pending' });
+  });
+});
+
+describe('mno.billing.charge: aborting (options.signal)', () => {
+  const key = chargeLedgerKey(TENANT, smsCharge.idempotencyKey);
+  const expectAborted = (error: unknown, message: RegExp) => {
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'connection_aborted', failure: 'aborted', service: 'account', method: 'POST' });
+    expect((error as ConnectionError).url).toBe(`${api.url}/api/v1/account/bills`);
+    expect((error as Error).message).toMatch(message);
+  };
+
+  it('an already-aborted signal - ConnectionError (aborted), no claim stored, nothing sent, the key stays usable', async () => {
+    const { mod } = moduleFor(storage);
+    const controller = new AbortController();
+    controller.abort();
+    const error = await mod.billing.charge(smsCharge, { signal: controller.signal }).catch((e: unknown) => e);
+    expectAborted(error, /was aborted before its bill was requested; nothing was charged/);
+    expect((error as Error).cause).toBe(controller.signal.reason);
+    expect(await storage.ledger.get(key)).toBeNull();
+    expect(api.requests).toHaveLength(0);
+
+    const result = await mod.billing.charge(smsCharge);
+    expect(result.status).toBe('created');
+    expect(api.bills.size).toBe(1);
+  });
+
+  it('an abort after the claim but before the POST - the claim is released, nothing sent', async () => {
+    const controller = new AbortController();
+    const aborting: StorageAdapter = {
+      ...storage,
+      ledger: {
+        get: storage.ledger.get.bind(storage.ledger),
+        release: storage.ledger.release.bind(storage.ledger),
+        complete: storage.ledger.complete.bind(storage.ledger),
+        claim: async (k, options) => {
+          const claim = await storage.ledger.claim(k, options);
+          controller.abort(); // the caller gives up while the claim is being stored
+          return claim;
+        },
+      },
+    };
+    const { mod } = moduleFor(aborting);
+    const error = await mod.billing.charge(smsCharge, { signal: controller.signal }).catch((e: unknown) => e);
+    expectAborted(error, /before its bill was requested/);
+    expect(await storage.ledger.get(key)).toBeNull();
+    expect(api.requests).toHaveLength(0);
+    expect((await moduleFor(storage).mod.billing.charge(smsCharge)).status).toBe('created');
+  });
+
+  it("an abort while waiting for another call with the key - ConnectionError (aborted); the other call's charge is untouched", async () => {
+    let releasePost!: () => void;
+    const postHeld = new Promise<void>((resolve) => {
+      releasePost = resolve;
+    });
+    const { mod } = moduleFor(storage, {}, (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST') await postHeld; // the first call's POST is slow
+      return fetch(req);
+    }) as typeof fetch);
+    const first = mod.billing.charge(smsCharge);
+    await delay(20);
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'pending' });
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const error = await mod.billing.charge(smsCharge, { signal: controller.signal }).catch((e: unknown) => e);
+    expectAborted(error, /aborted while waiting for another call with the same key; nothing was charged by this call/);
+    expect((error as Error).cause).toBe(controller.signal.reason);
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'pending' });
+
+    releasePost();
+    const result = await first;
+    expect(result.status).toBe('created');
+    expect(api.bills.size).toBe(1);
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'done', outcome: { billId: result.billId } });
+  });
+});
+
+describe('mno.billing.charge: currency', () => {
+  it('rejects a code that is not ISO 4217 with PayloadValidationError before storing or sending anything', async () => {
+    const { mod } = moduleFor(storage);
+    const error = await mod.billing.charge({ ...smsCharge, currency: 'XYZ' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PayloadValidationError);
+    expect((error as Error).message).toBe('Invalid charge: currency: "XYZ" is not an ISO 4217 currency code');
+    expect(api.requests).toHaveLength(0);
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, smsCharge.idempotencyKey))).toBeNull();
+    expect((await mod.billing.charge({ ...smsCharge, currency: 'EUR' })).bill).toMatchObject({ currency: 'EUR' });
   });
 });

@@ -108,11 +108,12 @@ export function resetServer(api: AccountApiServer) {
  * after the POST and before the outcome is recorded. With `at: { op: 'claim', keyPrefix }`
  * it is the `times` first `ledger.claim` calls of keys starting with `keyPrefix` that fail
  * (e.g. `chargebill:`: a crash right after the POST, before anything about the bill is stored).
+ * With `at.error`, the failure thrown is that error (e.g. a `StorageError`: an outage, not a crash).
  */
 export function crashingLedger(
   storage: StorageAdapter,
   times = 1,
-  at: { op?: 'claim' | 'complete'; keyPrefix?: string } = {},
+  at: { op?: 'claim' | 'complete'; keyPrefix?: string; error?: () => Error } = {},
 ): StorageAdapter & { crashes: number } {
   let remaining = times;
   const op = at.op ?? 'complete';
@@ -120,7 +121,7 @@ export function crashingLedger(
     if (remaining > 0 && key.startsWith(at.keyPrefix ?? '')) {
       remaining--;
       wrapped.crashes++;
-      throw new Error('simulated crash between the POST and recording the outcome');
+      throw at.error ? at.error() : new Error('simulated crash between the POST and recording the outcome');
     }
   };
   const wrapped = {
