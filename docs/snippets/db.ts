@@ -12,6 +12,8 @@ export interface Company {
 
 export interface User {
   id: string;
+  /** The marketplace the user came from (account linking stays inside it). */
+  tenant: string;
   email: string;
   firstName: string;
   lastName: string;

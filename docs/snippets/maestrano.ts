@@ -44,14 +44,15 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
       createUser: (user, _company, ctx) => {
         const id = once(ctx.idempotencyKey, () => {
           const userId = `us_${randomUUID()}`;
-          db.users.set(userId, { id: userId, email: user.appEmail, firstName: user.firstName, lastName: user.lastName, blocked: false });
+          db.users.set(userId, { id: userId, tenant: ctx.tenant.name, email: user.appEmail, firstName: user.firstName, lastName: user.lastName, blocked: false });
           return userId;
         });
         return { id };
       },
       // Emails are unique in this app: an unknown uid with a known email is linked (1.4.1).
-      findUserByEmail: (email) => {
-        const user = [...db.users.values()].find((u) => u.email === email);
+      // Only to a user of the same marketplace: another marketplace's IdP must not sign in as one.
+      findUserByEmail: (email, ctx) => {
+        const user = [...db.users.values()].find((u) => u.tenant === ctx.tenant.name && u.email === email);
         return user ? { id: user.id } : null;
       },
       // New membership or changed role, reconciled on every login.

@@ -52,20 +52,33 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         });
         return { id: company.id };
       },
-      // 1.2.2 / 1.2.3
+      // 1.2.2 / 1.2.3. Emails are unique in the CRM, so a row with this email already exists
+      // when a retried call created it (no uid linked to it yet) or when the same Maestrano
+      // user arrives through another marketplace (the CRM treats one uid as one person
+      // across marketplaces): both reuse it. A row linked to another uid belongs to another
+      // Maestrano user: the login is refused rather than handing that user's account over.
       createUser: async (user, company, ctx) => {
         const existing = await prisma.user.findUnique({ where: { email: user.appEmail } });
-        if (existing) return { id: existing.id };
+        if (existing) {
+          const otherUids = await prisma.maestranoUser.count({ where: { userId: existing.id, uid: { not: user.key } } });
+          if (otherUids > 0) throw new Error('crm: this email belongs to the account of another Maestrano user');
+          return { id: existing.id };
+        }
         const created = await prisma.user.create({
           data: { id: `us_${randomBytes(8).toString('hex')}`, email: user.appEmail, firstName: user.firstName, lastName: user.lastName },
         });
         ctx.logger.info('crm: user created', { userId: created.id, companyId: company.id });
         return { id: created.id };
       },
-      // 1.4.1: emails are unique in the CRM, so an unknown uid with a known email is linked.
-      findUserByEmail: async (email) => {
+      // 1.4.1: emails are unique in the CRM, so an unknown uid with a known email is linked,
+      // but only inside one marketplace: a user some other marketplace signed in is out of
+      // reach (that marketplace's IdP, not this one, vouches for it). The same uid arriving
+      // through a second marketplace is matched by createUser.
+      findUserByEmail: async (email, ctx) => {
         const user = await prisma.user.findUnique({ where: { email }, select: { id: true } });
-        return user;
+        if (!user) return null;
+        const elsewhere = await prisma.maestranoUser.count({ where: { userId: user.id, tenant: { not: ctx.tenant.name } } });
+        return elsewhere === 0 ? user : null;
       },
       addMembership: async (user, company, role) => {
         await prisma.membership.upsert({
@@ -86,7 +99,7 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         await prisma.session.deleteMany({ where: { userId: user.id, companyId: company.id } });
       },
       // ... and that was the user's last group in this marketplace. One CRM user can belong to
-      // several marketplaces (users are linked by email), so it is blocked only when no
+      // several marketplaces (the same Maestrano uid on each), so it is blocked only when no
       // company of any marketplace is left to it.
       blockUser: async (user) => {
         const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });

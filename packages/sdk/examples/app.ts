@@ -17,11 +17,14 @@ import {
 
 interface Company {
   id: string;
+  tenant: string;
   name: string;
   groupId: string;
 }
 interface User {
   id: string;
+  /** The marketplace (tenant) the user came from: users of one marketplace are not another's. */
+  tenant: string;
   email: string;
   name: string;
   companies: Map<string, string>;
@@ -37,20 +40,23 @@ const provisioning: ProvisioningHooks = {
   // Upsert on the idempotency key: the SDK may call a hook again when an earlier attempt's
   // outcome was not recorded.
   createCompany: async (group, ctx) => {
-    for (const c of companies.values()) if (c.groupId === group.uid) return { id: c.id };
+    // Group uids are per marketplace: the same uid on another marketplace is another company.
+    for (const c of companies.values()) if (c.tenant === ctx.tenant.name && c.groupId === group.uid) return { id: c.id };
     const id = `co_${companies.size + 1}`;
-    companies.set(id, { id, name: group.name, groupId: group.uid });
+    companies.set(id, { id, tenant: ctx.tenant.name, name: group.name, groupId: group.uid });
     ctx.logger.info('company created', { id, tenant: ctx.tenant.name });
     return { id };
   },
   createUser: async (user, company) => {
     const id = `us_${users.size + 1}`;
-    users.set(id, { id, email: user.appEmail, name: `${user.firstName} ${user.lastName}`, companies: new Map([[company.id, 'Member']]) });
+    const name = `${user.firstName} ${user.lastName}`;
+    users.set(id, { id, tenant: company.tenant, email: user.appEmail, name, companies: new Map([[company.id, 'Member']]) });
     return { id };
   },
-  // Only when emails are unique in the app (checklist 1.4.1).
-  findUserByEmail: async (email) => {
-    for (const u of users.values()) if (u.email === email) return { id: u.id };
+  // Only when emails are unique in the app (checklist 1.4.1), and only among the users of
+  // this marketplace: another marketplace's IdP must not sign in as one of them.
+  findUserByEmail: async (email, ctx) => {
+    for (const u of users.values()) if (u.tenant === ctx.tenant.name && u.email === email) return { id: u.id };
     return null;
   },
   addMembership: async (user, company, role) => {

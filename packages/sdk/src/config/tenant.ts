@@ -102,11 +102,14 @@ function trimSlash(host: string): string {
   return host.replace(/\/+$/, '');
 }
 
-/** Path with the query dropped and the tenant as the last segment. */
+/**
+ * A route path. Configured: exactly as written, query included (`…?marketplace=<name>`, or a
+ * tenant-less path), because that is the URL Maestrano calls and the IdP posts to (PROTOCOL
+ * §1.4). Not configured: the protocol default with the tenant as the last segment, so that
+ * several tenants' defaults never collide.
+ */
 function tenantPath(p: string | null | undefined, fallback: string, tenant: string): string {
-  const raw = (p ?? fallback).split('?')[0] ?? fallback;
-  const clean = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
-  return clean.endsWith(`/${tenant}`) ? clean : `${clean}/${tenant}`;
+  return p ?? `${fallback}/${tenant}`;
 }
 
 /** Normalises a SHA-1 fingerprint to lower-case colon hex; null when not 20 bytes of hex. */
@@ -163,6 +166,13 @@ function resolve(m: Marketplace, prefix: string): Tenant {
         issues: [{ path: `${prefix}sso.x509_fingerprint`, message: 'not a SHA-1 fingerprint (40 hex digits)' }],
       });
     }
+  }
+  // Both pinned: they must name the same key, or one of them is stale (or pasted from another tenant).
+  if (certificate && fingerprint && certificateFingerprint(new X509Certificate(certificate).raw) !== fingerprint) {
+    throw new ConfigError(
+      `Invalid tenant configuration:\n  - ${prefix}sso.x509_fingerprint: does not match the configured certificate (sso.x509_certificate)`,
+      { issues: [{ path: `${prefix}sso.x509_fingerprint`, message: 'does not match the configured certificate (sso.x509_certificate)' }] },
+    );
   }
   const enabled = sso.enabled ?? true;
   if (enabled && !certificate && !fingerprint) {
@@ -232,7 +242,8 @@ function checkUnique(tenants: Tenant[]): void {
 
 /**
  * Validates explicit tenant objects (strict: unknown keys are refused so typos fail) and
- * resolves them into `Tenant`s with defaults applied and paths ending in the tenant name.
+ * resolves them into `Tenant`s with defaults applied (default paths end in the tenant name;
+ * configured paths are kept as written).
  */
 export function resolveTenants(input: readonly unknown[], prefix = 'tenants'): Tenant[] {
   const parsed = z.array(strictMarketplace).safeParse(input, CONFIG_PARSE_OPTIONS);

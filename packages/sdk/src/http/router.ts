@@ -1,5 +1,6 @@
 import type { Logger, RouteKind, RouteTable, Tenant, TenantRegistry } from '../core/types.js';
 import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from '../errors/index.js';
+import { invalidCredentialsResponse, parseBasicAuth, safeEqual } from '../webhooks/auth.js';
 import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
@@ -18,14 +19,32 @@ export const ROUTE_METHODS: Record<RouteKind, string> = {
   connecNotification: 'POST',
 };
 
+/** Routes Maestrano authenticates with the tenant's `api.id:api.key` (PROTOCOL §5.3, §6.12). */
+const BASIC_AUTH_KINDS: ReadonlySet<RouteKind> = new Set(['groupDeleted', 'groupUserDeleted', 'connecNotification']);
+
+/**
+ * How a route names its tenant, in the order the router tries them (most specific first):
+ * 1. `suffix`: the last segment is the tenant's name;
+ * 2. `query`: the configured path carries a query (`?marketplace=<name>`) the request must repeat;
+ * 3. `bare`: neither; the tenant is the only one configuring that path, else (several
+ *    tenants) the one whose API credentials the request carries (Basic-auth routes only).
+ */
+type TenantCarrier = 'suffix' | 'query' | 'bare';
+const CARRIER_RANK: Record<TenantCarrier, number> = { suffix: 0, query: 1, bare: 2 };
+
 interface CompiledRoute {
   kind: RouteKind;
   method: string;
   /** Literal segments, or `{ param }` for `:name` segments. */
   segments: (string | { param: string })[];
+  /** Query parameters the request must carry with these values (from the configured path). */
+  query: [string, string][];
+  carrier: TenantCarrier;
+  /** The configured path this route serves (for logs). */
+  path: string;
 }
 
-/** The absolute path (tenant segment included) of each route kind for one tenant. */
+/** The absolute path (query included, when configured with one) of each route kind for one tenant. */
 export function routePaths(tenant: Tenant): Record<RouteKind, string> {
   return {
     metadata: `${FIXED_PATHS.metadata}/${tenant.name}`,
@@ -42,17 +61,43 @@ function splitPath(path: string): string[] {
   return path.split('/').filter((s) => s.length > 0);
 }
 
-function compile(tenant: Tenant): CompiledRoute[] {
-  const paths = routePaths(tenant);
-  return (Object.keys(paths) as RouteKind[]).map((kind) => ({
-    kind,
-    method: ROUTE_METHODS[kind],
-    segments: splitPath(paths[kind]).map((s) => (s.startsWith(':') ? { param: s.slice(1) } : s)),
-  }));
+/**
+ * One configured path as routes: the path as written (Maestrano calls exactly that), and, when
+ * its last segment is not the tenant's name, the same path with the name appended (what the
+ * SDK served for such a path before it served them as written, kept so that no URL an app
+ * already handed out stops working). A `:tenant` segment stands for the tenant's name.
+ */
+function compilePath(tenant: Tenant, kind: RouteKind, path: string): CompiledRoute[] {
+  const target = path.split('#')[0]!;
+  const q = target.indexOf('?');
+  const pathname = q < 0 ? target : target.slice(0, q);
+  const search = q < 0 ? '' : target.slice(q + 1);
+  const segments = splitPath(pathname).map((s) => (s === ':tenant' ? tenant.name : s.startsWith(':') ? { param: s.slice(1) } : s));
+  const query = [...new URLSearchParams(search)];
+  const method = ROUTE_METHODS[kind];
+  const suffixed = segments.at(-1) === tenant.name;
+  const routes: CompiledRoute[] = [{ kind, method, segments, query, carrier: suffixed ? 'suffix' : query.length > 0 ? 'query' : 'bare', path }];
+  if (!suffixed) routes.push({ kind, method, segments: [...segments, tenant.name], query: [], carrier: 'suffix', path });
+  return routes;
 }
 
-function match(route: CompiledRoute, segments: string[]): Record<string, string> | null {
+function compile(tenant: Tenant): CompiledRoute[] {
+  const paths = routePaths(tenant);
+  const primary: CompiledRoute[] = [];
+  const aliases: CompiledRoute[] = [];
+  for (const kind of Object.keys(paths) as RouteKind[]) {
+    const [asWritten, ...alias] = compilePath(tenant, kind, paths[kind]);
+    primary.push(asWritten!);
+    aliases.push(...alias);
+  }
+  return [...primary, ...aliases];
+}
+
+function match(route: CompiledRoute, segments: string[], search: URLSearchParams): Record<string, string> | null {
   if (route.segments.length !== segments.length) return null;
+  for (const [key, value] of route.query) {
+    if (!search.getAll(key).includes(value)) return null;
+  }
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {
     const expected = route.segments[i]!;
@@ -74,9 +119,21 @@ function match(route: CompiledRoute, segments: string[]): Record<string, string>
   return params;
 }
 
+/** A route shape independent of parameter names: two tenants configuring it serve one URL set. */
+function shapeOf(route: CompiledRoute): string {
+  const path = route.segments.map((s) => (typeof s === 'string' ? s : ':')).join('/');
+  const query = route.query.map(([k, v]) => `${k}=${v}`).sort().join('&');
+  return `${route.method} /${path}${query ? `?${query}` : ''}`;
+}
+
 function json(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): Response {
   return Response.json(body, { status, headers: { 'cache-control': 'no-store', ...headers } });
 }
+
+const AMBIGUOUS = {
+  error: 'ambiguous_tenant',
+  message: 'Several marketplaces are configured with this path and the request does not say which one it is for',
+};
 
 export interface RouterOptions {
   tenants: TenantRegistry;
@@ -85,13 +142,80 @@ export interface RouterOptions {
   logger: Logger;
 }
 
+interface Candidate {
+  tenant: Tenant;
+  route: CompiledRoute;
+  params: Record<string, string>;
+}
+
 /**
- * The framework-neutral handler behind `mno.handler`. Tenant = last path segment (unknown
- * -> 404 JSON); the tenant's configured paths select a route kind and its params (`id`,
- * `group_id`); wrong method -> 405; body over the limit -> 413; kind without a handler
- * -> 404. Bodies are buffered (within the limit) before the route handler runs, so handlers
- * can read them freely. Errors never leak a stack trace: typed errors map to 4xx, anything
- * else to a logged 500.
+ * The tenants whose `api.id:api.key` the request carries. Every candidate is compared, each
+ * in constant time and with no early exit, so timing does not tell which one matched.
+ */
+function byCredentials(request: Request, candidates: Candidate[]): Candidate[] {
+  const creds = parseBasicAuth(request.headers.get('authorization'));
+  if (!creds) return [];
+  const hits: Candidate[] = [];
+  for (const candidate of candidates) {
+    const idOk = safeEqual(creds.username, candidate.tenant.api.id);
+    const keyOk = safeEqual(creds.password, candidate.tenant.api.key);
+    if (idOk && keyOk) hits.push(candidate);
+  }
+  return hits;
+}
+
+/**
+ * Logs, once per tenant set, the paths several tenants configure without naming the tenant
+ * (no tenant suffix, same query): SSO requests on them cannot be told apart (404
+ * `ambiguous_tenant`); webhooks on them go to the tenant whose credentials they carry.
+ */
+function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => CompiledRoute[], logger: Logger): void {
+  const shared = new Map<string, { kinds: Set<RouteKind>; tenants: Tenant[]; path: string }>();
+  for (const tenant of tenants) {
+    for (const route of routesOf(tenant)) {
+      if (route.carrier === 'suffix') continue;
+      const key = shapeOf(route);
+      const entry = shared.get(key) ?? { kinds: new Set<RouteKind>(), tenants: [], path: route.path };
+      entry.kinds.add(route.kind);
+      if (!entry.tenants.includes(tenant)) entry.tenants.push(tenant);
+      shared.set(key, entry);
+    }
+  }
+  for (const { kinds, tenants: owners, path } of shared.values()) {
+    if (owners.length < 2) continue;
+    const names = owners.map((t) => t.name);
+    if ([...kinds].some((kind) => !BASIC_AUTH_KINDS.has(kind))) {
+      logger.warn(
+        'maestrano: several marketplaces configure the same SSO path without naming the marketplace; requests on it are answered 404 ambiguous_tenant. Configure it with the marketplace as the last segment or as ?marketplace=<name>',
+        { path, routes: [...kinds], tenants: names },
+      );
+      continue;
+    }
+    const ids = new Set(owners.map((t) => `${t.api.id}\u0000${t.api.key}`));
+    if (ids.size < owners.length) {
+      logger.warn(
+        'maestrano: several marketplaces configure the same webhook path without naming the marketplace and share API credentials; requests on it are answered 404 ambiguous_tenant',
+        { path, routes: [...kinds], tenants: names },
+      );
+    }
+  }
+}
+
+function sameTenants(a: readonly Tenant[], b: readonly Tenant[]): boolean {
+  return a.length === b.length && a.every((t, i) => t === b[i]);
+}
+
+/**
+ * The framework-neutral handler behind `mno.handler`. Every path of every tenant is served
+ * as configured (query included). The tenant of a request is, in order: the one named by the
+ * last path segment, when the route matched is that tenant's; the one whose configured route
+ * carries the request's query (`?marketplace=<name>`); the only tenant configuring a
+ * tenant-less path; for a tenant-less path several tenants configure, the one whose API
+ * credentials a Basic-auth route (webhooks) carries (else 404 `ambiguous_tenant`). No route
+ * -> 404 JSON (`unknown_tenant` when the last segment names no tenant); wrong method -> 405;
+ * body over the limit -> 413; kind without a handler -> 404. Bodies are buffered (within the
+ * limit) before the route handler runs, so handlers can read them freely. Errors never leak a
+ * stack trace: typed errors map to 4xx, anything else to a logged 500.
  */
 export function createRouter(options: RouterOptions): (request: Request) => Promise<Response> {
   const compiled = new WeakMap<Tenant, CompiledRoute[]>();
@@ -103,45 +227,70 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     return routes;
   };
+  let known: Tenant[] = options.tenants.list();
+  warnAmbiguous(known, routesOf, options.logger);
+  const currentTenants = (): Tenant[] => {
+    const list = options.tenants.list();
+    if (!sameTenants(list, known)) {
+      known = list;
+      warnAmbiguous(list, routesOf, options.logger);
+    }
+    return list;
+  };
 
   return async (request: Request): Promise<Response> => {
-    let pathname: string;
+    let url: URL;
     try {
-      pathname = new URL(request.url).pathname;
+      url = new URL(request.url);
     } catch {
       return json(400, { error: 'bad_request', message: 'Invalid request URL' });
     }
-    const segments = splitPath(pathname);
-    const last = segments.at(-1);
-    let tenantName: string | undefined;
-    try {
-      tenantName = last === undefined ? undefined : decodeURIComponent(last);
-    } catch {
-      tenantName = undefined;
-    }
-    const tenant = tenantName === undefined ? undefined : options.tenants.get(tenantName);
-    if (!tenant) return json(404, { error: 'unknown_tenant', message: 'Unknown tenant' });
+    const segments = splitPath(url.pathname);
 
-    const method = request.method.toUpperCase();
-    const allowed: string[] = [];
-    let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
-    for (const route of routesOf(tenant)) {
-      const params = match(route, segments);
-      if (!params) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
-        found = { route, params };
-        break;
+    const candidates: Candidate[] = [];
+    for (const tenant of currentTenants()) {
+      for (const route of routesOf(tenant)) {
+        const params = match(route, segments, url.searchParams);
+        if (params) candidates.push({ tenant, route, params });
       }
-      allowed.push(route.method);
     }
-    if (!found) {
-      if (allowed.length > 0) {
-        await request.body?.cancel().catch(() => {});
-        return json(405, { error: 'method_not_allowed', message: 'Method not allowed' }, { allow: [...new Set(allowed)].join(', ') });
+    if (candidates.length === 0) {
+      const last = segments.at(-1);
+      let tenantName: string | undefined;
+      try {
+        tenantName = last === undefined ? undefined : decodeURIComponent(last);
+      } catch {
+        tenantName = undefined;
+      }
+      if (tenantName === undefined || !options.tenants.get(tenantName)) {
+        return json(404, { error: 'unknown_tenant', message: 'Unknown tenant' });
       }
       return json(404, { error: 'not_found', message: 'Not found' });
     }
-    const handler = options.routes[found.route.kind];
+
+    const method = request.method.toUpperCase();
+    const allowed = candidates.filter(({ route }) => route.method === method || (method === 'HEAD' && route.method === 'GET'));
+    if (allowed.length === 0) {
+      await request.body?.cancel().catch(() => {});
+      const methods = [...new Set(candidates.map(({ route }) => route.method))];
+      return json(405, { error: 'method_not_allowed', message: 'Method not allowed' }, { allow: methods.join(', ') });
+    }
+    // The most specific way of naming the tenant wins; then the first route of each tenant.
+    const rank = Math.min(...allowed.map(({ route }) => CARRIER_RANK[route.carrier]));
+    const perTenant = new Map<Tenant, Candidate>();
+    for (const candidate of allowed) {
+      if (CARRIER_RANK[candidate.route.carrier] === rank && !perTenant.has(candidate.tenant)) perTenant.set(candidate.tenant, candidate);
+    }
+    let found = [...perTenant.values()];
+    if (found.length > 1) {
+      await request.body?.cancel().catch(() => {});
+      if (!found.every(({ route }) => BASIC_AUTH_KINDS.has(route.kind))) return json(404, AMBIGUOUS);
+      found = byCredentials(request, found);
+      if (found.length === 0) return invalidCredentialsResponse();
+      if (found.length > 1) return json(404, AMBIGUOUS);
+    }
+    const { tenant, route, params } = found[0]!;
+    const handler = options.routes[route.kind];
     if (!handler) return json(404, { error: 'not_found', message: 'Not found' });
 
     let buffered: Request;
@@ -155,9 +304,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
 
     try {
-      return await handler({ request: buffered, tenant, params: found.params });
+      return await handler({ request: buffered, tenant, params });
     } catch (error) {
-      return errorResponse(error, options.logger, { tenant: tenant.name, route: found.route.kind });
+      return errorResponse(error, options.logger, { tenant: tenant.name, route: route.kind });
     }
   };
 }

@@ -55,13 +55,15 @@ function organizations(raw: string | null): SsoUser['organizations'] {
 
 /**
  * Types the attributes of a validated assertion (PROTOCOL §3.4) and applies the tenant's
- * identity mode (§3.5). The NameID is the user uid; `uid`/`mno_uid` must agree with it.
+ * identity mode (§3.5). The NameID is the user uid: each of `uid` and `mno_uid`, when
+ * present, must equal it (one disagreeing attribute refuses the response).
  */
 export function identityFrom(tenant: Tenant, assertion: ValidatedAssertion): SsoIdentity {
   const a = reader(assertion.attributes);
-  const uid = a.opt('uid') ?? assertion.nameId;
-  if (uid !== assertion.nameId && a.opt('mno_uid') !== assertion.nameId) {
-    throw ssoError('malformed', 'the uid attribute does not match the NameID');
+  const uid = assertion.nameId;
+  for (const name of ['uid', 'mno_uid']) {
+    const value = a.opt(name);
+    if (value !== null && value !== uid) throw ssoError('malformed', `the ${name} attribute does not match the NameID`);
   }
   const groupUid = a.req('group_uid');
   const email = a.req('email');

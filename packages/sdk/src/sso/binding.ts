@@ -39,8 +39,17 @@ export class RequestBinding {
     this.#options = options;
   }
 
+  /**
+   * One cookie per tenant, named `<cookieName>_<tenant>` with the tenant name escaped
+   * injectively into a cookie token: letters, digits and `-` stay, every other byte
+   * (including `_` itself) becomes `_` and two hex digits. So `acme.eu` (`_2e`) and `acme_eu`
+   * (`_5f`) never share a cookie.
+   */
   cookieName(tenant: Tenant): string {
-    return `${this.#options.cookieName}_${tenant.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    const escaped = tenant.name.replace(/[^A-Za-z0-9-]/g, (c) =>
+      [...Buffer.from(c, 'utf8')].map((byte) => `_${byte.toString(16).padStart(2, '0')}`).join(''),
+    );
+    return `${this.#options.cookieName}_${escaped}`;
   }
 
   #key(tenant: Tenant): Buffer {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CompanyCreatedPayload, JobTypes, type Runtime, type Tenant } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
+import { seatsLockKey, withStorageLock } from '../webhooks/locks.js';
 import { groupPayload, type SsoIdentity } from './attributes.js';
 import type {
   AppRecordRef,
@@ -22,6 +23,9 @@ export interface ProvisionResult {
   company: CompanyHandle;
   outcome: LoginOutcome;
 }
+
+/** How long a login waits for a group's seats lock (held only around one seat change) before answering 503. */
+const SEATS_LOCK_WAIT_MS = 10_000;
 
 const FAILED_MESSAGE = 'Your account could not be set up, please try again';
 
@@ -48,9 +52,11 @@ function checkRef(value: unknown, hook: string): AppRecordRef {
 
 /**
  * Runs the provisioning rules of one login, in order (ARCHITECTURE §4): known uid -> log
- * in; unknown uid whose email matches `findUserByEmail` -> link and log in; known group ->
- * create the user in it; unknown group -> create the company, then the user. Memberships
- * and roles are reconciled on every login.
+ * in; unknown uid whose email matches `findUserByEmail` -> link and log in (unless that app
+ * user is already linked to another uid of the tenant); known group -> create the user in
+ * it; unknown group -> create the company, then the user. The company is ensured before a
+ * user is linked or created, so a refused login (cancelled group, failing hook) records
+ * nothing about the user. Memberships and roles are reconciled on every login.
  *
  * Race safety comes from the storage claims: of N concurrent first logins for one new group
  * (or user) exactly one creates it, the others wait until it is complete (or its claim
@@ -149,6 +155,29 @@ export class Provisioner {
     }
   }
 
+  /**
+   * Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or
+   * null. An app user already linked to another uid of this tenant is not linked again (two
+   * Maestrano users would share one app account): the login goes on as for an unknown email
+   * and creates a new app user.
+   */
+  async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
+    if (!this.#hooks.findUserByEmail) return null;
+    const found = await this.#hooks.findUserByEmail(identity.user.appEmail, this.#ctx(tenant, idempotencyKey));
+    if (!found) return null;
+    const userId = checkRef(found, 'findUserByEmail').id;
+    const linked = await this.#runtime.storage.users.findByUserId(tenant.name, userId);
+    if (linked.some((record) => record.uid !== identity.user.key)) {
+      // No uid, email or app user id in the log: the group locates the login.
+      this.#runtime.logger.warn('maestrano: email match already linked to another user of this tenant; not linked, creating a new user', {
+        tenant: tenant.name,
+        groupId: identity.group.uid,
+      });
+      return null;
+    }
+    return userId;
+  }
+
   async #ensureUser(
     tenant: Tenant,
     identity: SsoIdentity,
@@ -164,23 +193,16 @@ export class Provisioner {
         `user ${key}`,
       );
       if ('record' in state) return { record: state.record, created: false, linked: false, company: null };
-      let company: { record: GroupRecord; created: boolean } | null = null;
       try {
-        let userId: string;
-        let linked = false;
-        const found = this.#hooks.findUserByEmail
-          ? await this.#hooks.findUserByEmail(identity.user.appEmail, this.#ctx(tenant, `mno:user:${tenant.name}:${key}`))
-          : null;
-        if (found) {
-          userId = checkRef(found, 'findUserByEmail').id;
-          linked = true;
-        } else {
-          company = await this.#ensureCompany(tenant, identity, owner);
+        // The company first, for a link as for a new user: a cancelled group or a failing
+        // `createCompany` refuses the login before anything about the user is recorded.
+        const company = await this.#ensureCompany(tenant, identity, owner);
+        const idempotencyKey = `mno:user:${tenant.name}:${key}`;
+        let userId = await this.#linkableUser(tenant, identity, idempotencyKey);
+        const linked = userId !== null;
+        if (userId === null) {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
-          userId = checkRef(
-            await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, `mno:user:${tenant.name}:${key}`)),
-            'createUser',
-          ).id;
+          userId = checkRef(await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)), 'createUser').id;
         }
         const record = await storage.users.complete(tenant.name, key, owner, { userId });
         return { record, created: !linked, linked, company };
@@ -229,19 +251,38 @@ export class Provisioner {
     } catch (error) {
       throw failed('addMembership failed', error);
     }
-    await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
-    if (this.#hooks.onSeatsChanged && current?.status !== 'active') {
-      const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
-      try {
-        await this.#hooks.onSeatsChanged(
-          company,
-          { activeSeats: active.length, added: [user.uid], removed: [] },
-          this.#ctx(tenant, `${key}:seat:${active.length}`),
-        );
-      } catch (error) {
-        this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
-      }
+    const onSeatsChanged = this.#hooks.onSeatsChanged;
+    if (!onSeatsChanged) {
+      await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
+      return true;
     }
+    // A seat change: write + recount + report under the group's seats lock (shared with the
+    // member removal webhook), so the reports of one group follow the writes in order and the
+    // last one carries the real count.
+    const seats = await withStorageLock(
+      storage,
+      seatsLockKey(tenant.name, company.groupId),
+      {
+        owner: `${this.#runtime.instanceId}:sso-seats:${randomUUID()}`,
+        ttlMs: this.#options.claimTtlMs,
+        waitMs: Math.min(this.#options.claimTtlMs, SEATS_LOCK_WAIT_MS),
+        logger: this.#runtime.logger,
+      },
+      async () => {
+        const [before] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
+        await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
+        // Only a membership that becomes active changes the seats (not a role change, nor a
+        // concurrent login of the same user that added it first).
+        if (before?.status === 'active') return;
+        const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
+        try {
+          await onSeatsChanged(company, { activeSeats: active.length, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${active.length}`));
+        } catch (error) {
+          this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
+        }
+      },
+    );
+    if (!seats.acquired) throw failed(`timed out waiting for the seats lock of group ${company.groupId}`, undefined, 503);
     return true;
   }
 }

@@ -6,14 +6,20 @@
  * Both verify HTTP Basic `api.id:api.key` of the tenant named by the route in constant time
  * (401 `{"error":"Invalid credentials"}` and nothing changed otherwise) and answer
  * `{"success":true}`. Both are idempotent: a replay, or a call about an unknown group or
- * membership, answers success and changes nothing.
+ * membership, answers success and changes nothing. The exception: a group deletion that
+ * arrives while an SSO first login is still provisioning that group (a live provisioning
+ * claim) waits for it (up to `lockWaitMs`) and then cancels the new group; if the login is
+ * still running by then it answers 503 with `Retry-After`, so that the platform's retry
+ * cancels the group once it exists instead of the deletion being lost.
  *
  * Failure atomicity: every side effect that can fail (Account API calls, the app's hooks)
  * runs BEFORE the SDK's own state is written, and the writes are compare-and-set. A hook
  * that throws therefore answers 500 with the stored state exactly as before, so the
  * platform's retry runs the whole operation again (hooks receive a stable
  * `ctx.idempotencyKey` for that). Concurrent deliveries for one group (or user) are
- * serialised with a storage lock.
+ * serialised with a storage lock. Seat changes of one group (member removals here, members
+ * added by SSO logins) are serialised with the group's seats lock (`./locks.ts`) around
+ * membership write + recount + `onSeatsChanged`, so the last report carries the real count.
  *
  * Durable follow-ups of a group deletion (`groupCancelledJobs`, e.g. `sync.purge`): the
  * group's status is the commit point, so they are enqueued right after it (a job never exists
@@ -28,6 +34,7 @@ import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
+import { seatsLockKey, withStorageLock } from './locks.js';
 
 /** Context of every hook call made by the account webhooks. */
 export interface AccountHookContext {
@@ -97,7 +104,10 @@ export interface AccountWebhookDeps {
   instanceId: string;
   /** Lock lease of one webhook run, in ms. Default 120 000. */
   lockTtlMs?: number;
-  /** How long a concurrent delivery waits for the lock before answering 503. Default 10 000 ms. */
+  /**
+   * How long a concurrent delivery waits for the lock, and a group deletion for an SSO login
+   * still provisioning that group, before answering 503. Default 10 000 ms.
+   */
   lockWaitMs?: number;
   /**
    * Job types enqueued once a group is cancelled (payload `{ tenant, groupId }`, dedupe key
@@ -117,6 +127,17 @@ export function unmaskUser(uid: string): string {
 export function maskUser(uid: string, groupId: string, mode: 'real' | 'virtual'): string {
   const real = unmaskUser(uid);
   return mode === 'virtual' ? `${real}.${groupId}` : real;
+}
+
+/** TTL of the claim `groupDeleted` takes for a moment to see whether a group is being provisioned. */
+const PROBE_CLAIM_TTL_MS = 5_000;
+/** Upper bound of the `Retry-After` answered while a group is being provisioned (a claim can live up to 10 min). */
+const MAX_RETRY_AFTER_SECONDS = 60;
+
+/** Seconds until a provisioning claim expires (by then the group exists or the claim is abandoned), 1..60. */
+function retryAfterSeconds(claimExpiresAt: Date): number {
+  const seconds = Math.ceil((claimExpiresAt.getTime() - Date.now()) / 1000);
+  return Math.min(Math.max(seconds, 1), MAX_RETRY_AFTER_SECONDS);
 }
 
 const SUCCESS = () => Response.json({ success: true }, { headers: { 'cache-control': 'no-store' } });
@@ -151,17 +172,40 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   /** Runs `body` under the lock; null when the lock could not be taken in time. */
   async function withLock(key: string, body: () => Promise<Response>): Promise<Response | null> {
     const owner = `${deps.instanceId}:webhook:${randomUUID()}`;
+    const run = await withStorageLock(storage, key, { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger }, body);
+    return run.acquired ? run.value : null;
+  }
+
+  /**
+   * Whether an SSO first login is still provisioning the group. `groups.get` answers null both
+   * for a group the app never saw and while a provisioning claim is pending, and the storage
+   * contract has no read-only look at claims, so this claims the key itself for a moment:
+   * `pending` is another owner's live claim (provisioning in flight); `exists` means it completed
+   * meanwhile; `claimed` means no claim, or an expired (abandoned) one that this took over, and is
+   * released at once, leaving nothing stored.
+   */
+  async function provisioningState(
+    tenant: string,
+    groupId: string,
+  ): Promise<{ state: 'unknown' } | { state: 'provisioning'; claimExpiresAt: Date } | { state: 'exists'; group: GroupRecord }> {
+    const owner = `${deps.instanceId}:webhook-probe:${randomUUID()}`;
+    const claim = await storage.groups.claim(tenant, groupId, { owner, ttlMs: PROBE_CLAIM_TTL_MS });
+    if (claim.state === 'pending') return { state: 'provisioning', claimExpiresAt: claim.claimExpiresAt };
+    if (claim.state === 'exists') return { state: 'exists', group: claim.record };
+    await storage.groups.release(tenant, groupId, owner).catch((error: unknown) => {
+      logger.warn('maestrano: could not release a probe claim (it expires on its own)', { tenant, groupId, error: String(error) });
+    });
+    return { state: 'unknown' };
+  }
+
+  /** `provisioningState`, waiting up to `lockWaitMs` for an in-flight provisioning to end. */
+  async function awaitProvisioning(tenant: string, groupId: string): ReturnType<typeof provisioningState> {
     const until = Date.now() + lockWaitMs;
-    for (let i = 0; !(await storage.locks.acquire(key, owner, lockTtlMs)); i++) {
-      if (Date.now() >= until) return null;
-      await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500));
-    }
-    try {
-      return await body();
-    } finally {
-      await storage.locks.release(key, owner).catch((error: unknown) => {
-        logger.warn('maestrano: could not release a webhook lock (it expires on its own)', { lockKey: key, error: String(error) });
-      });
+    for (let i = 0; ; i++) {
+      const state = await provisioningState(tenant, groupId);
+      const left = until - Date.now();
+      if (state.state !== 'provisioning' || left <= 0) return state;
+      await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500, left));
     }
   }
 
@@ -242,10 +286,28 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     const fields = { tenant: tenant.name, groupId, webhook: 'groupDeleted' };
     try {
       const answer = await withLock(`webhook:group:${tenant.name}:${groupId}`, async () => {
-        const group = await storage.groups.get(tenant.name, groupId);
+        let group = await storage.groups.get(tenant.name, groupId);
         if (!group) {
-          logger.info('maestrano: group deletion for an unknown group; nothing to do', fields);
-          return SUCCESS();
+          // An SSO first login may be provisioning the group right now: wait for it a little.
+          const probe = await step('storage', () => awaitProvisioning(tenant.name, groupId));
+          if (probe.state === 'provisioning') {
+            // Still running: acknowledging would lose the deletion (the login completes the
+            // group right after). The platform's retry, once the group exists, cancels it.
+            const retryAfter = retryAfterSeconds(probe.claimExpiresAt);
+            logger.warn('maestrano: group deletion while an SSO login is still provisioning the group; answering 503 so that the platform retries', {
+              ...fields,
+              claimExpiresAt: probe.claimExpiresAt.toISOString(),
+              retryAfterSeconds: retryAfter,
+            });
+            return failure(503, 'provisioning_in_progress', 'The group is still being provisioned; please retry', {
+              'retry-after': String(retryAfter),
+            });
+          }
+          if (probe.state === 'unknown') {
+            logger.info('maestrano: group deletion for an unknown group; nothing to do', fields);
+            return SUCCESS();
+          }
+          group = probe.group;
         }
         if (group.status === 'cancelled') {
           // A replay, or Maestrano's retry after the follow-ups could not be stored.
@@ -293,11 +355,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           if (!membership) logger.info('maestrano: member removal for an unknown membership; nothing to do', fields);
           return SUCCESS();
         }
-        const [user, group, groupMembers] = await Promise.all([
-          storage.users.get(tenant.name, uid),
-          storage.groups.get(tenant.name, groupId),
-          storage.users.listMemberships(tenant.name, { groupId, status: 'active' }),
-        ]);
+        const [user, group] = await Promise.all([storage.users.get(tenant.name, uid), storage.groups.get(tenant.name, groupId)]);
         const company = group ? companyOf(group) : null;
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
@@ -305,7 +363,6 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const othersActive = otherGroups.some((g) => g !== null && g.status !== 'cancelled');
         // The SDK's user is blocked once no live group is left (PROTOCOL §5.2, real mode).
         const block = user !== null && user.status === 'active' && !othersActive;
-        const activeSeats = groupMembers.filter((m) => m.uid !== uid).length;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
         const removal = `${tenant.name}:${uid}:${groupId}:${membership.updatedAt.getTime()}`;
@@ -322,21 +379,45 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           const ctx = context(tenant, request, `mno:block-user:${removal}`);
           await step('blockUser', () => hooks.blockUser?.(userRef, company, ctx));
         }
-        if (company && hooks.onSeatsChanged) {
-          const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
-          await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
-        }
-        // 2. Then the SDK's state, compensating if the second write fails.
-        await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
-        if (block) {
-          try {
-            await storage.users.setStatus(tenant.name, uid, 'blocked');
-          } catch (error) {
-            await storage.users
-              .setMembershipStatus(tenant.name, uid, groupId, 'active')
-              .catch((undo: unknown) => logger.error('maestrano: could not restore a membership', { ...fields, error: String(undo) }));
-            throw new StepFailed('storage', error);
+        // 2. The seat report and the SDK's state. With `onSeatsChanged`, the group's seats lock
+        //    is held around recount + callback + write (after the user lock: the fixed order),
+        //    so concurrent seat changes of one group report one after the other, each counting
+        //    the writes before it: the last report carries the real count.
+        const commit = async (): Promise<number> => {
+          const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId, status: 'active' }));
+          const activeSeats = members.filter((m) => m.uid !== uid).length;
+          if (company && hooks.onSeatsChanged) {
+            const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
+            await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }
+          // Then the SDK's state, compensating if the second write fails.
+          await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
+          if (block) {
+            try {
+              await storage.users.setStatus(tenant.name, uid, 'blocked');
+            } catch (error) {
+              await storage.users
+                .setMembershipStatus(tenant.name, uid, groupId, 'active')
+                .catch((undo: unknown) => logger.error('maestrano: could not restore a membership', { ...fields, error: String(undo) }));
+              throw new StepFailed('storage', error);
+            }
+          }
+          return activeSeats;
+        };
+        let activeSeats: number;
+        if (company && hooks.onSeatsChanged) {
+          const seats = await withStorageLock(
+            storage,
+            seatsLockKey(tenant.name, groupId),
+            { owner: `${deps.instanceId}:webhook-seats:${randomUUID()}`, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger },
+            commit,
+          );
+          if (!seats.acquired) {
+            return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
+          }
+          activeSeats = seats.value;
+        } else {
+          activeSeats = await commit();
         }
         logger.info('maestrano: member removed', { ...fields, blocked: block, activeSeats });
         return SUCCESS();

@@ -8,6 +8,7 @@ import {
   type AccountSeatsChange,
   type AccountUserRef,
   type AccountWebhookHooks,
+  createAccountWebhooks,
   maskUser,
   unmaskUser,
 } from '../../src/webhooks/account.js';
@@ -39,7 +40,14 @@ interface Calls {
 }
 
 function setup(
-  options: { creationMode?: 'real' | 'virtual'; billing?: unknown; fail?: Partial<Record<keyof Calls, boolean>>; groupCancelledJobs?: string[] } = {},
+  options: {
+    creationMode?: 'real' | 'virtual';
+    billing?: unknown;
+    fail?: Partial<Record<keyof Calls, boolean>>;
+    groupCancelledJobs?: string[];
+    /** Delay (ms) inside removeMembership: the app's own write takes a moment. */
+    removeMembershipDelayMs?: number;
+  } = {},
 ) {
   const tenant = makeTenant(api, { creationMode: options.creationMode ?? 'real' });
   const { runtime, logger } = makeRuntime(storage, [tenant]);
@@ -50,7 +58,8 @@ function setup(
       if (fail.cancelCompany) throw new Error('app database down');
       calls.cancelCompany.push(company);
     },
-    removeMembership: (user, company, ctx) => {
+    removeMembership: async (user, company, ctx) => {
+      if (options.removeMembershipDelayMs) await new Promise((resolve) => setTimeout(resolve, options.removeMembershipDelayMs));
       if (fail.removeMembership) throw new Error('app database down');
       calls.removeMembership.push({ user, company, key: ctx.idempotencyKey });
     },
@@ -65,7 +74,30 @@ function setup(
   };
   const mod = createAccountModule(runtime, { billing: options.billing, hooks, groupCancelledJobs: options.groupCancelledJobs });
   const routes = mod.contribution.routes!;
-  return { tenant, mod, calls, logger, groupDeleted: routes.groupDeleted!, groupUserDeleted: routes.groupUserDeleted! };
+  // The same webhooks with a short wait for locks and in-flight provisioning (default 10 s).
+  const shortWait = createAccountWebhooks({
+    storage,
+    logger,
+    hooks,
+    account: (t) => mod.account(t.name),
+    cancelRecurringBills: true,
+    instanceId: 'test-instance',
+    lockWaitMs: 100,
+  });
+  return { tenant, mod, calls, logger, groupDeleted: routes.groupDeleted!, groupUserDeleted: routes.groupUserDeleted!, shortWait };
+}
+
+/** A provisioning claim as SSO's first login holds it while `createCompany` runs. */
+async function ssoClaim(groupId: string, ttlMs = 30_000) {
+  const claim = await storage.groups.claim(TENANT, groupId, { owner: 'sso-login', ttlMs });
+  expect(claim).toEqual({ state: 'claimed', takeover: false });
+}
+
+/** What another caller's claim finds: `pending` while a live claim is held, `claimed` without one. */
+async function claimStateOf(groupId: string) {
+  const probe = await storage.groups.claim(TENANT, groupId, { owner: 'probe', ttlMs: 1_000 });
+  if (probe.state === 'claimed') await storage.groups.release(TENANT, groupId, 'probe');
+  return probe;
 }
 
 function call(handler: RouteHandler, tenant: Tenant, path: string, params: Record<string, string>, auth?: string | null) {
@@ -147,8 +179,77 @@ describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ success: true });
     expect(await storage.groups.get(TENANT, 'cld-404')).toBeNull();
+    // No claim is left behind: the next SSO login provisions the group at once.
+    expect(await claimStateOf('cld-404')).toEqual({ state: 'claimed', takeover: false });
     expect(calls.cancelCompany).toHaveLength(0);
     expect(api.requests).toHaveLength(0);
+  });
+
+  describe('while an SSO login is still provisioning the group', () => {
+    it('answers 503 with Retry-After and changes nothing; the retry once provisioning completed cancels the group', async () => {
+      const { tenant, shortWait, calls, logger } = setup();
+      activeRecurringBill('rbill-9', 'cld-9');
+      await ssoClaim('cld-9');
+      const res = await call(shortWait.groupDeleted, tenant, '/maestrano/account/groups/cld-9', { id: 'cld-9' });
+      expect(res.status).toBe(503);
+      // The claim's remaining lifetime (30 s), in seconds.
+      const retryAfter = Number(res.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(29);
+      expect(retryAfter).toBeLessThanOrEqual(30);
+      expect(await res.json()).toEqual({
+        success: false,
+        error: 'provisioning_in_progress',
+        message: 'The group is still being provisioned; please retry',
+      });
+      expect(calls.cancelCompany).toHaveLength(0);
+      expect(api.requests).toHaveLength(0);
+      expect(await storage.groups.get(TENANT, 'cld-9')).toBeNull();
+      // The login's claim is untouched: it still owns it and completes it.
+      expect((await claimStateOf('cld-9')).state).toBe('pending');
+      expect(logger.entries).toContainEqual(
+        expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ groupId: 'cld-9', retryAfterSeconds: retryAfter }) }),
+      );
+
+      await storage.groups.complete(TENANT, 'cld-9', 'sso-login', { companyId: 'company-cld-9' });
+      const retry = await call(shortWait.groupDeleted, tenant, '/maestrano/account/groups/cld-9', { id: 'cld-9' });
+      expect(retry.status).toBe(200);
+      expect(await retry.json()).toEqual({ success: true });
+      expect((await storage.groups.get(TENANT, 'cld-9'))!.status).toBe('cancelled');
+      expect(calls.cancelCompany).toEqual([{ id: 'company-cld-9', tenant: TENANT, groupId: 'cld-9' }]);
+      expect(api.recurringBills.get('rbill-9')!.status).toBe('cancelled');
+    });
+
+    it('caps Retry-After at 60 s for a long claim', async () => {
+      const { tenant, shortWait } = setup();
+      await ssoClaim('cld-9', 600_000);
+      const res = await call(shortWait.groupDeleted, tenant, '/maestrano/account/groups/cld-9', { id: 'cld-9' });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('60');
+    });
+
+    it('waits for a login that completes meanwhile and cancels the group it provisioned', async () => {
+      const { tenant, groupDeleted, calls } = setup();
+      await ssoClaim('cld-9');
+      const answer = call(groupDeleted, tenant, '/maestrano/account/groups/cld-9', { id: 'cld-9' });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await storage.groups.complete(TENANT, 'cld-9', 'sso-login', { companyId: 'company-cld-9' });
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect((await storage.groups.get(TENANT, 'cld-9'))!.status).toBe('cancelled');
+      expect(calls.cancelCompany).toEqual([{ id: 'company-cld-9', tenant: TENANT, groupId: 'cld-9' }]);
+    });
+
+    it('an expired (abandoned) claim is an unknown group: 200, nothing called, no claim left', async () => {
+      const { tenant, shortWait, calls } = setup();
+      await ssoClaim('cld-9', 1);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const res = await call(shortWait.groupDeleted, tenant, '/maestrano/account/groups/cld-9', { id: 'cld-9' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ success: true });
+      expect(calls.cancelCompany).toHaveLength(0);
+      expect(await storage.groups.get(TENANT, 'cld-9')).toBeNull();
+      expect(await claimStateOf('cld-9')).toEqual({ state: 'claimed', takeover: false });
+    });
   });
 
   it.each([
@@ -270,6 +371,19 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(calls.onSeatsChanged).toEqual([
         { company: { id: 'company-cld-1', tenant: TENANT, groupId: 'cld-1' }, change: { activeSeats: 1, added: [], removed: ['usr-1'] } },
       ]);
+    });
+
+    it('concurrent removals from one group report the seats one after the other: the last report is the real count', async () => {
+      await provisionUser(storage, TENANT, 'usr-3', ['cld-1']);
+      const { tenant, groupUserDeleted, calls } = setup({ removeMembershipDelayMs: 100 });
+      const answers = await Promise.all(
+        ['usr-2', 'usr-3'].map((id) => call(groupUserDeleted, tenant, `/maestrano/account/groups/cld-1/users/${id}`, { group_id: 'cld-1', id })),
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      const left = await storage.users.listMemberships(TENANT, { groupId: 'cld-1', status: 'active' });
+      expect(left.map((m) => m.uid)).toEqual(['usr-1']);
+      expect(calls.onSeatsChanged.map((c) => c.change.activeSeats)).toEqual([2, 1]);
+      expect(calls.onSeatsChanged.flatMap((c) => c.change.removed).sort()).toEqual(['usr-2', 'usr-3']);
     });
 
     it('blocks the user once no active membership is left (a virtual uid in the path is unmasked)', async () => {

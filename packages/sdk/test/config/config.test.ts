@@ -107,11 +107,25 @@ describe('createMaestrano configuration validation', () => {
     );
   });
 
+  it('refuses a fingerprint that is not the configured certificate\'s, naming the key without echoing secrets', () => {
+    const other = createTestCertificate({ bits: 1024 });
+    const error = configError(() =>
+      createMaestrano({ ...base(), tenants: [marketplace(), marketplace({ marketplace: 'b', sso: { x509_certificate: certificate, x509_fingerprint: other.fingerprint } })] }),
+    );
+    expect(error.issues).toEqual([{ path: 'tenants[1].sso.x509_fingerprint', message: 'does not match the configured certificate (sso.x509_certificate)' }]);
+    expect(error.message).toContain('tenants[1].sso.x509_fingerprint');
+    expect(error.message).not.toContain('very-secret-key');
+    // The same through a marketplaces document; the matching pair (any case or separator) loads.
+    expect(() => resolveTenants([marketplace({ sso: { x509_certificate: certificate, x509_fingerprint: other.fingerprint } })])).toThrow(ConfigError);
+    const matching = resolveTenants([marketplace({ sso: { x509_certificate: certificate, x509_fingerprint: fingerprint.toUpperCase().replace(/:/g, '') } })]);
+    expect(matching[0]?.sso.x509Fingerprint).toBe(fingerprint);
+  });
+
   it('refuses duplicate marketplaces', () => {
     expect(configError(() => resolveTenants([marketplace(), marketplace()])).message).toContain('duplicate marketplace');
   });
 
-  it('accepts both webhook/webhooks spellings and both path-key spellings, and appends the tenant segment', () => {
+  it('accepts both webhook/webhooks spellings and both path-key spellings, keeping configured paths as written', () => {
     const [rb, devpl] = resolveTenants([
       marketplace({
         marketplace: 'rb-style',
@@ -132,12 +146,13 @@ describe('createMaestrano configuration validation', () => {
         },
       }),
     ]);
+    // Maestrano calls the configured path itself (PROTOCOL §1.4): query and all, no tenant appended.
     expect(rb?.webhooks).toEqual({
-      account: { groupPath: '/hooks/groups/:id/rb-style', groupUserPath: '/hooks/groups/:group_id/users/:id/rb-style' },
-      connec: { notificationPath: '/hooks/connec/rb-style', initializationPath: null },
+      account: { groupPath: '/hooks/groups/:id', groupUserPath: '/hooks/groups/:group_id/users/:id' },
+      connec: { notificationPath: '/hooks/connec', initializationPath: null },
     });
-    expect(rb?.sso.initPath).toBe('/sso/init/rb-style');
-    expect(rb?.sso.consumePath).toBe('/sso/consume/rb-style');
+    expect(rb?.sso.initPath).toBe('/sso/init?marketplace=rb-style');
+    expect(rb?.sso.consumePath).toBe('/sso/consume/');
     expect(devpl?.webhooks.account.groupPath).toBe('/maestrano/account/groups/:id/devpl-style');
     expect(devpl?.webhooks.connec.notificationPath).toBe('/maestrano/connec/notifications/devpl-style');
     expect(devpl?.connec.externalIds).toBe(true);
@@ -151,8 +166,8 @@ describe('createMaestrano configuration validation', () => {
       }),
     ]);
     expect(both?.webhooks.account).toEqual({
-      groupPath: '/new/groups/:id/maestrano-uat',
-      groupUserPath: '/old/users/:group_id/:id/maestrano-uat',
+      groupPath: '/new/groups/:id',
+      groupUserPath: '/old/users/:group_id/:id',
     });
   });
 });

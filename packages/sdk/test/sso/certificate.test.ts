@@ -5,7 +5,7 @@
  * signature. Signatures without a certificate, or with the pinned one however it is
  * wrapped, are accepted.
  */
-import { SsoError } from '@org/maestrano-sdk';
+import { ConfigError, createMaestrano, memoryAdapter, SsoError } from '@org/maestrano-sdk';
 import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
 import { X509Certificate } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
@@ -250,6 +250,36 @@ describe('signatures verified by the pinned certificate are accepted', () => {
   it('with both the Response and the assertion signed, each embedding the pinned certificate', async () => {
     const user = someone();
     await expectAccepted(await loginWithResponse(fresh, user, (xml) => signResponse(xml, fresh.idp)), user);
+  });
+
+  it('with both the certificate and its fingerprint pinned; a fingerprint of another key does not load', async () => {
+    const both = await startHarness({ tenantSso: { x509_certificate: fresh.idp.certificate, x509_fingerprint: fresh.idp.fingerprint.toUpperCase() } });
+    try {
+      const user = someone();
+      const res = await both.login(user);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect((await both.storage.users.get(both.tenant, user.uid))?.userId).toBe(res.body['userId']);
+    } finally {
+      await both.close();
+    }
+    // Before: the mismatching fingerprint was silently ignored and the certificate alone trusted.
+    const mismatched = fresh.idp.marketplace({
+      name: 'mismatched',
+      appHost: 'https://app.example.com',
+      apiId: 'app-mismatched',
+      apiKey: 'mismatched-key',
+      sso: { x509_fingerprint: otherIdp.fingerprint },
+    });
+    let error: unknown;
+    try {
+      createMaestrano({ tenants: [mismatched], storage: memoryAdapter(), provisioning: both.app.hooks, onLogin: () => new Response('ok') });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      { path: 'tenants[0].sso.x509_fingerprint', message: 'does not match the configured certificate (sso.x509_certificate)' },
+    ]);
   });
 
   it('with the fingerprint fallback (the embedded certificate is the trusted one)', async () => {

@@ -141,6 +141,14 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await h.post(Buffer.from(withDoctype).toString('base64'), { cookie: started.cookie }), 400, 'malformed');
   });
 
+  it('malformed: a uid attribute other than the NameID, even when mno_uid matches it', async () => {
+    await expectRefused(await attempt({ user: { ...alice, extra: { uid: mallory.uid } } }), 400, 'malformed');
+  });
+
+  it('malformed: an mno_uid attribute other than the NameID, even when uid matches it', async () => {
+    await expectRefused(await attempt({ user: { ...alice, extra: { mno_uid: mallory.uid } } }), 400, 'malformed');
+  });
+
   it('unknown_tenant: 404 JSON for a tenant that does not exist', async () => {
     const res = await fetch(`${h.baseUrl}/maestrano/auth/saml/consume/nowhere`, { method: 'POST', body: 'SAMLResponse=x' });
     expect(res.status).toBe(404);
@@ -163,6 +171,18 @@ describe('replay and accepted edge cases', () => {
       expect(replay.body['error']).toBe('replay');
       expect(fresh.logins).toHaveLength(1);
       expect(fresh.app.count('createUser')).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('without uid and mno_uid attributes the user is keyed on the NameID', async () => {
+    const fresh = await startHarness();
+    try {
+      const res = await fresh.login({ ...alice, extra: { uid: null, mno_uid: null } });
+      expect(res.status).toBe(200);
+      expect(res.body['session']).toMatchObject({ uid: alice.uid });
+      expect((await fresh.storage.users.get(fresh.tenant, alice.uid))?.userId).toBe(res.body['userId']);
     } finally {
       await fresh.close();
     }

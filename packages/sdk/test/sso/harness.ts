@@ -5,6 +5,7 @@ import {
   type CompanyHandle,
   createMaestrano,
   type LoginArgs,
+  type Logger,
   type Maestrano,
   type MaestranoConfigInput,
   type MarketplaceInput,
@@ -112,6 +113,8 @@ export interface HarnessOptions {
   withFindUserByEmail?: boolean;
   idp?: TestIdp;
   clock?: () => Date;
+  /** Default: silent (or stderr warnings with DEBUG_SSO set). */
+  logger?: Logger;
 }
 
 let sharedIdp: TestIdp | undefined;
@@ -172,7 +175,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         session: args.session,
       });
     },
-    logger: process.env['DEBUG_SSO'] ? { debug() {}, info() {}, warn: (m, f) => console.warn(m, f), error: (m, f) => console.error(m, f) } : { debug() {}, info() {}, warn() {}, error() {} },
+    logger: options.logger ?? (process.env['DEBUG_SSO'] ? { debug() {}, info() {}, warn: (m, f) => console.warn(m, f), error: (m, f) => console.error(m, f) } : { debug() {}, info() {}, warn() {}, error() {} }),
     ...(options.sso ? { sso: options.sso } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });

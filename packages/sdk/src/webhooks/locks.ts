@@ -1,0 +1,51 @@
+/**
+ * Storage locks shared by the account webhooks and SSO provisioning.
+ *
+ * The seats lock (`seatsLockKey`) serialises every change of a group's active memberships
+ * that is reported to `provisioning.onSeatsChanged`: the member removal webhook and an SSO
+ * login that adds a member both hold it around membership write + recount + callback, so
+ * the callbacks of one group run one after the other, each with the count its own write left,
+ * and the last one always carries the real count.
+ *
+ * Lock order (no deadlock): the removal webhook takes its user lock first and the seats lock
+ * second; SSO takes only the seats lock; nobody holding the seats lock takes another lock.
+ */
+import type { Logger } from '../core/types.js';
+import { sleep } from '../internal/sleep.js';
+import type { StorageAdapter } from '../storage/adapter.js';
+
+/** Key of the per-group lock held around a seat change (membership write + recount + `onSeatsChanged`). */
+export function seatsLockKey(tenant: string, groupId: string): string {
+  return `seats:${tenant}:${groupId}`;
+}
+
+export interface StorageLockOptions {
+  /** Unique per run (process + request). */
+  owner: string;
+  /** Lease: the lock frees itself after this long if the holder dies. */
+  ttlMs: number;
+  /** How long to wait for a held lock before giving up. */
+  waitMs: number;
+  logger: Logger;
+}
+
+/** Runs `body` under the storage lock `key`; `{ acquired: false }` when it was not free within `waitMs`. */
+export async function withStorageLock<T>(
+  storage: StorageAdapter,
+  key: string,
+  options: StorageLockOptions,
+  body: () => Promise<T>,
+): Promise<{ acquired: true; value: T } | { acquired: false }> {
+  const until = Date.now() + options.waitMs;
+  for (let i = 0; !(await storage.locks.acquire(key, options.owner, options.ttlMs)); i++) {
+    if (Date.now() >= until) return { acquired: false };
+    await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500));
+  }
+  try {
+    return { acquired: true, value: await body() };
+  } finally {
+    await storage.locks.release(key, options.owner).catch((error: unknown) => {
+      options.logger.warn('maestrano: could not release a lock (it expires on its own)', { lockKey: key, error: String(error) });
+    });
+  }
+}
