@@ -18,9 +18,32 @@ const DEFAULT_PATHS = {
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 
 const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v);
-const url = z.string().refine(isUrl, { message: 'must be an http(s) URL' });
-/** `sso.idm`: a URL, or `""` for "use `app.host`" (what the developer platform sends, PROTOCOL §1.4). */
-const idm = z.string().refine((v) => v === '' || isUrl(v), { message: 'must be an http(s) URL (or empty for app.host)' });
+/**
+ * Why a host URL cannot be used, or null. Paths are appended to hosts as text, so a query or
+ * fragment would end up in the middle of every URL, and credentials in a host would be
+ * printed wherever the URL is. `origin`: the app's own hosts, whose routes the SDK serves from
+ * the root (the ACS URL must be the URL the browser posts to).
+ */
+function hostProblem(v: string, origin: boolean): string | null {
+  if (!isUrl(v)) return 'must be an http(s) URL';
+  const u = new URL(v);
+  if (u.username !== '' || u.password !== '') return 'must not carry credentials';
+  if (u.search !== '' || u.hash !== '' || v.includes('?') || v.includes('#')) return 'must not have a query or fragment';
+  if (origin && u.pathname !== '/') return 'must be an origin such as https://app.example.com, without a path (the routes are served from the root)';
+  return null;
+}
+const hostUrl = (origin: boolean) =>
+  z.string().superRefine((v, ctx) => {
+    const problem = hostProblem(v, origin);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+const url = hostUrl(false);
+const appOrigin = hostUrl(true);
+/** `sso.idm`: the app's origin, or `""` for "use `app.host`" (what the developer platform sends, PROTOCOL §1.4). */
+const idm = z.string().superRefine((v, ctx) => {
+  const problem = v === '' ? null : hostProblem(v, true);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `${problem} (or empty for app.host)` });
+});
 const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
 const secret = (label: string) =>
@@ -53,7 +76,7 @@ function marketplaceSchema(strict: boolean) {
     nid: z.string().nullish(),
     environment: z.string().nullish(),
     app: obj({
-      host: url,
+      host: appOrigin,
       synchronization_start_path: z.string().nullish(),
       synchronization_toggle_path: z.string().nullish(),
       synchronization_status_path: z.string().nullish(),

@@ -52,6 +52,28 @@ describe('host and path settings are validated', () => {
     expect(e.issues).toEqual([{ path: 'tenants[0].sso.idm', message: 'must be an http(s) URL (or empty for app.host)' }]);
   });
 
+  it('refuses app hosts with a query, a fragment, credentials or a path, and API hosts with a query or credentials', () => {
+    // Paths are appended to hosts as text: `https://app.example.com/?x=1` made the ACS
+    // `https://app.example.com/?x=1/maestrano/auth/saml/consume/...`.
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ app: { host: 'https://app.example.com/?x=1' } }, 'app.host', 'must not have a query or fragment'],
+      [{ app: { host: 'https://app.example.com/#top' } }, 'app.host', 'must not have a query or fragment'],
+      [{ app: { host: 'https://me:pw@app.example.com' } }, 'app.host', 'must not carry credentials'],
+      [{ app: { host: 'https://app.example.com/myapp' } }, 'app.host', 'must be an origin such as https://app.example.com, without a path (the routes are served from the root)'],
+      [{ sso: { x509_certificate: certificate, idm: 'https://sso.example.com/base' } }, 'sso.idm', 'must be an origin such as https://app.example.com, without a path (the routes are served from the root) (or empty for app.host)'],
+      [{ api: { id: 'app-1', key: 'very-secret-key', host: 'https://hub.example.com?env=uat' } }, 'api.host', 'must not have a query or fragment'],
+      [{ connec: { host: 'https://u:p@connec.example.com' } }, 'connec.host', 'must not carry credentials'],
+    ];
+    for (const [override, path, message] of cases) {
+      const e = configError(() => createMaestrano(config({ tenants: [marketplace({ sso: { x509_certificate: certificate }, ...override })] })));
+      expect(e.issues, JSON.stringify(override)).toEqual([{ path: `tenants[0].${path}`, message }]);
+      expect(e.message).not.toContain('pw@');
+    }
+    // A trailing slash is still an origin.
+    const [slash] = resolveTenants([marketplace({ sso: { x509_certificate: certificate }, app: { host: 'https://app.example.com/' } })]);
+    expect(slash?.app.host).toBe('https://app.example.com');
+  });
+
   it('keeps sso.idm "" meaning app.host, and accepts an idm URL', () => {
     const [empty] = resolveTenants([marketplace({ sso: { x509_certificate: certificate, idm: '' } })]);
     expect(empty?.sso.idm).toBe('https://app.example.com');
