@@ -1,6 +1,8 @@
 /**
  * A worker process (scale-out): run any number of them next to the web processes, against the
- * same database.   MAESTRANO_CONFIG=maestrano.json node --import tsx worker.ts
+ * same databases (the SDK's storage and the app's tables). The shape only: `createDb()` is in
+ * memory; examples/crm/src/worker.ts is a complete one.
+ *   MAESTRANO_CONFIG=maestrano.json MONGODB_URL=mongodb://… node --import tsx worker.ts
  */
 // #region worker
 import { tenantsFromFile, type WorkerEvent } from '@org/maestrano-sdk';
@@ -8,7 +10,9 @@ import { createDb } from './db.js';
 import { createAppMaestrano } from './maestrano.js';
 import { mongoStorage } from './storage.js';
 
-// The web processes' configuration and the SAME database: jobs are leased through it.
+// The web processes' configuration and the SAME databases: the SDK's storage (jobs are leased
+// through it) and your app's tables (the jobs' hooks write there). `createDb()` stands for the
+// latter here, but it is in memory: give both processes your real database instead.
 const mno = createAppMaestrano({
   db: createDb(),
   tenants: await tenantsFromFile(process.env.MAESTRANO_CONFIG ?? 'maestrano.json'),

@@ -199,6 +199,22 @@ describe('the npm tarballs', () => {
     expect(broken).toEqual([]);
   });
 
+  it('documents shipped in a tarball cite no file or section that is not shipped with them', () => {
+    // A reader of the installed package cannot open the repository's design notes or guides.
+    const cited: string[] = [];
+    for (const { manifest, files } of packs) {
+      for (const doc of files.filter((f) => f.endsWith('.md'))) {
+        const text = readFileSync(join(app, 'node_modules', manifest.name, doc), 'utf8');
+        for (const m of text.matchAll(/(?<![\w:/.-])([\w./-]*[A-Za-z]\.md)\b/g)) {
+          const target = m[1] ?? '';
+          if (!files.includes(join(dirname(doc), target)) && !files.includes(join(target))) cited.push(`${manifest.name}/${doc}: ${target}`);
+        }
+        for (const m of text.matchAll(/\b(?:PROTOCOL|ARCHITECTURE|ENVIRONMENT) ?§[\d.]*/g)) cited.push(`${manifest.name}/${doc}: ${m[0]}`);
+      }
+    }
+    expect(cited).toEqual([]);
+  });
+
   it("adapter-prisma ships its schema fragment and every migration of both providers", () => {
     const pack = packs.find((p) => p.dir === 'adapter-prisma');
     expect(pack?.files).toContain('prisma/schema.prisma');

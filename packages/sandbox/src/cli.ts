@@ -1,9 +1,23 @@
 import { parseArgs } from 'node:util';
 import { startSandbox } from './index.js';
 
-const usage = `Usage: maestrano-sandbox [--port 4000] [--host 127.0.0.1] [--app-url http://localhost:3000]
-                         [--seed <records>] [--data file.sqlite] [--marketplaces a,b]
-                         [--notify-delay-ms 50] [--retry-base-ms 1000]`;
+const usage = `Usage: maestrano-sandbox [--port 4000] [--host 127.0.0.1] [--app-url http://127.0.0.1:3000]
+                         [--public-url <url>] [--seed <records>] [--data file.sqlite]
+                         [--marketplaces a,b] [--notify-delay-ms 50] [--retry-base-ms 1000]
+
+  --port            Port to listen on (default 4000; 0 picks a free one)
+  --host            Interface to bind (default 127.0.0.1)
+  --app-url         Your app's base URL (default http://<sandbox host name>:3000). Keep the app
+                    on the sandbox's host name: the browser drops the app's SSO request cookie on
+                    the IdP's POST across host names (127.0.0.1 vs localhost)
+  --public-url      The URL the sandbox advertises for itself (developer-platform documents,
+                    IdP, Connec! links) when it is reached through another host name or a proxy
+                    (default http://<host>:<port>)
+  --seed            Seed about this many Connec! records into an empty store
+  --data            SQLite file keeping the state across restarts (default: in memory)
+  --marketplaces    Marketplace (tenant) names, comma-separated (default sandbox)
+  --notify-delay-ms Coalescing delay of Connec! notifications (default 50)
+  --retry-base-ms   First retry delay of a failed delivery (default 1000)`;
 
 function fail(message: string): never {
   process.stderr.write(`maestrano-sandbox: ${message}\n${usage}\n`);
@@ -16,6 +30,24 @@ function intOption(value: string | undefined, name: string): number | undefined 
   return Number(value);
 }
 
+function isHttpUrl(value: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The host name of the default app URL: the one the sandbox advertises for itself, so the app
+ * and the IdP are the same site and the browser keeps the app's SSO request cookie.
+ */
+function defaultAppHost(bindHost: string, publicUrl: string | undefined): string {
+  if (publicUrl) return new URL(publicUrl).hostname;
+  // As the sandbox's own URL is derived from the bind address.
+  return bindHost.includes(':') ? `[${bindHost}]` : bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost;
+}
+
 async function main(): Promise<void> {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -24,6 +56,7 @@ async function main(): Promise<void> {
         port: { type: 'string' },
         host: { type: 'string' },
         'app-url': { type: 'string' },
+        'public-url': { type: 'string' },
         seed: { type: 'string' },
         data: { type: 'string' },
         marketplaces: { type: 'string' },
@@ -51,11 +84,16 @@ async function main(): Promise<void> {
     .filter(Boolean);
   const dataFile = str('data');
   const host = str('host');
+  const publicUrl = str('public-url');
+  if (publicUrl !== undefined && !isHttpUrl(publicUrl)) fail('--public-url must be an http(s) URL');
+  const appUrl = str('app-url') ?? `http://${defaultAppHost(host ?? '127.0.0.1', publicUrl)}:3000`;
+  if (!isHttpUrl(appUrl)) fail('--app-url must be an http(s) URL');
   const started = Date.now();
   const sandbox = await startSandbox({
     port,
-    appUrl: str('app-url') ?? 'http://localhost:3000',
+    appUrl,
     ...(host ? { host } : {}),
+    ...(publicUrl ? { publicUrl } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(marketplaces && marketplaces.length > 0 ? { marketplaces } : {}),
     ...(dataFile ? { dataFile } : {}),
@@ -63,7 +101,9 @@ async function main(): Promise<void> {
     ...(retryBaseMs !== undefined ? { retryBaseMs } : {}),
   });
   const lines = [
-    `Maestrano sandbox listening on ${sandbox.url} (ready in ${Date.now() - started} ms)`,
+    `Maestrano sandbox listening on ${sandbox.listenUrl} (ready in ${Date.now() - started} ms)`,
+    ...(sandbox.url !== sandbox.listenUrl ? [`  Public URL:        ${sandbox.url}`] : []),
+    `  App URL:           ${appUrl}`,
     `  Web UI:            ${sandbox.url}/`,
     `  Dev platform:      ${sandbox.marketplacesUrl}`,
     `  Environment key:   ${sandbox.credentials.environment.apiKey}`,

@@ -20,9 +20,13 @@ export interface SandboxOptions {
   port?: number;
   /** Interface to bind; default 127.0.0.1. */
   host?: string;
-  /** Public base URL of the app (PROTOCOL `app.host`), e.g. http://localhost:3000. */
+  /** Public base URL of the app (PROTOCOL `app.host`), e.g. http://127.0.0.1:3000. */
   appUrl: string;
-  /** Public base URL of the sandbox when it differs from http://host:port. */
+  /**
+   * Base URL the sandbox advertises for itself (developer-platform documents, IdP, Connec!
+   * `pagination.next`) when it is reached through another host name or a proxy; default
+   * http://host:port.
+   */
   publicUrl?: string;
   /** Seed a deterministic data set of about this many Connec! records (only into an empty store). */
   seed?: number | SeedOptions;
@@ -55,8 +59,10 @@ export interface SandboxCredentials {
 }
 
 export interface Sandbox {
-  /** Base URL, e.g. http://127.0.0.1:41234 (IdP, Account API and Connec! host). */
+  /** Base URL, e.g. http://127.0.0.1:41234 (IdP, Account API and Connec! host): `publicUrl` when given. */
   url: string;
+  /** The address it listens on, http://host:port (equal to `url` without `publicUrl`). */
+  listenUrl: string;
   /** The developer-platform document URL: `${url}/api/config/v1/marketplaces`. */
   marketplacesUrl: string;
   credentials: SandboxCredentials;
@@ -213,7 +219,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   }
   const address = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  platform.url = (options.publicUrl ?? `http://${urlHost}:${address.port}`).replace(/\/$/, '');
+  const listenUrl = `http://${urlHost}:${address.port}`;
+  platform.url = (options.publicUrl ?? listenUrl).replace(/\/$/, '');
 
   let seeded: SeedSummary | null = null;
   if (options.seed !== undefined && store.groups.size === 0) {
@@ -229,6 +236,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   let stopped = false;
   return {
     url: platform.url,
+    listenUrl,
     marketplacesUrl: `${platform.url}/api/config/v1/marketplaces`,
     credentials,
     admin: new SandboxAdmin(platform.url),

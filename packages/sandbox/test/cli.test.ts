@@ -13,6 +13,7 @@ const rootDir = join(pkgDir, '..', '..');
 
 describe('CLI (built bin)', () => {
   let child: ChildProcess | null = null;
+  const others: ChildProcess[] = [];
 
   beforeAll(async () => {
     // dist/ missing or older than src/: build first, so the test always runs the current code.
@@ -25,11 +26,73 @@ describe('CLI (built bin)', () => {
   }, 270_000);
 
   afterAll(async () => {
-    if (child?.pid && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      process.kill(-child.pid, 'SIGTERM');
-      await exited;
+    for (const proc of [child, ...others]) {
+      if (proc?.pid && proc.exitCode === null) {
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        process.kill(-proc.pid, 'SIGTERM');
+        await exited;
+      }
     }
+  });
+
+  /** Runs dist/cli.js with `args` until its output includes `until`; the process is stopped after the tests. */
+  async function startCli(args: string[], until: string): Promise<string> {
+    const proc = spawn('node', [join(pkgDir, 'dist', 'cli.js'), ...args], { cwd: rootDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    others.push(proc);
+    let out = '';
+    let err = '';
+    proc.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`CLI did not start: ${out}${err}`)), 60_000);
+      proc.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes(until)) {
+          clearTimeout(timer);
+          resolve(out);
+        }
+      });
+      proc.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}${err}`)));
+    });
+  }
+
+  async function marketplacesDoc(out: string, url: string) {
+    const envKey = /Environment key:\s+(\S+)/.exec(out)?.[1];
+    const envSecret = /Environment secret:\s*(\S+)/.exec(out)?.[1];
+    if (!envKey || !envSecret) throw new Error(`unexpected output: ${out}`);
+    const doc = await fetch(`${url}/api/config/v1/marketplaces`, { headers: { authorization: basic(envKey, envSecret) } });
+    expect(doc.status).toBe(200);
+    return ((await doc.json()) as { marketplaces: Array<{ app: { host: string }; api: { host: string }; sso: { idp: string }; connec: { host: string } }> })
+      .marketplaces[0];
+  }
+
+  it('--public-url: the sandbox listens on host:port and advertises the public URL; the default app URL shares its host name', async () => {
+    const out = await startCli(['--port', '0', '--public-url', 'http://sandbox.test:4555/'], 'Admin API:');
+    const listening = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    expect(listening).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(out).toMatch(/Public URL:\s+http:\/\/sandbox\.test:4555\n/);
+    expect(out).toContain('IdP:               http://sandbox.test:4555/api/v1/auth/saml');
+    const m = await marketplacesDoc(out, listening ?? '');
+    expect(m?.api.host).toBe('http://sandbox.test:4555');
+    expect(m?.sso.idp).toBe('http://sandbox.test:4555');
+    expect(m?.connec.host).toBe('http://sandbox.test:4555');
+    expect(m?.app.host).toBe('http://sandbox.test:3000');
+  });
+
+  it('without --app-url, the app URL uses the host the sandbox binds and advertises (127.0.0.1), not localhost', async () => {
+    const out = await startCli(['--port', '0'], 'Admin API:');
+    const url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
+    expect(out).not.toContain('Public URL:');
+    const m = await marketplacesDoc(out, url);
+    expect(m?.sso.idp).toBe(url);
+    expect(m?.app.host).toBe('http://127.0.0.1:3000');
+  });
+
+  it('--help documents --public-url', async () => {
+    const { stdout } = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--help']);
+    expect(stdout).toContain('--public-url');
+    expect(stdout).toContain('--app-url http://127.0.0.1:3000');
   });
 
   it('npx maestrano-sandbox --seed 1000 starts, prints URLs and credentials that work', async () => {
@@ -75,5 +138,8 @@ describe('CLI (built bin)', () => {
     const res = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--seed', 'lots']).catch((e: { code: number; stderr: string }) => e);
     expect(res).toMatchObject({ code: 2 });
     expect((res as { stderr: string }).stderr).toContain('--seed must be a non-negative integer');
+    const bad = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--public-url', 'sandbox.test:4000']).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 2 });
+    expect((bad as { stderr: string }).stderr).toContain('--public-url must be an http(s) URL');
   });
 });

@@ -1,6 +1,7 @@
 import { redactUrl } from '@org/connec-client';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import { parseMarketplacesDocument } from '../config/tenant.js';
@@ -26,6 +27,11 @@ export interface DevPlatformOptions {
   /** Per-request timeout in ms. Default 15 s. */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /**
+   * Receives the warnings: the cache used instead of the platform, a failed refresh, unknown
+   * keys in the document (names only), a cache file that could not be written. Default: the
+   * SDK's `consoleLogger()` (JSON lines on stderr). Secret-looking fields are redacted either way.
+   */
   logger?: Logger;
 }
 
@@ -39,14 +45,12 @@ export interface DevPlatformTenants extends TenantRegistry {
   close(): void;
 }
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
 function marketplacesUrl(host: string, apiPath: string): string {
   const base = host.replace(/\/+$/, '') + (apiPath.startsWith('/') ? apiPath : `/${apiPath}`).replace(/\/+$/, '');
   return base.endsWith('/marketplaces') ? base : `${base}/marketplaces`;
 }
 
-async function download(options: DevPlatformOptions, url: string): Promise<{ tenants: Tenant[]; raw: string }> {
+async function download(options: DevPlatformOptions, url: string, logger: Logger): Promise<{ tenants: Tenant[]; raw: string }> {
   const doFetch = options.fetch ?? fetch;
   const auth = Buffer.from(`${options.key}:${options.secret}`, 'utf8').toString('base64');
   let response: Response;
@@ -70,7 +74,7 @@ async function download(options: DevPlatformOptions, url: string): Promise<{ ten
     throw new ConfigError(`The developer platform answered with a body that is not JSON (${redactUrl(url)})`);
   }
   // Tolerant of fields the platform adds later (logged), strict on every key it knows.
-  return { tenants: parseMarketplacesDocument(json, redactUrl(url), { allowUnknownKeys: true, logger: options.logger }), raw };
+  return { tenants: parseMarketplacesDocument(json, redactUrl(url), { allowUnknownKeys: true, logger }), raw };
 }
 
 async function writeCache(file: string, raw: string): Promise<void> {
@@ -82,7 +86,7 @@ async function writeCache(file: string, raw: string): Promise<void> {
 
 /**
  * Tenants from the developer platform (`GET {host}{apiPath}/marketplaces`, HTTP Basic with
- * the environment key/secret, PROTOCOL §1.4), cached to `cacheFile` and refreshed every
+ * the environment key/secret), cached to `cacheFile` and refreshed every
  * `refreshMs`. At start-up, when the platform is unreachable or failing, a cached document
  * is used with a warning; without one a `ConfigError` is thrown. A failed refresh keeps the
  * current tenants and logs a warning.
@@ -93,13 +97,13 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       issues: [{ path: options.key ? 'secret' : 'key', message: 'required' }],
     });
   }
-  const logger = options.logger ?? silent;
+  const logger = redactingLogger(options.logger ?? consoleLogger());
   const url = marketplacesUrl(options.host, options.apiPath ?? '/api/config/v1');
   const registry = new MutableTenantRegistry();
   let source: 'platform' | 'cache' = 'platform';
 
   const refresh = async (): Promise<void> => {
-    const { tenants, raw } = await download(options, url);
+    const { tenants, raw } = await download(options, url, logger);
     registry.replace(tenants);
     source = 'platform';
     if (options.cacheFile) {

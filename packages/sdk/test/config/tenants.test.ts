@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, type Logger, tenantsFromDevPlatform, tenantsFromFile } from '@org/maestrano-sdk';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const { certificate, fingerprint } = createTestCertificate({ bits: 1024 });
 
@@ -165,5 +165,40 @@ describe('tenantsFromDevPlatform against a loopback platform', () => {
     mode = 'error-body';
     await expect(tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0 })).rejects.toThrow(/answered with an error/);
     await expect(tenantsFromDevPlatform({ host: 'http://127.0.0.1:9', key: 'k', secret: 's', refreshMs: 0 })).rejects.toThrow(ConfigError);
+  });
+
+  it('without a logger, logs the cache fallback and unknown keys on stderr (JSON lines, no secrets)', async () => {
+    const cacheFile = join(dir, 'stale-default-logger.json');
+    await writeFile(cacheFile, JSON.stringify({ marketplaces: [platformMarketplace('from-cache')] }));
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      mode = 'unauthorized';
+      const fromCache = await tenantsFromDevPlatform({ host, key: 'env-key-1', secret: 'env-secret-1', cacheFile, refreshMs: 0 });
+      expect(fromCache.source).toBe('cache');
+      mode = 'ok';
+      names = ['maestrano-uat'];
+      const live = await tenantsFromDevPlatform({ host, key: 'env-key-1', secret: 'env-secret-1', refreshMs: 0 });
+      expect(live.source).toBe('platform');
+    } finally {
+      spy.mockRestore();
+    }
+    const entries = lines.map((l) => JSON.parse(l) as { level: string; message: string; file?: string; reason?: string; paths?: string[] });
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message: 'maestrano: developer platform unavailable, using the cached tenants (possibly stale)',
+        file: cacheFile,
+        reason: expect.stringMatching(/refused the environment credentials/),
+      }),
+      expect.objectContaining({ level: 'warn', message: 'maestrano: ignoring unknown keys in the marketplaces document', paths: [expect.stringContaining('some_future_field')] }),
+    ]);
+    const all = lines.join('');
+    for (const secret of ['env-key-1', 'env-secret-1', Buffer.from('env-key-1:env-secret-1').toString('base64'), 'key-maestrano-uat', 'key-from-cache']) {
+      expect(all).not.toContain(secret);
+    }
   });
 });
