@@ -215,4 +215,4 @@ export type {
 
 // --- worker ---------------------------------------------------------------------------
 export { backoffDelay, companyCreatedFanout, createWorker } from './worker/index.js';
-export type { BackoffPolicy, Worker, WorkerEvent, WorkerRunOptions, WorkerStats } from './worker/index.js';
+export type { BackoffPolicy, DeadLetterFilter, Worker, WorkerEvent, WorkerRunOptions, WorkerStats } from './worker/index.js';

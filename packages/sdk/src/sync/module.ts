@@ -10,6 +10,7 @@ import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/t
 import { ConfigError, SyncError } from '../errors/index.js';
 import type { JobInput, JobRecord } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
+import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
@@ -37,17 +38,7 @@ export interface SyncModuleConfig extends SyncOptions {
 /** `L` as written, never inferred from this position (TypeScript's `NoInfer`, for any 5.x). */
 type NoInferType<L> = [L][L extends unknown ? 0 : never];
 
-export interface DeadLetter {
-  jobId: string;
-  type: string;
-  tenant: string | null;
-  groupId: string | null;
-  entity: string | null;
-  connecId: string | null;
-  attempts: number;
-  error: { message: string; code?: string | undefined } | null;
-  failedAt: Date;
-}
+export type { DeadLetter };
 
 export interface SyncApi {
   /**
@@ -627,35 +618,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       logger.info('sync: polls scheduled', { tenant: tenant ?? null, ...result });
       return result;
     },
-    async deadLetters(filter = {}) {
-      const types = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge];
-      const out: DeadLetter[] = [];
-      for (const type of types) {
-        // The latest failures of each type: a limit must not hide the newest behind old ones.
-        const jobs = await runtime.storage.jobs.listDead({
-          type,
-          ...(filter.tenant ? { tenant: filter.tenant } : {}),
-          limit: filter.limit ?? 100,
-          newestFirst: true,
-        });
-        for (const job of jobs) {
-          const p = isObject(job.payload) ? job.payload : {};
-          const record = isObject(p.record) ? p.record : null;
-          out.push({
-            jobId: job.id,
-            type: job.type,
-            tenant: job.tenant,
-            groupId: job.groupId,
-            entity: typeof p.entity === 'string' ? p.entity : null,
-            connecId: record ? connecIdOf(record.id) : typeof p.fetchId === 'string' ? p.fetchId : null,
-            attempts: job.attempts,
-            error: job.lastError,
-            failedAt: job.updatedAt,
-          });
-        }
-      }
-      out.sort((a, b) => b.failedAt.getTime() - a.failedAt.getTime());
-      return out.slice(0, filter.limit ?? 100);
+    deadLetters(filter = {}) {
+      return listDeadLetters(runtime.storage, [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge], filter);
     },
     retryDeadLetter(jobId) {
       return runtime.storage.jobs.requeue(jobId);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobTypes, type Runtime } from '../core/types.js';
 import { isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
+import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
 export interface BackoffPolicy {
@@ -79,6 +80,14 @@ export interface Worker {
   run(options?: WorkerRunOptions): Promise<WorkerStats>;
   /** `run({ ...options, stopWhenIdle: true })`. */
   drain(options?: Omit<WorkerRunOptions, 'stopWhenIdle'>): Promise<WorkerStats>;
+  /**
+   * Jobs of every type this worker runs that failed every attempt (company set-up, billing
+   * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one.
+   * `mno.sync.deadLetters()` lists the sync jobs only.
+   */
+  deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
+  /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
+  retryDeadLetter(jobId: string): Promise<boolean>;
 }
 
 const DEFAULTS = {
@@ -501,6 +510,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     types,
     run,
     drain: (options = {}) => run({ ...options, stopWhenIdle: true }),
+    deadLetters: ({ type, ...filter } = {}) => listDeadLetters(runtime.storage, type === undefined ? types : [type], filter),
+    retryDeadLetter: (jobId) => runtime.storage.jobs.requeue(jobId),
   };
 }
 

@@ -62,6 +62,43 @@ describe('worker', () => {
     expect((await storage.jobs.listDead()).map((j) => j.id)).toEqual([id]);
   });
 
+  it('worker.deadLetters lists the dead jobs of every type it runs (billing, company set-up), and retryDeadLetter runs one again', async () => {
+    const storage = memoryAdapter();
+    let planServiceUp = false;
+    const worker = createWorker(runtimeWith(storage), {
+      [JobTypes.billingSubscribe]: async () => {
+        if (!planServiceUp) throw new Error('plan service down');
+      },
+      'test.other': async () => {
+        throw new Error('other failure');
+      },
+    });
+    const billing = await storage.jobs.enqueue({ type: JobTypes.billingSubscribe, tenant: 't1', groupId: 'cld-1', payload: { groupId: 'cld-1' }, maxAttempts: 2 });
+    await storage.jobs.enqueue({ type: 'test.other', tenant: 't2', groupId: 'cld-2', payload: null, maxAttempts: 1 });
+    await worker.drain({ pollIntervalMs: 5, backoff: instant });
+
+    const dead = await worker.deadLetters();
+    expect(dead.map((d) => d.type).sort()).toEqual([JobTypes.billingSubscribe, 'test.other']);
+    expect(dead.find((d) => d.type === JobTypes.billingSubscribe)).toMatchObject({
+      jobId: billing.id,
+      tenant: 't1',
+      groupId: 'cld-1',
+      entity: null,
+      connecId: null,
+      attempts: 2,
+      error: { message: 'plan service down' },
+    });
+    expect((await worker.deadLetters({ tenant: 't2' })).map((d) => d.type)).toEqual(['test.other']);
+    expect((await worker.deadLetters({ type: JobTypes.billingSubscribe })).map((d) => d.jobId)).toEqual([billing.id]);
+
+    planServiceUp = true;
+    expect(await worker.retryDeadLetter(billing.id)).toBe(true);
+    await worker.drain({ pollIntervalMs: 5, backoff: instant });
+    expect((await storage.jobs.get(billing.id))?.status).toBe('done');
+    expect((await worker.deadLetters()).map((d) => d.type)).toEqual(['test.other']);
+    expect(await worker.retryDeadLetter('no-such-job')).toBe(false);
+  });
+
   it('worker – JobDeferral parks the job until its wait key is woken', async () => {
     const storage = memoryAdapter();
     let ready = false;

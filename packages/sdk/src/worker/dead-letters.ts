@@ -1,0 +1,55 @@
+/**
+ * Dead letters: jobs that failed every attempt and wait for a person. Listed across job
+ * types, newest first, with what locates them (tenant, group, and for sync jobs the entity
+ * and Connec! id).
+ */
+import type { StorageAdapter } from '../storage/adapter.js';
+import { connecIdOf } from '../sync/records.js';
+
+export interface DeadLetter {
+  jobId: string;
+  type: string;
+  tenant: string | null;
+  groupId: string | null;
+  /** The sync entity of a record, import or poll job; null for other jobs. */
+  entity: string | null;
+  /** The Connec! record of a record job; null for other jobs. */
+  connecId: string | null;
+  attempts: number;
+  error: { message: string; code?: string | undefined } | null;
+  failedAt: Date;
+}
+
+export interface DeadLetterFilter {
+  tenant?: string;
+  /** At most this many, newest first. Default 100. */
+  limit?: number;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones behind old ones). */
+export async function listDeadLetters(storage: StorageAdapter, types: readonly string[], filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+  const limit = filter.limit ?? 100;
+  const out: DeadLetter[] = [];
+  for (const type of types) {
+    const jobs = await storage.jobs.listDead({ type, ...(filter.tenant ? { tenant: filter.tenant } : {}), limit, newestFirst: true });
+    for (const job of jobs) {
+      const p = isObject(job.payload) ? job.payload : {};
+      const record = isObject(p.record) ? p.record : null;
+      out.push({
+        jobId: job.id,
+        type: job.type,
+        tenant: job.tenant,
+        groupId: job.groupId,
+        entity: typeof p.entity === 'string' ? p.entity : null,
+        connecId: record ? connecIdOf(record.id) : typeof p.fetchId === 'string' ? p.fetchId : null,
+        attempts: job.attempts,
+        error: job.lastError,
+        failedAt: job.updatedAt,
+      });
+    }
+  }
+  out.sort((a, b) => b.failedAt.getTime() - a.failedAt.getTime());
+  return out.slice(0, limit);
+}
