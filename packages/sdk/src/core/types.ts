@@ -6,7 +6,10 @@ import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
 
 /** One marketplace (tenant / preset), fully resolved: defaults applied, paths absolute. */
 export interface Tenant {
-  /** Marketplace key, e.g. `maestrano-uat`. Also the last path segment of every route. */
+  /**
+   * Marketplace key, e.g. `maestrano-uat`. Requests find their tenant by it: the last path
+   * segment of the default routes, or a configured path's `?marketplace=` query.
+   */
   name: string;
   nid: string | null;
   environment: string | null;

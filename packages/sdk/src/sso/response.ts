@@ -146,7 +146,7 @@ function pemOfBase64(der: string): string {
  * SAML response validation: node-saml verifies the XML signature of the assertion against
  * the tenant's pinned certificate (the fingerprint is only a configured fallback that
  * selects the embedded certificate), and this class adds what node-saml 5.1 does not check
- * (ENVIRONMENT.md "SAML peers"): no DOCTYPE, exactly one assertion anywhere in the document,
+ * (found by running it against real IdP output): no DOCTYPE, exactly one assertion anywhere in the document,
  * Destination, Recipient, time windows with skew against our clock, audience, the
  * consistency of InResponseTo, that a signature on the Response itself verifies (node-saml
  * alone ignores one that does not), and that no signature node-saml reads (the Response's,
