@@ -219,7 +219,11 @@ export interface IdMapRecord extends IdMapScope {
   localId: string | null;
   /** Connec! `updated_at` of the last inbound version applied locally. */
   lastAppliedAt: Date | null;
-  /** Content hash of the last version pushed to Connec! (echo suppression). */
+  /**
+   * Content hash, in the form a push sends (`toConnec`), of what the app and Connec! last
+   * agreed on: the last version pushed, or the last inbound version written locally. Echo
+   * suppression, unchanged pushes and local-edit detection compare against it.
+   */
   lastPushedHash: string | null;
   /** Content hash of the last inbound version applied (replay detection). */
   lastReceivedHash: string | null;

@@ -144,6 +144,11 @@ export interface RecordJobPayload {
   record?: ConnecRecord;
   /** Fetch this Connec! id first (a reference some parked record is waiting for). */
   fetchId?: string;
+  /**
+   * Apply whatever `importSince` says: a record some other record references (fetched on
+   * demand), or one deferred by a full import.
+   */
+  full?: boolean;
 }
 
 /** A record of a batch that has no local record yet. */
@@ -348,6 +353,39 @@ export class SyncEngine {
     throw new SyncError(`Could not link Connec! record ${connecId} to local record ${localId} of "${entity}" (contention)`);
   }
 
+  /**
+   * Whether our id `own` in a record of `entity`'s collection is another entity's local id.
+   * Every entity writes the same provider and realm into Connec!'s id arrays, so when several
+   * entities share a collection (filters: leads and customers on `people`), the entry alone
+   * does not say whose record it is: it is a sibling's when a sibling maps `own` to this
+   * Connec! record (or to none yet).
+   */
+  private async ownIdOfSibling(scope: GroupScope, entity: string, own: string, connecId: string | null): Promise<boolean> {
+    const def = this.deps.connector.entity(entity);
+    if (!def) return false;
+    for (const sibling of this.deps.connector.forCollection(def.connec)) {
+      if (sibling.name === entity) continue;
+      const map = await this.deps.storage.idMaps.find(this.idScope(scope, sibling.name), { localId: own });
+      if (map && (map.connecId === null || map.connecId === connecId)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The content app and Connec! agree on once `data` is written on both sides, in the form a
+   * push compares (`toConnec`, pruned, hashed); null for an entity without `toConnec` or when
+   * it throws (then nothing counts as agreed).
+   */
+  private agreedHash(entity: AnyEntity, data: unknown, mctx: MapperContext): string | null {
+    const outbound = entity.outbound;
+    if (!outbound) return null;
+    try {
+      return payloadHash(prune(outbound.toConnec(data, mctx)));
+    } catch {
+      return null;
+    }
+  }
+
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
     await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
   }
@@ -377,11 +415,13 @@ export class SyncEngine {
           continue;
         }
         const own = ownIdOf(value, scope.owner);
+        const cid = connecIdOf(value);
         if (own !== null) {
-          resolved.set(location, own);
+          // Our id names a record of another entity of the same collection (a lead, where
+          // the reference is to customers): no record of the target, and none will arrive.
+          resolved.set(location, (await this.ownIdOfSibling(scope, target, own, cid)) ? null : own);
           continue;
         }
-        const cid = connecIdOf(value);
         if (cid === null) {
           resolved.set(location, null);
           continue;
@@ -390,7 +430,8 @@ export class SyncEngine {
         if (map?.localId && !map.tombstonedAt) resolved.set(location, map.localId);
         else {
           resolved.set(location, null);
-          if (canArrive) missing.push({ entity: target, connecId: cid });
+          // A target deleted in the app (tombstoned) is never linked again: nothing to wait for.
+          if (canArrive && !map?.tombstonedAt) missing.push({ entity: target, connecId: cid });
         }
       }
       out = mapAt(out, path, (_value, location) => resolved.get(location) ?? null);
@@ -520,7 +561,12 @@ export class SyncEngine {
       // record an error (a failed attempt, a failed push) move it past the local edit. Maps
       // stored before `syncedAt` existed fall back to it.
       const syncedAt = map.syncedAt ?? map.updatedAt;
-      const changedLocally = localAt !== null && localAt.getTime() > syncedAt.getTime();
+      // A timestamp after the last sync is not enough: the app's clock may run ahead of the
+      // worker's. The record must also differ from the content both sides last agreed on.
+      const changedLocally =
+        localAt !== null &&
+        localAt.getTime() > syncedAt.getTime() &&
+        (map.lastPushedHash === null || this.agreedHash(entity, current, mctx) !== map.lastPushedHash);
       if (changedLocally) {
         let winner: 'connec' | 'local' | 'merged';
         const strategy = policy.strategy;
@@ -568,13 +614,14 @@ export class SyncEngine {
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
-    // Our last push no longer describes either side once another version is written: without
-    // this, a later Connec! edit back to the pushed content would be skipped as an echo, and a
-    // local edit back to it would not be pushed ('unchanged').
-    const cleared: IdMapPatch = {};
-    if (map.lastError) cleared.lastError = null;
-    if (map.lastPushedHash !== null) cleared.lastPushedHash = null;
-    if (Object.keys(cleared).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, cleared);
+    // Both sides now hold this version: it replaces our last push as the content they agree on.
+    // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
+    // local edit back to it look 'unchanged' (never pushed).
+    const patch: IdMapPatch = {};
+    if (map.lastError) patch.lastError = null;
+    const agreed = pushBack ? null : this.agreedHash(entity, data, mctx);
+    if (map.lastPushedHash !== agreed) patch.lastPushedHash = agreed;
+    if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
     this.counters.updated++;
     this.counters.applied++;
     this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
@@ -761,7 +808,11 @@ export class SyncEngine {
           let map = cache.get(cacheKey(entity.name, connecId)) ?? null;
           if (!map) {
             const own = ownIdOf(record.id, scope.owner);
-            if (own !== null) map = await this.linkMap(scope, entity.name, connecId, own);
+            if (own !== null && !(await this.ownIdOfSibling(scope, entity.name, own, connecId))) {
+              map = await this.linkMap(scope, entity.name, connecId, own);
+              // Records parked on this one resolve it from now on.
+              await this.wake(scope, entity.name, connecId);
+            }
           }
           if (map?.tombstonedAt) {
             out[i] = { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
@@ -837,7 +888,7 @@ export class SyncEngine {
     const created = new Set<string>();
     const inbound = entity.inbound;
     if (!inbound || items.length === 0) return created;
-    const prepared: (PendingCreate & { data: unknown; ctx: LocalContext })[] = [];
+    const prepared: (PendingCreate & { data: unknown; ctx: LocalContext; agreed: string | null })[] = [];
     for (const item of items) {
       if (!held(item.connecId)) {
         out[item.i] = { kind: 'busy', connecId: item.connecId };
@@ -846,7 +897,8 @@ export class SyncEngine {
       try {
         const mctx = this.mapperContext(scope, entity, item.connecId, null, true);
         const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(item.unfolded, mctx);
-        prepared.push({ ...item, data, ctx: this.localContext(mctx, signal) });
+        const agreed = entity.outbound ? this.agreedHash(entity, inbound.toLocalOnCreate ? inbound.toLocal(item.unfolded, mctx) : data, mctx) : null;
+        prepared.push({ ...item, data, ctx: this.localContext(mctx, signal), agreed });
       } catch (error) {
         out[item.i] = { kind: 'failed', connecId: item.connecId, error };
       }
@@ -888,7 +940,15 @@ export class SyncEngine {
     if (ok.length === 0) return created;
     const syncedAt = this.deps.clock();
     const stored = await this.deps.storage.idMaps.insertMany(
-      ok.map(({ p, localId }) => ({ ...ids, connecId: p.connecId, localId, lastAppliedAt: p.updatedAt ?? syncedAt, lastReceivedHash: p.hash, syncedAt })),
+      ok.map(({ p, localId }) => ({
+        ...ids,
+        connecId: p.connecId,
+        localId,
+        lastAppliedAt: p.updatedAt ?? syncedAt,
+        lastReceivedHash: p.hash,
+        lastPushedHash: p.agreed,
+        syncedAt,
+      })),
     );
     for (const [k, { p, localId, subIds }] of ok.entries()) {
       let map = stored[k] ?? null;
@@ -896,7 +956,13 @@ export class SyncEngine {
         // The local id is already mapped (a push linked it meanwhile): merge the link.
         try {
           map = await this.linkMap(scope, entity.name, p.connecId, localId);
-          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, { lastAppliedAt: p.updatedAt ?? this.deps.clock(), lastReceivedHash: p.hash, lastError: null, syncedAt: this.deps.clock() });
+          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
+            lastAppliedAt: p.updatedAt ?? this.deps.clock(),
+            lastReceivedHash: p.hash,
+            lastPushedHash: p.agreed,
+            lastError: null,
+            syncedAt: this.deps.clock(),
+          });
         } catch (error) {
           out[p.i] = { kind: 'failed', connecId: p.connecId, error };
           continue;
@@ -1004,35 +1070,43 @@ export class SyncEngine {
     }
     const links: { i: number; op: BatchOp; entity: string; connecId: string }[] = [];
     const fetches: { entity: string; connecId: string }[] = [];
+    // Records fetched on demand (something references them) and records a full import deferred
+    // are applied whatever `importSince` says; the others are not.
+    const full = (i: number) => {
+      const payload = (items[i] as { payload: RecordJobPayload }).payload;
+      return payload.full === true || payload.fetchId !== undefined;
+    };
     for (const entity of this.deps.connector.importOrder) {
-      const mine = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
-      if (mine.length === 0) continue;
-      const outcomes = await this.applyBatch(
-        scope,
-        entity,
-        mine.map((i) => records.get(i) as ConnecRecord),
-        { signal },
-      );
-      outcomes.forEach((outcome, k) => {
-        const i = mine[k] as number;
-        if (outcome.kind === 'failed') results[i] = { error: outcome.error };
-        else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
-        else if (outcome.kind === 'parked') {
-          const first = outcome.missing[0];
-          if (!first) {
-            results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
-            return;
+      const ofEntity = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
+      for (const mine of [ofEntity.filter((i) => !full(i)), ofEntity.filter(full)]) {
+        if (mine.length === 0) continue;
+        const outcomes = await this.applyBatch(
+          scope,
+          entity,
+          mine.map((i) => records.get(i) as ConnecRecord),
+          { signal, full: full(mine[0] as number) },
+        );
+        outcomes.forEach((outcome, k) => {
+          const i = mine[k] as number;
+          if (outcome.kind === 'failed') results[i] = { error: outcome.error };
+          else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
+          else if (outcome.kind === 'parked') {
+            const first = outcome.missing[0];
+            if (!first) {
+              results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
+              return;
+            }
+            if (this.deps.options.fetchMissingReferences) fetches.push(...outcome.missing);
+            this.counters.parked++;
+            this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
+            results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
+          } else {
+            if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+            if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId });
+            results[i] = { done: true };
           }
-          if (this.deps.options.fetchMissingReferences) fetches.push(...outcome.missing);
-          this.counters.parked++;
-          this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
-          results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
-        } else {
-          if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
-          if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId });
-          results[i] = { done: true };
-        }
-      });
+        });
+      }
     }
     // Records of entities without an inbound direction: nothing to apply.
     for (const i of records.keys()) {
@@ -1061,7 +1135,9 @@ export class SyncEngine {
     for (const m of missing) {
       const target = this.deps.connector.entity(m.entity);
       if (!target?.inbound || !this.enabled(scope, target, 'inbound')) continue;
-      jobs.push(this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId }, m.connecId));
+      jobs.push(
+        this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId, full: true }, m.connecId),
+      );
     }
     if (jobs.length > 0) await this.deps.storage.jobs.enqueueMany(jobs);
   }
@@ -1660,6 +1736,8 @@ export class SyncEngine {
   ): Promise<() => Promise<void>> {
     report.fetched += records.length;
     const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
+    // Jobs deferred by a full import keep ignoring `importSince` when they run.
+    const fullFlag = options.full ? { full: true } : {};
     const links: { op: BatchOp; record: ConnecRecord; connecId: string }[] = [];
     const deferred: JobInput[] = [];
     outcomes.forEach((outcome, index) => {
@@ -1678,7 +1756,7 @@ export class SyncEngine {
         case 'parked':
         case 'busy':
           report.deferred++;
-          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, outcome.connecId));
+          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, outcome.connecId));
           return;
         case 'failed': {
           const info = errorInfo(outcome.error);
@@ -1689,7 +1767,7 @@ export class SyncEngine {
           this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
           if (connecId !== null) {
             report.deferred++;
-            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record }, connecId));
+            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId));
           }
           return;
         }
@@ -1708,7 +1786,7 @@ export class SyncEngine {
         if (!link) continue;
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
         // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
-        deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record }, link.connecId));
+        deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag }, link.connecId));
       }
       report.linked += links.length - failedLinks.size;
       if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
@@ -1765,6 +1843,7 @@ function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = { entity: payload.entity, collection: payload.collection };
   if (payload.fetchId !== undefined) out.fetchId = payload.fetchId;
   if (payload.record !== undefined) out.record = toJson(payload.record);
+  if (payload.full === true) out.full = true;
   return out;
 }
 

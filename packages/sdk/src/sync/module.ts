@@ -221,6 +221,7 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
   const out: RecordJobPayload = { entity: p.entity, collection: p.collection };
   if (isObject(p.record)) out.record = p.record;
   if (typeof p.fetchId === 'string') out.fetchId = p.fetchId;
+  if (p.full === true) out.full = true;
   return out;
 }
 
