@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { generateSigningIdentity } from './certs.js';
 import { CONNEC_COLLECTIONS } from './connec/collections.js';
-import { type ChangeSource, ConnecError, createRecord, renderRecord, updateRecord } from './connec/records.js';
+import { type ChangeSource, ConnecError, createRecord, matchingRecord, renderRecord, updateRecord } from './connec/records.js';
 import type { FaultInjector } from './faults.js';
 import { Notifier } from './notifier.js';
 import type { Store } from './store.js';
@@ -332,6 +332,18 @@ export class Platform {
     if (!m) return;
     const url = `${this.options.appUrl.replace(/\/$/, '')}${this.appPaths(m.name).notificationPath}`;
     this.notifier.queueRecord(m.name, url, record.collection, record.id, renderRecord(this.store, group, record, m.externalIds));
+  }
+
+  /**
+   * A Connec! POST: merged into the record `opts.matching_fields` match (`created: false`, the
+   * API answers 200), else created (201).
+   */
+  connecCreateOrMerge(groupId: string, collection: string, payload: JsonObject, source: ChangeSource): { record: ConnecRecord; created: boolean } {
+    const group = this.requireGroup(groupId);
+    if (!CONNEC_COLLECTIONS.includes(collection)) throw new ConnecError(400, 'unknown-resource', 'Unknown Resource', `Unknown resource ${collection}`);
+    const match = matchingRecord({ store: this.store, group, collection, source }, payload);
+    if (!match) return { record: this.connecCreate(groupId, collection, payload, source), created: true };
+    return { record: this.connecUpdate(groupId, collection, match.id, payload, source), created: false };
   }
 
   connecCreate(groupId: string, collection: string, payload: JsonObject, source: ChangeSource): ConnecRecord {

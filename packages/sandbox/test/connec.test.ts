@@ -257,4 +257,42 @@ describe('Connec! API (PROTOCOL §6)', () => {
     const unauth = await fetch(`${sb.url}/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ops":[]}' });
     expect(unauth.status).toBe(401);
   });
+
+  it('smart merging - a POST with opts.matching_fields updates the matching record (200) instead of creating a twin', async () => {
+    const existing = await api('POST', `/api/v2/${group}/organizations`, { organizations: { name: 'Smart Merge Pty', code: 'SM1' } });
+    expect(existing.status).toBe(201);
+    const existingId = String((existing.body.organizations as Rec).id);
+    const before = (await sb.admin.listRecords(group, 'organizations', { limit: 100_000 })).length;
+    const app = { id: 'org-42', provider: 'app-x', realm: group };
+
+    const merged = await api('POST', `/api/v2/${group}/organizations`, { organizations: { name: 'Smart Merge Pty', industry: 'Retail', id: [app], opts: { matching_fields: ['name'] } } }, ext);
+    expect(merged.status).toBe(200);
+    expect(merged.headers.get('location')).toBeNull();
+    const record = merged.body.organizations as Rec;
+    expect(record.id).toEqual([{ id: existingId, provider: 'connec', realm: expect.any(String) }, app]);
+    expect(record).toMatchObject({ name: 'Smart Merge Pty', code: 'SM1', industry: 'Retail' });
+    expect(await sb.admin.listRecords(group, 'organizations', { limit: 100_000 })).toHaveLength(before);
+
+    // Through the batch endpoint as well; no match (or a matching field the payload lacks) creates.
+    const res = await fetch(`${sb.url}/batch`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        sequential: true,
+        ops: [
+          { method: 'post', url: `/api/v2/${group}/organizations/`, params: { organizations: { name: 'Smart Merge Pty', opts: { matching_fields: ['name'] } } } },
+          { method: 'post', url: `/api/v2/${group}/organizations/`, params: { organizations: { name: 'Nobody Like Me', opts: { matching_fields: ['name'] } } } },
+          { method: 'post', url: `/api/v2/${group}/organizations/`, params: { organizations: { code: 'SM1', opts: { matching_fields: ['name'] } } } },
+        ],
+      }),
+    });
+    const body = (await res.json()) as { results: Array<{ status: number; body: Rec }> };
+    expect(body.results.map((r) => r.status)).toEqual([200, 201, 201]);
+    expect((body.results[0]?.body.organizations as Rec | undefined)?.id).toBe(existingId);
+    expect(await sb.admin.listRecords(group, 'organizations', { limit: 100_000 })).toHaveLength(before + 2);
+
+    // Ids already bound to a record are still a 409, matching or not.
+    const again = await api('POST', `/api/v2/${group}/organizations`, { organizations: { name: 'Other', id: [app], opts: { matching_fields: ['name'] } } }, ext);
+    expect(again.status).toBe(409);
+  });
 });

@@ -143,10 +143,10 @@ function connecCall(platform: Platform, req: SandboxRequest, method: string, pat
     if (id === undefined) {
       if (method === 'GET') return listRecords(platform, req, group, collection, externalIds);
       if (method === 'POST') {
-        const created = platform.connecCreate(group.id, collection, payloadOf(parseJsonBody(body), collection), source);
-        return json(201, { [collection]: renderRecord(platform.store, group, created, externalIds) }, {
+        const { record: created, created: isNew } = platform.connecCreateOrMerge(group.id, collection, payloadOf(parseJsonBody(body), collection), source);
+        return json(isNew ? 201 : 200, { [collection]: renderRecord(platform.store, group, created, externalIds) }, {
           ...accessControlHeaders(),
-          location: `${platform.url}/api/v2/${group.id}/${collection}/${created.id}`,
+          ...(isNew ? { location: `${platform.url}/api/v2/${group.id}/${collection}/${created.id}` } : {}),
         });
       }
       throw new ConnecError(405, 'method-not-allowed', 'Method not allowed', `${method} is not allowed on a collection`);

@@ -171,6 +171,37 @@ export function createRecord(opts: WriteOptions, payload: JsonObject): ConnecRec
   return record;
 }
 
+/**
+ * Smart merging on create: with `opts.matching_fields` (e.g. `["name"]`), the record of the
+ * collection whose fields all equal the payload's, if any. Connec! then treats the POST as an
+ * update of that record and answers 200 with it. None when a field is missing from the
+ * payload, or when the payload's ids are already bound (that POST is a 409).
+ */
+export function matchingRecord(opts: WriteOptions, payload: JsonObject): ConnecRecord | null {
+  const { store, group, collection } = opts;
+  const options = payload.opts;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return null;
+  const fields = options.matching_fields;
+  if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '')) return null;
+  if (isIdMapArray(payload.id)) {
+    const ctx = new ResolveContext(store, group);
+    const bound = toExternalIds(payload.id).some((ext) => {
+      const found = ctx.find(collection, ext);
+      return found !== undefined && store.records.has(found);
+    });
+    if (bound) return null;
+  }
+  const wanted: [string[], string][] = [];
+  for (const field of fields as string[]) {
+    const path = field.split('/');
+    let value: JsonValue | undefined = payload;
+    for (const key of path) value = typeof value === 'object' && value !== null && !Array.isArray(value) ? value[key] : undefined;
+    if (value === undefined || value === null) return null;
+    wanted.push([path, JSON.stringify(value)]);
+  }
+  return store.listRecords(group.id, collection).find((record) => wanted.every(([path, value]) => JSON.stringify(recordField(record, group, path)) === value)) ?? null;
+}
+
 function mergeInto(target: JsonObject, patch: JsonObject): void {
   for (const [key, value] of Object.entries(patch)) {
     const current = target[key];
