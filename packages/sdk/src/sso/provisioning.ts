@@ -52,9 +52,8 @@ function checkRef(value: unknown, hook: string): AppRecordRef {
 
 /**
  * Runs the provisioning rules of one login, in order (ARCHITECTURE §4): known uid -> log
- * in; unknown uid whose email matches `findUserByEmail` -> link and log in (unless that app
- * user is already linked to another uid of the tenant); known group -> create the user in
- * it; unknown group -> create the company, then the user. The company is ensured before a
+ * in; unknown uid whose email matches `findUserByEmail` -> link and log in; known group ->
+ * create the user in it; unknown group -> create the company, then the user. The company is ensured before a
  * user is linked or created, so a refused login (cancelled group, failing hook) records
  * nothing about the user. Memberships and roles are reconciled on every login.
  *
@@ -155,27 +154,11 @@ export class Provisioner {
     }
   }
 
-  /**
-   * Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or
-   * null. An app user already linked to another uid of this tenant is not linked again (two
-   * Maestrano users would share one app account): the login goes on as for an unknown email
-   * and creates a new app user.
-   */
+  /** Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or null. */
   async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
     if (!this.#hooks.findUserByEmail) return null;
     const found = await this.#hooks.findUserByEmail(identity.user.appEmail, this.#ctx(tenant, idempotencyKey));
-    if (!found) return null;
-    const userId = checkRef(found, 'findUserByEmail').id;
-    const linked = await this.#runtime.storage.users.findByUserId(tenant.name, userId);
-    if (linked.some((record) => record.uid !== identity.user.key)) {
-      // No uid, email or app user id in the log: the group locates the login.
-      this.#runtime.logger.warn('maestrano: email match already linked to another user of this tenant; not linked, creating a new user', {
-        tenant: tenant.name,
-        groupId: identity.group.uid,
-      });
-      return null;
-    }
-    return userId;
+    return found ? checkRef(found, 'findUserByEmail').id : null;
   }
 
   async #ensureUser(

@@ -144,9 +144,7 @@ export interface ProvisioningHooks {
    * Optional account linking (checklist 1.4.1): an existing app user with this email gets
    * the Maestrano uid linked to it. Provide it only when emails are unique in the app.
    * Called with `SsoUser.appEmail`. Look only among the app users of `ctx.tenant`: another
-   * marketplace's IdP must not reach them by asserting their email. An app user already
-   * linked to another uid of the tenant is not linked again (the SDK logs a warning and
-   * calls `createUser` instead).
+   * marketplace's IdP must not reach them by asserting their email.
    */
   findUserByEmail?(email: string, ctx: ProvisioningContext): Promise<AppRecordRef | null> | AppRecordRef | null;
   /**
