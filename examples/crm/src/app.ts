@@ -42,6 +42,16 @@ function readCookie(header: string | undefined, name: string): string | null {
 }
 
 const CHARGE_ID = /^ch_[0-9a-f]{16}$/;
+
+/**
+ * One CSV cell (RFC 4180 quoting). Contact fields come from Connec!, so a value a spreadsheet
+ * would run as a formula (`=`, `+`, `-`, `@`, tab, CR) is prefixed with `'`.
+ */
+function csvCell(value: string | null): string {
+  if (value === null) return '';
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
 const newChargeId = () => `ch_${randomBytes(8).toString('hex')}`;
 
 export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions): Hono {
@@ -211,11 +221,10 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     if (who instanceof Response) return who;
     const group = await mno.runtime.storage.groups.get(who.company.tenant, who.company.groupId);
     const charges = await prisma.charge.findMany({ where: { companyId: who.company.id }, orderBy: { createdAt: 'desc' }, take: 50 });
-    const flash = c.req.query('charged') ? 'Export billed through Maestrano.' : undefined;
     return html(
       c,
       billingPage(
-        { ...who.page, title: 'Billing', flash },
+        { ...who.page, title: 'Billing' },
         {
           plan: `${PLAN.description}: ${(PLAN.priceCents / 100).toFixed(2)} per month`,
           trialEndsAt: group?.trialEndsAt ?? null,
@@ -260,7 +269,33 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
       idempotencyKey: chargeId,
     });
     await prisma.charge.update({ where: { id: chargeId }, data: { billId: result.billId } });
-    return c.redirect('/billing?charged=1', 303);
+    // What was paid for: the file (a replayed submit downloads it again, billed once).
+    return c.redirect(`/billing/exports/${chargeId}.csv`, 303);
+  });
+
+  // The contacts export of a billed charge, for the company that paid for it.
+  app.get('/billing/exports/:file', async (c) => {
+    const who = await signedIn(c);
+    if (who instanceof Response) return who;
+    const chargeId = /^(.+)\.csv$/.exec(c.req.param('file'))?.[1] ?? '';
+    const charge = CHARGE_ID.test(chargeId) ? await prisma.charge.findUnique({ where: { id: chargeId } }) : null;
+    if (!charge || charge.companyId !== who.company.id || !charge.billId) return html(c, refusedPage('No such export.'), 404);
+    const contacts = await prisma.contact.findMany({
+      where: { companyId: who.company.id },
+      include: { account: true },
+      orderBy: [{ lastName: 'asc' }, { id: 'asc' }],
+    });
+    const lines = [
+      ['First name', 'Last name', 'Email', 'Phone', 'Job title', 'Account'],
+      ...contacts.map((k) => [k.firstName, k.lastName, k.email, k.phone, k.jobTitle, k.account?.name ?? null]),
+    ].map((cells) => cells.map(csvCell).join(','));
+    return new Response(`${lines.join('\r\n')}\r\n`, {
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="contacts-${charge.createdAt.toISOString().slice(0, 10)}.csv"`,
+        'cache-control': 'no-store',
+      },
+    });
   });
 
   app.post('/logout', async (c) => {

@@ -108,13 +108,15 @@ export function crmConnector(prisma: CrmPrisma) {
       jobTitle: str(person.job_title),
       accountId: str(person.organization_id),
     }),
+    // Cleared fields go out as null: a push merges into the Connec! record, so a field left
+    // out would keep its old value there (and come back with the next change from Connec!).
     toConnec: (contact) => ({
       first_name: contact.firstName ?? '',
       last_name: contact.lastName,
-      ...(contact.jobTitle ? { job_title: contact.jobTitle } : {}),
-      ...(contact.email ? { email: { address: contact.email } } : {}),
-      ...(contact.phone ? { phone_work: { landline: contact.phone } } : {}),
-      ...(contact.accountId ? { organization_id: contact.accountId } : {}),
+      job_title: contact.jobTitle ?? null,
+      email: { address: contact.email ?? null },
+      phone_work: { landline: contact.phone ?? null },
+      organization_id: contact.accountId ?? null,
     }),
     localId: (contact) => contact.id ?? '',
     localUpdatedAt: (contact) => contact.updatedAt ?? null,

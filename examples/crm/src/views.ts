@@ -146,7 +146,7 @@ export function billingPage(ctx: PageContext, view: BillingView): string {
   const rows = view.charges
     .map(
       (c) =>
-        `<tr><td>${escapeHtml(c.createdAt.toISOString())}</td><td>${escapeHtml(c.description)}</td><td>${money(c.priceCents)}</td><td>${escapeHtml(c.billId ?? 'pending')}</td></tr>`,
+        `<tr><td>${escapeHtml(c.createdAt.toISOString())}</td><td>${escapeHtml(c.description)}</td><td>${money(c.priceCents)}</td><td>${escapeHtml(c.billId ?? 'pending')}</td><td>${c.billId ? `<a href="/billing/exports/${escapeHtml(c.id)}.csv">Download</a>` : ''}</td></tr>`,
     )
     .join('\n');
   return layout(
@@ -155,7 +155,7 @@ export function billingPage(ctx: PageContext, view: BillingView): string {
 <p>Plan: <strong>${escapeHtml(view.plan)}</strong>${view.trialEndsAt ? ` · free trial until ${escapeHtml(view.trialEndsAt.toISOString().slice(0, 10))} (no charge before)` : ''}</p>
 <form method="post" action="/billing/export"><input type="hidden" name="key" value="${escapeHtml(view.exportKey)}"><button type="submit">Export contacts as CSV (${money(view.exportPriceCents)}, billed through Maestrano)</button></form>
 <h3>Ad-hoc charges</h3>
-<table id="charges"><thead><tr><th>When</th><th>What</th><th>Price</th><th>Maestrano bill</th></tr></thead><tbody>${rows || '<tr><td colspan="4" class="muted">None yet.</td></tr>'}</tbody></table>`,
+<table id="charges"><thead><tr><th>When</th><th>What</th><th>Price</th><th>Maestrano bill</th><th>File</th></tr></thead><tbody>${rows || '<tr><td colspan="5" class="muted">None yet.</td></tr>'}</tbody></table>`,
   );
 }
 

@@ -108,6 +108,67 @@ describe('Acme CRM request handling', () => {
     expect((await postExport(cookie, 'ch_not-a-key', crmUrl)).status).toBe(400);
   });
 
+  it('the billed export downloads the CSV (formula cells neutralised); another company gets 404', async () => {
+    const { group, cookie } = await signedInOwner();
+    const company = await crm.db.prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: group.id } } });
+    await crm.db.prisma.contact.create({
+      data: { id: `ct_csv_${Date.now()}`, companyId: company.id, firstName: '=HYPERLINK("http://evil.example")', lastName: 'Doe, "Jr"', email: 'jd@example.com' },
+    });
+    const key = await exportKey(cookie);
+    const posted = await postExport(cookie, key, crmUrl);
+    expect(posted.status).toBe(303);
+    const location = posted.headers.get('location');
+    expect(location).toBe(`/billing/exports/${key}.csv`);
+    const file = await fetch(`${crmUrl}${location}`, { headers: { cookie } });
+    expect(file.status).toBe(200);
+    expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(file.headers.get('content-disposition')).toMatch(/^attachment; filename="contacts-\d{4}-\d{2}-\d{2}\.csv"$/);
+    expect((await file.text()).split('\r\n')).toEqual([
+      'First name,Last name,Email,Phone,Job title,Account',
+      `"'=HYPERLINK(""http://evil.example"")","Doe, ""Jr""",jd@example.com,,,`,
+      '',
+    ]);
+    expect(await admin.listBills(group.id)).toHaveLength(1);
+    // The billing page links the file; another company cannot fetch it; an unbilled key is no export.
+    expect(await (await fetch(`${crmUrl}/billing`, { headers: { cookie } })).text()).toContain(`href="/billing/exports/${key}.csv"`);
+    const other = await signedInOwner();
+    expect((await fetch(`${crmUrl}${location}`, { headers: { cookie: other.cookie } })).status).toBe(404);
+    expect((await fetch(`${crmUrl}/billing/exports/${await exportKey(cookie)}.csv`, { headers: { cookie } })).status).toBe(404);
+  });
+
+  it('clearing a contact field in the CRM clears it in Connec! too', async () => {
+    const group = await admin.createGroup({ name: `Clear ${Date.now()}`, marketplace: TENANT });
+    const person = await admin.createRecord(group.id, 'people', {
+      first_name: 'Ines',
+      last_name: 'Clear',
+      job_title: 'Engineer',
+      email: { address: 'ines.clear@example.com' },
+    });
+    const user = await admin.createUser({ name: 'Cleo', surname: 'Clear', email: `cleo.${Date.now()}@example.com`, memberships: [{ groupId: group.id, role: 'Admin' }] });
+    const login = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: group.id });
+    expect(login.status).toBe(303);
+    const company = await crm.db.prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: group.id } } });
+    const deadline = Date.now() + 20_000;
+    let contact = await crm.db.prisma.contact.findFirst({ where: { companyId: company.id, lastName: 'Clear' } });
+    while (!contact) {
+      if (Date.now() > deadline) throw new Error('the import never brought the contact in');
+      await new Promise((r) => setTimeout(r, 50));
+      contact = await crm.db.prisma.contact.findFirst({ where: { companyId: company.id, lastName: 'Clear' } });
+    }
+    expect(contact).toMatchObject({ email: 'ines.clear@example.com', jobTitle: 'Engineer' });
+    const saved = await fetch(`${crmUrl}/contacts/${contact.id}`, {
+      method: 'POST',
+      headers: { cookie: login.cookie ?? '', origin: crmUrl, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ firstName: 'Ines', lastName: 'Clear', email: '', phone: '', jobTitle: '' }),
+      redirect: 'manual',
+    });
+    expect(saved.status).toBe(303);
+    const stored = (await admin.getRecord(group.id, 'people', String(person.id))) as Record<string, unknown>;
+    expect(stored.job_title ?? null).toBeNull();
+    expect((stored.email as { address?: unknown } | undefined)?.address ?? null).toBeNull();
+    expect(stored.last_name).toBe('Clear');
+  });
+
   it("bills the export in the group's currency, as the subscription is", async () => {
     const { group, cookie } = await signedInOwner(TENANT, 'USD');
     const key = await exportKey(cookie);
