@@ -225,15 +225,16 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
     const form = new URLSearchParams(req.body);
     const user = platform.store.users.get(form.get('user_id') ?? '');
     if (!user) return text(400, 'Unknown user');
-    let returnTo = form.get('return_to') ?? '/';
-    if (!returnTo.startsWith('/') || returnTo.startsWith('//')) returnTo = '/';
+    const returnTo = localPath(form.get('return_to'));
     const token = sessions.login(user.id);
     return redirect(returnTo, { 'set-cookie': `${IDP_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax` });
   }
   if (path === '/app_logout') {
+    // Only the browser's own IdP user is signed out: any page can send a browser here, so a
+    // `user_uid` naming someone else (or no IdP session at all) ends nobody's sessions.
     const uid = (q.get('user_uid') ?? '').split('.')[0] ?? '';
     const current = sessions.user(req);
-    const target = uid || current;
+    const target = current && (uid === '' || uid === current) ? current : null;
     let n = 0;
     if (target) {
       n = platform.invalidateSessions(target);
@@ -253,4 +254,20 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
     return redirect(target.toString());
   }
   return null;
+}
+
+/**
+ * `return_to` of the sign-in form as a path on this server, else `/`. Browsers read `/\host`
+ * and `/<tab>/host` as another origin, so a leading slash alone is not enough.
+ */
+function localPath(value: string | null): string {
+  if (!value || !value.startsWith('/') || /[\\\u0000-\u001f\u007f]/.test(value)) return '/';
+  const base = 'http://sandbox.invalid';
+  let url: URL;
+  try {
+    url = new URL(value, base);
+  } catch {
+    return '/';
+  }
+  return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : '/';
 }

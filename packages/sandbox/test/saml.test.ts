@@ -230,9 +230,25 @@ describe('IdP and SAML responses (PROTOCOL §3)', () => {
     expect((await check(`${userId}.${groupA}@mno-api-sandbox-mail.maestrano.com`, login.sessionToken)).valid).toBe(true);
     expect((await check(soloUser, login.sessionToken)).valid).toBe(false);
     expect((await check(userId, 'bogus')).valid).toBe(false);
-    const out = await fetch(`${sb.url}/app_logout?user_uid=${userId}`);
+    const idpLogin = await fetch(`${sb.url}/login`, { method: 'POST', body: new URLSearchParams({ user_id: userId, return_to: '/' }), redirect: 'manual' });
+    const idpCookie = (idpLogin.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    // Another browser (or a page embedding the URL) naming the user ends nothing.
+    const forged = await fetch(`${sb.url}/app_logout?user_uid=${userId}`);
+    expect(forged.status).toBe(200);
+    expect(await forged.text()).toContain('No user to sign out');
+    expect((await check(userId, login.sessionToken)).valid).toBe(true);
+    const out = await fetch(`${sb.url}/app_logout?user_uid=${userId}`, { headers: { cookie: idpCookie } });
     expect(out.status).toBe(200);
     expect((await check(userId, login.sessionToken)).valid).toBe(false);
+  });
+
+  it('POST /login - return_to stays on the sandbox (no open redirect through /\\host, tabs or absolute URLs)', async () => {
+    const signIn = async (returnTo: string) =>
+      (await fetch(`${sb.url}/login`, { method: 'POST', body: new URLSearchParams({ user_id: userId, return_to: returnTo }), redirect: 'manual' })).headers.get('location');
+    for (const evil of ['/\\evil.example/phish', '/\t/evil.example', '//evil.example', 'https://evil.example/', '/\\\\evil.example', 'javascript:alert(1)']) {
+      expect(await signIn(evil), evil).toBe('/');
+    }
+    expect(await signIn('/launch/cld-1?x=1')).toBe('/launch/cld-1?x=1');
   });
 
   it('GET /launch/:group_id - redirects to the app init URL of the group marketplace with group_id', async () => {
