@@ -261,7 +261,7 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
  * and `/<tab>/host` as another origin, so a leading slash alone is not enough.
  */
 function localPath(value: string | null): string {
-  if (!value || !value.startsWith('/') || /[\\\u0000-\u001f\u007f]/.test(value)) return '/';
+  if (!value?.startsWith('/') || [...value].some((ch) => ch === '\\' || ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) return '/';
   const base = 'http://sandbox.invalid';
   let url: URL;
   try {
