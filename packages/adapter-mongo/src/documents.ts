@@ -123,6 +123,9 @@ function toJson(value: unknown): JsonValue {
     // defineProperty, not assignment: a `__proto__` key (JSON.parse and BSON both make it an
     // own property) stays data instead of replacing the copy's prototype.
     for (const [k, v] of Object.entries(value)) {
+      // As JSON (and the SQL adapters) do: a key holding `undefined` is left out (the driver
+      // would store it as null); in arrays `undefined` becomes null, as JSON.stringify does.
+      if (v === undefined) continue;
       Object.defineProperty(out, k, { value: toJson(v), enumerable: true, writable: true, configurable: true });
     }
     return out;

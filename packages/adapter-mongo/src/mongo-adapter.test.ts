@@ -1,5 +1,5 @@
 import { type Collection, type Db, type Document, ObjectId } from 'mongodb';
-import { ConfigError, StorageConflictError, StorageError } from '@org/maestrano-sdk';
+import { ConfigError, type JsonObject, type JsonValue, StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openTestDb, unavailable } from '../test/support.js';
 import { type MongoStorageAdapter, mongoAdapter } from './mongo-adapter.js';
@@ -81,6 +81,22 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(raw?.['lastAppliedAt']?.toISOString()).toBe('2030-06-01T01:02:03.456Z');
     expect(raw?.['localId']).toBeNull();
     expect(raw?.['createdAt']).toEqual(new Date(now));
+  });
+
+  it('JSON values drop keys holding undefined, as JSON does (arrays keep the slot as null)', async () => {
+    const payload = { a: undefined, b: [undefined, 1], c: { d: undefined, e: 1 } } as unknown as JsonValue;
+    const { id } = await adapter.jobs.enqueue({ type: 'x', payload });
+    const raw = await handle.db.collection(adapter.collections.jobs).findOne({ _id: new ObjectId(id) });
+    expect(Object.keys(raw?.['payload'] ?? {})).toEqual(['b', 'c']);
+    expect(Object.keys(raw?.['payload']?.['c'] ?? {})).toEqual(['e']);
+    const stored = (await adapter.jobs.get(id))?.payload;
+    expect(stored).toStrictEqual({ b: [null, 1], c: { e: 1 } });
+    await adapter.cursors.advance({ tenant: 't', groupId: 'g', entity: 'contact', kind: 'import' }, 1, {
+      page: undefined,
+      next: 'n',
+    } as unknown as JsonObject);
+    const [cursor] = await adapter.cursors.list('t', 'g');
+    expect(cursor?.data).toStrictEqual({ next: 'n' });
   });
 
   it('a map stored before syncedAt existed reads syncedAt null; the next markApplied sets it, an error write does not', async () => {

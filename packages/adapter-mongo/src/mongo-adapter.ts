@@ -77,11 +77,14 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
     db = ownClient.db(source.dbName ?? (dbNameFromUrl(source.url) || 'maestrano'));
   }
   const prefix = options.collectionPrefix ?? 'mno_';
+  const owned = ownClient !== null;
   const store = new Store(db, {
     prefix,
     clock: options.clock ?? (() => new Date()),
     guard: options.guard ?? 'auto',
     guardTimeoutMs: options.guardTimeoutMs ?? 30_000,
+    // The adapter's own client is reconnected until `close()`; a user's client until its owner closes it.
+    mayReconnect: () => !owned || ownClient !== null,
   });
   return {
     id: 'mongo',
@@ -98,7 +101,7 @@ export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapter
     locks: lockRepository(store),
     ensureIndexes: async () => {
       try {
-        await ensureIndexes(db, prefix);
+        await store.reconnecting(() => ensureIndexes(db, prefix));
       } catch (err) {
         throw toStorageError('adapter.ensureIndexes', err);
       }

@@ -15,7 +15,7 @@
  *
  * `guard: 'auto'` enables guards when the server reports `ferretdbVersion` in `buildInfo`.
  */
-import type { Collection, Db, Filter } from 'mongodb';
+import { type Collection, type Db, type Filter, type MongoClient, MongoNotConnectedError, MongoTopologyClosedError } from 'mongodb';
 import type { StorageOperation } from '@org/maestrano-sdk';
 import { type DocId, newRev, type Raw, type Stored } from './documents.js';
 import { duplicateOnId, isDuplicateKeyError, storageError, toStorageError } from './errors.js';
@@ -76,15 +76,24 @@ export class Store {
   private readonly guardTimeoutMs: number;
   private guarded: Promise<boolean> | undefined;
   private indexesChecked: Promise<void> | undefined;
+  private readonly mayReconnect: () => boolean;
 
   constructor(
     readonly db: Db,
-    options: { prefix: string; clock: () => Date; guard: GuardMode; guardTimeoutMs: number },
+    options: {
+      prefix: string;
+      clock: () => Date;
+      guard: GuardMode;
+      guardTimeoutMs: number;
+      /** False once the adapter closed its own client: it is then never reopened. Default: always true. */
+      mayReconnect?: () => boolean;
+    },
   ) {
     this.names = collectionNames(options.prefix);
     this.clock = options.clock;
     this.guardMode = options.guard;
     this.guardTimeoutMs = options.guardTimeoutMs;
+    this.mayReconnect = options.mayReconnect ?? (() => true);
   }
 
   collection(name: keyof CollectionNames): Collection<Raw> {
@@ -101,10 +110,32 @@ export class Store {
   /** Runs one contract operation; every failure leaves as `StorageError` naming it. */
   async run<T>(operation: StorageOperation, fn: () => Promise<T>): Promise<T> {
     try {
-      await this.checkIndexes();
-      return await fn();
+      return await this.reconnecting(async () => {
+        await this.checkIndexes();
+        return fn();
+      });
     } catch (err) {
       throw toStorageError(operation, err);
+    }
+  }
+
+  /**
+   * Runs `fn`, and once more after `client.connect()` when it failed because the client's
+   * topology is closed. The driver connects a client automatically at its first operation,
+   * but when the server is unreachable then, it closes the topology it opened and keeps it:
+   * every later operation fails with `MongoTopologyClosedError` (or `MongoNotConnectedError`)
+   * even after the server is back, until someone calls `connect()`. Those errors come from
+   * the first driver call of an operation (nothing was written), so running it again is safe.
+   * A client closed on purpose (`adapter.close()`, or the owner's `client.close()`) is not
+   * reopened. A failing `connect()` (server still down) is the operation's error; no loop.
+   */
+  async reconnecting<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTopologyClosed(err) || !this.mayReconnect() || closedByOwner(this.db.client)) throw err;
+      await this.db.client.connect();
+      return fn();
     }
   }
 
@@ -289,6 +320,18 @@ export class Store {
       await guards.deleteOne({ _id: rev }).catch(() => undefined);
     }
   }
+}
+
+function isTopologyClosed(err: unknown): boolean {
+  return err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError;
+}
+
+/**
+ * Whether `client.close()` was called on the client (the driver's internal flag; a driver
+ * without it counts as not closed).
+ */
+function closedByOwner(client: MongoClient | undefined): boolean {
+  return (client as unknown as { s?: { hasBeenClosed?: unknown } } | undefined)?.s?.hasBeenClosed === true;
 }
 
 function backoff(attempt: number): Promise<void> {

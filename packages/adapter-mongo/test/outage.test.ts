@@ -1,3 +1,4 @@
+import { MongoClient } from 'mongodb';
 import { StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { inject } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,5 +80,67 @@ describe.skipIf(reason !== null)('database outage (FerretDB process stopped and 
     expect(job).toMatchObject({ id, payload: { n: 1 }, attempts: 1 });
     expect(await adapter.jobs.complete(id, 'w')).toBe(true);
     expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 1, dead: 0 });
+  });
+});
+
+// The server is down when the adapter runs its first operation: the driver's automatic
+// connect fails and leaves the client's topology closed. The adapter must reconnect once the
+// server is back (its own client and a user's never-connected client alike), and must not
+// reopen a client its owner closed.
+describe.skipIf(reason !== null)('database down at the first operation, then up (FerretDB)', () => {
+  let server: FerretDbServer;
+  const clients: MongoClient[] = [];
+  const adapters: MongoStorageAdapter[] = [];
+  const options = { serverSelectionTimeoutMS: 1_500, connectTimeoutMS: 1_000 };
+
+  beforeAll(async () => {
+    server = await FerretDbServer.launch(binary ?? '');
+    const setup = mongoAdapter({ url: server.url, dbName: 'late', clientOptions: options });
+    await setup.ensureIndexes();
+    await setup.close();
+    await server.stop();
+  });
+  afterAll(async () => {
+    for (const adapter of adapters) await adapter.close().catch(() => undefined);
+    for (const client of clients) await client.close().catch(() => undefined);
+    await server?.destroy();
+  });
+
+  it('fails with StorageError while down, then works without a restart of the app', async () => {
+    const clock = { clock: () => new Date(Date.UTC(2031, 0, 1)) };
+    const own = mongoAdapter({ url: server.url, dbName: 'late', clientOptions: options }, clock);
+    const userClient = new MongoClient(server.url, options);
+    clients.push(userClient);
+    const borrowed = mongoAdapter(userClient.db('late'), clock);
+    adapters.push(own, borrowed);
+
+    for (const [operation, attempt] of [
+      ['jobs.counts', () => own.jobs.counts()],
+      ['locks.acquire', () => own.locks.acquire('k', 'a', 60_000)],
+      ['jobs.enqueue', () => borrowed.jobs.enqueue({ type: 'x', payload: null, dedupeKey: 'd' })],
+      ['adapter.ensureIndexes', () => borrowed.ensureIndexes()],
+      ['jobs.counts', () => borrowed.jobs.counts()],
+    ] as const) {
+      const err = await (attempt as () => Promise<unknown>)().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ adapterId: 'mongo', operation });
+    }
+
+    await server.start();
+    expect(await own.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    const first = await own.jobs.enqueue({ type: 'x', payload: { n: 1 }, dedupeKey: 'd' });
+    expect(first.created).toBe(true);
+    await borrowed.ensureIndexes();
+    expect(await borrowed.jobs.enqueue({ type: 'x', payload: { n: 2 }, dedupeKey: 'd' })).toEqual({ id: first.id, created: false });
+    expect(await borrowed.locks.acquire('k', 'b', 60_000)).toBe(true);
+
+    // Closed on purpose: never reopened, whoever owns the client.
+    await own.close();
+    await userClient.close();
+    for (const adapter of [own, borrowed]) {
+      const err = await adapter.jobs.counts().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ adapterId: 'mongo', operation: 'jobs.counts' });
+    }
   });
 });

@@ -155,6 +155,27 @@ for (const backend of backends) {
       expect(await adapter.locks.acquire('k-7', 'w2', 60_000)).toBe(true);
     });
 
+    it('enqueueMany keeps input order (ids, claims) whatever the order of its dedupe keys', async () => {
+      const stored = await adapter.jobs.enqueue({ type: 'sync', payload: 'before', dedupeKey: 'm' });
+      const keys = ['z', null, 'b', 'm', 'y', 'b', null, 'a'];
+      const results = await adapter.jobs.enqueueMany(keys.map((dedupeKey, i) => ({ type: 'sync', payload: { i }, dedupeKey })));
+      expect(results.map((r) => r.created)).toEqual([true, true, true, false, true, false, true, true]);
+      expect(results[3]?.id).toBe(stored.id);
+      expect(results[5]?.id).toBe(results[2]?.id);
+      const fresh = results.filter((r) => r.created).map((r) => BigInt(r.id));
+      expect(fresh).toEqual([...fresh].sort((a, b) => (a < b ? -1 : 1)));
+      const claimed = await adapter.jobs.claim({ worker: 'w1', limit: 20, leaseMs: 60_000 });
+      expect(claimed.map((j) => j.payload)).toEqual(['before', { i: 0 }, { i: 1 }, { i: 2 }, { i: 4 }, { i: 6 }, { i: 7 }]);
+      // More inputs than one statement takes: ids still ascend in input order across chunks.
+      const many = await adapter.jobs.enqueueMany(
+        Array.from({ length: 1_200 }, (_, i) => ({ type: 'bulk', payload: i, dedupeKey: `bulk-${(1_200 - i) % 1_150}` })),
+      );
+      expect(many.filter((r) => r.created)).toHaveLength(1_150);
+      expect(many.slice(1_150).every((r, i) => !r.created && r.id === many[i]?.id)).toBe(true);
+      const ids = many.slice(0, 1_150).map((r) => BigInt(r.id));
+      expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as bigint))).toBe(true);
+    });
+
     it('completeMany and wakeMany handle more ids and keys than one statement binds', async () => {
       const count = 1_100;
       const jobs = await adapter.jobs.enqueueMany(

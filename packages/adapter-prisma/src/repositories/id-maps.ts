@@ -10,7 +10,7 @@ import type {
   RecordError,
   StorageOperation,
 } from '@org/maestrano-sdk';
-import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, toDate, ts } from '../sql.js';
+import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, text, toDate, ts } from '../sql.js';
 import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate } from './context.js';
 
 
@@ -254,8 +254,9 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.syncedAt !== undefined) sets.push(sql`synced_at = ${ts(patch.syncedAt)}`);
       // The CHECK-like guard (never both ids null) is part of the statement, so a patch
       // clearing both changes nothing; it is reported as a bad argument.
-      const clearsBoth = sql`(${patch.connecId === undefined ? raw('connec_id') : sql`${patch.connecId}`} IS NULL AND ${
-        patch.localId === undefined ? raw('local_id') : sql`${patch.localId}`
+      // The patch's ids are bound as text: PostgreSQL cannot infer the type of a bare `$n IS NULL`.
+      const clearsBoth = sql`(${patch.connecId === undefined ? raw('connec_id') : sql`${text(patch.connecId)}`} IS NULL AND ${
+        patch.localId === undefined ? raw('local_id') : sql`${text(patch.localId)}`
       } IS NULL)`;
       const mayClearBoth = patch.connecId === null || patch.localId === null;
       const guard = mayClearBoth ? sql` AND NOT ${clearsBoth}` : raw('');

@@ -91,6 +91,14 @@ function jobId(id: string): string | null {
   return /^[1-9][0-9]{0,17}$/.test(id) ? id : null;
 }
 
+/** Dedupe-key order of a batch's inserts (code-unit order, keyless last): the same in every process. */
+function compareDedupeKeys(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a < b ? -1 : 1;
+}
+
 function byDueOrder(a: JobRecord, b: JobRecord): number {
   const due = a.runAt.getTime() - b.runAt.getTime() || a.createdAt.getTime() - b.createdAt.getTime();
   if (due !== 0) return due;
@@ -111,14 +119,17 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     if (job.dedupeKey !== undefined && job.dedupeKey !== null) nonEmpty(operation, 'dedupeKey', job.dedupeKey);
   }
 
-  /** Stores one validated job (or finds the stored one with its dedupe key). */
-  function jobValues(job: JobInput, now: Date): Sql {
-    return sql`(${job.type}, ${job.tenant ?? null}, ${job.groupId ?? null}, ${json(job.payload, false)}, ${job.dedupeKey ?? null},
+  /** The VALUES row of one validated job (led by its id when given). */
+  function jobValues(job: JobInput, now: Date, id?: bigint): Sql {
+    const idValue = id === undefined ? raw('') : sql`${bigint(String(id))}, `;
+    return sql`(${idValue}${job.type}, ${job.tenant ?? null}, ${job.groupId ?? null}, ${json(job.payload, false)}, ${job.dedupeKey ?? null},
       ${job.orderingKey ?? null}, 'pending', 0, ${job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS}, ${ts(job.runAt ?? now)}, ${ts(now)}, ${ts(now)})`;
   }
 
   const INSERT_JOBS = raw(`INSERT INTO maestrano_jobs (type, tenant, group_id, payload, dedupe_key, ordering_key, status, attempts,
       max_attempts, run_at, created_at, updated_at) VALUES `);
+  const INSERT_JOBS_WITH_ID = raw(`INSERT INTO maestrano_jobs (id, type, tenant, group_id, payload, dedupe_key, ordering_key, status,
+      attempts, max_attempts, run_at, created_at, updated_at) VALUES `);
 
   async function enqueueOne(job: JobInput, operation: StorageOperation = 'jobs.enqueue'): Promise<EnqueueResult> {
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
@@ -135,12 +146,81 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
   }
 
   /**
-   * Stores a batch with one multi-row INSERT (all rows or none). Rows come back with
-   * ascending ids in input order; inputs whose dedupe key was already stored (or repeats
-   * an earlier input of the batch) get the existing job's id.
+   * Stores a batch with one multi-row INSERT (all rows or none). Ids ascend in input order;
+   * inputs whose dedupe key was already stored (or repeats an earlier input of the batch)
+   * get the existing job's id.
+   *
+   * On PostgreSQL each inserted row locks its dedupe key until the statement commits, and a
+   * row whose key another uncommitted batch holds waits for it: two batches taking
+   * overlapping keys in different orders would deadlock. So rows are inserted in dedupe-key
+   * order (as `locks.acquireMany` sorts its keys), with ids drawn from the sequence first and
+   * handed out in input order, which keeps the claim order (`run_at, created_at, id`) of a
+   * batch its input order. SQLite takes one write lock for the whole statement: no deadlock.
    */
   async function enqueueBatch(jobs: JobInput[]): Promise<EnqueueResult[]> {
     const now = ctx.now();
+    const results: (EnqueueResult | null)[] = pg ? await insertBatchPostgres(jobs, now) : await insertBatchSqlite(jobs, now);
+    const missing = jobs.filter((_, index) => results[index] === null);
+    if (missing.length > 0) {
+      const keys = missing.map((job) => job.dedupeKey ?? '');
+      const stored = await db.query(
+        'jobs.enqueueMany',
+        sql`SELECT id, dedupe_key FROM maestrano_jobs WHERE ${inList(raw('dedupe_key'), keys, db.provider)}`,
+      );
+      const byKey = new Map(stored.map((row) => [str(row, 'dedupe_key'), str(row, 'id')]));
+      for (let index = 0; index < jobs.length; index++) {
+        if (results[index] !== null) continue;
+        const job = jobs[index];
+        const id = byKey.get(job?.dedupeKey ?? '');
+        // Purged between the insert and this lookup: store it on its own.
+        results[index] = id !== undefined ? { id, created: false } : job ? await enqueueOne(job, 'jobs.enqueueMany') : null;
+      }
+    }
+    return results.map((result) => {
+      if (result === null) throw raceLost('jobs.enqueueMany');
+      return result;
+    });
+  }
+
+  /** The batch's results so far: null for an input whose dedupe key was stored before the batch. */
+  async function insertBatchPostgres(jobs: JobInput[], now: Date): Promise<(EnqueueResult | null)[]> {
+    const allocated = await db.query(
+      'jobs.enqueueMany',
+      sql`SELECT nextval(pg_get_serial_sequence('maestrano_jobs', 'id'))::text AS id FROM generate_series(1, ${bigint(String(jobs.length))})`,
+    );
+    const ids = allocated.map((row) => BigInt(str(row, 'id'))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (ids.length !== jobs.length) throw new Error('nextval returned fewer ids than asked for');
+    // Stable sort: of several inputs with one dedupe key, the first in input order is stored.
+    // Inputs without a key lock nothing and go last.
+    const order = jobs
+      .map((_, index) => index)
+      .sort((a, b) => compareDedupeKeys(jobs[a]?.dedupeKey ?? null, jobs[b]?.dedupeKey ?? null));
+    const inserted = await db.query(
+      'jobs.enqueueMany',
+      sql`${INSERT_JOBS_WITH_ID}${join(
+        order.map((index) => jobValues(jobs[index] as JobInput, now, ids[index] as bigint)),
+        ', ',
+      )} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+    );
+    const created = new Set(inserted.map((row) => str(row, 'id')));
+    const results: (EnqueueResult | null)[] = [];
+    const inBatch = new Map<string, string>();
+    jobs.forEach((job, index) => {
+      const id = String(ids[index]);
+      const dedupeKey = job.dedupeKey ?? null;
+      if (created.has(id)) {
+        if (dedupeKey !== null) inBatch.set(dedupeKey, id);
+        results.push({ id, created: true });
+      } else {
+        const first = dedupeKey === null ? undefined : inBatch.get(dedupeKey);
+        results.push(first !== undefined ? { id: first, created: false } : null);
+      }
+    });
+    return results;
+  }
+
+  /** As `insertBatchPostgres`; rows come back with ascending ids in input order. */
+  async function insertBatchSqlite(jobs: JobInput[], now: Date): Promise<(EnqueueResult | null)[]> {
     const inserted = await db.query(
       'jobs.enqueueMany',
       sql`${INSERT_JOBS}${join(
@@ -167,26 +247,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         results.push(null); // dedupe key already stored before this batch
       }
     }
-    const missing = jobs.filter((_, index) => results[index] === null);
-    if (missing.length > 0) {
-      const keys = missing.map((job) => job.dedupeKey ?? '');
-      const stored = await db.query(
-        'jobs.enqueueMany',
-        sql`SELECT id, dedupe_key FROM maestrano_jobs WHERE ${inList(raw('dedupe_key'), keys, db.provider)}`,
-      );
-      const byKey = new Map(stored.map((row) => [str(row, 'dedupe_key'), str(row, 'id')]));
-      for (let index = 0; index < jobs.length; index++) {
-        if (results[index] !== null) continue;
-        const job = jobs[index];
-        const id = byKey.get(job?.dedupeKey ?? '');
-        // Purged between the insert and this lookup: store it on its own.
-        results[index] = id !== undefined ? { id, created: false } : job ? await enqueueOne(job, 'jobs.enqueueMany') : null;
-      }
-    }
-    return results.map((result) => {
-      if (result === null) throw raceLost('jobs.enqueueMany');
-      return result;
-    });
+    return results;
   }
 
   /**

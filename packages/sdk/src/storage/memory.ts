@@ -673,15 +673,20 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     return record;
   };
 
-  const enqueueOne = (input: JobInput): EnqueueResult => {
+  /** Every check of one job input; throws before anything is stored. */
+  const validateJob = (input: JobInput): void => {
     checkNonEmpty('type', input.type);
-    const maxAttempts = input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    checkPositiveInt('maxAttempts', maxAttempts);
+    checkPositiveInt('maxAttempts', input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     if (input.runAt !== undefined) checkDate('runAt', input.runAt);
     if (input.payload === undefined) throw new TypeError('payload is required (use null for none)');
+    if (input.dedupeKey !== undefined && input.dedupeKey !== null) checkNonEmpty('dedupeKey', input.dedupeKey);
+  };
+
+  const enqueueOne = (input: JobInput): EnqueueResult => {
+    validateJob(input);
+    const maxAttempts = input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const dedupeKey = input.dedupeKey ?? null;
     if (dedupeKey !== null) {
-      checkNonEmpty('dedupeKey', dedupeKey);
       for (const job of state.jobs.values()) {
         if (job.dedupeKey === dedupeKey) return { id: job.id, created: false };
       }
@@ -757,13 +762,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
   const jobs: JobRepository = {
     enqueue: op('jobs.enqueue', (input: JobInput) => enqueueOne(input)),
     enqueueMany: op('jobs.enqueueMany', (inputs: JobInput[]) => {
-      // Validate everything first so a bad entry stores nothing.
-      for (const input of inputs) {
-        checkNonEmpty('type', input.type);
-        checkPositiveInt('maxAttempts', input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-        if (input.runAt !== undefined) checkDate('runAt', input.runAt);
-        if (input.payload === undefined) throw new TypeError('payload is required (use null for none)');
-      }
+      // Validate everything first (with the very checks enqueueOne makes) so a bad entry stores nothing.
+      for (const input of inputs) validateJob(input);
       return inputs.map(enqueueOne);
     }),
     claim: op('jobs.claim', (options: { worker: string; limit: number; leaseMs: number; types?: string[] }) => {

@@ -125,6 +125,34 @@ export const idMapCases: StorageCases = {
     expectDate(updated?.lastAppliedAt, appliedAt);
   },
 
+  'update may clear one id (unlinking it); a patch clearing both is a StorageError and changes nothing': async ({
+    adapter,
+    clock,
+  }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastPushedHash: 'p1' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
+    clock.advance(10);
+    const unlinked = await adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { connecId: null });
+    expect(unlinked).toMatchObject({ connecId: null, localId: 'l-1', lastPushedHash: 'p1' });
+    expectDate(unlinked?.updatedAt, clock.ms());
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-1' })).toEqual(unlinked);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toBeNull();
+    // The other id the same way, switching the connecId in the same patch.
+    expect(await adapter.idMaps.update(SCOPE, { connecId: 'c-2' }, { connecId: 'c-3', localId: null })).toMatchObject({
+      connecId: 'c-3',
+      localId: null,
+    });
+    const before = await adapter.idMaps.find(SCOPE, { localId: 'l-1' });
+    clock.advance(10);
+    await expectStorageError(adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { localId: null }), 'idMaps.update');
+    await expectStorageError(
+      adapter.idMaps.update(SCOPE, { connecId: 'c-3' }, { connecId: null, lastPushedHash: 'x' }),
+      'idMaps.update',
+    );
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-1' })).toEqual(before);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-3' })).toMatchObject({ localId: null, lastPushedHash: null });
+  },
+
   'findManyByConnecIds returns the present maps of the scope only': async ({ adapter }) => {
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });

@@ -124,6 +124,58 @@ export const jobCases: StorageCases = {
     expect((await context.adapter.jobs.counts()).pending).toBe(1);
   }),
 
+  'concurrent enqueueMany of overlapping batches in different orders: one job per dedupeKey, no error': needs(
+    ['concurrency'],
+    async (context) => {
+      // Each caller enqueues most of the round's keys, in its own (seeded) order: adapters
+      // that take the dedupe keys' locks in caller order deadlock here.
+      const callers = 8;
+      const perRound = 24;
+      let seed = 0x9e3779b9;
+      const random = () => {
+        seed = (Math.imul(seed, 1_664_525) + 1_013_904_223) >>> 0;
+        return seed / 2 ** 32;
+      };
+      const shuffled = <T>(values: T[]): T[] => {
+        const out = [...values];
+        for (let i = out.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1));
+          [out[i], out[j]] = [out[j] as T, out[i] as T];
+        }
+        return out;
+      };
+      let total = 0;
+      for (let round = 0; round < 8; round++) {
+        const keys = Array.from({ length: perRound }, (_, i) => `batch-${round}-${i}`);
+        const batches = Array.from({ length: callers }, (_, c) => shuffled(keys.filter((_, i) => (i + c) % 4 !== 0)));
+        const results = await race(context, callers, (adapter, c) => {
+          const mine = batches[c] ?? [];
+          return adapter.jobs
+            .enqueueMany(mine.map((dedupeKey) => job({ dedupeKey, payload: { dedupeKey, c } })))
+            .then((res) => res.map((r, i) => ({ ...r, dedupeKey: mine[i] })));
+        });
+        const byKey = new Map<string, { ids: Set<string>; created: number }>();
+        for (const r of results.flat()) {
+          const entry = byKey.get(r.dedupeKey ?? '') ?? { ids: new Set<string>(), created: 0 };
+          entry.ids.add(r.id);
+          if (r.created) entry.created += 1;
+          byKey.set(r.dedupeKey ?? '', entry);
+        }
+        expect([...byKey.keys()].sort()).toEqual([...keys].sort());
+        for (const [dedupeKey, entry] of byKey) {
+          expect({ dedupeKey, ids: entry.ids.size, created: entry.created }).toEqual({ dedupeKey, ids: 1, created: 1 });
+        }
+        total += keys.length;
+        expect((await context.adapter.jobs.counts()).pending).toBe(total);
+        if (round === 0) {
+          for (const [dedupeKey, entry] of byKey) {
+            expect((await context.adapter.jobs.get([...entry.ids][0] ?? ''))?.dedupeKey).toBe(dedupeKey);
+          }
+        }
+      }
+    },
+  ),
+
   'a dedupeKey stays taken by a done job until purgeCompleted frees it': async ({ adapter, clock }) => {
     const first = await adapter.jobs.enqueue(job({ dedupeKey: 'bill-1' }));
     const claimed = await claimOne(adapter, 'w1');
@@ -659,6 +711,18 @@ export const jobCases: StorageCases = {
     await adapter.jobs.enqueue(job());
     await expectStorageError(adapter.jobs.claim({ worker: 'w', limit: 0, leaseMs: LEASE }), 'jobs.claim');
     await expectStorageError(adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 0 }), 'jobs.claim');
+    expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 0, done: 0, dead: 0 });
+  },
+
+  'enqueueMany with an empty dedupeKey in the batch is rejected with StorageError and stores nothing': async ({
+    adapter,
+  }) => {
+    await expectStorageError(
+      adapter.jobs.enqueueMany([job({ payload: 'fine', dedupeKey: 'valid-1' }), job({ dedupeKey: '' })]),
+      'jobs.enqueueMany',
+    );
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    expect((await adapter.jobs.enqueue(job({ dedupeKey: 'valid-1' }))).created).toBe(true);
     expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 0, done: 0, dead: 0 });
   },
 
