@@ -1036,9 +1036,17 @@ export class SyncEngine {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const scope = await this.scope(tenantName, groupId);
+    if (!scope && !this.deps.tenants.get(tenantName)) {
+      // The tenant left the tenant list (a marketplaces document refreshed without it, a
+      // deploy): accepted records wait for it (retried, then dead-lettered), never dropped.
+      const error = new SyncError(`Tenant "${tenantName}" is not in the current tenant list; its records are kept and retried`);
+      this.deps.logger.warn('sync: records of a tenant missing from the tenant list kept for a retry', { tenant: tenantName, groupId, records: indexes.length });
+      for (const i of indexes) results[i] = { error };
+      return;
+    }
     if (!scope) {
       this.counters.skippedOther += indexes.length;
-      this.deps.logger.info('sync: records for an unknown group or tenant ignored', { tenant: tenantName, groupId, records: indexes.length });
+      this.deps.logger.info('sync: records for an unknown or cancelled group ignored', { tenant: tenantName, groupId, records: indexes.length });
       for (const i of indexes) results[i] = { done: true };
       return;
     }

@@ -483,7 +483,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   };
   const scheduleNextPoll = async (tenant: string, groupId: string) => {
     if (!options.pollIntervalMs) return;
-    if (!(await engine.scope(tenant, groupId))) return;
+    // A cancelled or unknown group ends the chain; its tenant missing from the tenant list for a
+    // while (a refresh without it) does not.
+    const group = await runtime.storage.groups.get(tenant, groupId);
+    if (group?.status !== 'active') return;
     await enqueuePoll(tenant, groupId, new Date(runtime.clock().getTime() + options.pollIntervalMs));
   };
 
@@ -501,11 +504,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   const pollHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.poll job ${job.id} has no tenant/group`);
-    if (!(await engine.scope(job.tenant, job.groupId))) {
-      logger.info('sync: poll of an unknown or cancelled group dropped', { tenant: job.tenant, groupId: job.groupId });
-      return;
-    }
     try {
+      // A tenant missing from the tenant list (a refresh without it) fails the attempt: the
+      // poll is retried, and its last attempt still schedules the next one.
+      if (!runtime.tenants.get(job.tenant)) throw new SyncError(`Tenant "${job.tenant}" is not in the current tenant list; the poll is retried`);
+      if (!(await engine.scope(job.tenant, job.groupId))) {
+        logger.info('sync: poll of an unknown or cancelled group dropped', { tenant: job.tenant, groupId: job.groupId });
+        return;
+      }
       await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       // The last attempt's failure (or deferral) dead-letters this poll: schedule the next one
