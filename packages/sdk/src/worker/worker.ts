@@ -283,8 +283,33 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
         return lost.size === 0;
       };
+      /**
+       * A job whose last confirmed renewal is older than `unconfirmedLeaseMs` is given up even
+       * while a renewal is still waiting for an answer: a database that stops answering
+       * (a partition) keeps that call pending past the lease, and another worker may then
+       * claim the job while this handler still runs.
+       */
+      const expireUnconfirmed = () => {
+        if (finished) return;
+        const now = runtime.clock().getTime();
+        for (const job of jobs) {
+          if (lost.has(job.id) || now - (renewedAt.get(job.id) ?? claimedAt) < unconfirmedLeaseMs) continue;
+          lost.add(job.id);
+          emit({ type: 'lease_lost', job });
+        }
+        if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
+      };
+      let renewing = false;
       const timer = setInterval(() => {
-        heartbeat().catch((error: unknown) => logUnexpected('worker: heartbeat failed unexpectedly', error));
+        expireUnconfirmed();
+        // One renewal at a time: a stalled one is not joined by a pile of others.
+        if (renewing || finished) return;
+        renewing = true;
+        heartbeat()
+          .catch((error: unknown) => logUnexpected('worker: heartbeat failed unexpectedly', error))
+          .finally(() => {
+            renewing = false;
+          });
       }, heartbeatEveryMs);
       try {
         // Poison jobs (redelivered past their attempts) are dead-lettered, not run.

@@ -206,6 +206,37 @@ describe('worker – shutdown and leases', () => {
     expect((await storage.jobs.get(id))?.status).toBe('running');
   });
 
+  it('worker – when a heartbeat never answers (a database gone silent), the timer still aborts ctx.signal while the lease is held', async () => {
+    const storage = memoryAdapter();
+    const silent: StorageAdapter = { ...storage, jobs: { ...storage.jobs, heartbeatMany: () => new Promise<string[]>(() => {}) } };
+    let abortedInTime: boolean | null = null;
+    const worker = createWorker(runtimeWith(silent), {
+      'test.job': async (_job, ctx) => {
+        const aborted = await new Promise<boolean>((resolve) => {
+          const fallback = setTimeout(() => resolve(false), 5_000);
+          ctx.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(fallback);
+              resolve(true);
+            },
+            { once: true },
+          );
+        });
+        // Given up before its lease ran out: nobody else could claim the job yet.
+        if (aborted) abortedInTime = (await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 })).length === 0;
+        if (aborted) throw ctx.signal.reason;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+
+    const stats = await worker.drain({ leaseMs: 2_000, pollIntervalMs: 5 });
+
+    expect(abortedInTime).toBe(true);
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
+    expect((await storage.jobs.get(id))?.status).toBe('running');
+  });
+
   it('worker – a heartbeat answered after the job was completed emits no lease_lost and is not counted as lost', async () => {
     const storage = memoryAdapter();
     const answer = deferred();
