@@ -10,7 +10,7 @@ import {
   PayloadValidationError,
   ResponseValidationError,
 } from './errors.js';
-import { type RequestOptions, readJson } from './http/kernel.js';
+import { checkRequestOptions, type RequestOptions, readJson } from './http/kernel.js';
 import { parseRecordEnvelope } from './internal/envelope.js';
 import { checkInput, checkSegment, type ClientContext, type RecordId, recordSchema, resolveId } from './resources.js';
 import type { RecordInput, RecordOf } from './schemas/catalog.js';
@@ -55,8 +55,11 @@ export interface BatchFailure<K extends string = string> {
   status: number | undefined;
   error: MaestranoError;
   /**
-   * Whether the op reached Connec!. `false` for ops after a chunk that failed as a whole (they
-   * were never sent); `true` with a `ConnectionError` means the outcome is unknown.
+   * Whether the request carrying the op was dispatched to Connec!. `false` when it never left:
+   * ops after a chunk that failed as a whole, and a chunk whose `signal` was aborted before its
+   * request went out (already aborted at the call, or aborted between two chunks); nothing of it
+   * was applied. `true` with a `ConnectionError` means the outcome is unknown (it may have been
+   * applied); `true` with an op `status` is Connec!'s answer for that op.
    */
   sent: boolean;
 }
@@ -136,6 +139,8 @@ export async function runBatch<K extends string>(
   options: BatchOptions = {},
 ): Promise<BatchResult<K>[]> {
   if (!Array.isArray(ops)) throw invalid([{ path: 'ops', message: 'expected an array of ops' }]);
+  // Bad per-call options reject the whole call, as they do for create(): no op is reported failed.
+  checkRequestOptions(options);
   const chunkSize = options.chunkSize ?? DEFAULT_BATCH_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
     throw invalid([{ path: 'chunkSize', message: `expected an integer in 1..${MAX_CHUNK_SIZE}` }]);
@@ -157,19 +162,26 @@ export async function runBatch<K extends string>(
       continue;
     }
     const chunkWire = wire.slice(start, start + chunkSize);
+    // Set by the kernel when an attempt is handed to fetch: a chunk that fails before that (its
+    // signal already aborted) was not sent.
+    let dispatched = false;
     try {
       const response = await ctx.kernel.request({
         method: 'POST',
         url: ctx.batchUrl,
         body: { sequential, ops: chunkWire },
         options: { ...options, idempotent: options.idempotent === true || chunkOps.every((op) => op.method === 'put') },
+        onDispatch: () => {
+          dispatched = true;
+        },
       });
       results.push(...readResults<K>(readJson(response, 'POST'), chunkOps, start, ctx.origin));
     } catch (error) {
       if (!isMaestranoError(error)) throw error;
       const failure = error;
+      const sent = dispatched;
       chunkOps.forEach((op, i) => {
-        results.push({ ok: false, index: start + i, op, status: undefined, error: failure, sent: true });
+        results.push({ ok: false, index: start + i, op, status: undefined, error: failure, sent });
       });
       stopped = failure;
     }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
 import type { CollectionRecord, RecordOf } from './entities.js';
 import {
   collectionNames,
@@ -38,6 +39,34 @@ describe('entity catalog', () => {
     for (const refs of Object.values(referenceFields)) {
       for (const ref of refs) if (ref.target !== null) expect(isCollectionName(ref.target)).toBe(true);
     }
+  });
+
+  it('types every *_id field of every schema as a reference (an id array under external ids, PROTOCOL §6.6)', () => {
+    const idArray = [{ id: 'x', provider: 'connec', realm: 'org-1' }];
+    const system = new Set(['group_id', 'channel_id']);
+    const checked: string[] = [];
+    const visit = (schema: z.ZodType, path: string, seen: Set<z.ZodType>): void => {
+      if (seen.has(schema)) return;
+      seen.add(schema);
+      if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) {
+        visit(schema.unwrap() as z.ZodType, path, seen);
+      } else if (schema instanceof z.ZodArray) {
+        visit(schema.element as z.ZodType, path, seen);
+      }
+      if (!(schema instanceof z.ZodObject)) return;
+      for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+        const at = path ? `${path}/${key}` : key;
+        if (key.endsWith('_id') && !system.has(key)) {
+          checked.push(at);
+          expect(field.safeParse(idArray).success, at).toBe(true);
+          expect(field.safeParse('plain-uuid').success, at).toBe(true);
+        }
+        visit(field, at, new Set(seen));
+      }
+    };
+    for (const [name, schema] of Object.entries(connecCollections)) visit(schema as z.ZodType, name, new Set());
+    expect(checked).toContain('employees/employee_id');
+    expect(checked).toContain('invoices/lines/item_id');
   });
 
   it('types records per collection', () => {
@@ -85,7 +114,30 @@ describe('entity catalog', () => {
 
   it('parses Connec! timestamps into Dates', () => {
     expect(parseConnecDate('2016-10-04T00:36:23Z').toISOString()).toBe('2016-10-04T00:36:23.000Z');
+    expect(parseConnecDate('2016-10-04T10:36:23.250+10:00').toISOString()).toBe('2016-10-04T00:36:23.250Z');
     expect(() => parseConnecDate('not a date')).toThrow(PayloadValidationError);
+  });
+
+  it('reads a timestamp without an offset as UTC, not host local time (see also test/timezone.test.ts)', () => {
+    // Compared with Date.UTC, so the check holds on any host; the child-process test runs it west of UTC.
+    expect(parseConnecDate('2016-01-01T00:00:00').getTime()).toBe(Date.UTC(2016, 0, 1));
+    expect(parseConnecDate('2016-07-01T12:30').getTime()).toBe(Date.UTC(2016, 6, 1, 12, 30));
+    expect(parseConnecDate('2016-07-01T12:30:05.5').getTime()).toBe(Date.UTC(2016, 6, 1, 12, 30, 5, 500));
+    // Whatever the schema accepts parseConnecDate reads, and the other way round.
+    expect(Person.safeParse({ id: 'p1', updated_at: '2016-01-01T00:00:00' }).success).toBe(true);
+  });
+
+  it('refuses anything that is not an ISO-8601 date-time, instead of guessing', () => {
+    for (const value of ['1', 'banana 12', 'May 5', '2016-13-45', '12/31/2016', '2016-01-01 00:00:00 UTC', '2016-01-01', '2015-02-29T00:00:00Z', '', 42]) {
+      let error: unknown;
+      try {
+        parseConnecDate(value as string);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(value)).toBeInstanceOf(PayloadValidationError);
+      expect(Person.safeParse({ id: 'p1', updated_at: value }).success, JSON.stringify(value)).toBe(false);
+    }
   });
 });
 

@@ -1,15 +1,37 @@
 import { PayloadValidationError } from './errors.js';
+import { Timestamp } from './schemas/shared.js';
+
+/** A `Timestamp` string that carries its offset (`Z` or `±hh:mm`, the only forms the schema accepts). */
+const HAS_OFFSET = /(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** What a Connec! timestamp string looks like, for error messages. */
+export const TIMESTAMP_SHAPE = 'an ISO-8601 date-time string (YYYY-MM-DDThh:mm[:ss[.fff]], then Z, ±hh:mm, or nothing for UTC)';
 
 /**
- * Parse a Connec! timestamp (`created_at`, `updated_at`, ISO-8601) into a `Date`. Records keep the
- * original strings; use this where a `Date` is needed. Throws `PayloadValidationError` on garbage.
+ * The instant a Connec! timestamp (`created_at`, `updated_at`) denotes. The string must have the
+ * ISO-8601 date-time shape the {@link Timestamp} schema accepts; one without an offset is UTC
+ * (PROTOCOL §6.7), never the host's local time. Anything else throws `PayloadValidationError`
+ * with an issue at `path`.
+ */
+export function connecInstant(value: unknown, path = ''): Date {
+  const date = readConnecInstant(value);
+  if (date) return date;
+  throw new PayloadValidationError('Invalid Connec! timestamp', { issues: [{ path, message: `expected ${TIMESTAMP_SHAPE}` }] });
+}
+
+/** {@link connecInstant} without the throw: `undefined` when `value` is not a Connec! timestamp. */
+export function readConnecInstant(value: unknown): Date | undefined {
+  if (typeof value !== 'string' || !Timestamp.safeParse(value).success) return undefined;
+  const date = new Date(HAS_OFFSET.test(value) ? value : `${value}Z`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * Parse a Connec! timestamp (`created_at`, `updated_at`, ISO-8601 UTC) into a `Date`. Records keep
+ * the original strings; use this where a `Date` is needed. A timestamp without an offset
+ * (`2016-01-01T00:00:00`) is read as UTC whatever the host's time zone. Anything that is not an
+ * ISO-8601 date-time (`"May 5"`, `"12/31/2016"`, a bare date) throws `PayloadValidationError`.
  */
 export function parseConnecDate(value: string): Date {
-  const date = new Date(value);
-  if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(date.getTime())) {
-    throw new PayloadValidationError('Invalid Connec! timestamp', {
-      issues: [{ path: '', message: 'expected an ISO-8601 date-time string' }],
-    });
-  }
-  return date;
+  return connecInstant(value);
 }

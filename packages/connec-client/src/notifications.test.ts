@@ -55,6 +55,30 @@ describe('parseNotification', () => {
     expect(() => parseNotification({ people: [{ ...jane, first_name: 42 }] }, { collections: () => true })).toThrow(/people\/0\/first_name/);
   });
 
+  it('with options.collections, skips refused keys before any check, whatever their value', () => {
+    const body = {
+      people: [jane],
+      company: { id: 'c1', group_id: 'cld-9a1b' },
+      'some.key': [{}],
+      '???': { nested: true },
+      SalesOrder: [{ id: 's1' }, 'not a record'],
+      invoices: {},
+    };
+    expect(() => parseNotification(body)).toThrow(PayloadValidationError);
+    const n = parseNotification(body, { collections: (c) => c === 'people' });
+    expect(n.entries.map((e) => [e.collection, e.record.first_name])).toEqual([['people', 'Jane']]);
+    expect(n.ignoredKeys).toEqual(['company', 'some.key', '???', 'invoices']);
+    expect(n.ignoredRecords).toEqual({ sales_orders: 2 });
+    // A wanted collection is still checked: malformed records, or a value that is not an array.
+    const bad = errorOf(() =>
+      parseNotification(
+        { people: [{ ...jane, first_name: 42 }, 'x'], 'some.key': {}, organizations: { id: 'o1' } },
+        { collections: (c) => c === 'people' || c === 'organizations' },
+      ),
+    );
+    expect(bad.issues.map((i) => i.path)).toEqual(['people/0/first_name', 'people/1', 'organizations']);
+  });
+
   it('normalises keys (Person, Invoice, SalesOrder, tax_code) and keeps untyped collections apart', () => {
     const n = parseNotification({
       organizations: [{ id: [C('o1')], name: 'Acme', group_id: 'cld-9a1b' }],

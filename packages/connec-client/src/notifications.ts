@@ -43,7 +43,11 @@ export interface ConnecNotification {
   entries: NotificationEntry[];
   /** Changes grouped by `group_id`, in order of first appearance. */
   groups: NotificationGroup[];
-  /** Top-level keys whose value was a scalar (not a collection); they are ignored. */
+  /**
+   * Top-level keys skipped without validation, in body order: keys whose value is a scalar (not a
+   * collection) and, with `options.collections`, keys that name no collection or name a refused
+   * collection with a value that is not an array of records (no records to count).
+   */
   ignoredKeys: string[];
   /**
    * Records of collections refused by `options.collections`, by normalised collection name:
@@ -56,7 +60,9 @@ export interface ParseNotificationOptions {
   /**
    * Which collections (normalised plural names) the caller handles. Records of the others are
    * skipped without validation and only counted in `ignoredRecords`, so a schema change in a
-   * collection you do not sync cannot make a notification invalid. Default: every collection.
+   * collection you do not sync cannot make a notification invalid. A key that names no collection,
+   * or a refused one whose value is not an array, is listed in `ignoredKeys` instead of making the
+   * body invalid. Default: every collection.
    */
   collections?: (collection: string) => boolean;
 }
@@ -92,7 +98,8 @@ function decode(body: unknown): unknown {
  * normalised (`Person`, `people`, `Invoice` -> `invoices`); every record must be an object with a
  * `group_id` and must match its collection's schema. Any problem throws one
  * `PayloadValidationError` listing every bad path, and nothing is returned. With
- * `options.collections`, records of the collections it refuses are skipped unvalidated.
+ * `options.collections`, keys of the collections it refuses (and keys that name no collection)
+ * are skipped unvalidated, whatever their value: they go to `ignoredRecords` or `ignoredKeys`.
  */
 export function parseNotification(body: unknown, options: ParseNotificationOptions = {}): ConnecNotification {
   const parsed = decode(body);
@@ -111,16 +118,22 @@ export function parseNotification(body: unknown, options: ParseNotificationOptio
       continue;
     }
     const collection = normalizeCollectionName(key);
+    // The caller's filter comes before any check: what it refuses (or cannot be one of the
+    // collections it handles) is skipped, whatever its shape.
+    if (options.collections && (collection === undefined || !options.collections(collection))) {
+      if (collection !== undefined && Array.isArray(value)) {
+        ignoredRecords[collection] = (ignoredRecords[collection] ?? 0) + value.length;
+      } else {
+        ignoredKeys.push(key);
+      }
+      continue;
+    }
     if (collection === undefined) {
       issues.push({ path: key, message: 'not a collection name' });
       continue;
     }
     if (!Array.isArray(value)) {
       issues.push({ path: key, message: 'expected an array of records' });
-      continue;
-    }
-    if (options.collections && !options.collections(collection)) {
-      ignoredRecords[collection] = (ignoredRecords[collection] ?? 0) + value.length;
       continue;
     }
     const schema = schemaFor(collection);

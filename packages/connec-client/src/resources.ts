@@ -1,5 +1,6 @@
 /** Group-scoped resources: typed collections, untyped collections and the singular company. */
 import type { z } from 'zod';
+import { readConnecInstant, TIMESTAMP_SHAPE } from './dates.js';
 import { PayloadValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
 import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
@@ -15,7 +16,10 @@ import { ConnecRecord, type IdMap } from './schemas/shared.js';
 export interface ListQuery {
   /** `$filter`: a {@link Filter} from the builder, or a raw expression. */
   filter?: Filter | string;
-  /** Adds `updated_at gt '<ISO>'` to the filter (incremental sync). */
+  /**
+   * Adds `updated_at gt '<ISO>'` to the filter (incremental sync). A string must be an ISO-8601
+   * date-time; one without an offset is UTC (as Connec! timestamps are), not the host's local time.
+   */
   updatedSince?: Date | string;
   /** `$top`: page size. */
   top?: number;
@@ -55,6 +59,27 @@ function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): { 
 
 /** Options of `list()`: the per-call options plus paging behaviour. */
 export interface ListOptions extends RequestOptions, PagePromiseOptions {}
+
+/** Options of `retrieve(id, options)`: the per-call options plus the query of a single GET. */
+export interface RetrieveOptions extends RequestOptions {
+  /**
+   * `$expand` (PROTOCOL §6.4), e.g. `matching_records`: what Connec! embeds in the record. An
+   * array is sent comma-separated.
+   */
+  expand?: string | readonly string[];
+}
+
+/** The `$expand=...` query of a single GET, or `''`; an empty or non-string value is refused. */
+function expandQuery(expand: RetrieveOptions['expand']): string {
+  if (expand === undefined) return '';
+  const list: readonly unknown[] = typeof expand === 'string' ? [expand] : Array.isArray(expand) ? expand : [undefined];
+  if (list.length === 0 || list.some((v) => typeof v !== 'string' || v.trim() === '')) {
+    throw new PayloadValidationError('Invalid retrieve options: expand must be a non-empty string or array of them', {
+      issues: [{ path: 'expand', message: 'expected a non-empty string or a non-empty array of non-empty strings' }],
+    });
+  }
+  return `?${encodeURIComponent('$expand')}=${encodeURIComponent(list.join(','))}`;
+}
 
 /** What a group scope needs from its client. */
 export interface ClientContext {
@@ -140,10 +165,12 @@ export function encodeQuery(query: ListQuery): string {
     if (text !== '') terms.push(text);
   }
   if (query.updatedSince !== undefined) {
-    const since = typeof query.updatedSince === 'string' ? new Date(query.updatedSince) : query.updatedSince;
-    if (Number.isNaN(since.getTime())) {
+    // A string is read like a Connec! timestamp: without an offset it is UTC, never local time.
+    const raw: unknown = query.updatedSince;
+    const since = raw instanceof Date ? (Number.isNaN(raw.getTime()) ? undefined : raw) : readConnecInstant(raw);
+    if (since === undefined) {
       throw new PayloadValidationError('Invalid list query: updatedSince is not a date', {
-        issues: [{ path: 'updatedSince', message: 'expected a Date or an ISO-8601 string' }],
+        issues: [{ path: 'updatedSince', message: `expected a valid Date or ${TIMESTAMP_SHAPE}` }],
       });
     }
     terms.push(gt('updated_at', since).toString());
@@ -291,9 +318,14 @@ export class CollectionResource<K extends string> {
     );
   }
 
-  async retrieve(id: RecordId, options: RequestOptions = {}): Promise<RecordOf<K>> {
-    const url = `${this.#base}/${resolveId(id)}`;
-    const response = await this.#ctx.kernel.request({ method: 'GET', url, options });
+  /**
+   * One record (`GET /{group}/{collection}/{id}`). `options.expand` adds `$expand` (e.g.
+   * `matching_records`).
+   */
+  async retrieve(id: RecordId, options: RetrieveOptions = {}): Promise<RecordOf<K>> {
+    const { expand, ...requestOptions } = options;
+    const url = `${this.#base}/${resolveId(id)}${expandQuery(expand)}`;
+    const response = await this.#ctx.kernel.request({ method: 'GET', url, options: requestOptions });
     return parseRecordEnvelope(readJson(response, 'GET'), this.name, this.#schema, `Connec! retrieve ${this.name}`);
   }
 

@@ -143,6 +143,65 @@ describe('client.batch', () => {
     await expect(h.client.batch([], { chunkSize: 0 })).rejects.toBeInstanceOf(PayloadValidationError);
   });
 
+  it('rejects invalid per-call timeoutMs and retry like create() does, before anything is sent', async () => {
+    const ops: BatchOp<'people'>[] = [{ method: 'post', group: GROUP, collection: 'people', record: personFields(1) }];
+    const timeout = await h.client.batch(ops, { timeoutMs: 0 }).catch((e: unknown) => e);
+    expect(timeout).toBeInstanceOf(PayloadValidationError);
+    expect((timeout as PayloadValidationError).issues.map((i) => i.path)).toEqual(['timeoutMs']);
+    const retry = await h.client.batch(ops, { retry: -1 }).catch((e: unknown) => e);
+    expect(retry).toBeInstanceOf(PayloadValidationError);
+    expect((retry as PayloadValidationError).issues.map((i) => i.path)).toEqual(['retry']);
+    await expect(h.client.group(GROUP).batch([], { retry: { limit: 99 } })).rejects.toBeInstanceOf(PayloadValidationError);
+    expect(h.server.requests).toHaveLength(0);
+  });
+
+  it('reports ops as not sent when the signal was aborted before their request went out', async () => {
+    const ops: BatchOp<'people'>[] = Array.from({ length: 3 }, (_, i) => ({
+      method: 'post',
+      group: GROUP,
+      collection: 'people',
+      record: personFields(i + 1),
+    }));
+    const pre = await h.client.batch(ops, { signal: AbortSignal.abort() });
+    expect(pre.map((r) => [r.ok, r.ok ? undefined : r.sent, r.ok ? undefined : r.error.code])).toEqual([
+      [false, false, 'connection_aborted'],
+      [false, false, 'connection_aborted'],
+      [false, false, 'connection_aborted'],
+    ]);
+    expect(h.server.requests).toHaveLength(0);
+
+    // Aborted after the first chunk was answered, before the second went out.
+    const controller = new AbortController();
+    const client = h.makeClient({
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const text = await response.text();
+        controller.abort();
+        return new Response(text, { status: response.status, headers: response.headers });
+      },
+    });
+    const between = await client.batch(ops, { chunkSize: 1, signal: controller.signal });
+    expect(between.map((r) => (r.ok ? 'ok' : `${r.sent ? 'sent' : 'not-sent'} ${r.error.code}`))).toEqual([
+      'ok',
+      'not-sent connection_aborted',
+      'not-sent connection_aborted',
+    ]);
+    expect(h.server.requests).toHaveLength(1);
+    expect(h.server.stored(GROUP, 'people').map((p) => p.first_name)).toEqual(['Jane1']);
+  });
+
+  it('an op whose request went out and was then aborted is reported as sent (outcome unknown)', async () => {
+    h.server.fault({ path: '/batch', action: { kind: 'hang' } });
+    const controller = new AbortController();
+    const pending = h.client.batch([{ method: 'post', group: GROUP, collection: 'people', record: personFields(1) }], {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 50);
+    const [result] = await pending;
+    expect(result?.ok === false && [result.sent, result.error.code]).toEqual([true, 'connection_aborted']);
+    expect(h.server.requests).toHaveLength(1);
+  });
+
   it('an empty batch sends nothing', async () => {
     expect(await h.client.batch([])).toEqual([]);
     expect(h.server.requests).toHaveLength(0);

@@ -198,6 +198,28 @@ describe('list and paging', () => {
     );
   });
 
+  it('reads an updatedSince string without an offset as UTC, and refuses strings that are not ISO date-times', async () => {
+    await h.client.group(GROUP).people.list({ updatedSince: '2016-01-01T00:00:00' });
+    const sent = h.server.requests.at(-1)?.query.get('$filter') ?? '';
+    expect(sent).toBe("updated_at gt '2016-01-01T00:00:00Z'");
+    expect(Date.parse(/'(.*)'/.exec(sent)?.[1] ?? '')).toBe(Date.UTC(2016, 0, 1));
+    await h.client.group(GROUP).people.list({ updatedSince: '2016-01-01T10:00:00+10:00' });
+    expect(h.server.requests.at(-1)?.query.get('$filter')).toBe("updated_at gt '2016-01-01T00:00:00Z'");
+    const count = h.server.requests.length;
+    for (const updatedSince of ['banana 12', '12/31/2016', '2016-01-01', new Date(Number.NaN), 5 as unknown as string]) {
+      const error = await h.client
+        .group(GROUP)
+        .people.list({ updatedSince })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error, String(updatedSince)).toBeInstanceOf(PayloadValidationError);
+      expect((error as PayloadValidationError).issues.map((i) => i.path)).toEqual(['updatedSince']);
+    }
+    expect(h.server.requests).toHaveLength(count);
+  });
+
   it('fails with a ResponseValidationError naming every bad path, and keeps unknown fields otherwise', async () => {
     await h.server.close();
     h = await startHarness();
@@ -356,6 +378,42 @@ describe('retrieve, create, update, company, collection()', () => {
       { field: undefined, message: 'email is invalid', code: 'validation' },
     ]);
     expect(h.server.stored(GROUP, 'people')).toHaveLength(0);
+  });
+
+  it('retrieve(id, { expand }) sends $expand on the single GET, encoded, and keeps the path', async () => {
+    const [id = ''] = h.server.seed(GROUP, 'people', [personFields(1)]);
+    const people = h.client.group(GROUP).people;
+    const one = await people.retrieve(id, { expand: 'matching_records' });
+    expect(one.first_name).toBe('Jane1');
+    const req = h.server.requests.at(-1);
+    expect(req?.path).toBe(`/api/v2/${GROUP}/people/${id}`);
+    expect(req?.rawUrl).toBe(`/api/v2/${GROUP}/people/${id}?%24expand=matching_records`);
+    expect(req?.query.get('$expand')).toBe('matching_records');
+
+    await people.retrieve(id, { expand: ['matching_records', 'a&b=c'], headers: { 'x-trace': '1' } });
+    const many = h.server.requests.at(-1);
+    expect(many?.path).toBe(`/api/v2/${GROUP}/people/${id}`);
+    expect([...(many?.query.entries() ?? [])]).toEqual([['$expand', 'matching_records,a&b=c']]);
+    expect(many?.headers['x-trace']).toBe('1');
+
+    const count = h.server.requests.length;
+    for (const expand of ['', '  ', [], ['ok', ''], 7 as unknown as string]) {
+      const error = await people.retrieve(id, { expand }).catch((e: unknown) => e);
+      expect(error, JSON.stringify(expand)).toBeInstanceOf(PayloadValidationError);
+      expect((error as PayloadValidationError).issues.map((i) => i.path)).toEqual(['expand']);
+    }
+    expect(h.server.requests).toHaveLength(count);
+  });
+
+  it('accepts every *_id reference as an id array under external ids (employees.employee_id)', async () => {
+    const employees = h.makeClient({ externalIds: true }).group(GROUP).employees;
+    const created = await employees.create({ first_name: 'E', employee_id: 'EMP-7', pay_schedule_id: 'ps-1' });
+    expect(created.employee_id).toEqual([{ id: 'EMP-7', provider: 'connec', realm: CHANNEL }]);
+    expect(created.pay_schedule_id).toEqual([{ id: 'ps-1', provider: 'connec', realm: CHANNEL }]);
+    expect(h.server.stored(GROUP, 'employees')).toHaveLength(1);
+    // Without external ids the same field is a plain string.
+    const plain = await h.client.group(GROUP).employees.retrieve(connecId(created.id) ?? '');
+    expect(plain.employee_id).toBe('EMP-7');
   });
 
   it('updates partially with PUT', async () => {

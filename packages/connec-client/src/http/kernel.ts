@@ -52,6 +52,16 @@ function callRetry(value: RetryPolicy | number | undefined): RetryPolicy | numbe
   throw new PayloadValidationError(`Invalid request options: ${describeIssues(issues)}`, { issues });
 }
 
+/**
+ * Check a call's `timeoutMs` and `retry` as {@link HttpKernel.request} does, for callers that must
+ * refuse bad options before doing anything else (a batch, before its first chunk). Throws
+ * `PayloadValidationError`.
+ */
+export function checkRequestOptions(options: RequestOptions): void {
+  if (options.timeoutMs !== undefined) callTimeout(options.timeoutMs);
+  callRetry(options.retry);
+}
+
 /** Options every call accepts as its last argument. */
 export interface RequestOptions {
   /** Aborts the call, including any wait between retries. */
@@ -87,6 +97,11 @@ export interface HttpRequest {
   url: string;
   body?: unknown;
   options?: WriteOptions | undefined;
+  /**
+   * Called just before each attempt is handed to `fetch`. A request that throws without having
+   * called it was never sent (invalid options, or a signal aborted before the first attempt).
+   */
+  onDispatch?: () => void;
 }
 
 export interface HttpResponse {
@@ -240,12 +255,14 @@ export class HttpKernel {
     const combined = controller.signal;
     try {
       const extra = request.options?.headers;
-      const response = await this.#fetch(url, {
+      const init: RequestInit = {
         method,
         signal: combined,
         headers: extra ? { ...this.#options.headers, ...lowerCaseKeys(extra) } : this.#options.headers,
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-      });
+      };
+      request.onDispatch?.();
+      const response = await this.#fetch(url, init);
       const text = await response.text();
       return { kind: 'response', response: { status: response.status, headers: response.headers, text, url: response.url || url } };
     } catch (cause) {

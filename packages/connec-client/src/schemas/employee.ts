@@ -11,7 +11,11 @@ export const Employee = z.looseObject({
   birth_date: optString,
   hired_date: optString,
   release_date: optString,
-  employee_id: optString,
+  /**
+   * The employee's number in the HR system. Like every `*_id` field it is an id reference: an id
+   * array under `CONNEC-EXTERNAL-IDS` (PROTOCOL §6.6), a plain string otherwise.
+   */
+  employee_id: Reference,
   is_active: optBoolean,
   email: Email.nullish(),
   website: Website.nullish(),

@@ -35,7 +35,11 @@ export type IdValue = z.infer<typeof IdValue>;
 export const Reference = IdValue.nullish();
 export type Reference = z.infer<typeof Reference>;
 
-/** ISO-8601 timestamp kept as the string Connec! sent (the sync engine hashes and compares it). */
+/**
+ * ISO-8601 timestamp kept as the string Connec! sent (the sync engine hashes and compares it).
+ * The offset (`Z` or `±hh:mm`) may be missing: Connec! timestamps are UTC (PROTOCOL §6.7), so
+ * such a string means UTC, not the host's local time. `parseConnecDate()` reads it that way.
+ */
 export const Timestamp = z.iso.datetime({ offset: true, local: true });
 
 export const Address = z.looseObject({
