@@ -71,6 +71,11 @@ export function mergeContributions(modules: Record<string, ModuleContribution>):
 const GROUP_CANCELLED_FOLLOW_UPS: readonly string[] = [JobTypes.syncPurge];
 
 function buildRuntime(config: ResolvedConfig): Runtime {
+  if (!isTenantRegistry(config.tenants) && config.tenants.length === 0) {
+    // A fixed empty list would serve a 404 on every route for the life of the process.
+    const message = 'must list at least one marketplace';
+    throw new ConfigError(`Invalid Maestrano configuration:\n  - tenants: ${message}`, { issues: [{ path: 'tenants', message }] });
+  }
   const tenants = isTenantRegistry(config.tenants) ? config.tenants : staticTenants(resolveTenants(config.tenants));
   return {
     tenants,

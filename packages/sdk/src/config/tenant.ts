@@ -162,6 +162,23 @@ export function normalizeCertificate(value: string): string | null {
   }
 }
 
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * Gives a tenant's `api` object a `toJSON()` and a `util.inspect` hook that print it with
+ * `key: '[redacted]'`, so that logging or serialising a tenant never shows the secret. Both are
+ * non-enumerable: `key` itself stays a plain property (`tenant.api.key`, `{ ...tenant.api }`),
+ * and a spread or `structuredClone` copy is a plain object without them.
+ */
+function redactedWhenPrinted<T extends { key: string }>(api: T): T {
+  const redacted = function (this: T) {
+    return { ...this, key: '[redacted]' };
+  };
+  Object.defineProperty(api, 'toJSON', { value: redacted, enumerable: false });
+  Object.defineProperty(api, INSPECT, { value: redacted, enumerable: false });
+  return api;
+}
+
 function resolve(m: Marketplace, prefix: string): Tenant {
   const name = m.marketplace;
   const appHost = trimSlash(m.app.host);
@@ -210,7 +227,7 @@ function resolve(m: Marketplace, prefix: string): Tenant {
     nid: m.nid ?? null,
     environment: m.environment ?? null,
     app: { host: appHost },
-    api: { id: m.api.id, key: m.api.key, host: apiHost, base: base.endsWith('/') ? base : `${base}/` },
+    api: redactedWhenPrinted({ id: m.api.id, key: m.api.key, host: apiHost, base: base.endsWith('/') ? base : `${base}/` }),
     sso: {
       enabled,
       sloEnabled: enabled && (sso.slo_enabled ?? true),

@@ -22,9 +22,12 @@ export interface DevPlatformOptions {
    * logged warning.
    */
   cacheFile?: string;
-  /** Refresh period in ms; 0 disables refreshing. Default 1 hour. */
+  /**
+   * Refresh period in ms: 0 disables refreshing, otherwise an integer from 1,000 to
+   * 2,147,483,647 (about 24.8 days, the longest timer Node.js can set). Default 1 hour.
+   */
   refreshMs?: number;
-  /** Per-request timeout in ms. Default 15 s. */
+  /** Per-request timeout in ms (download of the whole answer), a positive integer up to 2,147,483,647. Default 15 s. */
   timeoutMs?: number;
   fetch?: typeof fetch;
   /**
@@ -37,7 +40,12 @@ export interface DevPlatformOptions {
 
 /** A tenant registry kept up to date from the developer platform. */
 export interface DevPlatformTenants extends TenantRegistry {
-  /** Downloads the document now; on failure keeps the current tenants and rethrows. */
+  /**
+   * Downloads the document now; on failure keeps the current tenants and rethrows. An empty
+   * `marketplaces` list is not applied: the current tenants and the cache are kept, with a
+   * warning. Refreshes never overlap: called while one is in flight, it waits for that one and
+   * then downloads once more (callers arriving meanwhile share that download).
+   */
   refresh(): Promise<void>;
   /** Where the current tenants came from. */
   readonly source: 'platform' | 'cache';
@@ -62,7 +70,12 @@ async function download(options: DevPlatformOptions, url: string, logger: Logger
   } catch (cause) {
     throw new ConfigError(`The developer platform at ${redactUrl(url)} is unreachable`, { cause });
   }
-  const raw = await response.text();
+  let raw: string;
+  try {
+    raw = await response.text();
+  } catch (cause) {
+    throw new ConfigError(`The developer platform at ${redactUrl(url)} did not send its whole answer`, { cause });
+  }
   if (response.status === 401 || response.status === 403) {
     throw new ConfigError(`The developer platform refused the environment credentials (HTTP ${response.status})`);
   }
@@ -77,6 +90,25 @@ async function download(options: DevPlatformOptions, url: string, logger: Logger
   return { tenants: parseMarketplacesDocument(json, redactUrl(url), { allowUnknownKeys: true, logger }), raw };
 }
 
+/** Largest delay Node.js timers accept; a larger one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function checkTimings(options: DevPlatformOptions): void {
+  const issues: { path: string; message: string }[] = [];
+  const { refreshMs, timeoutMs } = options;
+  if (refreshMs !== undefined && refreshMs !== 0 && !(Number.isInteger(refreshMs) && refreshMs >= 1_000 && refreshMs <= MAX_TIMER_MS)) {
+    issues.push({ path: 'refreshMs', message: `must be 0 (no refresh) or an integer number of ms from 1000 to ${MAX_TIMER_MS}` });
+  }
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    issues.push({ path: 'timeoutMs', message: `must be a positive integer number of ms up to ${MAX_TIMER_MS}` });
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(`Invalid tenantsFromDevPlatform options:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
+      issues,
+    });
+  }
+}
+
 async function writeCache(file: string, raw: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
@@ -87,9 +119,10 @@ async function writeCache(file: string, raw: string): Promise<void> {
 /**
  * Tenants from the developer platform (`GET {host}{apiPath}/marketplaces`, HTTP Basic with
  * the environment key/secret), cached to `cacheFile` and refreshed every
- * `refreshMs`. At start-up, when the platform is unreachable or failing, a cached document
- * is used with a warning; without one a `ConfigError` is thrown. A failed refresh keeps the
- * current tenants and logs a warning.
+ * `refreshMs`. At start-up, when the platform is unreachable or failing, or answers an empty
+ * `marketplaces` list, a cached document is used with a warning; without one a `ConfigError`
+ * is thrown. A failed refresh, or one answering no marketplaces, keeps the current tenants (and
+ * the cache) and logs a warning; an applied refresh that adds or removes tenants logs their names.
  */
 export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promise<DevPlatformTenants> {
   if (!options.key || !options.secret) {
@@ -97,26 +130,77 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       issues: [{ path: options.key ? 'secret' : 'key', message: 'required' }],
     });
   }
+  checkTimings(options);
   const logger = redactingLogger(options.logger ?? consoleLogger());
   const url = marketplacesUrl(options.host, options.apiPath ?? '/api/config/v1');
   const registry = new MutableTenantRegistry();
   let source: 'platform' | 'cache' = 'platform';
 
-  const refresh = async (): Promise<void> => {
-    const { tenants, raw } = await download(options, url, logger);
-    registry.replace(tenants);
-    source = 'platform';
-    if (options.cacheFile) {
-      try {
-        await writeCache(options.cacheFile, raw);
-      } catch (cause) {
-        logger.warn('maestrano: could not write the tenants cache file', { file: options.cacheFile, cause: String(cause) });
-      }
+  const saveCache = async (raw: string): Promise<void> => {
+    if (!options.cacheFile) return;
+    try {
+      await writeCache(options.cacheFile, raw);
+    } catch (cause) {
+      logger.warn('maestrano: could not write the tenants cache file', { file: options.cacheFile, cause: String(cause) });
     }
   };
 
+  /** One download, applied unless it lists no marketplaces. */
+  const refreshOnce = async (): Promise<void> => {
+    const { tenants, raw } = await download(options, url, logger);
+    const before = registry.list().map((t) => t.name);
+    if (tenants.length === 0) {
+      // Most likely a platform-side mistake: applying it would 404 every route and overwrite the
+      // cache a restart falls back on.
+      logger.warn('maestrano: the developer platform returned no marketplaces, keeping the current tenants and cache', {
+        source: redactUrl(url),
+        tenants: before,
+      });
+      return;
+    }
+    registry.replace(tenants);
+    source = 'platform';
+    const after = new Set(tenants.map((t) => t.name));
+    const added = [...after].filter((name) => !before.includes(name));
+    const removed = before.filter((name) => !after.has(name));
+    if (added.length > 0 || removed.length > 0) logger.info('maestrano: tenants refreshed', { added, removed });
+    await saveCache(raw);
+  };
+
+  // Refreshes never overlap (an older answer landing last would overwrite newer tenants and the
+  // cache): at most one download runs, and at most one more waits for it.
+  let running: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const run = (): Promise<void> => {
+    const current: Promise<void> = refreshOnce().finally(() => {
+      if (running === current) running = undefined;
+    });
+    running = current;
+    return current;
+  };
+  const refresh = (): Promise<void> => {
+    if (queued) return queued;
+    if (!running) return run();
+    const next: Promise<void> = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        queued = undefined;
+        return run();
+      });
+    queued = next;
+    return next;
+  };
+
   try {
-    await refresh();
+    const { tenants, raw } = await download(options, url, logger);
+    if (tenants.length === 0) {
+      throw new ConfigError(`The developer platform at ${redactUrl(url)} returned no marketplaces`);
+    }
+    registry.replace(tenants);
+    await saveCache(raw);
   } catch (error) {
     if (!options.cacheFile) throw error;
     let cached: string;
@@ -132,7 +216,10 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       throw error;
     }
     // The cache holds what the platform served (its unknown keys were logged when fetched).
-    registry.replace(parseMarketplacesDocument(json, options.cacheFile, { allowUnknownKeys: true }));
+    const tenants = parseMarketplacesDocument(json, options.cacheFile, { allowUnknownKeys: true });
+    // An empty cache (written by an older version) is no fallback.
+    if (tenants.length === 0) throw error;
+    registry.replace(tenants);
     source = 'cache';
     logger.warn('maestrano: developer platform unavailable, using the cached tenants (possibly stale)', {
       file: options.cacheFile,

@@ -129,25 +129,6 @@ describe('tenantsFromDevPlatform against a loopback platform', () => {
     }
   });
 
-  it('refreshes on its own every refreshMs until closed', async () => {
-    mode = 'ok';
-    names = ['maestrano-uat'];
-    const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 50 });
-    try {
-      expect(tenants.get('late-market')).toBeUndefined();
-      names = ['maestrano-uat', 'late-market'];
-      for (let i = 0; i < 200 && !tenants.get('late-market'); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(tenants.get('late-market')?.name).toBe('late-market');
-    } finally {
-      tenants.close();
-    }
-    // Let a refresh that was already in flight land, then no further request may come.
-    await new Promise((r) => setTimeout(r, 300));
-    const after = requests.length;
-    await new Promise((r) => setTimeout(r, 300));
-    expect(requests.length).toBe(after);
-  });
-
   it('uses the stale cache with a warning when the platform fails, and fails without a cache', async () => {
     const cacheFile = join(dir, 'stale.json');
     await writeFile(cacheFile, JSON.stringify({ marketplaces: [platformMarketplace('from-cache')] }));
