@@ -1,4 +1,4 @@
-import { isCollectionName, normalizeCollectionName, type RecordOf } from '@org/connec-client';
+import { isCollectionName, knownCollectionNames, normalizeCollectionName, type RecordOf, referenceFields } from '@org/connec-client';
 import { ConnectorDefinitionError } from '../errors/index.js';
 import type {
   AnyEntity,
@@ -24,24 +24,79 @@ export type Entity<L = unknown, K extends string = string> = AnyEntity & {
   readonly __local?: L;
 };
 
-function policyOf(conflict: ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined) {
-  if (conflict === undefined) return { strategy: 'newest-wins' as const, skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
-  if (typeof conflict === 'string' || 'merge' in conflict) {
-    return { strategy: conflict, skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
+const STRATEGIES: readonly unknown[] = ['newest-wins', 'connec-wins', 'local-wins'] satisfies Extract<ConflictStrategy<unknown>, string>[];
+const STRATEGY_HINT = '"newest-wins", "connec-wins", "local-wins" or { merge: (args) => record }';
+
+/** A strategy as given (JavaScript callers and casts included): one of the three names or `{ merge }`. */
+function checkStrategy(entity: string, strategy: unknown): ConflictStrategy<unknown> {
+  if (isStrategyName(strategy)) return strategy;
+  if (typeof strategy === 'object' && strategy !== null && 'merge' in strategy) {
+    if (isMergeStrategy(strategy)) return strategy;
+    throw new ConnectorDefinitionError(`Entity "${entity}": conflict "merge" must be a function ({ connec, local, ... }) => record`);
   }
-  return {
-    strategy: conflict.strategy,
-    skewMs: conflict.skewMs ?? DEFAULT_SKEW_MS,
-    tieBreaker: conflict.tieBreaker ?? ('connec' as const),
-  };
+  throw new ConnectorDefinitionError(`Entity "${entity}": unknown conflict strategy ${show(strategy)}; use ${STRATEGY_HINT}`);
 }
 
-function checkPath(entity: string, kind: string, path: string): void {
-  const parts = path.split('/');
-  if (path === '' || parts.some((p) => p === '' || p.trim() !== p)) {
-    throw new ConnectorDefinitionError(`Entity "${entity}": invalid ${kind} path "${path}" (segments joined by "/")`);
+function show(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
   }
 }
+
+// The engine treats any strategy it does not recognise as newest-wins, so a misspelt one
+// (`'local_wins'`) must fail here rather than silently resolve conflicts the other way.
+function policyOf(entity: string, conflict: ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined) {
+  if (conflict === undefined) return { strategy: 'newest-wins' as const, skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
+  if (typeof conflict !== 'object' || conflict === null || 'merge' in conflict) {
+    return { strategy: checkStrategy(entity, conflict), skewMs: DEFAULT_SKEW_MS, tieBreaker: 'connec' as const };
+  }
+  if (!('strategy' in conflict)) {
+    throw new ConnectorDefinitionError(`Entity "${entity}": conflict must be ${STRATEGY_HINT}, or { strategy, skewMs?, tieBreaker? }`);
+  }
+  const strategy = checkStrategy(entity, conflict.strategy);
+  const skewMs: unknown = conflict.skewMs ?? DEFAULT_SKEW_MS;
+  if (typeof skewMs !== 'number' || !Number.isFinite(skewMs) || skewMs < 0) {
+    throw new ConnectorDefinitionError(`Entity "${entity}": conflict skewMs must be a finite number of milliseconds >= 0, not ${show(skewMs)}`);
+  }
+  const tieBreaker: unknown = conflict.tieBreaker ?? 'connec';
+  if (!isTieBreaker(tieBreaker)) {
+    throw new ConnectorDefinitionError(`Entity "${entity}": conflict tieBreaker must be "connec" or "local", not ${show(tieBreaker)}`);
+  }
+  return { strategy, skewMs, tieBreaker };
+}
+
+function isStrategyName(value: unknown): value is Extract<ConflictStrategy<unknown>, string> {
+  return STRATEGIES.includes(value);
+}
+
+function isMergeStrategy(value: { merge: unknown }): value is Extract<ConflictStrategy<unknown>, object> {
+  return typeof value.merge === 'function';
+}
+
+function isTieBreaker(value: unknown): value is 'connec' | 'local' {
+  return value === 'connec' || value === 'local';
+}
+
+function checkPath(entity: string, kind: string, path: unknown): void {
+  if (typeof path !== 'string' || path === '') {
+    throw new ConnectorDefinitionError(`Entity "${entity}": ${kind} paths must be non-empty strings, not ${show(path)}`);
+  }
+  const parts = path.split('/');
+  if (parts.some((p) => p === '' || p.trim() !== p)) {
+    throw new ConnectorDefinitionError(`Entity "${entity}": invalid ${kind} path "${path}" (segments joined by "/")`);
+  }
+  // Connec! field names never contain ".": `lines.item_id` is a nested path written the wrong way.
+  if (parts.some((p) => p.includes('.'))) {
+    throw new ConnectorDefinitionError(
+      `Entity "${entity}": invalid ${kind} path "${path}": nested paths are joined by "/", use "${parts.map((p) => p.split('.').join('/')).join('/')}"`,
+    );
+  }
+}
+
+const KNOWN_COLLECTIONS: ReadonlySet<string> = new Set(knownCollectionNames);
 
 /**
  * Declares one synchronised entity. `direction` decides at the type level which functions
@@ -73,10 +128,11 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
   if (typeof definition.connec !== 'string' || definition.connec.trim() === '') {
     throw new ConnectorDefinitionError(`Entity "${name}": "connec" must name a Connec! collection`);
   }
-  // Import, poll, fetch and push put the name in the URL as is: a catalog collection must be
-  // spelt as in the API (`people`, not `Person`), or every call would answer 404.
+  // Import, poll, fetch and push put the name in the URL as is: a known collection, typed or
+  // not, must be spelt as in the API (`people`, not `Person`; `projects`, not `project`), or
+  // every call would answer 404 while notifications (normalised) still reach the entity.
   const canonical = normalizeCollectionName(definition.connec);
-  if (canonical !== undefined && canonical !== definition.connec && isCollectionName(canonical)) {
+  if (canonical !== undefined && canonical !== definition.connec && (isCollectionName(canonical) || KNOWN_COLLECTIONS.has(canonical))) {
     throw new ConnectorDefinitionError(
       `Entity "${name}": "connec" must be the collection's API name ${JSON.stringify(canonical)}, not ${JSON.stringify(definition.connec)}`,
     );
@@ -128,7 +184,7 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
           ? { createMany: (items: { data: unknown; ctx: LocalContext }[]) => createMany(items.map((i) => ({ data: asL(i.data), ctx: i.ctx }))) }
           : {}),
       },
-      conflict: policyOf(d.conflict as ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined),
+      conflict: policyOf(name, d.conflict as ConflictStrategy<unknown> | ConflictPolicy<unknown> | undefined),
     };
     const lister = local.list;
     if (lister) list = (ctx) => lister(ctx);
@@ -148,6 +204,11 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
       shouldPush: shouldPush ? (record) => shouldPush(asL(record)) : undefined,
     };
     matchingFields = [...(d.matchingFields ?? [])];
+    for (const field of matchingFields) {
+      if (typeof field !== 'string' || field.trim() === '') {
+        throw new ConnectorDefinitionError(`Entity "${name}": matchingFields must be non-empty Connec! field names, not ${show(field)}`);
+      }
+    }
     const lister = d.local?.list;
     if (lister) list = (ctx) => lister(ctx);
   }
@@ -156,7 +217,7 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
   // time it last changed (`local.get` and `localUpdatedAt`, the latter an outbound function):
   // without them it could never apply, and local edits would be overwritten silently.
   const explicit = definition.direction !== 'outbound' ? definition.conflict : undefined;
-  const explicitStrategy = explicit === undefined ? undefined : policyOf(explicit as ConflictStrategy<unknown> | ConflictPolicy<unknown>).strategy;
+  const explicitStrategy = explicit === undefined ? undefined : policyOf(name, explicit as ConflictStrategy<unknown> | ConflictPolicy<unknown>).strategy;
   if (explicitStrategy !== undefined && explicitStrategy !== 'connec-wins' && (!inbound?.local.get || !outbound?.localUpdatedAt)) {
     const missing = [!inbound?.local.get ? 'local.get' : null, !outbound?.localUpdatedAt ? 'localUpdatedAt (direction "both")' : null].filter(Boolean);
     throw new ConnectorDefinitionError(
@@ -201,6 +262,20 @@ export function defineConnector(input: ConnectorInput): ConnectorDefinition {
       if (!byName.has(target)) {
         throw new ConnectorDefinitionError(
           `Entity "${entity.name}": reference "${path}" points at unknown entity "${target}" (known: ${[...byName.keys()].join(', ')})`,
+        );
+      }
+    }
+    // A reference the catalog knows points at one collection: the target entity must sync it,
+    // or the engine would look the id up in the wrong id maps and park the record forever.
+    // Paths the catalog does not list are accepted (the catalog may be incomplete).
+    const collection = normalizeCollection(entity.connec);
+    const known = isCollectionName(collection) ? referenceFields[collection] : [];
+    for (const [path, target] of Object.entries(entity.references)) {
+      const expected = known.find((r) => r.path === path)?.target;
+      const targetEntity = byName.get(target);
+      if (expected && targetEntity && normalizeCollection(targetEntity.connec) !== expected) {
+        throw new ConnectorDefinitionError(
+          `Entity "${entity.name}": \`${path}\` of ${collection} references ${expected}, but entity "${target}" syncs ${normalizeCollection(targetEntity.connec)}`,
         );
       }
     }

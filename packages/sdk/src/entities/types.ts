@@ -55,17 +55,20 @@ export type LocalUpdateResult = undefined | { gone?: boolean; subIds?: Record<st
 
 /** The app's own store for an entity, as used by inbound sync. */
 export interface LocalStore<L> {
-  create(data: L, ctx: LocalContext): Promise<LocalCreateResult>;
+  // Property (not method) syntax throughout: method parameters are checked bivariantly, which
+  // would let `create: (data: NewRow) => …` accept a `toLocal` that omits NewRow's fields.
+  create: (data: L, ctx: LocalContext) => Promise<LocalCreateResult>;
   /**
    * Optional batch form of `create`, used for import pages and batched notifications: one
    * multi-row insert instead of one insert per record. Resolve to one result per item, in
    * order. Same contract as `create`: idempotent on each item's `ctx.idempotencyKey`.
    * Without it the engine calls `create` per record.
    */
-  createMany?(items: { data: L; ctx: LocalContext }[]): Promise<LocalCreateResult[]>;
-  update(id: string, data: L, ctx: LocalContext): Promise<LocalUpdateResult | undefined | void>;
+  createMany?: (items: { data: L; ctx: LocalContext }[]) => Promise<LocalCreateResult[]>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an `async (id, data) => { await db.update(…) }` (Promise<void>) is a valid update
+  update: (id: string, data: L, ctx: LocalContext) => Promise<LocalUpdateResult | undefined | void>;
   /** Current local version, used by conflict policies (with `localUpdatedAt`). */
-  get?(id: string, ctx: LocalContext): Promise<L | null>;
+  get?: (id: string, ctx: LocalContext) => Promise<L | null>;
 }
 
 /** Enumerates the app's records for the outbound half of an initial import (smart merge). */
@@ -118,14 +121,14 @@ interface EntityCommon<C extends ConnecRecord, K extends string> {
    */
   subRecords?: string[];
   /** Only records passing this predicate belong to the entity (two entities on one collection). */
-  filter?: (record: C) => boolean;
+  filter?: (record: NoInfer<C>) => boolean;
 }
 
 interface InboundFunctions<C extends ConnecRecord, L> {
   /** Connec! -> app. Pure. References are already app ids (string) or null. */
-  toLocal: (record: C, ctx: MapperContext) => L;
+  toLocal: (record: NoInfer<C>, ctx: MapperContext) => L;
   /** Used instead of `toLocal` the first time a record is created locally. */
-  toLocalOnCreate?: (record: C, ctx: MapperContext) => L;
+  toLocalOnCreate?: (record: NoInfer<C>, ctx: MapperContext) => L;
   local: LocalStore<L> & { list?: LocalLister<L> };
   /** Conflict policy (default `newest-wins`, 2 s skew, ties to Connec!). */
   conflict?: ConflictStrategy<L> | ConflictPolicy<L>;
@@ -133,9 +136,9 @@ interface InboundFunctions<C extends ConnecRecord, L> {
 
 interface OutboundFunctions<C extends ConnecRecord, L> {
   /** App -> Connec!. Pure. References are app ids (strings); the engine folds them. */
-  toConnec: (record: L, ctx: MapperContext) => Partial<C> & ConnecRecord;
+  toConnec: (record: L, ctx: MapperContext) => NoInfer<Partial<C>> & ConnecRecord;
   /** Used instead of `toConnec` for the first push of a record. */
-  toConnecOnCreate?: (record: L, ctx: MapperContext) => Partial<C> & ConnecRecord;
+  toConnecOnCreate?: (record: L, ctx: MapperContext) => NoInfer<Partial<C>> & ConnecRecord;
   /** The app's id of a local record. */
   localId: (record: L) => string;
   /** Local modification time (conflict policies). */

@@ -1,0 +1,318 @@
+// defineEntity / defineConnector: what the types reject (checked by `tsc -p packages/sdk`, which
+// includes test/: every `@ts-expect-error` below fails the typecheck once the error it expects
+// is gone) and what only the run-time checks can catch (ConnectorDefinitionError).
+import type { RecordOf } from '@org/connec-client';
+import {
+  type ConflictPolicy,
+  type ConflictStrategy,
+  ConnectorDefinitionError,
+  defineConnector,
+  defineEntity,
+  type LocalContext,
+} from '@org/maestrano-sdk';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+
+interface Org {
+  id: string;
+  name: string;
+  revenue: number;
+}
+
+const store = { create: async () => ({ id: 'x' }), update: async () => undefined };
+const inbound = <const K extends string>(name: string, connec: K, references: Record<string, string> = {}) =>
+  defineEntity({ name, connec, direction: 'inbound', references, toLocal: () => ({}), local: store });
+
+describe('defineEntity types: the record type comes from the collection, never from a mapper', () => {
+  it('checks what a named or annotated toConnec returns against the collection', () => {
+    function orgToConnec(o: Org) {
+      return { name: o.name, annual_revenue: 'lots' };
+    }
+    defineEntity({
+      name: 'named',
+      connec: 'organizations',
+      direction: 'outbound',
+      // @ts-expect-error annual_revenue is a number in Connec!'s organization schema
+      toConnec: orgToConnec,
+      localId: (o: Org) => o.id,
+    });
+    defineEntity({
+      name: 'annotated',
+      connec: 'organizations',
+      direction: 'outbound',
+      // @ts-expect-error name is a string in Connec!'s organization schema
+      toConnec: (_o: Org) => ({ name: 42 }),
+      localId: (o: Org) => o.id,
+    });
+    defineEntity({
+      name: 'annotated-on-create',
+      connec: 'organizations',
+      direction: 'outbound',
+      toConnec: (o: Org) => ({ name: o.name }),
+      // @ts-expect-error name is a string in Connec!'s organization schema
+      toConnecOnCreate: (o: Org) => ({ name: o.revenue }),
+      localId: (o: Org) => o.id,
+    });
+    // A correct named mapper is fine, and the other mappers still see an Organization.
+    const orgOk = (o: Org) => ({ name: o.name, annual_revenue: o.revenue });
+    const ok = defineEntity({
+      name: 'ok',
+      connec: 'organizations',
+      direction: 'both',
+      toConnec: orgOk,
+      toLocal: (o) => {
+        expectTypeOf(o).toEqualTypeOf<RecordOf<'organizations'>>();
+        return { id: '', name: o.name ?? '', revenue: o.annual_revenue ?? 0 };
+      },
+      filter: (rec) => {
+        expectTypeOf(rec).toEqualTypeOf<RecordOf<'organizations'>>();
+        return rec.name !== null;
+      },
+      localId: (o) => o.id,
+      local: store,
+    });
+    expect(ok.name).toBe('ok');
+  });
+
+  it('does not let an annotated toLocal or filter parameter replace the collection record', () => {
+    defineEntity({
+      name: 'tolocal',
+      connec: 'organizations',
+      direction: 'inbound',
+      // @ts-expect-error the record is an Organization, which has no `nmae: string`
+      toLocal: (o: { nmae: string }) => ({ name: o.nmae }),
+      local: store,
+    });
+    defineEntity({
+      name: 'tolocal-on-create',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ name: o.name ?? '' }),
+      // @ts-expect-error the record is an Organization, whose `name` may be null
+      toLocalOnCreate: (o: { name: string }) => ({ name: o.name }),
+      local: store,
+    });
+    defineEntity({
+      name: 'filter',
+      connec: 'people',
+      direction: 'inbound',
+      // @ts-expect-error the record is a Person, whose `is_vip` (outside the schema) is unknown
+      filter: (rec: { is_vip: boolean }) => rec.is_vip,
+      toLocal: (p) => ({ name: p.first_name ?? '' }),
+      local: store,
+    });
+    defineEntity({
+      name: 'filter-compare',
+      connec: 'organizations',
+      direction: 'outbound',
+      toConnec: (o: Org) => ({ name: o.name }),
+      // @ts-expect-error name is a string (or null) in Connec!'s organization schema
+      filter: (rec) => rec.name === 1,
+      localId: (o: Org) => o.id,
+    });
+    // A different record type stays possible, explicitly (third type argument).
+    const custom = defineEntity<'organizations', { n: string }, { id: string; nmae: string }>({
+      name: 'custom',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ n: o.nmae }),
+      local: store,
+    });
+    expect(custom.name).toBe('custom');
+  });
+});
+
+describe('defineEntity types: local.* receive exactly what toLocal produces', () => {
+  interface NewCompany {
+    name: string;
+    vatNumber: string;
+  }
+  const insert = async (row: NewCompany) => row.vatNumber;
+
+  it('rejects a local store that needs more than toLocal gives', () => {
+    defineEntity({
+      name: 'inferred',
+      connec: 'organizations',
+      direction: 'inbound',
+      // @ts-expect-error toLocal forgets vatNumber, which local.create needs
+      toLocal: (o) => ({ name: o.name ?? '' }),
+      local: {
+        create: async (data: NewCompany) => ({ id: await insert(data) }),
+        update: async (_id: string, data: NewCompany) => {
+          await insert(data);
+        },
+      },
+    });
+    defineEntity<'organizations', { name: string }>({
+      name: 'create',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ name: o.name ?? '' }),
+      local: {
+        // @ts-expect-error create would get no vatNumber
+        create: async (data: NewCompany) => ({ id: await insert(data) }),
+        update: async () => undefined,
+      },
+    });
+    defineEntity<'organizations', { name: string }>({
+      name: 'update',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ name: o.name ?? '' }),
+      local: {
+        create: async () => ({ id: 'x' }),
+        // @ts-expect-error update would get no vatNumber
+        update: async (_id: string, data: NewCompany) => {
+          await insert(data);
+        },
+      },
+    });
+    defineEntity<'organizations', { name: string }>({
+      name: 'create-many',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ name: o.name ?? '' }),
+      local: {
+        create: async () => ({ id: 'x' }),
+        update: async () => undefined,
+        // @ts-expect-error createMany would get no vatNumber
+        createMany: async (items: { data: NewCompany; ctx: LocalContext }[]) => Promise.all(items.map(async (i) => ({ id: await insert(i.data) }))),
+      },
+    });
+  });
+
+  it('accepts a local store that takes what toLocal gives, or less', () => {
+    const entity = defineEntity({
+      name: 'ok',
+      connec: 'organizations',
+      direction: 'inbound',
+      toLocal: (o) => ({ name: o.name ?? '', vatNumber: '' }),
+      local: {
+        create: async (data: { name: string }) => ({ id: data.name }),
+        update: async (_id: string, data: NewCompany) => {
+          await insert(data);
+        },
+        createMany: async (items) => items.map((i) => ({ id: i.data.vatNumber })),
+        get: async () => null,
+      },
+    });
+    expect(entity.inbound?.local.createMany).toBeTypeOf('function');
+  });
+});
+
+describe('defineEntity: a known collection must be spelt as in the API', () => {
+  it('refuses the singular or capitalised name of a known collection outside the typed catalog', () => {
+    expect(() => inbound('p', 'project')).toThrow(ConnectorDefinitionError);
+    expect(() => inbound('p', 'project')).toThrow('"connec" must be the collection\'s API name "projects", not "project"');
+    expect(() => inbound('j', 'Journal')).toThrow('API name "journals", not "Journal"');
+    expect(() => inbound('t', 'TimeSheet')).toThrow('API name "time_sheets", not "TimeSheet"');
+    expect(inbound('p', 'projects').connec).toBe('projects');
+    expect(inbound('j', 'journals').connec).toBe('journals');
+    // Outside the known names, a collection is taken as written.
+    expect(inbound('x', 'my_custom').connec).toBe('my_custom');
+    expect(inbound('x', 'Widget').connec).toBe('Widget');
+  });
+});
+
+describe('defineEntity: conflict policies are checked at run time', () => {
+  const both = {
+    name: 'c',
+    connec: 'people' as const,
+    direction: 'both' as const,
+    toLocal: () => ({ id: 'x' }),
+    toConnec: () => ({}),
+    localId: (r: { id: string }) => r.id,
+    localUpdatedAt: () => null,
+    local: { ...store, get: async () => null },
+  };
+
+  it('refuses an unknown strategy, a negative or non-finite skew, an unknown tie-breaker and a merge that is not a function', () => {
+    // @ts-expect-error misspelt strategy
+    expect(() => defineEntity({ ...both, conflict: 'local_wins' })).toThrow(ConnectorDefinitionError);
+    // @ts-expect-error misspelt strategy
+    expect(() => defineEntity({ ...both, conflict: 'local_wins' })).toThrow(
+      'Entity "c": unknown conflict strategy "local_wins"; use "newest-wins", "connec-wins", "local-wins" or { merge: (args) => record }',
+    );
+    // @ts-expect-error misspelt strategy inside a policy
+    expect(() => defineEntity({ ...both, conflict: { strategy: 'newest' } })).toThrow('unknown conflict strategy "newest"');
+    expect(() => defineEntity({ ...both, conflict: { strategy: 'newest-wins', skewMs: -5 } })).toThrow(
+      'Entity "c": conflict skewMs must be a finite number of milliseconds >= 0, not -5',
+    );
+    expect(() => defineEntity({ ...both, conflict: { strategy: 'newest-wins', skewMs: Number.NaN } })).toThrow(/skewMs must be a finite number/);
+    expect(() => defineEntity({ ...both, conflict: { strategy: 'newest-wins', skewMs: Number.POSITIVE_INFINITY } })).toThrow(/skewMs must be a finite/);
+    // @ts-expect-error the tie-breaker is 'connec' or 'local'
+    expect(() => defineEntity({ ...both, conflict: { strategy: 'newest-wins', tieBreaker: 'app' } })).toThrow(
+      'Entity "c": conflict tieBreaker must be "connec" or "local", not "app"',
+    );
+    // @ts-expect-error merge must be a function
+    expect(() => defineEntity({ ...both, conflict: { merge: 'yes' } })).toThrow('Entity "c": conflict "merge" must be a function');
+    // @ts-expect-error a policy needs a strategy
+    expect(() => defineEntity({ ...both, conflict: { skewMs: 5 } })).toThrow(/conflict must be "newest-wins", .* or \{ strategy, skewMs\?, tieBreaker\? \}/);
+  });
+
+  it('keeps accepting every valid form, with the defaults filled in', () => {
+    const policy = (conflict: ConflictStrategy<{ id: string }> | ConflictPolicy<{ id: string }>) => defineEntity({ ...both, conflict }).inbound?.conflict;
+    expect(defineEntity(both).inbound?.conflict).toEqual({ strategy: 'newest-wins', skewMs: 2_000, tieBreaker: 'connec' });
+    expect(policy('local-wins')).toEqual({ strategy: 'local-wins', skewMs: 2_000, tieBreaker: 'connec' });
+    expect(policy('connec-wins')?.strategy).toBe('connec-wins');
+    expect(policy({ strategy: 'newest-wins', skewMs: 0, tieBreaker: 'local' })).toEqual({ strategy: 'newest-wins', skewMs: 0, tieBreaker: 'local' });
+    const merge = { merge: ({ local }: { local: { id: string } }) => local };
+    expect(policy(merge)?.strategy).toBe(merge);
+    expect(policy({ strategy: merge, skewMs: 10 })).toEqual({ strategy: merge, skewMs: 10, tieBreaker: 'connec' });
+  });
+});
+
+describe('defineEntity: paths and matching fields', () => {
+  it('refuses dotted paths, suggesting the slash form', () => {
+    expect(() => inbound('inv', 'invoices', { 'lines.item_id': 'items' })).toThrow(ConnectorDefinitionError);
+    expect(() => inbound('inv', 'invoices', { 'lines.item_id': 'items' })).toThrow(
+      'Entity "inv": invalid reference path "lines.item_id": nested paths are joined by "/", use "lines/item_id"',
+    );
+    expect(() => defineEntity({ name: 'inv', connec: 'invoices', direction: 'inbound', subRecords: ['details.lines'], toLocal: () => ({}), local: store })).toThrow(
+      'invalid sub-record path "details.lines": nested paths are joined by "/", use "details/lines"',
+    );
+  });
+
+  it('refuses empty sub-record paths and matching fields', () => {
+    expect(() => defineEntity({ name: 'inv', connec: 'invoices', direction: 'inbound', subRecords: [''], toLocal: () => ({}), local: store })).toThrow(
+      'Entity "inv": sub-record paths must be non-empty strings, not ""',
+    );
+    for (const field of ['', '  ']) {
+      expect(() =>
+        defineEntity({ name: 'p', connec: 'people', direction: 'outbound', matchingFields: ['email', field], toConnec: () => ({}), localId: () => 'x' }),
+      ).toThrow(`Entity "p": matchingFields must be non-empty Connec! field names, not ${JSON.stringify(field)}`);
+    }
+    expect(defineEntity({ name: 'p', connec: 'people', direction: 'outbound', matchingFields: ['email'], toConnec: () => ({}), localId: () => 'x' }).matchingFields).toEqual([
+      'email',
+    ]);
+  });
+});
+
+describe('defineConnector: references the catalog knows must point at an entity of their collection', () => {
+  const companies = inbound('companies', 'organizations');
+
+  it('refuses a catalog reference whose target entity syncs another collection', () => {
+    const contacts = inbound('contacts', 'people', { organization_id: 'contacts' });
+    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(ConnectorDefinitionError);
+    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(
+      'Entity "contacts": `organization_id` of people references organizations, but entity "contacts" syncs people',
+    );
+    const items = inbound('items', 'items');
+    const invoices = inbound('invoices', 'invoices', { 'lines/item_id': 'companies' });
+    expect(() => defineConnector({ entities: [companies, items, invoices] })).toThrow(
+      '`lines/item_id` of invoices references items, but entity "companies" syncs organizations',
+    );
+  });
+
+  it('accepts matching targets, paths the catalog does not list, record-dependent targets and collections outside the catalog', () => {
+    const contacts = inbound('contacts', 'people', { organization_id: 'companies' });
+    const items = inbound('items', 'items', { parent_item_id: 'items' });
+    const invoices = inbound('invoices', 'invoices', { person_id: 'contacts', 'lines/item_id': 'items' });
+    expect(defineConnector({ entities: [companies, contacts, items, invoices] }).entities).toHaveLength(4);
+    // Not in the catalog (which may be incomplete): taken on trust.
+    expect(defineConnector({ entities: [companies, inbound('c2', 'people', { organisation_id: 'companies' })] }).entities).toHaveLength(2);
+    // The catalog's target depends on the record.
+    const payments = inbound('payments', 'payments', { 'payment_lines/linked_transactions/id': 'invoices' });
+    expect(defineConnector({ entities: [invoices, contacts, items, companies, payments] }).entities).toHaveLength(5);
+    expect(defineConnector({ entities: [companies, inbound('things', 'my_things', { organization_id: 'things' })] }).entities).toHaveLength(2);
+  });
+});
