@@ -21,25 +21,28 @@ export async function readLimitedBody(request: Request, limit: number): Promise<
   }
   if (request.body === null) return null;
   const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
+  // Chunks are copied into one growing buffer as they arrive, never kept: a sender of a
+  // million one-byte chunks would otherwise make the process hold a million chunk objects
+  // (hundreds of MB for a body within the limit).
+  const expected = declared !== null && /^\d+$/.test(declared) ? Number(declared) : 0;
+  let buffer = new Uint8Array(Math.min(limit, Math.max(expected, 16 * 1024)));
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
+    if (total + value.byteLength > limit) {
       await reader.cancel().catch(() => {});
       throw new BodyTooLargeError(limit);
     }
-    chunks.push(value);
+    if (total + value.byteLength > buffer.byteLength) {
+      const grown = new Uint8Array(Math.min(limit, Math.max(buffer.byteLength * 2, total + value.byteLength)));
+      grown.set(buffer.subarray(0, total));
+      buffer = grown;
+    }
+    buffer.set(value, total);
+    total += value.byteLength;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return total === buffer.byteLength ? buffer : buffer.slice(0, total);
 }
 
 /** A copy of `request` whose body is the already-read `body` (safe to read again). */

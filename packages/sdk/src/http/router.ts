@@ -1,6 +1,6 @@
 import type { Logger, RouteKind, RouteTable, Tenant, TenantRegistry } from '../core/types.js';
 import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from '../errors/index.js';
-import { invalidCredentialsResponse, parseBasicAuth, safeEqual } from '../webhooks/auth.js';
+import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
@@ -292,6 +292,12 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     const { tenant, route, params } = found[0]!;
     const handler = options.routes[route.kind];
     if (!handler) return json(404, { error: 'not_found', message: 'Not found' });
+    // Routes Maestrano calls with the tenant's Basic credentials: refused before the body is
+    // read, so an unauthenticated caller cannot make the process buffer a body at all.
+    if (BASIC_AUTH_KINDS.has(route.kind) && !verifyTenantBasicAuth(request, tenant)) {
+      await request.body?.cancel().catch(() => {});
+      return invalidCredentialsResponse();
+    }
 
     let buffered: Request;
     try {

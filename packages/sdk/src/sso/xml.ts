@@ -42,7 +42,33 @@ export function parseUntrustedXml(xml: string): Document {
     throw new XmlRejectedError('not well-formed XML');
   }
   if (problem !== null || !doc || !doc.documentElement) throw new XmlRejectedError('not well-formed XML');
+  checkShape(doc.documentElement);
   return doc;
+}
+
+/**
+ * At most this many nodes in a document, and children of one element. A Maestrano response is
+ * a few hundred nodes; node-saml's XPath (xpath 0.0.x) sorts matched nodes in worse than
+ * quadratic time, so an unsigned response with tens of thousands of siblings would block the
+ * event loop for minutes before its signature is even looked at.
+ */
+const MAX_NODES = 5_000;
+const MAX_CHILDREN = 500;
+
+/** Refuses documents wider or larger than any SAML response (walked iteratively: no stack depth). */
+function checkShape(root: Element): void {
+  let nodes = 0;
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as Node;
+    let children = 0;
+    for (let c = node.firstChild; c !== null; c = c.nextSibling) {
+      children++;
+      if (++nodes > MAX_NODES) throw new XmlRejectedError(`more than ${MAX_NODES} nodes`);
+      if (children > MAX_CHILDREN) throw new XmlRejectedError(`an element with more than ${MAX_CHILDREN} children`);
+      if (c.nodeType === 1) stack.push(c);
+    }
+  }
 }
 
 export function isElement(node: Node | null): node is Element {

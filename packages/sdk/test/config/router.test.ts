@@ -52,6 +52,11 @@ const routes: RouteTable = {
   },
 };
 const handler = createRouter({ tenants, routes, maxBodyBytes: 1024, logger });
+/** The Basic credentials Maestrano sends to each tenant's webhooks and notifications. */
+const creds = {
+  'mkt-a': { authorization: `Basic ${Buffer.from('app-a:key-a').toString('base64')}` },
+  'mkt-b': { authorization: `Basic ${Buffer.from('app-b:key-b').toString('base64')}` },
+};
 
 let baseUrl: string;
 const server = createServer((req, res) => void toNodeListener(handler)(req, res));
@@ -66,9 +71,9 @@ afterAll(async () => {
 describe('the Maestrano router (through toNodeListener on loopback)', () => {
   it('routes by the tenant (last segment) and its configured paths, extracting id and group_id', async () => {
     seen.length = 0;
-    const r1 = await fetch(`${baseUrl}/maestrano/account/groups/cld-9/users/usr-3/mkt-a`, { method: 'DELETE' });
+    const r1 = await fetch(`${baseUrl}/maestrano/account/groups/cld-9/users/usr-3/mkt-a`, { method: 'DELETE', headers: creds['mkt-a'] });
     expect(await r1.json()).toEqual({ kind: 'groupUserDeleted' });
-    const r2 = await fetch(`${baseUrl}/hooks/groups/cld-7/mkt-b`, { method: 'DELETE' });
+    const r2 = await fetch(`${baseUrl}/hooks/groups/cld-7/mkt-b`, { method: 'DELETE', headers: creds['mkt-b'] });
     expect(await r2.json()).toEqual({ kind: 'groupDeleted' });
     const r3 = await fetch(`${baseUrl}/custom/acs/mkt-b`, { method: 'POST', body: 'SAMLResponse=abc' });
     expect(r3.status).toBe(200);
@@ -91,6 +96,43 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     const noHandler = await fetch(`${baseUrl}/maestrano/metadata/mkt-a`);
     expect(noHandler.status).toBe(404);
     expect(await noHandler.json()).toEqual({ error: 'not_found', message: 'Not found' });
+  });
+
+  it('refuses webhooks and notifications without the tenant credentials before reading their body', async () => {
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        if (pulled > 1_000) controller.close();
+        else controller.enqueue(new Uint8Array(1).fill(65));
+      },
+    });
+    const url = 'http://127.0.0.1/maestrano/connec/notifications/mkt-a';
+    const res = await handler(new Request(url, { method: 'POST', body, duplex: 'half' } as RequestInit));
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Basic realm="maestrano"');
+    // The stream's first pull happens when it is created; nothing was read past it.
+    expect(pulled).toBeLessThanOrEqual(2);
+    const wrong = await handler(new Request('http://127.0.0.1/hooks/groups/cld-1/mkt-b', { method: 'DELETE', headers: creds['mkt-a'] }));
+    expect(wrong.status).toBe(401);
+  });
+
+  it('reads a body sent in many tiny chunks exactly, and refuses one that passes the limit', async () => {
+    seen.length = 0;
+    const chunked = (bytes: number) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes; i++) controller.enqueue(new Uint8Array([48 + (i % 10)]));
+          controller.close();
+        },
+      });
+    const url = 'http://127.0.0.1/custom/acs/mkt-b';
+    const ok = await handler(new Request(url, { method: 'POST', body: chunked(1_000), duplex: 'half' } as RequestInit));
+    expect(ok.status).toBe(200);
+    expect(seen.map((s) => s.body)).toEqual([Array.from({ length: 1_000 }, (_, i) => String(i % 10)).join('')]);
+    const over = await handler(new Request(url, { method: 'POST', body: chunked(1_025), duplex: 'half' } as RequestInit));
+    expect(over.status).toBe(413);
+    expect(seen).toHaveLength(1);
   });
 
   it('answers 405 with Allow for a known path and the wrong method', async () => {
@@ -122,7 +164,7 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
 
   it('maps typed errors to their status and anything else to a bare logged 500 (no stack, no detail)', async () => {
     errors.length = 0;
-    const boom = await fetch(`${baseUrl}/maestrano/connec/notifications/mkt-a`, { method: 'POST', body: '{}' });
+    const boom = await fetch(`${baseUrl}/maestrano/connec/notifications/mkt-a`, { method: 'POST', body: '{}', headers: creds['mkt-a'] });
     expect(boom.status).toBe(500);
     const text = await boom.text();
     expect(JSON.parse(text)).toEqual({ error: 'internal_error', message: 'Internal error' });
@@ -136,12 +178,12 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
   it('never hands a handler an id with a control character (NUL cannot be stored): 404', async () => {
     const before = seen.length;
     for (const id of ['%00', 'cld-1%00', '%0A', '%7F']) {
-      const res = await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/${id}/mkt-a`, { method: 'DELETE' });
+      const res = await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/${id}/mkt-a`, { method: 'DELETE', headers: creds['mkt-a'] });
       expect(res.status).toBe(404);
       expect(await res.json()).toEqual({ error: 'not_found', message: 'Not found' });
     }
     expect(seen.length).toBe(before);
-    expect((await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/usr%201/mkt-a`, { method: 'DELETE' })).status).toBe(200);
+    expect((await fetch(`${baseUrl}/maestrano/account/groups/cld-1/users/usr%201/mkt-a`, { method: 'DELETE', headers: creds['mkt-a'] })).status).toBe(200);
   });
 
   it('answers a 4xx, never a 500, for a `//` request target or an unparsable Host header', async () => {
@@ -207,7 +249,7 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
-        const res = await fetch(url, method === 'POST' ? { method, body, headers: { 'content-type': type } } : { method });
+        const res = await fetch(url, method === 'POST' ? { method, body, headers: { 'content-type': type } } : { method, headers: creds['mkt-b'] });
         return { status: res.status, json: (await res.json()) as Record<string, unknown> };
       } finally {
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -141,6 +141,19 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await h.post(Buffer.from(withDoctype).toString('base64'), { cookie: started.cookie }), 400, 'malformed');
   });
 
+  it('malformed: a response with tens of thousands of siblings (node-saml would take minutes), refused before its signature is checked', async () => {
+    const started = await h.init();
+    const request = h.idp.parseAuthnRequest(started.location);
+    const xml = h.idp.responseXml(alice, { acsUrl: request.acsUrl, inResponseTo: request.id });
+    // Unsigned filler is enough: without the shape check this reached node-saml's XPath.
+    const wide = xml.replace(/(<samlp?:Response\b[^>]*>)/, `$1${'<x/>'.repeat(20_000)}`);
+    expect(wide.length).toBeGreaterThan(xml.length + 70_000);
+    await expectRefused(await h.post(Buffer.from(wide).toString('base64'), { cookie: started.cookie }), 400, 'malformed');
+    const deepInAssertion = xml.replace(/(<saml2?:Assertion\b[^>]*>)/, `$1${'<x/>'.repeat(600)}`);
+    expect(deepInAssertion).not.toBe(xml);
+    await expectRefused(await h.post(Buffer.from(deepInAssertion).toString('base64'), { cookie: started.cookie }), 400, 'malformed');
+  });
+
   it('malformed: a uid attribute other than the NameID, even when mno_uid matches it', async () => {
     await expectRefused(await attempt({ user: { ...alice, extra: { uid: mallory.uid } } }), 400, 'malformed');
   });
