@@ -19,7 +19,7 @@ import {
   staticTenants,
 } from '@org/maestrano-sdk';
 import { expect } from 'vitest';
-import { createWorker } from '../../src/worker/index.js';
+import { createWorker, type Worker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
 
 export const TENANT = 'default';
@@ -295,8 +295,17 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     connector: buildConnector(app, options),
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...options.sync },
   });
-  const worker = createWorker(runtime, sync.jobs ?? {});
-  const drain = async (rounds = 200) => {
+  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
+  const notify = notifier(sync);
+  return { app, connec, storage, runtime, sync, drain, notify };
+}
+
+/**
+ * Runs `worker` until no job is pending or running (parked jobs waited for, within `rounds`
+ * passes), with fast retries.
+ */
+export function drainer(worker: { drain: Worker['drain'] }, storage: StorageAdapter) {
+  return async (rounds = 200): Promise<void> => {
     for (let i = 0; i < rounds; i++) {
       await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
       const counts = await storage.jobs.counts();
@@ -304,8 +313,6 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  const notify = notifier(sync);
-  return { app, connec, storage, runtime, sync, drain, notify };
 }
 
 /**

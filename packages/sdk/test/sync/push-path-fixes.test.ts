@@ -7,7 +7,7 @@ import { createSyncModule, defineConnector, defineEntity, ImportFailedError, mem
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { C, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { C, GROUP, drainer, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 type AnyEntityDefinition = ReturnType<typeof defineEntity>;
 
@@ -21,15 +21,7 @@ async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 3, onEvent: (e: SyncEvent) => events.push(e), ...sync },
   });
   await provisionGroup(storage);
-  const worker = createWorker(runtime, module.jobs ?? {});
-  const drain = async () => {
-    for (let i = 0; i < 100; i++) {
-      await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
-      const counts = await storage.jobs.counts();
-      if (counts.pending === 0 && counts.running === 0) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const drain = drainer(createWorker(runtime, module.jobs ?? {}), storage);
   const notify = notifier(module);
   return { connec, storage, sync: module, drain, notify, events };
 }

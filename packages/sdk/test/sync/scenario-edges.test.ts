@@ -8,7 +8,7 @@ import { createSyncModule, defineConnector, defineEntity, memoryAdapter, type Sy
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { A, C, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { A, C, createHarness, GROUP, drainer, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 type AnyEntityDefinition = ReturnType<typeof defineEntity>;
 const env = { group_id: GROUP, channel_id: ORG_UID };
@@ -19,15 +19,7 @@ async function custom(entities: AnyEntityDefinition[], sync: SyncModuleConfig = 
   const storage = memoryAdapter();
   const runtime = testRuntime(storage);
   const module = createSyncModule(runtime, { connector: defineConnector({ entities }), sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...sync } });
-  const worker = createWorker(runtime, module.jobs ?? {});
-  const drain = async () => {
-    for (let i = 0; i < 200; i++) {
-      await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
-      const counts = await storage.jobs.counts();
-      if (counts.pending === 0 && counts.running === 0) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const drain = drainer(createWorker(runtime, module.jobs ?? {}), storage);
   await provisionGroup(storage);
   const events: SyncEvent[] = [];
   module.api.on((e) => events.push(e));

@@ -175,67 +175,44 @@ describe('worker – shutdown and leases', () => {
     expect(await storage.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other' });
   });
 
-  it('worker – when heartbeats fail, the heartbeat timer aborts ctx.signal while the lease is still held', async () => {
-    const storage = memoryAdapter();
-    let abortedInTime: boolean | null = null;
-    const worker = createWorker(runtimeWith(failingHeartbeats(storage)), {
-      'test.job': async (_job, ctx) => {
-        const aborted = await new Promise<boolean>((resolve) => {
-          const fallback = setTimeout(() => resolve(false), 3_000);
-          ctx.signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(fallback);
-              resolve(true);
-            },
-            { once: true },
-          );
-        });
-        // Nobody else could claim the job yet: it was given up before its lease ran out.
-        if (aborted) abortedInTime = (await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 })).length === 0;
-        if (aborted) throw ctx.signal.reason;
-      },
+  // Renewals that fail, and renewals that never answer (a database gone silent behind an open
+  // connection): either way the job is given up while its lease is still held.
+  const unconfirmed: [string, (storage: StorageAdapter) => StorageAdapter][] = [
+    ['fail', failingHeartbeats],
+    ['never answer', (storage) => ({ ...storage, jobs: { ...storage.jobs, heartbeatMany: () => new Promise<string[]>(() => {}) } })],
+  ];
+  for (const [how, wrap] of unconfirmed) {
+    it(`worker – when heartbeats ${how}, the heartbeat timer aborts ctx.signal while the lease is still held`, async () => {
+      const storage = memoryAdapter();
+      let abortedInTime: boolean | null = null;
+      const worker = createWorker(runtimeWith(wrap(storage)), {
+        'test.job': async (_job, ctx) => {
+          const aborted = await new Promise<boolean>((resolve) => {
+            const fallback = setTimeout(() => resolve(false), 5_000);
+            ctx.signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(fallback);
+                resolve(true);
+              },
+              { once: true },
+            );
+          });
+          // Nobody else could claim the job yet: it was given up before its lease ran out.
+          if (aborted) abortedInTime = (await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 })).length === 0;
+          if (aborted) throw ctx.signal.reason;
+        },
+      });
+      const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+
+      const stats = await worker.drain({ leaseMs: 2_000, pollIntervalMs: 5 });
+
+      expect(abortedInTime).toBe(true);
+      expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 0, lost: 1 });
+      // Left to expire and be redelivered, never recorded as done.
+      expect((await storage.jobs.get(id))?.status).toBe('running');
     });
-    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
-
-    const stats = await worker.drain({ leaseMs: 2_000, pollIntervalMs: 5 });
-
-    expect(abortedInTime).toBe(true);
-    expect(stats).toMatchObject({ claimed: 1, completed: 0, retried: 0, lost: 1 });
-    // Left to expire and be redelivered, never recorded as done.
-    expect((await storage.jobs.get(id))?.status).toBe('running');
-  });
-
-  it('worker – when a heartbeat never answers (a database gone silent), the timer still aborts ctx.signal while the lease is held', async () => {
-    const storage = memoryAdapter();
-    const silent: StorageAdapter = { ...storage, jobs: { ...storage.jobs, heartbeatMany: () => new Promise<string[]>(() => {}) } };
-    let abortedInTime: boolean | null = null;
-    const worker = createWorker(runtimeWith(silent), {
-      'test.job': async (_job, ctx) => {
-        const aborted = await new Promise<boolean>((resolve) => {
-          const fallback = setTimeout(() => resolve(false), 5_000);
-          ctx.signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(fallback);
-              resolve(true);
-            },
-            { once: true },
-          );
-        });
-        // Given up before its lease ran out: nobody else could claim the job yet.
-        if (aborted) abortedInTime = (await storage.jobs.claim({ worker: 'other', limit: 1, leaseMs: 60_000 })).length === 0;
-        if (aborted) throw ctx.signal.reason;
-      },
-    });
-    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
-
-    const stats = await worker.drain({ leaseMs: 2_000, pollIntervalMs: 5 });
-
-    expect(abortedInTime).toBe(true);
-    expect(stats).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
-    expect((await storage.jobs.get(id))?.status).toBe('running');
-  });
+  }
 
   it('worker – a heartbeat answered after the job was completed emits no lease_lost and is not counted as lost', async () => {
     const storage = memoryAdapter();
