@@ -211,8 +211,16 @@ export function rawHash(record: unknown): string {
   return sha256(canonicalJson(record)).slice(0, 32);
 }
 
+/** An ISO-8601 date-time without an offset: Connec! means UTC (PROTOCOL §6.7), never the host's zone. */
+const NO_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+
+/**
+ * A Connec! `updated_at`/`created_at` as a Date (null when absent or unreadable). One without
+ * an offset is read as UTC: read in the host's zone, a worker west of UTC moved its poll
+ * cursor ahead of records it had not read yet.
+ */
 export function parseTimestamp(value: unknown): Date | null {
   if (typeof value !== 'string' || value === '') return null;
-  const ms = Date.parse(value);
+  const ms = Date.parse(NO_OFFSET.test(value) ? `${value}Z` : value);
   return Number.isNaN(ms) ? null : new Date(ms);
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, contentHash, payloadHash, rawHash } from '../../src/sync/records.js';
+import { canonicalJson, contentHash, parseTimestamp, payloadHash, rawHash } from '../../src/sync/records.js';
 
 // ---- the reference definition (the implementation before the one-pass writer) ----
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -132,5 +132,26 @@ describe('canonical JSON and content hash (one-pass writer)', () => {
     const sha = (t: string) => createHash('sha256').update(t).digest('hex');
     expect(payloadHash({ b: [1, undefined], a: 'x' })).toBe(sha('{"a":"x","b":[1,null]}'));
     expect(rawHash({ z: new Date(Date.UTC(2026, 0, 2)), y: {} })).toBe(sha('{"z":"2026-01-02T00:00:00.000Z"}').slice(0, 32));
+  });
+});
+
+describe('parseTimestamp', () => {
+  it('reads a Connec! timestamp without an offset as UTC, whatever the host time zone', () => {
+    const saved = process.env.TZ;
+    // Node re-reads TZ when it is assigned: a host west of UTC.
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(new Date(2016, 0, 1).getTimezoneOffset()).toBe(300);
+      expect(parseTimestamp('2016-01-01T00:00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
+      expect(parseTimestamp('2016-01-01T00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
+      expect(parseTimestamp('2016-01-01T00:00:00.250')?.toISOString()).toBe('2016-01-01T00:00:00.250Z');
+      expect(parseTimestamp('2016-01-01T00:00:00+02:00')?.toISOString()).toBe('2015-12-31T22:00:00.000Z');
+      expect(parseTimestamp('2016-01-01T00:00:00Z')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
+      expect(parseTimestamp('banana')).toBeNull();
+      expect(parseTimestamp(42)).toBeNull();
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
   });
 });
