@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { RecurringBill } from '../account/resources.js';
-import { type JobHandler, JobDeferral, type Logger } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger } from '../core/types.js';
 import {
   ApiError,
   BillingError,
@@ -168,8 +168,10 @@ export function createSubscriber(deps: SubscribeDeps) {
 
     const group = await storage.groups.get(tenant, groupId);
     if (!group) {
+      // Woken as soon as a login completes the group; otherwise tried again well later.
       throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
-        retryInMs: config.subscription.retryDelayMs,
+        waitKey: groupReadyWaitKey(tenant, groupId),
+        retryInMs: Math.max(config.subscription.retryDelayMs, GROUP_READY_RETRY_MS),
       });
     }
     if (group.status === 'cancelled') {

@@ -140,6 +140,22 @@ export class JobDeferral extends Error {
 }
 
 /** Job types the SDK enqueues. */
+/**
+ * The wait key of jobs that need a group to be provisioned (its company created and
+ * recorded): SSO provisioning wakes it as soon as it completes the group, which can be a
+ * later login when completing it failed the first time.
+ */
+export function groupReadyWaitKey(tenant: string, groupId: string): string {
+  return `group-ready:${tenant}:${groupId}`;
+}
+
+/**
+ * How long a job waiting for its group to be provisioned waits between attempts unless the
+ * group completes first (it is woken then): with the default 8 attempts, about 80 minutes for
+ * the user's next login to complete it.
+ */
+export const GROUP_READY_RETRY_MS = 10 * 60 * 1000;
+
 export const JobTypes = {
   /** Emitted once per new company by SSO provisioning; fans out to billing and import. */
   companyCreated: 'company.created',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CompanyCreatedPayload, JobTypes, type Runtime, type Tenant } from '../core/types.js';
+import { type CompanyCreatedPayload, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
 import { seatsLockKey, withStorageLock } from '../webhooks/locks.js';
@@ -143,6 +143,15 @@ export class Provisioner {
           companyId: company.id,
           orgUid: group.orgUid,
           trialEndsAt: group.endFreeTrial,
+        });
+        // The company's follow-up jobs (billing, import) may already wait for this group: a
+        // first login whose completion failed queued them. Failing to wake them only delays them.
+        await storage.jobs.wake(groupReadyWaitKey(tenant.name, group.uid)).catch((error: unknown) => {
+          this.#runtime.logger.warn('maestrano: could not wake the jobs waiting for a provisioned group', {
+            tenant: tenant.name,
+            groupId: group.uid,
+            error: error instanceof Error ? error.message : String(error),
+          });
         });
         return { record, created: true };
       } catch (error) {
