@@ -91,7 +91,13 @@ function faultInput(body: Record<string, unknown>): FaultInput {
 export async function handleAdmin(platform: Platform, req: SandboxRequest): Promise<SandboxResponse | null> {
   const path = req.url.pathname;
   if (path !== ADMIN_PREFIX && !path.startsWith(`${ADMIN_PREFIX}/`)) return null;
-  const seg = path.slice(ADMIN_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+  let seg: string[];
+  try {
+    seg = path.slice(ADMIN_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+  } catch (err) {
+    if (err instanceof URIError) return fail(400, 'path', 'Malformed percent-encoding in the URL');
+    throw err;
+  }
   const method = req.method;
   const store = platform.store;
   let body: Record<string, unknown> = {};
@@ -114,8 +120,9 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
     }
     if (a === 'reset' && method === 'POST') {
       store.clearData();
-      platform.notifier.deliveries.length = 0;
+      platform.notifier.reset();
       platform.faults?.clear();
+      platform.idpSessions?.clear();
       const records = num(body, 'seed');
       const summary = records !== undefined ? seedData(platform, { records }) : null;
       return json(200, { reset: true, seed: summary });

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   }
   const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
   const port = intOption(str('port'), 'port') ?? 4000;
+  if (port > 65535) fail('--port must be between 0 and 65535');
   const seed = intOption(str('seed'), 'seed');
   const notifyDelayMs = intOption(str('notify-delay-ms'), 'notify-delay-ms');
   const retryBaseMs = intOption(str('retry-base-ms'), 'retry-base-ms');
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const badMarketplace = marketplaces?.find((m) => !/^[A-Za-z0-9_-]+$/.test(m));
+  if (badMarketplace !== undefined) fail(`--marketplaces: invalid marketplace name '${badMarketplace}' (use letters, digits, '_' and '-')`);
   const dataFile = str('data');
   const host = str('host');
   const publicUrl = str('public-url');

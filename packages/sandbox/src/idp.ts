@@ -150,6 +150,10 @@ export class IdpSessions {
   logoutUser(userId: string): void {
     for (const [t, u] of this.#byToken) if (u === userId) this.#byToken.delete(t);
   }
+  /** Ends every browser session. */
+  clear(): void {
+    this.#byToken.clear();
+  }
 }
 
 function loginPage(platform: Platform, marketplace: Marketplace, returnTo: string): string {

@@ -31,6 +31,10 @@ export class Notifier {
   #inFlight = 0;
   #waiters: Array<() => void> = [];
   #stopped = false;
+  /** Aborted by stop() and reset(): cancels the attempts in flight. */
+  #abort = new AbortController();
+  /** Bumped by reset(): attempts started before it neither log nor retry. */
+  #generation = 0;
 
   constructor(options: NotifierOptions) {
     this.#options = options;
@@ -81,6 +85,8 @@ export class Notifier {
   async #attempt(delivery: Delivery): Promise<void> {
     if (this.#stopped) return;
     const creds = this.#options.credentials(delivery.marketplace);
+    const generation = this.#generation;
+    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs)]);
     this.#inFlight++;
     const at = new Date().toISOString();
     let status: number | null = null;
@@ -93,13 +99,19 @@ export class Notifier {
         method: delivery.method,
         headers,
         body: delivery.body ?? undefined,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        signal,
       });
       status = res.status;
       await res.arrayBuffer().catch(() => undefined);
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
       error = e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e);
+    }
+    if (generation !== this.#generation) {
+      // reset() dropped this delivery: it is neither logged nor retried.
+      this.#inFlight--;
+      this.#checkIdle();
+      return;
     }
     delivery.attempts.push({ at, status, error });
     if (error === null) {
@@ -138,12 +150,31 @@ export class Notifier {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  stop(): void {
-    this.#stopped = true;
+  #cancelAll(): void {
     for (const batch of this.#pending.values()) clearTimeout(batch.timer);
     this.#pending.clear();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#abort.abort();
+  }
+
+  /**
+   * Forgets every delivery: empties the log, drops the coalesced notifications still waiting,
+   * cancels pending retries and aborts the attempts in flight (which are then neither logged
+   * nor retried). Later deliveries are sent as usual.
+   */
+  reset(): void {
+    this.#generation++;
+    this.#cancelAll();
+    this.#abort = new AbortController();
+    this.deliveries.length = 0;
+    this.#checkIdle();
+  }
+
+  /** Stops for good: drops queued notifications and retries, and aborts the attempts in flight. */
+  stop(): void {
+    this.#stopped = true;
+    this.#cancelAll();
     this.#checkIdle();
   }
 }

@@ -3,6 +3,7 @@ import { generateSigningIdentity } from './certs.js';
 import { CONNEC_COLLECTIONS } from './connec/collections.js';
 import { type ChangeSource, ConnecError, createRecord, matchingRecord, renderRecord, updateRecord } from './connec/records.js';
 import type { FaultInjector } from './faults.js';
+import type { IdpSessions } from './idp.js';
 import { Notifier } from './notifier.js';
 import type { Store } from './store.js';
 import type { ConnecRecord, Group, GroupRole, JsonObject, Marketplace, Membership, OtherApp, SsoSession, User } from './types.js';
@@ -71,12 +72,21 @@ export class PlatformError extends Error {
   }
 }
 
+/** Ids given to createGroup/createUser: they end up in URL paths, so URL-safe characters only. */
+const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+function checkId(id: string): void {
+  if (!ID_PATTERN.test(id)) throw new PlatformError(400, 'id', `Invalid id '${id}': use letters, digits, '_' and '-' only`);
+}
+
 /** Domain operations shared by the protocol APIs, the admin API and the UI. */
 export class Platform {
   readonly store: Store;
   readonly notifier: Notifier;
   readonly options: ResolvedOptions;
   faults: FaultInjector | null = null;
+  /** The IdP's browser sessions (ended by the admin reset). */
+  idpSessions: IdpSessions | null = null;
   /** Public base URL of the sandbox (set once listening). */
   url = '';
 
@@ -196,6 +206,7 @@ export class Platform {
   createGroup(input: GroupInput): Group {
     const marketplace = input.marketplace ?? this.defaultMarketplace.name;
     if (!this.store.marketplaces.has(marketplace)) throw new PlatformError(400, 'marketplace', `Unknown marketplace '${marketplace}'`);
+    if (input.id !== undefined) checkId(input.id);
     const id = input.id ?? newId('cld');
     if (this.store.groups.has(id)) throw new PlatformError(409, 'id', `Group ${id} already exists`);
     const now = new Date().toISOString();
@@ -223,6 +234,7 @@ export class Platform {
   }
 
   createUser(input: UserInput): User {
+    if (input.id !== undefined) checkId(input.id);
     const id = input.id ?? newId('usr');
     if (this.store.users.has(id)) throw new PlatformError(409, 'id', `User ${id} already exists`);
     for (const m of input.memberships ?? []) {

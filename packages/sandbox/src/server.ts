@@ -12,7 +12,6 @@ import { Platform } from './platform.js';
 import { type SeedOptions, type SeedSummary, seedData } from './seed.js';
 import { Store } from './store.js';
 import type { FaultRule } from './types.js';
-import { sleep } from './util.js';
 import { handleUi } from './ui.js';
 
 export interface SandboxOptions {
@@ -135,6 +134,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const faults = new FaultInjector();
   platform.faults = faults;
   const sessions = new IdpSessions();
+  platform.idpSessions = sessions;
   try {
     platform.ensureEnvironment(options.environment);
     const names = options.marketplaces ?? (options.marketplace ? [options.marketplace] : store.marketplaces.size > 0 ? [] : ['sandbox']);
@@ -146,6 +146,25 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     store.close();
     throw e;
   }
+
+  // Aborted by stop(): ends the injected latency sleeps still running.
+  const stopping = new AbortController();
+  const faultSleep = (ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (stopping.signal.aborted) {
+        resolve(false);
+        return;
+      }
+      const onStop = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        stopping.signal.removeEventListener('abort', onStop);
+        resolve(true);
+      }, ms);
+      stopping.signal.addEventListener('abort', onStop, { once: true });
+    });
 
   const dispatch = async (req: SandboxRequest): Promise<SandboxResponse> => {
     const admin = await handleAdmin(platform, req);
@@ -171,8 +190,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         if (!path.startsWith(ADMIN_PREFIX)) {
           const rule = faults.match(request.method, path);
           if (rule) {
-            if (rule.kind === 'latency') await sleep(rule.latencyMs ?? 0);
-            else if (rule.kind === 'drop') {
+            if (rule.kind === 'latency') {
+              if (!(await faultSleep(rule.latencyMs ?? 0))) {
+                req.socket.destroy();
+                return;
+              }
+            } else if (rule.kind === 'drop') {
               req.socket.destroy();
               return;
             } else if (rule.kind === 'truncate') truncate = true;
@@ -239,11 +262,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     listenUrl,
     marketplacesUrl: `${platform.url}/api/config/v1/marketplaces`,
     credentials,
-    admin: new SandboxAdmin(platform.url),
+    admin: new SandboxAdmin(listenUrl),
     seeded,
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopping.abort();
       platform.notifier.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,6 +8,9 @@ import { escapeHtml, isRecord } from './util.js';
 
 const PAGE = 50;
 
+/** An id as one URL path segment. */
+const pathId = encodeURIComponent;
+
 function postButton(action: string, label: string, attrs = ''): string {
   return `<form method="post" action="${escapeHtml(action)}" class="inline"><button type="submit" ${attrs}>${escapeHtml(label)}</button></form>`;
 }
@@ -30,8 +33,8 @@ function groupsPage(platform: Platform): string {
   const rows = [...platform.store.groups.values()]
     .map(
       (g) =>
-        `<tr><td><a href="/ui/groups/${escapeHtml(g.id)}">${escapeHtml(g.id)}</a></td><td>${escapeHtml(g.name)}</td><td>${escapeHtml(g.marketplace)}</td><td>${escapeHtml(g.orgUid)}</td><td>${escapeHtml(g.status)}</td>` +
-        `<td><a class="button" href="/launch/${escapeHtml(g.id)}" data-launch="${escapeHtml(g.id)}">Launch app</a> <a href="/ui/groups/${escapeHtml(g.id)}#bills">Bills</a></td></tr>`,
+        `<tr><td><a href="/ui/groups/${pathId(g.id)}">${escapeHtml(g.id)}</a></td><td>${escapeHtml(g.name)}</td><td>${escapeHtml(g.marketplace)}</td><td>${escapeHtml(g.orgUid)}</td><td>${escapeHtml(g.status)}</td>` +
+        `<td><a class="button" href="/launch/${pathId(g.id)}" data-launch="${escapeHtml(g.id)}">Launch app</a> <a href="/ui/groups/${pathId(g.id)}#bills">Bills</a></td></tr>`,
     )
     .join('');
   return page('Groups', `<table><tr><th>Id</th><th>Name</th><th>Marketplace</th><th>Org uid</th><th>Status</th><th></th></tr>${rows}</table>`);
@@ -42,7 +45,7 @@ function usersPage(platform: Platform): string {
     .map((u) => {
       const groups = platform
         .membershipsOf(u.id)
-        .map((m) => `<a href="/ui/groups/${escapeHtml(m.groupId)}">${escapeHtml(m.groupId)}</a> (${escapeHtml(m.role)})`)
+        .map((m) => `<a href="/ui/groups/${pathId(m.groupId)}">${escapeHtml(m.groupId)}</a> (${escapeHtml(m.role)})`)
         .join(', ');
       return `<tr><td>${escapeHtml(u.id)}</td><td>${escapeHtml(u.name)} ${escapeHtml(u.surname)}</td><td>${escapeHtml(u.email)}</td><td>${groups}</td></tr>`;
     })
@@ -56,12 +59,12 @@ function groupPage(platform: Platform, groupId: string, notice: string | null): 
     .membersOf(g.id)
     .map((m) => {
       const u = platform.store.users.get(m.userId);
-      return `<tr><td>${escapeHtml(m.userId)}</td><td>${escapeHtml(u?.name)} ${escapeHtml(u?.surname)}</td><td>${escapeHtml(m.role)}</td><td>${postButton(`/ui/groups/${g.id}/users/${m.userId}/remove`, 'Remove user from group')}</td></tr>`;
+      return `<tr><td>${escapeHtml(m.userId)}</td><td>${escapeHtml(u?.name)} ${escapeHtml(u?.surname)}</td><td>${escapeHtml(m.role)}</td><td>${postButton(`/ui/groups/${pathId(g.id)}/users/${pathId(m.userId)}/remove`, 'Remove user from group')}</td></tr>`;
     })
     .join('');
   const bills = [...platform.store.bills.values()]
     .filter((b) => b.groupId === g.id)
-    .map((b) => `<tr><td>${escapeHtml(b.id)}</td><td>${escapeHtml(b.description)}</td><td>${(b.priceCents / 100).toFixed(2)} ${escapeHtml(b.currency)} × ${b.units}</td><td>${escapeHtml(b.status)}</td><td>${escapeHtml(b.createdAt)}</td><td>${b.status === 'submitted' ? postButton(`/ui/bills/${b.id}/invoice`, 'Mark invoiced') : ''}</td></tr>`)
+    .map((b) => `<tr><td>${escapeHtml(b.id)}</td><td>${escapeHtml(b.description)}</td><td>${(b.priceCents / 100).toFixed(2)} ${escapeHtml(b.currency)} × ${b.units}</td><td>${escapeHtml(b.status)}</td><td>${escapeHtml(b.createdAt)}</td><td>${b.status === 'submitted' ? postButton(`/ui/bills/${pathId(b.id)}/invoice`, 'Mark invoiced') : ''}</td></tr>`)
     .join('');
   const rbills = [...platform.store.recurringBills.values()]
     .filter((b) => b.groupId === g.id)
@@ -69,12 +72,12 @@ function groupPage(platform: Platform, groupId: string, notice: string | null): 
     .join('');
   const collections = CONNEC_COLLECTIONS.map((c) => ({ c, n: platform.store.listRecords(g.id, c).length }))
     .filter((x) => x.n > 0 || ['organizations', 'people', 'items', 'invoices', 'payments'].includes(x.c))
-    .map((x) => `<li><a href="/ui/groups/${escapeHtml(g.id)}/connec/${x.c}">${x.c}</a> (${x.n})</li>`)
+    .map((x) => `<li><a href="/ui/groups/${pathId(g.id)}/connec/${x.c}">${x.c}</a> (${x.n})</li>`)
     .join('');
   return page(
     `${g.name} (${g.id})`,
     `${notice ? `<p class="delivered">${escapeHtml(notice)}</p>` : ''}<p>Marketplace <b>${escapeHtml(g.marketplace)}</b>, org <code>${escapeHtml(g.orgUid)}</code>, status <b>${escapeHtml(g.status)}</b>, free trial until ${escapeHtml(g.freeTrialEndAt)}.
- <a class="button" href="/launch/${escapeHtml(g.id)}" data-launch="${escapeHtml(g.id)}">Launch app</a> ${g.status === 'running' ? postButton(`/ui/groups/${g.id}/cancel`, 'Cancel group') : ''}</p>
+ <a class="button" href="/launch/${pathId(g.id)}" data-launch="${escapeHtml(g.id)}">Launch app</a> ${g.status === 'running' ? postButton(`/ui/groups/${pathId(g.id)}/cancel`, 'Cancel group') : ''}</p>
 <h2>Members</h2><table><tr><th>User</th><th>Name</th><th>Role</th><th></th></tr>${members}</table>
 <h2 id="bills">Bills</h2><table><tr><th>Id</th><th>Description</th><th>Price</th><th>Status</th><th>Created</th><th></th></tr>${bills}</table>
 <h2>Recurring bills</h2><table><tr><th>Id</th><th>Description</th><th>Price</th><th>Period</th><th>Cycles</th><th>Status</th></tr>${rbills}</table>
@@ -89,7 +92,7 @@ function recordsPage(platform: Platform, groupId: string, collection: string, sk
     .slice(skip, skip + PAGE)
     .map((r) => {
       const label = r.data.name ?? r.data.title ?? `${r.data.first_name ?? ''} ${r.data.last_name ?? ''}`;
-      return `<tr><td><a href="/ui/groups/${escapeHtml(g.id)}/connec/${escapeHtml(collection)}/${escapeHtml(r.id)}">${escapeHtml(r.id)}</a></td><td>${escapeHtml(r.data.code ?? r.data.transaction_number ?? '')}</td><td>${escapeHtml(typeof label === 'string' ? label : JSON.stringify(label))}</td><td>${escapeHtml(r.data.status ?? '')}</td><td>${escapeHtml(r.updatedAt)}</td></tr>`;
+      return `<tr><td><a href="/ui/groups/${pathId(g.id)}/connec/${pathId(collection)}/${pathId(r.id)}">${escapeHtml(r.id)}</a></td><td>${escapeHtml(r.data.code ?? r.data.transaction_number ?? '')}</td><td>${escapeHtml(typeof label === 'string' ? label : JSON.stringify(label))}</td><td>${escapeHtml(r.data.status ?? '')}</td><td>${escapeHtml(r.updatedAt)}</td></tr>`;
     })
     .join('');
   const nav = `${skip > 0 ? `<a href="?skip=${Math.max(0, skip - PAGE)}">Previous</a> ` : ''}${skip + PAGE < all.length ? `<a href="?skip=${skip + PAGE}">Next</a>` : ''}`;
@@ -128,7 +131,13 @@ export function handleUi(platform: Platform, req: SandboxRequest): SandboxRespon
   const path = req.url.pathname.replace(/\/+$/, '') || '/';
   if (path === '/' && req.method === 'GET') return html(200, home(platform));
   if (!path.startsWith('/ui')) return null;
-  const seg = path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+  let seg: string[];
+  try {
+    seg = path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+  } catch (err) {
+    if (err instanceof URIError) return html(400, page('Bad request', '<p class="failed">Malformed percent-encoding in the URL.</p>'));
+    throw err;
+  }
   const [a, b, c, d, e, f] = seg;
   try {
     if (req.method === 'GET') {

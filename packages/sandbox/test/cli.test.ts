@@ -142,4 +142,13 @@ describe('CLI (built bin)', () => {
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain('--public-url must be an http(s) URL');
   });
+
+  it('rejects an out-of-range --port and invalid --marketplaces names with exit code 2', async () => {
+    const port = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--port', '70000']).catch((e: { code: number; stderr: string }) => e);
+    expect(port).toMatchObject({ code: 2 });
+    expect((port as { stderr: string }).stderr).toContain('--port must be between 0 and 65535');
+    const market = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--port', '0', '--marketplaces', 'alpha,be ta']).catch((e: { code: number; stderr: string }) => e);
+    expect(market).toMatchObject({ code: 2 });
+    expect((market as { stderr: string }).stderr).toContain("--marketplaces: invalid marketplace name 'be ta'");
+  });
 });
