@@ -2,7 +2,8 @@
  * A tenant missing from the tenant list for a while (a marketplaces document refreshed
  * without it): accepted records and the polling chain wait for it instead of being dropped.
  */
-import { createSyncModule, JobTypes, memoryAdapter, type TenantRegistry } from '@org/maestrano-sdk';
+import { createSyncModule, JobTypes, memoryAdapter, staticTenants, type TenantRegistry } from '@org/maestrano-sdk';
+import { groupReadyWaitKey } from '../../src/core/types.js';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
@@ -69,5 +70,34 @@ describe('a tenant missing from the tenant list', () => {
     await h.runDue();
     expect(h.connec.listCalls.some((c) => c.filter?.startsWith('updated_at gte'))).toBe(true);
     expect(await polls()).toBe(1);
+  });
+});
+
+describe('an import queued before its group was recorded', () => {
+  it('waits for the group (not dead-lettered), and runs once the group is provisioned and its wait key woken', async () => {
+    const now = Date.parse('2030-01-01T00:00:00.000Z');
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const app = new LocalApp();
+    const connec = new FakeConnec(ORG_UID);
+    connec.seed(GROUP, 'organizations', { name: 'Waiting Co' }, 'o1');
+    const runtime = { tenants: staticTenants([testTenant()]), storage, logger: silentLogger, clock, instanceId: 'test', fetch: globalThis.fetch };
+    const sync = createSyncModule(runtime, { connector: buildConnector(app), sync: { connecPort: () => connec, maxAttempts: 2 } });
+    const worker = createWorker(runtime, sync.jobs ?? {});
+    const runDue = () => worker.drain({ pollIntervalMs: 1, backoff: { baseMs: 1, maxMs: 1 } });
+
+    const { jobId } = await sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await runDue();
+    await runDue();
+    // Deferred on the group's wait key, far in the future: not retried to death meanwhile.
+    expect(await storage.jobs.get(jobId)).toMatchObject({ status: 'pending', attempts: 1, waitKey: groupReadyWaitKey(TENANT, GROUP) });
+    expect(app.companies.size).toBe(0);
+
+    // What SSO provisioning does once it records the group.
+    await provisionGroup(storage);
+    await storage.jobs.wake(groupReadyWaitKey(TENANT, GROUP));
+    await runDue();
+    expect((await storage.jobs.get(jobId))?.status).toBe('done');
+    expect([...app.companies.values()].map((c) => c.name)).toEqual(['Waiting Co']);
   });
 });
