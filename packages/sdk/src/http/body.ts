@@ -14,8 +14,9 @@ export class BodyTooLargeError extends Error {
  * off as soon as it passes the limit (the stream is cancelled).
  */
 export async function readLimitedBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) {
+  const header = request.headers.get('content-length');
+  const declared = header !== null && /^\d+$/.test(header) ? Number(header) : null;
+  if (declared !== null && declared > limit) {
     await request.body?.cancel().catch(() => {});
     throw new BodyTooLargeError(limit);
   }
@@ -24,8 +25,7 @@ export async function readLimitedBody(request: Request, limit: number): Promise<
   // Chunks are copied into one growing buffer as they arrive, never kept: a sender of a
   // million one-byte chunks would otherwise make the process hold a million chunk objects
   // (hundreds of MB for a body within the limit).
-  const expected = declared !== null && /^\d+$/.test(declared) ? Number(declared) : 0;
-  let buffer = new Uint8Array(Math.min(limit, Math.max(expected, 16 * 1024)));
+  let buffer = new Uint8Array(Math.min(limit, Math.max(declared ?? 0, 16 * 1024)));
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();

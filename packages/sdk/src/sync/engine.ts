@@ -532,14 +532,10 @@ export class SyncEngine {
 
     // Echo of our own push: the same content as we last pushed, seen through the mappers.
     const outbound = entity.outbound;
-    if (outbound && map.lastPushedHash !== null) {
-      let echoHash: string | null = null;
-      try {
-        echoHash = payloadHash(prune(outbound.toConnec(data, mctx)));
-      } catch {
-        echoHash = null;
-      }
-      if (echoHash === map.lastPushedHash) {
+    // What both sides will agree on once this version is written (the merge below may change it).
+    let agreed = this.agreedHash(entity, data, mctx);
+    if (map.lastPushedHash !== null) {
+      if (agreed === map.lastPushedHash) {
         // Acknowledged, not synced: the push that produced it already set `syncedAt`, and a
         // local edit made since must still count as one.
         await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
@@ -572,6 +568,7 @@ export class SyncEngine {
         const strategy = policy.strategy;
         if (typeof strategy === 'object') {
           data = strategy.merge({ connec: data, local: current, connecUpdatedAt: updatedAt, localUpdatedAt: localAt, ctx: mctx });
+          agreed = this.agreedHash(entity, data, mctx);
           winner = 'merged';
         } else if (strategy === 'local-wins') {
           winner = 'local';
@@ -619,7 +616,7 @@ export class SyncEngine {
     // local edit back to it look 'unchanged' (never pushed).
     const patch: IdMapPatch = {};
     if (map.lastError) patch.lastError = null;
-    const agreed = pushBack ? null : this.agreedHash(entity, data, mctx);
+    if (pushBack) agreed = null;
     if (map.lastPushedHash !== agreed) patch.lastPushedHash = agreed;
     if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
     this.counters.updated++;

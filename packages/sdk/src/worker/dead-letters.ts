@@ -4,7 +4,7 @@
  * and Connec! id).
  */
 import type { StorageAdapter } from '../storage/adapter.js';
-import { connecIdOf } from '../sync/records.js';
+import { connecIdOf, isObject } from '../sync/records.js';
 
 export interface DeadLetter {
   jobId: string;
@@ -25,8 +25,6 @@ export interface DeadLetterFilter {
   /** At most this many, newest first. Default 100. */
   limit?: number;
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones behind old ones). */
 export async function listDeadLetters(storage: StorageAdapter, types: readonly string[], filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
