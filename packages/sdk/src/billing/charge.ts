@@ -54,6 +54,7 @@ import {
 import { sleep } from '../internal/sleep.js';
 import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter.js';
 import type { BillingConfig } from './config.js';
+import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import {
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
@@ -121,7 +122,7 @@ const ChargeInputSchema = z
   });
 
 /** What is recorded in the ledger before the POST, and matched on reconciliation. */
-interface ChargeIntent extends JsonObject {
+export interface ChargeIntent extends JsonObject {
   kind: 'charge';
   tenant: string;
   groupId: string;
@@ -150,6 +151,10 @@ export interface ChargeDeps {
   /** The URL bills are POSTed to (named by the abort error when nothing was sent). */
   billsUrl(tenant: string): string;
   config: BillingConfig['charge'];
+  /** Delay of the duplicate check scheduled after a charge recorded under a taken-over claim. */
+  duplicateCheckDelayMs: number;
+  /** Default: the system clock. */
+  clock?: () => Date;
   /** Timeouts of the bill-creating POST (see `claimedCallTimeouts`); default: the client's. */
   createTimeouts?: Required<AccountTimeouts>;
   logger: Logger;
@@ -298,6 +303,15 @@ export function createCharge(deps: ChargeDeps) {
     }
   }
 
+  /**
+   * A bill recorded under a taken-over claim: the earlier owner's POST may still reach the
+   * platform, so a later job cancels what it creates (`./duplicates.ts`). Stored before the
+   * outcome is, so a failure here leaves the key to a retry that reconciles (and schedules again).
+   */
+  async function checkLater(tenant: string, groupId: string, idempotencyKey: string, billId: string): Promise<void> {
+    await scheduleDuplicateCheckJob(storage, { kind: 'charge', tenant, groupId, idempotencyKey, billId }, deps.clock?.() ?? new Date(), deps.duplicateCheckDelayMs);
+  }
+
   async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
     const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
     if (!recorded) {
@@ -387,7 +401,10 @@ export function createCharge(deps: ChargeDeps) {
         for (let lapses = 0; ; lapses++) {
           const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner);
           if (found) {
-            await recording(c.idempotencyKey, found.id, () => complete(ledgerKey, owner, found));
+            await recording(c.idempotencyKey, found.id, async () => {
+              await checkLater(c.tenant, c.groupId, c.idempotencyKey, found.id);
+              await complete(ledgerKey, owner, found);
+            });
             logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
             return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
           }
@@ -474,7 +491,10 @@ export function createCharge(deps: ChargeDeps) {
           undefined,
         );
       }
-      await recording(c.idempotencyKey, bill.id, () => complete(ledgerKey, owner, bill));
+      await recording(c.idempotencyKey, bill.id, async () => {
+        if (claim.recovered) await checkLater(c.tenant, c.groupId, c.idempotencyKey, bill.id);
+        await complete(ledgerKey, owner, bill);
+      });
       return { billId: bill.id, idempotencyKey: c.idempotencyKey, status: 'created', bill };
     }
   };

@@ -78,6 +78,13 @@ export const BillingConfigSchema = z.strictObject({
   onCompanyCreated: fn<OnCompanyCreated>('billing.onCompanyCreated').optional(),
   /** Cancel the group's active recurring bills when Maestrano deletes the group. Default true. */
   cancelRecurringBillsOnGroupDeleted: z.boolean().default(true),
+  /**
+   * A subscription or charge recorded after an unknown outcome (an earlier POST timed out, or
+   * its worker died mid-call) is checked again this long after: a duplicate that the earlier
+   * POST created late is cancelled (the `billing.check_duplicates` job, run by `mno.worker`).
+   * Default 1 800 000 ms (30 minutes).
+   */
+  duplicateCheckDelayMs: ms(1_000, 86_400_000).default(1_800_000),
   subscription: z
     .strictObject({
       /**

@@ -16,6 +16,7 @@ import { ConfigError } from '../errors/index.js';
 import { type AccountWebhookHooks, createAccountWebhooks } from '../webhooks/account.js';
 import { type ChargeInput, type ChargeOptions, type ChargeResult, createCharge } from './charge.js';
 import { type BillingConfig, claimedCallTimeouts, parseBillingConfig } from './config.js';
+import { createDuplicateChecker, duplicateCheckJobHandler } from './duplicates.js';
 import { createSubscriber, type SubscribeOutcome, subscribeJobHandler } from './subscribe.js';
 
 /** A tenant, by name or as the resolved object. */
@@ -107,6 +108,8 @@ export function createAccountModule(runtime: Runtime, options: AccountModuleOpti
     account,
     billsUrl: (tenant) => accountApiUrl(resolveTenant(tenant).api, 'bills'),
     config: config.charge,
+    duplicateCheckDelayMs: config.duplicateCheckDelayMs,
+    clock: runtime.clock,
     createTimeouts: claimedCallTimeouts(config.accountApi, config.charge.claimTtlMs),
     logger: runtime.logger,
     instanceId: runtime.instanceId,
@@ -149,7 +152,12 @@ export function createAccountModule(runtime: Runtime, options: AccountModuleOpti
   return {
     contribution: {
       routes: { groupDeleted: webhooks.groupDeleted, groupUserDeleted: webhooks.groupUserDeleted },
-      jobs: config.onCompanyCreated ? { [JobTypes.billingSubscribe]: subscribeJobHandler(subscribe) } : {},
+      jobs: {
+        ...(config.onCompanyCreated ? { [JobTypes.billingSubscribe]: subscribeJobHandler(subscribe) } : {}),
+        [JobTypes.billingCheckDuplicates]: duplicateCheckJobHandler(
+          createDuplicateChecker({ storage: runtime.storage, account, config, logger: runtime.logger }),
+        ),
+      },
     },
     account,
     billing,

@@ -28,6 +28,7 @@ import {
   ServerError,
 } from '../errors/index.js';
 import type { JsonObject, StorageAdapter } from '../storage/adapter.js';
+import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import { type BillingConfig, type BillingGroup, claimedCallTimeouts, parsePlan, type ResolvedPlan } from './config.js';
 
 const DAY_MS = 86_400_000;
@@ -98,7 +99,7 @@ export function billingGroupFrom(groupId: string, attributes: Record<string, str
   };
 }
 
-interface RecurringIntent extends JsonObject {
+export interface RecurringIntent extends JsonObject {
   kind: 'recurring';
   tenant: string;
   groupId: string;
@@ -231,7 +232,14 @@ export function createSubscriber(deps: SubscribeDeps) {
       await storage.groups.update(tenant, groupId, { trialEndsAt });
     }
 
+    // After an unknown outcome (our claim was taken over from an owner that may have POSTed),
+    // that POST can still land after we subscribe: check again later, before recording.
+    const scheduleDuplicateCheck = async (billId: string) => {
+      if (!claim.recovered) return;
+      await scheduleDuplicateCheckJob(storage, { kind: 'recurring', tenant, groupId, billId }, deps.clock(), config.duplicateCheckDelayMs);
+    };
     const adopt = async (status: 'reconciled', bill: RecurringBill): Promise<SubscribeOutcome> => {
+      await scheduleDuplicateCheck(bill.id);
       await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
       logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: bill.id });
       return { status, recurringBillId: bill.id };
@@ -280,6 +288,8 @@ export function createSubscriber(deps: SubscribeDeps) {
       if (found) return adopt('reconciled', found);
       throw error; // the claim stays until it expires; the retry reconciles first
     }
+    // A storage failure here (or recording below) fails the job; its retry adopts this bill.
+    await scheduleDuplicateCheck(bill.id);
     const recorded = await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
     if (!recorded) logger.warn('billing: subscription recorded late (claim taken over)', { tenant, groupId, recurringBillId: bill.id });
     logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
@@ -287,7 +297,7 @@ export function createSubscriber(deps: SubscribeDeps) {
   };
 }
 
-function billIdOf(outcome: unknown): string | null {
+export function billIdOf(outcome: unknown): string | null {
   if (typeof outcome === 'object' && outcome !== null && 'recurringBillId' in outcome) {
     const id = (outcome as { recurringBillId: unknown }).recurringBillId;
     return typeof id === 'string' ? id : null;

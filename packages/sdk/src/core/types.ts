@@ -160,6 +160,12 @@ export const JobTypes = {
   /** Emitted once per new company by SSO provisioning; fans out to billing and import. */
   companyCreated: 'company.created',
   billingSubscribe: 'billing.subscribe',
+  /**
+   * Enqueued by `billing.subscribe` when it set a subscription up after an unknown outcome (a
+   * POST timed out, a worker died): later, cancels a duplicate recurring bill that a late POST
+   * created.
+   */
+  billingCheckDuplicates: 'billing.check_duplicates',
   syncImport: 'sync.import',
   /** Incremental poll of a group (`sync.pollIntervalMs`), rescheduled after each run. */
   syncPoll: 'sync.poll',

@@ -20,6 +20,7 @@ import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
+import { createWorker } from '../../src/worker/index.js';
 import { crashingLedger, delay, makeRuntime, makeTenant, resetServer } from './helpers.js';
 
 let api: AccountApiServer;
@@ -202,6 +203,39 @@ describe('mno.billing.charge', () => {
     expect(retried.status).toBe('created');
     expect(api.bills.size).toBe(1);
     expect(await storage.ledger.get(key)).toMatchObject({ status: 'done', outcome: { billId: retried.billId } });
+  });
+
+  it('cancels the duplicate left by a POST that reached the platform after the retry charged (billing.check_duplicates)', async () => {
+    const key = chargeLedgerKey(TENANT, smsCharge.idempotencyKey);
+    let stuck: Request | null = null;
+    const { runtime, logger } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck === null) {
+        stuck = req.clone(); // sent, answer lost: the platform only gets it much later
+        throw new TypeError('fetch failed');
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 } } });
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    const retried = await mod.billing.charge(smsCharge);
+    expect(retried.status).toBe('created');
+    expect((await fetch(stuck as unknown as Request)).ok).toBe(true);
+    // Another key's identical charge is that key's bill, duplicate or not.
+    const other = await mod.billing.charge({ ...smsCharge, idempotencyKey: 'sms-2030-05-cld-1-topup' });
+    expect([...api.bills.values()].filter((b) => b.status !== 'cancelled')).toHaveLength(3);
+
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    await worker.drain({ pollIntervalMs: 5 });
+    expect([...api.bills.values()].filter((b) => b.status !== 'cancelled')).toHaveLength(3); // not before its delay
+    clock.advance(600_001);
+    expect((await worker.drain({ pollIntervalMs: 5 })).deadLettered).toBe(0);
+    const active = [...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id);
+    expect(active.sort()).toEqual([retried.billId, other.billId].sort());
+    expect(await storage.ledger.get(key)).toMatchObject({ status: 'done', outcome: { billId: retried.billId } });
+    expect(logger.entries.filter((e) => e.level === 'warn' && /duplicate bill cancelled/.test(e.message))).toHaveLength(1);
   });
 
   it('recovers at once when the platform created the bill but its answer failed (5xx after processing)', async () => {

@@ -292,6 +292,55 @@ describe('billing.subscribe', () => {
     expect(rbills()).toHaveLength(1);
   });
 
+  it('cancels the duplicate left by a POST that landed after the retry subscribed (billing.check_duplicates)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    // The first POST leaves but its answer is lost; the platform only receives it much later.
+    let stuck: Request | null = null;
+    const { runtime, logger } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck === null) {
+        stuck = req.clone();
+        throw new TypeError('fetch failed');
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => basePlan, duplicateCheckDelayMs: 600_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } },
+    });
+    await expect(mod.billing.subscribe(payload(null))).rejects.toBeInstanceOf(ConnectionError);
+    clock.advance(30_001);
+    const outcome = await mod.billing.subscribe(payload(null));
+    expect(outcome).toMatchObject({ status: 'subscribed' });
+    const kept = (outcome as { recurringBillId: string }).recurringBillId;
+    // Now the lost POST lands: two active recurring bills for one company.
+    const late = await fetch(stuck as unknown as Request);
+    expect(late.ok).toBe(true);
+    expect(rbills().filter((b) => b.status !== 'cancelled')).toHaveLength(2);
+    // A recurring bill of another plan (an add-on the app sold) is none of the check's business.
+    const addOn = await mod.billing.recurringBills.create(TENANT, { groupId: 'cld-1', priceCents: 500, description: 'Extra seats', currency: 'USD', period: 'Month' });
+
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    // Not before its delay: nothing is cancelled yet.
+    await worker.drain({ pollIntervalMs: 5 });
+    expect(rbills().filter((b) => b.status !== 'cancelled')).toHaveLength(3);
+    clock.advance(600_001);
+    const stats = await worker.drain({ pollIntervalMs: 5 });
+    expect(stats.deadLettered).toBe(0);
+    expect(await storage.jobs.counts({ type: JobTypes.billingCheckDuplicates })).toMatchObject({ done: 1 });
+    const active = rbills().filter((b) => b.status !== 'cancelled');
+    expect(active.map((b) => b.id).sort()).toEqual([kept, addOn.id].sort());
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toMatchObject({ status: 'done', outcome: { recurringBillId: kept } });
+    expect(logger.entries.some((r) => r.level === 'warn' && /duplicate recurring bill cancelled/.test(r.message))).toBe(true);
+  });
+
+  it('schedules no duplicate check for a subscription set up on its first attempt', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = setup(basePlan);
+    await mod.billing.subscribe(payload(null));
+    expect(await storage.jobs.counts({ type: JobTypes.billingCheckDuplicates })).toMatchObject({ pending: 0, done: 0 });
+  });
+
   it('fails with BillingError on an invalid plan, creating and storing nothing', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = setup({ priceCents: 0, description: '' });
@@ -312,7 +361,7 @@ describe('billing.subscribe', () => {
   it('runs as the durable billing.subscribe job fanned out from company.created', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod, runtime } = setup({ ...basePlan, appTrialDays: 14 });
-    expect(Object.keys(mod.contribution.jobs ?? {})).toEqual([JobTypes.billingSubscribe]);
+    expect(Object.keys(mod.contribution.jobs ?? {})).toEqual([JobTypes.billingSubscribe, JobTypes.billingCheckDuplicates]);
     const event = payload(new Date(clock.ms() + DAY));
     await storage.jobs.enqueue({
       type: JobTypes.companyCreated,
@@ -337,10 +386,10 @@ describe('billing.subscribe', () => {
     expect(counts.done).toBe(1);
   });
 
-  it('contributes no job when onCompanyCreated is not configured', () => {
+  it('contributes no subscription job when onCompanyCreated is not configured (charges still get their duplicate check)', () => {
     const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
     const mod = createAccountModule(runtime, { billing: undefined });
-    expect(mod.contribution.jobs).toEqual({});
+    expect(Object.keys(mod.contribution.jobs ?? {})).toEqual([JobTypes.billingCheckDuplicates]);
     expect(mod.config.cancelRecurringBillsOnGroupDeleted).toBe(true);
   });
 

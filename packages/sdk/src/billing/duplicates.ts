@@ -1,0 +1,95 @@
+/**
+ * The `billing.check_duplicates` job: the late half of exactly-once billing.
+ *
+ * A bill-creating POST whose answer was lost (a timeout, a worker or process that died) may
+ * reach the platform long after the claim that covered it expired. The retry that took the
+ * claim over lists the group's bills, finds nothing yet, and POSTs again; the late POST then
+ * leaves a second bill. Every bill recorded under a taken-over claim therefore schedules this
+ * check (`duplicateCheckDelayMs` later), which cancels what the late POST created:
+ * - a subscription: the group's active recurring bills matching the recorded plan
+ *   (`matchesPlan`) other than the recorded one;
+ * - a charge: the group's bills matching the charge's intent (`matchesIntent`) other than the
+ *   recorded one and owned by no idempotency key (a bill another charge recorded is never
+ *   touched).
+ * It changes nothing unless the ledger still records the checked bill.
+ */
+import { z } from 'zod';
+import type { AccountClient } from '../account/client.js';
+import type { JobHandler, Logger } from '../core/types.js';
+import type { StorageAdapter } from '../storage/adapter.js';
+import { chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
+import type { BillingConfig } from './config.js';
+import { BillingError } from '../errors/index.js';
+import { billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
+
+const PayloadSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('recurring'), tenant: z.string().min(1), groupId: z.string().min(1), billId: z.string().min(1) }),
+  z.object({
+    kind: z.literal('charge'),
+    tenant: z.string().min(1),
+    groupId: z.string().min(1),
+    idempotencyKey: z.string().min(1),
+    billId: z.string().min(1),
+  }),
+]);
+
+export interface DuplicateCheckDeps {
+  storage: StorageAdapter;
+  account(tenant: string): AccountClient;
+  config: BillingConfig;
+  logger: Logger;
+}
+
+export interface DuplicateCheckOutcome {
+  /** Ids of the bills (or recurring bills) cancelled as duplicates. */
+  cancelled: string[];
+}
+
+export function createDuplicateChecker(deps: DuplicateCheckDeps) {
+  const { storage, logger } = deps;
+  return async function checkDuplicates(payload: unknown): Promise<DuplicateCheckOutcome> {
+    const parsed = PayloadSchema.safeParse(payload);
+    if (!parsed.success) {
+      throw new BillingError(`billing.check_duplicates: invalid job payload (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`);
+    }
+    const target = parsed.data;
+    const client = deps.account(target.tenant);
+    const cancelled: string[] = [];
+
+    if (target.kind === 'recurring') {
+      const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
+      const intent = entry?.intent as RecurringIntent | null | undefined;
+      if (entry?.status !== 'done' || billIdOf(entry.outcome) !== target.billId || intent?.kind !== 'recurring') return { cancelled };
+      const bills = await client.recurringBills.list({ groupId: target.groupId });
+      for (const twin of bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent))) {
+        await client.recurringBills.cancel(twin.id);
+        cancelled.push(twin.id);
+        logger.warn('billing: duplicate recurring bill cancelled', { tenant: target.tenant, groupId: target.groupId, recurringBillId: target.billId, cancelledId: twin.id });
+      }
+      return { cancelled };
+    }
+
+    const entry = await storage.ledger.get(chargeLedgerKey(target.tenant, target.idempotencyKey));
+    const intent = entry?.intent as ChargeIntent | null | undefined;
+    const recorded = entry?.outcome as { billId?: unknown } | null | undefined;
+    if (entry?.status !== 'done' || recorded?.billId !== target.billId || intent?.kind !== 'charge') return { cancelled };
+    const bills = await client.bills.list({ groupId: target.groupId });
+    const matches = bills.filter((b) => b.id !== target.billId && matchesIntent(b, intent, entry.createdAt, deps.config.charge.reconcileSkewMs));
+    for (const twin of matches) {
+      // A bill some charge recorded (or is recording) is that charge's, however alike.
+      if ((await storage.ledger.get(chargeBillLedgerKey(target.tenant, twin.id))) !== null) continue;
+      await client.bills.cancel(twin.id);
+      cancelled.push(twin.id);
+      logger.warn('billing: duplicate bill cancelled', { tenant: target.tenant, groupId: target.groupId, idempotencyKey: target.idempotencyKey, billId: target.billId, cancelledId: twin.id });
+    }
+    return { cancelled };
+  };
+}
+
+/** The `billing.check_duplicates` job handler. */
+export function duplicateCheckJobHandler(check: ReturnType<typeof createDuplicateChecker>): JobHandler {
+  return async (job, ctx) => {
+    const outcome = await check(job.payload);
+    ctx.logger.debug('billing.check_duplicates done', { jobId: job.id, ...outcome });
+  };
+}
