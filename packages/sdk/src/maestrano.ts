@@ -115,6 +115,8 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
     routes,
     maxBodyBytes: config.limits.maxBodyBytes,
     logger: runtime.logger,
+    // A browser on an SSO link naming a marketplace that is gone gets the app's error page.
+    unknownTenant: (kind, request) => (kind === 'ssoInit' || kind === 'ssoConsume' ? sso.renderUnknownTenant(request) : null),
   });
 
   return {

@@ -140,6 +140,12 @@ export interface RouterOptions {
   routes: RouteTable;
   maxBodyBytes: number;
   logger: Logger;
+  /**
+   * A request whose last segment names no known tenant on a path shaped like one of `kind`'s
+   * tenant-suffixed routes (a stale link with an old marketplace name): the answer, or null
+   * for the default 404 `unknown_tenant` JSON. The SSO module renders `sso.onError` here.
+   */
+  unknownTenant?: (kind: RouteKind, request: Request) => Promise<Response | null> | Response | null;
 }
 
 interface Candidate {
@@ -237,6 +243,23 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     return list;
   };
+  /**
+   * The kind of route the request would match if it named a known tenant: with that tenant's
+   * name as the last segment, or with other values of a route's tenant query (`?marketplace=`).
+   */
+  const kindNamingUnknownTenant = (segments: string[], search: URLSearchParams, method: string): RouteKind | null => {
+    const m = method.toUpperCase();
+    for (const tenant of currentTenants()) {
+      for (const route of routesOf(tenant)) {
+        if (route.method !== m && !(m === 'HEAD' && route.method === 'GET')) continue;
+        if (route.carrier === 'suffix' && match(route, [...segments.slice(0, -1), tenant.name], search)) return route.kind;
+        if (route.carrier === 'query' && route.query.every(([k]) => search.has(k)) && match({ ...route, query: [] }, segments, search)) {
+          return route.kind;
+        }
+      }
+    }
+    return null;
+  };
 
   return async (request: Request): Promise<Response> => {
     let url: URL;
@@ -263,6 +286,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
         tenantName = undefined;
       }
       if (tenantName === undefined || !options.tenants.get(tenantName)) {
+        const kind = options.unknownTenant ? kindNamingUnknownTenant(segments, url.searchParams, request.method) : null;
+        const rendered = kind ? await options.unknownTenant?.(kind, request) : null;
+        if (rendered) return rendered;
         return json(404, { error: 'unknown_tenant', message: 'Unknown tenant' });
       }
       return json(404, { error: 'not_found', message: 'Not found' });

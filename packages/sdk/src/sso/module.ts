@@ -23,6 +23,11 @@ export interface SsoApi {
 
 export interface SsoModule extends ModuleContribution {
   api: SsoApi;
+  /**
+   * The answer to an SSO request naming no known marketplace: `sso.onError` with an
+   * `unknown_tenant` error and `tenant: null`, or null when no renderer is configured.
+   */
+  renderUnknownTenant(request: Request): Promise<Response | null>;
 }
 
 function tenantOrThrow(runtime: Runtime, name: string): Tenant {
@@ -139,6 +144,12 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
 
   return {
     routes: { metadata, samlMetadata, ssoInit, ssoConsume },
+    renderUnknownTenant: async (request) => {
+      if (!options.onError) return null;
+      const error = ssoError('unknown_tenant', `unknown marketplace in ${new URL(request.url).pathname}`);
+      runtime.logger.warn('maestrano: SSO failed', { tenant: null, reason: error.reason });
+      return options.onError(error, { tenant: null, request });
+    },
     api: {
       checkSession: (stored, opts) => checkSession(runtime, stored, opts),
       logoutUrl: (session) => logoutUrl(tenantOrThrow(runtime, session.tenant), session.uid),

@@ -86,6 +86,40 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     expect((await fetch(`${baseUrl}/maestrano/auth/saml/consume/mkt-b`, { method: 'POST', body: 'x' })).status).toBe(404);
   });
 
+  it('hands requests naming an unknown tenant to unknownTenant with the kind their path has (suffix or ?marketplace=)', async () => {
+    const queried = staticTenants(
+      resolveTenants([
+        {
+          marketplace: 'mkt-q',
+          app: { host: 'http://app.test' },
+          api: { id: 'app-q', key: 'key-q', host: 'http://hub.test' },
+          sso: { x509_certificate: certificate, init_path: '/sso/start?marketplace=mkt-q' },
+        },
+      ]),
+    );
+    const kinds: string[] = [];
+    const route = createRouter({
+      tenants: queried,
+      routes,
+      maxBodyBytes: 1024,
+      logger,
+      unknownTenant: (kind) => {
+        kinds.push(kind);
+        return kind === 'metadata' ? null : new Response(`rendered ${kind}`, { status: 404 });
+      },
+    });
+    expect(await (await route(new Request('http://app.test/sso/start?marketplace=gone'))).text()).toBe('rendered ssoInit');
+    const consume = await route(new Request('http://app.test/maestrano/auth/saml/consume/gone', { method: 'POST', body: 'x' }));
+    expect(await consume.text()).toBe('rendered ssoConsume');
+    // null: the default answer.
+    const metadata = await route(new Request('http://app.test/maestrano/metadata/gone'));
+    expect(await metadata.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown tenant' });
+    // Not this tenant's init path, and the wrong method for the consume shape: no kind at all.
+    expect((await route(new Request('http://app.test/maestrano/auth/saml/init/gone'))).status).toBe(404);
+    expect((await route(new Request('http://app.test/maestrano/auth/saml/consume/gone'))).status).toBe(404);
+    expect(kinds).toEqual(['ssoInit', 'ssoConsume', 'metadata']);
+  });
+
   it('answers 404 JSON for an unknown tenant, an unknown path and a route kind without a handler', async () => {
     const unknown = await fetch(`${baseUrl}/maestrano/auth/saml/consume/nope`, { method: 'POST', body: 'x' });
     expect(unknown.status).toBe(404);

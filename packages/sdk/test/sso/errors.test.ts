@@ -249,4 +249,37 @@ describe('replay and accepted edge cases', () => {
       await fresh.close();
     }
   });
+
+  it('sso.onError also renders SSO links naming a marketplace that does not exist (tenant: null); other routes keep the JSON 404', async () => {
+    const seen: { reason: string; tenant: unknown }[] = [];
+    const fresh = await startHarness({
+      sso: {
+        onError: (error, { tenant }) => {
+          seen.push({ reason: error.reason, tenant });
+          return new Response(`<p>Login failed (${error.reason})</p>`, { status: error.status, headers: { 'content-type': 'text/html' } });
+        },
+      },
+    });
+    try {
+      const init = await fetch(`${fresh.baseUrl}/maestrano/auth/saml/init/gone-marketplace?group_id=cld-1`, { redirect: 'manual' });
+      expect(init.status).toBe(404);
+      expect(init.headers.get('content-type')).toMatch(/text\/html/);
+      expect(await init.text()).toBe('<p>Login failed (unknown_tenant)</p>');
+      const consume = await fetch(`${fresh.baseUrl}/maestrano/auth/saml/consume/gone-marketplace`, { method: 'POST', body: 'SAMLResponse=x' });
+      expect(await consume.text()).toBe('<p>Login failed (unknown_tenant)</p>');
+      expect(seen).toEqual([
+        { reason: 'unknown_tenant', tenant: null },
+        { reason: 'unknown_tenant', tenant: null },
+      ]);
+      // Not an SSO route: the machine-facing answer stays JSON, and the hook is not called.
+      const metadata = await fetch(`${fresh.baseUrl}/maestrano/metadata/gone-marketplace`);
+      expect(metadata.status).toBe(404);
+      expect(await metadata.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown tenant' });
+      const stray = await fetch(`${fresh.baseUrl}/somewhere/else/gone-marketplace`);
+      expect(await stray.json()).toEqual({ error: 'unknown_tenant', message: 'Unknown tenant' });
+      expect(seen).toHaveLength(2);
+    } finally {
+      await fresh.close();
+    }
+  });
 });
