@@ -22,6 +22,7 @@ import {
   ApiError,
   BillingError,
   ConnectionError,
+  NotFoundError,
   PayloadValidationError,
   RateLimitError,
   ResponseValidationError,
@@ -181,6 +182,12 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
 
     const billingGroup = billingGroupFrom(groupId, parsed.data.group);
+    // The trial may have been extended since the login that created the company (a deferred job
+    // runs much later): the platform's current free-trial end counts too, whichever is later.
+    const current = await currentTrialEnd(client, tenant, groupId, logger);
+    if (current && (!billingGroup.endFreeTrial || current.getTime() > billingGroup.endFreeTrial.getTime())) {
+      billingGroup.endFreeTrial = current;
+    }
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
 
@@ -295,6 +302,22 @@ export function createSubscriber(deps: SubscribeDeps) {
     logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
     return { status: 'subscribed', recurringBillId: bill.id };
   };
+}
+
+/**
+ * The group's free-trial end as the Account API has it now; null when it has none or does not
+ * know the group (404: the SSO attributes are all there is). Other failures throw: the job retries.
+ */
+async function currentTrialEnd(client: AccountClient, tenant: string, groupId: string, logger: Logger): Promise<Date | null> {
+  try {
+    return (await client.groups.retrieve(groupId)).freeTrialEndAt ?? null;
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      logger.warn('billing: the Account API does not know the group; using the trial end of its login', { tenant, groupId });
+      return null;
+    }
+    throw error;
+  }
 }
 
 export function billIdOf(outcome: unknown): string | null {

@@ -164,6 +164,44 @@ describe('billing.subscribe', () => {
     expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(trialEnd);
   });
 
+  it("starts at the platform's current free-trial end when the trial was extended after the login", async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const atLogin = new Date(clock.ms() + 2 * DAY);
+    const extended = new Date(clock.ms() + 20 * DAY);
+    api.addGroup('cld-1', { free_trial_end_at: extended.toISOString() });
+    const { mod, calls } = setup(basePlan);
+    await mod.billing.subscribe(payload(atLogin));
+    expect(calls[0]!.group.endFreeTrial).toEqual(extended);
+    expect(rbills()[0]!.start_date).toBe(extended.toISOString());
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(extended);
+  });
+
+  it('keeps the trial end of the login when the platform has an earlier one, or does not know the group (404)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    await provisionGroup(storage, TENANT, 'cld-9');
+    const atLogin = new Date(clock.ms() + 10 * DAY);
+    api.addGroup('cld-1', { free_trial_end_at: new Date(clock.ms() + DAY).toISOString() });
+    const { mod, logger } = setup(basePlan);
+    await mod.billing.subscribe(payload(atLogin));
+    expect(rbills()[0]!.start_date).toBe(atLogin.toISOString());
+    // cld-9 is unknown to the Account API: it goes on with the login's trial end (a warning) and
+    // POSTs (which this platform then refuses: the group is not its).
+    await mod.billing.subscribe(payload(atLogin, 'cld-9')).catch(() => null);
+    expect(logger.entries.some((e) => e.level === 'warn' && /does not know the group/.test(e.message))).toBe(true);
+    const post = api.requests.find((r) => r.method === 'POST' && (r.body as { group_id?: string }).group_id === 'cld-9');
+    expect((post?.body as { start_date?: string } | undefined)?.start_date).toBe(atLogin.toISOString());
+  });
+
+  it('retries (throws) when the Account API cannot say what the trial end is', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    api.faults.push({ status: 503, times: 3, method: 'GET' });
+    const { mod } = setup(basePlan);
+    const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(rbills()).toHaveLength(0);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toBeNull();
+  });
+
   it('starts at the app trial end when it is later than the group trial', async () => {
     const group = await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = setup({ ...basePlan, appTrialDays: 30 });
