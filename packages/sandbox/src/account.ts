@@ -1,5 +1,5 @@
 import { createDecipheriv } from 'node:crypto';
-import { BodyParseError, json, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
+import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { credentialsMatch, type Platform, safeEqual } from './platform.js';
 import type { Bill, Group, JsonObject, JsonValue, Marketplace, RecurringBill, RecurringPeriod, User } from './types.js';
 import { isRecord, newId } from './util.js';
@@ -354,7 +354,8 @@ export function handleAccountApi(platform: Platform, req: SandboxRequest): Sandb
   const marketplace = creds ? platform.marketplaceByCredentials(creds.user, creds.password) : undefined;
   if (!marketplace) return envelope(401, {}, { authentication: ['Invalid API token'] });
   if (path === '/api/v1/ping') return envelope(200, { msg: 'Ping successful! (API Authentication successful)' });
-  const segments = path.slice('/api/v1/account'.length).split('/').filter(Boolean).map(decodeURIComponent);
+  const segments = decodePathSegments(path.slice('/api/v1/account'.length));
+  if (segments === null) return envelope(400, {}, { path: [MALFORMED_PATH_MESSAGE] });
   const [collection, id, action] = segments;
   const query = req.url.searchParams;
   const groupScope = query.get('group_id');

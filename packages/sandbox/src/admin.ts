@@ -1,7 +1,7 @@
 import { renderBill, renderRecurringBill } from './account.js';
 import { ConnecError, connecErrorBody, renderRecord } from './connec/records.js';
 import { FaultInputError, type FaultInput } from './faults.js';
-import { BodyParseError, json, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
+import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { idpInitiatedLogin, programmaticLogin } from './idp.js';
 import { GROUP_ROLES, type GroupInput, type Platform, PlatformError, type UserInput } from './platform.js';
 import { seedData } from './seed.js';
@@ -91,13 +91,8 @@ function faultInput(body: Record<string, unknown>): FaultInput {
 export async function handleAdmin(platform: Platform, req: SandboxRequest): Promise<SandboxResponse | null> {
   const path = req.url.pathname;
   if (path !== ADMIN_PREFIX && !path.startsWith(`${ADMIN_PREFIX}/`)) return null;
-  let seg: string[];
-  try {
-    seg = path.slice(ADMIN_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
-  } catch (err) {
-    if (err instanceof URIError) return fail(400, 'path', 'Malformed percent-encoding in the URL');
-    throw err;
-  }
+  const seg = decodePathSegments(path.slice(ADMIN_PREFIX.length));
+  if (seg === null) return fail(400, 'path', MALFORMED_PATH_MESSAGE);
   const method = req.method;
   const store = platform.store;
   let body: Record<string, unknown> = {};

@@ -41,6 +41,31 @@ export function redirect(location: string, headers: Record<string, string> = {})
   return { status: 302, headers: { location, ...headers }, body: '' };
 }
 
+/** What every API answers (in its own format) for a path holding a malformed percent-escape. */
+export const MALFORMED_PATH_MESSAGE = 'Malformed percent-encoding in the URL';
+
+/** `decodeURIComponent`, or null when `value` holds a malformed escape (`%zz`, a cut UTF-8 sequence such as `%E0%A4%A`). */
+export function decodeComponent(value: string): string | null {
+  try {
+    return decodeURIComponent(value);
+  } catch (err) {
+    if (err instanceof URIError) return null;
+    throw err;
+  }
+}
+
+/** The non-empty `/`-separated segments of `path`, each percent-decoded; null when one of them is malformed. */
+export function decodePathSegments(path: string): string[] | null {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '') continue;
+    const decoded = decodeComponent(part);
+    if (decoded === null) return null;
+    out.push(decoded);
+  }
+  return out;
+}
+
 export interface BasicCredentials {
   user: string;
   password: string;

@@ -1,5 +1,5 @@
 import type { SsoLoginResult } from './admin-client.js';
-import { html, json, parseCookies, redirect, type SandboxRequest, type SandboxResponse, text } from './http.js';
+import { decodeComponent, html, json, MALFORMED_PATH_MESSAGE, parseCookies, redirect, type SandboxRequest, type SandboxResponse, text } from './http.js';
 import { type Platform, PlatformError } from './platform.js';
 import { autoPostForm, buildSamlResponse, decodeAuthnRequest, SamlRequestError } from './saml.js';
 import type { Group, Marketplace, Membership, User } from './types.js';
@@ -219,7 +219,9 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
   }
   const check = /^\/api\/v1\/auth\/saml\/([^/]+)$/.exec(path);
   if (check?.[1] !== undefined && req.method === 'GET') {
-    const uid = decodeURIComponent(check[1]).split('.')[0] ?? '';
+    const decoded = decodeComponent(check[1]);
+    if (decoded === null) return badPath();
+    const uid = decoded.split('.')[0] ?? '';
     const token = q.get('session') ?? '';
     const session = platform.store.sessions.get(token);
     const valid = session?.valid === true && session.userId === uid;
@@ -251,13 +253,20 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
   if (path === '/app_access_unauthorized') return html(403, page('Access unauthorized', `<p>The application refused the sign-in (${escapeHtml(q.get('err') ?? 'unknown')}).</p>`));
   const launch = /^\/launch\/([^/]+)$/.exec(path);
   if (launch?.[1] !== undefined && req.method === 'GET') {
-    const group = platform.store.groups.get(decodeURIComponent(launch[1]));
+    const groupId = decodeComponent(launch[1]);
+    if (groupId === null) return badPath();
+    const group = platform.store.groups.get(groupId);
     if (!group) return html(404, page('Not found', '<p>Unknown group.</p>'));
     const target = new URL(`${platform.options.appUrl.replace(/\/$/, '')}${platform.appPaths(group.marketplace).initPath}`);
     target.searchParams.set('group_id', group.id);
     return redirect(target.toString());
   }
   return null;
+}
+
+/** The page answered for a path with a malformed percent-escape (400, as the web UI answers it). */
+function badPath(): SandboxResponse {
+  return html(400, page('Bad request', `<p class="failed">${MALFORMED_PATH_MESSAGE}.</p>`));
 }
 
 /**

@@ -9,6 +9,7 @@ export type { SeedOptions, SeedSummary } from './seed.js';
 export { SEED_EPOCH } from './seed.js';
 export type { Sandbox, SandboxCredentials, SandboxOptions } from './server.js';
 export { startSandbox } from './server.js';
+export { DataFileLockedError } from './store.js';
 export type {
   Delivery,
   DeliveryAttempt,

@@ -20,6 +20,42 @@ export interface EnvironmentCredentials {
   apiSecret: string;
 }
 
+/** A second sandbox was started on a data file that a running sandbox holds. */
+export class DataFileLockedError extends Error {
+  readonly code = 'DATA_FILE_LOCKED';
+  readonly dataFile: string;
+  constructor(dataFile: string, options?: { cause?: unknown }) {
+    super(`The data file ${dataFile} is in use by another running sandbox; stop it or use another data file`, options);
+    this.name = 'DataFileLockedError';
+    this.dataFile = dataFile;
+  }
+}
+
+/**
+ * Opens the data file and keeps it locked until close: SQLite's EXCLUSIVE locking mode holds
+ * the file lock taken by the first transaction, so a second sandbox on the same file (in this
+ * process or another) gets SQLITE_BUSY at once instead of overwriting the first one's state.
+ * The lock is an OS file lock: it goes with the process, so a killed sandbox leaves none behind.
+ */
+function openExclusive(dataFile: string): Database.Database {
+  // No busy wait: a held lock is another sandbox, not a transaction about to end.
+  const db = new Database(dataFile, { timeout: 0 });
+  try {
+    // Before the first access, so WAL runs without the shared-memory index other connections use.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    db.exec('CREATE TABLE IF NOT EXISTS entities (kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, id))');
+    return db;
+  } catch (e) {
+    db.close();
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) throw new DataFileLockedError(dataFile, { cause: e });
+    throw e;
+  }
+}
+
 /**
  * The sandbox state. Everything lives in memory; with a data file every mutation is
  * written through to SQLite (one row per entity, JSON encoded) and loaded back at start.
@@ -48,15 +84,18 @@ export class Store {
   readonly #upsert: Database.Statement | null;
   readonly #remove: Database.Statement | null;
 
+  /** Throws DataFileLockedError when another sandbox (this process or another one) has `dataFile` open. */
   constructor(dataFile?: string) {
     if (dataFile) {
-      this.#db = new Database(dataFile);
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.exec('CREATE TABLE IF NOT EXISTS entities (kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, id))');
+      this.#db = openExclusive(dataFile);
       this.#upsert = this.#db.prepare('INSERT INTO entities (kind, id, json) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json');
       this.#remove = this.#db.prepare('DELETE FROM entities WHERE kind = ? AND id = ?');
-      this.#load();
+      try {
+        this.#load();
+      } catch (e) {
+        this.#db.close(); // releases the lock: a file that cannot be read must not block the next start
+        throw e;
+      }
     } else {
       this.#db = null;
       this.#upsert = null;

@@ -1,6 +1,6 @@
 import { ConnecError } from './connec/records.js';
 import { CONNEC_COLLECTIONS } from './connec/collections.js';
-import { html, redirect, type SandboxRequest, type SandboxResponse } from './http.js';
+import { decodePathSegments, html, MALFORMED_PATH_MESSAGE, redirect, type SandboxRequest, type SandboxResponse } from './http.js';
 import { page } from './idp.js';
 import { type Platform, PlatformError } from './platform.js';
 import type { JsonObject } from './types.js';
@@ -131,13 +131,8 @@ export function handleUi(platform: Platform, req: SandboxRequest): SandboxRespon
   const path = req.url.pathname.replace(/\/+$/, '') || '/';
   if (path === '/' && req.method === 'GET') return html(200, home(platform));
   if (!path.startsWith('/ui')) return null;
-  let seg: string[];
-  try {
-    seg = path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
-  } catch (err) {
-    if (err instanceof URIError) return html(400, page('Bad request', '<p class="failed">Malformed percent-encoding in the URL.</p>'));
-    throw err;
-  }
+  const seg = decodePathSegments(path)?.slice(1);
+  if (seg === undefined) return html(400, page('Bad request', `<p class="failed">${MALFORMED_PATH_MESSAGE}.</p>`));
   const [a, b, c, d, e, f] = seg;
   try {
     if (req.method === 'GET') {

@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -132,6 +134,34 @@ describe('CLI (built bin)', () => {
     expect(body.marketplaces[0]?.app.host).toBe('http://localhost:3999');
     const people = await fetch(`${url}/api/v2/cld-sbx1/people?$top=1`, { headers: { authorization: basic(market[1], market[2]) } });
     expect(((await people.json()) as { pagination: { total: number } }).pagination.total).toBeGreaterThan(0);
+  });
+
+  it('--data: a second sandbox on the file exits 1 with a clear message while the first runs on; a SIGKILLed one leaves the file usable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sandbox-cli-data-'));
+    const dataFile = join(dir, 'state.sqlite');
+    try {
+      const out = await startCli(['--port', '0', '--data', dataFile, '--seed', '50'], 'Data file:');
+      const first = others.at(-1);
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
+      const envKey = /Environment key:\s+(\S+)/.exec(out)?.[1];
+      const second = await run('node', [join(pkgDir, 'dist', 'cli.js'), '--port', '0', '--data', dataFile], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+      expect(second).toMatchObject({ code: 1 });
+      expect((second as { stderr: string }).stderr).toContain(`maestrano-sandbox: The data file ${dataFile} is in use by another running sandbox`);
+      expect(first?.exitCode).toBeNull();
+      await marketplacesDoc(out, url);
+
+      // A killed sandbox gets no chance to clean up; the OS drops its SQLite lock with the process.
+      if (!first) throw new Error('no first CLI');
+      others.splice(others.indexOf(first), 1); // afterAll must not signal its (gone) process group
+      const exited = new Promise((resolve) => first.once('exit', resolve));
+      first.kill('SIGKILL');
+      await exited;
+      const again = await startCli(['--port', '0', '--data', dataFile, '--seed', '50'], 'Data file:');
+      expect(again).not.toContain('Seeded:');
+      expect(/Environment key:\s+(\S+)/.exec(again)?.[1]).toBe(envKey);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects bad options with exit code 2 and a usage message', async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startSandbox } from '../src/index.js';
+import { DataFileLockedError, type Sandbox, startSandbox } from '../src/index.js';
 import { basic } from './helpers.js';
 
 describe('persistence with a dataFile', () => {
@@ -55,6 +55,41 @@ describe('persistence with a dataFile', () => {
       expect(mkt.map((x) => (x.sso as { x509_fingerprint: string }).x509_fingerprint)).toEqual(first.credentials.marketplaces.map((x) => x.fingerprint));
     } finally {
       await second.stop();
+    }
+  });
+
+  it('refuses a second sandbox on a data file in use (DataFileLockedError); the first keeps running and its state', async () => {
+    const lockDir = await mkdtemp(join(tmpdir(), 'sandbox-lock-'));
+    const dataFile = join(lockDir, 'sandbox.sqlite');
+    const first = await startSandbox({ port: 0, appUrl: 'http://localhost:3000', dataFile, seed: 20 });
+    try {
+      const refused = await startSandbox({ port: 0, appUrl: 'http://localhost:3000', dataFile, seed: 20 }).catch((e: unknown) => e);
+      if (!(refused instanceof Error)) await (refused as Sandbox).stop();
+      expect(refused).toBeInstanceOf(DataFileLockedError);
+      expect(refused).toMatchObject({ name: 'DataFileLockedError', code: 'DATA_FILE_LOCKED', dataFile });
+      expect((refused as Error).message).toContain(`The data file ${dataFile} is in use by another running sandbox`);
+      // The refused start let go of nothing the first one holds: a third start is refused too.
+      await expect(startSandbox({ port: 0, appUrl: 'http://localhost:3000', dataFile })).rejects.toBeInstanceOf(DataFileLockedError);
+      const m = first.credentials.marketplaces[0];
+      if (!m) throw new Error('marketplace');
+      const created = await fetch(`${first.url}/api/v2/cld-sbx1/people`, {
+        method: 'POST',
+        headers: { authorization: basic(m.apiId, m.apiKey), 'content-type': 'application/json' },
+        body: JSON.stringify({ people: { first_name: 'Still mine' } }),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      await first.stop();
+    }
+    const again = await startSandbox({ port: 0, appUrl: 'http://localhost:3000', dataFile });
+    try {
+      const m = again.credentials.marketplaces[0];
+      if (!m) throw new Error('marketplace');
+      const people = await fetch(`${again.url}/api/v2/cld-sbx1/people?$filter=${encodeURIComponent("first_name eq 'Still mine'")}`, { headers: { authorization: basic(m.apiId, m.apiKey) } });
+      expect(((await people.json()) as { pagination: { total: number } }).pagination.total).toBe(1);
+    } finally {
+      await again.stop();
+      await rm(lockDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { accessControlHeaders } from '../account.js';
-import { json, parseBasicAuth, type SandboxRequest, type SandboxResponse } from '../http.js';
+import { decodeComponent, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBasicAuth, type SandboxRequest, type SandboxResponse } from '../http.js';
 import type { Platform } from '../platform.js';
 import type { ConnecRecord, Group, JsonObject, JsonValue, Marketplace } from '../types.js';
 import { CONNEC_COLLECTIONS, SINGULAR_COLLECTIONS } from './collections.js';
@@ -15,6 +15,10 @@ function errorResponse(error: ConnecError): SandboxResponse {
 
 function unauthorized(): ConnecError {
   return new ConnecError(401, 'unauthorized', 'Unauthorized Access', 'Unauthorized Access');
+}
+
+function malformedPath(): ConnecError {
+  return new ConnecError(400, 'bad-request', 'Bad request', MALFORMED_PATH_MESSAGE);
 }
 
 function wantsExternalIds(req: SandboxRequest): boolean {
@@ -115,7 +119,8 @@ function listRecords(platform: Platform, req: SandboxRequest, group: Group, coll
 /** Handles one Connec! call below `/api/v2`; `path` is the part after `/api/v2`. */
 function connecCall(platform: Platform, req: SandboxRequest, method: string, path: string, body: string | JsonValue): SandboxResponse {
   try {
-    const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const segments = decodePathSegments(path);
+    if (segments === null) throw malformedPath();
     const [groupId, collection, id, extra] = segments;
     if (groupId === 'json_schema' && collection !== undefined && method === 'GET') {
       if (!CONNEC_COLLECTIONS.includes(collection)) throw new ConnecError(400, 'unknown-resource', 'Unknown Resource', `Unknown resource ${collection}`);
@@ -224,7 +229,9 @@ export function handleConnec(platform: Platform, req: SandboxRequest): SandboxRe
   const report = /^\/api\/reports\/([^/]+)\/([^/]+)\/?$/.exec(path);
   if (report?.[1] !== undefined && report[2] !== undefined && req.method === 'GET') {
     try {
-      authorize(platform, req, decodeURIComponent(report[1]));
+      const groupId = decodeComponent(report[1]);
+      if (groupId === null) throw malformedPath();
+      authorize(platform, req, groupId);
       if (report[2] !== 'accounts_summary') throw new ConnecError(400, 'unknown-resource', 'Unknown Resource', `Unknown report ${report[2]}`);
       const q = req.url.searchParams;
       return json(200, { to: q.get('to'), period: q.get('period') ?? 'MONTHLY', accounts: [] }, accessControlHeaders());
