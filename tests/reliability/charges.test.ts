@@ -2,8 +2,10 @@
  * The Account API failing around an ad-hoc charge (PROTOCOL §4, exactly-once billing): the
  * storage going down right after the bill's POST succeeded (before the SDK records it), the
  * POST's answer truncated after the bill was created, 500/503/429 answers, dropped
- * connections and slow answers. Every charge is retried with its idempotency key until it
- * returns; then the sandbox must hold exactly one bill per key and the ledger its id.
+ * connections, slow answers, and a POST the platform only processes after the retry billed
+ * (the `billing.check_duplicates` job cancels that twin). Every charge is retried with its
+ * idempotency key until it returns; then the sandbox must hold exactly one active bill per key
+ * and the ledger its id.
  */
 import { type Sandbox, startSandbox } from '@org/maestrano-sandbox';
 import { type ChargeResult, createMaestrano, type Maestrano, tenantsFromDevPlatform } from '@org/maestrano-sdk';
@@ -88,7 +90,7 @@ describe.skipIf(unavailable !== null)('no double charge when the Account API or 
       storage: storage.storage,
       provisioning: { createCompany: () => ({ id: 'company-1' }), createUser: () => ({ id: 'user-1' }) },
       onLogin: () => Response.json({}),
-      billing: { charge: { claimTtlMs: 1_000, waitMs: 3_000 } },
+      billing: { charge: { claimTtlMs: 1_000, waitMs: 3_000 }, duplicateCheckDelayMs: 1_000 },
       fetch: fetchWithCut,
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
@@ -112,6 +114,29 @@ describe.skipIf(unavailable !== null)('no double charge when the Account API or 
     const results = await Promise.all(Array.from({ length: 5 }, () => chargeUntilDone('cut-after-post', 700)));
     expect(results.some((r) => r.result.status === 'reconciled')).toBe(true);
     await expectExactlyOnce('cut-after-post', results.map((r) => r.result), 1);
+  });
+
+  it('a POST that reaches the platform after the retry billed: the duplicate check cancels the late twin', async () => {
+    const key = 'late-post';
+    await sandbox.admin.clearFaults();
+    // The first POST is answered after the SDK gave up on it (750 ms under a 1 s claim) and
+    // after its retry, which found no bill, billed again.
+    await sandbox.admin.addFault({ path: '/api/v1/account/bills*', method: 'POST', kind: 'latency', latencyMs: 3_000, count: 1 });
+    const started = Date.now();
+    const { result } = await chargeUntilDone(key, 990);
+    expect(result.status).toBe('created');
+    await new Promise((r) => setTimeout(r, Math.max(0, 3_500 - (Date.now() - started))));
+    const active = async () => (await billsFor(key)).filter((b) => b.status !== 'cancelled');
+    expect(await active()).toHaveLength(2);
+    tally.faults++;
+    // The check runs once its delay has passed.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const stats = await mno.worker.drain({ pollIntervalMs: 20 });
+    expect(stats.deadLettered).toBe(0);
+    const left = await active();
+    expect(left.map((b) => b.id)).toEqual([result.billId]);
+    tally.charges++;
+    tally.survived++;
   });
 
   const faults = [
