@@ -16,7 +16,8 @@ const usage = `Usage: maestrano-sandbox [--port 4000] [--host 127.0.0.1] [--app-
   --seed            Seed about this many Connec! records into an empty store
   --data            SQLite file keeping the state across restarts (default: in memory); one
                     running sandbox per file: a second one on it exits with code 1
-  --marketplaces    Marketplace (tenant) names, comma-separated (default sandbox)
+  --marketplaces    Marketplace (tenant) names, comma-separated (default sandbox); with --data,
+                    added to the marketplaces the file already holds
   --notify-delay-ms Coalescing delay of Connec! notifications (default 50)
   --retry-base-ms   First retry delay of a failed delivery (default 1000)`;
 
