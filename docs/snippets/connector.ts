@@ -37,13 +37,17 @@ export function contactsEntity(db: Db) {
         db.contacts.set(id, { ...data, id, tenant: ctx.tenant, groupId: ctx.groupId, updatedAt: new Date() });
         return { id };
       },
-      update: async (id, data) => {
+      // Scoped to the company being synced (ctx.tenant, ctx.groupId), like every lookup of yours.
+      update: async (id, data, ctx) => {
         const row = db.contacts.get(id);
-        if (!row) return { gone: true }; // deleted locally: never updated or pushed again
+        if (!row || row.tenant !== ctx.tenant || row.groupId !== ctx.groupId) return { gone: true }; // deleted locally: never updated or pushed again
         db.contacts.set(id, { ...row, ...data, id, updatedAt: new Date() });
         return undefined;
       },
-      get: async (id) => db.contacts.get(id) ?? null,
+      get: async (id, ctx) => {
+        const row = db.contacts.get(id);
+        return row && row.tenant === ctx.tenant && row.groupId === ctx.groupId ? row : null;
+      },
     },
   });
 }

@@ -79,17 +79,17 @@ export function crmConnector(prisma: CrmPrisma) {
         });
         return { id };
       },
-      update: async (id, data) => {
-        const found = await prisma.account.findUnique({ where: { id }, select: { id: true } });
-        if (!found) return { gone: true };
-        await prisma.account.update({
-          where: { id },
+      // Every lookup is scoped to the company of the group being synced: a row of another
+      // company is never read or written, whatever id arrives.
+      update: async (id, data, ctx) => {
+        const { count } = await prisma.account.updateMany({
+          where: { id, companyId: await companyIdOf(prisma, ctx) },
           data: { name: data.name, industry: data.industry, email: data.email, phone: data.phone },
         });
-        return undefined;
+        return count === 0 ? { gone: true } : undefined;
       },
-      get: async (id) => {
-        const a = await prisma.account.findUnique({ where: { id } });
+      get: async (id, ctx) => {
+        const a = await prisma.account.findFirst({ where: { id, companyId: await companyIdOf(prisma, ctx) } });
         return a && { id: a.id, name: a.name, industry: a.industry, email: a.email, phone: a.phone, updatedAt: a.updatedAt };
       },
     },
@@ -131,14 +131,12 @@ export function crmConnector(prisma: CrmPrisma) {
         });
         return { id };
       },
-      update: async (id, data) => {
-        const found = await prisma.contact.findUnique({ where: { id }, select: { id: true } });
-        if (!found) return { gone: true };
-        await prisma.contact.update({ where: { id }, data: fields(data) });
-        return undefined;
+      update: async (id, data, ctx) => {
+        const { count } = await prisma.contact.updateMany({ where: { id, companyId: await companyIdOf(prisma, ctx) }, data: fields(data) });
+        return count === 0 ? { gone: true } : undefined;
       },
-      get: async (id) => {
-        const c = await prisma.contact.findUnique({ where: { id } });
+      get: async (id, ctx) => {
+        const c = await prisma.contact.findFirst({ where: { id, companyId: await companyIdOf(prisma, ctx) } });
         return c && toContactData(c);
       },
     },

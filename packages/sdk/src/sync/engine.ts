@@ -354,6 +354,17 @@ export class SyncEngine {
   }
 
   /**
+   * The id map that makes our id `own`, found in a Connec! record, trustworthy: one of this
+   * tenant, group and entity holding `own` as its local id (written by an import, a push, or
+   * before a create is sent). Anyone who can write Connec! records can put an entry with our
+   * provider and realm in an id array; without this check its id would reach `local.update`
+   * and `local.get` as ours, naming a record of another company.
+   */
+  private async ownedLocalMap(scope: GroupScope, entity: string, own: string): Promise<IdMapRecord | null> {
+    return this.deps.storage.idMaps.find(this.idScope(scope, entity), { localId: own });
+  }
+
+  /**
    * Whether our id `own` in a record of `entity`'s collection is another entity's local id.
    * Every entity writes the same provider and realm into Connec!'s id arrays, so when several
    * entities share a collection (filters: leads and customers on `people`), the entry alone
@@ -416,17 +427,31 @@ export class SyncEngine {
         }
         const own = ownIdOf(value, scope.owner);
         const cid = connecIdOf(value);
-        if (own !== null) {
+        // The map found by the Connec! id is ours whatever id entries the value carries.
+        const map = cid === null ? null : await this.findByConnecId(scope, target, cid, cache);
+        if (map?.localId && !map.tombstonedAt) {
+          resolved.set(location, map.localId);
+          continue;
+        }
+        if (own !== null && !map?.tombstonedAt) {
+          // Our id, without a map by Connec! id (a push whose answer was lost): used only when
+          // a map of the target in this group holds it as a local id.
+          const ownMap = await this.ownedLocalMap(scope, target, own);
+          if (ownMap && (ownMap.connecId === null || ownMap.connecId === cid)) {
+            resolved.set(location, ownMap.tombstonedAt ? null : own);
+            continue;
+          }
           // Our id names a record of another entity of the same collection (a lead, where
           // the reference is to customers): no record of the target, and none will arrive.
-          resolved.set(location, (await this.ownIdOfSibling(scope, target, own, cid)) ? null : own);
-          continue;
+          if (await this.ownIdOfSibling(scope, target, own, cid)) {
+            resolved.set(location, null);
+            continue;
+          }
         }
         if (cid === null) {
           resolved.set(location, null);
           continue;
         }
-        const map = await this.findByConnecId(scope, target, cid, cache);
         if (map?.localId && !map.tombstonedAt) resolved.set(location, map.localId);
         else {
           resolved.set(location, null);
@@ -686,7 +711,6 @@ export class SyncEngine {
       const cids = wanted.get(target) ?? [];
       for (const r of records) {
         for (const { value } of valuesAt(r, path)) {
-          if (ownIdOf(value, scope.owner) !== null) continue;
           const cid = connecIdOf(value);
           if (cid) cids.push(cid);
         }
@@ -805,7 +829,7 @@ export class SyncEngine {
           let map = cache.get(cacheKey(entity.name, connecId)) ?? null;
           if (!map) {
             const own = ownIdOf(record.id, scope.owner);
-            if (own !== null && !(await this.ownIdOfSibling(scope, entity.name, own, connecId))) {
+            if (own !== null && (await this.ownedLocalMap(scope, entity.name, own)) && !(await this.ownIdOfSibling(scope, entity.name, own, connecId))) {
               map = await this.linkMap(scope, entity.name, connecId, own);
               // Records parked on this one resolve it from now on.
               await this.wake(scope, entity.name, connecId);
@@ -1183,6 +1207,8 @@ export class SyncEngine {
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
     const alreadyThere: { index: number; localId: string; record: unknown }[] = [];
+    /** Local ids about to be sent for the first time, with no id map yet. */
+    const unmapped: string[] = [];
     for (const record of records) {
       const localId = outbound.localId(record);
       const index = results.length;
@@ -1229,6 +1255,7 @@ export class SyncEngine {
         const opts = isObject(body.opts) ? body.opts : {};
         body.opts = { ...opts, matching_fields: [...entity.matchingFields] };
       }
+      if (!map) unmapped.push(localId);
       const singular = entity.connec === 'company';
       pending.push({
         index,
@@ -1245,6 +1272,11 @@ export class SyncEngine {
         },
       });
     }
+    // Before a create leaves, a map records the local id as ours in this group: Connec! will
+    // carry it in the record's id array, and an inbound copy (a notification, a poll) is only
+    // linked through our id when such a map vouches for it, even if the answer is lost or the
+    // process dies before it. A map a concurrent push inserted first is as good (null result).
+    if (unmapped.length > 0) await this.deps.storage.idMaps.insertMany(unmapped.map((localId) => ({ ...ids, connecId: null, localId })));
     const size = this.deps.options.batchSize;
     for (let start = 0; start < pending.length; start += size) {
       const chunk = pending.slice(start, start + size);

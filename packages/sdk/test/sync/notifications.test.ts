@@ -116,6 +116,8 @@ describe('notifications: intake route', () => {
     const h = await createHarness({ sync: { lockTtlMs: 5_000, maxAttempts: 4 } });
     await provisionGroup(h.storage);
     h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    // Pushed by the app earlier: its map is what makes our id in `organization_id` trustworthy.
+    await h.storage.idMaps.insert({ tenant: TENANT, groupId: GROUP, entity: 'companies', connecId: 'o1', localId: 'org-17' });
     h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p9');
     expect(await h.storage.locks.acquire(`sync.record:${TENANT}:${GROUP}:contacts:p9`, 'killed-worker', 5_000)).toBe(true);
     expect((await h.notify({ people: [person()] })).status).toBe(200);
@@ -149,6 +151,8 @@ describe('notifications: processing (CONNECTORS §F 2-5)', () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    // Pushed by the app earlier: its map is what makes our id in `organization_id` trustworthy.
+    await h.storage.idMaps.insert({ tenant: TENANT, groupId: GROUP, entity: 'companies', connecId: 'o1', localId: 'org-17' });
     h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p9');
     await h.notify({ people: [person()] });
     await h.drain();
@@ -166,6 +170,8 @@ describe('notifications: processing (CONNECTORS §F 2-5)', () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     h.app.companies.set('org-17', { id: 'org-17', name: 'Acme', code: null, updatedAt: new Date() });
+    // Pushed by the app earlier: its map is what makes our id in `organization_id` trustworthy.
+    await h.storage.idMaps.insert({ tenant: TENANT, groupId: GROUP, entity: 'companies', connecId: 'o1', localId: 'org-17' });
     h.connec.seed(GROUP, 'people', { first_name: 'Jane' }, 'p9');
     await h.notify({ people: [person()] });
     await h.drain();
@@ -303,6 +309,7 @@ describe('notifications: processing (CONNECTORS §F 2-5)', () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     h.app.items.set('sku-1', { id: 'sku-1', name: 'Widget', archived: false });
+    await h.storage.idMaps.insert({ tenant: TENANT, groupId: GROUP, entity: 'items', connecId: 'it1', localId: 'sku-1' });
     h.connec.seed(GROUP, 'people', { last_name: 'Doe' }, 'p9');
     await h.notify({ people: [person({ id: [C('p9')], organization_id: null })] });
     await h.drain();

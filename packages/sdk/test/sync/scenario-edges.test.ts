@@ -200,6 +200,8 @@ describe('parked records', () => {
     expect(h.app.contacts.size).toBe(0);
     // The app has the company; Connec! carries our id for it but we never got its Connec! id.
     h.app.companies.set('org-50', { id: 'org-50', name: 'Acme', code: null, updatedAt: new Date(0) });
+    // The map the push wrote before sending the create (the Connec! id never came back).
+    await h.storage.idMaps.insert({ ...scope('companies'), connecId: null, localId: 'org-50' });
     await h.notify({ organizations: [{ id: [C('o77'), A('org-50')], name: 'Acme', ...env, updated_at: '2016-10-04T00:36:24Z' }] });
     await h.drain();
     expect([...h.app.contacts.values()].map((c) => c.companyId)).toEqual(['org-50']);
