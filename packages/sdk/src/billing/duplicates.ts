@@ -20,7 +20,7 @@ import type { StorageAdapter } from '../storage/adapter.js';
 import { chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { BillingError } from '../errors/index.js';
-import { billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
+import { accountOrDefer, billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
 
 const PayloadSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('recurring'), tenant: z.string().min(1), groupId: z.string().min(1), billId: z.string().min(1) }),
@@ -53,7 +53,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       throw new BillingError(`billing.check_duplicates: invalid job payload (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`);
     }
     const target = parsed.data;
-    const client = deps.account(target.tenant);
+    const client = accountOrDefer(deps, target.tenant);
     const cancelled: string[] = [];
 
     if (target.kind === 'recurring') {

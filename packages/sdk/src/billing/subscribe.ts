@@ -17,10 +17,11 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { RecurringBill } from '../account/resources.js';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
   BillingError,
+  ConfigError,
   ConnectionError,
   NotFoundError,
   PayloadValidationError,
@@ -162,7 +163,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     const { tenant, groupId, companyId } = parsed.data;
     const onCompanyCreated = config.onCompanyCreated;
     if (!onCompanyCreated) return { status: 'disabled' };
-    const client = deps.account(tenant);
+    const client = accountOrDefer(deps, tenant);
     const key = subscriptionLedgerKey(tenant, groupId);
 
     const existing = await storage.ledger.get(key);
@@ -302,6 +303,22 @@ export function createSubscriber(deps: SubscribeDeps) {
     logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
     return { status: 'subscribed', recurringBillId: bill.id };
   };
+}
+
+/**
+ * The tenant's Account API client; a tenant missing from the tenant list (a marketplaces
+ * document refreshed without it, a deploy) defers the job for long enough for it to come
+ * back, instead of failing attempts within minutes and ending as a dead letter.
+ */
+export function accountOrDefer(deps: Pick<SubscribeDeps, 'account'>, tenant: string): AccountClient {
+  try {
+    return deps.account(tenant);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new JobDeferral(`tenant ${tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
+    }
+    throw error;
+  }
 }
 
 /**

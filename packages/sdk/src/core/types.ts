@@ -156,6 +156,13 @@ export function groupReadyWaitKey(tenant: string, groupId: string): string {
  */
 export const GROUP_READY_RETRY_MS = 10 * 60 * 1000;
 
+/**
+ * How long a job of a tenant missing from the tenant list (a marketplaces document refreshed
+ * without it, a deploy with a config that forgot it) waits between attempts: with the default
+ * 8 attempts, about 80 minutes for the tenant to come back before it is a dead letter.
+ */
+export const TENANT_MISSING_RETRY_MS = 10 * 60 * 1000;
+
 export const JobTypes = {
   /** Emitted once per new company by SSO provisioning; fans out to billing and import. */
   companyCreated: 'company.created',

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, type Tenant } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
 import type { Entity } from '../entities/define.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
@@ -493,6 +493,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
     const full = isObject(job.payload) && job.payload.full === true;
+    // Its tenant missing from the tenant list (a refresh without it): wait for it to come back.
+    if (!runtime.tenants.get(job.tenant)) {
+      throw new JobDeferral(`tenant ${job.tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
+    }
     // A company whose first login failed to record its group: wait for a login to complete it.
     if (!(await runtime.storage.groups.get(job.tenant, job.groupId))) {
       throw new JobDeferral(`group ${job.groupId} of tenant ${job.tenant} is not provisioned yet`, {

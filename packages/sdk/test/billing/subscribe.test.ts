@@ -379,6 +379,25 @@ describe('billing.subscribe', () => {
     expect(await storage.jobs.counts({ type: JobTypes.billingCheckDuplicates })).toMatchObject({ pending: 0, done: 0 });
   });
 
+  it('waits (JobDeferral, 10 min) for a tenant missing from the tenant list instead of failing its attempts', async () => {
+    await provisionGroup(storage, 'gone-marketplace', 'cld-1');
+    const { mod, runtime } = setup(basePlan);
+    const direct = await mod.billing.subscribe({ ...payload(null), tenant: 'gone-marketplace' }).catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(JobDeferral);
+    expect((direct as JobDeferral).retryInMs).toBe(600_000);
+    const { id } = await storage.jobs.enqueue({
+      type: JobTypes.billingSubscribe,
+      tenant: 'gone-marketplace',
+      groupId: 'cld-1',
+      payload: { ...payload(null), tenant: 'gone-marketplace' } as unknown as JsonObject,
+    });
+    await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    const job = await storage.jobs.get(id);
+    expect(job).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(job!.runAt.getTime() - clock.ms()).toBeGreaterThanOrEqual(599_000);
+    expect(rbills()).toHaveLength(0);
+  });
+
   it('fails with BillingError on an invalid plan, creating and storing nothing', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = setup({ priceCents: 0, description: '' });

@@ -278,3 +278,17 @@ describe('per-record locks during slow local writes', () => {
     expect(t.local.get('org-1')).toEqual({ name: 'v2' });
   }, 20_000);
 });
+
+describe('sync.import of a tenant missing from the tenant list', () => {
+  it('waits 10 minutes per attempt (deferred) for the tenant to come back instead of failing its attempts', async () => {
+    const h = await createHarness();
+    // The group was provisioned while its marketplace was configured.
+    await h.storage.groups.claim('gone-marketplace', GROUP, { owner: 'test', ttlMs: 60_000 });
+    await h.storage.groups.complete('gone-marketplace', GROUP, 'test', { companyId: 'co-1', orgUid: ORG_UID });
+    const { id } = await h.storage.jobs.enqueue({ type: JobTypes.syncImport, tenant: 'gone-marketplace', groupId: GROUP, payload: {} });
+    await createWorker(h.runtime, h.sync.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    const job = await h.storage.jobs.get(id);
+    expect(job).toMatchObject({ status: 'pending', attempts: 1, lastError: { code: 'deferred' } });
+    expect(job!.runAt.getTime() - Date.now()).toBeGreaterThan(590_000);
+  });
+});
