@@ -105,7 +105,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
         tenant,
         groupId,
         payload: { tenant, groupId, sweep: true },
-        dedupeKey: `${JobTypes.syncPurge}:sweep:${tenant}:${groupId}`,
+        dedupeKey: `${JobTypes.syncPurge}.sweep:${tenant}:${groupId}`,
         runAt: new Date(deps.clock().getTime() + deps.sweepDelayMs),
       });
       logger.info('sync: cancelled group purged', { tenant, groupId, idMaps, cursors: cursors.length });

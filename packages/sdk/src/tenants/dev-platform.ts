@@ -158,12 +158,24 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       });
       return;
     }
+    const previous = registry.list();
     registry.replace(tenants);
     source = 'platform';
     const after = new Set(tenants.map((t) => t.name));
     const added = [...after].filter((name) => !before.includes(name));
     const removed = before.filter((name) => !after.has(name));
     if (added.length > 0 || removed.length > 0) logger.info('maestrano: tenants refreshed', { added, removed });
+    // Everything is stored under the marketplace's name: a marketplace renamed (same app
+    // credentials under a new name) starts over, and its next logins create new companies.
+    for (const gone of previous.filter((t) => removed.includes(t.name))) {
+      const renamed = tenants.find((t) => added.includes(t.name) && t.api.id === gone.api.id);
+      if (renamed) {
+        logger.warn('maestrano: a marketplace seems renamed (same api id); its companies, users and sync state stay under the old name, and logins under the new one create new companies', {
+          from: gone.name,
+          to: renamed.name,
+        });
+      }
+    }
     await saveCache(raw);
   };
 

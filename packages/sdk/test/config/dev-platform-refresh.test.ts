@@ -10,10 +10,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 
 const { certificate } = createTestCertificate({ bits: 1024 });
 
+/** A marketplace served under another name keeps its app credentials (`name` -> former name). */
+let formerNames: Record<string, string> = {};
 const marketplace = (name: string) => ({
   marketplace: name,
   app: { host: 'https://app.example.com' },
-  api: { id: `app-${name}`, key: `secret-key-of-${name}`, host: 'https://api-hub-uat.maestrano.io' },
+  api: { id: `app-${formerNames[name] ?? name}`, key: `secret-key-of-${formerNames[name] ?? name}`, host: 'https://api-hub-uat.maestrano.io' },
   sso: { x509_certificate: certificate },
 });
 const documentOf = (names: string[]) => JSON.stringify({ marketplaces: names.map(marketplace) });
@@ -65,6 +67,7 @@ afterAll(async () => {
 });
 const reset = () => {
   names = ['alpha', 'beta'];
+  formerNames = {};
   handle = serveNames;
   requestCount = 0;
   inFlight = 0;
@@ -108,6 +111,19 @@ describe('tenantsFromDevPlatform: an empty marketplaces list', () => {
     names = ['beta', 'gamma'];
     await tenants.refresh(); // nothing added or removed: nothing logged
     expect(entries).toEqual([{ level: 'info', message: 'maestrano: tenants refreshed', fields: { added: ['gamma'], removed: ['alpha'] } }]);
+  });
+
+  it('warns when a marketplace seems renamed (same api id under a new name): its data stays under the old name', async () => {
+    const { logger, entries } = recordingLogger();
+    const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0, logger });
+    names = ['alpha-2', 'beta'];
+    formerNames = { 'alpha-2': 'alpha' };
+    await tenants.refresh();
+    expect(tenants.list().map((t) => t.name)).toEqual(['alpha-2', 'beta']);
+    const warning = entries.find((e) => e.level === 'warn');
+    expect(warning?.message).toMatch(/renamed/);
+    expect(warning?.fields).toEqual({ from: 'alpha', to: 'alpha-2' });
+    expect(JSON.stringify(entries)).not.toMatch(/secret-key/);
   });
 
   it('at start-up falls back on the cache with a warning, and without a cache is a ConfigError', async () => {

@@ -150,7 +150,7 @@ async function sweepOf(storage: StorageAdapter, groupId = GROUP) {
     tenant: TENANT,
     groupId,
     payload: { tenant: TENANT, groupId, sweep: true },
-    dedupeKey: `${JobTypes.syncPurge}:sweep:${TENANT}:${groupId}`,
+    dedupeKey: `${JobTypes.syncPurge}.sweep:${TENANT}:${groupId}`,
   });
   return probe.created ? null : storage.jobs.get(probe.id);
 }
@@ -199,6 +199,16 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     const sweep = await sweepOf(s.storage);
     expect(sweep).toMatchObject({ status: 'pending', tenant: TENANT, groupId: GROUP, payload: { sweep: true } });
     expect((sweep?.runAt.getTime() ?? 0) - Date.now()).toBeGreaterThan(50_000);
+    // Its dedupe key is no follow-up key of another deletion, even of a marketplace named
+    // "sweep" whose group id holds a colon (the webhook's key is `sync.purge:<tenant>:<group>`).
+    const followUp = await s.storage.jobs.enqueue({
+      type: JobTypes.syncPurge,
+      tenant: 'sweep',
+      groupId: `${TENANT}:${GROUP}`,
+      payload: { tenant: 'sweep', groupId: `${TENANT}:${GROUP}` },
+      dedupeKey: `${JobTypes.syncPurge}:sweep:${TENANT}:${GROUP}`,
+    });
+    expect(followUp.created).toBe(true);
     expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
     expect(await stateOf(s.storage, OTHER)).toEqual(other);
     expect((await s.storage.groups.get(TENANT, OTHER))?.status).toBe('active');
