@@ -130,6 +130,7 @@ export type {
 export {
   appTrialEnd,
   BillingConfigSchema,
+  ChargeGroupCancelledError,
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
   ChargeReconciliationError,

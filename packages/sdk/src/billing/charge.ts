@@ -56,6 +56,7 @@ import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter
 import type { BillingConfig } from './config.js';
 import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import {
+  ChargeGroupCancelledError,
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
   ChargeReconciliationError,
@@ -430,6 +431,17 @@ export function createCharge(deps: ChargeDeps) {
         // no bill, so dropping it is as safe as after a refusal).
         await storage.ledger.release(ledgerKey, owner);
         throw aborted(signal.reason);
+      }
+      // A company that left the marketplace is not billed any more (checked here, not before
+      // the claim, so that a charge recorded before the cancellation still replays).
+      if ((await storage.groups.get(c.tenant, c.groupId))?.status === 'cancelled') {
+        await storage.ledger.release(ledgerKey, owner);
+        throw new ChargeGroupCancelledError(
+          c.idempotencyKey,
+          c.tenant,
+          c.groupId,
+          `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)}: group ${c.groupId} of tenant ${c.tenant} was cancelled; nothing was charged`,
+        );
       }
       let bill: Bill;
       try {

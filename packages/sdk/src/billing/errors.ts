@@ -17,6 +17,23 @@ export class ChargeInProgressError extends BillingError {
 }
 
 /**
+ * The group was cancelled (Maestrano deleted it: the company left the marketplace) before this
+ * charge was sent. Nothing was charged and the key is free again. A charge recorded before the
+ * cancellation is still returned as `replayed`.
+ */
+export class ChargeGroupCancelledError extends BillingError {
+  readonly idempotencyKey: string;
+  readonly tenant: string;
+  readonly groupId: string;
+  constructor(idempotencyKey: string, tenant: string, groupId: string, message: string) {
+    super(message);
+    this.idempotencyKey = idempotencyKey;
+    this.tenant = tenant;
+    this.groupId = groupId;
+  }
+}
+
+/**
  * The idempotency key was already used for a different charge (another group, amount,
  * description, …). Nothing was charged by this call.
  */

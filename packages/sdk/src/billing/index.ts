@@ -20,6 +20,7 @@ export type {
   SubscriptionPlan,
 } from './config.js';
 export {
+  ChargeGroupCancelledError,
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
   ChargeReconciliationError,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  ChargeGroupCancelledError,
   ChargeInProgressError,
   ChargeOutcomeUnknownError,
   ChargeReconciliationError,
@@ -21,7 +22,7 @@ import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
 import { createWorker } from '../../src/worker/index.js';
-import { crashingLedger, delay, makeRuntime, makeTenant, resetServer } from './helpers.js';
+import { crashingLedger, delay, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
 
 let api: AccountApiServer;
 let clock: TestClock;
@@ -236,6 +237,20 @@ describe('mno.billing.charge', () => {
     expect(active.sort()).toEqual([retried.billId, other.billId].sort());
     expect(await storage.ledger.get(key)).toMatchObject({ status: 'done', outcome: { billId: retried.billId } });
     expect(logger.entries.filter((e) => e.level === 'warn' && /duplicate bill cancelled/.test(e.message))).toHaveLength(1);
+  });
+
+  it('refuses to charge a cancelled group (ChargeGroupCancelledError, nothing sent, key free), but still replays a charge made before', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const { mod } = moduleFor(storage);
+    const before = await mod.billing.charge(smsCharge);
+    await storage.groups.cancel(TENANT, 'cld-1');
+    expect(await mod.billing.charge(smsCharge)).toMatchObject({ billId: before.billId, status: 'replayed' });
+    const key = { ...smsCharge, idempotencyKey: 'after-cancel' };
+    const error = await mod.billing.charge(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChargeGroupCancelledError);
+    expect(error).toMatchObject({ tenant: TENANT, groupId: 'cld-1', idempotencyKey: 'after-cancel' });
+    expect(posts()).toHaveLength(1);
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, 'after-cancel'))).toBeNull();
   });
 
   it('recovers at once when the platform created the bill but its answer failed (5xx after processing)', async () => {
