@@ -116,6 +116,11 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: BidirectionalEntityDefinition<C, L, K>,
 ): Entity<L, K>;
+// Last, so that a definition matching none of the above is reported against the union: the
+// compiler then names the missing or forbidden key of the definition's own `direction`.
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
+  definition: EntityDefinition<C, L, K>,
+): Entity<L, K>;
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: EntityDefinition<C, L, K>,
 ): Entity<L, K> {

@@ -316,3 +316,48 @@ describe('defineConnector: references the catalog knows must point at an entity 
     expect(defineConnector({ entities: [companies, inbound('things', 'my_things', { organization_id: 'things' })] }).entities).toHaveLength(2);
   });
 });
+
+describe('defineEntity type errors name the key at fault', () => {
+  // The compiler reports a call matching no overload against the last one; that one takes the
+  // union of the three definitions, so the message names the missing or forbidden key of the
+  // definition's own `direction` instead of "'inbound' is not assignable to 'both'".
+  const diagnose = async (body: string): Promise<string> => {
+    const ts = (await import('typescript')).default;
+    const { fileURLToPath } = await import('node:url');
+    const file = fileURLToPath(new URL('./__type-probe__.ts', import.meta.url));
+    const source = `import { defineEntity } from '@org/maestrano-sdk';\nexport const probe = defineEntity(${body});\n`;
+    const options: import('typescript').CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      customConditions: ['@org/source'],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['node'],
+    };
+    const host = ts.createCompilerHost(options);
+    const read = host.readFile.bind(host);
+    host.readFile = (name) => (name === file ? source : read(name));
+    const exists = host.fileExists.bind(host);
+    host.fileExists = (name) => name === file || exists(name);
+    const program = ts.createProgram([file], options, host);
+    return ts
+      .getPreEmitDiagnostics(program, program.getSourceFile(file))
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
+      .join('\n');
+  };
+
+  it('a missing mapper is named', async () => {
+    const text = await diagnose(`{ name: 'c', connec: 'people', direction: 'inbound', local: { create: async () => ({ id: '1' }), update: async () => undefined } }`);
+    expect(text).toMatch(/Property 'toLocal' is missing/);
+    expect(text).not.toMatch(/'"inbound"' is not assignable to type '"both"'/);
+  }, 60_000);
+
+  it('a key the direction forbids is named', async () => {
+    const text = await diagnose(
+      `{ name: 'c', connec: 'people', direction: 'inbound', toLocal: () => ({}), toConnec: () => ({}), local: { create: async () => ({ id: '1' }), update: async () => undefined } }`,
+    );
+    expect(text).toMatch(/property 'toConnec' are incompatible/);
+  }, 60_000);
+});
