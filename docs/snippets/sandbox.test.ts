@@ -103,7 +103,10 @@ describe('the example app against the Maestrano sandbox', () => {
     expect(pushed.filter((p) => p.last_name === 'Changed-in-the-app')).toHaveLength(1);
 
     // An ad-hoc charge, retried with the same key, bills once.
-    const charge = () => fetch(`${app.url}/export`, { method: 'POST', headers: { cookie, 'idempotency-key': 'req-1' } }).then((r) => r.json());
+    const charge = async () => {
+      const res = await fetch(`${app.url}/export`, { method: 'POST', headers: { cookie, 'idempotency-key': 'req-1' } });
+      return (await res.json()) as { billId: string; status: string };
+    };
     const [first, retry] = [await charge(), await charge()];
     expect(retry).toEqual({ billId: first.billId, status: 'replayed' });
     expect((await admin.listBills(group.id)).filter((b) => b.description === 'Contacts export')).toHaveLength(1);
