@@ -287,7 +287,12 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
       }
       if (tenantName === undefined || !options.tenants.get(tenantName)) {
         const kind = options.unknownTenant ? kindNamingUnknownTenant(segments, url.searchParams, request.method) : null;
-        const rendered = kind ? await options.unknownTenant?.(kind, request) : null;
+        let rendered: Response | null | undefined = null;
+        try {
+          rendered = kind ? await options.unknownTenant?.(kind, request) : null;
+        } catch (error) {
+          return errorResponse(error, options.logger, { tenant: null, route: kind });
+        }
         if (rendered) return rendered;
         return json(404, { error: 'unknown_tenant', message: 'Unknown tenant' });
       }

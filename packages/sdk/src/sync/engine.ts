@@ -436,8 +436,11 @@ export class SyncEngine {
         if (own !== null && !map?.tombstonedAt) {
           // Our id, without a map by Connec! id (a push whose answer was lost): used only when
           // a map of the target in this group holds it as a local id.
+          // Its map may name another Connec! id than the reference: a push of the referencing
+          // record before its target reserved one, then the target's push was merged
+          // (`matching_fields`) into an existing record. The map still proves the id is ours.
           const ownMap = await this.ownedLocalMap(scope, target, own);
-          if (ownMap && (ownMap.connecId === null || ownMap.connecId === cid)) {
+          if (ownMap) {
             resolved.set(location, ownMap.tombstonedAt ? null : own);
             continue;
           }

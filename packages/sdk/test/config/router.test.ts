@@ -118,6 +118,22 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     expect((await route(new Request('http://app.test/maestrano/auth/saml/init/gone'))).status).toBe(404);
     expect((await route(new Request('http://app.test/maestrano/auth/saml/consume/gone'))).status).toBe(404);
     expect(kinds).toEqual(['ssoInit', 'ssoConsume', 'metadata']);
+
+    // A renderer that throws is a logged 500, as on every other route, never a rejection.
+    const logged: string[] = [];
+    const throwing = createRouter({
+      tenants: queried,
+      routes,
+      maxBodyBytes: 1024,
+      logger: { ...logger, error: (m) => logged.push(m) },
+      unknownTenant: () => {
+        throw new Error('template bug');
+      },
+    });
+    const failed = await throwing(new Request('http://app.test/sso/start?marketplace=gone'));
+    expect(failed.status).toBe(500);
+    expect(JSON.stringify(await failed.json())).not.toMatch(/template bug/);
+    expect(logged).toHaveLength(1);
   });
 
   it('answers 404 JSON for an unknown tenant, an unknown path and a route kind without a handler', async () => {

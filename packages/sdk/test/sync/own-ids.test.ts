@@ -47,6 +47,19 @@ describe('our id in inbound records', () => {
     expect([...h.app.contacts.values()].map((c) => c.companyId)).toEqual(['org-1']);
   });
 
+  it("a reference carrying our id whose map names another Connec! id (the target's push was merged into an existing record) resolves to our id", async () => {
+    const h = await createHarness({ sync: { fetchMissingReferences: false } });
+    await provisionGroup(h.storage);
+    h.app.companies.set('org-1', { id: 'org-1', name: 'Acme', code: null, updatedAt: new Date(0) });
+    // The contact was pushed first (Connec! reserved o-U for org-1), then org-1's push merged into o-V.
+    await h.storage.idMaps.insert({ ...scope('companies'), connecId: 'o-V', localId: 'org-1' });
+    h.connec.seed(GROUP, 'people', { last_name: 'Doe' }, 'p1');
+    await h.notify({ people: [{ id: [C('p1')], last_name: 'Doe', job_title: 'CTO', organization_id: [C('o-U'), A('org-1')], ...env, updated_at: '2016-10-04T00:36:24Z' }] });
+    await h.drain();
+    expect([...h.app.contacts.values()].map((c) => c.companyId)).toEqual(['org-1']);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
+  });
+
   it('a push cut off after Connec! took the create (process gone, nothing recorded after the send) is still linked when the record comes back', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
