@@ -12,14 +12,17 @@
  *    group's bills and adopts the one matching the intent (see `matchesIntent`) instead of
  *    creating a second one. Before its own POST it refreshes the claim (the listing may have
  *    outlived it) and starts over if another call took the key meanwhile.
- * A definite refusal by the platform (4xx) releases the claim, so the key can be used again;
+ * A definite refusal by the platform (4xx) releases the claim, so the key can be used again
+ * (unless the claim was taken over from an earlier owner, whose POST may still land: then it
+ * expires, and the next call reconciles first);
  * an unknown outcome (timeout, 5xx) keeps it claimed until reconciliation. So does a failure
  * to record a bill that was created (e.g. a storage outage after the POST): the caller gets
  * `ChargeOutcomeUnknownError`, never a bare storage error that would read as "nothing happened".
  *
  * Aborting (`options.signal`) before the POST is sent fails with `ConnectionError`
  * (`failure: 'aborted'`) and leaves no claim of this call behind: an already-aborted signal
- * fails before the key is claimed, a claim taken just before the abort is released, and an
+ * fails before the key is claimed, a claim taken just before the abort is released (one taken
+ * over from an earlier owner expires instead, as after a refusal), and an
  * abort while waiting for another call with the key takes nothing. An abort once the POST was
  * sent is an unknown outcome.
  *
@@ -139,7 +142,7 @@ export interface ChargeIntent extends JsonObject {
 const OutcomeSchema = z.object({ billId: z.string().min(1) });
 
 /** The intent of a `chargebill:` entry: which idempotency key owns the bill. */
-interface BillOwnerIntent extends JsonObject {
+export interface BillOwnerIntent extends JsonObject {
   kind: 'charge-bill';
   tenant: string;
   billId: string;
@@ -426,16 +429,20 @@ export function createCharge(deps: ChargeDeps) {
           }
         }
       }
+      // Nothing of ours was sent: give the key back. Not a claim taken over from an earlier
+      // owner: its POST may still reach the platform, and only a holder of a taken-over claim
+      // reconciles first and has a late twin checked for (`./duplicates.ts`); it expires instead.
+      const giveBack = async () => {
+        if (!claim.recovered) await storage.ledger.release(ledgerKey, owner);
+      };
       if (signal?.aborted) {
-        // Nothing was sent: give the key back (a recovered claim was reconciled above and found
-        // no bill, so dropping it is as safe as after a refusal).
-        await storage.ledger.release(ledgerKey, owner);
+        await giveBack();
         throw aborted(signal.reason);
       }
       // A company that left the marketplace is not billed any more (checked here, not before
       // the claim, so that a charge recorded before the cancellation still replays).
       if ((await storage.groups.get(c.tenant, c.groupId))?.status === 'cancelled') {
-        await storage.ledger.release(ledgerKey, owner);
+        await giveBack();
         throw new ChargeGroupCancelledError(
           c.idempotencyKey,
           c.tenant,
@@ -463,13 +470,17 @@ export function createCharge(deps: ChargeDeps) {
         );
       } catch (error) {
         if (isDefiniteRefusal(error)) {
-          await storage.ledger.release(ledgerKey, owner);
+          await giveBack();
           throw error;
         }
         // Unknown outcome: look once for the bill; otherwise leave the claim for a later reconciliation.
         const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner).catch(() => null);
         if (found) {
-          await recording(c.idempotencyKey, found.id, () => complete(ledgerKey, owner, found));
+          // Under a taken-over claim the bill found may be the earlier owner's, and ours may still land.
+          await recording(c.idempotencyKey, found.id, async () => {
+            if (claim.recovered) await checkLater(c.tenant, c.groupId, c.idempotencyKey, found.id);
+            await complete(ledgerKey, owner, found);
+          });
           return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
         }
         const what = isMaestranoError(error) ? error.message : 'unexpected failure';

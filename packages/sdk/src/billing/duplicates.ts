@@ -7,17 +7,24 @@
  * leaves a second bill. Every bill recorded under a taken-over claim therefore schedules this
  * check (`duplicateCheckDelayMs` later), which cancels what the late POST created:
  * - a subscription: the group's active recurring bills matching the recorded plan
- *   (`matchesPlan`) other than the recorded one;
+ *   (`matchesPlan`) other than the recorded one, whose start date is one an attempt of this
+ *   subscription sent: the first attempt's (the ledger's intent) or the recorded bill's (a
+ *   trial end is the same for every attempt). A recurring bill the app creates for the same
+ *   plan starts at another instant and is left alone, unless it starts at that same trial end.
+ *   (A POST of a middle attempt, itself taken over and lost, starting "now", is not caught.)
  * - a charge: the group's bills matching the charge's intent (`matchesIntent`) other than the
- *   recorded one and owned by no idempotency key (a bill another charge recorded is never
- *   touched).
+ *   recorded one and owned by no idempotency key. Before cancelling one, the check makes the
+ *   charge's key its owner (the claim-once `chargebill:` entry): a charge of another key that
+ *   created the very same bill and is about to claim it then finds it taken and retries, as
+ *   when a reconciliation adopted its bill, instead of reporting a cancelled bill as created.
  * It changes nothing unless the ledger still records the checked bill.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { JobHandler, Logger } from '../core/types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
+import { type BillOwnerIntent, chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { BillingError } from '../errors/index.js';
 import { accountOrDefer, billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
@@ -61,7 +68,13 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       const intent = entry?.intent as RecurringIntent | null | undefined;
       if (entry?.status !== 'done' || billIdOf(entry.outcome) !== target.billId || intent?.kind !== 'recurring') return { cancelled };
       const bills = await client.recurringBills.list({ groupId: target.groupId });
-      for (const twin of bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent))) {
+      // The start dates this subscription's attempts sent: the first attempt's (kept in the
+      // ledger's intent by every takeover) and the recorded bill's (a trial end is the same for all).
+      const recorded = bills.find((b) => b.id === target.billId);
+      const starts = new Set([Date.parse(intent.startDate), recorded?.startDate?.getTime()].filter((t): t is number => t !== undefined && !Number.isNaN(t)));
+      const sentByAnAttempt = (start: Date | null | undefined): boolean => !!start && starts.has(start.getTime());
+      const twins = bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent) && sentByAnAttempt(b.startDate));
+      for (const twin of twins) {
         await client.recurringBills.cancel(twin.id);
         cancelled.push(twin.id);
         logger.warn('billing: duplicate recurring bill cancelled', { tenant: target.tenant, groupId: target.groupId, recurringBillId: target.billId, cancelledId: twin.id });
@@ -75,9 +88,15 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
     if (entry?.status !== 'done' || recorded?.billId !== target.billId || intent?.kind !== 'charge') return { cancelled };
     const bills = await client.bills.list({ groupId: target.groupId });
     const matches = bills.filter((b) => b.id !== target.billId && matchesIntent(b, intent, entry.createdAt, deps.config.charge.reconcileSkewMs));
+    const owner = `billing.check_duplicates:${randomUUID()}`;
     for (const twin of matches) {
-      // A bill some charge recorded (or is recording) is that charge's, however alike.
-      if ((await storage.ledger.get(chargeBillLedgerKey(target.tenant, twin.id))) !== null) continue;
+      // A bill some charge recorded (or is recording) is that charge's, however alike. Claimed
+      // for this key first (claim-once), so that no charge can claim it after it is cancelled.
+      const ownerKey = chargeBillLedgerKey(target.tenant, twin.id);
+      const ownership: BillOwnerIntent = { kind: 'charge-bill', tenant: target.tenant, billId: twin.id, idempotencyKey: target.idempotencyKey };
+      const claim = await storage.ledger.claim(ownerKey, { owner, ttlMs: deps.config.charge.claimTtlMs, intent: ownership });
+      if (claim.state !== 'claimed' || claim.recovered) continue;
+      await storage.ledger.complete(ownerKey, owner, { idempotencyKey: target.idempotencyKey, duplicate: true });
       await client.bills.cancel(twin.id);
       cancelled.push(twin.id);
       logger.warn('billing: duplicate bill cancelled', { tenant: target.tenant, groupId: target.groupId, idempotencyKey: target.idempotencyKey, billId: target.billId, cancelledId: twin.id });

@@ -289,7 +289,9 @@ export function createSubscriber(deps: SubscribeDeps) {
       }, { timeouts: createTimeouts });
     } catch (error) {
       if (isDefiniteRefusal(error)) {
-        await storage.ledger.release(key, owner);
+        // A taken-over claim is kept until it expires (an earlier POST may still land; the
+        // next run reconciles first and has a late twin checked for).
+        if (!claim.recovered) await storage.ledger.release(key, owner);
         throw error;
       }
       const found = await findExisting().catch(() => null);

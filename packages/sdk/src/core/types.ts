@@ -168,9 +168,9 @@ export const JobTypes = {
   companyCreated: 'company.created',
   billingSubscribe: 'billing.subscribe',
   /**
-   * Enqueued by `billing.subscribe` when it set a subscription up after an unknown outcome (a
-   * POST timed out, a worker died): later, cancels a duplicate recurring bill that a late POST
-   * created.
+   * Enqueued by `billing.subscribe` and `mno.billing.charge` when they record a bill under a
+   * claim taken over after an unknown outcome (a POST timed out, a worker died): later, cancels
+   * the duplicate a late POST created.
    */
   billingCheckDuplicates: 'billing.check_duplicates',
   syncImport: 'sync.import',

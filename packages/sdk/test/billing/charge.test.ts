@@ -239,6 +239,109 @@ describe('mno.billing.charge', () => {
     expect(logger.entries.filter((e) => e.level === 'warn' && /duplicate bill cancelled/.test(e.message))).toHaveLength(1);
   });
 
+  it("a taken-over charge that adopts the earlier POST's late bill still has its own late POST checked for", async () => {
+    const stuck: Request[] = [];
+    let mode: 'lose' | 'land-first-then-lose' | 'pass' = 'lose';
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && mode === 'lose') {
+        mode = 'land-first-then-lose';
+        stuck.push(req.clone());
+        throw new TypeError('fetch failed');
+      }
+      if (req.method === 'POST' && mode === 'land-first-then-lose') {
+        mode = 'pass';
+        await fetch(stuck.shift() as Request); // the first call's POST reaches the platform now...
+        stuck.push(req.clone()); // ...and this one's is stuck in turn
+        throw new TypeError('fetch failed');
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 }, accountApi: { retry: { backoffLimitMs: 5 } } } });
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    const adopted = await mod.billing.charge(smsCharge);
+    expect(adopted.status).toBe('reconciled');
+    expect((await fetch(stuck.shift() as Request)).ok).toBe(true); // its own POST lands late
+    clock.advance(600_001);
+    await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    expect([...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id)).toEqual([adopted.billId]);
+  });
+
+  it('a taken-over claim is not given back on a refusal: the next call reconciles and has the late POST checked for', async () => {
+    let stuck: Request | null = null;
+    let refuseNext = false;
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck === null) {
+        stuck = req.clone();
+        throw new TypeError('fetch failed');
+      }
+      if (req.method === 'POST' && refuseNext) {
+        refuseNext = false;
+        return new Response(JSON.stringify({ success: false, errors: { base: ['rate limited'] }, data: {} }), { status: 429, headers: { 'retry-after': '1' } });
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000, waitMs: 0 }, accountApi: { retry: { backoffLimitMs: 5 } } } });
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    refuseNext = true;
+    await expect(mod.billing.charge(smsCharge)).rejects.toThrow();
+    // The key stays held (not released) until the claim expires, then the retry reconciles.
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeInProgressError);
+    clock.advance(60_001);
+    const retried = await mod.billing.charge(smsCharge);
+    expect(retried.status).toBe('created');
+    expect((await fetch(stuck as unknown as Request)).ok).toBe(true); // the first POST lands now
+    clock.advance(600_001);
+    await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    expect([...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id)).toEqual([retried.billId]);
+  });
+
+  it("the duplicate check never cancels a bill another key's charge created and is about to claim: that charge retries instead of reporting a cancelled bill", async () => {
+    // export-1's first POST is lost and lands late; export-2 charges the very same thing.
+    let stuck: Request | null = null;
+    let pauseOwnership: (() => Promise<void>) | null = null;
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck === null) {
+        stuck = req.clone();
+        throw new TypeError('fetch failed');
+      }
+      const res = await fetch(req);
+      if (req.method === 'POST' && pauseOwnership) {
+        const run = pauseOwnership;
+        pauseOwnership = null;
+        await run(); // between export-2's POST answer and its ownership claim
+      }
+      return res;
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 }, accountApi: { retry: { backoffLimitMs: 5 } } } });
+    const same = { ...smsCharge, idempotencyKey: 'export-1' };
+    await expect(mod.billing.charge(same)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    const first = await mod.billing.charge(same);
+    expect(first.status).toBe('created');
+    clock.advance(600_001);
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    pauseOwnership = async () => {
+      await worker.drain({ pollIntervalMs: 5 });
+    };
+    const second = await mod.billing.charge({ ...same, idempotencyKey: 'export-2' }).catch((e: unknown) => e);
+    // Its bill was taken (and cancelled) by the check: export-2 is told to retry, never "created".
+    expect(second).toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    const again = await mod.billing.charge({ ...same, idempotencyKey: 'export-2' });
+    expect(again.status).toBe('created');
+    const active = [...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id);
+    expect(active.sort()).toEqual([first.billId, again.billId].sort());
+    expect(stuck).not.toBeNull();
+  });
+
   it('refuses to charge a cancelled group (ChargeGroupCancelledError, nothing sent, key free), but still replays a charge made before', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = moduleFor(storage);

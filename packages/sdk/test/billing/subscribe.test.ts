@@ -372,6 +372,37 @@ describe('billing.subscribe', () => {
     expect(logger.entries.some((r) => r.level === 'warn' && /duplicate recurring bill cancelled/.test(r.message))).toBe(true);
   });
 
+  it('the duplicate check leaves alone a recurring bill of the same plan the app created itself (another start date)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    // The first attempt dies after its claim, before any POST.
+    const crashing = { ...storage, groups: { ...storage.groups, update: async () => Promise.reject(new Error('worker killed')) } };
+    const trialEnd = new Date(clock.ms() + DAY);
+    const first = setup(basePlan, crashing as StorageAdapter);
+    await expect(first.mod.billing.subscribe(payload(trialEnd))).rejects.toThrow(/worker killed/);
+    clock.advance(30_001);
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    const mod = createAccountModule(runtime, { billing: { onCompanyCreated: () => basePlan, duplicateCheckDelayMs: 600_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } } });
+    const outcome = await mod.billing.subscribe(payload(trialEnd));
+    expect(outcome).toMatchObject({ status: 'subscribed' });
+    // A second seat sold on the same plan, starting now.
+    const seat = await mod.billing.recurringBills.create(TENANT, { groupId: 'cld-1', ...basePlan, startDate: new Date(clock.ms() + 60_000) });
+    clock.advance(600_001);
+    await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    expect(await storage.jobs.counts({ type: JobTypes.billingCheckDuplicates })).toMatchObject({ done: 1 });
+    expect(rbills().filter((b) => b.status !== 'cancelled').map((b) => b.id).sort()).toEqual([(outcome as { recurringBillId: string }).recurringBillId, seat.id].sort());
+  });
+
+  it('keeps a taken-over claim when the platform refuses the POST: the next run reconciles (and checks for a late twin)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const dead = setup(basePlan);
+    api.faults.push({ status: 503, times: 1, method: 'POST' });
+    await expect(dead.mod.billing.subscribe(payload(null))).rejects.toThrow();
+    clock.advance(30_001);
+    const { mod } = setup({ ...basePlan, period: 'Month', frequency: 13 });
+    await expect(mod.billing.subscribe(payload(null))).rejects.toThrow(/frequency/);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toMatchObject({ status: 'pending' });
+  });
+
   it('schedules no duplicate check for a subscription set up on its first attempt', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = setup(basePlan);
