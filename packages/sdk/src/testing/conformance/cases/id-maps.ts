@@ -416,6 +416,18 @@ export const idMapCases: StorageCases = {
     },
   ),
 
+  'insertMany stores several maps without a connecId in one call (creates about to be pushed)': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: null, localId: 'l-0' });
+    const results = await adapter.idMaps.insertMany([
+      { ...SCOPE, connecId: null, localId: 'l-1' },
+      { ...SCOPE, connecId: null, localId: 'l-2' },
+      { ...SCOPE, connecId: null, localId: 'l-0' },
+      { ...SCOPE, connecId: null, localId: 'l-3' },
+    ]);
+    expect(results.map((r) => r?.localId ?? null)).toEqual(['l-1', 'l-2', null, 'l-3']);
+    for (const localId of ['l-0', 'l-1', 'l-2', 'l-3']) expect(await adapter.idMaps.find(SCOPE, { localId })).toMatchObject({ connecId: null, localId });
+  },
+
   'insertMany with an invalid entry is rejected with StorageError and stores nothing': needs(
     ['inspect'],
     async ({ adapter, inspect }) => {
