@@ -80,6 +80,8 @@ describe('our id in inbound records', () => {
     await h.notify({ organizations: [{ ...created, ...env }] });
     await h.drain();
     expect([...h.app.companies.keys()]).toEqual(['org-9']);
-    expect((await h.storage.idMaps.find(scope('companies'), { localId: 'org-9' }))?.connecId).toBe((created?.id as { id: string; provider: string }[]).find((e) => e.provider === 'connec')?.id);
+    const connecEntry = ((created?.id ?? []) as { id: string; provider: string }[]).find((e) => e.provider === 'connec');
+    expect(connecEntry).toBeDefined();
+    expect((await h.storage.idMaps.find(scope('companies'), { localId: 'org-9' }))?.connecId).toBe(connecEntry?.id);
   });
 });
