@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSandbox } from '@org/maestrano-sandbox';
+import { DataFileLockedError, startSandbox } from '@org/maestrano-sandbox';
 import { startCrm } from './server.js';
 
 const dataDir = process.env.CRM_DATA_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '.data');
@@ -26,6 +26,13 @@ const sandbox = await startSandbox({
   appUrl,
   seed: Number(process.env.SEED ?? 1000),
   dataFile: join(dataDir, 'sandbox.sqlite'),
+}).catch((error: unknown) => {
+  // The usual cause: the quick start is already running (it holds the data file and the ports).
+  if (error instanceof DataFileLockedError) {
+    console.error(`${error.message}.\nIs \`npm start\` already running? Stop it (Ctrl-C) first, or set CRM_DATA_DIR to another folder.`);
+    process.exit(1);
+  }
+  throw error;
 });
 
 let configFile = process.env.MAESTRANO_CONFIG;
