@@ -175,7 +175,7 @@ export function chargeBillLedgerKey(tenant: string, billId: string): string {
 }
 
 /** The idempotency key that owns a bill per its `chargebill:` entry; null when unreadable. */
-function billOwnerOf(entry: LedgerEntry): string | null {
+export function billOwnerOf(entry: LedgerEntry): string | null {
   const intent = entry.intent;
   if (typeof intent !== 'object' || intent === null || Array.isArray(intent)) return null;
   return intent.kind === 'charge-bill' && typeof intent.idempotencyKey === 'string' ? intent.idempotencyKey : null;

@@ -24,7 +24,7 @@ import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { JobHandler, Logger } from '../core/types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { type BillOwnerIntent, chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
+import { type BillOwnerIntent, billOwnerOf, chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { BillingError } from '../errors/index.js';
 import { accountOrDefer, billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
@@ -95,8 +95,10 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       const ownerKey = chargeBillLedgerKey(target.tenant, twin.id);
       const ownership: BillOwnerIntent = { kind: 'charge-bill', tenant: target.tenant, billId: twin.id, idempotencyKey: target.idempotencyKey };
       const claim = await storage.ledger.claim(ownerKey, { owner, ttlMs: deps.config.charge.claimTtlMs, intent: ownership });
-      if (claim.state !== 'claimed' || claim.recovered) continue;
-      await storage.ledger.complete(ownerKey, owner, { idempotencyKey: target.idempotencyKey, duplicate: true });
+      // Another key's bill stays. One of this key (taken by an earlier run of this check that
+      // failed to cancel it, or by a stalled call of the key whose POST landed late) is a twin.
+      if (billOwnerOf(claim.entry) !== target.idempotencyKey) continue;
+      if (claim.state === 'claimed') await storage.ledger.complete(ownerKey, owner, { idempotencyKey: target.idempotencyKey, duplicate: true });
       await client.bills.cancel(twin.id);
       cancelled.push(twin.id);
       logger.warn('billing: duplicate bill cancelled', { tenant: target.tenant, groupId: target.groupId, idempotencyKey: target.idempotencyKey, billId: target.billId, cancelledId: twin.id });

@@ -440,14 +440,16 @@ export class SyncEngine {
           // record before its target reserved one, then the target's push was merged
           // (`matching_fields`) into an existing record. The map still proves the id is ours.
           const ownMap = await this.ownedLocalMap(scope, target, own);
-          if (ownMap) {
-            resolved.set(location, ownMap.tombstonedAt ? null : own);
+          // Our id names a record of another entity of the same collection (a lead, where the
+          // reference is to customers, both with their own id sequences): no record of the
+          // target, and none will arrive. Asked first unless the map agrees with the Connec! id.
+          const agrees = ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid);
+          if (!agrees && (await this.ownIdOfSibling(scope, target, own, cid))) {
+            resolved.set(location, null);
             continue;
           }
-          // Our id names a record of another entity of the same collection (a lead, where
-          // the reference is to customers): no record of the target, and none will arrive.
-          if (await this.ownIdOfSibling(scope, target, own, cid)) {
-            resolved.set(location, null);
+          if (ownMap) {
+            resolved.set(location, ownMap.tombstonedAt ? null : own);
             continue;
           }
         }

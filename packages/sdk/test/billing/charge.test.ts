@@ -342,6 +342,36 @@ describe('mno.billing.charge', () => {
     expect(stuck).not.toBeNull();
   });
 
+  it('a duplicate check whose cancel fails cancels the twin on its retry (the twin it took stays its to cancel)', async () => {
+    let stuck: Request | null = null;
+    let failCancels = false;
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck === null) {
+        stuck = req.clone();
+        throw new TypeError('fetch failed');
+      }
+      if (req.method === 'DELETE' && failCancels) return new Response('{"errors":[{"title":"boom"}]}', { status: 503, headers: { 'content-type': 'application/json' } });
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 }, accountApi: { retry: { limit: 0, backoffLimitMs: 5 } } } });
+    await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
+    clock.advance(60_001);
+    const retried = await mod.billing.charge(smsCharge);
+    expect((await fetch(stuck as unknown as Request)).ok).toBe(true);
+    clock.advance(600_001);
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    failCancels = true;
+    await worker.drain({ pollIntervalMs: 5, backoff: { baseMs: 1, maxMs: 1 } });
+    expect(await storage.jobs.counts({ type: 'billing.check_duplicates' })).toMatchObject({ done: 0, dead: 0 });
+    failCancels = false;
+    clock.advance(3_600_000);
+    await worker.drain({ pollIntervalMs: 5, backoff: { baseMs: 1, maxMs: 1 } });
+    expect(await storage.jobs.counts({ type: 'billing.check_duplicates' })).toMatchObject({ done: 1 });
+    expect([...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id)).toEqual([retried.billId]);
+  });
+
   it('refuses to charge a cancelled group (ChargeGroupCancelledError, nothing sent, key free), but still replays a charge made before', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = moduleFor(storage);

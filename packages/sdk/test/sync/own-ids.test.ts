@@ -5,8 +5,11 @@
  * the same tenant, group and entity holds it, so a forged entry can neither update nor be
  * linked to a record of another company. Pushes write that map before a create is sent.
  */
+import { createSyncModule, defineConnector, defineEntity, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { A, C, createHarness, GROUP, ORG_UID, provisionGroup, TENANT } from './harness.js';
+import { createWorker } from '../../src/worker/index.js';
+import { FakeConnec } from './fake-connec.js';
+import { A, C, createHarness, drainer, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
 
 const env = { group_id: GROUP, channel_id: ORG_UID };
 const scope = (entity: string) => ({ tenant: TENANT, groupId: GROUP, entity });
@@ -83,5 +86,63 @@ describe('our id in inbound records', () => {
     const connecEntry = ((created?.id ?? []) as { id: string; provider: string }[]).find((e) => e.provider === 'connec');
     expect(connecEntry).toBeDefined();
     expect((await h.storage.idMaps.find(scope('companies'), { localId: 'org-9' }))?.connecId).toBe(connecEntry?.id);
+  });
+
+  it('a reference to customers carrying our id of a lead (two tables, two id sequences: the same local id) is not resolved to that customer', async () => {
+    type Row = { id: string; name: string };
+    const tables = { leads: new Map<string, Row>(), customers: new Map<string, Row>() };
+    const seq = { leads: 0, customers: 0 };
+    const person = (name: 'leads' | 'customers') =>
+      defineEntity({
+        name,
+        connec: 'people',
+        direction: 'inbound',
+        filter: (p: Record<string, unknown>) => (name === 'customers') === (p.is_customer === true),
+        toLocal: (p: Record<string, unknown>) => ({ name: String(p.first_name ?? '') }),
+        local: {
+          create: async (data: { name: string }) => {
+            const id = String(++seq[name]);
+            tables[name].set(id, { ...data, id });
+            return { id };
+          },
+          update: async () => undefined,
+        },
+      });
+    const orders = new Map<string, { customerId: string | null }>();
+    const salesOrders = defineEntity({
+      name: 'orders',
+      connec: 'sales_orders',
+      direction: 'inbound',
+      references: { person_id: 'customers' },
+      toLocal: (o: Record<string, unknown>) => ({ customerId: typeof o.person_id === 'string' ? o.person_id : null }),
+      local: {
+        create: async (d: { customerId: string | null }) => {
+          orders.set(`so-${orders.size + 1}`, d);
+          return { id: `so-${orders.size}` };
+        },
+        update: async () => undefined,
+      },
+    });
+    const connec = new FakeConnec(ORG_UID);
+    const storage = memoryAdapter();
+    const runtime = testRuntime(storage);
+    const module = createSyncModule(runtime, {
+      connector: defineConnector({ entities: [person('leads'), person('customers'), salesOrders] }),
+      sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, fetchMissingReferences: false },
+    });
+    const drain = drainer(createWorker(runtime, module.jobs ?? {}), storage);
+    const notify = notifier(module);
+    await provisionGroup(storage);
+    connec.seed(GROUP, 'people', { first_name: 'Carl', is_customer: true }, 'p-cust');
+    connec.seed(GROUP, 'people', { first_name: 'Lena', is_customer: false }, 'p-lead');
+    await notify({ people: [{ ...connec.find(GROUP, 'people', 'p-cust'), ...env }, { ...connec.find(GROUP, 'people', 'p-lead'), ...env }] });
+    await drain();
+    expect([[...tables.customers.keys()], [...tables.leads.keys()]]).toEqual([['1'], ['1']]);
+    // The lead's id array now carries our id "1" (linked back); an order names the lead.
+    const leadIds = connec.find(GROUP, 'people', 'p-lead')?.id;
+    expect(leadIds).toContainEqual(A('1'));
+    await notify({ sales_orders: [{ id: [C('so1')], person_id: leadIds, ...env, updated_at: '2016-10-04T00:36:24Z' }] });
+    await drain();
+    expect([...orders.values()]).toEqual([{ customerId: null }]);
   });
 });
