@@ -90,12 +90,8 @@ export function parseCookies(headers: IncomingHttpHeaders): Record<string, strin
     const i = part.indexOf('=');
     if (i < 0) continue;
     const raw = part.slice(i + 1).trim();
-    try {
-      out[part.slice(0, i).trim()] = decodeURIComponent(raw);
-    } catch {
-      // A malformed escape in someone else's cookie is kept as sent, never a 500.
-      out[part.slice(0, i).trim()] = raw;
-    }
+    // A malformed escape in someone else's cookie is kept as sent, never a 500.
+    out[part.slice(0, i).trim()] = decodeComponent(raw) ?? raw;
   }
   return out;
 }

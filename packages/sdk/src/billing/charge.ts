@@ -307,15 +307,6 @@ export function createCharge(deps: ChargeDeps) {
     }
   }
 
-  /**
-   * A bill recorded under a taken-over claim: the earlier owner's POST may still reach the
-   * platform, so a later job cancels what it creates (`./duplicates.ts`). Stored before the
-   * outcome is, so a failure here leaves the key to a retry that reconciles (and schedules again).
-   */
-  async function checkLater(tenant: string, groupId: string, idempotencyKey: string, billId: string): Promise<void> {
-    await scheduleDuplicateCheckJob(storage, { kind: 'charge', tenant, groupId, idempotencyKey, billId }, deps.clock?.() ?? new Date(), deps.duplicateCheckDelayMs);
-  }
-
   async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
     const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
     if (!recorded) {
@@ -400,15 +391,23 @@ export function createCharge(deps: ChargeDeps) {
         continue;
       }
 
-      // We own the claim.
+      // We own the claim. Records a bill as this key's outcome (any failure there is an unknown
+      // outcome, see `recording`). Under a taken-over claim the earlier owner's POST may still
+      // reach the platform, so a later job cancels what it creates (`./duplicates.ts`); it is
+      // stored before the outcome, so a failure leaves the key to a retry that schedules again.
+      const record = (bill: Bill) =>
+        recording(c.idempotencyKey, bill.id, async () => {
+          if (claim.recovered) {
+            const target = { kind: 'charge' as const, tenant: c.tenant, groupId: c.groupId, idempotencyKey: c.idempotencyKey, billId: bill.id };
+            await scheduleDuplicateCheckJob(storage, target, deps.clock?.() ?? new Date(), deps.duplicateCheckDelayMs);
+          }
+          await complete(ledgerKey, owner, bill);
+        });
       if (claim.recovered) {
         for (let lapses = 0; ; lapses++) {
           const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner);
           if (found) {
-            await recording(c.idempotencyKey, found.id, async () => {
-              await checkLater(c.tenant, c.groupId, c.idempotencyKey, found.id);
-              await complete(ledgerKey, owner, found);
-            });
+            await record(found);
             logger.info('billing: interrupted charge reconciled', { ledgerKey, billId: found.id });
             return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
           }
@@ -477,10 +476,7 @@ export function createCharge(deps: ChargeDeps) {
         const found = await reconcile(c.idempotencyKey, intent, claim.entry.createdAt, owner).catch(() => null);
         if (found) {
           // Under a taken-over claim the bill found may be the earlier owner's, and ours may still land.
-          await recording(c.idempotencyKey, found.id, async () => {
-            if (claim.recovered) await checkLater(c.tenant, c.groupId, c.idempotencyKey, found.id);
-            await complete(ledgerKey, owner, found);
-          });
+          await record(found);
           return { billId: found.id, idempotencyKey: c.idempotencyKey, status: 'reconciled', bill: found };
         }
         const what = isMaestranoError(error) ? error.message : 'unexpected failure';
@@ -514,10 +510,7 @@ export function createCharge(deps: ChargeDeps) {
           undefined,
         );
       }
-      await recording(c.idempotencyKey, bill.id, async () => {
-        if (claim.recovered) await checkLater(c.tenant, c.groupId, c.idempotencyKey, bill.id);
-        await complete(ledgerKey, owner, bill);
-      });
+      await record(bill);
       return { billId: bill.id, idempotencyKey: c.idempotencyKey, status: 'created', bill };
     }
   };

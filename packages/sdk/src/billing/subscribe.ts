@@ -185,10 +185,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     const billingGroup = billingGroupFrom(groupId, parsed.data.group);
     // The trial may have been extended since the login that created the company (a deferred job
     // runs much later): the platform's current free-trial end counts too, whichever is later.
-    const current = await currentTrialEnd(client, tenant, groupId, logger);
-    if (current && (!billingGroup.endFreeTrial || current.getTime() > billingGroup.endFreeTrial.getTime())) {
-      billingGroup.endFreeTrial = current;
-    }
+    billingGroup.endFreeTrial = latest(billingGroup.endFreeTrial, await currentTrialEnd(client, tenant, groupId, logger));
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
 

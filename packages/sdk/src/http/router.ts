@@ -119,6 +119,12 @@ function match(route: CompiledRoute, segments: string[], search: URLSearchParams
   return params;
 }
 
+/** Whether `route` serves a request with `method` (HEAD is served by GET routes). */
+function accepts(route: CompiledRoute, method: string): boolean {
+  const m = method.toUpperCase();
+  return route.method === m || (m === 'HEAD' && route.method === 'GET');
+}
+
 /** A route shape independent of parameter names: two tenants configuring it serve one URL set. */
 function shapeOf(route: CompiledRoute): string {
   const path = route.segments.map((s) => (typeof s === 'string' ? s : ':')).join('/');
@@ -248,10 +254,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
    * name as the last segment, or with other values of a route's tenant query (`?marketplace=`).
    */
   const kindNamingUnknownTenant = (segments: string[], search: URLSearchParams, method: string): RouteKind | null => {
-    const m = method.toUpperCase();
     for (const tenant of currentTenants()) {
       for (const route of routesOf(tenant)) {
-        if (route.method !== m && !(m === 'HEAD' && route.method === 'GET')) continue;
+        if (!accepts(route, method)) continue;
         if (route.carrier === 'suffix' && match(route, [...segments.slice(0, -1), tenant.name], search)) return route.kind;
         if (route.carrier === 'query' && route.query.every(([k]) => search.has(k)) && match({ ...route, query: [] }, segments, search)) {
           return route.kind;
@@ -300,7 +305,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
 
     const method = request.method.toUpperCase();
-    const allowed = candidates.filter(({ route }) => route.method === method || (method === 'HEAD' && route.method === 'GET'));
+    const allowed = candidates.filter(({ route }) => accepts(route, method));
     if (allowed.length === 0) {
       await request.body?.cancel().catch(() => {});
       const methods = [...new Set(candidates.map(({ route }) => route.method))];

@@ -434,15 +434,13 @@ export class SyncEngine {
           continue;
         }
         if (own !== null && !map?.tombstonedAt) {
-          // Our id, without a map by Connec! id (a push whose answer was lost): used only when
-          // a map of the target in this group holds it as a local id.
-          // Its map may name another Connec! id than the reference: a push of the referencing
-          // record before its target reserved one, then the target's push was merged
-          // (`matching_fields`) into an existing record. The map still proves the id is ours.
+          // Our id without a map by Connec! id (a push whose answer was lost) is used only when
+          // a map of the target in this group holds it as a local id. That map may name another
+          // Connec! id (the target's push was merged by `matching_fields` into an existing
+          // record); then our id may also be a sibling entity's of the same collection (a lead,
+          // where the reference is to customers, each with its own id sequence): no record of
+          // the target, and none will arrive.
           const ownMap = await this.ownedLocalMap(scope, target, own);
-          // Our id names a record of another entity of the same collection (a lead, where the
-          // reference is to customers, both with their own id sequences): no record of the
-          // target, and none will arrive. Asked first unless the map agrees with the Connec! id.
           const agrees = ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid);
           if (!agrees && (await this.ownIdOfSibling(scope, target, own, cid))) {
             resolved.set(location, null);
@@ -453,16 +451,9 @@ export class SyncEngine {
             continue;
           }
         }
-        if (cid === null) {
-          resolved.set(location, null);
-          continue;
-        }
-        if (map?.localId && !map.tombstonedAt) resolved.set(location, map.localId);
-        else {
-          resolved.set(location, null);
-          // A target deleted in the app (tombstoned) is never linked again: nothing to wait for.
-          if (canArrive && !map?.tombstonedAt) missing.push({ entity: target, connecId: cid });
-        }
+        resolved.set(location, null);
+        // A target deleted in the app (tombstoned) is never linked again: nothing to wait for.
+        if (cid !== null && canArrive && !map?.tombstonedAt) missing.push({ entity: target, connecId: cid });
       }
       out = mapAt(out, path, (_value, location) => resolved.get(location) ?? null);
     }

@@ -148,7 +148,8 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
   /** One download, applied unless it lists no marketplaces. */
   const refreshOnce = async (): Promise<void> => {
     const { tenants, raw } = await download(options, url, logger);
-    const before = registry.list().map((t) => t.name);
+    const previous = registry.list();
+    const before = previous.map((t) => t.name);
     if (tenants.length === 0) {
       // Most likely a platform-side mistake: applying it would 404 every route and overwrite the
       // cache a restart falls back on.
@@ -158,7 +159,6 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       });
       return;
     }
-    const previous = registry.list();
     registry.replace(tenants);
     source = 'platform';
     const after = new Set(tenants.map((t) => t.name));

@@ -22,7 +22,7 @@ import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
 import { createWorker } from '../../src/worker/index.js';
-import { crashingLedger, delay, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+import { crashingLedger, delay, losingFirstPost, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
 
 let api: AccountApiServer;
 let clock: TestClock;
@@ -208,22 +208,15 @@ describe('mno.billing.charge', () => {
 
   it('cancels the duplicate left by a POST that reached the platform after the retry charged (billing.check_duplicates)', async () => {
     const key = chargeLedgerKey(TENANT, smsCharge.idempotencyKey);
-    let stuck: Request | null = null;
+    const lost = losingFirstPost(); // sent, answer lost: the platform only gets it much later
     const { runtime, logger } = makeRuntime(storage, [makeTenant(api)], clock.now);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST' && stuck === null) {
-        stuck = req.clone(); // sent, answer lost: the platform only gets it much later
-        throw new TypeError('fetch failed');
-      }
-      return fetch(req);
-    }) as typeof fetch;
+    runtime.fetch = lost.fetch;
     const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 } } });
     await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
     clock.advance(60_001);
     const retried = await mod.billing.charge(smsCharge);
     expect(retried.status).toBe('created');
-    expect((await fetch(stuck as unknown as Request)).ok).toBe(true);
+    expect((await lost.land()).ok).toBe(true);
     // Another key's identical charge is that key's bill, duplicate or not.
     const other = await mod.billing.charge({ ...smsCharge, idempotencyKey: 'sms-2030-05-cld-1-topup' });
     expect([...api.bills.values()].filter((b) => b.status !== 'cancelled')).toHaveLength(3);
@@ -270,21 +263,16 @@ describe('mno.billing.charge', () => {
   });
 
   it('a taken-over claim is not given back on a refusal: the next call reconciles and has the late POST checked for', async () => {
-    let stuck: Request | null = null;
     let refuseNext = false;
-    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST' && stuck === null) {
-        stuck = req.clone();
-        throw new TypeError('fetch failed');
-      }
+    const lost = losingFirstPost(async (req) => {
       if (req.method === 'POST' && refuseNext) {
         refuseNext = false;
         return new Response(JSON.stringify({ success: false, errors: { base: ['rate limited'] }, data: {} }), { status: 429, headers: { 'retry-after': '1' } });
       }
       return fetch(req);
-    }) as typeof fetch;
+    });
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = lost.fetch;
     const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000, waitMs: 0 }, accountApi: { retry: { backoffLimitMs: 5 } } } });
     await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
     clock.advance(60_001);
@@ -295,7 +283,7 @@ describe('mno.billing.charge', () => {
     clock.advance(60_001);
     const retried = await mod.billing.charge(smsCharge);
     expect(retried.status).toBe('created');
-    expect((await fetch(stuck as unknown as Request)).ok).toBe(true); // the first POST lands now
+    expect((await lost.land()).ok).toBe(true); // the first POST lands now
     clock.advance(600_001);
     await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
     expect([...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id)).toEqual([retried.billId]);
@@ -303,15 +291,8 @@ describe('mno.billing.charge', () => {
 
   it("the duplicate check never cancels a bill another key's charge created and is about to claim: that charge retries instead of reporting a cancelled bill", async () => {
     // export-1's first POST is lost and lands late; export-2 charges the very same thing.
-    let stuck: Request | null = null;
     let pauseOwnership: (() => Promise<void>) | null = null;
-    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST' && stuck === null) {
-        stuck = req.clone();
-        throw new TypeError('fetch failed');
-      }
+    const lost = losingFirstPost(async (req) => {
       const res = await fetch(req);
       if (req.method === 'POST' && pauseOwnership) {
         const run = pauseOwnership;
@@ -319,7 +300,9 @@ describe('mno.billing.charge', () => {
         await run(); // between export-2's POST answer and its ownership claim
       }
       return res;
-    }) as typeof fetch;
+    });
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = lost.fetch;
     const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 }, accountApi: { retry: { backoffLimitMs: 5 } } } });
     const same = { ...smsCharge, idempotencyKey: 'export-1' };
     await expect(mod.billing.charge(same)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
@@ -339,27 +322,23 @@ describe('mno.billing.charge', () => {
     expect(again.status).toBe('created');
     const active = [...api.bills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id);
     expect(active.sort()).toEqual([first.billId, again.billId].sort());
-    expect(stuck).not.toBeNull();
+    expect(lost.sent).toBe(true);
   });
 
   it('a duplicate check whose cancel fails cancels the twin on its retry (the twin it took stays its to cancel)', async () => {
-    let stuck: Request | null = null;
     let failCancels = false;
+    const lost = losingFirstPost(async (req) =>
+      req.method === 'DELETE' && failCancels
+        ? new Response('{"errors":[{"title":"boom"}]}', { status: 503, headers: { 'content-type': 'application/json' } })
+        : fetch(req),
+    );
     const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST' && stuck === null) {
-        stuck = req.clone();
-        throw new TypeError('fetch failed');
-      }
-      if (req.method === 'DELETE' && failCancels) return new Response('{"errors":[{"title":"boom"}]}', { status: 503, headers: { 'content-type': 'application/json' } });
-      return fetch(req);
-    }) as typeof fetch;
+    runtime.fetch = lost.fetch;
     const mod = createAccountModule(runtime, { billing: { duplicateCheckDelayMs: 600_000, charge: { claimTtlMs: 60_000 }, accountApi: { retry: { limit: 0, backoffLimitMs: 5 } } } });
     await expect(mod.billing.charge(smsCharge)).rejects.toBeInstanceOf(ChargeOutcomeUnknownError);
     clock.advance(60_001);
     const retried = await mod.billing.charge(smsCharge);
-    expect((await fetch(stuck as unknown as Request)).ok).toBe(true);
+    expect((await lost.land()).ok).toBe(true);
     clock.advance(600_001);
     const worker = createWorker(runtime, mod.contribution.jobs ?? {});
     failCancels = true;

@@ -146,3 +146,32 @@ export function crashingLedger(
 
 /** Resolves after `ms`, or rejects with the signal's reason once it aborts (a slow network). */
 export { sleep as delay } from '../../src/internal/sleep.js';
+
+/**
+ * A `fetch` whose first POST is sent and its answer lost (`fetch failed`): the platform only
+ * gets it when the test calls `land()`, like a request that reaches it after the caller gave
+ * up. Every other request goes to `next` (default: the network).
+ */
+export function losingFirstPost(next: (req: Request) => Promise<Response> = (req) => fetch(req)) {
+  let stuck: Request | null = null;
+  const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    if (req.method === 'POST' && stuck === null) {
+      stuck = req.clone();
+      throw new TypeError('fetch failed');
+    }
+    return next(req);
+  }) as typeof fetch;
+  return {
+    fetch: fetchImpl,
+    /** Whether the first POST was sent (and lost). */
+    get sent(): boolean {
+      return stuck !== null;
+    },
+    /** The lost POST reaches the platform now. */
+    land(): Promise<Response> {
+      if (!stuck) throw new Error('no POST was lost yet');
+      return fetch(stuck);
+    },
+  };
+}

@@ -17,7 +17,7 @@ import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { createWorker } from '../../src/worker/index.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { crashingLedger, delay, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+import { crashingLedger, delay, losingFirstPost, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
 
 const DAY = 86_400_000;
 const TENANT = 'maestrano-uat';
@@ -333,16 +333,9 @@ describe('billing.subscribe', () => {
   it('cancels the duplicate left by a POST that landed after the retry subscribed (billing.check_duplicates)', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     // The first POST leaves but its answer is lost; the platform only receives it much later.
-    let stuck: Request | null = null;
+    const lost = losingFirstPost();
     const { runtime, logger } = makeRuntime(storage, [makeTenant(api)], clock.now);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST' && stuck === null) {
-        stuck = req.clone();
-        throw new TypeError('fetch failed');
-      }
-      return fetch(req);
-    }) as typeof fetch;
+    runtime.fetch = lost.fetch;
     const mod = createAccountModule(runtime, {
       billing: { onCompanyCreated: () => basePlan, duplicateCheckDelayMs: 600_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } },
     });
@@ -352,7 +345,7 @@ describe('billing.subscribe', () => {
     expect(outcome).toMatchObject({ status: 'subscribed' });
     const kept = (outcome as { recurringBillId: string }).recurringBillId;
     // Now the lost POST lands: two active recurring bills for one company.
-    const late = await fetch(stuck as unknown as Request);
+    const late = await lost.land();
     expect(late.ok).toBe(true);
     expect(rbills().filter((b) => b.status !== 'cancelled')).toHaveLength(2);
     // A recurring bill of another plan (an add-on the app sold) is none of the check's business.
