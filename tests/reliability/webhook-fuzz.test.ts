@@ -293,6 +293,20 @@ describe.skipIf(unavailable !== null)('webhook fuzzing (fast-check, raw HTTP, Po
     }
   });
 
+  it('ids too long to key storage by (over the 2,704-byte index rows of PostgreSQL): 400, never a 503 Connec! retries forever', async () => {
+    const headers = { authorization: basic(API_ID, API_KEY), 'content-type': 'application/json' };
+    const path = `/maestrano/connec/notifications/${TENANT}`;
+    const long = 'L'.repeat(3000);
+    const fine = { id: [{ id: 'p-long-0', provider: 'connec', realm: 'org-fz1' }], group_id: 'cld-fz1', first_name: 'n' };
+    for (const bad of [
+      { ...fine, id: [{ id: long, provider: 'connec', realm: 'org-fz1' }] },
+      { ...fine, group_id: long },
+    ]) {
+      const res = await check({ method: 'POST', path, headers, body: Buffer.from(JSON.stringify({ people: [fine, bad] })) });
+      expect(res.status).toBe(400);
+    }
+  });
+
   it('control: a valid notification is stored (the fuzzed route really writes when it should)', async () => {
     const body = Buffer.from(JSON.stringify({ people: [{ id: [{ id: 'p-valid-1', provider: 'connec', realm: 'org-fz1' }], group_id: 'cld-fz1', first_name: 'Valid' }] }));
     const res = await check({ method: 'POST', path: `/maestrano/connec/notifications/${TENANT}`, headers: { authorization: basic(API_ID, API_KEY), 'content-type': 'application/json' }, body });

@@ -16,7 +16,7 @@ import { ImportBusyError, type PushItemResult, type RecordJobPayload, type Recor
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
-import { connecIdOf, isObject, rawHash } from './records.js';
+import { connecIdOf, isObject, rawHash, valuesAt } from './records.js';
 
 export interface SyncModuleConfig extends SyncOptions {
   /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
@@ -209,6 +209,24 @@ function recordProblem(value: unknown, max: number): 'depth' | 'nul' | null {
   return null;
 }
 
+/** Connec! ids are UUIDs and group ids short tokens; far below this. */
+const MAX_ID_LENGTH = 255;
+
+/** The field of a notification record whose id is too long to key storage by (`group_id`, `id`, or a reference path), or null. */
+function overlongId(groupId: string, record: ConnecRecord, entities: readonly AnyEntity[]): string | null {
+  if (groupId.length > MAX_ID_LENGTH) return 'group_id';
+  if ((connecIdOf(record.id)?.length ?? 0) > MAX_ID_LENGTH) return 'id';
+  for (const entity of entities) {
+    if (!entity.inbound) continue;
+    for (const path of Object.keys(entity.references)) {
+      for (const { value } of valuesAt(record, path)) {
+        if ((connecIdOf(value)?.length ?? 0) > MAX_ID_LENGTH) return path;
+      }
+    }
+  }
+  return null;
+}
+
 function json(status: number, body: Record<string, unknown>): Response {
   return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
 }
@@ -314,10 +332,20 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // them): a 400, not a 503 that Connec! would retry forever.
     for (const [index, entry] of parsed.entries.entries()) {
       const problem = storableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
-      if (problem === null) continue;
-      const message = problem === 'depth' ? `nested deeper than ${MAX_RECORD_DEPTH} levels` : 'contains a NUL character or an unpaired surrogate';
-      const issues = [{ path: `${entry.collection}/${index}`, message }];
-      return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
+      if (problem !== null) {
+        const message = problem === 'depth' ? `nested deeper than ${MAX_RECORD_DEPTH} levels` : 'contains a NUL character or an unpaired surrogate';
+        const issues = [{ path: `${entry.collection}/${index}`, message }];
+        return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
+      }
+      // Ids become parts of storage keys (dedupe, ordering, lock and wait keys) that indexes
+      // bound (PostgreSQL refuses an index row over 2,704 bytes): an absurd id is bad input (a
+      // 400), not an outage (a 503 Connec! would retry forever with the valid records beside it).
+      const long = overlongId(entry.groupId, entry.record, definition.forCollection(entry.collection));
+      if (long !== null) {
+        const message = `${long} is longer than ${MAX_ID_LENGTH} characters`;
+        const issues = [{ path: `${entry.collection}/${index}/${long}`, message }];
+        return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: ${message}`, issues });
+      }
     }
     const jobs: JobInput[] = [];
     // How many jobs each stored record became (one per inbound entity of its collection: two

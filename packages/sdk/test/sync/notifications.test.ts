@@ -110,6 +110,26 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts()).pending).toBe(1);
   });
 
+  it('answers 400 for an id too long to key storage by (PostgreSQL refuses index rows over 2,704 bytes), and stores nothing of the body', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const long = 'x'.repeat(3000);
+    const cases: [Record<string, unknown>, string][] = [
+      [person({ id: [C(long)] }), 'people/1/id'],
+      [person({ id: [C('p-long-ref')], organization_id: [C(long)] }), 'people/1/organization_id'],
+      [{ ...person({ id: [C('p-long-group')] }), group_id: long }, 'people/1/group_id'],
+    ];
+    for (const [record, path] of cases) {
+      const refused = await h.notify({ people: [person({ id: [C('p-fine')] }), record] });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path, message: expect.stringContaining('longer than 255') }] });
+    }
+    expect((await h.storage.jobs.counts()).pending).toBe(0);
+    // At the limit is fine.
+    expect((await h.notify({ people: [person({ id: [C('y'.repeat(255))] })] })).status).toBe(200);
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
+  });
+
   it('a record whose lock a killed worker still holds is retried past the lock TTL, not dead-lettered', async () => {
     // A worker SIGKILLed mid-write leaves the record lock until it expires (lockTtlMs); every
     // busy deferral is an attempt, so retrying every second dead-lettered the record first.
