@@ -319,11 +319,16 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     let found = [...perTenant.values()];
     if (found.length > 1) {
-      await request.body?.cancel().catch(() => {});
-      if (!found.every(({ route }) => BASIC_AUTH_KINDS.has(route.kind))) return json(404, AMBIGUOUS);
+      // The body is dropped only when no handler will run: on a path several marketplaces
+      // share, the credentials pick the tenant and its handler still reads the body.
+      const refuse = async (response: Response) => {
+        await request.body?.cancel().catch(() => {});
+        return response;
+      };
+      if (!found.every(({ route }) => BASIC_AUTH_KINDS.has(route.kind))) return refuse(json(404, AMBIGUOUS));
       found = byCredentials(request, found);
-      if (found.length === 0) return invalidCredentialsResponse();
-      if (found.length > 1) return json(404, AMBIGUOUS);
+      if (found.length === 0) return refuse(invalidCredentialsResponse());
+      if (found.length > 1) return refuse(json(404, AMBIGUOUS));
     }
     const { tenant, route, params } = found[0]!;
     const handler = options.routes[route.kind];

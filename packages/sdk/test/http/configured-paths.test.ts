@@ -5,7 +5,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type ConnectorDefinition,
   createMaestrano,
+  defineConnector,
+  defineEntity,
   type DevPlatformTenants,
   type Logger,
   type Maestrano,
@@ -108,7 +111,7 @@ interface App {
 }
 
 /** Serves the document from the loopback platform and builds the SDK from it. */
-async function start(marketplaces: MarketplaceInput[]): Promise<App> {
+async function start(marketplaces: MarketplaceInput[], extra: { connector?: ConnectorDefinition } = {}): Promise<App> {
   document = { marketplaces };
   registry = await tenantsFromDevPlatform({ host: platformUrl, key: 'env-key', secret: 'env-secret', refreshMs: 0 });
   const cancelled: App['cancelled'] = [];
@@ -127,6 +130,7 @@ async function start(marketplaces: MarketplaceInput[]): Promise<App> {
     },
     onLogin: ({ tenant, company, group }) => Response.json({ tenant: tenant.name, company: company.id, group: group.uid }),
     logger,
+    ...(extra.connector ? { connector: extra.connector } : {}),
   });
   handler = mno.handler;
   return { mno, cancelled, warnings };
@@ -230,6 +234,32 @@ describe('rule 4: a tenant-less path several marketplaces configure', () => {
       { tenant: ACME, id: 'acme-co' },
       { tenant: UAT, id: 'uat-co' },
     ]);
+  });
+
+  it('stores a Connec! notification POSTed on it under the marketplace whose credentials it carries (the body reaches the handler)', async () => {
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p: Record<string, unknown>) => ({ name: String(p.first_name ?? '') }),
+      local: { create: async () => ({ id: 'local-1' }), update: async () => {} },
+    });
+    await start([marketplace(UAT, shared), marketplace(ACME, shared)], { connector: defineConnector({ entities: [contacts] }) });
+    const body = JSON.stringify({ people: [{ id: [{ id: 'p1', provider: 'connec', realm: 'org-1' }], group_id: 'cld-1', first_name: 'Jane' }] });
+    const post = (authorization: string | null) =>
+      fetch(`${appUrl}/maestrano/connec/notifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body,
+      });
+    const res = await post(auth(ACME));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ received: 1, stored: 1, duplicates: 0, ignored: 0 });
+    const jobs = await storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000 });
+    expect(jobs.map((j) => [j.tenant, j.groupId])).toEqual([[ACME, 'cld-1']]);
+    expect((await post(basicAuth('app-uat', 'key-acme-0123456789'))).status).toBe(401);
+    expect((await post(null)).status).toBe(401);
+    expect((await storage.jobs.counts()).pending).toBe(0);
   });
 
   it('answers 404 ambiguous_tenant when the marketplaces share their credentials too, and warns at start', async () => {
