@@ -300,6 +300,35 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await guards.countDocuments()).toBe(0);
   });
 
+  it('a job whose write guard a dropped connection left behind is still its owner\'s: heartbeat, complete and fail throw StorageError, never "not yours"', async () => {
+    const guarded = mongoAdapter(handle.db, { clock, guard: 'always', guardTimeoutMs: 60_000 });
+    const jobs = handle.db.collection<{ _id: unknown; _rev?: string }>(adapter.collections.jobs);
+    const guards = handle.db.collection<{ _id: string; at: Date }>(adapter.collections.guards);
+    await guarded.jobs.enqueue({ type: 'guarded', payload: null, dedupeKey: 'guarded-1' });
+    const [job] = await guarded.jobs.claim({ worker: 'W', limit: 1, leaseMs: 600_000, types: ['guarded'] });
+    const id = job?.id ?? '';
+    const doc = await jobs.findOne({ type: 'guarded' } as never);
+    const rev = String(doc?._rev);
+    // The connection dropped after the guard insert, before the update and the guard's removal.
+    await guards.insertOne({ _id: rev, at: new Date() });
+    for (const [operation, call] of [
+      ['jobs.heartbeat', () => guarded.jobs.heartbeat(id, 'W', 600_000)],
+      ['jobs.complete', () => guarded.jobs.complete(id, 'W')],
+      ['jobs.fail', () => guarded.jobs.fail(id, 'W', { error: { message: 'x' }, retryAt: new Date(now) })],
+    ] as const) {
+      const error = await (call as () => Promise<unknown>)().catch((e: unknown) => e);
+      expect(error, operation).toBeInstanceOf(StorageError);
+      expect((error as StorageError).operation).toBe(operation);
+    }
+    expect(await guarded.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'W' });
+    // Another worker is still told the job is not its own.
+    expect(await guarded.jobs.complete(id, 'other')).toBe(false);
+    // Once the guard has expired the owner completes its job.
+    await guards.updateOne({ _id: rev }, { $set: { at: new Date(Date.now() - 61_000) } });
+    expect(await guarded.jobs.complete(id, 'W')).toBe(true);
+    expect(await guarded.jobs.get(id)).toMatchObject({ status: 'done' });
+  });
+
   it("close() closes the adapter's own client but never the user's", async () => {
     const borrowed = mongoAdapter(handle.db, { clock });
     await borrowed.close();

@@ -280,7 +280,7 @@ export class Store {
           break;
         }
       }
-      await backoff(attempt);
+      await conflictBackoff(attempt);
     }
     throw storageError(operation, `gave up after ${MAX_ATTEMPTS} write conflicts on one document`);
   }
@@ -334,7 +334,8 @@ function closedByOwner(client: MongoClient | undefined): boolean {
   return (client as unknown as { s?: { hasBeenClosed?: unknown } } | undefined)?.s?.hasBeenClosed === true;
 }
 
-function backoff(attempt: number): Promise<void> {
+/** Short randomized pause before the next compare-and-set attempt (none before the first). */
+export function conflictBackoff(attempt: number): Promise<void> {
   if (attempt === 0) return Promise.resolve();
   const ms = Math.min(50, 2 ** Math.min(attempt, 5)) * (0.5 + Math.random());
   return new Promise((resolve) => setTimeout(resolve, ms));

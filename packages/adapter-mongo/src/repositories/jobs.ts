@@ -28,7 +28,7 @@ import {
   valueSlot,
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
-import type { Store } from '../store.js';
+import { conflictBackoff, type Store } from '../store.js';
 import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
@@ -66,6 +66,8 @@ function storedError(error: JobError): Raw {
 
 /** Most due jobs one read of a claim returns (each further read of the same claim doubles, up to this). */
 const MAX_CANDIDATES = 512;
+/** Compare-and-set attempts of an owner's transition (heartbeat, complete, fail) before it gives up. */
+const TRANSITION_ATTEMPTS = 10;
 
 /** The fields a claim reads to decide an ordering key. */
 const HEAD_FIELDS = { _id: 1, orderingKey: 1, type: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1 };
@@ -262,14 +264,21 @@ export function jobRepository(store: Store): JobRepository {
     return doc;
   }
 
-  /** Owner-only transition of a running job, retried when the job changed underneath. */
+  /**
+   * Owner-only transition of a running job, retried when the job changed underneath.
+   * `notOwned` is answered only when a fresh read shows the job is not `worker`'s: a job
+   * still owned after every retry (a write guard left by a dropped connection) is a
+   * StorageError, never a false "you lost it" that would make the worker drop its result.
+   */
   async function transition<T>(
+    operation: `jobs.${string}`,
     id: string,
     worker: string,
     notOwned: T,
     change: (doc: Stored, now: Date) => { set: Raw; value: T },
   ): Promise<T> {
-    for (let attempt = 0; attempt < 10; attempt++) {
+    for (let attempt = 0; attempt < TRANSITION_ATTEMPTS; attempt++) {
+      await conflictBackoff(attempt);
       const doc = await owned(id, worker);
       if (!doc) return notOwned;
       const now = store.now();
@@ -281,14 +290,14 @@ export function jobRepository(store: Store): JobRepository {
         return step.value;
       }
     }
-    return notOwned;
+    throw storageError(operation, `gave up after ${TRANSITION_ATTEMPTS} write conflicts on job ${id}, which ${worker} still holds`);
   }
 
   /** Extends one owned job's lease, and its ordering guard with it. */
   async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
     let key: string | null = null;
     let leaseExpiresAt = new Date(0);
-    const ok = await transition(id, worker, false, (doc, now) => {
+    const ok = await transition('jobs.heartbeat', id, worker, false, (doc, now) => {
       key = strOrNull(doc, 'orderingKey');
       leaseExpiresAt = new Date(now.getTime() + leaseMs);
       return { set: { leaseExpiresAt, updatedAt: now }, value: true };
@@ -311,7 +320,7 @@ export function jobRepository(store: Store): JobRepository {
   }
 
   function completeOne(id: string, worker: string): Promise<boolean> {
-    return transition(id, worker, false, (_doc, now) => ({
+    return transition('jobs.complete', id, worker, false, (_doc, now) => ({
       set: { status: 'done', leaseOwner: null, leaseExpiresAt: null, completedAt: now, updatedAt: now },
       value: true,
     }));
@@ -469,7 +478,7 @@ export function jobRepository(store: Store): JobRepository {
       store.run('jobs.fail', () => {
         checkDate('retryAt', failure.retryAt);
         if (typeof failure.error?.message !== 'string') throw new InvalidArgumentError('failure.error.message must be a string');
-        return transition<FailOutcome>(id, worker, 'lost', (doc, now) => {
+        return transition<FailOutcome>('jobs.fail', id, worker, 'lost', (doc, now) => {
           const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
           if (num(doc, 'attempts') >= num(doc, 'maxAttempts')) {
             return { set: { ...common, status: 'dead' }, value: 'dead' };
@@ -483,7 +492,7 @@ export function jobRepository(store: Store): JobRepository {
 
     release: (id, worker) =>
       store.run('jobs.release', () =>
-        transition<boolean>(id, worker, false, (doc, now) => ({
+        transition<boolean>('jobs.release', id, worker, false, (doc, now) => ({
           set: { status: 'pending', attempts: Math.max(0, num(doc, 'attempts') - 1), runAt: now, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
           value: true,
         })),
