@@ -5,13 +5,14 @@
  * exist without) is nullable, because the platform's serialisers omit empty values.
  */
 import { z } from 'zod';
+import { parseUtcTimestamp } from '../internal/time.js';
 
 const isoDate = z
   .union([z.string(), z.null()])
   .optional()
   .transform((value, ctx) => {
     if (value == null || value === '') return null;
-    const date = new Date(value);
+    const date = new Date(parseUtcTimestamp(value));
     if (Number.isNaN(date.getTime())) {
       ctx.addIssue({ code: 'custom', message: `not an ISO-8601 date: ${value}` });
       return z.NEVER;

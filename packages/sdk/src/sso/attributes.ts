@@ -1,4 +1,5 @@
 import type { Tenant } from '../core/types.js';
+import { parseUtcTimestamp } from '../internal/time.js';
 import { ssoError, type ValidatedAssertion } from './response.js';
 import type { SsoGroup, SsoMembership, SsoSession, SsoUser } from './types.js';
 
@@ -27,7 +28,7 @@ function reader(attributes: Map<string, string[]>) {
   const date = (name: string): Date | null => {
     const v = opt(name);
     if (v === null) return null;
-    const ms = Date.parse(v);
+    const ms = parseUtcTimestamp(v);
     return Number.isNaN(ms) ? null : new Date(ms);
   };
   return { one, opt, req, bool, date };

@@ -57,10 +57,17 @@ export function ssoError(reason: SsoErrorReason, detail?: string, cause?: unknow
   return new SsoError(reason, MESSAGES[reason], { cause: cause ?? (detail === undefined ? undefined : new Error(detail)) });
 }
 
+/**
+ * SAML times are UTC with a `Z` (SAML core §1.3.3). One without a zone would be read in the
+ * server's local time by `Date.parse`, moving the validity window by the server's offset
+ * (node-saml's own time checks are off: this is the only one), so it is refused.
+ */
+const SAML_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
 function parseTime(value: string | null, what: string): number | null {
   if (value === null) return null;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw ssoError('malformed', `${what} is not a date`);
+  const ms = SAML_TIME.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
+  if (Number.isNaN(ms)) throw ssoError('malformed', `${what} is not a UTC date-time`);
   return ms;
 }
 

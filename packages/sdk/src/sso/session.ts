@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { Runtime, Tenant } from '../core/types.js';
 import { SsoError } from '../errors/index.js';
+import { parseUtcTimestamp } from '../internal/time.js';
 import { initUrl } from './request.js';
 import type { SsoSession } from './types.js';
 
@@ -85,7 +86,7 @@ export async function checkSession(
       cause: new Error('unexpected session check answer'),
     });
   }
-  const next = result.data.recheck ? Date.parse(result.data.recheck) : Number.NaN;
+  const next = result.data.recheck ? parseUtcTimestamp(result.data.recheck) : Number.NaN;
   if (!result.data.valid || Number.isNaN(next)) {
     return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
   }

@@ -264,6 +264,8 @@ export interface LoginOptions {
   subjectLifetimeMs?: number;
   /** Transforms the signed assertion XML (tampering). */
   mutateSigned?: (signedAssertionXml: string) => string;
+  /** Transforms the assertion XML before it is signed (an IdP writing it differently; the signature stays valid). */
+  mutateUnsigned?: (assertionXml: string) => string;
   /** false: no signature at all. */
   sign?: boolean;
   /** Wrap the genuine assertion with an evil one carrying `evilUser`'s attributes. */
@@ -347,8 +349,9 @@ export function createTestIdp(options: { issuer?: string; algorithm?: TestSignat
       ...(o.conditionsLifetimeMs !== undefined ? { conditionsLifetimeMs: o.conditionsLifetimeMs } : {}),
       ...(o.subjectLifetimeMs !== undefined ? { subjectLifetimeMs: o.subjectLifetimeMs } : {}),
     });
-    if (o.sign === false) return assertion;
-    const signed = signAssertion(assertion, key, o.algorithm ?? options.algorithm ?? 'sha256');
+    const written = o.mutateUnsigned ? o.mutateUnsigned(assertion) : assertion;
+    if (o.sign === false) return written;
+    const signed = signAssertion(written, key, o.algorithm ?? options.algorithm ?? 'sha256');
     return o.mutateSigned ? o.mutateSigned(signed) : signed;
   };
 

@@ -55,6 +55,18 @@ describe('groups and users', () => {
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('app-1:secret-key-1').toString('base64')}`);
   });
 
+  it('reads a date written without a time zone as UTC, whatever the server time zone', async () => {
+    api.addGroup('cld-3', { free_trial_end_at: '2030-01-01T00:00:00' });
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    try {
+      expect((await client.groups.retrieve('cld-3')).freeTrialEndAt?.toISOString()).toBe('2030-01-01T00:00:00.000Z');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   it('lists users of one group and never exposes the sso_session token', async () => {
     const users = await client.users.list({ groupId: 'cld-2' });
     expect(users.map((u) => u.id)).toEqual(['usr-2']);

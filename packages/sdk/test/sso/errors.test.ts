@@ -70,6 +70,12 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await attempt({ conditionsLifetimeMs: -5 * 60_000 }), 400, 'expired');
   });
 
+  it('malformed: validity times without a time zone (read in local time, an expired assertion passed on a server west of UTC)', async () => {
+    const zoneless = (xml: string) => xml.replace(/(NotBefore|NotOnOrAfter)="([^"]+)Z"/g, '$1="$2"');
+    await expectRefused(await attempt({ mutateUnsigned: zoneless }), 400, 'malformed');
+    await expectRefused(await attempt({ now: new Date(Date.now() - 2 * 3_600_000), mutateUnsigned: zoneless }), 400, 'malformed');
+  });
+
   it('not_yet_valid: issued 10 minutes in the future', async () => {
     await expectRefused(await attempt({ now: new Date(Date.now() + 10 * 60_000) }), 400, 'not_yet_valid');
   });

@@ -57,6 +57,25 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(login.session.session).toMatch(/^sess-/);
   });
 
+  it('reads a trial end written without a time zone as UTC, whatever the server time zone', async () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    try {
+      h = await startHarness();
+      const end = '2030-01-01T00:00:00.000Z';
+      const res = await h.login(
+        { ...alice, groupEndFreeTrial: new Date(end) },
+        { mutateUnsigned: (xml) => xml.replace(`>${end}<`, '>2030-01-01T00:00:00<') },
+      );
+      expect(res.status).toBe(200);
+      const [, company] = [...h.app.companies][0]!;
+      expect(company.group.endFreeTrial?.toISOString()).toBe(end);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   it('1.2.2: known group -> creates only the user, inside the existing company', async () => {
     h = await startHarness();
     const first = await h.login(alice);

@@ -93,10 +93,11 @@ describe('mno.sso.checkSession (PROTOCOL §3.6) against a loopback IdP', () => {
   it('makes no call before mno_session_recheck, one call after, and reports an ended session', async () => {
     const calls: string[] = [];
     let valid = true;
+    let recheck = '2030-01-01T00:03:00Z';
     const idpServer = createServer((req, res) => {
       calls.push(req.url ?? '');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(valid ? { valid: true, recheck: '2030-01-01T00:03:00Z' } : { valid: false }));
+      res.end(JSON.stringify(valid ? { valid: true, recheck } : { valid: false }));
     });
     await new Promise<void>((resolve) => idpServer.listen(0, '127.0.0.1', resolve));
     const idpUrl = `http://127.0.0.1:${(idpServer.address() as AddressInfo).port}`;
@@ -113,10 +114,21 @@ describe('mno.sso.checkSession (PROTOCOL §3.6) against a loopback IdP', () => {
       expect(due).toEqual({ valid: true, checked: true, session: { ...stored, recheck: '2030-01-01T00:03:00.000Z' } });
       expect(calls).toEqual(['/api/v1/auth/saml/usr-1?session=tok-secret']);
 
+      // A next check time written without a zone is UTC, whatever the server's time zone.
+      const tz = process.env.TZ;
+      process.env.TZ = 'America/Los_Angeles';
+      try {
+        recheck = '2030-01-01T00:04:00';
+        expect(await fresh.mno.sso.checkSession(stored)).toMatchObject({ valid: true, session: { recheck: '2030-01-01T00:04:00.000Z' } });
+      } finally {
+        if (tz === undefined) delete process.env.TZ;
+        else process.env.TZ = tz;
+      }
+
       valid = false;
       const ended = await fresh.mno.sso.checkSession(stored);
       expect(ended).toEqual({ valid: false, reason: 'ended', initUrl: fresh.mno.sso.initUrl(fresh.tenant, { groupId: 'cld-1' }) });
-      expect(calls).toHaveLength(2);
+      expect(calls).toHaveLength(3);
 
       expect(await fresh.mno.sso.checkSession({ nope: true })).toEqual({ valid: false, reason: 'malformed', initUrl: null });
       expect(await fresh.mno.sso.checkSession({ ...stored, tenant: 'gone' })).toEqual({ valid: false, reason: 'unknown_tenant', initUrl: null });
