@@ -53,6 +53,12 @@ describe('error helpers', () => {
     expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon')).toBeUndefined();
     expect(parseRetryAfter(null)).toBeUndefined();
+    // Malformed numbers are not dates long past ("retry now"): the normal backoff applies.
+    expect(parseRetryAfter('-5')).toBeUndefined();
+    expect(parseRetryAfter('1e3')).toBeUndefined();
+    // asctime has no zone; it is GMT whatever the server's time zone.
+    expect(parseRetryAfter('Thu Jan  1 00:00:30 2026', now)).toBe(30_000);
+    expect(parseRetryAfter('Thursday, 01-Jan-26 00:00:30 GMT', now)).toBe(30_000);
   });
 
   it('redacts credentials and secret-looking query parameters from URLs', () => {

@@ -264,7 +264,11 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   if (value == null || value.trim() === '') return undefined;
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
+  // An HTTP date starts with a day name (RFC 9110 §5.6.7). Anything else (`-5`, `2027`) is
+  // unparseable here: `Date.parse` would read it as a year, a date long past, and "retry now".
+  if (!/^[A-Za-z]{3,9},?\s/.test(trimmed)) return undefined;
+  // The asctime form carries no zone; HTTP dates are always GMT.
+  const date = Date.parse(/\b(GMT|UTC)$/i.test(trimmed) ? trimmed : `${trimmed} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
