@@ -51,8 +51,9 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
       },
       // Emails are unique in this app: an unknown uid with a known email is linked (1.4.1).
       // Only to a user of the same marketplace: another marketplace's IdP must not sign in as one.
+      // One mailbox whatever its case: compare emails case-insensitively.
       findUserByEmail: (email, ctx) => {
-        const user = [...db.users.values()].find((u) => u.tenant === ctx.tenant.name && u.email === email);
+        const user = [...db.users.values()].find((u) => u.tenant === ctx.tenant.name && u.email.toLowerCase() === email.toLowerCase());
         return user ? { id: user.id } : null;
       },
       // New membership or changed role, reconciled on every login.

@@ -52,20 +52,22 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         });
         return { id: company.id };
       },
-      // 1.2.2 / 1.2.3. Emails are unique in the CRM, so a row with this email already exists
+      // 1.2.2 / 1.2.3. Emails are unique in the CRM (stored lower-cased: `Alice@DoeCorp.com`
+      // and `alice@doecorp.com` are one mailbox), so a row with this email already exists
       // when a retried call created it (no uid linked to it yet) or when the same Maestrano
       // user arrives through another marketplace (the CRM treats one uid as one person
       // across marketplaces): both reuse it. A row linked to another uid belongs to another
       // Maestrano user: the login is refused rather than handing that user's account over.
       createUser: async (user, company, ctx) => {
-        const existing = await prisma.user.findUnique({ where: { email: user.appEmail } });
+        const email = normalEmail(user.appEmail);
+        const existing = await prisma.user.findUnique({ where: { email } });
         if (existing) {
           const otherUids = await prisma.maestranoUser.count({ where: { userId: existing.id, uid: { not: user.key } } });
           if (otherUids > 0) throw new Error('crm: this email belongs to the account of another Maestrano user');
           return { id: existing.id };
         }
         const created = await prisma.user.create({
-          data: { id: `us_${randomBytes(8).toString('hex')}`, email: user.appEmail, firstName: user.firstName, lastName: user.lastName },
+          data: { id: `us_${randomBytes(8).toString('hex')}`, email, firstName: user.firstName, lastName: user.lastName },
         });
         ctx.logger.info('crm: user created', { userId: created.id, companyId: company.id });
         return { id: created.id };
@@ -75,7 +77,7 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       // reach (that marketplace's IdP, not this one, vouches for it). The same uid arriving
       // through a second marketplace is matched by createUser.
       findUserByEmail: async (email, ctx) => {
-        const user = await prisma.user.findUnique({ where: { email }, select: { id: true } });
+        const user = await prisma.user.findUnique({ where: { email: normalEmail(email) }, select: { id: true } });
         if (!user) return null;
         const elsewhere = await prisma.maestranoUser.count({ where: { userId: user.id, tenant: { not: ctx.tenant.name } } });
         return elsewhere === 0 ? user : null;
@@ -142,4 +144,9 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
     },
     connector: crmConnector(prisma),
   });
+}
+
+/** The CRM's form of an email: trimmed and lower-cased, so that one mailbox is one user whatever its case. */
+export function normalEmail(email: string): string {
+  return email.trim().toLowerCase();
 }

@@ -194,6 +194,22 @@ describe('Acme CRM request handling', () => {
     expect(page).toContain('href="/login"');
   });
 
+  it('links an unknown Maestrano user to the CRM user of the same mailbox whatever the case of its email', async () => {
+    const { group } = await signedInOwner();
+    const stamp = Date.now();
+    const legacy = await crm.db.prisma.user.create({ data: { id: `us_case_${stamp}`, email: `casey.${stamp}@example.com`, firstName: 'Casey', lastName: 'Case' } });
+    const users = await crm.db.prisma.user.count();
+    const mnoUser = await admin.createUser({ name: 'Casey', surname: 'Case', email: `Casey.${stamp}@Example.COM`, memberships: [{ groupId: group.id, role: 'Member' }] });
+    const login = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: mnoUser.id, groupId: group.id });
+    expect(login.status).toBe(303);
+    expect((await crm.mno.runtime.storage.users.get(TENANT, mnoUser.id))?.userId).toBe(legacy.id);
+    expect(await crm.db.prisma.user.count()).toBe(users);
+    // A new Maestrano user's email is stored lower-cased, so a later case variant finds it too.
+    const other = await admin.createUser({ name: 'Dana', surname: 'Upper', email: `Dana.${stamp}@Example.COM`, memberships: [{ groupId: group.id, role: 'Member' }] });
+    expect((await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: other.id, groupId: group.id })).status).toBe(303);
+    expect(await crm.db.prisma.user.findUnique({ where: { email: `dana.${stamp}@example.com` } })).not.toBeNull();
+  });
+
   it('a user in two marketplaces removed from the only group of one keeps access to the other', async () => {
     const groupA = await admin.createGroup({ name: `Shared A ${Date.now()}`, marketplace: TENANT });
     const groupB = await admin.createGroup({ name: `Shared B ${Date.now()}`, marketplace: TENANT_2 });

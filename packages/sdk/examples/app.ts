@@ -56,7 +56,7 @@ const provisioning: ProvisioningHooks = {
   // Only when emails are unique in the app (checklist 1.4.1), and only among the users of
   // this marketplace: another marketplace's IdP must not sign in as one of them.
   findUserByEmail: async (email, ctx) => {
-    for (const u of users.values()) if (u.tenant === ctx.tenant.name && u.email === email) return { id: u.id };
+    for (const u of users.values()) if (u.tenant === ctx.tenant.name && u.email.toLowerCase() === email.toLowerCase()) return { id: u.id };
     return null;
   },
   addMembership: async (user, company, role) => {

@@ -143,8 +143,9 @@ export interface ProvisioningHooks {
   /**
    * Optional account linking (checklist 1.4.1): an existing app user with this email gets
    * the Maestrano uid linked to it. Provide it only when emails are unique in the app.
-   * Called with `SsoUser.appEmail`. Look only among the app users of `ctx.tenant`: another
-   * marketplace's IdP must not reach them by asserting their email.
+   * Called with `SsoUser.appEmail`, as Maestrano asserted it. Look only among the app users of
+   * `ctx.tenant`: another marketplace's IdP must not reach them by asserting their email. Compare
+   * case-insensitively: `Alice@DoeCorp.com` is the mailbox of `alice@doecorp.com`.
    */
   findUserByEmail?(email: string, ctx: ProvisioningContext): Promise<AppRecordRef | null> | AppRecordRef | null;
   /**
