@@ -119,22 +119,25 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       if (!(await runtime.storage.replay.remember(tenant.name, assertion.assertionId, assertion.replayUntil))) {
         throw ssoError('replay', `assertion ${assertion.assertionId} already used`);
       }
-      const result = await provisioner.provision(tenant, identity);
-      runtime.logger.info('maestrano: SSO login', {
-        tenant: tenant.name,
-        uid: identity.user.key,
-        groupId: identity.group.uid,
-        ...result.outcome,
-      });
-      const response = await config.onLogin({
-        user: { ...result.user, profile: identity.user },
-        company: result.company,
-        group: identity.group,
-        membership: identity.membership,
-        session: identity.session,
-        tenant,
-        request,
-        outcome: result.outcome,
+      // `onLogin` runs under the user's lock (see `provision`): a member removal arriving now
+      // waits for the session to exist, then ends it.
+      const response = await provisioner.provision(tenant, identity, (result) => {
+        runtime.logger.info('maestrano: SSO login', {
+          tenant: tenant.name,
+          uid: identity.user.key,
+          groupId: identity.group.uid,
+          ...result.outcome,
+        });
+        return config.onLogin({
+          user: { ...result.user, profile: identity.user },
+          company: result.company,
+          group: identity.group,
+          membership: identity.membership,
+          session: identity.session,
+          tenant,
+          request,
+          outcome: result.outcome,
+        });
       });
       return clearCookie ? withCookie(response, clearCookie) : response;
     } catch (error) {

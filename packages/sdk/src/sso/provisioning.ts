@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CompanyCreatedPayload, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
-import type { GroupRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
-import { seatsLockKey, withStorageLock } from '../webhooks/locks.js';
+import type { GroupRecord, MembershipRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
+import { seatsLockKey, userLockKey, withStorageLock } from '../webhooks/locks.js';
 import { groupPayload, type SsoIdentity } from './attributes.js';
 import type {
   AppRecordRef,
@@ -206,36 +206,87 @@ export class Provisioner {
     }
   }
 
-  async provision(tenant: Tenant, identity: SsoIdentity): Promise<ProvisionResult> {
+  /**
+   * Provisions the login's user and company, then runs `finish` (the app's `onLogin`) with the
+   * result. From the user record to `finish`, the login holds the user's lock, the one the
+   * member removal webhook takes: a removal that arrives meanwhile waits (or is answered 503
+   * and retried by Maestrano) and then removes the membership this login wrote, instead of
+   * being undone by it. A removal that lands while this login waits for the lock refuses
+   * the login (403); one made before the login began does not, as a new signed assertion
+   * for the group means Maestrano has added the user back.
+   */
+  async provision<T>(tenant: Tenant, identity: SsoIdentity, finish: (result: ProvisionResult) => T | Promise<T>): Promise<T> {
     const { storage } = this.#runtime;
-    const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
-    const user = await this.#ensureUser(tenant, identity, owner);
-    const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
-    if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
-      await storage.groups.update(tenant.name, identity.group.uid, { orgUid: identity.group.orgUid });
-    }
-    const userHandle: UserHandle = { id: user.record.userId, tenant: tenant.name, uid: user.record.uid };
-    const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
-    const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle);
-    // A signed assertion for this group means Maestrano has the user in it again: a user the
-    // removal webhook blocked is active from here on, so a later removal blocks it again.
-    if (user.record.status !== 'active') await storage.users.setStatus(tenant.name, user.record.uid, 'active');
-    return {
-      user: userHandle,
-      company: companyHandle,
-      outcome: {
-        companyCreated: company.created,
-        userCreated: user.created,
-        linkedByEmail: user.linked,
-        membershipChanged,
+    const uid = identity.user.key;
+    const groupId = identity.group.uid;
+    const [seen] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+    const locked = await withStorageLock(
+      storage,
+      userLockKey(tenant.name, uid),
+      {
+        owner: `${this.#runtime.instanceId}:sso-user:${randomUUID()}`,
+        ttlMs: this.#options.claimTtlMs,
+        waitMs: this.#options.claimTtlMs,
+        logger: this.#runtime.logger,
       },
-    };
+      async () => {
+        const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
+        const user = await this.#ensureUser(tenant, identity, owner);
+        const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
+        if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
+          await storage.groups.update(tenant.name, groupId, { orgUid: identity.group.orgUid });
+        }
+        // A group deletion does not take the user's lock: look again before granting anything.
+        await this.#refuseCancelled(tenant, groupId);
+        const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+        if (current?.status === 'removed' && !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime())) {
+          throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
+        }
+        const userHandle: UserHandle = { id: user.record.userId, tenant: tenant.name, uid: user.record.uid };
+        const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };
+        const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current);
+        // A signed assertion for this group means Maestrano has the user in it again: a user the
+        // removal webhook blocked is active from here on, so a later removal blocks it again.
+        const status = user.created ? user.record.status : ((await storage.users.get(tenant.name, uid))?.status ?? user.record.status);
+        if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
+        // A deletion that cancelled the group while the membership was written: its last pass
+        // (virtual mode) may have missed this membership, so the login withdraws it.
+        if ((await storage.groups.get(tenant.name, groupId))?.status === 'cancelled') {
+          await storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed').catch(() => undefined);
+          throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+        }
+        return finish({
+          user: userHandle,
+          company: companyHandle,
+          outcome: {
+            companyCreated: company.created,
+            userCreated: user.created,
+            linkedByEmail: user.linked,
+            membershipChanged,
+          },
+        });
+      },
+    );
+    if (!locked.acquired) throw failed(`timed out waiting for the lock of user ${uid}`, undefined, 503);
+    return locked.value;
   }
 
-  async #reconcileMembership(tenant: Tenant, identity: SsoIdentity, user: UserHandle, company: CompanyHandle): Promise<boolean> {
+  /** 403 for a group Maestrano deleted (service cancelled). */
+  async #refuseCancelled(tenant: Tenant, groupId: string): Promise<void> {
+    if ((await this.#runtime.storage.groups.get(tenant.name, groupId))?.status === 'cancelled') {
+      throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+    }
+  }
+
+  async #reconcileMembership(
+    tenant: Tenant,
+    identity: SsoIdentity,
+    user: UserHandle,
+    company: CompanyHandle,
+    current: MembershipRecord | undefined,
+  ): Promise<boolean> {
     const { storage } = this.#runtime;
     const role = identity.membership.role;
-    const [current] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
     if (current && current.status === 'active' && current.role === role) return false;
     const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}`;
     try {

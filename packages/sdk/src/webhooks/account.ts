@@ -34,7 +34,7 @@ import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
-import { seatsLockKey, withStorageLock } from './locks.js';
+import { groupLockKey, seatsLockKey, userLockKey, withStorageLock } from './locks.js';
 
 /** Context of every hook call made by the account webhooks. */
 export interface AccountHookContext {
@@ -285,7 +285,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     if (!groupId) return failure(400, 'bad_request', 'Missing group id');
     const fields = { tenant: tenant.name, groupId, webhook: 'groupDeleted' };
     try {
-      const answer = await withLock(`webhook:group:${tenant.name}:${groupId}`, async () => {
+      const answer = await withLock(groupLockKey(tenant.name, groupId), async () => {
         let group = await storage.groups.get(tenant.name, groupId);
         if (!group) {
           // An SSO first login may be provisioning the group right now: wait for it a little.
@@ -310,7 +310,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           group = probe.group;
         }
         if (group.status === 'cancelled') {
-          // A replay, or Maestrano's retry after the follow-ups could not be stored.
+          // A replay, or Maestrano's retry after the follow-ups (or the last pass below) failed.
+          if (tenant.sso.creationMode === 'virtual') await blockGroupUsers(tenant, request, companyOf(group));
           const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
           if (stored > 0) logger.info('maestrano: follow-up jobs of a cancelled group stored', { ...fields, jobs: stored });
           return SUCCESS();
@@ -328,6 +329,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
         // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
+        // A login that wrote its membership before the status changed (it holds no group lock)
+        // is blocked by this last pass; one that writes it later sees the status and withdraws.
+        if (tenant.sso.creationMode === 'virtual') blocked.push(...(await blockGroupUsers(tenant, request, company)));
         // Then its durable follow-ups; should this fail, the 500 makes Maestrano retry and the
         // retry (which finds the group cancelled) stores them.
         const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
@@ -348,7 +352,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     const uid = maskUser(rawUid, groupId, tenant.sso.creationMode);
     const fields = { tenant: tenant.name, groupId, uid, webhook: 'groupUserDeleted' };
     try {
-      const answer = await withLock(`webhook:user:${tenant.name}:${uid}`, async () => {
+      const answer = await withLock(userLockKey(tenant.name, uid), async () => {
         const memberships = await storage.users.listMemberships(tenant.name, { uid });
         const membership = memberships.find((m) => m.groupId === groupId);
         if (!membership || membership.status === 'removed') {

@@ -7,12 +7,28 @@
  * the callbacks of one group run one after the other, each with the count its own write left,
  * and the last one always carries the real count.
  *
- * Lock order (no deadlock): the removal webhook takes its user lock first and the seats lock
- * second; SSO takes only the seats lock; nobody holding the seats lock takes another lock.
+ * The user lock (`userLockKey`) serialises a member removal with the SSO logins of that user.
+ *
+ * Lock order (no deadlock): the removal webhook and an SSO login take the user lock first and
+ * the seats lock second; the group deletion takes only its group lock; nobody holding the
+ * seats lock takes another lock.
  */
 import type { Logger } from '../core/types.js';
 import { sleep } from '../internal/sleep.js';
 import type { StorageAdapter } from '../storage/adapter.js';
+
+/**
+ * Key of the per-user lock: held by the member removal webhook for its whole run, and by an
+ * SSO login from the user record to `onLogin`, so that neither undoes the other.
+ */
+export function userLockKey(tenant: string, uid: string): string {
+  return `webhook:user:${tenant}:${uid}`;
+}
+
+/** Key of the per-group lock a group deletion holds for its whole run (concurrent deliveries wait). */
+export function groupLockKey(tenant: string, groupId: string): string {
+  return `webhook:group:${tenant}:${groupId}`;
+}
 
 /** Key of the per-group lock held around a seat change (membership write + recount + `onSeatsChanged`). */
 export function seatsLockKey(tenant: string, groupId: string): string {

@@ -95,7 +95,7 @@ describe('SSO consume while storage is unavailable', () => {
     h = await startHarness({ storage: storage.adapter });
 
     expectUnavailable(await h.login(alice));
-    expect(storage.failed[0]).toBe('users.get');
+    expect(storage.failed[0]).toBe('users.listMemberships');
     expect(h.app.calls).toEqual([]);
     await expectNothingRecorded(h, storage.inner);
 

@@ -1,0 +1,234 @@
+// Account webhooks racing SSO logins of the same user or group, through `mno.handler` on
+// loopback HTTP with real signed assertions. Provisioning hooks pause on a gate the test
+// opens, so each interleaving is forced, not hoped for. A webhook Maestrano got a 200 for is
+// never undone by a login that was in flight (PROTOCOL §5).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMaestrano, memoryAdapter, type StorageAdapter, toNodeListener } from '@org/maestrano-sdk';
+import { createTestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const TENANT = 'races';
+const idp = createTestIdp();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Gate {
+  reached: Promise<void>;
+  release(): void;
+}
+
+interface App {
+  storage: StorageAdapter;
+  calls: string[];
+  /** The next call of `hook` pauses until the gate is released. */
+  pauseAt(hook: string): Gate;
+  login(user: TestUser): Promise<number>;
+  webhook(path: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+let app: App | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function start(creationMode: 'real' | 'virtual' = 'real'): Promise<App> {
+  const storage = memoryAdapter();
+  const calls: string[] = [];
+  const gates = new Map<string, { hit: () => void; wait: Promise<void> }>();
+  const pause = async (hook: string) => {
+    const gate = gates.get(hook);
+    if (!gate) return;
+    gates.delete(hook);
+    gate.hit();
+    await gate.wait;
+  };
+  let handler: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
+  const server: Server = createServer(toNodeListener((request) => handler(request)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let seq = 0;
+  const mno = createMaestrano({
+    tenants: [idp.marketplace({ name: TENANT, appHost: url, apiId: 'app-races', apiKey: 'key-races-0123456789', sso: { creation_mode: creationMode } })],
+    storage,
+    billing: { cancelRecurringBillsOnGroupDeleted: false },
+    provisioning: {
+      createCompany: async (group) => {
+        calls.push(`createCompany:${group.uid}`);
+        await pause('createCompany');
+        return { id: `co-${group.uid}` };
+      },
+      createUser: async (user) => {
+        calls.push(`createUser:${user.key}`);
+        await pause('createUser');
+        return { id: `app-${user.key}-${++seq}` };
+      },
+      addMembership: async (user, company, role) => {
+        calls.push(`addMembership:${user.uid}:${company.groupId}:${role}`);
+        await pause('addMembership');
+      },
+      removeMembership: async (user, company) => {
+        calls.push(`removeMembership:${user.uid}:${company.groupId}`);
+        await pause('removeMembership');
+      },
+      blockUser: async (user) => {
+        calls.push(`blockUser:${user.uid}`);
+      },
+      cancelCompany: async (company) => {
+        calls.push(`cancelCompany:${company.groupId}`);
+      },
+    },
+    onLogin: ({ user, company }) => {
+      calls.push(`onLogin:${user.uid}:${company.groupId}`);
+      return Response.json({ ok: true });
+    },
+    sso: { allowIdpInitiated: true },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  handler = mno.handler;
+  const acsUrl = `${url}/maestrano/auth/saml/consume/${TENANT}`;
+  return {
+    storage,
+    calls,
+    pauseAt(hook) {
+      let hit!: () => void;
+      let release!: () => void;
+      const reached = new Promise<void>((resolve) => {
+        hit = resolve;
+      });
+      const wait = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      gates.set(hook, { hit, wait });
+      return { reached, release };
+    },
+    async login(user) {
+      const res = await fetch(acsUrl, {
+        method: 'POST',
+        body: new URLSearchParams({ SAMLResponse: idp.response(user, { acsUrl, inResponseTo: null }) }),
+        redirect: 'manual',
+      });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    async webhook(path) {
+      const res = await fetch(`${url}${path}/${TENANT}`, {
+        method: 'DELETE',
+        headers: { authorization: `Basic ${Buffer.from('app-races:key-races-0123456789').toString('base64')}` },
+      });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const member = (uid: string, groupUid: string, groupRole = 'Member'): TestUser => ({ uid, email: `${uid}@example.com`, groupUid, groupRole });
+
+async function state(storage: StorageAdapter, uid: string, groupId: string) {
+  const [membership] = await storage.users.listMemberships(TENANT, { uid, groupId });
+  return { membership: membership?.status ?? null, user: (await storage.users.get(TENANT, uid))?.status ?? null };
+}
+
+/** Starts `webhook` while the login waits at `gate`, lets the login go a moment later, and returns both answers. */
+async function raceWebhookWithPausedLogin(a: App, login: Promise<number>, gate: Gate, path: string) {
+  await gate.reached;
+  const webhook = a.webhook(path);
+  await sleep(150);
+  gate.release();
+  return { login: await login, webhook: await webhook };
+}
+
+describe('a member removal racing a login of that user', () => {
+  it("a new user's first login in flight: the removal waits for it, then removes and blocks (not undone)", async () => {
+    app = await start();
+    expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('createUser');
+    const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1')), gate, '/maestrano/account/groups/cld-1/users/usr-1');
+    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    // The app heard of the removal after the login it undoes (its session ended by the hooks).
+    expect(app.calls.slice(app.calls.indexOf('createUser:usr-1'))).toEqual([
+      'createUser:usr-1',
+      'addMembership:usr-1:cld-1:Member',
+      'onLogin:usr-1:cld-1',
+      'removeMembership:usr-1:cld-1',
+      'blockUser:usr-1',
+    ]);
+  });
+
+  it('a returning user whose role changes: the membership the login writes is the one removed', async () => {
+    app = await start();
+    expect(await app.login(member('usr-1', 'cld-1', 'Member'))).toBe(200);
+    const gate = app.pauseAt('addMembership');
+    const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1', 'Admin')), gate, '/maestrano/account/groups/cld-1/users/usr-1');
+    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+  });
+
+  it('a returning user joining another group: removed from it after the login, active nowhere else', async () => {
+    app = await start();
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    const gate = app.pauseAt('addMembership');
+    const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-2')), gate, '/maestrano/account/groups/cld-2/users/usr-1');
+    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(await state(app.storage, 'usr-1', 'cld-2')).toEqual({ membership: 'removed', user: 'blocked' });
+  });
+
+  it('a login arriving while the removal runs is refused once the removal is done (no session after the hooks ended them)', async () => {
+    app = await start();
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('removeMembership');
+    const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
+    await gate.reached;
+    const login = app.login(member('usr-1', 'cld-1'));
+    await sleep(150);
+    gate.release();
+    expect(await removal).toBe(200);
+    expect(await login).toBe(403);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls.filter((c) => c.startsWith('onLogin'))).toHaveLength(1);
+  });
+
+  it('a sign-in after the removal is done is Maestrano adding the user back: active again, and a later removal removes again', async () => {
+    app = await start();
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+  });
+});
+
+describe('a group deletion racing a login into that group', () => {
+  it('real mode: the login of a second user in flight is refused once the group is cancelled, and grants nothing', async () => {
+    app = await start();
+    expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('createUser');
+    const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1')), gate, '/maestrano/account/groups/cld-1');
+    expect(answers).toEqual({ login: 403, webhook: 200 });
+    expect((await app.storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
+    expect((await state(app.storage, 'usr-1', 'cld-1')).membership).not.toBe('active');
+    expect(app.calls).not.toContain('onLogin:usr-1:cld-1');
+    expect(app.calls).not.toContain('addMembership:usr-1:cld-1:Member');
+  });
+
+  it('virtual mode: no user of the deleted group is left active, the late one included', async () => {
+    app = await start('virtual');
+    expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('addMembership');
+    const login = app.login(member('usr-1', 'cld-1'));
+    await gate.reached;
+    // The deletion runs to its end while the membership of usr-1 is being added.
+    expect(await app.webhook('/maestrano/account/groups/cld-1')).toBe(200);
+    gate.release();
+    expect(await login).toBe(403);
+    expect(await state(app.storage, 'usr-0.cld-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect((await state(app.storage, 'usr-1.cld-1', 'cld-1')).membership).toBe('removed');
+    expect(app.calls).not.toContain('onLogin:usr-1.cld-1:cld-1');
+  });
+});
