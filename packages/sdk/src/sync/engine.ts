@@ -1199,7 +1199,7 @@ export class SyncEngine {
       return results;
     }
     const ids = this.idScope(scope, entity.name);
-    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null; record: unknown }[] = [];
+    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null; record: unknown; appliedAt: Date | null }[] = [];
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
     const alreadyThere: { index: number; localId: string; record: unknown }[] = [];
@@ -1259,6 +1259,7 @@ export class SyncEngine {
         hash,
         connecId,
         record,
+        appliedAt: map?.lastAppliedAt ?? null,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -1312,7 +1313,14 @@ export class SyncEngine {
           continue;
         }
         if (linked) {
-          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock() });
+          // Connec!'s versions older than the one this push made are stale from now on: a late
+          // notification of another app's earlier edit must not revert the push. Set just
+          // before that version, not at it, so that the push's own echo (same `updated_at`) is
+          // still told apart by its content, without a fetch.
+          const answeredAt = answer?.record ? parseTimestamp(answer.record.updated_at) : null;
+          const before = answeredAt ? new Date(answeredAt.getTime() - 1) : null;
+          const applied = before && (!item.appliedAt || before.getTime() > item.appliedAt.getTime()) ? { lastAppliedAt: before } : {};
+          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied });
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };

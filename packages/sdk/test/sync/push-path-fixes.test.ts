@@ -228,3 +228,62 @@ describe('typed push', () => {
   });
 });
 
+
+describe('a late notification older than our push', () => {
+  it('is skipped as stale: the version we pushed is not reverted by one Connec! had before it', async () => {
+    interface Contact {
+      id: string;
+      first: string;
+      last: string;
+      title: string;
+    }
+    const store = new Map<string, Contact>();
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'both',
+      toLocal: (p: Record<string, unknown>): Contact => ({ id: '', first: String(p.first_name ?? ''), last: String(p.last_name ?? ''), title: String(p.job_title ?? '') }),
+      toConnec: (c: Contact) => ({ first_name: c.first, last_name: c.last, job_title: c.title }),
+      localId: (c: Contact) => c.id,
+      local: {
+        create: async (d) => {
+          const id = `ct-${store.size + 1}`;
+          store.set(id, { ...d, id });
+          return { id };
+        },
+        update: async (id, d) => {
+          store.set(id, { ...d, id });
+        },
+      },
+    });
+    const h = await setup([contacts]);
+    const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Ann', last_name: 'Lee', job_title: 'Dev' }, 'p1');
+    await h.notify({ people: [seeded] });
+    await h.drain();
+    const local = store.get('ct-1');
+    expect(local).toEqual({ id: 'ct-1', first: 'Ann', last: 'Lee', title: 'Dev' });
+
+    // Another app edits the record; its notification is still on its way ...
+    const late = h.connec.edit(GROUP, 'people', 'p1', { job_title: 'CTO' });
+    // ... while the user edits it in the app, which pushes it: Connec! now holds the push.
+    const edited = { id: 'ct-1', first: 'Ann', last: 'Lee-Smith', title: 'VP' };
+    store.set('ct-1', edited);
+    expect(await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: edited })).toMatchObject({ status: 'pushed' });
+    expect(h.connec.find(GROUP, 'people', 'p1')).toMatchObject({ last_name: 'Lee-Smith', job_title: 'VP' });
+
+    await h.notify({ people: [late] });
+    await h.drain();
+    expect(store.get('ct-1')).toEqual(edited);
+    expect(h.sync.api.counters()).toMatchObject({ skippedStale: 1, updated: 0 });
+
+    // The echo of the push is still told apart (no extra fetch), and a real later edit applies.
+    const current = h.connec.find(GROUP, 'people', 'p1');
+    await h.notify({ people: [current] });
+    await h.drain();
+    expect(h.sync.api.counters()).toMatchObject({ skippedEcho: 1 });
+    const newer = h.connec.edit(GROUP, 'people', 'p1', { first_name: 'Anna' });
+    await h.notify({ people: [newer] });
+    await h.drain();
+    expect(store.get('ct-1')).toEqual({ id: 'ct-1', first: 'Anna', last: 'Lee-Smith', title: 'VP' });
+  });
+});
