@@ -177,4 +177,20 @@ describe('the sync engine over the real Connec! port', () => {
     expect(pushed.status).toBe('pushed');
     expect(await h.sandbox.admin.listRecords(h.groupId, 'organizations')).toHaveLength(1);
   });
+
+  it('a batch call Connec! refuses as a whole carries its status to each op (http_<status>), not "no answer"', async () => {
+    const h = await setup({ fetch: globalThis.fetch });
+    sandbox = h.sandbox;
+    for (const status of [400, 401, 503]) {
+      await h.sandbox.admin.clearFaults();
+      await h.sandbox.admin.addFault({ path: '/batch', kind: 'status', status });
+      const record = { id: `org-${status}`, name: `Refused ${status}` };
+      const failed = await h.mno.sync.push({ tenant: TENANT, groupId: h.groupId, entity: 'companies', record });
+      expect(failed).toMatchObject({ status: 'failed', code: `http_${status}`, httpStatus: status });
+      const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: h.groupId, entity: 'companies' }, { localId: record.id });
+      expect(map?.lastError?.code).toBe(`http_${status}`);
+    }
+    await h.sandbox.admin.clearFaults();
+    expect(await h.sandbox.admin.listRecords(h.groupId, 'organizations')).toHaveLength(0);
+  });
 });

@@ -1,4 +1,4 @@
-import { type ConnecClient, createConnecClient, isMaestranoError, NotFoundError } from '@org/connec-client';
+import { ApiError, type ConnecClient, createConnecClient, isMaestranoError, NotFoundError } from '@org/connec-client';
 import type { Tenant } from '../core/types.js';
 import type { ConnecRecord } from '../entities/types.js';
 import type { BatchOpResult, ConnecPort } from './ports.js';
@@ -80,7 +80,11 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
       return results.map((result): BatchOpResult => {
         if (result.ok) return { status: result.status, record: result.record, error: null };
         const message = isMaestranoError(result.error) ? result.error.message : 'batch op failed';
-        return { status: result.status ?? null, record: null, error: message };
+        // A status error of the whole call (400, 401, 503 ...) is that status for each of its
+        // ops: a permanent refusal must not read as "no answer", which is retried as transient.
+        // A call with no readable answer (connection lost, malformed results) stays null.
+        const status = result.status ?? (result.error instanceof ApiError ? result.error.status : null);
+        return { status, record: null, error: message };
       });
     },
   };
