@@ -140,6 +140,20 @@ describe('Connec! API (PROTOCOL §6)', () => {
     expect((await api('GET', `/api/v2/${group}/items?$orderby=${encodeURIComponent('name SIDEWAYS')}`)).status).toBe(400);
   });
 
+  it('refuses query options it does not implement (400 invalid-query) instead of ignoring them', async () => {
+    const people = await api('GET', `/api/v2/${group}/people?$top=1`);
+    const id = String(((people.body.people as Rec[])[0] as Rec).id);
+    for (const query of ['$search=zzz-nomatch', '$expand=matching_records', `$fitler=${encodeURIComponent("first_name eq 'zzz'")}`, '$top=1&$count=true']) {
+      const res = await api('GET', `/api/v2/${group}/people?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(JSON.stringify(res.body), query).toContain('invalid-query');
+    }
+    expect((await api('GET', `/api/v2/${group}/people/${id}?$expand=matching_records`)).status).toBe(400);
+    // Parameters that are not `$` options are no Connec! query: left alone, as before.
+    expect((await api('GET', `/api/v2/${group}/people?$top=1&utm=x`)).status).toBe(200);
+    expect((await api('GET', `/api/v2/${group}/people/${id}`)).status).toBe(200);
+  });
+
   it('create/update - 201 with Location, system fields, partial merge, updated_at strictly increasing', async () => {
     const created = await api('POST', `/api/v2/${group}/organizations`, { organizations: { name: 'Merge Co', address: { billing: { city: 'Perth', country: 'AU' } }, is_customer: true } });
     expect(created.status).toBe(201);

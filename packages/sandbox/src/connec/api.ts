@@ -69,8 +69,28 @@ function authorize(platform: Platform, req: SandboxRequest, groupId: string): { 
   throw unauthorized();
 }
 
+/** The query options a list answers; a single record takes none. */
+const LIST_QUERY_OPTIONS: ReadonlySet<string> = new Set(['$top', '$skip', '$filter', '$orderby']);
+
+/**
+ * Refuses a `$` option the sandbox does not implement: a 400 that says so, not an answer that
+ * ignores it (a client relying on `$search`, or misspelling `$filter`, would pass here and fail
+ * against Connec!). Other parameters are not Connec! query options and are left alone.
+ */
+function refuseUnsupportedQuery(q: URLSearchParams, allowed: ReadonlySet<string>): void {
+  for (const key of q.keys()) {
+    if (!key.startsWith('$') || allowed.has(key)) continue;
+    const detail =
+      key === '$search' || key === '$expand'
+        ? `${key} (PROTOCOL §6.4) is not implemented by the sandbox`
+        : `Unknown query option ${key}${allowed.size > 0 ? `; supported here: ${[...allowed].join(', ')}` : ''}`;
+    throw new ConnecError(400, 'invalid-query', 'Invalid query', detail);
+  }
+}
+
 function listRecords(platform: Platform, req: SandboxRequest, group: Group, collection: string, externalIds: boolean): SandboxResponse {
   const q = req.url.searchParams;
+  refuseUnsupportedQuery(q, LIST_QUERY_OPTIONS);
   const top = Math.min(parseNonNegative(q.get('$top'), '$top', DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
   const skip = parseNonNegative(q.get('$skip'), '$skip', 0);
   let filter: ReturnType<typeof parseFilter> = [];
@@ -157,6 +177,7 @@ function connecCall(platform: Platform, req: SandboxRequest, method: string, pat
       throw new ConnecError(405, 'method-not-allowed', 'Method not allowed', `${method} is not allowed on a collection`);
     }
     if (method === 'GET') {
+      refuseUnsupportedQuery(req.url.searchParams, new Set());
       const record = platform.store.records.get(id);
       if (!record || record.groupId !== group.id || record.collection !== collection) throw new ConnecError(404, 'resource-not-found', 'Resource not found', 'Resource not found');
       return json(200, { [collection]: renderRecord(platform.store, group, record, externalIds) }, accessControlHeaders());
