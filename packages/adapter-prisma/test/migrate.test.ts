@@ -160,6 +160,168 @@ describe('migrate() on SQLite', () => {
   });
 });
 
+// An app's own Prisma migrations on SQLite: Prisma writes a column change as a table
+// redefinition that turns foreign keys off around `DROP TABLE`. SQLite ignores that pragma
+// inside migrate()'s transaction, so without care the DROP cascades to the child rows.
+describe('app migrations on SQLite that redefine a parent table', () => {
+  const APP_INIT = '20270101000000_app_init';
+  const REDEFINE = '20270201000000_app_company_name_optional';
+  const INIT_SQL = `-- CreateTable
+CREATE TABLE "company" ("id" TEXT NOT NULL PRIMARY KEY, "name" TEXT NOT NULL);
+-- CreateTable
+CREATE TABLE "contact" ("id" TEXT NOT NULL PRIMARY KEY, "company_id" TEXT NOT NULL,
+    CONSTRAINT "contact_company_id_fkey" FOREIGN KEY ("company_id") REFERENCES "company" ("id") ON DELETE CASCADE ON UPDATE CASCADE);
+`;
+  /** What `prisma migrate dev` generates when `company.name` becomes optional; `where` filters the copied rows. */
+  const redefineSql = (where = '') => `-- RedefineTables
+PRAGMA defer_foreign_keys=ON;
+PRAGMA foreign_keys=OFF;
+CREATE TABLE "new_company" ("id" TEXT NOT NULL PRIMARY KEY, "name" TEXT);
+INSERT INTO "new_company" ("id", "name") SELECT "id", "name" FROM "company"${where};
+DROP TABLE "company";
+ALTER TABLE "new_company" RENAME TO "company";
+PRAGMA foreign_keys=ON;
+PRAGMA defer_foreign_keys=OFF;
+`;
+
+  function appMigrations(): { dir: string; add(name: string, sql: string): void } {
+    const dir = mkdtempSync(join(tmpdir(), 'mno-app-migrations-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const add = (name: string, sql: string) => {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'migration.sql'), sql);
+    };
+    add(APP_INIT, INIT_SQL);
+    return { dir, add };
+  }
+
+  /** A SQLite file with the app's init migration applied and two companies with two contacts each. */
+  async function seeded() {
+    const file = createSqliteFile();
+    const prisma = openSqlitePrisma(file.path);
+    cleanups.push(async () => {
+      await prisma.$disconnect();
+      file.remove();
+    });
+    const migrations = appMigrations();
+    expect(await migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir })).toEqual({ applied: [APP_INIT], skipped: [] });
+    await prisma.$executeRawUnsafe(`INSERT INTO company (id, name) VALUES ('co1', 'Acme'), ('co2', 'Globex')`);
+    await prisma.$executeRawUnsafe(`INSERT INTO contact (id, company_id) VALUES ('ct1', 'co1'), ('ct2', 'co1'), ('ct3', 'co2'), ('ct4', 'co2')`);
+    return { file, prisma, migrations };
+  }
+
+  const foreignKeys = async (prisma: Parameters<typeof migrate>[0]['prisma']) =>
+    Number(((await prisma.$queryRawUnsafe('PRAGMA foreign_keys')) as Record<string, unknown>[])[0]?.foreign_keys);
+
+  it('keeps the child rows (no ON DELETE CASCADE from the DROP TABLE) and restores foreign_keys', async () => {
+    const { prisma, migrations } = await seeded();
+    expect(await foreignKeys(prisma)).toBe(1);
+    migrations.add(REDEFINE, redefineSql());
+    // Two runs on one client at once: one applies, the other skips, and the pragma ends as it began.
+    const results = await Promise.all([
+      migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir }),
+      migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir }),
+    ]);
+    expect(results.flatMap((r) => r.applied)).toEqual([REDEFINE]);
+    expect(await prisma.$queryRawUnsafe('SELECT id, company_id FROM contact ORDER BY id')).toEqual([
+      { id: 'ct1', company_id: 'co1' },
+      { id: 'ct2', company_id: 'co1' },
+      { id: 'ct3', company_id: 'co2' },
+      { id: 'ct4', company_id: 'co2' },
+    ]);
+    expect(await prisma.$queryRawUnsafe('SELECT id, name FROM company ORDER BY id')).toEqual([
+      { id: 'co1', name: 'Acme' },
+      { id: 'co2', name: 'Globex' },
+    ]);
+    // The redefinition took effect, and foreign keys are enforced again (cascade included).
+    await prisma.$executeRawUnsafe(`INSERT INTO company (id, name) VALUES ('co3', NULL)`);
+    expect(await foreignKeys(prisma)).toBe(1);
+    await expect(prisma.$executeRawUnsafe(`INSERT INTO contact (id, company_id) VALUES ('ct9', 'nope')`)).rejects.toThrow(/foreign key/i);
+    await prisma.$executeRawUnsafe(`DELETE FROM company WHERE id = 'co2'`);
+    expect(await prisma.$queryRawUnsafe('SELECT id FROM contact ORDER BY id')).toEqual([{ id: 'ct1' }, { id: 'ct2' }]);
+  });
+
+  it('two processes applying the redefinition at once: applied once, child rows kept', async () => {
+    const { file, prisma, migrations } = await seeded();
+    await prisma.$disconnect();
+    migrations.add(REDEFINE, redefineSql());
+    const child = join(here, 'fixtures/migrate-child.ts');
+    const start = () =>
+      run(process.execPath, ['--conditions=@org/source', '--import', 'tsx', child, file.path, migrations.dir], { cwd: join(here, '..') });
+    const results = (await Promise.all([start(), start()])).map((output) => JSON.parse(output.stdout) as { applied: string[] });
+    expect(results.flatMap((r) => r.applied)).toEqual([REDEFINE]);
+    const db = new Database(file.path, { readonly: true });
+    try {
+      expect(db.prepare('SELECT COUNT(*) AS n FROM contact').get()).toEqual({ n: 4 });
+    } finally {
+      db.close();
+    }
+  }, 120_000);
+
+  it('refuses a redefinition that would leave dangling references: typed error, nothing applied, foreign_keys restored', async () => {
+    const { file, prisma, migrations } = await seeded();
+    // Copies only co1: contacts ct3 and ct4 would reference a company that no longer exists.
+    migrations.add(REDEFINE, redefineSql(` WHERE "id" = 'co1'`));
+    const error = await migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ adapterId: 'prisma', operation: 'migrations.foreign_key_check' });
+    expect((error as Error).message).toContain(REDEFINE);
+    expect((error as Error).message).toContain('contact → company (2 rows)');
+    expect(await foreignKeys(prisma)).toBe(1);
+    const db = new Database(file.path, { readonly: true });
+    try {
+      // The old table, all its rows, no leftover, no record.
+      expect(db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'company'`).get()).toEqual({
+        sql: 'CREATE TABLE "company" ("id" TEXT NOT NULL PRIMARY KEY, "name" TEXT NOT NULL)',
+      });
+      expect(db.prepare(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'new_company'`).get()).toEqual({ n: 0 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM company').get()).toEqual({ n: 2 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM contact').get()).toEqual({ n: 4 });
+      expect(db.prepare('SELECT name FROM maestrano_migrations').all()).toEqual([{ name: APP_INIT }]);
+    } finally {
+      db.close();
+    }
+    // The client still works and still enforces foreign keys.
+    await expect(prisma.$executeRawUnsafe(`INSERT INTO contact (id, company_id) VALUES ('ct9', 'nope')`)).rejects.toThrow(/foreign key/i);
+  });
+
+  it('an app transaction open on the client when migrate() starts does not let the DROP cascade', async () => {
+    const { prisma, migrations } = await seeded();
+    migrations.add(REDEFINE, redefineSql());
+    // While this transaction is open, `PRAGMA foreign_keys = OFF` on the connection is a no-op:
+    // migrate() must notice inside its own transaction and try again once the connection is free.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let opened = () => {};
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const app = prisma.$transaction(async (tx) => {
+      await tx.$queryRawUnsafe('SELECT 1');
+      opened();
+      await held;
+    });
+    await open;
+    const migrating = migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir });
+    setTimeout(release, 100);
+    await app;
+    expect(await migrating).toEqual({ applied: [REDEFINE], skipped: [APP_INIT] });
+    expect(await prisma.$queryRawUnsafe('SELECT id FROM contact ORDER BY id')).toEqual([{ id: 'ct1' }, { id: 'ct2' }, { id: 'ct3' }, { id: 'ct4' }]);
+    expect(await foreignKeys(prisma)).toBe(1);
+  });
+
+  it('a client that had foreign keys off gets them back off', async () => {
+    const { prisma, migrations } = await seeded();
+    await prisma.$executeRawUnsafe('PRAGMA foreign_keys = OFF');
+    migrations.add(REDEFINE, redefineSql());
+    expect(await migrate({ prisma, provider: 'sqlite', migrationsDir: migrations.dir })).toEqual({ applied: [REDEFINE], skipped: [APP_INIT] });
+    expect(await foreignKeys(prisma)).toBe(0);
+    expect(await prisma.$queryRawUnsafe('SELECT id FROM contact ORDER BY id')).toEqual([{ id: 'ct1' }, { id: 'ct2' }, { id: 'ct3' }, { id: 'ct4' }]);
+  });
+});
+
 describe('upgrading SQLite', () => {
   it('a database migrated before synced_at existed gets the column; its maps read syncedAt null until the next sync', async () => {
     const file = createSqliteFile();
