@@ -420,30 +420,34 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    * A deferral is an attempt too: the worker dead-letters a job deferred on its last attempt
    * (as it does a failed one), so that record is reported as failed and dead-lettered.
    */
-  const deferRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, deferral: JobDeferral): Promise<JobDeferral> => {
-    if (job.attempts >= job.maxAttempts) {
+  const deferRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, deferral: JobDeferral, aborted: boolean): Promise<JobDeferral> => {
+    if (job.attempts >= job.maxAttempts && !aborted) {
       const message = `gave up after ${job.attempts} attempts: ${deferral.reason}`;
       await reportRecordFailure(job, payload, { code: deferral.waitKey !== null ? 'parked' : 'busy', message }, true);
     }
     return deferral;
   };
-  /** Turns a record job's result into what the worker expects: nothing (done), or what to throw. */
-  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult): Promise<unknown | null> => {
+  /**
+   * Turns a record job's result into what the worker expects: nothing (done), or what to throw.
+   * With the job's signal `aborted` (shutdown past its grace, lease lost), nothing is reported:
+   * the worker releases the job without counting the attempt, or another worker owns it now.
+   */
+  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult, aborted: boolean): Promise<unknown | null> => {
     if ('done' in result) return null;
     if ('park' in result) {
       const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
-      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }));
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }), aborted);
     }
     if ('retryInMs' in result) {
       // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
       // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
       // than dead-lettering the record while a crashed holder's lock is still live.
       const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
-      return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }));
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }), aborted);
     }
     const error = result.error;
     const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
-    await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
+    if (!aborted) await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
     return error;
   };
 
@@ -471,7 +475,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     return Promise.all(
       jobs.map((job, k) => {
         const payload = payloads[k];
-        return settleRecordJob(job, payload && !('error' in payload) ? payload : null, results[k] ?? { done: true });
+        return settleRecordJob(job, payload && !('error' in payload) ? payload : null, results[k] ?? { done: true }, signal.aborted);
       }),
     );
   };

@@ -5,6 +5,7 @@
  */
 import { JobTypes, type SyncEvent } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { createWorker } from '../../src/worker/index.js';
 import { C, crashRuns, createHarness, GROUP, type Harness, provisionGroup, TENANT } from './harness.js';
 
 const failedEvents = (events: SyncEvent[]) => events.filter((e) => e.type === 'record.failed');
@@ -133,5 +134,53 @@ describe('dead-lettered polls', () => {
     expect(await polls()).toMatchObject({ done: 1, dead: 1 });
     expect([...h.app.items.values()].map((i) => i.name)).toEqual(['Widget']);
     expect(clock().getTime() - deadAt).toBeGreaterThanOrEqual(pollIntervalMs);
+  });
+});
+
+describe('a record job interrupted by shutdown', () => {
+  it('is released for a later run and reported nowhere (no failure, no dead letter) even on its last attempt', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1 } });
+    await provisionGroup(h.storage);
+    const events: SyncEvent[] = [];
+    h.sync.api.on((e) => events.push(e));
+    // The app's create honours the job's signal, as the guides ask, and is slow.
+    let signal: AbortSignal | null = null;
+    const handlers = { ...h.sync.jobs };
+    const record = handlers[JobTypes.connecRecord];
+    if (!record?.batch) throw new Error('no batch record handler');
+    const batch = record.batch;
+    const wrapped: typeof record = Object.assign((job: Parameters<typeof record>[0], ctx: Parameters<typeof record>[1]) => {
+      signal = ctx.signal;
+      return record(job, ctx);
+    }, {
+      batch: (jobs: Parameters<typeof batch>[0], ctx: Parameters<typeof batch>[1]) => {
+        signal = ctx.signal;
+        return batch(jobs, ctx);
+      },
+    });
+    handlers[JobTypes.connecRecord] = wrapped;
+    const create = h.app.create.bind(h.app);
+    h.app.create = ((...args: Parameters<typeof create>) =>
+      new Promise((resolve, reject) => {
+        const s = signal as AbortSignal | null;
+        const timer = setTimeout(() => resolve(create(...args)), 60_000);
+        s?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new Error('create interrupted by shutdown'));
+        });
+      })) as unknown as typeof h.app.create;
+    expect((await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1')] })).status).toBe(200);
+
+    const worker = createWorker(h.runtime, handlers);
+    const stop = new AbortController();
+    const running = worker.run({ signal: stop.signal, shutdownGraceMs: 100, pollIntervalMs: 10 });
+    while (signal === null) await new Promise((r) => setTimeout(r, 10));
+    stop.abort();
+    expect(await running).toMatchObject({ released: 1 });
+    expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 1, dead: 0 });
+    expect(h.sync.api.counters()).toMatchObject({ failed: 0, deadLettered: 0 });
+    expect(failedEvents(events)).toEqual([]);
+    expect(await h.sync.api.deadLetters()).toEqual([]);
+    expect(await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p1' })).toBeNull();
   });
 });
