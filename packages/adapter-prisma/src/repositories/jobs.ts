@@ -8,6 +8,7 @@ import type {
   JobRepository,
   JobStatus,
   JsonObject,
+  JsonValue,
   StorageOperation,
 } from '@org/maestrano-sdk';
 import {
@@ -63,13 +64,24 @@ function toJobError(row: Row): JobError | null {
   return error;
 }
 
+/** The row's payload, or why it cannot be read (stored text that is not JSON: corrupted, or written by hand). */
+function readPayload(row: Row): { ok: true; value: JsonValue } | { ok: false; reason: string } {
+  try {
+    return { ok: true, value: jsonCol(row, 'payload') };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** A stored job. An unreadable payload reads as null (its dead letter's `lastError` says why), so one bad row never hides the others. */
 function toJob(row: Row): JobRecord {
+  const payload = readPayload(row);
   return {
     id: str(row, 'id'),
     type: str(row, 'type'),
     tenant: optStr(row, 'tenant'),
     groupId: optStr(row, 'group_id'),
-    payload: jsonCol(row, 'payload'),
+    payload: payload.ok ? payload.value : null,
     dedupeKey: optStr(row, 'dedupe_key'),
     orderingKey: optStr(row, 'ordering_key'),
     waitKey: optStr(row, 'wait_key'),
@@ -366,7 +378,28 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const types = options.types === undefined ? raw('') : sql` AND ${inList(raw('j.type'), options.types, db.provider)}`;
       const query = pg ? claimPostgres(options, now, expires, types) : claimSqlite(options, now, expires, types);
       const claimed = await db.query('jobs.claim', query);
-      return claimed.map(toJob).sort(byDueOrder);
+      // The claim has committed: every row is leased and its attempt counted. A row whose
+      // payload cannot be read is dead-lettered with the reason here, not handed to a handler
+      // and not allowed to fail the claim (which would lease the jobs claimed with it, over and
+      // over, without ever running or dead-lettering them).
+      const jobs: JobRecord[] = [];
+      for (const row of claimed) {
+        const payload = readPayload(row);
+        if (payload.ok) {
+          jobs.push(toJob(row));
+          continue;
+        }
+        const error: JsonObject = { code: 'unreadable_payload', message: `The job's stored payload cannot be read: ${payload.reason}` };
+        await db.query(
+          'jobs.claim',
+          ownedJobUpdate(
+            sql`status = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
+            str(row, 'id'),
+            options.worker,
+          ),
+        );
+      }
+      return jobs.sort(byDueOrder);
     },
 
     async heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean> {
