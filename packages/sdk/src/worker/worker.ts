@@ -40,8 +40,19 @@ export interface WorkerRunOptions {
   workerId?: string;
   /** Resolve as soon as no job is due and none is running (tests, CLIs, cron-style runs). */
   stopWhenIdle?: boolean;
-  /** How long in-flight jobs may keep running after `signal` aborts; then their `ctx.signal` aborts. Default 10 000 ms. */
+  /**
+   * How long in-flight jobs may keep running after `signal` aborts; then their `ctx.signal`
+   * aborts. Default 10 000 ms. A handler still running this long after its `ctx.signal`
+   * aborted (shutdown, lease lost, `jobTimeoutMs`) is left behind: its leases are no longer
+   * renewed, so its jobs are redelivered once they expire, and `run()` does not wait for it.
+   */
   shutdownGraceMs?: number;
+  /**
+   * A handler call still running after this long has its `ctx.signal` aborted ("job timed
+   * out"), and the attempt counts as failed. Default: none. Imports of large groups can run
+   * for a long time and renew their leases meanwhile: set it above the longest you expect.
+   */
+  jobTimeoutMs?: number;
   backoff?: BackoffPolicy;
   /** Called for every job outcome (observability). Must not throw. */
   onEvent?: (event: WorkerEvent) => void;
@@ -89,6 +100,9 @@ export interface Worker {
   /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
   retryDeadLetter(jobId: string): Promise<boolean>;
 }
+
+/** What a batch's race answers when its handler outlived its aborted signal by the grace period. */
+const ABANDONED = Symbol('abandoned');
 
 const DEFAULTS = {
   concurrency: 4,
@@ -240,6 +254,19 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const batchAbort = new AbortController();
       const onStop = () => batchAbort.abort(handlerAbort.signal.reason);
       handlerAbort.signal.addEventListener('abort', onStop, { once: true });
+      // A handler that outlives its aborted signal by `grace` is left behind (see `shutdownGraceMs`).
+      let abandonTimer: ReturnType<typeof setTimeout> | null = null;
+      const abandoned = new Promise<typeof ABANDONED>((resolve) => {
+        batchAbort.signal.addEventListener(
+          'abort',
+          () => {
+            abandonTimer = setTimeout(() => resolve(ABANDONED), grace);
+          },
+          { once: true },
+        );
+      });
+      const timeLimit =
+        options.jobTimeoutMs === undefined ? null : setTimeout(() => batchAbort.abort(new Error(`job timed out after ${options.jobTimeoutMs} ms`)), options.jobTimeoutMs);
       const lost = new Set<string>();
       /** When each job's lease was last confirmed (taken before the claim or renewal was sent). */
       const renewedAt = new Map(jobs.map((job) => [job.id, claimedAt]));
@@ -326,7 +353,27 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (runnable.length === 0) return;
         let results: unknown[];
         try {
-          results = await run(runnable, { signal: batchAbort.signal, heartbeat, logger: runtime.logger });
+          const answer = await Promise.race([run(runnable, { signal: batchAbort.signal, heartbeat, logger: runtime.logger }), abandoned]);
+          if (answer === ABANDONED) {
+            // No renewal from here on: the leases expire and another run redelivers the jobs.
+            clearInterval(timer);
+            finished = true;
+            for (const job of runnable) {
+              stats.lost++;
+              if (lost.has(job.id)) continue;
+              lost.add(job.id);
+              emit({ type: 'lease_lost', job });
+            }
+            runtime.logger.error('worker: a handler kept running after its signal aborted; its jobs are left to their leases', {
+              type: runnable[0]?.type,
+              jobs: runnable.length,
+              jobIds: runnable.slice(0, 10).map((job) => job.id),
+              reason: errorSummary(batchAbort.signal.reason).message,
+              graceMs: grace,
+            });
+            return;
+          }
+          results = answer;
           if (!Array.isArray(results) || results.length !== runnable.length) {
             throw new Error(`the batch handler of "${runnable[0]?.type}" returned ${Array.isArray(results) ? results.length : typeof results} results for ${runnable.length} jobs`);
           }
@@ -367,6 +414,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         for (const [k, job] of runnable.entries()) if (lost.has(job.id) && (results[k] ?? null) === null) stats.lost++;
       } finally {
         clearInterval(timer);
+        if (timeLimit) clearTimeout(timeLimit);
+        if (abandonTimer) clearTimeout(abandonTimer);
         finished = true;
         handlerAbort.signal.removeEventListener('abort', onStop);
       }

@@ -365,3 +365,59 @@ describe('worker – shutdown and leases', () => {
   });
 });
 
+
+describe('worker – handlers that never stop', () => {
+  it('worker.run – a handler that ignores its aborted signal is left to its lease after the grace: run() resolves, another worker runs the job', async () => {
+    const storage = memoryAdapter();
+    const controller = new AbortController();
+    const started = deferred();
+    const events: WorkerEvent[] = [];
+    const errors: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (message) => errors.push(message) };
+    const hung = createWorker(runtimeWith(storage, { logger }), {
+      'test.hang': async () => {
+        started.resolve();
+        await new Promise(() => {}); // never settles, ignores ctx.signal
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.hang', payload: null, orderingKey: 'record-1' });
+    const running = hung.run({ signal: controller.signal, leaseMs: 600, shutdownGraceMs: 100, pollIntervalMs: 5, onEvent: (e) => events.push(e) });
+    await started.promise;
+    controller.abort();
+    const stats = await running;
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, lost: 1, released: 0 });
+    expect(events.map((e) => e.type)).toContain('lease_lost');
+    expect(errors).toContain('worker: a handler kept running after its signal aborted; its jobs are left to their leases');
+
+    // No renewal any more: once the lease runs out, another worker takes the job and runs it.
+    const leaseAt = (await storage.jobs.get(id))?.leaseExpiresAt?.getTime() ?? 0;
+    await new Promise((r) => setTimeout(r, 900));
+    expect((await storage.jobs.get(id))?.leaseExpiresAt?.getTime()).toBe(leaseAt);
+    let ran = 0;
+    const next = createWorker(runtimeWith(storage), {
+      'test.hang': async () => {
+        ran++;
+      },
+    });
+    expect(await next.drain({ pollIntervalMs: 5 })).toMatchObject({ completed: 1 });
+    expect(ran).toBe(1);
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'done', attempts: 2 });
+  });
+
+  it('worker.run – jobTimeoutMs aborts a handler that runs too long; the attempt fails and is retried', async () => {
+    const storage = memoryAdapter();
+    let calls = 0;
+    const worker = createWorker(runtimeWith(storage), {
+      'test.slow': async (_job, ctx) => {
+        calls++;
+        if (calls > 1) return;
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        throw ctx.signal.reason;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.slow', payload: null });
+    const stats = await worker.drain({ jobTimeoutMs: 50, pollIntervalMs: 5, backoff: { baseMs: 0, maxMs: 0 } });
+    expect(stats).toMatchObject({ retried: 1, completed: 1 });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'done', attempts: 2 });
+  });
+});
