@@ -156,13 +156,21 @@ export class IdpSessions {
   }
 }
 
-function loginPage(platform: Platform, marketplace: Marketplace, returnTo: string): string {
+/**
+ * The IdP's user picker. For a launch of a running group of this marketplace (`group_id`), only
+ * that group's members are offered: the group choice that follows (PROTOCOL §3.2: a user with
+ * exactly one accessible group gets that one, whatever `group_id` says) then always lands in the
+ * launched group. Any other request lists every user with access to the app.
+ */
+function loginPage(platform: Platform, marketplace: Marketplace, returnTo: string, groupId: string | null): string {
+  const named = groupId ? platform.store.groups.get(groupId) : undefined;
+  const launched = named?.marketplace === marketplace.name && named.status === 'running' ? named : undefined;
   const rows: string[] = [];
   for (const user of platform.store.users.values()) {
     const groups = platform
       .membershipsOf(user.id)
       .map((m) => ({ m, g: platform.store.groups.get(m.groupId) }))
-      .filter((x) => x.g?.marketplace === marketplace.name && x.g.status === 'running');
+      .filter((x) => x.g?.marketplace === marketplace.name && x.g.status === 'running' && (!launched || x.g.id === launched.id));
     if (groups.length === 0) continue;
     rows.push(
       `<tr><td>${escapeHtml(user.name)} ${escapeHtml(user.surname)}</td><td>${escapeHtml(user.email)}</td><td>${groups.map((x) => `${escapeHtml(x.g?.name)} (${escapeHtml(x.m.role)})`).join('<br>')}</td>` +
@@ -171,9 +179,12 @@ function loginPage(platform: Platform, marketplace: Marketplace, returnTo: strin
     );
     if (rows.length >= 200) break;
   }
+  const intro = launched
+    ? `<p id="launched-group">Launching the app for <b>${escapeHtml(launched.name)}</b> (${escapeHtml(launched.id)}): pick one of its members to sign in with (sandbox: no passwords).</p>`
+    : '<p>Pick a user to sign in with (sandbox: no passwords).</p>';
   return page(
     `Sign in to ${marketplace.name}`,
-    `<p>Pick a user to sign in with (sandbox: no passwords).</p><table><tr><th>User</th><th>Email</th><th>Groups (role)</th><th></th></tr>${rows.join('')}</table>`,
+    `${intro}<table><tr><th>User</th><th>Email</th><th>Groups (role)</th><th></th></tr>${rows.join('')}</table>`,
   );
 }
 
@@ -201,7 +212,7 @@ export function handleIdp(platform: Platform, sessions: IdpSessions, req: Sandbo
     const userId = sessions.user(req);
     const user = userId ? platform.store.users.get(userId) : undefined;
     const here = `${req.url.pathname}${req.url.search}`;
-    if (!user) return html(200, loginPage(platform, marketplace, here));
+    if (!user) return html(200, loginPage(platform, marketplace, here, q.get('group_id') || null));
     const choice = chooseGroup(platform, marketplace, user.id, q.get('group_id'));
     if (choice.kind === 'denied') return html(403, page('Access Denied', `<p>${escapeHtml(user.id)} has no access to this application.</p>`));
     if (choice.kind === 'choose') {

@@ -85,14 +85,27 @@ function groupPage(platform: Platform, groupId: string, notice: string | null): 
   );
 }
 
+/**
+ * The name shown for a Connec! record in a list: its `name`, else a person's first and last
+ * name (a person's `title` is only "Ms." or "Dr."), else its `title` (invoices, payments).
+ */
+function recordLabel(data: Record<string, unknown>): string {
+  const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+  if (data.name !== undefined && data.name !== null) return typeof data.name === 'string' ? data.name : JSON.stringify(data.name);
+  const person = [text(data.first_name), text(data.last_name)].filter(Boolean).join(' ');
+  if (person) return person;
+  if (data.title !== undefined && data.title !== null) return typeof data.title === 'string' ? data.title : JSON.stringify(data.title);
+  return '';
+}
+
 function recordsPage(platform: Platform, groupId: string, collection: string, skip: number): string {
   const g = platform.requireGroup(groupId);
   const all = platform.store.listRecords(g.id, collection);
   const rows = all
     .slice(skip, skip + PAGE)
     .map((r) => {
-      const label = r.data.name ?? r.data.title ?? `${r.data.first_name ?? ''} ${r.data.last_name ?? ''}`;
-      return `<tr><td><a href="/ui/groups/${pathId(g.id)}/connec/${pathId(collection)}/${pathId(r.id)}">${escapeHtml(r.id)}</a></td><td>${escapeHtml(r.data.code ?? r.data.transaction_number ?? '')}</td><td>${escapeHtml(typeof label === 'string' ? label : JSON.stringify(label))}</td><td>${escapeHtml(r.data.status ?? '')}</td><td>${escapeHtml(r.updatedAt)}</td></tr>`;
+      const label = recordLabel(r.data);
+      return `<tr><td><a href="/ui/groups/${pathId(g.id)}/connec/${pathId(collection)}/${pathId(r.id)}">${escapeHtml(r.id)}</a></td><td>${escapeHtml(r.data.code ?? r.data.transaction_number ?? '')}</td><td>${escapeHtml(label)}</td><td>${escapeHtml(r.data.status ?? '')}</td><td>${escapeHtml(r.updatedAt)}</td></tr>`;
     })
     .join('');
   const nav = `${skip > 0 ? `<a href="?skip=${Math.max(0, skip - PAGE)}">Previous</a> ` : ''}${skip + PAGE < all.length ? `<a href="?skip=${skip + PAGE}">Next</a>` : ''}`;

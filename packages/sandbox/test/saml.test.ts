@@ -216,6 +216,20 @@ describe('IdP and SAML responses (PROTOCOL §3)', () => {
     expect(forbidden.status).toBe(403);
   });
 
+  it("a launch of a group offers only its members (the group choice that follows lands in it); other requests list everyone", async () => {
+    const saml = samlFor(sb, 0);
+    const redirect = await saml.getAuthorizeUrlAsync('rs', undefined, {});
+    const picker = await (await fetch(`${redirect}&group_id=${groupA2}`)).text();
+    expect(picker).toContain('Launching the app for <b>Second Co</b>');
+    expect(picker).toContain(`data-user="${userId}"`);
+    // soloUser is a member of Doe Corp only: picked, it would land in Doe Corp (PROTOCOL §3.2).
+    expect(picker).not.toContain(`data-user="${soloUser}"`);
+    const everyone = await (await fetch(redirect)).text();
+    expect(everyone).toContain(`data-user="${soloUser}"`);
+    // A group of another marketplace is no launch of this one: everyone with access is listed.
+    expect(await (await fetch(`${redirect}&group_id=${groupB}`)).text()).toContain(`data-user="${soloUser}"`);
+  });
+
   it('session check and /app_logout - the mno_session is valid until the user logs out', async () => {
     const login = await sb.admin.ssoIdpInitiated({ userId, groupId: groupA });
     const check = async (uid: string, token: string) => {

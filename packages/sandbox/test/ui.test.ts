@@ -42,6 +42,19 @@ describe('web UI over HTTP (server-rendered pages and buttons)', () => {
     expect((await fetch(`${sb.url}/ui/groups/cld-missing`)).status).toBe(404);
   });
 
+  it('Connec! lists name people by first and last name (not their title), other records by name or title', async () => {
+    const g = (await sb.admin.createGroup({ name: 'People Co' })).id;
+    await sb.admin.createRecord(g, 'people', { title: 'Dr.', first_name: 'Ada', last_name: 'Lovelace' });
+    await sb.admin.createRecord(g, 'people', { title: 'Ms.', last_name: 'Solo' });
+    const people = await (await fetch(`${sb.url}/ui/groups/${g}/connec/people`)).text();
+    expect(people).toContain('<td>Ada Lovelace</td>');
+    expect(people).toContain('<td>Solo</td>');
+    expect(people).not.toContain('<td>Dr.</td>');
+    expect(people).not.toContain('<td>Ms.</td>');
+    await sb.admin.createRecord(g, 'organizations', { name: 'Org One' });
+    expect(await (await fetch(`${sb.url}/ui/groups/${g}/connec/organizations`)).text()).toContain('<td>Org One</td>');
+  });
+
   it('invalid JSON in the record editor is refused with 400 and changes nothing', async () => {
     const rec = await sb.admin.createRecord(groupId, 'items', { name: 'Keep me' });
     const res = await form(`/ui/groups/${groupId}/connec/items/${String(rec.id)}`, `record=${encodeURIComponent('{not json')}`);
