@@ -8,7 +8,7 @@ import { type Context, Hono } from 'hono';
 import { csrf } from 'hono/csrf';
 import type { Database } from './db.js';
 import { toContactData } from './entities.js';
-import { EXPORT_PRICE_CENTS, PLAN, SESSION_COOKIE, sessionCookie } from './maestrano.js';
+import { EXPORT_PRICE_CENTS, PLAN, SESSION_COOKIE, type SessionEndedReason, sessionCookie } from './maestrano.js';
 import {
   accountsPage,
   billingPage,
@@ -44,15 +44,30 @@ function readCookie(header: string | undefined, name: string): string | null {
 const CHARGE_ID = /^ch_[0-9a-f]{16}$/;
 
 /**
+ * A number or a phone number (`+1 555 4434`, `-12.5`, `(02) 9999-0000`): digits, spaces and
+ * `( ) . - /` only, with an optional leading sign. A spreadsheet reads it as a number or a
+ * constant expression at worst, never a call, so it is exported as it is.
+ */
+const PLAIN_NUMBER = /^[+-]?[\d ().\-/]*\d[\d ().\-/]*$/;
+
+/**
  * One CSV cell (RFC 4180 quoting). Contact fields come from Connec!, so a value a spreadsheet
- * would run as a formula (`=`, `+`, `-`, `@`, tab, CR) is prefixed with `'`.
+ * would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with `'`, unless it
+ * is plainly a number or a phone number: `+1 555 4434` stays intact.
  */
 function csvCell(value: string | null): string {
   if (value === null) return '';
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const safe = /^[=+\-@\t\r]/.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 const newChargeId = () => `ch_${randomBytes(8).toString('hex')}`;
+
+/** What the user of a session Maestrano ended is told on their next request. */
+const ENDED_MESSAGES: Record<SessionEndedReason, string> = {
+  company_cancelled: 'This company no longer has access to Acme CRM (its Maestrano subscription was cancelled).',
+  access_removed: 'Your access to this company was removed on Maestrano.',
+};
+const endedMessage = (reason: string) => ENDED_MESSAGES[reason as SessionEndedReason] ?? 'Your session was ended on Maestrano.';
 
 export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions): Hono {
   const { prisma } = db;
@@ -86,18 +101,19 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     if (!sid) return c.redirect('/login', 303);
     const row = await prisma.session.findUnique({ where: { id: sid }, include: { user: true } });
     if (!row || row.expiresAt.getTime() < Date.now()) return signOut('/login');
+    // Ended by Maestrano (company cancelled, member removed): grants nothing, says why. A later
+    // re-invitation does not revive it; the user signs in again through Maestrano.
+    if (row.endedReason) return c.html(refusedPage(endedMessage(row.endedReason)), 403);
+    const ended = async (reason: SessionEndedReason) => {
+      await prisma.session.updateMany({ where: { id: sid, endedReason: null }, data: { endedReason: reason } });
+      return c.html(refusedPage(endedMessage(reason)), 403);
+    };
     const company = await prisma.company.findUnique({ where: { id: row.companyId } });
-    if (company?.status !== 'active') {
-      await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
-      return c.html(refusedPage('This company no longer has access to Acme CRM (its Maestrano subscription was cancelled).'), 403);
-    }
+    if (company?.status !== 'active') return ended('company_cancelled');
     const membership = await prisma.membership.findUnique({
       where: { userId_companyId: { userId: row.userId, companyId: company.id } },
     });
-    if (row.user.status !== 'active' || !membership?.active) {
-      await prisma.session.delete({ where: { id: sid } }).catch(() => undefined);
-      return c.html(refusedPage('Your access to this company was removed on Maestrano.'), 403);
-    }
+    if (row.user.status !== 'active' || !membership?.active) return ended('access_removed');
     let check: Awaited<ReturnType<Maestrano['sso']['checkSession']>>;
     try {
       check = await mno.sso.checkSession(row.maestrano);
@@ -123,12 +139,28 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     };
   }
 
+  /**
+   * Whether the company's initial import from Connec! is still running: the SDK checkpoints it
+   * per entity in its cursors, and marks each entity's cursor complete when it is done.
+   */
+  async function importRunning(company: SignedIn['company']): Promise<boolean> {
+    const cursors = await mno.runtime.storage.cursors.list(company.tenant, company.groupId);
+    const done = (entity: string) => cursors.some((k) => k.entity === entity && k.kind === 'import' && k.complete);
+    return !(done('accounts') && done('contacts'));
+  }
+
   app.get('/', async (c) => {
     const who = await signedIn(c);
     return who instanceof Response ? c.redirect('/login', 303) : c.redirect('/contacts', 303);
   });
 
-  app.get('/login', (c) => html(c, loginPage()));
+  // A browser whose session Maestrano ended is told why here too (`/` sends it here).
+  app.get('/login', async (c) => {
+    const sid = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+    const row = sid ? await prisma.session.findUnique({ where: { id: sid }, select: { endedReason: true, expiresAt: true } }) : null;
+    const reason = row?.endedReason && row.expiresAt.getTime() >= Date.now() ? endedMessage(row.endedReason) : undefined;
+    return html(c, loginPage(reason));
+  });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
@@ -136,15 +168,16 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     const who = await signedIn(c);
     if (who instanceof Response) return who;
     const where = { companyId: who.company.id };
-    const [rows, total] = await Promise.all([
+    const [rows, total, importing] = await Promise.all([
       prisma.contact.findMany({ where, include: { account: true }, orderBy: [{ lastName: 'asc' }, { id: 'asc' }], take: 200 }),
       prisma.contact.count({ where }),
+      importRunning(who.company),
     ]);
     const flash = c.req.query('saved') ? 'Contact saved and shared with Connec!.' : undefined;
     return html(
       c,
       contactsPage(
-        { ...who.page, title: 'Contacts', flash },
+        { ...who.page, title: 'Contacts', flash, importing },
         rows.map((r) => ({ ...r, accountName: r.account?.name ?? null })),
         total,
       ),
@@ -171,7 +204,13 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     };
     const lastName = text('lastName');
     if (!lastName) {
-      return html(c, contactEditPage({ ...who.page, title: 'Edit contact' }, { ...existing, accountName: null }, 'Last name is required.'), 400);
+      // The form comes back with what the user typed (not the stored values), the error tied to its field.
+      const submitted = { firstName: text('firstName'), lastName: '', email: text('email'), phone: text('phone'), jobTitle: text('jobTitle') };
+      return html(
+        c,
+        contactEditPage({ ...who.page, title: 'Edit contact' }, { ...existing, ...submitted, accountName: null }, { message: 'Last name is required.', field: 'lastName' }),
+        400,
+      );
     }
     const updated = await prisma.contact.update({
       where: { id: existing.id },
@@ -190,7 +229,7 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
         contactEditPage(
           { ...who.page, title: 'Edit contact' },
           { ...updated, accountName: null },
-          `Saved locally; Connec! refused it: ${result.error ?? 'unknown error'}`,
+          { message: `Saved locally; Connec! refused it: ${result.error ?? 'unknown error'}` },
         ),
         400,
       );
@@ -202,14 +241,15 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     const who = await signedIn(c);
     if (who instanceof Response) return who;
     const where = { companyId: who.company.id };
-    const [rows, total] = await Promise.all([
+    const [rows, total, importing] = await Promise.all([
       prisma.account.findMany({ where, include: { _count: { select: { contacts: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }], take: 200 }),
       prisma.account.count({ where }),
+      importRunning(who.company),
     ]);
     return html(
       c,
       accountsPage(
-        { ...who.page, title: 'Accounts' },
+        { ...who.page, title: 'Accounts', importing },
         rows.map((a) => ({ id: a.id, name: a.name, industry: a.industry, email: a.email, contacts: a._count.contacts })),
         total,
       ),

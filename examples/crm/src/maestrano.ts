@@ -13,6 +13,13 @@ import { ssoFailedPage } from './views.js';
 export const SESSION_COOKIE = 'crm_sid';
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
 
+/**
+ * Why Maestrano ended a session before its expiry, stored on the session row. An ended session
+ * grants nothing; it is kept (until it would have expired) so that its user's next request
+ * says why instead of showing the plain sign-in page.
+ */
+export type SessionEndedReason = 'company_cancelled' | 'access_removed';
+
 /** Acme CRM's plan: 29.00 per month after a 14-day app trial (and never before Maestrano's own trial ends). */
 export const PLAN = { priceCents: 2900, description: 'Acme CRM Team plan (monthly)', appTrialDays: 14 } as const;
 /** The "export contacts" action, billed ad hoc through Maestrano. */
@@ -33,6 +40,9 @@ export function sessionCookie(id: string, maxAgeSeconds: number, secure: boolean
 
 export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<Maestrano> {
   const { prisma, provider } = options.db;
+  // Ends the live sessions matching `where`; a session ended earlier keeps its first reason.
+  const endSessions = (where: { userId?: string; companyId?: string }, reason: SessionEndedReason) =>
+    prisma.session.updateMany({ where: { ...where, endedReason: null }, data: { endedReason: reason } });
   return createMaestrano({
     tenants: await tenantsFromFile(options.configFile),
     storage: prismaAdapter(prisma, { provider }),
@@ -90,15 +100,16 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         });
         await prisma.user.update({ where: { id: user.id }, data: { status: 'active' } });
       },
-      // 2.2.1: the group left the marketplace: the company is cancelled and its sessions end.
+      // 2.2.1: the group left the marketplace: the company is cancelled and its sessions end
+      // (kept, marked with the reason, for the message on their next request).
       cancelCompany: async (company) => {
         await prisma.company.update({ where: { id: company.id }, data: { status: 'cancelled' } });
-        await prisma.session.deleteMany({ where: { companyId: company.id } });
+        await endSessions({ companyId: company.id }, 'company_cancelled');
       },
       // 2.2.2: a member was removed from the group: no more access to this company.
       removeMembership: async (user, company) => {
         await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { active: false } });
-        await prisma.session.deleteMany({ where: { userId: user.id, companyId: company.id } });
+        await endSessions({ userId: user.id, companyId: company.id }, 'access_removed');
       },
       // ... and that was the user's last group in this marketplace. One CRM user can belong to
       // several marketplaces (the same Maestrano uid on each), so it is blocked only when no
@@ -107,7 +118,7 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });
         if (stillActive > 0) return;
         await prisma.user.update({ where: { id: user.id }, data: { status: 'blocked' } });
-        await prisma.session.deleteMany({ where: { userId: user.id } });
+        await endSessions({ userId: user.id }, 'access_removed');
       },
     },
     // After a successful SSO: a server-side session (the cookie holds only a random id).

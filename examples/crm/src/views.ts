@@ -14,6 +14,15 @@ export interface PageContext {
   user?: { name: string; email: string } | undefined;
   company?: { name: string; tenant: string } | undefined;
   flash?: string | undefined;
+  /** The company's initial import from Connec! is still running (list pages say so). */
+  importing?: boolean | undefined;
+}
+
+/** The note a list page shows while the initial import runs, with a way to see what arrived since. */
+function importNote(ctx: PageContext, path: string): string {
+  return ctx.importing
+    ? `<p class="notice" id="import-running" role="status">Import from Connec! in progress: records are still arriving. <a href="${path}">Refresh</a> to see the latest.</p>`
+    : '';
 }
 
 export function layout(ctx: PageContext, body: string): string {
@@ -46,6 +55,7 @@ export function layout(ctx: PageContext, body: string): string {
   th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid #e3e6ef; }
   th { background: #eef1f8; font-weight: 600; }
   .flash { background: #e6f6ea; border: 1px solid #9fd8ad; padding: 8px 12px; margin-bottom: 16px; }
+  .notice { background: #eef4ff; border: 1px solid #a9c2f0; padding: 8px 12px; margin-bottom: 16px; }
   .error { background: #fdecec; border: 1px solid #f2a5a5; padding: 8px 12px; }
   form.edit label { display: block; margin: 10px 0 4px; font-weight: 600; }
   form.edit input { width: 320px; padding: 6px; }
@@ -85,6 +95,7 @@ export function contactsPage(ctx: PageContext, contacts: ContactRow[], total: nu
   return layout(
     ctx,
     `<h2>Contacts <small class="muted">(${total})</small></h2>
+${importNote(ctx, '/contacts')}
 <table id="contacts"><thead><tr><th>Name</th><th>Email</th><th>Phone</th><th>Job title</th><th>Account</th></tr></thead>
 <tbody>${rows || '<tr><td colspan="5" class="muted">No contacts yet. They arrive from Connec! with the initial import.</td></tr>'}</tbody></table>`,
   );
@@ -108,21 +119,30 @@ export function accountsPage(ctx: PageContext, accounts: AccountRow[], total: nu
   return layout(
     ctx,
     `<h2>Accounts <small class="muted">(${total})</small></h2>
+${importNote(ctx, '/accounts')}
 <table id="accounts"><thead><tr><th>Name</th><th>Industry</th><th>Email</th><th>Contacts</th></tr></thead>
 <tbody>${rows || '<tr><td colspan="4" class="muted">No accounts yet.</td></tr>'}</tbody></table>`,
   );
 }
 
-export function contactEditPage(ctx: PageContext, contact: ContactRow, error?: string): string {
-  const field = (name: string, label: string, value: string | null) =>
-    `<label for="${name}">${label}</label><input id="${name}" name="${name}" value="${escapeHtml(value)}">`;
+/** An error shown above the contact form; `field` names the input it is about (described by it, marked invalid). */
+export interface FormError {
+  message: string;
+  field?: string;
+}
+
+export function contactEditPage(ctx: PageContext, contact: ContactRow, error?: FormError): string {
+  const field = (name: string, label: string, value: string | null, required = false) => {
+    const invalid = error?.field === name ? ' aria-invalid="true" aria-describedby="form-error"' : '';
+    return `<label for="${name}">${label}${required ? ' <span aria-hidden="true">*</span>' : ''}</label><input id="${name}" name="${name}" value="${escapeHtml(value)}"${required ? ' required' : ''}${invalid}>`;
+  };
   return layout(
     ctx,
     `<h2>Edit contact</h2>
-${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+${error ? `<p class="error" id="form-error" role="alert">${escapeHtml(error.message)}</p>` : ''}
 <form class="edit" method="post" action="/contacts/${encodeURIComponent(contact.id)}">
 ${field('firstName', 'First name', contact.firstName)}
-${field('lastName', 'Last name', contact.lastName)}
+${field('lastName', 'Last name', contact.lastName, true)}
 ${field('email', 'Email', contact.email)}
 ${field('phone', 'Phone', contact.phone)}
 ${field('jobTitle', 'Job title', contact.jobTitle)}

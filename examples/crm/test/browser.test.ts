@@ -128,17 +128,19 @@ describe('Acme CRM in the browser – launched from the Maestrano sandbox', () =
     expect((await stack.sandbox.admin.getGroup(target.groupId)).status).toBe('terminated');
     await shot('5-sandbox-group-cancelled');
 
-    // The group webhook cancelled the company and ended its sessions: the CRM signs the user out.
+    // The group webhook cancelled the company and ended its sessions: the CRM tells the user why.
     const { prisma } = stack.crm.db;
     await expect
       .poll(async () => (await prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: target.groupId } } })).status, poll)
       .toBe('cancelled');
     const { id: companyId } = await prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: target.groupId } } });
-    expect(await prisma.session.count({ where: { companyId } })).toBe(0);
-    await page.goto(`${stack.crm.url}/contacts`);
-    expect(new URL(page.url()).pathname).toBe('/login');
+    expect(await prisma.session.count({ where: { companyId, endedReason: null } })).toBe(0);
+    const cancelledMessage = 'This company no longer has access to Acme CRM (its Maestrano subscription was cancelled).';
+    const refusal = await page.goto(`${stack.crm.url}/contacts`);
+    expect(refusal?.status()).toBe(403);
+    await expect(page.locator('#refused').textContent()).resolves.toBe(cancelledMessage);
     expect(await page.locator('table#contacts').count()).toBe(0);
-    await shot('6-crm-signed-out');
+    await shot('6-crm-access-refused');
 
     // Launching it again is refused by Maestrano: the group no longer has the app.
     await page.goto(`${stack.sandbox.url}/ui/groups`);
@@ -149,8 +151,9 @@ describe('Acme CRM in the browser – launched from the Maestrano sandbox', () =
     expect(refused.status()).toBe(403);
     await expect(page.locator('h1').textContent()).resolves.toBe('Access Denied');
     await shot('7-relaunch-refused');
-    expect(await prisma.session.count({ where: { companyId } })).toBe(0);
-    await page.goto(`${stack.crm.url}/contacts`);
+    expect(await prisma.session.count({ where: { companyId, endedReason: null } })).toBe(0);
+    await page.goto(`${stack.crm.url}/`);
     expect(new URL(page.url()).pathname).toBe('/login');
+    await expect(page.locator('p.error').textContent()).resolves.toBe(cancelledMessage);
   });
 });

@@ -114,6 +114,10 @@ describe('Acme CRM request handling', () => {
     await crm.db.prisma.contact.create({
       data: { id: `ct_csv_${Date.now()}`, companyId: company.id, firstName: '=HYPERLINK("http://evil.example")', lastName: 'Doe, "Jr"', email: 'jd@example.com' },
     });
+    // Numbers and phone numbers starting with + or - are data, not formulas: exported intact.
+    await crm.db.prisma.contact.create({
+      data: { id: `ct_csv_phone_${Date.now()}`, companyId: company.id, firstName: 'Phil', lastName: 'Phone', phone: '+1 555 4434', jobTitle: '+SUM(1,2)', email: '-(02) 9999-0000' },
+    });
     const key = await exportKey(cookie);
     const posted = await postExport(cookie, key, crmUrl);
     expect(posted.status).toBe(303);
@@ -126,6 +130,7 @@ describe('Acme CRM request handling', () => {
     expect((await file.text()).split('\r\n')).toEqual([
       'First name,Last name,Email,Phone,Job title,Account',
       `"'=HYPERLINK(""http://evil.example"")","Doe, ""Jr""",jd@example.com,,,`,
+      `Phil,Phone,-(02) 9999-0000,+1 555 4434,"'+SUM(1,2)",`,
       '',
     ]);
     expect(await admin.listBills(group.id)).toHaveLength(1);
@@ -134,6 +139,115 @@ describe('Acme CRM request handling', () => {
     const other = await signedInOwner();
     expect((await fetch(`${crmUrl}${location}`, { headers: { cookie: other.cookie } })).status).toBe(404);
     expect((await fetch(`${crmUrl}/billing/exports/${await exportKey(cookie)}.csv`, { headers: { cookie } })).status).toBe(404);
+  });
+
+  it('a contact saved without a last name comes back with what was typed, the error tied to the field', async () => {
+    const { group, cookie } = await signedInOwner();
+    const company = await crm.db.prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: group.id } } });
+    const contact = await crm.db.prisma.contact.create({
+      data: { id: `ct_form_${Date.now()}`, companyId: company.id, firstName: 'Stored', lastName: 'Stored', email: 'stored@example.com', jobTitle: 'Stored job' },
+    });
+    const edit = await (await fetch(`${crmUrl}/contacts/${contact.id}`, { headers: { cookie } })).text();
+    expect(edit).toContain('<input id="lastName" name="lastName" value="Stored" required>');
+    const res = await fetch(`${crmUrl}/contacts/${contact.id}`, {
+      method: 'POST',
+      headers: { cookie, origin: crmUrl, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ firstName: 'Typed <first>', lastName: '   ', email: 'typed@example.com', phone: '+1 555 4434', jobTitle: 'Typed job' }),
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain('<p class="error" id="form-error" role="alert">Last name is required.</p>');
+    expect(page).toContain('<input id="lastName" name="lastName" value="" required aria-invalid="true" aria-describedby="form-error">');
+    for (const [name, value] of [
+      ['firstName', 'Typed &lt;first&gt;'],
+      ['email', 'typed@example.com'],
+      ['phone', '+1 555 4434'],
+      ['jobTitle', 'Typed job'],
+    ]) {
+      expect(page).toContain(`<input id="${name}" name="${name}" value="${value}">`);
+    }
+    expect(page).not.toContain('Stored');
+    // Nothing was saved.
+    expect(await crm.db.prisma.contact.findUniqueOrThrow({ where: { id: contact.id } })).toMatchObject({ firstName: 'Stored', lastName: 'Stored', jobTitle: 'Stored job' });
+  });
+
+  it('a removed member and a cancelled company are told why on their next request; the ended session grants nothing', async () => {
+    const contacts = (cookie: string) => fetch(`${crmUrl}/contacts`, { headers: { cookie }, redirect: 'manual' });
+    const waitUntil = async (what: string, done: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await done())) {
+        if (Date.now() > deadline) throw new Error(`${what} never reached the CRM`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const { group, cookie: ownerCookie } = await signedInOwner();
+    const company = await crm.db.prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: TENANT, groupId: group.id } } });
+    const email = `remy.${Date.now()}@example.com`;
+    const member = await admin.createUser({ name: 'Remy', surname: 'Removed', email, memberships: [{ groupId: group.id, role: 'Member' }] });
+    const login = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: member.id, groupId: group.id });
+    expect(login.status).toBe(303);
+    const cookie = login.cookie ?? '';
+    expect((await contacts(cookie)).status).toBe(200);
+
+    await admin.removeMember(group.id, member.id);
+    const crmUser = await crm.db.prisma.user.findUniqueOrThrow({ where: { email } });
+    await waitUntil('the removal', async () => (await crm.db.prisma.membership.count({ where: { userId: crmUser.id, companyId: company.id, active: true } })) === 0);
+    // Every request says why (not only the first), never with the contacts; so does the sign-in page.
+    for (let i = 0; i < 2; i++) {
+      const refused = await contacts(cookie);
+      expect(refused.status).toBe(403);
+      const page = await refused.text();
+      expect(page).toContain('Your access to this company was removed on Maestrano.');
+      expect(page).not.toContain('id="contacts"');
+    }
+    expect(await (await fetch(`${crmUrl}/login`, { headers: { cookie } })).text()).toContain('Your access to this company was removed on Maestrano.');
+    expect(await (await fetch(`${crmUrl}/login`)).text()).not.toContain('removed on Maestrano');
+    // Invited again, the member signs in anew; the ended session stays ended.
+    await admin.addMember(group.id, member.id);
+    expect((await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: member.id, groupId: group.id })).status).toBe(303);
+    expect((await crm.db.prisma.membership.findUniqueOrThrow({ where: { userId_companyId: { userId: crmUser.id, companyId: company.id } } })).active).toBe(true);
+    expect((await contacts(cookie)).status).toBe(403);
+
+    await admin.cancelGroup(group.id);
+    await waitUntil('the cancellation', async () => (await crm.db.prisma.company.findUniqueOrThrow({ where: { id: company.id } })).status === 'cancelled');
+    const cancelled = await contacts(ownerCookie);
+    expect(cancelled.status).toBe(403);
+    expect(await cancelled.text()).toContain('its Maestrano subscription was cancelled');
+    expect((await fetch(`${crmUrl}/billing`, { headers: { cookie: ownerCookie }, redirect: 'manual' })).status).toBe(403);
+    expect(await crm.db.prisma.session.count({ where: { companyId: company.id, endedReason: null } })).toBe(0);
+  });
+
+  it('while the initial import runs, the contact and account lists say so, with a refresh link', async () => {
+    const group = await admin.createGroup({ name: `Importing ${Date.now()}`, marketplace: TENANT });
+    await admin.createRecord(group.id, 'people', { first_name: 'Ivy', last_name: 'Importing' });
+    // Connec! answers the group's people list slowly: the import is still running after sign-in.
+    const slow = await admin.addFault({ path: `/api/v2/${group.id}/people`, method: 'GET', kind: 'latency', latencyMs: 3_000, count: 1 });
+    try {
+      const user = await admin.createUser({ name: 'Ida', surname: 'Import', email: `ida.${Date.now()}@example.com`, memberships: [{ groupId: group.id, role: 'Admin' }] });
+      const login = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: group.id });
+      expect(login.status).toBe(303);
+      const cookie = login.cookie ?? '';
+      const contacts = await (await fetch(`${crmUrl}/contacts`, { headers: { cookie } })).text();
+      expect(contacts).toContain('<p class="notice" id="import-running" role="status">Import from Connec! in progress');
+      expect(contacts).toContain('<a href="/contacts">Refresh</a>');
+      const accounts = await (await fetch(`${crmUrl}/accounts`, { headers: { cookie } })).text();
+      expect(accounts).toContain('id="import-running"');
+      expect(accounts).toContain('<a href="/accounts">Refresh</a>');
+
+      const deadline = Date.now() + 20_000;
+      const key = { tenant: TENANT, groupId: group.id, entity: 'contacts', kind: 'import' };
+      while (!(await crm.mno.runtime.storage.cursors.get(key))?.complete) {
+        if (Date.now() > deadline) throw new Error('the import never finished');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const after = await (await fetch(`${crmUrl}/contacts`, { headers: { cookie } })).text();
+      expect(after).not.toContain('import-running');
+      expect(after).toContain('Ivy Importing');
+      expect(await (await fetch(`${crmUrl}/accounts`, { headers: { cookie } })).text()).not.toContain('import-running');
+    } finally {
+      await admin.removeFault(slow.id).catch(() => undefined);
+    }
   });
 
   it('clearing a contact field in the CRM clears it in Connec! too', async () => {

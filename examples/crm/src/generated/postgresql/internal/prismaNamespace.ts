@@ -1813,7 +1813,8 @@ export const SessionScalarFieldEnum = {
   tenant: 'tenant',
   maestrano: 'maestrano',
   createdAt: 'createdAt',
-  expiresAt: 'expiresAt'
+  expiresAt: 'expiresAt',
+  endedReason: 'endedReason'
 } as const
 
 export type SessionScalarFieldEnum = (typeof SessionScalarFieldEnum)[keyof typeof SessionScalarFieldEnum]

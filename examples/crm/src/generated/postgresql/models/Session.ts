@@ -31,6 +31,7 @@ export type SessionMinAggregateOutputType = {
   tenant: string | null
   createdAt: Date | null
   expiresAt: Date | null
+  endedReason: string | null
 }
 
 export type SessionMaxAggregateOutputType = {
@@ -40,6 +41,7 @@ export type SessionMaxAggregateOutputType = {
   tenant: string | null
   createdAt: Date | null
   expiresAt: Date | null
+  endedReason: string | null
 }
 
 export type SessionCountAggregateOutputType = {
@@ -50,6 +52,7 @@ export type SessionCountAggregateOutputType = {
   maestrano: number
   createdAt: number
   expiresAt: number
+  endedReason: number
   _all: number
 }
 
@@ -61,6 +64,7 @@ export type SessionMinAggregateInputType = {
   tenant?: true
   createdAt?: true
   expiresAt?: true
+  endedReason?: true
 }
 
 export type SessionMaxAggregateInputType = {
@@ -70,6 +74,7 @@ export type SessionMaxAggregateInputType = {
   tenant?: true
   createdAt?: true
   expiresAt?: true
+  endedReason?: true
 }
 
 export type SessionCountAggregateInputType = {
@@ -80,6 +85,7 @@ export type SessionCountAggregateInputType = {
   maestrano?: true
   createdAt?: true
   expiresAt?: true
+  endedReason?: true
   _all?: true
 }
 
@@ -163,6 +169,7 @@ export type SessionGroupByOutputType = {
   maestrano: runtime.JsonValue
   createdAt: Date
   expiresAt: Date
+  endedReason: string | null
   _count: SessionCountAggregateOutputType | null
   _min: SessionMinAggregateOutputType | null
   _max: SessionMaxAggregateOutputType | null
@@ -194,6 +201,7 @@ export type SessionWhereInput = {
   maestrano?: Prisma.JsonFilter<"Session">
   createdAt?: Prisma.DateTimeFilter<"Session"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"Session"> | Date | string
+  endedReason?: Prisma.StringNullableFilter<"Session"> | string | null
   user?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
 }
 
@@ -205,6 +213,7 @@ export type SessionOrderByWithRelationInput = {
   maestrano?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
+  endedReason?: Prisma.SortOrderInput | Prisma.SortOrder
   user?: Prisma.UserOrderByWithRelationInput
 }
 
@@ -219,6 +228,7 @@ export type SessionWhereUniqueInput = Prisma.AtLeast<{
   maestrano?: Prisma.JsonFilter<"Session">
   createdAt?: Prisma.DateTimeFilter<"Session"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"Session"> | Date | string
+  endedReason?: Prisma.StringNullableFilter<"Session"> | string | null
   user?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
 }, "id">
 
@@ -230,6 +240,7 @@ export type SessionOrderByWithAggregationInput = {
   maestrano?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
+  endedReason?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.SessionCountOrderByAggregateInput
   _max?: Prisma.SessionMaxOrderByAggregateInput
   _min?: Prisma.SessionMinOrderByAggregateInput
@@ -246,6 +257,7 @@ export type SessionScalarWhereWithAggregatesInput = {
   maestrano?: Prisma.JsonWithAggregatesFilter<"Session">
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"Session"> | Date | string
   expiresAt?: Prisma.DateTimeWithAggregatesFilter<"Session"> | Date | string
+  endedReason?: Prisma.StringNullableWithAggregatesFilter<"Session"> | string | null
 }
 
 export type SessionCreateInput = {
@@ -255,6 +267,7 @@ export type SessionCreateInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
   user: Prisma.UserCreateNestedOneWithoutSessionsInput
 }
 
@@ -266,6 +279,7 @@ export type SessionUncheckedCreateInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
 }
 
 export type SessionUpdateInput = {
@@ -275,6 +289,7 @@ export type SessionUpdateInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   user?: Prisma.UserUpdateOneRequiredWithoutSessionsNestedInput
 }
 
@@ -286,6 +301,7 @@ export type SessionUncheckedUpdateInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type SessionCreateManyInput = {
@@ -296,6 +312,7 @@ export type SessionCreateManyInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
 }
 
 export type SessionUpdateManyMutationInput = {
@@ -305,6 +322,7 @@ export type SessionUpdateManyMutationInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type SessionUncheckedUpdateManyInput = {
@@ -315,6 +333,7 @@ export type SessionUncheckedUpdateManyInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type SessionListRelationFilter = {
@@ -335,6 +354,7 @@ export type SessionCountOrderByAggregateInput = {
   maestrano?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
+  endedReason?: Prisma.SortOrder
 }
 
 export type SessionMaxOrderByAggregateInput = {
@@ -344,6 +364,7 @@ export type SessionMaxOrderByAggregateInput = {
   tenant?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
+  endedReason?: Prisma.SortOrder
 }
 
 export type SessionMinOrderByAggregateInput = {
@@ -353,6 +374,7 @@ export type SessionMinOrderByAggregateInput = {
   tenant?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
+  endedReason?: Prisma.SortOrder
 }
 
 export type SessionCreateNestedManyWithoutUserInput = {
@@ -404,6 +426,7 @@ export type SessionCreateWithoutUserInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
 }
 
 export type SessionUncheckedCreateWithoutUserInput = {
@@ -413,6 +436,7 @@ export type SessionUncheckedCreateWithoutUserInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
 }
 
 export type SessionCreateOrConnectWithoutUserInput = {
@@ -452,6 +476,7 @@ export type SessionScalarWhereInput = {
   maestrano?: Prisma.JsonFilter<"Session">
   createdAt?: Prisma.DateTimeFilter<"Session"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"Session"> | Date | string
+  endedReason?: Prisma.StringNullableFilter<"Session"> | string | null
 }
 
 export type SessionCreateManyUserInput = {
@@ -461,6 +486,7 @@ export type SessionCreateManyUserInput = {
   maestrano: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
   expiresAt: Date | string
+  endedReason?: string | null
 }
 
 export type SessionUpdateWithoutUserInput = {
@@ -470,6 +496,7 @@ export type SessionUpdateWithoutUserInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type SessionUncheckedUpdateWithoutUserInput = {
@@ -479,6 +506,7 @@ export type SessionUncheckedUpdateWithoutUserInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type SessionUncheckedUpdateManyWithoutUserInput = {
@@ -488,6 +516,7 @@ export type SessionUncheckedUpdateManyWithoutUserInput = {
   maestrano?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  endedReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 
@@ -500,6 +529,7 @@ export type SessionSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs 
   maestrano?: boolean
   createdAt?: boolean
   expiresAt?: boolean
+  endedReason?: boolean
   user?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["session"]>
 
@@ -511,6 +541,7 @@ export type SessionSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Exten
   maestrano?: boolean
   createdAt?: boolean
   expiresAt?: boolean
+  endedReason?: boolean
   user?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["session"]>
 
@@ -522,6 +553,7 @@ export type SessionSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Exten
   maestrano?: boolean
   createdAt?: boolean
   expiresAt?: boolean
+  endedReason?: boolean
   user?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["session"]>
 
@@ -533,9 +565,10 @@ export type SessionSelectScalar = {
   maestrano?: boolean
   createdAt?: boolean
   expiresAt?: boolean
+  endedReason?: boolean
 }
 
-export type SessionOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "companyId" | "tenant" | "maestrano" | "createdAt" | "expiresAt", ExtArgs["result"]["session"]>
+export type SessionOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "companyId" | "tenant" | "maestrano" | "createdAt" | "expiresAt" | "endedReason", ExtArgs["result"]["session"]>
 export type SessionInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   user?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }
@@ -562,6 +595,11 @@ export type $SessionPayload<ExtArgs extends runtime.Types.Extensions.InternalArg
     maestrano: runtime.JsonValue
     createdAt: Date
     expiresAt: Date
+    /**
+     * why Maestrano ended the session early ("company_cancelled", "access_removed"); an ended
+     * session grants nothing and is kept only to tell its user why
+     */
+    endedReason: string | null
   }, ExtArgs["result"]["session"]>
   composites: {}
 }
@@ -993,6 +1031,7 @@ export interface SessionFieldRefs {
   readonly maestrano: Prisma.FieldRef<"Session", 'Json'>
   readonly createdAt: Prisma.FieldRef<"Session", 'DateTime'>
   readonly expiresAt: Prisma.FieldRef<"Session", 'DateTime'>
+  readonly endedReason: Prisma.FieldRef<"Session", 'String'>
 }
     
 

@@ -1810,7 +1810,8 @@ export const SessionScalarFieldEnum = {
   tenant: 'tenant',
   maestrano: 'maestrano',
   createdAt: 'createdAt',
-  expiresAt: 'expiresAt'
+  expiresAt: 'expiresAt',
+  endedReason: 'endedReason'
 } as const
 
 export type SessionScalarFieldEnum = (typeof SessionScalarFieldEnum)[keyof typeof SessionScalarFieldEnum]
