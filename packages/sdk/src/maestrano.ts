@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type JobHandler, JobTypes, type ModuleContribution, type RouteKind, type RouteTable, type Runtime, type TenantRegistry } from './core/types.js';
+import { type JobHandler, JobTypes, type ModuleContribution, type RouteKind, type RouteTable, type Runtime, type Tenant, type TenantRegistry } from './core/types.js';
 import { ConfigError } from './errors/index.js';
 import { consoleLogger, redactingLogger } from './config/logger.js';
-import { type MaestranoConfigInput, parseMaestranoConfig, type ResolvedConfig } from './config/schema.js';
-import { resolveTenants } from './config/tenant.js';
+import { type MaestranoConfigInput, parseMaestranoConfigAndTenants, type ResolvedConfig } from './config/schema.js';
 import { createRouter } from './http/router.js';
 import { createSsoModule, type SsoApi } from './sso/module.js';
 import { type AccountModule, type BillingApi, createAccountModule } from './billing/module.js';
@@ -70,13 +69,9 @@ export function mergeContributions(modules: Record<string, ModuleContribution>):
 /** Job types that follow a group deletion when a module handles them (enqueued by the webhook). */
 const GROUP_CANCELLED_FOLLOW_UPS: readonly string[] = [JobTypes.syncPurge];
 
-function buildRuntime(config: ResolvedConfig): Runtime {
-  if (!isTenantRegistry(config.tenants) && config.tenants.length === 0) {
-    // A fixed empty list would serve a 404 on every route for the life of the process.
-    const message = 'must list at least one marketplace';
-    throw new ConfigError(`Invalid Maestrano configuration:\n  - tenants: ${message}`, { issues: [{ path: 'tenants', message }] });
-  }
-  const tenants = isTenantRegistry(config.tenants) ? config.tenants : staticTenants(resolveTenants(config.tenants));
+/** `resolved`: the validated tenants of a `tenants` list (null when `tenants` is a registry). */
+function buildRuntime(config: ResolvedConfig, resolved: Tenant[] | null): Runtime {
+  const tenants = isTenantRegistry(config.tenants) ? config.tenants : staticTenants(resolved ?? []);
   return {
     tenants,
     storage: config.storage,
@@ -93,8 +88,9 @@ function buildRuntime(config: ResolvedConfig): Runtime {
  * shared `Runtime` and contributes routes and job handlers.
  */
 export function createMaestrano(input: MaestranoConfigInput): Maestrano {
-  const config = parseMaestranoConfig(input);
-  const runtime = buildRuntime(config);
+  // One ConfigError lists every problem: top-level keys and each marketplace of a tenants list.
+  const { config, tenants } = parseMaestranoConfigAndTenants(input);
+  const runtime = buildRuntime(config, tenants);
 
   const sso = createSsoModule(runtime, config);
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.

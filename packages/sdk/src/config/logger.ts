@@ -42,12 +42,39 @@ export function redactingLogger(inner: Logger): Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** One JSON line per entry on stderr, at `level` and above (default `info`). */
+/** The keys every line starts with; a field cannot overwrite them. */
+const CORE_KEYS = new Set(['time', 'level', 'message']);
+
+/** BigInts become decimal strings (`JSON.stringify` throws on them). */
+const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+
+/**
+ * One log line as JSON. `time`, `level` and `message` always come from the entry: a field of one
+ * of those names is kept under `field.<name>` (`{"level":"warn",…,"field.level":"debug"}`). A
+ * BigInt is written as a decimal string. Fields that still cannot be serialised (a throwing
+ * `toJSON` or getter, a cycle when not behind `redactingLogger`) give a line saying so (with
+ * the error's name only, never its message), so that no entry is ever dropped.
+ */
+export function formatLogLine(time: string, level: LogLevel, message: string, fields?: Record<string, unknown>): string {
+  const entry: Record<string, unknown> = { time, level, message };
+  for (const [key, value] of Object.entries(fields ?? {})) {
+    // defineProperty: a field named `__proto__` stays a field.
+    Object.defineProperty(entry, CORE_KEYS.has(key) ? `field.${key}` : key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  try {
+    return JSON.stringify(entry, jsonReplacer);
+  } catch (error) {
+    const reason = error instanceof Error ? error.name : typeof error;
+    return JSON.stringify({ time, level, message, logError: `the fields of this entry could not be serialised (${reason})` }, jsonReplacer);
+  }
+}
+
+/** One JSON line per entry on stderr, at `level` and above (default `info`); see `formatLogLine`. */
 export function consoleLogger(options: { level?: LogLevel } = {}): Logger {
   const min = ORDER[options.level ?? 'info'];
   const write = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+    process.stderr.write(`${formatLogLine(new Date().toISOString(), level, message, fields)}\n`);
   };
   return {
     debug: (m, f) => write('debug', m, f),

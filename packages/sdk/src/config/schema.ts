@@ -8,8 +8,8 @@ import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
-import { CONFIG_PARSE_OPTIONS, configErrorFrom } from './issues.js';
-import type { MarketplaceInput } from './tenant.js';
+import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
+import { type ConfigIssue, configErrorOf, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
 
 type AnyFunction = (...args: never[]) => unknown;
 
@@ -112,9 +112,28 @@ export type MaestranoConfigInput = z.input<typeof MaestranoConfigSchema>;
 export type ResolvedConfig = z.output<typeof MaestranoConfigSchema>;
 export type SsoOptions = ResolvedConfig['sso'];
 
-/** Validates the top-level configuration; `ConfigError` names every bad key, never a secret value. */
-export function parseMaestranoConfig(input: unknown): ResolvedConfig {
+/**
+ * Validates the top-level configuration and, when `tenants` is a list of marketplace objects,
+ * every marketplace in it (schema, certificates, duplicate names). One `ConfigError` lists every
+ * problem of both, never a secret value. `tenants` is the resolved list (null for a registry).
+ */
+export function parseMaestranoConfigAndTenants(input: unknown): { config: ResolvedConfig; tenants: Tenant[] | null } {
   const parsed = MaestranoConfigSchema.safeParse(input, CONFIG_PARSE_OPTIONS);
-  if (!parsed.success) throw configErrorFrom(parsed.error, '', 'Maestrano configuration');
-  return parsed.data;
+  const issues: ConfigIssue[] = parsed.success ? [] : configIssues(parsed.error, '');
+  const list = typeof input === 'object' && input !== null ? (input as { tenants?: unknown }).tenants : undefined;
+  let tenants: Tenant[] | null = null;
+  if (Array.isArray(list)) {
+    // A fixed empty list would serve a 404 on every route for the life of the process.
+    if (list.length === 0) issues.push({ path: 'tenants', message: 'must list at least one marketplace' });
+    const resolved = tenantsOrIssues(list, 'tenants');
+    issues.push(...resolved.issues);
+    tenants = resolved.tenants;
+  }
+  if (!parsed.success || issues.length > 0) throw configErrorOf('Maestrano configuration', issues);
+  return { config: parsed.data, tenants };
+}
+
+/** Validates the configuration (the marketplaces of a `tenants` list included); `ConfigError` names every bad key, never a secret value. */
+export function parseMaestranoConfig(input: unknown): ResolvedConfig {
+  return parseMaestranoConfigAndTenants(input).config;
 }

@@ -2,7 +2,19 @@ import { createHash, X509Certificate } from 'node:crypto';
 import * as z from 'zod';
 import type { Logger, Tenant } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { CONFIG_PARSE_OPTIONS, configErrorFrom, issuePath } from './issues.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, issuePath } from './issues.js';
+
+/** One problem of a configuration: where, and what (never a received value). */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** A `ConfigError` listing every issue, one per line, under `Invalid ${what}:`. */
+export function configErrorOf(what: string, issues: readonly ConfigIssue[]): ConfigError {
+  const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
+  return new ConfigError(`Invalid ${what}:\n${lines}`, { issues: [...issues] });
+}
 
 /** Requested NameID format (PROTOCOL §1.2 `sso.name_id_format`). */
 export const PERSISTENT_NAME_ID = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
@@ -24,8 +36,8 @@ const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/.test(v) && URL.canPa
  * printed wherever the URL is. `origin`: the app's own hosts, whose routes the SDK serves from
  * the root (the ACS URL must be the URL the browser posts to).
  */
-function hostProblem(v: string, origin: boolean): string | null {
-  if (!isUrl(v)) return 'must be an http(s) URL';
+export function hostProblem(v: string, origin: boolean): string | null {
+  if (typeof v !== 'string' || !isUrl(v)) return 'must be an http(s) URL';
   const u = new URL(v);
   if (u.username !== '' || u.password !== '') return 'must not carry credentials';
   if (u.search !== '' || u.hash !== '' || v.includes('?') || v.includes('#')) return 'must not have a query or fragment';
@@ -46,6 +58,20 @@ const idm = z.string().superRefine((v, ctx) => {
 });
 const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
+/** Largest delay a Node.js timer (and so the Connec! client's `timeoutMs`) accepts. */
+const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * `connec.timeout`, in seconds: the Connec! client takes it as whole ms from 1 to 2^31-1, so
+ * anything rounding outside that (0.0001 s -> 0 ms, 3e6 s -> 3e9 ms) is refused here rather than
+ * on the first Connec! call.
+ */
+const connecTimeout = z.number().refine(
+  (v) => {
+    const ms = Math.round(v * 1000);
+    return ms >= 1 && ms <= MAX_TIMER_MS;
+  },
+  { error: `must be a number of seconds from 0.001 to ${MAX_TIMER_MS / 1000} (1 to ${MAX_TIMER_MS} ms once rounded to whole ms)` },
+);
 const secret = (label: string) =>
   z.string({ error: `${label} is required (a non-empty string)` }).min(1, { error: `${label} must not be empty` });
 
@@ -103,7 +129,7 @@ function marketplaceSchema(strict: boolean) {
       enabled: z.boolean().nullish(),
       host: url.nullish(),
       base_path: path.nullish(),
-      timeout: z.number().positive().nullish(),
+      timeout: connecTimeout.nullish(),
     }).optional(),
     webhooks: webhooks.optional(),
     webhook: webhooks.optional(),
@@ -116,10 +142,13 @@ const looseMarketplace = marketplaceSchema(false);
 export type MarketplaceInput = z.input<typeof strictMarketplace>;
 type Marketplace = z.output<typeof strictMarketplace>;
 
-/** `{"marketplaces":[...]}`: strict for files and explicit documents. */
-const strictDocument = z.strictObject({ marketplaces: z.array(strictMarketplace) });
+/**
+ * `{"marketplaces":[...]}`: strict for files and explicit documents. The elements are
+ * validated one by one (`collectTenants`), so that each one's problems are all listed.
+ */
+const strictDocument = z.strictObject({ marketplaces: z.array(z.unknown()) });
 /** The same, ignoring unknown keys: only for what the live developer platform serves. */
-const looseDocument = z.object({ marketplaces: z.array(looseMarketplace) });
+const looseDocument = z.object({ marketplaces: z.array(z.unknown()) });
 
 function trimSlash(host: string): string {
   return host.replace(/\/+$/, '');
@@ -179,7 +208,11 @@ function redactedWhenPrinted<T extends { key: string }>(api: T): T {
   return api;
 }
 
-function resolve(m: Marketplace, prefix: string): Tenant {
+/**
+ * Resolves one validated marketplace. Its certificate problems are added to `issues` (all of
+ * them, so that one error lists every bad tenant) and the result is then null.
+ */
+function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant | null {
   const name = m.marketplace;
   const appHost = trimSlash(m.app.host);
   const apiHost = trimSlash(m.api.host);
@@ -189,38 +222,26 @@ function resolve(m: Marketplace, prefix: string): Tenant {
     account: { ...m.webhook?.account, ...m.webhooks?.account },
     connec: { ...m.webhook?.connec, ...m.webhooks?.connec },
   };
+  const before = issues.length;
   let certificate: string | null = null;
   if (sso.x509_certificate) {
     certificate = normalizeCertificate(sso.x509_certificate);
-    if (!certificate) {
-      throw new ConfigError(`Invalid tenant configuration:\n  - ${prefix}sso.x509_certificate: not a valid PEM certificate`, {
-        issues: [{ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' }],
-      });
-    }
+    if (!certificate) issues.push({ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' });
   }
   let fingerprint: string | null = null;
   if (sso.x509_fingerprint) {
     fingerprint = normalizeFingerprint(sso.x509_fingerprint);
-    if (!fingerprint) {
-      throw new ConfigError(`Invalid tenant configuration:\n  - ${prefix}sso.x509_fingerprint: not a SHA-1 fingerprint`, {
-        issues: [{ path: `${prefix}sso.x509_fingerprint`, message: 'not a SHA-1 fingerprint (40 hex digits)' }],
-      });
-    }
+    if (!fingerprint) issues.push({ path: `${prefix}sso.x509_fingerprint`, message: 'not a SHA-1 fingerprint (40 hex digits)' });
   }
   // Both pinned: they must name the same key, or one of them is stale (or pasted from another tenant).
   if (certificate && fingerprint && certificateFingerprint(new X509Certificate(certificate).raw) !== fingerprint) {
-    throw new ConfigError(
-      `Invalid tenant configuration:\n  - ${prefix}sso.x509_fingerprint: does not match the configured certificate (sso.x509_certificate)`,
-      { issues: [{ path: `${prefix}sso.x509_fingerprint`, message: 'does not match the configured certificate (sso.x509_certificate)' }] },
-    );
+    issues.push({ path: `${prefix}sso.x509_fingerprint`, message: 'does not match the configured certificate (sso.x509_certificate)' });
   }
   const enabled = sso.enabled ?? true;
-  if (enabled && !certificate && !fingerprint) {
-    throw new ConfigError(
-      `Invalid tenant configuration:\n  - ${prefix}sso.x509_certificate: required when SSO is enabled (or sso.x509_fingerprint as a fallback)`,
-      { issues: [{ path: `${prefix}sso.x509_certificate`, message: 'required when SSO is enabled' }] },
-    );
+  if (enabled && !sso.x509_certificate && !sso.x509_fingerprint) {
+    issues.push({ path: `${prefix}sso.x509_certificate`, message: 'required when SSO is enabled (or sso.x509_fingerprint as a fallback)' });
   }
+  if (issues.length > before) return null;
   const base = m.api.base ?? '/api/v1/';
   return {
     name,
@@ -268,16 +289,64 @@ function resolve(m: Marketplace, prefix: string): Tenant {
   };
 }
 
-function checkUnique(tenants: Tenant[]): void {
-  const seen = new Set<string>();
-  for (const t of tenants) {
-    if (seen.has(t.name)) {
-      throw new ConfigError(`Invalid tenant configuration:\n  - tenants: duplicate marketplace ${JSON.stringify(t.name)}`, {
-        issues: [{ path: 'tenants', message: `duplicate marketplace ${JSON.stringify(t.name)}` }],
-      });
+/** Adds an issue for every repeated marketplace name (each repeat, naming where it first appears). */
+function checkUnique(elements: readonly unknown[], prefix: string, issues: ConfigIssue[]): void {
+  const first = new Map<string, number>();
+  elements.forEach((element, i) => {
+    const name = typeof element === 'object' && element !== null ? (element as { marketplace?: unknown }).marketplace : undefined;
+    // Only well-formed names are compared (and printed); a malformed one already has its issue.
+    if (typeof name !== 'string' || !TENANT_NAME.test(name)) return;
+    const at = first.get(name);
+    if (at === undefined) first.set(name, i);
+    else issues.push({ path: `${prefix}[${i}].marketplace`, message: `duplicate marketplace ${JSON.stringify(name)} (also ${prefix}[${at}])` });
+  });
+}
+
+/**
+ * Validates and resolves marketplace objects (each on its own, so that every element's schema
+ * problems, certificate problems and duplicate names are all reported together). Never throws:
+ * the problems are added to `issues`, and `unknownKeys` (when `loose`) receives the paths of the
+ * unknown keys that were ignored.
+ */
+function collectTenants(
+  elements: readonly unknown[],
+  prefix: string,
+  issues: ConfigIssue[],
+  loose?: { unknownKeys: string[] },
+): Tenant[] {
+  const tenants: Tenant[] = [];
+  elements.forEach((element, i) => {
+    const at = `${prefix}[${i}]`;
+    let parsed = strictMarketplace.safeParse(element, CONFIG_PARSE_OPTIONS);
+    if (!parsed.success && loose) {
+      loose.unknownKeys.push(...unknownKeyPaths(parsed.error, at));
+      parsed = looseMarketplace.safeParse(element, CONFIG_PARSE_OPTIONS);
     }
-    seen.add(t.name);
-  }
+    if (!parsed.success) {
+      issues.push(...configIssues(parsed.error, at));
+      return;
+    }
+    const tenant = resolve(parsed.data, `${at}.`, issues);
+    if (tenant) tenants.push(tenant);
+  });
+  checkUnique(elements, prefix, issues);
+  return tenants;
+}
+
+function unknownKeyPaths(error: z.ZodError, prefix: string): string[] {
+  return error.issues
+    .filter((issue) => issue.code === 'unrecognized_keys')
+    .flatMap((issue) => issue.keys.map((key) => issuePath(prefix, [...issue.path, key])));
+}
+
+/**
+ * The tenants of explicit marketplace objects, or the issues that make them unusable (every one
+ * of them, with paths under `prefix`). For callers that merge these issues with their own.
+ */
+export function tenantsOrIssues(input: readonly unknown[], prefix = 'tenants'): { tenants: Tenant[]; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const tenants = collectTenants(input, prefix, issues);
+  return { tenants, issues };
 }
 
 /**
@@ -286,10 +355,12 @@ function checkUnique(tenants: Tenant[]): void {
  * configured paths are kept as written).
  */
 export function resolveTenants(input: readonly unknown[], prefix = 'tenants'): Tenant[] {
-  const parsed = z.array(strictMarketplace).safeParse(input, CONFIG_PARSE_OPTIONS);
-  if (!parsed.success) throw configErrorFrom(parsed.error, prefix, 'tenant configuration');
-  const tenants = parsed.data.map((m, i) => resolve(m, `${prefix}[${i}].`));
-  checkUnique(tenants);
+  if (!Array.isArray(input)) {
+    const parsed = z.array(z.unknown()).safeParse(input, CONFIG_PARSE_OPTIONS);
+    if (!parsed.success) throw configErrorFrom(parsed.error, prefix, 'tenant configuration');
+  }
+  const { tenants, issues } = tenantsOrIssues(input, prefix);
+  if (issues.length > 0) throw configErrorOf('tenant configuration', issues);
   return tenants;
 }
 
@@ -314,18 +385,21 @@ export function parseMarketplacesDocument(input: unknown, source: string, option
     throw new ConfigError(`${source} answered with an error instead of a marketplaces document`);
   }
   const what = `marketplaces document from ${source}`;
+  const issues: ConfigIssue[] = [];
+  const loose = options.allowUnknownKeys ? { unknownKeys: [] as string[] } : undefined;
   let parsed = strictDocument.safeParse(input, CONFIG_PARSE_OPTIONS);
-  if (!parsed.success && options.allowUnknownKeys) {
-    const unknown = parsed.error.issues
-      .filter((issue) => issue.code === 'unrecognized_keys')
-      .flatMap((issue) => issue.keys.map((key) => issuePath('', [...issue.path, key])));
+  if (!parsed.success && loose) {
+    loose.unknownKeys.push(...unknownKeyPaths(parsed.error, ''));
     parsed = looseDocument.safeParse(input, CONFIG_PARSE_OPTIONS);
-    if (parsed.success && unknown.length > 0) {
-      options.logger?.warn('maestrano: ignoring unknown keys in the marketplaces document', { source, paths: unknown });
-    }
   }
-  if (!parsed.success) throw configErrorFrom(parsed.error, '', what);
-  const tenants = parsed.data.marketplaces.map((m, i) => resolve(m, `marketplaces[${i}].`));
-  checkUnique(tenants);
+  if (!parsed.success) issues.push(...configIssues(parsed.error, ''));
+  // The elements are checked even when the document itself has a problem (an unknown top-level
+  // key), so that one error lists everything.
+  const elements = typeof input === 'object' && input !== null ? (input as { marketplaces?: unknown }).marketplaces : undefined;
+  const tenants = Array.isArray(elements) ? collectTenants(elements, 'marketplaces', issues, loose) : [];
+  if (issues.length > 0) throw configErrorOf(what, issues);
+  if (loose && loose.unknownKeys.length > 0) {
+    options.logger?.warn('maestrano: ignoring unknown keys in the marketplaces document', { source, paths: loose.unknownKeys });
+  }
   return tenants;
 }

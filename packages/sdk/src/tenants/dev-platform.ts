@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { parseMarketplacesDocument } from '../config/tenant.js';
+import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
 import { MutableTenantRegistry } from './registry.js';
 
 export interface DevPlatformOptions {
@@ -49,7 +49,10 @@ export interface DevPlatformTenants extends TenantRegistry {
   refresh(): Promise<void>;
   /** Where the current tenants came from. */
   readonly source: 'platform' | 'cache';
-  /** Stops the periodic refresh. */
+  /**
+   * Stops the periodic refresh and aborts a refresh in flight: once closed, no refresh replaces
+   * the tenants or writes the cache file, and `refresh()` resolves without downloading.
+   */
   close(): void;
 }
 
@@ -58,14 +61,16 @@ function marketplacesUrl(host: string, apiPath: string): string {
   return base.endsWith('/marketplaces') ? base : `${base}/marketplaces`;
 }
 
-async function download(options: DevPlatformOptions, url: string, logger: Logger): Promise<{ tenants: Tenant[]; raw: string }> {
+/** `abort`: aborts the download (the registry was closed), on top of the `timeoutMs` timeout. */
+async function download(options: DevPlatformOptions, url: string, logger: Logger, abort?: AbortSignal): Promise<{ tenants: Tenant[]; raw: string }> {
   const doFetch = options.fetch ?? fetch;
   const auth = Buffer.from(`${options.key}:${options.secret}`, 'utf8').toString('base64');
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
   let response: Response;
   try {
     response = await doFetch(url, {
       headers: { accept: 'application/json', authorization: `Basic ${auth}` },
-      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+      signal: abort ? AbortSignal.any([timeout, abort]) : timeout,
     });
   } catch (cause) {
     throw new ConfigError(`The developer platform at ${redactUrl(url)} is unreachable`, { cause });
@@ -93,8 +98,20 @@ async function download(options: DevPlatformOptions, url: string, logger: Logger
 /** Largest delay Node.js timers accept; a larger one fires after 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-function checkTimings(options: DevPlatformOptions): void {
+/**
+ * Every problem of the options in one `ConfigError`: the key and secret (a value of only
+ * spaces is missing), the host (checked like a tenant's hosts: credentials in it would be
+ * printed wherever the URL is, a query or fragment would end up inside the URL; the error names
+ * the problem, never the value) and the timings.
+ */
+function checkOptions(options: DevPlatformOptions): void {
   const issues: { path: string; message: string }[] = [];
+  for (const path of ['key', 'secret'] as const) {
+    const value: unknown = options[path];
+    if (typeof value !== 'string' || value.trim() === '') issues.push({ path, message: 'required' });
+  }
+  const host = hostProblem(options.host, false);
+  if (host !== null) issues.push({ path: 'host', message: host });
   const { refreshMs, timeoutMs } = options;
   if (refreshMs !== undefined && refreshMs !== 0 && !(Number.isInteger(refreshMs) && refreshMs >= 1_000 && refreshMs <= MAX_TIMER_MS)) {
     issues.push({ path: 'refreshMs', message: `must be 0 (no refresh) or an integer number of ms from 1000 to ${MAX_TIMER_MS}` });
@@ -125,16 +142,15 @@ async function writeCache(file: string, raw: string): Promise<void> {
  * the cache) and logs a warning; an applied refresh that adds or removes tenants logs their names.
  */
 export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promise<DevPlatformTenants> {
-  if (!options.key || !options.secret) {
-    throw new ConfigError('tenantsFromDevPlatform needs the environment key and secret', {
-      issues: [{ path: options.key ? 'secret' : 'key', message: 'required' }],
-    });
-  }
-  checkTimings(options);
+  checkOptions(options);
   const logger = redactingLogger(options.logger ?? consoleLogger());
   const url = marketplacesUrl(options.host, options.apiPath ?? '/api/config/v1');
   const registry = new MutableTenantRegistry();
   let source: 'platform' | 'cache' = 'platform';
+  /** Set by close(): from then on nothing replaces the tenants or writes the cache. */
+  let closed = false;
+  /** The downloads in flight, aborted by close(). */
+  const downloads = new Set<AbortController>();
 
   const saveCache = async (raw: string): Promise<void> => {
     if (!options.cacheFile) return;
@@ -147,7 +163,21 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
 
   /** One download, applied unless it lists no marketplaces. */
   const refreshOnce = async (): Promise<void> => {
-    const { tenants, raw } = await download(options, url, logger);
+    if (closed) return;
+    const abort = new AbortController();
+    downloads.add(abort);
+    let result: { tenants: Tenant[]; raw: string };
+    try {
+      result = await download(options, url, logger, abort.signal);
+    } catch (error) {
+      if (closed) return; // aborted by close(): not a failure
+      throw error;
+    } finally {
+      downloads.delete(abort);
+    }
+    // Closed while downloading: the answer is dropped (the tenants and the cache stay as they are).
+    if (closed) return;
+    const { tenants, raw } = result;
     const previous = registry.list();
     const before = previous.map((t) => t.name);
     if (tenants.length === 0) {
@@ -215,22 +245,37 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
     await saveCache(raw);
   } catch (error) {
     if (!options.cacheFile) throw error;
+    const cacheFile = options.cacheFile;
+    /** The platform's failure, and why the cache cannot stand in for it (both named, no secrets). */
+    const neither = (problem: string, cacheError?: unknown): ConfigError =>
+      new ConfigError(
+        `${error instanceof Error ? error.message : String(error)}; the tenants cache file ${cacheFile} cannot be used instead: ${problem}`,
+        { cause: error, issues: cacheError instanceof ConfigError ? cacheError.issues : [] },
+      );
     let cached: string;
     try {
-      cached = await readFile(options.cacheFile, 'utf8');
-    } catch {
-      throw error;
+      cached = await readFile(cacheFile, 'utf8');
+    } catch (readError) {
+      const code = (readError as NodeJS.ErrnoException | undefined)?.code;
+      // No cache yet (a first start): the platform's failure is the whole story.
+      if (code === 'ENOENT') throw error;
+      throw neither(`it cannot be read (${code ?? 'unknown error'})`);
     }
     let json: unknown;
     try {
       json = JSON.parse(cached);
     } catch {
-      throw error;
+      throw neither('it is not valid JSON');
     }
     // The cache holds what the platform served (its unknown keys were logged when fetched).
-    const tenants = parseMarketplacesDocument(json, options.cacheFile, { allowUnknownKeys: true });
+    let tenants: Tenant[];
+    try {
+      tenants = parseMarketplacesDocument(json, cacheFile, { allowUnknownKeys: true });
+    } catch (cacheError) {
+      throw neither(cacheError instanceof Error ? cacheError.message : String(cacheError), cacheError);
+    }
     // An empty cache (written by an older version) is no fallback.
-    if (tenants.length === 0) throw error;
+    if (tenants.length === 0) throw neither('it lists no marketplaces');
     registry.replace(tenants);
     source = 'cache';
     logger.warn('maestrano: developer platform unavailable, using the cached tenants (possibly stale)', {
@@ -244,6 +289,7 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
   if (period > 0) {
     timer = setInterval(() => {
       refresh().catch((error: unknown) => {
+        if (closed) return;
         logger.warn('maestrano: tenants refresh failed, keeping the current tenants', {
           reason: error instanceof Error ? error.message : String(error),
         });
@@ -260,8 +306,10 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       return source;
     },
     close: () => {
+      closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
+      for (const abort of downloads) abort.abort();
     },
   };
 }

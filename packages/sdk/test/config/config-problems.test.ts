@@ -1,0 +1,376 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import {
+  ConfigError,
+  configFromEnv,
+  consoleLogger,
+  createMaestrano,
+  type Logger,
+  type MaestranoConfigInput,
+  type MarketplaceInput,
+  memoryAdapter,
+  parseMarketplacesDocument,
+  resolveTenants,
+  tenantsFromDevPlatform,
+} from '@org/maestrano-sdk';
+import { createTestCertificate } from '@org/maestrano-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { configError } from './helpers.js';
+
+const { certificate, fingerprint } = createTestCertificate({ bits: 1024 });
+const other = createTestCertificate({ bits: 1024 });
+
+const TENANT_KEY = 'tenant-api-key-must-not-leak';
+const marketplace = (name: string, overrides: Record<string, unknown> = {}): MarketplaceInput =>
+  ({
+    marketplace: name,
+    app: { host: 'https://app.example.com' },
+    api: { id: `app-${name}`, key: TENANT_KEY, host: 'https://api-hub.example.com' },
+    sso: { x509_certificate: certificate },
+    ...overrides,
+  }) as MarketplaceInput;
+
+const config = (overrides: Record<string, unknown> = {}): MaestranoConfigInput =>
+  ({
+    tenants: [marketplace('acme')],
+    storage: memoryAdapter(),
+    provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
+    onLogin: () => new Response('ok'),
+    logger: quiet,
+    ...overrides,
+  }) as MaestranoConfigInput;
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const documentOf = (...ms: MarketplaceInput[]) => JSON.stringify({ marketplaces: ms });
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mno-config-problems-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const TIMEOUT_MESSAGE = 'must be a number of seconds from 0.001 to 2147483.647 (1 to 2147483647 ms once rounded to whole ms)';
+
+describe('connec.timeout is checked at config time', () => {
+  it('refuses a timeout whose ms do not fit the Connec! client (0.0001 s -> 0 ms, 3e6 s -> 3e9 ms), naming the key', () => {
+    for (const timeout of [0.0001, 0.0004, 3e6, 2_147_483.648, -1]) {
+      const e = configError(() => createMaestrano(config({ tenants: [marketplace('acme', { connec: { timeout } })] })));
+      expect(e.issues, String(timeout)).toEqual([{ path: 'tenants[0].connec.timeout', message: TIMEOUT_MESSAGE }]);
+      const doc = configError(() => parseMarketplacesDocument({ marketplaces: [marketplace('acme', { connec: { timeout } })] }, 'doc'));
+      expect(doc.issues, String(timeout)).toEqual([{ path: 'marketplaces[0].connec.timeout', message: TIMEOUT_MESSAGE }]);
+    }
+  });
+
+  it('accepts every timeout that rounds to 1..2^31-1 ms', () => {
+    const ms = (timeout: number) => resolveTenants([marketplace('acme', { connec: { timeout } })])[0]?.connec.timeoutMs;
+    expect(ms(0.001)).toBe(1);
+    expect(ms(0.0005)).toBe(1);
+    expect(ms(300)).toBe(300_000);
+    expect(ms(2_147_483.647)).toBe(2_147_483_647);
+  });
+
+  it('a dev-platform refresh serving such a timeout is refused and keeps the current tenants', async () => {
+    let served = documentOf(marketplace('acme'));
+    const fakeFetch = (async () => new Response(served)) as typeof fetch;
+    const tenants = await tenantsFromDevPlatform({ host: 'https://platform.test', key: 'k', secret: 's', refreshMs: 0, fetch: fakeFetch, logger: quiet });
+    try {
+      served = documentOf(marketplace('acme', { connec: { timeout: 3e6 } }), marketplace('beta'));
+      const error = await tenants.refresh().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues).toEqual([{ path: 'marketplaces[0].connec.timeout', message: TIMEOUT_MESSAGE }]);
+      expect(tenants.list().map((t) => [t.name, t.connec.timeoutMs])).toEqual([['acme', 60_000]]);
+    } finally {
+      tenants.close();
+    }
+  });
+});
+
+describe('a config error lists every problem', () => {
+  it('reports every bad certificate, bad fingerprint and mismatch, each under its own path', () => {
+    const e = configError(() =>
+      parseMarketplacesDocument(
+        {
+          marketplaces: [
+            marketplace('a', { sso: { x509_certificate: 'not a pem' } }),
+            marketplace('b', { sso: { x509_certificate: `-----BEGIN PRIVATE KEY-----\n${TENANT_KEY}\n-----END PRIVATE KEY-----` } }),
+            marketplace('c', { sso: { x509_fingerprint: 'zz:11' } }),
+            marketplace('d', { sso: { x509_certificate: certificate, x509_fingerprint: other.fingerprint } }),
+            marketplace('e', { sso: {} }),
+            marketplace('f', { sso: { x509_certificate: certificate, x509_fingerprint: fingerprint } }),
+          ],
+        },
+        'doc',
+      ),
+    );
+    expect(e.issues).toEqual([
+      { path: 'marketplaces[0].sso.x509_certificate', message: 'not a valid PEM certificate' },
+      { path: 'marketplaces[1].sso.x509_certificate', message: 'not a valid PEM certificate' },
+      { path: 'marketplaces[2].sso.x509_fingerprint', message: 'not a SHA-1 fingerprint (40 hex digits)' },
+      { path: 'marketplaces[3].sso.x509_fingerprint', message: 'does not match the configured certificate (sso.x509_certificate)' },
+      { path: 'marketplaces[4].sso.x509_certificate', message: 'required when SSO is enabled (or sso.x509_fingerprint as a fallback)' },
+    ]);
+    for (const issue of e.issues) expect(e.message).toContain(`${issue.path}: ${issue.message}`);
+    expect(e.message + JSON.stringify(e.issues) + inspect(e, { depth: 10 })).not.toContain(TENANT_KEY);
+  });
+
+  it('reports every duplicate marketplace name at its own path in a marketplaces document, merged with the schema issues', () => {
+    const e = configError(() =>
+      parseMarketplacesDocument(
+        {
+          marketplaces: [
+            marketplace('a'),
+            marketplace('a'),
+            marketplace('b', { sso: { x509_certificate: 'not a pem' } }),
+            marketplace('b', { app: { host: 'ftp://x' } }),
+            marketplace('a'),
+          ],
+        },
+        'doc',
+      ),
+    );
+    expect(e.issues).toEqual([
+      { path: 'marketplaces[2].sso.x509_certificate', message: 'not a valid PEM certificate' },
+      { path: 'marketplaces[3].app.host', message: 'must be an http(s) URL' },
+      { path: 'marketplaces[1].marketplace', message: 'duplicate marketplace "a" (also marketplaces[0])' },
+      { path: 'marketplaces[3].marketplace', message: 'duplicate marketplace "b" (also marketplaces[2])' },
+      { path: 'marketplaces[4].marketplace', message: 'duplicate marketplace "a" (also marketplaces[0])' },
+    ]);
+    // Explicit tenants are named `tenants[i]`.
+    expect(configError(() => resolveTenants([marketplace('a'), marketplace('a')])).issues).toEqual([
+      { path: 'tenants[1].marketplace', message: 'duplicate marketplace "a" (also tenants[0])' },
+    ]);
+  });
+
+  it('still accepts two marketplaces sharing an api id', () => {
+    const api = { id: 'app-shared', key: TENANT_KEY, host: 'https://api-hub.example.com' };
+    expect(resolveTenants([marketplace('a', { api }), marketplace('b', { api })]).map((t) => t.name)).toEqual(['a', 'b']);
+  });
+
+  it('createMaestrano lists the tenant problems together with the top-level ones', () => {
+    const e = configError(() =>
+      createMaestrano(
+        config({
+          onLogin: 5,
+          tenants: [marketplace('a', { sso: { x509_certificate: 'not a pem' } }), marketplace('a', { connec: { timeout: 0.0001 } })],
+        }),
+      ),
+    );
+    expect(e.issues).toEqual([
+      { path: 'onLogin', message: 'onLogin must be a function' },
+      { path: 'tenants[0].sso.x509_certificate', message: 'not a valid PEM certificate' },
+      { path: 'tenants[1].connec.timeout', message: TIMEOUT_MESSAGE },
+      { path: 'tenants[1].marketplace', message: 'duplicate marketplace "a" (also tenants[0])' },
+    ]);
+    expect(e.message).toMatch(/^Invalid Maestrano configuration:\n/);
+    expect(e.message).not.toContain(TENANT_KEY);
+  });
+});
+
+describe('the developer platform host, key and secret are checked', () => {
+  const env = { MNO_DEVPL_ENV_KEY: 'env-key', MNO_DEVPL_ENV_SECRET: 'ENV-SECRET' };
+  const badHosts: [string, string][] = [
+    ['https://user:HOST-PASSWORD@dev.example.com', 'must not carry credentials'],
+    ['https://dev.example.com?env=HOST-PASSWORD', 'must not have a query or fragment'],
+    ['https://dev.example.com/#HOST-PASSWORD', 'must not have a query or fragment'],
+    ['https://dev.example.com HOST-PASSWORD', 'must be an http(s) URL'],
+    ['dev.example.com', 'must be an http(s) URL'],
+  ];
+
+  it('configFromEnv refuses a host with credentials, a query, a fragment or a space, naming the problem without the value', () => {
+    for (const [host, message] of badHosts) {
+      const e = configError(() => configFromEnv({ ...env, MNO_DEVPL_HOST: host }));
+      expect(e.issues, host).toEqual([{ path: 'MNO_DEVPL_HOST', message }]);
+      expect(e.message + inspect(e, { depth: 10 })).not.toMatch(/HOST-PASSWORD|ENV-SECRET/);
+    }
+    expect(configFromEnv({ ...env, MNO_DEVPL_HOST: 'https://dev.example.com/' }).host).toBe('https://dev.example.com/');
+  });
+
+  it('configFromEnv treats a key or secret of only whitespace as missing', () => {
+    const e = configError(() => configFromEnv({ MNO_DEVPL_ENV_KEY: ' ', MNO_DEVPL_ENV_SECRET: '\t\n' }));
+    expect(e.issues).toEqual([
+      { path: 'MNO_DEVPL_ENV_KEY', message: 'required' },
+      { path: 'MNO_DEVPL_ENV_SECRET', message: 'required' },
+    ]);
+  });
+
+  it('tenantsFromDevPlatform refuses the same hosts and blank key/secret before any request, never showing the password', async () => {
+    const fakeFetch = vi.fn(async () => new Response(documentOf(marketplace('acme'))));
+    for (const [host, message] of badHosts) {
+      const error = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0, fetch: fakeFetch as typeof fetch, logger: quiet }).catch(
+        (e: unknown) => e,
+      );
+      expect(error, host).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues, host).toEqual([{ path: 'host', message }]);
+      expect(inspect(error, { depth: 10 })).not.toContain('HOST-PASSWORD');
+    }
+    const blank = await tenantsFromDevPlatform({ host: 'https://platform.test', key: ' ', secret: '  ', refreshMs: 0, fetch: fakeFetch as typeof fetch }).catch(
+      (e: unknown) => e,
+    );
+    expect((blank as ConfigError).issues).toEqual([
+      { path: 'key', message: 'required' },
+      { path: 'secret', message: 'required' },
+    ]);
+    expect(fakeFetch).not.toHaveBeenCalled();
+  });
+});
+
+describe('tenantsFromDevPlatform: close() during a refresh', () => {
+  it('aborts the download in flight', async () => {
+    let calls = 0;
+    let aborted: Promise<unknown> | undefined;
+    const fakeFetch = (async (_url: string, init?: RequestInit) => {
+      if (++calls === 1) return new Response(documentOf(marketplace('acme')));
+      const signal = init?.signal as AbortSignal;
+      aborted = new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
+      return new Promise<Response>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    }) as typeof fetch;
+    const warnings: string[] = [];
+    const logger: Logger = { ...quiet, warn: (m) => warnings.push(m) };
+    const tenants = await tenantsFromDevPlatform({ host: 'https://platform.test', key: 'k', secret: 's', refreshMs: 0, timeoutMs: 60_000, fetch: fakeFetch, logger });
+    const pending = tenants.refresh();
+    await vi.waitFor(() => expect(aborted).toBeDefined());
+    tenants.close();
+    const notAborted = new Promise((resolve) => setTimeout(() => resolve('not aborted'), 2000));
+    expect(await Promise.race([aborted, notAborted])).toMatchObject({ name: 'AbortError' });
+    await expect(pending).resolves.toBeUndefined();
+    expect(tenants.list().map((t) => t.name)).toEqual(['acme']);
+    expect(warnings).toEqual([]);
+  });
+
+  it('never replaces the tenants nor writes the cache (or recreates its deleted directory) once closed', async () => {
+    const cacheDir = join(dir, 'closed-cache');
+    const cacheFile = join(cacheDir, 'marketplaces.json');
+    let answer: ((r: Response) => void) | undefined;
+    let calls = 0;
+    // A fetch that ignores the abort: the refresh must still see that the registry was closed.
+    const fakeFetch = (async () => {
+      if (++calls === 1) return new Response(documentOf(marketplace('acme')));
+      return new Promise<Response>((resolve) => {
+        answer = resolve;
+      });
+    }) as typeof fetch;
+    const tenants = await tenantsFromDevPlatform({ host: 'https://platform.test', key: 'k', secret: 's', cacheFile, refreshMs: 0, fetch: fakeFetch, logger: quiet });
+    expect(JSON.parse(await readFile(cacheFile, 'utf8')).marketplaces).toHaveLength(1);
+    const pending = tenants.refresh();
+    await vi.waitFor(() => expect(answer).toBeDefined());
+    tenants.close();
+    await rm(cacheDir, { recursive: true, force: true });
+    answer?.(new Response(documentOf(marketplace('acme'), marketplace('late'))));
+    await expect(pending).resolves.toBeUndefined();
+    expect(tenants.list().map((t) => t.name)).toEqual(['acme']);
+    expect(await stat(cacheDir).then(() => 'exists', () => 'gone')).toBe('gone');
+    // And a refresh asked for after close() downloads nothing.
+    await tenants.refresh();
+    expect(calls).toBe(2);
+  });
+});
+
+describe('tenantsFromDevPlatform: start-up with a failing platform and an unusable cache', () => {
+  const refused = (async () => new Response('{"error":"Could not authenticate"}', { status: 401 })) as typeof fetch;
+
+  it('names the platform failure and the cache problem, with the platform error as the cause, without secrets', async () => {
+    const invalid = join(dir, 'invalid-cache.json');
+    await writeFile(invalid, documentOf(marketplace('acme', { sso: {} })));
+    const notJson = join(dir, 'not-json-cache.json');
+    await writeFile(notJson, `{"marketplaces": [{"api": {"key": "${TENANT_KEY}"`);
+    const empty = join(dir, 'empty-cache.json');
+    await writeFile(empty, documentOf());
+    for (const [cacheFile, problem] of [
+      [invalid, `Invalid marketplaces document from ${invalid}:\n  - marketplaces[0].sso.x509_certificate: required when SSO is enabled`],
+      [notJson, 'it is not valid JSON'],
+      [empty, 'it lists no marketplaces'],
+    ] as const) {
+      const error = await tenantsFromDevPlatform({
+        host: 'https://platform.test',
+        key: 'env-key-1',
+        secret: 'env-secret-1',
+        cacheFile,
+        refreshMs: 0,
+        fetch: refused,
+        logger: quiet,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      expect(message).toMatch(/^The developer platform refused the environment credentials \(HTTP 401\); /);
+      expect(message).toContain(`the tenants cache file ${cacheFile} cannot be used instead: ${problem}`);
+      expect(((error as Error).cause as Error).message).toBe('The developer platform refused the environment credentials (HTTP 401)');
+      expect(inspect(error, { depth: 10 })).not.toMatch(new RegExp(`${TENANT_KEY}|env-key-1|env-secret-1`));
+    }
+    const withIssues = await tenantsFromDevPlatform({ host: 'https://platform.test', key: 'k', secret: 's', cacheFile: invalid, refreshMs: 0, fetch: refused, logger: quiet }).catch(
+      (e: unknown) => e as ConfigError,
+    );
+    expect((withIssues as ConfigError).issues).toEqual([
+      { path: 'marketplaces[0].sso.x509_certificate', message: 'required when SSO is enabled (or sso.x509_fingerprint as a fallback)' },
+    ]);
+  });
+
+  it('without a cache file yet, is the platform failure alone', async () => {
+    const error = await tenantsFromDevPlatform({
+      host: 'https://platform.test',
+      key: 'k',
+      secret: 's',
+      cacheFile: join(dir, 'missing', 'cache.json'),
+      refreshMs: 0,
+      fetch: refused,
+      logger: quiet,
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('The developer platform refused the environment credentials (HTTP 401)');
+  });
+});
+
+describe('consoleLogger', () => {
+  const capture = (run: (logger: Logger) => void): string[] => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      run(consoleLogger({ level: 'debug' }));
+    } finally {
+      spy.mockRestore();
+    }
+    return lines;
+  };
+
+  it('never lets a field overwrite time, level or message: the field is kept as field.<name>', () => {
+    const [line] = capture((logger) => logger.warn('disk almost full', { message: 'from a field', level: 'debug', time: 'bogus', disk: '/var' }));
+    const entry = JSON.parse(line ?? '') as Record<string, unknown>;
+    expect(entry).toEqual({
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      level: 'warn',
+      message: 'disk almost full',
+      'field.message': 'from a field',
+      'field.level': 'debug',
+      'field.time': 'bogus',
+      disk: '/var',
+    });
+    expect(Object.keys(entry).slice(0, 3)).toEqual(['time', 'level', 'message']);
+  });
+
+  it('writes a BigInt as a string, and a line saying so for fields that cannot be serialised: no entry is dropped', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const lines = capture((logger) => {
+      logger.info('big', { count: 10n, nested: { ids: [1n, 2n] } });
+      logger.error('cycle', { cyclic });
+      logger.warn('throws', {
+        odd: {
+          toJSON() {
+            throw new Error(`serialiser broke on ${TENANT_KEY}`);
+          },
+        },
+      });
+    });
+    expect(lines).toHaveLength(3);
+    const [big, cycle, throws] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(big).toMatchObject({ level: 'info', message: 'big', count: '10', nested: { ids: ['1', '2'] } });
+    expect(cycle).toMatchObject({ level: 'error', message: 'cycle', logError: 'the fields of this entry could not be serialised (TypeError)' });
+    expect(throws).toMatchObject({ level: 'warn', message: 'throws', logError: 'the fields of this entry could not be serialised (Error)' });
+    expect(lines.join('')).not.toContain(TENANT_KEY);
+  });
+});
