@@ -397,6 +397,20 @@ export class SyncEngine {
     }
   }
 
+  /** Whether `record`, mapped, is what our last push sent (its echo). False when that cannot be told. */
+  private async echoOfPush(scope: GroupScope, entity: AnyEntity, record: ConnecRecord, map: IdMapRecord, connecId: string, cache: MapCache): Promise<boolean> {
+    const inbound = entity.inbound;
+    if (!inbound || !entity.outbound || map.lastPushedHash === null || map.localId === null) return false;
+    try {
+      const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
+      if (missing.length > 0) return false;
+      const mctx = this.mapperContext(scope, entity, connecId, map.localId, false);
+      return this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) === map.lastPushedHash;
+    } catch {
+      return false;
+    }
+  }
+
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
     await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
   }
@@ -842,6 +856,9 @@ export class SyncEngine {
           }
           if (map?.localId) {
             let stale = this.staleness(map, updatedAt, hash);
+            // The echo of our last push carries that push's `updated_at`: told apart by its
+            // content, it needs no fetch (`update` skips it as an echo).
+            if (stale === SAME_INSTANT && (await this.echoOfPush(scope, entity, record, map, connecId, cache))) stale = null;
             if (stale === SAME_INSTANT) {
               // Applying the payload could bring back an older edit of the same second (a late
               // page, a redelivery); Connec!'s current version is the newest by definition.
@@ -1314,12 +1331,11 @@ export class SyncEngine {
         }
         if (linked) {
           // Connec!'s versions older than the one this push made are stale from now on: a late
-          // notification of another app's earlier edit must not revert the push. Set just
-          // before that version, not at it, so that the push's own echo (same `updated_at`) is
-          // still told apart by its content, without a fetch.
+          // notification of another app's earlier edit must not revert the push. One of the
+          // same second (Connec! stamps to the second) is the same instant: Connec!'s current
+          // version is fetched and decides; the push's own echo is told apart without a fetch.
           const answeredAt = answer?.record ? parseTimestamp(answer.record.updated_at) : null;
-          const before = answeredAt ? new Date(answeredAt.getTime() - 1) : null;
-          const applied = before && (!item.appliedAt || before.getTime() > item.appliedAt.getTime()) ? { lastAppliedAt: before } : {};
+          const applied = answeredAt && (!item.appliedAt || answeredAt.getTime() > item.appliedAt.getTime()) ? { lastAppliedAt: answeredAt } : {};
           await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied });
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;

@@ -285,5 +285,19 @@ describe('a late notification older than our push', () => {
     await h.notify({ people: [newer] });
     await h.drain();
     expect(store.get('ct-1')).toEqual({ id: 'ct-1', first: 'Anna', last: 'Lee-Smith', title: 'VP' });
+    expect(h.connec.fetchCalls).toEqual([]);
+
+    // Connec! stamps to the second: another app's edit of the same second as the next push,
+    // delivered after it, is the same instant as the push. Connec!'s current version decides.
+    const sameSecond = h.connec.edit(GROUP, 'people', 'p1', { job_title: 'COO' });
+    h.connec.setClock(new Date(Date.parse(String(sameSecond.updated_at)) - 1000).toISOString());
+    const again = { id: 'ct-1', first: 'Anna', last: 'Lee-Smith', title: 'Founder' };
+    store.set('ct-1', again);
+    expect(await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: again })).toMatchObject({ status: 'pushed' });
+    expect(h.connec.find(GROUP, 'people', 'p1')?.updated_at).toBe(sameSecond.updated_at);
+    await h.notify({ people: [sameSecond] });
+    await h.drain();
+    expect(store.get('ct-1')).toEqual(again);
+    expect(h.connec.find(GROUP, 'people', 'p1')).toMatchObject({ job_title: 'Founder' });
   });
 });
