@@ -36,7 +36,7 @@ export type {
 } from './errors/index.js';
 
 // --- core types -----------------------------------------------------------------------
-export { JobDeferral, JobTypes } from './core/types.js';
+export { JobDeferral, JobInterruptedError, JobTypes } from './core/types.js';
 export type {
   CompanyCreatedPayload,
   HandlerArgs,

@@ -139,6 +139,20 @@ export class JobDeferral extends Error {
   }
 }
 
+/**
+ * Why a worker aborted a job's `ctx.signal` (its `reason`): the worker's `shutdown` (the job
+ * is given back uncounted when its handler then fails), its lease `lease_lost` (another
+ * worker redelivers it), or `jobTimeoutMs` (`timeout`: the attempt counts as failed).
+ */
+export class JobInterruptedError extends Error {
+  readonly kind: 'shutdown' | 'lease_lost' | 'timeout';
+  constructor(kind: 'shutdown' | 'lease_lost' | 'timeout', message: string) {
+    super(message);
+    this.name = 'JobInterruptedError';
+    this.kind = kind;
+  }
+}
+
 /** Job types the SDK enqueues. */
 /**
  * The wait key of jobs that need a group to be provisioned (its company created and

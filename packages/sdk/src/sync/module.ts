@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
 import type { Entity } from '../entities/define.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
@@ -207,6 +207,13 @@ function recordProblem(value: unknown, max: number): 'depth' | 'nul' | null {
     }
   }
   return null;
+}
+
+/** Why the worker aborted a job's signal, or null when it did not. */
+type Interruption = JobInterruptedError['kind'] | null;
+
+function interruption(signal: AbortSignal): Interruption {
+  return signal.aborted && signal.reason instanceof JobInterruptedError ? signal.reason.kind : null;
 }
 
 /** Connec! ids are UUIDs and group ids short tokens; far below this. */
@@ -420,8 +427,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    * A deferral is an attempt too: the worker dead-letters a job deferred on its last attempt
    * (as it does a failed one), so that record is reported as failed and dead-lettered.
    */
-  const deferRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, deferral: JobDeferral, aborted: boolean): Promise<JobDeferral> => {
-    if (job.attempts >= job.maxAttempts && !aborted) {
+  const deferRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, deferral: JobDeferral, interrupted: Interruption): Promise<JobDeferral> => {
+    // A deferral is settled even after a shutdown (only failures are given back uncounted);
+    // a job whose lease was lost belongs to another worker now.
+    if (job.attempts >= job.maxAttempts && interrupted !== 'lease_lost') {
       const message = `gave up after ${job.attempts} attempts: ${deferral.reason}`;
       await reportRecordFailure(job, payload, { code: deferral.waitKey !== null ? 'parked' : 'busy', message }, true);
     }
@@ -429,25 +438,25 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   };
   /**
    * Turns a record job's result into what the worker expects: nothing (done), or what to throw.
-   * With the job's signal `aborted` (shutdown past its grace, lease lost), nothing is reported:
-   * the worker releases the job without counting the attempt, or another worker owns it now.
+   * A failure after the worker's shutdown or a lost lease is not reported: the worker gives the
+   * job back uncounted, or another worker owns it now. One after `jobTimeoutMs` is a failure.
    */
-  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult, aborted: boolean): Promise<unknown | null> => {
+  const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult, interrupted: Interruption): Promise<unknown | null> => {
     if ('done' in result) return null;
     if ('park' in result) {
       const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
-      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }), aborted);
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }), interrupted);
     }
     if ('retryInMs' in result) {
       // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
       // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
       // than dead-lettering the record while a crashed holder's lock is still live.
       const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
-      return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }), aborted);
+      return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }), interrupted);
     }
     const error = result.error;
     const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
-    if (!aborted) await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
+    if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
     return error;
   };
 
@@ -475,7 +484,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     return Promise.all(
       jobs.map((job, k) => {
         const payload = payloads[k];
-        return settleRecordJob(job, payload && !('error' in payload) ? payload : null, results[k] ?? { done: true }, signal.aborted);
+        return settleRecordJob(job, payload && !('error' in payload) ? payload : null, results[k] ?? { done: true }, interruption(signal));
       }),
     );
   };

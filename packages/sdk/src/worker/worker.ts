@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { JobDeferral, type JobHandler, JobTypes, type Runtime } from '../core/types.js';
+import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, type Runtime } from '../core/types.js';
 import { isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
@@ -266,7 +266,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         );
       });
       const timeLimit =
-        options.jobTimeoutMs === undefined ? null : setTimeout(() => batchAbort.abort(new Error(`job timed out after ${options.jobTimeoutMs} ms`)), options.jobTimeoutMs);
+        options.jobTimeoutMs === undefined ? null : setTimeout(() => batchAbort.abort(new JobInterruptedError('timeout', `job timed out after ${options.jobTimeoutMs} ms`)), options.jobTimeoutMs);
       const lost = new Set<string>();
       /** When each job's lease was last confirmed (taken before the claim or renewal was sent). */
       const renewedAt = new Map(jobs.map((job) => [job.id, claimedAt]));
@@ -307,7 +307,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             emit({ type: 'lease_lost', job });
           }
         }
-        if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
+        if (lost.size === jobs.length) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
         return lost.size === 0;
       };
       /**
@@ -324,7 +324,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           lost.add(job.id);
           emit({ type: 'lease_lost', job });
         }
-        if (lost.size === jobs.length) batchAbort.abort(new Error('lease lost'));
+        if (lost.size === jobs.length) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
       };
       let renewing = false;
       const timer = setInterval(() => {
@@ -573,7 +573,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       await Promise.race([Promise.allSettled([...inFlight]), sleep(grace, graceOver.signal)]);
       graceOver.abort();
       if (inFlight.size > 0) {
-        handlerAbort.abort(new Error('worker shutting down'));
+        handlerAbort.abort(new JobInterruptedError('shutdown', 'worker shutting down'));
         await Promise.allSettled([...inFlight]);
       }
     }

@@ -137,44 +137,52 @@ describe('dead-lettered polls', () => {
   });
 });
 
-describe('a record job interrupted by shutdown', () => {
-  it('is released for a later run and reported nowhere (no failure, no dead letter) even on its last attempt', async () => {
-    const h = await createHarness({ sync: { maxAttempts: 1 } });
-    await provisionGroup(h.storage);
-    const events: SyncEvent[] = [];
-    h.sync.api.on((e) => events.push(e));
-    // The app's create honours the job's signal, as the guides ask, and is slow.
-    let signal: AbortSignal | null = null;
-    const handlers = { ...h.sync.jobs };
-    const record = handlers[JobTypes.connecRecord];
-    if (!record?.batch) throw new Error('no batch record handler');
-    const batch = record.batch;
-    const wrapped: typeof record = Object.assign((job: Parameters<typeof record>[0], ctx: Parameters<typeof record>[1]) => {
+/**
+ * A harness whose record handler exposes the job's signal, with the app's `create` slow until
+ * that signal aborts (it honours it, as the guides ask).
+ */
+async function interruptible(sync: { maxAttempts: number; fetchMissingReferences?: boolean }) {
+  const h = await createHarness({ sync });
+  await provisionGroup(h.storage);
+  const events: SyncEvent[] = [];
+  h.sync.api.on((e) => events.push(e));
+  let signal: AbortSignal | null = null;
+  const handlers = { ...h.sync.jobs };
+  const record = handlers[JobTypes.connecRecord];
+  if (!record?.batch) throw new Error('no batch record handler');
+  const batch = record.batch;
+  handlers[JobTypes.connecRecord] = Object.assign(
+    (job: Parameters<typeof record>[0], ctx: Parameters<typeof record>[1]) => {
       signal = ctx.signal;
       return record(job, ctx);
-    }, {
+    },
+    {
       batch: (jobs: Parameters<typeof batch>[0], ctx: Parameters<typeof batch>[1]) => {
         signal = ctx.signal;
         return batch(jobs, ctx);
       },
-    });
-    handlers[JobTypes.connecRecord] = wrapped;
-    const create = h.app.create.bind(h.app);
-    h.app.create = ((...args: Parameters<typeof create>) =>
-      new Promise((resolve, reject) => {
-        const s = signal as AbortSignal | null;
-        const timer = setTimeout(() => resolve(create(...args)), 60_000);
-        s?.addEventListener('abort', () => {
-          clearTimeout(timer);
-          reject(new Error('create interrupted by shutdown'));
-        });
-      })) as unknown as typeof h.app.create;
-    expect((await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1')] })).status).toBe(200);
+    },
+  );
+  /** Resolves once the running job's signal has aborted. */
+  const aborted = async () => {
+    while (signal === null) await new Promise((r) => setTimeout(r, 5));
+    const s: AbortSignal = signal;
+    if (!s.aborted) await new Promise((r) => s.addEventListener('abort', r, { once: true }));
+  };
+  h.app.create = (() =>
+    aborted().then(() => {
+      throw new Error('create interrupted');
+    })) as unknown as typeof h.app.create;
+  return { h, events, handlers, aborted, started: async () => { while (signal === null) await new Promise((r) => setTimeout(r, 5)); } };
+}
 
-    const worker = createWorker(h.runtime, handlers);
+describe('a record job interrupted by the worker', () => {
+  it('by its shutdown: released for a later run and reported nowhere (no failure, no dead letter) even on its last attempt', async () => {
+    const { h, events, handlers, started } = await interruptible({ maxAttempts: 1 });
+    expect((await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1')] })).status).toBe(200);
     const stop = new AbortController();
-    const running = worker.run({ signal: stop.signal, shutdownGraceMs: 100, pollIntervalMs: 10 });
-    while (signal === null) await new Promise((r) => setTimeout(r, 10));
+    const running = createWorker(h.runtime, handlers).run({ signal: stop.signal, shutdownGraceMs: 100, pollIntervalMs: 10 });
+    await started();
     stop.abort();
     expect(await running).toMatchObject({ released: 1 });
     expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 1, dead: 0 });
@@ -182,5 +190,37 @@ describe('a record job interrupted by shutdown', () => {
     expect(failedEvents(events)).toEqual([]);
     expect(await h.sync.api.deadLetters()).toEqual([]);
     expect(await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p1' })).toBeNull();
+  });
+
+  it('by jobTimeoutMs: a failed attempt, reported (dead-lettered on the last one) like any failure', async () => {
+    const { h, events, handlers } = await interruptible({ maxAttempts: 1 });
+    expect((await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1')] })).status).toBe(200);
+    expect(await createWorker(h.runtime, handlers).drain({ jobTimeoutMs: 100, pollIntervalMs: 10 })).toMatchObject({ deadLettered: 1 });
+    expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
+    expect(failedEvents(events)).toMatchObject([{ connecId: 'p1', deadLettered: true }]);
+    expect((await h.sync.api.deadLetters()).map((d) => d.connecId)).toEqual(['p1']);
+  });
+
+  it('by its shutdown while parked on its last attempt: still dead-lettered by the worker, so reported', async () => {
+    const { h, events, handlers, aborted } = await interruptible({ maxAttempts: 1, fetchMissingReferences: false });
+    // The park is decided after the shutdown has aborted the job's signal.
+    const preload = h.storage.idMaps.findManyByConnecIds.bind(h.storage.idMaps);
+    let slowed = false;
+    h.storage.idMaps.findManyByConnecIds = async (...args) => {
+      if (!slowed) {
+        slowed = true;
+        await aborted();
+      }
+      return preload(...args);
+    };
+    const invoice = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ item_id: [C('it1')], quantity: 1 }] }, 'i1');
+    expect((await h.notify({ invoices: [invoice] })).status).toBe(200);
+    const stop = new AbortController();
+    const running = createWorker(h.runtime, handlers).run({ signal: stop.signal, shutdownGraceMs: 100, pollIntervalMs: 10 });
+    while (!slowed) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    expect(await running).toMatchObject({ deadLettered: 1, released: 0 });
+    expect(h.sync.api.counters()).toMatchObject({ deadLettered: 1 });
+    expect(failedEvents(events)).toMatchObject([{ connecId: 'i1', deadLettered: true }]);
   });
 });
