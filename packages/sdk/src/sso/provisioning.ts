@@ -228,8 +228,10 @@ export class Provisioner {
         ttlMs: this.#options.claimTtlMs,
         waitMs: this.#options.claimTtlMs,
         logger: this.#runtime.logger,
+        // Hooks and `onLogin` may outlast one lease: renewed while they run.
+        renew: true,
       },
-      async () => {
+      async (lease) => {
         const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
         const user = await this.#ensureUser(tenant, identity, owner);
         const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
@@ -252,9 +254,11 @@ export class Provisioner {
         // A deletion that cancelled the group while the membership was written: its last pass
         // (virtual mode) may have missed this membership, so the login withdraws it.
         if ((await storage.groups.get(tenant.name, groupId))?.status === 'cancelled') {
-          await storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed').catch(() => undefined);
+          await this.#withdraw(tenant, userHandle, companyHandle);
           throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
         }
+        // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
+        if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
         return finish({
           user: userHandle,
           company: companyHandle,
@@ -269,6 +273,32 @@ export class Provisioner {
     );
     if (!locked.acquired) throw failed(`timed out waiting for the lock of user ${uid}`, undefined, 503);
     return locked.value;
+  }
+
+  /**
+   * Undoes the membership a login granted in a group cancelled meanwhile, as the removal webhook
+   * would: the app hears `removeMembership` (and `blockUser` in virtual mode, where the user
+   * exists only through this group), then the SDK's state follows. Best effort: the login is
+   * refused whatever happens here, and the group's company is cancelled already.
+   */
+  async #withdraw(tenant: Tenant, user: UserHandle, company: CompanyHandle): Promise<void> {
+    const { storage, logger } = this.#runtime;
+    const key = `${tenant.name}:${user.uid}:${company.groupId}:withdrawn`;
+    try {
+      await this.#hooks.removeMembership?.(user, company, this.#ctx(tenant, `mno:remove-membership:${key}`));
+      await storage.users.setMembershipStatus(tenant.name, user.uid, company.groupId, 'removed');
+      if (tenant.sso.creationMode === 'virtual') {
+        await this.#hooks.blockUser?.(user, company, this.#ctx(tenant, `mno:block-user:${key}`));
+        await storage.users.setStatus(tenant.name, user.uid, 'blocked');
+      }
+    } catch (error) {
+      logger.error('maestrano: could not withdraw the membership of a login into a cancelled group', {
+        tenant: tenant.name,
+        uid: user.uid,
+        groupId: company.groupId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   /** 403 for a group Maestrano deleted (service cancelled). */

@@ -172,7 +172,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   /** Runs `body` under the lock; null when the lock could not be taken in time. */
   async function withLock(key: string, body: () => Promise<Response>): Promise<Response | null> {
     const owner = `${deps.instanceId}:webhook:${randomUUID()}`;
-    const run = await withStorageLock(storage, key, { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger }, body);
+    const run = await withStorageLock(storage, key, { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger, renew: true }, body);
     return run.acquired ? run.value : null;
   }
 

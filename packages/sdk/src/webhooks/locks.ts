@@ -43,6 +43,18 @@ export interface StorageLockOptions {
   /** How long to wait for a held lock before giving up. */
   waitMs: number;
   logger: Logger;
+  /**
+   * Renew the lease every third of `ttlMs` while `body` runs, so that a slow body (hooks,
+   * `onLogin`) keeps the lock. `held()` turns false once a renewal was refused, or none was
+   * confirmed for half the lease (storage unreachable): another holder may have it by then.
+   */
+  renew?: boolean;
+}
+
+/** What `body` can ask of the lock it runs under. */
+export interface StorageLease {
+  /** False once the lock may have passed to someone else (see `StorageLockOptions.renew`). */
+  held(): boolean;
 }
 
 /** Runs `body` under the storage lock `key`; `{ acquired: false }` when it was not free within `waitMs`. */
@@ -50,16 +62,54 @@ export async function withStorageLock<T>(
   storage: StorageAdapter,
   key: string,
   options: StorageLockOptions,
-  body: () => Promise<T>,
+  body: (lease: StorageLease) => Promise<T>,
 ): Promise<{ acquired: true; value: T } | { acquired: false }> {
   const until = Date.now() + options.waitMs;
-  for (let i = 0; !(await storage.locks.acquire(key, options.owner, options.ttlMs)); i++) {
+  for (let i = 0; ; i++) {
+    const askedAt = Date.now();
+    if (await storage.locks.acquire(key, options.owner, options.ttlMs)) {
+      return { acquired: true, value: await runHeld(storage, key, options, askedAt, body) };
+    }
     if (Date.now() >= until) return { acquired: false };
     await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500));
   }
+}
+
+async function runHeld<T>(storage: StorageAdapter, key: string, options: StorageLockOptions, acquiredAt: number, body: (lease: StorageLease) => Promise<T>): Promise<T> {
+  let confirmedAt = acquiredAt;
+  let refused = false;
+  let renewing = false;
+  const timer = options.renew
+    ? setInterval(
+        () => {
+          if (renewing || refused) return;
+          renewing = true;
+          const askedAt = Date.now();
+          storage.locks
+            .refresh(key, options.owner, options.ttlMs)
+            .then(
+              (ok) => {
+                if (ok) confirmedAt = askedAt;
+                else refused = true;
+              },
+              (error: unknown) => {
+                options.logger.warn('maestrano: could not renew a lock', { lockKey: key, error: String(error) });
+              },
+            )
+            .finally(() => {
+              renewing = false;
+            });
+        },
+        Math.max(50, Math.floor(options.ttlMs / 3)),
+      )
+    : null;
+  const lease: StorageLease = {
+    held: () => !refused && (!options.renew || Date.now() - confirmedAt < options.ttlMs / 2) && (options.renew || Date.now() - acquiredAt < options.ttlMs),
+  };
   try {
-    return { acquired: true, value: await body() };
+    return await body(lease);
   } finally {
+    if (timer) clearInterval(timer);
     await storage.locks.release(key, options.owner).catch((error: unknown) => {
       options.logger.warn('maestrano: could not release a lock (it expires on its own)', { lockKey: key, error: String(error) });
     });

@@ -33,7 +33,7 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function start(creationMode: 'real' | 'virtual' = 'real'): Promise<App> {
+async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLoginMs?: number; provisioningClaimTtlMs?: number } = {}): Promise<App> {
   const storage = memoryAdapter();
   const calls: string[] = [];
   const gates = new Map<string, { hit: () => void; wait: Promise<void> }>();
@@ -79,11 +79,15 @@ async function start(creationMode: 'real' | 'virtual' = 'real'): Promise<App> {
         calls.push(`cancelCompany:${company.groupId}`);
       },
     },
-    onLogin: ({ user, company }) => {
+    onLogin: async ({ user, company }) => {
       calls.push(`onLogin:${user.uid}:${company.groupId}`);
+      if (extra.onLoginMs) {
+        await sleep(extra.onLoginMs);
+        calls.push(`onLogin-done:${user.uid}`);
+      }
       return Response.json({ ok: true });
     },
-    sso: { allowIdpInitiated: true },
+    sso: { allowIdpInitiated: true, ...(extra.provisioningClaimTtlMs ? { provisioningClaimTtlMs: extra.provisioningClaimTtlMs } : {}) },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
   handler = mno.handler;
@@ -177,6 +181,19 @@ describe('a member removal racing a login of that user', () => {
     expect(await state(app.storage, 'usr-1', 'cld-2')).toEqual({ membership: 'removed', user: 'blocked' });
   });
 
+  it('an onLogin that outlasts the lock lease keeps the lock (renewed): the removal still waits for it', async () => {
+    app = await start('real', { onLoginMs: 1_600, provisioningClaimTtlMs: 1_000 });
+    expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    const login = app.login(member('usr-1', 'cld-1'));
+    while (!app.calls.includes('onLogin:usr-1:cld-1')) await sleep(10);
+    // Past one lease (1 s) into onLogin: the removal must still wait for the login to end.
+    await sleep(1_100);
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    expect(await login).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls.slice(-4)).toEqual(['onLogin:usr-1:cld-1', 'onLogin-done:usr-1', 'removeMembership:usr-1:cld-1', 'blockUser:usr-1']);
+  });
+
   it('a login arriving while the removal runs is refused once the removal is done (no session after the hooks ended them)', async () => {
     app = await start();
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
@@ -228,7 +245,11 @@ describe('a group deletion racing a login into that group', () => {
     gate.release();
     expect(await login).toBe(403);
     expect(await state(app.storage, 'usr-0.cld-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
-    expect((await state(app.storage, 'usr-1.cld-1', 'cld-1')).membership).toBe('removed');
+    // The late user was granted its membership in the app: withdrawn there too, and blocked.
+    expect(await state(app.storage, 'usr-1.cld-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls.slice(app.calls.indexOf('addMembership:usr-1.cld-1:cld-1:Member'))).toEqual(
+      expect.arrayContaining(['removeMembership:usr-1.cld-1:cld-1', 'blockUser:usr-1.cld-1']),
+    );
     expect(app.calls).not.toContain('onLogin:usr-1.cld-1:cld-1');
   });
 });
