@@ -23,7 +23,10 @@ export interface SyncModuleConfig extends SyncOptions {
   connecPort?: (tenant: Tenant) => ConnecPort;
   /** Called for every sync event (progress, applied, skipped, parked, failed, conflicts, pushes). Must not throw. */
   onEvent?: (event: SyncEvent) => void;
-  /** `$orderby` of import pages (e.g. `created_at ASC`); default: Connec!'s own stable order. */
+  /**
+   * `$orderby` of import pages (e.g. `created_at ASC`); default: Connec!'s own stable order. A
+   * field the import itself changes (`updated_at`: its link-backs) is refused: pages go by offset.
+   */
   importOrderBy?: string;
   /**
    * Polls every synced group this often (ms) for what changed in Connec!, a safety net for
@@ -165,6 +168,13 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
   }
   if (value.importOrderBy !== undefined && typeof value.importOrderBy !== 'string') {
     issues.push({ path: 'sync.importOrderBy', message: 'expected a string' });
+  } else if (typeof value.importOrderBy === 'string' && /\bupdated_at\b/i.test(value.importOrderBy)) {
+    // Import pages go by offset ($skip), and the import's own link-backs move `updated_at`: a
+    // linked record jumps to the end of that order, and the offsets then skip unread ones.
+    issues.push({
+      path: 'sync.importOrderBy',
+      message: 'must not order by updated_at: the import changes it (link-backs) while it pages by offset, so records would be skipped; use a field that does not change, e.g. created_at ASC',
+    });
   }
   if (issues.length > 0) {
     throw new ConfigError(`Invalid sync options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
@@ -531,6 +541,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     await enqueuePoll(tenant, groupId, new Date(runtime.clock().getTime() + options.pollIntervalMs));
   };
 
+  /**
+   * When to retry an import or poll of a group another run holds: 5 s, doubling per attempt, up
+   * to the import lock's TTL. A worker killed mid-import leaves its lock until that TTL; retrying
+   * every 5 s spent every attempt before it expired and dead-lettered the company's only import.
+   */
+  const busyRetryMs = (job: JobRecord) => Math.min(Math.max(5_000, engine.options.importLockTtlMs), 5_000 * 2 ** Math.max(0, job.attempts - 1));
+
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
     const full = isObject(job.payload) && job.payload.full === true;
@@ -548,7 +565,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
-      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
+      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       throw error;
     }
     await scheduleNextPoll(job.tenant, job.groupId);
@@ -578,7 +595,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
           });
         });
       }
-      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: 5_000 });
+      if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       throw error;
     }
     await scheduleNextPoll(job.tenant, job.groupId);

@@ -7,12 +7,14 @@ import {
   defineConnector,
   defineEntity,
   ImportFailedError,
+  JobDeferral,
   JobTypes,
   memoryAdapter,
   type StorageAdapter,
   type SyncModule,
 } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { groupSyncLockKey } from '../../src/sync/engine.js';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
 import { A, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
@@ -290,5 +292,53 @@ describe('sync.import of a tenant missing from the tenant list', () => {
     const job = await h.storage.jobs.get(id);
     expect(job).toMatchObject({ status: 'pending', attempts: 1, lastError: { code: 'deferred' } });
     expect(job!.runAt.getTime() - Date.now()).toBeGreaterThan(590_000);
+  });
+});
+
+describe('an import whose group lock a killed worker still holds', () => {
+  it('backs off past the lock TTL before its attempts run out, instead of dead-lettering the only import', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 8 } });
+    await provisionGroup(h.storage);
+    // A worker SIGKILLed mid-import: its lock lives until the TTL (120 s by default).
+    expect(await h.storage.locks.acquire(groupSyncLockKey(TENANT, GROUP), 'killed-worker', 120_000)).toBe(true);
+    const handler = h.sync.jobs?.[JobTypes.syncImport];
+    if (!handler) throw new Error('no import handler');
+    const { id } = await h.storage.jobs.enqueue({ type: JobTypes.syncImport, tenant: TENANT, groupId: GROUP, payload: {} });
+    const job = await h.storage.jobs.get(id);
+    if (!job) throw new Error('job not stored');
+    const ctx = { signal: new AbortController().signal, heartbeat: async () => true, logger: h.runtime.logger };
+    const waits: number[] = [];
+    for (let attempt = 1; attempt < job.maxAttempts; attempt++) {
+      const deferral = await handler({ ...job, attempts: attempt }, ctx).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(deferral).toBeInstanceOf(JobDeferral);
+      waits.push((deferral as JobDeferral).retryInMs ?? 0);
+    }
+    // Every wait before the last attempt, together, outlasts the lock; none exceeds its TTL.
+    expect(waits.reduce((a, b) => a + b, 0)).toBeGreaterThan(120_000);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(120_000);
+    expect(waits[0]).toBe(5_000);
+  });
+});
+
+describe('sync.importOrderBy', () => {
+  it('refuses updated_at (the import changes it while it pages by offset: records would be skipped); accepts created_at', () => {
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p: Record<string, unknown>) => ({ name: String(p.first_name ?? '') }),
+      local: { create: async () => ({ id: 'x' }), update: async () => {} },
+    });
+    const connector = defineConnector({ entities: [contacts] });
+    const runtime = testRuntime(memoryAdapter());
+    for (const orderBy of ['updated_at asc', 'UPDATED_AT DESC', 'created_at asc, updated_at desc']) {
+      expect(() => createSyncModule(runtime, { connector, sync: { importOrderBy: orderBy } })).toThrow(
+        expect.objectContaining({ name: 'ConfigError', issues: [expect.objectContaining({ path: 'sync.importOrderBy' })] }),
+      );
+    }
+    expect(() => createSyncModule(runtime, { connector, sync: { importOrderBy: 'created_at ASC' } })).not.toThrow();
   });
 });
