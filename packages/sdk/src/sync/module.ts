@@ -585,8 +585,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     } catch (error) {
       // The last attempt's failure (or deferral) dead-letters this poll: schedule the next one
       // anyway, so a Connec! outage longer than the retries does not stop polling for good.
-      // Not when a shutdown interrupted it (unless deferred): the worker gives the job back, uncounted.
-      if (job.attempts >= job.maxAttempts && (!ctx.signal.aborted || error instanceof ImportBusyError)) {
+      // Not when a shutdown or a lost lease interrupted it (unless deferred): the worker gives the
+      // job back uncounted, or another worker runs it. A `jobTimeoutMs` abort is a failure.
+      const interrupted = interruption(ctx.signal);
+      if (job.attempts >= job.maxAttempts && (error instanceof ImportBusyError || (interrupted !== 'shutdown' && interrupted !== 'lease_lost'))) {
         await scheduleNextPoll(job.tenant, job.groupId).catch((scheduleError: unknown) => {
           logger.error('sync: could not schedule the next poll after the last attempt failed', {
             tenant: job.tenant,

@@ -137,6 +137,31 @@ describe('dead-lettered polls', () => {
   });
 });
 
+describe('a poll cut short by jobTimeoutMs', () => {
+  it('on its last attempt is dead-lettered and still schedules the next poll (a time limit is a failure, not a shutdown)', async () => {
+    const h = await createHarness({ sync: { pollIntervalMs: 60_000 } });
+    await provisionGroup(h.storage);
+    // Connec! answers listings slowly, past the time limit (the fake honours the signal).
+    const list = h.connec.listPage.bind(h.connec);
+    h.connec.listPage = async (groupId, collection, options) => {
+      const signal = (options as { signal?: AbortSignal }).signal;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 5_000);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+      return list(groupId, collection, options);
+    };
+    await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    const stats = await createWorker(h.runtime, h.sync.jobs ?? {}).drain({ jobTimeoutMs: 50, shutdownGraceMs: 200, pollIntervalMs: 5, backoff: { baseMs: 0, maxMs: 0 } });
+    expect(stats.deadLettered).toBe(1);
+    // The chain goes on: one next poll, due an interval later.
+    expect(await h.storage.jobs.counts({ type: JobTypes.syncPoll })).toMatchObject({ pending: 1, dead: 1 });
+  });
+});
+
 /**
  * A harness whose record handler exposes the job's signal, with the app's `create` slow until
  * that signal aborts (it honours it, as the guides ask).
