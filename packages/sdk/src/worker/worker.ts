@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, type Runtime } from '../core/types.js';
-import { isMaestranoError } from '../errors/index.js';
+import { ConfigError, isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 
@@ -49,8 +49,10 @@ export interface WorkerRunOptions {
   shutdownGraceMs?: number;
   /**
    * A handler call still running after this long has its `ctx.signal` aborted ("job timed
-   * out"), and the attempt counts as failed. Default: none. Imports of large groups can run
-   * for a long time and renew their leases meanwhile: set it above the longest you expect.
+   * out"), and the attempt counts as failed. A whole number of ms from 1 to 2,147,483,647
+   * (about 24.8 days; `run()` rejects with a `ConfigError` otherwise). Default: none. Imports
+   * of large groups can run for a long time and renew their leases meanwhile: set it above the
+   * longest you expect.
    */
   jobTimeoutMs?: number;
   backoff?: BackoffPolicy;
@@ -100,6 +102,9 @@ export interface Worker {
   /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
   retryDeadLetter(jobId: string): Promise<boolean>;
 }
+
+/** The longest delay a Node timer keeps (2^31-1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** What a batch's race answers when its handler outlived its aborted signal by the grace period. */
 const ABANDONED = Symbol('abandoned');
@@ -174,6 +179,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
   const types = Object.keys(table).sort();
 
   async function run(options: WorkerRunOptions = {}): Promise<WorkerStats> {
+    const timeout = options.jobTimeoutMs;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= MAX_TIMER_MS)) {
+      // A timer beyond 2^31-1 ms fires after 1 ms in Node: every job would time out at once.
+      const message = `must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`;
+      throw new ConfigError(`Invalid worker options: jobTimeoutMs ${message}`, { issues: [{ path: 'jobTimeoutMs', message }] });
+    }
     const concurrency = Math.max(1, options.concurrency ?? DEFAULTS.concurrency);
     const leaseMs = Math.max(1_000, options.leaseMs ?? DEFAULTS.leaseMs);
     const pollMs = Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs);

@@ -421,3 +421,21 @@ describe('worker – handlers that never stop', () => {
     expect(await storage.jobs.get(id)).toMatchObject({ status: 'done', attempts: 2 });
   });
 });
+
+describe('worker – run options', () => {
+  it('worker.run – refuses a jobTimeoutMs a timer cannot hold (Node would fire it after 1 ms): ConfigError, nothing claimed', async () => {
+    const storage = memoryAdapter();
+    let ran = 0;
+    const worker = createWorker(runtimeWith(storage), {
+      'test.job': async () => {
+        ran++;
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+    for (const jobTimeoutMs of [0, -5, 1.5, 3_000_000_000, Number.NaN]) {
+      await expect(worker.drain({ jobTimeoutMs })).rejects.toMatchObject({ name: 'ConfigError', issues: [{ path: 'jobTimeoutMs' }] });
+    }
+    expect(ran).toBe(0);
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
