@@ -42,8 +42,8 @@ export function redactingLogger(inner: Logger): Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** The keys every line starts with; a field cannot overwrite them. */
-const CORE_KEYS = new Set(['time', 'level', 'message']);
+/** The keys every line starts with; a field cannot overwrite them (nor replace the line through `toJSON`). */
+const CORE_KEYS = new Set(['time', 'level', 'message', 'toJSON']);
 
 /** BigInts become decimal strings (`JSON.stringify` throws on them). */
 const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);

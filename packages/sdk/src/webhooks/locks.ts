@@ -46,7 +46,8 @@ export interface StorageLockOptions {
   /**
    * Renew the lease every third of `ttlMs` while `body` runs, so that a slow body (hooks,
    * `onLogin`) keeps the lock. `held()` turns false once a renewal was refused, or none was
-   * confirmed for half the lease (storage unreachable): another holder may have it by then.
+   * confirmed for three quarters of the lease (storage unreachable): another holder may have
+   * it soon. Without `renew`, it turns false three quarters of the lease after the take.
    */
   renew?: boolean;
 }
@@ -103,8 +104,10 @@ async function runHeld<T>(storage: StorageAdapter, key: string, options: Storage
         Math.max(50, Math.floor(options.ttlMs / 3)),
       )
     : null;
+  // A confirmed take or renewal keeps the lock until then + ttlMs: held up to three quarters of
+  // that (a margin for the storage's clock), however slow the next renewal is.
   const lease: StorageLease = {
-    held: () => !refused && (!options.renew || Date.now() - confirmedAt < options.ttlMs / 2) && (options.renew || Date.now() - acquiredAt < options.ttlMs),
+    held: () => !refused && Date.now() - (options.renew ? confirmedAt : acquiredAt) < options.ttlMs * 0.75,
   };
   try {
     return await body(lease);

@@ -352,6 +352,13 @@ describe('consoleLogger', () => {
     expect(Object.keys(entry).slice(0, 3)).toEqual(['time', 'level', 'message']);
   });
 
+  it('a field named toJSON cannot replace the line (it is kept as field.toJSON, not called)', () => {
+    const [line] = capture((logger) => logger.error('boom', { toJSON: () => ({ level: 'debug' }), code: 'E1' }));
+    const entry = JSON.parse(line ?? '') as Record<string, unknown>;
+    expect(entry).toMatchObject({ level: 'error', message: 'boom', code: 'E1' });
+    expect(entry.time).toEqual(expect.stringMatching(/^\d{4}-/));
+  });
+
   it('writes a BigInt as a string, and a line saying so for fields that cannot be serialised: no entry is dropped', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
