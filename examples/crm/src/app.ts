@@ -44,16 +44,16 @@ function readCookie(header: string | undefined, name: string): string | null {
 const CHARGE_ID = /^ch_[0-9a-f]{16}$/;
 
 /**
- * A number or a phone number (`+1 555 4434`, `-12.5`, `(02) 9999-0000`): digits, spaces and
- * `( ) . - /` only, with an optional leading sign. A spreadsheet reads it as a number or a
- * constant expression at worst, never a call, so it is exported as it is.
+ * A plain signed decimal (`-12.5`): a spreadsheet reads it as the same number, so it is exported
+ * as it is. Anything else starting with a sign is not: `+1-800-555-0100` would be computed
+ * (-1454) and `+1 555 4434` refused as a formula, so those keep the `'` that makes them text.
  */
-const PLAIN_NUMBER = /^[+-]?[\d ().\-/]*\d[\d ().\-/]*$/;
+const PLAIN_NUMBER = /^[+-]?\d+(\.\d+)?$/;
 
 /**
  * One CSV cell (RFC 4180 quoting). Contact fields come from Connec!, so a value a spreadsheet
  * would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with `'`, unless it
- * is plainly a number or a phone number: `+1 555 4434` stays intact.
+ * is a plain signed decimal.
  */
 function csvCell(value: string | null): string {
   if (value === null) return '';

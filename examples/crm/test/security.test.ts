@@ -114,9 +114,10 @@ describe('Acme CRM request handling', () => {
     await crm.db.prisma.contact.create({
       data: { id: `ct_csv_${Date.now()}`, companyId: company.id, firstName: '=HYPERLINK("http://evil.example")', lastName: 'Doe, "Jr"', email: 'jd@example.com' },
     });
-    // Numbers and phone numbers starting with + or - are data, not formulas: exported intact.
+    // A plain signed number is read as itself: exported intact. A phone number starting with a
+    // sign would be computed (+1-800-555-0100 is -1454) or refused as a formula: kept as text.
     await crm.db.prisma.contact.create({
-      data: { id: `ct_csv_phone_${Date.now()}`, companyId: company.id, firstName: 'Phil', lastName: 'Phone', phone: '+1 555 4434', jobTitle: '+SUM(1,2)', email: '-(02) 9999-0000' },
+      data: { id: `ct_csv_phone_${Date.now()}`, companyId: company.id, firstName: 'Phil', lastName: 'Phone', phone: '-12.5', jobTitle: '+SUM(1,2)', email: '+1-800-555-0100' },
     });
     const key = await exportKey(cookie);
     const posted = await postExport(cookie, key, crmUrl);
@@ -130,7 +131,7 @@ describe('Acme CRM request handling', () => {
     expect((await file.text()).split('\r\n')).toEqual([
       'First name,Last name,Email,Phone,Job title,Account',
       `"'=HYPERLINK(""http://evil.example"")","Doe, ""Jr""",jd@example.com,,,`,
-      `Phil,Phone,-(02) 9999-0000,+1 555 4434,"'+SUM(1,2)",`,
+      `Phil,Phone,'+1-800-555-0100,-12.5,"'+SUM(1,2)",`,
       '',
     ]);
     expect(await admin.listBills(group.id)).toHaveLength(1);
