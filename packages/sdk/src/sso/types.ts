@@ -162,7 +162,9 @@ export interface ProvisioningHooks {
   /**
    * A member was removed from the group (checklist 2.2.2). Invoked by the account webhook
    * once per removal of a (user, group) membership, also when the user is still in other
-   * groups: the app ends the user's access to that company (membership, sessions).
+   * groups: the app ends the user's access to that company (membership, sessions). Also called
+   * by an SSO login whose group was cancelled while it ran, to withdraw what it granted
+   * (`blockUser` follows in virtual mode).
    */
   removeMembership?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**
@@ -199,5 +201,9 @@ export interface LoginArgs {
   outcome: LoginOutcome;
 }
 
-/** Sets the app's own session and returns the response (usually a redirect). */
+/**
+ * Sets the app's own session and returns the response (usually a redirect). It runs while the
+ * SDK holds the user's lock, which a member removal waits for (up to 10 s, then 503 and a
+ * retry by Maestrano): keep it short.
+ */
 export type OnLogin = (args: LoginArgs) => Promise<Response> | Response;
