@@ -159,17 +159,26 @@ export type BillingConfigInput = z.input<typeof BillingConfigSchema>;
 /** The validated section with defaults filled. */
 export type BillingConfig = z.output<typeof BillingConfigSchema>;
 
-export const SubscriptionPlanSchema = z.strictObject({
-  priceCents: z.number().int().positive(),
-  description: z.string().trim().min(1),
-  currency: currencyCode.optional(),
-  period: z.enum(['Day', 'Week', 'SemiMonth', 'Month', 'Year']).default('Month'),
-  frequency: z.number().int().positive().default(1),
-  cycles: z.number().int().positive().nullable().default(null),
-  initialCents: z.number().int().nonnegative().optional(),
-  appTrialDays: z.number().int().nonnegative().max(3650).optional(),
-  appTrialEndsAt: z.date().optional(),
-});
+/** The most periods of each kind one billing cycle may span: the platform refuses frequency × period over a year. */
+const MAX_FREQUENCY: Record<'Day' | 'Week' | 'SemiMonth' | 'Month' | 'Year', number> = { Day: 365, Week: 52, SemiMonth: 1, Month: 12, Year: 1 };
+
+export const SubscriptionPlanSchema = z
+  .strictObject({
+    priceCents: z.number().int().positive(),
+    description: z.string().trim().min(1),
+    currency: currencyCode.optional(),
+    period: z.enum(['Day', 'Week', 'SemiMonth', 'Month', 'Year']).default('Month'),
+    frequency: z.number().int().positive().default(1),
+    cycles: z.number().int().positive().nullable().default(null),
+    initialCents: z.number().int().nonnegative().optional(),
+    appTrialDays: z.number().int().nonnegative().max(3650).optional(),
+    appTrialEndsAt: z.date().optional(),
+  })
+  // Plans the platform always refuses are an error of the plan, named here, not a 400 retried.
+  .refine((p) => p.frequency <= MAX_FREQUENCY[p.period], {
+    path: ['frequency'],
+    message: 'frequency × period must not exceed one year (SemiMonth requires frequency 1)',
+  });
 export type ResolvedPlan = z.output<typeof SubscriptionPlanSchema>;
 
 /** Validates `config.billing` (undefined means all defaults). Throws `ConfigError`. */

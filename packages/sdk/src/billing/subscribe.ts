@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
-import type { RecurringBill } from '../account/resources.js';
+import type { AccountGroup, RecurringBill } from '../account/resources.js';
 import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
@@ -29,6 +29,7 @@ import {
   ResponseValidationError,
   ServerError,
 } from '../errors/index.js';
+import { parseUtcTimestamp } from '../internal/time.js';
 import type { JsonObject, StorageAdapter } from '../storage/adapter.js';
 import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import { type BillingConfig, type BillingGroup, claimedCallTimeouts, parsePlan, type ResolvedPlan } from './config.js';
@@ -49,7 +50,8 @@ export function subscriptionLedgerKey(tenant: string, groupId: string): string {
 function parseDate(value: unknown): Date | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
   if (typeof value !== 'string' || value === '') return null;
-  const d = new Date(value);
+  // A time without a zone is UTC here, as everywhere Maestrano's times are read.
+  const d = new Date(parseUtcTimestamp(value));
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
@@ -183,9 +185,26 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
 
     const billingGroup = billingGroupFrom(groupId, parsed.data.group);
+    const platformGroup = await currentGroup(client, tenant, groupId, logger);
+    // Ended on the platform while its deletion webhook is late or lost: no subscription (the
+    // platform would refuse it, and every retry would call onCompanyCreated again).
+    if (platformGroup && ENDED_GROUP_STATUSES.has(platformGroup.status ?? '')) {
+      logger.info('billing: group ended on the platform before its subscription was set up; skipping', { tenant, groupId, status: platformGroup.status });
+      return { status: 'group_cancelled' };
+    }
     // The trial may have been extended since the login that created the company (a deferred job
     // runs much later): the platform's current free-trial end counts too, whichever is later.
-    billingGroup.endFreeTrial = latest(billingGroup.endFreeTrial, await currentTrialEnd(client, tenant, groupId, logger));
+    billingGroup.endFreeTrial = latest(billingGroup.endFreeTrial, platformGroup?.freeTrialEndAt ?? null);
+    // A job enqueued without the login's group data (`mno.billing.subscribe`): the platform's.
+    if (platformGroup) {
+      billingGroup.currency ??= platformGroup.currency ?? null;
+      billingGroup.hasCreditCard ??= platformGroup.hasCreditCard ?? null;
+      billingGroup.name ??= platformGroup.name ?? null;
+      billingGroup.country ??= platformGroup.country ?? null;
+      billingGroup.email ??= platformGroup.email ?? null;
+      billingGroup.timezone ??= platformGroup.timezone ?? null;
+      billingGroup.city ??= platformGroup.city ?? null;
+    }
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
 
@@ -206,7 +225,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     const now = deps.clock();
     const groupTrialEndsAt = latest(billingGroup.endFreeTrial, group.trialEndsAt);
     const appTrialEndsAt = appTrialEnd(plan, group.createdAt);
-    const start = subscriptionStart({ now, groupTrialEndsAt, appTrialEndsAt });
+    let start = subscriptionStart({ now, groupTrialEndsAt, appTrialEndsAt });
     const trialEndsAt = latest(groupTrialEndsAt, appTrialEndsAt);
 
     const intent: RecurringIntent = {
@@ -232,6 +251,18 @@ export function createSubscriber(deps: SubscribeDeps) {
         retryInMs: Math.max(1_000, wait + 100),
       });
     }
+
+    // After a takeover, an earlier attempt may have POSTed with its own start and land late:
+    // every attempt sends the first attempt's start (a trial extended since moves it, the same
+    // for all), so that the duplicate check knows its twins. Not once it is nearly an hour in
+    // the past: the platform refuses a start more than 1 h in the past (PROTOCOL §4.4).
+    if (claim.recovered) {
+      const first = claim.entry.intent as RecurringIntent | null;
+      const firstStart = first?.kind === 'recurring' && samePlan(first, intent) ? parseDate(first.startDate) : null;
+      const anchored = firstStart ? latest(firstStart, groupTrialEndsAt, appTrialEndsAt) : null;
+      if (anchored && anchored.getTime() >= now.getTime() - START_REUSE_WINDOW_MS) start = anchored;
+    }
+    intent.startDate = start.toISOString();
 
     if (trialEndsAt && group.trialEndsAt?.getTime() !== trialEndsAt.getTime()) {
       await storage.groups.update(tenant, groupId, { trialEndsAt });
@@ -324,9 +355,29 @@ export function accountOrDefer(deps: Pick<SubscribeDeps, 'account'>, tenant: str
  * The group's free-trial end as the Account API has it now; null when it has none or does not
  * know the group (404: the SSO attributes are all there is). Other failures throw: the job retries.
  */
-async function currentTrialEnd(client: AccountClient, tenant: string, groupId: string, logger: Logger): Promise<Date | null> {
+/** Account API group statuses of a group Maestrano ended (PROTOCOL §4.4 knows `running` and `terminated`). */
+const ENDED_GROUP_STATUSES = new Set(['terminated', 'cancelled']);
+
+/** How far in the past a retry may still send the first attempt's start date (the platform's limit is 1 h). */
+const START_REUSE_WINDOW_MS = 50 * 60_000;
+
+/** Same price, description, currency, period, frequency, cycles and initial amount. */
+function samePlan(a: RecurringIntent, b: RecurringIntent): boolean {
+  return (
+    a.priceCents === b.priceCents &&
+    a.description === b.description &&
+    a.currency === b.currency &&
+    a.period === b.period &&
+    a.frequency === b.frequency &&
+    a.cycles === b.cycles &&
+    a.initialCents === b.initialCents
+  );
+}
+
+/** The group as the Account API has it now; null when the platform does not know it (404). */
+async function currentGroup(client: AccountClient, tenant: string, groupId: string, logger: Logger): Promise<AccountGroup | null> {
   try {
-    return (await client.groups.retrieve(groupId)).freeTrialEndAt ?? null;
+    return await client.groups.retrieve(groupId);
   } catch (error) {
     if (error instanceof NotFoundError) {
       logger.warn('billing: the Account API does not know the group; using the trial end of its login', { tenant, groupId });

@@ -136,6 +136,15 @@ describe('the group handed to onCompanyCreated', () => {
       group_reseller_id: '',
     });
     expect(raw).toMatchObject({ name: 'Raw', endFreeTrial: new Date('2030-03-01T00:00:00Z'), hasCreditCard: false, resellerId: null });
+    // A trial end written without a zone is UTC, whatever the server's time zone.
+    const tz = process.env.TZ;
+    process.env.TZ = 'Australia/Sydney';
+    try {
+      expect(billingGroupFrom('cld-9', { group_end_free_trial: '2030-06-01T00:00:00' }).endFreeTrial?.toISOString()).toBe('2030-06-01T00:00:00.000Z');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });
 
@@ -363,6 +372,70 @@ describe('billing.subscribe', () => {
     expect(active.map((b) => b.id).sort()).toEqual([kept, addOn.id].sort());
     expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toMatchObject({ status: 'done', outcome: { recurringBillId: kept } });
     expect(logger.entries.some((r) => r.level === 'warn' && /duplicate recurring bill cancelled/.test(r.message))).toBe(true);
+  });
+
+  it("every retry after a lost POST sends the first attempt's start date, so two lost POSTs landing late are both cancelled", async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    // The first two POSTs leave but their answers are lost; the platform receives them later.
+    const stuck: Request[] = [];
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      if (req.method === 'POST' && stuck.length < 2) {
+        stuck.push(req.clone());
+        throw new TypeError('fetch failed');
+      }
+      return fetch(req);
+    }) as typeof fetch;
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => basePlan, duplicateCheckDelayMs: 600_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } },
+    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(mod.billing.subscribe(payload(null))).rejects.toBeInstanceOf(ConnectionError);
+      clock.advance(30_001);
+    }
+    const outcome = await mod.billing.subscribe(payload(null));
+    expect(outcome).toMatchObject({ status: 'subscribed' });
+    const kept = (outcome as { recurringBillId: string }).recurringBillId;
+    for (const late of stuck) expect((await fetch(late)).ok).toBe(true);
+    expect(rbills().filter((b) => b.status !== 'cancelled')).toHaveLength(3);
+    // One start date for the three bills: the first attempt's.
+    expect(new Set(rbills().map((b) => String(b.start_date))).size).toBe(1);
+
+    clock.advance(600_001);
+    expect((await createWorker(runtime, mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 })).deadLettered).toBe(0);
+    expect(rbills().filter((b) => b.status !== 'cancelled').map((b) => b.id)).toEqual([kept]);
+  });
+
+  it('skips a group the platform already ended (its deletion webhook late or lost): no subscription, no retries', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    api.addGroup('cld-1', { status: 'terminated' });
+    const { mod, calls } = setup(basePlan);
+    expect(await mod.billing.subscribe(payload(null))).toEqual({ status: 'group_cancelled' });
+    expect(calls).toHaveLength(0);
+    expect(rbills()).toHaveLength(0);
+  });
+
+  it("gives onCompanyCreated the platform's group data when the job carries none (mno.billing.subscribe)", async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    api.addGroup('cld-1', { currency: 'EUR', has_credit_card: true, name: 'Platform Co' });
+    const { mod, calls } = setup((_company, group) => ({ ...basePlan, currency: group.currency ?? 'AUD' }));
+    expect(await mod.billing.subscribe({ tenant: TENANT, groupId: 'cld-1', companyId: 'company-cld-1' })).toMatchObject({ status: 'subscribed' });
+    expect(calls[0]?.group).toMatchObject({ currency: 'EUR', hasCreditCard: true, name: 'Platform Co' });
+    expect(rbills().map((b) => b.currency)).toEqual(['EUR']);
+  });
+
+  it('refuses a plan the platform always refuses (frequency × period over a year, SemiMonth × 2), naming the path', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    for (const plan of [
+      { ...basePlan, period: 'Month' as const, frequency: 13 },
+      { ...basePlan, period: 'SemiMonth' as const, frequency: 2 },
+      { ...basePlan, period: 'Year' as const, frequency: 2 },
+    ]) {
+      const { mod } = setup(plan);
+      await expect(mod.billing.subscribe(payload(null))).rejects.toThrow(/plan\.frequency: frequency × period must not exceed one year/);
+    }
+    expect(rbills()).toHaveLength(0);
   });
 
   it('the duplicate check leaves alone a recurring bill of the same plan the app created itself (another start date)', async () => {
