@@ -119,6 +119,9 @@ function toJson(value: unknown): JsonValue {
   if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
   if (Array.isArray(value)) return value.map(toJson);
   if (typeof value === 'object') {
+    // A Date, an ObjectId, a Binary ... is no JSON value: refused, not turned into its fields.
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) throw new TypeError(`stored value is a ${proto?.constructor?.name ?? 'non-JSON object'}, not JSON`);
     const out: JsonObject = {};
     // defineProperty, not assignment: a `__proto__` key (JSON.parse and BSON both make it an
     // own property) stays data instead of replacing the copy's prototype.

@@ -329,6 +329,27 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await guarded.jobs.get(id)).toMatchObject({ status: 'done' });
   });
 
+  it('a job document that cannot be read (edited by hand) is dead-lettered by the claim, which hands out the healthy jobs beside it', async () => {
+    const jobs = handle.db.collection<Document>(adapter.collections.jobs);
+    const ids: string[] = [];
+    for (let n = 1; n <= 5; n++) ids.push((await adapter.jobs.enqueue({ type: 'work', payload: { n } })).id);
+    const oid = (i: number) => new ObjectId(ids[i]);
+    await jobs.updateOne({ _id: oid(1) }, { $set: { payload: { at: new Date() } } }); // BSON Date: no JSON value
+    await jobs.updateOne({ _id: oid(2) }, { $unset: { type: '' } });
+    await jobs.updateOne({ _id: oid(3) }, { $set: { orderingKey: 42 } });
+
+    const claimed = await adapter.jobs.claim({ worker: 'w', limit: 10, leaseMs: 60_000 });
+    expect(claimed.map((j) => j.payload)).toEqual([{ n: 1 }, { n: 5 }]);
+    for (const i of [1, 2, 3]) {
+      const raw = await jobs.findOne({ _id: oid(i) });
+      expect(raw).toMatchObject({ status: 'dead', leaseOwner: null, lastError: { code: 'unreadable_job' } });
+    }
+    // Reads still work: the unreadable payload reads as null.
+    expect(await adapter.jobs.get(ids[1] ?? '')).toMatchObject({ status: 'dead', payload: null });
+    expect((await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: 60_000 })).map((j) => j.id)).toEqual([]);
+    for (const job of claimed) expect(await adapter.jobs.complete(job.id, 'w')).toBe(true);
+  });
+
   it("close() closes the adapter's own client but never the user's", async () => {
     const borrowed = mongoAdapter(handle.db, { clock });
     await borrowed.close();

@@ -8,6 +8,7 @@ import type {
   JobRecord,
   JobRepository,
   JobStatus,
+  JsonValue,
 } from '@org/maestrano-sdk';
 import { mapLimited } from '../batch.js';
 import {
@@ -37,13 +38,24 @@ function status(value: string): JobStatus {
   return STATUSES.find((s) => s === value) ?? 'pending';
 }
 
-export function decodeJob(doc: Raw): JobRecord {
+/**
+ * A stored job. `readable: true` (reads: `get`, `listDead`) reads an unreadable payload as null
+ * (its dead letter's `lastError` says why); a claim decodes strictly and dead-letters the job.
+ */
+export function decodeJob(doc: Raw, options: { readable?: boolean } = {}): JobRecord {
+  let payload: JsonValue;
+  try {
+    payload = json(doc, 'payload');
+  } catch (error) {
+    if (!options.readable) throw error;
+    payload = null;
+  }
   return {
     id: idString(doc['_id']),
     type: str(doc, 'type'),
     tenant: strOrNull(doc, 'tenant'),
     groupId: strOrNull(doc, 'groupId'),
-    payload: json(doc, 'payload'),
+    payload,
     dedupeKey: strOrNull(doc, 'dedupeKey'),
     orderingKey: strOrNull(doc, 'orderingKey'),
     waitKey: strOrNull(doc, 'waitKey'),
@@ -163,16 +175,48 @@ export function jobRepository(store: Store): JobRepository {
     throw storageError('jobs.enqueue', 'dedupe key kept changing hands');
   }
 
-  /** Claims one job by compare-and-set; null when another worker (or change) got there first. */
+  /**
+   * Claims one job by compare-and-set; null when another worker (or change) got there first.
+   * A job that cannot be read (a document edited by hand, a field of the wrong type) is
+   * dead-lettered with the reason instead: throwing would fail the whole claim, after the jobs
+   * claimed before it were leased, again at every claim.
+   */
   async function claimJob(doc: Stored, worker: string, now: Date, leaseExpiresAt: Date): Promise<JobRecord | null> {
+    let attempts: number;
+    try {
+      attempts = num(doc, 'attempts');
+    } catch (error) {
+      await deadLetterUnreadable(doc, error, now);
+      return null;
+    }
     const updated = await store.casUpdate('jobs', doc, {
       status: 'running',
       leaseOwner: worker,
       leaseExpiresAt,
-      attempts: num(doc, 'attempts') + 1,
+      attempts: attempts + 1,
       updatedAt: now,
     });
-    return updated ? decodeJob(updated) : null;
+    if (!updated) return null;
+    try {
+      return decodeJob(updated);
+    } catch (error) {
+      await deadLetterUnreadable(updated as Stored, error, now);
+      return null;
+    }
+  }
+
+  async function deadLetterUnreadable(doc: Stored, error: unknown, now: Date): Promise<void> {
+    const message = `The stored job cannot be read: ${error instanceof Error ? error.message : String(error)}`;
+    await store.casUpdate('jobs', doc, { status: 'dead', leaseOwner: null, leaseExpiresAt: null, lastError: { code: 'unreadable_job', message }, updatedAt: now });
+  }
+
+  /** A candidate's ordering key; a key of the wrong type reads as none (the claim then dead-letters the job). */
+  function keyOf(doc: Raw): string | null {
+    try {
+      return strOrNull(doc, 'orderingKey');
+    } catch {
+      return null;
+    }
   }
 
   /** Takes the ordering guard of `key` for `jobId`; false while another job holds it with a live lease. */
@@ -422,7 +466,7 @@ export function jobRepository(store: Store): JobRepository {
           // Decide every ordering key of the batch at once; their other jobs are not read again.
           const keys = new Set<string>();
           for (const doc of candidates) {
-            const key = strOrNull(doc, 'orderingKey');
+            const key = keyOf(doc);
             if (key !== null) keys.add(key);
           }
           for (const key of keys) decidedKeys.add(key);
@@ -430,7 +474,7 @@ export function jobRepository(store: Store): JobRepository {
           for (const doc of candidates) {
             await takeHeads(doc);
             if (claimed.length >= options.limit) break;
-            if (strOrNull(doc, 'orderingKey') !== null) continue;
+            if (keyOf(doc) !== null) continue;
             tried.push(doc._id);
             const job = await claimJob(doc, options.worker, now, leaseExpiresAt);
             if (job) claimed.push(job);
@@ -516,7 +560,7 @@ export function jobRepository(store: Store): JobRepository {
         const oid = parseObjectId(id);
         if (!oid) return null;
         const doc = await jobs().findOne({ _id: oid });
-        return doc ? decodeJob(doc) : null;
+        return doc ? decodeJob(doc, { readable: true }) : null;
       }),
 
     listDead: (filter) =>
@@ -528,7 +572,7 @@ export function jobRepository(store: Store): JobRepository {
           checkPositiveInt('limit', filter.limit);
           cursor.limit(filter.limit);
         }
-        return (await cursor.toArray()).map(decodeJob);
+        return (await cursor.toArray()).map((doc) => decodeJob(doc, { readable: true }));
       }),
 
     requeue: (id) =>
