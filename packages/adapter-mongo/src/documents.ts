@@ -113,15 +113,21 @@ export function jsonOrNull(doc: Raw, key: string): JsonValue | null {
   return value === undefined ? null : toJson(value);
 }
 
-function toJson(value: unknown): JsonValue {
+function toJson(value: unknown, writing = false): JsonValue {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
-  if (Array.isArray(value)) return value.map(toJson);
+  if (Array.isArray(value)) return value.map((v) => toJson(v, writing));
   if (typeof value === 'object') {
-    // A Date, an ObjectId, a Binary ... is no JSON value: refused, not turned into its fields.
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw new TypeError(`stored value is a ${proto?.constructor?.name ?? 'non-JSON object'}, not JSON`);
+    if (proto !== Object.prototype && proto !== null) {
+      // Written: as JSON does (a Date becomes its ISO string, as on the SQL adapters).
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (writing && typeof toJSON === 'function') return toJson(toJSON.call(value), writing);
+      // Read back: a Date, an ObjectId, a Binary ... stored by hand is no JSON value; refused,
+      // not turned into its fields.
+      throw new TypeError(`stored value is a ${proto?.constructor?.name ?? 'non-JSON object'}, not JSON`);
+    }
     const out: JsonObject = {};
     // defineProperty, not assignment: a `__proto__` key (JSON.parse and BSON both make it an
     // own property) stays data instead of replacing the copy's prototype.
@@ -129,7 +135,7 @@ function toJson(value: unknown): JsonValue {
       // As JSON (and the SQL adapters) do: a key holding `undefined` is left out (the driver
       // would store it as null); in arrays `undefined` becomes null, as JSON.stringify does.
       if (v === undefined) continue;
-      Object.defineProperty(out, k, { value: toJson(v), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, k, { value: toJson(v, writing), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
@@ -165,5 +171,5 @@ export function toDateOrNull(value: Date | null | undefined): Date | null {
 
 /** Deep-copies a JSON value for storage. */
 export function toStoredJson(value: JsonValue): JsonValue {
-  return toJson(value);
+  return toJson(value, true);
 }

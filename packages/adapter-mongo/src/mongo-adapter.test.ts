@@ -344,10 +344,30 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
       const raw = await jobs.findOne({ _id: oid(i) });
       expect(raw).toMatchObject({ status: 'dead', leaseOwner: null, lastError: { code: 'unreadable_job' } });
     }
-    // Reads still work: the unreadable payload reads as null.
+    // Reads still work: what cannot be read reads as null (or '' for a missing type).
     expect(await adapter.jobs.get(ids[1] ?? '')).toMatchObject({ status: 'dead', payload: null });
+    expect(await adapter.jobs.get(ids[3] ?? '')).toMatchObject({ status: 'dead', orderingKey: null });
+    expect((await adapter.jobs.listDead()).map((j) => j.id).sort()).toEqual([ids[1], ids[2], ids[3]].sort());
     expect((await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: 60_000 })).map((j) => j.id)).toEqual([]);
     for (const job of claimed) expect(await adapter.jobs.complete(job.id, 'w')).toBe(true);
+
+    // An ordered job without a type, ahead of a wanted job of its key, does not stop claims of
+    // the wanted types either: dead-lettered, then the next job of its key is handed out.
+    const ordered = await adapter.jobs.enqueue({ type: 'work', payload: { n: 6 }, orderingKey: 'k' });
+    const next = await adapter.jobs.enqueue({ type: 'work', payload: { n: 7 }, orderingKey: 'k' });
+    const healthy = await adapter.jobs.enqueue({ type: 'work', payload: { n: 8 } });
+    await jobs.updateOne({ _id: new ObjectId(ordered.id) }, { $unset: { type: '' } });
+    const first = await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: 60_000, types: ['work'] });
+    expect(first.map((j) => j.id)).toContain(healthy.id);
+    expect(await jobs.findOne({ _id: new ObjectId(ordered.id) })).toMatchObject({ status: 'dead', lastError: { code: 'unreadable_job' } });
+    const later = [...first, ...(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: 60_000, types: ['work'] }))];
+    expect(later.map((j) => j.id).sort()).toEqual([healthy.id, next.id].sort());
+  });
+
+  it('a Date written inside a JSON value is stored as its ISO string, as JSON (and the SQL adapters) do', async () => {
+    const at = new Date(Date.UTC(2031, 0, 2));
+    const { id } = await adapter.jobs.enqueue({ type: 'work', payload: { at } as unknown as JsonValue });
+    expect((await adapter.jobs.get(id))?.payload).toEqual({ at: '2031-01-02T00:00:00.000Z' });
   });
 
   it("close() closes the adapter's own client but never the user's", async () => {

@@ -50,14 +50,22 @@ export function decodeJob(doc: Raw, options: { readable?: boolean } = {}): JobRe
     if (!options.readable) throw error;
     payload = null;
   }
+  const lenient = <T>(read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (!options.readable) throw error;
+      return fallback;
+    }
+  };
   return {
     id: idString(doc['_id']),
-    type: str(doc, 'type'),
+    type: lenient(() => str(doc, 'type'), ''),
     tenant: strOrNull(doc, 'tenant'),
     groupId: strOrNull(doc, 'groupId'),
     payload,
     dedupeKey: strOrNull(doc, 'dedupeKey'),
-    orderingKey: strOrNull(doc, 'orderingKey'),
+    orderingKey: lenient(() => strOrNull(doc, 'orderingKey'), null),
     waitKey: strOrNull(doc, 'waitKey'),
     status: status(str(doc, 'status')),
     attempts: num(doc, 'attempts'),
@@ -295,7 +303,8 @@ export function jobRepository(store: Store): JobRepository {
     }
     const heads: Raw[] = [];
     for (const { head, live } of byKey.values()) {
-      if (!live && isDue(head, now) && (types === null || types.has(str(head, 'type')))) heads.push(head);
+      // A head whose type cannot be read is taken too: its claim dead-letters it (unreadable).
+      if (!live && isDue(head, now) && (types === null || typeof head['type'] !== 'string' || types.has(head['type']))) heads.push(head);
     }
     return heads;
   }

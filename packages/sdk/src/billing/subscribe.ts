@@ -197,13 +197,13 @@ export function createSubscriber(deps: SubscribeDeps) {
     billingGroup.endFreeTrial = latest(billingGroup.endFreeTrial, platformGroup?.freeTrialEndAt ?? null);
     // A job enqueued without the login's group data (`mno.billing.subscribe`): the platform's.
     if (platformGroup) {
-      billingGroup.currency ??= platformGroup.currency ?? null;
+      billingGroup.currency ??= platformGroup.currency || null;
       billingGroup.hasCreditCard ??= platformGroup.hasCreditCard ?? null;
-      billingGroup.name ??= platformGroup.name ?? null;
-      billingGroup.country ??= platformGroup.country ?? null;
-      billingGroup.email ??= platformGroup.email ?? null;
-      billingGroup.timezone ??= platformGroup.timezone ?? null;
-      billingGroup.city ??= platformGroup.city ?? null;
+      billingGroup.name ??= platformGroup.name || null;
+      billingGroup.country ??= platformGroup.country || null;
+      billingGroup.email ??= platformGroup.email || null;
+      billingGroup.timezone ??= platformGroup.timezone || null;
+      billingGroup.city ??= platformGroup.city || null;
     }
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;

@@ -423,6 +423,11 @@ describe('billing.subscribe', () => {
     expect(await mod.billing.subscribe({ tenant: TENANT, groupId: 'cld-1', companyId: 'company-cld-1' })).toMatchObject({ status: 'subscribed' });
     expect(calls[0]?.group).toMatchObject({ currency: 'EUR', hasCreditCard: true, name: 'Platform Co' });
     expect(rbills().map((b) => b.currency)).toEqual(['EUR']);
+    // An empty value on the platform is no value: null, as from the login's attributes.
+    await provisionGroup(storage, TENANT, 'cld-2');
+    api.addGroup('cld-2', { currency: '', name: '' });
+    expect(await mod.billing.subscribe({ tenant: TENANT, groupId: 'cld-2', companyId: 'company-cld-2' })).toMatchObject({ status: 'subscribed' });
+    expect(calls[1]?.group).toMatchObject({ currency: null, name: null });
   });
 
   it('refuses a plan the platform always refuses (frequency × period over a year, SemiMonth × 2), naming the path', async () => {
