@@ -8,7 +8,10 @@
 set -euo pipefail
 version=v1.24.2
 bin_dir="${FERRETDB_BIN_DIR:-/usr/local/bin}"
-if [ -x "$bin_dir/ferretdb" ] && "$bin_dir/ferretdb" --version 2>/dev/null | grep -q "version: $version"; then
+# `--version` output is read whole before it is matched: piping it into `grep -q` or `head`
+# ends the pipe early, and under pipefail the SIGPIPE of the writer fails the check (or the run).
+installed_version() { "$bin_dir/ferretdb" --version 2>/dev/null || true; }
+if [ -x "$bin_dir/ferretdb" ] && [[ "$(installed_version)" == *"version: $version"* ]]; then
   echo "ferretdb $version already installed in $bin_dir"
   exit 0
 fi
@@ -23,4 +26,5 @@ chmod -R u+w "$work/src"
 echo "$version" > "$work/src/build/version/version.txt"
 (cd "$work/src" && go build -o "$work/ferretdb" ./cmd/ferretdb)
 install -m 0755 "$work/ferretdb" "$bin_dir/ferretdb"
-"$bin_dir/ferretdb" --version | head -n 1
+out=$("$bin_dir/ferretdb" --version)
+echo "${out%%$'\n'*}"
