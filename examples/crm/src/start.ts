@@ -57,7 +57,7 @@ console.log(`
   What to click:
     1. Open ${sandbox.url}/ui/groups and press "Launch app" on a group${group ? ` (e.g. ${group.name})` : ''}.
     2. Pick a user on the sandbox's sign-in page${user ? ` (e.g. ${user.name} ${user.surname})` : ''}: you land in Acme CRM,
-       signed in, with the group's contacts and accounts imported from Connec!.
+       signed in; the contacts and accounts lists fill as the worker imports them from Connec!.
     3. Edit a contact in the CRM and see it in the sandbox's Connec! browser; edit a record
        in the sandbox and see the CRM update. "Cancel group" in the sandbox ends access.
 
