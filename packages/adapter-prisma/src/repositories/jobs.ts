@@ -73,9 +73,11 @@ function readPayload(row: Row): { ok: true; value: JsonValue } | { ok: false; re
   }
 }
 
-/** A stored job. An unreadable payload reads as null (its dead letter's `lastError` says why), so one bad row never hides the others. */
-function toJob(row: Row): JobRecord {
-  const payload = readPayload(row);
+/**
+ * A stored job. An unreadable payload reads as null (its dead letter's `lastError` says why), so
+ * one bad row never hides the others. `payload`: the row's payload when the caller read it already.
+ */
+function toJob(row: Row, payload = readPayload(row)): JobRecord {
   return {
     id: str(row, 'id'),
     type: str(row, 'type'),
@@ -386,7 +388,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       for (const row of claimed) {
         const payload = readPayload(row);
         if (payload.ok) {
-          jobs.push(toJob(row));
+          jobs.push(toJob(row, payload));
           continue;
         }
         const error: JsonObject = { code: 'unreadable_payload', message: `The job's stored payload cannot be read: ${payload.reason}` };
@@ -572,7 +574,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         'jobs.listDead',
         sql`SELECT ${COLUMNS} FROM maestrano_jobs WHERE ${join(conditions, ' AND ')} ORDER BY ${filter?.newestFirst ? raw('updated_at DESC, created_at DESC, id DESC') : raw('created_at, id')}${limit}`,
       );
-      return found.map(toJob);
+      return found.map((row) => toJob(row));
     },
 
     async requeue(id: string): Promise<boolean> {

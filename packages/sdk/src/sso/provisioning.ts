@@ -37,6 +37,11 @@ function failed(detail: string, cause?: unknown, status = 500): SsoError {
 }
 
 /** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
+/** The 403 of a login into a group Maestrano deleted (service cancelled). */
+function accountCancelled(): SsoError {
+  return new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+}
+
 function wrapped(error: unknown, detail: string): unknown {
   return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
 }
@@ -116,9 +121,7 @@ export class Provisioner {
       );
       if ('record' in state) {
         // Maestrano deleted this group (service cancelled): no new user or login in it.
-        if (state.record.status === 'cancelled') {
-          throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
-        }
+        if (state.record.status === 'cancelled') throw accountCancelled();
         return { record: state.record, created: false };
       }
       try {
@@ -239,7 +242,7 @@ export class Provisioner {
           await storage.groups.update(tenant.name, groupId, { orgUid: identity.group.orgUid });
         }
         // A group deletion does not take the user's lock: look again before granting anything.
-        await this.#refuseCancelled(tenant, groupId);
+        if (await this.#groupCancelled(tenant, groupId)) throw accountCancelled();
         const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
         if (current?.status === 'removed' && !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime())) {
           throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
@@ -253,9 +256,9 @@ export class Provisioner {
         if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
         // A deletion that cancelled the group while the membership was written: its last pass
         // (virtual mode) may have missed this membership, so the login withdraws it.
-        if ((await storage.groups.get(tenant.name, groupId))?.status === 'cancelled') {
+        if (await this.#groupCancelled(tenant, groupId)) {
           await this.#withdraw(tenant, userHandle, companyHandle);
-          throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+          throw accountCancelled();
         }
         // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
         if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
@@ -301,11 +304,9 @@ export class Provisioner {
     }
   }
 
-  /** 403 for a group Maestrano deleted (service cancelled). */
-  async #refuseCancelled(tenant: Tenant, groupId: string): Promise<void> {
-    if ((await this.#runtime.storage.groups.get(tenant.name, groupId))?.status === 'cancelled') {
-      throw new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
-    }
+  /** Whether Maestrano deleted the group (service cancelled), as storage has it now. */
+  async #groupCancelled(tenant: Tenant, groupId: string): Promise<boolean> {
+    return (await this.#runtime.storage.groups.get(tenant.name, groupId))?.status === 'cancelled';
   }
 
   async #reconcileMembership(

@@ -219,6 +219,11 @@ function recordProblem(value: unknown, max: number): 'depth' | 'nul' | null {
   return null;
 }
 
+/** `base` ms on the first attempt, doubling with each further one, never more than `cap`. */
+function doubling(base: number, attempt: number, cap: number): number {
+  return Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
+}
+
 /** Why the worker aborted a job's signal, or null when it did not. */
 type Interruption = JobInterruptedError['kind'] | null;
 
@@ -454,14 +459,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const settleRecordJob = async (job: JobRecord, payload: RecordJobPayload | null, result: RecordJobResult, interrupted: Interruption): Promise<unknown | null> => {
     if ('done' in result) return null;
     if ('park' in result) {
-      const delay = Math.min(600_000, engine.options.parkRetryMs * 2 ** Math.max(0, job.attempts - 1));
+      const delay = doubling(engine.options.parkRetryMs, job.attempts, 600_000);
       return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }), interrupted);
     }
     if ('retryInMs' in result) {
       // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
       // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
       // than dead-lettering the record while a crashed holder's lock is still live.
-      const delay = Math.min(Math.max(result.retryInMs, engine.options.lockTtlMs), result.retryInMs * 2 ** Math.max(0, job.attempts - 1));
+      const delay = doubling(result.retryInMs, job.attempts, Math.max(result.retryInMs, engine.options.lockTtlMs));
       return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }), interrupted);
     }
     const error = result.error;
@@ -546,7 +551,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    * to the import lock's TTL. A worker killed mid-import leaves its lock until that TTL; retrying
    * every 5 s spent every attempt before it expired and dead-lettered the company's only import.
    */
-  const busyRetryMs = (job: JobRecord) => Math.min(Math.max(5_000, engine.options.importLockTtlMs), 5_000 * 2 ** Math.max(0, job.attempts - 1));
+  const busyRetryMs = (job: JobRecord) => doubling(5_000, job.attempts, Math.max(5_000, engine.options.importLockTtlMs));
 
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
