@@ -1843,6 +1843,7 @@ export class SyncEngine {
         if (!link) continue;
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
         // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
+        report.deferred++;
         deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag }, link.connecId));
       }
       report.linked += links.length - failedLinks.size;

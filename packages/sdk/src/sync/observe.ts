@@ -124,15 +124,25 @@ export interface RecordFailure {
 }
 
 export interface EntityReport {
+  /** Connec! records read. */
   fetched: number;
+  /** Records created locally (`local.create`/`createMany`). */
   created: number;
+  /** Records already known, updated locally. */
   updated: number;
+  /** Records left as they were (unchanged, stale, tombstoned, before `importSince`; see `record.skipped`). */
   skipped: number;
-  /** Parked or failed records handed to the durable inbox (retried there). */
+  /**
+   * Records handed to the durable inbox, where they are retried: parked on a reference, busy,
+   * failed (also counted in `failed`), or applied but not yet linked back (a `link_failed`
+   * failure; also counted in `created` or `updated`).
+   */
   deferred: number;
+  /** Link-backs (our id sent to Connec!) that succeeded. */
   linked: number;
   /** Local records pushed during the import's outbound half (smart merge). */
   pushed: number;
+  /** Records whose mapper, local write or push failed (each one is in `failures`). */
   failed: number;
 }
 

@@ -102,6 +102,35 @@ describe('outbound half of the initial import', () => {
   });
 });
 
+describe('link-backs that fail during the import', () => {
+  it("are reported as link_failed failures and counted in `deferred`; the inbox job links them later", async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'organizations', { name: 'Acme Pty' }, 'o1');
+    h.connec.seed(GROUP, 'people', { first_name: 'Ann', last_name: 'Lee', organization_id: 'o1' }, 'p1');
+    h.connec.seed(GROUP, 'people', { first_name: 'Bob', last_name: 'Ng', organization_id: 'o1' }, 'p2');
+    let fail = true;
+    h.connec.rejectOp = (op) => (fail && op.method === 'put' && op.id === 'p2' ? { status: 503, error: 'Service Unavailable' } : null);
+
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+
+    expect(report.status).toBe('complete');
+    expect(report.entities.contacts).toMatchObject({ fetched: 2, created: 2, linked: 1, deferred: 1, failed: 0 });
+    expect(report.failures).toEqual([expect.objectContaining({ entity: 'contacts', direction: 'outbound', connecId: 'p2', code: 'link_failed' })]);
+    // Both records are created locally once; p2's link-back waits in the inbox.
+    expect(h.app.contacts.size).toBe(2);
+    expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 1 });
+    const ids = (r: { id?: unknown } | undefined) => (Array.isArray(r?.id) ? (r.id as { provider: string }[]) : []);
+    expect(ids(h.connec.find(GROUP, 'people', 'p2')).some((e) => e.provider !== 'connec')).toBe(false);
+
+    fail = false;
+    await h.drain(20);
+    expect(ids(h.connec.find(GROUP, 'people', 'p2')).some((e) => e.provider !== 'connec')).toBe(true);
+    expect(h.app.contacts.size).toBe(2);
+    expect(await h.sync.api.deadLetters()).toEqual([]);
+  });
+});
+
 describe('importSince', () => {
   it('applies updates to a record created before the cutoff once it is linked; unknown older records are still skipped', async () => {
     const h = await createHarness();
