@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'sso/index': 'src/sso/index.ts', 'testing/index': 'src/testing/index.ts' },
+  entry: { index: 'src/index.ts', 'sso/index': 'src/sso/index.ts', 'testing/index': 'src/testing/index.ts', 'testing/storage': 'src/testing/storage.ts' },
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -254,6 +254,40 @@ describe('an app that installs them', () => {
     }
   });
 
+  it('loads @org/maestrano-sdk/testing in an app without vitest (tests on node:test or Jest); only testing/storage needs it', async () => {
+    // A second app: the sdk and connec-client tarballs and their dependencies, no optional peer.
+    const bare = join(work, 'no-vitest');
+    const wanted = ['@org/maestrano-sdk', '@org/connec-client'];
+    for (const name of wanted) {
+      const pack = packs.find((p) => p.manifest.name === name);
+      if (!pack) throw new Error(`${name} was not packed`);
+      const target = join(bare, 'node_modules', name);
+      mkdirSync(target, { recursive: true });
+      await run('tar', ['xzf', pack.tarball, '-C', target, '--strip-components=1']);
+      for (const dep of Object.keys(pack.manifest.dependencies ?? {})) {
+        const path = join(bare, 'node_modules', dep);
+        if (wanted.includes(dep) || existsSync(path)) continue;
+        mkdirSync(dirname(path), { recursive: true });
+        symlinkSync(installedDir(dep, join(repoRoot, 'packages', pack.dir)), path, 'dir');
+      }
+    }
+    writeFileSync(
+      join(bare, 'probe.mjs'),
+      [
+        "const out = {};",
+        "const { createTestIdp } = await import('@org/maestrano-sdk/testing');",
+        "const idp = createTestIdp();",
+        "const xml = Buffer.from(idp.response({ uid: 'usr-1', email: 'a@b.c', groupUid: 'cld-1' }, { acsUrl: 'http://127.0.0.1:9/acs' }), 'base64').toString();",
+        "out.signed = xml.includes('SignatureValue') && xml.includes('usr-1');",
+        "out.storage = await import('@org/maestrano-sdk/testing/storage').then(() => 'loaded', (e) => e.code);",
+        'console.log(JSON.stringify(out));',
+      ].join('\n'),
+    );
+    const { stdout } = await run(process.execPath, ['probe.mjs'], { cwd: bare });
+    // The conformance suite fails to load here: the app really has no vitest.
+    expect(JSON.parse(stdout)).toEqual({ signed: true, storage: 'ERR_MODULE_NOT_FOUND' });
+  });
+
   it('loads every entry point from a CommonJS app through require() (Node 20.19 and later)', async (ctx) => {
     if (!(process.features as { require_module?: boolean }).require_module) {
       console.log(`skipped: Node ${process.version} cannot require() ES modules (20.19 and later can)`);

@@ -1,4 +1,4 @@
-import { describeStorageAdapter } from '@org/maestrano-sdk/testing';
+import { describeStorageAdapter } from '@org/maestrano-sdk/testing/storage';
 import { mongoAdapter } from '../src/index.js';
 import { mongoInspector } from './inspector.js';
 import { backend, mongoUrl, openTestDb, unavailable } from './support.js';

@@ -2,7 +2,7 @@
 // database on 127.0.0.1:5432 or MAESTRANO_TEST_PG_URL, created and dropped here) and
 // SQLite (a temp file). Both are migrated with migrate(); the inspector reads raw rows
 // through its own driver connection.
-import { describeStorageAdapter } from '@org/maestrano-sdk/testing';
+import { describeStorageAdapter } from '@org/maestrano-sdk/testing/storage';
 import { migrate, prismaAdapter } from '../src/index.js';
 import {
   createPgDatabase,

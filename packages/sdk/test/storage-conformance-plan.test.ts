@@ -1,4 +1,4 @@
-import { planStorageSuite, storageCases } from '@org/maestrano-sdk/testing';
+import { planStorageSuite, storageCases } from '@org/maestrano-sdk/testing/storage';
 import { describe, expect, it } from 'vitest';
 
 const total = Object.values(storageCases).reduce((sum, cases) => sum + Object.keys(cases).length, 0);

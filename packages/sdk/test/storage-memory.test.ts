@@ -1,6 +1,6 @@
 import { memoryAdapter, StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { describeStorageAdapter, memoryInspector } from '@org/maestrano-sdk/testing';
+import { describeStorageAdapter, memoryInspector } from '@org/maestrano-sdk/testing/storage';
 import { memoryState } from '../src/storage/memory.js';
 
 describeStorageAdapter({

@@ -1,18 +1,13 @@
 // Public API of @org/maestrano-sdk/testing: helpers for integrators' and adapter authors'
 // tests. Each module keeps its exports in its own section below.
 
-// --- storage conformance suite --------------------------------------------------------
-export {
-  CONFORMANCE_EPOCH,
-  createTestClock,
-  describeStorageAdapter,
-  memoryInspector,
-  planStorageSuite,
-  storageCases,
-} from './conformance/index.js';
+// --- storage inspection and the test clock ----------------------------------------------
+// The conformance suite itself (`describeStorageAdapter`, `planStorageSuite`, `storageCases`)
+// registers vitest tests: it is in `@org/maestrano-sdk/testing/storage`, so that this entry
+// loads without vitest (tests on node:test or Jest use the test IdP too).
+export { CONFORMANCE_EPOCH, createTestClock, memoryInspector } from './conformance/clock-and-inspector.js';
 export type {
   DescribeStorageAdapterOptions,
-  PlannedStorageCase,
   StorageAbility,
   StorageCase,
   StorageCaseContext,
@@ -33,7 +28,7 @@ export type {
   StoredReplay,
   StoredUser,
   TestClock,
-} from './conformance/index.js';
+} from './conformance/clock-and-inspector.js';
 
 // --- test SAML identity provider ------------------------------------------------------
 export { buildAssertionXml, buildResponseXml, createTestCertificate, createTestIdp, maestranoAttributes, signAssertion, stripSignature, tamperAttribute, xsw } from './idp.js';
