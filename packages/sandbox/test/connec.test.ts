@@ -69,10 +69,35 @@ describe('Connec! API (PROTOCOL §6)', () => {
     const missing = await api('GET', `/api/v2/${group}/people/00000000-0000-4000-8000-000000000000`);
     expect(missing.status).toBe(404);
     expect((missing.body.errors as Rec[])[0]).toMatchObject({ status: '404', code: 'resource-not-found' });
-    const withId = await api('POST', `/api/v2/${group}/people`, { people: { id: 'abc', first_name: 'X' } });
-    expect(withId.status).toBe(409);
-    const badBody = await api('POST', `/api/v2/${group}/people`, { person: { first_name: 'X' } });
-    expect(badBody.status).toBe(400);
+    // Refused writes store nothing and notify nobody, whoever sends them (the group's own app,
+    // never notified back, or another app, whose changes are notified).
+    const other = await sb.admin.createOtherApp({ groupIds: [group], name: 'Refused writes' });
+    const otherAuth = { authorization: basic(other.apiId, other.apiKey) };
+    const snapshot = async () => ({
+      people: await sb.admin.listRecords(group, 'people', { limit: 100_000, externalIds: true }),
+      // What was sent, not how its attempts go (the app at port 9 never answers them).
+      deliveries: (await sb.admin.waitForDeliveries(200)).deliveries.map((d) => ({ id: d.id, kind: d.kind, url: d.url, body: d.body })),
+    });
+    const before = await snapshot();
+    const refusedWrites: [number, unknown][] = [
+      [409, { people: { id: 'abc', first_name: 'X' } }],
+      [409, { people: { id: [{ id: 'c-1', provider: 'connec', realm: 'org-x' }], first_name: 'X' } }],
+      [400, { people: { id: [{ id: 'no-provider' }], first_name: 'X' } }],
+      [400, { person: { first_name: 'X' } }],
+    ];
+    for (const [status, body] of refusedWrites) {
+      for (const headers of [{}, otherAuth]) {
+        const res = await api('POST', `/api/v2/${group}/people`, body, headers);
+        expect(res.status, JSON.stringify(body)).toBe(status);
+        expect(await snapshot(), JSON.stringify(body)).toEqual(before);
+      }
+    }
+    // Control: the same write, accepted from the other app, is stored and notified.
+    const accepted = await api('POST', `/api/v2/${group}/people`, { people: { first_name: 'Accepted' } }, otherAuth);
+    expect(accepted.status).toBe(201);
+    const after = await snapshot();
+    expect(after.people).toHaveLength(before.people.length + 1);
+    expect(after.deliveries.map((d) => d.kind)).toEqual([...before.deliveries.map((d) => d.kind), 'connec.notification']);
     const list = await api('GET', `/api/v2/${group}/people?$top=1`);
     const someId = String(((list.body.people as Rec[])[0] as Rec).id);
     const del = await api('DELETE', `/api/v2/${group}/people/${someId}`);

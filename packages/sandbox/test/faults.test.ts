@@ -64,6 +64,26 @@ describe('fault injection (admin API)', () => {
     expect((await sb.admin.faults()).find((f) => f.id === rule.id)?.hits).toBe(1);
   });
 
+  it('latency - the delayed request is still unanswered after its fault fired and other requests were answered', async () => {
+    const rule = await sb.admin.addFault({ path, kind: 'latency', latencyMs: 600_000, count: 1 });
+    const abort = new AbortController();
+    const delayed = fetch(`${sb.url}${path}?$top=5`, { headers: { authorization: auth }, signal: abort.signal }).then(
+      (res) => ({ answered: res.status }),
+      (error: unknown) => ({ failed: error }),
+    );
+    const hits = async () => (await sb.admin.faults()).find((f) => f.id === rule.id)?.hits;
+    for (let i = 0; i < 500 && (await hits()) === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(await hits()).toBe(1);
+    // The sandbox goes on answering other requests, sent after the fault fired, while this one waits.
+    for (let i = 0; i < 3; i++) expect((await get('/api/v2/cld-sbx1/items')).status).toBe(200);
+    const pending = Symbol('pending');
+    expect(await Promise.race([delayed, Promise.resolve(pending)])).toBe(pending);
+    // Released by the client: it ends aborted, never answered.
+    abort.abort();
+    expect(await delayed).toEqual({ failed: expect.objectContaining({ name: 'AbortError' }) });
+    await sb.admin.removeFault(rule.id);
+  });
+
   it('rate - rate 0 never fires, rate 1 always fires', async () => {
     const never = await sb.admin.addFault({ path, kind: 'status', status: 500, rate: 0 });
     for (let i = 0; i < 5; i++) expect((await get()).status).toBe(200);

@@ -26,6 +26,15 @@ export interface FaultPlan {
   errors?: Record<string, string[]>;
   /** A raw body instead of the JSON envelope. */
   rawBody?: string;
+  /** When true, the request is never answered (nor processed): it is listed in `held`. */
+  hold?: boolean;
+}
+
+/** A request held by a `hold` fault; `closedUnanswered` turns true when the client gives up on it. */
+export interface HeldRequest {
+  method: string;
+  path: string;
+  closedUnanswered: boolean;
 }
 
 export interface RecordedRequest {
@@ -46,6 +55,7 @@ export interface AccountApiServer {
   recurringBills: Map<string, Row>;
   requests: RecordedRequest[];
   faults: FaultPlan[];
+  held: HeldRequest[];
   addGroup(id: string, attrs?: Record<string, unknown>): Row;
   addUser(id: string, groupIds: string[], attrs?: Record<string, unknown>): Row;
   close(): Promise<void>;
@@ -114,6 +124,7 @@ export async function startAccountApiServer(
   const memberships = new Map<string, string[]>();
   const requests: RecordedRequest[] = [];
   const faults: FaultPlan[] = [];
+  const held: HeldRequest[] = [];
   let seq = 0;
   const expected = `Basic ${Buffer.from(`${apiId}:${apiKey}`).toString('base64')}`;
 
@@ -128,6 +139,14 @@ export async function startAccountApiServer(
       (f) => f.times > 0 && (!f.method || f.method === method) && (!f.pathPrefix || url.pathname.startsWith(f.pathPrefix)),
     );
     if (fault) fault.times--;
+    if (fault?.hold) {
+      const entry: HeldRequest = { method, path: url.pathname, closedUnanswered: false };
+      held.push(entry);
+      res.on('close', () => {
+        entry.closedUnanswered = !res.writableFinished;
+      });
+      return;
+    }
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault && !fault.afterProcessing) return sendFault(res, fault);
 
@@ -257,6 +276,7 @@ export async function startAccountApiServer(
     recurringBills,
     requests,
     faults,
+    held,
     addGroup(id, attrs = {}) {
       const stamp = now().toISOString();
       const row: Row = {

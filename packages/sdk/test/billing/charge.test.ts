@@ -18,7 +18,7 @@ import {
   ValidationFailedError,
 } from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
-import { memoryAdapter } from '../../src/storage/memory.js';
+import { memoryAdapter, memoryState } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
 import { createWorker } from '../../src/worker/index.js';
@@ -136,6 +136,10 @@ describe('mno.billing.charge', () => {
     }
     expect(api.requests).toHaveLength(0);
     expect(await storage.ledger.get(chargeLedgerKey(TENANT, smsCharge.idempotencyKey))).toBeNull();
+    // Under no key at all (the empty key included): the ledger is empty, and no job was stored.
+    expect(await storage.ledger.get(chargeLedgerKey(TENANT, ''))).toBeNull();
+    expect([...memoryState(storage).ledger.keys()]).toEqual([]);
+    expect(memoryState(storage).jobs.size).toBe(0);
   });
 
   it('fails with ConfigError for an unknown tenant, storing nothing', async () => {

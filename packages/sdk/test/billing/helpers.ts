@@ -101,6 +101,7 @@ export function resetServer(api: AccountApiServer) {
   api.recurringBills.clear();
   api.requests.length = 0;
   api.faults.length = 0;
+  api.held.length = 0;
 }
 
 /**

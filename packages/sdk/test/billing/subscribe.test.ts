@@ -17,7 +17,7 @@ import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { createWorker } from '../../src/worker/index.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { crashingLedger, delay, losingFirstPost, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+import { crashingLedger, losingFirstPost, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
 
 const DAY = 86_400_000;
 const TENANT = 'maestrano-uat';
@@ -287,24 +287,32 @@ describe('billing.subscribe', () => {
   });
 
   it('caps the recurring bill POST below subscription.claimTtlMs, so no takeover overlaps it', async () => {
-    const realTime = memoryAdapter(); // claims expire in real time, like the POST's timeout
-    await provisionGroup(realTime, TENANT, 'cld-1');
-    const { runtime } = makeRuntime(realTime, [makeTenant(api)]);
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (req.method === 'POST') await delay(3_000, req.signal); // stuck on the way to the platform
-      return fetch(req);
-    }) as typeof fetch;
+    // Claims expire on the test clock, which stands still: the claim below lives until we advance it.
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const claimedAt = clock.now().getTime();
+    api.faults.push({ status: 500, times: 1, method: 'POST', hold: true }); // stuck on its way to the platform
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock.now);
     const mod = createAccountModule(runtime, {
       billing: { onCompanyCreated: () => basePlan, subscription: { claimTtlMs: 1_000 } },
     });
-    const started = Date.now();
     const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as Error).message).toMatch(/after 750 ms/);
-    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(api.held.map((h) => [h.method, h.path])).toEqual([['POST', '/api/v1/account/recurring_bills']]);
+    // The POST was cut, not left running: a round trip to the platform after subscribe() gave
+    // up finds the held request's connection already closed, unanswered.
+    await fetch(`${api.url}/api/v1/account/groups`).then((r) => r.body?.cancel());
+    expect(api.held[0]?.closedUnanswered).toBe(true);
+    // ...while its claim is still live (on the test clock): nobody could have taken it over yet.
+    const ledgerKey = subscriptionLedgerKey(TENANT, 'cld-1');
+    expect(await storage.ledger.get(ledgerKey)).toMatchObject({ status: 'pending', claimExpiresAt: new Date(claimedAt + 1_000) });
+    await expect(mod.billing.subscribe(payload(null))).rejects.toBeInstanceOf(JobDeferral);
     expect(rbills()).toHaveLength(0);
-    expect(await realTime.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toMatchObject({ status: 'pending' });
+    // Once the claim expired, the takeover subscribes: one recurring bill.
+    clock.advance(1_001);
+    expect(await mod.billing.subscribe(payload(null))).toMatchObject({ status: 'subscribed' });
+    expect(rbills()).toHaveLength(1);
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
   });
 
   it('refreshes the claim before POSTing after a reconciliation that outlived it (one recurring bill)', async () => {

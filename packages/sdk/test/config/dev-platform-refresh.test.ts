@@ -244,20 +244,43 @@ describe('tenantsFromDevPlatform: overlapping refreshes', () => {
     expect(maxInFlight).toBe(1);
   });
 
-  it('a failed refresh does not block the next one', async () => {
-    const tenants = await tenantsFromDevPlatform({ host, logger: quiet, key: 'k', secret: 's', refreshMs: 0 });
+  it('a failed refresh keeps the tenants and the cache file, and does not block the next one', async () => {
+    const cacheFile = join(dir, 'failed-refresh.json');
+    const tenants = await tenantsFromDevPlatform({ host, logger: quiet, key: 'k', secret: 's', cacheFile, refreshMs: 0 });
+    const cached = await readFile(cacheFile);
+    expect(cached.toString('utf8')).toBe(documentOf(['alpha', 'beta']));
     handle = (_n, _req, res) => {
       res.statusCode = 500;
-      res.end('{}');
+      res.end(documentOf(['from-the-500']));
     };
     const failing = tenants.refresh();
     const queued = tenants.refresh();
     await expect(failing).rejects.toThrow(/HTTP 500/);
     await expect(queued).rejects.toThrow(/HTTP 500/);
+    expect(requestCount).toBe(3);
+    expect(tenants.list().map((t) => t.name)).toEqual(['alpha', 'beta']);
+    expect((await readFile(cacheFile)).equals(cached)).toBe(true);
     handle = serveNames;
     names = ['gamma'];
     await tenants.refresh();
     expect(tenants.list().map((t) => t.name)).toEqual(['gamma']);
+    expect(await readFile(cacheFile, 'utf8')).toBe(documentOf(['gamma']));
+  });
+
+  it('a refresh answering an invalid document keeps the tenants and the cache file', async () => {
+    const cacheFile = join(dir, 'invalid-refresh.json');
+    const tenants = await tenantsFromDevPlatform({ host, logger: quiet, key: 'k', secret: 's', cacheFile, refreshMs: 0 });
+    const cached = await readFile(cacheFile);
+    for (const body of [JSON.stringify({ marketplaces: [{ ...marketplace('gamma'), sso: {} }] }), '{"marketplaces": [', 'null']) {
+      handle = (_n, _req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(body);
+      };
+      await expect(tenants.refresh(), body).rejects.toThrow(ConfigError);
+      expect(tenants.list().map((t) => t.name)).toEqual(['alpha', 'beta']);
+      expect((await readFile(cacheFile)).equals(cached), body).toBe(true);
+    }
+    expect(requestCount).toBe(4);
   });
 
   it('refreshes on its own every refreshMs until closed', async () => {
@@ -306,14 +329,17 @@ describe('tenantsFromDevPlatform: a body that stalls or breaks after the headers
     }
   });
 
-  it('at refresh time keeps the tenants, rejects refresh() with a ConfigError and logs a warning from the timer', async () => {
+  it('at refresh time keeps the tenants and the cache file, rejects refresh() with a ConfigError and logs a warning from the timer', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const { logger, entries } = recordingLogger();
-    const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 1000, timeoutMs: 300, logger });
+    const cacheFile = join(dir, 'stalled-refresh.json');
+    const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', cacheFile, refreshMs: 1000, timeoutMs: 300, logger });
     try {
+      const cached = await readFile(cacheFile);
       handle = stall;
       await expect(tenants.refresh()).rejects.toThrow(ConfigError);
       expect(tenants.list().map((t) => t.name)).toEqual(['alpha', 'beta']);
+      expect((await readFile(cacheFile)).equals(cached)).toBe(true);
       handle = reset;
       vi.advanceTimersByTime(1000);
       for (let i = 0; i < 200 && entries.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -325,9 +351,35 @@ describe('tenantsFromDevPlatform: a body that stalls or breaks after the headers
         },
       ]);
       expect(tenants.list().map((t) => t.name)).toEqual(['alpha', 'beta']);
+      expect((await readFile(cacheFile)).equals(cached)).toBe(true);
     } finally {
       tenants.close();
     }
+  });
+});
+
+describe('tenantsFromDevPlatform: start-up with an invalid document from the platform', () => {
+  it('uses a good cache with a warning, and leaves the cache file as it was', async () => {
+    const cacheFile = join(dir, 'invalid-start.json');
+    await writeFile(cacheFile, documentOf(['from-cache']));
+    const cached = await readFile(cacheFile);
+    handle = (_n, _req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ marketplaces: [{ ...marketplace('from-platform'), app: { host: 'ftp://x' } }] }));
+    };
+    const { logger, entries } = recordingLogger();
+    const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', cacheFile, refreshMs: 0, logger });
+    expect(requestCount).toBe(1);
+    expect(tenants.source).toBe('cache');
+    expect(tenants.list().map((t) => t.name)).toEqual(['from-cache']);
+    expect((await readFile(cacheFile)).equals(cached)).toBe(true);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message: 'maestrano: developer platform unavailable, using the cached tenants (possibly stale)',
+        fields: expect.objectContaining({ reason: expect.stringMatching(/marketplaces\[0\]\.app\.host: must be an http\(s\) URL/) }),
+      }),
+    ]);
   });
 });
 

@@ -163,8 +163,17 @@ describe('the Maestrano router (through toNodeListener on loopback)', () => {
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="maestrano"');
     // The stream's first pull happens when it is created; nothing was read past it.
     expect(pulled).toBeLessThanOrEqual(2);
-    const wrong = await handler(new Request('http://127.0.0.1/hooks/groups/cld-1/mkt-b', { method: 'DELETE', headers: creds['mkt-a'] }));
+    seen.length = 0;
+    // Another tenant's credentials, over loopback HTTP: refused before the handler runs.
+    const wrong = await fetch(`${baseUrl}/hooks/groups/cld-1/mkt-b`, { method: 'DELETE', headers: creds['mkt-a'] });
     expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Basic realm="maestrano"');
+    await wrong.body?.cancel();
+    expect(seen).toEqual([]);
+    // The same request with its own tenant's credentials reaches the handler.
+    const right = await fetch(`${baseUrl}/hooks/groups/cld-1/mkt-b`, { method: 'DELETE', headers: creds['mkt-b'] });
+    expect(right.status).toBe(200);
+    expect(seen.map((s) => [s.kind, s.tenant, s.params])).toEqual([['groupDeleted', 'mkt-b', { id: 'cld-1' }]]);
   });
 
   it('reads a body sent in many tiny chunks exactly, and refuses one that passes the limit', async () => {

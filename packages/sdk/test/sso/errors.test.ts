@@ -1,5 +1,6 @@
 import { createTestIdp, type LoginOptions, type TestIdp, type TestUser, tamperAttribute } from '@org/maestrano-sdk/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { memoryState } from '../../src/storage/memory.js';
 import { type Harness, type LoginAnswer, startHarness } from './harness.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
@@ -19,6 +20,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
+// Every case starts from an empty store and app (a case may end with a genuine login).
+afterEach(() => {
+  memoryState(h.storage).clear();
+  h.app.calls.length = 0;
+  h.app.companies.clear();
+  h.app.users.clear();
+  h.app.memberships.clear();
+  h.logins.length = 0;
+});
 
 /** SP-initiated login whose response is built with `options`; the browser cookie is the genuine one. */
 async function attempt(options: LoginOptions & { idp?: TestIdp; user?: TestUser }): Promise<LoginAnswer> {
@@ -37,6 +47,21 @@ async function expectRefused(res: LoginAnswer, status: number, reason: string): 
   expect(await h.storage.users.get(h.tenant, mallory.uid)).toBeNull();
   expect(h.app.calls).toEqual([]);
   expect(h.logins).toEqual([]);
+  // The refused response did not burn its assertion id (the replay store is untouched).
+  expect([...memoryState(h.storage).replay.keys()]).toEqual([]);
+}
+
+/**
+ * After a refusal, the genuine response (same assertion id, the right cookie) still logs in:
+ * the refusal consumed neither the assertion id nor the browser binding.
+ */
+async function expectGenuineAccepted(samlResponse: string, cookie: string | undefined): Promise<void> {
+  const res = await h.post(samlResponse, cookie === undefined ? {} : { cookie });
+  expect(res.body['error']).toBeUndefined();
+  expect(res.status).toBe(200);
+  expect(res.body['session']).toMatchObject({ uid: alice.uid });
+  expect(h.logins).toHaveLength(1);
+  expect(memoryState(h.storage).replay.size).toBe(1);
 }
 
 describe('SSO consume refuses every bad response with a typed reason and changes nothing', () => {
@@ -96,6 +121,7 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     const started = await h.init();
     const { samlResponse } = h.idp.respondTo(started.location, alice);
     await expectRefused(await h.post(samlResponse), 400, 'in_response_to');
+    await expectGenuineAccepted(samlResponse, started.cookie);
   });
 
   it("in_response_to: answering another browser's request", async () => {
@@ -103,6 +129,7 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     const attacker = await h.init();
     const { samlResponse } = h.idp.respondTo(attacker.location, alice);
     await expectRefused(await h.post(samlResponse, { cookie: victim.cookie }), 400, 'in_response_to');
+    await expectGenuineAccepted(samlResponse, attacker.cookie);
   });
 
   it('in_response_to: a forged binding cookie', async () => {
@@ -110,18 +137,26 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     const { samlResponse, request } = h.idp.respondTo(started.location, alice);
     const forged = `mno_sso_req_maestrano-test=${Buffer.from(JSON.stringify([[request.id, Date.now() + 60_000]])).toString('base64url')}.AAAA`;
     await expectRefused(await h.post(samlResponse, { cookie: forged }), 400, 'in_response_to');
+    await expectGenuineAccepted(samlResponse, started.cookie);
   });
 
   it('in_response_to: IdP-initiated responses are refused by default', async () => {
-    await expectRefused(await h.post(h.idp.response(alice, { acsUrl: h.acsUrl })), 400, 'in_response_to');
+    await expectRefused(await h.post(h.idp.response(alice, { acsUrl: h.acsUrl, assertionId: '_idp-initiated-refused' })), 400, 'in_response_to');
+    // A solicited response carrying the same assertion id is still accepted.
+    const started = await h.init();
+    const { samlResponse } = h.idp.respondTo(started.location, alice, { assertionId: '_idp-initiated-refused' });
+    await expectGenuineAccepted(samlResponse, started.cookie);
   });
 
-  it('in_response_to: an unsolicited assertion in a Response claiming this browser\'s request (Response@InResponseTo is unsigned)', async () => {
+  it("in_response_to: an unsolicited assertion in a Response claiming this browser's request (Response@InResponseTo is unsigned)", async () => {
     const started = await h.init();
     const request = h.idp.parseAuthnRequest(started.location);
-    const unsolicited = h.idp.responseXml(alice, { acsUrl: h.acsUrl, inResponseTo: null });
+    const unsolicited = h.idp.responseXml(alice, { acsUrl: h.acsUrl, inResponseTo: null, assertionId: '_unsolicited-refused' });
     const forged = unsolicited.replace('<samlp:Response ', `<samlp:Response InResponseTo="${request.id}" `);
     await expectRefused(await h.post(Buffer.from(forged).toString('base64'), { cookie: started.cookie }), 400, 'in_response_to');
+    // Neither the browser's request nor the assertion id was used up by the refusal.
+    const { samlResponse } = h.idp.respondTo(started.location, alice, { assertionId: '_unsolicited-refused' });
+    await expectGenuineAccepted(samlResponse, started.cookie);
   });
 
   it('status: the IdP answered with a non-success status', async () => {
@@ -160,13 +195,18 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await h.post(Buffer.from(deepInAssertion).toString('base64'), { cookie: started.cookie }), 400, 'malformed');
   });
 
-  it('malformed: a uid attribute other than the NameID, even when mno_uid matches it', async () => {
-    await expectRefused(await attempt({ user: { ...alice, extra: { uid: mallory.uid } } }), 400, 'malformed');
-  });
-
-  it('malformed: an mno_uid attribute other than the NameID, even when uid matches it', async () => {
-    await expectRefused(await attempt({ user: { ...alice, extra: { mno_uid: mallory.uid } } }), 400, 'malformed');
-  });
+  for (const attribute of ['uid', 'mno_uid'] as const) {
+    const other = attribute === 'uid' ? 'mno_uid' : 'uid';
+    it(`malformed: a${attribute === 'uid' ? '' : 'n'} ${attribute} attribute other than the NameID, even when ${other} matches it`, async () => {
+      const started = await h.init(h.tenant, `?group_id=${alice.groupUid}`);
+      const assertionId = `_bad-${attribute}`;
+      const bad = h.idp.respondTo(started.location, { ...alice, extra: { [attribute]: mallory.uid } }, { assertionId });
+      await expectRefused(await h.post(bad.samlResponse, { cookie: started.cookie }), 400, 'malformed');
+      // The genuine response for the same request and the same assertion id still logs in.
+      const genuine = h.idp.respondTo(started.location, alice, { assertionId });
+      await expectGenuineAccepted(genuine.samlResponse, started.cookie);
+    });
+  }
 
   it('unknown_tenant: 404 JSON for a tenant that does not exist', async () => {
     const res = await fetch(`${h.baseUrl}/maestrano/auth/saml/consume/nowhere`, { method: 'POST', body: 'SAMLResponse=x' });

@@ -1,7 +1,8 @@
 // Account webhooks racing SSO logins of the same user or group, through `mno.handler` on
 // loopback HTTP with real signed assertions. Provisioning hooks pause on a gate the test
-// opens, so each interleaving is forced, not hoped for. A webhook Maestrano got a 200 for is
-// never undone by a login that was in flight (PROTOCOL §5).
+// opens, and the storage's lock calls are observed (a refused take = someone waiting), so each
+// interleaving is forced, not hoped for. A webhook Maestrano got a 200 for is never undone by
+// a login that was in flight (PROTOCOL §5).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMaestrano, memoryAdapter, type StorageAdapter, toNodeListener } from '@org/maestrano-sdk';
@@ -12,6 +13,57 @@ const TENANT = 'races';
 const idp = createTestIdp();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** One call of `locks.acquire` or `locks.refresh`, as the storage answered it. */
+interface LockEvent {
+  op: 'acquire' | 'refresh';
+  key: string;
+  owner: string;
+  ok: boolean;
+  /** When the storage answered. */
+  at: number;
+}
+/** The owners the SDK gives its lock runs: the account webhooks, and SSO logins (the user lock). */
+const byWebhook = (e: LockEvent) => e.owner.includes(':webhook:');
+const byLogin = (e: LockEvent) => e.owner.includes(':sso-user:');
+
+/** `inner` with its lock calls recorded; `lockEvent` resolves at the first (past or future) match. */
+function observeLocks(inner: StorageAdapter): { storage: StorageAdapter; events: LockEvent[]; lockEvent(match: (e: LockEvent) => boolean): Promise<LockEvent> } {
+  const events: LockEvent[] = [];
+  const watchers = new Set<() => void>();
+  const record = (e: LockEvent) => {
+    events.push(e);
+    for (const watch of [...watchers]) watch();
+  };
+  const storage: StorageAdapter = {
+    ...inner,
+    locks: {
+      ...inner.locks,
+      acquire: async (key, owner, ttlMs) => {
+        const ok = await inner.locks.acquire(key, owner, ttlMs);
+        record({ op: 'acquire', key, owner, ok, at: Date.now() });
+        return ok;
+      },
+      refresh: async (key, owner, ttlMs) => {
+        const ok = await inner.locks.refresh(key, owner, ttlMs);
+        record({ op: 'refresh', key, owner, ok, at: Date.now() });
+        return ok;
+      },
+    },
+  };
+  const lockEvent = (match: (e: LockEvent) => boolean) =>
+    new Promise<LockEvent>((resolve) => {
+      const watch = () => {
+        const found = events.find(match);
+        if (!found) return;
+        watchers.delete(watch);
+        resolve(found);
+      };
+      watchers.add(watch);
+      watch();
+    });
+  return { storage, events, lockEvent };
+}
+
 interface Gate {
   reached: Promise<void>;
   release(): void;
@@ -20,6 +72,10 @@ interface Gate {
 interface App {
   storage: StorageAdapter;
   calls: string[];
+  /** Every lock take and renewal, in order. */
+  lockEvents: LockEvent[];
+  /** Resolves at the first lock event (already seen or to come) that matches. */
+  lockEvent(match: (e: LockEvent) => boolean): Promise<LockEvent>;
   /** The next call of `hook` pauses until the gate is released. */
   pauseAt(hook: string): Gate;
   login(user: TestUser): Promise<number>;
@@ -33,16 +89,20 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLoginMs?: number; provisioningClaimTtlMs?: number } = {}): Promise<App> {
-  const storage = memoryAdapter();
+async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisioningClaimTtlMs?: number } = {}): Promise<App> {
+  const { storage, events: lockEvents, lockEvent } = observeLocks(memoryAdapter());
   const calls: string[] = [];
   const gates = new Map<string, { hit: () => void; wait: Promise<void> }>();
+  /** Every gate's release (close() opens them all, so a failed case does not hang). */
+  const releases: (() => void)[] = [];
+  /** Waits at the gate set for `hook`, if any; true when it waited. */
   const pause = async (hook: string) => {
     const gate = gates.get(hook);
-    if (!gate) return;
+    if (!gate) return false;
     gates.delete(hook);
     gate.hit();
     await gate.wait;
+    return true;
   };
   let handler: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
   const server: Server = createServer(toNodeListener((request) => handler(request)));
@@ -81,10 +141,7 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLogin
     },
     onLogin: async ({ user, company }) => {
       calls.push(`onLogin:${user.uid}:${company.groupId}`);
-      if (extra.onLoginMs) {
-        await sleep(extra.onLoginMs);
-        calls.push(`onLogin-done:${user.uid}`);
-      }
+      if (await pause('onLogin')) calls.push(`onLogin-done:${user.uid}`);
       return Response.json({ ok: true });
     },
     sso: { allowIdpInitiated: true, ...(extra.provisioningClaimTtlMs ? { provisioningClaimTtlMs: extra.provisioningClaimTtlMs } : {}) },
@@ -95,6 +152,8 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLogin
   return {
     storage,
     calls,
+    lockEvents,
+    lockEvent,
     pauseAt(hook) {
       let hit!: () => void;
       let release!: () => void;
@@ -105,6 +164,7 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLogin
         release = resolve;
       });
       gates.set(hook, { hit, wait });
+      releases.push(release);
       return { reached, release };
     },
     async login(user) {
@@ -124,7 +184,13 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { onLogin
       await res.arrayBuffer();
       return res.status;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const release of releases) release();
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
   };
 }
 
@@ -135,13 +201,19 @@ async function state(storage: StorageAdapter, uid: string, groupId: string) {
   return { membership: membership?.status ?? null, user: (await storage.users.get(TENANT, uid))?.status ?? null };
 }
 
-/** Starts `webhook` while the login waits at `gate`, lets the login go a moment later, and returns both answers. */
+/**
+ * Starts `webhook` while the login waits at `gate`; lets the login go once the webhook either
+ * answered or was seen waiting for a lock (a refused take); returns both answers and whether
+ * the webhook had to wait.
+ */
 async function raceWebhookWithPausedLogin(a: App, login: Promise<number>, gate: Gate, path: string) {
   await gate.reached;
+  const from = a.lockEvents.length;
   const webhook = a.webhook(path);
-  await sleep(150);
+  const waiting = a.lockEvent((e) => a.lockEvents.indexOf(e) >= from && byWebhook(e) && e.op === 'acquire' && !e.ok);
+  const first = await Promise.race([waiting.then(() => 'waiting' as const), webhook.then(() => 'answered' as const)]);
   gate.release();
-  return { login: await login, webhook: await webhook };
+  return { login: await login, webhook: await webhook, webhookWaited: first === 'waiting' };
 }
 
 describe('a member removal racing a login of that user', () => {
@@ -150,7 +222,7 @@ describe('a member removal racing a login of that user', () => {
     expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
     const gate = app.pauseAt('createUser');
     const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1')), gate, '/maestrano/account/groups/cld-1/users/usr-1');
-    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(answers).toEqual({ login: 200, webhook: 200, webhookWaited: true });
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
     // The app heard of the removal after the login it undoes (its session ended by the hooks).
     expect(app.calls.slice(app.calls.indexOf('createUser:usr-1'))).toEqual([
@@ -167,7 +239,7 @@ describe('a member removal racing a login of that user', () => {
     expect(await app.login(member('usr-1', 'cld-1', 'Member'))).toBe(200);
     const gate = app.pauseAt('addMembership');
     const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1', 'Admin')), gate, '/maestrano/account/groups/cld-1/users/usr-1');
-    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(answers).toEqual({ login: 200, webhook: 200, webhookWaited: true });
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
   });
 
@@ -177,18 +249,29 @@ describe('a member removal racing a login of that user', () => {
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     const gate = app.pauseAt('addMembership');
     const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-2')), gate, '/maestrano/account/groups/cld-2/users/usr-1');
-    expect(answers).toEqual({ login: 200, webhook: 200 });
+    expect(answers).toEqual({ login: 200, webhook: 200, webhookWaited: true });
     expect(await state(app.storage, 'usr-1', 'cld-2')).toEqual({ membership: 'removed', user: 'blocked' });
   });
 
   it('an onLogin that outlasts the lock lease keeps the lock (renewed): the removal still waits for it', async () => {
-    app = await start('real', { onLoginMs: 1_600, provisioningClaimTtlMs: 1_000 });
+    app = await start('real', { provisioningClaimTtlMs: 1_000 });
     expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('onLogin');
     const login = app.login(member('usr-1', 'cld-1'));
-    while (!app.calls.includes('onLogin:usr-1:cld-1')) await sleep(10);
-    // Past one lease (1 s) into onLogin: the removal must still wait for the login to end.
-    await sleep(1_100);
-    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    await gate.reached;
+    // The login's take of the user lock: its first lease ends at most 1 s after it.
+    const lockKey = `webhook:user:${TENANT}:usr-1`;
+    const taken = await app.lockEvent((e) => byLogin(e) && e.key === lockKey && e.op === 'acquire' && e.ok);
+    // Until that first lease is over (a condition, not a guess: without renewal the lock is free now).
+    while (Date.now() <= taken.at + 1_000) await sleep(20);
+    const from = app.lockEvents.length;
+    const webhook = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
+    const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byWebhook(e) && e.key === lockKey && !e.ok);
+    // The removal must wait for the login (still in onLogin) rather than take the lock.
+    expect(await Promise.race([waiting.then(() => 'waiting'), webhook.then(() => 'answered')])).toBe('waiting');
+    expect(app.lockEvents.some((e) => byLogin(e) && e.key === lockKey && e.op === 'refresh' && e.ok)).toBe(true);
+    gate.release();
+    expect(await webhook).toBe(200);
     expect(await login).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
     expect(app.calls.slice(-4)).toEqual(['onLogin:usr-1:cld-1', 'onLogin-done:usr-1', 'removeMembership:usr-1:cld-1', 'blockUser:usr-1']);
@@ -200,8 +283,11 @@ describe('a member removal racing a login of that user', () => {
     const gate = app.pauseAt('removeMembership');
     const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
     await gate.reached;
+    const from = app.lockEvents.length;
     const login = app.login(member('usr-1', 'cld-1'));
-    await sleep(150);
+    // The login is waiting for the user lock the removal holds.
+    const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byLogin(e) && e.op === 'acquire' && !e.ok);
+    expect(await Promise.race([waiting.then(() => 'waiting'), login.then(() => 'answered')])).toBe('waiting');
     gate.release();
     expect(await removal).toBe(200);
     expect(await login).toBe(403);
@@ -227,7 +313,8 @@ describe('a group deletion racing a login into that group', () => {
     expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
     const gate = app.pauseAt('createUser');
     const answers = await raceWebhookWithPausedLogin(app, app.login(member('usr-1', 'cld-1')), gate, '/maestrano/account/groups/cld-1');
-    expect(answers).toEqual({ login: 403, webhook: 200 });
+    // The deletion (group lock only) runs to its end while the login is paused.
+    expect(answers).toEqual({ login: 403, webhook: 200, webhookWaited: false });
     expect((await app.storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
     expect((await state(app.storage, 'usr-1', 'cld-1')).membership).not.toBe('active');
     expect(app.calls).not.toContain('onLogin:usr-1:cld-1');

@@ -1,7 +1,8 @@
 import { createSyncModule, defineConnector, defineEntity, JobTypes, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { FakeConnec } from './fake-connec.js';
-import { A, C, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { memoryState } from '../../src/storage/memory.js';
+import { A, API_ID, API_KEY, C, createHarness, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime, testTenant } from './harness.js';
 
 const person = (over: Record<string, unknown> = {}) => ({
   id: [C('p9')],
@@ -54,13 +55,51 @@ describe('notifications: intake route', () => {
     expect((await storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(4);
   });
 
-  it('answers 401 for wrong or missing credentials and stores nothing', async () => {
+  it('answers 401 for wrong, missing or malformed credentials and stores nothing', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    const res = await h.notify({ people: [person()] }, { id: 'myapp', key: 'wrong' });
-    expect(res.status).toBe(401);
-    const counts = await h.storage.jobs.counts();
-    expect(counts.pending + counts.done + counts.running + counts.dead).toBe(0);
+    const route = h.sync.routes?.connecNotification;
+    if (!route) throw new Error('no notification route');
+    const body = JSON.stringify({ people: [person()] });
+    const post = (authorization: string | null) =>
+      route({
+        request: new Request('http://127.0.0.1/maestrano/connec/notifications/default', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(authorization === null ? {} : { authorization }) },
+          body,
+        }),
+        tenant: testTenant(),
+        params: {},
+      });
+    const stored = () => {
+      const state = memoryState(h.storage);
+      return { jobs: [...state.jobs.values()], idMaps: [...state.idMaps], cursors: [...state.cursors.values()], locks: [...state.locks.values()] };
+    };
+    const before = stored();
+    expect(before.jobs).toEqual([]);
+    const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
+    const refused: [string, Promise<Response>][] = [
+      ['wrong key', h.notify({ people: [person()] }, { id: API_ID, key: 'wrong' })],
+      ['wrong id', h.notify({ people: [person()] }, { id: 'other-app', key: API_KEY })],
+      ['no Authorization header', post(null)],
+      ['empty header', post('')],
+      ['Basic without credentials', post('Basic')],
+      ['Bearer scheme', post(`Bearer ${API_KEY}`)],
+      ['not base64', post('Basic %%%not-base64%%%')],
+      ['no colon', post(basic(`${API_ID}${API_KEY}`))],
+      ['extra part', post(`${basic(`${API_ID}:${API_KEY}`)} extra`)],
+    ];
+    for (const [what, pending] of refused) {
+      const res = await pending;
+      expect(res.status, what).toBe(401);
+      await res.body?.cancel();
+      expect(stored(), what).toEqual(before);
+    }
+    // The same body with the right credentials is stored (what the refusals above did not do).
+    const accepted = await post(basic(`${API_ID}:${API_KEY}`));
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ stored: 1 });
+    expect(stored().jobs).toHaveLength(1);
   });
 
   it('answers 400 for malformed bodies, naming the bad path, and stores nothing', async () => {
