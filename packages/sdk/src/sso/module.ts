@@ -98,7 +98,10 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
     if (!tenant.sso.enabled) return NOT_FOUND();
     try {
       const type = request.headers.get('content-type') ?? '';
-      if (!/^application\/x-www-form-urlencoded\b/i.test(type)) throw ssoError('malformed', `content-type ${type}`);
+      if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
+        const got = type.trim() === '' ? 'no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))}`;
+        throw ssoError('malformed', `${got} (the ACS expects application/x-www-form-urlencoded, the HTTP-POST binding)`);
+      }
       const form = new URLSearchParams(await request.text());
       const samlResponse = form.get('SAMLResponse');
       if (!samlResponse) throw ssoError('malformed', 'no SAMLResponse field');

@@ -174,6 +174,25 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await json.body?.cancel();
   });
 
+  it('malformed: the log says which content type came and which one the ACS expects', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logged = await startHarness({ logger: { debug() {}, info() {}, warn: (_m, f) => warnings.push(f ?? {}), error() {} } });
+    try {
+      const none = await fetch(logged.acsUrl, { method: 'POST' });
+      expect(none.status).toBe(400);
+      await none.body?.cancel();
+      const json = await fetch(logged.acsUrl, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      expect(json.status).toBe(400);
+      await json.body?.cancel();
+      expect(warnings.map((w) => w.cause)).toEqual([
+        'Error: no content-type (the ACS expects application/x-www-form-urlencoded, the HTTP-POST binding)',
+        'Error: content-type "application/json" (the ACS expects application/x-www-form-urlencoded, the HTTP-POST binding)',
+      ]);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('malformed: a DOCTYPE (even with unused entities) in an otherwise valid signed response', async () => {
     const started = await h.init();
     const request = h.idp.parseAuthnRequest(started.location);
