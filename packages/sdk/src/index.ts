@@ -6,6 +6,7 @@ export {
   ApiError,
   AuthenticationError,
   BillingError,
+  ClientConfigError,
   ConfigError,
   ConflictError,
   ConnectionError,
@@ -31,6 +32,7 @@ export type {
   FieldError,
   IssueSummary,
   MaestranoErrorCode,
+  MaestranoErrorOptions,
   SsoErrorReason,
   StorageOperation,
 } from './errors/index.js';

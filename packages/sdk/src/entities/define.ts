@@ -1,4 +1,11 @@
-import { isCollectionName, knownCollectionNames, normalizeCollectionName, type RecordOf, referenceFields } from '@org/connec-client';
+import {
+  connecCollections,
+  isCollectionName,
+  knownCollectionNames,
+  normalizeCollectionName,
+  type RecordOf,
+  referenceFields,
+} from '@org/connec-client';
 import { ConnectorDefinitionError } from '../errors/index.js';
 import type {
   AnyEntity,
@@ -99,31 +106,232 @@ function checkPath(entity: string, kind: string, path: unknown): void {
 const KNOWN_COLLECTIONS: ReadonlySet<string> = new Set(knownCollectionNames);
 
 /**
+ * Every key of a definition and the half of the sync that uses it. A `Record` over the keys of
+ * the widest definition, so a key added to the types and not here (or the reverse) does not
+ * compile.
+ */
+const KEY_SIDE: Record<keyof BidirectionalEntityDefinition, 'common' | 'inbound' | 'outbound'> = {
+  name: 'common',
+  connec: 'common',
+  direction: 'common',
+  references: 'common',
+  subRecords: 'common',
+  filter: 'common',
+  toLocal: 'inbound',
+  toLocalOnCreate: 'inbound',
+  local: 'inbound',
+  conflict: 'inbound',
+  toConnec: 'outbound',
+  toConnecOnCreate: 'outbound',
+  localId: 'outbound',
+  localUpdatedAt: 'outbound',
+  shouldPush: 'outbound',
+  matchingFields: 'outbound',
+};
+const ENTITY_KEYS: readonly string[] = Object.keys(KEY_SIDE);
+/** The `local` functions only inbound sync calls (outbound uses `local.list` alone). */
+const INBOUND_LOCAL_KEYS = ['create', 'update', 'get', 'createMany'] as const satisfies readonly (keyof InboundEntityDefinition['local'])[];
+
+function isKey(key: string): key is keyof typeof KEY_SIDE {
+  return Object.hasOwn(KEY_SIDE, key);
+}
+
+/**
+ * Keys the types reject but JavaScript callers and spreads can pass: an unknown key (a typo of a
+ * real one is ignored otherwise) and a key the entity's direction never uses (`toConnec` on an
+ * inbound entity would silently never push). A key set to `undefined` counts as absent.
+ */
+function checkKeys(name: string, direction: 'inbound' | 'outbound' | 'both', definition: object): void {
+  for (const [key, value] of Object.entries(definition)) {
+    if (value === undefined) continue;
+    if (!isKey(key)) {
+      const suggestion = closest(key, ENTITY_KEYS);
+      throw new ConnectorDefinitionError(
+        suggestion
+          ? `Entity "${name}": unknown key "${key}" (did you mean "${suggestion}"?)`
+          : `Entity "${name}": unknown key "${key}"; an entity takes ${ENTITY_KEYS.join(', ')}`,
+      );
+    }
+    const side = KEY_SIDE[key];
+    if (direction === 'inbound' && side === 'outbound') {
+      throw new ConnectorDefinitionError(
+        `Entity "${name}": "${key}" is only used by outbound sync, and this entity's direction is "inbound"; remove it, or use direction "both"`,
+      );
+    }
+    if (direction === 'outbound' && side === 'inbound' && key !== 'local') {
+      throw new ConnectorDefinitionError(
+        `Entity "${name}": "${key}" is only used by inbound sync, and this entity's direction is "outbound"; remove it, or use direction "both"`,
+      );
+    }
+    if (direction === 'outbound' && key === 'local' && typeof value === 'object' && value !== null) {
+      const local: { [key: string]: unknown } = value;
+      const unused = INBOUND_LOCAL_KEYS.find((k) => local[k] !== undefined);
+      if (unused) {
+        throw new ConnectorDefinitionError(
+          `Entity "${name}": "local.${unused}" is only used by inbound sync, and this entity's direction is "outbound" (which uses local.list only); remove it, or use direction "both"`,
+        );
+      }
+    }
+  }
+}
+
+/** `emial` -> `email`: the candidate within a small edit distance (case, `_` and `-` ignored), if any. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  return closestOf([{ word, candidates }]);
+}
+
+function closestOf(groups: readonly { word: string; candidates: readonly string[] }[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const { word, candidates } of groups) {
+    const w = simplify(word);
+    // Two edits for long words, fewer for short ones (`x` is not a typo of `id`).
+    const limit = Math.min(2, Math.floor((w.length - 1) / 2));
+    for (const candidate of candidates) {
+      if (candidate === word) continue;
+      const distance = editDistance(w, simplify(candidate));
+      if (distance <= limit && (best === undefined || distance < best.distance)) best = { candidate, distance };
+    }
+  }
+  return best?.candidate;
+}
+
+function simplify(word: string): string {
+  return word.toLowerCase().replace(/[_-]/g, '');
+}
+
+/** Levenshtein distance where swapping two adjacent characters counts as one edit. */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, (before[j - 2] ?? 0) + 1);
+      current.push(d);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+const NOT_A_PROMISE_HINT = {
+  inbound: 'do async work in local.create/update',
+  outbound: 'load what the record needs before pushing it',
+} as const;
+
+/**
+ * A mapper's result, checked not to be a Promise: an async mapper (JavaScript, or cast past
+ * the types) would hand `local.create` or Connec! a Promise instead of the record.
+ */
+function synchronous<T>(entity: string, mapper: string, side: keyof typeof NOT_A_PROMISE_HINT, result: T): T {
+  if ((typeof result === 'object' || typeof result === 'function') && result !== null && 'then' in result && typeof result.then === 'function') {
+    // The abandoned Promise's rejection must not surface as an unhandled rejection.
+    Promise.resolve(result).catch(() => undefined);
+    throw new ConnectorDefinitionError(
+      `${mapper} of entity "${entity}" returned a Promise: mappers must be synchronous and pure; ${NOT_A_PROMISE_HINT[side]}`,
+    );
+  }
+  return result;
+}
+
+/**
+ * The fields the typed catalog knows for a collection (its schema's keys), or null when it
+ * knows none (a collection outside the catalog, or a schema that does not list its fields).
+ */
+function catalogFields(collection: string): readonly string[] | null {
+  if (!isCollectionName(collection)) return null;
+  const schema: unknown = connecCollections[collection];
+  if (typeof schema !== 'object' || schema === null || !('shape' in schema)) return null;
+  const shape = schema.shape;
+  if (typeof shape !== 'object' || shape === null) return null;
+  const fields = Object.keys(shape);
+  return fields.length > 0 ? fields : null;
+}
+
+/**
+ * Paths of an entity against the fields the catalog knows for its collection. The schemas are
+ * loose (Connec! records may carry fields outside them, and an app may reference such a custom
+ * field), so a first segment the schema does not list is refused only when it is within a typo
+ * of one it does: `organisation_id` of people is `organization_id` misspelt, and would never
+ * resolve (the reference would silently reach `toLocal` unresolved).
+ */
+function checkCatalogPaths(entity: AnyEntity, collection: string): void {
+  const fields = catalogFields(collection);
+  if (fields === null || !isCollectionName(collection)) return;
+  const references = referenceFields[collection].map((r) => r.path);
+  const known = new Set([...fields, ...references.map((p) => firstSegment(p))]);
+  const listed = references.length > 0 ? `its reference fields: ${references.join(', ')}` : 'it has no reference fields';
+  for (const path of Object.keys(entity.references)) {
+    const first = firstSegment(path);
+    if (references.includes(path) || known.has(first)) continue;
+    const suggestion = closestOf([
+      { word: path, candidates: references },
+      { word: first, candidates: fields },
+    ]);
+    if (suggestion !== undefined) {
+      throw new ConnectorDefinitionError(
+        `Entity "${entity.name}": reference path "${path}" is not a field of ${collection} (${listed}); did you mean "${suggestion}"?`,
+      );
+    }
+  }
+  const check = (kind: string, path: string, first: string) => {
+    if (known.has(first)) return;
+    const suggestion = closest(first, fields);
+    if (suggestion !== undefined) {
+      throw new ConnectorDefinitionError(`Entity "${entity.name}": ${kind} "${path}" is not a field of ${collection}; did you mean "${suggestion}"?`);
+    }
+  };
+  for (const path of entity.subRecords) check('sub-record path', path, firstSegment(path));
+  // Connec! may write a nested matching field either way (`email/address`, `email.address`).
+  for (const field of entity.matchingFields) check('matching field', field, field.split(/[/.]/)[0] ?? field);
+}
+
+function firstSegment(path: string): string {
+  return path.split('/')[0] ?? path;
+}
+
+/**
+ * Refuses an async `toLocal`/`toLocalOnCreate` at compile time: `L` (what they return) is then
+ * a Promise, which would reach `local.create` as is. Mappers are synchronous and pure; I/O
+ * belongs in `local.*`. `NoInfer`, so that `L` is still inferred from the mappers alone.
+ */
+type Synchronous<L> =
+  Extract<NoInfer<L>, PromiseLike<unknown>> extends never
+    ? unknown
+    : { toLocal: 'mappers must be synchronous: toLocal and toLocalOnCreate return the record, not a Promise' };
+
+/**
  * Declares one synchronised entity. `direction` decides at the type level which functions
  * are required: inbound needs `toLocal` + `local.create/update`; outbound needs `toConnec` +
  * `localId`; both needs all of them. Shape errors that types cannot catch (bad names and
- * paths) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
+ * paths, unknown keys, keys the direction does not use) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
  *
  * Type arguments: `K` the Connec! collection, `L` the app's record, `C` the Connec! record the
  * mappers see, by default the catalog's type for `K` (`RecordOf<K>` of @org/connec-client).
  */
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: InboundEntityDefinition<C, L, K>,
+  definition: InboundEntityDefinition<C, L, K> & Synchronous<L>,
 ): Entity<L, K>;
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: OutboundEntityDefinition<C, L, K>,
 ): Entity<L, K>;
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: BidirectionalEntityDefinition<C, L, K>,
+  definition: BidirectionalEntityDefinition<C, L, K> & Synchronous<L>,
 ): Entity<L, K>;
 // Last, so that a definition matching none of the above is reported against the union: the
 // compiler then names the missing or forbidden key of the definition's own `direction`.
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: EntityDefinition<C, L, K>,
+  definition: EntityDefinition<C, L, K> & Synchronous<L>,
 ): Entity<L, K>;
 export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
   definition: EntityDefinition<C, L, K>,
 ): Entity<L, K> {
+  if (typeof definition !== 'object' || definition === null) {
+    throw new ConnectorDefinitionError(`defineEntity takes a definition object, not ${show(definition)}`);
+  }
   const name = definition.name;
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new ConnectorDefinitionError(
@@ -146,6 +354,7 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
   if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'both') {
     throw new ConnectorDefinitionError(`Entity "${name}": direction must be "inbound", "outbound" or "both"`);
   }
+  checkKeys(name, direction, definition);
   const references = { ...(definition.references ?? {}) };
   for (const [path, target] of Object.entries(references)) {
     checkPath(name, 'reference', path);
@@ -179,8 +388,8 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
     const get = local.get;
     const createMany = local.createMany;
     inbound = {
-      toLocal: (record, ctx) => d.toLocal(asC(record), ctx),
-      toLocalOnCreate: onCreate ? (record, ctx) => onCreate(asC(record), ctx) : undefined,
+      toLocal: (record, ctx) => synchronous(name, 'toLocal', 'inbound', d.toLocal(asC(record), ctx)),
+      toLocalOnCreate: onCreate ? (record, ctx) => synchronous(name, 'toLocalOnCreate', 'inbound', onCreate(asC(record), ctx)) : undefined,
       local: {
         create: (data, ctx) => local.create(asL(data), ctx),
         update: (id, data, ctx) => local.update(id, asL(data), ctx),
@@ -202,8 +411,8 @@ export function defineEntity<const K extends string, L, C extends ConnecRecord =
     const updatedAt = d.localUpdatedAt;
     const shouldPush = d.shouldPush;
     outbound = {
-      toConnec: (record, ctx) => d.toConnec(asL(record), ctx),
-      toConnecOnCreate: onCreate ? (record, ctx) => onCreate(asL(record), ctx) : undefined,
+      toConnec: (record, ctx) => synchronous(name, 'toConnec', 'outbound', d.toConnec(asL(record), ctx)),
+      toConnecOnCreate: onCreate ? (record, ctx) => synchronous(name, 'toConnecOnCreate', 'outbound', onCreate(asL(record), ctx)) : undefined,
       localId: (record) => d.localId(asL(record)),
       localUpdatedAt: updatedAt ? (record) => updatedAt(asL(record)) : undefined,
       shouldPush: shouldPush ? (record) => shouldPush(asL(record)) : undefined,
@@ -251,7 +460,7 @@ export function normalizeCollection(key: string): string {
 
 /**
  * Assembles entities into a connector and checks what types cannot: unique names, reference
- * targets that exist, and an import order in which referenced entities come first (cycles are
+ * targets that exist, paths that misspell a field of a catalog collection, and an import order in which referenced entities come first (cycles are
  * allowed: records whose reference is still unknown are parked until it arrives).
  */
 export function defineConnector(input: ConnectorInput): ConnectorDefinition {
@@ -284,6 +493,7 @@ export function defineConnector(input: ConnectorInput): ConnectorDefinition {
         );
       }
     }
+    checkCatalogPaths(entity, collection);
     for (const path of entity.subRecords) {
       if (Object.hasOwn(entity.references, path)) {
         throw new ConnectorDefinitionError(`Entity "${entity.name}": "${path}" is declared both as a reference and a sub-record`);

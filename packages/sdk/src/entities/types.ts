@@ -119,13 +119,13 @@ interface EntityCommon<C extends ConnecRecord, K extends string> {
    * Paths of sub-record arrays whose elements carry their own Connec! id arrays (`lines`).
    * Inbound, each element's `id` is replaced by the app's sub-record id or null (new line).
    */
-  subRecords?: string[];
+  subRecords?: readonly string[];
   /** Only records passing this predicate belong to the entity (two entities on one collection). */
   filter?: (record: NoInfer<C>) => boolean;
 }
 
 interface InboundFunctions<C extends ConnecRecord, L> {
-  /** Connec! -> app. Pure. References are already app ids (string) or null. */
+  /** Connec! -> app. Pure and synchronous (never async). References are already app ids (string) or null. */
   toLocal: (record: NoInfer<C>, ctx: MapperContext) => L;
   /** Used instead of `toLocal` the first time a record is created locally. */
   toLocalOnCreate?: (record: NoInfer<C>, ctx: MapperContext) => L;
@@ -146,7 +146,7 @@ interface OutboundFunctions<C extends ConnecRecord, L> {
   /** Per-record opt-out: records for which this returns false are never pushed. */
   shouldPush?: (record: L) => boolean;
   /** Connec! fields used to merge with an existing record on first push (`opts.matching_fields`). */
-  matchingFields?: string[];
+  matchingFields?: readonly string[];
 }
 
 export interface InboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string>

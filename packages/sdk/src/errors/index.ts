@@ -7,6 +7,7 @@ import { ClientConfigError, type IssueSummary, MaestranoError, type MaestranoErr
 export {
   ApiError,
   AuthenticationError,
+  ClientConfigError,
   ConflictError,
   ConnectionError,
   isMaestranoError,
@@ -31,7 +32,8 @@ export type {
 /**
  * Invalid configuration. `issues` name the bad keys; secret values are never echoed.
  * It is a connec-client `ClientConfigError` (same code, `config_invalid`), so one
- * `instanceof ClientConfigError` catches bad SDK configuration and bad Connec! client options.
+ * `instanceof ClientConfigError` (exported by this package too) catches bad SDK configuration and
+ * bad Connec! client options.
  */
 export class ConfigError extends ClientConfigError {
   constructor(message: string, options: MaestranoErrorOptions & { issues?: IssueSummary[] } = {}) {

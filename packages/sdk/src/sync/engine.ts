@@ -1212,7 +1212,14 @@ export class SyncEngine {
     if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
     const results: PushItemResult[] = [];
     if (!this.enabled(scope, entity, 'outbound')) {
-      for (const record of records) results.push({ localId: outbound.localId(record), status: 'skipped', connecId: null, httpStatus: null, error: 'outbound sync disabled for this group' });
+      for (const record of records) {
+        const id = pushLocalId(entity.name, outbound.localId, record);
+        results.push(
+          id.error === null
+            ? { localId: id.localId, status: 'skipped', connecId: null, httpStatus: null, error: 'outbound sync disabled for this group' }
+            : { localId: id.localId, status: 'failed', connecId: null, httpStatus: null, error: id.error, code: MAPPER_ERROR },
+        );
+      }
       return results;
     }
     const ids = this.idScope(scope, entity.name);
@@ -1223,10 +1230,32 @@ export class SyncEngine {
     /** Local ids about to be sent for the first time, with no id map yet. */
     const unmapped: string[] = [];
     for (const record of records) {
-      const localId = outbound.localId(record);
       const index = results.length;
+      // `localId` and `shouldPush` are mappers too: one that fails for a record (no usable id, a
+      // null record from JavaScript) fails that record only, like a throwing `toConnec`.
+      const id = pushLocalId(entity.name, outbound.localId, record);
+      const localId = id.localId;
+      if (id.error !== null) {
+        // No id to record the failure under: it lives in the result and the event only.
+        this.counters.pushFailed++;
+        results.push({ localId, status: 'failed', connecId: null, httpStatus: null, error: id.error, code: MAPPER_ERROR });
+        this.emitPushed(scope, entity, localId, null, 0, false);
+        continue;
+      }
       results.push({ localId, status: 'skipped', connecId: null, httpStatus: null, error: null });
-      if (outbound.shouldPush && !outbound.shouldPush(record)) {
+      let optedOut = false;
+      try {
+        optedOut = outbound.shouldPush !== undefined && !outbound.shouldPush(record);
+      } catch (error) {
+        const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${error instanceof Error ? error.message : String(error)}`;
+        const code = MAPPER_ERROR;
+        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
+        this.counters.pushFailed++;
+        results[index] = { localId, status: 'failed', connecId: null, httpStatus: null, error: message, code };
+        this.emitPushed(scope, entity, localId, null, 0, false);
+        continue;
+      }
+      if (optedOut) {
         results[index] = { localId, status: 'skipped', connecId: null, httpStatus: null, error: 'opted out' };
         continue;
       }
@@ -1880,6 +1909,26 @@ function isLastPage(page: ConnecPage, top: number, fetchedTo: number): boolean {
   if (page.hasNextPage === true) return false;
   if (page.hasNextPage === false) return page.total === null || reachedTotal;
   return page.records.length < top || reachedTotal;
+}
+
+/**
+ * The id `localId` gives a record to push, or why it gives none: it must return a non-empty
+ * string. `localId` is then the value as text when it has one (`42`), '' otherwise.
+ */
+function pushLocalId(entity: string, localId: (record: unknown) => string, record: unknown): { localId: string; error: string | null } {
+  let value: unknown;
+  try {
+    value = localId(record);
+  } catch (error) {
+    return {
+      localId: '',
+      error: `localId of entity "${entity}" threw (it must return a non-empty string): ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
+  if (typeof value === 'string' && value !== '') return { localId: value, error: null };
+  const scalar = typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
+  const shown = typeof value === 'string' ? JSON.stringify(value) : scalar || value == null ? String(value) : `a ${typeof value}`;
+  return { localId: scalar ? String(value) : '', error: `localId of entity "${entity}" must return a non-empty string, not ${shown}` };
 }
 
 /**

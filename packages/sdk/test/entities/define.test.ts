@@ -2,13 +2,18 @@
 // includes test/: every `@ts-expect-error` below fails the typecheck once the error it expects
 // is gone) and what only the run-time checks can catch (ConnectorDefinitionError).
 import type { RecordOf } from '@org/connec-client';
+import { ClientConfigError as ConnecClientConfigError } from '@org/connec-client';
 import {
+  ClientConfigError,
+  ConfigError,
   type ConflictPolicy,
   type ConflictStrategy,
   ConnectorDefinitionError,
   defineConnector,
   defineEntity,
   type LocalContext,
+  type MaestranoErrorOptions,
+  type MapperContext,
 } from '@org/maestrano-sdk';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
@@ -308,8 +313,9 @@ describe('defineConnector: references the catalog knows must point at an entity 
     const items = inbound('items', 'items', { parent_item_id: 'items' });
     const invoices = inbound('invoices', 'invoices', { person_id: 'contacts', 'lines/item_id': 'items' });
     expect(defineConnector({ entities: [companies, contacts, items, invoices] }).entities).toHaveLength(4);
-    // Not in the catalog (which may be incomplete): taken on trust.
-    expect(defineConnector({ entities: [companies, inbound('c2', 'people', { organisation_id: 'companies' })] }).entities).toHaveLength(2);
+    // Not in the catalog nor the collection's schema, and not close to any of its fields: a
+    // custom field, taken on trust.
+    expect(defineConnector({ entities: [companies, inbound('c2', 'people', { primary_company_id: 'companies' })] }).entities).toHaveLength(2);
     // The catalog's target depends on the record.
     const payments = inbound('payments', 'payments', { 'payment_lines/linked_transactions/id': 'invoices' });
     expect(defineConnector({ entities: [invoices, contacts, items, companies, payments] }).entities).toHaveLength(5);
@@ -360,4 +366,261 @@ describe('defineEntity type errors name the key at fault', () => {
     );
     expect(text).toMatch(/property 'toConnec' are incompatible/);
   }, 60_000);
+});
+
+describe('defineEntity: keys its direction does not use, and unknown keys, are refused at run time', () => {
+  // What a JavaScript caller (or a spread of a wider object) can pass: the types reject all of these.
+  const defineUntyped = defineEntity as unknown as (definition: Record<string, unknown>) => ReturnType<typeof defineEntity>;
+  const inboundDef = { name: 'c', connec: 'people', direction: 'inbound', toLocal: () => ({}), local: store };
+  const outboundDef = { name: 'c', connec: 'people', direction: 'outbound', toConnec: () => ({}), localId: () => 'x' };
+
+  it.each([
+    ['toConnec', () => ({})],
+    ['toConnecOnCreate', () => ({})],
+    ['localId', () => 'x'],
+    ['localUpdatedAt', () => null],
+    ['shouldPush', () => true],
+    ['matchingFields', ['email']],
+  ])('refuses the outbound-only key %s on an inbound entity', (key, value) => {
+    expect(() => defineUntyped({ ...inboundDef, [key]: value })).toThrow(ConnectorDefinitionError);
+    expect(() => defineUntyped({ ...inboundDef, [key]: value })).toThrow(
+      `Entity "c": "${key}" is only used by outbound sync, and this entity's direction is "inbound"; remove it, or use direction "both"`,
+    );
+  });
+
+  it.each([
+    ['toLocal', () => ({})],
+    ['toLocalOnCreate', () => ({})],
+    ['conflict', 'connec-wins'],
+  ])('refuses the inbound-only key %s on an outbound entity', (key, value) => {
+    expect(() => defineUntyped({ ...outboundDef, [key]: value })).toThrow(ConnectorDefinitionError);
+    expect(() => defineUntyped({ ...outboundDef, [key]: value })).toThrow(
+      `Entity "c": "${key}" is only used by inbound sync, and this entity's direction is "outbound"; remove it, or use direction "both"`,
+    );
+  });
+
+  it.each(['create', 'update', 'get', 'createMany'])('refuses local.%s on an outbound entity, which only uses local.list', (key) => {
+    expect(() => defineUntyped({ ...outboundDef, local: { [key]: async () => null } })).toThrow(
+      `Entity "c": "local.${key}" is only used by inbound sync, and this entity's direction is "outbound" (which uses local.list only); remove it, or use direction "both"`,
+    );
+  });
+
+  it('refuses unknown keys, suggesting the closest known one', () => {
+    expect(() => defineUntyped({ ...inboundDef, refrences: { organization_id: 'companies' } })).toThrow(ConnectorDefinitionError);
+    expect(() => defineUntyped({ ...inboundDef, refrences: { organization_id: 'companies' } })).toThrow(
+      'Entity "c": unknown key "refrences" (did you mean "references"?)',
+    );
+    expect(() => defineUntyped({ ...outboundDef, matching_fields: ['email'] })).toThrow('Entity "c": unknown key "matching_fields" (did you mean "matchingFields"?)');
+    // Reported before the missing key it stands for.
+    const { toLocal: _toLocal, ...withoutToLocal } = inboundDef;
+    expect(() => defineUntyped({ ...withoutToLocal, toLocl: () => ({}) })).toThrow('Entity "c": unknown key "toLocl" (did you mean "toLocal"?)');
+    expect(() => defineUntyped({ ...inboundDef, primaryKey: 'id' })).toThrow(
+      'Entity "c": unknown key "primaryKey"; an entity takes name, connec, direction, references, subRecords, filter, toLocal, toLocalOnCreate, local, conflict, toConnec, toConnecOnCreate, localId, localUpdatedAt, shouldPush, matchingFields',
+    );
+  });
+
+  it('keeps accepting every key of each direction, local.list outbound, and keys set to undefined', () => {
+    const list = async function* () {
+      yield [];
+    };
+    const all = {
+      name: 'c',
+      connec: 'people',
+      direction: 'both',
+      references: {},
+      subRecords: [],
+      filter: () => true,
+      toLocal: () => ({}),
+      toLocalOnCreate: () => ({}),
+      local: { ...store, get: async () => null, createMany: async () => [], list },
+      conflict: 'connec-wins',
+      toConnec: () => ({}),
+      toConnecOnCreate: () => ({}),
+      localId: () => 'x',
+      localUpdatedAt: () => null,
+      shouldPush: () => true,
+      matchingFields: ['email'],
+    };
+    expect(defineUntyped(all).direction).toBe('both');
+    expect(defineUntyped({ ...outboundDef, local: { list } }).list).toBeTypeOf('function');
+    expect(defineUntyped({ ...inboundDef, toConnec: undefined, matchingFields: undefined }).direction).toBe('inbound');
+    expect(defineUntyped({ ...outboundDef, toLocal: undefined, local: { list, create: undefined } }).direction).toBe('outbound');
+  });
+});
+
+describe('mappers must be synchronous', () => {
+  const ctx: MapperContext = { tenant: 't', groupId: 'g', entity: 'e', connecId: null, localId: null, isCreate: true, settings: {} };
+
+  it('types: an async toLocal or toLocalOnCreate is refused, as an async toConnec already is', () => {
+    defineEntity({
+      name: 'async-to-local',
+      connec: 'people',
+      direction: 'inbound',
+      // @ts-expect-error toLocal must return the record, not a Promise of it
+      toLocal: async (p) => ({ name: p.first_name ?? '' }),
+      local: { create: async () => ({ id: '1' }), update: async () => undefined },
+    });
+    defineEntity({
+      name: 'async-to-local-on-create',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p) => ({ name: p.first_name ?? '' }),
+      // @ts-expect-error toLocalOnCreate must return the record, not a Promise of it
+      toLocalOnCreate: async (p) => ({ name: p.first_name ?? '' }),
+      local: { create: async () => ({ id: '1' }), update: async () => undefined },
+    });
+    defineEntity<'people', Promise<{ name: string }>>({
+      name: 'async-explicit',
+      connec: 'people',
+      direction: 'inbound',
+      // @ts-expect-error not even with a Promise as the explicit local type
+      toLocal: async (p) => ({ name: p.first_name ?? '' }),
+      local: { create: async () => ({ id: '1' }), update: async () => undefined },
+    });
+    defineEntity({
+      name: 'async-to-connec',
+      connec: 'people',
+      direction: 'outbound',
+      // @ts-expect-error toConnec must return the record, not a Promise of it
+      toConnec: async (c: { n: string }) => ({ first_name: c.n }),
+      localId: () => '1',
+    });
+  });
+
+  it('types: the local record is still inferred from toLocal, not from what local.list yields', () => {
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'both',
+      toLocal: (p, ctx) => ({ id: ctx.localId ?? '', org: typeof p.organization_id === 'string' ? p.organization_id : null }),
+      toConnec: (c) => ({ organization_id: c.org }),
+      localId: (c) => c.id,
+      local: {
+        create: async () => ({ id: '1' }),
+        update: async () => undefined,
+        list: async function* () {
+          yield [{ id: '1', org: null }];
+        },
+      },
+    });
+    expectTypeOf<NonNullable<(typeof contacts)['__local']>>().toEqualTypeOf<{ id: string; org: string | null }>();
+  });
+
+  it('an async toLocal, toLocalOnCreate, toConnec or toConnecOnCreate (JavaScript) throws when called, naming the mapper', () => {
+    const defineUntyped = defineEntity as unknown as (definition: Record<string, unknown>) => ReturnType<typeof defineEntity>;
+    const later = async () => ({ name: 'x' });
+    const entity = defineUntyped({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'both',
+      toLocal: later,
+      toLocalOnCreate: later,
+      local: store,
+      toConnec: later,
+      toConnecOnCreate: later,
+      localId: () => 'x',
+    });
+    expect(() => entity.inbound?.toLocal({}, ctx)).toThrow(ConnectorDefinitionError);
+    expect(() => entity.inbound?.toLocal({}, ctx)).toThrow(
+      'toLocal of entity "contacts" returned a Promise: mappers must be synchronous and pure; do async work in local.create/update',
+    );
+    expect(() => entity.inbound?.toLocalOnCreate?.({}, ctx)).toThrow('toLocalOnCreate of entity "contacts" returned a Promise');
+    expect(() => entity.outbound?.toConnec({}, ctx)).toThrow('toConnec of entity "contacts" returned a Promise: mappers must be synchronous');
+    expect(() => entity.outbound?.toConnecOnCreate?.({}, ctx)).toThrow('toConnecOnCreate of entity "contacts" returned a Promise');
+    // A rejected Promise a mapper returned is not left unhandled.
+    const rejecting = defineUntyped({ name: 'r', connec: 'people', direction: 'inbound', toLocal: async () => Promise.reject(new Error('late')), local: store });
+    expect(() => rejecting.inbound?.toLocal({}, ctx)).toThrow('returned a Promise');
+  });
+});
+
+describe('defineEntity types: readonly arrays', () => {
+  it('accepts `as const` matchingFields and subRecords', () => {
+    interface Person {
+      id: string;
+      first: string;
+    }
+    const outbound = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'outbound',
+      matchingFields: ['email'] as const,
+      toConnec: (c: Person) => ({ first_name: c.first }),
+      localId: (c: Person) => c.id,
+    });
+    const definition = {
+      name: 'invoices',
+      connec: 'invoices',
+      direction: 'inbound',
+      subRecords: ['lines'],
+      toLocal: () => ({}),
+      local: store,
+    } as const;
+    const invoices = defineEntity(definition);
+    const fields: readonly string[] = ['name'];
+    const orgs = defineEntity({
+      name: 'orgs',
+      connec: 'organizations',
+      direction: 'outbound',
+      matchingFields: fields,
+      toConnec: (o: Person) => ({ name: o.first }),
+      localId: (o: Person) => o.id,
+    });
+    expect([outbound.matchingFields, invoices.subRecords, orgs.matchingFields]).toEqual([['email'], ['lines'], ['name']]);
+  });
+});
+
+describe('defineConnector: paths must exist in the collection the catalog describes', () => {
+  const companies = inbound('companies', 'organizations');
+
+  it('refuses a reference path that is neither a reference nor a field of the collection, suggesting the closest', () => {
+    const contacts = inbound('contacts', 'people', { organisation_id: 'companies' });
+    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(ConnectorDefinitionError);
+    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(
+      'Entity "contacts": reference path "organisation_id" is not a field of people (its reference fields: organization_id, assignee_id); did you mean "organization_id"?',
+    );
+    const items = inbound('items', 'items');
+    const invoices = inbound('invoices', 'invoices', { 'line/item_id': 'items' });
+    expect(() => defineConnector({ entities: [items, invoices] })).toThrow(
+      'Entity "invoices": reference path "line/item_id" is not a field of invoices (its reference fields: person_id, organization_id, lines/item_id, lines/tax_code_id, lines/account_id, sales_order_id); did you mean "lines/item_id"?',
+    );
+  });
+
+  it('refuses a sub-record path or a matching field close to, but not, a field of the collection', () => {
+    const invoices = defineEntity({ name: 'invoices', connec: 'invoices', direction: 'inbound', subRecords: ['linse'], toLocal: () => ({}), local: store });
+    expect(() => defineConnector({ entities: [invoices] })).toThrow(ConnectorDefinitionError);
+    expect(() => defineConnector({ entities: [invoices] })).toThrow('Entity "invoices": sub-record path "linse" is not a field of invoices; did you mean "lines"?');
+    const contacts = defineEntity({ name: 'p', connec: 'people', direction: 'outbound', matchingFields: ['emial'], toConnec: () => ({}), localId: () => 'x' });
+    expect(() => defineConnector({ entities: [contacts] })).toThrow('Entity "p": matching field "emial" is not a field of people; did you mean "email"?');
+  });
+
+  it('accepts fields of the schema, nested fields, custom fields unlike any known one, and collections outside the catalog', () => {
+    const items = inbound('items', 'items');
+    const contacts = inbound('contacts', 'people', { organization_id: 'companies' });
+    const invoices = defineEntity({
+      name: 'invoices',
+      connec: 'invoices',
+      direction: 'inbound',
+      references: { person_id: 'contacts', 'lines/item_id': 'items', 'lines_shipping/item_id': 'items' },
+      subRecords: ['lines', 'lines_shipping'],
+      toLocal: () => ({}),
+      local: store,
+    });
+    const people = defineEntity({ name: 'p', connec: 'people', direction: 'outbound', matchingFields: ['email', 'email/address', 'first_name'], toConnec: () => ({}), localId: () => 'x' });
+    expect(defineConnector({ entities: [companies, items, contacts, invoices] }).entities).toHaveLength(4);
+    expect(defineConnector({ entities: [people] }).entities).toHaveLength(1);
+    expect(defineConnector({ entities: [inbound('orgs2', 'organizations', { primary_contact_id: 'orgs2' })] }).entities).toHaveLength(1);
+    // Outside the typed catalog nothing is known about the fields: unchecked.
+    expect(defineConnector({ entities: [inbound('journals', 'journals', { organisation_id: 'journals' })] }).entities).toHaveLength(1);
+    expect(defineConnector({ entities: [inbound('things', 'my_things', { organisation_id: 'things' })] }).entities).toHaveLength(1);
+  });
+});
+
+describe('errors: the connec-client base class of ConfigError is exported', () => {
+  it('exports ClientConfigError (the one ConfigError extends) and the MaestranoErrorOptions type', () => {
+    expect(ClientConfigError).toBe(ConnecClientConfigError);
+    const error = new ConfigError('bad', { issues: [] });
+    expect(error).toBeInstanceOf(ClientConfigError);
+    const options: MaestranoErrorOptions = { cause: new Error('x') };
+    expect(new ClientConfigError('bad', { ...options, issues: [] }).code).toBe('config_invalid');
+  });
 });

@@ -407,8 +407,10 @@ describe('defineConnector checks', () => {
   });
 
   it('types: direction narrows what is required', () => {
-    // @ts-expect-error an inbound entity cannot declare toConnec
-    defineEntity({ name: 'x', connec: 'people', direction: 'inbound', toConnec: () => ({}), ...base });
+    expect(() =>
+      // @ts-expect-error an inbound entity cannot declare toConnec (and the runtime check agrees)
+      defineEntity({ name: 'x', connec: 'people', direction: 'inbound', toConnec: () => ({}), ...base }),
+    ).toThrow('"toConnec" is only used by outbound sync');
     // @ts-expect-error an outbound entity needs localId (and the runtime check agrees)
     expect(() => defineEntity({ name: 'y', connec: 'people', direction: 'outbound', toConnec: () => ({}) })).toThrow(/localId is required/);
     expect(JobTypes.connecRecord).toBe('connec.record');

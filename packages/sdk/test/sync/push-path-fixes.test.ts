@@ -11,7 +11,7 @@ import { C, GROUP, drainer, notifier, ORG_UID, provisionGroup, TENANT, testRunti
 
 type AnyEntityDefinition = ReturnType<typeof defineEntity>;
 
-async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number } = {}) {
+async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number } = {}, settings: object = {}) {
   const connec = new FakeConnec(ORG_UID);
   const storage = memoryAdapter();
   const runtime = testRuntime(storage);
@@ -20,7 +20,7 @@ async function setup(entities: AnyEntityDefinition[], sync: { batchSize?: number
     connector: defineConnector({ entities }),
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 3, onEvent: (e: SyncEvent) => events.push(e), ...sync },
   });
-  await provisionGroup(storage);
+  await provisionGroup(storage, GROUP, settings);
   const drain = drainer(createWorker(runtime, module.jobs ?? {}), storage);
   const notify = notifier(module);
   return { connec, storage, sync: module, drain, notify, events };
@@ -191,6 +191,109 @@ describe('pushMany partial failures', () => {
     expect(report.status).toBe('complete');
     expect(report.failures).toEqual([expect.objectContaining({ localId: 'per-1', code: 'mapper_error' })]);
     expect(report.entities.contacts).toMatchObject({ pushed: 2, failed: 1 });
+  });
+});
+
+describe('pushMany: a record the outbound functions cannot handle fails alone', () => {
+  interface Row {
+    id: string;
+    first: string;
+    hidden?: boolean;
+  }
+  const contacts = defineEntity({
+    name: 'contacts',
+    connec: 'people',
+    direction: 'outbound',
+    toConnec: (c: Row) => ({ first_name: c.first }),
+    localId: (c: Row) => c.id,
+    shouldPush: (c: Row) => {
+      if (c.first === 'boom') throw new Error('cannot decide');
+      return !c.hidden;
+    },
+  });
+  const where = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
+  // What a JavaScript caller, or an `any`, can hand over.
+  const bad = [{ first: 'no id' }, { id: '', first: 'empty id' }, { id: 42, first: 'number id' }, null] as unknown as Row[];
+  const failure = (localId: string, error: string) => ({ localId, status: 'failed', connecId: null, httpStatus: null, code: 'mapper_error', error });
+  const badResults = [
+    failure('', 'localId of entity "contacts" must return a non-empty string, not undefined'),
+    failure('', 'localId of entity "contacts" must return a non-empty string, not ""'),
+    failure('42', 'localId of entity "contacts" must return a non-empty string, not 42'),
+    failure('', expect.stringMatching(/^localId of entity "contacts" threw \(it must return a non-empty string\): .*null/)),
+  ];
+
+  it('a record whose localId is missing, empty, not a string or throws reports mapper_error; the good ones are pushed and nothing is stored for the bad ones', async () => {
+    const h = await setup([contacts]);
+    const results = await h.sync.api.pushMany({ ...where, records: [{ id: 'per-1', first: 'A' }, ...bad, { id: 'per-2', first: 'B' }] });
+    expect(results.map((r) => r.status)).toEqual(['pushed', 'failed', 'failed', 'failed', 'failed', 'pushed']);
+    expect(results.slice(1, 5)).toEqual(badResults);
+    expect(h.connec.batches).toHaveLength(1);
+    expect(h.connec.batches[0]?.map((op) => op.record.first_name)).toEqual(['A', 'B']);
+    expect(h.connec.all(GROUP, 'people').map((p) => p.first_name)).toEqual(['A', 'B']);
+    expect((await h.storage.idMaps.list(ids('contacts'), { limit: 100 })).map((m) => m.localId).sort()).toEqual(['per-1', 'per-2']);
+    expect(h.sync.api.counters()).toMatchObject({ pushed: 2, pushFailed: 4 });
+  });
+
+  it('push of one such record resolves to the same failure instead of throwing a StorageError', async () => {
+    const h = await setup([contacts]);
+    for (const [i, record] of bad.entries()) expect(await h.sync.api.push({ ...where, record })).toEqual(badResults[i]);
+    expect(h.connec.batches).toHaveLength(0);
+  });
+
+  it('a throwing shouldPush fails its record only (mapper_error, recorded); the others are pushed or opted out', async () => {
+    const h = await setup([contacts]);
+    const results = await h.sync.api.pushMany({
+      ...where,
+      records: [
+        { id: 'per-1', first: 'A' },
+        { id: 'per-2', first: 'boom' },
+        { id: 'per-3', first: 'C', hidden: true },
+        { id: 'per-4', first: 'D' },
+      ],
+    });
+    expect(results.map((r) => r.status)).toEqual(['pushed', 'failed', 'skipped', 'pushed']);
+    expect(results[1]).toEqual(failure('per-2', 'shouldPush of entity "contacts" threw for "per-2": cannot decide'));
+    expect((await h.storage.idMaps.find(ids('contacts'), { localId: 'per-2' }))?.lastError).toMatchObject({ code: 'mapper_error' });
+    expect(h.connec.all(GROUP, 'people').map((p) => p.first_name)).toEqual(['A', 'D']);
+  });
+
+  it('with outbound sync disabled for the group, good records are skipped and bad ones still report mapper_error', async () => {
+    const h = await setup([contacts], {}, { sync: { entities: { contacts: { outbound: false } } } });
+    const results = await h.sync.api.pushMany({ ...where, records: [{ id: 'per-1', first: 'A' }, ...bad] });
+    expect(results[0]).toEqual({ localId: 'per-1', status: 'skipped', connecId: null, httpStatus: null, error: 'outbound sync disabled for this group' });
+    expect(results.slice(1)).toEqual(badResults);
+    expect(h.connec.batches).toHaveLength(0);
+  });
+});
+
+describe('an async toLocal (JavaScript, or cast past the types)', () => {
+  it('fails its record with a clear message; local.create never receives a Promise', async () => {
+    const received: unknown[] = [];
+    const definition: Record<string, unknown> = {
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: async (p: Record<string, unknown>) => ({ first: p.first_name }),
+      local: {
+        create: async (data: unknown) => {
+          received.push(data);
+          return { id: 'app-1' };
+        },
+        update: async () => undefined,
+      },
+    };
+    const contacts = (defineEntity as unknown as (d: Record<string, unknown>) => AnyEntityDefinition)(definition);
+    const h = await setup([contacts]);
+    h.connec.seed(GROUP, 'people', { first_name: 'Ann' }, 'p1');
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    expect(received).toEqual([]);
+    expect(report.failures).toEqual([
+      expect.objectContaining({
+        entity: 'contacts',
+        connecId: 'p1',
+        message: 'toLocal of entity "contacts" returned a Promise: mappers must be synchronous and pure; do async work in local.create/update',
+      }),
+    ]);
   });
 });
 

@@ -42,8 +42,7 @@ function leadsAndCustomers(direction: 'both' | 'inbound') {
       direction,
       filter: (p: Record<string, unknown>) => (name === 'customers') === (p.is_customer === true),
       toLocal: (p: Record<string, unknown>) => ({ id: '', name: String(p.first_name ?? '') }),
-      toConnec: (row: Row) => ({ first_name: row.name, is_customer: name === 'customers' }),
-      localId: (row: Row) => row.id,
+      ...(direction === 'both' ? { toConnec: (row: Row) => ({ first_name: row.name, is_customer: name === 'customers' }), localId: (row: Row) => row.id } : {}),
       local: {
         create: async (data: Row) => {
           const id = `${name}-${++n}`;

@@ -24,7 +24,10 @@ defineEntity<'organizations', { name: string }>({
   name: 'typo',
   connec: 'organizations',
   direction: 'inbound',
-  // @ts-expect-error `nmae` is not a field of a Connec! organization
+  // @ts-expect-error `nmae` is not a field of a Connec! organization: only the schema's fields are
+  // typed (`org.name` is `string | null | undefined`), any other key is `unknown` (the record's
+  // loose index signature), which is not the `string` the local record needs. Under an `any`
+  // record this would compile.
   toLocal: (org) => ({ name: org.nmae }),
   local: { create: async () => ({ id: 'c1' }), update: async () => undefined },
 });
