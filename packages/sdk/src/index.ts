@@ -219,3 +219,4 @@ export type {
 // --- worker ---------------------------------------------------------------------------
 export { backoffDelay, companyCreatedFanout, createWorker } from './worker/index.js';
 export type { BackoffPolicy, DeadLetterFilter, Worker, WorkerEvent, WorkerRunOptions, WorkerStats } from './worker/index.js';
+export type { SyncControlAnswer, SyncControlStatus } from './sync/control.js';

@@ -58,6 +58,23 @@ const idm = z.string().superRefine((v, ctx) => {
 });
 const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
+/**
+ * `app.synchronization_*_path` (PROTOCOL §1.4, §5.4): an absolute path, or a full http(s) URL
+ * taken as its path (the routes are served from the app's root). Anything else (empty, null, a
+ * relative path) means "not configured": the defaults apply. These keys only matter to apps with
+ * a connector, so a value the SDK cannot use never refuses the marketplace (its SSO and
+ * webhooks do not depend on them).
+ */
+const syncPath = z
+  .string()
+  .nullish()
+  .transform((v) => {
+    if (typeof v !== 'string' || /\s/.test(v)) return null;
+    if (v.startsWith('/')) return v;
+    if (!isUrl(v)) return null;
+    const url = new URL(v);
+    return `${url.pathname}${url.search}`;
+  });
 /** Largest delay a Node.js timer (and so the Connec! client's `timeoutMs`) accepts. */
 const MAX_TIMER_MS = 2_147_483_647;
 /**
@@ -103,9 +120,9 @@ function marketplaceSchema(strict: boolean) {
     environment: z.string().nullish(),
     app: obj({
       host: appOrigin,
-      synchronization_start_path: z.string().nullish(),
-      synchronization_toggle_path: z.string().nullish(),
-      synchronization_status_path: z.string().nullish(),
+      synchronization_start_path: syncPath,
+      synchronization_toggle_path: syncPath,
+      synchronization_status_path: syncPath,
     }),
     api: obj({
       id: z.string().min(1),
@@ -162,6 +179,15 @@ function trimSlash(host: string): string {
  */
 function tenantPath(p: string | null | undefined, fallback: string, tenant: string): string {
   return p ?? `${fallback}/${tenant}`;
+}
+
+/** The configured connector control paths (PROTOCOL §5.4); none configured: no key (the defaults apply). */
+function syncPaths(app: Marketplace['app']): Pick<Tenant['app'], 'synchronization'> {
+  const paths: NonNullable<Tenant['app']['synchronization']> = {};
+  if (app.synchronization_start_path) paths.startPath = app.synchronization_start_path;
+  if (app.synchronization_toggle_path) paths.togglePath = app.synchronization_toggle_path;
+  if (app.synchronization_status_path) paths.statusPath = app.synchronization_status_path;
+  return Object.keys(paths).length > 0 ? { synchronization: paths } : {};
 }
 
 /** Normalises a SHA-1 fingerprint to lower-case colon hex; null when not 20 bytes of hex. */
@@ -247,7 +273,7 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
     name,
     nid: m.nid ?? null,
     environment: m.environment ?? null,
-    app: { host: appHost },
+    app: { host: appHost, ...syncPaths(m.app) },
     api: redactedWhenPrinted({ id: m.api.id, key: m.api.key, host: apiHost, base: base.endsWith('/') ? base : `${base}/` }),
     sso: {
       enabled,

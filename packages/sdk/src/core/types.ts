@@ -13,7 +13,16 @@ export interface Tenant {
   name: string;
   nid: string | null;
   environment: string | null;
-  app: { host: string };
+  app: {
+    host: string;
+    /**
+     * The connector control endpoints Maestrano calls (PROTOCOL §5.4), as configured
+     * (`app.synchronization_start_path`, `…_toggle_path`, `…_status_path`). Absent: the
+     * defaults `/maestrano/:tenant/synchronizations`, `…/toggle_sync` and `…/:group_id`.
+     * Served only when a connector is configured.
+     */
+    synchronization?: { startPath?: string; togglePath?: string; statusPath?: string };
+  };
   api: {
     /** App id: SAML Issuer and HTTP Basic username. */
     id: string;
@@ -216,7 +225,15 @@ export type RouteKind =
   | 'ssoConsume'
   | 'groupDeleted'
   | 'groupUserDeleted'
-  | 'connecNotification';
+  | 'connecNotification'
+  /** `POST …/synchronizations`: start a sync of a group (PROTOCOL §5.4; served with a connector). */
+  | 'syncStart'
+  /** `GET …/synchronizations/:group_id`: a group's sync status. */
+  | 'syncStatus'
+  /** `PUT …/synchronizations/toggle_sync`: switch a group's sync off or on. */
+  | 'syncToggle'
+  /** `PUT …/synchronizations/update_metadata`. */
+  | 'syncUpdateMetadata';
 
 export type RouteTable = Partial<Record<RouteKind, RouteHandler>>;
 

@@ -9,6 +9,23 @@ export const FIXED_PATHS = {
   samlMetadata: '/maestrano/auth/saml/metadata',
 } as const;
 
+/**
+ * Default paths of the connector control endpoints (PROTOCOL §5.4), the Rails connector's
+ * routes; `:tenant` is the tenant's name, `:group_id` the group.
+ */
+export const SYNC_CONTROL_PATHS = {
+  start: '/maestrano/:tenant/synchronizations',
+  toggle: '/maestrano/:tenant/synchronizations/toggle_sync',
+  status: '/maestrano/:tenant/synchronizations/:group_id',
+} as const;
+
+/**
+ * Route kinds served only when a module handles them (the connector control endpoints: with
+ * a connector). Without a handler they are not routes at all, so their paths answer as any
+ * unknown path. They have no legacy tenant-suffixed alias either (no URL was ever handed out).
+ */
+const OPTIONAL_KINDS: ReadonlySet<RouteKind> = new Set(['syncStart', 'syncStatus', 'syncToggle', 'syncUpdateMetadata']);
+
 export const ROUTE_METHODS: Record<RouteKind, string> = {
   metadata: 'GET',
   samlMetadata: 'GET',
@@ -17,10 +34,22 @@ export const ROUTE_METHODS: Record<RouteKind, string> = {
   groupDeleted: 'DELETE',
   groupUserDeleted: 'DELETE',
   connecNotification: 'POST',
+  syncStart: 'POST',
+  syncStatus: 'GET',
+  syncToggle: 'PUT',
+  syncUpdateMetadata: 'PUT',
 };
 
-/** Routes Maestrano authenticates with the tenant's `api.id:api.key` (PROTOCOL §5.3, §6.12). */
-const BASIC_AUTH_KINDS: ReadonlySet<RouteKind> = new Set(['groupDeleted', 'groupUserDeleted', 'connecNotification']);
+/** Routes Maestrano authenticates with the tenant's `api.id:api.key` (PROTOCOL §5.3, §5.4, §6.12). */
+const BASIC_AUTH_KINDS: ReadonlySet<RouteKind> = new Set([
+  'groupDeleted',
+  'groupUserDeleted',
+  'connecNotification',
+  'syncStart',
+  'syncStatus',
+  'syncToggle',
+  'syncUpdateMetadata',
+]);
 
 /**
  * How a route names its tenant, in the order the router tries them (most specific first):
@@ -44,8 +73,33 @@ interface CompiledRoute {
   path: string;
 }
 
+/**
+ * The path of `update_metadata`, which the developer platform does not configure: beside the
+ * configured toggle path (`…/toggle_sync` -> `…/update_metadata`), else under the start path.
+ */
+function updateMetadataPath(start: string, toggle: string): string {
+  const [path, query] = splitQuery(toggle);
+  if (/\/toggle_sync\/?$/.test(path)) return `${path.replace(/toggle_sync\/?$/, 'update_metadata')}${query}`;
+  return under(start, 'update_metadata');
+}
+
+/** `segment` appended to `path` (before its query, when it has one). */
+function under(path: string, segment: string): string {
+  const [pathname, query] = splitQuery(path);
+  return `${pathname.replace(/\/+$/, '')}/${segment}${query}`;
+}
+
+function splitQuery(path: string): [string, string] {
+  const q = path.indexOf('?');
+  return q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+}
+
 /** The absolute path (query included, when configured with one) of each route kind for one tenant. */
 export function routePaths(tenant: Tenant): Record<RouteKind, string> {
+  const sync = tenant.app.synchronization ?? {};
+  const start = sync.startPath ?? SYNC_CONTROL_PATHS.start;
+  const toggle = sync.togglePath ?? (sync.startPath ? under(sync.startPath, 'toggle_sync') : SYNC_CONTROL_PATHS.toggle);
+  const status = sync.statusPath ?? (sync.startPath ? under(sync.startPath, ':group_id') : SYNC_CONTROL_PATHS.status);
   return {
     metadata: `${FIXED_PATHS.metadata}/${tenant.name}`,
     samlMetadata: `${FIXED_PATHS.samlMetadata}/${tenant.name}`,
@@ -54,6 +108,10 @@ export function routePaths(tenant: Tenant): Record<RouteKind, string> {
     groupDeleted: tenant.webhooks.account.groupPath,
     groupUserDeleted: tenant.webhooks.account.groupUserPath,
     connecNotification: tenant.webhooks.connec.notificationPath,
+    syncStart: start,
+    syncStatus: status,
+    syncToggle: toggle,
+    syncUpdateMetadata: updateMetadataPath(start, toggle),
   };
 }
 
@@ -65,7 +123,8 @@ function splitPath(path: string): string[] {
  * One configured path as routes: the path as written (Maestrano calls exactly that), and, when
  * its last segment is not the tenant's name, the same path with the name appended (what the
  * SDK served for such a path before it served them as written, kept so that no URL an app
- * already handed out stops working). A `:tenant` segment stands for the tenant's name.
+ * already handed out stops working; not for the optional kinds, which never had such URLs). A
+ * `:tenant` segment stands for the tenant's name.
  */
 function compilePath(tenant: Tenant, kind: RouteKind, path: string): CompiledRoute[] {
   const target = path.split('#')[0]!;
@@ -77,15 +136,16 @@ function compilePath(tenant: Tenant, kind: RouteKind, path: string): CompiledRou
   const method = ROUTE_METHODS[kind];
   const suffixed = segments.at(-1) === tenant.name;
   const routes: CompiledRoute[] = [{ kind, method, segments, query, carrier: suffixed ? 'suffix' : query.length > 0 ? 'query' : 'bare', path }];
-  if (!suffixed) routes.push({ kind, method, segments: [...segments, tenant.name], query: [], carrier: 'suffix', path });
+  if (!suffixed && !OPTIONAL_KINDS.has(kind)) routes.push({ kind, method, segments: [...segments, tenant.name], query: [], carrier: 'suffix', path });
   return routes;
 }
 
-function compile(tenant: Tenant): CompiledRoute[] {
+function compile(tenant: Tenant, handled: RouteTable): CompiledRoute[] {
   const paths = routePaths(tenant);
   const primary: CompiledRoute[] = [];
   const aliases: CompiledRoute[] = [];
   for (const kind of Object.keys(paths) as RouteKind[]) {
+    if (OPTIONAL_KINDS.has(kind) && !handled[kind]) continue;
     const [asWritten, ...alias] = compilePath(tenant, kind, paths[kind]);
     primary.push(asWritten!);
     aliases.push(...alias);
@@ -234,7 +294,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
   const routesOf = (tenant: Tenant): CompiledRoute[] => {
     let routes = compiled.get(tenant);
     if (!routes) {
-      routes = compile(tenant);
+      routes = compile(tenant, options.routes);
       compiled.set(tenant, routes);
     }
     return routes;

@@ -187,6 +187,15 @@ function errorInfo(error: unknown): { code: string; message: string } {
   return { code: 'error', message: String(error) };
 }
 
+/**
+ * Whether a group's sync is switched on: `settings.sync.enabled`, which the platform's
+ * `toggle_sync` call flips (PROTOCOL §5.4). Anything but `false` (absent included) is on.
+ */
+export function groupSyncEnabled(settings: GroupRecord['settings']): boolean {
+  const raw = settings.sync;
+  return !(isObject(raw) && raw.enabled === false);
+}
+
 function readSettings(group: GroupRecord): GroupSyncSettings {
   const raw = group.settings.sync;
   if (!isObject(raw)) return {};
@@ -258,7 +267,13 @@ export class SyncEngine {
     return { tenant, groupId, group, owner, settings: readSettings(group), port: this.deps.portFor(tenant) };
   }
 
+  /**
+   * Whether `entity` syncs in `direction` for the group: the entity has that direction, the
+   * group's sync is on (`settings.sync.enabled`, the platform's toggle) and the group's
+   * per-entity switch does not turn it off. Every notification, import, poll and push asks.
+   */
   enabled(scope: GroupScope, entity: AnyEntity, direction: 'inbound' | 'outbound'): boolean {
+    if (!groupSyncEnabled(scope.group.settings)) return false;
     if (direction === 'inbound' && !entity.inbound) return false;
     if (direction === 'outbound' && !entity.outbound) return false;
     return scope.settings.entities?.[entity.name]?.[direction] !== false;

@@ -1,6 +1,7 @@
 /**
- * The sync module: the Connec! notification route, the `sync.import` and `connec.record`
- * job handlers, and the public `mno.sync` / `mno.connec` API.
+ * The sync module: the Connec! notification route, the platform's control endpoints (with a
+ * connector, `control.ts`), the `sync.import` and `connec.record` job handlers, and the
+ * public `mno.sync` / `mno.connec` API.
  */
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
@@ -12,6 +13,7 @@ import type { JobInput, JobRecord } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
+import { createSyncControl } from './control.js';
 import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
@@ -716,8 +718,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     },
   };
 
+  // The platform's control endpoints (PROTOCOL §5.4): only a connector has syncs to control.
+  const control = connector !== undefined ? createSyncControl({ runtime, engine, enqueueImport: (args) => api.enqueueImport(args) }) : null;
+
   return {
-    routes: { connecNotification },
+    routes: { connecNotification, ...(control ? control.routes : {}) },
     jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, ...purgeJobs },
     api,
     engine,

@@ -1,0 +1,338 @@
+/**
+ * The connector control endpoints Maestrano calls (PROTOCOL §5.4, the Rails connector's
+ * `SynchronizationsController`, CONNECTORS §A8): start a sync of a group, read its status,
+ * switch its sync off or on, and `update_metadata`. Served only when a connector is
+ * configured, authenticated like every webhook (HTTP Basic `api.id:api.key` of the tenant).
+ *
+ * State, all through the storage contract (so every adapter serves it):
+ * - the switch is `settings.sync.enabled` of the group (absent: on), which the engine's
+ *   `enabled()` honours for every notification, import, poll and push;
+ * - the last sync a start enqueued is a cursor of the group (entity `*`, kind `sync.control`)
+ *   holding its job id, read back with `jobs.get`;
+ * - the outcome of syncs the endpoint did not start (the import after a company's first login,
+ *   the poll chain) comes from the group's dead letters (`jobs.listDead`) and checkpoints
+ *   (`cursors.list`).
+ */
+import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
+import type { CursorKey, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
+import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
+import { groupSyncEnabled, type SyncEngine } from './engine.js';
+import { isObject } from './records.js';
+
+/** What the status of a group's sync can be (PROTOCOL §5.4). */
+export type SyncControlStatus = 'RUNNING' | 'ENQUEUED' | 'SUCCESS' | 'ERROR' | 'DISABLED';
+
+/** The answer of every control endpoint. */
+export interface SyncControlAnswer {
+  group_id: string;
+  sync_enabled: boolean;
+  status: SyncControlStatus;
+  message?: string;
+  /** ISO 8601: when the last sync's state changed (finished, failed). */
+  updated_at?: string;
+}
+
+export interface SyncControlDeps {
+  runtime: Runtime;
+  engine: SyncEngine;
+  /** The sync module's `enqueueImport` (deduplicated per group unless `full`). */
+  enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
+}
+
+/** The cursor entity and kind under which a group's last started sync is kept. */
+export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
+
+const MAX_GROUP_ID_LENGTH = 255;
+/** Newest dead letters of a tenant read per job type to find a group's last failed sync. */
+const DEAD_LETTER_SCAN = 100;
+
+function json(status: number, body: object): Response {
+  return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
+}
+
+const notFound = () => json(404, { errors: [{ message: 'Organization not found', code: 404 }] });
+const badRequest = (message: string) => json(400, { errors: [{ message, code: 400 }] });
+
+class BadRequest extends Error {}
+
+/**
+ * Rails-style form fields: `opts[full_sync]=true` -> `{ opts: { full_sync: "true" } }`. Only
+ * one level of nesting (what the platform sends); a repeated key keeps its last value.
+ */
+function formFields(form: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of form) {
+    const nested = /^([^[\]]+)\[([^[\]]*)\]$/.exec(key);
+    if (nested) {
+      const [, outer, inner] = nested as unknown as [string, string, string];
+      const holder = isObject(out[outer]) ? (out[outer] as Record<string, unknown>) : {};
+      holder[inner] = value;
+      out[outer] = holder;
+    } else out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The request's parameters: the query string, overridden by the body (JSON or a form, as the
+ * platform may send either). Throws `BadRequest` for a body that is neither.
+ */
+async function readParams(request: Request): Promise<Record<string, unknown>> {
+  const params = formFields(new URL(request.url).searchParams);
+  const text = await request.text();
+  if (text.trim() === '') return params;
+  const type = request.headers.get('content-type') ?? '';
+  const looksJson = /\bjson\b/i.test(type) || (!/urlencoded/i.test(type) && /^\s*[{[]/.test(text));
+  if (looksJson) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new BadRequest('The request body is not valid JSON');
+    }
+    if (!isObject(parsed)) throw new BadRequest('The request body must be a JSON object');
+    return { ...params, ...parsed };
+  }
+  return { ...params, ...formFields(new URLSearchParams(text)) };
+}
+
+/** A usable group id, or why not. */
+function groupIdProblem(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return 'group_id is required';
+  if (typeof value !== 'string') return 'group_id must be a string';
+  if (value.length > MAX_GROUP_ID_LENGTH) return `group_id is longer than ${MAX_GROUP_ID_LENGTH} characters`;
+  if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return 'group_id contains control characters';
+  return null;
+}
+
+/** `opts.full_sync` (JSON or form): `true`, `1`, `"true"`, `"1"`, `"yes"`, `"on"` ask for a full import. */
+function wantsFullSync(opts: unknown): boolean {
+  let value: unknown = opts;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return false;
+    }
+  }
+  if (!isObject(value)) return false;
+  const full = value.full_sync;
+  if (full === true || full === 1) return true;
+  return typeof full === 'string' && ['true', '1', 'yes', 'on'].includes(full.trim().toLowerCase());
+}
+
+/** The `message` of a failed sync: its job's last error, cut to 500 characters. */
+function failure(job: JobRecord): { message?: string } {
+  return job.lastError ? { message: job.lastError.message.slice(0, 500) } : {};
+}
+
+/** The control endpoints as route handlers. */
+export function createSyncControl(deps: SyncControlDeps) {
+  const { runtime, engine } = deps;
+  const { storage, logger } = runtime;
+
+  const cursorKey = (tenant: string, groupId: string): CursorKey => ({ tenant, groupId, ...CONTROL_CURSOR });
+
+  /** The job the last start enqueued (null when none, or purged from the job store since). */
+  const trackedJob = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
+    const cursor = await storage.cursors.get(cursorKey(tenant, groupId));
+    const jobId = cursor?.data.jobId;
+    return typeof jobId === 'string' ? storage.jobs.get(jobId) : null;
+  };
+
+  const track = async (tenant: string, groupId: string, job: { jobId: string; type: string; full: boolean }): Promise<void> => {
+    const key = cursorKey(tenant, groupId);
+    const stored = await storage.cursors.get(key);
+    const now = runtime.clock().getTime();
+    const data: JsonObject = { jobId: job.jobId, type: job.type, full: job.full, at: new Date(now).toISOString() };
+    // Positions only move forward: two starts within one millisecond still record the second.
+    await storage.cursors.advance(key, Math.max(now, (stored?.position ?? 0) + 1), data, false);
+  };
+
+  const leased = (job: JobRecord): boolean => job.status === 'running' && job.leaseExpiresAt !== null && job.leaseExpiresAt.getTime() > runtime.clock().getTime();
+  /** Pending, or running under an expired lease (a worker died: it is redelivered). */
+  const waiting = (job: JobRecord): boolean => job.status === 'pending' || (job.status === 'running' && !leased(job));
+
+  /**
+   * Whether the group's initial import has completed for everything it covers now: every
+   * entity the import would push has its `import.outbound` checkpoint complete, and every
+   * entity it would read its `import` checkpoint. False when the import covers nothing.
+   */
+  const initialImportDone = async (tenant: string, groupId: string): Promise<boolean> => {
+    const found = await engine.scope(tenant, groupId);
+    if (!found) return false;
+    // What the import covers when the group's sync is on (the per-entity switches only).
+    const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
+    const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
+    const complete = new Set((await storage.cursors.list(tenant, groupId)).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
+    let covered = 0;
+    for (const entity of engine.connector.entities) {
+      if (!entity.outbound || !entity.list || !engine.enabled(scope, entity, 'outbound')) continue;
+      covered++;
+      if (!complete.has(`import.outbound\u0000${entity.name}`)) return false;
+    }
+    for (const entity of engine.connector.importOrder) {
+      if (!engine.enabled(scope, entity, 'inbound')) continue;
+      covered++;
+      if (!complete.has(`import\u0000${entity.name}`)) return false;
+    }
+    return covered > 0;
+  };
+
+  /** The group's newest dead import or poll job, from the tenant's newest dead letters. */
+  const lastDeadLetter = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
+    let newest: JobRecord | null = null;
+    for (const type of [JobTypes.syncImport, JobTypes.syncPoll]) {
+      const dead = await storage.jobs.listDead({ tenant, type, limit: DEAD_LETTER_SCAN, newestFirst: true });
+      const mine = dead.find((job) => job.groupId === groupId);
+      if (mine && (!newest || mine.updatedAt > newest.updatedAt)) newest = mine;
+    }
+    return newest;
+  };
+
+  /** The outcome of the group's last sync that ended, or null when none is known. */
+  const lastOutcome = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'SUCCESS' | 'ERROR'; message?: string; at: Date } | null> => {
+    const candidates: { status: 'SUCCESS' | 'ERROR'; message?: string; at: Date }[] = [];
+    if (job?.status === 'done') candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
+    if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
+    const dead = await lastDeadLetter(group.tenant, group.groupId);
+    if (dead && dead.id !== job?.id) candidates.push({ status: 'ERROR', ...failure(dead), at: dead.updatedAt });
+    if (await initialImportDone(group.tenant, group.groupId)) {
+      const checkpoints = (await storage.cursors.list(group.tenant, group.groupId)).filter((c) => c.kind === 'import' || c.kind === 'import.outbound' || c.kind === 'poll');
+      const at = checkpoints.reduce<Date | null>((latest, c) => (latest === null || c.updatedAt > latest ? c.updatedAt : latest), null);
+      if (at) candidates.push({ status: 'SUCCESS', at });
+    }
+    // The latest wins; at the same instant, a failure.
+    candidates.sort((a, b) => b.at.getTime() - a.at.getTime() || (a.status === 'ERROR' ? -1 : 1));
+    return candidates[0] ?? null;
+  };
+
+  /**
+   * A group's status: `RUNNING` while the sync the last start enqueued is leased; `DISABLED`
+   * while the group's sync is switched off; `ENQUEUED` while that sync waits; else the last
+   * sync's `SUCCESS` or `ERROR`; `ENQUEUED` again while the initial import has not completed
+   * (it is queued, running or retrying; a dead one is an `ERROR`).
+   */
+  const answerFor = async (group: GroupRecord, job?: JobRecord | null): Promise<SyncControlAnswer> => {
+    const tracked = job === undefined ? await trackedJob(group.tenant, group.groupId) : job;
+    const enabled = groupSyncEnabled(group.settings);
+    const base = { group_id: group.groupId, sync_enabled: enabled };
+    if (tracked && leased(tracked)) return { ...base, status: 'RUNNING' };
+    const last = await lastOutcome(group, tracked);
+    const extra = last ? { ...(last.message !== undefined ? { message: last.message } : {}), updated_at: last.at.toISOString() } : {};
+    if (!enabled) return { ...base, status: 'DISABLED', ...extra };
+    if (tracked && waiting(tracked)) return { ...base, status: 'ENQUEUED', ...extra };
+    if (last) return { ...base, status: last.status, ...extra };
+    return { ...base, status: 'ENQUEUED' };
+  };
+
+  /** Enqueues what a start asks for; returns the job to track. */
+  const enqueueStart = async (tenant: string, groupId: string, full: boolean): Promise<{ jobId: string; type: string }> => {
+    if (full) {
+      const { jobId } = await deps.enqueueImport({ tenant, groupId, full: true });
+      return { jobId, type: JobTypes.syncImport };
+    }
+    const now = runtime.clock();
+    if (await initialImportDone(tenant, groupId)) {
+      // A completed import is not repeated: read what changed since (an incremental poll).
+      const { id } = await storage.jobs.enqueue({
+        type: JobTypes.syncPoll,
+        tenant,
+        groupId,
+        payload: { tenant, groupId },
+        dedupeKey: `${JobTypes.syncPoll}:${tenant}:${groupId}:start:${now.getTime()}`,
+        runAt: now,
+      });
+      return { jobId: id, type: JobTypes.syncPoll };
+    }
+    // The group's import (the one after its first login, when still stored) resumes; when
+    // that one has ended (an entity added since, a failed run), a new one.
+    const first = await deps.enqueueImport({ tenant, groupId });
+    const existing = first.created ? null : await storage.jobs.get(first.jobId);
+    if (first.created || (existing && (existing.status === 'pending' || existing.status === 'running'))) {
+      return { jobId: first.jobId, type: JobTypes.syncImport };
+    }
+    const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
+    const { id } = await storage.jobs.enqueue({
+      type: JobTypes.syncImport,
+      tenant,
+      groupId,
+      payload: { tenant, groupId, full: false },
+      dedupeKey: `${key}:start:${now.getTime()}`,
+      orderingKey: key,
+    });
+    return { jobId: id, type: JobTypes.syncImport };
+  };
+
+  /** Common prologue: credentials, parameters, group. */
+  const prologue = async (
+    { request, tenant }: HandlerArgs,
+    groupIdFrom: (params: Record<string, unknown>) => unknown,
+  ): Promise<{ response: Response } | { params: Record<string, unknown>; group: GroupRecord }> => {
+    if (!verifyTenantBasicAuth(request, tenant)) return { response: invalidCredentialsResponse() };
+    let params: Record<string, unknown>;
+    try {
+      params = await readParams(request);
+    } catch (error) {
+      if (error instanceof BadRequest) return { response: badRequest(error.message) };
+      throw error;
+    }
+    const groupId = groupIdFrom(params);
+    const problem = groupIdProblem(groupId);
+    if (problem !== null) return { response: badRequest(problem) };
+    const group = await storage.groups.get(tenant.name, groupId as string);
+    if (group?.status !== 'active') return { response: notFound() };
+    return { params, group };
+  };
+
+  const syncStart = async (args: HandlerArgs): Promise<Response> => {
+    const ready = await prologue(args, (p) => p.group_id);
+    if ('response' in ready) return ready.response;
+    const { params, group } = ready;
+    const tenant = args.tenant.name;
+    if (!groupSyncEnabled(group.settings)) {
+      const answer = await answerFor(group);
+      return json(201, { ...answer, message: 'Synchronization is disabled for this group: switch it on with toggle_sync first' });
+    }
+    const current = await trackedJob(tenant, group.groupId);
+    if (current && (leased(current) || waiting(current))) return json(201, await answerFor(group, current));
+    const full = wantsFullSync(params.opts);
+    const started = await enqueueStart(tenant, group.groupId, full);
+    await track(tenant, group.groupId, { ...started, full });
+    logger.info('sync: synchronization started by the platform', { tenant, groupId: group.groupId, job: started.type, full });
+    const job = await storage.jobs.get(started.jobId);
+    return json(201, await answerFor(group, job));
+  };
+
+  const syncStatus = async (args: HandlerArgs): Promise<Response> => {
+    const ready = await prologue(args, () => args.params.group_id ?? Object.values(args.params)[0]);
+    if ('response' in ready) return ready.response;
+    return json(200, await answerFor(ready.group));
+  };
+
+  const syncToggle = async (args: HandlerArgs): Promise<Response> => {
+    const ready = await prologue(args, (p) => p.group_id);
+    if ('response' in ready) return ready.response;
+    const { group } = ready;
+    const sync = isObject(group.settings.sync) ? group.settings.sync : {};
+    const enabled = !groupSyncEnabled(group.settings);
+    const updated = await storage.groups.update(group.tenant, group.groupId, { settings: { ...group.settings, sync: { ...sync, enabled } } });
+    if (updated?.status !== 'active') return notFound();
+    logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant: group.tenant, groupId: group.groupId });
+    return json(200, await answerFor(updated));
+  };
+
+  /**
+   * The Rails connector re-reads the external app's instance metadata and re-aligns its entity
+   * list here; entities are code in this SDK, so there is nothing to refresh or store: the
+   * call is authenticated, its group checked, and answered with the group's state.
+   */
+  const syncUpdateMetadata = async (args: HandlerArgs): Promise<Response> => {
+    const ready = await prologue(args, (p) => p.group_id);
+    if ('response' in ready) return ready.response;
+    logger.debug('sync: update_metadata received (nothing to refresh)', { tenant: ready.group.tenant, groupId: ready.group.groupId });
+    return json(200, await answerFor(ready.group));
+  };
+
+  return { routes: { syncStart, syncStatus, syncToggle, syncUpdateMetadata } };
+}

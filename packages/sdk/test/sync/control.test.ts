@@ -1,0 +1,421 @@
+// The connector control endpoints Maestrano calls (PROTOCOL §5.4): start a sync, read its
+// status, switch a group's sync off and on, update_metadata. Requests go through `mno.handler`
+// on loopback HTTP; every test also checks what storage holds.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createMaestrano,
+  JobTypes,
+  type Maestrano,
+  type MarketplaceInput,
+  memoryAdapter,
+  type StorageAdapter,
+  staticTenants,
+  type Tenant,
+  toNodeListener,
+} from '@org/maestrano-sdk';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CONTROL_CURSOR } from '../../src/sync/control.js';
+import { FakeConnec } from './fake-connec.js';
+import { API_ID, API_KEY, buildConnector, C, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
+
+let handler: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => void toNodeListener((request) => handler(request))(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+interface Setup {
+  mno: Maestrano;
+  storage: StorageAdapter;
+  app: LocalApp;
+  connec: FakeConnec;
+  drain: () => Promise<void>;
+}
+
+function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options: { connector?: boolean } = {}): Setup {
+  const storage = memoryAdapter();
+  const app = new LocalApp();
+  const connec = new FakeConnec(ORG_UID);
+  const list = tenants as unknown[];
+  const isResolved = list.every((t) => typeof t === 'object' && t !== null && 'name' in t);
+  const mno = createMaestrano({
+    tenants: isResolved ? staticTenants(tenants as Tenant[]) : (tenants as MarketplaceInput[]),
+    storage,
+    provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
+    onLogin: () => new Response('ok'),
+    logger: silentLogger,
+    ...(options.connector === false ? {} : { connector: buildConnector(app), sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 } }),
+  });
+  handler = mno.handler;
+  return { mno, storage, app, connec, drain: drainer(mno.worker, storage) };
+}
+
+async function provision(storage: StorageAdapter, tenant = TENANT, groupId = GROUP, settings: Record<string, unknown> = {}) {
+  const claim = await storage.groups.claim(tenant, groupId, { owner: 'test', ttlMs: 60_000 });
+  if (claim.state !== 'claimed') throw new Error('group already provisioned');
+  return storage.groups.complete(tenant, groupId, 'test', { companyId: `co-${groupId}`, orgUid: ORG_UID, settings: JSON.parse(JSON.stringify(settings)) });
+}
+
+const basic = (id = API_ID, key = API_KEY) => `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}`;
+
+async function call(
+  method: string,
+  path: string,
+  body?: Record<string, unknown> | string,
+  auth: string | null = basic(),
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const headers: Record<string, string> = {};
+  if (auth !== null) headers.authorization = auth;
+  let payload: string | undefined;
+  if (typeof body === 'string') {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    payload = body;
+  } else if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const SYNC = `/maestrano/${TENANT}/synchronizations`;
+const start = (body: Record<string, unknown> | string = { group_id: GROUP }, auth?: string | null) => call('POST', SYNC, body, auth);
+const status = (groupId = GROUP, auth?: string | null) => call('GET', `${SYNC}/${encodeURIComponent(groupId)}`, undefined, auth);
+const toggle = (body: Record<string, unknown> | string = { group_id: GROUP }, auth?: string | null) => call('PUT', `${SYNC}/toggle_sync`, body, auth);
+const updateMetadata = (body: Record<string, unknown> | string = { group_id: GROUP, metadata: { organization_name: 'Acme' } }, auth?: string | null) =>
+  call('PUT', `${SYNC}/update_metadata`, body, auth);
+
+const person = (id: string, lastName: string) => ({
+  id: [C(id)],
+  first_name: 'Jane',
+  last_name: lastName,
+  group_id: GROUP,
+  channel_id: ORG_UID,
+  resource_type: 'people',
+  created_at: '2016-10-04T00:36:23Z',
+  updated_at: '2016-10-04T00:36:23Z',
+});
+const notify = (body: unknown, tenant = TENANT) =>
+  fetch(`${base}/maestrano/connec/notifications/${tenant}`, {
+    method: 'POST',
+    headers: { authorization: basic(), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+/** Every job of the store by status (all types). */
+const jobCounts = (storage: StorageAdapter, type?: string) => storage.jobs.counts(type ? { type } : {});
+const noJobs = { pending: 0, running: 0, done: 0, dead: 0 };
+const trackedJob = async (storage: StorageAdapter, tenant = TENANT, groupId = GROUP) => {
+  const cursor = await storage.cursors.get({ tenant, groupId, ...CONTROL_CURSOR });
+  return typeof cursor?.data.jobId === 'string' ? storage.jobs.get(cursor.data.jobId) : null;
+};
+
+describe('POST …/synchronizations (start) and GET …/synchronizations/:group_id (status)', () => {
+  let s: Setup;
+  beforeEach(async () => {
+    s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    s.connec.seed(GROUP, 'people', { first_name: 'John', last_name: 'Roe' }, 'p2');
+  });
+
+  it('enqueues the group import, which the worker runs; the status goes ENQUEUED then SUCCESS', async () => {
+    expect(await status()).toEqual({ status: 200, json: { group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' } });
+    const started = await start();
+    expect(started).toEqual({ status: 201, json: { group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' } });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, pending: 1 });
+    const job = await trackedJob(s.storage);
+    expect(job).toMatchObject({ type: JobTypes.syncImport, tenant: TENANT, groupId: GROUP, payload: { full: false }, status: 'pending' });
+    expect((await status()).json.status).toBe('ENQUEUED');
+    expect(s.app.contacts.size).toBe(0);
+
+    await s.drain();
+    expect([...s.app.contacts.values()].map((c) => c.lastName).sort()).toEqual(['Doe', 'Roe']);
+    expect(s.app.companies.size).toBe(1);
+    const after = await status();
+    expect(after.status).toBe(200);
+    expect(after.json).toMatchObject({ group_id: GROUP, sync_enabled: true, status: 'SUCCESS' });
+    expect(Date.parse(String(after.json.updated_at))).not.toBeNaN();
+    expect(after.json.message).toBeUndefined();
+  });
+
+  it('after the initial import, a start enqueues an incremental poll that applies what changed', async () => {
+    await start();
+    await s.drain();
+    // Connec! stamps the edit after the import began (what the poll reads from).
+    s.connec.setClock(new Date(Date.now() + 60_000).toISOString());
+    s.connec.edit(GROUP, 'people', 'p1', { last_name: 'Doe-Smith' });
+    expect((await start()).json.status).toBe('ENQUEUED');
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toEqual({ ...noJobs, pending: 1 });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, done: 1 });
+    expect((await trackedJob(s.storage))?.type).toBe(JobTypes.syncPoll);
+    await s.drain();
+    expect([...s.app.contacts.values()].map((c) => c.lastName).sort()).toEqual(['Doe-Smith', 'Roe']);
+    expect((await status()).json.status).toBe('SUCCESS');
+  });
+
+  it('opts.full_sync (a form body) enqueues a full import, even after the initial import', async () => {
+    await start();
+    await s.drain();
+    const listsBefore = s.connec.listCalls.length;
+    const res = await start(`group_id=${GROUP}&opts%5Bfull_sync%5D=true`);
+    // The answer carries the last sync's time too (the initial import's).
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' });
+    expect(Date.parse(String(res.json.updated_at))).not.toBeNaN();
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toEqual(noJobs);
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, pending: 1, done: 1 });
+    expect(await trackedJob(s.storage)).toMatchObject({ type: JobTypes.syncImport, payload: { full: true } });
+    await s.drain();
+    // A full import reads every collection again from the first page.
+    expect(s.connec.listCalls.slice(listsBefore).filter((c) => c.skip === 0 && c.filter === undefined).map((c) => c.collection)).toEqual(
+      expect.arrayContaining(['organizations', 'people']),
+    );
+    expect((await status()).json.status).toBe('SUCCESS');
+  });
+
+  it('opts.full_sync in a JSON body asks for a full import; false does not', async () => {
+    await start({ group_id: GROUP, opts: { full_sync: false } });
+    expect(await trackedJob(s.storage)).toMatchObject({ payload: { full: false } });
+    await s.drain();
+    await start({ group_id: GROUP, opts: { full_sync: true } });
+    expect(await trackedJob(s.storage)).toMatchObject({ type: JobTypes.syncImport, payload: { full: true } });
+  });
+
+  it('answers RUNNING while the sync is leased, and a start then enqueues nothing more', async () => {
+    await start();
+    const [claimed] = await s.storage.jobs.claim({ worker: 'busy-worker', limit: 1, leaseMs: 60_000, types: [JobTypes.syncImport] });
+    expect(claimed?.type).toBe(JobTypes.syncImport);
+    expect((await status()).json.status).toBe('RUNNING');
+    const again = await start({ group_id: GROUP, opts: { full_sync: true } });
+    expect(again).toEqual({ status: 201, json: { group_id: GROUP, sync_enabled: true, status: 'RUNNING' } });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, running: 1 });
+  });
+
+  it('a second start while the first waits enqueues nothing more', async () => {
+    await start();
+    expect((await start()).json.status).toBe('ENQUEUED');
+    expect(await jobCounts(s.storage)).toEqual({ ...noJobs, pending: 1 });
+  });
+
+  it('answers ERROR with the message once the sync failed every attempt', async () => {
+    s.connec.failLists = 1_000;
+    await start();
+    await s.drain();
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, dead: 1 });
+    const res = await status();
+    expect(res.json).toMatchObject({ group_id: GROUP, sync_enabled: true, status: 'ERROR' });
+    expect(String(res.json.message)).toContain('Connec! unavailable');
+    expect(Date.parse(String(res.json.updated_at))).not.toBeNaN();
+  });
+
+  it('reports the dead import that followed a first login (not started by the endpoint) as ERROR', async () => {
+    s.connec.failLists = 1_000;
+    await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect((await status()).json.status).toBe('ERROR');
+    // A start then runs a new import (the stored one has ended), which succeeds.
+    s.connec.failLists = 0;
+    expect((await start()).json.status).toBe('ENQUEUED');
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, pending: 1, dead: 1 });
+    await s.drain();
+    expect(s.app.contacts.size).toBe(2);
+    expect((await status()).json.status).toBe('SUCCESS');
+  });
+});
+
+describe('PUT …/synchronizations/toggle_sync', () => {
+  it('switches the group sync off (DISABLED, notifications skipped) and on again (applied)', async () => {
+    const s = setup();
+    await provision(s.storage);
+    const off = await toggle();
+    expect(off).toEqual({ status: 200, json: { group_id: GROUP, sync_enabled: false, status: 'DISABLED' } });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ sync: { enabled: false } });
+    expect((await status()).json).toEqual({ group_id: GROUP, sync_enabled: false, status: 'DISABLED' });
+
+    // A notification for the group is taken in, and skipped by the worker.
+    expect((await notify({ people: [person('p1', 'Off')] })).status).toBe(200);
+    await s.drain();
+    expect(s.app.contacts.size).toBe(0);
+    expect(await s.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p1' })).toBeNull();
+    // So is a push, and a start enqueues nothing.
+    const [pushed] = await s.mno.sync.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'contacts', records: [{ id: 'local-1', firstName: 'A', lastName: 'B', jobTitle: null, email: null, companyId: null, updatedAt: new Date() }] });
+    expect(pushed?.status).toBe('skipped');
+    expect(s.connec.batches).toEqual([]);
+    const startedOff = await start();
+    expect(startedOff.status).toBe(201);
+    expect(startedOff.json).toMatchObject({ group_id: GROUP, sync_enabled: false, status: 'DISABLED' });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual(noJobs);
+
+    const on = await toggle(`group_id=${GROUP}`);
+    expect(on.status).toBe(200);
+    expect(on.json).toMatchObject({ group_id: GROUP, sync_enabled: true });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ sync: { enabled: true } });
+    expect((await notify({ people: [person('p2', 'On')] })).status).toBe(200);
+    await s.drain();
+    expect([...s.app.contacts.values()].map((c) => c.lastName)).toEqual(['On']);
+  });
+
+  it('keeps the other settings of the group, per-entity switches included', async () => {
+    const s = setup();
+    const settings = { plan: 'gold', sync: { entities: { items: { inbound: false } }, importSince: '2020-01-01T00:00:00Z' } };
+    await provision(s.storage, TENANT, GROUP, settings);
+    await toggle();
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { ...settings.sync, enabled: false } });
+    await toggle();
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { ...settings.sync, enabled: true } });
+  });
+});
+
+describe('PUT …/synchronizations/update_metadata', () => {
+  it('answers 200 with the group state and stores nothing', async () => {
+    const s = setup();
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    const res = await updateMetadata();
+    expect(res).toEqual({ status: 200, json: { group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' } });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold' });
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+  });
+});
+
+describe('refusals', () => {
+  it('answers 401 to wrong or missing credentials on every control route and changes nothing', async () => {
+    const s = setup();
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    const before = await s.storage.groups.get(TENANT, GROUP);
+    for (const auth of [basic(API_ID, 'wrong'), basic('someone', API_KEY), null, 'Bearer token']) {
+      for (const res of [await start(undefined, auth), await status(GROUP, auth), await toggle(undefined, auth), await updateMetadata(undefined, auth)]) {
+        expect(res).toEqual({ status: 401, json: { error: 'Invalid credentials' } });
+      }
+    }
+    expect(await s.storage.groups.get(TENANT, GROUP)).toEqual(before);
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+    expect(await s.storage.cursors.list(TENANT, GROUP)).toEqual([]);
+  });
+
+  it('answers 404 Organization not found for an unknown or cancelled group', async () => {
+    const s = setup();
+    await provision(s.storage, TENANT, 'cld-gone');
+    await s.storage.groups.cancel(TENANT, 'cld-gone');
+    const notFound = { status: 404, json: { errors: [{ message: 'Organization not found', code: 404 }] } };
+    for (const groupId of ['cld-unknown', 'cld-gone']) {
+      expect(await start({ group_id: groupId })).toEqual(notFound);
+      expect(await status(groupId)).toEqual(notFound);
+      expect(await toggle({ group_id: groupId })).toEqual(notFound);
+      expect(await updateMetadata({ group_id: groupId })).toEqual(notFound);
+    }
+    expect(await s.storage.groups.get(TENANT, 'cld-unknown')).toBeNull();
+    expect((await s.storage.groups.get(TENANT, 'cld-gone'))?.settings).toEqual({});
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+  });
+
+  it('answers 400 for a missing or invalid group_id or body, and changes nothing', async () => {
+    const s = setup();
+    await provision(s.storage);
+    const cases: [Promise<{ status: number; json: Record<string, unknown> }>, string][] = [
+      [start({}), 'group_id is required'],
+      [start({ group_id: '' }), 'group_id is required'],
+      [start({ group_id: 42 }), 'group_id must be a string'],
+      [start({ group_id: 'x'.repeat(300) }), 'group_id is longer than 255 characters'],
+      [start({ group_id: 'cld-\u0001' }), 'group_id contains control characters'],
+      [toggle({}), 'group_id is required'],
+      [toggle('opts%5Bfull_sync%5D=true'), 'group_id is required'],
+      [updateMetadata({ metadata: {} }), 'group_id is required'],
+    ];
+    for (const [pending, message] of cases) {
+      expect(await pending).toEqual({ status: 400, json: { errors: [{ message, code: 400 }] } });
+    }
+    const invalidJson = await fetch(`${base}${SYNC}`, { method: 'POST', headers: { authorization: basic(), 'content-type': 'application/json' }, body: '{"group_id":' });
+    expect(invalidJson.status).toBe(400);
+    expect(await invalidJson.json()).toEqual({ errors: [{ message: 'The request body is not valid JSON', code: 400 }] });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({});
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+  });
+
+  it('without a connector, the control paths are not routes (404) and nothing is stored', async () => {
+    const s = setup([testTenant()], { connector: false });
+    await provision(s.storage);
+    expect((await start()).status).toBe(404);
+    expect((await status()).status).toBe(404);
+    expect((await toggle()).status).toBe(404);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({});
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+  });
+});
+
+describe('configured paths and several tenants', () => {
+  const market = (name: string, apiId: string, apiKey: string, app: Record<string, string> = {}): MarketplaceInput => ({
+    marketplace: name,
+    app: { host: 'http://127.0.0.1:3000', ...app },
+    api: { id: apiId, key: apiKey, host: 'http://127.0.0.1:1' },
+    sso: { enabled: false },
+    connec: { host: 'http://127.0.0.1:1' },
+  });
+
+  it('serves the synchronization paths a tenant config gives, and not the defaults', async () => {
+    const s = setup([
+      market(TENANT, API_ID, API_KEY, {
+        synchronization_start_path: `/connector/${TENANT}/sync`,
+        synchronization_toggle_path: `/connector/${TENANT}/sync/switch`,
+        synchronization_status_path: `/connector/${TENANT}/sync/status/:cld-uid`,
+      }),
+    ]);
+    await provision(s.storage);
+    expect((await start()).status).toBe(404);
+    expect((await toggle()).status).toBe(404);
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+
+    const started = await call('POST', `/connector/${TENANT}/sync`, { group_id: GROUP });
+    expect(started).toEqual({ status: 201, json: { group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' } });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toEqual({ ...noJobs, pending: 1 });
+    expect((await call('GET', `/connector/${TENANT}/sync/status/${GROUP}`)).json).toMatchObject({ group_id: GROUP, status: 'ENQUEUED' });
+    const off = await call('PUT', `/connector/${TENANT}/sync/switch`, { group_id: GROUP });
+    expect(off.json).toMatchObject({ group_id: GROUP, sync_enabled: false, status: 'DISABLED' });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ sync: { enabled: false } });
+    // update_metadata, which the platform does not configure, sits under the start path.
+    expect((await call('PUT', `/connector/${TENANT}/sync/update_metadata`, { group_id: GROUP })).status).toBe(200);
+  });
+
+  it("one tenant's credentials cannot toggle or start another tenant's group", async () => {
+    const s = setup([market('tenant-a', 'app-a', 'key-a'), market('tenant-b', 'app-b', 'key-b')]);
+    await provision(s.storage, 'tenant-a', GROUP);
+    await provision(s.storage, 'tenant-b', GROUP);
+    const asA = basic('app-a', 'key-a');
+    const asB = basic('app-b', 'key-b');
+    expect(await call('PUT', '/maestrano/tenant-b/synchronizations/toggle_sync', { group_id: GROUP }, asA)).toEqual({ status: 401, json: { error: 'Invalid credentials' } });
+    expect((await call('POST', '/maestrano/tenant-b/synchronizations', { group_id: GROUP }, asA)).status).toBe(401);
+    expect((await call('GET', `/maestrano/tenant-b/synchronizations/${GROUP}`, undefined, asA)).status).toBe(401);
+    expect((await s.storage.groups.get('tenant-b', GROUP))?.settings).toEqual({});
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+
+    const own = await call('PUT', '/maestrano/tenant-a/synchronizations/toggle_sync', { group_id: GROUP }, asA);
+    expect(own.json).toMatchObject({ sync_enabled: false });
+    expect((await s.storage.groups.get('tenant-a', GROUP))?.settings).toEqual({ sync: { enabled: false } });
+    expect((await s.storage.groups.get('tenant-b', GROUP))?.settings).toEqual({});
+    expect((await call('GET', `/maestrano/tenant-b/synchronizations/${GROUP}`, undefined, asB)).json).toMatchObject({ sync_enabled: true });
+  });
+
+  it('on a tenant-less path several tenants configure, the credentials pick the tenant', async () => {
+    const paths = { synchronization_start_path: '/sync', synchronization_toggle_path: '/sync/toggle_sync', synchronization_status_path: '/sync/:group_id' };
+    const s = setup([market('tenant-a', 'app-a', 'key-a', paths), market('tenant-b', 'app-b', 'key-b', paths)]);
+    await provision(s.storage, 'tenant-a', GROUP);
+    await provision(s.storage, 'tenant-b', GROUP);
+    expect((await call('PUT', '/sync/toggle_sync', { group_id: GROUP }, basic('app-b', 'key-b'))).json).toMatchObject({ sync_enabled: false });
+    expect((await s.storage.groups.get('tenant-b', GROUP))?.settings).toEqual({ sync: { enabled: false } });
+    expect((await s.storage.groups.get('tenant-a', GROUP))?.settings).toEqual({});
+    expect((await call('PUT', '/sync/toggle_sync', { group_id: GROUP }, basic('app-a', 'key-b'))).status).toBe(401);
+    expect((await s.storage.groups.get('tenant-a', GROUP))?.settings).toEqual({});
+    expect((await call('GET', `/sync/${GROUP}`, undefined, basic('app-a', 'key-a'))).json).toMatchObject({ sync_enabled: true, status: 'ENQUEUED' });
+  });
+});
