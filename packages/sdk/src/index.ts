@@ -38,7 +38,7 @@ export type {
 } from './errors/index.js';
 
 // --- core types -----------------------------------------------------------------------
-export { JobDeferral, JobInterruptedError, JobTypes } from './core/types.js';
+export { JobDeferral, JobInterruptedError, JobTypes, PermanentJobError } from './core/types.js';
 export type {
   CompanyCreatedPayload,
   HandlerArgs,

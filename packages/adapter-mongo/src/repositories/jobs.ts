@@ -533,7 +533,7 @@ export function jobRepository(store: Store): JobRepository {
         if (typeof failure.error?.message !== 'string') throw new InvalidArgumentError('failure.error.message must be a string');
         return transition<FailOutcome>('jobs.fail', id, worker, 'lost', (doc, now) => {
           const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
-          if (num(doc, 'attempts') >= num(doc, 'maxAttempts')) {
+          if (num(doc, 'attempts') >= num(doc, 'maxAttempts') || failure.final === true) {
             return { set: { ...common, status: 'dead' }, value: 'dead' };
           }
           return {

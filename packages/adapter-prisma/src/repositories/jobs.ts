@@ -495,7 +495,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return keys.filter((key) => done.has(key));
     },
 
-    async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome> {
+    async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null; final?: boolean }): Promise<FailOutcome> {
       validDate('jobs.fail', 'retryAt', failure.retryAt);
       if (typeof failure.error?.message !== 'string') throw invalid('jobs.fail', 'failure.error.message must be a string');
       const key = jobId(id);
@@ -503,12 +503,14 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const now = ctx.now();
       const error: JsonObject = { message: failure.error.message };
       if (failure.error.code !== undefined) error.code = failure.error.code;
+      // A final failure (no retry can fix it) is a dead letter whatever its attempts.
+      const dead = failure.final === true ? raw('TRUE') : raw('attempts >= max_attempts');
       const [row] = await db.query(
         'jobs.fail',
         ownedJobUpdate(
-          sql`status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-              run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ${ts(failure.retryAt)} END,
-              wait_key = CASE WHEN attempts >= max_attempts THEN wait_key ELSE ${text(failure.waitKey ?? null)} END,
+          sql`status = CASE WHEN ${dead} THEN 'dead' ELSE 'pending' END,
+              run_at = CASE WHEN ${dead} THEN run_at ELSE ${ts(failure.retryAt)} END,
+              wait_key = CASE WHEN ${dead} THEN wait_key ELSE ${text(failure.waitKey ?? null)} END,
               lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
           key,
           worker,

@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { AccountGroup, RecurringBill } from '../account/resources.js';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, TENANT_MISSING_RETRY_MS } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
   BillingError,
@@ -215,11 +215,14 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
     const planResult = parsePlan(returned);
     if ('issues' in planResult) {
-      throw new BillingError(
+      // The same plan comes back on every retry (and each one calls onCompanyCreated again): a
+      // dead letter at once, retried by hand once the plan is fixed.
+      const invalid = new BillingError(
         `billing.onCompanyCreated returned an invalid plan for group ${groupId}: ${planResult.issues
           .map((i) => `${i.path}: ${i.message}`)
           .join('; ')}`,
       );
+      throw new PermanentJobError(`${invalid.message}; fix the plan, then retry this dead letter`, { cause: invalid });
     }
     const plan = planResult.plan;
     const now = deps.clock();
@@ -320,6 +323,10 @@ export function createSubscriber(deps: SubscribeDeps) {
         // A taken-over claim is kept until it expires (an earlier POST may still land; the
         // next run reconciles first and has a late twin checked for).
         if (!claim.recovered) await storage.ledger.release(key, owner);
+        // The client's own check of the request: the same plan fails it on every retry.
+        if (error instanceof PayloadValidationError) {
+          throw new PermanentJobError(`billing.subscribe: the recurring bill of group ${groupId} is invalid (${error.message}); fix the plan, then retry this dead letter`, { cause: error });
+        }
         throw error;
       }
       const found = await findExisting().catch(() => null);

@@ -130,6 +130,23 @@ export type JobHandler = ((job: JobRecord, ctx: JobContext) => Promise<void>) & 
 };
 
 /**
+ * Thrown by a job handler for a failure no retry can fix (an invalid billing plan your
+ * `onCompanyCreated` returned, a request the platform refuses as invalid): the worker records
+ * the job as a dead letter at once instead of retrying it up to `maxAttempts`. Fix the cause,
+ * then retry the dead letter (`mno.worker.retryDeadLetter`). `message` and `code` are those of
+ * `cause` when it has them, so the dead letter reads as the original failure.
+ */
+export class PermanentJobError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PermanentJobError';
+    const causeCode = (options.cause as { code?: unknown } | undefined)?.code;
+    this.code = options.code ?? (typeof causeCode === 'string' ? causeCode : undefined);
+  }
+}
+
+/**
  * Thrown by a job handler to park its job until something happens (e.g. a referenced record
  * gets linked): the worker records a failed attempt with `waitKey`, due again after
  * `retryInMs` or as soon as `storage.jobs.wake(waitKey)` is called, whichever comes first.

@@ -430,11 +430,13 @@ export interface JobRepository {
   /** Batch `complete` (one round trip): returns the ids marked done, those the worker still owned. */
   completeMany(ids: string[], worker: string): Promise<string[]>;
   /**
-   * Records a failed attempt. `dead` once `attempts >= maxAttempts` (dead letter), otherwise
-   * back to `pending` at `retryAt` (the caller computes backoff) with `waitKey` set when
-   * given. `lost` when the caller no longer owns the job.
+   * Records a failed attempt. `dead` once `attempts >= maxAttempts` (dead letter), or at once
+   * when `final` is true (a failure no retry can fix: the handler threw `PermanentJobError`);
+   * otherwise back to `pending` at `retryAt` (the caller computes backoff) with `waitKey` set
+   * when given. `lost` when the caller no longer owns the job. An adapter written before
+   * `final` existed retries such a job up to `maxAttempts`, which is safe, only slower.
    */
-  fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): Promise<FailOutcome>;
+  fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null; final?: boolean }): Promise<FailOutcome>;
   /**
    * Gives the owner's running job back without counting the attempt its claim made (a worker
    * shutting down mid-job): `pending`, due now, `attempts - 1`, lease cleared, `lastError`

@@ -819,7 +819,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     fail: op(
       'jobs.fail',
-      (id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null }): FailOutcome => {
+      (id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null; final?: boolean }): FailOutcome => {
         checkDate('retryAt', failure.retryAt);
         if (typeof failure.error?.message !== 'string') throw new TypeError('failure.error.message must be a string');
         const row = owned(id, worker);
@@ -832,7 +832,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
         row.leaseOwner = null;
         row.leaseExpiresAt = null;
         row.updatedAt = at;
-        if (row.attempts >= row.maxAttempts) {
+        if (row.attempts >= row.maxAttempts || failure.final === true) {
           row.status = 'dead';
           return 'dead';
         }

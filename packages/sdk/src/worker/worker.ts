@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, type Runtime } from '../core/types.js';
+import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, PermanentJobError, type Runtime } from '../core/types.js';
 import { ConfigError, isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
@@ -456,10 +456,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
       return outcome;
     }
-    const summary = errorSummary(error);
+    const permanent = error instanceof PermanentJobError;
+    const summary = permanent ? { message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } : errorSummary(error);
     const outcome = await failSafely(job, {
       error: summary,
       retryAt: new Date(now + backoffDelay(job.attempts, options.backoff)),
+      ...(permanent ? { final: true } : {}),
     });
     if (outcome === 'dead') stats.deadLettered++;
     else if (outcome === 'lost') stats.lost++;
@@ -471,6 +473,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       outcome,
       error: summary.message,
       code: summary.code,
+      ...(permanent ? { permanent: true } : {}),
     });
     emit({ type: 'failed', job, error: summary, outcome });
     return outcome;

@@ -10,7 +10,7 @@ import {
   subscriptionLedgerKey,
   subscriptionStart,
 } from '../../src/billing/index.js';
-import { type CompanyCreatedPayload, JobDeferral, JobTypes } from '../../src/core/types.js';
+import { type CompanyCreatedPayload, JobDeferral, JobTypes, PermanentJobError } from '../../src/core/types.js';
 import { BillingError, ConfigError, ConnectionError } from '../../src/errors/index.js';
 import type { JsonObject, StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
@@ -508,14 +508,36 @@ describe('billing.subscribe', () => {
     expect(rbills()).toHaveLength(0);
   });
 
-  it('fails with BillingError on an invalid plan, creating and storing nothing', async () => {
+  it('fails on an invalid plan with a PermanentJobError (cause: BillingError), creating and storing nothing', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod } = setup({ priceCents: 0, description: '' });
     const error = await mod.billing.subscribe(payload(null)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BillingError);
+    expect(error).toBeInstanceOf(PermanentJobError);
+    expect((error as Error).cause).toBeInstanceOf(BillingError);
     expect((error as Error).message).toMatch(/plan\.priceCents/);
     expect(api.recurringBills.size).toBe(0);
     expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'))).toBeNull();
+  });
+
+  it('an invalid plan is a dead letter after one attempt (onCompanyCreated called once), and runs again once fixed', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    let plan: SubscriptionPlan = { priceCents: 0, description: '' };
+    const { mod, runtime, calls } = setup(() => plan);
+    const { id } = await storage.jobs.enqueue({ type: JobTypes.billingSubscribe, tenant: TENANT, groupId: 'cld-1', payload: payload(null) as unknown as JsonObject, maxAttempts: 8 });
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+
+    const stats = await worker.drain({ pollIntervalMs: 5, backoff: { baseMs: 0, maxMs: 0 } });
+
+    expect(stats).toMatchObject({ deadLettered: 1, retried: 0 });
+    expect(calls).toHaveLength(1);
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead', attempts: 1, lastError: { message: expect.stringMatching(/invalid plan.*plan\.priceCents.*retry this dead letter/), code: 'billing_failed' } });
+    expect(api.recurringBills.size).toBe(0);
+
+    plan = basePlan;
+    expect(await worker.retryDeadLetter(id)).toBe(true);
+    await worker.drain({ pollIntervalMs: 5, backoff: { baseMs: 0, maxMs: 0 } });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'done' });
+    expect(rbills()).toHaveLength(1);
   });
 
   it('releases the claim when the platform refuses the recurring bill (4xx)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobDeferral, type JobHandler, JobTypes, type Logger, type Runtime } from '../../src/core/types.js';
+import { JobDeferral, type JobHandler, JobTypes, type Logger, PermanentJobError, type Runtime } from '../../src/core/types.js';
 import { StorageError } from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
@@ -60,6 +60,34 @@ describe('worker', () => {
     expect(job?.attempts).toBe(3);
     expect(job?.lastError?.message).toBe('boom 3');
     expect((await storage.jobs.listDead()).map((j) => j.id)).toEqual([id]);
+  });
+
+  it('worker – PermanentJobError dead-letters the job on its first attempt, with the cause as its error; retryDeadLetter runs it again', async () => {
+    const storage = memoryAdapter();
+    let calls = 0;
+    let fixed = false;
+    const worker = createWorker(runtimeWith(storage), {
+      'test.permanent': async () => {
+        calls++;
+        if (!fixed) throw new PermanentJobError('plan.priceCents: must be positive; fix the plan', { cause: new StorageError('cause', { adapterId: 'memory', operation: 'ledger.get' }) });
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.permanent', payload: null, maxAttempts: 10 });
+
+    const stats = await worker.drain({ pollIntervalMs: 5, backoff: instant });
+
+    expect(calls).toBe(1);
+    expect(stats).toMatchObject({ retried: 0, deadLettered: 1, completed: 0 });
+    expect(await storage.jobs.get(id)).toMatchObject({
+      status: 'dead',
+      attempts: 1,
+      lastError: { message: 'plan.priceCents: must be positive; fix the plan', code: 'storage_error' },
+    });
+    fixed = true;
+    expect(await worker.retryDeadLetter(id)).toBe(true);
+    await worker.drain({ pollIntervalMs: 5, backoff: instant });
+    expect(calls).toBe(2);
+    expect((await storage.jobs.get(id))?.status).toBe('done');
   });
 
   it('worker.deadLetters lists the dead jobs of every type it runs (billing, company set-up), and retryDeadLetter runs one again', async () => {

@@ -425,6 +425,26 @@ export const jobCases: StorageCases = {
     expect(ids(await adapter.jobs.listDead())).toEqual([id]);
   }),
 
+  'a final failure dead-letters the job on its first attempt; a final failure by a non-owner is lost': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job({ maxAttempts: 5 }));
+    const { id: other } = await adapter.jobs.enqueue(job({ maxAttempts: 5, dedupeKey: 'other-final' }));
+    expect(await claimOne(adapter, 'w1')).toMatchObject({ attempts: 1 });
+    expect(await claimOne(adapter, 'w1')).toMatchObject({ attempts: 1 });
+    const later = new Date(clock.ms() + 60_000);
+    expect(await adapter.jobs.fail(id, 'w2', { error: { message: 'not mine' }, retryAt: later, final: true })).toBe('lost');
+    expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'invalid plan', code: 'billing_error' }, retryAt: later, waitKey: 'k', final: true })).toBe('dead');
+    // `final: false` is an ordinary failed attempt.
+    expect(await adapter.jobs.fail(other, 'w1', { error: { message: 'transient' }, retryAt: later, final: false })).toBe('retrying');
+    const row = await inspect.job(id);
+    expect(row).toMatchObject({ status: 'dead', attempts: 1, leaseOwner: null });
+    expect(row?.lastError).toEqual({ message: 'invalid plan', code: 'billing_error' });
+    expect(await inspect.job(other)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(ids(await adapter.jobs.listDead())).toEqual([id]);
+    // A dead letter can be retried by hand once the cause is fixed.
+    expect(await adapter.jobs.requeue(id)).toBe(true);
+    expect(await claimOne(adapter, 'w1')).toMatchObject({ id });
+  }),
+
   'fail by a worker that does not hold the job is lost and changes nothing': async ({ adapter, clock }) => {
     const { id } = await adapter.jobs.enqueue(job());
     const failure = { error: { message: 'x' }, retryAt: new Date(clock.ms() + 1_000) };
