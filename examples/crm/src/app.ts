@@ -140,13 +140,21 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
   }
 
   /**
-   * Whether the company's initial import from Connec! is still running: the SDK checkpoints it
-   * per entity in its cursors, and marks each entity's cursor complete when it is done.
+   * The company's sync with Connec! as the list pages describe it. `off` while Maestrano has
+   * switched it off (`toggle_sync` sets the group's `settings.sync.enabled` to false: nothing is
+   * imported then, so an unfinished import would otherwise read as running forever); `running`
+   * while the initial import is: the SDK checkpoints it per entity in its cursors, and marks
+   * each entity's cursor complete when it is done.
    */
-  async function importRunning(company: SignedIn['company']): Promise<boolean> {
-    const cursors = await mno.runtime.storage.cursors.list(company.tenant, company.groupId);
+  async function importRunning(company: SignedIn['company']): Promise<'running' | 'off' | false> {
+    const [group, cursors] = await Promise.all([
+      mno.runtime.storage.groups.get(company.tenant, company.groupId),
+      mno.runtime.storage.cursors.list(company.tenant, company.groupId),
+    ]);
+    const sync = group?.settings.sync;
+    if (typeof sync === 'object' && sync !== null && !Array.isArray(sync) && sync.enabled === false) return 'off';
     const done = (entity: string) => cursors.some((k) => k.entity === entity && k.kind === 'import' && k.complete);
-    return !(done('accounts') && done('contacts'));
+    return done('accounts') && done('contacts') ? false : 'running';
   }
 
   app.get('/', async (c) => {

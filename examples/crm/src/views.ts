@@ -14,13 +14,19 @@ export interface PageContext {
   user?: { name: string; email: string } | undefined;
   company?: { name: string; tenant: string } | undefined;
   flash?: string | undefined;
-  /** The company's initial import from Connec! is still running (list pages say so). */
-  importing?: boolean | undefined;
+  /**
+   * The company's sync with Connec! as list pages describe it: its initial import still
+   * running, or switched off by Maestrano (`toggle_sync`); nothing when it runs normally.
+   */
+  importing?: 'running' | 'off' | false | undefined;
 }
 
-/** The note a list page shows while the initial import runs, with a way to see what arrived since. */
+/** The note a list page shows while the initial import runs (with a way to see what arrived since), or while sync is off. */
 function importNote(ctx: PageContext, path: string): string {
-  return ctx.importing
+  if (ctx.importing === 'off') {
+    return '<p class="notice" id="sync-off" role="status">Sync with Connec! is switched off for this company: changes made here or in other apps are not exchanged until Maestrano switches it back on.</p>';
+  }
+  return ctx.importing === 'running'
     ? `<p class="notice" id="import-running" role="status">Import from Connec! in progress: records are still arriving. <a href="${path}">Refresh</a> to see the latest.</p>`
     : '';
 }

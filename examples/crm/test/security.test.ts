@@ -251,6 +251,33 @@ describe('Acme CRM request handling', () => {
     }
   });
 
+  it("when Maestrano switches the company's sync off (toggle_sync), the lists say so instead of an import that never ends", async () => {
+    const group = await admin.createGroup({ name: `Toggled ${Date.now()}`, marketplace: TENANT });
+    const user = await admin.createUser({ name: 'Tom', surname: 'Toggle', email: `tom.${Date.now()}@example.com`, memberships: [{ groupId: group.id, role: 'Admin' }] });
+    const login = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: group.id });
+    expect(login.status).toBe(303);
+    const cookie = login.cookie ?? '';
+    const market = sandbox.credentials.marketplaces.find((m) => m.name === TENANT);
+    if (!market) throw new Error(`no ${TENANT} marketplace`);
+    const toggle = () =>
+      fetch(`${crmUrl}/maestrano/${TENANT}/synchronizations/toggle_sync`, {
+        method: 'PUT',
+        headers: { authorization: `Basic ${Buffer.from(`${market.apiId}:${market.apiKey}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ group_id: group.id }),
+      });
+    const off = await toggle();
+    expect(off.status).toBe(200);
+    expect(await off.json()).toMatchObject({ group_id: group.id, sync_enabled: false, status: 'DISABLED' });
+    for (const path of ['/contacts', '/accounts']) {
+      const page = await (await fetch(`${crmUrl}${path}`, { headers: { cookie } })).text();
+      expect(page).toContain('<p class="notice" id="sync-off" role="status">Sync with Connec! is switched off');
+      expect(page).not.toContain('import-running');
+    }
+    const on = await toggle();
+    expect(await on.json()).toMatchObject({ sync_enabled: true });
+    expect(await (await fetch(`${crmUrl}/contacts`, { headers: { cookie } })).text()).not.toContain('sync-off');
+  });
+
   it('clearing a contact field in the CRM clears it in Connec! too', async () => {
     const group = await admin.createGroup({ name: `Clear ${Date.now()}`, marketplace: TENANT });
     const person = await admin.createRecord(group.id, 'people', {
