@@ -1,7 +1,7 @@
 import type { FaultInput } from './faults.js';
-import type { GroupInput, UserInput } from './platform.js';
+import type { GroupInput, SyncControlResult, UserInput } from './platform.js';
 import type { SeedSummary } from './seed.js';
-import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, User } from './types.js';
+import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, SyncControlAction, User } from './types.js';
 
 export interface AdminState {
   url: string;
@@ -142,6 +142,16 @@ export class SandboxAdmin {
   /** Terminates the group and (unless `webhook: false`) sends DELETE group_path to the app. */
   cancelGroup(groupId: string, options: { webhook?: boolean } = {}): Promise<{ group: Group; delivery: Delivery | null }> {
     return this.#call('POST', `/groups/${encodeURIComponent(groupId)}/cancel`, { webhook: options.webhook ?? true });
+  }
+  /**
+   * Makes the platform call the app's connector control endpoint for the group (PROTOCOL
+   * §5.4) and answers what the app said: `start` (`fullSync` asks for a full import),
+   * `status`, `toggle` or `update_metadata`. The app's error statuses are in the result, not
+   * thrown; an unknown group throws (404) and nothing is sent.
+   */
+  syncControl(input: { groupId: string; action: SyncControlAction; fullSync?: boolean }): Promise<SyncControlResult> {
+    const { groupId, ...body } = input;
+    return this.#call('POST', `/groups/${encodeURIComponent(groupId)}/sync`, body);
   }
   listRecords(groupId: string, collection: string, options: { externalIds?: boolean; limit?: number } = {}): Promise<JsonObject[]> {
     const q = new URLSearchParams();

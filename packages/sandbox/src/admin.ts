@@ -3,7 +3,7 @@ import { ConnecError, connecErrorBody, renderRecord } from './connec/records.js'
 import { FaultInputError, type FaultInput } from './faults.js';
 import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { idpInitiatedLogin, programmaticLogin } from './idp.js';
-import { GROUP_ROLES, type GroupInput, type Platform, PlatformError, type UserInput } from './platform.js';
+import { GROUP_ROLES, type GroupInput, type Platform, PlatformError, SYNC_CONTROL_ACTIONS, type UserInput } from './platform.js';
 import { seedData } from './seed.js';
 import type { FaultKind, GroupRole, JsonObject } from './types.js';
 import { isRecord } from './util.js';
@@ -146,6 +146,13 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
         if (c === 'cancel' && method === 'POST') {
           const delivery = platform.cancelGroup(group.id, bool(body, 'webhook') ?? true);
           return json(200, { group, delivery });
+        }
+        if (c === 'sync' && d === undefined && method === 'POST') {
+          const action = SYNC_CONTROL_ACTIONS.find((x) => x === body.action);
+          if (!action) return fail(400, 'action', `action must be one of ${SYNC_CONTROL_ACTIONS.map((x) => `'${x}'`).join(', ')}`);
+          if (body.fullSync !== undefined && typeof body.fullSync !== 'boolean') return fail(400, 'fullSync', 'fullSync must be a boolean');
+          const fullSync = bool(body, 'fullSync');
+          return json(200, await platform.syncControl(group.id, action, fullSync !== undefined ? { fullSync } : {}));
         }
         if (c === 'users' && d === undefined && method === 'POST') {
           const r = role(body.role ?? 'Member');

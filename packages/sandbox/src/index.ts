@@ -4,7 +4,7 @@ export { certificateFingerprint } from './certs.js';
 export { CONNEC_COLLECTIONS } from './connec/collections.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './connec/api.js';
 export type { FaultInput } from './faults.js';
-export type { GroupInput, UserInput } from './platform.js';
+export type { GroupInput, SyncControlResult, UserInput } from './platform.js';
 export type { SeedOptions, SeedSummary } from './seed.js';
 export { SEED_EPOCH } from './seed.js';
 export type { Sandbox, SandboxCredentials, SandboxOptions } from './server.js';
@@ -22,5 +22,6 @@ export type {
   JsonValue,
   Membership,
   OtherApp,
+  SyncControlAction,
   User,
 } from './types.js';

@@ -12,6 +12,26 @@ export interface NotifierOptions {
   credentials(marketplace: string): { apiId: string; apiKey: string } | undefined;
 }
 
+type DeliveryInput = Pick<Delivery, 'kind' | 'marketplace' | 'method' | 'url' | 'body'>;
+
+/** What `Notifier.call` got back: the app's status and body text, or why there was none. */
+export interface CallResult {
+  delivery: Delivery;
+  /** The app's HTTP status; null when it did not answer (network error, timeout, stop). */
+  status: number | null;
+  /** The app's response body as text ('' without an answer). */
+  text: string;
+  /** `HTTP <status>` for a non-2xx answer, the network error, or null. */
+  error: string | null;
+}
+
+/** How much of an app's answer the delivery log keeps. */
+const MAX_RESPONSE_CHARS = 65_536;
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e);
+}
+
 interface PendingBatch {
   url: string;
   records: Map<string, Map<string, JsonObject>>;
@@ -74,38 +94,85 @@ export class Notifier {
     }
   }
 
-  send(input: Pick<Delivery, 'kind' | 'marketplace' | 'method' | 'url' | 'body'>): Delivery {
+  #log(input: DeliveryInput): Delivery {
     const delivery: Delivery = { id: newId('dlv'), ...input, state: 'pending', attempts: [], nextAttemptAt: new Date().toISOString(), createdAt: new Date().toISOString() };
     this.deliveries.push(delivery);
     if (this.deliveries.length > 1000) this.deliveries.splice(0, this.deliveries.length - 1000);
+    return delivery;
+  }
+
+  send(input: DeliveryInput): Delivery {
+    const delivery = this.#log(input);
     void this.#attempt(delivery);
     return delivery;
   }
 
+  /** One HTTP request of a delivery: Basic `api.id:api.key` of its marketplace, JSON body. */
+  #fetch(delivery: Delivery, signal: AbortSignal): Promise<Response> {
+    const creds = this.#options.credentials(delivery.marketplace);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (creds) headers.authorization = basicAuthHeader(creds.apiId, creds.apiKey);
+    if (delivery.body !== null) headers['content-type'] = 'application/json';
+    return fetch(delivery.url, { method: delivery.method, headers, body: delivery.body ?? undefined, signal });
+  }
+
+  #signal(): AbortSignal {
+    return AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs)]);
+  }
+
+  /**
+   * Sends one request now and waits for the app's answer, with no coalescing and no retry: a
+   * connector control call (PROTOCOL §5.4), which the platform makes on demand and whose
+   * answer the caller wants. It is in the delivery log like every delivery, with the app's
+   * answer in `response`; a non-2xx answer or a network error marks it `failed`.
+   */
+  async call(input: DeliveryInput): Promise<CallResult> {
+    const delivery = this.#log(input);
+    const generation = this.#generation;
+    const at = new Date().toISOString();
+    let status: number | null = null;
+    let text = '';
+    let error: string | null = null;
+    if (this.#stopped) error = 'The sandbox is stopping';
+    else {
+      this.#inFlight++;
+      try {
+        const res = await this.#fetch(delivery, this.#signal());
+        status = res.status;
+        text = await res.text();
+        if (status < 200 || status >= 300) error = `HTTP ${status}`;
+      } catch (e) {
+        error = describeError(e);
+      } finally {
+        this.#inFlight--;
+      }
+    }
+    // After a reset() the log no longer holds this delivery; the caller still gets the answer.
+    if (generation === this.#generation) {
+      delivery.attempts.push({ at, status, error });
+      delivery.state = error === null ? 'delivered' : 'failed';
+      delivery.nextAttemptAt = null;
+      if (status !== null) delivery.response = { status, body: text.slice(0, MAX_RESPONSE_CHARS) };
+    }
+    this.#checkIdle();
+    return { delivery, status, text, error };
+  }
+
   async #attempt(delivery: Delivery): Promise<void> {
     if (this.#stopped) return;
-    const creds = this.#options.credentials(delivery.marketplace);
     const generation = this.#generation;
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs)]);
+    const signal = this.#signal();
     this.#inFlight++;
     const at = new Date().toISOString();
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (creds) headers.authorization = basicAuthHeader(creds.apiId, creds.apiKey);
-      if (delivery.body !== null) headers['content-type'] = 'application/json';
-      const res = await fetch(delivery.url, {
-        method: delivery.method,
-        headers,
-        body: delivery.body ?? undefined,
-        signal,
-      });
+      const res = await this.#fetch(delivery, signal);
       status = res.status;
       await res.arrayBuffer().catch(() => undefined);
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e);
+      error = describeError(e);
     }
     if (generation !== this.#generation) {
       // reset() dropped this delivery: it is neither logged nor retried.

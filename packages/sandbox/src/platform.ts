@@ -6,7 +6,7 @@ import type { FaultInjector } from './faults.js';
 import type { IdpSessions } from './idp.js';
 import { Notifier } from './notifier.js';
 import type { Store } from './store.js';
-import type { ConnecRecord, Group, GroupRole, JsonObject, Marketplace, Membership, OtherApp, SsoSession, User } from './types.js';
+import type { ConnecRecord, Delivery, Group, GroupRole, JsonObject, Marketplace, Membership, OtherApp, SsoSession, SyncControlAction, User } from './types.js';
 import { newId, newSecret, randomSuffix } from './util.js';
 
 export interface ResolvedOptions {
@@ -60,6 +60,29 @@ export interface UserInput {
   country?: string;
   password?: string;
   memberships?: Array<{ groupId: string; role?: GroupRole }>;
+}
+
+export const SYNC_CONTROL_ACTIONS: readonly SyncControlAction[] = ['start', 'status', 'toggle', 'update_metadata'];
+
+/** What a connector control call sent to the app and what the app answered. */
+export interface SyncControlResult {
+  action: SyncControlAction;
+  groupId: string;
+  method: 'POST' | 'GET' | 'PUT';
+  /** The full URL called: `app.host` + the advertised path. */
+  url: string;
+  /** The JSON body sent (null for status, a GET). */
+  requestBody: JsonObject | null;
+  /** The app's HTTP status; null when it did not answer (see `error`). */
+  status: number | null;
+  /** The app's answer parsed as JSON; null when empty or not JSON (see `text`). */
+  body: unknown;
+  /** The app's answer as text. */
+  text: string;
+  /** `HTTP <status>` for a non-2xx answer, the network error, or null. */
+  error: string | null;
+  /** The entry of the delivery log (`kind: 'sync.<action>'`). */
+  delivery: Delivery;
 }
 
 export class PlatformError extends Error {
@@ -170,7 +193,63 @@ export class Platform {
       groupPath: `/maestrano/account/groups/:id/${tenant}`,
       groupUserPath: `/maestrano/account/groups/:group_id/users/:id/${tenant}`,
       notificationPath: `/maestrano/connec/notifications/${tenant}`,
+      syncStartPath: `/maestrano/${tenant}/synchronizations`,
+      syncTogglePath: `/maestrano/${tenant}/synchronizations/toggle_sync`,
+      syncStatusPath: `/maestrano/${tenant}/synchronizations/:cld-uid`,
     };
+  }
+
+  /**
+   * Method and path of a connector control call (PROTOCOL §5.4), from the marketplace's
+   * advertised `app.synchronization_*_path`. The status path's parameter (`:cld-uid`) is the
+   * group id; `update_metadata` sits beside the toggle path when it ends in `toggle_sync`
+   * (else under the start path), as the SDK serves it.
+   */
+  syncControlRequest(tenant: string, action: SyncControlAction, groupId: string): { method: 'POST' | 'GET' | 'PUT'; path: string } {
+    const paths = this.appPaths(tenant);
+    switch (action) {
+      case 'start':
+        return { method: 'POST', path: paths.syncStartPath };
+      case 'status':
+        return { method: 'GET', path: paths.syncStatusPath.replace(/:[^/]+/, encodeURIComponent(groupId)) };
+      case 'toggle':
+        return { method: 'PUT', path: paths.syncTogglePath };
+      case 'update_metadata':
+        return {
+          method: 'PUT',
+          path: /\/toggle_sync$/.test(paths.syncTogglePath) ? paths.syncTogglePath.replace(/toggle_sync$/, 'update_metadata') : `${paths.syncStartPath}/update_metadata`,
+        };
+    }
+  }
+
+  /**
+   * Makes the platform call the app's connector control endpoint for a group (PROTOCOL §5.4)
+   * and waits for the answer: `POST` start (`{group_id, opts}`, `opts.full_sync` with
+   * `fullSync`), `GET` status, `PUT` toggle_sync and update_metadata (`{group_id}`), JSON
+   * bodies, Basic `api.id:api.key` of the group's marketplace, at `{appUrl}{path}`. Sent once
+   * (no retry) and logged as a `sync.<action>` delivery. Unknown group: PlatformError 404,
+   * nothing sent. A terminated group is still sent, so the app's answer for it can be seen.
+   */
+  async syncControl(groupId: string, action: SyncControlAction, options: { fullSync?: boolean } = {}): Promise<SyncControlResult> {
+    const group = this.requireGroup(groupId);
+    if (!SYNC_CONTROL_ACTIONS.includes(action)) throw new PlatformError(400, 'action', `action must be one of ${SYNC_CONTROL_ACTIONS.join(', ')}`);
+    if (options.fullSync !== undefined && action !== 'start') throw new PlatformError(400, 'fullSync', 'fullSync only applies to the start action');
+    const { method, path } = this.syncControlRequest(group.marketplace, action, group.id);
+    const url = `${this.options.appUrl.replace(/\/$/, '')}${path}`;
+    let requestBody: JsonObject | null;
+    if (action === 'status') requestBody = null;
+    else if (action === 'start') requestBody = { group_id: group.id, opts: options.fullSync ? { full_sync: true } : {} };
+    else requestBody = { group_id: group.id };
+    const sent = await this.notifier.call({ kind: `sync.${action}`, marketplace: group.marketplace, method, url, body: requestBody === null ? null : JSON.stringify(requestBody) });
+    let body: unknown = null;
+    if (sent.text.trim() !== '') {
+      try {
+        body = JSON.parse(sent.text);
+      } catch {
+        body = null;
+      }
+    }
+    return { action, groupId: group.id, method, url, requestBody, status: sent.status, body, text: sent.text, error: sent.error, delivery: sent.delivery };
   }
 
   /** One element of the dev-platform `marketplaces` document (PROTOCOL §1.4). */
@@ -182,9 +261,9 @@ export class Platform {
       environment: 'sandbox',
       app: {
         host: this.options.appUrl,
-        synchronization_start_path: `/maestrano/${m.name}/synchronizations`,
-        synchronization_toggle_path: `/maestrano/${m.name}/synchronizations/toggle_sync`,
-        synchronization_status_path: `/maestrano/${m.name}/synchronizations/:cld-uid`,
+        synchronization_start_path: paths.syncStartPath,
+        synchronization_toggle_path: paths.syncTogglePath,
+        synchronization_status_path: paths.syncStatusPath,
       },
       api: { id: m.apiId, key: m.apiKey, host: this.url, base: '/api/v1/' },
       sso: {

@@ -174,7 +174,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       handleIdp(platform, sessions, req) ??
       handleAccountApi(platform, req) ??
       handleConnec(platform, req) ??
-      handleUi(platform, req) ??
+      (await handleUi(platform, req)) ??
       text(404, 'Not found')
     );
   };

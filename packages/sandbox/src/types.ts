@@ -131,17 +131,25 @@ export interface DeliveryAttempt {
   error: string | null;
 }
 
+/** A connector control call the platform makes to the app (PROTOCOL §5.4). */
+export type SyncControlAction = 'start' | 'status' | 'toggle' | 'update_metadata';
+
 export interface Delivery {
   id: string;
-  kind: 'connec.notification' | 'account.group.deleted' | 'account.group_user.deleted';
+  kind: 'connec.notification' | 'account.group.deleted' | 'account.group_user.deleted' | `sync.${SyncControlAction}`;
   marketplace: string;
-  method: 'POST' | 'DELETE';
+  method: 'POST' | 'DELETE' | 'GET' | 'PUT';
   url: string;
   body: string | null;
   state: 'pending' | 'delivered' | 'failed';
   attempts: DeliveryAttempt[];
   nextAttemptAt: string | null;
   createdAt: string;
+  /**
+   * The app's answer to a connector control call (`sync.*`, sent once, never retried): its
+   * status and body text (first 64 KiB). Absent on notifications and account webhooks.
+   */
+  response?: { status: number; body: string };
 }
 
 export type FaultKind = 'latency' | 'status' | 'rate-limit' | 'drop' | 'truncate';

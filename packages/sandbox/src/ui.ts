@@ -53,7 +53,39 @@ function usersPage(platform: Platform): string {
   return page('Users', `<table><tr><th>Id</th><th>Name</th><th>Email</th><th>Groups</th></tr>${rows}</table>`);
 }
 
-function groupPage(platform: Platform, groupId: string, notice: string | null): string {
+/** The buttons of the group page's Synchronization section: form value, label, action sent. */
+const SYNC_BUTTONS = [
+  { value: 'start', label: 'Start sync', action: 'start', fullSync: false },
+  { value: 'full', label: 'Full sync', action: 'start', fullSync: true },
+  { value: 'status', label: 'Sync status', action: 'status', fullSync: false },
+  { value: 'toggle', label: 'Toggle sync', action: 'toggle', fullSync: false },
+  { value: 'update_metadata', label: 'Update metadata', action: 'update_metadata', fullSync: false },
+] as const;
+
+/** The app's answer to a connector control call (a `sync.*` delivery of this group), for the group page. */
+function syncAnswer(platform: Platform, groupId: string, deliveryId: string | null): string {
+  if (!deliveryId) return '';
+  const d = platform.notifier.deliveries.find((x) => x.id === deliveryId && x.kind.startsWith('sync.'));
+  if (!d) return '<p class="pending">That call is no longer in the delivery log.</p>';
+  const body = d.body === null ? null : (JSON.parse(d.body) as { group_id?: unknown; opts?: { full_sync?: unknown } });
+  if (body !== null ? body.group_id !== groupId : !d.url.includes(encodeURIComponent(groupId))) return '';
+  const label = d.kind === 'sync.start' && body?.opts?.full_sync === true ? 'Full sync' : (SYNC_BUTTONS.find((b) => `sync.${b.action}` === d.kind)?.label ?? d.kind);
+  const attempt = d.attempts[0];
+  let answer: string;
+  if (!d.response) answer = `<p class="${d.state}">No answer from the app: ${escapeHtml(attempt?.error ?? 'pending')}</p>`;
+  else {
+    let text = d.response.body;
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // Not JSON: shown as it came.
+    }
+    answer = `<p class="${d.state}">The app answered <b id="sync-status">${d.response.status}</b>.</p><pre id="sync-answer">${escapeHtml(text)}</pre>`;
+  }
+  return `<section aria-labelledby="sync-answer-title"><h3 id="sync-answer-title">${escapeHtml(label)}: <code>${escapeHtml(d.method)} ${escapeHtml(d.url)}</code></h3>${answer}</section>`;
+}
+
+function groupPage(platform: Platform, groupId: string, notice: string | null, syncDelivery: string | null = null): string {
   const g = platform.requireGroup(groupId);
   const members = platform
     .membersOf(g.id)
@@ -78,6 +110,9 @@ function groupPage(platform: Platform, groupId: string, notice: string | null): 
     `${g.name} (${g.id})`,
     `${notice ? `<p class="delivered">${escapeHtml(notice)}</p>` : ''}<p>Marketplace <b>${escapeHtml(g.marketplace)}</b>, org <code>${escapeHtml(g.orgUid)}</code>, status <b>${escapeHtml(g.status)}</b>, free trial until ${escapeHtml(g.freeTrialEndAt)}.
  <a class="button" href="/launch/${pathId(g.id)}" data-launch="${escapeHtml(g.id)}">Launch app</a> ${g.status === 'running' ? postButton(`/ui/groups/${pathId(g.id)}/cancel`, 'Cancel group') : ''}</p>
+<h2 id="sync">Synchronization</h2><p>Calls the app's connector control endpoints as Maestrano does (<code>app.synchronization_*_path</code>, Basic auth of the marketplace) and shows its answer.</p>
+<form method="post" action="/ui/groups/${pathId(g.id)}/sync">${SYNC_BUTTONS.map((b) => `<button type="submit" name="action" value="${b.value}">${escapeHtml(b.label)}</button>`).join(' ')}</form>
+${syncAnswer(platform, g.id, syncDelivery)}
 <h2>Members</h2><table><tr><th>User</th><th>Name</th><th>Role</th><th></th></tr>${members}</table>
 <h2 id="bills">Bills</h2><table><tr><th>Id</th><th>Description</th><th>Price</th><th>Status</th><th>Created</th><th></th></tr>${bills}</table>
 <h2>Recurring bills</h2><table><tr><th>Id</th><th>Description</th><th>Price</th><th>Period</th><th>Cycles</th><th>Status</th></tr>${rbills}</table>
@@ -133,14 +168,14 @@ function deliveriesPage(platform: Platform): string {
     .map(
       (d) =>
         `<tr><td>${escapeHtml(d.createdAt)}</td><td>${escapeHtml(d.kind)}</td><td>${escapeHtml(d.method)} ${escapeHtml(d.url)}</td><td class="${d.state}">${escapeHtml(d.state)}</td>` +
-        `<td>${d.attempts.map((a) => `${escapeHtml(a.at)}: ${a.status ?? '-'} ${escapeHtml(a.error ?? 'ok')}`).join('<br>')}</td><td>${escapeHtml(d.nextAttemptAt ?? '')}</td><td><details><summary>body</summary><pre>${escapeHtml(d.body ?? '')}</pre></details></td></tr>`,
+        `<td>${d.attempts.map((a) => `${escapeHtml(a.at)}: ${a.status ?? '-'} ${escapeHtml(a.error ?? 'ok')}`).join('<br>')}</td><td>${escapeHtml(d.nextAttemptAt ?? '')}</td><td><details><summary>body</summary><pre>${escapeHtml(d.body ?? '')}</pre></details>${d.response ? `<details><summary>answer</summary><pre>${escapeHtml(d.response.body)}</pre></details>` : ''}</td></tr>`,
     )
     .join('');
   return page('Delivery log', `<table><tr><th>Created</th><th>Kind</th><th>Request</th><th>State</th><th>Attempts</th><th>Next attempt</th><th></th></tr>${rows}</table>`);
 }
 
 /** Server-rendered web UI (no build step). */
-export function handleUi(platform: Platform, req: SandboxRequest): SandboxResponse | null {
+export async function handleUi(platform: Platform, req: SandboxRequest): Promise<SandboxResponse | null> {
   const path = req.url.pathname.replace(/\/+$/, '') || '/';
   if (path === '/' && req.method === 'GET') return html(200, home(platform));
   if (!path.startsWith('/ui')) return null;
@@ -152,7 +187,7 @@ export function handleUi(platform: Platform, req: SandboxRequest): SandboxRespon
       if (a === 'groups' && b === undefined) return html(200, groupsPage(platform));
       if (a === 'users' && b === undefined) return html(200, usersPage(platform));
       if (a === 'deliveries') return html(200, deliveriesPage(platform));
-      if (a === 'groups' && b !== undefined && c === undefined) return html(200, groupPage(platform, b, req.url.searchParams.get('notice')));
+      if (a === 'groups' && b !== undefined && c === undefined) return html(200, groupPage(platform, b, req.url.searchParams.get('notice'), req.url.searchParams.get('sync')));
       if (a === 'groups' && b !== undefined && c === 'connec' && d !== undefined && e === undefined) {
         return html(200, recordsPage(platform, b, d, Math.max(0, Number(req.url.searchParams.get('skip') ?? '0') || 0)));
       }
@@ -162,6 +197,13 @@ export function handleUi(platform: Platform, req: SandboxRequest): SandboxRespon
       if (a === 'groups' && b !== undefined && c === 'cancel') {
         platform.cancelGroup(b);
         return redirect(`/ui/groups/${encodeURIComponent(b)}?notice=${encodeURIComponent('Group cancelled; webhook queued')}`);
+      }
+      if (a === 'groups' && b !== undefined && c === 'sync' && d === undefined) {
+        const group = platform.requireGroup(b);
+        const chosen = SYNC_BUTTONS.find((x) => x.value === new URLSearchParams(req.body).get('action'));
+        if (!chosen) throw new PlatformError(400, 'action', `Unknown synchronization action: use ${SYNC_BUTTONS.map((x) => x.label).join(', ')}`);
+        const result = await platform.syncControl(group.id, chosen.action, chosen.action === 'start' ? { fullSync: chosen.fullSync } : {});
+        return redirect(`/ui/groups/${encodeURIComponent(group.id)}?sync=${encodeURIComponent(result.delivery.id)}#sync`);
       }
       if (a === 'groups' && b !== undefined && c === 'users' && d !== undefined && e === 'remove') {
         platform.removeMember(b, d);
