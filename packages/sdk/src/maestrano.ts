@@ -10,9 +10,14 @@ import { type AccountModule, type BillingApi, createAccountModule } from './bill
 import { isTenantRegistry, staticTenants } from './tenants/registry.js';
 import { createWorker, type Worker } from './worker/index.js';
 import { createSyncModule, type SyncApi, type SyncModule } from './sync/module.js';
+import type { AnyEntity, ConnectorDefinition } from './entities/types.js';
 
-/** What `createMaestrano` returns. */
-export interface Maestrano {
+/**
+ * What `createMaestrano` returns. `E` is the connector's entities (inferred from
+ * `defineConnector`), which types the names and records `sync.push` and `sync.pushMany` take;
+ * `Maestrano` without arguments is any configuration (any entity name, any record).
+ */
+export interface Maestrano<E extends readonly AnyEntity[] = readonly AnyEntity[]> {
   /** Serves every Maestrano route of every tenant: `(Request) => Promise<Response>`. */
   handler: (request: Request) => Promise<Response>;
   tenants: TenantRegistry;
@@ -22,7 +27,7 @@ export interface Maestrano {
   /** Exactly-once charges (`charge`), bills and recurring bills per tenant, subscription set-up. */
   billing: BillingApi;
   /** Connector sync: `push`/`pushMany`, `importGroup`, `purgeGroup`, `deadLetters`, counters and events. */
-  sync: SyncApi;
+  sync: SyncApi<E>;
   /** The typed Connec! client of a tenant's group: `mno.connec(tenant, groupId).people.list()`. */
   connec: SyncModule['connec'];
   /** Job handlers of every module by job type (what the worker runs). */
@@ -87,7 +92,9 @@ function buildRuntime(config: ResolvedConfig, resolved: Tenant[] | null): Runtim
  * value is a `ConfigError` naming the key, never echoing a secret). Each module gets the
  * shared `Runtime` and contributes routes and job handlers.
  */
-export function createMaestrano(input: MaestranoConfigInput): Maestrano {
+export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEntity[]>(
+  input: MaestranoConfigInput & { connector?: ConnectorDefinition<E> | undefined },
+): Maestrano<E> {
   // One ConfigError lists every problem: top-level keys and each marketplace of a tenants list.
   const { config, tenants } = parseMaestranoConfigAndTenants(input);
   const runtime = buildRuntime(config, tenants);
@@ -121,7 +128,8 @@ export function createMaestrano(input: MaestranoConfigInput): Maestrano {
     sso: sso.api,
     account: account.account,
     billing: account.billing,
-    sync: sync.api,
+    // The module checks names and entity objects at run time; `E` only narrows what compiles.
+    sync: sync.api as SyncApi<E>,
     connec: sync.connec,
     jobs,
     worker: createWorker(runtime, jobs),

@@ -19,14 +19,21 @@ import type {
   InboundEntityDefinition,
   LocalContext,
   OutboundEntityDefinition,
+  SyncDirection,
 } from './types.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const DEFAULT_SKEW_MS = 2_000;
 
-/** A typed entity; `AnyEntity` plus phantom types for tooling. */
-export type Entity<L = unknown, K extends string = string> = AnyEntity & {
+/**
+ * A typed entity; `AnyEntity` plus types for tooling: `L` the local record, `K` the Connec!
+ * collection, `D` the direction and `N` the name, as `defineEntity` infers them. `D` and `N`
+ * default to any direction and any name, so `Entity<Contact>` is any entity of Contacts.
+ */
+export type Entity<L = unknown, K extends string = string, D extends SyncDirection = SyncDirection, N extends string = string> = AnyEntity & {
+  readonly name: N;
   readonly connec: K;
+  readonly direction: D;
   /** Phantom: the local record type (never set at run time). */
   readonly __local?: L;
 };
@@ -310,25 +317,28 @@ type Synchronous<L> =
  * paths, unknown keys, keys the direction does not use) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
  *
  * Type arguments: `K` the Connec! collection, `L` the app's record, `C` the Connec! record the
- * mappers see, by default the catalog's type for `K` (`RecordOf<K>` of @org/connec-client).
+ * mappers see, by default the catalog's type for `K` (`RecordOf<K>` of @org/connec-client),
+ * `N` the name. All are inferred from the definition; given explicitly (`defineEntity<'people',
+ * Contact>`), the name is typed `string` unless given too, and `mno.sync.push` then takes any
+ * name for this entity (its record is still checked).
  */
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: InboundEntityDefinition<C, L, K> & Synchronous<L>,
-): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: OutboundEntityDefinition<C, L, K>,
-): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: BidirectionalEntityDefinition<C, L, K> & Synchronous<L>,
-): Entity<L, K>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+  definition: InboundEntityDefinition<C, L, K, N> & Synchronous<L>,
+): Entity<L, K, 'inbound', N>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+  definition: OutboundEntityDefinition<C, L, K, N>,
+): Entity<L, K, 'outbound', N>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+  definition: BidirectionalEntityDefinition<C, L, K, N> & Synchronous<L>,
+): Entity<L, K, 'both', N>;
 // Last, so that a definition matching none of the above is reported against the union: the
 // compiler then names the missing or forbidden key of the definition's own `direction`.
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: EntityDefinition<C, L, K> & Synchronous<L>,
-): Entity<L, K>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>>(
-  definition: EntityDefinition<C, L, K>,
-): Entity<L, K> {
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+  definition: EntityDefinition<C, L, K, N> & Synchronous<L>,
+): Entity<L, K, SyncDirection, N>;
+export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+  definition: EntityDefinition<C, L, K, N>,
+): Entity<L, K, SyncDirection, N> {
   if (typeof definition !== 'object' || definition === null) {
     throw new ConnectorDefinitionError(`defineEntity takes a definition object, not ${show(definition)}`);
   }
@@ -462,9 +472,12 @@ export function normalizeCollection(key: string): string {
  * Assembles entities into a connector and checks what types cannot: unique names, reference
  * targets that exist, paths that misspell a field of a catalog collection, and an import order in which referenced entities come first (cycles are
  * allowed: records whose reference is still unknown are parked until it arrives).
+ *
+ * The result keeps the entities' types (`E`, a tuple for an array literal): `createMaestrano`
+ * uses them to type `mno.sync.push` and `pushMany` (entity names and their records).
  */
-export function defineConnector(input: ConnectorInput): ConnectorDefinition {
-  const entities = [...(input.entities ?? [])];
+export function defineConnector<const E extends readonly AnyEntity[]>(input: ConnectorInput<E>): ConnectorDefinition<E> {
+  const entities: AnyEntity[] = [...(input.entities ?? [])];
   if (entities.length === 0) throw new ConnectorDefinitionError('A connector needs at least one entity');
   const byName = new Map<string, AnyEntity>();
   for (const entity of entities) {
@@ -533,7 +546,8 @@ export function defineConnector(input: ConnectorInput): ConnectorDefinition {
     realm: input.identity?.realm ?? (({ groupId }: { groupId: string }) => groupId),
   };
   return Object.freeze({
-    entities: Object.freeze(entities),
+    // The same entities in the same order: `E` describes them exactly (a copy, frozen).
+    entities: Object.freeze(entities) as readonly AnyEntity[] as E,
     importOrder: Object.freeze(order.filter((e) => e.inbound !== undefined)),
     identity,
     entity: (name: string) => byName.get(name),

@@ -103,9 +103,9 @@ export interface ConflictPolicy<L> {
   tieBreaker?: 'connec' | 'local';
 }
 
-interface EntityCommon<C extends ConnecRecord, K extends string> {
-  /** Stable key for id maps, cursors, jobs and logs. */
-  name: string;
+interface EntityCommon<C extends ConnecRecord, K extends string, N extends string> {
+  /** Stable key for id maps, cursors, jobs and logs (and the name `mno.sync.push` takes). */
+  name: N;
   /** The Connec! collection (`people`, `organizations`, the singular `company`, …). */
   connec: K;
   /**
@@ -149,16 +149,16 @@ interface OutboundFunctions<C extends ConnecRecord, L> {
   matchingFields?: readonly string[];
 }
 
-export interface InboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string>
-  extends EntityCommon<C, K>,
+export interface InboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
+  extends EntityCommon<C, K, N>,
     InboundFunctions<C, L> {
   direction: 'inbound';
   toConnec?: never;
   toConnecOnCreate?: never;
 }
 
-export interface OutboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string>
-  extends EntityCommon<C, K>,
+export interface OutboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
+  extends EntityCommon<C, K, N>,
     OutboundFunctions<C, L> {
   direction: 'outbound';
   toLocal?: never;
@@ -171,16 +171,17 @@ export interface BidirectionalEntityDefinition<
   C extends ConnecRecord = ConnecRecord,
   L = unknown,
   K extends string = string,
-> extends EntityCommon<C, K>,
+  N extends string = string,
+> extends EntityCommon<C, K, N>,
     InboundFunctions<C, L>,
     OutboundFunctions<C, L> {
   direction: 'both';
 }
 
-export type EntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string> =
-  | InboundEntityDefinition<C, L, K>
-  | OutboundEntityDefinition<C, L, K>
-  | BidirectionalEntityDefinition<C, L, K>;
+export type EntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string> =
+  | InboundEntityDefinition<C, L, K, N>
+  | OutboundEntityDefinition<C, L, K, N>
+  | BidirectionalEntityDefinition<C, L, K, N>;
 
 /**
  * An entity as the engine sees it, erased to `unknown` data so entities of different types
@@ -223,13 +224,18 @@ export interface IdentityOptions {
   realm?: (args: { tenant: string; apiId: string; groupId: string; orgUid: string | null }) => string;
 }
 
-export interface ConnectorInput {
-  entities: readonly AnyEntity[];
+/** `E`: the entities as given, a tuple when written as an array literal (what types `mno.sync.push`). */
+export interface ConnectorInput<E extends readonly AnyEntity[] = readonly AnyEntity[]> {
+  entities: E;
   identity?: IdentityOptions;
 }
 
-export interface ConnectorDefinition {
-  readonly entities: readonly AnyEntity[];
+/**
+ * What `defineConnector` returns. `E` keeps the entities' types (names, directions, local
+ * records), from which `createMaestrano` types `mno.sync.push`; the default is any entities.
+ */
+export interface ConnectorDefinition<E extends readonly AnyEntity[] = readonly AnyEntity[]> {
+  readonly entities: E;
   /** Inbound entities in reference order (targets before the entities pointing at them). */
   readonly importOrder: readonly AnyEntity[];
   readonly identity: Required<IdentityOptions>;

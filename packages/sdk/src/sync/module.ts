@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
 import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
-import type { Entity } from '../entities/define.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
 import type { JobInput, JobRecord } from '../storage/adapter.js';
@@ -40,24 +39,59 @@ export interface SyncModuleConfig extends SyncOptions {
   pollOverlapMs?: number;
 }
 
-/** `L` as written, never inferred from this position (TypeScript's `NoInfer`, for any 5.x). */
-type NoInferType<L> = [L][L extends unknown ? 0 : never];
+/** The entities `push` takes: those of the connector that sync outbound (`'outbound'` or `'both'`). */
+type PushableEntity<E extends readonly AnyEntity[] = readonly AnyEntity[]> = OutboundOnly<E[number]>;
+/** The names `push` takes: those of the connector's outbound entities (`string` for entities whose name type is not a literal). */
+type PushableEntityName<E extends readonly AnyEntity[] = readonly AnyEntity[]> = PushableEntity<E>['name'];
+/**
+ * The record `push` takes for `X` (an entity name, or an entity object): the local record type
+ * (`L` of `Entity<L>`) of that entity; `unknown` for an entity whose record type is unknown.
+ */
+type PushRecord<E extends readonly AnyEntity[], X> = X extends string ? LocalOf<Named<PushableEntity<E>, X>> : LocalOf<X>;
+
+/** Drops the inbound-only entities of a union (an entity of unknown direction stays). */
+type OutboundOnly<X> = X extends { readonly direction: 'inbound' } ? never : X;
+/** The entities of a union that the name `N` can designate (a `string`-named one: any name). */
+type Named<X, N extends string> = X extends { readonly name: infer Name } ? (N extends Name ? X : never) : never;
+/** The local record type of an entity (`__local` is a phantom, never set at run time). */
+type LocalOf<X> = X extends { readonly __local?: infer L } ? L : unknown;
+/**
+ * What `push` requires of an entity object `X`: itself, unless it is inbound-only (then an
+ * outbound direction, so that the compiler reports the direction as the mismatch).
+ */
+type PushableObject<X> = X extends { readonly direction: 'inbound' } ? Omit<X, 'direction'> & { readonly direction: 'outbound' | 'both' } : X;
 
 export type { DeadLetter };
 
-export interface SyncApi {
+/**
+ * `mno.sync`. `E` is the connector's entities (`createMaestrano` infers them from
+ * `defineConnector`), which types the entity names and records `push` and `pushMany` take;
+ * the default (`SyncApi` without arguments) takes any name and any record, as the types
+ * cannot know the connector.
+ */
+export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> {
   /**
    * Maps and upserts one local record to Connec! (our id in the `id` array). `entity` is the
-   * entity's name, or the entity object itself (the one given to `defineConnector`), which
-   * types `record` as that entity's local record.
+   * name of one of the connector's outbound entities (`'outbound'` or `'both'`), or the entity
+   * object itself (the one given to `defineConnector`); `record` is that entity's local record.
+   * An unknown name, an inbound-only entity or a record of another type does not compile (at
+   * run time, for JavaScript callers, the first two throw `SyncError`). An entity declared with
+   * explicit type arguments (`defineEntity<'people', Contact>`) has a `string` name type: any
+   * name then designates it, and only its record is checked.
    */
-  push<L = unknown>(args: { tenant: string; groupId: string; entity: string | Entity<L>; record: NoInferType<L>; signal?: AbortSignal }): Promise<PushItemResult>;
-  /** Batch form: one Connec! batch call per 50 records; only failed ops are retried by the next push. */
-  pushMany<L = unknown>(args: {
+  push<const X extends PushableEntityName<E> | PushableEntity<E>>(args: {
     tenant: string;
     groupId: string;
-    entity: string | Entity<L>;
-    records: readonly NoInferType<L>[];
+    entity: PushableObject<X>;
+    record: PushRecord<E, X>;
+    signal?: AbortSignal;
+  }): Promise<PushItemResult>;
+  /** Batch form: one Connec! batch call per 50 records; only failed ops are retried by the next push. */
+  pushMany<const X extends PushableEntityName<E> | PushableEntity<E>>(args: {
+    tenant: string;
+    groupId: string;
+    entity: PushableObject<X>;
+    records: readonly PushRecord<E, X>[];
     signal?: AbortSignal;
   }): Promise<PushItemResult[]>;
   /**
