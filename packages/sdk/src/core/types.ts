@@ -133,8 +133,8 @@ export type JobHandler = ((job: JobRecord, ctx: JobContext) => Promise<void>) & 
  * Thrown by a job handler for a failure no retry can fix (an invalid billing plan your
  * `onCompanyCreated` returned, a request the platform refuses as invalid): the worker records
  * the job as a dead letter at once instead of retrying it up to `maxAttempts`. Fix the cause,
- * then retry the dead letter (`mno.worker.retryDeadLetter`). `message` and `code` are those of
- * `cause` when it has them, so the dead letter reads as the original failure.
+ * then retry the dead letter (`mno.worker.retryDeadLetter`). The dead letter's error is this
+ * error's `message`, with its `code` (by default the `code` of `cause`, when it has one).
  */
 export class PermanentJobError extends Error {
   readonly code: string | undefined;

@@ -41,6 +41,19 @@ export interface SyncControlDeps {
 
 /** The cursor entity and kind under which a group's last started sync is kept. */
 export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
+/** The cursor entity and kind the import and poll handlers touch when a run of the group succeeds. */
+export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const;
+
+/**
+ * Records that an import or poll of the group just succeeded (for the status endpoint): a
+ * successful poll that read no change moves no checkpoint, and would otherwise leave an older
+ * dead poll as the group's last outcome.
+ */
+export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, tenant: string, groupId: string): Promise<void> {
+  const key: CursorKey = { tenant, groupId, ...SUCCEEDED_CURSOR };
+  const stored = await storage.cursors.get(key);
+  await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), { at: now.toISOString() }, false);
+}
 
 const MAX_GROUP_ID_LENGTH = 255;
 /** Newest dead letters of a tenant read per job type to find a group's last failed sync. */
@@ -60,18 +73,24 @@ class BadRequest extends Error {}
  * one level of nesting (what the platform sends); a repeated key keeps its last value.
  */
 function formFields(form: URLSearchParams): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // Prototype-less holders, and no key that names a prototype: `__proto__[x]=y` must not reach
+  // Object.prototype (these routes serve every tenant's process).
+  const out: Record<string, unknown> = Object.create(null);
   for (const [key, value] of form) {
     const nested = /^([^[\]]+)\[([^[\]]*)\]$/.exec(key);
     if (nested) {
       const [, outer, inner] = nested as unknown as [string, string, string];
-      const holder = isObject(out[outer]) ? (out[outer] as Record<string, unknown>) : {};
+      if (UNSAFE_KEYS.has(outer) || UNSAFE_KEYS.has(inner)) continue;
+      const existing = Object.hasOwn(out, outer) ? out[outer] : undefined;
+      const holder: Record<string, unknown> = isObject(existing) ? existing : Object.create(null);
       holder[inner] = value;
       out[outer] = holder;
-    } else out[key] = value;
+    } else if (!UNSAFE_KEYS.has(key)) out[key] = value;
   }
   return out;
 }
+
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * The request's parameters: the query string, overridden by the body (JSON or a form, as the
@@ -193,12 +212,19 @@ export function createSyncControl(deps: SyncControlDeps) {
   /** The outcome of the group's last sync that ended, or null when none is known. */
   const lastOutcome = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'SUCCESS' | 'ERROR'; message?: string; at: Date } | null> => {
     const candidates: { status: 'SUCCESS' | 'ERROR'; message?: string; at: Date }[] = [];
-    if (job?.status === 'done') candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
+    const imported = await initialImportDone(group.tenant, group.groupId);
+    // An import that ended without completing the group's checkpoints (it ran while the sync was
+    // off, or before an entity was switched on) imported nothing: not a success.
+    if (job?.status === 'done' && (job.type !== JobTypes.syncImport || imported)) candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
     if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
     const dead = await lastDeadLetter(group.tenant, group.groupId);
     if (dead && dead.id !== job?.id) candidates.push({ status: 'ERROR', ...failure(dead), at: dead.updatedAt });
-    if (await initialImportDone(group.tenant, group.groupId)) {
-      const checkpoints = (await storage.cursors.list(group.tenant, group.groupId)).filter((c) => c.kind === 'import' || c.kind === 'import.outbound' || c.kind === 'poll');
+    if (imported) {
+      // Checkpoints move only when records change: the group's last successful import or poll
+      // (`SUCCEEDED_CURSOR`) counts too, so a poll that succeeds after a dead one clears the ERROR.
+      const checkpoints = (await storage.cursors.list(group.tenant, group.groupId)).filter(
+        (c) => c.kind === 'import' || c.kind === 'import.outbound' || c.kind === 'poll' || (c.entity === SUCCEEDED_CURSOR.entity && c.kind === SUCCEEDED_CURSOR.kind),
+      );
       const at = checkpoints.reduce<Date | null>((latest, c) => (latest === null || c.updatedAt > latest ? c.updatedAt : latest), null);
       if (at) candidates.push({ status: 'SUCCESS', at });
     }
@@ -305,7 +331,9 @@ export function createSyncControl(deps: SyncControlDeps) {
   };
 
   const syncStatus = async (args: HandlerArgs): Promise<Response> => {
-    const ready = await prologue(args, () => args.params.group_id ?? Object.values(args.params)[0]);
+    // The group id is the status path's parameter (whatever it is called); a configured path
+    // without one takes it from the query, as the other routes do.
+    const ready = await prologue(args, (p) => args.params.group_id ?? Object.values(args.params)[0] ?? p.group_id);
     if ('response' in ready) return ready.response;
     return json(200, await answerFor(ready.group));
   };
@@ -319,6 +347,16 @@ export function createSyncControl(deps: SyncControlDeps) {
     const updated = await storage.groups.update(group.tenant, group.groupId, { settings: { ...group.settings, sync: { ...sync, enabled } } });
     if (updated?.status !== 'active') return notFound();
     logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant: group.tenant, groupId: group.groupId });
+    // An import that found the sync off did nothing: switched back on before the group's initial
+    // import completed, the import is enqueued again (unless one is already waiting or running).
+    if (enabled && !(await initialImportDone(group.tenant, group.groupId))) {
+      const current = await trackedJob(group.tenant, group.groupId);
+      if (!current || !(leased(current) || waiting(current))) {
+        const started = await enqueueStart(group.tenant, group.groupId, false);
+        await track(group.tenant, group.groupId, { ...started, full: false });
+        logger.info('sync: initial import enqueued again as the sync was switched back on', { tenant: group.tenant, groupId: group.groupId });
+      }
+    }
     return json(200, await answerFor(updated));
   };
 

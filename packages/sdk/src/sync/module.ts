@@ -12,8 +12,8 @@ import type { JobInput, JobRecord } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
-import { createSyncControl } from './control.js';
-import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
+import { createSyncControl, recordSyncSuccess } from './control.js';
+import { groupSyncEnabled, ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
@@ -597,11 +597,19 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       throw new JobDeferral(`tenant ${job.tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
     }
     // A company whose first login failed to record its group: wait for a login to complete it.
-    if (!(await runtime.storage.groups.get(job.tenant, job.groupId))) {
+    const group = await runtime.storage.groups.get(job.tenant, job.groupId);
+    if (!group) {
       throw new JobDeferral(`group ${job.groupId} of tenant ${job.tenant} is not provisioned yet`, {
         waitKey: groupReadyWaitKey(job.tenant, job.groupId),
         retryInMs: GROUP_READY_RETRY_MS,
       });
+    }
+    // The platform switched the group's sync off (toggle_sync): an import now would read nothing
+    // and, by starting the poll chain, let a later poll create from scratch what this import was
+    // to merge. Nothing runs; switching the sync back on enqueues the import again.
+    if (!groupSyncEnabled(group.settings)) {
+      logger.info('sync: import skipped, the group sync is switched off; it runs when it is switched back on', { tenant: job.tenant, groupId: job.groupId });
+      return;
     }
     try {
       await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
@@ -609,7 +617,15 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       throw error;
     }
+    await succeeded(job.tenant, job.groupId);
     await scheduleNextPoll(job.tenant, job.groupId);
+  };
+
+  /** For the status endpoint: a run of the group succeeded (never fails the job). */
+  const succeeded = async (tenant: string, groupId: string) => {
+    await recordSyncSuccess(runtime.storage, runtime.clock(), tenant, groupId).catch((error: unknown) => {
+      logger.warn('sync: could not record a successful run for the status endpoint', { tenant, groupId, error: error instanceof Error ? error.message : String(error) });
+    });
   };
 
   const pollHandler: JobHandler = async (job, ctx) => {
@@ -623,6 +639,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         return;
       }
       await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      await succeeded(job.tenant, job.groupId);
     } catch (error) {
       // The last attempt's failure (or deferral) dead-letters this poll: schedule the next one
       // anyway, so a Connec! outage longer than the retries does not stop polling for good.

@@ -41,7 +41,7 @@ interface Setup {
   drain: () => Promise<void>;
 }
 
-function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options: { connector?: boolean } = {}): Setup {
+function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options: { connector?: boolean; pollIntervalMs?: number } = {}): Setup {
   const storage = memoryAdapter();
   const app = new LocalApp();
   const connec = new FakeConnec(ORG_UID);
@@ -53,7 +53,9 @@ function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options:
     provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
     onLogin: () => new Response('ok'),
     logger: silentLogger,
-    ...(options.connector === false ? {} : { connector: buildConnector(app), sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 } }),
+    ...(options.connector === false
+      ? {}
+      : { connector: buildConnector(app), sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}) } }),
   });
   handler = mno.handler;
   return { mno, storage, app, connec, drain: drainer(mno.worker, storage) };
@@ -417,5 +419,89 @@ describe('configured paths and several tenants', () => {
     expect((await call('PUT', '/sync/toggle_sync', { group_id: GROUP }, basic('app-a', 'key-b'))).status).toBe(401);
     expect((await s.storage.groups.get('tenant-a', GROUP))?.settings).toEqual({});
     expect((await call('GET', `/sync/${GROUP}`, undefined, basic('app-a', 'key-a'))).json).toMatchObject({ sync_enabled: true, status: 'ENQUEUED' });
+  });
+});
+
+describe('control endpoints: review regressions', () => {
+  it('form and query keys naming a prototype are ignored: Object.prototype stays clean', async () => {
+    const s = setup();
+    await provision(s.storage);
+    const polluted = () => ({}) as Record<string, unknown>;
+    const st = await call('GET', `${SYNC}/${GROUP}?__proto__[polluted]=yes&constructor[prototype][also]=yes`);
+    expect(st.status).toBe(200);
+    const off = await toggle(`group_id=${GROUP}&__proto__%5Bsync_enabled%5D=1&prototype%5Bx%5D=1`);
+    expect(off.json).toMatchObject({ group_id: GROUP, sync_enabled: false });
+    expect(polluted().polluted).toBeUndefined();
+    expect(polluted().also).toBeUndefined();
+    expect(polluted().sync_enabled).toBeUndefined();
+    expect(Object.keys(Object.prototype)).toEqual([]);
+  });
+
+  it("an import that finds the group's sync off does nothing and chains no poll; switched back on, the import runs and merges (no duplicate)", async () => {
+    const s = setup(undefined, { pollIntervalMs: 60_000 });
+    await provision(s.storage);
+    s.app.companies.set('org-local', { id: 'org-local', name: 'Acme Pty', code: null, updatedAt: new Date() });
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme Pty' }, 'o1');
+    expect((await toggle()).json).toMatchObject({ sync_enabled: false, status: 'DISABLED' });
+    await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ done: 1, pending: 0 });
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toEqual(noJobs);
+    expect((await s.storage.cursors.list(TENANT, GROUP)).filter((c) => c.kind === 'import' || c.kind === 'poll')).toEqual([]);
+
+    const on = await toggle();
+    expect(on.json).toMatchObject({ sync_enabled: true, status: 'ENQUEUED' });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ pending: 1 });
+    await s.drain();
+    // The import's outbound half merged the local company with o1: one company, linked.
+    expect([...s.app.companies.keys()]).toEqual(['org-local']);
+    expect((await s.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'companies' }, { connecId: 'o1' }))?.localId).toBe('org-local');
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a start whose import ran while the sync was off is not reported SUCCESS', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await start();
+    await toggle(); // off before any worker ran
+    await s.drain();
+    expect(s.app.contacts.size).toBe(0);
+    expect((await status()).json).toMatchObject({ status: 'DISABLED' });
+    // Back on: the import is enqueued again and only its run is a success.
+    expect((await toggle()).json).toMatchObject({ sync_enabled: true, status: 'ENQUEUED' });
+    await s.drain();
+    expect(s.app.contacts.size).toBe(1);
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a poll that succeeds after a dead one clears the ERROR, even when it read no change', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await start();
+    await s.drain();
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+    s.connec.failLists = 1_000;
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ dead: 1 });
+    expect((await status()).json).toMatchObject({ status: 'ERROR' });
+    s.connec.failLists = 0;
+    await new Promise((r) => setTimeout(r, 5));
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(Date.now() + 1) });
+    await new Promise((r) => setTimeout(r, 5));
+    await s.drain();
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ dead: 1, done: 1 });
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a configured status path without a parameter takes group_id from the query', async () => {
+    const t = testTenant();
+    const s = setup([{ ...t, app: { ...t.app, synchronization: { startPath: '/sync', statusPath: '/sync/status', togglePath: '/sync/toggle_sync' } } }]);
+    await provision(s.storage);
+    const r = await call('GET', `/sync/status?group_id=${GROUP}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ group_id: GROUP, sync_enabled: true });
   });
 });
