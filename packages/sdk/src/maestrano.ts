@@ -98,6 +98,8 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
   // One ConfigError lists every problem: top-level keys and each marketplace of a tenants list.
   const { config, tenants } = parseMaestranoConfigAndTenants(input);
   const runtime = buildRuntime(config, tenants);
+  // What `defineConnector` found suspicious but accepted (a path the catalog does not list).
+  for (const warning of new Set(config.connector?.warnings ?? [])) runtime.logger.warn('maestrano: connector definition', { warning });
 
   const sso = createSsoModule(runtime, config);
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.

@@ -136,28 +136,26 @@ const KEY_SIDE: Record<keyof BidirectionalEntityDefinition, 'common' | 'inbound'
   matchingFields: 'outbound',
 };
 const ENTITY_KEYS: readonly string[] = Object.keys(KEY_SIDE);
-/** The `local` functions only inbound sync calls (outbound uses `local.list` alone). */
-const INBOUND_LOCAL_KEYS = ['create', 'update', 'get', 'createMany'] as const satisfies readonly (keyof InboundEntityDefinition['local'])[];
 
 function isKey(key: string): key is keyof typeof KEY_SIDE {
   return Object.hasOwn(KEY_SIDE, key);
 }
 
 /**
- * Keys the types reject but JavaScript callers and spreads can pass: an unknown key (a typo of a
- * real one is ignored otherwise) and a key the entity's direction never uses (`toConnec` on an
- * inbound entity would silently never push). A key set to `undefined` counts as absent.
+ * Keys the types reject but JavaScript callers and spreads can pass: a likely typo of a known key
+ * (it would be ignored, and the key it stands for missing) and a key the entity's direction
+ * never uses (`toConnec` on an inbound entity would silently never push). Other unknown keys
+ * (helpers of a base object spread into the definition) are ignored, as are the members of
+ * `local` an outbound entity does not use (a shared repository object may have them all). A key
+ * set to `undefined` or `null` counts as absent.
  */
 function checkKeys(name: string, direction: 'inbound' | 'outbound' | 'both', definition: object): void {
   for (const [key, value] of Object.entries(definition)) {
-    if (value === undefined) continue;
+    if (value === undefined || value === null) continue;
     if (!isKey(key)) {
       const suggestion = closest(key, ENTITY_KEYS);
-      throw new ConnectorDefinitionError(
-        suggestion
-          ? `Entity "${name}": unknown key "${key}" (did you mean "${suggestion}"?)`
-          : `Entity "${name}": unknown key "${key}"; an entity takes ${ENTITY_KEYS.join(', ')}`,
-      );
+      if (suggestion !== undefined) throw new ConnectorDefinitionError(`Entity "${name}": unknown key "${key}" (did you mean "${suggestion}"?)`);
+      continue;
     }
     const side = KEY_SIDE[key];
     if (direction === 'inbound' && side === 'outbound') {
@@ -165,19 +163,11 @@ function checkKeys(name: string, direction: 'inbound' | 'outbound' | 'both', def
         `Entity "${name}": "${key}" is only used by outbound sync, and this entity's direction is "inbound"; remove it, or use direction "both"`,
       );
     }
+    // `local` is used both ways (outbound reads `local.list` alone, and ignores the rest).
     if (direction === 'outbound' && side === 'inbound' && key !== 'local') {
       throw new ConnectorDefinitionError(
         `Entity "${name}": "${key}" is only used by inbound sync, and this entity's direction is "outbound"; remove it, or use direction "both"`,
       );
-    }
-    if (direction === 'outbound' && key === 'local' && typeof value === 'object' && value !== null) {
-      const local: { [key: string]: unknown } = value;
-      const unused = INBOUND_LOCAL_KEYS.find((k) => local[k] !== undefined);
-      if (unused) {
-        throw new ConnectorDefinitionError(
-          `Entity "${name}": "local.${unused}" is only used by inbound sync, and this entity's direction is "outbound" (which uses local.list only); remove it, or use direction "both"`,
-        );
-      }
     }
   }
 }
@@ -259,15 +249,17 @@ function catalogFields(collection: string): readonly string[] | null {
 }
 
 /**
- * Paths of an entity against the fields the catalog knows for its collection. The schemas are
- * loose (Connec! records may carry fields outside them, and an app may reference such a custom
- * field), so a first segment the schema does not list is refused only when it is within a typo
- * of one it does: `organisation_id` of people is `organization_id` misspelt, and would never
- * resolve (the reference would silently reach `toLocal` unresolved).
+ * Paths of an entity against the fields the catalog knows for its collection: a warning for
+ * each first segment the schema does not list that is within a typo of one it does
+ * (`organisation_id` of people may be `organization_id` misspelt, and would then never resolve:
+ * the reference would silently reach `toLocal` unresolved). Never an error: the schemas are not
+ * a complete list of Connec! fields (`payment_method_id` of invoices, `work_locations` of
+ * employees are real ones they omit), and an app may reference a custom field.
  */
-function checkCatalogPaths(entity: AnyEntity, collection: string): void {
+function catalogPathWarnings(entity: AnyEntity, collection: string): string[] {
+  const warnings: string[] = [];
   const fields = catalogFields(collection);
-  if (fields === null || !isCollectionName(collection)) return;
+  if (fields === null || !isCollectionName(collection)) return warnings;
   const references = referenceFields[collection].map((r) => r.path);
   const known = new Set([...fields, ...references.map((p) => firstSegment(p))]);
   const listed = references.length > 0 ? `its reference fields: ${references.join(', ')}` : 'it has no reference fields';
@@ -279,21 +271,20 @@ function checkCatalogPaths(entity: AnyEntity, collection: string): void {
       { word: first, candidates: fields },
     ]);
     if (suggestion !== undefined) {
-      throw new ConnectorDefinitionError(
-        `Entity "${entity.name}": reference path "${path}" is not a field of ${collection} (${listed}); did you mean "${suggestion}"?`,
-      );
+      warnings.push(`Entity "${entity.name}": reference path "${path}" is not a field of ${collection} (${listed}); did you mean "${suggestion}"?`);
     }
   }
   const check = (kind: string, path: string, first: string) => {
     if (known.has(first)) return;
     const suggestion = closest(first, fields);
     if (suggestion !== undefined) {
-      throw new ConnectorDefinitionError(`Entity "${entity.name}": ${kind} "${path}" is not a field of ${collection}; did you mean "${suggestion}"?`);
+      warnings.push(`Entity "${entity.name}": ${kind} "${path}" is not a field of ${collection}; did you mean "${suggestion}"?`);
     }
   };
   for (const path of entity.subRecords) check('sub-record path', path, firstSegment(path));
   // Connec! may write a nested matching field either way (`email/address`, `email.address`).
   for (const field of entity.matchingFields) check('matching field', field, field.split(/[/.]/)[0] ?? field);
+  return warnings;
 }
 
 function firstSegment(path: string): string {
@@ -314,7 +305,7 @@ type Synchronous<L> =
  * Declares one synchronised entity. `direction` decides at the type level which functions
  * are required: inbound needs `toLocal` + `local.create/update`; outbound needs `toConnec` +
  * `localId`; both needs all of them. Shape errors that types cannot catch (bad names and
- * paths, unknown keys, keys the direction does not use) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
+ * paths, misspelt keys, keys the direction does not use) throw `ConnectorDefinitionError` here; cross-entity checks run in `defineConnector`.
  *
  * Type arguments: `K` the Connec! collection, `L` the app's record, `C` the Connec! record the
  * mappers see, by default the catalog's type for `K` (`RecordOf<K>` of @org/connec-client),
@@ -470,16 +461,21 @@ export function normalizeCollection(key: string): string {
 
 /**
  * Assembles entities into a connector and checks what types cannot: unique names, reference
- * targets that exist, paths that misspell a field of a catalog collection, and an import order in which referenced entities come first (cycles are
- * allowed: records whose reference is still unknown are parked until it arrives).
+ * targets that exist, and an import order in which referenced entities come first (cycles are
+ * allowed: records whose reference is still unknown are parked until it arrives). Paths that
+ * look like a misspelt field of a catalog collection are not errors (the catalog is not a
+ * complete list of Connec! fields): they are listed in `warnings`, which `createMaestrano` logs.
  *
  * The result keeps the entities' types (`E`, a tuple for an array literal): `createMaestrano`
  * uses them to type `mno.sync.push` and `pushMany` (entity names and their records).
  */
-export function defineConnector<const E extends readonly AnyEntity[]>(input: ConnectorInput<E>): ConnectorDefinition<E> {
+export function defineConnector<const E extends readonly AnyEntity[]>(
+  input: ConnectorInput<E>,
+): ConnectorDefinition<E> & { readonly warnings: readonly string[] } {
   const entities: AnyEntity[] = [...(input.entities ?? [])];
   if (entities.length === 0) throw new ConnectorDefinitionError('A connector needs at least one entity');
   const byName = new Map<string, AnyEntity>();
+  const warnings: string[] = [];
   for (const entity of entities) {
     if (byName.has(entity.name)) throw new ConnectorDefinitionError(`Duplicate entity name "${entity.name}"`);
     byName.set(entity.name, entity);
@@ -506,7 +502,7 @@ export function defineConnector<const E extends readonly AnyEntity[]>(input: Con
         );
       }
     }
-    checkCatalogPaths(entity, collection);
+    warnings.push(...catalogPathWarnings(entity, collection));
     for (const path of entity.subRecords) {
       if (Object.hasOwn(entity.references, path)) {
         throw new ConnectorDefinitionError(`Entity "${entity.name}": "${path}" is declared both as a reference and a sub-record`);
@@ -552,5 +548,6 @@ export function defineConnector<const E extends readonly AnyEntity[]>(input: Con
     identity,
     entity: (name: string) => byName.get(name),
     forCollection: (collection: string) => byCollection.get(normalizeCollection(collection)) ?? [],
+    warnings: Object.freeze(warnings),
   });
 }

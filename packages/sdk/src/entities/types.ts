@@ -242,6 +242,13 @@ export interface ConnectorDefinition<E extends readonly AnyEntity[] = readonly A
   entity(name: string): AnyEntity | undefined;
   /** Entities fed by a Connec! collection (normalised plural name). */
   forCollection(collection: string): readonly AnyEntity[];
+  /**
+   * What `defineConnector` found suspicious but not certainly wrong, such as a path close to, but
+   * not, a field the catalog lists for the collection (the catalog is not a complete list of
+   * Connec! fields). `createMaestrano` logs each one. Always set by `defineConnector`; optional
+   * for connectors built by hand.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /**

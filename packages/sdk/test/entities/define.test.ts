@@ -9,12 +9,16 @@ import {
   type ConflictPolicy,
   type ConflictStrategy,
   ConnectorDefinitionError,
+  createMaestrano,
   defineConnector,
   defineEntity,
   type LocalContext,
+  type Logger,
   type MaestranoErrorOptions,
   type MapperContext,
+  memoryAdapter,
 } from '@org/maestrano-sdk';
+import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
 interface Org {
@@ -368,7 +372,7 @@ describe('defineEntity type errors name the key at fault', () => {
   }, 60_000);
 });
 
-describe('defineEntity: keys its direction does not use, and unknown keys, are refused at run time', () => {
+describe('defineEntity: keys its direction does not use, and misspelt keys, are refused at run time', () => {
   // What a JavaScript caller (or a spread of a wider object) can pass: the types reject all of these.
   const defineUntyped = defineEntity as unknown as (definition: Record<string, unknown>) => ReturnType<typeof defineEntity>;
   const inboundDef = { name: 'c', connec: 'people', direction: 'inbound', toLocal: () => ({}), local: store };
@@ -399,10 +403,31 @@ describe('defineEntity: keys its direction does not use, and unknown keys, are r
     );
   });
 
-  it.each(['create', 'update', 'get', 'createMany'])('refuses local.%s on an outbound entity, which only uses local.list', (key) => {
-    expect(() => defineUntyped({ ...outboundDef, local: { [key]: async () => null } })).toThrow(
-      `Entity "c": "local.${key}" is only used by inbound sync, and this entity's direction is "outbound" (which uses local.list only); remove it, or use direction "both"`,
-    );
+  it.each(['create', 'update', 'get', 'createMany'])('ignores local.%s on an outbound entity, which only uses local.list', (key) => {
+    expect(defineUntyped({ ...outboundDef, local: { [key]: async () => null } }).direction).toBe('outbound');
+  });
+
+  it('accepts a shared repository (plain object or class instance) as local of an outbound entity, and uses its list', async () => {
+    const rows = [{ id: '1' }];
+    class ContactsRepo {
+      async create() {
+        return { id: 'x' };
+      }
+      async update() {}
+      async get() {
+        return null;
+      }
+      async *list() {
+        yield rows;
+      }
+    }
+    const contactsRepo = new ContactsRepo();
+    const fromClass = defineEntity({ name: 'c', connec: 'people', direction: 'outbound', local: contactsRepo, toConnec: () => ({}), localId: (r: { id: string }) => r.id });
+    const pages: unknown[] = [];
+    for await (const page of fromClass.list?.({ tenant: 't', groupId: 'g' } as never) ?? []) pages.push(page);
+    expect(pages).toEqual([rows]);
+    const plainRepo = { ...store, get: async () => null, createMany: async () => [], list: contactsRepo.list };
+    expect(defineUntyped({ ...outboundDef, local: plainRepo }).list).toBeTypeOf('function');
   });
 
   it('refuses unknown keys, suggesting the closest known one', () => {
@@ -414,9 +439,21 @@ describe('defineEntity: keys its direction does not use, and unknown keys, are r
     // Reported before the missing key it stands for.
     const { toLocal: _toLocal, ...withoutToLocal } = inboundDef;
     expect(() => defineUntyped({ ...withoutToLocal, toLocl: () => ({}) })).toThrow('Entity "c": unknown key "toLocl" (did you mean "toLocal"?)');
-    expect(() => defineUntyped({ ...inboundDef, primaryKey: 'id' })).toThrow(
-      'Entity "c": unknown key "primaryKey"; an entity takes name, connec, direction, references, subRecords, filter, toLocal, toLocalOnCreate, local, conflict, toConnec, toConnecOnCreate, localId, localUpdatedAt, shouldPush, matchingFields',
-    );
+    expect(() => defineUntyped({ ...inboundDef, filtr: () => true })).toThrow('Entity "c": unknown key "filtr" (did you mean "filter"?)');
+  });
+
+  it('ignores unknown keys unlike any known one (helpers of a spread base object)', () => {
+    const base = { ...inboundDef, describe: 'helper', primaryKey: 'id', toRow: () => ({}) };
+    expect(defineUntyped({ ...base, describe: 'helper' }).direction).toBe('inbound');
+    expect(defineUntyped({ ...outboundDef, describe: 'helper', meta: { table: 'contacts' } }).direction).toBe('outbound');
+    const typedBase = { name: 'c', connec: 'people', direction: 'inbound', toLocal: () => ({}), local: store } as const;
+    expect(defineEntity({ ...typedBase }).direction).toBe('inbound');
+  });
+
+  it('treats a key set to null like an absent one', () => {
+    expect(defineUntyped({ ...inboundDef, toConnec: null, localId: null, matchingFields: null }).direction).toBe('inbound');
+    expect(defineUntyped({ ...outboundDef, toLocal: null, toLocalOnCreate: null, conflict: null }).direction).toBe('outbound');
+    expect(defineUntyped({ ...outboundDef, local: null }).list).toBeUndefined();
   });
 
   it('keeps accepting every key of each direction, local.list outbound, and keys set to undefined', () => {
@@ -569,28 +606,91 @@ describe('defineEntity types: readonly arrays', () => {
   });
 });
 
-describe('defineConnector: paths must exist in the collection the catalog describes', () => {
+describe('defineConnector: paths the catalog does not list but close to one it does are warnings', () => {
   const companies = inbound('companies', 'organizations');
 
-  it('refuses a reference path that is neither a reference nor a field of the collection, suggesting the closest', () => {
+  it('warns of a reference path that is neither a reference nor a field of the collection, suggesting the closest', () => {
     const contacts = inbound('contacts', 'people', { organisation_id: 'companies' });
-    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(ConnectorDefinitionError);
-    expect(() => defineConnector({ entities: [companies, contacts] })).toThrow(
+    expect(defineConnector({ entities: [companies, contacts] }).warnings).toEqual([
       'Entity "contacts": reference path "organisation_id" is not a field of people (its reference fields: organization_id, assignee_id); did you mean "organization_id"?',
-    );
+    ]);
     const items = inbound('items', 'items');
     const invoices = inbound('invoices', 'invoices', { 'line/item_id': 'items' });
-    expect(() => defineConnector({ entities: [items, invoices] })).toThrow(
+    expect(defineConnector({ entities: [items, invoices] }).warnings).toEqual([
       'Entity "invoices": reference path "line/item_id" is not a field of invoices (its reference fields: person_id, organization_id, lines/item_id, lines/tax_code_id, lines/account_id, sales_order_id); did you mean "lines/item_id"?',
-    );
+    ]);
   });
 
-  it('refuses a sub-record path or a matching field close to, but not, a field of the collection', () => {
+  it('warns of a sub-record path or a matching field close to, but not, a field of the collection', () => {
     const invoices = defineEntity({ name: 'invoices', connec: 'invoices', direction: 'inbound', subRecords: ['linse'], toLocal: () => ({}), local: store });
-    expect(() => defineConnector({ entities: [invoices] })).toThrow(ConnectorDefinitionError);
-    expect(() => defineConnector({ entities: [invoices] })).toThrow('Entity "invoices": sub-record path "linse" is not a field of invoices; did you mean "lines"?');
+    expect(defineConnector({ entities: [invoices] }).warnings).toEqual(['Entity "invoices": sub-record path "linse" is not a field of invoices; did you mean "lines"?']);
     const contacts = defineEntity({ name: 'p', connec: 'people', direction: 'outbound', matchingFields: ['emial'], toConnec: () => ({}), localId: () => 'x' });
-    expect(() => defineConnector({ entities: [contacts] })).toThrow('Entity "p": matching field "emial" is not a field of people; did you mean "email"?');
+    expect(defineConnector({ entities: [contacts] }).warnings).toEqual(['Entity "p": matching field "emial" is not a field of people; did you mean "email"?']);
+  });
+
+  it.each([
+    ['invoices', 'payment_method_id', 'payment_method'],
+    ['payments', 'payment_method', 'payment_method_id'],
+    ['people', 'organization_ids', 'organization_id'],
+    ['invoices', 'person_ids', 'person_id'],
+    ['invoices', 'sales_order_ids', 'sales_order_id'],
+    ['sales_orders', 'quote_ids', 'quote_id'],
+    ['opportunities', 'lead_ids', 'lead_id'],
+    ['accounts', 'tax_code', 'tax_code_id'],
+    ['employees', 'hire_date', 'hired_date'],
+  ])('accepts the real Connec! field name %s/%s the catalog does not list, with a warning', (collection, path, suggestion) => {
+    const target = inbound('target', 'my_targets');
+    const entity = inbound('e', collection, { [path]: 'target' });
+    const connector = defineConnector({ entities: [target, entity] });
+    expect(connector.entities).toHaveLength(2);
+    expect(connector.warnings).toHaveLength(1);
+    expect(connector.warnings[0]).toMatch(`Entity "e": reference path "${path}" is not a field of ${collection} (`);
+    expect(connector.warnings[0]).toMatch(`did you mean "${suggestion}"?`);
+  });
+
+  it('accepts sub-records the catalog does not list (work_locations of employees), with a warning', () => {
+    const employees = defineEntity({ name: 'employees', connec: 'employees', direction: 'inbound', subRecords: ['work_locations'], toLocal: () => ({}), local: store });
+    const connector = defineConnector({ entities: [employees] });
+    expect(connector.importOrder).toEqual([employees]);
+    expect(connector.warnings).toEqual(['Entity "employees": sub-record path "work_locations" is not a field of employees; did you mean "work_location_id"?']);
+  });
+
+  it('has no warnings for paths the catalog lists, and still refuses a catalog reference to the wrong collection', () => {
+    const contacts = inbound('contacts', 'people', { organization_id: 'companies' });
+    expect(defineConnector({ entities: [companies, contacts] }).warnings).toEqual([]);
+    const wrong = inbound('wrong', 'people', { organization_id: 'wrong', organisation_id: 'wrong' });
+    expect(() => defineConnector({ entities: [wrong] })).toThrow('`organization_id` of people references organizations, but entity "wrong" syncs people');
+  });
+
+  it('createMaestrano logs each warning of its connector once', () => {
+    const { certificate } = createTestCertificate({ bits: 1024 });
+    const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (message, fields) => warnings.push({ message, fields }), error() {} };
+    const contacts = inbound('contacts', 'people', { organisation_id: 'companies' });
+    createMaestrano({
+      tenants: [
+        {
+          marketplace: 'maestrano-uat',
+          app: { host: 'https://app.example.com' },
+          api: { id: 'app-1', key: 'very-secret-key', host: 'https://api-hub-uat.maestrano.io' },
+          sso: { x509_certificate: certificate },
+        },
+      ],
+      storage: memoryAdapter(),
+      logger,
+      provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
+      onLogin: () => new Response('ok'),
+      connector: defineConnector({ entities: [companies, contacts] }),
+    });
+    expect(warnings).toEqual([
+      {
+        message: 'maestrano: connector definition',
+        fields: {
+          warning:
+            'Entity "contacts": reference path "organisation_id" is not a field of people (its reference fields: organization_id, assignee_id); did you mean "organization_id"?',
+        },
+      },
+    ]);
   });
 
   it('accepts fields of the schema, nested fields, custom fields unlike any known one, and collections outside the catalog', () => {
