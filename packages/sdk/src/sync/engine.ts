@@ -1109,7 +1109,12 @@ export class SyncEngine {
         results[i] = { done: true };
       } else if (payload.record) records.set(i, payload.record);
       else if (!payload.fetchId) results[i] = { done: true };
-      else {
+      else if (!this.enabled(scope, entity, 'inbound')) {
+        // Switched off (the group's sync, or this entity's inbound): what a fetch would bring is
+        // skipped anyway, so Connec! is not asked for it.
+        this.skip(scope, entity.name, payload.fetchId, 'disabled');
+        results[i] = { done: true };
+      } else {
         try {
           const existing = await this.findByConnecId(scope, entity.name, payload.fetchId);
           const fetched = existing?.localId ? null : await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {});

@@ -504,4 +504,16 @@ describe('control endpoints: review regressions', () => {
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ group_id: GROUP, sync_enabled: true });
   });
+
+  it('a queued fetch of a referenced record does not call Connec! while the sync is off', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme Pty' }, 'o1');
+    expect((await toggle()).json).toMatchObject({ sync_enabled: false });
+    await s.storage.jobs.enqueue({ type: JobTypes.connecRecord, tenant: TENANT, groupId: GROUP, payload: { entity: 'companies', collection: 'organizations', fetchId: 'o1' } });
+    await s.drain();
+    expect(s.connec.fetchCalls).toEqual([]);
+    expect(s.app.companies.size).toBe(0);
+    expect(await jobCounts(s.storage, JobTypes.connecRecord)).toMatchObject({ done: 1, dead: 0 });
+  });
 });
