@@ -194,7 +194,7 @@ export type {
   OutboundEntityDefinition,
   SyncDirection,
 } from './entities/index.js';
-export { connecPort, createSyncModule, GroupPurgeRefusedError, ImportBusyError, ImportFailedError } from './sync/index.js';
+export { connecPort, createSyncModule, GroupPurgeRefusedError, ImportBusyError, ImportFailedError, SyncDisabledError } from './sync/index.js';
 export type {
   BatchOp as ConnecPortBatchOp,
   BatchOpResult as ConnecPortBatchResult,

@@ -16,7 +16,7 @@
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
 import type { CursorKey, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
-import { groupSyncEnabled, type SyncEngine } from './engine.js';
+import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
 
 /** What the status of a group's sync can be (PROTOCOL §5.4). */
@@ -347,8 +347,10 @@ export function createSyncControl(deps: SyncControlDeps) {
     const updated = await storage.groups.update(group.tenant, group.groupId, { settings: { ...group.settings, sync: { ...sync, enabled } } });
     if (updated?.status !== 'active') return notFound();
     logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant: group.tenant, groupId: group.groupId });
-    // An import that found the sync off did nothing: switched back on before the group's initial
-    // import completed, the import is enqueued again (unless one is already waiting or running).
+    // Imports that found the sync off wait on this key: they run now. Switched back on before the
+    // group's initial import completed, with no import waiting or running (an earlier one ended),
+    // the import is enqueued again.
+    if (enabled) await storage.jobs.wake(syncEnabledWaitKey(group.tenant, group.groupId));
     if (enabled && !(await initialImportDone(group.tenant, group.groupId))) {
       const current = await trackedJob(group.tenant, group.groupId);
       if (!current || !(leased(current) || waiting(current))) {

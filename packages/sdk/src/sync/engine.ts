@@ -1581,6 +1581,11 @@ export class SyncEngine {
     };
     const reportOf = (status: SyncReport['status']): SyncReport => ({ tenant: tenantName, groupId, status, startedAt, finishedAt: this.deps.clock(), entities, failures });
     try {
+      // Decided on the settings the run reads, under the group's lock: a run of a group whose
+      // sync is switched off would read nothing and still count as done.
+      if (!groupSyncEnabled(scope.group.settings)) {
+        throw new SyncDisabledError(`The sync of group "${groupId}" (tenant "${tenantName}") is switched off; the ${kind} did not run`);
+      }
       await body(scope, { entities, failures, startedAt, keepAlive });
       const report = reportOf('complete');
       if (kind === 'import') this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
@@ -1588,6 +1593,7 @@ export class SyncEngine {
       this.deps.logger.info(`sync: ${kind} completed`, { tenant: tenantName, groupId, fetched, failures: failures.length });
       return report;
     } catch (error) {
+      if (error instanceof SyncDisabledError) throw error;
       const what = kind === 'import' ? 'Import' : 'Poll';
       throw new ImportFailedError(`${what} of group "${groupId}" (tenant "${tenantName}") stopped: ${errorInfo(error).message}`, reportOf('partial'), error);
     } finally {
@@ -1997,6 +2003,14 @@ export class LinkConflictError extends SyncError {}
 
 /** Another import of the same group holds the lock. */
 export class ImportBusyError extends SyncError {}
+
+/** An import or poll of a group whose sync is switched off (`settings.sync.enabled: false`): nothing ran. */
+export class SyncDisabledError extends SyncError {}
+
+/** The wait key of imports deferred while their group's sync is off; switching it on wakes them. */
+export function syncEnabledWaitKey(tenant: string, groupId: string): string {
+  return `sync-enabled:${tenant}:${groupId}`;
+}
 
 /** An import stopped on an infrastructure failure; `report` holds what was done (status `partial`). */
 export class ImportFailedError extends SyncError {

@@ -1,5 +1,5 @@
 export { connecClientFor, connecPort } from './connec-port.js';
-export { ImportBusyError, ImportFailedError, refWaitKey, SyncEngine } from './engine.js';
+export { ImportBusyError, ImportFailedError, refWaitKey, SyncDisabledError, SyncEngine } from './engine.js';
 export type { ApplyOutcome, PushItemResult, SyncOptions } from './engine.js';
 export { createSyncModule, parseSyncConfig } from './module.js';
 export type { DeadLetter, SyncApi, SyncModule, SyncModuleConfig } from './module.js';

@@ -13,7 +13,7 @@ import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/a
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess } from './control.js';
-import { groupSyncEnabled, ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncEngine, type SyncOptions } from './engine.js';
+import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncDisabledError, SyncEngine, type SyncOptions, syncEnabledWaitKey } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
@@ -589,6 +589,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    */
   const busyRetryMs = (job: JobRecord) => doubling(5_000, job.attempts, Math.max(5_000, engine.options.importLockTtlMs));
 
+  /** How often an import deferred while its group's sync is off looks again (toggle_sync wakes it at once). */
+  const SYNC_OFF_RETRY_MS = 60 * 60 * 1000;
+
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
     const full = isObject(job.payload) && job.payload.full === true;
@@ -597,32 +600,32 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       throw new JobDeferral(`tenant ${job.tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
     }
     // A company whose first login failed to record its group: wait for a login to complete it.
-    const group = await runtime.storage.groups.get(job.tenant, job.groupId);
-    if (!group) {
+    if (!(await runtime.storage.groups.get(job.tenant, job.groupId))) {
       throw new JobDeferral(`group ${job.groupId} of tenant ${job.tenant} is not provisioned yet`, {
         waitKey: groupReadyWaitKey(job.tenant, job.groupId),
         retryInMs: GROUP_READY_RETRY_MS,
       });
     }
-    // The platform switched the group's sync off (toggle_sync): an import now would read nothing
-    // and, by starting the poll chain, let a later poll create from scratch what this import was
-    // to merge. Nothing runs; switching the sync back on enqueues the import again.
-    if (!groupSyncEnabled(group.settings)) {
-      logger.info('sync: import skipped, the group sync is switched off; it runs when it is switched back on', { tenant: job.tenant, groupId: job.groupId });
-      return;
-    }
     try {
       await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
+      // The group's sync is switched off: the import waits (neither done, which would keep its
+      // dedupe key and start the poll chain with nothing imported, nor failed). toggle_sync wakes
+      // it; a switch made through storage is seen at the next retry.
+      if (error instanceof SyncDisabledError) {
+        throw new JobDeferral(error.message, { waitKey: syncEnabledWaitKey(job.tenant, job.groupId), retryInMs: SYNC_OFF_RETRY_MS });
+      }
       throw error;
     }
     await succeeded(job.tenant, job.groupId);
     await scheduleNextPoll(job.tenant, job.groupId);
   };
 
-  /** For the status endpoint: a run of the group succeeded (never fails the job). */
+  /** For the status endpoint: a run of the group succeeded (never fails the job; not once the group is gone). */
   const succeeded = async (tenant: string, groupId: string) => {
+    const group = await runtime.storage.groups.get(tenant, groupId).catch(() => null);
+    if (group?.status !== 'active') return;
     await recordSyncSuccess(runtime.storage, runtime.clock(), tenant, groupId).catch((error: unknown) => {
       logger.warn('sync: could not record a successful run for the status endpoint', { tenant, groupId, error: error instanceof Error ? error.message : String(error) });
     });
@@ -638,7 +641,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         logger.info('sync: poll of an unknown or cancelled group dropped', { tenant: job.tenant, groupId: job.groupId });
         return;
       }
-      await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      try {
+        await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      } catch (error) {
+        // Switched off: nothing read and no success to record; the chain goes on.
+        if (!(error instanceof SyncDisabledError)) throw error;
+        await scheduleNextPoll(job.tenant, job.groupId);
+        return;
+      }
       await succeeded(job.tenant, job.groupId);
     } catch (error) {
       // The last attempt's failure (or deferral) dead-letters this poll: schedule the next one

@@ -437,26 +437,66 @@ describe('control endpoints: review regressions', () => {
     expect(Object.keys(Object.prototype)).toEqual([]);
   });
 
-  it("an import that finds the group's sync off does nothing and chains no poll; switched back on, the import runs and merges (no duplicate)", async () => {
+  it("an import that finds the group's sync off waits (not done, no poll chain); switched back on, it runs and merges (no duplicate)", async () => {
     const s = setup(undefined, { pollIntervalMs: 60_000 });
     await provision(s.storage);
     s.app.companies.set('org-local', { id: 'org-local', name: 'Acme Pty', code: null, updatedAt: new Date() });
     s.connec.seed(GROUP, 'organizations', { name: 'Acme Pty' }, 'o1');
     expect((await toggle()).json).toMatchObject({ sync_enabled: false, status: 'DISABLED' });
-    await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    const { jobId } = await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
     await s.drain();
-    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ done: 1, pending: 0 });
+    // Deferred on the switch's wait key, its attempt counted, nothing imported, no poll chained.
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'pending', waitKey: `sync-enabled:${TENANT}:${GROUP}`, attempts: 1 });
     expect(await jobCounts(s.storage, JobTypes.syncPoll)).toEqual(noJobs);
-    expect((await s.storage.cursors.list(TENANT, GROUP)).filter((c) => c.kind === 'import' || c.kind === 'poll')).toEqual([]);
+    expect((await s.storage.cursors.list(TENANT, GROUP)).filter((c) => c.kind === 'import' || c.kind === 'poll' || c.kind === 'sync.succeeded')).toEqual([]);
+    expect(s.connec.listCalls).toEqual([]);
 
+    // Switched on: the waiting import is woken (and tracked), not duplicated.
     const on = await toggle();
     expect(on.json).toMatchObject({ sync_enabled: true, status: 'ENQUEUED' });
-    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ pending: 1 });
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ pending: 1, done: 0 });
     await s.drain();
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'done' });
     // The import's outbound half merged the local company with o1: one company, linked.
     expect([...s.app.companies.keys()]).toEqual(['org-local']);
     expect((await s.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'companies' }, { connecId: 'o1' }))?.localId).toBe('org-local');
     expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('switched off and on by the app itself (storage.groups.update), the waiting import runs at its next retry', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    const group = await s.storage.groups.get(TENANT, GROUP);
+    await s.storage.groups.update(TENANT, GROUP, { settings: { ...group?.settings, sync: { enabled: false } } });
+    const { jobId } = await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'pending' });
+    await s.storage.groups.update(TENANT, GROUP, { settings: { ...group?.settings, sync: { enabled: true } } });
+    // Its retry is an hour later: here made due now, as that hour passing would.
+    await s.storage.jobs.wake(`sync-enabled:${TENANT}:${GROUP}`);
+    await s.drain();
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'done' });
+    expect(s.app.contacts.size).toBe(1);
+  });
+
+  it('a poll while the sync is off reads nothing and records no success; the chain goes on', async () => {
+    const s = setup(undefined, { pollIntervalMs: 60_000 });
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await start();
+    await s.drain();
+    const before = await s.storage.cursors.get({ tenant: TENANT, groupId: GROUP, entity: '*', kind: 'sync.succeeded' });
+    await toggle();
+    const calls = s.connec.listCalls.length;
+    const donePolls = (await jobCounts(s.storage, JobTypes.syncPoll)).done;
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(Date.now() - 1) });
+    await s.drain();
+    // The poll ran (done) without reading Connec!.
+    expect((await jobCounts(s.storage, JobTypes.syncPoll)).done).toBe(donePolls + 1);
+    expect(s.connec.listCalls.length).toBe(calls);
+    expect(await s.storage.cursors.get({ tenant: TENANT, groupId: GROUP, entity: '*', kind: 'sync.succeeded' })).toEqual(before);
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ pending: 1, dead: 0 });
   });
 
   it('a start whose import ran while the sync was off is not reported SUCCESS', async () => {
