@@ -13,7 +13,7 @@ import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/a
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess } from './control.js';
-import { ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncDisabledError, SyncEngine, type SyncOptions, syncEnabledWaitKey } from './engine.js';
+import { groupSyncEnabled, ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncDisabledError, SyncEngine, type SyncOptions, syncEnabledWaitKey } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
@@ -97,6 +97,9 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   /**
    * Runs (or resumes) the initial import of a group now, in this process. The durable way is
    * the `sync.import` job (enqueued once per new company); both share checkpoints and a lock.
+   * Throws `ImportBusyError` while another run holds the lock, `SyncDisabledError` (nothing
+   * ran) while the group's sync is switched off, and `ImportFailedError` (with the partial
+   * report) when a run stops on an infrastructure failure.
    */
   importGroup(args: {
     tenant: string;
@@ -115,7 +118,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /**
    * Polls a group now: applies what changed in Connec! since the last poll (or since the
-   * initial import began), with the `pollOverlapMs` re-read. Shares the import lock.
+   * initial import began), with the `pollOverlapMs` re-read. Shares the import lock. Throws as
+   * `importGroup` does (`SyncDisabledError` while the group's sync is switched off).
    */
   pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
   /** Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot. */
@@ -600,11 +604,18 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       throw new JobDeferral(`tenant ${job.tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
     }
     // A company whose first login failed to record its group: wait for a login to complete it.
-    if (!(await runtime.storage.groups.get(job.tenant, job.groupId))) {
+    const group = await runtime.storage.groups.get(job.tenant, job.groupId);
+    if (!group) {
       throw new JobDeferral(`group ${job.groupId} of tenant ${job.tenant} is not provisioned yet`, {
         waitKey: groupReadyWaitKey(job.tenant, job.groupId),
         retryInMs: GROUP_READY_RETRY_MS,
       });
+    }
+    // Cancelled meanwhile (an import that waited while the group's sync was off, say): nothing
+    // to import, and no dead letter for a deleted account.
+    if (group.status !== 'active') {
+      logger.info('sync: import of a cancelled group dropped', { tenant: job.tenant, groupId: job.groupId });
+      return;
     }
     try {
       await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
@@ -614,7 +625,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // dedupe key and start the poll chain with nothing imported, nor failed). toggle_sync wakes
       // it; a switch made through storage is seen at the next retry.
       if (error instanceof SyncDisabledError) {
-        throw new JobDeferral(error.message, { waitKey: syncEnabledWaitKey(job.tenant, job.groupId), retryInMs: SYNC_OFF_RETRY_MS });
+        // Switched back on since the run read the settings (toggle_sync's wake found this job
+        // still running): try again shortly rather than in an hour.
+        const now = await runtime.storage.groups.get(job.tenant, job.groupId).catch(() => null);
+        const onAgain = now?.status === 'active' && groupSyncEnabled(now.settings);
+        throw new JobDeferral(error.message, { waitKey: syncEnabledWaitKey(job.tenant, job.groupId), retryInMs: onAgain ? 1_000 : SYNC_OFF_RETRY_MS });
       }
       throw error;
     }

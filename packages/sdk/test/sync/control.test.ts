@@ -16,6 +16,7 @@ import {
 } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONTROL_CURSOR } from '../../src/sync/control.js';
+import { groupSyncLockKey } from '../../src/sync/engine.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, buildConnector, C, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
 
@@ -555,5 +556,43 @@ describe('control endpoints: review regressions', () => {
     expect(s.connec.fetchCalls).toEqual([]);
     expect(s.app.companies.size).toBe(0);
     expect(await jobCounts(s.storage, JobTypes.connecRecord)).toMatchObject({ done: 1, dead: 0 });
+  });
+
+  it('switched on while the import that read "off" runs (the wake finds it running): it retries within seconds, not an hour', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await toggle(); // off
+    const { jobId } = await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    const locks = s.storage.locks;
+    const acquire = locks.acquire.bind(locks);
+    let toggled = false;
+    locks.acquire = async (key, owner, ttlMs) => {
+      // The run has read the settings (off); the platform switches the sync on now.
+      if (!toggled && key === groupSyncLockKey(TENANT, GROUP)) {
+        toggled = true;
+        expect((await toggle()).json).toMatchObject({ sync_enabled: true });
+      }
+      return acquire(key, owner, ttlMs);
+    };
+    // drain() waits for jobs due within its rounds (seconds), not for one due in an hour.
+    await s.drain();
+    expect(toggled).toBe(true);
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'done', attempts: 2 });
+    expect(s.app.contacts.size).toBe(1);
+  });
+
+  it('an import that waited while the sync was off ends cleanly once the group is cancelled (no dead letter)', async () => {
+    const s = setup();
+    await provision(s.storage);
+    await toggle(); // off
+    const { jobId } = await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'pending' });
+    expect((await s.storage.groups.cancel(TENANT, GROUP)).changed).toBe(true);
+    await s.storage.jobs.wake(`sync-enabled:${TENANT}:${GROUP}`);
+    await s.drain();
+    expect(await s.storage.jobs.get(jobId)).toMatchObject({ status: 'done' });
+    expect(await s.mno.sync.deadLetters()).toEqual([]);
   });
 });
