@@ -192,7 +192,8 @@ function shapeOf(route: CompiledRoute): string {
   return `${route.method} /${path}${query ? `?${query}` : ''}`;
 }
 
-function json(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): Response {
+/** A JSON answer of a Maestrano route: never cached. */
+export function json(status: number, body: object, headers: Record<string, string> = {}): Response {
   return Response.json(body, { status, headers: { 'cache-control': 'no-store', ...headers } });
 }
 

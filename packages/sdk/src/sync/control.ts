@@ -14,7 +14,8 @@
  *   (`cursors.list`).
  */
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
-import type { CursorKey, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
+import { json } from '../http/router.js';
+import type { CursorKey, CursorRecord, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
@@ -50,18 +51,13 @@ export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const
  * dead poll as the group's last outcome.
  */
 export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, tenant: string, groupId: string): Promise<void> {
-  const key: CursorKey = { tenant, groupId, ...SUCCEEDED_CURSOR };
-  const stored = await storage.cursors.get(key);
-  await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), { at: now.toISOString() }, false);
+  // A second success within the same millisecond changes nothing worth a write.
+  await storage.cursors.advance({ tenant, groupId, ...SUCCEEDED_CURSOR }, now.getTime(), { at: now.toISOString() }, false);
 }
 
 const MAX_GROUP_ID_LENGTH = 255;
 /** Newest dead letters of a tenant read per job type to find a group's last failed sync. */
 const DEAD_LETTER_SCAN = 100;
-
-function json(status: number, body: object): Response {
-  return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
-}
 
 const notFound = () => json(404, { errors: [{ message: 'Organization not found', code: 404 }] });
 const badRequest = (message: string) => json(400, { errors: [{ message, code: 400 }] });
@@ -177,13 +173,13 @@ export function createSyncControl(deps: SyncControlDeps) {
    * entity the import would push has its `import.outbound` checkpoint complete, and every
    * entity it would read its `import` checkpoint. False when the import covers nothing.
    */
-  const initialImportDone = async (tenant: string, groupId: string): Promise<boolean> => {
+  const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> => {
     const found = await engine.scope(tenant, groupId);
     if (!found) return false;
     // What the import covers when the group's sync is on (the per-entity switches only).
     const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
     const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
-    const complete = new Set((await storage.cursors.list(tenant, groupId)).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
+    const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
     let covered = 0;
     for (const entity of engine.connector.entities) {
       if (!entity.outbound || !entity.list || !engine.enabled(scope, entity, 'outbound')) continue;
@@ -212,7 +208,8 @@ export function createSyncControl(deps: SyncControlDeps) {
   /** The outcome of the group's last sync that ended, or null when none is known. */
   const lastOutcome = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'SUCCESS' | 'ERROR'; message?: string; at: Date } | null> => {
     const candidates: { status: 'SUCCESS' | 'ERROR'; message?: string; at: Date }[] = [];
-    const imported = await initialImportDone(group.tenant, group.groupId);
+    const cursors = await storage.cursors.list(group.tenant, group.groupId);
+    const imported = await initialImportDone(group.tenant, group.groupId, cursors);
     // An import that ended without completing the group's checkpoints (it ran while the sync was
     // off, or before an entity was switched on) imported nothing: not a success.
     if (job?.status === 'done' && (job.type !== JobTypes.syncImport || imported)) candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
@@ -222,7 +219,7 @@ export function createSyncControl(deps: SyncControlDeps) {
     if (imported) {
       // Checkpoints move only when records change: the group's last successful import or poll
       // (`SUCCEEDED_CURSOR`) counts too, so a poll that succeeds after a dead one clears the ERROR.
-      const checkpoints = (await storage.cursors.list(group.tenant, group.groupId)).filter(
+      const checkpoints = cursors.filter(
         (c) => c.kind === 'import' || c.kind === 'import.outbound' || c.kind === 'poll' || (c.entity === SUCCEEDED_CURSOR.entity && c.kind === SUCCEEDED_CURSOR.kind),
       );
       const at = checkpoints.reduce<Date | null>((latest, c) => (latest === null || c.updatedAt > latest ? c.updatedAt : latest), null);

@@ -9,6 +9,7 @@ import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs,
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
 import type { JobInput, JobRecord } from '../storage/adapter.js';
+import { json } from '../http/router.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
@@ -287,10 +288,6 @@ function overlongId(groupId: string, record: ConnecRecord, entities: readonly An
     }
   }
   return null;
-}
-
-function json(status: number, body: Record<string, unknown>): Response {
-  return Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
 }
 
 function readRecordPayload(job: JobRecord): RecordJobPayload {

@@ -5,30 +5,7 @@
 // The conformance suite itself (`describeStorageAdapter`, `planStorageSuite`, `storageCases`)
 // registers vitest tests: it is in `@org/maestrano-sdk/testing/storage`, so that this entry
 // loads without vitest (tests on node:test or Jest use the test IdP too).
-export { CONFORMANCE_EPOCH, createTestClock, memoryInspector } from './conformance/clock-and-inspector.js';
-export type {
-  DescribeStorageAdapterOptions,
-  StorageAbility,
-  StorageCase,
-  StorageCaseContext,
-  StorageCaseFn,
-  StorageCases,
-  StorageInspector,
-  StorageOutageHooks,
-  StorageRepositoryName,
-  StorageSetupContext,
-  StorageSetupResult,
-  StoredCursor,
-  StoredGroup,
-  StoredIdMap,
-  StoredJob,
-  StoredLedgerEntry,
-  StoredLock,
-  StoredMembership,
-  StoredReplay,
-  StoredUser,
-  TestClock,
-} from './conformance/clock-and-inspector.js';
+export * from './conformance/clock-and-inspector.js';
 
 // --- test SAML identity provider ------------------------------------------------------
 export { buildAssertionXml, buildResponseXml, createTestCertificate, createTestIdp, maestranoAttributes, signAssertion, stripSignature, tamperAttribute, xsw } from './idp.js';
