@@ -734,13 +734,20 @@ describe('mno.billing.charge: aborting (options.signal)', () => {
     const postHeld = new Promise<void>((resolve) => {
       releasePost = resolve;
     });
+    let postSeen!: () => void;
+    const postStarted = new Promise<void>((resolve) => {
+      postSeen = resolve;
+    });
     const { mod } = moduleFor(storage, {}, (async (input: RequestInfo | URL, init?: RequestInit) => {
       const req = new Request(input, init);
-      if (req.method === 'POST') await postHeld; // the first call's POST is slow
+      if (req.method === 'POST') {
+        postSeen();
+        await postHeld; // the first call's POST is slow
+      }
       return fetch(req);
     }) as typeof fetch);
     const first = mod.billing.charge(smsCharge);
-    await delay(20);
+    await postStarted; // its claim is stored before its bill is requested
     expect(await storage.ledger.get(key)).toMatchObject({ status: 'pending' });
 
     const controller = new AbortController();
