@@ -636,11 +636,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   /** For the status endpoint: a run of the group succeeded (never fails the job; not once the group is gone). */
   const succeeded = async (tenant: string, groupId: string) => {
-    const group = await runtime.storage.groups.get(tenant, groupId).catch(() => null);
-    if (group?.status !== 'active') return;
-    await recordSyncSuccess(runtime.storage, runtime.clock(), tenant, groupId).catch((error: unknown) => {
+    const unrecorded = (error: unknown) => {
       logger.warn('sync: could not record a successful run for the status endpoint', { tenant, groupId, error: error instanceof Error ? error.message : String(error) });
-    });
+      return null;
+    };
+    const group = await runtime.storage.groups.get(tenant, groupId).catch(unrecorded);
+    if (group?.status !== 'active') return;
+    await recordSyncSuccess(runtime.storage, runtime.clock(), tenant, groupId).catch(unrecorded);
   };
 
   const pollHandler: JobHandler = async (job, ctx) => {

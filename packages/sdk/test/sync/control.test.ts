@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import {
   createMaestrano,
   JobTypes,
+  type Logger,
   type Maestrano,
   type MarketplaceInput,
   memoryAdapter,
@@ -42,8 +43,11 @@ interface Setup {
   drain: () => Promise<void>;
 }
 
-function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options: { connector?: boolean; pollIntervalMs?: number } = {}): Setup {
-  const storage = memoryAdapter();
+function setup(
+  tenants: Tenant[] | MarketplaceInput[] = [testTenant()],
+  options: { connector?: boolean; pollIntervalMs?: number; storage?: StorageAdapter; logger?: Logger } = {},
+): Setup {
+  const storage = options.storage ?? memoryAdapter();
   const app = new LocalApp();
   const connec = new FakeConnec(ORG_UID);
   const list = tenants as unknown[];
@@ -53,7 +57,7 @@ function setup(tenants: Tenant[] | MarketplaceInput[] = [testTenant()], options:
     storage,
     provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
     onLogin: () => new Response('ok'),
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...(options.connector === false
       ? {}
       : { connector: buildConnector(app), sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}) } }),
@@ -535,6 +539,38 @@ describe('control endpoints: review regressions', () => {
     await s.drain();
     expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ dead: 1, done: 1 });
     expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a storage error while noting the success is logged; the import itself stays done', async () => {
+    const memory = memoryAdapter();
+    let failReads = false;
+    const storage: StorageAdapter = {
+      ...memory,
+      groups: {
+        ...memory.groups,
+        get: (tenant, groupId) => (failReads ? Promise.reject(new Error('database is down')) : memory.groups.get(tenant, groupId)),
+      },
+    };
+    const warnings: Array<{ message: string; meta: unknown }> = [];
+    const logger: Logger = { ...silentLogger, warn: (message, meta) => void warnings.push({ message, meta }) };
+    const s = setup([testTenant()], { storage, logger });
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await start();
+    const create = s.app.create.bind(s.app);
+    s.app.create = ((...args: Parameters<typeof create>) => {
+      failReads = true; // the database goes away once the import has written its record
+      return create(...args);
+    }) as typeof create;
+    await s.drain();
+    failReads = false;
+    expect(s.app.contacts.size).toBe(1);
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ done: 1, dead: 0 });
+    expect(await s.storage.cursors.get({ tenant: TENANT, groupId: GROUP, entity: '*', kind: 'sync.succeeded' })).toBeNull();
+    expect(warnings).toContainEqual({
+      message: 'sync: could not record a successful run for the status endpoint',
+      meta: { tenant: TENANT, groupId: GROUP, error: 'database is down' },
+    });
   });
 
   it('a configured status path without a parameter takes group_id from the query', async () => {
