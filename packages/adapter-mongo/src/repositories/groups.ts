@@ -42,6 +42,7 @@ function spec(tenant: string, groupId: string): ProvisioningSpec<GroupRecord> {
       settings: {},
       cancelledAt: null,
     },
+    createdOnComplete: true,
   };
 }
 

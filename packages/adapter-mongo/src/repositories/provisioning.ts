@@ -18,6 +18,8 @@ export interface ProvisioningSpec<T> {
   decode(doc: Raw): T;
   /** Stored fields of the claim-only document besides identity and claim fields. */
   claimFields: Raw;
+  /** `createdAt` becomes the completion time (a group is created when provisioned, not when first claimed). */
+  createdOnComplete?: boolean;
 }
 
 export function isProvisioned(doc: Raw | null): doc is Stored {
@@ -80,7 +82,7 @@ export async function completeProvision<T>(
     }
     return {
       kind: 'update',
-      set: { ...fields, provisioned: true, claimOwner: null, claimExpiresAt: null, updatedAt: now },
+      set: { ...fields, provisioned: true, claimOwner: null, claimExpiresAt: null, ...(spec.createdOnComplete ? { createdAt: now } : {}), updatedAt: now },
       value: (stored) => spec.decode(stored),
     };
   });

@@ -75,7 +75,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
         'groups.complete',
         sql`UPDATE maestrano_groups SET company_id = ${data.companyId}, status = 'active', org_uid = ${data.orgUid ?? null},
               trial_ends_at = ${ts(data.trialEndsAt ?? null)}, settings = ${json(data.settings ?? {}, false)},
-              claim_owner = NULL, claim_expires_at = NULL, updated_at = ${ts(now)}, cancelled_at = NULL
+              claim_owner = NULL, claim_expires_at = NULL, created_at = ${ts(now)}, updated_at = ${ts(now)}, cancelled_at = NULL
             WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${owner}
             RETURNING ${COLUMNS}`,
       );

@@ -86,6 +86,11 @@ export interface GroupRecord {
   trialEndsAt: Date | null;
   /** Per-group settings (connector switches, billing plan, …). */
   settings: JsonObject;
+  /**
+   * When the group was provisioned (`complete`), not when its claim was first taken: a claim
+   * abandoned by a crashed login and taken over days later must not date the company (the
+   * app's own trial is counted from here).
+   */
   createdAt: Date;
   updatedAt: Date;
   cancelledAt: Date | null;

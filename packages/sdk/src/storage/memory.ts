@@ -305,6 +305,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.orgUid = data.orgUid ?? null;
       row.trialEndsAt = copy(data.trialEndsAt ?? null);
       row.settings = copy(data.settings ?? {});
+      row.createdAt = at; // provisioned now (not when a claim, maybe abandoned, was first taken)
       row.updatedAt = at;
       row.claimOwner = null;
       row.claimExpiresAt = null;

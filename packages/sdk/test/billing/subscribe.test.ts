@@ -220,6 +220,22 @@ describe('billing.subscribe', () => {
     expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(expected);
   });
 
+  it('counts the app trial from when the company was created, not from a claim abandoned days before', async () => {
+    // Ten days ago a first login claimed the group and died inside createCompany (no release).
+    clock = createTestClock(Date.now() - 10 * DAY);
+    storage = memoryAdapter({ clock: clock.now });
+    expect((await storage.groups.claim(TENANT, 'cld-1', { owner: 'crashed-login', ttlMs: 60_000 })).state).toBe('claimed');
+    // Today the user comes back: the login takes the expired claim over and creates the company.
+    clock.advance(10 * DAY);
+    expect(await storage.groups.claim(TENANT, 'cld-1', { owner: 'login', ttlMs: 60_000 })).toEqual({ state: 'claimed', takeover: true });
+    await storage.groups.complete(TENANT, 'cld-1', 'login', { companyId: 'company-cld-1' });
+    const createdAt = clock.ms();
+    const { mod } = setup({ ...basePlan, appTrialDays: 14 });
+    expect(await mod.billing.subscribe(payload(null))).toMatchObject({ status: 'subscribed' });
+    expect(rbills()[0]!.start_date).toBe(new Date(createdAt + 14 * DAY).toISOString());
+    expect((await storage.groups.get(TENANT, 'cld-1'))!.trialEndsAt).toEqual(new Date(createdAt + 14 * DAY));
+  });
+
   it('keeps the group trial when it is later than the app trial', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const groupEnd = new Date(clock.ms() + 40 * DAY);

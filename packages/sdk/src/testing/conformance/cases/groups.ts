@@ -55,10 +55,20 @@ export const groupCases: StorageCases = {
     });
     expectDate(group.trialEndsAt, trialEndsAt);
     expectDate(group.updatedAt, clock.ms());
-    expectDate(group.createdAt);
-    expect(group.createdAt.getTime()).toBeGreaterThanOrEqual(claimedAt);
-    expect(group.createdAt.getTime()).toBeLessThanOrEqual(clock.ms());
+    // Provisioned now, not when claimed.
+    expectDate(group.createdAt, clock.ms());
+    expect(group.createdAt.getTime()).toBeGreaterThan(claimedAt);
     expect(await adapter.groups.get(TENANT, GROUP)).toEqual(group);
+  },
+
+  'a claim abandoned days ago and taken over: createdAt is when the taker completed it': async ({ adapter, clock }) => {
+    await adapter.groups.claim(TENANT, GROUP, { owner: 'crashed', ttlMs: TTL });
+    clock.advance(10 * 86_400_000);
+    expect(await adapter.groups.claim(TENANT, GROUP, { owner: 'w2', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: true });
+    clock.advance(500);
+    const group = await adapter.groups.complete(TENANT, GROUP, 'w2', { companyId: 'company-1' });
+    expectDate(group.createdAt, clock.ms());
+    expectDate((await adapter.groups.get(TENANT, GROUP))?.createdAt, clock.ms());
   },
 
   'complete defaults orgUid and trialEndsAt to null and settings to {}': async ({ adapter }) => {
