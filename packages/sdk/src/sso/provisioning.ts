@@ -29,6 +29,16 @@ const SEATS_LOCK_WAIT_MS = 10_000;
 
 const FAILED_MESSAGE = 'Your account could not be set up, please try again';
 
+/** The login's user: known (`pending` false), or claimed and recorded only once the login is granted. */
+interface EnsuredUser {
+  userId: string;
+  status: UserRecord['status'];
+  created: boolean;
+  linked: boolean;
+  company: { record: GroupRecord; created: boolean } | null;
+  pending: boolean;
+}
+
 function failed(detail: string, cause?: unknown, status = 500): SsoError {
   return new SsoError('provisioning_failed', FAILED_MESSAGE, {
     status,
@@ -177,7 +187,7 @@ export class Provisioner {
     tenant: Tenant,
     identity: SsoIdentity,
     owner: string,
-  ): Promise<{ record: UserRecord; created: boolean; linked: boolean; company: { record: GroupRecord; created: boolean } | null }> {
+  ): Promise<EnsuredUser> {
     const { storage } = this.#runtime;
     const key = identity.user.key;
     const claimOptions = { owner, ttlMs: this.#options.claimTtlMs };
@@ -187,7 +197,7 @@ export class Provisioner {
         () => storage.users.claim(tenant.name, key, claimOptions),
         `user ${key}`,
       );
-      if ('record' in state) return { record: state.record, created: false, linked: false, company: null };
+      if ('record' in state) return { userId: state.record.userId, status: state.record.status, created: false, linked: false, company: null, pending: false };
       try {
         // The company first, for a link as for a new user: a cancelled group or a failing
         // `createCompany` refuses the login before anything about the user is recorded.
@@ -199,8 +209,10 @@ export class Provisioner {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
           userId = checkRef(await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)), 'createUser').id;
         }
-        const record = await storage.users.complete(tenant.name, key, owner, { userId });
-        return { record, created: !linked, linked, company };
+        // Recorded by `provision` once the login has passed every check: a login refused from
+        // here on (addMembership failing, the group cancelled, the lock lost) releases the claim
+        // and records neither the new user nor the email link, so its retry reports them.
+        return { userId, status: 'active', created: !linked, linked, company, pending: true };
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
         await storage.users.release(tenant.name, key, owner).catch(() => {});
@@ -237,6 +249,31 @@ export class Provisioner {
       async (lease) => {
         const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
         const user = await this.#ensureUser(tenant, identity, owner);
+        try {
+          return await this.#grant(tenant, identity, owner, user, seen, lease, finish);
+        } catch (error) {
+          if (user.pending) await storage.users.release(tenant.name, uid, owner).catch(() => {});
+          throw error;
+        }
+      },
+    );
+    if (!locked.acquired) throw failed(`timed out waiting for the lock of user ${uid}`, undefined, 503);
+    return locked.value;
+  }
+
+  /** The rest of a login once its user is known (or claimed): company, checks, membership, `finish`. */
+  async #grant<T>(
+    tenant: Tenant,
+    identity: SsoIdentity,
+    owner: string,
+    user: EnsuredUser,
+    seen: MembershipRecord | undefined,
+    lease: { held(): boolean },
+    finish: (result: ProvisionResult) => T | Promise<T>,
+  ): Promise<T> {
+    const { storage } = this.#runtime;
+    const uid = identity.user.key;
+    const groupId = identity.group.uid;
         const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
         if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
           await storage.groups.update(tenant.name, groupId, { orgUid: identity.group.orgUid });
@@ -247,21 +284,32 @@ export class Provisioner {
         if (current?.status === 'removed' && !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime())) {
           throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
         }
-        const userHandle: UserHandle = { id: user.record.userId, tenant: tenant.name, uid: user.record.uid };
+        const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
         const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };
         const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current);
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
-        const status = user.created ? user.record.status : ((await storage.users.get(tenant.name, uid))?.status ?? user.record.status);
+        const status = user.pending ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);
         if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
         // A deletion that cancelled the group while the membership was written: its last pass
         // (virtual mode) may have missed this membership, so the login withdraws it.
         if (await this.#groupCancelled(tenant, groupId)) {
+          // The app has the user and granted it the membership: record it, so that the
+          // withdrawal below (blocked in virtual mode) is what storage holds too.
+          if (user.pending) await storage.users.complete(tenant.name, uid, owner, { userId: user.userId }).catch(() => {});
           await this.#withdraw(tenant, userHandle, companyHandle);
           throw accountCancelled();
         }
         // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
         if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
+        if (user.pending) {
+          try {
+            await storage.users.complete(tenant.name, uid, owner, { userId: user.userId });
+          } catch (error) {
+            // Only another login holding this user's lock could take the claim over.
+            throw failed(`could not record user ${uid}`, error, error instanceof StorageConflictError ? 503 : 500);
+          }
+        }
         return finish({
           user: userHandle,
           company: companyHandle,
@@ -272,10 +320,6 @@ export class Provisioner {
             membershipChanged,
           },
         });
-      },
-    );
-    if (!locked.acquired) throw failed(`timed out waiting for the lock of user ${uid}`, undefined, 503);
-    return locked.value;
   }
 
   /**

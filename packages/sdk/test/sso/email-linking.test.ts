@@ -84,6 +84,24 @@ describe('a refused login records no email link', () => {
     expect((await harness.storage.users.get(harness.tenant, 'usr-bob'))?.userId).toBe('legacy-1');
     expect(harness.app.count('createUser')).toBe(0);
   });
+
+  it('when addMembership throws after the match: 500, no user record; the retry links and reports linkedByEmail', async () => {
+    const harness = await startHarness({ withFindUserByEmail: true });
+    h = harness;
+    harness.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    harness.app.failures.addMembership = 1;
+    const failed = await harness.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' });
+    expect(failed.status).toBe(500);
+    expect(harness.logins).toHaveLength(0);
+    expect(await harness.storage.users.get(harness.tenant, 'usr-bob')).toBeNull();
+    expect(await harness.storage.users.findByUserId(harness.tenant, 'legacy-1')).toEqual([]);
+    expect(await harness.storage.users.listMemberships(harness.tenant, { uid: 'usr-bob' })).toEqual([]);
+
+    const ok = await harness.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ userId: 'legacy-1', outcome: { linkedByEmail: true, userCreated: false, membershipChanged: true } });
+    expect((await harness.storage.users.get(harness.tenant, 'usr-bob'))?.userId).toBe('legacy-1');
+  });
 });
 
 // ---------------------------------------------------------------------------------------

@@ -210,6 +210,21 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(m2?.role).toBe('Member');
   });
 
+  it("a first login refused by addMembership records no user: the retry reports userCreated (the app's createUser is asked again with the same key)", async () => {
+    h = await startHarness();
+    h.app.failures.addMembership = 1;
+    expect((await h.login(alice)).status).toBe(500);
+    expect(h.logins).toHaveLength(0);
+    expect(await h.storage.users.get(h.tenant, 'usr-alice')).toBeNull();
+    expect(await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' })).toEqual([]);
+    const ok = await h.login(alice);
+    expect(ok.status).toBe(200);
+    expect(ok.body['outcome']).toMatchObject({ userCreated: true, membershipChanged: true });
+    expect(h.app.count('createUser')).toBe(2);
+    expect(h.app.users.size).toBe(1); // the idempotency key gave the same app user back
+    expect((await h.storage.users.get(h.tenant, 'usr-alice'))?.userId).toBe(ok.body['userId']);
+  });
+
   it('20 concurrent first logins for one new group create exactly one company and one company.created job', async () => {
     h = await startHarness({ storage: memoryAdapter() });
     h.app.createCompanyDelayMs = 30;
