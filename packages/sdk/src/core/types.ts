@@ -190,6 +190,14 @@ export function groupReadyWaitKey(tenant: string, groupId: string): string {
 }
 
 /**
+ * Cursor kind (entity `*`) of the mark a group deletion leaves for a group the app had not
+ * provisioned yet: the deletion was acknowledged, so a first login arriving afterwards (its
+ * assertion issued before the deletion) is refused instead of creating a company nothing
+ * would ever cancel.
+ */
+export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as const;
+
+/**
  * How long a job waiting for its group to be provisioned waits between attempts unless the
  * group completes first (it is woken then): with the default 8 attempts, about 80 minutes for
  * the user's next login to complete it.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CompanyCreatedPayload, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
+import { type CompanyCreatedPayload, GROUP_DELETED_MARK, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, MembershipRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
 import { seatsLockKey, userLockKey, withStorageLock } from '../webhooks/locks.js';
@@ -135,6 +135,9 @@ export class Provisioner {
         return { record: state.record, created: false };
       }
       try {
+        // Maestrano deleted the group before anyone signed in to it (the webhook left a mark
+        // under a claim of its own, so a login claims either before the mark or sees it).
+        if (await storage.cursors.get({ tenant: tenant.name, groupId: group.uid, ...GROUP_DELETED_MARK })) throw accountCancelled();
         const company = checkRef(
           await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
           'createCompany',

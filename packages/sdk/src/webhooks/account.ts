@@ -29,7 +29,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
-import type { Logger, RouteHandler, Tenant } from '../core/types.js';
+import { GROUP_DELETED_MARK, type Logger, type RouteHandler, type Tenant } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
@@ -184,25 +184,34 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
    * meanwhile; `claimed` means no claim, or an expired (abandoned) one that this took over, and is
    * released at once, leaving nothing stored.
    */
+  /**
+   * Whether an SSO first login is provisioning the group, found by claiming it. Unknown, the
+   * probe holds the claim while `whileUnknown` runs: no login can start provisioning meanwhile.
+   */
   async function provisioningState(
     tenant: string,
     groupId: string,
+    whileUnknown?: () => Promise<void>,
   ): Promise<{ state: 'unknown' } | { state: 'provisioning'; claimExpiresAt: Date } | { state: 'exists'; group: GroupRecord }> {
     const owner = `${deps.instanceId}:webhook-probe:${randomUUID()}`;
     const claim = await storage.groups.claim(tenant, groupId, { owner, ttlMs: PROBE_CLAIM_TTL_MS });
     if (claim.state === 'pending') return { state: 'provisioning', claimExpiresAt: claim.claimExpiresAt };
     if (claim.state === 'exists') return { state: 'exists', group: claim.record };
-    await storage.groups.release(tenant, groupId, owner).catch((error: unknown) => {
-      logger.warn('maestrano: could not release a probe claim (it expires on its own)', { tenant, groupId, error: String(error) });
-    });
+    try {
+      await whileUnknown?.();
+    } finally {
+      await storage.groups.release(tenant, groupId, owner).catch((error: unknown) => {
+        logger.warn('maestrano: could not release a probe claim (it expires on its own)', { tenant, groupId, error: String(error) });
+      });
+    }
     return { state: 'unknown' };
   }
 
   /** `provisioningState`, waiting up to `lockWaitMs` for an in-flight provisioning to end. */
-  async function awaitProvisioning(tenant: string, groupId: string): ReturnType<typeof provisioningState> {
+  async function awaitProvisioning(tenant: string, groupId: string, whileUnknown?: () => Promise<void>): ReturnType<typeof provisioningState> {
     const until = Date.now() + lockWaitMs;
     for (let i = 0; ; i++) {
-      const state = await provisioningState(tenant, groupId);
+      const state = await provisioningState(tenant, groupId, whileUnknown);
       const left = until - Date.now();
       if (state.state !== 'provisioning' || left <= 0) return state;
       await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500, left));
@@ -289,7 +298,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         let group = await storage.groups.get(tenant.name, groupId);
         if (!group) {
           // An SSO first login may be provisioning the group right now: wait for it a little.
-          const probe = await step('storage', () => awaitProvisioning(tenant.name, groupId));
+          // Unknown: the deletion is marked before it is acknowledged, under the probe's claim,
+          // so a first login arriving later (an assertion issued before the deletion) is refused.
+          const markDeleted = async () => {
+            await storage.cursors.advance({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }, 1, {}, true);
+          };
+          const probe = await step('storage', () => awaitProvisioning(tenant.name, groupId, markDeleted));
           if (probe.state === 'provisioning') {
             // Still running: acknowledging would lose the deletion (the login completes the
             // group right after). The platform's retry, once the group exists, cancels it.
@@ -304,7 +318,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             });
           }
           if (probe.state === 'unknown') {
-            logger.info('maestrano: group deletion for an unknown group; nothing to do', fields);
+            logger.info('maestrano: group deletion for a group never provisioned here; marked, so that a later first login is refused', fields);
             return SUCCESS();
           }
           group = probe.group;

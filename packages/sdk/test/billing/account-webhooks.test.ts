@@ -179,10 +179,36 @@ describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ success: true });
     expect(await storage.groups.get(TENANT, 'cld-404')).toBeNull();
-    // No claim is left behind: the next SSO login provisions the group at once.
+    // No claim is left behind, only the mark that refuses a later first login into the group.
     expect(await claimStateOf('cld-404')).toEqual({ state: 'claimed', takeover: false });
+    expect(await storage.cursors.list(TENANT, 'cld-404')).toEqual([
+      expect.objectContaining({ entity: '*', kind: 'group.deleted', complete: true }),
+    ]);
     expect(calls.cancelCompany).toHaveLength(0);
     expect(api.requests).toHaveLength(0);
+  });
+
+  it('an unknown group whose mark cannot be stored: 500 (the platform retries), no claim left', async () => {
+    const { runtime } = makeRuntime(storage, [makeTenant(api)]);
+    const failing: StorageAdapter = {
+      ...storage,
+      cursors: { ...storage.cursors, advance: () => Promise.reject(new Error('database is down')) },
+    };
+    const { tenant } = setup();
+    const webhooks = createAccountWebhooks({
+      storage: failing,
+      logger: runtime.logger,
+      hooks: {},
+      account: () => {
+        throw new Error('not called');
+      },
+      cancelRecurringBills: false,
+      instanceId: 'test',
+    });
+    const res = await call(webhooks.groupDeleted, tenant, '/maestrano/account/groups/cld-404', { id: 'cld-404' });
+    expect(res.status).toBe(500);
+    expect(await storage.cursors.list(TENANT, 'cld-404')).toEqual([]);
+    expect(await claimStateOf('cld-404')).toEqual({ state: 'claimed', takeover: false });
   });
 
   describe('while an SSO login is still provisioning the group', () => {
@@ -249,6 +275,7 @@ describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
       expect(calls.cancelCompany).toHaveLength(0);
       expect(await storage.groups.get(TENANT, 'cld-9')).toBeNull();
       expect(await claimStateOf('cld-9')).toEqual({ state: 'claimed', takeover: false });
+      expect((await storage.cursors.list(TENANT, 'cld-9')).map((c) => c.kind)).toEqual(['group.deleted']);
     });
   });
 

@@ -1,0 +1,90 @@
+// A group deletion acknowledged (200) for a group nobody has signed in to yet must hold: a first
+// login for that group whose assertion was issued before the deletion, posted after it, is
+// refused instead of provisioning a live company that nothing would ever cancel. Through
+// `mno.handler` on loopback HTTP, with RSA-signed assertions from the test IdP.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { toNodeListener } from '../../src/http/node.js';
+import { createMaestrano } from '../../src/maestrano.js';
+import type { StorageAdapter } from '../../src/storage/adapter.js';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import { createTestIdp, type TestIdp } from '../../src/testing/idp.js';
+import { type AccountApiServer, startAccountApiServer } from '../billing/account-api-server.js';
+import { basicAuth, resetServer } from '../billing/helpers.js';
+
+const TENANT = 'maestrano-test';
+let api: AccountApiServer;
+let idp: TestIdp;
+let storage: StorageAdapter;
+let server: Server | undefined;
+
+beforeAll(async () => {
+  api = await startAccountApiServer();
+  idp = createTestIdp();
+});
+afterAll(async () => {
+  await api.close();
+});
+beforeEach(() => {
+  resetServer(api);
+  storage = memoryAdapter();
+});
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+});
+
+it('a deletion answered 200 before the first login: the login is refused (403) and creates nothing', async () => {
+  const cancelled: string[] = [];
+  const created: string[] = [];
+  let handler: ((r: Request) => Promise<Response>) | undefined;
+  server = createServer((req, res) => void toNodeListener((r) => handler!(r))(req, res));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const mno = createMaestrano({
+    tenants: [idp.marketplace({ name: TENANT, appHost: appUrl, apiId: api.apiId, apiKey: api.apiKey, idpHost: api.url })],
+    storage,
+    provisioning: {
+      createCompany: (g) => {
+        created.push(g.uid);
+        return { id: `company-${g.uid}` };
+      },
+      createUser: () => ({ id: 'user-1' }),
+      cancelCompany: (c) => {
+        cancelled.push(c.id);
+      },
+    },
+    onLogin: ({ company }) => Response.json({ companyId: company.id }),
+    sso: { allowIdpInitiated: true },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  handler = mno.handler;
+  api.addGroup('cld-9');
+  const acsUrl = `${appUrl}/maestrano/auth/saml/consume/${TENANT}`;
+  // The IdP issued the assertion (user is on the way to the app) ...
+  const samlResponse = idp.response({ uid: 'usr-1', email: 'usr-1@example.com', groupUid: 'cld-9' }, { acsUrl, inResponseTo: null });
+  // ... then Maestrano deletes the group and the app acknowledges it.
+  const del = await fetch(`${appUrl}/maestrano/account/groups/cld-9/${TENANT}`, {
+    method: 'DELETE',
+    headers: { authorization: basicAuth(api.apiId, api.apiKey) },
+  });
+  expect(del.status).toBe(200);
+  // The browser posts the assertion after the acknowledged deletion.
+  const login = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
+  expect(login.status).toBe(403);
+  expect(await login.text()).toContain('This account has been cancelled');
+  expect(created).toEqual([]);
+  expect(await storage.groups.get(TENANT, 'cld-9')).toBeNull();
+  expect(await storage.users.get(TENANT, 'usr-1')).toBeNull();
+  // No claim is left behind by the refused login either.
+  expect(await storage.groups.claim(TENANT, 'cld-9', { owner: 'probe', ttlMs: 1_000 })).toEqual({ state: 'claimed', takeover: false });
+  await storage.groups.release(TENANT, 'cld-9', 'probe');
+
+  // Another group of the same user is not affected.
+  api.addGroup('cld-10');
+  const other = idp.response({ uid: 'usr-1', email: 'usr-1@example.com', groupUid: 'cld-10' }, { acsUrl, inResponseTo: null });
+  const ok = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: other }), redirect: 'manual' });
+  expect(ok.status).toBe(200);
+  expect(created).toEqual(['cld-10']);
+  expect(cancelled).toEqual([]);
+});
