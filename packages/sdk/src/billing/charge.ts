@@ -187,9 +187,10 @@ function sameIntent(a: unknown, b: ChargeIntent): boolean {
   return (Object.keys(b) as (keyof ChargeIntent)[]).every((k) => rec[k] === b[k]);
 }
 
+/** The same instant to the second: a platform may store times without their milliseconds. */
 function sameInstant(a: Date | null, b: string | null): boolean {
   if (a === null || b === null) return a === null && b === null;
-  return a.getTime() === Date.parse(b);
+  return Math.floor(a.getTime() / 1000) === Math.floor(Date.parse(b) / 1000);
 }
 
 /**

@@ -158,6 +158,26 @@ describe('mno.billing.charge', () => {
     expect(api.bills.size).toBe(1);
   });
 
+  it('reconciles a bill whose period the platform stored to the second (one bill, not a second charge)', async () => {
+    const periodic = {
+      ...smsCharge,
+      idempotencyKey: 'period-ms',
+      periodStart: new Date('2030-03-01T10:00:00.250Z'),
+      periodEnd: new Date('2030-03-31T23:59:59.999Z'),
+    };
+    const crashing = crashingLedger(storage, 1);
+    const { mod } = moduleFor(crashing);
+    await expect(mod.billing.charge(periodic)).rejects.toThrow(/simulated crash/);
+    const [billId, bill] = [...api.bills.entries()][0]!;
+    // A platform whose columns keep whole seconds (Rails on MySQL without fractions).
+    bill.period_started_at = '2030-03-01T10:00:00Z';
+    bill.period_ended_at = '2030-03-31T23:59:59Z';
+    clock.advance(60_001);
+    expect(await mod.billing.charge(periodic)).toMatchObject({ billId, status: 'reconciled' });
+    expect(api.bills.size).toBe(1);
+    expect(posts()).toHaveLength(1);
+  });
+
   it('reconciles after a crash between the POST and recording the result: one bill, its id recorded', async () => {
     const crashing = crashingLedger(storage, 1);
     const { mod } = moduleFor(crashing);
