@@ -9,32 +9,41 @@ export interface DevPlatformEnvConfig extends DevPlatformOptions {
   environmentName: string | null;
 }
 
+/** An absolute URL path without whitespace, control characters, query or fragment. */
+const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
+
 /**
  * Reads the developer-platform settings from an environment map (PROTOCOL §1.4):
  * `MNO_DEVPL_HOST` (default `https://developer.maestrano.com`), `MNO_DEVPL_API_PATH`
  * (default `/api/config/v1`), `MNO_DEVPL_ENV_NAME`, `MNO_DEVPL_ENV_KEY` and
- * `MNO_DEVPL_ENV_SECRET` (both required; a value of only spaces counts as missing). The host
- * is checked like a tenant's hosts: an http(s) URL without credentials, query or fragment (the
- * error names the problem, never the value). The library never reads `process.env` itself:
- * pass it explicitly, `configFromEnv(process.env)`.
+ * `MNO_DEVPL_ENV_SECRET` (both required). Every value is trimmed first (a `.env` file with CRLF
+ * line endings leaves a `\r` at the end of each value; a trailing space is easy to miss), and
+ * an empty value counts as missing (the default applies, or `required`). The host is checked
+ * like a tenant's hosts: an http(s) URL without credentials, query, fragment, whitespace or
+ * control characters; the API path must be an absolute path without whitespace, query or
+ * fragment. An error names each variable and its problem, never a value. The library never
+ * reads `process.env` itself: pass it explicitly, `configFromEnv(process.env)`.
  */
 export function configFromEnv(env: Readonly<Record<string, string | undefined>>): DevPlatformEnvConfig {
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  };
   const issues: { path: string; message: string }[] = [];
-  for (const path of ['MNO_DEVPL_ENV_KEY', 'MNO_DEVPL_ENV_SECRET']) {
-    if (!env[path]?.trim()) issues.push({ path, message: 'required' });
-  }
-  const host = env['MNO_DEVPL_HOST'] || 'https://developer.maestrano.com';
+  const key = read('MNO_DEVPL_ENV_KEY');
+  const secret = read('MNO_DEVPL_ENV_SECRET');
+  if (key === undefined) issues.push({ path: 'MNO_DEVPL_ENV_KEY', message: 'required' });
+  if (secret === undefined) issues.push({ path: 'MNO_DEVPL_ENV_SECRET', message: 'required' });
+  const host = read('MNO_DEVPL_HOST') ?? 'https://developer.maestrano.com';
   const problem = hostProblem(host, false);
   if (problem !== null) issues.push({ path: 'MNO_DEVPL_HOST', message: problem });
+  const apiPath = read('MNO_DEVPL_API_PATH') ?? '/api/config/v1';
+  if (!API_PATH.test(apiPath)) {
+    issues.push({ path: 'MNO_DEVPL_API_PATH', message: 'must be an absolute path such as /api/config/v1, without whitespace, query or fragment' });
+  }
   if (issues.length > 0) {
     const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
     throw new ConfigError(`Invalid developer-platform environment variables:\n${lines}`, { issues });
   }
-  return {
-    host,
-    apiPath: env['MNO_DEVPL_API_PATH'] || '/api/config/v1',
-    key: env['MNO_DEVPL_ENV_KEY']!,
-    secret: env['MNO_DEVPL_ENV_SECRET']!,
-    environmentName: env['MNO_DEVPL_ENV_NAME'] || null,
-  };
+  return { host, apiPath, key: key!, secret: secret!, environmentName: read('MNO_DEVPL_ENV_NAME') ?? null };
 }

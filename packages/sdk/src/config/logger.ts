@@ -1,7 +1,14 @@
 import type { Logger, LogLevel } from '../core/types.js';
 import { redactByKey } from './redact.js';
 
-const SENSITIVE = /key|secret|password|passwd|token|authorization|cookie|session|saml|signature|credential/i;
+/** Redacted wherever they appear in a field name (`apiKey`, `x-session-id`, `dbPwd`, `bearerToken`, …). */
+const SENSITIVE = /key|secret|password|passwd|passphrase|pwd|token|authorization|bearer|cookie|session|saml|signature|credential/i;
+/**
+ * Redacted as whole words of a field name only (words split at `_`, `-`, `.`, spaces and
+ * camelCase humps): `auth`, `basicAuth`, `proxy-auth`, `pass`, `db_pass`, `passPhrase`, but not
+ * `author`, `authority`, `passenger`, `compass` or `bypass`.
+ */
+const SENSITIVE_WORD = new Set(['auth', 'pass']);
 /**
  * Field names with "key" in them that name the SDK's own identifiers, never a secret: the
  * ledger key of a charge, a lock, a job's dedupe/ordering/wait key, an idempotency key. They
@@ -9,15 +16,31 @@ const SENSITIVE = /key|secret|password|passwd|token|authorization|cookie|session
  */
 const IDENTIFIER_KEY = /^(ledger|lock|dedupe|ordering|wait|idempotency)_?keys?$/i;
 
+/** The words of a field name: `basicAuth` -> basic, auth; `X-Auth-Token` -> x, auth, token. */
+function words(key: string): string[] {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
 /** Whether a field of this name is redacted by the runtime logger. */
 export function isSensitiveField(key: string): boolean {
-  return SENSITIVE.test(key) && !IDENTIFIER_KEY.test(key);
+  if (IDENTIFIER_KEY.test(key)) return false;
+  return SENSITIVE.test(key) || words(key).some((word) => SENSITIVE_WORD.has(word));
 }
 
 /**
- * Redacts every field whose key looks secret (`key`, `secret`, `token`, `session`, …), at any
- * depth; values nested deeper than 8 levels are replaced by `[truncated]`, never logged as is.
- * The SDK's identifier keys (`ledgerKey`, `lockKey`, `dedupeKey`, …) are logged.
+ * Redacts every field whose key looks secret (`key`, `secret`, `token`, `session`, `pwd`,
+ * `bearer`, …, and the words `auth` and `pass`), at any depth; values nested deeper than 8
+ * levels are replaced by `[truncated]`, never logged as is. The SDK's identifier keys
+ * (`ledgerKey`, `lockKey`, `dedupeKey`, …) are logged. Credentials inside string values are
+ * scrubbed whatever their key: URL user info (`https://id:key@host` -> `https://[redacted]@host`),
+ * the token after `Basic`/`Bearer`, sensitive query parameters (`?session=[redacted]`), and the
+ * value after `Authorization`/`Cookie` (or any sensitive name) in a flat header list such as
+ * Node's `rawHeaders`.
  */
 export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
   return redactByKey(fields, isSensitiveField);

@@ -3,20 +3,75 @@
  * every key `sensitive(key)` matches, at any depth. Past `maxDepth` a value is replaced by
  * `[truncated]` (never passed through unredacted), a cycle by `[circular]`; errors become
  * `{ name, message }` (no stack, no own properties that may hold secrets).
+ *
+ * Credentials carried inside values are scrubbed too (`scrubString`), whatever the key: every
+ * string (an error's message included) loses the user info of its URLs, the token after
+ * `Basic`/`Bearer` and the value of query parameters whose name is sensitive; in a flat
+ * header list (Node's `rawHeaders`: `[name, value, name, value, …]`) the value after a
+ * sensitive header name (`Authorization`, `Cookie`, …) is replaced.
  */
 export const REDACTED = '[redacted]';
+
+/** `scheme://user:password@`: the user info (everything before the `@` of the authority). */
+const URL_USER_INFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@]*@/g;
+/**
+ * `Basic <token>` / `Bearer <token>` (the scheme in any case), the token being an RFC 7235
+ * token68 of at least 8 characters: the shortest credential we send is longer, and "Basic plan"
+ * or "bearer of" stay readable.
+ */
+const AUTH_SCHEME_TOKEN = /\b(basic|bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
+/** `?name=value` / `&name=value` in a URL or query string. */
+const QUERY_PARAMETER = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Header names that always carry credentials, whatever the walker's `sensitive` rule. */
+const CREDENTIAL_HEADER = /^(proxy-)?authorization$|^(set-)?cookie$/i;
+
+/** `value` without the credentials it carries as text (see the module comment); other text is kept. */
+export function scrubString(value: string, sensitive: (key: string) => boolean): string {
+  let out = value.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
+  if (out.includes('=')) {
+    out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        // Malformed escapes: the name as written.
+      }
+      return sensitive(decoded) ? `${sep}${name}=${REDACTED}` : match;
+    });
+  }
+  return out;
+}
+
+/** `[name, value, name, value, …]` of strings, as Node's `rawHeaders`. */
+function isFlatHeaderList(value: readonly unknown[]): value is string[] {
+  return (
+    value.length > 0 &&
+    value.length % 2 === 0 &&
+    value.every((v, i) => typeof v === 'string' && (i % 2 === 1 || HEADER_NAME.test(v)))
+  );
+}
 
 export function redactByKey(fields: Record<string, unknown>, sensitive: (key: string) => boolean, maxDepth = 8): Record<string, unknown> {
   const seen = new WeakSet<object>();
   const walk = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'string') return scrubString(value, sensitive);
     if (value === null || typeof value !== 'object') return value;
     if (value instanceof Date) return value;
-    if (value instanceof Error) return { name: value.name, message: value.message };
+    if (value instanceof Error) return { name: value.name, message: scrubString(value.message, sensitive) };
     if (depth > maxDepth) return '[truncated]';
     if (seen.has(value)) return '[circular]';
     seen.add(value);
     try {
-      if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1));
+      if (Array.isArray(value)) {
+        if (isFlatHeaderList(value)) {
+          return value.map((v, i) =>
+            i % 2 === 1 && (CREDENTIAL_HEADER.test(value[i - 1]!) || sensitive(value[i - 1]!)) ? REDACTED : scrubString(v, sensitive),
+          );
+        }
+        return value.map((v) => walk(v, depth + 1));
+      }
       const out: Record<string, unknown> = {};
       for (const [key, child] of Object.entries(value)) out[key] = sensitive(key) ? REDACTED : walk(child, depth + 1);
       return out;

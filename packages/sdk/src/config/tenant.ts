@@ -31,45 +31,75 @@ const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 
 const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v);
 /**
+ * Whitespace, a control character (C0, DEL, C1) or an invisible format character (zero-width
+ * space, bidi override, BOM). `new URL()` silently drops tabs and newlines, and keeps a
+ * trailing space as text we append paths to, so such a value would name another URL than the
+ * one written (an ACS URL with a newline in it).
+ */
+const UNSAFE_CHARACTER = /[\s\p{Cc}\p{Cf}]/u;
+/**
  * Why a host URL cannot be used, or null. Paths are appended to hosts as text, so a query or
  * fragment would end up in the middle of every URL, and credentials in a host would be
  * printed wherever the URL is. `origin`: the app's own hosts, whose routes the SDK serves from
- * the root (the ACS URL must be the URL the browser posts to).
+ * the root (the ACS URL must be the URL the browser posts to). The value is checked as given:
+ * whitespace or a control character anywhere in it is refused (the marketplace keys trim
+ * surrounding whitespace before this check; see `trimmed`).
  */
 export function hostProblem(v: string, origin: boolean): string | null {
-  if (typeof v !== 'string' || !isUrl(v)) return 'must be an http(s) URL';
+  if (typeof v !== 'string' || !isUrl(v.trim())) return 'must be an http(s) URL';
+  if (UNSAFE_CHARACTER.test(v)) return 'must not contain whitespace or control characters';
   const u = new URL(v);
   if (u.username !== '' || u.password !== '') return 'must not carry credentials';
   if (u.search !== '' || u.hash !== '' || v.includes('?') || v.includes('#')) return 'must not have a query or fragment';
   if (origin && u.pathname !== '/') return 'must be an origin such as https://app.example.com, without a path (the routes are served from the root)';
   return null;
 }
+/**
+ * A marketplace's host, URL and path values are read with surrounding whitespace removed
+ * (`String.prototype.trim`: spaces, tabs, CR/LF, as left by a CRLF file, a YAML block scalar
+ * or a secret mounted as a file), then checked: whitespace or a control character left inside
+ * is refused with the key's name.
+ */
+const trimmed = () => z.string().trim();
 const hostUrl = (origin: boolean) =>
-  z.string().superRefine((v, ctx) => {
+  trimmed().superRefine((v, ctx) => {
     const problem = hostProblem(v, origin);
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
   });
 const url = hostUrl(false);
 const appOrigin = hostUrl(true);
 /** `sso.idm`: the app's origin, or `""` for "use `app.host`" (what the developer platform sends, PROTOCOL §1.4). */
-const idm = z.string().superRefine((v, ctx) => {
+const idm = trimmed().superRefine((v, ctx) => {
   const problem = v === '' ? null : hostProblem(v, true);
   if (problem !== null) ctx.addIssue({ code: 'custom', message: `${problem} (or empty for app.host)` });
 });
-const path = z.string().refine((v) => v.startsWith('/') && !/\s/.test(v), { message: 'must be an absolute path' });
+const path = trimmed().refine((v) => v.startsWith('/') && !UNSAFE_CHARACTER.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
+/**
+ * The rule of the Connec! client's `basePath` (`@org/connec-client`, `createConnecClient`):
+ * `/`-separated segments of letters, digits and `- . _ ~`, optionally ending with `/`. Applied
+ * to `api.base` and `connec.base_path` at config time: a query, a fragment or any other
+ * character would otherwise land in the middle of every Account API URL, or make every Connec!
+ * call of the tenant fail at first use.
+ */
+export const BASE_PATH = /^(\/[A-Za-z0-9_\-.~]+)*\/?$/;
+const basePath = path.refine((v) => !v.startsWith('/') || UNSAFE_CHARACTER.test(v) || BASE_PATH.test(v), {
+  message: 'must be a path of segments made of letters, digits and - . _ ~ (no query, fragment or other character)',
+});
 /**
  * `app.synchronization_*_path` (PROTOCOL §1.4, §5.4): an absolute path, or a full http(s) URL
  * taken as its path (the routes are served from the app's root). Anything else (empty, null, a
- * relative path) means "not configured": the defaults apply. These keys only matter to apps with
- * a connector, so a value the SDK cannot use never refuses the marketplace (its SSO and
- * webhooks do not depend on them).
+ * relative path, whitespace or a control character inside) means "not configured": the
+ * defaults apply. Surrounding whitespace is trimmed, as for every host and path. These keys
+ * only matter to apps with a connector, so a value the SDK cannot use never refuses the
+ * marketplace (its SSO and webhooks do not depend on them).
  */
 const syncPath = z
   .string()
   .nullish()
-  .transform((v) => {
-    if (typeof v !== 'string' || /\s/.test(v)) return null;
+  .transform((raw) => {
+    const v = typeof raw === 'string' ? raw.trim() : raw;
+    if (typeof v !== 'string' || UNSAFE_CHARACTER.test(v)) return null;
     if (v.startsWith('/')) return v;
     if (!isUrl(v)) return null;
     const url = new URL(v);
@@ -128,7 +158,7 @@ function marketplaceSchema(strict: boolean) {
       id: z.string().min(1),
       key: secret('api.key'),
       host: url,
-      base: path.nullish(),
+      base: basePath.nullish(),
     }),
     sso: obj({
       enabled: z.boolean().nullish(),
@@ -145,7 +175,7 @@ function marketplaceSchema(strict: boolean) {
     connec: obj({
       enabled: z.boolean().nullish(),
       host: url.nullish(),
-      base_path: path.nullish(),
+      base_path: basePath.nullish(),
       timeout: connecTimeout.nullish(),
     }).optional(),
     webhooks: webhooks.optional(),

@@ -249,6 +249,67 @@ describe('the developer platform host, key and secret are checked', () => {
   });
 });
 
+describe('configFromEnv trims every value before use', () => {
+  const ENV_PATH = '/api/config/v1/marketplaces';
+  /** Answers only `env-key:env-secret` at the default API path: a stray `\r` or space was a 401 or "unreachable". */
+  const strictPlatform = (_n: number, req: { url?: string; headers: { authorization?: string } }, res: ServerResponse) => {
+    const auth = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
+    if (auth !== 'env-key:env-secret') return serve(res, '{"error":"unauthorized"}', 401);
+    if (req.url !== ENV_PATH) return serve(res, '{"error":"not found"}', 404);
+    serve(res, documentOf(marketplace('acme')));
+  };
+  const load = async (env: Record<string, string>) => {
+    platform.handle = strictPlatform;
+    const tenants = await tenantsFromDevPlatform({ ...configFromEnv(env), refreshMs: 0, logger: quiet });
+    const names = tenants.list().map((t) => t.name);
+    tenants.close();
+    return names;
+  };
+
+  it('MNO_DEVPL_ENV_KEY / _SECRET from a CRLF .env file are sent without the \\r', async () => {
+    await expect(load({ MNO_DEVPL_HOST: platform.host, MNO_DEVPL_ENV_KEY: 'env-key\r', MNO_DEVPL_ENV_SECRET: 'env-secret\r' })).resolves.toEqual(['acme']);
+  });
+
+  it('MNO_DEVPL_HOST and MNO_DEVPL_API_PATH with surrounding spaces work', async () => {
+    const env = { MNO_DEVPL_HOST: ` ${platform.host} `, MNO_DEVPL_API_PATH: '/api/config/v1 ', MNO_DEVPL_ENV_KEY: 'env-key', MNO_DEVPL_ENV_SECRET: 'env-secret' };
+    await expect(load(env)).resolves.toEqual(['acme']);
+    expect(configFromEnv({ ...env, MNO_DEVPL_ENV_NAME: 'prod\r\n' })).toEqual({
+      host: platform.host,
+      apiPath: '/api/config/v1',
+      key: 'env-key',
+      secret: 'env-secret',
+      environmentName: 'prod',
+    });
+    // Empty once trimmed: the defaults.
+    expect(configFromEnv({ ...env, MNO_DEVPL_HOST: ' ', MNO_DEVPL_API_PATH: '\r', MNO_DEVPL_ENV_NAME: ' ' })).toMatchObject({
+      host: 'https://developer.maestrano.com',
+      apiPath: '/api/config/v1',
+      environmentName: null,
+    });
+  });
+
+  it('refuses an MNO_DEVPL_API_PATH that is not an absolute path without whitespace, query or fragment, naming it', () => {
+    const env = { MNO_DEVPL_ENV_KEY: 'env-key', MNO_DEVPL_ENV_SECRET: 'ENV-SECRET' };
+    for (const apiPath of ['api/config/v1', '/api/config v1', '/api/config/v1?token=PATH-SECRET', '/api/config/v1#PATH-SECRET', '/api/con\u0000fig', 'https://dev.example.com/api']) {
+      const e = configError(() => configFromEnv({ ...env, MNO_DEVPL_API_PATH: apiPath }));
+      expect(e.issues, apiPath).toEqual([{ path: 'MNO_DEVPL_API_PATH', message: 'must be an absolute path such as /api/config/v1, without whitespace, query or fragment' }]);
+      expect(e.message + inspect(e, { depth: 10 })).not.toMatch(/PATH-SECRET|ENV-SECRET/);
+    }
+    // Reported together with the other variables' problems.
+    expect(configError(() => configFromEnv({ MNO_DEVPL_HOST: 'dev.example.com', MNO_DEVPL_API_PATH: 'x' })).issues.map((i) => i.path)).toEqual([
+      'MNO_DEVPL_ENV_KEY',
+      'MNO_DEVPL_ENV_SECRET',
+      'MNO_DEVPL_HOST',
+      'MNO_DEVPL_API_PATH',
+    ]);
+  });
+
+  it('refuses whitespace or a control character inside MNO_DEVPL_HOST', () => {
+    const e = configError(() => configFromEnv({ MNO_DEVPL_HOST: 'https://dev.exa\nmple.com', MNO_DEVPL_ENV_KEY: 'k', MNO_DEVPL_ENV_SECRET: 's' }));
+    expect(e.issues).toEqual([{ path: 'MNO_DEVPL_HOST', message: 'must not contain whitespace or control characters' }]);
+  });
+});
+
 describe('tenantsFromDevPlatform: close() during a refresh', () => {
   it('aborts the download in flight: the platform sees the connection closed before it answered', async () => {
     /** Resolves when the platform's held answer loses its connection: true if it was never sent. */

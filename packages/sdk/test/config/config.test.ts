@@ -238,6 +238,76 @@ describe('logger redaction', () => {
     ]);
   });
 
+  it('scrubs credentials inside values: URL user info, Basic/Bearer tokens, a flat header list, sensitive query parameters', () => {
+    const lines: string[] = [];
+    const log = redactingLogger({ debug() {}, info() {}, warn() {}, error: (_m, f) => lines.push(JSON.stringify(f)) });
+    const basic = `Basic ${Buffer.from('app-1:s3cr3t-api-key').toString('base64')}`;
+    log.error('outbound call failed', {
+      url: 'https://app-1:s3cr3t-api-key@api-hub.example.com/api/v1/account/groups',
+      note: `sent ${basic} and Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl`,
+      request: { rawHeaders: ['Host', 'api-hub.example.com', 'Authorization', basic, 'Cookie', 'sid=abcdef', 'Accept', 'application/json'] },
+      check: 'https://idp.example.com/api/v1/auth/saml/usr-1?session=SESSION-TOKEN-1&group_id=cld-1',
+      failure: new Error('connect ECONNREFUSED https://u:ERROR-PASSWORD@db.example.com'),
+    });
+    expect(lines[0]).not.toMatch(/s3cr3t-api-key|YXBwLTE6czNjcjN0LWFwaS1rZXk=|eyJhbGciOi|sid=abcdef|SESSION-TOKEN-1|ERROR-PASSWORD/);
+    expect(JSON.parse(lines[0]!)).toEqual({
+      url: 'https://[redacted]@api-hub.example.com/api/v1/account/groups',
+      note: 'sent Basic [redacted] and Bearer [redacted]',
+      request: { rawHeaders: ['Host', 'api-hub.example.com', 'Authorization', '[redacted]', 'Cookie', '[redacted]', 'Accept', 'application/json'] },
+      check: 'https://idp.example.com/api/v1/auth/saml/usr-1?session=[redacted]&group_id=cld-1',
+      failure: { name: 'Error', message: 'connect ECONNREFUSED https://[redacted]@db.example.com' },
+    });
+  });
+
+  it('keeps text that only looks like a credential: a short word after Basic, an email, a plain list of strings', () => {
+    const seen: unknown[] = [];
+    const log = redactingLogger({ debug() {}, info: (_m, f) => seen.push(f), warn() {}, error() {} });
+    const fields = { plan: 'Basic plan', contact: 'alice@example.com', link: 'https://app.example.com/a?page=2', tenants: ['acme', 'globex'] };
+    log.info('x', fields);
+    expect(seen).toEqual([fields]);
+  });
+
+  it('redacts fields named auth, pass, pwd or bearer (as words: author, passenger and bypass are logged)', () => {
+    const seen: unknown[] = [];
+    const log = redactingLogger({ debug() {}, info: (_m, f) => seen.push(f), warn() {}, error() {} });
+    log.info('x', {
+      auth: 'Basic abc',
+      basicAuth: 'x',
+      'proxy-auth': 'x',
+      pass: 'p',
+      db_pass: 'p',
+      passPhrase: 'p',
+      pwd: 'p',
+      dbPwd: 'p',
+      bearer: 't',
+      bearerValue: 't',
+      author: 'Ann',
+      authority: 'https://idp.example.com',
+      passenger: 'Pat',
+      bypass: false,
+      passed: 3,
+    });
+    expect(seen).toEqual([
+      {
+        auth: '[redacted]',
+        basicAuth: '[redacted]',
+        'proxy-auth': '[redacted]',
+        pass: '[redacted]',
+        db_pass: '[redacted]',
+        passPhrase: '[redacted]',
+        pwd: '[redacted]',
+        dbPwd: '[redacted]',
+        bearer: '[redacted]',
+        bearerValue: '[redacted]',
+        author: 'Ann',
+        authority: 'https://idp.example.com',
+        passenger: 'Pat',
+        bypass: false,
+        passed: 3,
+      },
+    ]);
+  });
+
   it('never passes a deeply nested value through unredacted: past 8 levels it is truncated; cycles and errors are safe', () => {
     const seen: Record<string, unknown>[] = [];
     const logger = redactingLogger({ debug() {}, info: (_m, f) => f && seen.push(f), warn() {}, error() {} });

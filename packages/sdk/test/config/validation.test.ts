@@ -94,6 +94,98 @@ describe('host and path settings are validated', () => {
   });
 });
 
+describe('whitespace and control characters in hosts and paths', () => {
+  const withHost = (key: string, value: string): Record<string, unknown> => {
+    switch (key) {
+      case 'app.host':
+        return { app: { host: value } };
+      case 'api.host':
+        return { api: { id: 'app-1', key: 'very-secret-key', host: value } };
+      case 'connec.host':
+        return { connec: { host: value } };
+      default:
+        return { sso: { x509_certificate: certificate, [key.slice('sso.'.length)]: value } };
+    }
+  };
+  const hostKeys = ['app.host', 'api.host', 'sso.idp', 'sso.idm', 'connec.host'];
+
+  it('trims surrounding whitespace (a CRLF file, a YAML block scalar) on every host key', () => {
+    // The raw value was kept: SSO init answered 500 and the ACS URL carried the newline.
+    for (const padding of [' ', '\n', '\r\n', '\t', ' \n ']) {
+      const [tenant] = resolveTenants([
+        marketplace({
+          app: { host: `${padding}https://app.example.com${padding}` },
+          api: { id: 'app-1', key: 'very-secret-key', host: `https://hub.example.co/${padding}` },
+          sso: { x509_certificate: certificate, idp: `https://idp.example.co${padding}`, idm: `https://sso.example.com${padding}` },
+          connec: { host: `https://connec.example.co${padding}` },
+        }),
+      ]);
+      expect(tenant?.app.host, JSON.stringify(padding)).toBe('https://app.example.com');
+      expect(tenant?.api.host).toBe('https://hub.example.co');
+      expect(tenant?.sso.idp).toBe('https://idp.example.co');
+      expect(tenant?.sso.idm).toBe('https://sso.example.com');
+      expect(tenant?.connec.host).toBe('https://connec.example.co');
+    }
+    // Only whitespace in sso.idm is empty: app.host.
+    const [blankIdm] = resolveTenants([marketplace({ sso: { x509_certificate: certificate, idm: ' \n' } })]);
+    expect(blankIdm?.sso.idm).toBe('https://app.example.com');
+  });
+
+  it('refuses whitespace or a control character inside a host, naming the key and never the value', () => {
+    const values = ['https://app.exa\nmple.com', 'https://app.example.com/\u0000', 'https://app.example.com\u200b', 'https://app.example.com/a\tb'];
+    for (const key of hostKeys) {
+      for (const value of values) {
+        const e = configError(() => resolveTenants([marketplace(withHost(key, value))]));
+        const message = key === 'sso.idm' ? 'must not contain whitespace or control characters (or empty for app.host)' : 'must not contain whitespace or control characters';
+        expect(e.issues, `${key} ${JSON.stringify(value)}`).toEqual([{ path: `tenants[0].${key}`, message }]);
+        expect(e.message).not.toContain('example.com');
+      }
+    }
+  });
+
+  it('trims surrounding whitespace of paths and refuses whitespace or control characters inside them', () => {
+    const [tenant] = resolveTenants([
+      marketplace({
+        api: { id: 'a', key: 'k', host: 'https://hub.example.co', base: '/m/api/v1\r\n' },
+        sso: { x509_certificate: certificate, init_path: ' /sso/init\n' },
+        connec: { base_path: '/api/v2 ' },
+      }),
+    ]);
+    expect(tenant?.api.base).toBe('/m/api/v1/');
+    expect(tenant?.sso.initPath).toBe('/sso/init');
+    expect(tenant?.connec.basePath).toBe('/api/v2');
+    const e = configError(() => resolveTenants([marketplace({ sso: { x509_certificate: certificate, consume_path: '/sso/con\u0000sume' } })]));
+    expect(e.issues).toEqual([{ path: 'tenants[0].sso.consume_path', message: 'must be an absolute path' }]);
+  });
+});
+
+describe('api.base and connec.base_path follow the Connec! client basePath rule', () => {
+  const RULE = 'must be a path of segments made of letters, digits and - . _ ~ (no query, fragment or other character)';
+  const withBase = (key: 'api.base' | 'connec.base_path', value: string) =>
+    key === 'api.base' ? marketplace({ api: { id: 'a', key: 'k', host: 'https://hub.example.co', base: value } }) : marketplace({ connec: { base_path: value } });
+
+  it('refuses a query, a fragment or a character the client refuses, naming the key (not at the first call)', () => {
+    // '/api/v2:beta' was accepted, then every Connec! call of the tenant threw ClientConfigError;
+    // '/api/v1?x=1' put the query in the middle of every Account API URL.
+    for (const key of ['api.base', 'connec.base_path'] as const) {
+      for (const value of ['/api/v2:beta', '/api/v1?x=1', '/api/v1#top', '/api//v1', '/api/%41', '/api/v1;x']) {
+        const e = configError(() => createMaestrano(config({ tenants: [withBase(key, value)] })));
+        expect(e.issues, `${key} ${value}`).toEqual([{ path: `tenants[0].${key}`, message: RULE }]);
+      }
+    }
+  });
+
+  it('accepts the paths the client accepts', () => {
+    for (const value of ['/', '/api/v2', '/api/v2/', '/m/api_v1.2~x-y']) {
+      const [api] = resolveTenants([withBase('api.base', value)]);
+      expect(api?.api.base).toBe(value.endsWith('/') ? value : `${value}/`);
+      const mno = createMaestrano(config({ tenants: [withBase('connec.base_path', value)], logger: { debug() {}, info() {}, warn() {}, error() {} } }));
+      expect(mno.tenants.get('acme')?.connec.basePath).toBe(value);
+      expect(() => mno.connec('acme', 'cld-1')).not.toThrow();
+    }
+  });
+});
+
 describe('marketplaces documents are strict', () => {
   const misspelt = () => ({
     marketplaces: [marketplace({ sso: { x509_certificate: certificate, creation_mod: 'virtual', consume_pth: '/sso/consume', slo_enabld: false } })],
