@@ -63,15 +63,20 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         return { id: company.id };
       },
       // 1.2.2 / 1.2.3. Emails are unique in the CRM (stored lower-cased: `Alice@DoeCorp.com`
-      // and `alice@doecorp.com` are one mailbox), so a row with this email already exists
-      // when a retried call created it (no uid linked to it yet) or when the same Maestrano
-      // user arrives through another marketplace (the CRM treats one uid as one person
-      // across marketplaces): both reuse it. A row linked to another uid belongs to another
-      // Maestrano user: the login is refused rather than handing that user's account over.
+      // and `alice@doecorp.com` are one mailbox), so a row with this email may already exist.
+      // It is reused only under the rule of findUserByEmail below: no other marketplace has
+      // linked it (that marketplace's IdP, not this one, vouches for that person, and an IdP
+      // can assert any uid and email, so the same uid arriving through another marketplace is
+      // refused too), and no other uid of this marketplace has (another Maestrano user). What
+      // is left is a retried call of this login (the row exists, no uid linked yet). Otherwise
+      // the login is refused rather than handing that account over; a separate user cannot be
+      // created, as the email is the CRM's unique key for a user.
       createUser: async (user, company, ctx) => {
         const email = normalEmail(user.appEmail);
         const existing = await prisma.user.findUnique({ where: { email } });
         if (existing) {
+          const elsewhere = await prisma.maestranoUser.count({ where: { userId: existing.id, tenant: { not: ctx.tenant.name } } });
+          if (elsewhere > 0) throw new Error('crm: this email belongs to the account of a user of another marketplace');
           const otherUids = await prisma.maestranoUser.count({ where: { userId: existing.id, uid: { not: user.key } } });
           if (otherUids > 0) throw new Error('crm: this email belongs to the account of another Maestrano user');
           return { id: existing.id };
@@ -84,8 +89,8 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       },
       // 1.4.1: emails are unique in the CRM, so an unknown uid with a known email is linked,
       // but only inside one marketplace: a user some other marketplace signed in is out of
-      // reach (that marketplace's IdP, not this one, vouches for it). The same uid arriving
-      // through a second marketplace is matched by createUser.
+      // reach (that marketplace's IdP, not this one, vouches for it). createUser applies the
+      // same rule, so one CRM user belongs to one marketplace.
       findUserByEmail: async (email, ctx) => {
         const user = await prisma.user.findUnique({ where: { email: normalEmail(email) }, select: { id: true } });
         if (!user) return null;
@@ -111,9 +116,9 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { active: false } });
         await endSessions({ userId: user.id, companyId: company.id }, 'access_removed');
       },
-      // ... and that was the user's last group in this marketplace. One CRM user can belong to
-      // several marketplaces (the same Maestrano uid on each), so it is blocked only when no
-      // company of any marketplace is left to it.
+      // ... and that was the user's last group in this marketplace: it is blocked when no
+      // active membership of any company is left to it (a CRM user belongs to one marketplace,
+      // see createUser, but possibly to several of its companies).
       blockUser: async (user) => {
         const stillActive = await prisma.membership.count({ where: { userId: user.id, active: true } });
         if (stillActive > 0) return;

@@ -9,7 +9,7 @@ import { ssoLogin } from '../src/demo/checklist.js';
 import { type RunningCrm, startCrm } from '../src/server.js';
 
 // The CRM's own request handling, over real HTTP against a real sandbox: CSRF, the export's
-// idempotency key, and a user shared by two marketplaces.
+// idempotency key, a user of two marketplaces (refused by the second) and a user of two groups.
 const TENANT = 'sandbox';
 const TENANT_2 = 'acme-eu';
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -352,7 +352,9 @@ describe('Acme CRM request handling', () => {
     expect(await crm.db.prisma.user.findUnique({ where: { email: `dana.${stamp}@example.com` } })).not.toBeNull();
   });
 
-  it('a user in two marketplaces removed from the only group of one keeps access to the other', async () => {
+  it('a user of one marketplace is not signed in through another, even with the same uid and email', async () => {
+    // Each marketplace's IdP vouches for its own users only, and any IdP can assert any uid and
+    // email: one CRM user belongs to one marketplace (it was shared, uid matched by createUser).
     const groupA = await admin.createGroup({ name: `Shared A ${Date.now()}`, marketplace: TENANT });
     const groupB = await admin.createGroup({ name: `Shared B ${Date.now()}`, marketplace: TENANT_2 });
     const email = `shared.${Date.now()}@example.com`;
@@ -367,8 +369,32 @@ describe('Acme CRM request handling', () => {
     });
     const loginA = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: groupA.id });
     const loginB = await ssoLogin(crmUrl, admin, { tenant: TENANT_2, userId: user.id, groupId: groupB.id });
+    expect(loginA.status).toBe(303);
+    expect(loginB.status).not.toBe(303);
+    expect(loginB.cookie).toBeNull();
+    const crmUser = await crm.db.prisma.user.findUniqueOrThrow({ where: { email } });
+    expect(await crm.db.prisma.membership.count({ where: { userId: crmUser.id } })).toBe(1);
+    expect(await crm.db.prisma.session.count({ where: { userId: crmUser.id, tenant: TENANT_2 } })).toBe(0);
+    expect((await fetch(`${crmUrl}/contacts`, { headers: { cookie: loginA.cookie ?? '' }, redirect: 'manual' })).status).toBe(200);
+  });
+
+  it('a user in two groups of a marketplace removed from one keeps access to the other', async () => {
+    const groupA = await admin.createGroup({ name: `Two A ${Date.now()}`, marketplace: TENANT });
+    const groupB = await admin.createGroup({ name: `Two B ${Date.now()}`, marketplace: TENANT });
+    const email = `two.groups.${Date.now()}@example.com`;
+    const user = await admin.createUser({
+      name: 'Tess',
+      surname: 'Two',
+      email,
+      memberships: [
+        { groupId: groupA.id, role: 'Member' },
+        { groupId: groupB.id, role: 'Member' },
+      ],
+    });
+    const loginA = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: groupA.id });
+    const loginB = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: groupB.id });
     expect([loginA.status, loginB.status]).toEqual([303, 303]);
-    // One CRM user (linked by email) with a membership in each marketplace's company.
+    // One CRM user with a membership in each group's company.
     const crmUser = await crm.db.prisma.user.findUniqueOrThrow({ where: { email } });
     expect(await crm.db.prisma.membership.count({ where: { userId: crmUser.id, active: true } })).toBe(2);
 

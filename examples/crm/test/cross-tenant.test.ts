@@ -1,0 +1,74 @@
+// Marketplace B's IdP cannot sign in as a CRM user that marketplace A's IdP vouched for: an IdP
+// can assert any uid and email. findUserByEmail refused such a user, but createUser reused the
+// row for the same uid, so B asserting A's user's uid and email got a session on A's account.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger, Maestrano } from '@org/maestrano-sdk';
+import { createTestIdp, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningCrm, startCrm } from '../src/server.js';
+
+const APP = 'https://crm.example.com';
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+let crm: RunningCrm;
+let dataDir: string;
+let idpA: TestIdp;
+let idpB: TestIdp;
+
+async function login(mno: Maestrano, tenant: string, idp: TestIdp, user: TestUser): Promise<Response> {
+  const init = await mno.handler(new Request(`${APP}/maestrano/auth/saml/init/${tenant}?group_id=${user.groupUid}`));
+  const cookie = init.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { samlResponse, acsUrl } = idp.respondTo(init.headers.get('location')!, user);
+  return mno.handler(new Request(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), headers: { cookie } }));
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'acme-crm-cross-tenant-'));
+  idpA = createTestIdp({ issuer: 'https://idp.a.example' });
+  idpB = createTestIdp({ issuer: 'https://idp.b.example' });
+  const configFile = join(dataDir, 'maestrano.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      marketplaces: [
+        idpA.marketplace({ name: 'mkt-a', appHost: APP, apiId: 'app-a', apiKey: 'key-a-0123456789abcdef' }),
+        idpB.marketplace({ name: 'mkt-b', appHost: APP, apiId: 'app-b', apiKey: 'key-b-0123456789abcdef' }),
+      ],
+    }),
+  );
+  crm = await startCrm({ port: 0, configFile, dataDir, logger: quiet, worker: false });
+}, 60_000);
+
+afterAll(async () => {
+  await crm?.stop().catch(() => undefined);
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("marketplace B's IdP cannot take over a user of marketplace A", () => {
+  it("B asserting the uid and email of A's user gets no session on that user's CRM account", async () => {
+    const alice: TestUser = { uid: 'usr-alice', email: 'alice@corp.com', groupUid: 'cld-a', groupName: 'Alice Co' };
+    expect((await login(crm.mno, 'mkt-a', idpA, alice)).status).toBe(303);
+    const aliceRow = await crm.db.prisma.user.findUniqueOrThrow({ where: { email: 'alice@corp.com' } });
+
+    // Marketplace B's IdP (another key, another operator) asserts Alice's uid and email.
+    const forged: TestUser = { uid: 'usr-alice', email: 'Alice@Corp.com', groupUid: 'cld-evil', groupName: 'Evil Co' };
+    const b = await login(crm.mno, 'mkt-b', idpB, forged);
+    expect(b.status).not.toBe(303);
+    expect(await crm.db.prisma.session.count({ where: { userId: aliceRow.id, tenant: 'mkt-b' } })).toBe(0);
+    expect(await crm.db.prisma.membership.count({ where: { userId: aliceRow.id } })).toBe(1);
+    expect(await crm.db.prisma.maestranoUser.count({ where: { tenant: 'mkt-b', userId: aliceRow.id } })).toBe(0);
+
+    // Alice still signs in through her own marketplace.
+    expect((await login(crm.mno, 'mkt-a', idpA, alice)).status).toBe(303);
+  });
+
+  it('B asserting a new uid with the email of A\'s user gets no session on that account either', async () => {
+    const bob: TestUser = { uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-a', groupName: 'Alice Co' };
+    expect((await login(crm.mno, 'mkt-a', idpA, bob)).status).toBe(303);
+    const bobRow = await crm.db.prisma.user.findUniqueOrThrow({ where: { email: 'bob@corp.com' } });
+    const b = await login(crm.mno, 'mkt-b', idpB, { uid: 'usr-mallory', email: 'bob@corp.com', groupUid: 'cld-evil-2', groupName: 'Evil Co 2' });
+    expect(b.status).not.toBe(303);
+    expect(await crm.db.prisma.session.count({ where: { userId: bobRow.id, tenant: 'mkt-b' } })).toBe(0);
+  });
+});
