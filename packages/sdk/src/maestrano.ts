@@ -119,6 +119,7 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
     tenants: runtime.tenants,
     routes,
     maxBodyBytes: config.limits.maxBodyBytes,
+    maxBodyBytesFor: { connecNotification: config.limits.maxNotificationBodyBytes },
     logger: runtime.logger,
     // A browser on an SSO link naming a marketplace that is gone gets the app's error page.
     unknownTenant: (kind, request) => (kind === 'ssoInit' || kind === 'ssoConsume' ? sso.renderUnknownTenant(request) : null),

@@ -6,7 +6,7 @@ import type { BillingConfigInput } from '../billing/config.js';
 import type { ConnectorDefinition } from '../entities/types.js';
 import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
 import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
 import { type ConfigIssue, configErrorOf, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
@@ -96,6 +96,11 @@ export const MaestranoConfigSchema = z.strictObject({
     .strictObject({
       /** Request body limit of every route; larger bodies get 413. Default 1 MiB. */
       maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
+      /**
+       * Body limit of the Connec! notification route (authenticated before its body is read;
+       * Connec! does not retry a refused notification). Default 16 MiB.
+       */
+      maxNotificationBodyBytes: z.number().int().positive().default(DEFAULT_MAX_NOTIFICATION_BODY_BYTES),
     })
     .prefault({}),
   /** Typed here for users; validated strictly by the account/billing module (`parseBillingConfig`). */

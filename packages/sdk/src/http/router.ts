@@ -206,6 +206,8 @@ export interface RouterOptions {
   tenants: TenantRegistry;
   routes: RouteTable;
   maxBodyBytes: number;
+  /** Per-route body limits replacing `maxBodyBytes` (routes read their body after authentication). */
+  maxBodyBytesFor?: Partial<Record<RouteKind, number>>;
   logger: Logger;
   /**
    * A request whose last segment names no known tenant on a path shaped like one of `kind`'s
@@ -403,7 +405,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
 
     let buffered: Request;
     try {
-      buffered = withBufferedBody(request, await readLimitedBody(request, options.maxBodyBytes));
+      buffered = withBufferedBody(request, await readLimitedBody(request, options.maxBodyBytesFor?.[route.kind] ?? options.maxBodyBytes));
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return json(413, { error: 'payload_too_large', message: `Request body exceeds ${error.limit} bytes` });
