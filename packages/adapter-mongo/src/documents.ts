@@ -5,7 +5,13 @@
  * - Natural keys become a string `_id` (`keyId`), so uniqueness needs no extra index and
  *   inserts are the atomic "create once" primitive on every server.
  * - Surrogate ids (jobs, id maps) are ObjectIds; the contract sees their hex string.
- * - `Date` is stored as a BSON date, `null` as `null`, JSON as BSON subdocuments/arrays.
+ * - `Date` is stored as a BSON date, `null` as `null`. A JSON value is stored as BSON
+ *   (subdocuments/arrays/scalars) when every object key in it is one the servers accept as a
+ *   field name; otherwise (a key holding `.`, starting with `$`, or empty: FerretDB refuses
+ *   them, MongoDB restricts them) as its JSON text in a BSON Binary of subtype 0x80
+ *   (`JSON_TEXT_SUBTYPE`). The earlier versions never stored a Binary in a JSON field, so
+ *   both forms read back unambiguously, and documents written before are read as they are.
+ *   No query filter or index reaches inside a JSON field.
  * - Nullable unique columns get a companion key field that is never null (`uniqueSlot`):
  *   the value itself when set, otherwise a placeholder unique to the document. A plain
  *   unique index on it behaves like a partial unique index (which FerretDB lacks).
@@ -13,8 +19,9 @@
  *
  * Internal fields (`_id`, `_rev`, `*Key` slots) never reach the contract's records.
  */
-import { ObjectId } from 'mongodb';
+import { Binary, ObjectId } from 'mongodb';
 import type { JsonObject, JsonValue } from '@org/maestrano-sdk';
+import { InvalidArgumentError } from './validation.js';
 
 /** Document ids: a natural-key string or an ObjectId. */
 export type DocId = string | ObjectId;
@@ -98,32 +105,55 @@ export function dateOrNull(doc: Raw, key: string): Date | null {
   return new Date(value.getTime());
 }
 
-/** A JSON value as stored (BSON subdocument/array/scalar), copied into plain JSON. */
+/** Binary subtype (user-defined range) of a JSON value stored as its UTF-8 JSON text. */
+export const JSON_TEXT_SUBTYPE = 0x80;
+
+/** A JSON value as stored (BSON subdocument/array/scalar, or JSON text), copied into plain JSON. */
 export function json(doc: Raw, key: string): JsonValue {
-  return toJson(doc[key]);
+  return fromStoredJson(doc[key]);
 }
 
 export function jsonObject(doc: Raw, key: string): JsonObject {
-  const value = toJson(doc[key]);
+  const value = fromStoredJson(doc[key]);
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {};
 }
 
 export function jsonOrNull(doc: Raw, key: string): JsonValue | null {
   const value = doc[key];
-  return value === undefined ? null : toJson(value);
+  return value === undefined ? null : fromStoredJson(value);
 }
 
-function toJson(value: unknown, writing = false): JsonValue {
+/** Reads a stored JSON field: JSON text in a Binary of `JSON_TEXT_SUBTYPE`, or plain BSON. */
+export function fromStoredJson(value: unknown): JsonValue {
+  if (value instanceof Binary && value.sub_type === JSON_TEXT_SUBTYPE) {
+    // JSON.parse builds JSON values only (a `__proto__` key is an own data property).
+    return JSON.parse(Buffer.from(value.buffer).toString('utf8')) as JsonValue;
+  }
+  return toJson(value);
+}
+
+/** What a write found walking a JSON value: whether a key needs the JSON-text form. */
+interface WriteScan {
+  field: string;
+  needsText: boolean;
+}
+
+function toJson(value: unknown, scan?: WriteScan): JsonValue {
+  const writing = scan !== undefined;
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    if (scan && !storableText(value)) throw unstorable(scan.field);
+    return value;
+  }
+  if (typeof value === 'boolean') return value;
   if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
-  if (Array.isArray(value)) return value.map((v) => toJson(v, writing));
+  if (Array.isArray(value)) return value.map((v) => toJson(v, scan));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       // Written: as JSON does (a Date becomes its ISO string, as on the SQL adapters).
       const toJSON = (value as { toJSON?: unknown }).toJSON;
-      if (writing && typeof toJSON === 'function') return toJson(toJSON.call(value), writing);
+      if (writing && typeof toJSON === 'function') return toJson(toJSON.call(value), scan);
       // Read back: a Date, an ObjectId, a Binary ... stored by hand is no JSON value; refused,
       // not turned into its fields.
       throw new TypeError(`stored value is a ${proto?.constructor?.name ?? 'non-JSON object'}, not JSON`);
@@ -135,7 +165,11 @@ function toJson(value: unknown, writing = false): JsonValue {
       // As JSON (and the SQL adapters) do: a key holding `undefined` is left out (the driver
       // would store it as null); in arrays `undefined` becomes null, as JSON.stringify does.
       if (v === undefined) continue;
-      Object.defineProperty(out, k, { value: toJson(v, writing), enumerable: true, writable: true, configurable: true });
+      if (scan) {
+        if (!storableText(k)) throw unstorable(scan.field);
+        if (!bsonSafeKey(k)) scan.needsText = true;
+      }
+      Object.defineProperty(out, k, { value: toJson(v, scan), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
@@ -169,7 +203,41 @@ export function toDateOrNull(value: Date | null | undefined): Date | null {
   return value === null || value === undefined ? null : new Date(value.getTime());
 }
 
-/** Deep-copies a JSON value for storage. */
-export function toStoredJson(value: JsonValue): JsonValue {
-  return toJson(value, true);
+/**
+ * The stored form of the JSON value of argument `field`: a deep copy as BSON, or its JSON text
+ * (a Binary of `JSON_TEXT_SUBTYPE`) when a key cannot be a BSON field name on every server.
+ * Throws `InvalidArgumentError` naming `field` for text no adapter can store (a NUL character
+ * or an unpaired UTF-16 surrogate, which PostgreSQL refuses), before any write.
+ */
+export function toStoredJson(value: JsonValue, field: string): unknown {
+  const scan: WriteScan = { field, needsText: false };
+  const copy = toJson(value, scan);
+  return scan.needsText ? new Binary(Buffer.from(JSON.stringify(copy), 'utf8'), JSON_TEXT_SUBTYPE) : copy;
+}
+
+/** A key every server accepts as a field name: not empty, no `.`, no leading `$`. */
+function bsonSafeKey(key: string): boolean {
+  return key.length > 0 && !key.startsWith('$') && !key.includes('.');
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** False for text PostgreSQL refuses (and BSON would silently alter): a NUL or an unpaired surrogate. */
+function storableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+function unstorable(field: string): InvalidArgumentError {
+  return new InvalidArgumentError(`${field} holds a NUL character or an unpaired UTF-16 surrogate, which storage refuses`);
+}
+
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Free diagnostic text (error messages and codes) made storable: each NUL character and
+ * unpaired UTF-16 surrogate becomes U+FFFD (as `String.prototype.toWellFormed` does for
+ * surrogates), so recording an error never fails because of what it says.
+ */
+export function wellFormedText(text: string): string {
+  return text.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\u0000', '\uFFFD');
 }

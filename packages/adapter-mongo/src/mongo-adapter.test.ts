@@ -1,4 +1,4 @@
-import { type Collection, type Db, type Document, ObjectId } from 'mongodb';
+import { Binary, type Collection, type Db, type Document, ObjectId } from 'mongodb';
 import { ConfigError, type JsonObject, type JsonValue, StorageConflictError, StorageError } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openTestDb, unavailable } from '../test/support.js';
@@ -431,11 +431,82 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(await handle.db.collection(adapter.collections.idMaps).countDocuments()).toBe(0);
   });
 
-  it('rejects input the server cannot store with a StorageError and stores nothing', async () => {
-    const err = await adapter.jobs.enqueue({ type: 'x', payload: { $where: 'evil' } }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StorageError);
-    expect((err as StorageError).operation).toBe('jobs.enqueue');
-    expect(await handle.db.collection(adapter.collections.jobs).countDocuments()).toBe(0);
+  it('stores JSON whose keys the server refuses as field names as JSON text, as data, never as operators', async () => {
+    const payload = { $where: 'evil', 'a.b': { $gt: 1 }, '': [{ '$x.y': null }] };
+    const { id } = await adapter.jobs.enqueue({ type: 'x', payload });
+    const raw = await handle.db.collection(adapter.collections.jobs).findOne({ _id: new ObjectId(id) });
+    const stored = raw?.['payload'] as Binary;
+    expect(stored).toBeInstanceOf(Binary);
+    expect(stored.sub_type).toBe(0x80);
+    expect(JSON.parse(Buffer.from(stored.buffer).toString('utf8'))).toEqual(payload);
+    expect((await adapter.jobs.get(id))?.payload).toEqual(payload);
+    // A value without such keys is stored as BSON, as before.
+    const plain = await adapter.jobs.enqueue({ type: 'x', payload: { a: { b: [1] } } });
+    expect((await handle.db.collection(adapter.collections.jobs).findOne({ _id: new ObjectId(plain.id) }))?.['payload']).toEqual({ a: { b: [1] } });
+  });
+
+  it('reads JSON fields of documents stored by earlier versions (embedded BSON, no JSON text)', async () => {
+    const jobs = handle.db.collection<Document>(adapter.collections.jobs);
+    const legacy = { record: { id: [{ provider: 'connec', id: 'p-1' }], n: 1.5, ok: true, none: null }, s: 'é 😀' };
+    const _id = new ObjectId();
+    await jobs.insertOne({
+      _id,
+      _rev: 'legacy-rev',
+      type: 'legacy',
+      tenant: null,
+      groupId: null,
+      payload: legacy,
+      dedupeKey: null,
+      orderingKey: null,
+      waitKey: null,
+      status: 'pending',
+      attempts: 0,
+      maxAttempts: 8,
+      runAt: new Date(now - 1_000),
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      lastError: null,
+      createdAt: new Date(now - 1_000),
+      updatedAt: new Date(now - 1_000),
+      completedAt: null,
+      dedupeSlot: `n:${_id.toHexString()}`,
+    });
+    for (const scalar of ['a string payload', 42, null]) {
+      await jobs.insertOne({ ...(await jobs.findOne({ _id })), _id: new ObjectId(), type: 'legacy-scalar', payload: scalar, dedupeSlot: `n:${new ObjectId().toHexString()}` });
+    }
+    expect((await adapter.jobs.get(_id.toHexString()))?.payload).toEqual(legacy);
+    const [claimed] = await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 60_000, types: ['legacy'] });
+    expect(claimed?.payload).toEqual(legacy);
+    const scalars = await adapter.jobs.claim({ worker: 'w', limit: 5, leaseMs: 60_000, types: ['legacy-scalar'] });
+    expect(scalars.map((j) => j.payload).sort()).toEqual([42, 'a string payload', null].sort());
+
+    const key = { tenant: 't', groupId: 'g', entity: 'contact', kind: 'import' as const };
+    await handle.db.collection<Document>(adapter.collections.cursors).insertOne({
+      _id: JSON.stringify(['t', 'g', 'contact', 'import']) as unknown as ObjectId,
+      _rev: 'legacy-rev',
+      ...key,
+      position: 3,
+      data: { next: 'n', page: [1, 2] },
+      complete: false,
+      updatedAt: new Date(now),
+    });
+    expect((await adapter.cursors.get(key))?.data).toEqual({ next: 'n', page: [1, 2] });
+    // Written again (with a key needing JSON text), then read back in the new form.
+    expect(await adapter.cursors.advance(key, 4, { 'next.url': 'u' })).toBe(true);
+    expect((await adapter.cursors.get(key))?.data).toEqual({ 'next.url': 'u' });
+
+    await handle.db.collection<Document>(adapter.collections.ledger).insertOne({
+      _id: 'legacy-key' as unknown as ObjectId,
+      _rev: 'legacy-rev',
+      status: 'done',
+      owner: 'o',
+      claimExpiresAt: null,
+      intent: { amount: 10, lines: [{ qty: 1 }] },
+      outcome: 'ok',
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    });
+    expect(await adapter.ledger.get('legacy-key')).toMatchObject({ intent: { amount: 10, lines: [{ qty: 1 }] }, outcome: 'ok' });
   });
 
   it('idMaps.insertMany: an entry skipped for a stored map does not block a later entry sharing its other id', async () => {

@@ -1,16 +1,21 @@
 import type { StorageInspector } from '@org/maestrano-sdk/testing';
-import type { Db, Document } from 'mongodb';
+import { Binary, type Db, type Document } from 'mongodb';
 import { collectionNames } from '../src/store.js';
 
 /**
  * The second channel: raw driver reads of what the adapter stored, in the conformance
  * suite's neutral form. Values are passed through as the driver decoded them (BSON dates
- * as `Date`, subdocuments as objects, missing fields as null); internal fields (`_id`,
+ * as `Date`, subdocuments as objects, missing fields as null, JSON text parsed); internal fields (`_id`,
  * `_rev`, unique slots, `provisioned`) are left out.
  */
 export function mongoInspector(db: Db, prefix = 'mno_'): StorageInspector {
   const names = collectionNames(prefix);
-  const v = (doc: Document, key: string): unknown => (doc[key] === undefined ? null : doc[key]);
+  // A JSON value the adapter stored as JSON text (a Binary of subtype 0x80, see documents.ts) is parsed.
+  const v = (doc: Document, key: string): unknown => {
+    const value = doc[key];
+    if (value instanceof Binary && value.sub_type === 0x80) return JSON.parse(Buffer.from(value.buffer).toString('utf8'));
+    return value === undefined ? null : value;
+  };
   const pick = <K extends string>(doc: Document, keys: readonly K[]): Record<K, unknown> => {
     const out = {} as Record<K, unknown>;
     for (const key of keys) out[key] = v(doc, key);

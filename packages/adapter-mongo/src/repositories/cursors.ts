@@ -33,7 +33,7 @@ export function cursorRepository(store: Store): CursorRepository {
       store.run('cursors.advance', () => {
         checkNonEmpty('kind', key.kind);
         if (typeof position !== 'number' || !Number.isFinite(position)) throw new InvalidArgumentError('position must be a finite number');
-        const fields = { position, data: toStoredJson(data), complete };
+        const fields = { position, data: toStoredJson(data, 'data'), complete };
         return store.modify<boolean>('cursors.advance', 'cursors', cursorId(key), (doc) => {
           const now = store.now();
           if (doc === null) {

@@ -50,7 +50,7 @@ function patchFields(patch: GroupPatch): Raw {
   const set: Raw = {};
   if (patch.orgUid !== undefined) set['orgUid'] = patch.orgUid;
   if (patch.trialEndsAt !== undefined) set['trialEndsAt'] = toDateOrNull(patch.trialEndsAt);
-  if (patch.settings !== undefined) set['settings'] = toStoredJson(patch.settings);
+  if (patch.settings !== undefined) set['settings'] = toStoredJson(patch.settings, 'settings');
   return set;
 }
 
@@ -79,7 +79,7 @@ export function groupRepository(store: Store): GroupRepository {
           status: 'active',
           orgUid: data.orgUid ?? null,
           trialEndsAt: toDateOrNull(data.trialEndsAt),
-          settings: toStoredJson(data.settings ?? {}),
+          settings: toStoredJson(data.settings ?? {}, 'settings'),
           cancelledAt: null,
         });
       }),

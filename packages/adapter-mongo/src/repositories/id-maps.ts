@@ -14,6 +14,7 @@ import {
   toDateOrNull,
   uniqueSlot,
   valueSlot,
+  wellFormedText,
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
@@ -71,7 +72,7 @@ function patchFields(patch: IdMapPatch, id: ObjectId): Raw {
   if (patch.syncedAt !== undefined) set['syncedAt'] = toDateOrNull(patch.syncedAt);
   if (patch.lastError !== undefined) {
     set['lastError'] =
-      patch.lastError === null ? null : { code: patch.lastError.code, message: patch.lastError.message, at: toDate(patch.lastError.at) };
+      patch.lastError === null ? null : { code: wellFormedText(patch.lastError.code), message: wellFormedText(String(patch.lastError.message)), at: toDate(patch.lastError.at) };
   }
   return set;
 }

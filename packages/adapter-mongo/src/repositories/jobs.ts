@@ -25,12 +25,13 @@ import {
   strOrNull,
   toDate,
   toStoredJson,
+  wellFormedText,
   uniqueSlot,
   valueSlot,
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
 import { conflictBackoff, type Store } from '../store.js';
-import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, expiryAfter, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
@@ -81,7 +82,8 @@ export function decodeJob(doc: Raw, options: { readable?: boolean } = {}): JobRe
 }
 
 function storedError(error: JobError): Raw {
-  return error.code === undefined ? { message: error.message } : { message: error.message, code: error.code };
+  const message = wellFormedText(error.message);
+  return error.code === undefined ? { message } : { message, code: typeof error.code === 'string' ? wellFormedText(error.code) : error.code };
 }
 
 /** Most due jobs one read of a claim returns (each further read of the same claim doubles, up to this). */
@@ -136,15 +138,17 @@ function dueOrder(a: Raw, b: Raw): number {
 export function jobRepository(store: Store): JobRepository {
   const jobs = () => store.collection('jobs');
 
-  function checkInput(job: JobInput): void {
+  /** Checks a job and returns its payload's stored form (before any write). */
+  function checkInput(job: JobInput): unknown {
     checkNonEmpty('type', job.type);
     checkPositiveInt('maxAttempts', job.maxAttempts ?? 8);
     if (job.runAt !== undefined) checkDate('runAt', job.runAt);
     if (job.payload === undefined) throw new InvalidArgumentError('payload is required (use null for none)');
     if (job.dedupeKey !== undefined && job.dedupeKey !== null) checkNonEmpty('dedupeKey', job.dedupeKey);
+    return toStoredJson(job.payload, 'payload');
   }
 
-  async function enqueueOne(job: JobInput): Promise<EnqueueResult> {
+  async function enqueueOne(job: JobInput, payload: unknown): Promise<EnqueueResult> {
     const dedupeKey = job.dedupeKey ?? null;
     for (let attempt = 0; attempt < 5; attempt++) {
       const id = new ObjectId();
@@ -154,7 +158,7 @@ export function jobRepository(store: Store): JobRepository {
         type: job.type,
         tenant: job.tenant ?? null,
         groupId: job.groupId ?? null,
-        payload: toStoredJson(job.payload),
+        payload,
         dedupeKey,
         orderingKey: job.orderingKey ?? null,
         waitKey: null,
@@ -215,7 +219,7 @@ export function jobRepository(store: Store): JobRepository {
 
   async function deadLetterUnreadable(doc: Stored, error: unknown, now: Date): Promise<void> {
     const message = `The stored job cannot be read: ${error instanceof Error ? error.message : String(error)}`;
-    await store.casUpdate('jobs', doc, { status: 'dead', leaseOwner: null, leaseExpiresAt: null, lastError: { code: 'unreadable_job', message }, updatedAt: now });
+    await store.casUpdate('jobs', doc, { status: 'dead', leaseOwner: null, leaseExpiresAt: null, lastError: { code: 'unreadable_job', message: wellFormedText(message) }, updatedAt: now });
   }
 
   /** A candidate's ordering key; a key of the wrong type reads as none (the claim then dead-letters the job). */
@@ -352,7 +356,7 @@ export function jobRepository(store: Store): JobRepository {
     let leaseExpiresAt = new Date(0);
     const ok = await transition('jobs.heartbeat', id, worker, false, (doc, now) => {
       key = strOrNull(doc, 'orderingKey');
-      leaseExpiresAt = new Date(now.getTime() + leaseMs);
+      leaseExpiresAt = expiryAfter(now, leaseMs);
       return { set: { leaseExpiresAt, updatedAt: now }, value: true };
     });
     const oid = parseObjectId(id);
@@ -413,16 +417,16 @@ export function jobRepository(store: Store): JobRepository {
   return {
     enqueue: (job) =>
       store.run('jobs.enqueue', () => {
-        checkInput(job);
-        return enqueueOne(job);
+        return enqueueOne(job, checkInput(job));
       }),
 
     enqueueMany: (list) =>
       store.run('jobs.enqueueMany', async () => {
-        // Validate everything first so a bad entry stores nothing.
-        for (const job of list) checkInput(job);
+        // Validate and encode everything first so a bad entry stores nothing.
+        checkArray('jobs', list);
+        const payloads = list.map(checkInput);
         const results: EnqueueResult[] = [];
-        for (const job of list) results.push(await enqueueOne(job));
+        for (const [index, job] of list.entries()) results.push(await enqueueOne(job, payloads[index]));
         return results;
       }),
 
@@ -439,7 +443,7 @@ export function jobRepository(store: Store): JobRepository {
         checkPositiveInt('leaseMs', options.leaseMs);
         const claimed: JobRecord[] = [];
         const now = store.now();
-        const leaseExpiresAt = new Date(now.getTime() + options.leaseMs);
+        const leaseExpiresAt = expiryAfter(now, options.leaseMs);
         const types = options.types ? new Set(options.types) : null;
         // Unordered jobs already attempted (a lost compare-and-set may leave one due).
         const tried: Stored['_id'][] = [];

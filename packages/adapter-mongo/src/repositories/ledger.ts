@@ -1,7 +1,7 @@
 import type { JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkClaimOptions, checkDefined, checkNonEmpty } from '../validation.js';
+import { checkClaimOptions, checkDefined, checkNonEmpty, expiryAfter } from '../validation.js';
 
 export function decodeLedger(doc: Raw): LedgerEntry {
   return {
@@ -32,8 +32,8 @@ export function ledgerRepository(store: Store): LedgerRepository {
         checkClaimOptions(options);
         checkDefined('intent', options.intent);
         const now = store.now();
-        const claimExpiresAt = new Date(now.getTime() + options.ttlMs);
-        const intent = toStoredJson(options.intent);
+        const claimExpiresAt = expiryAfter(now, options.ttlMs);
+        const intent = toStoredJson(options.intent, 'intent');
         return store.modify<LedgerClaim>('ledger.claim', 'ledger', key, (doc) => {
           if (doc === null) {
             return {
@@ -58,11 +58,12 @@ export function ledgerRepository(store: Store): LedgerRepository {
     complete: (key, owner, outcome: JsonValue) =>
       store.run('ledger.complete', () => {
         checkDefined('outcome', outcome);
+        const stored = toStoredJson(outcome, 'outcome');
         return store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
           if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: false };
           return {
             kind: 'update',
-            set: { status: 'done', outcome: toStoredJson(outcome), claimExpiresAt: null, updatedAt: store.now() },
+            set: { status: 'done', outcome: stored, claimExpiresAt: null, updatedAt: store.now() },
             value: () => true,
           };
         });

@@ -2,7 +2,7 @@ import type { LockRepository, StorageOperation } from '@org/maestrano-sdk';
 import { mapLimited } from '../batch.js';
 import { dateOrNull } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkArray, checkClaimOptions, checkNonEmpty } from '../validation.js';
+import { checkArray, checkClaimOptions, checkNonEmpty, expiryAfter } from '../validation.js';
 
 /** One document per key (`_id` = key); a released lock leaves no document behind. */
 export function lockRepository(store: Store): LockRepository {
@@ -14,7 +14,7 @@ export function lockRepository(store: Store): LockRepository {
    */
   function acquireOne(operation: StorageOperation, key: string, owner: string, ttlMs: number): Promise<'taken' | 'refreshed' | null> {
     const now = store.now();
-    const expiresAt = new Date(now.getTime() + ttlMs);
+    const expiresAt = expiryAfter(now, ttlMs);
     return store.modify<'taken' | 'refreshed' | null>(operation, 'locks', key, (doc) => {
       if (doc === null) return { kind: 'insert', doc: { owner, expiresAt }, value: () => 'taken' };
       const current = dateOrNull(doc, 'expiresAt');
@@ -49,7 +49,7 @@ export function lockRepository(store: Store): LockRepository {
           if (doc === null || doc['owner'] !== owner || current === null || current.getTime() <= now.getTime()) {
             return { kind: 'return', value: false };
           }
-          return { kind: 'update', set: { expiresAt: new Date(now.getTime() + ttlMs) }, value: () => true };
+          return { kind: 'update', set: { expiresAt: expiryAfter(now, ttlMs) }, value: () => true };
         });
       }),
 

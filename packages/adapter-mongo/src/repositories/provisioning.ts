@@ -1,7 +1,7 @@
 import type { ClaimOptions, ProvisionClaim, StorageOperation } from '@org/maestrano-sdk';
 import { dateOrNull, type Raw, type Stored, strOrNull } from '../documents.js';
 import { conflict } from '../errors.js';
-import { checkClaimOptions } from '../validation.js';
+import { checkClaimOptions, expiryAfter } from '../validation.js';
 import type { CollectionNames, Store } from '../store.js';
 
 /**
@@ -35,7 +35,7 @@ export async function claimProvision<T>(
 ): Promise<ProvisionClaim<T>> {
   checkClaimOptions(options);
   const now = store.now();
-  const expiresAt = new Date(now.getTime() + options.ttlMs);
+  const expiresAt = expiryAfter(now, options.ttlMs);
   return store.modify<ProvisionClaim<T>>(operation, spec.collection, id, (doc) => {
     if (doc === null) {
       return {

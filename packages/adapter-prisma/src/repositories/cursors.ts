@@ -1,6 +1,6 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
 import { bool, date, json, jsonObject, jsonText, num, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { invalid, nonEmpty, type RepositoryContext } from './context.js';
+import { invalid, nonEmpty, type RepositoryContext, storableJson } from './context.js';
 
 
 function toCursor(row: Row): CursorRecord {
@@ -36,6 +36,7 @@ export function cursorRepository(ctx: RepositoryContext): CursorRepository {
       if (typeof position !== 'number' || !Number.isFinite(position)) {
         throw invalid('cursors.advance', `position must be a finite number (got ${String(position)})`);
       }
+      storableJson('cursors.advance', 'data', data);
       const now = ctx.now();
       // One upsert: the conflict branch only writes when the position moves forward (or the
       // run completes at the same position), so concurrent writers can never move it back.

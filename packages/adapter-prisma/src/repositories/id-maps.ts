@@ -11,14 +11,17 @@ import type {
   StorageOperation,
 } from '@org/maestrano-sdk';
 import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, text, toDate, ts } from '../sql.js';
-import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate } from './context.js';
+import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate, wellFormedText } from './context.js';
 
 
 /** SQLite binds at most 32766 parameters per statement; batches stay far below. */
 const BATCH = 500;
 
 function recordErrorToJson(error: RecordError | null): JsonValue {
-  return error === null ? null : { code: error.code, message: error.message, at: error.at.toISOString() };
+  // Free diagnostic text: made storable (NUL and unpaired surrogates to U+FFFD), never refused.
+  return error === null
+    ? null
+    : { code: wellFormedText(error.code), message: wellFormedText(String(error.message)), at: error.at.toISOString() };
 }
 
 function toRecordError(row: Row): RecordError | null {

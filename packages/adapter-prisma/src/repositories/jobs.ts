@@ -33,7 +33,19 @@ import {
   text,
   ts,
 } from '../sql.js';
-import { invalid, nonEmpty, plus, positiveInt, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, validDate } from './context.js';
+import {
+  invalid,
+  nonEmpty,
+  plus,
+  positiveInt,
+  raceBackoff,
+  RACE_RETRIES,
+  type RepositoryContext,
+  raceLost,
+  storableJson,
+  validDate,
+  wellFormedText,
+} from './context.js';
 
 function jobColumns(provider: SqlProvider, prefix: string): Sql {
   const c = (name: string) => `${prefix}${name}`;
@@ -130,6 +142,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     positiveInt(operation, 'maxAttempts', job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     if (job.runAt !== undefined) validDate(operation, 'runAt', job.runAt);
     if (job.payload === undefined) throw invalid(operation, 'payload is required (use null for none)');
+    storableJson(operation, 'payload', job.payload);
     if (job.dedupeKey !== undefined && job.dedupeKey !== null) nonEmpty(operation, 'dedupeKey', job.dedupeKey);
   }
 
@@ -391,7 +404,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           jobs.push(toJob(row, payload));
           continue;
         }
-        const error: JsonObject = { code: 'unreadable_payload', message: `The job's stored payload cannot be read: ${payload.reason}` };
+        const error: JsonObject = { code: 'unreadable_payload', message: wellFormedText(`The job's stored payload cannot be read: ${payload.reason}`) };
         await db.query(
           'jobs.claim',
           ownedJobUpdate(
@@ -501,8 +514,8 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const key = jobId(id);
       if (key === null) return 'lost';
       const now = ctx.now();
-      const error: JsonObject = { message: failure.error.message };
-      if (failure.error.code !== undefined) error.code = failure.error.code;
+      const error: JsonObject = { message: wellFormedText(failure.error.message) };
+      if (failure.error.code !== undefined) error.code = typeof failure.error.code === 'string' ? wellFormedText(failure.error.code) : failure.error.code;
       // A final failure (no retry can fix it) is a dead letter whatever its attempts.
       const dead = failure.final === true ? raw('TRUE') : raw('attempts >= max_attempts');
       const [row] = await db.query(

@@ -1,6 +1,6 @@
 import type { ClaimOptions, JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { date, json, jsonCol, jsonText, optDate, optStr, type Row, raw, sql, str, ts } from '../sql.js';
-import { claimOptions, invalid, nonEmpty, plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { claimOptions, invalid, nonEmpty, plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableJson } from './context.js';
 
 
 function toEntry(row: Row): LedgerEntry {
@@ -32,6 +32,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
       nonEmpty('ledger.claim', 'key', key);
       claimOptions('ledger.claim', options);
       if (options.intent === undefined) throw invalid('ledger.claim', 'intent is required (use null for none)');
+      storableJson('ledger.claim', 'intent', options.intent);
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         await raceBackoff(attempt);
         const now = ctx.now();
@@ -70,6 +71,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
 
     async complete(key: string, owner: string, outcome: JsonValue): Promise<boolean> {
       if (outcome === undefined) throw invalid('ledger.complete', 'outcome is required (use null for none)');
+      storableJson('ledger.complete', 'outcome', outcome);
       const now = ctx.now();
       const changed = await db.execute(
         'ledger.complete',

@@ -44,6 +44,7 @@ import type {
 import {
   checkClaimOptions,
   checkDate,
+  checkStorableJson,
   checkNonEmpty,
   checkPositiveInt,
   copy,
@@ -295,6 +296,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     complete: op('groups.complete', (tenant: string, groupId: string, owner: string, data: GroupCompletion) => {
       checkNonEmpty('companyId', data.companyId);
       if (data.trialEndsAt) checkDate('trialEndsAt', data.trialEndsAt);
+      if (data.settings !== undefined) checkStorableJson('settings', data.settings);
       const row = state.groups.get(key(tenant, groupId));
       if (!row || groupRecord(row) || row.claimOwner !== owner) {
         throw conflict('groups.complete', `the caller does not own the provisioning claim of group ${groupId}`);
@@ -318,6 +320,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     update: op('groups.update', (tenant: string, groupId: string, patch: GroupPatch) => {
       if (patch.trialEndsAt) checkDate('trialEndsAt', patch.trialEndsAt);
+      if (patch.settings !== undefined) checkStorableJson('settings', patch.settings);
       const row = provisionedGroup(tenant, groupId);
       if (!row) return null;
       if (patch.orgUid !== undefined) row.orgUid = patch.orgUid;
@@ -637,6 +640,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     get: op('cursors.get', (k: CursorKey) => state.cursors.get(cursorId(k)) ?? null),
     advance: op('cursors.advance', (k: CursorKey, position: number, data: JsonObject, complete = false) => {
       checkNonEmpty('kind', k.kind);
+      checkStorableJson('data', data);
       if (typeof position !== 'number' || !Number.isFinite(position)) {
         throw new RangeError(`position must be a finite number (got ${String(position)})`);
       }
@@ -680,6 +684,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     checkPositiveInt('maxAttempts', input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     if (input.runAt !== undefined) checkDate('runAt', input.runAt);
     if (input.payload === undefined) throw new TypeError('payload is required (use null for none)');
+    checkStorableJson('payload', input.payload);
     if (input.dedupeKey !== undefined && input.dedupeKey !== null) checkNonEmpty('dedupeKey', input.dedupeKey);
   };
 
@@ -918,6 +923,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       checkNonEmpty('key', k);
       checkClaimOptions(options);
       if (options.intent === undefined) throw new TypeError('intent is required (use null for none)');
+      checkStorableJson('intent', options.intent);
       const at = now();
       const entry = state.ledger.get(k);
       if (!entry) {
@@ -945,6 +951,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     complete: op('ledger.complete', (k: string, owner: string, outcome: JsonValue) => {
       if (outcome === undefined) throw new TypeError('outcome is required (use null for none)');
+      checkStorableJson('outcome', outcome);
       const entry = state.ledger.get(k);
       if (entry?.status !== 'pending' || entry.owner !== owner) return false;
       entry.status = 'done';

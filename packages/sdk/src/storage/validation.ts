@@ -13,8 +13,14 @@ export function expired(expiresAt: Date, now: Date): boolean {
   return expiresAt.getTime() <= now.getTime();
 }
 
+/** The last instant an adapter stores (SQL adapters keep ISO text, which stops sorting by time past year 9999). */
+export const MAX_STORED_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z');
+/** The first instant an adapter stores. */
+export const MIN_STORED_INSTANT_MS = Date.parse('0000-01-01T00:00:00.000Z');
+
+/** `from + ms`, ending at the last storable instant for a huge TTL. */
 export function later(from: Date, ms: number): Date {
-  return new Date(from.getTime() + ms);
+  return new Date(Math.min(from.getTime() + ms, MAX_STORED_INSTANT_MS));
 }
 
 export function checkNonEmpty(name: string, value: unknown): asserts value is string {
@@ -32,6 +38,30 @@ export function checkPositiveInt(name: string, value: unknown): asserts value is
 export function checkDate(name: string, value: unknown): asserts value is Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
     throw new TypeError(`${name} must be a valid Date`);
+  }
+  const ms = value.getTime();
+  if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
+    throw new RangeError(`${name} must be between 0000-01-01 and 9999-12-31T23:59:59.999Z`);
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A NUL character or an unpaired UTF-16 surrogate: text PostgreSQL cannot store. */
+const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
+
+/**
+ * Refuses a JSON value holding, in any string or object key, text PostgreSQL cannot store (a
+ * NUL character, an unpaired surrogate): every adapter refuses it the same way, up front.
+ */
+export function checkStorableJson(name: string, value: unknown): void {
+  const walk = (v: unknown): boolean => {
+    if (typeof v === 'string') return !unstorable(v);
+    if (v === null || typeof v !== 'object') return true;
+    if (Array.isArray(v)) return v.every(walk);
+    return Object.entries(v).every(([key, child]) => !unstorable(key) && walk(child));
+  };
+  if (!walk(value)) {
+    throw new RangeError(`${name} must not hold a NUL character or an unpaired UTF-16 surrogate (in a string or a key)`);
   }
 }
 

@@ -7,16 +7,25 @@ import { ledgerCases } from './ledger.js';
 import { lockCases } from './locks.js';
 import { outageCases } from './outage.js';
 import { replayCases } from './replay.js';
+import {
+  storableCursorCases,
+  storableGroupCases,
+  storableIdMapCases,
+  storableJobCases,
+  storableLedgerCases,
+  storableLockCases,
+  storableReplayCases,
+} from './storable-values.js';
 import { userCases } from './users.js';
 
 export const storageCases: Record<StorageRepositoryName, StorageCases> = {
-  groups: groupCases,
+  groups: { ...groupCases, ...storableGroupCases },
   users: userCases,
-  idMaps: idMapCases,
-  cursors: cursorCases,
-  jobs: jobCases,
-  ledger: ledgerCases,
-  replay: replayCases,
-  locks: lockCases,
+  idMaps: { ...idMapCases, ...storableIdMapCases },
+  cursors: { ...cursorCases, ...storableCursorCases },
+  jobs: { ...jobCases, ...storableJobCases },
+  ledger: { ...ledgerCases, ...storableLedgerCases },
+  replay: { ...replayCases, ...storableReplayCases },
+  locks: { ...lockCases, ...storableLockCases },
   outage: outageCases,
 };

@@ -1,0 +1,358 @@
+/**
+ * Values at the edges of what a database stores, the same on every adapter:
+ *
+ * - Any JSON value round-trips exactly, whatever its object keys (`a.b`, `$type`, `~`, the
+ *   empty key, `__proto__`, nested in arrays): document stores refuse some of them as field
+ *   names, so an adapter must encode them.
+ * - Text PostgreSQL cannot hold (a NUL character, an unpaired UTF-16 surrogate) inside a
+ *   JSON value is refused up front with a `StorageError` naming the argument, and a batch
+ *   holding one stores nothing. In free diagnostic text (a job's or an id map's last error)
+ *   it is recorded instead: the failure is what the caller wants stored. An adapter may
+ *   store it well-formed (each such character replaced by U+FFFD).
+ * - Instants are stored within years 0000..9999 (SQL adapters keep ISO text, which stops
+ *   sorting by time past them): an explicit date after 9999-12-31T23:59:59.999Z is refused,
+ *   and an expiry computed from a huge TTL (lease, claim, lock) ends at that instant.
+ */
+import { expect } from 'vitest';
+import type { JobInput, JsonObject, JsonValue, StorageAdapter } from '../../../storage/adapter.js';
+import type { StorageCases } from '../types.js';
+import { expectDate, expectStorageError, GROUP, needs, SCOPE, TENANT } from './helpers.js';
+
+/** The last storable instant. */
+export const MAX_INSTANT = new Date('9999-12-31T23:59:59.999Z');
+/** One millisecond later: the first instant an adapter refuses. */
+const PAST_MAX = new Date(MAX_INSTANT.getTime() + 1);
+const YEAR_10000 = new Date('+010000-01-01T00:00:00.000Z');
+/** TTLs reaching past year 9999: ~9,500 years (still a valid Date), and past the Date range. */
+const HUGE_TTLS = [300_000_000_000_000, Number.MAX_SAFE_INTEGER];
+
+/** JSON whose keys document stores refuse or restrict as field names (built by JSON.parse: `__proto__` is an own key). */
+export const AWKWARD_JSON = (): JsonObject =>
+  JSON.parse(
+    JSON.stringify({
+      'a.b': 1,
+      $type: 'x',
+      '~': 'tilde',
+      '~1': 'tilde-one',
+      '': 'empty key',
+      $: null,
+      '.': ['dot'],
+      'vat.number': { $in: [1, { '..': true, $$: [] }] },
+      nested: [{ 'x.y': { $gt: 2, 'p.q.r': [{ $: { '': 0 } }] } }, [], {}, [[{ '$a.b': 'c' }]]],
+      plain: { n: -1.5, s: 'é 😀 ~ $ .', big: 9_007_199_254_740_991, t: true, f: false, z: null },
+    }).replace('"plain"', '"__proto__":{"$where":"x.y"},"plain"'),
+  ) as JsonObject;
+
+/**
+ * `value` equals `expected` (object key order aside: PostgreSQL jsonb sorts keys), with every
+ * `__proto__` key kept as data and no prototype changed, at any depth.
+ */
+function expectExactJson(value: unknown, expected: JsonValue): void {
+  expect(value).toEqual(expected);
+  const walk = (got: unknown, want: unknown): void => {
+    if (Array.isArray(want)) {
+      for (const [i, item] of want.entries()) walk((got as unknown[])[i], item);
+      return;
+    }
+    if (want === null || typeof want !== 'object') return;
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(Object.keys(got as object).sort()).toEqual(Object.keys(want).sort());
+    for (const key of Object.keys(want)) {
+      walk(Object.getOwnPropertyDescriptor(got, key)?.value, Object.getOwnPropertyDescriptor(want, key)?.value);
+    }
+  };
+  walk(value, expected);
+  expect(({} as Record<string, unknown>)['$where']).toBeUndefined();
+}
+
+/** JSON values holding text PostgreSQL refuses, each with what it holds. */
+const UNSTORABLE: [string, () => JsonObject][] = [
+  ['a NUL in a string', () => ({ note: 'bad \u0000 byte' })],
+  ['a NUL in a key', () => ({ nested: [{ 'k\u0000': 1 }] })],
+  ['an unpaired surrogate', () => ({ cut: `${'x'.repeat(9)}😀`.slice(0, 10) })],
+];
+
+async function expectRefusedNaming(promise: Promise<unknown>, operation: string, field: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await expectStorageError(Promise.reject(error ?? new Error(`${operation} with an unstorable ${field} was accepted`)), operation);
+  expect(String((error as Error).message)).toContain(field);
+}
+
+const job = (overrides: Partial<JobInput> = {}): JobInput => ({
+  type: 'storable',
+  payload: { ok: true },
+  tenant: TENANT,
+  groupId: GROUP,
+  ...overrides,
+});
+
+async function claimAll(adapter: StorageAdapter, worker: string, leaseMs = 60_000) {
+  return adapter.jobs.claim({ worker, limit: 50, leaseMs, types: ['storable'] });
+}
+
+/** Messages sliced through an emoji (`slice(0, n)` of error text) or holding a NUL. */
+const AWKWARD_MESSAGES: [string, string][] = [
+  ['a NUL', 'bad byte \u0000 in local error'],
+  ['an unpaired surrogate', `${'x'.repeat(499)}😀 tail`.slice(0, 500)],
+];
+
+/** The stored message is the original, or the original with each NUL / unpaired surrogate made U+FFFD. */
+function expectRecordedText(stored: unknown, original: string): void {
+  const wellFormed = original
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    .replaceAll('\u0000', '\uFFFD');
+  expect([original, wellFormed]).toContain(stored);
+}
+
+export const storableJobCases: StorageCases = {
+  'payloads with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly (enqueue, enqueueMany, claim)': async ({
+    adapter,
+  }) => {
+    const awkward = AWKWARD_JSON();
+    const array: JsonValue = [{ '$a.b': [1, { '': { 'c.d': null } }] }, 'x', 2];
+    const single = await adapter.jobs.enqueue(job({ payload: awkward, dedupeKey: 'single' }));
+    const batch = await adapter.jobs.enqueueMany([
+      job({ payload: { record: { id: 'ok-1' } }, dedupeKey: 'ok-1' }),
+      job({ payload: { record: AWKWARD_JSON() }, dedupeKey: 'awkward' }),
+      job({ payload: array, dedupeKey: 'array' }),
+      job({ payload: { record: { id: 'ok-2' } }, dedupeKey: 'ok-2' }),
+    ]);
+    expect(batch.map((r) => r.created)).toEqual([true, true, true, true]);
+    expect((await adapter.jobs.counts({ type: 'storable' })).pending).toBe(5);
+    expectExactJson((await adapter.jobs.get(single.id))?.payload, awkward);
+    expectExactJson((await adapter.jobs.get(batch[1]?.id ?? ''))?.payload, { record: AWKWARD_JSON() });
+    expectExactJson((await adapter.jobs.get(batch[2]?.id ?? ''))?.payload, array);
+    const claimed = await claimAll(adapter, 'w1');
+    expect(claimed).toHaveLength(5);
+    expectExactJson(claimed.find((j) => j.id === single.id)?.payload, awkward);
+    expectExactJson(claimed.find((j) => j.id === batch[1]?.id)?.payload, { record: AWKWARD_JSON() });
+  },
+
+  'a payload holding a NUL or an unpaired surrogate is refused naming it; a batch holding one stores nothing': async ({ adapter }) => {
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.jobs.enqueue(job({ payload: bad() })), 'jobs.enqueue', 'payload');
+      await expectRefusedNaming(
+        adapter.jobs.enqueueMany([job({ payload: { n: 1 } }), job({ payload: { record: bad() } }), job({ payload: { n: 3 } })]),
+        'jobs.enqueueMany',
+        'payload',
+      );
+    }
+    expect(await adapter.jobs.counts({ type: 'storable' })).toMatchObject({ pending: 0, running: 0, done: 0, dead: 0 });
+  },
+
+  'fail records an error message or code holding a NUL or an unpaired surrogate, and the job backs off': async ({ adapter, clock }) => {
+    for (const [label, message] of AWKWARD_MESSAGES) {
+      const { id } = await adapter.jobs.enqueue(job({ payload: { label } }));
+      const [claimed] = await claimAll(adapter, 'w1');
+      expect(claimed?.id).toBe(id);
+      const outcome = await adapter.jobs.fail(id, 'w1', {
+        error: { message, code: message.slice(-12) },
+        retryAt: new Date(clock.ms() + 1_000),
+      });
+      expect(outcome).toBe('retrying');
+      const stored = await adapter.jobs.get(id);
+      expect(stored?.status).toBe('pending');
+      expectRecordedText(stored?.lastError?.message, message);
+      expectRecordedText(stored?.lastError?.code, message.slice(-12));
+      clock.advance(2_000);
+      const [again] = await claimAll(adapter, 'w1');
+      expect(again?.id).toBe(id);
+      await adapter.jobs.complete(id, 'w1');
+    }
+  },
+
+  'dates after 9999-12-31T23:59:59.999Z are refused (runAt, retryAt, purgeCompleted)': async ({ adapter, clock }) => {
+    for (const runAt of [PAST_MAX, YEAR_10000]) {
+      await expectRefusedNaming(adapter.jobs.enqueue(job({ runAt })), 'jobs.enqueue', 'runAt');
+      await expectRefusedNaming(adapter.jobs.enqueueMany([job(), job({ runAt })]), 'jobs.enqueueMany', 'runAt');
+    }
+    expect((await adapter.jobs.counts({ type: 'storable' })).pending).toBe(0);
+    const latest = await adapter.jobs.enqueue(job({ runAt: MAX_INSTANT }));
+    expectDate((await adapter.jobs.get(latest.id))?.runAt, MAX_INSTANT);
+    expect(await claimAll(adapter, 'w1')).toEqual([]);
+    const { id } = await adapter.jobs.enqueue(job());
+    expect((await claimAll(adapter, 'w1')).map((j) => j.id)).toEqual([id]);
+    await expectRefusedNaming(adapter.jobs.fail(id, 'w1', { error: { message: 'x' }, retryAt: YEAR_10000 }), 'jobs.fail', 'retryAt');
+    expect((await adapter.jobs.get(id))?.status).toBe('running');
+    await expectRefusedNaming(adapter.jobs.purgeCompleted(YEAR_10000), 'jobs.purgeCompleted', 'before');
+    expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'x' }, retryAt: new Date(clock.ms() + 1_000) })).toBe('retrying');
+  },
+
+  'a lease reaching past year 9999 ends at 9999-12-31T23:59:59.999Z and keeps the job (claim, heartbeat)': async ({ adapter, clock }) => {
+    for (const leaseMs of HUGE_TTLS) {
+      const { id } = await adapter.jobs.enqueue(job({ payload: { leaseMs } }));
+      const [claimed] = await claimAll(adapter, 'w1', leaseMs);
+      expect(claimed?.id).toBe(id);
+      expectDate(claimed?.leaseExpiresAt, MAX_INSTANT);
+      clock.advance(365 * 24 * 3_600_000);
+      expect(await claimAll(adapter, 'w2')).toEqual([]);
+      expect(await adapter.jobs.heartbeat(id, 'w1', leaseMs)).toBe(true);
+      expectDate((await adapter.jobs.get(id))?.leaseExpiresAt, MAX_INSTANT);
+      expect(await claimAll(adapter, 'w2')).toEqual([]);
+      expect(await adapter.jobs.complete(id, 'w1')).toBe(true);
+    }
+  },
+};
+
+export const storableCursorCases: StorageCases = {
+  'cursor data with keys holding ".", starting with "$", "~", "" or "__proto__" round-trips exactly': async ({ adapter }) => {
+    const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' as const };
+    expect(await adapter.cursors.advance(key, 1, { 'next.url': 'https://x', $skip: 100 })).toBe(true);
+    expectExactJson((await adapter.cursors.get(key))?.data, { 'next.url': 'https://x', $skip: 100 });
+    expect(await adapter.cursors.advance(key, 2, AWKWARD_JSON())).toBe(true);
+    expectExactJson((await adapter.cursors.get(key))?.data, AWKWARD_JSON());
+    expectExactJson((await adapter.cursors.list(TENANT, GROUP))[0]?.data, AWKWARD_JSON());
+    expect(await adapter.cursors.advance(key, 3, { page: 3 })).toBe(true);
+    expectExactJson((await adapter.cursors.get(key))?.data, { page: 3 });
+  },
+
+  'cursor data holding a NUL or an unpaired surrogate is refused naming it and changes nothing': async ({ adapter }) => {
+    const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' as const };
+    expect(await adapter.cursors.advance(key, 1, { page: 1 })).toBe(true);
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.cursors.advance(key, 2, bad()), 'cursors.advance', 'data');
+    }
+    expect(await adapter.cursors.get(key)).toMatchObject({ position: 1, data: { page: 1 } });
+  },
+};
+
+export const storableGroupCases: StorageCases = {
+  'group settings with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly (complete, update)': async ({
+    adapter,
+  }) => {
+    expect((await adapter.groups.claim(TENANT, GROUP, { owner: 'o', ttlMs: 60_000 })).state).toBe('claimed');
+    const settings = { 'next.url': 'https://x', $skip: 100 };
+    const group = await adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', settings });
+    expectExactJson(group.settings, settings);
+    expectExactJson((await adapter.groups.get(TENANT, GROUP))?.settings, settings);
+    expectExactJson((await adapter.groups.update(TENANT, GROUP, { settings: AWKWARD_JSON() }))?.settings, AWKWARD_JSON());
+    expectExactJson((await adapter.groups.get(TENANT, GROUP))?.settings, AWKWARD_JSON());
+    expectExactJson((await adapter.groups.list(TENANT))[0]?.settings, AWKWARD_JSON());
+  },
+
+  'group settings holding a NUL or an unpaired surrogate, or a trialEndsAt after 9999, are refused naming them': async ({ adapter }) => {
+    expect((await adapter.groups.claim(TENANT, GROUP, { owner: 'o', ttlMs: 60_000 })).state).toBe('claimed');
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', settings: bad() }), 'groups.complete', 'settings');
+    }
+    await expectRefusedNaming(adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', trialEndsAt: PAST_MAX }), 'groups.complete', 'trialEndsAt');
+    expect(await adapter.groups.get(TENANT, GROUP)).toBeNull();
+    await adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', settings: { plan: 'pro' } });
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.groups.update(TENANT, GROUP, { settings: bad() }), 'groups.update', 'settings');
+    }
+    await expectRefusedNaming(adapter.groups.update(TENANT, GROUP, { trialEndsAt: YEAR_10000 }), 'groups.update', 'trialEndsAt');
+    expect(await adapter.groups.get(TENANT, GROUP)).toMatchObject({ settings: { plan: 'pro' }, trialEndsAt: null });
+  },
+
+  'a provisioning claim whose TTL reaches past year 9999 ends at 9999-12-31T23:59:59.999Z and stays exclusive': async ({ adapter, clock }) => {
+    for (const [index, ttlMs] of HUGE_TTLS.entries()) {
+      const groupId = `${GROUP}-${index}`;
+      expect((await adapter.groups.claim(TENANT, groupId, { owner: 'a', ttlMs })).state).toBe('claimed');
+      clock.advance(365 * 24 * 3_600_000);
+      const other = await adapter.groups.claim(TENANT, groupId, { owner: 'b', ttlMs: 60_000 });
+      expect(other.state).toBe('pending');
+      if (other.state === 'pending') expectDate(other.claimExpiresAt, MAX_INSTANT);
+      const user = await adapter.users.claim(TENANT, `u-${index}`, { owner: 'a', ttlMs });
+      expect(user.state).toBe('claimed');
+      const otherUser = await adapter.users.claim(TENANT, `u-${index}`, { owner: 'b', ttlMs: 60_000 });
+      expect(otherUser.state).toBe('pending');
+      if (otherUser.state === 'pending') expectDate(otherUser.claimExpiresAt, MAX_INSTANT);
+    }
+  },
+};
+
+export const storableLedgerCases: StorageCases = {
+  'ledger intent and outcome with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly': async ({ adapter }) => {
+    const claim = await adapter.ledger.claim('k-1', { owner: 'o', ttlMs: 60_000, intent: AWKWARD_JSON() });
+    expect(claim.state).toBe('claimed');
+    expectExactJson(claim.entry.intent, AWKWARD_JSON());
+    expectExactJson((await adapter.ledger.get('k-1'))?.intent, AWKWARD_JSON());
+    const outcome: JsonValue = [{ 'bill.id': 'b-1', $status: 'submitted' }, AWKWARD_JSON()];
+    expect(await adapter.ledger.complete('k-1', 'o', outcome)).toBe(true);
+    const done = await adapter.ledger.get('k-1');
+    expectExactJson(done?.intent, AWKWARD_JSON());
+    expectExactJson(done?.outcome, outcome);
+  },
+
+  'ledger intent or outcome holding a NUL or an unpaired surrogate is refused naming it and changes nothing': async ({ adapter }) => {
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.ledger.claim('k-1', { owner: 'o', ttlMs: 60_000, intent: bad() }), 'ledger.claim', 'intent');
+    }
+    expect(await adapter.ledger.get('k-1')).toBeNull();
+    expect((await adapter.ledger.claim('k-1', { owner: 'o', ttlMs: 60_000, intent: { n: 1 } })).state).toBe('claimed');
+    for (const [, bad] of UNSTORABLE) {
+      await expectRefusedNaming(adapter.ledger.complete('k-1', 'o', bad()), 'ledger.complete', 'outcome');
+    }
+    expect(await adapter.ledger.get('k-1')).toMatchObject({ status: 'pending', outcome: null });
+  },
+
+  'a ledger claim whose TTL reaches past year 9999 ends at 9999-12-31T23:59:59.999Z and stays exclusive': async ({ adapter, clock }) => {
+    for (const [index, ttlMs] of HUGE_TTLS.entries()) {
+      const key = `k-${index}`;
+      const claim = await adapter.ledger.claim(key, { owner: 'a', ttlMs, intent: null });
+      expect(claim.state).toBe('claimed');
+      expectDate(claim.entry.claimExpiresAt, MAX_INSTANT);
+      clock.advance(365 * 24 * 3_600_000);
+      expect((await adapter.ledger.claim(key, { owner: 'b', ttlMs: 60_000, intent: null })).state).toBe('pending');
+    }
+  },
+};
+
+export const storableIdMapCases: StorageCases = {
+  'update records a lastError holding a NUL or an unpaired surrogate': async ({ adapter, clock }) => {
+    for (const [index, [, message]] of AWKWARD_MESSAGES.entries()) {
+      const connecId = `c-${index}`;
+      await adapter.idMaps.insert({ ...SCOPE, connecId, localId: `l-${index}` });
+      const at = new Date(clock.ms());
+      const updated = await adapter.idMaps.update(SCOPE, { connecId }, { lastError: { code: `mapping${message.slice(-1)}`, message, at } });
+      expectRecordedText(updated?.lastError?.message, message);
+      expectRecordedText(updated?.lastError?.code, `mapping${message.slice(-1)}`);
+      const found = await adapter.idMaps.find(SCOPE, { connecId });
+      expect(found?.lastError).toEqual(updated?.lastError);
+      expectDate(found?.lastError?.at, at);
+    }
+  },
+
+  'dates after 9999-12-31T23:59:59.999Z are refused (insert, update, markApplied)': async ({ adapter }) => {
+    await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null, lastAppliedAt: PAST_MAX }), 'idMaps.insert', 'lastAppliedAt');
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toBeNull();
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null });
+    await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { tombstonedAt: YEAR_10000 }), 'idMaps.update', 'tombstonedAt');
+    await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, YEAR_10000, 'h'), 'idMaps.markApplied', 'appliedAt');
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toMatchObject({ tombstonedAt: null, lastAppliedAt: null });
+  },
+};
+
+export const storableReplayCases: StorageCases = {
+  'an expiry after 9999-12-31T23:59:59.999Z is refused; one at it is kept': async ({ adapter, clock }) => {
+    await expectRefusedNaming(adapter.replay.remember(TENANT, 'a-1', YEAR_10000), 'replay.remember', 'expiresAt');
+    expect(await adapter.replay.remember(TENANT, 'a-1', MAX_INSTANT)).toBe(true);
+    clock.advance(365 * 24 * 3_600_000);
+    expect(await adapter.replay.remember(TENANT, 'a-1', MAX_INSTANT)).toBe(false);
+  },
+};
+
+export const storableLockCases: StorageCases = {
+  'a lock whose TTL reaches past year 9999 ends at 9999-12-31T23:59:59.999Z and stays exclusive (acquire, refresh, acquireMany)': needs(
+    ['inspect'],
+    async ({ adapter, clock, inspect }) => {
+      for (const [index, ttlMs] of HUGE_TTLS.entries()) {
+        const key = `lock-${index}`;
+        expect(await adapter.locks.acquire(key, 'a', ttlMs)).toBe(true);
+        expectDate((await inspect.lock(key))?.expiresAt, MAX_INSTANT);
+        clock.advance(365 * 24 * 3_600_000);
+        expect(await adapter.locks.acquire(key, 'b', 60_000)).toBe(false);
+        expect(await adapter.locks.refresh(key, 'a', ttlMs)).toBe(true);
+        expectDate((await inspect.lock(key))?.expiresAt, MAX_INSTANT);
+        expect(await adapter.locks.acquire(key, 'b', 60_000)).toBe(false);
+        expect(await adapter.locks.acquireMany([`many-${index}`], 'a', ttlMs)).toEqual([`many-${index}`]);
+        expectDate((await inspect.lock(`many-${index}`))?.expiresAt, MAX_INSTANT);
+        expect(await adapter.locks.acquireMany([`many-${index}`], 'b', 60_000)).toEqual([]);
+      }
+    },
+  ),
+};
