@@ -128,6 +128,12 @@ export function backoffDelay(attempts: number, policy: BackoffPolicy = {}, rando
   return Math.max(0, Math.min(max, Math.round(exp * jitter)));
 }
 
+/** Recorded instead of an attempt's error when the storage refused to record that error. */
+const UNRECORDABLE_ERROR = {
+  message: 'The attempt failed, but its error could not be recorded (the storage refused it); see the worker log',
+  code: 'unrecordable_error',
+} as const;
+
 /**
  * A storable summary of anything a handler threw or rejected with. Total: values `String()`
  * cannot convert (null-prototype objects, a throwing `toString` or getter) never make it throw.
@@ -489,13 +495,26 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
     };
 
-    /** A failure to record the failure leaves the lease to expire: the job is redelivered, never lost. */
+    /**
+     * Records a failed attempt. When the storage refuses the failure (e.g. its error text),
+     * it is recorded once more with a generic error, so the job still backs off (and its
+     * ordering key is freed) instead of staying running until its lease expires. A failure
+     * to record even that leaves the lease to expire: the job is redelivered, never lost.
+     */
     const failSafely = async (
       job: JobRecord,
       failure: Parameters<Runtime['storage']['jobs']['fail']>[2],
     ): Promise<'retrying' | 'dead' | 'lost'> => {
       try {
         return await runtime.storage.jobs.fail(job.id, workerId, failure);
+      } catch (error) {
+        runtime.logger.warn('worker: could not record a failed attempt; recording it with a generic error', {
+          jobId: job.id,
+          error: errorSummary(error).message,
+        });
+      }
+      try {
+        return await runtime.storage.jobs.fail(job.id, workerId, { ...failure, error: UNRECORDABLE_ERROR });
       } catch (error) {
         runtime.logger.warn('worker: could not record a failed attempt; the lease will expire', {
           jobId: job.id,
