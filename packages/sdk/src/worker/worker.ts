@@ -55,6 +55,11 @@ export interface WorkerRunOptions {
    * longest you expect.
    */
   jobTimeoutMs?: number;
+  /**
+   * Delay before a failed job's next attempt. An error that carries `retryAfterMs` (itself or
+   * one of its causes: a Connec! or Account API 429/503 whose `Retry-After` was longer than
+   * the client waits by itself) is not retried before that wait, whatever the backoff says.
+   */
   backoff?: BackoffPolicy;
   /** Called for every job outcome (observability). Must not throw. */
   onEvent?: (event: WorkerEvent) => void;
@@ -172,6 +177,50 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Refuses numeric options that would make `run()` spin or stall silently: `Number('four')` as
+ * `concurrency` (NaN) gave a worker that never ran a job. Timers beyond 2^31-1 ms fire after
+ * 1 ms in Node, so every job would time out (or poll) at once.
+ */
+function checkRunOptions(options: WorkerRunOptions): void {
+  const issues: { path: string; message: string }[] = [];
+  const got = (value: unknown) => (typeof value === 'number' ? String(value) : typeof value);
+  /** A number (`concurrency` 0 still means 1, `leaseMs` under 1 s means 1 s, as documented). */
+  const number = (name: keyof WorkerRunOptions, min: number, max: number) => {
+    const value = options[name];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      issues.push({ path: name, message: `must be a number from ${min} to ${max} (got ${got(value)})` });
+    }
+  };
+  number('concurrency', 0, 1_000);
+  number('batchSize', 0, Number.MAX_SAFE_INTEGER);
+  number('leaseMs', 0, MAX_TIMER_MS);
+  number('pollIntervalMs', 0, MAX_TIMER_MS);
+  number('shutdownGraceMs', 0, MAX_TIMER_MS);
+  const timeout = options.jobTimeoutMs;
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= MAX_TIMER_MS)) {
+    issues.push({ path: 'jobTimeoutMs', message: `must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)` });
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(`Invalid worker options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+  }
+}
+
+/**
+ * The wait a failure asks for: the `retryAfterMs` of the error or of one of its causes (a 429
+ * or 503 whose `Retry-After` was longer than the Connec! client waits by itself), or null.
+ */
+function requestedRetryAfterMs(error: unknown): number | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const value = (current as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+/**
  * Builds a worker over the runtime's storage. `handlers` maps job types to handlers (the
  * modules' contributions); `company.created` is handled by the built-in fan-out when not
  * given.
@@ -185,12 +234,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
   const types = Object.keys(table).sort();
 
   async function run(options: WorkerRunOptions = {}): Promise<WorkerStats> {
-    const timeout = options.jobTimeoutMs;
-    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= MAX_TIMER_MS)) {
-      // A timer beyond 2^31-1 ms fires after 1 ms in Node: every job would time out at once.
-      const message = `must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`;
-      throw new ConfigError(`Invalid worker options: jobTimeoutMs ${message}`, { issues: [{ path: 'jobTimeoutMs', message }] });
-    }
+    checkRunOptions(options);
     const concurrency = Math.max(1, options.concurrency ?? DEFAULTS.concurrency);
     const leaseMs = Math.max(1_000, options.leaseMs ?? DEFAULTS.leaseMs);
     const pollMs = Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs);
@@ -464,9 +508,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     }
     const permanent = error instanceof PermanentJobError;
     const summary = permanent ? { message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } : errorSummary(error);
+    // A server that said how long to wait (Retry-After) is not called again sooner.
+    const delay = Math.max(backoffDelay(job.attempts, options.backoff), requestedRetryAfterMs(error) ?? 0);
     const outcome = await failSafely(job, {
       error: summary,
-      retryAt: new Date(now + backoffDelay(job.attempts, options.backoff)),
+      retryAt: new Date(now + delay),
       ...(permanent ? { final: true } : {}),
     });
     if (outcome === 'dead') stats.deadLettered++;
