@@ -2,7 +2,7 @@
 // parsed from the tenant config, defaulted, derived, and compiled into routes by the router.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, createRouter, type HandlerArgs, type Logger, type MarketplaceInput, resolveTenants, type RouteTable, routePaths, staticTenants, toNodeListener } from '@org/maestrano-sdk';
+import { createRouter, type HandlerArgs, type Logger, type MarketplaceInput, resolveTenants, type RouteTable, routePaths, staticTenants, toNodeListener } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const market = (name: string, app: Record<string, unknown> = {}): MarketplaceInput => ({
