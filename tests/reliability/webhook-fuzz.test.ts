@@ -62,7 +62,7 @@ function app(maxBodyBytes?: number): Maestrano {
     connector: defineConnector({ entities: [contacts] }),
     billing: { cancelRecurringBillsOnGroupDeleted: false },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
-    ...(maxBodyBytes ? { limits: { maxBodyBytes } } : {}),
+    ...(maxBodyBytes ? { limits: { maxBodyBytes, maxNotificationBodyBytes: maxBodyBytes } } : {}),
   });
 }
 
@@ -254,8 +254,9 @@ describe.skipIf(unavailable !== null)('webhook fuzzing (fast-check, raw HTTP, Po
     await check({ method: 'POST', path: `/maestrano/connec/notifications/${TENANT}`, headers: { authorization: basic(API_ID, API_KEY), 'content-type': 'application/json' }, body: Buffer.from(deepRecord) });
   });
 
-  it('413 over the body limit (1 MiB default): declared or chunked; nothing stored', async () => {
+  it('413 over the body limits (16 MiB for notifications, 1 MiB elsewhere by default): declared or chunked; nothing stored', async () => {
     const limit = 1024 * 1024;
+    const notificationLimit = 16 * limit;
     const notification = (bytes: number) => {
       const head = '{"people":[{"id":"big-1","group_id":"cld-fz1","first_name":"';
       const tail = '"}]}';
@@ -264,16 +265,20 @@ describe.skipIf(unavailable !== null)('webhook fuzzing (fast-check, raw HTTP, Po
     const headers = { authorization: basic(API_ID, API_KEY), 'content-type': 'application/json' };
     const path = `/maestrano/connec/notifications/${TENANT}`;
     for (const chunked of [false, true]) {
-      const over = await check({ method: 'POST', path, headers, body: notification(limit + 1), chunked });
+      const over = await check({ method: 'POST', path, headers, body: notification(notificationLimit + 1), chunked });
       expect({ status: over.status, body: JSON.parse(over.text) }).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
-      const huge = await check({ method: 'POST', path, headers, body: notification(4 * limit), chunked });
+      const huge = await check({ method: 'POST', path, headers, body: notification(2 * notificationLimit), chunked });
       expect(huge.status).toBe(413);
     }
-    const atLimit = await check({ method: 'POST', path, headers, body: notification(limit) });
+    const atLimit = await check({ method: 'POST', path, headers, body: notification(notificationLimit) });
     expect(atLimit.status).not.toBe(413);
+    // Over the other routes' limit: still read by the notification route.
+    expect((await check({ method: 'POST', path, headers, body: notification(limit + 1) })).status).not.toBe(413);
     for (const route of [`/maestrano/account/groups/cld-fz1/${TENANT}`, `/maestrano/auth/saml/consume/${TENANT}`]) {
-      const res = await check({ method: route.includes('saml') ? 'POST' : 'DELETE', path: route, headers, body: notification(limit + 1) });
-      expect(res.status).toBe(413);
+      for (const chunked of [false, true]) {
+        const res = await check({ method: route.includes('saml') ? 'POST' : 'DELETE', path: route, headers, body: notification(limit + 1), chunked });
+        expect(res.status).toBe(413);
+      }
     }
   });
 
