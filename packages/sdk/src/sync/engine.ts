@@ -23,6 +23,7 @@ import { emptyCounters, emptyEntityReport } from './observe.js';
 import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort } from './ports.js';
 import {
   CONNEC_PROVIDER,
+  canonicalJson,
   connecIdOf,
   contentHash,
   type IdEntry,
@@ -110,8 +111,24 @@ export interface GroupScope {
   port: ConnecPort;
 }
 
+/**
+ * The app's sub-record ids (`LocalCreateResult.subIds`) of one version of a record, the one
+ * whose content hash is `hash`: what its link-back carries besides the record id.
+ */
+export interface SubIdLink {
+  hash: string;
+  ids: Record<string, (string | null)[]>;
+}
+
 export type ApplyOutcome =
-  | { kind: 'created' | 'updated'; connecId: string; localId: string; link: BatchOp | null }
+  | {
+      kind: 'created' | 'updated';
+      connecId: string;
+      localId: string;
+      link: BatchOp | null;
+      /** The sub-record ids `link` carries: a retried link-back must carry them too. */
+      subIds?: SubIdLink | undefined;
+    }
   | { kind: 'skipped'; reason: SkipReason; connecId: string | null; link: BatchOp | null }
   | { kind: 'parked'; connecId: string; missing: { entity: string; connecId: string }[] }
   | { kind: 'busy'; connecId: string };
@@ -124,7 +141,7 @@ export type RecordJobResult =
   | { done: true }
   | { park: string; reason: string }
   | { retryInMs: number; reason: string }
-  | { error: unknown };
+  | { error: unknown; /** Retry with this payload instead (it carries what the failed link-back did). */ retryWith?: RecordJobPayload };
 
 export interface PushItemResult {
   localId: string;
@@ -149,6 +166,12 @@ export interface RecordJobPayload {
    * demand), or one deferred by a full import.
    */
   full?: boolean;
+  /**
+   * Sub-record ids of a failed link-back: the app returned them when it wrote the version of
+   * `record` whose content hash is `linkSubIds.hash`. A retry finding that version applied
+   * links them back with the record id (the record is not written again).
+   */
+  linkSubIds?: SubIdLink;
 }
 
 /** A record of a batch that has no local record yet. */
@@ -654,10 +677,13 @@ export class SyncEngine {
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
     const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: !pushBack });
     if (!applied && updatedAt !== null) {
-      // A newer version was applied while this write ran (the lock was lost), and this older
-      // one may have landed last. The map must not claim the newer version: it goes back to
-      // this one (the hash cleared) so the newer version, delivered again, is written.
-      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, syncedAt: this.deps.clock() });
+      // A newer version was applied while this write ran (the lock was lost, or a push of the
+      // app landed meanwhile), and this older one may have landed last. The map must not claim
+      // the newer version: it goes back to this one (the hash cleared) so the newer version,
+      // delivered again, is written. Nor may it claim that both sides agree on anything: when
+      // the newer version is our own push, its hash as `lastPushedHash` made that version look
+      // like an echo and kept the local record on this older content for good.
+      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, lastPushedHash: null, syncedAt: this.deps.clock() });
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
@@ -678,7 +704,8 @@ export class SyncEngine {
       if (fresh !== null) await this.pushRecords(scope, entity, [fresh], signal);
     }
     const subIds = result && typeof result === 'object' ? result.subIds : undefined;
-    return { kind: 'updated', connecId, localId, link: this.linkOp(scope, entity, record, connecId, localId, subIds) };
+    const link = this.linkOp(scope, entity, record, connecId, localId, subIds);
+    return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds) };
   }
 
   // -------------------------------------------------------------------------------------
@@ -758,7 +785,12 @@ export class SyncEngine {
     scope: GroupScope,
     entity: AnyEntity,
     records: readonly ConnecRecord[],
-    options: { signal?: AbortSignal | undefined; full?: boolean } = {},
+    options: {
+      signal?: AbortSignal | undefined;
+      full?: boolean;
+      /** Per record (same order): sub-record ids of an earlier link-back of it that failed. */
+      subIds?: readonly (SubIdLink | undefined)[];
+    } = {},
   ): Promise<BatchOutcome[]> {
     const out: BatchOutcome[] = new Array(records.length);
     const todo: number[] = [];
@@ -780,11 +812,11 @@ export class SyncEngine {
     });
     let pending = todo;
     for (let pass = 0; pending.length > 0 && pass < 3; pass++) {
-      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal);
+      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal, options.subIds);
     }
     // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
     for (const i of repeats) {
-      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], options);
+      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], { ...options, subIds: [options.subIds?.[i]] });
       if (outcome) out[i] = outcome;
     }
     return out;
@@ -799,6 +831,7 @@ export class SyncEngine {
     out: BatchOutcome[],
     since: Date | null,
     signal: AbortSignal | undefined,
+    carried: readonly (SubIdLink | undefined)[] | undefined,
   ): Promise<number[]> {
     const ids = this.idScope(scope, entity.name);
     const cid = (i: number) => connecIdOf((records[i] as ConnecRecord).id) as string;
@@ -890,7 +923,11 @@ export class SyncEngine {
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
               if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
-              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, undefined) };
+              // The version applied, whose link-back failed: the retry links its sub-record ids
+              // too (only that version's: they are aligned with its sub-record arrays).
+              const subIds = carried?.[i];
+              const again = (stale === 'replay' || stale === 'unchanged') && subIds?.hash === hash ? subIds.ids : undefined;
+              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, again) };
               continue;
             }
           }
@@ -1021,7 +1058,8 @@ export class SyncEngine {
       this.counters.applied++;
       created.add(p.connecId);
       this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
-      out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link: this.linkOp(scope, entity, p.record, p.connecId, localId, subIds) };
+      const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds);
+      out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds) };
     }
     return created;
   }
@@ -1130,7 +1168,7 @@ export class SyncEngine {
         }
       }
     }
-    const links: { i: number; op: BatchOp; entity: string; connecId: string }[] = [];
+    const links: { i: number; op: BatchOp; entity: string; connecId: string; subIds: SubIdLink | undefined }[] = [];
     const fetches: { entity: string; connecId: string }[] = [];
     // Records fetched on demand (something references them) and records a full import deferred
     // are applied whatever `importSince` says; the others are not.
@@ -1146,7 +1184,7 @@ export class SyncEngine {
           scope,
           entity,
           mine.map((i) => records.get(i) as ConnecRecord),
-          { signal, full: full(mine[0] as number) },
+          { signal, full: full(mine[0] as number), subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds) },
         );
         outcomes.forEach((outcome, k) => {
           const i = mine[k] as number;
@@ -1164,7 +1202,8 @@ export class SyncEngine {
             results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
           } else {
             if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
-            if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId });
+            const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;
+            if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId, subIds });
             results[i] = { done: true };
           }
         });
@@ -1186,27 +1225,61 @@ export class SyncEngine {
       );
       for (const [index, message] of failed) {
         const link = links[index];
-        if (link) results[link.i] = { error: new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`) };
+        if (!link) continue;
+        const error = new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`);
+        const payload = (items[link.i] as { payload: RecordJobPayload }).payload;
+        const record = records.get(link.i);
+        // The job's own payload does not hold the sub-record ids this link-back carried (the
+        // app returned them): retried as it is, it would link the record id only, and the
+        // next version would re-create every line. The retry is a job that carries them.
+        if (link.subIds && record && !sameSubIds(payload.linkSubIds, link.subIds)) {
+          results[link.i] = {
+            error,
+            retryWith: { entity: payload.entity, collection: payload.collection, record, ...(full(link.i) ? { full: true } : {}), linkSubIds: link.subIds },
+          };
+        } else results[link.i] = { error };
       }
     }
   }
 
-  /** Enqueues on-demand fetches of referenced records (deduplicated per record). */
+  /**
+   * Enqueues on-demand fetches of referenced records: one pending (or running) fetch per
+   * record at a time. Dedupe keys stay taken by finished jobs (until completed jobs are
+   * purged; dead ones until requeued), so a fetch whose key is held by a finished job (done,
+   * or dead after an outage) is followed by a new one keyed by that job's id: concurrent
+   * callers seeing the same finished job pick the same key, and so still enqueue one fetch.
+   */
   private async requestFetch(scope: GroupScope, missing: { entity: string; connecId: string }[]): Promise<void> {
-    const jobs: JobInput[] = [];
+    let todo: { job: JobInput; base: string }[] = [];
+    const seen = new Set<string>();
     for (const m of missing) {
       const target = this.deps.connector.entity(m.entity);
       if (!target?.inbound || !this.enabled(scope, target, 'inbound')) continue;
-      jobs.push(
-        this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId, full: true }, m.connecId),
-      );
+      const job = this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId, full: true }, m.connecId);
+      const base = job.dedupeKey as string;
+      if (seen.has(base)) continue;
+      seen.add(base);
+      todo.push({ job, base });
     }
-    if (jobs.length > 0) await this.deps.storage.jobs.enqueueMany(jobs);
+    for (let hop = 0; todo.length > 0 && hop <= MAX_FETCH_SUCCESSORS; hop++) {
+      const enqueued = await this.deps.storage.jobs.enqueueMany(todo.map((t) => t.job));
+      const held = todo.flatMap((t, k) => {
+        const result = enqueued[k];
+        return result && !result.created ? [{ ...t, id: result.id }] : [];
+      });
+      const previous = await Promise.all(held.map((h) => this.deps.storage.jobs.get(h.id)));
+      todo = [];
+      held.forEach((h, k) => {
+        const job = previous[k];
+        // Pending or running: that fetch is still to come. Finished: queue its successor.
+        if (job && (job.status === 'done' || job.status === 'dead')) todo.push({ job: { ...h.job, dedupeKey: `${h.base}:after:${job.id}` }, base: h.base });
+      });
+    }
   }
 
   /** A `connec.record` job input: ordered per record, deduplicated by content. */
   recordJob(tenant: string, groupId: string, entity: AnyEntity, payload: RecordJobPayload, connecId: string): JobInput {
-    const content = payload.record ? rawHash(payload.record) : 'fetch';
+    const content = `${payload.record ? rawHash(payload.record) : 'fetch'}${payload.linkSubIds ? `:link:${rawHash(payload.linkSubIds)}` : ''}`;
     return {
       type: 'connec.record',
       tenant,
@@ -1243,7 +1316,16 @@ export class SyncEngine {
       return results;
     }
     const ids = this.idScope(scope, entity.name);
-    const pending: { index: number; localId: string; hash: string; op: BatchOp; connecId: string | null; record: unknown; appliedAt: Date | null }[] = [];
+    const pending: {
+      index: number;
+      localId: string;
+      hash: string;
+      op: BatchOp;
+      connecId: string | null;
+      record: unknown;
+      appliedAt: Date | null;
+      receivedHash: string | null;
+    }[] = [];
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
     const alreadyThere: { index: number; localId: string; record: unknown }[] = [];
@@ -1326,6 +1408,7 @@ export class SyncEngine {
         connecId,
         record,
         appliedAt: map?.lastAppliedAt ?? null,
+        receivedHash: map?.lastReceivedHash ?? null,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -1365,9 +1448,10 @@ export class SyncEngine {
         // Connec! may merge the op into a record already linked to another local record (two
         // local records matching one Connec! record on `matching_fields`): that op fails alone.
         let conflict: LinkConflictError | null = null;
+        let current: IdMapRecord | null = null;
         if (ok && connecId !== null) {
           try {
-            await this.linkMap(scope, entity.name, connecId, item.localId);
+            current = await this.linkMap(scope, entity.name, connecId, item.localId);
           } catch (error) {
             if (!(error instanceof LinkConflictError)) throw error;
             conflict = error;
@@ -1385,7 +1469,18 @@ export class SyncEngine {
           // version is fetched and decides; the push's own echo is told apart without a fetch.
           const answeredAt = answer?.record ? parseTimestamp(answer.record.updated_at) : null;
           const applied = answeredAt && (!item.appliedAt || answeredAt.getTime() > item.appliedAt.getTime()) ? { lastAppliedAt: answeredAt } : {};
-          await this.deps.storage.idMaps.update(ids, { localId: item.localId }, { lastPushedHash: item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied });
+          // An inbound version written while this push was in flight (the map moved meanwhile)
+          // may have overwritten, in the app, the record the app had read and pushed: the local
+          // record may not hold the pushed content, so it is not recorded as agreed. Connec!'s
+          // version (this push's) is then written locally when delivered, not skipped as an echo.
+          const overtaken =
+            current !== null &&
+            (current.lastReceivedHash !== item.receivedHash || (current.lastAppliedAt?.getTime() ?? null) !== (item.appliedAt?.getTime() ?? null));
+          await this.deps.storage.idMaps.update(
+            ids,
+            { localId: item.localId },
+            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied },
+          );
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
@@ -1850,7 +1945,7 @@ export class SyncEngine {
     const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
     // Jobs deferred by a full import keep ignoring `importSince` when they run.
     const fullFlag = options.full ? { full: true } : {};
-    const links: { op: BatchOp; record: ConnecRecord; connecId: string }[] = [];
+    const links: { op: BatchOp; record: ConnecRecord; connecId: string; subIds: SubIdLink | undefined }[] = [];
     const deferred: JobInput[] = [];
     outcomes.forEach((outcome, index) => {
       const record = records[index] as ConnecRecord;
@@ -1884,7 +1979,8 @@ export class SyncEngine {
           return;
         }
       }
-      if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId });
+      const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;
+      if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId, subIds });
     });
     // What is left (link-backs, deferred jobs) runs while the next page is applied.
     return async () => {
@@ -1897,9 +1993,13 @@ export class SyncEngine {
         const link = links[index];
         if (!link) continue;
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
-        // The inbox job re-applies (a no-op) and retries the link-back until it succeeds.
+        // The inbox job re-applies (a no-op) and retries the link-back until it succeeds, with
+        // the sub-record ids the app returned (they are in no other place).
         report.deferred++;
-        deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag }, link.connecId));
+        const subIds = link.subIds ? { linkSubIds: link.subIds } : {};
+        deferred.push(
+          this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag, ...subIds }, link.connecId),
+        );
       }
       report.linked += links.length - failedLinks.size;
       if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
@@ -1911,6 +2011,12 @@ export class SyncEngine {
 const PUSH_RECOVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** At most this many pages of recently updated records are searched. */
 const PUSH_RECOVERY_MAX_PAGES = 50;
+
+/**
+ * How many finished fetch jobs of one record `requestFetch` looks past (each one's successor
+ * is keyed by its id) before it gives up on queueing another fetch of that record.
+ */
+const MAX_FETCH_SUCCESSORS = 16;
 
 /** `staleness`: same `updated_at` as last applied, other content (see there). */
 const SAME_INSTANT = 'same_instant' as const;
@@ -1977,7 +2083,30 @@ function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
   if (payload.fetchId !== undefined) out.fetchId = payload.fetchId;
   if (payload.record !== undefined) out.record = toJson(payload.record);
   if (payload.full === true) out.full = true;
+  if (payload.linkSubIds !== undefined) out.linkSubIds = { hash: payload.linkSubIds.hash, ids: toJson(payload.linkSubIds.ids) };
   return out;
+}
+
+/** The sub-record ids a link-back op carries (none when it carries none, or is not sent). */
+function subIdLink(link: BatchOp | null, hash: string, subIds: Record<string, (string | null)[]> | undefined): SubIdLink | undefined {
+  if (link === null || subIds === undefined) return undefined;
+  const ids = Object.fromEntries(Object.entries(subIds).filter(([, list]) => Array.isArray(list) && list.some((id) => typeof id === 'string' && id !== '')));
+  return Object.keys(ids).length > 0 ? { hash, ids } : undefined;
+}
+
+function sameSubIds(a: SubIdLink | undefined, b: SubIdLink): boolean {
+  return a !== undefined && a.hash === b.hash && canonicalJson(a.ids) === canonicalJson(b.ids);
+}
+
+/** Reads a job payload's `linkSubIds` (undefined when absent or malformed). */
+export function readSubIdLink(value: unknown): SubIdLink | undefined {
+  if (!isObject(value) || typeof value.hash !== 'string' || !isObject(value.ids)) return undefined;
+  const ids: Record<string, (string | null)[]> = {};
+  for (const [path, list] of Object.entries(value.ids)) {
+    if (!Array.isArray(list) || !list.every((id) => id === null || typeof id === 'string')) return undefined;
+    ids[path] = list as (string | null)[];
+  }
+  return { hash: value.hash, ids };
 }
 
 function toJson(value: unknown): JsonValue {

@@ -14,7 +14,19 @@ import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/a
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess } from './control.js';
-import { groupSyncEnabled, ImportBusyError, type PushItemResult, type RecordJobPayload, type RecordJobResult, resolveSyncOptions, SyncDisabledError, SyncEngine, type SyncOptions, syncEnabledWaitKey } from './engine.js';
+import {
+  groupSyncEnabled,
+  ImportBusyError,
+  type PushItemResult,
+  type RecordJobPayload,
+  type RecordJobResult,
+  readSubIdLink,
+  resolveSyncOptions,
+  SyncDisabledError,
+  SyncEngine,
+  type SyncOptions,
+  syncEnabledWaitKey,
+} from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
@@ -299,6 +311,8 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
   if (isObject(p.record)) out.record = p.record;
   if (typeof p.fetchId === 'string') out.fetchId = p.fetchId;
   if (p.full === true) out.full = true;
+  const linkSubIds = readSubIdLink(p.linkSubIds);
+  if (linkSubIds) out.linkSubIds = linkSubIds;
   return out;
 }
 
@@ -508,8 +522,39 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     }
     const error = result.error;
     const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
+    if (result.retryWith && (await replaceRecordJob(job, result.retryWith))) {
+      // Retried by the replacement (this failure counted, not a dead letter): this job is done.
+      if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, false);
+      return null;
+    }
     if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
     return error;
+  };
+  /**
+   * Enqueues the retry of a record job with another payload (a failed link-back's sub-record
+   * ids, which the job's own payload cannot get): same record, same ordering key, due after
+   * the delay a parked record waits. False when it could not be stored (then the job itself
+   * is retried, as before).
+   */
+  const replaceRecordJob = async (job: JobRecord, payload: RecordJobPayload): Promise<boolean> => {
+    const entity = definition.entity(payload.entity);
+    const connecId = payload.record ? connecIdOf(payload.record.id) : null;
+    if (!entity || connecId === null || job.tenant === null || job.groupId === null) return false;
+    const input = engine.recordJob(job.tenant, job.groupId, entity, payload, connecId);
+    const runAt = new Date(runtime.clock().getTime() + doubling(engine.options.parkRetryMs, job.attempts, 600_000));
+    try {
+      const [stored] = await runtime.storage.jobs.enqueueMany([{ ...input, runAt }]);
+      return stored?.created === true;
+    } catch (error) {
+      logger.warn('sync: could not store the retry of a failed link-back; retrying the record job as it is', {
+        tenant: job.tenant,
+        groupId: job.groupId,
+        entity: payload.entity,
+        connecId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
   };
 
   // Inbox records claimed together are applied together: a constant number of storage round
