@@ -1243,38 +1243,23 @@ export class SyncEngine {
   }
 
   /**
-   * Enqueues on-demand fetches of referenced records: one pending (or running) fetch per
-   * record at a time. Dedupe keys stay taken by finished jobs (until completed jobs are
-   * purged; dead ones until requeued), so a fetch whose key is held by a finished job (done,
-   * or dead after an outage) is followed by a new one keyed by that job's id: concurrent
-   * callers seeing the same finished job pick the same key, and so still enqueue one fetch.
+   * Enqueues on-demand fetches of referenced records: at most one per record per
+   * `FETCH_AGAIN_AFTER_MS` window (the window is part of the dedupe key). Dedupe keys stay
+   * taken by finished jobs until they are purged, so a key without the window would let a
+   * record be fetched only once ever: after a fetch that died in an outage, a record
+   * referencing it later could never get it. One storage call, whatever the history.
    */
   private async requestFetch(scope: GroupScope, missing: { entity: string; connecId: string }[]): Promise<void> {
-    let todo: { job: JobInput; base: string }[] = [];
-    const seen = new Set<string>();
+    const window = Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS);
+    const jobs = new Map<string, JobInput>();
     for (const m of missing) {
       const target = this.deps.connector.entity(m.entity);
       if (!target?.inbound || !this.enabled(scope, target, 'inbound')) continue;
       const job = this.recordJob(scope.tenant.name, scope.groupId, target, { entity: target.name, collection: target.connec, fetchId: m.connecId, full: true }, m.connecId);
-      const base = job.dedupeKey as string;
-      if (seen.has(base)) continue;
-      seen.add(base);
-      todo.push({ job, base });
+      const dedupeKey = `${job.dedupeKey as string}:${window}`;
+      jobs.set(dedupeKey, { ...job, dedupeKey });
     }
-    for (let hop = 0; todo.length > 0 && hop <= MAX_FETCH_SUCCESSORS; hop++) {
-      const enqueued = await this.deps.storage.jobs.enqueueMany(todo.map((t) => t.job));
-      const held = todo.flatMap((t, k) => {
-        const result = enqueued[k];
-        return result && !result.created ? [{ ...t, id: result.id }] : [];
-      });
-      const previous = await Promise.all(held.map((h) => this.deps.storage.jobs.get(h.id)));
-      todo = [];
-      held.forEach((h, k) => {
-        const job = previous[k];
-        // Pending or running: that fetch is still to come. Finished: queue its successor.
-        if (job && (job.status === 'done' || job.status === 'dead')) todo.push({ job: { ...h.job, dedupeKey: `${h.base}:after:${job.id}` }, base: h.base });
-      });
-    }
+    if (jobs.size > 0) await this.deps.storage.jobs.enqueueMany([...jobs.values()]);
   }
 
   /** A `connec.record` job input: ordered per record, deduplicated by content. */
@@ -1324,7 +1309,8 @@ export class SyncEngine {
       connecId: string | null;
       record: unknown;
       appliedAt: Date | null;
-      receivedHash: string | null;
+      /** The map's `lastPushedHash` when the push was prepared. */
+      agreedBefore: string | null;
     }[] = [];
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
@@ -1408,7 +1394,7 @@ export class SyncEngine {
         connecId,
         record,
         appliedAt: map?.lastAppliedAt ?? null,
-        receivedHash: map?.lastReceivedHash ?? null,
+        agreedBefore: map?.lastPushedHash ?? null,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -1469,13 +1455,13 @@ export class SyncEngine {
           // version is fetched and decides; the push's own echo is told apart without a fetch.
           const answeredAt = answer?.record ? parseTimestamp(answer.record.updated_at) : null;
           const applied = answeredAt && (!item.appliedAt || answeredAt.getTime() > item.appliedAt.getTime()) ? { lastAppliedAt: answeredAt } : {};
-          // An inbound version written while this push was in flight (the map moved meanwhile)
-          // may have overwritten, in the app, the record the app had read and pushed: the local
-          // record may not hold the pushed content, so it is not recorded as agreed. Connec!'s
-          // version (this push's) is then written locally when delivered, not skipped as an echo.
-          const overtaken =
-            current !== null &&
-            (current.lastReceivedHash !== item.receivedHash || (current.lastAppliedAt?.getTime() ?? null) !== (item.appliedAt?.getTime() ?? null));
+          // An inbound version written in the app while this push was in flight may have
+          // overwritten the record the app had read and pushed: the local record may not hold
+          // the pushed content, so it is not recorded as agreed, and Connec!'s version (this
+          // push's) is written locally when delivered instead of skipped as an echo. Such a
+          // write (or its rollback) is what moves the agreed hash; an echo or an unchanged
+          // version skipped meanwhile wrote nothing in the app and leaves it alone.
+          const overtaken = current !== null && current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash;
           await this.deps.storage.idMaps.update(
             ids,
             { localId: item.localId },
@@ -2013,10 +1999,11 @@ const PUSH_RECOVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
 const PUSH_RECOVERY_MAX_PAGES = 50;
 
 /**
- * How many finished fetch jobs of one record `requestFetch` looks past (each one's successor
- * is keyed by its id) before it gives up on queueing another fetch of that record.
+ * A referenced record is fetched on demand at most once per window of this length: records
+ * parked on it retry often, and a record Connec! does not return yet (or any more) must not
+ * be asked for on every retry. 60 s.
  */
-const MAX_FETCH_SUCCESSORS = 16;
+export const FETCH_AGAIN_AFTER_MS = 60_000;
 
 /** `staleness`: same `updated_at` as last applied, other content (see there). */
 const SAME_INSTANT = 'same_instant' as const;

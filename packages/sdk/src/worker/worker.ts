@@ -214,11 +214,18 @@ function requestedRetryAfterMs(error: unknown): number | null {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
     const value = (current as { retryAfterMs?: unknown }).retryAfterMs;
-    if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.min(value, MAX_RETRY_AFTER_MS);
     current = (current as { cause?: unknown }).cause;
   }
   return null;
 }
+
+/**
+ * The longest wait a `Retry-After` (or a deferral's `retryInMs`) can impose on a job: a server
+ * may send any number of seconds, and a date past year 9999 is one no storage records (the
+ * failure could then not be recorded at all, and the job would never back off or die). 24 h.
+ */
+const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Builds a worker over the runtime's storage. `handlers` maps job types to handlers (the
@@ -494,7 +501,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     }
     const now = runtime.clock().getTime();
     if (error instanceof JobDeferral) {
-      const delay = error.retryInMs ?? backoffDelay(job.attempts, options.backoff);
+      const delay = Math.min(error.retryInMs ?? backoffDelay(job.attempts, options.backoff), MAX_RETRY_AFTER_MS);
       const outcome = await failSafely(job, {
         error: { message: error.reason, code: 'deferred' },
         retryAt: new Date(now + delay),

@@ -14,6 +14,7 @@ import {
   type StorageAdapter,
 } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { FETCH_AGAIN_AFTER_MS } from '../../src/sync/engine.js';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
 import { A, C, createHarness, GROUP, drainer, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
@@ -139,6 +140,48 @@ describe('a push racing a notification of the same record', () => {
     const map = await t.storage.idMaps.find(scope('contacts'), { connecId: t.cid });
     expect(map?.lastAppliedAt?.toISOString()).toBe(inConnec?.updated_at);
   });
+  it('the echo of push 1, skipped while push 2 is in flight, does not make the echo of push 2 a local write', async () => {
+    const t = await contactsSetup('connec-wins');
+    // Push 1 (Manager) lands.
+    expect((await t.push(await t.save('Manager'))).status).toBe('pushed');
+    const echo1 = structuredClone(t.connec.find(GROUP, 'people', t.cid));
+    expect(echo1?.job_title).toBe('Manager');
+    await new Promise((r) => setTimeout(r, 1100)); // a later Connec! second for push 2
+    // Push 2 (VP) is on its way to Connec! ...
+    const vp = await t.save('VP');
+    const realBatch = t.connec.batch.bind(t.connec);
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    t.connec.batch = async (ops) => {
+      await gate;
+      return realBatch(ops);
+    };
+    const pushing = t.push(vp);
+    // ... while the echo of push 1 is delivered: an echo, nothing written locally.
+    let wrote = 0;
+    t.hooks.beforeWrite = async () => {
+      wrote++;
+    };
+    await t.notify({ people: [echo1] });
+    await t.drain();
+    expect(wrote).toBe(0);
+    t.hooks.beforeWrite = null;
+    open();
+    expect((await pushing).status).toBe('pushed');
+    t.connec.batch = realBatch;
+    const map = await t.storage.idMaps.find(scope('contacts'), { connecId: t.cid });
+    expect(map?.lastPushedHash, 'push 2 recorded as agreed').not.toBeNull();
+    // The echo of push 2: nothing to write either.
+    t.hooks.beforeWrite = async () => {
+      wrote++;
+    };
+    await t.notify({ people: [t.connec.find(GROUP, 'people', t.cid)] });
+    await t.drain();
+    expect(t.store.get('per-1')?.title).toBe('VP');
+    expect(wrote, 'local writes caused by our own echoes').toBe(0);
+  });
 });
 
 describe('a failed link-back of an invoice with lines (CONNECTORS §F6)', () => {
@@ -240,7 +283,8 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
 
   it('a reference whose first fetch died during an outage is fetched again for a later record once Connec! is back', async () => {
     const watch = fetchWatchingStorage();
-    const h = await createHarness({ storage: watch.storage });
+    let offset = 0;
+    const h = await createHarness({ storage: watch.storage, clock: () => new Date(Date.now() + offset) });
     await provisionGroup(h.storage);
     const realFetch = h.connec.fetch.bind(h.connec);
     let down = true;
@@ -258,9 +302,11 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
     expect(h.connec.fetchCalls.filter((c) => c.id === 'o77').length).toBeGreaterThan(0);
     expect((await h.sync.api.deadLetters()).map((d) => d.connecId).sort()).toEqual(expect.arrayContaining(['o77', 'p0', 'p1']));
 
-    // Connec! is back and holds o77; another person referencing it arrives.
+    // Connec! is back and holds o77; another person referencing it arrives, a minute later.
     down = false;
+    offset += FETCH_AGAIN_AFTER_MS;
     h.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o77');
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Roe' }, 'p2'); // so that its link-back lands
     const before = h.connec.fetchCalls.length;
     await h.notify({ people: [person({ id: [C('p2')], last_name: 'Roe', organization_id: [C('o77')] })] });
     await h.drain();
@@ -274,5 +320,45 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
     // Never two fetches of o77 queued at once.
     expect(watch.violations).toEqual([]);
     expect(watch.created.get('o77')?.length).toBeGreaterThan(1);
+  });
+
+  it('a reference Connec! does not return yet is fetched once per minute whatever the parked retries, in one storage call each, and again once it exists', async () => {
+    const base = memoryAdapter();
+    const calls = { enqueueMany: 0, get: 0 };
+    const storage: StorageAdapter = {
+      ...base,
+      jobs: {
+        ...base.jobs,
+        enqueueMany: async (jobs: JobInput[]) => {
+          calls.enqueueMany++;
+          return base.jobs.enqueueMany(jobs);
+        },
+        get: async (id: string) => {
+          calls.get++;
+          return base.jobs.get(id);
+        },
+      },
+    };
+    let offset = 0;
+    const h = await createHarness({ storage, clock: () => new Date(Date.now() + offset) });
+    await provisionGroup(h.storage);
+    // o77 is not visible in Connec! yet: six people referencing it park, retry and die.
+    for (let n = 0; n < 6; n++) {
+      await h.notify({ people: [person({ id: [C(`p${n}`)], last_name: `L${n}`, organization_id: [C('o77')] })] });
+      await h.drain();
+    }
+    // Every parked retry asked for o77, and it was fetched once in this minute.
+    expect(h.connec.fetchCalls.filter((c) => c.id === 'o77')).toHaveLength(1);
+    expect(calls.get).toBe(0);
+
+    // It shows up a minute later; another person references it.
+    h.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o77');
+    offset += FETCH_AGAIN_AFTER_MS;
+    await h.notify({ people: [person({ id: [C('pZ')], last_name: 'Zed', organization_id: [C('o77')] })] });
+    await h.drain();
+    expect(h.connec.fetchCalls.filter((c) => c.id === 'o77')).toHaveLength(2);
+    const org = (await h.storage.idMaps.find(scope('companies'), { connecId: 'o77' }))?.localId;
+    expect(org).toBeTruthy();
+    expect([...h.app.contacts.values()].find((c) => c.lastName === 'Zed')?.companyId).toBe(org);
   });
 });

@@ -1,7 +1,7 @@
 // Worker run options a process reads from its environment (`Number('four')` is NaN), and the
 // wait a server asks for with Retry-After: both decide when jobs run, and neither may make a
 // worker stall silently or hammer a rate-limited Connec!.
-import { createSyncModule, memoryAdapter, RateLimitError } from '@org/maestrano-sdk';
+import { createSyncModule, JobDeferral, memoryAdapter, RateLimitError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import type { Logger, Runtime } from '../../src/core/types.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
@@ -74,6 +74,38 @@ describe('Retry-After', () => {
     const job = await storage.jobs.get(id);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
     expect(job?.runAt.getTime()).toBe(now.getTime() + 300_000);
+  });
+
+  it('a Retry-After beyond any storable date waits 24 h at most: backed off, and dead-lettered on the last attempt', async () => {
+    for (const maxAttempts of [1, 8]) {
+      const storage = memoryAdapter();
+      const now = new Date();
+      const worker = createWorker(runtimeWith(storage, () => now), {
+        'test.job': async () => {
+          throw rateLimited(999_999_999_999_000);
+        },
+      });
+      const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null, maxAttempts });
+      await worker.drain({ pollIntervalMs: 1 });
+      const job = await storage.jobs.get(id);
+      expect(job).toMatchObject({ status: maxAttempts === 1 ? 'dead' : 'pending', attempts: 1, leaseOwner: null });
+      expect(job?.lastError?.message).toMatch(/Too Many Requests/);
+      if (maxAttempts > 1) expect(job?.runAt.getTime()).toBe(now.getTime() + 24 * 3_600_000);
+    }
+  });
+
+  it('a deferral asking for a wait beyond any storable date waits 24 h at most', async () => {
+    const storage = memoryAdapter();
+    const now = new Date();
+    const worker = createWorker(runtimeWith(storage, () => now), {
+      'test.job': async () => {
+        throw new JobDeferral('not yet', { retryInMs: Number.MAX_SAFE_INTEGER });
+      },
+    });
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
+    const stats = await worker.drain({ pollIntervalMs: 1 });
+    expect(stats.deferred).toBe(1);
+    expect((await storage.jobs.get(id))?.runAt.getTime()).toBe(now.getTime() + 24 * 3_600_000);
   });
 
   it('a shorter Retry-After than the backoff keeps the backoff', async () => {
