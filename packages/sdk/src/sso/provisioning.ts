@@ -212,9 +212,9 @@ export class Provisioner {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
           userId = checkRef(await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)), 'createUser').id;
         }
-        // Recorded by `provision` once the login has passed every check: a login refused from
-        // here on (addMembership failing, the group cancelled, the lock lost) releases the claim
-        // and records neither the new user nor the email link, so its retry reports them.
+        // Recorded by `provision` once the app has accepted the user's membership: a login
+        // refused before that releases the claim and records neither the new user nor the
+        // email link, so its retry reports them.
         return { userId, status: 'active', created: !linked, linked, company, pending: true };
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
@@ -289,30 +289,34 @@ export class Provisioner {
         }
         const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
         const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };
-        const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current);
+        // A new (or email-linked) user is recorded once the app has accepted its membership and
+        // before the SDK writes any membership: a login refused before that (the group cancelled,
+        // the membership removed, `addMembership` throwing) records neither the user nor the
+        // link, so its retry reports them; and from the membership write on, the user exists for
+        // the webhooks (a group deletion's last pass, a member removal) as it always did.
+        const recordUser = async () => {
+          if (!user.pending) return;
+          try {
+            await storage.users.complete(tenant.name, uid, owner, { userId: user.userId });
+          } catch (error) {
+            // Only another login holding this user's lock could take the claim over.
+            throw error instanceof StorageConflictError ? failed(`the provisioning claim of user ${uid} was taken over`, error, 503) : error;
+          }
+          user.pending = false;
+        };
+        const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current, recordUser);
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
-        const status = user.pending ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);
+        const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);
         if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
         // A deletion that cancelled the group while the membership was written: its last pass
         // (virtual mode) may have missed this membership, so the login withdraws it.
         if (await this.#groupCancelled(tenant, groupId)) {
-          // The app has the user and granted it the membership: record it, so that the
-          // withdrawal below (blocked in virtual mode) is what storage holds too.
-          if (user.pending) await storage.users.complete(tenant.name, uid, owner, { userId: user.userId }).catch(() => {});
           await this.#withdraw(tenant, userHandle, companyHandle);
           throw accountCancelled();
         }
         // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
         if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
-        if (user.pending) {
-          try {
-            await storage.users.complete(tenant.name, uid, owner, { userId: user.userId });
-          } catch (error) {
-            // Only another login holding this user's lock could take the claim over.
-            throw failed(`could not record user ${uid}`, error, error instanceof StorageConflictError ? 503 : 500);
-          }
-        }
         return finish({
           user: userHandle,
           company: companyHandle,
@@ -362,16 +366,21 @@ export class Provisioner {
     user: UserHandle,
     company: CompanyHandle,
     current: MembershipRecord | undefined,
+    accepted: () => Promise<void>,
   ): Promise<boolean> {
     const { storage } = this.#runtime;
     const role = identity.membership.role;
-    if (current && current.status === 'active' && current.role === role) return false;
+    if (current && current.status === 'active' && current.role === role) {
+      await accepted();
+      return false;
+    }
     const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}`;
     try {
       if (this.#hooks.addMembership) await this.#hooks.addMembership(user, company, role, this.#ctx(tenant, `${key}:${role}`));
     } catch (error) {
       throw failed('addMembership failed', error);
     }
+    await accepted();
     const onSeatsChanged = this.#hooks.onSeatsChanged;
     if (!onSeatsChanged) {
       await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);

@@ -84,13 +84,28 @@ interface App {
 }
 
 let app: App | undefined;
+/** Run (once each, in order) before a users.complete reaches storage. */
+const beforeComplete: ((uid: string) => Promise<void>)[] = [];
 afterEach(async () => {
   await app?.close();
   app = undefined;
 });
 
 async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisioningClaimTtlMs?: number } = {}): Promise<App> {
-  const { storage, events: lockEvents, lockEvent } = observeLocks(memoryAdapter());
+  const observed = observeLocks(memoryAdapter());
+  const { events: lockEvents, lockEvent } = observed;
+  const inner = observed.storage;
+  const storage: StorageAdapter = {
+    ...inner,
+    users: {
+      ...inner.users,
+      complete: async (tenant, uid, owner, data) => {
+        const before = beforeComplete.shift();
+        if (before) await before(uid);
+        return inner.users.complete(tenant, uid, owner, data);
+      },
+    },
+  };
   const calls: string[] = [];
   const gates = new Map<string, { hit: () => void; wait: Promise<void> }>();
   /** Every gate's release (close() opens them all, so a failed case does not hang). */
@@ -338,5 +353,23 @@ describe('a group deletion racing a login into that group', () => {
       expect.arrayContaining(['removeMembership:usr-1.cld-1:cld-1', 'blockUser:usr-1.cld-1']),
     );
     expect(app.calls).not.toContain('onLogin:usr-1.cld-1:cld-1');
+  });
+});
+
+describe('a new user is recorded just before its membership: the account webhooks still see it', () => {
+  it('virtual mode: a group deletion landing between the last cancel check and users.complete leaves no user active (blockUser heard)', async () => {
+    app = await start('virtual');
+    expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
+    let webhookStatus = 0;
+    beforeComplete.push(async () => {
+      webhookStatus = await app!.webhook('/maestrano/account/groups/cld-1');
+    });
+    const login = await app.login(member('usr-1', 'cld-1'));
+    expect(webhookStatus).toBe(200);
+    expect((await app.storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
+    // As for every other member of a deleted group in virtual mode: blocked, and the app told so.
+    expect([200, 403]).toContain(login);
+    expect(await state(app.storage, 'usr-1.cld-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls).toContain('blockUser:usr-1.cld-1');
   });
 });
