@@ -20,8 +20,8 @@ const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
  * line endings leaves a `\r` at the end of each value; a trailing space is easy to miss), and
  * an empty value counts as missing (the default applies, or `required`). The host is checked
  * like a tenant's hosts: an http(s) URL without credentials, query, fragment, whitespace or
- * control characters; the API path must be an absolute path without whitespace, query or
- * fragment. An error names each variable and its problem, never a value. The library never
+ * control characters; the API path must be a path (its leading `/` may be left out, as
+ * `tenantsFromDevPlatform` adds it) without whitespace, query or fragment, and not a URL. An error names each variable and its problem, never a value. The library never
  * reads `process.env` itself: pass it explicitly, `configFromEnv(process.env)`.
  */
 export function configFromEnv(env: Readonly<Record<string, string | undefined>>): DevPlatformEnvConfig {
@@ -37,9 +37,12 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
   const host = read('MNO_DEVPL_HOST') ?? 'https://developer.maestrano.com';
   const problem = hostProblem(host, false);
   if (problem !== null) issues.push({ path: 'MNO_DEVPL_HOST', message: problem });
-  const apiPath = read('MNO_DEVPL_API_PATH') ?? '/api/config/v1';
-  if (!API_PATH.test(apiPath)) {
-    issues.push({ path: 'MNO_DEVPL_API_PATH', message: 'must be an absolute path such as /api/config/v1, without whitespace, query or fragment' });
+  // Without its leading `/` it is the same path (`tenantsFromDevPlatform` always added it).
+  const rawApiPath = read('MNO_DEVPL_API_PATH') ?? '/api/config/v1';
+  const apiPath = rawApiPath.startsWith('/') ? rawApiPath : `/${rawApiPath}`;
+  // A URL is not a path (its host belongs in MNO_DEVPL_HOST).
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(rawApiPath) || !API_PATH.test(apiPath)) {
+    issues.push({ path: 'MNO_DEVPL_API_PATH', message: 'must be a path such as /api/config/v1, without whitespace, query or fragment' });
   }
   if (issues.length > 0) {
     const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');

@@ -12,16 +12,27 @@
  */
 export const REDACTED = '[redacted]';
 
-/** `scheme://user:password@`: the user info (everything before the `@` of the authority). */
-const URL_USER_INFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@]*@/g;
+/**
+ * `scheme://user:password@`: the user info, up to the last `@` of the authority (as the WHATWG
+ * URL parser reads it: a password may hold an `@`). A scheme is only looked for where a run of
+ * scheme characters starts, and each part scans forward once, so the cost stays linear in the
+ * length of the text (a `\b` start inside `a.a.a…` made it quadratic).
+ */
+const URL_USER_INFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#]*@/g;
 /**
  * `Basic <token>` / `Bearer <token>` (the scheme in any case), the token being an RFC 7235
- * token68 of at least 8 characters: the shortest credential we send is longer, and "Basic plan"
- * or "bearer of" stay readable.
+ * token68 of at least 8 characters that looks like one: a digit, `+`, `/` or `=` in it, or 20
+ * characters at least. "Basic plan", "Basic subscription" and "bearer of" stay readable.
  */
-const AUTH_SCHEME_TOKEN = /\b(basic|bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
-/** `?name=value` / `&name=value` in a URL or query string. */
-const QUERY_PARAMETER = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
+const AUTH_SCHEME_TOKEN = /\b(basic|bearer)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)/gi;
+/** `?name=value` / `&name=value` in a URL or query string (a name holds no `?`: linear on `???…`). */
+const QUERY_PARAMETER = /([?&])([^=&#\s?]+)=([^&#\s]*)/g;
+/**
+ * Longer strings are cut to this many characters before they are scrubbed and logged: a log
+ * line is no place for a document, and unverified input (a SAML field, a request body) must
+ * not make logging expensive.
+ */
+export const MAX_LOGGED_STRING = 8_192;
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Header names that always carry credentials, whatever the walker's `sensitive` rule. */
@@ -29,7 +40,13 @@ const CREDENTIAL_HEADER = /^(proxy-)?authorization$|^(set-)?cookie$/i;
 
 /** `value` without the credentials it carries as text (see the module comment); other text is kept. */
 export function scrubString(value: string, sensitive: (key: string) => boolean): string {
-  let out = value.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
+  const cut = value.length > MAX_LOGGED_STRING;
+  const text = cut ? value.slice(0, MAX_LOGGED_STRING) : value;
+  let out = text
+    .replace(URL_USER_INFO, `$1${REDACTED}@`)
+    .replace(AUTH_SCHEME_TOKEN, (match, scheme: string, space: string, token: string) =>
+      /[0-9+/=]/.test(token) || token.length >= 20 ? `${scheme}${space}${REDACTED}` : match,
+    );
   if (out.includes('=')) {
     out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
       let decoded = name;
@@ -41,7 +58,7 @@ export function scrubString(value: string, sensitive: (key: string) => boolean):
       return sensitive(decoded) ? `${sep}${name}=${REDACTED}` : match;
     });
   }
-  return out;
+  return cut ? `${out}… [${value.length - MAX_LOGGED_STRING} more characters]` : out;
 }
 
 /** `[name, value, name, value, …]` of strings, as Node's `rawHeaders`. */

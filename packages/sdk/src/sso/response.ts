@@ -211,7 +211,8 @@ export class ResponseValidator {
 
     const status = child(root, NS.protocol, 'Status');
     const code = status ? attr(child(status, NS.protocol, 'StatusCode'), 'Value') : null;
-    if (code !== SUCCESS) throw ssoError('status', `status ${code ?? '(none)'}`);
+    // Unverified text (no signature is checked yet): kept short in the error and its log line.
+    if (code !== SUCCESS) throw ssoError('status', `status ${code === null ? '(none)' : JSON.stringify(code.slice(0, 200))}`);
 
     const assertions = descendantsByLocalName(doc, 'Assertion');
     const encrypted = descendantsByLocalName(doc, 'EncryptedAssertion');

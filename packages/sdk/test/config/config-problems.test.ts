@@ -288,15 +288,17 @@ describe('configFromEnv trims every value before use', () => {
     });
   });
 
-  it('refuses an MNO_DEVPL_API_PATH that is not an absolute path without whitespace, query or fragment, naming it', () => {
+  it('refuses an MNO_DEVPL_API_PATH that is not a path without whitespace, query or fragment, naming it', () => {
     const env = { MNO_DEVPL_ENV_KEY: 'env-key', MNO_DEVPL_ENV_SECRET: 'ENV-SECRET' };
-    for (const apiPath of ['api/config/v1', '/api/config v1', '/api/config/v1?token=PATH-SECRET', '/api/config/v1#PATH-SECRET', '/api/con\u0000fig', 'https://dev.example.com/api']) {
+    for (const apiPath of ['/api/config v1', '/api/config/v1?token=PATH-SECRET', '/api/config/v1#PATH-SECRET', '/api/con\u0000fig', 'https://dev.example.com/api', 'api/v1?PATH-SECRET']) {
       const e = configError(() => configFromEnv({ ...env, MNO_DEVPL_API_PATH: apiPath }));
-      expect(e.issues, apiPath).toEqual([{ path: 'MNO_DEVPL_API_PATH', message: 'must be an absolute path such as /api/config/v1, without whitespace, query or fragment' }]);
+      expect(e.issues, apiPath).toEqual([{ path: 'MNO_DEVPL_API_PATH', message: 'must be a path such as /api/config/v1, without whitespace, query or fragment' }]);
       expect(e.message + inspect(e, { depth: 10 })).not.toMatch(/PATH-SECRET|ENV-SECRET/);
     }
+    // Without its leading slash it is the same path, as tenantsFromDevPlatform always read it.
+    expect(configFromEnv({ ...env, MNO_DEVPL_API_PATH: 'api/config/v1' }).apiPath).toBe('/api/config/v1');
     // Reported together with the other variables' problems.
-    expect(configError(() => configFromEnv({ MNO_DEVPL_HOST: 'dev.example.com', MNO_DEVPL_API_PATH: 'x' })).issues.map((i) => i.path)).toEqual([
+    expect(configError(() => configFromEnv({ MNO_DEVPL_HOST: 'dev.example.com', MNO_DEVPL_API_PATH: 'x y' })).issues.map((i) => i.path)).toEqual([
       'MNO_DEVPL_ENV_KEY',
       'MNO_DEVPL_ENV_SECRET',
       'MNO_DEVPL_HOST',

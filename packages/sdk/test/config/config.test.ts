@@ -11,6 +11,8 @@ import {
 import { ClientConfigError } from '@org/connec-client';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { describe, expect, it } from 'vitest';
+import { redactFields } from '../../src/config/logger.js';
+import { MAX_LOGGED_STRING } from '../../src/config/redact.js';
 import { configError } from './helpers.js';
 
 const { certificate, fingerprint } = createTestCertificate({ bits: 1024 });
@@ -259,10 +261,32 @@ describe('logger redaction', () => {
     });
   });
 
-  it('keeps text that only looks like a credential: a short word after Basic, an email, a plain list of strings', () => {
+  it('scrubs the whole user info of a URL whose password holds an @ (the URL parser takes the last @)', () => {
+    const url = 'postgres://app:s3cr@tPassw0rd@db.example.com:5432/crm';
+    expect(new URL(url).password).toBe('s3cr%40tPassw0rd');
+    expect(redactFields({ error: `could not connect to ${url}` })).toEqual({ error: 'could not connect to postgres://[redacted]@db.example.com:5432/crm' });
+  });
+
+  it('cuts a string longer than 8,192 characters before scrubbing it, saying how much was left out', () => {
+    const long = `Bearer ${'k1'.repeat(8)} ${'a.'.repeat(100_000)}`;
+    const { message } = redactFields({ message: long }) as { message: string };
+    expect(message.startsWith('Bearer [redacted] a.a.')).toBe(true);
+    expect(message.endsWith(`… [${long.length - MAX_LOGGED_STRING} more characters]`)).toBe(true);
+    expect(message.length).toBeLessThan(MAX_LOGGED_STRING + 40);
+    // Text past the cut is never logged, secrets included.
+    expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING)}https://u:LATE-SECRET@h` }).m).not.toContain('LATE-SECRET');
+  });
+
+  it('keeps text that only looks like a credential: a word after Basic, an email, a plain list of strings', () => {
     const seen: unknown[] = [];
     const log = redactingLogger({ debug() {}, info: (_m, f) => seen.push(f), warn() {}, error() {} });
-    const fields = { plan: 'Basic plan', contact: 'alice@example.com', link: 'https://app.example.com/a?page=2', tenants: ['acme', 'globex'] };
+    const fields = {
+      plan: 'Basic plan',
+      offer: 'plan Basic subscription cannot be downgraded',
+      contact: 'alice@example.com',
+      link: 'https://app.example.com/a?page=2',
+      tenants: ['acme', 'globex'],
+    };
     log.info('x', fields);
     expect(seen).toEqual([fields]);
   });

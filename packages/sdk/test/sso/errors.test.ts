@@ -163,6 +163,21 @@ describe('SSO consume refuses every bad response with a typed reason and changes
     await expectRefused(await attempt({ status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }), 400, 'status');
   });
 
+  it('status: an unverified status value of any length is logged cut to 200 characters', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logged = await startHarness({ logger: { debug() {}, info() {}, warn: (_m, f) => warnings.push(f ?? {}), error() {} } });
+    try {
+      const status = `urn:${'a.'.repeat(60_000)}`;
+      const res = await logged.login(alice, { status });
+      expect(res.status).toBe(400);
+      expect(res.body['error']).toBe('status');
+      const causes = warnings.map((w) => String(w.cause)).filter((c) => c.includes('status "urn:'));
+      expect(causes).toEqual([`Error: status ${JSON.stringify(status.slice(0, 200))}`]);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('malformed: not base64, not XML, no SAMLResponse, wrong content type', async () => {
     await expectRefused(await h.post('%%%not-base64%%%'), 400, 'malformed');
     await expectRefused(await h.post(Buffer.from('<samlp:Response', 'utf8').toString('base64')), 400, 'malformed');
