@@ -1,11 +1,11 @@
 import { PayloadValidationError } from './errors.js';
 import { Timestamp } from './schemas/shared.js';
 
-/** A `Timestamp` string that carries its offset (`Z` or `±hh:mm`, the only forms the schema accepts). */
-const HAS_OFFSET = /(?:Z|[+-]\d{2}:\d{2})$/;
+/** A `Timestamp` string that carries its offset (`Z`, `±hh:mm` or `±hhmm`, the forms the schema accepts). */
+const HAS_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/;
 
 /** What a Connec! timestamp string looks like, for error messages. */
-export const TIMESTAMP_SHAPE = 'an ISO-8601 date-time string (YYYY-MM-DDThh:mm[:ss[.fff]], then Z, ±hh:mm, or nothing for UTC)';
+export const TIMESTAMP_SHAPE = 'an ISO-8601 date-time string (YYYY-MM-DDThh:mm[:ss[.fff]], then Z, ±hh:mm, ±hhmm, or nothing for UTC)';
 
 /**
  * The instant a Connec! timestamp (`created_at`, `updated_at`) denotes. The string must have the

@@ -34,6 +34,18 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(1);
   });
 
+  it('accepts a record whose timestamps carry a basic offset (+0000) and applies it', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const res = await h.notify({ people: [person({ organization_id: null, updated_at: '2016-10-04T00:36:23+0000', created_at: '2016-10-04T00:36:23+0000' })] });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 1, stored: 1 });
+    await h.drain();
+    expect([...h.app.contacts.values()].map((c) => c.lastName)).toEqual(['Doe']);
+    const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' });
+    expect(map?.lastAppliedAt?.toISOString()).toBe('2016-10-04T00:36:23.000Z');
+  });
+
   it('counts records, not jobs, when two filtered entities share a collection', async () => {
     const storage = memoryAdapter();
     const local = { create: async () => ({ id: 'x' }), update: async () => undefined };
