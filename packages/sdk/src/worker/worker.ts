@@ -192,7 +192,7 @@ function checkRunOptions(options: WorkerRunOptions): void {
       issues.push({ path: name, message: `must be a number from ${min} to ${max} (got ${got(value)})` });
     }
   };
-  number('concurrency', 0, 1_000);
+  number('concurrency', 0, Number.MAX_SAFE_INTEGER);
   number('batchSize', 0, Number.MAX_SAFE_INTEGER);
   number('leaseMs', 0, MAX_TIMER_MS);
   number('pollIntervalMs', 0, MAX_TIMER_MS);
