@@ -380,9 +380,9 @@ export class Provisioner {
     } catch (error) {
       throw failed('addMembership failed', error);
     }
-    await accepted();
     const onSeatsChanged = this.#hooks.onSeatsChanged;
     if (!onSeatsChanged) {
+      await accepted();
       await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
       return true;
     }
@@ -399,6 +399,9 @@ export class Provisioner {
         logger: this.#runtime.logger,
       },
       async () => {
+        // Recorded once the write is sure to follow: a login that times out on this lock
+        // records no new user either.
+        await accepted();
         const [before] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
         await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
         // Only a membership that becomes active changes the seats (not a role change, nor a
