@@ -144,8 +144,8 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
       issues: [{ path: 'host', message: 'credentials, query and fragment are not allowed' }],
     });
   }
-  const host = `${hostUrl.origin}${hostUrl.pathname}`.replace(/\/+$/, '');
-  const basePath = `/${(opts.basePath ?? DEFAULT_BASE_PATH).replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+  const host = trimTrailingSlashes(`${hostUrl.origin}${hostUrl.pathname}`);
+  const basePath = `/${trimTrailingSlashes(opts.basePath ?? DEFAULT_BASE_PATH).replace(/^\/+/, '')}`.replace(/^\/$/, '');
   const externalIds = opts.externalIds ?? false;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const headers: Record<string, string> = {
@@ -169,4 +169,11 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
     config: Object.freeze({ host, basePath, externalIds, timeoutMs }),
   };
   return client;
+}
+
+/** `text` without its trailing `/` characters (a loop: `/\/+$/` is quadratic on a long run of slashes). */
+function trimTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 47) end--;
+  return text.slice(0, end);
 }

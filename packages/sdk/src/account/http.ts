@@ -30,6 +30,7 @@ import {
   ValidationFailedError,
 } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
+import { trimTrailingSlashes } from '../internal/text.js';
 
 type ApiErrorInit = ConstructorParameters<typeof ApiError>[1];
 
@@ -150,7 +151,7 @@ class AttemptTimeout extends Error {
 /** The URL of an Account API path (`bills`, `groups/cld-1`, …; already encoded) for these credentials. */
 export function accountApiUrl(credentials: Pick<AccountCredentials, 'host' | 'base'>, path = ''): string {
   const base = credentials.base.endsWith('/') ? credentials.base : `${credentials.base}/`;
-  return `${credentials.host.replace(/\/+$/, '')}${base.startsWith('/') ? base : `/${base}`}account/${path}`;
+  return `${trimTrailingSlashes(credentials.host)}${base.startsWith('/') ? base : `/${base}`}account/${path}`;
 }
 
 export function createAccountHttp(credentials: AccountCredentials, options: AccountHttpOptions = {}): AccountHttp {

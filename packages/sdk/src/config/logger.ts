@@ -20,7 +20,8 @@ const IDENTIFIER_KEY = /^(ledger|lock|dedupe|ordering|wait|idempotency)_?keys?$/
 function words(key: string): string[] {
   return key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    // One capital at a time (lookahead): `([A-Z]+)([A-Z][a-z])` was quadratic on a long run of capitals.
+    .replace(/([A-Z])(?=[A-Z][a-z])/g, '$1 ')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter(Boolean);

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import type { Logger, Tenant } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, issuePath } from './issues.js';
+import { trimTrailingSlashes } from '../internal/text.js';
 
 /** One problem of a configuration: where, and what (never a received value). */
 export interface ConfigIssue {
@@ -198,7 +199,7 @@ const strictDocument = z.strictObject({ marketplaces: z.array(z.unknown()) });
 const looseDocument = z.object({ marketplaces: z.array(z.unknown()) });
 
 function trimSlash(host: string): string {
-  return host.replace(/\/+$/, '');
+  return trimTrailingSlashes(host);
 }
 
 /**

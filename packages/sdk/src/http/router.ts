@@ -2,6 +2,7 @@ import type { Logger, RouteKind, RouteTable, Tenant, TenantRegistry } from '../c
 import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from '../errors/index.js';
 import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
+import { trimTrailingSlashes } from '../internal/text.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
 export const FIXED_PATHS = {
@@ -86,7 +87,7 @@ function updateMetadataPath(start: string, toggle: string): string {
 /** `segment` appended to `path` (before its query, when it has one). */
 function under(path: string, segment: string): string {
   const [pathname, query] = splitQuery(path);
-  return `${pathname.replace(/\/+$/, '')}/${segment}${query}`;
+  return `${trimTrailingSlashes(pathname)}/${segment}${query}`;
 }
 
 function splitQuery(path: string): [string, string] {

@@ -6,6 +6,7 @@ import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
 import { MutableTenantRegistry } from './registry.js';
+import { trimTrailingSlashes } from '../internal/text.js';
 
 export interface DevPlatformOptions {
   /** e.g. `https://developer.maestrano.com`. */
@@ -57,7 +58,7 @@ export interface DevPlatformTenants extends TenantRegistry {
 }
 
 function marketplacesUrl(host: string, apiPath: string): string {
-  const base = host.replace(/\/+$/, '') + (apiPath.startsWith('/') ? apiPath : `/${apiPath}`).replace(/\/+$/, '');
+  const base = trimTrailingSlashes(host) + trimTrailingSlashes(apiPath.startsWith('/') ? apiPath : `/${apiPath}`);
   return base.endsWith('/marketplaces') ? base : `${base}/marketplaces`;
 }
 
