@@ -21,16 +21,15 @@ export const REDACTED = '[redacted]';
 const URL_USER_INFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#]*@/g;
 /**
  * `Basic <token>` / `Bearer <token>` (the scheme in any case), the token being an RFC 7235
- * token68 of at least 8 characters that looks like one: a digit, `+`, `/` or `=` in it, or 20
- * characters at least. "Basic plan", "Basic subscription" and "bearer of" stay readable.
+ * token68 of at least 8 characters ("Basic plan" and "bearer of" stay readable; a longer word
+ * after "basic" is redacted too: a credential of letters only looks no different).
  */
-const AUTH_SCHEME_TOKEN = /\b(basic|bearer)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)/gi;
+const AUTH_SCHEME_TOKEN = /\b(basic|bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
 /** `?name=value` / `&name=value` in a URL or query string (a name holds no `?`: linear on `???…`). */
 const QUERY_PARAMETER = /([?&])([^=&#\s?]+)=([^&#\s]*)/g;
 /**
- * Longer strings are cut to this many characters before they are scrubbed and logged: a log
- * line is no place for a document, and unverified input (a SAML field, a request body) must
- * not make logging expensive.
+ * Longer strings are cut to this many characters once scrubbed (a log line is no place for a
+ * document). Scrubbing comes first, so a credential the cut would split is already replaced.
  */
 export const MAX_LOGGED_STRING = 8_192;
 /** An HTTP header name (RFC 9110 token). */
@@ -40,13 +39,7 @@ const CREDENTIAL_HEADER = /^(proxy-)?authorization$|^(set-)?cookie$/i;
 
 /** `value` without the credentials it carries as text (see the module comment); other text is kept. */
 export function scrubString(value: string, sensitive: (key: string) => boolean): string {
-  const cut = value.length > MAX_LOGGED_STRING;
-  const text = cut ? value.slice(0, MAX_LOGGED_STRING) : value;
-  let out = text
-    .replace(URL_USER_INFO, `$1${REDACTED}@`)
-    .replace(AUTH_SCHEME_TOKEN, (match, scheme: string, space: string, token: string) =>
-      /[0-9+/=]/.test(token) || token.length >= 20 ? `${scheme}${space}${REDACTED}` : match,
-    );
+  let out = value.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
   if (out.includes('=')) {
     out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
       let decoded = name;
@@ -58,7 +51,7 @@ export function scrubString(value: string, sensitive: (key: string) => boolean):
       return sensitive(decoded) ? `${sep}${name}=${REDACTED}` : match;
     });
   }
-  return cut ? `${out}… [${value.length - MAX_LOGGED_STRING} more characters]` : out;
+  return out.length > MAX_LOGGED_STRING ? `${out.slice(0, MAX_LOGGED_STRING)}… [${out.length - MAX_LOGGED_STRING} more characters]` : out;
 }
 
 /** `[name, value, name, value, …]` of strings, as Node's `rawHeaders`. */
