@@ -1,7 +1,8 @@
 /**
  * The storage contract. Everything the SDK persists goes through these repositories.
  *
- * Rules for implementers (the conformance suite in `@org/maestrano-sdk/testing` checks them):
+ * Rules for implementers (the conformance suite in `@org/maestrano-sdk/testing/storage`
+ * checks them):
  * - Every method is required. Each method is atomic on its own: no caller ever needs a
  *   multi-document transaction, so MongoDB (single-document atomics + unique indexes) can
  *   implement the whole contract.
@@ -12,7 +13,17 @@
  *   `StorageError` naming the operation (e.g. `idMaps.insert`) with the driver error as
  *   `cause`. Operations must fail within a bounded time when the database is unreachable.
  * - Values round-trip exactly: `Date` stays `Date` (millisecond precision), JSON stays JSON,
- *   `null` stays `null`.
+ *   `null` stays `null`. Any JSON key round-trips, including one holding `.`, one starting
+ *   with `$`, the empty key and `__proto__` (kept as data; no prototype changes).
+ * - JSON holding a NUL character or an unpaired UTF-16 surrogate (in a string or a key) is
+ *   refused up front with a `StorageError` naming the argument (`payload`, `data`, `intent`,
+ *   …) and changes nothing; a batch holding one stores nothing. In the text of a `lastError`
+ *   (a job's, an id map's) such characters are recorded, possibly each replaced by U+FFFD.
+ * - Dates are stored from 0000-01-01 to 9999-12-31T23:59:59.999Z: a date argument outside
+ *   that range is refused with `StorageError`. An expiry computed from a huge TTL (claim,
+ *   lease, lock) ends at 9999-12-31T23:59:59.999Z.
+ * - `groups.complete` sets the group's `createdAt`: the time it was provisioned, not when its
+ *   claim was first taken.
  * - An expiry instant (claim, lease, lock, replay record) has passed once `expiresAt <= now`.
  * - Invalid arguments (a non-positive or non-integer `ttlMs`/`leaseMs`/`limit`/`maxAttempts`,
  *   an invalid `Date`, an empty `type`/`owner`/`worker`, a non-finite cursor position, an id
