@@ -13,10 +13,12 @@
  *   the poll chain) comes from the group's dead letters (`jobs.listDead`) and checkpoints
  *   (`cursors.list`).
  */
+import { randomUUID } from 'node:crypto';
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
 import { json } from '../http/router.js';
 import type { CursorKey, CursorRecord, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
+import { withStorageLock } from '../webhooks/locks.js';
 import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
 
@@ -50,6 +52,44 @@ export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const
  * successful poll that read no change moves no checkpoint, and would otherwise leave an older
  * dead poll as the group's last outcome.
  */
+/** The per-group lock every SDK read-modify-write of a group's settings takes. */
+export function groupSettingsLockKey(tenant: string, groupId: string): string {
+  return `group-settings:${tenant}:${groupId}`;
+}
+
+/** Outcome of `updateGroupSettings`: the updated group, `unknown` (or cancelled), or `busy` (the lock stayed taken). */
+export type GroupSettingsUpdate = { status: 'updated'; group: GroupRecord } | { status: 'unknown' } | { status: 'busy' };
+
+/**
+ * Reads a group's settings, computes the new ones with `update`, and writes them, under the
+ * group's settings lock: two such updates (the platform's `toggle_sync`, the app's own
+ * switches through `mno.sync.updateGroupSettings`) never lose each other's change, which a
+ * bare read then `storage.groups.update` could.
+ */
+export async function updateGroupSettings(
+  runtime: Pick<Runtime, 'storage' | 'logger' | 'instanceId'>,
+  tenant: string,
+  groupId: string,
+  update: (settings: JsonObject, group: GroupRecord) => JsonObject | Promise<JsonObject>,
+  options: { waitMs?: number } = {},
+): Promise<GroupSettingsUpdate> {
+  const { storage } = runtime;
+  const locked = await withStorageLock(
+    storage,
+    groupSettingsLockKey(tenant, groupId),
+    { owner: `${runtime.instanceId}:group-settings:${randomUUID()}`, ttlMs: 30_000, waitMs: options.waitMs ?? 10_000, logger: runtime.logger, renew: true },
+    async (): Promise<GroupSettingsUpdate> => {
+      const group = await storage.groups.get(tenant, groupId);
+      if (group?.status !== 'active') return { status: 'unknown' };
+      const next = await update(structuredClone(group.settings), group);
+      if (!isObject(next)) throw new TypeError('updateGroupSettings: the update must return the settings object');
+      const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
+      return updated?.status === 'active' ? { status: 'updated', group: updated } : { status: 'unknown' };
+    },
+  );
+  return locked.acquired ? locked.value : { status: 'busy' };
+}
+
 export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, tenant: string, groupId: string): Promise<void> {
   // A second success within the same millisecond changes nothing worth a write.
   await storage.cursors.advance({ tenant, groupId, ...SUCCEEDED_CURSOR }, now.getTime(), { at: now.toISOString() }, false);
@@ -339,10 +379,17 @@ export function createSyncControl(deps: SyncControlDeps) {
     const ready = await prologue(args, (p) => p.group_id);
     if ('response' in ready) return ready.response;
     const { group } = ready;
-    const sync = isObject(group.settings.sync) ? group.settings.sync : {};
-    const enabled = !groupSyncEnabled(group.settings);
-    const updated = await storage.groups.update(group.tenant, group.groupId, { settings: { ...group.settings, sync: { ...sync, enabled } } });
-    if (updated?.status !== 'active') return notFound();
+    // Under the group's settings lock: the app's own settings changes (updateGroupSettings)
+    // neither undo this switch nor are undone by it.
+    let enabled = false;
+    const result = await updateGroupSettings(runtime, group.tenant, group.groupId, (settings) => {
+      const sync = isObject(settings.sync) ? settings.sync : {};
+      enabled = !groupSyncEnabled(settings);
+      return { ...settings, sync: { ...sync, enabled } };
+    });
+    if (result.status === 'busy') return json(503, { errors: [{ message: 'The group settings are being changed; please retry', code: 503 }] }, { 'retry-after': '5' });
+    if (result.status !== 'updated') return notFound();
+    const updated = result.group;
     logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant: group.tenant, groupId: group.groupId });
     // Imports that found the sync off wait on this key: they run now. Switched back on before the
     // group's initial import completed, with no import waiting or running (an earlier one ended),

@@ -8,12 +8,12 @@ import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidati
 import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
-import type { JobInput, JobRecord } from '../storage/adapter.js';
+import type { GroupRecord, JobInput, JobRecord, JsonObject } from '../storage/adapter.js';
 import { json } from '../http/router.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
-import { createSyncControl, recordSyncSuccess } from './control.js';
+import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
   groupSyncEnabled,
   ImportBusyError,
@@ -127,6 +127,16 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * for an active or unknown group and `ImportBusyError` while an import of it runs. Idempotent.
    */
   purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
+  /**
+   * Changes a group's settings (the per-entity switches `sync.entities`, `sync.importSince`,
+   * keys of your own): `update` gets a copy of the current settings and returns the new ones,
+   * which are stored under the group's settings lock, the one the platform's `toggle_sync`
+   * takes. Prefer it to reading the group and calling `storage.groups.update` yourself: that
+   * read-modify-write can undo a toggle made meanwhile, or be undone by it. Returns the updated
+   * group. Throws `SyncError` for an unknown or cancelled group, or when the lock stayed taken
+   * for 10 s (retry).
+   */
+  updateGroupSettings(args: { tenant: string; groupId: string; update: (settings: JsonObject) => JsonObject | Promise<JsonObject> }): Promise<GroupRecord>;
   /** Enqueues a durable import job (deduplicated per group unless `full`). */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /**
@@ -779,6 +789,12 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
     },
     purgeGroup: (args) => purge.purgeGroup(args),
+    async updateGroupSettings({ tenant, groupId, update }) {
+      const result = await updateGroupSettings(runtime, tenant, groupId, (settings) => update(settings));
+      if (result.status === 'unknown') throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
+      if (result.status === 'busy') throw new SyncError(`The settings of group "${groupId}" are being changed by another call; retry`);
+      return result.group;
+    },
     async enqueueImport({ tenant, groupId, full }) {
       const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
       const result = await runtime.storage.jobs.enqueue({

@@ -283,6 +283,65 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     await toggle();
     expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { ...settings.sync, enabled: true } });
   });
+
+  it("a toggle arriving while the app changes the group's settings (mno.sync.updateGroupSettings) waits for it: neither change is lost", async () => {
+    const memory = memoryAdapter();
+    let refusals = 0;
+    let refused: () => void = () => undefined;
+    const toggleWaiting = new Promise<void>((resolve) => {
+      refused = resolve;
+    });
+    const storage: StorageAdapter = {
+      ...memory,
+      locks: {
+        ...memory.locks,
+        acquire: async (key, owner, ttlMs) => {
+          const ok = await memory.locks.acquire(key, owner, ttlMs);
+          if (!ok && key.startsWith('group-settings:')) {
+            refusals++;
+            refused();
+          }
+          return ok;
+        },
+      },
+    };
+    const s = setup([testTenant()], { storage });
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The app switches the items entity off; its update is slow (it read the settings already).
+    const appUpdate = s.mno.sync.updateGroupSettings({
+      tenant: TENANT,
+      groupId: GROUP,
+      update: async (settings) => {
+        await gate;
+        const sync = (settings.sync ?? {}) as Record<string, unknown>;
+        return { ...settings, sync: { ...sync, entities: { items: { inbound: false } } } };
+      },
+    });
+    const platformToggle = toggle();
+    await toggleWaiting; // the toggle found the settings lock taken
+    release();
+    const updated = await appUpdate;
+    expect(updated.settings).toEqual({ plan: 'gold', sync: { entities: { items: { inbound: false } } } });
+    expect(await platformToggle).toMatchObject({ status: 200, json: { sync_enabled: false } });
+    expect(refusals).toBeGreaterThan(0);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { entities: { items: { inbound: false } }, enabled: false } });
+  });
+
+  it('mno.sync.updateGroupSettings: an unknown or cancelled group is a SyncError and nothing is stored', async () => {
+    const s = setup();
+    await expect(s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: 'cld-none', update: (x) => x })).rejects.toMatchObject({
+      name: 'SyncError',
+      message: expect.stringMatching(/cld-none/),
+    });
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    await s.storage.groups.cancel(TENANT, GROUP);
+    await expect(s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: () => ({ plan: 'silver' }) })).rejects.toMatchObject({ name: 'SyncError' });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold' });
+  });
 });
 
 describe('PUT …/synchronizations/update_metadata', () => {
