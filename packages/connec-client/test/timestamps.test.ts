@@ -19,7 +19,18 @@ describe('Timestamp', () => {
   });
 
   it('still refuses what is not a date-time: out-of-range fields, a bare date, text', () => {
-    for (const value of ['2016-10-04T00:36:23+2460', '2016-13-04T00:36:23+0000', '2016-10-04T24:00:00+0000', '2016-10-04', 'May 5', '2016-10-04T00:36:23+000', '2016-10-04T00:36+0200']) {
+    for (const value of [
+      '2016-10-04T00:36:23+2460',
+      '2016-13-04T00:36:23+0000',
+      '2016-10-04T24:00:00+0000',
+      '2024-02-30T00:00:00+0000',
+      '2023-02-29T12:00:00+0100',
+      '2024-04-31T00:00:00-0500',
+      '2016-10-04',
+      'May 5',
+      '2016-10-04T00:36:23+000',
+      '2016-10-04T00:36+0200',
+    ]) {
       expect(Timestamp.safeParse(value).success, value).toBe(false);
       expect(() => parseConnecDate(value), value).toThrow(/Invalid Connec! timestamp/);
     }
@@ -29,5 +40,11 @@ describe('Timestamp', () => {
     const record = { id: 'p1', first_name: 'Jane', updated_at: '2016-10-04T00:36:23+0000', created_at: '2016-10-04T00:36:23+0000' };
     const parsed = Person.parse(record);
     expect(parsed.updated_at).toBe('2016-10-04T00:36:23+0000');
+  });
+
+  it('says what it expected in the issue', () => {
+    const result = Timestamp.safeParse('May 5');
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe('Invalid ISO datetime');
   });
 });

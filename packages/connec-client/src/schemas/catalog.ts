@@ -130,7 +130,8 @@ export function normalizeCollectionName(name: string): string | undefined {
   if (!/^[A-Za-z][A-Za-z0-9_\- ]*$/.test(trimmed)) return undefined;
   const snake = trimmed
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    // One capital at a time (lookahead): `([A-Z]+)([A-Z][a-z])` is quadratic on a long run of capitals.
+    .replace(/([A-Z])(?=[A-Z][a-z])/g, '$1_')
     .replace(/[\s-]+/g, '_')
     .toLowerCase();
   if (known.has(snake)) return snake;

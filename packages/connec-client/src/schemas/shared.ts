@@ -35,17 +35,19 @@ export type IdValue = z.infer<typeof IdValue>;
 export const Reference = IdValue.nullish();
 export type Reference = z.infer<typeof Reference>;
 
-/** ISO-8601's basic offset form (`+0000`, `-0530`), which `z.iso.datetime` does not take; with seconds, as the extended form needs them. */
-const BASIC_OFFSET_DATETIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?[+-]([01]\d|2[0-3])[0-5]\d$/;
+/** A date-time ending in ISO-8601's basic offset form (`+0000`, `-0530`), which `z.iso.datetime` does not take. */
+const BASIC_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2})(\d{2})$/;
+const ISO_DATETIME = z.iso.datetime({ offset: true, local: true });
 
 /**
  * ISO-8601 timestamp kept as the string Connec! sent (the sync engine hashes and compares it).
  * The offset (`Z`, `±hh:mm` or `±hhmm`) may be missing: Connec! timestamps are UTC (PROTOCOL
  * §6.7), so such a string means UTC, not the host's local time. `parseConnecDate()` reads it
  * that way. Refusing a form Ruby's `Time#iso8601` never sends but other serialisers do
- * (`+0000`) would make a whole notification a 400, which Connec! does not send again.
+ * (`+0000`) would make a whole notification a 400, which Connec! does not send again. A basic
+ * offset is checked as its extended form (`+00:00`), so the calendar is checked the same way.
  */
-export const Timestamp = z.union([z.iso.datetime({ offset: true, local: true }), z.string().regex(BASIC_OFFSET_DATETIME)]);
+export const Timestamp = z.string().refine((value) => ISO_DATETIME.safeParse(value.replace(BASIC_OFFSET, '$1:$2')).success, { error: 'Invalid ISO datetime' });
 
 export const Address = z.looseObject({
   line1: optString,

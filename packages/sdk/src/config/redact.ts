@@ -32,6 +32,8 @@ const QUERY_PARAMETER = /([?&])([^=&#\s?]+)=([^&#\s]*)/g;
  * document). Scrubbing comes first, so a credential the cut would split is already replaced.
  */
 export const MAX_LOGGED_STRING = 8_192;
+/** How far past the cut a string is scrubbed: a credential the cut splits is replaced whole. */
+const SCRUB_MARGIN = 4_096;
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Header names that always carry credentials, whatever the walker's `sensitive` rule. */
@@ -39,7 +41,10 @@ const CREDENTIAL_HEADER = /^(proxy-)?authorization$|^(set-)?cookie$/i;
 
 /** `value` without the credentials it carries as text (see the module comment); other text is kept. */
 export function scrubString(value: string, sensitive: (key: string) => boolean): string {
-  let out = value.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
+  // What is scrubbed is bounded too (the cut's length and a margin for a credential that
+  // crosses it): a huge value must not make logging expensive.
+  const head = value.length > MAX_LOGGED_STRING + SCRUB_MARGIN ? value.slice(0, MAX_LOGGED_STRING + SCRUB_MARGIN) : value;
+  let out = head.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
   if (out.includes('=')) {
     out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
       let decoded = name;
@@ -51,7 +56,8 @@ export function scrubString(value: string, sensitive: (key: string) => boolean):
       return sensitive(decoded) ? `${sep}${name}=${REDACTED}` : match;
     });
   }
-  return out.length > MAX_LOGGED_STRING ? `${out.slice(0, MAX_LOGGED_STRING)}… [${out.length - MAX_LOGGED_STRING} more characters]` : out;
+  const left = out.length - MAX_LOGGED_STRING + (value.length - head.length);
+  return left > 0 ? `${out.slice(0, MAX_LOGGED_STRING)}… [${left} more characters]` : out;
 }
 
 /** `[name, value, name, value, …]` of strings, as Node's `rawHeaders`. */

@@ -193,6 +193,10 @@ function checkRunOptions(options: WorkerRunOptions): void {
     }
   };
   number('concurrency', 0, Number.MAX_SAFE_INTEGER);
+  // A fraction would reach `jobs.claim` as its limit, which storage refuses on every loop.
+  if (typeof options.concurrency === 'number' && Number.isFinite(options.concurrency) && !Number.isInteger(options.concurrency)) {
+    issues.push({ path: 'concurrency', message: `must be a whole number (got ${options.concurrency})` });
+  }
   number('batchSize', 0, Number.MAX_SAFE_INTEGER);
   number('leaseMs', 0, MAX_TIMER_MS);
   number('pollIntervalMs', 0, MAX_TIMER_MS);

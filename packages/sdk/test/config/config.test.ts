@@ -278,6 +278,8 @@ describe('logger redaction', () => {
     expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING - 30)} https://user:supersecretpassword@host/x` }).m).not.toContain('supersecret');
     const basic = Buffer.from('user:password').toString('base64');
     expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING - 19)} Basic ${basic}` }).m).not.toContain(basic.slice(0, 12));
+    // The count covers what was never scrubbed either.
+    expect(redactFields({ m: 'y'.repeat(1_000_000) }).m).toBe(`${'y'.repeat(MAX_LOGGED_STRING)}… [${1_000_000 - MAX_LOGGED_STRING} more characters]`);
   });
 
   it('redacts a Basic or Bearer token of letters only (base64 of aladdin:open has no digit)', () => {
