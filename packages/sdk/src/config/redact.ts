@@ -32,7 +32,7 @@ const QUERY_PARAMETER = /([?&])([^=&#\s?]+)=([^&#\s]*)/g;
  * document). Scrubbing comes first, so a credential the cut would split is already replaced.
  */
 export const MAX_LOGGED_STRING = 8_192;
-/** How far past the cut a string is scrubbed: a credential the cut splits is replaced whole. */
+/** How far past the cut a long string is scrubbed (up to its last whitespace there). */
 const SCRUB_MARGIN = 4_096;
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -41,9 +41,11 @@ const CREDENTIAL_HEADER = /^(proxy-)?authorization$|^(set-)?cookie$/i;
 
 /** `value` without the credentials it carries as text (see the module comment); other text is kept. */
 export function scrubString(value: string, sensitive: (key: string) => boolean): string {
-  // What is scrubbed is bounded too (the cut's length and a margin for a credential that
-  // crosses it): a huge value must not make logging expensive.
-  const head = value.length > MAX_LOGGED_STRING + SCRUB_MARGIN ? value.slice(0, MAX_LOGGED_STRING + SCRUB_MARGIN) : value;
+  // A long value is scrubbed up to a bounded length, so a huge one does not make logging
+  // expensive, and it ends at whitespace: every credential pattern is a run without
+  // whitespace, so none is split by where scrubbing stops (none is shown half-scrubbed).
+  const bounded = value.length > MAX_LOGGED_STRING + SCRUB_MARGIN;
+  const head = bounded ? value.slice(0, lastWhitespace(value, MAX_LOGGED_STRING + SCRUB_MARGIN)) : value;
   let out = head.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
   if (out.includes('=')) {
     out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
@@ -56,8 +58,19 @@ export function scrubString(value: string, sensitive: (key: string) => boolean):
       return sensitive(decoded) ? `${sep}${name}=${REDACTED}` : match;
     });
   }
-  const left = out.length - MAX_LOGGED_STRING + (value.length - head.length);
-  return left > 0 ? `${out.slice(0, MAX_LOGGED_STRING)}… [${left} more characters]` : out;
+  if (!bounded && out.length <= MAX_LOGGED_STRING) return out;
+  // Cut text is marked with the value's full length (what is left out of the scrubbed text
+  // cannot be counted in the original's characters).
+  return `${out.slice(0, MAX_LOGGED_STRING)}… [cut: ${value.length} characters in all]`;
+}
+
+/** The index of the last whitespace character before `end` (0 when there is none). */
+function lastWhitespace(text: string, end: number): number {
+  for (let i = Math.min(end, text.length) - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x2028 || c === 0x2029 || c === 0xfeff) return i;
+  }
+  return 0;
 }
 
 /** `[name, value, name, value, …]` of strings, as Node's `rawHeaders`. */

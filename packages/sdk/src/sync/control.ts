@@ -78,11 +78,14 @@ export async function updateGroupSettings(
     storage,
     groupSettingsLockKey(tenant, groupId),
     { owner: `${runtime.instanceId}:group-settings:${randomUUID()}`, ttlMs: 30_000, waitMs: options.waitMs ?? 10_000, logger: runtime.logger, renew: true },
-    async (): Promise<GroupSettingsUpdate> => {
+    async (lease): Promise<GroupSettingsUpdate> => {
       const group = await storage.groups.get(tenant, groupId);
       if (group?.status !== 'active') return { status: 'unknown' };
       const next = await update(structuredClone(group.settings), group);
       if (!isObject(next)) throw new TypeError('updateGroupSettings: the update must return the settings object');
+      // The lock may have lapsed while `update` ran (a paused process): another change may
+      // have been made since the read, so nothing is written.
+      if (!lease.held()) return { status: 'busy' };
       const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
       return updated?.status === 'active' ? { status: 'updated', group: updated } : { status: 'unknown' };
     },

@@ -268,18 +268,25 @@ describe('logger redaction', () => {
   });
 
   it('cuts a string longer than 8,192 characters once scrubbed, saying how much was left out', () => {
-    const long = `Bearer ${'k1'.repeat(8)} ${'a.'.repeat(100_000)}`;
+    const long = `Bearer ${'k1'.repeat(8)} ${'word '.repeat(40_000)}`;
     const { message } = redactFields({ message: long }) as { message: string };
-    expect(message.startsWith('Bearer [redacted] a.a.')).toBe(true);
-    expect(message).toMatch(/… \[\d+ more characters\]$/);
-    expect(message.length).toBeLessThan(MAX_LOGGED_STRING + 40);
+    expect(message.startsWith('Bearer [redacted] word word')).toBe(true);
+    expect(message).toBe(`${message.slice(0, MAX_LOGGED_STRING)}… [cut: ${long.length} characters in all]`);
+    expect(message.length).toBe(MAX_LOGGED_STRING + `… [cut: ${long.length} characters in all]`.length);
     // Text past the cut is never logged, secrets included; one the cut splits is scrubbed whole first.
     expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING)}https://u:LATE-SECRET@h` }).m).not.toContain('LATE-SECRET');
     expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING - 30)} https://user:supersecretpassword@host/x` }).m).not.toContain('supersecret');
     const basic = Buffer.from('user:password').toString('base64');
     expect(redactFields({ m: `${'x'.repeat(MAX_LOGGED_STRING - 19)} Basic ${basic}` }).m).not.toContain(basic.slice(0, 12));
-    // The count covers what was never scrubbed either.
-    expect(redactFields({ m: 'y'.repeat(1_000_000) }).m).toBe(`${'y'.repeat(MAX_LOGGED_STRING)}… [${1_000_000 - MAX_LOGGED_STRING} more characters]`);
+    // A huge value is scrubbed up to its last whitespace within 12,288 characters: a run
+    // without whitespace (which any credential is) is never shown half-scrubbed.
+    expect(redactFields({ m: 'y'.repeat(1_000_000) }).m).toBe('… [cut: 1000000 characters in all]');
+    const token = `Bearer ${'A'.repeat(12_258)} see https://admin:hunter2secret@db.example.com/x ${'z '.repeat(5_000)}`;
+    const shown = redactFields({ m: token }).m as string;
+    expect(shown).not.toMatch(/hunt|admin:/);
+    expect(shown.endsWith(`… [cut: ${token.length} characters in all]`)).toBe(true);
+    const short = `Bearer ${'A'.repeat(12_288)} tail-text`;
+    expect(redactFields({ m: short }).m).toBe(`Bearer… [cut: ${short.length} characters in all]`);
   });
 
   it('redacts a Basic or Bearer token of letters only (base64 of aladdin:open has no digit)', () => {

@@ -15,7 +15,7 @@ import {
   type Tenant,
   toNodeListener,
 } from '@org/maestrano-sdk';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONTROL_CURSOR } from '../../src/sync/control.js';
 import { groupSyncLockKey } from '../../src/sync/engine.js';
 import { FakeConnec } from './fake-connec.js';
@@ -329,6 +329,31 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     expect(await platformToggle).toMatchObject({ status: 200, json: { sync_enabled: false } });
     expect(refusals).toBeGreaterThan(0);
     expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { entities: { items: { inbound: false } }, enabled: false } });
+  });
+
+  it('mno.sync.updateGroupSettings whose lock lapsed while its update ran (a paused process) writes nothing over a toggle made meanwhile', async () => {
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      const s = setup([testTenant()], { storage: memoryAdapter({ clock: () => new Date(Date.now()) }) });
+      await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+      let toggled = 0;
+      const app = s.mno.sync.updateGroupSettings({
+        tenant: TENANT,
+        groupId: GROUP,
+        update: async (settings) => {
+          offset += 31_000; // paused past the lock's 30 s: another instance toggles meanwhile
+          toggled = (await toggle()).status;
+          return { ...settings, mine: true };
+        },
+      });
+      await expect(app).rejects.toMatchObject({ name: 'SyncError', message: expect.stringMatching(/retry/) });
+      expect(toggled).toBe(200);
+      expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold', sync: { enabled: false } });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('mno.sync.updateGroupSettings: an unknown or cancelled group is a SyncError and nothing is stored', async () => {
