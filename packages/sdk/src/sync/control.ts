@@ -398,7 +398,22 @@ export function createSyncControl(deps: SyncControlDeps) {
     // group's initial import completed, with no import waiting or running (an earlier one ended),
     // the import is enqueued again.
     if (enabled) await storage.jobs.wake(syncEnabledWaitKey(group.tenant, group.groupId));
-    if (enabled && !(await initialImportDone(group.tenant, group.groupId))) {
+    const imported = enabled && (await initialImportDone(group.tenant, group.groupId));
+    if (imported) {
+      // The app's pushes while the sync was off were skipped: push what changed since (the
+      // outbound half again; unchanged records are not sent). Polls read what Connec! changed.
+      const now = runtime.clock().getTime();
+      await storage.jobs.enqueue({
+        type: JobTypes.syncImport,
+        tenant: group.tenant,
+        groupId: group.groupId,
+        payload: { tenant: group.tenant, groupId: group.groupId, full: false, outbound: true },
+        dedupeKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound:${now}`,
+        orderingKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}`,
+      });
+      logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant: group.tenant, groupId: group.groupId });
+    }
+    if (enabled && !imported) {
       const current = await trackedJob(group.tenant, group.groupId);
       if (!current || !(leased(current) || waiting(current))) {
         const started = await enqueueStart(group.tenant, group.groupId, false);

@@ -1602,14 +1602,24 @@ export class SyncEngine {
       signal?: AbortSignal | undefined;
       onProgress?: (progress: { entity: string; done: number; total: number | null }) => void;
       heartbeat?: () => Promise<boolean>;
+      /**
+       * Only the outbound half, over every local record again (`local.list`): what changed
+       * since its last push is pushed, the rest is skipped as unchanged. What catches Connec!
+       * up with edits made while the group's sync (or an entity's outbound switch) was off,
+       * which were answered `skipped`.
+       */
+      outboundOnly?: boolean;
     } = {},
   ): Promise<SyncReport> {
     return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
       for (const entity of this.deps.connector.entities) {
         if (!entity.outbound || !entity.list || !this.enabled(scope, entity, 'outbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
-        await this.importOutbound(scope, entity, report, failures, options.full ?? false, options.signal, keepAlive);
+        // A catch-up pass has a cursor of its own: the initial import's stays complete.
+        const pass = options.outboundOnly ? { full: true, kind: 'outbound.catchup' } : { full: options.full ?? false, kind: 'import.outbound' };
+        await this.importOutbound(scope, entity, report, failures, pass.full, options.signal, keepAlive, pass.kind);
       }
+      if (options.outboundOnly) return;
       for (const entity of this.deps.connector.importOrder) {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
@@ -1797,8 +1807,9 @@ export class SyncEngine {
     full: boolean,
     signal: AbortSignal | undefined,
     keepAlive: () => Promise<void>,
+    kind = 'import.outbound',
   ): Promise<void> {
-    const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'import.outbound' };
+    const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind };
     if (full) await this.deps.storage.cursors.reset(key);
     const cursor = await this.deps.storage.cursors.get(key);
     if (cursor?.complete || !entity.list) return;

@@ -137,6 +137,14 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * for 10 s (retry).
    */
   updateGroupSettings(args: { tenant: string; groupId: string; update: (settings: JsonObject) => JsonObject | Promise<JsonObject> }): Promise<GroupRecord>;
+  /**
+   * Pushes, now, every local record (`local.list` of each outbound entity) that changed since
+   * its last push; the others are skipped as unchanged. Pushes made while the group's sync or an
+   * entity's outbound switch was off were answered `skipped`: switching the sync back on with
+   * `toggle_sync` runs this as a job by itself; call it after switching an entity's outbound
+   * direction back on yourself. Throws as `importGroup` does.
+   */
+  pushChanged(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
   /** Enqueues a durable import job (deduplicated per group unless `full`). */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /**
@@ -651,6 +659,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const importHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.import job ${job.id} has no tenant/group`);
     const full = isObject(job.payload) && job.payload.full === true;
+    // A catch-up of the app's changes (queued when the sync is switched back on).
+    const outboundOnly = isObject(job.payload) && job.payload.outbound === true;
     // Its tenant missing from the tenant list (a refresh without it): wait for it to come back.
     if (!runtime.tenants.get(job.tenant)) {
       throw new JobDeferral(`tenant ${job.tenant} is not in the current tenant list`, { retryInMs: TENANT_MISSING_RETRY_MS });
@@ -670,7 +680,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return;
     }
     try {
-      await engine.importGroup(job.tenant, job.groupId, { full, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       // The group's sync is switched off: the import waits (neither done, which would keep its
@@ -789,6 +799,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
     },
     purgeGroup: (args) => purge.purgeGroup(args),
+    pushChanged({ tenant, groupId, signal }) {
+      return engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
+    },
     async updateGroupSettings({ tenant, groupId, update }) {
       const result = await updateGroupSettings(runtime, tenant, groupId, (settings) => update(settings));
       if (result.status === 'unknown') throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);

@@ -356,6 +356,53 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     }
   });
 
+  it('an app edit pushed while the sync is off (skipped) reaches Connec! once the sync is switched back on; unchanged records are not sent', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    s.connec.seed(GROUP, 'organizations', { name: 'Globex' }, 'o2');
+    await start();
+    await s.drain();
+    expect([...s.app.companies.values()].map((c) => c.name).sort()).toEqual(['Acme', 'Globex']);
+    expect((await toggle()).json).toMatchObject({ sync_enabled: false });
+
+    // The app renames Acme while the sync is off: the push is skipped.
+    const acme = [...s.app.companies.values()].find((c) => c.name === 'Acme');
+    if (!acme) throw new Error('Acme was not imported');
+    s.app.companies.set(acme.id, { ...acme, name: 'Acme Ltd' });
+    const skipped = await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: { ...acme, name: 'Acme Ltd' } });
+    expect(skipped.status).toBe('skipped');
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme');
+
+    const batchesBefore = s.connec.batches.length;
+    expect((await toggle()).json).toMatchObject({ sync_enabled: true });
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+    expect(s.connec.find(GROUP, 'organizations', 'o2')?.name).toBe('Globex');
+    // Only the renamed record was sent.
+    const sent = s.connec.batches.slice(batchesBefore).flat();
+    expect(sent.map((op) => ({ method: op.method, collection: op.collection, name: op.record.name }))).toEqual([{ method: 'put', collection: 'organizations', name: 'Acme Ltd' }]);
+    expect(await jobCounts(s.storage, JobTypes.syncImport)).toMatchObject({ dead: 0, pending: 0 });
+    // The initial import is still reported complete (the catch-up keeps a cursor of its own).
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('mno.sync.pushChanged pushes what changed since the last push, and only that', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    await start();
+    await s.drain();
+    const acme = [...s.app.companies.values()][0];
+    if (!acme) throw new Error('Acme was not imported');
+    const quiet = await s.mno.sync.pushChanged({ tenant: TENANT, groupId: GROUP });
+    expect(quiet.entities.companies).toMatchObject({ pushed: 0, failed: 0 });
+    s.app.companies.set(acme.id, { ...acme, name: 'Acme Holdings' });
+    const report = await s.mno.sync.pushChanged({ tenant: TENANT, groupId: GROUP });
+    expect(report.entities.companies).toMatchObject({ pushed: 1, failed: 0 });
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Holdings');
+  });
+
   it('mno.sync.updateGroupSettings: an unknown or cancelled group is a SyncError and nothing is stored', async () => {
     const s = setup();
     await expect(s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: 'cld-none', update: (x) => x })).rejects.toMatchObject({
