@@ -181,7 +181,11 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
       prisma.contact.count({ where }),
       importRunning(who.company),
     ]);
-    const flash = c.req.query('saved') ? 'Contact saved and shared with Connec!.' : undefined;
+    const saved = c.req.query('saved');
+    // `later`: the push was skipped (the company's sync is switched off); the SDK pushes the
+    // change once the sync is switched back on.
+    const flash =
+      saved === 'later' ? 'Contact saved. It will be shared with Connec! once sync is switched back on.' : saved ? 'Contact saved and shared with Connec!.' : undefined;
     return html(
       c,
       contactsPage(
@@ -242,7 +246,7 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
         400,
       );
     }
-    return c.redirect('/contacts?saved=1', 303);
+    return c.redirect(result.status === 'skipped' ? '/contacts?saved=later' : '/contacts?saved=1', 303);
   });
 
   app.get('/accounts', async (c) => {

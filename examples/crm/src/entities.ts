@@ -139,6 +139,18 @@ export function crmConnector(prisma: CrmPrisma) {
         const c = await prisma.contact.findFirst({ where: { id, companyId: await companyIdOf(prisma, ctx) } });
         return c && toContactData(c);
       },
+      // The company's contacts, for the outbound half of an import and for the catch-up the
+      // SDK runs when Maestrano switches the sync back on (edits saved while it was off).
+      async *list(ctx) {
+        const companyId = await companyIdOf(prisma, ctx);
+        let after: string | undefined;
+        for (;;) {
+          const page = await prisma.contact.findMany({ where: { companyId, ...(after ? { id: { gt: after } } : {}) }, orderBy: { id: 'asc' }, take: 200 });
+          if (page.length === 0) return;
+          yield page.map(toContactData);
+          after = page[page.length - 1]?.id;
+        }
+      },
     },
   });
 
