@@ -256,7 +256,17 @@ export class Store {
       list.push(ext);
     }
     this.idMaps.set(uuid, list);
-    this.externalIndex.set(Store.externalKey(groupId, scope, ext), uuid);
+    // The id moves from another record (a placeholder reserved for it, say): that record's
+    // list loses it too, in memory and in the data file, or a restart (which replays the
+    // lists in write order) could give the id back to the older owner.
+    const key = Store.externalKey(groupId, scope, ext);
+    const previous = this.externalIndex.get(key);
+    if (previous !== undefined && previous !== uuid) {
+      const kept = (this.idMaps.get(previous) ?? []).filter((e) => !(e.provider === ext.provider && e.realm === ext.realm && e.id === ext.id));
+      this.idMaps.set(previous, kept);
+      this.#write('idmap', previous, { scope, group: groupId, ids: kept });
+    }
+    this.externalIndex.set(key, uuid);
     this.#write('idmap', uuid, { scope, group: groupId, ids: list });
   }
 
