@@ -46,6 +46,8 @@ export interface SyncControlDeps {
 export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
 /** The cursor entity and kind the import and poll handlers touch when a run of the group succeeds. */
 export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const;
+/** Cursor (entity `*`) holding the job id of the last catch-up a toggle enqueued. */
+export const CATCH_UP_CURSOR = { entity: '*', kind: 'sync.catchup' } as const;
 
 /**
  * Records that an import or poll of the group just succeeded (for the status endpoint): a
@@ -191,6 +193,13 @@ export function createSyncControl(deps: SyncControlDeps) {
 
   const cursorKey = (tenant: string, groupId: string): CursorKey => ({ tenant, groupId, ...CONTROL_CURSOR });
 
+  /** The last catch-up job a toggle enqueued (null when none, or purged since). */
+  const trackedCatchUp = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
+    const cursor = await storage.cursors.get({ tenant, groupId, ...CATCH_UP_CURSOR });
+    const jobId = cursor?.data.jobId;
+    return typeof jobId === 'string' ? storage.jobs.get(jobId) : null;
+  };
+
   /** The job the last start enqueued (null when none, or purged from the job store since). */
   const trackedJob = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
     const cursor = await storage.cursors.get(cursorKey(tenant, groupId));
@@ -223,18 +232,13 @@ export function createSyncControl(deps: SyncControlDeps) {
     const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
     const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
     const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
-    let covered = 0;
-    for (const entity of engine.connector.entities) {
-      if (!entity.outbound || !entity.list || !engine.enabled(scope, entity, 'outbound')) continue;
-      covered++;
-      if (!complete.has(`import.outbound\u0000${entity.name}`)) return false;
-    }
-    for (const entity of engine.connector.importOrder) {
-      if (!engine.enabled(scope, entity, 'inbound')) continue;
-      covered++;
-      if (!complete.has(`import\u0000${entity.name}`)) return false;
-    }
-    return covered > 0;
+    // The inbound half runs after the outbound one, so its checkpoints tell on their own; the
+    // outbound ones only count for a connector without inbound entities (an entity that gains
+    // `local.list` later must not make an imported group look not imported).
+    const inbound = engine.connector.importOrder.filter((entity) => engine.enabled(scope, entity, 'inbound'));
+    if (inbound.length > 0) return inbound.every((entity) => complete.has(`import\u0000${entity.name}`));
+    const outbound = engine.connector.entities.filter((entity) => entity.outbound && entity.list && engine.enabled(scope, entity, 'outbound'));
+    return outbound.length > 0 && outbound.every((entity) => complete.has(`import.outbound\u0000${entity.name}`));
   };
 
   /** The group's newest dead import or poll job, from the tenant's newest dead letters. */
@@ -402,16 +406,23 @@ export function createSyncControl(deps: SyncControlDeps) {
     if (imported) {
       // The app's pushes while the sync was off were skipped: push what changed since (the
       // outbound half again; unchanged records are not sent). Polls read what Connec! changed.
-      const now = runtime.clock().getTime();
-      await storage.jobs.enqueue({
+      // One catch-up waiting at a time, however often the sync is switched off and on: the
+      // group's catch-up key, or (once that job has finished) one keyed by the time.
+      const input = {
         type: JobTypes.syncImport,
         tenant: group.tenant,
         groupId: group.groupId,
         payload: { tenant: group.tenant, groupId: group.groupId, full: false, outbound: true },
-        dedupeKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound:${now}`,
         orderingKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}`,
-      });
-      logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant: group.tenant, groupId: group.groupId });
+      };
+      const key = `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound`;
+      const last = await trackedCatchUp(group.tenant, group.groupId);
+      if (!last || !(leased(last) || waiting(last))) {
+        const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
+        const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
+        await storage.cursors.advance({ tenant: group.tenant, groupId: group.groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);
+        logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant: group.tenant, groupId: group.groupId });
+      }
     }
     if (enabled && !imported) {
       const current = await trackedJob(group.tenant, group.groupId);

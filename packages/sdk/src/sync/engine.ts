@@ -1285,7 +1285,21 @@ export class SyncEngine {
    * the last successful push are not sent again, so after a partial failure only the failed
    * ones are retried.
    */
-  async pushRecords(scope: GroupScope, entity: AnyEntity, records: readonly unknown[], signal?: AbortSignal, recovering = false): Promise<PushItemResult[]> {
+  async pushRecords(
+    scope: GroupScope,
+    entity: AnyEntity,
+    records: readonly unknown[],
+    signal?: AbortSignal,
+    recovering = false,
+    /**
+     * A catch-up pass (records read from `local.list`, not handed over by the app): per record,
+     * when its page was requested. A record synced since (pushed by the app, or a Connec!
+     * version written) is left alone, as its listed copy may be older; and one whose content is
+     * what was last agreed is not sent, even with an error noted on its map (an inbound version
+     * the app failed to apply must not be overwritten by the app's unchanged copy).
+     */
+    catchUp?: { listedAt: readonly Date[] },
+  ): Promise<PushItemResult[]> {
     const outbound = entity.outbound;
     if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
     const results: PushItemResult[] = [];
@@ -1352,6 +1366,11 @@ export class SyncEngine {
         results[index] = { localId, status: 'skipped', connecId: map.connecId, httpStatus: null, error: 'tombstoned' };
         continue;
       }
+      const listedAt = catchUp?.listedAt[index];
+      if (map && listedAt && map.syncedAt && map.syncedAt.getTime() >= listedAt.getTime()) {
+        results[index] = { localId, status: 'unchanged', connecId: map.connecId, httpStatus: null, error: null };
+        continue;
+      }
       const connecId = map?.connecId ?? null;
       const isCreate = connecId === null;
       const mctx = this.mapperContext(scope, entity, connecId, localId, isCreate);
@@ -1376,7 +1395,7 @@ export class SyncEngine {
         this.emitPushed(scope, entity, localId, connecId, 0, false);
         continue;
       }
-      if (map && connecId !== null && map.lastPushedHash === hash && map.lastError === null) {
+      if (map && connecId !== null && map.lastPushedHash === hash && (map.lastError === null || catchUp !== undefined)) {
         results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
         continue;
       }
@@ -1814,12 +1833,14 @@ export class SyncEngine {
     const cursor = await this.deps.storage.cursors.get(key);
     if (cursor?.complete || !entity.list) return;
     const mctx = this.mapperContext(scope, entity, null, null, false);
+    const catchingUp = kind !== 'import.outbound';
     let batch: unknown[] = [];
+    let listedAt: Date[] = [];
     let done = 0;
     const transient: PushItemResult[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const results = await this.pushRecords(scope, entity, batch, signal);
+      const results = await this.pushRecords(scope, entity, batch, signal, false, catchingUp ? { listedAt } : undefined);
       for (const r of results) {
         if (r.status === 'pushed') report.pushed++;
         if (r.status === 'failed') {
@@ -1830,12 +1851,21 @@ export class SyncEngine {
       }
       done += batch.length;
       batch = [];
+      listedAt = [];
       await keepAlive();
     };
-    for await (const item of entity.list(this.localContext(mctx, signal))) {
-      if (Array.isArray(item)) batch.push(...item);
-      else batch.push(item);
-      if (batch.length >= this.deps.options.batchSize) await flush();
+    const pages = entity.list(this.localContext(mctx, signal))[Symbol.asyncIterator]();
+    for (;;) {
+      // Taken before the page is read: anything synced from here on is newer than its copy.
+      const requestedAt = this.deps.clock();
+      const next = await pages.next();
+      if (next.done) break;
+      const items = Array.isArray(next.value) ? next.value : [next.value];
+      for (const item of items) {
+        batch.push(item);
+        listedAt.push(requestedAt);
+        if (batch.length >= this.deps.options.batchSize) await flush();
+      }
     }
     await flush();
     // A push Connec! may accept on a retry must not be given up: the inbound half would import

@@ -138,8 +138,9 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    */
   updateGroupSettings(args: { tenant: string; groupId: string; update: (settings: JsonObject) => JsonObject | Promise<JsonObject> }): Promise<GroupRecord>;
   /**
-   * Pushes, now, every local record (`local.list` of each outbound entity) that changed since
-   * its last push; the others are skipped as unchanged. Pushes made while the group's sync or an
+   * Reads what Connec! changed (a poll, under the conflict policies), then pushes every local
+   * record (`local.list` of each outbound entity) that changed since its last push; the others
+   * are skipped as unchanged. Returns the push pass's report. Pushes made while the group's sync or an
    * entity's outbound switch was off were answered `skipped`: switching the sync back on with
    * `toggle_sync` runs this as a job by itself; call it after switching an entity's outbound
    * direction back on yourself. Throws as `importGroup` does.
@@ -680,6 +681,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return;
     }
     try {
+      // A catch-up reads what Connec! changed first (a poll, with the conflict policies), so
+      // that a newer edit made there meanwhile is weighed, not overwritten by the app's copy.
+      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
       await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
@@ -687,6 +691,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // dedupe key and start the poll chain with nothing imported, nor failed). toggle_sync wakes
       // it; a switch made through storage is seen at the next retry.
       if (error instanceof SyncDisabledError) {
+        // A catch-up has nothing to wait for: switching the sync back on enqueues another.
+        if (outboundOnly) {
+          logger.info('sync: catch-up of a group whose sync is off again ended (the next switch-on enqueues one)', { tenant: job.tenant, groupId: job.groupId });
+          return;
+        }
         // Switched back on since the run read the settings (toggle_sync's wake found this job
         // still running): try again shortly rather than in an hour.
         const now = await runtime.storage.groups.get(job.tenant, job.groupId).catch(() => null);
@@ -799,7 +808,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
     },
     purgeGroup: (args) => purge.purgeGroup(args),
-    pushChanged({ tenant, groupId, signal }) {
+    async pushChanged({ tenant, groupId, signal }) {
+      // What Connec! changed first, under the conflict policies (see the catch-up job).
+      await engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
       return engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
     },
     async updateGroupSettings({ tenant, groupId, update }) {

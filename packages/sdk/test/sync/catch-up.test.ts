@@ -1,0 +1,242 @@
+// The catch-up that toggle_sync enqueues when the sync is switched back on (a poll, then the
+// outbound half again) and mno.sync.pushChanged: what the app changed while the sync was off
+// reaches Connec!, under the conflict policy, without overwriting newer versions on either side.
+import {
+  createMaestrano,
+  defineConnector,
+  defineEntity,
+  JobTypes,
+  type Maestrano,
+  memoryAdapter,
+  type StorageAdapter,
+  staticTenants,
+} from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { FakeConnec } from './fake-connec.js';
+import { API_ID, API_KEY, drainer, GROUP, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
+
+interface Co {
+  id: string;
+  name: string;
+  updatedAt: Date;
+}
+type CoData = { id?: string; name: string; updatedAt?: Date };
+
+/** An app with companies <-> organizations: list, get, localUpdatedAt, default conflict policy (newest-wins). */
+function setup(opts: { batchSize?: number; between?: (i: number) => Promise<void>; failUpdateName?: string; clock?: () => Date; noList?: boolean; storage?: StorageAdapter; connec?: FakeConnec } = {}) {
+  const rows = new Map<string, Co>();
+  let seq = 0;
+  const keys = new Map<string, string>();
+  const companies = defineEntity({
+    name: 'companies',
+    connec: 'organizations',
+    direction: 'both',
+    matchingFields: ['name'],
+    toLocal: (org: Record<string, unknown>): CoData => ({ name: String(org.name ?? ''), updatedAt: new Date() }),
+    toConnec: (c: CoData) => ({ name: c.name }),
+    localId: (c: CoData) => c.id ?? '',
+    localUpdatedAt: (c: CoData) => c.updatedAt ?? null,
+    local: {
+      create: async (data, ctx) => {
+        const known = keys.get(ctx.idempotencyKey);
+        if (known) return { id: known };
+        const id = `co-${++seq}`;
+        rows.set(id, { id, name: data.name, updatedAt: new Date() });
+        keys.set(ctx.idempotencyKey, id);
+        return { id };
+      },
+      update: async (id, data) => {
+        const row = rows.get(id);
+        if (!row) return { gone: true };
+        if (opts.failUpdateName !== undefined && data.name === opts.failUpdateName) throw new Error('app refused the write');
+        rows.set(id, { ...row, name: data.name, updatedAt: new Date() });
+        return undefined;
+      },
+      get: async (id) => {
+        const row = rows.get(id);
+        return row ? { ...row } : null;
+      },
+      ...(opts.noList ? {} : { async *list() {
+        // One page read at once (like the CRM's 200-row pages), handed out record by record.
+        const snapshot = [...rows.values()].map((r) => ({ ...r }));
+        for (const [i, r] of snapshot.entries()) {
+          if (i > 0 && opts.between) await opts.between(i);
+          yield r;
+        }
+      } }),
+    },
+  });
+  const storage: StorageAdapter = opts.storage ?? memoryAdapter(opts.clock ? { clock: opts.clock } : {});
+  const connec = opts.connec ?? new FakeConnec(ORG_UID);
+  const mno: Maestrano = createMaestrano({
+    tenants: staticTenants([testTenant()]),
+    storage,
+    provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
+    onLogin: () => new Response('ok'),
+    logger: silentLogger,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    connector: defineConnector({ entities: [companies] }),
+    sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...(opts.batchSize ? { batchSize: opts.batchSize } : {}) },
+  });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await mno.handler(
+      new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations${path}`, {
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+    );
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+  return {
+    rows,
+    storage,
+    connec,
+    mno,
+    drain: drainer(mno.worker, storage),
+    start: () => call('POST', '', { group_id: GROUP }),
+    toggle: () => call('PUT', '/toggle_sync', { group_id: GROUP }),
+    status: () => call('GET', `/${GROUP}`),
+  };
+}
+
+async function provision(storage: StorageAdapter) {
+  const claim = await storage.groups.claim(TENANT, GROUP, { owner: 'test', ttlMs: 60_000 });
+  if (claim.state !== 'claimed') throw new Error('group already provisioned');
+  await storage.groups.complete(TENANT, GROUP, 'test', { companyId: 'co', orgUid: ORG_UID, settings: {} });
+}
+
+async function imported(s: ReturnType<typeof setup>) {
+  await provision(s.storage);
+  s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+  s.connec.seed(GROUP, 'organizations', { name: 'Globex' }, 'o2');
+  await s.start();
+  await s.drain();
+  expect([...s.rows.values()].map((r) => r.name).sort()).toEqual(['Acme', 'Globex']);
+}
+
+const byName = (s: ReturnType<typeof setup>, name: string) => {
+  const row = [...s.rows.values()].find((r) => r.name === name);
+  if (!row) throw new Error(`no ${name}`);
+  return row;
+};
+
+describe('toggle_sync catch-up and mno.sync.pushChanged', () => {
+  it('a Connec! edit made while the sync was off, newer than the app edit, wins under newest-wins (the catch-up polls first)', async () => {
+    const s = setup();
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+
+    // While off: the app renames Acme (push skipped) ...
+    const acme = byName(s, 'Acme');
+    const edited = { ...acme, name: 'Acme Ltd', updatedAt: new Date() };
+    s.rows.set(acme.id, edited);
+    expect((await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: edited })).status).toBe('skipped');
+    // ... and later another app renames it in Connec! (newer).
+    s.connec.setClock(new Date(Date.now() + 3_600_000).toISOString());
+    s.connec.edit(GROUP, 'organizations', 'o1', { name: 'Acme Corp' });
+
+    // Switched back on: the catch-up runs, then the next poll.
+    await s.toggle();
+    await s.drain();
+    await s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+
+    // Newest-wins (the entity's policy) keeps Connec!'s newer "Acme Corp" on both sides.
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Corp');
+    expect(s.rows.get(acme.id)?.name).toBe('Acme Corp');
+  });
+
+  it('an app edit pushed while the catch-up runs is not overwritten in Connec! by the older listed copy', async () => {
+    let hook: ((i: number) => Promise<void>) | null = null;
+    const s = setup({ batchSize: 1, between: async (i) => hook?.(i) });
+    await imported(s);
+    await s.toggle();
+    const acme = byName(s, 'Acme');
+    const globex = byName(s, 'Globex');
+    // While off: both edited (pushes skipped).
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    s.rows.set(globex.id, { ...globex, name: 'Globex v1', updatedAt: new Date() });
+    // While the catch-up pushes its first batch, a user saves Globex again; the app pushes it.
+    hook = async () => {
+      hook = null;
+      const v2 = { ...globex, name: 'Globex v2', updatedAt: new Date() };
+      s.rows.set(globex.id, v2);
+      const r = await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: v2 });
+      expect(r.status).toBe('pushed');
+    };
+    await s.toggle();
+    await s.drain();
+    await s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(s.rows.get(globex.id)?.name).toBe('Globex v2');
+    // Connec! must hold the app's latest version.
+    expect(s.connec.find(GROUP, 'organizations', 'o2')?.name).toBe('Globex v2');
+  });
+
+  it('a Connec! version the app failed to apply (an error on its map) is not reverted by the catch-up', async () => {
+    const s = setup({ failUpdateName: 'Acme Corp' });
+    await imported(s);
+    // Another app renames Acme in Connec!; the app's write of it fails (the record job dies).
+    s.connec.edit(GROUP, 'organizations', 'o1', { name: 'Acme Corp' });
+    const o1 = s.connec.find(GROUP, 'organizations', 'o1');
+    const res = await s.mno.handler(
+      new Request(`http://127.0.0.1/maestrano/connec/notifications/${TENANT}`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ organizations: [o1] }),
+      }),
+    );
+    expect(res.status).toBeLessThan(300);
+    await s.drain();
+    expect((await s.storage.jobs.counts()).dead).toBeGreaterThan(0);
+    expect(byName(s, 'Acme')).toBeTruthy(); // app still holds the old name; nobody edited it in the app
+    // The sync is switched off and on again (no app edit in between).
+    await s.toggle();
+    await s.toggle();
+    await s.drain();
+    // The catch-up pushes "what the app changed": the app changed nothing, Connec! keeps the other app's edit.
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Corp');
+  });
+
+  it('switched on and off repeatedly: one catch-up waits at a time, one left while off ends quietly (no dead letter)', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const s = setup({ clock });
+    await imported(s);
+    await s.toggle(); // off
+    await s.toggle(); // on: a catch-up
+    await s.toggle(); // off
+    await s.toggle(); // on: that catch-up is still waiting, no second one
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+    await s.toggle(); // off
+    for (let h = 0; h < 10; h++) {
+      await s.drain(3);
+      offset += 3_600_001;
+    }
+    await s.drain(3);
+    expect((await s.mno.sync.deadLetters({})).filter((d: { type: string }) => d.type === JobTypes.syncImport)).toHaveLength(0);
+    // Back on with an edit made while off: a new catch-up pushes it.
+    const acme = byName(s, 'Acme');
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    await s.toggle();
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+
+  it('an entity that gains local.list after the import does not make the imported group look not imported', async () => {
+    const before = setup({ noList: true });
+    await provision(before.storage);
+    before.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    await before.start();
+    await before.drain();
+    expect((await before.status()).json).toMatchObject({ status: 'SUCCESS' });
+    // Deploy of the version with `list` (same storage, same Connec!).
+    const after = setup({ storage: before.storage, connec: before.connec });
+    const counts = await after.storage.jobs.counts();
+    expect(counts.pending + counts.running).toBe(0);
+    expect((await after.status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+});
