@@ -241,6 +241,18 @@ export function createSyncControl(deps: SyncControlDeps) {
     return outbound.length > 0 && outbound.every((entity) => complete.has(`import.outbound\u0000${entity.name}`));
   };
 
+  /**
+   * Whether an outbound entity with `local.list` has no complete outbound checkpoint (added to
+   * the connector after the group's import): a start then runs the import, whose outbound half
+   * pushes its records (the rest of the import resumes from its complete checkpoints).
+   */
+  const outboundHalfMissing = async (tenant: string, groupId: string): Promise<boolean> => {
+    const found = await engine.scope(tenant, groupId);
+    if (!found) return false;
+    const complete = new Set((await storage.cursors.list(tenant, groupId)).filter((c) => c.complete && c.kind === 'import.outbound').map((c) => c.entity));
+    return engine.connector.entities.some((entity) => entity.outbound && entity.list && engine.enabled(found, entity, 'outbound') && !complete.has(entity.name));
+  };
+
   /** The group's newest dead import or poll job, from the tenant's newest dead letters. */
   const lastDeadLetter = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
     let newest: JobRecord | null = null;
@@ -303,7 +315,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       return { jobId, type: JobTypes.syncImport };
     }
     const now = runtime.clock();
-    if (await initialImportDone(tenant, groupId)) {
+    if ((await initialImportDone(tenant, groupId)) && !(await outboundHalfMissing(tenant, groupId))) {
       // A completed import is not repeated: read what changed since (an incremental poll).
       const { id } = await storage.jobs.enqueue({
         type: JobTypes.syncPoll,
@@ -416,8 +428,10 @@ export function createSyncControl(deps: SyncControlDeps) {
         orderingKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}`,
       };
       const key = `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound`;
+      // A waiting one covers this switch-on; a running one may have listed some records
+      // already, so another follows it (same ordering key).
       const last = await trackedCatchUp(group.tenant, group.groupId);
-      if (!last || !(leased(last) || waiting(last))) {
+      if (!last || !waiting(last)) {
         const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
         const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
         await storage.cursors.advance({ tenant: group.tenant, groupId: group.groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);

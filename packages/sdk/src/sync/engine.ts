@@ -1726,11 +1726,18 @@ export class SyncEngine {
   async pollGroup(
     tenantName: string,
     groupId: string,
-    options: { overlapMs: number; signal?: AbortSignal | undefined; heartbeat?: () => Promise<boolean> },
+    options: {
+      overlapMs: number;
+      signal?: AbortSignal | undefined;
+      heartbeat?: () => Promise<boolean>;
+      /** Only entities already polled or imported (a catch-up must not import an entity from scratch). */
+      existingCursorsOnly?: boolean;
+    },
   ): Promise<SyncReport> {
     return this.runLocked('poll', tenantName, groupId, options, async (scope, { entities, failures, keepAlive }) => {
       for (const entity of this.deps.connector.importOrder) {
         if (!this.enabled(scope, entity, 'inbound')) continue;
+        if (options.existingCursorsOnly && !(await this.deps.storage.cursors.get(this.pollKey(scope, entity)))) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
         await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal);
         await keepAlive();

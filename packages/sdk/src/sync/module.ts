@@ -683,7 +683,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       // A catch-up reads what Connec! changed first (a poll, with the conflict policies), so
       // that a newer edit made there meanwhile is weighed, not overwritten by the app's copy.
-      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true });
       await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
@@ -810,7 +810,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     purgeGroup: (args) => purge.purgeGroup(args),
     async pushChanged({ tenant, groupId, signal }) {
       // What Connec! changed first, under the conflict policies (see the catch-up job).
-      await engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
+      // Entities not imported yet are not read: pushing is what was asked, not an import.
+      await engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal, existingCursorsOnly: true });
       return engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
     },
     async updateGroupSettings({ tenant, groupId, update }) {

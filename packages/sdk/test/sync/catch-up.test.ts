@@ -240,3 +240,130 @@ describe('toggle_sync catch-up and mno.sync.pushChanged', () => {
     expect((await after.status()).json).toMatchObject({ status: 'SUCCESS' });
   });
 });
+
+describe('catch-up edges', () => {
+  it('pushChanged before the initial import pushes only: nothing is read from Connec!, the app record merges (no duplicate)', async () => {
+    const s = setup();
+    await provision(s.storage);
+    // The app already holds "Acme"; Connec! holds "Acme" (o1) and an old "Old" (o2).
+    s.rows.set('app-1', { id: 'app-1', name: 'Acme', updatedAt: new Date() });
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    s.connec.seed(GROUP, 'organizations', { name: 'Old' }, 'o2');
+    const rep = await s.mno.sync.pushChanged({ tenant: TENANT, groupId: GROUP }).catch((e) => e);
+    expect(rep.failures).toEqual([]);
+    // Pushing what changed must not create local records from Connec! (that is the import's
+    // job, after its outbound half): the app's Acme is merged into o1, no local duplicate.
+    expect([...s.rows.values()].map((r) => r.name).sort()).toEqual(['Acme']);
+  });
+
+  it('on, off, on while a catch-up runs past a record: the edit made while off is pushed by the catch-up that follows', async () => {
+    let hook: ((i: number) => Promise<void>) | null = null;
+    const s = setup({ batchSize: 1, between: async (i) => hook?.(i) });
+    await imported(s);
+    await s.toggle(); // off
+    const acme = byName(s, 'Acme');
+    hook = async () => {
+      hook = null;
+      // The catch-up C1 has already listed and handled Acme (unchanged). Off, an edit, on.
+      expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+      const edited = { ...(s.rows.get(acme.id) ?? acme), name: 'Acme Ltd', updatedAt: new Date() };
+      s.rows.set(acme.id, edited);
+      expect((await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: edited })).status).toBe('skipped');
+      expect((await s.toggle()).json).toMatchObject({ sync_enabled: true });
+    };
+    await s.toggle(); // on: catch-up C1
+    await s.drain();
+    expect(hook).toBeNull();
+    await s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+  });
+
+  it('a record created from Connec! (never pushed), edited in the app while off, is pushed by the catch-up', async () => {
+    const s = setup();
+    await imported(s);
+    await new Promise((r) => setTimeout(r, 5));
+    await s.toggle();
+    const acme = byName(s, 'Acme');
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    await new Promise((r) => setTimeout(r, 5));
+    await s.toggle();
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+  });
+});
+
+function pushOnly(storage: StorageAdapter, connec: FakeConnec, withCompanies: boolean, withPeople = true) {
+  const people = new Map<string, { id: string; name: string }>([['p-1', { id: 'p-1', name: 'Ann' }]]);
+  const person = defineEntity({
+    name: 'people',
+    connec: 'people',
+    direction: 'outbound',
+    toConnec: (p: { id: string; name: string }) => ({ first_name: p.name }),
+    localId: (p: { id: string; name: string }) => p.id,
+    local: { async *list() { yield [...people.values()]; } },
+  } as never);
+  const companies = defineEntity({
+    name: 'companies',
+    connec: 'organizations',
+    direction: 'inbound',
+    toLocal: (org: Record<string, unknown>) => ({ name: String(org.name ?? '') }),
+    local: { create: async () => ({ id: `c-${Math.random()}` }), update: async () => undefined },
+  } as never);
+  const mno: Maestrano = createMaestrano({
+    tenants: staticTenants([testTenant()]),
+    storage,
+    provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
+    onLogin: () => new Response('ok'),
+    logger: silentLogger,
+    connector: defineConnector({ entities: [...(withCompanies ? [companies] : []), ...(withPeople ? [person] : [])] } as never),
+    sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 },
+  });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await mno.handler(new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations${path}`, {
+      method,
+      headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    }));
+    const text = await res.text();
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  };
+  return { people, mno, drain: drainer(mno.worker, storage), start: () => call('POST', '', { group_id: GROUP }), toggle: () => call('PUT', '/toggle_sync', { group_id: GROUP }), status: () => call('GET', `/${GROUP}`) };
+}
+
+describe('outbound-only entities', () => {
+  it('a connector with only outbound entities: import, status, toggle catch-up', async () => {
+    const storage = memoryAdapter();
+    const connec = new FakeConnec(ORG_UID);
+    await provision(storage);
+    const s = pushOnly(storage, connec, false);
+    await s.start();
+    await s.drain();
+    expect(connec.all(GROUP, 'people').map((p) => p.first_name)).toEqual(['Ann']);
+    expect(await s.status()).toMatchObject({ status: 'SUCCESS' });
+    await s.toggle();
+    s.people.set('p-1', { id: 'p-1', name: 'Anna' });
+    await s.toggle();
+    await s.drain();
+    expect(connec.all(GROUP, 'people').map((p) => p.first_name)).toEqual(['Anna']);
+    expect(await s.status()).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('an outbound-only entity added after the import: a start pushes its existing records', async () => {
+    const storage = memoryAdapter();
+    const connec = new FakeConnec(ORG_UID);
+    await provision(storage);
+    connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    // v1 of the app: companies only. Imported.
+    const v1 = pushOnly(storage, connec, true, false);
+    await v1.start();
+    await v1.drain();
+    expect(await v1.status()).toMatchObject({ status: 'SUCCESS' });
+    // v2 deploys a new outbound entity (people, with existing rows); the platform starts a sync.
+    const v2 = pushOnly(storage, connec, true, true);
+    await v2.start();
+    await v2.drain();
+    // The new entity's existing rows reach Connec! (pushed with matching_fields by the import).
+    expect(connec.all(GROUP, 'people').map((p) => p.first_name)).toEqual(['Ann']);
+  });
+});
