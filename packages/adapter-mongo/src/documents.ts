@@ -20,7 +20,7 @@
  * Internal fields (`_id`, `_rev`, `*Key` slots) never reach the contract's records.
  */
 import { Binary, ObjectId } from 'mongodb';
-import type { JsonObject, JsonValue } from '@org/maestrano-sdk';
+import { isStorableText, type JsonObject, type JsonValue, wellFormedText } from '@org/maestrano-sdk';
 import { InvalidArgumentError } from './validation.js';
 
 /** Document ids: a natural-key string or an ObjectId. */
@@ -142,7 +142,7 @@ function toJson(value: unknown, scan?: WriteScan): JsonValue {
   const writing = scan !== undefined;
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') {
-    if (scan && !storableText(value)) throw unstorable(scan.field);
+    if (scan && !isStorableText(value)) throw unstorable(scan.field);
     return value;
   }
   if (typeof value === 'boolean') return value;
@@ -166,7 +166,7 @@ function toJson(value: unknown, scan?: WriteScan): JsonValue {
       // would store it as null); in arrays `undefined` becomes null, as JSON.stringify does.
       if (v === undefined) continue;
       if (scan) {
-        if (!storableText(k)) throw unstorable(scan.field);
+        if (!isStorableText(k)) throw unstorable(scan.field);
         if (!bsonSafeKey(k)) scan.needsText = true;
       }
       Object.defineProperty(out, k, { value: toJson(v, scan), enumerable: true, writable: true, configurable: true });
@@ -220,24 +220,9 @@ function bsonSafeKey(key: string): boolean {
   return key.length > 0 && !key.startsWith('$') && !key.includes('.');
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** False for text PostgreSQL refuses (and BSON would silently alter): a NUL or an unpaired surrogate. */
-function storableText(text: string): boolean {
-  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
-}
-
 function unstorable(field: string): InvalidArgumentError {
   return new InvalidArgumentError(`${field} holds a NUL character or an unpaired UTF-16 surrogate, which storage refuses`);
 }
 
-const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/**
- * Free diagnostic text (error messages and codes) made storable: each NUL character and
- * unpaired UTF-16 surrogate becomes U+FFFD (as `String.prototype.toWellFormed` does for
- * surrogates), so recording an error never fails because of what it says.
- */
-export function wellFormedText(text: string): string {
-  return text.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\u0000', '\uFFFD');
-}
+/** The contract's rule for recorded error text (re-exported for the repositories). */
+export { wellFormedText };

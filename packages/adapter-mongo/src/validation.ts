@@ -1,3 +1,5 @@
+import { MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS } from '@org/maestrano-sdk';
+
 /**
  * Argument checks run before any I/O, so bad input changes nothing. They throw
  * `InvalidArgumentError`, which `toStorageError` turns into a `StorageError` (never a
@@ -17,24 +19,18 @@ export function checkPositiveInt(name: string, value: unknown): asserts value is
   }
 }
 
-/**
- * The storable instants, the same on every adapter: years 0000 to 9999 (a SQL adapter stores
- * ISO text, where a date outside them, `+010000-…` or `-000001-…`, no longer sorts by time).
- */
-export const MIN_INSTANT_MS = Date.parse('0000-01-01T00:00:00.000Z');
-export const MAX_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 export function checkDate(name: string, value: unknown): asserts value is Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(`${name} must be a valid Date`);
   const ms = value.getTime();
-  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
+  if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
     throw new InvalidArgumentError(`${name} must be between 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
   }
 }
 
 /** `now` + `ms` for a computed expiry (lease, claim, lock), capped at the last storable instant. */
 export function expiryAfter(now: Date, ms: number): Date {
-  return new Date(Math.min(now.getTime() + ms, MAX_INSTANT_MS));
+  return new Date(Math.min(now.getTime() + ms, MAX_STORED_INSTANT_MS));
 }
 
 export function checkOptionalDate(name: string, value: unknown): void {

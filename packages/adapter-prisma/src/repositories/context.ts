@@ -1,4 +1,4 @@
-import { StorageConflictError, StorageError, type StorageOperation } from '@org/maestrano-sdk';
+import { isStorableText, MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS, StorageConflictError, StorageError, type StorageOperation, wellFormedText } from '@org/maestrano-sdk';
 import type { Executor } from '../client.js';
 import { ADAPTER_ID } from '../errors.js';
 import type { StatisticsRefresher } from './statistics.js';
@@ -11,17 +11,12 @@ export interface RepositoryContext {
   statistics: StatisticsRefresher;
 }
 
-/**
- * The storable instants, the same on every adapter: years 0000 to 9999. SQLite stores dates
- * as ISO text and compares them as text, where a date outside them (`+010000-…`,
- * `-000001-…`) no longer sorts by time.
- */
-export const MIN_INSTANT_MS = Date.parse('0000-01-01T00:00:00.000Z');
-export const MAX_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z');
+// The storable instants (years 0000 to 9999) are the contract's: SQLite stores dates as ISO
+// text and compares them as text, where a date outside them (`+010000-…`) no longer sorts by time.
 
 /** `date` + `ms` for a computed expiry (lease, claim, lock), capped at the last storable instant. */
 export function plus(date: Date, ms: number): Date {
-  return new Date(Math.min(date.getTime() + ms, MAX_INSTANT_MS));
+  return new Date(Math.min(date.getTime() + ms, MAX_STORED_INSTANT_MS));
 }
 
 export function conflict(operation: StorageOperation, message: string): StorageConflictError {
@@ -67,18 +62,11 @@ export function positiveInt(operation: StorageOperation, name: string, value: un
 export function validDate(operation: StorageOperation, name: string, value: unknown): void {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid(operation, `${name} must be a valid Date`);
   const ms = value.getTime();
-  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
+  if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
     throw invalid(operation, `${name} must be between 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
   }
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
-
-/** False for text PostgreSQL refuses in `text` and `jsonb`: a NUL character or an unpaired UTF-16 surrogate. */
-function storableText(text: string): boolean {
-  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
-}
 
 /**
  * Refuses a JSON value holding text PostgreSQL cannot store (a NUL character or an unpaired
@@ -91,7 +79,7 @@ export function storableJson(operation: StorageOperation, name: string, value: u
   while (stack.length > 0) {
     const node = stack.pop();
     if (typeof node === 'string') {
-      if (!storableText(node)) throw unstorable(operation, name);
+      if (!isStorableText(node)) throw unstorable(operation, name);
       continue;
     }
     if (node === null || typeof node !== 'object' || seen.has(node)) continue;
@@ -101,7 +89,7 @@ export function storableJson(operation: StorageOperation, name: string, value: u
       continue;
     }
     for (const [key, child] of Object.entries(node)) {
-      if (!storableText(key)) throw unstorable(operation, name);
+      if (!isStorableText(key)) throw unstorable(operation, name);
       stack.push(child);
     }
   }
@@ -111,14 +99,8 @@ function unstorable(operation: StorageOperation, name: string): StorageError {
   return invalid(operation, `${name} holds a NUL character or an unpaired UTF-16 surrogate, which storage refuses`);
 }
 
-/**
- * Free diagnostic text (error messages and codes) made storable: each NUL character and
- * unpaired UTF-16 surrogate becomes U+FFFD (as `String.prototype.toWellFormed` does for
- * surrogates), so recording an error never fails because of what it says.
- */
-export function wellFormedText(text: string): string {
-  return text.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\u0000', '\uFFFD');
-}
+/** The contract's rule for recorded error text (re-exported for the repositories). */
+export { wellFormedText };
 
 export function claimOptions(operation: StorageOperation, options: { owner: unknown; ttlMs: unknown }): void {
   nonEmpty(operation, 'owner', options.owner);

@@ -46,8 +46,24 @@ export function checkDate(name: string, value: unknown): asserts value is Date {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** A NUL character or an unpaired UTF-16 surrogate: text PostgreSQL cannot store. */
-const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * Whether every adapter can store this text (the storage contract's rule): false for a NUL
+ * character or an unpaired UTF-16 surrogate, which PostgreSQL refuses in `text` and `jsonb`.
+ */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * Free diagnostic text (error messages and codes) made storable: each NUL character and
+ * unpaired UTF-16 surrogate becomes U+FFFD (as `String.prototype.toWellFormed` does for
+ * surrogates), so recording an error never fails because of what it says.
+ */
+export function wellFormedText(text: string): string {
+  return text.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\u0000', '\uFFFD');
+}
 
 /**
  * Refuses a JSON value holding, in any string or object key, text PostgreSQL cannot store (a
@@ -55,10 +71,10 @@ const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SU
  */
 export function checkStorableJson(name: string, value: unknown): void {
   const walk = (v: unknown): boolean => {
-    if (typeof v === 'string') return !unstorable(v);
+    if (typeof v === 'string') return isStorableText(v);
     if (v === null || typeof v !== 'object') return true;
     if (Array.isArray(v)) return v.every(walk);
-    return Object.entries(v).every(([key, child]) => !unstorable(key) && walk(child));
+    return Object.entries(v).every(([key, child]) => isStorableText(key) && walk(child));
   };
   if (!walk(value)) {
     throw new RangeError(`${name} must not hold a NUL character or an unpaired UTF-16 surrogate (in a string or a key)`);

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
 import { json } from '../http/router.js';
 import type { CursorKey, CursorRecord, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
+import type { AnyEntity } from '../entities/types.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { withStorageLock } from '../webhooks/locks.js';
 import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
@@ -193,16 +194,12 @@ export function createSyncControl(deps: SyncControlDeps) {
 
   const cursorKey = (tenant: string, groupId: string): CursorKey => ({ tenant, groupId, ...CONTROL_CURSOR });
 
-  /** The last catch-up job a toggle enqueued (null when none, or purged since). */
-  const trackedCatchUp = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
-    const cursor = await storage.cursors.get({ tenant, groupId, ...CATCH_UP_CURSOR });
-    const jobId = cursor?.data.jobId;
-    return typeof jobId === 'string' ? storage.jobs.get(jobId) : null;
-  };
-
-  /** The job the last start enqueued (null when none, or purged from the job store since). */
-  const trackedJob = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
-    const cursor = await storage.cursors.get(cursorKey(tenant, groupId));
+  /**
+   * The job a control route last enqueued and noted in the cursor `which`: the last start
+   * (`CONTROL_CURSOR`) or the last catch-up (`CATCH_UP_CURSOR`); null when none, or purged since.
+   */
+  const trackedJob = async (tenant: string, groupId: string, which: { entity: string; kind: string } = CONTROL_CURSOR): Promise<JobRecord | null> => {
+    const cursor = await storage.cursors.get({ tenant, groupId, ...which });
     const jobId = cursor?.data.jobId;
     return typeof jobId === 'string' ? storage.jobs.get(jobId) : null;
   };
@@ -221,37 +218,32 @@ export function createSyncControl(deps: SyncControlDeps) {
   const waiting = (job: JobRecord): boolean => job.status === 'pending' || (job.status === 'running' && !leased(job));
 
   /**
-   * Whether the group's initial import has completed for everything it covers now: every
-   * entity the import would push has its `import.outbound` checkpoint complete, and every
-   * entity it would read its `import` checkpoint. False when the import covers nothing.
+   * Where the group's initial import stands, from one read of its checkpoints. `done`: it has
+   * completed for everything it covers now (false when it covers nothing); the inbound half
+   * runs after the outbound one, so its checkpoints tell on their own, and the outbound ones
+   * only count for a connector without inbound entities (an entity that gains `local.list`
+   * later must not make an imported group look not imported). `outboundMissing`: an enabled
+   * outbound entity with `local.list` has no complete outbound checkpoint (added to the
+   * connector since): a start then runs the import, whose outbound half pushes its records
+   * (the rest resumes from its complete checkpoints).
    */
-  const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> => {
+  const importProgress = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<{ done: boolean; outboundMissing: boolean }> => {
     const found = await engine.scope(tenant, groupId);
-    if (!found) return false;
+    if (!found) return { done: false, outboundMissing: false };
+    const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
+    const pushed = (entity: AnyEntity) => complete.has(`import.outbound\u0000${entity.name}`);
+    const listed = engine.connector.entities.filter((entity) => entity.outbound && entity.list);
+    const outboundMissing = listed.some((entity) => engine.enabled(found, entity, 'outbound') && !pushed(entity));
     // What the import covers when the group's sync is on (the per-entity switches only).
     const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
     const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
-    const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
-    // The inbound half runs after the outbound one, so its checkpoints tell on their own; the
-    // outbound ones only count for a connector without inbound entities (an entity that gains
-    // `local.list` later must not make an imported group look not imported).
     const inbound = engine.connector.importOrder.filter((entity) => engine.enabled(scope, entity, 'inbound'));
-    if (inbound.length > 0) return inbound.every((entity) => complete.has(`import\u0000${entity.name}`));
-    const outbound = engine.connector.entities.filter((entity) => entity.outbound && entity.list && engine.enabled(scope, entity, 'outbound'));
-    return outbound.length > 0 && outbound.every((entity) => complete.has(`import.outbound\u0000${entity.name}`));
+    if (inbound.length > 0) return { done: inbound.every((entity) => complete.has(`import\u0000${entity.name}`)), outboundMissing };
+    const outbound = listed.filter((entity) => engine.enabled(scope, entity, 'outbound'));
+    return { done: outbound.length > 0 && outbound.every(pushed), outboundMissing };
   };
-
-  /**
-   * Whether an outbound entity with `local.list` has no complete outbound checkpoint (added to
-   * the connector after the group's import): a start then runs the import, whose outbound half
-   * pushes its records (the rest of the import resumes from its complete checkpoints).
-   */
-  const outboundHalfMissing = async (tenant: string, groupId: string): Promise<boolean> => {
-    const found = await engine.scope(tenant, groupId);
-    if (!found) return false;
-    const complete = new Set((await storage.cursors.list(tenant, groupId)).filter((c) => c.complete && c.kind === 'import.outbound').map((c) => c.entity));
-    return engine.connector.entities.some((entity) => entity.outbound && entity.list && engine.enabled(found, entity, 'outbound') && !complete.has(entity.name));
-  };
+  const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> =>
+    (await importProgress(tenant, groupId, cursors)).done;
 
   /** The group's newest dead import or poll job, from the tenant's newest dead letters. */
   const lastDeadLetter = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
@@ -315,7 +307,8 @@ export function createSyncControl(deps: SyncControlDeps) {
       return { jobId, type: JobTypes.syncImport };
     }
     const now = runtime.clock();
-    if ((await initialImportDone(tenant, groupId)) && !(await outboundHalfMissing(tenant, groupId))) {
+    const progress = await importProgress(tenant, groupId);
+    if (progress.done && !progress.outboundMissing) {
       // A completed import is not repeated: read what changed since (an incremental poll).
       const { id } = await storage.jobs.enqueue({
         type: JobTypes.syncPoll,
@@ -430,7 +423,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       const key = `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound`;
       // A waiting one covers this switch-on; a running one may have listed some records
       // already, so another follows it (same ordering key).
-      const last = await trackedCatchUp(group.tenant, group.groupId);
+      const last = await trackedJob(group.tenant, group.groupId, CATCH_UP_CURSOR);
       if (!last || !waiting(last)) {
         const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
         const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
