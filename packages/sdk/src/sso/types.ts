@@ -164,7 +164,10 @@ export interface ProvisioningHooks {
    * once per removal of a (user, group) membership, also when the user is still in other
    * groups: the app ends the user's access to that company (membership, sessions). Also called
    * by an SSO login whose group was cancelled while it ran, to withdraw what it granted
-   * (`blockUser` follows in virtual mode).
+   * (`blockUser` follows in virtual mode). Make it idempotent and let it accept a membership
+   * the app does not have: a removal of a known user from a known company is heard even when
+   * the SDK recorded no membership there (a login whose membership write failed after
+   * `addMembership` accepted it), with an idempotency key ending in `:unrecorded`.
    */
   removeMembership?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**

@@ -81,7 +81,9 @@ export interface AccountWebhookHooks {
   /**
    * A member was removed from the group: end the user's access to this company (delete the
    * membership, end the sessions in it). Called on every removal, also when the user is
-   * still in other groups.
+   * still in other groups, and when the SDK recorded no membership of a known user in a known
+   * group (the app may hold one it accepted before a storage failure): removing nothing must
+   * succeed.
    */
   removeMembership?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /**
@@ -369,12 +371,19 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       const answer = await withLock(userLockKey(tenant.name, uid), async () => {
         const memberships = await storage.users.listMemberships(tenant.name, { uid });
         const membership = memberships.find((m) => m.groupId === groupId);
-        if (!membership || membership.status === 'removed') {
-          if (!membership) logger.info('maestrano: member removal for an unknown membership; nothing to do', fields);
-          return SUCCESS();
-        }
+        if (membership?.status === 'removed') return SUCCESS();
         const [user, group] = await Promise.all([storage.users.get(tenant.name, uid), storage.groups.get(tenant.name, groupId)]);
         const company = group ? companyOf(group) : null;
+        if (!membership && (!user || !group)) {
+          logger.info('maestrano: member removal for an unknown membership; nothing to do', fields);
+          return SUCCESS();
+        }
+        // A known user and group without a membership record: a login whose membership write
+        // failed after the app's `addMembership` accepted it (a storage outage) leaves the app
+        // with a membership the SDK never recorded. The app's hooks still hear the removal (they
+        // are idempotent: for a user who never joined, removing nothing is the answer); the SDK
+        // has no membership to change and no seat to report.
+        const unrecorded = !membership;
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
         const otherGroups = await Promise.all(others.map((m) => storage.groups.get(tenant.name, m.groupId)));
@@ -383,7 +392,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const block = user !== null && user.status === 'active' && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
-        const removal = `${tenant.name}:${uid}:${groupId}:${membership.updatedAt.getTime()}`;
+        const removal = `${tenant.name}:${uid}:${groupId}:${membership ? membership.updatedAt.getTime() : 'unrecorded'}`;
 
         // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
         //    user's access to this company on every removal; `blockUser` follows once the
@@ -422,6 +431,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           }
           return activeSeats;
         };
+        if (unrecorded) {
+          if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+          logger.info('maestrano: member removed (no membership was recorded)', { ...fields, blocked: block });
+          return SUCCESS();
+        }
         let activeSeats: number;
         if (company && hooks.onSeatsChanged) {
           const seats = await withStorageLock(

@@ -454,14 +454,13 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(calls.blockUser[0]!.key).not.toBe(calls.blockUser[1]!.key);
     });
 
-    it('answers a replay and an unknown membership with success, changing nothing and calling no hook', async () => {
+    it('answers a replay and an unknown user or group with success, changing nothing and calling no hook', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-2', { group_id: 'cld-1', id: 'usr-2' });
       const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
       const hookCalls = calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length;
       for (const [groupId, id] of [
         ['cld-1', 'usr-2'],
-        ['cld-2', 'usr-2'],
         ['cld-1', 'usr-404'],
         ['cld-404', 'usr-1'],
       ] as const) {
@@ -474,6 +473,28 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       }
       expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
       expect(calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
+    });
+
+    it('a known user and group without a membership record: the hooks hear the removal (the app may hold one), no seat report, storage unchanged but the block', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      // usr-3 as a login whose membership write failed leaves it: recorded, no membership.
+      await provisionUser(storage, TENANT, 'usr-3', []);
+      const res = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' });
+      expect(res.status).toBe(200);
+      expect(calls.removeMembership).toEqual([
+        { user: { id: 'user-usr-3', tenant: TENANT, uid: 'usr-3' }, company: expect.objectContaining({ groupId: 'cld-2' }), key: `mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded` },
+      ]);
+      expect(calls.blockUser.map((c) => c.key)).toEqual([`mno:block-user:${TENANT}:usr-3:cld-2:unrecorded`]);
+      expect(calls.onSeatsChanged).toEqual([]);
+      expect(await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).toEqual([]);
+      expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
+
+      // usr-2 (a member of cld-1 only) removed from cld-2: heard, not blocked, nothing written.
+      const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
+      expect((await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-2', { group_id: 'cld-2', id: 'usr-2' })).status).toBe(200);
+      expect(calls.removeMembership.at(-1)!.key).toBe(`mno:remove-membership:${TENANT}:usr-2:cld-2:unrecorded`);
+      expect(calls.blockUser).toHaveLength(1);
+      expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
     });
 
     it.each(['removeMembership', 'blockUser', 'onSeatsChanged'] as const)(

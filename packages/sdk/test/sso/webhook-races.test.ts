@@ -5,7 +5,7 @@
 // a login that was in flight (PROTOCOL §5).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMaestrano, memoryAdapter, type StorageAdapter, toNodeListener } from '@org/maestrano-sdk';
+import { createMaestrano, memoryAdapter, type StorageAdapter, StorageError, toNodeListener } from '@org/maestrano-sdk';
 import { createTestIdp, type TestUser } from '@org/maestrano-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -86,7 +86,10 @@ interface App {
 let app: App | undefined;
 /** Run (once each, in order) before a users.complete reaches storage. */
 const beforeComplete: ((uid: string) => Promise<void>)[] = [];
+/** How many upcoming users.upsertMembership calls fail (the database goes away mid-login). */
+let failUpsertMembership = 0;
 afterEach(async () => {
+  failUpsertMembership = 0;
   await app?.close();
   app = undefined;
 });
@@ -103,6 +106,13 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
         const before = beforeComplete.shift();
         if (before) await before(uid);
         return inner.users.complete(tenant, uid, owner, data);
+      },
+      upsertMembership: async (tenant, uid, groupId, role) => {
+        if (failUpsertMembership > 0) {
+          failUpsertMembership--;
+          throw new StorageError('users.upsertMembership failed: connection refused', { adapterId: inner.id, operation: 'users.upsertMembership' });
+        }
+        return inner.users.upsertMembership(tenant, uid, groupId, role);
       },
     },
   };
@@ -319,6 +329,38 @@ describe('a member removal racing a login of that user', () => {
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+  });
+});
+
+describe('a member removal after a login whose membership write failed', () => {
+  it('the app accepted the membership (addMembership), storage did not record it: the removal still ends access and blocks', async () => {
+    app = await start();
+    failUpsertMembership = 1;
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(503);
+    // The app has the membership; the SDK has the user and no membership.
+    expect(app.calls).toContain('addMembership:usr-1:cld-1:Member');
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: null, user: 'active' });
+
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    expect(app.calls.slice(-2)).toEqual(['removeMembership:usr-1:cld-1', 'blockUser:usr-1']);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: null, user: 'blocked' });
+
+    // A replay hears the same hooks again (idempotent on the app's side) and changes nothing.
+    expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: null, user: 'blocked' });
+    // Maestrano adding the user back: the next login is let in again.
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
+  });
+
+  it('a user with another live membership is not blocked', async () => {
+    app = await start();
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    failUpsertMembership = 1;
+    expect(await app.login(member('usr-1', 'cld-2'))).toBe(503);
+    expect(await app.webhook('/maestrano/account/groups/cld-2/users/usr-1')).toBe(200);
+    expect(app.calls.at(-1)).toBe('removeMembership:usr-1:cld-2');
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
   });
 });
 
