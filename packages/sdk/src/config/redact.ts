@@ -5,7 +5,8 @@
  * `{ name, message }` (no stack, no own properties that may hold secrets).
  *
  * Credentials carried inside values are scrubbed too (`scrubString`), whatever the key: every
- * string (an error's message included) loses the user info of its URLs, the token after
+ * string (an error's message included) loses the user info of its URLs (also of a scheme-less
+ * `user:password@host`), the token after
  * `Basic`/`Bearer` and the value of query parameters whose name is sensitive; in a flat
  * header list (Node's `rawHeaders`: `[name, value, name, value, …]`) the value after a
  * sensitive header name (`Authorization`, `Cookie`, …) is replaced.
@@ -19,6 +20,14 @@ export const REDACTED = '[redacted]';
  * length of the text (a `\b` start inside `a.a.a…` made it quadratic).
  */
 const URL_USER_INFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#]*@/g;
+/**
+ * `user:password@host` without a scheme (a DSN in a driver's message, `app:s3cr3t@db:5432`): a
+ * run that starts after whitespace or a quote, whose first `:` comes before any `/`, and whose
+ * last `@` in the run is followed by a host. The whole user info goes. Runs start only after
+ * whitespace or quotes, which end the password too, so each character is scanned once or
+ * twice. An email (`alice@example.com`) has no `:` before its `@` and stays.
+ */
+const BARE_USER_INFO = /(?<![^\s"'`])[^\s"'`:/?#@]+:[^\s"'`/?#]*@(?=[A-Za-z0-9[])/g;
 /**
  * `Basic <token>` / `Bearer <token>` (the scheme in any case), the token being an RFC 7235
  * token68 of at least 8 characters ("Basic plan" and "bearer of" stay readable; a longer word
@@ -47,6 +56,7 @@ export function scrubString(value: string, sensitive: (key: string) => boolean):
   const bounded = value.length > MAX_LOGGED_STRING + SCRUB_MARGIN;
   const head = bounded ? value.slice(0, lastWhitespace(value, MAX_LOGGED_STRING + SCRUB_MARGIN)) : value;
   let out = head.replace(URL_USER_INFO, `$1${REDACTED}@`).replace(AUTH_SCHEME_TOKEN, `$1$2${REDACTED}`);
+  if (out.includes('@')) out = out.replace(BARE_USER_INFO, `${REDACTED}@`);
   if (out.includes('=')) {
     out = out.replace(QUERY_PARAMETER, (match, sep: string, name: string) => {
       let decoded = name;

@@ -267,6 +267,14 @@ describe('logger redaction', () => {
     expect(redactFields({ error: `could not connect to ${url}` })).toEqual({ error: 'could not connect to postgres://[redacted]@db.example.com:5432/crm' });
   });
 
+  it('scrubs a scheme-less user:password@host (a DSN in a driver message), keeping emails and times', () => {
+    expect(redactFields({ e: 'could not connect: app:s3cr3t@db.example.com:5432/crm' })).toEqual({ e: 'could not connect: [redacted]@db.example.com:5432/crm' });
+    expect(redactFields({ e: 'dsn=app:p@ss:w0rd@10.0.0.5 refused' })).toEqual({ e: '[redacted]@10.0.0.5 refused' });
+    expect(redactFields({ e: 'bad DSN "admin:hunter2@[::1]:27017"' })).toEqual({ e: 'bad DSN "[redacted]@[::1]:27017"' });
+    const kept = 'mail alice@example.com at 10:30, see https://app.example.com/a:b@c?x=1 and @org/pkg@1.0.0: done';
+    expect(redactFields({ e: kept })).toEqual({ e: kept });
+  });
+
   it('cuts a string longer than 8,192 characters once scrubbed, saying how much was left out', () => {
     const long = `Bearer ${'k1'.repeat(8)} ${'word '.repeat(40_000)}`;
     const { message } = redactFields({ message: long }) as { message: string };
