@@ -241,7 +241,11 @@ export interface IdMapRecord extends IdMapScope {
    * suppression, unchanged pushes and local-edit detection compare against it.
    */
   lastPushedHash: string | null;
-  /** Content hash of the last inbound version applied (replay detection). */
+  /**
+   * Content hash of the last inbound version applied (replay detection), or, prefixed
+   * `pushed:`, of the record Connec! answered for our last push (echo detection). Opaque to
+   * adapters: stored and returned as given.
+   */
   lastReceivedHash: string | null;
   /** Set when the record was deleted on either side; no more syncing. */
   tombstonedAt: Date | null;

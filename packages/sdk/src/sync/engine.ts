@@ -439,6 +439,8 @@ export class SyncEngine {
   private async echoOfPush(scope: GroupScope, entity: AnyEntity, record: ConnecRecord, map: IdMapRecord, connecId: string, cache: MapCache): Promise<boolean> {
     const inbound = entity.inbound;
     if (!inbound || !entity.outbound || map.lastPushedHash === null || map.localId === null) return false;
+    // Told by the mappers only when Connec!'s answer to that push is unknown (see `update`).
+    if (map.lastReceivedHash !== null) return false;
     try {
       const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
       if (missing.length > 0) return false;
@@ -574,10 +576,13 @@ export class SyncEngine {
       if (at < last) return 'stale';
       if (at === last) {
         if (map.lastReceivedHash === hash) return 'replay';
+        if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
         return confirmed ? null : SAME_INSTANT;
       }
     }
     if (map.lastReceivedHash === hash) return 'unchanged';
+    // The content Connec! answered for our last push (only Connec!-managed fields may differ).
+    if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
     return null;
   }
 
@@ -607,7 +612,12 @@ export class SyncEngine {
     const outbound = entity.outbound;
     // What both sides will agree on once this version is written (the merge below may change it).
     let agreed = this.agreedHash(entity, data, mctx);
-    if (map.lastPushedHash !== null) {
+    // Only when Connec!'s answer to our last push is unknown (no record in it, or a map
+    // written before answers were recorded) is an echo told by the mappers alone. Otherwise
+    // `staleness` compared the content with that answer already, and a version that differs
+    // from it is an edit made in Connec!, even when it maps to what we pushed: `toConnec` may
+    // send fewer fields than `toLocal` reads, and a change to one of the others must be applied.
+    if (map.lastPushedHash !== null && map.lastReceivedHash === null) {
       if (agreed === map.lastPushedHash) {
         // Acknowledged, not synced: the push that produced it already set `syncedAt`, and a
         // local edit made since must still count as one.
@@ -798,12 +808,29 @@ export class SyncEngine {
     const seen = new Set<string>();
     const since = !options.full && scope.settings.importSince ? parseTimestamp(scope.settings.importSince) : null;
     const enabled = entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
+    // The app's filter runs per record: one that throws fails that record only (as a throwing
+    // `toLocal` does), not the batch of notifications or the import page it came with.
+    const filteredOut = (record: ConnecRecord): boolean | Error => {
+      if (!entity.filter) return false;
+      try {
+        return !entity.filter(record);
+      } catch (error) {
+        return new SyncError(`The filter of entity "${entity.name}" threw: ${errorInfo(error).message}`, { cause: error });
+      }
+    };
     records.forEach((record, i) => {
       const connecId = connecIdOf(record.id);
-      if (!enabled) out[i] = { kind: 'skipped', reason: 'disabled', connecId, link: null };
-      else if (connecId === null) {
+      if (!enabled) {
+        out[i] = { kind: 'skipped', reason: 'disabled', connecId, link: null };
+        return;
+      }
+      if (connecId === null) {
         out[i] = { kind: 'failed', connecId, error: new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`) };
-      } else if (entity.filter && !entity.filter(record)) out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
+        return;
+      }
+      const filtered = filteredOut(record);
+      if (filtered instanceof Error) out[i] = { kind: 'failed', connecId, error: filtered };
+      else if (filtered) out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
       else if (seen.has(connecId)) repeats.push(i);
       else {
         seen.add(connecId);
@@ -922,7 +949,7 @@ export class SyncEngine {
             if (stale === SAME_INSTANT) stale = 'stale';
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
-              if (stale === 'unchanged') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
+              if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
               // The version applied, whose link-back failed: the retry links its sub-record ids
               // too (only that version's: they are aligned with its sub-record arrays).
               const subIds = carried?.[i];
@@ -1176,6 +1203,12 @@ export class SyncEngine {
       const payload = (items[i] as { payload: RecordJobPayload }).payload;
       return payload.full === true || payload.fetchId !== undefined;
     };
+    // A throw part way (a later entity's storage call, a lock) must not lose what the earlier
+    // entities wrote: their records are done, and their link-backs and fetches still go out
+    // below before the throw reaches the caller (which fails only the records left undecided).
+    let thrown: { error: unknown } | null = null;
+    const fetchedFor: number[] = [];
+    try {
     for (const entity of this.deps.connector.importOrder) {
       const ofEntity = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
       for (const mine of [ofEntity.filter((i) => !full(i)), ofEntity.filter(full)]) {
@@ -1196,7 +1229,10 @@ export class SyncEngine {
               results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
               return;
             }
-            if (this.deps.options.fetchMissingReferences) fetches.push(...outcome.missing);
+            if (this.deps.options.fetchMissingReferences) {
+              fetches.push(...outcome.missing);
+              fetchedFor.push(i);
+            }
             this.counters.parked++;
             this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
             results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
@@ -1209,20 +1245,39 @@ export class SyncEngine {
         });
       }
     }
+    } catch (error) {
+      thrown = { error };
+    }
     // Records of entities without an inbound direction: nothing to apply.
-    for (const i of records.keys()) {
-      if (results[i] === undefined) {
-        this.counters.skippedOther++;
-        results[i] = { done: true };
+    if (!thrown) {
+      for (const i of records.keys()) {
+        if (results[i] === undefined) {
+          this.counters.skippedOther++;
+          results[i] = { done: true };
+        }
       }
     }
-    if (fetches.length > 0) await this.requestFetch(scope, fetches);
+    if (fetches.length > 0) {
+      try {
+        await this.requestFetch(scope, fetches);
+      } catch (error) {
+        // Parked without the fetch they need: retried instead, they ask for it again.
+        for (const i of fetchedFor) results[i] = { error };
+      }
+    }
     if (links.length > 0) {
-      const failed = await this.sendLinks(
-        scope,
-        links.map((l) => l.op),
-        signal,
-      );
+      let failed: Map<number, string>;
+      try {
+        failed = await this.sendLinks(
+          scope,
+          links.map((l) => l.op),
+          signal,
+        );
+      } catch (error) {
+        // No answer for the batch: every link-back is retried (a record already linked is
+        // linked again, which changes nothing).
+        failed = new Map(links.map((_link, index) => [index, errorInfo(error).message]));
+      }
       for (const [index, message] of failed) {
         const link = links[index];
         if (!link) continue;
@@ -1240,6 +1295,7 @@ export class SyncEngine {
         } else results[link.i] = { error };
       }
     }
+    if (thrown) throw thrown.error;
   }
 
   /**
@@ -1481,10 +1537,12 @@ export class SyncEngine {
           // write (or its rollback) is what moves the agreed hash; an echo or an unchanged
           // version skipped meanwhile wrote nothing in the app and leaves it alone.
           const overtaken = current !== null && current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash;
+          // Connec!'s content after this push, as answered: its echo is recognised by it.
+          const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(contentHash(answer.record)) : null };
           await this.deps.storage.idMaps.update(
             ids,
             { localId: item.localId },
-            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied },
+            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied, ...received },
           );
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
@@ -2055,6 +2113,14 @@ export const FETCH_AGAIN_AFTER_MS = 60_000;
 
 /** `staleness`: same `updated_at` as last applied, other content (see there). */
 const SAME_INSTANT = 'same_instant' as const;
+
+/**
+ * How an id map's `lastReceivedHash` holds the content Connec! answered for our last push
+ * (kept apart from an inbound version's hash, which it never equals).
+ */
+function pushedContent(hash: string): string {
+  return `pushed:${hash}`;
+}
 
 /**
  * Whether a page of a filtered listing (polls) may be followed by another: Connec!'s
