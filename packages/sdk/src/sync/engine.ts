@@ -1919,16 +1919,18 @@ export class SyncEngine {
       listedAt = [];
       await keepAlive();
     };
+    // Taken before the lister starts: a record synced from here on (a push of the app, an
+    // inbound write) is newer than any copy the lister holds. Not per page: a lister may read
+    // a page once and yield its records one by one, each copy as old as that read.
+    const passStartedAt = this.deps.clock();
     const pages = entity.list(this.localContext(mctx, signal))[Symbol.asyncIterator]();
     for (;;) {
-      // Taken before the page is read: anything synced from here on is newer than its copy.
-      const requestedAt = this.deps.clock();
       const next = await pages.next();
       if (next.done) break;
       const items = Array.isArray(next.value) ? next.value : [next.value];
       for (const item of items) {
         batch.push(item);
-        listedAt.push(requestedAt);
+        listedAt.push(passStartedAt);
         if (batch.length >= this.deps.options.batchSize) await flush();
       }
     }

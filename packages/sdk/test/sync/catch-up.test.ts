@@ -239,6 +239,37 @@ describe('toggle_sync catch-up and mno.sync.pushChanged', () => {
     expect(counts.pending + counts.running).toBe(0);
     expect((await after.status()).json).toMatchObject({ status: 'SUCCESS' });
   });
+
+  it('a lister that yields one record at a time from a page read at once: an app edit pushed meanwhile is not overwritten by its older copy', async () => {
+    const s = setup({ batchSize: 1 });
+    await imported(s);
+    await s.toggle(); // off
+    const acme = byName(s, 'Acme');
+    const globex = byName(s, 'Globex');
+    // While off: both edited (pushes skipped).
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    s.rows.set(globex.id, { ...globex, name: 'Globex v1', updatedAt: new Date() });
+    // While the catch-up sends its first batch (Acme), a user saves Globex again; the app pushes it.
+    const batch = s.connec.batch.bind(s.connec);
+    let hooked = false;
+    s.connec.batch = async (ops) => {
+      if (!hooked && ops.some((op) => op.record.name === 'Acme Ltd')) {
+        hooked = true;
+        const v2 = { ...globex, name: 'Globex v2', updatedAt: new Date() };
+        s.rows.set(globex.id, v2);
+        const r = await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: v2 });
+        expect(r.status).toBe('pushed');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return batch(ops);
+    };
+    await s.toggle(); // on: the catch-up
+    await s.drain();
+    expect(hooked).toBe(true);
+    expect(s.rows.get(globex.id)?.name).toBe('Globex v2');
+    // Connec! must hold the app's latest version, not the copy the lister read before it.
+    expect(s.connec.find(GROUP, 'organizations', 'o2')?.name).toBe('Globex v2');
+  });
 });
 
 describe('catch-up edges', () => {
