@@ -50,11 +50,6 @@ export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const
 /** Cursor (entity `*`) holding the job id of the last catch-up a toggle enqueued. */
 export const CATCH_UP_CURSOR = { entity: '*', kind: 'sync.catchup' } as const;
 
-/**
- * Records that an import or poll of the group just succeeded (for the status endpoint): a
- * successful poll that read no change moves no checkpoint, and would otherwise leave an older
- * dead poll as the group's last outcome.
- */
 /** The per-group lock every SDK read-modify-write of a group's settings takes. */
 export function groupSettingsLockKey(tenant: string, groupId: string): string {
   return `group-settings:${tenant}:${groupId}`;
@@ -74,7 +69,14 @@ export async function updateGroupSettings(
   tenant: string,
   groupId: string,
   update: (settings: JsonObject, group: GroupRecord) => JsonObject | Promise<JsonObject>,
-  options: { waitMs?: number } = {},
+  options: {
+    waitMs?: number;
+    /**
+     * Runs under the same lock once the settings are written (with the updated group); when it
+     * throws, the error is the caller's (after whatever undo `after` did itself).
+     */
+    after?: (group: GroupRecord) => Promise<void>;
+  } = {},
 ): Promise<GroupSettingsUpdate> {
   const { storage } = runtime;
   const locked = await withStorageLock(
@@ -90,12 +92,19 @@ export async function updateGroupSettings(
       // have been made since the read, so nothing is written.
       if (!lease.held()) return { status: 'busy' };
       const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
-      return updated?.status === 'active' ? { status: 'updated', group: updated } : { status: 'unknown' };
+      if (updated?.status !== 'active') return { status: 'unknown' };
+      await options.after?.(updated);
+      return { status: 'updated', group: updated };
     },
   );
   return locked.acquired ? locked.value : { status: 'busy' };
 }
 
+/**
+ * Records that an import or poll of the group just succeeded (for the status endpoint): a
+ * successful poll that read no change moves no checkpoint, and would otherwise leave an older
+ * dead poll as the group's last outcome.
+ */
 export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, tenant: string, groupId: string): Promise<void> {
   // A second success within the same millisecond changes nothing worth a write.
   await storage.cursors.advance({ tenant, groupId, ...SUCCEEDED_CURSOR }, now.getTime(), { at: now.toISOString() }, false);
@@ -262,8 +271,16 @@ export function createSyncControl(deps: SyncControlDeps) {
     const cursors = await storage.cursors.list(group.tenant, group.groupId);
     const imported = await initialImportDone(group.tenant, group.groupId, cursors);
     // An import that ended without completing the group's checkpoints (it ran while the sync was
-    // off, or before an entity was switched on) imported nothing: not a success.
-    if (job?.status === 'done' && (job.type !== JobTypes.syncImport || imported)) candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
+    // off, or before an entity was switched on) imported nothing: not a success. Nor is a poll
+    // that ran while the sync was off (done, having read nothing): a poll counts only when a
+    // success of the group was noted (`SUCCEEDED_CURSOR`) since it was enqueued.
+    const noted = cursors.find((c) => c.entity === SUCCEEDED_CURSOR.entity && c.kind === SUCCEEDED_CURSOR.kind);
+    const succeeded = (done: JobRecord): boolean => {
+      if (done.type === JobTypes.syncImport) return imported;
+      if (done.type === JobTypes.syncPoll) return noted !== undefined && noted.updatedAt.getTime() >= done.createdAt.getTime();
+      return true;
+    };
+    if (job?.status === 'done' && succeeded(job)) candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
     if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
     const dead = await lastDeadLetter(group.tenant, group.groupId);
     if (dead && dead.id !== job?.id) candidates.push({ status: 'ERROR', ...failure(dead), at: dead.updatedAt });
@@ -301,16 +318,16 @@ export function createSyncControl(deps: SyncControlDeps) {
   };
 
   /** Enqueues what a start asks for; returns the job to track. */
-  const enqueueStart = async (tenant: string, groupId: string, full: boolean): Promise<{ jobId: string; type: string }> => {
+  const enqueueStart = async (tenant: string, groupId: string, full: boolean): Promise<{ jobId: string; type: string; created: boolean }> => {
     if (full) {
-      const { jobId } = await deps.enqueueImport({ tenant, groupId, full: true });
-      return { jobId, type: JobTypes.syncImport };
+      const { jobId, created } = await deps.enqueueImport({ tenant, groupId, full: true });
+      return { jobId, type: JobTypes.syncImport, created };
     }
     const now = runtime.clock();
     const progress = await importProgress(tenant, groupId);
     if (progress.done && !progress.outboundMissing) {
       // A completed import is not repeated: read what changed since (an incremental poll).
-      const { id } = await storage.jobs.enqueue({
+      const { id, created } = await storage.jobs.enqueue({
         type: JobTypes.syncPoll,
         tenant,
         groupId,
@@ -318,17 +335,17 @@ export function createSyncControl(deps: SyncControlDeps) {
         dedupeKey: `${JobTypes.syncPoll}:${tenant}:${groupId}:start:${now.getTime()}`,
         runAt: now,
       });
-      return { jobId: id, type: JobTypes.syncPoll };
+      return { jobId: id, type: JobTypes.syncPoll, created };
     }
     // The group's import (the one after its first login, when still stored) resumes; when
     // that one has ended (an entity added since, a failed run), a new one.
     const first = await deps.enqueueImport({ tenant, groupId });
     const existing = first.created ? null : await storage.jobs.get(first.jobId);
     if (first.created || (existing && (existing.status === 'pending' || existing.status === 'running'))) {
-      return { jobId: first.jobId, type: JobTypes.syncImport };
+      return { jobId: first.jobId, type: JobTypes.syncImport, created: first.created };
     }
     const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
-    const { id } = await storage.jobs.enqueue({
+    const { id, created } = await storage.jobs.enqueue({
       type: JobTypes.syncImport,
       tenant,
       groupId,
@@ -336,7 +353,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       dedupeKey: `${key}:start:${now.getTime()}`,
       orderingKey: key,
     });
-    return { jobId: id, type: JobTypes.syncImport };
+    return { jobId: id, type: JobTypes.syncImport, created };
   };
 
   /** Common prologue: credentials, parameters, group. */
@@ -387,59 +404,116 @@ export function createSyncControl(deps: SyncControlDeps) {
     return json(200, await answerFor(ready.group));
   };
 
+  /**
+   * The catch-up of a switch-on: the app's pushes while the sync was off were skipped, so the
+   * outbound half runs again (unchanged records are not sent); it polls Connec! first. It shares
+   * the imports' ordering key: queued behind an import, it runs after it. One catch-up waiting at
+   * a time, however often the sync is switched off and on: the group's catch-up key, or (once
+   * that job has finished) one keyed by the time. A waiting one covers this switch-on; a running
+   * one may have listed some records already, so another follows it.
+   */
+  const enqueueCatchUp = async (tenant: string, groupId: string): Promise<void> => {
+    const last = await trackedJob(tenant, groupId, CATCH_UP_CURSOR);
+    if (last && waiting(last)) return;
+    const input = {
+      type: JobTypes.syncImport,
+      tenant,
+      groupId,
+      payload: { tenant, groupId, full: false, outbound: true },
+      orderingKey: `${JobTypes.syncImport}:${tenant}:${groupId}`,
+    };
+    const key = `${JobTypes.syncImport}:${tenant}:${groupId}:outbound`;
+    const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
+    const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
+    await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);
+    logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant, groupId });
+  };
+
+  /**
+   * What a switch-on enqueues, run under the group's settings lock right after the switch is
+   * written (so two toggles never both enqueue a catch-up): the initial import again when it
+   * has not completed and none waits or runs; a catch-up when some of the app's records may have
+   * been passed already (the import completed, an import's outbound half completed, or an
+   * import runs now: its outbound half may have listed them before their edits made while
+   * off); then the wake of the imports that found the sync off.
+   */
+  const switchedOn = async (tenant: string, groupId: string): Promise<void> => {
+    const cursors = await storage.cursors.list(tenant, groupId);
+    const imported = await initialImportDone(tenant, groupId, cursors);
+    let importRuns = false;
+    if (!imported) {
+      const current = await trackedJob(tenant, groupId);
+      if (current && (leased(current) || waiting(current))) {
+        importRuns = current.type === JobTypes.syncImport && leased(current);
+      } else {
+        // The group's import (the one after its first login, when still stored) is tracked, or
+        // one is enqueued again as an earlier one ended.
+        const started = await enqueueStart(tenant, groupId, false);
+        await track(tenant, groupId, { ...started, full: false });
+        if (!started.created) {
+          const job = await storage.jobs.get(started.jobId);
+          importRuns = job !== null && job.type === JobTypes.syncImport && leased(job);
+        }
+        logger.info('sync: initial import enqueued again as the sync was switched back on', { tenant, groupId });
+      }
+    }
+    const outboundPassed = cursors.some((c) => c.kind === 'import.outbound' && c.complete);
+    if (imported || outboundPassed || importRuns) await enqueueCatchUp(tenant, groupId);
+    // Imports that found the sync off wait on this key: they run now.
+    await storage.jobs.wake(syncEnabledWaitKey(tenant, groupId));
+  };
+
   const syncToggle = async (args: HandlerArgs): Promise<Response> => {
     const ready = await prologue(args, (p) => p.group_id);
     if ('response' in ready) return ready.response;
     const { group } = ready;
+    const { tenant, groupId } = group;
     // Under the group's settings lock: the app's own settings changes (updateGroupSettings)
-    // neither undo this switch nor are undone by it.
+    // neither undo this switch nor are undone by it, and what a switch-on enqueues is decided
+    // and stored under it too. When that fails (a storage error), the switch is undone before
+    // the error answer, so the platform's retry switches it on again rather than off.
     let enabled = false;
-    const result = await updateGroupSettings(runtime, group.tenant, group.groupId, (settings) => {
-      const sync = isObject(settings.sync) ? settings.sync : {};
-      enabled = !groupSyncEnabled(settings);
-      return { ...settings, sync: { ...sync, enabled } };
-    });
+    const result = await updateGroupSettings(
+      runtime,
+      tenant,
+      groupId,
+      (settings) => {
+        const sync = isObject(settings.sync) ? settings.sync : {};
+        enabled = !groupSyncEnabled(settings);
+        return { ...settings, sync: { ...sync, enabled } };
+      },
+      {
+        after: async () => {
+          if (!enabled) return;
+          try {
+            await switchedOn(tenant, groupId);
+          } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            await undoSwitchOn(tenant, groupId).then(
+              () => logger.warn('sync: switching the sync on failed (a storage error): it stays off until the platform retries', { tenant, groupId, error: reason }),
+              (undoError: unknown) => logger.error('sync: the sync was switched on, but what must follow could not be stored nor the switch undone; switch it off and on again', {
+                tenant,
+                groupId,
+                error: undoError instanceof Error ? undoError.message : String(undoError),
+              }),
+            );
+            throw error;
+          }
+        },
+      },
+    );
     if (result.status === 'busy') return json(503, { errors: [{ message: 'The group settings are being changed; please retry', code: 503 }] }, { 'retry-after': '5' });
     if (result.status !== 'updated') return notFound();
-    const updated = result.group;
-    logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant: group.tenant, groupId: group.groupId });
-    // Imports that found the sync off wait on this key: they run now. Switched back on before the
-    // group's initial import completed, with no import waiting or running (an earlier one ended),
-    // the import is enqueued again.
-    if (enabled) await storage.jobs.wake(syncEnabledWaitKey(group.tenant, group.groupId));
-    const imported = enabled && (await initialImportDone(group.tenant, group.groupId));
-    if (imported) {
-      // The app's pushes while the sync was off were skipped: push what changed since (the
-      // outbound half again; unchanged records are not sent). Polls read what Connec! changed.
-      // One catch-up waiting at a time, however often the sync is switched off and on: the
-      // group's catch-up key, or (once that job has finished) one keyed by the time.
-      const input = {
-        type: JobTypes.syncImport,
-        tenant: group.tenant,
-        groupId: group.groupId,
-        payload: { tenant: group.tenant, groupId: group.groupId, full: false, outbound: true },
-        orderingKey: `${JobTypes.syncImport}:${group.tenant}:${group.groupId}`,
-      };
-      const key = `${JobTypes.syncImport}:${group.tenant}:${group.groupId}:outbound`;
-      // A waiting one covers this switch-on; a running one may have listed some records
-      // already, so another follows it (same ordering key).
-      const last = await trackedJob(group.tenant, group.groupId, CATCH_UP_CURSOR);
-      if (!last || !waiting(last)) {
-        const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
-        const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
-        await storage.cursors.advance({ tenant: group.tenant, groupId: group.groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);
-        logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant: group.tenant, groupId: group.groupId });
-      }
-    }
-    if (enabled && !imported) {
-      const current = await trackedJob(group.tenant, group.groupId);
-      if (!current || !(leased(current) || waiting(current))) {
-        const started = await enqueueStart(group.tenant, group.groupId, false);
-        await track(group.tenant, group.groupId, { ...started, full: false });
-        logger.info('sync: initial import enqueued again as the sync was switched back on', { tenant: group.tenant, groupId: group.groupId });
-      }
-    }
-    return json(200, await answerFor(updated));
+    logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant, groupId });
+    return json(200, await answerFor(result.group));
+  };
+
+  /** Switches the group's sync back off (still under the settings lock) after a switch-on whose follow-up failed. */
+  const undoSwitchOn = async (tenant: string, groupId: string): Promise<void> => {
+    const current = await storage.groups.get(tenant, groupId);
+    if (current?.status !== 'active' || !groupSyncEnabled(current.settings)) return;
+    const sync = isObject(current.settings.sync) ? current.settings.sync : {};
+    await storage.groups.update(tenant, groupId, { settings: { ...current.settings, sync: { ...sync, enabled: false } } });
   };
 
   /**

@@ -1,0 +1,290 @@
+// toggle_sync switching the sync back on: the catch-up of the app's edits made while it was off
+// is enqueued whenever some records may have been passed already (an import running or past its
+// outbound half, not only a completed import); what a switch-on must store is stored under the
+// settings lock, and a failure there undoes the switch, so the platform's retry ends where one
+// successful call would have.
+import { createMaestrano, defineConnector, defineEntity, JobTypes, type Maestrano, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { FakeConnec } from './fake-connec.js';
+import { API_ID, API_KEY, drainer, GROUP, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
+
+interface Co {
+  id: string;
+  name: string;
+  updatedAt: Date;
+}
+type CoData = { id?: string; name: string; updatedAt?: Date };
+
+/** An app with companies <-> organizations (list, get, localUpdatedAt; newest-wins). */
+function setup(opts: { between?: (i: number) => Promise<void>; storage?: StorageAdapter } = {}) {
+  const rows = new Map<string, Co>();
+  let seq = 0;
+  const keys = new Map<string, string>();
+  const companies = defineEntity({
+    name: 'companies',
+    connec: 'organizations',
+    direction: 'both',
+    matchingFields: ['name'],
+    toLocal: (org: Record<string, unknown>): CoData => ({ name: String(org.name ?? ''), updatedAt: new Date() }),
+    toConnec: (c: CoData) => ({ name: c.name }),
+    localId: (c: CoData) => c.id ?? '',
+    localUpdatedAt: (c: CoData) => c.updatedAt ?? null,
+    local: {
+      create: async (data, ctx) => {
+        const known = keys.get(ctx.idempotencyKey);
+        if (known) return { id: known };
+        const id = `co-${++seq}`;
+        rows.set(id, { id, name: data.name, updatedAt: new Date() });
+        keys.set(ctx.idempotencyKey, id);
+        return { id };
+      },
+      update: async (id, data) => {
+        const row = rows.get(id);
+        if (!row) return { gone: true };
+        rows.set(id, { ...row, name: data.name, updatedAt: new Date() });
+        return undefined;
+      },
+      get: async (id) => {
+        const row = rows.get(id);
+        return row ? { ...row } : null;
+      },
+      async *list() {
+        const snapshot = [...rows.values()].map((r) => ({ ...r }));
+        for (const [i, r] of snapshot.entries()) {
+          if (i > 0 && opts.between) await opts.between(i);
+          yield r;
+        }
+      },
+    },
+  });
+  const storage: StorageAdapter = opts.storage ?? memoryAdapter();
+  const connec = new FakeConnec(ORG_UID);
+  const mno: Maestrano = createMaestrano({
+    tenants: staticTenants([testTenant()]),
+    storage,
+    provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
+    onLogin: () => new Response('ok'),
+    logger: silentLogger,
+    connector: defineConnector({ entities: [companies] }),
+    sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 },
+  });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await mno.handler(
+      new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations${path}`, {
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+    );
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+  return {
+    rows,
+    storage,
+    connec,
+    mno,
+    drain: drainer(mno.worker, storage),
+    start: () => call('POST', '', { group_id: GROUP }),
+    toggle: () => call('PUT', '/toggle_sync', { group_id: GROUP }),
+    status: () => call('GET', `/${GROUP}`),
+  };
+}
+type Setup = ReturnType<typeof setup>;
+
+async function provision(storage: StorageAdapter) {
+  const claim = await storage.groups.claim(TENANT, GROUP, { owner: 'test', ttlMs: 60_000 });
+  if (claim.state !== 'claimed') throw new Error('group already provisioned');
+  await storage.groups.complete(TENANT, GROUP, 'test', { companyId: 'co', orgUid: ORG_UID, settings: {} });
+}
+
+async function imported(s: Setup) {
+  await provision(s.storage);
+  s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+  s.connec.seed(GROUP, 'organizations', { name: 'Globex' }, 'o2');
+  await s.start();
+  await s.drain();
+  expect([...s.rows.values()].map((r) => r.name).sort()).toEqual(['Acme', 'Globex']);
+}
+
+const byName = (s: Setup, name: string) => {
+  const row = [...s.rows.values()].find((r) => r.name === name);
+  if (!row) throw new Error(`no ${name}`);
+  return row;
+};
+
+/** Off, an app edit of `id` (its push skipped), on: what the platform and the app do meanwhile. */
+async function offEditOn(s: Setup, id: string, name: string) {
+  expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: false } });
+  const edited = { ...(s.rows.get(id) as Co), name, updatedAt: new Date() };
+  s.rows.set(id, edited);
+  expect((await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: edited })).status).toBe('skipped');
+  expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+}
+
+const syncOff = async (s: Setup) => (await s.status()).json.sync_enabled === false;
+
+/** Memory storage whose `jobs.enqueue` / `jobs.wake` can be made to fail or wait. */
+function hookedStorage() {
+  const memory = memoryAdapter();
+  const hooks: { enqueue?: ((input: Parameters<typeof memory.jobs.enqueue>[0]) => Promise<void>) | undefined; wake?: (() => Promise<void>) | undefined } = {};
+  const storage: StorageAdapter = {
+    ...memory,
+    jobs: {
+      ...memory.jobs,
+      enqueue: async (input) => {
+        await hooks.enqueue?.(input);
+        return memory.jobs.enqueue(input);
+      },
+      wake: async (key) => {
+        await hooks.wake?.();
+        return memory.jobs.wake(key);
+      },
+    },
+  };
+  return { storage, hooks };
+}
+const isCatchUp = (input: { type: string; payload: unknown }) =>
+  input.type === JobTypes.syncImport && typeof input.payload === 'object' && input.payload !== null && (input.payload as { outbound?: unknown }).outbound === true;
+
+describe('toggle_sync: switched off and on while the initial import runs', () => {
+  it('in its inbound half (its outbound half passed the record): the edit made while off reaches Connec!', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.rows.set('app-1', { id: 'app-1', name: 'Acme', updatedAt: new Date() });
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    const listPage = s.connec.listPage.bind(s.connec);
+    let hooked = false;
+    s.connec.listPage = async (groupId, collection, options) => {
+      if (!hooked && collection === 'organizations') {
+        hooked = true;
+        await offEditOn(s, 'app-1', 'Acme Ltd');
+      }
+      return listPage(groupId, collection, options);
+    };
+    await s.start();
+    await s.drain();
+    expect(hooked).toBe(true);
+    expect(await s.status()).toMatchObject({ json: { status: 'SUCCESS', sync_enabled: true } });
+    expect(s.rows.get('app-1')?.name).toBe('Acme Ltd');
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+    // One company on each side: the catch-up updated o1, it created nothing.
+    expect([...s.rows.values()]).toHaveLength(1);
+    expect(s.connec.all(GROUP, 'organizations')).toHaveLength(1);
+  });
+
+  it('in its outbound half, past the record (no checkpoint written yet): the edit made while off reaches Connec!', async () => {
+    let hook: ((i: number) => Promise<void>) | null = null;
+    const s = setup({ between: async (i) => hook?.(i) });
+    await provision(s.storage);
+    s.rows.set('app-1', { id: 'app-1', name: 'Acme', updatedAt: new Date() });
+    s.rows.set('app-2', { id: 'app-2', name: 'Globex', updatedAt: new Date() });
+    hook = async () => {
+      hook = null;
+      // The import's outbound half has listed app-1 (its old copy) and is about to list app-2.
+      expect((await s.storage.cursors.list(TENANT, GROUP)).filter((c) => c.kind.startsWith('import'))).toEqual([]);
+      await offEditOn(s, 'app-1', 'Acme Ltd');
+    };
+    await s.start();
+    await s.drain();
+    expect(hook).toBeNull();
+    // The import's one attempt, then the catch-up that followed it.
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ done: 2, dead: 0 });
+    expect(s.rows.get('app-1')?.name).toBe('Acme Ltd');
+    expect(s.connec.all(GROUP, 'organizations').map((o) => o.name).sort()).toEqual(['Acme Ltd', 'Globex']);
+  });
+});
+
+describe('toggle_sync: a switch-on whose follow-up could not be stored', () => {
+  it('the catch-up enqueue fails: 5xx, the sync stays off; the retry switches it on and the catch-up pushes the edit', async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    const acme = byName(s, 'Acme');
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    hooks.enqueue = async (input) => {
+      if (isCatchUp(input)) throw new Error('database is down');
+    };
+    const failed = await s.toggle();
+    hooks.enqueue = undefined;
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    // As before the call: off, nothing enqueued.
+    expect(await syncOff(s)).toBe(true);
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 0, running: 0 });
+    // The platform retries the same request: on, as one successful call would have left it.
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+  });
+
+  it('the wake fails after the catch-up was stored: 5xx, the sync stays off; the retry reuses that catch-up', async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    const acme = byName(s, 'Acme');
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date() });
+    hooks.wake = async () => {
+      throw new Error('database is down');
+    };
+    const failed = await s.toggle();
+    hooks.wake = undefined;
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await syncOff(s)).toBe(true);
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+    await s.drain();
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+  });
+
+  it('the re-enqueue of an unfinished import fails: 5xx, the sync stays off', async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await provision(s.storage);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    hooks.enqueue = async (input) => {
+      if (input.type === JobTypes.syncImport) throw new Error('database is down');
+    };
+    const failed = await s.toggle();
+    hooks.enqueue = undefined;
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await syncOff(s)).toBe(true);
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true, status: 'ENQUEUED' } });
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+  });
+});
+
+describe('toggle_sync: overlapping switches', () => {
+  it('on, then off and on while the first switch-on stores its catch-up: one catch-up is enqueued, not two', async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    let reached!: () => void;
+    const atEnqueue = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hooks.enqueue = async (input) => {
+      if (!isCatchUp(input)) return;
+      hooks.enqueue = undefined;
+      reached();
+      await released;
+    };
+    // Instance A switches on and is slow storing its catch-up; instances B and C switch off and on.
+    const first = s.toggle();
+    await atEnqueue;
+    const others = (async () => [await s.toggle(), await s.toggle()])();
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    expect(await first).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    const [off, on] = await others;
+    expect(off).toMatchObject({ status: 200, json: { sync_enabled: false } });
+    expect(on).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+  });
+});
