@@ -6,12 +6,17 @@
  *   inserts are the atomic "create once" primitive on every server.
  * - Surrogate ids (jobs, id maps) are ObjectIds; the contract sees their hex string.
  * - `Date` is stored as a BSON date, `null` as `null`. A JSON value is stored as BSON
- *   (subdocuments/arrays/scalars) when every object key in it is one the servers accept as a
- *   field name; otherwise (a key holding `.`, starting with `$`, or empty: FerretDB refuses
- *   them, MongoDB restricts them) as its JSON text in a BSON Binary of subtype 0x80
- *   (`JSON_TEXT_SUBTYPE`). The earlier versions never stored a Binary in a JSON field, so
- *   both forms read back unambiguously, and documents written before are read as they are.
- *   No query filter or index reaches inside a JSON field.
+ *   (subdocuments/arrays/scalars) when every server accepts it as it is; otherwise as its
+ *   JSON text in a BSON Binary of subtype 0x80 (`JSON_TEXT_SUBTYPE`). It needs the text form
+ *   when an object key holds `.`, starts with `$` or is empty (FerretDB refuses them, MongoDB
+ *   restricts them), when an array holds an array (FerretDB refuses nested arrays), or when it
+ *   nests deeper than `MAX_BSON_NESTING` levels (MongoDB refuses documents nested deeper than
+ *   100). The earlier versions never stored a Binary in a JSON field, so both forms read back
+ *   unambiguously, and documents written before are read as they are. No query filter or
+ *   index reaches inside a JSON field.
+ * - A stored JSON value takes at most `MAX_STORED_JSON_BYTES` (a BSON document holds at most
+ *   16 MiB, the rest is left to the record's other fields); a larger one is refused, naming
+ *   the argument, before anything is written.
  * - Nullable unique columns get a companion key field that is never null (`uniqueSlot`):
  *   the value itself when set, otherwise a placeholder unique to the document. A plain
  *   unique index on it behaves like a partial unique index (which FerretDB lacks).
@@ -19,7 +24,7 @@
  *
  * Internal fields (`_id`, `_rev`, `*Key` slots) never reach the contract's records.
  */
-import { Binary, ObjectId } from 'mongodb';
+import { Binary, BSON, ObjectId } from 'mongodb';
 import { isStorableText, type JsonObject, type JsonValue, wellFormedText } from '@org/maestrano-sdk';
 import { InvalidArgumentError } from './validation.js';
 
@@ -132,13 +137,30 @@ export function fromStoredJson(value: unknown): JsonValue {
   return toJson(value);
 }
 
-/** What a write found walking a JSON value: whether a key needs the JSON-text form. */
+/** What a write found walking a JSON value: whether it needs the JSON-text form. */
 interface WriteScan {
   field: string;
   needsText: boolean;
 }
 
-function toJson(value: unknown, scan?: WriteScan): JsonValue {
+/**
+ * Deepest nesting (objects and arrays inside a JSON value) stored as BSON; a deeper value is
+ * stored as JSON text. MongoDB refuses a document nested deeper than 100 levels, and the
+ * value sits inside the record's document (and, for a job, a claim's filters and updates).
+ */
+export const MAX_BSON_NESTING = 90;
+
+/** The BSON document limit of MongoDB and FerretDB: 16 MiB. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Most bytes a stored JSON value (its BSON form, or its JSON text) may take: the document
+ * limit less 64 KiB for the record's other fields (keys, dates, recorded error text).
+ */
+export const MAX_STORED_JSON_BYTES = MAX_DOCUMENT_BYTES - 64 * 1024;
+
+/** `depth`: how many objects/arrays enclose `value` inside the JSON value being written. */
+function toJson(value: unknown, scan?: WriteScan, depth = 0): JsonValue {
   const writing = scan !== undefined;
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') {
@@ -147,13 +169,20 @@ function toJson(value: unknown, scan?: WriteScan): JsonValue {
   }
   if (typeof value === 'boolean') return value;
   if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
-  if (Array.isArray(value)) return value.map((v) => toJson(v, scan));
+  if (Array.isArray(value)) {
+    if (scan && depth >= MAX_BSON_NESTING) scan.needsText = true;
+    const items = value.map((v) => toJson(v, scan, depth + 1));
+    // An array directly inside an array: FerretDB refuses it in a document.
+    if (scan && items.some((item) => Array.isArray(item))) scan.needsText = true;
+    return items;
+  }
   if (typeof value === 'object') {
+    if (scan && depth >= MAX_BSON_NESTING) scan.needsText = true;
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       // Written: as JSON does (a Date becomes its ISO string, as on the SQL adapters).
       const toJSON = (value as { toJSON?: unknown }).toJSON;
-      if (writing && typeof toJSON === 'function') return toJson(toJSON.call(value), scan);
+      if (writing && typeof toJSON === 'function') return toJson(toJSON.call(value), scan, depth);
       // Read back: a Date, an ObjectId, a Binary ... stored by hand is no JSON value; refused,
       // not turned into its fields.
       throw new TypeError(`stored value is a ${proto?.constructor?.name ?? 'non-JSON object'}, not JSON`);
@@ -169,7 +198,7 @@ function toJson(value: unknown, scan?: WriteScan): JsonValue {
         if (!isStorableText(k)) throw unstorable(scan.field);
         if (!bsonSafeKey(k)) scan.needsText = true;
       }
-      Object.defineProperty(out, k, { value: toJson(v, scan), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, k, { value: toJson(v, scan, depth + 1), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
@@ -205,14 +234,32 @@ export function toDateOrNull(value: Date | null | undefined): Date | null {
 
 /**
  * The stored form of the JSON value of argument `field`: a deep copy as BSON, or its JSON text
- * (a Binary of `JSON_TEXT_SUBTYPE`) when a key cannot be a BSON field name on every server.
- * Throws `InvalidArgumentError` naming `field` for text no adapter can store (a NUL character
- * or an unpaired UTF-16 surrogate, which PostgreSQL refuses), before any write.
+ * (a Binary of `JSON_TEXT_SUBTYPE`) when not every server stores it as BSON (a key that
+ * cannot be a field name, an array inside an array, deep nesting).
+ * Throws `InvalidArgumentError` naming `field`, before any write, for text no adapter can
+ * store (a NUL character or an unpaired UTF-16 surrogate, which PostgreSQL refuses) and for a
+ * value taking more than `MAX_STORED_JSON_BYTES` (a document holds at most 16 MiB).
  */
 export function toStoredJson(value: JsonValue, field: string): unknown {
   const scan: WriteScan = { field, needsText: false };
   const copy = toJson(value, scan);
-  return scan.needsText ? new Binary(Buffer.from(JSON.stringify(copy), 'utf8'), JSON_TEXT_SUBTYPE) : copy;
+  if (scan.needsText) {
+    const text = Buffer.from(JSON.stringify(copy), 'utf8');
+    checkStoredSize(field, text.length);
+    return new Binary(text, JSON_TEXT_SUBTYPE);
+  }
+  // Measured as the value of one field (a scalar cannot be measured on its own).
+  if (typeof copy === 'object' && copy !== null) checkStoredSize(field, BSON.calculateObjectSize({ v: copy }));
+  else if (typeof copy === 'string') checkStoredSize(field, Buffer.byteLength(copy, 'utf8'));
+  return copy;
+}
+
+function checkStoredSize(field: string, bytes: number): void {
+  if (bytes > MAX_STORED_JSON_BYTES) {
+    throw new InvalidArgumentError(
+      `${field} is too large to store: it takes ${bytes} bytes, over the ${MAX_STORED_JSON_BYTES} bytes (16 MiB less 64 KiB for the record's other fields) a MongoDB document leaves for it`,
+    );
+  }
 }
 
 /** A key every server accepts as a field name: not empty, no `.`, no leading `$`. */

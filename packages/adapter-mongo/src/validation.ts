@@ -24,7 +24,7 @@ export function checkDate(name: string, value: unknown): asserts value is Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(`${name} must be a valid Date`);
   const ms = value.getTime();
   if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
-    throw new InvalidArgumentError(`${name} must be between 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
+    throw new InvalidArgumentError(`${name} must be between 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
   }
 }
 

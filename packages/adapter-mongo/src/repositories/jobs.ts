@@ -231,15 +231,35 @@ export function jobRepository(store: Store): JobRepository {
     }
   }
 
-  /** Takes the ordering guard of `key` for `jobId`; false while another job holds it with a live lease. */
+  /**
+   * Takes the ordering guard of `key` for `jobId`; false while another job holds it with a
+   * live lease. A live guard whose job is finished (done, dead or gone: a guard left by a
+   * crash between a completion and the guard's removal, or by an older version) holds
+   * nothing and is taken over, provided it is still the revision seen finished.
+   */
   async function takeGuard(key: string, jobId: ObjectId, worker: string, now: Date, leaseExpiresAt: Date): Promise<boolean> {
-    return store.modify<boolean>('jobs.claim', 'jobOrder', key, (doc) => {
-      const fields = { jobId, worker, leaseExpiresAt };
-      if (doc === null) return { kind: 'insert', doc: fields, value: () => true };
-      const expires = dateOrNull(doc, 'leaseExpiresAt');
-      if (expires !== null && expires.getTime() > now.getTime()) return { kind: 'return', value: false };
-      return { kind: 'update', set: fields, value: () => true };
-    });
+    let orphanRev: unknown = null;
+    for (let round = 0; round < 2; round++) {
+      const seenOrphan = orphanRev;
+      const held = await store.modify<{ taken: true } | { holder: unknown; rev: unknown }>('jobs.claim', 'jobOrder', key, (doc) => {
+        const fields = { jobId, worker, leaseExpiresAt };
+        if (doc === null) return { kind: 'insert', doc: fields, value: () => ({ taken: true }) };
+        const expires = dateOrNull(doc, 'leaseExpiresAt');
+        const live = expires !== null && expires.getTime() > now.getTime();
+        if (live && (seenOrphan === null || doc._rev !== seenOrphan)) return { kind: 'return', value: { holder: doc['jobId'], rev: doc._rev } };
+        return { kind: 'update', set: fields, value: () => ({ taken: true }) };
+      });
+      if ('taken' in held) return true;
+      if (round > 0 || !(held.holder instanceof ObjectId) || !(await isFinished(held.holder))) return false;
+      orphanRev = held.rev;
+    }
+    return false;
+  }
+
+  /** Whether the job `id` is done, dead or gone (so it cannot hold its key's guard). */
+  async function isFinished(id: ObjectId): Promise<boolean> {
+    const job = await jobs().findOne({ _id: id }, { projection: { _id: 1, status: 1 } });
+    return job === null || job['status'] === 'done' || job['status'] === 'dead';
   }
 
   /** Drops the ordering guard of `key` when it still belongs to `jobId` (and `worker`). */
@@ -350,7 +370,14 @@ export function jobRepository(store: Store): JobRepository {
     throw storageError(operation, `gave up after ${TRANSITION_ATTEMPTS} write conflicts on job ${id}, which ${worker} still holds`);
   }
 
-  /** Extends one owned job's lease, and its ordering guard with it. */
+  /**
+   * Extends one owned job's lease, and its ordering guard with it while the guard is still
+   * this job's (same job, same worker). It never creates or takes a guard: a heartbeat
+   * overlapping the job's completion or failure would otherwise put back the guard the
+   * completion dropped, holding the key's next job back for a whole lease. A running job
+   * without its guard stays safe: a claim checks, under the guard, that no job of the key
+   * runs with a live lease.
+   */
   async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
     let key: string | null = null;
     let leaseExpiresAt = new Date(0);
@@ -363,14 +390,11 @@ export function jobRepository(store: Store): JobRepository {
     if (ok && key !== null && oid) {
       const guardKey: string = key;
       await store.modify<void>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
-        const fields = { jobId: oid, worker, leaseExpiresAt };
-        if (doc === null) return { kind: 'insert', doc: fields, value: () => undefined };
+        if (doc === null) return { kind: 'return', value: undefined };
         const holder = doc['jobId'];
-        const mine = holder instanceof ObjectId && holder.equals(oid);
-        const expires = dateOrNull(doc, 'leaseExpiresAt');
-        const free = expires === null || expires.getTime() <= store.now().getTime();
-        if (!mine && !free) return { kind: 'return', value: undefined };
-        return { kind: 'update', set: fields, value: () => undefined };
+        const mine = holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
+        if (!mine) return { kind: 'return', value: undefined };
+        return { kind: 'update', set: { leaseExpiresAt }, value: () => undefined };
       });
     }
     return ok;

@@ -11,7 +11,7 @@ export interface RepositoryContext {
   statistics: StatisticsRefresher;
 }
 
-// The storable instants (years 0000 to 9999) are the contract's: SQLite stores dates as ISO
+// The storable instants (years 0001 to 9999; PostgreSQL has no year 0000) are the contract's: SQLite stores dates as ISO
 // text and compares them as text, where a date outside them (`+010000-…`) no longer sorts by time.
 
 /** `date` + `ms` for a computed expiry (lease, claim, lock), capped at the last storable instant. */
@@ -63,7 +63,7 @@ export function validDate(operation: StorageOperation, name: string, value: unkn
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid(operation, `${name} must be a valid Date`);
   const ms = value.getTime();
   if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
-    throw invalid(operation, `${name} must be between 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
+    throw invalid(operation, `${name} must be between 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
   }
 }
 

@@ -19,7 +19,7 @@
  *   refused up front with a `StorageError` naming the argument (`payload`, `data`, `intent`,
  *   …) and changes nothing; a batch holding one stores nothing. In the text of a `lastError`
  *   (a job's, an id map's) such characters are recorded, possibly each replaced by U+FFFD.
- * - Dates are stored from 0000-01-01 to 9999-12-31T23:59:59.999Z: a date argument outside
+ * - Dates are stored from 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z: a date argument outside
  *   that range is refused with `StorageError`. An expiry computed from a huge TTL (claim,
  *   lease, lock) ends at 9999-12-31T23:59:59.999Z.
  * - `groups.complete` sets the group's `createdAt`: the time it was provisioned, not when its

@@ -15,8 +15,8 @@ export function expired(expiresAt: Date, now: Date): boolean {
 
 /** The last instant an adapter stores (SQL adapters keep ISO text, which stops sorting by time past year 9999). */
 export const MAX_STORED_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z');
-/** The first instant an adapter stores. */
-export const MIN_STORED_INSTANT_MS = Date.parse('0000-01-01T00:00:00.000Z');
+/** The first instant an adapter stores (PostgreSQL has no year 0000: its dates start at year 1). */
+export const MIN_STORED_INSTANT_MS = Date.parse('0001-01-01T00:00:00.000Z');
 
 /** `from + ms`, ending at the last storable instant for a huge TTL. */
 export function later(from: Date, ms: number): Date {
@@ -41,7 +41,7 @@ export function checkDate(name: string, value: unknown): asserts value is Date {
   }
   const ms = value.getTime();
   if (ms < MIN_STORED_INSTANT_MS || ms > MAX_STORED_INSTANT_MS) {
-    throw new RangeError(`${name} must be between 0000-01-01 and 9999-12-31T23:59:59.999Z`);
+    throw new RangeError(`${name} must be between 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z`);
   }
 }
 

@@ -3,18 +3,22 @@
  *
  * - Any JSON value round-trips exactly, whatever its object keys (`a.b`, `$type`, `~`, the
  *   empty key, `__proto__`, nested in arrays): document stores refuse some of them as field
- *   names, so an adapter must encode them.
+ *   names, so an adapter must encode them. So does any shape: arrays directly inside arrays
+ *   (FerretDB refuses them in a document) and values nested 200 levels deep (MongoDB refuses
+ *   documents nested deeper than 100).
  * - Text PostgreSQL cannot hold (a NUL character, an unpaired UTF-16 surrogate) inside a
  *   JSON value is refused up front with a `StorageError` naming the argument, and a batch
  *   holding one stores nothing. In free diagnostic text (a job's or an id map's last error)
  *   it is recorded instead: the failure is what the caller wants stored. An adapter may
  *   store it well-formed (each such character replaced by U+FFFD).
- * - Instants are stored within years 0000..9999 (SQL adapters keep ISO text, which stops
- *   sorting by time past them): an explicit date after 9999-12-31T23:59:59.999Z is refused,
- *   and an expiry computed from a huge TTL (lease, claim, lock) ends at that instant.
+ * - Instants are stored within 0001-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z (PostgreSQL
+ *   has no year 0000; SQL adapters keep ISO text, which stops sorting by time past year
+ *   9999): an explicit date outside them is refused, one inside (however early) round-trips,
+ *   and an expiry computed from a huge TTL (lease, claim, lock) ends at the last instant.
  */
 import { expect } from 'vitest';
 import type { JobInput, JsonObject, JsonValue, StorageAdapter } from '../../../storage/adapter.js';
+import { MIN_STORED_INSTANT_MS } from '../../../storage/validation.js';
 import type { StorageCases } from '../types.js';
 import { expectDate, expectStorageError, GROUP, needs, SCOPE, TENANT } from './helpers.js';
 
@@ -23,6 +27,15 @@ export const MAX_INSTANT = new Date('9999-12-31T23:59:59.999Z');
 /** One millisecond later: the first instant an adapter refuses. */
 const PAST_MAX = new Date(MAX_INSTANT.getTime() + 1);
 const YEAR_10000 = new Date('+010000-01-01T00:00:00.000Z');
+/** The first storable instant (PostgreSQL has no year 0000). */
+export const MIN_INSTANT = new Date('0001-01-01T00:00:00.000Z');
+/** One millisecond earlier: the last instant before it, refused. */
+const BEFORE_MIN = new Date(MIN_INSTANT.getTime() - 1);
+const YEAR_0 = new Date('0000-06-15T12:34:56.789Z');
+/** Early instants every adapter stores exactly. */
+const EARLY_INSTANTS = [MIN_INSTANT, '0001-06-15T12:34:56.789Z', '0099-12-31T23:59:59.999Z', '0999-03-04T05:06:07.008Z', '1969-12-31T23:59:59.999Z'].map(
+  (at) => new Date(at),
+);
 /** TTLs reaching past year 9999: ~9,500 years (still a valid Date), and past the Date range. */
 const HUGE_TTLS = [300_000_000_000_000, Number.MAX_SAFE_INTEGER];
 
@@ -42,6 +55,36 @@ export const AWKWARD_JSON = (): JsonObject =>
       plain: { n: -1.5, s: 'é 😀 ~ $ .', big: 9_007_199_254_740_991, t: true, f: false, z: null },
     }).replace('"plain"', '"__proto__":{"$where":"x.y"},"plain"'),
   ) as JsonObject;
+
+/**
+ * JSON holding arrays directly inside arrays (matrices, coordinate pairs, tuples), at the top
+ * and nested in objects, next to plain arrays of scalars and objects.
+ */
+export const NESTED_ARRAYS_JSON = (): JsonObject => ({
+  entity: 'items',
+  coords: [
+    [1, 2],
+    [3, 4],
+  ],
+  grid: [[[0]], [[]], []],
+  mixed: [1, [2, [3, { a: [['x', null, true]] }]], { b: [] }],
+  plain: [1, 'two', { three: 3 }],
+});
+
+/** A value nested `levels` deep (objects and arrays alternating, no array directly in an array). */
+export function deepJson(levels: number): JsonValue {
+  let value: JsonValue = 'bottom';
+  for (let level = levels - 1; level >= 0; level--) value = level % 2 === 0 ? { level, next: value } : [level, value];
+  return value;
+}
+
+/** Nested JSON shapes every adapter stores, each with a label. */
+const SHAPES: [string, () => JsonValue][] = [
+  ['arrays inside arrays', NESTED_ARRAYS_JSON],
+  ['a top-level array of arrays', () => [[1], ['a', null], [[{ 'k.v': [[2]] }]]]],
+  ['200 levels deep', () => deepJson(200)],
+  ['200 levels of arrays inside arrays', () => JSON.parse(`${'['.repeat(200)}1${']'.repeat(200)}`) as JsonValue],
+];
 
 /**
  * `value` equals `expected` (object key order aside: PostgreSQL jsonb sorts keys), with every
@@ -108,6 +151,53 @@ function expectRecordedText(stored: unknown, original: string): void {
 }
 
 export const storableJobCases: StorageCases = {
+  'payloads holding arrays inside arrays, or nested 200 levels deep, round-trip exactly (enqueue, enqueueMany, claim)': async ({ adapter }) => {
+    const single: string[] = [];
+    for (const [label, shape] of SHAPES) single.push((await adapter.jobs.enqueue(job({ payload: shape(), dedupeKey: `one ${label}` }))).id);
+    const batch = await adapter.jobs.enqueueMany(SHAPES.map(([label, shape]) => job({ payload: shape(), dedupeKey: `many ${label}` })));
+    expect(batch.map((r) => r.created)).toEqual(SHAPES.map(() => true));
+    for (const [index, [, shape]] of SHAPES.entries()) {
+      expectExactJson((await adapter.jobs.get(single[index] ?? ''))?.payload, shape());
+      expectExactJson((await adapter.jobs.get(batch[index]?.id ?? ''))?.payload, shape());
+    }
+    const claimed = await claimAll(adapter, 'w1');
+    expect(claimed).toHaveLength(SHAPES.length * 2);
+    for (const [index, [, shape]] of SHAPES.entries()) {
+      expectExactJson(claimed.find((j) => j.id === single[index])?.payload, shape());
+      expectExactJson(claimed.find((j) => j.id === batch[index]?.id)?.payload, shape());
+    }
+  },
+
+  'a payload of a few MiB round-trips': async ({ adapter }) => {
+    const payload = { entity: 'attachments', body: 'x'.repeat(4 * 1024 * 1024), rows: Array.from({ length: 1_000 }, (_, i) => [i, `row ${i}`]) };
+    const { id } = await adapter.jobs.enqueue(job({ payload }));
+    expect((await adapter.jobs.get(id))?.payload).toEqual(payload);
+  },
+
+  'dates before 0001-01-01T00:00:00.000Z are refused (runAt, retryAt); 0001-01-01 and other early dates round-trip': async ({ adapter, clock }) => {
+    expect(MIN_STORED_INSTANT_MS).toBe(MIN_INSTANT.getTime());
+    for (const runAt of [BEFORE_MIN, YEAR_0]) {
+      await expectRefusedNaming(adapter.jobs.enqueue(job({ runAt })), 'jobs.enqueue', 'runAt');
+      await expectRefusedNaming(adapter.jobs.enqueueMany([job(), job({ runAt })]), 'jobs.enqueueMany', 'runAt');
+    }
+    expect((await adapter.jobs.counts({ type: 'storable' })).pending).toBe(0);
+    const ids: string[] = [];
+    for (const runAt of EARLY_INSTANTS) {
+      const { id } = await adapter.jobs.enqueue(job({ runAt, payload: { at: runAt.toISOString() } }));
+      expectDate((await adapter.jobs.get(id))?.runAt, runAt);
+      ids.push(id);
+    }
+    // Due, in due order (an early date sorts by time on every backend).
+    const claimed = await claimAll(adapter, 'w1');
+    expect(claimed.map((j) => j.id)).toEqual(ids);
+    const [first] = claimed;
+    await expectRefusedNaming(adapter.jobs.fail(first?.id ?? '', 'w1', { error: { message: 'x' }, retryAt: BEFORE_MIN }), 'jobs.fail', 'retryAt');
+    expect((await adapter.jobs.get(first?.id ?? ''))?.status).toBe('running');
+    expect(await adapter.jobs.fail(first?.id ?? '', 'w1', { error: { message: 'x' }, retryAt: MIN_INSTANT })).toBe('retrying');
+    expectDate((await adapter.jobs.get(first?.id ?? ''))?.runAt, MIN_INSTANT);
+    expect(clock.ms()).toBeGreaterThan(MIN_INSTANT.getTime());
+  },
+
   'payloads with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly (enqueue, enqueueMany, claim)': async ({
     adapter,
   }) => {
@@ -209,6 +299,16 @@ export const storableCursorCases: StorageCases = {
     expectExactJson((await adapter.cursors.get(key))?.data, { page: 3 });
   },
 
+  'cursor data holding arrays inside arrays, or nested 200 levels deep, round-trips exactly': async ({ adapter }) => {
+    const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' as const };
+    for (const [index, [, shape]] of SHAPES.entries()) {
+      const data = { shape: shape() };
+      expect(await adapter.cursors.advance(key, index + 1, data)).toBe(true);
+      expectExactJson((await adapter.cursors.get(key))?.data, data);
+      expectExactJson((await adapter.cursors.list(TENANT, GROUP))[0]?.data, data);
+    }
+  },
+
   'cursor data holding a NUL or an unpaired surrogate is refused naming it and changes nothing': async ({ adapter }) => {
     const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' as const };
     expect(await adapter.cursors.advance(key, 1, { page: 1 })).toBe(true);
@@ -231,6 +331,19 @@ export const storableGroupCases: StorageCases = {
     expectExactJson((await adapter.groups.update(TENANT, GROUP, { settings: AWKWARD_JSON() }))?.settings, AWKWARD_JSON());
     expectExactJson((await adapter.groups.get(TENANT, GROUP))?.settings, AWKWARD_JSON());
     expectExactJson((await adapter.groups.list(TENANT))[0]?.settings, AWKWARD_JSON());
+  },
+
+  'group settings holding arrays inside arrays, or nested 200 levels deep, round-trip exactly (complete, update)': async ({ adapter }) => {
+    expect((await adapter.groups.claim(TENANT, GROUP, { owner: 'o', ttlMs: 60_000 })).state).toBe('claimed');
+    const group = await adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', settings: NESTED_ARRAYS_JSON() });
+    expectExactJson(group.settings, NESTED_ARRAYS_JSON());
+    expectExactJson((await adapter.groups.get(TENANT, GROUP))?.settings, NESTED_ARRAYS_JSON());
+    for (const [, shape] of SHAPES) {
+      const settings = { shape: shape() };
+      expectExactJson((await adapter.groups.update(TENANT, GROUP, { settings }))?.settings, settings);
+      expectExactJson((await adapter.groups.get(TENANT, GROUP))?.settings, settings);
+      expectExactJson((await adapter.groups.list(TENANT))[0]?.settings, settings);
+    }
   },
 
   'group settings holding a NUL or an unpaired surrogate, or a trialEndsAt after 9999, are refused naming them': async ({ adapter }) => {
@@ -278,6 +391,21 @@ export const storableLedgerCases: StorageCases = {
     expectExactJson(done?.outcome, outcome);
   },
 
+  'ledger intent and outcome holding arrays inside arrays, or nested 200 levels deep, round-trip exactly': async ({ adapter }) => {
+    for (const [index, [, shape]] of SHAPES.entries()) {
+      const key = `k-${index}`;
+      const claim = await adapter.ledger.claim(key, { owner: 'o', ttlMs: 60_000, intent: shape() });
+      expect(claim.state).toBe('claimed');
+      expectExactJson(claim.entry.intent, shape());
+      expectExactJson((await adapter.ledger.get(key))?.intent, shape());
+      const outcome: JsonValue = [shape(), { lines: [['setup', 100]] }];
+      expect(await adapter.ledger.complete(key, 'o', outcome)).toBe(true);
+      const done = await adapter.ledger.get(key);
+      expectExactJson(done?.intent, shape());
+      expectExactJson(done?.outcome, outcome);
+    }
+  },
+
   'ledger intent or outcome holding a NUL or an unpaired surrogate is refused naming it and changes nothing': async ({ adapter }) => {
     for (const [, bad] of UNSTORABLE) {
       await expectRefusedNaming(adapter.ledger.claim('k-1', { owner: 'o', ttlMs: 60_000, intent: bad() }), 'ledger.claim', 'intent');
@@ -314,6 +442,23 @@ export const storableIdMapCases: StorageCases = {
       const found = await adapter.idMaps.find(SCOPE, { connecId });
       expect(found?.lastError).toEqual(updated?.lastError);
       expectDate(found?.lastError?.at, at);
+    }
+  },
+
+  'dates before 0001-01-01T00:00:00.000Z are refused (insert, update, markApplied); early dates round-trip': async ({ adapter }) => {
+    for (const at of [BEFORE_MIN, YEAR_0]) {
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-0', localId: null, lastAppliedAt: at }), 'idMaps.insert', 'lastAppliedAt');
+    }
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-0' })).toBeNull();
+    for (const [index, at] of EARLY_INSTANTS.entries()) {
+      const connecId = `c-${index}`;
+      const inserted = await adapter.idMaps.insert({ ...SCOPE, connecId, localId: null, lastAppliedAt: at });
+      expectDate(inserted.lastAppliedAt, at);
+      expectDate((await adapter.idMaps.find(SCOPE, { connecId }))?.lastAppliedAt, at);
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId }, { tombstonedAt: BEFORE_MIN }), 'idMaps.update', 'tombstonedAt');
+      await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId }, YEAR_0, 'h'), 'idMaps.markApplied', 'appliedAt');
+      expect(await adapter.idMaps.find(SCOPE, { connecId })).toMatchObject({ tombstonedAt: null, lastReceivedHash: null });
+      expectDate((await adapter.idMaps.find(SCOPE, { connecId }))?.lastAppliedAt, at);
     }
   },
 
