@@ -39,7 +39,7 @@ export type { RequestOptions, WriteOptions } from './http/kernel.js';
 export { isRetriedByDefault } from './http/retry.js';
 export type { RetryEvent, RetryPolicy } from './http/retry.js';
 export { CollectionResource, CompanyResource } from './resources.js';
-export type { ListOptions, ListQuery, RecordId, RetrieveOptions } from './resources.js';
+export type { InvalidListedRecord, ListOptions, ListQuery, RecordId, RetrieveOptions } from './resources.js';
 
 // --- paging -----------------------------------------------------------------------------
 export { MAX_TO_ARRAY_LIMIT, PagePromise } from './pagination.js';

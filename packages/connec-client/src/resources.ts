@@ -1,7 +1,7 @@
 /** Group-scoped resources: typed collections, untyped collections and the singular company. */
 import type { z } from 'zod';
 import { readConnecInstant, TIMESTAMP_SHAPE } from './dates.js';
-import { PayloadValidationError } from './errors.js';
+import { type IssueSummary, PayloadValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
 import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
 import { connecId } from './ids.js';
@@ -58,7 +58,28 @@ function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): { 
 }
 
 /** Options of `list()`: the per-call options plus paging behaviour. */
-export interface ListOptions extends RequestOptions, PagePromiseOptions {}
+/** A listed record that does not match its collection's schema (see `ListOptions.onInvalidRecord`). */
+export interface InvalidListedRecord {
+  /** Its position in the page Connec! answered (0-based). */
+  index: number;
+  /** The record as Connec! sent it. */
+  record: unknown;
+  /** What does not match, with paths such as `people/3/email/address`. */
+  issues: IssueSummary[];
+  /** The same as one line: `Connec! list people: people/3/email/address: …`. */
+  message: string;
+}
+
+export interface ListOptions extends RequestOptions, PagePromiseOptions {
+  /**
+   * Called for each record of a page that does not match the collection's schema; the record
+   * is then left out of the page (`data` and the iteration) instead of the whole page being
+   * rejected with a `ResponseValidationError`. Paging is not affected: the next page starts
+   * after every record Connec! sent, valid or not. A data-sharing connector uses it so that
+   * one malformed record fails on its own instead of stopping an import at its page.
+   */
+  onInvalidRecord?: (invalid: InvalidListedRecord) => void;
+}
 
 /** Options of `retrieve(id, options)`: the per-call options plus the query of a single GET. */
 export interface RetrieveOptions extends RequestOptions {
@@ -288,7 +309,7 @@ export class CollectionResource<K extends string> {
     const first = search === '' ? this.#base : `${this.#base}?${search}`;
     const what = `Connec! list ${this.name}`;
     const ctx = this.#ctx;
-    const { readAhead, ...requestOptions } = options;
+    const { readAhead, onInvalidRecord, ...requestOptions } = options;
     return new PagePromise<RecordOf<K>>(
       first,
       async (url, cancel) => {
@@ -310,7 +331,7 @@ export class CollectionResource<K extends string> {
           return {
             pagination,
             nextUrl: nextPageUrl(url, ctx, pagination, list.length),
-            decode: () => parseRecordList(list, this.name, this.#schema, what, body),
+            decode: () => parseRecordList(list, this.name, this.#schema, what, body, onInvalidRecord),
           };
         };
       },

@@ -9,6 +9,7 @@ import {
   PayloadValidationError,
   PermissionDeniedError,
   type Person,
+  type InvalidListedRecord,
   ResponseValidationError,
   ValidationFailedError,
 } from '../src/index.js';
@@ -242,6 +243,35 @@ describe('list and paging', () => {
 
     const ok = await h.client.group(GROUP).people.list({ top: 1 });
     expect(ok.data[0]?.custom_score).toBe(7);
+  });
+
+  it('with onInvalidRecord: hands each invalid record over, keeps the valid ones, and pages past both', async () => {
+    await h.server.close();
+    h = await startHarness();
+    h.server.seed(GROUP, 'people', [
+      personFields(1),
+      personFields(2, { email: { address: 42 } }),
+      personFields(3),
+      personFields(4, { is_customer: 'yes' }),
+      personFields(5),
+    ]);
+    const invalid: InvalidListedRecord[] = [];
+    const onInvalidRecord = (bad: InvalidListedRecord) => invalid.push(bad);
+    const first = await h.client.group(GROUP).people.list({ top: 2 }, { onInvalidRecord });
+    expect(first.data.map((p) => p.last_name)).toEqual([personFields(1).last_name]);
+    expect(invalid.map((b) => [b.index, b.issues.map((i) => i.path)])).toEqual([[1, ['people/1/email/address']]]);
+    expect(invalid[0]?.message).toMatch(/^Connec! list people: people\/1\/email\/address: /);
+    expect((invalid[0]?.record as { email: unknown }).email).toEqual({ address: 42 });
+
+    invalid.length = 0;
+    const names: unknown[] = [];
+    for await (const person of h.client.group(GROUP).people.list({ top: 2 }, { onInvalidRecord })) names.push(person.last_name);
+    expect(names).toEqual([1, 3, 5].map((n) => personFields(n).last_name));
+    // Indexes are per page: the second page's second record, the first of the third... none.
+    expect(invalid.map((b) => [b.index, b.issues[0]?.path])).toEqual([
+      [1, 'people/1/email/address'],
+      [1, 'people/1/is_customer'],
+    ]);
   });
 });
 

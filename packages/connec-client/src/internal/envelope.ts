@@ -26,15 +26,26 @@ export function checkRecordList(body: unknown, key: string, what: string): unkno
 
 /**
  * Validate the records of a list answer. Every record is checked; all issues are reported at
- * once, with paths such as `people/3/email/address`.
+ * once, with paths such as `people/3/email/address`. With `onInvalid`, each invalid record is
+ * handed to it and left out instead.
  */
-export function parseRecordList<T>(list: readonly unknown[], key: string, schema: z.ZodType<T>, what: string, body: unknown): T[] {
-  const out: T[] = new Array(list.length);
+export function parseRecordList<T>(
+  list: readonly unknown[],
+  key: string,
+  schema: z.ZodType<T>,
+  what: string,
+  body: unknown,
+  onInvalid?: (invalid: { index: number; record: unknown; issues: IssueSummary[]; message: string }) => void,
+): T[] {
+  const out: T[] = [];
   let issues: IssueSummary[] | undefined;
   for (let i = 0; i < list.length; i += 1) {
     const result = validateRecord(schema, list[i]);
-    if (result.success) out[i] = result.data;
-    else (issues ??= []).push(...summarizeIssues(result.error.issues, [key, i]));
+    if (result.success) out.push(result.data);
+    else if (onInvalid) {
+      const found = summarizeIssues(result.error.issues, [key, i]);
+      onInvalid({ index: i, record: list[i], issues: found, message: `${what}: ${describeIssues(found)}` });
+    } else (issues ??= []).push(...summarizeIssues(result.error.issues, [key, i]));
   }
   if (issues) throw fail(what, issues, body);
   return out;

@@ -33,6 +33,9 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
           throw error;
         }
       }
+      // A record that does not match its schema fails on its own: kept in place (paging counts
+      // it), marked, and left out of what is applied, instead of rejecting its whole page.
+      const invalid = new Map<number, { record: unknown; message: string }>();
       const page = await client
         .group(groupId)
         .collection(collection)
@@ -43,10 +46,22 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
             ...(filter ? { filter } : {}),
             ...((orderBy ?? options.orderBy) ? { orderBy: orderBy ?? options.orderBy } : {}),
           },
-          requestOptions,
+          { ...requestOptions, onInvalidRecord: ({ index, record, message }) => invalid.set(index, { record, message }) },
         );
-      const records: ConnecRecord[] = page.data;
-      return { records, total: page.total ?? null, hasNextPage: page.hasNextPage() };
+      const total = page.total ?? null;
+      if (invalid.size === 0) return { records: page.data, total, hasNextPage: page.hasNextPage() };
+      const records: ConnecRecord[] = [];
+      const reasons = new Map<number, string>();
+      let valid = 0;
+      for (let i = 0; i < page.data.length + invalid.size; i++) {
+        const bad = invalid.get(i);
+        if (!bad) records.push(page.data[valid++] as ConnecRecord);
+        else {
+          reasons.set(i, bad.message);
+          records.push(typeof bad.record === 'object' && bad.record !== null && !Array.isArray(bad.record) ? (bad.record as ConnecRecord) : {});
+        }
+      }
+      return { records, total, hasNextPage: page.hasNextPage(), invalid: reasons };
     },
     async fetch(groupId, collection, id, requestOptions = {}) {
       try {

@@ -20,7 +20,7 @@ import { StorageConflictError, SyncError } from '../errors/index.js';
 import type { GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
-import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort } from './ports.js';
+import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort, ListPageOptions } from './ports.js';
 import {
   CONNEC_PROVIDER,
   canonicalJson,
@@ -824,6 +824,11 @@ export class SyncEngine {
         out[i] = { kind: 'skipped', reason: 'disabled', connecId, link: null };
         return;
       }
+      const invalid = INVALID_RECORDS.get(record);
+      if (invalid !== undefined) {
+        out[i] = { kind: 'failed', connecId, error: new SyncError(`A "${entity.connec}" record Connec! sent does not match its schema (${invalid})`) };
+        return;
+      }
       if (connecId === null) {
         out[i] = { kind: 'failed', connecId, error: new SyncError(`A "${entity.connec}" record without a Connec! id cannot be applied`) };
         return;
@@ -1092,6 +1097,19 @@ export class SyncEngine {
   }
 
   /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
+  /**
+   * A page of a collection, its records that do not match their schema (`ConnecPage.invalid`)
+   * marked so that `applyBatch` fails each of them on its own, wherever the page goes.
+   */
+  private async listPage(scope: GroupScope, collection: string, options: ListPageOptions): Promise<ConnecPage> {
+    const page = await scope.port.listPage(scope.groupId, collection, options);
+    for (const [index, message] of page.invalid ?? []) {
+      const record = page.records[index];
+      if (record) INVALID_RECORDS.set(record, message);
+    }
+    return page;
+  }
+
   async sendLinks(scope: GroupScope, ops: BatchOp[], signal?: AbortSignal): Promise<Map<number, string>> {
     const failed = new Map<number, string>();
     const size = this.deps.options.batchSize;
@@ -1586,7 +1604,7 @@ export class SyncEngine {
     let connecId: string | null = null;
     let skip = 0;
     for (let pages = 0; pages < PUSH_RECOVERY_MAX_PAGES && connecId === null; pages++) {
-      const page = await scope.port.listPage(scope.groupId, entity.connec, {
+      const page = await this.listPage(scope, entity.connec, {
         skip,
         top,
         filter: `updated_at gte '${since.toISOString()}'`,
@@ -1827,7 +1845,7 @@ export class SyncEngine {
     const since = typeof cursor?.data.since === 'string' ? parseTimestamp(cursor.data.since) : null;
     const top = this.deps.options.pageSize;
     if (entity.connec === 'company') {
-      const page = await scope.port.listPage(scope.groupId, entity.connec, { skip: 0, top: 1, signal });
+      const page = await this.listPage(scope, entity.connec, { skip: 0, top: 1, signal });
       const tail = await this.importPage(scope, entity, page.records, report, failures, { signal });
       await tail();
       return;
@@ -1841,7 +1859,7 @@ export class SyncEngine {
     let newest: Date | null = null;
     for (;;) {
       if (signal?.aborted) throw new SyncError('Poll aborted', { cause: signal.reason });
-      const page = await scope.port.listPage(scope.groupId, entity.connec, {
+      const page = await this.listPage(scope, entity.connec, {
         skip: stepOver,
         top,
         filter: `updated_at gte '${lower.toISOString()}'`,
@@ -1963,7 +1981,7 @@ export class SyncEngine {
     let skip = cursor?.position ?? 0;
     const top = entity.connec === 'company' ? 1 : this.deps.options.pageSize;
     const fetchPage = (at: number) => {
-      const promise = scope.port.listPage(scope.groupId, entity.connec, { skip: at, top, signal: options.signal });
+      const promise = this.listPage(scope, entity.connec, { skip: at, top, signal: options.signal });
       // Awaited below; this only keeps a prefetch that fails while a page is applied from
       // surfacing as an unhandled rejection.
       promise.catch(() => undefined);
@@ -2068,7 +2086,14 @@ export class SyncEngine {
           this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
           if (connecId !== null) {
             report.deferred++;
-            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId));
+            // A record that does not match its schema is not handed over as it is (the inbox
+            // trusts its payloads): the job reads it from Connec! again, which fails until
+            // another app fixes it (retried with backoff, then dead-lettered and listed). One
+            // known locally already keeps its version; its next change brings the new one.
+            const payload: RecordJobPayload = INVALID_RECORDS.has(record)
+              ? { entity: entity.name, collection: entity.connec, fetchId: connecId, full: true }
+              : { entity: entity.name, collection: entity.connec, record, ...fullFlag };
+            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, payload, connecId));
           }
           return;
         }
@@ -2115,6 +2140,9 @@ export const FETCH_AGAIN_AFTER_MS = 60_000;
 
 /** `staleness`: same `updated_at` as last applied, other content (see there). */
 const SAME_INSTANT = 'same_instant' as const;
+
+/** Listed records that do not match their schema, with why (see `ConnecPage.invalid`). */
+const INVALID_RECORDS = new WeakMap<object, string>();
 
 /**
  * How an id map's `lastReceivedHash` holds the content Connec! answered for our last push

@@ -15,6 +15,13 @@ export interface ConnecPage {
    * when the port cannot tell; the engine then stops at the first short page.
    */
   hasNextPage?: boolean | undefined;
+  /**
+   * Records of the page that do not match their collection's schema, by index into `records`
+   * (which holds them as Connec! sent them, or `{}` when one was not an object), with what does
+   * not match. Each fails on its own (reported, not applied); the rest of the page is applied
+   * and paging goes on. Without it, a port rejects such a page as a whole.
+   */
+  invalid?: ReadonlyMap<number, string> | undefined;
 }
 
 export interface ListPageOptions {
