@@ -58,8 +58,9 @@ async function startConnec(): Promise<{ url: string; listed: string[] }> {
       }
     });
   });
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server?.address() as AddressInfo).port}`, listed };
+  const listening = server;
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, listed };
 }
 
 function setup(connecHost: string) {
