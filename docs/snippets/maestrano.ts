@@ -56,9 +56,12 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
         const user = [...db.users.values()].find((u) => u.tenant === ctx.tenant.name && u.email.toLowerCase() === email.toLowerCase());
         return user ? { id: user.id } : null;
       },
-      // New membership or changed role, reconciled on every login.
+      // New membership or changed role, reconciled on every login. Also the only hook a user
+      // blocked by `blockUser` reaches when Maestrano adds them back: undo the block here.
       addMembership: (user, company, role) => {
         db.memberships.set(`${user.id}:${company.id}`, role);
+        const row = db.users.get(user.id);
+        if (row) row.blocked = false;
       },
       // Account webhooks: the group was cancelled (2.2.1), a member was removed (2.2.2).
       cancelCompany: (company) => {
@@ -70,7 +73,7 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
         db.memberships.delete(`${user.id}:${company.id}`);
         for (const [sid, s] of db.sessions) if (s.userId === user.id && s.companyId === company.id) db.sessions.delete(sid);
       },
-      // The removed member has no group left.
+      // The removed member has no group left (undone by addMembership when they come back).
       blockUser: (user) => {
         const row = db.users.get(user.id);
         if (row) row.blocked = true;

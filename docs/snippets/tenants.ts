@@ -1,6 +1,7 @@
 /** Where the tenants (marketplaces) come from, and how one deployment serves all of them. */
 import {
   configFromEnv,
+  consoleLogger,
   type DevPlatformTenants,
   type Maestrano,
   MutableTenantRegistry,
@@ -18,10 +19,13 @@ export function tenantsFromConfigFile(): Promise<TenantRegistry> {
 // #endregion file
 
 // #region dev-platform
-// Live from the developer platform (MNO_DEVPL_HOST, MNO_DEVPL_API_PATH, MNO_DEVPL_ENV_KEY,
-// MNO_DEVPL_ENV_SECRET): refreshed every hour, cached to disk (mode 0600) for outages.
+// Live from the developer platform (MNO_DEVPL_ENV_KEY and MNO_DEVPL_ENV_SECRET required;
+// MNO_DEVPL_HOST defaults to the production platform, https://developer.maestrano.com, and
+// MNO_DEVPL_API_PATH to /api/config/v1): refreshed every hour, cached to disk (mode 0600) for
+// outages. The logger gets one line with the host and path used (never the key or secret).
 export function tenantsFromEnvironment(): Promise<DevPlatformTenants> {
-  return tenantsFromDevPlatform({ ...configFromEnv(process.env), cacheFile: '.data/marketplaces.json', refreshMs: 60 * 60 * 1000 });
+  const platform = configFromEnv(process.env, { logger: consoleLogger() });
+  return tenantsFromDevPlatform({ ...platform, cacheFile: '.data/marketplaces.json', refreshMs: 60 * 60 * 1000 });
 }
 // #endregion dev-platform
 

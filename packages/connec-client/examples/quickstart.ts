@@ -3,10 +3,13 @@
  *
  *   node --conditions=@org/source --import tsx packages/connec-client/examples/quickstart.ts
  *
- * Against a real Connec! set CONNEC_HOST, CONNEC_API_ID, CONNEC_API_KEY and CONNEC_GROUP_ID;
- * without them it starts the package's loopback test server and runs against that.
+ * Against a real Connec! set CONNEC_HOST, CONNEC_API_ID, CONNEC_API_KEY and CONNEC_GROUP_ID
+ * (this works from the installed package too: `node examples/quickstart.ts` needs a TypeScript
+ * loader such as tsx). Without them, in a clone of the repository, it starts the repository's
+ * loopback Connec! test server (test/server.ts, not part of the npm package) and runs against that.
  */
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   attachId,
   connecId,
@@ -85,13 +88,34 @@ export async function quickstart({ host, apiId, apiKey, groupId, log = console.l
   return { janeId: connecId(jane.id), total: firstPage.total, names, batch, notified };
 }
 
+/** What this example uses of the repository's loopback Connec! (test/server.ts), typed here so the file stands alone. */
+interface LoopbackConnecServer {
+  start(options: { groups: Record<string, string> }): Promise<{
+    url: string;
+    apiId: string;
+    apiKey: string;
+    seed(groupId: string, collection: string, records: Record<string, unknown>[]): void;
+    close(): Promise<void>;
+  }>;
+}
+
 async function main(): Promise<void> {
   const env = process.env;
   if (env.CONNEC_HOST && env.CONNEC_API_ID && env.CONNEC_API_KEY && env.CONNEC_GROUP_ID) {
     await quickstart({ host: env.CONNEC_HOST, apiId: env.CONNEC_API_ID, apiKey: env.CONNEC_API_KEY, groupId: env.CONNEC_GROUP_ID });
     return;
   }
-  const { TestConnecServer } = await import('../test/server.js');
+  // The loopback Connec! is the repository's test server: a clone has it, the npm package does not.
+  const loopback = new URL('../test/server.ts', import.meta.url);
+  if (!existsSync(fileURLToPath(loopback))) {
+    console.error(
+      'Set CONNEC_HOST, CONNEC_API_ID, CONNEC_API_KEY and CONNEC_GROUP_ID to run this example against Connec! ' +
+        '(the loopback Connec! it otherwise uses is only in a clone of the repository).',
+    );
+    process.exitCode = 1;
+    return;
+  }
+  const { TestConnecServer } = (await import(loopback.href)) as { TestConnecServer: LoopbackConnecServer };
   const server = await TestConnecServer.start({ groups: { 'cld-9a1b': 'org-f6zi' } });
   server.seed('cld-9a1b', 'people', [
     { first_name: 'Ada', last_name: 'Lovelace', status: 'ACTIVE' },

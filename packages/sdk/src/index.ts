@@ -70,7 +70,7 @@ export { createMaestrano, mergeContributions } from './maestrano.js';
 export type { Maestrano } from './maestrano.js';
 export { MaestranoConfigSchema, parseMaestranoConfig } from './config/schema.js';
 export type { MaestranoConfigInput, ResolvedConfig, SsoErrorRenderer, SsoOptions } from './config/schema.js';
-export { configFromEnv } from './config/from-env.js';
+export { type ConfigFromEnvOptions, configFromEnv } from './config/from-env.js';
 export type { DevPlatformEnvConfig } from './config/from-env.js';
 export { consoleLogger, redactFields, redactingLogger } from './config/logger.js';
 export { certificateFingerprint, parseMarketplacesDocument, resolveTenants } from './config/tenant.js';

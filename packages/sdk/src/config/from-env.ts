@@ -1,3 +1,4 @@
+import type { Logger } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import type { DevPlatformOptions } from '../tenants/dev-platform.js';
 import { hostProblem } from './tenant.js';
@@ -9,6 +10,20 @@ export interface DevPlatformEnvConfig extends DevPlatformOptions {
   environmentName: string | null;
 }
 
+/** The production developer platform: what `MNO_DEVPL_HOST` defaults to (as in Maestrano's own SDKs). */
+export const DEFAULT_DEVPL_HOST = 'https://developer.maestrano.com';
+/** What `MNO_DEVPL_API_PATH` defaults to. */
+export const DEFAULT_DEVPL_API_PATH = '/api/config/v1';
+
+export interface ConfigFromEnvOptions {
+  /**
+   * Receives one `info` line naming the platform host, API path and environment name used, and
+   * which of them are defaults (`MNO_DEVPL_HOST` unset means the production platform). Never the
+   * key or the secret. Default: nothing is logged.
+   */
+  logger?: Logger;
+}
+
 /** An absolute URL path without whitespace, control characters, query or fragment. */
 const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
 
@@ -16,7 +31,9 @@ const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
  * Reads the developer-platform settings from an environment map (PROTOCOL §1.4):
  * `MNO_DEVPL_HOST` (default `https://developer.maestrano.com`), `MNO_DEVPL_API_PATH`
  * (default `/api/config/v1`), `MNO_DEVPL_ENV_NAME`, `MNO_DEVPL_ENV_KEY` and
- * `MNO_DEVPL_ENV_SECRET` (both required). Every value is trimmed first (a `.env` file with CRLF
+ * `MNO_DEVPL_ENV_SECRET` (both required). Without `MNO_DEVPL_HOST` it is Maestrano's production
+ * platform, as in Maestrano's own SDKs: set it for UAT or a local sandbox. `MNO_DEVPL_ENV_NAME` is
+ * optional and informational (returned as `environmentName`, sent by no request). Every value is trimmed first (a `.env` file with CRLF
  * line endings leaves a `\r` at the end of each value; a trailing space is easy to miss), and
  * an empty value counts as missing (the default applies, or `required`). The host is checked
  * like a tenant's hosts: an http(s) URL without credentials, query, fragment, whitespace or
@@ -24,7 +41,7 @@ const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
  * `tenantsFromDevPlatform` adds it) without whitespace, query or fragment, and not a URL. An error names each variable and its problem, never a value. The library never
  * reads `process.env` itself: pass it explicitly, `configFromEnv(process.env)`.
  */
-export function configFromEnv(env: Readonly<Record<string, string | undefined>>): DevPlatformEnvConfig {
+export function configFromEnv(env: Readonly<Record<string, string | undefined>>, options: ConfigFromEnvOptions = {}): DevPlatformEnvConfig {
   const read = (name: string): string | undefined => {
     const value = env[name];
     return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
@@ -34,11 +51,18 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
   const secret = read('MNO_DEVPL_ENV_SECRET');
   if (key === undefined) issues.push({ path: 'MNO_DEVPL_ENV_KEY', message: 'required' });
   if (secret === undefined) issues.push({ path: 'MNO_DEVPL_ENV_SECRET', message: 'required' });
-  const host = read('MNO_DEVPL_HOST') ?? 'https://developer.maestrano.com';
+  const defaults: string[] = [];
+  const withDefault = (name: string, fallback: string): string => {
+    const value = read(name);
+    if (value !== undefined) return value;
+    defaults.push(name);
+    return fallback;
+  };
+  const host = withDefault('MNO_DEVPL_HOST', DEFAULT_DEVPL_HOST);
   const problem = hostProblem(host, false);
   if (problem !== null) issues.push({ path: 'MNO_DEVPL_HOST', message: problem });
   // Without its leading `/` it is the same path (`tenantsFromDevPlatform` always added it).
-  const rawApiPath = read('MNO_DEVPL_API_PATH') ?? '/api/config/v1';
+  const rawApiPath = withDefault('MNO_DEVPL_API_PATH', DEFAULT_DEVPL_API_PATH);
   const apiPath = rawApiPath.startsWith('/') ? rawApiPath : `/${rawApiPath}`;
   // A URL is not a path (its host belongs in MNO_DEVPL_HOST).
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(rawApiPath) || !API_PATH.test(apiPath)) {
@@ -48,5 +72,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
     throw new ConfigError(`Invalid developer-platform environment variables:\n${lines}`, { issues });
   }
-  return { host, apiPath, key: key!, secret: secret!, environmentName: read('MNO_DEVPL_ENV_NAME') ?? null };
+  const environmentName = read('MNO_DEVPL_ENV_NAME') ?? null;
+  // What was read, never the key or the secret (the host cannot carry credentials: checked above).
+  options.logger?.info('maestrano: developer platform settings from the environment', { host, apiPath, environmentName, defaults });
+  return { host, apiPath, key: key!, secret: secret!, environmentName };
 }

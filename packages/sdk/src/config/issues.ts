@@ -54,6 +54,35 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
+/** What a string, array or set counts, for a length bound; null for a value bound (number, date). */
+function lengthUnit(origin: string): [one: string, many: string] | null {
+  if (origin === 'string') return ['character', 'characters'];
+  if (origin === 'array' || origin === 'set') return ['item', 'items'];
+  if (origin === 'file') return ['byte', 'bytes'];
+  return null;
+}
+
+/**
+ * A `too_small`/`too_big` issue as the rule it broke, honouring `inclusive` (`.positive()` is
+ * "greater than 0", `.min(0)` "at least 0") and `exact` (`.length(n)`). The bound comes from the
+ * schema, never from the received value.
+ */
+function boundMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, side: 'min' | 'max'): string {
+  const raw = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+  const bound = issue.origin === 'date' && typeof raw === 'number' ? new Date(raw).toISOString() : String(raw);
+  const unit = lengthUnit(issue.origin);
+  if (unit) {
+    const units = raw === 1 || raw === 1n ? unit[0] : unit[1];
+    // A length bound is inclusive (`.min(n)`, `.max(n)`, `.length(n)`).
+    if (issue.exact) return `must have exactly ${bound} ${units}`;
+    return `must have at ${side === 'min' ? 'least' : 'most'} ${bound} ${units}`;
+  }
+  if (issue.exact) return `must be exactly ${bound}`;
+  const inclusive = issue.inclusive !== false;
+  if (side === 'min') return inclusive ? `must be at least ${bound}` : `must be greater than ${bound}`;
+  return inclusive ? `must be at most ${bound}` : `must be less than ${bound}`;
+}
+
 function safeIssueMessage(issue: z.core.$ZodIssue, path: string): string {
   const schemaMessage = issue.message !== NO_SCHEMA_MESSAGE && issue.message.length > 0 ? issue.message : null;
   switch (issue.code) {
@@ -68,9 +97,9 @@ function safeIssueMessage(issue: z.core.$ZodIssue, path: string): string {
     case 'invalid_value':
       return SECRET_KEY.test(path) ? 'invalid value' : `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-      return schemaMessage ?? `too small (minimum ${String(issue.minimum)})`;
+      return schemaMessage ?? boundMessage(issue, 'min');
     case 'too_big':
-      return schemaMessage ?? `too big (maximum ${String(issue.maximum)})`;
+      return schemaMessage ?? boundMessage(issue, 'max');
     case 'invalid_format':
       if (schemaMessage) return schemaMessage;
       return issue.format === 'regex' && issue.pattern ? `must match ${issue.pattern}` : `invalid ${issue.format}`;

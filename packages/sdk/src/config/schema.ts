@@ -9,7 +9,7 @@ import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
 import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
-import { type ConfigIssue, configErrorOf, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
+import { type ConfigIssue, configErrorOf, isResolvedTenant, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
 
 type AnyFunction = (...args: never[]) => unknown;
 
@@ -130,9 +130,18 @@ export function parseMaestranoConfigAndTenants(input: unknown): { config: Resolv
   if (Array.isArray(list)) {
     // A fixed empty list would serve a 404 on every route for the life of the process.
     if (list.length === 0) issues.push({ path: 'tenants', message: 'must list at least one marketplace' });
-    const resolved = tenantsOrIssues(list, 'tenants');
-    issues.push(...resolved.issues);
-    tenants = resolved.tenants;
+    if (list.length > 0 && list.every(isResolvedTenant)) {
+      // `tenants: parseMarketplacesDocument(doc, …)`: one issue saying what to pass instead.
+      issues.push({
+        path: 'tenants',
+        message:
+          'is a list of already-resolved Tenant objects (as returned by parseMarketplacesDocument or resolveTenants), not marketplace objects: pass tenants: staticTenants(list) instead (or the registry tenantsFromFile / tenantsFromDevPlatform returns)',
+      });
+    } else {
+      const resolved = tenantsOrIssues(list, 'tenants');
+      issues.push(...resolved.issues);
+      tenants = resolved.tenants;
+    }
   }
   if (!parsed.success || issues.length > 0) throw configErrorOf('Maestrano configuration', issues);
   return { config: parsed.data, tenants };

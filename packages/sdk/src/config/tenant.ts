@@ -374,6 +374,11 @@ function collectTenants(
   const tenants: Tenant[] = [];
   elements.forEach((element, i) => {
     const at = `${prefix}[${i}]`;
+    // A resolved `Tenant` would otherwise get a list of unknown keys (`name`, `webhooks.account.groupPath`, …).
+    if (isResolvedTenant(element)) {
+      issues.push({ path: at, message: RESOLVED_TENANT_MESSAGE });
+      return;
+    }
     let parsed = strictMarketplace.safeParse(element, CONFIG_PARSE_OPTIONS);
     if (!parsed.success && loose) {
       loose.unknownKeys.push(...unknownKeyPaths(parsed.error, at));
@@ -389,6 +394,25 @@ function collectTenants(
   checkUnique(elements, prefix, issues);
   return tenants;
 }
+
+/**
+ * Whether `value` is a `Tenant` as the SDK resolves it (what `parseMarketplacesDocument`,
+ * `resolveTenants` and a registry's `list()` return) rather than a marketplace object: a `name`
+ * instead of `marketplace`, and the resolved camelCase sections (`sso.consumePath`,
+ * `webhooks.account.groupPath`, `connec.basePath`).
+ */
+export function isResolvedTenant(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const v = value as { marketplace?: unknown; name?: unknown; sso?: unknown; webhooks?: unknown; connec?: unknown };
+  if (v.marketplace !== undefined || typeof v.name !== 'string') return false;
+  const has = (section: unknown, key: string) => typeof section === 'object' && section !== null && key in section;
+  const account = typeof v.webhooks === 'object' && v.webhooks !== null ? (v.webhooks as { account?: unknown }).account : undefined;
+  return has(v.sso, 'consumePath') || has(account, 'groupPath') || has(v.connec, 'basePath');
+}
+
+/** The issue of a resolved `Tenant` passed where a marketplace object is expected. */
+export const RESOLVED_TENANT_MESSAGE =
+  'is an already-resolved Tenant (as returned by parseMarketplacesDocument, resolveTenants or a registry), not a marketplace object: pass tenants: staticTenants(list) (or the registry itself) instead, or the { marketplace, app, api, sso } objects';
 
 function unknownKeyPaths(error: z.ZodError, prefix: string): string[] {
   return error.issues

@@ -14,7 +14,10 @@ export async function tenantsFromFile(path: string): Promise<TenantRegistry> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new ConfigError(`Cannot read the tenants file ${path}`, { cause });
+    // The reason in the message too (ENOENT: no such file or directory, EACCES, EISDIR): many
+    // loggers print only the message. Node's message already starts with the code.
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ConfigError(`Cannot read the tenants file ${path}: ${reason}`, { cause });
   }
   let json: unknown;
   try {
