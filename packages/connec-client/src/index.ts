@@ -97,7 +97,7 @@ export type {
 
 // --- notifications ----------------------------------------------------------------------
 export { parseNotification } from './notifications.js';
-export type { CatalogRecords, ConnecNotification, NotificationEntry, NotificationGroup, ParseNotificationOptions } from './notifications.js';
+export type { CatalogRecords, ConnecNotification, InvalidNotificationRecord, NotificationEntry, NotificationGroup, ParseNotificationOptions } from './notifications.js';
 
 // --- entity catalog (also at '@org/connec-client/entities') -----------------------------
 export {

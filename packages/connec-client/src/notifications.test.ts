@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PayloadValidationError } from './errors.js';
-import { parseNotification } from './notifications.js';
+import { type InvalidNotificationRecord, parseNotification } from './notifications.js';
 
 const C = (id: string) => ({ id, provider: 'connec', realm: 'org-f6zi' });
 const A = (id: string) => ({ id, provider: 'myapp', realm: 'acct-42' });
@@ -152,6 +152,29 @@ describe('parseNotification', () => {
       'items/0/is_inventoried',
     ]);
     expect(error.message).toContain('people/0/group_id');
+  });
+
+  it('with onInvalidRecord: hands each bad record over and keeps the good ones; a bad shape still throws', () => {
+    const invalid: InvalidNotificationRecord[] = [];
+    const onInvalidRecord = (bad: InvalidNotificationRecord) => invalid.push(bad);
+    const parsed = parseNotification(
+      {
+        Person: [{ ...jane, group_id: undefined }, jane, { ...jane, email: { address: 3 } }, 'not a record'],
+        items: [{ id: 'it1', is_inventoried: 'yes', group_id: 'cld-9a1b' }],
+      },
+      { onInvalidRecord },
+    );
+    expect(parsed.entries.map((e) => e.record.first_name)).toEqual(['Jane']);
+    expect(invalid.map((b) => [b.collection, b.key, b.index, b.issues.map((i) => i.path)])).toEqual([
+      ['people', 'Person', 0, ['Person/0/group_id']],
+      ['people', 'Person', 2, ['Person/2/email/address']],
+      ['people', 'Person', 3, ['Person/3']],
+      ['items', 'items', 0, ['items/0/is_inventoried']],
+    ]);
+    expect(invalid[2]?.record).toEqual('not a record');
+    expect(invalid[1]?.message).toMatch(/^Invalid Connec! notification record: Person\/2\/email\/address: /);
+    // The body's shape is checked as a whole, as without the option.
+    expect(errorOf(() => parseNotification({ people: { id: 'o1' } }, { onInvalidRecord })).issues.map((i) => i.path)).toEqual(['people']);
   });
 
   it('rejects bodies that are not JSON objects', () => {

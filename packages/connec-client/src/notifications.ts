@@ -65,6 +65,30 @@ export interface ParseNotificationOptions {
    * body invalid. Default: every collection.
    */
   collections?: (collection: string) => boolean;
+  /**
+   * Called for each record that fails on its own (not an object, no `group_id`, or not matching
+   * its collection's schema); the record is then left out instead of the whole body being
+   * refused. The body's shape (a JSON object of arrays keyed by collection names) is still
+   * checked as a whole. Connec! does not deliver a refused notification again, so a receiver
+   * keeps the valid records beside a bad one this way (and may read the bad one again by id).
+   */
+  onInvalidRecord?: (invalid: InvalidNotificationRecord) => void;
+}
+
+/** A record of a notification that fails on its own (see `ParseNotificationOptions.onInvalidRecord`). */
+export interface InvalidNotificationRecord {
+  /** The normalised collection name (`people`). */
+  collection: string;
+  /** The key as sent (`Person`). */
+  key: string;
+  /** Its position in that key's array. */
+  index: number;
+  /** The record as sent. */
+  record: unknown;
+  /** What is wrong, with paths such as `people/3/email/address`. */
+  issues: IssueSummary[];
+  /** The same as one line: `Invalid Connec! notification record: people/3/email/address: …`. */
+  message: string;
 }
 
 function pushTyped<K extends CollectionName>(
@@ -138,17 +162,25 @@ export function parseNotification(body: unknown, options: ParseNotificationOptio
     }
     const schema = schemaFor(collection);
     value.forEach((raw: unknown, i: number) => {
+      const found: IssueSummary[] = [];
+      const invalid = (): void => {
+        if (options.onInvalidRecord) {
+          options.onInvalidRecord({ collection, key, index: i, record: raw, issues: found, message: `Invalid Connec! notification record: ${describeIssues(found, 10)}` });
+        } else issues.push(...found);
+      };
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        issues.push({ path: `${key}/${i}`, message: 'expected a record object' });
+        found.push({ path: `${key}/${i}`, message: 'expected a record object' });
+        invalid();
         return;
       }
       const groupId = (raw as Record<string, unknown>).group_id;
       if (typeof groupId !== 'string' || groupId === '') {
-        issues.push({ path: `${key}/${i}/group_id`, message: 'expected the group id (cld-...) of the record' });
+        found.push({ path: `${key}/${i}/group_id`, message: 'expected the group id (cld-...) of the record' });
       }
       const result = validateRecord(schema, raw);
-      if (!result.success) {
-        issues.push(...summarizeIssues(result.error.issues, [key, i]));
+      if (!result.success) found.push(...summarizeIssues(result.error.issues, [key, i]));
+      if (found.length > 0 || !result.success) {
+        invalid();
         return;
       }
       if (typeof groupId !== 'string' || groupId === '') return;

@@ -162,6 +162,11 @@ export interface RecordJobPayload {
   /** Fetch this Connec! id first (a reference some parked record is waiting for). */
   fetchId?: string;
   /**
+   * With `fetchId`: fetch and apply Connec!'s current version even when the record is known
+   * (a notified version that did not match its schema is read again instead of applied).
+   */
+  refresh?: boolean;
+  /**
    * Apply whatever `importSince` says: a record some other record references (fetched on
    * demand), or one deferred by a full import.
    */
@@ -1200,7 +1205,7 @@ export class SyncEngine {
       } else {
         try {
           const existing = await this.findByConnecId(scope, entity.name, payload.fetchId);
-          const fetched = existing?.localId ? null : await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {});
+          const fetched = existing?.localId && !payload.refresh ? null : await scope.port.fetch(groupId, entity.connec, payload.fetchId, signal ? { signal } : {});
           if (fetched) records.set(i, fetched);
           else {
             if (!existing?.localId) {
@@ -2212,6 +2217,7 @@ function idArrayOrNull(value: unknown): IdEntry[] | null {
 function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = { entity: payload.entity, collection: payload.collection };
   if (payload.fetchId !== undefined) out.fetchId = payload.fetchId;
+  if (payload.refresh === true) out.refresh = true;
   if (payload.record !== undefined) out.record = toJson(payload.record);
   if (payload.full === true) out.full = true;
   if (payload.linkSubIds !== undefined) out.linkSubIds = { hash: payload.linkSubIds.hash, ids: toJson(payload.linkSubIds.ids) };

@@ -4,7 +4,7 @@
  * public `mno.sync` / `mno.connec` API.
  */
 import { createHash } from 'node:crypto';
-import { type ConnecClient, type ConnecGroup, parseNotification, PayloadValidationError } from '@org/connec-client';
+import { type ConnecClient, type ConnecGroup, type InvalidNotificationRecord, parseNotification, PayloadValidationError } from '@org/connec-client';
 import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
@@ -16,6 +16,7 @@ import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
   groupSyncEnabled,
+  FETCH_AGAIN_AFTER_MS,
   ImportBusyError,
   type PushItemResult,
   type RecordJobPayload,
@@ -329,6 +330,7 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
   const out: RecordJobPayload = { entity: p.entity, collection: p.collection };
   if (isObject(p.record)) out.record = p.record;
   if (typeof p.fetchId === 'string') out.fetchId = p.fetchId;
+  if (p.refresh === true) out.refresh = true;
   if (p.full === true) out.full = true;
   const linkSubIds = readSubIdLink(p.linkSubIds);
   if (linkSubIds) out.linkSubIds = linkSubIds;
@@ -408,10 +410,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
     if (request.method !== 'POST') return json(405, { error: 'method_not_allowed' });
     let parsed: ReturnType<typeof parseNotification>;
+    // Records that fail on their own (no group, not matching their schema): Connec! never
+    // delivers a refused body again, so the valid records beside them are stored, and each of
+    // them is read again from Connec! by id when it has one (retried, then dead-lettered).
+    const invalid: InvalidNotificationRecord[] = [];
     try {
       // Only the collections the connector applies are validated: a schema change in one it
       // does not sync must not make Connec! drop (a 4xx is never retried) the records it does.
-      parsed = parseNotification(await request.text(), { collections: handled });
+      parsed = parseNotification(await request.text(), { collections: handled, onInvalidRecord: (bad) => invalid.push(bad) });
     } catch (error) {
       if (error instanceof PayloadValidationError) {
         return json(400, { error: 'invalid_notification', message: error.message, issues: error.issues.slice(0, 50) });
@@ -463,6 +469,37 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       }
       jobsPerRecord.push(entities.length);
     }
+    // Each invalid record with a usable group and Connec! id: one job per inbound entity that
+    // fetches Connec!'s current version and applies it (also over a known record), at most one
+    // per record and clock minute however often it is delivered.
+    const window = Math.floor(runtime.clock().getTime() / FETCH_AGAIN_AFTER_MS);
+    let reread = 0;
+    for (const bad of invalid) {
+      counters.received++;
+      const raw = isObject(bad.record) ? bad.record : null;
+      const groupId = typeof raw?.group_id === 'string' ? raw.group_id : '';
+      const cid = raw ? connecIdOf(raw.id) : null;
+      const usable = (id: string | null): id is string => id !== null && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);
+      if (!usable(groupId) || !usable(cid)) continue;
+      for (const entity of definition.forCollection(bad.collection).filter((e) => e.inbound)) {
+        const job = engine.recordJob(tenant.name, groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: cid, full: true, refresh: true }, cid);
+        jobs.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${window}` });
+      }
+      reread++;
+    }
+    if (invalid.length > 0) {
+      const issues = invalid.flatMap((bad) => bad.issues).slice(0, 50);
+      // Nothing else in the body: bad input, refused whole (nothing stored).
+      if (jobs.length === 0) {
+        return json(400, { error: 'invalid_notification', message: invalid.length === 1 ? (invalid[0] as InvalidNotificationRecord).message : `${invalid.length} invalid records: ${invalid.slice(0, 5).map((bad) => bad.message).join('; ')}`, issues });
+      }
+      logger.warn('sync: notification records that do not match their schema; read again from Connec! by id', {
+        tenant: tenant.name,
+        invalid: invalid.length,
+        reread,
+        issues: issues.slice(0, 10),
+      });
+    }
     let results: { created: boolean }[] = [];
     try {
       if (jobs.length > 0) results = await runtime.storage.jobs.enqueueMany(jobs);
@@ -485,7 +522,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     counters.accepted += created;
     counters.duplicates += duplicates;
     logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates, ignored, jobs: results.filter((r) => r.created).length });
-    return json(200, { received: parsed.entries.length + unhandled, stored: created, duplicates, ignored });
+    const answer = { received: parsed.entries.length + unhandled + invalid.length, stored: created, duplicates, ignored };
+    if (invalid.length === 0) return json(200, answer);
+    return json(200, { ...answer, invalid: invalid.length, reread, issues: invalid.flatMap((bad) => bad.issues).slice(0, 50) });
   };
 
   // --- job handlers ---------------------------------------------------------------------------

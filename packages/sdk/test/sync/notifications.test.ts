@@ -127,7 +127,7 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts()).pending).toBe(0);
   });
 
-  it('stores the records it syncs when a collection it does not sync is invalid; an invalid record it syncs is still a 400', async () => {
+  it('stores the records it syncs when a collection it does not sync is invalid; an invalid record it syncs is read again by id', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     // sales_orders has no entity here: its records are not validated (a schema change there
@@ -137,9 +137,35 @@ describe('notifications: intake route', () => {
     expect(await res.json()).toEqual({ received: 3, stored: 1, duplicates: 0, ignored: 2 });
     const [job] = await h.storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000, types: [JobTypes.connecRecord] });
     expect(job?.payload).toMatchObject({ entity: 'contacts', record: { first_name: 'Jane' } });
-    const refused = await h.notify({ people: [person({ id: [C('p10')], first_name: 42 })], sales_orders: [] });
+    const reread = await h.notify({ people: [person({ id: [C('p10')], first_name: 42 })], sales_orders: [] });
+    expect(reread.status).toBe(200);
+    expect(await reread.json()).toEqual({ received: 1, stored: 0, duplicates: 0, ignored: 0, invalid: 1, reread: 1, issues: [{ path: 'people/0/first_name', message: expect.any(String) }] });
+    const [refetch] = await h.storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000, types: [JobTypes.connecRecord] });
+    // Connec!'s current version is fetched instead: the invalid copy is not stored.
+    expect(refetch?.payload).toEqual({ entity: 'contacts', collection: 'people', fetchId: 'p10', refresh: true, full: true });
+  });
+
+  it('stores the valid records beside an invalid one, applies Connec!\'s current version of the invalid one, and refuses a body with nothing usable', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    // p2 is known and valid in Connec!; its notified copy has a number for a name.
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Two' }, 'p2');
+    await h.notify({ people: [person({ id: [C('p2')], last_name: 'Two', organization_id: null })] });
+    await h.drain();
+    h.connec.setClock('2016-10-05T00:00:00Z');
+    h.connec.edit(GROUP, 'people', 'p2', { last_name: 'Two-Current' });
+    const res = await h.notify({ people: [person({ id: [C('p1')], last_name: 'One', organization_id: null }), person({ id: [C('p2')], last_name: 2 })] });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 2, stored: 1, invalid: 1, reread: 1, issues: [{ path: 'people/1/last_name' }] });
+    await h.drain();
+    expect([...h.app.contacts.values()].map((c) => c.lastName).sort()).toEqual(['One', 'Two-Current']);
+
+    // An invalid record without a group or id cannot be read again: alone, the body is refused.
+    const refused = await h.notify({ people: [{ first_name: 'x', last_name: 3 }] });
     expect(refused.status).toBe(400);
-    expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0/first_name' }] });
+    const body = (await refused.json()) as { error: string; issues: { path: string }[] };
+    expect(body.error).toBe('invalid_notification');
+    expect(body.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['people/0/group_id', 'people/0/last_name']));
     expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(0);
   });
 
