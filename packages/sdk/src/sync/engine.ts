@@ -1345,6 +1345,9 @@ export class SyncEngine {
     }
     if (links.length > 0) {
       let failed: Map<number, string>;
+      // The batch call's own failure (a 429 or 503 after the client's retries) is each link's
+      // cause: the worker waits the `Retry-After` it carries before the retry.
+      let batchError: unknown;
       try {
         failed = await this.sendLinks(
           scope,
@@ -1355,11 +1358,12 @@ export class SyncEngine {
         // No answer for the batch: every link-back is retried (a record already linked is
         // linked again, which changes nothing).
         failed = new Map(links.map((_link, index) => [index, errorInfo(error).message]));
+        batchError = error;
       }
       for (const [index, message] of failed) {
         const link = links[index];
         if (!link) continue;
-        const error = new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`);
+        const error = new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`, batchError === undefined ? {} : { cause: batchError });
         const payload = (items[link.i] as { payload: RecordJobPayload }).payload;
         const record = records.get(link.i);
         // The job's own payload does not hold the sub-record ids this link-back carried (the

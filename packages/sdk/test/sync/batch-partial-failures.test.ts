@@ -3,6 +3,7 @@
  * filter fails its own record only, and a later entity's storage failure neither fails the
  * records an earlier entity already wrote nor loses their link-backs to Connec!.
  */
+import { RateLimitError } from '@org/connec-client';
 import { createSyncModule, defineConnector, defineEntity, memoryAdapter, type StorageAdapter, StorageError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
@@ -110,5 +111,50 @@ describe('a later entity of the batch failing in storage', () => {
     expect(linked.sort()).toEqual(['organizations', 'people']);
     expect(await sync.api.deadLetters({ tenant: TENANT })).toEqual([]);
     expect((await inner.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'companies' }, { connecId: 'o1' }))?.localId).toBe('loc-1');
+  });
+});
+
+describe('a link-back batch call refused with 429', () => {
+  it('retries the record after the Retry-After Connec! asked for, not the usual backoff', async () => {
+    const inner = memoryAdapter();
+    const failures: { message: string; retryAt: Date }[] = [];
+    const storage: StorageAdapter = {
+      ...inner,
+      jobs: {
+        ...inner.jobs,
+        fail: async (id, worker, failure) => {
+          failures.push({ message: failure.error.message, retryAt: failure.retryAt });
+          return inner.jobs.fail(id, worker, failure);
+        },
+      },
+    };
+    const connec = new FakeConnec(ORG_UID);
+    connec.seed(GROUP, 'people', { last_name: 'Lee' }, 'p1');
+    let refused = 0;
+    const batch = connec.batch.bind(connec);
+    connec.batch = async (ops, options) => {
+      if (refused++ === 0) {
+        throw new RateLimitError('Connec! POST /batch failed with 429', { service: 'connec', status: 429, method: 'POST', url: 'http://connec.test/batch', retryAfterMs: 90_000 });
+      }
+      return batch(ops, options);
+    };
+    let seq = 0;
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p) => ({ name: p.last_name }),
+      local: { create: async () => ({ id: `loc-${++seq}` }), update: async () => undefined },
+    });
+    const sync = createSyncModule(testRuntime(storage), { connector: defineConnector({ entities: [contacts] }), sync: { connecPort: () => connec } });
+    await provisionGroup(storage);
+    const res = await notifier(sync)({ people: [person('p1', { last_name: 'Lee' })] });
+    expect(res.status).toBe(200);
+    const before = Date.now();
+    await createWorker(testRuntime(storage), sync.jobs ?? {}).drain({ pollIntervalMs: 1, backoff: { baseMs: 2, maxMs: 20 } });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.message).toMatch(/^Linking contacts p1 back to Connec! failed: /);
+    // Due no earlier than the 90 s Connec! asked for (the test backoff would be 20 ms at most).
+    expect(failures[0]?.retryAt.getTime()).toBeGreaterThanOrEqual(before + 89_000);
   });
 });
