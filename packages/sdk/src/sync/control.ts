@@ -73,9 +73,11 @@ export async function updateGroupSettings(
     waitMs?: number;
     /**
      * Runs under the same lock once the settings are written (with the updated group); when it
-     * throws, the error is the caller's (after whatever undo `after` did itself).
+     * throws, the error is the caller's (after whatever undo `after` did itself). `held()`
+     * says whether the lock is still held: a write made after it lapsed may undo a later
+     * caller's change.
      */
-    after?: (group: GroupRecord) => Promise<void>;
+    after?: (group: GroupRecord, held: () => boolean) => Promise<void>;
   } = {},
 ): Promise<GroupSettingsUpdate> {
   const { storage } = runtime;
@@ -93,7 +95,7 @@ export async function updateGroupSettings(
       if (!lease.held()) return { status: 'busy' };
       const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
       if (updated?.status !== 'active') return { status: 'unknown' };
-      await options.after?.(updated);
+      await options.after?.(updated, () => lease.held());
       return { status: 'updated', group: updated };
     },
   );
@@ -483,12 +485,19 @@ export function createSyncControl(deps: SyncControlDeps) {
         return { ...settings, sync: { ...sync, enabled } };
       },
       {
-        after: async () => {
+        after: async (_group, held) => {
           if (!enabled) return;
           try {
             await switchedOn(tenant, groupId);
           } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
+            // Once the lock has lapsed, another toggle may have switched the sync since: undoing
+            // would take back its acknowledged switch. The platform's retry of this call then
+            // finds the sync on and switches it off (a toggle), so the answer says to retry later.
+            if (!held()) {
+              logger.error('sync: switching the sync on failed after its settings lock lapsed; the switch is left as it is', { tenant, groupId, error: reason });
+              throw error;
+            }
             await undoSwitchOn(tenant, groupId).then(
               () => logger.warn('sync: switching the sync on failed (a storage error): it stays off until the platform retries', { tenant, groupId, error: reason }),
               (undoError: unknown) => logger.error('sync: the sync was switched on, but what must follow could not be stored nor the switch undone; switch it off and on again', {

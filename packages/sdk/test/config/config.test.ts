@@ -273,6 +273,12 @@ describe('logger redaction', () => {
     expect(redactFields({ e: 'bad DSN "admin:hunter2@[::1]:27017"' })).toEqual({ e: 'bad DSN "[redacted]@[::1]:27017"' });
     const kept = 'mail alice@example.com at 10:30, see https://app.example.com/a:b@c?x=1 and @org/pkg@1.0.0: done';
     expect(redactFields({ e: kept })).toEqual({ e: kept });
+    // A password may hold #, ? and /; a Windows path through a scoped package is no DSN.
+    for (const secret of ['Sup3r#Secret', 'pa?ss', 'ab/cd+ef==']) {
+      expect(redactFields({ e: `could not connect: app:${secret}@db.example.com:5432/crm` })).toEqual({ e: 'could not connect: [redacted]@db.example.com:5432/crm' });
+    }
+    const windows = "Cannot find module 'C:\\app\\node_modules\\@org\\pkg\\dist\\index.js'";
+    expect(redactFields({ e: windows })).toEqual({ e: windows });
   });
 
   it('cuts a string longer than 8,192 characters once scrubbed, saying how much was left out', () => {

@@ -132,11 +132,11 @@ describe('a link-back batch call refused with 429', () => {
     connec.seed(GROUP, 'people', { last_name: 'Lee' }, 'p1');
     let refused = 0;
     const batch = connec.batch.bind(connec);
-    connec.batch = async (ops, options) => {
+    connec.batch = async (ops) => {
       if (refused++ === 0) {
         throw new RateLimitError('Connec! POST /batch failed with 429', { service: 'connec', status: 429, method: 'POST', url: 'http://connec.test/batch', retryAfterMs: 90_000 });
       }
-      return batch(ops, options);
+      return batch(ops);
     };
     let seq = 0;
     const contacts = defineEntity({

@@ -4,7 +4,7 @@
 // settings lock, and a failure there undoes the switch, so the platform's retry ends where one
 // successful call would have.
 import { createMaestrano, defineConnector, defineEntity, JobTypes, type Maestrano, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, drainer, GROUP, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
 
@@ -286,5 +286,44 @@ describe('toggle_sync: overlapping switches', () => {
     expect(off).toMatchObject({ status: 200, json: { sync_enabled: false } });
     expect(on).toMatchObject({ status: 200, json: { sync_enabled: true } });
     expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+  });
+});
+
+describe('toggle_sync: the undo of a failed switch-on after its settings lock lapsed', () => {
+  it("does not switch off a later toggle's switch-on that the platform got a 200 for", async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    let reached!: () => void;
+    const atEnqueue = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hooks.enqueue = async (input) => {
+      if (!isCatchUp(input)) return;
+      hooks.enqueue = undefined;
+      reached();
+      await released;
+      throw new Error('database is down');
+    };
+    // Instance A switches on; its storage stalls past the settings lock's 30 s lease.
+    const first = s.toggle();
+    await atEnqueue;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    vi.setSystemTime(Date.now() + 31_000);
+    // Instances B and C switch off and on meanwhile: both answered 200, the last one "on".
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: false } });
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    // A's catch-up write then fails: A answers 5xx, and its undo must not touch C's switch.
+    release();
+    expect((await first).status).toBeGreaterThanOrEqual(500);
+    expect((await s.status()).json).toMatchObject({ sync_enabled: true });
   });
 });
