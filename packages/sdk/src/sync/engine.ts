@@ -167,12 +167,6 @@ export interface RecordJobPayload {
    */
   refresh?: boolean;
   /**
-   * The version was applied with references left empty that close a cycle (an organization
-   * naming its contact, the contact naming the organization, both new): this job waits for
-   * them and writes the version again once they exist (not skipped as a replay).
-   */
-  refill?: boolean;
-  /**
    * Apply whatever `importSince` says: a record some other record references (fetched on
    * demand), or one deferred by a full import.
    */
@@ -475,17 +469,9 @@ export class SyncEngine {
     entity: AnyEntity,
     record: ConnecRecord,
     cache: MapCache | undefined,
-    /** Park on every missing reference, also those that close a cycle (a refill job). */
-    parkOnCycles = false,
-  ): Promise<{ record: ConnecRecord; missing: { entity: string; connecId: string }[]; later: { entity: string; connecId: string }[] }> {
+  ): Promise<{ record: ConnecRecord; missing: { entity: string; connecId: string }[] }> {
     let out = record;
     const missing: { entity: string; connecId: string }[] = [];
-    // References to an entity imported after this one close a cycle of references (the import
-    // order puts every other target first): two new records naming each other would wait for
-    // each other for good. Such a reference is left empty for now, and a refill job writes the
-    // record again once its target exists.
-    const later: { entity: string; connecId: string }[] = [];
-    const position = this.importPosition(entity.name);
     for (const [path, target] of Object.entries(entity.references)) {
       // A target this group never imports (outbound-only, or inbound switched off for the
       // group) can only be known through a push of ours; a record it has no map for will
@@ -526,25 +512,15 @@ export class SyncEngine {
         }
         resolved.set(location, null);
         // A target deleted in the app (tombstoned) is never linked again: nothing to wait for.
-        if (cid !== null && canArrive && !map?.tombstonedAt) {
-          if (!parkOnCycles && this.importPosition(target) > position) later.push({ entity: target, connecId: cid });
-          else missing.push({ entity: target, connecId: cid });
-        }
+        if (cid !== null && canArrive && !map?.tombstonedAt) missing.push({ entity: target, connecId: cid });
       }
       out = mapAt(out, path, (_value, location) => resolved.get(location) ?? null);
     }
     for (const path of entity.subRecords) {
       out = mapAt(out, `${path}/id`, (value) => ownIdOf(value, scope.owner));
     }
-    return { record: out, missing, later };
+    return { record: out, missing };
   }
-
-  /** An entity's place in the connector's import order (referenced entities first). */
-  private importPosition(name: string): number {
-    this.positions ??= new Map(this.deps.connector.importOrder.map((e, i) => [e.name, i]));
-    return this.positions.get(name) ?? -1;
-  }
-  private positions: Map<string, number> | undefined;
 
   /** The link-back op adding our ids (record and sub-records) to Connec!'s id arrays, or null when present. */
   private linkOp(
@@ -626,8 +602,6 @@ export class SyncEngine {
     hash: string,
     signal: AbortSignal | undefined,
     held: () => boolean,
-    /** A refill writing the version applied last once more (its cycle references now known). */
-    refilling = false,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const localId = map.localId;
@@ -717,10 +691,7 @@ export class SyncEngine {
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
     const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: !pushBack });
-    // A refill writes the version already applied: storage refuses to mark it again, which is
-    // not a newer version landing meanwhile.
-    const sameVersion = refilling && updatedAt !== null && map.lastAppliedAt?.getTime() === updatedAt.getTime() && map.lastReceivedHash === hash;
-    if (!applied && updatedAt !== null && !sameVersion) {
+    if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
       // app landed meanwhile), and this older one may have landed last. The map must not claim
       // the newer version: it goes back to this one (the hash cleared) so the newer version,
@@ -834,8 +805,6 @@ export class SyncEngine {
       full?: boolean;
       /** Per record (same order): sub-record ids of an earlier link-back of it that failed. */
       subIds?: readonly (SubIdLink | undefined)[];
-      /** Per record (same order): a refill job's version (`RecordJobPayload.refill`). */
-      refill?: readonly boolean[];
     } = {},
   ): Promise<BatchOutcome[]> {
     const out: BatchOutcome[] = new Array(records.length);
@@ -880,15 +849,11 @@ export class SyncEngine {
     });
     let pending = todo;
     for (let pass = 0; pending.length > 0 && pass < 3; pass++) {
-      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal, options.subIds, options.refill, options.full ?? false);
+      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal, options.subIds);
     }
     // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
     for (const i of repeats) {
-      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], {
-        ...options,
-        subIds: [options.subIds?.[i]],
-        refill: [options.refill?.[i] === true],
-      });
+      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], { ...options, subIds: [options.subIds?.[i]] });
       if (outcome) out[i] = outcome;
     }
     return out;
@@ -904,8 +869,6 @@ export class SyncEngine {
     since: Date | null,
     signal: AbortSignal | undefined,
     carried: readonly (SubIdLink | undefined)[] | undefined,
-    refill: readonly boolean[] | undefined,
-    full: boolean,
   ): Promise<number[]> {
     const ids = this.idScope(scope, entity.name);
     const cid = (i: number) => connecIdOf((records[i] as ConnecRecord).id) as string;
@@ -951,12 +914,10 @@ export class SyncEngine {
         cache,
       );
       const creates: PendingCreate[] = [];
-      const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string; refilling: boolean }[] = [];
-      const refills: JobInput[] = [];
+      const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string }[] = [];
       for (const i of locked) {
         let record = records[i] as ConnecRecord;
         const connecId = cid(i);
-        const refilling = refill?.[i] === true;
         try {
           let updatedAt = parseTimestamp(record.updated_at);
           let hash = contentHash(record);
@@ -980,8 +941,6 @@ export class SyncEngine {
           }
           if (map?.localId) {
             let stale = this.staleness(map, updatedAt, hash);
-            // A refill writes the version applied with its cycle references empty once more.
-            if (refilling && (stale === 'replay' || stale === 'unchanged')) stale = null;
             // The echo of our last push carries that push's `updated_at`: told apart by its
             // content, it needs no fetch (`update` skips it as an echo).
             if (stale === SAME_INSTANT && (await this.echoOfPush(scope, entity, record, map, connecId, cache))) stale = null;
@@ -1009,27 +968,18 @@ export class SyncEngine {
               continue;
             }
           }
-          const { record: unfolded, missing, later } = await this.unfold(scope, entity, record, cache, refilling);
-          if (missing.length > 0) {
-            out[i] = { kind: 'parked', connecId, missing };
-            continue;
-          }
-          if (later.length > 0) {
-            // Stored before the write: whatever happens next, the references are filled in.
-            const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, refill: true, ...(full ? { full: true } : {}) }, connecId);
-            refills.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refill` });
-          }
-          if (map?.localId) updates.push({ i, record, unfolded, map, updatedAt, hash, refilling });
+          const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
+          if (missing.length > 0) out[i] = { kind: 'parked', connecId, missing };
+          else if (map?.localId) updates.push({ i, record, unfolded, map, updatedAt, hash });
           else creates.push({ i, record, unfolded, connecId, updatedAt, hash });
         } catch (error) {
           out[i] = { kind: 'failed', connecId, error };
         }
       }
-      if (refills.length > 0) await this.deps.storage.jobs.enqueueMany(refills);
       const created = await this.createBatch(scope, entity, creates, out, signal, held);
       await pool(updates, this.deps.options.importConcurrency, async (u) => {
         try {
-          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)), u.refilling);
+          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)));
         } catch (error) {
           out[u.i] = { kind: 'failed', connecId: cid(u.i), error };
         }
@@ -1290,12 +1240,7 @@ export class SyncEngine {
           scope,
           entity,
           mine.map((i) => records.get(i) as ConnecRecord),
-          {
-            signal,
-            full: full(mine[0] as number),
-            subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds),
-            refill: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.refill === true),
-          },
+          { signal, full: full(mine[0] as number), subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds) },
         );
         outcomes.forEach((outcome, k) => {
           const i = mine[k] as number;
@@ -2277,7 +2222,6 @@ function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = { entity: payload.entity, collection: payload.collection };
   if (payload.fetchId !== undefined) out.fetchId = payload.fetchId;
   if (payload.refresh === true) out.refresh = true;
-  if (payload.refill === true) out.refill = true;
   if (payload.record !== undefined) out.record = toJson(payload.record);
   if (payload.full === true) out.full = true;
   if (payload.linkSubIds !== undefined) out.linkSubIds = { hash: payload.linkSubIds.hash, ids: toJson(payload.linkSubIds.ids) };

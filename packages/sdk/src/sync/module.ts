@@ -331,7 +331,6 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
   if (isObject(p.record)) out.record = p.record;
   if (typeof p.fetchId === 'string') out.fetchId = p.fetchId;
   if (p.refresh === true) out.refresh = true;
-  if (p.refill === true) out.refill = true;
   if (p.full === true) out.full = true;
   const linkSubIds = readSubIdLink(p.linkSubIds);
   if (linkSubIds) out.linkSubIds = linkSubIds;
