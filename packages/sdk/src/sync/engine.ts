@@ -1224,7 +1224,8 @@ export class SyncEngine {
     // are applied whatever `importSince` says; the others are not.
     const full = (i: number) => {
       const payload = (items[i] as { payload: RecordJobPayload }).payload;
-      return payload.full === true || payload.fetchId !== undefined;
+      // A re-read of an invalid record is the record itself, not something another references.
+      return payload.full === true || (payload.fetchId !== undefined && payload.refresh !== true);
     };
     // A throw part way (a later entity's storage call, a lock) must not lose what the earlier
     // entities wrote: their records are done, and their link-backs and fetches still go out
@@ -1876,10 +1877,10 @@ export class SyncEngine {
         signal,
       });
       const stampOf = (r: ConnecRecord) => parseTimestamp(r.updated_at)?.getTime() ?? null;
-      const fresh = page.records.filter((r) => {
-        const cid = connecIdOf(r.id);
-        return cid === null || applied.get(cid) !== stampOf(r);
-      });
+      // A record without a readable Connec! id (one that does not match its schema) is told
+      // apart by its content: re-read at the same instant, it is not reported again.
+      const keyOf = (r: ConnecRecord) => connecIdOf(r.id) ?? `raw:${rawHash(r)}`;
+      const fresh = page.records.filter((r) => applied.get(keyOf(r)) !== stampOf(r));
       const stamps = page.records.map(stampOf).filter((t): t is number => t !== null);
       const last = stamps.length > 0 ? Math.max(...stamps) : null;
       if (last !== null && last < lower.getTime()) {
@@ -1895,9 +1896,8 @@ export class SyncEngine {
       const tail = await this.importPage(scope, entity, fresh, report, failures, { signal });
       await tail();
       for (const r of fresh) {
-        const cid = connecIdOf(r.id);
         const t = stampOf(r);
-        if (cid !== null && t !== null) applied.set(cid, t);
+        if (t !== null) applied.set(keyOf(r), t);
       }
       if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
       if (!hasMorePages(page, top) || last === null) break;
@@ -2097,10 +2097,10 @@ export class SyncEngine {
             report.deferred++;
             // A record that does not match its schema is not handed over as it is (the inbox
             // trusts its payloads): the job reads it from Connec! again, which fails until
-            // another app fixes it (retried with backoff, then dead-lettered and listed). One
-            // known locally already keeps its version; its next change brings the new one.
+            // another app fixes it (retried with backoff, then dead-lettered and listed), then
+            // applies Connec!'s current version (also over a known record).
             const payload: RecordJobPayload = INVALID_RECORDS.has(record)
-              ? { entity: entity.name, collection: entity.connec, fetchId: connecId, full: true }
+              ? { entity: entity.name, collection: entity.connec, fetchId: connecId, refresh: true, ...fullFlag }
               : { entity: entity.name, collection: entity.connec, record, ...fullFlag };
             deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, payload, connecId));
           }

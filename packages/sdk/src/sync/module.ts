@@ -482,7 +482,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const usable = (id: string | null): id is string => id !== null && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);
       if (!usable(groupId) || !usable(cid)) continue;
       for (const entity of definition.forCollection(bad.collection).filter((e) => e.inbound)) {
-        const job = engine.recordJob(tenant.name, groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: cid, full: true, refresh: true }, cid);
+        const job = engine.recordJob(tenant.name, groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: cid, refresh: true }, cid);
         jobs.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${window}` });
       }
       reread++;

@@ -6,10 +6,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSyncModule, defineConnector, defineEntity, ImportFailedError, memoryAdapter, staticTenants } from '@org/maestrano-sdk';
+import { type ConnecPort, createSyncModule, defineConnector, defineEntity, ImportFailedError, memoryAdapter, staticTenants } from '@org/maestrano-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
-import { C, drainer, GROUP, provisionGroup, silentLogger, TENANT, testTenant } from './harness.js';
+import { FakeConnec } from './fake-connec.js';
+import { C, drainer, GROUP, notifier, ORG_UID, provisionGroup, silentLogger, TENANT, testRuntime, testTenant } from './harness.js';
 
 const at = '2016-10-04T00:00:00Z';
 const people = [
@@ -119,5 +120,92 @@ describe('a listed Connec! record that does not match its schema', () => {
     expect(await s.sync.api.retryDeadLetter(dead[0]?.jobId ?? '')).toBe(true);
     await s.drain();
     expect(s.created).toEqual(['Ann', 'Bob', 'Cy', 'Dee']);
+  });
+});
+
+describe('a poll reading a record without a readable Connec! id', () => {
+  it('reports it once and ends, when a page of one instant holds it (no re-reading the same page for ever)', async () => {
+    const storage = memoryAdapter();
+    const connec = new FakeConnec(ORG_UID);
+    let calls = 0;
+    // As connecPort hands it over: kept in place as Connec! sent it (its id unreadable), marked.
+    const port: ConnecPort = {
+      listPage: async (groupId, collection, options) => {
+        if (++calls > 30) throw new Error(`listPage called ${calls} times`);
+        const page = await connec.listPage(groupId, collection, options);
+        const invalid = new Map<number, string>();
+        const records = page.records.map((r, i) => {
+          if (r.last_name !== 'Bad') return r;
+          invalid.set(i, `Connec! list people: people/${i}/id: expected an id array`);
+          return { ...r, id: null };
+        });
+        return { ...page, records, invalid };
+      },
+      fetch: (g, c, id) => connec.fetch(g, c, id),
+      batch: (ops) => connec.batch(ops),
+    };
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p) => ({ last: String(p.last_name) }),
+      local: { create: async (d) => ({ id: `loc-${d.last}` }), update: async () => undefined },
+    });
+    const sync = createSyncModule(testRuntime(storage), { connector: defineConnector({ entities: [contacts] }), sync: { connecPort: () => port, pageSize: 2 } });
+    await provisionGroup(storage);
+    for (const [id, name] of [
+      ['p1', 'One'],
+      ['p2', 'Two'],
+      ['p3', 'Three'],
+    ] as const) {
+      connec.seed(GROUP, 'people', { last_name: name }, id);
+    }
+    expect((await sync.api.importGroup({ tenant: TENANT, groupId: GROUP })).status).toBe('complete');
+
+    // A bulk change stamps every record with one instant; one of them is now unreadable.
+    connec.seed(GROUP, 'people', { last_name: 'Bad' }, 'p9');
+    connec.setClock('2099-01-01T00:00:00.000Z');
+    for (const id of ['p1', 'p9', 'p2', 'p3']) connec.edit(GROUP, 'people', id, {});
+    const at = connec.find(GROUP, 'people', 'p3')?.updated_at;
+    for (const id of ['p1', 'p9', 'p2']) connec.edit(GROUP, 'people', id, { updated_at: at });
+    calls = 0;
+    const report = await sync.api.pollGroup({ tenant: TENANT, groupId: GROUP }).catch((error: unknown) => {
+      if (error instanceof ImportFailedError) return error.report;
+      throw error;
+    });
+    expect(report.failures).toEqual([expect.objectContaining({ connecId: null, message: expect.stringContaining('people/') })]);
+    expect(calls).toBeLessThan(10);
+  });
+});
+
+describe('importSince and a record read again after an invalid notification', () => {
+  it('a record created before importSince is not created, whether its notification was valid or not', async () => {
+    const storage = memoryAdapter();
+    const created: string[] = [];
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p) => ({ last: String(p.last_name) }),
+      local: {
+        create: async (d) => {
+          created.push(d.last);
+          return { id: `loc-${d.last}` };
+        },
+        update: async () => undefined,
+      },
+    });
+    const connec = new FakeConnec(ORG_UID);
+    const runtime = testRuntime(storage);
+    const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { connecPort: () => connec, maxAttempts: 2 } });
+    await provisionGroup(storage, GROUP, { sync: { importSince: '2020-01-01T00:00:00Z' } });
+    // Two records created in 2016, edited today; the second one's notification is invalid.
+    connec.seed(GROUP, 'people', { last_name: 'Valid', created_at: '2016-01-01T00:00:00Z', updated_at: '2099-01-01T00:00:00Z' }, 'p1');
+    connec.seed(GROUP, 'people', { last_name: 'Odd', created_at: '2016-01-01T00:00:00Z', updated_at: '2099-01-01T00:00:00Z' }, 'p2');
+    const answer = await notifier(sync)({ people: [connec.find(GROUP, 'people', 'p1'), { ...connec.find(GROUP, 'people', 'p2'), first_name: 42 }] });
+    expect(answer.status).toBe(200);
+    await drainer(createWorker(runtime, sync.jobs ?? {}), storage)();
+    expect(created).toEqual([]);
+    expect(sync.api.counters()).toMatchObject({ applied: 0 });
   });
 });

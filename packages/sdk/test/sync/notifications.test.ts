@@ -142,7 +142,7 @@ describe('notifications: intake route', () => {
     expect(await reread.json()).toEqual({ received: 1, stored: 0, duplicates: 0, ignored: 0, invalid: 1, reread: 1, issues: [{ path: 'people/0/first_name', message: expect.any(String) }] });
     const [refetch] = await h.storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 10_000, types: [JobTypes.connecRecord] });
     // Connec!'s current version is fetched instead: the invalid copy is not stored.
-    expect(refetch?.payload).toEqual({ entity: 'contacts', collection: 'people', fetchId: 'p10', refresh: true, full: true });
+    expect(refetch?.payload).toEqual({ entity: 'contacts', collection: 'people', fetchId: 'p10', refresh: true });
   });
 
   it('stores the valid records beside an invalid one, applies Connec!\'s current version of the invalid one, and refuses a body with nothing usable', async () => {
