@@ -432,7 +432,25 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           return activeSeats;
         };
         if (unrecorded) {
-          if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+          // The removal is recorded as a `removed` membership: a login waiting for this user's
+          // lock sees it and is refused (403), as for a recorded membership, and a later removal
+          // (after Maestrano added the user back) keys on its own `updatedAt`. The role is a
+          // placeholder (the login that adds the user back writes the assertion's). Written
+          // under the seats lock when seats are reported: it is briefly active between the writes.
+          const record = async (): Promise<void> => {
+            await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
+            await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
+            if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+          };
+          if (hooks.onSeatsChanged) {
+            const seats = await withStorageLock(
+              storage,
+              seatsLockKey(tenant.name, groupId),
+              { owner: `${deps.instanceId}:webhook-seats:${randomUUID()}`, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger },
+              record,
+            );
+            if (!seats.acquired) return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
+          } else await record();
           logger.info('maestrano: member removed (no membership was recorded)', { ...fields, blocked: block });
           return SUCCESS();
         }
@@ -466,6 +484,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
 
   return { groupDeleted, groupUserDeleted };
 }
+
+/** The role of a `removed` membership a removal records where none was (see `groupUserDeleted`). */
+const UNRECORDED_ROLE = 'Member';
 
 function companyOf(group: GroupRecord): AccountCompanyRef {
   return { id: group.companyId, tenant: group.tenant, groupId: group.groupId };

@@ -475,7 +475,7 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
     });
 
-    it('a known user and group without a membership record: the hooks hear the removal (the app may hold one), no seat report, storage unchanged but the block', async () => {
+    it('a known user and group without a membership record: the hooks hear the removal (the app may hold one), no seat report, a removed membership recorded', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       // usr-3 as a login whose membership write failed leaves it: recorded, no membership.
       await provisionUser(storage, TENANT, 'usr-3', []);
@@ -486,15 +486,21 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       ]);
       expect(calls.blockUser.map((c) => c.key)).toEqual([`mno:block-user:${TENANT}:usr-3:cld-2:unrecorded`]);
       expect(calls.onSeatsChanged).toEqual([]);
-      expect(await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).toEqual([]);
+      expect((await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).map((m) => [m.groupId, m.status])).toEqual([['cld-2', 'removed']]);
       expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
+      // A replay finds the removal recorded: success, no hook.
+      expect((await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' })).status).toBe(200);
+      expect(calls.removeMembership).toHaveLength(1);
 
-      // usr-2 (a member of cld-1 only) removed from cld-2: heard, not blocked, nothing written.
-      const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
+      // usr-2 (a member of cld-1 only) removed from cld-2: heard, not blocked.
       expect((await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-2', { group_id: 'cld-2', id: 'usr-2' })).status).toBe(200);
       expect(calls.removeMembership.at(-1)!.key).toBe(`mno:remove-membership:${TENANT}:usr-2:cld-2:unrecorded`);
       expect(calls.blockUser).toHaveLength(1);
-      expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
+      expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('active');
+      expect((await storage.users.listMemberships(TENANT, { uid: 'usr-2' })).map((m) => [m.groupId, m.status]).sort()).toEqual([
+        ['cld-1', 'active'],
+        ['cld-2', 'removed'],
+      ]);
     });
 
     it.each(['removeMembership', 'blockUser', 'onSeatsChanged'] as const)(

@@ -343,14 +343,34 @@ describe('a member removal after a login whose membership write failed', () => {
 
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     expect(app.calls.slice(-2)).toEqual(['removeMembership:usr-1:cld-1', 'blockUser:usr-1']);
-    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: null, user: 'blocked' });
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
 
-    // A replay hears the same hooks again (idempotent on the app's side) and changes nothing.
+    // A replay finds the removal recorded and changes nothing.
+    const heard = app.calls.length;
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
-    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: null, user: 'blocked' });
+    expect(app.calls).toHaveLength(heard);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
     // Maestrano adding the user back: the next login is let in again.
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
+  });
+
+  it('a login waiting for the user lock while that removal runs is refused (403), as for a recorded membership', async () => {
+    app = await start();
+    failUpsertMembership = 1;
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(503);
+    const gate = app.pauseAt('removeMembership');
+    const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
+    await gate.reached;
+    const from = app.lockEvents.length;
+    const login = app.login(member('usr-1', 'cld-1'));
+    const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byLogin(e) && e.op === 'acquire' && !e.ok);
+    expect(await Promise.race([waiting.then(() => 'waiting'), login.then(() => 'answered')])).toBe('waiting');
+    gate.release();
+    expect(await removal).toBe(200);
+    expect(await login).toBe(403);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls.filter((c) => c.startsWith('onLogin'))).toEqual([]);
   });
 
   it('a user with another live membership is not blocked', async () => {
