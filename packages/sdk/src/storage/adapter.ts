@@ -242,9 +242,9 @@ export interface IdMapRecord extends IdMapScope {
    */
   lastPushedHash: string | null;
   /**
-   * Content hash of the last inbound version applied (replay detection), or, prefixed
-   * `pushed:`, of the record Connec! answered for our last push (echo detection). Opaque to
-   * adapters: stored and returned as given.
+   * Content hash of the last inbound version applied (`in:<hash>`, replay detection), or of
+   * the record Connec! answered for our last push (`pushed:<hash>`, echo detection); a bare
+   * hash from before the two were told apart. Opaque to adapters: stored and returned as given.
    */
   lastReceivedHash: string | null;
   /** Set when the record was deleted on either side; no more syncing. */

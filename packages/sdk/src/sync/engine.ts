@@ -445,7 +445,7 @@ export class SyncEngine {
     const inbound = entity.inbound;
     if (!inbound || !entity.outbound || map.lastPushedHash === null || map.localId === null) return false;
     // Told by the mappers only when Connec!'s answer to that push is unknown (see `update`).
-    if (map.lastReceivedHash !== null) return false;
+    if (answerKnown(map)) return false;
     try {
       const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
       if (missing.length > 0) return false;
@@ -580,12 +580,12 @@ export class SyncEngine {
       const last = map.lastAppliedAt.getTime();
       if (at < last) return 'stale';
       if (at === last) {
-        if (map.lastReceivedHash === hash) return 'replay';
+        if (sameReceived(map, hash)) return 'replay';
         if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
         return confirmed ? null : SAME_INSTANT;
       }
     }
-    if (map.lastReceivedHash === hash) return 'unchanged';
+    if (sameReceived(map, hash)) return 'unchanged';
     // The content Connec! answered for our last push (only Connec!-managed fields may differ).
     if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
     return null;
@@ -622,11 +622,11 @@ export class SyncEngine {
     // `staleness` compared the content with that answer already, and a version that differs
     // from it is an edit made in Connec!, even when it maps to what we pushed: `toConnec` may
     // send fewer fields than `toLocal` reads, and a change to one of the others must be applied.
-    if (map.lastPushedHash !== null && map.lastReceivedHash === null) {
+    if (map.lastPushedHash !== null && !answerKnown(map)) {
       if (agreed === map.lastPushedHash) {
         // Acknowledged, not synced: the push that produced it already set `syncedAt`, and a
         // local edit made since must still count as one.
-        await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
+        await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
         return { kind: 'skipped', reason: 'echo', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
       }
     }
@@ -670,7 +670,7 @@ export class SyncEngine {
         if (winner === 'local') {
           // Not in sync until the local version is pushed (`pushRecords` sets `syncedAt`): if
           // the push fails, the next inbound version is a conflict again.
-          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
+          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
           await this.pushRecords(scope, entity, [current], signal);
           return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
         }
@@ -690,7 +690,7 @@ export class SyncEngine {
       return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
-    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: !pushBack });
+    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack });
     if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
       // app landed meanwhile), and this older one may have landed last. The map must not claim
@@ -959,7 +959,7 @@ export class SyncEngine {
             if (stale === SAME_INSTANT) stale = 'stale';
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
-              if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), hash, { inSync: false });
+              if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
               // The version applied, whose link-back failed: the retry links its sub-record ids
               // too (only that version's: they are aligned with its sub-record arrays).
               const subIds = carried?.[i];
@@ -1068,7 +1068,7 @@ export class SyncEngine {
         connecId: p.connecId,
         localId,
         lastAppliedAt: p.updatedAt ?? syncedAt,
-        lastReceivedHash: p.hash,
+        lastReceivedHash: receivedContent(p.hash),
         lastPushedHash: p.agreed,
         syncedAt,
       })),
@@ -1081,7 +1081,7 @@ export class SyncEngine {
           map = await this.linkMap(scope, entity.name, p.connecId, localId);
           await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
             lastAppliedAt: p.updatedAt ?? this.deps.clock(),
-            lastReceivedHash: p.hash,
+            lastReceivedHash: receivedContent(p.hash),
             lastPushedHash: p.agreed,
             lastError: null,
             syncedAt: this.deps.clock(),
@@ -2154,11 +2154,29 @@ const SAME_INSTANT = 'same_instant' as const;
 const INVALID_RECORDS = new WeakMap<object, string>();
 
 /**
- * How an id map's `lastReceivedHash` holds the content Connec! answered for our last push
- * (kept apart from an inbound version's hash, which it never equals).
+ * What an id map's `lastReceivedHash` holds: the content hash of the last inbound version
+ * applied (`in:<hash>`), or of the record Connec! answered for our last push
+ * (`pushed:<hash>`). A bare hash was written before the two were told apart (an inbound
+ * version, or the one before a push): replays compare with it, and echoes are told by the
+ * mappers as they were then.
  */
+function receivedContent(hash: string): string {
+  return `in:${hash}`;
+}
 function pushedContent(hash: string): string {
   return `pushed:${hash}`;
+}
+/** Whether this content hash is the last inbound version applied (either form). */
+function sameReceived(map: IdMapRecord, hash: string): boolean {
+  return map.lastReceivedHash === receivedContent(hash) || map.lastReceivedHash === hash;
+}
+/**
+ * Whether the map says what Connec! holds since our last push or inbound write (a marked
+ * hash): then an echo is told by content, not by the mappers.
+ */
+function answerKnown(map: IdMapRecord): boolean {
+  const received = map.lastReceivedHash;
+  return received !== null && (received.startsWith('in:') || received.startsWith('pushed:'));
 }
 
 /**
