@@ -1,7 +1,16 @@
 import type { JsonValue } from '@org/maestrano-sdk';
 import { Binary } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { fromStoredJson, JSON_TEXT_SUBTYPE, MAX_BSON_NESTING, MAX_STORED_JSON_BYTES, toStoredJson } from './documents.js';
+import {
+  checkStoredJsonTogether,
+  fromStoredJson,
+  JSON_TEXT_SUBTYPE,
+  MAX_BSON_NESTING,
+  MAX_STORED_JSON_BYTES,
+  recordedText,
+  storedJsonBytes,
+  toStoredJson,
+} from './documents.js';
 import { InvalidArgumentError } from './validation.js';
 
 /** A value `levels` objects/arrays deep, with no array directly inside an array. */
@@ -41,5 +50,35 @@ describe('the stored form of a JSON value', () => {
       expect(() => toStoredJson(value, 'intent')).toThrow(/^intent is too large to store: .*16 MiB/);
     }
     expect(isJsonText(toStoredJson({ body: 'x'.repeat(MAX_STORED_JSON_BYTES - 1024) }, 'payload'))).toBe(false);
+  });
+});
+
+describe('two JSON values of one document', () => {
+  it('share the limit: the second is refused naming it when both together take more', () => {
+    const intent = toStoredJson({ body: 'x'.repeat(9 * 1024 * 1024) }, 'intent');
+    const large = toStoredJson({ body: 'y'.repeat(9 * 1024 * 1024) }, 'outcome');
+    expect(() => checkStoredJsonTogether('outcome', large, 'intent', intent)).toThrow(/^outcome is too large to store next to the recorded intent: .*16 MiB/);
+    const asText = toStoredJson({ rows: [['y'.repeat(8 * 1024 * 1024)]] }, 'outcome');
+    expect(storedJsonBytes(asText)).toBeGreaterThan(8 * 1024 * 1024);
+    expect(() => checkStoredJsonTogether('outcome', asText, 'intent', intent)).toThrow(InvalidArgumentError);
+    expect(() => checkStoredJsonTogether('outcome', toStoredJson({ ok: true }, 'outcome'), 'intent', intent)).not.toThrow();
+    expect(() => checkStoredJsonTogether('outcome', null, 'intent', intent)).not.toThrow();
+  });
+});
+
+describe('recorded error text', () => {
+  it('is kept as it is up to the cap, made well-formed', () => {
+    expect(recordedText('boom', 16)).toBe('boom');
+    expect(recordedText('a\u0000b', 16)).toBe('a\uFFFDb');
+    expect(recordedText('é'.repeat(8), 16)).toBe('é'.repeat(8));
+  });
+
+  it('is cut at a character boundary to the cap in UTF-8 bytes, ending with …', () => {
+    expect(recordedText('x'.repeat(17), 16)).toBe(`${'x'.repeat(13)}…`);
+    expect(recordedText('é'.repeat(9), 16)).toBe(`${'é'.repeat(6)}…`);
+    const emoji = recordedText('😀'.repeat(10), 16);
+    expect(emoji).toBe(`${'😀'.repeat(3)}…`);
+    expect(Buffer.byteLength(emoji, 'utf8')).toBeLessThanOrEqual(16);
+    expect(recordedText(`${'x'.repeat(12)}\u0000${'x'.repeat(10)}`, 16)).toBe(`${'x'.repeat(12)}…`);
   });
 });

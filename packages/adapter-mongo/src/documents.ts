@@ -16,7 +16,9 @@
  *   index reaches inside a JSON field.
  * - A stored JSON value takes at most `MAX_STORED_JSON_BYTES` (a BSON document holds at most
  *   16 MiB, the rest is left to the record's other fields); a larger one is refused, naming
- *   the argument, before anything is written.
+ *   the argument, before anything is written. Two JSON values of one document (a ledger
+ *   entry's intent and outcome) share that limit. Recorded error text is cut to
+ *   `MAX_ERROR_MESSAGE_BYTES` / `MAX_ERROR_CODE_BYTES` (`recordedText`).
  * - Nullable unique columns get a companion key field that is never null (`uniqueSlot`):
  *   the value itself when set, otherwise a placeholder unique to the document. A plain
  *   unique index on it behaves like a partial unique index (which FerretDB lacks).
@@ -243,23 +245,71 @@ export function toDateOrNull(value: Date | null | undefined): Date | null {
 export function toStoredJson(value: JsonValue, field: string): unknown {
   const scan: WriteScan = { field, needsText: false };
   const copy = toJson(value, scan);
-  if (scan.needsText) {
-    const text = Buffer.from(JSON.stringify(copy), 'utf8');
-    checkStoredSize(field, text.length);
-    return new Binary(text, JSON_TEXT_SUBTYPE);
-  }
-  // Measured as the value of one field (a scalar cannot be measured on its own).
-  if (typeof copy === 'object' && copy !== null) checkStoredSize(field, BSON.calculateObjectSize({ v: copy }));
-  else if (typeof copy === 'string') checkStoredSize(field, Buffer.byteLength(copy, 'utf8'));
-  return copy;
-}
-
-function checkStoredSize(field: string, bytes: number): void {
+  const stored = scan.needsText ? new Binary(Buffer.from(JSON.stringify(copy), 'utf8'), JSON_TEXT_SUBTYPE) : copy;
+  const bytes = storedJsonBytes(stored);
   if (bytes > MAX_STORED_JSON_BYTES) {
     throw new InvalidArgumentError(
       `${field} is too large to store: it takes ${bytes} bytes, over the ${MAX_STORED_JSON_BYTES} bytes (16 MiB less 64 KiB for the record's other fields) a MongoDB document leaves for it`,
     );
   }
+  return stored;
+}
+
+/**
+ * The bytes a stored JSON value (`toStoredJson`'s result, or a JSON field read back) takes, as
+ * the size limit counts them: its JSON text, its BSON as the value of one field, or a string's
+ * UTF-8 bytes (a number, boolean or null counts as nothing).
+ */
+export function storedJsonBytes(stored: unknown): number {
+  if (stored instanceof Binary) return stored.length();
+  if (typeof stored === 'object' && stored !== null) return BSON.calculateObjectSize({ v: stored });
+  if (typeof stored === 'string') return Buffer.byteLength(stored, 'utf8');
+  return 0;
+}
+
+/**
+ * Refuses, naming `field`, a JSON value that would share its document with an already stored
+ * one (`otherField`) when the two together take more than `MAX_STORED_JSON_BYTES` (a ledger
+ * entry's outcome next to its intent): each passed the limit alone, but the document would
+ * exceed 16 MiB.
+ */
+export function checkStoredJsonTogether(field: string, stored: unknown, otherField: string, otherStored: unknown): void {
+  const bytes = storedJsonBytes(stored);
+  const otherBytes = storedJsonBytes(otherStored);
+  if (bytes + otherBytes > MAX_STORED_JSON_BYTES) {
+    throw new InvalidArgumentError(
+      `${field} is too large to store next to the recorded ${otherField}: together they take ${bytes + otherBytes} bytes (${field} ${bytes}, ${otherField} ${otherBytes}), over the ${MAX_STORED_JSON_BYTES} bytes (16 MiB less 64 KiB for the record's other fields) a MongoDB document leaves for them`,
+    );
+  }
+}
+
+/** Most UTF-8 bytes of a recorded error message (a job's or an id map's `lastError`). */
+export const MAX_ERROR_MESSAGE_BYTES = 16 * 1024;
+/** Most UTF-8 bytes of a recorded error code. */
+export const MAX_ERROR_CODE_BYTES = 1024;
+/** What ends recorded error text that was cut to fit. */
+const CUT_MARKER = '…';
+
+/**
+ * Recorded error text as stored: each NUL or unpaired surrogate made U+FFFD (the contract's
+ * rule), then cut, at a character boundary, to at most `maxBytes` UTF-8 bytes ending with `…`
+ * when longer. The cap keeps a job's or an id map's document within 16 MiB whatever the error
+ * (an HTTP error carrying a response body): the 64 KiB the JSON size limit leaves covers it.
+ */
+export function recordedText(text: string, maxBytes: number): string {
+  const clean = wellFormedText(text);
+  if (clean.length * 3 <= maxBytes || Buffer.byteLength(clean, 'utf8') <= maxBytes) return clean;
+  const budget = maxBytes - Buffer.byteLength(CUT_MARKER, 'utf8');
+  let bytes = 0;
+  let end = 0;
+  // Code points of well-formed text: a surrogate pair is never split.
+  for (const char of clean) {
+    const size = Buffer.byteLength(char, 'utf8');
+    if (bytes + size > budget) break;
+    bytes += size;
+    end += char.length;
+  }
+  return `${clean.slice(0, end)}${CUT_MARKER}`;
 }
 
 /** A key every server accepts as a field name: not empty, no `.`, no leading `$`. */

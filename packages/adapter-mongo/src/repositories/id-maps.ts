@@ -4,6 +4,8 @@ import {
   date,
   dateOrNull,
   keyId,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
   newRev,
   type Raw,
   recordErrorOrNull,
@@ -13,8 +15,8 @@ import {
   toDate,
   toDateOrNull,
   uniqueSlot,
+  recordedText,
   valueSlot,
-  wellFormedText,
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
@@ -72,7 +74,11 @@ function patchFields(patch: IdMapPatch, id: ObjectId): Raw {
   if (patch.syncedAt !== undefined) set['syncedAt'] = toDateOrNull(patch.syncedAt);
   if (patch.lastError !== undefined) {
     set['lastError'] =
-      patch.lastError === null ? null : { code: wellFormedText(patch.lastError.code), message: wellFormedText(String(patch.lastError.message)), at: toDate(patch.lastError.at) };
+      patch.lastError === null ? null : {
+            code: recordedText(patch.lastError.code, MAX_ERROR_CODE_BYTES),
+            message: recordedText(String(patch.lastError.message), MAX_ERROR_MESSAGE_BYTES),
+            at: toDate(patch.lastError.at),
+          };
   }
   return set;
 }

@@ -24,8 +24,10 @@ import {
   str,
   strOrNull,
   toDate,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  recordedText,
   toStoredJson,
-  wellFormedText,
   uniqueSlot,
   valueSlot,
 } from '../documents.js';
@@ -81,9 +83,12 @@ export function decodeJob(doc: Raw, options: { readable?: boolean } = {}): JobRe
   };
 }
 
+/** A job's recorded error: well-formed text, cut to `MAX_ERROR_MESSAGE_BYTES` / `MAX_ERROR_CODE_BYTES` (ending `…`). */
 function storedError(error: JobError): Raw {
-  const message = wellFormedText(error.message);
-  return error.code === undefined ? { message } : { message, code: typeof error.code === 'string' ? wellFormedText(error.code) : error.code };
+  const message = recordedText(error.message, MAX_ERROR_MESSAGE_BYTES);
+  return error.code === undefined
+    ? { message }
+    : { message, code: typeof error.code === 'string' ? recordedText(error.code, MAX_ERROR_CODE_BYTES) : error.code };
 }
 
 /** Most due jobs one read of a claim returns (each further read of the same claim doubles, up to this). */
@@ -129,8 +134,10 @@ function dueOrder(a: Raw, b: Raw): number {
  * revision, so a job is held by at most one worker.
  *
  * Ordering keys: jobs sharing an `orderingKey` are claimed through a per-key guard document
- * (`_id` = the key) holding the running job and a lease equal to the job's lease. A worker
- * first takes the guard (insert, or compare-and-set when its lease expired), then, while it
+ * (`_id` = the key) holding the running job (`jobId`, and `jobRev`, the revision its claim
+ * read), its worker and a lease equal to the job's lease. A worker first takes the guard
+ * (insert, or compare-and-set when its lease expired or its job no longer runs under it, see
+ * `holdsKey`), then, while it
  * holds it, checks that no other job of the key runs with a live lease and no older job of
  * the key is pending/running, and only then claims the job. Completion, failure and
  * heartbeats keep the guard in step.
@@ -219,7 +226,7 @@ export function jobRepository(store: Store): JobRepository {
 
   async function deadLetterUnreadable(doc: Stored, error: unknown, now: Date): Promise<void> {
     const message = `The stored job cannot be read: ${error instanceof Error ? error.message : String(error)}`;
-    await store.casUpdate('jobs', doc, { status: 'dead', leaseOwner: null, leaseExpiresAt: null, lastError: { code: 'unreadable_job', message: wellFormedText(message) }, updatedAt: now });
+    await store.casUpdate('jobs', doc, { status: 'dead', leaseOwner: null, leaseExpiresAt: null, lastError: { code: 'unreadable_job', message: recordedText(message, MAX_ERROR_MESSAGE_BYTES) }, updatedAt: now });
   }
 
   /** A candidate's ordering key; a key of the wrong type reads as none (the claim then dead-letters the job). */
@@ -232,34 +239,49 @@ export function jobRepository(store: Store): JobRepository {
   }
 
   /**
-   * Takes the ordering guard of `key` for `jobId`; false while another job holds it with a
-   * live lease. A live guard whose job is finished (done, dead or gone: a guard left by a
-   * crash between a completion and the guard's removal, or by an older version) holds
-   * nothing and is taken over, provided it is still the revision seen finished.
+   * Takes the ordering guard of `key` for `job` (the revision of it the claim read); false
+   * while the guard is held. A guard whose lease expired holds nothing. A live guard holds
+   * its key only while its job is running under it (`holdsKey`); otherwise (a guard left by a
+   * crash between a completion, failure or release and the guard's removal, or by an older
+   * version) it is taken over, provided it is still the revision seen holding nothing.
    */
-  async function takeGuard(key: string, jobId: ObjectId, worker: string, now: Date, leaseExpiresAt: Date): Promise<boolean> {
+  async function takeGuard(key: string, job: Stored, worker: string, now: Date, leaseExpiresAt: Date): Promise<boolean> {
+    if (!(job._id instanceof ObjectId)) return false;
+    const fields = { jobId: job._id, jobRev: job._rev, worker, leaseExpiresAt };
     let orphanRev: unknown = null;
     for (let round = 0; round < 2; round++) {
       const seenOrphan = orphanRev;
-      const held = await store.modify<{ taken: true } | { holder: unknown; rev: unknown }>('jobs.claim', 'jobOrder', key, (doc) => {
-        const fields = { jobId, worker, leaseExpiresAt };
+      const held = await store.modify<{ taken: true } | { guard: Stored }>('jobs.claim', 'jobOrder', key, (doc) => {
         if (doc === null) return { kind: 'insert', doc: fields, value: () => ({ taken: true }) };
         const expires = dateOrNull(doc, 'leaseExpiresAt');
         const live = expires !== null && expires.getTime() > now.getTime();
-        if (live && (seenOrphan === null || doc._rev !== seenOrphan)) return { kind: 'return', value: { holder: doc['jobId'], rev: doc._rev } };
+        if (live && (seenOrphan === null || doc._rev !== seenOrphan)) return { kind: 'return', value: { guard: doc } };
         return { kind: 'update', set: fields, value: () => ({ taken: true }) };
       });
       if ('taken' in held) return true;
-      if (round > 0 || !(held.holder instanceof ObjectId) || !(await isFinished(held.holder))) return false;
-      orphanRev = held.rev;
+      if (round > 0 || (await holdsKey(held.guard, now))) return false;
+      orphanRev = held.guard._rev;
     }
     return false;
   }
 
-  /** Whether the job `id` is done, dead or gone (so it cannot hold its key's guard). */
-  async function isFinished(id: ObjectId): Promise<boolean> {
-    const job = await jobs().findOne({ _id: id }, { projection: { _id: 1, status: 1 } });
-    return job === null || job['status'] === 'done' || job['status'] === 'dead';
+  /**
+   * Whether the live ordering guard `guard` still holds its key at `now`: its job runs under
+   * it (running, leased to the guard's worker, lease live), or a claim of the job may still be
+   * under way (the job is at the revision that claim read, `jobRev`: its compare-and-set can
+   * still succeed). A job done, dead, gone, pending at another revision, or running for
+   * another worker or with an expired lease holds nothing through this guard (a claim then
+   * checks, under the guard, that no job of the key runs with a live lease). A guard of an
+   * older version (no `jobRev`) holds its key unless its job is done, dead or gone.
+   */
+  async function holdsKey(guard: Stored, now: Date): Promise<boolean> {
+    const holder = guard['jobId'];
+    if (!(holder instanceof ObjectId)) return true;
+    const job = await jobs().findOne({ _id: holder }, { projection: { _id: 1, _rev: 1, status: 1, leaseOwner: 1, leaseExpiresAt: 1 } });
+    if (job === null || job['status'] === 'done' || job['status'] === 'dead') return false;
+    if (isLive(job, now) && job['leaseOwner'] === guard['worker']) return true;
+    const jobRev = guard['jobRev'];
+    return typeof jobRev !== 'string' || job['_rev'] === jobRev;
   }
 
   /** Drops the ordering guard of `key` when it still belongs to `jobId` (and `worker`). */
@@ -296,7 +318,7 @@ export function jobRepository(store: Store): JobRepository {
   /** Claims an ordered job under its key's guard, once no other job of the key holds it back. */
   async function claimOrdered(doc: Stored, key: string, worker: string, now: Date, leaseExpiresAt: Date): Promise<JobRecord | null> {
     if (!(doc._id instanceof ObjectId)) return null;
-    if (!(await takeGuard(key, doc._id, worker, now, leaseExpiresAt))) return null;
+    if (!(await takeGuard(key, doc, worker, now, leaseExpiresAt))) return null;
     let claimed: JobRecord | null = null;
     try {
       if ((await blocker(doc, key, now)) === null) claimed = await claimJob(doc, worker, now, leaseExpiresAt);

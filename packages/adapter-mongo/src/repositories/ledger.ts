@@ -1,5 +1,5 @@
 import type { JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
-import { date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
+import { checkStoredJsonTogether, date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
 import { checkClaimOptions, checkDefined, checkNonEmpty, expiryAfter } from '../validation.js';
 
@@ -55,12 +55,16 @@ export function ledgerRepository(store: Store): LedgerRepository {
         });
       }),
 
+    // The outcome shares the entry's document with the recorded intent: together they may take
+    // at most MAX_STORED_JSON_BYTES, or the owner's completion is refused naming `outcome` (the
+    // entry stays pending and claimed), instead of an opaque server error over 16 MiB.
     complete: (key, owner, outcome: JsonValue) =>
       store.run('ledger.complete', () => {
         checkDefined('outcome', outcome);
         const stored = toStoredJson(outcome, 'outcome');
         return store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
           if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: false };
+          checkStoredJsonTogether('outcome', stored, 'intent', doc['intent']);
           return {
             kind: 'update',
             set: { status: 'done', outcome: stored, claimExpiresAt: null, updatedAt: store.now() },
