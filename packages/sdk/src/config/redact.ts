@@ -22,13 +22,13 @@ export const REDACTED = '[redacted]';
 const URL_USER_INFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#]*@/g;
 /**
  * `user:password@host` without a scheme (a DSN in a driver's message, `app:s3cr3t@db:5432`): a
- * run that starts after whitespace or a quote, whose first `:` is not followed by `/` or `\`
- * (a URL, a Windows drive), and whose last `@` in the run is followed by a host. The password
+ * run that starts after whitespace or a quote and is no Windows drive (`C:\`, `C:/`), whose
+ * first `:` is not followed by `//` (a URL), and whose last `@` in the run is followed by a host. The password
  * may hold `#`, `?`, `/` and `@`. The whole user info goes. Runs start only after whitespace or
  * quotes, which end the password too, so each character is scanned once or twice. An email
  * (`alice@example.com`) has no `:` before its `@` and stays.
  */
-const BARE_USER_INFO = /(?<![^\s"'`])[^\s"'`:/?#@]+:(?![\\/])[^\s"'`]*@(?=[A-Za-z0-9[])/g;
+const BARE_USER_INFO = /(?<![^\s"'`])(?![A-Za-z]:[\\/])[^\s"'`:/?#@]+:(?!\/\/)[^\s"'`]*@(?=[A-Za-z0-9[])/g;
 /**
  * `Basic <token>` / `Bearer <token>` (the scheme in any case), the token being an RFC 7235
  * token68 of at least 8 characters ("Basic plan" and "bearer of" stay readable; a longer word

@@ -1880,7 +1880,9 @@ export class SyncEngine {
       // A record without a readable Connec! id (one that does not match its schema) is told
       // apart by its content: re-read at the same instant, it is not reported again.
       const keyOf = (r: ConnecRecord) => connecIdOf(r.id) ?? `raw:${rawHash(r)}`;
-      const fresh = page.records.filter((r) => applied.get(keyOf(r)) !== stampOf(r));
+      // A record without a readable `updated_at` is remembered too (as stamp -Infinity).
+      const stampKey = (r: ConnecRecord) => stampOf(r) ?? Number.NEGATIVE_INFINITY;
+      const fresh = page.records.filter((r) => applied.get(keyOf(r)) !== stampKey(r));
       const stamps = page.records.map(stampOf).filter((t): t is number => t !== null);
       const last = stamps.length > 0 ? Math.max(...stamps) : null;
       if (last !== null && last < lower.getTime()) {
@@ -1895,10 +1897,7 @@ export class SyncEngine {
       stepOver = 0;
       const tail = await this.importPage(scope, entity, fresh, report, failures, { signal });
       await tail();
-      for (const r of fresh) {
-        const t = stampOf(r);
-        if (t !== null) applied.set(keyOf(r), t);
-      }
+      for (const r of fresh) applied.set(keyOf(r), stampKey(r));
       if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
       if (!hasMorePages(page, top) || last === null) break;
       if (last > lower.getTime()) {
@@ -2156,9 +2155,8 @@ const INVALID_RECORDS = new WeakMap<object, string>();
 /**
  * What an id map's `lastReceivedHash` holds: the content hash of the last inbound version
  * applied (`in:<hash>`), or of the record Connec! answered for our last push
- * (`pushed:<hash>`). A bare hash was written before the two were told apart (an inbound
- * version, or the one before a push): replays compare with it, and echoes are told by the
- * mappers as they were then.
+ * (`pushed:<hash>`). A bare hash was written before the two were told apart: replays
+ * compare with it too.
  */
 function receivedContent(hash: string): string {
   return `in:${hash}`;
@@ -2171,12 +2169,13 @@ function sameReceived(map: IdMapRecord, hash: string): boolean {
   return map.lastReceivedHash === receivedContent(hash) || map.lastReceivedHash === hash;
 }
 /**
- * Whether the map says what Connec! holds since our last push or inbound write (a marked
- * hash): then an echo is told by content, not by the mappers.
+ * Whether the map says what Connec! holds since our last push or inbound write: then an echo
+ * is told by content, not by the mappers. A bare hash (a map written before pushes recorded
+ * their answer) counts: nearly always an inbound write, after which a version mapping to the
+ * agreed content is an edit of a field the app does not push, not an echo.
  */
 function answerKnown(map: IdMapRecord): boolean {
-  const received = map.lastReceivedHash;
-  return received !== null && (received.startsWith('in:') || received.startsWith('pushed:'));
+  return map.lastReceivedHash !== null;
 }
 
 /**

@@ -274,7 +274,7 @@ describe('logger redaction', () => {
     const kept = 'mail alice@example.com at 10:30, see https://app.example.com/a:b@c?x=1 and @org/pkg@1.0.0: done';
     expect(redactFields({ e: kept })).toEqual({ e: kept });
     // A password may hold #, ? and /; a Windows path through a scoped package is no DSN.
-    for (const secret of ['Sup3r#Secret', 'pa?ss', 'ab/cd+ef==']) {
+    for (const secret of ['Sup3r#Secret', 'pa?ss', 'ab/cd+ef==', '/9xQ2+ab==', '\\secret']) {
       expect(redactFields({ e: `could not connect: app:${secret}@db.example.com:5432/crm` })).toEqual({ e: 'could not connect: [redacted]@db.example.com:5432/crm' });
     }
     const windows = "Cannot find module 'C:\\app\\node_modules\\@org\\pkg\\dist\\index.js'";

@@ -123,8 +123,11 @@ describe('a listed Connec! record that does not match its schema', () => {
   });
 });
 
-describe('a poll reading a record without a readable Connec! id', () => {
-  it('reports it once and ends, when a page of one instant holds it (no re-reading the same page for ever)', async () => {
+describe('a poll reading an invalid record without a readable id or updated_at', () => {
+  it.each([
+    ['id', (r: Record<string, unknown>) => ({ ...r, id: null })],
+    ['updated_at', (r: Record<string, unknown>) => ({ ...r, updated_at: 'not a date' })],
+  ])('(%s) reports it once and ends, when a page of one instant holds it (no re-reading the same page for ever)', async (field, spoil) => {
     const storage = memoryAdapter();
     const connec = new FakeConnec(ORG_UID);
     let calls = 0;
@@ -136,8 +139,8 @@ describe('a poll reading a record without a readable Connec! id', () => {
         const invalid = new Map<number, string>();
         const records = page.records.map((r, i) => {
           if (r.last_name !== 'Bad') return r;
-          invalid.set(i, `Connec! list people: people/${i}/id: expected an id array`);
-          return { ...r, id: null };
+          invalid.set(i, `Connec! list people: people/${i}/${field}: invalid`);
+          return spoil(r);
         });
         return { ...page, records, invalid };
       },
@@ -173,7 +176,7 @@ describe('a poll reading a record without a readable Connec! id', () => {
       if (error instanceof ImportFailedError) return error.report;
       throw error;
     });
-    expect(report.failures).toEqual([expect.objectContaining({ connecId: null, message: expect.stringContaining('people/') })]);
+    expect(report.failures).toEqual([expect.objectContaining({ message: expect.stringContaining(`/${field}: invalid`) })]);
     expect(calls).toBeLessThan(10);
   });
 });
