@@ -383,7 +383,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // with a membership the SDK never recorded. The app's hooks still hear the removal (they
         // are idempotent: for a user who never joined, removing nothing is the answer); the SDK
         // has no membership to change and no seat to report.
-        const unrecorded = !membership;
+        // An active membership with the placeholder role is what such a removal left when a
+        // later write of it failed: its retry goes the same way (same keys, no seat report).
+        const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE);
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
         const otherGroups = await Promise.all(others.map((m) => storage.groups.get(tenant.name, m.groupId)));
@@ -392,7 +394,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const block = user !== null && user.status === 'active' && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
-        const removal = `${tenant.name}:${uid}:${groupId}:${membership ? membership.updatedAt.getTime() : 'unrecorded'}`;
+        const removal = `${tenant.name}:${uid}:${groupId}:${unrecorded || !membership ? 'unrecorded' : membership.updatedAt.getTime()}`;
 
         // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
         //    user's access to this company on every removal; `blockUser` follows once the
@@ -437,10 +439,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // (after Maestrano added the user back) keys on its own `updatedAt`. The role is a
           // placeholder (the login that adds the user back writes the assertion's). Written
           // under the seats lock when seats are reported: it is briefly active between the writes.
+          // The block comes before the status: a retry after any failed write finds the
+          // placeholder (or nothing) and takes this path again, never a half-done removal.
           const record = async (): Promise<void> => {
-            await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
-            await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
+            if (!membership) await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
             if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+            await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (hooks.onSeatsChanged) {
             const seats = await withStorageLock(
@@ -485,8 +489,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   return { groupDeleted, groupUserDeleted };
 }
 
-/** The role of a `removed` membership a removal records where none was (see `groupUserDeleted`). */
-const UNRECORDED_ROLE = 'Member';
+/**
+ * The role of the `removed` membership a removal records where none was (see
+ * `groupUserDeleted`); never a Maestrano role, so a retry can tell it apart.
+ */
+const UNRECORDED_ROLE = 'mno:unrecorded';
 
 function companyOf(group: GroupRecord): AccountCompanyRef {
   return { id: group.companyId, tenant: group.tenant, groupId: group.groupId };

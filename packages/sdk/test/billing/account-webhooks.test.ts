@@ -503,6 +503,40 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       ]);
     });
 
+    it('an unrecorded removal whose block write fails: 5xx, and the retry blocks the user', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      await provisionUser(storage, TENANT, 'usr-3', []);
+      const original = storage.users.setStatus;
+      storage.users.setStatus = async () => {
+        throw new Error('storage down');
+      };
+      const first = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' });
+      storage.users.setStatus = original;
+      expect(first.status).toBe(500);
+      expect((await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' })).status).toBe(200);
+      expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
+      expect((await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).map((m) => m.status)).toEqual(['removed']);
+      expect(new Set(calls.removeMembership.map((c) => c.key))).toEqual(new Set([`mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded`]));
+    });
+
+    it('an unrecorded removal whose status write fails: the retry finds the placeholder and finishes the same removal (same keys, no seat report)', async () => {
+      const { tenant, groupUserDeleted, calls } = setup();
+      await provisionUser(storage, TENANT, 'usr-3', []);
+      const original = storage.users.setMembershipStatus;
+      storage.users.setMembershipStatus = async () => {
+        throw new Error('storage down');
+      };
+      const first = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' });
+      storage.users.setMembershipStatus = original;
+      expect(first.status).toBe(500);
+      const retry = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' });
+      expect(retry.status).toBe(200);
+      expect((await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).map((m) => [m.groupId, m.status])).toEqual([['cld-2', 'removed']]);
+      expect(calls.onSeatsChanged).toEqual([]);
+      expect(new Set(calls.removeMembership.map((c) => c.key))).toEqual(new Set([`mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded`]));
+      expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
+    });
+
     it.each(['removeMembership', 'blockUser', 'onSeatsChanged'] as const)(
       'answers 5xx with the state exactly as before when %s throws; the retry succeeds',
       async (hook) => {
