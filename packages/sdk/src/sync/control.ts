@@ -485,17 +485,27 @@ export function createSyncControl(deps: SyncControlDeps) {
         return { ...settings, sync: { ...sync, enabled } };
       },
       {
-        after: async (_group, held) => {
+        after: async (written, held) => {
           if (!enabled) return;
           try {
             await switchedOn(tenant, groupId);
           } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
-            // Once the lock has lapsed, another toggle may have switched the sync since: undoing
-            // would take back its acknowledged switch. The platform's retry of this call then
-            // finds the sync on and switches it off (a toggle), so the answer says to retry later.
+            // Once the lock has lapsed, another toggle may have switched the sync since: its
+            // acknowledged switch must stay. The lock is taken again and the switch undone
+            // only when the group is still as this call wrote it (else the platform's retry
+            // of this call would find it on and switch it off).
             if (!held()) {
-              logger.error('sync: switching the sync on failed after its settings lock lapsed; the switch is left as it is', { tenant, groupId, error: reason });
+              await undoIfUnchanged(written).then(
+                (undone) =>
+                  logger.warn('sync: switching the sync on failed after its settings lock lapsed', { tenant, groupId, error: reason, undone }),
+                (undoError: unknown) =>
+                  logger.error('sync: switching the sync on failed after its settings lock lapsed, and could not be undone', {
+                    tenant,
+                    groupId,
+                    error: undoError instanceof Error ? undoError.message : String(undoError),
+                  }),
+              );
               throw error;
             }
             await undoSwitchOn(tenant, groupId).then(
@@ -515,6 +525,28 @@ export function createSyncControl(deps: SyncControlDeps) {
     if (result.status !== 'updated') return notFound();
     logger.info(`sync: synchronization switched ${enabled ? 'on' : 'off'} by the platform`, { tenant, groupId });
     return json(200, await answerFor(result.group));
+  };
+
+  /**
+   * Takes the settings lock again and undoes a switch-on when the group is still as `written`
+   * (nobody changed its settings since); true when it undid it.
+   */
+  const undoIfUnchanged = async (written: GroupRecord): Promise<boolean> => {
+    const { tenant, groupId } = written;
+    const locked = await withStorageLock(
+      storage,
+      groupSettingsLockKey(tenant, groupId),
+      { owner: `${runtime.instanceId}:group-settings:${randomUUID()}`, ttlMs: 30_000, waitMs: 10_000, logger },
+      async (lease) => {
+        const current = await storage.groups.get(tenant, groupId);
+        const unchanged =
+          current !== null && current.updatedAt.getTime() === written.updatedAt.getTime() && JSON.stringify(current.settings) === JSON.stringify(written.settings);
+        if (!unchanged || !lease.held()) return false;
+        await undoSwitchOn(tenant, groupId);
+        return true;
+      },
+    );
+    return locked.acquired && locked.value;
   };
 
   /** Switches the group's sync back off (still under the settings lock) after a switch-on whose follow-up failed. */

@@ -326,4 +326,37 @@ describe('toggle_sync: the undo of a failed switch-on after its settings lock la
     expect((await first).status).toBeGreaterThanOrEqual(500);
     expect((await s.status()).json).toMatchObject({ sync_enabled: true });
   });
+  it('with nobody switching meanwhile, the switch is undone all the same: the platform retry switches it on', async () => {
+    const { storage, hooks } = hookedStorage();
+    const s = setup({ storage });
+    await imported(s);
+    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+    let reached!: () => void;
+    const atEnqueue = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hooks.enqueue = async (input) => {
+      if (!isCatchUp(input)) return;
+      hooks.enqueue = undefined;
+      reached();
+      await released;
+      throw new Error('database is down');
+    };
+    const first = s.toggle();
+    await atEnqueue;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    vi.setSystemTime(Date.now() + 31_000);
+    release();
+    expect((await first).status).toBeGreaterThanOrEqual(500);
+    expect((await s.status()).json).toMatchObject({ sync_enabled: false });
+    // Maestrano retries the request it got a 5xx for: it wants the sync on.
+    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+  });
 });
