@@ -2098,10 +2098,12 @@ export class SyncEngine {
             // trusts its payloads): the job reads it from Connec! again, which fails until
             // another app fixes it (retried with backoff, then dead-lettered and listed), then
             // applies Connec!'s current version (also over a known record).
-            const payload: RecordJobPayload = INVALID_RECORDS.has(record)
-              ? { entity: entity.name, collection: entity.connec, fetchId: connecId, refresh: true, ...fullFlag }
-              : { entity: entity.name, collection: entity.connec, record, ...fullFlag };
-            deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, payload, connecId));
+            if (INVALID_RECORDS.has(record)) {
+              // At most one re-read per record and clock minute: a finished one keeps its dedupe
+              // key, and the record may turn invalid again later.
+              const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: connecId, refresh: true, ...fullFlag }, connecId);
+              deferred.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS)}` });
+            } else deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId));
           }
           return;
         }

@@ -81,10 +81,11 @@ function setup(connecHost: string) {
     },
   });
   const tenant = { ...testTenant(), connec: { ...testTenant().connec, host: connecHost } };
-  const runtime = { tenants: staticTenants([tenant]), storage, logger: silentLogger, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+  const clock = { offsetMs: 0 };
+  const runtime = { tenants: staticTenants([tenant]), storage, logger: silentLogger, clock: () => new Date(Date.now() + clock.offsetMs), instanceId: 'test', fetch: globalThis.fetch };
   const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { pageSize: 2, maxAttempts: 2 } });
   const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
-  return { storage, created, sync, drain };
+  return { storage, created, sync, drain, clock };
 }
 
 describe('a listed Connec! record that does not match its schema', () => {
@@ -120,6 +121,14 @@ describe('a listed Connec! record that does not match its schema', () => {
     expect(await s.sync.api.retryDeadLetter(dead[0]?.jobId ?? '')).toBe(true);
     await s.drain();
     expect(s.created).toEqual(['Ann', 'Bob', 'Cy', 'Dee']);
+
+    // Invalid again: a full import a minute later stores a new re-read (the finished one keeps
+    // its dedupe key, which is per minute).
+    (people[1] as { first_name: unknown }).first_name = 44;
+    const pending = async () => (await s.storage.jobs.counts()).pending;
+    s.clock.offsetMs = 61_000;
+    await s.sync.api.importGroup({ tenant: TENANT, groupId: GROUP, full: true }).catch(() => undefined);
+    expect(await pending()).toBe(1);
   });
 });
 
