@@ -81,25 +81,32 @@ export async function updateGroupSettings(
   } = {},
 ): Promise<GroupSettingsUpdate> {
   const { storage } = runtime;
-  const locked = await withStorageLock(
-    storage,
-    groupSettingsLockKey(tenant, groupId),
-    { owner: `${runtime.instanceId}:group-settings:${randomUUID()}`, ttlMs: 30_000, waitMs: options.waitMs ?? 10_000, logger: runtime.logger, renew: true },
-    async (lease): Promise<GroupSettingsUpdate> => {
-      const group = await storage.groups.get(tenant, groupId);
-      if (group?.status !== 'active') return { status: 'unknown' };
-      const next = await update(structuredClone(group.settings), group);
-      if (!isObject(next)) throw new TypeError('updateGroupSettings: the update must return the settings object');
-      // The lock may have lapsed while `update` ran (a paused process): another change may
-      // have been made since the read, so nothing is written.
-      if (!lease.held()) return { status: 'busy' };
-      const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
-      if (updated?.status !== 'active') return { status: 'unknown' };
-      await options.after?.(updated, () => lease.held());
-      return { status: 'updated', group: updated };
-    },
-  );
+  const locked = await withGroupSettingsLock(runtime, tenant, groupId, options.waitMs ?? 10_000, async (lease): Promise<GroupSettingsUpdate> => {
+    const group = await storage.groups.get(tenant, groupId);
+    if (group?.status !== 'active') return { status: 'unknown' };
+    const next = await update(structuredClone(group.settings), group);
+    if (!isObject(next)) throw new TypeError('updateGroupSettings: the update must return the settings object');
+    // The lock may have lapsed while `update` ran (a paused process): another change may
+    // have been made since the read, so nothing is written.
+    if (!lease.held()) return { status: 'busy' };
+    const updated = await storage.groups.update(tenant, groupId, { settings: next as JsonObject });
+    if (updated?.status !== 'active') return { status: 'unknown' };
+    await options.after?.(updated, () => lease.held());
+    return { status: 'updated', group: updated };
+  });
   return locked.acquired ? locked.value : { status: 'busy' };
+}
+
+/** Runs `body` under the group's settings lock (renewed while it runs). */
+function withGroupSettingsLock<T>(
+  runtime: Pick<Runtime, 'storage' | 'logger' | 'instanceId'>,
+  tenant: string,
+  groupId: string,
+  waitMs: number,
+  body: (lease: { held(): boolean }) => Promise<T>,
+) {
+  const owner = `${runtime.instanceId}:group-settings:${randomUUID()}`;
+  return withStorageLock(runtime.storage, groupSettingsLockKey(tenant, groupId), { owner, ttlMs: 30_000, waitMs, logger: runtime.logger, renew: true }, body);
 }
 
 /**
@@ -490,31 +497,25 @@ export function createSyncControl(deps: SyncControlDeps) {
           try {
             await switchedOn(tenant, groupId);
           } catch (error) {
-            const reason = error instanceof Error ? error.message : String(error);
-            // Once the lock has lapsed, another toggle may have switched the sync since: its
-            // acknowledged switch must stay. The lock is taken again and the switch undone
-            // only when the group is still as this call wrote it (else the platform's retry
-            // of this call would find it on and switch it off).
-            if (!held()) {
-              await undoIfUnchanged(written).then(
-                (undone) =>
-                  logger.warn('sync: switching the sync on failed after its settings lock lapsed', { tenant, groupId, error: reason, undone }),
-                (undoError: unknown) =>
-                  logger.error('sync: switching the sync on failed after its settings lock lapsed, and could not be undone', {
-                    tenant,
-                    groupId,
-                    error: undoError instanceof Error ? undoError.message : String(undoError),
-                  }),
-              );
-              throw error;
-            }
-            await undoSwitchOn(tenant, groupId).then(
-              () => logger.warn('sync: switching the sync on failed (a storage error): it stays off until the platform retries', { tenant, groupId, error: reason }),
-              (undoError: unknown) => logger.error('sync: the sync was switched on, but what must follow could not be stored nor the switch undone; switch it off and on again', {
-                tenant,
-                groupId,
-                error: undoError instanceof Error ? undoError.message : String(undoError),
-              }),
+            // The switch is undone only while the group is as this call wrote it: once the lock
+            // has lapsed, another toggle may have switched the sync since, and its acknowledged
+            // switch must stay (the lock is then taken again for the check and the write).
+            const undo = held()
+              ? undoSwitchOn(written)
+              : withGroupSettingsLock(runtime, tenant, groupId, 10_000, async (lease) => lease.held() && (await undoSwitchOn(written))).then((l) => l.acquired && l.value);
+            await undo.then(
+              (undone) =>
+                logger.warn(`sync: switching the sync on failed (a storage error): ${undone ? 'it stays off until the platform retries' : 'the group changed since; left as it is'}`, {
+                  tenant,
+                  groupId,
+                  error: error instanceof Error ? error.message : String(error),
+                }),
+              (undoError: unknown) =>
+                logger.error('sync: the sync was switched on, but what must follow could not be stored nor the switch undone; switch it off and on again', {
+                  tenant,
+                  groupId,
+                  error: undoError instanceof Error ? undoError.message : String(undoError),
+                }),
             );
             throw error;
           }
@@ -528,33 +529,18 @@ export function createSyncControl(deps: SyncControlDeps) {
   };
 
   /**
-   * Takes the settings lock again and undoes a switch-on when the group is still as `written`
-   * (nobody changed its settings since); true when it undid it.
+   * Switches the group's sync back off (under the settings lock) after a switch-on whose
+   * follow-up failed, when the group is still as that switch-on `written` it; true when it did.
    */
-  const undoIfUnchanged = async (written: GroupRecord): Promise<boolean> => {
+  const undoSwitchOn = async (written: GroupRecord): Promise<boolean> => {
     const { tenant, groupId } = written;
-    const locked = await withStorageLock(
-      storage,
-      groupSettingsLockKey(tenant, groupId),
-      { owner: `${runtime.instanceId}:group-settings:${randomUUID()}`, ttlMs: 30_000, waitMs: 10_000, logger },
-      async (lease) => {
-        const current = await storage.groups.get(tenant, groupId);
-        const unchanged =
-          current !== null && current.updatedAt.getTime() === written.updatedAt.getTime() && JSON.stringify(current.settings) === JSON.stringify(written.settings);
-        if (!unchanged || !lease.held()) return false;
-        await undoSwitchOn(tenant, groupId);
-        return true;
-      },
-    );
-    return locked.acquired && locked.value;
-  };
-
-  /** Switches the group's sync back off (still under the settings lock) after a switch-on whose follow-up failed. */
-  const undoSwitchOn = async (tenant: string, groupId: string): Promise<void> => {
     const current = await storage.groups.get(tenant, groupId);
-    if (current?.status !== 'active' || !groupSyncEnabled(current.settings)) return;
+    if (current?.status !== 'active' || !groupSyncEnabled(current.settings)) return false;
+    const unchanged = current.updatedAt.getTime() === written.updatedAt.getTime() && JSON.stringify(current.settings) === JSON.stringify(written.settings);
+    if (!unchanged) return false;
     const sync = isObject(current.settings.sync) ? current.settings.sync : {};
     await storage.groups.update(tenant, groupId, { settings: { ...current.settings, sync: { ...sync, enabled: false } } });
+    return true;
   };
 
   /**

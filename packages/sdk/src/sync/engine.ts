@@ -1101,7 +1101,6 @@ export class SyncEngine {
     return created;
   }
 
-  /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
   /**
    * A page of a collection, its records that do not match their schema (`ConnecPage.invalid`)
    * marked so that `applyBatch` fails each of them on its own, wherever the page goes.
@@ -1115,6 +1114,7 @@ export class SyncEngine {
     return page;
   }
 
+  /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
   async sendLinks(scope: GroupScope, ops: BatchOp[], signal?: AbortSignal): Promise<Map<number, string>> {
     const failed = new Map<number, string>();
     const size = this.deps.options.batchSize;
@@ -1233,42 +1233,42 @@ export class SyncEngine {
     let thrown: { error: unknown } | null = null;
     const fetchedFor: number[] = [];
     try {
-    for (const entity of this.deps.connector.importOrder) {
-      const ofEntity = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
-      for (const mine of [ofEntity.filter((i) => !full(i)), ofEntity.filter(full)]) {
-        if (mine.length === 0) continue;
-        const outcomes = await this.applyBatch(
-          scope,
-          entity,
-          mine.map((i) => records.get(i) as ConnecRecord),
-          { signal, full: full(mine[0] as number), subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds) },
-        );
-        outcomes.forEach((outcome, k) => {
-          const i = mine[k] as number;
-          if (outcome.kind === 'failed') results[i] = { error: outcome.error };
-          else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
-          else if (outcome.kind === 'parked') {
-            const first = outcome.missing[0];
-            if (!first) {
-              results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
-              return;
+      for (const entity of this.deps.connector.importOrder) {
+        const ofEntity = indexes.filter((i) => records.has(i) && (items[i] as { payload: RecordJobPayload }).payload.entity === entity.name);
+        for (const mine of [ofEntity.filter((i) => !full(i)), ofEntity.filter(full)]) {
+          if (mine.length === 0) continue;
+          const outcomes = await this.applyBatch(
+            scope,
+            entity,
+            mine.map((i) => records.get(i) as ConnecRecord),
+            { signal, full: full(mine[0] as number), subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds) },
+          );
+          outcomes.forEach((outcome, k) => {
+            const i = mine[k] as number;
+            if (outcome.kind === 'failed') results[i] = { error: outcome.error };
+            else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
+            else if (outcome.kind === 'parked') {
+              const first = outcome.missing[0];
+              if (!first) {
+                results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
+                return;
+              }
+              if (this.deps.options.fetchMissingReferences) {
+                fetches.push(...outcome.missing);
+                fetchedFor.push(i);
+              }
+              this.counters.parked++;
+              this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
+              results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
+            } else {
+              if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
+              const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;
+              if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId, subIds });
+              results[i] = { done: true };
             }
-            if (this.deps.options.fetchMissingReferences) {
-              fetches.push(...outcome.missing);
-              fetchedFor.push(i);
-            }
-            this.counters.parked++;
-            this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
-            results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
-          } else {
-            if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
-            const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;
-            if (outcome.link && outcome.connecId) links.push({ i, op: outcome.link, entity: entity.name, connecId: outcome.connecId, subIds });
-            results[i] = { done: true };
-          }
-        });
+          });
+        }
       }
-    }
     } catch (error) {
       thrown = { error };
     }
@@ -1334,7 +1334,7 @@ export class SyncEngine {
    * referencing it later could never get it. One storage call, whatever the history.
    */
   private async requestFetch(scope: GroupScope, missing: { entity: string; connecId: string }[]): Promise<void> {
-    const window = Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS);
+    const window = this.fetchWindow();
     const jobs = new Map<string, JobInput>();
     for (const m of missing) {
       const target = this.deps.connector.entity(m.entity);
@@ -1344,6 +1344,22 @@ export class SyncEngine {
       jobs.set(dedupeKey, { ...job, dedupeKey });
     }
     if (jobs.size > 0) await this.deps.storage.jobs.enqueueMany([...jobs.values()]);
+  }
+
+  /**
+   * The job that reads a record from Connec! again and applies its current version, also over
+   * a known record (one that did not match its schema when listed or notified). At most one per
+   * record and `FETCH_AGAIN_AFTER_MS` window: a finished one keeps its dedupe key, and the
+   * record may turn invalid again later.
+   */
+  rereadJob(tenant: string, groupId: string, entity: AnyEntity, connecId: string, full: boolean): JobInput {
+    const job = this.recordJob(tenant, groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: connecId, refresh: true, ...(full ? { full: true } : {}) }, connecId);
+    return { ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${this.fetchWindow()}` };
+  }
+
+  /** The current `FETCH_AGAIN_AFTER_MS` window, part of the dedupe key of fetches and re-reads. */
+  private fetchWindow(): number {
+    return Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS);
   }
 
   /** A `connec.record` job input: ordered per record, deduplicated by content. */
@@ -1376,13 +1392,13 @@ export class SyncEngine {
     signal?: AbortSignal,
     recovering = false,
     /**
-     * A catch-up pass (records read from `local.list`, not handed over by the app): per record,
-     * when its page was requested. A record synced since (pushed by the app, or a Connec!
-     * version written) is left alone, as its listed copy may be older; and one whose content is
-     * what was last agreed is not sent, even with an error noted on its map (an inbound version
-     * the app failed to apply must not be overwritten by the app's unchanged copy).
+     * A catch-up pass (records read from `local.list`, not handed over by the app), started at
+     * `startedAt`. A record synced since (pushed by the app, or a Connec! version written) is
+     * left alone, as its listed copy may be older; and one whose content is what was last
+     * agreed is not sent, even with an error noted on its map (an inbound version the app
+     * failed to apply must not be overwritten by the app's unchanged copy).
      */
-    catchUp?: { listedAt: readonly Date[] },
+    catchUp?: { startedAt: Date },
   ): Promise<PushItemResult[]> {
     const outbound = entity.outbound;
     if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
@@ -1450,8 +1466,7 @@ export class SyncEngine {
         results[index] = { localId, status: 'skipped', connecId: map.connecId, httpStatus: null, error: 'tombstoned' };
         continue;
       }
-      const listedAt = catchUp?.listedAt[index];
-      if (map && listedAt && map.syncedAt && map.syncedAt.getTime() >= listedAt.getTime()) {
+      if (map && catchUp && map.syncedAt && map.syncedAt.getTime() >= catchUp.startedAt.getTime()) {
         results[index] = { localId, status: 'unchanged', connecId: map.connecId, httpStatus: null, error: null };
         continue;
       }
@@ -1924,14 +1939,16 @@ export class SyncEngine {
     const cursor = await this.deps.storage.cursors.get(key);
     if (cursor?.complete || !entity.list) return;
     const mctx = this.mapperContext(scope, entity, null, null, false);
-    const catchingUp = kind !== 'import.outbound';
+    // Taken before the lister starts: a record synced from here on (a push of the app, an
+    // inbound write) is newer than any copy the lister holds. Not per page: a lister may read
+    // a page once and yield its records one by one, each copy as old as that read.
+    const catchUp = kind !== 'import.outbound' ? { startedAt: this.deps.clock() } : undefined;
     let batch: unknown[] = [];
-    let listedAt: Date[] = [];
     let done = 0;
     const transient: PushItemResult[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const results = await this.pushRecords(scope, entity, batch, signal, false, catchingUp ? { listedAt } : undefined);
+      const results = await this.pushRecords(scope, entity, batch, signal, false, catchUp);
       for (const r of results) {
         if (r.status === 'pushed') report.pushed++;
         if (r.status === 'failed') {
@@ -1942,23 +1959,12 @@ export class SyncEngine {
       }
       done += batch.length;
       batch = [];
-      listedAt = [];
       await keepAlive();
     };
-    // Taken before the lister starts: a record synced from here on (a push of the app, an
-    // inbound write) is newer than any copy the lister holds. Not per page: a lister may read
-    // a page once and yield its records one by one, each copy as old as that read.
-    const passStartedAt = this.deps.clock();
-    const pages = entity.list(this.localContext(mctx, signal))[Symbol.asyncIterator]();
-    for (;;) {
-      const next = await pages.next();
-      if (next.done) break;
-      const items = Array.isArray(next.value) ? next.value : [next.value];
-      for (const item of items) {
-        batch.push(item);
-        listedAt.push(passStartedAt);
-        if (batch.length >= this.deps.options.batchSize) await flush();
-      }
+    for await (const item of entity.list(this.localContext(mctx, signal))) {
+      if (Array.isArray(item)) batch.push(...item);
+      else batch.push(item);
+      if (batch.length >= this.deps.options.batchSize) await flush();
     }
     await flush();
     // A push Connec! may accept on a retry must not be given up: the inbound half would import
@@ -2096,14 +2102,12 @@ export class SyncEngine {
             report.deferred++;
             // A record that does not match its schema is not handed over as it is (the inbox
             // trusts its payloads): the job reads it from Connec! again, which fails until
-            // another app fixes it (retried with backoff, then dead-lettered and listed), then
-            // applies Connec!'s current version (also over a known record).
-            if (INVALID_RECORDS.has(record)) {
-              // At most one re-read per record and clock minute: a finished one keeps its dedupe
-              // key, and the record may turn invalid again later.
-              const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: connecId, refresh: true, ...fullFlag }, connecId);
-              deferred.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS)}` });
-            } else deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId));
+            // another app fixes it (retried with backoff, then dead-lettered and listed).
+            deferred.push(
+              INVALID_RECORDS.has(record)
+                ? this.rereadJob(scope.tenant.name, scope.groupId, entity, connecId, options.full ?? false)
+                : this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId),
+            );
           }
           return;
         }

@@ -16,7 +16,6 @@ import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
   groupSyncEnabled,
-  FETCH_AGAIN_AFTER_MS,
   ImportBusyError,
   type PushItemResult,
   type RecordJobPayload,
@@ -469,10 +468,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       }
       jobsPerRecord.push(entities.length);
     }
-    // Each invalid record with a usable group and Connec! id: one job per inbound entity that
-    // fetches Connec!'s current version and applies it (also over a known record), at most one
-    // per record and clock minute however often it is delivered.
-    const window = Math.floor(runtime.clock().getTime() / FETCH_AGAIN_AFTER_MS);
+    // Each invalid record with a usable group and Connec! id: one re-read per inbound entity
+    // (`rereadJob`: Connec!'s current version, at most once a minute however often delivered).
     let reread = 0;
     for (const bad of invalid) {
       counters.received++;
@@ -481,10 +478,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const cid = raw ? connecIdOf(raw.id) : null;
       const usable = (id: string | null): id is string => id !== null && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);
       if (!usable(groupId) || !usable(cid)) continue;
-      for (const entity of definition.forCollection(bad.collection).filter((e) => e.inbound)) {
-        const job = engine.recordJob(tenant.name, groupId, entity, { entity: entity.name, collection: entity.connec, fetchId: cid, refresh: true }, cid);
-        jobs.push({ ...job, dedupeKey: `${job.dedupeKey as string}:refresh:${window}` });
-      }
+      for (const entity of definition.forCollection(bad.collection).filter((e) => e.inbound)) jobs.push(engine.rereadJob(tenant.name, groupId, entity, cid, false));
       reread++;
     }
     if (invalid.length > 0) {

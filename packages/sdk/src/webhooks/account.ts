@@ -183,12 +183,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
    * for a group the app never saw and while a provisioning claim is pending, and the storage
    * contract has no read-only look at claims, so this claims the key itself for a moment:
    * `pending` is another owner's live claim (provisioning in flight); `exists` means it completed
-   * meanwhile; `claimed` means no claim, or an expired (abandoned) one that this took over, and is
-   * released at once, leaving nothing stored.
-   */
-  /**
-   * Whether an SSO first login is provisioning the group, found by claiming it. Unknown, the
-   * probe holds the claim while `whileUnknown` runs: no login can start provisioning meanwhile.
+   * meanwhile; `claimed` means no claim, or an expired (abandoned) one that this took over: the
+   * probe holds it while `whileUnknown` runs (no login can start provisioning meanwhile), then
+   * releases it, leaving nothing stored.
    */
   async function provisioningState(
     tenant: string,
@@ -381,10 +378,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // A known user and group without a membership record: a login whose membership write
         // failed after the app's `addMembership` accepted it (a storage outage) leaves the app
         // with a membership the SDK never recorded. The app's hooks still hear the removal (they
-        // are idempotent: for a user who never joined, removing nothing is the answer); the SDK
-        // has no membership to change and no seat to report.
-        // An active membership with the placeholder role is what such a removal left when a
-        // later write of it failed: its retry goes the same way (same keys, no seat report).
+        // are idempotent: for a user who never joined, removing nothing is the answer); no seat
+        // is reported. An active membership with the placeholder role is what such a removal
+        // left when a later write of it failed: its retry goes the same way (same keys).
         const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE);
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
@@ -394,7 +390,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const block = user !== null && user.status === 'active' && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
-        const removal = `${tenant.name}:${uid}:${groupId}:${unrecorded || !membership ? 'unrecorded' : membership.updatedAt.getTime()}`;
+        const removal = `${tenant.name}:${uid}:${groupId}:${membership && !unrecorded ? membership.updatedAt.getTime() : 'unrecorded'}`;
 
         // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
         //    user's access to this company on every removal; `blockUser` follows once the
@@ -446,34 +442,13 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
-          if (hooks.onSeatsChanged) {
-            const seats = await withStorageLock(
-              storage,
-              seatsLockKey(tenant.name, groupId),
-              { owner: `${deps.instanceId}:webhook-seats:${randomUUID()}`, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger },
-              record,
-            );
-            if (!seats.acquired) return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
-          } else await record();
+          if (!(await underSeatsLock(tenant.name, groupId, hooks.onSeatsChanged !== undefined, record))) return seatsBusy();
           logger.info('maestrano: member removed (no membership was recorded)', { ...fields, blocked: block });
           return SUCCESS();
         }
-        let activeSeats: number;
-        if (company && hooks.onSeatsChanged) {
-          const seats = await withStorageLock(
-            storage,
-            seatsLockKey(tenant.name, groupId),
-            { owner: `${deps.instanceId}:webhook-seats:${randomUUID()}`, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger },
-            commit,
-          );
-          if (!seats.acquired) {
-            return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
-          }
-          activeSeats = seats.value;
-        } else {
-          activeSeats = await commit();
-        }
-        logger.info('maestrano: member removed', { ...fields, blocked: block, activeSeats });
+        const committed = await underSeatsLock(tenant.name, groupId, company !== null && hooks.onSeatsChanged !== undefined, commit);
+        if (!committed) return seatsBusy();
+        logger.info('maestrano: member removed', { ...fields, blocked: block, activeSeats: committed.value });
         return SUCCESS();
       });
       return answer ?? failure(503, 'busy', 'Another delivery for this user is running; please retry', { 'retry-after': '5' });
@@ -481,6 +456,21 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       return failed(error, fields);
     }
   };
+
+  /**
+   * Runs `write` under the group's seats lock when `needed` (seats are reported), else as it
+   * is; null when the lock stayed taken.
+   */
+  async function underSeatsLock<T>(tenant: string, groupId: string, needed: boolean, write: () => Promise<T>): Promise<{ value: T } | null> {
+    if (!needed) return { value: await write() };
+    const owner = `${deps.instanceId}:webhook-seats:${randomUUID()}`;
+    const seats = await withStorageLock(storage, seatsLockKey(tenant, groupId), { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger }, write);
+    return seats.acquired ? { value: seats.value } : null;
+  }
+
+  function seatsBusy(): Response {
+    return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
+  }
 
   function context(tenant: Tenant, request: Request, idempotencyKey: string): AccountHookContext {
     return { tenant, logger, signal: request.signal, idempotencyKey };

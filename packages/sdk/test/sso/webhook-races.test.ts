@@ -241,6 +241,23 @@ async function raceWebhookWithPausedLogin(a: App, login: Promise<number>, gate: 
   return { login: await login, webhook: await webhook, webhookWaited: first === 'waiting' };
 }
 
+/**
+ * A removal of `uid` from `groupId` paused in `removeMembership` (holding the user's lock), a
+ * login of that user started meanwhile and seen waiting for the lock, then the removal let go:
+ * both answers.
+ */
+async function loginDuringRemoval(a: App, uid: string, groupId: string): Promise<{ removal: number; login: number }> {
+  const gate = a.pauseAt('removeMembership');
+  const removal = a.webhook(`/maestrano/account/groups/${groupId}/users/${uid}`);
+  await gate.reached;
+  const from = a.lockEvents.length;
+  const login = a.login(member(uid, groupId));
+  const waiting = a.lockEvent((e) => a.lockEvents.indexOf(e) >= from && byLogin(e) && e.op === 'acquire' && !e.ok);
+  expect(await Promise.race([waiting.then(() => 'waiting'), login.then(() => 'answered')])).toBe('waiting');
+  gate.release();
+  return { removal: await removal, login: await login };
+}
+
 describe('a member removal racing a login of that user', () => {
   it("a new user's first login in flight: the removal waits for it, then removes and blocks (not undone)", async () => {
     app = await start();
@@ -305,17 +322,7 @@ describe('a member removal racing a login of that user', () => {
   it('a login arriving while the removal runs is refused once the removal is done (no session after the hooks ended them)', async () => {
     app = await start();
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
-    const gate = app.pauseAt('removeMembership');
-    const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
-    await gate.reached;
-    const from = app.lockEvents.length;
-    const login = app.login(member('usr-1', 'cld-1'));
-    // The login is waiting for the user lock the removal holds.
-    const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byLogin(e) && e.op === 'acquire' && !e.ok);
-    expect(await Promise.race([waiting.then(() => 'waiting'), login.then(() => 'answered')])).toBe('waiting');
-    gate.release();
-    expect(await removal).toBe(200);
-    expect(await login).toBe(403);
+    expect(await loginDuringRemoval(app, 'usr-1', 'cld-1')).toEqual({ removal: 200, login: 403 });
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
     expect(app.calls.filter((c) => c.startsWith('onLogin'))).toHaveLength(1);
   });
@@ -359,16 +366,7 @@ describe('a member removal after a login whose membership write failed', () => {
     app = await start();
     failUpsertMembership = 1;
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(503);
-    const gate = app.pauseAt('removeMembership');
-    const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
-    await gate.reached;
-    const from = app.lockEvents.length;
-    const login = app.login(member('usr-1', 'cld-1'));
-    const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byLogin(e) && e.op === 'acquire' && !e.ok);
-    expect(await Promise.race([waiting.then(() => 'waiting'), login.then(() => 'answered')])).toBe('waiting');
-    gate.release();
-    expect(await removal).toBe(200);
-    expect(await login).toBe(403);
+    expect(await loginDuringRemoval(app, 'usr-1', 'cld-1')).toEqual({ removal: 200, login: 403 });
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
     expect(app.calls.filter((c) => c.startsWith('onLogin'))).toEqual([]);
   });

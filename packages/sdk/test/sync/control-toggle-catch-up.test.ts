@@ -3,115 +3,10 @@
 // outbound half, not only a completed import); what a switch-on must store is stored under the
 // settings lock, and a failure there undoes the switch, so the platform's retry ends where one
 // successful call would have.
-import { createMaestrano, defineConnector, defineEntity, JobTypes, type Maestrano, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
+import { JobTypes, memoryAdapter, type StorageAdapter, } from '@org/maestrano-sdk';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { FakeConnec } from './fake-connec.js';
-import { API_ID, API_KEY, drainer, GROUP, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
-
-interface Co {
-  id: string;
-  name: string;
-  updatedAt: Date;
-}
-type CoData = { id?: string; name: string; updatedAt?: Date };
-
-/** An app with companies <-> organizations (list, get, localUpdatedAt; newest-wins). */
-function setup(opts: { between?: (i: number) => Promise<void>; storage?: StorageAdapter } = {}) {
-  const rows = new Map<string, Co>();
-  let seq = 0;
-  const keys = new Map<string, string>();
-  const companies = defineEntity({
-    name: 'companies',
-    connec: 'organizations',
-    direction: 'both',
-    matchingFields: ['name'],
-    toLocal: (org: Record<string, unknown>): CoData => ({ name: String(org.name ?? ''), updatedAt: new Date() }),
-    toConnec: (c: CoData) => ({ name: c.name }),
-    localId: (c: CoData) => c.id ?? '',
-    localUpdatedAt: (c: CoData) => c.updatedAt ?? null,
-    local: {
-      create: async (data, ctx) => {
-        const known = keys.get(ctx.idempotencyKey);
-        if (known) return { id: known };
-        const id = `co-${++seq}`;
-        rows.set(id, { id, name: data.name, updatedAt: new Date() });
-        keys.set(ctx.idempotencyKey, id);
-        return { id };
-      },
-      update: async (id, data) => {
-        const row = rows.get(id);
-        if (!row) return { gone: true };
-        rows.set(id, { ...row, name: data.name, updatedAt: new Date() });
-        return undefined;
-      },
-      get: async (id) => {
-        const row = rows.get(id);
-        return row ? { ...row } : null;
-      },
-      async *list() {
-        const snapshot = [...rows.values()].map((r) => ({ ...r }));
-        for (const [i, r] of snapshot.entries()) {
-          if (i > 0 && opts.between) await opts.between(i);
-          yield r;
-        }
-      },
-    },
-  });
-  const storage: StorageAdapter = opts.storage ?? memoryAdapter();
-  const connec = new FakeConnec(ORG_UID);
-  const mno: Maestrano = createMaestrano({
-    tenants: staticTenants([testTenant()]),
-    storage,
-    provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
-    onLogin: () => new Response('ok'),
-    logger: silentLogger,
-    connector: defineConnector({ entities: [companies] }),
-    sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 },
-  });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await mno.handler(
-      new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations${path}`, {
-        method,
-        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      }),
-    );
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
-  return {
-    rows,
-    storage,
-    connec,
-    mno,
-    drain: drainer(mno.worker, storage),
-    start: () => call('POST', '', { group_id: GROUP }),
-    toggle: () => call('PUT', '/toggle_sync', { group_id: GROUP }),
-    status: () => call('GET', `/${GROUP}`),
-  };
-}
-type Setup = ReturnType<typeof setup>;
-
-async function provision(storage: StorageAdapter) {
-  const claim = await storage.groups.claim(TENANT, GROUP, { owner: 'test', ttlMs: 60_000 });
-  if (claim.state !== 'claimed') throw new Error('group already provisioned');
-  await storage.groups.complete(TENANT, GROUP, 'test', { companyId: 'co', orgUid: ORG_UID, settings: {} });
-}
-
-async function imported(s: Setup) {
-  await provision(s.storage);
-  s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
-  s.connec.seed(GROUP, 'organizations', { name: 'Globex' }, 'o2');
-  await s.start();
-  await s.drain();
-  expect([...s.rows.values()].map((r) => r.name).sort()).toEqual(['Acme', 'Globex']);
-}
-
-const byName = (s: Setup, name: string) => {
-  const row = [...s.rows.values()].find((r) => r.name === name);
-  if (!row) throw new Error(`no ${name}`);
-  return row;
-};
+import { byName, type Co, imported, provision, type Setup, setup } from './catch-up-harness.js';
+import { GROUP, TENANT, } from './harness.js';
 
 /** Off, an app edit of `id` (its push skipped), on: what the platform and the app do meanwhile. */
 async function offEditOn(s: Setup, id: string, name: string) {
@@ -289,74 +184,58 @@ describe('toggle_sync: overlapping switches', () => {
   });
 });
 
+/**
+ * A switch-on (instance A) whose catch-up write stalls until its settings lock's 30 s lease
+ * has lapsed (the clock moved past it), then fails when `fail()` is called; resolves once A
+ * is stalled, with A's answer to come.
+ */
+async function switchOnStalledPastLease() {
+  const { storage, hooks } = hookedStorage();
+  const s = setup({ storage });
+  await imported(s);
+  expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
+  let reached!: () => void;
+  const atEnqueue = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  hooks.enqueue = async (input) => {
+    if (!isCatchUp(input)) return;
+    hooks.enqueue = undefined;
+    reached();
+    await released;
+    throw new Error('database is down');
+  };
+  const answer = s.toggle();
+  await atEnqueue;
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  vi.setSystemTime(Date.now() + 31_000);
+  return { s, answer, fail: release };
+}
+
 describe('toggle_sync: the undo of a failed switch-on after its settings lock lapsed', () => {
   it("does not switch off a later toggle's switch-on that the platform got a 200 for", async () => {
-    const { storage, hooks } = hookedStorage();
-    const s = setup({ storage });
-    await imported(s);
-    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
-    let reached!: () => void;
-    const atEnqueue = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    hooks.enqueue = async (input) => {
-      if (!isCatchUp(input)) return;
-      hooks.enqueue = undefined;
-      reached();
-      await released;
-      throw new Error('database is down');
-    };
-    // Instance A switches on; its storage stalls past the settings lock's 30 s lease.
-    const first = s.toggle();
-    await atEnqueue;
-    vi.useFakeTimers({ toFake: ['Date'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    vi.setSystemTime(Date.now() + 31_000);
+    const a = await switchOnStalledPastLease();
     // Instances B and C switch off and on meanwhile: both answered 200, the last one "on".
-    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: false } });
-    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    expect(await a.s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: false } });
+    expect(await a.s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
     // A's catch-up write then fails: A answers 5xx, and its undo must not touch C's switch.
-    release();
-    expect((await first).status).toBeGreaterThanOrEqual(500);
-    expect((await s.status()).json).toMatchObject({ sync_enabled: true });
+    a.fail();
+    expect((await a.answer).status).toBeGreaterThanOrEqual(500);
+    expect((await a.s.status()).json).toMatchObject({ sync_enabled: true });
   });
   it('with nobody switching meanwhile, the switch is undone all the same: the platform retry switches it on', async () => {
-    const { storage, hooks } = hookedStorage();
-    const s = setup({ storage });
-    await imported(s);
-    expect((await s.toggle()).json).toMatchObject({ sync_enabled: false });
-    let reached!: () => void;
-    const atEnqueue = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    hooks.enqueue = async (input) => {
-      if (!isCatchUp(input)) return;
-      hooks.enqueue = undefined;
-      reached();
-      await released;
-      throw new Error('database is down');
-    };
-    const first = s.toggle();
-    await atEnqueue;
-    vi.useFakeTimers({ toFake: ['Date'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    vi.setSystemTime(Date.now() + 31_000);
-    release();
-    expect((await first).status).toBeGreaterThanOrEqual(500);
-    expect((await s.status()).json).toMatchObject({ sync_enabled: false });
+    const a = await switchOnStalledPastLease();
+    a.fail();
+    expect((await a.answer).status).toBeGreaterThanOrEqual(500);
+    expect((await a.s.status()).json).toMatchObject({ sync_enabled: false });
     // Maestrano retries the request it got a 5xx for: it wants the sync on.
-    expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+    expect(await a.s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
   });
 });
