@@ -374,7 +374,12 @@ export class Provisioner {
       await accepted();
       return false;
     }
-    const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}`;
+    // One key per change of the membership: it names the state the change starts from, so a
+    // role switched back, or a membership Maestrano gives back after a removal, is a new
+    // operation (an app that skips keys it has seen would ignore it otherwise), while a retry
+    // after a failed write starts from the same state and keeps the key.
+    const from = current ? `:from-${current.status}-${current.updatedAt.getTime()}` : '';
+    const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}${from}`;
     try {
       if (this.#hooks.addMembership) await this.#hooks.addMembership(user, company, role, this.#ctx(tenant, `${key}:${role}`));
     } catch (error) {

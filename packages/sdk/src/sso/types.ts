@@ -86,9 +86,11 @@ export interface SsoSession {
  * Context of every provisioning hook call.
  *
  * `idempotencyKey` is stable for the logical operation (`mno:company:<tenant>:<groupId>`,
- * `mno:user:<tenant>:<userKey>`, `mno:membership:<tenant>:<userKey>:<groupId>`, …). A hook
- * can be called again with the same key when an earlier attempt's outcome was not recorded
+ * `mno:user:<tenant>:<userKey>`, `mno:membership:<tenant>:<userKey>:<groupId>…:<role>`, …). A
+ * hook can be called again with the same key when an earlier attempt's outcome was not recorded
  * (a crash, a storage failure, an expired claim): upsert on it so a repeat never duplicates.
+ * Each change of a membership is its own operation: a membership given back after a removal,
+ * or a role switched back, gets a new key (it names the recorded state the change starts from).
  */
 export interface ProvisioningContext {
   tenant: Tenant;

@@ -121,6 +121,27 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(memberships.map((m) => [m.groupId, m.status])).toEqual([['cld-100', 'active']]);
   });
 
+  it('each change of a membership gets its own addMembership key: a role switched back and a re-add after a removal are new operations; a retry keeps its key', async () => {
+    h = await startHarness();
+    const keys = () => h!.app.calls.filter((c) => c.hook === 'addMembership').map((c) => c.key);
+    await h.login(alice); // Admin
+    await h.login({ ...alice, groupRole: 'Member' });
+    await h.login(alice); // back to Admin
+    expect(keys()).toHaveLength(3);
+    expect(new Set(keys()).size).toBe(3);
+    // Removed (what the webhook leaves), then given back: another new key.
+    await h.storage.users.setMembershipStatus(h.tenant, 'usr-alice', 'cld-100', 'removed');
+    h.app.failures.addMembership = 1;
+    expect((await h.login(alice)).status).toBe(500);
+    expect((await h.login(alice)).status).toBe(200);
+    const all = keys();
+    expect(all).toHaveLength(5);
+    // The refused attempt and its retry are one operation (same key), distinct from the first add.
+    expect(all[4]).toBe(all[3]);
+    expect(new Set(all).size).toBe(4);
+    expect(all.every((k) => k.startsWith(`mno:membership:${h!.tenant}:usr-alice:cld-100`) && k.endsWith(':Admin') === (k !== all[1]))).toBe(true);
+  });
+
   it('known uid through a new group -> creates that company and adds the membership (real mode: one user, two companies)', async () => {
     h = await startHarness();
     const first = await h.login(alice);
