@@ -29,6 +29,8 @@ import {
   ServerError,
   ValidationFailedError,
 } from '../errors/index.js';
+import { isSensitiveField } from '../config/logger.js';
+import { redactByKey } from '../config/redact.js';
 import { sleep } from '../internal/sleep.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 
@@ -132,6 +134,14 @@ function serialiseQuery(query: Record<string, QueryValue | undefined> | undefine
     params.set(key, value instanceof Date ? value.toISOString() : String(value));
   }
   return params;
+}
+
+/**
+ * An answer as an error carries it: secret-looking fields (each user's `sso_session`, a live
+ * session token) redacted as the logger would, since apps print and report errors whole.
+ */
+function safeBody(body: unknown): unknown {
+  return redactByKey({ body }, isSensitiveField, 16)['body'];
 }
 
 function truncate(text: string): string {
@@ -239,14 +249,14 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
   }
 
   function toError(method: string, url: string, status: number, headers: Headers, text: string, retryAfterMs?: number) {
-    let parsedBody: unknown = truncate(text);
+    let parsedBody: unknown = text;
     let envelope: Envelope | undefined;
     try {
       parsedBody = JSON.parse(text);
       const result = Envelope.safeParse(parsedBody);
       if (result.success) envelope = result.data;
     } catch {
-      // not JSON: keep the (truncated) text as the body
+      // not JSON: keep the text as the body (cut, below)
     }
     const fieldErrors = toFieldErrors(envelope?.errors);
     const init: ApiErrorInit = {
@@ -254,7 +264,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       status,
       method,
       url,
-      body: parsedBody,
+      body: typeof parsedBody === 'string' ? safeBody(truncate(parsedBody)) : safeBody(parsedBody),
       requestId: headers.get('x-request-id') ?? undefined,
       // Every status error carries the server's Retry-After (a 503 as much as a 429).
       retryAfterMs,
@@ -320,7 +330,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     } catch (cause) {
       throw new ResponseValidationError(`Account API ${req.method} ${url} answered ${status} with a non-JSON body`, {
         issues: [{ path: '', message: 'expected a JSON body' }],
-        body: truncate(text),
+        body: safeBody(truncate(text)),
         cause,
       });
     }
@@ -328,7 +338,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     if (!envelope.success) {
       throw new ResponseValidationError(
         `Account API ${req.method} ${url} answered ${status} without the {success, errors, data} envelope`,
-        { issues: toIssues(envelope.error), body: json },
+        { issues: toIssues(envelope.error), body: safeBody(json) },
       );
     }
     if (!envelope.data.success) {
@@ -337,7 +347,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       if (fieldErrors.length === 0) {
         throw new ResponseValidationError(
           `Account API ${req.method} ${url} answered ${status} with success=false and no errors`,
-          { issues: [{ path: 'success', message: 'false without errors' }], body: json },
+          { issues: [{ path: 'success', message: 'false without errors' }], body: safeBody(json) },
         );
       }
       throw toError(req.method, url, status, headers, text);
@@ -346,7 +356,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     if (!data.success) {
       throw new ResponseValidationError(
         `Account API ${req.method} ${url} answered data that does not match the expected shape`,
-        { issues: toIssues(data.error), body: json },
+        { issues: toIssues(data.error), body: safeBody(json) },
       );
     }
     return data.data;
