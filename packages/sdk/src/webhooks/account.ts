@@ -280,9 +280,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         await step('blockUser', () => hooks.blockUser?.(user, company, ctx));
       }
     }
+    // The user before the membership: should storage fail between the two, the retry still
+    // lists the membership as active and finishes it (the other order left the user active).
     for (const { uid, user } of targets) {
-      await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, company.groupId, 'removed'));
       if (user) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+      await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, company.groupId, 'removed'));
     }
     return targets.filter((t) => t.user !== null).map((t) => t.uid);
   }
@@ -415,17 +417,22 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
             await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }
-          // Then the SDK's state, compensating if the second write fails.
-          await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
-          if (block) {
-            try {
-              await storage.users.setStatus(tenant.name, uid, 'blocked');
-            } catch (error) {
+          // Then the SDK's state: the block before the membership, so that a retry after a
+          // failure between the two still finds the membership active and finishes the removal
+          // (the other order relied on undoing the first write, which an outage refuses too,
+          // and the retry then found the membership removed and never blocked the user). The
+          // block is undone when the second write fails, best effort: left in place, the
+          // retry finds the user blocked and the membership active, and completes it.
+          if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
+          try {
+            await storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed');
+          } catch (error) {
+            if (block) {
               await storage.users
-                .setMembershipStatus(tenant.name, uid, groupId, 'active')
-                .catch((undo: unknown) => logger.error('maestrano: could not restore a membership', { ...fields, error: String(undo) }));
-              throw new StepFailed('storage', error);
+                .setStatus(tenant.name, uid, 'active')
+                .catch((undo: unknown) => logger.error('maestrano: could not restore a user', { ...fields, error: String(undo) }));
             }
+            throw new StepFailed('storage', error);
           }
           return activeSeats;
         };
