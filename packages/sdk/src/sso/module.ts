@@ -102,7 +102,8 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
         const got = type.trim() === '' ? 'no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))}`;
         throw ssoError('malformed', `${got} (the ACS expects application/x-www-form-urlencoded, the HTTP-POST binding)`);
       }
-      const form = new URLSearchParams(await request.text());
+      const raw = await request.text();
+      const form = new URLSearchParams(raw);
       const samlResponse = form.get('SAMLResponse');
       if (!samlResponse) throw ssoError('malformed', 'no SAMLResponse field');
 
@@ -138,7 +139,9 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
           membership: identity.membership,
           session: identity.session,
           tenant,
-          request,
+          // The body is read here already: `onLogin` gets a copy it can read again.
+          request: new Request(request.url, { method: request.method, headers: request.headers, body: raw, signal: request.signal }),
+          relayState: form.get('RelayState'),
           outcome: result.outcome,
         });
       });

@@ -202,7 +202,14 @@ export interface LoginArgs {
   /** Keep it in the app's server-side (or signed) session for `checkSession`. */
   session: SsoSession;
   tenant: Tenant;
+  /** The ACS request; its form body (`SAMLResponse`, `RelayState`) can be read again. */
   request: Request;
+  /**
+   * The `RelayState` the IdP posted with the response, or null. It is not signed: anyone can
+   * post any value, so redirect to it only after checking it is a path of your own app
+   * (starts with a single `/`, not `//` nor `/\`).
+   */
+  relayState: string | null;
   outcome: LoginOutcome;
 }
 
