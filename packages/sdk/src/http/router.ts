@@ -305,6 +305,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
   };
   let known: Tenant[] = options.tenants.list();
   warnAmbiguous(known, routesOf, options.logger);
+  const refusals = refusalLog(options.logger);
   const currentTenants = (): Tenant[] => {
     const list = options.tenants.list();
     if (!sameTenants(list, known)) {
@@ -390,8 +391,12 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
         return response;
       };
       if (!found.every(({ route }) => BASIC_AUTH_KINDS.has(route.kind))) return refuse(json(404, AMBIGUOUS));
+      const named = found;
       found = byCredentials(request, found);
-      if (found.length === 0) return refuse(invalidCredentialsResponse());
+      if (found.length === 0) {
+        refusals.refused(request, null, named[0]!.route.kind, named.map((c) => c.tenant));
+        return refuse(invalidCredentialsResponse());
+      }
       if (found.length > 1) return refuse(json(404, AMBIGUOUS));
     }
     const { tenant, route, params } = found[0]!;
@@ -400,10 +405,20 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     // Routes Maestrano calls with the tenant's Basic credentials: refused before the body is
     // read, so an unauthenticated caller cannot make the process buffer a body at all.
     if (BASIC_AUTH_KINDS.has(route.kind) && !verifyTenantBasicAuth(request, tenant)) {
+      refusals.refused(request, tenant, route.kind, [tenant]);
       await request.body?.cancel().catch(() => {});
       return invalidCredentialsResponse();
     }
 
+    if (request.bodyUsed) {
+      // The app's set-up, not the caller's fault: a 4xx would tell Maestrano the request was
+      // bad (Connec! does not send a refused notification again), so a 500 that says the fix.
+      options.logger.error('maestrano: the request body was read before mno.handler; mount the Maestrano routes before body-parsing middleware', {
+        tenant: tenant.name,
+        route: route.kind,
+      });
+      return json(500, { error: 'body_consumed', message: BODY_CONSUMED_MESSAGE });
+    }
     let buffered: Request;
     try {
       buffered = withBufferedBody(request, await readLimitedBody(request, options.maxBodyBytesFor?.[route.kind] ?? options.maxBodyBytes));
@@ -411,14 +426,55 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
       if (error instanceof BodyTooLargeError) {
         return json(413, { error: 'payload_too_large', message: `Request body exceeds ${error.limit} bytes` });
       }
+      options.logger.warn('maestrano: could not read a request body', {
+        tenant: tenant.name,
+        route: route.kind,
+        error: error instanceof Error ? error.message : String(error),
+      });
       return json(400, { error: 'bad_request', message: 'Could not read the request body' });
     }
 
     try {
-      return await handler({ request: buffered, tenant, params });
+      const response = await handler({ request: buffered, tenant, params });
+      // The SSO metadata route checks the same credentials itself.
+      if (response.status === 401 && route.kind === 'metadata') refusals.refused(request, tenant, route.kind, [tenant]);
+      return response;
     } catch (error) {
       return errorResponse(error, options.logger, { tenant: tenant.name, route: route.kind });
     }
+  };
+}
+
+const BODY_CONSUMED_MESSAGE =
+  'The request body was already read by middleware that ran before the Maestrano handler: mount the Maestrano routes (mno.handler) before body parsers';
+
+/** At most one log line per tenant and route in this period about refused credentials. */
+const REFUSAL_LOG_PERIOD_MS = 60_000;
+
+/**
+ * Logs requests refused for their Basic credentials (a 401 is seen only by the caller: after a
+ * key rotation, Maestrano's webhooks would fail unnoticed), at most once a minute per tenant
+ * and route so that a scanner cannot flood the log. Never the credentials: only whether the
+ * id sent is the marketplace's `api.id` (so a wrong key tells apart from a wrong id).
+ */
+function refusalLog(logger: Logger) {
+  const last = new Map<string, number>();
+  return {
+    refused(request: Request, tenant: Tenant | null, kind: RouteKind, candidates: Tenant[]): void {
+      const key = `${tenant?.name ?? '*'}:${kind}`;
+      const now = Date.now();
+      const before = last.get(key);
+      if (before !== undefined && now - before < REFUSAL_LOG_PERIOD_MS) return;
+      if (last.size >= 1_000) last.clear();
+      last.set(key, now);
+      const creds = parseBasicAuth(request.headers.get('authorization'));
+      logger.warn("maestrano: request refused (401): its Basic credentials are not the marketplace's api.id/api.key", {
+        tenant: tenant?.name ?? null,
+        route: kind,
+        refused: creds === null ? 'no credentials sent' : candidates.some((t) => safeEqual(creds.username, t.api.id)) ? 'wrong api.key' : 'unknown api.id',
+        ...(candidates.length > 1 ? { tenants: candidates.map((t) => t.name) } : {}),
+      });
+    },
   };
 }
 
