@@ -146,6 +146,15 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
   }
   const host = trimTrailingSlashes(`${hostUrl.origin}${hostUrl.pathname}`);
   const basePath = `/${trimTrailingSlashes(opts.basePath ?? DEFAULT_BASE_PATH).replace(/^\/+/, '')}`.replace(/^\/$/, '');
+  // `https://api-connec.example.com/api/v2` as the host would call `/api/v2/api/v2/…`, which
+  // Connec! answers with a misleading 401 or 404: the base path is added to the host.
+  if (basePath !== '' && trimTrailingSlashes(hostUrl.pathname).endsWith(basePath)) {
+    const suggested = trimTrailingSlashes(`${hostUrl.origin}${trimTrailingSlashes(hostUrl.pathname).slice(0, -basePath.length)}`);
+    throw new ClientConfigError(
+      `Invalid Connec! client options: host ${host} ends with the base path ${basePath}, which the client adds to it; use ${suggested}`,
+      { issues: [{ path: 'host', message: `must not end with the base path ${basePath} (use ${suggested})` }] },
+    );
+  }
   const externalIds = opts.externalIds ?? false;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const headers: Record<string, string> = {

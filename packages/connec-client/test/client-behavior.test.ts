@@ -386,6 +386,19 @@ describe('client options', () => {
     );
   });
 
+  it('refuses a host that ends with the base path (it would call /api/v2/api/v2), naming the host to use', () => {
+    const make = (host: string, basePath?: string) => () =>
+      createConnecClient({ host, credentials: { apiId: 'a', apiKey: 'b' }, ...(basePath !== undefined ? { basePath } : {}) });
+    expect(make('http://127.0.0.1:4000/api/v2')).toThrow(
+      'host http://127.0.0.1:4000/api/v2 ends with the base path /api/v2, which the client adds to it; use http://127.0.0.1:4000',
+    );
+    expect(make('https://example.com/connec/api/v2/')).toThrow('use https://example.com/connec');
+    expect(make('https://example.com/v3', '/v3/')).toThrow(ClientConfigError);
+    // A host under a path of its own, or a base path the host does not end with, is fine.
+    expect(make('https://example.com/connec')().config).toMatchObject({ host: 'https://example.com/connec', basePath: '/api/v2' });
+    expect(make('https://example.com/api/v2', '')().config).toMatchObject({ host: 'https://example.com/api/v2', basePath: '' });
+  });
+
   it('exposes only non-secret config', () => {
     const client = createConnecClient({ host: 'https://api-connec.maestrano.com/', credentials: { apiId: 'a', apiKey: 'secret-k' } });
     expect(client.config).toEqual({

@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     `  Environment secret:${' '}${sandbox.credentials.environment.apiSecret}`,
     `  IdP:               ${sandbox.url}/api/v1/auth/saml`,
     `  Account API:       ${sandbox.url}/api/v1/account/`,
-    `  Connec!:           ${sandbox.url}/api/v2   (batch: ${sandbox.url}/batch)`,
+    `  Connec! host:      ${sandbox.url}   (API under /api/v2, batch at /batch)`,
     `  Admin API:         ${sandbox.url}/__admin/state`,
   ];
   for (const m of sandbox.credentials.marketplaces) {
