@@ -298,6 +298,28 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
   if (enabled && !sso.x509_certificate && !sso.x509_fingerprint) {
     issues.push({ path: `${prefix}sso.x509_certificate`, message: 'required when SSO is enabled (or sso.x509_fingerprint as a fallback)' });
   }
+  const connecHost = trimSlash(m.connec?.host ?? 'https://api-connec.maestrano.com');
+  const connecBase = m.connec?.base_path ?? '/api/v2';
+  // The Connec! client adds the base path to the host: `…/api/v2` as the host would call
+  // `/api/v2/api/v2/…` (the client refuses it, but only at the first Connec! call).
+  const trimmedBase = trimTrailingSlashes(connecBase);
+  const hostPath = trimTrailingSlashes(new URL(connecHost).pathname);
+  if ((m.connec?.enabled ?? true) && trimmedBase !== '' && hostPath.endsWith(trimmedBase)) {
+    const suggested = trimSlash(`${new URL(connecHost).origin}${hostPath.slice(0, -trimmedBase.length)}`);
+    issues.push({ path: `${prefix}connec.host`, message: `must not end with the base path ${trimmedBase}, which is added to it (use ${suggested})` });
+  }
+  // The account webhooks read the group (and user) from the path's parameters.
+  const groupPath = hooks.account?.group_path ?? hooks.account?.groups_path;
+  if (groupPath && !hasParam(groupPath, ['id', 'group_id'])) {
+    issues.push({ path: `${prefix}webhooks.account.group_path`, message: 'must hold the group id as a :id (or :group_id) segment, as in /maestrano/account/groups/:id' });
+  }
+  const groupUserPath = hooks.account?.group_user_path ?? hooks.account?.group_users_path;
+  if (groupUserPath && !(hasParam(groupUserPath, ['group_id']) && hasParam(groupUserPath, ['id', 'user_id']))) {
+    issues.push({
+      path: `${prefix}webhooks.account.group_user_path`,
+      message: 'must hold the group id as a :group_id segment and the user id as a :id (or :user_id) segment, as in /maestrano/account/groups/:group_id/users/:id',
+    });
+  }
   if (issues.length > before) return null;
   const base = m.api.base ?? '/api/v1/';
   return {
@@ -320,8 +342,8 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
     },
     connec: {
       enabled: m.connec?.enabled ?? true,
-      host: trimSlash(m.connec?.host ?? 'https://api-connec.maestrano.com'),
-      basePath: m.connec?.base_path ?? '/api/v2',
+      host: connecHost,
+      basePath: connecBase,
       timeoutMs: Math.round((m.connec?.timeout ?? 60) * 1000),
       externalIds: hooks.connec?.external_ids ?? false,
     },
@@ -344,6 +366,68 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
       },
     },
   };
+}
+
+/** Whether a route path has a `:name` segment for one of `names` (query and fragment aside). */
+function hasParam(path: string, names: readonly string[]): boolean {
+  const pathname = path.split(/[?#]/, 1)[0]!;
+  return pathname.split('/').some((segment) => names.some((name) => segment === `:${name}`));
+}
+
+/** The configurable route paths of a resolved tenant, with the config key and the HTTP method of each. */
+function configuredRoutes(t: Tenant): { key: string; method: string; path: string }[] {
+  const routes = [
+    { key: 'sso.init_path', method: 'GET', path: t.sso.initPath },
+    { key: 'sso.consume_path', method: 'POST', path: t.sso.consumePath },
+    { key: 'webhooks.account.group_path', method: 'DELETE', path: t.webhooks.account.groupPath },
+    { key: 'webhooks.account.group_user_path', method: 'DELETE', path: t.webhooks.account.groupUserPath },
+    { key: 'webhooks.connec.notification_path', method: 'POST', path: t.webhooks.connec.notificationPath },
+  ];
+  const sync = t.app.synchronization;
+  if (sync?.startPath) routes.push({ key: 'app.synchronization_start_path', method: 'POST', path: sync.startPath });
+  if (sync?.statusPath) routes.push({ key: 'app.synchronization_status_path', method: 'GET', path: sync.statusPath });
+  if (sync?.togglePath) routes.push({ key: 'app.synchronization_toggle_path', method: 'PUT', path: sync.togglePath });
+  return routes;
+}
+
+/** A path's segments as the router matches them: `:tenant` is the tenant's name, other `:x` match any segment (null). */
+function routeShape(path: string, tenant: string): (string | null)[] {
+  const pathname = path.split(/[?#]/, 1)[0]!;
+  return pathname
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => (s === ':tenant' ? tenant : s.startsWith(':') ? null : s));
+}
+
+/**
+ * Adds an issue for every configured path of one marketplace that ends with another
+ * marketplace's name where that one serves a route of the same shape and method (a block
+ * copied from another marketplace, its paths not renamed): the router gives requests on a
+ * path that names a tenant to that tenant, so the first one's route could never be reached.
+ */
+function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[], issues: ConfigIssue[]): void {
+  const suffixed = resolved.flatMap(({ tenant }) =>
+    configuredRoutes(tenant).map((route) => {
+      const shape = routeShape(route.path, tenant.name);
+      return { tenant: tenant.name, method: route.method, shape: shape.at(-1) === tenant.name ? shape : [...shape, tenant.name] };
+    }),
+  );
+  const same = (a: (string | null)[], b: (string | null)[]) =>
+    a.length === b.length && a.every((s, i) => s === null || b[i] === null || s === b[i]);
+  for (const { tenant, at } of resolved) {
+    for (const route of configuredRoutes(tenant)) {
+      const shape = routeShape(route.path, tenant.name);
+      const last = shape.at(-1);
+      if (typeof last !== 'string' || last === tenant.name) continue;
+      const owner = suffixed.find((r) => r.tenant === last && r.method === route.method && same(r.shape, shape));
+      if (owner) {
+        issues.push({
+          path: `${at}.${route.key}`,
+          message: `${route.path} ends with the name of marketplace ${JSON.stringify(last)}, which serves that path: requests on it would go to ${JSON.stringify(last)} (a block copied from it?)`,
+        });
+      }
+    }
+  }
 }
 
 /** Adds an issue for every repeated marketplace name (each repeat, naming where it first appears). */
@@ -372,6 +456,7 @@ function collectTenants(
   loose?: { unknownKeys: string[] },
 ): Tenant[] {
   const tenants: Tenant[] = [];
+  const resolved: { tenant: Tenant; at: string }[] = [];
   elements.forEach((element, i) => {
     const at = `${prefix}[${i}]`;
     // A resolved `Tenant` would otherwise get a list of unknown keys (`name`, `webhooks.account.groupPath`, …).
@@ -389,9 +474,13 @@ function collectTenants(
       return;
     }
     const tenant = resolve(parsed.data, `${at}.`, issues);
-    if (tenant) tenants.push(tenant);
+    if (tenant) {
+      tenants.push(tenant);
+      resolved.push({ tenant, at });
+    }
   });
   checkUnique(elements, prefix, issues);
+  checkShadowedPaths(resolved, issues);
   return tenants;
 }
 

@@ -291,7 +291,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
 
   const groupDeleted: RouteHandler = async ({ request, tenant, params }) => {
     if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
-    const groupId = params.id;
+    const groupId = params.id ?? params.group_id;
     if (!groupId) return failure(400, 'bad_request', 'Missing group id');
     const fields = { tenant: tenant.name, groupId, webhook: 'groupDeleted' };
     try {
@@ -362,7 +362,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   const groupUserDeleted: RouteHandler = async ({ request, tenant, params }) => {
     if (!verifyTenantBasicAuth(request, tenant)) return invalidCredentialsResponse();
     const groupId = params.group_id;
-    const rawUid = params.id;
+    const rawUid = params.id ?? params.user_id;
     if (!groupId || !rawUid) return failure(400, 'bad_request', 'Missing group or user id');
     const uid = maskUser(rawUid, groupId, tenant.sso.creationMode);
     const fields = { tenant: tenant.name, groupId, uid, webhook: 'groupUserDeleted' };
