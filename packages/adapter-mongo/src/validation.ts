@@ -1,4 +1,4 @@
-import { MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS } from '@org/maestrano-sdk';
+import { isStorableText, MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS } from '@org/maestrano-sdk';
 
 /**
  * Argument checks run before any I/O, so bad input changes nothing. They throw
@@ -9,8 +9,30 @@ export class InvalidArgumentError extends Error {
   override readonly name = 'InvalidArgumentError';
 }
 
+/**
+ * A non-empty text argument the adapter stores or looks up (an id, a key, an owner, a worker, a
+ * type): it must also be storable text (see `checkStorableText`).
+ */
 export function checkNonEmpty(name: string, value: unknown): asserts value is string {
+  checkNonEmptyString(name, value);
+  checkStorableText(name, value);
+}
+
+/** A non-empty string, whatever it holds (free diagnostic text, recorded well-formed). */
+export function checkNonEmptyString(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`${name} must be a non-empty string`);
+}
+
+/**
+ * Refuses a text argument holding a NUL character or an unpaired UTF-16 surrogate, as JSON
+ * holding one is refused, so every adapter agrees: BSON stores strings as UTF-8, where an
+ * unpaired surrogate becomes U+FFFD (two different ids would collide), and PostgreSQL refuses
+ * both. `null` and `undefined` pass. One linear scan of the string.
+ */
+export function checkStorableText(name: string, value: unknown): void {
+  if (typeof value === 'string' && !isStorableText(value)) {
+    throw new InvalidArgumentError(`${name} holds a NUL character or an unpaired UTF-16 surrogate, which storage refuses`);
+  }
 }
 
 export function checkPositiveInt(name: string, value: unknown): asserts value is number {

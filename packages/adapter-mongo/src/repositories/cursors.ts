@@ -1,7 +1,7 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
 import { bool, date, jsonObject, keyId, num, type Raw, str, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, InvalidArgumentError } from '../validation.js';
+import { checkNonEmpty, checkStorableText, InvalidArgumentError } from '../validation.js';
 
 export function decodeCursor(doc: Raw): CursorRecord {
   return {
@@ -31,6 +31,9 @@ export function cursorRepository(store: Store): CursorRepository {
 
     advance: (key, position: number, data: JsonObject, complete = false) =>
       store.run('cursors.advance', () => {
+        checkStorableText('tenant', key.tenant);
+        checkStorableText('groupId', key.groupId);
+        checkStorableText('entity', key.entity);
         checkNonEmpty('kind', key.kind);
         if (typeof position !== 'number' || !Number.isFinite(position)) throw new InvalidArgumentError('position must be a finite number');
         const fields = { position, data: toStoredJson(data, 'data'), complete };

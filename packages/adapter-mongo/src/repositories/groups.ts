@@ -11,7 +11,7 @@ import {
   toStoredJson,
 } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, checkOptionalDate } from '../validation.js';
+import { checkNonEmpty, checkOptionalDate, checkStorableText } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeGroup(doc: Raw): GroupRecord {
@@ -73,6 +73,7 @@ export function groupRepository(store: Store): GroupRepository {
     complete: (tenant, groupId, owner, data) =>
       store.run('groups.complete', () => {
         checkNonEmpty('companyId', data.companyId);
+        checkStorableText('orgUid', data.orgUid);
         checkOptionalDate('trialEndsAt', data.trialEndsAt);
         return completeProvision(store, 'groups.complete', keyId(tenant, groupId), spec(tenant, groupId), owner, {
           companyId: data.companyId,
@@ -89,6 +90,7 @@ export function groupRepository(store: Store): GroupRepository {
 
     update: (tenant, groupId, patch) =>
       store.run('groups.update', () => {
+        checkStorableText('orgUid', patch.orgUid);
         checkOptionalDate('trialEndsAt', patch.trialEndsAt);
         const set = patchFields(patch);
         return store.modify<GroupRecord | null>('groups.update', 'groups', keyId(tenant, groupId), (doc) => {

@@ -20,7 +20,7 @@ import {
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
-import { checkArray, checkDate, checkNonEmpty, checkOptionalDate, checkPositiveInt, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkNonEmpty, checkNonEmptyString, checkOptionalDate, checkPositiveInt, checkStorableText, InvalidArgumentError } from '../validation.js';
 
 /**
  * Stored as one document per map with an ObjectId `_id`. `connecKey`/`localKey` are the
@@ -94,6 +94,8 @@ function checkInsert(map: IdMapInsert): void {
   }
   if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
   if (map.localId !== null) checkNonEmpty('localId', map.localId);
+  checkStorableText('lastPushedHash', map.lastPushedHash);
+  checkStorableText('lastReceivedHash', map.lastReceivedHash);
   checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
   checkOptionalDate('syncedAt', map.syncedAt);
 }
@@ -239,11 +241,13 @@ export function idMapRepository(store: Store): IdMapRepository {
         checkOptionalDate('tombstonedAt', patch.tombstonedAt);
         checkOptionalDate('syncedAt', patch.syncedAt);
         if (patch.lastError) {
-          checkNonEmpty('lastError.code', patch.lastError.code);
+          checkNonEmptyString('lastError.code', patch.lastError.code); // free diagnostic text: recorded, never refused
           checkDate('lastError.at', patch.lastError.at);
         }
         if (patch.connecId !== undefined && patch.connecId !== null) checkNonEmpty('connecId', patch.connecId);
         if (patch.localId !== undefined && patch.localId !== null) checkNonEmpty('localId', patch.localId);
+        checkStorableText('lastPushedHash', patch.lastPushedHash);
+        checkStorableText('lastReceivedHash', patch.lastReceivedHash);
         return modifyByKey<IdMapRecord | null>(
           'idMaps.update',
           scope,
@@ -265,6 +269,7 @@ export function idMapRepository(store: Store): IdMapRepository {
     markApplied: (scope, key, appliedAt, hash, options) =>
       store.run('idMaps.markApplied', () => {
         checkDate('appliedAt', appliedAt);
+        checkStorableText('hash', hash);
         return modifyByKey<boolean>(
           'idMaps.markApplied',
           scope,

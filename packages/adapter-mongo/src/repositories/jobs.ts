@@ -33,7 +33,7 @@ import {
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
 import { conflictBackoff, type Store } from '../store.js';
-import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, expiryAfter, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, checkStorableText, expiryAfter, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
@@ -152,6 +152,9 @@ export function jobRepository(store: Store): JobRepository {
     if (job.runAt !== undefined) checkDate('runAt', job.runAt);
     if (job.payload === undefined) throw new InvalidArgumentError('payload is required (use null for none)');
     if (job.dedupeKey !== undefined && job.dedupeKey !== null) checkNonEmpty('dedupeKey', job.dedupeKey);
+    checkStorableText('tenant', job.tenant);
+    checkStorableText('groupId', job.groupId);
+    checkStorableText('orderingKey', job.orderingKey);
     return toStoredJson(job.payload, 'payload');
   }
 
@@ -396,30 +399,67 @@ export function jobRepository(store: Store): JobRepository {
    * Extends one owned job's lease, and its ordering guard with it while the guard is still
    * this job's (same job, same worker). It never creates or takes a guard: a heartbeat
    * overlapping the job's completion or failure would otherwise put back the guard the
-   * completion dropped, holding the key's next job back for a whole lease. A running job
-   * without its guard stays safe: a claim checks, under the guard, that no job of the key
-   * runs with a live lease.
+   * completion dropped, holding the key's next job back for a whole lease.
+   *
+   * A job of an ordering key keeps its lease only while no other job of the key holds the
+   * key: once its lease lapsed, an older job of the key (a requeued dead letter) may have been
+   * claimed, and extending the lapsed lease would run two jobs of the key at once. The lease
+   * is written first and the key checked after (the guard, then the key's other running jobs),
+   * while a claim takes the guard first and checks the key's running jobs after: of a claim and
+   * a heartbeat racing, at least one sees the other. A heartbeat that finds the key held puts
+   * the job's lapsed lease back and reports the job lost.
    */
   async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
     let key: string | null = null;
     let leaseExpiresAt = new Date(0);
-    const ok = await transition('jobs.heartbeat', id, worker, false, (doc, now) => {
+    let before: Raw = {};
+    let now = new Date(0);
+    const ok = await transition('jobs.heartbeat', id, worker, false, (doc, at) => {
       key = strOrNull(doc, 'orderingKey');
-      leaseExpiresAt = expiryAfter(now, leaseMs);
-      return { set: { leaseExpiresAt, updatedAt: now }, value: true };
+      now = at;
+      leaseExpiresAt = expiryAfter(at, leaseMs);
+      before = { leaseExpiresAt: doc['leaseExpiresAt'] ?? null, updatedAt: doc['updatedAt'] ?? null };
+      return { set: { leaseExpiresAt, updatedAt: at }, value: true };
     });
     const oid = parseObjectId(id);
-    if (ok && key !== null && oid) {
-      const guardKey: string = key;
-      await store.modify<void>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
-        if (doc === null) return { kind: 'return', value: undefined };
-        const holder = doc['jobId'];
-        const mine = holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
-        if (!mine) return { kind: 'return', value: undefined };
-        return { kind: 'update', set: { leaseExpiresAt }, value: () => undefined };
-      });
+    if (!ok || key === null || !oid) return ok;
+    const guardKey: string = key;
+    const guard = await store.modify<{ mine: true } | { other: Stored | null }>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
+      if (doc === null) return { kind: 'return', value: { other: null } };
+      const holder = doc['jobId'];
+      const mine = holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
+      if (!mine) return { kind: 'return', value: { other: doc } };
+      return { kind: 'update', set: { leaseExpiresAt }, value: () => ({ mine: true }) };
+    });
+    if ('mine' in guard || !(await keyHeldByOther(guardKey, oid, guard.other, now))) return true;
+    await restoreLease(oid, worker, leaseExpiresAt, before);
+    return false;
+  }
+
+  /**
+   * Whether a job of `key` other than `jobId` holds the key at `now`: `guard` (the key's guard,
+   * not `jobId`'s) is live and still holds it (`holdsKey`), or another job of the key runs with
+   * a live lease.
+   */
+  async function keyHeldByOther(key: string, jobId: ObjectId, guard: Stored | null, now: Date): Promise<boolean> {
+    const holder = guard?.['jobId'];
+    if (guard && !(holder instanceof ObjectId && holder.equals(jobId))) {
+      const expires = dateOrNull(guard, 'leaseExpiresAt');
+      if (expires !== null && expires.getTime() > now.getTime() && (await holdsKey(guard, now))) return true;
     }
-    return ok;
+    const running = await jobs().findOne(
+      { orderingKey: key, _id: { $ne: jobId }, status: 'running', leaseExpiresAt: { $gt: now } },
+      { projection: { _id: 1 } },
+    );
+    return running !== null;
+  }
+
+  /** Puts back the lease a refused heartbeat wrote (`before`), unless the job changed since. */
+  async function restoreLease(jobId: ObjectId, worker: string, written: Date, before: Raw): Promise<void> {
+    const doc = (await jobs().findOne({ _id: jobId })) as Stored | null;
+    if (doc?.['status'] !== 'running' || doc['leaseOwner'] !== worker) return;
+    if (dateOrNull(doc, 'leaseExpiresAt')?.getTime() !== written.getTime()) return;
+    await store.casUpdate('jobs', doc, before);
   }
 
   function completeOne(id: string, worker: string): Promise<boolean> {
@@ -581,6 +621,7 @@ export function jobRepository(store: Store): JobRepository {
       store.run('jobs.fail', () => {
         checkDate('retryAt', failure.retryAt);
         if (typeof failure.error?.message !== 'string') throw new InvalidArgumentError('failure.error.message must be a string');
+        checkStorableText('waitKey', failure.waitKey);
         return transition<FailOutcome>('jobs.fail', id, worker, 'lost', (doc, now) => {
           const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
           if (num(doc, 'attempts') >= num(doc, 'maxAttempts') || failure.final === true) {

@@ -1,7 +1,7 @@
 import type { MembershipRecord, MembershipStatus, UserRecord, UserRepository, UserStatus } from '@org/maestrano-sdk';
 import { date, keyId, type Raw, str } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, checkOneOf } from '../validation.js';
+import { checkNonEmpty, checkOneOf, checkStorableText } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeUser(doc: Raw): UserRecord {
@@ -87,6 +87,9 @@ export function userRepository(store: Store): UserRepository {
 
     upsertMembership: (tenant, uid, groupId, role) =>
       store.run('users.upsertMembership', () => {
+        checkStorableText('tenant', tenant);
+        checkStorableText('uid', uid);
+        checkStorableText('groupId', groupId);
         checkNonEmpty('role', role);
         return store.modify<{ membership: MembershipRecord; created: boolean; changed: boolean }>(
           'users.upsertMembership',

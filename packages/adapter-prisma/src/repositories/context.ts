@@ -49,8 +49,28 @@ export function raceLost(operation: StorageOperation): StorageError {
 
 // Argument checks: bad input is a StorageError naming the operation and reaches no SQL.
 
+/**
+ * A non-empty text argument the adapter stores or looks up (an id, a key, an owner, a worker, a
+ * type): it must also be storable text (see `storableText`).
+ */
 export function nonEmpty(operation: StorageOperation, name: string, value: unknown): void {
+  nonEmptyString(operation, name, value);
+  storableText(operation, name, value);
+}
+
+/** A non-empty string, whatever it holds (free diagnostic text, recorded well-formed). */
+export function nonEmptyString(operation: StorageOperation, name: string, value: unknown): void {
   if (typeof value !== 'string' || value.length === 0) throw invalid(operation, `${name} must be a non-empty string`);
+}
+
+/**
+ * Refuses a text argument holding a NUL character or an unpaired UTF-16 surrogate, as JSON
+ * holding one is refused: PostgreSQL fails on a NUL and stores an unpaired surrogate as U+FFFD
+ * (two different ids would then collide), SQLite reads it back changed. `null` and `undefined`
+ * pass. One linear scan of the string: cheap enough for every row of a batch.
+ */
+export function storableText(operation: StorageOperation, name: string, value: unknown): void {
+  if (typeof value === 'string' && !isStorableText(value)) throw unstorable(operation, name);
 }
 
 export function positiveInt(operation: StorageOperation, name: string, value: unknown): void {

@@ -1,6 +1,6 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
 import { bool, date, json, jsonObject, jsonText, num, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { invalid, nonEmpty, type RepositoryContext, storableJson } from './context.js';
+import { invalid, nonEmpty, type RepositoryContext, storableJson, storableText } from './context.js';
 
 
 function toCursor(row: Row): CursorRecord {
@@ -32,6 +32,9 @@ export function cursorRepository(ctx: RepositoryContext): CursorRepository {
     },
 
     async advance(key: CursorKey, position: number, data: JsonObject, complete = false): Promise<boolean> {
+      storableText('cursors.advance', 'tenant', key.tenant);
+      storableText('cursors.advance', 'groupId', key.groupId);
+      storableText('cursors.advance', 'entity', key.entity);
       nonEmpty('cursors.advance', 'kind', key.kind);
       if (typeof position !== 'number' || !Number.isFinite(position)) {
         throw invalid('cursors.advance', `position must be a finite number (got ${String(position)})`);

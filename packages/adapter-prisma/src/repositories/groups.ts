@@ -8,7 +8,7 @@ import type {
   ProvisionClaim,
 } from '@org/maestrano-sdk';
 import { date, join, json, jsonObject, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, nonEmpty, type RepositoryContext, storableJson, validDate } from './context.js';
+import { claimOptions, conflict, nonEmpty, type RepositoryContext, storableJson, storableText, validDate } from './context.js';
 import { claimProvision } from './provisioning.js';
 
 
@@ -69,6 +69,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
 
     async complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord> {
       nonEmpty('groups.complete', 'companyId', data.companyId);
+      storableText('groups.complete', 'orgUid', data.orgUid);
       if (data.trialEndsAt) validDate('groups.complete', 'trialEndsAt', data.trialEndsAt);
       storableJson('groups.complete', 'settings', data.settings);
       const now = ctx.now();
@@ -92,6 +93,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null> {
+      storableText('groups.update', 'orgUid', patch.orgUid);
       if (patch.trialEndsAt) validDate('groups.update', 'trialEndsAt', patch.trialEndsAt);
       storableJson('groups.update', 'settings', patch.settings);
       const now = ctx.now();

@@ -11,7 +11,7 @@ import type {
   StorageOperation,
 } from '@org/maestrano-sdk';
 import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, text, toDate, ts } from '../sql.js';
-import { invalid, nonEmpty, positiveInt, type RepositoryContext, validDate, wellFormedText } from './context.js';
+import { invalid, nonEmpty, nonEmptyString, positiveInt, type RepositoryContext, storableText, validDate, wellFormedText } from './context.js';
 
 
 /** SQLite binds at most 32766 parameters per statement; batches stay far below. */
@@ -64,7 +64,7 @@ function checkKey(operation: StorageOperation, key: IdMapKey): void {
 
 function checkRecordError(operation: StorageOperation, error: RecordError | null | undefined): void {
   if (error) {
-    nonEmpty(operation, 'lastError.code', error.code);
+    nonEmptyString(operation, 'lastError.code', error.code); // free diagnostic text: recorded, never refused
     validDate(operation, 'lastError.at', error.at);
   }
 }
@@ -82,6 +82,8 @@ function checkInsert(operation: StorageOperation, map: IdMapInsert): void {
   if (map.connecId === null && map.localId === null) throw invalid(operation, 'an id map needs a connecId or a localId (both are null)');
   if (map.connecId !== null) nonEmpty(operation, 'connecId', map.connecId);
   if (map.localId !== null) nonEmpty(operation, 'localId', map.localId);
+  storableText(operation, 'lastPushedHash', map.lastPushedHash);
+  storableText(operation, 'lastReceivedHash', map.lastReceivedHash);
   if (map.lastAppliedAt) validDate(operation, 'lastAppliedAt', map.lastAppliedAt);
   if (map.syncedAt) validDate(operation, 'syncedAt', map.syncedAt);
 }
@@ -245,6 +247,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.syncedAt) validDate(op, 'syncedAt', patch.syncedAt);
       checkRecordError(op, patch.lastError);
       if (patch.connecId === '' || patch.localId === '') throw invalid(op, 'connecId/localId must not be empty strings');
+      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash'] as const) storableText(op, name, patch[name]);
       const now = ctx.now();
       const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
       if (patch.connecId !== undefined) sets.push(sql`connec_id = ${patch.connecId}`);
@@ -278,6 +281,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean> {
       checkKey('idMaps.markApplied', key);
       validDate('idMaps.markApplied', 'appliedAt', appliedAt);
+      storableText('idMaps.markApplied', 'hash', hash);
       const now = ctx.now();
       const synced = options?.inSync === false ? raw('') : sql`, synced_at = ${ts(now)}`;
       const changed = await db.execute(

@@ -43,6 +43,7 @@ import {
   type RepositoryContext,
   raceLost,
   storableJson,
+  storableText,
   validDate,
   wellFormedText,
 } from './context.js';
@@ -144,6 +145,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     if (job.payload === undefined) throw invalid(operation, 'payload is required (use null for none)');
     storableJson(operation, 'payload', job.payload);
     if (job.dedupeKey !== undefined && job.dedupeKey !== null) nonEmpty(operation, 'dedupeKey', job.dedupeKey);
+    storableText(operation, 'tenant', job.tenant);
+    storableText(operation, 'groupId', job.groupId);
+    storableText(operation, 'orderingKey', job.orderingKey);
   }
 
   /** The VALUES row of one validated job (led by its id when given). */
@@ -292,6 +296,18 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
    * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
    * expired lease) and free of their ordering key.
    */
+  /**
+   * SQLite's condition for extending the lease of the owned job (the row being updated): no
+   * other job of its ordering key holds a live lease. Once the job's own lease lapsed, an older
+   * job of the key (a requeued dead letter) may have been claimed; extending the lapsed lease
+   * then would run two jobs of the key at once. (PostgreSQL checks the key's guard row instead.)
+   */
+  const keyNotHeldByOther = (now: Date): Sql =>
+    sql`(ordering_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM maestrano_jobs o
+              WHERE o.ordering_key = maestrano_jobs.ordering_key AND o.id <> maestrano_jobs.id
+                AND o.status = 'running' AND o.lease_expires_at > ${ts(now)}))`;
+
   const claimable = (now: Date, types: Sql): Sql =>
     sql`((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
             AND ${orderingFree(now)}`;
@@ -427,7 +443,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         const changed = await db.execute(
           'jobs.heartbeat',
           sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE id = ${bigint(key)} AND status = 'running' AND lease_owner = ${worker}`,
+              WHERE id = ${bigint(key)} AND status = 'running' AND lease_owner = ${worker} AND ${keyNotHeldByOther(now)}`,
         );
         return changed > 0;
       }
@@ -481,7 +497,8 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
                     RETURNING id
                   )
                   SELECT id FROM j`
-            : sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)} WHERE ${owned} RETURNING id`,
+            : sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+                  WHERE ${owned} AND ${keyNotHeldByOther(now)} RETURNING id`,
         );
         for (const row of rows) alive.add(str(row, 'id'));
       }
@@ -511,6 +528,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     async fail(id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null; final?: boolean }): Promise<FailOutcome> {
       validDate('jobs.fail', 'retryAt', failure.retryAt);
       if (typeof failure.error?.message !== 'string') throw invalid('jobs.fail', 'failure.error.message must be a string');
+      storableText('jobs.fail', 'waitKey', failure.waitKey);
       const key = jobId(id);
       if (key === null) return 'lost';
       const now = ctx.now();

@@ -8,7 +8,7 @@ import type {
   UserStatus,
 } from '@org/maestrano-sdk';
 import { date, join, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, invalid, nonEmpty, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost } from './context.js';
+import { claimOptions, conflict, invalid, nonEmpty, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableText } from './context.js';
 import { claimProvision } from './provisioning.js';
 
 const USER_COLUMNS = raw('tenant, uid, user_id, status, claim_owner, claim_expires_at, created_at, updated_at');
@@ -128,6 +128,9 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       groupId: string,
       role: string,
     ): Promise<{ membership: MembershipRecord; created: boolean; changed: boolean }> {
+      storableText('users.upsertMembership', 'tenant', tenant);
+      storableText('users.upsertMembership', 'uid', uid);
+      storableText('users.upsertMembership', 'groupId', groupId);
       nonEmpty('users.upsertMembership', 'role', role);
       for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
         await raceBackoff(attempt);

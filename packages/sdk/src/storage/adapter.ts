@@ -17,8 +17,11 @@
  *   with `$`, the empty key and `__proto__` (kept as data; no prototype changes).
  * - JSON holding a NUL character or an unpaired UTF-16 surrogate (in a string or a key) is
  *   refused up front with a `StorageError` naming the argument (`payload`, `data`, `intent`,
- *   …) and changes nothing; a batch holding one stores nothing. In the text of a `lastError`
- *   (a job's, an id map's) such characters are recorded, possibly each replaced by U+FFFD.
+ *   …) and changes nothing; a batch holding one stores nothing. So is a text argument holding
+ *   one that the adapter stores or looks up (an id, a key, a tenant, an owner, a worker, a
+ *   type, a hash, …): PostgreSQL would store it changed (an unpaired surrogate as U+FFFD, so
+ *   two different ids would collide) or fail. In the text of a `lastError` (a job's, an id
+ *   map's) such characters are recorded, possibly each replaced by U+FFFD.
  * - Dates are stored from 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z: a date argument outside
  *   that range is refused with `StorageError`. An expiry computed from a huge TTL (claim,
  *   lease, lock) ends at 9999-12-31T23:59:59.999Z.
@@ -380,7 +383,10 @@ export interface JobRecord {
   payload: JsonValue;
   /** Unique among stored jobs: enqueueing a second job with it returns the first. */
   dedupeKey: string | null;
-  /** Jobs sharing it never run concurrently and are claimed oldest first. */
+  /**
+   * Jobs sharing it never run concurrently and are claimed oldest first: at most one of them
+   * holds a live lease at any time, whatever claims and heartbeats interleave.
+   */
   orderingKey: string | null;
   /** A key the job waits on (a missing reference); `wake(waitKey)` makes it due now. */
   waitKey: string | null;
@@ -438,11 +444,16 @@ export interface JobRepository {
    * `attempts + 1`. Ordered by runAt, then creation.
    */
   claim(options: ClaimJobsOptions): Promise<JobRecord[]>;
-  /** Extends the lease; false when the caller no longer owns the job. */
+  /**
+   * Extends the lease; false when the caller no longer owns the job, or when another job of
+   * its `orderingKey` holds a live lease (the caller's lease lapsed and the key's turn moved
+   * on, e.g. to an older job requeued and claimed meanwhile): the lease then stays lapsed.
+   */
   heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean>;
   /**
    * Batch `heartbeat` (one round trip where the database allows): extends the leases of the
-   * jobs the worker still owns and returns their ids, in the caller's order, without duplicates.
+   * jobs the worker still owns (under `heartbeat`'s rule for ordering keys) and returns their
+   * ids, in the caller's order, without duplicates.
    */
   heartbeatMany(ids: string[], worker: string, leaseMs: number): Promise<string[]>;
   /** Marks the owner's job `done`. Idempotent: false (no error) when not owned or already done. */

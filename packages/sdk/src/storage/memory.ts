@@ -42,18 +42,41 @@ import type {
   UserStatus,
 } from './adapter.js';
 import {
-  checkClaimOptions,
+  checkClaimOptions as checkClaimShape,
   checkDate,
   checkStorableJson,
-  checkNonEmpty,
+  checkNonEmpty as checkNonEmptyString,
   checkPositiveInt,
   copy,
   DEFAULT_MAX_ATTEMPTS,
   expired,
+  isStorableText,
   later,
 } from './validation.js';
 
 const ADAPTER_ID = 'memory';
+
+/**
+ * A text argument the adapter stores (an id, a key, an owner, a worker, a type, a hash, …):
+ * one holding a NUL character or an unpaired UTF-16 surrogate is refused naming it, as JSON
+ * holding one is, since PostgreSQL cannot store it as given. `null` and `undefined` pass.
+ */
+function checkStorableText(name: string, value: unknown): void {
+  if (typeof value === 'string' && !isStorableText(value)) {
+    throw new RangeError(`${name} must not hold a NUL character or an unpaired UTF-16 surrogate`);
+  }
+}
+
+/** A non-empty, storable text argument. */
+function checkNonEmpty(name: string, value: unknown): asserts value is string {
+  checkNonEmptyString(name, value);
+  checkStorableText(name, value);
+}
+
+function checkClaimOptions(options: Pick<ClaimOptions, 'owner' | 'ttlMs'>): void {
+  checkClaimShape(options);
+  checkStorableText('owner', options.owner);
+}
 
 // ---------------------------------------------------------------------------------------
 // The stored state. Exported for the memory inspector (`@org/maestrano-sdk/testing`);
@@ -295,6 +318,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     complete: op('groups.complete', (tenant: string, groupId: string, owner: string, data: GroupCompletion) => {
       checkNonEmpty('companyId', data.companyId);
+      checkStorableText('orgUid', data.orgUid);
       if (data.trialEndsAt) checkDate('trialEndsAt', data.trialEndsAt);
       if (data.settings !== undefined) checkStorableJson('settings', data.settings);
       const row = state.groups.get(key(tenant, groupId));
@@ -319,6 +343,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       if (row && !groupRecord(row) && row.claimOwner === owner) state.groups.delete(id);
     }),
     update: op('groups.update', (tenant: string, groupId: string, patch: GroupPatch) => {
+      checkStorableText('orgUid', patch.orgUid);
       if (patch.trialEndsAt) checkDate('trialEndsAt', patch.trialEndsAt);
       if (patch.settings !== undefined) checkStorableJson('settings', patch.settings);
       const row = provisionedGroup(tenant, groupId);
@@ -419,6 +444,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return { changed: true, user: userRecord(row) };
     }),
     upsertMembership: op('users.upsertMembership', (tenant: string, uid: string, groupId: string, role: string) => {
+      checkStorableText('tenant', tenant);
+      checkStorableText('uid', uid);
+      checkStorableText('groupId', groupId);
       checkNonEmpty('role', role);
       const id = membershipKey(tenant, uid, groupId);
       const at = now();
@@ -511,7 +539,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
 
   const checkRecordError = (error: RecordError | null | undefined) => {
     if (error) {
-      checkNonEmpty('lastError.code', error.code);
+      checkNonEmptyString('lastError.code', error.code); // free diagnostic text: recorded, never refused
       checkDate('lastError.at', error.at);
     }
   };
@@ -525,6 +553,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }
     if (map.connecId !== null) checkNonEmpty('connecId', map.connecId);
     if (map.localId !== null) checkNonEmpty('localId', map.localId);
+    checkStorableText('lastPushedHash', map.lastPushedHash);
+    checkStorableText('lastReceivedHash', map.lastReceivedHash);
     if (map.lastAppliedAt) checkDate('lastAppliedAt', map.lastAppliedAt);
     if (map.syncedAt) checkDate('syncedAt', map.syncedAt);
   };
@@ -577,6 +607,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       });
     }),
     update: op('idMaps.update', (scope: IdMapScope, mapKey: IdMapKey, patch: IdMapPatch) => {
+      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash'] as const) checkStorableText(name, patch[name]);
       if (patch.lastAppliedAt) checkDate('lastAppliedAt', patch.lastAppliedAt);
       if (patch.tombstonedAt) checkDate('tombstonedAt', patch.tombstonedAt);
       if (patch.syncedAt) checkDate('syncedAt', patch.syncedAt);
@@ -602,6 +633,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     markApplied: op('idMaps.markApplied', (scope: IdMapScope, mapKey: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions) => {
       checkDate('appliedAt', appliedAt);
+      checkStorableText('hash', hash);
       const row = findMap(scope, mapKey);
       if (!row) return false;
       const last = row.lastAppliedAt?.getTime() ?? null;
@@ -639,6 +671,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
   const cursors: CursorRepository = {
     get: op('cursors.get', (k: CursorKey) => state.cursors.get(cursorId(k)) ?? null),
     advance: op('cursors.advance', (k: CursorKey, position: number, data: JsonObject, complete = false) => {
+      checkStorableText('tenant', k.tenant);
+      checkStorableText('groupId', k.groupId);
+      checkStorableText('entity', k.entity);
       checkNonEmpty('kind', k.kind);
       checkStorableJson('data', data);
       if (typeof position !== 'number' || !Number.isFinite(position)) {
@@ -686,6 +721,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     if (input.payload === undefined) throw new TypeError('payload is required (use null for none)');
     checkStorableJson('payload', input.payload);
     if (input.dedupeKey !== undefined && input.dedupeKey !== null) checkNonEmpty('dedupeKey', input.dedupeKey);
+    checkStorableText('tenant', input.tenant);
+    checkStorableText('groupId', input.groupId);
+    checkStorableText('orderingKey', input.orderingKey);
   };
 
   const enqueueOne = (input: JobInput): EnqueueResult => {
@@ -728,10 +766,37 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     return row && row.status === 'running' && row.leaseOwner === worker ? row : null;
   };
 
-  function renewLease(id: string, worker: string, leaseMs: number): boolean {
+  /** The running jobs holding a live lease at `at`, by ordering key (read once, on first use). */
+  function liveLeasesByKey(at: Date): () => Map<string, MemoryJobRow[]> {
+    let holders: Map<string, MemoryJobRow[]> | null = null;
+    return () => {
+      if (holders) return holders;
+      holders = new Map();
+      for (const row of state.jobs.values()) {
+        if (row.orderingKey === null || row.status !== 'running' || row.leaseExpiresAt === null || expired(row.leaseExpiresAt, at)) continue;
+        const rows = holders.get(row.orderingKey);
+        if (rows) rows.push(row);
+        else holders.set(row.orderingKey, [row]);
+      }
+      return holders;
+    };
+  }
+
+  /**
+   * Extends the owner's lease, unless another job of its ordering key holds a live lease: the
+   * owner's lease lapsed and the key's turn moved on (an older job requeued and claimed), so
+   * extending it would run two jobs of the key at once. `holders` is `liveLeasesByKey(at)`,
+   * kept up to date here.
+   */
+  function renewLease(id: string, worker: string, leaseMs: number, at: Date, holders: () => Map<string, MemoryJobRow[]>): boolean {
     const row = owned(id, worker);
     if (!row) return false;
-    const at = now();
+    const orderingKey = row.orderingKey;
+    if (orderingKey !== null) {
+      const live = holders().get(orderingKey) ?? [];
+      if (live.some((other) => other !== row)) return false;
+      if (!live.includes(row)) holders().set(orderingKey, [...live, row]);
+    }
     row.leaseExpiresAt = later(at, leaseMs);
     row.updatedAt = at;
     return true;
@@ -811,12 +876,15 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     heartbeat: op('jobs.heartbeat', (id: string, worker: string, leaseMs: number) => {
       checkPositiveInt('leaseMs', leaseMs);
-      return renewLease(id, worker, leaseMs);
+      const at = now();
+      return renewLease(id, worker, leaseMs, at, liveLeasesByKey(at));
     }),
     heartbeatMany: op('jobs.heartbeatMany', (ids: string[], worker: string, leaseMs: number) => {
       if (!Array.isArray(ids)) throw new TypeError('ids must be an array');
       checkPositiveInt('leaseMs', leaseMs);
-      return [...new Set(ids)].filter((id) => renewLease(id, worker, leaseMs));
+      const at = now();
+      const holders = liveLeasesByKey(at);
+      return [...new Set(ids)].filter((id) => renewLease(id, worker, leaseMs, at, holders));
     }),
     complete: op('jobs.complete', (id: string, worker: string) => completeJob(id, worker)),
     completeMany: op('jobs.completeMany', (ids: string[], worker: string) => {
@@ -828,6 +896,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       (id: string, worker: string, failure: { error: JobError; retryAt: Date; waitKey?: string | null; final?: boolean }): FailOutcome => {
         checkDate('retryAt', failure.retryAt);
         if (typeof failure.error?.message !== 'string') throw new TypeError('failure.error.message must be a string');
+        checkStorableText('waitKey', failure.waitKey);
         const row = owned(id, worker);
         if (!row) return 'lost';
         const at = now();

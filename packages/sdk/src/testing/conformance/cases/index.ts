@@ -15,12 +15,13 @@ import {
   storableLedgerCases,
   storableLockCases,
   storableReplayCases,
+  storableUserCases,
 } from './storable-values.js';
 import { userCases } from './users.js';
 
 export const storageCases: Record<StorageRepositoryName, StorageCases> = {
   groups: { ...groupCases, ...storableGroupCases },
-  users: userCases,
+  users: { ...userCases, ...storableUserCases },
   idMaps: { ...idMapCases, ...storableIdMapCases },
   cursors: { ...cursorCases, ...storableCursorCases },
   jobs: { ...jobCases, ...storableJobCases },

@@ -618,6 +618,40 @@ export const jobCases: StorageCases = {
     },
   ),
 
+  // An older job of a record dead-letters and the newer one runs; its worker stalls past its
+  // lease (a GC pause, a blocked event loop) while an operator requeues the dead letter, which,
+  // being older, another worker claims. When the stalled worker wakes, its heartbeat must tell
+  // it the record's turn is gone instead of giving the newer job a live lease again.
+  'heartbeat and heartbeatMany never give a job a live lease while another job of its orderingKey holds one': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const key = 'g/contact/c-1';
+      const older = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 1, maxAttempts: 1 }));
+      clock.advance(1);
+      const newer = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 2 }));
+      expect((await claimOne(adapter, 'w0'))?.id).toBe(older.id);
+      expect(await adapter.jobs.fail(older.id, 'w0', { error: { message: 'boom' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(newer.id);
+      clock.advance(LEASE + 1);
+      expect(await adapter.jobs.requeue(older.id)).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([older.id]);
+      const stalled = (await adapter.jobs.get(newer.id))?.leaseExpiresAt?.getTime();
+      expect(await adapter.jobs.heartbeat(newer.id, 'w1', LEASE)).toBe(false);
+      expect(await adapter.jobs.heartbeatMany([newer.id], 'w1', LEASE)).toEqual([]);
+      // Only the job holding the record's turn has a live lease; the stalled one kept its lapsed lease.
+      const stored = [await adapter.jobs.get(older.id), await adapter.jobs.get(newer.id)];
+      const live = stored.filter((j) => j?.status === 'running' && j.leaseExpiresAt !== null && j.leaseExpiresAt.getTime() > clock.ms());
+      expect(live.map((j) => j?.id)).toEqual([older.id]);
+      expect(stored[1]).toMatchObject({ status: 'running', leaseOwner: 'w1' });
+      expect(stored[1]?.leaseExpiresAt?.getTime()).toBe(stalled);
+      // The holder's own heartbeat still works, and once it is done the newer job follows.
+      expect(await adapter.jobs.heartbeat(older.id, 'w2', LEASE)).toBe(true);
+      expect(await adapter.jobs.complete(older.id, 'w2')).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE }))).toEqual([newer.id]);
+      expect(await adapter.jobs.heartbeat(newer.id, 'w3', LEASE)).toBe(true);
+    },
+  ),
+
   // 100 records each have an older job parked for an hour (say during a Connec! outage) and a
   // newer one due now but held back behind it. The held-back jobs sort first by runAt; however
   // many there are, a claim still takes the unrelated due jobs behind them, and once the parked

@@ -11,6 +11,10 @@
  *   holding one stores nothing. In free diagnostic text (a job's or an id map's last error)
  *   it is recorded instead: the failure is what the caller wants stored. An adapter may
  *   store it well-formed (each such character replaced by U+FFFD).
+ * - So is such text in a text argument an adapter stores or looks up (an id, a key, an
+ *   owner, a worker, a type, a hash, …): PostgreSQL would store it changed (an unpaired
+ *   surrogate as U+FFFD, so two different ids collide) or fail on a NUL. U+FFFD itself and
+ *   paired surrogates (emoji) are ordinary text and round-trip.
  * - Instants are stored within 0001-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z (PostgreSQL
  *   has no year 0000; SQL adapters keep ISO text, which stops sorting by time past year
  *   9999): an explicit date outside them is refused, one inside (however early) round-trips,
@@ -115,6 +119,17 @@ const UNSTORABLE: [string, () => JsonObject][] = [
   ['an unpaired surrogate', () => ({ cut: `${'x'.repeat(9)}😀`.slice(0, 10) })],
 ];
 
+/** Text arguments holding what PostgreSQL cannot store as given, each with what it holds. */
+const UNSTORABLE_TEXT: [string, string][] = [
+  ['a NUL', 'a\u0000b'],
+  ['an unpaired high surrogate', 'x\uD800'],
+  ['another unpaired high surrogate', 'x\uDBFF'],
+  ['an unpaired low surrogate', 'x\uDC00y'],
+];
+
+/** Text that looks close to it but every adapter stores exactly. */
+const ODD_BUT_STORABLE = ['x\uFFFD', 'x😀', '\uD83D\uDE00'];
+
 async function expectRefusedNaming(promise: Promise<unknown>, operation: string, field: string): Promise<void> {
   const error = await promise.then(
     () => undefined,
@@ -151,6 +166,34 @@ function expectRecordedText(stored: unknown, original: string): void {
 }
 
 export const storableJobCases: StorageCases = {
+  'type, keys, tenant, group, worker and waitKey holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
+    adapter,
+    clock,
+  }) => {
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.jobs.enqueue(job({ type: bad })), 'jobs.enqueue', 'type');
+      for (const field of ['dedupeKey', 'orderingKey', 'tenant', 'groupId'] as const) {
+        await expectRefusedNaming(adapter.jobs.enqueue(job({ [field]: bad })), 'jobs.enqueue', field);
+        await expectRefusedNaming(adapter.jobs.enqueueMany([job(), job({ [field]: bad })]), 'jobs.enqueueMany', field);
+      }
+    }
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
+    const { id } = await adapter.jobs.enqueue(job({ orderingKey: 'x\uFFFD', dedupeKey: 'x😀' }));
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.jobs.claim({ worker: bad, limit: 5, leaseMs: 60_000 }), 'jobs.claim', 'worker');
+    }
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0, leaseOwner: null, orderingKey: 'x\uFFFD', dedupeKey: 'x😀' });
+    expect((await claimAll(adapter, 'w1')).map((j) => j.id)).toEqual([id]);
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(
+        adapter.jobs.fail(id, 'w1', { error: { message: 'x' }, retryAt: new Date(clock.ms()), waitKey: bad }),
+        'jobs.fail',
+        'waitKey',
+      );
+    }
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w1', waitKey: null, lastError: null });
+  },
+
   'payloads holding arrays inside arrays, or nested 200 levels deep, round-trip exactly (enqueue, enqueueMany, claim)': async ({ adapter }) => {
     const single: string[] = [];
     for (const [label, shape] of SHAPES) single.push((await adapter.jobs.enqueue(job({ payload: shape(), dedupeKey: `one ${label}` }))).id);
@@ -288,6 +331,18 @@ export const storableJobCases: StorageCases = {
 };
 
 export const storableCursorCases: StorageCases = {
+  'a cursor key holding a NUL or an unpaired surrogate is refused naming it and stores nothing': async ({ adapter }) => {
+    const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' };
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      for (const field of ['tenant', 'groupId', 'entity', 'kind'] as const) {
+        await expectRefusedNaming(adapter.cursors.advance({ ...key, [field]: bad }, 1, { page: 1 }), 'cursors.advance', field);
+      }
+    }
+    expect(await adapter.cursors.list(TENANT, GROUP)).toEqual([]);
+    expect(await adapter.cursors.advance({ ...key, kind: 'x\uFFFD' }, 1, { page: 1 })).toBe(true);
+    expect((await adapter.cursors.list(TENANT, GROUP)).map((c) => c.kind)).toEqual(['x\uFFFD']);
+  },
+
   'cursor data with keys holding ".", starting with "$", "~", "" or "__proto__" round-trips exactly': async ({ adapter }) => {
     const key = { tenant: TENANT, groupId: GROUP, entity: 'contact', kind: 'import' as const };
     expect(await adapter.cursors.advance(key, 1, { 'next.url': 'https://x', $skip: 100 })).toBe(true);
@@ -320,6 +375,28 @@ export const storableCursorCases: StorageCases = {
 };
 
 export const storableGroupCases: StorageCases = {
+  'tenant, groupId, owner, companyId and orgUid holding a NUL or an unpaired surrogate are refused naming them and store nothing': async ({
+    adapter,
+  }) => {
+    const claim = { owner: 'o', ttlMs: 60_000 };
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.groups.claim(bad, GROUP, claim), 'groups.claim', 'tenant');
+      await expectRefusedNaming(adapter.groups.claim(TENANT, bad, claim), 'groups.claim', 'groupId');
+      await expectRefusedNaming(adapter.groups.claim(TENANT, GROUP, { owner: bad, ttlMs: 60_000 }), 'groups.claim', 'owner');
+    }
+    expect((await adapter.groups.claim(TENANT, GROUP, claim)).state).toBe('claimed');
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.groups.complete(TENANT, GROUP, 'o', { companyId: bad }), 'groups.complete', 'companyId');
+      await expectRefusedNaming(adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c', orgUid: bad }), 'groups.complete', 'orgUid');
+    }
+    expect(await adapter.groups.get(TENANT, GROUP)).toBeNull();
+    await adapter.groups.complete(TENANT, GROUP, 'o', { companyId: 'c\uFFFD' });
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.groups.update(TENANT, GROUP, { orgUid: bad }), 'groups.update', 'orgUid');
+    }
+    expect(await adapter.groups.get(TENANT, GROUP)).toMatchObject({ companyId: 'c\uFFFD', orgUid: null });
+  },
+
   'group settings with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly (complete, update)': async ({
     adapter,
   }) => {
@@ -379,6 +456,16 @@ export const storableGroupCases: StorageCases = {
 };
 
 export const storableLedgerCases: StorageCases = {
+  'a ledger key or owner holding a NUL or an unpaired surrogate is refused naming it and stores nothing': async ({ adapter }) => {
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.ledger.claim(bad, { owner: 'o', ttlMs: 60_000, intent: null }), 'ledger.claim', 'key');
+      await expectRefusedNaming(adapter.ledger.claim('k-1', { owner: bad, ttlMs: 60_000, intent: null }), 'ledger.claim', 'owner');
+    }
+    expect(await adapter.ledger.get('k-1')).toBeNull();
+    expect((await adapter.ledger.claim('k-\uFFFD', { owner: 'o', ttlMs: 60_000, intent: null })).state).toBe('claimed');
+    expect((await adapter.ledger.claim('k-\uFFFD', { owner: 'p', ttlMs: 60_000, intent: null })).state).toBe('pending');
+  },
+
   'ledger intent and outcome with keys holding ".", starting with "$", "~", "" or "__proto__" round-trip exactly': async ({ adapter }) => {
     const claim = await adapter.ledger.claim('k-1', { owner: 'o', ttlMs: 60_000, intent: AWKWARD_JSON() });
     expect(claim.state).toBe('claimed');
@@ -431,6 +518,40 @@ export const storableLedgerCases: StorageCases = {
 };
 
 export const storableIdMapCases: StorageCases = {
+  'ids, scope and hashes holding a NUL or an unpaired surrogate are refused naming them and store nothing': async ({ adapter, clock }) => {
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: bad, localId: 'l-1' }), 'idMaps.insert', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: bad }), 'idMaps.insert', 'localId');
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, entity: bad, connecId: 'c-1', localId: null }), 'idMaps.insert', 'entity');
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null, lastReceivedHash: bad }), 'idMaps.insert', 'lastReceivedHash');
+      await expectRefusedNaming(
+        adapter.idMaps.insertMany([{ ...SCOPE, connecId: 'c-0', localId: null }, { ...SCOPE, connecId: bad, localId: null }]),
+        'idMaps.insertMany',
+        'connecId',
+      );
+    }
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([]);
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { connecId: bad }), 'idMaps.update', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { localId: bad }), 'idMaps.update', 'localId');
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastPushedHash: bad }), 'idMaps.update', 'lastPushedHash');
+      await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(clock.ms()), bad), 'idMaps.markApplied', 'hash');
+      await expectRefusedNaming(adapter.idMaps.find(SCOPE, { connecId: bad }), 'idMaps.find', 'connecId');
+    }
+    const [stored] = await adapter.idMaps.list(SCOPE, { limit: 10 });
+    expect(stored).toMatchObject({ connecId: 'c-1', localId: 'l-1', lastPushedHash: null, lastReceivedHash: null, lastAppliedAt: null });
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toHaveLength(1);
+    // Close relatives are ordinary text: each is its own id and reads back as given.
+    for (const [index, connecId] of ODD_BUT_STORABLE.entries()) {
+      expect((await adapter.idMaps.insert({ ...SCOPE, connecId, localId: `odd-${index}`, lastReceivedHash: connecId })).connecId).toBe(connecId);
+    }
+    for (const [index, connecId] of ODD_BUT_STORABLE.entries()) {
+      expect(await adapter.idMaps.find(SCOPE, { localId: `odd-${index}` })).toMatchObject({ connecId, lastReceivedHash: connecId });
+      expect((await adapter.idMaps.find(SCOPE, { connecId }))?.localId).toBe(`odd-${index}`);
+    }
+  },
+
   'update records a lastError holding a NUL or an unpaired surrogate': async ({ adapter, clock }) => {
     for (const [index, [, message]] of AWKWARD_MESSAGES.entries()) {
       const connecId = `c-${index}`;
@@ -473,6 +594,17 @@ export const storableIdMapCases: StorageCases = {
 };
 
 export const storableReplayCases: StorageCases = {
+  'a tenant or assertion id holding a NUL or an unpaired surrogate is refused naming it': async ({ adapter }) => {
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.replay.remember(TENANT, bad, MAX_INSTANT), 'replay.remember', 'assertionId');
+      await expectRefusedNaming(adapter.replay.remember(bad, 'a-1', MAX_INSTANT), 'replay.remember', 'tenant');
+    }
+    // Two different ids close to one another are two assertions.
+    expect(await adapter.replay.remember(TENANT, 'a-\uFFFD', MAX_INSTANT)).toBe(true);
+    expect(await adapter.replay.remember(TENANT, 'a-😀', MAX_INSTANT)).toBe(true);
+    expect(await adapter.replay.remember(TENANT, 'a-\uFFFD', MAX_INSTANT)).toBe(false);
+  },
+
   'an expiry after 9999-12-31T23:59:59.999Z is refused; one at it is kept': async ({ adapter, clock }) => {
     await expectRefusedNaming(adapter.replay.remember(TENANT, 'a-1', YEAR_10000), 'replay.remember', 'expiresAt');
     expect(await adapter.replay.remember(TENANT, 'a-1', MAX_INSTANT)).toBe(true);
@@ -482,6 +614,21 @@ export const storableReplayCases: StorageCases = {
 };
 
 export const storableLockCases: StorageCases = {
+  'a lock key or owner holding a NUL or an unpaired surrogate is refused naming it and takes nothing (acquire, acquireMany)': async ({
+    adapter,
+  }) => {
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.locks.acquire(bad, 'a', 60_000), 'locks.acquire', 'key');
+      await expectRefusedNaming(adapter.locks.acquire('lock-1', bad, 60_000), 'locks.acquire', 'owner');
+      await expectRefusedNaming(adapter.locks.acquireMany(['lock-1', bad], 'a', 60_000), 'locks.acquireMany', 'key');
+      await expectRefusedNaming(adapter.locks.acquireMany(['lock-1'], bad, 60_000), 'locks.acquireMany', 'owner');
+    }
+    // Nothing was taken: another owner gets the lock at once.
+    expect(await adapter.locks.acquire('lock-1', 'b', 60_000)).toBe(true);
+    expect(await adapter.locks.acquire('lock-\uFFFD', 'a', 60_000)).toBe(true);
+    expect(await adapter.locks.acquire('lock-\uFFFD', 'b', 60_000)).toBe(false);
+  },
+
   'a lock whose TTL reaches past year 9999 ends at 9999-12-31T23:59:59.999Z and stays exclusive (acquire, refresh, acquireMany)': needs(
     ['inspect'],
     async ({ adapter, clock, inspect }) => {
@@ -500,4 +647,30 @@ export const storableLockCases: StorageCases = {
       }
     },
   ),
+};
+
+export const storableUserCases: StorageCases = {
+  'tenant, uid, owner, userId and membership fields holding a NUL or an unpaired surrogate are refused naming them and store nothing': async ({
+    adapter,
+  }) => {
+    const claim = { owner: 'o', ttlMs: 60_000 };
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.users.claim(bad, 'usr-1', claim), 'users.claim', 'tenant');
+      await expectRefusedNaming(adapter.users.claim(TENANT, bad, claim), 'users.claim', 'uid');
+      await expectRefusedNaming(adapter.users.claim(TENANT, 'usr-1', { owner: bad, ttlMs: 60_000 }), 'users.claim', 'owner');
+    }
+    expect((await adapter.users.claim(TENANT, 'usr-1', claim)).state).toBe('claimed');
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.users.complete(TENANT, 'usr-1', 'o', { userId: bad }), 'users.complete', 'userId');
+    }
+    expect(await adapter.users.get(TENANT, 'usr-1')).toBeNull();
+    await adapter.users.complete(TENANT, 'usr-1', 'o', { userId: 'u-\uFFFD' });
+    expect((await adapter.users.findByUserId(TENANT, 'u-\uFFFD')).map((u) => u.uid)).toEqual(['usr-1']);
+    for (const [, bad] of UNSTORABLE_TEXT) {
+      await expectRefusedNaming(adapter.users.upsertMembership(TENANT, 'usr-1', GROUP, bad), 'users.upsertMembership', 'role');
+      await expectRefusedNaming(adapter.users.upsertMembership(TENANT, 'usr-1', bad, 'Member'), 'users.upsertMembership', 'groupId');
+      await expectRefusedNaming(adapter.users.upsertMembership(TENANT, bad, GROUP, 'Member'), 'users.upsertMembership', 'uid');
+    }
+    expect(await adapter.users.listMemberships(TENANT, {})).toEqual([]);
+  },
 };
