@@ -413,6 +413,22 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(String((caught as Error).message)).not.toContain('s3cret');
   });
 
+  it('refuses misspelt or out-of-range options with a ConfigError naming each (a typo would turn the write guards off)', () => {
+    const issues = (options: Record<string, unknown>) => {
+      try {
+        mongoAdapter(handle.db, options as never);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).issues.map((i) => i.path);
+      }
+      return [];
+    };
+    expect(issues({ guard: 'Auto', guardTimeoutMs: 0 })).toEqual(['guard', 'guardTimeoutMs']);
+    expect(issues({ guardTimeoutMs: Number.NaN, collectionPrefix: 'system.mno_' })).toEqual(['guardTimeoutMs', 'collectionPrefix']);
+    expect(issues({ collectionPrefix: 'a$b' })).toEqual(['collectionPrefix']);
+    expect(issues({ guard: 'never', guardTimeoutMs: 5_000, collectionPrefix: 'app_mno.' })).toEqual([]);
+  });
+
   it('rejects invalid arguments with StorageError before any write', async () => {
     const bad = await adapter.jobs
       .enqueueMany([

@@ -50,6 +50,30 @@ const DEFAULT_CLIENT_OPTIONS: MongoClientOptions = {
   socketTimeoutMS: 30_000,
 };
 
+const GUARD_MODES: readonly string[] = ['auto', 'always', 'never'] satisfies GuardMode[];
+
+/**
+ * A misspelt `guard` (`'Auto'`) or a `guardTimeoutMs` of 0 would silently change how writes
+ * are guarded on FerretDB: refused, each problem named.
+ */
+function checkOptions(options: MongoAdapterOptions): void {
+  const issues: { path: string; message: string }[] = [];
+  if (options.guard !== undefined && !GUARD_MODES.includes(options.guard)) {
+    issues.push({ path: 'guard', message: `must be one of ${GUARD_MODES.map((m) => `'${m}'`).join(', ')}` });
+  }
+  const timeout = options.guardTimeoutMs;
+  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
+    issues.push({ path: 'guardTimeoutMs', message: 'must be a number of milliseconds greater than 0' });
+  }
+  const prefix = options.collectionPrefix;
+  if (prefix !== undefined && (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]*$/.test(prefix) || prefix.startsWith('system.'))) {
+    issues.push({ path: 'collectionPrefix', message: 'must be letters, digits, _ . - (and not start with system.)' });
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(`mongoAdapter: invalid options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+  }
+}
+
 function isDb(source: Db | MongoConnection): source is Db {
   return !('url' in source && typeof source.url === 'string');
 }
@@ -60,6 +84,7 @@ function isDb(source: Db | MongoConnection): source is Db {
  * opens a client with bounded timeouts and closes it in `close()`.
  */
 export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapterOptions = {}): MongoStorageAdapter {
+  checkOptions(options);
   let ownClient: MongoClient | null = null;
   let db: Db;
   if (isDb(source)) {
