@@ -545,6 +545,7 @@ export function defineConnector<const E extends readonly AnyEntity[]>(
     // The same entities in the same order: `E` describes them exactly (a copy, frozen).
     entities: Object.freeze(entities) as readonly AnyEntity[] as E,
     importOrder: Object.freeze(order.filter((e) => e.inbound !== undefined)),
+    pushOrder: Object.freeze(order.filter((e) => e.outbound !== undefined)),
     identity,
     entity: (name: string) => byName.get(name),
     forCollection: (collection: string) => byCollection.get(normalizeCollection(collection)) ?? [],

@@ -238,6 +238,13 @@ export interface ConnectorDefinition<E extends readonly AnyEntity[] = readonly A
   readonly entities: E;
   /** Inbound entities in reference order (targets before the entities pointing at them). */
   readonly importOrder: readonly AnyEntity[];
+  /**
+   * Outbound entities in the same reference order: what the import's outbound half and
+   * `pushChanged` push first, so a record's references are linked (and carry the Connec! id)
+   * before it is sent. Always set by `defineConnector`; a connector built by hand without it
+   * is pushed in `entities` order.
+   */
+  readonly pushOrder?: readonly AnyEntity[];
   readonly identity: Required<IdentityOptions>;
   entity(name: string): AnyEntity | undefined;
   /** Entities fed by a Connec! collection (normalised plural name). */

@@ -1425,6 +1425,8 @@ export class SyncEngine {
       appliedAt: Date | null;
       /** The map's `lastPushedHash` when the push was prepared. */
       agreedBefore: string | null;
+      /** The map's `syncedAt` when the push was prepared. */
+      syncedBefore: Date | null;
     }[] = [];
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
@@ -1494,7 +1496,11 @@ export class SyncEngine {
         this.emitPushed(scope, entity, localId, connecId, 0, false);
         continue;
       }
-      if (map && connecId !== null && map.lastPushedHash === hash && (map.lastError === null || catchUp !== undefined)) {
+      // The content both sides last agreed on is not sent again, unless the record's last push
+      // failed: Connec! may then hold something else (a timed-out op it applied after all). An
+      // error from an inbound attempt does not count: Connec! holds the version that failed to
+      // apply, which its retry writes in the app, and sending the record would overwrite it.
+      if (map && connecId !== null && map.lastPushedHash === hash && (catchUp !== undefined || !isPushFailure(map.lastError))) {
         results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
         continue;
       }
@@ -1513,6 +1519,7 @@ export class SyncEngine {
         record,
         appliedAt: map?.lastAppliedAt ?? null,
         agreedBefore: map?.lastPushedHash ?? null,
+        syncedBefore: map?.syncedAt ?? null,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -1528,6 +1535,8 @@ export class SyncEngine {
     // process dies before it. A map a concurrent push inserted first is as good (null result).
     if (unmapped.length > 0) await this.deps.storage.idMaps.insertMany(unmapped.map((localId) => ({ ...ids, connecId: null, localId })));
     const size = this.deps.options.batchSize;
+    /** The `syncedAt` this call wrote per local id (a record given twice is not overtaken by itself). */
+    const syncedHere = new Map<string, Date>();
     for (let start = 0; start < pending.length; start += size) {
       const chunk = pending.slice(start, start + size);
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
@@ -1577,23 +1586,33 @@ export class SyncEngine {
           // overwritten the record the app had read and pushed: the local record may not hold
           // the pushed content, so it is not recorded as agreed, and Connec!'s version (this
           // push's) is written locally when delivered instead of skipped as an echo. Such a
-          // write (or its rollback) is what moves the agreed hash; an echo or an unchanged
-          // version skipped meanwhile wrote nothing in the app and leaves it alone.
-          const overtaken = current !== null && current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash;
+          // write (or its rollback) moves the map's `syncedAt` (`markApplied` in sync), even when
+          // it leaves the agreed hash as it was (a version that changed only fields `toConnec`
+          // does not send); an echo or an unchanged version skipped meanwhile wrote nothing in
+          // the app and moves neither. A create's own link sets `syncedAt`, so for a create only
+          // a moved agreed hash tells. A concurrent push of the same record moves `syncedAt` too
+          // and this one is not taken as agreed either: harmless, the next push sends the record
+          // again and its echo is written in the app, which already holds it.
+          const overtaken =
+            current !== null &&
+            ((current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash) ||
+              (item.connecId !== null && !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
           // Connec!'s content after this push, as answered: its echo is recognised by it.
           const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(contentHash(answer.record)) : null };
+          const syncedAt = this.deps.clock();
           await this.deps.storage.idMaps.update(
             ids,
             { localId: item.localId },
-            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt: this.deps.clock(), ...applied, ...received },
+            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt, ...applied, ...received },
           );
+          syncedHere.set(item.localId, syncedAt);
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
         } else {
           const message = conflict ? conflict.message : answer ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`)) : 'no result for op';
           const status = thrown ? thrown.status : (answer?.status ?? null);
-          const code = conflict ? LINK_CONFLICT : status === null ? 'push_failed' : `http_${status}`;
+          const code = conflict ? LINK_CONFLICT : status === null ? PUSH_FAILED : `http_${status}`;
           await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
           this.counters.pushFailed++;
           results[item.index] = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };
@@ -1732,7 +1751,10 @@ export class SyncEngine {
     } = {},
   ): Promise<SyncReport> {
     return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
-      for (const entity of this.deps.connector.entities) {
+      // Referenced entities first (`pushOrder`): a record pushed before the one it references
+      // is linked names it by our id only, which Connec! resolves to a placeholder record, not
+      // to the one the target's push then merges into (`matching_fields`).
+      for (const entity of this.deps.connector.pushOrder ?? this.deps.connector.entities) {
         if (!entity.outbound || !entity.list || !this.enabled(scope, entity, 'outbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
         // A catch-up pass has a cursor of its own: the initial import's stays complete.
@@ -1954,7 +1976,7 @@ export class SyncEngine {
         if (r.status === 'failed') {
           if (isTransientPushFailure(r)) transient.push(r);
           report.failed++;
-          failures.push({ entity: entity.name, direction: 'outbound', connecId: r.connecId, localId: r.localId, code: r.code ?? (r.httpStatus === null ? 'push_failed' : `http_${r.httpStatus}`), message: r.error ?? 'push failed' });
+          failures.push({ entity: entity.name, direction: 'outbound', connecId: r.connecId, localId: r.localId, code: r.code ?? (r.httpStatus === null ? PUSH_FAILED : `http_${r.httpStatus}`), message: r.error ?? 'push failed' });
         }
       }
       done += batch.length;
@@ -2286,10 +2308,33 @@ function toJson(value: unknown): JsonValue {
   return null;
 }
 
+function sameInstant(a: Date | null, b: Date | null): boolean {
+  return a === null || b === null ? a === b : a.getTime() === b.getTime();
+}
+
+/**
+ * Whether an id map's `lastError` was recorded by a failed push of its record: `push_failed`,
+ * `http_<status>` or `mapper_error` (what `recordPushFailure` writes for a record with a Connec!
+ * id). Inbound attempts record other codes: `parked`, `busy`, `poisoned`, or the thrown error's
+ * code or name (`sync_failed`, the Connec! client's `api_*`, the app's own; only an app error
+ * coded like a push failure would pass for one, and the record would be sent again as before).
+ * `link_conflict`, which both directions record, is left out: a push records it only for a
+ * record it could not link, which has no Connec! id and is always sent again anyway. When an
+ * inbound attempt fails after a failed push (its error replacing the push's), the unchanged
+ * record is not sent again: the record job's retry writes Connec!'s version in the app (the
+ * record holds the agreed content, so it is no local edit to weigh), and both sides end equal.
+ */
+function isPushFailure(error: RecordError | null): boolean {
+  if (error === null) return false;
+  return error.code === PUSH_FAILED || error.code === MAPPER_ERROR || /^http_\d+$/.test(error.code);
+}
+
 /** Failure code of a Connec! id and a local id that cannot be linked (one of them is linked elsewhere). */
 export const LINK_CONFLICT = 'link_conflict';
 /** `code` of a push whose `toConnec`/`toConnecOnCreate` threw (nothing was sent). */
 export const MAPPER_ERROR = 'mapper_error';
+/** `code` of a push op that got no answer (the batch call threw without a status, or left it out). */
+const PUSH_FAILED = 'push_failed';
 
 /** A Connec! record and a local record cannot be linked: either is already linked to another record. */
 export class LinkConflictError extends SyncError {}
