@@ -162,6 +162,27 @@ function errorSummary(error: unknown): { message: string; code?: string | undefi
   }
 }
 
+/**
+ * What a handler's rejection becomes as a job's failure. Returned from a `then` callback, a
+ * promise-like value would be adopted: a handler that threw a promise resolving to nothing
+ * would pass as done, one that never settles would hold its job and slot for good. Such a
+ * value (and `null`/`undefined`) becomes an Error.
+ */
+function failureOf(job: JobRecord, error: unknown): unknown {
+  if (error === null || error === undefined) return new Error(`job ${job.id} failed`);
+  let thenable = false;
+  try {
+    thenable = (typeof error === 'object' || typeof error === 'function') && typeof (error as { then?: unknown }).then === 'function';
+  } catch {
+    // A throwing `then` getter: not adopted by us, but not an error to keep as it is either.
+    thenable = true;
+  }
+  if (!thenable) return error;
+  const { message } = errorSummary(error);
+  const described = message !== '[object Promise]' && message !== '[object Object]' ? `: ${message}` : '';
+  return new Error(`job ${job.id} failed: its handler rejected with a promise-like value, not an error${described}`);
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts (its timer is cleared then). */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -309,7 +330,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             handler
               ? handler(job, ctx).then(
                   () => null,
-                  (error: unknown) => error ?? new Error(`job ${job.id} failed`),
+                  (error: unknown) => failureOf(job, error),
                 )
               : new Error(`no handler for job type "${type}"`),
           ),
