@@ -37,6 +37,7 @@ describe('a handler rejecting with a promise-like value', () => {
     const storage = memoryAdapter();
     const worker = createWorker(runtimeWith(storage), {
       'test.throws-thenable': async () => {
+        // biome-ignore lint/suspicious/noThenProperty: the point of the test is a thenable
         throw { then() {}, message: 'not a real error' };
       },
     });
