@@ -666,7 +666,7 @@ export function jobRepository(store: Store): JobRepository {
     listDead: (filter) =>
       store.run('jobs.listDead', async () => {
         const cursor = jobs()
-          .find({ ...filterOf(filter), status: 'dead' })
+          .find({ ...filterOf(filter), ...(filter?.groupId !== undefined ? { groupId: { $eq: filter.groupId } } : {}), status: 'dead' })
           .sort(filter?.newestFirst ? { updatedAt: -1, createdAt: -1, _id: -1 } : { createdAt: 1, _id: 1 });
         if (filter?.limit !== undefined) {
           checkPositiveInt('limit', filter.limit);

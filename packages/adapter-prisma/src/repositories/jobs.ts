@@ -597,10 +597,11 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return row ? toJob(row) : null;
     },
 
-    async listDead(filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]> {
+    async listDead(filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]> {
       const conditions: Sql[] = [raw(`status = 'dead'`)];
       if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
       if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
+      if (filter?.groupId !== undefined) conditions.push(sql`group_id = ${filter.groupId}`);
       if (filter?.limit !== undefined) positiveInt('jobs.listDead', 'limit', filter.limit);
       const limit = filter?.limit === undefined ? raw('') : sql` LIMIT ${filter.limit}`;
       const found = await db.query(

@@ -481,9 +481,12 @@ export interface JobRepository {
   get(id: string): Promise<JobRecord | null>;
   /**
    * Dead jobs, oldest first (by creation); with `newestFirst`, the most recently failed first
-   * (by `updatedAt`), so a `limit` keeps the latest failures.
+   * (by `updatedAt`), so a `limit` keeps the latest failures. `tenant`, `type` and `groupId`
+   * keep only the jobs with that value (applied before the `limit`: `{ tenant, groupId,
+   * newestFirst: true, limit: 1 }` is the group's latest failure however many other groups
+   * failed since); a job without a group never matches a `groupId`.
    */
-  listDead(filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]>;
+  listDead(filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]>;
   /** dead -> pending, attempts reset, due now. False when not dead. */
   requeue(id: string): Promise<boolean>;
   counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;

@@ -938,14 +938,15 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       const row = state.jobs.get(id);
       return row ? toJob(row) : null;
     }),
-    listDead: op('jobs.listDead', (filter?: { tenant?: string; type?: string; limit?: number; newestFirst?: boolean }) => {
+    listDead: op('jobs.listDead', (filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }) => {
       if (filter?.limit !== undefined) checkPositiveInt('limit', filter.limit);
       return [...state.jobs.values()]
         .filter(
           (row) =>
             row.status === 'dead' &&
             (filter?.tenant === undefined || row.tenant === filter.tenant) &&
-            (filter?.type === undefined || row.type === filter.type),
+            (filter?.type === undefined || row.type === filter.type) &&
+            (filter?.groupId === undefined || row.groupId === filter.groupId),
         )
         .sort(filter?.newestFirst ? (a, b) => b.updatedAt.getTime() - a.updatedAt.getTime() || byCreation(b, a) : byCreation)
         .slice(0, filter?.limit ?? Number.POSITIVE_INFINITY)

@@ -120,8 +120,12 @@ export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, 
 }
 
 const MAX_GROUP_ID_LENGTH = 255;
-/** Newest dead letters of a tenant read per job type to find a group's last failed sync. */
-const DEAD_LETTER_SCAN = 100;
+/**
+ * Newest dead letters of a tenant read per job type when the storage adapter ignores the
+ * `groupId` filter of `jobs.listDead` (written for the contract before it): the group's last
+ * failure is then looked for among them, as before the filter existed.
+ */
+const UNFILTERED_DEAD_LETTER_SCAN = 100;
 
 const notFound = () => json(404, { errors: [{ message: 'Organization not found', code: 404 }] });
 const badRequest = (message: string) => json(400, { errors: [{ message, code: 400 }] });
@@ -263,12 +267,23 @@ export function createSyncControl(deps: SyncControlDeps) {
   const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> =>
     (await importProgress(tenant, groupId, cursors)).done;
 
-  /** The group's newest dead import or poll job, from the tenant's newest dead letters. */
+  /**
+   * The group's newest dead import or poll job. Storage filters by group, so however many other
+   * groups of the tenant failed since, one row per type is read. What comes back is still
+   * checked: an adapter written for the contract before `groupId` ignores the filter and
+   * returns the tenant's newest dead job, perhaps another group's; the tenant's newest dead
+   * letters are then scanned for the group's, as before the filter existed.
+   */
   const lastDeadLetter = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
+    const isMine = (job: JobRecord, type: string) => job.groupId === groupId && job.tenant === tenant && job.type === type;
     let newest: JobRecord | null = null;
     for (const type of [JobTypes.syncImport, JobTypes.syncPoll]) {
-      const dead = await storage.jobs.listDead({ tenant, type, limit: DEAD_LETTER_SCAN, newestFirst: true });
-      const mine = dead.find((job) => job.groupId === groupId);
+      const [first] = await storage.jobs.listDead({ tenant, type, groupId, limit: 1, newestFirst: true });
+      let mine = first && isMine(first, type) ? first : undefined;
+      if (first && !mine) {
+        const dead = await storage.jobs.listDead({ tenant, type, groupId, limit: UNFILTERED_DEAD_LETTER_SCAN, newestFirst: true });
+        mine = dead.find((job) => isMine(job, type));
+      }
       if (mine && (!newest || mine.updatedAt > newest.updatedAt)) newest = mine;
     }
     return newest;

@@ -522,6 +522,38 @@ export const jobCases: StorageCases = {
     expect(ids(await adapter.jobs.listDead({ type: 'a', newestFirst: true, limit: 1 }))).toEqual([a2]);
   },
 
+  'listDead filters by groupId before the limit': async ({ adapter, clock }) => {
+    const kill = async (input: JobInput) => {
+      const { id } = await adapter.jobs.enqueue({ ...input, maxAttempts: 1 });
+      const claimed = await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: LEASE, types: [input.type] });
+      expect(ids(claimed)).toEqual([id]);
+      await adapter.jobs.fail(id, 'w', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) });
+      clock.advance(1);
+      return id;
+    };
+    const mine1 = await kill(job({ type: 'a' }));
+    const mine2 = await kill(job({ type: 'a' }));
+    const mineB = await kill(job({ type: 'b' }));
+    // Failed later: other groups of the tenant, the same group id in another tenant, a job of no group.
+    const others: string[] = [];
+    for (let n = 0; n < 3; n++) others.push(await kill(job({ type: 'a', groupId: `${GROUP}-other-${n}` })));
+    const elsewhere = await kill(job({ type: 'a', tenant: OTHER_TENANT }));
+    const groupless = await kill(job({ type: 'a', groupId: null }));
+    await adapter.jobs.enqueue(job({ type: 'a' }));
+
+    expect(ids(await adapter.jobs.listDead({ groupId: GROUP }))).toEqual([mine1, mine2, mineB, elsewhere]);
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, groupId: GROUP }))).toEqual([mine1, mine2, mineB]);
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'a', groupId: GROUP }))).toEqual([mine1, mine2]);
+    // The group's latest failure, however many other groups failed since.
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'a', groupId: GROUP, limit: 1, newestFirst: true }))).toEqual([mine2]);
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'b', groupId: GROUP, limit: 1, newestFirst: true }))).toEqual([mineB]);
+    expect(ids(await adapter.jobs.listDead({ groupId: `${GROUP}-other-1` }))).toEqual([others[1]]);
+    expect(await adapter.jobs.listDead({ tenant: OTHER_TENANT, type: 'b', groupId: GROUP })).toEqual([]);
+    expect(await adapter.jobs.listDead({ groupId: 'no-such-group' })).toEqual([]);
+    // Without groupId every group's dead job is listed, the job of no group too.
+    expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'a', newestFirst: true }))).toEqual([groupless, ...others.reverse(), mine2, mine1]);
+  },
+
   'counts reports every status, filtered by tenant and type': async ({ adapter }) => {
     expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
     await adapter.jobs.enqueue(job({ type: 'a' }));
