@@ -1,8 +1,5 @@
 import { PayloadValidationError } from './errors.js';
-import { Timestamp } from './schemas/shared.js';
-
-/** A `Timestamp` string that carries its offset (`Z`, `±hh:mm` or `±hhmm`, the forms the schema accepts). */
-const HAS_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/;
+import { normalizeTimestamp } from './schemas/shared.js';
 
 /** What a Connec! timestamp string looks like, for error messages. */
 export const TIMESTAMP_SHAPE = 'an ISO-8601 date-time string (YYYY-MM-DDThh:mm[:ss[.fff]], then Z, ±hh:mm, ±hhmm, or nothing for UTC)';
@@ -21,8 +18,11 @@ export function connecInstant(value: unknown, path = ''): Date {
 
 /** {@link connecInstant} without the throw: `undefined` when `value` is not a Connec! timestamp. */
 export function readConnecInstant(value: unknown): Date | undefined {
-  if (typeof value !== 'string' || !Timestamp.safeParse(value).success) return undefined;
-  const date = new Date(HAS_OFFSET.test(value) ? value : `${value}Z`);
+  if (typeof value !== 'string') return undefined;
+  // The full form (seconds, extended offset) is the one every engine's `Date` reads the same way.
+  const full = normalizeTimestamp(value);
+  if (full === undefined) return undefined;
+  const date = new Date(full.endsWith('Z') || /[+-]\d{2}:\d{2}$/.test(full) ? full : `${full}Z`);
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 

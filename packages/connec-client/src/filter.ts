@@ -90,15 +90,35 @@ export const isNull = (field: string): Filter => compare(field, 'eq', null);
 export const notNull = (field: string): Filter => compare(field, 'ne', null);
 
 /**
+ * A RegExp source with every `/` escaped, so it fits between the `/…/` delimiters of a `$filter`
+ * literal, which ends at the first unescaped `/`. `RegExp.prototype.source` escapes a `/` outside a
+ * character class but leaves one inside (`/[/]/.source === '[/]'`). An escape sequence (`\/`,
+ * `\\`) is copied as it is, so the `/` of `[\\/]` (a backslash or a slash) is escaped too. `\/`
+ * means `/` inside a class and out of it, so the pattern matches what it matched before.
+ */
+function escapeSlashes(source: string): string {
+  let out = '';
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    if (ch === '\\') {
+      out += source.slice(i, i + 2);
+      i++;
+    } else out += ch === '/' ? '\\/' : ch;
+  }
+  return out;
+}
+
+/**
  * `field match /pattern/`. A string is escaped and matched literally; a RegExp is sent as its
- * source (flags other than `i` are rejected; Connec!'s regex dialect has no flags beyond it).
+ * source with every `/` escaped (flags other than `i` are rejected; Connec!'s regex dialect has no
+ * flags beyond it).
  */
 export function match(field: string, pattern: string | RegExp): Filter {
   let source: string;
   let flags = '';
   if (pattern instanceof RegExp) {
     if (/[^i]/.test(pattern.flags)) throw invalid(`unsupported regex flags "${pattern.flags}"`, 'pattern');
-    source = pattern.source;
+    source = escapeSlashes(pattern.source);
     flags = pattern.flags;
   } else {
     source = pattern.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');

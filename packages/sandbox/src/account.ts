@@ -2,7 +2,7 @@ import { createDecipheriv } from 'node:crypto';
 import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { credentialsMatch, type Platform, safeEqual } from './platform.js';
 import type { Bill, Group, JsonObject, JsonValue, Marketplace, RecurringBill, RecurringPeriod, User } from './types.js';
-import { isRecord, newId } from './util.js';
+import { isRecord, newId, parseInstant } from './util.js';
 
 type Errors = Record<string, string[]>;
 
@@ -112,8 +112,8 @@ const SUFFIXES: Array<[string, (cmp: number) => boolean]> = [
 function compareParam(actual: JsonValue | undefined, param: string): number {
   if (typeof actual === 'number') return actual - Number(param);
   const a = String(actual ?? '');
-  const ta = Date.parse(a);
-  const tb = Date.parse(param);
+  const ta = parseInstant(a);
+  const tb = parseInstant(param);
   if (/^\d{4}-\d{2}-\d{2}/.test(a) && /^\d{4}-\d{2}-\d{2}/.test(param) && !Number.isNaN(ta) && !Number.isNaN(tb)) return ta - tb;
   return a < param ? -1 : a > param ? 1 : 0;
 }
@@ -122,7 +122,7 @@ function equalsParam(actual: JsonValue | undefined, param: string): boolean {
   if (actual === null || actual === undefined) return param === '' || param === 'null';
   if (typeof actual === 'boolean') return String(actual) === param;
   if (typeof actual === 'number') return actual === Number(param);
-  if (typeof actual === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(actual) && /^\d{4}-\d{2}-\d{2}T/.test(param)) return Date.parse(actual) === Date.parse(param);
+  if (typeof actual === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(actual) && /^\d{4}-\d{2}-\d{2}T/.test(param)) return parseInstant(actual) === parseInstant(param);
   return String(actual) === param;
 }
 
@@ -173,7 +173,7 @@ function toBool(value: unknown): boolean | null {
 function toIso(value: unknown): string | null | 'invalid' {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string') return 'invalid';
-  const t = Date.parse(value);
+  const t = parseInstant(value);
   return Number.isNaN(t) ? 'invalid' : new Date(t).toISOString();
 }
 
@@ -279,7 +279,7 @@ function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: 
   let startDate = new Date().toISOString();
   if (startIso === 'invalid') add(errors, 'start_date', 'is not a valid date');
   else if (startIso) {
-    if (Date.parse(startIso) < Date.now() - 3600_000) add(errors, 'start_date', 'cannot be more than 1 hour in the past');
+    if (parseInstant(startIso) < Date.now() - 3600_000) add(errors, 'start_date', 'cannot be more than 1 hour in the past');
     startDate = startIso;
   }
   const initialCents = body.initial_cents === undefined || body.initial_cents === '' ? 0 : toInteger(body.initial_cents);

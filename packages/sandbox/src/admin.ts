@@ -6,7 +6,7 @@ import { idpInitiatedLogin, programmaticLogin } from './idp.js';
 import { GROUP_ROLES, type GroupInput, type Platform, PlatformError, SYNC_CONTROL_ACTIONS, type UserInput } from './platform.js';
 import { seedData } from './seed.js';
 import type { FaultKind, GroupRole, JsonObject } from './types.js';
-import { isRecord } from './util.js';
+import { isRecord, parseInstant } from './util.js';
 
 export const ADMIN_PREFIX = '/__admin';
 
@@ -48,8 +48,11 @@ function groupInput(body: Record<string, unknown>): GroupInput {
   if (typeof body.mainAccounting === 'string' || body.mainAccounting === null) input.mainAccounting = body.mainAccounting;
   if (typeof body.resellerId === 'string' || body.resellerId === null) input.resellerId = body.resellerId;
   if (isRecord(metadata)) input.metadata = metadata;
-  if (input.freeTrialEndAt !== undefined && Number.isNaN(Date.parse(input.freeTrialEndAt))) throw new PlatformError(400, 'freeTrialEndAt', 'must be an ISO date');
-  if (input.freeTrialEndAt !== undefined) input.freeTrialEndAt = new Date(input.freeTrialEndAt).toISOString();
+  if (input.freeTrialEndAt !== undefined) {
+    const t = parseInstant(input.freeTrialEndAt);
+    if (Number.isNaN(t)) throw new PlatformError(400, 'freeTrialEndAt', 'must be an ISO date');
+    input.freeTrialEndAt = new Date(t).toISOString();
+  }
   return input;
 }
 

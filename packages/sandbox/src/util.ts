@@ -41,11 +41,32 @@ export function seededUuid(rand: () => number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * An ISO-8601 date or date-time: `YYYY-MM-DD`, then optionally `T` (or a space), `hh:mm[:ss[.fff]]` and
+ * an offset `Z`, `±hh:mm` or `±hhmm`.
+ */
+const ISO_DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * The instant (ms since the epoch, `NaN` when unreadable) an ISO-8601 date or date-time denotes.
+ * One without an offset is UTC (Connec! and the platform run in UTC, PROTOCOL §6.7), never the
+ * host's local time zone, which is what `Date.parse` would read it as. Other strings are read by
+ * `Date.parse`.
+ */
+export function parseInstant(value: string): number {
+  const m = ISO_DATE_TIME.exec(value.trim());
+  if (!m) return Date.parse(value);
+  const [, date, time, offset] = m;
+  if (time === undefined) return Date.parse(`${date}T00:00:00Z`);
+  const zone = offset === undefined ? 'Z' : offset.toUpperCase() === 'Z' ? 'Z' : offset.includes(':') ? offset : `${offset.slice(0, 3)}:${offset.slice(3)}`;
+  return Date.parse(`${date}T${time}${zone}`);
+}
+
 /** Issues ISO UTC timestamps that strictly increase across calls. */
 export class MonotonicClock {
   #last = 0;
   observe(iso: string): void {
-    const t = Date.parse(iso);
+    const t = parseInstant(iso);
     if (Number.isFinite(t) && t > this.#last) this.#last = t;
   }
   next(): string {

@@ -35,19 +35,39 @@ export type IdValue = z.infer<typeof IdValue>;
 export const Reference = IdValue.nullish();
 export type Reference = z.infer<typeof Reference>;
 
-/** A date-time ending in ISO-8601's basic offset form (`+0000`, `-0530`), which `z.iso.datetime` does not take. */
-const BASIC_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2})(\d{2})$/;
+/**
+ * A date-time in any of the forms {@link Timestamp} accepts: `hh:mm`, optional seconds and
+ * fraction, then `Z`, an extended (`±hh:mm`) or basic (`±hhmm`) offset, or nothing.
+ */
+const DATE_TIME_PARTS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|([+-]\d{2}):?(\d{2}))?$/;
 const ISO_DATETIME = z.iso.datetime({ offset: true, local: true });
 
 /**
- * ISO-8601 timestamp kept as the string Connec! sent (the sync engine hashes and compares it).
- * The offset (`Z`, `±hh:mm` or `±hhmm`) may be missing: Connec! timestamps are UTC (PROTOCOL
+ * A Connec! timestamp string written out in full (`YYYY-MM-DDThh:mm:ss[.fff]`, then `Z`, `±hh:mm`
+ * or nothing), or `undefined` when `value` does not have the shape: a missing seconds part becomes
+ * `:00` and a basic offset (`+0200`) its extended form (`+02:00`). `z.iso.datetime` wants seconds
+ * whenever an offset is present and takes no basic offset; the normalised string is what it checks
+ * (so the calendar and the offset range are checked the same way for every form) and what
+ * `Date` reads.
+ */
+export function normalizeTimestamp(value: string): string | undefined {
+  const m = DATE_TIME_PARTS.exec(value);
+  if (!m) return undefined;
+  const [, minutes, seconds = ':00', offset, offsetHours, offsetMinutes] = m;
+  const zone = offset === undefined ? '' : offset === 'Z' ? 'Z' : `${offsetHours}:${offsetMinutes}`;
+  const full = `${minutes}${seconds}${zone}`;
+  return ISO_DATETIME.safeParse(full).success ? full : undefined;
+}
+
+/**
+ * ISO-8601 timestamp kept as the string Connec! sent (the sync engine hashes and compares it):
+ * the schema checks the value, it never rewrites it. Seconds may be missing (`2016-07-01T12:30Z`)
+ * and the offset (`Z`, `±hh:mm` or `±hhmm`) may be missing: Connec! timestamps are UTC (PROTOCOL
  * §6.7), so such a string means UTC, not the host's local time. `parseConnecDate()` reads it
  * that way. Refusing a form Ruby's `Time#iso8601` never sends but other serialisers do
- * (`+0000`) would make a whole notification a 400, which Connec! does not send again. A basic
- * offset is checked as its extended form (`+00:00`), so the calendar is checked the same way.
+ * (`+0000`, no seconds) would make a whole notification a 400, which Connec! does not send again.
  */
-export const Timestamp = z.string().refine((value) => ISO_DATETIME.safeParse(value.replace(BASIC_OFFSET, '$1:$2')).success, { error: 'Invalid ISO datetime' });
+export const Timestamp = z.string().refine((value) => normalizeTimestamp(value) !== undefined, { error: 'Invalid ISO datetime' });
 
 export const Address = z.looseObject({
   line1: optString,

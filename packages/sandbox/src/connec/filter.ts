@@ -1,4 +1,5 @@
 import type { JsonValue } from '../types.js';
+import { parseInstant } from '../util.js';
 
 export type FilterOperator = 'eq' | 'ne' | 'gt' | 'lt' | 'gte' | 'lte' | 'match';
 export type FilterLiteral =
@@ -126,7 +127,10 @@ function getPath(value: JsonValue | undefined, path: string[]): JsonValue | unde
   return current;
 }
 
-/** Compares two values: numbers numerically, ISO dates by instant, other strings lexically. */
+/**
+ * Compares two values: numbers numerically, ISO dates by instant (one without an offset is UTC),
+ * other strings lexically.
+ */
 export function compareValues(a: JsonValue | undefined, b: JsonValue | undefined): number {
   if (a === b) return 0;
   if (a === undefined || a === null) return b === undefined || b === null ? 0 : -1;
@@ -134,7 +138,7 @@ export function compareValues(a: JsonValue | undefined, b: JsonValue | undefined
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (typeof a === 'string' && typeof b === 'string') {
     if (ISO_DATE.test(a) && ISO_DATE.test(b)) {
-      const d = Date.parse(a) - Date.parse(b);
+      const d = parseInstant(a) - parseInstant(b);
       if (!Number.isNaN(d)) return d;
     }
     return a < b ? -1 : a > b ? 1 : 0;
