@@ -453,25 +453,27 @@ const REFUSAL_LOG_PERIOD_MS = 60_000;
 
 /**
  * Logs requests refused for their Basic credentials (a 401 is seen only by the caller: after a
- * key rotation, Maestrano's webhooks would fail unnoticed), at most once a minute per tenant
- * and route so that a scanner cannot flood the log. Never the credentials: only whether the
+ * key rotation, Maestrano's webhooks would fail unnoticed), at most once a minute per tenant,
+ * route and reason so that a scanner cannot flood the log. Never the credentials: only whether the
  * id sent is the marketplace's `api.id` (so a wrong key tells apart from a wrong id).
  */
 function refusalLog(logger: Logger) {
   const last = new Map<string, number>();
   return {
     refused(request: Request, tenant: Tenant | null, kind: RouteKind, candidates: Tenant[]): void {
-      const key = `${tenant?.name ?? '*'}:${kind}`;
+      const creds = parseBasicAuth(request.headers.get('authorization'));
+      const reason = creds === null ? 'no credentials sent' : candidates.some((t) => safeEqual(creds.username, t.api.id)) ? 'wrong api.key' : 'unknown api.id';
+      // Per reason too: a scanner's bare requests must not hide Maestrano's stale key.
+      const key = `${tenant?.name ?? '*'}:${kind}:${reason}`;
       const now = Date.now();
       const before = last.get(key);
       if (before !== undefined && now - before < REFUSAL_LOG_PERIOD_MS) return;
       if (last.size >= 1_000) last.clear();
       last.set(key, now);
-      const creds = parseBasicAuth(request.headers.get('authorization'));
       logger.warn("maestrano: request refused (401): its Basic credentials are not the marketplace's api.id/api.key", {
         tenant: tenant?.name ?? null,
         route: kind,
-        refused: creds === null ? 'no credentials sent' : candidates.some((t) => safeEqual(creds.username, t.api.id)) ? 'wrong api.key' : 'unknown api.id',
+        refused: reason,
         ...(candidates.length > 1 ? { tenants: candidates.map((t) => t.name) } : {}),
       });
     },

@@ -421,19 +421,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // failure between the two still finds the membership active and finishes the removal
           // (the other order relied on undoing the first write, which an outage refuses too,
           // and the retry then found the membership removed and never blocked the user). The
-          // block is undone when the second write fails, best effort: left in place, the
-          // retry finds the user blocked and the membership active, and completes it.
+          // block is not undone when the second write fails: that write may have committed
+          // (a connection lost after COMMIT), and the retry would then find the membership
+          // removed and never block again; left in place, the retry finds the user blocked
+          // and the membership active, and completes the removal.
           if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
-          try {
-            await storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed');
-          } catch (error) {
-            if (block) {
-              await storage.users
-                .setStatus(tenant.name, uid, 'active')
-                .catch((undo: unknown) => logger.error('maestrano: could not restore a user', { ...fields, error: String(undo) }));
-            }
-            throw new StepFailed('storage', error);
-          }
+          await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           return activeSeats;
         };
         if (unrecorded) {

@@ -28,7 +28,7 @@ beforeEach(() => {
 
 /** Storage whose user writes fail while `down` is true (an outage), everything else working; `downAfterNextWrite` starts the outage right after the next user write commits. */
 function outage(base: StorageAdapter) {
-  const state = { down: false, downAfterNextWrite: false };
+  const state = { down: false, downAfterNextWrite: false, loseNextMembershipAnswer: false };
   const wrote = () => {
     if (!state.downAfterNextWrite) return;
     state.downAfterNextWrite = false;
@@ -52,6 +52,11 @@ function outage(base: StorageAdapter) {
         if (state.down) throw new Error('storage unreachable');
         const result = await users.setMembershipStatus(...args);
         wrote();
+        if (state.loseNextMembershipAnswer) {
+          // Committed, but the answer is lost (the connection dropped after COMMIT).
+          state.loseNextMembershipAnswer = false;
+          throw new Error('Connection terminated unexpectedly');
+        }
         return result;
       },
     },
@@ -117,6 +122,19 @@ describe('storage outage mid-way through an account webhook', () => {
     const memberships = await storage.users.listMemberships(TENANT, { uid: 'usr-2' });
     expect(memberships.map((m) => m.status)).toEqual(['removed']);
     // docs/billing.md step 5: "marks the membership removed and, for a last membership, the user blocked"
+    expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
+  });
+
+  it('real mode, last group: a membership write that commits but reports a failure leaves the user blocked after the retry', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    await provisionUser(storage, TENANT, 'usr-2', ['cld-1']);
+    const { storage: flaky, state } = outage(storage);
+    const { tenant, routes } = setup(flaky, 'real');
+    state.loseNextMembershipAnswer = true;
+    const path = '/maestrano/account/groups/cld-1/users/usr-2';
+    expect((await call(routes.groupUserDeleted!, tenant, path, { group_id: 'cld-1', id: 'usr-2' })).status).toBe(500);
+    expect((await call(routes.groupUserDeleted!, tenant, path, { group_id: 'cld-1', id: 'usr-2' })).status).toBe(200);
+    expect((await storage.users.listMemberships(TENANT, { uid: 'usr-2' })).map((m) => m.status)).toEqual(['removed']);
     expect((await storage.users.get(TENANT, 'usr-2'))!.status).toBe('blocked');
   });
 });

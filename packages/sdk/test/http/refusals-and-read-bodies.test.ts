@@ -49,11 +49,11 @@ beforeEach(() => {
 });
 
 describe('a webhook refused for its credentials', () => {
-  it('is logged with the tenant, the route and why, never the values; once a minute per tenant and route', async () => {
+  it('is logged with the tenant, the route and why, never the values; once a minute per tenant, route and reason', async () => {
     expect((await mno.handler(notification('one', basic('app-1', 'key-one-rotated')))).status).toBe(401);
     expect(refusals().map((l) => [l.level, l.fields])).toEqual([['warn', { tenant: 'one', route: 'connecNotification', refused: 'wrong api.key' }]]);
-    // The same tenant and route again: not logged again within the minute.
-    expect((await mno.handler(notification('one', basic('someone', 'else')))).status).toBe(401);
+    // The same tenant, route and reason again: not logged again within the minute.
+    expect((await mno.handler(notification('one', basic('app-1', 'someone-else')))).status).toBe(401);
     expect(refusals()).toHaveLength(1);
     // Another tenant, another route: each logged.
     expect((await mno.handler(notification('two', basic('nobody', 'key-two-current')))).status).toBe(401);
@@ -67,6 +67,15 @@ describe('a webhook refused for its credentials', () => {
     expect(JSON.stringify(logs)).not.toMatch(/key-one|key-two|rotated|someone|nobody/);
     // Nothing was stored.
     expect(await storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 1000 })).toEqual([]);
+  });
+});
+
+describe('a webhook refused for its credentials after a scanner was refused', () => {
+  it("is still logged: a scanner's bare requests do not hide a stale key (once a minute per reason)", async () => {
+    expect((await mno.handler(notification('two', null))).status).toBe(401);
+    expect((await mno.handler(notification('two', basic('app-2', 'key-two-before-rotation')))).status).toBe(401);
+    expect((await mno.handler(notification('two', null))).status).toBe(401);
+    expect(refusals().map((l) => l.fields['refused'])).toEqual(['no credentials sent', 'wrong api.key']);
   });
 });
 
