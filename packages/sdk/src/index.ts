@@ -89,6 +89,7 @@ export { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from './h
 
 // --- sso ------------------------------------------------------------------------------
 export { createSsoModule } from './sso/module.js';
+export { safeReturnPath } from './sso/return-path.js';
 export type { SsoApi, SsoModule } from './sso/module.js';
 export type { SessionCheckResult } from './sso/session.js';
 export type {

@@ -7,6 +7,7 @@ export type { SsoApi, SsoModule } from './module.js';
 export { Provisioner } from './provisioning.js';
 export { buildAuthnRequest, consumeUrl, FORWARDED_PARAMS, idpSsoUrl, initUrl } from './request.js';
 export { ResponseValidator } from './response.js';
+export { safeReturnPath } from './return-path.js';
 export type { ValidatedAssertion } from './response.js';
 export { checkSession, logoutUrl } from './session.js';
 export type { SessionCheckResult } from './session.js';

@@ -10,6 +10,7 @@ import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
 import { ResponseValidator, ssoError } from './response.js';
 import { checkSession, logoutUrl, type SessionCheckResult } from './session.js';
 import type { SsoSession } from './types.js';
+import { safeReturnPath } from './return-path.js';
 
 /** `mno.sso`. */
 export interface SsoApi {
@@ -142,6 +143,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
           // The body is read here already: `onLogin` gets a copy it can read again.
           request: new Request(request.url, { method: request.method, headers: request.headers, body: raw, signal: request.signal }),
           relayState: form.get('RelayState'),
+          returnTo: safeReturnPath(form.get('RelayState'), tenant.app.host),
           outcome: result.outcome,
         });
       });

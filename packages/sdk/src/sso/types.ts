@@ -205,11 +205,16 @@ export interface LoginArgs {
   /** The ACS request; its form body (`SAMLResponse`, `RelayState`) can be read again. */
   request: Request;
   /**
-   * The `RelayState` the IdP posted with the response, or null. It is not signed: anyone can
-   * post any value, so redirect to it only after checking it is a path of your own app
-   * (starts with a single `/`, not `//` nor `/\`).
+   * The `RelayState` the IdP posted with the response, or null, as posted. It is not signed:
+   * anyone can post any value. To redirect to it, use `returnTo`.
    */
   relayState: string | null;
+  /**
+   * `relayState` as a path of the app's own origin (`app.host`), normalised, or null when it is
+   * none (another host, a scheme, whitespace or control characters, a backslash): safe to
+   * redirect to. See `safeReturnPath`.
+   */
+  returnTo: string | null;
   outcome: LoginOutcome;
 }
 

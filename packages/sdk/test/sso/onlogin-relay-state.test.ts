@@ -1,11 +1,12 @@
-// `onLogin` gets the ACS request with a body it can read again, and the `RelayState` the IdP
-// posted back next to `SAMLResponse` (the usual return-to parameter). Real SP-initiated login
-// through mno.handler on a loopback server.
+// `onLogin` gets the ACS request with a body it can read again, the `RelayState` the IdP
+// posted back next to `SAMLResponse` (the usual return-to parameter), and `returnTo`: that
+// value as a path of the app's own origin, or null when it would lead elsewhere (it is not
+// signed). Real SP-initiated login through mno.handler on a loopback server.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMaestrano, memoryAdapter, toNodeListener } from '@org/maestrano-sdk';
+import { createMaestrano, memoryAdapter, safeReturnPath, toNodeListener } from '@org/maestrano-sdk';
 import { createTestIdp } from '@org/maestrano-sdk/testing';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const idp = createTestIdp();
 let server: Server | undefined;
@@ -16,18 +17,18 @@ it('onLogin reads the posted form (request.formData) and gets relayState', async
   server = createServer(toNodeListener((r) => handler(r)));
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const seen: { fromForm?: unknown; relayState?: string | null; error?: string }[] = [];
+  const seen: { fromForm?: unknown; relayState?: string | null; returnTo?: string | null; error?: string }[] = [];
   const mno = createMaestrano({
     tenants: [idp.marketplace({ name: 't1', appHost: url, apiId: 'app-1', apiKey: 'key-1-0123456789' })],
     storage: memoryAdapter(),
     provisioning: { createCompany: (g) => ({ id: `co-${g.uid}` }), createUser: (u) => ({ id: `us-${u.key}` }) },
-    onLogin: async ({ request, relayState }) => {
+    onLogin: async ({ request, relayState, returnTo }) => {
       try {
-        seen.push({ fromForm: (await request.formData()).get('RelayState'), relayState });
+        seen.push({ fromForm: (await request.formData()).get('RelayState'), relayState, returnTo });
       } catch (error) {
         seen.push({ error: String(error) });
       }
-      return new Response(null, { status: 303, headers: { location: relayState?.startsWith('/') ? relayState : '/' } });
+      return new Response(null, { status: 303, headers: { location: returnTo ?? '/' } });
     },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
@@ -49,8 +50,40 @@ it('onLogin reads the posted form (request.formData) and gets relayState', async
   expect(first.headers.get('location')).toBe('/contacts/42');
   const second = await login(null);
   expect(second.headers.get('location')).toBe('/');
+  // A tab is dropped by browsers when they parse a URL: `/\t/evil.example` would be `//evil.example`.
+  const third = await login('/\t/evil.example/phish');
+  expect(third.headers.get('location')).toBe('/');
   expect(seen).toEqual([
-    { fromForm: '/contacts/42', relayState: '/contacts/42' },
-    { fromForm: null, relayState: null },
+    { fromForm: '/contacts/42', relayState: '/contacts/42', returnTo: '/contacts/42' },
+    { fromForm: null, relayState: null, returnTo: null },
+    { fromForm: '/\t/evil.example/phish', relayState: '/\t/evil.example/phish', returnTo: null },
   ]);
+});
+
+describe('safeReturnPath', () => {
+  const origin = 'https://app.example.com';
+  it('keeps paths of the origin, normalised', () => {
+    expect(safeReturnPath('/contacts/42?tab=notes#top', origin)).toBe('/contacts/42?tab=notes#top');
+    expect(safeReturnPath('/a/../b/./c', origin)).toBe('/b/c');
+    expect(safeReturnPath('/%2F%2Fevil.example', origin)).toBe('/%2F%2Fevil.example');
+  });
+  it('refuses anything that could lead elsewhere', () => {
+    for (const value of [
+      null,
+      undefined,
+      '',
+      'contacts',
+      'https://evil.example/',
+      '//evil.example',
+      '/\\evil.example',
+      '/\t/evil.example',
+      '/\n/evil.example',
+      ' /contacts',
+      '/\u0000x',
+      'javascript:alert(1)',
+      `/${'a'.repeat(3000)}`,
+    ]) {
+      expect(safeReturnPath(value, origin), String(value)).toBeNull();
+    }
+  });
 });
