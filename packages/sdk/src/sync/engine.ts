@@ -17,7 +17,7 @@ import type {
   MapperContext,
 } from '../entities/types.js';
 import { StorageConflictError, SyncError } from '../errors/index.js';
-import type { GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
+import type { CursorRecord, GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
 import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort, ListPageOptions } from './ports.js';
@@ -38,6 +38,7 @@ import {
   rawHash,
   valuesAt,
 } from './records.js';
+import { unstorableRecord } from './storable.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -839,8 +840,15 @@ export class SyncEngine {
         return;
       }
       const filtered = filteredOut(record);
-      if (filtered instanceof Error) out[i] = { kind: 'failed', connecId, error: filtered };
-      else if (filtered) out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
+      if (filtered === true) {
+        out[i] = { kind: 'skipped', reason: 'filtered', connecId, link: null };
+        return;
+      }
+      // Ids that cannot key storage, text no adapter stores: the record fails on its own (a
+      // storage call would refuse it, and a page or batch that throws is retried for ever).
+      const unstorable = this.unstorable(entity, record);
+      if (unstorable) out[i] = unstorable;
+      else if (filtered instanceof Error) out[i] = { kind: 'failed', connecId, error: filtered };
       else if (seen.has(connecId)) repeats.push(i);
       else {
         seen.add(connecId);
@@ -948,6 +956,13 @@ export class SyncEngine {
               // Applying the payload could bring back an older edit of the same second (a late
               // page, a redelivery); Connec!'s current version is the newest by definition.
               const current = await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
+              const unstorable = current === null ? null : this.unstorable(entity, current);
+              if (unstorable) {
+                // The listed version goes to the inbox as a re-read too (it would fetch this one again).
+                if (unstorable.kind === 'failed' && unstorable.connecId !== null) UNSTORABLE_RECORDS.add(record);
+                out[i] = unstorable;
+                continue;
+              }
               if (current === null) stale = 'stale';
               else {
                 record = current;
@@ -997,6 +1012,21 @@ export class SyncEngine {
     } finally {
       await release();
     }
+  }
+
+  /**
+   * The failure of a record read from Connec! that cannot be stored (`unstorableRecord`), or
+   * null. Its Connec! id goes with it only when it can key a job (the one that reads it again).
+   */
+  private unstorable(entity: AnyEntity, record: ConnecRecord): BatchOutcome | null {
+    const found = unstorableRecord(record, entity);
+    if (!found) return null;
+    if (found.idUsable) UNSTORABLE_RECORDS.add(record);
+    return {
+      kind: 'failed',
+      connecId: found.idUsable ? connecIdOf(record.id) : null,
+      error: new SyncError(`A "${entity.connec}" record Connec! sent cannot be stored: ${found.message}`),
+    };
   }
 
   /** Local creates of a batch (`local.createMany` or `create` per record), then one id-map insert. Returns the Connec! ids created. */
@@ -1362,9 +1392,13 @@ export class SyncEngine {
     return Math.floor(this.deps.clock().getTime() / FETCH_AGAIN_AFTER_MS);
   }
 
-  /** A `connec.record` job input: ordered per record, deduplicated by content. */
+  /**
+   * A `connec.record` job input: ordered per record, deduplicated by what it does (the content,
+   * the sub-record ids it links, and `full`: a full import's job applies what `importSince`
+   * keeps a notification's from creating, so the two are not the same job).
+   */
   recordJob(tenant: string, groupId: string, entity: AnyEntity, payload: RecordJobPayload, connecId: string): JobInput {
-    const content = `${payload.record ? rawHash(payload.record) : 'fetch'}${payload.linkSubIds ? `:link:${rawHash(payload.linkSubIds)}` : ''}`;
+    const content = `${payload.record ? rawHash(payload.record) : 'fetch'}${payload.linkSubIds ? `:link:${rawHash(payload.linkSubIds)}` : ''}${payload.full ? ':full' : ''}`;
     return {
       type: 'connec.record',
       tenant,
@@ -1765,9 +1799,10 @@ export class SyncEngine {
       for (const entity of this.deps.connector.importOrder) {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
-        await this.importEntity(scope, entity, report, failures, options, keepAlive);
-        // Later polls read what changed since this import began (pages read earlier may have changed).
-        await this.seedPollCursor(scope, entity, startedAt);
+        const began = await this.importEntity(scope, entity, report, failures, { ...options, startedAt }, keepAlive);
+        // Later polls read what changed since this import first began (pages read earlier, by
+        // this run or by an earlier one it resumed, may have changed since).
+        await this.seedPollCursor(scope, entity, began);
       }
     });
   }
@@ -2007,13 +2042,22 @@ export class SyncEngine {
     entity: AnyEntity,
     report: EntityReport,
     failures: RecordFailure[],
-    options: { full?: boolean; signal?: AbortSignal | undefined; onProgress?: (p: { entity: string; done: number; total: number | null }) => void },
+    options: {
+      full?: boolean;
+      signal?: AbortSignal | undefined;
+      onProgress?: (p: { entity: string; done: number; total: number | null }) => void;
+      /** When this run began. */
+      startedAt: Date;
+    },
     keepAlive: () => Promise<void>,
-  ): Promise<void> {
+  ): Promise<Date> {
     const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'import' };
     if (options.full) await this.deps.storage.cursors.reset(key);
     const cursor = await this.deps.storage.cursors.get(key);
-    if (cursor?.complete) return;
+    // When the entity's import first began: a resumed run keeps the first run's start, which
+    // its checkpoints carry (`startedAt`), since the pages that run read may have changed since.
+    const began = importBegan(cursor, options.startedAt);
+    if (cursor?.complete) return began;
     let skip = cursor?.position ?? 0;
     const top = entity.connec === 'company' ? 1 : this.deps.options.pageSize;
     const fetchPage = (at: number) => {
@@ -2048,7 +2092,7 @@ export class SyncEngine {
           const tail = await applying;
           await tail();
           await previous;
-          await this.deps.storage.cursors.advance(key, fetchedTo, { total }, last);
+          await this.deps.storage.cursors.advance(key, fetchedTo, { total, startedAt: began.toISOString() }, last);
           options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
           this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
           const now = this.deps.clock().getTime();
@@ -2070,7 +2114,7 @@ export class SyncEngine {
         inFlight.push(checkpoint);
         if (last) {
           await checkpoint;
-          return;
+          return began;
         }
         if (inFlight.length >= this.deps.options.importPagesInFlight) await inFlight.shift();
         await keepAlive();
@@ -2094,7 +2138,7 @@ export class SyncEngine {
     // Jobs deferred by a full import keep ignoring `importSince` when they run.
     const fullFlag = options.full ? { full: true } : {};
     const links: { op: BatchOp; record: ConnecRecord; connecId: string; subIds: SubIdLink | undefined }[] = [];
-    const deferred: JobInput[] = [];
+    const deferred: { job: JobInput; connecId: string }[] = [];
     outcomes.forEach((outcome, index) => {
       const record = records[index] as ConnecRecord;
       switch (outcome.kind) {
@@ -2110,8 +2154,10 @@ export class SyncEngine {
           break;
         case 'parked':
         case 'busy':
-          report.deferred++;
-          deferred.push(this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, outcome.connecId));
+          deferred.push({
+            job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, outcome.connecId),
+            connecId: outcome.connecId,
+          });
           return;
         case 'failed': {
           const info = errorInfo(outcome.error);
@@ -2120,16 +2166,19 @@ export class SyncEngine {
           this.counters.failed++;
           failures.push({ entity: entity.name, direction: 'inbound', connecId, localId: null, code: info.code, message: info.message });
           this.deps.emit({ type: 'record.failed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, error: info, deadLettered: false });
+          // A record whose id cannot key a job (`unstorableRecord`) has none: listed, not retried.
           if (connecId !== null) {
-            report.deferred++;
-            // A record that does not match its schema is not handed over as it is (the inbox
-            // trusts its payloads): the job reads it from Connec! again, which fails until
-            // another app fixes it (retried with backoff, then dead-lettered and listed).
-            deferred.push(
-              INVALID_RECORDS.has(record)
-                ? this.rereadJob(scope.tenant.name, scope.groupId, entity, connecId, options.full ?? false)
-                : this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId),
-            );
+            // A record that does not match its schema, or that cannot be stored as it is, is not
+            // handed over as it is (the inbox trusts its payloads): the job reads it from Connec!
+            // again, which fails until another app fixes it (retried with backoff, then
+            // dead-lettered and listed).
+            deferred.push({
+              job:
+                INVALID_RECORDS.has(record) || UNSTORABLE_RECORDS.has(record)
+                  ? this.rereadJob(scope.tenant.name, scope.groupId, entity, connecId, options.full ?? false)
+                  : this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId),
+              connecId,
+            });
           }
           return;
         }
@@ -2150,15 +2199,53 @@ export class SyncEngine {
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
         // The inbox job re-applies (a no-op) and retries the link-back until it succeeds, with
         // the sub-record ids the app returned (they are in no other place).
-        report.deferred++;
         const subIds = link.subIds ? { linkSubIds: link.subIds } : {};
-        deferred.push(
-          this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag, ...subIds }, link.connecId),
-        );
+        deferred.push({
+          job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag, ...subIds }, link.connecId),
+          connecId: link.connecId,
+        });
       }
       report.linked += links.length - failedLinks.size;
-      if (deferred.length > 0) await this.deps.storage.jobs.enqueueMany(deferred);
+      if (deferred.length > 0) report.deferred += await this.handOver(scope, entity, deferred);
     };
+  }
+
+  /**
+   * Stores the jobs of records an import or poll hands to the inbox; returns how many of those
+   * records are in it now. Deduplicated by what the job does (`recordJob`): an equal job still
+   * pending is the same hand-over, so a record read again (a poll's overlap, a page re-read
+   * after a crash) is not queued twice. But a finished job keeps its dedupe key until it is
+   * purged, and it may never have applied this content (skipped while the group's sync was
+   * off, filtered, for an unknown group) or may be finishing now: the record then goes in
+   * under a key naming that job (`:after:<job id>`), which lets in one job per finished one.
+   * An equal job that died is among the dead letters, where it is retried: not queued again.
+   */
+  private async handOver(scope: GroupScope, entity: AnyEntity, jobs: { job: JobInput; connecId: string }[]): Promise<number> {
+    let handed = 0;
+    const notHanded: { connecId: string; reason: string }[] = [];
+    let todo = jobs.map(({ job, connecId }) => ({ job, connecId, base: job.dedupeKey as string }));
+    for (let hop = 0; todo.length > 0; hop++) {
+      const results = await this.deps.storage.jobs.enqueueMany(todo.map((t) => t.job));
+      const existing = await Promise.all(results.map((r) => (r.created ? null : this.deps.storage.jobs.get(r.id))));
+      const next: typeof todo = [];
+      todo.forEach((t, k) => {
+        const result = results[k];
+        const found = existing[k];
+        if (!result || result.created || found?.status === 'pending') {
+          handed++;
+          return;
+        }
+        const connecId = t.connecId;
+        if (found?.status === 'dead') notHanded.push({ connecId, reason: `an equal job (${found.id}) is among the dead letters` });
+        else if (hop >= HAND_OVER_MAX_HOPS) notHanded.push({ connecId, reason: `${HAND_OVER_MAX_HOPS + 1} equal jobs finished before` });
+        else next.push({ ...t, job: { ...t.job, dedupeKey: `${t.base}:after:${result.id}` } });
+      });
+      todo = next;
+    }
+    for (const { connecId, reason } of notHanded) {
+      this.deps.logger.warn('sync: a record was not handed to the inbox again', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, reason });
+    }
+    return handed;
   }
 }
 
@@ -2179,6 +2266,25 @@ const SAME_INSTANT = 'same_instant' as const;
 
 /** Listed records that do not match their schema, with why (see `ConnecPage.invalid`). */
 const INVALID_RECORDS = new WeakMap<object, string>();
+
+/**
+ * When an entity's import first began, as its import cursor says (`startedAt` in its data), or
+ * `now` for a run with nothing to resume. A cursor written before checkpoints carried it (an
+ * import stopped part way, or completed, under an earlier release) does not say: its pages were
+ * read at some unknown earlier time, so the answer is the epoch, and the first poll reads the
+ * whole collection once (every record it already holds a replay, written nowhere).
+ */
+function importBegan(cursor: CursorRecord | null, now: Date): Date {
+  if (!cursor) return now;
+  const recorded = typeof cursor.data.startedAt === 'string' ? parseTimestamp(cursor.data.startedAt) : null;
+  return recorded ?? new Date(0);
+}
+
+/** How many finished equal jobs `handOver` steps past before giving up on a record (logged). */
+const HAND_OVER_MAX_HOPS = 8;
+
+/** Records read from Connec! that cannot be stored as they are (`unstorableRecord`) but whose id can key a re-read. */
+const UNSTORABLE_RECORDS = new WeakSet<object>();
 
 /**
  * What an id map's `lastReceivedHash` holds: the content hash of the last inbound version

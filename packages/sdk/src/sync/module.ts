@@ -30,7 +30,8 @@ import {
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
-import { connecIdOf, isObject, rawHash, valuesAt } from './records.js';
+import { connecIdOf, isObject, rawHash } from './records.js';
+import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, storableText, usableId } from './storable.js';
 
 export interface SyncModuleConfig extends SyncOptions {
   /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
@@ -254,43 +255,6 @@ export function parseSyncConfig(value: unknown): SyncModuleConfig {
   return value as SyncModuleConfig;
 }
 
-/** Connec! records nest a few levels (lines > linked transactions > id arrays); far below this. */
-const MAX_RECORD_DEPTH = 64;
-
-/** False for text PostgreSQL refuses: a NUL character or an unpaired UTF-16 surrogate. */
-function storableText(text: string): boolean {
-  if (text.includes('\u0000')) return false;
-  try {
-    encodeURIComponent(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Why a record cannot be taken in: nested deeper than `max` levels, or a NUL in a key or string (iterative: no recursion on client input). */
-function recordProblem(value: unknown, max: number): 'depth' | 'nul' | null {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (typeof node === 'string') {
-      if (!storableText(node)) return 'nul';
-      continue;
-    }
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > max) return 'depth';
-    if (Array.isArray(node)) {
-      for (const child of node) stack.push([child, depth + 1]);
-    } else {
-      for (const [key, child] of Object.entries(node)) {
-        if (!storableText(key)) return 'nul';
-        stack.push([child, depth + 1]);
-      }
-    }
-  }
-  return null;
-}
-
 /** `base` ms on the first attempt, doubling with each further one, never more than `cap`. */
 function doubling(base: number, attempt: number, cap: number): number {
   return Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
@@ -301,24 +265,6 @@ type Interruption = JobInterruptedError['kind'] | null;
 
 function interruption(signal: AbortSignal): Interruption {
   return signal.aborted && signal.reason instanceof JobInterruptedError ? signal.reason.kind : null;
-}
-
-/** Connec! ids are UUIDs and group ids short tokens; far below this. */
-const MAX_ID_LENGTH = 255;
-
-/** The field of a notification record whose id is too long to key storage by (`group_id`, `id`, or a reference path), or null. */
-function overlongId(groupId: string, record: ConnecRecord, entities: readonly AnyEntity[]): string | null {
-  if (groupId.length > MAX_ID_LENGTH) return 'group_id';
-  if ((connecIdOf(record.id)?.length ?? 0) > MAX_ID_LENGTH) return 'id';
-  for (const entity of entities) {
-    if (!entity.inbound) continue;
-    for (const path of Object.keys(entity.references)) {
-      for (const { value } of valuesAt(record, path)) {
-        if ((connecIdOf(value)?.length ?? 0) > MAX_ID_LENGTH) return path;
-      }
-    }
-  }
-  return null;
 }
 
 function readRecordPayload(job: JobRecord): RecordJobPayload {
@@ -430,7 +376,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     for (const [index, entry] of parsed.entries.entries()) {
       const problem = storableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
       if (problem !== null) {
-        const message = problem === 'depth' ? `nested deeper than ${MAX_RECORD_DEPTH} levels` : 'contains a NUL character or an unpaired surrogate';
+        const message = recordProblemMessage(problem);
         const issues = [{ path: `${entry.collection}/${index}`, message }];
         return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
       }
@@ -476,8 +422,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const raw = isObject(bad.record) ? bad.record : null;
       const groupId = typeof raw?.group_id === 'string' ? raw.group_id : '';
       const cid = raw ? connecIdOf(raw.id) : null;
-      const usable = (id: string | null): id is string => id !== null && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);
-      if (!usable(groupId) || !usable(cid)) continue;
+      if (!usableId(groupId) || !usableId(cid)) continue;
       for (const entity of definition.forCollection(bad.collection).filter((e) => e.inbound)) jobs.push(engine.rereadJob(tenant.name, groupId, entity, cid, false));
       reread++;
     }
