@@ -38,7 +38,7 @@ import {
   rawHash,
   valuesAt,
 } from './records.js';
-import { unstorableRecord } from './storable.js';
+import { MAX_ID_LENGTH, unstorableRecord, usableId } from './storable.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -1088,6 +1088,10 @@ export class SyncEngine {
       if (r instanceof Error) out[p.i] = { kind: 'failed', connecId: p.connecId, error: r };
       else if (!isObject(r) || typeof r.id !== 'string' || r.id === '') {
         out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`) };
+      } else if (!usableId(r.id) || !storableSubIds(r.subIds)) {
+        // Storage would refuse the id map (and fail the page with it): this record fails alone.
+        const what = usableId(r.id) ? 'sub-record ids holding a NUL character or an unpaired UTF-16 surrogate, or longer than 255 characters' : unusableIdProblem(r.id);
+        out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" resolved to ${what}: no record can be keyed by it`) };
       } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
     });
     if (ok.length === 0) return created;
@@ -1538,7 +1542,20 @@ export class SyncEngine {
         results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
         continue;
       }
-      const body = await this.fold(scope, entity, payload, localId, connecId);
+      let body: ConnecRecord;
+      try {
+        body = await this.fold(scope, entity, payload, localId, connecId);
+      } catch (error) {
+        if (!(error instanceof UnusableReferenceError)) throw error;
+        // A reference no record can be keyed by (the mapper's output): this record fails alone.
+        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error.message}`;
+        const code = MAPPER_ERROR;
+        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
+        this.counters.pushFailed++;
+        results[index] = { localId, status: 'failed', connecId, httpStatus: null, error: message, code };
+        this.emitPushed(scope, entity, localId, connecId, 0, false);
+        continue;
+      }
       if (isCreate && entity.matchingFields.length > 0) {
         const opts = isObject(body.opts) ? body.opts : {};
         body.opts = { ...opts, matching_fields: [...entity.matchingFields] };
@@ -1624,13 +1641,18 @@ export class SyncEngine {
           // it leaves the agreed hash as it was (a version that changed only fields `toConnec`
           // does not send); an echo or an unchanged version skipped meanwhile wrote nothing in
           // the app and moves neither. A create's own link sets `syncedAt`, so for a create only
-          // a moved agreed hash tells. A concurrent push of the same record moves `syncedAt` too
-          // and this one is not taken as agreed either: harmless, the next push sends the record
-          // again and its echo is written in the app, which already holds it.
+          // a moved agreed hash tells. A concurrent push of the same record with other content moves
+          // `syncedAt` too and this one is not taken as agreed either: harmless, the next push
+          // sends the record again and its echo is written in the app, which already holds it.
+          // This push's own echo, delivered (and written, as it could not be recognised yet)
+          // before the batch answered, moves `syncedAt` too, but leaves this push's content as
+          // the agreed one: that is no overtaking.
           const overtaken =
             current !== null &&
             ((current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash) ||
-              (item.connecId !== null && !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
+              (item.connecId !== null &&
+                current.lastPushedHash !== item.hash &&
+                !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
           // Connec!'s content after this push, as answered: its echo is recognised by it.
           const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(contentHash(answer.record)) : null };
           const syncedAt = this.deps.clock();
@@ -1750,6 +1772,7 @@ export class SyncEngine {
           resolved.set(location, value === null || value === undefined || value === '' ? null : idArrayOrNull(value));
           continue;
         }
+        if (!usableId(value)) throw new UnusableReferenceError(`${path} (${location}) is ${unusableIdProblem(value)}, which no record can be keyed by`);
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, target), { localId: value });
         resolved.set(location, map?.connecId ? [connec(map.connecId), ours(value)] : [ours(value)]);
       }
@@ -2348,7 +2371,10 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
       error: `localId of entity "${entity}" threw (it must return a non-empty string): ${error instanceof Error ? error.message : String(error)}`,
     };
   }
-  if (typeof value === 'string' && value !== '') return { localId: value, error: null };
+  if (typeof value === 'string' && value !== '') {
+    if (usableId(value)) return { localId: value, error: null };
+    return { localId: value, error: `localId of entity "${entity}" returned ${unusableIdProblem(value)}: no record can be keyed by it` };
+  }
   const scalar = typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
   const shown = typeof value === 'string' ? JSON.stringify(value) : scalar || value == null ? String(value) : `a ${typeof value}`;
   return { localId: scalar ? String(value) : '', error: `localId of entity "${entity}" must return a non-empty string, not ${shown}` };
@@ -2434,6 +2460,22 @@ function isPushFailure(error: RecordError | null): boolean {
   if (error === null) return false;
   return error.code === PUSH_FAILED || error.code === MAPPER_ERROR || /^http_\d+$/.test(error.code);
 }
+
+/** Whether `subIds` returned by `local.create` (paths to arrays of ids or nulls) can be stored. */
+function storableSubIds(subIds: unknown): boolean {
+  if (!isObject(subIds)) return true;
+  return Object.values(subIds).every((ids) => !Array.isArray(ids) || ids.every((id) => id === null || typeof id !== 'string' || id === '' || usableId(id)));
+}
+
+/** What is wrong with a non-empty id storage cannot key (see `usableId`). */
+function unusableIdProblem(id: string): string {
+  return id.length > MAX_ID_LENGTH
+    ? `an id longer than ${MAX_ID_LENGTH} characters`
+    : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
+}
+
+/** A reference of an outbound payload names a local id storage cannot key: that record fails alone. */
+class UnusableReferenceError extends SyncError {}
 
 /** Failure code of a Connec! id and a local id that cannot be linked (one of them is linked elsewhere). */
 export const LINK_CONFLICT = 'link_conflict';
