@@ -14,11 +14,6 @@ export interface NodeListenerOptions {
 
 type NodeRequest = IncomingMessage & { originalUrl?: string; body?: unknown };
 
-/** The request stream was read before the listener ran, and what the reader left is unusable. */
-class BodyConsumedError extends Error {}
-
-const CONSUMED_MESSAGE =
-  'The request body was already read by middleware that ran before the Maestrano handler (a body parser?), and could not be rebuilt from req.body: mount toNodeListener(mno.handler) before it';
 
 /**
  * A body parser mounted before the listener (Express's `express.urlencoded()` or `json()`,
@@ -44,7 +39,12 @@ function bodyLeftByParser(req: NodeRequest): string | Uint8Array<ArrayBuffer> | 
   return form.toString();
 }
 
-function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: AbortSignal): Request {
+/**
+ * The request as a fetch `Request`. `consumed`: the stream was read before the listener ran
+ * and what the reader left is unusable; the request then has an empty body to be marked used,
+ * so that the handler (the router: after authentication, logged) answers 500 `body_consumed`.
+ */
+function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: AbortSignal): { request: Request; consumed: boolean } {
   const encrypted = (req.socket as TLSSocket).encrypted === true;
   const forwardedProto = options.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
   const forwardedHost = options.trustProxy ? req.headers['x-forwarded-host'] : undefined;
@@ -68,7 +68,10 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
     // A request that declared no body (a webhook DELETE) lost nothing when a reader drained it.
     const declaredEmpty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
     const body = bodyLeftByParser(req) ?? (declaredEmpty ? '' : undefined);
-    if (body === undefined) throw new BodyConsumedError(CONSUMED_MESSAGE);
+    if (body === undefined) {
+      for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
+      return { request: new Request(url, { ...init, body: '' }), consumed: true };
+    }
     // The rebuilt body is plain (a parser inflated it) and may differ in length from the original.
     for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
     init.body = body;
@@ -76,7 +79,7 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
     init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
-  return new Request(url, init);
+  return { request: new Request(url, init), consumed: false };
 }
 
 async function writeResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
@@ -122,7 +125,9 @@ async function writeResponse(res: ServerResponse, response: Response, method: st
  * Adapts a fetch-style handler (`mno.handler`) to a node:http / Express listener. The full
  * original URL is kept under Express mounts; multiple `Set-Cookie` headers are preserved; a
  * body already read by a parser mounted first is rebuilt from `req.body` (raw, text, form or
- * JSON), or answered with a 500 `body_consumed` that says to mount the handler first.
+ * JSON); when nothing usable is left, the handler gets the request with its body used, which
+ * `mno.handler` answers (after authentication) with a logged 500 `body_consumed` that says to
+ * mount the handler first.
  * An unexpected failure answers a bare 500 without details.
  */
 export function toNodeListener(
@@ -136,14 +141,13 @@ export function toNodeListener(
     });
     let request: Request;
     try {
-      request = toRequest(req, options, controller.signal);
-    } catch (error) {
-      if (error instanceof BodyConsumedError) {
-        // The app's set-up, not the caller: a 500 that says how to fix it.
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'body_consumed', message: error.message }));
-        return;
-      }
+      const built = toRequest(req, options, controller.signal);
+      request = built.request;
+      // Read before the listener ran, nothing usable left: handed over with its body used, so
+      // that the router answers as through the fetch-style mount (after authentication, a 500
+      // `body_consumed` that says how to fix it, logged with the tenant and the route).
+      if (built.consumed) await request.arrayBuffer();
+    } catch {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end('{"error":"bad_request","message":"Invalid request URL"}');
       return;

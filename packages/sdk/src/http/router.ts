@@ -446,7 +446,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
 }
 
 const BODY_CONSUMED_MESSAGE =
-  'The request body was already read by middleware that ran before the Maestrano handler: mount the Maestrano routes (mno.handler) before body parsers';
+  'The request body was already read by middleware that ran before the Maestrano handler (a body parser?), and could not be rebuilt: mount the Maestrano routes (mno.handler, or toNodeListener(mno.handler) under Express) before body parsers';
 
 /** At most one log line per tenant and route in this period about refused credentials. */
 const REFUSAL_LOG_PERIOD_MS = 60_000;

@@ -3,7 +3,8 @@
  * origin, or null. The value is untrusted: only a path starting with a single `/` and holding
  * no whitespace, control character or backslash is kept (browsers drop tabs and newlines from
  * URLs and read `\` as `/`, so `/\t/evil.example` would lead elsewhere), and it must resolve
- * to `origin` itself. The result is the normalised path, query and fragment.
+ * to `origin` itself, its normalised path too (dot segments can turn `/.//x` into `//x`). The
+ * result is the normalised path, query and fragment.
  */
 export function safeReturnPath(value: string | null | undefined, origin: string): string | null {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return null;
@@ -19,5 +20,8 @@ export function safeReturnPath(value: string | null | undefined, origin: string)
     return null;
   }
   if (url.origin !== base.origin) return null;
+  // Dot segments are resolved above: `/.//evil.example` comes out as `//evil.example`, which a
+  // browser reads as another host. What is returned must itself start with a single `/`.
+  if (url.pathname.startsWith('//')) return null;
   return `${url.pathname}${url.search}${url.hash}`;
 }

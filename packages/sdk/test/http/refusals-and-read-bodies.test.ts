@@ -4,7 +4,9 @@
 //   with new keys) are logged, at most once a minute per tenant and route, without the values;
 // - a body read by middleware before `mno.handler` answers 500 `body_consumed` naming the fix
 //   (as `toNodeListener` does), logged, not a 400 that tells Maestrano its request was bad.
-import { createMaestrano, defineConnector, defineEntity, type Logger, memoryAdapter } from '@org/maestrano-sdk';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMaestrano, defineConnector, defineEntity, type Logger, memoryAdapter, toNodeListener } from '@org/maestrano-sdk';
 import { createTestIdp } from '@org/maestrano-sdk/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 
@@ -86,7 +88,7 @@ describe('a body read before mno.handler', () => {
     const res = await mno.handler(read);
     const body = (await res.json()) as { error: string; message: string };
     expect([res.status, body.error]).toEqual([500, 'body_consumed']);
-    expect(body.message).toMatch(/mount the Maestrano routes \(mno\.handler\) before body parsers/);
+    expect(body.message).toMatch(/mount the Maestrano routes \(mno\.handler, or toNodeListener\(mno\.handler\) under Express\) before body parsers/);
     expect(await storage.jobs.claim({ worker: 'w', limit: 10, leaseMs: 1000 })).toEqual([]);
 
     const consume = new Request('http://127.0.0.1:3000/maestrano/auth/saml/consume/one', {
@@ -101,5 +103,33 @@ describe('a body read before mno.handler', () => {
       { tenant: 'one', route: 'connecNotification' },
       { tenant: 'one', route: 'ssoConsume' },
     ]);
+  });
+
+  it('through toNodeListener (Express): the same logged 500 once authenticated, a 401 before', async () => {
+    // A request-logging middleware that reads the stream and leaves nothing in req.body.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => void toNodeListener(mno.handler)(req, res));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const post = (authorization: string | null) =>
+        fetch(`${base}/maestrano/connec/notifications/one`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+          body: JSON.stringify({ people: [] }),
+        });
+      const refused = await post(null);
+      expect(refused.status).toBe(401);
+      await refused.arrayBuffer();
+      const consumed = await post(basic('app-1', 'key-one-current'));
+      expect([consumed.status, ((await consumed.json()) as { error: string }).error]).toEqual([500, 'body_consumed']);
+      expect(logs.filter((l) => l.level === 'error' && l.message.includes('before mno.handler')).map((l) => l.fields)).toEqual([
+        { tenant: 'one', route: 'connecNotification' },
+      ]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

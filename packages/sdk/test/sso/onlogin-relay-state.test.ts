@@ -81,6 +81,11 @@ describe('safeReturnPath', () => {
       ' /contacts',
       '/\u0000x',
       'javascript:alert(1)',
+      // Dot segments that normalise to `//host`.
+      '/.//evil.example/phish',
+      '/..//evil.example',
+      '/a/..//evil.example',
+      '/%2e//evil.example',
       `/${'a'.repeat(3000)}`,
     ]) {
       expect(safeReturnPath(value, origin), String(value)).toBeNull();
