@@ -308,12 +308,27 @@ export function createCharge(deps: ChargeDeps) {
     }
   }
 
-  async function complete(ledgerKey: string, owner: string, bill: Bill): Promise<void> {
-    const recorded = await storage.ledger.complete(ledgerKey, owner, { billId: bill.id });
-    if (!recorded) {
-      // Our claim expired and was taken over: the new owner reconciles and finds this bill (owned by this key).
-      logger.warn('billing: charge outcome recorded late (claim taken over)', { ledgerKey, billId: bill.id });
-    }
+  async function complete(ledgerKey: string, owner: string, bill: Bill, idempotencyKey: string): Promise<void> {
+    if (await storage.ledger.complete(ledgerKey, owner, { billId: bill.id })) return;
+    // Our claim expired and was taken over. The new owner may have adopted this bill (owned by
+    // this key), or listed before it existed and created another: then the key's outcome is
+    // that one, and this bill is a twin its duplicate check cancels. Only the recorded bill
+    // is the key's answer, so this call reports it, or that it does not know it yet.
+    const entry = await storage.ledger.get(ledgerKey);
+    const outcome = entry?.status === 'done' ? OutcomeSchema.safeParse(entry.outcome) : null;
+    if (outcome?.success && outcome.data.billId === bill.id) return;
+    logger.warn('billing: claim taken over; this call\'s bill is not the recorded outcome', {
+      ledgerKey,
+      billId: bill.id,
+      recordedBillId: outcome?.success ? outcome.data.billId : null,
+    });
+    throw new ChargeOutcomeUnknownError(
+      idempotencyKey,
+      `Charge with idempotency key ${JSON.stringify(idempotencyKey)}: another call took the key over while this one ` +
+        `ran${outcome?.success ? ` and recorded bill ${outcome.data.billId}` : ''}; retry with the same key for the recorded bill ` +
+        '(it will not bill twice).',
+      undefined,
+    );
   }
 
   return async function charge(input: ChargeInput, options: ChargeOptions = {}): Promise<ChargeResult> {
@@ -402,7 +417,7 @@ export function createCharge(deps: ChargeDeps) {
             const target = { kind: 'charge' as const, tenant: c.tenant, groupId: c.groupId, idempotencyKey: c.idempotencyKey, billId: bill.id };
             await scheduleDuplicateCheckJob(storage, target, deps.clock?.() ?? new Date(), deps.duplicateCheckDelayMs);
           }
-          await complete(ledgerKey, owner, bill);
+          await complete(ledgerKey, owner, bill, c.idempotencyKey);
         });
       if (claim.recovered) {
         for (let lapses = 0; ; lapses++) {

@@ -277,11 +277,28 @@ export function createSubscriber(deps: SubscribeDeps) {
       if (!claim.recovered) return;
       await scheduleDuplicateCheckJob(storage, { kind: 'recurring', tenant, groupId, billId }, deps.clock(), config.duplicateCheckDelayMs);
     };
+    /**
+     * Records `bill` as the group's subscription; when our claim was taken over meanwhile, the
+     * key's answer is what the new owner recorded (this bill is then a twin its duplicate
+     * check cancels), or, not recorded yet, a deferral.
+     */
+    const recordBill = async (
+      bill: RecurringBill,
+      status: 'reconciled' | 'subscribed',
+    ): Promise<{ status: 'subscribed' | 'reconciled' | 'already_subscribed'; recurringBillId: string | null }> => {
+      if (await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate })) return { status, recurringBillId: bill.id };
+      const entry = await storage.ledger.get(key);
+      const recordedId = entry?.status === 'done' ? billIdOf(entry.outcome) : null;
+      logger.warn('billing: subscription claim taken over', { tenant, groupId, recurringBillId: bill.id, recordedRecurringBillId: recordedId });
+      if (recordedId === bill.id) return { status, recurringBillId: bill.id };
+      if (entry?.status === 'done') return { status: 'already_subscribed', recurringBillId: recordedId };
+      throw new JobDeferral(`subscription of group ${groupId} is being recorded by another worker`, { retryInMs: 1_000 });
+    };
     const adopt = async (status: 'reconciled', bill: RecurringBill): Promise<SubscribeOutcome> => {
       await scheduleDuplicateCheck(bill.id);
-      await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
-      logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: bill.id });
-      return { status, recurringBillId: bill.id };
+      const outcome = await recordBill(bill, status);
+      logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: outcome.recurringBillId });
+      return outcome;
     };
     const findExisting = async (): Promise<RecurringBill | null> => {
       const bills = await client.recurringBills.list({ groupId });
@@ -335,10 +352,9 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
     // A storage failure here (or recording below) fails the job; its retry adopts this bill.
     await scheduleDuplicateCheck(bill.id);
-    const recorded = await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate });
-    if (!recorded) logger.warn('billing: subscription recorded late (claim taken over)', { tenant, groupId, recurringBillId: bill.id });
+    const outcome = await recordBill(bill, 'subscribed');
     logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
-    return { status: 'subscribed', recurringBillId: bill.id };
+    return outcome;
   };
 }
 

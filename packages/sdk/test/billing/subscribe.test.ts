@@ -149,6 +149,33 @@ describe('the group handed to onCompanyCreated', () => {
 });
 
 describe('billing.subscribe', () => {
+  it("reports the recorded recurring bill, not its own, when its claim was taken over and the new owner recorded another", async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const inner = storage;
+    const key = subscriptionLedgerKey(TENANT, 'cld-1');
+    // Just before this call records its bill, its claim lapses and another worker takes the
+    // key over and records a bill of its own (it listed before ours existed).
+    const takenOver: StorageAdapter = {
+      ...inner,
+      ledger: {
+        ...inner.ledger,
+        complete: async (k, owner, outcome) => {
+          if (k === key) {
+            clock.advance(31_000);
+            const other = await inner.ledger.claim(k, { owner: 'other-worker', ttlMs: 30_000, intent: {} });
+            expect(other.state).toBe('claimed');
+            await inner.ledger.complete(k, 'other-worker', { recurringBillId: 'rb-other', startDate: new Date(clock.ms()).toISOString() });
+          }
+          return inner.ledger.complete(k, owner, outcome);
+        },
+      },
+    };
+    const { mod } = setup(basePlan, takenOver);
+    const outcome = await mod.billing.subscribe(payload(new Date(clock.ms() - 5 * DAY)));
+    expect(rbills()).toHaveLength(1); // this call's own bill, a twin the duplicate check handles
+    expect(outcome).toEqual({ status: 'already_subscribed', recurringBillId: 'rb-other' });
+  });
+
   it('starts now when the group trial is over', async () => {
     await provisionGroup(storage, TENANT, 'cld-1');
     const { mod, calls } = setup(basePlan);
