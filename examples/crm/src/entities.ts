@@ -57,7 +57,9 @@ export function crmConnector(prisma: CrmPrisma) {
       name: str(org.name) ?? '(unnamed organization)',
       industry: str(org.industry),
       email: str(org.email?.address),
-      phone: str(org.phone?.landline) ?? str(org.phone?.mobile),
+      // The CRM's one phone is the landline, read and written back as such (a mobile shown
+      // here would be written back as a landline, and never cleared in Connec!).
+      phone: str(org.phone?.landline),
     }),
     toConnec: (account) => ({
       name: account.name,
@@ -104,7 +106,8 @@ export function crmConnector(prisma: CrmPrisma) {
       firstName: str(person.first_name),
       lastName: str(person.last_name) ?? '(no last name)',
       email: str(person.email?.address),
-      phone: str(person.phone_work?.landline) ?? str(person.phone_work?.mobile),
+      // The work landline only: it is what `toConnec` writes back (see the accounts).
+      phone: str(person.phone_work?.landline),
       jobTitle: str(person.job_title),
       accountId: str(person.organization_id),
     }),
