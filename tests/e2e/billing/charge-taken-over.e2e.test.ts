@@ -101,7 +101,7 @@ describe('one idempotency key, two SDK instances, a POST that reaches the platfo
       (e: unknown) => ({ ok: false as const, error: e }),
     );
     bRelease.open();
-    const settledB = (await resultB) as { billId: string; status: string };
+    const settledB = (await (resultB as Promise<unknown> | null)) as { billId: string; status: string };
     const entry = await h.storage.ledger.get(`charge:${h.tenant}:${charge.idempotencyKey}`);
     const recorded = (entry!.outcome as { billId: string }).billId;
     const bills = await h.sandbox.admin.listBills(group.id);
