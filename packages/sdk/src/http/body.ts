@@ -20,6 +20,9 @@ export class BodyTooLargeError extends Error {
  * `Content-Length` above the limit is refused before reading, and a streamed body is cut
  * off as soon as it passes the limit (the stream is cancelled).
  */
+/** The most a declared `Content-Length` makes `readLimitedBody` allocate before bytes arrive. */
+const INITIAL_BUFFER_MAX = 64 * 1024;
+
 export async function readLimitedBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const header = request.headers.get('content-length');
   const declared = header !== null && /^\d+$/.test(header) ? Number(header) : null;
@@ -31,8 +34,10 @@ export async function readLimitedBody(request: Request, limit: number): Promise<
   const reader = request.body.getReader();
   // Chunks are copied into one growing buffer as they arrive, never kept: a sender of a
   // million one-byte chunks would otherwise make the process hold a million chunk objects
-  // (hundreds of MB for a body within the limit).
-  let buffer = new Uint8Array(Math.min(limit, Math.max(declared ?? 0, 16 * 1024)));
+  // (hundreds of MB for a body within the limit). A declared length is only a claim: trusted
+  // up to 64 KiB, past that memory follows the bytes received (an unauthenticated caller
+  // declaring the limit on many idle connections would otherwise pin it on each).
+  let buffer = new Uint8Array(Math.min(limit, Math.max(Math.min(declared ?? 0, INITIAL_BUFFER_MAX), 16 * 1024)));
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
