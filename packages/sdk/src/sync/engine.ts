@@ -38,7 +38,7 @@ import {
   rawHash,
   valuesAt,
 } from './records.js';
-import { MAX_ID_LENGTH, unstorableRecord, usableId } from './storable.js';
+import { MAX_LOCAL_ID_BYTES, storableText, unstorableRecord, usableLocalId } from './storable.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -719,7 +719,18 @@ export class SyncEngine {
       const fresh = await inbound.local.get(localId, lctx);
       if (fresh !== null) await this.pushRecords(scope, entity, [fresh], signal);
     }
-    const subIds = result && typeof result === 'object' ? result.subIds : undefined;
+    const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
+    if (returned.dropped > 0) {
+      this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
+        tenant: scope.tenant.name,
+        groupId: scope.groupId,
+        entity: entity.name,
+        connecId,
+        localId,
+        dropped: returned.dropped,
+      });
+    }
+    const subIds = returned.subIds;
     const link = this.linkOp(scope, entity, record, connecId, localId, subIds);
     return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds) };
   }
@@ -1088,9 +1099,9 @@ export class SyncEngine {
       if (r instanceof Error) out[p.i] = { kind: 'failed', connecId: p.connecId, error: r };
       else if (!isObject(r) || typeof r.id !== 'string' || r.id === '') {
         out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`) };
-      } else if (!usableId(r.id) || !storableSubIds(r.subIds)) {
+      } else if (!usableLocalId(r.id) || !storableSubIds(r.subIds)) {
         // Storage would refuse the id map (and fail the page with it): this record fails alone.
-        const what = usableId(r.id) ? 'sub-record ids holding a NUL character or an unpaired UTF-16 surrogate, or longer than 255 characters' : unusableIdProblem(r.id);
+        const what = usableLocalId(r.id) ? `sub-record ids holding a NUL character or an unpaired UTF-16 surrogate, or longer than ${MAX_LOCAL_ID_BYTES} bytes` : unusableIdProblem(r.id);
         out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" resolved to ${what}: no record can be keyed by it`) };
       } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
     });
@@ -1772,7 +1783,7 @@ export class SyncEngine {
           resolved.set(location, value === null || value === undefined || value === '' ? null : idArrayOrNull(value));
           continue;
         }
-        if (!usableId(value)) throw new UnusableReferenceError(`${path} (${location}) is ${unusableIdProblem(value)}, which no record can be keyed by`);
+        if (!usableLocalId(value)) throw new UnusableReferenceError(`${path} (${location}) is ${unusableIdProblem(value)}, which no record can be keyed by`);
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, target), { localId: value });
         resolved.set(location, map?.connecId ? [connec(map.connecId), ours(value)] : [ours(value)]);
       }
@@ -2372,7 +2383,7 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
     };
   }
   if (typeof value === 'string' && value !== '') {
-    if (usableId(value)) return { localId: value, error: null };
+    if (usableLocalId(value)) return { localId: value, error: null };
     return { localId: value, error: `localId of entity "${entity}" returned ${unusableIdProblem(value)}: no record can be keyed by it` };
   }
   const scalar = typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
@@ -2464,14 +2475,35 @@ function isPushFailure(error: RecordError | null): boolean {
 /** Whether `subIds` returned by `local.create` (paths to arrays of ids or nulls) can be stored. */
 function storableSubIds(subIds: unknown): boolean {
   if (!isObject(subIds)) return true;
-  return Object.values(subIds).every((ids) => !Array.isArray(ids) || ids.every((id) => id === null || typeof id !== 'string' || id === '' || usableId(id)));
+  return Object.values(subIds).every((ids) => !Array.isArray(ids) || ids.every((id) => id === null || typeof id !== 'string' || id === '' || usableLocalId(id)));
 }
 
-/** What is wrong with a non-empty id storage cannot key (see `usableId`). */
+/** What is wrong with a non-empty local id storage cannot key (see `usableLocalId`). */
 function unusableIdProblem(id: string): string {
-  return id.length > MAX_ID_LENGTH
-    ? `an id longer than ${MAX_ID_LENGTH} characters`
-    : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
+  return storableText(id) ? `an id longer than ${MAX_LOCAL_ID_BYTES} bytes` : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
+}
+
+/**
+ * `subIds` returned by `local.update` with every id storage cannot hold replaced by null (that
+ * sub-record is then not linked back): the update is applied already, so failing the record
+ * would not undo it, and the ids would fail the job that retries a failed link-back.
+ */
+function storableSubIdsOf(subIds: Record<string, (string | null)[]> | undefined): { subIds: Record<string, (string | null)[]> | undefined; dropped: number } {
+  if (subIds === undefined || storableSubIds(subIds)) return { subIds, dropped: 0 };
+  let dropped = 0;
+  const out: Record<string, (string | null)[]> = {};
+  for (const [path, ids] of Object.entries(subIds)) {
+    out[path] = Array.isArray(ids)
+      ? ids.map((id) => {
+          if (typeof id === 'string' && id !== '' && !usableLocalId(id)) {
+            dropped++;
+            return null;
+          }
+          return id;
+        })
+      : ids;
+  }
+  return { subIds: out, dropped };
 }
 
 /** A reference of an outbound payload names a local id storage cannot key: that record fails alone. */

@@ -21,6 +21,18 @@ export function storableText(text: string): boolean {
   return isStorableText(text);
 }
 
+/**
+ * The longest local id (the app's own) in UTF-8 bytes: every adapter stores longer ones, but an
+ * id map's index entry (tenant, group, entity and this id) must stay well inside PostgreSQL's
+ * limit of about 2,700 bytes. Connec! ids keep their tighter `MAX_ID_LENGTH`.
+ */
+export const MAX_LOCAL_ID_BYTES = 1024;
+
+/** Whether a local id (the app's own) can key storage: non-empty, storable, at most `MAX_LOCAL_ID_BYTES`. */
+export function usableLocalId(id: string | null | undefined): id is string {
+  return typeof id === 'string' && id !== '' && storableText(id) && Buffer.byteLength(id, 'utf8') <= MAX_LOCAL_ID_BYTES;
+}
+
 /** Whether an id can key storage: a non-empty, storable string of at most `MAX_ID_LENGTH` characters. */
 export function usableId(id: string | null | undefined): id is string {
   return typeof id === 'string' && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);

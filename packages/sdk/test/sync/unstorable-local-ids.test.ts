@@ -1,8 +1,11 @@
 /**
  * Local ids storage cannot key (an unpaired UTF-16 surrogate, as a user-entered code cut in the
- * middle of an emoji has; or over 255 characters): as a record's own id, as a reference a
- * mapper sends, or as the id `local.create` returns. The record fails alone (a storage call
- * would refuse the id with a StorageError and fail the whole batch or page, retried for ever).
+ * middle of an emoji has; or over 1,024 bytes, past which an id map's index entry nears
+ * PostgreSQL's limit): as a record's own id, as a reference a mapper sends, or as the id
+ * `local.create` returns. The record fails alone (a storage call would refuse the id with a
+ * StorageError and fail the whole batch or page, retried for ever). Sub-record ids returned by
+ * `local.update` are dropped from the link-back instead (the update is applied already).
+ * Long ids within the bound (300 characters) are fine: storage holds them.
  */
 import { describe, expect, it } from 'vitest';
 import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
@@ -42,11 +45,11 @@ describe('a local record whose id storage cannot hold', () => {
       tenant: TENANT,
       groupId: GROUP,
       entity: 'contacts',
-      records: [contact('per-good', 'org-1'), contact('per-bad', 'x'.repeat(300))],
+      records: [contact('per-good', 'org-1'), contact('per-bad', 'x'.repeat(1025)), contact('per-long-ref', 'y'.repeat(300))],
     });
-    expect(results.map((r) => r.status)).toEqual(['pushed', 'failed']);
+    expect(results.map((r) => r.status)).toEqual(['pushed', 'failed', 'pushed']);
     expect(results[1]?.error).toContain('organization_id');
-    expect(results[1]?.error).toContain('longer than 255 characters');
+    expect(results[1]?.error).toContain('longer than 1024 bytes');
   });
 
   it('as the id local.create returns: that record fails alone, the rest of the page is applied', async () => {
@@ -61,5 +64,43 @@ describe('a local record whose id storage cannot hold', () => {
     expect(report.failures.map((f) => f.message).join(' ')).toContain('unpaired UTF-16 surrogate');
     const maps = await h.storage.idMaps.list({ tenant: TENANT, groupId: GROUP, entity: 'companies' }, { limit: 10 });
     expect(maps.map((m) => m.localId)).toEqual(['org-1']);
+  });
+
+  it('a local id of 300 characters is no problem: pushed and linked', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const long = `org-${'x'.repeat(296)}`;
+    const [result] = await h.sync.api.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'companies', records: [{ id: long, name: 'Long Pty', code: null, updatedAt: new Date() }] });
+    expect(result).toMatchObject({ status: 'pushed', error: null });
+    expect((await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'companies' }, { localId: long }))?.connecId).toBeTruthy();
+  });
+
+  it('as a sub-record id local.update returns: dropped from the link-back, the run completes even when the link-back fails', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn: (message: string, fields: Record<string, unknown> = {}) => {
+        if (message.includes('sub-record ids storage cannot hold')) warnings.push(fields);
+      },
+      error() {},
+    };
+    const h = await createHarness({ logger });
+    await provisionGroup(h.storage);
+    const inv = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ description: 'first', quantity: 1 }] });
+    expect((await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP })).entities.invoices).toMatchObject({ created: 1 });
+    const connecId = (inv.id as { id: string; provider: string }[]).find((e) => e.provider === 'connec')!.id;
+    // Another app adds a line; the app gives it an id storage cannot hold, and the link-back fails.
+    const current = h.connec.find(GROUP, 'invoices', connecId)!;
+    h.connec.edit(GROUP, 'invoices', connecId, { lines: [...(current.lines as unknown[]), { description: 'second', quantity: 2 }] });
+    const nextId = h.app.nextId.bind(h.app);
+    h.app.nextId = (prefix: string) => (prefix === 'ln' ? BAD_ID : nextId(prefix));
+    h.connec.rejectOp = (op) => (op.collection === 'invoices' && op.method === 'put' ? { status: 503, error: 'unavailable' } : null);
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP, full: true });
+    expect(report.entities.invoices).toMatchObject({ updated: 1 });
+    // Nothing stored holds the id storage cannot hold (no link-back of it, so no retry of one).
+    const jobs = await h.storage.jobs.claim({ worker: 'probe', limit: 50, leaseMs: 1_000 });
+    expect(jobs.filter((j) => JSON.stringify(j.payload).includes(BAD_ID))).toEqual([]);
+    expect(warnings).toEqual([expect.objectContaining({ entity: 'invoices', dropped: 1 })]);
   });
 });
