@@ -75,7 +75,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const timeout = options.timeoutMs ?? 60_000;
   const op: StorageOperation = 'migrations.apply';
   try {
-    if (provider === 'sqlite') return await serialized(options.prisma, () => migrateSqlite(options.prisma, migrations, timeout));
+    if (provider === 'sqlite') return await serialized(options.prisma, () => withBusyTimeout(options.prisma, timeout, () => migrateSqlite(options.prisma, migrations, timeout)));
     return await applyPending(options.prisma, provider, migrations, timeout, false);
   } catch (err) {
     throw toStorageError(op, err);
@@ -160,6 +160,29 @@ const FOREIGN_KEYS_ATTEMPTS = 3;
  * otherwise cascade to the child rows — and the previous setting is restored afterwards,
  * whatever happened.
  */
+/**
+ * Runs `run` with the connection's SQLite busy timeout raised to at least `timeout`: another
+ * process's run holds the file's write lock, and only the driver's busy handler waits for it
+ * (its own timeout, 5 s by default, would otherwise end the wait long before `timeoutMs`).
+ * The previous value is put back afterwards.
+ */
+async function withBusyTimeout<T>(prisma: PrismaClientLike, timeout: number, run: () => Promise<T>): Promise<T> {
+  const read = rows(await prisma.$queryRawUnsafe('PRAGMA busy_timeout'))[0];
+  const previous = Number(read?.['timeout'] ?? read?.['busy_timeout'] ?? 0);
+  const wanted = Math.max(Number.isFinite(previous) ? previous : 0, Math.min(timeout, 2_147_483_647));
+  if (wanted === previous) return run();
+  await prisma.$queryRawUnsafe(`PRAGMA busy_timeout = ${Math.floor(wanted)}`);
+  try {
+    return await run();
+  } finally {
+    try {
+      await prisma.$queryRawUnsafe(`PRAGMA busy_timeout = ${Math.floor(previous)}`);
+    } catch {
+      // The run's own outcome matters more; the connection keeps the longer wait.
+    }
+  }
+}
+
 async function migrateSqlite(prisma: PrismaClientLike, migrations: Migration[], timeout: number): Promise<MigrateResult> {
   await prisma.$executeRawUnsafe(
     'CREATE TABLE IF NOT EXISTS "maestrano_migrations" ("name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" DATETIME NOT NULL)',
