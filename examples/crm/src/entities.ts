@@ -39,6 +39,20 @@ export function stableId(prefix: string, ctx: LocalContext): string {
   return `${prefix}_${createHash('sha256').update(ctx.idempotencyKey).digest('hex').slice(0, 20)}`;
 }
 
+/**
+ * Inserts a row whose id comes from the idempotency key: an existing row is the earlier
+ * attempt's, kept as it is. One INSERT, not an upsert: Prisma runs an upsert on SQLite as
+ * `BEGIN; SELECT; INSERT`, and a transaction that read before writing fails at once with
+ * SQLITE_BUSY (no busy wait) when another process (a second worker) writes meanwhile.
+ */
+export async function insertOnce(insert: Promise<unknown>): Promise<void> {
+  try {
+    await insert;
+  } catch (error) {
+    if (!(typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002')) throw error;
+  }
+}
+
 async function companyIdOf(prisma: CrmPrisma, ctx: LocalContext): Promise<string> {
   const company = await prisma.company.findUnique({
     where: { tenant_groupId: { tenant: ctx.tenant, groupId: ctx.groupId } },
@@ -74,11 +88,7 @@ export function crmConnector(prisma: CrmPrisma) {
       create: async (data, ctx) => {
         const id = stableId('acc', ctx);
         const companyId = await companyIdOf(prisma, ctx);
-        await prisma.account.upsert({
-          where: { id },
-          create: { id, companyId, name: data.name, industry: data.industry, email: data.email, phone: data.phone },
-          update: {},
-        });
+        await insertOnce(prisma.account.create({ data: { id, companyId, name: data.name, industry: data.industry, email: data.email, phone: data.phone } }));
         return { id };
       },
       // Every lookup is scoped to the company of the group being synced: a row of another
@@ -127,11 +137,7 @@ export function crmConnector(prisma: CrmPrisma) {
       create: async (data, ctx) => {
         const id = stableId('ct', ctx);
         const companyId = await companyIdOf(prisma, ctx);
-        await prisma.contact.upsert({
-          where: { id },
-          create: { id, companyId, ...fields(data) },
-          update: {},
-        });
+        await insertOnce(prisma.contact.create({ data: { id, companyId, ...fields(data) } }));
         return { id };
       },
       update: async (id, data, ctx) => {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { prismaAdapter } from '@org/maestrano-adapter-prisma';
 import { createMaestrano, type Logger, type Maestrano, tenantsFromFile } from '@org/maestrano-sdk';
 import type { Database } from './db.js';
-import { crmConnector } from './entities.js';
+import { crmConnector, insertOnce } from './entities.js';
 import { ssoFailedPage } from './views.js';
 
 export const SESSION_COOKIE = 'crm_sid';
@@ -55,11 +55,11 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       // group's currency, so ad-hoc charges are billed in the subscription's currency.
       createCompany: async (group, ctx) => {
         const currency = group.currency ?? 'AUD';
-        const company = await prisma.company.upsert({
-          where: { tenant_groupId: { tenant: ctx.tenant.name, groupId: group.uid } },
-          create: { id: `co_${randomBytes(8).toString('hex')}`, name: group.name, tenant: ctx.tenant.name, groupId: group.uid, currency },
-          update: {},
-        });
+        // One INSERT, then a read of the row an earlier attempt wrote (see `insertOnce`).
+        await insertOnce(
+          prisma.company.create({ data: { id: `co_${randomBytes(8).toString('hex')}`, name: group.name, tenant: ctx.tenant.name, groupId: group.uid, currency } }),
+        );
+        const company = await prisma.company.findUniqueOrThrow({ where: { tenant_groupId: { tenant: ctx.tenant.name, groupId: group.uid } }, select: { id: true } });
         return { id: company.id };
       },
       // 1.2.2 / 1.2.3. Emails are unique in the CRM (stored lower-cased: `Alice@DoeCorp.com`
@@ -98,11 +98,12 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         return elsewhere === 0 ? user : null;
       },
       addMembership: async (user, company, role) => {
-        await prisma.membership.upsert({
-          where: { userId_companyId: { userId: user.id, companyId: company.id } },
-          create: { userId: user.id, companyId: company.id, role, active: true },
-          update: { role, active: true },
-        });
+        // Single statements (see `insertOnce`): update the membership, or insert it.
+        const { count } = await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { role, active: true } });
+        if (count === 0) {
+          await insertOnce(prisma.membership.create({ data: { userId: user.id, companyId: company.id, role, active: true } }));
+          await prisma.membership.updateMany({ where: { userId: user.id, companyId: company.id }, data: { role, active: true } });
+        }
         await prisma.user.update({ where: { id: user.id }, data: { status: 'active' } });
       },
       // 2.2.1: the group left the marketplace: the company is cancelled and its sessions end
