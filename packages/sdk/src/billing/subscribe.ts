@@ -103,6 +103,13 @@ export function billingGroupFrom(groupId: string, attributes: Record<string, str
   };
 }
 
+/** Whether a ledger intent is a subscription attempt's plan (`RecurringIntent`). */
+function isRecurringIntent(value: unknown): value is RecurringIntent {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<RecurringIntent>;
+  return v.kind === 'recurring' && typeof v.groupId === 'string' && typeof v.priceCents === 'number' && typeof v.description === 'string' && typeof v.period === 'string' && typeof v.frequency === 'number';
+}
+
 export interface RecurringIntent extends JsonObject {
   kind: 'recurring';
   tenant: string;
@@ -205,12 +212,33 @@ export function createSubscriber(deps: SubscribeDeps) {
       billingGroup.timezone ??= platformGroup.timezone || null;
       billingGroup.city ??= platformGroup.city || null;
     }
+    /** Cancels a recurring bill; one cancelled already (by a concurrent attempt) is fine. */
+    const cancelRecurring = async (id: string): Promise<void> => {
+      try {
+        await client.recurringBills.cancel(id);
+      } catch (error) {
+        const current = await client.recurringBills.retrieve(id).catch(() => null);
+        if (current?.status !== 'cancelled') throw error;
+      }
+    };
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
 
     if (returned == null) {
       const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent: null });
-      if (claim.state === 'claimed') await storage.ledger.complete(key, owner, { recurringBillId: null, plan: null });
+      if (claim.state === 'claimed') {
+        // Taken over from an attempt that had a plan (and may have POSTed it): its bill would
+        // be live and recorded nowhere. Cancelled before "no plan" is recorded.
+        const earlier = claim.recovered ? claim.entry.intent : null;
+        if (isRecurringIntent(earlier)) {
+          for (const bill of await client.recurringBills.list({ groupId })) {
+            if (!matchesPlan(bill, earlier)) continue;
+            await cancelRecurring(bill.id);
+            logger.warn('billing: recurring bill of an earlier attempt cancelled (the plan is now none)', { tenant, groupId, recurringBillId: bill.id });
+          }
+        }
+        await storage.ledger.complete(key, owner, { recurringBillId: null, plan: null });
+      }
       return { status: 'no_plan' };
     }
     const planResult = parsePlan(returned);
@@ -282,22 +310,25 @@ export function createSubscriber(deps: SubscribeDeps) {
      * key's answer is what the new owner recorded (this bill is then a twin its duplicate
      * check cancels), or, not recorded yet, a deferral.
      */
-    const recordBill = async (
-      bill: RecurringBill,
-      status: 'reconciled' | 'subscribed',
-    ): Promise<{ status: 'subscribed' | 'reconciled' | 'already_subscribed'; recurringBillId: string | null }> => {
+    const recordBill = async (bill: RecurringBill, status: 'reconciled' | 'subscribed'): Promise<SubscribeOutcome> => {
       if (await storage.ledger.complete(key, owner, { recurringBillId: bill.id, startDate: intent.startDate })) return { status, recurringBillId: bill.id };
       const entry = await storage.ledger.get(key);
       const recordedId = entry?.status === 'done' ? billIdOf(entry.outcome) : null;
       logger.warn('billing: subscription claim taken over', { tenant, groupId, recurringBillId: bill.id, recordedRecurringBillId: recordedId });
       if (recordedId === bill.id) return { status, recurringBillId: bill.id };
+      if (entry?.status === 'done' && recordedId === null) {
+        // The new owner found no plan and recorded none: no duplicate check covers this bill.
+        await cancelRecurring(bill.id);
+        logger.warn('billing: recurring bill cancelled (the plan is now none)', { tenant, groupId, recurringBillId: bill.id });
+        return { status: 'no_plan' };
+      }
       if (entry?.status === 'done') return { status: 'already_subscribed', recurringBillId: recordedId };
       throw new JobDeferral(`subscription of group ${groupId} is being recorded by another worker`, { retryInMs: 1_000 });
     };
     const adopt = async (status: 'reconciled', bill: RecurringBill): Promise<SubscribeOutcome> => {
       await scheduleDuplicateCheck(bill.id);
       const outcome = await recordBill(bill, status);
-      logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: outcome.recurringBillId });
+      logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: 'recurringBillId' in outcome ? outcome.recurringBillId : null });
       return outcome;
     };
     const findExisting = async (): Promise<RecurringBill | null> => {
