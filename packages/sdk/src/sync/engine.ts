@@ -1227,9 +1227,17 @@ export class SyncEngine {
       return;
     }
     if (!scope) {
-      this.counters.skippedOther += indexes.length;
       this.deps.logger.info('sync: records for an unknown or cancelled group ignored', { tenant: tenantName, groupId, records: indexes.length });
-      for (const i of indexes) results[i] = { done: true };
+      for (const i of indexes) {
+        // Counted and reported as skipped (`unknown_group`), like every other skip.
+        this.counters.skippedOther++;
+        const payload = (items[i] as { payload: Partial<RecordJobPayload> }).payload;
+        const connecId = payload.record ? connecIdOf(payload.record.id) : (payload.fetchId ?? null);
+        if (connecId !== null) {
+          this.deps.emit({ type: 'record.skipped', tenant: tenantName, groupId, entity: payload.entity ?? '', connecId, reason: 'unknown_group' });
+        }
+        results[i] = { done: true };
+      }
       return;
     }
     const records = new Map<number, ConnecRecord>();
@@ -2127,7 +2135,12 @@ export class SyncEngine {
           await tail();
           await previous;
           await this.deps.storage.cursors.advance(key, fetchedTo, { total, startedAt: began.toISOString() }, last);
-          options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
+          // Observability never breaks syncing: a throwing progress callback is logged, not fatal.
+          try {
+            options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
+          } catch (error) {
+            this.deps.logger.warn('sync: onProgress threw; ignored', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, error: errorInfo(error).message });
+          }
           this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
           const now = this.deps.clock().getTime();
           if (last || now - loggedAt >= PROGRESS_LOG_MS) {
@@ -2188,6 +2201,14 @@ export class SyncEngine {
           break;
         case 'parked':
         case 'busy':
+          if (outcome.kind === 'parked') {
+            // As for a parked notification: counted and reported (a busy record is not parked).
+            const first = outcome.missing[0];
+            this.counters.parked++;
+            if (first) {
+              this.deps.emit({ type: 'record.parked', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
+            }
+          }
           deferred.push({
             job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, outcome.connecId),
             connecId: outcome.connecId,
