@@ -7,7 +7,8 @@ import type { StorageAdapter } from '../storage/adapter.js';
 
 /** What a duplicate check looks at: the recorded bill of one subscription or one charge. */
 export type DuplicateCheckTarget =
-  | { kind: 'recurring'; tenant: string; groupId: string; billId: string }
+  /** `billId` null: the group's subscription was recorded as "no plan" over a taken-over attempt that had one. */
+  | { kind: 'recurring'; tenant: string; groupId: string; billId: string | null }
   | { kind: 'charge'; tenant: string; groupId: string; idempotencyKey: string; billId: string };
 
 /**
@@ -25,7 +26,7 @@ export async function scheduleDuplicateCheckJob(
     tenant: target.tenant,
     groupId: target.groupId,
     payload: { ...target },
-    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.billId}`,
+    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.billId ?? `no-plan:${target.groupId}`}`,
     runAt: new Date(now.getTime() + delayMs),
   });
 }

@@ -30,7 +30,7 @@ import { BillingError } from '../errors/index.js';
 import { accountOrDefer, billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
 
 const PayloadSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('recurring'), tenant: z.string().min(1), groupId: z.string().min(1), billId: z.string().min(1) }),
+  z.object({ kind: z.literal('recurring'), tenant: z.string().min(1), groupId: z.string().min(1), billId: z.string().min(1).nullable() }),
   z.object({
     kind: z.literal('charge'),
     tenant: z.string().min(1),
@@ -73,6 +73,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       const recorded = bills.find((b) => b.id === target.billId);
       const starts = new Set([Date.parse(intent.startDate), recorded?.startDate?.getTime()].filter((t): t is number => t !== undefined && !Number.isNaN(t)));
       const sentByAnAttempt = (start: Date | null | undefined): boolean => !!start && starts.has(start.getTime());
+      // With "no plan" recorded (`billId` null), every bill an attempt sent is a twin.
       const twins = bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent) && sentByAnAttempt(b.startDate));
       for (const twin of twins) {
         await client.recurringBills.cancel(twin.id);

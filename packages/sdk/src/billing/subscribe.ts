@@ -226,9 +226,18 @@ export function createSubscriber(deps: SubscribeDeps) {
 
     if (returned == null) {
       const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent: null });
+      // Another attempt holds the key (a failed earlier run of this job among them): not done
+      // until it is recorded; retried once that claim can be taken over.
+      if (claim.state === 'pending') {
+        const expires = claim.entry.claimExpiresAt?.getTime() ?? deps.clock().getTime();
+        throw new JobDeferral(`subscription of group ${groupId} is being set up by another worker`, {
+          retryInMs: Math.max(1_000, expires - deps.clock().getTime() + 100),
+        });
+      }
       if (claim.state === 'claimed') {
         // Taken over from an attempt that had a plan (and may have POSTed it): its bill would
-        // be live and recorded nowhere. Cancelled before "no plan" is recorded.
+        // be live and recorded nowhere. Cancelled before "no plan" is recorded, and checked
+        // for again later (its POST may still land), as after a takeover with a plan.
         const earlier = claim.recovered ? claim.entry.intent : null;
         if (isRecurringIntent(earlier)) {
           for (const bill of await client.recurringBills.list({ groupId })) {
@@ -236,6 +245,7 @@ export function createSubscriber(deps: SubscribeDeps) {
             await cancelRecurring(bill.id);
             logger.warn('billing: recurring bill of an earlier attempt cancelled (the plan is now none)', { tenant, groupId, recurringBillId: bill.id });
           }
+          await scheduleDuplicateCheckJob(storage, { kind: 'recurring', tenant, groupId, billId: null }, deps.clock(), config.duplicateCheckDelayMs);
         }
         await storage.ledger.complete(key, owner, { recurringBillId: null, plan: null });
       }
