@@ -1160,7 +1160,12 @@ export class SyncEngine {
   }
 
   /** Sends link-back ops in batches; returns the indexes of failed ops with their errors. */
-  async sendLinks(scope: GroupScope, ops: BatchOp[], signal?: AbortSignal): Promise<Map<number, string>> {
+  async sendLinks(
+    scope: GroupScope,
+    ops: BatchOp[],
+    signal?: AbortSignal,
+    onApplied?: (index: number, answered: ConnecRecord | null) => void,
+  ): Promise<Map<number, string>> {
     const failed = new Map<number, string>();
     const size = this.deps.options.batchSize;
     const starts: number[] = [];
@@ -1171,8 +1176,10 @@ export class SyncEngine {
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
       chunk.forEach((_op, i) => {
         const r = results[i];
-        if (r && r.status !== null && r.status >= 200 && r.status < 300) this.counters.linked++;
-        else failed.set(start + i, r ? (r.error ?? (r.status === null ? 'no answer' : `HTTP ${r.status}`)) : 'no result for op');
+        if (r && r.status !== null && r.status >= 200 && r.status < 300) {
+          this.counters.linked++;
+          onApplied?.(start + i, r.record);
+        } else failed.set(start + i, r ? (r.error ?? (r.status === null ? 'no answer' : `HTTP ${r.status}`)) : 'no result for op');
       });
     });
     return failed;
@@ -2003,15 +2010,27 @@ export class SyncEngine {
         throw new SyncError(`Connec! answered "${entity.connec}" records older than the updated_at filter; polling cannot page them`);
       }
       if (fresh.length === 0) {
+        // Versions this run read or wrote (its link-backs' answers): the cursor still moves past them.
+        if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
         if (!hasMorePages(page, top)) break;
         // A whole page of versions already applied at one instant: step over it.
         stepOver += page.records.length;
         continue;
       }
       stepOver = 0;
-      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal });
+      // A record this run links back is answered with a new `updated_at` (our link-back's
+      // version), which a later page lists again: when that version holds the content applied
+      // (no other app's edit in between), it is taken as read too, so it is neither applied
+      // again nor counted twice. One that holds another change is read and applied.
+      const linked = new Map<string, number>();
+      const onLinked = (connecId: string, answered: ConnecRecord | null, appliedRecord: ConnecRecord) => {
+        const stamp = answered ? stampOf(answered) : null;
+        if (answered && stamp !== null && contentHash(answered) === contentHash(appliedRecord)) linked.set(connecId, stamp);
+      };
+      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal, onLinked });
       await tail();
       for (const r of fresh) applied.set(keyOf(r), stampKey(r));
+      for (const [connecId, stamp] of linked) applied.set(connecId, stamp);
       if (last !== null && (newest === null || last > newest.getTime())) newest = new Date(last);
       if (!hasMorePages(page, top) || last === null) break;
       if (last > lower.getTime()) {
@@ -2178,7 +2197,12 @@ export class SyncEngine {
     records: ConnecRecord[],
     report: EntityReport,
     failures: RecordFailure[],
-    options: { full?: boolean; signal?: AbortSignal | undefined },
+    options: {
+      full?: boolean;
+      signal?: AbortSignal | undefined;
+      /** Each record whose link-back Connec! applied: the version it answered, and the one applied. */
+      onLinked?: (connecId: string, answered: ConnecRecord | null, applied: ConnecRecord) => void;
+    },
   ): Promise<() => Promise<void>> {
     report.fetched += records.length;
     const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
@@ -2247,6 +2271,10 @@ export class SyncEngine {
         scope,
         links.map((l) => l.op),
         options.signal,
+        options.onLinked ? (index, answered) => {
+          const link = links[index];
+          if (link) options.onLinked?.(link.connecId, answered, link.record);
+        } : undefined,
       );
       for (const [index, message] of failedLinks) {
         const link = links[index];

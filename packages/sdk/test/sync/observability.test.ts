@@ -75,3 +75,25 @@ describe('the importGroup progress callback is observability too', () => {
     expect({ outcome: result.ok ? result.report.status : result.error, items: h.app.items.size }).toEqual({ outcome: 'complete', items: 4 });
   });
 });
+
+describe('a poll counts each changed record once', () => {
+  it('records a poll created and linked back on an earlier page are not read again nor reported skipped', async () => {
+    const h = await createHarness({ sync: { pageSize: 2 } });
+    await provisionGroup(h.storage);
+    await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    const events: SyncEvent[] = [];
+    h.sync.api.on((e) => events.push(e));
+    // Four items created in Connec! after the import (by another app).
+    h.connec.setClock(new Date(Date.now() + 60_000).toISOString());
+    for (let i = 0; i < 4; i++) h.connec.seed(GROUP, 'items', { name: `Item ${i}` }, `it${i}`);
+
+    const report = await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+
+    expect(h.app.items.size).toBe(4);
+    expect(h.app.writes).toEqual({ create: 4, update: 0 });
+    // Four records changed in Connec!: four created, nothing skipped.
+    expect(report.entities.items).toMatchObject({ fetched: 4, created: 4, updated: 0, skipped: 0, linked: 4 });
+    expect(events.filter((e) => e.type === 'record.skipped')).toEqual([]);
+    expect(h.sync.api.counters()).toMatchObject({ created: 4, skippedReplay: 0 });
+  });
+});
