@@ -38,7 +38,8 @@ import {
   rawHash,
   valuesAt,
 } from './records.js';
-import { MAX_LOCAL_ID_BYTES, storableText, unstorableRecord, usableLocalId } from './storable.js';
+import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
+import { isStorableText } from '../storage/validation.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -2529,7 +2530,7 @@ function storableSubIds(subIds: unknown): boolean {
 
 /** What is wrong with a non-empty local id storage cannot key (see `usableLocalId`). */
 function unusableIdProblem(id: string): string {
-  return storableText(id) ? `an id longer than ${MAX_LOCAL_ID_BYTES} bytes` : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
+  return isStorableText(id) ? `an id longer than ${MAX_LOCAL_ID_BYTES} bytes` : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
 }
 
 /**

@@ -31,7 +31,8 @@ import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from '
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
 import { connecIdOf, isObject, rawHash } from './records.js';
-import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, storableText, usableId } from './storable.js';
+import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
+import { isStorableText } from '../storage/validation.js';
 
 export interface SyncModuleConfig extends SyncOptions {
   /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
@@ -374,7 +375,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // NUL characters and unpaired surrogates cannot be stored (PostgreSQL text/jsonb refuse
     // them): a 400, not a 503 that Connec! would retry forever.
     for (const [index, entry] of parsed.entries.entries()) {
-      const problem = storableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
+      const problem = isStorableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
       if (problem !== null) {
         const message = recordProblemMessage(problem);
         const issues = [{ path: `${entry.collection}/${index}`, message }];

@@ -16,11 +16,6 @@ export const MAX_ID_LENGTH = 255;
 /** Connec! records nest a few levels (lines > linked transactions > id arrays); far below this. */
 export const MAX_RECORD_DEPTH = 64;
 
-/** False for text no adapter stores: a NUL character or an unpaired UTF-16 surrogate. */
-export function storableText(text: string): boolean {
-  return isStorableText(text);
-}
-
 /**
  * The longest local id (the app's own) in UTF-8 bytes: every adapter stores longer ones, but an
  * id map's index entry (tenant, group, entity and this id) must stay well inside PostgreSQL's
@@ -30,12 +25,12 @@ export const MAX_LOCAL_ID_BYTES = 1024;
 
 /** Whether a local id (the app's own) can key storage: non-empty, storable, at most `MAX_LOCAL_ID_BYTES`. */
 export function usableLocalId(id: string | null | undefined): id is string {
-  return typeof id === 'string' && id !== '' && storableText(id) && Buffer.byteLength(id, 'utf8') <= MAX_LOCAL_ID_BYTES;
+  return typeof id === 'string' && id !== '' && isStorableText(id) && Buffer.byteLength(id, 'utf8') <= MAX_LOCAL_ID_BYTES;
 }
 
 /** Whether an id can key storage: a non-empty, storable string of at most `MAX_ID_LENGTH` characters. */
 export function usableId(id: string | null | undefined): id is string {
-  return typeof id === 'string' && id !== '' && id.length <= MAX_ID_LENGTH && storableText(id);
+  return typeof id === 'string' && id !== '' && id.length <= MAX_ID_LENGTH && isStorableText(id);
 }
 
 /** Why a record cannot be taken in: nested deeper than `max` levels, or a NUL in a key or string (iterative: no recursion on client input). */
@@ -44,7 +39,7 @@ export function recordProblem(value: unknown, max: number = MAX_RECORD_DEPTH): '
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
     if (typeof node === 'string') {
-      if (!storableText(node)) return 'nul';
+      if (!isStorableText(node)) return 'nul';
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
@@ -53,7 +48,7 @@ export function recordProblem(value: unknown, max: number = MAX_RECORD_DEPTH): '
       for (const child of node) stack.push([child, depth + 1]);
     } else {
       for (const [key, child] of Object.entries(node)) {
-        if (!storableText(key)) return 'nul';
+        if (!isStorableText(key)) return 'nul';
         stack.push([child, depth + 1]);
       }
     }

@@ -1,9 +1,12 @@
 // A subscription job that takes over a claim whose attempt had a plan, on a run where
-// onCompanyCreated returns none: a cancel of the earlier attempt's bill that fails once does
-// not end the job "done" with the bill live and the key claimed for good (the job is deferred
-// until the claim can be taken over, then cancels again), and that attempt's POST landing
-// after "no plan" was recorded is checked for later and cancelled (docs/billing.md, "Late
-// duplicates").
+// onCompanyCreated returns none. The retry records "no plan"; the earlier attempt's recurring
+// bill must not stay live and unrecorded (the company billed every month although the ledger
+// says it has no subscription): the late owner cancels it when it finds "no plan" recorded, a
+// retry that takes over a claim with a plan's intent cancels a bill matching it before
+// recording, a cancel that fails once does not end the job "done" with the bill live and the
+// key claimed for good (the job is deferred until the claim can be taken over, then cancels
+// again), and that attempt's POST landing after "no plan" was recorded is checked for later
+// and cancelled (docs/billing.md, "Late duplicates").
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAccountModule, type SubscriptionPlan, subscriptionLedgerKey } from '../../src/billing/index.js';
 import { type CompanyCreatedPayload, JobTypes } from '../../src/core/types.js';
@@ -111,5 +114,65 @@ describe('billing.subscribe: a failed cancel in the no-plan paths', () => {
     const entry = await storage.ledger.get(key);
     // Expected: the ledger says "no subscription", so no recurring bill of the company stays live.
     expect({ outcome: entry?.outcome, live: live() }).toEqual({ outcome: { recurringBillId: null, plan: null }, live: [] });
+  });
+});
+
+describe('billing.subscribe: claim taken over by a retry that found no plan', () => {
+  it('leaves no live recurring bill that the ledger does not record', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const inner = storage;
+    const key = subscriptionLedgerKey(TENANT, 'cld-1');
+    const retry = moduleWith(null, inner);
+    let retryOutcome: unknown;
+    // This call's claim lapses right after its POST (a stalled process); a retry of the job takes
+    // the key over, and onCompanyCreated now returns no plan.
+    const stalled: StorageAdapter = {
+      ...inner,
+      ledger: {
+        ...inner.ledger,
+        complete: async (k, owner, outcome) => {
+          if (k === key && retryOutcome === undefined) {
+            clock.advance(31_000);
+            retryOutcome = await retry.mod.billing.subscribe(payload);
+          }
+          return inner.ledger.complete(k, owner, outcome);
+        },
+      },
+    };
+    const first = moduleWith(basePlan, stalled);
+    const outcome = await first.mod.billing.subscribe(payload);
+    expect(retryOutcome).toEqual({ status: 'no_plan' });
+    const ours = [...api.recurringBills.values()];
+    expect(ours).toHaveLength(1);
+    // Any duplicate check scheduled meanwhile runs.
+    clock.advance(120_000);
+    await createWorker(first.runtime, first.mod.contribution.jobs ?? {}).drain({ pollIntervalMs: 5 });
+    const entry = await inner.ledger.get(key);
+    const active = [...api.recurringBills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id);
+    const recorded = (entry?.outcome as { recurringBillId?: string | null } | null)?.recurringBillId ?? null;
+    // Expected: every active recurring bill of the company is the recorded one (none here).
+    expect({ outcome, active, recorded }).toEqual({ outcome: expect.anything(), active: recorded === null ? [] : [recorded], recorded });
+  });
+
+  it('the retry itself cancels a matching bill of the attempt it took over (that attempt never records)', async () => {
+    await provisionGroup(storage, TENANT, 'cld-1');
+    const key = subscriptionLedgerKey(TENANT, 'cld-1');
+    // The first attempt POSTs its bill, then its process dies before recording anything.
+    const dying: StorageAdapter = {
+      ...storage,
+      ledger: {
+        ...storage.ledger,
+        complete: async (k, owner, outcome) => {
+          if (k === key) throw new Error('process killed');
+          return storage.ledger.complete(k, owner, outcome);
+        },
+      },
+    };
+    await moduleWith(basePlan, dying).mod.billing.subscribe(payload).catch(() => undefined);
+    expect([...api.recurringBills.values()].filter((b) => b.status !== 'cancelled')).toHaveLength(1);
+    clock.advance(31_000);
+    expect(await moduleWith(null, storage).mod.billing.subscribe(payload)).toEqual({ status: 'no_plan' });
+    expect([...api.recurringBills.values()].filter((b) => b.status !== 'cancelled')).toEqual([]);
+    expect((await storage.ledger.get(key))?.outcome).toEqual({ recurringBillId: null, plan: null });
   });
 });
