@@ -1,5 +1,6 @@
 import type { Logger, LogLevel } from '../core/types.js';
 import { redactByKey } from './redact.js';
+import { callObserver } from '../internal/observer.js';
 
 /** Redacted wherever they appear in a field name (`apiKey`, `x-session-id`, `dbPwd`, `bearerToken`, …). */
 const SENSITIVE = /key|secret|password|passwd|passphrase|pwd|token|authorization|bearer|cookie|session|saml|signature|credential/i;
@@ -50,10 +51,13 @@ export function redactFields(fields: Record<string, unknown>): Record<string, un
 /** Wraps a logger so that no secret-looking field reaches it, and a throwing logger never breaks a request. */
 export function redactingLogger(inner: Logger): Logger {
   const call = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    // A broken logger (one that throws, or an async one that rejects) must not turn a handled
+    // request into a failure, nor end the process with an unhandled rejection.
     try {
-      inner[level](message, fields ? redactFields(fields) : undefined);
+      const redacted = fields ? redactFields(fields) : undefined;
+      callObserver((m: string, f: Record<string, unknown> | undefined) => inner[level](m, f), [message, redacted]);
     } catch {
-      // A broken logger must not turn a handled request into a failure.
+      // Redaction itself failed (a hostile getter): the line is dropped, the request goes on.
     }
   };
   return {

@@ -40,6 +40,7 @@ import {
 } from './records.js';
 import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
+import { callObserver } from '../internal/observer.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -2155,12 +2156,10 @@ export class SyncEngine {
           await tail();
           await previous;
           await this.deps.storage.cursors.advance(key, fetchedTo, { total, startedAt: began.toISOString() }, last);
-          // Observability never breaks syncing: a throwing progress callback is logged, not fatal.
-          try {
-            options.onProgress?.({ entity: entity.name, done: fetchedTo, total });
-          } catch (error) {
-            this.deps.logger.warn('sync: onProgress threw; ignored', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, error: errorInfo(error).message });
-          }
+          // Observability never breaks syncing: a throwing (or rejecting) progress callback is logged, not fatal.
+          callObserver(options.onProgress, [{ entity: entity.name, done: fetchedTo, total }], (error) =>
+            this.deps.logger.warn('sync: onProgress failed; ignored', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, error: errorInfo(error).message }),
+          );
           this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: fetchedTo, total });
           const now = this.deps.clock().getTime();
           if (last || now - loggedAt >= PROGRESS_LOG_MS) {

@@ -33,6 +33,7 @@ import { createGroupPurge, type GroupPurgeResult } from './purge.js';
 import { connecIdOf, isObject, rawHash } from './records.js';
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
+import { callObserver } from '../internal/observer.js';
 
 export interface SyncModuleConfig extends SyncOptions {
   /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
@@ -318,14 +319,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     });
   const listeners = new Set<(event: SyncEvent) => void>();
   const emit = (event: SyncEvent) => {
-    for (const listener of [options.onEvent, ...listeners]) {
-      if (!listener) continue;
-      try {
-        listener(event);
-      } catch {
-        // Observability never breaks syncing.
-      }
-    }
+    // Observability never breaks syncing: a throwing or rejecting listener is ignored.
+    for (const listener of [options.onEvent, ...listeners]) callObserver(listener, [event]);
   };
   const definition: ConnectorDefinition =
     connector ??

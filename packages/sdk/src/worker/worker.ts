@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, PermanentJobError, type Runtime } from '../core/types.js';
 import { ConfigError, isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
+import { callObserver } from '../internal/observer.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
@@ -275,13 +276,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const batchSize = Math.max(1, Math.min(1_000, Math.floor(options.batchSize ?? DEFAULTS.batchSize)));
     const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
     const signal = options.signal;
-    const emit = (event: WorkerEvent) => {
-      try {
-        options.onEvent?.(event);
-      } catch {
-        // Observability must never break processing.
-      }
-    };
+    // Observability must never break processing: a throwing or rejecting onEvent is ignored.
+    const emit = (event: WorkerEvent) => callObserver(options.onEvent, [event]);
     const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0, released: 0 };
     const inFlight = new Set<Promise<void>>();
     /** Handler calls in flight (a batch is one). */
