@@ -118,6 +118,8 @@ interface EntityCommon<C extends ConnecRecord, K extends string, N extends strin
   /**
    * Paths of sub-record arrays whose elements carry their own Connec! id arrays (`lines`).
    * Inbound, each element's `id` is replaced by the app's sub-record id or null (new line).
+   * Outbound, an element's `id` returned by `toConnec` as a string (your sub-record id) is
+   * folded into an id array, so Connec! keeps it.
    */
   subRecords?: readonly string[];
   /** Only records passing this predicate belong to the entity (two entities on one collection). */

@@ -526,6 +526,21 @@ export class SyncEngine {
   }
 
   /** The link-back op adding our ids (record and sub-records) to Connec!'s id arrays, or null when present. */
+  /**
+   * Pushes the version that won a conflict (the app's, or a merge of both). True when Connec!
+   * holds it now (pushed, or already equal), false when the group's settings skip the push;
+   * a failed push throws, so the inbound attempt fails and is retried.
+   */
+  private async pushWinner(scope: GroupScope, entity: AnyEntity, record: unknown, signal: AbortSignal | undefined, why: 'local_wins' | 'merge'): Promise<boolean> {
+    const [result] = await this.pushRecords(scope, entity, [record], signal);
+    if (!result || result.status === 'pushed' || result.status === 'unchanged') return true;
+    if (result.status === 'skipped') return false;
+    const what = why === 'merge' ? 'the merged version' : 'the local version that won the conflict';
+    // The push's own code (`http_503`, …) is what the failed attempt records on the map: a later
+    // push of the same content is then sent again (`isPushFailure`), not answered `unchanged`.
+    throw new WinnerPushError(`Pushing ${what} of ${entity.name} ${result.localId} to Connec! failed: ${result.error ?? 'no answer'}`, result.code ?? PUSH_FAILED);
+  }
+
   private linkOp(
     scope: GroupScope,
     entity: AnyEntity,
@@ -671,10 +686,14 @@ export class SyncEngine {
         this.deps.emit({ type: 'conflict', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
         this.deps.logger.info('sync: conflict resolved', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, winner });
         if (winner === 'local') {
-          // Not in sync until the local version is pushed (`pushRecords` sets `syncedAt`): if
-          // the push fails, the next inbound version is a conflict again.
+          // The local version is pushed first, and Connec!'s losing version marked handled only
+          // then: marked first, a push that failed (or met a storage outage) left a retry that
+          // saw a replay and never sent the winning version. A failed push fails the attempt
+          // (retried with backoff, then dead-lettered and listed).
+          await this.pushWinner(scope, entity, current, signal, 'local_wins');
+          // Not in sync unless the push said so (`pushRecords` sets `syncedAt`): a push the
+          // group's settings skip leaves the next inbound version a conflict again.
           await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
-          await this.pushRecords(scope, entity, [current], signal);
           return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
         }
         if (winner === 'merged') {
@@ -692,9 +711,32 @@ export class SyncEngine {
       this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
     }
+    // A merge that differs from Connec!'s version is pushed back before the version is marked
+    // applied: marked first, a push that failed (or a storage outage during it) left a retry
+    // that saw a replay, and the merge never reached Connec!. A failed push fails the attempt.
+    let pushedBack = false;
+    if (pushBack && inbound.local.get) {
+      // The app's record as it now stands (the merge result, as stored).
+      const fresh = await inbound.local.get(localId, lctx);
+      if (fresh !== null) pushedBack = await this.pushWinner(scope, entity, fresh, signal, 'merge');
+    }
+    // Both sides now hold this version: it replaces our last push as the content they agree on.
+    // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
+    // local edit back to it look 'unchanged' (never pushed). Written before `markApplied`: an
+    // outage between the two leaves the version unapplied, and the retry writes both again
+    // (after it, the retry saw a replay and the old hash stayed for good). A merge pushed back
+    // wrote its own hash with the push.
+    if (!pushedBack) {
+      const patch: IdMapPatch = {};
+      if (map.lastError) patch.lastError = null;
+      if (pushBack) agreed = null;
+      if (map.lastPushedHash !== agreed) patch.lastPushedHash = agreed;
+      if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
+    }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
-    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack });
-    if (!applied && updatedAt !== null) {
+    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack || pushedBack });
+    // A merge pushed back is the newer version itself (its answer's `updated_at` is recorded).
+    if (!applied && updatedAt !== null && !pushedBack) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
       // app landed meanwhile), and this older one may have landed last. The map must not claim
       // the newer version: it goes back to this one (the hash cleared) so the newer version,
@@ -705,22 +747,9 @@ export class SyncEngine {
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
-    // Both sides now hold this version: it replaces our last push as the content they agree on.
-    // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
-    // local edit back to it look 'unchanged' (never pushed).
-    const patch: IdMapPatch = {};
-    if (map.lastError) patch.lastError = null;
-    if (pushBack) agreed = null;
-    if (map.lastPushedHash !== agreed) patch.lastPushedHash = agreed;
-    if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
     this.counters.updated++;
     this.counters.applied++;
     this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
-    if (pushBack && inbound.local.get) {
-      // Push the app's record as it now stands (the merge result, as stored).
-      const fresh = await inbound.local.get(localId, lctx);
-      if (fresh !== null) await this.pushRecords(scope, entity, [fresh], signal);
-    }
     const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
     if (returned.dropped > 0) {
       this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
@@ -1013,9 +1042,16 @@ export class SyncEngine {
         }
       });
       if (created.size === 0) return [];
-      // Wake the jobs parked on the new records while the locks are released.
+      // Wake the jobs parked on the new records while the locks are released. Best effort:
+      // parked jobs run again on their own backoff (`parkRetryMs`), and a failed wake-up must not
+      // fail records already written (their retry is a replay that has lost the sub-record ids
+      // the app returned, which only the link-back below carries).
+      const wakeKeys = [...created].map((c) => refWaitKey(scope.tenant.name, scope.groupId, entity.name, c));
       await Promise.all([
-        this.deps.storage.jobs.wakeMany([...created].map((c) => refWaitKey(scope.tenant.name, scope.groupId, entity.name, c))),
+        this.deps.storage.jobs.wakeMany(wakeKeys).catch((error: unknown) => {
+          this.deps.logger.warn('sync: waking records parked on new records failed; they retry on their own', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, count: wakeKeys.length, error: errorInfo(error).message });
+          return 0;
+        }),
         release(),
       ]);
       return locked.filter((i) => {
@@ -1806,6 +1842,17 @@ export class SyncEngine {
       }
       out = mapAt(out, path, (value, location) => (resolved.has(location) ? resolved.get(location) : value));
     }
+    // Sub-record ids (invoice lines) as `toConnec` gives them, our ids as strings, become id
+    // arrays too, as for the record itself (PROTOCOL §6.6: `lines/id`): sent as strings, Connec!
+    // kept none of them, and the next version brought every pushed line back with `id: null`
+    // (a new line to the app).
+    for (const path of entity.subRecords) {
+      out = mapAt(out, `${path}/id`, (value, location) => {
+        if (typeof value !== 'string' || value === '') return value;
+        if (!usableLocalId(value)) throw new UnusableReferenceError(`${path}/id (${location}) is ${unusableIdProblem(value)}, which no sub-record can be keyed by`);
+        return [ours(value)];
+      });
+    }
     return out;
   }
 
@@ -2343,6 +2390,17 @@ const PUSH_RECOVERY_MAX_PAGES = 50;
  * be asked for on every retry. 60 s.
  */
 export const FETCH_AGAIN_AFTER_MS = 60_000;
+
+/** The push of a version that won a conflict failed: the inbound attempt fails with the push's code. */
+class WinnerPushError extends Error {
+  /** The push's failure code (`http_503`, `push_failed`, …), recorded as the attempt's. */
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'WinnerPushError';
+    this.code = code;
+  }
+}
 
 /** `staleness`: same `updated_at` as last applied, other content (see there). */
 const SAME_INSTANT = 'same_instant' as const;

@@ -108,7 +108,7 @@ describe('conflicts after a failure (CONNECTORS §F8)', () => {
     expect(await h.storage.idMaps.find(scope, { localId })).toMatchObject({ lastError: null, syncedAt: at('2016-10-04T10:05:00Z') });
   });
 
-  it('local-wins: when pushing the winning local version fails, the next inbound version is still a conflict', async () => {
+  it('local-wins: when pushing the winning local version fails, the attempt fails and its retry pushes it', async () => {
     const { h, localId, setNow, incoming } = await syncedThenEditedLocally({ contactConflict: 'local-wins' });
     setNow('2016-10-04T10:05:00Z');
     h.connec.rejectOp = (op) => (op.id === 'p9' ? { status: 503, error: 'Service Unavailable' } : null);
@@ -116,15 +116,21 @@ describe('conflicts after a failure (CONNECTORS §F8)', () => {
     await h.drain();
     expect(h.app.contacts.get(localId)?.jobTitle).toBe('VP Eng');
     expect(h.sync.api.counters().conflicts).toBe(1);
-    // The inbound version was acknowledged, not synced: syncedAt stays at the last real sync.
+    // The winning version was not pushed, so Connec!'s version is not marked handled: the
+    // attempt failed with the push's code and is retried (syncedAt stays at the last real sync).
     expect(await h.storage.idMaps.find(scope, { localId })).toMatchObject({
-      lastAppliedAt: at('2016-10-04T10:04:00Z'),
+      lastAppliedAt: at('2016-10-04T09:00:00Z'),
       lastError: { code: 'http_503' },
       syncedAt: at('2016-10-04T09:00:00Z'),
     });
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
 
+    // Connec! is back; a later edit made there meanwhile (10:06) is delivered too. The retry
+    // pushes the winning local version (stamped 10:07 by Connec!), and the 10:06 version,
+    // older than what Connec! now holds, changes nothing.
     h.connec.rejectOp = null;
     setNow('2016-10-04T10:07:00Z');
+    h.connec.setClock('2016-10-04T10:07:00Z');
     await h.notify({ people: [{ ...incoming('2016-10-04T10:06:00Z'), job_title: 'CEO' }] });
     await h.drain();
     expect(h.app.contacts.get(localId)?.jobTitle).toBe('VP Eng');

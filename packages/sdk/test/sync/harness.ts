@@ -242,6 +242,9 @@ export function buildConnector(app: LocalApp, options: HarnessOptions = {}) {
     }),
     local: {
       create: async (data, ctx) => {
+        const had = app.keys.get(ctx.idempotencyKey);
+        const row = had ? app.invoices.get(had) : undefined;
+        if (row) return { id: row.id, subIds: { lines: row.lines.map((l) => l.id) } };
         const lines = data.lines.map((l) => ({ ...l, id: app.nextId('ln') }));
         const { id } = app.create(app.invoices, 'inv', { ...data, lines }, ctx.idempotencyKey);
         return { id, subIds: { lines: lines.map((l) => l.id) } };

@@ -252,7 +252,11 @@ describe('conflicts (CONNECTORS §F8)', () => {
 
   async function setup(conflict?: Parameters<typeof createHarness>[0] extends infer O ? O extends { contactConflict?: infer C } ? C : never : never) {
     // storage clock in the past so that the local edit (10:03) is "after the last sync"
-    const h = await createHarness({ clock: () => at('2016-10-04T09:00:00Z'), ...(conflict ? { contactConflict: conflict } : {}) });
+    let now = at('2016-10-04T09:00:00Z');
+    const h = await createHarness({ clock: () => now, ...(conflict ? { contactConflict: conflict } : {}) });
+    const setNow = (iso: string) => {
+      now = at(iso);
+    };
     await provisionGroup(h.storage);
     h.app.contacts.set('per-55', {
       id: 'per-55',
@@ -273,7 +277,7 @@ describe('conflicts (CONNECTORS §F8)', () => {
       group_id: GROUP,
       updated_at: updatedAt,
     });
-    return { h, incoming };
+    return { h, incoming, setNow };
   }
 
   it('newest-wins (default): the later Connec! version wins and the conflict is recorded', async () => {
@@ -311,6 +315,25 @@ describe('conflicts (CONNECTORS §F8)', () => {
     expect(row).toMatchObject({ firstName: 'Janet', jobTitle: 'VP Eng' });
     const put = h.connec.batches.flat().find((op) => op.id === 'p9');
     expect(put?.record).toMatchObject({ first_name: 'Janet', job_title: 'VP Eng' });
+  });
+
+  it('a merge whose push-back fails (Connec! 503): the attempt fails and its retry pushes the merge', async () => {
+    const { h, incoming, setNow } = await setup({ merge: ({ connec, local }) => ({ ...connec, jobTitle: local.jobTitle }) });
+    h.connec.rejectOp = (op) => (op.id === 'p9' ? { status: 503, error: 'Service Unavailable' } : null);
+    await h.notify({ people: [{ ...incoming('2016-10-04T10:05:00Z'), first_name: 'Janet' }] });
+    await h.drain(3);
+    // Merged locally, not in Connec!: the version is not marked handled, the job is retried.
+    expect(h.app.contacts.get('per-55')).toMatchObject({ firstName: 'Janet', jobTitle: 'VP Eng' });
+    expect(h.connec.find(GROUP, 'people', 'p9')?.job_title ?? null).toBeNull();
+    expect(await h.storage.idMaps.find(scope('contacts'), { connecId: 'p9' })).toMatchObject({ lastAppliedAt: at('2016-10-04T08:00:00Z'), lastError: { code: 'http_503' } });
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
+
+    h.connec.rejectOp = null;
+    setNow('2016-10-04T09:10:00Z');
+    await h.drain();
+    expect(h.connec.find(GROUP, 'people', 'p9')).toMatchObject({ first_name: 'Janet', job_title: 'VP Eng' });
+    expect(await h.storage.idMaps.find(scope('contacts'), { connecId: 'p9' })).toMatchObject({ lastError: null });
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
   });
 
   it('connec-wins ignores the local change', async () => {
