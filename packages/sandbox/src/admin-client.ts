@@ -1,7 +1,7 @@
 import type { FaultInput } from './faults.js';
 import type { GroupInput, SyncControlResult, UserInput } from './platform.js';
 import type { SeedSummary } from './seed.js';
-import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, SyncControlAction, User } from './types.js';
+import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, SandboxRecord, SyncControlAction, User } from './types.js';
 
 export interface AdminState {
   url: string;
@@ -153,21 +153,27 @@ export class SandboxAdmin {
     const { groupId, ...body } = input;
     return this.#call('POST', `/groups/${encodeURIComponent(groupId)}/sync`, body);
   }
+  /** The group's records of a collection; with `externalIds: true`, ids and references are id arrays. */
+  listRecords(groupId: string, collection: string, options?: { externalIds?: false; limit?: number }): Promise<SandboxRecord[]>;
+  listRecords(groupId: string, collection: string, options: { externalIds: boolean; limit?: number }): Promise<JsonObject[]>;
   listRecords(groupId: string, collection: string, options: { externalIds?: boolean; limit?: number } = {}): Promise<JsonObject[]> {
     const q = new URLSearchParams();
     if (options.externalIds) q.set('externalIds', 'true');
     if (options.limit !== undefined) q.set('limit', String(options.limit));
     return this.#call('GET', `/connec/${encodeURIComponent(groupId)}/${encodeURIComponent(collection)}?${q}`);
   }
+  /** One record; with `externalIds: true`, ids and references are id arrays. */
+  getRecord(groupId: string, collection: string, id: string, options?: { externalIds?: false }): Promise<SandboxRecord>;
+  getRecord(groupId: string, collection: string, id: string, options: { externalIds: boolean }): Promise<JsonObject>;
   getRecord(groupId: string, collection: string, id: string, options: { externalIds?: boolean } = {}): Promise<JsonObject> {
     return this.#call('GET', `/connec/${encodeURIComponent(groupId)}/${encodeURIComponent(collection)}/${encodeURIComponent(id)}${options.externalIds ? '?externalIds=true' : ''}`);
   }
   /** Creates a record as another party (the app is notified). */
-  createRecord(groupId: string, collection: string, record: JsonObject): Promise<JsonObject> {
+  createRecord(groupId: string, collection: string, record: JsonObject): Promise<SandboxRecord> {
     return this.#call('POST', `/connec/${encodeURIComponent(groupId)}/${encodeURIComponent(collection)}`, { [collection]: record });
   }
   /** Partially updates a record as another party (the app is notified). */
-  updateRecord(groupId: string, collection: string, id: string, patch: JsonObject): Promise<JsonObject> {
+  updateRecord(groupId: string, collection: string, id: string, patch: JsonObject): Promise<SandboxRecord> {
     return this.#call('PUT', `/connec/${encodeURIComponent(groupId)}/${encodeURIComponent(collection)}/${encodeURIComponent(id)}`, { [collection]: patch });
   }
   /** Sends an account webhook to the app without changing any state (a "resend"). */

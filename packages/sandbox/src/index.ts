@@ -19,6 +19,7 @@ export type {
   Group,
   GroupRole,
   JsonObject,
+  SandboxRecord,
   JsonValue,
   Membership,
   OtherApp,

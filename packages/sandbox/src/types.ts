@@ -99,6 +99,19 @@ export interface ExternalId {
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
+/**
+ * A Connec! record as the admin API shows it: `id` is its Connec! id (a string, ready to be
+ * used as another record's reference), with the system fields every record carries.
+ */
+export type SandboxRecord = JsonObject & {
+  id: string;
+  group_id: string;
+  channel_id: string;
+  resource_type: string;
+  created_at: string;
+  updated_at: string;
+};
+
 /** A stored Connec! record; references inside `data` are canonical Connec! UUID strings. */
 export interface ConnecRecord {
   id: string;
