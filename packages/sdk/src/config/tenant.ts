@@ -11,6 +11,20 @@ export interface ConfigIssue {
   message: string;
 }
 
+/** A problem that does not refuse a marketplace, to log when the SDK starts (never a received value). */
+export interface TenantWarning extends ConfigIssue {
+  tenant: string;
+}
+
+/**
+ * How marketplaces are resolved. `connector: false`: the app has no connector, so it never
+ * calls Connec! and a `connec` value only the Connec! client would use (a host ending with its
+ * base path) is a warning instead of a refusal. Default `true`: refused (the sync would fail).
+ */
+export interface ResolveOptions {
+  connector?: boolean;
+}
+
 /** A `ConfigError` listing every issue, one per line, under `Invalid ${what}:`. */
 export function configErrorOf(what: string, issues: readonly ConfigIssue[]): ConfigError {
   const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
@@ -267,9 +281,10 @@ function redactedWhenPrinted<T extends { key: string }>(api: T): T {
 
 /**
  * Resolves one validated marketplace. Its certificate problems are added to `issues` (all of
- * them, so that one error lists every bad tenant) and the result is then null.
+ * them, so that one error lists every bad tenant) and the result is then null. Problems that do
+ * not matter to this app (`options.connector` false: its `connec` block) go to `warnings`.
  */
-function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant | null {
+function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[], warnings: TenantWarning[], options: ResolveOptions): Tenant | null {
   const name = m.marketplace;
   const appHost = trimSlash(m.app.host);
   const apiHost = trimSlash(m.api.host);
@@ -301,12 +316,15 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
   const connecHost = trimSlash(m.connec?.host ?? 'https://api-connec.maestrano.com');
   const connecBase = m.connec?.base_path ?? '/api/v2';
   // The Connec! client adds the base path to the host: `…/api/v2` as the host would call
-  // `/api/v2/api/v2/…` (the client refuses it, but only at the first Connec! call).
+  // `/api/v2/api/v2/…` (the client refuses it, but only at the first Connec! call). An app
+  // without a connector never calls Connec!: a warning, so that its SSO and webhooks still start.
   const trimmedBase = trimTrailingSlashes(connecBase);
   const hostPath = trimTrailingSlashes(new URL(connecHost).pathname);
   if ((m.connec?.enabled ?? true) && trimmedBase !== '' && hostPath.endsWith(trimmedBase)) {
     const suggested = trimSlash(`${new URL(connecHost).origin}${hostPath.slice(0, -trimmedBase.length)}`);
-    issues.push({ path: `${prefix}connec.host`, message: `must not end with the base path ${trimmedBase}, which is added to it (use ${suggested})` });
+    const problem = { path: `${prefix}connec.host`, message: `must not end with the base path ${trimmedBase}, which is added to it (use ${suggested})` };
+    if (options.connector ?? true) issues.push(problem);
+    else warnings.push({ tenant: name, ...problem });
   }
   // The account webhooks read the group (and user) from the path's parameters.
   const groupPath = hooks.account?.group_path ?? hooks.account?.groups_path;
@@ -375,18 +393,18 @@ function hasParam(path: string, names: readonly string[]): boolean {
 }
 
 /** The configurable route paths of a resolved tenant, with the config key and the HTTP method of each. */
-function configuredRoutes(t: Tenant): { key: string; method: string; path: string }[] {
+function configuredRoutes(t: Tenant): { key: string; method: string; path: string; basicAuth: boolean }[] {
   const routes = [
-    { key: 'sso.init_path', method: 'GET', path: t.sso.initPath },
-    { key: 'sso.consume_path', method: 'POST', path: t.sso.consumePath },
-    { key: 'webhooks.account.group_path', method: 'DELETE', path: t.webhooks.account.groupPath },
-    { key: 'webhooks.account.group_user_path', method: 'DELETE', path: t.webhooks.account.groupUserPath },
-    { key: 'webhooks.connec.notification_path', method: 'POST', path: t.webhooks.connec.notificationPath },
+    { key: 'sso.init_path', method: 'GET', path: t.sso.initPath, basicAuth: false },
+    { key: 'sso.consume_path', method: 'POST', path: t.sso.consumePath, basicAuth: false },
+    { key: 'webhooks.account.group_path', method: 'DELETE', path: t.webhooks.account.groupPath, basicAuth: true },
+    { key: 'webhooks.account.group_user_path', method: 'DELETE', path: t.webhooks.account.groupUserPath, basicAuth: true },
+    { key: 'webhooks.connec.notification_path', method: 'POST', path: t.webhooks.connec.notificationPath, basicAuth: true },
   ];
   const sync = t.app.synchronization;
-  if (sync?.startPath) routes.push({ key: 'app.synchronization_start_path', method: 'POST', path: sync.startPath });
-  if (sync?.statusPath) routes.push({ key: 'app.synchronization_status_path', method: 'GET', path: sync.statusPath });
-  if (sync?.togglePath) routes.push({ key: 'app.synchronization_toggle_path', method: 'PUT', path: sync.togglePath });
+  if (sync?.startPath) routes.push({ key: 'app.synchronization_start_path', method: 'POST', path: sync.startPath, basicAuth: true });
+  if (sync?.statusPath) routes.push({ key: 'app.synchronization_status_path', method: 'GET', path: sync.statusPath, basicAuth: true });
+  if (sync?.togglePath) routes.push({ key: 'app.synchronization_toggle_path', method: 'PUT', path: sync.togglePath, basicAuth: true });
   return routes;
 }
 
@@ -399,11 +417,28 @@ function routeShape(path: string, tenant: string): (string | null)[] {
     .map((s) => (s === ':tenant' ? tenant : s.startsWith(':') ? null : s));
 }
 
+/** A path's query parameters as the router matches them (`name=value`, sorted); empty without a query. */
+function routeQuery(path: string): string[] {
+  const target = path.split('#', 1)[0]!;
+  const q = target.indexOf('?');
+  if (q < 0) return [];
+  return [...new URLSearchParams(target.slice(q + 1))].map(([k, v]) => `${k}=${v}`).sort();
+}
+
 /**
- * Adds an issue for every configured path of one marketplace that ends with another
- * marketplace's name where that one serves a route of the same shape and method (a block
- * copied from another marketplace, its paths not renamed): the router gives requests on a
- * path that names a tenant to that tenant, so the first one's route could never be reached.
+ * Adds an issue for every configured path of one marketplace that another marketplace serves
+ * too where requests cannot be told apart (a block copied from another marketplace, its paths
+ * not renamed):
+ * - a path ending with another marketplace's name where that one serves a route of the same
+ *   shape and method: the router gives requests on a path that names a tenant to that tenant,
+ *   so the first one's route could never be reached;
+ * - a path with a query (`…?marketplace=<name>`) identical to another marketplace's route of the
+ *   same kind (method, shape and query): both would answer 404 `ambiguous_tenant`, the other
+ *   marketplace's own requests too. Webhooks on such a path are told apart by their Basic
+ *   credentials, so they are refused only when both marketplaces have the same `api.id:api.key`.
+ *   The issue goes to the marketplace the query does not name, else to the later one.
+ * Tenant-less paths several marketplaces share (no suffix, no query) are not refused here: the
+ * router warns about them when it starts.
  */
 function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[], issues: ConfigIssue[]): void {
   const suffixed = resolved.flatMap(({ tenant }) =>
@@ -414,20 +449,47 @@ function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[],
   );
   const same = (a: (string | null)[], b: (string | null)[]) =>
     a.length === b.length && a.every((s, i) => s === null || b[i] === null || s === b[i]);
-  for (const { tenant, at } of resolved) {
+  const identical = (a: (string | null)[], b: (string | null)[]) => a.length === b.length && a.every((s, i) => s === b[i]);
+  const shared = (a: Tenant, b: Tenant) => a.api.id === b.api.id && a.api.key === b.api.key;
+  const names = (query: string[], name: string) => query.some((q) => q.slice(q.indexOf('=') + 1) === name);
+  resolved.forEach(({ tenant, at }, index) => {
     for (const route of configuredRoutes(tenant)) {
       const shape = routeShape(route.path, tenant.name);
       const last = shape.at(-1);
-      if (typeof last !== 'string' || last === tenant.name) continue;
-      const owner = suffixed.find((r) => r.tenant === last && r.method === route.method && same(r.shape, shape));
-      if (owner) {
+      if (last === tenant.name) continue;
+      if (typeof last === 'string') {
+        const owner = suffixed.find((r) => r.tenant === last && r.method === route.method && same(r.shape, shape));
+        if (owner) {
+          issues.push({
+            path: `${at}.${route.key}`,
+            message: `${route.path} ends with the name of marketplace ${JSON.stringify(last)}, which serves that path: requests on it would go to ${JSON.stringify(last)} (a block copied from it?)`,
+          });
+          continue;
+        }
+      }
+      const query = routeQuery(route.path);
+      if (query.length === 0) continue;
+      // Another marketplace serving exactly this route, where requests cannot tell the two apart.
+      const twin = resolved.find(({ tenant: other }, i) => {
+        if (i === index || (route.basicAuth && !shared(tenant, other))) return false;
+        const theirs = configuredRoutes(other).find((r) => r.key === route.key);
+        if (!theirs) return false;
+        const theirQuery = routeQuery(theirs.path);
+        if (theirQuery.length !== query.length || theirQuery.some((q, k) => q !== query[k])) return false;
+        if (!identical(routeShape(theirs.path, other.name), shape)) return false;
+        // The copy is the one the query does not name; when it names neither (or both), the later one.
+        const namesMine = names(query, tenant.name);
+        const namesTheirs = names(query, other.name);
+        return namesMine === namesTheirs ? i < index : namesTheirs;
+      });
+      if (twin) {
         issues.push({
           path: `${at}.${route.key}`,
-          message: `${route.path} ends with the name of marketplace ${JSON.stringify(last)}, which serves that path: requests on it would go to ${JSON.stringify(last)} (a block copied from it?)`,
+          message: `${route.path} is also the ${route.key} of marketplace ${JSON.stringify(twin.tenant.name)}: requests on it could not be told apart, and both marketplaces would answer them 404 ambiguous_tenant (a block copied from it? name this marketplace in the path, as in ?marketplace=${tenant.name})`,
         });
       }
     }
-  }
+  });
 }
 
 /** Adds an issue for every repeated marketplace name (each repeat, naming where it first appears). */
@@ -454,6 +516,7 @@ function collectTenants(
   prefix: string,
   issues: ConfigIssue[],
   loose?: { unknownKeys: string[] },
+  options: ResolveOptions & { warnings?: TenantWarning[] } = {},
 ): Tenant[] {
   const tenants: Tenant[] = [];
   const resolved: { tenant: Tenant; at: string }[] = [];
@@ -473,7 +536,7 @@ function collectTenants(
       issues.push(...configIssues(parsed.error, at));
       return;
     }
-    const tenant = resolve(parsed.data, `${at}.`, issues);
+    const tenant = resolve(parsed.data, `${at}.`, issues, options.warnings ?? [], options);
     if (tenant) {
       tenants.push(tenant);
       resolved.push({ tenant, at });
@@ -512,11 +575,17 @@ function unknownKeyPaths(error: z.ZodError, prefix: string): string[] {
 /**
  * The tenants of explicit marketplace objects, or the issues that make them unusable (every one
  * of them, with paths under `prefix`). For callers that merge these issues with their own.
+ * `warnings`: problems that do not refuse a marketplace for this app (see `ResolveOptions`).
  */
-export function tenantsOrIssues(input: readonly unknown[], prefix = 'tenants'): { tenants: Tenant[]; issues: ConfigIssue[] } {
+export function tenantsOrIssues(
+  input: readonly unknown[],
+  prefix = 'tenants',
+  options: ResolveOptions = {},
+): { tenants: Tenant[]; issues: ConfigIssue[]; warnings: TenantWarning[] } {
   const issues: ConfigIssue[] = [];
-  const tenants = collectTenants(input, prefix, issues);
-  return { tenants, issues };
+  const warnings: TenantWarning[] = [];
+  const tenants = collectTenants(input, prefix, issues, undefined, { ...options, warnings });
+  return { tenants, issues, warnings };
 }
 
 /**

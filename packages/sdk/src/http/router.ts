@@ -448,21 +448,26 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
 const BODY_CONSUMED_MESSAGE =
   'The request body was already read by middleware that ran before the Maestrano handler (a body parser?), and could not be rebuilt: mount the Maestrano routes (mno.handler, or toNodeListener(mno.handler) under Express) before body parsers';
 
-/** At most one log line per tenant and route in this period about refused credentials. */
+/** At most one log line per tenant, route and reason in this period about refused credentials. */
 const REFUSAL_LOG_PERIOD_MS = 60_000;
 
 /**
  * Logs requests refused for their Basic credentials (a 401 is seen only by the caller: after a
  * key rotation, Maestrano's webhooks would fail unnoticed), at most once a minute per tenant,
  * route and reason so that a scanner cannot flood the log. Never the credentials: only whether the
- * id sent is the marketplace's `api.id` (so a wrong key tells apart from a wrong id).
+ * id sent is the marketplace's `api.id` (so a wrong key tells apart from a wrong id). On a path
+ * several marketplaces share (`tenant` null), the marketplace is the one candidate whose `api.id`
+ * the request carries, when exactly one does; else `*` (logged as null, with the candidates).
  */
 function refusalLog(logger: Logger) {
   const last = new Map<string, number>();
   return {
-    refused(request: Request, tenant: Tenant | null, kind: RouteKind, candidates: Tenant[]): void {
+    refused(request: Request, routeTenant: Tenant | null, kind: RouteKind, candidates: Tenant[]): void {
       const creds = parseBasicAuth(request.headers.get('authorization'));
-      const reason = creds === null ? 'no credentials sent' : candidates.some((t) => safeEqual(creds.username, t.api.id)) ? 'wrong api.key' : 'unknown api.id';
+      // Every candidate is compared, in constant time, with no early exit.
+      const byId = creds === null ? [] : candidates.filter((t) => safeEqual(creds.username, t.api.id));
+      const tenant = routeTenant ?? (byId.length === 1 ? byId[0]! : null);
+      const reason = creds === null ? 'no credentials sent' : byId.length > 0 ? 'wrong api.key' : 'unknown api.id';
       // Per reason too: a scanner's bare requests must not hide Maestrano's stale key.
       const key = `${tenant?.name ?? '*'}:${kind}:${reason}`;
       const now = Date.now();
@@ -474,7 +479,7 @@ function refusalLog(logger: Logger) {
         tenant: tenant?.name ?? null,
         route: kind,
         refused: reason,
-        ...(candidates.length > 1 ? { tenants: candidates.map((t) => t.name) } : {}),
+        ...(tenant === null && candidates.length > 1 ? { tenants: candidates.map((t) => t.name) } : {}),
       });
     },
   };

@@ -5,7 +5,7 @@ export { metadataDocument, spMetadataXml } from './metadata.js';
 export { createSsoModule } from './module.js';
 export type { SsoApi, SsoModule } from './module.js';
 export { Provisioner } from './provisioning.js';
-export { buildAuthnRequest, consumeUrl, FORWARDED_PARAMS, idpSsoUrl, initUrl } from './request.js';
+export { buildAuthnRequest, consumeUrl, FORWARDED_PARAMS, idpSsoUrl, initUrl, RELAY_STATE_MAX_BYTES, RETURN_TO_PARAMS } from './request.js';
 export { ResponseValidator } from './response.js';
 export { safeReturnPath } from './return-path.js';
 export type { ValidatedAssertion } from './response.js';

@@ -18,8 +18,13 @@ export interface SsoApi {
   checkSession(stored: unknown, options?: { signal?: AbortSignal }): Promise<SessionCheckResult>;
   /** Where to send the user after ending the app session: `{idp}/app_logout?user_uid=…`. */
   logoutUrl(session: Pick<SsoSession, 'tenant' | 'uid'>): string;
-  /** The app's SSO start URL for a tenant (optionally for one group). */
-  initUrl(tenant: string, options?: { groupId?: string }): string;
+  /**
+   * The app's SSO start URL for a tenant (optionally for one group). `returnTo`: a path of the
+   * app (`/contacts/42`) to come back to, sent as `return_to`; the init route forwards it to the
+   * IdP as `RelayState` when it is a path of `app.host` of at most 80 bytes, and `onLogin` gets it
+   * back as `returnTo`.
+   */
+  initUrl(tenant: string, options?: { groupId?: string; returnTo?: string }): string;
 }
 
 export interface SsoModule extends ModuleContribution {
@@ -88,6 +93,11 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
     if (!tenant.sso.enabled) return NOT_FOUND();
     const now = runtime.clock();
     const built = buildAuthnRequest(tenant, now, new URL(request.url).searchParams);
+    // An unusable return path does not stop the login: the user lands where `onLogin` sends
+    // a `returnTo` of null.
+    if (built.relayStateDropped !== null) {
+      runtime.logger.info('maestrano: SSO init: return path not forwarded', { tenant: tenant.name, reason: built.relayStateDropped });
+    }
     const cookie = binding.issue(tenant, built.id, request.headers.get('cookie'), consumeUrl(tenant), now.getTime());
     return new Response(null, {
       status: 302,
