@@ -35,6 +35,16 @@ export function checkStorableText(name: string, value: unknown): void {
   }
 }
 
+/**
+ * The text arguments an operation looks documents up by (or addresses one by), by name: each
+ * must be storable text, as when it is stored, so a lookup never finds a document stored under
+ * a different text (and every adapter answers alike: PostgreSQL would read an unpaired
+ * surrogate as U+FFFD). Checked before any I/O.
+ */
+export function checkLookup(args: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(args)) checkStorableText(name, value);
+}
+
 export function checkPositiveInt(name: string, value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new InvalidArgumentError(`${name} must be a positive integer (got ${typeof value === 'number' ? value : typeof value})`);

@@ -170,7 +170,8 @@ describe('prismaAdapter', () => {
     // A batch's lease renewal is one statement too, guards included.
     expect(await adapter.jobs.heartbeatMany(['3', '4', '3'], 'w', 500)).toEqual([]);
     expect(sent).toHaveLength(6);
-    expect(sent[5]?.text).toContain('UPDATE maestrano_job_guards');
+    expect(sent[5]?.text).toContain('INSERT INTO maestrano_job_guards');
+    expect(sent[5]?.text).toContain('FOR UPDATE');
     expect(sent[5]?.values).toEqual(expect.arrayContaining([['3', '4'], 'w']));
   });
 

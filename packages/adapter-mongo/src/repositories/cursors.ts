@@ -1,7 +1,7 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
 import { bool, date, jsonObject, keyId, num, type Raw, str, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, checkStorableText, InvalidArgumentError } from '../validation.js';
+import { checkLookup, checkNonEmpty, checkStorableText, InvalidArgumentError } from '../validation.js';
 
 export function decodeCursor(doc: Raw): CursorRecord {
   return {
@@ -20,11 +20,16 @@ function cursorId(key: CursorKey): string {
   return keyId(key.tenant, key.groupId, key.entity, key.kind);
 }
 
+function checkCursorKey(key: CursorKey): void {
+  checkLookup({ tenant: key.tenant, groupId: key.groupId, entity: key.entity, kind: key.kind });
+}
+
 export function cursorRepository(store: Store): CursorRepository {
   const cursors = () => store.collection('cursors');
   return {
     get: (key) =>
       store.run('cursors.get', async () => {
+        checkCursorKey(key);
         const doc = await cursors().findOne({ _id: cursorId(key) });
         return doc ? decodeCursor(doc) : null;
       }),
@@ -54,14 +59,16 @@ export function cursorRepository(store: Store): CursorRepository {
       }),
 
     reset: (key) =>
-      store.run('cursors.reset', () =>
-        store.modify<void>('cursors.reset', 'cursors', cursorId(key), (doc) =>
+      store.run('cursors.reset', () => {
+        checkCursorKey(key);
+        return store.modify<void>('cursors.reset', 'cursors', cursorId(key), (doc) =>
           doc === null ? { kind: 'return', value: undefined } : { kind: 'delete', value: undefined },
-        ),
-      ),
+        );
+      }),
 
     list: (tenant, groupId) =>
       store.run('cursors.list', async () => {
+        checkLookup({ tenant, groupId });
         const docs = await cursors().find({ tenant, groupId }).sort({ entity: 1, kind: 1 }).toArray();
         return docs.map(decodeCursor);
       }),

@@ -11,7 +11,7 @@ import {
   toStoredJson,
 } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, checkOptionalDate, checkStorableText } from '../validation.js';
+import { checkLookup, checkNonEmpty, checkOptionalDate, checkStorableText } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeGroup(doc: Raw): GroupRecord {
@@ -59,6 +59,7 @@ export function groupRepository(store: Store): GroupRepository {
   return {
     get: (tenant, groupId) =>
       store.run('groups.get', async () => {
+        checkLookup({ tenant, groupId });
         const doc = await groups().findOne({ _id: keyId(tenant, groupId) });
         return isProvisioned(doc) ? decodeGroup(doc) : null;
       }),
@@ -72,6 +73,7 @@ export function groupRepository(store: Store): GroupRepository {
 
     complete: (tenant, groupId, owner, data) =>
       store.run('groups.complete', () => {
+        checkLookup({ tenant, groupId, owner });
         checkNonEmpty('companyId', data.companyId);
         checkStorableText('orgUid', data.orgUid);
         checkOptionalDate('trialEndsAt', data.trialEndsAt);
@@ -86,10 +88,14 @@ export function groupRepository(store: Store): GroupRepository {
       }),
 
     release: (tenant, groupId, owner) =>
-      store.run('groups.release', () => releaseProvision(store, 'groups.release', 'groups', keyId(tenant, groupId), owner)),
+      store.run('groups.release', () => {
+        checkLookup({ tenant, groupId, owner });
+        return releaseProvision(store, 'groups.release', 'groups', keyId(tenant, groupId), owner);
+      }),
 
     update: (tenant, groupId, patch) =>
       store.run('groups.update', () => {
+        checkLookup({ tenant, groupId });
         checkStorableText('orgUid', patch.orgUid);
         checkOptionalDate('trialEndsAt', patch.trialEndsAt);
         const set = patchFields(patch);
@@ -100,8 +106,9 @@ export function groupRepository(store: Store): GroupRepository {
       }),
 
     cancel: (tenant, groupId) =>
-      store.run('groups.cancel', () =>
-        store.modify<{ changed: boolean; group: GroupRecord | null }>('groups.cancel', 'groups', keyId(tenant, groupId), (doc) => {
+      store.run('groups.cancel', () => {
+        checkLookup({ tenant, groupId });
+        return store.modify<{ changed: boolean; group: GroupRecord | null }>('groups.cancel', 'groups', keyId(tenant, groupId), (doc) => {
           if (!isProvisioned(doc)) return { kind: 'return', value: { changed: false, group: null } };
           if (doc['status'] === 'cancelled') return { kind: 'return', value: { changed: false, group: decodeGroup(doc) } };
           const now = store.now();
@@ -110,11 +117,12 @@ export function groupRepository(store: Store): GroupRepository {
             set: { status: 'cancelled', cancelledAt: now, updatedAt: now },
             value: (stored) => ({ changed: true, group: decodeGroup(stored) }),
           };
-        }),
-      ),
+        });
+      }),
 
     list: (tenant, filter?: { status?: GroupStatus }) =>
       store.run('groups.list', async () => {
+        checkLookup({ tenant });
         const query: Raw = { tenant, provisioned: true };
         if (filter?.status) query['status'] = filter.status;
         const docs = await groups().find(query).sort({ groupId: 1 }).toArray();

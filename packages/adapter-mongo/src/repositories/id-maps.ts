@@ -20,7 +20,17 @@ import {
 } from '../documents.js';
 import { conflict, isDuplicateKeyError } from '../errors.js';
 import type { Store } from '../store.js';
-import { checkArray, checkDate, checkNonEmpty, checkNonEmptyString, checkOptionalDate, checkPositiveInt, checkStorableText, InvalidArgumentError } from '../validation.js';
+import {
+  checkArray,
+  checkDate,
+  checkLookup,
+  checkNonEmpty,
+  checkNonEmptyString,
+  checkOptionalDate,
+  checkPositiveInt,
+  checkStorableText,
+  InvalidArgumentError,
+} from '../validation.js';
 
 /**
  * Stored as one document per map with an ObjectId `_id`. `connecKey`/`localKey` are the
@@ -45,7 +55,9 @@ export function decodeIdMap(doc: Raw): IdMapRecord {
   };
 }
 
+/** The filter of an id-map scope, whose text must be storable (checked before any I/O). */
 function scopeFilter(scope: IdMapScope): Raw {
+  checkLookup({ tenant: scope.tenant, groupId: scope.groupId, entity: scope.entity });
   return { tenant: scope.tenant, groupId: scope.groupId, entity: scope.entity };
 }
 
@@ -184,9 +196,12 @@ export function idMapRepository(store: Store): IdMapRepository {
 
     findManyByConnecIds: (scope, connecIds) =>
       store.run('idMaps.findManyByConnecIds', async () => {
+        checkArray('connecIds', connecIds);
+        const filter = scopeFilter(scope);
+        for (const connecId of connecIds) checkStorableText('connecId', connecId);
         if (connecIds.length === 0) return [];
         const docs = await maps()
-          .find({ ...scopeFilter(scope), connecKey: { $in: connecIds.map(valueSlot) } })
+          .find({ ...filter, connecKey: { $in: connecIds.map(valueSlot) } })
           .toArray();
         return docs.map(decodeIdMap);
       }),
@@ -292,6 +307,7 @@ export function idMapRepository(store: Store): IdMapRepository {
       store.run('idMaps.list', async () => {
         checkPositiveInt('limit', options.limit);
         const filter: Raw = scopeFilter(scope);
+        checkStorableText('after', options.after);
         if (options.after !== undefined) {
           const anchor = await maps().findOne({
             ...scopeFilter(scope),
@@ -311,6 +327,7 @@ export function idMapRepository(store: Store): IdMapRepository {
 
     purgeGroup: (tenant, groupId) =>
       store.run('idMaps.purgeGroup', async () => {
+        checkLookup({ tenant, groupId });
         const result = await maps().deleteMany({ tenant, groupId });
         return result.deletedCount;
       }),

@@ -33,7 +33,7 @@ import {
 } from '../documents.js';
 import { isDuplicateKeyError, storageError } from '../errors.js';
 import { conflictBackoff, type Store } from '../store.js';
-import { checkArray, checkDate, checkNonEmpty, checkPositiveInt, checkStorableText, expiryAfter, InvalidArgumentError } from '../validation.js';
+import { checkArray, checkDate, checkLookup, checkNonEmpty, checkPositiveInt, checkStorableText, expiryAfter, InvalidArgumentError } from '../validation.js';
 
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
@@ -493,7 +493,9 @@ export function jobRepository(store: Store): JobRepository {
     return woken;
   }
 
+  /** The query of a `tenant`/`type` filter, whose text must be storable (checked before any I/O). */
   function filterOf(filter?: { tenant?: string; type?: string }): Raw {
+    checkLookup({ tenant: filter?.tenant, type: filter?.type });
     const query: Raw = {};
     if (filter?.tenant !== undefined) query['tenant'] = filter.tenant;
     if (filter?.type !== undefined) query['type'] = filter.type;
@@ -527,6 +529,7 @@ export function jobRepository(store: Store): JobRepository {
         checkNonEmpty('worker', options.worker);
         checkPositiveInt('limit', options.limit);
         checkPositiveInt('leaseMs', options.leaseMs);
+        if (Array.isArray(options.types)) for (const type of options.types) checkStorableText('type', type);
         const claimed: JobRecord[] = [];
         const now = store.now();
         const leaseExpiresAt = expiryAfter(now, options.leaseMs);
@@ -591,6 +594,7 @@ export function jobRepository(store: Store): JobRepository {
     heartbeat: (id, worker, leaseMs) =>
       store.run('jobs.heartbeat', () => {
         checkPositiveInt('leaseMs', leaseMs);
+        checkStorableText('worker', worker);
         return heartbeatOne(id, worker, leaseMs);
       }),
 
@@ -600,18 +604,24 @@ export function jobRepository(store: Store): JobRepository {
       store.run('jobs.heartbeatMany', async () => {
         checkArray('ids', ids);
         checkPositiveInt('leaseMs', leaseMs);
+        checkStorableText('worker', worker);
         const unique = [...new Set(ids)].filter((id) => typeof id === 'string');
         const alive = await mapLimited(unique, (id) => heartbeatOne(id, worker, leaseMs));
         return unique.filter((_, i) => alive[i]);
       }),
 
-    complete: (id, worker) => store.run('jobs.complete', () => completeOne(id, worker)),
+    complete: (id, worker) =>
+      store.run('jobs.complete', () => {
+        checkStorableText('worker', worker);
+        return completeOne(id, worker);
+      }),
 
     // Each id goes through `complete`'s owner-checked compare-and-set (and ordering-guard
     // release), a few at a time.
     completeMany: (ids, worker) =>
       store.run('jobs.completeMany', async () => {
         checkArray('ids', ids);
+        checkStorableText('worker', worker);
         const unique = [...new Set(ids)].filter((id) => typeof id === 'string');
         const done = await mapLimited(unique, (id) => completeOne(id, worker));
         return unique.filter((_, i) => done[i]);
@@ -622,6 +632,7 @@ export function jobRepository(store: Store): JobRepository {
         checkDate('retryAt', failure.retryAt);
         if (typeof failure.error?.message !== 'string') throw new InvalidArgumentError('failure.error.message must be a string');
         checkStorableText('waitKey', failure.waitKey);
+        checkStorableText('worker', worker);
         return transition<FailOutcome>('jobs.fail', id, worker, 'lost', (doc, now) => {
           const common = { leaseOwner: null, leaseExpiresAt: null, lastError: storedError(failure.error), updatedAt: now };
           if (num(doc, 'attempts') >= num(doc, 'maxAttempts') || failure.final === true) {
@@ -635,12 +646,13 @@ export function jobRepository(store: Store): JobRepository {
       }),
 
     release: (id, worker) =>
-      store.run('jobs.release', () =>
-        transition<boolean>('jobs.release', id, worker, false, (doc, now) => ({
+      store.run('jobs.release', () => {
+        checkStorableText('worker', worker);
+        return transition<boolean>('jobs.release', id, worker, false, (doc, now) => ({
           set: { status: 'pending', attempts: Math.max(0, num(doc, 'attempts') - 1), runAt: now, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
           value: true,
-        })),
-      ),
+        }));
+      }),
 
     wake: (waitKey) =>
       store.run('jobs.wake', () => {
@@ -665,6 +677,7 @@ export function jobRepository(store: Store): JobRepository {
 
     listDead: (filter) =>
       store.run('jobs.listDead', async () => {
+        checkLookup({ groupId: filter?.groupId });
         const cursor = jobs()
           .find({ ...filterOf(filter), ...(filter?.groupId !== undefined ? { groupId: { $eq: filter.groupId } } : {}), status: 'dead' })
           .sort(filter?.newestFirst ? { updatedAt: -1, createdAt: -1, _id: -1 } : { createdAt: 1, _id: 1 });

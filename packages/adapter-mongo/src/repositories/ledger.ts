@@ -1,7 +1,7 @@
 import type { JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { checkStoredJsonTogether, date, dateOrNull, json, jsonOrNull, type Raw, str, strOrNull, toStoredJson } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkClaimOptions, checkDefined, checkNonEmpty, expiryAfter } from '../validation.js';
+import { checkClaimOptions, checkDefined, checkLookup, checkNonEmpty, expiryAfter } from '../validation.js';
 
 export function decodeLedger(doc: Raw): LedgerEntry {
   return {
@@ -22,6 +22,7 @@ export function ledgerRepository(store: Store): LedgerRepository {
   return {
     get: (key) =>
       store.run('ledger.get', async () => {
+        checkLookup({ key });
         const doc = await ledger().findOne({ _id: key });
         return doc ? decodeLedger(doc) : null;
       }),
@@ -61,6 +62,7 @@ export function ledgerRepository(store: Store): LedgerRepository {
     complete: (key, owner, outcome: JsonValue) =>
       store.run('ledger.complete', () => {
         checkDefined('outcome', outcome);
+        checkLookup({ key, owner });
         const stored = toStoredJson(outcome, 'outcome');
         return store.modify<boolean>('ledger.complete', 'ledger', key, (doc) => {
           if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: false };
@@ -74,11 +76,12 @@ export function ledgerRepository(store: Store): LedgerRepository {
       }),
 
     release: (key, owner) =>
-      store.run('ledger.release', () =>
-        store.modify<void>('ledger.release', 'ledger', key, (doc) => {
+      store.run('ledger.release', () => {
+        checkLookup({ key, owner });
+        return store.modify<void>('ledger.release', 'ledger', key, (doc) => {
           if (doc === null || doc['status'] !== 'pending' || doc['owner'] !== owner) return { kind: 'return', value: undefined };
           return { kind: 'delete', value: undefined };
-        }),
-      ),
+        });
+      }),
   };
 }

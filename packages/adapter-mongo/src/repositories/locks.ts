@@ -2,7 +2,7 @@ import type { LockRepository, StorageOperation } from '@org/maestrano-sdk';
 import { mapLimited } from '../batch.js';
 import { dateOrNull } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkArray, checkClaimOptions, checkNonEmpty, expiryAfter } from '../validation.js';
+import { checkArray, checkClaimOptions, checkLookup, checkNonEmpty, checkStorableText, expiryAfter } from '../validation.js';
 
 /** One document per key (`_id` = key); a released lock leaves no document behind. */
 export function lockRepository(store: Store): LockRepository {
@@ -43,6 +43,7 @@ export function lockRepository(store: Store): LockRepository {
     refresh: (key, owner, ttlMs) =>
       store.run('locks.refresh', () => {
         checkClaimOptions({ owner, ttlMs });
+        checkLookup({ key });
         const now = store.now();
         return store.modify<boolean>('locks.refresh', 'locks', key, (doc) => {
           const current = doc === null ? null : dateOrNull(doc, 'expiresAt');
@@ -53,7 +54,11 @@ export function lockRepository(store: Store): LockRepository {
         });
       }),
 
-    release: (key, owner) => store.run('locks.release', () => releaseOne('locks.release', key, owner)),
+    release: (key, owner) =>
+      store.run('locks.release', () => {
+        checkLookup({ key, owner });
+        return releaseOne('locks.release', key, owner);
+      }),
 
     // Each key goes through the single-key read-decide-write (guarded on FerretDB), a few at a
     // time: a batch takes exactly the keys `acquire` would have taken one by one. When one key
@@ -82,6 +87,8 @@ export function lockRepository(store: Store): LockRepository {
     releaseMany: (keys, owner) =>
       store.run('locks.releaseMany', async () => {
         checkArray('keys', keys);
+        for (const key of keys) checkStorableText('key', key);
+        checkStorableText('owner', owner);
         // Locks are only ever taken under non-empty string keys; nothing else can match one.
         const unique = [...new Set(keys)].filter((key) => typeof key === 'string' && key.length > 0);
         if (unique.length === 0) return 0;

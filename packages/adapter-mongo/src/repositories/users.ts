@@ -1,7 +1,7 @@
 import type { MembershipRecord, MembershipStatus, UserRecord, UserRepository, UserStatus } from '@org/maestrano-sdk';
 import { date, keyId, type Raw, str } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkNonEmpty, checkOneOf, checkStorableText } from '../validation.js';
+import { checkLookup, checkNonEmpty, checkOneOf, checkStorableText } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeUser(doc: Raw): UserRecord {
@@ -42,12 +42,14 @@ export function userRepository(store: Store): UserRepository {
   return {
     get: (tenant, uid) =>
       store.run('users.get', async () => {
+        checkLookup({ tenant, uid });
         const doc = await users().findOne({ _id: keyId(tenant, uid) });
         return isProvisioned(doc) ? decodeUser(doc) : null;
       }),
 
     findByUserId: (tenant, userId) =>
       store.run('users.findByUserId', async () => {
+        checkLookup({ tenant, userId });
         const docs = await users().find({ tenant, userId, provisioned: true }).sort({ uid: 1 }).toArray();
         return docs.map(decodeUser);
       }),
@@ -61,6 +63,7 @@ export function userRepository(store: Store): UserRepository {
 
     complete: (tenant, uid, owner, data) =>
       store.run('users.complete', () => {
+        checkLookup({ tenant, uid, owner });
         checkNonEmpty('userId', data.userId);
         return completeProvision(store, 'users.complete', keyId(tenant, uid), spec(tenant, uid), owner, {
           userId: data.userId,
@@ -69,11 +72,15 @@ export function userRepository(store: Store): UserRepository {
       }),
 
     release: (tenant, uid, owner) =>
-      store.run('users.release', () => releaseProvision(store, 'users.release', 'users', keyId(tenant, uid), owner)),
+      store.run('users.release', () => {
+        checkLookup({ tenant, uid, owner });
+        return releaseProvision(store, 'users.release', 'users', keyId(tenant, uid), owner);
+      }),
 
     setStatus: (tenant, uid, status: UserStatus) =>
       store.run('users.setStatus', () => {
         checkOneOf('status', status, ['active', 'blocked']);
+        checkLookup({ tenant, uid });
         return store.modify<{ changed: boolean; user: UserRecord | null }>('users.setStatus', 'users', keyId(tenant, uid), (doc) => {
           if (!isProvisioned(doc)) return { kind: 'return', value: { changed: false, user: null } };
           if (doc['status'] === status) return { kind: 'return', value: { changed: false, user: decodeUser(doc) } };
@@ -119,6 +126,7 @@ export function userRepository(store: Store): UserRepository {
     setMembershipStatus: (tenant, uid, groupId, status: MembershipStatus) =>
       store.run('users.setMembershipStatus', () => {
         checkOneOf('status', status, ['active', 'removed']);
+        checkLookup({ tenant, uid, groupId });
         return store.modify<{ changed: boolean; membership: MembershipRecord | null }>(
           'users.setMembershipStatus',
           'memberships',
@@ -137,6 +145,7 @@ export function userRepository(store: Store): UserRepository {
 
     listMemberships: (tenant, filter) =>
       store.run('users.listMemberships', async () => {
+        checkLookup({ tenant, uid: filter.uid, groupId: filter.groupId });
         const query: Raw = { tenant };
         if (filter.uid !== undefined) query['uid'] = filter.uid;
         if (filter.groupId !== undefined) query['groupId'] = filter.groupId;

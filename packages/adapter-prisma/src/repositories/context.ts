@@ -73,6 +73,16 @@ export function storableText(operation: StorageOperation, name: string, value: u
   if (typeof value === 'string' && !isStorableText(value)) throw unstorable(operation, name);
 }
 
+/**
+ * The text arguments an operation looks rows up by (or addresses a row by), by name: each must
+ * be storable text, as when it is stored, or a lookup by an unpaired surrogate would find the
+ * row PostgreSQL stored as U+FFFD (and a NUL would fail inside the database). Checked before
+ * any SQL.
+ */
+export function storableLookup(operation: StorageOperation, args: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(args)) storableText(operation, name, value);
+}
+
 export function positiveInt(operation: StorageOperation, name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw invalid(operation, `${name} must be a positive integer (got ${String(value)})`);

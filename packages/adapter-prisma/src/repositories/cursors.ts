@@ -1,6 +1,6 @@
 import type { CursorKey, CursorRecord, CursorRepository, JsonObject } from '@org/maestrano-sdk';
 import { bool, date, json, jsonObject, jsonText, num, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { invalid, nonEmpty, type RepositoryContext, storableJson, storableText } from './context.js';
+import { invalid, nonEmpty, type RepositoryContext, storableJson, storableLookup, storableText } from './context.js';
 
 
 function toCursor(row: Row): CursorRecord {
@@ -20,6 +20,10 @@ function keyWhere(key: CursorKey): Sql {
   return sql`tenant = ${key.tenant} AND group_id = ${key.groupId} AND entity = ${key.entity} AND kind = ${key.kind}`;
 }
 
+function lookupKey(operation: 'cursors.get' | 'cursors.reset', key: CursorKey): void {
+  storableLookup(operation, { tenant: key.tenant, groupId: key.groupId, entity: key.entity, kind: key.kind });
+}
+
 export function cursorRepository(ctx: RepositoryContext): CursorRepository {
   const { db } = ctx;
   const COLUMNS = raw(`tenant, group_id, entity, kind, position, ${jsonText(db.provider, 'data')}, complete, updated_at`);
@@ -27,6 +31,7 @@ export function cursorRepository(ctx: RepositoryContext): CursorRepository {
 
   return {
     async get(key: CursorKey): Promise<CursorRecord | null> {
+      lookupKey('cursors.get', key);
       const [row] = await db.query('cursors.get', sql`SELECT ${COLUMNS} FROM maestrano_cursors WHERE ${keyWhere(key)}`);
       return row ? toCursor(row) : null;
     },
@@ -56,10 +61,12 @@ export function cursorRepository(ctx: RepositoryContext): CursorRepository {
     },
 
     async reset(key: CursorKey): Promise<void> {
+      lookupKey('cursors.reset', key);
       await db.execute('cursors.reset', sql`DELETE FROM maestrano_cursors WHERE ${keyWhere(key)}`);
     },
 
     async list(tenant: string, groupId: string): Promise<CursorRecord[]> {
+      storableLookup('cursors.list', { tenant, groupId });
       const found = await db.query(
         'cursors.list',
         sql`SELECT ${COLUMNS} FROM maestrano_cursors WHERE tenant = ${tenant} AND group_id = ${groupId} ORDER BY ${order}`,

@@ -8,7 +8,7 @@ import type {
   ProvisionClaim,
 } from '@org/maestrano-sdk';
 import { date, join, json, jsonObject, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, nonEmpty, type RepositoryContext, storableJson, storableText, validDate } from './context.js';
+import { claimOptions, conflict, nonEmpty, type RepositoryContext, storableJson, storableLookup, storableText, validDate } from './context.js';
 import { claimProvision } from './provisioning.js';
 
 
@@ -39,6 +39,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
   const key = (tenant: string, groupId: string): Sql => sql`tenant = ${tenant} AND group_id = ${groupId}`;
 
   async function get(tenant: string, groupId: string): Promise<GroupRecord | null> {
+    storableLookup('groups.get', { tenant, groupId });
     const [row] = await db.query(
       'groups.get',
       sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE ${key(tenant, groupId)} AND company_id IS NOT NULL`,
@@ -68,6 +69,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async complete(tenant: string, groupId: string, owner: string, data: GroupCompletion): Promise<GroupRecord> {
+      storableLookup('groups.complete', { tenant, groupId, owner });
       nonEmpty('groups.complete', 'companyId', data.companyId);
       storableText('groups.complete', 'orgUid', data.orgUid);
       if (data.trialEndsAt) validDate('groups.complete', 'trialEndsAt', data.trialEndsAt);
@@ -86,6 +88,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async release(tenant: string, groupId: string, owner: string): Promise<void> {
+      storableLookup('groups.release', { tenant, groupId, owner });
       await db.execute(
         'groups.release',
         sql`DELETE FROM maestrano_groups WHERE ${key(tenant, groupId)} AND company_id IS NULL AND claim_owner = ${owner}`,
@@ -93,6 +96,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async update(tenant: string, groupId: string, patch: GroupPatch): Promise<GroupRecord | null> {
+      storableLookup('groups.update', { tenant, groupId });
       storableText('groups.update', 'orgUid', patch.orgUid);
       if (patch.trialEndsAt) validDate('groups.update', 'trialEndsAt', patch.trialEndsAt);
       storableJson('groups.update', 'settings', patch.settings);
@@ -109,6 +113,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async cancel(tenant: string, groupId: string): Promise<{ changed: boolean; group: GroupRecord | null }> {
+      storableLookup('groups.cancel', { tenant, groupId });
       const now = ctx.now();
       const [row] = await db.query(
         'groups.cancel',
@@ -120,6 +125,7 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
     },
 
     async list(tenant: string, filter?: { status?: GroupStatus }): Promise<GroupRecord[]> {
+      storableLookup('groups.list', { tenant });
       const status = filter?.status === undefined ? raw('') : sql` AND status = ${filter.status}`;
       const order = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
       const found = await db.query(

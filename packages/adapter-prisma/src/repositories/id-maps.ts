@@ -11,7 +11,7 @@ import type {
   StorageOperation,
 } from '@org/maestrano-sdk';
 import { date, inList, join, json, jsonCol, jsonText, optDate, optStr, pgArray, type Row, raw, type Sql, type SqlProvider, sql, str, text, toDate, ts } from '../sql.js';
-import { invalid, nonEmpty, nonEmptyString, positiveInt, type RepositoryContext, storableText, validDate, wellFormedText } from './context.js';
+import { invalid, nonEmpty, nonEmptyString, positiveInt, type RepositoryContext, storableLookup, storableText, validDate, wellFormedText } from './context.js';
 
 
 /** SQLite binds at most 32766 parameters per statement; batches stay far below. */
@@ -55,6 +55,10 @@ function toIdMap(row: Row): IdMapRecord {
 
 function scopeWhere(scope: IdMapScope): Sql {
   return sql`tenant = ${scope.tenant} AND group_id = ${scope.groupId} AND entity = ${scope.entity}`;
+}
+
+function checkScope(operation: StorageOperation, scope: IdMapScope): void {
+  storableLookup(operation, { tenant: scope.tenant, groupId: scope.groupId, entity: scope.entity });
 }
 
 function checkKey(operation: StorageOperation, key: IdMapKey): void {
@@ -145,6 +149,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
 
   return {
     async find(scope: IdMapScope, key: IdMapKey): Promise<IdMapRecord | null> {
+      checkScope('idMaps.find', scope);
       checkKey('idMaps.find', key);
       const [row] = await db.query(
         'idMaps.find',
@@ -154,6 +159,8 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async findManyByConnecIds(scope: IdMapScope, connecIds: string[]): Promise<IdMapRecord[]> {
+      checkScope('idMaps.findManyByConnecIds', scope);
+      if (Array.isArray(connecIds)) for (const connecId of connecIds) storableText('idMaps.findManyByConnecIds', 'connecId', connecId);
       const unique = [...new Set(connecIds)];
       const out: IdMapRecord[] = [];
       for (let i = 0; i < unique.length; i += BATCH) {
@@ -241,6 +248,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
 
     async update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null> {
       const op = 'idMaps.update';
+      checkScope(op, scope);
       checkKey(op, key);
       if (patch.lastAppliedAt) validDate(op, 'lastAppliedAt', patch.lastAppliedAt);
       if (patch.tombstonedAt) validDate(op, 'tombstonedAt', patch.tombstonedAt);
@@ -279,6 +287,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean> {
+      checkScope('idMaps.markApplied', scope);
       checkKey('idMaps.markApplied', key);
       validDate('idMaps.markApplied', 'appliedAt', appliedAt);
       storableText('idMaps.markApplied', 'hash', hash);
@@ -295,6 +304,8 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
 
     async list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]> {
       positiveInt('idMaps.list', 'limit', options.limit);
+      checkScope('idMaps.list', scope);
+      storableText('idMaps.list', 'after', options.after);
       const limit = options.limit;
       const after =
         options.after === undefined
@@ -309,6 +320,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
     },
 
     async purgeGroup(tenant: string, groupId: string): Promise<number> {
+      storableLookup('idMaps.purgeGroup', { tenant, groupId });
       return db.execute(
         'idMaps.purgeGroup',
         sql`DELETE FROM maestrano_id_maps WHERE tenant = ${tenant} AND group_id = ${groupId}`,

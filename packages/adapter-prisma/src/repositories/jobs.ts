@@ -43,6 +43,7 @@ import {
   type RepositoryContext,
   raceLost,
   storableJson,
+  storableLookup,
   storableText,
   validDate,
   wellFormedText,
@@ -293,14 +294,11 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
                   OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))`;
 
   /**
-   * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
-   * expired lease) and free of their ordering key.
-   */
-  /**
    * SQLite's condition for extending the lease of the owned job (the row being updated): no
    * other job of its ordering key holds a live lease. Once the job's own lease lapsed, an older
    * job of the key (a requeued dead letter) may have been claimed; extending the lapsed lease
-   * then would run two jobs of the key at once. (PostgreSQL checks the key's guard row instead.)
+   * then would run two jobs of the key at once. (PostgreSQL also takes the key's guard row: see
+   * `heartbeatPostgres`.)
    */
   const keyNotHeldByOther = (now: Date): Sql =>
     sql`(ordering_key IS NULL OR NOT EXISTS (
@@ -308,6 +306,21 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
               WHERE o.ordering_key = maestrano_jobs.ordering_key AND o.id <> maestrano_jobs.id
                 AND o.status = 'running' AND o.lease_expires_at > ${ts(now)}))`;
 
+  /**
+   * When an upsert of an ordering key's guard row (`g`, the latest committed one) may give it to
+   * the inserted job: the guard is the job's own, or has lapsed, or was left behind by a job that
+   * is done (a heartbeat that re-created the guard while the job's completion waited for it:
+   * the completion's statement could not see the new guard to delete it). `done` is final, so
+   * such a guard never holds a job that could still run.
+   */
+  const guardTakeable = (now: Date): Sql =>
+    sql`g.job_id = excluded.job_id OR g.lease_expires_at <= ${ts(now)}
+            OR EXISTS (SELECT 1 FROM maestrano_jobs d WHERE d.id = g.job_id AND d.status = 'done')`;
+
+  /**
+   * The jobs `j` a claim may take: due (pending and `runAt` passed, or running with an
+   * expired lease) and free of their ordering key.
+   */
   const claimable = (now: Date, types: Sql): Sql =>
     sql`((j.status = 'pending' AND j.run_at <= ${ts(now)}) OR (j.status = 'running' AND j.lease_expires_at <= ${ts(now)}))${types}
             AND ${orderingFree(now)}`;
@@ -340,7 +353,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           INSERT INTO maestrano_job_guards AS g (ordering_key, job_id, lease_expires_at)
           SELECT ordering_key, id, ${ts(expires)} FROM cand WHERE ordering_key IS NOT NULL
           ON CONFLICT (ordering_key) DO UPDATE SET job_id = excluded.job_id, lease_expires_at = excluded.lease_expires_at
-            WHERE g.lease_expires_at <= ${ts(now)} OR g.job_id = excluded.job_id
+            WHERE ${guardTakeable(now)}
           RETURNING g.job_id
         )
         UPDATE maestrano_jobs j SET status = 'running', lease_owner = ${options.worker}, lease_expires_at = ${ts(expires)},
@@ -370,6 +383,49 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     return sql`WITH j AS (UPDATE maestrano_jobs SET ${set} WHERE ${where} RETURNING id, ordering_key, status),
                     released AS (DELETE FROM maestrano_job_guards g USING j WHERE g.ordering_key = j.ordering_key AND g.job_id = j.id)
                SELECT id, status FROM j`;
+  }
+
+  /**
+   * PostgreSQL's lease renewal of the jobs matched by `ids` (an id condition) that `worker` owns
+   * and that are still running, ending with `select` over `j` (the renewed ids). As on SQLite,
+   * a job keeps its lease unless another job of its ordering key holds a live one; the key's
+   * guard row says so under concurrency:
+   * - The job rows are locked first (in id order), so a completion, failure or release of the
+   *   same job either ran before (the job is no longer running and owned: nothing is renewed,
+   *   no guard is written) or waits for this statement.
+   * - A job with an ordering key takes the key's guard with an upsert, which re-checks the
+   *   latest committed guard: it extends its own guard, re-creates a missing one (the job's
+   *   lease lapsed meanwhile and another job of the key ran and finished) or takes over a
+   *   lapsed one (`guardTakeable`), but never replaces the live guard of another job (whose
+   *   claim has moved the key's turn on). It also skips a key another job holds a live lease
+   *   of. One job per key takes part (one upsert cannot touch a guard twice).
+   * - A job's lease is extended only with its guard.
+   */
+  function heartbeatPostgres(ids: Sql, worker: string, now: Date, expires: Date, select: Sql): Sql {
+    return sql`WITH mine AS (
+          SELECT id, ordering_key, created_at FROM maestrano_jobs
+          WHERE ${ids} AND status = 'running' AND lease_owner = ${worker}
+          ORDER BY id
+          FOR UPDATE
+        ), turn AS (
+          SELECT DISTINCT ON (m.ordering_key) m.ordering_key, m.id FROM mine m
+          WHERE m.ordering_key IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM maestrano_jobs o
+            WHERE o.ordering_key = m.ordering_key AND o.id <> m.id AND o.status = 'running' AND o.lease_expires_at > ${ts(now)})
+          ORDER BY m.ordering_key, m.created_at, m.id
+        ), g AS (
+          INSERT INTO maestrano_job_guards AS g (ordering_key, job_id, lease_expires_at)
+          SELECT ordering_key, id, ${ts(expires)} FROM turn
+          ORDER BY ordering_key
+          ON CONFLICT (ordering_key) DO UPDATE SET job_id = excluded.job_id, lease_expires_at = excluded.lease_expires_at
+            WHERE ${guardTakeable(now)}
+          RETURNING g.job_id
+        ), j AS (
+          UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
+          WHERE id IN (SELECT id FROM mine WHERE ordering_key IS NULL UNION ALL SELECT job_id FROM g)
+          RETURNING id
+        )
+        ${select}`;
   }
 
   /** `ownedJobsUpdate` for one job. */
@@ -403,6 +459,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       nonEmpty('jobs.claim', 'worker', options.worker);
       positiveInt('jobs.claim', 'limit', options.limit);
       positiveInt('jobs.claim', 'leaseMs', options.leaseMs);
+      if (Array.isArray(options.types)) for (const type of options.types) storableText('jobs.claim', 'type', type);
       if (options.types !== undefined && options.types.length === 0) return [];
       const now = ctx.now();
       const expires = plus(now, options.leaseMs);
@@ -435,6 +492,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
 
     async heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean> {
       positiveInt('jobs.heartbeat', 'leaseMs', leaseMs);
+      storableText('jobs.heartbeat', 'worker', worker);
       const key = jobId(id);
       if (key === null) return false;
       const now = ctx.now();
@@ -447,24 +505,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         );
         return changed > 0;
       }
-      // A job with an ordering key keeps its lease only while it still holds the key's
-      // guard: the guard update re-checks the latest committed row, so a heartbeat can
-      // never revive a lease another job's claim has already replaced.
       const [row] = await db.query(
         'jobs.heartbeat',
-        sql`WITH g AS (
-              UPDATE maestrano_job_guards g SET lease_expires_at = ${ts(expires)}
-              FROM maestrano_jobs j
-              WHERE j.id = ${bigint(key)} AND j.status = 'running' AND j.lease_owner = ${worker}
-                AND g.ordering_key = j.ordering_key AND g.job_id = j.id
-              RETURNING g.job_id
-            ), j AS (
-              UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-              WHERE id = ${bigint(key)} AND status = 'running' AND lease_owner = ${worker}
-                AND (ordering_key IS NULL OR EXISTS (SELECT 1 FROM g))
-              RETURNING id
-            )
-            SELECT COUNT(*) AS n FROM j`,
+        heartbeatPostgres(sql`id = ${bigint(key)}`, worker, now, expires, sql`SELECT COUNT(*) AS n FROM j`),
       );
       return row !== undefined && num(row, 'n') > 0;
     },
@@ -473,32 +516,20 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const op = 'jobs.heartbeatMany';
       if (!Array.isArray(ids)) throw invalid(op, 'ids must be an array');
       positiveInt(op, 'leaseMs', leaseMs);
+      storableText(op, 'worker', worker);
       // Malformed ids name no job; the rest, without duplicates, in the caller's order.
       const keys = [...new Set(ids.filter((id) => typeof id === 'string' && jobId(id) !== null))];
       const alive = new Set<string>();
       for (const batch of chunks(keys, KEY_BATCH)) {
         const now = ctx.now();
         const expires = plus(now, leaseMs);
-        const owned = sql`${inBigintList(raw('id'), batch, db.provider)} AND status = 'running' AND lease_owner = ${worker}`;
+        const ids = inBigintList(raw('id'), batch, db.provider);
         const rows = await db.query(
           op,
           pg
-            ? // As \`heartbeat\`, for every job at once: a job with an ordering key keeps its lease
-              // only while it still holds the key's guard.
-              sql`WITH mine AS (
-                    SELECT id, ordering_key FROM maestrano_jobs WHERE ${owned}
-                  ), g AS (
-                    UPDATE maestrano_job_guards g SET lease_expires_at = ${ts(expires)}
-                    FROM mine WHERE g.ordering_key = mine.ordering_key AND g.job_id = mine.id
-                    RETURNING g.job_id
-                  ), j AS (
-                    UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-                    WHERE ${owned} AND (ordering_key IS NULL OR id IN (SELECT job_id FROM g))
-                    RETURNING id
-                  )
-                  SELECT id FROM j`
+            ? heartbeatPostgres(ids, worker, now, expires, sql`SELECT id FROM j`)
             : sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-                  WHERE ${owned} AND ${keyNotHeldByOther(now)} RETURNING id`,
+                  WHERE ${ids} AND status = 'running' AND lease_owner = ${worker} AND ${keyNotHeldByOther(now)} RETURNING id`,
         );
         for (const row of rows) alive.add(str(row, 'id'));
       }
@@ -506,6 +537,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async complete(id: string, worker: string): Promise<boolean> {
+      storableText('jobs.complete', 'worker', worker);
       const key = jobId(id);
       if (key === null) return false;
       const done = await db.query('jobs.complete', ownedJobUpdate(completeSet(ctx.now()), key, worker));
@@ -515,6 +547,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     async completeMany(ids: string[], worker: string): Promise<string[]> {
       const op = 'jobs.completeMany';
       if (!Array.isArray(ids)) throw invalid(op, 'ids must be an array');
+      storableText(op, 'worker', worker);
       // Malformed ids name no job; the rest, without duplicates, in the caller's order.
       const keys = [...new Set(ids.filter((id) => typeof id === 'string' && jobId(id) !== null))];
       const done = new Set<string>();
@@ -529,6 +562,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       validDate('jobs.fail', 'retryAt', failure.retryAt);
       if (typeof failure.error?.message !== 'string') throw invalid('jobs.fail', 'failure.error.message must be a string');
       storableText('jobs.fail', 'waitKey', failure.waitKey);
+      storableText('jobs.fail', 'worker', worker);
       const key = jobId(id);
       if (key === null) return 'lost';
       const now = ctx.now();
@@ -552,6 +586,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async release(id: string, worker: string): Promise<boolean> {
+      storableText('jobs.release', 'worker', worker);
       const key = jobId(id);
       if (key === null) return false;
       const now = ctx.now();
@@ -598,6 +633,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async listDead(filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]> {
+      storableLookup('jobs.listDead', { tenant: filter?.tenant, type: filter?.type, groupId: filter?.groupId });
       const conditions: Sql[] = [raw(`status = 'dead'`)];
       if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
       if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);
@@ -625,6 +661,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     },
 
     async counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>> {
+      storableLookup('jobs.counts', { tenant: filter?.tenant, type: filter?.type });
       const conditions: Sql[] = [raw('1 = 1')];
       if (filter?.tenant !== undefined) conditions.push(sql`tenant = ${filter.tenant}`);
       if (filter?.type !== undefined) conditions.push(sql`type = ${filter.type}`);

@@ -1,6 +1,6 @@
 import type { ClaimOptions, JsonValue, LedgerClaim, LedgerEntry, LedgerRepository } from '@org/maestrano-sdk';
 import { date, json, jsonCol, jsonText, optDate, optStr, type Row, raw, sql, str, ts } from '../sql.js';
-import { claimOptions, invalid, nonEmpty, plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableJson } from './context.js';
+import { claimOptions, invalid, nonEmpty, plus, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableJson, storableLookup } from './context.js';
 
 
 function toEntry(row: Row): LedgerEntry {
@@ -24,6 +24,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
 
   return {
     async get(key: string): Promise<LedgerEntry | null> {
+      storableLookup('ledger.get', { key });
       const [row] = await db.query('ledger.get', sql`SELECT ${COLUMNS} FROM maestrano_ledger WHERE "key" = ${key}`);
       return row ? toEntry(row) : null;
     },
@@ -72,6 +73,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
     async complete(key: string, owner: string, outcome: JsonValue): Promise<boolean> {
       if (outcome === undefined) throw invalid('ledger.complete', 'outcome is required (use null for none)');
       storableJson('ledger.complete', 'outcome', outcome);
+      storableLookup('ledger.complete', { key, owner });
       const now = ctx.now();
       const changed = await db.execute(
         'ledger.complete',
@@ -82,6 +84,7 @@ export function ledgerRepository(ctx: RepositoryContext): LedgerRepository {
     },
 
     async release(key: string, owner: string): Promise<void> {
+      storableLookup('ledger.release', { key, owner });
       await db.execute(
         'ledger.release',
         sql`DELETE FROM maestrano_ledger WHERE "key" = ${key} AND status = 'pending' AND owner = ${owner}`,

@@ -1,6 +1,6 @@
 import type { LockRepository, ReplayRepository } from '@org/maestrano-sdk';
 import { chunks, inList, join, pgArray, raw, sql, str, ts } from '../sql.js';
-import { claimOptions, invalid, nonEmpty, plus, type RepositoryContext, validDate } from './context.js';
+import { claimOptions, invalid, nonEmpty, plus, type RepositoryContext, storableLookup, storableText, validDate } from './context.js';
 
 /** Keys per statement: SQLite binds at most 32766 parameters. */
 const LOCK_BATCH = 500;
@@ -47,6 +47,7 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
 
     async refresh(key: string, owner: string, ttlMs: number): Promise<boolean> {
       claimOptions('locks.refresh', { owner, ttlMs });
+      storableLookup('locks.refresh', { key });
       const now = ctx.now();
       const changed = await db.execute(
         'locks.refresh',
@@ -57,6 +58,7 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
     },
 
     async release(key: string, owner: string): Promise<boolean> {
+      storableLookup('locks.release', { key, owner });
       const removed = await db.execute('locks.release', sql`DELETE FROM maestrano_locks WHERE "key" = ${key} AND owner = ${owner}`);
       return removed > 0;
     },
@@ -110,6 +112,8 @@ export function lockRepository(ctx: RepositoryContext): LockRepository {
     async releaseMany(keys: string[], owner: string): Promise<number> {
       const op = 'locks.releaseMany';
       if (!Array.isArray(keys)) throw invalid(op, 'keys must be an array');
+      for (const key of keys) storableText(op, 'key', key);
+      storableText(op, 'owner', owner);
       let released = 0;
       for (const batch of chunks([...new Set(keys)], LOCK_BATCH)) {
         released += await db.execute(

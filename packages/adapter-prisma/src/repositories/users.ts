@@ -8,7 +8,7 @@ import type {
   UserStatus,
 } from '@org/maestrano-sdk';
 import { date, join, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, invalid, nonEmpty, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableText } from './context.js';
+import { claimOptions, conflict, invalid, nonEmpty, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableLookup, storableText } from './context.js';
 import { claimProvision } from './provisioning.js';
 
 const USER_COLUMNS = raw('tenant, uid, user_id, status, claim_owner, claim_expires_at, created_at, updated_at');
@@ -46,6 +46,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
   const byGroup = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
 
   async function get(tenant: string, uid: string): Promise<UserRecord | null> {
+    storableLookup('users.get', { tenant, uid });
     const [row] = await db.query(
       'users.get',
       sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE ${key(tenant, uid)} AND user_id IS NOT NULL`,
@@ -65,6 +66,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     get,
 
     async findByUserId(tenant: string, userId: string): Promise<UserRecord[]> {
+      storableLookup('users.findByUserId', { tenant, userId });
       const found = await db.query(
         'users.findByUserId',
         sql`SELECT ${USER_COLUMNS} FROM maestrano_users WHERE tenant = ${tenant} AND user_id = ${userId} ORDER BY ${byUid}`,
@@ -91,6 +93,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     },
 
     async complete(tenant: string, uid: string, owner: string, data: { userId: string }): Promise<UserRecord> {
+      storableLookup('users.complete', { tenant, uid, owner });
       nonEmpty('users.complete', 'userId', data.userId);
       const now = ctx.now();
       const [row] = await db.query(
@@ -104,6 +107,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
     },
 
     async release(tenant: string, uid: string, owner: string): Promise<void> {
+      storableLookup('users.release', { tenant, uid, owner });
       await db.execute(
         'users.release',
         sql`DELETE FROM maestrano_users WHERE ${key(tenant, uid)} AND user_id IS NULL AND claim_owner = ${owner}`,
@@ -112,6 +116,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
 
     async setStatus(tenant: string, uid: string, status: UserStatus): Promise<{ changed: boolean; user: UserRecord | null }> {
       if (status !== 'active' && status !== 'blocked') throw invalid('users.setStatus', `unknown user status "${String(status)}"`);
+      storableLookup('users.setStatus', { tenant, uid });
       const now = ctx.now();
       const [row] = await db.query(
         'users.setStatus',
@@ -164,6 +169,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       if (status !== 'active' && status !== 'removed') {
         throw invalid('users.setMembershipStatus', `unknown membership status "${String(status)}"`);
       }
+      storableLookup('users.setMembershipStatus', { tenant, uid, groupId });
       const now = ctx.now();
       const [row] = await db.query(
         'users.setMembershipStatus',
@@ -178,6 +184,7 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
       tenant: string,
       filter: { uid?: string; groupId?: string; status?: MembershipStatus },
     ): Promise<MembershipRecord[]> {
+      storableLookup('users.listMemberships', { tenant, uid: filter.uid, groupId: filter.groupId });
       const conditions: Sql[] = [sql`tenant = ${tenant}`];
       if (filter.uid !== undefined) conditions.push(sql`uid = ${filter.uid}`);
       if (filter.groupId !== undefined) conditions.push(sql`group_id = ${filter.groupId}`);

@@ -20,8 +20,11 @@
  *   …) and changes nothing; a batch holding one stores nothing. So is a text argument holding
  *   one that the adapter stores or looks up (an id, a key, a tenant, an owner, a worker, a
  *   type, a hash, …): PostgreSQL would store it changed (an unpaired surrogate as U+FFFD, so
- *   two different ids would collide) or fail. In the text of a `lastError` (a job's, an id
- *   map's) such characters are recorded, possibly each replaced by U+FFFD.
+ *   two different ids would collide) or fail. Lookups and key-addressed writes refuse it too
+ *   (`groups.get`, `idMaps.find`, `jobs.counts({ tenant })`, `locks.release`, …): a lookup by
+ *   'cld-\uD800' would otherwise find the row PostgreSQL stored as 'cld-\uFFFD'. In the text of
+ *   a `lastError` (a job's, an id map's) such characters are recorded, possibly each replaced
+ *   by U+FFFD.
  * - Dates are stored from 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z: a date argument outside
  *   that range is refused with `StorageError`. An expiry computed from a huge TTL (claim,
  *   lease, lock) ends at 9999-12-31T23:59:59.999Z.
@@ -448,6 +451,9 @@ export interface JobRepository {
    * Extends the lease; false when the caller no longer owns the job, or when another job of
    * its `orderingKey` holds a live lease (the caller's lease lapsed and the key's turn moved
    * on, e.g. to an older job requeued and claimed meanwhile): the lease then stays lapsed.
+   * Otherwise, even after its lease lapsed and the key's turn passed to another job that has
+   * since finished, the owner's lease is extended and the job holds its key again: no other
+   * job of the key is claimed while that lease is live.
    */
   heartbeat(id: string, worker: string, leaseMs: number): Promise<boolean>;
   /**

@@ -78,6 +78,15 @@ function checkClaimOptions(options: Pick<ClaimOptions, 'owner' | 'ttlMs'>): void
   checkStorableText('owner', options.owner);
 }
 
+/**
+ * The text arguments an operation looks rows up by, by name: each must be
+ * storable text, as when it is stored, so a lookup never finds a row stored under a different
+ * text (PostgreSQL stores an unpaired surrogate as U+FFFD).
+ */
+function checkLookup(args: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(args)) checkStorableText(name, value);
+}
+
 // ---------------------------------------------------------------------------------------
 // The stored state. Exported for the memory inspector (`@org/maestrano-sdk/testing`);
 // not part of the public API.
@@ -295,6 +304,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
 
   const groups: GroupRepository = {
     get: op('groups.get', (tenant: string, groupId: string) => {
+      checkLookup({ tenant, groupId });
       const row = state.groups.get(key(tenant, groupId));
       return row ? groupRecord(row) : null;
     }),
@@ -317,6 +327,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       }));
     }),
     complete: op('groups.complete', (tenant: string, groupId: string, owner: string, data: GroupCompletion) => {
+      checkLookup({ tenant, groupId, owner });
       checkNonEmpty('companyId', data.companyId);
       checkStorableText('orgUid', data.orgUid);
       if (data.trialEndsAt) checkDate('trialEndsAt', data.trialEndsAt);
@@ -338,11 +349,13 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return provisioned(groupRecord(row));
     }),
     release: op('groups.release', (tenant: string, groupId: string, owner: string) => {
+      checkLookup({ tenant, groupId, owner });
       const id = key(tenant, groupId);
       const row = state.groups.get(id);
       if (row && !groupRecord(row) && row.claimOwner === owner) state.groups.delete(id);
     }),
     update: op('groups.update', (tenant: string, groupId: string, patch: GroupPatch) => {
+      checkLookup({ tenant, groupId });
       checkStorableText('orgUid', patch.orgUid);
       if (patch.trialEndsAt) checkDate('trialEndsAt', patch.trialEndsAt);
       if (patch.settings !== undefined) checkStorableJson('settings', patch.settings);
@@ -355,6 +368,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return groupRecord(row);
     }),
     cancel: op('groups.cancel', (tenant: string, groupId: string) => {
+      checkLookup({ tenant, groupId });
       const row = provisionedGroup(tenant, groupId);
       if (!row) return { changed: false, group: null };
       if (row.status === 'cancelled') return { changed: false, group: groupRecord(row) };
@@ -364,14 +378,15 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.updatedAt = at;
       return { changed: true, group: groupRecord(row) };
     }),
-    list: op('groups.list', (tenant: string, filter?: { status?: GroupStatus }) =>
-      [...state.groups.values()]
+    list: op('groups.list', (tenant: string, filter?: { status?: GroupStatus }) => {
+      checkLookup({ tenant });
+      return [...state.groups.values()]
         .filter((row) => row.tenant === tenant)
         .map(groupRecord)
         .filter((record): record is GroupRecord => record !== null)
         .filter((record) => !filter?.status || record.status === filter.status)
-        .sort((a, b) => compare(a.groupId, b.groupId)),
-    ),
+        .sort((a, b) => compare(a.groupId, b.groupId));
+    }),
   };
 
   // --- users ----------------------------------------------------------------------------
@@ -392,16 +407,18 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
 
   const users: UserRepository = {
     get: op('users.get', (tenant: string, uid: string) => {
+      checkLookup({ tenant, uid });
       const row = state.users.get(key(tenant, uid));
       return row ? userRecord(row) : null;
     }),
-    findByUserId: op('users.findByUserId', (tenant: string, userId: string) =>
-      [...state.users.values()]
+    findByUserId: op('users.findByUserId', (tenant: string, userId: string) => {
+      checkLookup({ tenant, userId });
+      return [...state.users.values()]
         .filter((row) => row.tenant === tenant && row.userId === userId)
         .map(userRecord)
         .filter((record): record is UserRecord => record !== null)
-        .sort((a, b) => compare(a.uid, b.uid)),
-    ),
+        .sort((a, b) => compare(a.uid, b.uid));
+    }),
     claim: op('users.claim', (tenant: string, uid: string, options: ClaimOptions) => {
       checkNonEmpty('tenant', tenant);
       checkNonEmpty('uid', uid);
@@ -417,6 +434,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       }));
     }),
     complete: op('users.complete', (tenant: string, uid: string, owner: string, data: { userId: string }) => {
+      checkLookup({ tenant, uid, owner });
       checkNonEmpty('userId', data.userId);
       const row = state.users.get(key(tenant, uid));
       if (!row || userRecord(row) || row.claimOwner !== owner) {
@@ -430,12 +448,14 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return provisioned(userRecord(row));
     }),
     release: op('users.release', (tenant: string, uid: string, owner: string) => {
+      checkLookup({ tenant, uid, owner });
       const id = key(tenant, uid);
       const row = state.users.get(id);
       if (row && !userRecord(row) && row.claimOwner === owner) state.users.delete(id);
     }),
     setStatus: op('users.setStatus', (tenant: string, uid: string, status: UserStatus) => {
       if (status !== 'active' && status !== 'blocked') throw new RangeError(`unknown user status "${String(status)}"`);
+      checkLookup({ tenant, uid });
       const row = state.users.get(key(tenant, uid));
       if (!row || !userRecord(row)) return { changed: false, user: null };
       if (row.status === status) return { changed: false, user: userRecord(row) };
@@ -478,6 +498,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
         if (status !== 'active' && status !== 'removed') {
           throw new RangeError(`unknown membership status "${String(status)}"`);
         }
+        checkLookup({ tenant, uid, groupId });
         const existing = state.memberships.get(membershipKey(tenant, uid, groupId));
         if (!existing) return { changed: false, membership: null };
         if (existing.status === status) return { changed: false, membership: existing };
@@ -488,8 +509,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     ),
     listMemberships: op(
       'users.listMemberships',
-      (tenant: string, filter: { uid?: string; groupId?: string; status?: MembershipStatus }) =>
-        [...state.memberships.values()]
+      (tenant: string, filter: { uid?: string; groupId?: string; status?: MembershipStatus }) => {
+        checkLookup({ tenant, uid: filter.uid, groupId: filter.groupId });
+        return [...state.memberships.values()]
           .filter(
             (m) =>
               m.tenant === tenant &&
@@ -497,7 +519,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
               (filter.groupId === undefined || m.groupId === filter.groupId) &&
               (filter.status === undefined || m.status === filter.status),
           )
-          .sort((a, b) => compare(a.groupId, b.groupId) || compare(a.uid, b.uid)),
+          .sort((a, b) => compare(a.groupId, b.groupId) || compare(a.uid, b.uid));
+      },
     ),
   };
 
@@ -506,7 +529,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
   const inScope = (row: IdMapScope, scope: IdMapScope) =>
     row.tenant === scope.tenant && row.groupId === scope.groupId && row.entity === scope.entity;
 
+  const checkScope = (scope: IdMapScope) =>
+    checkLookup({ tenant: scope.tenant, groupId: scope.groupId, entity: scope.entity });
+
   const findMap = (scope: IdMapScope, mapKey: IdMapKey): MemoryIdMapRow | undefined => {
+    checkScope(scope);
     if ('connecId' in mapKey) {
       checkNonEmpty('connecId', mapKey.connecId);
       return state.idMaps.find((row) => inScope(row, scope) && row.connecId === mapKey.connecId);
@@ -588,6 +615,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return row ? toIdMap(row) : null;
     }),
     findManyByConnecIds: op('idMaps.findManyByConnecIds', (scope: IdMapScope, connecIds: string[]) => {
+      checkScope(scope);
+      if (Array.isArray(connecIds)) for (const connecId of connecIds) checkStorableText('connecId', connecId);
       const wanted = new Set(connecIds);
       return state.idMaps
         .filter((row) => inScope(row, scope) && row.connecId !== null && wanted.has(row.connecId))
@@ -646,6 +675,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     list: op('idMaps.list', (scope: IdMapScope, options: { limit: number; after?: string }) => {
       checkPositiveInt('limit', options.limit);
+      checkScope(scope);
+      checkStorableText('after', options.after);
       const rows = state.idMaps.filter((row) => inScope(row, scope)).sort(byCreation);
       let start = 0;
       if (options.after !== undefined) {
@@ -656,6 +687,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return rows.slice(start, start + options.limit).map(toIdMap);
     }),
     purgeGroup: op('idMaps.purgeGroup', (tenant: string, groupId: string) => {
+      checkLookup({ tenant, groupId });
       const before = state.idMaps.length;
       const kept = state.idMaps.filter((row) => !(row.tenant === tenant && row.groupId === groupId));
       state.idMaps.length = 0;
@@ -668,8 +700,14 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
 
   const cursorId = (k: CursorKey) => key(k.tenant, k.groupId, k.entity, k.kind);
 
+  const checkCursorKey = (k: CursorKey) =>
+    checkLookup({ tenant: k.tenant, groupId: k.groupId, entity: k.entity, kind: k.kind });
+
   const cursors: CursorRepository = {
-    get: op('cursors.get', (k: CursorKey) => state.cursors.get(cursorId(k)) ?? null),
+    get: op('cursors.get', (k: CursorKey) => {
+      checkCursorKey(k);
+      return state.cursors.get(cursorId(k)) ?? null;
+    }),
     advance: op('cursors.advance', (k: CursorKey, position: number, data: JsonObject, complete = false) => {
       checkStorableText('tenant', k.tenant);
       checkStorableText('groupId', k.groupId);
@@ -697,13 +735,15 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return true;
     }),
     reset: op('cursors.reset', (k: CursorKey) => {
+      checkCursorKey(k);
       state.cursors.delete(cursorId(k));
     }),
-    list: op('cursors.list', (tenant: string, groupId: string) =>
-      [...state.cursors.values()]
+    list: op('cursors.list', (tenant: string, groupId: string) => {
+      checkLookup({ tenant, groupId });
+      return [...state.cursors.values()]
         .filter((c) => c.tenant === tenant && c.groupId === groupId)
-        .sort((a, b) => compare(a.entity, b.entity) || compare(a.kind, b.kind)),
-    ),
+        .sort((a, b) => compare(a.entity, b.entity) || compare(a.kind, b.kind));
+    }),
   };
 
   // --- jobs -----------------------------------------------------------------------------
@@ -762,6 +802,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
   };
 
   const owned = (id: string, worker: string): MemoryJobRow | null => {
+    checkStorableText('worker', worker);
     const row = state.jobs.get(id);
     return row && row.status === 'running' && row.leaseOwner === worker ? row : null;
   };
@@ -841,6 +882,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       checkNonEmpty('worker', options.worker);
       checkPositiveInt('limit', options.limit);
       checkPositiveInt('leaseMs', options.leaseMs);
+      if (Array.isArray(options.types)) for (const type of options.types) checkStorableText('type', type);
       const at = now();
       const all = [...state.jobs.values()];
       const types = options.types ? new Set(options.types) : null;
@@ -882,6 +924,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     heartbeatMany: op('jobs.heartbeatMany', (ids: string[], worker: string, leaseMs: number) => {
       if (!Array.isArray(ids)) throw new TypeError('ids must be an array');
       checkPositiveInt('leaseMs', leaseMs);
+      checkStorableText('worker', worker);
       const at = now();
       const holders = liveLeasesByKey(at);
       return [...new Set(ids)].filter((id) => renewLease(id, worker, leaseMs, at, holders));
@@ -889,6 +932,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     complete: op('jobs.complete', (id: string, worker: string) => completeJob(id, worker)),
     completeMany: op('jobs.completeMany', (ids: string[], worker: string) => {
       if (!Array.isArray(ids)) throw new TypeError('ids must be an array');
+      checkStorableText('worker', worker);
       return [...new Set(ids)].filter((id) => completeJob(id, worker));
     }),
     fail: op(
@@ -940,6 +984,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     listDead: op('jobs.listDead', (filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }) => {
       if (filter?.limit !== undefined) checkPositiveInt('limit', filter.limit);
+      checkLookup({ tenant: filter?.tenant, type: filter?.type, groupId: filter?.groupId });
       return [...state.jobs.values()]
         .filter(
           (row) =>
@@ -964,6 +1009,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return true;
     }),
     counts: op('jobs.counts', (filter?: { tenant?: string; type?: string }) => {
+      checkLookup({ tenant: filter?.tenant, type: filter?.type });
       const counts: Record<JobStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };
       for (const row of state.jobs.values()) {
         if (filter?.tenant !== undefined && row.tenant !== filter.tenant) continue;
@@ -988,7 +1034,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
   // --- ledger ---------------------------------------------------------------------------
 
   const ledger: LedgerRepository = {
-    get: op('ledger.get', (k: string) => state.ledger.get(k) ?? null),
+    get: op('ledger.get', (k: string) => {
+      checkLookup({ key: k });
+      return state.ledger.get(k) ?? null;
+    }),
     claim: op('ledger.claim', (k: string, options: ClaimOptions & { intent: JsonValue }): LedgerClaim => {
       checkNonEmpty('key', k);
       checkClaimOptions(options);
@@ -1022,6 +1071,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     complete: op('ledger.complete', (k: string, owner: string, outcome: JsonValue) => {
       if (outcome === undefined) throw new TypeError('outcome is required (use null for none)');
       checkStorableJson('outcome', outcome);
+      checkLookup({ key: k, owner });
       const entry = state.ledger.get(k);
       if (entry?.status !== 'pending' || entry.owner !== owner) return false;
       entry.status = 'done';
@@ -1031,6 +1081,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       return true;
     }),
     release: op('ledger.release', (k: string, owner: string) => {
+      checkLookup({ key: k, owner });
       const entry = state.ledger.get(k);
       if (entry && entry.status === 'pending' && entry.owner === owner) state.ledger.delete(k);
     }),
@@ -1073,13 +1124,17 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     refresh: op('locks.refresh', (k: string, owner: string, ttlMs: number) => {
       checkClaimOptions({ owner, ttlMs });
+      checkLookup({ key: k });
       const at = now();
       const held = state.locks.get(k);
       if (!held || held.owner !== owner || expired(held.expiresAt, at)) return false;
       held.expiresAt = later(at, ttlMs);
       return true;
     }),
-    release: op('locks.release', (k: string, owner: string) => releaseLock(k, owner)),
+    release: op('locks.release', (k: string, owner: string) => {
+      checkLookup({ key: k, owner });
+      return releaseLock(k, owner);
+    }),
     acquireMany: op('locks.acquireMany', (keys: string[], owner: string, ttlMs: number) => {
       if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
       for (const k of keys) checkNonEmpty('key', k);
@@ -1088,6 +1143,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     releaseMany: op('locks.releaseMany', (keys: string[], owner: string) => {
       if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
+      for (const k of keys) checkStorableText('key', k);
+      checkStorableText('owner', owner);
       return [...new Set(keys)].filter((k) => releaseLock(k, owner)).length;
     }),
   };

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
 import { json } from '../http/router.js';
 import type { CursorKey, CursorRecord, GroupRecord, JobRecord, JsonObject } from '../storage/adapter.js';
+import { isStorableText } from '../storage/validation.js';
 import type { AnyEntity } from '../entities/types.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { withStorageLock } from '../webhooks/locks.js';
@@ -185,6 +186,8 @@ function groupIdProblem(value: unknown): string | null {
   if (typeof value !== 'string') return 'group_id must be a string';
   if (value.length > MAX_GROUP_ID_LENGTH) return `group_id is longer than ${MAX_GROUP_ID_LENGTH} characters`;
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return 'group_id contains control characters';
+  // Storage refuses such an id (PostgreSQL would look up 'cld-\uD800' as the group 'cld-\uFFFD').
+  if (!isStorableText(value)) return 'group_id contains an unpaired UTF-16 surrogate';
   return null;
 }
 

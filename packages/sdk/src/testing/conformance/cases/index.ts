@@ -14,19 +14,26 @@ import {
   storableJobCases,
   storableLedgerCases,
   storableLockCases,
+  storableLookupCursorCases,
+  storableLookupGroupCases,
+  storableLookupIdMapCases,
+  storableLookupJobCases,
+  storableLookupLedgerCases,
+  storableLookupLockCases,
+  storableLookupUserCases,
   storableReplayCases,
   storableUserCases,
 } from './storable-values.js';
 import { userCases } from './users.js';
 
 export const storageCases: Record<StorageRepositoryName, StorageCases> = {
-  groups: { ...groupCases, ...storableGroupCases },
-  users: { ...userCases, ...storableUserCases },
-  idMaps: { ...idMapCases, ...storableIdMapCases },
-  cursors: { ...cursorCases, ...storableCursorCases },
-  jobs: { ...jobCases, ...storableJobCases },
-  ledger: { ...ledgerCases, ...storableLedgerCases },
+  groups: { ...groupCases, ...storableGroupCases, ...storableLookupGroupCases },
+  users: { ...userCases, ...storableUserCases, ...storableLookupUserCases },
+  idMaps: { ...idMapCases, ...storableIdMapCases, ...storableLookupIdMapCases },
+  cursors: { ...cursorCases, ...storableCursorCases, ...storableLookupCursorCases },
+  jobs: { ...jobCases, ...storableJobCases, ...storableLookupJobCases },
+  ledger: { ...ledgerCases, ...storableLedgerCases, ...storableLookupLedgerCases },
   replay: { ...replayCases, ...storableReplayCases },
-  locks: { ...lockCases, ...storableLockCases },
+  locks: { ...lockCases, ...storableLockCases, ...storableLookupLockCases },
   outage: outageCases,
 };

@@ -684,6 +684,41 @@ export const jobCases: StorageCases = {
     },
   ),
 
+  // As above, but the requeued older job is done by the time the stalled worker heartbeats: it
+  // still owns the newer job and no job of the record holds a live lease, so the heartbeat
+  // extends the lease (and takes the record's turn back). While that lease is live no other job
+  // of the record is claimed; once the newer job completes, the next one follows at once.
+  'heartbeat and heartbeatMany extend a lapsed lease once the job that held its orderingKey is done': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const key = 'g/contact/c-1';
+      const older = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 1, maxAttempts: 1 }));
+      clock.advance(1);
+      const newer = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 2 }));
+      expect((await claimOne(adapter, 'w0'))?.id).toBe(older.id);
+      expect(await adapter.jobs.fail(older.id, 'w0', { error: { message: 'boom' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(newer.id);
+      clock.advance(LEASE + 1);
+      expect(await adapter.jobs.requeue(older.id)).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([older.id]);
+      expect(await adapter.jobs.complete(older.id, 'w2')).toBe(true);
+      const next = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 3 }));
+      expect(await adapter.jobs.heartbeat(newer.id, 'w1', LEASE)).toBe(true);
+      expect((await adapter.jobs.get(newer.id))?.leaseExpiresAt?.getTime()).toBe(clock.ms() + LEASE);
+      clock.advance(1);
+      expect(await adapter.jobs.heartbeatMany([newer.id], 'w1', LEASE)).toEqual([newer.id]);
+      expect(await adapter.jobs.get(newer.id)).toMatchObject({ status: 'running', leaseOwner: 'w1', leaseExpiresAt: inMs(clock, LEASE) });
+      // The newer job holds the record's turn again: nothing else of the record is claimed while its lease is live.
+      clock.advance(LEASE - 1);
+      expect(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE })).toEqual([]);
+      expect(await adapter.jobs.heartbeat(newer.id, 'w1', LEASE)).toBe(true);
+      // Its completion gives the turn to the next job of the record straight away.
+      expect(await adapter.jobs.complete(newer.id, 'w1')).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE }))).toEqual([next.id]);
+      expect(await adapter.jobs.heartbeat(next.id, 'w3', LEASE)).toBe(true);
+    },
+  ),
+
   // 100 records each have an older job parked for an hour (say during a Connec! outage) and a
   // newer one due now but held back behind it. The held-back jobs sort first by runAt; however
   // many there are, a claim still takes the unrelated due jobs behind them, and once the parked

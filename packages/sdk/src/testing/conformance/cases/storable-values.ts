@@ -674,3 +674,205 @@ export const storableUserCases: StorageCases = {
     expect(await adapter.users.listMemberships(TENANT, {})).toEqual([]);
   },
 };
+
+// Lookups and key-addressed operations refuse unstorable text arguments as writes do: on
+// PostgreSQL a lookup by 'cld-\uD800' would otherwise find the row stored as 'cld-\uFFFD' (an
+// unpaired surrogate is read as U+FFFD) and a NUL fails inside the database. Each case stores
+// a row under the U+FFFD twin of the bad text, so a lookup that reached the database would
+// find it.
+
+/** Text arguments of a lookup, each an unstorable text whose U+FFFD twin is stored. */
+const UNSTORABLE_LOOKUPS: [bad: string, stored: string][] = [
+  ['cld-\uD800', 'cld-\uFFFD'],
+  ['cld-\uDC00', 'cld-\uFFFD'],
+  ['a\u0000b', 'a\uFFFDb'],
+];
+/** The stored twins of `UNSTORABLE_LOOKUPS`, once each. */
+const STORED_TWINS = [...new Set(UNSTORABLE_LOOKUPS.map(([, stored]) => stored))];
+
+export const storableLookupGroupCases: StorageCases = {
+  'lookups by a tenant, groupId or owner holding a NUL or an unpaired surrogate are refused naming them and never reach a stored twin (get, update, cancel, list, complete, release)': async ({
+    adapter,
+  }) => {
+    const claim = { owner: 'o', ttlMs: 60_000 };
+    for (const stored of STORED_TWINS) {
+      expect((await adapter.groups.claim(stored, stored, claim)).state).toBe('claimed');
+      await adapter.groups.complete(stored, stored, 'o', { companyId: 'c' });
+    }
+    // A claim left pending under the twin of the bad owner, to be sure `complete` and `release` see it.
+    expect((await adapter.groups.claim(TENANT, 'cld-\uFFFD', { owner: 'o-\uFFFD', ttlMs: 60_000 })).state).toBe('claimed');
+    const before = await adapter.groups.list('cld-\uFFFD');
+    for (const [bad, stored] of UNSTORABLE_LOOKUPS) {
+      await expectRefusedNaming(adapter.groups.get(stored, bad), 'groups.get', 'groupId');
+      await expectRefusedNaming(adapter.groups.get(bad, stored), 'groups.get', 'tenant');
+      await expectRefusedNaming(adapter.groups.update(stored, bad, { orgUid: 'org-1' }), 'groups.update', 'groupId');
+      await expectRefusedNaming(adapter.groups.update(bad, stored, { orgUid: 'org-1' }), 'groups.update', 'tenant');
+      await expectRefusedNaming(adapter.groups.cancel(stored, bad), 'groups.cancel', 'groupId');
+      await expectRefusedNaming(adapter.groups.cancel(bad, stored), 'groups.cancel', 'tenant');
+      await expectRefusedNaming(adapter.groups.list(bad), 'groups.list', 'tenant');
+      await expectRefusedNaming(adapter.groups.complete(TENANT, bad, 'o-\uFFFD', { companyId: 'c' }), 'groups.complete', 'groupId');
+      await expectRefusedNaming(adapter.groups.complete(TENANT, 'cld-\uFFFD', 'o-\uD800', { companyId: 'c' }), 'groups.complete', 'owner');
+      await expectRefusedNaming(adapter.groups.release(TENANT, bad, 'o-\uFFFD'), 'groups.release', 'groupId');
+      await expectRefusedNaming(adapter.groups.release(TENANT, 'cld-\uFFFD', 'o-\uD800'), 'groups.release', 'owner');
+    }
+    expect(await adapter.groups.list('cld-\uFFFD')).toEqual(before);
+    expect(await adapter.groups.get('cld-\uFFFD', 'cld-\uFFFD')).toMatchObject({ status: 'active', orgUid: null, cancelledAt: null });
+    expect(await adapter.groups.get(TENANT, 'cld-\uFFFD')).toBeNull();
+    expect((await adapter.groups.claim(TENANT, 'cld-\uFFFD', { owner: 'other', ttlMs: 60_000 })).state).toBe('pending');
+  },
+};
+
+export const storableLookupUserCases: StorageCases = {
+  'lookups by a tenant, uid, userId, owner or groupId holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
+    adapter,
+  }) => {
+    const claim = { owner: 'o', ttlMs: 60_000 };
+    for (const stored of STORED_TWINS) {
+      expect((await adapter.users.claim(TENANT, stored, claim)).state).toBe('claimed');
+      await adapter.users.complete(TENANT, stored, 'o', { userId: stored });
+      await adapter.users.upsertMembership(TENANT, stored, stored, 'Member');
+    }
+    expect((await adapter.users.claim(TENANT, 'usr-\uFFFD', { owner: 'o-\uFFFD', ttlMs: 60_000 })).state).toBe('claimed');
+    for (const [bad, stored] of UNSTORABLE_LOOKUPS) {
+      await expectRefusedNaming(adapter.users.get(TENANT, bad), 'users.get', 'uid');
+      await expectRefusedNaming(adapter.users.get(bad, stored), 'users.get', 'tenant');
+      await expectRefusedNaming(adapter.users.findByUserId(TENANT, bad), 'users.findByUserId', 'userId');
+      await expectRefusedNaming(adapter.users.findByUserId(bad, stored), 'users.findByUserId', 'tenant');
+      await expectRefusedNaming(adapter.users.setStatus(TENANT, bad, 'blocked'), 'users.setStatus', 'uid');
+      await expectRefusedNaming(adapter.users.setMembershipStatus(TENANT, bad, stored, 'removed'), 'users.setMembershipStatus', 'uid');
+      await expectRefusedNaming(adapter.users.setMembershipStatus(TENANT, stored, bad, 'removed'), 'users.setMembershipStatus', 'groupId');
+      await expectRefusedNaming(adapter.users.listMemberships(TENANT, { uid: bad }), 'users.listMemberships', 'uid');
+      await expectRefusedNaming(adapter.users.listMemberships(TENANT, { groupId: bad }), 'users.listMemberships', 'groupId');
+      await expectRefusedNaming(adapter.users.listMemberships(bad, {}), 'users.listMemberships', 'tenant');
+      await expectRefusedNaming(adapter.users.complete(TENANT, 'usr-\uFFFD', 'o-\uD800', { userId: 'u' }), 'users.complete', 'owner');
+      await expectRefusedNaming(adapter.users.complete(TENANT, bad, 'o-\uFFFD', { userId: 'u' }), 'users.complete', 'uid');
+      await expectRefusedNaming(adapter.users.release(TENANT, 'usr-\uFFFD', 'o-\uD800'), 'users.release', 'owner');
+    }
+    for (const stored of STORED_TWINS) {
+      expect(await adapter.users.get(TENANT, stored)).toMatchObject({ userId: stored, status: 'active' });
+      expect(await adapter.users.listMemberships(TENANT, { uid: stored })).toMatchObject([{ groupId: stored, status: 'active' }]);
+    }
+    expect(await adapter.users.get(TENANT, 'usr-\uFFFD')).toBeNull();
+    expect((await adapter.users.claim(TENANT, 'usr-\uFFFD', { owner: 'other', ttlMs: 60_000 })).state).toBe('pending');
+  },
+};
+
+export const storableLookupIdMapCases: StorageCases = {
+  'lookups by a scope, id or list position holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
+    adapter,
+    clock,
+  }) => {
+    const twin: typeof SCOPE = { tenant: 'cld-\uFFFD', groupId: 'cld-\uFFFD', entity: 'cld-\uFFFD' };
+    for (const stored of STORED_TWINS) {
+      await adapter.idMaps.insert({ ...SCOPE, connecId: stored, localId: `l-${stored}` });
+      await adapter.idMaps.insert({ ...twin, connecId: stored, localId: `l-${stored}` });
+    }
+    const before = [await adapter.idMaps.list(SCOPE, { limit: 10 }), await adapter.idMaps.list(twin, { limit: 10 })];
+    for (const [bad] of UNSTORABLE_LOOKUPS) {
+      for (const field of ['tenant', 'groupId', 'entity'] as const) {
+        const scope = { ...twin, [field]: bad };
+        await expectRefusedNaming(adapter.idMaps.find(scope, { connecId: 'cld-\uFFFD' }), 'idMaps.find', field);
+        await expectRefusedNaming(adapter.idMaps.findManyByConnecIds(scope, ['cld-\uFFFD']), 'idMaps.findManyByConnecIds', field);
+        await expectRefusedNaming(adapter.idMaps.update(scope, { connecId: 'cld-\uFFFD' }, { lastPushedHash: 'h' }), 'idMaps.update', field);
+        await expectRefusedNaming(adapter.idMaps.markApplied(scope, { connecId: 'cld-\uFFFD' }, new Date(clock.ms()), 'h'), 'idMaps.markApplied', field);
+        await expectRefusedNaming(adapter.idMaps.list(scope, { limit: 10 }), 'idMaps.list', field);
+      }
+      await expectRefusedNaming(adapter.idMaps.find(SCOPE, { connecId: bad }), 'idMaps.find', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.find(SCOPE, { localId: bad }), 'idMaps.find', 'localId');
+      await expectRefusedNaming(adapter.idMaps.findManyByConnecIds(SCOPE, ['c-1', bad]), 'idMaps.findManyByConnecIds', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: bad }, { lastPushedHash: 'h' }), 'idMaps.update', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: bad }, new Date(clock.ms()), 'h'), 'idMaps.markApplied', 'connecId');
+      await expectRefusedNaming(adapter.idMaps.list(SCOPE, { limit: 10, after: bad }), 'idMaps.list', 'after');
+      await expectRefusedNaming(adapter.idMaps.purgeGroup('cld-\uFFFD', bad), 'idMaps.purgeGroup', 'groupId');
+      await expectRefusedNaming(adapter.idMaps.purgeGroup(bad, 'cld-\uFFFD'), 'idMaps.purgeGroup', 'tenant');
+    }
+    expect([await adapter.idMaps.list(SCOPE, { limit: 10 }), await adapter.idMaps.list(twin, { limit: 10 })]).toEqual(before);
+  },
+};
+
+export const storableLookupCursorCases: StorageCases = {
+  'lookups by a cursor key holding a NUL or an unpaired surrogate are refused naming it and change nothing (get, reset, list)': async ({ adapter }) => {
+    const twin = { tenant: 'cld-\uFFFD', groupId: 'cld-\uFFFD', entity: 'cld-\uFFFD', kind: 'cld-\uFFFD' };
+    expect(await adapter.cursors.advance(twin, 1, { page: 1 })).toBe(true);
+    for (const [bad] of UNSTORABLE_LOOKUPS) {
+      for (const field of ['tenant', 'groupId', 'entity', 'kind'] as const) {
+        await expectRefusedNaming(adapter.cursors.get({ ...twin, [field]: bad }), 'cursors.get', field);
+        await expectRefusedNaming(adapter.cursors.reset({ ...twin, [field]: bad }), 'cursors.reset', field);
+      }
+      await expectRefusedNaming(adapter.cursors.list(bad, twin.groupId), 'cursors.list', 'tenant');
+      await expectRefusedNaming(adapter.cursors.list(twin.tenant, bad), 'cursors.list', 'groupId');
+    }
+    expect(await adapter.cursors.get(twin)).toMatchObject({ position: 1, data: { page: 1 } });
+  },
+};
+
+export const storableLookupJobCases: StorageCases = {
+  'lookups by a type, tenant, group or worker holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
+    adapter,
+    clock,
+  }) => {
+    const { id } = await adapter.jobs.enqueue(job({ type: 'cld-\uFFFD', tenant: 'cld-\uFFFD', groupId: 'cld-\uFFFD' }));
+    const [claimed] = await adapter.jobs.claim({ worker: 'cld-\uFFFD', limit: 1, leaseMs: 60_000 });
+    expect(claimed?.id).toBe(id);
+    const dead = await adapter.jobs.enqueue(job({ type: 'cld-\uFFFD', tenant: 'cld-\uFFFD', groupId: 'cld-\uFFFD', maxAttempts: 1 }));
+    expect((await adapter.jobs.claim({ worker: 'w', limit: 1, leaseMs: 60_000 }))[0]?.id).toBe(dead.id);
+    expect(await adapter.jobs.fail(dead.id, 'w', { error: { message: 'x' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    await adapter.jobs.enqueue(job({ type: 'cld-\uFFFD', payload: 'pending' }));
+    const counts = await adapter.jobs.counts();
+    for (const [bad] of UNSTORABLE_LOOKUPS) {
+      await expectRefusedNaming(adapter.jobs.claim({ worker: 'w2', limit: 5, leaseMs: 60_000, types: ['storable', bad] }), 'jobs.claim', 'type');
+      for (const field of ['tenant', 'type', 'groupId'] as const) {
+        await expectRefusedNaming(adapter.jobs.listDead({ [field]: bad }), 'jobs.listDead', field);
+      }
+      await expectRefusedNaming(adapter.jobs.counts({ tenant: bad }), 'jobs.counts', 'tenant');
+      await expectRefusedNaming(adapter.jobs.counts({ type: bad }), 'jobs.counts', 'type');
+      await expectRefusedNaming(adapter.jobs.heartbeat(id, bad, 60_000), 'jobs.heartbeat', 'worker');
+      await expectRefusedNaming(adapter.jobs.heartbeatMany([id], bad, 60_000), 'jobs.heartbeatMany', 'worker');
+      await expectRefusedNaming(adapter.jobs.complete(id, bad), 'jobs.complete', 'worker');
+      await expectRefusedNaming(adapter.jobs.completeMany([id], bad), 'jobs.completeMany', 'worker');
+      await expectRefusedNaming(adapter.jobs.fail(id, bad, { error: { message: 'x' }, retryAt: new Date(clock.ms()) }), 'jobs.fail', 'worker');
+      await expectRefusedNaming(adapter.jobs.release(id, bad), 'jobs.release', 'worker');
+    }
+    expect(await adapter.jobs.counts()).toEqual(counts);
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'cld-\uFFFD', attempts: 1, lastError: null });
+    expect((await adapter.jobs.listDead({ type: 'cld-\uFFFD', tenant: 'cld-\uFFFD', groupId: 'cld-\uFFFD' })).map((j) => j.id)).toEqual([dead.id]);
+    expect(await adapter.jobs.complete(id, 'cld-\uFFFD')).toBe(true);
+  },
+};
+
+export const storableLookupLedgerCases: StorageCases = {
+  'lookups by a ledger key or owner holding a NUL or an unpaired surrogate are refused naming them and change nothing (get, complete, release)': async ({
+    adapter,
+  }) => {
+    for (const stored of STORED_TWINS) {
+      expect((await adapter.ledger.claim(stored, { owner: stored, ttlMs: 60_000, intent: null })).state).toBe('claimed');
+    }
+    for (const [bad, stored] of UNSTORABLE_LOOKUPS) {
+      await expectRefusedNaming(adapter.ledger.get(bad), 'ledger.get', 'key');
+      await expectRefusedNaming(adapter.ledger.complete(bad, stored, null), 'ledger.complete', 'key');
+      await expectRefusedNaming(adapter.ledger.complete(stored, bad, null), 'ledger.complete', 'owner');
+      await expectRefusedNaming(adapter.ledger.release(bad, stored), 'ledger.release', 'key');
+      await expectRefusedNaming(adapter.ledger.release(stored, bad), 'ledger.release', 'owner');
+    }
+    for (const stored of STORED_TWINS) {
+      expect(await adapter.ledger.get(stored)).toMatchObject({ status: 'pending', owner: stored });
+    }
+  },
+};
+
+export const storableLookupLockCases: StorageCases = {
+  'a lock key or owner holding a NUL or an unpaired surrogate is refused naming it and changes nothing (refresh, release, releaseMany)': async ({
+    adapter,
+  }) => {
+    for (const stored of STORED_TWINS) expect(await adapter.locks.acquire(stored, stored, 60_000)).toBe(true);
+    for (const [bad, stored] of UNSTORABLE_LOOKUPS) {
+      await expectRefusedNaming(adapter.locks.refresh(bad, stored, 60_000), 'locks.refresh', 'key');
+      await expectRefusedNaming(adapter.locks.refresh(stored, bad, 60_000), 'locks.refresh', 'owner');
+      await expectRefusedNaming(adapter.locks.release(bad, stored), 'locks.release', 'key');
+      await expectRefusedNaming(adapter.locks.release(stored, bad), 'locks.release', 'owner');
+      await expectRefusedNaming(adapter.locks.releaseMany([stored, bad], stored), 'locks.releaseMany', 'key');
+      await expectRefusedNaming(adapter.locks.releaseMany([stored], bad), 'locks.releaseMany', 'owner');
+    }
+    for (const stored of STORED_TWINS) expect(await adapter.locks.acquire(stored, 'other', 60_000)).toBe(false);
+  },
+};
