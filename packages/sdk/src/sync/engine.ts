@@ -531,10 +531,11 @@ export class SyncEngine {
    * holds it now (pushed, or already equal), false when the group's settings skip the push;
    * a failed push throws, so the inbound attempt fails and is retried.
    */
-  private async pushWinner(scope: GroupScope, entity: AnyEntity, record: unknown, signal: AbortSignal | undefined, why: 'local_wins' | 'merge'): Promise<boolean> {
+  private async pushWinner(scope: GroupScope, entity: AnyEntity, record: unknown, signal: AbortSignal | undefined, why: 'local_wins' | 'merge'): Promise<'pushed' | 'unchanged' | 'skipped'> {
     const [result] = await this.pushRecords(scope, entity, [record], signal);
-    if (!result || result.status === 'pushed' || result.status === 'unchanged') return true;
-    if (result.status === 'skipped') return false;
+    if (!result || result.status === 'unchanged') return 'unchanged';
+    if (result.status === 'pushed') return 'pushed';
+    if (result.status === 'skipped') return 'skipped';
     const what = why === 'merge' ? 'the merged version' : 'the local version that won the conflict';
     // The push's own code (`http_503`, …) is what the failed attempt records on the map: a later
     // push of the same content is then sent again (`isPushFailure`), not answered `unchanged`.
@@ -690,10 +691,10 @@ export class SyncEngine {
           // then: marked first, a push that failed (or met a storage outage) left a retry that
           // saw a replay and never sent the winning version. A failed push fails the attempt
           // (retried with backoff, then dead-lettered and listed).
-          await this.pushWinner(scope, entity, current, signal, 'local_wins');
+          const winner = await this.pushWinner(scope, entity, current, signal, 'local_wins');
           // Not in sync unless the push said so (`pushRecords` sets `syncedAt`): a push the
           // group's settings skip leaves the next inbound version a conflict again.
-          await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
+          if (winner !== 'pushed') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
           return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
         }
         if (winner === 'merged') {
@@ -718,7 +719,9 @@ export class SyncEngine {
     if (pushBack && inbound.local.get) {
       // The app's record as it now stands (the merge result, as stored).
       const fresh = await inbound.local.get(localId, lctx);
-      if (fresh !== null) pushedBack = await this.pushWinner(scope, entity, fresh, signal, 'merge');
+      // Connec! holds another version: our last push is not what it holds any more.
+      if (fresh !== null && map.lastPushedHash !== null) await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: null });
+      if (fresh !== null) pushedBack = (await this.pushWinner(scope, entity, fresh, signal, 'merge')) !== 'skipped';
     }
     // Both sides now hold this version: it replaces our last push as the content they agree on.
     // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
@@ -734,7 +737,7 @@ export class SyncEngine {
       if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
-    const applied = await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack || pushedBack });
+    const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack }));
     // A merge pushed back is the newer version itself (its answer's `updated_at` is recorded).
     if (!applied && updatedAt !== null && !pushedBack) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the

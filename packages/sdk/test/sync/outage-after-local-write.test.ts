@@ -74,8 +74,7 @@ describe('a local edit that wins a conflict: its push survives an outage', () =>
     null,
     { repo: 'idMaps', method: 'find', mode: 'before' },
     { repo: 'idMaps', method: 'update', mode: 'before' },
-    { repo: 'idMaps', method: 'markApplied', mode: 'before' },
-    { repo: 'idMaps', method: 'markApplied', mode: 'after' },
+    { repo: 'idMaps', method: 'update', mode: 'after' },
   ];
   for (const fault of faults) {
     it(`${name(fault)}: Connec! ends with the local version`, async () => {
