@@ -96,15 +96,8 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
   input: MaestranoConfigInput & { connector?: ConnectorDefinition<E> | undefined },
 ): Maestrano<E> {
   // One ConfigError lists every problem: top-level keys and each marketplace of a tenants list.
-  const { config, tenants, warnings } = parseMaestranoConfigAndTenants(input);
+  const { config, tenants } = parseMaestranoConfigAndTenants(input);
   const runtime = buildRuntime(config, tenants);
-  // What a marketplace has wrong that this app does not use (no connector: its `connec` block).
-  for (const { tenant, path, message } of warnings) {
-    runtime.logger.warn(
-      `maestrano: marketplace ${JSON.stringify(tenant)}: ${path} ${message}; this app has no connector, so it does not call Connec! (the Connec! client would refuse it)`,
-      { tenant, path },
-    );
-  }
   // What `defineConnector` found suspicious but accepted (a path the catalog does not list).
   for (const warning of new Set(config.connector?.warnings ?? [])) runtime.logger.warn('maestrano: connector definition', { warning });
 

@@ -9,7 +9,7 @@ import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
 import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
-import { type ConfigIssue, configErrorOf, isResolvedTenant, type MarketplaceInput, type TenantWarning, tenantsOrIssues } from './tenant.js';
+import { type ConfigIssue, configErrorOf, isResolvedTenant, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
 
 type AnyFunction = (...args: never[]) => unknown;
 
@@ -120,19 +120,13 @@ export type SsoOptions = ResolvedConfig['sso'];
 /**
  * Validates the top-level configuration and, when `tenants` is a list of marketplace objects,
  * every marketplace in it (schema, certificates, duplicate names). One `ConfigError` lists every
- * problem of both, never a secret value. `tenants` is the resolved list (null for a registry);
- * `warnings`, the problems of that list that do not matter to this app (a `connec` block an app
- * without a connector never uses), to log at start.
+ * problem of both, never a secret value. `tenants` is the resolved list (null for a registry).
  */
-export function parseMaestranoConfigAndTenants(input: unknown): { config: ResolvedConfig; tenants: Tenant[] | null; warnings: TenantWarning[] } {
+export function parseMaestranoConfigAndTenants(input: unknown): { config: ResolvedConfig; tenants: Tenant[] | null } {
   const parsed = MaestranoConfigSchema.safeParse(input, CONFIG_PARSE_OPTIONS);
   const issues: ConfigIssue[] = parsed.success ? [] : configIssues(parsed.error, '');
-  const record = typeof input === 'object' && input !== null ? (input as { tenants?: unknown; connector?: unknown }) : undefined;
-  const list = record?.tenants;
-  // Without a connector the app never calls Connec! (the sync module is what would).
-  const connector = record?.connector !== undefined;
+  const list = typeof input === 'object' && input !== null ? (input as { tenants?: unknown }).tenants : undefined;
   let tenants: Tenant[] | null = null;
-  let warnings: TenantWarning[] = [];
   if (Array.isArray(list)) {
     // A fixed empty list would serve a 404 on every route for the life of the process.
     if (list.length === 0) issues.push({ path: 'tenants', message: 'must list at least one marketplace' });
@@ -144,14 +138,13 @@ export function parseMaestranoConfigAndTenants(input: unknown): { config: Resolv
           'is a list of already-resolved Tenant objects (as returned by parseMarketplacesDocument or resolveTenants), not marketplace objects: pass tenants: staticTenants(list) instead (or the registry tenantsFromFile / tenantsFromDevPlatform returns)',
       });
     } else {
-      const resolved = tenantsOrIssues(list, 'tenants', { connector });
+      const resolved = tenantsOrIssues(list, 'tenants');
       issues.push(...resolved.issues);
       tenants = resolved.tenants;
-      warnings = resolved.warnings;
     }
   }
   if (!parsed.success || issues.length > 0) throw configErrorOf('Maestrano configuration', issues);
-  return { config: parsed.data, tenants, warnings };
+  return { config: parsed.data, tenants };
 }
 
 /** Validates the configuration (the marketplaces of a `tenants` list included); `ConfigError` names every bad key, never a secret value. */

@@ -11,20 +11,6 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** A problem that does not refuse a marketplace, to log when the SDK starts (never a received value). */
-export interface TenantWarning extends ConfigIssue {
-  tenant: string;
-}
-
-/**
- * How marketplaces are resolved. `connector: false`: the app has no connector, so it never
- * calls Connec! and a `connec` value only the Connec! client would use (a host ending with its
- * base path) is a warning instead of a refusal. Default `true`: refused (the sync would fail).
- */
-export interface ResolveOptions {
-  connector?: boolean;
-}
-
 /** A `ConfigError` listing every issue, one per line, under `Invalid ${what}:`. */
 export function configErrorOf(what: string, issues: readonly ConfigIssue[]): ConfigError {
   const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
@@ -284,7 +270,7 @@ function redactedWhenPrinted<T extends { key: string }>(api: T): T {
  * them, so that one error lists every bad tenant) and the result is then null. Problems that do
  * not matter to this app (`options.connector` false: its `connec` block) go to `warnings`.
  */
-function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[], warnings: TenantWarning[], options: ResolveOptions): Tenant | null {
+function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant | null {
   const name = m.marketplace;
   const appHost = trimSlash(m.app.host);
   const apiHost = trimSlash(m.api.host);
@@ -316,15 +302,13 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[], warnings
   const connecHost = trimSlash(m.connec?.host ?? 'https://api-connec.maestrano.com');
   const connecBase = m.connec?.base_path ?? '/api/v2';
   // The Connec! client adds the base path to the host: `…/api/v2` as the host would call
-  // `/api/v2/api/v2/…` (the client refuses it, but only at the first Connec! call). An app
-  // without a connector never calls Connec!: a warning, so that its SSO and webhooks still start.
+  // `/api/v2/api/v2/…` (the client refuses it, but only at the first Connec! call). Refused for
+  // apps without a connector too: `mno.connec(tenant, groupId)` serves them.
   const trimmedBase = trimTrailingSlashes(connecBase);
   const hostPath = trimTrailingSlashes(new URL(connecHost).pathname);
   if ((m.connec?.enabled ?? true) && trimmedBase !== '' && hostPath.endsWith(trimmedBase)) {
     const suggested = trimSlash(`${new URL(connecHost).origin}${hostPath.slice(0, -trimmedBase.length)}`);
-    const problem = { path: `${prefix}connec.host`, message: `must not end with the base path ${trimmedBase}, which is added to it (use ${suggested})` };
-    if (options.connector ?? true) issues.push(problem);
-    else warnings.push({ tenant: name, ...problem });
+    issues.push({ path: `${prefix}connec.host`, message: `must not end with the base path ${trimmedBase}, which is added to it (use ${suggested})` });
   }
   // The account webhooks read the group (and user) from the path's parameters.
   const groupPath = hooks.account?.group_path ?? hooks.account?.groups_path;
@@ -516,7 +500,6 @@ function collectTenants(
   prefix: string,
   issues: ConfigIssue[],
   loose?: { unknownKeys: string[] },
-  options: ResolveOptions & { warnings?: TenantWarning[] } = {},
 ): Tenant[] {
   const tenants: Tenant[] = [];
   const resolved: { tenant: Tenant; at: string }[] = [];
@@ -536,7 +519,7 @@ function collectTenants(
       issues.push(...configIssues(parsed.error, at));
       return;
     }
-    const tenant = resolve(parsed.data, `${at}.`, issues, options.warnings ?? [], options);
+    const tenant = resolve(parsed.data, `${at}.`, issues);
     if (tenant) {
       tenants.push(tenant);
       resolved.push({ tenant, at });
@@ -575,17 +558,11 @@ function unknownKeyPaths(error: z.ZodError, prefix: string): string[] {
 /**
  * The tenants of explicit marketplace objects, or the issues that make them unusable (every one
  * of them, with paths under `prefix`). For callers that merge these issues with their own.
- * `warnings`: problems that do not refuse a marketplace for this app (see `ResolveOptions`).
  */
-export function tenantsOrIssues(
-  input: readonly unknown[],
-  prefix = 'tenants',
-  options: ResolveOptions = {},
-): { tenants: Tenant[]; issues: ConfigIssue[]; warnings: TenantWarning[] } {
+export function tenantsOrIssues(input: readonly unknown[], prefix = 'tenants'): { tenants: Tenant[]; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
-  const warnings: TenantWarning[] = [];
-  const tenants = collectTenants(input, prefix, issues, undefined, { ...options, warnings });
-  return { tenants, issues, warnings };
+  const tenants = collectTenants(input, prefix, issues);
+  return { tenants, issues };
 }
 
 /**
