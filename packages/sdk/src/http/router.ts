@@ -378,9 +378,14 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     // The most specific way of naming the tenant wins; then the first route of each tenant.
     const rank = Math.min(...allowed.map(({ route }) => CARRIER_RANK[route.carrier]));
+    const ranked = allowed.filter(({ route }) => CARRIER_RANK[route.carrier] === rank);
+    // A route's query matches as a subset of the request's, so among those the route naming more
+    // query parameters is the more specific one: `?route=init&marketplace=acme` over `?route=init`
+    // (without this, every request for the first answered 404 ambiguous_tenant).
+    const most = Math.max(...ranked.map(({ route }) => route.query.length));
     const perTenant = new Map<Tenant, Candidate>();
-    for (const candidate of allowed) {
-      if (CARRIER_RANK[candidate.route.carrier] === rank && !perTenant.has(candidate.tenant)) perTenant.set(candidate.tenant, candidate);
+    for (const candidate of ranked) {
+      if (candidate.route.query.length === most && !perTenant.has(candidate.tenant)) perTenant.set(candidate.tenant, candidate);
     }
     let found = [...perTenant.values()];
     if (found.length > 1) {

@@ -277,7 +277,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
     const signal = options.signal;
     // Observability must never break processing: a throwing or rejecting onEvent is ignored.
-    const emit = (event: WorkerEvent) => callObserver(options.onEvent, [event]);
+    // Called as a method of the options, as before: an `onEvent(e) { this.… }` keeps its `this`.
+    const emit = (event: WorkerEvent) => callObserver((e: WorkerEvent) => options.onEvent?.(e), [event]);
     const stats: WorkerStats = { claimed: 0, completed: 0, retried: 0, deferred: 0, deadLettered: 0, lost: 0, released: 0 };
     const inFlight = new Set<Promise<void>>();
     /** Handler calls in flight (a batch is one). */
