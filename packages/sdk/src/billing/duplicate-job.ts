@@ -9,7 +9,12 @@ import type { StorageAdapter } from '../storage/adapter.js';
 export type DuplicateCheckTarget =
   /** `billId` null: the group's subscription was recorded as "no plan" over a taken-over attempt that had one. */
   | { kind: 'recurring'; tenant: string; groupId: string; billId: string | null }
-  | { kind: 'charge'; tenant: string; groupId: string; idempotencyKey: string; billId: string };
+  | { kind: 'charge'; tenant: string; groupId: string; idempotencyKey: string; billId: string }
+  /**
+   * A group found cancelled (or ended on the platform) while a subscription attempt's claim was
+   * unrecorded: that attempt's POST may land late, after the deletion's bill passes.
+   */
+  | { kind: 'ended-group'; tenant: string; groupId: string };
 
 /**
  * Enqueues the check of a bill recorded after an unknown outcome (a claim taken over from an
@@ -26,7 +31,7 @@ export async function scheduleDuplicateCheckJob(
     tenant: target.tenant,
     groupId: target.groupId,
     payload: { ...target },
-    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.billId ?? `no-plan:${target.groupId}`}`,
+    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.kind === 'ended-group' ? target.groupId : (target.billId ?? `no-plan:${target.groupId}`)}`,
     runAt: new Date(now.getTime() + delayMs),
   });
 }

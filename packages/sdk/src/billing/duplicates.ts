@@ -17,6 +17,11 @@
  *   charge's key its owner (the claim-once `chargebill:` entry): a charge of another key that
  *   created the very same bill and is about to claim it then finds it taken and retries, as
  *   when a reconciliation adopted its bill, instead of reporting a cancelled bill as created.
+ * - a group found ended (cancelled in storage, or `terminated`/`cancelled` on the platform) by
+ *   a subscription run while an earlier attempt's claim was unrecorded (its POST's outcome
+ *   unknown): the group's live recurring bills matching that attempt's plan (the ledger's
+ *   intent), whatever their start date, as long as the group is still ended and no bill is
+ *   recorded for it. Nothing of a live group is ever cancelled.
  * It changes nothing unless the ledger still records the checked bill.
  */
 import { randomUUID } from 'node:crypto';
@@ -26,8 +31,16 @@ import type { JobHandler, Logger } from '../core/types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { type BillOwnerIntent, billOwnerOf, chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
 import type { BillingConfig } from './config.js';
-import { BillingError } from '../errors/index.js';
-import { accountOrDefer, billIdOf, matchesPlan, type RecurringIntent, subscriptionLedgerKey } from './subscribe.js';
+import { BillingError, NotFoundError } from '../errors/index.js';
+import {
+  accountOrDefer,
+  billIdOf,
+  ENDED_GROUP_STATUSES,
+  isRecurringIntent,
+  matchesPlan,
+  type RecurringIntent,
+  subscriptionLedgerKey,
+} from './subscribe.js';
 
 const PayloadSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('recurring'), tenant: z.string().min(1), groupId: z.string().min(1), billId: z.string().min(1).nullable() }),
@@ -38,6 +51,7 @@ const PayloadSchema = z.discriminatedUnion('kind', [
     idempotencyKey: z.string().min(1),
     billId: z.string().min(1),
   }),
+  z.object({ kind: z.literal('ended-group'), tenant: z.string().min(1), groupId: z.string().min(1) }),
 ]);
 
 export interface DuplicateCheckDeps {
@@ -62,6 +76,35 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
     const target = parsed.data;
     const client = accountOrDefer(deps, target.tenant);
     const cancelled: string[] = [];
+
+    if (target.kind === 'ended-group') {
+      const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
+      // A subscription recorded since is settled by `billing.subscribe` itself (a bill of a
+      // cancelled group is cancelled once recorded); no plan: nothing was sent.
+      if (!entry || entry.status === 'done' || !isRecurringIntent(entry.intent)) return { cancelled };
+      const intent = entry.intent;
+      const group = await storage.groups.get(target.tenant, target.groupId);
+      if (group?.status !== 'cancelled') {
+        // Ended on the platform while its deletion webhook is late or lost; otherwise live.
+        const platform = await client.groups.retrieve(target.groupId).catch((error: unknown) => {
+          if (error instanceof NotFoundError) return null;
+          throw error;
+        });
+        if (!platform || !ENDED_GROUP_STATUSES.has(platform.status ?? '')) return { cancelled };
+      }
+      for (const bill of await client.recurringBills.list({ groupId: target.groupId })) {
+        if (!matchesPlan(bill, intent)) continue;
+        try {
+          await client.recurringBills.cancel(bill.id);
+        } catch (error) {
+          const current = await client.recurringBills.retrieve(bill.id).catch(() => null);
+          if (current?.status !== 'cancelled') throw error;
+        }
+        cancelled.push(bill.id);
+        logger.warn('billing: recurring bill of an ended group cancelled (a subscription POST landed late)', { tenant: target.tenant, groupId: target.groupId, cancelledId: bill.id });
+      }
+      return { cancelled };
+    }
 
     if (target.kind === 'recurring') {
       const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));

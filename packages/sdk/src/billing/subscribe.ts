@@ -104,7 +104,7 @@ export function billingGroupFrom(groupId: string, attributes: Record<string, str
 }
 
 /** Whether a ledger intent is a subscription attempt's plan (`RecurringIntent`). */
-function isRecurringIntent(value: unknown): value is RecurringIntent {
+export function isRecurringIntent(value: unknown): value is RecurringIntent {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<RecurringIntent>;
   return v.kind === 'recurring' && typeof v.groupId === 'string' && typeof v.priceCents === 'number' && typeof v.description === 'string' && typeof v.period === 'string' && typeof v.frequency === 'number';
@@ -174,9 +174,46 @@ export function createSubscriber(deps: SubscribeDeps) {
     if (!onCompanyCreated) return { status: 'disabled' };
     const client = accountOrDefer(deps, tenant);
     const key = subscriptionLedgerKey(tenant, groupId);
-
     const existing = await storage.ledger.get(key);
-    if (existing?.status === 'done') return { status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) };
+    /** Cancels a recurring bill; one cancelled already (by a concurrent attempt) is fine. */
+    const cancelRecurring = async (id: string): Promise<void> => {
+      try {
+        await client.recurringBills.cancel(id);
+      } catch (error) {
+        const current = await client.recurringBills.retrieve(id).catch(() => null);
+        if (current?.status !== 'cancelled') throw error;
+      }
+    };
+    /**
+     * A subscription recorded for a group that is cancelled by now: the group's deletion ran
+     * while it was set up (the status is checked once, before the POST, and the deletion's bill
+     * passes may have listed the group's bills before the POST landed). Its bill is cancelled
+     * here (a failure fails the job: its retry finds the subscription recorded and comes back
+     * here). Whatever the order of the two, the deletion's pass after marking the group
+     * cancelled or this look after recording the bill sees the other's write.
+     */
+    const unlessCancelled = async (outcome: SubscribeOutcome): Promise<SubscribeOutcome> => {
+      const billId = 'recurringBillId' in outcome ? outcome.recurringBillId : null;
+      if (billId === null || (await storage.groups.get(tenant, groupId))?.status !== 'cancelled') return outcome;
+      await cancelRecurring(billId);
+      logger.warn('billing: recurring bill cancelled: the group was cancelled while its subscription was set up', { tenant, groupId, recurringBillId: billId });
+      return { status: 'group_cancelled' };
+    };
+    /**
+     * A group found ended while an earlier attempt's claim is still unrecorded: that attempt
+     * may have POSTed (its outcome unknown, a worker that died) and its bill may land after the
+     * deletion's passes and after this run. A `billing.check_duplicates` job looks again once
+     * the claim has expired and the duplicate check delay has passed, and cancels every live
+     * recurring bill of the attempt's plan if the group is still ended then.
+     */
+    const checkLateBillsOfEndedGroup = async (): Promise<void> => {
+      if (!existing || existing.status === 'done' || !isRecurringIntent(existing.intent)) return;
+      const now = deps.clock();
+      const from = existing.claimExpiresAt && existing.claimExpiresAt.getTime() > now.getTime() ? existing.claimExpiresAt : now;
+      await scheduleDuplicateCheckJob(storage, { kind: 'ended-group', tenant, groupId }, from, config.duplicateCheckDelayMs);
+    };
+
+    if (existing?.status === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) });
 
     const group = await storage.groups.get(tenant, groupId);
     if (!group) {
@@ -188,6 +225,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
     if (group.status === 'cancelled') {
       logger.info('billing: group cancelled before its subscription was set up; skipping', { tenant, groupId });
+      await checkLateBillsOfEndedGroup();
       return { status: 'group_cancelled' };
     }
 
@@ -197,6 +235,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     // platform would refuse it, and every retry would call onCompanyCreated again).
     if (platformGroup && ENDED_GROUP_STATUSES.has(platformGroup.status ?? '')) {
       logger.info('billing: group ended on the platform before its subscription was set up; skipping', { tenant, groupId, status: platformGroup.status });
+      await checkLateBillsOfEndedGroup();
       return { status: 'group_cancelled' };
     }
     // The trial may have been extended since the login that created the company (a deferred job
@@ -212,15 +251,6 @@ export function createSubscriber(deps: SubscribeDeps) {
       billingGroup.timezone ??= platformGroup.timezone || null;
       billingGroup.city ??= platformGroup.city || null;
     }
-    /** Cancels a recurring bill; one cancelled already (by a concurrent attempt) is fine. */
-    const cancelRecurring = async (id: string): Promise<void> => {
-      try {
-        await client.recurringBills.cancel(id);
-      } catch (error) {
-        const current = await client.recurringBills.retrieve(id).catch(() => null);
-        if (current?.status !== 'cancelled') throw error;
-      }
-    };
     const returned = await onCompanyCreated({ id: group.companyId || companyId, tenant, groupId }, billingGroup);
     const owner = `${deps.instanceId}:billing.subscribe:${jobId}:${randomUUID()}`;
 
@@ -285,7 +315,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     };
 
     const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
-    if (claim.state === 'done') return { status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) };
+    if (claim.state === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) });
     if (claim.state === 'pending') {
       const wait = (claim.entry.claimExpiresAt?.getTime() ?? now.getTime()) - now.getTime();
       throw new JobDeferral(`subscription of group ${groupId} is being set up by another worker`, {
@@ -339,7 +369,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       await scheduleDuplicateCheck(bill.id);
       const outcome = await recordBill(bill, status);
       logger.info('billing: existing recurring bill adopted', { tenant, groupId, recurringBillId: 'recurringBillId' in outcome ? outcome.recurringBillId : null });
-      return outcome;
+      return unlessCancelled(outcome);
     };
     const findExisting = async (): Promise<RecurringBill | null> => {
       const bills = await client.recurringBills.list({ groupId });
@@ -353,7 +383,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       // TTL, and never POST once another worker took it over (it may have POSTed meanwhile).
       const refreshed = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
       if (refreshed.state === 'done') {
-        return { status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) };
+        return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) });
       }
       if (refreshed.state !== 'claimed' || refreshed.recovered) {
         const expires = refreshed.entry.claimExpiresAt?.getTime() ?? deps.clock().getTime();
@@ -395,7 +425,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     await scheduleDuplicateCheck(bill.id);
     const outcome = await recordBill(bill, 'subscribed');
     logger.info('billing: recurring bill created', { tenant, groupId, recurringBillId: bill.id, startDate: intent.startDate });
-    return outcome;
+    return unlessCancelled(outcome);
   };
 }
 
@@ -420,7 +450,7 @@ export function accountOrDefer(deps: Pick<SubscribeDeps, 'account'>, tenant: str
  * know the group (404: the SSO attributes are all there is). Other failures throw: the job retries.
  */
 /** Account API group statuses of a group Maestrano ended (PROTOCOL §4.4 knows `running` and `terminated`). */
-const ENDED_GROUP_STATUSES = new Set(['terminated', 'cancelled']);
+export const ENDED_GROUP_STATUSES = new Set(['terminated', 'cancelled']);
 
 /** How far in the past a retry may still send the first attempt's start date (the platform's limit is 1 h). */
 const START_REUSE_WINDOW_MS = 50 * 60_000;

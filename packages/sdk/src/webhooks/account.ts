@@ -248,6 +248,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     return cancelled;
   }
 
+  /** The recurring-bill pass after the group is marked cancelled (and on every later delivery). */
+  async function lastBillPass(tenant: Tenant, groupId: string, fields: Record<string, unknown>): Promise<void> {
+    const cancelled = await step('account_api', () => cancelRecurringBills(tenant, groupId));
+    if (cancelled.length > 0) logger.info('maestrano: recurring bills cancelled (last pass)', { ...fields, cancelled });
+  }
+
   /** Stores the follow-up jobs of a cancelled group; returns how many were new (0 on a replay). */
   async function enqueueFollowUps(tenant: string, groupId: string): Promise<number> {
     if (followUps.length === 0) return 0;
@@ -325,7 +331,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           group = probe.group;
         }
         if (group.status === 'cancelled') {
-          // A replay, or Maestrano's retry after the follow-ups (or the last pass below) failed.
+          // A replay, or Maestrano's retry after the follow-ups (or a last pass below) failed.
+          if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
           if (tenant.sso.creationMode === 'virtual') await blockGroupUsers(tenant, request, companyOf(group));
           const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
           if (stored > 0) logger.info('maestrano: follow-up jobs of a cancelled group stored', { ...fields, jobs: stored });
@@ -344,6 +351,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
         // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
+        // A subscription (`billing.subscribe`) whose POST was in flight during the first pass
+        // (it checks the group's status once, before its POST) may have created its recurring
+        // bill since: this last pass cancels it. One landing later still finds the group
+        // cancelled once it has recorded its bill, and cancels that bill itself.
+        if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
         // A login that wrote its membership before the status changed (it holds no group lock)
         // is blocked by this last pass; one that writes it later sees the status and withdraws.
         if (tenant.sso.creationMode === 'virtual') blocked.push(...(await blockGroupUsers(tenant, request, company)));

@@ -161,7 +161,9 @@ describe('DELETE /maestrano/account/groups/:id/:tenant', () => {
     expect(await res.json()).toEqual({ success: true });
     expect(await snapshot([], ['cld-1'])).toBe(before);
     expect(calls.cancelCompany).toHaveLength(1);
-    expect(api.requests.length).toBe(requests);
+    // Only the recurring-bill pass every delivery makes once the group is cancelled (a
+    // subscription POST in flight during the deletion may have landed since): a listing.
+    expect(api.requests.slice(requests).map((r) => `${r.method} ${r.path}`)).toEqual([expect.stringMatching(/^GET .*recurring_bills$/)]);
   });
 
   it('runs concurrent deliveries once', async () => {
