@@ -46,12 +46,17 @@ function failed(detail: string, cause?: unknown, status = 500): SsoError {
   });
 }
 
-/** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
+/** The refusals `accountCancelled` made (a login into a cancelled group). */
+const cancelledRefusals = new WeakSet<Error>();
+
 /** The 403 of a login into a group Maestrano deleted (service cancelled). */
 function accountCancelled(): SsoError {
-  return new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+  const error = new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
+  cancelledRefusals.add(error);
+  return error;
 }
 
+/** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
 function wrapped(error: unknown, detail: string): unknown {
   return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
 }
@@ -277,12 +282,24 @@ export class Provisioner {
     const { storage } = this.#runtime;
     const uid = identity.user.key;
     const groupId = identity.group.uid;
-        const company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
+        // Refused because the group is cancelled: what an earlier login of this user granted in
+        // it and could not withdraw (a hook or storage failure) is withdrawn first.
+        const refuseCancelled = async (): Promise<never> => {
+          if (!user.pending) await this.#withdrawIfHeld(tenant, uid, groupId, user.userId);
+          throw accountCancelled();
+        };
+        let company: { record: GroupRecord; created: boolean };
+        try {
+          company = user.company ?? (await this.#ensureCompany(tenant, identity, owner));
+        } catch (error) {
+          if (error instanceof Error && cancelledRefusals.has(error)) await refuseCancelled();
+          throw error;
+        }
         if (identity.group.orgUid && company.record.orgUid !== identity.group.orgUid) {
           await storage.groups.update(tenant.name, groupId, { orgUid: identity.group.orgUid });
         }
         // A group deletion does not take the user's lock: look again before granting anything.
-        if (await this.#groupCancelled(tenant, groupId)) throw accountCancelled();
+        if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
         if (current?.status === 'removed' && !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime())) {
           throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
@@ -310,11 +327,9 @@ export class Provisioner {
         const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);
         if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
         // A deletion that cancelled the group while the membership was written: its last pass
-        // (virtual mode) may have missed this membership, so the login withdraws it.
-        if (await this.#groupCancelled(tenant, groupId)) {
-          await this.#withdraw(tenant, userHandle, companyHandle);
-          throw accountCancelled();
-        }
+        // (virtual mode) may have missed this membership, so the login withdraws it (503 when
+        // that fails: the retry is refused as cancelled and finishes the withdrawal first).
+        if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
         if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
         return finish({
@@ -330,28 +345,52 @@ export class Provisioner {
   }
 
   /**
-   * Undoes the membership a login granted in a group cancelled meanwhile, as the removal webhook
-   * would: the app hears `removeMembership` (and `blockUser` in virtual mode, where the user
-   * exists only through this group), then the SDK's state follows. Best effort: the login is
-   * refused whatever happens here, and the group's company is cancelled already.
+   * Undoes what the SDK still holds for the user in a cancelled group, as the removal webhook
+   * would: an active membership (a login that wrote it while the deletion ran, after the
+   * deletion's last pass, or whose earlier withdrawal failed), and in virtual mode, where the
+   * user exists only through this group, a user not blocked yet. Nothing held: nothing done.
    */
-  async #withdraw(tenant: Tenant, user: UserHandle, company: CompanyHandle): Promise<void> {
+  async #withdrawIfHeld(tenant: Tenant, uid: string, groupId: string, userId: string): Promise<void> {
+    const { storage } = this.#runtime;
+    const [membership] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+    const virtual = tenant.sso.creationMode === 'virtual';
+    const userRecord = virtual ? await storage.users.get(tenant.name, uid) : null;
+    const block = virtual && userRecord !== null && userRecord.status !== 'blocked';
+    if (membership?.status !== 'active' && !block) return;
+    const group = await storage.groups.get(tenant.name, groupId);
+    if (!group) return;
+    await this.#withdraw(
+      tenant,
+      { id: userRecord?.userId ?? userId, tenant: tenant.name, uid },
+      { id: group.companyId, tenant: tenant.name, groupId },
+      { removeMembership: membership?.status === 'active', block },
+    );
+  }
+
+  /**
+   * The withdrawal itself: the app hears `removeMembership` (and `blockUser` in virtual mode),
+   * then the SDK's state follows, the block before the membership (as in the webhooks): a
+   * failure anywhere leaves something held, so the login answers 503 and the user's retry,
+   * refused as cancelled, runs it again with the same idempotency keys until it completes.
+   */
+  async #withdraw(tenant: Tenant, user: UserHandle, company: CompanyHandle, what: { removeMembership: boolean; block: boolean }): Promise<void> {
     const { storage, logger } = this.#runtime;
     const key = `${tenant.name}:${user.uid}:${company.groupId}:withdrawn`;
     try {
       await this.#hooks.removeMembership?.(user, company, this.#ctx(tenant, `mno:remove-membership:${key}`));
-      await storage.users.setMembershipStatus(tenant.name, user.uid, company.groupId, 'removed');
-      if (tenant.sso.creationMode === 'virtual') {
+      if (what.block) {
         await this.#hooks.blockUser?.(user, company, this.#ctx(tenant, `mno:block-user:${key}`));
         await storage.users.setStatus(tenant.name, user.uid, 'blocked');
       }
+      if (what.removeMembership) await storage.users.setMembershipStatus(tenant.name, user.uid, company.groupId, 'removed');
     } catch (error) {
-      logger.error('maestrano: could not withdraw the membership of a login into a cancelled group', {
+      logger.error('maestrano: could not withdraw the membership of a login into a cancelled group; the login answers 503 and its retry withdraws it', {
         tenant: tenant.name,
         uid: user.uid,
         groupId: company.groupId,
         error: error instanceof Error ? error.message : String(error),
       });
+      throw error instanceof StorageError ? error : failed('could not withdraw the membership of a cancelled group', error, 503);
     }
   }
 
@@ -391,9 +430,13 @@ export class Provisioner {
       await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
       return true;
     }
-    // A seat change: write + recount + report under the group's seats lock (shared with the
+    // A seat change: count + report + write under the group's seats lock (shared with the
     // member removal webhook), so the reports of one group follow the writes in order and the
-    // last one carries the real count.
+    // last one carries the real count. The report comes before the write, as in the removal
+    // webhook: a write whose answer is lost (committed, then an error) or any failure before it
+    // answers 503, and the retry either finds the membership not active yet and reports again
+    // with the same key (same starting state, same count), or finds it active (the write
+    // committed after this report). The other order left a committed write unreported forever.
     const seats = await withStorageLock(
       storage,
       seatsLockKey(tenant.name, company.groupId),
@@ -407,17 +450,18 @@ export class Provisioner {
         // Recorded once the write is sure to follow: a login that times out on this lock
         // records no new user either.
         await accepted();
-        const [before] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
-        await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
+        const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
         // Only a membership that becomes active changes the seats (not a role change, nor a
         // concurrent login of the same user that added it first).
-        if (before?.status === 'active') return;
-        const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
-        try {
-          await onSeatsChanged(company, { activeSeats: active.length, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${active.length}`));
-        } catch (error) {
-          this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
+        if (!active.some((m) => m.uid === user.uid)) {
+          const activeSeats = active.length + 1;
+          try {
+            await onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${activeSeats}`));
+          } catch (error) {
+            this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
+          }
         }
+        await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
       },
     );
     if (!seats.acquired) throw failed(`timed out waiting for the seats lock of group ${company.groupId}`, undefined, 503);

@@ -115,6 +115,11 @@ export interface HarnessOptions {
   clock?: () => Date;
   /** Default: silent (or stderr warnings with DEBUG_SSO set). */
   logger?: Logger;
+  /** Extra provisioning hooks, merged over the FakeApp's. */
+  provisioning?: Record<string, unknown>;
+  /** Extra top-level config (e.g. billing). */
+  extraConfig?: Partial<MaestranoConfigInput>;
+  onSeatsChanged?: (company: CompanyHandle, change: { activeSeats: number; added: string[]; removed: string[] }, ctx: ProvisioningContext) => void | Promise<void>;
 }
 
 let sharedIdp: TestIdp | undefined;
@@ -163,6 +168,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     provisioning: {
       ...app.hooks,
       ...(options.withFindUserByEmail ? { findUserByEmail: app.findUserByEmail } : {}),
+      ...(options.onSeatsChanged ? { onSeatsChanged: options.onSeatsChanged } : {}),
+      ...(options.provisioning ?? {}),
     },
     onLogin: (args) => {
       logins.push(args);
@@ -178,7 +185,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logger: options.logger ?? (process.env['DEBUG_SSO'] ? { debug() {}, info() {}, warn: (m, f) => console.warn(m, f), error: (m, f) => console.error(m, f) } : { debug() {}, info() {}, warn() {}, error() {} }),
     ...(options.sso ? { sso: options.sso } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
-  });
+    ...(options.extraConfig ?? {}),
+  } as MaestranoConfigInput);
   handler = mno.handler;
 
   const init = async (t = tenant, query = '') => {

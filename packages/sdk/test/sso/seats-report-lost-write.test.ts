@@ -1,0 +1,80 @@
+/**
+ * A login that adds a member reports the seat (`onSeatsChanged`) before it writes the
+ * membership, under the group's seats lock: a write whose answer is lost (committed, then a
+ * connection dropped after COMMIT) answers 503 and the retry, finding the membership active,
+ * has nothing left to report; a write that fails before committing answers 503 and the retry
+ * reports again with the same idempotency key.
+ */
+import { StorageError, memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
+import type { TestUser } from '@org/maestrano-sdk/testing';
+import { afterEach, expect, it } from 'vitest';
+import { type Harness, startHarness } from './harness.js';
+
+const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
+const bob: TestUser = { uid: 'usr-bob', email: 'bob@doecorp.com', groupUid: 'cld-100' };
+
+/** memoryAdapter whose next `users.upsertMembership` fails: after committing (`lost`), or before. */
+function failingStorage(): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
+  const inner = memoryAdapter();
+  let armed: 'lost' | 'before' | null = null;
+  const users = new Proxy(inner.users, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property !== 'upsertMembership' || typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const when = armed;
+        armed = null;
+        const failure = () => new StorageError('connection lost', { adapterId: inner.id, operation: 'users.upsertMembership' });
+        if (when === 'before') throw failure();
+        const result = await Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
+        if (when === 'lost') throw failure();
+        return result;
+      };
+    },
+  });
+  return { adapter: { ...inner, users } as StorageAdapter, arm: (when) => (armed = when) };
+}
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+it('reports the new seat after a login retried because its membership write answered an error', async () => {
+  const storage = failingStorage();
+  const reports: number[] = [];
+  h = await startHarness({ storage: storage.adapter, onSeatsChanged: (_company, change) => void reports.push(change.activeSeats) });
+  expect((await h.login(alice)).status).toBe(200);
+  expect(reports).toEqual([1]);
+
+  storage.arm('lost');
+  expect((await h.login(bob)).status).toBe(503); // storage_unavailable: "try again"
+  expect((await h.login(bob)).status).toBe(200);
+  const memberships = await storage.adapter.users.listMemberships(h.tenant, { groupId: 'cld-100', status: 'active' });
+  expect(memberships).toHaveLength(2);
+  expect(reports).toEqual([1, 2]);
+});
+
+it('reports the seat again, with the same idempotency key, when the write failed before committing', async () => {
+  const storage = failingStorage();
+  const reports: { activeSeats: number; added: string[]; key: string }[] = [];
+  h = await startHarness({
+    storage: storage.adapter,
+    onSeatsChanged: (_company, change, ctx) => void reports.push({ activeSeats: change.activeSeats, added: change.added, key: ctx.idempotencyKey }),
+  });
+  expect((await h.login(alice)).status).toBe(200);
+
+  storage.arm('before');
+  expect((await h.login(bob)).status).toBe(503);
+  expect(await storage.adapter.users.listMemberships(h.tenant, { uid: 'usr-bob', groupId: 'cld-100' })).toEqual([]);
+  expect((await h.login(bob)).status).toBe(200);
+  const key = `mno:membership:${h.tenant}:usr-bob:cld-100:seat:2`;
+  expect(reports.slice(1)).toEqual([
+    { activeSeats: 2, added: ['usr-bob'], key },
+    { activeSeats: 2, added: ['usr-bob'], key },
+  ]);
+  // A role change of an active member is no seat change.
+  expect((await h.login({ ...bob, groupRole: 'Member' })).status).toBe(200);
+  expect(reports).toHaveLength(3);
+});
