@@ -192,9 +192,15 @@ export function createSubscriber(deps: SubscribeDeps) {
      * here). Whatever the order of the two, the deletion's pass after marking the group
      * cancelled or this look after recording the bill sees the other's write.
      */
-    const unlessCancelled = async (outcome: SubscribeOutcome): Promise<SubscribeOutcome> => {
+    const unlessCancelled = async (outcome: SubscribeOutcome, recordedAt?: Date): Promise<SubscribeOutcome> => {
       const billId = 'recurringBillId' in outcome ? outcome.recurringBillId : null;
-      if (billId === null || (await storage.groups.get(tenant, groupId))?.status !== 'cancelled') return outcome;
+      if (billId === null) return outcome;
+      const group = await storage.groups.get(tenant, groupId);
+      if (group?.status !== 'cancelled') return outcome;
+      // A subscription recorded before the group was cancelled was live when the deletion ran:
+      // its bill is the deletion's to cancel or keep (`cancelRecurringBillsOnGroupDeleted`), not
+      // a later run's (a replayed job, a back-fill calling `subscribe` over every company).
+      if (recordedAt && group.cancelledAt && recordedAt.getTime() < group.cancelledAt.getTime()) return outcome;
       await cancelRecurring(billId);
       logger.warn('billing: recurring bill cancelled: the group was cancelled while its subscription was set up', { tenant, groupId, recurringBillId: billId });
       return { status: 'group_cancelled' };
@@ -213,7 +219,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       await scheduleDuplicateCheckJob(storage, { kind: 'ended-group', tenant, groupId }, from, config.duplicateCheckDelayMs);
     };
 
-    if (existing?.status === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) });
+    if (existing?.status === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) }, existing.updatedAt);
 
     const group = await storage.groups.get(tenant, groupId);
     if (!group) {
@@ -315,7 +321,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     };
 
     const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
-    if (claim.state === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) });
+    if (claim.state === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) }, claim.entry.updatedAt);
     if (claim.state === 'pending') {
       const wait = (claim.entry.claimExpiresAt?.getTime() ?? now.getTime()) - now.getTime();
       throw new JobDeferral(`subscription of group ${groupId} is being set up by another worker`, {
@@ -383,7 +389,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       // TTL, and never POST once another worker took it over (it may have POSTed meanwhile).
       const refreshed = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
       if (refreshed.state === 'done') {
-        return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) });
+        return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) }, refreshed.entry.updatedAt);
       }
       if (refreshed.state !== 'claimed' || refreshed.recovered) {
         const expires = refreshed.entry.claimExpiresAt?.getTime() ?? deps.clock().getTime();

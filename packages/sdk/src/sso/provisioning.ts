@@ -450,13 +450,18 @@ export class Provisioner {
         // Recorded once the write is sure to follow: a login that times out on this lock
         // records no new user either.
         await accepted();
-        const active = await storage.users.listMemberships(tenant.name, { groupId: company.groupId, status: 'active' });
+        const members = await storage.users.listMemberships(tenant.name, { groupId: company.groupId });
+        const active = members.filter((m) => m.status === 'active');
         // Only a membership that becomes active changes the seats (not a role change, nor a
         // concurrent login of the same user that added it first).
         if (!active.some((m) => m.uid === user.uid)) {
           const activeSeats = active.length + 1;
+          // The key names the group's membership state the count comes from (its latest change):
+          // a retry with nothing changed reports under the same key, but one after other members
+          // joined or left (the same count by chance) is a new report, not a duplicate to skip.
+          const state = members.reduce((latest, m) => Math.max(latest, m.updatedAt.getTime()), 0);
           try {
-            await onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${activeSeats}`));
+            await onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${activeSeats}:${state}`));
           } catch (error) {
             this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
           }

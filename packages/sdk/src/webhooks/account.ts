@@ -332,10 +332,11 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         }
         if (group.status === 'cancelled') {
           // A replay, or Maestrano's retry after the follow-ups (or a last pass below) failed.
-          if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
+          // Local state and follow-ups first: they must not wait for the Account API.
           if (tenant.sso.creationMode === 'virtual') await blockGroupUsers(tenant, request, companyOf(group));
           const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
           if (stored > 0) logger.info('maestrano: follow-up jobs of a cancelled group stored', { ...fields, jobs: stored });
+          if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
           return SUCCESS();
         }
         const company = companyOf(group);
@@ -351,17 +352,18 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
         // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
-        // A subscription (`billing.subscribe`) whose POST was in flight during the first pass
-        // (it checks the group's status once, before its POST) may have created its recurring
-        // bill since: this last pass cancels it. One landing later still finds the group
-        // cancelled once it has recorded its bill, and cancels that bill itself.
-        if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
         // A login that wrote its membership before the status changed (it holds no group lock)
         // is blocked by this last pass; one that writes it later sees the status and withdraws.
         if (tenant.sso.creationMode === 'virtual') blocked.push(...(await blockGroupUsers(tenant, request, company)));
         // Then its durable follow-ups; should this fail, the 500 makes Maestrano retry and the
         // retry (which finds the group cancelled) stores them.
         const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
+        // Last, as it needs the Account API: a subscription (`billing.subscribe`) whose POST was
+        // in flight during the first pass (it checks the group's status once, before its POST)
+        // may have created its recurring bill since; this pass cancels it (a failure answers 502
+        // and Maestrano's retry passes again). One landing later still finds the group cancelled
+        // once it has recorded its bill, and cancels that bill itself.
+        if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
         logger.info('maestrano: group cancelled', { ...fields, blockedUsers: blocked.length, followUpJobs: stored });
         return SUCCESS();
       });
