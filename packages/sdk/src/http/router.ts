@@ -340,13 +340,34 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     const segments = splitPath(url.pathname);
 
-    const candidates: Candidate[] = [];
+    const matched: Candidate[] = [];
     for (const tenant of currentTenants()) {
       for (const route of routesOf(tenant)) {
         const params = match(route, segments, url.searchParams);
-        if (params) candidates.push({ tenant, route, params });
+        if (params) matched.push({ tenant, route, params });
       }
     }
+    // A query route matches as a subset of the request's query: `?route=init` also matches
+    // `?route=init&marketplace=acme-old`. When another marketplace's route of the same kind names
+    // its tenant through a query key the request carries (`marketplace`), with a value no route
+    // accepts (a stale or mistyped name), the request names an unknown marketplace: it is not
+    // served as the marketplace of the shorter route (unless the value is that one's name).
+    const candidates = matched.filter(({ tenant, route }) => {
+      if (route.carrier === 'suffix') return true;
+      return !currentTenants().some((other) =>
+        routesOf(other).some(
+          (longer) =>
+            longer.carrier === 'query' &&
+            longer.kind === route.kind &&
+            longer.query.length > route.query.length &&
+            route.query.every(([k, v]) => longer.query.some(([lk, lv]) => lk === k && lv === v)) &&
+            longer.query.every(([k]) => url.searchParams.has(k)) &&
+            longer.query.some(([k]) => !route.query.some(([rk]) => rk === k) && !url.searchParams.getAll(k).includes(tenant.name)) &&
+            match({ ...longer, query: [] }, segments, url.searchParams) !== null &&
+            !matched.some((c) => c.route === longer),
+        ),
+      );
+    });
     if (candidates.length === 0) {
       const last = segments.at(-1);
       let tenantName: string | undefined;
