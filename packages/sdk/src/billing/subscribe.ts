@@ -184,23 +184,23 @@ export function createSubscriber(deps: SubscribeDeps) {
         if (current?.status !== 'cancelled') throw error;
       }
     };
+    const cancelOnDeletion = config.cancelRecurringBillsOnGroupDeleted;
     /**
      * A subscription recorded for a group that is cancelled by now: the group's deletion ran
      * while it was set up (the status is checked once, before the POST, and the deletion's bill
      * passes may have listed the group's bills before the POST landed). Its bill is cancelled
      * here (a failure fails the job: its retry finds the subscription recorded and comes back
      * here). Whatever the order of the two, the deletion's pass after marking the group
-     * cancelled or this look after recording the bill sees the other's write.
+     * cancelled or this look after recording the bill sees the other's write. Only when the app
+     * lets the SDK cancel the bills of deleted groups (`cancelRecurringBillsOnGroupDeleted`,
+     * default true): an app that keeps them keeps this one too, whenever it was recorded (no
+     * timestamps of two processes compared). A bill recorded long before the deletion is one the
+     * deletion cancelled already, so cancelling it again changes nothing.
      */
-    const unlessCancelled = async (outcome: SubscribeOutcome, recordedAt?: Date): Promise<SubscribeOutcome> => {
+    const unlessCancelled = async (outcome: SubscribeOutcome): Promise<SubscribeOutcome> => {
       const billId = 'recurringBillId' in outcome ? outcome.recurringBillId : null;
-      if (billId === null) return outcome;
-      const group = await storage.groups.get(tenant, groupId);
-      if (group?.status !== 'cancelled') return outcome;
-      // A subscription recorded before the group was cancelled was live when the deletion ran:
-      // its bill is the deletion's to cancel or keep (`cancelRecurringBillsOnGroupDeleted`), not
-      // a later run's (a replayed job, a back-fill calling `subscribe` over every company).
-      if (recordedAt && group.cancelledAt && recordedAt.getTime() < group.cancelledAt.getTime()) return outcome;
+      if (billId === null || !cancelOnDeletion) return outcome;
+      if ((await storage.groups.get(tenant, groupId))?.status !== 'cancelled') return outcome;
       await cancelRecurring(billId);
       logger.warn('billing: recurring bill cancelled: the group was cancelled while its subscription was set up', { tenant, groupId, recurringBillId: billId });
       return { status: 'group_cancelled' };
@@ -213,13 +213,13 @@ export function createSubscriber(deps: SubscribeDeps) {
      * recurring bill of the attempt's plan if the group is still ended then.
      */
     const checkLateBillsOfEndedGroup = async (): Promise<void> => {
-      if (!existing || existing.status === 'done' || !isRecurringIntent(existing.intent)) return;
+      if (!cancelOnDeletion || !existing || existing.status === 'done' || !isRecurringIntent(existing.intent)) return;
       const now = deps.clock();
       const from = existing.claimExpiresAt && existing.claimExpiresAt.getTime() > now.getTime() ? existing.claimExpiresAt : now;
       await scheduleDuplicateCheckJob(storage, { kind: 'ended-group', tenant, groupId }, from, config.duplicateCheckDelayMs);
     };
 
-    if (existing?.status === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) }, existing.updatedAt);
+    if (existing?.status === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(existing.outcome) });
 
     const group = await storage.groups.get(tenant, groupId);
     if (!group) {
@@ -321,7 +321,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     };
 
     const claim = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
-    if (claim.state === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) }, claim.entry.updatedAt);
+    if (claim.state === 'done') return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(claim.entry.outcome) });
     if (claim.state === 'pending') {
       const wait = (claim.entry.claimExpiresAt?.getTime() ?? now.getTime()) - now.getTime();
       throw new JobDeferral(`subscription of group ${groupId} is being set up by another worker`, {
@@ -389,7 +389,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       // TTL, and never POST once another worker took it over (it may have POSTed meanwhile).
       const refreshed = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
       if (refreshed.state === 'done') {
-        return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) }, refreshed.entry.updatedAt);
+        return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) });
       }
       if (refreshed.state !== 'claimed' || refreshed.recovered) {
         const expires = refreshed.entry.claimExpiresAt?.getTime() ?? deps.clock().getTime();

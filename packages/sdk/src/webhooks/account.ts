@@ -119,6 +119,19 @@ export interface AccountWebhookDeps {
   groupCancelledJobs?: readonly string[];
 }
 
+/** Runs every step, each whatever the others did; then throws the first error, if any. */
+async function independently(steps: readonly (() => Promise<void>)[]): Promise<void> {
+  let first: { error: unknown } | null = null;
+  for (const run of steps) {
+    try {
+      await run();
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  if (first) throw first.error;
+}
+
 /** `unmask_user` (PROTOCOL §3.5): the real uid, the text before the first `.`. */
 export function unmaskUser(uid: string): string {
   const dot = uid.indexOf('.');
@@ -332,11 +345,18 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         }
         if (group.status === 'cancelled') {
           // A replay, or Maestrano's retry after the follow-ups (or a last pass below) failed.
-          // Local state and follow-ups first: they must not wait for the Account API.
-          if (tenant.sso.creationMode === 'virtual') await blockGroupUsers(tenant, request, companyOf(group));
+          // The follow-ups first (storage only), then the two last passes, each whatever the
+          // other did: the bill pass needs the Account API, the block pass the app's hooks.
           const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
           if (stored > 0) logger.info('maestrano: follow-up jobs of a cancelled group stored', { ...fields, jobs: stored });
-          if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
+          await independently([
+            async () => {
+              if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
+            },
+            async () => {
+              if (tenant.sso.creationMode === 'virtual') await blockGroupUsers(tenant, request, companyOf(group));
+            },
+          ]);
           return SUCCESS();
         }
         const company = companyOf(group);
@@ -352,18 +372,24 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
         // The group's status is written last: until then a retry redoes every (idempotent) step.
         await step('storage', () => storage.groups.cancel(tenant.name, groupId));
-        // A login that wrote its membership before the status changed (it holds no group lock)
-        // is blocked by this last pass; one that writes it later sees the status and withdraws.
-        if (tenant.sso.creationMode === 'virtual') blocked.push(...(await blockGroupUsers(tenant, request, company)));
-        // Then its durable follow-ups; should this fail, the 500 makes Maestrano retry and the
-        // retry (which finds the group cancelled) stores them.
+        // Then its durable follow-ups (storage only); should this fail, the 500 makes Maestrano
+        // retry and the retry (which finds the group cancelled) stores them.
         const stored = await step('storage', () => enqueueFollowUps(tenant.name, groupId));
-        // Last, as it needs the Account API: a subscription (`billing.subscribe`) whose POST was
-        // in flight during the first pass (it checks the group's status once, before its POST)
-        // may have created its recurring bill since; this pass cancels it (a failure answers 502
-        // and Maestrano's retry passes again). One landing later still finds the group cancelled
-        // once it has recorded its bill, and cancels that bill itself.
-        if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
+        // Two last passes, each run whatever the other did (the first error is answered after
+        // both): a login that wrote its membership before the status changed (it holds no group
+        // lock) is blocked by the block pass (one that writes it later sees the status and
+        // withdraws); a subscription (`billing.subscribe`) whose POST was in flight during the
+        // first bill pass (it checks the group's status once, before its POST) may have created
+        // its recurring bill since, which the bill pass cancels (one landing later still finds
+        // the group cancelled once it has recorded its bill, and cancels that bill itself).
+        await independently([
+          async () => {
+            if (tenant.sso.creationMode === 'virtual') blocked.push(...(await blockGroupUsers(tenant, request, company)));
+          },
+          async () => {
+            if (deps.cancelRecurringBills) await lastBillPass(tenant, groupId, fields);
+          },
+        ]);
         logger.info('maestrano: group cancelled', { ...fields, blockedUsers: blocked.length, followUpJobs: stored });
         return SUCCESS();
       });
