@@ -351,21 +351,24 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     // `?route=init&marketplace=acme-old`. When another marketplace's route of the same kind names
     // its tenant through a query key the request carries (`marketplace`), with a value no route
     // accepts (a stale or mistyped name), the request names an unknown marketplace: it is not
-    // served as the marketplace of the shorter route (unless the value is that one's name).
+    // served as the marketplace of the shorter route (unless the value is that one's name). The
+    // query routes of every tenant are read once per request, and only when a query or bare
+    // route matched (never on the dev platform's suffix layout).
+    const queryRoutes = matched.some(({ route }) => route.carrier !== 'suffix')
+      ? currentTenants().flatMap((other) => routesOf(other).filter((r) => r.carrier === 'query'))
+      : [];
     const candidates = matched.filter(({ tenant, route }) => {
       if (route.carrier === 'suffix') return true;
-      return !currentTenants().some((other) =>
-        routesOf(other).some(
-          (longer) =>
-            longer.carrier === 'query' &&
-            longer.kind === route.kind &&
-            longer.query.length > route.query.length &&
-            route.query.every(([k, v]) => longer.query.some(([lk, lv]) => lk === k && lv === v)) &&
-            longer.query.every(([k]) => url.searchParams.has(k)) &&
-            longer.query.some(([k]) => !route.query.some(([rk]) => rk === k) && !url.searchParams.getAll(k).includes(tenant.name)) &&
-            match({ ...longer, query: [] }, segments, url.searchParams) !== null &&
-            !matched.some((c) => c.route === longer),
-        ),
+      return !queryRoutes.some(
+        (longer) =>
+          longer.carrier === 'query' &&
+          longer.kind === route.kind &&
+          longer.query.length > route.query.length &&
+          route.query.every(([k, v]) => longer.query.some(([lk, lv]) => lk === k && lv === v)) &&
+          longer.query.every(([k]) => url.searchParams.has(k)) &&
+          longer.query.some(([k]) => !route.query.some(([rk]) => rk === k) && !url.searchParams.getAll(k).includes(tenant.name)) &&
+          match({ ...longer, query: [] }, segments, url.searchParams) !== null &&
+          !matched.some((c) => c.route === longer),
       );
     });
     if (candidates.length === 0) {
