@@ -716,11 +716,16 @@ export class SyncEngine {
     // applied: marked first, a push that failed (or a storage outage during it) left a retry
     // that saw a replay, and the merge never reached Connec!. A failed push fails the attempt.
     let pushedBack = false;
+    /** The map's `lastPushedHash` as stored now. */
+    let storedAgreed = map.lastPushedHash;
     if (pushBack && inbound.local.get) {
       // The app's record as it now stands (the merge result, as stored).
       const fresh = await inbound.local.get(localId, lctx);
       // Connec! holds another version: our last push is not what it holds any more.
-      if (fresh !== null && map.lastPushedHash !== null) await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: null });
+      if (fresh !== null && storedAgreed !== null) {
+        await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: null });
+        storedAgreed = null;
+      }
       if (fresh !== null) pushedBack = (await this.pushWinner(scope, entity, fresh, signal, 'merge')) !== 'skipped';
     }
     // Both sides now hold this version: it replaces our last push as the content they agree on.
@@ -733,13 +738,13 @@ export class SyncEngine {
       const patch: IdMapPatch = {};
       if (map.lastError) patch.lastError = null;
       if (pushBack) agreed = null;
-      if (map.lastPushedHash !== agreed) patch.lastPushedHash = agreed;
+      if (storedAgreed !== agreed) patch.lastPushedHash = agreed;
       if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
     const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack }));
     // A merge pushed back is the newer version itself (its answer's `updated_at` is recorded).
-    if (!applied && updatedAt !== null && !pushedBack) {
+    if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
       // app landed meanwhile), and this older one may have landed last. The map must not claim
       // the newer version: it goes back to this one (the hash cleared) so the newer version,

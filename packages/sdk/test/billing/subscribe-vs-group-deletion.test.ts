@@ -10,13 +10,14 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createAccountModule, type SubscriptionPlan, subscriptionLedgerKey } from '../../src/billing/index.js';
 import { type CompanyCreatedPayload, JobTypes, type RouteHandler } from '../../src/core/types.js';
+import { StorageError } from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
-import type { AccountCompanyRef } from '../../src/webhooks/account.js';
+import type { AccountCompanyRef, AccountUserRef } from '../../src/webhooks/account.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { createWorker } from '../../src/worker/index.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { basicAuth, losingFirstPost, makeRuntime, makeTenant, provisionGroup, resetServer } from './helpers.js';
+import { basicAuth, losingFirstPost, makeRuntime, makeTenant, provisionGroup, provisionUser, resetServer } from './helpers.js';
 
 const TENANT = 'maestrano-uat';
 let api: AccountApiServer;
@@ -41,13 +42,26 @@ const plan: SubscriptionPlan = { priceCents: 2900, description: 'Pro plan', curr
 const payload: CompanyCreatedPayload = { tenant: TENANT, groupId: 'cld-1', companyId: 'company-cld-1', group: {} };
 const live = () => [...api.recurringBills.values()].filter((b) => b.status !== 'cancelled').map((b) => b.id);
 
-function setup(options: { fetch?: typeof fetch; cancelCompany?: (company: AccountCompanyRef) => Promise<void> | void } = {}) {
-  const tenant = makeTenant(api);
+function setup(
+  options: {
+    fetch?: typeof fetch;
+    cancelCompany?: (company: AccountCompanyRef) => Promise<void> | void;
+    blockUser?: (user: AccountUserRef) => Promise<void> | void;
+    billing?: Record<string, unknown>;
+    groupCancelledJobs?: string[];
+    virtual?: boolean;
+  } = {},
+) {
+  const tenant = options.virtual ? makeTenant(api, { creationMode: 'virtual' }) : makeTenant(api);
   const { runtime } = makeRuntime(storage, [tenant], clock.now);
   if (options.fetch) runtime.fetch = options.fetch;
   const mod = createAccountModule(runtime, {
-    billing: { onCompanyCreated: () => plan, duplicateCheckDelayMs: 60_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 } },
-    hooks: { ...(options.cancelCompany ? { cancelCompany: options.cancelCompany } : {}) },
+    billing: { onCompanyCreated: () => plan, duplicateCheckDelayMs: 60_000, subscription: { claimTtlMs: 30_000, retryDelayMs: 10 }, ...options.billing },
+    hooks: {
+      ...(options.cancelCompany ? { cancelCompany: options.cancelCompany } : {}),
+      ...(options.blockUser ? { blockUser: options.blockUser } : {}),
+    },
+    ...(options.groupCancelledJobs ? { groupCancelledJobs: options.groupCancelledJobs } : {}),
   });
   const groupDeleted = mod.contribution.routes!.groupDeleted as RouteHandler;
   const deleteGroup = () =>
@@ -115,6 +129,100 @@ it('a bill recorded while the group is still live is cancelled by the deletionâ€
   expect((await ctx.deleteGroup()).status).toBe(200);
   expect((await storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
   expect(live()).toEqual([]);
+});
+
+it('worker clock 1 s behind the web process: the retry after a failed cancel still cancels the bill', async () => {
+  // The webhook process and the worker each stamp with their own clock: no timestamps of two
+  // processes are compared.
+  const post = slowPost();
+  const { mod, deleteGroup } = setup({ fetch: post.fetch });
+  const subscription = mod.billing.subscribe(payload);
+  await post.posted;
+  // The web process (clock T) handles the deletion while the POST is in flight.
+  expect((await deleteGroup()).status).toBe(200);
+  // The worker's clock reads 1 s less (ordinary skew between two hosts).
+  clock.advance(-1_000);
+  api.faults.push({ status: 500, times: 100, method: 'DELETE' });
+  post.land();
+  await expect(subscription).rejects.toThrow(); // its cancel failed: the job retries
+  api.faults.length = 0;
+  const retry = await mod.billing.subscribe(payload);
+  expect({ retry, live: live() }).toEqual({ retry: { status: 'group_cancelled' }, live: [] });
+});
+
+it('virtual mode: a blockUser failure after groups.cancel does not leave the in-flight bill live', async () => {
+  // The deletion's two last passes run whatever the other did.
+  await provisionUser(storage, TENANT, 'usr-a', ['cld-1']);
+  const post = slowPost();
+  let subscription: Promise<unknown> | undefined;
+  const { mod, deleteGroup } = setup({
+    fetch: post.fetch,
+    virtual: true,
+    // The deletion's first pass has listed no bill; the subscription lands and records it
+    // while the group is still live.
+    cancelCompany: async () => {
+      post.land();
+      expect(await subscription).toMatchObject({ status: 'subscribed' });
+    },
+    blockUser: async (user) => {
+      // A login of usr-late writes its membership meanwhile (it holds no group lock)...
+      if (user.uid === 'usr-a') await provisionUser(storage, TENANT, 'usr-late', ['cld-1']);
+      // ...and the app cannot block that user (yet): its hook fails.
+      if (user.uid === 'usr-late') throw new Error('app: no such user');
+    },
+  });
+  subscription = mod.billing.subscribe(payload);
+  await post.posted;
+  const first = await deleteGroup();
+  const redelivery = await deleteGroup(); // Maestrano retries the 500 (if it does)
+  expect((await storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
+  // The cancelled company must not be billed every month, whatever the app's blockUser hook does.
+  expect({ first: first.status, redelivery: redelivery.status, live: live() }).toEqual({ first: 500, redelivery: 500, live: [] });
+});
+
+it('cancelRecurringBillsOnGroupDeleted: false keeps a subscription made long before the deletion, also when subscribe runs again', async () => {
+  const { mod, deleteGroup } = setup({ billing: { cancelRecurringBillsOnGroupDeleted: false } });
+  expect(await mod.billing.subscribe(payload)).toMatchObject({ status: 'subscribed' });
+  expect(live()).toHaveLength(1);
+  clock.advance(40 * 24 * 3600_000); // weeks later, Maestrano deletes the group
+  expect((await deleteGroup()).status).toBe(200);
+  expect(live()).toHaveLength(1); // the app asked the SDK to keep its bills
+  // Any later run of the same subscription (a replayed job, the app calling the documented
+  // mno.billing.subscribe, e.g. a back-fill over its companies) must change nothing.
+  const again = await mod.billing.subscribe(payload);
+  expect({ again, live: live().length }).toEqual({ again: expect.objectContaining({ status: 'already_subscribed' }), live: 1 });
+});
+
+it('a redelivered deletion stores the group\'s follow-up jobs even while the Account API fails', async () => {
+  // First delivery: everything commits (bills cancelled, group cancelled) but storing the
+  // follow-ups fails once (a storage blip): 500, Maestrano redelivers.
+  const inner = storage;
+  let failEnqueue = 1;
+  storage = {
+    ...inner,
+    jobs: new Proxy(inner.jobs, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property !== 'enqueueMany' || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (failEnqueue-- > 0) throw new StorageError('connection lost', { adapterId: inner.id, operation: 'jobs.enqueueMany' });
+          return Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
+        };
+      },
+    }),
+  } as StorageAdapter;
+  const { deleteGroup } = setup({ groupCancelledJobs: ['sync.purge'] });
+  expect((await deleteGroup()).status).toBe(500);
+  expect((await storage.groups.get(TENANT, 'cld-1'))?.status).toBe('cancelled');
+
+  // The Account API is having an outage when the redelivery comes.
+  api.faults.push({ status: 503, times: 1_000 });
+  const redelivery = await deleteGroup();
+  const counts = await storage.jobs.counts({ tenant: TENANT, type: 'sync.purge' });
+  const stored = Object.values(counts).reduce((a, b) => a + b, 0);
+  // The follow-ups are stored before the recurring-bill pass, which needs the Account API:
+  // the redelivery stores them, then answers 502 for the pass (retried until the API is back).
+  expect({ status: redelivery.status, stored }).toEqual({ status: 502, stored: 1 });
 });
 
 it('a cancel that fails after the bill is recorded fails the job; its retry cancels the bill', async () => {

@@ -14,38 +14,31 @@ const marketplace = (name: string, init: string, consume: string) => ({
   sso: { x509_certificate: certificate, init_path: init, consume_path: consume, idp: `https://idp-${name}.example.com` },
 });
 
-it('a request naming an unknown marketplace on a query path is not served as another marketplace', async () => {
+/** Two marketplaces behind one front controller: `?route=…` and `?route=…&marketplace=acme`. */
+function frontController() {
   const doc = {
     marketplaces: [
       marketplace('maestrano', '/index.php?route=maestrano/init', '/index.php?route=maestrano/consume'),
       marketplace('acme', '/index.php?route=maestrano/init&marketplace=acme', '/index.php?route=maestrano/consume&marketplace=acme'),
     ],
   };
-  const mno = createMaestrano({
+  return createMaestrano({
     tenants: staticTenants(parseMarketplacesDocument(doc, 'maestrano.json')),
     storage: memoryAdapter(),
     provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
     onLogin: () => new Response('ok'),
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
+}
+
+it('a request naming an unknown marketplace on a query path is not served as another marketplace', async () => {
+  const mno = frontController();
   const stale = await mno.handler(new Request('https://app.example.com/index.php?route=maestrano/init&marketplace=acme-old'));
   expect({ status: stale.status, location: stale.headers.get('location')?.slice(0, 40) ?? null }).toMatchObject({ status: 404 });
 });
 
 it('the shorter route still serves requests naming its own marketplace, or none', async () => {
-  const doc = {
-    marketplaces: [
-      marketplace('maestrano', '/index.php?route=maestrano/init', '/index.php?route=maestrano/consume'),
-      marketplace('acme', '/index.php?route=maestrano/init&marketplace=acme', '/index.php?route=maestrano/consume&marketplace=acme'),
-    ],
-  };
-  const mno = createMaestrano({
-    tenants: staticTenants(parseMarketplacesDocument(doc, 'maestrano.json')),
-    storage: memoryAdapter(),
-    provisioning: { createCompany: () => ({ id: 'c' }), createUser: () => ({ id: 'u' }) },
-    onLogin: () => new Response('ok'),
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
-  });
+  const mno = frontController();
   const idp = async (path: string) => new URL((await mno.handler(new Request(`https://app.example.com${path}`))).headers.get('location') ?? 'none:').host;
   expect(await idp('/index.php?route=maestrano/init')).toBe('idp-maestrano.example.com');
   expect(await idp('/index.php?route=maestrano/init&marketplace=maestrano')).toBe('idp-maestrano.example.com');

@@ -3,7 +3,9 @@
  * membership, under the group's seats lock: a write whose answer is lost (committed, then a
  * connection dropped after COMMIT) answers 503 and the retry, finding the membership active,
  * has nothing left to report; a write that fails before committing answers 503 and the retry
- * reports again with the same idempotency key.
+ * reports again with the same idempotency key. The key names the group's membership state the
+ * count came from: a retry after other members joined or left (the same count by chance) is a
+ * new report, which an app honouring keys does not skip.
  */
 import { StorageError, memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
 import type { TestUser } from '@org/maestrano-sdk/testing';
@@ -12,6 +14,8 @@ import { type Harness, startHarness } from './harness.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
 const bob: TestUser = { uid: 'usr-bob', email: 'bob@doecorp.com', groupUid: 'cld-100' };
+const carol: TestUser = { uid: 'usr-carol', email: 'carol@doecorp.com', groupUid: 'cld-100' };
+const dave: TestUser = { uid: 'usr-dave', email: 'dave@doecorp.com', groupUid: 'cld-100' };
 
 /** memoryAdapter whose next `users.upsertMembership` fails: after committing (`lost`), or before. */
 function failingStorage(): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
@@ -80,4 +84,42 @@ it('reports the seat again, with the same idempotency key, when the write failed
   // A role change of an active member is no seat change.
   expect((await h.login({ ...bob, groupRole: 'Member' })).status).toBe(200);
   expect(reports).toHaveLength(3);
+});
+
+it('an app that honours onSeatsChanged idempotency keys ends with the real number of seats', async () => {
+  const storage = failingStorage();
+  // The app: idempotent by key (a key already processed is skipped), last report wins.
+  const processed = new Set<string>();
+  let appSeats = -1;
+  const log: string[] = [];
+  h = await startHarness({
+    storage: storage.adapter,
+    onSeatsChanged: (_company, change, ctx) => {
+      log.push(`${ctx.idempotencyKey} -> ${change.activeSeats}`);
+      if (processed.has(ctx.idempotencyKey)) return;
+      processed.add(ctx.idempotencyKey);
+      appSeats = change.activeSeats;
+    },
+  });
+  expect((await h.login(alice)).status).toBe(200);
+  expect((await h.login(bob)).status).toBe(200); // alice, bob: 2
+
+  storage.arm('before');
+  expect((await h.login(carol)).status).toBe(503); // reported 3 (carol), write failed: not a member
+
+  // Maestrano removes bob (reports 1), dave joins (reports 2).
+  const removal = await fetch(`${h.baseUrl}/maestrano/account/groups/cld-100/users/usr-bob/${h.tenant}`, {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+  });
+  expect(removal.status).toBe(200);
+  expect((await h.login(dave)).status).toBe(200);
+
+  // carol retries: alice, dave, carol = 3 active members.
+  expect((await h.login(carol)).status).toBe(200);
+  const active = await storage.adapter.users.listMemberships(h.tenant, { groupId: 'cld-100', status: 'active' });
+  expect(active).toHaveLength(3);
+  // Keyed by the count alone, the retry's report (3) carried the key of the first attempt's
+  // report, made for another membership set: the app skipped it and kept 2.
+  expect({ appSeats, log }).toEqual({ appSeats: 3, log: expect.any(Array) });
 });
