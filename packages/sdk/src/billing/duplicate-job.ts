@@ -4,6 +4,7 @@
  */
 import { JobTypes } from '../core/types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
+import { keyPart } from '../internal/keys.js';
 
 /** What a duplicate check looks at: the recorded bill of one subscription or one charge. */
 export type DuplicateCheckTarget =
@@ -31,7 +32,7 @@ export async function scheduleDuplicateCheckJob(
     tenant: target.tenant,
     groupId: target.groupId,
     payload: { ...target },
-    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.kind === 'ended-group' ? target.groupId : (target.billId ?? `no-plan:${target.groupId}`)}`,
+    dedupeKey: `${JobTypes.billingCheckDuplicates}:${target.kind}:${target.tenant}:${target.kind === 'ended-group' ? keyPart(target.groupId) : target.billId !== null ? keyPart(target.billId) : `no-plan:${keyPart(target.groupId)}`}`,
     runAt: new Date(now.getTime() + delayMs),
   });
 }

@@ -13,6 +13,7 @@ import type {
   ProvisioningHooks,
   UserHandle,
 } from './types.js';
+import { keyPart } from '../internal/keys.js';
 
 export interface ProvisionOptions {
   claimTtlMs: number;
@@ -375,7 +376,7 @@ export class Provisioner {
    */
   async #withdraw(tenant: Tenant, user: UserHandle, company: CompanyHandle, what: { removeMembership: boolean; block: boolean }): Promise<void> {
     const { storage, logger } = this.#runtime;
-    const key = `${tenant.name}:${user.uid}:${company.groupId}:withdrawn`;
+    const key = `${tenant.name}:${keyPart(user.uid)}:${keyPart(company.groupId)}:withdrawn`;
     try {
       await this.#hooks.removeMembership?.(user, company, this.#ctx(tenant, `mno:remove-membership:${key}`));
       if (what.block) {
@@ -418,7 +419,7 @@ export class Provisioner {
     // operation (an app that skips keys it has seen would ignore it otherwise), while a retry
     // after a failed write starts from the same state and keeps the key.
     const from = current ? `:from-${current.status}-${current.updatedAt.getTime()}` : '';
-    const key = `mno:membership:${tenant.name}:${user.uid}:${company.groupId}${from}`;
+    const key = `mno:membership:${tenant.name}:${keyPart(user.uid)}:${keyPart(company.groupId)}${from}`;
     try {
       if (this.#hooks.addMembership) await this.#hooks.addMembership(user, company, role, this.#ctx(tenant, `${key}:${role}`));
     } catch (error) {

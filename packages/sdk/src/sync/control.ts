@@ -23,6 +23,7 @@ import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/a
 import { withStorageLock } from '../webhooks/locks.js';
 import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
+import { keyPart } from '../internal/keys.js';
 
 /** What the status of a group's sync can be (PROTOCOL §5.4). */
 export type SyncControlStatus = 'RUNNING' | 'ENQUEUED' | 'SUCCESS' | 'ERROR' | 'DISABLED';
@@ -359,7 +360,7 @@ export function createSyncControl(deps: SyncControlDeps) {
         tenant,
         groupId,
         payload: { tenant, groupId },
-        dedupeKey: `${JobTypes.syncPoll}:${tenant}:${groupId}:start:${now.getTime()}`,
+        dedupeKey: `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}:start:${now.getTime()}`,
         runAt: now,
       });
       return { jobId: id, type: JobTypes.syncPoll, created };
@@ -371,7 +372,7 @@ export function createSyncControl(deps: SyncControlDeps) {
     if (first.created || (existing && (existing.status === 'pending' || existing.status === 'running'))) {
       return { jobId: first.jobId, type: JobTypes.syncImport, created: first.created };
     }
-    const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
+    const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`;
     const { id, created } = await storage.jobs.enqueue({
       type: JobTypes.syncImport,
       tenant,
@@ -447,9 +448,9 @@ export function createSyncControl(deps: SyncControlDeps) {
       tenant,
       groupId,
       payload: { tenant, groupId, full: false, outbound: true },
-      orderingKey: `${JobTypes.syncImport}:${tenant}:${groupId}`,
+      orderingKey: `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`,
     };
-    const key = `${JobTypes.syncImport}:${tenant}:${groupId}:outbound`;
+    const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}:outbound`;
     const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
     const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
     await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);

@@ -41,6 +41,7 @@ import {
 import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
+import { keyPart } from '../internal/keys.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -197,7 +198,7 @@ type MapCache = Map<string, IdMapRecord | null>;
 const cacheKey = (entity: string, connecId: string) => `${entity}\u0000${connecId}`;
 
 export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
-  return `sync.ref:${tenant}:${groupId}:${entity}:${connecId}`;
+  return `sync.ref:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
 }
 
 /** The per-group lock one import, poll or purge of a group holds at a time. */
@@ -206,7 +207,7 @@ export function groupSyncLockKey(tenant: string, groupId: string): string {
 }
 
 export function recordOrderingKey(tenant: string, groupId: string, entity: string, connecId: string): string {
-  return `connec.record:${tenant}:${groupId}:${entity}:${connecId}`;
+  return `connec.record:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
 }
 
 function errorInfo(error: unknown): { code: string; message: string } {
@@ -329,7 +330,7 @@ export class SyncEngine {
   private localContext(base: MapperContext, signal: AbortSignal | undefined): LocalContext {
     return {
       ...base,
-      idempotencyKey: `${base.tenant}:${base.groupId}:${base.entity}:${base.connecId ?? base.localId ?? ''}`,
+      idempotencyKey: `${base.tenant}:${keyPart(base.groupId)}:${base.entity}:${base.connecId ?? base.localId ?? ''}`,
       signal,
       logger: this.deps.logger,
     };
@@ -812,7 +813,7 @@ export class SyncEngine {
   }
 
   private recordLockKey(scope: GroupScope, entity: string, connecId: string): string {
-    return `sync.record:${scope.tenant.name}:${scope.groupId}:${entity}:${connecId}`;
+    return `sync.record:${scope.tenant.name}:${keyPart(scope.groupId)}:${entity}:${keyPart(connecId)}`;
   }
 
   /** Loads into `cache` the id maps of `records` and of every record they reference (one query per entity). */
@@ -1480,7 +1481,7 @@ export class SyncEngine {
       tenant,
       groupId,
       payload: jsonPayload(payload),
-      dedupeKey: `connec.record:${tenant}:${groupId}:${entity.name}:${connecId}:${content}`,
+      dedupeKey: `connec.record:${tenant}:${keyPart(groupId)}:${entity.name}:${keyPart(connecId)}:${content}`,
       orderingKey: recordOrderingKey(tenant, groupId, entity.name, connecId),
       maxAttempts: this.deps.options.maxAttempts,
     };

@@ -34,6 +34,7 @@ import { connecIdOf, isObject, rawHash } from './records.js';
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
+import { keyPart } from '../internal/keys.js';
 
 export interface SyncModuleConfig extends SyncOptions {
   /** Replaces the Connec! port (tests, custom transports). Default: @org/connec-client per tenant. */
@@ -599,7 +600,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   /** One poll job per group and time slot: a replayed or doubled schedule never polls twice. */
   const enqueuePoll = async (tenant: string, groupId: string, runAt: Date) => {
     const slot = options.pollIntervalMs ? Math.floor(runAt.getTime() / options.pollIntervalMs) : runAt.getTime();
-    const key = `${JobTypes.syncPoll}:${tenant}:${groupId}`;
+    const key = `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}`;
     const result = await runtime.storage.jobs.enqueue({
       type: JobTypes.syncPoll,
       tenant,
@@ -795,7 +796,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return result.group;
     },
     async enqueueImport({ tenant, groupId, full }) {
-      const key = `${JobTypes.syncImport}:${tenant}:${groupId}`;
+      const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`;
       const result = await runtime.storage.jobs.enqueue({
         type: JobTypes.syncImport,
         tenant,
@@ -871,5 +872,5 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
 /** Exposed for tests: the dedupe key a notification record gets (content-addressed). */
 export function notificationDedupeKey(tenant: string, groupId: string, entity: string, record: ConnecRecord): string {
-  return `connec.record:${tenant}:${groupId}:${entity}:${connecIdOf(record.id) ?? ''}:${rawHash(record)}`;
+  return `connec.record:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecIdOf(record.id) ?? '')}:${rawHash(record)}`;
 }

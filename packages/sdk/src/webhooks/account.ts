@@ -35,6 +35,7 @@ import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
 import { groupLockKey, seatsLockKey, userLockKey, withStorageLock } from './locks.js';
+import { keyPart } from '../internal/keys.js';
 
 /** Context of every hook call made by the account webhooks. */
 export interface AccountHookContext {
@@ -276,8 +277,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         tenant,
         groupId,
         payload: { tenant, groupId },
-        dedupeKey: `${type}:${tenant}:${groupId}`,
-        orderingKey: `${type}:${tenant}:${groupId}`,
+        dedupeKey: `${type}:${tenant}:${keyPart(groupId)}`,
+        orderingKey: `${type}:${tenant}:${keyPart(groupId)}`,
       })),
     );
     return results.filter((r) => r.created).length;
@@ -295,7 +296,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     }
     for (const { uid, user } of targets) {
       if (user && hooks.blockUser) {
-        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${uid}:${company.groupId}`);
+        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${keyPart(uid)}:${keyPart(company.groupId)}`);
         await step('blockUser', () => hooks.blockUser?.(user, company, ctx));
       }
     }
@@ -432,7 +433,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const block = user !== null && user.status === 'active' && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
-        const removal = `${tenant.name}:${uid}:${groupId}:${membership && !unrecorded ? membership.updatedAt.getTime() : 'unrecorded'}`;
+        const removal = `${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${membership && !unrecorded ? membership.updatedAt.getTime() : 'unrecorded'}`;
 
         // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
         //    user's access to this company on every removal; `blockUser` follows once the

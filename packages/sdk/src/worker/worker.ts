@@ -4,6 +4,7 @@ import { ConfigError, isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { callObserver } from '../internal/observer.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
+import { keyPart } from '../internal/keys.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
 export interface BackoffPolicy {
@@ -716,8 +717,8 @@ export function companyCreatedFanout(runtime: Runtime, followUps: readonly strin
         tenant,
         groupId,
         payload,
-        dedupeKey: `${type}:${tenant}:${groupId}`,
-        orderingKey: `${type}:${tenant}:${groupId}`,
+        dedupeKey: `${type}:${tenant}:${keyPart(groupId)}`,
+        orderingKey: `${type}:${tenant}:${keyPart(groupId)}`,
       })),
     );
   };
