@@ -156,7 +156,12 @@ function marketplaceSchema(strict: boolean) {
       synchronization_status_path: syncPath,
     }),
     api: obj({
-      id: z.string().min(1),
+      // HTTP Basic ends the user-id at its first ':' (RFC 7617 §2): an id holding one could
+      // never authenticate, and its credentials would read as another marketplace's.
+      id: z
+        .string()
+        .min(1)
+        .refine((v) => !v.includes(':'), { error: 'must not contain ":" (HTTP Basic authentication cannot carry it in a user-id)' }),
       key: secret('api.key'),
       host: url,
       base: basePath.nullish(),
