@@ -31,7 +31,7 @@ export async function listDeadLetters(storage: StorageAdapter, types: readonly s
   const limit = filter.limit ?? 100;
   const out: DeadLetter[] = [];
   for (const type of types) {
-    const jobs = await storage.jobs.listDead({ type, ...(filter.tenant ? { tenant: filter.tenant } : {}), limit, newestFirst: true });
+    const jobs = await storage.jobs.listDead({ type, ...(filter.tenant !== undefined ? { tenant: filter.tenant } : {}), limit, newestFirst: true });
     for (const job of jobs) {
       const p = isObject(job.payload) ? job.payload : {};
       const record = isObject(p.record) ? p.record : null;

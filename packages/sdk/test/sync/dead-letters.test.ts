@@ -63,6 +63,16 @@ describe('records dead-lettered while deferred', () => {
     expect(h.sync.api.counters()).toMatchObject({ failed: 1, deadLettered: 1 });
   });
 
+  it("a tenant filter that is the empty string lists no marketplace's dead letters (it listed every one)", async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1, fetchMissingReferences: false } });
+    await provisionGroup(h.storage);
+    const invoice = h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ item_id: [C('it1')], quantity: 1 }] }, 'i1');
+    expect((await h.notify({ invoices: [invoice] })).status).toBe(200);
+    await h.drain(10);
+    expect((await h.sync.api.deadLetters({ tenant: TENANT })).map((d) => d.connecId)).toEqual(['i1']);
+    expect(await h.sync.api.deadLetters({ tenant: '' })).toEqual([]);
+  });
+
   it('a record busy on its last attempt emits record.failed { deadLettered } and counts it', async () => {
     const h = await createHarness({ sync: { maxAttempts: 1, lockTtlMs: 60_000 } });
     await provisionGroup(h.storage);
