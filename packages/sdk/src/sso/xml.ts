@@ -21,6 +21,11 @@ export class XmlRejectedError extends Error {
  */
 export function parseUntrustedXml(xml: string): Document {
   if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) throw new XmlRejectedError('DOCTYPE is not allowed');
+  // Counted before parsing: tens of thousands of declarations cost the parser itself
+  // (xmldom) about a second, and the signature check far more (see MAX_ATTRIBUTES).
+  if (countOccurrences(xml, 'xmlns', MAX_NAMESPACE_DECLARATIONS + 1) > MAX_NAMESPACE_DECLARATIONS) {
+    throw new XmlRejectedError(`more than ${MAX_NAMESPACE_DECLARATIONS} namespace declarations`);
+  }
   let problem: string | null = null;
   const parser = new DOMParser({
     errorHandler: {
@@ -54,6 +59,22 @@ export function parseUntrustedXml(xml: string): Document {
  */
 const MAX_NODES = 5_000;
 const MAX_CHILDREN = 500;
+/**
+ * At most this many attributes on one element (namespace declarations included) and namespace
+ * declarations in a document. A Maestrano response has fewer than 15 of either. The Response
+ * element is not signed: 40,000 declarations on it fit in the body limit, and xml-crypto
+ * canonicalises the signed assertion against every namespace in scope in worse than linear
+ * time, blocking the event loop for 5 to 10 s per POST, before any time or replay check.
+ */
+const MAX_ATTRIBUTES = 100;
+const MAX_NAMESPACE_DECLARATIONS = 200;
+
+/** How many times `needle` occurs in `text`, counting no further than `stopAt`. */
+function countOccurrences(text: string, needle: string, stopAt: number): number {
+  let count = 0;
+  for (let at = text.indexOf(needle); at !== -1 && count < stopAt; at = text.indexOf(needle, at + needle.length)) count++;
+  return count;
+}
 
 /** Refuses documents wider or larger than any SAML response (walked iteratively: no stack depth). */
 function checkShape(root: Element): void {
@@ -61,6 +82,9 @@ function checkShape(root: Element): void {
   const stack: Node[] = [root];
   while (stack.length > 0) {
     const node = stack.pop() as Node;
+    if (isElement(node) && node.attributes.length > MAX_ATTRIBUTES) {
+      throw new XmlRejectedError(`an element with more than ${MAX_ATTRIBUTES} attributes`);
+    }
     let children = 0;
     for (let c = node.firstChild; c !== null; c = c.nextSibling) {
       children++;
