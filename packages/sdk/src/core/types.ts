@@ -199,8 +199,8 @@ export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as cons
 
 /**
  * How long a job waiting for its group to be provisioned waits between attempts unless the
- * group completes first (it is woken then): with the default 8 attempts, about 80 minutes for
- * the user's next login to complete it.
+ * group completes first (it is woken then): with the default 8 attempts, about 80 minutes
+ * before it is a dead letter. A later login that completes the group queues it again.
  */
 export const GROUP_READY_RETRY_MS = 10 * 60 * 1000;
 

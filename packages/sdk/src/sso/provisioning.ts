@@ -27,6 +27,8 @@ export interface ProvisionResult {
 
 /** How long a login waits for a group's seats lock (held only around one seat change) before answering 503. */
 const SEATS_LOCK_WAIT_MS = 10_000;
+/** The jobs `company.created` fans out, which wait for the group to be provisioned. */
+const FOLLOW_UPS: ReadonlySet<string> = new Set([JobTypes.billingSubscribe, JobTypes.syncImport]);
 
 const FAILED_MESSAGE = 'Your account could not be set up, please try again';
 
@@ -125,6 +127,32 @@ export class Provisioner {
     }
   }
 
+  /**
+   * Puts back in the queue the company's follow-up jobs (subscription, initial import) that
+   * became dead letters while they waited for this group: each deferral counts as an attempt,
+   * so a user signing in again more than about 80 minutes after a first login that never
+   * completed (a crash, a storage outage) found them dead, and the company was never
+   * subscribed nor imported. Best effort, like the wake-up: a failure is logged.
+   */
+  async #reviveFollowUps(tenant: string, groupId: string): Promise<void> {
+    const storage = this.#runtime.storage;
+    try {
+      const dead = await storage.jobs.listDead({ tenant, groupId, limit: 100 });
+      for (const job of dead) {
+        if (!FOLLOW_UPS.has(job.type) || job.lastError?.code !== 'deferred') continue;
+        if (await storage.jobs.requeue(job.id)) {
+          this.#runtime.logger.info('maestrano: a follow-up job that died waiting for its group is queued again', { tenant, groupId, jobId: job.id, type: job.type });
+        }
+      }
+    } catch (error) {
+      this.#runtime.logger.warn('maestrano: could not queue again the follow-up jobs that died waiting for a provisioned group', {
+        tenant,
+        groupId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
   async #ensureCompany(tenant: Tenant, identity: SsoIdentity, owner: string): Promise<{ record: GroupRecord; created: boolean }> {
     const { storage } = this.#runtime;
     const group = identity.group;
@@ -167,7 +195,8 @@ export class Provisioner {
           trialEndsAt: group.endFreeTrial,
         });
         // The company's follow-up jobs (billing, import) may already wait for this group: a
-        // first login whose completion failed queued them. Failing to wake them only delays them.
+        // first login whose completion failed (or whose process died) queued them. Failing to
+        // wake them only delays them.
         await storage.jobs.wake(groupReadyWaitKey(tenant.name, group.uid)).catch((error: unknown) => {
           this.#runtime.logger.warn('maestrano: could not wake the jobs waiting for a provisioned group', {
             tenant: tenant.name,
@@ -175,6 +204,7 @@ export class Provisioner {
             error: error instanceof Error ? error.message : String(error),
           });
         });
+        await this.#reviveFollowUps(tenant.name, group.uid);
         return { record, created: true };
       } catch (error) {
         // Our claim expired and another login took over: it finishes the job.
