@@ -198,6 +198,14 @@ export function groupReadyWaitKey(tenant: string, groupId: string): string {
 export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as const;
 
 /**
+ * Cursor kind (entity `*`) recording the app company a first login created (`data.companyId`),
+ * written as soon as `createCompany` returns, before the group is completed: should that login
+ * never complete (its process died), a deletion of the group still finds the company and
+ * cancels it, where it used to acknowledge the deletion of a group it did not know.
+ */
+export const GROUP_COMPANY_MARK = { entity: '*', kind: 'group.company' } as const;
+
+/**
  * How long a job waiting for its group to be provisioned waits between attempts unless the
  * group completes first (it is woken then): with the default 8 attempts, about 80 minutes
  * before it is a dead letter. A later login that completes the group queues it again.

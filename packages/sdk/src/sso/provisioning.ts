@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CompanyCreatedPayload, GROUP_DELETED_MARK, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
+import { type CompanyCreatedPayload, GROUP_COMPANY_MARK, GROUP_DELETED_MARK, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, MembershipRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
 import { seatsLockKey, userLockKey, withStorageLock } from '../webhooks/locks.js';
@@ -176,6 +176,11 @@ export class Provisioner {
           await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
           'createCompany',
         );
+        // Recorded before anything else: a deletion of a group whose login dies from here on
+        // finds the company and cancels it.
+        await storage.cursors.advance({ tenant: tenant.name, groupId: group.uid, ...GROUP_COMPANY_MARK }, this.#runtime.clock().getTime(), {
+          companyId: company.id,
+        });
         const payload = {
           tenant: tenant.name,
           groupId: group.uid,

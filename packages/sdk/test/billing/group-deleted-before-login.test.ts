@@ -88,3 +88,54 @@ it('a deletion answered 200 before the first login: the login is refused (403) a
   expect(created).toEqual(['cld-10']);
   expect(cancelled).toEqual([]);
 });
+
+it('a first login that created the company and died before completing the group: the deletion cancels that company', async () => {
+  const cancelled: string[] = [];
+  const memory = memoryAdapter();
+  let failComplete = true;
+  // The login's process dies right after `createCompany` (here: its last write fails, and
+  // nothing after it runs, as after a SIGKILL).
+  const dying: StorageAdapter = {
+    ...memory,
+    groups: { ...memory.groups, complete: (...args) => (failComplete ? Promise.reject(new Error('process killed')) : memory.groups.complete(...args)) },
+  };
+  let handler: ((r: Request) => Promise<Response>) | undefined;
+  server = createServer((req, res) => void toNodeListener((r) => handler!(r))(req, res));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const mno = createMaestrano({
+    tenants: [idp.marketplace({ name: TENANT, appHost: appUrl, apiId: api.apiId, apiKey: api.apiKey, idpHost: api.url })],
+    storage: dying,
+    provisioning: {
+      createCompany: (g) => ({ id: `company-${g.uid}` }),
+      createUser: () => ({ id: 'user-1' }),
+      cancelCompany: (c) => {
+        cancelled.push(`${c.tenant}/${c.groupId}/${c.id}`);
+      },
+    },
+    onLogin: ({ company }) => Response.json({ companyId: company.id }),
+    sso: { allowIdpInitiated: true },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  handler = mno.handler;
+  api.addGroup('cld-9');
+  const acsUrl = `${appUrl}/maestrano/auth/saml/consume/${TENANT}`;
+  const login = () =>
+    fetch(acsUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ SAMLResponse: idp.response({ uid: 'usr-1', email: 'usr-1@example.com', groupUid: 'cld-9' }, { acsUrl, inResponseTo: null }) }),
+      redirect: 'manual',
+    });
+  expect((await login()).status).toBeGreaterThanOrEqual(500);
+  failComplete = false;
+  expect(await memory.groups.get(TENANT, 'cld-9')).toBeNull();
+
+  const del = () => fetch(`${appUrl}/maestrano/account/groups/cld-9/${TENANT}`, { method: 'DELETE', headers: { authorization: basicAuth(api.apiId, api.apiKey) } });
+  expect((await del()).status).toBe(200);
+  expect(cancelled).toEqual([`${TENANT}/cld-9/company-cld-9`]);
+  // The user's next login is refused, and a replayed deletion cancels the same company again
+  // (the app's cancelCompany is idempotent by its key).
+  expect((await login()).status).toBe(403);
+  expect((await del()).status).toBe(200);
+  expect(cancelled).toEqual([`${TENANT}/cld-9/company-cld-9`, `${TENANT}/cld-9/company-cld-9`]);
+});
