@@ -99,7 +99,9 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
         // ops: a permanent refusal must not read as "no answer", which is retried as transient.
         // A call with no readable answer (connection lost, malformed results) stays null.
         const status = result.status ?? (result.error instanceof ApiError ? result.error.status : null);
-        return { status, record: null, error: message };
+        // The call's own error (its `retryAfterMs`) goes along: dropped, a link-back refused with
+        // 429 and `Retry-After: 90` was retried after the worker's short backoff.
+        return result.status === undefined ? { status, record: null, error: message, cause: result.error } : { status, record: null, error: message };
       });
     },
   };

@@ -1212,8 +1212,8 @@ export class SyncEngine {
     ops: BatchOp[],
     signal?: AbortSignal,
     onApplied?: (index: number, answered: ConnecRecord | null) => void,
-  ): Promise<Map<number, string>> {
-    const failed = new Map<number, string>();
+  ): Promise<Map<number, { message: string; cause?: unknown }>> {
+    const failed = new Map<number, { message: string; cause?: unknown }>();
     const size = this.deps.options.batchSize;
     const starts: number[] = [];
     for (let start = 0; start < ops.length; start += size) starts.push(start);
@@ -1226,7 +1226,10 @@ export class SyncEngine {
         if (r && r.status !== null && r.status >= 200 && r.status < 300) {
           this.counters.linked++;
           onApplied?.(start + i, r.record);
-        } else failed.set(start + i, r ? (r.error ?? (r.status === null ? 'no answer' : `HTTP ${r.status}`)) : 'no result for op');
+        } else {
+          const message = r ? (r.error ?? (r.status === null ? 'no answer' : `HTTP ${r.status}`)) : 'no result for op';
+          failed.set(start + i, r?.cause === undefined ? { message } : { message, cause: r.cause });
+        }
       });
     });
     return failed;
@@ -1397,7 +1400,7 @@ export class SyncEngine {
       }
     }
     if (links.length > 0) {
-      let failed: Map<number, string>;
+      let failed: Map<number, { message: string; cause?: unknown }>;
       // The batch call's own failure (a 429 or 503 after the client's retries) is each link's
       // cause: the worker waits the `Retry-After` it carries before the retry.
       let batchError: unknown;
@@ -1410,13 +1413,14 @@ export class SyncEngine {
       } catch (error) {
         // No answer for the batch: every link-back is retried (a record already linked is
         // linked again, which changes nothing).
-        failed = new Map(links.map((_link, index) => [index, errorInfo(error).message]));
+        failed = new Map(links.map((_link, index) => [index, { message: errorInfo(error).message }]));
         batchError = error;
       }
-      for (const [index, message] of failed) {
+      for (const [index, { message, cause: callError }] of failed) {
         const link = links[index];
         if (!link) continue;
-        const error = new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`, batchError === undefined ? {} : { cause: batchError });
+        const cause = batchError ?? callError;
+        const error = new SyncError(`Linking ${link.entity} ${link.connecId} back to Connec! failed: ${message}`, cause === undefined ? {} : { cause });
         const payload = (items[link.i] as { payload: RecordJobPayload }).payload;
         const record = records.get(link.i);
         // The job's own payload does not hold the sub-record ids this link-back carried (the
@@ -2332,7 +2336,7 @@ export class SyncEngine {
           if (link) options.onLinked?.(link.connecId, answered, link.record);
         } : undefined,
       );
-      for (const [index, message] of failedLinks) {
+      for (const [index, { message }] of failedLinks) {
         const link = links[index];
         if (!link) continue;
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });

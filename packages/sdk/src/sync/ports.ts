@@ -51,6 +51,11 @@ export interface BatchOpResult {
   record: ConnecRecord | null;
   /** A short, safe description of a failure (Connec!'s error titles). */
   error: string | null;
+  /**
+   * The error of the batch call itself, when the whole call failed (a 429 or 503 after the
+   * client's retries): the retry of what the op was for waits the `Retry-After` it carries.
+   */
+  cause?: unknown;
 }
 
 export interface ConnecPort {
