@@ -1785,7 +1785,7 @@ export class SyncEngine {
         skip,
         top,
         filter: `updated_at gte '${since.toISOString()}'`,
-        orderBy: 'updated_at asc',
+        orderBy: 'updated_at ASC',
         signal,
       });
       const found = page.records.find((r) => ownIdOf(r.id, scope.owner) === localId);
@@ -2056,7 +2056,7 @@ export class SyncEngine {
         skip: stepOver,
         top,
         filter: `updated_at gte '${lower.toISOString()}'`,
-        orderBy: 'updated_at asc',
+        orderBy: 'updated_at ASC',
         signal,
       });
       const stampOf = (r: ConnecRecord) => parseTimestamp(r.updated_at)?.getTime() ?? null;

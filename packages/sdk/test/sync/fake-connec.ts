@@ -106,14 +106,14 @@ export class FakeConnec implements ConnecPort {
       throw new ServerError('Connec! unavailable', { service: 'connec', status: 503, method: 'GET', url: `/${groupId}/${collection}` });
     }
     let list = this.collection(groupId, collection);
-    // The one filter and order incremental polls use: `updated_at gte '<ISO>'`, `updated_at asc`.
+    // The one filter and order incremental polls use: `updated_at gte '<ISO>'`, `updated_at ASC` (PROTOCOL §6.4 spells the direction in capitals).
     const since = options.filter ? /^updated_at gte '([^']+)'$/.exec(options.filter) : null;
     if (options.filter && !since) throw new Error(`fake Connec!: unsupported $filter ${options.filter}`);
     if (since?.[1]) {
       const from = Date.parse(since[1]);
       list = list.filter((r) => Date.parse(String(r.updated_at)) >= from);
     }
-    if (options.orderBy === 'updated_at asc') list = [...list].sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
+    if (options.orderBy === 'updated_at ASC') list = [...list].sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
     return { records: clone(list.slice(options.skip, options.skip + options.top)), total: list.length };
   }
 
