@@ -33,7 +33,7 @@ export interface Maestrano<E extends readonly AnyEntity[] = readonly AnyEntity[]
   /** Job handlers of every module by job type (what the worker runs). */
   jobs: Readonly<Record<string, JobHandler>>;
   /**
-   * Runs the durable jobs (company set-up, imports, notifications, pushes):
+   * Runs the durable jobs (company set-up, billing, imports, notifications, polls, purges):
    * `mno.worker.run({ signal, concurrency })` in any number of processes.
    */
   worker: Worker;

@@ -103,7 +103,7 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
     record: PushRecord<E, X>;
     signal?: AbortSignal;
   }): Promise<PushItemResult>;
-  /** Batch form: one Connec! batch call per 50 records; only failed ops are retried by the next push. */
+  /** Batch form: one Connec! batch call per `sync.batchSize` records (default 50); only failed ops are retried by the next push. */
   pushMany<const X extends PushableEntityName<E> | PushableEntity<E>>(args: {
     tenant: string;
     groupId: string;
@@ -150,7 +150,11 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * direction back on yourself. Throws as `importGroup` does.
    */
   pushChanged(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
-  /** Enqueues a durable import job (deduplicated per group unless `full`). */
+  /**
+   * Enqueues a durable import job, deduplicated per group unless `full`: once the group's import
+   * job exists, finished or not, it returns that job with `created: false` and queues nothing
+   * (until `purgeCompleted` removes it). Use `full: true` or `importGroup` to run it again.
+   */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /**
    * Polls a group now: applies what changed in Connec! since the last poll (or since the

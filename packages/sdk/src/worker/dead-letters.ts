@@ -11,7 +11,7 @@ export interface DeadLetter {
   type: string;
   tenant: string | null;
   groupId: string | null;
-  /** The sync entity of a record, import or poll job; null for other jobs. */
+  /** The sync entity of a record job; null for other jobs. */
   entity: string | null;
   /** The Connec! record of a record job; null for other jobs. */
   connecId: string | null;
