@@ -171,7 +171,7 @@ export class Provisioner {
       try {
         // Maestrano deleted the group before anyone signed in to it (the webhook left a mark
         // under a claim of its own, so a login claims either before the mark or sees it).
-        if (await storage.cursors.get({ tenant: tenant.name, groupId: group.uid, ...GROUP_DELETED_MARK })) throw accountCancelled();
+        await this.#refuseDeleted(tenant, group.uid);
         const company = checkRef(
           await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
           'createCompany',
@@ -181,6 +181,11 @@ export class Provisioner {
         await storage.cursors.advance({ tenant: tenant.name, groupId: group.uid, ...GROUP_COMPANY_MARK }, this.#runtime.clock().getTime(), {
           companyId: company.id,
         });
+        // A deletion that took our claim over meanwhile (a `createCompany` outlasting it) may
+        // have looked for that record before it was written. It writes its mark, then reads the
+        // record; this login writes the record, then reads the mark: one of the two sees the
+        // other and cancels the company.
+        await this.#refuseDeleted(tenant, group.uid);
         const payload = {
           tenant: tenant.name,
           groupId: group.uid,
@@ -218,6 +223,22 @@ export class Provisioner {
         throw wrapped(error, 'createCompany failed');
       }
     }
+  }
+
+  /**
+   * Refuses a login into a group Maestrano deleted before it was provisioned here. A company an
+   * earlier login of that group created (and recorded) is cancelled first, with the deletion's
+   * idempotency key: should that fail, the login fails and its retry cancels it again.
+   */
+  async #refuseDeleted(tenant: Tenant, groupId: string): Promise<void> {
+    const { storage } = this.#runtime;
+    if (!(await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }))) return;
+    const created = await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_COMPANY_MARK });
+    const companyId = typeof created?.data.companyId === 'string' ? created.data.companyId : null;
+    if (companyId !== null && this.#hooks.cancelCompany) {
+      await this.#hooks.cancelCompany({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, `mno:cancel-company:${tenant.name}:${groupId}`));
+    }
+    throw accountCancelled();
   }
 
   /** Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or null. */

@@ -5,10 +5,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { GROUP_COMPANY_MARK } from '../../src/core/types.js';
 import { toNodeListener } from '../../src/http/node.js';
 import { createMaestrano } from '../../src/maestrano.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
+import { createTestClock } from '../../src/testing/conformance/clock.js';
 import { createTestIdp, type TestIdp } from '../../src/testing/idp.js';
 import { type AccountApiServer, startAccountApiServer } from '../billing/account-api-server.js';
 import { basicAuth, resetServer } from '../billing/helpers.js';
@@ -133,9 +135,67 @@ it('a first login that created the company and died before completing the group:
   const del = () => fetch(`${appUrl}/maestrano/account/groups/cld-9/${TENANT}`, { method: 'DELETE', headers: { authorization: basicAuth(api.apiId, api.apiKey) } });
   expect((await del()).status).toBe(200);
   expect(cancelled).toEqual([`${TENANT}/cld-9/company-cld-9`]);
-  // The user's next login is refused, and a replayed deletion cancels the same company again
-  // (the app's cancelCompany is idempotent by its key).
+  // The user's next login is refused, and it and a replayed deletion cancel the same company
+  // again (the app's cancelCompany is idempotent by its key).
   expect((await login()).status).toBe(403);
   expect((await del()).status).toBe(200);
-  expect(cancelled).toEqual([`${TENANT}/cld-9/company-cld-9`, `${TENANT}/cld-9/company-cld-9`]);
+  expect(cancelled).toEqual(Array(3).fill(`${TENANT}/cld-9/company-cld-9`));
+});
+
+it('a createCompany outlasting its claim while the group is deleted (200, nothing recorded yet): the login cancels the company it created', async () => {
+  resetServer(api);
+  api.addGroup('cld-9');
+  const clock = createTestClock(Date.now());
+  const slow = memoryAdapter({ clock: clock.now });
+  const created: string[] = [];
+  const cancelled: string[] = [];
+  let entered!: () => void;
+  const inHook = new Promise<void>((r) => (entered = r));
+  let finish!: () => void;
+  const release = new Promise<void>((r) => (finish = r));
+  let handler: ((r: Request) => Promise<Response>) | undefined;
+  server = createServer((req, res) => void toNodeListener((r) => handler!(r))(req, res));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const mno = createMaestrano({
+    tenants: [idp.marketplace({ name: TENANT, appHost: appUrl, apiId: api.apiId, apiKey: api.apiKey, idpHost: api.url })],
+    storage: slow,
+    clock: clock.now,
+    provisioning: {
+      createCompany: async (g) => {
+        entered();
+        await release; // a slow app database
+        created.push(`company-${g.uid}`);
+        return { id: `company-${g.uid}` };
+      },
+      createUser: () => ({ id: 'user-1' }),
+      cancelCompany: (c) => {
+        cancelled.push(c.id);
+      },
+    },
+    onLogin: ({ company }) => Response.json({ companyId: company.id }),
+    sso: { allowIdpInitiated: true },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  handler = mno.handler;
+  const acsUrl = `${appUrl}/maestrano/auth/saml/consume/${TENANT}`;
+  const loginDone = fetch(acsUrl, {
+    method: 'POST',
+    body: new URLSearchParams({ SAMLResponse: idp.response({ uid: 'usr-1', email: 'usr-1@example.com', groupUid: 'cld-9' }, { acsUrl, inResponseTo: null, now: clock.now() }) }),
+    redirect: 'manual',
+  });
+  await inHook;
+  // The provisioning claim (30 s by default) expires while createCompany runs.
+  clock.advance(31_000);
+  const del = await fetch(`${appUrl}/maestrano/account/groups/cld-9/${TENANT}`, { method: 'DELETE', headers: { authorization: basicAuth(api.apiId, api.apiKey) } });
+  expect(del.status).toBe(200);
+  expect(cancelled).toEqual([]); // nothing recorded yet: "never provisioned"
+  finish();
+  const login = await loginDone;
+  expect(login.status).toBe(403);
+  // The login created the app's company and recorded it ...
+  expect(created).toEqual(['company-cld-9']);
+  expect((await slow.cursors.get({ tenant: TENANT, groupId: 'cld-9', ...GROUP_COMPANY_MARK }))?.data).toEqual({ companyId: 'company-cld-9' });
+  // ... and a deletion was acknowledged: that company must end cancelled.
+  expect(cancelled).toEqual(['company-cld-9']);
 });
