@@ -41,6 +41,7 @@ import {
 import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
+import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { keyPart } from '../internal/keys.js';
 
 export interface SyncOptions {
@@ -196,6 +197,13 @@ interface PendingCreate {
 /** Lookups of id maps already done for a page: `undefined` = not looked up, `null` = known absent. */
 type MapCache = Map<string, IdMapRecord | null>;
 const cacheKey = (entity: string, connecId: string) => `${entity}\u0000${connecId}`;
+
+/**
+ * The error of the Connec! call behind a failed push result (kept off the result itself, which
+ * apps receive): an import or a conflict winner failing on it passes it on as the cause, so the
+ * worker waits the `Retry-After` it carries.
+ */
+const pushFailureCauses = new WeakMap<PushItemResult, unknown>();
 
 export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
   return `sync.ref:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
@@ -540,7 +548,7 @@ export class SyncEngine {
     const what = why === 'merge' ? 'the merged version' : 'the local version that won the conflict';
     // The push's own code (`http_503`, …) is what the failed attempt records on the map: a later
     // push of the same content is then sent again (`isPushFailure`), not answered `unchanged`.
-    throw new WinnerPushError(`Pushing ${what} of ${entity.name} ${result.localId} to Connec! failed: ${result.error ?? 'no answer'}`, result.code ?? PUSH_FAILED);
+    throw new WinnerPushError(`Pushing ${what} of ${entity.name} ${result.localId} to Connec! failed: ${result.error ?? 'no answer'}`, result.code ?? PUSH_FAILED, pushFailureCauses.get(result));
   }
 
   private linkOp(
@@ -1670,7 +1678,7 @@ export class SyncEngine {
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
       // only: earlier chunks stay pushed and linked, and every record gets its result.
       let answers: BatchOpResult[] = [];
-      let thrown: { message: string; status: number | null } | null = null;
+      let thrown: { message: string; status: number | null; cause: unknown } | null = null;
       try {
         answers = await scope.port.batch(
           chunk.map((p) => p.op),
@@ -1679,7 +1687,7 @@ export class SyncEngine {
       } catch (error) {
         if (signal?.aborted) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
-        thrown = { message: error instanceof Error ? error.message : String(error), status };
+        thrown = { message: error instanceof Error ? error.message : String(error), status, cause: error };
       }
       for (const [i, item] of chunk.entries()) {
         const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];
@@ -1748,7 +1756,10 @@ export class SyncEngine {
           const code = conflict ? LINK_CONFLICT : status === null ? PUSH_FAILED : `http_${status}`;
           await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
           this.counters.pushFailed++;
-          results[item.index] = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };
+          const failed: PushItemResult = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };
+          const cause = thrown ? thrown.cause : answer?.cause;
+          if (cause !== undefined) pushFailureCauses.set(failed, cause);
+          results[item.index] = failed;
           if (conflict) {
             this.deps.logger.warn('sync: pushed record merged into a Connec! record linked to another local record', {
               tenant: scope.tenant.name,
@@ -2153,8 +2164,11 @@ export class SyncEngine {
     if (transient.length > 0) {
       const first = transient[0] as PushItemResult;
       const failed = transient.length;
+      // The call's own error (a 429's `Retry-After`) is the cause: the retry waits for it.
+      const cause = transient.map((r) => pushFailureCauses.get(r)).find((c) => c !== undefined);
       throw new SyncError(
         `${failed} push${failed === 1 ? '' : 'es'} of "${entity.name}" failed with a retryable status (${first.httpStatus === null ? 'no answer' : `HTTP ${first.httpStatus}`}: ${first.error ?? 'push failed'}); the import stops before the inbound half and is retried`,
+        cause === undefined ? {} : { cause },
       );
     }
     await this.deps.storage.cursors.advance(key, done, {}, true);
@@ -2336,15 +2350,18 @@ export class SyncEngine {
           if (link) options.onLinked?.(link.connecId, answered, link.record);
         } : undefined,
       );
-      for (const [index, { message }] of failedLinks) {
+      for (const [index, { message, cause }] of failedLinks) {
         const link = links[index];
         if (!link) continue;
         failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
         // The inbox job re-applies (a no-op) and retries the link-back until it succeeds, with
-        // the sub-record ids the app returned (they are in no other place).
+        // the sub-record ids the app returned (they are in no other place); not before the
+        // `Retry-After` Connec! sent with a refused call (due at once, it called again at once).
         const subIds = link.subIds ? { linkSubIds: link.subIds } : {};
+        const retryAfter = requestedRetryAfterMs(cause);
+        const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag, ...subIds }, link.connecId);
         deferred.push({
-          job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: link.record, ...fullFlag, ...subIds }, link.connecId),
+          job: retryAfter === null ? job : { ...job, runAt: new Date(this.deps.clock().getTime() + retryAfter) },
           connecId: link.connecId,
         });
       }
@@ -2408,8 +2425,9 @@ export const FETCH_AGAIN_AFTER_MS = 60_000;
 class WinnerPushError extends Error {
   /** The push's failure code (`http_503`, `push_failed`, …), recorded as the attempt's. */
   readonly code: string;
-  constructor(message: string, code: string) {
-    super(message);
+  /** `cause`: the batch call's error (its `Retry-After` is what the retry waits for). */
+  constructor(message: string, code: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'WinnerPushError';
     this.code = code;
   }

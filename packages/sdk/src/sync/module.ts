@@ -34,6 +34,7 @@ import { connecIdOf, isObject, rawHash } from './records.js';
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
+import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { keyPart } from '../internal/keys.js';
 
 export interface SyncModuleConfig extends SyncOptions {
@@ -520,7 +521,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     }
     const error = result.error;
     const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: String(error) };
-    if (result.retryWith && (await replaceRecordJob(job, result.retryWith))) {
+    if (result.retryWith && (await replaceRecordJob(job, result.retryWith, error))) {
       // Retried by the replacement (this failure counted, not a dead letter): this job is done.
       if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, false);
       return null;
@@ -531,15 +532,16 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   /**
    * Enqueues the retry of a record job with another payload (a failed link-back's sub-record
    * ids, which the job's own payload cannot get): same record, same ordering key, due after
-   * the delay a parked record waits. False when it could not be stored (then the job itself
-   * is retried, as before).
+   * the delay a parked record waits, or the `Retry-After` Connec! sent with the failure when
+   * longer. False when it could not be stored (then the job itself is retried, as before).
    */
-  const replaceRecordJob = async (job: JobRecord, payload: RecordJobPayload): Promise<boolean> => {
+  const replaceRecordJob = async (job: JobRecord, payload: RecordJobPayload, failure: unknown): Promise<boolean> => {
     const entity = definition.entity(payload.entity);
     const connecId = payload.record ? connecIdOf(payload.record.id) : null;
     if (!entity || connecId === null || job.tenant === null || job.groupId === null) return false;
     const input = engine.recordJob(job.tenant, job.groupId, entity, payload, connecId);
-    const runAt = new Date(runtime.clock().getTime() + doubling(engine.options.parkRetryMs, job.attempts, 600_000));
+    const wait = Math.max(doubling(engine.options.parkRetryMs, job.attempts, 600_000), requestedRetryAfterMs(failure) ?? 0);
+    const runAt = new Date(runtime.clock().getTime() + wait);
     try {
       const [stored] = await runtime.storage.jobs.enqueueMany([{ ...input, runAt }]);
       return stored?.created === true;

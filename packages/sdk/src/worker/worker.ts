@@ -3,6 +3,7 @@ import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, PermanentJ
 import { ConfigError, isMaestranoError } from '../errors/index.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { callObserver } from '../internal/observer.js';
+import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
 
@@ -232,27 +233,6 @@ function checkRunOptions(options: WorkerRunOptions): void {
     throw new ConfigError(`Invalid worker options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
   }
 }
-
-/**
- * The wait a failure asks for: the `retryAfterMs` of the error or of one of its causes (a 429
- * or 503 whose `Retry-After` was longer than the Connec! client waits by itself), or null.
- */
-function requestedRetryAfterMs(error: unknown): number | null {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const value = (current as { retryAfterMs?: unknown }).retryAfterMs;
-    if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.min(value, MAX_RETRY_AFTER_MS);
-    current = (current as { cause?: unknown }).cause;
-  }
-  return null;
-}
-
-/**
- * The longest wait a `Retry-After` (or a deferral's `retryInMs`) can impose on a job: a server
- * may send any number of seconds, and a date past year 9999 is one no storage records (the
- * failure could then not be recorded at all, and the job would never back off or die). 24 h.
- */
-const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Builds a worker over the runtime's storage. `handlers` maps job types to handlers (the
