@@ -158,7 +158,10 @@ export interface ProvisioningHooks {
   addMembership?(user: UserHandle, company: CompanyHandle, role: string, ctx: ProvisioningContext): Promise<void> | void;
   /**
    * Group deleted on Maestrano (service cancellation, checklist 2.2.1). Invoked by the
-   * account webhook once per group (a replayed webhook does not call it again).
+   * account webhook once the group is known here. For a group whose first login created the
+   * company but never completed, it can be called more than once: by each delivery of the
+   * deletion and by each login refused because of it. Make it idempotent by
+   * `ctx.idempotencyKey` (the same for every such call of one group).
    */
   cancelCompany?(company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**
