@@ -114,6 +114,11 @@ export interface GroupScope {
   owner: Owner;
   settings: GroupSyncSettings;
   port: ConnecPort;
+  /**
+   * Set when Connec! refused a batch call of this run as a whole with a `Retry-After`: until
+   * then the run sends no other batch call (its ops fail with that refusal, retried later).
+   */
+  refusal?: { until: number; message: string; status: number | null; cause: unknown };
 }
 
 /**
@@ -820,6 +825,20 @@ export class SyncEngine {
     };
   }
 
+  /** The refusal this run is still under (Connec!'s `Retry-After` not over yet), or null. */
+  private refusedCall(scope: GroupScope): { message: string; status: number | null; cause: unknown } | null {
+    const refusal = scope.refusal;
+    if (!refusal || this.deps.clock().getTime() >= refusal.until) return null;
+    return { message: refusal.message, status: refusal.status, cause: refusal.cause };
+  }
+
+  /** Notes a batch call refused with a `Retry-After`: the run sends no other call before it is over. */
+  private noteRefusal(scope: GroupScope, cause: unknown, status: number | null, message: string): void {
+    const wait = requestedRetryAfterMs(cause);
+    if (wait === null) return;
+    scope.refusal = { until: this.deps.clock().getTime() + wait, message, status, cause };
+  }
+
   private recordLockKey(scope: GroupScope, entity: string, connecId: string): string {
     return `sync.record:${scope.tenant.name}:${keyPart(scope.groupId)}:${entity}:${keyPart(connecId)}`;
   }
@@ -1228,7 +1247,14 @@ export class SyncEngine {
     // Batch calls of one page go out together (a few at a time), not one after the other.
     await pool(starts, 4, async (start) => {
       const chunk = ops.slice(start, start + size);
+      const refused = this.refusedCall(scope);
+      if (refused) {
+        chunk.forEach((_op, i) => failed.set(start + i, { message: refused.message, cause: refused.cause }));
+        return;
+      }
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
+      const whole = results.find((r) => r.cause !== undefined);
+      if (whole) this.noteRefusal(scope, whole.cause, whole.status, whole.error ?? 'batch call refused');
       chunk.forEach((_op, i) => {
         const r = results[i];
         if (r && r.status !== null && r.status >= 200 && r.status < 300) {
@@ -1678,16 +1704,21 @@ export class SyncEngine {
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
       // only: earlier chunks stay pushed and linked, and every record gets its result.
       let answers: BatchOpResult[] = [];
-      let thrown: { message: string; status: number | null; cause: unknown } | null = null;
+      let thrown: { message: string; status: number | null; cause: unknown } | null = this.refusedCall(scope);
       try {
-        answers = await scope.port.batch(
-          chunk.map((p) => p.op),
-          signal ? { signal } : {},
-        );
+        if (!thrown) {
+          answers = await scope.port.batch(
+            chunk.map((p) => p.op),
+            signal ? { signal } : {},
+          );
+          const whole = answers.find((a) => a.cause !== undefined);
+          if (whole) this.noteRefusal(scope, whole.cause, whole.status, whole.error ?? 'batch call refused');
+        }
       } catch (error) {
         if (signal?.aborted) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
         thrown = { message: error instanceof Error ? error.message : String(error), status, cause: error };
+        this.noteRefusal(scope, error, status, thrown.message);
       }
       for (const [i, item] of chunk.entries()) {
         const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];

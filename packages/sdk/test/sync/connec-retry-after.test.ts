@@ -264,8 +264,6 @@ describe('the outbound half of an import', () => {
         toConnec: (c: { id: string; last: string }) => ({ first_name: 'Jane', last_name: c.last }),
         localId: (c: { id: string }) => c.id,
         local: {
-          create: async () => ({ id: 'x' }),
-          update: async () => undefined,
           async *list() {
             yield { id: 'loc-1', last: 'Lee' };
           },
@@ -322,5 +320,118 @@ describe('a conflict winner', () => {
       expect(failures[0]?.message).toMatch(/Pushing the local version that won the conflict/);
       expect(failures[0]?.retryAt.getTime()).toBeGreaterThanOrEqual(before + 89_000);
     });
+  });
+});
+
+describe('the rest of the run that met the refusal', () => {
+  it('an import of six pages sends no more link-back calls once one was refused with 429 and Retry-After: 90', async () => {
+    const records = [1, 2, 3, 4, 5, 6].map((n) => ({
+      id: [C(`p${n}`)],
+      first_name: 'Jane',
+      last_name: `Lee ${n}`,
+      group_id: GROUP,
+      channel_id: ORG_UID,
+      updated_at: `2016-10-0${n}T00:36:23Z`,
+    }));
+    const batches: number[] = [];
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (req.method === 'POST' && req.url === '/batch') {
+          batches.push(Date.now());
+          res.writeHead(429, { 'content-type': 'application/vnd.api+json', 'retry-after': '90' });
+          res.end(JSON.stringify({ errors: [{ status: '429', code: 'rate-limited', title: 'Too many requests' }] }));
+          return;
+        }
+        const one = records.find((r) => req.url?.startsWith(`/api/v2/${GROUP}/people/${r.id[0]?.id}`));
+        if (req.method === 'GET' && one) {
+          res.writeHead(200, { 'content-type': 'application/vnd.api+json' });
+          res.end(JSON.stringify({ people: one }));
+          return;
+        }
+        if (req.method === 'GET' && req.url?.startsWith(`/api/v2/${GROUP}/people`)) {
+          const q = new URL(req.url, 'http://x').searchParams;
+          const skip = Number(q.get('$skip') ?? '0');
+          const top = Number(q.get('$top') ?? '100');
+          res.writeHead(200, { 'content-type': 'application/vnd.api+json' });
+          res.end(JSON.stringify({ people: records.slice(skip, skip + top), pagination: { total: records.length } }));
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'application/vnd.api+json' });
+        res.end(JSON.stringify({ errors: [{ status: '404', code: 'resource-not-found', title: 'Resource not found' }] }));
+      });
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const storage = memoryAdapter();
+    const base = testTenant();
+    const runtime = { ...testRuntime(storage), tenants: staticTenants([{ ...base, connec: { ...base.connec, host: url } }]) };
+    let seq = 0;
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'inbound',
+      toLocal: (p) => ({ name: p.last_name }),
+      local: { create: async () => ({ id: `loc-${++seq}` }), update: async () => undefined },
+    });
+    const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { maxAttempts: 3, pageSize: 1 } });
+    await provisionGroup(storage);
+    await sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await createWorker(runtime, sync.jobs ?? {}).drain({ pollIntervalMs: 1, backoff: { baseMs: 2, maxMs: 20 } });
+    expect(seq).toBe(6);
+    // The refused call, and at most the next page's, already on its way while the refusal came
+    // back (link-backs overlap the next page); each page posted its own before.
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThanOrEqual(2);
+  });
+
+  it('the outbound half of an import does not post its next batch before the 90 s of a 429', async () => {
+    const batches: number[] = [];
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (req.method === 'POST' && req.url === '/batch') {
+          batches.push(Date.now());
+          res.writeHead(429, { 'content-type': 'application/vnd.api+json', 'retry-after': '90' });
+          res.end(JSON.stringify({ errors: [{ status: '429', code: 'rate-limited', title: 'Too many requests' }] }));
+          return;
+        }
+        if (req.method === 'GET' && req.url?.startsWith(`/api/v2/${GROUP}/people`)) {
+          res.writeHead(200, { 'content-type': 'application/vnd.api+json' });
+          res.end(JSON.stringify({ people: [], pagination: { total: 0 } }));
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'application/vnd.api+json' });
+        res.end(JSON.stringify({ errors: [{ status: '404', code: 'resource-not-found', title: 'Resource not found' }] }));
+      });
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const storage = memoryAdapter();
+    const base = testTenant();
+    const runtime = { ...testRuntime(storage), tenants: staticTenants([{ ...base, connec: { ...base.connec, host: url } }]) };
+    const contacts = defineEntity({
+      name: 'contacts',
+      connec: 'people',
+      direction: 'outbound',
+      toConnec: (c: { id: string; last: string }) => ({ first_name: 'Jane', last_name: c.last }),
+      localId: (c: { id: string }) => c.id,
+      local: {
+        async *list() {
+          yield { id: 'loc-1', last: 'Lee' };
+          yield { id: 'loc-2', last: 'Roe' };
+          yield { id: 'loc-3', last: 'Poe' };
+        },
+      },
+    });
+    const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { maxAttempts: 3, batchSize: 1 } });
+    await provisionGroup(storage);
+    await sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await createWorker(runtime, sync.jobs ?? {}).drain({ pollIntervalMs: 1, backoff: { baseMs: 2, maxMs: 20 } });
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.map((t) => t - (batches[0] ?? 0))).toEqual([0]);
   });
 });
