@@ -1249,7 +1249,7 @@ export class SyncEngine {
       const chunk = ops.slice(start, start + size);
       const refused = this.refusedCall(scope);
       if (refused) {
-        chunk.forEach((_op, i) => failed.set(start + i, { message: refused.message, cause: refused.cause }));
+        for (let i = 0; i < chunk.length; i++) failed.set(start + i, { message: refused.message, cause: refused.cause });
         return;
       }
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
