@@ -205,6 +205,17 @@ export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as cons
  */
 export const GROUP_COMPANY_MARK = { entity: '*', kind: 'group.company' } as const;
 
+/** The app company id a first login of the group recorded (`GROUP_COMPANY_MARK`), or null. */
+export async function recordedCompanyId(storage: StorageAdapter, tenant: string, groupId: string): Promise<string | null> {
+  const mark = await storage.cursors.get({ tenant, groupId, ...GROUP_COMPANY_MARK });
+  return typeof mark?.data.companyId === 'string' ? mark.data.companyId : null;
+}
+
+/** The idempotency key of `cancelCompany` for a group: the same from the deletion webhook and from a refused login. */
+export function cancelCompanyKey(tenant: string, groupId: string): string {
+  return `mno:cancel-company:${tenant}:${groupId}`;
+}
+
 /**
  * How long a job waiting for its group to be provisioned waits between attempts unless the
  * group completes first (it is woken then): with the default 8 attempts, about 80 minutes

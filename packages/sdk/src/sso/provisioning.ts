@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CompanyCreatedPayload, GROUP_COMPANY_MARK, GROUP_DELETED_MARK, groupReadyWaitKey, JobTypes, type Runtime, type Tenant } from '../core/types.js';
+import {
+  type CompanyCreatedPayload,
+  cancelCompanyKey,
+  GROUP_COMPANY_MARK,
+  GROUP_DELETED_MARK,
+  groupReadyWaitKey,
+  JobTypes,
+  type Runtime,
+  recordedCompanyId,
+  type Tenant,
+} from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
 import type { GroupRecord, MembershipRecord, ProvisionClaim, UserRecord } from '../storage/adapter.js';
 import { seatsLockKey, userLockKey, withStorageLock } from '../webhooks/locks.js';
@@ -233,10 +243,9 @@ export class Provisioner {
   async #refuseDeleted(tenant: Tenant, groupId: string): Promise<void> {
     const { storage } = this.#runtime;
     if (!(await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }))) return;
-    const created = await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_COMPANY_MARK });
-    const companyId = typeof created?.data.companyId === 'string' ? created.data.companyId : null;
+    const companyId = await recordedCompanyId(storage, tenant.name, groupId);
     if (companyId !== null && this.#hooks.cancelCompany) {
-      await this.#hooks.cancelCompany({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, `mno:cancel-company:${tenant.name}:${groupId}`));
+      await this.#hooks.cancelCompany({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, cancelCompanyKey(tenant.name, groupId)));
     }
     throw accountCancelled();
   }

@@ -828,15 +828,23 @@ export class SyncEngine {
   /** The refusal this run is still under (Connec!'s `Retry-After` not over yet), or null. */
   private refusedCall(scope: GroupScope): { message: string; status: number | null; cause: unknown } | null {
     const refusal = scope.refusal;
-    if (!refusal || this.deps.clock().getTime() >= refusal.until) return null;
-    return { message: refusal.message, status: refusal.status, cause: refusal.cause };
+    return refusal && this.deps.clock().getTime() < refusal.until ? refusal : null;
   }
 
-  /** Notes a batch call refused with a `Retry-After`: the run sends no other call before it is over. */
-  private noteRefusal(scope: GroupScope, cause: unknown, status: number | null, message: string): void {
-    const wait = requestedRetryAfterMs(cause);
-    if (wait === null) return;
-    scope.refusal = { until: this.deps.clock().getTime() + wait, message, status, cause };
+  /**
+   * Notes a batch call refused with a `Retry-After` (thrown, or carried by its results as
+   * `cause`): the run sends no other call before it is over.
+   */
+  private noteRefusal(scope: GroupScope, refused: { cause?: unknown; status: number | null; message: string } | undefined): void {
+    const wait = requestedRetryAfterMs(refused?.cause);
+    if (!refused || wait === null) return;
+    scope.refusal = { until: this.deps.clock().getTime() + wait, message: refused.message, status: refused.status, cause: refused.cause };
+  }
+
+  /** The whole-call failure batch results carry (each op holds the call's error as `cause`), if any. */
+  private static wholeCallFailure(results: readonly BatchOpResult[]): { cause: unknown; status: number | null; message: string } | undefined {
+    const failed = results.find((r) => r.cause !== undefined);
+    return failed && { cause: failed.cause, status: failed.status, message: failed.error ?? 'batch call refused' };
   }
 
   private recordLockKey(scope: GroupScope, entity: string, connecId: string): string {
@@ -1253,8 +1261,7 @@ export class SyncEngine {
         return;
       }
       const results = await scope.port.batch(chunk, signal ? { signal } : {});
-      const whole = results.find((r) => r.cause !== undefined);
-      if (whole) this.noteRefusal(scope, whole.cause, whole.status, whole.error ?? 'batch call refused');
+      this.noteRefusal(scope, SyncEngine.wholeCallFailure(results));
       chunk.forEach((_op, i) => {
         const r = results[i];
         if (r && r.status !== null && r.status >= 200 && r.status < 300) {
@@ -1711,14 +1718,13 @@ export class SyncEngine {
             chunk.map((p) => p.op),
             signal ? { signal } : {},
           );
-          const whole = answers.find((a) => a.cause !== undefined);
-          if (whole) this.noteRefusal(scope, whole.cause, whole.status, whole.error ?? 'batch call refused');
+          this.noteRefusal(scope, SyncEngine.wholeCallFailure(answers));
         }
       } catch (error) {
         if (signal?.aborted) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
         thrown = { message: error instanceof Error ? error.message : String(error), status, cause: error };
-        this.noteRefusal(scope, error, status, thrown.message);
+        this.noteRefusal(scope, thrown);
       }
       for (const [i, item] of chunk.entries()) {
         const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];

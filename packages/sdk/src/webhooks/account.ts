@@ -29,7 +29,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
-import { GROUP_COMPANY_MARK, GROUP_DELETED_MARK, type Logger, type RouteHandler, type Tenant } from '../core/types.js';
+import { cancelCompanyKey, GROUP_DELETED_MARK, type Logger, type RouteHandler, recordedCompanyId, type Tenant } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
@@ -341,11 +341,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           if (probe.state === 'unknown') {
             // A first login may have created the app's company and died before completing the
             // group: that company is cancelled (no subscription or user can exist yet).
-            const created = await step('storage', () => storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_COMPANY_MARK }));
-            const companyId = typeof created?.data.companyId === 'string' ? created.data.companyId : null;
+            const companyId = await step('storage', () => recordedCompanyId(storage, tenant.name, groupId));
             if (companyId !== null) {
               if (hooks.cancelCompany) {
-                const ctx = context(tenant, request, `mno:cancel-company:${tenant.name}:${groupId}`);
+                const ctx = context(tenant, request, cancelCompanyKey(tenant.name, groupId));
                 await step('cancelCompany', () => hooks.cancelCompany?.({ id: companyId, tenant: tenant.name, groupId }, ctx));
               }
               logger.info('maestrano: group deletion for a group whose first login never completed; its company is cancelled', { ...fields, companyId });
@@ -378,7 +377,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           if (cancelled.length > 0) logger.info('maestrano: recurring bills cancelled', { ...fields, cancelled });
         }
         if (hooks.cancelCompany) {
-          const ctx = context(tenant, request, `mno:cancel-company:${tenant.name}:${groupId}`);
+          const ctx = context(tenant, request, cancelCompanyKey(tenant.name, groupId));
           await step('cancelCompany', () => hooks.cancelCompany?.(company, ctx));
         }
         // Virtual mode (PROTOCOL §5.1): the group's users exist only through this group, so they are blocked too.
