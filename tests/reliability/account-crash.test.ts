@@ -15,6 +15,7 @@ import { waitFor } from './lib/platform.js';
 
 const unavailable = await pgUnavailableReason();
 if (unavailable && process.env.CI) throw new Error(`CI requires PostgreSQL: ${unavailable}`);
+if (unavailable) console.warn(`[reliability/account-crash] skipped: ${unavailable}`);
 
 const TENANT = 'rel-crash';
 let db: TestDatabase;
