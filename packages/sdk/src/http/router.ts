@@ -3,6 +3,7 @@ import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from
 import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
 import { trimTrailingSlashes } from '../internal/text.js';
+import { stepField } from '../internal/failed-step.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
 export const FIXED_PATHS = {
@@ -518,7 +519,7 @@ function refusalLog(logger: Logger) {
 export function errorResponse(error: unknown, logger: Logger, fields: Record<string, unknown>): Response {
   if (error instanceof SsoError) {
     const log = error.status >= 500 ? logger.error : logger.warn;
-    log('maestrano: SSO failed', { ...fields, reason: error.reason, cause: describeCause(error.cause) });
+    log('maestrano: SSO failed', { ...fields, reason: error.reason, ...stepField(error), cause: describeCause(error.cause) });
     return json(error.status, { error: error.reason, message: error.message });
   }
   if (error instanceof WebhookError) {

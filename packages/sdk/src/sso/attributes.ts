@@ -43,10 +43,13 @@ function organizations(raw: string | null): SsoUser['organizations'] {
     for (const [uid, value] of Object.entries(parsed)) {
       if (typeof value !== 'object' || value === null) continue;
       const v = value as Record<string, unknown>;
-      out[uid] = {
+      const entry = {
         ...(typeof v['name'] === 'string' ? { name: v['name'] } : {}),
         ...(typeof v['role'] === 'string' ? { role: v['role'] } : {}),
       };
+      // Defined, not assigned: an organisation keyed `__proto__` stays an entry instead of
+      // becoming the map's prototype.
+      Object.defineProperty(out, uid, { value: entry, enumerable: true, writable: true, configurable: true });
     }
     return out;
   } catch {

@@ -6,6 +6,7 @@ import { identityFrom } from './attributes.js';
 import { RequestBinding } from './binding.js';
 import { metadataDocument, spMetadataXml } from './metadata.js';
 import { Provisioner } from './provisioning.js';
+import { stepField } from '../internal/failed-step.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
 import { ResponseValidator, ssoError } from './response.js';
 import { checkSession, logoutUrl, type SessionCheckResult } from './session.js';
@@ -74,6 +75,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       runtime.logger[error.status >= 500 ? 'error' : 'warn']('maestrano: SSO failed', {
         tenant: tenant.name,
         reason: error.reason,
+        ...stepField(error),
         cause: error.cause instanceof Error ? error.cause.message : undefined,
       });
       return options.onError(error, { tenant, request });

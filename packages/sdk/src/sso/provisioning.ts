@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { noteFailedStep } from '../internal/failed-step.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CompanyCreatedPayload,
@@ -53,10 +54,12 @@ interface EnsuredUser {
 }
 
 function failed(detail: string, cause?: unknown, status = 500): SsoError {
-  return new SsoError('provisioning_failed', FAILED_MESSAGE, {
+  const error = new SsoError('provisioning_failed', FAILED_MESSAGE, {
     status,
     cause: cause instanceof Error ? cause : new Error(cause === undefined ? detail : `${detail}: ${String(cause)}`),
   });
+  noteFailedStep(error, detail);
+  return error;
 }
 
 /** The refusals `accountCancelled` made (a login into a cancelled group). */
@@ -72,6 +75,15 @@ function accountCancelled(): SsoError {
 /** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
 function wrapped(error: unknown, detail: string): unknown {
   return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
+}
+
+/** Runs one app hook; its failure names the step in the log. */
+async function step<T>(detail: string, run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw wrapped(error, detail);
+  }
 }
 
 function checkRef(value: unknown, hook: string): AppRecordRef {
@@ -183,7 +195,7 @@ export class Provisioner {
         // under a claim of its own, so a login claims either before the mark or sees it).
         await this.#refuseDeleted(tenant, group.uid);
         const company = checkRef(
-          await this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`)),
+          await step('createCompany failed', () => this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`))),
           'createCompany',
         );
         // Recorded before anything else: a deletion of a group whose login dies from here on
@@ -230,7 +242,7 @@ export class Provisioner {
         // Our claim expired and another login took over: it finishes the job.
         if (error instanceof StorageConflictError) continue;
         await storage.groups.release(tenant.name, group.uid, owner).catch(() => {});
-        throw wrapped(error, 'createCompany failed');
+        throw wrapped(error, 'company provisioning failed');
       }
     }
   }
@@ -245,7 +257,10 @@ export class Provisioner {
     if (!(await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }))) return;
     const companyId = await recordedCompanyId(storage, tenant.name, groupId);
     if (companyId !== null && this.#hooks.cancelCompany) {
-      await this.#hooks.cancelCompany({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, cancelCompanyKey(tenant.name, groupId)));
+      const hook = this.#hooks.cancelCompany;
+      await step('cancelCompany failed (the group was deleted)', () =>
+        hook({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, cancelCompanyKey(tenant.name, groupId))),
+      );
     }
     throw accountCancelled();
   }
@@ -253,7 +268,8 @@ export class Provisioner {
   /** Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or null. */
   async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
     if (!this.#hooks.findUserByEmail) return null;
-    const found = await this.#hooks.findUserByEmail(identity.user.appEmail, this.#ctx(tenant, idempotencyKey));
+    const hook = this.#hooks.findUserByEmail;
+    const found = await step('findUserByEmail failed', () => hook(identity.user.appEmail, this.#ctx(tenant, idempotencyKey)));
     return found ? checkRef(found, 'findUserByEmail').id : null;
   }
 
@@ -281,7 +297,8 @@ export class Provisioner {
         const linked = userId !== null;
         if (userId === null) {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
-          userId = checkRef(await this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)), 'createUser').id;
+          const created = await step('createUser failed', () => this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)));
+          userId = checkRef(created, 'createUser').id;
         }
         // Recorded by `provision` once the app has accepted the user's membership: a login
         // refused before that releases the claim and records neither the new user nor the

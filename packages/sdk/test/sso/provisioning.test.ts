@@ -57,6 +57,17 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(login.session.session).toMatch(/^sess-/);
   });
 
+  it('keeps every entry of the legacy organizations attribute, even one keyed "__proto__" (no prototype is set from IdP data)', async () => {
+    h = await startHarness();
+    const organizations = { ['__proto__']: { name: 'Odd Org', role: 'Member' }, 'org-1': { name: 'Org One', role: 'Admin' } };
+    const res = await h.login({ ...alice, organizations });
+    expect(res.status).toBe(200);
+    const received = h.logins[0]!.user.profile.organizations;
+    expect(Object.keys(received).sort()).toEqual(['__proto__', 'org-1']);
+    expect(Object.getPrototypeOf(received)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(received, '__proto__')?.value).toEqual({ name: 'Odd Org', role: 'Member' });
+  });
+
   it('reads a trial end written without a time zone as UTC, whatever the server time zone', async () => {
     const tz = process.env.TZ;
     process.env.TZ = 'America/Los_Angeles';
@@ -229,6 +240,29 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(ok.body['outcome']).toMatchObject({ membershipChanged: true });
     const [m2] = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-alice' });
     expect(m2?.role).toBe('Member');
+  });
+
+  it('the log of a failed login names the hook that failed, beside the error the app threw', async () => {
+    const logged: Array<{ message: string; fields: Record<string, unknown> | undefined }> = [];
+    const record = (message: string, fields?: Record<string, unknown>) => {
+      logged.push({ message, fields });
+    };
+    h = await startHarness({ withFindUserByEmail: true, logger: { debug() {}, info() {}, warn: record, error: record } });
+    const cases = [
+      ['createCompany', 'createCompany failed'],
+      ['findUserByEmail', 'findUserByEmail failed'],
+      ['createUser', 'createUser failed'],
+      ['addMembership', 'addMembership failed'],
+    ] as const;
+    for (const [hook, step] of cases) {
+      logged.length = 0;
+      h.app.failures[hook] = 1;
+      const res = await h.login(alice);
+      expect(res.status, hook).toBe(500);
+      const failure = logged.find((entry) => entry.message === 'maestrano: SSO failed');
+      expect(failure?.fields, hook).toMatchObject({ reason: 'provisioning_failed', step, cause: `Error: ${hook} failed on purpose` });
+    }
+    expect((await h.login(alice)).status).toBe(200);
   });
 
   it("a first login refused by addMembership records no user: the retry reports userCreated (the app's createUser is asked again with the same key)", async () => {
