@@ -307,10 +307,10 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
  * Runs `worker` until no job is pending or running (parked jobs waited for, within `rounds`
  * passes), with fast retries.
  */
-export function drainer(worker: { drain: Worker['drain'] }, storage: StorageAdapter) {
+export function drainer(worker: { drain: Worker['drain'] }, storage: StorageAdapter, backoff = { baseMs: 2, maxMs: 20 }) {
   return async (rounds = 200): Promise<void> => {
     for (let i = 0; i < rounds; i++) {
-      await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
+      await worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff });
       const counts = await storage.jobs.counts();
       if (counts.pending === 0 && counts.running === 0) return;
       await new Promise((r) => setTimeout(r, 5));

@@ -50,7 +50,9 @@ async function setup() {
   });
   const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { connecPort: () => connec, maxAttempts: 3 } });
   await provisionGroup(storage);
-  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
+  // A failed attempt is retried 300 ms later, not within the same drain: on a loaded machine a
+  // 2 ms backoff let one drain retry it before the test could look at the failure.
+  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage, { baseMs: 300, maxMs: 300 });
   const notify = notifier(sync);
   const push = (record: Person) => sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record });
   // Ada is pushed and agreed on by both sides.
@@ -107,6 +109,7 @@ describe('an unchanged record (the content both sides last agreed on)', () => {
     expect(await h.storage.idMaps.find(ids, { localId: 'per-1' })).toMatchObject({ lastPushedHash: failed?.lastPushedHash, lastError: failed?.lastError });
 
     // The retry writes the other app's edit in the app.
+    await new Promise((r) => setTimeout(r, 350));
     await h.drain(3);
     expect(h.people.get('per-1')?.title).toBe('CTO');
     expect((await h.storage.idMaps.find(ids, { localId: 'per-1' }))?.lastError).toBeNull();
