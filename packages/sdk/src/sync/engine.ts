@@ -5,6 +5,7 @@
  * writers of one record, `idMaps.markApplied` rejects stale versions, and everything that
  * must not be lost is a job in the durable inbox.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { isRetriedByDefault } from '@org/connec-client';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
@@ -26,6 +27,7 @@ import {
   canonicalJson,
   connecIdOf,
   contentHash,
+  echoHash,
   type IdEntry,
   isObject,
   mapAt,
@@ -209,6 +211,22 @@ const cacheKey = (entity: string, connecId: string) => `${entity}\u0000${connecI
  * worker waits the `Retry-After` it carries.
  */
 const pushFailureCauses = new WeakMap<PushItemResult, unknown>();
+
+/**
+ * The inbound write running in this async context: `local.create`/`local.update` of `entity`
+ * (`localId` null for a create) writing Connec! versions whose content, seen through
+ * `toConnec`, is one of `agreed`. An app that pushes from the save path these call (an ORM hook,
+ * one `saveContact` for every caller) pushes that version back: Connec! already holds it, and a
+ * create pushed before its id map exists would make a second record there.
+ */
+interface InboundWrite {
+  tenant: string;
+  groupId: string;
+  entity: string;
+  localId: string | null;
+  agreed: ReadonlySet<string>;
+}
+const inboundWrite = new AsyncLocalStorage<InboundWrite>();
 
 export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
   return `sync.ref:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
@@ -606,7 +624,7 @@ export class SyncEngine {
    * one second share it, and the payload alone cannot tell the newer: the caller asks Connec!
    * for the current version and decides again with `confirmed` (that version is the newest).
    */
-  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
+  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, echo: string, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
     if (!map?.localId) return null;
     if (map.lastAppliedAt && updatedAt) {
       const at = updatedAt.getTime();
@@ -614,13 +632,13 @@ export class SyncEngine {
       if (at < last) return 'stale';
       if (at === last) {
         if (sameReceived(map, hash)) return 'replay';
-        if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
+        if (map.lastReceivedHash === pushedContent(echo)) return 'echo';
         return confirmed ? null : SAME_INSTANT;
       }
     }
     if (sameReceived(map, hash)) return 'unchanged';
     // The content Connec! answered for our last push (only Connec!-managed fields may differ).
-    if (map.lastReceivedHash === pushedContent(hash)) return 'echo';
+    if (map.lastReceivedHash === pushedContent(echo)) return 'echo';
     return null;
   }
 
@@ -720,7 +738,8 @@ export class SyncEngine {
     }
 
     if (!held()) return { kind: 'busy', connecId };
-    const result = await inbound.local.update(localId, data, lctx);
+    const writing: InboundWrite = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, agreed: new Set(agreed === null || pushBack ? [] : [agreed]) };
+    const result = await inboundWrite.run(writing, () => inbound.local.update(localId, data, lctx));
     if (result && typeof result === 'object' && result.gone) {
       await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
       this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
@@ -1034,7 +1053,7 @@ export class SyncEngine {
             continue;
           }
           if (map?.localId) {
-            let stale = this.staleness(map, updatedAt, hash);
+            let stale = this.staleness(map, updatedAt, hash, echoHash(record));
             // The echo of our last push carries that push's `updated_at`: told apart by its
             // content, it needs no fetch (`update` skips it as an echo).
             if (stale === SAME_INSTANT && (await this.echoOfPush(scope, entity, record, map, connecId, cache))) stale = null;
@@ -1054,7 +1073,7 @@ export class SyncEngine {
                 record = current;
                 updatedAt = parseTimestamp(current.updated_at);
                 hash = contentHash(current);
-                stale = this.staleness(map, updatedAt, hash, true);
+                stale = this.staleness(map, updatedAt, hash, echoHash(current), true);
               }
             }
             if (stale === SAME_INSTANT) stale = 'stale';
@@ -1151,9 +1170,16 @@ export class SyncEngine {
     }
     const results: unknown[] = new Array(prepared.length);
     const createMany = inbound.local.createMany;
+    const writing = (agreed: (string | null)[]): InboundWrite => ({
+      tenant: scope.tenant.name,
+      groupId: scope.groupId,
+      entity: entity.name,
+      localId: null,
+      agreed: new Set(agreed.filter((a): a is string => a !== null)),
+    });
     if (createMany && prepared.length > 1) {
       try {
-        const many = await createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx })));
+        const many = await inboundWrite.run(writing(prepared.map((p) => p.agreed)), () => createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx }))));
         if (!Array.isArray(many) || many.length !== prepared.length) {
           throw new SyncError(
             `local.createMany of "${entity.name}" must resolve to one result per item (${prepared.length} expected, got ${Array.isArray(many) ? many.length : typeof many})`,
@@ -1168,7 +1194,7 @@ export class SyncEngine {
     } else {
       await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
         try {
-          results[k] = await inbound.local.create(p.data, p.ctx);
+          results[k] = await inboundWrite.run(writing([p.agreed]), () => inbound.local.create(p.data, p.ctx));
         } catch (error) {
           results[k] = error instanceof Error ? error : new SyncError(String(error));
         }
@@ -1660,6 +1686,21 @@ export class SyncEngine {
         results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
         continue;
       }
+      // Pushed from inside the inbound write of this very version (the app's save path): Connec!
+      // holds it. Sent, it bumped the record in Connec! (and, as a create before its id map
+      // exists, made a second one); the write records it as agreed once it returns.
+      const writing = inboundWrite.getStore();
+      if (
+        writing !== undefined &&
+        writing.tenant === scope.tenant.name &&
+        writing.groupId === scope.groupId &&
+        writing.entity === entity.name &&
+        (writing.localId === null ? connecId === null : writing.localId === localId) &&
+        writing.agreed.has(hash)
+      ) {
+        results[index] = { localId, status: 'unchanged', connecId, httpStatus: null, error: null };
+        continue;
+      }
       let body: ConnecRecord;
       try {
         body = await this.fold(scope, entity, payload, localId, connecId);
@@ -1776,7 +1817,7 @@ export class SyncEngine {
                 current.lastPushedHash !== item.hash &&
                 !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
           // Connec!'s content after this push, as answered: its echo is recognised by it.
-          const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(contentHash(answer.record)) : null };
+          const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(echoHash(answer.record)) : null };
           const syncedAt = this.deps.clock();
           await this.deps.storage.idMaps.update(
             ids,

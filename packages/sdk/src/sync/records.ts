@@ -136,7 +136,7 @@ type Canonical = string | typeof UNDEFINED | typeof UNWRITABLE | typeof EMPTY;
  * Connec! id. Same text as serialising the pruned, sorted copy, without building the copies
  * (this runs for every record a sync applies).
  */
-function writeCanonical(value: unknown, reduce: boolean, top: boolean): Canonical {
+function writeCanonical(value: unknown, reduce: boolean, top: boolean, dropNulls = false): Canonical {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -156,7 +156,7 @@ function writeCanonical(value: unknown, reduce: boolean, top: boolean): Canonica
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      const element = writeCanonical(value[i], reduce, false);
+      const element = writeCanonical(value[i], reduce, false, dropNulls);
       out += typeof element === 'string' ? element : element === EMPTY ? '{}' : 'null';
     }
     return `${out}]`;
@@ -169,7 +169,8 @@ function writeCanonical(value: unknown, reduce: boolean, top: boolean): Canonica
   let kept = false;
   for (const key of canonicalKeys(record)) {
     if (top && reduce && VOLATILE.has(key)) continue;
-    const child = writeCanonical(record[key], reduce, false);
+    if (dropNulls && record[key] === null) continue;
+    const child = writeCanonical(record[key], reduce, false, dropNulls);
     if (child === UNDEFINED || child === EMPTY) continue;
     // A function keeps its object from being pruned as empty, and JSON leaves it out.
     kept = true;
@@ -199,6 +200,15 @@ export function sha256(text: string): string {
  */
 export function contentHash(record: ConnecRecord): string {
   return sha256(text(writeCanonical(record, true, true)));
+}
+
+/**
+ * {@link contentHash} where a field set to null counts as absent: Connec! serialises an unset
+ * attribute either way, so the echo of a push may leave out a field its answer gave as null.
+ * What an id map's `pushed:` hash holds and an echo is compared with.
+ */
+export function echoHash(record: ConnecRecord): string {
+  return sha256(text(writeCanonical(record, true, true, true)));
 }
 
 /** Hash of an outbound payload (what `toConnec` produced, before references are folded). */
