@@ -74,7 +74,7 @@ export { type ConfigFromEnvOptions, configFromEnv } from './config/from-env.js';
 export type { DevPlatformEnvConfig } from './config/from-env.js';
 export { consoleLogger, redactFields, redactingLogger } from './config/logger.js';
 export { certificateFingerprint, parseMarketplacesDocument, resolveTenants } from './config/tenant.js';
-export type { MarketplaceInput } from './config/tenant.js';
+export type { MarketplaceInput, MarketplacesDocumentOptions } from './config/tenant.js';
 export { tenantsFromFile } from './tenants/file.js';
 export { tenantsFromDevPlatform } from './tenants/dev-platform.js';
 export type { DevPlatformOptions, DevPlatformTenants } from './tenants/dev-platform.js';
@@ -113,6 +113,7 @@ export type {
 export { createAccountClient } from './account/index.js';
 export type {
   AccountClient,
+  AccountClientTenant,
   AccountGroup,
   AccountHttpOptions,
   AccountRetryPolicy,
@@ -157,6 +158,7 @@ export type {
   ChargeOptions,
   ChargeResult,
   OnCompanyCreated,
+  ResolvedPlan,
   SubscribeOutcome,
   SubscriptionPlan,
   TenantBillsApi,

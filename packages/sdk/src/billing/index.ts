@@ -17,6 +17,7 @@ export type {
   BillingGroup,
   BillingPeriod,
   OnCompanyCreated,
+  ResolvedPlan,
   SubscriptionPlan,
 } from './config.js';
 export {
