@@ -603,8 +603,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       if (jobs.length === 0) {
         if (options.stopWhenIdle && inFlight.size === 0) break;
         if (inFlight.size > 0) {
-          // Wait for either a slot or the poll interval, whichever comes first.
-          await Promise.race([sleep(pollMs, signal), slotOrAbort()]);
+          // Wait for either a slot or the poll interval, whichever comes first; the loser's
+          // timer and abort listener are dropped (left behind, one per freed slot piled up).
+          const nap = new AbortController();
+          const stop = () => nap.abort();
+          signal?.addEventListener('abort', stop, { once: true });
+          await Promise.race([sleep(pollMs, nap.signal), slotOrAbort()]);
+          signal?.removeEventListener('abort', stop);
+          nap.abort();
         } else {
           await sleep(pollMs, signal);
         }
