@@ -539,6 +539,12 @@ export function errorResponse(error: unknown, logger: Logger, fields: Record<str
 
 function describeCause(cause: unknown): string | undefined {
   if (cause === undefined) return undefined;
-  if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
-  return String(cause);
+  // Total: a thrown value `String()` cannot convert (a null-prototype object, a throwing
+  // `toString`) must not make the error answer itself throw (the failure went unlogged).
+  try {
+    if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
+    return String(cause);
+  } catch {
+    return `a thrown ${typeof cause} that cannot be converted to text`;
+  }
 }
