@@ -77,13 +77,29 @@ function wrapped(error: unknown, detail: string): unknown {
   return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
 }
 
-/** Runs one app hook; its failure names the step in the log. */
-async function step<T>(detail: string, run: () => T | Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw wrapped(error, detail);
-  }
+/**
+ * A hook's answer, or a 503 once `giveUpMs` have passed. A slow hook may outlast its claim
+ * (another login takes over, and both finish with one idempotency key), but one that ignores
+ * its `ctx.signal` and never settles must not hold the login, its HTTP request and its locks
+ * for good.
+ */
+function settledWithin<T>(hook: string, giveUpMs: number, answer: T | PromiseLike<T>): Promise<Awaited<T>> {
+  return new Promise<Awaited<T>>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(failed(`provisioning.${hook} did not settle within ${giveUpMs} ms; the SDK stopped waiting`, undefined, 503)),
+      giveUpMs,
+    );
+    Promise.resolve(answer).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value as Awaited<T>);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 function checkRef(value: unknown, hook: string): AppRecordRef {
@@ -118,6 +134,18 @@ export class Provisioner {
     this.#runtime = runtime;
     this.#hooks = hooks;
     this.#options = options;
+  }
+
+  /**
+   * Calls the app's `hook` with a fresh context: its failure names the hook in the log, and the
+   * SDK stops waiting for it (503) three claim TTLs after its `ctx.signal` started.
+   */
+  async #call<T>(hook: string, tenant: Tenant, idempotencyKey: string, run: (ctx: ProvisioningContext) => T | PromiseLike<T>): Promise<Awaited<T>> {
+    try {
+      return await settledWithin(hook, 3 * this.#options.claimTtlMs, run(this.#ctx(tenant, idempotencyKey)));
+    } catch (error) {
+      throw wrapped(error, `${hook} failed`);
+    }
   }
 
   #ctx(tenant: Tenant, idempotencyKey: string): ProvisioningContext {
@@ -195,7 +223,7 @@ export class Provisioner {
         // under a claim of its own, so a login claims either before the mark or sees it).
         await this.#refuseDeleted(tenant, group.uid);
         const company = checkRef(
-          await step('createCompany failed', () => this.#hooks.createCompany(group, this.#ctx(tenant, `mno:company:${tenant.name}:${group.uid}`))),
+          await this.#call('createCompany', tenant, `mno:company:${tenant.name}:${group.uid}`, (ctx) => this.#hooks.createCompany(group, ctx)),
           'createCompany',
         );
         // Recorded before anything else: a deletion of a group whose login dies from here on
@@ -258,9 +286,7 @@ export class Provisioner {
     const companyId = await recordedCompanyId(storage, tenant.name, groupId);
     if (companyId !== null && this.#hooks.cancelCompany) {
       const hook = this.#hooks.cancelCompany;
-      await step('cancelCompany failed (the group was deleted)', () =>
-        hook({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, cancelCompanyKey(tenant.name, groupId))),
-      );
+      await this.#call('cancelCompany', tenant, cancelCompanyKey(tenant.name, groupId), (ctx) => hook({ id: companyId, tenant: tenant.name, groupId }, ctx));
     }
     throw accountCancelled();
   }
@@ -269,7 +295,7 @@ export class Provisioner {
   async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
     if (!this.#hooks.findUserByEmail) return null;
     const hook = this.#hooks.findUserByEmail;
-    const found = await step('findUserByEmail failed', () => hook(identity.user.appEmail, this.#ctx(tenant, idempotencyKey)));
+    const found = await this.#call('findUserByEmail', tenant, idempotencyKey, (ctx) => hook(identity.user.appEmail, ctx));
     return found ? checkRef(found, 'findUserByEmail').id : null;
   }
 
@@ -297,7 +323,7 @@ export class Provisioner {
         const linked = userId !== null;
         if (userId === null) {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
-          const created = await step('createUser failed', () => this.#hooks.createUser(identity.user, handle, this.#ctx(tenant, idempotencyKey)));
+          const created = await this.#call('createUser', tenant, idempotencyKey, (ctx) => this.#hooks.createUser(identity.user, handle, ctx));
           userId = checkRef(created, 'createUser').id;
         }
         // Recorded by `provision` once the app has accepted the user's membership: a login
@@ -460,9 +486,10 @@ export class Provisioner {
     const { storage, logger } = this.#runtime;
     const key = `${tenant.name}:${keyPart(user.uid)}:${keyPart(company.groupId)}:withdrawn`;
     try {
-      await this.#hooks.removeMembership?.(user, company, this.#ctx(tenant, `mno:remove-membership:${key}`));
+      const { removeMembership, blockUser } = this.#hooks;
+      if (removeMembership) await this.#call('removeMembership', tenant, `mno:remove-membership:${key}`, (ctx) => removeMembership(user, company, ctx));
       if (what.block) {
-        await this.#hooks.blockUser?.(user, company, this.#ctx(tenant, `mno:block-user:${key}`));
+        if (blockUser) await this.#call('blockUser', tenant, `mno:block-user:${key}`, (ctx) => blockUser(user, company, ctx));
         await storage.users.setStatus(tenant.name, user.uid, 'blocked');
       }
       if (what.removeMembership) await storage.users.setMembershipStatus(tenant.name, user.uid, company.groupId, 'removed');
@@ -503,9 +530,10 @@ export class Provisioner {
     const from = current ? `:from-${current.status}-${current.updatedAt.getTime()}` : '';
     const key = `mno:membership:${tenant.name}:${keyPart(user.uid)}:${keyPart(company.groupId)}${from}`;
     try {
-      if (this.#hooks.addMembership) await this.#hooks.addMembership(user, company, role, this.#ctx(tenant, `${key}:${role}`));
+      const addMembership = this.#hooks.addMembership;
+      if (addMembership) await this.#call('addMembership', tenant, `${key}:${role}`, (ctx) => addMembership(user, company, role, ctx));
     } catch (error) {
-      throw failed('addMembership failed', error);
+      throw wrapped(error, 'addMembership failed');
     }
     const onSeatsChanged = this.#hooks.onSeatsChanged;
     if (!onSeatsChanged) {
@@ -544,7 +572,7 @@ export class Provisioner {
           // joined or left (the same count by chance) is a new report, not a duplicate to skip.
           const state = members.reduce((latest, m) => Math.max(latest, m.updatedAt.getTime()), 0);
           try {
-            await onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, this.#ctx(tenant, `${key}:seat:${activeSeats}:${state}`));
+            await this.#call('onSeatsChanged', tenant, `${key}:seat:${activeSeats}:${state}`, (ctx) => onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, ctx));
           } catch (error) {
             this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
           }

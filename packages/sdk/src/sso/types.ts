@@ -95,7 +95,11 @@ export interface SsoSession {
 export interface ProvisioningContext {
   tenant: Tenant;
   logger: Logger;
-  /** Aborted when the SDK stops waiting for the hook (the provisioning claim expires). */
+  /**
+   * Aborted when the provisioning claim expires (`sso.provisioningClaimTtlMs`, 30 s by default):
+   * another login may then take over and call the hook again with the same key. The SDK stops
+   * waiting for the hook three claim TTLs after the call and answers the login 503.
+   */
   signal: AbortSignal;
   idempotencyKey: string;
 }
