@@ -748,6 +748,13 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
 
   // --- jobs -----------------------------------------------------------------------------
 
+  /**
+   * The job holding each dedupe key (every job is stored by `enqueueOne`), so an enqueue does not
+   * scan every job: a notification of thousands of records was quadratic. An entry whose job was
+   * purged or cleared is checked on use.
+   */
+  const jobsByDedupeKey = new Map<string, string>();
+
   const toJob = (row: MemoryJobRow): JobRecord => {
     const { seq: _seq, ...record } = row;
     return record;
@@ -771,9 +778,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     const maxAttempts = input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const dedupeKey = input.dedupeKey ?? null;
     if (dedupeKey !== null) {
-      for (const job of state.jobs.values()) {
-        if (job.dedupeKey === dedupeKey) return { id: job.id, created: false };
-      }
+      const id = jobsByDedupeKey.get(dedupeKey);
+      const job = id === undefined ? undefined : state.jobs.get(id);
+      if (job && job.dedupeKey === dedupeKey) return { id: job.id, created: false };
     }
     const at = now();
     const row: MemoryJobRow = {
@@ -798,6 +805,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       seq: ++seq,
     };
     state.jobs.set(row.id, row);
+    if (dedupeKey !== null) jobsByDedupeKey.set(dedupeKey, row.id);
     return { id: row.id, created: true };
   };
 
@@ -1024,6 +1032,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       for (const [id, row] of state.jobs) {
         if (row.status === 'done' && row.completedAt !== null && row.completedAt.getTime() < before.getTime()) {
           state.jobs.delete(id);
+          if (row.dedupeKey !== null && jobsByDedupeKey.get(row.dedupeKey) === id) jobsByDedupeKey.delete(row.dedupeKey);
           count += 1;
         }
       }
