@@ -85,6 +85,15 @@ function listQuery(params: ListParams | undefined): Record<string, QueryValue | 
       issues: [{ path: 'where/group_id', message: 'use groupId' }],
     });
   }
+  for (const [key, value] of Object.entries(params?.where ?? {})) {
+    const bad =
+      (value instanceof Date && Number.isNaN(value.getTime())) || (typeof value === 'number' && !Number.isFinite(value));
+    if (bad) {
+      throw new PayloadValidationError(`Invalid list filter where.${key}: ${String(value)}`, {
+        issues: [{ path: `where/${key}`, message: value instanceof Date ? 'invalid date' : 'not a finite number' }],
+      });
+    }
+  }
   return { ...params?.where, group_id: params?.groupId };
 }
 

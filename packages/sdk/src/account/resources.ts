@@ -224,20 +224,28 @@ export const currencyCode = z.string().superRefine((code, ctx) => {
   }
 });
 
-export const BillCreateSchema = z.strictObject({
-  groupId: z.string().min(1),
-  priceCents: z.number().int().positive(),
-  description: z.string().trim().min(1),
-  /** Default on the platform: AUD. */
-  currency: currencyCode.optional(),
-  /** Decimal > 0; default on the platform: 1. */
-  units: z.number().positive().optional(),
-  periodStartedAt: z.date().optional(),
-  periodEndedAt: z.date().optional(),
-  /** Pass-through costs (e.g. SMS credits): no commission. */
-  thirdParty: z.boolean().optional(),
-});
+export const BillCreateSchema = z
+  .strictObject({
+    groupId: z.string().min(1),
+    priceCents: z.number().int().positive(),
+    description: z.string().trim().min(1),
+    /** Default on the platform: AUD. */
+    currency: currencyCode.optional(),
+    /** Decimal > 0; default on the platform: 1. */
+    units: z.number().positive().optional(),
+    periodStartedAt: z.date().optional(),
+    periodEndedAt: z.date().optional(),
+    /** Pass-through costs (e.g. SMS credits): no commission. */
+    thirdParty: z.boolean().optional(),
+  })
+  .refine((b) => !b.periodStartedAt || !b.periodEndedAt || b.periodStartedAt.getTime() <= b.periodEndedAt.getTime(), {
+    message: 'periodStartedAt must not be after periodEndedAt',
+    path: ['periodEndedAt'],
+  });
 export type BillCreateInput = z.input<typeof BillCreateSchema>;
+
+/** The most periods of each kind one billing cycle may span: frequency × period ≤ 1 year (PROTOCOL §4.4). */
+export const MAX_FREQUENCY: Record<RecurringBillPeriod, number> = { Day: 365, Week: 52, SemiMonth: 1, Month: 12, Year: 1 };
 
 export const RecurringBillCreateSchema = z
   .strictObject({
@@ -256,6 +264,11 @@ export const RecurringBillCreateSchema = z
   })
   .refine((r) => r.period !== 'SemiMonth' || (r.frequency ?? 1) === 1, {
     message: 'SemiMonth requires frequency 1',
+    path: ['frequency'],
+  })
+  // frequency × period must not exceed one year (PROTOCOL §4.4): the platform always refuses more.
+  .refine((r) => (r.frequency ?? 1) <= MAX_FREQUENCY[r.period ?? 'Month'], {
+    message: 'frequency × period must not exceed one year',
     path: ['frequency'],
   });
 export type RecurringBillCreateInput = z.input<typeof RecurringBillCreateSchema>;

@@ -4,7 +4,7 @@
  * start with `billing.`.
  */
 import { z } from 'zod';
-import { currencyCode } from '../account/resources.js';
+import { currencyCode, MAX_FREQUENCY } from '../account/resources.js';
 import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues } from '../config/issues.js';
 
 /** The app's company that a subscription is for. */
@@ -158,9 +158,6 @@ export function claimedCallTimeouts(
 export type BillingConfigInput = z.input<typeof BillingConfigSchema>;
 /** The validated section with defaults filled. */
 export type BillingConfig = z.output<typeof BillingConfigSchema>;
-
-/** The most periods of each kind one billing cycle may span: the platform refuses frequency × period over a year. */
-const MAX_FREQUENCY: Record<'Day' | 'Week' | 'SemiMonth' | 'Month' | 'Year', number> = { Day: 365, Week: 52, SemiMonth: 1, Month: 12, Year: 1 };
 
 export const SubscriptionPlanSchema = z
   .strictObject({
