@@ -225,8 +225,23 @@ interface InboundWrite {
   entity: string;
   localId: string | null;
   agreed: ReadonlySet<string>;
+  /**
+   * False once the write has returned: the store lives on in every continuation the app
+   * started inside it (a queue loop, a timer), whose later pushes must be sent.
+   */
+  open: boolean;
 }
 const inboundWrite = new AsyncLocalStorage<InboundWrite>();
+
+/** Runs `write` as the inbound write `writing`, which ends when `write` settles. */
+async function duringWrite<T>(writing: Omit<InboundWrite, 'open'>, write: () => Promise<T>): Promise<T> {
+  const store: InboundWrite = { ...writing, open: true };
+  try {
+    return await inboundWrite.run(store, write);
+  } finally {
+    store.open = false;
+  }
+}
 
 export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
   return `sync.ref:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
@@ -738,8 +753,8 @@ export class SyncEngine {
     }
 
     if (!held()) return { kind: 'busy', connecId };
-    const writing: InboundWrite = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, agreed: new Set(agreed === null || pushBack ? [] : [agreed]) };
-    const result = await inboundWrite.run(writing, () => inbound.local.update(localId, data, lctx));
+    const writing = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, agreed: new Set(agreed === null || pushBack ? [] : [agreed]) };
+    const result = await duringWrite(writing, async () => inbound.local.update(localId, data, lctx));
     if (result && typeof result === 'object' && result.gone) {
       await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
       this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
@@ -1170,7 +1185,7 @@ export class SyncEngine {
     }
     const results: unknown[] = new Array(prepared.length);
     const createMany = inbound.local.createMany;
-    const writing = (agreed: (string | null)[]): InboundWrite => ({
+    const writing = (agreed: (string | null)[]): Omit<InboundWrite, 'open'> => ({
       tenant: scope.tenant.name,
       groupId: scope.groupId,
       entity: entity.name,
@@ -1179,7 +1194,7 @@ export class SyncEngine {
     });
     if (createMany && prepared.length > 1) {
       try {
-        const many = await inboundWrite.run(writing(prepared.map((p) => p.agreed)), () => createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx }))));
+        const many = await duringWrite(writing(prepared.map((p) => p.agreed)), async () => createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx }))));
         if (!Array.isArray(many) || many.length !== prepared.length) {
           throw new SyncError(
             `local.createMany of "${entity.name}" must resolve to one result per item (${prepared.length} expected, got ${Array.isArray(many) ? many.length : typeof many})`,
@@ -1194,7 +1209,7 @@ export class SyncEngine {
     } else {
       await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
         try {
-          results[k] = await inboundWrite.run(writing([p.agreed]), () => inbound.local.create(p.data, p.ctx));
+          results[k] = await duringWrite(writing([p.agreed]), async () => inbound.local.create(p.data, p.ctx));
         } catch (error) {
           results[k] = error instanceof Error ? error : new SyncError(String(error));
         }
@@ -1691,7 +1706,7 @@ export class SyncEngine {
       // exists, made a second one); the write records it as agreed once it returns.
       const writing = inboundWrite.getStore();
       if (
-        writing !== undefined &&
+        writing?.open === true &&
         writing.tenant === scope.tenant.name &&
         writing.groupId === scope.groupId &&
         writing.entity === entity.name &&
