@@ -608,6 +608,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           const nap = new AbortController();
           const stop = () => nap.abort();
           signal?.addEventListener('abort', stop, { once: true });
+          // Aborted during the claim: no 'abort' event comes any more.
+          if (signal?.aborted) nap.abort();
           await Promise.race([sleep(pollMs, nap.signal), slotOrAbort()]);
           signal?.removeEventListener('abort', stop);
           nap.abort();
