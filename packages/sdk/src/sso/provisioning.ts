@@ -83,16 +83,18 @@ function wrapped(error: unknown, detail: string): unknown {
  * its `ctx.signal` and never settles must not hold the login, its HTTP request and its locks
  * for good.
  */
-function settledWithin<T>(hook: string, giveUpMs: number, answer: T | PromiseLike<T>): Promise<Awaited<T>> {
+function settledWithin<T>(hook: string, giveUpMs: number, answer: T | PromiseLike<T>, late?: (value: Awaited<T>) => void): Promise<Awaited<T>> {
   return new Promise<Awaited<T>>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(failed(`provisioning.${hook} did not settle within ${giveUpMs} ms; the SDK stopped waiting`, undefined, 503)),
-      giveUpMs,
-    );
+    let givenUp = false;
+    const timer = setTimeout(() => {
+      givenUp = true;
+      reject(failed(`provisioning.${hook} did not settle within ${giveUpMs} ms; the SDK stopped waiting`, undefined, 503));
+    }, giveUpMs);
     Promise.resolve(answer).then(
       (value) => {
         clearTimeout(timer);
-        resolve(value as Awaited<T>);
+        if (givenUp) late?.(value as Awaited<T>);
+        else resolve(value as Awaited<T>);
       },
       (error: unknown) => {
         clearTimeout(timer);
@@ -140,9 +142,15 @@ export class Provisioner {
    * Calls the app's `hook` with a fresh context: its failure names the hook in the log, and the
    * SDK stops waiting for it (503) three claim TTLs after its `ctx.signal` started.
    */
-  async #call<T>(hook: string, tenant: Tenant, idempotencyKey: string, run: (ctx: ProvisioningContext) => T | PromiseLike<T>): Promise<Awaited<T>> {
+  async #call<T>(
+    hook: string,
+    tenant: Tenant,
+    idempotencyKey: string,
+    run: (ctx: ProvisioningContext) => T | PromiseLike<T>,
+    late?: (value: Awaited<T>) => void,
+  ): Promise<Awaited<T>> {
     try {
-      return await settledWithin(hook, 3 * this.#options.claimTtlMs, run(this.#ctx(tenant, idempotencyKey)));
+      return await settledWithin(hook, 3 * this.#options.claimTtlMs, run(this.#ctx(tenant, idempotencyKey)), late);
     } catch (error) {
       throw wrapped(error, `${hook} failed`);
     }
@@ -223,7 +231,13 @@ export class Provisioner {
         // under a claim of its own, so a login claims either before the mark or sees it).
         await this.#refuseDeleted(tenant, group.uid);
         const company = checkRef(
-          await this.#call('createCompany', tenant, `mno:company:${tenant.name}:${group.uid}`, (ctx) => this.#hooks.createCompany(group, ctx)),
+          await this.#call(
+            'createCompany',
+            tenant,
+            `mno:company:${tenant.name}:${group.uid}`,
+            (ctx) => this.#hooks.createCompany(group, ctx),
+            (late) => void this.#recordLateCompany(tenant, group.uid, late),
+          ),
           'createCompany',
         );
         // Recorded before anything else: a deletion of a group whose login dies from here on
@@ -272,6 +286,30 @@ export class Provisioner {
         await storage.groups.release(tenant.name, group.uid, owner).catch(() => {});
         throw wrapped(error, 'company provisioning failed');
       }
+    }
+  }
+
+  /**
+   * A company `createCompany` created after the login gave up on it (503): recorded as the
+   * login would have, so that a deletion of the group finds and cancels it; a deletion that
+   * came first (it found none) has it cancelled here. A retried login gets it again by its key.
+   */
+  async #recordLateCompany(tenant: Tenant, groupId: string, value: unknown): Promise<void> {
+    const { storage, logger } = this.#runtime;
+    try {
+      const companyId = checkRef(value, 'createCompany').id;
+      if ((await recordedCompanyId(storage, tenant.name, groupId)) === null) {
+        await storage.cursors.advance({ tenant: tenant.name, groupId, ...GROUP_COMPANY_MARK }, this.#runtime.clock().getTime(), { companyId });
+      }
+      if (!(await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }))) return;
+      const hook = this.#hooks.cancelCompany;
+      if (hook) await hook({ id: companyId, tenant: tenant.name, groupId }, this.#ctx(tenant, cancelCompanyKey(tenant.name, groupId)));
+    } catch (error) {
+      logger.error('maestrano: could not record a company createCompany created after the login gave up on it', {
+        tenant: tenant.name,
+        groupId,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 
