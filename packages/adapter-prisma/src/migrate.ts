@@ -27,7 +27,10 @@ export interface MigrateOptions {
   provider?: PrismaProvider;
   /** Default: `migrationsDirectory(provider)`. */
   migrationsDir?: string;
-  /** How long one run may take, including waiting for another process's run. Default 60000 ms. */
+  /**
+   * How long one run may take, including waiting for another process's run. Default 60000 ms.
+   * On PostgreSQL it replaces the client's `statement_timeout` and `lock_timeout` for the run.
+   */
   timeoutMs?: number;
 }
 
@@ -97,6 +100,11 @@ async function applyPending(
   return prisma.$transaction(
     async (tx) => {
       if (provider === 'postgresql') {
+        // The run (waiting for another process's run included) is bounded by `timeoutMs`, not by
+        // the client's own statement_timeout / lock_timeout, which are meant for the SDK's queries.
+        const ms = Math.max(1, Math.min(Math.floor(timeout), 2_147_483_647));
+        await tx.$executeRawUnsafe(`SET LOCAL statement_timeout = ${ms}`);
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${ms}`);
         await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`);
         await tx.$executeRawUnsafe(
           'CREATE TABLE IF NOT EXISTS "maestrano_migrations" ("name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" TIMESTAMP(3) NOT NULL)',
