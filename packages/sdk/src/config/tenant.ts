@@ -288,8 +288,13 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
   const before = issues.length;
   let certificate: string | null = null;
   if (sso.x509_certificate) {
-    certificate = normalizeCertificate(sso.x509_certificate);
-    if (!certificate) issues.push({ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' });
+    // Node reads the first PEM block only: an "old + new" bundle (a key rotation) would pin the
+    // old certificate alone, silently, and every login would fail once the IdP switches keys.
+    const blocks = sso.x509_certificate.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+    certificate = blocks > 1 ? null : normalizeCertificate(sso.x509_certificate);
+    if (blocks > 1) {
+      issues.push({ path: `${prefix}sso.x509_certificate`, message: 'holds several certificates: pin one (the one the IdP signs with)' });
+    } else if (!certificate) issues.push({ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' });
   }
   let fingerprint: string | null = null;
   if (sso.x509_fingerprint) {
