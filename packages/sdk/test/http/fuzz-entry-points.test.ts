@@ -33,6 +33,7 @@ import {
 } from '@org/maestrano-sdk';
 import { createTestIdp, type TestIdp } from '@org/maestrano-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/internal/random.js';
 import { memoryState } from '../../src/storage/memory.js';
 
 const SEED = Number(process.env.MNO_FUZZ_SEED ?? 20260611);
@@ -40,17 +41,7 @@ const RUNS = Number(process.env.MNO_FUZZ_RUNS ?? 800);
 console.log(`[fuzz] seed ${SEED} (MNO_FUZZ_SEED), ${RUNS} HTTP cases (MNO_FUZZ_RUNS)`);
 
 // --- seeded randomness ---------------------------------------------------------------------
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-let rand = mulberry32(SEED);
+let rand = seededRandom(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const chance = (p: number) => rand() < p;
 const pick = <T,>(items: readonly T[]): T => items[int(items.length)]!;
@@ -467,7 +458,7 @@ describe(`fuzzing the HTTP entry points (memory storage, seed ${SEED})`, () => {
   });
 
   it('random and mutated requests on every route: no 5xx, refusals typed JSON that change nothing, no secret echoed', async () => {
-    rand = mulberry32(SEED);
+    rand = seededRandom(SEED);
     for (let i = 0; i < RUNS; i++) {
       const { kind, raw } = request();
       await check(raw, `#${i} ${kind}`);
@@ -482,7 +473,7 @@ describe(`fuzzing the HTTP entry points (memory storage, seed ${SEED})`, () => {
 
 describe(`fuzzing parseNotification and the configuration (seed ${SEED})`, () => {
   it('parseNotification: returns, or throws a PayloadValidationError; never anything else', () => {
-    rand = mulberry32(SEED + 1);
+    rand = seededRandom(SEED + 1);
     for (let i = 0; i < 1000; i++) {
       let body: unknown;
       switch (int(5)) {
@@ -503,7 +494,7 @@ describe(`fuzzing parseNotification and the configuration (seed ${SEED})`, () =>
   });
 
   it('createMaestrano and configFromEnv with odd values: a ClientConfigError naming no secret, never another error', async () => {
-    rand = mulberry32(SEED + 2);
+    rand = seededRandom(SEED + 2);
     const valid = () => ({
       tenants: [idp.marketplace({ name: T1, appHost: 'https://app.example', apiId: API_ID, apiKey: API_KEY })] as unknown[],
       storage: memoryAdapter(),

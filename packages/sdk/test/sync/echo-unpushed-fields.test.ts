@@ -2,7 +2,8 @@
  * Echo suppression with a mapping whose `toConnec` sends fewer fields than `toLocal` reads:
  * a Connec! edit of such a field maps to the same pushed content, yet it is an edit made in
  * Connec!, not the echo of a push, and must reach the app. The echo of a push is told by the
- * content Connec! answered for it (Connec!-managed fields such as `code` and `updated_at` aside).
+ * content Connec! answered for it (Connec!-managed fields such as `code` and `updated_at` aside),
+ * also when Connec! leaves out the fields the push set to null.
  */
 import { createSyncModule, defineConnector, defineEntity, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +18,8 @@ interface Row {
   title: string | null;
 }
 
-function setup() {
+/** `pushTitle`: `toConnec` sends the job title too (a cleared one as null). */
+function setup(options: { pushTitle?: boolean } = {}) {
   const storage = memoryAdapter();
   const rows = new Map<string, Row>();
   const writes = { create: 0, update: 0 };
@@ -27,7 +29,7 @@ function setup() {
     direction: 'both',
     // The app reads the job title; it only ever pushes the name.
     toLocal: (p): Row => ({ first: p.first_name ?? '', last: p.last_name ?? '', title: p.job_title ?? null }),
-    toConnec: (c: Row) => ({ first_name: c.first, last_name: c.last }),
+    toConnec: (c: Row) => ({ first_name: c.first, last_name: c.last, ...(options.pushTitle ? { job_title: c.title } : {}) }),
     localId: (c: Row) => c.id ?? '',
     local: {
       create: async (data) => {
@@ -110,5 +112,26 @@ describe('echo suppression when toConnec sends fewer fields than toLocal reads',
     await h.drain();
     expect([...h.rows.values()].map((r) => r.title)).toEqual(['CTO']);
     expect(h.sync.api.counters().skippedEcho).toBe(0);
+  });
+});
+
+// The echo as Connec! may send it back: an unset attribute omitted instead of null (Connec!
+// serialises it either way), keys reordered, Connec!-managed fields changed.
+describe('echo of a push with normalisations', () => {
+  it('is recognised when Connec! omits the null fields the push set', async () => {
+    const h = setup({ pushTitle: true });
+    await provisionGroup(h.storage);
+    h.rows.set('per-1', { id: 'per-1', first: 'Ann', last: 'Lee', title: null });
+    const [pushed] = await h.sync.api.pushMany({ tenant: TENANT, groupId: GROUP, entity: 'contacts', records: [h.rows.get('per-1')!] });
+    expect(pushed?.status).toBe('pushed');
+    const stored = h.connec.edit(GROUP, 'people', pushed?.connecId ?? '', { code: 'PE1' });
+    const { job_title: _unset, ...echo } = stored;
+    expect(_unset).toBeNull();
+    // Keys in another order, the null field left out.
+    const reordered = Object.fromEntries(Object.entries(echo).reverse());
+    await h.notify({ people: [reordered] });
+    await h.drain();
+    expect(h.writes.update).toBe(0);
+    expect(h.sync.api.counters().skippedEcho).toBe(1);
   });
 });

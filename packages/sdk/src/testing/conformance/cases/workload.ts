@@ -1,18 +1,7 @@
 import { expect } from 'vitest';
 import type { JobRecord, StorageAdapter } from '../../../storage/adapter.js';
 import type { TestClock } from '../clock.js';
-
-/** Deterministic PRNG (mulberry32), so a failing workload replays identically. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../../internal/random.js';
 
 interface Tracked {
   id: string;
@@ -34,7 +23,8 @@ const LEASE = 1_000;
  * according to ownership and attempts; nothing is lost (counts add up).
  */
 export async function runJobWorkload(adapter: StorageAdapter, clock: TestClock, seed: number, steps: number) {
-  const next = random(seed);
+  // Deterministic, so a failing workload replays identically.
+  const next = seededRandom(seed);
   const pick = <T>(values: readonly T[]): T => {
     const value = values[Math.floor(next() * values.length)];
     if (value === undefined) throw new Error('pick from an empty list');
