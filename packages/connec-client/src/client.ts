@@ -27,6 +27,11 @@ export interface ConnecClientOptions {
   timeoutMs?: number;
   /** @default '@org/connec-client' */
   userAgent?: string;
+  /**
+   * Largest response body the client reads, in bytes; a longer one is refused with
+   * `ResponseValidationError` and its download cancelled. @default 67108864 (64 MiB)
+   */
+  maxResponseBytes?: number;
 }
 
 export const DEFAULT_BASE_PATH = '/api/v2';
@@ -45,6 +50,7 @@ const OptionsSchema = z.strictObject({
   retry: RetryOptionSchema.optional(),
   timeoutMs: z.custom<number>(isValidTimeout, { error: TIMEOUT_RULE }).optional(),
   userAgent: z.string().optional(),
+  maxResponseBytes: z.int().min(1, { error: 'maxResponseBytes must be a positive integer' }).optional(),
 });
 
 /**
@@ -170,6 +176,7 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
     fetch: opts.fetch,
     retry: resolveRetryPolicy(defaultRetryPolicy, opts.retry),
     timeoutMs,
+    maxResponseBytes: opts.maxResponseBytes,
   });
   const ctx = { kernel, apiBase: `${host}${basePath}`, origin: hostUrl.origin, batchUrl: `${host}/batch`, basePath };
   const client: ConnecClient = {

@@ -35,8 +35,12 @@ export interface Page<T> {
 export interface PageLoad<T> {
   pagination: Pagination;
   nextUrl: string | undefined;
+  /** Identifies the page's records (size, first and last id), to notice a server that repeats a page. */
+  fingerprint?: string | undefined;
   decode(): T[];
 }
+
+const fingerprints = new WeakMap<object, string>();
 export type PageLoader<T> = (url: string, signal?: AbortSignal) => Promise<() => PageLoad<T>>;
 
 class ListPage<T> implements Page<T> {
@@ -50,6 +54,7 @@ class ListPage<T> implements Page<T> {
     this.pagination = load.pagination;
     this.nextUrl = load.nextUrl;
     this.#loader = loader;
+    if (load.fingerprint !== undefined) fingerprints.set(this, load.fingerprint);
   }
 
   get total(): number | undefined {
@@ -129,6 +134,7 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
       this.#first = undefined;
     }
     let url: string | undefined = this.#firstUrl;
+    let previous: string | undefined;
     try {
       while (true) {
         let load: PageLoad<T> | undefined;
@@ -153,6 +159,13 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
             pending.catch(() => undefined);
           }
         }
+        const fingerprint = page ? fingerprints.get(page) : load?.fingerprint;
+        if (fingerprint !== undefined && fingerprint === previous) {
+          throw new ResponseValidationError(`Connec! answered the same page again (${url}): it ignores $skip or loops`, {
+            issues: [{ path: 'pagination', message: 'the page repeats the previous one' }],
+          });
+        }
+        previous = fingerprint;
         if (page === undefined && load) page = new ListPage(load.decode(), load, this.#loader);
         if (page) yield page;
         page = undefined;

@@ -1,7 +1,7 @@
 /** Group-scoped resources: typed collections, untyped collections and the singular company. */
 import type { z } from 'zod';
 import { readConnecInstant, TIMESTAMP_SHAPE } from './dates.js';
-import { type IssueSummary, PayloadValidationError } from './errors.js';
+import { type IssueSummary, PayloadValidationError, ResponseValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
 import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
 import { connecId } from './ids.js';
@@ -261,8 +261,17 @@ export function nextPageUrl(
     const next = new URL(pagination.next, current);
     return `${base.origin}${rebaseNextPath(next.pathname, base)}${next.search}`;
   }
-  if (received === 0) return undefined;
   const skip = Number(current.searchParams.get('$skip') ?? pagination.skip ?? 0) || 0;
+  if (received === 0) {
+    // The same answer says records remain past this offset yet sends none: ending here would
+    // silently drop them.
+    if (pagination.total !== undefined && skip < pagination.total) {
+      throw new ResponseValidationError(`Connec! answered an empty page at $skip=${skip} though its total is ${pagination.total}`, {
+        issues: [{ path: 'pagination/total', message: `no records at offset ${skip} of ${pagination.total}` }],
+      });
+    }
+    return undefined;
+  }
   const topParam = current.searchParams.get('$top');
   const top = topParam !== null ? Number(topParam) : pagination.top;
   const nextSkip = skip + received;
@@ -274,6 +283,15 @@ export function nextPageUrl(
     .filter((part) => part !== '' && !/^(\$|%24)skip=/i.test(part));
   params.push(`%24skip=${nextSkip}`);
   return `${current.origin}${current.pathname}?${params.join('&')}`;
+}
+
+/** The size and first and last ids of a page: equal for two consecutive pages only when the server repeated a page. */
+function pageFingerprint(list: readonly unknown[]): string | undefined {
+  const idOf = (record: unknown) =>
+    typeof record === 'object' && record !== null ? JSON.stringify((record as Record<string, unknown>).id) : undefined;
+  const first = idOf(list[0]);
+  const last = idOf(list[list.length - 1]);
+  return first === undefined || last === undefined ? undefined : `${list.length}:${first}:${last}`;
 }
 
 /** A Connec! collection of one group: `/{group}/{collection}`. */
@@ -331,6 +349,7 @@ export class CollectionResource<K extends string> {
           return {
             pagination,
             nextUrl: nextPageUrl(url, ctx, pagination, list.length),
+            fingerprint: pageFingerprint(list),
             decode: () => parseRecordList(list, this.name, this.#schema, what, body, onInvalidRecord),
           };
         };

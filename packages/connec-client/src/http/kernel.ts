@@ -29,6 +29,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT';
 
 /** The longest finite timeout: what `setTimeout` can wait (2^31-1 ms, about 24.8 days). */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
+/** Largest response body read (64 MiB): far above any page, and a bound on what a broken server can make the client buffer. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 export const TIMEOUT_RULE = `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} ms, or Infinity for no timeout`;
 
 /** The rule for every `timeoutMs`, the client's and each call's: an integer in `[1, 2^31-1]`, or `Infinity` (no timeout). */
@@ -90,6 +92,8 @@ export interface KernelOptions {
   fetch: typeof globalThis.fetch | undefined;
   retry: ResolvedRetryPolicy;
   timeoutMs: number;
+  /** @default DEFAULT_MAX_RESPONSE_BYTES */
+  maxResponseBytes?: number;
 }
 
 export interface HttpRequest {
@@ -159,10 +163,19 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    // setTimeout turns anything above 2^31-1 ms into 1 ms: a longer wait is armed in slices.
+    const end = Date.now() + ms;
+    const arm = (): ReturnType<typeof setTimeout> =>
+      setTimeout(() => {
+        const left = end - Date.now();
+        if (left > 0) {
+          timer = arm();
+          return;
+        }
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.min(Math.max(end - Date.now(), 0), MAX_TIMEOUT_MS));
+    let timer = arm();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -258,12 +271,15 @@ export class HttpKernel {
       const init: RequestInit = {
         method,
         signal: combined,
+        // A redirect is not followed: fetch would re-send the body (307/308) to whatever host the
+        // Location names, and hand that host's answer over as Connec!'s.
+        redirect: 'manual',
         headers: extra ? { ...this.#options.headers, ...lowerCaseKeys(extra) } : this.#options.headers,
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
       };
       request.onDispatch?.();
       const response = await this.#fetch(url, init);
-      const text = await response.text();
+      const text = await readBody(response, this.#options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, `${serviceNames[this.#options.service]} ${method}`, url);
       return { kind: 'response', response: { status: response.status, headers: response.headers, text, url: response.url || url } };
     } catch (cause) {
       if (isMaestranoError(cause)) return { kind: 'failure', error: cause, retryable: false };
@@ -286,6 +302,36 @@ export class HttpKernel {
       signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** The body as text, refused (and the download cancelled) once it exceeds `limit` bytes. */
+async function readBody(response: Response, limit: number, what: string, url: string): Promise<string> {
+  const tooLarge = () =>
+    new ResponseValidationError(`${what} ${redactUrl(url)} answered ${response.status} with a body over ${limit} bytes`, {
+      issues: [{ path: '', message: `body larger than ${limit} bytes` }],
+    });
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    parts.push(decoder.decode(value, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
