@@ -233,14 +233,19 @@ interface InboundWrite {
 }
 const inboundWrite = new AsyncLocalStorage<InboundWrite>();
 
-/** Runs `write` as the inbound write `writing`, which ends when `write` settles. */
-async function duringWrite<T>(writing: Omit<InboundWrite, 'open'>, write: () => Promise<T>): Promise<T> {
+/**
+ * The mark of the inbound write `writing`. It stays open until the caller has recorded the write
+ * (its id map, its agreed hash) and calls `close()`: a push started inside the write and checked
+ * after it returned, before that record, was sent (a create: a second record in Connec!).
+ */
+function inboundMark(writing: Omit<InboundWrite, 'open'>): { run<T>(write: () => Promise<T>): Promise<T>; close(): void } {
   const store: InboundWrite = { ...writing, open: true };
-  try {
-    return await inboundWrite.run(store, write);
-  } finally {
-    store.open = false;
-  }
+  return {
+    run: (write) => inboundWrite.run(store, write),
+    close: () => {
+      store.open = false;
+    },
+  };
 }
 
 export function refWaitKey(tenant: string, groupId: string, entity: string, connecId: string): string {
@@ -754,40 +759,46 @@ export class SyncEngine {
 
     if (!held()) return { kind: 'busy', connecId };
     const writing = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, agreed: new Set(agreed === null || pushBack ? [] : [agreed]) };
-    const result = await duringWrite(writing, async () => inbound.local.update(localId, data, lctx));
-    if (result && typeof result === 'object' && result.gone) {
-      await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
-      this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
-      return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
-    }
-    // A merge that differs from Connec!'s version is pushed back before the version is marked
-    // applied: marked first, a push that failed (or a storage outage during it) left a retry
-    // that saw a replay, and the merge never reached Connec!. A failed push fails the attempt.
+    const mark = inboundMark(writing);
+    let result: Awaited<ReturnType<typeof inbound.local.update>>;
     let pushedBack = false;
-    /** The map's `lastPushedHash` as stored now. */
-    let storedAgreed = map.lastPushedHash;
-    if (pushBack && inbound.local.get) {
-      // The app's record as it now stands (the merge result, as stored).
-      const fresh = await inbound.local.get(localId, lctx);
-      // Connec! holds another version: our last push is not what it holds any more.
-      if (fresh !== null && storedAgreed !== null) {
-        await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: null });
-        storedAgreed = null;
+    try {
+      result = await mark.run(async () => inbound.local.update(localId, data, lctx));
+      if (result && typeof result === 'object' && result.gone) {
+        await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
+        this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
+        return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
       }
-      if (fresh !== null) pushedBack = (await this.pushWinner(scope, entity, fresh, signal, 'merge')) !== 'skipped';
-    }
-    // Both sides now hold this version: it replaces our last push as the content they agree on.
-    // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
-    // local edit back to it look 'unchanged' (never pushed). Written before `markApplied`: an
-    // outage between the two leaves the version unapplied, and the retry writes both again
-    // (after it, the retry saw a replay and the old hash stayed for good). A merge pushed back
-    // wrote its own hash with the push.
-    if (!pushedBack) {
-      const patch: IdMapPatch = {};
-      if (map.lastError) patch.lastError = null;
-      if (pushBack) agreed = null;
-      if (storedAgreed !== agreed) patch.lastPushedHash = agreed;
-      if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
+      // A merge that differs from Connec!'s version is pushed back before the version is marked
+      // applied: marked first, a push that failed (or a storage outage during it) left a retry
+      // that saw a replay, and the merge never reached Connec!. A failed push fails the attempt.
+      /** The map's `lastPushedHash` as stored now. */
+      let storedAgreed = map.lastPushedHash;
+      if (pushBack && inbound.local.get) {
+        // The app's record as it now stands (the merge result, as stored).
+        const fresh = await inbound.local.get(localId, lctx);
+        // Connec! holds another version: our last push is not what it holds any more.
+        if (fresh !== null && storedAgreed !== null) {
+          await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: null });
+          storedAgreed = null;
+        }
+        if (fresh !== null) pushedBack = (await this.pushWinner(scope, entity, fresh, signal, 'merge')) !== 'skipped';
+      }
+      // Both sides now hold this version: it replaces our last push as the content they agree on.
+      // Keeping the old push hash made a later Connec! edit back to it look like an echo, and a
+      // local edit back to it look 'unchanged' (never pushed). Written before `markApplied`: an
+      // outage between the two leaves the version unapplied, and the retry writes both again
+      // (after it, the retry saw a replay and the old hash stayed for good). A merge pushed back
+      // wrote its own hash with the push.
+      if (!pushedBack) {
+        const patch: IdMapPatch = {};
+        if (map.lastError) patch.lastError = null;
+        if (pushBack) agreed = null;
+        if (storedAgreed !== agreed) patch.lastPushedHash = agreed;
+        if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
+      }
+    } finally {
+      mark.close();
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
     const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack }));
@@ -1183,90 +1194,99 @@ export class SyncEngine {
         out[item.i] = { kind: 'failed', connecId: item.connecId, error };
       }
     }
-    const results: unknown[] = new Array(prepared.length);
-    const createMany = inbound.local.createMany;
-    const writing = (agreed: (string | null)[]): Omit<InboundWrite, 'open'> => ({
-      tenant: scope.tenant.name,
-      groupId: scope.groupId,
-      entity: entity.name,
-      localId: null,
-      agreed: new Set(agreed.filter((a): a is string => a !== null)),
-    });
-    if (createMany && prepared.length > 1) {
-      try {
-        const many = await duringWrite(writing(prepared.map((p) => p.agreed)), async () => createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx }))));
-        if (!Array.isArray(many) || many.length !== prepared.length) {
-          throw new SyncError(
-            `local.createMany of "${entity.name}" must resolve to one result per item (${prepared.length} expected, got ${Array.isArray(many) ? many.length : typeof many})`,
-          );
-        }
-        many.forEach((r, k) => {
-          results[k] = r;
-        });
-      } catch (error) {
-        results.fill(error instanceof Error ? error : new SyncError(String(error)));
-      }
-    } else {
-      await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
-        try {
-          results[k] = await duringWrite(writing([p.agreed]), async () => inbound.local.create(p.data, p.ctx));
-        } catch (error) {
-          results[k] = error instanceof Error ? error : new SyncError(String(error));
-        }
+    const marks: { close(): void }[] = [];
+    try {
+      const results: unknown[] = new Array(prepared.length);
+      const createMany = inbound.local.createMany;
+      const writing = (agreed: (string | null)[]): Omit<InboundWrite, 'open'> => ({
+        tenant: scope.tenant.name,
+        groupId: scope.groupId,
+        entity: entity.name,
+        localId: null,
+        agreed: new Set(agreed.filter((a): a is string => a !== null)),
       });
-    }
-    const ids = this.idScope(scope, entity.name);
-    const ok: { p: (typeof prepared)[number]; localId: string; subIds: Record<string, (string | null)[]> | undefined }[] = [];
-    prepared.forEach((p, k) => {
-      const r = results[k];
-      if (r instanceof Error) out[p.i] = { kind: 'failed', connecId: p.connecId, error: r };
-      else if (!isObject(r) || typeof r.id !== 'string' || r.id === '') {
-        out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`) };
-      } else if (!usableLocalId(r.id) || !storableSubIds(r.subIds)) {
-        // Storage would refuse the id map (and fail the page with it): this record fails alone.
-        const what = usableLocalId(r.id) ? `sub-record ids holding a NUL character or an unpaired UTF-16 surrogate, or longer than ${MAX_LOCAL_ID_BYTES} bytes` : unusableIdProblem(r.id);
-        out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" resolved to ${what}: no record can be keyed by it`) };
-      } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
-    });
-    if (ok.length === 0) return created;
-    const syncedAt = this.deps.clock();
-    const stored = await this.deps.storage.idMaps.insertMany(
-      ok.map(({ p, localId }) => ({
-        ...ids,
-        connecId: p.connecId,
-        localId,
-        lastAppliedAt: p.updatedAt ?? syncedAt,
-        lastReceivedHash: receivedContent(p.hash),
-        lastPushedHash: p.agreed,
-        syncedAt,
-      })),
-    );
-    for (const [k, { p, localId, subIds }] of ok.entries()) {
-      let map = stored[k] ?? null;
-      if (!map) {
-        // The local id is already mapped (a push linked it meanwhile): merge the link.
+      if (createMany && prepared.length > 1) {
         try {
-          map = await this.linkMap(scope, entity.name, p.connecId, localId);
-          await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
-            lastAppliedAt: p.updatedAt ?? this.deps.clock(),
-            lastReceivedHash: receivedContent(p.hash),
-            lastPushedHash: p.agreed,
-            lastError: null,
-            syncedAt: this.deps.clock(),
+          const mark = inboundMark(writing(prepared.map((p) => p.agreed)));
+          marks.push(mark);
+          const many = await mark.run(async () => createMany(prepared.map((p) => ({ data: p.data, ctx: p.ctx }))));
+          if (!Array.isArray(many) || many.length !== prepared.length) {
+            throw new SyncError(
+              `local.createMany of "${entity.name}" must resolve to one result per item (${prepared.length} expected, got ${Array.isArray(many) ? many.length : typeof many})`,
+            );
+          }
+          many.forEach((r, k) => {
+            results[k] = r;
           });
         } catch (error) {
-          out[p.i] = { kind: 'failed', connecId: p.connecId, error };
-          continue;
+          results.fill(error instanceof Error ? error : new SyncError(String(error)));
         }
+      } else {
+        await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
+          try {
+            const mark = inboundMark(writing([p.agreed]));
+            marks.push(mark);
+            results[k] = await mark.run(async () => inbound.local.create(p.data, p.ctx));
+          } catch (error) {
+            results[k] = error instanceof Error ? error : new SyncError(String(error));
+          }
+        });
       }
-      this.counters.created++;
-      this.counters.applied++;
-      created.add(p.connecId);
-      this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
-      const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds);
-      out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds) };
+      const ids = this.idScope(scope, entity.name);
+      const ok: { p: (typeof prepared)[number]; localId: string; subIds: Record<string, (string | null)[]> | undefined }[] = [];
+      prepared.forEach((p, k) => {
+        const r = results[k];
+        if (r instanceof Error) out[p.i] = { kind: 'failed', connecId: p.connecId, error: r };
+        else if (!isObject(r) || typeof r.id !== 'string' || r.id === '') {
+          out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" must resolve to { id: string }`) };
+        } else if (!usableLocalId(r.id) || !storableSubIds(r.subIds)) {
+          // Storage would refuse the id map (and fail the page with it): this record fails alone.
+          const what = usableLocalId(r.id) ? `sub-record ids holding a NUL character or an unpaired UTF-16 surrogate, or longer than ${MAX_LOCAL_ID_BYTES} bytes` : unusableIdProblem(r.id);
+          out[p.i] = { kind: 'failed', connecId: p.connecId, error: new SyncError(`local.create of "${entity.name}" resolved to ${what}: no record can be keyed by it`) };
+        } else ok.push({ p, localId: r.id, subIds: (r as { subIds?: Record<string, (string | null)[]> }).subIds });
+      });
+      if (ok.length === 0) return created;
+      const syncedAt = this.deps.clock();
+      const stored = await this.deps.storage.idMaps.insertMany(
+        ok.map(({ p, localId }) => ({
+          ...ids,
+          connecId: p.connecId,
+          localId,
+          lastAppliedAt: p.updatedAt ?? syncedAt,
+          lastReceivedHash: receivedContent(p.hash),
+          lastPushedHash: p.agreed,
+          syncedAt,
+        })),
+      );
+      for (const [k, { p, localId, subIds }] of ok.entries()) {
+        let map = stored[k] ?? null;
+        if (!map) {
+          // The local id is already mapped (a push linked it meanwhile): merge the link.
+          try {
+            map = await this.linkMap(scope, entity.name, p.connecId, localId);
+            await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
+              lastAppliedAt: p.updatedAt ?? this.deps.clock(),
+              lastReceivedHash: receivedContent(p.hash),
+              lastPushedHash: p.agreed,
+              lastError: null,
+              syncedAt: this.deps.clock(),
+            });
+          } catch (error) {
+            out[p.i] = { kind: 'failed', connecId: p.connecId, error };
+            continue;
+          }
+        }
+        this.counters.created++;
+        this.counters.applied++;
+        created.add(p.connecId);
+        this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
+        const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds);
+        out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds) };
+      }
+      return created;
+    } finally {
+      for (const mark of marks) mark.close();
     }
-    return created;
   }
 
   /**
