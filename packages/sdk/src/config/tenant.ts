@@ -290,7 +290,8 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
   if (sso.x509_certificate) {
     // Node reads the first PEM block only: an "old + new" bundle (a key rotation) would pin the
     // old certificate alone, silently, and every login would fail once the IdP switches keys.
-    const blocks = sso.x509_certificate.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+    // Every label OpenSSL reads as a certificate (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too).
+    const blocks = sso.x509_certificate.match(/-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/g)?.length ?? 0;
     certificate = blocks > 1 ? null : normalizeCertificate(sso.x509_certificate);
     if (blocks > 1) {
       issues.push({ path: `${prefix}sso.x509_certificate`, message: 'holds several certificates: pin one (the one the IdP signs with)' });
