@@ -1,5 +1,5 @@
 /** The guides' example app: a few Hono routes around the Maestrano handler. */
-import type { Maestrano } from '@org/maestrano-sdk';
+import { type Maestrano, SsoError } from '@org/maestrano-sdk';
 import { type Context, Hono } from 'hono';
 import type { Db, Session } from './db.js';
 import { SESSION_COOKIE } from './maestrano.js';
@@ -30,7 +30,14 @@ export function createApp(mno: Maestrano, db: Db): Hono {
     if (!sid || !session) return c.redirect('/login', 303);
     if (!db.companies.get(session.companyId)?.active) return c.text('Your company no longer has access.', 403);
     // At most one call to the IdP every 3 minutes; a session ended on Maestrano ends here.
-    const check = await mno.sso.checkSession(session.maestrano);
+    let check: Awaited<ReturnType<Maestrano['sso']['checkSession']>>;
+    try {
+      check = await mno.sso.checkSession(session.maestrano);
+    } catch (error) {
+      // Maestrano did not answer (session_check_failed): refuse this request, keep the session.
+      if (!(error instanceof SsoError)) throw error;
+      return c.text('Your Maestrano session could not be confirmed. Please try again in a moment.', 503);
+    }
     if (!check.valid) {
       db.sessions.delete(sid);
       return c.redirect(check.initUrl ?? '/login', 303);

@@ -92,6 +92,10 @@ export interface E2eOptions {
   sso?: MaestranoConfigInput['sso'];
   withFindUserByEmail?: boolean;
   onClose?: () => Promise<void>;
+  /** The SDK's clock (default: the system clock). */
+  clock?: () => Date;
+  /** The SDK's fetch (default: the global one). */
+  fetch?: typeof fetch;
 }
 
 export async function startE2e(options: E2eOptions): Promise<E2eHarness> {
@@ -124,6 +128,8 @@ export async function startE2e(options: E2eOptions): Promise<E2eHarness> {
     },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     ...(options.sso ? { sso: options.sso } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   handler = mno.handler;
 

@@ -9,7 +9,7 @@ import { Provisioner } from './provisioning.js';
 import { stepField } from '../internal/failed-step.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
 import { ResponseValidator, ssoError } from './response.js';
-import { checkSession, logoutUrl, type SessionCheckResult } from './session.js';
+import { checkSession, type InflightSessionChecks, logoutUrl, type SessionCheckResult } from './session.js';
 import type { SsoSession } from './types.js';
 import { safeReturnPath } from './return-path.js';
 
@@ -69,6 +69,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
   const binding = new RequestBinding(options.requestBinding);
   const validator = new ResponseValidator({ clockSkewMs: options.clockSkewMs, audiences: options.audiences });
   const provisioner = new Provisioner(runtime, config.provisioning, { claimTtlMs: options.provisioningClaimTtlMs });
+  const inflightChecks: InflightSessionChecks = new Map();
 
   const render = async (error: unknown, tenant: Tenant, request: Request): Promise<Response> => {
     if (error instanceof SsoError && options.onError) {
@@ -174,7 +175,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       return options.onError(error, { tenant: null, request });
     },
     api: {
-      checkSession: (stored, opts) => checkSession(runtime, stored, opts),
+      checkSession: (stored, opts) => checkSession(runtime, stored, { ...opts, inflight: inflightChecks }),
       logoutUrl: (session) => logoutUrl(tenantOrThrow(runtime, session.tenant), session.uid),
       initUrl: (name, opts) => initUrl(tenantOrThrow(runtime, name), opts),
     },

@@ -38,16 +38,26 @@ export function logoutUrl(tenant: Tenant, uid: string): string {
   return url.toString();
 }
 
+/** The IdP's answer to one remote check: valid, and the next re-check time on our clock (ms). */
+type RemoteAnswer = { valid: true; next: number } | { valid: false };
+
+/**
+ * Remote checks in flight, by tenant, uid and token: concurrent requests of one session past
+ * its re-check time (tabs, parallel XHR) wait for one IdP call instead of sending one each.
+ */
+export type InflightSessionChecks = Map<string, Promise<RemoteAnswer>>;
+
 /**
  * The session re-check of PROTOCOL §3.6: valid without a network call until `recheck`;
- * after it, one `GET {idp}{api.base}auth/saml/{uid}?session={token}`. An IdP that cannot be
- * reached or answers garbage is an `SsoError` (`session_check_failed`, status 502): the
- * app decides whether to fail open or closed. The URL (it carries the token) is never logged.
+ * after it, one `GET {idp}{api.base}auth/saml/{uid}?session={token}` (shared by concurrent
+ * callers through `inflight`). An IdP that cannot be reached or answers garbage is an
+ * `SsoError` (`session_check_failed`, status 502): the app decides whether to fail open or
+ * closed. The URL (it carries the token) is never logged.
  */
 export async function checkSession(
   runtime: Runtime,
   stored: unknown,
-  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  options: { signal?: AbortSignal; timeoutMs?: number; inflight?: InflightSessionChecks } = {},
 ): Promise<SessionCheckResult> {
   const parsed = StoredSession.safeParse(stored);
   if (!parsed.success) return { valid: false, reason: 'malformed', initUrl: null };
@@ -59,25 +69,65 @@ export async function checkSession(
   const now = runtime.clock().getTime();
   if (session.session && !Number.isNaN(recheckMs) && now < recheckMs) return { valid: true, session, checked: false };
 
+  const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
+  let pending = options.inflight?.get(key);
+  if (!pending) {
+    // Shared: only the timeout stops it, never one caller's signal.
+    pending = remoteCheck(runtime, tenant, session, options.timeoutMs ?? 10_000);
+    if (options.inflight) {
+      const inflight = options.inflight;
+      inflight.set(key, pending);
+      const forget = () => {
+        if (inflight.get(key) === pending) inflight.delete(key);
+      };
+      pending.then(forget, forget);
+    }
+  }
+  const answer = await (options.signal ? abortable(pending, options.signal) : pending);
+  if (!answer.valid) return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
+  return { valid: true, session: { ...session, recheck: new Date(answer.next).toISOString() }, checked: true };
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(failed(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(failed(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function failed(cause: unknown): SsoError {
+  return new SsoError('session_check_failed', 'The session could not be checked', {
+    status: 502,
+    cause: cause instanceof Error ? new Error(`${cause.name}: ${cause.message}`) : cause,
+  });
+}
+
+async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<typeof StoredSession>, timeoutMs: number): Promise<RemoteAnswer> {
   const url = new URL(`${tenant.sso.idp}${tenant.api.base}auth/saml/${encodeURIComponent(session.uid)}`);
   url.searchParams.set('session', session.session);
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? 10_000);
   let answer: unknown;
+  let idpNow = Number.NaN;
   try {
-    const response = await runtime.fetch(url, {
-      headers: { accept: 'application/json' },
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
-    });
+    const response = await runtime.fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});
       throw new Error(`IdP answered HTTP ${response.status}`);
     }
+    idpNow = Date.parse(response.headers.get('date') ?? '');
     answer = await response.json();
   } catch (cause) {
-    throw new SsoError('session_check_failed', 'The session could not be checked', {
-      status: 502,
-      cause: cause instanceof Error ? new Error(`${cause.name}: ${cause.message}`) : cause,
-    });
+    throw failed(cause);
   }
   const result = CheckAnswer.safeParse(answer);
   if (!result.success) {
@@ -87,8 +137,10 @@ export async function checkSession(
     });
   }
   const next = result.data.recheck ? parseUtcTimestamp(result.data.recheck) : Number.NaN;
-  if (!result.data.valid || Number.isNaN(next)) {
-    return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
-  }
-  return { valid: true, session: { ...session, recheck: new Date(next).toISOString() }, checked: true };
+  if (!result.data.valid || Number.isNaN(next)) return { valid: false };
+  // `recheck` is a time on the IdP's clock ("now + 3 minutes" there). With the answer's `Date`
+  // it becomes that delay on ours: a server clock ahead of the IdP's would otherwise find
+  // every re-check already due and call the IdP on each request.
+  const received = runtime.clock().getTime();
+  return { valid: true, next: Number.isNaN(idpNow) ? next : received + (next - idpNow) };
 }

@@ -96,6 +96,8 @@ describe('mno.sso.checkSession (PROTOCOL §3.6) against a loopback IdP', () => {
     let recheck = '2030-01-01T00:03:00Z';
     const idpServer = createServer((req, res) => {
       calls.push(req.url ?? '');
+      // The IdP's own clock is the test's (its `recheck` values are in that time).
+      res.setHeader('date', now.toUTCString());
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(valid ? { valid: true, recheck } : { valid: false }));
     });
