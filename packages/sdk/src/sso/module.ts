@@ -15,8 +15,11 @@ import { safeReturnPath } from './return-path.js';
 
 /** `mno.sso`. */
 export interface SsoApi {
-  /** Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. */
-  checkSession(stored: unknown, options?: { signal?: AbortSignal }): Promise<SessionCheckResult>;
+  /**
+   * Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. `timeoutMs` bounds the
+   * call to Maestrano (default 10 000 ms); `signal` stops this caller's wait.
+   */
+  checkSession(stored: unknown, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<SessionCheckResult>;
   /** Where to send the user after ending the app session: `{idp}/app_logout?user_uid=…`. */
   logoutUrl(session: Pick<SsoSession, 'tenant' | 'uid'>): string;
   /**

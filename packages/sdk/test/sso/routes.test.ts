@@ -140,6 +140,25 @@ describe('mno.sso.checkSession (PROTOCOL §3.6) against a loopback IdP', () => {
     }
   });
 
+  it('mno.sso.checkSession takes a timeoutMs: an IdP that never answers is given up after it', async () => {
+    const idpServer = createServer(() => {
+      // Accepts the request and never answers.
+    });
+    await new Promise<void>((resolve) => idpServer.listen(0, '127.0.0.1', resolve));
+    const fresh = await startHarness({ tenantSso: { idp: `http://127.0.0.1:${(idpServer.address() as AddressInfo).port}` } });
+    try {
+      const stored = { tenant: fresh.tenant, uid: 'usr-1', groupUid: 'cld-1', session: 'tok', recheck: '2000-01-01T00:00:00Z' };
+      const started = Date.now();
+      await expect(fresh.mno.sso.checkSession(stored, { timeoutMs: 200 })).rejects.toMatchObject({ name: 'SsoError', reason: 'session_check_failed' });
+      // Well before the 10 s default (not a timing assertion on the SDK's speed: the option was used).
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await fresh.close();
+      idpServer.closeAllConnections();
+      await new Promise<void>((resolve) => idpServer.close(() => resolve()));
+    }
+  });
+
   it('an unreachable IdP is a typed SsoError (session_check_failed, 502), not a silent logout', async () => {
     const fresh = await startHarness({ tenantSso: { idp: 'http://127.0.0.1:9' } });
     try {
