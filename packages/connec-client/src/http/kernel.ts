@@ -163,18 +163,21 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    // setTimeout turns anything above 2^31-1 ms into 1 ms: a longer wait is armed in slices.
-    const end = Date.now() + ms;
-    const arm = (): ReturnType<typeof setTimeout> =>
-      setTimeout(() => {
-        const left = end - Date.now();
+    // setTimeout turns anything above 2^31-1 ms into 1 ms: a longer wait is armed in slices,
+    // counted down (not measured on Date.now(), which a clock step would stretch or cut).
+    let left = Math.max(ms, 0);
+    const arm = (): ReturnType<typeof setTimeout> => {
+      const slice = Math.min(left, MAX_TIMEOUT_MS);
+      left -= slice;
+      return setTimeout(() => {
         if (left > 0) {
           timer = arm();
           return;
         }
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      }, Math.min(Math.max(end - Date.now(), 0), MAX_TIMEOUT_MS));
+      }, slice);
+    };
     let timer = arm();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
