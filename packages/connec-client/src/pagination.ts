@@ -41,6 +41,8 @@ export interface PageLoad<T> {
 }
 
 const fingerprints = new WeakMap<object, string>();
+/** Consecutive repeats of a page after which the server is taken to ignore `$skip`. */
+const MAX_PAGE_REPEATS = 3;
 export type PageLoader<T> = (url: string, signal?: AbortSignal) => Promise<() => PageLoad<T>>;
 
 class ListPage<T> implements Page<T> {
@@ -135,6 +137,7 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
     }
     let url: string | undefined = this.#firstUrl;
     let previous: string | undefined;
+    let repeats = 0;
     try {
       while (true) {
         let load: PageLoad<T> | undefined;
@@ -160,14 +163,19 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
           }
         }
         const fingerprint = page ? fingerprints.get(page) : load?.fingerprint;
-        if (fingerprint !== undefined && fingerprint === previous) {
+        // One repeat happens on a legitimate server: records edited between two reads shift a
+        // sorted listing by exactly a page (pages of one record: a single edit). A server that
+        // ignores $skip repeats it every time (and is refused after a few requests).
+        repeats = fingerprint !== undefined && fingerprint === previous ? repeats + 1 : 0;
+        if (repeats >= MAX_PAGE_REPEATS) {
           throw new ResponseValidationError(`Connec! answered the same page again (${url}): it ignores $skip or loops`, {
             issues: [{ path: 'pagination', message: 'the page repeats the previous one' }],
           });
         }
         previous = fingerprint;
-        if (page === undefined && load) page = new ListPage(load.decode(), load, this.#loader);
-        if (page) yield page;
+        if (page === undefined && load && repeats === 0) page = new ListPage(load.decode(), load, this.#loader);
+        // A repeated page is not handed over again: its records were just yielded.
+        if (page && repeats === 0) yield page;
         page = undefined;
         if (next === undefined) return;
         url = next;

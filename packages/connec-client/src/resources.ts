@@ -285,13 +285,19 @@ export function nextPageUrl(
   return `${current.origin}${current.pathname}?${params.join('&')}`;
 }
 
-/** The size and first and last ids of a page: equal for two consecutive pages only when the server repeated a page. */
+/**
+ * The ids of a page's records, in order: equal for two consecutive pages only when they hold the
+ * same records (a repeated page is skipped, so it must be the same records, not just the same
+ * ends). Undefined when a record has no id.
+ */
 function pageFingerprint(list: readonly unknown[]): string | undefined {
-  const idOf = (record: unknown) =>
-    typeof record === 'object' && record !== null ? JSON.stringify((record as Record<string, unknown>).id) : undefined;
-  const first = idOf(list[0]);
-  const last = idOf(list[list.length - 1]);
-  return first === undefined || last === undefined ? undefined : `${list.length}:${first}:${last}`;
+  const ids: string[] = [];
+  for (const record of list) {
+    const id = typeof record === 'object' && record !== null ? (record as Record<string, unknown>).id : undefined;
+    if (id === undefined) return undefined;
+    ids.push(JSON.stringify(id));
+  }
+  return ids.length === 0 ? undefined : ids.join(',');
 }
 
 /** A Connec! collection of one group: `/{group}/{collection}`. */
