@@ -38,6 +38,9 @@ export function logoutUrl(tenant: Tenant, uid: string): string {
   return url.toString();
 }
 
+/** The largest clock difference the IdP's `Date` header may correct: the largest `sso.clockSkewMs` accepted (1 hour). */
+const MAX_CLOCK_CORRECTION_MS = 3_600_000;
+
 /** The IdP's answer to one remote check: valid, and the next re-check time on our clock (ms). */
 type RemoteAnswer = { valid: true; next: number } | { valid: false };
 
@@ -141,6 +144,9 @@ async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<ty
   // `recheck` is a time on the IdP's clock ("now + 3 minutes" there). With the answer's `Date`
   // it becomes that delay on ours: a server clock ahead of the IdP's would otherwise find
   // every re-check already due and call the IdP on each request.
+  // A `Date` further off than any clock skew the SDK accepts (a proxy's broken clock) is ignored:
+  // it would otherwise move the re-check years ahead (or make every request call the IdP).
   const received = runtime.clock().getTime();
-  return { valid: true, next: Number.isNaN(idpNow) ? next : received + (next - idpNow) };
+  const trusted = !Number.isNaN(idpNow) && Math.abs(received - idpNow) <= MAX_CLOCK_CORRECTION_MS;
+  return { valid: true, next: trusted ? received + (next - idpNow) : next };
 }
