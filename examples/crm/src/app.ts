@@ -355,7 +355,11 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     const row = sid ? await prisma.session.findUnique({ where: { id: sid } }) : null;
     if (sid) await prisma.session.deleteMany({ where: { id: sid } });
     const stored = row?.maestrano as { tenant?: string; uid?: string } | undefined;
-    const target = stored?.tenant && stored.uid ? mno.sso.logoutUrl({ tenant: stored.tenant, uid: stored.uid }) : '/login';
+    let target = '/login';
+    if (stored?.tenant && stored.uid) {
+      // Maestrano's logout too, unless the marketplace has left the list since the sign-in.
+      if (mno.tenants.get(stored.tenant)) target = mno.sso.logoutUrl({ tenant: stored.tenant, uid: stored.uid });
+    }
     return signOut(target);
   });
 

@@ -72,3 +72,22 @@ describe("marketplace B's IdP cannot take over a user of marketplace A", () => {
     expect(await crm.db.prisma.session.count({ where: { userId: bobRow.id, tenant: 'mkt-b' } })).toBe(0);
   });
 });
+
+describe('signing out of a marketplace that has left the list', () => {
+  it('ends the CRM session and goes to the login page instead of a 500', async () => {
+    const carol: TestUser = { uid: 'usr-carol', email: 'carol@corp.com', groupUid: 'cld-c', groupName: 'Carol Co' };
+    const signedIn = await login(crm.mno, 'mkt-a', idpA, carol);
+    expect(signedIn.status).toBe(303);
+    const cookie = signedIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const sid = /crm_sid=([^;]+)/.exec(cookie)?.[1];
+    expect(sid).toBeTruthy();
+    // The marketplace was removed from the list (a dev-platform refresh) while Carol was signed in.
+    const row = await crm.db.prisma.session.findUniqueOrThrow({ where: { id: sid! } });
+    await crm.db.prisma.session.update({ where: { id: sid! }, data: { maestrano: { ...(row.maestrano as object), tenant: 'mkt-gone' } } });
+
+    const out = await fetch(`${crm.url}/logout`, { method: 'POST', headers: { cookie, origin: crm.url, 'content-type': 'application/x-www-form-urlencoded' }, body: '', redirect: 'manual' });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('/login');
+    expect(await crm.db.prisma.session.count({ where: { id: sid! } })).toBe(0);
+  });
+});
