@@ -8,3 +8,16 @@ export function trimTrailingSlashes(text: string): string {
   while (end > 0 && text.charCodeAt(end - 1) === 47) end--;
   return end === text.length ? text : text.slice(0, end);
 }
+
+/**
+ * A thrown value as text, for a value that is not an `Error`: `String()` itself throws for a
+ * null-prototype object or a throwing `toString`, and that must not turn one record's failure
+ * into the whole batch's.
+ */
+export function thrownText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return `a thrown ${typeof value} that cannot be converted to text`;
+  }
+}

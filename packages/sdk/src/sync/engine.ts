@@ -45,6 +45,7 @@ import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
 import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { keyPart } from '../internal/keys.js';
+import { thrownText } from '../internal/text.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -270,7 +271,7 @@ function errorInfo(error: unknown): { code: string; message: string } {
     return { code: error.code, message: error.message };
   }
   if (error instanceof Error) return { code: error.name || 'error', message: error.message };
-  return { code: 'error', message: String(error) };
+  return { code: 'error', message: thrownText(error) };
 }
 
 /**
@@ -1222,7 +1223,7 @@ export class SyncEngine {
             results[k] = r;
           });
         } catch (error) {
-          results.fill(error instanceof Error ? error : new SyncError(String(error)));
+          results.fill(error instanceof Error ? error : new SyncError(`local.createMany of "${entity.name}" threw ${thrownText(error)}`));
         }
       } else {
         await pool(prepared, this.deps.options.importConcurrency, async (p, k) => {
@@ -1231,7 +1232,7 @@ export class SyncEngine {
             marks.push(mark);
             results[k] = await mark.run(async () => inbound.local.create(p.data, p.ctx));
           } catch (error) {
-            results[k] = error instanceof Error ? error : new SyncError(String(error));
+            results[k] = error instanceof Error ? error : new SyncError(`local.create of "${entity.name}" threw ${thrownText(error)}`);
           }
         });
       }
@@ -1671,7 +1672,7 @@ export class SyncEngine {
       try {
         optedOut = outbound.shouldPush !== undefined && !outbound.shouldPush(record);
       } catch (error) {
-        const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${error instanceof Error ? error.message : String(error)}`;
+        const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${error instanceof Error ? error.message : thrownText(error)}`;
         const code = MAPPER_ERROR;
         await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
         this.counters.pushFailed++;
@@ -1708,7 +1709,7 @@ export class SyncEngine {
         hash = payloadHash(plain);
       } catch (error) {
         // A mapper bug fails this record only, like a rejected op; the others are still pushed.
-        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error instanceof Error ? error.message : String(error)}`;
+        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error instanceof Error ? error.message : thrownText(error)}`;
         const code = MAPPER_ERROR;
         await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
         this.counters.pushFailed++;
@@ -1802,7 +1803,7 @@ export class SyncEngine {
       } catch (error) {
         if (signal?.aborted) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
-        thrown = { message: error instanceof Error ? error.message : String(error), status, cause: error };
+        thrown = { message: error instanceof Error ? error.message : thrownText(error), status, cause: error };
         this.noteRefusal(scope, thrown);
       }
       for (const [i, item] of chunk.entries()) {
@@ -2633,7 +2634,7 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
   } catch (error) {
     return {
       localId: '',
-      error: `localId of entity "${entity}" threw (it must return a non-empty string): ${error instanceof Error ? error.message : String(error)}`,
+      error: `localId of entity "${entity}" threw (it must return a non-empty string): ${error instanceof Error ? error.message : thrownText(error)}`,
     };
   }
   if (typeof value === 'string' && value !== '') {

@@ -104,3 +104,21 @@ describe('a local record whose id storage cannot hold', () => {
     expect(warnings).toEqual([expect.objectContaining({ entity: 'invoices', dropped: 1 })]);
   });
 });
+
+describe('a local.create that throws something with no text form', () => {
+  it('fails that record alone, naming the callback; the rest of the page is applied', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'organizations', { name: 'Kept Pty' });
+    h.connec.seed(GROUP, 'organizations', { name: 'Odd Pty' });
+    const nextId = h.app.nextId.bind(h.app);
+    h.app.nextId = (prefix: string) => {
+      // A null-prototype object: String() of it throws.
+      if (h.app.companies.size === 1) throw Object.create(null);
+      return nextId(prefix);
+    };
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    expect(report.entities.companies).toMatchObject({ created: 1, failed: 1 });
+    expect(report.failures.map((f) => f.message).join(' ')).toContain('local.create of "companies" threw');
+  });
+});
