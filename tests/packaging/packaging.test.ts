@@ -341,6 +341,7 @@ describe('an app that installs them', () => {
       'src/prisma-sqlite.test.ts > migrate() applies the migrations shipped in the package, once: passed',
       'src/prisma-sqlite.test.ts > the storage contract works on the migrated tables: passed',
       'src/sandbox.test.ts > provisions, imports, bills, syncs both ways and honours cancellation: passed',
+      'src/session-outage.test.ts > answers a signed-in request with a "try again" page, not a 500, and keeps the session: passed',
     ]);
   });
 });

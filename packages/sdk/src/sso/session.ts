@@ -42,13 +42,13 @@ export function logoutUrl(tenant: Tenant, uid: string): string {
 const MAX_CLOCK_CORRECTION_MS = 3_600_000;
 
 /** The IdP's answer to one remote check: valid, and the next re-check time on our clock (ms). */
-type RemoteAnswer = { valid: true; next: number } | { valid: false };
+export type RemoteSessionAnswer = { valid: true; next: number } | { valid: false };
 
 /**
  * Remote checks in flight, by tenant, uid and token: concurrent requests of one session past
  * its re-check time (tabs, parallel XHR) wait for one IdP call instead of sending one each.
  */
-export type InflightSessionChecks = Map<string, Promise<RemoteAnswer>>;
+export type InflightSessionChecks = Map<string, Promise<RemoteSessionAnswer>>;
 
 /**
  * The session re-check of PROTOCOL §3.6: valid without a network call until `recheck`;
@@ -116,7 +116,7 @@ function failed(cause: unknown): SsoError {
   });
 }
 
-async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<typeof StoredSession>, timeoutMs: number): Promise<RemoteAnswer> {
+async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<typeof StoredSession>, timeoutMs: number): Promise<RemoteSessionAnswer> {
   const url = new URL(`${tenant.sso.idp}${tenant.api.base}auth/saml/${encodeURIComponent(session.uid)}`);
   url.searchParams.set('session', session.session);
   let answer: unknown;
