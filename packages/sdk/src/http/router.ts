@@ -2,7 +2,7 @@ import type { Logger, RouteKind, RouteTable, Tenant, TenantRegistry } from '../c
 import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from '../errors/index.js';
 import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
-import { trimTrailingSlashes } from '../internal/text.js';
+import { thrownText, trimTrailingSlashes } from '../internal/text.js';
 import { stepField } from '../internal/failed-step.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
@@ -539,12 +539,12 @@ export function errorResponse(error: unknown, logger: Logger, fields: Record<str
 
 function describeCause(cause: unknown): string | undefined {
   if (cause === undefined) return undefined;
-  // Total: a thrown value `String()` cannot convert (a null-prototype object, a throwing
-  // `toString`) must not make the error answer itself throw (the failure went unlogged).
+  // Total: a thrown value with no text form (a null-prototype object, a throwing `toString`
+  // or getter) must not make the error answer itself throw (the failure went unlogged).
   try {
     if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
-    return String(cause);
   } catch {
-    return `a thrown ${typeof cause} that cannot be converted to text`;
+    // Described as any other thrown value below.
   }
+  return thrownText(cause);
 }

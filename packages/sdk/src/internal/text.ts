@@ -21,3 +21,8 @@ export function thrownText(value: unknown): string {
     return `a thrown ${typeof value} that cannot be converted to text`;
   }
 }
+
+/** An error's message, or any other thrown value as text (see {@link thrownText}). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : thrownText(error);
+}

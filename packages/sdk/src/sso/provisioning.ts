@@ -322,8 +322,8 @@ export class Provisioner {
     const { storage } = this.#runtime;
     if (!(await storage.cursors.get({ tenant: tenant.name, groupId, ...GROUP_DELETED_MARK }))) return;
     const companyId = await recordedCompanyId(storage, tenant.name, groupId);
-    if (companyId !== null && this.#hooks.cancelCompany) {
-      const hook = this.#hooks.cancelCompany;
+    const hook = this.#hooks.cancelCompany;
+    if (companyId !== null && hook) {
       await this.#call('cancelCompany', tenant, cancelCompanyKey(tenant.name, groupId), (ctx) => hook({ id: companyId, tenant: tenant.name, groupId }, ctx));
     }
     throw accountCancelled();
@@ -331,8 +331,8 @@ export class Provisioner {
 
   /** Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or null. */
   async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
-    if (!this.#hooks.findUserByEmail) return null;
     const hook = this.#hooks.findUserByEmail;
+    if (!hook) return null;
     const found = await this.#call('findUserByEmail', tenant, idempotencyKey, (ctx) => hook(identity.user.appEmail, ctx));
     return found ? checkRef(found, 'findUserByEmail').id : null;
   }

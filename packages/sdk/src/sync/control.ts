@@ -24,7 +24,7 @@ import { withStorageLock } from '../webhooks/locks.js';
 import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
 import { keyPart } from '../internal/keys.js';
-import { thrownText } from '../internal/text.js';
+import { errorMessage } from '../internal/text.js';
 
 /** What the status of a group's sync can be (PROTOCOL §5.4). */
 export type SyncControlStatus = 'RUNNING' | 'ENQUEUED' | 'SUCCESS' | 'ERROR' | 'DISABLED';
@@ -528,7 +528,7 @@ export function createSyncControl(deps: SyncControlDeps) {
                 logger.warn(`sync: switching the sync on failed (a storage error): ${undone ? 'it stays off until the platform retries' : 'the group changed since; left as it is'}`, {
                   tenant,
                   groupId,
-                  error: error instanceof Error ? error.message : thrownText(error),
+                  error: errorMessage(error),
                 }),
               (undoError: unknown) =>
                 logger.error('sync: the sync was switched on, but what must follow could not be stored nor the switch undone; switch it off and on again', {

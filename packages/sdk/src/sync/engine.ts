@@ -45,7 +45,7 @@ import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
 import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { keyPart } from '../internal/keys.js';
-import { thrownText } from '../internal/text.js';
+import { errorMessage, thrownText } from '../internal/text.js';
 
 export interface SyncOptions {
   /** `$top` of import pages. Default 100. */
@@ -648,21 +648,23 @@ export class SyncEngine {
    * one second share it, and the payload alone cannot tell the newer: the caller asks Connec!
    * for the current version and decides again with `confirmed` (that version is the newest).
    */
-  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, echo: string, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
+  private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, record: ConnecRecord, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
     if (!map?.localId) return null;
+    // Hashed only when the map holds a push's answer (most maps hold an inbound version).
+    const echo = () => map.lastReceivedHash?.startsWith(PUSHED_PREFIX) === true && map.lastReceivedHash === pushedContent(echoHash(record));
     if (map.lastAppliedAt && updatedAt) {
       const at = updatedAt.getTime();
       const last = map.lastAppliedAt.getTime();
       if (at < last) return 'stale';
       if (at === last) {
         if (sameReceived(map, hash)) return 'replay';
-        if (map.lastReceivedHash === pushedContent(echo)) return 'echo';
+        if (echo()) return 'echo';
         return confirmed ? null : SAME_INSTANT;
       }
     }
     if (sameReceived(map, hash)) return 'unchanged';
     // The content Connec! answered for our last push (only Connec!-managed fields may differ).
-    if (map.lastReceivedHash === pushedContent(echo)) return 'echo';
+    if (echo()) return 'echo';
     return null;
   }
 
@@ -1083,7 +1085,7 @@ export class SyncEngine {
             continue;
           }
           if (map?.localId) {
-            let stale = this.staleness(map, updatedAt, hash, echoHash(record));
+            let stale = this.staleness(map, updatedAt, hash, record);
             // The echo of our last push carries that push's `updated_at`: told apart by its
             // content, it needs no fetch (`update` skips it as an echo).
             if (stale === SAME_INSTANT && (await this.echoOfPush(scope, entity, record, map, connecId, cache))) stale = null;
@@ -1103,7 +1105,7 @@ export class SyncEngine {
                 record = current;
                 updatedAt = parseTimestamp(current.updated_at);
                 hash = contentHash(current);
-                stale = this.staleness(map, updatedAt, hash, echoHash(current), true);
+                stale = this.staleness(map, updatedAt, hash, current, true);
               }
             }
             if (stale === SAME_INSTANT) stale = 'stale';
@@ -1672,7 +1674,7 @@ export class SyncEngine {
       try {
         optedOut = outbound.shouldPush !== undefined && !outbound.shouldPush(record);
       } catch (error) {
-        const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${error instanceof Error ? error.message : thrownText(error)}`;
+        const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${errorMessage(error)}`;
         const code = MAPPER_ERROR;
         await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
         this.counters.pushFailed++;
@@ -1709,7 +1711,7 @@ export class SyncEngine {
         hash = payloadHash(plain);
       } catch (error) {
         // A mapper bug fails this record only, like a rejected op; the others are still pushed.
-        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error instanceof Error ? error.message : thrownText(error)}`;
+        const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${errorMessage(error)}`;
         const code = MAPPER_ERROR;
         await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
         this.counters.pushFailed++;
@@ -1803,7 +1805,7 @@ export class SyncEngine {
       } catch (error) {
         if (signal?.aborted) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
-        thrown = { message: error instanceof Error ? error.message : thrownText(error), status, cause: error };
+        thrown = { message: errorMessage(error), status, cause: error };
         this.noteRefusal(scope, thrown);
       }
       for (const [i, item] of chunk.entries()) {
@@ -2584,8 +2586,9 @@ const UNSTORABLE_RECORDS = new WeakSet<object>();
 function receivedContent(hash: string): string {
   return `in:${hash}`;
 }
+const PUSHED_PREFIX = 'pushed:';
 function pushedContent(hash: string): string {
-  return `pushed:${hash}`;
+  return `${PUSHED_PREFIX}${hash}`;
 }
 /** Whether this content hash is the last inbound version applied (either form). */
 function sameReceived(map: IdMapRecord, hash: string): boolean {
@@ -2634,7 +2637,7 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
   } catch (error) {
     return {
       localId: '',
-      error: `localId of entity "${entity}" threw (it must return a non-empty string): ${error instanceof Error ? error.message : thrownText(error)}`,
+      error: `localId of entity "${entity}" threw (it must return a non-empty string): ${errorMessage(error)}`,
     };
   }
   if (typeof value === 'string' && value !== '') {

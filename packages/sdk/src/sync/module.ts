@@ -35,7 +35,7 @@ import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProbl
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
 import { requestedRetryAfterMs } from '../internal/retry-after.js';
-import { thrownText } from '../internal/text.js';
+import { errorMessage, thrownText } from '../internal/text.js';
 import { keyPart } from '../internal/keys.js';
 
 export interface SyncModuleConfig extends SyncOptions {
@@ -449,7 +449,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       logger.error('sync: could not store notification records; asking Connec! to retry', {
         tenant: tenant.name,
         records: jobs.length,
-        error: error instanceof Error ? error.message : thrownText(error),
+        error: errorMessage(error),
       });
       return json(503, { error: 'storage_unavailable', message: 'Notification not stored; retry later' });
     }
@@ -552,7 +552,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         groupId: job.groupId,
         entity: payload.entity,
         connecId,
-        error: error instanceof Error ? error.message : thrownText(error),
+        error: errorMessage(error),
       });
       return false;
     }
@@ -693,7 +693,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   /** For the status endpoint: a run of the group succeeded (never fails the job; not once the group is gone). */
   const succeeded = async (tenant: string, groupId: string) => {
     const unrecorded = (error: unknown) => {
-      logger.warn('sync: could not record a successful run for the status endpoint', { tenant, groupId, error: error instanceof Error ? error.message : thrownText(error) });
+      logger.warn('sync: could not record a successful run for the status endpoint', { tenant, groupId, error: errorMessage(error) });
       return null;
     };
     const group = await runtime.storage.groups.get(tenant, groupId).catch(unrecorded);
