@@ -16,8 +16,9 @@ import { safeReturnPath } from './return-path.js';
 /** `mno.sso`. */
 export interface SsoApi {
   /**
-   * Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. `timeoutMs` bounds the
-   * call to Maestrano (default 10 000 ms); `signal` stops this caller's wait.
+   * Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. `timeoutMs` bounds
+   * this caller's wait for Maestrano's answer (default 10 000 ms), also when it shares a call
+   * another request of the session started; `signal` stops this caller's wait.
    */
   checkSession(stored: unknown, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<SessionCheckResult>;
   /** Where to send the user after ending the app session: `{idp}/app_logout?user_uid=…`. */

@@ -72,11 +72,12 @@ export async function checkSession(
   const now = runtime.clock().getTime();
   if (session.session && !Number.isNaN(recheckMs) && now < recheckMs) return { valid: true, session, checked: false };
 
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
   let pending = options.inflight?.get(key);
   if (!pending) {
-    // Shared: only the timeout stops it, never one caller's signal.
-    pending = remoteCheck(runtime, tenant, session, options.timeoutMs ?? 10_000);
+    // Shared: only its starter's timeout stops it, never one caller's signal.
+    pending = remoteCheck(runtime, tenant, session, timeoutMs);
     if (options.inflight) {
       const inflight = options.inflight;
       inflight.set(key, pending);
@@ -86,7 +87,10 @@ export async function checkSession(
       pending.then(forget, forget);
     }
   }
-  const answer = await (options.signal ? abortable(pending, options.signal) : pending);
+  // Each caller waits no longer than its own `timeoutMs` (and its signal), also when it joined
+  // a check another request started with a longer one.
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const answer = await abortable(pending, options.signal ? AbortSignal.any([options.signal, deadline]) : deadline);
   if (!answer.valid) return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
   return { valid: true, session: { ...session, recheck: new Date(answer.next).toISOString() }, checked: true };
 }
