@@ -56,6 +56,8 @@ describe('error helpers', () => {
     // Malformed numbers are not dates long past ("retry now"): the normal backoff applies.
     expect(parseRetryAfter('-5')).toBeUndefined();
     expect(parseRetryAfter('1e3')).toBeUndefined();
+    // Hundreds of digits are a very long wait, not an unparseable header.
+    expect(parseRetryAfter('9'.repeat(400))).toBe(Number.MAX_SAFE_INTEGER);
     // asctime has no zone; it is GMT whatever the server's time zone.
     expect(parseRetryAfter('Thu Jan  1 00:00:30 2026', now)).toBe(30_000);
     expect(parseRetryAfter('Thursday, 01-Jan-26 00:00:30 GMT', now)).toBe(30_000);

@@ -258,12 +258,18 @@ export function fieldErrorsFromBody(body: unknown): FieldError[] {
 
 /**
  * Parse a `Retry-After` header (delta seconds or an HTTP date) into milliseconds from `now`.
- * Returns `undefined` when absent or unparseable; never negative.
+ * Returns `undefined` when absent or unparseable; never negative, never above
+ * `Number.MAX_SAFE_INTEGER`.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
   if (value == null || value.trim() === '') return undefined;
   const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  if (/^\d+(\.\d+)?$/.test(trimmed)) {
+    // A delay of hundreds of digits is Infinity as a number; it still means "not soon", so it
+    // stays the longest delay a number can carry rather than being dropped (and the short
+    // backoff used).
+    return Math.min(Math.round(Number(trimmed) * 1000), Number.MAX_SAFE_INTEGER);
+  }
   // An HTTP date starts with a day name (RFC 9110 §5.6.7). Anything else (`-5`, `2027`) is
   // unparseable here: `Date.parse` would read it as a year, a date long past, and "retry now".
   if (!/^[A-Za-z]{3,9},?\s/.test(trimmed)) return undefined;
