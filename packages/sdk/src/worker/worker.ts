@@ -633,6 +633,17 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           }
         }
       }
+      if (signal?.aborted) {
+        // Shut down while the claim was out: its jobs go back to the queue, due now and their
+        // attempt not counted, rather than starting under a grace period meant for jobs
+        // already running (one that outlasts it would be interrupted, or its lease lost).
+        for (const job of jobs) {
+          if (!(await releaseSafely(job))) continue; // its lease expires: redelivered, never lost
+          stats.released++;
+          emit({ type: 'released', job });
+        }
+        break;
+      }
       const byType = new Map<string, JobRecord[]>();
       for (const job of jobs) {
         stats.claimed++;

@@ -38,3 +38,31 @@ describe('worker – abort during a claim with a job in flight', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   }, 20_000);
 });
+
+describe('worker – jobs claimed while the shutdown landed', () => {
+  it('are given back (pending, attempt not counted) without starting', async () => {
+    const storage = memoryAdapter();
+    const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: {} });
+    const controller = new AbortController();
+    const claim = storage.jobs.claim.bind(storage.jobs);
+    storage.jobs.claim = async (options) => {
+      const claimed = await claim(options);
+      controller.abort();
+      return claimed;
+    };
+    const runtime: Runtime = { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+    let started = 0;
+    const events: string[] = [];
+    const worker = createWorker(runtime, {
+      'test.job': async () => {
+        started++;
+      },
+    });
+    const stats = await worker.run({ signal: controller.signal, concurrency: 2, shutdownGraceMs: 1_000, onEvent: (event) => events.push(event.type) });
+    expect(started).toBe(0);
+    expect(stats).toMatchObject({ claimed: 0, completed: 0, released: 1 });
+    expect(events).toEqual(['released']);
+    const job = await storage.jobs.get(id);
+    expect(job).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
