@@ -523,11 +523,22 @@ export class Provisioner {
   async #withdraw(tenant: Tenant, user: UserHandle, company: CompanyHandle, what: { removeMembership: boolean; block: boolean }): Promise<void> {
     const { storage, logger } = this.#runtime;
     const key = `${tenant.name}:${keyPart(user.uid)}:${keyPart(company.groupId)}:withdrawn`;
+    const withdrawal = 'could not withdraw the membership of a cancelled group';
+    // The log's `step` names the hook that failed, as for the other hooks of a login.
+    let step = withdrawal;
     try {
       const { removeMembership, blockUser } = this.#hooks;
-      if (removeMembership) await this.#call('removeMembership', tenant, `mno:remove-membership:${key}`, (ctx) => removeMembership(user, company, ctx));
+      if (removeMembership) {
+        step = 'removeMembership failed';
+        await this.#call('removeMembership', tenant, `mno:remove-membership:${key}`, (ctx) => removeMembership(user, company, ctx));
+        step = withdrawal;
+      }
       if (what.block) {
-        if (blockUser) await this.#call('blockUser', tenant, `mno:block-user:${key}`, (ctx) => blockUser(user, company, ctx));
+        if (blockUser) {
+          step = 'blockUser failed';
+          await this.#call('blockUser', tenant, `mno:block-user:${key}`, (ctx) => blockUser(user, company, ctx));
+          step = withdrawal;
+        }
         await storage.users.setStatus(tenant.name, user.uid, 'blocked');
       }
       if (what.removeMembership) await storage.users.setMembershipStatus(tenant.name, user.uid, company.groupId, 'removed');
@@ -538,7 +549,7 @@ export class Provisioner {
         groupId: company.groupId,
         error: error instanceof Error ? error.message : String(error),
       });
-      throw error instanceof StorageError ? error : failed('could not withdraw the membership of a cancelled group', error, 503);
+      throw error instanceof StorageError ? error : failed(step, error, 503);
     }
   }
 

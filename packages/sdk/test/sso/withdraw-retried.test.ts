@@ -29,7 +29,7 @@ interface Setup {
   lateLogin(): Promise<number>;
 }
 
-async function setup(options: Pick<HarnessOptions, 'storage'> = {}): Promise<Setup> {
+async function setup(options: Pick<HarnessOptions, 'storage' | 'logger'> = {}): Promise<Setup> {
   const calls: string[] = [];
   const keys: string[] = [];
   let pauseAdd: { reached: () => void; wait: Promise<void> } | null = null;
@@ -127,9 +127,13 @@ it('a late member of a deleted group ends up blocked even when removeMembership 
 });
 
 it('a blockUser that fails once leaves the withdrawal to the retry too', async () => {
-  const s = await setup();
+  const failures: Record<string, unknown>[] = [];
+  const quiet = () => {};
+  const s = await setup({ logger: { debug: quiet, info: quiet, warn: quiet, error: (message, fields) => void (message === 'maestrano: SSO failed' && failures.push(fields ?? {})) } });
   s.failBlock.count = 1;
   expect(await s.lateLogin()).toBe(503);
+  // The log names the hook that failed, as for the other hooks of a login.
+  expect(failures.map((f) => f['step'])).toEqual(['blockUser failed']);
   // The block comes before the membership's status: nothing of it is written yet.
   const [membership] = await h!.storage.users.listMemberships(h!.tenant, { uid: bobKey, groupId: 'cld-100' });
   expect(membership?.status).toBe('active');
