@@ -125,7 +125,8 @@ export function buildSamlResponse(input: SamlResponseInput): { xml: string; asse
   const notOnOrAfter = isoSeconds(new Date(now.getTime() + 3600_000));
   const confirmationNotOnOrAfter = isoSeconds(new Date(now.getTime() + 180_000));
   const acs = new URL(input.acsUrl);
-  const audience = `${acs.protocol}//${acs.host}`;
+  // As Maestrano's IdP writes it (`saml_acs_url[/^(.*?\/\/.*?\/)/, 1]`): with the trailing slash.
+  const audience = `${acs.protocol}//${acs.host}/`;
   const irt = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';
   const attributes = samlAttributes(input, now)
     .map(

@@ -20,7 +20,7 @@ function samlFor(sb: Sandbox, index: number, certIndex = index): SAML {
     entryPoint: `${sb.url}/api/v1/auth/saml`,
     issuer: m.apiId,
     idpCert: c.certificate,
-    audience: APP,
+    audience: `${APP}/`,
     wantAuthnResponseSigned: false,
     wantAssertionsSigned: true,
     validateInResponseTo: ValidateInResponseTo.always,
@@ -118,7 +118,7 @@ describe('IdP and SAML responses (PROTOCOL §3)', () => {
     expect(xml).toMatch(/<samlp:Response [^>]*Destination="http:\/\/localhost:3000\/maestrano\/auth\/saml\/consume\/alpha"/);
     expect(xml).toMatch(/<samlp:Response [^>]*InResponseTo="_/);
     expect(xml).toContain('Recipient="http://localhost:3000/maestrano/auth/saml/consume/alpha"');
-    expect(xml).toContain('<saml:Audience>http://localhost:3000</saml:Audience>');
+    expect(xml).toContain('<saml:Audience>http://localhost:3000/</saml:Audience>');
     expect(xml.match(/<saml:Assertion /g)?.length).toBe(1);
     expect(xml.match(/<ds:Signature[ >]/g)?.length).toBe(1);
     expect(xml).toMatch(/<saml:Assertion [^>]*>.*<saml:Issuer>[^<]+<\/saml:Issuer><ds:Signature/);
@@ -274,7 +274,7 @@ describe('IdP and SAML responses (PROTOCOL §3)', () => {
   it('IdP-initiated response - validates without InResponseTo when the SP allows it', async () => {
     const m = sb.credentials.marketplaces[1];
     if (!m) throw new Error('no beta');
-    const saml = new SAML({ callbackUrl: `${APP}/maestrano/auth/saml/consume/beta`, issuer: m.apiId, idpCert: m.certificate, audience: APP, wantAuthnResponseSigned: false, wantAssertionsSigned: true });
+    const saml = new SAML({ callbackUrl: `${APP}/maestrano/auth/saml/consume/beta`, issuer: m.apiId, idpCert: m.certificate, audience: `${APP}/`, wantAuthnResponseSigned: false, wantAssertionsSigned: true });
     const login = await sb.admin.ssoIdpInitiated({ userId, groupId: groupB });
     expect(login.xml).not.toContain('InResponseTo');
     const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: login.samlResponse });

@@ -74,7 +74,7 @@ describe('web UI in Debian chromium', () => {
       entryPoint: `${sb.url}/api/v1/auth/saml`,
       issuer: m.apiId,
       idpCert: m.certificate,
-      audience: appUrl,
+      audience: `${appUrl}/`,
       wantAuthnResponseSigned: false,
       wantAssertionsSigned: true,
     });

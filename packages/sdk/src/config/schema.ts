@@ -58,7 +58,7 @@ const ssoSchema = z.strictObject({
   clockSkewMs: z.number().int().min(0).max(3_600_000).default(180_000),
   /** Accept responses without InResponseTo (IdP-initiated). Default false. */
   allowIdpInitiated: z.boolean().default(false),
-  /** Extra accepted `Audience` values (the api id and the ACS origin always are). */
+  /** Extra accepted `Audience` values (the api id, the ACS origin with or without its trailing `/`, and the ACS URL always are). */
   audiences: z.array(z.string().min(1)).default([]),
   requestBinding: z
     .strictObject({

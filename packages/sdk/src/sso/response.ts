@@ -20,7 +20,7 @@ export interface ValidatedAssertion {
 
 export interface ResponseValidatorOptions {
   clockSkewMs: number;
-  /** Extra accepted audiences (besides the api id and the ACS origin). */
+  /** Extra accepted audiences (besides the api id and the ACS origin, with or without its trailing slash). */
   audiences: readonly string[];
 }
 
@@ -338,7 +338,10 @@ export class ResponseValidator {
     const conditions = conditionsList[0]!;
     const notOnOrAfter = parseTime(attr(conditions, 'NotOnOrAfter'), 'Conditions');
     checkWindow(nowMs, skew, parseTime(attr(conditions, 'NotBefore'), 'Conditions'), notOnOrAfter, 'Conditions');
-    const accepted = new Set([tenant.api.id, new URL(acs).origin, acs, ...this.#options.audiences]);
+    // Maestrano's IdP writes the ACS origin with a trailing slash (`https://app.example.com/`,
+    // the saml_idp gem's `saml_acs_url[/^(.*?\/\/.*?\/)/, 1]`, PROTOCOL §3.3): both spellings.
+    const origin = new URL(acs).origin;
+    const accepted = new Set([tenant.api.id, origin, `${origin}/`, acs, ...this.#options.audiences]);
     const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
     if (restrictions.length === 0) throw ssoError('audience', 'no AudienceRestriction');
     for (const restriction of restrictions) {

@@ -111,7 +111,7 @@ export interface AssertionOptions {
   attributes: Record<string, string>;
   /** ACS URL: SubjectConfirmationData@Recipient. */
   recipient: string;
-  /** Default: scheme + host of `recipient` (what Maestrano's IdP sets). */
+  /** Default: scheme + host of `recipient` and a trailing slash (`https://app.example.com/`, what Maestrano's IdP sets). */
   audience?: string;
   inResponseTo?: string | null;
   now?: Date;
@@ -128,7 +128,7 @@ export interface AssertionOptions {
 export function buildAssertionXml(o: AssertionOptions): string {
   const now = o.now ?? new Date();
   const id = o.id ?? `_${randomUUID()}`;
-  const audience = o.audience ?? new URL(o.recipient).origin;
+  const audience = o.audience ?? `${new URL(o.recipient).origin}/`;
   const irt = o.inResponseTo ? ` InResponseTo="${esc(o.inResponseTo)}"` : '';
   const attributes = Object.entries(o.attributes)
     .map(
