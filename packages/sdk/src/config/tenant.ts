@@ -376,6 +376,7 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
           name,
         ),
         initializationPath: hooks.connec?.initialization_path ?? null,
+        ...(hooks.connec?.subscriptions ? { subscriptions: { ...hooks.connec.subscriptions } } : {}),
       },
     },
   };

@@ -57,7 +57,15 @@ export interface Tenant {
   };
   webhooks: {
     account: { groupPath: string; groupUserPath: string };
-    connec: { notificationPath: string; initializationPath: string | null };
+    connec: {
+      notificationPath: string;
+      initializationPath: string | null;
+      /**
+       * Legacy `webhook.connec.subscriptions` (`collection -> bool`): the Connec! collections
+       * the app asks to be notified of, published in the metadata document (PROTOCOL §2).
+       */
+      subscriptions?: Record<string, boolean>;
+    };
   };
 }
 

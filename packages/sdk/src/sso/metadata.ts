@@ -49,6 +49,8 @@ export function metadataDocument(tenant: Tenant): Record<string, unknown> {
       },
       connec: {
         notifications_path: tenant.webhooks.connec.notificationPath,
+        // `entity_name -> bool`: which collections Connec! notifies (RB's default: `{}`).
+        subscriptions: { ...tenant.webhooks.connec.subscriptions },
         initialization_path: tenant.webhooks.connec.initializationPath,
         external_ids: tenant.connec.externalIds,
       },
