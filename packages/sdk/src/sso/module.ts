@@ -7,6 +7,7 @@ import { RequestBinding } from './binding.js';
 import { metadataDocument, spMetadataXml } from './metadata.js';
 import { Provisioner } from './provisioning.js';
 import { stepField } from '../internal/failed-step.js';
+import { errorMessage } from '../internal/text.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
 import { ResponseValidator, ssoError } from './response.js';
 import { checkSession, type InflightSessionChecks, logoutUrl, type SessionCheckResult } from './session.js';
@@ -62,6 +63,13 @@ function storageUnavailable(error: unknown): unknown {
   return error instanceof StorageError ? ssoError('storage_unavailable', undefined, error) : error;
 }
 
+/**
+ * Least time between two purges of expired SAML replay records by one process. Each login
+ * stores its assertion id for the assertion's lifetime (minutes); without a purge the records
+ * of every login ever made stay in storage.
+ */
+const REPLAY_PURGE_INTERVAL_MS = 3_600_000;
+
 const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });
 
 /**
@@ -74,6 +82,31 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
   const validator = new ResponseValidator({ clockSkewMs: options.clockSkewMs, audiences: options.audiences });
   const provisioner = new Provisioner(runtime, config.provisioning, { claimTtlMs: options.provisioningClaimTtlMs });
   const inflightChecks: InflightSessionChecks = new Map();
+  /** When this process last started a purge of expired replay records (the SDK's clock). */
+  let replayPurgedAt = Number.NEGATIVE_INFINITY;
+  let replayPurging = false;
+  /**
+   * Deletes expired replay records, at most once per `REPLAY_PURGE_INTERVAL_MS`, in the
+   * background: a login never waits for it, and a failure only means the next one tries again.
+   */
+  const purgeExpiredReplays = (nowMs: number): void => {
+    if (replayPurging || Math.abs(nowMs - replayPurgedAt) < REPLAY_PURGE_INTERVAL_MS) return;
+    replayPurging = true;
+    replayPurgedAt = nowMs;
+    void Promise.resolve()
+      .then(() => runtime.storage.replay.purgeExpired())
+      .then(
+        (removed) => {
+          if (removed > 0) runtime.logger.debug('maestrano: expired SAML replay records purged', { removed });
+        },
+        (error: unknown) => {
+          runtime.logger.warn('maestrano: could not purge expired SAML replay records; tried again later', { error: errorMessage(error) });
+        },
+      )
+      .finally(() => {
+        replayPurging = false;
+      });
+  };
 
   const render = async (error: unknown, tenant: Tenant, request: Request): Promise<Response> => {
     if (error instanceof SsoError && options.onError) {
@@ -141,6 +174,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       if (!(await runtime.storage.replay.remember(tenant.name, assertion.assertionId, assertion.replayUntil))) {
         throw ssoError('replay', `assertion ${assertion.assertionId} already used`);
       }
+      purgeExpiredReplays(now.getTime());
       // `onLogin` runs under the user's lock (see `provision`): a member removal arriving now
       // waits for the session to exist, then ends it.
       const response = await provisioner.provision(tenant, identity, (result) => {
