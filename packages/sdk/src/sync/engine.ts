@@ -2703,7 +2703,13 @@ function toJson(value: unknown): JsonValue {
   if (value instanceof Date) return value.toISOString();
   if (isObject(value)) {
     const out: { [key: string]: JsonValue } = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v);
+    // defineProperty, not assignment: a `__proto__` key (an own property of parsed JSON) stays
+    // data instead of replacing the copy's prototype and vanishing from the stored payload.
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      if (k === '__proto__') Object.defineProperty(out, k, { value: toJson(v), enumerable: true, writable: true, configurable: true });
+      else out[k] = toJson(v);
+    }
     return out;
   }
   return null;

@@ -102,7 +102,10 @@ export function prune(value: unknown): unknown {
     if (child === undefined) continue;
     const pruned = prune(child);
     if (isObject(pruned) && Object.keys(pruned).length === 0) continue;
-    out[key] = pruned;
+    // defineProperty, not assignment: a `__proto__` key stays data (sent to Connec!) instead
+    // of replacing the copy's prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: pruned, enumerable: true, writable: true, configurable: true });
+    else out[key] = pruned;
   }
   return out;
 }
