@@ -66,6 +66,15 @@ export interface WorkerRunOptions {
   backoff?: BackoffPolicy;
   /** Called for every job outcome (observability). Must not throw. */
   onEvent?: (event: WorkerEvent) => void;
+  /**
+   * How long `done` jobs are kept: `run()` deletes those completed longer ago than this
+   * (`storage.jobs.purgeCompleted`), when it starts and then at most once an hour, in the
+   * background. Default 7 days; `null` keeps them for good (then purge them yourself).
+   * `drain()` never purges. A done job's dedupe key is free once it is deleted: the SDK's own
+   * keys need it only while the work may be redelivered (a replayed notification older than
+   * this is still recognised by its id map).
+   */
+  completedJobRetentionMs?: number | null;
 }
 
 export type WorkerEvent =
@@ -125,7 +134,11 @@ const DEFAULTS = {
   shutdownGraceMs: 10_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 300_000,
+  completedJobRetentionMs: 7 * 24 * 3_600_000,
 } as const;
+
+/** Least time between two purges of completed jobs by one `run()`. */
+const PURGE_INTERVAL_MS = 3_600_000;
 
 /** Delay before the next attempt after `attempts` failed ones. */
 export function backoffDelay(attempts: number, policy: BackoffPolicy = {}, random: () => number = Math.random): number {
@@ -228,6 +241,10 @@ function checkRunOptions(options: WorkerRunOptions): void {
   const timeout = options.jobTimeoutMs;
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= MAX_TIMER_MS)) {
     issues.push({ path: 'jobTimeoutMs', message: `must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)` });
+  }
+  const retention = options.completedJobRetentionMs;
+  if (retention !== undefined && retention !== null && !(Number.isSafeInteger(retention) && retention >= 0)) {
+    issues.push({ path: 'completedJobRetentionMs', message: `must be a whole number of ms, at least 0, or null (got ${got(retention)})` });
   }
   if (issues.length > 0) {
     throw new ConfigError(`Invalid worker options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
@@ -580,7 +597,34 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
     };
 
+    const retention = options.completedJobRetentionMs === undefined ? DEFAULTS.completedJobRetentionMs : options.completedJobRetentionMs;
+    let purgedAt = Number.NEGATIVE_INFINITY;
+    let purging: Promise<void> | null = null;
+    /** Deletes jobs done longer ago than `retention`, at most hourly, never blocking the claims. */
+    const purgeCompleted = (): void => {
+      if (retention === null || options.stopWhenIdle || purging) return;
+      const now = runtime.clock().getTime();
+      // Either way: a clock stepped back must not stop the purges for the length of the step.
+      if (Math.abs(now - purgedAt) < PURGE_INTERVAL_MS) return;
+      purgedAt = now;
+      const before = new Date(now - retention);
+      purging = Promise.resolve()
+        .then(() => runtime.storage.jobs.purgeCompleted(before))
+        .then(
+          (removed) => {
+            if (removed > 0) runtime.logger.info('worker: completed jobs purged', { removed, before: before.toISOString() });
+          },
+          (error: unknown) => {
+            runtime.logger.warn('worker: could not purge completed jobs; tried again in an hour', { error: errorSummary(error).message });
+          },
+        )
+        .finally(() => {
+          purging = null;
+        });
+    };
+
     while (!signal?.aborted) {
+      purgeCompleted();
       const free = concurrency - busy;
       if (free <= 0) {
         // Every slot is busy: wait for one, but not past an abort (the grace period starts then).
@@ -685,6 +729,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         await Promise.allSettled([...inFlight]);
       }
     }
+    // No storage call outlives `run()` (the app may close its database next).
+    await purging;
     return stats;
   }
 
