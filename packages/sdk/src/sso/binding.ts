@@ -12,7 +12,8 @@ export interface BindingOptions {
   secure: 'auto' | boolean;
 }
 
-type Entry = [id: string, expiresAtMs: number];
+/** An outstanding request: its id, its expiry and the return path it was started with. */
+type Entry = [id: string, expiresAtMs: number] | [id: string, expiresAtMs: number, returnTo: string];
 
 function parseCookies(header: string | null): Map<string, string> {
   const out = new Map<string, string>();
@@ -84,7 +85,11 @@ export class RequestBinding {
     if (!Array.isArray(decoded)) return [];
     return decoded.filter(
       (e): e is Entry =>
-        Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'number' && e[1] > nowMs,
+        Array.isArray(e) &&
+        (e.length === 2 || (e.length === 3 && typeof e[2] === 'string')) &&
+        typeof e[0] === 'string' &&
+        typeof e[1] === 'number' &&
+        e[1] > nowMs,
     );
   }
 
@@ -97,16 +102,24 @@ export class RequestBinding {
     return `${this.cookieName(tenant)}=${payload}.${this.#mac(tenant, payload)}; Max-Age=${maxAge}; ${flags}`;
   }
 
-  /** `Set-Cookie` value adding `requestId` (keeping the most recent outstanding ids). */
-  issue(tenant: Tenant, requestId: string, cookieHeader: string | null, consumeUrl: string, nowMs: number): string {
+  /**
+   * `Set-Cookie` value adding `requestId` (keeping the most recent outstanding ids), with the
+   * return path the login started with: an IdP that does not post `RelayState` back still
+   * lands the user there.
+   */
+  issue(tenant: Tenant, requestId: string, cookieHeader: string | null, consumeUrl: string, nowMs: number, returnTo: string | null = null): string {
     const entries = this.#read(tenant, cookieHeader, nowMs).filter((e) => e[0] !== requestId);
-    entries.push([requestId, nowMs + this.#options.ttlMs]);
+    entries.push(returnTo === null ? [requestId, nowMs + this.#options.ttlMs] : [requestId, nowMs + this.#options.ttlMs, returnTo]);
     return this.#setCookie(tenant, entries.slice(-MAX_PENDING), consumeUrl);
   }
 
-  /** True when this browser holds a live, authentic binding for `requestId`. */
-  has(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): boolean {
-    return this.#read(tenant, cookieHeader, nowMs).some((e) => e[0] === requestId);
+  /**
+   * Whether this browser holds a live, authentic binding for `requestId`: null when not, else
+   * the return path its login started with (null when none).
+   */
+  find(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): { returnTo: string | null } | null {
+    const entry = this.#read(tenant, cookieHeader, nowMs).find((e) => e[0] === requestId);
+    return entry ? { returnTo: entry[2] ?? null } : null;
   }
 
   /** `Set-Cookie` value removing a used `requestId`. */

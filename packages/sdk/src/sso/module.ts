@@ -138,7 +138,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
     if (built.relayStateDropped !== null) {
       runtime.logger.info('maestrano: SSO init: return path not forwarded', { tenant: tenant.name, reason: built.relayStateDropped });
     }
-    const cookie = binding.issue(tenant, built.id, request.headers.get('cookie'), consumeUrl(tenant), now.getTime());
+    const cookie = binding.issue(tenant, built.id, request.headers.get('cookie'), consumeUrl(tenant), now.getTime(), built.relayState);
     return new Response(null, {
       status: 302,
       headers: { location: built.location, 'set-cookie': cookie, 'cache-control': 'no-store' },
@@ -162,10 +162,11 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       const assertion = await validator.validate(tenant, samlResponse, now);
       const cookies = request.headers.get('cookie');
       let clearCookie: string | null = null;
+      let boundReturnTo: string | null = null;
       if (assertion.inResponseTo !== null) {
-        if (!binding.has(tenant, assertion.inResponseTo, cookies, now.getTime())) {
-          throw ssoError('in_response_to', 'InResponseTo is not bound to this browser (or expired)');
-        }
+        const bound = binding.find(tenant, assertion.inResponseTo, cookies, now.getTime());
+        if (!bound) throw ssoError('in_response_to', 'InResponseTo is not bound to this browser (or expired)');
+        boundReturnTo = bound.returnTo;
         clearCookie = binding.consume(tenant, assertion.inResponseTo, cookies, consumeUrl(tenant), now.getTime());
       } else if (!options.allowIdpInitiated) {
         throw ssoError('in_response_to', 'IdP-initiated responses are not allowed');
@@ -194,7 +195,8 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
           // The body is read here already: `onLogin` gets a copy it can read again.
           request: new Request(request.url, { method: request.method, headers: request.headers, body: raw, signal: request.signal }),
           relayState: form.get('RelayState'),
-          returnTo: safeReturnPath(form.get('RelayState'), tenant.app.host),
+          // An IdP that does not post `RelayState` back: the path this browser's login started with.
+          returnTo: safeReturnPath(form.get('RelayState'), tenant.app.host) ?? safeReturnPath(boundReturnTo, tenant.app.host),
           outcome: result.outcome,
         });
       });

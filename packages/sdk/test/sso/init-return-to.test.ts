@@ -23,8 +23,11 @@ function start() {
     },
     logger: { debug() {}, info: (message, fields = {}) => void infos.push({ message, fields }), warn() {}, error() {} },
   });
-  /** The init route's redirect, then the IdP's answer posted back with the RelayState it got. */
-  const login = async (initUrl: string) => {
+  /**
+   * The init route's redirect, then the IdP's answer posted back with the RelayState it got
+   * (or without it: `postRelayState: false`, an IdP whose form only carries `SAMLResponse`).
+   */
+  const login = async (initUrl: string, { postRelayState = true } = {}) => {
     const init = await mno.handler(new Request(initUrl));
     expect(init.status).toBe(302);
     const location = init.headers.get('location') ?? '';
@@ -32,7 +35,7 @@ function start() {
     const relayState = new URL(location).searchParams.get('RelayState');
     const { samlResponse, acsUrl } = idp.respondTo(location, { uid: 'usr-1', email: 'a@example.com', groupUid: 'cld-1' });
     const body = new URLSearchParams({ SAMLResponse: samlResponse });
-    if (relayState !== null) body.set('RelayState', relayState);
+    if (relayState !== null && postRelayState) body.set('RelayState', relayState);
     const res = await mno.handler(new Request(acsUrl, { method: 'POST', body, headers: { cookie } }));
     return { relayState, status: res.status, location: res.headers.get('location') };
   };
@@ -46,6 +49,13 @@ describe('a return path through the SDK init route', () => {
     expect(url).toBe(`${APP}/maestrano/auth/saml/init/acme?group_id=cld-1&return_to=%2Fcontacts%2F42%3Ftab%3Dnotes`);
     expect(await login(url)).toEqual({ relayState: '/contacts/42?tab=notes', status: 303, location: '/contacts/42?tab=notes' });
     expect(logins).toEqual([{ relayState: '/contacts/42?tab=notes', returnTo: '/contacts/42?tab=notes' }]);
+  });
+
+  it('brings the user back also when the IdP does not post RelayState back (the signed request cookie keeps the path)', async () => {
+    const { mno, login, logins } = start();
+    const url = mno.sso.initUrl('acme', { groupId: 'cld-1', returnTo: '/contacts/42?tab=notes' });
+    expect(await login(url, { postRelayState: false })).toEqual({ relayState: '/contacts/42?tab=notes', status: 303, location: '/contacts/42?tab=notes' });
+    expect(logins).toEqual([{ relayState: null, returnTo: '/contacts/42?tab=notes' }]);
   });
 
   it('accepts the SAML name RelayState too, and sends the normalised path', async () => {
