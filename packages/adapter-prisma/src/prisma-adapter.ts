@@ -18,8 +18,9 @@ export interface PrismaAdapterOptions extends StorageOptions {
   provider?: PrismaProvider;
   /**
    * Upper bound for one storage operation, in ms, so a database that stops answering
-   * surfaces as a `StorageError` instead of a hang. Default 15000; 0 disables it. Also
-   * configure the driver (for `pg`: `connectionTimeoutMillis`, `statement_timeout`).
+   * surfaces as a `StorageError` instead of a hang. Default 15000; 0 disables it; at most
+   * 2147483647 (what a timer holds). Also configure the driver (for `pg`:
+   * `connectionTimeoutMillis`, `statement_timeout`).
    */
   operationTimeoutMs?: number;
   /**
@@ -34,6 +35,8 @@ export interface PrismaAdapterOptions extends StorageOptions {
 }
 
 const DEFAULT_OPERATION_TIMEOUT_MS = 15_000;
+/** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * A `StorageAdapter` on the application's own Prisma 7 client (PostgreSQL or SQLite, with
@@ -50,9 +53,10 @@ export function prismaAdapter(prisma: PrismaClientLike, options: PrismaAdapterOp
     );
   }
   const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new ConfigError('prismaAdapter: operationTimeoutMs must be a number >= 0', {
-      issues: [{ path: 'operationTimeoutMs', message: 'must be a number >= 0' }],
+  // A timer fires a delay above 2^31-1 ms after 1 ms: every operation would time out at once.
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+    throw new ConfigError(`prismaAdapter: operationTimeoutMs must be a number from 0 (no bound) to ${MAX_TIMER_MS}`, {
+      issues: [{ path: 'operationTimeoutMs', message: `must be a number from 0 (no bound) to ${MAX_TIMER_MS}` }],
     });
   }
   const clock = options.clock ?? (() => new Date());

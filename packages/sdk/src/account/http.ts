@@ -23,6 +23,7 @@ import {
   ConnectionError,
   type FieldError,
   NotFoundError,
+  PayloadValidationError,
   PermissionDeniedError,
   RateLimitError,
   ResponseValidationError,
@@ -31,7 +32,7 @@ import {
 } from '../errors/index.js';
 import { isSensitiveField } from '../config/logger.js';
 import { redactByKey } from '../config/redact.js';
-import { sleep } from '../internal/sleep.js';
+import { MAX_TIMER_MS, sleep } from '../internal/sleep.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 
 type ApiErrorInit = ConstructorParameters<typeof ApiError>[1];
@@ -49,10 +50,11 @@ export interface AccountRetryPolicy {
 export interface AccountTimeouts {
   /**
    * Time allowed until the response status and headers arrive (connection, TLS and the
-   * server's processing), in ms. Default 30 000 (PROTOCOL §4.1: 30 s to open).
+   * server's processing), in ms. Default 30 000 (PROTOCOL §4.1: 30 s to open). At most
+   * 2^31-1 ms (what a timer holds), or `Infinity` for no timeout.
    */
   connectMs?: number;
-  /** Time allowed for the whole attempt, body included, in ms. Default 80 000 (PROTOCOL §4.1). */
+  /** Time allowed for the whole attempt, body included, in ms. Default 80 000 (PROTOCOL §4.1). Same bounds. */
   totalMs?: number;
 }
 
@@ -194,8 +196,11 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     const onAbort = () => controller.abort(signal?.reason);
     if (signal?.aborted) controller.abort(signal.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const connectTimer = setTimeout(() => controller.abort(new AttemptTimeout('connect')), timeouts.connectMs);
-    const totalTimer = setTimeout(() => controller.abort(new AttemptTimeout('total')), timeouts.totalMs);
+    // Infinity (no timeout) arms no timer: setTimeout would turn it into 1 ms.
+    const arm = (ms: number, phase: 'connect' | 'total') =>
+      ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(() => controller.abort(new AttemptTimeout(phase)), ms);
+    const connectTimer = arm(timeouts.connectMs, 'connect');
+    const totalTimer = arm(timeouts.totalMs, 'total');
     try {
       const response = await client(path, {
         method,
@@ -293,6 +298,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       connectMs: callOptions.timeouts?.connectMs ?? options.timeouts?.connectMs ?? 30_000,
       totalMs: callOptions.timeouts?.totalMs ?? options.timeouts?.totalMs ?? 80_000,
     };
+    checkTimeouts(timeouts);
     const retry = { ...options.retry, ...callOptions.retry };
     const retryLimit = req.method === 'GET' ? (retry.limit ?? 2) : 0;
     const retryStatuses = retry.statusCodes ?? DEFAULT_RETRY_STATUSES;
@@ -363,6 +369,20 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
   }
 
   return { request };
+}
+
+const TIMEOUT_RULE = `must be a number of ms from 1 to ${MAX_TIMER_MS} (what a timer can hold), or Infinity for no timeout`;
+
+/**
+ * Refuses a timeout no timer can hold: Node fires a delay above 2^31-1 ms (or NaN, or <= 0)
+ * after 1 ms, so every attempt would time out at once (and GETs be retried just as fast).
+ */
+function checkTimeouts(timeouts: Required<AccountTimeouts>): void {
+  const valid = (ms: unknown) => ms === Number.POSITIVE_INFINITY || (typeof ms === 'number' && ms >= 1 && ms <= MAX_TIMER_MS);
+  const issues = (['connectMs', 'totalMs'] as const).filter((key) => !valid(timeouts[key])).map((key) => ({ path: `timeouts/${key}`, message: TIMEOUT_RULE }));
+  if (issues.length > 0) {
+    throw new PayloadValidationError(`Invalid request options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+  }
 }
 
 function isUnknownIdOnly(fieldErrors: FieldError[]): boolean {

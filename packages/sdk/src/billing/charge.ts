@@ -55,6 +55,7 @@ import {
   ServerError,
 } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
+import { monotonicMs } from '../internal/time.js';
 import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter.js';
 import type { BillingConfig } from './config.js';
 import { scheduleDuplicateCheckJob } from './duplicate-job.js';
@@ -357,7 +358,8 @@ export function createCharge(deps: ChargeDeps) {
     const ledgerKey = chargeLedgerKey(c.tenant, c.idempotencyKey);
     // Unique per call: the ledger treats a re-claim by the same owner as a refresh.
     const owner = `${deps.instanceId}:charge:${randomUUID()}`;
-    const waitUntil = Date.now() + config.waitMs;
+    // On a monotonic clock: a wall clock stepped back must not stretch the wait.
+    const waitUntil = monotonicMs() + config.waitMs;
 
     // Nothing was sent by this call when these are thrown (see "Aborting" above).
     const aborted = (cause: unknown, waiting = false) =>
@@ -392,7 +394,7 @@ export function createCharge(deps: ChargeDeps) {
         return { billId: outcome.data.billId, idempotencyKey: c.idempotencyKey, status: 'replayed', bill: null };
       }
       if (claim.state === 'pending') {
-        if (Date.now() >= waitUntil) {
+        if (monotonicMs() >= waitUntil) {
           throw new ChargeInProgressError(
             c.idempotencyKey,
             `Charge with idempotency key ${JSON.stringify(c.idempotencyKey)} is in progress in another call` +
@@ -400,7 +402,7 @@ export function createCharge(deps: ChargeDeps) {
           );
         }
         try {
-          await sleep(Math.min(25 * 2 ** Math.min(poll, 5), Math.max(1, waitUntil - Date.now())), signal);
+          await sleep(Math.min(25 * 2 ** Math.min(poll, 5), Math.max(1, waitUntil - monotonicMs())), signal);
         } catch (cause) {
           throw aborted(cause, true);
         }

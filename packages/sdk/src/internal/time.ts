@@ -10,3 +10,13 @@ export function parseUtcTimestamp(value: string): number {
   const v = value.trim();
   return Date.parse(ZONELESS_DATE_TIME.test(v) ? `${v.replace(' ', 'T')}Z` : v);
 }
+
+/**
+ * Milliseconds on a clock that wall-clock steps (NTP corrections, a manual change) do not move:
+ * for how long a wait has lasted. A deadline on `Date.now()` is stretched by an hour when the
+ * clock is stepped back an hour, and a request waiting on it hangs that long. Leases stored as
+ * wall times are still judged on the wall clock.
+ */
+export function monotonicMs(): number {
+  return performance.now();
+}

@@ -25,6 +25,7 @@ import type {
   UserHandle,
 } from './types.js';
 import { keyPart } from '../internal/keys.js';
+import { monotonicMs } from '../internal/time.js';
 
 export interface ProvisionOptions {
   claimTtlMs: number;
@@ -171,7 +172,7 @@ export class Provisioner {
     claim: () => Promise<ProvisionClaim<T>>,
     what: string,
   ): Promise<{ record: T } | { claimed: true }> {
-    const deadline = Date.now() + this.#options.claimTtlMs + 5_000;
+    const deadline = monotonicMs() + this.#options.claimTtlMs + 5_000;
     let delay = 10;
     for (;;) {
       const existing = await get();
@@ -179,7 +180,7 @@ export class Provisioner {
       const result = await claim();
       if (result.state === 'exists') return { record: result.record };
       if (result.state === 'claimed') return { claimed: true };
-      if (Date.now() > deadline) throw failed(`timed out waiting for the concurrent creation of ${what}`, undefined, 503);
+      if (monotonicMs() > deadline) throw failed(`timed out waiting for the concurrent creation of ${what}`, undefined, 503);
       await sleep(delay);
       delay = Math.min(delay * 2, 200);
     }

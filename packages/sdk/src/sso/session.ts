@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { Runtime, Tenant } from '../core/types.js';
-import { SsoError } from '../errors/index.js';
+import { PayloadValidationError, SsoError } from '../errors/index.js';
+import { MAX_TIMER_MS } from '../internal/sleep.js';
 import { parseUtcTimestamp } from '../internal/time.js';
 import { initUrl } from './request.js';
 import type { SsoSession } from './types.js';
@@ -62,6 +63,13 @@ export async function checkSession(
   stored: unknown,
   options: { signal?: AbortSignal; timeoutMs?: number; inflight?: InflightSessionChecks } = {},
 ): Promise<SessionCheckResult> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  // A timer fires a delay above 2^31-1 ms (or NaN) after 1 ms, and `AbortSignal.timeout`
+  // throws a RangeError on Infinity: every re-check would fail at once. Infinity is no timeout.
+  if (!(timeoutMs === Number.POSITIVE_INFINITY || (Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS))) {
+    const message = `must be an integer number of ms from 1 to ${MAX_TIMER_MS}, or Infinity for no timeout`;
+    throw new PayloadValidationError(`Invalid checkSession options: timeoutMs ${message}`, { issues: [{ path: 'timeoutMs', message }] });
+  }
   const parsed = StoredSession.safeParse(stored);
   if (!parsed.success) return { valid: false, reason: 'malformed', initUrl: null };
   const session = parsed.data;
@@ -72,7 +80,6 @@ export async function checkSession(
   const now = runtime.clock().getTime();
   if (session.session && !Number.isNaN(recheckMs) && now < recheckMs) return { valid: true, session, checked: false };
 
-  const timeoutMs = options.timeoutMs ?? 10_000;
   const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
   let pending = options.inflight?.get(key);
   if (!pending) {
@@ -89,8 +96,8 @@ export async function checkSession(
   }
   // Each caller waits no longer than its own `timeoutMs` (and its signal), also when it joined
   // a check another request started with a longer one.
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const answer = await abortable(pending, options.signal ? AbortSignal.any([options.signal, deadline]) : deadline);
+  const signals = [options.signal, timeoutMs === Number.POSITIVE_INFINITY ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined);
+  const answer = signals.length === 0 ? await pending : await abortable(pending, signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
   if (!answer.valid) return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
   return { valid: true, session: { ...session, recheck: new Date(answer.next).toISOString() }, checked: true };
 }
@@ -126,7 +133,7 @@ async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<ty
   let answer: unknown;
   let idpNow = Number.NaN;
   try {
-    const response = await runtime.fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await runtime.fetch(url, { headers: { accept: 'application/json' }, ...(timeoutMs === Number.POSITIVE_INFINITY ? {} : { signal: AbortSignal.timeout(timeoutMs) }) });
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});
       throw new Error(`IdP answered HTTP ${response.status}`);

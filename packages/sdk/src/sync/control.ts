@@ -118,8 +118,11 @@ function withGroupSettingsLock<T>(
  * dead poll as the group's last outcome.
  */
 export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, tenant: string, groupId: string): Promise<void> {
-  // A second success within the same millisecond changes nothing worth a write.
-  await storage.cursors.advance({ tenant, groupId, ...SUCCEEDED_CURSOR }, now.getTime(), { at: now.toISOString() }, false);
+  const key = { tenant, groupId, ...SUCCEEDED_CURSOR };
+  // Positions only move forward: a clock behind the one that noted the last success (another
+  // instance's running ahead, or this one's stepped back) must still record this one.
+  const stored = await storage.cursors.get(key);
+  await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), { at: now.toISOString() }, false);
 }
 
 const MAX_GROUP_ID_LENGTH = 255;
@@ -454,7 +457,9 @@ export function createSyncControl(deps: SyncControlDeps) {
     const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}:outbound`;
     const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
     const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
-    await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, runtime.clock().getTime(), { jobId }, false);
+    // Positions only move forward: a clock behind the last catch-up's must still record this one.
+    const tracked = await storage.cursors.get({ tenant, groupId, ...CATCH_UP_CURSOR });
+    await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, Math.max(runtime.clock().getTime(), (tracked?.position ?? 0) + 1), { jobId }, false);
     logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant, groupId });
   };
 

@@ -32,6 +32,7 @@ import type { AccountClient } from '../account/client.js';
 import { cancelCompanyKey, GROUP_DELETED_MARK, type Logger, type RouteHandler, recordedCompanyId, type Tenant } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
+import { monotonicMs } from '../internal/time.js';
 import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
 import { groupLockKey, seatsLockKey, userLockKey, withStorageLock } from './locks.js';
@@ -222,10 +223,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
 
   /** `provisioningState`, waiting up to `lockWaitMs` for an in-flight provisioning to end. */
   async function awaitProvisioning(tenant: string, groupId: string, whileUnknown?: () => Promise<void>): ReturnType<typeof provisioningState> {
-    const until = Date.now() + lockWaitMs;
+    const until = monotonicMs() + lockWaitMs;
     for (let i = 0; ; i++) {
       const state = await provisioningState(tenant, groupId, whileUnknown);
-      const left = until - Date.now();
+      const left = until - monotonicMs();
       if (state.state !== 'provisioning' || left <= 0) return state;
       await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500, left));
     }

@@ -15,6 +15,7 @@
  */
 import type { Logger } from '../core/types.js';
 import { sleep } from '../internal/sleep.js';
+import { monotonicMs } from '../internal/time.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 
 /**
@@ -65,13 +66,15 @@ export async function withStorageLock<T>(
   options: StorageLockOptions,
   body: (lease: StorageLease) => Promise<T>,
 ): Promise<{ acquired: true; value: T } | { acquired: false }> {
-  const until = Date.now() + options.waitMs;
+  // The wait is measured on a monotonic clock (a wall clock stepped back must not stretch it);
+  // the lease, stored as a wall time, on the wall clock.
+  const until = monotonicMs() + options.waitMs;
   for (let i = 0; ; i++) {
     const askedAt = Date.now();
     if (await storage.locks.acquire(key, options.owner, options.ttlMs)) {
       return { acquired: true, value: await runHeld(storage, key, options, askedAt, body) };
     }
-    if (Date.now() >= until) return { acquired: false };
+    if (monotonicMs() >= until) return { acquired: false };
     await sleep(Math.min(20 * 2 ** Math.min(i, 5), 500));
   }
 }

@@ -120,6 +120,22 @@ describe('toggle_sync catch-up and mno.sync.pushChanged', () => {
     expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 
+  it('switched on and off repeatedly after the clock was stepped back: still one catch-up waiting at a time', async () => {
+    let offset = 60_000;
+    const clock = () => new Date(Date.now() + offset);
+    const s = setup({ clock });
+    await imported(s);
+    await s.toggle(); // off
+    await s.toggle(); // on: a catch-up, noted while the clock ran a minute ahead
+    await s.drain();
+    offset = 0; // NTP steps the clock back a minute (or another instance, a minute behind, answers)
+    await s.toggle(); // off
+    await s.toggle(); // on: a catch-up
+    await s.toggle(); // off
+    await s.toggle(); // on: that catch-up is still waiting, no second one
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ pending: 1 });
+  });
+
   it('an entity that gains local.list after the import does not make the imported group look not imported', async () => {
     const before = setup({ noList: true });
     await provision(before.storage);

@@ -16,7 +16,7 @@ import {
   toNodeListener,
 } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CONTROL_CURSOR } from '../../src/sync/control.js';
+import { CONTROL_CURSOR, recordSyncSuccess } from '../../src/sync/control.js';
 import { groupSyncLockKey } from '../../src/sync/engine.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, buildConnector, C, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
@@ -670,6 +670,28 @@ describe('control endpoints: review regressions', () => {
     await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP });
     await s.drain();
     expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ dead: 1 });
+    expect((await status()).json).toMatchObject({ status: 'ERROR' });
+    s.connec.failLists = 0;
+    await new Promise((r) => setTimeout(r, 5));
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(Date.now() + 1) });
+    await new Promise((r) => setTimeout(r, 5));
+    await s.drain();
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toMatchObject({ dead: 1, done: 1 });
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a poll that succeeds after a dead one clears the ERROR also when a replica whose clock runs ahead noted the last success', async () => {
+    const s = setup();
+    await provision(s.storage);
+    s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    await start();
+    await s.drain();
+    // Another instance, its clock a minute ahead (or this one's stepped back a minute since),
+    // noted the group's last success: the cursor's position is a minute past this clock.
+    await recordSyncSuccess(s.storage, new Date(Date.now() + 60_000), TENANT, GROUP);
+    s.connec.failLists = 1_000;
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
     expect((await status()).json).toMatchObject({ status: 'ERROR' });
     s.connec.failLists = 0;
     await new Promise((r) => setTimeout(r, 5));

@@ -1,0 +1,30 @@
+// `operationTimeoutMs` goes to a timer: Node fires a delay above 2^31-1 ms after 1 ms, so a
+// long bound (a month, "practically none") made every storage operation fail at once as
+// "timed out ... (database unreachable or overloaded)". It is refused, like 0 < bounds elsewhere.
+import { ConfigError } from '@org/maestrano-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prismaAdapter } from '../src/index.js';
+import { migratedSqlite, type SqliteFile } from './backends.js';
+
+let file: SqliteFile;
+let prisma: Awaited<ReturnType<typeof migratedSqlite>>['prisma'];
+
+beforeAll(async () => {
+  ({ file, prisma } = await migratedSqlite());
+});
+afterAll(async () => {
+  await prisma.$disconnect();
+  file.remove();
+});
+
+describe('prismaAdapter operationTimeoutMs bounds', () => {
+  it('a bound no timer can hold is refused, not turned into a 1 ms timeout on every operation', async () => {
+    expect(() => prismaAdapter(prisma, { operationTimeoutMs: 31 * 86_400_000 })).toThrow(ConfigError);
+    // The largest a timer holds still works, and 0 still disables the bound.
+    for (const operationTimeoutMs of [2_147_483_647, 0]) {
+      const adapter = prismaAdapter(prisma, { operationTimeoutMs });
+      expect(await adapter.locks.acquire(`k-${operationTimeoutMs}`, 'me', 60_000)).toBe(true);
+      await adapter.close();
+    }
+  });
+});
