@@ -64,6 +64,14 @@ const DEFAULT_MAX_ATTEMPTS = 8;
 const ENQUEUE_CHUNK = 500;
 /** Ids or wait keys per statement of the batch updates: SQLite binds at most 32766 parameters. */
 const KEY_BATCH = 500;
+/**
+ * Done jobs one statement of `purgeCompleted` deletes. On SQLite the driver runs a statement
+ * synchronously under the file's write lock: a week of notified records in one DELETE stopped
+ * the process (and every other writer of the file) for seconds. On PostgreSQL one DELETE of a
+ * long backlog (retention turned on for a deployment that kept every job) outlasts a
+ * `statement_timeout`, and so failed at every hourly try.
+ */
+const PURGE_BATCH = { sqlite: 1_000, postgresql: 10_000 } as const;
 const STATUSES: JobStatus[] = ['pending', 'running', 'done', 'dead'];
 
 function jobStatus(value: string): JobStatus {
@@ -680,10 +688,19 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
 
     async purgeCompleted(before: Date): Promise<number> {
       validDate('jobs.purgeCompleted', 'before', before);
-      return db.execute(
-        'jobs.purgeCompleted',
-        sql`DELETE FROM maestrano_jobs WHERE status = 'done' AND completed_at < ${ts(before)}`,
-      );
+      // In bounded statements, the event loop (and the other writers) running in between.
+      const batch = pg ? PURGE_BATCH.postgresql : PURGE_BATCH.sqlite;
+      let removed = 0;
+      for (;;) {
+        const deleted = await db.execute(
+          'jobs.purgeCompleted',
+          sql`DELETE FROM maestrano_jobs WHERE id IN (
+                SELECT id FROM maestrano_jobs WHERE status = 'done' AND completed_at < ${ts(before)} LIMIT ${batch})`,
+        );
+        removed += deleted;
+        if (deleted < batch) return removed;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     },
   };
 }

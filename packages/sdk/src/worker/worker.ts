@@ -607,6 +607,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       // Either way: a clock stepped back must not stop the purges for the length of the step.
       if (Math.abs(now - purgedAt) < PURGE_INTERVAL_MS) return;
       purgedAt = now;
+      // No job was completed before 1970: a longer retention (`Number.MAX_SAFE_INTEGER` for
+      // "keep them all") deletes nothing, and its cut-off may be no date storage accepts.
+      if (now - retention <= 0) return;
       const before = new Date(now - retention);
       purging = Promise.resolve()
         .then(() => runtime.storage.jobs.purgeCompleted(before))
@@ -618,6 +621,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             runtime.logger.warn('worker: could not purge completed jobs; tried again in an hour', { error: errorSummary(error).message });
           },
         )
+        // A throwing logger must not end the process with an unhandled rejection either.
+        .catch(() => {})
         .finally(() => {
           purging = null;
         });
@@ -729,8 +734,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         await Promise.allSettled([...inFlight]);
       }
     }
-    // No storage call outlives `run()` (the app may close its database next).
-    await purging;
+    // A purge still running (a long backlog, deleted statement by statement) is waited for
+    // within the grace period only: a shutdown must not wait for it. Its next statement fails
+    // (logged) if the app closes its database meanwhile; what it deleted stays deleted.
+    if (purging) {
+      const graceOver = new AbortController();
+      await Promise.race([purging, sleep(grace, graceOver.signal)]);
+      graceOver.abort();
+    }
     return stats;
   }
 

@@ -72,6 +72,24 @@ describe('worker – completed job retention', () => {
     expect(await storage.jobs.get(id)).toBeNull();
   });
 
+  it('a shutdown waits for a purge still running only within shutdownGraceMs', async () => {
+    const { clock, storage, worker } = setup();
+    await doneJob(storage, worker, 'a');
+    clock.advance(8 * 24 * 3_600_000);
+    let started = false;
+    // A long backlog on a slow database: the purge does not end while the worker stops.
+    storage.jobs.purgeCompleted = () => {
+      started = true;
+      return new Promise<number>(() => {});
+    };
+    const controller = new AbortController();
+    const running = worker.run({ signal: controller.signal, pollIntervalMs: 1, shutdownGraceMs: 50 });
+    await expect.poll(() => started).toBe(true);
+    controller.abort();
+    // Before, run() never resolved.
+    await expect(running).resolves.toMatchObject({ completed: 0 });
+  });
+
   it('refuses a retention that is not a whole number of ms', async () => {
     const { worker } = setup();
     for (const bad of [-1, 1.5, Number.NaN, '7d']) {
