@@ -2,24 +2,16 @@
  * Bad values given to the Account API client are typed errors (PayloadValidationError) and send
  * nothing, like the same values given to `mno.billing.charge` or returned as a plan.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type AccountClient, createAccountClient } from '../../src/account/index.js';
 import { PayloadValidationError } from '../../src/errors/index.js';
-import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { resetServer } from './helpers.js';
+import { useAccountApi } from './helpers.js';
 
-let api: AccountApiServer;
+const server = useAccountApi('cld-1');
 let client: AccountClient;
 
-beforeAll(async () => {
-  api = await startAccountApiServer();
-});
-afterAll(async () => {
-  await api.close();
-});
 beforeEach(() => {
-  resetServer(api);
-  api.addGroup('cld-1');
+  const api = server();
   client = createAccountClient({ api: { id: api.apiId, key: api.apiKey, host: api.url, base: '/api/v1/' } }, { retry: { backoffLimitMs: 5 } });
 });
 
@@ -37,13 +29,13 @@ describe('list filters', () => {
   it('an invalid Date filter value is a PayloadValidationError, not a bare RangeError, and nothing is sent', async () => {
     const error = await errorOf(() => client.bills.list({ groupId: 'cld-1', where: { created_at_after: new Date('not a date') } }));
     expect(error).toBeInstanceOf(PayloadValidationError);
-    expect(api.requests).toHaveLength(0);
+    expect(server().requests).toHaveLength(0);
   });
 
   it('a non-finite number filter value is a PayloadValidationError (not "NaN" sent and an empty list back)', async () => {
     const error = await errorOf(() => client.bills.list({ where: { price_cents: Number.NaN } }));
     expect(error).toBeInstanceOf(PayloadValidationError);
-    expect(api.requests).toHaveLength(0);
+    expect(server().requests).toHaveLength(0);
   });
 });
 
@@ -58,7 +50,7 @@ describe('create: values the platform always refuses (PROTOCOL §4.4) are refuse
       const error = await errorOf(() => client.recurringBills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', ...input }));
       expect(error, JSON.stringify(input)).toBeInstanceOf(PayloadValidationError);
     }
-    expect(api.requests).toHaveLength(0);
+    expect(server().requests).toHaveLength(0);
     // The limit itself is fine.
     await expect(client.recurringBills.create({ groupId: 'cld-1', priceCents: 100, description: 'x', period: 'Week', frequency: 52 })).resolves.toMatchObject({ frequency: 52 });
   });
@@ -74,6 +66,6 @@ describe('create: values the platform always refuses (PROTOCOL §4.4) are refuse
       }),
     );
     expect(error).toBeInstanceOf(PayloadValidationError);
-    expect(api.requests).toHaveLength(0);
+    expect(server().requests).toHaveLength(0);
   });
 });

@@ -3,26 +3,14 @@
  * days), or Infinity, into 1 ms. A long timeout must not become an immediate one, and a long
  * `Retry-After` honoured under a large `backoffLimitMs` must not become an immediate retry.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAccountClient } from '../../src/account/index.js';
 import { ConnectionError, PayloadValidationError } from '../../src/errors/index.js';
-import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { resetServer } from './helpers.js';
+import { useAccountApi } from './helpers.js';
 
-let api: AccountApiServer;
+const server = useAccountApi('cld-1');
 
-beforeAll(async () => {
-  api = await startAccountApiServer();
-});
-afterAll(async () => {
-  await api.close();
-});
-beforeEach(() => {
-  resetServer(api);
-  api.addGroup('cld-1');
-});
-
-const tenant = () => ({ api: { id: api.apiId, key: api.apiKey, host: api.url, base: '/api/v1/' } });
+const tenant = () => ({ api: { id: server().apiId, key: server().apiKey, host: server().url, base: '/api/v1/' } });
 
 describe('Account API client timers', () => {
   it('Infinity (no timeout) is not an immediate timeout', async () => {
@@ -37,16 +25,16 @@ describe('Account API client timers', () => {
       const error = await client.groups.list({}, { timeouts: { totalMs } }).catch((e: unknown) => e);
       expect(error, String(totalMs)).toBeInstanceOf(PayloadValidationError);
     }
-    expect(api.requests).toHaveLength(0);
+    expect(server().requests).toHaveLength(0);
   });
 
   it('a Retry-After of a month under an uncapped backoff is waited for, not retried at once', async () => {
-    api.faults.push({ status: 503, times: 1, method: 'GET', retryAfter: String(30 * 86_400) });
+    server().faults.push({ status: 503, times: 1, method: 'GET', retryAfter: String(30 * 86_400) });
     const client = createAccountClient(tenant(), { retry: { limit: 1, backoffLimitMs: Number.POSITIVE_INFINITY } });
     const error = await client.groups.list({}, { signal: AbortSignal.timeout(300) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ failure: 'aborted' });
     // Still waiting when aborted: the retry was not sent after 1 ms.
-    expect(api.requests).toHaveLength(1);
+    expect(server().requests).toHaveLength(1);
   });
 });

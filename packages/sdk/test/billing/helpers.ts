@@ -1,6 +1,7 @@
 import type { Logger, Runtime, Tenant, TenantRegistry } from '../../src/core/types.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
-import type { AccountApiServer } from './account-api-server.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
 
 export function makeTenant(
   api: { url: string; apiId: string; apiKey: string },
@@ -175,4 +176,27 @@ export function losingFirstPost(next: (req: Request) => Promise<Response> = (req
       return fetch(stuck);
     },
   };
+}
+
+/**
+ * A loopback Account API for the calling test file: started before its tests, reset (knowing
+ * `groups`) before each, closed after them. Read it through the returned function in tests.
+ */
+export function useAccountApi(...groups: string[]): () => AccountApiServer {
+  let api: AccountApiServer | undefined;
+  const server = () => {
+    if (!api) throw new Error('the Account API test server is not started');
+    return api;
+  };
+  beforeAll(async () => {
+    api = await startAccountApiServer();
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+  beforeEach(() => {
+    resetServer(server());
+    for (const group of groups) server().addGroup(group);
+  });
+  return server;
 }

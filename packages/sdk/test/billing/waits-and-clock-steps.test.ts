@@ -3,31 +3,22 @@
  * stepped back meanwhile (NTP, a VM resumed, an operator) must not stretch it. Measured on
  * `Date.now()`, a 300 ms wait became an hour and more, holding the caller's HTTP request.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChargeInProgressError, createAccountModule } from '../../src/billing/index.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestClock, type TestClock } from '../../src/testing/conformance/clock.js';
 import { createAccountWebhooks } from '../../src/webhooks/account.js';
 import { withStorageLock } from '../../src/webhooks/locks.js';
-import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { basicAuth, crashingLedger, makeRuntime, makeTenant, resetServer } from './helpers.js';
+import { basicAuth, crashingLedger, makeRuntime, makeTenant, useAccountApi } from './helpers.js';
 
-let api: AccountApiServer;
+const server = useAccountApi('cld-1');
 let clock: TestClock;
 let storage: StorageAdapter;
 const TENANT = 'maestrano-uat';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
-beforeAll(async () => {
-  api = await startAccountApiServer();
-});
-afterAll(async () => {
-  await api.close();
-});
 beforeEach(() => {
-  resetServer(api);
-  api.addGroup('cld-1');
   clock = createTestClock(Date.now());
   storage = memoryAdapter({ clock: clock.now });
 });
@@ -52,7 +43,7 @@ describe('waits and a wall clock stepped back', () => {
   it('a charge waiting for another call with the same key gives up after waitMs, not an hour later', async () => {
     const crashing = crashingLedger(storage, 1);
     const moduleFor = (waitMs: number) => {
-      const { runtime } = makeRuntime(crashing, [makeTenant(api)], clock.now);
+      const { runtime } = makeRuntime(crashing, [makeTenant(server())], clock.now);
       return createAccountModule(runtime, { billing: { charge: { claimTtlMs: 60_000, waitMs }, accountApi: { retry: { backoffLimitMs: 5 } } } });
     };
     const charge = { tenant: TENANT, groupId: 'cld-1', priceCents: 450, currency: 'USD', description: 'SMS credits', idempotencyKey: 'sms-1' };
@@ -61,7 +52,7 @@ describe('waits and a wall clock stepped back', () => {
     stepClockBack(50);
     const waiting = moduleFor(300).billing.charge(charge).catch((e: unknown) => e);
     expect(await within(waiting, 10_000)).toBeInstanceOf(ChargeInProgressError);
-    expect(api.bills.size).toBe(1);
+    expect(server().bills.size).toBe(1);
   });
 
   it('withStorageLock on a held lock answers "not acquired" after waitMs, not an hour later', async () => {
@@ -72,7 +63,7 @@ describe('waits and a wall clock stepped back', () => {
   });
 
   it('a group deletion waiting for an SSO login still provisioning the group answers 503 after lockWaitMs, not an hour later', async () => {
-    const tenant = makeTenant(api);
+    const tenant = makeTenant(server());
     const { runtime } = makeRuntime(storage, [tenant], clock.now);
     const webhooks = createAccountWebhooks({
       storage,
