@@ -38,7 +38,7 @@ export type { ConnecClient, ConnecClientOptions } from './client.js';
 export type { RequestOptions, WriteOptions } from './http/kernel.js';
 export { isRetriedByDefault } from './http/retry.js';
 export type { RetryEvent, RetryPolicy } from './http/retry.js';
-export { CollectionResource, CompanyResource } from './resources.js';
+export { CollectionResource, CompanyResource, checkInput } from './resources.js';
 export type { InvalidListedRecord, ListOptions, ListQuery, RecordId, RetrieveOptions } from './resources.js';
 
 // --- paging -----------------------------------------------------------------------------

@@ -1,4 +1,13 @@
-import { ApiError, type ConnecClient, createConnecClient, isMaestranoError, NotFoundError } from '@org/connec-client';
+import {
+  ApiError,
+  type ConnecClient,
+  checkInput,
+  createConnecClient,
+  isMaestranoError,
+  NotFoundError,
+  PayloadValidationError,
+  ResponseValidationError,
+} from '@org/connec-client';
 import type { Tenant } from '../core/types.js';
 import type { ConnecRecord } from '../entities/types.js';
 import type { BatchOpResult, ConnecPort } from './ports.js';
@@ -30,6 +39,17 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
           return { records: [record], total: 1 };
         } catch (error) {
           if (error instanceof NotFoundError) return { records: [], total: 0 };
+          // A company that does not match its schema fails on its own, as a listed record does
+          // (below): kept as Connec! sent it and marked, instead of stopping the whole import.
+          // A body that is not JSON, or holds no company record, still stops the run.
+          if (error instanceof ResponseValidationError) {
+            const envelope = error.body;
+            let raw = typeof envelope === 'object' && envelope !== null ? (envelope as Record<string, unknown>).company : undefined;
+            if (Array.isArray(raw) && raw.length === 1) raw = raw[0];
+            if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+              return { records: [raw as ConnecRecord], total: 1, invalid: new Map([[0, error.message]]) };
+            }
+          }
           throw error;
         }
       }
@@ -73,7 +93,20 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
         throw error;
       }
     },
-    async batch(ops, requestOptions = {}) {
+    async batch(allOps, requestOptions = {}) {
+      // The client refuses a whole call when one op's record does not match its collection's
+      // schema (nothing is sent): such an op fails alone here, and the others are still sent.
+      const refused = new Map<number, string>();
+      allOps.forEach((op, i) => {
+        try {
+          checkInput(op.collection, op.record);
+        } catch (error) {
+          if (!(error instanceof PayloadValidationError)) throw error;
+          refused.set(i, error.message);
+        }
+      });
+      const ops = refused.size === 0 ? allOps : allOps.filter((_op, i) => !refused.has(i));
+      if (ops.length === 0) return allOps.map((_op, i): BatchOpResult => ({ status: null, record: null, error: refused.get(i) ?? null, invalid: true }));
       // Every op carries our id in its `id` array, so a repeated post cannot create a second
       // record: Connec! merges it or answers 409 (the sandbox does), which the engine resolves
       // by finding the record and linking it (`recoverCreate`).
@@ -92,7 +125,7 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
           ...(requestOptions.signal ? { signal: requestOptions.signal } : {}),
         },
       );
-      return results.map((result): BatchOpResult => {
+      const answers = results.map((result): BatchOpResult => {
         if (result.ok) return { status: result.status, record: result.record, error: null };
         const message = isMaestranoError(result.error) ? result.error.message : 'batch op failed';
         // A status error of the whole call (400, 401, 503 ...) is that status for each of its
@@ -102,6 +135,12 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
         // The call's own error (its `retryAfterMs`) goes along: dropped, a link-back refused with
         // 429 and `Retry-After: 90` was retried after the worker's short backoff.
         return result.status === undefined ? { status, record: null, error: message, cause: result.error } : { status, record: null, error: message };
+      });
+      if (refused.size === 0) return answers;
+      let sent = 0;
+      return allOps.map((_op, i): BatchOpResult => {
+        const message = refused.get(i);
+        return message !== undefined ? { status: null, record: null, error: message, invalid: true } : (answers[sent++] as BatchOpResult);
       });
     },
   };

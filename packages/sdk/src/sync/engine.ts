@@ -1872,7 +1872,7 @@ export class SyncEngine {
         } else {
           const message = conflict ? conflict.message : answer ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`)) : 'no result for op';
           const status = thrown ? thrown.status : (answer?.status ?? null);
-          const code = conflict ? LINK_CONFLICT : status === null ? PUSH_FAILED : `http_${status}`;
+          const code = conflict ? LINK_CONFLICT : !thrown && answer?.invalid === true ? MAPPER_ERROR : status === null ? PUSH_FAILED : `http_${status}`;
           await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
           this.counters.pushFailed++;
           const failed: PushItemResult = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };

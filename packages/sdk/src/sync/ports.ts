@@ -45,7 +45,7 @@ export interface BatchOp {
 }
 
 export interface BatchOpResult {
-  /** The op's HTTP status; null when the op got no answer (the batch request itself failed). */
+  /** The op's HTTP status; null when the op got no answer (the batch request itself failed, or it was not sent). */
   status: number | null;
   /** The record Connec! returned for 2xx results. */
   record: ConnecRecord | null;
@@ -56,6 +56,11 @@ export interface BatchOpResult {
    * client's retries): the retry of what the op was for waits the `Retry-After` it carries.
    */
   cause?: unknown;
+  /**
+   * The op was not sent: its record does not match the collection's schema (a mapper's output
+   * the client refuses). It fails again on every retry, like a throwing `toConnec`.
+   */
+  invalid?: boolean;
 }
 
 export interface ConnecPort {
