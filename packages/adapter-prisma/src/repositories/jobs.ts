@@ -686,7 +686,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return counts;
     },
 
-    async purgeCompleted(before: Date): Promise<number> {
+    async purgeCompleted(before: Date, options?: { signal?: AbortSignal }): Promise<number> {
       validDate('jobs.purgeCompleted', 'before', before);
       // In bounded statements, the event loop (and the other writers) running in between.
       const batch = pg ? PURGE_BATCH.postgresql : PURGE_BATCH.sqlite;
@@ -700,6 +700,9 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         removed += deleted;
         if (deleted < batch) return removed;
         await new Promise((resolve) => setImmediate(resolve));
+        // The worker's shutdown stopped waiting: no statement after it (the app may be closing
+        // the client, which Prisma would reconnect for the next one).
+        if (options?.signal?.aborted) return removed;
       }
     },
   };

@@ -83,21 +83,31 @@ export class RequestBinding {
       return [];
     }
     if (!Array.isArray(decoded)) return [];
-    return decoded.filter(
-      (e): e is Entry =>
-        Array.isArray(e) &&
-        (e.length === 2 || (e.length === 3 && typeof e[2] === 'string')) &&
-        typeof e[0] === 'string' &&
-        typeof e[1] === 'number' &&
-        e[1] > nowMs,
-    );
+    // `[id, expiresAtMs]` entries, and `[id, returnTo]` next to them for the return paths.
+    const paths = new Map<string, string>();
+    for (const e of decoded) {
+      if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') paths.set(e[0], e[1]);
+    }
+    const entries: Entry[] = [];
+    for (const e of decoded) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !(e[1] > nowMs)) continue;
+      const returnTo = e.length === 3 && typeof e[2] === 'string' ? e[2] : e.length === 2 ? paths.get(e[0]) : undefined;
+      if (e.length === 2 || returnTo !== undefined) entries.push(returnTo === undefined ? [e[0], e[1]] : [e[0], e[1], returnTo]);
+    }
+    return entries;
   }
 
   #setCookie(tenant: Tenant, entries: Entry[], consumeUrl: string): string {
     const secure = this.#options.secure === 'auto' ? consumeUrl.startsWith('https:') : this.#options.secure;
     const flags = `Path=/; HttpOnly${secure ? '; Secure; SameSite=None' : ''}`;
     if (entries.length === 0) return `${this.cookieName(tenant)}=; Max-Age=0; ${flags}`;
-    const payload = Buffer.from(JSON.stringify(entries), 'utf8').toString('base64url');
+    // Each entry stays a two-element `[id, expiresAtMs]`, the form every version reads (an
+    // instance still on an earlier one, mid-deploy or after a rollback, drops any other shape and
+    // with it the login); a return path is a separate `[id, returnTo]` such a version skips.
+    const payload = Buffer.from(
+      JSON.stringify([...entries.map((e) => [e[0], e[1]]), ...entries.flatMap((e) => (e.length === 3 ? [[e[0], e[2]]] : []))]),
+      'utf8',
+    ).toString('base64url');
     const maxAge = Math.ceil(this.#options.ttlMs / 1000);
     return `${this.cookieName(tenant)}=${payload}.${this.#mac(tenant, payload)}; Max-Age=${maxAge}; ${flags}`;
   }
@@ -111,6 +121,11 @@ export class RequestBinding {
     const entries = this.#read(tenant, cookieHeader, nowMs).filter((e) => e[0] !== requestId);
     entries.push(returnTo === null ? [requestId, nowMs + this.#options.ttlMs] : [requestId, nowMs + this.#options.ttlMs, returnTo]);
     return this.#setCookie(tenant, entries.slice(-MAX_PENDING), consumeUrl);
+  }
+
+  /** True when this browser holds a live, authentic binding for `requestId`. */
+  has(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): boolean {
+    return this.find(tenant, requestId, cookieHeader, nowMs) !== null;
   }
 
   /**

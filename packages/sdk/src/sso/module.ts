@@ -18,8 +18,9 @@ import { safeReturnPath } from './return-path.js';
 export interface SsoApi {
   /**
    * Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. `timeoutMs` bounds
-   * this caller's wait for Maestrano's answer (default 10 000 ms), also when it shares a call
-   * another request of the session started; `signal` stops this caller's wait.
+   * this caller's wait for Maestrano's answer (default 10 000 ms; a whole number of ms from 1
+   * to 2,147,483,647, or `Infinity` for none, else a `PayloadValidationError`), also when it
+   * shares a call another request of the session started; `signal` stops this caller's wait.
    */
   checkSession(stored: unknown, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<SessionCheckResult>;
   /** Where to send the user after ending the app session: `{idp}/app_logout?user_uid=…`. */

@@ -496,8 +496,12 @@ export interface JobRepository {
   /** dead -> pending, attempts reset, due now. False when not dead. */
   requeue(id: string): Promise<boolean>;
   counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;
-  /** Deletes `done` jobs completed before `before` (their dedupe keys become free). */
-  purgeCompleted(before: Date): Promise<number>;
+  /**
+   * Deletes `done` jobs completed before `before` (their dedupe keys become free). An adapter
+   * that deletes in several statements stops between two once `signal` has aborted, and
+   * returns what it deleted (the worker aborts it when its shutdown stops waiting for it).
+   */
+  purgeCompleted(before: Date, options?: { signal?: AbortSignal }): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -600,6 +600,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const retention = options.completedJobRetentionMs === undefined ? DEFAULTS.completedJobRetentionMs : options.completedJobRetentionMs;
     let purgedAt = Number.NEGATIVE_INFINITY;
     let purging: Promise<void> | null = null;
+    /** Stops a purge between two statements once `run()` no longer waits for it. */
+    const purgeStop = new AbortController();
     /** Deletes jobs done longer ago than `retention`, at most hourly, never blocking the claims. */
     const purgeCompleted = (): void => {
       if (retention === null || options.stopWhenIdle || purging) return;
@@ -612,7 +614,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       if (now - retention <= 0) return;
       const before = new Date(now - retention);
       purging = Promise.resolve()
-        .then(() => runtime.storage.jobs.purgeCompleted(before))
+        .then(() => runtime.storage.jobs.purgeCompleted(before, { signal: purgeStop.signal }))
         .then(
           (removed) => {
             if (removed > 0) runtime.logger.info('worker: completed jobs purged', { removed, before: before.toISOString() });
@@ -724,6 +726,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
     }
 
+    // A purge still running (a long backlog, deleted statement by statement) is waited for
+    // within the grace period, which starts now for it as for the jobs: a shutdown must not wait
+    // for it any longer. It is then stopped before its next statement (the app may close its
+    // database next); what it deleted stays deleted.
+    const purgeGraceOver = new AbortController();
+    const purgeWaited = purging ? Promise.race([purging, sleep(grace, purgeGraceOver.signal)]) : null;
     if (inFlight.size > 0) {
       // Cancelled once the jobs are done, so its timer does not keep the process alive.
       const graceOver = new AbortController();
@@ -734,14 +742,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         await Promise.allSettled([...inFlight]);
       }
     }
-    // A purge still running (a long backlog, deleted statement by statement) is waited for
-    // within the grace period only: a shutdown must not wait for it. Its next statement fails
-    // (logged) if the app closes its database meanwhile; what it deleted stays deleted.
-    if (purging) {
-      const graceOver = new AbortController();
-      await Promise.race([purging, sleep(grace, graceOver.signal)]);
-      graceOver.abort();
-    }
+    await purgeWaited;
+    purgeGraceOver.abort();
+    purgeStop.abort();
     return stats;
   }
 
