@@ -4,6 +4,7 @@ import type { Logger, Tenant } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, issuePath } from './issues.js';
 import { trimTrailingSlashes } from '../internal/text.js';
+import { MAX_TIMER_MS } from '../internal/sleep.js';
 
 /** One problem of a configuration: where, and what (never a received value). */
 export interface ConfigIssue {
@@ -106,8 +107,6 @@ const syncPath = z
     const url = new URL(v);
     return `${url.pathname}${url.search}`;
   });
-/** Largest delay a Node.js timer (and so the Connec! client's `timeoutMs`) accepts. */
-const MAX_TIMER_MS = 2_147_483_647;
 /**
  * `connec.timeout`, in seconds: the Connec! client takes it as whole ms from 1 to 2^31-1, so
  * anything rounding outside that (0.0001 s -> 0 ms, 3e6 s -> 3e9 ms) is refused here rather than

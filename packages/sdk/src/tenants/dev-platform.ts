@@ -7,6 +7,7 @@ import { ConfigError } from '../errors/index.js';
 import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
 import { MutableTenantRegistry } from './registry.js';
 import { trimTrailingSlashes } from '../internal/text.js';
+import { MAX_TIMER_MS } from '../internal/sleep.js';
 
 export interface DevPlatformOptions {
   /** e.g. `https://developer.maestrano.com`. */
@@ -96,8 +97,6 @@ async function download(options: DevPlatformOptions, url: string, logger: Logger
   return { tenants: parseMarketplacesDocument(json, redactUrl(url), { allowUnknownKeys: true, logger }), raw };
 }
 
-/** Largest delay Node.js timers accept; a larger one fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Every problem of the options in one `ConfigError`: the key and secret (a value of only

@@ -6,6 +6,7 @@ import { callObserver } from '../internal/observer.js';
 import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
+import { MAX_TIMER_MS } from '../internal/sleep.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
 export interface BackoffPolicy {
@@ -120,8 +121,6 @@ export interface Worker {
   retryDeadLetter(jobId: string): Promise<boolean>;
 }
 
-/** The longest delay a Node timer keeps (2^31-1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** What a batch's race answers when its handler outlived its aborted signal by the grace period. */
 const ABANDONED = Symbol('abandoned');
