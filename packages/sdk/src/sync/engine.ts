@@ -581,7 +581,6 @@ export class SyncEngine {
     return { record: out, missing };
   }
 
-  /** The link-back op adding our ids (record and sub-records) to Connec!'s id arrays, or null when present. */
   /**
    * Pushes the version that won a conflict (the app's, or a merge of both). True when Connec!
    * holds it now (pushed, or already equal), false when the group's settings skip the push;
@@ -598,6 +597,14 @@ export class SyncEngine {
     throw new WinnerPushError(`Pushing ${what} of ${entity.name} ${result.localId} to Connec! failed: ${result.error ?? 'no answer'}`, result.code ?? PUSH_FAILED, pushFailureCauses.get(result));
   }
 
+  /**
+   * The link-back op adding our ids (record and sub-records) to Connec!'s id arrays, or null
+   * when present. A record in the plain format (`id` a string: `webhooks.connec.external_ids`
+   * off) cannot show whether our id is there: it is linked back when the app first writes it
+   * (`linked` false) or when an earlier link-back of it failed (`linked` 'failed'), not on every
+   * notification of a record linked already. Each link-back is a write in Connec!, which
+   * notifies again: linked every time, a record would go back and forth without end.
+   */
   private linkOp(
     scope: GroupScope,
     entity: AnyEntity,
@@ -605,10 +612,11 @@ export class SyncEngine {
     connecId: string,
     localId: string,
     subIds: Record<string, (string | null)[]> | undefined,
+    linked: boolean | 'failed' = true,
   ): BatchOp | null {
     const realm = scope.group.orgUid;
     const ours: IdEntry = { id: localId, provider: scope.owner.provider, realm: scope.owner.realm };
-    let needed = ownIdOf(record.id, scope.owner) !== localId;
+    let needed = typeof record.id === 'string' ? linked !== true : ownIdOf(record.id, scope.owner) !== localId;
     const body: ConnecRecord = { id: mergeIds(record.id, [ours], realm) };
     for (const [path, ids] of Object.entries(subIds ?? {})) {
       // A nested path (`details/lines`) sends its whole top-level field, siblings included; the
@@ -836,7 +844,7 @@ export class SyncEngine {
     }
     const subIds = returned.subIds;
     const link = this.linkOp(scope, entity, record, connecId, localId, subIds);
-    return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds) };
+    return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds, record) };
   }
 
   // -------------------------------------------------------------------------------------
@@ -1116,7 +1124,7 @@ export class SyncEngine {
               // too (only that version's: they are aligned with its sub-record arrays).
               const subIds = carried?.[i];
               const again = (stale === 'replay' || stale === 'unchanged') && subIds?.hash === hash ? subIds.ids : undefined;
-              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, again) };
+              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, again, again === undefined || 'failed') };
               continue;
             }
           }
@@ -1286,8 +1294,8 @@ export class SyncEngine {
         this.counters.applied++;
         created.add(p.connecId);
         this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
-        const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds);
-        out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds) };
+        const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds, false);
+        out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds, p.record) };
       }
       return created;
     } finally {
@@ -2674,11 +2682,15 @@ function jsonPayload(payload: RecordJobPayload): { [key: string]: JsonValue } {
   return out;
 }
 
-/** The sub-record ids a link-back op carries (none when it carries none, or is not sent). */
-function subIdLink(link: BatchOp | null, hash: string, subIds: Record<string, (string | null)[]> | undefined): SubIdLink | undefined {
-  if (link === null || subIds === undefined) return undefined;
-  const ids = Object.fromEntries(Object.entries(subIds).filter(([, list]) => Array.isArray(list) && list.some((id) => typeof id === 'string' && id !== '')));
-  return Object.keys(ids).length > 0 ? { hash, ids } : undefined;
+/**
+ * The sub-record ids a link-back op carries (none when it carries none, or is not sent). For a
+ * record in the plain id format, even none: the retry of a failed link-back must know it failed
+ * (`linkOp` cannot tell from such a record whether it is linked).
+ */
+function subIdLink(link: BatchOp | null, hash: string, subIds: Record<string, (string | null)[]> | undefined, record: ConnecRecord): SubIdLink | undefined {
+  if (link === null) return undefined;
+  const ids = Object.fromEntries(Object.entries(subIds ?? {}).filter(([, list]) => Array.isArray(list) && list.some((id) => typeof id === 'string' && id !== '')));
+  return Object.keys(ids).length > 0 || typeof record.id === 'string' ? { hash, ids } : undefined;
 }
 
 function sameSubIds(a: SubIdLink | undefined, b: SubIdLink): boolean {
