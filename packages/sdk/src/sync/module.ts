@@ -372,26 +372,25 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       }
       throw error;
     }
-    // Records are hashed and pruned recursively: refuse absurd nesting (client input) with a
-    // 400 here instead of overflowing the stack later (a 500).
-    // NUL characters and unpaired surrogates cannot be stored (PostgreSQL text/jsonb refuse
-    // them): a 400, not a 503 that Connec! would retry forever.
-    for (const [index, entry] of parsed.entries.entries()) {
+    // Records that cannot be stored fail on their own too, like the invalid ones above: nested
+    // absurdly deep (hashed and pruned recursively later: a stack overflow), text PostgreSQL
+    // cannot store (NUL, unpaired surrogate: a 503 Connec! would retry forever), or an id too
+    // long for a storage key (PostgreSQL refuses index rows over 2,704 bytes). A body of
+    // nothing else is refused whole (a 400).
+    const storable: typeof parsed.entries = [];
+    const counts = new Map<string, number>();
+    for (const entry of parsed.entries) {
+      const index = counts.get(entry.key) ?? 0;
+      counts.set(entry.key, index + 1);
       const problem = isStorableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
-      if (problem !== null) {
-        const message = recordProblemMessage(problem);
-        const issues = [{ path: `${entry.collection}/${index}`, message }];
-        return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: record ${message}`, issues });
+      const long = problem === null ? overlongId(entry.groupId, entry.record, definition.forCollection(entry.collection)) : null;
+      if (problem === null && long === null) {
+        storable.push(entry);
+        continue;
       }
-      // Ids become parts of storage keys (dedupe, ordering, lock and wait keys) that indexes
-      // bound (PostgreSQL refuses an index row over 2,704 bytes): an absurd id is bad input (a
-      // 400), not an outage (a 503 Connec! would retry forever with the valid records beside it).
-      const long = overlongId(entry.groupId, entry.record, definition.forCollection(entry.collection));
-      if (long !== null) {
-        const message = `${long} is longer than ${MAX_ID_LENGTH} characters`;
-        const issues = [{ path: `${entry.collection}/${index}/${long}`, message }];
-        return json(400, { error: 'invalid_notification', message: `Invalid Connec! notification: ${message}`, issues });
-      }
+      const path = long === null ? `${entry.collection}/${index}` : `${entry.collection}/${index}/${long}`;
+      const message = problem !== null ? `record ${recordProblemMessage(problem)}` : `${long} is longer than ${MAX_ID_LENGTH} characters`;
+      invalid.push({ collection: entry.collection, key: entry.key, index, record: entry.record, issues: [{ path, message }], message: `Invalid Connec! notification: ${message}` });
     }
     const jobs: JobInput[] = [];
     // How many jobs each stored record became (one per inbound entity of its collection: two
@@ -401,7 +400,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const unhandled = Object.values(parsed.ignoredRecords).reduce((sum, n) => sum + n, 0);
     counters.received += unhandled;
     let ignored = unhandled;
-    for (const entry of parsed.entries) {
+    for (const entry of storable) {
       counters.received++;
       const entities = definition.forCollection(entry.collection).filter((e) => e.inbound);
       const record: ConnecRecord = entry.record;
@@ -435,7 +434,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (jobs.length === 0) {
         return json(400, { error: 'invalid_notification', message: invalid.length === 1 ? (invalid[0] as InvalidNotificationRecord).message : `${invalid.length} invalid records: ${invalid.slice(0, 5).map((bad) => bad.message).join('; ')}`, issues });
       }
-      logger.warn('sync: notification records that do not match their schema; read again from Connec! by id', {
+      logger.warn('sync: notification records that do not match their schema or cannot be stored; read again from Connec! by id', {
         tenant: tenant.name,
         invalid: invalid.length,
         reread,
@@ -464,7 +463,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     counters.accepted += created;
     counters.duplicates += duplicates;
     logger.debug('sync: notification stored', { tenant: tenant.name, stored: created, duplicates, ignored, jobs: results.filter((r) => r.created).length });
-    const answer = { received: parsed.entries.length + unhandled + invalid.length, stored: created, duplicates, ignored };
+    const answer = { received: storable.length + unhandled + invalid.length, stored: created, duplicates, ignored };
     if (invalid.length === 0) return json(200, answer);
     return json(200, { ...answer, invalid: invalid.length, reread, issues: invalid.flatMap((bad) => bad.issues).slice(0, 50) });
   };

@@ -169,42 +169,73 @@ describe('notifications: intake route', () => {
     expect((await h.storage.jobs.counts({ type: JobTypes.connecRecord })).pending).toBe(0);
   });
 
-  it('answers 400 (not a 500 stack overflow) for a record nested thousands of levels deep, and stores nothing', async () => {
+  it('answers 400 (not a 500 stack overflow) for a record nested thousands of levels deep whose ids cannot key storage either, and stores nothing', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    const deep = `{"people":[${JSON.stringify(person()).slice(0, -1)},"n":${'['.repeat(5000)}${']'.repeat(5000)}}]}`;
-    const res = await h.notify(deep);
+    const nested = (record: Record<string, unknown>) => `{"people":[${JSON.stringify(record).slice(0, -1)},"n":${'['.repeat(5000)}${']'.repeat(5000)}}]}`;
+    const res = await h.notify(nested({ ...person(), group_id: 'g'.repeat(300) }));
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0' }] });
+    expect(await res.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0', message: expect.stringContaining('nested deeper than 64') }] });
     expect((await h.storage.jobs.counts()).pending).toBe(0);
+    // With usable ids, it is read again from Connec! by id instead (nothing of the body stored).
+    const reread = await h.notify(nested(person({ id: [C('p-deep')] })));
+    expect(reread.status).toBe(200);
+    expect(await reread.json()).toMatchObject({ stored: 0, invalid: 1, reread: 1 });
     expect((await h.notify({ people: [person({ n: [[[[{ a: [1] }]]]] })] })).status).toBe(200);
     // Text PostgreSQL cannot store (NUL, unpaired surrogate) is refused too, not a 503 retried forever.
     for (const bad of ['a\u0000b', '\ud800']) {
-      const refused = await h.notify({ people: [person({ id: [C('p-bad')], first_name: bad })] });
+      const refused = await h.notify({ people: [{ ...person({ first_name: bad }), id: 'x'.repeat(300) }] });
       expect(refused.status).toBe(400);
-      expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0' }] });
+      expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path: 'people/0', message: expect.stringContaining('NUL') }] });
     }
-    expect((await h.storage.jobs.counts()).pending).toBe(1);
+    expect((await h.storage.jobs.counts()).pending).toBe(2);
   });
 
-  it('answers 400 for an id too long to key storage by (PostgreSQL refuses index rows over 2,704 bytes), and stores nothing of the body', async () => {
+  it('answers 400 for an id too long to key storage by (PostgreSQL refuses index rows over 2,704 bytes) when nothing else is in the body', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     const long = 'x'.repeat(3000);
     const cases: [Record<string, unknown>, string][] = [
-      [person({ id: [C(long)] }), 'people/1/id'],
-      [person({ id: [C('p-long-ref')], organization_id: [C(long)] }), 'people/1/organization_id'],
-      [{ ...person({ id: [C('p-long-group')] }), group_id: long }, 'people/1/group_id'],
+      [person({ id: [C(long)] }), 'people/0/id'],
+      [{ ...person({ id: [C('p-long-group')] }), group_id: long }, 'people/0/group_id'],
     ];
     for (const [record, path] of cases) {
-      const refused = await h.notify({ people: [person({ id: [C('p-fine')] }), record] });
+      const refused = await h.notify({ people: [record] });
       expect(refused.status).toBe(400);
       expect(await refused.json()).toMatchObject({ error: 'invalid_notification', issues: [{ path, message: expect.stringContaining('longer than 255') }] });
     }
     expect((await h.storage.jobs.counts()).pending).toBe(0);
+    // A reference too long: the record's own ids are fine, so it is read again by id.
+    const reread = await h.notify({ people: [person({ id: [C('p-long-ref')], organization_id: [C(long)] })] });
+    expect(await reread.json()).toMatchObject({ stored: 0, invalid: 1, reread: 1, issues: [{ path: 'people/0/organization_id' }] });
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
     // At the limit is fine.
     expect((await h.notify({ people: [person({ id: [C('y'.repeat(255))] })] })).status).toBe(200);
-    expect((await h.storage.jobs.counts()).pending).toBe(1);
+    expect((await h.storage.jobs.counts()).pending).toBe(2);
+  });
+
+  it('a record that cannot be stored (id too long, NUL, nested too deep) fails alone: the records beside it are stored (Connec! never sends a refused body again)', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const long = 'x'.repeat(3000);
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 80; i++) deep = [deep];
+    const cases: [Record<string, unknown>, string, string][] = [
+      [person({ id: [C(long)] }), 'people/1/id', 'longer than 255'],
+      [person({ id: [C('p-long-ref')], organization_id: [C(long)] }), 'people/1/organization_id', 'longer than 255'],
+      [{ ...person({ id: [C('p-long-group')] }), group_id: long }, 'people/1/group_id', 'longer than 255'],
+      [person({ id: [C('p-nul')], first_name: 'a\u0000b' }), 'people/1', 'NUL'],
+      [person({ id: [C('p-deep')], n: deep }), 'people/1', 'nested deeper'],
+    ];
+    for (const [n, [record, path, message]] of cases.entries()) {
+      const res = await h.notify({ people: [person({ id: [C(`p-fine-${n}`)], last_name: `Fine ${n}` }), record] });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ received: 2, stored: 1, invalid: 1, issues: [{ path, message: expect.stringContaining(message) }] });
+    }
+    const jobs = await h.storage.jobs.claim({ worker: 'test', limit: 50, leaseMs: 60_000, types: [JobTypes.connecRecord] });
+    const stored = jobs.map((job) => (job.payload as { record?: { last_name?: string }; fetchId?: string })).map((p) => p.record?.last_name ?? `re-read ${p.fetchId}`);
+    // Each valid record is stored; a bad one whose ids can key storage is read again from Connec! by id.
+    expect(stored.sort()).toEqual(['Fine 0', 'Fine 1', 'Fine 2', 'Fine 3', 'Fine 4', 're-read p-deep', 're-read p-long-ref', 're-read p-nul']);
   });
 
   it('a record whose lock a killed worker still holds is retried past the lock TTL, not dead-lettered', async () => {
