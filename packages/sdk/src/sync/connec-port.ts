@@ -11,6 +11,7 @@ import {
 import type { Tenant } from '../core/types.js';
 import type { ConnecRecord } from '../entities/types.js';
 import type { BatchOpResult, ConnecPort } from './ports.js';
+import { connecIdOf } from './records.js';
 
 /** The most ops `sync.batchSize` allows, which is also the client's largest chunk. */
 const MAX_BATCH_OPS = 1000;
@@ -42,14 +43,8 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
           // A company that does not match its schema fails on its own, as a listed record does
           // (below): kept as Connec! sent it and marked, instead of stopping the whole import.
           // A body that is not JSON, or holds no company record, still stops the run.
-          if (error instanceof ResponseValidationError) {
-            const envelope = error.body;
-            let raw = typeof envelope === 'object' && envelope !== null ? (envelope as Record<string, unknown>).company : undefined;
-            if (Array.isArray(raw) && raw.length === 1) raw = raw[0];
-            if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
-              return { records: [raw as ConnecRecord], total: 1, invalid: new Map([[0, error.message]]) };
-            }
-          }
+          const raw = error instanceof ResponseValidationError ? rawRecordOf(error.body, 'company') : null;
+          if (raw !== null) return { records: [raw], total: 1, invalid: new Map([[0, (error as Error).message]]) };
           throw error;
         }
       }
@@ -127,6 +122,14 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
       );
       const answers = results.map((result): BatchOpResult => {
         if (result.ok) return { status: result.status, record: result.record, error: null };
+        // Connec! applied the op but its answer does not match the collection's schema: the
+        // record as answered still names the Connec! id (and `updated_at`) the push must link,
+        // instead of failing a created record whose id would then be unknown. Such a record,
+        // when notified, fails alone like any record not matching its schema.
+        if (result.status !== undefined && result.status >= 200 && result.status < 300 && result.error instanceof ResponseValidationError) {
+          const raw = rawRecordOf(result.error.body, result.op.collection);
+          if (raw !== null && connecIdOf(raw.id) !== null) return { status: result.status, record: raw, error: null };
+        }
         const message = isMaestranoError(result.error) ? result.error.message : 'batch op failed';
         // A status error of the whole call (400, 401, 503 ...) is that status for each of its
         // ops: a permanent refusal must not read as "no answer", which is retried as transient.
@@ -144,4 +147,11 @@ export function connecPort(client: ConnecClient, options: { orderBy?: string } =
       });
     },
   };
+}
+
+/** The record object under `key` in a Connec! answer body (`{ people: {...} }`, or a one-element array), or null. */
+function rawRecordOf(body: unknown, key: string): ConnecRecord | null {
+  let raw = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined;
+  if (Array.isArray(raw) && raw.length === 1) raw = raw[0];
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as ConnecRecord) : null;
 }
