@@ -340,8 +340,11 @@ export class ResponseValidator {
     checkWindow(nowMs, skew, parseTime(attr(conditions, 'NotBefore'), 'Conditions'), notOnOrAfter, 'Conditions');
     // Maestrano's IdP writes the ACS origin with a trailing slash (`https://app.example.com/`,
     // the saml_idp gem's `saml_acs_url[/^(.*?\/\/.*?\/)/, 1]`, PROTOCOL §3.3): both spellings.
+    // The gem copies the ACS URL's text, so its spelling is accepted too (`URL.origin` lowercases
+    // the host and drops a default port: `https://App.example.com:443/`).
     const origin = new URL(acs).origin;
-    const accepted = new Set([tenant.api.id, origin, `${origin}/`, acs, ...this.#options.audiences]);
+    const literal = /^(.*?\/\/.*?\/)/.exec(acs)?.[1] ?? `${acs}/`;
+    const accepted = new Set([tenant.api.id, origin, `${origin}/`, literal, literal.slice(0, -1), acs, ...this.#options.audiences]);
     const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
     if (restrictions.length === 0) throw ssoError('audience', 'no AudienceRestriction');
     for (const restriction of restrictions) {

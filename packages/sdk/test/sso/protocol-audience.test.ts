@@ -95,3 +95,28 @@ describe("SSO consume accepts a response written exactly as Maestrano's IdP writ
     expect(res.body['session']).toMatchObject({ uid: alice.uid, groupUid: alice.groupUid, session: 'sess-token-1' });
   });
 });
+
+describe('the Audience as the IdP copies it from an ACS URL spelled with capitals or a default port', () => {
+  it("is accepted: the gem copies the URL's text, which URL.origin would normalise", async () => {
+    const spelled = await startHarness({ tenantSso: { idm: 'http://App.Example.com:80' } });
+    try {
+      const started = await spelled.init(spelled.tenant, `?group_id=${alice.groupUid}`);
+      const acs = spelled.idp.parseAuthnRequest(started.location).acsUrl;
+      expect(acs).toBe(`http://App.Example.com:80/maestrano/auth/saml/consume/${spelled.tenant}`);
+      const audience = maestranoAudience(acs);
+      expect(audience).toBe('http://App.Example.com:80/');
+      const { samlResponse } = spelled.idp.respondTo(started.location, alice, { audience });
+      const res = await spelled.post(samlResponse, { cookie: started.cookie });
+      expect(res.body['error']).toBeUndefined();
+      expect(res.status).toBe(200);
+      expect(res.body['uid']).toBe(alice.uid);
+      // Another host spelled the same way is still refused.
+      const again = await spelled.init(spelled.tenant, `?group_id=${alice.groupUid}`);
+      const other = spelled.idp.respondTo(again.location, alice, { audience: 'http://Other.Example.com:80/' });
+      const refused = await spelled.post(other.samlResponse, { cookie: again.cookie });
+      expect(refused.body['error']).toBe('audience');
+    } finally {
+      await spelled.close();
+    }
+  });
+});
