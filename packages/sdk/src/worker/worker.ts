@@ -12,7 +12,7 @@ import { MAX_TIMER_MS } from '../internal/sleep.js';
 export interface BackoffPolicy {
   /** Delay after the first failed attempt. Default 1 000 ms. */
   baseMs?: number;
-  /** Upper bound of any delay. Default 300 000 ms (5 min). */
+  /** Upper bound of any delay. Default 300 000 ms (5 min); a delay never exceeds 24 h. */
   maxMs?: number;
 }
 
@@ -240,6 +240,20 @@ function checkRunOptions(options: WorkerRunOptions): void {
   const timeout = options.jobTimeoutMs;
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= MAX_TIMER_MS)) {
     issues.push({ path: 'jobTimeoutMs', message: `must be a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)` });
+  }
+  // A NaN delay (`Number(process.env.X)`) became a retry date storage refuses: the failure could
+  // not be recorded, and the job was claimed again at once, forever. Delays are capped at 24 h.
+  const backoff: unknown = options.backoff;
+  if (backoff !== undefined) {
+    if (typeof backoff !== 'object' || backoff === null) issues.push({ path: 'backoff', message: `must be an object { baseMs?, maxMs } (got ${got(backoff)})` });
+    else {
+      for (const key of ['baseMs', 'maxMs'] as const) {
+        const value = (backoff as BackoffPolicy)[key];
+        if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+          issues.push({ path: `backoff.${key}`, message: `must be a number of ms, at least 0 (got ${got(value)})` });
+        }
+      }
+    }
   }
   const retention = options.completedJobRetentionMs;
   if (retention !== undefined && retention !== null && !(Number.isSafeInteger(retention) && retention >= 0)) {

@@ -30,6 +30,19 @@ describe('worker.run options', () => {
     ['shutdownGraceMs', -5],
     ['leaseMs', 3_000_000_000],
   ])('%s = %s: ConfigError naming it, and no job is claimed', async (name, value) => {
+    await refusedOption(name, value);
+  });
+
+  it.each<[string, string, unknown]>([
+    ['backoff.maxMs', "Number('5min')", { maxMs: Number('5min') }],
+    ['backoff.baseMs', '-1', { baseMs: -1 }],
+    ['backoff.maxMs', 'Infinity', { maxMs: Number.POSITIVE_INFINITY }],
+    ['backoff', '300000 (not an object)', 300_000],
+  ])('%s = %s: ConfigError naming it, and no job is claimed', async (path, _label, backoff) => {
+    await refusedOption('backoff', backoff, path);
+  });
+
+  async function refusedOption(name: keyof WorkerRunOptions, value: unknown, path: string = name) {
     const storage = memoryAdapter();
     let ran = 0;
     const worker = createWorker(runtimeWith(storage), {
@@ -39,11 +52,11 @@ describe('worker.run options', () => {
     });
     const { id } = await storage.jobs.enqueue({ type: 'test.job', payload: null });
     const error = await worker.drain({ [name]: value } as WorkerRunOptions).catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'ConfigError', issues: [{ path: name }] });
-    expect((error as Error).message).toMatch(new RegExp(`Invalid worker options: ${name} must be a (whole )?number`));
+    expect(error).toMatchObject({ name: 'ConfigError', issues: [{ path }] });
+    expect((error as Error).message).toMatch(new RegExp(`Invalid worker options: ${path.replace('.', '\\.')} must be a(n object| (whole )?number)`));
     expect(ran).toBe(0);
     expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
-  });
+  }
 
   it('in-range values keep their documented meaning (concurrency 0 runs one at a time)', async () => {
     const storage = memoryAdapter();
