@@ -224,8 +224,11 @@ export function rawHash(record: unknown): string {
   return sha256(canonicalJson(record)).slice(0, 32);
 }
 
-/** An ISO-8601 date-time without an offset: Connec! means UTC (PROTOCOL §6.7), never the host's zone. */
-const NO_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+/**
+ * An ISO-8601 date-time without an offset (`T` or, as SQL and Ruby print it, a space between
+ * date and time): Connec! means UTC (PROTOCOL §6.7), never the host's zone.
+ */
+const NO_OFFSET = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
 /**
  * A Connec! `updated_at`/`created_at` as a Date (null when absent or unreadable). One without

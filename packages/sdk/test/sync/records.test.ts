@@ -145,6 +145,10 @@ describe('parseTimestamp', () => {
       expect(parseTimestamp('2016-01-01T00:00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
       expect(parseTimestamp('2016-01-01T00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
       expect(parseTimestamp('2016-01-01T00:00:00.250')?.toISOString()).toBe('2016-01-01T00:00:00.250Z');
+      // A space instead of the `T` (how SQL and Ruby print a time, e.g. an `importSince` pasted in).
+      expect(parseTimestamp('2016-01-01 00:00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
+      expect(parseTimestamp('2016-01-01 00:00')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
+      expect(parseTimestamp('2016-01-01 00:00:00+02:00')?.toISOString()).toBe('2015-12-31T22:00:00.000Z');
       expect(parseTimestamp('2016-01-01T00:00:00+02:00')?.toISOString()).toBe('2015-12-31T22:00:00.000Z');
       expect(parseTimestamp('2016-01-01T00:00:00Z')?.toISOString()).toBe('2016-01-01T00:00:00.000Z');
       expect(parseTimestamp('banana')).toBeNull();
