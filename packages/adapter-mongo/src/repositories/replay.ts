@@ -3,6 +3,9 @@ import { dateOrNull, keyId, type Stored, toDate } from '../documents.js';
 import type { Store } from '../store.js';
 import { checkDate, checkNonEmpty } from '../validation.js';
 
+/** Expired records read per round trip by `purgeExpired`. */
+const PURGE_BATCH = 1000;
+
 export function replayRepository(store: Store): ReplayRepository {
   return {
     remember: (tenant, assertionId, expiresAt) =>
@@ -24,13 +27,15 @@ export function replayRepository(store: Store): ReplayRepository {
     purgeExpired: () =>
       store.run('replay.purgeExpired', async () => {
         // Each expired record is removed by compare-and-delete, so a concurrent `remember`
-        // that renews it is never lost.
-        const expired = (await store
-          .collection('replay')
-          .find({ expiresAt: { $lte: store.now() } })
-          .toArray()) as Stored[];
+        // that renews it is never lost. Read through a cursor, not all at once: the first purge
+        // after a long time may meet every login ever made.
+        const expired = store.collection('replay').find({ expiresAt: { $lte: store.now() } }).batchSize(PURGE_BATCH);
         let removed = 0;
-        for (const doc of expired) if (await store.casDelete('replay', doc)) removed++;
+        try {
+          for await (const doc of expired) if (await store.casDelete('replay', doc as Stored)) removed++;
+        } finally {
+          await expired.close();
+        }
         return removed;
       }),
   };
