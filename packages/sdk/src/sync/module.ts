@@ -378,10 +378,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // long for a storage key (PostgreSQL refuses index rows over 2,704 bytes). A body of
     // nothing else is refused whole (a 400).
     const storable: typeof parsed.entries = [];
-    const counts = new Map<string, number>();
+    // Each entry's position in its key's array (for the issue path): the positions the invalid
+    // records above took are skipped.
+    const taken = new Set(invalid.map((bad) => `${bad.key}\u0000${bad.index}`));
+    const next = new Map<string, number>();
     for (const entry of parsed.entries) {
-      const index = counts.get(entry.key) ?? 0;
-      counts.set(entry.key, index + 1);
+      let index = next.get(entry.key) ?? 0;
+      while (taken.has(`${entry.key}\u0000${index}`)) index++;
+      next.set(entry.key, index + 1);
       const problem = isStorableText(entry.groupId) ? recordProblem(entry.record, MAX_RECORD_DEPTH) : 'nul';
       const long = problem === null ? overlongId(entry.groupId, entry.record, definition.forCollection(entry.collection)) : null;
       if (problem === null && long === null) {

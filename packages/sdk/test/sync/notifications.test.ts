@@ -232,10 +232,13 @@ describe('notifications: intake route', () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ received: 2, stored: 1, invalid: 1, issues: [{ path, message: expect.stringContaining(message) }] });
     }
+    // Beside a record off its schema: each issue names the record's own position.
+    const mixed = await h.notify({ people: [person({ id: [C('p-off-schema')], last_name: 42 }), person({ id: [C('p-nul-2')], first_name: 'a\u0000b' })] });
+    expect(await mixed.json()).toMatchObject({ invalid: 2, issues: [{ path: 'people/0/last_name' }, { path: 'people/1' }] });
     const jobs = await h.storage.jobs.claim({ worker: 'test', limit: 50, leaseMs: 60_000, types: [JobTypes.connecRecord] });
     const stored = jobs.map((job) => (job.payload as { record?: { last_name?: string }; fetchId?: string })).map((p) => p.record?.last_name ?? `re-read ${p.fetchId}`);
     // Each valid record is stored; a bad one whose ids can key storage is read again from Connec! by id.
-    expect(stored.sort()).toEqual(['Fine 0', 'Fine 1', 'Fine 2', 'Fine 3', 'Fine 4', 're-read p-deep', 're-read p-long-ref', 're-read p-nul']);
+    expect(stored.sort()).toEqual(['Fine 0', 'Fine 1', 'Fine 2', 'Fine 3', 'Fine 4', 're-read p-deep', 're-read p-long-ref', 're-read p-nul', 're-read p-nul-2', 're-read p-off-schema']);
   });
 
   it('a record whose lock a killed worker still holds is retried past the lock TTL, not dead-lettered', async () => {
