@@ -30,7 +30,7 @@ import {
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
-import { connecIdOf, isObject, rawHash } from './records.js';
+import { connecIdOf, isObject, parseTimestamp, rawHash } from './records.js';
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
@@ -289,6 +289,51 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
   const linkSubIds = readSubIdLink(p.linkSubIds);
   if (linkSubIds) out.linkSubIds = linkSubIds;
   return out;
+}
+
+/**
+ * Refuses group settings the sync would silently misread: a `sync.importSince` that is no
+ * timestamp (no record would be held back), switches that are not booleans (ignored), and an
+ * entity name the connector does not define (a typo switches nothing off). A name already in the
+ * settings is kept whatever it is: an entity removed from the connector must not block updates.
+ */
+function checkSyncSettings(next: unknown, previous: JsonObject, entities: readonly string[]): void {
+  if (!isObject(next)) return;
+  const issues: { path: string; message: string }[] = [];
+  const sync = next.sync;
+  if (sync !== undefined && sync !== null) {
+    if (!isObject(sync)) issues.push({ path: 'sync', message: 'must be an object' });
+    else {
+      if (sync.enabled !== undefined && typeof sync.enabled !== 'boolean') issues.push({ path: 'sync.enabled', message: 'must be true or false' });
+      const since = sync.importSince;
+      if (since !== undefined && since !== null && (typeof since !== 'string' || parseTimestamp(since) === null)) {
+        issues.push({ path: 'sync.importSince', message: 'must be an ISO-8601 timestamp such as 2016-07-28T00:00:00Z' });
+      }
+      if (sync.entities !== undefined && sync.entities !== null) {
+        if (!isObject(sync.entities)) issues.push({ path: 'sync.entities', message: 'must be an object keyed by entity name' });
+        else {
+          const before = isObject(previous.sync) && isObject(previous.sync.entities) ? previous.sync.entities : {};
+          for (const [name, value] of Object.entries(sync.entities)) {
+            const path = `sync.entities.${name}`;
+            if (!entities.includes(name) && !Object.hasOwn(before, name)) {
+              issues.push({ path, message: `is not an entity of the connector (${entities.join(', ')})` });
+              continue;
+            }
+            if (!isObject(value)) {
+              issues.push({ path, message: 'must be an object { inbound?, outbound? }' });
+              continue;
+            }
+            for (const direction of ['inbound', 'outbound'] as const) {
+              if (value[direction] !== undefined && typeof value[direction] !== 'boolean') issues.push({ path: `${path}.${direction}`, message: 'must be true or false' });
+            }
+          }
+        }
+      }
+    }
+  }
+  if (issues.length > 0) {
+    throw new PayloadValidationError(`Invalid group settings: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+  }
 }
 
 /**
@@ -800,7 +845,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
     },
     async updateGroupSettings({ tenant, groupId, update }) {
-      const result = await updateGroupSettings(runtime, tenant, groupId, (settings) => update(settings));
+      const result = await updateGroupSettings(runtime, tenant, groupId, async (settings) => {
+        const next = await update(settings);
+        checkSyncSettings(next, settings, definition.entities.map((e) => e.name));
+        return next;
+      });
       if (result.status === 'unknown') throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
       if (result.status === 'busy') throw new SyncError(`The settings of group "${groupId}" are being changed by another call; retry`);
       return result.group;

@@ -357,6 +357,33 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     }
   });
 
+  it.each<[string, Record<string, unknown>, string]>([
+    ['an importSince that is no timestamp (nothing would be held back)', { importSince: 'last tuesday' }, 'sync.importSince must be an ISO-8601 timestamp'],
+    ['an entity name the connector does not define (a typo switches nothing off)', { entities: { item: { inbound: false } } }, 'sync.entities.item is not an entity of the connector'],
+    ['a switch that is not a boolean (ignored)', { entities: { items: { inbound: 'false' } } }, 'sync.entities.items.inbound must be true or false'],
+    ['an enabled flag that is not a boolean', { enabled: 'no' }, 'sync.enabled must be true or false'],
+  ])('mno.sync.updateGroupSettings refuses %s with a PayloadValidationError naming it, and writes nothing', async (_what, sync, message) => {
+    const s = setup();
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    const update = s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: (settings) => ({ ...settings, sync }) });
+    await expect(update).rejects.toMatchObject({ name: 'PayloadValidationError', message: expect.stringContaining(message) });
+    expect((await s.storage.groups.get(TENANT, GROUP))?.settings).toEqual({ plan: 'gold' });
+    // The lock is free again: a valid change goes through.
+    const valid = { importSince: '2016-07-28 00:00:00', entities: { items: { inbound: false } } };
+    expect((await s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: (settings) => ({ ...settings, sync: valid }) })).settings).toEqual({ plan: 'gold', sync: valid });
+  });
+
+  it('mno.sync.updateGroupSettings keeps the switch of an entity since removed from the connector (it must not block other changes)', async () => {
+    const s = setup();
+    await provision(s.storage, TENANT, GROUP, { sync: { entities: { retired: { inbound: false } } } });
+    const updated = await s.mno.sync.updateGroupSettings({
+      tenant: TENANT,
+      groupId: GROUP,
+      update: (settings) => ({ ...settings, sync: { ...(settings.sync as object), importSince: '2016-07-28T00:00:00Z' } }),
+    });
+    expect(updated.settings).toEqual({ sync: { entities: { retired: { inbound: false } }, importSince: '2016-07-28T00:00:00Z' } });
+  });
+
   it('an app edit pushed while the sync is off (skipped) reaches Connec! once the sync is switched back on; unchanged records are not sent', async () => {
     const s = setup();
     await provision(s.storage);
