@@ -701,7 +701,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         // Shut down while the claim was out: its jobs go back to the queue, due now and their
         // attempt not counted, rather than starting under a grace period meant for jobs
         // already running (one that outlasts it would be interrupted, or its lease lost).
+        // Counted and reported as claimed first, so each `released` follows its `claimed`, as
+        // for a job interrupted while running (observers counting jobs in flight stay right).
         for (const job of jobs) {
+          stats.claimed++;
+          emit({ type: 'claimed', job });
           if (!(await releaseSafely(job))) continue; // its lease expires: redelivered, never lost
           stats.released++;
           emit({ type: 'released', job });

@@ -60,8 +60,9 @@ describe('worker – jobs claimed while the shutdown landed', () => {
     });
     const stats = await worker.run({ signal: controller.signal, concurrency: 2, shutdownGraceMs: 1_000, onEvent: (event) => events.push(event.type) });
     expect(started).toBe(0);
-    expect(stats).toMatchObject({ claimed: 0, completed: 0, released: 1 });
-    expect(events).toEqual(['released']);
+    expect(stats).toMatchObject({ claimed: 1, completed: 0, released: 1 });
+    // Each `released` follows its `claimed` (observers counting jobs in flight end at zero).
+    expect(events).toEqual(['claimed', 'released']);
     const job = await storage.jobs.get(id);
     expect(job).toMatchObject({ status: 'pending', attempts: 0 });
   });
