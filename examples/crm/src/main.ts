@@ -1,7 +1,8 @@
 /**
  * The CRM as a standalone server, configured from the environment:
  *   MAESTRANO_CONFIG  path of the dev-platform marketplaces document (required)
- *   DATABASE_URL      PostgreSQL URL (default: SQLite under examples/crm/.data)
+ *   DATABASE_URL      PostgreSQL URL (default: SQLite under CRM_DATA_DIR)
+ *   CRM_DATA_DIR      folder of the SQLite file (default: examples/crm/.data)
  *   PORT              default 3000
  *   CRM_WORKER=off    do not run the worker in this process (run `npm run worker` instead)
  *   CRM_SECURE_COOKIES=on  mark the session cookie Secure (behind HTTPS)
@@ -16,6 +17,7 @@ if (!configFile) {
 const crm = await startCrm({
   configFile,
   databaseUrl: process.env.DATABASE_URL,
+  dataDir: process.env.CRM_DATA_DIR || undefined,
   port: Number(process.env.PORT ?? 3000),
   worker: process.env.CRM_WORKER !== 'off',
   secureCookies: process.env.CRM_SECURE_COOKIES === 'on',

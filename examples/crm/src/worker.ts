@@ -2,7 +2,8 @@
  * A worker process for scale-out: run as many as needed against one PostgreSQL database
  * (or the SQLite file on one machine). Jobs are leased, so no job runs twice at once.
  *   MAESTRANO_CONFIG=… DATABASE_URL=… npm run worker -w @org/example-crm
- * CRM_WORKER_CONCURRENCY (default 4) is how many jobs this process runs at once.
+ * CRM_WORKER_CONCURRENCY (default 4) is how many jobs this process runs at once; CRM_DATA_DIR
+ * is the folder of the SQLite file (default examples/crm/.data), as for the web process.
  */
 import { openDatabase } from './db.js';
 import { createCrmMaestrano } from './maestrano.js';
@@ -20,7 +21,8 @@ try {
   console.error((error as Error).message);
   process.exit(1);
 }
-const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL });
+// The same SQLite file as the web process: `CRM_DATA_DIR` as `npm start` and `src/main.ts` read it.
+const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: process.env.CRM_DATA_DIR || undefined });
 const mno = await createCrmMaestrano({ db, configFile });
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort());
