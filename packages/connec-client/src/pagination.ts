@@ -2,7 +2,7 @@
  * `list()` results: a {@link PagePromise} is awaitable (the first page) and async-iterable (every
  * record of every page, fetched one page at a time: at most one page is held in memory).
  */
-import { PayloadValidationError, ResponseValidationError } from './errors.js';
+import { PayloadValidationError, ResponseValidationError, redactUrl } from './errors.js';
 
 /** The `pagination` object of a list answer. Only `next` and `total` are proven keys. */
 export interface Pagination {
@@ -150,7 +150,7 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
         const next: string | undefined = page ? page.nextUrl : load?.nextUrl;
         if (next !== undefined) {
           if (seen.has(next)) {
-            throw new ResponseValidationError(`Connec! pagination loops back to an earlier page (${next})`, {
+            throw new ResponseValidationError(`Connec! pagination loops back to an earlier page (${redactUrl(next)})`, {
               issues: [{ path: 'pagination/next', message: 'repeats an earlier page URL' }],
             });
           }
@@ -168,7 +168,7 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
         // ignores $skip repeats it every time (and is refused after a few requests).
         repeats = fingerprint !== undefined && fingerprint === previous ? repeats + 1 : 0;
         if (repeats >= MAX_PAGE_REPEATS) {
-          throw new ResponseValidationError(`Connec! answered the same page again (${url}): it ignores $skip or loops`, {
+          throw new ResponseValidationError(`Connec! answered the same page again (${redactUrl(url)}): it ignores $skip or loops`, {
             issues: [{ path: 'pagination', message: 'the page repeats the previous one' }],
           });
         }

@@ -257,11 +257,21 @@ export function nextPageUrl(
   received: number,
 ): string | undefined {
   const current = new URL(currentUrl);
-  if (pagination.next !== undefined) {
-    const next = new URL(pagination.next, current);
+  const skip = Number(current.searchParams.get('$skip') ?? pagination.skip ?? 0) || 0;
+  // An empty page ends the listing, `next` link or not: a server that writes `next` on every
+  // page (empty ones past the end too) would otherwise be followed one offset at a time forever.
+  if (received !== 0 && pagination.next !== undefined) {
+    let next: URL;
+    try {
+      next = new URL(pagination.next, current);
+    } catch (cause) {
+      throw new ResponseValidationError('Connec! answered a pagination.next that is not a URL', {
+        issues: [{ path: 'pagination/next', message: 'not a valid URL' }],
+        cause,
+      });
+    }
     return `${base.origin}${rebaseNextPath(next.pathname, base)}${next.search}`;
   }
-  const skip = Number(current.searchParams.get('$skip') ?? pagination.skip ?? 0) || 0;
   if (received === 0) {
     // The same answer says records remain past this offset yet sends none: ending here would
     // silently drop them.

@@ -132,6 +132,78 @@ describe('pagination against inconsistent servers', () => {
     expect(result).toBeInstanceOf(ResponseValidationError);
   });
 
+  it('an empty page that still carries a `next` link ends the listing instead of being followed page after page', async () => {
+    // A server (or gateway) that writes `next` on every page, the empty ones past the end too:
+    // the records end at its own `total`, but each empty page links to one more offset.
+    const connec = await serve((req, res, n) => {
+      if (n > 20) {
+        res.writeHead(500);
+        res.end();
+        return;
+      }
+      const q = new URL(req.url ?? '', 'http://x').searchParams;
+      const skip = Number(q.get('$skip') ?? 0);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const next = `/api/v2/cld-1/people?%24skip=${skip + 1}&%24top=1`;
+      res.end(skip < 2 ? people(1, skip, { pagination: { total: 2, next } }) : people(0, 0, { pagination: { total: 2, next } }));
+    });
+    const ids = (await client(connec.url, { retry: 0 }).group('cld-1').people.list({ top: 1 }).toArray({ limit: 100 })).map((p) => p.id);
+    expect(ids).toEqual(['p0', 'p1']);
+    expect(connec.seen.length).toBeLessThanOrEqual(3);
+  });
+
+  it('empty pages with advancing `next` links and no total are not followed forever', async () => {
+    const connec = await serve((req, res, n) => {
+      if (n > 20) {
+        res.writeHead(500);
+        res.end();
+        return;
+      }
+      const skip = Number(new URL(req.url ?? '', 'http://x').searchParams.get('$skip') ?? 0);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const next = `/api/v2/cld-1/people?%24skip=${skip + 1}&%24top=1`;
+      res.end(skip === 0 ? people(1, 0, { pagination: { next } }) : people(0, 0, { pagination: { next } }));
+    });
+    const ids = (await client(connec.url, { retry: 0 }).group('cld-1').people.list({ top: 1 }).toArray({ limit: 100 })).map((p) => p.id);
+    expect(ids).toEqual(['p0']);
+    expect(connec.seen.length).toBeLessThanOrEqual(2);
+  });
+
+  it('a `pagination.next` that is not a URL fails as ResponseValidationError, not a raw TypeError', async () => {
+    const connec = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(people(1, 0, { pagination: { total: 5, next: 'https://api-connec.maestrano.com:99999/api/v2/cld-1/people?%24skip=1' } }));
+    });
+    const error = await failure(client(connec.url).group('cld-1').people.list({ top: 1 }).toArray({ limit: 100 }));
+    // README: every failure is a MaestranoError.
+    expect(isMaestranoError(error)).toBe(true);
+    expect(error).toBeInstanceOf(ResponseValidationError);
+  });
+
+  it('pagination loop errors do not carry a session token from the query (as every other error does not)', async () => {
+    // PROTOCOL §6.1: front ends call Connec! with `sso_session=<token>` in the query.
+    const connec = await serve((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // `next` points back at the page just served.
+      res.end(people(1, 0, { pagination: { total: 5, next: req.url } }));
+    });
+    const looping = await failure(
+      client(connec.url).group('cld-1').people.list({ top: 1, params: { sso_session: 'tok-SECRET-123' } }).toArray({ limit: 100 }),
+    );
+    expect(looping).toBeInstanceOf(ResponseValidationError);
+    expect(String((looping as Error).message)).not.toContain('tok-SECRET-123');
+
+    const same = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(people(1));
+    });
+    const repeating = await failure(
+      client(same.url).group('cld-1').people.list({ top: 1, params: { sso_session: 'tok-SECRET-123' } }).toArray({ limit: 100 }),
+    );
+    expect(repeating).toBeInstanceOf(ResponseValidationError);
+    expect(String((repeating as Error).message)).not.toContain('tok-SECRET-123');
+  });
+
   it('a server that ignores $skip (the same page again and again) is detected, not iterated forever', async () => {
     const connec = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
