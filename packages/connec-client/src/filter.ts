@@ -57,6 +57,23 @@ export function formatFilterDate(date: Date): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
+/**
+ * A number in plain decimal notation (`0.0000001`, not `1e-7`): Connec!'s number literals are
+ * digits with an optional fraction. The digits are those of `String(value)` (the shortest form
+ * that reads back as the same number), only the exponent is expanded.
+ */
+function plainDecimal(value: number): string {
+  const text = String(value);
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
+  if (!m) return text;
+  const [, sign = '', int = '', frac = '', exp = '0'] = m;
+  const digits = `${int}${frac}`;
+  const point = int.length + Number(exp);
+  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`.replace(/0+$/, '');
+  if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
 /** The wire form of a literal: quoted strings (quotes doubled), bare numbers and booleans, `null`. */
 export function formatFilterValue(value: FilterValue): string {
   if (value === null) return 'null';
@@ -66,7 +83,7 @@ export function formatFilterValue(value: FilterValue): string {
       return `'${value.replaceAll("'", "''")}'`;
     case 'number':
       if (!Number.isFinite(value)) throw invalid(`${value} is not a finite number`, 'value');
-      return String(value);
+      return plainDecimal(value);
     case 'boolean':
       return value ? 'true' : 'false';
     default:
