@@ -427,6 +427,27 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     expect(issues({ guardTimeoutMs: Number.NaN, collectionPrefix: 'system.mno_' })).toEqual(['guardTimeoutMs', 'collectionPrefix']);
     expect(issues({ collectionPrefix: 'a$b' })).toEqual(['collectionPrefix']);
     expect(issues({ guard: 'never', guardTimeoutMs: 5_000, collectionPrefix: 'app_mno.' })).toEqual([]);
+    // The README: "Anything else is a ConfigError naming the option" (a misspelt key fell back to its default).
+    expect(issues({ gaurd: 'always' })).toEqual(['gaurd']);
+    expect(issues({ collectionPrefx: 'app_', guardTimeout: 5_000 })).toEqual(['collectionPrefx', 'guardTimeout']);
+    expect(issues({ clock: Date.now() })).toEqual(['clock']);
+  });
+
+  it('refuses a MongoClient (or anything but a Db or { url }) at once, saying what to pass', () => {
+    const refusal = (source: unknown) => {
+      try {
+        mongoAdapter(source as never);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).message;
+      }
+      return null;
+    };
+    expect(refusal(handle.client)).toMatch(/MongoClient.*client\.db\('app'\)/);
+    expect(refusal(undefined)).toMatch(/Db .*or \{ url \}/);
+    expect(refusal('mongodb://127.0.0.1/app')).toMatch(/\{ url \}/);
+    expect(refusal({ url: 42 })).toMatch(/url/);
+    expect(refusal(handle.db)).toBeNull();
   });
 
   it('rejects invalid arguments with StorageError before any write', async () => {

@@ -51,6 +51,7 @@ const DEFAULT_CLIENT_OPTIONS: MongoClientOptions = {
 };
 
 const GUARD_MODES: readonly string[] = ['auto', 'always', 'never'] satisfies GuardMode[];
+const OPTION_KEYS: readonly string[] = ['clock', 'collectionPrefix', 'guard', 'guardTimeoutMs'] satisfies (keyof MongoAdapterOptions)[];
 
 /**
  * A misspelt `guard` (`'Auto'`) or a `guardTimeoutMs` of 0 would silently change how writes
@@ -58,6 +59,16 @@ const GUARD_MODES: readonly string[] = ['auto', 'always', 'never'] satisfies Gua
  */
 function checkOptions(options: MongoAdapterOptions): void {
   const issues: { path: string; message: string }[] = [];
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('mongoAdapter: invalid options: must be an object', { issues: [{ path: '(root)', message: 'must be an object' }] });
+  }
+  // A misspelt key (`gaurd`, `collectionPrefx`) would silently fall back to its default.
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) issues.push({ path: key, message: `unknown option (expected one of ${OPTION_KEYS.join(', ')})` });
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    issues.push({ path: 'clock', message: 'must be a function returning a Date' });
+  }
   if (options.guard !== undefined && !GUARD_MODES.includes(options.guard)) {
     issues.push({ path: 'guard', message: `must be one of ${GUARD_MODES.map((m) => `'${m}'`).join(', ')}` });
   }
@@ -79,11 +90,32 @@ function isDb(source: Db | MongoConnection): source is Db {
 }
 
 /**
+ * The first argument must be a `Db` (`client.db('app')`) or `{ url }`. A `MongoClient` (the
+ * usual slip), a connection string or nothing would otherwise only fail at the first call,
+ * as a `StorageError` wrapping a TypeError.
+ */
+function checkSource(source: unknown): void {
+  let message: string | null = null;
+  if (typeof source === 'string') message = "got a string: pass { url } (mongoAdapter({ url: '…' })) or a Db";
+  else if (typeof source !== 'object' || source === null) message = "must be a Db (client.db('app')) or { url }";
+  else if ('url' in source) {
+    if (typeof source.url !== 'string') message = 'has a url that is not a string (a mongodb:// connection string)';
+  } else if (typeof (source as { collection?: unknown }).collection !== 'function') {
+    message =
+      typeof (source as { db?: unknown }).db === 'function'
+        ? "got a MongoClient: pass one of its databases, mongoAdapter(client.db('app'))"
+        : "must be a Db (client.db('app')) or { url }";
+  }
+  if (message !== null) throw new ConfigError(`mongoAdapter: the first argument ${message}`, { issues: [{ path: 'source', message }] });
+}
+
+/**
  * The MongoDB storage adapter (also runs on FerretDB). Pass your own `Db` (your client's
  * options then bound outages: set `serverSelectionTimeoutMS`), or a `{ url }` so the adapter
  * opens a client with bounded timeouts and closes it in `close()`.
  */
 export function mongoAdapter(source: Db | MongoConnection, options: MongoAdapterOptions = {}): MongoStorageAdapter {
+  checkSource(source);
   checkOptions(options);
   let ownClient: MongoClient | null = null;
   let db: Db;

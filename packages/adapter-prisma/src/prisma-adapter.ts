@@ -45,6 +45,18 @@ const MAX_TIMER_MS = 2_147_483_647;
  * transaction is ever held. `close()` never disconnects the client: it belongs to the app.
  */
 export function prismaAdapter(prisma: PrismaClientLike, options: PrismaAdapterOptions = {}): StorageAdapter {
+  // Not a client (undefined from a failed import, the driver adapter `new PrismaPg(…)`, a
+  // promise): said here, rather than a TypeError now or a StorageError at the first call.
+  if (typeof prisma !== 'object' || prisma === null || typeof (prisma as Partial<PrismaClientLike>).$queryRawUnsafe !== 'function') {
+    const message = 'must be a Prisma 7 client (new PrismaClient({ adapter }))';
+    throw new ConfigError(`prismaAdapter: the first argument ${message}`, { issues: [{ path: 'prisma', message }] });
+  }
+  // A provider given but misspelt (`'postgres'`) is named as such, not "cannot tell from this client".
+  if (options.provider !== undefined && options.provider !== 'postgresql' && options.provider !== 'sqlite') {
+    throw new ConfigError("prismaAdapter: provider must be 'postgresql' or 'sqlite'", {
+      issues: [{ path: 'provider', message: "must be 'postgresql' or 'sqlite'" }],
+    });
+  }
   const provider = options.provider ?? detectProvider(prisma);
   if (provider !== 'postgresql' && provider !== 'sqlite') {
     throw new ConfigError(

@@ -28,3 +28,30 @@ describe('prismaAdapter operationTimeoutMs bounds', () => {
     }
   });
 });
+
+describe('prismaAdapter first-day mistakes', () => {
+  const refusal = (f: () => unknown): ConfigError | null => {
+    try {
+      f();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return err as ConfigError;
+    }
+    return null;
+  };
+
+  it('a misspelt provider is named as such, not "cannot tell the provider from this client; pass { provider }"', () => {
+    const error = refusal(() => prismaAdapter(prisma, { provider: 'postgres' as never }));
+    expect(error?.issues.map((i) => i.path)).toEqual(['provider']);
+    expect(error?.message).toMatch(/provider must be 'postgresql' or 'sqlite'/);
+    expect(error?.message).not.toMatch(/cannot tell/);
+  });
+
+  it('something that is not a Prisma client is a ConfigError naming the argument, not a TypeError', () => {
+    for (const notAClient of [undefined, null, {}, Promise.resolve(prisma)]) {
+      const error = refusal(() => prismaAdapter(notAClient as never, { provider: 'sqlite' }));
+      expect(error?.issues.map((i) => i.path)).toEqual(['prisma']);
+      expect(error?.message).toMatch(/Prisma 7 client/);
+    }
+  });
+});

@@ -19,6 +19,10 @@ const fn = <T extends AnyFunction>(label: string) =>
 const isFunction = (v: unknown, key: string): boolean =>
   typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[key] === 'function';
 
+/** A value handed over without its `await` (`tenants: tenantsFromFile(…)`, `storage: someAsyncSetup()`). */
+const isThenable = (v: unknown): boolean =>
+  (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+
 const storageSchema = z.custom<StorageAdapter>(
   (v) =>
     typeof v === 'object' &&
@@ -26,7 +30,12 @@ const storageSchema = z.custom<StorageAdapter>(
     ['groups', 'users', 'jobs', 'replay', 'ledger', 'locks', 'idMaps', 'cursors'].every(
       (repo) => typeof (v as Record<string, unknown>)[repo] === 'object',
     ),
-  { error: 'must be a StorageAdapter (e.g. memoryAdapter() or prismaAdapter(prisma))' },
+  {
+    error: (issue) =>
+      isThenable(issue.input)
+        ? 'is a Promise: await what builds the adapter first (storage: await setUpStorage()); a StorageAdapter is expected'
+        : 'must be a StorageAdapter (e.g. memoryAdapter() or prismaAdapter(prisma))',
+  },
 );
 
 const loggerSchema = z.custom<Logger>(
@@ -36,7 +45,12 @@ const loggerSchema = z.custom<Logger>(
 
 const tenantsSchema = z.custom<TenantRegistry | readonly MarketplaceInput[]>(
   (v) => Array.isArray(v) || isTenantRegistry(v),
-  { error: 'must be a tenant registry (tenantsFromFile / tenantsFromDevPlatform) or an array of marketplace objects' },
+  {
+    error: (issue) =>
+      isThenable(issue.input)
+        ? "is a Promise: await it first (tenants: await tenantsFromFile('maestrano.json'))"
+        : 'must be a tenant registry (tenantsFromFile / tenantsFromDevPlatform) or an array of marketplace objects',
+  },
 );
 
 const provisioningSchema = z.strictObject({

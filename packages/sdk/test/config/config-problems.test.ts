@@ -481,3 +481,24 @@ describe('consoleLogger', () => {
     expect(lines.join('')).not.toContain(TENANT_KEY);
   });
 });
+
+describe('createMaestrano given a promise (a missing await)', () => {
+  it('says to await tenants and storage, instead of asking for the tenantsFromFile it was given', async () => {
+    const file = join(dir, 'await.json');
+    await writeFile(file, documentOf(marketplace('acme')));
+    const { tenantsFromFile } = await import('@org/maestrano-sdk');
+    const pendingTenants = tenantsFromFile(file);
+    const pendingStorage = Promise.resolve(memoryAdapter());
+    const error = configError(() => createMaestrano(config({ tenants: pendingTenants, storage: pendingStorage })));
+    expect(error.issues).toEqual([
+      { path: 'tenants', message: expect.stringMatching(/^is a Promise: await it first/) },
+      { path: 'storage', message: expect.stringMatching(/^is a Promise: await/) },
+    ]);
+    await pendingTenants;
+    // Not a promise: the usual messages.
+    expect(configError(() => createMaestrano(config({ tenants: {}, storage: {} }))).issues.map((i) => i.message)).toEqual([
+      expect.stringMatching(/^must be a tenant registry/),
+      expect.stringMatching(/^must be a StorageAdapter/),
+    ]);
+  });
+});
