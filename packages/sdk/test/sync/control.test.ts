@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import {
   createMaestrano,
   JobTypes,
+  type JsonObject,
   type Logger,
   type Maestrano,
   type MarketplaceInput,
@@ -357,7 +358,7 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     }
   });
 
-  it.each<[string, Record<string, unknown>, string]>([
+  it.each<[string, JsonObject, string]>([
     ['an importSince that is no timestamp (nothing would be held back)', { importSince: 'last tuesday' }, 'sync.importSince must be an ISO-8601 timestamp'],
     ['an entity name the connector does not define (a typo switches nothing off)', { entities: { item: { inbound: false } } }, 'sync.entities.item is not an entity of the connector'],
     ['a switch that is not a boolean (ignored)', { entities: { items: { inbound: 'false' } } }, 'sync.entities.items.inbound must be true or false'],
