@@ -2107,7 +2107,9 @@ export class SyncEngine {
       const report = reportOf('complete');
       if (kind === 'import') this.deps.emit({ type: 'import.completed', tenant: tenantName, groupId, report });
       const fetched = Object.values(entities).reduce((n, e) => n + e.fetched, 0);
-      this.deps.logger.info(`sync: ${kind} completed`, { tenant: tenantName, groupId, fetched, failures: failures.length });
+      // Like its start: a poll runs every interval for every group, so a routine one stays at
+      // debug; one with failures says so (each failure is also reported on its own).
+      this.deps.logger[kind === 'import' || failures.length > 0 ? 'info' : 'debug'](`sync: ${kind} completed`, { tenant: tenantName, groupId, fetched, failures: failures.length });
       return report;
     } catch (error) {
       if (error instanceof SyncDisabledError) throw error;
@@ -2493,7 +2495,12 @@ export class SyncEngine {
         });
       }
       report.linked += links.length - failedLinks.size;
-      if (deferred.length > 0) report.deferred += await this.handOver(scope, entity, deferred);
+      // Awaited before the sum is read: with pages in flight, another page's tail adds to
+      // `deferred` while this one hands over (`x += await y` reads x first and loses it).
+      if (deferred.length > 0) {
+        const handed = await this.handOver(scope, entity, deferred);
+        report.deferred += handed;
+      }
     };
   }
 

@@ -499,7 +499,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             if (completed.has(job.id)) {
               stats.completed++;
               emit({ type: 'completed', job, durationMs: Date.now() - started });
-            } else stats.lost++;
+            } else {
+              // Not ours any more (taken over), or not recorded: redelivered. Counted as lost,
+              // so reported as lost too (observers pair each `claimed` with an outcome).
+              stats.lost++;
+              emit({ type: 'lease_lost', job });
+            }
           }
         }
         for (const [k, job] of runnable.entries()) {
@@ -540,8 +545,16 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         retryAt: new Date(now + delay),
         waitKey: error.waitKey,
       });
-      if (outcome === 'dead') stats.deadLettered++;
-      else if (outcome === 'lost') stats.lost++;
+      if (outcome === 'dead') {
+        // A deferral on the last attempt dead-letters the job: reported like any dead letter
+        // (a `deferred` event would tell observers it runs again).
+        stats.deadLettered++;
+        const summary = { message: error.reason, code: 'deferred' };
+        runtime.logger.error('worker: job attempt failed', { jobId: job.id, type: job.type, attempt: job.attempts, outcome, error: summary.message, code: summary.code });
+        emit({ type: 'failed', job, error: summary, outcome });
+        return outcome;
+      }
+      if (outcome === 'lost') stats.lost++;
       else stats.deferred++;
       emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
       return outcome;

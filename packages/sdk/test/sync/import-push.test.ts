@@ -415,6 +415,22 @@ describe('defineConnector checks', () => {
     expect(lines.find((l) => l.message === 'sync: import of an entity done')?.fields).toMatchObject({ tenant: TENANT, groupId: GROUP, created: 10, updated: 0, failed: 0 });
   });
 
+  it('a routine poll logs at debug, not one info line per group and interval', async () => {
+    const lines: { level: string; message: string }[] = [];
+    const at = (level: string) => (message: string) => lines.push({ level, message });
+    const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    const h = await createHarness({ logger });
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    lines.length = 0;
+    // What every poll interval does for every synced group: nothing changed.
+    for (let i = 0; i < 3; i++) await h.sync.api.pollGroup({ tenant: TENANT, groupId: GROUP });
+    expect(lines.filter((l) => l.message.startsWith('sync: poll')).map((l) => `${l.level} ${l.message}`)).toEqual(
+      Array.from({ length: 3 }, () => ['debug sync: poll started', 'debug sync: poll completed']).flat(),
+    );
+  });
+
   it('orders inbound entities so referenced ones come first (cycles allowed)', () => {
     const invoices = defineEntity({ name: 'invoices', connec: 'invoices', direction: 'inbound', references: { person_id: 'people', 'lines/item_id': 'items' }, ...base });
     const people = defineEntity({ name: 'people', connec: 'people', direction: 'inbound', references: { organization_id: 'orgs' }, ...base });

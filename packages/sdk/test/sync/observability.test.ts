@@ -97,3 +97,22 @@ describe('a poll counts each changed record once', () => {
     expect(h.sync.api.counters()).toMatchObject({ created: 4, skippedReplay: 0 });
   });
 });
+
+describe('the SyncReport counts every record handed to the inbox (docs §7: `deferred`)', () => {
+  it('records deferred on pages applied at the same time are all counted in `deferred`', async () => {
+    // Two pages in flight (the default): page 1 holds a record whose mapper fails, page 2 one
+    // parked on an organization Connec! does not have yet. Both go to the inbox.
+    const h = await createHarness({ sync: { fetchMissingReferences: false, pageSize: 2, importPagesInFlight: 2 } });
+    await provisionGroup(h.storage);
+    h.app.poisonLastName = 'Bad';
+    h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    h.connec.seed(GROUP, 'people', { first_name: 'Bob', last_name: 'Bad' }, 'p2');
+    h.connec.seed(GROUP, 'people', { first_name: 'Al', last_name: 'Park', organization_id: [C('o-later')] }, 'p3');
+    h.connec.seed(GROUP, 'people', { first_name: 'Ann', last_name: 'Ok' }, 'p4');
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+
+    const inbox = (await h.storage.jobs.counts()).pending;
+    expect(inbox).toBe(2);
+    expect(report.entities.contacts).toMatchObject({ fetched: 4, created: 2, failed: 1, deferred: inbox });
+  });
+});
