@@ -30,7 +30,7 @@ import {
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
 import { createGroupPurge, type GroupPurgeResult } from './purge.js';
-import { connecIdOf, isObject, parseTimestamp, rawHash } from './records.js';
+import { canonicalJson, connecIdOf, contentHash, isObject, parseTimestamp, rawHash } from './records.js';
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
@@ -292,21 +292,41 @@ function readRecordPayload(job: JobRecord): RecordJobPayload {
 }
 
 /**
+ * A retry of a job of a record in the plain id format (`id` a Connec! id string) that carries
+ * no `linkSubIds`: its earlier attempt may have applied the record and then failed to link it
+ * back. Such a retry is told by `linkSubIds` (its content hash, no sub-record ids), but jobs an
+ * earlier release stored never carry it (that release linked plain-id records on every
+ * notification), nor does a job whose replacement could not be stored: read without it, the
+ * retry skipped the applied record as a replay and the link-back was never sent. At worst one
+ * more link-back of a record linked already, whose echo is skipped as unchanged.
+ */
+function owedLinkBack(job: JobRecord, payload: RecordJobPayload): RecordJobPayload {
+  if (job.attempts <= 1 || payload.linkSubIds !== undefined || !payload.record || typeof payload.record.id !== 'string') return payload;
+  return { ...payload, linkSubIds: { hash: contentHash(payload.record), ids: {} } };
+}
+
+/**
  * Refuses group settings the sync would silently misread: a `sync.importSince` that is no
  * timestamp (no record would be held back), switches that are not booleans (ignored), and an
  * entity name the connector does not define (a typo switches nothing off). A name already in the
  * settings is kept whatever it is: an entity removed from the connector must not block updates.
+ * Nor does a value stored as it is now (written before settings were checked): only what the
+ * update changes is checked.
  */
 function checkSyncSettings(next: unknown, previous: JsonObject, entities: readonly string[]): void {
   if (!isObject(next)) return;
   const issues: { path: string; message: string }[] = [];
   const sync = next.sync;
+  const stored = isObject(previous.sync) ? previous.sync : {};
+  // A value stored as it is now (by a release that did not check settings, or by hand) is kept
+  // whatever it is: refusing it would block every other change of the group's settings.
+  const kept = (value: unknown, before: unknown) => value !== undefined && before !== undefined && canonicalJson(value) === canonicalJson(before);
   if (sync !== undefined && sync !== null) {
     if (!isObject(sync)) issues.push({ path: 'sync', message: 'must be an object' });
     else {
-      if (sync.enabled !== undefined && typeof sync.enabled !== 'boolean') issues.push({ path: 'sync.enabled', message: 'must be true or false' });
+      if (sync.enabled !== undefined && typeof sync.enabled !== 'boolean' && !kept(sync.enabled, stored.enabled)) issues.push({ path: 'sync.enabled', message: 'must be true or false' });
       const since = sync.importSince;
-      if (since !== undefined && since !== null && (typeof since !== 'string' || parseTimestamp(since) === null)) {
+      if (since !== undefined && since !== null && (typeof since !== 'string' || parseTimestamp(since) === null) && !kept(since, stored.importSince)) {
         issues.push({ path: 'sync.importSince', message: 'must be an ISO-8601 timestamp such as 2016-07-28T00:00:00Z' });
       }
       if (sync.entities !== undefined && sync.entities !== null) {
@@ -319,12 +339,15 @@ function checkSyncSettings(next: unknown, previous: JsonObject, entities: readon
               issues.push({ path, message: `is not an entity of the connector (${entities.join(', ')})` });
               continue;
             }
+            const was = before[name];
             if (!isObject(value)) {
-              issues.push({ path, message: 'must be an object { inbound?, outbound? }' });
+              if (!kept(value, was)) issues.push({ path, message: 'must be an object { inbound?, outbound? }' });
               continue;
             }
             for (const direction of ['inbound', 'outbound'] as const) {
-              if (value[direction] !== undefined && typeof value[direction] !== 'boolean') issues.push({ path: `${path}.${direction}`, message: 'must be true or false' });
+              if (value[direction] !== undefined && typeof value[direction] !== 'boolean' && !kept(value[direction], isObject(was) ? was[direction] : undefined)) {
+                issues.push({ path: `${path}.${direction}`, message: 'must be true or false' });
+              }
             }
           }
         }
@@ -613,7 +636,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const payloads = jobs.map((job): RecordJobPayload | { error: unknown } => {
       try {
         if (job.tenant === null || job.groupId === null) throw new SyncError(`connec.record job ${job.id} has no tenant/group`);
-        return readRecordPayload(job);
+        return owedLinkBack(job, readRecordPayload(job));
       } catch (error) {
         return { error };
       }

@@ -385,6 +385,23 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     expect(updated.settings).toEqual({ sync: { entities: { retired: { inbound: false } }, importSince: '2016-07-28T00:00:00Z' } });
   });
 
+  it('mno.sync.updateGroupSettings keeps values an earlier release stored without checking them (they must not block other changes)', async () => {
+    const s = setup();
+    // Stored before settings were checked: an epoch-ms importSince and a string switch.
+    const earlier = { importSince: 1469664000000, entities: { items: { inbound: 'no' } } };
+    await provision(s.storage, TENANT, GROUP, { sync: earlier });
+    const updated = await s.mno.sync.updateGroupSettings({
+      tenant: TENANT,
+      groupId: GROUP,
+      update: (settings) => ({ ...settings, sync: { ...(settings.sync as object), entities: { ...earlier.entities, companies: { outbound: false } } } }),
+    });
+    expect(updated.settings).toEqual({ sync: { importSince: 1469664000000, entities: { items: { inbound: 'no' }, companies: { outbound: false } } } });
+    // A new invalid value is still refused.
+    await expect(
+      s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: (settings) => ({ ...settings, sync: { ...(settings.sync as object), importSince: 'yesterday' } }) }),
+    ).rejects.toThrow(/importSince/);
+  });
+
   it('an app edit pushed while the sync is off (skipped) reaches Connec! once the sync is switched back on; unchanged records are not sent', async () => {
     const s = setup();
     await provision(s.storage);

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHarness, GROUP, ORG_UID, provisionGroup, TENANT } from './harness.js';
+import { plainIdLinkBackRetryOfEarlierRelease } from './plain-id-link-back-upgrade-scenario.js';
 
 const env = { group_id: GROUP, channel_id: ORG_UID };
 const scope = (entity: string) => ({ tenant: TENANT, groupId: GROUP, entity });
@@ -88,4 +89,8 @@ describe('link-back of records notified with plain ids', () => {
     expect(putsOf(h.connec.batches)).toHaveLength(2);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
   });
+});
+
+describe('link-back of records notified with plain ids, after an upgrade', () => {
+  it("an earlier release's retry of a failed link-back (its job without linkSubIds) still links the record", () => plainIdLinkBackRetryOfEarlierRelease());
 });
