@@ -313,21 +313,21 @@ type Synchronous<L> =
  * Contact>`), the name is typed `string` unless given too, and `mno.sync.push` then takes any
  * name for this entity (its record is still checked).
  */
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+export function defineEntity<const K extends string, L, C extends object = RecordOf<K>, const N extends string = string>(
   definition: InboundEntityDefinition<C, L, K, N> & Synchronous<L>,
 ): Entity<L, K, 'inbound', N>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+export function defineEntity<const K extends string, L, C extends object = RecordOf<K>, const N extends string = string>(
   definition: OutboundEntityDefinition<C, L, K, N>,
 ): Entity<L, K, 'outbound', N>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+export function defineEntity<const K extends string, L, C extends object = RecordOf<K>, const N extends string = string>(
   definition: BidirectionalEntityDefinition<C, L, K, N> & Synchronous<L>,
 ): Entity<L, K, 'both', N>;
 // Last, so that a definition matching none of the above is reported against the union: the
 // compiler then names the missing or forbidden key of the definition's own `direction`.
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+export function defineEntity<const K extends string, L, C extends object = RecordOf<K>, const N extends string = string>(
   definition: EntityDefinition<C, L, K, N> & Synchronous<L>,
 ): Entity<L, K, SyncDirection, N>;
-export function defineEntity<const K extends string, L, C extends ConnecRecord = RecordOf<K>, const N extends string = string>(
+export function defineEntity<const K extends string, L, C extends object = RecordOf<K>, const N extends string = string>(
   definition: EntityDefinition<C, L, K, N>,
 ): Entity<L, K, SyncDirection, N> {
   if (typeof definition !== 'object' || definition === null) {

@@ -103,7 +103,7 @@ export interface ConflictPolicy<L> {
   tieBreaker?: 'connec' | 'local';
 }
 
-interface EntityCommon<C extends ConnecRecord, K extends string, N extends string> {
+interface EntityCommon<C extends object, K extends string, N extends string> {
   /** Stable key for id maps, cursors, jobs and logs (and the name `mno.sync.push` takes). */
   name: N;
   /** The Connec! collection (`people`, `organizations`, the singular `company`, …). */
@@ -126,7 +126,7 @@ interface EntityCommon<C extends ConnecRecord, K extends string, N extends strin
   filter?: (record: NoInfer<C>) => boolean;
 }
 
-interface InboundFunctions<C extends ConnecRecord, L> {
+interface InboundFunctions<C extends object, L> {
   /** Connec! -> app. Pure and synchronous (never async). References are already app ids (string) or null. */
   toLocal: (record: NoInfer<C>, ctx: MapperContext) => L;
   /** Used instead of `toLocal` the first time a record is created locally. */
@@ -136,7 +136,7 @@ interface InboundFunctions<C extends ConnecRecord, L> {
   conflict?: ConflictStrategy<L> | ConflictPolicy<L>;
 }
 
-interface OutboundFunctions<C extends ConnecRecord, L> {
+interface OutboundFunctions<C extends object, L> {
   /** App -> Connec!. Pure. References are app ids (strings); the engine folds them. */
   toConnec: (record: L, ctx: MapperContext) => NoInfer<Partial<C>> & ConnecRecord;
   /** Used instead of `toConnec` for the first push of a record. */
@@ -151,15 +151,20 @@ interface OutboundFunctions<C extends ConnecRecord, L> {
   matchingFields?: readonly string[];
 }
 
-export interface InboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
+export interface InboundEntityDefinition<C extends object = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
   extends EntityCommon<C, K, N>,
     InboundFunctions<C, L> {
   direction: 'inbound';
   toConnec?: never;
   toConnecOnCreate?: never;
+  /**
+   * Only `'connec-wins'`: conflicts need `localUpdatedAt`, an outbound function, so any other
+   * policy could never apply (`defineEntity` throws for one); use direction `'both'`.
+   */
+  conflict?: 'connec-wins' | (ConflictPolicy<L> & { strategy: 'connec-wins' });
 }
 
-export interface OutboundEntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
+export interface OutboundEntityDefinition<C extends object = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
   extends EntityCommon<C, K, N>,
     OutboundFunctions<C, L> {
   direction: 'outbound';
@@ -170,7 +175,7 @@ export interface OutboundEntityDefinition<C extends ConnecRecord = ConnecRecord,
 }
 
 export interface BidirectionalEntityDefinition<
-  C extends ConnecRecord = ConnecRecord,
+  C extends object = ConnecRecord,
   L = unknown,
   K extends string = string,
   N extends string = string,
@@ -180,7 +185,7 @@ export interface BidirectionalEntityDefinition<
   direction: 'both';
 }
 
-export type EntityDefinition<C extends ConnecRecord = ConnecRecord, L = unknown, K extends string = string, N extends string = string> =
+export type EntityDefinition<C extends object = ConnecRecord, L = unknown, K extends string = string, N extends string = string> =
   | InboundEntityDefinition<C, L, K, N>
   | OutboundEntityDefinition<C, L, K, N>
   | BidirectionalEntityDefinition<C, L, K, N>;
@@ -264,9 +269,14 @@ export interface ConnectorDefinition<E extends readonly AnyEntity[] = readonly A
  * Per-group switches, stored in the group's settings under `sync`:
  * `{ sync: { entities: { items: { inbound: false } }, importSince: '2016-07-28T00:00:00Z' } }`.
  * Every switch defaults to enabled.
+ *
+ * A type literal, not an interface: it is stored as JSON (`updateGroupSettings` returns
+ * `{ ...settings, sync }`), and only a type literal is assignable to `JsonObject`.
  */
-export interface GroupSyncSettings {
+export type GroupSyncSettings = {
+  /** `false` switches the whole group off, every entity in both directions (what `toggle_sync` flips). */
+  enabled?: boolean;
   entities?: Record<string, { inbound?: boolean; outbound?: boolean }>;
   /** Connec! records created before this are not imported (unless a full import is requested). */
   importSince?: string;
-}
+};

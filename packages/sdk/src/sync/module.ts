@@ -66,7 +66,16 @@ type PushableEntityName<E extends readonly AnyEntity[] = readonly AnyEntity[]> =
  * The record `push` takes for `X` (an entity name, or an entity object): the local record type
  * (`L` of `Entity<L>`) of that entity; `unknown` for an entity whose record type is unknown.
  */
-type PushRecord<E extends readonly AnyEntity[], X> = X extends string ? LocalOf<Named<PushableEntity<E>, X>> : LocalOf<X>;
+type PushRecord<E extends readonly AnyEntity[], X> = EveryOf<X extends unknown ? (record: OneRecord<E, X>) => void : never>;
+/** The record of one entity `X` (a name, or an entity object). */
+type OneRecord<E extends readonly AnyEntity[], X> = X extends string ? LocalOf<Named<PushableEntity<E>, X>> : LocalOf<X>;
+/**
+ * The records of the members of `X` (one `(record) => void` per member), as a record that fits
+ * every member: their intersection. An entity given as a union (`entity: 'contacts' |
+ * 'accounts'`) may be either at run time, so a record of one of them only (an `Account` pushed
+ * as a contact) must not compile. For a single name or object it is that entity's record.
+ */
+type EveryOf<F> = [F] extends [(record: infer All) => void] ? All : never;
 
 /** Drops the inbound-only entities of a union (an entity of unknown direction stays). */
 type OutboundOnly<X> = X extends { readonly direction: 'inbound' } ? never : X;

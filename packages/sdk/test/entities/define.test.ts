@@ -128,6 +128,34 @@ describe('defineEntity types: the record type comes from the collection, never f
     });
     expect(custom.name).toBe('custom');
   });
+
+  it('takes the explicit record type as an interface too (no index signature needed)', () => {
+    interface MyOrganization {
+      id: string;
+      name: string | null;
+      vat_number?: string;
+    }
+    const orgs = defineEntity<'organizations', { name: string; vat: string | null }, MyOrganization>({
+      name: 'orgs',
+      connec: 'organizations',
+      direction: 'both',
+      toLocal: (o) => ({ name: o.name ?? '', vat: o.vat_number ?? null }),
+      // Fields outside the interface are still accepted (Connec! records are open).
+      toConnec: (o) => ({ name: o.name, vat_number: o.vat ?? undefined, industry: 'x' }),
+      localId: (o) => o.name,
+      local: store,
+    });
+    expectTypeOf(orgs.inbound?.toLocal).not.toBeAny();
+    expect(orgs.inbound?.toLocal({ id: 'o-1', name: 'Acme', vat_number: 'FR1' }, {} as MapperContext)).toEqual({ name: 'Acme', vat: 'FR1' });
+    defineEntity<'organizations', { name: string }, MyOrganization>({
+      name: 'typo',
+      connec: 'organizations',
+      direction: 'inbound',
+      // @ts-expect-error the interface types the record: `nmae` is not one of its fields
+      toLocal: (o) => ({ name: o.nmae }),
+      local: store,
+    });
+  });
 });
 
 describe('defineEntity types: local.* receive exactly what toLocal produces', () => {
@@ -256,6 +284,19 @@ describe('defineEntity: conflict policies are checked at run time', () => {
     expect(() => defineEntity({ ...both, conflict: { merge: 'yes' } })).toThrow('Entity "c": conflict "merge" must be a function');
     // @ts-expect-error a policy needs a strategy
     expect(() => defineEntity({ ...both, conflict: { skewMs: 5 } })).toThrow(/conflict must be "newest-wins", .* or \{ strategy, skewMs\?, tieBreaker\? \}/);
+  });
+
+  it('an inbound-only entity takes only the connec-wins policy at compile time (others throw: they could never apply)', () => {
+    const inboundOnly = { name: 'p', connec: 'people' as const, direction: 'inbound' as const, toLocal: () => ({ id: 'x' }), local: { ...store, get: async () => null } };
+    // @ts-expect-error local-wins needs localUpdatedAt, which an inbound entity cannot have
+    expect(() => defineEntity({ ...inboundOnly, conflict: 'local-wins' })).toThrow(/conflict policy needs localUpdatedAt/);
+    // @ts-expect-error so does an explicit newest-wins
+    expect(() => defineEntity({ ...inboundOnly, conflict: { strategy: 'newest-wins', skewMs: 5_000 } })).toThrow(/conflict policy needs localUpdatedAt/);
+    // @ts-expect-error and a merge
+    expect(() => defineEntity({ ...inboundOnly, conflict: { merge: ({ connec }) => connec } })).toThrow(/conflict policy needs localUpdatedAt/);
+    expect(defineEntity({ ...inboundOnly, conflict: 'connec-wins' }).inbound?.conflict.strategy).toBe('connec-wins');
+    expect(defineEntity({ ...inboundOnly, conflict: { strategy: 'connec-wins', skewMs: 0 } }).inbound?.conflict.strategy).toBe('connec-wins');
+    expect(defineEntity(inboundOnly).inbound?.conflict.strategy).toBe('newest-wins');
   });
 
   it('keeps accepting every valid form, with the defaults filled in', () => {

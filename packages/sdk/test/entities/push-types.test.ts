@@ -154,6 +154,35 @@ describe('mno.sync.push is typed by the connector', () => {
     expect(typeof typeChecksOnly).toBe('function');
   });
 
+  it('an entity given as a union of names or objects takes only a record that fits each of them', async () => {
+    const { mno, storage, connec } = maestrano([contacts, accountsFiltered, orgs] as const);
+    await provisionGroup(storage);
+    // A helper called after each save: the entity is either, only known at run time.
+    const which = (kind: string): 'contacts' | 'accounts' => (kind === 'person' ? 'contacts' : 'accounts');
+    const entityOf = (kind: string) => (kind === 'person' ? contacts : accountsFiltered);
+    type UnionArgs = Parameters<typeof mno.sync.push<'contacts' | 'accounts'>>[0];
+    expectTypeOf<UnionArgs['record']>().toEqualTypeOf<Contact & Account>();
+    const typeChecksOnly = () => [
+      // @ts-expect-error 'contacts' | 'accounts' may be 'contacts': an Account alone is not a Contact
+      mno.sync.push({ ...where, entity: which('company'), record: account }),
+      // @ts-expect-error the same with the entity objects
+      mno.sync.push({ ...where, entity: entityOf('company'), record: account }),
+      // @ts-expect-error and for every record of a batch
+      mno.sync.pushMany({ ...where, entity: which('company'), records: [account] }),
+    ];
+    expect(typeof typeChecksOnly).toBe('function');
+    // What such a call would do: the Account goes through the contacts' toConnec, and Connec!
+    // gets a person with no name, linked to the account's id.
+    await (mno as Maestrano).sync.push({ ...where, entity: which('person'), record: account });
+    const [person, ...others] = connec.all(GROUP, 'people');
+    expect(others).toEqual([]);
+    expect(person?.first_name).toBeUndefined();
+    expect(person?.id).toContainEqual(expect.objectContaining({ id: 'a-1' }));
+    // A record that is both fits either entity.
+    const both: Contact & Account = { id: 'b-1', firstName: 'Ada', name: 'Acme' };
+    expect(await mno.sync.push({ ...where, entity: which('company'), record: both })).toMatchObject({ status: 'pushed' });
+  });
+
   it('a JavaScript caller (or a cast) still gets the run-time checks', async () => {
     const { mno, storage } = maestrano([contacts, accountsFiltered, orgs] as const);
     await provisionGroup(storage);

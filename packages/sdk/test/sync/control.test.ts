@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createMaestrano,
+  type GroupSyncSettings,
   JobTypes,
   type JsonObject,
   type Logger,
@@ -400,6 +401,20 @@ describe('PUT …/synchronizations/toggle_sync', () => {
     await expect(
       s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: (settings) => ({ ...settings, sync: { ...(settings.sync as object), importSince: 'yesterday' } }) }),
     ).rejects.toThrow(/importSince/);
+  });
+
+  it('the exported GroupSyncSettings types what updateGroupSettings stores, the enabled switch included', async () => {
+    const s = setup();
+    await provision(s.storage, TENANT, GROUP, { plan: 'gold' });
+    // Built before the call (a settings form, an admin action): typed with the SDK's own type.
+    const sync: GroupSyncSettings = { enabled: false, entities: { companies: { outbound: true } }, importSince: '2016-07-28T00:00:00Z' };
+    const updated = await s.mno.sync.updateGroupSettings({ tenant: TENANT, groupId: GROUP, update: (settings) => ({ ...settings, sync }) });
+    expect(updated.settings).toEqual({ plan: 'gold', sync });
+    // `enabled: false` is the switch the platform's toggle flips: the group's sync is off.
+    expect((await status()).json).toMatchObject({ sync_enabled: false, status: 'DISABLED' });
+    expect(await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: { id: 'org-1', name: 'Acme', code: null, updatedAt: new Date() } })).toMatchObject({
+      status: 'skipped',
+    });
   });
 
   it('an app edit pushed while the sync is off (skipped) reaches Connec! once the sync is switched back on; unchanged records are not sent', async () => {

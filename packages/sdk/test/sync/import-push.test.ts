@@ -367,6 +367,7 @@ describe('defineConnector checks', () => {
   it('refuses a conflict policy that could never apply, and a catalog collection not spelt as in the API', () => {
     for (const conflict of ['local-wins', 'newest-wins', { merge: ({ connec }: { connec: unknown }) => connec }] as const) {
       // Inbound only: no localUpdatedAt, so the policy would be ignored and local edits lost.
+      // @ts-expect-error refused at compile time too (only connec-wins types for an inbound entity)
       expect(() => defineEntity({ name: 'p', connec: 'people', direction: 'inbound', conflict, ...base, local: { ...base.local, get: async () => null } })).toThrow(
         /conflict policy needs localUpdatedAt/,
       );
