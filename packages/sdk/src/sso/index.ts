@@ -14,7 +14,7 @@ export { ResponseValidator } from './response.js';
 export { safeReturnPath } from './return-path.js';
 export type { ResponseValidatorOptions, ValidatedAssertion } from './response.js';
 export { checkSession, logoutUrl } from './session.js';
-export type { InflightSessionChecks, RemoteSessionAnswer, SessionCheckResult } from './session.js';
+export type { InflightSessionChecks, RemoteSessionAnswer, SessionCheckFailures, SessionCheckResult } from './session.js';
 export type {
   AppRecordRef,
   CompanyHandle,

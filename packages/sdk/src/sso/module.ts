@@ -10,7 +10,7 @@ import { stepField } from '../internal/failed-step.js';
 import { errorMessage } from '../internal/text.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
 import { ResponseValidator, ssoError } from './response.js';
-import { checkSession, type InflightSessionChecks, logoutUrl, type SessionCheckResult } from './session.js';
+import { checkSession, type InflightSessionChecks, logoutUrl, type SessionCheckFailures, type SessionCheckResult } from './session.js';
 import type { SsoSession } from './types.js';
 import { safeReturnPath } from './return-path.js';
 
@@ -83,6 +83,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
   const validator = new ResponseValidator({ clockSkewMs: options.clockSkewMs, audiences: options.audiences });
   const provisioner = new Provisioner(runtime, config.provisioning, { claimTtlMs: options.provisioningClaimTtlMs });
   const inflightChecks: InflightSessionChecks = new Map();
+  const failedChecks: SessionCheckFailures = new Map();
   /** When this process last started a purge of expired replay records (the SDK's clock). */
   let replayPurgedAt = Number.NEGATIVE_INFINITY;
   let replayPurging = false;
@@ -216,7 +217,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       return options.onError(error, { tenant: null, request });
     },
     api: {
-      checkSession: (stored, opts) => checkSession(runtime, stored, { ...opts, inflight: inflightChecks }),
+      checkSession: (stored, opts) => checkSession(runtime, stored, { ...opts, inflight: inflightChecks, failures: failedChecks }),
       logoutUrl: (session) => logoutUrl(tenantOrThrow(runtime, session.tenant), session.uid),
       initUrl: (name, opts) => initUrl(tenantOrThrow(runtime, name), opts),
     },

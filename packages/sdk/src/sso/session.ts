@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { Runtime, Tenant } from '../core/types.js';
 import { PayloadValidationError, SsoError } from '../errors/index.js';
+import { maskUser } from '../webhooks/account.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
 import { parseUtcTimestamp } from '../internal/time.js';
 import { initUrl } from './request.js';
@@ -26,8 +27,12 @@ export type SessionCheckResult =
     }
   | {
       valid: false;
-      /** `ended`: the IdP says the session is over; `malformed`: not a stored SSO session; `unknown_tenant`. */
-      reason: 'ended' | 'malformed' | 'unknown_tenant';
+      /**
+       * `ended`: the IdP says the session is over; `access_removed`: the account webhooks removed
+       * the user from the session's group, or deleted the group (the user's Maestrano session
+       * itself can still be live); `malformed`: not a stored SSO session; `unknown_tenant`.
+       */
+      reason: 'ended' | 'access_removed' | 'malformed' | 'unknown_tenant';
       /** Where to send the user to log in again (null when the tenant is unknown). */
       initUrl: string | null;
     };
@@ -43,7 +48,7 @@ export function logoutUrl(tenant: Tenant, uid: string): string {
 const MAX_CLOCK_CORRECTION_MS = 3_600_000;
 
 /** The IdP's answer to one remote check: valid, and the next re-check time on our clock (ms). */
-export type RemoteSessionAnswer = { valid: true; next: number } | { valid: false };
+export type RemoteSessionAnswer = { valid: true; next: number } | { valid: false; removed?: boolean };
 
 /**
  * Remote checks in flight, by tenant, uid and token: concurrent requests of one session past
@@ -52,16 +57,28 @@ export type RemoteSessionAnswer = { valid: true; next: number } | { valid: false
 export type InflightSessionChecks = Map<string, Promise<RemoteSessionAnswer>>;
 
 /**
+ * When each IdP (by tenant and IdP URL) last failed a session check (the SDK's clock, ms).
+ * For `SESSION_CHECK_PAUSE_MS` after a failure, due checks of that IdP fail at once instead of
+ * calling it: during an outage every request of every user would otherwise send one.
+ */
+export type SessionCheckFailures = Map<string, number>;
+
+/** How long a failed session check of an IdP answers its due checks without calling it. */
+export const SESSION_CHECK_PAUSE_MS = 10_000;
+
+/**
  * The session re-check of PROTOCOL §3.6: valid without a network call until `recheck`;
  * after it, one `GET {idp}{api.base}auth/saml/{uid}?session={token}` (shared by concurrent
- * callers through `inflight`). An IdP that cannot be reached or answers garbage is an
- * `SsoError` (`session_check_failed`, status 502): the app decides whether to fail open or
- * closed. The URL (it carries the token) is never logged.
+ * callers through `inflight`), after the SDK's records (`access_removed` once the account
+ * webhooks removed the user from the group or deleted it). An IdP that cannot be reached or
+ * answers garbage is an `SsoError` (`session_check_failed`, status 502), and so is every due
+ * check of that IdP for `SESSION_CHECK_PAUSE_MS` after (through `failures`, no call): the app
+ * decides whether to fail open or closed. The URL (it carries the token) is never logged.
  */
 export async function checkSession(
   runtime: Runtime,
   stored: unknown,
-  options: { signal?: AbortSignal; timeoutMs?: number; inflight?: InflightSessionChecks } = {},
+  options: { signal?: AbortSignal; timeoutMs?: number; inflight?: InflightSessionChecks; failures?: SessionCheckFailures } = {},
 ): Promise<SessionCheckResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   // A timer fires a delay above 2^31-1 ms (or NaN) after 1 ms, and `AbortSignal.timeout`
@@ -83,8 +100,22 @@ export async function checkSession(
   const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
   let pending = options.inflight?.get(key);
   if (!pending) {
+    const idpKey = JSON.stringify([tenant.name, tenant.sso.idp]);
+    const failures = options.failures;
+    const failedAt = failures?.get(idpKey);
+    if (failedAt !== undefined && now >= failedAt && now - failedAt < SESSION_CHECK_PAUSE_MS) {
+      throw failed(new Error('the IdP failed a session check a moment ago; not asked again yet'));
+    }
     // Shared: only its starter's timeout stops it, never one caller's signal.
-    pending = remoteCheck(runtime, tenant, session, timeoutMs);
+    pending = dueCheck(runtime, tenant, session, timeoutMs);
+    if (failures) {
+      pending.then(
+        () => failures.delete(idpKey),
+        (error: unknown) => {
+          if (error instanceof SsoError && error.reason === 'session_check_failed') failures.set(idpKey, runtime.clock().getTime());
+        },
+      );
+    }
     if (options.inflight) {
       const inflight = options.inflight;
       inflight.set(key, pending);
@@ -98,6 +129,7 @@ export async function checkSession(
   // a check another request started with a longer one.
   const signals = [options.signal, timeoutMs === Number.POSITIVE_INFINITY ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined);
   const answer = signals.length === 0 ? await pending : await abortable(pending, signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
+  if (!answer.valid && answer.removed) return { valid: false, reason: 'access_removed', initUrl: initUrl(tenant) };
   if (!answer.valid) return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
   return { valid: true, session: { ...session, recheck: new Date(answer.next).toISOString() }, checked: true };
 }
@@ -125,6 +157,27 @@ function failed(cause: unknown): SsoError {
     status: 502,
     cause: cause instanceof Error ? new Error(`${cause.name}: ${cause.message}`) : cause,
   });
+}
+
+/**
+ * A due re-check: the SDK's own records first, then the IdP. Maestrano's IdP session is the
+ * user's, not the group's: it stays valid when the account webhooks remove the user from the
+ * session's group or delete the group, so only these records end such a session.
+ */
+async function dueCheck(runtime: Runtime, tenant: Tenant, session: z.infer<typeof StoredSession>, timeoutMs: number): Promise<RemoteSessionAnswer> {
+  const key = maskUser(session.uid, session.groupUid, tenant.sso.creationMode);
+  let removed: boolean;
+  try {
+    const [group, memberships] = await Promise.all([
+      runtime.storage.groups.get(tenant.name, session.groupUid),
+      runtime.storage.users.listMemberships(tenant.name, { uid: key, groupId: session.groupUid }),
+    ]);
+    removed = group?.status === 'cancelled' || memberships.some((m) => m.status === 'removed');
+  } catch (cause) {
+    throw new SsoError('storage_unavailable', 'The session could not be checked', { status: 503, cause });
+  }
+  if (removed) return { valid: false, removed: true };
+  return remoteCheck(runtime, tenant, session, timeoutMs);
 }
 
 async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<typeof StoredSession>, timeoutMs: number): Promise<RemoteSessionAnswer> {
