@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS app_contacts (
   company_id text, updated_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS app_writes (
   seq bigserial PRIMARY KEY, entity text NOT NULL, local_id text NOT NULL, kind text NOT NULL, pid int NOT NULL);
+CREATE TABLE IF NOT EXISTS app_create_repeats (
+  seq bigserial PRIMARY KEY, entity text NOT NULL, idem_key text NOT NULL, pid int NOT NULL);
 `;
 
 export class AppDb {
@@ -76,6 +78,7 @@ export class AppDb {
     );
     const row = inserted.rows[0];
     if (row) return row.id;
+    await this.pool.query("INSERT INTO app_create_repeats (entity, idem_key, pid) VALUES ('companies', $1, $2)", [key, process.pid]);
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_companies WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
   }
@@ -97,6 +100,7 @@ export class AppDb {
     if (this.#createDelayMs > 0) await new Promise((r) => setTimeout(r, this.#createDelayMs));
     const row = inserted.rows[0];
     if (row) return row.id;
+    if (key !== null) await this.pool.query("INSERT INTO app_create_repeats (entity, idem_key, pid) VALUES ('contacts', $1, $2)", [key, process.pid]);
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
   }
@@ -121,11 +125,24 @@ export class AppDb {
     const res = await this.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
     return Number(res.rows[0]?.n ?? 0);
   }
-  /** Writes per (entity, local id, kind) that happened more than once. */
+  /**
+   * Creates of one local id logged more than once. The app's idempotency (`idem_key`) keeps a
+   * repeated create of a record from inserting a row, so this stays 0 even when the engine
+   * calls `create` twice for one record: `repeatedCreates` counts those calls.
+   */
   async duplicateCreates(): Promise<number> {
     const res = await this.pool.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM (SELECT entity, local_id FROM app_writes WHERE kind = 'create' GROUP BY entity, local_id HAVING count(*) > 1) d",
     );
+    return Number(res.rows[0]?.n ?? 0);
+  }
+  /**
+   * Creates the engine asked for again for a record the app had created already (answered from
+   * `idem_key`, nothing inserted): the same record applied twice. Legitimate only after a crash
+   * between the app's commit and the job's completion.
+   */
+  async repeatedCreates(): Promise<number> {
+    const res = await this.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM app_create_repeats');
     return Number(res.rows[0]?.n ?? 0);
   }
   async writeCount(kind?: 'create' | 'update'): Promise<number> {

@@ -19,9 +19,18 @@ for (const storage of backends) {
   describe.skipIf(storage === 'mongo' && ferretDbMissing !== null)(`sync against the sandbox (${storage} storage)`, () => {
     let h: SyncHarness;
     let apiId: string;
+    /** POSTs a notification body to the app as Connec! does (Basic auth of the marketplace); the status. */
+    let notify: (url: string, body: unknown) => Promise<number>;
     beforeAll(async () => {
       h = await startSyncHarness({ storage });
       apiId = h.sandbox.credentials.marketplaces[0]?.apiId ?? '';
+      const market = h.sandbox.credentials.marketplaces[0];
+      const auth = `Basic ${Buffer.from(`${market?.apiId}:${market?.apiKey}`).toString('base64')}`;
+      notify = async (url, body) => {
+        const res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        await res.arrayBuffer();
+        return res.status;
+      };
     }, 120_000);
     afterAll(async () => {
       await h?.close();
@@ -55,11 +64,16 @@ for (const storage of backends) {
       expect(cursors.filter((c) => c.kind === 'import').every((c) => c.complete)).toBe(true);
 
       const writes = await h.db.writeCount();
-      const lists = (await h.sandbox.admin.deliveries()).length;
+      // A re-import would write nothing either (every record is unchanged): what it reads tells.
+      const reread: string[] = [];
+      const stop = h.mno.sync.on((e) => {
+        if (e.type === 'import.progress' && e.groupId === group.id) reread.push(`${e.entity}@${e.done}`);
+      });
       expect(await h.login(user.id, group.id)).toBe(200);
       await h.drain();
+      stop();
       expect(await h.db.writeCount()).toBe(writes);
-      expect((await h.sandbox.admin.deliveries()).length).toBeGreaterThanOrEqual(lists);
+      expect(reread).toEqual([]);
     }, 90_000);
 
     it('notifications from Connec! create unknown records and update known ones (§F2, §F3)', async () => {
@@ -86,6 +100,28 @@ for (const storage of backends) {
       expect((await h.db.contact(map?.localId ?? ''))?.jobTitle).toBe('CTO');
       expect(await h.db.writeCount('create')).toBe(creates);
       expect(await h.storage.idMaps.list(scope, { limit: 10 })).toHaveLength(1);
+
+      // §F3: the identical notification delivered again writes nothing; an older version with
+      // other content (a late delivery) is ignored as stale.
+      const delivered = (await h.sandbox.admin.deliveries())
+        .filter((d) => d.kind === 'connec.notification' && d.body !== null)
+        .flatMap((d) => ((JSON.parse(d.body as string) as { people?: Record<string, unknown>[] }).people ?? []).map((record) => ({ url: d.url, record })))
+        .filter(({ record }) => record.job_title === 'CTO' && idsOf(record.id).some((e) => e.id === String(person.id)));
+      const last = delivered.at(-1);
+      expect(last).toBeDefined();
+      const writes = await h.db.writeCount();
+      // Its job is purged first (as after the retention period): not the inbox's dedupe, the
+      // id map's last applied version must tell the replay.
+      await h.storage.jobs.purgeCompleted(new Date(Date.now() + 60_000));
+      expect(await notify(last?.url ?? '', { people: [last?.record] })).toBe(200);
+      await h.drain();
+      expect(await h.db.writeCount()).toBe(writes);
+      const older = new Date(Date.parse(String(last?.record.updated_at)) - 3_600_000).toISOString();
+      expect(await notify(last?.url ?? '', { people: [{ ...last?.record, job_title: 'Old CTO', updated_at: older }] })).toBe(200);
+      await h.drain();
+      expect((await h.db.contact(map?.localId ?? ''))?.jobTitle).toBe('CTO');
+      expect(await h.db.writeCount()).toBe(writes);
+      expect(await h.storage.idMaps.list(scope, { limit: 10 })).toHaveLength(1);
     });
 
     it('pushes a local record to Connec! with our id, then updates it in place (§F7)', async () => {
@@ -101,6 +137,17 @@ for (const storage of backends) {
       expect(again).toMatchObject({ status: 'pushed', connecId: first.connecId });
       expect(await h.sandbox.admin.getRecord(groupId, 'people', first.connecId ?? '')).toMatchObject({ job_title: 'Lead' });
       expect(await h.sandbox.admin.listRecords(groupId, 'people')).toHaveLength(1);
+
+      // §F9: Connec! notifies our own push back (same content, our id in it, a newer
+      // `updated_at`, another Connec!-managed `code`): no local write.
+      const echoed = await h.sandbox.admin.getRecord(groupId, 'people', first.connecId ?? '', { externalIds: true });
+      const later = new Date(Date.parse(String(echoed.updated_at)) + 60_000).toISOString();
+      const writes = await h.db.writeCount();
+      const held = await h.db.contact(localId);
+      expect(await notify(`${h.appUrl}/maestrano/connec/notifications/${TENANT}`, { people: [{ ...echoed, updated_at: later, code: 'PE-ECHO' }] })).toBe(200);
+      await h.drain();
+      expect(await h.db.writeCount()).toBe(writes);
+      expect(await h.db.contact(localId)).toEqual(held);
     });
 
     it('the import resumes after Connec! answers 503 for a while, with no duplicates (§F11)', async () => {
@@ -109,16 +156,31 @@ for (const storage of backends) {
         await h.sandbox.admin.createRecord(group.id, 'people', { first_name: `F${i}`, last_name: 'Flaky' });
       }
       await h.sandbox.admin.waitForDeliveries(20_000);
-      await h.sandbox.admin.addFault({ path: '/api/v2/*/people*', kind: 'status', status: 503, count: 8 });
+      // The first two people pages (0 and 50, the second prefetched) are served; the next eight
+      // requests answer 503, so the import fails (three client attempts per request) after the
+      // first two pages were committed, and again on its retry, before Connec! is back.
+      await h.sandbox.admin.addFault({ path: '/api/v2/*/people*', kind: 'latency', latencyMs: 0, count: 2 });
+      const outage = await h.sandbox.admin.addFault({ path: '/api/v2/*/people*', kind: 'status', status: 503, count: 8 });
+      // The import's committed positions, in order: a resumed import goes on from its checkpoint,
+      // one that starts again from the first page re-reads (and re-reports) pages it committed.
+      const progress: number[] = [];
+      const stop = h.mno.sync.on((e) => {
+        if (e.type === 'import.progress' && e.groupId === group.id && e.entity === 'contacts') progress.push(e.done);
+      });
+      const creates = await h.db.writeCount('create');
       const user = await h.sandbox.admin.createUser({ memberships: [{ groupId: group.id, role: 'Admin' }] });
       expect(await h.login(user.id, group.id)).toBe(200);
       await h.drain(200);
+      stop();
       const faults = await h.sandbox.admin.faults();
-      expect(faults.reduce((n, f) => n + f.hits, 0)).toBe(8);
+      expect(faults.find((f) => f.id === outage.id)?.hits).toBe(8);
       await waitFor('all people imported', async () => (await h.storage.idMaps.list({ tenant: TENANT, groupId: group.id, entity: 'contacts' }, { limit: 500 })).length === 120);
+      expect((await h.db.writeCount('create')) - creates).toBe(120);
+      expect(await h.db.repeatedCreates()).toBe(0);
       expect(await h.db.duplicateCreates()).toBe(0);
       const cursor = await h.storage.cursors.get({ tenant: TENANT, groupId: group.id, entity: 'contacts', kind: 'import' });
       expect(cursor).toMatchObject({ position: 120, complete: true });
+      expect(progress).toEqual([50, 100, 120]);
       await h.sandbox.admin.clearFaults();
     }, 180_000);
 

@@ -54,6 +54,8 @@ describe('workers in separate processes (PostgreSQL inbox)', () => {
 
     expect(await h.db.writeCount('create')).toBe(before + 200);
     expect(await h.db.duplicateCreates()).toBe(0);
+    // No record went through two workers: the app's idempotency did not have to absorb a second create.
+    expect(await h.db.repeatedCreates()).toBe(0);
     const maps = await h.storage.idMaps.list({ tenant: TENANT, groupId, entity: 'contacts' }, { limit: 1000 });
     expect(maps.map((m) => m.connecId).sort()).toEqual([...ids].sort());
     expect(new Set(maps.map((m) => m.localId)).size).toBe(200);
