@@ -23,7 +23,10 @@ export interface SyncCounters {
   skippedEcho: number;
   /** Disabled entity/direction, unknown or cancelled group, filtered, tombstoned, before `importSince`. */
   skippedOther: number;
-  /** Records parked until a reference is known. */
+  /**
+   * Times a record was parked until a reference is known: per attempt, so a record parked on
+   * each of its attempts before it was applied (or dead-lettered) counts each time.
+   */
   parked: number;
   /** Failed attempts (retried with backoff). */
   failed: number;
@@ -32,6 +35,7 @@ export interface SyncCounters {
   linked: number;
   pushed: number;
   pushFailed: number;
+  /** Conflicts resolved: per attempt, so one whose winning push failed and was retried counts again. */
   conflicts: number;
 }
 

@@ -212,6 +212,27 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** The keys of `WorkerRunOptions` (anything else is reported by `run()` as ignored). */
+const RUN_OPTION_KEY_LIST = [
+  'signal',
+  'concurrency',
+  'batchSize',
+  'leaseMs',
+  'pollIntervalMs',
+  'types',
+  'workerId',
+  'stopWhenIdle',
+  'shutdownGraceMs',
+  'jobTimeoutMs',
+  'backoff',
+  'onEvent',
+  'completedJobRetentionMs',
+] as const satisfies readonly (keyof WorkerRunOptions)[];
+// Every option listed: a new option left out would be reported as unknown (a compile error here).
+const everyRunOptionListed: Exclude<keyof WorkerRunOptions, (typeof RUN_OPTION_KEY_LIST)[number]> extends never ? true : never = true;
+void everyRunOptionListed;
+const RUN_OPTION_KEYS: readonly string[] = RUN_OPTION_KEY_LIST;
+
 /**
  * Refuses numeric options that would make `run()` spin or stall silently: `Number('four')` as
  * `concurrency` (NaN) gave a worker that never ran a job. Timers beyond 2^31-1 ms fire after
@@ -279,6 +300,13 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
 
   async function run(options: WorkerRunOptions = {}): Promise<WorkerStats> {
     checkRunOptions(options);
+    // A misspelt option (`concurency: 8`) would silently run with the default. Said once per run;
+    // not refused: the options object may carry methods of the app's own (a method-style
+    // `onEvent` reaching them through `this`).
+    const unknown = Object.keys(options).filter((key) => !RUN_OPTION_KEYS.includes(key) && typeof (options as Record<string, unknown>)[key] !== 'function');
+    if (unknown.length > 0) {
+      runtime.logger.warn('worker: unknown run options ignored', { options: unknown.join(', '), expected: RUN_OPTION_KEYS.join(', ') });
+    }
     const concurrency = Math.max(1, options.concurrency ?? DEFAULTS.concurrency);
     const leaseMs = Math.max(1_000, options.leaseMs ?? DEFAULTS.leaseMs);
     const pollMs = Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs);

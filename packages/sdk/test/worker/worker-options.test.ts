@@ -71,6 +71,20 @@ describe('worker.run options', () => {
     expect(stats.completed).toBe(1);
     expect(ran).toBe(1);
   });
+
+  it('a misspelt option is reported as ignored (a warning naming it), not silently run with the default; methods of the app are not', async () => {
+    const storage = memoryAdapter();
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger: Logger = { ...silent, warn: (message, fields) => warnings.push([message, fields]) };
+    const worker = createWorker({ ...runtimeWith(storage), logger }, { 'test.job': async () => {} });
+    await storage.jobs.enqueue({ type: 'test.job', payload: null });
+    const options = { concurency: 8, pollIntervalMs: 1, tally() {} };
+    const stats = await worker.drain(options as WorkerRunOptions);
+    expect(stats.completed).toBe(1);
+    expect(warnings).toEqual([['worker: unknown run options ignored', expect.objectContaining({ options: 'concurency' })]]);
+    await worker.drain({ concurrency: 2, pollIntervalMs: 1 });
+    expect(warnings).toHaveLength(1);
+  });
 });
 
 describe('Retry-After', () => {
