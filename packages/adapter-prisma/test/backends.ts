@@ -8,7 +8,9 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { migrate } from '../src/index.js';
+import type { StorageAdapter } from '@org/maestrano-sdk';
+import { afterEach } from 'vitest';
+import { migrate, prismaAdapter } from '../src/index.js';
 import { PrismaClient as PgPrismaClient } from './generated/postgresql/client.js';
 import { PrismaClient as SqlitePrismaClient } from './generated/sqlite/client.js';
 
@@ -119,4 +121,34 @@ export async function migratedSqlite(): Promise<{ file: SqliteFile; prisma: Sqli
   const prisma = openSqlitePrisma(file.path);
   await migrate({ prisma });
   return { file, prisma };
+}
+
+/**
+ * Adapters for a test file running the SDK's sync scenarios: `sqlite()` and `postgres()` each
+ * open a freshly migrated database, closed and removed after the test that opened it.
+ */
+export function scenarioAdapters(): { sqlite(): Promise<StorageAdapter>; postgres(): Promise<StorageAdapter> } {
+  let cleanup: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = null;
+  });
+  return {
+    async sqlite() {
+      const { file, prisma } = await migratedSqlite();
+      cleanup = async () => {
+        await prisma.$disconnect();
+        file.remove();
+      };
+      return prismaAdapter(prisma);
+    },
+    async postgres() {
+      const { db, prisma } = await migratedPg();
+      cleanup = async () => {
+        await prisma.$disconnect();
+        await db.drop();
+      };
+      return prismaAdapter(prisma);
+    },
+  };
 }

@@ -1,37 +1,14 @@
 // The sync engine over this adapter keeps a `__proto__` key of a Connec! record as data, both
 // ways (see packages/sdk/test/sync/proto-keys.test.ts): through a notification job stored in a
 // JSON column, and in a push's payload.
-import { afterEach, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { inboundProtoKey, outboundProtoKey } from '../../sdk/test/sync/proto-keys-scenario.js';
-import { prismaAdapter } from '../src/index.js';
-import { migratedPg, migratedSqlite, pgUnavailableReason } from './backends.js';
+import { pgUnavailableReason, scenarioAdapters } from './backends.js';
 
 const unavailable = await pgUnavailableReason();
 if (unavailable && process.env.CI) throw new Error(`CI requires PostgreSQL: ${unavailable}`);
 
-let cleanup: (() => Promise<void>) | null = null;
-afterEach(async () => {
-  await cleanup?.();
-  cleanup = null;
-});
-
-async function sqlite() {
-  const { file, prisma } = await migratedSqlite();
-  cleanup = async () => {
-    await prisma.$disconnect();
-    file.remove();
-  };
-  return prismaAdapter(prisma);
-}
-
-async function postgres() {
-  const { db, prisma } = await migratedPg();
-  cleanup = async () => {
-    await prisma.$disconnect();
-    await db.drop();
-  };
-  return prismaAdapter(prisma);
-}
+const { sqlite, postgres } = scenarioAdapters();
 
 describe('sync: a __proto__ key in a record is data (SQLite)', () => {
   it('inbound, through a stored notification job', async () => inboundProtoKey(await sqlite()), 30_000);
