@@ -161,6 +161,9 @@ export class AppDb {
   }
 }
 
+/** Any connector `createApp` accepts. */
+export type AnyConnector = ReturnType<typeof defineConnector>;
+
 type Person = Record<string, unknown> & { first_name?: string | null; last_name?: string | null; job_title?: string | null; organization_id?: unknown };
 
 export function appConnector(db: AppDb) {
@@ -251,7 +254,8 @@ export async function mongoStorage(): Promise<StorageHandle> {
 
 export { findFerretDb };
 
-export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapter; db: AppDb; sync?: SyncModuleConfig }): Maestrano {
+/** `connector` replaces the companies/contacts connector over `db` (the scenario tests bring their own). */
+export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapter; db: AppDb; sync?: SyncModuleConfig; connector?: AnyConnector }): Maestrano {
   let companies = 0;
   let users = 0;
   return createMaestrano({
@@ -263,7 +267,7 @@ export function createApp(args: { tenants: TenantRegistry; storage: StorageAdapt
     },
     onLogin: ({ user, company }) => Response.json({ userId: user.id, companyId: company.id }),
     sso: { allowIdpInitiated: true },
-    connector: appConnector(args.db),
+    connector: args.connector ?? appConnector(args.db),
     sync: { pageSize: 50, parkRetryMs: 200, ...args.sync },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Sandbox, startSandbox } from '@org/maestrano-sandbox';
 import { createWorker, type Maestrano, type StorageAdapter, type SyncModuleConfig, tenantsFromDevPlatform, toNodeListener } from '@org/maestrano-sdk';
-import { AppDb, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
+import { type AnyConnector, AppDb, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
 import { adminQuery, PG_SERVER_URL } from '../pg-server.js';
 
 export const TENANT = 'sync-e2e';
@@ -37,7 +37,15 @@ export interface SyncHarness {
   close(): Promise<void>;
 }
 
-export async function startSyncHarness(options: { storage: 'memory' | 'postgres' | 'sqlite' | 'mongo'; sync?: SyncModuleConfig; seed?: { records: number; groups: number } }): Promise<SyncHarness> {
+export type StorageKind = 'memory' | 'postgres' | 'sqlite' | 'mongo';
+
+export async function startSyncHarness(options: {
+  storage: StorageKind;
+  sync?: SyncModuleConfig;
+  seed?: { records: number; groups: number };
+  /** Replaces the app's companies/contacts connector (in-process workers only: spawned ones use the app's). */
+  connector?: AnyConnector;
+}): Promise<SyncHarness> {
   const dbName = `mno_sync_${randomBytes(5).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${dbName}"`);
   const url = new URL(PG_SERVER_URL);
@@ -77,7 +85,7 @@ export async function startSyncHarness(options: { storage: 'memory' | 'postgres'
   });
   const devPlatform = { host: sandbox.url, key: sandbox.credentials.environment.apiKey, secret: sandbox.credentials.environment.apiSecret };
   const tenants = await tenantsFromDevPlatform({ ...devPlatform, refreshMs: 0 });
-  const mno = createApp({ tenants, storage: storageHandle.storage, db, ...(options.sync ? { sync: options.sync } : {}) });
+  const mno = createApp({ tenants, storage: storageHandle.storage, db, ...(options.sync ? { sync: options.sync } : {}), ...(options.connector ? { connector: options.connector } : {}) });
   handler = mno.handler;
   const children = new Set<ChildProcess>();
 
