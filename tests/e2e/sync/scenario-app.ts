@@ -121,6 +121,8 @@ export function scenarioConnector(app: ScenarioApp) {
     toConnec: (c: ScenarioContact) => ({ first_name: c.firstName, last_name: c.lastName, job_title: c.jobTitle, organization_id: c.companyId }),
     localId: (c: ScenarioContact) => c.id ?? '',
     localUpdatedAt: (c: ScenarioContact) => c.updatedAt,
+    // The app's "do not share" flag.
+    shouldPush: (c: ScenarioContact) => !c.lastName.startsWith('Private'),
     local: {
       create: async (data, ctx) => ({ id: app.create(ctx.groupId, (t) => t.contacts, 'per', ctx.idempotencyKey, (id) => ({ ...data, id })).id }),
       // An inbound write keeps the app's own edit time: only the app's edits move it.

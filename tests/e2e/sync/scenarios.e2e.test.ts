@@ -1,8 +1,8 @@
 /**
- * CONNECTORS.md §F scenarios 4, 5, 6, 8, 12, 13 and 15 end to end, on every storage adapter:
+ * CONNECTORS.md §F scenarios 4, 5, 6, 8, 12, 13, 14 and 15 end to end, on every storage adapter:
  * the sandbox's Connec! (and its notification sender), the app served over loopback HTTP
- * (`mno.handler`), in-process workers. (§F1-3, 7, 9-11 are in sync.e2e.test.ts, §F14 in
- * sync-control.e2e.test.ts; the SDK's own tests cover each with a fake Connec! too.)
+ * (`mno.handler`), in-process workers. (§F1-3, 7, 9-11 are in sync.e2e.test.ts; the SDK's own
+ * tests cover each with a fake Connec! too.)
  *
  * Records the test writes "as the app" (with the marketplace's credentials) are not notified
  * back, as in Connec!: that is how a scenario gets a record into Connec! that the app has not
@@ -332,6 +332,58 @@ for (const storage of backends) {
       expect([...tables.items.values()].map((i) => i.name).sort()).toEqual(['Item 0', 'Item 1', 'Item 2', 'Item 3', 'Item 4']);
       expect(tables.writes.create).toBe(6);
       expect(await h.storage.idMaps.list({ tenant: TENANT, groupId: group.id, entity: 'items' }, { limit: 10 })).toHaveLength(5);
+    }, 60_000);
+
+    // Last: the purge leaves a sweep job due a minute later, which `drain()` would wait for.
+    it('§F14 switches, historical cutoff, record opt-out, then account deletion purging the group', async () => {
+      const group = await h.sandbox.admin.createGroup({ marketplace: TENANT, name: 'F14 Co' });
+      const old = await writeAsApp(group.id, 'organizations', { name: 'Old' });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const importSince = new Date(Date.parse(String(old.created_at)) + 1).toISOString();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const recent = await writeAsApp(group.id, 'organizations', { name: 'New' });
+      expect(Date.parse(String(recent.created_at))).toBeGreaterThan(Date.parse(importSince));
+      const user = await h.sandbox.admin.createUser({ memberships: [{ groupId: group.id, role: 'Admin' }] });
+      expect(await h.login(user.id, group.id)).toBe(200);
+      // Set before the import SSO queued has run.
+      await h.mno.sync.updateGroupSettings({
+        tenant: TENANT,
+        groupId: group.id,
+        update: (settings) => ({ ...settings, sync: { importSince, entities: { items: { inbound: false }, contacts: { inbound: false } } } }),
+      });
+      await h.drain();
+      const tables = app.group(group.id);
+      expect([...tables.companies.values()].map((c) => c.name)).toEqual(['New']);
+
+      // Inbound off: another app's item and person are not applied; contacts still go out.
+      await h.sandbox.admin.createRecord(group.id, 'items', { name: 'Ignored item' });
+      await h.sandbox.admin.createRecord(group.id, 'people', { first_name: 'Ignored', last_name: 'Person' });
+      await delivered();
+      expect(tables.items.size).toBe(0);
+      expect(tables.contacts.size).toBe(0);
+      const shared = { id: 'per-f14', firstName: 'Sam', lastName: 'Shared', jobTitle: null, companyId: null, updatedAt: new Date() };
+      expect(await h.mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'contacts', record: shared })).toMatchObject({ status: 'pushed' });
+      // A record the app flags "do not share" is never pushed.
+      const secret = { ...shared, id: 'per-f14-private', lastName: 'Private' };
+      expect(await h.mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'contacts', record: secret })).toMatchObject({ status: 'skipped' });
+      expect((await h.sandbox.admin.listRecords(group.id, 'people')).map((p) => p.last_name).sort()).toEqual(['Person', 'Shared']);
+
+      // Historical data wanted after all: a full import brings the older record in, once.
+      const full = await h.mno.sync.importGroup({ tenant: TENANT, groupId: group.id, full: true });
+      expect(full.entities.companies).toMatchObject({ created: 1 });
+      expect([...tables.companies.values()].map((c) => c.name).sort()).toEqual(['New', 'Old']);
+
+      // The account is deleted on Maestrano: the webhook purges its id maps and cursors.
+      const scope = { tenant: TENANT, groupId: group.id };
+      expect((await h.storage.idMaps.list({ ...scope, entity: 'companies' }, { limit: 5 })).length).toBe(2);
+      const { delivery } = await h.sandbox.admin.cancelGroup(group.id, { webhook: true });
+      expect(delivery).not.toBeNull();
+      await h.sandbox.admin.waitForDeliveries(10_000);
+      expect((await h.storage.groups.get(TENANT, group.id))?.status).toBe('cancelled');
+      // Not `drain()`: the purge schedules a sweep a minute later, which would keep it waiting.
+      await h.drain(3);
+      for (const entity of ['company', 'companies', 'contacts']) expect(await h.storage.idMaps.list({ ...scope, entity }, { limit: 5 })).toEqual([]);
+      expect(await h.storage.cursors.list(TENANT, group.id)).toEqual([]);
     }, 60_000);
   });
 }
