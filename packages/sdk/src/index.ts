@@ -131,6 +131,7 @@ export type {
   RecurringBillPeriod,
   RecurringBillsResource,
   RequestOptions as AccountRequestOptions,
+  UserAuthenticateInput,
   UsersResource,
 } from './account/index.js';
 export {

@@ -209,6 +209,26 @@ describe('Account API client against the sandbox', () => {
     await expect(account.bills.cancel('bill-nope')).rejects.toMatchObject({ code: 'api_not_found' });
   });
 
+  it('checks a user password (users.authenticate): the user for the right one, null for a wrong password or an unknown user', async () => {
+    const { groupId } = await newGroup('Passwords', new Date('2031-01-01T00:00:00Z'));
+    const user = await h.sandbox.admin.createUser({ email: 'pat@example.com', password: 'correct horse 🐎', memberships: [{ groupId, role: 'Member' }] });
+    const users = h.mno.account(h.tenant).users;
+    expect(await users.authenticate({ email: 'pat@example.com', password: 'correct horse 🐎' })).toMatchObject({ id: user.id, email: 'pat@example.com' });
+    expect(await users.authenticate({ id: user.id, password: 'correct horse 🐎' })).toMatchObject({ id: user.id });
+    expect(await users.authenticate({ email: 'pat@example.com', password: 'correct horse' })).toBeNull();
+    expect(await users.authenticate({ email: 'nobody@example.com', password: 'correct horse 🐎' })).toBeNull();
+    expect(await users.authenticate({ id: 'usr-nope', password: 'correct horse 🐎' })).toBeNull();
+    // Any other failure throws, without the password (or what was sent for it) in the error.
+    await h.sandbox.admin.addFault({ path: '/api/v1/account/users/authenticate', kind: 'status', status: 500, count: 1 });
+    const failure = await users.authenticate({ email: 'pat@example.com', password: 'correct horse 🐎' }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ code: 'api_server', status: 500 });
+    expect(`${String(failure)} ${JSON.stringify(failure)}`).not.toMatch(/correct horse|[A-Za-z0-9+/]{22}==--/);
+    await h.sandbox.admin.clearFaults();
+  });
+
   it('maps bad credentials to AuthenticationError', async () => {
     const tenant = h.mno.tenants.get(h.tenant)!;
     const wrong = createAccountModule(

@@ -1,10 +1,10 @@
 /**
- * The typed Account API client of one tenant (PROTOCOL §4.3): groups and users (read-only),
- * bills and recurring bills (list, retrieve, create, cancel). There is no update: the
- * platform has none. Cancel is `DELETE`.
+ * The typed Account API client of one tenant (PROTOCOL §4.3): groups and users (read-only, and
+ * the users' password check), bills and recurring bills (list, retrieve, create, cancel).
+ * There is no update: the platform has none. Cancel is `DELETE`.
  */
 import { z } from 'zod';
-import { PayloadValidationError } from '../errors/index.js';
+import { PayloadValidationError, ValidationFailedError } from '../errors/index.js';
 import {
   type AccountHttp,
   type AccountHttpOptions,
@@ -13,6 +13,7 @@ import {
   type QueryValue,
   type RequestOptions,
 } from './http.js';
+import { encryptPassword } from './password.js';
 import {
   type AccountGroup,
   AccountGroupSchema,
@@ -47,9 +48,24 @@ export interface GroupsResource {
   retrieve(id: string, options?: RequestOptions): Promise<AccountGroup>;
 }
 
+/** Whose password `users.authenticate` checks: a user's uid (`usr-…`) or email address. */
+export type UserAuthenticateInput = { id: string; email?: never; password: string } | { email: string; id?: never; password: string };
+
 export interface UsersResource {
   list(params?: ListParams, options?: RequestOptions): Promise<AccountUser[]>;
   retrieve(id: string, options?: RequestOptions): Promise<AccountUser>;
+  /**
+   * Checks a user's Maestrano password (PROTOCOL §4.6), for an app that lets its users sign in
+   * with their Maestrano credentials outside SSO (an API or a mobile client). The password
+   * leaves encrypted with the tenant's `api.key` (AES-256-CBC, a new random IV each call) and
+   * is never logged nor put in an error.
+   *
+   * Resolves to the user, or `null` when Maestrano answers that the password is wrong or the
+   * user does not exist (it does not say which). Throws `PayloadValidationError` for a missing
+   * id/email or password, `ConfigError` when `api.key` is shorter than 32 bytes, and the usual
+   * API errors otherwise. Not retried (a POST).
+   */
+  authenticate(input: UserAuthenticateInput, options?: RequestOptions): Promise<AccountUser | null>;
 }
 
 export interface BillsResource {
@@ -129,6 +145,23 @@ function resource<T>(http: AccountHttp, collection: string, schema: z.ZodType<T>
   };
 }
 
+const AUTHENTICATE_FAILED = 'invalid password or non existing user';
+
+function authenticateBody(input: UserAuthenticateInput, apiKey: string): Record<string, string> {
+  const issues: { path: string; message: string }[] = [];
+  const raw = (input ?? {}) as { id?: unknown; email?: unknown; password?: unknown };
+  const id = typeof raw.id === 'string' && raw.id.trim() !== '' ? raw.id : null;
+  const email = typeof raw.email === 'string' && raw.email.trim() !== '' ? raw.email : null;
+  if (id === null && email === null) issues.push({ path: 'id', message: 'give the user id or email' });
+  if (id !== null && email !== null) issues.push({ path: 'email', message: 'give the user id or email, not both' });
+  if (typeof raw.password !== 'string' || raw.password === '') issues.push({ path: 'password', message: 'required, a non-empty string' });
+  if (issues.length > 0) {
+    throw new PayloadValidationError(`Invalid users.authenticate input: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  }
+  const password = encryptPassword(raw.password as string, apiKey);
+  return id !== null ? { id, password } : { email: email as string, password };
+}
+
 /** An Account API client for one tenant's credentials. */
 export function createAccountClient(tenant: AccountClientTenant, options: AccountHttpOptions = {}): AccountClient {
   const http = createAccountHttp(tenant.api, options);
@@ -138,7 +171,21 @@ export function createAccountClient(tenant: AccountClientTenant, options: Accoun
   const recurring = resource(http, 'recurring_bills', RecurringBillSchema, 'recurring bill');
   return {
     groups: { list: groups.list, retrieve: groups.retrieve },
-    users: { list: users.list, retrieve: users.retrieve },
+    users: {
+      list: users.list,
+      retrieve: users.retrieve,
+      authenticate: async (input, options) => {
+        const body = authenticateBody(input, tenant.api.key);
+        try {
+          return await http.request({ method: 'POST', path: 'users/authenticate', body, data: AccountUserSchema }, options);
+        } catch (error) {
+          // The platform's one answer for a wrong password and an unknown user (a 400 here, a
+          // 200 with the error in the envelope on Maestrano's own sandbox).
+          if (error instanceof ValidationFailedError && error.errors.some((e) => e.field === 'password' && e.message === AUTHENTICATE_FAILED)) return null;
+          throw error;
+        }
+      },
+    },
     bills: {
       list: bills.list,
       retrieve: bills.retrieve,

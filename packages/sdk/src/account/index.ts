@@ -6,6 +6,7 @@ export type {
   GroupsResource,
   ListParams,
   RecurringBillsResource,
+  UserAuthenticateInput,
   UsersResource,
 } from './client.js';
 export type {
