@@ -285,7 +285,11 @@ export type RouteKind =
   /** `PUT …/synchronizations/toggle_sync`: switch a group's sync off or on. */
   | 'syncToggle'
   /** `PUT …/synchronizations/update_metadata`. */
-  | 'syncUpdateMetadata';
+  | 'syncUpdateMetadata'
+  /** `GET /maestrano/dependancies` (sic): the platform APIs the connector speaks (served with a connector). */
+  | 'connectorDependencies'
+  /** `GET /version`: the connector framework's version (served with a connector). */
+  | 'connectorVersion';
 
 export type RouteTable = Partial<Record<RouteKind, RouteHandler>>;
 

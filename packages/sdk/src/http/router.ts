@@ -9,6 +9,9 @@ import { stepField } from '../internal/failed-step.js';
 export const FIXED_PATHS = {
   metadata: '/maestrano/metadata',
   samlMetadata: '/maestrano/auth/saml/metadata',
+  // The Rails connector's spelling, which the platform calls (PROTOCOL §5.4).
+  connectorDependencies: '/maestrano/dependancies',
+  connectorVersion: '/version',
 } as const;
 
 /**
@@ -26,7 +29,7 @@ export const SYNC_CONTROL_PATHS = {
  * a connector). Without a handler they are not routes at all, so their paths answer as any
  * unknown path. They have no legacy tenant-suffixed alias either (no URL was ever handed out).
  */
-const OPTIONAL_KINDS: ReadonlySet<RouteKind> = new Set(['syncStart', 'syncStatus', 'syncToggle', 'syncUpdateMetadata']);
+const OPTIONAL_KINDS: ReadonlySet<RouteKind> = new Set(['syncStart', 'syncStatus', 'syncToggle', 'syncUpdateMetadata', 'connectorDependencies', 'connectorVersion']);
 
 export const ROUTE_METHODS: Record<RouteKind, string> = {
   metadata: 'GET',
@@ -40,6 +43,8 @@ export const ROUTE_METHODS: Record<RouteKind, string> = {
   syncStatus: 'GET',
   syncToggle: 'PUT',
   syncUpdateMetadata: 'PUT',
+  connectorDependencies: 'GET',
+  connectorVersion: 'GET',
 };
 
 /** Routes Maestrano authenticates with the tenant's `api.id:api.key` (PROTOCOL §5.3, §5.4, §6.12). */
@@ -51,6 +56,8 @@ const BASIC_AUTH_KINDS: ReadonlySet<RouteKind> = new Set([
   'syncStatus',
   'syncToggle',
   'syncUpdateMetadata',
+  'connectorDependencies',
+  'connectorVersion',
 ]);
 
 /**
@@ -114,6 +121,8 @@ export function routePaths(tenant: Tenant): Record<RouteKind, string> {
     syncStatus: status,
     syncToggle: toggle,
     syncUpdateMetadata: updateMetadataPath(start, toggle),
+    connectorDependencies: FIXED_PATHS.connectorDependencies,
+    connectorVersion: FIXED_PATHS.connectorVersion,
   };
 }
 

@@ -1,9 +1,7 @@
 import type { Tenant } from '../core/types.js';
 import { consumeUrl } from './request.js';
+import { SDK_VERSION } from '../internal/version.js';
 import { escapeXml } from './xml.js';
-
-/** SDK identification sent in the metadata document. */
-export const SDK_VERSION = '0.0.0';
 
 /**
  * The legacy metadata document (PROTOCOL §2, RB `to_metadata` shape with the dev-platform

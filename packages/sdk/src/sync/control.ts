@@ -25,6 +25,7 @@ import { groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.
 import { isObject } from './records.js';
 import { keyPart } from '../internal/keys.js';
 import { errorMessage } from '../internal/text.js';
+import { SDK_VERSION } from '../internal/version.js';
 
 /** What the status of a group's sync can be (PROTOCOL §5.4). */
 export type SyncControlStatus = 'RUNNING' | 'ENQUEUED' | 'SUCCESS' | 'ERROR' | 'DISABLED';
@@ -218,6 +219,9 @@ function failure(job: JobRecord): { message?: string } {
 }
 
 /** The control endpoints as route handlers. */
+/** `GET /maestrano/dependancies` (PROTOCOL §5.4). */
+export const CONNECTOR_DEPENDENCIES = Object.freeze({ connec: '1.0', impac: '1.0', maestrano_hub: '1.0' });
+
 export function createSyncControl(deps: SyncControlDeps) {
   const { runtime, engine } = deps;
   const { storage, logger } = runtime;
@@ -580,5 +584,24 @@ export function createSyncControl(deps: SyncControlDeps) {
     return json(200, await answerFor(ready.group));
   };
 
-  return { routes: { syncStart, syncStatus, syncToggle, syncUpdateMetadata } };
+  /** The platform APIs (and versions) the connector speaks, as the Rails connector answers. */
+  const connectorDependencies = async (): Promise<Response> => json(200, CONNECTOR_DEPENDENCIES);
+
+  /**
+   * The Rails connector's version answer, with this SDK's version and Node.js in place of Ruby;
+   * `ci_branch` and `ci_commit` come from the environment variables of those names.
+   */
+  const connectorVersion = async ({ tenant }: HandlerArgs): Promise<Response> => {
+    const env = typeof process === 'undefined' ? {} : process.env;
+    return json(200, {
+      framework: '@org/maestrano-sdk',
+      framework_version: SDK_VERSION,
+      ci_branch: env.CI_BRANCH ?? null,
+      ci_commit: env.CI_COMMIT ?? null,
+      env: env.NODE_ENV ?? tenant.environment ?? null,
+      node_version: typeof process === 'undefined' ? null : process.version,
+    });
+  };
+
+  return { routes: { syncStart, syncStatus, syncToggle, syncUpdateMetadata, connectorDependencies, connectorVersion } };
 }
