@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Tenant } from '../core/types.js';
 import { safeEqual } from '../webhooks/auth.js';
+import { consumeUrl as consumeUrlOf } from './request.js';
 
 /** At most this many outstanding AuthnRequests per browser and tenant (several tabs). */
 const MAX_PENDING = 5;
@@ -45,12 +46,40 @@ export class RequestBinding {
    * injectively into a cookie token: letters, digits and `-` stay, every other byte
    * (including `_` itself) becomes `_` and two hex digits. So `acme.eu` (`_2e`) and `acme_eu`
    * (`_5f`) never share a cookie.
+   *
+   * A Secure cookie (an https ACS) is prefixed `__Host-`: browsers then accept it only from
+   * this exact host, Secure, with `Path=/` and no `Domain`. Without it, a page on a sibling
+   * subdomain could plant the attacker's own signed binding (cookie tossing) and log the
+   * victim's browser into the attacker's account with the attacker's SAML response. Only the
+   * prefixed name is read then.
    */
   cookieName(tenant: Tenant): string {
+    const url = this.#consumeUrl(tenant);
+    return this.#name(tenant, url === null ? this.#options.secure === true : this.#secure(url));
+  }
+
+  /** The tenant's ACS URL; null for a hand-built tenant without its `sso` settings. */
+  #consumeUrl(tenant: Tenant): string | null {
+    return typeof tenant.sso?.idm === 'string' ? consumeUrlOf(tenant) : null;
+  }
+
+  /** The binding cookie's value in `cookies`: under the one name the tenant's ACS URL gives. */
+  #value(tenant: Tenant, cookies: Map<string, string>): string | undefined {
+    const url = this.#consumeUrl(tenant);
+    if (url !== null) return cookies.get(this.#name(tenant, this.#secure(url)));
+    // A hand-built tenant (RequestBinding used directly) does not say: whichever was issued.
+    return cookies.get(this.#name(tenant, true)) ?? cookies.get(this.#name(tenant, false));
+  }
+
+  #name(tenant: Tenant, secure: boolean): string {
     const escaped = tenant.name.replace(/[^A-Za-z0-9-]/g, (c) =>
       [...Buffer.from(c, 'utf8')].map((byte) => `_${byte.toString(16).padStart(2, '0')}`).join(''),
     );
-    return `${this.#options.cookieName}_${escaped}`;
+    return `${secure ? '__Host-' : ''}${this.#options.cookieName}_${escaped}`;
+  }
+
+  #secure(consumeUrl: string): boolean {
+    return this.#options.secure === 'auto' ? consumeUrl.startsWith('https:') : this.#options.secure;
   }
 
   #key(tenant: Tenant): Buffer {
@@ -70,7 +99,7 @@ export class RequestBinding {
 
   /** The live entries of the request's cookie (an invalid or forged cookie reads as empty). */
   #read(tenant: Tenant, cookieHeader: string | null, nowMs: number): Entry[] {
-    const value = parseCookies(cookieHeader).get(this.cookieName(tenant));
+    const value = this.#value(tenant, parseCookies(cookieHeader));
     if (!value) return [];
     const dot = value.indexOf('.');
     if (dot < 0) return [];
@@ -98,9 +127,10 @@ export class RequestBinding {
   }
 
   #setCookie(tenant: Tenant, entries: Entry[], consumeUrl: string): string {
-    const secure = this.#options.secure === 'auto' ? consumeUrl.startsWith('https:') : this.#options.secure;
+    const secure = this.#secure(consumeUrl);
+    const name = this.#name(tenant, secure);
     const flags = `Path=/; HttpOnly${secure ? '; Secure; SameSite=None' : ''}`;
-    if (entries.length === 0) return `${this.cookieName(tenant)}=; Max-Age=0; ${flags}`;
+    if (entries.length === 0) return `${name}=; Max-Age=0; ${flags}`;
     // Each entry stays a two-element `[id, expiresAtMs]`, the form every version reads (an
     // instance still on an earlier one, mid-deploy or after a rollback, drops any other shape and
     // with it the login); a return path is a separate `[id, returnTo]` such a version skips.
@@ -109,7 +139,7 @@ export class RequestBinding {
       'utf8',
     ).toString('base64url');
     const maxAge = Math.ceil(this.#options.ttlMs / 1000);
-    return `${this.cookieName(tenant)}=${payload}.${this.#mac(tenant, payload)}; Max-Age=${maxAge}; ${flags}`;
+    return `${name}=${payload}.${this.#mac(tenant, payload)}; Max-Age=${maxAge}; ${flags}`;
   }
 
   /**
