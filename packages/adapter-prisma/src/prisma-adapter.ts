@@ -34,6 +34,8 @@ export interface PrismaAdapterOptions extends StorageOptions {
   refreshStatistics?: boolean;
 }
 
+const OPTION_KEYS: readonly string[] = ['clock', 'operationTimeoutMs', 'provider', 'refreshStatistics'] satisfies (keyof PrismaAdapterOptions)[];
+
 const DEFAULT_OPERATION_TIMEOUT_MS = 15_000;
 /** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -50,6 +52,18 @@ export function prismaAdapter(prisma: PrismaClientLike, options: PrismaAdapterOp
   if (typeof prisma !== 'object' || prisma === null || typeof (prisma as Partial<PrismaClientLike>).$queryRawUnsafe !== 'function') {
     const message = 'must be a Prisma 7 client (new PrismaClient({ adapter }))';
     throw new ConfigError(`prismaAdapter: the first argument ${message}`, { issues: [{ path: 'prisma', message }] });
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('prismaAdapter: options must be an object', { issues: [{ path: '(root)', message: 'must be an object' }] });
+  }
+  // A misspelt key (`operationTimeout`, `refreshStats`) would silently fall back to its default.
+  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.includes(key));
+  if (unknown.length > 0) {
+    const message = `unknown option (expected one of ${OPTION_KEYS.join(', ')})`;
+    throw new ConfigError(`prismaAdapter: ${unknown.map((key) => `${key}: ${message}`).join('; ')}`, { issues: unknown.map((path) => ({ path, message })) });
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw new ConfigError('prismaAdapter: clock must be a function returning a Date', { issues: [{ path: 'clock', message: 'must be a function returning a Date' }] });
   }
   // A provider given but misspelt (`'postgres'`) is named as such, not "cannot tell from this client".
   if (options.provider !== undefined && options.provider !== 'postgresql' && options.provider !== 'sqlite') {

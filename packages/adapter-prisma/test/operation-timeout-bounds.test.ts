@@ -54,4 +54,13 @@ describe('prismaAdapter first-day mistakes', () => {
       expect(error?.message).toMatch(/Prisma 7 client/);
     }
   });
+
+  it('a misspelt option key is refused by name instead of running with its default', () => {
+    const error = refusal(() => prismaAdapter(prisma, { operationTimeout: 5_000, refreshStats: false } as never));
+    expect(error?.issues.map((i) => i.path)).toEqual(['operationTimeout', 'refreshStats']);
+    expect(error?.message).toMatch(/operationTimeout: unknown option \(expected one of clock, operationTimeoutMs, provider, refreshStatistics\)/);
+    expect(refusal(() => prismaAdapter(prisma, { clock: 'now' } as never))?.issues.map((i) => i.path)).toEqual(['clock']);
+    // Every documented key is still taken.
+    expect(refusal(() => prismaAdapter(prisma, { provider: 'sqlite', operationTimeoutMs: 1_000, refreshStatistics: false, clock: () => new Date() }))).toBeNull();
+  });
 });
