@@ -1,7 +1,7 @@
 /** `createConnecClient`: the entry point of the package. */
 import { z } from 'zod';
 import { type BatchOp, type BatchOptions, type BatchResult, type GroupBatchOp, runBatch } from './batch.js';
-import { ClientConfigError } from './errors.js';
+import { ClientConfigError, PayloadValidationError } from './errors.js';
 import { HttpKernel, isValidTimeout, TIMEOUT_RULE } from './http/kernel.js';
 import { defaultRetryPolicy, type RetryPolicy, RetryOptionSchema, resolveRetryPolicy } from './http/retry.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
@@ -99,10 +99,16 @@ export class ConnecGroup {
 
   /**
    * Any collection by its Connec! name (`'journals'`, `'tax_rates'`, ...). Typed when the name is
-   * in the catalog (`collection('people')` parses with the `Person` schema).
+   * in the catalog (`collection('people')` parses with the `Person` schema). The singular
+   * `company` is not a collection (no list, no id): it is `group.company`, and refused here.
    */
-  collection<K extends string>(name: K): CollectionResource<K> {
+  collection<K extends string>(name: K & (Lowercase<K> extends 'company' ? never : unknown)): CollectionResource<K> {
     checkSegment(name, 'collection');
+    if (name.toLowerCase() === 'company') {
+      throw new PayloadValidationError('`company` is the singular resource of a group, not a collection: use `group.company.retrieve()` / `.update()`', {
+        issues: [{ path: 'collection', message: 'use group.company' }],
+      });
+    }
     return new CollectionResource(this.#ctx, this.groupId, name);
   }
 

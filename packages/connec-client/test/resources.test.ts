@@ -485,6 +485,11 @@ describe('retrieve, create, update, company, collection()', () => {
     expect(unknown).toBeInstanceOf(ValidationFailedError);
     expect((unknown as ValidationFailedError).errors[0]?.message).toBe('Unknown resource bogus_things');
     expect(() => h.client.group(GROUP).collection('../etc')).toThrow(PayloadValidationError);
+    // The singular company is no collection (a list or an id would be a 404 or a wrong path).
+    const dynamic: string = 'Company';
+    expect(() => h.client.group(GROUP).collection(dynamic)).toThrow(/use `group.company.retrieve\(\)`/);
+    // @ts-expect-error typed out too
+    expect(() => h.client.group(GROUP).collection('company')).toThrow(PayloadValidationError);
     expect(() => h.client.group('cld/../x')).toThrow(PayloadValidationError);
     for (const id of ['..', '%2e%2E', '.', '']) {
       await expect(h.client.group(GROUP).people.retrieve(id)).rejects.toBeInstanceOf(PayloadValidationError);
