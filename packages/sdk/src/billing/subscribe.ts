@@ -383,6 +383,17 @@ export function createSubscriber(deps: SubscribeDeps) {
     };
 
     if (claim.recovered) {
+      // The attempt taken over may have POSTed another plan (the app's plan changed since): its
+      // bill matches neither this plan nor `findExisting`, and would stay live next to ours
+      // until the duplicate check. Cancelled first, as when the plan is now none.
+      const earlier = claim.entry.intent;
+      if (isRecurringIntent(earlier) && !samePlan(earlier, intent)) {
+        for (const bill of await client.recurringBills.list({ groupId })) {
+          if (!matchesPlan(bill, earlier) || matchesPlan(bill, intent)) continue;
+          await cancelRecurring(bill.id);
+          logger.warn('billing: recurring bill of an earlier attempt cancelled (the plan has changed since)', { tenant, groupId, recurringBillId: bill.id });
+        }
+      }
       const found = await findExisting();
       if (found) return adopt('reconciled', found);
       // The listing may have outlived the claim: refresh it so the POST starts with the full
