@@ -71,6 +71,27 @@ function storageUnavailable(error: unknown): unknown {
  */
 const REPLAY_PURGE_INTERVAL_MS = 3_600_000;
 
+/** A path's segments as the router matches them (empty ones dropped, `:tenant` is the tenant's name). */
+function pathSegments(path: string, tenant: Tenant): string[] {
+  return new URL(path.split('?')[0]!, 'http://acs.invalid').pathname
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => (s === ':tenant' ? tenant.name : s));
+}
+
+/**
+ * Whether the request arrived at the tenant's ACS path as configured, not at the legacy
+ * `<path>/<tenant>` alias of a path that does not name the tenant. A response names only the
+ * ACS URL (Recipient, Destination) and its origin (audience): when several marketplaces share
+ * that path, the alias is the only thing that picks the tenant, so one response would be
+ * accepted (and remembered) once for each of them. Other `:param` segments match anything.
+ */
+function atConfiguredConsumePath(request: Request, tenant: Tenant): boolean {
+  const configured = pathSegments(tenant.sso.consumePath, tenant);
+  const actual = new URL(request.url).pathname.split('/').filter((s) => s.length > 0);
+  return configured.length === actual.length && configured.every((s, i) => s.startsWith(':') || s === actual[i]);
+}
+
 const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });
 
 /**
@@ -154,6 +175,9 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
         const got = type.trim() === '' ? 'no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))}`;
         throw ssoError('malformed', `${got} (the ACS expects application/x-www-form-urlencoded, the HTTP-POST binding)`);
+      }
+      if (!atConfiguredConsumePath(request, tenant)) {
+        throw ssoError('recipient', `posted to ${new URL(request.url).pathname}, not the ACS ${consumeUrl(tenant)} (a path several marketplaces may share)`);
       }
       const raw = await request.text();
       const form = new URLSearchParams(raw);
