@@ -251,9 +251,18 @@ export class Store {
     name: keyof CollectionNames,
     id: DocId,
     decide: (doc: Stored | null) => Step<T>,
+    options: {
+      /**
+       * The answer, given the document last read, when every attempt lost its compare-and-set
+       * (a busy document, or a write guard a dropped connection left on its revision); without
+       * it, a StorageError.
+       */
+      contended?: (doc: Stored | null) => T;
+    } = {},
   ): Promise<T> {
+    let doc: Stored | null = null;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const doc = (await this.collection(name).findOne({ _id: id })) as Stored | null;
+      doc = (await this.collection(name).findOne({ _id: id })) as Stored | null;
       const step = decide(doc);
       switch (step.kind) {
         case 'return':
@@ -282,6 +291,7 @@ export class Store {
       }
       await conflictBackoff(attempt);
     }
+    if (options.contended) return options.contended(doc);
     throw storageError(operation, `gave up after ${MAX_ATTEMPTS} write conflicts on one document`);
   }
 

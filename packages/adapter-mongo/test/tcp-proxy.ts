@@ -47,6 +47,12 @@ export class TcpProxy {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Resets every open connection (a network blip) but keeps listening: new connections work. */
+  reset(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+  }
+
   restore(): Promise<void> {
     return this.start();
   }

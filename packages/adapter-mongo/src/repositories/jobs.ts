@@ -254,14 +254,24 @@ export function jobRepository(store: Store): JobRepository {
     let orphanRev: unknown = null;
     for (let round = 0; round < 2; round++) {
       const seenOrphan = orphanRev;
-      const held = await store.modify<{ taken: true } | { guard: Stored }>('jobs.claim', 'jobOrder', key, (doc) => {
-        if (doc === null) return { kind: 'insert', doc: fields, value: () => ({ taken: true }) };
-        const expires = dateOrNull(doc, 'leaseExpiresAt');
-        const live = expires !== null && expires.getTime() > now.getTime();
-        if (live && (seenOrphan === null || doc._rev !== seenOrphan)) return { kind: 'return', value: { guard: doc } };
-        return { kind: 'update', set: fields, value: () => ({ taken: true }) };
-      });
+      const held = await store.modify<{ taken: true } | { guard: Stored } | { busy: true }>(
+        'jobs.claim',
+        'jobOrder',
+        key,
+        (doc) => {
+          if (doc === null) return { kind: 'insert', doc: fields, value: () => ({ taken: true }) };
+          const expires = dateOrNull(doc, 'leaseExpiresAt');
+          const live = expires !== null && expires.getTime() > now.getTime();
+          if (live && (seenOrphan === null || doc._rev !== seenOrphan)) return { kind: 'return', value: { guard: doc } };
+          return { kind: 'update', set: fields, value: () => ({ taken: true }) };
+        },
+        // A guard document nobody can write now (a write guard left on its revision by a dropped
+        // connection, until guardTimeoutMs) holds its key back, as a busy job document is
+        // skipped: the claim goes on with the other due jobs instead of failing as a whole.
+        { contended: () => ({ busy: true }) },
+      );
       if ('taken' in held) return true;
+      if ('busy' in held) return false;
       if (round > 0 || (await holdsKey(held.guard, now))) return false;
       orphanRev = held.guard._rev;
     }
@@ -289,13 +299,22 @@ export function jobRepository(store: Store): JobRepository {
 
   /** Drops the ordering guard of `key` when it still belongs to `jobId` (and `worker`). */
   async function dropGuard(key: string, jobId: ObjectId, worker: string | null): Promise<void> {
-    await store.modify<void>('jobs.claim', 'jobOrder', key, (doc) => {
-      if (doc === null) return { kind: 'return', value: undefined };
-      const holder = doc['jobId'];
-      const sameJob = holder instanceof ObjectId && holder.equals(jobId);
-      if (!sameJob || (worker !== null && doc['worker'] !== worker)) return { kind: 'return', value: undefined };
-      return { kind: 'delete', value: undefined };
-    });
+    await store.modify<void>(
+      'jobs.claim',
+      'jobOrder',
+      key,
+      (doc) => {
+        if (doc === null) return { kind: 'return', value: undefined };
+        const holder = doc['jobId'];
+        const sameJob = holder instanceof ObjectId && holder.equals(jobId);
+        if (!sameJob || (worker !== null && doc['worker'] !== worker)) return { kind: 'return', value: undefined };
+        return { kind: 'delete', value: undefined };
+      },
+      // A guard that cannot be removed now (a write guard a dropped connection left on its
+      // revision) is left: its job no longer runs under it, so it holds nothing (`holdsKey`)
+      // and the next claim takes it over. The job's own change, already made, is reported.
+      { contended: () => undefined },
+    );
   }
 
   /**
@@ -424,13 +443,25 @@ export function jobRepository(store: Store): JobRepository {
     const oid = parseObjectId(id);
     if (!ok || key === null || !oid) return ok;
     const guardKey: string = key;
-    const guard = await store.modify<{ mine: true } | { other: Stored | null }>('jobs.heartbeat', 'jobOrder', guardKey, (doc) => {
-      if (doc === null) return { kind: 'return', value: { other: null } };
+    const isMine = (doc: Stored): boolean => {
       const holder = doc['jobId'];
-      const mine = holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
-      if (!mine) return { kind: 'return', value: { other: doc } };
-      return { kind: 'update', set: { leaseExpiresAt }, value: () => ({ mine: true }) };
-    });
+      return holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
+    };
+    const guard = await store.modify<{ mine: true } | { other: Stored | null }>(
+      'jobs.heartbeat',
+      'jobOrder',
+      guardKey,
+      (doc) => {
+        if (doc === null) return { kind: 'return', value: { other: null } };
+        if (!isMine(doc)) return { kind: 'return', value: { other: doc } };
+        return { kind: 'update', set: { leaseExpiresAt }, value: () => ({ mine: true }) };
+      },
+      // The key's guard cannot be written now (a write guard a dropped connection left on its
+      // revision): when it is this job's, the job's own renewed lease holds the key (a claim
+      // checks, under the guard, that no job of the key runs with a live lease), so the job is
+      // renewed rather than the whole call failing; otherwise it is decided as usual.
+      { contended: (doc) => (doc !== null && isMine(doc) ? { mine: true } : { other: doc }) },
+    );
     if ('mine' in guard || !(await keyHeldByOther(guardKey, oid, guard.other, now))) return true;
     await restoreLease(oid, worker, leaseExpiresAt, before);
     return false;
@@ -460,6 +491,14 @@ export function jobRepository(store: Store): JobRepository {
     if (doc?.['status'] !== 'running' || doc['leaseOwner'] !== worker) return;
     if (dateOrNull(doc, 'leaseExpiresAt')?.getTime() !== written.getTime()) return;
     await store.casUpdate('jobs', doc, before);
+  }
+
+  /** Gives an owned running job back: pending, due now, its claim's attempt not counted, lease cleared. */
+  function releaseOne(operation: `jobs.${string}`, id: string, worker: string): Promise<boolean> {
+    return transition<boolean>(operation, id, worker, false, (doc, now) => ({
+      set: { status: 'pending', attempts: Math.max(0, num(doc, 'attempts') - 1), runAt: now, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
+      value: true,
+    }));
   }
 
   function completeOne(id: string, worker: string): Promise<boolean> {
@@ -553,40 +592,48 @@ export function jobRepository(store: Store): JobRepository {
           }
         };
 
-        let size = options.limit * 2 + 8;
-        while (claimed.length < options.limit) {
-          const query: Filter<Raw> = {
-            $or: [
-              { status: 'pending', runAt: { $lte: now } },
-              { status: 'running', leaseExpiresAt: { $lte: now } },
-            ],
-          };
-          if (options.types) query['type'] = { $in: options.types };
-          if (tried.length > 0) query['_id'] = { $nin: tried };
-          if (decidedKeys.size > 0) query['orderingKey'] = { $nin: [...decidedKeys] };
-          const candidates = (await jobs().find(query).sort({ runAt: 1, createdAt: 1, _id: 1 }).limit(size).toArray()) as Stored[];
-          // Decide every ordering key of the batch at once; their other jobs are not read again.
-          const keys = new Set<string>();
-          for (const doc of candidates) {
-            const key = keyOf(doc);
-            if (key !== null) keys.add(key);
+        try {
+          let size = options.limit * 2 + 8;
+          while (claimed.length < options.limit) {
+            const query: Filter<Raw> = {
+              $or: [
+                { status: 'pending', runAt: { $lte: now } },
+                { status: 'running', leaseExpiresAt: { $lte: now } },
+              ],
+            };
+            if (options.types) query['type'] = { $in: options.types };
+            if (tried.length > 0) query['_id'] = { $nin: tried };
+            if (decidedKeys.size > 0) query['orderingKey'] = { $nin: [...decidedKeys] };
+            const candidates = (await jobs().find(query).sort({ runAt: 1, createdAt: 1, _id: 1 }).limit(size).toArray()) as Stored[];
+            // Decide every ordering key of the batch at once; their other jobs are not read again.
+            const keys = new Set<string>();
+            for (const doc of candidates) {
+              const key = keyOf(doc);
+              if (key !== null) keys.add(key);
+            }
+            for (const key of keys) decidedKeys.add(key);
+            heads = [...heads, ...(await claimableHeads([...keys], now, types))].sort(dueOrder);
+            for (const doc of candidates) {
+              await takeHeads(doc);
+              if (claimed.length >= options.limit) break;
+              if (keyOf(doc) !== null) continue;
+              tried.push(doc._id);
+              const job = await claimJob(doc, options.worker, now, leaseExpiresAt);
+              if (job) claimed.push(job);
+            }
+            if (candidates.length < size) {
+              // Nothing due is left unread: the remaining heads are next in due order.
+              await takeHeads(null);
+              break;
+            }
+            size = Math.min(size * 2, MAX_CANDIDATES);
           }
-          for (const key of keys) decidedKeys.add(key);
-          heads = [...heads, ...(await claimableHeads([...keys], now, types))].sort(dueOrder);
-          for (const doc of candidates) {
-            await takeHeads(doc);
-            if (claimed.length >= options.limit) break;
-            if (keyOf(doc) !== null) continue;
-            tried.push(doc._id);
-            const job = await claimJob(doc, options.worker, now, leaseExpiresAt);
-            if (job) claimed.push(job);
-          }
-          if (candidates.length < size) {
-            // Nothing due is left unread: the remaining heads are next in due order.
-            await takeHeads(null);
-            break;
-          }
-          size = Math.min(size * 2, MAX_CANDIDATES);
+        } catch (error) {
+          // The call rejects, so the worker never learns of the jobs this call already leased
+          // to it: give them back (best effort, as `release`: due now, attempt not counted)
+          // rather than leave them held, unrun, until their leases lapse.
+          await mapLimited(claimed, (job) => releaseOne('jobs.claim', job.id, options.worker).catch(() => false));
+          throw error;
         }
         return claimed;
       }),
@@ -648,10 +695,7 @@ export function jobRepository(store: Store): JobRepository {
     release: (id, worker) =>
       store.run('jobs.release', () => {
         checkStorableText('worker', worker);
-        return transition<boolean>('jobs.release', id, worker, false, (doc, now) => ({
-          set: { status: 'pending', attempts: Math.max(0, num(doc, 'attempts') - 1), runAt: now, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
-          value: true,
-        }));
+        return releaseOne('jobs.release', id, worker);
       }),
 
     wake: (waitKey) =>
