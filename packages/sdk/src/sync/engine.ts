@@ -614,7 +614,9 @@ export class SyncEngine {
     subIds: Record<string, (string | null)[]> | undefined,
     linked: boolean | 'failed' = true,
   ): BatchOp | null {
-    const realm = scope.group.orgUid;
+    // The realm of Connec!'s own ids is the org uid (PROTOCOL §6.6), which SSO stores when the
+    // IdP sends `group_org_uid`; without it, the record's `channel_id` is that uid.
+    const realm = scope.group.orgUid ?? (typeof record.channel_id === 'string' && record.channel_id !== '' ? record.channel_id : null);
     const ours: IdEntry = { id: localId, provider: scope.owner.provider, realm: scope.owner.realm };
     let needed = typeof record.id === 'string' ? linked !== true : ownIdOf(record.id, scope.owner) !== localId;
     const body: ConnecRecord = { id: mergeIds(record.id, [ours], realm) };
@@ -1976,10 +1978,14 @@ export class SyncEngine {
 
   /** Turns local-id references of an outbound payload into id arrays. */
   private async fold(scope: GroupScope, entity: AnyEntity, payload: ConnecRecord, localId: string, connecId: string | null): Promise<ConnecRecord> {
-    const realm = scope.group.orgUid ?? '';
+    const realm = scope.group.orgUid;
     const ours = (id: string): IdEntry => ({ id, provider: scope.owner.provider, realm: scope.owner.realm });
-    const connec = (id: string): IdEntry => ({ id, provider: CONNEC_PROVIDER, realm });
-    let out: ConnecRecord = { ...payload, id: connecId ? [connec(connecId), ours(localId)] : [ours(localId)] };
+    // Connec!'s entries need the org uid as realm: unknown (an IdP that sends no
+    // `group_org_uid`), they are left out rather than sent with an empty realm, which would
+    // read as another realm's id. Our own entry names the record (and the op's path its
+    // Connec! id); Connec! resolves references by it.
+    const connec = (id: string): IdEntry[] => (realm ? [{ id, provider: CONNEC_PROVIDER, realm }] : []);
+    let out: ConnecRecord = { ...payload, id: connecId ? [...connec(connecId), ours(localId)] : [ours(localId)] };
     for (const [path, target] of Object.entries(entity.references)) {
       const resolved = new Map<string, IdEntry[] | null>();
       for (const { location, value } of valuesAt(out, path)) {
@@ -1989,7 +1995,7 @@ export class SyncEngine {
         }
         if (!usableLocalId(value)) throw new UnusableReferenceError(`${path} (${location}) is ${unusableIdProblem(value)}, which no record can be keyed by`);
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, target), { localId: value });
-        resolved.set(location, map?.connecId ? [connec(map.connecId), ours(value)] : [ours(value)]);
+        resolved.set(location, map?.connecId ? [...connec(map.connecId), ours(value)] : [ours(value)]);
       }
       out = mapAt(out, path, (value, location) => (resolved.has(location) ? resolved.get(location) : value));
     }
