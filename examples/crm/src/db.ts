@@ -77,6 +77,10 @@ function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    // libpq's `?password=` (and `sslpassword`, `sslkey`, …), which the pg driver reads too.
+    for (const key of [...u.searchParams.keys()]) {
+      if (/pass|pwd|secret|key|token/i.test(key)) u.searchParams.set(key, '***');
+    }
     return u.toString();
   } catch {
     return 'postgresql';

@@ -169,8 +169,9 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
   }
   const externalIds = opts.externalIds ?? false;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const authorization = basicAuth(opts.credentials.apiId, opts.credentials.apiKey);
   const headers: Record<string, string> = {
-    authorization: basicAuth(opts.credentials.apiId, opts.credentials.apiKey),
+    authorization,
     accept: 'application/vnd.api+json',
     'content-type': 'application/vnd.api+json',
     'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT,
@@ -183,6 +184,8 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
     retry: resolveRetryPolicy(defaultRetryPolicy, opts.retry),
     timeoutMs,
     maxResponseBytes: opts.maxResponseBytes,
+    // The longest first: `id:key` before the key it holds.
+    secrets: [authorization.slice('Basic '.length), `${opts.credentials.apiId}:${opts.credentials.apiKey}`, opts.credentials.apiKey],
   });
   const ctx = { kernel, apiBase: `${host}${basePath}`, origin: hostUrl.origin, batchUrl: `${host}/batch`, basePath };
   const client: ConnecClient = {

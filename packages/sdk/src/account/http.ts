@@ -253,7 +253,17 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     }
   }
 
-  function toError(method: string, url: string, status: number, headers: Headers, text: string, retryAfterMs?: number) {
+  /**
+   * An answer's text without the credentials this client sends (its Basic token, `id:key`, the
+   * key): an error page echoing the request headers must not put them on the thrown error. Keys
+   * shorter than 8 characters are not searched for (replacing them would mangle ordinary text).
+   */
+  const ownSecrets = [authorization.slice('Basic '.length), `${credentials.id}:${credentials.key}`, credentials.key].filter((s) => s.length >= 8);
+  const withoutOwnSecrets = (text: string): string =>
+    ownSecrets.reduce((out, secret) => (out.includes(secret) ? out.split(secret).join('[redacted]') : out), text);
+
+  function toError(method: string, url: string, status: number, headers: Headers, raw: string, retryAfterMs?: number) {
+    const text = withoutOwnSecrets(raw);
     let parsedBody: unknown = text;
     let envelope: Envelope | undefined;
     try {

@@ -1,5 +1,5 @@
 import type { Logger, LogLevel } from '../core/types.js';
-import { redactByKey } from './redact.js';
+import { redactByKey, scrubString } from './redact.js';
 import { callObserver } from '../internal/observer.js';
 
 /** Redacted wherever they appear in a field name (`apiKey`, `x-session-id`, `dbPwd`, `bearerToken`, …). */
@@ -32,6 +32,16 @@ function words(key: string): string[] {
 export function isSensitiveField(key: string): boolean {
   if (IDENTIFIER_KEY.test(key)) return false;
   return SENSITIVE.test(key) || words(key).some((word) => SENSITIVE_WORD.has(word));
+}
+
+/**
+ * Free error text without the credentials it quotes, as the runtime logger writes it (URL user
+ * info, `Basic`/`Bearer` tokens, sensitive query parameters). For failure text that is stored or
+ * handed out rather than logged: a job's `lastError` (listed by `deadLetters()`, answered by the
+ * sync status route), an id map's `lastError`, the `record.failed` event.
+ */
+export function scrubErrorText(text: string): string {
+  return scrubString(text, isSensitiveField);
 }
 
 /**

@@ -21,6 +21,7 @@ import { StorageConflictError, SyncError } from '../errors/index.js';
 import type { CursorRecord, GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
+import { scrubErrorText } from '../config/logger.js';
 import type { BatchOp, BatchOpResult, ConnecPage, ConnecPort, ListPageOptions } from './ports.js';
 import {
   CONNEC_PROVIDER,
@@ -1973,7 +1974,8 @@ export class SyncEngine {
         if (!(error instanceof StorageConflictError)) throw error;
       }
     }
-    await this.deps.storage.idMaps.update(ids, { localId }, { lastError });
+    // Stored as the logger would write it: without the credentials the failure text quotes.
+    await this.deps.storage.idMaps.update(ids, { localId }, { lastError: { ...lastError, message: scrubErrorText(lastError.message) } });
   }
 
   /** Turns local-id references of an outbound payload into id arrays. */

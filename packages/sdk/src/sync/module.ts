@@ -34,6 +34,7 @@ import { canonicalJson, connecIdOf, contentHash, isObject, parseTimestamp, rawHa
 import { MAX_ID_LENGTH, MAX_RECORD_DEPTH, overlongId, recordProblem, recordProblemMessage, usableId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { callObserver } from '../internal/observer.js';
+import { scrubErrorText } from '../config/logger.js';
 import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { errorMessage, thrownText } from '../internal/text.js';
 import { keyPart } from '../internal/keys.js';
@@ -554,7 +555,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    * Counts a failed record attempt and reports it (`record.failed`, a warning, the id map's
    * `lastError`); `last` when the worker dead-letters the job after this attempt.
    */
-  const reportRecordFailure = async (job: JobRecord, payload: RecordJobPayload | null, info: { code: string; message: string }, last: boolean): Promise<void> => {
+  const reportRecordFailure = async (job: JobRecord, payload: RecordJobPayload | null, raw: { code: string; message: string }, last: boolean): Promise<void> => {
+    // Emitted and stored (the id map's lastError) as the logger would write it: no credentials.
+    const info = { code: raw.code, message: scrubErrorText(raw.message) };
     counters.failed++;
     if (last) counters.deadLettered++;
     const entity = payload?.entity ?? 'unknown';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobInterruptedError, JobTypes, PermanentJobError, type Runtime } from '../core/types.js';
 import { ConfigError, isMaestranoError } from '../errors/index.js';
+import { scrubErrorText } from '../config/logger.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { callObserver } from '../internal/observer.js';
 import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
@@ -159,6 +160,12 @@ const UNRECORDABLE_ERROR = {
  * cannot convert (null-prototype objects, a throwing `toString` or getter) never make it throw.
  */
 function errorSummary(error: unknown): { message: string; code?: string | undefined } {
+  const summary = rawErrorSummary(error);
+  // Stored as the job's lastError and handed to observers: without the credentials it quotes.
+  return { ...summary, message: scrubErrorText(summary.message) };
+}
+
+function rawErrorSummary(error: unknown): { message: string; code?: string | undefined } {
   try {
     if (isMaestranoError(error) && typeof error.message === 'string') {
       return typeof error.code === 'string' ? { message: error.message, code: error.code } : { message: error.message };
@@ -569,7 +576,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     if (error instanceof JobDeferral) {
       const delay = Math.min(error.retryInMs ?? backoffDelay(job.attempts, options.backoff), MAX_RETRY_AFTER_MS);
       const outcome = await failSafely(job, {
-        error: { message: error.reason, code: 'deferred' },
+        error: { message: scrubErrorText(error.reason), code: 'deferred' },
         retryAt: new Date(now + delay),
         waitKey: error.waitKey,
       });
@@ -577,7 +584,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         // A deferral on the last attempt dead-letters the job: reported like any dead letter
         // (a `deferred` event would tell observers it runs again).
         stats.deadLettered++;
-        const summary = { message: error.reason, code: 'deferred' };
+        const summary = { message: scrubErrorText(error.reason), code: 'deferred' };
         runtime.logger.error('worker: job attempt failed', { jobId: job.id, type: job.type, attempt: job.attempts, outcome, error: summary.message, code: summary.code });
         emit({ type: 'failed', job, error: summary, outcome });
         return outcome;
@@ -588,7 +595,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       return outcome;
     }
     const permanent = error instanceof PermanentJobError;
-    const summary = permanent ? { message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } : errorSummary(error);
+    const summary = permanent ? { message: scrubErrorText(error.message), ...(error.code === undefined ? {} : { code: error.code }) } : errorSummary(error);
     // A server that said how long to wait (Retry-After) is not called again sooner.
     const delay = Math.max(backoffDelay(job.attempts, options.backoff), requestedRetryAfterMs(error) ?? 0);
     const outcome = await failSafely(job, {
