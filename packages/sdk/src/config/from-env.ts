@@ -1,7 +1,7 @@
 import type { Logger } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import type { DevPlatformOptions } from '../tenants/dev-platform.js';
-import { hostProblem } from './tenant.js';
+import { hostProblem, lowerScheme } from './tenant.js';
 
 /** What `configFromEnv` returns: ready for `tenantsFromDevPlatform`. */
 export interface DevPlatformEnvConfig extends DevPlatformOptions {
@@ -58,7 +58,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>,
     defaults.push(name);
     return fallback;
   };
-  const host = withDefault('MNO_DEVPL_HOST', DEFAULT_DEVPL_HOST);
+  const host = lowerScheme(withDefault('MNO_DEVPL_HOST', DEFAULT_DEVPL_HOST));
   const problem = hostProblem(host, false);
   if (problem !== null) issues.push({ path: 'MNO_DEVPL_HOST', message: problem });
   // Without its leading `/` it is the same path (`tenantsFromDevPlatform` always added it).

@@ -31,7 +31,10 @@ const DEFAULT_PATHS = {
 
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 
-const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v);
+// The scheme in any case (RFC 3986 §3.1: `HTTPS://` is an https URL); see `lowerScheme`.
+const isUrl = (v: string): boolean => /^https?:\/\/[^\s/]+/i.test(v) && URL.canParse(v);
+/** `v` with its http(s) scheme lower-cased (the SDK tells https hosts by their `https:` prefix); the rest as written. */
+export const lowerScheme = (v: string): string => v.replace(/^https?:/i, (scheme) => scheme.toLowerCase());
 /**
  * Whitespace, a control character (C0, DEL, C1) or an invisible format character (zero-width
  * space, bidi override, BOM). `new URL()` silently drops tabs and newlines, and keeps a
@@ -64,17 +67,21 @@ export function hostProblem(v: string, origin: boolean): string | null {
  */
 const trimmed = () => z.string().trim();
 const hostUrl = (origin: boolean) =>
-  trimmed().superRefine((v, ctx) => {
-    const problem = hostProblem(v, origin);
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  trimmed()
+    .superRefine((v, ctx) => {
+      const problem = hostProblem(v, origin);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform(lowerScheme);
 const url = hostUrl(false);
 const appOrigin = hostUrl(true);
 /** `sso.idm`: the app's origin, or `""` for "use `app.host`" (what the developer platform sends, PROTOCOL §1.4). */
-const idm = trimmed().superRefine((v, ctx) => {
-  const problem = v === '' ? null : hostProblem(v, true);
-  if (problem !== null) ctx.addIssue({ code: 'custom', message: `${problem} (or empty for app.host)` });
-});
+const idm = trimmed()
+  .superRefine((v, ctx) => {
+    const problem = v === '' ? null : hostProblem(v, true);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `${problem} (or empty for app.host)` });
+  })
+  .transform(lowerScheme);
 const path = trimmed().refine((v) => v.startsWith('/') && !UNSAFE_CHARACTER.test(v), { message: 'must be an absolute path' });
 const optionalPath = path.nullish();
 /**
@@ -237,19 +244,32 @@ export function certificateFingerprint(der: Buffer): string {
   return createHash('sha1').update(der).digest('hex').match(/../g)!.join(':');
 }
 
-/** Normalises a PEM (accepts `\n` escapes and a bare base64 body); null when unparseable. */
-export function normalizeCertificate(value: string): string | null {
-  let text = value.replace(/\\n/g, '\n').trim();
-  if (!text.includes('-----BEGIN')) {
-    const body = text.replace(/\s+/g, '');
-    text = `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----`;
-  }
+/** A PEM block of `label` around `body` (whitespace removed, re-wrapped at 64 characters). */
+function pemBlock(label: string, body: string): string {
+  const compact = body.replace(/\s+/g, '');
+  return `-----BEGIN ${label}-----\n${compact.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END ${label}-----`;
+}
+
+function parseCertificate(pem: string): string | null {
   try {
-    const cert = new X509Certificate(text);
-    return cert.toString().trim();
+    return new X509Certificate(pem).toString().trim();
   } catch {
     return null;
   }
+}
+
+/**
+ * Normalises a PEM (accepts `\n` and `\r\n` escapes, a bare base64 body, and a block whose
+ * body OpenSSL's reader refuses for its whitespace alone: on one line, indented; re-wrapped as
+ * ruby-saml's `format_cert` does); null when unparseable.
+ */
+export function normalizeCertificate(value: string): string | null {
+  const text = value.replace(/\\r\\n|\\n|\\r/g, '\n').trim();
+  if (!text.includes('-----BEGIN')) return parseCertificate(pemBlock('CERTIFICATE', text));
+  const direct = parseCertificate(text);
+  if (direct !== null) return direct;
+  const block = /-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----([\s\S]*?)-----END \1-----/.exec(text);
+  return block ? parseCertificate(pemBlock(block[1]!, block[2]!)) : null;
 }
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');

@@ -1,5 +1,5 @@
 import { redactUrl } from '@org/connec-client';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
@@ -126,10 +126,17 @@ function checkOptions(options: DevPlatformOptions): void {
   }
 }
 
-async function writeCache(file: string, raw: string): Promise<void> {
+/** `cancelled`: checked before each step (close() may come meanwhile); once true the file is left as it was. */
+async function writeCache(file: string, raw: string, cancelled: () => boolean): Promise<void> {
+  if (cancelled()) return;
   await mkdir(dirname(file), { recursive: true });
+  if (cancelled()) return;
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   await writeFile(tmp, raw, { mode: 0o600 });
+  if (cancelled()) {
+    await unlink(tmp).catch(() => {});
+    return;
+  }
   await rename(tmp, file);
 }
 
@@ -155,7 +162,7 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
   const saveCache = async (raw: string): Promise<void> => {
     if (!options.cacheFile) return;
     try {
-      await writeCache(options.cacheFile, raw);
+      await writeCache(options.cacheFile, raw, () => closed);
     } catch (cause) {
       logger.warn('maestrano: could not write the tenants cache file', { file: options.cacheFile, cause: String(cause) });
     }
