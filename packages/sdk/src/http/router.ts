@@ -255,7 +255,7 @@ function byCredentials(request: Request, candidates: Candidate[]): Candidate[] {
  * (no tenant suffix, same query): SSO requests on them cannot be told apart (404
  * `ambiguous_tenant`); webhooks on them go to the tenant whose credentials they carry.
  */
-function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => CompiledRoute[], logger: Logger): void {
+function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => CompiledRoute[], logger: Logger, warned: Set<string> = new Set()): void {
   const shared = new Map<string, { kinds: Set<RouteKind>; tenants: Tenant[]; path: string }>();
   for (const tenant of tenants) {
     for (const route of routesOf(tenant)) {
@@ -270,7 +270,12 @@ function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => Compiled
   for (const { kinds, tenants: owners, path } of shared.values()) {
     if (owners.length < 2) continue;
     const names = owners.map((t) => t.name);
+    // Said once per path, kinds and tenants: a refresh that changes nothing here (new tenant
+    // objects, same configuration) does not repeat it.
+    const key = `${path}\u0000${[...kinds].sort().join(',')}\u0000${names.join(',')}`;
+    if (warned.has(key)) continue;
     if ([...kinds].some((kind) => !BASIC_AUTH_KINDS.has(kind))) {
+      warned.add(key);
       logger.warn(
         'maestrano: several marketplaces configure the same SSO path without naming the marketplace; requests on it are answered 404 ambiguous_tenant. Configure it with the marketplace as the last segment or as ?marketplace=<name>',
         { path, routes: [...kinds], tenants: names },
@@ -279,6 +284,7 @@ function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => Compiled
     }
     const ids = new Set(owners.map((t) => `${t.api.id}\u0000${t.api.key}`));
     if (ids.size < owners.length) {
+      warned.add(key);
       logger.warn(
         'maestrano: several marketplaces configure the same webhook path without naming the marketplace and share API credentials; requests on it are answered 404 ambiguous_tenant',
         { path, routes: [...kinds], tenants: names },
@@ -314,13 +320,14 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     return routes;
   };
   let known: Tenant[] = options.tenants.list();
-  warnAmbiguous(known, routesOf, options.logger);
+  const warned = new Set<string>();
+  warnAmbiguous(known, routesOf, options.logger, warned);
   const refusals = refusalLog(options.logger);
   const currentTenants = (): Tenant[] => {
     const list = options.tenants.list();
     if (!sameTenants(list, known)) {
       known = list;
-      warnAmbiguous(list, routesOf, options.logger);
+      warnAmbiguous(list, routesOf, options.logger, warned);
     }
     return list;
   };

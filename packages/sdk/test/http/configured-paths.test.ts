@@ -291,6 +291,21 @@ describe('rule 4: a tenant-less path several marketplaces configure', () => {
   });
 });
 
+describe('the ambiguous-path warning across tenant refreshes', () => {
+  it('is said once: a refresh bringing the same configuration (new tenant objects) does not repeat it', async () => {
+    const sso = { init: '/maestrano/auth/saml/init', consume: '/maestrano/auth/saml/consume' };
+    const { warnings } = await start([marketplace(UAT, sso), marketplace(ACME, sso)]);
+    const ambiguous = () => warnings.filter((w) => w.message.includes('same SSO path')).length;
+    expect(ambiguous()).toBe(2);
+    for (let i = 0; i < 3; i++) {
+      await registry?.refresh();
+      // The router notices the new tenant list at its next request.
+      expect((await fetch(`${appUrl}/maestrano/auth/saml/init?group_id=cld-1`, { redirect: 'manual' })).status).toBe(404);
+    }
+    expect(ambiguous()).toBe(2);
+  });
+});
+
 describe('SSO on configured paths (ACS URL, Destination and Recipient as configured)', () => {
   const user = (groupUid: string): TestUser => ({ uid: `usr-${groupUid}`, email: `${groupUid}@example.com`, groupUid });
   const cookieOf = (res: Response) =>
