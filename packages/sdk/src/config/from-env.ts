@@ -26,6 +26,15 @@ export interface ConfigFromEnvOptions {
 
 /** An absolute URL path without whitespace, control characters, query or fragment. */
 const API_PATH = /^\/[^\s\p{Cc}\p{Cf}?#]*$/u;
+export const API_PATH_MESSAGE = 'must be a path such as /api/config/v1, without whitespace, query or fragment';
+
+/** Why the developer platform's API path is unusable, or null. Without its leading `/` it is the same path. */
+export function apiPathProblem(raw: string): string | null {
+  if (typeof raw !== 'string') return API_PATH_MESSAGE;
+  const path = raw.startsWith('/') ? raw : `/${raw}`;
+  // A URL is not a path (its host belongs in the host setting).
+  return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(raw) || !API_PATH.test(path) ? API_PATH_MESSAGE : null;
+}
 
 /**
  * Reads the developer-platform settings from an environment map (PROTOCOL §1.4):
@@ -64,10 +73,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>,
   // Without its leading `/` it is the same path (`tenantsFromDevPlatform` always added it).
   const rawApiPath = withDefault('MNO_DEVPL_API_PATH', DEFAULT_DEVPL_API_PATH);
   const apiPath = rawApiPath.startsWith('/') ? rawApiPath : `/${rawApiPath}`;
-  // A URL is not a path (its host belongs in MNO_DEVPL_HOST).
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(rawApiPath) || !API_PATH.test(apiPath)) {
-    issues.push({ path: 'MNO_DEVPL_API_PATH', message: 'must be a path such as /api/config/v1, without whitespace, query or fragment' });
-  }
+  if (apiPathProblem(rawApiPath) !== null) issues.push({ path: 'MNO_DEVPL_API_PATH', message: API_PATH_MESSAGE });
   if (issues.length > 0) {
     const lines = issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
     throw new ConfigError(`Invalid developer-platform environment variables:\n${lines}`, { issues });

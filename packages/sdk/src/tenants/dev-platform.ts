@@ -5,6 +5,7 @@ import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
 import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
+import { apiPathProblem } from '../config/from-env.js';
 import { MutableTenantRegistry } from './registry.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
@@ -112,6 +113,9 @@ function checkOptions(options: DevPlatformOptions): void {
   }
   const host = hostProblem(options.host, false);
   if (host !== null) issues.push({ path: 'host', message: host });
+  // A query, fragment or full URL here silently requested another URL.
+  const apiPath = options.apiPath === undefined ? null : apiPathProblem(options.apiPath);
+  if (apiPath !== null) issues.push({ path: 'apiPath', message: apiPath });
   const { refreshMs, timeoutMs } = options;
   if (refreshMs !== undefined && refreshMs !== 0 && !(Number.isInteger(refreshMs) && refreshMs >= 1_000 && refreshMs <= MAX_TIMER_MS)) {
     issues.push({ path: 'refreshMs', message: `must be 0 (no refresh) or an integer number of ms from 1000 to ${MAX_TIMER_MS}` });

@@ -235,6 +235,12 @@ describe('the developer platform host, key and secret are checked', () => {
       expect((error as ConfigError).issues, host).toEqual([{ path: 'host', message }]);
       expect(inspect(error, { depth: 10 })).not.toContain('HOST-PASSWORD');
     }
+    // The API path as configFromEnv checks it: a query, fragment or URL requested another URL.
+    for (const apiPath of ['/api/config/v1?token=PATH-SECRET', '/api/config/v1#PATH-SECRET', 'https://dev.example.com/api', '/api/con fig']) {
+      const error = await tenantsFromDevPlatform({ host: loopback, apiPath, key: 'k', secret: 's', refreshMs: 0, logger: quiet }).catch((e: unknown) => e);
+      expect((error as ConfigError).issues, apiPath).toEqual([{ path: 'apiPath', message: 'must be a path such as /api/config/v1, without whitespace, query or fragment' }]);
+      expect(inspect(error, { depth: 10 })).not.toContain('PATH-SECRET');
+    }
     const blank = await tenantsFromDevPlatform({ host: loopback, key: ' ', secret: '  ', refreshMs: 0 }).catch((e: unknown) => e);
     expect((blank as ConfigError).issues).toEqual([
       { path: 'key', message: 'required' },
