@@ -43,9 +43,13 @@ export class Executor {
     private readonly timeoutMs: number,
   ) {}
 
-  async query(operation: StorageOperation, query: Sql): Promise<Row[]> {
+  /**
+   * `late`: called with the rows of a query that answered after its bound had already failed
+   * the call (the database ran it all the same), so the caller can undo what nobody received.
+   */
+  async query(operation: StorageOperation, query: Sql, late?: (rows: Row[]) => void): Promise<Row[]> {
     const { text, values } = render(query, this.provider);
-    const result = await this.bounded(operation, () => this.client.$queryRawUnsafe(text, ...values));
+    const result = await this.bounded(operation, () => this.client.$queryRawUnsafe(text, ...values), late && ((answer) => late(rows(answer))));
     try {
       return rows(result);
     } catch (err) {
@@ -58,13 +62,15 @@ export class Executor {
     return this.bounded(operation, () => this.client.$executeRawUnsafe(text, ...values));
   }
 
-  private async bounded<T>(operation: StorageOperation, run: () => PromiseLike<T>): Promise<T> {
+  private async bounded<T>(operation: StorageOperation, run: () => PromiseLike<T>, late?: (answer: T) => void): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
     try {
       const work = Promise.resolve().then(run);
       if (this.timeoutMs <= 0) return await work;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
+          timedOut = true;
           reject(
             new StorageError(`${operation} timed out after ${this.timeoutMs} ms (database unreachable or overloaded)`, {
               adapterId: ADAPTER_ID,
@@ -76,7 +82,12 @@ export class Executor {
       });
       // The abandoned query may still settle later; its outcome is observed so it never
       // surfaces as an unhandled rejection.
-      work.catch(() => {});
+      work.then(
+        (answer) => {
+          if (timedOut) late?.(answer);
+        },
+        () => {},
+      ).catch(() => {});
       return await Promise.race([work, timeout]);
     } catch (err) {
       throw toStorageError(operation, err);

@@ -147,6 +147,33 @@ describe.skipIf(unavailable !== null)('prisma-postgresql: a heartbeat whose orde
     expect(await guard()).toMatchObject({ job_id: next.id });
   });
 
+  it('a heartbeat that re-creates the guard while a final failure of the same job waits leaves no guard holding the key', async () => {
+    const { newer } = await stalledAfterOlderDone();
+    const next = await adapter.jobs.enqueue(job({ orderingKey: KEY, payload: 3 }));
+    const beating = new pg.Client({ connectionString: db.url });
+    await beating.connect();
+    try {
+      await beating.query('BEGIN');
+      expect(await prismaAdapter(rawClient(beating), { provider: 'postgresql', clock: clock.now }).jobs.heartbeat(newer, 'w1', LEASE)).toBe(true);
+      // The dead-lettering starts now (its snapshot cannot see the uncommitted guard) and waits for the job's row.
+      const failing = adapter.jobs.fail(newer, 'w1', { error: { message: 'permanent' }, retryAt: clock.now(), final: true });
+      let waiting = false;
+      for (let i = 0; i < 200 && !waiting; i++) {
+        const { rows } = await raw.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        waiting = rows.length > 0;
+        if (!waiting) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(waiting).toBe(true);
+      await beating.query('COMMIT');
+      expect(await failing).toBe('dead');
+    } finally {
+      await beating.end();
+    }
+    // A dead letter holds its record back no more than a completed job: the next job is claimed at once.
+    expect((await adapter.jobs.claim({ worker: 'w3', limit: 10, leaseMs: LEASE })).map((j) => j.id)).toEqual([next.id]);
+    expect(await guard()).toMatchObject({ job_id: next.id });
+  });
+
   it('a heartbeat that waited for the completion of its job renews nothing and writes no guard', async () => {
     const { newer } = await stalledAfterOlderDone();
     const completing = new pg.Client({ connectionString: db.url });

@@ -436,6 +436,25 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         ${select}`;
   }
 
+  /**
+   * PostgreSQL, after a failure or release of job `id` was recorded: deletes a guard of the job
+   * that the recording statement could not see. A heartbeat of the job that held its row while
+   * that statement waited may have inserted the key's guard after the statement's snapshot; the
+   * guard then held the record's next job back for a whole lease (a dead letter's for good until
+   * it lapsed). The job row is locked first, so a claim of the job committed meanwhile (its own
+   * guard, the job running again) is seen and kept.
+   */
+  async function dropUnseenGuard(operation: StorageOperation, id: string): Promise<void> {
+    if (!pg) return;
+    // Best effort: the change is recorded already, so a failure here must not make the call
+    // reject (the caller would take it for not recorded); such a guard lapses with its lease.
+    await db.execute(
+      operation,
+      sql`WITH x AS (SELECT id, ordering_key FROM maestrano_jobs WHERE id = ${bigint(id)} AND ordering_key IS NOT NULL AND status <> 'running' FOR UPDATE)
+          DELETE FROM maestrano_job_guards g USING x WHERE g.ordering_key = x.ordering_key AND g.job_id = x.id`,
+    ).catch(() => 0);
+  }
+
   /** `ownedJobsUpdate` for one job. */
   function ownedJobUpdate(set: Sql, id: string, worker: string): Sql {
     return ownedJobsUpdate(set, sql`id = ${bigint(id)}`, worker);
@@ -473,7 +492,25 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const expires = plus(now, options.leaseMs);
       const types = options.types === undefined ? raw('') : sql` AND ${inList(raw('j.type'), options.types, db.provider)}`;
       const query = pg ? claimPostgres(options, now, expires, types) : claimSqlite(options, now, expires, types);
-      const claimed = await db.query('jobs.claim', query);
+      // A claim that outlived `operationTimeoutMs` still runs, and may commit after the caller
+      // was told it failed: the jobs it leased are given back (as `release` does: due now, the
+      // attempt not counted), not left leased to a worker that never received them. Only while
+      // the lease is the one this claim set (the same worker may have claimed them again since).
+      const giveBack = (rows: Row[]): void => {
+        const ids = rows.map((row) => str(row, 'id'));
+        if (ids.length === 0) return;
+        const at = ctx.now();
+        db.query(
+          'jobs.claim',
+          ownedJobsUpdate(
+            sql`status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_at = ${ts(at)},
+                lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(at)}`,
+            sql`${inBigintList(raw('id'), ids, db.provider)} AND lease_expires_at = ${ts(expires)}`,
+            options.worker,
+          ),
+        ).catch(() => {}); // best effort: otherwise the leases expire and the jobs are redelivered
+      };
+      const claimed = await db.query('jobs.claim', query, giveBack);
       // The claim has committed: every row is leased and its attempt counted. A row whose
       // payload cannot be read is dead-lettered with the reason here, not handed to a handler
       // and not allowed to fail the claim (which would lease the jobs claimed with it, over and
@@ -486,14 +523,19 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           continue;
         }
         const error: JsonObject = { code: 'unreadable_payload', message: wellFormedText(`The job's stored payload cannot be read: ${payload.reason}`) };
-        await db.query(
-          'jobs.claim',
-          ownedJobUpdate(
-            sql`status = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
-            str(row, 'id'),
-            options.worker,
-          ),
-        );
+        // Nor may a failure to record it fail the claim: the jobs claimed with it would stay
+        // leased to a worker told it got none. This one's lease expires and a later claim
+        // dead-letters it.
+        await db
+          .query(
+            'jobs.claim',
+            ownedJobUpdate(
+              sql`status = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = ${json(error, true)}, updated_at = ${ts(now)}`,
+              str(row, 'id'),
+              options.worker,
+            ),
+          )
+          .catch(() => []);
       }
       return jobs.sort(byDueOrder);
     },
@@ -590,6 +632,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         ),
       );
       if (!row) return 'lost';
+      await dropUnseenGuard('jobs.fail', key);
       return str(row, 'status') === 'dead' ? 'dead' : 'retrying';
     },
 
@@ -607,6 +650,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           worker,
         ),
       );
+      if (row !== undefined) await dropUnseenGuard('jobs.release', key);
       return row !== undefined;
     },
 
