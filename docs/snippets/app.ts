@@ -74,7 +74,7 @@ export function createApp(mno: Maestrano, db: Db): Hono {
     if (typeof form.lastName === 'string' && form.lastName.trim()) contact.lastName = form.lastName.trim();
     contact.updatedAt = new Date();
     const result = await mno.sync.push({ tenant: company.tenant, groupId: company.groupId, entity: 'contacts', record: contact });
-    if (result.status === 'failed') return c.text(`Saved; Connec! refused it: ${result.error ?? 'unknown error'}`, 502);
+    if (result.status === 'failed') return c.text(`Saved here, not shared with Connec! (${result.error ?? 'unknown error'}); saving again retries`, 502);
     return c.redirect('/contacts', 303);
   });
   // #endregion push

@@ -3,7 +3,7 @@
  * ordinary CRM that reads its own tables and calls the SDK for pushes and charges.
  */
 import { randomBytes } from 'node:crypto';
-import { type Maestrano, SsoError } from '@org/maestrano-sdk';
+import { isMaestranoError, type Maestrano, SsoError } from '@org/maestrano-sdk';
 import { type Context, Hono } from 'hono';
 import { csrf } from 'hono/csrf';
 import type { Database } from './db.js';
@@ -11,6 +11,7 @@ import { toContactData } from './entities.js';
 import { EXPORT_PRICE_CENTS, PLAN, SESSION_COOKIE, type SessionEndedReason, sessionCookie } from './maestrano.js';
 import {
   accountsPage,
+  billingFailedPage,
   billingPage,
   contactEditPage,
   contactsPage,
@@ -236,15 +237,13 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
       record: toContactData(updated),
     });
     if (result.status === 'failed') {
-      return html(
-        c,
-        contactEditPage(
-          { ...who.page, title: 'Edit contact' },
-          { ...updated, accountName: null },
-          { message: `Saved locally; Connec! refused it: ${result.error ?? 'unknown error'}` },
-        ),
-        400,
-      );
+      // No answer, or Connec! failing (5xx, rate limited): nothing was refused, the change is
+      // just not shared yet. The form keeps it; saving again once Connec! is back shares it.
+      const unavailable = result.code === 'push_failed' || result.code === 'http_429' || /^http_5\d\d$/.test(result.code ?? '');
+      const message = unavailable
+        ? 'Saved here, but not shared yet: Connec! could not be reached. Save again in a moment to share it.'
+        : `Saved locally; Connec! refused it: ${result.error ?? 'unknown error'}`;
+      return c.html(contactEditPage({ ...who.page, title: 'Edit contact' }, { ...updated, accountName: null }, { message }), unavailable ? 503 : 400);
     }
     return c.redirect(result.status === 'skipped' ? '/contacts?saved=later' : '/contacts?saved=1', 303);
   });
@@ -312,14 +311,22 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
           return raced;
         });
     }
-    const result = await mno.billing.charge({
-      tenant: who.company.tenant,
-      groupId: who.company.groupId,
-      priceCents: charge.priceCents,
-      currency: charge.currency,
-      description: charge.description,
-      idempotencyKey: chargeId,
-    });
+    let result: Awaited<ReturnType<Maestrano['billing']['charge']>>;
+    try {
+      result = await mno.billing.charge({
+        tenant: who.company.tenant,
+        groupId: who.company.groupId,
+        priceCents: charge.priceCents,
+        currency: charge.currency,
+        description: charge.description,
+        idempotencyKey: chargeId,
+      });
+    } catch (error) {
+      // Maestrano did not bill it (unreachable, refused, or the outcome is not known yet): say
+      // so and offer the same form again. Its key is this charge's, so a retry bills it at most once.
+      if (!isMaestranoError(error)) throw error;
+      return c.html(billingFailedPage({ ...who.page, title: 'Billing' }, chargeId), 503);
+    }
     await prisma.charge.update({ where: { id: chargeId }, data: { billId: result.billId } });
     // What was paid for: the file (a replayed submit downloads it again, billed once).
     return c.redirect(`/billing/exports/${chargeId}.csv`, 303);

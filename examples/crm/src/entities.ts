@@ -28,6 +28,12 @@ export interface AccountData {
   updatedAt?: Date;
 }
 
+/**
+ * The CRM's last name of a Connec! person who has none (the CRM requires one). It is only a
+ * placeholder: pushed back, it goes out as no last name, never as the person's name.
+ */
+export const NO_LAST_NAME = '(no last name)';
+
 /** Connec! sends unset text as absent, null or blank; a reference arrives as our id (string) or null. */
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
 
@@ -114,7 +120,7 @@ export function crmConnector(prisma: CrmPrisma) {
     references: { organization_id: 'accounts' },
     toLocal: (person) => ({
       firstName: str(person.first_name),
-      lastName: str(person.last_name) ?? '(no last name)',
+      lastName: str(person.last_name) ?? NO_LAST_NAME,
       email: str(person.email?.address),
       // The work landline only: it is what `toConnec` writes back (see the accounts).
       phone: str(person.phone_work?.landline),
@@ -125,7 +131,7 @@ export function crmConnector(prisma: CrmPrisma) {
     // out would keep its old value there (and come back with the next change from Connec!).
     toConnec: (contact) => ({
       first_name: contact.firstName ?? '',
-      last_name: contact.lastName,
+      last_name: contact.lastName === NO_LAST_NAME ? null : contact.lastName,
       job_title: contact.jobTitle ?? null,
       email: { address: contact.email ?? null },
       phone_work: { landline: contact.phone ?? null },

@@ -172,16 +172,30 @@ export function billingPage(ctx: PageContext, view: BillingView): string {
   const rows = view.charges
     .map(
       (c) =>
-        `<tr><td>${escapeHtml(c.createdAt.toISOString())}</td><td>${escapeHtml(c.description)}</td><td>${money(c.priceCents)}</td><td>${escapeHtml(c.billId ?? 'pending')}</td><td>${c.billId ? `<a href="/billing/exports/${escapeHtml(c.id)}.csv">Download</a>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(c.createdAt.toISOString())}</td><td>${escapeHtml(c.description)}</td><td>${money(c.priceCents)}</td><td>${escapeHtml(c.billId ?? 'pending')}</td><td>${c.billId ? `<a href="/billing/exports/${escapeHtml(c.id)}.csv">Download</a>` : exportForm(c.id, 'Try again')}</td></tr>`,
     )
     .join('\n');
   return layout(
     ctx,
     `<h2>Billing</h2>
 <p>Plan: <strong>${escapeHtml(view.plan)}</strong>${view.trialEndsAt ? ` · free trial until ${escapeHtml(view.trialEndsAt.toISOString().slice(0, 10))} (no charge before)` : ''}</p>
-<form method="post" action="/billing/export"><input type="hidden" name="key" value="${escapeHtml(view.exportKey)}"><button type="submit">Export contacts as CSV (${money(view.exportPriceCents)}, billed through Maestrano)</button></form>
+${exportForm(view.exportKey, `Export contacts as CSV (${(view.exportPriceCents / 100).toFixed(2)} ${view.currency}, billed through Maestrano)`)}
 <h3>Ad-hoc charges</h3>
 <table id="charges"><thead><tr><th>When</th><th>What</th><th>Price</th><th>Maestrano bill</th><th>File</th></tr></thead><tbody>${rows || '<tr><td colspan="5" class="muted">None yet.</td></tr>'}</tbody></table>`,
+  );
+}
+
+/** The export form; `key` is the charge's idempotency key (a resubmit bills that charge at most once). */
+function exportForm(key: string, label: string): string {
+  return `<form method="post" action="/billing/export"><input type="hidden" name="key" value="${escapeHtml(key)}"><button type="submit">${escapeHtml(label)}</button></form>`;
+}
+
+/** The export was not billed (Maestrano failed or refused): nothing to download yet, the same charge can be retried. */
+export function billingFailedPage(ctx: PageContext, chargeKey: string): string {
+  return layout(
+    ctx,
+    `<h2>Export not billed</h2><p class="error" id="refused">The contacts export could not be billed through Maestrano right now, so there is nothing to download yet. Try again in a moment: the export is billed at most once.</p>
+${exportForm(chargeKey, 'Try again')}<p><a href="/billing">Back to billing</a></p>`,
   );
 }
 
