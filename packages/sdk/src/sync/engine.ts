@@ -7,7 +7,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { isRetriedByDefault } from '@org/connec-client';
+import { ApiError, ConnectionError, isRetriedByDefault, ResponseValidationError } from '@org/connec-client';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import type {
   AnyEntity,
@@ -1903,7 +1903,25 @@ export class SyncEngine {
         this.emitPushed(scope, entity, item.localId, linked ? connecId : item.connecId, answer?.status ?? 0, linked);
       }
     }
-    for (const item of alreadyThere) results[item.index] = await this.recoverCreate(scope, entity, item.localId, item.record, signal);
+    for (const item of alreadyThere) {
+      try {
+        results[item.index] = await this.recoverCreate(scope, entity, item.localId, item.record, signal);
+      } catch (error) {
+        // Connec! failing the look-up (down after the client's retries) fails this record only,
+        // as a failed batch call does: thrown, the records already pushed and linked in this
+        // call got no result, and the caller saw the whole call fail.
+        if (signal?.aborted || !(error instanceof ApiError || error instanceof ConnectionError || error instanceof ResponseValidationError)) throw error;
+        const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
+        const message = errorMessage(error);
+        const code = status === null ? PUSH_FAILED : `http_${status}`;
+        await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
+        this.counters.pushFailed++;
+        const failed: PushItemResult = { localId: item.localId, status: 'failed', connecId: null, httpStatus: status, error: message, code };
+        pushFailureCauses.set(failed, error);
+        results[item.index] = failed;
+        this.emitPushed(scope, entity, item.localId, null, status ?? 0, false);
+      }
+    }
     return results;
   }
 
@@ -1926,7 +1944,10 @@ export class SyncEngine {
         skip,
         top,
         filter: `updated_at gte '${since.toISOString()}'`,
-        orderBy: 'updated_at ASC',
+        // Newest first: the record the lost create made is among the last updated. Read oldest
+        // first, a group where more records were updated in the window than the pages read
+        // hold never reached it, and every later push of the record failed with 409.
+        orderBy: 'updated_at DESC',
         signal,
       });
       const found = page.records.find((r) => ownIdOf(r.id, scope.owner) === localId);

@@ -114,6 +114,7 @@ export class FakeConnec implements ConnecPort {
       list = list.filter((r) => Date.parse(String(r.updated_at)) >= from);
     }
     if (options.orderBy === 'updated_at ASC') list = [...list].sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
+    if (options.orderBy === 'updated_at DESC') list = [...list].sort((a, b) => Date.parse(String(b.updated_at)) - Date.parse(String(a.updated_at)));
     return { records: clone(list.slice(options.skip, options.skip + options.top)), total: list.length };
   }
 
