@@ -283,6 +283,11 @@ function checkRunOptions(options: WorkerRunOptions): void {
       }
     }
   }
+  // A single type as a string (`types: 'sync.import'`) failed on `.filter` with a TypeError.
+  const types: unknown = options.types;
+  if (types !== undefined && !(Array.isArray(types) && types.every((t) => typeof t === 'string'))) {
+    issues.push({ path: 'types', message: `must be a list of job type names (got ${Array.isArray(types) ? 'a list holding a non-string' : got(types)})` });
+  }
   const retention = options.completedJobRetentionMs;
   if (retention !== undefined && retention !== null && !(Number.isSafeInteger(retention) && retention >= 0)) {
     issues.push({ path: 'completedJobRetentionMs', message: `must be a whole number of ms, at least 0, or null (got ${got(retention)})` });
@@ -321,6 +326,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     const workerId = options.workerId ?? `${runtime.instanceId}:${randomUUID().slice(0, 8)}`;
     const batchSize = Math.max(1, Math.min(1_000, Math.floor(options.batchSize ?? DEFAULTS.batchSize)));
     const claimTypes = options.types ? options.types.filter((t) => table[t]) : types;
+    // A misspelt type (or one of a module this configuration lacks) would never be claimed, silently.
+    const unhandled = options.types ? options.types.filter((t) => !table[t]) : [];
+    if (unhandled.length > 0) {
+      runtime.logger.warn('worker: run option types names job types without a handler; they are never claimed', { types: unhandled.join(', '), handled: types.join(', ') });
+    }
     const signal = options.signal;
     // Observability must never break processing: a throwing or rejecting onEvent is ignored.
     // Called as a method of the options, as before: an `onEvent(e) { this.… }` keeps its `this`.
@@ -404,13 +414,18 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const timeLimit =
         options.jobTimeoutMs === undefined ? null : setTimeout(() => batchAbort.abort(new JobInterruptedError('timeout', `job timed out after ${options.jobTimeoutMs} ms`)), options.jobTimeoutMs);
       const lost = new Set<string>();
+      /**
+       * The jobs whose leases this batch keeps: all claimed ones, then only those handed to the
+       * handler (a job dead-lettered without running is no longer ours to renew or to lose).
+       */
+      let held = jobs;
       /** When each job's lease was last confirmed (taken before the claim or renewal was sent). */
       const renewedAt = new Map(jobs.map((job) => [job.id, claimedAt]));
       /** Set once the handler has returned: a renewal answered later changes nothing. */
       let finished = false;
       const heartbeat = async (): Promise<boolean> => {
-        if (finished) return lost.size === 0;
-        const alive = jobs.filter((job) => !lost.has(job.id));
+        if (finished) return held.every((job) => !lost.has(job.id));
+        const alive = held.filter((job) => !lost.has(job.id));
         const sentAt = runtime.clock().getTime();
         let renewed: Set<string>;
         try {
@@ -436,15 +451,15 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             error: errorSummary(error).message,
           });
         }
-        if (finished) return lost.size === 0;
+        if (finished) return held.every((job) => !lost.has(job.id));
         for (const job of alive) {
           if (!renewed.has(job.id)) {
             lost.add(job.id);
             emit({ type: 'lease_lost', job });
           }
         }
-        if (lost.size === jobs.length) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
-        return lost.size === 0;
+        if (held.every((job) => lost.has(job.id))) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
+        return held.every((job) => !lost.has(job.id));
       };
       /**
        * A job whose last confirmed renewal is older than `unconfirmedLeaseMs` is given up even
@@ -455,12 +470,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const expireUnconfirmed = () => {
         if (finished) return;
         const now = runtime.clock().getTime();
-        for (const job of jobs) {
+        for (const job of held) {
           if (lost.has(job.id) || now - (renewedAt.get(job.id) ?? claimedAt) < unconfirmedLeaseMs) continue;
           lost.add(job.id);
           emit({ type: 'lease_lost', job });
         }
-        if (lost.size === jobs.length) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
+        if (held.every((job) => lost.has(job.id))) batchAbort.abort(new JobInterruptedError('lease_lost', 'lease lost'));
       };
       let renewing = false;
       const timer = setInterval(() => {
@@ -481,11 +496,17 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           if (job.attempts > job.maxAttempts) {
             const outcome = await settle(job, new Error(`attempt ${job.attempts} of ${job.maxAttempts}: earlier attempts never finished (worker crash or lease lost)`));
             // Only once the job is really dead (not lost to another worker, not left to its lease).
-            if (outcome === 'dead') {
-              await table[job.type]?.poisoned?.(job).catch((error: unknown) => logUnexpected(`worker: the poisoned hook of "${job.type}" failed`, error));
+            const hook = table[job.type]?.poisoned;
+            if (outcome === 'dead' && hook) {
+              // Called inside a promise: a hook that throws (or returns no promise) must not stop
+              // the rest of the batch, whose jobs would stay leased, unrun, until their leases expire.
+              await Promise.resolve()
+                .then(() => hook(job))
+                .catch((error: unknown) => logUnexpected(`worker: the poisoned hook of "${job.type}" failed`, error));
             }
           } else runnable.push(job);
         }
+        held = runnable;
         if (runnable.length === 0) return;
         let results: unknown[];
         try {
@@ -589,8 +610,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         emit({ type: 'failed', job, error: summary, outcome });
         return outcome;
       }
-      if (outcome === 'lost') stats.lost++;
-      else stats.deferred++;
+      if (outcome === 'lost') {
+        // Not deferred: another worker holds the job now. Reported as counted (a `deferred`
+        // event would tell observers it waits, with `stats.lost` saying otherwise).
+        stats.lost++;
+        emit({ type: 'lease_lost', job });
+        return outcome;
+      }
+      stats.deferred++;
       emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
       return outcome;
     }
