@@ -1,7 +1,7 @@
 /** `createConnecClient`: the entry point of the package. */
 import { z } from 'zod';
 import { type BatchOp, type BatchOptions, type BatchResult, type GroupBatchOp, runBatch } from './batch.js';
-import { ClientConfigError, PayloadValidationError } from './errors.js';
+import { ClientConfigError, credentialScrubber, PayloadValidationError } from './errors.js';
 import { HttpKernel, isValidTimeout, TIMEOUT_RULE } from './http/kernel.js';
 import { defaultRetryPolicy, type RetryPolicy, RetryOptionSchema, resolveRetryPolicy } from './http/retry.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
@@ -169,9 +169,8 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
   }
   const externalIds = opts.externalIds ?? false;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const authorization = basicAuth(opts.credentials.apiId, opts.credentials.apiKey);
   const headers: Record<string, string> = {
-    authorization,
+    authorization: basicAuth(opts.credentials.apiId, opts.credentials.apiKey),
     accept: 'application/vnd.api+json',
     'content-type': 'application/vnd.api+json',
     'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT,
@@ -184,8 +183,7 @@ export function createConnecClient(options: ConnecClientOptions): ConnecClient {
     retry: resolveRetryPolicy(defaultRetryPolicy, opts.retry),
     timeoutMs,
     maxResponseBytes: opts.maxResponseBytes,
-    // The longest first: `id:key` before the key it holds.
-    secrets: [authorization.slice('Basic '.length), `${opts.credentials.apiId}:${opts.credentials.apiKey}`, opts.credentials.apiKey],
+    scrubAnswer: credentialScrubber(opts.credentials.apiId, opts.credentials.apiKey),
   });
   const ctx = { kernel, apiBase: `${host}${basePath}`, origin: hostUrl.origin, batchUrl: `${host}/batch`, basePath };
   const client: ConnecClient = {

@@ -279,6 +279,21 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   return Math.max(0, date - now);
 }
 
+/** Credentials shorter than this are not searched for: replacing them would mangle ordinary text. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Replaces the HTTP Basic credentials `apiId:apiKey` (the header's token, `id:key`, the key) in a
+ * server's answer before it goes into an error: a proxy's error page that lists the request
+ * headers must not put them on the thrown error. Values under 8 characters are not searched for.
+ */
+export function credentialScrubber(apiId: string, apiKey: string): (text: string) => string {
+  const pair = `${apiId}:${apiKey}`;
+  // The longest first: `id:key` holds the key.
+  const secrets = [Buffer.from(pair, 'utf8').toString('base64'), pair, apiKey].filter((secret) => secret.length >= MIN_SECRET_LENGTH);
+  return (text) => secrets.reduce((out, secret) => (out.includes(secret) ? out.split(secret).join('[redacted]') : out), text);
+}
+
 /** Strip credentials and secret-looking query parameters from a URL before it goes into an error. */
 export function redactUrl(url: string): string {
   let parsed: URL;

@@ -8,6 +8,7 @@ export {
   ClientConfigError,
   ConflictError,
   ConnectionError,
+  credentialScrubber,
   fieldErrorsFromBody,
   isMaestranoError,
   MaestranoError,

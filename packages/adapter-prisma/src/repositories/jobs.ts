@@ -455,6 +455,12 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
     ).catch(() => 0);
   }
 
+  /** What `release` sets: pending and due at `at`, the claim's attempt not counted, no lease. */
+  function releasedAt(at: Date): Sql {
+    return sql`status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_at = ${ts(at)},
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(at)}`;
+  }
+
   /** `ownedJobsUpdate` for one job. */
   function ownedJobUpdate(set: Sql, id: string, worker: string): Sql {
     return ownedJobsUpdate(set, sql`id = ${bigint(id)}`, worker);
@@ -503,8 +509,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
         db.query(
           'jobs.claim',
           ownedJobsUpdate(
-            sql`status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_at = ${ts(at)},
-                lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(at)}`,
+            releasedAt(at),
             sql`${inBigintList(raw('id'), ids, db.provider)} AND lease_expires_at = ${ts(expires)}`,
             options.worker,
           ),
@@ -644,8 +649,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const [row] = await db.query(
         'jobs.release',
         ownedJobUpdate(
-          sql`status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_at = ${ts(now)},
-              lease_owner = NULL, lease_expires_at = NULL, updated_at = ${ts(now)}`,
+          releasedAt(now),
           key,
           worker,
         ),

@@ -95,14 +95,11 @@ export interface KernelOptions {
   /** @default DEFAULT_MAX_RESPONSE_BYTES */
   maxResponseBytes?: number;
   /**
-   * Credentials this client sends (its Basic token, its api key): an error answer that echoes
-   * them (a proxy's error page listing the request headers) keeps them out of the thrown error.
+   * Removes the credentials this client sends from an error answer that echoes them (a proxy's
+   * error page listing the request headers), before it goes into the thrown error.
    */
-  secrets?: readonly string[];
+  scrubAnswer?: (text: string) => string;
 }
-
-/** Shorter values are not searched for: replacing them would mangle ordinary text. */
-const MIN_SECRET_LENGTH = 8;
 
 export interface HttpRequest {
   method: HttpMethod;
@@ -224,7 +221,7 @@ export class HttpKernel {
           status: response.status,
           method,
           url: response.url,
-          body: errorBody(this.#withoutSecrets(response.text)),
+          body: errorBody(this.#options.scrubAnswer?.(response.text) ?? response.text),
           requestId: response.headers.get('x-request-id') ?? undefined,
           retryAfterMs,
         });
@@ -240,15 +237,6 @@ export class HttpKernel {
       if (!(result.retryable && retryableMethod && attempt < policy.limit)) throw result.error;
       await this.#wait(policy, attempt + 1, undefined, result.error, method, url, signal);
     }
-  }
-
-  /** `text` with every credential this client sends replaced (see `KernelOptions.secrets`). */
-  #withoutSecrets(text: string): string {
-    let out = text;
-    for (const secret of this.#options.secrets ?? []) {
-      if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join('[redacted]');
-    }
-    return out;
   }
 
   async #wait(

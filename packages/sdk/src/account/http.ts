@@ -13,7 +13,7 @@
  * integers, booleans and `null` typed (`price_cents`, `third_party`, `cycles: null` for
  * unlimited), where Rack-style form encoding turns everything into strings and has no null.
  */
-import { parseRetryAfter } from '@org/connec-client';
+import { credentialScrubber, parseRetryAfter } from '@org/connec-client';
 import ky from 'ky';
 import { z } from 'zod';
 import {
@@ -253,14 +253,8 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     }
   }
 
-  /**
-   * An answer's text without the credentials this client sends (its Basic token, `id:key`, the
-   * key): an error page echoing the request headers must not put them on the thrown error. Keys
-   * shorter than 8 characters are not searched for (replacing them would mangle ordinary text).
-   */
-  const ownSecrets = [authorization.slice('Basic '.length), `${credentials.id}:${credentials.key}`, credentials.key].filter((s) => s.length >= 8);
-  const withoutOwnSecrets = (text: string): string =>
-    ownSecrets.reduce((out, secret) => (out.includes(secret) ? out.split(secret).join('[redacted]') : out), text);
+  /** An error answer's text without the credentials this client sends (see `credentialScrubber`). */
+  const withoutOwnSecrets = credentialScrubber(credentials.id, credentials.key);
 
   function toError(method: string, url: string, status: number, headers: Headers, raw: string, retryAfterMs?: number) {
     const text = withoutOwnSecrets(raw);

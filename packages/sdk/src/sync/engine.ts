@@ -1687,9 +1687,7 @@ export class SyncEngine {
       } catch (error) {
         const message = `shouldPush of entity "${entity.name}" threw for "${localId}": ${errorMessage(error)}`;
         const code = MAPPER_ERROR;
-        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
-        this.counters.pushFailed++;
-        results[index] = { localId, status: 'failed', connecId: null, httpStatus: null, error: message, code };
+        results[index] = await this.failedPush(ids, localId, null, { code, message, status: null });
         this.emitPushed(scope, entity, localId, null, 0, false);
         continue;
       }
@@ -1724,9 +1722,7 @@ export class SyncEngine {
         // A mapper bug fails this record only, like a rejected op; the others are still pushed.
         const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${errorMessage(error)}`;
         const code = MAPPER_ERROR;
-        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
-        this.counters.pushFailed++;
-        results[index] = { localId, status: 'failed', connecId, httpStatus: null, error: message, code };
+        results[index] = await this.failedPush(ids, localId, connecId, { code, message, status: null });
         this.emitPushed(scope, entity, localId, connecId, 0, false);
         continue;
       }
@@ -1761,9 +1757,7 @@ export class SyncEngine {
         // A reference no record can be keyed by (the mapper's output): this record fails alone.
         const message = `Mapping ${entity.name} "${localId}" for Connec! failed: ${error.message}`;
         const code = MAPPER_ERROR;
-        await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
-        this.counters.pushFailed++;
-        results[index] = { localId, status: 'failed', connecId, httpStatus: null, error: message, code };
+        results[index] = await this.failedPush(ids, localId, connecId, { code, message, status: null });
         this.emitPushed(scope, entity, localId, connecId, 0, false);
         continue;
       }
@@ -1884,12 +1878,7 @@ export class SyncEngine {
           const message = conflict ? conflict.message : answer ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`)) : 'no result for op';
           const status = thrown ? thrown.status : (answer?.status ?? null);
           const code = conflict ? LINK_CONFLICT : !thrown && answer?.invalid === true ? MAPPER_ERROR : status === null ? PUSH_FAILED : `http_${status}`;
-          await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
-          this.counters.pushFailed++;
-          const failed: PushItemResult = { localId: item.localId, status: 'failed', connecId: item.connecId, httpStatus: status, error: message, code };
-          const cause = thrown ? thrown.cause : answer?.cause;
-          if (cause !== undefined) pushFailureCauses.set(failed, cause);
-          results[item.index] = failed;
+          results[item.index] = await this.failedPush(ids, item.localId, item.connecId, { code, message, status, cause: thrown ? thrown.cause : answer?.cause });
           if (conflict) {
             this.deps.logger.warn('sync: pushed record merged into a Connec! record linked to another local record', {
               tenant: scope.tenant.name,
@@ -1912,13 +1901,8 @@ export class SyncEngine {
         // call got no result, and the caller saw the whole call fail.
         if (signal?.aborted || !(error instanceof ApiError || error instanceof ConnectionError || error instanceof ResponseValidationError)) throw error;
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
-        const message = errorMessage(error);
         const code = status === null ? PUSH_FAILED : `http_${status}`;
-        await this.recordPushFailure(ids, item.localId, { code, message, at: this.deps.clock() });
-        this.counters.pushFailed++;
-        const failed: PushItemResult = { localId: item.localId, status: 'failed', connecId: null, httpStatus: status, error: message, code };
-        pushFailureCauses.set(failed, error);
-        results[item.index] = failed;
+        results[item.index] = await this.failedPush(ids, item.localId, null, { code, message: errorMessage(error), status, cause: error });
         this.emitPushed(scope, entity, item.localId, null, status ?? 0, false);
       }
     }
@@ -1975,14 +1959,27 @@ export class SyncEngine {
         code = LINK_CONFLICT;
       }
     }
-    await this.recordPushFailure(ids, localId, { code, message, at: this.deps.clock() });
-    this.counters.pushFailed++;
+    const failed = await this.failedPush(ids, localId, null, { code, message, status: 409 });
     this.emitPushed(scope, entity, localId, null, 409, false);
-    return { localId, status: 'failed', connecId: null, httpStatus: 409, error: message, code };
+    return failed;
   }
 
   private emitPushed(scope: GroupScope, entity: AnyEntity, localId: string, connecId: string | null, status: number, ok: boolean): void {
     this.deps.emit({ type: 'record.pushed', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, localId, connecId, status, ok });
+  }
+
+  /** A record's failed push: recorded on its id map and counted; its result keeps the cause (`pushFailureCauses`). */
+  private async failedPush(
+    ids: IdMapScope,
+    localId: string,
+    connecId: string | null,
+    failure: { code: string; message: string; status: number | null; cause?: unknown },
+  ): Promise<PushItemResult> {
+    await this.recordPushFailure(ids, localId, { code: failure.code, message: failure.message, at: this.deps.clock() });
+    this.counters.pushFailed++;
+    const failed: PushItemResult = { localId, status: 'failed', connecId, httpStatus: failure.status, error: failure.message, code: failure.code };
+    if (failure.cause !== undefined) pushFailureCauses.set(failed, failure.cause);
+    return failed;
   }
 
   /** Records a failed push on the local record's id map (created, unlinked, when it has none). */
