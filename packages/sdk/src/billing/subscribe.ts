@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { AccountGroup, RecurringBill } from '../account/resources.js';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
+import { GROUP_DELETED_MARK, GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
   BillingError,
@@ -223,6 +223,13 @@ export function createSubscriber(deps: SubscribeDeps) {
 
     const group = await storage.groups.get(tenant, groupId);
     if (!group) {
+      // Deleted (and acknowledged) before a first login completed it: it never will be (the
+      // next login is refused), so waiting for it would only end as a dead letter.
+      if (await storage.cursors.get({ tenant, groupId, ...GROUP_DELETED_MARK })) {
+        logger.info('billing: group deleted before its first login completed; no subscription', { tenant, groupId });
+        await checkLateBillsOfEndedGroup();
+        return { status: 'group_cancelled' };
+      }
       // Woken as soon as a login completes the group; otherwise tried again well later.
       throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
         waitKey: groupReadyWaitKey(tenant, groupId),

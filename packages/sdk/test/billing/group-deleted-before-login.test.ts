@@ -48,6 +48,7 @@ afterEach(async () => {
 async function startApp(options: { storage?: StorageAdapter; clock?: () => Date; beforeCreate?: () => Promise<void> } = {}) {
   const created: string[] = [];
   const cancelled: string[] = [];
+  const plans: string[] = [];
   server = createServer((req, res) => void toNodeListener((r) => mno.handler(r))(req, res));
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -66,6 +67,12 @@ async function startApp(options: { storage?: StorageAdapter; clock?: () => Date;
         cancelled.push(`${c.tenant}/${c.groupId}/${c.id}`);
       },
     },
+    billing: {
+      onCompanyCreated: () => {
+        plans.push('asked');
+        return { priceCents: 1000, description: 'Monthly plan' };
+      },
+    },
     onLogin: ({ company }) => Response.json({ companyId: company.id }),
     sso: { allowIdpInitiated: true },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
@@ -75,8 +82,10 @@ async function startApp(options: { storage?: StorageAdapter; clock?: () => Date;
     idp.response({ uid: 'usr-1', email: 'usr-1@example.com', groupUid }, { acsUrl, inResponseTo: null, ...(options.clock ? { now: options.clock() } : {}) });
   const post = (samlResponse: string) => fetch(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
   return {
+    mno,
     created,
     cancelled,
+    plans,
     assertion,
     post,
     login: (groupUid = 'cld-9') => post(assertion(groupUid)),
@@ -130,6 +139,11 @@ it('a first login that created the company and died before completing the group:
   expect((await app.login()).status).toBe(403);
   expect((await app.del()).status).toBe(200);
   expect(app.cancelled).toEqual(Array(3).fill(`${TENANT}/cld-9/company-cld-9`));
+  // The subscription job the login enqueued ends at once: the group will never be completed,
+  // so waiting for it (JobDeferral) would only end as a dead letter.
+  expect(await app.mno.billing.subscribe({ tenant: TENANT, groupId: 'cld-9', companyId: 'company-cld-9' })).toEqual({ status: 'group_cancelled' });
+  expect(app.plans).toEqual([]);
+  expect(api.recurringBills.size).toBe(0);
 });
 
 it('a createCompany outlasting its claim while the group is deleted (200, nothing recorded yet): the login cancels the company it created', async () => {
