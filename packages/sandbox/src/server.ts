@@ -48,6 +48,11 @@ export interface SandboxOptions {
    * notifications carry id-map arrays or plain ids.
    */
   externalIds?: boolean;
+  /**
+   * Largest request body accepted, in bytes (default 16 MiB); a larger one is answered 413, as
+   * a proxy in front of Connec! does. Lower it to exercise an app's handling of 413.
+   */
+  maxBodyBytes?: number;
   /** Fixed developer-platform environment credentials (generated otherwise). */
   environment?: { apiKey: string; apiSecret: string };
 }
@@ -71,18 +76,18 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-/** Largest request body accepted (bytes); larger bodies are answered 413. */
+/** Default largest request body accepted (bytes); larger bodies are answered 413. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 class BodyTooLargeError extends Error {}
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError();
+    if (size > maxBytes) throw new BodyTooLargeError();
     chunks.push(buf);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -122,6 +127,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     appUrl = new URL(options.appUrl).toString().replace(/\/$/, '');
   } catch {
     throw new TypeError(`startSandbox: appUrl is not a URL: ${options.appUrl}`);
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new TypeError(`startSandbox: maxBodyBytes must be a positive integer, got ${String(options.maxBodyBytes)}`);
   }
   const store = new Store(options.dataFile);
   const platform = new Platform(store, {
@@ -183,7 +192,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       try {
-        const body = await readBody(req);
+        const body = await readBody(req, maxBodyBytes);
         const url = new URL(req.url ?? '/', platform.url || 'http://127.0.0.1');
         const request: SandboxRequest = { method: (req.method ?? 'GET').toUpperCase(), url, headers: req.headers, body };
         let truncate = false;

@@ -65,4 +65,17 @@ describe('developer platform document (PROTOCOL §1.4)', () => {
     if (res instanceof Response) expect(res.status).toBe(413);
     else expect(res).toMatchObject({ cause: { code: expect.stringMatching(/EPIPE|ECONNRESET|UND_ERR_SOCKET/) } });
   });
+
+  it('maxBodyBytes lowers the cap (413 above it, accepted at it) and must be a positive integer', async () => {
+    await expect(startSandbox({ appUrl: 'http://localhost:3000', maxBodyBytes: 0 })).rejects.toThrow(/maxBodyBytes must be a positive integer/);
+    await expect(startSandbox({ appUrl: 'http://localhost:3000', maxBodyBytes: 1.5 })).rejects.toThrow(TypeError);
+    const small = await startSandbox({ appUrl: 'http://localhost:3000', maxBodyBytes: 64 });
+    try {
+      const post = (body: string) => fetch(`${small.url}/api/config/v1/marketplaces`, { method: 'POST', body });
+      expect((await post('x'.repeat(65))).status).toBe(413);
+      expect((await post('x'.repeat(64))).status).not.toBe(413);
+    } finally {
+      await small.stop();
+    }
+  });
 });

@@ -61,6 +61,8 @@ export async function startPushHarness(
     conflict?: ConflictStrategy<ContactData> | ConflictPolicy<ContactData>;
     /** Entity given `local.get` and `localUpdatedAt` (conflict policies apply). Default true. */
     withGet?: boolean;
+    /** The sandbox's largest accepted request body (bytes); larger ones are answered 413. */
+    maxBodyBytes?: number;
   } = {},
 ): Promise<PushHarness> {
   let handler: ((request: Request) => Promise<Response>) | undefined;
@@ -75,7 +77,7 @@ export async function startPushHarness(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = await startSandbox({ port: 0, appUrl, marketplaces: [TENANT], retryBaseMs: 50, maxDeliveryAttempts: 8, notifyDelayMs: 10 });
+  const sandbox = await startSandbox({ port: 0, appUrl, marketplaces: [TENANT], retryBaseMs: 50, maxDeliveryAttempts: 8, notifyDelayMs: 10, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
   const tenants = await tenantsFromDevPlatform({
     host: sandbox.url,
     key: sandbox.credentials.environment.apiKey,

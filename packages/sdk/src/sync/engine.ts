@@ -1793,8 +1793,9 @@ export class SyncEngine {
     const size = this.deps.options.batchSize;
     /** The `syncedAt` this call wrote per local id (a record given twice is not overtaken by itself). */
     const syncedHere = new Map<string, Date>();
-    for (let start = 0; start < pending.length; start += size) {
-      const chunk = pending.slice(start, start + size);
+    const chunks: (typeof pending)[] = [];
+    for (let start = 0; start < pending.length; start += size) chunks.push(pending.slice(start, start + size));
+    for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
       // only: earlier chunks stay pushed and linked, and every record gets its result.
       let answers: BatchOpResult[] = [];
@@ -1812,6 +1813,20 @@ export class SyncEngine {
         const status = isObject(error) && typeof error.status === 'number' ? error.status : null;
         thrown = { message: errorMessage(error), status, cause: error };
         this.noteRefusal(scope, thrown);
+      }
+      // A body Connec! refuses as too large (413) is the call's, not any one record's: halves
+      // are sent instead, down to a single record, which alone fails if it is still too large.
+      // Otherwise one oversized record failed every record sent with it, on every retry.
+      if ((thrown ?? SyncEngine.wholeCallFailure(answers))?.status === 413 && chunk.length > 1) {
+        const half = Math.ceil(chunk.length / 2);
+        chunks.unshift(chunk.slice(0, half), chunk.slice(half));
+        this.deps.logger.debug('sync: batch body too large for Connec! (413); sending it in halves', {
+          tenant: scope.tenant.name,
+          groupId: scope.groupId,
+          entity: entity.name,
+          records: chunk.length,
+        });
+        continue;
       }
       for (const [i, item] of chunk.entries()) {
         const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];
