@@ -97,7 +97,7 @@ const MAX_CANDIDATES = 512;
 const TRANSITION_ATTEMPTS = 10;
 
 /** The fields a claim reads to decide an ordering key. */
-const HEAD_FIELDS = { _id: 1, orderingKey: 1, type: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1 };
+const HEAD_FIELDS = { _id: 1, orderingKey: 1, type: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1, waitKey: 1 };
 
 /** Whether a claim may take `doc` at `now`: pending with `runAt` passed, or running with an expired lease. */
 function isDue(doc: Raw, now: Date): boolean {
@@ -319,7 +319,7 @@ export function jobRepository(store: Store): JobRepository {
 
   /**
    * The job that keeps `doc` from running now (another job of the key running with a live
-   * lease, or an older unfinished one), or null.
+   * lease, or an older unfinished one not parked on a wait key), or null.
    */
   async function blocker(doc: Stored, key: string, now: Date): Promise<Raw | null> {
     const createdAt = doc['createdAt'];
@@ -329,8 +329,14 @@ export function jobRepository(store: Store): JobRepository {
         _id: { $ne: doc._id },
         $or: [
           { status: 'running', leaseExpiresAt: { $gt: now } },
-          { status: { $in: ['pending', 'running'] }, createdAt: { $lt: createdAt } },
-          { status: { $in: ['pending', 'running'] }, createdAt, _id: { $lt: doc._id } },
+          // An older job parked on a wait key does not hold the younger ones back.
+          { status: 'running', createdAt: { $lt: createdAt } },
+          { status: 'running', createdAt, _id: { $lt: doc._id } },
+          { status: 'pending', waitKey: null, createdAt: { $lt: createdAt } },
+          { status: 'pending', waitKey: null, createdAt, _id: { $lt: doc._id } },
+          // ... until its retry time has come: then it is the key's head again.
+          { status: 'pending', runAt: { $lte: now }, createdAt: { $lt: createdAt } },
+          { status: 'pending', runAt: { $lte: now }, createdAt, _id: { $lt: doc._id } },
         ],
       },
       { projection: { _id: 1, status: 1, runAt: 1, leaseExpiresAt: 1 } },
@@ -361,18 +367,28 @@ export function jobRepository(store: Store): JobRepository {
     const unfinished = await jobs()
       .find({ orderingKey: keys.length === 1 ? keys[0] : { $in: keys }, status: { $in: ['pending', 'running'] } }, { projection: HEAD_FIELDS })
       .toArray();
-    const byKey = new Map<string, { head: Raw; live: boolean }>();
+    const byKey = new Map<string, { docs: Raw[]; live: boolean }>();
     for (const doc of unfinished) {
       const key = strOrNull(doc, 'orderingKey');
       if (key === null) continue;
-      const seen = byKey.get(key);
-      const live = isLive(doc, now) || (seen?.live ?? false);
-      byKey.set(key, { head: seen && byCreation(seen.head, doc) < 0 ? seen.head : doc, live });
+      const seen = byKey.get(key) ?? { docs: [], live: false };
+      seen.docs.push(doc);
+      seen.live ||= isLive(doc, now);
+      byKey.set(key, seen);
     }
     const heads: Raw[] = [];
-    for (const { head, live } of byKey.values()) {
-      // A head whose type cannot be read is taken too: its claim dead-letters it (unreadable).
-      if (!live && isDue(head, now) && (types === null || typeof head['type'] !== 'string' || types.has(head['type']))) heads.push(head);
+    for (const { docs, live } of byKey.values()) {
+      if (live) continue;
+      // The oldest job, or the oldest due one before it when every older one is parked on a
+      // wait key (a parked job does not hold back the younger jobs of its key).
+      for (const doc of docs.sort(byCreation)) {
+        if (isDue(doc, now)) {
+          // A head whose type cannot be read is taken too: its claim dead-letters it (unreadable).
+          if (types === null || typeof doc['type'] !== 'string' || types.has(doc['type'])) heads.push(doc);
+          break;
+        }
+        if (!(doc['status'] === 'pending' && strOrNull(doc, 'waitKey') !== null)) break;
+      }
     }
     return heads;
   }

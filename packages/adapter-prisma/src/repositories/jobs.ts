@@ -292,14 +292,16 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
 
   /**
    * Not held back by another job of its ordering key: none running with a live lease, and
-   * none older still unfinished.
+   * none older still unfinished (a pending one parked on a wait key does not count until it is
+   * due again: then it is the key's head, and never claimed beside a younger one).
    */
   const orderingFree = (now: Date): Sql =>
     sql`(j.ordering_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM maestrano_jobs o
               WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
                 AND ((o.status = 'running' AND o.lease_expires_at > ${ts(now)})
-                  OR (o.status IN ('pending', 'running') AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))`;
+                  OR ((o.status = 'running' OR (o.status = 'pending' AND (o.wait_key IS NULL OR o.run_at <= ${ts(now)})))
+                    AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))))`;
 
   /**
    * SQLite's condition for extending the lease of the owned job (the row being updated): no

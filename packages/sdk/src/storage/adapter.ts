@@ -443,8 +443,11 @@ export interface JobRepository {
    * Atomically claims up to `limit` due jobs: `pending` with `runAt <= now`, or `running`
    * with an expired lease (redelivery). A job is never held by two workers at once, and a
    * job is skipped while another job with the same `orderingKey` is running with a live
-   * lease or is older and still pending. Claiming sets `running`, the lease and
-   * `attempts + 1`. Ordered by runAt, then creation.
+   * lease or is older and still pending (unless that older job waits on a `waitKey` and is not
+   * due yet: a record parked on a reference that may never arrive must not hold back newer
+   * versions of it; due again, it is the head, and two jobs of one key are never claimed
+   * together). Claiming sets `running`, the lease and `attempts + 1`. Ordered by runAt, then
+   * creation.
    */
   claim(options: ClaimJobsOptions): Promise<JobRecord[]>;
   /**

@@ -904,7 +904,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
             other !== row &&
             other.orderingKey === row.orderingKey &&
             ((other.status === 'running' && other.leaseExpiresAt !== null && !expired(other.leaseExpiresAt, at)) ||
-              ((other.status === 'pending' || other.status === 'running') && byCreation(other, row) < 0)),
+              // An older job parked on a wait key (a record waiting for a reference that may never
+              // arrive) does not hold back the younger ones until it is due again: they are newer
+              // versions of the record. Due, it is the head again (never claimed beside them).
+              (((other.status === 'pending' && (other.waitKey === null || other.runAt.getTime() <= at.getTime())) || other.status === 'running') &&
+                byCreation(other, row) < 0)),
         );
       const candidates = all
         .filter((row) => due(row) && (!types || types.has(row.type)))

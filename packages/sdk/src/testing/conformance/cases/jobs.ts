@@ -342,6 +342,37 @@ export const jobCases: StorageCases = {
     expect(await adapter.jobs.heartbeatMany([id], 'w2', LEASE)).toEqual([id]);
   }),
 
+  'an older job parked on a wait key does not hold back the younger jobs of its ordering key; woken, it goes first again': needs(['clock'], async ({ adapter, clock }) => {
+    const older = await adapter.jobs.enqueue(job({ dedupeKey: 'v1', orderingKey: 'rec-p' }));
+    expect((await claimOne(adapter, 'w1'))?.id).toBe(older.id);
+    expect(await adapter.jobs.fail(older.id, 'w1', { error: { message: 'waiting' }, retryAt: inMs(clock, 3_600_000), waitKey: 'ref:o77' })).toBe('retrying');
+    const younger = await adapter.jobs.enqueue(job({ dedupeKey: 'v2', orderingKey: 'rec-p' }));
+    const third = await adapter.jobs.enqueue(job({ dedupeKey: 'v3', orderingKey: 'rec-p' }));
+    // The younger ones still run one at a time, in order.
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(younger.id);
+    expect(await claimOne(adapter, 'w3')).toBeNull();
+    expect(await adapter.jobs.complete(younger.id, 'w2')).toBe(true);
+    // Woken, the parked job is the oldest unfinished again: it runs before the third.
+    expect(await adapter.jobs.wake('ref:o77')).toBe(1);
+    expect((await claimOne(adapter, 'w3'))?.id).toBe(older.id);
+    expect(await claimOne(adapter, 'w4')).toBeNull();
+    expect(await adapter.jobs.complete(older.id, 'w3')).toBe(true);
+    expect((await claimOne(adapter, 'w4'))?.id).toBe(third.id);
+  }),
+
+  'a parked job whose retry time has come runs before the younger jobs of its key, never beside them': needs(['clock'], async ({ adapter, clock }) => {
+    const older = await adapter.jobs.enqueue(job({ dedupeKey: 'v1', orderingKey: 'rec-q' }));
+    expect((await claimOne(adapter, 'w1'))?.id).toBe(older.id);
+    expect(await adapter.jobs.fail(older.id, 'w1', { error: { message: 'waiting' }, retryAt: inMs(clock, 60_000), waitKey: 'ref:o78' })).toBe('retrying');
+    const younger = await adapter.jobs.enqueue(job({ dedupeKey: 'v2', orderingKey: 'rec-q' }));
+    clock.advance(60_001);
+    // Both are due now and neither is running: only the oldest is taken, in one claim or two.
+    expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([older.id]);
+    expect(await claimOne(adapter, 'w3')).toBeNull();
+    expect(await adapter.jobs.complete(older.id, 'w2')).toBe(true);
+    expect((await claimOne(adapter, 'w3'))?.id).toBe(younger.id);
+  }),
+
   'heartbeat by a worker that does not hold the job returns false and changes nothing': async ({ adapter }) => {
     const { id } = await adapter.jobs.enqueue(job());
     expect(await adapter.jobs.heartbeat(id, 'w1', LEASE)).toBe(false);
