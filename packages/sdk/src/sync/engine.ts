@@ -2130,6 +2130,11 @@ export class SyncEngine {
     let renewedAt = Date.now();
     const keepAlive = async () => {
       if (options.signal?.aborted) throw new SyncError(`${kind === 'import' ? 'Import' : 'Poll'} aborted`, { cause: options.signal.reason });
+      // A group deleted while the run goes on (the webhook takes no group sync lock): stop
+      // before the next page instead of writing it into a cancelled company (and its Connec!).
+      // A failed read stops nothing here (the run's own writes meet a storage outage anyway).
+      const now = await this.deps.storage.groups.get(tenantName, groupId).catch(() => null);
+      if (now && now.status !== 'active') throw new GroupCancelledError(`Group "${groupId}" (tenant "${tenantName}") was cancelled during the ${kind}`);
       if (Date.now() - renewedAt < ttl / 10) return;
       renewedAt = Date.now();
       if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
@@ -2386,6 +2391,8 @@ export class SyncEngine {
     try {
       for (;;) {
         const page = await next;
+        // Before the page is applied (the group may have been cancelled while it downloaded).
+        await keepAlive();
         const fetchedTo = skip + page.records.length;
         const last = isLastPage(page, top, fetchedTo);
         // The next page downloads while this one is applied.
@@ -2427,7 +2434,6 @@ export class SyncEngine {
           return began;
         }
         if (inFlight.length >= this.deps.options.importPagesInFlight) await inFlight.shift();
-        await keepAlive();
       }
     } finally {
       // Never leave page work or a checkpoint write running behind a failed import.
@@ -2845,6 +2851,9 @@ export class LinkConflictError extends SyncError {}
 
 /** Another import of the same group holds the lock. */
 export class ImportBusyError extends SyncError {}
+
+/** An import or poll stopped because its group was cancelled (deleted on Maestrano) while it ran. */
+export class GroupCancelledError extends SyncError {}
 
 /** An import or poll of a group whose sync is switched off (`settings.sync.enabled: false`): nothing ran. */
 export class SyncDisabledError extends SyncError {}

@@ -16,7 +16,9 @@ import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
   groupSyncEnabled,
+  GroupCancelledError,
   ImportBusyError,
+  ImportFailedError,
   type PushItemResult,
   type RecordJobPayload,
   type RecordJobResult,
@@ -719,6 +721,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    */
   const busyRetryMs = (job: JobRecord) => doubling(5_000, job.attempts, Math.max(5_000, engine.options.importLockTtlMs));
 
+  /** An import or poll that stopped because its group was cancelled while it ran. */
+  const cancelledMidway = (error: unknown) => error instanceof ImportFailedError && error.cause instanceof GroupCancelledError;
+
   /** How often an import deferred while its group's sync is off looks again (toggle_sync wakes it at once). */
   const SYNC_OFF_RETRY_MS = 60 * 60 * 1000;
 
@@ -752,6 +757,12 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
+      // The group was deleted while the import ran: it stopped before its next page; nothing
+      // more to import, and no failure or dead letter for a deleted account.
+      if (cancelledMidway(error)) {
+        logger.info('sync: import of a group cancelled while it ran stopped', { tenant: job.tenant, groupId: job.groupId });
+        return;
+      }
       // The group's sync is switched off: the import waits (neither done, which would keep its
       // dedupe key and start the poll chain with nothing imported, nor failed). toggle_sync wakes
       // it; a switch made through storage is seen at the next retry.
@@ -797,6 +808,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       try {
         await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
       } catch (error) {
+        // Cancelled while it ran: it stopped, and the chain ends (the group is not active).
+        if (cancelledMidway(error)) {
+          logger.info('sync: poll of a group cancelled while it ran stopped', { tenant: job.tenant, groupId: job.groupId });
+          return;
+        }
         // Switched off: nothing read and no success to record; the chain goes on.
         if (!(error instanceof SyncDisabledError)) throw error;
         await scheduleNextPoll(job.tenant, job.groupId);

@@ -40,6 +40,7 @@ function tenant(): Tenant {
 
 interface Setup {
   mno: Maestrano;
+  app: LocalApp;
   storage: StorageAdapter;
   connec: FakeConnec;
   events: SyncEvent[];
@@ -49,7 +50,10 @@ interface Setup {
   drain(): Promise<void>;
 }
 
-function setup(options: { connector?: boolean; storage?: StorageAdapter; clock?: () => Date; connecPort?: (connec: FakeConnec) => FakeConnec } = {}): Setup {
+function setup(
+  options: { connector?: boolean; storage?: StorageAdapter; clock?: () => Date; connecPort?: (connec: FakeConnec) => FakeConnec; pageSize?: number } = {},
+): Setup {
+  const app = new LocalApp();
   const storage = options.storage ?? memoryAdapter(options.clock ? { clock: options.clock } : {});
   const connec = new FakeConnec(ORG_UID);
   const events: SyncEvent[] = [];
@@ -64,8 +68,8 @@ function setup(options: { connector?: boolean; storage?: StorageAdapter; clock?:
     ...(options.clock ? { clock: options.clock } : {}),
     // No Account API in these tests: the webhook's own work is covered in test/billing.
     billing: { cancelRecurringBillsOnGroupDeleted: false },
-    ...(options.connector === false ? {} : { connector: buildConnector(new LocalApp()) }),
-    sync: { connecPort: () => port, parkRetryMs: 5, maxAttempts: 4, onEvent: (e) => events.push(e) },
+    ...(options.connector === false ? {} : { connector: buildConnector(app) }),
+    sync: { connecPort: () => port, parkRetryMs: 5, maxAttempts: 4, onEvent: (e) => events.push(e), ...(options.pageSize ? { pageSize: options.pageSize } : {}) },
   });
   const deleteGroup = (groupId = GROUP) =>
     mno.handler(
@@ -77,7 +81,38 @@ function setup(options: { connector?: boolean; storage?: StorageAdapter; clock?:
   const drain = async () => {
     await mno.worker.drain({ pollIntervalMs: 1, concurrency: 4, backoff: { baseMs: 2, maxMs: 20 } });
   };
-  return { mno, storage, connec, events, logger, deleteGroup, drain };
+  return { mno, app, storage, connec, events, logger, deleteGroup, drain };
+}
+
+/**
+ * A Connec! port whose people pages after the first wait until `release()`; `entered` resolves
+ * when the import asks for the second page (the first one is applied by then).
+ */
+function gatedPeoplePages(): { connecPort: (connec: FakeConnec) => FakeConnec; entered: Promise<void>; release: () => void } {
+  let enter: () => void = () => {};
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const connecPort = (connec: FakeConnec): FakeConnec =>
+    new Proxy(connec, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (typeof value !== 'function') return value;
+        if (prop !== 'listPage') return value.bind(target);
+        return async (groupId: string, collection: string, options: { skip: number; top: number }) => {
+          if (collection === 'people' && options.skip > 0) {
+            enter();
+            await gate;
+          }
+          return value.call(target, groupId, collection, options);
+        };
+      },
+    });
+  return { connecPort, entered, release };
 }
 
 const ENTITIES = ['companies', 'contacts', 'items', 'invoices'];
@@ -342,7 +377,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect((await stateOf(s.storage, GROUP)).cursors).toHaveLength(1);
   });
 
-  it('waits for an import of the group that is still running (shared group lock), then purges what it wrote', async () => {
+  it('waits for an import of the group that is still running (shared group lock), which applies nothing read after the deletion, then purges', async () => {
     let now = Date.parse('2024-05-01T00:00:00Z');
     const clock = () => new Date(now);
     // Connec! answers the first page of the import only once the test lets it.
@@ -362,8 +397,9 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e)).toBeInstanceOf(ImportBusyError);
 
     release();
-    await importing;
-    expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(4);
+    // The page Connec! answered after the deletion is not applied: the import stops there.
+    expect(await importing.catch((e: unknown) => e)).toBeInstanceOf(SyncError);
+    expect((await stateOf(s.storage, GROUP)).maps).toHaveLength(0);
     now += 60_000;
     await s.drain();
     expect(await purgeJobs(s.storage)).toMatchObject({ pending: 1, done: 1 });
@@ -373,6 +409,47 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     await s.drain();
     expect(await purgeJobs(s.storage)).toMatchObject({ pending: 0, done: 2 });
     expect(s.events.filter((e) => e.type === 'group.purged')).toHaveLength(1);
+  });
+
+  it('an import running when the group is deleted stops before its next page: nothing more is written into the cancelled company', async () => {
+    // Connec! answers the people pages after the first only once the test lets it.
+    const { connecPort, entered, release } = gatedPeoplePages();
+    const s = setup({ connecPort, pageSize: 2 });
+    await provisionGroup(s.storage, GROUP);
+    for (let i = 0; i < 6; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Many' }, `p${i}`);
+
+    const importing = s.mno.sync.importGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    // The first page (2 people) is applied; the second is on its way.
+    await entered;
+    expect((await s.deleteGroup()).status).toBe(200);
+    expect((await s.storage.groups.get(TENANT, GROUP))?.status).toBe('cancelled');
+    const before = s.app.contacts.size;
+    expect(before).toBe(2);
+
+    release();
+    const outcome = await importing;
+    // The import ends (not as complete) and writes no contact into the cancelled company.
+    expect(outcome).toBeInstanceOf(SyncError);
+    expect(s.app.contacts.size).toBe(before);
+    expect(s.app.writes.create).toBe(before);
+    expect(s.connec.all(GROUP, 'people').filter((p) => JSON.stringify(p.id).includes(API_ID))).toHaveLength(before);
+  });
+
+  it('an import job running when the group is deleted ends done in one attempt (no failure, no dead letter), with nothing more written', async () => {
+    const { connecPort, entered, release } = gatedPeoplePages();
+    const s = setup({ connecPort, pageSize: 2 });
+    await provisionGroup(s.storage, GROUP);
+    for (let i = 0; i < 6; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Many' }, `p${i}`);
+    const { id } = await s.storage.jobs.enqueue({ type: JobTypes.syncImport, tenant: TENANT, groupId: GROUP, payload: { tenant: TENANT, groupId: GROUP } });
+
+    const draining = s.drain();
+    await entered;
+    expect((await s.deleteGroup()).status).toBe(200);
+    release();
+    await draining;
+    expect(await s.storage.jobs.get(id)).toMatchObject({ status: 'done', attempts: 1 });
+    expect(s.app.contacts.size).toBe(2);
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncPoll })).toMatchObject({ pending: 0, done: 0 });
   });
 
   it('a record job that read the group as active before the cancellation writes its id map after the purge; the sweep removes it', async () => {
