@@ -1877,8 +1877,14 @@ export class SyncEngine {
               (item.connecId !== null &&
                 current.lastPushedHash !== item.hash &&
                 !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
+          // A create Connec! merged into a record it already held (`matching_fields`: 200, not
+          // 201) answers that record, whose other fields the app may never have had: the app
+          // does not hold Connec!'s content, so its listing (the import's inbound half, a poll)
+          // is applied instead of skipped as this push's echo (`MERGED_ANSWER`).
+          const merged = item.op.method === 'post' && answer?.status === 200;
           // Connec!'s content after this push, as answered: its echo is recognised by it.
-          const received = overtaken ? {} : { lastReceivedHash: answer?.record ? pushedContent(echoHash(answer.record)) : null };
+          const answered = answer?.record ? (merged ? MERGED_ANSWER : pushedContent(echoHash(answer.record))) : null;
+          const received = overtaken ? {} : { lastReceivedHash: answered };
           const syncedAt = this.deps.clock();
           await this.deps.storage.idMaps.update(
             ids,
@@ -2652,6 +2658,12 @@ const PUSHED_PREFIX = 'pushed:';
 function pushedContent(hash: string): string {
   return `${PUSHED_PREFIX}${hash}`;
 }
+/**
+ * `lastReceivedHash` after a push Connec! merged into a record it already held: its answer is
+ * known (an echo is not told by the mappers, which see only the fields pushed) but matches no
+ * content, so the merged record, when listed or notified, is written in the app.
+ */
+const MERGED_ANSWER = pushedContent('merged');
 /** Whether this content hash is the last inbound version applied (either form). */
 function sameReceived(map: IdMapRecord, hash: string): boolean {
   return map.lastReceivedHash === receivedContent(hash) || map.lastReceivedHash === hash;
