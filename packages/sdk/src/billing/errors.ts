@@ -18,7 +18,9 @@ export class ChargeInProgressError extends BillingError {
 
 /**
  * The group was cancelled (Maestrano deleted it: the company left the marketplace) before this
- * charge was sent. Nothing was charged and the key is free again. A charge recorded before the
+ * charge was sent. Nothing was charged by this call and the key is free again: at once, or,
+ * when this call took over the claim of an interrupted one (whose POST may still land, and is
+ * checked for later), once that claim expires (`claimTtlMs`). A charge recorded before the
  * cancellation is still returned as `replayed`.
  */
 export class ChargeGroupCancelledError extends BillingError {
