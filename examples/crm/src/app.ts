@@ -86,11 +86,24 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
   app.use('*', (c, next) => (c.req.path.startsWith('/maestrano/') ? next() : sameOrigin(c, next)));
   const signOut = (location: string) =>
     new Response(null, { status: 303, headers: { location, 'set-cookie': sessionCookie('', 0, secureCookies) } });
-  const loginPage = (reason?: string) =>
+  const loginPage = (reason?: string, next?: string | null) =>
     signedOutPage(
-      mno.tenants.list().map((t) => ({ name: t.name, initUrl: mno.sso.initUrl(t.name) })),
+      mno.tenants.list().map((t) => ({ name: t.name, initUrl: mno.sso.initUrl(t.name, next ? { returnTo: next } : {}) })),
       reason,
     );
+  /**
+   * The sign-in page, remembering the page asked for (a GET of one of the CRM's own pages), so
+   * that signing in again lands there instead of on the contact list. The SDK checks the path
+   * again (same origin, RelayState size) before it reaches `onLogin`'s `returnTo`.
+   */
+  const loginFor = (c: Context): string => {
+    const url = new URL(c.req.url);
+    const next = `${url.pathname}${url.search}`;
+    return c.req.method === 'GET' && url.pathname !== '/' && url.pathname !== '/login' ? `/login?next=${encodeURIComponent(next)}` : '/login';
+  };
+  /** A `next` that is a path of this origin (not `//host`, not a URL), or null. */
+  const nextPath = (value: string | undefined): string | null =>
+    value?.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\') && value.length <= 80 ? value : null;
 
   /**
    * Resolves the signed-in user, enforcing the checklist's access rules: the Maestrano
@@ -99,9 +112,9 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
    */
   async function signedIn(c: Context): Promise<SignedIn | Response> {
     const sid = readCookie(c.req.header('cookie'), SESSION_COOKIE);
-    if (!sid) return c.redirect('/login', 303);
+    if (!sid) return c.redirect(loginFor(c), 303);
     const row = await prisma.session.findUnique({ where: { id: sid }, include: { user: true } });
-    if (!row || row.expiresAt.getTime() < Date.now()) return signOut('/login');
+    if (!row || row.expiresAt.getTime() < Date.now()) return signOut(loginFor(c));
     // Ended by Maestrano (company cancelled, member removed): grants nothing, says why. A later
     // re-invitation does not revive it; the user signs in again through Maestrano.
     if (row.endedReason) return c.html(refusedPage(endedMessage(row.endedReason)), 403);
@@ -160,7 +173,10 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
 
   app.get('/', async (c) => {
     const who = await signedIn(c);
-    return who instanceof Response ? c.redirect('/login', 303) : c.redirect('/contacts', 303);
+    if (!(who instanceof Response)) return c.redirect('/contacts', 303);
+    // Maestrano did not answer the session check: that page says so, and the session is kept
+    // (the sign-in page would only suggest signing in again, which fails the same way).
+    return who.status === 503 ? who : c.redirect('/login', 303);
   });
 
   // A browser whose session Maestrano ended is told why here too (`/` sends it here).
@@ -168,7 +184,7 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     const sid = readCookie(c.req.header('cookie'), SESSION_COOKIE);
     const row = sid ? await prisma.session.findUnique({ where: { id: sid }, select: { endedReason: true, expiresAt: true } }) : null;
     const reason = row?.endedReason && row.expiresAt.getTime() >= Date.now() ? endedMessage(row.endedReason) : undefined;
-    return html(c, loginPage(reason));
+    return html(c, loginPage(reason, nextPath(c.req.query('next'))));
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));

@@ -128,7 +128,7 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       },
     },
     // After a successful SSO: a server-side session (the cookie holds only a random id).
-    onLogin: async ({ user, company, session }) => {
+    onLogin: async ({ user, company, session, returnTo }) => {
       const id = randomBytes(24).toString('base64url');
       await prisma.session.create({
         data: {
@@ -143,7 +143,9 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       return new Response(null, {
         status: 303,
         headers: {
-          location: '/contacts',
+          // The page the user asked for before signing in (a path of this origin, checked by
+          // the SDK), or the contact list.
+          location: returnTo ?? '/contacts',
           'set-cookie': sessionCookie(id, SESSION_TTL_MS / 1000, options.secureCookies ?? false),
         },
       });

@@ -323,6 +323,41 @@ describe('Acme CRM request handling', () => {
     expect(company.currency).toBe('USD');
   });
 
+  it('when Maestrano cannot confirm the session, / says so (503) instead of sending the user to sign in again', async () => {
+    const { cookie } = await signedInOwner();
+    const sid = /crm_sid=([^;]+)/.exec(cookie)?.[1] ?? '';
+    // The session's re-check is due, and the IdP does not answer it.
+    const row = await crm.db.prisma.session.findUniqueOrThrow({ where: { id: sid } });
+    const stored = row.maestrano as Record<string, unknown>;
+    await crm.db.prisma.session.update({ where: { id: sid }, data: { maestrano: { ...stored, recheck: new Date(Date.now() - 1_000).toISOString() } } });
+    const fault = await admin.addFault({ path: '/api/v1/auth/saml/*', method: 'GET', kind: 'status', status: 503 });
+    try {
+      const res = await fetch(`${crmUrl}/`, { headers: { cookie }, redirect: 'manual' });
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('could not be confirmed');
+      // The session is kept (not ended, not deleted): once the platform answers, the same cookie works.
+      expect(await crm.db.prisma.session.findUnique({ where: { id: sid } })).toMatchObject({ endedReason: null });
+    } finally {
+      await admin.removeFault(fault.id);
+    }
+  });
+
+  it('a page opened without a session is where signing in again lands, not the contact list', async () => {
+    const { group, user } = await signedInOwner();
+    const asked = await fetch(`${crmUrl}/accounts?page=2`, { redirect: 'manual' });
+    expect(asked.status).toBe(303);
+    expect(asked.headers.get('location')).toBe(`/login?next=${encodeURIComponent('/accounts?page=2')}`);
+    const login = await (await fetch(new URL(asked.headers.get('location') ?? '', crmUrl))).text();
+    expect(login).toContain(`return_to=${encodeURIComponent('/accounts?page=2')}`);
+    const again = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: group.id, returnTo: '/accounts?page=2' });
+    expect(again.status).toBe(303);
+    expect(again.location).toBe('/accounts?page=2');
+    // Another origin is never a destination: the sign-in page drops it, and so does the SDK.
+    expect(await (await fetch(`${crmUrl}/login?next=${encodeURIComponent('//evil.example/x')}`)).text()).not.toContain('evil.example');
+    const offsite = await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: user.id, groupId: group.id, returnTo: 'https://evil.example/x' });
+    expect(offsite.location).toBe('/contacts');
+  });
+
   it('a failed sign-in shows a page with the reason and a way back, not a bare JSON error', async () => {
     const res = await fetch(`${crmUrl}/maestrano/auth/saml/consume/${TENANT}`, {
       method: 'POST',

@@ -70,9 +70,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | undefine
 export async function ssoLogin(
   crmUrl: string,
   admin: SandboxAdmin,
-  args: { tenant: string; userId: string; groupId: string },
+  args: { tenant: string; userId: string; groupId: string; returnTo?: string },
 ): Promise<{ status: number; cookie: string | null; location: string | null; body: string }> {
-  const init = await fetch(`${crmUrl}/maestrano/auth/saml/init/${args.tenant}?group_id=${encodeURIComponent(args.groupId)}`, {
+  const returnTo = args.returnTo ? `&return_to=${encodeURIComponent(args.returnTo)}` : '';
+  const init = await fetch(`${crmUrl}/maestrano/auth/saml/init/${args.tenant}?group_id=${encodeURIComponent(args.groupId)}${returnTo}`, {
     redirect: 'manual',
   });
   const location = init.headers.get('location');
