@@ -85,7 +85,7 @@ export { createRouter, routePaths } from './http/router.js';
 export type { RouterOptions } from './http/router.js';
 export { toNodeListener } from './http/node.js';
 export type { FetchHandler, NodeListenerOptions } from './http/node.js';
-export { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from './http/body.js';
+export { DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from './http/body.js';
 
 // --- sso ------------------------------------------------------------------------------
 export { createSsoModule } from './sso/module.js';

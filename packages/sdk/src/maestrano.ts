@@ -120,6 +120,7 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
     routes,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBodyBytesFor: { connecNotification: config.limits.maxNotificationBodyBytes },
+    bodyReadTimeoutMs: config.limits.bodyReadTimeoutMs,
     logger: runtime.logger,
     // A browser on an SSO link naming a marketplace that is gone gets the app's error page.
     unknownTenant: (kind, request) => (kind === 'ssoInit' || kind === 'ssoConsume' ? sso.renderUnknownTenant(request) : null),

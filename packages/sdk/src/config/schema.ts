@@ -6,7 +6,7 @@ import type { BillingConfigInput } from '../billing/config.js';
 import type { ConnectorDefinition } from '../entities/types.js';
 import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
+import { DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
 import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
 import { type ConfigIssue, configErrorOf, isResolvedTenant, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
@@ -115,6 +115,11 @@ export const MaestranoConfigSchema = z.strictObject({
        * Connec! does not retry a refused notification). Default 16 MiB.
        */
       maxNotificationBodyBytes: z.number().int().positive().default(DEFAULT_MAX_NOTIFICATION_BODY_BYTES),
+      /**
+       * How long a request has to send its whole body once its route starts reading it (a
+       * stalled or trickled body is cut off: 408). Every route. Default 30 s; 1 s to 1 h.
+       */
+      bodyReadTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(DEFAULT_BODY_READ_TIMEOUT_MS),
     })
     .prefault({}),
   /** Typed here for users; validated strictly by the account/billing module (`parseBillingConfig`). */

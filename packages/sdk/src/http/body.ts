@@ -7,6 +7,13 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
  * checked. 16 MiB.
  */
 export const DEFAULT_MAX_NOTIFICATION_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * Default time a request has to send its whole body once its route starts reading it: 30 s. A
+ * caller that sends headers, then trickles or stalls its body, otherwise holds the connection
+ * and the bytes received for as long as the server lets it (Node: `requestTimeout`, 300 s by
+ * default; some fetch-style runtimes: forever).
+ */
+export const DEFAULT_BODY_READ_TIMEOUT_MS = 30_000;
 
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -15,15 +22,24 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-/**
- * Reads a request body into memory, refusing more than `limit` bytes: a declared
- * `Content-Length` above the limit is refused before reading, and a streamed body is cut
- * off as soon as it passes the limit (the stream is cancelled).
- */
+export class BodyReadTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`Request body not received within ${timeoutMs} ms`);
+    this.name = 'BodyReadTimeoutError';
+  }
+}
+
 /** The most a declared `Content-Length` makes `readLimitedBody` allocate before bytes arrive. */
 const INITIAL_BUFFER_MAX = 64 * 1024;
 
-export async function readLimitedBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+/**
+ * Reads a request body into memory, refusing more than `limit` bytes: a declared
+ * `Content-Length` above the limit is refused before reading, and a streamed body is cut
+ * off as soon as it passes the limit (the stream is cancelled). A body not received whole
+ * within `timeoutMs` of the call (stalled, or trickled) is cut off the same way
+ * (`BodyReadTimeoutError`): the stream is cancelled and what was received is dropped.
+ */
+export async function readLimitedBody(request: Request, limit: number, timeoutMs?: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const header = request.headers.get('content-length');
   const declared = header !== null && /^\d+$/.test(header) ? Number(header) : null;
   if (declared !== null && declared > limit) {
@@ -32,6 +48,30 @@ export async function readLimitedBody(request: Request, limit: number): Promise<
   }
   if (request.body === null) return null;
   const reader = request.body.getReader();
+  // Past the deadline the stream is cancelled, which ends the pending read (done): the read
+  // loop then stops as at the end of the body, and the body is refused. A flag, not a race of
+  // each read against a timer promise: that would keep one reaction per chunk until the end.
+  let timedOut = false;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          reader.cancel(new BodyReadTimeoutError(timeoutMs)).catch(() => {});
+        }, timeoutMs);
+  try {
+    const body = await readAll(reader, limit, declared);
+    if (timedOut) throw new BodyReadTimeoutError(timeoutMs!);
+    return body;
+  } catch (error) {
+    // A read that failed because the deadline cancelled the stream is the deadline's doing.
+    throw timedOut ? new BodyReadTimeoutError(timeoutMs!) : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number, declared: number | null): Promise<Uint8Array<ArrayBuffer>> {
   // Chunks are copied into one growing buffer as they arrive, never kept: a sender of a
   // million one-byte chunks would otherwise make the process hold a million chunk objects
   // (hundreds of MB for a body within the limit). A declared length is only a claim: trusted

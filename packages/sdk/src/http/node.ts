@@ -82,11 +82,16 @@ function toRequest(req: NodeRequest, options: NodeListenerOptions, signal: Abort
   return { request: new Request(url, init), consumed: false };
 }
 
-async function writeResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
+async function writeResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') headers[name] = value;
   });
+  // Answered before its body was received whole (408 on a stalled body, 413, 401): the rest of
+  // the body will never be read, so the connection is closed once the answer is written rather
+  // than kept open idle for Node's keep-alive timeout.
+  if (!req.complete) headers['connection'] = 'close';
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
   res.writeHead(response.status, response.statusText || undefined, headers);
@@ -127,8 +132,8 @@ async function writeResponse(res: ServerResponse, response: Response, method: st
  * body already read by a parser mounted first is rebuilt from `req.body` (raw, text, form or
  * JSON); when nothing usable is left, the handler gets the request with its body used, which
  * `mno.handler` answers (after authentication) with a logged 500 `body_consumed` that says to
- * mount the handler first.
- * An unexpected failure answers a bare 500 without details.
+ * mount the handler first. An answer given before the body was received whole (408, 413, 401)
+ * closes the connection once written. An unexpected failure answers a bare 500 without details.
  */
 export function toNodeListener(
   handler: FetchHandler,
@@ -154,7 +159,7 @@ export function toNodeListener(
     }
     try {
       const response = await handler(request);
-      await writeResponse(res, response, (req.method ?? 'GET').toUpperCase());
+      await writeResponse(req, res, response);
     } catch {
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });

@@ -1,7 +1,7 @@
 import type { Logger, RouteKind, RouteTable, Tenant, TenantRegistry } from '../core/types.js';
 import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from '../errors/index.js';
 import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
-import { BodyTooLargeError, readLimitedBody, withBufferedBody } from './body.js';
+import { BodyReadTimeoutError, BodyTooLargeError, DEFAULT_BODY_READ_TIMEOUT_MS, readLimitedBody, withBufferedBody } from './body.js';
 import { thrownText, trimTrailingSlashes } from '../internal/text.js';
 import { stepField } from '../internal/failed-step.js';
 
@@ -219,6 +219,11 @@ export interface RouterOptions {
   maxBodyBytes: number;
   /** Per-route body limits replacing `maxBodyBytes` (routes read their body after authentication). */
   maxBodyBytesFor?: Partial<Record<RouteKind, number>>;
+  /**
+   * How long a route waits for the whole body once it starts reading it; past it, 408 (the
+   * stream is cancelled, nothing received is kept). Default `DEFAULT_BODY_READ_TIMEOUT_MS` (30 s).
+   */
+  bodyReadTimeoutMs?: number;
   logger: Logger;
   /**
    * A request whose last segment names no known tenant on a path shaped like one of `kind`'s
@@ -305,7 +310,7 @@ function sameTenants(a: readonly Tenant[], b: readonly Tenant[]): boolean {
  * tenant-less path; for a tenant-less path several tenants configure, the one whose API
  * credentials a Basic-auth route (webhooks) carries (else 404 `ambiguous_tenant`). No route
  * -> 404 JSON (`unknown_tenant` when the last segment names no tenant); wrong method -> 405;
- * body over the limit -> 413; kind without a handler -> 404. Bodies are buffered (within the
+ * body over the limit -> 413; body not received whole within `bodyReadTimeoutMs` -> 408; kind without a handler -> 404. Bodies are buffered (within the
  * limit) before the route handler runs, so handlers can read them freely. Errors never leak a
  * stack trace: typed errors map to 4xx, anything else to a logged 500.
  */
@@ -467,10 +472,19 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     let buffered: Request;
     try {
-      buffered = withBufferedBody(request, await readLimitedBody(request, options.maxBodyBytesFor?.[route.kind] ?? options.maxBodyBytes));
+      const limit = options.maxBodyBytesFor?.[route.kind] ?? options.maxBodyBytes;
+      buffered = withBufferedBody(request, await readLimitedBody(request, limit, options.bodyReadTimeoutMs ?? DEFAULT_BODY_READ_TIMEOUT_MS));
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return json(413, { error: 'payload_too_large', message: `Request body exceeds ${error.limit} bytes` });
+      }
+      if (error instanceof BodyReadTimeoutError) {
+        options.logger.warn('maestrano: a request body was not received in time (408)', {
+          tenant: tenant.name,
+          route: route.kind,
+          timeoutMs: error.timeoutMs,
+        });
+        return json(408, { error: 'request_timeout', message: `Request body not received within ${error.timeoutMs} ms` });
       }
       options.logger.warn('maestrano: could not read a request body', {
         tenant: tenant.name,
