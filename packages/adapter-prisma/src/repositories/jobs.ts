@@ -317,6 +317,20 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
                 AND o.status = 'running' AND o.lease_expires_at > ${ts(now)}))`;
 
   /**
+   * SQLite's extra condition for a batch renewal (the row being updated): one statement's rows
+   * do not see each other's new leases, so of the batch's owned jobs of one ordering key whose
+   * leases all lapsed, only the oldest takes the key back (as on PostgreSQL); otherwise a worker
+   * owning two lapsed jobs of one key would get two live leases. A job still holding a live
+   * lease is the key's only holder and is renewed as usual.
+   */
+  const oldestOfBatch = (batch: readonly string[], worker: string, now: Date): Sql =>
+    sql`(ordering_key IS NULL OR lease_expires_at > ${ts(now)} OR NOT EXISTS (
+              SELECT 1 FROM maestrano_jobs m
+              WHERE ${inBigintList(raw('m.id'), batch, db.provider)} AND m.ordering_key = maestrano_jobs.ordering_key
+                AND m.id <> maestrano_jobs.id AND m.status = 'running' AND m.lease_owner = ${worker}
+                AND (m.created_at < maestrano_jobs.created_at OR (m.created_at = maestrano_jobs.created_at AND m.id < maestrano_jobs.id))))`;
+
+  /**
    * When an upsert of an ordering key's guard row (`g`, the latest committed one) may give it to
    * the inserted job: the guard is the job's own, or has lapsed, or was left behind by a job that
    * is done (a heartbeat that re-created the guard while the job's completion waited for it:
@@ -586,7 +600,8 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
           pg
             ? heartbeatPostgres(ids, worker, now, expires, sql`SELECT id FROM j`)
             : sql`UPDATE maestrano_jobs SET lease_expires_at = ${ts(expires)}, updated_at = ${ts(now)}
-                  WHERE ${ids} AND status = 'running' AND lease_owner = ${worker} AND ${keyNotHeldByOther(now)} RETURNING id`,
+                  WHERE ${ids} AND status = 'running' AND lease_owner = ${worker} AND ${keyNotHeldByOther(now)}
+                    AND ${oldestOfBatch(batch, worker, now)} RETURNING id`,
         );
         for (const row of rows) alive.add(str(row, 'id'));
       }

@@ -58,6 +58,20 @@ export const cursorCases: StorageCases = {
     await adapter.cursors.reset({ ...KEY, kind: 'never-written' });
   },
 
+  'reset deletes only its own cursor: other kinds, entities and groups keep theirs': async ({ adapter }) => {
+    await adapter.cursors.advance(KEY, 1, { k: 'import' });
+    await adapter.cursors.advance({ ...KEY, kind: 'incremental' }, 2, { k: 'incremental' });
+    await adapter.cursors.advance({ ...KEY, entity: 'invoice' }, 3, { k: 'invoice' });
+    await adapter.cursors.advance({ ...KEY, groupId: OTHER_GROUP }, 4, { k: 'other group' });
+    await adapter.cursors.reset(KEY);
+    expect(await adapter.cursors.get(KEY)).toBeNull();
+    expect((await adapter.cursors.list(TENANT, GROUP)).map((c) => `${c.entity}/${c.kind}=${c.position}`).sort()).toEqual([
+      'contact/incremental=2',
+      'invoice/import=3',
+    ]);
+    expect((await adapter.cursors.list(TENANT, OTHER_GROUP)).map((c) => c.position)).toEqual([4]);
+  },
+
   'kinds, entities and groups have independent cursors; list returns one group': async ({ adapter }) => {
     await adapter.cursors.advance(KEY, 1, { k: 'import' });
     await adapter.cursors.advance({ ...KEY, kind: 'incremental' }, 2, { k: 'incremental' });

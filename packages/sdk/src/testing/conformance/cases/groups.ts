@@ -127,6 +127,37 @@ export const groupCases: StorageCases = {
     expect(group.companyId).toBe('fresh');
   }),
 
+  'a claim has expired once its expiry instant is reached: another owner takes it over then, not a millisecond earlier': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      await adapter.groups.claim(TENANT, GROUP, { owner: 'w1', ttlMs: TTL });
+      clock.advance(TTL - 1);
+      expect((await adapter.groups.claim(TENANT, GROUP, { owner: 'w2', ttlMs: TTL })).state).toBe('pending');
+      clock.advance(1);
+      expect(await adapter.groups.claim(TENANT, GROUP, { owner: 'w2', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: true });
+    },
+  ),
+
+  // takeover reports a claim of another owner taken over; an owner claiming again (a retried
+  // request) is no takeover, and its claim then blocks others for the new ttl.
+  'the owner claiming its own claim again is claimed without takeover and blocks others for the new ttl': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      await adapter.groups.claim(TENANT, GROUP, { owner: 'w1', ttlMs: TTL });
+      clock.advance(TTL / 2);
+      expect(await adapter.groups.claim(TENANT, GROUP, { owner: 'w1', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: false });
+      clock.advance(TTL / 2 + 1);
+      const second = await adapter.groups.claim(TENANT, GROUP, { owner: 'w2', ttlMs: TTL });
+      expect(second.state).toBe('pending');
+      if (second.state === 'pending') expectDate(second.claimExpiresAt, clock.ms() - 1 + TTL / 2);
+      // Its own claim expired and nobody took it over: claiming again is still no takeover, and blocks again.
+      clock.advance(TTL);
+      expect(await adapter.groups.claim(TENANT, GROUP, { owner: 'w1', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: false });
+      expect((await adapter.groups.claim(TENANT, GROUP, { owner: 'w2', ttlMs: TTL })).state).toBe('pending');
+      expect((await adapter.groups.complete(TENANT, GROUP, 'w1', { companyId: 'company-1' })).companyId).toBe('company-1');
+    },
+  ),
+
   'release drops the owner claim and leaves no row; the next claim starts over': needs(
     ['inspect'],
     async ({ adapter, inspect }) => {
@@ -194,8 +225,12 @@ export const groupCases: StorageCases = {
       expect(await adapter.groups.update(TENANT, GROUP, { orgUid: 'org-1' })).toBeNull();
       expect(await inspect.group(TENANT, GROUP)).toBeNull();
       await adapter.groups.claim(TENANT, 'cld-claimed', { owner: 'w1', ttlMs: TTL });
-      expect(await adapter.groups.update(TENANT, 'cld-claimed', { orgUid: 'org-1' })).toBeNull();
+      expect(await adapter.groups.update(TENANT, 'cld-claimed', { orgUid: 'org-1', settings: { leaked: true } })).toBeNull();
       expect(await adapter.groups.get(TENANT, 'cld-claimed')).toBeNull();
+      // The unfinished claim's stored state (where the adapter keeps claims with groups) is not patched either.
+      const claimRow = await inspect.group(TENANT, 'cld-claimed');
+      expect(claimRow?.orgUid ?? null).toBeNull();
+      expect(claimRow?.settings ?? {}).not.toEqual({ leaked: true });
     },
   ),
 

@@ -360,6 +360,40 @@ export const idMapCases: StorageCases = {
     expect(seen).toEqual(ids);
   },
 
+  'list pages with after = the connecId of maps holding both ids, and the localId of local-only ones': async ({ adapter, clock }) => {
+    const seen: string[] = [];
+    for (const [connecId, localId] of [['c-1', 'l-1'], [null, 'l-2'], ['c-3', 'l-3'], ['c-4', null]] as const) {
+      clock.advance(1);
+      await adapter.idMaps.insert({ ...SCOPE, connecId, localId });
+    }
+    let after: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const rows = await adapter.idMaps.list(SCOPE, after === undefined ? { limit: 1 } : { limit: 1, after });
+      if (rows.length === 0) break;
+      for (const row of rows) seen.push(row.connecId ?? row.localId ?? '');
+      after = seen[seen.length - 1];
+    }
+    expect(seen).toEqual(['c-1', 'l-2', 'c-3', 'c-4']);
+  },
+
+  'find, update and markApplied only reach maps of the given scope, by either id': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    for (const scope of [OTHER_ENTITY, { ...SCOPE, groupId: OTHER_GROUP }, { ...SCOPE, tenant: OTHER_TENANT }]) {
+      expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toBeNull();
+      expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toBeNull();
+      expect(await adapter.idMaps.update(scope, { localId: 'l-1' }, { lastPushedHash: 'h-x' })).toBeNull();
+      expect(await adapter.idMaps.update(scope, { connecId: 'c-1' }, { lastPushedHash: 'h-x' })).toBeNull();
+      expect(await adapter.idMaps.markApplied(scope, { localId: 'l-1' }, new Date(Date.UTC(2031, 0, 1)), 'in:h')).toBe(false);
+      expect(await adapter.idMaps.findManyByConnecIds(scope, ['c-1'])).toEqual([]);
+    }
+    expect(await adapter.idMaps.find(SCOPE, { localId: 'l-1' })).toMatchObject({
+      connecId: 'c-1',
+      lastPushedHash: null,
+      lastAppliedAt: null,
+      lastReceivedHash: null,
+    });
+  },
+
   'purgeGroup removes every map of one group and returns the count': needs(['inspect'], async ({ adapter, inspect }) => {
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });

@@ -189,6 +189,21 @@ export const jobCases: StorageCases = {
     expect(again.id).not.toBe(first.id);
   },
 
+  'a dedupeKey stays taken while its job is pending, running, waiting for a retry and dead': async ({ adapter, clock }) => {
+    const first = await adapter.jobs.enqueue(job({ dedupeKey: 'bill-1', maxAttempts: 2 }));
+    const again = () => adapter.jobs.enqueue(job({ dedupeKey: 'bill-1' }));
+    expect(await again()).toEqual({ id: first.id, created: false });
+    expect((await claimOne(adapter, 'w1'))?.id).toBe(first.id);
+    expect(await again()).toEqual({ id: first.id, created: false });
+    expect(await adapter.jobs.fail(first.id, 'w1', { error: { message: 'retry' }, retryAt: new Date(clock.ms()) })).toBe('retrying');
+    expect(await again()).toEqual({ id: first.id, created: false });
+    expect((await claimOne(adapter, 'w1'))?.id).toBe(first.id);
+    expect(await adapter.jobs.fail(first.id, 'w1', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    expect(await again()).toEqual({ id: first.id, created: false });
+    expect(await adapter.jobs.enqueueMany([job({ dedupeKey: 'bill-1' })])).toEqual([{ id: first.id, created: false }]);
+    expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 1 });
+  },
+
   'enqueueMany returns results in input order and dedupes within the batch and against stored jobs': async ({
     adapter,
   }) => {
@@ -506,6 +521,19 @@ export const jobCases: StorageCases = {
     expect((await claimOne(adapter, 'w2'))?.id).toBe(next.id);
   },
 
+  'release keeps the lastError of an earlier failed attempt': async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    await claimOne(adapter, 'w1');
+    await adapter.jobs.fail(id, 'w1', { error: { message: 'timeout', code: 'E_TIMEOUT' }, retryAt: new Date(clock.ms()) });
+    expect((await claimOne(adapter, 'w2'))?.id).toBe(id);
+    expect(await adapter.jobs.release(id, 'w2')).toBe(true);
+    expect(await adapter.jobs.get(id)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastError: { message: 'timeout', code: 'E_TIMEOUT' },
+    });
+  },
+
   'requeue turns a dead job into a due pending job with attempts reset; other jobs are refused': async ({
     adapter,
     clock,
@@ -585,6 +613,27 @@ export const jobCases: StorageCases = {
     expect(ids(await adapter.jobs.listDead({ tenant: TENANT, type: 'a', newestFirst: true }))).toEqual([groupless, ...others.reverse(), mine2, mine1]);
   },
 
+  'listDead newestFirst orders by the latest failure, not by creation': async ({ adapter, clock }) => {
+    const older = await adapter.jobs.enqueue(job({ type: 'a', maxAttempts: 1 }));
+    clock.advance(1);
+    const newer = await adapter.jobs.enqueue(job({ type: 'b', maxAttempts: 1 }));
+    clock.advance(1);
+    // The newer job fails first; the older one fails later (its worker was slower).
+    await adapter.jobs.claim({ worker: 'w', limit: 10, leaseMs: LEASE });
+    expect(await adapter.jobs.fail(newer.id, 'w', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    clock.advance(1_000);
+    expect(await adapter.jobs.fail(older.id, 'w', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    expect(ids(await adapter.jobs.listDead())).toEqual([older.id, newer.id]);
+    expect(ids(await adapter.jobs.listDead({ newestFirst: true }))).toEqual([older.id, newer.id]);
+    expect(ids(await adapter.jobs.listDead({ newestFirst: true, limit: 1 }))).toEqual([older.id]);
+    // Failed again later after a requeue, the newer job becomes the latest failure.
+    expect(await adapter.jobs.requeue(newer.id)).toBe(true);
+    clock.advance(1_000);
+    expect((await claimOne(adapter, 'w'))?.id).toBe(newer.id);
+    expect(await adapter.jobs.fail(newer.id, 'w', { error: { message: 'dead again' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    expect(ids(await adapter.jobs.listDead({ newestFirst: true }))).toEqual([newer.id, older.id]);
+  },
+
   'counts reports every status, filtered by tenant and type': async ({ adapter }) => {
     expect(await adapter.jobs.counts()).toEqual({ pending: 0, running: 0, done: 0, dead: 0 });
     await adapter.jobs.enqueue(job({ type: 'a' }));
@@ -618,6 +667,33 @@ export const jobCases: StorageCases = {
       expect(await adapter.jobs.purgeCompleted(cutoff)).toBe(0);
     },
   ),
+
+  'purgeCompleted never deletes dead jobs (the dead letters), however old': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const dead = await adapter.jobs.enqueue(job({ dedupeKey: 'dead-1', maxAttempts: 1 }));
+    await claimOne(adapter, 'w');
+    expect(await adapter.jobs.fail(dead.id, 'w', { error: { message: 'dead' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    const done = await adapter.jobs.enqueue(job());
+    await claimOne(adapter, 'w');
+    await adapter.jobs.complete(done.id, 'w');
+    clock.advance(86_400_000);
+    expect(await adapter.jobs.purgeCompleted(new Date(clock.ms()))).toBe(1);
+    expect((await inspect.job(dead.id))?.status).toBe('dead');
+    expect(ids(await adapter.jobs.listDead())).toEqual([dead.id]);
+    expect(await adapter.jobs.enqueue(job({ dedupeKey: 'dead-1' }))).toEqual({ id: dead.id, created: false });
+  }),
+
+  'wake counts and changes only pending jobs: a job already claimed again is left alone': needs(['clock'], async ({ adapter, clock }) => {
+    const { id } = await adapter.jobs.enqueue(job());
+    await claimOne(adapter, 'w1');
+    await adapter.jobs.fail(id, 'w1', { error: { message: 'missing a-1' }, retryAt: inMs(clock, 1_000), waitKey: 'ref:a-1' });
+    // The retry came due before the reference arrived: the job runs again.
+    clock.advance(1_000);
+    const running = await claimOne(adapter, 'w2');
+    expect(running?.id).toBe(id);
+    expect(await adapter.jobs.wake('ref:a-1')).toBe(0);
+    expect(await adapter.jobs.wakeMany(['ref:a-1'])).toBe(0);
+    expect(await adapter.jobs.get(id)).toMatchObject({ status: 'running', leaseOwner: 'w2', runAt: running?.runAt });
+  }),
 
   'a job failed with a waitKey is woken by wake(waitKey), once': needs(['clock'], async ({ adapter, clock }) => {
     const { id } = await adapter.jobs.enqueue(job());
@@ -678,6 +754,72 @@ export const jobCases: StorageCases = {
       await adapter.jobs.enqueue(job({ orderingKey: 'k', payload: 2 }));
       clock.advance(LEASE);
       expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([first.id]);
+    },
+  ),
+
+  // An older job of a record dead-letters and the newer one runs; an operator requeues the dead
+  // letter while the newer job still holds its live lease. The requeued job, though older, must
+  // wait for the running one: two jobs of the record would otherwise run at once.
+  'a requeued older job of an orderingKey waits while a newer job of its key holds a live lease': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const key = 'g/contact/c-1';
+      const older = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 1, maxAttempts: 1 }));
+      clock.advance(1);
+      const newer = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 2 }));
+      expect((await claimOne(adapter, 'w0'))?.id).toBe(older.id);
+      expect(await adapter.jobs.fail(older.id, 'w0', { error: { message: 'boom' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(newer.id);
+      clock.advance(1_000);
+      expect(await adapter.jobs.requeue(older.id)).toBe(true);
+      expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+      expect(await adapter.jobs.complete(newer.id, 'w1')).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE }))).toEqual([older.id]);
+    },
+  ),
+
+  'an orderingKey is shared across job types, and a types filter never skips past an older job of the key': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const key = 'g/contact/c-1';
+      const first = await adapter.jobs.enqueue(job({ type: 'a', orderingKey: key, payload: 1 }));
+      clock.advance(1);
+      const second = await adapter.jobs.enqueue(job({ type: 'b', orderingKey: key, payload: 2 }));
+      // A worker for type b only must not run the newer job while the older one of type a is pending.
+      expect(await adapter.jobs.claim({ worker: 'wb', limit: 10, leaseMs: LEASE, types: ['b'] })).toEqual([]);
+      expect(ids(await adapter.jobs.claim({ worker: 'wa', limit: 10, leaseMs: LEASE }))).toEqual([first.id]);
+      // ...nor while it runs.
+      expect(await adapter.jobs.claim({ worker: 'wb', limit: 10, leaseMs: LEASE, types: ['b'] })).toEqual([]);
+      expect(await adapter.jobs.claim({ worker: 'wx', limit: 10, leaseMs: LEASE })).toEqual([]);
+      expect(await adapter.jobs.complete(first.id, 'wa')).toBe(true);
+      expect(ids(await adapter.jobs.claim({ worker: 'wb', limit: 10, leaseMs: LEASE, types: ['b'] }))).toEqual([second.id]);
+    },
+  ),
+
+  // One worker ends up owning two jobs of one record, both leases lapsed (it stalled twice): a
+  // batch heartbeat may give the record's turn back to one of them, never to both.
+  'heartbeatMany gives at most one of a worker own lapsed jobs of one orderingKey a live lease': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      const key = 'g/contact/c-1';
+      const older = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 1, maxAttempts: 1 }));
+      clock.advance(1);
+      const newer = await adapter.jobs.enqueue(job({ orderingKey: key, payload: 2 }));
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(older.id);
+      expect(await adapter.jobs.fail(older.id, 'w1', { error: { message: 'boom' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(newer.id);
+      expect(await adapter.jobs.requeue(older.id)).toBe(true);
+      clock.advance(LEASE);
+      expect((await claimOne(adapter, 'w1'))?.id).toBe(older.id);
+      clock.advance(LEASE);
+      const renewed = await adapter.jobs.heartbeatMany([older.id, newer.id], 'w1', LEASE);
+      expect(renewed).toHaveLength(1);
+      const stored = [await adapter.jobs.get(older.id), await adapter.jobs.get(newer.id)];
+      const live = stored.filter((j) => j?.status === 'running' && j.leaseExpiresAt !== null && j.leaseExpiresAt.getTime() > clock.ms());
+      expect(live.map((j) => j?.id)).toEqual(renewed);
+      // Single heartbeats keep to the same rule.
+      const other = renewed[0] === older.id ? newer.id : older.id;
+      expect(await adapter.jobs.heartbeat(other, 'w1', LEASE)).toBe(false);
     },
   ),
 

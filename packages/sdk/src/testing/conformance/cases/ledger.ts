@@ -93,6 +93,29 @@ export const ledgerCases: StorageCases = {
     },
   ),
 
+  'a ledger claim has expired once its expiry instant is reached: the next caller recovers it then, not earlier': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      await adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: TTL, intent: INTENT });
+      clock.advance(TTL - 1);
+      expect((await adapter.ledger.claim(KEY, { owner: 'w2', ttlMs: TTL, intent: INTENT })).state).toBe('pending');
+      clock.advance(1);
+      const recovered = await adapter.ledger.claim(KEY, { owner: 'w2', ttlMs: TTL, intent: INTENT });
+      expect(recovered).toMatchObject({ state: 'claimed', recovered: true, entry: { owner: 'w2' } });
+    },
+  ),
+
+  // recovered tells the caller to reconcile a side effect an expired claim may have left; the
+  // owner claiming its own live claim again (a retried request) has nothing to reconcile.
+  'the owner claiming its own live claim again is claimed without recovery': needs(['clock'], async ({ adapter, clock }) => {
+    await adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: TTL, intent: INTENT });
+    clock.advance(1_000);
+    const again = await adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: TTL, intent: INTENT });
+    expect(again).toMatchObject({ state: 'claimed', recovered: false, entry: { owner: 'w1', status: 'pending' } });
+    expect((await adapter.ledger.claim(KEY, { owner: 'w2', ttlMs: TTL, intent: INTENT })).state).toBe('pending');
+    expect(await adapter.ledger.complete(KEY, 'w1', { billId: 'b-1' })).toBe(true);
+  }),
+
   'release drops the owner unfinished claim and leaves no row': needs(['inspect'], async ({ adapter, inspect }) => {
     await adapter.ledger.claim(KEY, { owner: 'w1', ttlMs: TTL, intent: INTENT });
     await adapter.ledger.release(KEY, 'w1');

@@ -52,6 +52,20 @@ export const userCases: StorageCases = {
     expect((await adapter.users.get(TENANT, UID))?.userId).toBe('fresh');
   }),
 
+  'a user claim has expired once its expiry instant is reached; the owner claiming again is no takeover': needs(
+    ['clock'],
+    async ({ adapter, clock }) => {
+      await adapter.users.claim(TENANT, UID, { owner: 'w1', ttlMs: TTL });
+      clock.advance(TTL / 2);
+      expect(await adapter.users.claim(TENANT, UID, { owner: 'w1', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: false });
+      clock.advance(TTL - 1);
+      expect((await adapter.users.claim(TENANT, UID, { owner: 'w2', ttlMs: TTL })).state).toBe('pending');
+      clock.advance(1);
+      expect(await adapter.users.claim(TENANT, UID, { owner: 'w2', ttlMs: TTL })).toEqual({ state: 'claimed', takeover: true });
+      await expectConflict(adapter.users.complete(TENANT, UID, 'w1', { userId: 'stale' }), 'users.complete');
+    },
+  ),
+
   'complete by a non-owner throws StorageConflictError and provisions nothing': async ({ adapter }) => {
     await adapter.users.claim(TENANT, UID, { owner: 'w1', ttlMs: TTL });
     await expectConflict(adapter.users.complete(TENANT, UID, 'w2', { userId: 'x' }), 'users.complete');
