@@ -63,6 +63,8 @@ export async function startPushHarness(
     withGet?: boolean;
     /** The sandbox's largest accepted request body (bytes); larger ones are answered 413. */
     maxBodyBytes?: number;
+    /** The entity's `matchingFields` (first pushes merged into a matching Connec! record). */
+    matchingFields?: string[];
   } = {},
 ): Promise<PushHarness> {
   let handler: ((request: Request) => Promise<Response>) | undefined;
@@ -100,6 +102,7 @@ export async function startPushHarness(
     connec: 'people',
     direction: 'both',
     ...(options.conflict ? { conflict: options.conflict } : {}),
+    ...(options.matchingFields ? { matchingFields: options.matchingFields } : {}),
     toLocal: (p: Person): ContactData => ({
       firstName: p.first_name ?? '',
       lastName: p.last_name ?? '',

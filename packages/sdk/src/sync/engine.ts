@@ -39,6 +39,7 @@ import {
   payloadHash,
   prune,
   rawHash,
+  unsentHash,
   valuesAt,
 } from './records.js';
 import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
@@ -491,12 +492,28 @@ export class SyncEngine {
    * it throws (then nothing counts as agreed).
    */
   private agreedHash(entity: AnyEntity, data: unknown, mctx: MapperContext): string | null {
+    const sent = this.pushedView(entity, data, mctx);
+    return sent === NOT_PUSHED ? null : payloadHash(sent);
+  }
+
+  /**
+   * The `agreedHash` of an inbound version, and its `unsentHash` against what a push of it
+   * (mapped through `toLocal`) sends (`toConnec` runs once for both); nulls for an entity that
+   * never pushes, or when a mapper throws.
+   */
+  private agreedAndUnsent(entity: AnyEntity, record: ConnecRecord, data: unknown, mctx: MapperContext): { agreed: string | null; unsent: string | null } {
+    const sent = this.pushedView(entity, data, mctx);
+    return sent === NOT_PUSHED ? { agreed: null, unsent: null } : { agreed: payloadHash(sent), unsent: unsentHash(record, sent) };
+  }
+
+  /** What a push of `data` sends (`toConnec`, pruned), or `NOT_PUSHED` (no outbound mapper, or it threw). */
+  private pushedView(entity: AnyEntity, data: unknown, mctx: MapperContext): unknown {
     const outbound = entity.outbound;
-    if (!outbound) return null;
+    if (!outbound) return NOT_PUSHED;
     try {
-      return payloadHash(prune(outbound.toConnec(data, mctx)));
+      return prune(outbound.toConnec(data, mctx));
     } catch {
-      return null;
+      return NOT_PUSHED;
     }
   }
 
@@ -662,7 +679,7 @@ export class SyncEngine {
   private staleness(map: IdMapRecord | null, updatedAt: Date | null, hash: string, record: ConnecRecord, confirmed = false): SkipReason | typeof SAME_INSTANT | null {
     if (!map?.localId) return null;
     // Hashed only when the map holds a push's answer (most maps hold an inbound version).
-    const echo = () => map.lastReceivedHash?.startsWith(PUSHED_PREFIX) === true && map.lastReceivedHash === pushedContent(echoHash(record));
+    const echo = () => map.lastReceivedHash?.startsWith(PUSHED_PREFIX) === true && receivedMark(map) === pushedContent(echoHash(record));
     if (map.lastAppliedAt && updatedAt) {
       const at = updatedAt.getTime();
       const last = map.lastAppliedAt.getTime();
@@ -670,6 +687,8 @@ export class SyncEngine {
       if (at === last) {
         if (sameReceived(map, hash)) return 'replay';
         if (echo()) return 'echo';
+        // The answer to our push, which the app does not hold yet (see `pushRecords`).
+        if (map.lastReceivedHash?.startsWith(APPLY_PREFIX) === true && map.lastReceivedHash === applyContent(echoHash(record))) return null;
         return confirmed ? null : SAME_INSTANT;
       }
     }
@@ -703,8 +722,11 @@ export class SyncEngine {
 
     // Echo of our own push: the same content as we last pushed, seen through the mappers.
     const outbound = entity.outbound;
-    // What both sides will agree on once this version is written (the merge below may change it).
-    let agreed = this.agreedHash(entity, data, mctx);
+    // What both sides will agree on once this version is written (the merge below may change it),
+    // and what of it a push does not send.
+    const viewed = this.agreedAndUnsent(entity, record, data, mctx);
+    const unsent = viewed.unsent;
+    let agreed = viewed.agreed;
     // Only when Connec!'s answer to our last push is unknown (no record in it, or a map
     // written before answers were recorded) is an echo told by the mappers alone. Otherwise
     // `staleness` compared the content with that answer already, and a version that differs
@@ -818,7 +840,7 @@ export class SyncEngine {
       mark.close();
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
-    const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: !pushBack }));
+    const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), withUnsent(receivedContent(hash), unsent), { inSync: !pushBack }));
     // A merge pushed back is the newer version itself (its answer's `updated_at` is recorded).
     if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
@@ -1122,7 +1144,8 @@ export class SyncEngine {
             if (stale === SAME_INSTANT) stale = 'stale';
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
-              if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
+              // The same content as Connec! held: what a push does not send is unchanged too.
+              if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), withUnsent(receivedContent(hash), unsentOf(map)), { inSync: false });
               // The version applied, whose link-back failed: the retry links its sub-record ids
               // too (only that version's: they are aligned with its sub-record arrays).
               const subIds = carried?.[i];
@@ -1196,7 +1219,7 @@ export class SyncEngine {
     const created = new Set<string>();
     const inbound = entity.inbound;
     if (!inbound || items.length === 0) return created;
-    const prepared: (PendingCreate & { data: unknown; ctx: LocalContext; agreed: string | null })[] = [];
+    const prepared: (PendingCreate & { data: unknown; ctx: LocalContext; agreed: string | null; unsent: string | null })[] = [];
     for (const item of items) {
       if (!held(item.connecId)) {
         out[item.i] = { kind: 'busy', connecId: item.connecId };
@@ -1205,8 +1228,9 @@ export class SyncEngine {
       try {
         const mctx = this.mapperContext(scope, entity, item.connecId, null, true);
         const data = (inbound.toLocalOnCreate ?? inbound.toLocal)(item.unfolded, mctx);
-        const agreed = entity.outbound ? this.agreedHash(entity, inbound.toLocalOnCreate ? inbound.toLocal(item.unfolded, mctx) : data, mctx) : null;
-        prepared.push({ ...item, data, ctx: this.localContext(mctx, signal), agreed });
+        const read = inbound.toLocalOnCreate ? inbound.toLocal(item.unfolded, mctx) : data;
+        const { agreed, unsent } = this.agreedAndUnsent(entity, item.record, read, mctx);
+        prepared.push({ ...item, data, ctx: this.localContext(mctx, signal), agreed, unsent });
       } catch (error) {
         out[item.i] = { kind: 'failed', connecId: item.connecId, error };
       }
@@ -1270,7 +1294,7 @@ export class SyncEngine {
           connecId: p.connecId,
           localId,
           lastAppliedAt: p.updatedAt ?? syncedAt,
-          lastReceivedHash: receivedContent(p.hash),
+          lastReceivedHash: withUnsent(receivedContent(p.hash), p.unsent),
           lastPushedHash: p.agreed,
           syncedAt,
         })),
@@ -1283,7 +1307,7 @@ export class SyncEngine {
             map = await this.linkMap(scope, entity.name, p.connecId, localId);
             await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
               lastAppliedAt: p.updatedAt ?? this.deps.clock(),
-              lastReceivedHash: receivedContent(p.hash),
+              lastReceivedHash: withUnsent(receivedContent(p.hash), p.unsent),
               lastPushedHash: p.agreed,
               lastError: null,
               syncedAt: this.deps.clock(),
@@ -1882,8 +1906,26 @@ export class SyncEngine {
           // does not hold Connec!'s content, so its listing (the import's inbound half, a poll)
           // is applied instead of skipped as this push's echo (`MERGED_ANSWER`).
           const merged = item.op.method === 'post' && answer?.status === 200;
+          // An update's answer may carry an edit another app made before it (its notification,
+          // older than the answer, will be skipped as stale): what the push did not send
+          // differs from what Connec! last held. Such an answer, and a merged create's, is
+          // written in the app through the inbound path (a record job, in order with the
+          // record's notifications, under the conflict policy) instead of taken as the echo.
+          // An answer still to write (a push before its job ran) makes the next one written too.
+          const unsent = answer?.record ? unsentHash(answer.record, item.op.record) : null;
+          const carried =
+            item.op.method === 'put' &&
+            current !== null &&
+            (current.lastReceivedHash?.startsWith(APPLY_PREFIX) === true || (unsentOf(current) !== null && unsentOf(current) !== unsent));
+          const apply = answer?.record != null && (merged || carried) && entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
           // Connec!'s content after this push, as answered: its echo is recognised by it.
-          const answered = answer?.record ? (merged ? MERGED_ANSWER : pushedContent(echoHash(answer.record))) : null;
+          const answered = answer?.record
+            ? apply
+              ? applyContent(echoHash(answer.record))
+              : merged
+                ? MERGED_ANSWER
+                : withUnsent(pushedContent(echoHash(answer.record)), unsent)
+            : null;
           const received = overtaken ? {} : { lastReceivedHash: answered };
           const syncedAt = this.deps.clock();
           await this.deps.storage.idMaps.update(
@@ -1892,6 +1934,10 @@ export class SyncEngine {
             { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt, ...applied, ...received },
           );
           syncedHere.set(item.localId, syncedAt);
+          if (apply && !overtaken && answer?.record && connecId !== null) {
+            const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: answer.record }, connecId);
+            await this.deps.storage.jobs.enqueueMany([job]);
+          }
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
@@ -2664,9 +2710,41 @@ function pushedContent(hash: string): string {
  * content, so the merged record, when listed or notified, is written in the app.
  */
 const MERGED_ANSWER = pushedContent('merged');
+/** `pushedView` of an entity without an outbound mapper, or whose mapper threw. */
+const NOT_PUSHED = Symbol('not pushed');
+/**
+ * `lastReceivedHash` after a push whose answer the app does not hold (`apply:<echo hash>`): a
+ * record job writes it in the app, and that version is applied, not skipped as the echo.
+ */
+const APPLY_PREFIX = 'apply:';
+function applyContent(hash: string): string {
+  return `${APPLY_PREFIX}${hash}`;
+}
+/**
+ * After `~`, `lastReceivedHash` may carry the `unsentHash` of that version: what a push of the
+ * record does not write. A push whose answer has another is written in the app (`pushRecords`).
+ */
+const UNSENT_SEPARATOR = '~';
+function withUnsent(mark: string, unsent: string | null): string {
+  return unsent === null ? mark : `${mark}${UNSENT_SEPARATOR}${unsent}`;
+}
+/** `lastReceivedHash` without its `unsentHash`. */
+function receivedMark(map: IdMapRecord): string | null {
+  const value = map.lastReceivedHash;
+  if (value === null) return null;
+  const at = value.indexOf(UNSENT_SEPARATOR);
+  return at < 0 ? value : value.slice(0, at);
+}
+/** The `unsentHash` `lastReceivedHash` carries, or null. */
+function unsentOf(map: IdMapRecord): string | null {
+  const value = map.lastReceivedHash;
+  const at = value?.indexOf(UNSENT_SEPARATOR) ?? -1;
+  return value && at >= 0 ? value.slice(at + 1) : null;
+}
 /** Whether this content hash is the last inbound version applied (either form). */
 function sameReceived(map: IdMapRecord, hash: string): boolean {
-  return map.lastReceivedHash === receivedContent(hash) || map.lastReceivedHash === hash;
+  const mark = receivedMark(map);
+  return mark === receivedContent(hash) || mark === hash;
 }
 /**
  * Whether the map says what Connec! holds since our last push or inbound write: then an echo

@@ -214,6 +214,30 @@ export function echoHash(record: ConnecRecord): string {
   return sha256(text(writeCanonical(record, true, true, true)));
 }
 
+/**
+ * `echoHash` of what a push of `sent` does not write in `record`: every leaf `sent` carries
+ * (nested objects followed, an array a leaf) is left out, and so is the id array. Two versions
+ * of a record with the same value differ only in what such a push sends.
+ */
+export function unsentHash(record: ConnecRecord, sent: unknown): string {
+  const { id: _id, ...rest } = record;
+  return echoHash(unsentPart(rest, sent) as ConnecRecord);
+}
+
+function unsentPart(value: Record<string, unknown>, sent: unknown): Record<string, unknown> {
+  if (!isPlainObject(sent)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (!(key in sent)) out[key] = child;
+    else if (isPlainObject(child) && isPlainObject(sent[key])) out[key] = unsentPart(child, sent[key]);
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
 /** Hash of an outbound payload (what `toConnec` produced, before references are folded). */
 export function payloadHash(payload: unknown): string {
   return sha256(canonicalJson(payload));
