@@ -85,7 +85,10 @@ export type WorkerEvent =
   | { type: 'deferred'; job: JobRecord; waitKey: string | null; reason: string }
   | { type: 'failed'; job: JobRecord; error: { message: string; code?: string | undefined }; outcome: 'retrying' | 'dead' | 'lost' }
   | { type: 'lease_lost'; job: JobRecord }
-  /** A job interrupted by this worker's shutdown, given back to the queue without counting the attempt. */
+  /**
+   * A job given back to the queue without counting the attempt: interrupted by this worker's
+   * shutdown, or a job redelivered after a crash set aside while another such job runs alone.
+   */
   | { type: 'released'; job: JobRecord }
   | { type: 'storage_unavailable'; error: unknown };
 
@@ -98,7 +101,7 @@ export interface WorkerStats {
   deadLettered: number;
   /** Jobs whose lease was lost (another worker will redeliver them). */
   lost: number;
-  /** Jobs interrupted by the shutdown and given back without counting the attempt. */
+  /** Jobs given back without counting the attempt (interrupted by the shutdown, or set aside: see `released`). */
   released: number;
 }
 
@@ -217,6 +220,18 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
   });
+}
+
+/**
+ * A job redelivered after attempts that all ended without an outcome: no failure was ever
+ * recorded for it (`lastError` null), yet it was claimed before. Its process crashed (or its
+ * lease was lost) while it ran, maybe because of it. A job past its attempts is not one: it
+ * is dead-lettered without running. A job whose earlier attempt recorded a failure is not
+ * told apart from one retried after that failure, and is batched as usual.
+ */
+function crashSuspect(job: JobRecord): boolean {
+  // From the second crash on: one crash (a deploy's SIGKILL) redelivers its batch as usual.
+  return job.attempts > 2 && job.attempts <= job.maxAttempts && job.lastError === null;
 }
 
 /** The keys of `WorkerRunOptions` (anything else is reported by `run()` as ignored). */
@@ -372,6 +387,23 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         };
       });
     };
+
+    /** Waits for the poll interval, or less when a handler call ends (a slot is free) or `signal` aborts. */
+    const slotOrNap = async (): Promise<void> => {
+      if (inFlight.size === 0) return sleep(pollMs, signal);
+      // Wait for either a slot or the poll interval, whichever comes first; the loser's
+      // timer and abort listener are dropped (left behind, one per freed slot piled up).
+      const nap = new AbortController();
+      const stop = () => nap.abort();
+      signal?.addEventListener('abort', stop, { once: true });
+      // Aborted during the claim: no 'abort' event comes any more.
+      if (signal?.aborted) nap.abort();
+      await Promise.race([sleep(pollMs, nap.signal), slotOrAbort()]);
+      signal?.removeEventListener('abort', stop);
+      nap.abort();
+    };
+    /** Whether a job run on its own (see `crashSuspect`) is in flight in this worker. */
+    let isolatedRunning = false;
 
     type BatchRun = NonNullable<JobHandler['batch']>;
     /** A plain handler (or none) run as a batch of its one job. */
@@ -741,20 +773,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       if (jobs.length === 0) {
         if (options.stopWhenIdle && inFlight.size === 0) break;
-        if (inFlight.size > 0) {
-          // Wait for either a slot or the poll interval, whichever comes first; the loser's
-          // timer and abort listener are dropped (left behind, one per freed slot piled up).
-          const nap = new AbortController();
-          const stop = () => nap.abort();
-          signal?.addEventListener('abort', stop, { once: true });
-          // Aborted during the claim: no 'abort' event comes any more.
-          if (signal?.aborted) nap.abort();
-          await Promise.race([sleep(pollMs, nap.signal), slotOrAbort()]);
-          signal?.removeEventListener('abort', stop);
-          nap.abort();
-        } else {
-          await sleep(pollMs, signal);
-        }
+        await slotOrNap();
         continue;
       }
       // The claim was full, so more may be due: fill each batch-capable type's batch up to
@@ -810,12 +829,44 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           });
         inFlight.add(p);
       };
-      for (const [type, group] of byType) {
+      let started = 0;
+      for (const [type, all] of byType) {
         const handler = table[type];
+        let group = all;
+        if (handler?.batch) {
+          // A job whose earlier attempts all ended without an outcome (the process crashed, or
+          // its lease was lost) may be what crashed it: run in a batch again, it would take the
+          // batch down with it until every member is dead-lettered. Such jobs run on their own,
+          // one at a time in this worker; the others are given back uncounted, claimed again
+          // later, so only the culprit accumulates crashes.
+          const isolated = group.filter(crashSuspect);
+          if (isolated.length > 0) {
+            group = group.filter((job) => !crashSuspect(job));
+            const kept = isolatedRunning ? null : isolated[0];
+            for (const job of isolated) {
+              if (job === kept || !(await releaseSafely(job))) continue; // its lease expires: redelivered
+              stats.released++;
+              emit({ type: 'released', job });
+            }
+            if (kept) {
+              isolatedRunning = true;
+              started++;
+              track(
+                processBatch([kept], oneByOne(type, handler), claimedAt).finally(() => {
+                  isolatedRunning = false;
+                }),
+              );
+            }
+          }
+        }
+        if (group.length > 0) started++;
         if (handler?.batch && group.length > 1) {
           for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch, claimedAt));
         } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt));
       }
+      // Every job claimed was given back (an isolated job already runs): claimed again at once,
+      // they would be given back again and again until it ends.
+      if (started === 0) await slotOrNap();
     }
 
     // A purge still running (a long backlog, deleted statement by statement) is waited for

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import type { JobHandler, Logger, Runtime } from '../../src/core/types.js';
+import type { JobRecord, StorageAdapter } from '../../src/storage/adapter.js';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import { createWorker } from '../../src/worker/index.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function runtimeWith(storage: StorageAdapter, clock: () => Date): Runtime {
+  return { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock, instanceId: 'test-instance', fetch: globalThis.fetch };
+}
+
+/**
+ * One worker process over the shared storage: once `crash()` is called it is dead, every
+ * storage call of its worker hangs (it never settles, renews nor releases anything again).
+ */
+function processOver(storage: StorageAdapter) {
+  let dead = false;
+  const hang = new Promise<never>(() => {});
+  const jobs = new Proxy(storage.jobs, {
+    get(target, key) {
+      const value = Reflect.get(target, key) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => (dead ? hang : (value as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+  const facade = new Proxy(storage, { get: (target, key) => (key === 'jobs' ? jobs : Reflect.get(target, key)) });
+  let crashed!: () => void;
+  const died = new Promise<'crashed'>((resolve) => {
+    crashed = () => resolve('crashed');
+  });
+  return {
+    storage: facade,
+    died,
+    crash: (): Promise<never> => {
+      dead = true;
+      crashed();
+      return hang;
+    },
+  };
+}
+
+describe('worker – a batch member that crashes the process', () => {
+  it('only the culprit is dead-lettered after maxAttempts; the other members of its batch are applied exactly once', async () => {
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const maxAttempts = 3;
+    const ids: string[] = [];
+    for (let n = 0; n < 10; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n }, maxAttempts })).id);
+    const culprit = ids[4] as string;
+    const isCulprit = (job: JobRecord) => job.id === culprit;
+
+    const applied = new Map<string, number>();
+    let runs = 0;
+    let crashes = 0;
+    for (let life = 0; life < 30; life++) {
+      const proc = processOver(storage);
+      const apply = (jobs: JobRecord[]) => {
+        runs++;
+        // Running out of memory (or a native crash) on this record kills the whole process.
+        if (jobs.some(isCulprit)) return proc.crash();
+        for (const job of jobs) applied.set(job.id, (applied.get(job.id) ?? 0) + 1);
+        return Promise.resolve(jobs.map(() => null));
+      };
+      const handler: JobHandler = async (job) => {
+        await apply([job]);
+      };
+      handler.batch = (jobs) => apply(jobs);
+      const worker = createWorker(runtimeWith(proc.storage, clock), { 'test.batch': handler });
+      const outcome = await Promise.race([
+        worker.drain({ concurrency: 1, batchSize: 10, leaseMs: 1_000, pollIntervalMs: 1, shutdownGraceMs: 10 }),
+        proc.died,
+      ]);
+      if (outcome !== 'crashed') break;
+      crashes++;
+      // The process is gone: its leases expire, the next process gets its jobs again.
+      now += 5_000;
+    }
+
+    const jobs = await Promise.all(ids.map((id) => storage.jobs.get(id)));
+    expect(jobs.find((job) => job?.id === culprit)).toMatchObject({ status: 'dead', attempts: maxAttempts + 1 });
+    // Every innocent member: done, its handler run once to completion, never dead-lettered.
+    const innocents = jobs.filter((job) => job?.id !== culprit);
+    expect(innocents.map((job) => job?.status)).toEqual(Array(9).fill('done'));
+    expect(ids.filter((id) => id !== culprit).map((id) => applied.get(id))).toEqual(Array(9).fill(1));
+    expect(await storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, done: 9, dead: 1 });
+    // The culprit crashed the process on each of its attempts, and on no other.
+    expect(crashes).toBe(maxAttempts);
+    expect(runs).toBe(maxAttempts + 9);
+  });
+});
