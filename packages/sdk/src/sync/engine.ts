@@ -2510,7 +2510,7 @@ export class SyncEngine {
     const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
     // Jobs deferred by a full import keep ignoring `importSince` when they run.
     const fullFlag = options.full ? { full: true } : {};
-    const links: { op: BatchOp; record: ConnecRecord; connecId: string; subIds: SubIdLink | undefined }[] = [];
+    const links: { op: BatchOp; record: ConnecRecord; connecId: string; localId: string | null; subIds: SubIdLink | undefined }[] = [];
     const deferred: { job: JobInput; connecId: string }[] = [];
     outcomes.forEach((outcome, index) => {
       const record = records[index] as ConnecRecord;
@@ -2565,7 +2565,9 @@ export class SyncEngine {
         }
       }
       const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;
-      if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId, subIds });
+      // A skipped version (an echo, local wins) is linked too: its local id is ours in the link's ids.
+      const localId = outcome.kind === 'skipped' ? (outcome.link ? ownIdOf(outcome.link.record.id, scope.owner) : null) : outcome.localId;
+      if (outcome.link && outcome.connecId) links.push({ op: outcome.link, record, connecId: outcome.connecId, localId, subIds });
     });
     // What is left (link-backs, deferred jobs) runs while the next page is applied.
     return async () => {
@@ -2581,7 +2583,7 @@ export class SyncEngine {
       for (const [index, { message, cause }] of failedLinks) {
         const link = links[index];
         if (!link) continue;
-        failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: null, code: 'link_failed', message });
+        failures.push({ entity: entity.name, direction: 'outbound', connecId: link.connecId, localId: link.localId, code: 'link_failed', message });
         // The inbox job re-applies (a no-op) and retries the link-back until it succeeds, with
         // the sub-record ids the app returned (they are in no other place); not before the
         // `Retry-After` Connec! sent with a refused call (due at once, it called again at once).

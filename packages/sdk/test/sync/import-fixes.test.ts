@@ -116,7 +116,10 @@ describe('link-backs that fail during the import', () => {
 
     expect(report.status).toBe('complete');
     expect(report.entities.contacts).toMatchObject({ fetched: 2, created: 2, linked: 1, deferred: 1, failed: 0 });
-    expect(report.failures).toEqual([expect.objectContaining({ entity: 'contacts', direction: 'outbound', connecId: 'p2', code: 'link_failed' })]);
+    // The failure names the local record created for p2 (its id is known: the record was applied).
+    const p2Local = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p2' }))?.localId;
+    expect(p2Local).toBeTruthy();
+    expect(report.failures).toEqual([expect.objectContaining({ entity: 'contacts', direction: 'outbound', connecId: 'p2', localId: p2Local, code: 'link_failed' })]);
     // Both records are created locally once; p2's link-back waits in the inbox.
     expect(h.app.contacts.size).toBe(2);
     expect(await h.storage.jobs.counts({ type: JobTypes.connecRecord })).toMatchObject({ pending: 1 });
