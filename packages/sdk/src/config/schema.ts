@@ -116,8 +116,9 @@ export const MaestranoConfigSchema = z.strictObject({
        */
       maxNotificationBodyBytes: z.number().int().positive().default(DEFAULT_MAX_NOTIFICATION_BODY_BYTES),
       /**
-       * How long a request has to send its whole body once its route starts reading it (a
-       * stalled or trickled body is cut off: 408). Every route. Default 30 s; 1 s to 1 h.
+       * Body read deadline (408 past it): on routes anyone may call, for the whole body; on
+       * Maestrano's (credentials checked first), for each pause between two chunks. Default
+       * 30 s; 1 s to 1 h.
        */
       bodyReadTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(DEFAULT_BODY_READ_TIMEOUT_MS),
     })

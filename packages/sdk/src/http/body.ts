@@ -8,10 +8,12 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
  */
 export const DEFAULT_MAX_NOTIFICATION_BODY_BYTES = 16 * 1024 * 1024;
 /**
- * Default time a request has to send its whole body once its route starts reading it: 30 s. A
- * caller that sends headers, then trickles or stalls its body, otherwise holds the connection
- * and the bytes received for as long as the server lets it (Node: `requestTimeout`, 300 s by
- * default; some fetch-style runtimes: forever).
+ * Default body read deadline: 30 s. A caller that sends headers, then trickles or stalls its
+ * body, otherwise holds the connection and the bytes received for as long as the server lets it
+ * (Node: `requestTimeout`, 300 s by default; some fetch-style runtimes: forever). For anyone's
+ * requests it bounds the whole body; for Maestrano's (routes checked with the tenant's Basic
+ * credentials first) only the pauses between two chunks, so that a slow but steady upload of a
+ * large notification, which Connec! would not send again, is never cut.
  */
 export const DEFAULT_BODY_READ_TIMEOUT_MS = 30_000;
 
@@ -23,8 +25,11 @@ export class BodyTooLargeError extends Error {
 }
 
 export class BodyReadTimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`Request body not received within ${timeoutMs} ms`);
+  constructor(
+    readonly timeoutMs: number,
+    readonly idle = false,
+  ) {
+    super(idle ? `Request body stalled: no bytes received for ${timeoutMs} ms` : `Request body not received within ${timeoutMs} ms`);
     this.name = 'BodyReadTimeoutError';
   }
 }
@@ -37,9 +42,10 @@ const INITIAL_BUFFER_MAX = 64 * 1024;
  * `Content-Length` above the limit is refused before reading, and a streamed body is cut
  * off as soon as it passes the limit (the stream is cancelled). A body not received whole
  * within `timeoutMs` of the call (stalled, or trickled) is cut off the same way
- * (`BodyReadTimeoutError`): the stream is cancelled and what was received is dropped.
+ * (`BodyReadTimeoutError`): the stream is cancelled and what was received is dropped. With
+ * `idle`, `timeoutMs` bounds each pause between two chunks instead of the whole body.
  */
-export async function readLimitedBody(request: Request, limit: number, timeoutMs?: number): Promise<Uint8Array<ArrayBuffer> | null> {
+export async function readLimitedBody(request: Request, limit: number, timeoutMs?: number, idle = false): Promise<Uint8Array<ArrayBuffer> | null> {
   const header = request.headers.get('content-length');
   const declared = header !== null && /^\d+$/.test(header) ? Number(header) : null;
   if (declared !== null && declared > limit) {
@@ -52,26 +58,32 @@ export async function readLimitedBody(request: Request, limit: number, timeoutMs
   // loop then stops as at the end of the body, and the body is refused. A flag, not a race of
   // each read against a timer promise: that would keep one reaction per chunk until the end.
   let timedOut = false;
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          reader.cancel(new BodyReadTimeoutError(timeoutMs)).catch(() => {});
-        }, timeoutMs);
+  const expire = () => {
+    timedOut = true;
+    reader.cancel(new BodyReadTimeoutError(timeoutMs as number, idle)).catch(() => {});
+  };
+  let timer = timeoutMs === undefined ? undefined : setTimeout(expire, timeoutMs);
+  // Idle: each chunk received starts the wait again (`refresh` re-arms the same timer).
+  const progressed = idle && timer !== undefined ? () => timer?.refresh() : undefined;
   try {
-    const body = await readAll(reader, limit, declared);
-    if (timedOut) throw new BodyReadTimeoutError(timeoutMs!);
+    const body = await readAll(reader, limit, declared, progressed);
+    if (timedOut) throw new BodyReadTimeoutError(timeoutMs!, idle);
     return body;
   } catch (error) {
     // A read that failed because the deadline cancelled the stream is the deadline's doing.
-    throw timedOut ? new BodyReadTimeoutError(timeoutMs!) : error;
+    throw timedOut ? new BodyReadTimeoutError(timeoutMs!, idle) : error;
   } finally {
     clearTimeout(timer);
+    timer = undefined;
   }
 }
 
-async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number, declared: number | null): Promise<Uint8Array<ArrayBuffer>> {
+async function readAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+  declared: number | null,
+  progressed: (() => void) | undefined,
+): Promise<Uint8Array<ArrayBuffer>> {
   // Chunks are copied into one growing buffer as they arrive, never kept: a sender of a
   // million one-byte chunks would otherwise make the process hold a million chunk objects
   // (hundreds of MB for a body within the limit). A declared length is only a claim: trusted
@@ -82,6 +94,7 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, limit: n
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    progressed?.();
     if (total + value.byteLength > limit) {
       await reader.cancel().catch(() => {});
       throw new BodyTooLargeError(limit);

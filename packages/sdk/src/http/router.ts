@@ -473,7 +473,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     let buffered: Request;
     try {
       const limit = options.maxBodyBytesFor?.[route.kind] ?? options.maxBodyBytes;
-      buffered = withBufferedBody(request, await readLimitedBody(request, limit, options.bodyReadTimeoutMs ?? DEFAULT_BODY_READ_TIMEOUT_MS));
+      // Maestrano's own calls (authenticated above) may be large: only a pause cuts them.
+      const idle = BASIC_AUTH_KINDS.has(route.kind);
+      buffered = withBufferedBody(request, await readLimitedBody(request, limit, options.bodyReadTimeoutMs ?? DEFAULT_BODY_READ_TIMEOUT_MS, idle));
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return json(413, { error: 'payload_too_large', message: `Request body exceeds ${error.limit} bytes` });
@@ -483,8 +485,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
           tenant: tenant.name,
           route: route.kind,
           timeoutMs: error.timeoutMs,
+          idle: error.idle,
         });
-        return json(408, { error: 'request_timeout', message: `Request body not received within ${error.timeoutMs} ms` });
+        return json(408, { error: 'request_timeout', message: error.message });
       }
       options.logger.warn('maestrano: could not read a request body', {
         tenant: tenant.name,
