@@ -843,8 +843,13 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           if (isolated.length > 0) {
             group = group.filter((job) => !crashSuspect(job));
             const kept = isolatedRunning ? null : isolated[0];
-            for (const job of isolated) {
-              if (job === kept || !(await releaseSafely(job))) continue; // its lease expires: redelivered
+            // Given back before anything starts (a crash then counts no attempt of theirs), all at
+            // once: one round trip each in turn, the jobs claimed with them would wait that long
+            // to start renewing leases that count from the claim, and be given up as lost.
+            const setAside = isolated.filter((job) => job !== kept);
+            const given = await Promise.all(setAside.map((job) => releaseSafely(job)));
+            for (const [k, job] of setAside.entries()) {
+              if (!given[k]) continue; // its lease expires: redelivered
               stats.released++;
               emit({ type: 'released', job });
             }

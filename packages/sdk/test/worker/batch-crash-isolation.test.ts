@@ -90,3 +90,63 @@ describe('worker – a batch member that crashes the process', () => {
     expect(runs).toBe(maxAttempts + 9);
   });
 });
+
+describe('worker – crash suspects set aside on slow storage', () => {
+  it('the jobs it runs are not held back while the set-aside suspects are given back one by one (their leases are renewed)', { timeout: 30_000 }, async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const storage = memoryAdapter({ clock });
+    const ids: string[] = [];
+    for (let n = 0; n < 12; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n } })).id);
+    // Two processes died holding them all (a batch whose culprit crashed it twice).
+    for (const dead of ['dead-1', 'dead-2']) {
+      expect(await storage.jobs.claim({ worker: dead, limit: 100, leaseMs: 1_000 })).toHaveLength(12);
+      offset += 5_000;
+    }
+    const fresh = (await storage.jobs.enqueue({ type: 'test.batch', payload: { n: 'fresh' } })).id;
+    // A database a few tens of ms away: each give-back is a round trip.
+    const slow = {
+      ...storage,
+      jobs: new Proxy(storage.jobs, {
+        get(target, key) {
+          const value = Reflect.get(target, key) as unknown;
+          if (key !== 'release' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: [string, string]) => {
+            await new Promise((resolve) => setTimeout(resolve, 60));
+            return (value as (id: string, worker: string) => Promise<boolean>).apply(target, args);
+          };
+        },
+      }),
+    } as StorageAdapter;
+    // An app call per record that takes a little while (well within the lease, renewed meanwhile).
+    const apply = async (jobs: JobRecord[]) => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return jobs.map(() => null);
+    };
+    const handler: JobHandler = async (job) => {
+      await apply([job]);
+    };
+    handler.batch = (jobs) => apply(jobs);
+    const outcomes = new Map<string, string>();
+    const stop = new AbortController();
+    const worker = createWorker(runtimeWith(slow, clock), { 'test.batch': handler });
+    const run = worker.run({
+      signal: stop.signal,
+      concurrency: 2,
+      batchSize: 100,
+      leaseMs: 1_000,
+      pollIntervalMs: 5,
+      shutdownGraceMs: 2_000,
+      onEvent: (event) => {
+        if (event.type !== 'completed' && event.type !== 'lease_lost') return;
+        if (!outcomes.has(event.job.id)) outcomes.set(event.job.id, event.type);
+        // The first suspect run alone and the fresh job claimed with them: both have an outcome.
+        if (outcomes.has(fresh) && outcomes.has(ids[0] as string)) stop.abort();
+      },
+    });
+    await run;
+    expect({ suspect: outcomes.get(ids[0] as string), fresh: outcomes.get(fresh) }).toEqual({ suspect: 'completed', fresh: 'completed' });
+    expect(await storage.jobs.get(ids[0] as string)).toMatchObject({ status: 'done', attempts: 3 });
+    expect(await storage.jobs.get(fresh)).toMatchObject({ status: 'done', attempts: 1 });
+  });
+});
