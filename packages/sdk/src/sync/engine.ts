@@ -506,6 +506,32 @@ export class SyncEngine {
     return sent === NOT_PUSHED ? { agreed: null, unsent: null } : { agreed: payloadHash(sent), unsent: unsentHash(record, sent) };
   }
 
+  /**
+   * The `unsentHash` of a push's answer as an inbound write of that version records it (against
+   * what a push of it, mapped through `toLocal`, sends), or null when it cannot be told. Not
+   * against the body pushed: `toConnec` may send fields `toLocal` does not read (the app's own
+   * record number), and the hash an inbound write recorded would then never match the answer's,
+   * so every push after an inbound write wrote its own answer back in the app.
+   */
+  private async answerUnsent(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    connecId: string | null,
+    localId: string,
+    cache: MapCache,
+  ): Promise<string | null> {
+    const inbound = entity.inbound;
+    if (!inbound) return null;
+    try {
+      const { record: unfolded } = await this.unfold(scope, entity, record, cache);
+      const mctx = this.mapperContext(scope, entity, connecId, localId, false);
+      return this.agreedAndUnsent(entity, record, inbound.toLocal(unfolded, mctx), mctx).unsent;
+    } catch {
+      return null;
+    }
+  }
+
   /** What a push of `data` sends (`toConnec`, pruned), or `NOT_PUSHED` (no outbound mapper, or it threw). */
   private pushedView(entity: AnyEntity, data: unknown, mctx: MapperContext): unknown {
     const outbound = entity.outbound;
@@ -1817,6 +1843,8 @@ export class SyncEngine {
     const size = this.deps.options.batchSize;
     /** The `syncedAt` this call wrote per local id (a record given twice is not overtaken by itself). */
     const syncedHere = new Map<string, Date>();
+    /** Id maps of the references the answers name (`answerUnsent`), read once per call. */
+    const answerMaps: MapCache = new Map();
     const chunks: (typeof pending)[] = [];
     for (let start = 0; start < pending.length; start += size) chunks.push(pending.slice(start, start + size));
     for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
@@ -1912,12 +1940,14 @@ export class SyncEngine {
           // written in the app through the inbound path (a record job, in order with the
           // record's notifications, under the conflict policy) instead of taken as the echo.
           // An answer still to write (a push before its job ran) makes the next one written too.
-          const unsent = answer?.record ? unsentHash(answer.record, item.op.record) : null;
+          // Hashed as an inbound write of the answer would hash it (`answerUnsent`), so the two compare.
+          const inboundOn = entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
+          const unsent = answer?.record && inboundOn ? await this.answerUnsent(scope, entity, answer.record, connecId, item.localId, answerMaps) : null;
           const carried =
             item.op.method === 'put' &&
             current !== null &&
-            (current.lastReceivedHash?.startsWith(APPLY_PREFIX) === true || (unsentOf(current) !== null && unsentOf(current) !== unsent));
-          const apply = answer?.record != null && (merged || carried) && entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
+            (current.lastReceivedHash?.startsWith(APPLY_PREFIX) === true || (unsent !== null && unsentOf(current) !== null && unsentOf(current) !== unsent));
+          const apply = answer?.record != null && (merged || carried) && inboundOn;
           // Connec!'s content after this push, as answered: its echo is recognised by it.
           const answered = answer?.record
             ? apply
