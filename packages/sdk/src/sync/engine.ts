@@ -2184,7 +2184,8 @@ export class SyncEngine {
    * a group at a time) and builds its `SyncReport`: `complete`, or `partial` inside an
    * `ImportFailedError` when it stopped. `keepAlive`, called between pages, renews the lock
    * and the job lease once a tenth of the lock TTL has passed (not on every page: two round
-   * trips per page would cost more than the page) and stops on abort.
+   * trips per page would cost more than the page), and stops on abort or once the group is
+   * cancelled (one status read per call).
    */
   private async runLocked(
     kind: 'import' | 'poll',
@@ -2276,7 +2277,7 @@ export class SyncEngine {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         if (options.existingCursorsOnly && !(await this.deps.storage.cursors.get(this.pollKey(scope, entity)))) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
-        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal);
+        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal, keepAlive);
         await keepAlive();
       }
     });
@@ -2300,6 +2301,7 @@ export class SyncEngine {
     failures: RecordFailure[],
     overlapMs: number,
     signal: AbortSignal | undefined,
+    betweenPages?: () => Promise<void>,
   ): Promise<void> {
     const key = this.pollKey(scope, entity);
     const cursor = await this.deps.storage.cursors.get(key);
@@ -2327,6 +2329,8 @@ export class SyncEngine {
         orderBy: 'updated_at ASC',
         signal,
       });
+      // Before the page is applied: the lock and lease renewed, the group still active.
+      await betweenPages?.();
       const stampOf = (r: ConnecRecord) => parseTimestamp(r.updated_at)?.getTime() ?? null;
       // A record without a readable Connec! id (one that does not match its schema) is told
       // apart by its content: re-read at the same instant, it is not reported again.

@@ -88,7 +88,10 @@ function setup(
  * A Connec! port whose people pages after the first wait until `release()`; `entered` resolves
  * when the import asks for the second page (the first one is applied by then).
  */
-function gatedPeoplePages(): { connecPort: (connec: FakeConnec) => FakeConnec; entered: Promise<void>; release: () => void } {
+function gatedPeoplePages(
+  gated: (options: { skip: number; top: number }, call: number) => boolean = (options) => options.skip > 0,
+): { connecPort: (connec: FakeConnec) => FakeConnec; entered: Promise<void>; release: () => void } {
+  let calls = 0;
   let enter: () => void = () => {};
   const entered = new Promise<void>((resolve) => {
     enter = resolve;
@@ -104,7 +107,7 @@ function gatedPeoplePages(): { connecPort: (connec: FakeConnec) => FakeConnec; e
         if (typeof value !== 'function') return value;
         if (prop !== 'listPage') return value.bind(target);
         return async (groupId: string, collection: string, options: { skip: number; top: number }) => {
-          if (collection === 'people' && options.skip > 0) {
+          if (collection === 'people' && gated(options, ++calls)) {
             enter();
             await gate;
           }
@@ -433,6 +436,24 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect(s.app.contacts.size).toBe(before);
     expect(s.app.writes.create).toBe(before);
     expect(s.connec.all(GROUP, 'people').filter((p) => JSON.stringify(p.id).includes(API_ID))).toHaveLength(before);
+  });
+
+  it('a poll running when the group is deleted stops before its next page of the same entity', async () => {
+    // The poll pages by updated_at (no $skip): its second people page waits for the test.
+    const { connecPort, entered, release } = gatedPeoplePages((_options, call) => call === 2);
+    const s = setup({ connecPort, pageSize: 2 });
+    await provisionGroup(s.storage, GROUP);
+    for (let i = 0; i < 6; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Many' }, `p${i}`);
+
+    const polling = s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    await entered;
+    expect((await s.deleteGroup()).status).toBe(200);
+    const before = s.app.contacts.size;
+    expect(before).toBe(2);
+    release();
+    expect(await polling).toBeInstanceOf(SyncError);
+    expect(s.app.contacts.size).toBe(before);
+    expect(s.app.writes.create).toBe(before);
   });
 
   it('an import job running when the group is deleted ends done in one attempt (no failure, no dead letter), with nothing more written', async () => {
