@@ -84,40 +84,6 @@ function setup(
   return { mno, app, storage, connec, events, logger, deleteGroup, drain };
 }
 
-/**
- * A Connec! port whose people pages after the first wait until `release()`; `entered` resolves
- * when the import asks for the second page (the first one is applied by then).
- */
-function gatedPeoplePages(
-  gated: (options: { skip: number; top: number }, call: number) => boolean = (options) => options.skip > 0,
-): { connecPort: (connec: FakeConnec) => FakeConnec; entered: Promise<void>; release: () => void } {
-  let calls = 0;
-  let enter: () => void = () => {};
-  const entered = new Promise<void>((resolve) => {
-    enter = resolve;
-  });
-  let release: () => void = () => {};
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const connecPort = (connec: FakeConnec): FakeConnec =>
-    new Proxy(connec, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop);
-        if (typeof value !== 'function') return value;
-        if (prop !== 'listPage') return value.bind(target);
-        return async (groupId: string, collection: string, options: { skip: number; top: number }) => {
-          if (collection === 'people' && gated(options, ++calls)) {
-            enter();
-            await gate;
-          }
-          return value.call(target, groupId, collection, options);
-        };
-      },
-    });
-  return { connecPort, entered, release };
-}
-
 const ENTITIES = ['companies', 'contacts', 'items', 'invoices'];
 
 /** Every id map and cursor of a group, as stored. */
@@ -154,10 +120,10 @@ async function importTwoGroups(s: Setup) {
 const purgeJobs = (storage: StorageAdapter) => storage.jobs.counts({ type: JobTypes.syncPurge });
 
 /**
- * A Connec! port whose `method` waits at a gate: `entered` resolves on the first call, and
- * every call goes on once the test calls `release()`.
+ * A Connec! port whose `method` waits at a gate: `entered` resolves on the first call `gated`
+ * picks (every call by default), and those calls go on once the test calls `release()`.
  */
-function gatedPort(method: 'listPage' | 'fetch') {
+function gatedPort(method: 'listPage' | 'fetch', gated: (args: unknown[]) => boolean = () => true) {
   let enter: () => void = () => {};
   const entered = new Promise<void>((resolve) => {
     enter = resolve;
@@ -172,14 +138,26 @@ function gatedPort(method: 'listPage' | 'fetch') {
         const value = Reflect.get(target, prop);
         if (prop !== method || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
         return async (...args: unknown[]) => {
-          enter();
-          await gate;
+          if (gated(args)) {
+            enter();
+            await gate;
+          }
           return value.apply(target, args);
         };
       },
     });
   return { connecPort, entered, release };
 }
+
+/** `gatedPort` on the people pages: after the first (`$skip` > 0), or the `nth` people page. */
+const gatedPeoplePages = (nth?: number) => {
+  let people = 0;
+  return gatedPort('listPage', ([, collection, options]) => {
+    if (collection !== 'people') return false;
+    people++;
+    return nth === undefined ? (options as { skip: number }).skip > 0 : people === nth;
+  });
+};
 
 /** The sweep a purge scheduled for the group (found through its dedupe key); null when none. */
 async function sweepOf(storage: StorageAdapter, groupId = GROUP) {
@@ -440,7 +418,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
 
   it('a poll running when the group is deleted stops before its next page of the same entity', async () => {
     // The poll pages by updated_at (no $skip): its second people page waits for the test.
-    const { connecPort, entered, release } = gatedPeoplePages((_options, call) => call === 2);
+    const { connecPort, entered, release } = gatedPeoplePages(2);
     const s = setup({ connecPort, pageSize: 2 });
     await provisionGroup(s.storage, GROUP);
     for (let i = 0; i < 6; i++) s.connec.seed(GROUP, 'people', { first_name: `P${i}`, last_name: 'Many' }, `p${i}`);
