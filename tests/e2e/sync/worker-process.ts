@@ -20,7 +20,9 @@ const tenants = await tenantsFromDevPlatform({
   secret: env('SYNC_E2E_DEVPL_SECRET'),
   refreshMs: 0,
 });
-const mno = createApp({ tenants, storage, db });
+// Record locks as short as the job lease: a killed worker's locks then lapse within seconds
+// (the default 30 s would only make the kill tests wait).
+const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: 3_000 } });
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
 // Paused workers report ready, then wait for SIGUSR2, so that several start claiming together.

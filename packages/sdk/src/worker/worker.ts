@@ -777,8 +777,10 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         continue;
       }
       // The claim was full, so more may be due: fill each batch-capable type's batch up to
-      // `batchSize` with one claim of that type (a batch is one slot, whatever its size).
-      if (jobs.length === free) {
+      // `batchSize` with one claim of that type (a batch is one slot, whatever its size). Not
+      // when it brought crash suspects: after a crash the head of the queue is mostly suspects,
+      // which would only be claimed to be given back again (a whole batch per suspect run).
+      if (jobs.length === free && !jobs.some(crashSuspect)) {
         const batchTypes = [...new Set(jobs.map((job) => job.type))].filter((t) => table[t]?.batch);
         for (const type of batchTypes) {
           const have = jobs.filter((job) => job.type === type).length;
@@ -830,6 +832,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         inFlight.add(p);
       };
       let started = 0;
+      let isolatedStarted = 0;
       for (const [type, all] of byType) {
         const handler = table[type];
         let group = all;
@@ -856,6 +859,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             if (kept) {
               isolatedRunning = true;
               started++;
+              isolatedStarted++;
               track(
                 processBatch([kept], oneByOne(type, handler), claimedAt).finally(() => {
                   isolatedRunning = false;
@@ -869,9 +873,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
           for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch, claimedAt));
         } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt));
       }
-      // Every job claimed was given back (an isolated job already runs): claimed again at once,
-      // they would be given back again and again until it ends.
-      if (started === 0) await slotOrNap();
+      // Every job claimed was given back or runs alone: claimed again at once, the suspects would
+      // be given back again and again until the isolated one ends. So wait for it (or for another
+      // slot) to end, not just for the poll interval: the queue's head is suspects, which this
+      // worker runs one at a time anyway; a worker polling every few ms claimed and gave back
+      // every suspect once per poll while one ran (hundreds of claims per suspect).
+      if (started === isolatedStarted) await (isolatedRunning ? slotOrAbort() : slotOrNap());
     }
 
     // A purge still running (a long backlog, deleted statement by statement) is waited for

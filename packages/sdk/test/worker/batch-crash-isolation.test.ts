@@ -150,3 +150,64 @@ describe('worker – crash suspects set aside on slow storage', () => {
     expect(await storage.jobs.get(fresh)).toMatchObject({ status: 'done', attempts: 1 });
   });
 });
+
+describe('worker – many crash suspects after a worker died twice holding the whole queue', () => {
+  it('runs them one at a time without claiming and giving back the rest of the queue over and over', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const storage = memoryAdapter({ clock });
+    const n = 40;
+    const ids: string[] = [];
+    for (let k = 0; k < n; k++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { k } })).id);
+    for (const dead of ['dead-1', 'dead-2']) {
+      expect(await storage.jobs.claim({ worker: dead, limit: 100, leaseMs: 1_000 })).toHaveLength(n);
+      offset += 5_000;
+    }
+    let claimedRows = 0;
+    let released = 0;
+    const counted = {
+      ...storage,
+      jobs: new Proxy(storage.jobs, {
+        get(target, key) {
+          const value = Reflect.get(target, key) as unknown;
+          if (typeof value !== 'function') return value;
+          if (key === 'claim') {
+            return async (...args: unknown[]) => {
+              const jobs = (await (value as (...a: unknown[]) => Promise<JobRecord[]>).apply(target, args)) as JobRecord[];
+              claimedRows += jobs.length;
+              return jobs;
+            };
+          }
+          if (key === 'release') {
+            return (...args: unknown[]) => {
+              released++;
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          }
+          return value.bind(target);
+        },
+      }),
+    } as StorageAdapter;
+    const runs = new Map<string, number>();
+    // Each record takes the app a little while: the worker polls far more often than that.
+    const apply = async (jobs: JobRecord[]) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const job of jobs) runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      return jobs.map(() => null);
+    };
+    const handler: JobHandler = async (job) => {
+      await apply([job]);
+    };
+    handler.batch = (jobs) => apply(jobs);
+    const worker = createWorker(runtimeWith(counted, clock), { 'test.batch': handler });
+    await worker.drain({ concurrency: 4, batchSize: 50, leaseMs: 10_000, pollIntervalMs: 1 });
+
+    expect(await storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, done: n, dead: 0 });
+    expect(ids.map((id) => runs.get(id))).toEqual(Array(n).fill(1));
+    // Each suspect run costs about one claim of the free slots (4) and the give-back of the
+    // others claimed with it. Before, every poll while one ran claimed a whole batch (up to 50)
+    // and gave it back: thousands of claimed rows for 40 jobs.
+    expect(claimedRows).toBeLessThanOrEqual(5 * n);
+    expect(released).toBeLessThanOrEqual(4 * n);
+  });
+});
