@@ -73,7 +73,8 @@ export interface BatchOptions extends RequestOptions {
   chunkSize?: number;
   /**
    * The batch is safe to repeat, so failed requests are retried. A batch of only `put` ops
-   * is always treated as safe. @default false
+   * is always treated as safe. Without it, a chunk is retried only on a 429 (Connec! did not
+   * process it). @default false
    */
   idempotent?: boolean;
 }

@@ -31,8 +31,11 @@ export interface ListQuery {
   search?: string;
   /** `$expand`, e.g. `matching_records`. */
   expand?: string;
-  /** Extra query parameters, sent as they are. */
-  params?: Record<string, string>;
+  /**
+   * Extra query parameters, sent as they are. An array repeats the parameter, one value each, in
+   * order (an empty array sends none): `{ 'mappings[]': [a, b] }` is `mappings%5B%5D=a&mappings%5B%5D=b`.
+   */
+  params?: Record<string, string | readonly string[]>;
 }
 
 /**
@@ -203,7 +206,10 @@ export function encodeQuery(query: ListQuery): string {
   if (query.skip !== undefined) pairs.push(['$skip', String(query.skip)]);
   if (query.search !== undefined) pairs.push(['$search', query.search]);
   if (query.expand !== undefined) pairs.push(['$expand', query.expand]);
-  for (const [key, value] of Object.entries(query.params ?? {})) pairs.push([key, value]);
+  for (const [key, value] of Object.entries(query.params ?? {})) {
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value];
+    for (const item of values) pairs.push([key, String(item)]);
+  }
   return pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
 }
 
@@ -387,7 +393,8 @@ export class CollectionResource<K extends string> {
 
   /**
    * Create a record (`POST`, answered 201; 200 when Connec! smart-merged it into an existing
-   * record via `opts.matching_fields`). Not retried unless `options.idempotent`.
+   * record via `opts.matching_fields`). Retried only on a 429 (not processed), unless
+   * `options.idempotent`.
    */
   async create(record: RecordInput<K>, options: WriteOptions = {}): Promise<RecordOf<K>> {
     checkInput(this.name, record);

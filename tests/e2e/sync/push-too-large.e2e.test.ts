@@ -64,4 +64,22 @@ describe('a batch refused as too large (413)', () => {
     expect(again.status).toBe('pushed');
     expect(await pushedLocalIds(h)).toEqual(['ct-1', 'ct-2', 'ct-3', 'ct-4', 'ct-5', 'ct-6']);
   });
+
+  it('halves still right when a half is first refused with 429: retried, each record pushed once', async () => {
+    h = await startPushHarness({ maxBodyBytes: 4_096 });
+    const { mno, groupId } = h;
+    // Bodies over the limit are answered 413 before any fault applies: the 429s fall on halves.
+    const fault = await h.sandbox.admin.addFault({ path: '/batch', method: 'POST', kind: 'rate-limit', retryAfterSeconds: 0, count: 2 });
+    const records = [contact('ct-1', 'Ada'), contact('ct-2', 'Bob'), contact('ct-3', 'Cy', 'x'.repeat(5_000)), contact('ct-4', 'Di')];
+    const results = await mno.sync.pushMany({ tenant: TENANT, groupId, entity: 'contacts', records });
+    expect(results.map((r) => [r.localId, r.status])).toEqual([
+      ['ct-1', 'pushed'],
+      ['ct-2', 'pushed'],
+      ['ct-3', 'failed'],
+      ['ct-4', 'pushed'],
+    ]);
+    expect(results[2]).toMatchObject({ code: 'http_413', httpStatus: 413 });
+    expect((await h.sandbox.admin.faults()).find((f) => f.id === fault.id)?.hits).toBe(2);
+    expect(await pushedLocalIds(h)).toEqual(['ct-1', 'ct-2', 'ct-4']);
+  });
 });

@@ -82,7 +82,10 @@ export interface RequestOptions {
 
 /** Options of calls that POST. */
 export interface WriteOptions extends RequestOptions {
-  /** The POST is safe to repeat (e.g. it carries `opts.matching_fields`), so it is retried like GET/PUT. @default false */
+  /**
+   * The POST is safe to repeat (e.g. it carries `opts.matching_fields`), so it is retried like
+   * GET/PUT. Without it a POST is retried only on a 429 (Connec! did not process it). @default false
+   */
   idempotent?: boolean;
 }
 
@@ -225,8 +228,10 @@ export class HttpKernel {
           requestId: response.headers.get('x-request-id') ?? undefined,
           retryAfterMs,
         });
+        // A 429 is a refusal before any processing: even a POST that is not safe to repeat is
+        // retried then (never on a 5xx or a lost connection, whose outcome is unknown).
         const canRetry =
-          retryableMethod &&
+          (retryableMethod || response.status === 429) &&
           attempt < policy.limit &&
           isRetryableStatus(policy, response.status) &&
           (retryAfterMs === undefined || retryAfterMs <= policy.maxRetryAfterMs);

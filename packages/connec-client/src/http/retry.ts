@@ -16,8 +16,9 @@ export interface RetryEvent {
 
 /**
  * When and how requests are retried. GET and PUT are retried; POST only when the call is marked
- * `idempotent`. Retried failures: the listed statuses, timeouts and connection errors (resets,
- * refused connections, bodies cut short). Never retried: caller aborts, other statuses.
+ * `idempotent`, or on a 429 (when listed in `statusCodes`), which Connec! answers without
+ * processing the request. Retried failures: the listed statuses, timeouts and connection errors
+ * (resets, refused connections, bodies cut short). Never retried: caller aborts, other statuses.
  */
 export interface RetryPolicy {
   /** Retries after the first attempt. @default 2 */
