@@ -202,6 +202,11 @@ interface PendingCreate {
   connecId: string;
   updatedAt: Date | null;
   hash: string;
+  /**
+   * The record references itself (an item its own parent): created with that reference empty,
+   * then updated with its own local id (`resolveOwnReferences`).
+   */
+  selfRef: boolean;
 }
 
 /** Lookups of id maps already done for a page: `undefined` = not looked up, `null` = known absent. */
@@ -735,6 +740,11 @@ export class SyncEngine {
     hash: string,
     signal: AbortSignal | undefined,
     held: () => boolean,
+    /**
+     * The second write of a record just created without its reference to itself
+     * (`resolveOwnReferences`): the same version, so no conflict to look for, and counted once.
+     */
+    ownReference = false,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const localId = map.localId;
@@ -770,7 +780,7 @@ export class SyncEngine {
     // Conflict policy: only when the app can tell us its current version and when it changed.
     let pushBack = false;
     const policy = inbound.conflict;
-    if (policy.strategy !== 'connec-wins' && inbound.local.get && outbound?.localUpdatedAt) {
+    if (!ownReference && policy.strategy !== 'connec-wins' && inbound.local.get && outbound?.localUpdatedAt) {
       const current = await inbound.local.get(localId, lctx);
       if (current === null) {
         await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
@@ -879,9 +889,11 @@ export class SyncEngine {
       this.deps.logger.warn('sync: a newer version was applied during this write; retrying', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
       return { kind: 'busy', connecId };
     }
-    this.counters.updated++;
-    this.counters.applied++;
-    this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
+    if (!ownReference) {
+      this.counters.updated++;
+      this.counters.applied++;
+      this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
+    }
     const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
     if (returned.dropped > 0) {
       this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
@@ -1180,15 +1192,21 @@ export class SyncEngine {
               continue;
             }
           }
-          const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
+          const unfoldedAll = await this.unfold(scope, entity, record, cache);
+          const unfolded = unfoldedAll.record;
+          // A new record naming itself waits for nothing: that reference arrives with it.
+          const itself = (m: { entity: string; connecId: string }) => m.entity === entity.name && m.connecId === connecId;
+          const selfRef = !map?.localId && unfoldedAll.missing.some(itself);
+          const missing = selfRef ? unfoldedAll.missing.filter((m) => !itself(m)) : unfoldedAll.missing;
           if (missing.length > 0) out[i] = { kind: 'parked', connecId, missing };
           else if (map?.localId) updates.push({ i, record, unfolded, map, updatedAt, hash });
-          else creates.push({ i, record, unfolded, connecId, updatedAt, hash });
+          else creates.push({ i, record, unfolded, connecId, updatedAt, hash, selfRef });
         } catch (error) {
           out[i] = { kind: 'failed', connecId, error };
         }
       }
       const created = await this.createBatch(scope, entity, creates, out, signal, held);
+      await this.resolveOwnReferences(scope, entity, creates, out, cache, signal, held);
       await pool(updates, this.deps.options.importConcurrency, async (u) => {
         try {
           out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)));
@@ -1215,6 +1233,40 @@ export class SyncEngine {
       });
     } finally {
       await release();
+    }
+  }
+
+  /**
+   * Second write of the records `createBatch` just created without their reference to
+   * themselves (an item that is its own parent): now that their local id is known, the same
+   * version is written again through `update`, that reference resolved to it, and only then
+   * marked applied. The create's outcome (and its link-back) stands; a failure here fails the
+   * record, whose retry applies the version over its map (never marked applied) as an update.
+   */
+  private async resolveOwnReferences(
+    scope: GroupScope,
+    entity: AnyEntity,
+    creates: readonly PendingCreate[],
+    out: BatchOutcome[],
+    cache: MapCache,
+    signal: AbortSignal | undefined,
+    held: (connecId: string) => boolean,
+  ): Promise<void> {
+    for (const c of creates) {
+      if (!c.selfRef || out[c.i]?.kind !== 'created') continue;
+      try {
+        const map = await this.deps.storage.idMaps.find(this.idScope(scope, entity.name), { connecId: c.connecId });
+        if (!map?.localId) throw new SyncError(`The id map of ${entity.name} ${c.connecId} is gone right after its create`);
+        cache.set(cacheKey(entity.name, c.connecId), map);
+        const { record: unfolded, missing } = await this.unfold(scope, entity, c.record, cache);
+        if (missing.some((m) => m.entity === entity.name && m.connecId === c.connecId)) {
+          throw new SyncError(`The reference of ${entity.name} ${c.connecId} to itself did not resolve after its create`);
+        }
+        const outcome = await this.update(scope, entity, c.record, unfolded, map, c.connecId, c.updatedAt, c.hash, signal, () => held(c.connecId), true);
+        if (outcome.kind !== 'updated') out[c.i] = outcome;
+      } catch (error) {
+        out[c.i] = { kind: 'failed', connecId: c.connecId, error };
+      }
     }
   }
 
@@ -1319,9 +1371,11 @@ export class SyncEngine {
           ...ids,
           connecId: p.connecId,
           localId,
-          lastAppliedAt: p.updatedAt ?? syncedAt,
-          lastReceivedHash: withUnsent(receivedContent(p.hash), p.unsent),
-          lastPushedHash: p.agreed,
+          // A record created without its reference to itself is not applied until the update
+          // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
+          lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
+          lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
+          lastPushedHash: p.selfRef ? null : p.agreed,
           syncedAt,
         })),
       );
@@ -1332,9 +1386,9 @@ export class SyncEngine {
           try {
             map = await this.linkMap(scope, entity.name, p.connecId, localId);
             await this.deps.storage.idMaps.update(ids, { connecId: p.connecId }, {
-              lastAppliedAt: p.updatedAt ?? this.deps.clock(),
-              lastReceivedHash: withUnsent(receivedContent(p.hash), p.unsent),
-              lastPushedHash: p.agreed,
+              lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? this.deps.clock()),
+              lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
+              lastPushedHash: p.selfRef ? null : p.agreed,
               lastError: null,
               syncedAt: this.deps.clock(),
             });
