@@ -24,6 +24,19 @@ export function replayRepository(store: Store): ReplayRepository {
         });
       }),
 
+    forget: (tenant, assertionId, expiresAt) =>
+      store.run('replay.forget', () => {
+        checkNonEmpty('tenant', tenant);
+        checkNonEmpty('assertionId', assertionId);
+        checkDate('expiresAt', expiresAt);
+        const now = store.now();
+        return store.modify<boolean>('replay.forget', 'replay', keyId(tenant, assertionId), (doc) => {
+          const stored = doc === null ? null : dateOrNull(doc, 'expiresAt');
+          if (stored === null || stored.getTime() <= now.getTime() || stored.getTime() !== expiresAt.getTime()) return { kind: 'return', value: false };
+          return { kind: 'delete', value: true };
+        });
+      }),
+
     purgeExpired: () =>
       store.run('replay.purgeExpired', async () => {
         // Each expired record is removed by compare-and-delete, so a concurrent `remember`

@@ -22,6 +22,18 @@ export function replayRepository(ctx: RepositoryContext): ReplayRepository {
       return stored.length > 0;
     },
 
+    async forget(tenant: string, assertionId: string, expiresAt: Date): Promise<boolean> {
+      nonEmpty('replay.forget', 'tenant', tenant);
+      nonEmpty('replay.forget', 'assertionId', assertionId);
+      validDate('replay.forget', 'expiresAt', expiresAt);
+      const removed = await db.execute(
+        'replay.forget',
+        sql`DELETE FROM maestrano_replay
+            WHERE tenant = ${tenant} AND assertion_id = ${assertionId} AND expires_at = ${ts(expiresAt)} AND expires_at > ${ts(ctx.now())}`,
+      );
+      return removed > 0;
+    },
+
     async purgeExpired(): Promise<number> {
       return db.execute('replay.purgeExpired', sql`DELETE FROM maestrano_replay WHERE expires_at <= ${ts(ctx.now())}`);
     },

@@ -92,6 +92,16 @@ function atConfiguredConsumePath(request: Request, tenant: Tenant): boolean {
   return configured.length === actual.length && configured.every((s, i) => s.startsWith(':') || s === actual[i]);
 }
 
+/**
+ * Whether a login that failed after its assertion id was remembered gives the id back: yes
+ * for failures worth trying again (storage, the app's callbacks, a lost lock: 5xx, or an
+ * error the app threw), not for refusals (4xx: the membership removed or the account
+ * cancelled while the login ran), which the same response must not get past on a retry.
+ */
+function retryable(error: unknown): boolean {
+  return !(error instanceof SsoError && error.status < 500);
+}
+
 const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });
 
 /**
@@ -129,6 +139,24 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       .finally(() => {
         replayPurging = false;
       });
+  };
+
+  /**
+   * Gives back the id of an assertion whose login failed before its session existed, so the
+   * browser may post the same (still valid) response again. A failure to do so is logged and
+   * changes nothing for the user, who gets the login's own error.
+   */
+  const releaseAssertion = async (tenant: Tenant, assertionId: string, remembered: Date, failure: unknown): Promise<void> => {
+    try {
+      await runtime.storage.replay.forget(tenant.name, assertionId, remembered);
+    } catch (error) {
+      runtime.logger.error('maestrano: could not release the SAML assertion id of a failed login; posting the same response again is refused as a replay', {
+        tenant: tenant.name,
+        assertionId,
+        reason: failure instanceof SsoError ? failure.reason : undefined,
+        error: errorMessage(error),
+      });
+    }
   };
 
   const render = async (error: unknown, tenant: Tenant, request: Request): Promise<Response> => {
@@ -202,31 +230,40 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
         throw ssoError('replay', `assertion ${assertion.assertionId} already used`);
       }
       purgeExpiredReplays(now.getTime());
-      // `onLogin` runs under the user's lock (see `provision`): a member removal arriving now
-      // waits for the session to exist, then ends it.
-      const response = await provisioner.provision(tenant, identity, (result) => {
-        runtime.logger.info('maestrano: SSO login', {
-          tenant: tenant.name,
-          uid: identity.user.key,
-          groupId: identity.group.uid,
-          ...result.outcome,
+      let loggedIn = false;
+      try {
+        // `onLogin` runs under the user's lock (see `provision`): a member removal arriving now
+        // waits for the session to exist, then ends it.
+        const response = await provisioner.provision(tenant, identity, async (result) => {
+          runtime.logger.info('maestrano: SSO login', {
+            tenant: tenant.name,
+            uid: identity.user.key,
+            groupId: identity.group.uid,
+            ...result.outcome,
+          });
+          const answer = await config.onLogin({
+            user: { ...result.user, profile: identity.user },
+            company: result.company,
+            group: identity.group,
+            membership: identity.membership,
+            session: identity.session,
+            tenant,
+            // The body is read here already: `onLogin` gets a copy it can read again.
+            request: new Request(request.url, { method: request.method, headers: request.headers, body: raw, signal: request.signal }),
+            relayState: form.get('RelayState'),
+            // An IdP that does not post `RelayState` back: the path this browser's login started with.
+            returnTo: safeReturnPath(form.get('RelayState'), tenant.app.host) ?? safeReturnPath(boundReturnTo, tenant.app.host),
+            outcome: result.outcome,
+          });
+          loggedIn = true;
+          return answer;
         });
-        return config.onLogin({
-          user: { ...result.user, profile: identity.user },
-          company: result.company,
-          group: identity.group,
-          membership: identity.membership,
-          session: identity.session,
-          tenant,
-          // The body is read here already: `onLogin` gets a copy it can read again.
-          request: new Request(request.url, { method: request.method, headers: request.headers, body: raw, signal: request.signal }),
-          relayState: form.get('RelayState'),
-          // An IdP that does not post `RelayState` back: the path this browser's login started with.
-          returnTo: safeReturnPath(form.get('RelayState'), tenant.app.host) ?? safeReturnPath(boundReturnTo, tenant.app.host),
-          outcome: result.outcome,
-        });
-      });
-      return clearCookie ? withCookie(response, clearCookie) : response;
+        return clearCookie ? withCookie(response, clearCookie) : response;
+      } catch (error) {
+        const typed = storageUnavailable(error);
+        if (!loggedIn && retryable(typed)) await releaseAssertion(tenant, assertion.assertionId, assertion.replayUntil, typed);
+        throw typed;
+      }
     } catch (error) {
       return render(storageUnavailable(error), tenant, request);
     }

@@ -557,6 +557,16 @@ export interface ReplayRepository {
    * not expired (a replay). An expired record is replaced (true).
    */
   remember(tenant: string, assertionId: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * Gives a remembered assertion id back (a login that failed before its session existed, so
+   * the browser may post the same response again): deletes the record only while it is live
+   * and holds exactly `expiresAt`, the expiry it was remembered with; true when one was
+   * deleted. So a caller can only delete its own record: while it is live every other
+   * `remember` of the id is refused, and a record remembered again after it expired, with the
+   * same expiry, is itself expired. Unknown, expired or differently dated records: false,
+   * nothing changed.
+   */
+  forget(tenant: string, assertionId: string, expiresAt: Date): Promise<boolean>;
   /** Deletes expired records; returns the count. */
   purgeExpired(): Promise<number>;
 }

@@ -1114,6 +1114,16 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       state.replay.set(id, { tenant, assertionId, expiresAt: new Date(expiresAt.getTime()) });
       return true;
     }),
+    forget: op('replay.forget', (tenant: string, assertionId: string, expiresAt: Date) => {
+      checkNonEmpty('tenant', tenant);
+      checkNonEmpty('assertionId', assertionId);
+      checkDate('expiresAt', expiresAt);
+      const id = key(tenant, assertionId);
+      const stored = state.replay.get(id);
+      if (!stored || expired(stored.expiresAt, now()) || stored.expiresAt.getTime() !== expiresAt.getTime()) return false;
+      state.replay.delete(id);
+      return true;
+    }),
     purgeExpired: op('replay.purgeExpired', () => {
       const at = now();
       let count = 0;

@@ -24,6 +24,7 @@ export const outageCases: StorageCases = {
           ['jobs.claim', () => adapter.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000 })],
           ['ledger.claim', () => adapter.ledger.claim('charge-1', { owner: 'o', ttlMs: 1_000, intent: null })],
           ['replay.remember', () => adapter.replay.remember(TENANT, 'assertion-1', soon)],
+          ['replay.forget', () => adapter.replay.forget(TENANT, 'assertion-1', soon)],
           ['locks.acquire', () => adapter.locks.acquire('lock-1', 'o', 1_000)],
         ];
         await Promise.all(attempts.map(([operation, run]) => expectStorageError(run(), operation)));

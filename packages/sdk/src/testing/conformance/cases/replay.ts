@@ -62,6 +62,55 @@ export const replayCases: StorageCases = {
     },
   ),
 
+  'forget gives a live id back: remembered again once, then a replay again': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const expiresAt = new Date(clock.ms() + 300_000);
+    expect(await adapter.replay.remember(TENANT, ASSERTION, expiresAt)).toBe(true);
+    expect(await adapter.replay.remember(OTHER_TENANT, ASSERTION, expiresAt)).toBe(true);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, expiresAt)).toBe(true);
+    expect(await inspect.replay(TENANT, ASSERTION)).toBeNull();
+    // Another tenant's record of the same id stays.
+    expect(await inspect.replay(OTHER_TENANT, ASSERTION)).not.toBeNull();
+    expect(await adapter.replay.remember(OTHER_TENANT, ASSERTION, expiresAt)).toBe(false);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, expiresAt)).toBe(false);
+    expect(await adapter.replay.remember(TENANT, ASSERTION, expiresAt)).toBe(true);
+    expect(await adapter.replay.remember(TENANT, ASSERTION, expiresAt)).toBe(false);
+    expectDate((await inspect.replay(TENANT, ASSERTION))?.expiresAt, expiresAt);
+  }),
+
+  'forget deletes only a live record remembered with that exact expiry': needs(['clock', 'inspect'], async ({ adapter, inspect, clock }) => {
+    const expiresAt = new Date(clock.ms() + 60_000);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, expiresAt)).toBe(false);
+    expect(await adapter.replay.remember(TENANT, ASSERTION, expiresAt)).toBe(true);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, new Date(expiresAt.getTime() + 1))).toBe(false);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, new Date(expiresAt.getTime() - 1))).toBe(false);
+    expect(await adapter.replay.forget(TENANT, `${ASSERTION}-2`, expiresAt)).toBe(false);
+    expectDate((await inspect.replay(TENANT, ASSERTION))?.expiresAt, expiresAt);
+    // Expired: a record remembered again now with this expiry would be expired too, so an
+    // expired record is never one the caller may still own. Left to `purgeExpired`.
+    clock.advance(60_000);
+    expect(await adapter.replay.forget(TENANT, ASSERTION, expiresAt)).toBe(false);
+    expect(await inspect.replay(TENANT, ASSERTION)).not.toBeNull();
+    expect(await adapter.replay.purgeExpired()).toBe(1);
+  }),
+
+  '20 concurrent forgets of one record: exactly one true; then 20 remembers: exactly one true': needs(['concurrency'], async (context) => {
+    const expiresAt = new Date(context.clock.ms() + 300_000);
+    expect(await context.adapter.replay.remember(TENANT, ASSERTION, expiresAt)).toBe(true);
+    const forgotten = await race(context, 20, (adapter) => adapter.replay.forget(TENANT, ASSERTION, expiresAt));
+    expect(forgotten.filter(Boolean)).toHaveLength(1);
+    const remembered = await race(context, 20, (adapter) => adapter.replay.remember(TENANT, ASSERTION, expiresAt));
+    expect(remembered.filter(Boolean)).toHaveLength(1);
+  }),
+
+  'forget with invalid arguments is rejected with StorageError and deletes nothing': needs(['inspect'], async ({ adapter, inspect, clock }) => {
+    const expiresAt = new Date(clock.ms() + 300_000);
+    await adapter.replay.remember(TENANT, ASSERTION, expiresAt);
+    await expectStorageError(adapter.replay.forget(TENANT, ASSERTION, new Date(Number.NaN)), 'replay.forget');
+    await expectStorageError(adapter.replay.forget('', ASSERTION, expiresAt), 'replay.forget');
+    await expectStorageError(adapter.replay.forget(TENANT, '', expiresAt), 'replay.forget');
+    expectDate((await inspect.replay(TENANT, ASSERTION))?.expiresAt, expiresAt);
+  }),
+
   'an invalid expiry is rejected with StorageError and stores nothing': needs(['inspect'], async ({ adapter, inspect }) => {
     await expectStorageError(adapter.replay.remember(TENANT, ASSERTION, new Date(Number.NaN)), 'replay.remember');
     expect(await inspect.replay(TENANT, ASSERTION)).toBeNull();

@@ -598,10 +598,15 @@ export const storableReplayCases: StorageCases = {
     for (const [, bad] of UNSTORABLE_TEXT) {
       await expectRefusedNaming(adapter.replay.remember(TENANT, bad, MAX_INSTANT), 'replay.remember', 'assertionId');
       await expectRefusedNaming(adapter.replay.remember(bad, 'a-1', MAX_INSTANT), 'replay.remember', 'tenant');
+      await expectRefusedNaming(adapter.replay.forget(TENANT, bad, MAX_INSTANT), 'replay.forget', 'assertionId');
+      await expectRefusedNaming(adapter.replay.forget(bad, 'a-1', MAX_INSTANT), 'replay.forget', 'tenant');
     }
     // Two different ids close to one another are two assertions.
     expect(await adapter.replay.remember(TENANT, 'a-\uFFFD', MAX_INSTANT)).toBe(true);
     expect(await adapter.replay.remember(TENANT, 'a-😀', MAX_INSTANT)).toBe(true);
+    expect(await adapter.replay.remember(TENANT, 'a-\uFFFD', MAX_INSTANT)).toBe(false);
+    // Forgetting one of them leaves the other.
+    expect(await adapter.replay.forget(TENANT, 'a-😀', MAX_INSTANT)).toBe(true);
     expect(await adapter.replay.remember(TENANT, 'a-\uFFFD', MAX_INSTANT)).toBe(false);
   },
 
@@ -610,6 +615,8 @@ export const storableReplayCases: StorageCases = {
     expect(await adapter.replay.remember(TENANT, 'a-1', MAX_INSTANT)).toBe(true);
     clock.advance(365 * 24 * 3_600_000);
     expect(await adapter.replay.remember(TENANT, 'a-1', MAX_INSTANT)).toBe(false);
+    await expectRefusedNaming(adapter.replay.forget(TENANT, 'a-1', YEAR_10000), 'replay.forget', 'expiresAt');
+    expect(await adapter.replay.forget(TENANT, 'a-1', MAX_INSTANT)).toBe(true);
   },
 };
 
