@@ -111,6 +111,7 @@ function checkPath(entity: string, kind: string, path: unknown): void {
 }
 
 const KNOWN_COLLECTIONS: ReadonlySet<string> = new Set(knownCollectionNames);
+const DIRECTIONS = ['inbound', 'outbound', 'both'] as const;
 
 /**
  * Every key of a definition and the half of the sync that uses it. A `Record` over the keys of
@@ -235,6 +236,21 @@ function synchronous<T>(entity: string, mapper: string, side: keyof typeof NOT_A
 }
 
 /**
+ * An inbound mapper's result, checked to be a record: `undefined` or `null` (a missing
+ * `return`, an arrow function with a block body) would otherwise reach `local.create` as the
+ * record, and fail there with an error about your own code.
+ */
+function localRecord<T>(entity: string, mapper: string, result: T): T {
+  const checked = synchronous(entity, mapper, 'inbound', result);
+  if (checked === undefined || checked === null) {
+    throw new ConnectorDefinitionError(
+      `${mapper} of entity "${entity}" returned ${String(checked)}: it must return the local record (leave records out with filter)`,
+    );
+  }
+  return checked;
+}
+
+/**
  * The fields the typed catalog knows for a collection (its schema's keys), or null when it
  * knows none (a collection outside the catalog, or a schema that does not list its fields).
  */
@@ -353,7 +369,10 @@ export function defineEntity<const K extends string, L, C extends object = Recor
   }
   const direction = definition.direction;
   if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'both') {
-    throw new ConnectorDefinitionError(`Entity "${name}": direction must be "inbound", "outbound" or "both"`);
+    const suggestion = typeof direction === 'string' ? closest(direction, DIRECTIONS) : undefined;
+    throw new ConnectorDefinitionError(
+      `Entity "${name}": direction must be "inbound", "outbound" or "both", not ${show(direction)}${suggestion !== undefined ? ` (did you mean "${suggestion}"?)` : ''}`,
+    );
   }
   checkKeys(name, direction, definition);
   const references = { ...(definition.references ?? {}) };
@@ -389,8 +408,8 @@ export function defineEntity<const K extends string, L, C extends object = Recor
     const get = local.get;
     const createMany = local.createMany;
     inbound = {
-      toLocal: (record, ctx) => synchronous(name, 'toLocal', 'inbound', d.toLocal(asC(record), ctx)),
-      toLocalOnCreate: onCreate ? (record, ctx) => synchronous(name, 'toLocalOnCreate', 'inbound', onCreate(asC(record), ctx)) : undefined,
+      toLocal: (record, ctx) => localRecord(name, 'toLocal', d.toLocal(asC(record), ctx)),
+      toLocalOnCreate: onCreate ? (record, ctx) => localRecord(name, 'toLocalOnCreate', onCreate(asC(record), ctx)) : undefined,
       local: {
         create: (data, ctx) => local.create(asL(data), ctx),
         update: (id, data, ctx) => local.update(id, asL(data), ctx),
@@ -436,7 +455,7 @@ export function defineEntity<const K extends string, L, C extends object = Recor
   if (explicitStrategy !== undefined && explicitStrategy !== 'connec-wins' && (!inbound?.local.get || !outbound?.localUpdatedAt)) {
     const missing = [!inbound?.local.get ? 'local.get' : null, !outbound?.localUpdatedAt ? 'localUpdatedAt (direction "both")' : null].filter(Boolean);
     throw new ConnectorDefinitionError(
-      `Entity "${name}": a ${typeof explicitStrategy === 'string' ? `"${explicitStrategy}"` : 'merge'} conflict policy needs ${missing.join(' and ')}; without them only "connec-wins" can apply`,
+      `Entity "${name}": a ${typeof explicitStrategy === 'string' ? `"${explicitStrategy}"` : 'merge'} conflict policy needs ${missing.join(' and ')}; without ${missing.length === 1 ? 'it' : 'them'} only "connec-wins" can apply`,
     );
   }
 
@@ -472,6 +491,9 @@ export function normalizeCollection(key: string): string {
 export function defineConnector<const E extends readonly AnyEntity[]>(
   input: ConnectorInput<E>,
 ): ConnectorDefinition<E> & { readonly warnings: readonly string[] } {
+  if (input.entities !== undefined && !Array.isArray(input.entities)) {
+    throw new ConnectorDefinitionError(`defineConnector: entities must be an array of defineEntity(...) results, not ${typeof input.entities === 'object' && input.entities !== null ? 'an object' : show(input.entities)}`);
+  }
   const entities: AnyEntity[] = [...(input.entities ?? [])];
   if (entities.length === 0) throw new ConnectorDefinitionError('A connector needs at least one entity');
   const byName = new Map<string, AnyEntity>();
@@ -483,8 +505,12 @@ export function defineConnector<const E extends readonly AnyEntity[]>(
   for (const entity of entities) {
     for (const [path, target] of Object.entries(entity.references)) {
       if (!byName.has(target)) {
+        // `references` name entities, not collections: `organization_id: 'organizations'` for an
+        // entity named "customers" that syncs organizations is a likely first mistake.
+        const syncing = entities.filter((e) => e.connec === target).map((e) => `"${e.name}"`);
+        const hint = syncing.length > 0 ? `; references name entities, not collections: ${target} is synced by ${syncing.join(', ')}` : '';
         throw new ConnectorDefinitionError(
-          `Entity "${entity.name}": reference "${path}" points at unknown entity "${target}" (known: ${[...byName.keys()].join(', ')})`,
+          `Entity "${entity.name}": reference "${path}" points at unknown entity "${target}" (known: ${[...byName.keys()].join(', ')})${hint}`,
         );
       }
     }
@@ -503,6 +529,14 @@ export function defineConnector<const E extends readonly AnyEntity[]>(
       }
     }
     warnings.push(...catalogPathWarnings(entity, collection));
+    // A collection Connec! is not known to have is taken as written (an app's own), but one a
+    // typo away from a known one (`invoicez`) would only show as 404s and silent notifications.
+    if (!isCollectionName(collection) && !KNOWN_COLLECTIONS.has(collection)) {
+      const suggestion = closest(collection, knownCollectionNames);
+      if (suggestion !== undefined) {
+        warnings.push(`Entity "${entity.name}": "connec" ${JSON.stringify(entity.connec)} is not a collection Connec! is known to have; did you mean "${suggestion}"?`);
+      }
+    }
     for (const path of entity.subRecords) {
       if (Object.hasOwn(entity.references, path)) {
         throw new ConnectorDefinitionError(`Entity "${entity.name}": "${path}" is declared both as a reference and a sub-record`);

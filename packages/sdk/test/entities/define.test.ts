@@ -609,6 +609,19 @@ describe('mappers must be synchronous', () => {
     const rejecting = defineUntyped({ name: 'r', connec: 'people', direction: 'inbound', toLocal: async () => Promise.reject(new Error('late')), local: store });
     expect(() => rejecting.inbound?.toLocal({}, ctx)).toThrow('returned a Promise');
   });
+
+  it('a toLocal or toLocalOnCreate that returns undefined or null (JavaScript, a missing return) throws naming the mapper', () => {
+    const defineUntyped = defineEntity as unknown as (definition: Record<string, unknown>) => ReturnType<typeof defineEntity>;
+    const entity = defineUntyped({ name: 'contacts', connec: 'people', direction: 'inbound', toLocal: () => undefined, toLocalOnCreate: () => null, local: store });
+    expect(() => entity.inbound?.toLocal({}, ctx)).toThrow(ConnectorDefinitionError);
+    expect(() => entity.inbound?.toLocal({}, ctx)).toThrow(
+      'toLocal of entity "contacts" returned undefined: it must return the local record (leave records out with filter)',
+    );
+    expect(() => entity.inbound?.toLocalOnCreate?.({}, ctx)).toThrow('toLocalOnCreate of entity "contacts" returned null');
+    // Falsy records that are values are still records.
+    const scalar = defineUntyped({ name: 'flags', connec: 'people', direction: 'inbound', toLocal: () => 0, local: store });
+    expect(scalar.inbound?.toLocal({}, ctx)).toBe(0);
+  });
 });
 
 describe('defineEntity types: readonly arrays', () => {
@@ -763,5 +776,61 @@ describe('errors: the connec-client base class of ConfigError is exported', () =
     expect(error).toBeInstanceOf(ClientConfigError);
     const options: MaestranoErrorOptions = { cause: new Error('x') };
     expect(new ClientConfigError('bad', { ...options, issues: [] }).code).toBe('config_invalid');
+  });
+});
+
+describe('first-day mistakes get errors that say what to write', () => {
+  const defineUntyped = defineEntity as unknown as (definition: Record<string, unknown>) => ReturnType<typeof defineEntity>;
+
+  it('a misspelt direction is echoed, with the closest valid one', () => {
+    const definition = { name: 'contacts', connec: 'people', toLocal: () => ({}), local: store };
+    expect(() => defineUntyped({ ...definition, direction: 'bot' })).toThrow(
+      new ConnectorDefinitionError('Entity "contacts": direction must be "inbound", "outbound" or "both", not "bot" (did you mean "both"?)'),
+    );
+    expect(() => defineUntyped({ ...definition, direction: 'Inbound' })).toThrow('not "Inbound" (did you mean "inbound"?)');
+    expect(() => defineUntyped(definition)).toThrow('direction must be "inbound", "outbound" or "both", not undefined');
+  });
+
+  it('a reference to a collection instead of the entity syncing it names that entity', () => {
+    const customers = inbound('customers', 'organizations');
+    const invoices = inbound('invoices', 'invoices', { organization_id: 'organizations' });
+    expect(() => defineConnector({ entities: [customers, invoices] })).toThrow(
+      new ConnectorDefinitionError(
+        'Entity "invoices": reference "organization_id" points at unknown entity "organizations" (known: customers, invoices); references name entities, not collections: organizations is synced by "customers"',
+      ),
+    );
+    // A target no entity syncs either: no hint.
+    expect(() => defineConnector({ entities: [invoices] })).toThrow(/points at unknown entity "organizations" \(known: invoices\)$/);
+  });
+
+  it('a policy missing only local.get says "it"', () => {
+    const definition = {
+      name: 'contacts',
+      connec: 'people',
+      direction: 'both',
+      toLocal: () => ({}),
+      toConnec: () => ({}),
+      localId: () => 'x',
+      localUpdatedAt: () => null,
+      local: store,
+      conflict: 'local-wins',
+    };
+    expect(() => defineUntyped(definition)).toThrow('a "local-wins" conflict policy needs local.get; without it only "connec-wins" can apply');
+  });
+
+  it('entities that are not an array are refused with a ConnectorDefinitionError', () => {
+    const defineConnectorUntyped = defineConnector as unknown as (input: { entities: unknown }) => unknown;
+    expect(() => defineConnectorUntyped({ entities: { contacts: inbound('contacts', 'people') } })).toThrow(
+      new ConnectorDefinitionError('defineConnector: entities must be an array of defineEntity(...) results, not an object'),
+    );
+    expect(() => defineConnectorUntyped({ entities: 'contacts' })).toThrow('array of defineEntity(...) results, not "contacts"');
+  });
+
+  it('warns of a collection a typo away from one Connec! is known to have; takes others as written', () => {
+    expect(defineConnector({ entities: [inbound('invoices', 'invoicez')] }).warnings).toEqual([
+      'Entity "invoices": "connec" "invoicez" is not a collection Connec! is known to have; did you mean "invoices"?',
+    ]);
+    expect(defineConnector({ entities: [inbound('notes', 'my_notes')] }).warnings).toEqual([]);
+    expect(defineConnector({ entities: [inbound('journals', 'journals')] }).warnings).toEqual([]);
   });
 });
