@@ -140,6 +140,28 @@ const DEFAULTS = {
   completedJobRetentionMs: 7 * 24 * 3_600_000,
 } as const;
 
+/**
+ * Job types a worker claims ahead of a backlog: setting up a new company (fan-out, billing,
+ * its first import) and following up a cancelled or duplicated subscription. Few and rare, but
+ * a customer waits for them; the queue is otherwise claimed oldest first across every tenant
+ * and group, so one group's bulk edit (thousands of record jobs) held them back until it was
+ * drained. See `claimDue`.
+ */
+const ACCOUNT_JOB_TYPES: readonly string[] = [
+  JobTypes.companyCreated,
+  JobTypes.billingSubscribe,
+  JobTypes.billingCheckDuplicates,
+  JobTypes.syncImport,
+  JobTypes.syncPurge,
+];
+
+/**
+ * Least time between two looks for account jobs ahead of a backlog (`claimDue`): that claim
+ * reads past the backlog (about 20 ms with 20,000 due jobs on PostgreSQL), so not at every
+ * poll (250 ms by default). Account jobs then wait at most this long behind any backlog.
+ */
+const ACCOUNT_CLAIM_INTERVAL_MS = 2_000;
+
 /** Least time between two purges of completed jobs by one `run()`. */
 const PURGE_INTERVAL_MS = 3_600_000;
 
@@ -346,6 +368,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     if (unhandled.length > 0) {
       runtime.logger.warn('worker: run option types names job types without a handler; they are never claimed', { types: unhandled.join(', '), handled: types.join(', ') });
     }
+    const accountTypes = claimTypes.filter((t) => ACCOUNT_JOB_TYPES.includes(t));
+    const otherTypes = claimTypes.filter((t) => !ACCOUNT_JOB_TYPES.includes(t));
+    /** Whether the last claim was full: more jobs are due than slots (a backlog). */
+    let backlogged = false;
+    /** Slots running account jobs. */
+    let accountBusy = 0;
+    /** When account jobs were last looked for ahead of the backlog (`performance.now()`). */
+    let accountClaimAt = Number.NEGATIVE_INFINITY;
     const signal = options.signal;
     // Observability must never break processing: a throwing or rejecting onEvent is ignored.
     // Called as a method of the options, as before: an `onEvent(e) { this.… }` keeps its `this`.
@@ -750,6 +780,40 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         });
     };
 
+    /**
+     * Claims up to `free` due jobs. Behind a backlog, account jobs (`ACCOUNT_JOB_TYPES`) are
+     * claimed first, so a new customer's billing and import do not wait for every older record
+     * job to run; but they never take the last slot (when there are several), so a wave of long
+     * imports cannot starve the record jobs either. Without a backlog, one claim in due order,
+     * as before (an idle worker polls with one query). Storage finds account jobs behind the
+     * backlog by reading past it (no index leads with the type), so they are looked for at most
+     * once per `ACCOUNT_CLAIM_INTERVAL_MS` (or the poll interval, if longer), not once per freed slot.
+     */
+    const claimDue = async (free: number): Promise<JobRecord[]> => {
+      const claim = (limit: number, types: string[]) => runtime.storage.jobs.claim({ worker: workerId, limit, leaseMs, types });
+      if (!backlogged || accountTypes.length === 0 || otherTypes.length === 0) return claim(free, claimTypes);
+      const accountRoom = concurrency > 1 ? Math.max(0, concurrency - 1 - accountBusy) : free;
+      const at = performance.now();
+      const lookForAccountJobs = accountRoom > 0 && at - accountClaimAt >= Math.max(pollMs, ACCOUNT_CLAIM_INTERVAL_MS);
+      let jobs: JobRecord[] = [];
+      if (lookForAccountJobs) {
+        accountClaimAt = at;
+        jobs = await claim(Math.min(free, accountRoom), accountTypes);
+      }
+      try {
+        if (jobs.length < free) jobs.push(...(await claim(free - jobs.length, otherTypes)));
+        // The backlog is drained: account jobs are not left waiting for the interval (nor taken
+        // for none due, which would end a `drain()` with them still pending).
+        if (jobs.length < free && !lookForAccountJobs && accountRoom > 0) jobs.push(...(await claim(Math.min(free - jobs.length, accountRoom), accountTypes)));
+      } catch (error) {
+        // The jobs already claimed run (left leased but unrun, they would wait for their
+        // leases to expire); the next claim tries again.
+        if (jobs.length === 0) throw error;
+        runtime.logger.warn('worker: claiming jobs failed; running those already claimed', { error: errorSummary(error).message });
+      }
+      return jobs;
+    };
+
     while (!signal?.aborted) {
       purgeCompleted();
       const free = concurrency - busy;
@@ -762,7 +826,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       // Taken before the claim is sent: the lease cannot have started earlier.
       const claimedAt = runtime.clock().getTime();
       try {
-        jobs = await runtime.storage.jobs.claim({ worker: workerId, limit: free, leaseMs, types: claimTypes });
+        jobs = await claimDue(free);
+        backlogged = jobs.length === free;
         storageFailures = 0;
       } catch (error) {
         storageFailures++;
@@ -816,14 +881,17 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         if (group) group.push(job);
         else byType.set(job.type, [job]);
       }
-      const track = (work: Promise<void>) => {
+      const track = (work: Promise<void>, type: string) => {
+        const account = ACCOUNT_JOB_TYPES.includes(type);
         busy++;
+        if (account) accountBusy++;
         // processBatch records its own failures; anything escaping it (a throwing logger or
         // clock) is logged here, never left as an unhandled rejection that crashes the process.
         const p: Promise<void> = work
           .catch((error: unknown) => logUnexpected('worker: processing jobs failed unexpectedly; their leases will expire', error))
           .finally(() => {
             busy--;
+            if (account) accountBusy--;
             inFlight.delete(p);
             const wake = slotFreed;
             slotFreed = null;
@@ -864,14 +932,15 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
                 processBatch([kept], oneByOne(type, handler), claimedAt).finally(() => {
                   isolatedRunning = false;
                 }),
+                type,
               );
             }
           }
         }
         if (group.length > 0) started++;
         if (handler?.batch && group.length > 1) {
-          for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch, claimedAt));
-        } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt));
+          for (let i = 0; i < group.length; i += batchSize) track(processBatch(group.slice(i, i + batchSize), handler.batch, claimedAt), type);
+        } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt), type);
       }
       // Every job claimed was given back or runs alone: claimed again at once, the suspects would
       // be given back again and again until the isolated one ends. So wait for it (or for another
