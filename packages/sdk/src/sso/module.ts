@@ -5,7 +5,7 @@ import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/a
 import { identityFrom } from './attributes.js';
 import { RequestBinding } from './binding.js';
 import { metadataDocument, spMetadataXml } from './metadata.js';
-import { Provisioner } from './provisioning.js';
+import { isUserLockContended, Provisioner } from './provisioning.js';
 import { stepField } from '../internal/failed-step.js';
 import { errorMessage } from '../internal/text.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
@@ -94,12 +94,14 @@ function atConfiguredConsumePath(request: Request, tenant: Tenant): boolean {
 
 /**
  * Whether a login that failed after its assertion id was remembered gives the id back: yes
- * for failures worth trying again (storage, the app's callbacks, a lost lock: 5xx, or an
- * error the app threw), not for refusals (4xx: the membership removed or the account
- * cancelled while the login ran), which the same response must not get past on a retry.
+ * for failures worth trying again (storage, the app's callbacks: 5xx, or an error the app
+ * threw), not for refusals (4xx: the membership removed or the account cancelled while the
+ * login ran), which the same response must not get past on a retry. Nor for a login that
+ * could not hold its user's lock: a member removal may hold it, and once that removal is
+ * done a retry of the same response would count as Maestrano adding the user back.
  */
 function retryable(error: unknown): boolean {
-  return !(error instanceof SsoError && error.status < 500);
+  return !(error instanceof SsoError && error.status < 500) && !isUserLockContended(error);
 }
 
 const NOT_FOUND = () => Response.json({ error: 'not_found', message: 'Not found' }, { status: 404 });

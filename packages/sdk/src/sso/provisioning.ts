@@ -66,6 +66,24 @@ function failed(detail: string, cause?: unknown, status = 500): SsoError {
 /** The refusals `accountCancelled` made (a login into a cancelled group). */
 const cancelledRefusals = new WeakSet<Error>();
 
+/** The 503s of `userLockContended`. */
+const userLockFailures = new WeakSet<Error>();
+
+/**
+ * The 503 of a login that could not hold its user's lock (gave up waiting, or lost it): the
+ * holder may be a member removal, which the same response must not get past on a retry.
+ */
+function userLockContended(detail: string): SsoError {
+  const error = failed(detail, undefined, 503);
+  userLockFailures.add(error);
+  return error;
+}
+
+/** Whether `error` is a login's failure to hold its user's lock (see `userLockContended`). */
+export function isUserLockContended(error: unknown): boolean {
+  return error instanceof Error && userLockFailures.has(error);
+}
+
 /** The 403 of a login into a group Maestrano deleted (service cancelled). */
 function accountCancelled(): SsoError {
   const error = new SsoError('provisioning_failed', 'This account has been cancelled', { status: 403 });
@@ -413,7 +431,7 @@ export class Provisioner {
         }
       },
     );
-    if (!locked.acquired) throw failed(`timed out waiting for the lock of user ${uid}`, undefined, 503);
+    if (!locked.acquired) throw userLockContended(`timed out waiting for the lock of user ${uid}`);
     return locked.value;
   }
 
@@ -479,7 +497,7 @@ export class Provisioner {
         // that fails: the retry is refused as cancelled and finishes the withdrawal first).
         if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         // The lock may have passed to a removal (renewals refused or unconfirmed): no session.
-        if (!lease.held()) throw failed(`lost the lock of user ${uid} before onLogin`, undefined, 503);
+        if (!lease.held()) throw userLockContended(`lost the lock of user ${uid} before onLogin`);
         return finish({
           user: userHandle,
           company: companyHandle,

@@ -79,6 +79,9 @@ interface App {
   /** The next call of `hook` pauses until the gate is released. */
   pauseAt(hook: string): Gate;
   login(user: TestUser): Promise<number>;
+  /** One signed response for `user`, to post (again) with `post`. */
+  response(user: TestUser): string;
+  post(samlResponse: string): Promise<number>;
   webhook(path: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -174,6 +177,12 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
   });
   handler = mno.handler;
   const acsUrl = `${url}/maestrano/auth/saml/consume/${TENANT}`;
+  const response = (user: TestUser) => idp.response(user, { acsUrl, inResponseTo: null });
+  const post = async (samlResponse: string) => {
+    const res = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
+    await res.arrayBuffer();
+    return res.status;
+  };
   return {
     storage,
     calls,
@@ -192,15 +201,9 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
       releases.push(release);
       return { reached, release };
     },
-    async login(user) {
-      const res = await fetch(acsUrl, {
-        method: 'POST',
-        body: new URLSearchParams({ SAMLResponse: idp.response(user, { acsUrl, inResponseTo: null }) }),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer();
-      return res.status;
-    },
+    login: (user) => post(response(user)),
+    response,
+    post,
     async webhook(path) {
       const res = await fetch(`${url}${path}/${TENANT}`, {
         method: 'DELETE',
@@ -336,6 +339,27 @@ describe('a member removal racing a login of that user', () => {
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+  });
+});
+
+describe('a login that gave up waiting for a removal holding the user lock (503)', () => {
+  it('keeps its assertion id: the same response posted after the removal is a replay, not the user let back in', async () => {
+    app = await start('real', { provisioningClaimTtlMs: 1_000 });
+    expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
+    const gate = app.pauseAt('removeMembership');
+    const removal = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
+    await gate.reached;
+    const samlResponse = app.response(member('usr-1', 'cld-1'));
+    // The removal holds the user lock (renewed) for longer than the login waits for it.
+    expect(await app.post(samlResponse)).toBe(503);
+    gate.release();
+    expect(await removal).toBe(200);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+
+    // The login that raced the removal must not succeed on a retry of the same response.
+    expect(await app.post(samlResponse)).toBe(400);
+    expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    expect(app.calls.filter((c) => c.startsWith('onLogin'))).toHaveLength(1);
   });
 });
 
