@@ -162,6 +162,13 @@ const ACCOUNT_JOB_TYPES: readonly string[] = [
  */
 const ACCOUNT_CLAIM_INTERVAL_MS = 2_000;
 
+/**
+ * Longest wait, while a crash suspect runs alone, before claiming again after a claim that
+ * brought only suspects: the head of the queue is suspects (claimed to be given back again),
+ * but work enqueued meanwhile must not wait for the isolated job, however long it runs.
+ */
+const SUSPECTS_NAP_MS = 1_000;
+
 /** Least time between two purges of completed jobs by one `run()`. */
 const PURGE_INTERVAL_MS = 3_600_000;
 
@@ -419,8 +426,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     };
 
     /** Waits for the poll interval, or less when a handler call ends (a slot is free) or `signal` aborts. */
-    const slotOrNap = async (): Promise<void> => {
-      if (inFlight.size === 0) return sleep(pollMs, signal);
+    const slotOrNap = async (napMs = pollMs): Promise<void> => {
+      if (inFlight.size === 0) return sleep(napMs, signal);
       // Wait for either a slot or the poll interval, whichever comes first; the loser's
       // timer and abort listener are dropped (left behind, one per freed slot piled up).
       const nap = new AbortController();
@@ -428,7 +435,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       signal?.addEventListener('abort', stop, { once: true });
       // Aborted during the claim: no 'abort' event comes any more.
       if (signal?.aborted) nap.abort();
-      await Promise.race([sleep(pollMs, nap.signal), slotOrAbort()]);
+      await Promise.race([sleep(napMs, nap.signal), slotOrAbort()]);
       signal?.removeEventListener('abort', stop);
       nap.abort();
     };
@@ -901,6 +908,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       };
       let started = 0;
       let isolatedStarted = 0;
+      let suspectsGivenBack = 0;
       for (const [type, all] of byType) {
         const handler = table[type];
         let group = all;
@@ -918,6 +926,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
             // once: one round trip each in turn, the jobs claimed with them would wait that long
             // to start renewing leases that count from the claim, and be given up as lost.
             const setAside = isolated.filter((job) => job !== kept);
+            suspectsGivenBack += setAside.length;
             const given = await Promise.all(setAside.map((job) => releaseSafely(job)));
             for (const [k, job] of setAside.entries()) {
               if (!given[k]) continue; // its lease expires: redelivered
@@ -943,11 +952,14 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         } else for (const job of group) track(processBatch([job], oneByOne(type, handler), claimedAt), type);
       }
       // Every job claimed was given back or runs alone: claimed again at once, the suspects would
-      // be given back again and again until the isolated one ends. So wait for it (or for another
-      // slot) to end, not just for the poll interval: the queue's head is suspects, which this
-      // worker runs one at a time anyway; a worker polling every few ms claimed and gave back
-      // every suspect once per poll while one ran (hundreds of claims per suspect).
-      if (started === isolatedStarted) await (isolatedRunning ? slotOrAbort() : slotOrNap());
+      // be given back again and again until the isolated one ends (a worker polling every few ms
+      // claimed and gave back every suspect once per poll while one ran). So wait for a slot, or
+      // at least a second: never for the isolated job alone, which may run for minutes while
+      // work enqueued meanwhile (behind no suspect) waits. A claim that only brought the one
+      // now running alone gave nothing back: the next claim is an ordinary poll.
+      if (started === 0 || (started === isolatedStarted && suspectsGivenBack > 0)) {
+        await slotOrNap(isolatedRunning ? Math.max(pollMs, SUSPECTS_NAP_MS) : pollMs);
+      }
     }
 
     // A purge still running (a long backlog, deleted statement by statement) is waited for

@@ -211,3 +211,72 @@ describe('worker – many crash suspects after a worker died twice holding the w
     expect(released).toBeLessThanOrEqual(4 * n);
   });
 });
+
+describe('worker – a long crash suspect running alone', () => {
+  it('does not keep the worker from claiming work enqueued while it runs', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const storage = memoryAdapter({ clock });
+    const suspect = (await storage.jobs.enqueue({ type: 'test.batch', payload: { n: 'suspect' } })).id;
+    for (const dead of ['dead-1', 'dead-2']) {
+      expect(await storage.jobs.claim({ worker: dead, limit: 100, leaseMs: 1_000 })).toHaveLength(1);
+      offset += 5_000;
+    }
+    // The suspect runs until the test lets it end (a long import page, a slow app call).
+    let finishSuspect!: () => void;
+    const suspectMayEnd = new Promise<void>((resolve) => {
+      finishSuspect = resolve;
+    });
+    let suspectStarted!: () => void;
+    const suspectRunning = new Promise<void>((resolve) => {
+      suspectStarted = resolve;
+    });
+    const apply = async (jobs: JobRecord[]) => {
+      if (jobs.some((job) => job.id === suspect)) {
+        suspectStarted();
+        await suspectMayEnd;
+      }
+      return jobs.map(() => null);
+    };
+    const handler: JobHandler = async (job) => {
+      await apply([job]);
+    };
+    handler.batch = (jobs) => apply(jobs);
+    const done: string[] = [];
+    let otherDone!: () => void;
+    const othersDone = new Promise<void>((resolve) => {
+      otherDone = resolve;
+    });
+    const stop = new AbortController();
+    const worker = createWorker(runtimeWith(storage, clock), {
+      'test.batch': handler,
+      'test.plain': async () => {},
+    });
+    let others: string[] = [];
+    const run = worker.run({
+      signal: stop.signal,
+      concurrency: 4,
+      batchSize: 10,
+      leaseMs: 10_000,
+      pollIntervalMs: 5,
+      onEvent: (event) => {
+        if (event.type !== 'completed') return;
+        done.push(event.job.id);
+        if (others.length > 0 && others.every((id) => done.includes(id))) otherDone();
+      },
+    });
+    await suspectRunning;
+    others = [
+      (await storage.jobs.enqueue({ type: 'test.batch', payload: { n: 'fresh' } })).id,
+      (await storage.jobs.enqueue({ type: 'test.plain', payload: {} })).id,
+    ];
+    // Both run on the free slots while the suspect still runs (it is let end only afterwards).
+    const outcome = await Promise.race([othersDone.then(() => 'others done'), new Promise((resolve) => setTimeout(() => resolve('stalled'), 2_000))]);
+    finishSuspect();
+    stop.abort();
+    await run;
+    expect(outcome).toBe('others done');
+    expect(done.includes(suspect)).toBe(true);
+    expect(await storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, done: 3 });
+  });
+});
