@@ -45,6 +45,8 @@ export async function startSyncHarness(options: {
   seed?: { records: number; groups: number };
   /** Replaces the app's companies/contacts connector (in-process workers only: spawned ones use the app's). */
   connector?: AnyConnector;
+  /** Notifications (and Connec!'s answers to the app) in the id-array format; `false`: plain ids. */
+  externalIds?: boolean;
 }): Promise<SyncHarness> {
   const dbName = `mno_sync_${randomBytes(5).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${dbName}"`);
@@ -81,6 +83,7 @@ export async function startSyncHarness(options: {
     retryBaseMs: 50,
     maxDeliveryAttempts: 8,
     notifyDelayMs: 20,
+    ...(options.externalIds === undefined ? {} : { externalIds: options.externalIds }),
     ...(options.seed ? { seed: options.seed } : {}),
   });
   const devPlatform = { host: sandbox.url, key: sandbox.credentials.environment.apiKey, secret: sandbox.credentials.environment.apiSecret };

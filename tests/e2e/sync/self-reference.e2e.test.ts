@@ -3,7 +3,8 @@
  * declared as a reference to the item's own entity), against the sandbox: on its first
  * notification, fetched on demand for a record that references it, and in an import. It is
  * created with that reference empty, then updated once with its own local id; never parked on
- * itself (which never arrives: it dead-lettered after the parking retries).
+ * itself (which never arrives: it dead-lettered after the parking retries). With plain ids, it
+ * is linked back even when that second write fails (its retry, an update, links nothing back).
  */
 import { defineConnector, defineEntity, type SyncEvent } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,6 +238,59 @@ for (const storage of backends) {
       expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0 });
       await expectResolvedToItself(groupId, selfId);
       await noDeadLetters(groupId);
+    }, 60_000);
+  });
+}
+
+for (const storage of backends) {
+  describe(`a record referencing itself, notified with plain ids (${storage} storage)`, () => {
+    let h: SyncHarness;
+    let app: SelfRefApp;
+    let apiId: string;
+    let auth: string;
+
+    beforeAll(async () => {
+      app = new SelfRefApp();
+      h = await startSyncHarness({ storage, connector: selfRefConnector(app), externalIds: false, sync: { maxAttempts: 3, parkRetryMs: 20 } });
+      const market = h.sandbox.credentials.marketplaces[0];
+      apiId = market?.apiId ?? '';
+      auth = `Basic ${Buffer.from(`${market?.apiId}:${market?.apiKey}`).toString('base64')}`;
+    }, 120_000);
+    afterAll(async () => {
+      await h?.close();
+    });
+
+    it('the write resolving it fails once: the retry resolves it, and the record is still linked back', async () => {
+      const { groupId } = await h.provisionGroup('Self Plain');
+      await h.drain();
+      // Created by the app itself (not notified to it), then made its own parent by another app:
+      // its first notification names itself.
+      const res = await fetch(`${h.sandbox.url}/batch`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ sequential: true, ops: [{ method: 'post', url: `/api/v2/${groupId}/items/`, params: { items: { name: 'Kit' } } }] }),
+      });
+      const [created] = ((await res.json()) as { results: { status: number; body: { items: Rec } }[] }).results;
+      expect(created?.status).toBeLessThan(300);
+      const answeredId = created?.body.items.id;
+      const kitId = typeof answeredId === 'string' ? answeredId : ((answeredId as IdEntry[] | undefined)?.find((e) => e.provider === 'connec')?.id ?? '');
+      expect(kitId).not.toBe('');
+      await h.sandbox.admin.updateRecord(groupId, 'items', kitId, { parent_item_id: kitId });
+      app.failNextItemUpdate = true;
+      await h.sandbox.admin.waitForDeliveries(10_000);
+      await h.drain();
+      const map = await h.storage.idMaps.find({ tenant: TENANT, groupId, entity: 'items' }, { connecId: kitId });
+      const kit = map?.localId ?? '';
+      expect(kit).not.toBe('');
+      expect(map?.lastError).toBeNull();
+      expect(app.items.get(kit)).toMatchObject({ id: kit, parentId: kit });
+      expect(app.itemWrites.filter((w) => w.id === kit)).toEqual([
+        { op: 'create', id: kit, parentId: null },
+        { op: 'update', id: kit, parentId: kit },
+      ]);
+      const linked = (await h.sandbox.admin.getRecord(groupId, 'items', kitId, { externalIds: true })).id as IdEntry[];
+      expect(linked.filter((e) => e.provider === apiId).map((e) => e.id)).toEqual([kit]);
+      expect((await h.mno.sync.deadLetters({ tenant: TENANT })).filter((d) => d.groupId === groupId)).toEqual([]);
     }, 60_000);
   });
 }

@@ -146,10 +146,20 @@ export type ApplyOutcome =
     }
   | { kind: 'skipped'; reason: SkipReason; connecId: string | null; link: BatchOp | null }
   | { kind: 'parked'; connecId: string; missing: { entity: string; connecId: string }[] }
-  | { kind: 'busy'; connecId: string };
+  | { kind: 'busy'; connecId: string; link?: OwedLink };
+
+/**
+ * The link-back of a record the app created whose second write (`resolveOwnReferences`) did not
+ * complete: sent all the same. Its retry is an update, which links nothing back for a record in
+ * the plain id format (it cannot tell whether our id is there already).
+ */
+interface OwedLink {
+  op: BatchOp;
+  subIds: SubIdLink | undefined;
+}
 
 /** Outcome of one record of `applyBatch`: an `ApplyOutcome`, or the error that failed it. */
-export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown };
+export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown; link?: OwedLink };
 
 /** Result of one `connec.record` job of a batch. */
 export type RecordJobResult =
@@ -1253,7 +1263,9 @@ export class SyncEngine {
     held: (connecId: string) => boolean,
   ): Promise<void> {
     for (const c of creates) {
-      if (!c.selfRef || out[c.i]?.kind !== 'created') continue;
+      const created = out[c.i];
+      if (!c.selfRef || created?.kind !== 'created') continue;
+      const owed = created.link ? { link: { op: created.link, subIds: created.subIds } } : {};
       try {
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, entity.name), { connecId: c.connecId });
         if (!map?.localId) throw new SyncError(`The id map of ${entity.name} ${c.connecId} is gone right after its create`);
@@ -1263,9 +1275,10 @@ export class SyncEngine {
           throw new SyncError(`The reference of ${entity.name} ${c.connecId} to itself did not resolve after its create`);
         }
         const outcome = await this.update(scope, entity, c.record, unfolded, map, c.connecId, c.updatedAt, c.hash, signal, () => held(c.connecId), true);
-        if (outcome.kind !== 'updated') out[c.i] = outcome;
+        if (outcome.kind === 'busy') out[c.i] = { ...outcome, ...owed };
+        else if (outcome.kind !== 'updated') out[c.i] = outcome;
       } catch (error) {
-        out[c.i] = { kind: 'failed', connecId: c.connecId, error };
+        out[c.i] = { kind: 'failed', connecId: c.connecId, error, ...owed };
       }
     }
   }
@@ -1578,6 +1591,9 @@ export class SyncEngine {
           );
           outcomes.forEach((outcome, k) => {
             const i = mine[k] as number;
+            if ((outcome.kind === 'failed' || outcome.kind === 'busy') && outcome.link && outcome.connecId) {
+              links.push({ i, op: outcome.link.op, entity: entity.name, connecId: outcome.connecId, subIds: outcome.link.subIds });
+            }
             if (outcome.kind === 'failed') results[i] = { error: outcome.error };
             else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
             else if (outcome.kind === 'parked') {
@@ -2602,6 +2618,9 @@ export class SyncEngine {
     const deferred: { job: JobInput; connecId: string }[] = [];
     outcomes.forEach((outcome, index) => {
       const record = records[index] as ConnecRecord;
+      if ((outcome.kind === 'failed' || outcome.kind === 'busy') && outcome.link && outcome.connecId) {
+        links.push({ op: outcome.link.op, record, connecId: outcome.connecId, localId: ownIdOf(outcome.link.op.record.id, scope.owner), subIds: outcome.link.subIds });
+      }
       switch (outcome.kind) {
         case 'created':
           report.created++;
