@@ -809,9 +809,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       try {
         if (jobs.length < free) jobs.push(...(await claim(free - jobs.length, otherTypes)));
-        // The backlog is drained: account jobs are not left waiting for the interval (nor taken
-        // for none due, which would end a `drain()` with them still pending).
-        if (jobs.length < free && !lookForAccountJobs && accountRoom > 0) jobs.push(...(await claim(Math.min(free - jobs.length, accountRoom), accountTypes)));
+        // Nothing else to run, and nothing running: account jobs may be due (found none, a
+        // `drain()` would end with them still pending). Not after every short claim: the backlog's
+        // head may be held back by its ordering keys (one record edited again and again), and
+        // this claim reads past the whole backlog. A short claim ends the backlog anyway: the
+        // next one, in due order, takes account jobs too.
+        if (jobs.length === 0 && inFlight.size === 0 && !lookForAccountJobs && accountRoom > 0) jobs.push(...(await claim(Math.min(free, accountRoom), accountTypes)));
       } catch (error) {
         // The jobs already claimed run (left leased but unrun, they would wait for their
         // leases to expire); the next claim tries again.
