@@ -204,7 +204,16 @@ describe('Acme CRM request handling', () => {
     }
     expect(await (await fetch(`${crmUrl}/login`, { headers: { cookie } })).text()).toContain('Your access to this company was removed on Maestrano.');
     expect(await (await fetch(`${crmUrl}/login`)).text()).not.toContain('removed on Maestrano');
-    // Invited again, the member signs in anew; the ended session stays ended.
+    // Invited again, the member signs in anew; the ended session stays ended. Only a response
+    // issued after the removal re-adds a member, and the IdP's IssueInstant is in whole seconds:
+    // this sign-in starts once a second has begun after the SDK recorded the removal.
+    let removedAt = 0;
+    await waitUntil('the removal in the SDK', async () => {
+      const [membership] = await crm.mno.runtime.storage.users.listMemberships(TENANT, { uid: member.id, groupId: group.id });
+      removedAt = membership?.status === 'removed' ? membership.updatedAt.getTime() : 0;
+      return removedAt > 0;
+    });
+    await waitUntil('a second after the removal', async () => Date.now() >= Math.ceil(removedAt / 1000) * 1000);
     await admin.addMember(group.id, member.id);
     expect((await ssoLogin(crmUrl, admin, { tenant: TENANT, userId: member.id, groupId: group.id })).status).toBe(303);
     expect((await crm.db.prisma.membership.findUniqueOrThrow({ where: { userId_companyId: { userId: crmUser.id, companyId: company.id } } })).active).toBe(true);

@@ -8,6 +8,8 @@ export interface SsoIdentity {
   group: SsoGroup;
   membership: SsoMembership;
   session: SsoSession;
+  /** When the IdP issued the assertion (`ValidatedAssertion.issuedAt`). */
+  issuedAt: Date;
 }
 
 function reader(attributes: Map<string, string[]>) {
@@ -113,7 +115,7 @@ export function identityFrom(tenant: Tenant, assertion: ValidatedAssertion): Sso
     session: a.opt('mno_session') ?? '',
     recheck: (recheck ?? new Date(0)).toISOString(),
   };
-  return { user, group, membership, session };
+  return { user, group, membership, session, issuedAt: assertion.issuedAt };
 }
 
 /** The group attributes as stored in a `company.created` job payload (ISO dates as strings). */

@@ -97,8 +97,8 @@ function atConfiguredConsumePath(request: Request, tenant: Tenant): boolean {
  * for failures worth trying again (storage, the app's callbacks: 5xx, or an error the app
  * threw), not for refusals (4xx: the membership removed or the account cancelled while the
  * login ran), which the same response must not get past on a retry. Nor for a login that
- * could not hold its user's lock: a member removal may hold it, and once that removal is
- * done a retry of the same response would count as Maestrano adding the user back.
+ * could not hold its user's lock: a member removal may hold it (a retry of the same response
+ * once that removal is done is also refused, as issued before the removal: see `provision`).
  */
 function retryable(error: unknown): boolean {
   return !(error instanceof SsoError && error.status < 500) && !isUserLockContended(error);

@@ -401,8 +401,9 @@ export class Provisioner {
    * member removal webhook takes: a removal that arrives meanwhile waits (or is answered 503
    * and retried by Maestrano) and then removes the membership this login wrote, instead of
    * being undone by it. A removal that lands while this login waits for the lock refuses
-   * the login (403); one made before the login began does not, as a new signed assertion
-   * for the group means Maestrano has added the user back.
+   * the login (403), and so does one recorded after the assertion was issued, however long
+   * before the login began (see `#issuedAfterRemoval`): only an assertion Maestrano issued
+   * after the removal means it has added the user back.
    */
   async provision<T>(tenant: Tenant, identity: SsoIdentity, finish: (result: ProvisionResult) => T | Promise<T>): Promise<T> {
     const { storage } = this.#runtime;
@@ -467,7 +468,10 @@ export class Provisioner {
         // A group deletion does not take the user's lock: look again before granting anything.
         if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
-        if (current?.status === 'removed' && !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime())) {
+        if (
+          current?.status === 'removed' &&
+          !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime() && this.#issuedAfterRemoval(identity, current))
+        ) {
           throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
         }
         const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
@@ -508,6 +512,21 @@ export class Provisioner {
             membershipChanged,
           },
         });
+  }
+
+  /**
+   * Whether the login's assertion was issued after the membership was removed, so that it is
+   * Maestrano adding the user back, not a response issued before the removal and posted after
+   * it (still valid for minutes, or given back by a login that failed). The IdP's clock
+   * (`IssueInstant`, in whole seconds: rounded down, so toward refusing) against ours (the
+   * removal's `updatedAt`), compared as they are: a re-add in the same second as the removal,
+   * or within an IdP clock behind ours, is refused (403) and the user's next sign-in a moment
+   * later succeeds; a tolerance of `sso.clockSkewMs` (minutes) would refuse re-adds that long.
+   * No usable issue time: refused.
+   */
+  #issuedAfterRemoval(identity: SsoIdentity, removed: MembershipRecord): boolean {
+    const issuedAt = identity.issuedAt instanceof Date ? identity.issuedAt.getTime() : Number.NaN;
+    return Number.isFinite(issuedAt) && issuedAt >= removed.updatedAt.getTime();
   }
 
   /**

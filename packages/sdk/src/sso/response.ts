@@ -10,6 +10,11 @@ import { attr, child, children, descendantsByLocalName, NS, parseUntrustedXml, t
 export interface ValidatedAssertion {
   assertionId: string;
   nameId: string;
+  /**
+   * When the IdP issued the assertion (its signed `IssueInstant`, the IdP's clock): a login
+   * compares it with when a member removal was recorded (see `Provisioner.provision`).
+   */
+  issuedAt: Date;
   /** Attribute name -> values, in document order. */
   attributes: Map<string, string[]>;
   /** The request this answers (from the signed SubjectConfirmationData only), or null (IdP-initiated). */
@@ -316,6 +321,12 @@ export class ResponseValidator {
     const nowMs = now.getTime();
     const skew = this.#options.clockSkewMs;
 
+    // Required by SAML core (§2.3.3), and read from the signed assertion, not the unsigned
+    // Response: it tells a response issued before a member removal from one issued after it.
+    const issuedAt = parseTime(attr(assertion, 'IssueInstant'), 'Assertion IssueInstant');
+    if (issuedAt === null) throw ssoError('malformed', 'Assertion without IssueInstant');
+    if (issuedAt > nowMs + skew) throw ssoError('not_yet_valid', 'Assertion IssueInstant is in the future');
+
     const subject = child(assertion, NS.assertion, 'Subject');
     const nameId = text(subject ? child(subject, NS.assertion, 'NameID') : null);
     if (!subject || !nameId) throw ssoError('malformed', 'no NameID');
@@ -379,6 +390,7 @@ export class ResponseValidator {
     return {
       assertionId,
       nameId,
+      issuedAt: new Date(issuedAt),
       attributes,
       // Only the signed SubjectConfirmationData binds the assertion to a request (the Web
       // Browser SSO profile requires it there): Response@InResponseTo is unsigned here, so an

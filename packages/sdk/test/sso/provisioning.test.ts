@@ -11,6 +11,19 @@ afterEach(async () => {
   await h?.close();
 });
 
+/** A harness whose SDK and storage share a clock `later` moves ahead (Maestrano acting later). */
+async function harnessWithClock(): Promise<{ now: () => Date; later(ms: number): void }> {
+  let offsetMs = 0;
+  const now = () => new Date(Date.now() + offsetMs);
+  h = await startHarness({ clock: now, storage: memoryAdapter({ clock: now }) });
+  return {
+    now,
+    later: (ms) => {
+      offsetMs += ms;
+    },
+  };
+}
+
 async function companyJobs(harness: Harness) {
   const counts = await harness.storage.jobs.counts({ type: JobTypes.companyCreated });
   return counts.pending + counts.running + counts.done + counts.dead;
@@ -119,12 +132,14 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
   });
 
   it('a user blocked by a member-removal webhook is active again after Maestrano adds it back and it signs in', async () => {
-    h = await startHarness();
+    const clock = await harnessWithClock();
     await h.login(alice);
     // What the removal webhook leaves behind: the membership removed, the user blocked.
     await h.storage.users.setMembershipStatus(h.tenant, 'usr-alice', 'cld-100', 'removed');
     await h.storage.users.setStatus(h.tenant, 'usr-alice', 'blocked');
-    const again = await h.login(alice);
+    // An assertion issued after the removal (IssueInstant is in whole seconds: a later second).
+    clock.later(1_000);
+    const again = await h.login(alice, { now: clock.now() });
     expect(again.status).toBe(200);
     expect(again.body['outcome']).toMatchObject({ userCreated: false, membershipChanged: true });
     expect((await h.storage.users.get(h.tenant, 'usr-alice'))!.status).toBe('active');
@@ -133,7 +148,7 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
   });
 
   it('each change of a membership gets its own addMembership key: a role switched back and a re-add after a removal are new operations; a retry keeps its key', async () => {
-    h = await startHarness();
+    const clock = await harnessWithClock();
     const keys = () => h!.app.calls.filter((c) => c.hook === 'addMembership').map((c) => c.key);
     await h.login(alice); // Admin
     await h.login({ ...alice, groupRole: 'Member' });
@@ -142,9 +157,10 @@ describe('SSO provisioning rules through mno.handler (memory adapter)', () => {
     expect(new Set(keys()).size).toBe(3);
     // Removed (what the webhook leaves), then given back: another new key.
     await h.storage.users.setMembershipStatus(h.tenant, 'usr-alice', 'cld-100', 'removed');
+    clock.later(1_000);
     h.app.failures.addMembership = 1;
-    expect((await h.login(alice)).status).toBe(500);
-    expect((await h.login(alice)).status).toBe(200);
+    expect((await h.login(alice, { now: clock.now() })).status).toBe(500);
+    expect((await h.login(alice, { now: clock.now() })).status).toBe(200);
     const all = keys();
     expect(all).toHaveLength(5);
     // The refused attempt and its retry are one operation (same key), distinct from the first add.

@@ -81,6 +81,8 @@ interface App {
   login(user: TestUser): Promise<number>;
   /** One signed response for `user`, to post (again) with `post`. */
   response(user: TestUser): string;
+  /** Moves the clock of the SDK, its storage and the IdP `ms` ahead (Maestrano acting later). */
+  later(ms: number): void;
   post(samlResponse: string): Promise<number>;
   webhook(path: string): Promise<number>;
   close(): Promise<void>;
@@ -98,7 +100,9 @@ afterEach(async () => {
 });
 
 async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisioningClaimTtlMs?: number } = {}): Promise<App> {
-  const observed = observeLocks(memoryAdapter());
+  let offsetMs = 0;
+  const clock = () => new Date(Date.now() + offsetMs);
+  const observed = observeLocks(memoryAdapter({ clock }));
   const { events: lockEvents, lockEvent } = observed;
   const inner = observed.storage;
   const storage: StorageAdapter = {
@@ -140,6 +144,7 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
   const mno = createMaestrano({
     tenants: [idp.marketplace({ name: TENANT, appHost: url, apiId: 'app-races', apiKey: 'key-races-0123456789', sso: { creation_mode: creationMode } })],
     storage,
+    clock,
     billing: { cancelRecurringBillsOnGroupDeleted: false },
     provisioning: {
       createCompany: async (group) => {
@@ -177,7 +182,7 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
   });
   handler = mno.handler;
   const acsUrl = `${url}/maestrano/auth/saml/consume/${TENANT}`;
-  const response = (user: TestUser) => idp.response(user, { acsUrl, inResponseTo: null });
+  const response = (user: TestUser) => idp.response(user, { acsUrl, inResponseTo: null, now: clock() });
   const post = async (samlResponse: string) => {
     const res = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
     await res.arrayBuffer();
@@ -203,6 +208,9 @@ async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisi
     },
     login: (user) => post(response(user)),
     response,
+    later(ms) {
+      offsetMs += ms;
+    },
     post,
     async webhook(path) {
       const res = await fetch(`${url}${path}/${TENANT}`, {
@@ -335,6 +343,8 @@ describe('a member removal racing a login of that user', () => {
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
+    // An assertion issued after the removal (IssueInstant is in whole seconds: a later second).
+    app.later(1_000);
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
@@ -381,7 +391,8 @@ describe('a member removal after a login whose membership write failed', () => {
     expect(await app.webhook('/maestrano/account/groups/cld-1/users/usr-1')).toBe(200);
     expect(app.calls).toHaveLength(heard);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'removed', user: 'blocked' });
-    // Maestrano adding the user back: the next login is let in again.
+    // Maestrano adding the user back (an assertion issued in a later second than the removal): let in again.
+    app.later(1_000);
     expect(await app.login(member('usr-1', 'cld-1'))).toBe(200);
     expect(await state(app.storage, 'usr-1', 'cld-1')).toEqual({ membership: 'active', user: 'active' });
   });
