@@ -146,20 +146,19 @@ export type ApplyOutcome =
     }
   | { kind: 'skipped'; reason: SkipReason; connecId: string | null; link: BatchOp | null }
   | { kind: 'parked'; connecId: string; missing: { entity: string; connecId: string }[] }
-  | { kind: 'busy'; connecId: string; link?: OwedLink };
+  | {
+      kind: 'busy';
+      connecId: string;
+      /**
+       * The link-back of a record the app created whose second write (`resolveOwnReferences`)
+       * did not complete: sent all the same. Its retry is an update, which links nothing back
+       * for a record in the plain id format (it cannot tell whether our id is there already).
+       */
+      link?: { op: BatchOp; subIds: SubIdLink | undefined };
+    };
 
-/**
- * The link-back of a record the app created whose second write (`resolveOwnReferences`) did not
- * complete: sent all the same. Its retry is an update, which links nothing back for a record in
- * the plain id format (it cannot tell whether our id is there already).
- */
-interface OwedLink {
-  op: BatchOp;
-  subIds: SubIdLink | undefined;
-}
-
-/** Outcome of one record of `applyBatch`: an `ApplyOutcome`, or the error that failed it. */
-export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown; link?: OwedLink };
+/** Outcome of one record of `applyBatch`: an `ApplyOutcome`, or the error that failed it (with the link-back still owed, as for `busy`). */
+export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown; link?: { op: BatchOp; subIds: SubIdLink | undefined } };
 
 /** Result of one `connec.record` job of a batch. */
 export type RecordJobResult =
