@@ -28,3 +28,26 @@ export async function mapLimited<T, R>(items: readonly T[], fn: (item: T) => Pro
   if (failed) throw error;
   return results;
 }
+
+/**
+ * `mapLimited` that keeps what succeeded: the results in input order (undefined for a call
+ * that failed or was not started after a failure) and the first error, if any, once every
+ * started call has settled.
+ */
+export async function settleAll<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, limit = BATCH_CONCURRENCY): Promise<{ values: (R | undefined)[]; error?: unknown }> {
+  const values: (R | undefined)[] = new Array(items.length).fill(undefined);
+  let failure: { error: unknown } | undefined;
+  await mapLimited(
+    items.map((item, index) => ({ item, index })),
+    async ({ item, index }) => {
+      if (failure) return;
+      try {
+        values[index] = await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    },
+    limit,
+  );
+  return failure ? { values, error: failure.error } : { values };
+}

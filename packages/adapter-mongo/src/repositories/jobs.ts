@@ -10,7 +10,7 @@ import type {
   JobStatus,
   JsonValue,
 } from '@org/maestrano-sdk';
-import { mapLimited } from '../batch.js';
+import { mapLimited, settleAll } from '../batch.js';
 import {
   date,
   dateOrNull,
@@ -98,6 +98,8 @@ const TRANSITION_ATTEMPTS = 10;
 
 /** The fields a claim reads to decide an ordering key. */
 const HEAD_FIELDS = { _id: 1, orderingKey: 1, type: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1, waitKey: 1 };
+/** The fields a claim reads of a key's other unfinished jobs to decide whether they hold a head back (`blockedAmong`). */
+const BLOCKER_FIELDS = { _id: 1, orderingKey: 1, status: 1, runAt: 1, leaseExpiresAt: 1, createdAt: 1, waitKey: 1 };
 
 /** Whether a claim may take `doc` at `now`: pending with `runAt` passed, or running with an expired lease. */
 function isDue(doc: Raw, now: Date): boolean {
@@ -343,24 +345,82 @@ export function jobRepository(store: Store): JobRepository {
     );
   }
 
-  /** Claims an ordered job under its key's guard, once no other job of the key holds it back. */
-  async function claimOrdered(doc: Stored, key: string, worker: string, now: Date, leaseExpiresAt: Date): Promise<JobRecord | null> {
-    if (!(doc._id instanceof ObjectId)) return null;
-    if (!(await takeGuard(key, doc, worker, now, leaseExpiresAt))) return null;
-    let claimed: JobRecord | null = null;
-    try {
-      if ((await blocker(doc, key, now)) === null) claimed = await claimJob(doc, worker, now, leaseExpiresAt);
-    } finally {
-      if (!claimed) await dropGuard(key, doc._id, worker);
+  /**
+   * `blocker` decided in memory over `others` (the unfinished jobs of the key, read after its
+   * guard was taken): whether one of them keeps `doc` from running now. Undefined when a field
+   * it compares is not of its usual type (a document edited by hand), where MongoDB's
+   * comparison rules decide: the caller then asks the server (`blocker`).
+   */
+  function blockedAmong(doc: Stored, others: Raw[], now: Date): boolean | undefined {
+    const id = doc._id;
+    const created = doc['createdAt'];
+    if (!(id instanceof ObjectId) || !(created instanceof Date)) return undefined;
+    const at = now.getTime();
+    for (const other of others) {
+      const otherId = other['_id'];
+      if (otherId instanceof ObjectId && otherId.equals(id)) continue;
+      const { status, createdAt, runAt, leaseExpiresAt, waitKey } = other;
+      if (!(otherId instanceof ObjectId) || typeof status !== 'string' || typeof other['orderingKey'] !== 'string' || !(createdAt instanceof Date)) return undefined;
+      if (!(runAt instanceof Date) || !(leaseExpiresAt === null || leaseExpiresAt === undefined || leaseExpiresAt instanceof Date)) return undefined;
+      if (!(waitKey === null || waitKey === undefined || typeof waitKey === 'string')) return undefined;
+      const older = createdAt.getTime() < created.getTime() || (createdAt.getTime() === created.getTime() && otherId.toHexString() < id.toHexString());
+      if (status === 'running' && ((leaseExpiresAt instanceof Date && leaseExpiresAt.getTime() > at) || older)) return true;
+      // An older job parked on a wait key does not hold the younger ones back, until its retry time has come.
+      if (status === 'pending' && older && (waitKey === null || waitKey === undefined || runAt.getTime() <= at)) return true;
     }
-    return claimed;
+    return false;
+  }
+
+  /**
+   * Claims the ordered jobs `heads` (claimable heads of distinct keys, in due order, as read
+   * fresh), each under its key's guard once no other job of the key holds it back. Every
+   * guard is taken first; then one read of the guarded keys' unfinished jobs decides them all
+   * (`blockedAmong`, the same conditions as `blocker`): on FerretDB any query but an `_id`
+   * lookup scans the whole jobs collection, so one read per key made claims slow. The claimed
+   * jobs go to `onClaimed` in `heads` order, also when another head's claim then fails (so the
+   * failing claim gives them back); the guards of the jobs not claimed are dropped.
+   */
+  async function claimOrdered(heads: { doc: Stored; key: string }[], worker: string, now: Date, leaseExpiresAt: Date, onClaimed: (job: JobRecord) => void): Promise<void> {
+    const candidates = heads.filter((head) => head.doc._id instanceof ObjectId);
+    const guarded = await settleAll(candidates, async (head) => ((await takeGuard(head.key, head.doc, worker, now, leaseExpiresAt)) ? head : null));
+    const held = guarded.values.filter((head): head is { doc: Stored; key: string } => head !== null && head !== undefined);
+    const claimed = new Set<Stored>();
+    try {
+      if (guarded.error !== undefined) throw guarded.error;
+      if (held.length === 0) return;
+      const keys = held.map((head) => head.key);
+      const unfinished = await jobs()
+        .find({ orderingKey: keys.length === 1 ? keys[0] : { $in: keys }, status: { $in: ['pending', 'running'] } }, { projection: BLOCKER_FIELDS })
+        .toArray();
+      const byKey = new Map<string, Raw[]>(keys.map((key) => [key, []]));
+      for (const other of unfinished) {
+        const value = other['orderingKey'];
+        for (const key of Array.isArray(value) ? value : [value]) if (typeof key === 'string') byKey.get(key)?.push(other);
+      }
+      const results = await settleAll(held, async ({ doc, key }) => {
+        const blocked = blockedAmong(doc, byKey.get(key) ?? [], now) ?? (await blocker(doc, key, now)) !== null;
+        if (blocked) return null;
+        const job = await claimJob(doc, worker, now, leaseExpiresAt);
+        if (job) claimed.add(doc);
+        return job;
+      });
+      for (const job of results.values) if (job) onClaimed(job);
+      if (results.error !== undefined) throw results.error;
+    } finally {
+      await settleAll(
+        held.filter((head) => !claimed.has(head.doc)),
+        (head) => dropGuard(head.key, head.doc._id as ObjectId, worker),
+      ).then((dropped) => {
+        if (dropped.error !== undefined) throw dropped.error;
+      });
+    }
   }
 
   /**
    * For each of `keys`, the one job a claim may take now, if any: the key's oldest unfinished
    * job, when it is due (pending with `runAt` passed, or running with an expired lease), of a
    * wanted type, and no job of the key runs with a live lease. One read for all the keys,
-   * without the guards (`claimOrdered` checks again under the guard); returns `HEAD_FIELDS`.
+   * without the guards (`claimOrdered` checks again under them); returns `HEAD_FIELDS`.
    */
   async function claimableHeads(keys: string[], now: Date, types: ReadonlySet<string> | null): Promise<Raw[]> {
     if (keys.length === 0) return [];
@@ -595,16 +655,26 @@ export function jobRepository(store: Store): JobRepository {
         // Claimable heads of decided keys (`HEAD_FIELDS`), in due order, waiting for their turn.
         let heads: Raw[] = [];
 
-        // Takes the waiting heads that sort up to `doc` (all of them when null), in due order.
+        // Takes the waiting heads that sort up to `doc` (all of them when null), in due order,
+        // as many at once as the claim still wants.
         const takeHeads = async (doc: Raw | null): Promise<void> => {
-          for (let head = heads[0]; head && claimed.length < options.limit; head = heads[0]) {
-            if (doc !== null && dueOrder(head, doc) > 0) return;
-            heads.shift();
-            const key = strOrNull(head, 'orderingKey');
-            const fresh = (await jobs().findOne({ _id: head['_id'] })) as Stored | null;
-            if (key === null || fresh === null || fresh['orderingKey'] !== key || !isDue(fresh, now)) continue;
-            const job = await claimOrdered(fresh, key, options.worker, now, leaseExpiresAt);
-            if (job) claimed.push(job);
+          while (claimed.length < options.limit) {
+            const batch: Raw[] = [];
+            while (heads[0] && batch.length < options.limit - claimed.length && (doc === null || dueOrder(heads[0], doc) <= 0)) batch.push(heads.shift() as Raw);
+            if (batch.length === 0) return;
+            // Only ObjectId jobs are claimed in order (`claimOrdered`).
+            const ids = batch.map((head) => head['_id']).filter((id): id is ObjectId => id instanceof ObjectId);
+            const fresh = new Map<string, Stored>();
+            const found = ids.length === 0 ? [] : await jobs().find({ _id: ids.length === 1 ? ids[0] : { $in: ids } }).toArray();
+            for (const job of found) fresh.set(idString(job['_id']), job as Stored);
+            const ready: { doc: Stored; key: string }[] = [];
+            for (const head of batch) {
+              const key = strOrNull(head, 'orderingKey');
+              const job = fresh.get(idString(head['_id']));
+              if (key === null || job === undefined || job['orderingKey'] !== key || !isDue(job, now)) continue;
+              ready.push({ doc: job, key });
+            }
+            await claimOrdered(ready, options.worker, now, leaseExpiresAt, (job) => claimed.push(job));
           }
         };
 
@@ -629,14 +699,17 @@ export function jobRepository(store: Store): JobRepository {
             }
             for (const key of keys) decidedKeys.add(key);
             heads = [...heads, ...(await claimableHeads([...keys], now, types))].sort(dueOrder);
+            // The heads sorting before an unordered job are taken before it (a batch at a time).
             for (const doc of candidates) {
+              if (keyOf(doc) !== null) continue;
               await takeHeads(doc);
               if (claimed.length >= options.limit) break;
-              if (keyOf(doc) !== null) continue;
               tried.push(doc._id);
               const job = await claimJob(doc, options.worker, now, leaseExpiresAt);
               if (job) claimed.push(job);
             }
+            const last = candidates[candidates.length - 1];
+            if (last) await takeHeads(last);
             if (candidates.length < size) {
               // Nothing due is left unread: the remaining heads are next in due order.
               await takeHeads(null);
