@@ -407,11 +407,16 @@ export function jobRepository(store: Store): JobRepository {
       for (const job of results.values) if (job) onClaimed(job);
       if (results.error !== undefined) throw results.error;
     } finally {
-      await settleAll(
-        held.filter((head) => !claimed.has(head.doc)),
-        (head) => dropGuard(head.key, head.doc._id as ObjectId, worker),
+      // Every unused guard is dropped, also past a failed drop: each one left names a job at the
+      // revision this claim read, so it holds its key back until the claim's lease expires.
+      await mapLimited(held.filter((head) => !claimed.has(head.doc)), (head) =>
+        dropGuard(head.key, head.doc._id as ObjectId, worker).then(
+          () => null,
+          (error: unknown) => ({ error }),
+        ),
       ).then((dropped) => {
-        if (dropped.error !== undefined) throw dropped.error;
+        const failed = dropped.find((result) => result !== null);
+        if (failed) throw failed.error;
       });
     }
   }
@@ -492,9 +497,9 @@ export function jobRepository(store: Store): JobRepository {
 
   /**
    * Extends one owned job's lease, and its ordering guard with it while the guard is still
-   * this job's (same job, same worker). It never creates or takes a guard: a heartbeat
-   * overlapping the job's completion or failure would otherwise put back the guard the
-   * completion dropped, holding the key's next job back for a whole lease.
+   * this job's (same job, same worker). It never creates a guard: a heartbeat overlapping the
+   * job's completion or failure would otherwise put back the guard the completion dropped,
+   * holding the key's next job back for a whole lease.
    *
    * A job of an ordering key keeps its lease only while no other job of the key holds the
    * key: once its lease lapsed, an older job of the key (a requeued dead letter) may have been
@@ -503,17 +508,25 @@ export function jobRepository(store: Store): JobRepository {
    * while a claim takes the guard first and checks the key's running jobs after: of a claim and
    * a heartbeat racing, at least one sees the other. A heartbeat that finds the key held puts
    * the job's lapsed lease back and reports the job lost.
+   *
+   * A job that finds the key free while another job's guard is there (lapsed, or holding
+   * nothing) takes that guard over, by compare-and-set on the revision it judged: the guard's
+   * own job renews its guard without looking at the key's running jobs, so of two heartbeats
+   * of one key (one worker's lapsed jobs, `heartbeatMany`) the guard decides which one keeps
+   * the key, and a stale guard taken over is one a claim would take over too.
    */
   async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
     let key: string | null = null;
     let leaseExpiresAt = new Date(0);
     let before: Raw = {};
+    let jobRev: unknown = null;
     let now = new Date(0);
     const ok = await transition('jobs.heartbeat', id, worker, false, (doc, at) => {
       key = strOrNull(doc, 'orderingKey');
       now = at;
       leaseExpiresAt = expiryAfter(at, leaseMs);
       before = { leaseExpiresAt: doc['leaseExpiresAt'] ?? null, updatedAt: doc['updatedAt'] ?? null };
+      jobRev = doc._rev;
       return { set: { leaseExpiresAt, updatedAt: at }, value: true };
     });
     const oid = parseObjectId(id);
@@ -523,22 +536,38 @@ export function jobRepository(store: Store): JobRepository {
       const holder = doc['jobId'];
       return holder instanceof ObjectId && holder.equals(oid) && doc['worker'] === worker;
     };
-    const guard = await store.modify<{ mine: true } | { other: Stored | null }>(
-      'jobs.heartbeat',
-      'jobOrder',
-      guardKey,
-      (doc) => {
-        if (doc === null) return { kind: 'return', value: { other: null } };
-        if (!isMine(doc)) return { kind: 'return', value: { other: doc } };
-        return { kind: 'update', set: { leaseExpiresAt }, value: () => ({ mine: true }) };
-      },
-      // The key's guard cannot be written now (a write guard a dropped connection left on its
-      // revision): when it is this job's, the job's own renewed lease holds the key (a claim
-      // checks, under the guard, that no job of the key runs with a live lease), so the job is
-      // renewed rather than the whole call failing; otherwise it is decided as usual.
-      { contended: (doc) => (doc !== null && isMine(doc) ? { mine: true } : { other: doc }) },
-    );
-    if ('mine' in guard || !(await keyHeldByOther(guardKey, oid, guard.other, now))) return true;
+    // The revision of another job's guard found holding nothing, with no other job of the key running.
+    let free: unknown = null;
+    for (let round = 0; round < 3; round++) {
+      const seenFree = free;
+      const guard = await store.modify<{ mine: true } | { other: Stored | null }>(
+        'jobs.heartbeat',
+        'jobOrder',
+        guardKey,
+        (doc) => {
+          if (doc === null) return { kind: 'return', value: { other: null } };
+          if (isMine(doc)) return { kind: 'update', set: { leaseExpiresAt }, value: () => ({ mine: true }) };
+          if (seenFree !== null && doc._rev === seenFree) {
+            return { kind: 'update', set: { jobId: oid, jobRev, worker, leaseExpiresAt }, value: () => ({ mine: true }) };
+          }
+          return { kind: 'return', value: { other: doc } };
+        },
+        // The key's guard cannot be written now (a write guard a dropped connection left on its
+        // revision): when it is this job's, the job's own renewed lease holds the key (a claim
+        // checks, under the guard, that no job of the key runs with a live lease), so the job is
+        // renewed rather than the whole call failing; otherwise it is decided as usual.
+        { contended: (doc) => (doc !== null && isMine(doc) ? { mine: true } : { other: doc }) },
+      );
+      if ('mine' in guard) return true;
+      const other = guard.other;
+      // No guard (none is created here), or one that could not be taken over: decided as before.
+      if (other === null || (seenFree !== null && other._rev === seenFree)) {
+        if (!(await keyHeldByOther(guardKey, oid, other, now))) return true;
+        break;
+      }
+      if (await keyHeldByOther(guardKey, oid, other, now)) break;
+      free = other._rev;
+    }
     await restoreLease(oid, worker, leaseExpiresAt, before);
     return false;
   }

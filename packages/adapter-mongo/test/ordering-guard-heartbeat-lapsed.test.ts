@@ -1,0 +1,122 @@
+// One worker owns two jobs of one ordering key, both leases lapsed: the older one holds the
+// key's (lapsed) guard, the newer one does not. Their heartbeats may give the key's turn back
+// to one of them, never to both. The guard owner's heartbeat renews its guard without looking
+// at the key's running jobs, so the other job's heartbeat, which found the guard lapsed and no
+// running job with a live lease, must have left its mark on the guard before answering.
+//
+// The concurrent interleaving is forced by holding the older job's heartbeat at its first
+// read of the job (as a slow round trip would) while the newer job's heartbeat runs through.
+import type { StorageAdapter } from '@org/maestrano-sdk';
+import { createTestClock } from '@org/maestrano-sdk/testing';
+import type { Collection, Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mongoAdapter } from '../src/index.js';
+import { backend, openTestDb, unavailable } from './support.js';
+
+const LEASE = 60_000;
+
+/** A Db whose next `mno_jobs.findOne` of the `_id` given to `arm` is held until `release`. */
+function gatedDb(db: Db) {
+  let target: string | null = null;
+  let held: (() => void) | null = null;
+  let reached: (() => void) | null = null;
+  const proxy = new Proxy(db, {
+    get(t, prop, receiver) {
+      if (prop !== 'collection') return Reflect.get(t, prop, receiver);
+      return (name: string, ...rest: unknown[]) => {
+        const collection = (t.collection as (...args: unknown[]) => Collection)(name, ...rest);
+        if (name !== 'mno_jobs') return collection;
+        return new Proxy(collection, {
+          get(c, p, r) {
+            if (p !== 'findOne') return Reflect.get(c, p, r);
+            return async (...args: unknown[]) => {
+              const filter = args[0] as { _id?: unknown } | undefined;
+              if (target !== null && filter && Object.keys(filter).length === 1 && String(filter._id) === target) {
+                target = null;
+                await new Promise<void>((resolve) => {
+                  held = resolve;
+                  reached?.();
+                });
+              }
+              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
+            };
+          },
+        });
+      };
+    },
+  });
+  return {
+    db: proxy as Db,
+    /** Holds the next `_id` read of job `id`; resolves once it is being held. */
+    arm(id: string): Promise<void> {
+      target = id;
+      return new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+    },
+    release() {
+      held?.();
+    },
+  };
+}
+
+describe.skipIf(unavailable !== null)(`${backend}: heartbeats of a worker's own lapsed jobs of one ordering key`, () => {
+  let handle: Awaited<ReturnType<typeof openTestDb>>;
+  beforeAll(async () => {
+    handle = await openTestDb('guard_heartbeat_lapsed');
+  });
+  afterAll(async () => {
+    await handle?.drop();
+  });
+
+  /** The older job holds the key's guard, the newer one runs too (both w1's), both leases lapsed. */
+  async function setup(db: Db, key: string) {
+    const clock = createTestClock(Date.UTC(2031, 0, 1));
+    const adapter = mongoAdapter(db, { clock: clock.now });
+    await adapter.ensureIndexes();
+    const claimOne = async () => (await adapter.jobs.claim({ worker: 'w1', limit: 1, leaseMs: LEASE }))[0]?.id;
+    const older = await adapter.jobs.enqueue({ type: 'record', payload: 1, orderingKey: key, maxAttempts: 1 });
+    clock.advance(1);
+    const newer = await adapter.jobs.enqueue({ type: 'record', payload: 2, orderingKey: key });
+    expect(await claimOne()).toBe(older.id);
+    expect(await adapter.jobs.fail(older.id, 'w1', { error: { message: 'boom' }, retryAt: new Date(clock.ms()) })).toBe('dead');
+    expect(await claimOne()).toBe(newer.id);
+    expect(await adapter.jobs.requeue(older.id)).toBe(true);
+    clock.advance(LEASE);
+    expect(await claimOne()).toBe(older.id);
+    clock.advance(LEASE);
+    return { adapter, clock, older: older.id, newer: newer.id };
+  }
+
+  async function live(adapter: StorageAdapter, now: number, ids: string[]): Promise<string[]> {
+    const stored = await Promise.all(ids.map((id) => adapter.jobs.get(id)));
+    return stored.filter((j) => j?.status === 'running' && j.leaseExpiresAt !== null && j.leaseExpiresAt.getTime() > now).map((j) => j?.id ?? '');
+  }
+
+  it('the newer job heartbeats first, then the guard owner: only the first keeps a live lease', async () => {
+    const { adapter, clock, older, newer } = await setup(handle.db, 'k-sequential');
+    expect(await adapter.jobs.heartbeat(newer, 'w1', LEASE)).toBe(true);
+    expect(await adapter.jobs.heartbeat(older, 'w1', LEASE)).toBe(false);
+    expect(await live(adapter, clock.ms(), [older, newer])).toEqual([newer]);
+    // The key's turn stays with the newer job: its next heartbeat and its completion work, then the older one is claimed.
+    expect(await adapter.jobs.heartbeat(newer, 'w1', LEASE)).toBe(true);
+    expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+    expect(await adapter.jobs.complete(newer, 'w1')).toBe(true);
+    clock.advance(LEASE + 1);
+    expect((await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).map((j) => j.id)).toEqual([older]);
+  });
+
+  it('the guard owner heartbeats first but is held before its lease write while the newer job renews: one live lease', async () => {
+    const gate = gatedDb(handle.db);
+    const { adapter, clock, older, newer } = await setup(gate.db, 'k-held');
+    const reached = gate.arm(older);
+    const beat = adapter.jobs.heartbeat(older, 'w1', LEASE);
+    await reached;
+    // The newer job's heartbeat (heartbeatMany runs them side by side) finds the guard lapsed and no live job of the key.
+    expect(await adapter.jobs.heartbeat(newer, 'w1', LEASE)).toBe(true);
+    gate.release();
+    expect(await beat).toBe(false);
+    expect(await live(adapter, clock.ms(), [older, newer])).toEqual([newer]);
+    expect(await adapter.jobs.heartbeatMany([older, newer], 'w1', LEASE)).toEqual([newer]);
+  });
+});
