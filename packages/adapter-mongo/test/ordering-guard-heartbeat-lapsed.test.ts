@@ -60,6 +60,48 @@ function gatedDb(db: Db) {
   };
 }
 
+/** A Db whose `nth` `mno_job_order.findOne` after `arm` is held until `release`. */
+function gatedGuardReads(db: Db) {
+  let left = 0;
+  let held: (() => void) | null = null;
+  let reached: (() => void) | null = null;
+  const proxy = new Proxy(db, {
+    get(t, prop, receiver) {
+      if (prop !== 'collection') return Reflect.get(t, prop, receiver);
+      return (name: string, ...rest: unknown[]) => {
+        const collection = (t.collection as (...args: unknown[]) => Collection)(name, ...rest);
+        if (name !== 'mno_job_order') return collection;
+        return new Proxy(collection, {
+          get(c, p, r) {
+            if (p !== 'findOne') return Reflect.get(c, p, r);
+            return async (...args: unknown[]) => {
+              if (left > 0 && --left === 0) {
+                await new Promise<void>((resolve) => {
+                  held = resolve;
+                  reached?.();
+                });
+              }
+              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
+            };
+          },
+        });
+      };
+    },
+  });
+  return {
+    db: proxy as Db,
+    arm(nth: number): Promise<void> {
+      left = nth;
+      return new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+    },
+    release() {
+      held?.();
+    },
+  };
+}
+
 describe.skipIf(unavailable !== null)(`${backend}: heartbeats of a worker's own lapsed jobs of one ordering key`, () => {
   let handle: Awaited<ReturnType<typeof openTestDb>>;
   beforeAll(async () => {
@@ -70,9 +112,9 @@ describe.skipIf(unavailable !== null)(`${backend}: heartbeats of a worker's own 
   });
 
   /** The older job holds the key's guard, the newer one runs too (both w1's), both leases lapsed. */
-  async function setup(db: Db, key: string) {
+  async function setup(db: Db, key: string, options: { guard?: 'always' } = {}) {
     const clock = createTestClock(Date.UTC(2031, 0, 1));
-    const adapter = mongoAdapter(db, { clock: clock.now });
+    const adapter = mongoAdapter(db, { clock: clock.now, ...options, ...(options.guard ? { guardTimeoutMs: 600_000 } : {}) });
     await adapter.ensureIndexes();
     const claimOne = async () => (await adapter.jobs.claim({ worker: 'w1', limit: 1, leaseMs: LEASE }))[0]?.id;
     const older = await adapter.jobs.enqueue({ type: 'record', payload: 1, orderingKey: key, maxAttempts: 1 });
@@ -118,5 +160,52 @@ describe.skipIf(unavailable !== null)(`${backend}: heartbeats of a worker's own 
     expect(await beat).toBe(false);
     expect(await live(adapter, clock.ms(), [older, newer])).toEqual([newer]);
     expect(await adapter.jobs.heartbeatMany([older, newer], 'w1', LEASE)).toEqual([newer]);
+  });
+
+  it("the key's guard document is stuck behind a dropped write (FerretDB write guards): still one live lease", async () => {
+    const { adapter, clock, older, newer } = await setup(handle.db, 'k-stuck', { guard: 'always' });
+    // A write to the key's guard document lost its connection: its write guard stays on the guard's revision.
+    const order = await handle.db.collection(adapter.collections.jobOrder).findOne({ _id: 'k-stuck' as never });
+    await handle.db.collection(adapter.collections.guards).insertOne({ _id: String(order?.['_rev']) as never, at: new Date() });
+    try {
+      const first = await adapter.jobs.heartbeat(newer, 'w1', LEASE);
+      const second = await adapter.jobs.heartbeat(older, 'w1', LEASE);
+      // The newer job could not mark the guard as its own: it reports its job lost; the guard's own job keeps the key.
+      expect({ first, second }).toEqual({ first: false, second: true });
+      expect(await live(adapter, clock.ms(), [older, newer])).toEqual([older]);
+    } finally {
+      await handle.db.collection(adapter.collections.guards).deleteMany({ _id: String(order?.['_rev']) as never });
+    }
+  });
+
+  it('a claim of the key between the heartbeat finding the guard free and taking it over: one live lease', async () => {
+    const gate = gatedGuardReads(handle.db);
+    const { adapter, clock, older, newer } = await setup(gate.db, 'k-claim-race');
+    // The newer job's heartbeat is held at its second guard read: it has written its lease and
+    // found the key free (guard lapsed, no live job of the key), and is about to take the guard over.
+    const reached = gate.arm(2);
+    const beat = adapter.jobs.heartbeat(newer, 'w1', LEASE);
+    await reached;
+    // Another worker's claim of the key's head (the older job, its lease lapsed) sees the newer job's renewed lease.
+    expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+    gate.release();
+    expect(await beat).toBe(true);
+    expect(await live(adapter, clock.ms(), [older, newer])).toEqual([newer]);
+    expect(await adapter.jobs.heartbeat(older, 'w1', LEASE)).toBe(false);
+    expect(await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).toEqual([]);
+    expect(await live(adapter, clock.ms(), [older, newer])).toEqual([newer]);
+  });
+
+  it('the job completes while its heartbeat is taking the guard over: the guard left holds nothing, the key runs on', async () => {
+    const gate = gatedGuardReads(handle.db);
+    const { adapter, older, newer } = await setup(gate.db, 'k-complete-race');
+    const reached = gate.arm(2);
+    const beat = adapter.jobs.heartbeat(newer, 'w1', LEASE);
+    await reached;
+    expect(await adapter.jobs.complete(newer, 'w1')).toBe(true);
+    gate.release();
+    await beat;
+    // Whatever guard the heartbeat left names a finished job: the key's next job is claimed at once.
+    expect((await adapter.jobs.claim({ worker: 'w2', limit: 10, leaseMs: LEASE })).map((j) => j.id)).toEqual([older]);
   });
 });

@@ -513,7 +513,9 @@ export function jobRepository(store: Store): JobRepository {
    * nothing) takes that guard over, by compare-and-set on the revision it judged: the guard's
    * own job renews its guard without looking at the key's running jobs, so of two heartbeats
    * of one key (one worker's lapsed jobs, `heartbeatMany`) the guard decides which one keeps
-   * the key, and a stale guard taken over is one a claim would take over too.
+   * the key, and a stale guard taken over is one a claim would take over too. A guard that
+   * cannot be taken over now (a write guard a dropped connection left on its revision) is
+   * left to its own job: this job is reported lost.
    */
   async function heartbeatOne(id: string, worker: string, leaseMs: number): Promise<boolean> {
     let key: string | null = null;
@@ -560,11 +562,15 @@ export function jobRepository(store: Store): JobRepository {
       );
       if ('mine' in guard) return true;
       const other = guard.other;
-      // No guard (none is created here), or one that could not be taken over: decided as before.
-      if (other === null || (seenFree !== null && other._rev === seenFree)) {
+      // No guard (none is created here): the key's running jobs decide.
+      if (other === null) {
         if (!(await keyHeldByOther(guardKey, oid, other, now))) return true;
         break;
       }
+      // The guard judged free could not be taken over (a write guard a dropped connection left
+      // on its revision): its own job's heartbeat renews it as its own without looking at the
+      // key's running jobs, so renewing this job too could give the key to both.
+      if (seenFree !== null && other._rev === seenFree) break;
       if (await keyHeldByOther(guardKey, oid, other, now)) break;
       free = other._rev;
     }
