@@ -7,10 +7,10 @@
 // jobs (made between the claim's reads, as a concurrent `wake` would), and the first guard
 // removal fails.
 import { createTestClock } from '@org/maestrano-sdk/testing';
-import type { Collection, Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongoAdapter } from '../src/index.js';
-import { backend, openTestDb, unavailable } from './support.js';
+import { backend, beforeFindOne, openTestDb, unavailable } from './support.js';
 
 const LEASE = 60_000;
 const KEYS = 12;
@@ -24,32 +24,15 @@ function hookedDb(db: Db) {
   let armed = false;
   let before: (() => Promise<void>) | null = null;
   let failAt = 0;
-  const proxy = new Proxy(db, {
-    get(t, prop, receiver) {
-      if (prop !== 'collection') return Reflect.get(t, prop, receiver);
-      return (name: string, ...rest: unknown[]) => {
-        const collection = (t.collection as (...args: unknown[]) => Collection)(name, ...rest);
-        if (name !== 'mno_job_order') return collection;
-        return new Proxy(collection, {
-          get(c, p, r) {
-            if (p !== 'findOne') return Reflect.get(c, p, r);
-            return async (...args: unknown[]) => {
-              if (armed) {
-                count += 1;
-                const run = before;
-                before = null;
-                if (run) await run();
-                if (count === failAt) throw new Error('connection reset (injected)');
-              }
-              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
-            };
-          },
-        });
-      };
-    },
-  });
   return {
-    db: proxy as Db,
+    db: beforeFindOne(db, 'mno_job_order', async () => {
+      if (!armed) return;
+      count += 1;
+      const run = before;
+      before = null;
+      if (run) await run();
+      if (count === failAt) throw new Error('connection reset (injected)');
+    }),
     arm(options: { before: () => Promise<void>; failAt: number }) {
       armed = true;
       count = 0;

@@ -8,97 +8,47 @@
 // read of the job (as a slow round trip would) while the newer job's heartbeat runs through.
 import type { StorageAdapter } from '@org/maestrano-sdk';
 import { createTestClock } from '@org/maestrano-sdk/testing';
-import type { Collection, Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongoAdapter } from '../src/index.js';
-import { backend, openTestDb, unavailable } from './support.js';
+import { backend, beforeFindOne, createGate, openTestDb, unavailable } from './support.js';
 
 const LEASE = 60_000;
 
 /** A Db whose next `mno_jobs.findOne` of the `_id` given to `arm` is held until `release`. */
 function gatedDb(db: Db) {
+  const gate = createGate();
   let target: string | null = null;
-  let held: (() => void) | null = null;
-  let reached: (() => void) | null = null;
-  const proxy = new Proxy(db, {
-    get(t, prop, receiver) {
-      if (prop !== 'collection') return Reflect.get(t, prop, receiver);
-      return (name: string, ...rest: unknown[]) => {
-        const collection = (t.collection as (...args: unknown[]) => Collection)(name, ...rest);
-        if (name !== 'mno_jobs') return collection;
-        return new Proxy(collection, {
-          get(c, p, r) {
-            if (p !== 'findOne') return Reflect.get(c, p, r);
-            return async (...args: unknown[]) => {
-              const filter = args[0] as { _id?: unknown } | undefined;
-              if (target !== null && filter && Object.keys(filter).length === 1 && String(filter._id) === target) {
-                target = null;
-                await new Promise<void>((resolve) => {
-                  held = resolve;
-                  reached?.();
-                });
-              }
-              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
-            };
-          },
-        });
-      };
-    },
-  });
   return {
-    db: proxy as Db,
+    db: beforeFindOne(db, 'mno_jobs', async (filter) => {
+      const f = filter as { _id?: unknown } | undefined;
+      if (target !== null && f && Object.keys(f).length === 1 && String(f._id) === target) {
+        target = null;
+        await gate.hold();
+      }
+    }),
     /** Holds the next `_id` read of job `id`; resolves once it is being held. */
     arm(id: string): Promise<void> {
       target = id;
-      return new Promise<void>((resolve) => {
-        reached = resolve;
-      });
+      return gate.reached();
     },
-    release() {
-      held?.();
-    },
+    release: gate.release,
   };
 }
 
 /** A Db whose `nth` `mno_job_order.findOne` after `arm` is held until `release`. */
 function gatedGuardReads(db: Db) {
+  const gate = createGate();
   let left = 0;
-  let held: (() => void) | null = null;
-  let reached: (() => void) | null = null;
-  const proxy = new Proxy(db, {
-    get(t, prop, receiver) {
-      if (prop !== 'collection') return Reflect.get(t, prop, receiver);
-      return (name: string, ...rest: unknown[]) => {
-        const collection = (t.collection as (...args: unknown[]) => Collection)(name, ...rest);
-        if (name !== 'mno_job_order') return collection;
-        return new Proxy(collection, {
-          get(c, p, r) {
-            if (p !== 'findOne') return Reflect.get(c, p, r);
-            return async (...args: unknown[]) => {
-              if (left > 0 && --left === 0) {
-                await new Promise<void>((resolve) => {
-                  held = resolve;
-                  reached?.();
-                });
-              }
-              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
-            };
-          },
-        });
-      };
-    },
-  });
   return {
-    db: proxy as Db,
+    db: beforeFindOne(db, 'mno_job_order', async () => {
+      if (left > 0 && --left === 0) await gate.hold();
+    }),
     arm(nth: number): Promise<void> {
       left = nth;
-      return new Promise<void>((resolve) => {
-        reached = resolve;
-      });
+      return gate.reached();
     },
-    release() {
-      held?.();
-    },
+    release: gate.release,
   };
 }
 

@@ -7,55 +7,30 @@
 // slow network round trip would) while the completion runs.
 import type { StorageAdapter } from '@org/maestrano-sdk';
 import { createTestClock } from '@org/maestrano-sdk/testing';
-import type { Collection, Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongoAdapter } from '../src/index.js';
-import { backend, openTestDb, unavailable } from './support.js';
+import { backend, beforeFindOne, createGate, openTestDb, unavailable } from './support.js';
 
 const LEASE = 5 * 60_000;
 
 /** A Db whose next `mno_job_order.findOne` can be held (a slow round trip). */
 function gatedDb(db: Db) {
+  const gate = createGate();
   let armed = false;
-  let held: (() => void) | null = null;
-  let reached: (() => void) | null = null;
-  const proxy = new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop !== 'collection') return Reflect.get(target, prop, receiver);
-      return (name: string, ...rest: unknown[]) => {
-        const collection = (target.collection as (...args: unknown[]) => Collection)(name, ...rest);
-        if (name !== 'mno_job_order') return collection;
-        return new Proxy(collection, {
-          get(c, p, r) {
-            if (p !== 'findOne') return Reflect.get(c, p, r);
-            return async (...args: unknown[]) => {
-              if (armed) {
-                armed = false;
-                await new Promise<void>((resolve) => {
-                  held = resolve;
-                  reached?.();
-                });
-              }
-              return (c.findOne as (...a: unknown[]) => Promise<unknown>).apply(c, args);
-            };
-          },
-        });
-      };
-    },
-  });
   return {
-    db: proxy as Db,
+    db: beforeFindOne(db, 'mno_job_order', async () => {
+      if (!armed) return;
+      armed = false;
+      await gate.hold();
+    }),
     /** Holds the next guard read; resolves once it is being held. */
     arm(): Promise<void> {
       armed = true;
-      return new Promise<void>((resolve) => {
-        reached = resolve;
-      });
+      return gate.reached();
     },
-    release() {
-      held?.();
-    },
+    release: gate.release,
   };
 }
 

@@ -158,7 +158,7 @@ export type ApplyOutcome =
     };
 
 /** Outcome of one record of `applyBatch`: an `ApplyOutcome`, or the error that failed it (with the link-back still owed, as for `busy`). */
-export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown; link?: { op: BatchOp; subIds: SubIdLink | undefined } };
+export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | null; error: unknown; link?: Extract<ApplyOutcome, { kind: 'busy' }>['link'] };
 
 /** Result of one `connec.record` job of a batch. */
 export type RecordJobResult =

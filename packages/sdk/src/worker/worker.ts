@@ -147,13 +147,13 @@ const DEFAULTS = {
  * and group, so one group's bulk edit (thousands of record jobs) held them back until it was
  * drained. See `claimDue`.
  */
-const ACCOUNT_JOB_TYPES: readonly string[] = [
+const ACCOUNT_JOB_TYPES: ReadonlySet<string> = new Set([
   JobTypes.companyCreated,
   JobTypes.billingSubscribe,
   JobTypes.billingCheckDuplicates,
   JobTypes.syncImport,
   JobTypes.syncPurge,
-];
+]);
 
 /**
  * Least time between two looks for account jobs ahead of a backlog (`claimDue`): that claim
@@ -377,8 +377,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     if (unhandled.length > 0) {
       runtime.logger.warn('worker: run option types names job types without a handler; they are never claimed', { types: unhandled.join(', '), handled: types.join(', ') });
     }
-    const accountTypes = claimTypes.filter((t) => ACCOUNT_JOB_TYPES.includes(t));
-    const otherTypes = claimTypes.filter((t) => !ACCOUNT_JOB_TYPES.includes(t));
+    const accountTypes = claimTypes.filter((t) => ACCOUNT_JOB_TYPES.has(t));
+    const otherTypes = claimTypes.filter((t) => !ACCOUNT_JOB_TYPES.has(t));
     /** Whether the last claim was full: more jobs are due than slots (a backlog). */
     let backlogged = false;
     /** Slots running account jobs. */
@@ -894,7 +894,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         else byType.set(job.type, [job]);
       }
       const track = (work: Promise<void>, type: string) => {
-        const account = ACCOUNT_JOB_TYPES.includes(type);
+        const account = ACCOUNT_JOB_TYPES.has(type);
         busy++;
         if (account) accountBusy++;
         // processBatch records its own failures; anything escaping it (a throwing logger or
