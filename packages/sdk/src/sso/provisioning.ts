@@ -91,6 +91,11 @@ function accountCancelled(): SsoError {
   return error;
 }
 
+/** The 403 of a login whose membership Maestrano removed after issuing its response. */
+function accessRemoved(): SsoError {
+  return new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
+}
+
 /** Hook failures become `provisioning_failed`; storage failures pass through (the ACS answers them 503). */
 function wrapped(error: unknown, detail: string): unknown {
   return error instanceof SsoError || error instanceof StorageError ? error : failed(detail, error);
@@ -410,6 +415,9 @@ export class Provisioner {
     const uid = identity.user.key;
     const groupId = identity.group.uid;
     const [seen] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+    // Removed before this response was issued: refused before the app is asked to create
+    // anything (the check under the lock below still decides for removals landing meanwhile).
+    if (seen?.status === 'removed' && !this.#issuedAfterRemoval(identity, seen)) throw accessRemoved();
     const locked = await withStorageLock(
       storage,
       userLockKey(tenant.name, uid),
@@ -472,7 +480,7 @@ export class Provisioner {
           current?.status === 'removed' &&
           !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime() && this.#issuedAfterRemoval(identity, current))
         ) {
-          throw new SsoError('provisioning_failed', 'Your access to this account has been removed', { status: 403 });
+          throw accessRemoved();
         }
         const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
         const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };

@@ -427,7 +427,18 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const [user, group] = await Promise.all([storage.users.get(tenant.name, uid), storage.groups.get(tenant.name, groupId)]);
         const company = group ? companyOf(group) : null;
         if (!membership && (!user || !group)) {
-          logger.info('maestrano: member removal for an unknown membership; nothing to do', fields);
+          // The app never granted this membership, but a first login may have failed after its
+          // response was issued (its assertion id given back so the user can retry): the
+          // removal is recorded as a `removed` membership, so that posting that response again
+          // is refused (the login compares its `IssueInstant` with this record's `updatedAt`)
+          // while one Maestrano issues after adding the user back still signs in. The app
+          // hears nothing (it has no user or company to act on) and nobody is blocked.
+          const tombstone = async (): Promise<void> => {
+            await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
+            await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
+          };
+          if (!(await underSeatsLock(tenant.name, groupId, group !== null && hooks.onSeatsChanged !== undefined, tombstone))) return seatsBusy();
+          logger.info('maestrano: member removal for a membership the app never granted; recorded so that an earlier response cannot grant it', fields);
           return SUCCESS();
         }
         // A known user and group without a membership record: a login whose membership write
@@ -442,7 +453,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const otherGroups = await Promise.all(others.map((m) => storage.groups.get(tenant.name, m.groupId)));
         const othersActive = otherGroups.some((g) => g !== null && g.status !== 'cancelled');
         // The SDK's user is blocked once no live group is left (PROTOCOL §5.2, real mode).
-        const block = user !== null && user.status === 'active' && !othersActive;
+        // A group the SDK never knew (a retry of a removal recorded above whose second write
+        // failed) takes nothing from the user.
+        const block = user !== null && user.status === 'active' && group !== null && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
         const removal = `${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${membership && !unrecorded ? membership.updatedAt.getTime() : 'unrecorded'}`;

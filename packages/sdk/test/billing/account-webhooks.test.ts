@@ -456,24 +456,40 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(calls.blockUser[0]!.key).not.toBe(calls.blockUser[1]!.key);
     });
 
-    it('answers a replay and an unknown user or group with success, changing nothing and calling no hook', async () => {
+    it('answers a replay and an unknown user or group with success, calling no hook and changing no user, group or granted membership; the unknown ones are recorded as removed', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-1/users/usr-2', { group_id: 'cld-1', id: 'usr-2' });
       const before = await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2']);
+      const granted = async () => JSON.stringify(await Promise.all(['usr-1', 'usr-2'].map((u) => storage.users.listMemberships(TENANT, { uid: u }))));
+      const membershipsBefore = await granted();
       const hookCalls = calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length;
-      for (const [groupId, id] of [
-        ['cld-1', 'usr-2'],
-        ['cld-1', 'usr-404'],
-        ['cld-404', 'usr-1'],
-      ] as const) {
-        const res = await call(groupUserDeleted, tenant, `/maestrano/account/groups/${groupId}/users/${id}`, {
-          group_id: groupId,
-          id,
-        });
-        expect(res.status).toBe(200);
-        expect(await res.json()).toEqual({ success: true });
+      for (let delivery = 0; delivery < 2; delivery++) {
+        for (const [groupId, id] of [
+          ['cld-1', 'usr-2'],
+          ['cld-1', 'usr-404'],
+          ['cld-404', 'usr-1'],
+        ] as const) {
+          const res = await call(groupUserDeleted, tenant, `/maestrano/account/groups/${groupId}/users/${id}`, {
+            group_id: groupId,
+            id,
+          });
+          expect(res.status).toBe(200);
+          expect(await res.json()).toEqual({ success: true });
+        }
       }
-      expect(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).toBe(before);
+      // The memberships the app never granted are recorded as removed (a response issued
+      // before the removal is refused); nothing else moved, and a second delivery added nothing.
+      const [ghost] = await storage.users.listMemberships(TENANT, { uid: 'usr-404', groupId: 'cld-1' });
+      const [elsewhere] = await storage.users.listMemberships(TENANT, { uid: 'usr-1', groupId: 'cld-404' });
+      expect([ghost?.status, elsewhere?.status]).toEqual(['removed', 'removed']);
+      expect(await storage.users.get(TENANT, 'usr-404')).toBeNull();
+      expect(await storage.groups.get(TENANT, 'cld-404')).toBeNull();
+      expect((await storage.users.get(TENANT, 'usr-1'))?.status).toBe('active');
+      expect((await storage.users.listMemberships(TENANT, { groupId: 'cld-1', status: 'active' })).map((m) => m.uid).sort()).not.toContain('usr-404');
+      const strip = (json: string) => JSON.stringify((JSON.parse(json) as { groupId: string }[][]).map((list) => list.filter((m) => m.groupId !== 'cld-404')));
+      expect(strip(await granted())).toBe(strip(membershipsBefore));
+      expect(JSON.parse(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).users).toEqual(JSON.parse(before).users);
+      expect(JSON.parse(await snapshot(['usr-1', 'usr-2'], ['cld-1', 'cld-2'])).groups).toEqual(JSON.parse(before).groups);
       expect(calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
     });
 

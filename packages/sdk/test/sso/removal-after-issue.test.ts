@@ -22,6 +22,8 @@ interface App {
   calls: string[];
   /** Makes the next `n` calls of `onLogin` throw (the app's session store down: 500). */
   failOnLogin(n: number): void;
+  /** Makes the next `n` calls of the named provisioning hook throw (the app's database down: 500). */
+  failHook(hook: 'createUser' | 'createCompany', n: number): void;
   /** Sets the shared clock (SDK, storage, IdP) to `START + ms`. */
   at(ms: number): void;
   /** A signed response for `user`, issued now (or at `START + issuedMs`). */
@@ -43,6 +45,14 @@ async function start(): Promise<App> {
   const storage = memoryAdapter({ clock });
   const calls: string[] = [];
   let onLoginFailures = 0;
+  const hookFailures = { createUser: 0, createCompany: 0 };
+  const hookCall = (hook: keyof typeof hookFailures) => {
+    calls.push(hook);
+    if (hookFailures[hook] > 0) {
+      hookFailures[hook]--;
+      throw new Error(`${hook}: app database unavailable`);
+    }
+  };
   let handler: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
   const server: Server = createServer(toNodeListener((request) => handler(request)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,8 +63,14 @@ async function start(): Promise<App> {
     clock,
     billing: { cancelRecurringBillsOnGroupDeleted: false },
     provisioning: {
-      createCompany: (group) => ({ id: `co-${group.uid}` }),
-      createUser: (user) => ({ id: `app-${user.key}` }),
+      createCompany: (group) => {
+        hookCall('createCompany');
+        return { id: `co-${group.uid}` };
+      },
+      createUser: (user) => {
+        hookCall('createUser');
+        return { id: `app-${user.key}` };
+      },
       addMembership: (user, company, role) => {
         calls.push(`addMembership:${user.uid}:${company.groupId}:${role}`);
       },
@@ -83,6 +99,9 @@ async function start(): Promise<App> {
     calls,
     failOnLogin: (n) => {
       onLoginFailures = n;
+    },
+    failHook: (hook, n) => {
+      hookFailures[hook] = n;
     },
     at: (ms) => {
       nowMs = START + ms;
@@ -152,6 +171,59 @@ describe('a response issued before a member removal', () => {
     expect(app.calls.filter((c) => c.startsWith('onLogin'))).toHaveLength(1);
     // The refusal keeps the id: the same response stays refused.
     expect(await app.post(samlResponse)).toEqual({ status: 400, error: 'replay' });
+  });
+
+  it("a new user's first login failed in createUser (id given back), then removed: the re-post is refused (403), nothing is created", async () => {
+    app = await start();
+    const samlResponse = app.response(alice);
+    app.failHook('createUser', 1);
+    expect((await app.post(samlResponse)).status).toBe(500);
+    expect(await state(app)).toEqual({ membership: null, user: null });
+
+    // Maestrano removes her before she retries: the SDK never recorded her, but the removal
+    // must still stand against the response issued before it.
+    app.at(20_000);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    app.at(30_000);
+    expect(await app.post(samlResponse)).toEqual({ status: 403, error: 'provisioning_failed' });
+    expect(await state(app)).toEqual({ membership: 'removed', user: null });
+    // Refused before the app was asked to create her again.
+    expect(app.calls.filter((c) => c === 'createUser')).toHaveLength(1);
+    expect(app.calls.filter((c) => c.startsWith('addMembership') || c.startsWith('onLogin'))).toEqual([]);
+    // The removal reported no seat change and asked nothing of the app: it never knew her.
+    expect(app.calls.filter((c) => c.startsWith('removeMembership') || c.startsWith('blockUser'))).toEqual([]);
+    // A repeated removal delivery changes nothing.
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    expect(await state(app)).toEqual({ membership: 'removed', user: null });
+
+    // Maestrano adds her back: a response issued after the removal signs her in.
+    app.at(40_000);
+    expect((await app.post(app.response(alice))).status).toBe(200);
+    expect(await state(app)).toEqual({ membership: 'active', user: 'active' });
+    expect(app.calls.filter((c) => c.startsWith('onLogin'))).toEqual([`onLogin:${alice.uid}:${alice.groupUid}`]);
+  });
+
+  it("a known user's first login into a new group failed in createCompany, then removed from it: the re-post is refused (403), no company is created", async () => {
+    app = await start();
+    const other: TestUser = { ...alice, groupUid: 'cld-2' };
+    expect((await app.post(app.response(other))).status).toBe(200);
+
+    app.at(10_000);
+    const samlResponse = app.response(alice);
+    app.failHook('createCompany', 1);
+    expect((await app.post(samlResponse)).status).toBe(500);
+    expect(await app.storage.groups.get(TENANT, alice.groupUid)).toBeNull();
+
+    app.at(20_000);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    app.at(30_000);
+    expect(await app.post(samlResponse)).toEqual({ status: 403, error: 'provisioning_failed' });
+    expect(await app.storage.groups.get(TENANT, alice.groupUid)).toBeNull();
+    expect(app.calls.filter((c) => c === 'createCompany')).toHaveLength(2);
+    expect(await state(app)).toEqual({ membership: 'removed', user: 'active' });
+    // Her other group is untouched.
+    const [kept] = await app.storage.users.listMemberships(TENANT, { uid: alice.uid, groupId: 'cld-2' });
+    expect(kept?.status).toBe('active');
   });
 
   it('first posted after the removal (within its validity): refused (403)', async () => {
