@@ -353,10 +353,17 @@ export class Provisioner {
     throw accountCancelled();
   }
 
-  /** Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or null. */
+  /**
+   * Account linking (1.4.1): the app user `findUserByEmail` returns for the user's email, or
+   * null. In virtual mode only by the per-group address (`virtual_email`): a response without
+   * one falls back to the real email, the same for every group of the person, and linking by
+   * it would give all of them one app user (PROTOCOL §3.5: one app user per group), which a
+   * deletion of any one group then blocks.
+   */
   async #linkableUser(tenant: Tenant, identity: SsoIdentity, idempotencyKey: string): Promise<string | null> {
     const hook = this.#hooks.findUserByEmail;
     if (!hook) return null;
+    if (tenant.sso.creationMode === 'virtual' && identity.user.appEmail === identity.user.email) return null;
     const found = await this.#call('findUserByEmail', tenant, idempotencyKey, (ctx) => hook(identity.user.appEmail, ctx));
     return found ? checkRef(found, 'findUserByEmail').id : null;
   }

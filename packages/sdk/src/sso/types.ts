@@ -149,7 +149,9 @@ export interface ProvisioningHooks {
   /**
    * Optional account linking (checklist 1.4.1): an existing app user with this email gets
    * the Maestrano uid linked to it. Provide it only when emails are unique in the app.
-   * Called with `SsoUser.appEmail`, as Maestrano asserted it. Look only among the app users of
+   * Called with `SsoUser.appEmail`, as Maestrano asserted it (in `virtual` mode, only when the
+   * response carries the per-group `virtual_email`: the real email would join the person's
+   * groups into one app user). Look only among the app users of
    * `ctx.tenant`: another marketplace's IdP must not reach them by asserting their email. Compare
    * case-insensitively: `Alice@DoeCorp.com` is the mailbox of `alice@doecorp.com`.
    */

@@ -44,6 +44,29 @@ describe('the SDK links an email match only to an app user no other uid of the t
   });
 });
 
+describe('virtual mode links by the per-group address only', () => {
+  it('a response without virtual_email does not link one group\'s user to the app user of another group by the real email', async () => {
+    h = await startHarness({ withFindUserByEmail: true, tenantSso: { creation_mode: 'virtual' } });
+    // An IdP that leaves `virtual_email` out: the SDK falls back to the real email.
+    const noRelay = { virtual_email: null };
+    const first = await h.login({ uid: 'usr-alice', email: 'alice@corp.com', groupUid: 'cld-1', extra: noRelay });
+    expect(first.status).toBe(200);
+    const second = await h.login({ uid: 'usr-alice', email: 'alice@corp.com', groupUid: 'cld-2', extra: noRelay });
+    expect(second.status).toBe(200);
+    // One person in two groups is two app users (PROTOCOL §3.5), however the email reads.
+    expect(second.body['outcome']).toMatchObject({ linkedByEmail: false, userCreated: true });
+    expect(second.body['userId']).not.toBe(first.body['userId']);
+    expect((await h.storage.users.findByUserId(h.tenant, String(first.body['userId']))).map((u) => u.uid)).toEqual(['usr-alice.cld-1']);
+  });
+
+  it('the per-group address still links a pre-existing app user that holds it (1.4.1)', async () => {
+    h = await startHarness({ withFindUserByEmail: true, tenantSso: { creation_mode: 'virtual' } });
+    h.app.users.set('legacy-v', { email: 'usr-bob.cld-1@mail.maestrano.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    const res = await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' });
+    expect(res.body).toMatchObject({ userId: 'legacy-v', outcome: { linkedByEmail: true, userCreated: false } });
+  });
+});
+
 describe('a refused login records no email link', () => {
   it('into a cancelled group: 403, no user record; after the group is back the login reports linkedByEmail', async () => {
     const harness = await startHarness({ withFindUserByEmail: true });
