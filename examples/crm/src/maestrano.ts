@@ -3,7 +3,7 @@
  * session set at login, billing and the connector. The rest of the app never talks SAML,
  * webhooks or Connec! directly.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { prismaAdapter } from '@org/maestrano-adapter-prisma';
 import { createMaestrano, type Logger, type Maestrano, tenantsFromFile } from '@org/maestrano-sdk';
 import type { Database } from './db.js';
@@ -64,38 +64,40 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       },
       // 1.2.2 / 1.2.3. Emails are unique in the CRM (stored lower-cased: `Alice@DoeCorp.com`
       // and `alice@doecorp.com` are one mailbox), so a row with this email may already exist.
-      // It is reused only under the rule of findUserByEmail below: no other marketplace has
-      // linked it (that marketplace's IdP, not this one, vouches for that person, and an IdP
-      // can assert any uid and email, so the same uid arriving through another marketplace is
-      // refused too), and no other uid of this marketplace has (another Maestrano user). What
-      // is left is a retried call of this login (the row exists, no uid linked yet). Otherwise
-      // the login is refused rather than handing that account over; a separate user cannot be
-      // created, as the email is the CRM's unique key for a user.
+      // The row's id comes from the idempotency key (`mno:user:<tenant>:<uid>`), so it says which
+      // login created it: a row with this login's id is a retried call of this login (its first
+      // attempt wrote the row, then failed before the SDK recorded the uid), any other row is
+      // someone else's. findUserByEmail below has already passed over a row this uid may take,
+      // so the login is refused rather than handing that account over; a separate user cannot
+      // be created, as the email is the CRM's unique key for a user.
       createUser: async (user, company, ctx) => {
         const email = normalEmail(user.appEmail);
+        const id = provisionedUserId(ctx.idempotencyKey);
         const existing = await prisma.user.findUnique({ where: { email } });
         if (existing) {
-          const elsewhere = await prisma.maestranoUser.count({ where: { userId: existing.id, tenant: { not: ctx.tenant.name } } });
-          if (elsewhere > 0) throw new Error('crm: this email belongs to the account of a user of another marketplace');
-          const otherUids = await prisma.maestranoUser.count({ where: { userId: existing.id, uid: { not: user.key } } });
-          if (otherUids > 0) throw new Error('crm: this email belongs to the account of another Maestrano user');
-          return { id: existing.id };
+          if (existing.id !== id) throw new Error('crm: this email belongs to the account of another user');
+          return { id };
         }
-        const created = await prisma.user.create({
-          data: { id: `us_${randomBytes(8).toString('hex')}`, email, firstName: user.firstName, lastName: user.lastName },
-        });
+        const created = await prisma.user.create({ data: { id, email, firstName: user.firstName, lastName: user.lastName } });
         ctx.logger.info('crm: user created', { userId: created.id, companyId: company.id });
         return { id: created.id };
       },
       // 1.4.1: emails are unique in the CRM, so an unknown uid with a known email is linked,
       // but only inside one marketplace: a user some other marketplace signed in is out of
-      // reach (that marketplace's IdP, not this one, vouches for it). createUser applies the
-      // same rule, so one CRM user belongs to one marketplace.
+      // reach (that marketplace's IdP, not this one, vouches for it, and an IdP can assert any
+      // uid and email). Nor is a row another Maestrano login created and never finished (its
+      // first login failed after createUser): no uid is linked to it yet, so "no other
+      // marketplace" cannot tell whose it is, and another marketplace's IdP asserting the email
+      // would take it and lock its owner out. Only that login's retry gets it, through
+      // createUser. Rows the CRM had before Maestrano (no uid linked) are linked to the first
+      // marketplace user asserting their email.
       findUserByEmail: async (email, ctx) => {
         const user = await prisma.user.findUnique({ where: { email: normalEmail(email) }, select: { id: true } });
         if (!user) return null;
         const elsewhere = await prisma.maestranoUser.count({ where: { userId: user.id, tenant: { not: ctx.tenant.name } } });
-        return elsewhere === 0 ? user : null;
+        if (elsewhere > 0) return null;
+        if (isProvisionedUserId(user.id) && (await prisma.maestranoUser.count({ where: { userId: user.id } })) === 0) return null;
+        return user;
       },
       addMembership: async (user, company, role) => {
         // Single statements (see `insertOnce`): update the membership, or insert it.
@@ -168,4 +170,16 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
 /** The CRM's form of an email: trimmed and lower-cased, so that one mailbox is one user whatever its case. */
 export function normalEmail(email: string): string {
   return email.trim().toLowerCase();
+}
+
+const PROVISIONED_USER = 'us_mno_';
+
+/** The id of the CRM user a Maestrano login creates, from its `createUser` idempotency key: the same for every retry of that login. */
+export function provisionedUserId(idempotencyKey: string): string {
+  return `${PROVISIONED_USER}${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 24)}`;
+}
+
+/** Whether a CRM user was created by a Maestrano login (not one the CRM had before Maestrano). */
+function isProvisionedUserId(id: string): boolean {
+  return id.startsWith(PROVISIONED_USER);
 }

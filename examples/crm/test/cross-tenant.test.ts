@@ -91,3 +91,30 @@ describe('signing out of a marketplace that has left the list', () => {
     expect(await crm.db.prisma.session.count({ where: { id: sid! } })).toBe(0);
   });
 });
+
+describe("a first login that failed after createUser leaves no account for another marketplace's IdP to take", () => {
+  it("B asserting the email of A's user whose first login failed gets no session on that row, and A's retry signs in", async () => {
+    const ann: TestUser = { uid: 'usr-ann', email: 'ann@corp.com', groupUid: 'cld-ann', groupName: 'Ann Co' };
+    // Ann's first login through A: createUser writes her row, then addMembership fails (the
+    // database refuses the membership), so the SDK records no uid for that row.
+    await crm.db.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_membership BEFORE INSERT ON crm_memberships BEGIN SELECT RAISE(ABORT, 'membership refused (test)'); END`);
+    try {
+      expect((await login(crm.mno, 'mkt-a', idpA, ann)).status).toBe(500);
+    } finally {
+      await crm.db.prisma.$executeRawUnsafe('DROP TRIGGER test_fail_membership');
+    }
+    const annRow = await crm.db.prisma.user.findUniqueOrThrow({ where: { email: 'ann@corp.com' } });
+    expect(await crm.db.prisma.maestranoUser.count({ where: { userId: annRow.id } })).toBe(0);
+
+    // Marketplace B's IdP asserts Ann's email for one of its own uids.
+    const b = await login(crm.mno, 'mkt-b', idpB, { uid: 'usr-mallory-2', email: 'ann@corp.com', groupUid: 'cld-evil-3', groupName: 'Evil Co 3' });
+    expect(b.status).not.toBe(303);
+    expect(await crm.db.prisma.session.count({ where: { userId: annRow.id } })).toBe(0);
+    expect(await crm.db.prisma.maestranoUser.count({ where: { userId: annRow.id } })).toBe(0);
+
+    // Ann's retry through her own marketplace gets the row her first login created.
+    expect((await login(crm.mno, 'mkt-a', idpA, ann)).status).toBe(303);
+    expect((await crm.mno.runtime.storage.users.get('mkt-a', 'usr-ann'))?.userId).toBe(annRow.id);
+    expect(await crm.db.prisma.session.count({ where: { userId: annRow.id, tenant: 'mkt-a' } })).toBe(1);
+  });
+});
