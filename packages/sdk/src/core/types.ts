@@ -2,7 +2,7 @@
  * Types shared by the SDK's modules (sso, billing/account, sync, worker). Each module is
  * built from a `Runtime` by `createMaestrano`; none reaches into another's internals.
  */
-import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
+import type { JobRecord, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
 
 /** One marketplace (tenant / preset), fully resolved: defaults applied, paths absolute. */
 export interface Tenant {
@@ -212,6 +212,23 @@ export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as cons
  * cancels it, where it used to acknowledge the deletion of a group it did not know.
  */
 export const GROUP_COMPANY_MARK = { entity: '*', kind: 'group.company' } as const;
+
+/**
+ * The role of the membership a member removal records where the SDK held none (see
+ * `groupUserDeleted`); never a Maestrano role. It is written active, then marked removed: one
+ * still active is a removal whose second write failed (Maestrano retries it), so it is no
+ * seat, and a login reads it as removed (see `removedAt`).
+ */
+export const UNRECORDED_ROLE = 'mno:unrecorded';
+
+/**
+ * When the membership was removed, or null when it is held: a `removed` membership, or a
+ * placeholder a removal left active between its two writes (`UNRECORDED_ROLE`).
+ */
+export function removedAt(membership: MembershipRecord | undefined): Date | null {
+  if (!membership) return null;
+  return membership.status === 'removed' || membership.role === UNRECORDED_ROLE ? membership.updatedAt : null;
+}
 
 /** The app company id a first login of the group recorded (`GROUP_COMPANY_MARK`), or null. */
 export async function recordedCompanyId(storage: StorageAdapter, tenant: string, groupId: string): Promise<string | null> {

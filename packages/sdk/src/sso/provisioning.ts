@@ -10,6 +10,7 @@ import {
   JobTypes,
   type Runtime,
   recordedCompanyId,
+  removedAt,
   type Tenant,
 } from '../core/types.js';
 import { SsoError, StorageConflictError, StorageError } from '../errors/index.js';
@@ -424,7 +425,9 @@ export class Provisioner {
     const [seen] = await storage.users.listMemberships(tenant.name, { uid, groupId });
     // Removed before this response was issued: refused before the app is asked to create
     // anything (the check under the lock below still decides for removals landing meanwhile).
-    if (seen?.status === 'removed' && !this.#issuedAfterRemoval(identity, seen)) throw accessRemoved();
+    // A removal whose second write failed (its placeholder still active) counts as made.
+    const seenRemoved = removedAt(seen);
+    if (seenRemoved !== null && !this.#issuedAfterRemoval(identity, seenRemoved)) throw accessRemoved();
     const locked = await withStorageLock(
       storage,
       userLockKey(tenant.name, uid),
@@ -440,7 +443,7 @@ export class Provisioner {
         const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
         const user = await this.#ensureUser(tenant, identity, owner);
         try {
-          return await this.#grant(tenant, identity, owner, user, seen, lease, finish);
+          return await this.#grant(tenant, identity, owner, user, seenRemoved, lease, finish);
         } catch (error) {
           if (user.pending) await storage.users.release(tenant.name, uid, owner).catch(() => {});
           throw error;
@@ -457,7 +460,7 @@ export class Provisioner {
     identity: SsoIdentity,
     owner: string,
     user: EnsuredUser,
-    seen: MembershipRecord | undefined,
+    seenRemoved: Date | null,
     lease: { held(): boolean },
     finish: (result: ProvisionResult) => T | Promise<T>,
   ): Promise<T> {
@@ -483,9 +486,10 @@ export class Provisioner {
         // A group deletion does not take the user's lock: look again before granting anything.
         if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+        const currentRemoved = removedAt(current);
         if (
-          current?.status === 'removed' &&
-          !(seen?.status === 'removed' && seen.updatedAt.getTime() === current.updatedAt.getTime() && this.#issuedAfterRemoval(identity, current))
+          currentRemoved !== null &&
+          !(seenRemoved?.getTime() === currentRemoved.getTime() && this.#issuedAfterRemoval(identity, currentRemoved))
         ) {
           throw accessRemoved();
         }
@@ -539,9 +543,9 @@ export class Provisioner {
    * later succeeds; a tolerance of `sso.clockSkewMs` (minutes) would refuse re-adds that long.
    * No usable issue time: refused.
    */
-  #issuedAfterRemoval(identity: SsoIdentity, removed: MembershipRecord): boolean {
+  #issuedAfterRemoval(identity: SsoIdentity, removal: Date): boolean {
     const issuedAt = identity.issuedAt instanceof Date ? identity.issuedAt.getTime() : Number.NaN;
-    return Number.isFinite(issuedAt) && issuedAt >= removed.updatedAt.getTime();
+    return Number.isFinite(issuedAt) && issuedAt >= removal.getTime();
   }
 
   /**
@@ -664,7 +668,8 @@ export class Provisioner {
         // records no new user either.
         await accepted();
         const members = await storage.users.listMemberships(tenant.name, { groupId: company.groupId });
-        const active = members.filter((m) => m.status === 'active');
+        // A removal's placeholder left active between its writes is no seat (see `removedAt`).
+        const active = members.filter((m) => m.status === 'active' && removedAt(m) === null);
         // Only a membership that becomes active changes the seats (not a role change, nor a
         // concurrent login of the same user that added it first).
         if (!active.some((m) => m.uid === user.uid)) {

@@ -29,7 +29,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
-import { cancelCompanyKey, GROUP_DELETED_MARK, type Logger, type RouteHandler, recordedCompanyId, type Tenant } from '../core/types.js';
+import { cancelCompanyKey, GROUP_DELETED_MARK, type Logger, type RouteHandler, recordedCompanyId, removedAt, type Tenant, UNRECORDED_ROLE } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
@@ -449,7 +449,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // left when a later write of it failed: its retry goes the same way (same keys).
         const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE);
         // Memberships of cancelled groups do not keep a user active (their company has ended).
-        const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active');
+        // Nor does the placeholder of another removal still being written (see `removedAt`).
+        const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active' && removedAt(m) === null);
         const otherGroups = await Promise.all(others.map((m) => storage.groups.get(tenant.name, m.groupId)));
         const othersActive = otherGroups.some((g) => g !== null && g.status !== 'cancelled');
         // The SDK's user is blocked once no live group is left (PROTOCOL §5.2, real mode).
@@ -478,7 +479,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    the writes before it: the last report carries the real count.
         const commit = async (): Promise<number> => {
           const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId, status: 'active' }));
-          const activeSeats = members.filter((m) => m.uid !== uid).length;
+          // Another removal's placeholder, left active between its writes, is no seat.
+          const activeSeats = members.filter((m) => m.uid !== uid && removedAt(m) === null).length;
           if (company && hooks.onSeatsChanged) {
             const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
             await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
@@ -544,12 +546,6 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
 
   return { groupDeleted, groupUserDeleted };
 }
-
-/**
- * The role of the `removed` membership a removal records where none was (see
- * `groupUserDeleted`); never a Maestrano role, so a retry can tell it apart.
- */
-const UNRECORDED_ROLE = 'mno:unrecorded';
 
 function companyOf(group: GroupRecord): AccountCompanyRef {
   return { id: group.companyId, tenant: group.tenant, groupId: group.groupId };

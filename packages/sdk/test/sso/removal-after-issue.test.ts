@@ -6,7 +6,7 @@
 // real removal webhook; the SDK, its storage and the test IdP share one clock the test moves.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMaestrano, memoryAdapter, type StorageAdapter, toNodeListener } from '@org/maestrano-sdk';
+import { createMaestrano, memoryAdapter, type StorageAdapter, StorageError, toNodeListener } from '@org/maestrano-sdk';
 import { createTestIdp, type TestUser } from '@org/maestrano-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -24,6 +24,10 @@ interface App {
   failOnLogin(n: number): void;
   /** Makes the next `n` calls of the named provisioning hook throw (the app's database down: 500). */
   failHook(hook: 'createUser' | 'createCompany', n: number): void;
+  /** Makes the next `n` calls of `users.setMembershipStatus` fail (the database down between two writes). */
+  failMembershipStatus(n: number): void;
+  /** The `activeSeats` of every `onSeatsChanged` report, in order. */
+  seats: number[];
   /** Sets the shared clock (SDK, storage, IdP) to `START + ms`. */
   at(ms: number): void;
   /** A signed response for `user`, issued now (or at `START + issuedMs`). */
@@ -42,8 +46,24 @@ afterEach(async () => {
 async function start(): Promise<App> {
   let nowMs = START;
   const clock = () => new Date(nowMs);
-  const storage = memoryAdapter({ clock });
+  const inner = memoryAdapter({ clock });
+  let statusFailures = 0;
+  // `users.setMembershipStatus` fails while `statusFailures` lasts; everything else as stored.
+  const storage: StorageAdapter = {
+    ...inner,
+    users: {
+      ...inner.users,
+      setMembershipStatus: (...args) => {
+        if (statusFailures > 0) {
+          statusFailures--;
+          return Promise.reject(new StorageError('users.setMembershipStatus failed: connection refused', { adapterId: inner.id, operation: 'users.setMembershipStatus' }));
+        }
+        return inner.users.setMembershipStatus(...args);
+      },
+    },
+  };
   const calls: string[] = [];
+  const seats: number[] = [];
   let onLoginFailures = 0;
   const hookFailures = { createUser: 0, createCompany: 0 };
   const hookCall = (hook: keyof typeof hookFailures) => {
@@ -80,6 +100,9 @@ async function start(): Promise<App> {
       blockUser: (user) => {
         calls.push(`blockUser:${user.uid}`);
       },
+      onSeatsChanged: (_company, change) => {
+        seats.push(change.activeSeats);
+      },
     },
     onLogin: ({ user, company }) => {
       if (onLoginFailures > 0) {
@@ -97,6 +120,10 @@ async function start(): Promise<App> {
   return {
     storage,
     calls,
+    seats,
+    failMembershipStatus: (n) => {
+      statusFailures = n;
+    },
     failOnLogin: (n) => {
       onLoginFailures = n;
     },
@@ -232,6 +259,46 @@ describe('a response issued before a member removal', () => {
     expect(await app.post(app.response(alice, { issuedMs: 15_000 }))).toEqual({ status: 403, error: 'provisioning_failed' });
     expect(await state(app)).toEqual({ membership: 'removed', user: 'blocked' });
     expect(app.calls.filter((c) => c.startsWith('addMembership'))).toHaveLength(1);
+  });
+
+  it('given back by a failed first login, then the removal fails between its two writes (500): the re-post is still refused before the retry', async () => {
+    app = await start();
+    const samlResponse = app.response(alice);
+    app.failHook('createUser', 1);
+    expect((await app.post(samlResponse)).status).toBe(500);
+
+    // The removal records the membership she never had, then storage fails before it is
+    // marked removed: Maestrano retries later. Meanwhile she reloads the page.
+    app.at(20_000);
+    app.failMembershipStatus(1);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(500);
+    app.at(30_000);
+    expect(await app.post(samlResponse)).toEqual({ status: 403, error: 'provisioning_failed' });
+    expect(app.calls.filter((c) => c.startsWith('addMembership') || c.startsWith('onLogin'))).toEqual([]);
+
+    // Maestrano's retry completes the removal; a response issued after it signs her in.
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    expect(await state(app)).toEqual({ membership: 'removed', user: null });
+    app.at(40_000);
+    expect((await app.post(app.response(alice))).status).toBe(200);
+    expect(await state(app)).toEqual({ membership: 'active', user: 'active' });
+  });
+
+  it('a seat reported while such a removal is half-written does not count the member the app never had', async () => {
+    app = await start();
+    const bob: TestUser = { uid: 'usr-bob', email: 'bob@example.com', groupUid: alice.groupUid, groupRole: 'Member' };
+    app.failHook('createUser', 1);
+    expect((await app.post(app.response(alice))).status).toBe(500);
+    app.at(20_000);
+    app.failMembershipStatus(1);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(500);
+
+    // Bob joins before Maestrano retries the removal: one seat (his), not two.
+    app.at(30_000);
+    expect((await app.post(app.response(bob))).status).toBe(200);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    expect(app.seats).toEqual([1]);
+    expect(await app.storage.users.listMemberships(TENANT, { groupId: alice.groupUid, status: 'active' })).toMatchObject([{ uid: bob.uid }]);
   });
 });
 
