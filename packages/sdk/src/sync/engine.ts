@@ -754,6 +754,11 @@ export class SyncEngine {
      * (`resolveOwnReferences`): the same version, so no conflict to look for, and counted once.
      */
     ownReference = false,
+    /**
+     * 'failed': this version's link-back failed before (the retry of a record whose second
+     * write failed too): a record in the plain id format is linked back again (see `linkOp`).
+     */
+    linked: true | 'failed' = true,
   ): Promise<ApplyOutcome> {
     const inbound = entity.inbound;
     const localId = map.localId;
@@ -782,7 +787,7 @@ export class SyncEngine {
         // Acknowledged, not synced: the push that produced it already set `syncedAt`, and a
         // local edit made since must still count as one.
         await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
-        return { kind: 'skipped', reason: 'echo', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
+        return { kind: 'skipped', reason: 'echo', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined, linked) };
       }
     }
 
@@ -831,7 +836,7 @@ export class SyncEngine {
           // Not in sync unless the push said so (`pushRecords` sets `syncedAt`): a push the
           // group's settings skip leaves the next inbound version a conflict again.
           if (winner !== 'pushed') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), receivedContent(hash), { inSync: false });
-          return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined) };
+          return { kind: 'skipped', reason: 'local_wins', connecId, link: this.linkOp(scope, entity, record, connecId, localId, undefined, linked) };
         }
         if (winner === 'merged') {
           const connecView = payloadHash(prune(outbound.toConnec(inbound.toLocal(unfolded, mctx), mctx)));
@@ -915,7 +920,7 @@ export class SyncEngine {
       });
     }
     const subIds = returned.subIds;
-    const link = this.linkOp(scope, entity, record, connecId, localId, subIds);
+    const link = this.linkOp(scope, entity, record, connecId, localId, subIds, linked);
     return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds, record) };
   }
 
@@ -1139,7 +1144,7 @@ export class SyncEngine {
         cache,
       );
       const creates: PendingCreate[] = [];
-      const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string }[] = [];
+      const updates: { i: number; record: ConnecRecord; unfolded: ConnecRecord; map: IdMapRecord; updatedAt: Date | null; hash: string; owed: boolean }[] = [];
       for (const i of locked) {
         let record = records[i] as ConnecRecord;
         const connecId = cid(i);
@@ -1208,7 +1213,15 @@ export class SyncEngine {
           const selfRef = !map?.localId && unfoldedAll.missing.some(itself);
           const missing = selfRef ? unfoldedAll.missing.filter((m) => !itself(m)) : unfoldedAll.missing;
           if (missing.length > 0) out[i] = { kind: 'parked', connecId, missing };
-          else if (map?.localId) updates.push({ i, record, unfolded, map, updatedAt, hash });
+          else if (map?.localId) {
+            // This version, not applied yet, with a link-back owed (`linkSubIds`): a record the
+            // app created whose second write (`resolveOwnReferences`) failed. Its sub-records
+            // are the ones that create made, which Connec! does not name yet: as new (`null`),
+            // the update would add them again. And the link-back is sent again.
+            const owed = carried?.[i]?.hash === hash ? carried[i] : undefined;
+            const withOwn = owed ? withSubRecordIds(unfolded, entity.subRecords, owed.ids) : unfolded;
+            updates.push({ i, record, unfolded: withOwn, map, updatedAt, hash, owed: owed !== undefined });
+          }
           else creates.push({ i, record, unfolded, connecId, updatedAt, hash, selfRef });
         } catch (error) {
           out[i] = { kind: 'failed', connecId, error };
@@ -1218,7 +1231,7 @@ export class SyncEngine {
       await this.resolveOwnReferences(scope, entity, creates, out, cache, signal, held);
       await pool(updates, this.deps.options.importConcurrency, async (u) => {
         try {
-          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)));
+          out[u.i] = await this.update(scope, entity, u.record, u.unfolded, u.map, cid(u.i), u.updatedAt, u.hash, signal, () => held(cid(u.i)), false, u.owed ? 'failed' : true);
         } catch (error) {
           out[u.i] = { kind: 'failed', connecId: cid(u.i), error };
         }
@@ -1269,13 +1282,20 @@ export class SyncEngine {
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, entity.name), { connecId: c.connecId });
         if (!map?.localId) throw new SyncError(`The id map of ${entity.name} ${c.connecId} is gone right after its create`);
         cache.set(cacheKey(entity.name, c.connecId), map);
-        const { record: unfolded, missing } = await this.unfold(scope, entity, c.record, cache);
+        const { record: resolved, missing } = await this.unfold(scope, entity, c.record, cache);
         if (missing.some((m) => m.entity === entity.name && m.connecId === c.connecId)) {
           throw new SyncError(`The reference of ${entity.name} ${c.connecId} to itself did not resolve after its create`);
         }
+        // The sub-records are the ones the create just made: Connec! does not hold their ids
+        // yet (the link-back is still owed), and as new (`null`) the app would add them again.
+        const unfolded = withSubRecordIds(resolved, entity.subRecords, created.subIds?.ids ?? {});
         const outcome = await this.update(scope, entity, c.record, unfolded, map, c.connecId, c.updatedAt, c.hash, signal, () => held(c.connecId), true);
         if (outcome.kind === 'busy') out[c.i] = { ...outcome, ...owed };
-        else if (outcome.kind !== 'updated') out[c.i] = outcome;
+        else if (outcome.kind === 'updated' && outcome.subIds && Object.keys(outcome.subIds.ids).length > 0) {
+          // The sub-record ids the app holds now are the ones its update returned.
+          const link = this.linkOp(scope, entity, c.record, c.connecId, created.localId, outcome.subIds.ids, false);
+          out[c.i] = { ...created, link, subIds: subIdLink(link, c.hash, outcome.subIds.ids, c.record) };
+        } else if (outcome.kind !== 'updated') out[c.i] = outcome;
       } catch (error) {
         out[c.i] = { kind: 'failed', connecId: c.connecId, error, ...owed };
       }
@@ -1593,8 +1613,17 @@ export class SyncEngine {
             if ((outcome.kind === 'failed' || outcome.kind === 'busy') && outcome.link && outcome.connecId) {
               links.push({ i, op: outcome.link.op, entity: entity.name, connecId: outcome.connecId, subIds: outcome.link.subIds });
             }
-            if (outcome.kind === 'failed') results[i] = { error: outcome.error };
-            else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
+            if (outcome.kind === 'failed') {
+              // A record created whose second write failed: its retry (an update) must name the
+              // sub-records that create made, whose ids only the app returned (see `applyPass`).
+              const owed = outcome.link?.subIds;
+              const payload = (items[i] as { payload: RecordJobPayload }).payload;
+              const record = records.get(i);
+              results[i] =
+                owed && Object.keys(owed.ids).length > 0 && record && !sameSubIds(payload.linkSubIds, owed)
+                  ? { error: outcome.error, retryWith: { entity: payload.entity, collection: payload.collection, record, ...(full(i) ? { full: true } : {}), linkSubIds: owed } }
+                  : { error: outcome.error };
+            } else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
             else if (outcome.kind === 'parked') {
               const first = outcome.missing[0];
               if (!first) {
@@ -2663,7 +2692,7 @@ export class SyncEngine {
               job:
                 INVALID_RECORDS.has(record) || UNSTORABLE_RECORDS.has(record)
                   ? this.rereadJob(scope.tenant.name, scope.groupId, entity, connecId, options.full ?? false)
-                  : this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, connecId),
+                  : this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag, ...owedSubIds(outcome) }, connecId),
               connecId,
             });
           }
@@ -2943,6 +2972,39 @@ function subIdLink(link: BatchOp | null, hash: string, subIds: Record<string, (s
   if (link === null) return undefined;
   const ids = Object.fromEntries(Object.entries(subIds ?? {}).filter(([, list]) => Array.isArray(list) && list.some((id) => typeof id === 'string' && id !== '')));
   return Object.keys(ids).length > 0 || typeof record.id === 'string' ? { hash, ids } : undefined;
+}
+
+/**
+ * `record` (unfolded) with the elements of its sub-record arrays that have no id of ours
+ * (`null`) given the app's, from `ids` (per path, aligned with the elements in document order,
+ * as `local.create` returned them).
+ */
+function withSubRecordIds(record: ConnecRecord, subRecords: readonly string[], ids: Record<string, (string | null)[]>): ConnecRecord {
+  let out = record;
+  for (const path of subRecords) {
+    const own = ids[path];
+    if (!own) continue;
+    let offset = 0;
+    out = mapAt(out, path, (lines) => {
+      if (!Array.isArray(lines)) return lines;
+      const start = offset;
+      offset += lines.length;
+      return lines.map((line: unknown, index: number) => {
+        const id = own[start + index];
+        return isObject(line) && (line.id === null || line.id === undefined) && typeof id === 'string' && id !== '' ? { ...line, id } : line;
+      });
+    });
+  }
+  return out;
+}
+
+/**
+ * The `linkSubIds` a failed record's job carries: those of a record created whose second write
+ * failed (`resolveOwnReferences`), which its retry names its sub-records by.
+ */
+function owedSubIds(outcome: Extract<BatchOutcome, { kind: 'failed' }>): { linkSubIds?: SubIdLink } {
+  const owed = outcome.link?.subIds;
+  return owed && Object.keys(owed.ids).length > 0 ? { linkSubIds: owed } : {};
 }
 
 function sameSubIds(a: SubIdLink | undefined, b: SubIdLink): boolean {
