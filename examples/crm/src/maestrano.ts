@@ -73,6 +73,9 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
       createUser: async (user, company, ctx) => {
         const email = normalEmail(user.appEmail);
         const id = provisionedUserId(ctx.idempotencyKey);
+        // Looked up by its id first: the retry may assert another email (changed at Maestrano
+        // since the first attempt), and creating the row again would fail on its id every time.
+        if (await prisma.user.findUnique({ where: { id }, select: { id: true } })) return { id };
         const existing = await prisma.user.findUnique({ where: { email } });
         if (existing) {
           if (existing.id !== id) throw new Error('crm: this email belongs to the account of another user');

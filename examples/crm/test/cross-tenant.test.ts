@@ -118,3 +118,24 @@ describe("a first login that failed after createUser leaves no account for anoth
     expect(await crm.db.prisma.session.count({ where: { userId: annRow.id, tenant: 'mkt-a' } })).toBe(1);
   });
 });
+
+describe('a first login that failed after createUser, retried with another email', () => {
+  it('signs in on the row the first attempt created instead of failing on its id for good', async () => {
+    const dan: TestUser = { uid: 'usr-dan', email: 'dan@corp.com', groupUid: 'cld-dan', groupName: 'Dan Co' };
+    // Dan's first login writes his row, then addMembership fails: no uid is linked to it.
+    await crm.db.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_membership_dan BEFORE INSERT ON crm_memberships BEGIN SELECT RAISE(ABORT, 'membership refused (test)'); END`);
+    try {
+      expect((await login(crm.mno, 'mkt-a', idpA, dan)).status).toBe(500);
+    } finally {
+      await crm.db.prisma.$executeRawUnsafe('DROP TRIGGER test_fail_membership_dan');
+    }
+    const danRow = await crm.db.prisma.user.findUniqueOrThrow({ where: { email: 'dan@corp.com' } });
+
+    // He changed his email at Maestrano before signing in again: the retry's createUser (same
+    // idempotency key, so the same row id) finds no row with the new email.
+    const renamed: TestUser = { ...dan, email: 'daniel@corp.com' };
+    expect((await login(crm.mno, 'mkt-a', idpA, renamed)).status).toBe(303);
+    expect((await crm.mno.runtime.storage.users.get('mkt-a', 'usr-dan'))?.userId).toBe(danRow.id);
+    expect(await crm.db.prisma.session.count({ where: { userId: danRow.id, tenant: 'mkt-a' } })).toBe(1);
+  });
+});
