@@ -114,10 +114,13 @@ export class ConnecGroup {
 
   /** `client.batch()` with every op in this group. */
   batch<K extends string>(ops: readonly GroupBatchOp<K>[], options?: BatchOptions): Promise<BatchResult<K>[]> {
-    return this.#client.batch(
-      ops.map((op): BatchOp<K> => ({ ...op, group: this.groupId })),
-      options,
-    );
+    // What is not an array of objects goes through as it is, for `client.batch` to reject it with
+    // a `PayloadValidationError`: `ops.map` on a JavaScript caller's `undefined` threw a
+    // synchronous TypeError, and spreading a null op hid it behind a missing method.
+    const scoped = Array.isArray(ops)
+      ? ops.map((op): BatchOp<K> => (typeof op === 'object' && op !== null ? { ...op, group: this.groupId } : op))
+      : ops;
+    return this.#client.batch(scoped as readonly BatchOp<K>[], options);
   }
 }
 

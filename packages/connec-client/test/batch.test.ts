@@ -143,6 +143,28 @@ describe('client.batch', () => {
     await expect(h.client.batch([], { chunkSize: 0 })).rejects.toBeInstanceOf(PayloadValidationError);
   });
 
+  it("a group's batch given no array (plain JavaScript) rejects with PayloadValidationError, as client.batch does", async () => {
+    const group = h.client.group(GROUP);
+    for (const ops of [undefined, null, { method: 'post' }]) {
+      // A promise-returning method: a rejection, never a synchronous TypeError from `ops.map`.
+      const result = (() => {
+        try {
+          return group.batch(ops as never);
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(result).toBeInstanceOf(Promise);
+      const error = await (result as Promise<unknown>).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PayloadValidationError);
+      expect((error as PayloadValidationError).issues).toEqual([{ path: 'ops', message: 'expected an array of ops' }]);
+    }
+    // A null op is reported as one, not as an op without a method.
+    const nullOp = await group.batch([null as never]).catch((e: unknown) => e);
+    expect((nullOp as PayloadValidationError).issues).toEqual([{ path: 'ops/0', message: 'expected an op object' }]);
+    expect(h.server.requests).toHaveLength(0);
+  });
+
   it('rejects invalid per-call timeoutMs and retry like create() does, before anything is sent', async () => {
     const ops: BatchOp<'people'>[] = [{ method: 'post', group: GROUP, collection: 'people', record: personFields(1) }];
     const timeout = await h.client.batch(ops, { timeoutMs: 0 }).catch((e: unknown) => e);

@@ -473,6 +473,21 @@ export function defineEntity<const K extends string, L, C extends object = Recor
   });
 }
 
+/** What `defineEntity` returns (by shape: an entity of another copy of the package counts too). */
+function isDefinedEntity(value: unknown): value is AnyEntity {
+  if (typeof value !== 'object' || value === null) return false;
+  const entity = value as Record<string, unknown>;
+  return (
+    typeof entity.name === 'string' &&
+    typeof entity.references === 'object' &&
+    entity.references !== null &&
+    Array.isArray(entity.subRecords) &&
+    Array.isArray(entity.matchingFields) &&
+    'inbound' in entity &&
+    'outbound' in entity
+  );
+}
+
 /** `Person` / `person` / `people` -> `people`; `Invoice` -> `invoices` (the Connec! client's rules). */
 export function normalizeCollection(key: string): string {
   return normalizeCollectionName(key) ?? key.trim().toLowerCase();
@@ -491,11 +506,26 @@ export function normalizeCollection(key: string): string {
 export function defineConnector<const E extends readonly AnyEntity[]>(
   input: ConnectorInput<E>,
 ): ConnectorDefinition<E> & { readonly warnings: readonly string[] } {
+  if (typeof input !== 'object' || input === null) {
+    throw new ConnectorDefinitionError(`defineConnector takes { entities: [...] }, not ${show(input)}`);
+  }
   if (input.entities !== undefined && !Array.isArray(input.entities)) {
     throw new ConnectorDefinitionError(`defineConnector: entities must be an array of defineEntity(...) results, not ${typeof input.entities === 'object' && input.entities !== null ? 'an object' : show(input.entities)}`);
   }
   const entities: AnyEntity[] = [...(input.entities ?? [])];
   if (entities.length === 0) throw new ConnectorDefinitionError('A connector needs at least one entity');
+  // From JavaScript, an element may be what defineEntity never returned: `undefined` (an import
+  // cycle evaluates defineConnector before the entity's module), or the plain definition object
+  // itself. Reading its `references` below was a TypeError that said neither.
+  entities.forEach((entity: unknown, index) => {
+    if (isDefinedEntity(entity)) return;
+    const named = typeof entity === 'object' && entity !== null && typeof (entity as { name?: unknown }).name === 'string';
+    throw new ConnectorDefinitionError(
+      named
+        ? `defineConnector: entities[${index}] ("${(entity as { name: string }).name}") is a plain definition object: pass defineEntity(...) of it`
+        : `defineConnector: entities[${index}] must be a defineEntity(...) result, not ${show(entity)}${entity === undefined ? ' (an import cycle can leave an entity undefined when defineConnector runs)' : ''}`,
+    );
+  });
   const byName = new Map<string, AnyEntity>();
   const warnings: string[] = [];
   for (const entity of entities) {

@@ -106,7 +106,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * name of one of the connector's outbound entities (`'outbound'` or `'both'`), or the entity
    * object itself (the one given to `defineConnector`); `record` is that entity's local record.
    * An unknown name, an inbound-only entity or a record of another type does not compile (at
-   * run time, for JavaScript callers, the first two throw `SyncError`). An entity declared with
+   * run time, for JavaScript callers, the first two throw `SyncError`, as does a `signal` already
+   * aborted, before anything is sent or recorded). An entity declared with
    * explicit type arguments (`defineEntity<'people', Contact>`) has a `string` name type: any
    * name then designates it, and only its record is checked.
    */
@@ -168,6 +169,7 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * Enqueues a durable import job, deduplicated per group unless `full`: once the group's import
    * job exists, finished or not, it returns that job with `created: false` and queues nothing
    * (until `purgeCompleted` removes it). Use `full: true` or `importGroup` to run it again.
+   * Throws `SyncError`, enqueuing nothing, for a tenant not in the tenant list.
    */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
   /**
@@ -176,7 +178,10 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * `importGroup` does (`SyncDisabledError` while the group's sync is switched off).
    */
   pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
-  /** Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot. */
+  /**
+   * Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot.
+   * Throws `SyncError`, enqueuing nothing, for an unknown tenant or a `runAt` that is no valid Date.
+   */
   enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
   /**
    * Schedules the next poll (within the next `pollIntervalMs` slot) of every active group whose
@@ -874,16 +879,35 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     return entity;
   };
 
+  /**
+   * A push whose signal is already aborted sends nothing and records nothing. Otherwise the
+   * engine wrote the records' id maps, then stored the client's refusal to send as each
+   * record's push failure and resolved with `failed` results, as if Connec! had refused them.
+   */
+  const notAborted = (signal: AbortSignal | undefined) => {
+    if (signal?.aborted) throw new SyncError('Push aborted: the signal was already aborted, nothing was sent', { cause: signal.reason });
+  };
+  /** A job enqueued for a tenant not in the list would only wait for it, then be dead-lettered. */
+  const knownTenant = (tenant: string, what: string) => {
+    if (!runtime.tenants.get(tenant)) throw new SyncError(`Cannot enqueue ${what} for tenant "${tenant}": unknown tenant (nothing was enqueued)`);
+  };
+
   const api: SyncApi = {
     async push({ tenant, groupId, entity, record, signal }) {
       const scope = await scopeOrThrow(tenant, groupId);
-      const [result] = await engine.pushRecords(scope, entityOrThrow(entity), [record], signal);
+      const definitionOf = entityOrThrow(entity);
+      notAborted(signal);
+      const [result] = await engine.pushRecords(scope, definitionOf, [record], signal);
       if (!result) throw new SyncError('push produced no result');
       return result;
     },
     async pushMany({ tenant, groupId, entity, records, signal }) {
       const scope = await scopeOrThrow(tenant, groupId);
-      return engine.pushRecords(scope, entityOrThrow(entity), records, signal);
+      const definitionOf = entityOrThrow(entity);
+      // From JavaScript: `records` not a list was a TypeError ("records is not iterable").
+      if (!Array.isArray(records)) throw new SyncError(`pushMany takes records as an array, not ${records === null ? 'null' : typeof records}`);
+      notAborted(signal);
+      return engine.pushRecords(scope, definitionOf, records, signal);
     },
     importGroup({ tenant, groupId, full, signal, onProgress }) {
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
@@ -906,6 +930,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return result.group;
     },
     async enqueueImport({ tenant, groupId, full }) {
+      knownTenant(tenant, 'an import');
       const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`;
       const result = await runtime.storage.jobs.enqueue({
         type: JobTypes.syncImport,
@@ -920,7 +945,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     async pollGroup({ tenant, groupId, signal }) {
       return engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
     },
-    enqueuePoll({ tenant, groupId, runAt }) {
+    async enqueuePoll({ tenant, groupId, runAt }) {
+      knownTenant(tenant, 'a poll');
+      if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) {
+        throw new SyncError('enqueuePoll: runAt must be a valid Date (nothing was enqueued)');
+      }
       return enqueuePoll(tenant, groupId, runAt ?? runtime.clock());
     },
     async schedulePolls({ tenant } = {}) {

@@ -826,6 +826,23 @@ describe('first-day mistakes get errors that say what to write', () => {
     expect(() => defineConnectorUntyped({ entities: 'contacts' })).toThrow('array of defineEntity(...) results, not "contacts"');
   });
 
+  it('an element that is not a defineEntity result (undefined, null, a plain definition) is a ConnectorDefinitionError naming it', () => {
+    const defineConnectorUntyped = defineConnector as unknown as (input: unknown) => unknown;
+    const contacts = inbound('contacts', 'people');
+    // An import cycle leaves the entity undefined when defineConnector runs.
+    expect(() => defineConnectorUntyped({ entities: [contacts, undefined] })).toThrow(
+      new ConnectorDefinitionError(
+        'defineConnector: entities[1] must be a defineEntity(...) result, not undefined (an import cycle can leave an entity undefined when defineConnector runs)',
+      ),
+    );
+    expect(() => defineConnectorUntyped({ entities: [null] })).toThrow(new ConnectorDefinitionError('defineConnector: entities[0] must be a defineEntity(...) result, not null'));
+    const plain = { name: 'items', connec: 'items', direction: 'inbound', toLocal: () => ({}), local: { create: async () => ({ id: 'x' }), update: async () => undefined } };
+    expect(() => defineConnectorUntyped({ entities: [contacts, plain] })).toThrow(
+      new ConnectorDefinitionError('defineConnector: entities[1] ("items") is a plain definition object: pass defineEntity(...) of it'),
+    );
+    expect(() => defineConnectorUntyped(undefined)).toThrow(new ConnectorDefinitionError('defineConnector takes { entities: [...] }, not undefined'));
+  });
+
   it('warns of a collection a typo away from one Connec! is known to have; takes others as written', () => {
     expect(defineConnector({ entities: [inbound('invoices', 'invoicez')] }).warnings).toEqual([
       'Entity "invoices": "connec" "invoicez" is not a collection Connec! is known to have; did you mean "invoices"?',
