@@ -164,7 +164,12 @@ export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | n
 export type RecordJobResult =
   | { done: true }
   | { park: string; reason: string }
-  | { retryInMs: number; reason: string }
+  | {
+      retryInMs: number;
+      reason: string;
+      /** Retry with this payload instead (a record created whose second write did not run: the sub-record ids its create returned). */
+      retryWith?: RecordJobPayload;
+    }
   | { error: unknown; /** Retry with this payload instead (it carries what the failed link-back did). */ retryWith?: RecordJobPayload };
 
 export interface PushItemResult {
@@ -1613,18 +1618,24 @@ export class SyncEngine {
             if ((outcome.kind === 'failed' || outcome.kind === 'busy') && outcome.link && outcome.connecId) {
               links.push({ i, op: outcome.link.op, entity: entity.name, connecId: outcome.connecId, subIds: outcome.link.subIds });
             }
-            if (outcome.kind === 'failed') {
-              // A record created whose second write failed: its retry (an update) must name the
-              // sub-records that create made, whose ids only the app returned (see `applyPass`).
+            // A record created whose second write failed or did not run (its lock was lost): its
+            // retry (an update) must name the sub-records that create made, whose ids only the
+            // app returned (see `applyPass`).
+            const owedRetry = (): RecordJobPayload | undefined => {
+              if (outcome.kind !== 'failed' && outcome.kind !== 'busy') return undefined;
               const owed = outcome.link?.subIds;
               const payload = (items[i] as { payload: RecordJobPayload }).payload;
               const record = records.get(i);
-              results[i] =
-                owed && Object.keys(owed.ids).length > 0 && record && !sameSubIds(payload.linkSubIds, owed)
-                  ? { error: outcome.error, retryWith: { entity: payload.entity, collection: payload.collection, record, ...(full(i) ? { full: true } : {}), linkSubIds: owed } }
-                  : { error: outcome.error };
-            } else if (outcome.kind === 'busy') results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker` };
-            else if (outcome.kind === 'parked') {
+              if (!owed || Object.keys(owed.ids).length === 0 || !record || sameSubIds(payload.linkSubIds, owed)) return undefined;
+              return { entity: payload.entity, collection: payload.collection, record, ...(full(i) ? { full: true } : {}), linkSubIds: owed };
+            };
+            if (outcome.kind === 'failed') {
+              const retryWith = owedRetry();
+              results[i] = retryWith ? { error: outcome.error, retryWith } : { error: outcome.error };
+            } else if (outcome.kind === 'busy') {
+              const retryWith = owedRetry();
+              results[i] = { retryInMs: 1_000, reason: `record ${outcome.connecId} is being written by another worker`, ...(retryWith ? { retryWith } : {}) };
+            } else if (outcome.kind === 'parked') {
               const first = outcome.missing[0];
               if (!first) {
                 results[i] = { retryInMs: 1_000, reason: 'unresolved reference' };
@@ -2671,7 +2682,8 @@ export class SyncEngine {
             }
           }
           deferred.push({
-            job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag }, outcome.connecId),
+            // A busy record created whose second write did not run carries its create's sub-record ids.
+            job: this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record, ...fullFlag, ...(outcome.kind === 'busy' ? owedSubIds(outcome) : {}) }, outcome.connecId),
             connecId: outcome.connecId,
           });
           return;
@@ -2999,10 +3011,11 @@ function withSubRecordIds(record: ConnecRecord, subRecords: readonly string[], i
 }
 
 /**
- * The `linkSubIds` a failed record's job carries: those of a record created whose second write
- * failed (`resolveOwnReferences`), which its retry names its sub-records by.
+ * The `linkSubIds` a failed (or busy) record's job carries: those of a record created whose
+ * second write failed or did not run (`resolveOwnReferences`), which its retry names its
+ * sub-records by.
  */
-function owedSubIds(outcome: Extract<BatchOutcome, { kind: 'failed' }>): { linkSubIds?: SubIdLink } {
+function owedSubIds(outcome: Extract<BatchOutcome, { kind: 'failed' | 'busy' }>): { linkSubIds?: SubIdLink } {
   const owed = outcome.link?.subIds;
   return owed && Object.keys(owed.ids).length > 0 ? { linkSubIds: owed } : {};
 }

@@ -608,6 +608,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // expires. Every deferral is an attempt, so back off until past the lock's TTL rather
       // than dead-lettering the record while a crashed holder's lock is still live.
       const delay = doubling(result.retryInMs, job.attempts, Math.max(result.retryInMs, engine.options.lockTtlMs));
+      // A retry that must carry what this job's payload does not (a created record's sub-record
+      // ids): a replacement, due after the same delay. Not stored: deferred as it is.
+      if (result.retryWith && (await replaceRecordJob(job, result.retryWith, null, delay))) return null;
       return deferRecordJob(job, payload, new JobDeferral(result.reason, { retryInMs: delay }), interrupted);
     }
     const error = result.error;
@@ -624,14 +627,15 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
    * Enqueues the retry of a record job with another payload (a failed link-back's sub-record
    * ids, which the job's own payload cannot get): same record, same ordering key, due after
    * the delay a parked record waits, or the `Retry-After` Connec! sent with the failure when
-   * longer. False when it could not be stored (then the job itself is retried, as before).
+   * longer (or after `delayMs`, a busy record's). False when it could not be stored (then the
+   * job itself is retried, as before).
    */
-  const replaceRecordJob = async (job: JobRecord, payload: RecordJobPayload, failure: unknown): Promise<boolean> => {
+  const replaceRecordJob = async (job: JobRecord, payload: RecordJobPayload, failure: unknown, delayMs?: number): Promise<boolean> => {
     const entity = definition.entity(payload.entity);
     const connecId = payload.record ? connecIdOf(payload.record.id) : null;
     if (!entity || connecId === null || job.tenant === null || job.groupId === null) return false;
     const input = engine.recordJob(job.tenant, job.groupId, entity, payload, connecId);
-    const wait = Math.max(doubling(engine.options.parkRetryMs, job.attempts, 600_000), requestedRetryAfterMs(failure) ?? 0);
+    const wait = delayMs ?? Math.max(doubling(engine.options.parkRetryMs, job.attempts, 600_000), requestedRetryAfterMs(failure) ?? 0);
     const runAt = new Date(runtime.clock().getTime() + wait);
     try {
       const [stored] = await runtime.storage.jobs.enqueueMany([{ ...input, runAt }]);

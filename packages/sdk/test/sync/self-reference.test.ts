@@ -4,7 +4,7 @@
  * second write is of a record the app just created: its sub-records are the ones the create
  * made (not new ones), and the link-back it owes reaches Connec! whatever fails on the way.
  */
-import { createSyncModule, defineConnector, defineEntity, memoryAdapter } from '@org/maestrano-sdk';
+import { createSyncModule, defineConnector, defineEntity, memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
@@ -26,7 +26,7 @@ interface Project {
 function projectsApp() {
   const projects = new Map<string, Project>();
   const keys = new Map<string, string>();
-  const state = { seq: 0, failNextUpdate: false };
+  const state = { seq: 0, failNextUpdate: false, beforeCreate: null as null | (() => Promise<void>) };
   const next = (prefix: string) => `${prefix}-${++state.seq}`;
   const entity = defineEntity({
     name: 'projects',
@@ -44,6 +44,9 @@ function projectsApp() {
         const had = keys.get(ctx.idempotencyKey);
         const row = had === undefined ? undefined : projects.get(had);
         if (row) return { id: row.id, subIds: { tasks: row.tasks.map((t) => t.id) } };
+        const wait = state.beforeCreate;
+        state.beforeCreate = null;
+        await wait?.();
         const id = next('prj');
         const tasks = data.tasks.map((t) => ({ id: next('tsk'), title: t.title }));
         projects.set(id, { id, name: data.name, parentId: data.parentId, tasks });
@@ -76,12 +79,44 @@ function projectsApp() {
   return { projects, state, connector: defineConnector({ entities: [entity] }) };
 }
 
-async function start(app: ReturnType<typeof projectsApp>) {
-  const storage = memoryAdapter();
+async function start(app: ReturnType<typeof projectsApp>, storage: StorageAdapter = memoryAdapter(), options: { lockTtlMs?: number } = {}) {
   const connec = new FakeConnec(ORG_UID);
-  const sync = createSyncModule(testRuntime(storage), { connector: app.connector, sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 } });
+  const sync = createSyncModule(testRuntime(storage), { connector: app.connector, sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...options } });
   await provisionGroup(storage);
   return { storage, connec, sync, notify: notifier(sync), drain: drainer(createWorker(testRuntime(storage), sync.jobs ?? {}), storage) };
+}
+
+/**
+ * The memory adapter, its record locks taken over by another worker once `steal()` is called:
+ * each renewal is refused (the caller's `held()` turns false), and `stolen` resolves on the first.
+ */
+function stealableLocks() {
+  const base = memoryAdapter();
+  let stealing = false;
+  let refused = () => {};
+  const stolen = new Promise<void>((resolve) => {
+    refused = resolve;
+  });
+  const storage: StorageAdapter = {
+    ...base,
+    locks: {
+      ...base.locks,
+      refresh: async (key, owner, ttl) => {
+        if (!stealing) return base.locks.refresh(key, owner, ttl);
+        stealing = false;
+        refused();
+        return false;
+      },
+    },
+  };
+  return {
+    storage,
+    /** Refuses the next renewal; resolves once it was refused. */
+    steal: () => {
+      stealing = true;
+      return stolen;
+    },
+  };
 }
 
 const idsOf = (value: unknown): { id: string; provider: string }[] => (Array.isArray(value) ? value : []);
@@ -157,6 +192,41 @@ describe('a new record referencing itself', () => {
     expect(app.projects.get(kit)?.parentId).toBe(kit);
     expect(app.projects.size).toBe(1);
     expect(h.connec.find(GROUP, 'projects', 'p-kit')?.id).toEqual(expect.arrayContaining([expect.objectContaining({ id: kit, provider: 'myapp' })]));
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
+  });
+
+  it('with sub-records, its lock lost during its create: the retry updates the sub-records its create made, not new ones', async () => {
+    const app = projectsApp();
+    const locks = stealableLocks();
+    const h = await start(app, locks.storage, { lockTtlMs: 1_000 });
+    h.connec.seed(GROUP, 'projects', { name: 'Root' }, 'p-busy');
+    // The lock runs out while the app creates the record: its second write is not made (busy).
+    app.state.beforeCreate = () => locks.steal();
+    const tasks = [{ id: [C('t-7')], title: 'Plan' }];
+    await h.notify({ projects: [{ id: [C('p-busy')], name: 'Root', parent_project_id: [C('p-busy')], tasks, group_id: GROUP, updated_at: '2016-10-04T00:36:24Z' }] });
+    await h.drain(1_000);
+    const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'projects' }, { connecId: 'p-busy' });
+    const root = app.projects.get(map?.localId ?? '');
+    expect(root?.parentId).toBe(root?.id);
+    expect(root?.tasks.map((t) => t.title)).toEqual(['Plan']);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
+  });
+
+  it('imported with sub-records, its lock lost during its create: the inbox retry updates the sub-records its create made', async () => {
+    const app = projectsApp();
+    const locks = stealableLocks();
+    const h = await start(app, locks.storage, { lockTtlMs: 1_000 });
+    h.connec.seed(GROUP, 'projects', { name: 'Root', tasks: [{ id: [C('t-8')], title: 'Plan' }] }, 'p-imp-busy');
+    const stored = h.connec.find(GROUP, 'projects', 'p-imp-busy');
+    if (stored) stored.parent_project_id = [C('p-imp-busy')];
+    app.state.beforeCreate = () => locks.steal();
+    const report = await h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP, full: true });
+    expect(report.entities.projects).toMatchObject({ deferred: 1 });
+    await h.drain();
+    const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'projects' }, { connecId: 'p-imp-busy' });
+    const root = app.projects.get(map?.localId ?? '');
+    expect(root?.parentId).toBe(root?.id);
+    expect(root?.tasks.map((t) => t.title)).toEqual(['Plan']);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
   });
 });
