@@ -272,6 +272,16 @@ export function normalizeCertificate(value: string): string | null {
   return block ? parseCertificate(pemBlock(block[1]!, block[2]!)) : null;
 }
 
+/**
+ * The certificates a tenant's `sso.x509Certificate` pins, each as its own PEM: one, or several
+ * during an IdP key rollover (the old and the new one, as `resolve` stores them).
+ */
+export function pinnedCertificates(bundle: string | null): string[] {
+  if (!bundle) return [];
+  const blocks = bundle.match(/-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g);
+  return blocks ?? [bundle];
+}
+
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
@@ -306,23 +316,35 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
   };
   const before = issues.length;
   let certificate: string | null = null;
+  /** Each pinned certificate (several during an IdP key rollover: the old and the new one). */
+  let pinned: X509Certificate[] = [];
   if (sso.x509_certificate) {
-    // Node reads the first PEM block only: an "old + new" bundle (a key rotation) would pin the
-    // old certificate alone, silently, and every login would fail once the IdP switches keys.
-    // Every label OpenSSL reads as a certificate (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too).
-    const blocks = sso.x509_certificate.match(/-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/g)?.length ?? 0;
-    certificate = blocks > 1 ? null : normalizeCertificate(sso.x509_certificate);
-    if (blocks > 1) {
-      issues.push({ path: `${prefix}sso.x509_certificate`, message: 'holds several certificates: pin one (the one the IdP signs with)' });
-    } else if (!certificate) issues.push({ path: `${prefix}sso.x509_certificate`, message: 'not a valid PEM certificate' });
+    // Node reads the first PEM block only, so each block is read on its own: an "old + new"
+    // bundle (an IdP key rollover, when responses may be signed with either key) pins both,
+    // never silently the old one alone. Every label OpenSSL reads as a certificate
+    // (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too).
+    const begins = sso.x509_certificate.match(/-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/g)?.length ?? 0;
+    const blocks = [...sso.x509_certificate.matchAll(/-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g)].map((b) => b[0]);
+    const normalized = (begins > 1 ? blocks : [sso.x509_certificate]).map((b) => normalizeCertificate(b));
+    // A block without its end (a truncated paste) is refused, not silently left out.
+    const complete = begins <= 1 || blocks.length === begins;
+    if (complete && normalized.every((c): c is string => c !== null)) {
+      // Stored as one PEM bundle (`pinnedCertificates` splits it), each certificate once.
+      const unique = [...new Set(normalized)];
+      certificate = unique.join('\n');
+      pinned = unique.map((c) => new X509Certificate(c));
+    } else {
+      issues.push({ path: `${prefix}sso.x509_certificate`, message: begins > 1 ? 'holds a certificate that is not a valid PEM certificate' : 'not a valid PEM certificate' });
+    }
   }
   let fingerprint: string | null = null;
   if (sso.x509_fingerprint) {
     fingerprint = normalizeFingerprint(sso.x509_fingerprint);
     if (!fingerprint) issues.push({ path: `${prefix}sso.x509_fingerprint`, message: 'not a SHA-1 fingerprint (40 hex digits)' });
   }
-  // Both pinned: they must name the same key, or one of them is stale (or pasted from another tenant).
-  if (certificate && fingerprint && certificateFingerprint(new X509Certificate(certificate).raw) !== fingerprint) {
+  // Both pinned: they must name the same key (one of the keys of a rollover bundle), or one of
+  // them is stale (or pasted from another tenant).
+  if (certificate && fingerprint && !pinned.some((c) => certificateFingerprint(c.raw) === fingerprint)) {
     issues.push({ path: `${prefix}sso.x509_fingerprint`, message: 'does not match the configured certificate (sso.x509_certificate)' });
   }
   const enabled = sso.enabled ?? true;

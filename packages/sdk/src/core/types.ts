@@ -43,7 +43,10 @@ export interface Tenant {
     idp: string;
     nameIdFormat: string;
     creationMode: 'real' | 'virtual';
-    /** Pinned IdP signing certificate (PEM). Preferred trust anchor. */
+    /**
+     * Pinned IdP signing certificate (PEM). Preferred trust anchor. During an IdP key rollover
+     * a bundle of several PEM blocks (the old and the new certificate), each one trusted.
+     */
     x509Certificate: string | null;
     /** SHA-1 fingerprint (colon hex), only used as a configured fallback. */
     x509Fingerprint: string | null;

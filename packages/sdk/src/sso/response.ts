@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
 import type { Tenant } from '../core/types.js';
 import { SsoError, type SsoErrorReason } from '../errors/index.js';
-import { certificateFingerprint } from '../config/tenant.js';
+import { certificateFingerprint, pinnedCertificates } from '../config/tenant.js';
 import { consumeUrl } from './request.js';
 import { attr, child, children, descendantsByLocalName, NS, parseUntrustedXml, text, XmlRejectedError } from './xml.js';
 
@@ -243,16 +243,22 @@ export class ResponseValidator {
         return null;
       }
     };
-    let pem: string;
-    if (tenant.sso.x509Certificate) {
-      pem = tenant.sso.x509Certificate;
+    // The certificates to verify with, in order: the pinned ones (several during an IdP key
+    // rollover; the one the signature's KeyInfo names first, so that a response usually costs one
+    // verification), or the embedded one its fingerprint selects.
+    let pems: string[];
+    const pinned = pinnedCertificates(tenant.sso.x509Certificate);
+    if (pinned.length > 0) {
+      const named = pinned.length > 1 ? embedded() : null;
+      const isNamed = (pem: string) => named !== null && new X509Certificate(pem).raw.equals(named.raw);
+      pems = [...pinned.filter(isNamed), ...pinned.filter((pem) => !isNamed(pem))];
     } else if (tenant.sso.x509Fingerprint) {
       const embeddedCert = embedded();
       if (!embeddedCert) throw ssoError(signature ? 'certificate' : 'signature', 'no usable embedded certificate for the fingerprint fallback');
       if (certificateFingerprint(embeddedCert.raw) !== tenant.sso.x509Fingerprint) {
         throw ssoError('certificate', 'embedded certificate does not match the configured fingerprint');
       }
-      pem = embeddedCert.toString();
+      pems = [embeddedCert.toString()];
     } else {
       throw ssoError('certificate', 'no certificate configured');
     }
@@ -261,21 +267,38 @@ export class ResponseValidator {
     // Maestrano layout signs the assertion only, and a broken outer signature means the
     // document was altered or signed by someone else).
     const responseSigned = child(root, NS.dsig, 'Signature') !== null;
-    let signedXml: string;
+    let signedXml = '';
     let signedNameId: string | undefined;
-    try {
-      const result = await this.#samlFor(tenant, pem, responseSigned).validatePostResponseAsync({ SAMLResponse: compact });
-      if (!result.profile) throw ssoError('malformed', 'no profile in the response');
-      signedXml = result.profile.getAssertionXml?.() ?? '';
-      signedNameId = result.profile.nameID;
-    } catch (error) {
-      if (error instanceof SsoError) throw error;
+    let pem: string | undefined;
+    /** The first certificate's failure: what is reported when none of them verifies. */
+    let failure: { pem: string; error: unknown } | undefined;
+    for (const candidate of pems) {
+      try {
+        const result = await this.#samlFor(tenant, candidate, responseSigned).validatePostResponseAsync({ SAMLResponse: compact });
+        if (!result.profile) throw ssoError('malformed', 'no profile in the response');
+        signedXml = result.profile.getAssertionXml?.() ?? '';
+        signedNameId = result.profile.nameID;
+        pem = candidate;
+        break;
+      } catch (error) {
+        if (error instanceof SsoError) throw error;
+        // A failure that is not the signature's (a status, a malformed document) is the same
+        // whichever certificate is tried: it is the reason, not a signature the next one verifies.
+        if (!(error instanceof Error && /signature/i.test(error.message))) {
+          failure = { pem: candidate, error };
+          break;
+        }
+        failure ??= { pem: candidate, error };
+      }
+    }
+    if (pem === undefined) {
+      const { pem: first, error } = failure!;
       if (responseSigned && error instanceof Error && /Invalid document signature/.test(error.message)) {
         // Another IdP's certificate in the Response's KeyInfo is the more precise reason.
-        checkEmbeddedCertificates(pem, [root]);
+        checkEmbeddedCertificates(first, [root]);
         throw ssoError('signature', "the Response's own signature does not verify with the pinned certificate", error);
       }
-      throw this.#classify(tenant, error, embedded, Boolean(signature));
+      throw this.#classify(pinned, error, embedded, Boolean(signature));
     }
     checkEmbeddedCertificates(pem, [root, assertion]);
 
@@ -293,7 +316,8 @@ export class ResponseValidator {
     return validated;
   }
 
-  #classify(tenant: Tenant, error: unknown, embeddedCert: () => X509Certificate | null, signed: boolean): SsoError {
+  /** `pinned`: the tenant's pinned certificates (none with the fingerprint fallback). */
+  #classify(pinned: readonly string[], error: unknown, embeddedCert: () => X509Certificate | null, signed: boolean): SsoError {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof Error && error.name === 'SamlStatusError') return ssoError('status', message, error);
     if (/multiple assertions|ID cannot refer|Referenced node|Too many signatures|too many transforms|Only 1 signed|signature reference/i.test(message)) {
@@ -301,9 +325,8 @@ export class ResponseValidator {
     }
     if (/signature/i.test(message)) {
       const embedded = signed ? embeddedCert() : null;
-      if (embedded && tenant.sso.x509Certificate) {
-        const pinned = new X509Certificate(tenant.sso.x509Certificate);
-        if (!pinned.raw.equals(embedded.raw)) return ssoError('certificate', 'signed with another certificate', error);
+      if (embedded && pinned.length > 0 && !pinned.some((pem) => new X509Certificate(pem).raw.equals(embedded.raw))) {
+        return ssoError('certificate', 'signed with another certificate', error);
       }
       return ssoError('signature', message, error);
     }

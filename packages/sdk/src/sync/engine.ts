@@ -2952,13 +2952,16 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
 
 /**
  * A failed push op that a retry may get through: no answer or a network failure (status 0),
- * or a status @org/connec-client retries by default.
+ * a status @org/connec-client retries by default, or a 401. A 401 refuses the tenant's
+ * credentials, never the record: an `api.key` rotated on Maestrano's side before the tenant
+ * list was refreshed. Each run looks its tenant up again, so the retry sends the current key;
+ * given up, the records stayed unpushed (and unlinked) until they next changed.
  */
 function isTransientPushFailure(result: PushItemResult): boolean {
   // A mapper bug fails again on every retry.
   if (result.code === LINK_CONFLICT || result.code === MAPPER_ERROR) return false;
   const status = result.httpStatus;
-  return status === null || status === 0 || isRetriedByDefault(status);
+  return status === null || status === 0 || status === 401 || isRetriedByDefault(status);
 }
 
 function idArrayOrNull(value: unknown): IdEntry[] | null {

@@ -58,3 +58,51 @@ describe('sso.x509_certificate bundles with other certificate labels', () => {
     }
   });
 });
+
+/**
+ * An IdP key rollover: while it lasts, some responses are signed with the old key and some with
+ * the new one, so the operator (or the dev-platform document) pins both. Each pinned certificate
+ * is a trust anchor; a response verified with one must not claim another signer in its KeyInfo.
+ */
+describe('sso.x509_certificate pinning the old and the new IdP certificate during a rollover', () => {
+  const withoutKeyInfo = (xml: string) => xml.replace(/<ds:KeyInfo>[\s\S]*?<\/ds:KeyInfo>/, '');
+
+  it('accepts a response signed with either key, with or without KeyInfo, and refuses any other key', async () => {
+    const oldIdp = testIdp();
+    const newIdp = createTestIdp({ commonName: 'idp-rotated.test' });
+    const h = await startHarness({ idp: oldIdp, tenantSso: { x509_certificate: `${oldIdp.certificate}\n${newIdp.certificate}` } });
+    try {
+      expect((await h.login(alice)).status).toBe(200);
+      expect((await h.login(alice, { idp: newIdp })).status).toBe(200);
+      expect((await h.login(alice, { idp: oldIdp, mutateSigned: withoutKeyInfo })).status).toBe(200);
+      expect((await h.login(alice, { idp: newIdp, mutateSigned: withoutKeyInfo })).status).toBe(200);
+
+      const stranger = createTestIdp({ commonName: 'idp-stranger.test' });
+      const refused = await h.login(alice, { idp: stranger });
+      expect(refused.status).toBe(400);
+      expect(refused.body['error']).toBe('certificate');
+      const bare = await h.login(alice, { idp: stranger, mutateSigned: withoutKeyInfo });
+      expect(bare.status).toBe(400);
+      expect(bare.body['error']).toBe('signature');
+      // Signed with the new key while its KeyInfo names the old (also pinned) certificate.
+      const claimsOld = (xml: string) => xml.replace(/<ds:X509Certificate>[\s\S]*?<\/ds:X509Certificate>/, `<ds:X509Certificate>${oldIdp.certificate.replace(/-----[A-Z ]+-----|\s/g, '')}</ds:X509Certificate>`);
+      const mismatch = await h.login(alice, { idp: newIdp, mutateSigned: claimsOld });
+      expect(mismatch.status).toBe(400);
+      expect(mismatch.body['error']).toBe('embedded_certificate_mismatch');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('checks sso.x509_fingerprint against every pinned certificate: one of them must match', async () => {
+    const oldIdp = testIdp();
+    const newIdp = createTestIdp({ commonName: 'idp-rotated.test' });
+    const bundle = `${oldIdp.certificate}\n${newIdp.certificate}`;
+    const h = await startHarness({ idp: newIdp, tenantSso: { x509_certificate: bundle, x509_fingerprint: newIdp.fingerprint } });
+    await h.close();
+    const stranger = createTestIdp({ commonName: 'idp-stranger.test' });
+    const error = await startHarness({ idp: newIdp, tenantSso: { x509_certificate: bundle, x509_fingerprint: stranger.fingerprint } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.path)).toContain('tenants[0].sso.x509_fingerprint');
+  });
+});

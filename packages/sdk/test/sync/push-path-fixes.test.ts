@@ -3,7 +3,7 @@
  * `subRecords` paths in the link-back, and `pushMany` reporting per-record and per-chunk
  * failures instead of throwing.
  */
-import { createSyncModule, defineConnector, defineEntity, ImportFailedError, memoryAdapter, ServerError, type SyncEvent } from '@org/maestrano-sdk';
+import { AuthenticationError, createSyncModule, defineConnector, defineEntity, ImportFailedError, memoryAdapter, ServerError, type SyncEvent } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
@@ -161,7 +161,7 @@ describe('pushMany partial failures', () => {
     expect(retry.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'pushed', 'pushed']);
   });
 
-  it('in the import, a batch call throwing a 503 still stops the import before the inbound half; a mapper error does not', async () => {
+  it('in the import, a batch call throwing a 503 or a 401 (a rotated api.key) still stops the import before the inbound half; a mapper error does not', async () => {
     const listed = (records: Person[]) =>
       defineEntity({
         name: 'contacts',
@@ -185,6 +185,26 @@ describe('pushMany partial failures', () => {
       expect.objectContaining({ localId: 'per-1', code: 'http_503' }),
       expect.objectContaining({ localId: 'per-2', code: 'http_503' }),
     ]);
+
+    // An api.key rotated on Maestrano's side before the tenant list caught up: every call of the
+    // run is refused with a 401. That is the credentials', not the records': the import is
+    // retried (with the refreshed key) and pushes them, instead of completing without them.
+    const rotated = await setup([listed(people(2))]);
+    const batch = rotated.connec.batch.bind(rotated.connec);
+    rotated.connec.batch = async () => {
+      throw new AuthenticationError('Invalid API credentials', { service: 'connec', status: 401, method: 'POST', url: '/batch' });
+    };
+    const refused = await rotated.sync.api.importGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ImportFailedError);
+    expect((refused as ImportFailedError).report.failures).toEqual([
+      expect.objectContaining({ localId: 'per-1', code: 'http_401' }),
+      expect.objectContaining({ localId: 'per-2', code: 'http_401' }),
+    ]);
+    rotated.connec.batch = batch;
+    const retried = await rotated.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
+    expect(retried.status).toBe('complete');
+    expect(retried.entities.contacts).toMatchObject({ pushed: 2, failed: 0 });
+    expect(rotated.connec.all(GROUP, 'people')).toHaveLength(2);
 
     const buggy = await setup([listed([{ id: 'per-1', first: 'A', bad: true }, ...people(3).slice(1)])]);
     const report = await buggy.sync.api.importGroup({ tenant: TENANT, groupId: GROUP });
