@@ -217,6 +217,20 @@ export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as cons
 export const GROUP_COMPANY_MARK = { entity: '*', kind: 'group.company' } as const;
 
 /**
+ * Cursor (entity `*`, one per uid) recording the app user a first login put in the group's
+ * company before the SDK recorded that user (`data.userId`), and the membership state that
+ * login started from (`data.from`: the membership's `updatedAt` in ms, or null for none). The
+ * SDK records a new (or email-linked) user only once the app accepted the membership, so a
+ * login failing in between (seats lock timed out, storage down) leaves the app holding a
+ * membership of a user the SDK does not know: the member removal webhook reads this mark to
+ * call `removeMembership` all the same. Inert once the user is recorded (the webhook then has
+ * the user's record), and purged with the group's cursors.
+ */
+export function pendingUserMark(uid: string): { entity: '*'; kind: string } {
+  return { entity: '*', kind: `user.pending:${uid}` };
+}
+
+/**
  * The role of the membership a member removal records where the SDK held none (see
  * `groupUserDeleted`); never a Maestrano role. It is written active, then marked removed: one
  * still active is a removal whose second write failed (Maestrano retries it), so it is no

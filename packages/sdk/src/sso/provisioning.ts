@@ -8,6 +8,7 @@ import {
   GROUP_DELETED_MARK,
   groupReadyWaitKey,
   JobTypes,
+  pendingUserMark,
   type Runtime,
   recordedCompanyId,
   removedAt,
@@ -399,6 +400,26 @@ export class Provisioner {
         // Recorded by `provision` once the app has accepted the user's membership: a login
         // refused before that releases the claim and records neither the new user nor the
         // email link, so its retry reports them.
+        //
+        // But the app may hold a membership of this user from here on (`createUser` creates it
+        // inside the company, `addMembership` comes next), and the login can still fail before
+        // the user is recorded (the seats lock timing out, storage failing on `users.complete`,
+        // an `addMembership` that committed and then threw or outlasted the SDK's wait, the
+        // process dying).
+        // A member removal arriving before the user's retry must still reach the app's
+        // `removeMembership`, so the app user is noted for the webhook first (`pendingUserMark`,
+        // with the membership state this login starts from). Recording the user itself right
+        // after `addMembership` instead would leave every failure before and during that write
+        // uncovered (and the retry would no longer report `userCreated` / `linkedByEmail`); the
+        // note covers all of them but the process dying between `createUser` returning and
+        // this write, as for the company (`GROUP_COMPANY_MARK`). A login refused before the app
+        // accepted leaves only the note: a removal then asks the app to remove a membership it
+        // may not hold, which `removeMembership` must accept (removing nothing).
+        const [from] = await storage.users.listMemberships(tenant.name, { uid: key, groupId: identity.group.uid });
+        await storage.cursors.advance({ tenant: tenant.name, groupId: identity.group.uid, ...pendingUserMark(key) }, this.#runtime.clock().getTime(), {
+          userId,
+          from: from ? from.updatedAt.getTime() : null,
+        });
         return { userId, status: 'active', created: !linked, linked, company, pending: true };
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
@@ -499,7 +520,9 @@ export class Provisioner {
         // before the SDK writes any membership: a login refused before that (the group cancelled,
         // the membership removed, `addMembership` throwing) records neither the user nor the
         // link, so its retry reports them; and from the membership write on, the user exists for
-        // the webhooks (a group deletion's last pass, a member removal) as it always did.
+        // the webhooks (a group deletion's last pass, a member removal) as it always did. A login
+        // failing between the app's acceptance and this record left a `pendingUserMark` (see
+        // `#ensureUser`), through which a member removal still reaches the app.
         const recordUser = async () => {
           if (!user.pending) return;
           try {
@@ -511,6 +534,10 @@ export class Provisioner {
           user.pending = false;
         };
         const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current, recordUser);
+        // The user is recorded: the note for the removal webhook (`pendingUserMark`) is inert
+        // now, and dropped so that a group keeps no row per member who ever signed in (left
+        // in place when that fails: it only costs its row).
+        if (user.created || user.linked) await storage.cursors.reset({ tenant: tenant.name, groupId, ...pendingUserMark(uid) }).catch(() => {});
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
         const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);

@@ -178,7 +178,10 @@ export interface ProvisioningHooks {
    * (`blockUser` follows in virtual mode). Make it idempotent and let it accept a membership
    * the app does not have: a removal of a known user from a known company is heard even when
    * the SDK recorded no membership there (a login whose membership write failed after
-   * `addMembership` accepted it), with an idempotency key ending in `:unrecorded`.
+   * `addMembership` accepted it), with an idempotency key ending in `:unrecorded`; and so is
+   * the removal of a user a first login had `createUser` make (or `findUserByEmail` link) and
+   * then failed before the SDK recorded that user (key ending in `:unrecorded`, or
+   * `:unrecorded-<ms>` when Maestrano had removed the user from that group before).
    */
   removeMembership?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**

@@ -29,11 +29,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
-import { cancelCompanyKey, GROUP_DELETED_MARK, type Logger, type RouteHandler, recordedCompanyId, removedAt, type Tenant, UNRECORDED_ROLE } from '../core/types.js';
+import {
+  cancelCompanyKey,
+  GROUP_DELETED_MARK,
+  type Logger,
+  pendingUserMark,
+  type RouteHandler,
+  recordedCompanyId,
+  removedAt,
+  type Tenant,
+  UNRECORDED_ROLE,
+} from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
 import { sleep } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
-import type { GroupRecord, StorageAdapter } from '../storage/adapter.js';
+import type { GroupRecord, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
 import { groupLockKey, seatsLockKey, userLockKey, withStorageLock } from './locks.js';
 import { keyPart } from '../internal/keys.js';
@@ -84,8 +94,9 @@ export interface AccountWebhookHooks {
    * A member was removed from the group: end the user's access to this company (delete the
    * membership, end the sessions in it). Called on every removal, also when the user is
    * still in other groups, and when the SDK recorded no membership of a known user in a known
-   * group (the app may hold one it accepted before a storage failure): removing nothing must
-   * succeed.
+   * group (the app may hold one it accepted before a storage failure), or no user at all where
+   * a first login had the app create or link one and then failed (see `pendingUserMark`):
+   * removing nothing must succeed.
    */
   removeMembership?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /**
@@ -423,22 +434,35 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       const answer = await withLock(userLockKey(tenant.name, uid), async () => {
         const memberships = await storage.users.listMemberships(tenant.name, { uid });
         const membership = memberships.find((m) => m.groupId === groupId);
-        if (membership?.status === 'removed') return SUCCESS();
         const [user, group] = await Promise.all([storage.users.get(tenant.name, uid), storage.groups.get(tenant.name, groupId)]);
+        // The app user a first login put in this company before it failed, the SDK never
+        // having recorded the user (see `pendingUserMark`): only while the membership is still
+        // in the state that login started from, so that once this removal is recorded (which
+        // moves `updatedAt`) a replay asks nothing more.
+        const pending = user === null && group !== null ? await step('storage', () => pendingAppUser(tenant.name, uid, groupId, membership)) : null;
+        if (membership?.status === 'removed' && !pending) return SUCCESS();
         const company = group ? companyOf(group) : null;
-        if (!membership && (!user || !group)) {
-          // The app never granted this membership, but a first login may have failed after its
+        if (pending || (!membership && (!user || !group))) {
+          // The SDK never recorded this membership, but a first login may have failed after its
           // response was issued (its assertion id given back so the user can retry): the
           // removal is recorded as a `removed` membership, so that posting that response again
           // is refused (the login compares its `IssueInstant` with this record's `updatedAt`)
-          // while one Maestrano issues after adding the user back still signs in. The app
-          // hears nothing (it has no user or company to act on) and nobody is blocked.
+          // while one Maestrano issues after adding the user back still signs in. The app hears
+          // it only when such a login had it put its user in the company (`pending`: no seat
+          // was reported for it, and nobody is blocked: the SDK holds no user to block).
+          if (pending && company && hooks.removeMembership) {
+            const userRef: AccountUserRef = { id: pending.userId, tenant: tenant.name, uid };
+            const key = `mno:remove-membership:${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${pending.from === null ? 'unrecorded' : `unrecorded-${pending.from}`}`;
+            const ctx = context(tenant, request, key);
+            await step('removeMembership', () => hooks.removeMembership?.(userRef, company, ctx));
+          }
           const tombstone = async (): Promise<void> => {
             await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (!(await underSeatsLock(tenant.name, groupId, group !== null && hooks.onSeatsChanged !== undefined, tombstone))) return seatsBusy();
-          logger.info('maestrano: member removal for a membership the app never granted; recorded so that an earlier response cannot grant it', fields);
+          if (pending) logger.info('maestrano: member removed whose first login failed before the SDK recorded the user; the app was told', { ...fields, userId: pending.userId });
+          else logger.info('maestrano: member removal for a membership the app never granted; recorded so that an earlier response cannot grant it', fields);
           return SUCCESS();
         }
         // A known user and group without a membership record: a login whose membership write
@@ -524,6 +548,18 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       return failed(error, fields);
     }
   };
+
+  /**
+   * The app user of `pendingUserMark` for `uid` in the group, when the membership is still in
+   * the state the login that wrote it started from (none, or the removal it found); else null.
+   */
+  async function pendingAppUser(tenant: string, uid: string, groupId: string, membership: MembershipRecord | undefined): Promise<{ userId: string; from: number | null } | null> {
+    const mark = await storage.cursors.get({ tenant, groupId, ...pendingUserMark(uid) });
+    const userId = mark?.data['userId'];
+    const from = mark?.data['from'];
+    if (typeof userId !== 'string' || userId.length === 0 || !(from === null || typeof from === 'number')) return null;
+    return from === (membership ? membership.updatedAt.getTime() : null) ? { userId, from } : null;
+  }
 
   /**
    * Runs `write` under the group's seats lock when `needed` (seats are reported), else as it

@@ -1,0 +1,161 @@
+// A first login records its new (or email-linked) user only once the app has accepted the
+// membership, so that a refused login records neither. But a login can fail after the app put
+// its user in the company (`createUser` creates it inside, `addMembership` adds it) and before
+// the SDK recorded the user: the seats lock timed out (503), `users.complete` failed. A member
+// removal that arrives before the user's retry must still reach the app's `removeMembership`,
+// or the app keeps that user in the company. Through the real ACS (RSA-signed responses) and
+// the real removal webhook on loopback HTTP.
+import { type CompanyHandle, memoryAdapter, type StorageAdapter, StorageError, type UserHandle } from '@org/maestrano-sdk';
+import { afterEach, describe, expect, it } from 'vitest';
+import { seatsLockKey } from '../../src/webhooks/locks.js';
+import { type Harness, startHarness } from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+/** A memory adapter whose next `failures.complete` calls of `users.complete` fail (the database down). */
+function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: { complete: number } } {
+  const inner = memoryAdapter(clock ? { clock } : {});
+  const failures = { complete: 0 };
+  const storage: StorageAdapter = {
+    ...inner,
+    users: {
+      ...inner.users,
+      complete: (...args) => {
+        if (failures.complete > 0) {
+          failures.complete--;
+          return Promise.reject(new StorageError('users.complete failed: connection refused', { adapterId: inner.id, operation: 'users.complete' }));
+        }
+        return inner.users.complete(...args);
+      },
+    },
+  };
+  return { storage, failures };
+}
+
+/** The removal webhook of Maestrano for `uid` in `groupId`. */
+async function removeMember(harness: Harness, uid: string, groupId: string): Promise<number> {
+  const res = await fetch(`${harness.baseUrl}/maestrano/account/groups/${groupId}/users/${uid}/${harness.tenant}`, {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The app's `removeMembership`, as `<app user id>|<app company id>|<idempotency key>`. */
+function removals(): { removed: string[]; hook: (user: UserHandle, company: CompanyHandle, ctx: { idempotencyKey: string }) => void } {
+  const removed: string[] = [];
+  return { removed, hook: (user, company, ctx) => void removed.push(`${user.id}|${company.id}|${ctx.idempotencyKey}`) };
+}
+
+describe('a member removal after a first login failed once the app had accepted the membership', () => {
+  it('email-linked user, users.complete failed (503): the removal calls removeMembership for the linked app user', async () => {
+    const { storage, failures } = flakyStorage();
+    const { removed, hook } = removals();
+    h = await startHarness({ storage, withFindUserByEmail: true, provisioning: { removeMembership: hook } });
+    h.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    failures.complete = 1;
+    const failed = await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' });
+    expect(failed.status).toBe(503);
+    // The app holds the membership; the SDK recorded neither the user nor the link.
+    const companyId = (await h.storage.groups.get(h.tenant, 'cld-1'))!.companyId;
+    expect(h.app.memberships.get(`legacy-1|${companyId}`)).toBeDefined();
+    expect(await h.storage.users.get(h.tenant, 'usr-bob')).toBeNull();
+    expect(await h.storage.users.findByUserId(h.tenant, 'legacy-1')).toEqual([]);
+
+    // Maestrano removes him before he retries: the app must hear it.
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toEqual([`legacy-1|${companyId}|mno:remove-membership:${h.tenant}:usr-bob:cld-1:unrecorded`]);
+    const [membership] = await h.storage.users.listMemberships(h.tenant, { uid: 'usr-bob', groupId: 'cld-1' });
+    expect(membership?.status).toBe('removed');
+    // Nothing about the user is recorded, and a replay of the removal asks nothing more.
+    expect(await h.storage.users.get(h.tenant, 'usr-bob')).toBeNull();
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(1);
+  });
+
+  it('new user, the seats lock timed out (503): the removal calls removeMembership for the user createUser made', async () => {
+    const { removed, hook } = removals();
+    h = await startHarness({ provisioning: { removeMembership: hook }, onSeatsChanged: () => {}, sso: { allowIdpInitiated: true, provisioningClaimTtlMs: 1_000 } });
+    // The group exists (its owner signed in); another seat change of it holds the seats lock.
+    expect((await h.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-1' })).status).toBe(200);
+    expect(await h.storage.locks.acquire(seatsLockKey(h.tenant, 'cld-1'), 'other-seat-change', 60_000)).toBe(true);
+    const failed = await h.login({ uid: 'usr-new', email: 'new@corp.com', groupUid: 'cld-1' });
+    expect(failed.status).toBe(503);
+    await h.storage.locks.release(seatsLockKey(h.tenant, 'cld-1'), 'other-seat-change');
+    const created = [...h.app.users].find(([, u]) => u.email === 'new@corp.com')?.[0];
+    const companyId = (await h.storage.groups.get(h.tenant, 'cld-1'))!.companyId;
+    expect(h.app.memberships.get(`${created}|${companyId}`)).toBeDefined();
+    expect(await h.storage.users.get(h.tenant, 'usr-new')).toBeNull();
+
+    expect(await removeMember(h, 'usr-new', 'cld-1')).toBe(200);
+    expect(removed).toEqual([`${created}|${companyId}|mno:remove-membership:${h.tenant}:usr-new:cld-1:unrecorded`]);
+    // The owner's seat is untouched.
+    expect((await h.storage.users.listMemberships(h.tenant, { groupId: 'cld-1', status: 'active' })).map((m) => m.uid)).toEqual(['usr-owner']);
+  });
+
+  it('added back after an earlier removal, the login failed again after the app accepted: the second removal reaches the app too', async () => {
+    let nowMs = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const clock = () => new Date(nowMs);
+    const { storage, failures } = flakyStorage(clock);
+    const { removed, hook } = removals();
+    h = await startHarness({ storage, clock, withFindUserByEmail: true, provisioning: { removeMembership: hook } });
+    h.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    expect((await h.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-1' }, { now: clock() })).status).toBe(200);
+
+    // Removed before he ever signed in: the SDK records the removal, the app hears nothing.
+    nowMs += 10_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toEqual([]);
+
+    // Maestrano adds him back; his sign-in fails once the app has added him.
+    nowMs += 10_000;
+    failures.complete = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' }, { now: clock() })).status).toBe(503);
+    const companyId = (await h.storage.groups.get(h.tenant, 'cld-1'))!.companyId;
+    expect(h.app.memberships.get(`legacy-1|${companyId}`)).toBeDefined();
+
+    // Removed again: the app hears this one.
+    nowMs += 10_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(1);
+    expect(removed[0]).toMatch(new RegExp(`^legacy-1\\|${companyId}\\|mno:remove-membership:${h.tenant}:usr-bob:cld-1:`));
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(1);
+  });
+});
+
+describe('the note for the removal webhook', () => {
+  it('is dropped once the login recorded the user: a group keeps no row per member who signed in', async () => {
+    const { storage, failures } = flakyStorage();
+    h = await startHarness({ storage, withFindUserByEmail: true });
+    h.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    failures.complete = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' })).status).toBe(503);
+    const notes = async () => (await h!.storage.cursors.list(h!.tenant, 'cld-1')).filter((c) => c.kind.startsWith('user.pending:')).map((c) => c.kind);
+    expect(await notes()).toEqual(['user.pending:usr-bob']);
+    // His retry records him (linked by email) and drops the note; so does a new user's first login.
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' })).status).toBe(200);
+    expect((await h.login({ uid: 'usr-new', email: 'new@corp.com', groupUid: 'cld-1' })).status).toBe(200);
+    expect(await h.storage.users.get(h.tenant, 'usr-bob')).not.toBeNull();
+    expect(await notes()).toEqual([]);
+  });
+});
+
+describe('a login refused before the app accepted the membership still records nothing about the user', () => {
+  it('addMembership throws after the email match: no user, no link; the retry reports linkedByEmail', async () => {
+    const { hook } = removals();
+    h = await startHarness({ withFindUserByEmail: true, provisioning: { removeMembership: hook } });
+    h.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    h.app.failures.addMembership = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' })).status).toBe(500);
+    expect(await h.storage.users.get(h.tenant, 'usr-bob')).toBeNull();
+    expect(await h.storage.users.findByUserId(h.tenant, 'legacy-1')).toEqual([]);
+    const ok = await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' });
+    expect(ok.body).toMatchObject({ userId: 'legacy-1', outcome: { linkedByEmail: true, userCreated: false } });
+  });
+});
