@@ -42,26 +42,38 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /**
  * What the database said is missing when the adapter's schema is not (fully) migrated: a
- * table (`migrate()` never ran) or a column (a newer migration of this package not applied).
- * Read from the driver adapter's error kind, or failing that from the database's message.
+ * table (`migrate()` never ran; `pgTable` on PostgreSQL, where it may also sit in a schema
+ * the connection's search_path does not name) or a column (a newer migration of this
+ * package not applied). Read from the driver adapter's error kind, or failing that from the
+ * database's message.
  */
-export function missingSchema(err: unknown): 'table' | 'column' | null {
+export function missingSchema(err: unknown): 'table' | 'pgTable' | 'column' | null {
   for (const current of causeChain(err)) {
-    const kind = field(field(field(field(current, 'meta'), 'driverAdapterError'), 'cause'), 'kind') ?? field(field(current, 'cause'), 'kind');
-    if (kind === 'TableDoesNotExist') return 'table';
+    const cause = field(field(field(current, 'meta'), 'driverAdapterError'), 'cause') ?? field(current, 'cause');
+    const kind = field(cause, 'kind');
+    // 42P01 is PostgreSQL's undefined_table.
+    if (kind === 'TableDoesNotExist') return field(cause, 'originalCode') === '42P01' ? 'pgTable' : 'table';
     if (kind === 'ColumnNotFound') return 'column';
     const message = field(current, 'message');
     if (typeof message === 'string') {
-      if (/relation "maestrano_\w+" does not exist|no such table: maestrano_/i.test(message)) return 'table';
+      if (/relation "maestrano_\w+" does not exist/i.test(message)) return 'pgTable';
+      if (/no such table: maestrano_/i.test(message)) return 'table';
       if (/column "?[\w.]+"? does not exist|no such column/i.test(message)) return 'column';
     }
   }
   return null;
 }
 
+const TABLES_MISSING =
+  "the adapter's tables are missing: run `await migrate({ prisma })` from @org/maestrano-adapter-prisma (or copy its migrations and run `prisma migrate deploy`) before using it";
+
 const SCHEMA_HINTS = {
-  table:
-    "the adapter's tables are missing: run `await migrate({ prisma })` from @org/maestrano-adapter-prisma (or copy its migrations and run `prisma migrate deploy`) before using it",
+  table: TABLES_MISSING,
+  // The adapter's SQL names its tables without a schema, so PostgreSQL looks them up through
+  // the connection's search_path, whatever `PrismaPg(…, { schema })` or `?schema=` say (those
+  // reach Prisma's model queries and CLI only). migrate() on such a connection would create a
+  // second set of tables in `public`, hence the warning.
+  pgTable: `${TABLES_MISSING}. If they are in a PostgreSQL schema other than public (\`?schema=\` in the URL, \`new PrismaPg(…, { schema })\`), the connection's search_path must name it: \`new PrismaPg({ connectionString, options: '-c search_path=<schema>' }, { schema: '<schema>' })\`; run migrate() only after that, or it creates the tables in public`,
   column:
     'a migration of @org/maestrano-adapter-prisma is not applied (was the package upgraded?): run `await migrate({ prisma })` (or `prisma migrate deploy` with its new migrations) before new code serves traffic',
 } as const;

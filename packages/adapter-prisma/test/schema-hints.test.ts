@@ -80,4 +80,30 @@ describe.skipIf(pgUnavailable !== null)(`PostgreSQL${pgUnavailable ? ` (skipped:
     const down = await failure(storage.groups.get('t', 'g'));
     expect(down.message).not.toContain('migrate');
   });
+
+  it('finds its tables in a non-default schema through search_path, and says so when the connection does not name it', async () => {
+    const db = await createPgDatabase();
+    cleanups.push(() => db.drop());
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    await admin.query('CREATE SCHEMA app');
+
+    // The documented set-up: the pool's search_path names the schema (Prisma's `{ schema }`
+    // option and `?schema=` reach its model queries and CLI, never the adapter's SQL).
+    const inApp = openPgPrisma(db.url, { options: '-c search_path=app' });
+    cleanups.push(() => inApp.$disconnect());
+    await migrate({ prisma: inApp });
+    expect((await prismaAdapter(inApp).jobs.enqueue({ type: 't', payload: {} })).created).toBe(true);
+    const tables = await admin.query<{ schema: string }>("SELECT DISTINCT table_schema AS schema FROM information_schema.tables WHERE table_name LIKE 'maestrano%'");
+    expect(tables.rows.map((row) => row.schema)).toEqual(['app']);
+
+    // Without it, the tables are not found, and the hint names search_path rather than only
+    // migrate() (which would create a second set of tables in public).
+    const plain = openPgPrisma(`${db.url}?schema=app`);
+    cleanups.push(() => plain.$disconnect());
+    const notFound = await failure(prismaAdapter(plain).jobs.enqueue({ type: 't', payload: {} }));
+    expect(notFound.message).toContain("the adapter's tables are missing");
+    expect(notFound.message).toContain("options: '-c search_path=<schema>'");
+  });
 });
