@@ -374,6 +374,7 @@ export class Provisioner {
     tenant: Tenant,
     identity: SsoIdentity,
     owner: string,
+    seenRemoved: Date | null,
   ): Promise<EnsuredUser> {
     const { storage } = this.#runtime;
     const key = identity.user.key;
@@ -389,6 +390,11 @@ export class Provisioner {
         // The company first, for a link as for a new user: a cancelled group or a failing
         // `createCompany` refuses the login before anything about the user is recorded.
         const company = await this.#ensureCompany(tenant, identity, owner);
+        // Then the removals: one that landed while this login waited for the user's lock is
+        // over (it found no user to tell the app about), so an app user `createUser` made
+        // inside the company now would be left there, refused by `#grant` with no removal
+        // to come. Refused before the app is asked (`#grant` checks again, for known users).
+        const from = await this.#refuseRemoved(tenant, identity, seenRemoved);
         const idempotencyKey = `mno:user:${tenant.name}:${key}`;
         let userId = await this.#linkableUser(tenant, identity, idempotencyKey);
         const linked = userId !== null;
@@ -415,8 +421,13 @@ export class Provisioner {
         // this write, as for the company (`GROUP_COMPANY_MARK`). A login refused before the app
         // accepted leaves only the note: a removal then asks the app to remove a membership it
         // may not hold, which `removeMembership` must accept (removing nothing).
-        const [from] = await storage.users.listMemberships(tenant.name, { uid: key, groupId: identity.group.uid });
-        await storage.cursors.advance({ tenant: tenant.name, groupId: identity.group.uid, ...pendingUserMark(key) }, this.#runtime.clock().getTime(), {
+        const mark = { tenant: tenant.name, groupId: identity.group.uid, ...pendingUserMark(key) };
+        // `advance` only moves forward: a retry whose clock reads no later than the earlier try's
+        // (stepped back, another instance behind) would keep that try's note, whose `from` (a
+        // removal recorded since moved it) no longer matches, and the next removal would tell
+        // the app nothing. Past the stored position, the note is this login's.
+        const previous = await storage.cursors.get(mark);
+        await storage.cursors.advance(mark, Math.max(this.#runtime.clock().getTime(), previous ? previous.position + 1 : 0), {
           userId,
           from: from ? from.updatedAt.getTime() : null,
         });
@@ -462,7 +473,7 @@ export class Provisioner {
       },
       async (lease) => {
         const owner = `${this.#runtime.instanceId}:${randomUUID()}`;
-        const user = await this.#ensureUser(tenant, identity, owner);
+        const user = await this.#ensureUser(tenant, identity, owner, seenRemoved);
         try {
           return await this.#grant(tenant, identity, owner, user, seenRemoved, lease, finish);
         } catch (error) {
@@ -506,14 +517,7 @@ export class Provisioner {
         }
         // A group deletion does not take the user's lock: look again before granting anything.
         if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
-        const [current] = await storage.users.listMemberships(tenant.name, { uid, groupId });
-        const currentRemoved = removedAt(current);
-        if (
-          currentRemoved !== null &&
-          !(seenRemoved?.getTime() === currentRemoved.getTime() && this.#issuedAfterRemoval(identity, currentRemoved))
-        ) {
-          throw accessRemoved();
-        }
+        const current = await this.#refuseRemoved(tenant, identity, seenRemoved);
         const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
         const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };
         // A new (or email-linked) user is recorded once the app has accepted its membership and
@@ -558,6 +562,20 @@ export class Provisioner {
             membershipChanged,
           },
         });
+  }
+
+  /**
+   * The user's membership of the login's group, as storage has it now (read under the user's
+   * lock); refused (403) when it was removed after `seenRemoved` (the removal seen before the
+   * lock: one that landed while the login waited), or before the assertion was issued.
+   */
+  async #refuseRemoved(tenant: Tenant, identity: SsoIdentity, seenRemoved: Date | null): Promise<MembershipRecord | undefined> {
+    const [current] = await this.#runtime.storage.users.listMemberships(tenant.name, { uid: identity.user.key, groupId: identity.group.uid });
+    const currentRemoved = removedAt(current);
+    if (currentRemoved !== null && !(seenRemoved?.getTime() === currentRemoved.getTime() && this.#issuedAfterRemoval(identity, currentRemoved))) {
+      throw accessRemoved();
+    }
+    return current;
   }
 
   /**

@@ -7,7 +7,8 @@
 // the real removal webhook on loopback HTTP.
 import { type CompanyHandle, memoryAdapter, type StorageAdapter, StorageError, type UserHandle } from '@org/maestrano-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { seatsLockKey } from '../../src/webhooks/locks.js';
+import { UNRECORDED_ROLE } from '../../src/core/types.js';
+import { seatsLockKey, userLockKey } from '../../src/webhooks/locks.js';
 import { type Harness, startHarness } from './harness.js';
 
 let h: Harness | undefined;
@@ -130,6 +131,36 @@ describe('a member removal after a first login failed once the app had accepted 
 });
 
 describe('the note for the removal webhook', () => {
+  it('a retry whose clock reads earlier than the first try (stepped back, another instance) still writes its note: the second removal reaches the app', async () => {
+    const base = Date.UTC(2026, 0, 5, 10, 0, 0);
+    let nowMs = base;
+    const clock = () => new Date(nowMs);
+    const { storage, failures } = flakyStorage(clock);
+    const { removed, hook } = removals();
+    h = await startHarness({ storage, clock, withFindUserByEmail: true, provisioning: { removeMembership: hook } });
+    h.app.users.set('legacy-1', { email: 'bob@corp.com', firstName: 'Bob', key: 'pre-existing', companyId: null });
+    expect((await h.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-1' }, { now: clock() })).status).toBe(200);
+    // His first sign-in fails once the app has added him; Maestrano removes him: the app hears it.
+    nowMs = base + 20_000;
+    failures.complete = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' }, { now: clock() })).status).toBe(503);
+    nowMs = base + 21_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(1);
+    // Added back, he signs in through an instance whose clock is 6 s behind (or after an NTP
+    // step back); the sign-in fails again once the app has added him.
+    nowMs = base + 15_000;
+    failures.complete = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' }, { now: new Date(base + 22_000) })).status).toBe(503);
+    const companyId = (await h.storage.groups.get(h.tenant, 'cld-1'))!.companyId;
+    expect(h.app.memberships.get(`legacy-1|${companyId}`)).toBeDefined();
+    // Removed again: the app must hear this one as well.
+    nowMs = base + 16_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(2);
+    expect(removed[1]).toBe(`legacy-1|${companyId}|mno:remove-membership:${h.tenant}:usr-bob:cld-1:unrecorded-${base + 21_000}`);
+  });
+
   it('is dropped once the login recorded the user: a group keeps no row per member who signed in', async () => {
     const { storage, failures } = flakyStorage();
     h = await startHarness({ storage, withFindUserByEmail: true });
@@ -143,6 +174,56 @@ describe('the note for the removal webhook', () => {
     expect((await h.login({ uid: 'usr-new', email: 'new@corp.com', groupUid: 'cld-1' })).status).toBe(200);
     expect(await h.storage.users.get(h.tenant, 'usr-bob')).not.toBeNull();
     expect(await notes()).toEqual([]);
+  });
+});
+
+describe('a first login waiting for the user lock while a removal of that user runs', () => {
+  it('is refused (403) before the app creates its user: no app user is left in the company that no removal will reach', async () => {
+    const inner = memoryAdapter();
+    // The removal pauses in its first write (the user lock held) until the login is seen waiting.
+    let release!: () => void;
+    const go = new Promise<void>((resolve) => (release = resolve));
+    let paused!: () => void;
+    const reached = new Promise<void>((resolve) => (paused = resolve));
+    let pause = true;
+    let loginWaiting!: () => void;
+    const waiting = new Promise<void>((resolve) => (loginWaiting = resolve));
+    const storage: StorageAdapter = {
+      ...inner,
+      users: {
+        ...inner.users,
+        upsertMembership: async (...args) => {
+          if (args[3] === UNRECORDED_ROLE && pause) {
+            pause = false;
+            paused();
+            await go;
+          }
+          return inner.users.upsertMembership(...args);
+        },
+      },
+      locks: {
+        ...inner.locks,
+        acquire: async (key, owner, ttlMs) => {
+          const ok = await inner.locks.acquire(key, owner, ttlMs);
+          if (!ok && owner.includes(':sso-user:') && key === userLockKey('maestrano-test', 'usr-new')) loginWaiting();
+          return ok;
+        },
+      },
+    };
+    const { removed, hook } = removals();
+    h = await startHarness({ storage, provisioning: { removeMembership: hook } });
+    expect((await h.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-1' })).status).toBe(200);
+    // Maestrano removes a member who never signed in; he clicks the app meanwhile.
+    const removal = removeMember(h, 'usr-new', 'cld-1');
+    await reached;
+    const login = h.login({ uid: 'usr-new', email: 'new@corp.com', groupUid: 'cld-1' });
+    await waiting;
+    release();
+    expect(await removal).toBe(200);
+    expect((await login).status).toBe(403);
+    // The app was never asked to create him inside the company (nothing would remove him).
+    expect([...h.app.users.values()].filter((u) => u.email === 'new@corp.com')).toEqual([]);
+    expect(removed).toEqual([]);
   });
 });
 
