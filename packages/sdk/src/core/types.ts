@@ -217,17 +217,31 @@ export const GROUP_DELETED_MARK = { entity: '*', kind: 'group.deleted' } as cons
 export const GROUP_COMPANY_MARK = { entity: '*', kind: 'group.company' } as const;
 
 /**
- * Cursor (entity `*`, one per uid) recording the app user a first login put in the group's
- * company before the SDK recorded that user (`data.userId`), and the membership state that
- * login started from (`data.from`: the membership's `updatedAt` in ms, or null for none). The
- * SDK records a new (or email-linked) user only once the app accepted the membership, so a
- * login failing in between (seats lock timed out, storage down) leaves the app holding a
- * membership of a user the SDK does not know: the member removal webhook reads this mark to
- * call `removeMembership` all the same. Inert once the user is recorded (the webhook then has
- * the user's record), and purged with the group's cursors.
+ * Cursor (entity `*`, one per uid) recording the app user a login put in the group's company
+ * before the SDK recorded the membership (`data.userId`), and the membership state that login
+ * started from (`data.from`: the membership's `updatedAt` in ms, or null for none). Written
+ * by a first login (the SDK records a new or email-linked user only once the app accepted the
+ * membership) and by a login adding a known user back after a removal (the membership stays
+ * `removed` until written active): a login failing in between (seats lock timed out, storage
+ * down, the process dying) leaves the app holding a membership the SDK does not know of, and
+ * the member removal webhook reads this mark to call `removeMembership` all the same. It
+ * counts only while the membership is still in the `from` state (any write of it moves its
+ * `updatedAt`), is dropped once the login wrote the membership or the removal was recorded,
+ * and is purged with the group's cursors.
  */
 export function pendingUserMark(uid: string): { entity: '*'; kind: string } {
   return { entity: '*', kind: `user.pending:${uid}` };
+}
+
+/** Writes the `pendingUserMark` of `uid` in the group, replacing whatever note is there. */
+export async function notePendingUser(storage: StorageAdapter, tenant: string, groupId: string, uid: string, at: number, note: { userId: string; from: number | null }): Promise<void> {
+  const key = { tenant, groupId, ...pendingUserMark(uid) };
+  // `advance` only moves forward: a note whose clock reads no later than the stored one's
+  // (stepped back, another instance behind, the same millisecond) would keep that note, whose
+  // `from` no longer matches, and the next removal would tell the app nothing. Past the stored
+  // position, the note is this one (never deleted first: a crash in between would leave none).
+  const previous = await storage.cursors.get(key);
+  await storage.cursors.advance(key, Math.max(at, previous ? previous.position + 1 : 0), note);
 }
 
 /**

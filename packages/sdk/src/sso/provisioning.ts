@@ -8,6 +8,7 @@ import {
   GROUP_DELETED_MARK,
   groupReadyWaitKey,
   JobTypes,
+  notePendingUser,
   pendingUserMark,
   type Runtime,
   recordedCompanyId,
@@ -421,16 +422,7 @@ export class Provisioner {
         // this write, as for the company (`GROUP_COMPANY_MARK`). A login refused before the app
         // accepted leaves only the note: a removal then asks the app to remove a membership it
         // may not hold, which `removeMembership` must accept (removing nothing).
-        const mark = { tenant: tenant.name, groupId: identity.group.uid, ...pendingUserMark(key) };
-        // `advance` only moves forward: a retry whose clock reads no later than the earlier try's
-        // (stepped back, another instance behind) would keep that try's note, whose `from` (a
-        // removal recorded since moved it) no longer matches, and the next removal would tell
-        // the app nothing. Past the stored position, the note is this login's.
-        const previous = await storage.cursors.get(mark);
-        await storage.cursors.advance(mark, Math.max(this.#runtime.clock().getTime(), previous ? previous.position + 1 : 0), {
-          userId,
-          from: from ? from.updatedAt.getTime() : null,
-        });
+        await notePendingUser(storage, tenant.name, identity.group.uid, key, this.#runtime.clock().getTime(), { userId, from: from ? from.updatedAt.getTime() : null });
         return { userId, status: 'active', created: !linked, linked, company, pending: true };
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
@@ -518,6 +510,7 @@ export class Provisioner {
         // A group deletion does not take the user's lock: look again before granting anything.
         if (await this.#groupCancelled(tenant, groupId)) await refuseCancelled();
         const current = await this.#refuseRemoved(tenant, identity, seenRemoved);
+        const currentRemoved = removedAt(current);
         const userHandle: UserHandle = { id: user.userId, tenant: tenant.name, uid };
         const companyHandle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId };
         // A new (or email-linked) user is recorded once the app has accepted its membership and
@@ -537,11 +530,24 @@ export class Provisioner {
           }
           user.pending = false;
         };
+        // A known user Maestrano adds back after a removal: `addMembership` puts the user back in
+        // the company, and the login can still fail before the membership is written active
+        // (the seats lock timing out, storage failing, the process dying). The membership is
+        // then still the removal a member removal webhook takes as done, and the app would keep
+        // the user: the app user is noted for the webhook first, as for a first login (see
+        // `#ensureUser`, which noted a new or linked user already), with the removal this login
+        // starts from. Only here: a login that changes nothing, or a role, writes no note, and a
+        // known user's first membership of a group needs none (the webhook hears a removal of a
+        // known user without a membership record all the same).
+        const readding = !(user.created || user.linked) && currentRemoved !== null;
+        if (readding) {
+          await notePendingUser(storage, tenant.name, groupId, uid, this.#runtime.clock().getTime(), { userId: user.userId, from: currentRemoved.getTime() });
+        }
         const membershipChanged = await this.#reconcileMembership(tenant, identity, userHandle, companyHandle, current, recordUser);
-        // The user is recorded: the note for the removal webhook (`pendingUserMark`) is inert
-        // now, and dropped so that a group keeps no row per member who ever signed in (left
-        // in place when that fails: it only costs its row).
-        if (user.created || user.linked) await storage.cursors.reset({ tenant: tenant.name, groupId, ...pendingUserMark(uid) }).catch(() => {});
+        // The user and the membership are recorded: the note for the removal webhook
+        // (`pendingUserMark`) is inert now, and dropped so that a group keeps no row per member
+        // who ever signed in (left in place when that fails: it only costs its row).
+        if (user.created || user.linked || readding) await storage.cursors.reset({ tenant: tenant.name, groupId, ...pendingUserMark(uid) }).catch(() => {});
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
         const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);

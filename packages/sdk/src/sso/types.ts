@@ -181,12 +181,16 @@ export interface ProvisioningHooks {
    * `addMembership` accepted it), with an idempotency key ending in `:unrecorded`; and so is
    * the removal of a user a first login had `createUser` make (or `findUserByEmail` link) and
    * then failed before the SDK recorded that user (key ending in `:unrecorded`, or
-   * `:unrecorded-<ms>` when Maestrano had removed the user from that group before).
+   * `:unrecorded-<ms>` when Maestrano had removed the user from that group before), or a
+   * login adding a known user back after a removal had `addMembership` run and then failed
+   * before the SDK wrote the membership (key ending in `:unrecorded-<ms>`).
    */
   removeMembership?(user: UserHandle, company: CompanyHandle, ctx: ProvisioningContext): Promise<void> | void;
   /**
    * The removed member has no active membership in a live group left (PROTOCOL §5.2): the
-   * app blocks the user. Called after `removeMembership`; `company` is the company of the
+   * app blocks the user. Make it accept a user already blocked: where the SDK recorded no
+   * membership of the removal (see `removeMembership`), it is called even when the SDK holds
+   * the user blocked, since the failed login's `addMembership` may have made it active again. Called after `removeMembership`; `company` is the company of the
    * removal that left the user without any. In `virtual` identity mode, where users exist
    * per group, also called for each active user of a deleted group.
    */

@@ -95,14 +95,16 @@ export interface AccountWebhookHooks {
    * membership, end the sessions in it). Called on every removal, also when the user is
    * still in other groups, and when the SDK recorded no membership of a known user in a known
    * group (the app may hold one it accepted before a storage failure), or no user at all where
-   * a first login had the app create or link one and then failed (see `pendingUserMark`):
-   * removing nothing must succeed.
+   * a first login had the app create or link one and then failed, or a removed membership a
+   * login re-added in the app and failed before writing (see `pendingUserMark`): removing
+   * nothing must succeed.
    */
   removeMembership?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /**
    * The user has no active membership in a live group left (their last group removed them):
    * block the user. `company` is the company whose removal left them without any. Called
-   * after `removeMembership` of that removal.
+   * after `removeMembership` of that removal; also for a user already blocked where the SDK
+   * recorded no membership (a failed login's `addMembership` may have made it active again).
    */
   blockUser?(user: AccountUserRef, company: AccountCompanyRef, ctx: AccountHookContext): Promise<void> | void;
   /** A company's number of active members changed (per-seat pricing). */
@@ -435,14 +437,16 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const memberships = await storage.users.listMemberships(tenant.name, { uid });
         const membership = memberships.find((m) => m.groupId === groupId);
         const [user, group] = await Promise.all([storage.users.get(tenant.name, uid), storage.groups.get(tenant.name, groupId)]);
-        // The app user a first login put in this company before it failed, the SDK never
-        // having recorded the user (see `pendingUserMark`): only while the membership is still
-        // in the state that login started from, so that once this removal is recorded (which
-        // moves `updatedAt`) a replay asks nothing more.
-        const pending = user === null && group !== null ? await step('storage', () => pendingAppUser(tenant.name, uid, groupId, membership)) : null;
+        // The app user a login put in this company before it failed, the SDK never having
+        // recorded the membership (see `pendingUserMark`): a first login's user the SDK never
+        // recorded, or a known user added back after a removal whose membership is still that
+        // removal. Only while the membership is still in the state that login started from, so
+        // that once this removal is recorded (which moves `updatedAt`) a replay asks nothing more.
+        const pending =
+          group !== null && (user === null || removedAt(membership) !== null) ? await step('storage', () => pendingAppUser(tenant.name, uid, groupId, membership)) : null;
         if (membership?.status === 'removed' && !pending) return SUCCESS();
         const company = group ? companyOf(group) : null;
-        if (pending || (!membership && (!user || !group))) {
+        if ((pending && !user) || (!membership && (!user || !group))) {
           // The SDK never recorded this membership, but a first login may have failed after its
           // response was issued (its assertion id given back so the user can retry): the
           // removal is recorded as a `removed` membership, so that posting that response again
@@ -461,6 +465,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (!(await underSeatsLock(tenant.name, groupId, group !== null && hooks.onSeatsChanged !== undefined, tombstone))) return seatsBusy();
+          if (pending) await dropPendingNote(tenant.name, uid, groupId);
           if (pending) logger.info('maestrano: member removed whose first login failed before the SDK recorded the user; the app was told', { ...fields, userId: pending.userId });
           else logger.info('maestrano: member removal for a membership the app never granted; recorded so that an earlier response cannot grant it', fields);
           return SUCCESS();
@@ -470,8 +475,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // with a membership the SDK never recorded. The app's hooks still hear the removal (they
         // are idempotent: for a user who never joined, removing nothing is the answer); no seat
         // is reported. An active membership with the placeholder role is what such a removal
-        // left when a later write of it failed: its retry goes the same way (same keys).
-        const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE);
+        // left when a later write of it failed: its retry goes the same way. So does a removed
+        // membership a login that added the user back left as it was (`pending`): the app holds
+        // the membership again, under a key naming the removal that login started from (the
+        // removal before it may have used `unrecorded`; an app skipping keys it has seen would
+        // ignore this one otherwise).
+        const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE) || pending !== null;
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         // Nor does the placeholder of another removal still being written (see `removedAt`).
         const others = memberships.filter((m) => m.groupId !== groupId && m.status === 'active' && removedAt(m) === null);
@@ -479,11 +488,15 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         const othersActive = otherGroups.some((g) => g !== null && g.status !== 'cancelled');
         // The SDK's user is blocked once no live group is left (PROTOCOL §5.2, real mode).
         // A group the SDK never knew (a retry of a removal recorded above whose second write
-        // failed) takes nothing from the user.
-        const block = user !== null && user.status === 'active' && group !== null && !othersActive;
+        // failed) takes nothing from the user. Where the SDK recorded no membership, a user it
+        // holds blocked is blocked again: the login that had the app add this membership
+        // failed before it set the user active, and the app's `addMembership` may have made
+        // its user active again (`blockUser` must accept a user already blocked).
+        const block = user !== null && (user.status === 'active' || unrecorded) && group !== null && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
-        const removal = `${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${membership && !unrecorded ? membership.updatedAt.getTime() : 'unrecorded'}`;
+        const state = membership && !unrecorded ? membership.updatedAt.getTime() : pending?.from != null ? `unrecorded-${pending.from}` : 'unrecorded';
+        const removal = `${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${state}`;
 
         // 1. Hooks first: a throw leaves everything as it was. `removeMembership` ends the
         //    user's access to this company on every removal; `blockUser` follows once the
@@ -529,12 +542,16 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // under the seats lock when seats are reported: it is briefly active between the writes.
           // The block comes before the status: a retry after any failed write finds the
           // placeholder (or nothing) and takes this path again, never a half-done removal.
+          // A membership still removed (`pending`) is written over the same way, so that its
+          // `updatedAt` moves: the response of the login that failed (issued after the earlier
+          // removal) no longer signs the user in, and the note no longer matches.
           const record = async (): Promise<void> => {
-            if (!membership) await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
+            if (!membership || membership.status === 'removed') await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
             if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (!(await underSeatsLock(tenant.name, groupId, hooks.onSeatsChanged !== undefined, record))) return seatsBusy();
+          if (pending) await dropPendingNote(tenant.name, uid, groupId);
           logger.info('maestrano: member removed (no membership was recorded)', { ...fields, blocked: block });
           return SUCCESS();
         }
@@ -559,6 +576,14 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     const from = mark?.data['from'];
     if (typeof userId !== 'string' || userId.length === 0 || !(from === null || typeof from === 'number')) return null;
     return from === (membership ? membership.updatedAt.getTime() : null) ? { userId, from } : null;
+  }
+
+  /**
+   * Drops the `pendingUserMark` a recorded removal made inert (it no longer matches the
+   * membership): a group keeps no row per member removed. Left in place when that fails.
+   */
+  async function dropPendingNote(tenant: string, uid: string, groupId: string): Promise<void> {
+    await storage.cursors.reset({ tenant, groupId, ...pendingUserMark(uid) }).catch(() => {});
   }
 
   /**

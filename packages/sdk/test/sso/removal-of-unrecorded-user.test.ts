@@ -17,10 +17,14 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** A memory adapter whose next `failures.complete` calls of `users.complete` fail (the database down). */
-function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: { complete: number } } {
+/**
+ * A memory adapter whose next `failures.complete` calls of `users.complete` (and
+ * `failures.upsert` calls of `users.upsertMembership`) fail (the database down).
+ */
+function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: { complete: number; upsert: number } } {
   const inner = memoryAdapter(clock ? { clock } : {});
-  const failures = { complete: 0 };
+  const failures = { complete: 0, upsert: 0 };
+  const refused = (operation: `${string}.${string}`) => new StorageError(`${operation} failed: connection refused`, { adapterId: inner.id, operation });
   const storage: StorageAdapter = {
     ...inner,
     users: {
@@ -28,9 +32,16 @@ function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: 
       complete: (...args) => {
         if (failures.complete > 0) {
           failures.complete--;
-          return Promise.reject(new StorageError('users.complete failed: connection refused', { adapterId: inner.id, operation: 'users.complete' }));
+          return Promise.reject(refused('users.complete'));
         }
         return inner.users.complete(...args);
+      },
+      upsertMembership: (...args) => {
+        if (failures.upsert > 0) {
+          failures.upsert--;
+          return Promise.reject(refused('users.upsertMembership'));
+        }
+        return inner.users.upsertMembership(...args);
       },
     },
   };
@@ -127,6 +138,146 @@ describe('a member removal after a first login failed once the app had accepted 
     expect(removed[0]).toMatch(new RegExp(`^legacy-1\\|${companyId}\\|mno:remove-membership:${h.tenant}:usr-bob:cld-1:`));
     expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
     expect(removed).toHaveLength(1);
+  });
+});
+
+/** The app's `blockUser`, as `<app user id>|<idempotency key>`. */
+function blocks(): { blocked: string[]; hook: (user: UserHandle, company: CompanyHandle, ctx: { idempotencyKey: string }) => void } {
+  const blocked: string[] = [];
+  return { blocked, hook: (user, _company, ctx) => void blocked.push(`${user.id}|${ctx.idempotencyKey}`) };
+}
+
+// A user the SDK knows, removed from a group, whom Maestrano adds back: the login has the app
+// add the membership back (`addMembership`) and can then fail before the SDK writes it active.
+// The membership is still `removed` as of the first removal; a second removal must still reach
+// the app, once (a replay asks nothing more), and the failed login's response must not sign the
+// user in after it.
+describe('a member removal after a known user was added back and the login failed once the app had accepted', () => {
+  async function readded(options: { seatsLock: boolean }) {
+    let nowMs = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const clock = () => new Date(nowMs);
+    const tick = () => {
+      nowMs += 10_000;
+    };
+    const { storage, failures } = flakyStorage(clock);
+    const { removed, hook } = removals();
+    const { blocked, hook: blockUser } = blocks();
+    const harness = await startHarness({
+      storage,
+      clock,
+      provisioning: { removeMembership: hook, blockUser },
+      ...(options.seatsLock ? { onSeatsChanged: () => {} } : {}),
+      sso: { provisioningClaimTtlMs: 1_000 },
+    });
+    h = harness;
+    const bob = { uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' };
+    expect((await harness.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-1' }, { now: clock() })).status).toBe(200);
+    const first = await harness.login(bob, { now: clock() });
+    expect(first.status).toBe(200);
+    const bobId = String(first.body.userId);
+    const companyId = (await harness.storage.groups.get(harness.tenant, 'cld-1'))!.companyId;
+
+    // Removed (his last group: blocked), then added back by Maestrano.
+    tick();
+    expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
+    harness.app.memberships.delete(`${bobId}|${companyId}`);
+    const [firstRemoval] = await harness.storage.users.listMemberships(harness.tenant, { uid: 'usr-bob', groupId: 'cld-1' });
+    expect(firstRemoval?.status).toBe('removed');
+    expect(removed).toHaveLength(1);
+    expect(blocked).toHaveLength(1);
+
+    // His sign-in fails once the app has added him back.
+    tick();
+    if (options.seatsLock) expect(await harness.storage.locks.acquire(seatsLockKey(harness.tenant, 'cld-1'), 'other-seat-change', 60_000)).toBe(true);
+    else failures.upsert = 1;
+    const started = await harness.init(harness.tenant, '?group_id=cld-1');
+    const { samlResponse } = harness.idp.respondTo(started.location, bob, { now: clock() });
+    expect((await harness.post(samlResponse, { cookie: started.cookie })).status).toBe(503);
+    if (options.seatsLock) await harness.storage.locks.release(seatsLockKey(harness.tenant, 'cld-1'), 'other-seat-change');
+    expect(harness.app.memberships.get(`${bobId}|${companyId}`)).toBeDefined();
+    const [still] = await harness.storage.users.listMemberships(harness.tenant, { uid: 'usr-bob', groupId: 'cld-1' });
+    expect(still?.status).toBe('removed');
+    expect(still?.updatedAt.getTime()).toBe(firstRemoval!.updatedAt.getTime());
+
+    // Removed again before he retries: the app hears it, and blocks him again (its
+    // `addMembership` may have made him active; the SDK still holds him blocked).
+    tick();
+    removed.length = 0;
+    blocked.length = 0;
+    expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
+    const key = `${harness.tenant}:usr-bob:cld-1:unrecorded-${firstRemoval!.updatedAt.getTime()}`;
+    expect(removed).toEqual([`${bobId}|${companyId}|mno:remove-membership:${key}`]);
+    expect(blocked).toEqual([`${bobId}|mno:block-user:${key}`]);
+    expect((await harness.storage.users.get(harness.tenant, 'usr-bob'))?.status).toBe('blocked');
+    // A replay asks nothing more, and the failed login's response no longer signs him in.
+    expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
+    expect(removed).toHaveLength(1);
+    expect(blocked).toHaveLength(1);
+    expect((await harness.post(samlResponse, { cookie: started.cookie })).status).toBe(403);
+    // The note is gone with the removal; the owner's seat is untouched.
+    expect((await harness.storage.cursors.list(harness.tenant, 'cld-1')).filter((c) => c.kind.startsWith('user.pending:'))).toEqual([]);
+    expect((await harness.storage.users.listMemberships(harness.tenant, { groupId: 'cld-1', status: 'active' })).map((m) => m.uid)).toEqual(['usr-owner']);
+  }
+
+  it('the seats lock timed out (503): the second removal calls removeMembership and blockUser', async () => {
+    await readded({ seatsLock: true });
+  });
+
+  it('the membership write failed (503): the second removal calls removeMembership and blockUser', async () => {
+    await readded({ seatsLock: false });
+  });
+
+  it('a login that wrote the membership drops its note: a known user signing in again writes none', async () => {
+    let nowMs = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const clock = () => new Date(nowMs);
+    h = await startHarness({ storage: memoryAdapter({ clock }), clock });
+    const bob = { uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' };
+    expect((await h.login(bob, { now: clock() })).status).toBe(200);
+    nowMs += 10_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    nowMs += 10_000;
+    expect((await h.login(bob, { now: clock() })).status).toBe(200);
+    expect((await h.login(bob, { now: clock() })).status).toBe(200);
+    expect((await h.storage.cursors.list(h.tenant, 'cld-1')).filter((c) => c.kind.startsWith('user.pending:'))).toEqual([]);
+  });
+});
+
+// A known user's first membership in another group, whose write failed once the app accepted
+// it: the removal finds no membership and takes the "unrecorded" path, which calls
+// `removeMembership`. The user was blocked before (removed from the last group), and the app's
+// `addMembership` may have made it active again: the removal blocks it again.
+describe('a member removal after a blocked known user joined another group and the membership write failed', () => {
+  it('calls removeMembership and blockUser', async () => {
+    let nowMs = Date.UTC(2026, 0, 5, 10, 0, 0);
+    const clock = () => new Date(nowMs);
+    const { storage, failures } = flakyStorage(clock);
+    const { removed, hook } = removals();
+    const { blocked, hook: blockUser } = blocks();
+    h = await startHarness({ storage, clock, provisioning: { removeMembership: hook, blockUser } });
+    const first = await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-1' }, { now: clock() });
+    expect(first.status).toBe(200);
+    const bobId = String(first.body.userId);
+    nowMs += 10_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-1')).toBe(200);
+    expect((await h.storage.users.get(h.tenant, 'usr-bob'))?.status).toBe('blocked');
+    removed.length = 0;
+    blocked.length = 0;
+
+    nowMs += 10_000;
+    expect((await h.login({ uid: 'usr-owner', email: 'owner@corp.com', groupUid: 'cld-2' }, { now: clock() })).status).toBe(200);
+    failures.upsert = 1;
+    expect((await h.login({ uid: 'usr-bob', email: 'bob@corp.com', groupUid: 'cld-2' }, { now: clock() })).status).toBe(503);
+    const companyId = (await h.storage.groups.get(h.tenant, 'cld-2'))!.companyId;
+    expect(h.app.memberships.get(`${bobId}|${companyId}`)).toBeDefined();
+
+    nowMs += 10_000;
+    expect(await removeMember(h, 'usr-bob', 'cld-2')).toBe(200);
+    const key = `${h.tenant}:usr-bob:cld-2:unrecorded`;
+    expect(removed).toEqual([`${bobId}|${companyId}|mno:remove-membership:${key}`]);
+    expect(blocked).toEqual([`${bobId}|mno:block-user:${key}`]);
+    expect(await removeMember(h, 'usr-bob', 'cld-2')).toBe(200);
+    expect(removed).toHaveLength(1);
+    expect(blocked).toHaveLength(1);
   });
 });
 
