@@ -270,8 +270,13 @@ export class ResponseValidator {
     let signedXml = '';
     let signedNameId: string | undefined;
     let pem: string | undefined;
-    /** The first certificate's failure: what is reported when none of them verifies. */
-    let failure: { pem: string; error: unknown } | undefined;
+    /**
+     * What is reported when no certificate verifies: the first one's failure, unless a later one
+     * verified the Response's own signature (the key the Response is signed with: what failed
+     * after it, its assertion's signature, is the reason, not the other keys' document signature).
+     */
+    let failure: { error: unknown } | undefined;
+    const documentSignature = (error: unknown) => error instanceof Error && /Invalid document signature/.test(error.message);
     for (const candidate of pems) {
       try {
         const result = await this.#samlFor(tenant, candidate, responseSigned).validatePostResponseAsync({ SAMLResponse: compact });
@@ -285,17 +290,27 @@ export class ResponseValidator {
         // A failure that is not the signature's (a status, a malformed document) is the same
         // whichever certificate is tried: it is the reason, not a signature the next one verifies.
         if (!(error instanceof Error && /signature/i.test(error.message))) {
-          failure = { pem: candidate, error };
+          failure = { error };
           break;
         }
-        failure ??= { pem: candidate, error };
+        if (failure === undefined || (documentSignature(failure.error) && !documentSignature(error))) failure = { error };
       }
     }
     if (pem === undefined) {
-      const { pem: first, error } = failure!;
-      if (responseSigned && error instanceof Error && /Invalid document signature/.test(error.message)) {
-        // Another IdP's certificate in the Response's KeyInfo is the more precise reason.
-        checkEmbeddedCertificates(first, [root]);
+      const { error } = failure!;
+      if (responseSigned && documentSignature(error)) {
+        // Another IdP's certificate in the Response's KeyInfo is the more precise reason: one
+        // that is none of the trusted ones (in a rollover bundle, the other pinned certificate
+        // is this marketplace's too, and the Response's signature is what failed).
+        const mismatches = pems.map((trusted) => {
+          try {
+            checkEmbeddedCertificates(trusted, [root]);
+            return null;
+          } catch (mismatch) {
+            return mismatch;
+          }
+        });
+        if (mismatches.every((m) => m !== null)) throw mismatches[0];
         throw ssoError('signature', "the Response's own signature does not verify with the pinned certificate", error);
       }
       throw this.#classify(pinned, error, embedded, Boolean(signature));

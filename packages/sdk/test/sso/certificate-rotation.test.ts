@@ -8,9 +8,10 @@
  * certificates too.
  */
 import { ConfigError } from '@org/maestrano-sdk';
-import { createTestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
+import { SignedXml } from 'xml-crypto';
 import { describe, expect, it } from 'vitest';
-import { startHarness, testIdp } from './harness.js';
+import { type Harness, type LoginAnswer, startHarness, testIdp } from './harness.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
 
@@ -104,5 +105,72 @@ describe('sso.x509_certificate pinning the old and the new IdP certificate durin
     const error = await startHarness({ idp: newIdp, tenantSso: { x509_certificate: bundle, x509_fingerprint: stranger.fingerprint } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues.map((i) => i.path)).toContain('tenants[0].sso.x509_fingerprint');
+  });
+});
+
+/** Enveloped signature over the Response (exclusive C14N) after its Issuer, with `key`'s certificate in KeyInfo. */
+function signResponse(responseXml: string, key: { privateKey: string; certificate: string }): string {
+  const sig = new SignedXml({
+    privateKey: key.privateKey,
+    publicCert: key.certificate,
+    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
+  });
+  sig.addReference({
+    xpath: "/*[local-name(.)='Response']",
+    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
+  });
+  sig.computeSignature(responseXml, {
+    prefix: 'ds',
+    location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' },
+  });
+  return sig.getSignedXml();
+}
+
+/** SP-initiated login whose assertion `idp` builds (and signs) and whose Response `key` then signs. */
+async function loginSignedBy(h: Harness, idp: TestIdp, key: TestIdp, options: LoginOptions = {}): Promise<LoginAnswer> {
+  const started = await h.init(h.tenant, `?group_id=${alice.groupUid}`);
+  const request = idp.parseAuthnRequest(started.location);
+  const xml = idp.responseXml(alice, { ...options, acsUrl: request.acsUrl, inResponseTo: request.id });
+  return h.post(Buffer.from(signResponse(xml, key), 'utf8').toString('base64'), { cookie: started.cookie });
+}
+
+/**
+ * A Response signed with one pinned key around an assertion that key does not verify is
+ * refused, for the same reason whatever the order of the bundle and as a tenant pinning that
+ * key alone: its KeyInfo names a pinned certificate, not another IdP's.
+ */
+describe('a rollover bundle: a signed Response whose assertion is not signed with the same key', () => {
+  it("is refused as a bad signature (not an embedded certificate mismatch), whichever the bundle's order", async () => {
+    const oldIdp = testIdp();
+    const newIdp = createTestIdp({ commonName: 'idp-rotated.test' });
+    const reasons = async (x509_certificate: string) => {
+      const h = await startHarness({ idp: oldIdp, tenantSso: { x509_certificate } });
+      try {
+        return [
+          // The Response signed with the new key, the assertion with the old one (and the reverse).
+          (await loginSignedBy(h, oldIdp, newIdp)).body['error'],
+          (await loginSignedBy(h, newIdp, oldIdp)).body['error'],
+          // The Response signed with the new key around an unsigned assertion.
+          (await loginSignedBy(h, newIdp, newIdp, { sign: false })).body['error'],
+        ];
+      } finally {
+        await h.close();
+      }
+    };
+    // Pinned alone, the new key: the old one is another IdP's.
+    expect(await reasons(newIdp.certificate)).toEqual(['certificate', 'embedded_certificate_mismatch', 'signature']);
+    expect(await reasons(`${oldIdp.certificate}\n${newIdp.certificate}`)).toEqual(['signature', 'signature', 'signature']);
+    expect(await reasons(`${newIdp.certificate}\n${oldIdp.certificate}`)).toEqual(['signature', 'signature', 'signature']);
+
+    // Another IdP's certificate in the Response's KeyInfo is still the reason given.
+    const stranger = createTestIdp({ commonName: 'idp-stranger.test' });
+    const h = await startHarness({ idp: oldIdp, tenantSso: { x509_certificate: `${oldIdp.certificate}\n${newIdp.certificate}` } });
+    try {
+      expect((await loginSignedBy(h, oldIdp, stranger)).body['error']).toBe('embedded_certificate_mismatch');
+    } finally {
+      await h.close();
+    }
   });
 });
