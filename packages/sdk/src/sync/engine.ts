@@ -1959,6 +1959,11 @@ export class SyncEngine {
     for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
       // only: earlier chunks stay pushed and linked, and every record gets its result.
+      // A signal aborted since the push began (during the reads above, or between two chunks)
+      // stops it here, as an abort does anywhere else: the client would answer each op of a
+      // request it never sent as failed, which was then recorded as the record's push failure
+      // (`lastError`, `pushFailed`, `record.pushed` not ok) though Connec! was never asked.
+      if (signal?.aborted) throw new SyncError('Push aborted: the signal was aborted before the request was sent, nothing of it was sent', { cause: signal.reason });
       let answers: BatchOpResult[] = [];
       let thrown: { message: string; status: number | null; cause: unknown } | null = this.refusedCall(scope);
       try {

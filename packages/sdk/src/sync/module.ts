@@ -107,7 +107,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * object itself (the one given to `defineConnector`); `record` is that entity's local record.
    * An unknown name, an inbound-only entity or a record of another type does not compile (at
    * run time, for JavaScript callers, the first two throw `SyncError`, as does a `signal` already
-   * aborted, before anything is sent or recorded). An entity declared with
+   * aborted, before anything is sent or recorded; one aborted before a batch request leaves
+   * rejects with `SyncError` too, recording no push failure for what was not sent). An entity declared with
    * explicit type arguments (`defineEntity<'people', Contact>`) has a `string` name type: any
    * name then designates it, and only its record is checked.
    */

@@ -72,3 +72,28 @@ it('enqueueImport and enqueuePoll refuse an unknown tenant or a runAt that is no
   // The tenant as listed still works.
   expect((await h.sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP })).created).toBe(true);
 });
+
+it('a push whose signal is aborted after the call began but before its request left sends nothing and records no push failure', async () => {
+  const connec = await countingConnec();
+  const base = memoryAdapter();
+  const controller = new AbortController();
+  // The signal fires during the storage round trip just before the batch request (a caller's
+  // `AbortSignal.timeout` running out there): the request never leaves.
+  const insertMany: typeof base.idMaps.insertMany = async (maps) => {
+    const stored = await base.idMaps.insertMany(maps);
+    controller.abort(new Error('caller gave up'));
+    return stored;
+  };
+  const storage = { ...base, idMaps: { ...base.idMaps, insertMany } };
+  const tenant = testTenant();
+  const runtime = { ...testRuntime(storage), tenants: staticTenants([{ ...tenant, connec: { ...tenant.connec, host: connec.url } }]) };
+  const sync = createSyncModule(runtime, { connector: buildConnector(new LocalApp()) });
+  await provisionGroup(storage);
+  const contact = { id: 'per-2', firstName: 'Ada', lastName: 'Lovelace', jobTitle: null, email: null, companyId: null, updatedAt: new Date(0) };
+
+  const outcome = await sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: contact, signal: controller.signal }).catch((e: unknown) => e);
+  expect(outcome).toBeInstanceOf(SyncError);
+  expect(connec.requests()).toBe(0);
+  expect(sync.api.counters()).toMatchObject({ pushFailed: 0 });
+  expect((await storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { localId: 'per-2' }))?.lastError ?? null).toBeNull();
+});
