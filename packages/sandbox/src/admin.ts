@@ -1,5 +1,6 @@
 import { renderBill, renderRecurringBill } from './account.js';
-import { ConnecError, connecErrorBody, renderRecord } from './connec/records.js';
+import { CONNEC_COLLECTIONS } from './connec/collections.js';
+import { ConnecError, renderRecord } from './connec/records.js';
 import { FaultInputError, type FaultInput } from './faults.js';
 import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { idpInitiatedLogin, programmaticLogin } from './idp.js';
@@ -12,6 +13,13 @@ export const ADMIN_PREFIX = '/__admin';
 
 function fail(status: number, field: string, message: string): SandboxResponse {
   return json(status, { error: { field, message } });
+}
+
+/** The admin API's `field` for a Connec! refusal. */
+function connecErrorField(err: ConnecError): string {
+  if (err.code === 'unknown-resource') return 'collection';
+  if (err.code === 'resource-not-found') return 'id';
+  return 'record';
 }
 
 function str(body: Record<string, unknown>, key: string): string | undefined {
@@ -203,6 +211,9 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
     }
     if (a === 'connec' && b !== undefined && c !== undefined) {
       const group = platform.requireGroup(b);
+      // Refused by name, as Connec! does: a misspelt collection (`person`) would otherwise list
+      // nothing and look like an empty one.
+      if (!CONNEC_COLLECTIONS.includes(c)) return fail(400, 'collection', `Unknown resource ${c}`);
       const externalIds = req.url.searchParams.get('externalIds') === 'true';
       const record = (r: Parameters<typeof renderRecord>[2]) => renderRecord(store, group, r, externalIds);
       if (d === undefined && method === 'GET') {
@@ -291,7 +302,10 @@ export async function handleAdmin(platform: Platform, req: SandboxRequest): Prom
   } catch (err) {
     if (err instanceof PlatformError) return fail(err.status, err.field, err.message);
     if (err instanceof FaultInputError) return fail(400, 'fault', err.message);
-    if (err instanceof ConnecError) return json(err.status, connecErrorBody(err));
+    // Connec! refusals (an unknown collection, a record that breaks a rule) reach the admin API
+    // through the platform: answered in the admin API's own `{ error: { field, message } }`, so
+    // SandboxAdminError carries their detail instead of a bare "Admin API error 400".
+    if (err instanceof ConnecError) return fail(err.status, connecErrorField(err), err.message);
     throw err;
   }
 }

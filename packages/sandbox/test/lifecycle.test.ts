@@ -202,6 +202,29 @@ describe('ids in admin input and UI URLs', () => {
     }
   });
 
+  it('Connec! errors of the admin API are in its own format: the client throws their message and field', async () => {
+    const sb = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:39412', seed: 10 });
+    try {
+      const before = await snapshot(sb);
+      // A singular collection name, the usual slip: refused with its name, not "Admin API error 400".
+      await expect(sb.admin.createRecord('cld-sbx1', 'person', { first_name: 'Ada' })).rejects.toMatchObject({ status: 400, field: 'collection', message: 'Unknown resource person' });
+      await expect(sb.admin.listRecords('cld-sbx1', 'person')).rejects.toMatchObject({ status: 400, field: 'collection' });
+      await expect(sb.admin.getRecord('cld-sbx1', 'person', 'x')).rejects.toMatchObject({ status: 400, field: 'collection' });
+      await expect(sb.admin.updateRecord('cld-sbx1', 'people', 'no-such-id', { last_name: 'X' })).rejects.toMatchObject({ status: 404, field: 'id', message: 'Resource not found' });
+      // A validation error of the record itself names the problem too.
+      const res = await fetch(`${sb.listenUrl}/__admin/connec/cld-sbx1/people`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ people: { first_name: 'Ada', id: 'mine' } }),
+      });
+      expect(res.status).toBe(409);
+      expect(await res.json()).toEqual({ error: { field: 'record', message: 'A record cannot be created with an id' } });
+      expect(await snapshot(sb)).toEqual(before);
+    } finally {
+      await sb.stop();
+    }
+  });
+
   it('createUser with an unknown group or an unknown role is refused with 400 and stores nothing (not even its valid memberships)', async () => {
     const sb = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:39412', seed: 10 });
     try {
