@@ -569,13 +569,22 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   /**
    * The app user of `pendingUserMark` for `uid` in the group, when the membership is still in
    * the state the login that wrote it started from (none, or the removal it found); else null.
+   * Also when the membership is the placeholder this removal wrote over that removal and left
+   * active (its next write failed, the note is dropped only once both are written): the retry
+   * is the same removal, and keeps its keys (`unrecorded-<from>`; reading the placeholder
+   * alone, it would call the hooks again as `unrecorded`). Only a removal recording a note's
+   * `from` writes a placeholder over a removed membership (a note naming one has one), and a
+   * login adding the user back after it writes a note of its own: no `updatedAt` comparison,
+   * which a clock stepped back between the two writes would get wrong.
    */
   async function pendingAppUser(tenant: string, uid: string, groupId: string, membership: MembershipRecord | undefined): Promise<{ userId: string; from: number | null } | null> {
     const mark = await storage.cursors.get({ tenant, groupId, ...pendingUserMark(uid) });
     const userId = mark?.data['userId'];
     const from = mark?.data['from'];
     if (typeof userId !== 'string' || userId.length === 0 || !(from === null || typeof from === 'number')) return null;
-    return from === (membership ? membership.updatedAt.getTime() : null) ? { userId, from } : null;
+    if (from === (membership ? membership.updatedAt.getTime() : null)) return { userId, from };
+    const halfWritten = membership?.status === 'active' && membership.role === UNRECORDED_ROLE;
+    return halfWritten && typeof from === 'number' ? { userId, from } : null;
   }
 
   /**

@@ -19,11 +19,12 @@ afterEach(async () => {
 
 /**
  * A memory adapter whose next `failures.complete` calls of `users.complete` (and
- * `failures.upsert` calls of `users.upsertMembership`) fail (the database down).
+ * `failures.upsert` calls of `users.upsertMembership`, `failures.remove` calls of
+ * `users.setMembershipStatus` to `removed`) fail (the database down).
  */
-function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: { complete: number; upsert: number } } {
+function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: { complete: number; upsert: number; remove: number } } {
   const inner = memoryAdapter(clock ? { clock } : {});
-  const failures = { complete: 0, upsert: 0 };
+  const failures = { complete: 0, upsert: 0, remove: 0 };
   const refused = (operation: `${string}.${string}`) => new StorageError(`${operation} failed: connection refused`, { adapterId: inner.id, operation });
   const storage: StorageAdapter = {
     ...inner,
@@ -42,6 +43,13 @@ function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: 
           return Promise.reject(refused('users.upsertMembership'));
         }
         return inner.users.upsertMembership(...args);
+      },
+      setMembershipStatus: (...args) => {
+        if (args[3] === 'removed' && failures.remove > 0) {
+          failures.remove--;
+          return Promise.reject(refused('users.setMembershipStatus'));
+        }
+        return inner.users.setMembershipStatus(...args);
       },
     },
   };
@@ -153,7 +161,7 @@ function blocks(): { blocked: string[]; hook: (user: UserHandle, company: Compan
 // the app, once (a replay asks nothing more), and the failed login's response must not sign the
 // user in after it.
 describe('a member removal after a known user was added back and the login failed once the app had accepted', () => {
-  async function readded(options: { seatsLock: boolean }) {
+  async function readded(options: { seatsLock: boolean; removalWriteFails?: boolean }) {
     let nowMs = Date.UTC(2026, 0, 5, 10, 0, 0);
     const clock = () => new Date(nowMs);
     const tick = () => {
@@ -204,15 +212,23 @@ describe('a member removal after a known user was added back and the login faile
     tick();
     removed.length = 0;
     blocked.length = 0;
-    expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
     const key = `${harness.tenant}:usr-bob:cld-1:unrecorded-${firstRemoval!.updatedAt.getTime()}`;
-    expect(removed).toEqual([`${bobId}|${companyId}|mno:remove-membership:${key}`]);
-    expect(blocked).toEqual([`${bobId}|mno:block-user:${key}`]);
+    if (options.removalWriteFails) {
+      // Its last write fails (500) once the placeholder is written: Maestrano retries it,
+      // and the retry is the same removal (same keys), not another one.
+      failures.remove = 1;
+      expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(500);
+      tick();
+    }
+    expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
+    const once = options.removalWriteFails ? 2 : 1;
+    expect(removed).toEqual(Array(once).fill(`${bobId}|${companyId}|mno:remove-membership:${key}`));
+    expect(blocked).toEqual(Array(once).fill(`${bobId}|mno:block-user:${key}`));
     expect((await harness.storage.users.get(harness.tenant, 'usr-bob'))?.status).toBe('blocked');
     // A replay asks nothing more, and the failed login's response no longer signs him in.
     expect(await removeMember(harness, 'usr-bob', 'cld-1')).toBe(200);
-    expect(removed).toHaveLength(1);
-    expect(blocked).toHaveLength(1);
+    expect(removed).toHaveLength(once);
+    expect(blocked).toHaveLength(once);
     expect((await harness.post(samlResponse, { cookie: started.cookie })).status).toBe(403);
     // The note is gone with the removal; the owner's seat is untouched.
     expect((await harness.storage.cursors.list(harness.tenant, 'cld-1')).filter((c) => c.kind.startsWith('user.pending:'))).toEqual([]);
@@ -225,6 +241,10 @@ describe('a member removal after a known user was added back and the login faile
 
   it('the membership write failed (503): the second removal calls removeMembership and blockUser', async () => {
     await readded({ seatsLock: false });
+  });
+
+  it('the second removal failed after writing its placeholder (500): its retry calls the hooks with the same keys', async () => {
+    await readded({ seatsLock: false, removalWriteFails: true });
   });
 
   it('a login that wrote the membership drops its note: a known user signing in again writes none', async () => {
