@@ -76,13 +76,22 @@ function checkOptions(options: MongoAdapterOptions): void {
   if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
     issues.push({ path: 'guardTimeoutMs', message: 'must be a number of milliseconds greater than 0' });
   }
-  const prefix = options.collectionPrefix;
-  if (prefix !== undefined && (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]*$/.test(prefix) || prefix.startsWith('system.'))) {
-    issues.push({ path: 'collectionPrefix', message: 'must be letters, digits, _ . - (and not start with system.)' });
-  }
+  const prefixIssue = options.collectionPrefix === undefined ? null : checkPrefix(options.collectionPrefix);
+  if (prefixIssue) issues.push({ path: 'collectionPrefix', message: prefixIssue });
   if (issues.length > 0) {
     throw new ConfigError(`mongoAdapter: invalid options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
   }
+}
+
+/** What is wrong with a collection prefix, or null. */
+function checkPrefix(prefix: unknown): string | null {
+  // Unprefixed names (`jobs`, `users`, `groups`, `locks`) are the ones an app's own collections
+  // have: the adapter would index, claim, dead-letter and purge the app's documents.
+  if (prefix === '') return "must not be empty: the collections would be named jobs, users, … like an app's own (default mno_)";
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(prefix) || prefix.startsWith('system.')) {
+    return 'must be letters, digits, _ . - (and not start with system.)';
+  }
+  return null;
 }
 
 function isDb(source: Db | MongoConnection): source is Db {
@@ -188,6 +197,10 @@ function dbNameFromUrl(url: string): string {
  * get never-null slot fields.
  */
 export async function ensureIndexes(db: Db, prefix = 'mno_'): Promise<void> {
+  const prefixIssue = checkPrefix(prefix);
+  if (prefixIssue) {
+    throw new ConfigError(`ensureIndexes: invalid prefix: ${prefixIssue}`, { issues: [{ path: 'prefix', message: prefixIssue }] });
+  }
   const names = collectionNames(prefix);
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   for (const name of Object.values(names)) {

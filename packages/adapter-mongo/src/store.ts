@@ -15,7 +15,15 @@
  *
  * `guard: 'auto'` enables guards when the server reports `ferretdbVersion` in `buildInfo`.
  */
-import { type Collection, type Db, type Filter, type MongoClient, MongoNotConnectedError, MongoTopologyClosedError } from 'mongodb';
+import {
+  type Collection,
+  type CollectionOptions,
+  type Db,
+  type Filter,
+  type MongoClient,
+  MongoNotConnectedError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 import type { StorageOperation } from '@org/maestrano-sdk';
 import { type DocId, newRev, type Raw, type Stored } from './documents.js';
 import { duplicateOnId, isDuplicateKeyError, storageError, toStorageError } from './errors.js';
@@ -62,6 +70,16 @@ export type Step<T> =
 
 const MAX_ATTEMPTS = 25;
 
+/**
+ * Every read decides a write (read, then compare-and-set), so it must see the adapter's own
+ * writes and everyone else's: on the primary, at `local`. A user's `Db` carries its client's
+ * options, and an app's connection string often asks for `readPreference=secondaryPreferred`
+ * (reads from a lagging secondary: an id map just inserted reads as absent, and the SDK
+ * creates the record twice) or `readConcernLevel=majority` (with `w: 1` writes, the adapter's
+ * last write is not visible yet). The app's write concern is kept.
+ */
+const READ_OWN_WRITES: CollectionOptions = { readPreference: 'primary', readConcern: { level: 'local' } };
+
 /** The unique indexes besides `_id` (created by `ensureIndexes()`, verified by `checkIndexes()`). */
 const SECONDARY_UNIQUE_INDEXES: readonly (readonly [keyof CollectionNames, string])[] = [
   ['idMaps', 'scope_connec_unique'],
@@ -97,7 +115,7 @@ export class Store {
   }
 
   collection(name: keyof CollectionNames): Collection<Raw> {
-    return this.db.collection<Raw>(this.names[name]);
+    return this.db.collection<Raw>(this.names[name], READ_OWN_WRITES);
   }
 
   /** The adapter clock, as a fresh Date. */
