@@ -57,8 +57,9 @@ export interface AccountHookContext {
   /**
    * Stable for the logical operation (`mno:cancel-company:<tenant>:<groupId>`,
    * `mno:remove-membership:<tenant>:<uid>:<groupId>:<n>`, `mno:block-user:<tenant>:<uid>:<groupId>:<n>`,
-   * `mno:seats:<tenant>:<uid>:<groupId>:<n>:removed`, where `<n>` tells one removal of a
-   * membership from a later one after the user was added back). A
+   * `mno:seats:<tenant>:<uid>:<groupId>:<n>:removed:<activeSeats>:<state>`, where `<n>` tells
+   * one removal of a membership from a later one after the user was added back, and `<state>`
+   * the group's membership state the seat count comes from). A
    * hook can be called again with the same key when a later step failed: make it idempotent.
    */
   idempotencyKey: string;
@@ -515,11 +516,17 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    so concurrent seat changes of one group report one after the other, each counting
         //    the writes before it: the last report carries the real count.
         const commit = async (): Promise<number> => {
-          const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId, status: 'active' }));
+          const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId }));
           // Another removal's placeholder, left active between its writes, is no seat.
-          const activeSeats = members.filter((m) => m.uid !== uid && removedAt(m) === null).length;
+          const activeSeats = members.filter((m) => m.status === 'active' && m.uid !== uid && removedAt(m) === null).length;
           if (company && hooks.onSeatsChanged) {
-            const ctx = context(tenant, request, `mno:seats:${removal}:removed`);
+            // The key names the group's membership state the count comes from (its latest
+            // change), as a login's report does: a retry with nothing changed reports under the
+            // same key, but one after other members joined or left meanwhile (this removal's
+            // first attempt reported, then its write failed) is a new report, not a duplicate
+            // to skip; keyed by the removal alone, the app kept the count of the report between.
+            const state = members.reduce((latest, m) => Math.max(latest, m.updatedAt.getTime()), 0);
+            const ctx = context(tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`);
             await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }
           // Then the SDK's state: the block before the membership, so that a retry after a

@@ -17,18 +17,18 @@ const bob: TestUser = { uid: 'usr-bob', email: 'bob@doecorp.com', groupUid: 'cld
 const carol: TestUser = { uid: 'usr-carol', email: 'carol@doecorp.com', groupUid: 'cld-100' };
 const dave: TestUser = { uid: 'usr-dave', email: 'dave@doecorp.com', groupUid: 'cld-100' };
 
-/** memoryAdapter whose next `users.upsertMembership` fails: after committing (`lost`), or before. */
-function failingStorage(): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
+/** memoryAdapter whose next `users.<operation>` fails: after committing (`lost`), or before. */
+function failingStorage(operation: 'upsertMembership' | 'setMembershipStatus' = 'upsertMembership'): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
   const inner = memoryAdapter();
   let armed: 'lost' | 'before' | null = null;
   const users = new Proxy(inner.users, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
-      if (property !== 'upsertMembership' || typeof value !== 'function') return value;
+      if (property !== operation || typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
         const when = armed;
         armed = null;
-        const failure = () => new StorageError('connection lost', { adapterId: inner.id, operation: 'users.upsertMembership' });
+        const failure = () => new StorageError('connection lost', { adapterId: inner.id, operation: `users.${operation}` });
         if (when === 'before') throw failure();
         const result = await Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
         if (when === 'lost') throw failure();
@@ -122,4 +122,40 @@ it('an app that honours onSeatsChanged idempotency keys ends with the real numbe
   // Keyed by the count alone, the retry's report (3) carried the key of the first attempt's
   // report, made for another membership set: the app skipped it and kept 2.
   expect({ appSeats, log }).toEqual({ appSeats: 3, log: expect.any(Array) });
+});
+
+it('a member removal retried after other members joined reports under a new key, so an app honouring keys ends with the real count', async () => {
+  const storage = failingStorage('setMembershipStatus');
+  const processed = new Set<string>();
+  let appSeats = -1;
+  const log: string[] = [];
+  h = await startHarness({
+    storage: storage.adapter,
+    onSeatsChanged: (_company, change, ctx) => {
+      log.push(`${ctx.idempotencyKey} -> ${change.activeSeats}`);
+      if (processed.has(ctx.idempotencyKey)) return;
+      processed.add(ctx.idempotencyKey);
+      appSeats = change.activeSeats;
+    },
+  });
+  expect((await h.login(alice)).status).toBe(200);
+  expect((await h.login(bob)).status).toBe(200); // alice, bob: 2
+  const removeBob = () =>
+    fetch(`${h?.baseUrl}/maestrano/account/groups/cld-100/users/usr-bob/${h?.tenant}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+    });
+
+  // The removal reports 1 seat, then its membership write fails: 500, bob is still a member.
+  storage.arm('before');
+  expect((await removeBob()).status).toBe(500);
+  // carol joins meanwhile: alice, bob, carol = 3.
+  expect((await h.login(carol)).status).toBe(200);
+  // Maestrano retries the removal: alice, carol = 2.
+  expect((await removeBob()).status).toBe(200);
+  const active = await storage.adapter.users.listMemberships(h.tenant, { groupId: 'cld-100', status: 'active' });
+  expect(active.map((m) => m.uid).sort()).toEqual(['usr-alice', 'usr-carol']);
+  // Keyed by the removal alone, the retry's report (2) carried the key of the first attempt's
+  // report (1), made for another membership set: the app skipped it and kept carol's 3.
+  expect({ appSeats, log }).toEqual({ appSeats: 2, log: expect.any(Array) });
 });
