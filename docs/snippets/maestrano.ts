@@ -3,7 +3,15 @@
  * hooks, the app session set at login, the subscription plan and the connector.
  */
 import { randomUUID } from 'node:crypto';
-import { createMaestrano, defineConnector, type Maestrano, memoryAdapter, type StorageAdapter, type TenantRegistry } from '@org/maestrano-sdk';
+import {
+  createMaestrano,
+  defineConnector,
+  type Maestrano,
+  memoryAdapter,
+  type SsoUser,
+  type StorageAdapter,
+  type TenantRegistry,
+} from '@org/maestrano-sdk';
 import { contactsEntity } from './connector.js';
 import type { Db } from './db.js';
 
@@ -84,6 +92,8 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
     // #region on-login
     // After a valid SAML response and provisioning: start the app's own session.
     onLogin: ({ user, company, session }) => {
+      // The user's email and names as Maestrano has them now (see "When a user's email changes").
+      refreshProfile(db, user.id, user.profile);
       const sid = randomUUID();
       db.sessions.set(sid, { userId: user.id, companyId: company.id, maestrano: session });
       return new Response(null, {
@@ -110,3 +120,26 @@ export function createAppMaestrano({ db, tenants, storage = memoryAdapter() }: A
     // #endregion connector
   });
 }
+
+// #region profile
+/**
+ * Maestrano sends the user's current email and names with every login, and users change them
+ * there (the uid stays). Keep the stored copy in step: `findUserByEmail` links an unknown uid to
+ * the user holding the email it asserts, so a user left with an old address would be handed to
+ * whoever registers that address at Maestrano next.
+ */
+export function refreshProfile(db: Db, userId: string, profile: SsoUser): void {
+  const row = db.users.get(userId);
+  if (!row) return;
+  row.firstName = profile.firstName;
+  row.lastName = profile.lastName;
+  const email = profile.appEmail;
+  if (row.email === email) return;
+  // Emails are unique in this app. When another user of the marketplace holds the new one (a
+  // user from before Maestrano, or one whose own email changed and who has not signed in since),
+  // keep the stored email rather than take it from that user or refuse this login; tell an operator.
+  const taken = [...db.users.values()].some((u) => u.id !== userId && u.tenant === row.tenant && u.email.toLowerCase() === email.toLowerCase());
+  if (taken) console.warn(`user ${userId}: the email Maestrano asserts belongs to another user; the stored one is kept`);
+  else row.email = email;
+}
+// #endregion profile

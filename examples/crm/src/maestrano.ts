@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { prismaAdapter } from '@org/maestrano-adapter-prisma';
-import { createMaestrano, type Logger, type Maestrano, tenantsFromFile } from '@org/maestrano-sdk';
+import { createMaestrano, type Logger, type Maestrano, type SsoUser, tenantsFromFile } from '@org/maestrano-sdk';
 import type { Database } from './db.js';
 import { crmConnector, insertOnce } from './entities.js';
 import { ssoFailedPage } from './views.js';
@@ -43,7 +43,7 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
   // Ends the live sessions matching `where`; a session ended earlier keeps its first reason.
   const endSessions = (where: { userId?: string; companyId?: string }, reason: SessionEndedReason) =>
     prisma.session.updateMany({ where: { ...where, endedReason: null }, data: { endedReason: reason } });
-  return createMaestrano({
+  const mno: Maestrano = createMaestrano({
     tenants: await tenantsFromFile(options.configFile),
     storage: prismaAdapter(prisma, { provider }),
     ...(options.logger ? { logger: options.logger } : {}),
@@ -132,8 +132,10 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
         await endSessions({ userId: user.id }, 'access_removed');
       },
     },
-    // After a successful SSO: a server-side session (the cookie holds only a random id).
+    // After a successful SSO: the user's email and names as Maestrano has them now (see
+    // `refreshProfile`), then a server-side session (the cookie holds only a random id).
     onLogin: async ({ user, company, session, returnTo }) => {
+      await refreshProfile(prisma, user.id, user.profile, mno.runtime.logger);
       const id = randomBytes(24).toString('base64url');
       await prisma.session.create({
         data: {
@@ -168,6 +170,37 @@ export async function createCrmMaestrano(options: CrmMaestranoOptions): Promise<
     },
     connector: crmConnector(prisma),
   });
+  return mno;
+}
+
+/**
+ * Brings the CRM user's email and names up to what Maestrano asserted at this login. Maestrano
+ * sends the user's current profile with every login, and a user can change their email there
+ * (the uid stays). The CRM's copy must follow: `findUserByEmail` links an unknown uid to the
+ * CRM user holding the email it asserts, so a row left with the old address would be handed to
+ * whoever registers that address at Maestrano next (a new uid of the same marketplace).
+ *
+ * The email is the CRM's unique key of a user, and another row may hold the new one (a CRM user
+ * from before Maestrano, or a user whose own email changed at Maestrano since their last sign-in
+ * here). Then the stored email stays and a warning says so: moving the email would take it from
+ * a user this login knows nothing about, and refusing the login would lock this user out over
+ * someone else's row. The names follow either way. Written only when something changed.
+ */
+async function refreshProfile(prisma: Database['prisma'], userId: string, profile: SsoUser, logger: Logger): Promise<void> {
+  const row = await prisma.user.findUnique({ where: { id: userId }, select: { email: true, firstName: true, lastName: true } });
+  if (!row) return;
+  const email = normalEmail(profile.appEmail);
+  const names = { firstName: profile.firstName, lastName: profile.lastName };
+  if (row.email !== email) {
+    try {
+      await prisma.user.update({ where: { id: userId }, data: { email, ...names } });
+      return;
+    } catch (error) {
+      if (!(typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002')) throw error;
+      logger.warn('crm: the email asserted by Maestrano belongs to another CRM user; the stored one is kept', { userId });
+    }
+  }
+  if (row.firstName !== names.firstName || row.lastName !== names.lastName) await prisma.user.update({ where: { id: userId }, data: names });
 }
 
 /** The CRM's form of an email: trimmed and lower-cased, so that one mailbox is one user whatever its case. */

@@ -153,7 +153,10 @@ export interface ProvisioningHooks {
    * response carries the per-group `virtual_email`: the real email would join the person's
    * groups into one app user). Look only among the app users of
    * `ctx.tenant`: another marketplace's IdP must not reach them by asserting their email. Compare
-   * case-insensitively: `Alice@DoeCorp.com` is the mailbox of `alice@doecorp.com`.
+   * case-insensitively: `Alice@DoeCorp.com` is the mailbox of `alice@doecorp.com`. Keep the
+   * stored emails current (update them from `LoginArgs.user.profile` in `onLogin`): a user who
+   * changed their email at Maestrano and still has the old one here would be linked to whoever
+   * registers that address next.
    */
   findUserByEmail?(email: string, ctx: ProvisioningContext): Promise<AppRecordRef | null> | AppRecordRef | null;
   /**
@@ -210,7 +213,11 @@ export interface LoginOutcome {
 
 /** Arguments of `onLogin`. */
 export interface LoginArgs {
-  /** The app's user, plus the assertion's user attributes. */
+  /**
+   * The app's user, plus the assertion's user attributes: the email and names as Maestrano has
+   * them now, which may differ from what `createUser` stored (users change them at Maestrano;
+   * the uid stays). The SDK keeps no copy of the app's, so the app compares and updates its own.
+   */
   user: UserHandle & { profile: SsoUser };
   company: CompanyHandle;
   group: SsoGroup;
