@@ -95,7 +95,9 @@ export function toStorageError(operation: StorageOperation, err: unknown): Stora
   }
   // Redacted before `firstLine` shortens it, so a cut can never leave half a secret behind.
   const detail = err instanceof Error ? firstLine(redactCredentials(err.message)) : redactCredentials(String(err));
-  const missing = missingSchema(err);
+  // The hints say to run migrate(): inside migrate() a missing table or column is one that an
+  // app migration (`migrationsDir`) names, which neither the adapter's tables nor migrate() can fix.
+  const missing = operation.startsWith('migrations.') ? null : missingSchema(err);
   const hint = missing ? `; ${SCHEMA_HINTS[missing]}` : '';
   return new StorageError(`${operation} failed: ${detail}${hint}`, { adapterId: ADAPTER_ID, operation, cause: err });
 }

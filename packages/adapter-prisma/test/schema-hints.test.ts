@@ -1,5 +1,8 @@
 // An app that forgot migrate(), or upgraded the package without applying its new migration,
 // gets a StorageError that says so and how to fix it, on both providers.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { StorageError } from '@org/maestrano-sdk';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -105,5 +108,38 @@ describe.skipIf(pgUnavailable !== null)(`PostgreSQL${pgUnavailable ? ` (skipped:
     const notFound = await failure(prismaAdapter(plain).jobs.enqueue({ type: 't', payload: {} }));
     expect(notFound.message).toContain("the adapter's tables are missing");
     expect(notFound.message).toContain("options: '-c search_path=<schema>'");
+  });
+});
+
+describe.skipIf(pgUnavailable !== null)('no migrate() hint inside migrate()', () => {
+  /** A folder holding one app migration, `sql`, in Prisma's layout. */
+  function appMigrations(sql: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'mno-app-migrations-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, '20270101000000_app'));
+    writeFileSync(join(dir, '20270101000000_app', 'migration.sql'), sql);
+    return dir;
+  }
+
+  it("an app migration's missing table or column gets the database's message, not the adapter's migrate() hint", async () => {
+    const db = await createPgDatabase();
+    const prisma = openPgPrisma(db.url);
+    cleanups.push(() => db.drop(), () => prisma.$disconnect());
+    await migrate({ prisma });
+    const noTable = await failure(migrate({ prisma, migrationsDir: appMigrations('ALTER TABLE "orders" ADD COLUMN "note" TEXT;') }));
+    expect(noTable.message).toContain('relation "orders" does not exist');
+    expect(noTable.message).not.toContain("the adapter's tables are missing");
+    expect(noTable.message).not.toContain('search_path');
+    const noColumn = await failure(migrate({ prisma, migrationsDir: appMigrations('CREATE TABLE "orders" ("id" INT); UPDATE "orders" SET "note" = 1;') }));
+    expect(noColumn.message).toContain('column "note" of relation "orders" does not exist');
+    expect(noColumn.message).not.toContain('a migration of @org/maestrano-adapter-prisma is not applied');
+
+    const file = createSqliteFile();
+    const lite = openSqlitePrisma(file.path);
+    cleanups.push(() => file.remove(), () => lite.$disconnect());
+    await migrate({ prisma: lite });
+    const liteNoTable = await failure(migrate({ prisma: lite, migrationsDir: appMigrations('INSERT INTO "orders" ("id") VALUES (1);') }));
+    expect(liteNoTable.message).toContain('no such table: orders');
+    expect(liteNoTable.message).not.toContain("the adapter's tables are missing");
   });
 });
