@@ -87,7 +87,9 @@ function entryFiles(manifest: Manifest): string[] {
 /** Bare module specifiers a built file imports (static, dynamic and re-exports). */
 function bareSpecifiers(code: string): string[] {
   const found = new Set<string>();
-  const patterns = [/\bfrom\s*["']([^"'./][^"']*)["']/g, /\bimport\s*\(\s*["']([^"'./][^"']*)["']\s*\)/g, /^\s*import\s*["']([^"'./][^"']*)["']/gm, /\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g];
+  // `from` of an import, not a property or variable named so (`data["from"]`, `x.from`), and
+  // a specifier, which never holds whitespace: built code is not parsed, only scanned.
+  const patterns = [/(?<![\w$."'[])from\s*["']([^"'./\s][^"'\s]*)["']/g, /\bimport\s*\(\s*["']([^"'./][^"']*)["']\s*\)/g, /^\s*import\s*["']([^"'./][^"']*)["']/gm, /\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g];
   for (const pattern of patterns) for (const m of code.matchAll(pattern)) if (m[1]) found.add(m[1]);
   return [...found];
 }
