@@ -474,13 +474,15 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // A known user and group without a membership record: a login whose membership write
         // failed after the app's `addMembership` accepted it (a storage outage) leaves the app
         // with a membership the SDK never recorded. The app's hooks still hear the removal (they
-        // are idempotent: for a user who never joined, removing nothing is the answer); no seat
-        // is reported. An active membership with the placeholder role is what such a removal
-        // left when a later write of it failed: its retry goes the same way. So does a removed
-        // membership a login that added the user back left as it was (`pending`): the app holds
-        // the membership again, under a key naming the removal that login started from (the
-        // removal before it may have used `unrecorded`; an app skipping keys it has seen would
-        // ignore this one otherwise).
+        // are idempotent: for a user who never joined, removing nothing is the answer), and the
+        // seats are reported as for a recorded membership: that login reported the user's seat
+        // before its write failed (see `#reconcileMembership`), and the app would count a member
+        // the SDK never recorded until some later report. An active membership with the
+        // placeholder role is what such a removal left when a later write of it failed: its
+        // retry goes the same way. So does a removed membership a login that added the user back
+        // left as it was (`pending`): the app holds the membership again, under a key naming the
+        // removal that login started from (the removal before it may have used `unrecorded`; an
+        // app skipping keys it has seen would ignore this one otherwise).
         const unrecorded = !membership || (membership.status === 'active' && membership.role === UNRECORDED_ROLE) || pending !== null;
         // Memberships of cancelled groups do not keep a user active (their company has ended).
         // Nor does the placeholder of another removal still being written (see `removedAt`).
@@ -515,7 +517,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    is held around recount + callback + write (after the user lock: the fixed order),
         //    so concurrent seat changes of one group report one after the other, each counting
         //    the writes before it: the last report carries the real count.
-        const commit = async (): Promise<number> => {
+        const report = async (): Promise<number> => {
           const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId }));
           // Another removal's placeholder, left active between its writes, is no seat.
           const activeSeats = members.filter((m) => m.status === 'active' && m.uid !== uid && removedAt(m) === null).length;
@@ -529,6 +531,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             const ctx = context(tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`);
             await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }
+          return activeSeats;
+        };
+        const commit = async (): Promise<number> => {
+          const activeSeats = await report();
           // Then the SDK's state: the block before the membership, so that a retry after a
           // failure between the two still finds the membership active and finishes the removal
           // (the other order relied on undoing the first write, which an outage refuses too,
@@ -549,10 +555,13 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // under the seats lock when seats are reported: it is briefly active between the writes.
           // The block comes before the status: a retry after any failed write finds the
           // placeholder (or nothing) and takes this path again, never a half-done removal.
+          // The seats are reported first, as in `commit` (the count leaves this user out), when
+          // a login may have reported this user's seat: one records the user before it reports.
           // A membership still removed (`pending`) is written over the same way, so that its
           // `updatedAt` moves: the response of the login that failed (issued after the earlier
           // removal) no longer signs the user in, and the note no longer matches.
           const record = async (): Promise<void> => {
+            if (user && company && hooks.onSeatsChanged) await report();
             if (!membership || membership.status === 'removed') await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
             if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));

@@ -493,7 +493,7 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(calls.removeMembership.length + calls.blockUser.length + calls.onSeatsChanged.length).toBe(hookCalls);
     });
 
-    it('a known user and group without a membership record: the hooks hear the removal (the app may hold one), no seat report, a removed membership recorded', async () => {
+    it('a known user and group without a membership record: the hooks hear the removal (the app may hold one), the seats are reported, a removed membership recorded', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       // usr-3 as a login whose membership write failed leaves it: recorded, no membership.
       await provisionUser(storage, TENANT, 'usr-3', []);
@@ -503,7 +503,8 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
         { user: { id: 'user-usr-3', tenant: TENANT, uid: 'usr-3' }, company: expect.objectContaining({ groupId: 'cld-2' }), key: `mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded` },
       ]);
       expect(calls.blockUser.map((c) => c.key)).toEqual([`mno:block-user:${TENANT}:usr-3:cld-2:unrecorded`]);
-      expect(calls.onSeatsChanged).toEqual([]);
+      // That login reported usr-3's seat before its membership write failed: the real count (usr-1).
+      expect(calls.onSeatsChanged.map((c) => c.change)).toEqual([{ activeSeats: 1, added: [], removed: ['usr-3'] }]);
       expect((await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).map((m) => [m.groupId, m.status])).toEqual([['cld-2', 'removed']]);
       expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
       // A replay finds the removal recorded: success, no hook.
@@ -537,7 +538,7 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       expect(new Set(calls.removeMembership.map((c) => c.key))).toEqual(new Set([`mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded`]));
     });
 
-    it('an unrecorded removal whose status write fails: the retry finds the placeholder and finishes the same removal (same keys, no seat report)', async () => {
+    it('an unrecorded removal whose status write fails: the retry finds the placeholder and finishes the same removal (same keys, the same count)', async () => {
       const { tenant, groupUserDeleted, calls } = setup();
       await provisionUser(storage, TENANT, 'usr-3', []);
       const original = storage.users.setMembershipStatus;
@@ -550,7 +551,8 @@ describe('DELETE /maestrano/account/groups/:group_id/users/:id/:tenant', () => {
       const retry = await call(groupUserDeleted, tenant, '/maestrano/account/groups/cld-2/users/usr-3', { group_id: 'cld-2', id: 'usr-3' });
       expect(retry.status).toBe(200);
       expect((await storage.users.listMemberships(TENANT, { uid: 'usr-3' })).map((m) => [m.groupId, m.status])).toEqual([['cld-2', 'removed']]);
-      expect(calls.onSeatsChanged).toEqual([]);
+      // The placeholder left active between the writes is no seat: both attempts count usr-1 only.
+      expect(calls.onSeatsChanged.map((c) => c.change.activeSeats)).toEqual([1, 1]);
       expect(new Set(calls.removeMembership.map((c) => c.key))).toEqual(new Set([`mno:remove-membership:${TENANT}:usr-3:cld-2:unrecorded`]));
       expect((await storage.users.get(TENANT, 'usr-3'))!.status).toBe('blocked');
     });

@@ -5,7 +5,8 @@
  * has nothing left to report; a write that fails before committing answers 503 and the retry
  * reports again with the same idempotency key. The key names the group's membership state the
  * count came from: a retry after other members joined or left (the same count by chance) is a
- * new report, which an app honouring keys does not skip.
+ * new report, which an app honouring keys does not skip. A member removed before such a failed
+ * login's retry holds no recorded membership, yet the app heard the seat: the removal reports.
  */
 import { StorageError, memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
 import type { TestUser } from '@org/maestrano-sdk/testing';
@@ -18,8 +19,11 @@ const carol: TestUser = { uid: 'usr-carol', email: 'carol@doecorp.com', groupUid
 const dave: TestUser = { uid: 'usr-dave', email: 'dave@doecorp.com', groupUid: 'cld-100' };
 
 /** memoryAdapter whose next `users.<operation>` fails: after committing (`lost`), or before. */
-function failingStorage(operation: 'upsertMembership' | 'setMembershipStatus' = 'upsertMembership'): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
-  const inner = memoryAdapter();
+function failingStorage(
+  operation: 'upsertMembership' | 'setMembershipStatus' = 'upsertMembership',
+  clock?: () => Date,
+): { adapter: StorageAdapter; arm(when: 'lost' | 'before'): void } {
+  const inner = memoryAdapter(clock ? { clock } : {});
   let armed: 'lost' | 'before' | null = null;
   const users = new Proxy(inner.users, {
     get(target, property, receiver) {
@@ -158,4 +162,50 @@ it('a member removal retried after other members joined reports under a new key,
   // Keyed by the removal alone, the retry's report (2) carried the key of the first attempt's
   // report (1), made for another membership set: the app skipped it and kept carol's 3.
   expect({ appSeats, log }).toEqual({ appSeats: 2, log: expect.any(Array) });
+});
+
+it('a member removed after a login that reported their seat failed to write the membership: the removal reports the real count', async () => {
+  const storage = failingStorage();
+  const reports: { activeSeats: number; key: string }[] = [];
+  h = await startHarness({ storage: storage.adapter, onSeatsChanged: (_company, change, ctx) => void reports.push({ activeSeats: change.activeSeats, key: ctx.idempotencyKey }) });
+  expect((await h.login(alice)).status).toBe(200);
+  expect((await h.login(bob)).status).toBe(200); // alice, bob: 2
+
+  // carol's login reports 3, then its membership write fails: 503, carol is recorded, her membership not.
+  storage.arm('before');
+  expect((await h.login(carol)).status).toBe(503);
+  expect(reports.at(-1)?.activeSeats).toBe(3);
+
+  // Maestrano removes carol before she retries: alice, bob = 2, and the app must hear it.
+  const removal = await fetch(`${h.baseUrl}/maestrano/account/groups/cld-100/users/usr-carol/${h.tenant}`, {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+  });
+  expect(removal.status).toBe(200);
+  const active = await storage.adapter.users.listMemberships(h.tenant, { groupId: 'cld-100', status: 'active' });
+  expect(active.map((m) => m.uid).sort()).toEqual(['usr-alice', 'usr-bob']);
+  expect(reports.at(-1)?.activeSeats).toBe(2);
+});
+
+it('a member added back by a login that reported the seat and failed to write it, then removed again: the removal reports the real count', async () => {
+  // Storage writes its times 10 s behind the IdP, so that a response issued right after the
+  // removal reads as issued after it (the IdP writes whole seconds).
+  const storage = failingStorage('upsertMembership', () => new Date(Date.now() - 10_000));
+  const reports: number[] = [];
+  h = await startHarness({ storage: storage.adapter, onSeatsChanged: (_company, change) => void reports.push(change.activeSeats) });
+  const removeBob = () =>
+    fetch(`${h?.baseUrl}/maestrano/account/groups/cld-100/users/usr-bob/${h?.tenant}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+    });
+  expect((await h.login(alice)).status).toBe(200);
+  expect((await h.login(bob)).status).toBe(200);
+  expect((await removeBob()).status).toBe(200); // alice: 1
+  // Maestrano adds bob back (a response issued after the removal): reported 2, the write fails.
+  storage.arm('before');
+  expect((await h.login(bob)).status).toBe(503);
+  expect(reports.at(-1)).toBe(2);
+  // ... and removes him again before he retries: alice alone.
+  expect((await removeBob()).status).toBe(200);
+  expect(reports.at(-1)).toBe(1);
 });
