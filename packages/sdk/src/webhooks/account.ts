@@ -527,7 +527,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             // same key, but one after other members joined or left meanwhile (this removal's
             // first attempt reported, then its write failed) is a new report, not a duplicate
             // to skip; keyed by the removal alone, the app kept the count of the report between.
-            const state = members.reduce((latest, m) => Math.max(latest, m.updatedAt.getTime()), 0);
+            // The removed user's own membership is left out, as in the count: `removal` names
+            // it, and an unrecorded removal writes its placeholder after reporting, so that its
+            // retry (a later write failed) would otherwise report the same count under a new key.
+            const state = members.reduce((latest, m) => (m.uid === uid ? latest : Math.max(latest, m.updatedAt.getTime())), 0);
             const ctx = context(tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`);
             await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }

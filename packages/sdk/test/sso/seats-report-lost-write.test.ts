@@ -209,3 +209,30 @@ it('a member added back by a login that reported the seat and failed to write it
   expect((await removeBob()).status).toBe(200);
   expect(reports.at(-1)).toBe(1);
 });
+
+it('a removal of a member whose membership was never recorded, retried after its placeholder write answered an error, reports again under the same key', async () => {
+  const storage = failingStorage();
+  const reports: { activeSeats: number; key: string }[] = [];
+  h = await startHarness({ storage: storage.adapter, onSeatsChanged: (_company, change, ctx) => void reports.push({ activeSeats: change.activeSeats, key: ctx.idempotencyKey }) });
+  const removeCarol = () =>
+    fetch(`${h?.baseUrl}/maestrano/account/groups/cld-100/users/usr-carol/${h?.tenant}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
+    });
+  expect((await h.login(alice)).status).toBe(200);
+  expect((await h.login(bob)).status).toBe(200); // alice, bob: 2
+  storage.arm('before');
+  expect((await h.login(carol)).status).toBe(503); // reported 3, carol recorded, her membership not
+  const before = reports.length;
+
+  // The removal reports 2, then its placeholder write commits and answers an error: 500.
+  storage.arm('lost');
+  expect((await removeCarol()).status).toBe(500);
+  // Maestrano retries: nothing changed in the group (carol's own placeholder is no seat and
+  // no member's change), so the same report under the same key, not a second seat change.
+  expect((await removeCarol()).status).toBe(200);
+  const [first, second] = reports.slice(before);
+  expect(reports.slice(before)).toHaveLength(2);
+  expect(first?.activeSeats).toBe(2);
+  expect(second).toEqual(first);
+});
