@@ -9,9 +9,9 @@
  */
 import { ConfigError } from '@org/maestrano-sdk';
 import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
-import { SignedXml } from 'xml-crypto';
 import { describe, expect, it } from 'vitest';
 import { type Harness, type LoginAnswer, startHarness, testIdp } from './harness.js';
+import { signResponse } from './sign-response.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
 
@@ -108,25 +108,6 @@ describe('sso.x509_certificate pinning the old and the new IdP certificate durin
   });
 });
 
-/** Enveloped signature over the Response (exclusive C14N) after its Issuer, with `key`'s certificate in KeyInfo. */
-function signResponse(responseXml: string, key: { privateKey: string; certificate: string }): string {
-  const sig = new SignedXml({
-    privateKey: key.privateKey,
-    publicCert: key.certificate,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
-  });
-  sig.addReference({
-    xpath: "/*[local-name(.)='Response']",
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
-    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-  });
-  sig.computeSignature(responseXml, {
-    prefix: 'ds',
-    location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' },
-  });
-  return sig.getSignedXml();
-}
 
 /** SP-initiated login whose assertion `idp` builds (and signs) and whose Response `key` then signs. */
 async function loginSignedBy(h: Harness, idp: TestIdp, key: TestIdp, options: LoginOptions = {}): Promise<LoginAnswer> {

@@ -8,9 +8,9 @@
 import { ConfigError, createMaestrano, memoryAdapter, SsoError } from '@org/maestrano-sdk';
 import { createTestIdp, type LoginOptions, type TestIdp, type TestUser } from '@org/maestrano-sdk/testing';
 import { X509Certificate } from 'node:crypto';
-import { SignedXml } from 'xml-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, type LoginAnswer, startHarness } from './harness.js';
+import { signResponse } from './sign-response.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
 
@@ -50,25 +50,6 @@ function withKeyValue(xml: string, pem: string): string {
   return out;
 }
 
-/** Enveloped signature over the Response (exclusive C14N) after its Issuer, with `key`'s certificate in KeyInfo. */
-function signResponse(responseXml: string, key: { privateKey: string; certificate: string }): string {
-  const sig = new SignedXml({
-    privateKey: key.privateKey,
-    publicCert: key.certificate,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
-  });
-  sig.addReference({
-    xpath: "/*[local-name(.)='Response']",
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
-    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-  });
-  sig.computeSignature(responseXml, {
-    prefix: 'ds',
-    location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' },
-  });
-  return sig.getSignedXml();
-}
 
 /** SP-initiated login in a fresh browser whose whole Response XML goes through `mutate` before it is posted. */
 async function loginWithResponse(target: Harness, user: TestUser, mutate: (responseXml: string) => string, options: LoginOptions = {}): Promise<LoginAnswer> {

@@ -8,27 +8,11 @@
  */
 import { createTestCertificate, type TestUser } from '@org/maestrano-sdk/testing';
 import { describe, expect, it } from 'vitest';
-import { SignedXml } from 'xml-crypto';
 import { startHarness } from './harness.js';
+import { signResponse } from './sign-response.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
 
-/** A Response signature by a key of the attacker's own (never trusted). */
-function signResponse(xml: string, key: { privateKey: string; certificate: string }): string {
-  const sig = new SignedXml({
-    privateKey: key.privateKey,
-    publicCert: key.certificate,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
-  });
-  sig.addReference({
-    xpath: "/*[local-name(.)='Response']",
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
-    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-  });
-  sig.computeSignature(xml, { prefix: 'ds', location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' } });
-  return sig.getSignedXml();
-}
 
 /** `count` extra attributes on the Response element, each `<prefix><i>="u"`. */
 const widen = (xml: string, count: number, prefix: string) =>
