@@ -495,7 +495,12 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // holds blocked is blocked again: the login that had the app add this membership
         // failed before it set the user active, and the app's `addMembership` may have made
         // its user active again (`blockUser` must accept a user already blocked).
-        const block = user !== null && (user.status === 'active' || unrecorded) && group !== null && !othersActive;
+        // Nor where the membership is still active and the SDK holds the user blocked: a login
+        // adding a blocked user to a group (`addMembership` may make its user active again)
+        // wrote the membership and failed before setting the user active, and the app would
+        // keep that user active with no group left (a retry of a removal whose block was
+        // written calls `blockUser` again with the same key).
+        const block = user !== null && (user.status === 'active' || unrecorded || membership?.status === 'active') && group !== null && !othersActive;
         // One removal of this membership: a retry keeps the key, a later removal (after the
         // user was added back, which moves `updatedAt`) gets a new one.
         const state = membership && !unrecorded ? membership.updatedAt.getTime() : pending?.from != null ? `unrecorded-${pending.from}` : 'unrecorded';
