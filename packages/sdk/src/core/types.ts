@@ -261,6 +261,29 @@ export function removedAt(membership: MembershipRecord | undefined): Date | null
   return membership.status === 'removed' || membership.role === UNRECORDED_ROLE ? membership.updatedAt : null;
 }
 
+/**
+ * Cursor (entity `*`, one per uid) of a removal delivered for a membership already removed: its
+ * `updatedAt` (the storage clock, as a membership's) is when. Maestrano may have added the user
+ * back in between through a sign-in that failed before the SDK wrote anything (its response
+ * given back for a retry): that response was issued after the earlier removal, and only this
+ * record of the later one refuses it (see `lastRemovalAt`). The membership itself is left as it
+ * was, so a replayed removal changes nothing the app or the seat counts see.
+ */
+export function repeatedRemovalMark(uid: string): { entity: '*'; kind: string } {
+  return { entity: '*', kind: `user.removed:${uid}` };
+}
+
+/**
+ * When the membership was last removed: its own removal (`removedAt`), or a later delivery of a
+ * removal of it already removed (`repeatedRemovalMark`), whichever is later; null when it is held.
+ */
+export async function lastRemovalAt(storage: StorageAdapter, tenant: string, groupId: string, uid: string, membership: MembershipRecord | undefined): Promise<Date | null> {
+  const own = removedAt(membership);
+  if (own === null) return null;
+  const repeated = await storage.cursors.get({ tenant, groupId, ...repeatedRemovalMark(uid) });
+  return repeated && repeated.updatedAt.getTime() > own.getTime() ? repeated.updatedAt : own;
+}
+
 /** The app company id a first login of the group recorded (`GROUP_COMPANY_MARK`), or null. */
 export async function recordedCompanyId(storage: StorageAdapter, tenant: string, groupId: string): Promise<string | null> {
   const mark = await storage.cursors.get({ tenant, groupId, ...GROUP_COMPANY_MARK });

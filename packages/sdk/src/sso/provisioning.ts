@@ -7,6 +7,7 @@ import {
   GROUP_COMPANY_MARK,
   GROUP_DELETED_MARK,
   groupReadyWaitKey,
+  lastRemovalAt,
   JobTypes,
   notePendingUser,
   pendingUserMark,
@@ -450,7 +451,7 @@ export class Provisioner {
     // Removed before this response was issued: refused before the app is asked to create
     // anything (the check under the lock below still decides for removals landing meanwhile).
     // A removal whose second write failed (its placeholder still active) counts as made.
-    const seenRemoved = removedAt(seen);
+    const seenRemoved = await lastRemovalAt(storage, tenant.name, groupId, uid, seen);
     if (seenRemoved !== null && !this.#issuedAfterRemoval(identity, seenRemoved)) throw accessRemoved();
     const locked = await withStorageLock(
       storage,
@@ -577,7 +578,7 @@ export class Provisioner {
    */
   async #refuseRemoved(tenant: Tenant, identity: SsoIdentity, seenRemoved: Date | null): Promise<MembershipRecord | undefined> {
     const [current] = await this.#runtime.storage.users.listMemberships(tenant.name, { uid: identity.user.key, groupId: identity.group.uid });
-    const currentRemoved = removedAt(current);
+    const currentRemoved = await lastRemovalAt(this.#runtime.storage, tenant.name, identity.group.uid, identity.user.key, current);
     if (currentRemoved !== null && !(seenRemoved?.getTime() === currentRemoved.getTime() && this.#issuedAfterRemoval(identity, currentRemoved))) {
       throw accessRemoved();
     }

@@ -34,6 +34,7 @@ import {
   GROUP_DELETED_MARK,
   type Logger,
   pendingUserMark,
+  repeatedRemovalMark,
   type RouteHandler,
   recordedCompanyId,
   removedAt,
@@ -445,7 +446,17 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         // that once this removal is recorded (which moves `updatedAt`) a replay asks nothing more.
         const pending =
           group !== null && (user === null || removedAt(membership) !== null) ? await step('storage', () => pendingAppUser(tenant.name, uid, groupId, membership)) : null;
-        if (membership?.status === 'removed' && !pending) return SUCCESS();
+        if (membership?.status === 'removed' && !pending) {
+          // Already removed: a replay, or a new removal after Maestrano added the user back
+          // through a sign-in that failed before the SDK wrote anything (its response given back
+          // for a retry). The two cannot be told apart; recording when this one came refuses
+          // that response (issued before it), and a replay only costs a re-add made meanwhile
+          // one refused sign-in (the next response is issued after it).
+          const mark = { tenant: tenant.name, groupId, ...repeatedRemovalMark(uid) };
+          const previous = await step('storage', () => storage.cursors.get(mark));
+          await step('storage', () => storage.cursors.advance(mark, (previous?.position ?? 0) + 1, {}));
+          return SUCCESS();
+        }
         const company = group ? companyOf(group) : null;
         if ((pending && !user) || (!membership && (!user || !group))) {
           // The SDK never recorded this membership, but a first login may have failed after its

@@ -24,14 +24,16 @@ import { UNRECORDED_ROLE } from '../../src/core/types.js';
 import { type Harness, startHarness } from './harness.js';
 
 /**
- * Seed 299 (60 steps) found the removal that left a blocked user's re-activated app user active.
+ * Seed 299 (60 steps) found the removal that left a blocked user's re-activated app user active;
+ * seed 66 (60 steps) a second removal of a membership already removed that let the response of
+ * a failed re-add in afterwards.
  * Seeds 387 and 395 (60 steps) keep the model's (3) off a user whose last group a deletion took
  * after a failed login re-added the user in the app; seed 282 (60 steps) keeps (4) tolerant of
  * two unsettled logins of one group, one failed before its seat report and one after.
  */
 const SEEDS: [number, number][] = process.env['MODEL_SEEDS']
   ? process.env['MODEL_SEEDS'].split(',').map((s) => [Number(s), Number(process.env['MODEL_STEPS'] ?? 40)])
-  : [...Array.from({ length: 18 }, (_, i): [number, number] => [i + 1, 40]), [115, 60], [282, 60], [299, 60], [387, 60], [395, 60]];
+  : [...Array.from({ length: 18 }, (_, i): [number, number] => [i + 1, 40]), [66, 60], [115, 60], [282, 60], [299, 60], [387, 60], [395, 60]];
 const USERS = ['usr-a', 'usr-b', 'usr-c'];
 const GROUPS = ['cld-1', 'cld-2'];
 const START = Date.UTC(2026, 0, 5, 10, 0, 0);

@@ -253,6 +253,32 @@ describe('a response issued before a member removal', () => {
     expect(kept?.status).toBe('active');
   });
 
+  it('issued after a first removal, its login failed, then removed again: the re-post is refused (403), though the second removal found the membership removed', async () => {
+    app = await start();
+    app.failHook('createUser', 1);
+    expect((await app.post(app.response(alice))).status).toBe(500);
+    app.at(20_000);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+
+    // Maestrano adds her back; her sign-in fails in the app (500, the response given back).
+    app.at(40_000);
+    const readded = app.response(alice);
+    app.failHook('createUser', 1);
+    expect((await app.post(readded)).status).toBe(500);
+    // Maestrano removes her again: the SDK still holds the first removal, as it was.
+    app.at(60_000);
+    expect(await app.remove(alice.uid, alice.groupUid)).toBe(200);
+    app.at(70_000);
+    expect(await app.post(readded)).toEqual({ status: 403, error: 'provisioning_failed' });
+    expect(await state(app)).toEqual({ membership: 'removed', user: null });
+    expect(app.calls.filter((c) => c.startsWith('addMembership') || c.startsWith('onLogin'))).toEqual([]);
+
+    // Added back once more: a response issued after the second removal signs her in.
+    app.at(80_000);
+    expect((await app.post(app.response(alice))).status).toBe(200);
+    expect(await state(app)).toEqual({ membership: 'active', user: 'active' });
+  });
+
   it('first posted after the removal (within its validity): refused (403)', async () => {
     app = await removedMember(20_000);
     app.at(60_000);
