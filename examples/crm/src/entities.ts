@@ -38,10 +38,11 @@ export const NO_LAST_NAME = '(no last name)';
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
 
 /**
- * A deterministic id per Connec! record, so a create repeated after a crash (same
- * idempotency key) finds the row it already wrote instead of inserting a second one.
+ * A deterministic id per operation (a Connec! record's create, a Maestrano login's
+ * `createUser`), so a create repeated after a crash (same idempotency key) finds the row it
+ * already wrote instead of inserting a second one.
  */
-export function stableId(prefix: string, ctx: LocalContext): string {
+export function stableId(prefix: string, ctx: Pick<LocalContext, 'idempotencyKey'>): string {
   return `${prefix}_${createHash('sha256').update(ctx.idempotencyKey).digest('hex').slice(0, 20)}`;
 }
 
@@ -55,8 +56,13 @@ export async function insertOnce(insert: Promise<unknown>): Promise<void> {
   try {
     await insert;
   } catch (error) {
-    if (!(typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002')) throw error;
+    if (!isUniqueViolation(error)) throw error;
   }
+}
+
+/** Prisma's unique-constraint refusal (P2002). */
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002';
 }
 
 async function companyIdOf(prisma: CrmPrisma, ctx: LocalContext): Promise<string> {

@@ -3,11 +3,11 @@
  * session set at login, billing and the connector. The rest of the app never talks SAML,
  * webhooks or Connec! directly.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { prismaAdapter } from '@org/maestrano-adapter-prisma';
 import { createMaestrano, type Logger, type Maestrano, type SsoUser, tenantsFromFile } from '@org/maestrano-sdk';
 import type { Database } from './db.js';
-import { crmConnector, insertOnce } from './entities.js';
+import { crmConnector, insertOnce, isUniqueViolation, stableId } from './entities.js';
 import { ssoFailedPage } from './views.js';
 
 export const SESSION_COOKIE = 'crm_sid';
@@ -196,7 +196,7 @@ async function refreshProfile(prisma: Database['prisma'], userId: string, profil
       await prisma.user.update({ where: { id: userId }, data: { email, ...names } });
       return;
     } catch (error) {
-      if (!(typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002')) throw error;
+      if (!isUniqueViolation(error)) throw error;
       logger.warn('crm: the email asserted by Maestrano belongs to another CRM user; the stored one is kept', { userId });
     }
   }
@@ -208,14 +208,14 @@ export function normalEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-const PROVISIONED_USER = 'us_mno_';
+const PROVISIONED_USER = 'us_mno';
 
 /** The id of the CRM user a Maestrano login creates, from its `createUser` idempotency key: the same for every retry of that login. */
 export function provisionedUserId(idempotencyKey: string): string {
-  return `${PROVISIONED_USER}${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 24)}`;
+  return stableId(PROVISIONED_USER, { idempotencyKey });
 }
 
 /** Whether a CRM user was created by a Maestrano login (not one the CRM had before Maestrano). */
 function isProvisionedUserId(id: string): boolean {
-  return id.startsWith(PROVISIONED_USER);
+  return id.startsWith(`${PROVISIONED_USER}_`);
 }

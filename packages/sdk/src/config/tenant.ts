@@ -278,9 +278,11 @@ export function normalizeCertificate(value: string): string | null {
  */
 export function pinnedCertificates(bundle: string | null): string[] {
   if (!bundle) return [];
-  const blocks = bundle.match(/-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g);
-  return blocks ?? [bundle];
+  return bundle.match(CERTIFICATE_BLOCK) ?? [bundle];
 }
+
+/** One PEM certificate block, under every label OpenSSL reads as one (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too). */
+const CERTIFICATE_BLOCK = /-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g;
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -324,7 +326,7 @@ function resolve(m: Marketplace, prefix: string, issues: ConfigIssue[]): Tenant 
     // never silently the old one alone. Every label OpenSSL reads as a certificate
     // (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too).
     const begins = sso.x509_certificate.match(/-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/g)?.length ?? 0;
-    const blocks = [...sso.x509_certificate.matchAll(/-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g)].map((b) => b[0]);
+    const blocks = pinnedCertificates(sso.x509_certificate);
     const normalized = (begins > 1 ? blocks : [sso.x509_certificate]).map((b) => normalizeCertificate(b));
     // A block without its end (a truncated paste) is refused, not silently left out.
     const complete = begins <= 1 || blocks.length === begins;

@@ -2,7 +2,7 @@
  * Types shared by the SDK's modules (sso, billing/account, sync, worker). Each module is
  * built from a `Runtime` by `createMaestrano`; none reaches into another's internals.
  */
-import type { JobRecord, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
+import type { CursorKey, JobRecord, JsonObject, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
 
 /** One marketplace (tenant / preset), fully resolved: defaults applied, paths absolute. */
 export interface Tenant {
@@ -233,15 +233,33 @@ export function pendingUserMark(uid: string): { entity: '*'; kind: string } {
   return { entity: '*', kind: `user.pending:${uid}` };
 }
 
-/** Writes the `pendingUserMark` of `uid` in the group, replacing whatever note is there. */
-export async function notePendingUser(storage: StorageAdapter, tenant: string, groupId: string, uid: string, at: number, note: { userId: string; from: number | null }): Promise<void> {
-  const key = { tenant, groupId, ...pendingUserMark(uid) };
-  // `advance` only moves forward: a note whose clock reads no later than the stored one's
-  // (stepped back, another instance behind, the same millisecond) would keep that note, whose
-  // `from` no longer matches, and the next removal would tell the app nothing. Past the stored
-  // position, the note is this one (never deleted first: a crash in between would leave none).
+/**
+ * Writes a mark cursor whatever it holds: `advance` only moves forward, so the position is
+ * `atLeast` or just past the stored one. A mark whose clock reads no later than the stored
+ * one's (stepped back, another instance behind, the same millisecond) would otherwise keep
+ * the stored data. Never deleted first: a crash in between would leave none.
+ */
+async function overwriteMark(storage: StorageAdapter, key: CursorKey, atLeast: number, data: JsonObject): Promise<void> {
   const previous = await storage.cursors.get(key);
-  await storage.cursors.advance(key, Math.max(at, previous ? previous.position + 1 : 0), note);
+  await storage.cursors.advance(key, Math.max(atLeast, previous ? previous.position + 1 : 0), data);
+}
+
+/**
+ * Writes the `pendingUserMark` of `uid` in the group, replacing whatever note is there (one
+ * kept would hold a `from` that no longer matches, and the next removal would tell the app
+ * nothing).
+ */
+export function notePendingUser(storage: StorageAdapter, tenant: string, groupId: string, uid: string, at: number, note: { userId: string; from: number | null }): Promise<void> {
+  return overwriteMark(storage, { tenant, groupId, ...pendingUserMark(uid) }, at, note);
+}
+
+/**
+ * Drops the `pendingUserMark` of `uid` once inert (the membership written, or the removal
+ * recorded): a group keeps no row per member who signed in or was removed. Left in place when
+ * that fails: it only costs its row.
+ */
+export async function dropPendingUser(storage: StorageAdapter, tenant: string, groupId: string, uid: string): Promise<void> {
+  await storage.cursors.reset({ tenant, groupId, ...pendingUserMark(uid) }).catch(() => {});
 }
 
 /**
@@ -271,6 +289,11 @@ export function removedAt(membership: MembershipRecord | undefined): Date | null
  */
 export function repeatedRemovalMark(uid: string): { entity: '*'; kind: string } {
   return { entity: '*', kind: `user.removed:${uid}` };
+}
+
+/** Records that a removal of `uid`'s membership, already removed, was delivered now (`repeatedRemovalMark`). */
+export function noteRepeatedRemoval(storage: StorageAdapter, tenant: string, groupId: string, uid: string): Promise<void> {
+  return overwriteMark(storage, { tenant, groupId, ...repeatedRemovalMark(uid) }, 1, {});
 }
 
 /**

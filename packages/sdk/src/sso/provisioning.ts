@@ -4,13 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CompanyCreatedPayload,
   cancelCompanyKey,
+  dropPendingUser,
   GROUP_COMPANY_MARK,
   GROUP_DELETED_MARK,
   groupReadyWaitKey,
   lastRemovalAt,
   JobTypes,
   notePendingUser,
-  pendingUserMark,
   type Runtime,
   recordedCompanyId,
   removedAt,
@@ -548,7 +548,7 @@ export class Provisioner {
         // The user and the membership are recorded: the note for the removal webhook
         // (`pendingUserMark`) is inert now, and dropped so that a group keeps no row per member
         // who ever signed in (left in place when that fails: it only costs its row).
-        if (user.created || user.linked || readding) await storage.cursors.reset({ tenant: tenant.name, groupId, ...pendingUserMark(uid) }).catch(() => {});
+        if (user.created || user.linked || readding) await dropPendingUser(storage, tenant.name, groupId, uid);
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
         const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);

@@ -1795,6 +1795,7 @@ export class SyncEngine {
   ): Promise<PushItemResult[]> {
     const outbound = entity.outbound;
     if (!outbound) throw new SyncError(`Entity "${entity.name}" has no outbound direction (toConnec)`);
+    throwIfPushAborted(signal);
     const results: PushItemResult[] = [];
     if (!this.enabled(scope, entity, 'outbound')) {
       for (const record of records) {
@@ -1959,11 +1960,8 @@ export class SyncEngine {
     for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
       // A call that throws (Connec! down after the client's retries) fails this chunk's ops
       // only: earlier chunks stay pushed and linked, and every record gets its result.
-      // A signal aborted since the push began (during the reads above, or between two chunks)
-      // stops it here, as an abort does anywhere else: the client would answer each op of a
-      // request it never sent as failed, which was then recorded as the record's push failure
-      // (`lastError`, `pushFailed`, `record.pushed` not ok) though Connec! was never asked.
-      if (signal?.aborted) throw new SyncError('Push aborted: the signal was aborted before the request was sent, nothing of it was sent', { cause: signal.reason });
+      // Also since the push began (during the reads above, or between two chunks).
+      throwIfPushAborted(signal);
       let answers: BatchOpResult[] = [];
       let thrown: { message: string; status: number | null; cause: unknown } | null = this.refusedCall(scope);
       try {
@@ -2953,6 +2951,16 @@ function pushLocalId(entity: string, localId: (record: unknown) => string, recor
   const scalar = typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
   const shown = typeof value === 'string' ? JSON.stringify(value) : scalar || value == null ? String(value) : `a ${typeof value}`;
   return { localId: scalar ? String(value) : '', error: `localId of entity "${entity}" must return a non-empty string, not ${shown}` };
+}
+
+/**
+ * An aborted push stops before its next request, as an abort does anywhere else: the client
+ * would answer each op of a request it never sent as failed, which was then recorded as the
+ * record's push failure (`lastError`, `pushFailed`, `record.pushed` not ok) though Connec! was
+ * never asked. At the start, nothing is read or written either.
+ */
+function throwIfPushAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new SyncError('Push aborted before its request was sent: nothing of it was sent', { cause: signal.reason });
 }
 
 /**

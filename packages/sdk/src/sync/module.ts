@@ -884,14 +884,6 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     return entity;
   };
 
-  /**
-   * A push whose signal is already aborted sends nothing and records nothing. Otherwise the
-   * engine wrote the records' id maps, then stored the client's refusal to send as each
-   * record's push failure and resolved with `failed` results, as if Connec! had refused them.
-   */
-  const notAborted = (signal: AbortSignal | undefined) => {
-    if (signal?.aborted) throw new SyncError('Push aborted: the signal was already aborted, nothing was sent', { cause: signal.reason });
-  };
   /** A job enqueued for a tenant not in the list would only wait for it, then be dead-lettered. */
   const knownTenant = (tenant: string, what: string) => {
     if (!runtime.tenants.get(tenant)) throw new SyncError(`Cannot enqueue ${what} for tenant "${tenant}": unknown tenant (nothing was enqueued)`);
@@ -900,19 +892,16 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const api: SyncApi = {
     async push({ tenant, groupId, entity, record, signal }) {
       const scope = await scopeOrThrow(tenant, groupId);
-      const definitionOf = entityOrThrow(entity);
-      notAborted(signal);
-      const [result] = await engine.pushRecords(scope, definitionOf, [record], signal);
+      const [result] = await engine.pushRecords(scope, entityOrThrow(entity), [record], signal);
       if (!result) throw new SyncError('push produced no result');
       return result;
     },
     async pushMany({ tenant, groupId, entity, records, signal }) {
       const scope = await scopeOrThrow(tenant, groupId);
-      const definitionOf = entityOrThrow(entity);
+      const target = entityOrThrow(entity);
       // From JavaScript: `records` not a list was a TypeError ("records is not iterable").
       if (!Array.isArray(records)) throw new SyncError(`pushMany takes records as an array, not ${records === null ? 'null' : typeof records}`);
-      notAborted(signal);
-      return engine.pushRecords(scope, definitionOf, records, signal);
+      return engine.pushRecords(scope, target, records, signal);
     },
     importGroup({ tenant, groupId, full, signal, onProgress }) {
       return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });

@@ -31,10 +31,11 @@ import { randomUUID } from 'node:crypto';
 import type { AccountClient } from '../account/client.js';
 import {
   cancelCompanyKey,
+  dropPendingUser,
   GROUP_DELETED_MARK,
   type Logger,
+  noteRepeatedRemoval,
   pendingUserMark,
-  repeatedRemovalMark,
   type RouteHandler,
   recordedCompanyId,
   removedAt,
@@ -452,9 +453,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // for a retry). The two cannot be told apart; recording when this one came refuses
           // that response (issued before it), and a replay only costs a re-add made meanwhile
           // one refused sign-in (the next response is issued after it).
-          const mark = { tenant: tenant.name, groupId, ...repeatedRemovalMark(uid) };
-          const previous = await step('storage', () => storage.cursors.get(mark));
-          await step('storage', () => storage.cursors.advance(mark, (previous?.position ?? 0) + 1, {}));
+          await step('storage', () => noteRepeatedRemoval(storage, tenant.name, groupId, uid));
           return SUCCESS();
         }
         const company = group ? companyOf(group) : null;
@@ -477,7 +476,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (!(await underSeatsLock(tenant.name, groupId, group !== null && hooks.onSeatsChanged !== undefined, tombstone))) return seatsBusy();
-          if (pending) await dropPendingNote(tenant.name, uid, groupId);
+          if (pending) await dropPendingUser(storage, tenant.name, groupId, uid);
           if (pending) logger.info('maestrano: member removed whose first login failed before the SDK recorded the user; the app was told', { ...fields, userId: pending.userId });
           else logger.info('maestrano: member removal for a membership the app never granted; recorded so that an earlier response cannot grant it', fields);
           return SUCCESS();
@@ -586,7 +585,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
           };
           if (!(await underSeatsLock(tenant.name, groupId, hooks.onSeatsChanged !== undefined, record))) return seatsBusy();
-          if (pending) await dropPendingNote(tenant.name, uid, groupId);
+          if (pending) await dropPendingUser(storage, tenant.name, groupId, uid);
           logger.info('maestrano: member removed (no membership was recorded)', { ...fields, blocked: block });
           return SUCCESS();
         }
@@ -620,14 +619,6 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     if (from === (membership ? membership.updatedAt.getTime() : null)) return { userId, from };
     const halfWritten = membership?.status === 'active' && membership.role === UNRECORDED_ROLE;
     return halfWritten && typeof from === 'number' ? { userId, from } : null;
-  }
-
-  /**
-   * Drops the `pendingUserMark` a recorded removal made inert (it no longer matches the
-   * membership): a group keeps no row per member removed. Left in place when that fails.
-   */
-  async function dropPendingNote(tenant: string, uid: string, groupId: string): Promise<void> {
-    await storage.cursors.reset({ tenant, groupId, ...pendingUserMark(uid) }).catch(() => {});
   }
 
   /**

@@ -122,6 +122,20 @@ export interface HarnessOptions {
   onSeatsChanged?: (company: CompanyHandle, change: { activeSeats: number; added: string[]; removed: string[] }, ctx: ProvisioningContext) => void | Promise<void>;
 }
 
+/** The default marketplace's api credentials (what Maestrano's webhooks authenticate with). */
+const API_ID = 'app-test-1';
+const API_KEY = 'test-api-key-1';
+
+/** Maestrano's member removal webhook for `uid` in `groupId` (default marketplace); its status. */
+export async function removeMember(harness: Harness, uid: string, groupId: string): Promise<number> {
+  const res = await fetch(`${harness.baseUrl}/maestrano/account/groups/${groupId}/users/${uid}/${harness.tenant}`, {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}` },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
 let sharedIdp: TestIdp | undefined;
 /** One RSA key for the whole test file (generating keys is the slow part). */
 export function testIdp(): TestIdp {
@@ -161,7 +175,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const tenant = 'maestrano-test';
   const mno = createMaestrano({
     tenants: [
-      idp.marketplace({ name: tenant, appHost: baseUrl, apiId: 'app-test-1', apiKey: 'test-api-key-1', ...(options.tenantSso ? { sso: options.tenantSso } : {}) }),
+      idp.marketplace({ name: tenant, appHost: baseUrl, apiId: API_ID, apiKey: API_KEY, ...(options.tenantSso ? { sso: options.tenantSso } : {}) }),
       ...(options.extraTenants?.(baseUrl) ?? []),
     ],
     storage,

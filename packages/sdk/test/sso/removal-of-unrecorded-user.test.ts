@@ -9,7 +9,7 @@ import { type CompanyHandle, memoryAdapter, type StorageAdapter, StorageError, t
 import { afterEach, describe, expect, it } from 'vitest';
 import { UNRECORDED_ROLE } from '../../src/core/types.js';
 import { seatsLockKey, userLockKey } from '../../src/webhooks/locks.js';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, removeMember, startHarness } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -54,16 +54,6 @@ function flakyStorage(clock?: () => Date): { storage: StorageAdapter; failures: 
     },
   };
   return { storage, failures };
-}
-
-/** The removal webhook of Maestrano for `uid` in `groupId`. */
-async function removeMember(harness: Harness, uid: string, groupId: string): Promise<number> {
-  const res = await fetch(`${harness.baseUrl}/maestrano/account/groups/${groupId}/users/${uid}/${harness.tenant}`, {
-    method: 'DELETE',
-    headers: { authorization: `Basic ${Buffer.from('app-test-1:test-api-key-1').toString('base64')}` },
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 /** The app's `removeMembership`, as `<app user id>|<app company id>|<idempotency key>`. */
