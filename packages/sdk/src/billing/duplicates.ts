@@ -68,13 +68,15 @@ export interface DuplicateCheckOutcome {
 
 export function createDuplicateChecker(deps: DuplicateCheckDeps) {
   const { storage, logger } = deps;
-  return async function checkDuplicates(payload: unknown): Promise<DuplicateCheckOutcome> {
+  /** `signal`: the job's `ctx.signal`; every Account API call stops when it aborts. */
+  return async function checkDuplicates(payload: unknown, signal?: AbortSignal): Promise<DuplicateCheckOutcome> {
     const parsed = PayloadSchema.safeParse(payload);
     if (!parsed.success) {
       throw new BillingError(`billing.check_duplicates: invalid job payload (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`);
     }
     const target = parsed.data;
     const client = accountOrDefer(deps, target.tenant);
+    const call = signal ? { signal } : {};
     const cancelled: string[] = [];
 
     if (target.kind === 'ended-group') {
@@ -86,18 +88,18 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       const group = await storage.groups.get(target.tenant, target.groupId);
       if (group?.status !== 'cancelled') {
         // Ended on the platform while its deletion webhook is late or lost; otherwise live.
-        const platform = await client.groups.retrieve(target.groupId).catch((error: unknown) => {
+        const platform = await client.groups.retrieve(target.groupId, call).catch((error: unknown) => {
           if (error instanceof NotFoundError) return null;
           throw error;
         });
         if (!platform || !ENDED_GROUP_STATUSES.has(platform.status ?? '')) return { cancelled };
       }
-      for (const bill of await client.recurringBills.list({ groupId: target.groupId })) {
+      for (const bill of await client.recurringBills.list({ groupId: target.groupId }, call)) {
         if (!matchesPlan(bill, intent)) continue;
         try {
-          await client.recurringBills.cancel(bill.id);
+          await client.recurringBills.cancel(bill.id, call);
         } catch (error) {
-          const current = await client.recurringBills.retrieve(bill.id).catch(() => null);
+          const current = await client.recurringBills.retrieve(bill.id, call).catch(() => null);
           if (current?.status !== 'cancelled') throw error;
         }
         cancelled.push(bill.id);
@@ -110,7 +112,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
       const intent = entry?.intent as RecurringIntent | null | undefined;
       if (entry?.status !== 'done' || billIdOf(entry.outcome) !== target.billId || intent?.kind !== 'recurring') return { cancelled };
-      const bills = await client.recurringBills.list({ groupId: target.groupId });
+      const bills = await client.recurringBills.list({ groupId: target.groupId }, call);
       // The start dates this subscription's attempts sent: the first attempt's (kept in the
       // ledger's intent by every takeover) and the recorded bill's (a trial end is the same for all).
       const recorded = bills.find((b) => b.id === target.billId);
@@ -119,7 +121,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       // With "no plan" recorded (`billId` null), every bill an attempt sent is a twin.
       const twins = bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent) && sentByAnAttempt(b.startDate));
       for (const twin of twins) {
-        await client.recurringBills.cancel(twin.id);
+        await client.recurringBills.cancel(twin.id, call);
         cancelled.push(twin.id);
         logger.warn('billing: duplicate recurring bill cancelled', { tenant: target.tenant, groupId: target.groupId, recurringBillId: target.billId, cancelledId: twin.id });
       }
@@ -130,7 +132,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
     const intent = entry?.intent as ChargeIntent | null | undefined;
     const recorded = entry?.outcome as { billId?: unknown } | null | undefined;
     if (entry?.status !== 'done' || recorded?.billId !== target.billId || intent?.kind !== 'charge') return { cancelled };
-    const bills = await client.bills.list({ groupId: target.groupId });
+    const bills = await client.bills.list({ groupId: target.groupId }, call);
     const matches = bills.filter((b) => b.id !== target.billId && matchesIntent(b, intent, entry.createdAt, deps.config.charge.reconcileSkewMs));
     const owner = `billing.check_duplicates:${randomUUID()}`;
     for (const twin of matches) {
@@ -143,7 +145,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       // failed to cancel it, or by a stalled call of the key whose POST landed late) is a twin.
       if (billOwnerOf(claim.entry) !== target.idempotencyKey) continue;
       if (claim.state === 'claimed') await storage.ledger.complete(ownerKey, owner, { idempotencyKey: target.idempotencyKey, duplicate: true });
-      await client.bills.cancel(twin.id);
+      await client.bills.cancel(twin.id, call);
       cancelled.push(twin.id);
       logger.warn('billing: duplicate bill cancelled', { tenant: target.tenant, groupId: target.groupId, idempotencyKey: target.idempotencyKey, billId: target.billId, cancelledId: twin.id });
     }
@@ -154,7 +156,7 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
 /** The `billing.check_duplicates` job handler. */
 export function duplicateCheckJobHandler(check: ReturnType<typeof createDuplicateChecker>): JobHandler {
   return async (job, ctx) => {
-    const outcome = await check(job.payload);
+    const outcome = await check(job.payload, ctx.signal);
     ctx.logger.debug('billing.check_duplicates done', { jobId: job.id, ...outcome });
   };
 }

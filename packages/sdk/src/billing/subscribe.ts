@@ -164,7 +164,11 @@ export function createSubscriber(deps: SubscribeDeps) {
   const { storage, config, logger } = deps;
   const createTimeouts = claimedCallTimeouts(config.accountApi, config.subscription.claimTtlMs);
 
-  return async function subscribe(payload: unknown, jobId: string): Promise<SubscribeOutcome> {
+  /**
+   * `signal`: the job's `ctx.signal` (a worker's shutdown, a lost lease): every Account API call
+   * stops when it aborts, its outcome then unknown as after a timeout (a retry reconciles).
+   */
+  return async function subscribe(payload: unknown, jobId: string, signal?: AbortSignal): Promise<SubscribeOutcome> {
     const parsed = PayloadSchema.safeParse(payload);
     if (!parsed.success) {
       throw new BillingError(`billing.subscribe: invalid job payload (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`);
@@ -173,14 +177,15 @@ export function createSubscriber(deps: SubscribeDeps) {
     const onCompanyCreated = config.onCompanyCreated;
     if (!onCompanyCreated) return { status: 'disabled' };
     const client = accountOrDefer(deps, tenant);
+    const call = signal ? { signal } : {};
     const key = subscriptionLedgerKey(tenant, groupId);
     const existing = await storage.ledger.get(key);
     /** Cancels a recurring bill; one cancelled already (by a concurrent attempt) is fine. */
     const cancelRecurring = async (id: string): Promise<void> => {
       try {
-        await client.recurringBills.cancel(id);
+        await client.recurringBills.cancel(id, call);
       } catch (error) {
-        const current = await client.recurringBills.retrieve(id).catch(() => null);
+        const current = await client.recurringBills.retrieve(id, call).catch(() => null);
         if (current?.status !== 'cancelled') throw error;
       }
     };
@@ -243,7 +248,7 @@ export function createSubscriber(deps: SubscribeDeps) {
     }
 
     const billingGroup = billingGroupFrom(groupId, parsed.data.group);
-    const platformGroup = await currentGroup(client, tenant, groupId, logger);
+    const platformGroup = await currentGroup(client, tenant, groupId, logger, call);
     // Ended on the platform while its deletion webhook is late or lost: no subscription (the
     // platform would refuse it, and every retry would call onCompanyCreated again).
     if (platformGroup && ENDED_GROUP_STATUSES.has(platformGroup.status ?? '')) {
@@ -283,7 +288,7 @@ export function createSubscriber(deps: SubscribeDeps) {
         // for again later (its POST may still land), as after a takeover with a plan.
         const earlier = claim.recovered ? claim.entry.intent : null;
         if (isRecurringIntent(earlier)) {
-          for (const bill of await client.recurringBills.list({ groupId })) {
+          for (const bill of await client.recurringBills.list({ groupId }, call)) {
             if (!matchesPlan(bill, earlier)) continue;
             await cancelRecurring(bill.id);
             logger.warn('billing: recurring bill of an earlier attempt cancelled (the plan is now none)', { tenant, groupId, recurringBillId: bill.id });
@@ -385,7 +390,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       return unlessCancelled(outcome);
     };
     const findExisting = async (): Promise<RecurringBill | null> => {
-      const bills = await client.recurringBills.list({ groupId });
+      const bills = await client.recurringBills.list({ groupId }, call);
       return bills.find((b) => matchesPlan(b, intent)) ?? null;
     };
 
@@ -395,7 +400,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       // until the duplicate check. Cancelled first, as when the plan is now none.
       const earlier = claim.entry.intent;
       if (isRecurringIntent(earlier) && !samePlan(earlier, intent)) {
-        for (const bill of await client.recurringBills.list({ groupId })) {
+        for (const bill of await client.recurringBills.list({ groupId }, call)) {
           if (!matchesPlan(bill, earlier) || matchesPlan(bill, intent)) continue;
           await cancelRecurring(bill.id);
           logger.warn('billing: recurring bill of an earlier attempt cancelled (the plan has changed since)', { tenant, groupId, recurringBillId: bill.id });
@@ -429,7 +434,7 @@ export function createSubscriber(deps: SubscribeDeps) {
         cycles: plan.cycles,
         startDate: start,
         ...(plan.initialCents === undefined ? {} : { initialCents: plan.initialCents }),
-      }, { timeouts: createTimeouts });
+      }, { ...call, timeouts: createTimeouts });
     } catch (error) {
       if (isDefiniteRefusal(error)) {
         // A taken-over claim is kept until it expires (an earlier POST may still land; the
@@ -493,9 +498,9 @@ function samePlan(a: RecurringIntent, b: RecurringIntent): boolean {
 }
 
 /** The group as the Account API has it now; null when the platform does not know it (404). */
-async function currentGroup(client: AccountClient, tenant: string, groupId: string, logger: Logger): Promise<AccountGroup | null> {
+async function currentGroup(client: AccountClient, tenant: string, groupId: string, logger: Logger, options: { signal?: AbortSignal }): Promise<AccountGroup | null> {
   try {
-    return await client.groups.retrieve(groupId);
+    return await client.groups.retrieve(groupId, options);
   } catch (error) {
     if (error instanceof NotFoundError) {
       logger.warn('billing: the Account API does not know the group; using the trial end of its login', { tenant, groupId });
@@ -516,7 +521,7 @@ export function billIdOf(outcome: unknown): string | null {
 /** The `billing.subscribe` job handler. */
 export function subscribeJobHandler(subscribe: ReturnType<typeof createSubscriber>): JobHandler {
   return async (job, ctx) => {
-    const outcome = await subscribe(job.payload, job.id);
+    const outcome = await subscribe(job.payload, job.id, ctx.signal);
     ctx.logger.debug('billing.subscribe done', { jobId: job.id, ...outcome });
   };
 }
