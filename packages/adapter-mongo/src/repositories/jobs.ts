@@ -865,7 +865,7 @@ export function jobRepository(store: Store): JobRepository {
           const now = store.now();
           return {
             kind: 'update',
-            set: { status: 'pending', attempts: 0, runAt: now, waitKey: null, leaseOwner: null, leaseExpiresAt: null, updatedAt: now },
+            set: { status: 'pending', attempts: 0, runAt: now, waitKey: null, leaseOwner: null, leaseExpiresAt: null, lastError: null, updatedAt: now },
             value: () => true,
           };
         });

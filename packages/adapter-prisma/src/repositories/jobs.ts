@@ -727,7 +727,7 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       const changed = await db.execute(
         'jobs.requeue',
         sql`UPDATE maestrano_jobs SET status = 'pending', attempts = 0, run_at = ${ts(now)}, lease_owner = NULL, lease_expires_at = NULL,
-              wait_key = NULL, completed_at = NULL, updated_at = ${ts(now)}
+              wait_key = NULL, completed_at = NULL, last_error = NULL, updated_at = ${ts(now)}
             WHERE id = ${bigint(key)} AND status = 'dead'`,
       );
       return changed > 0;

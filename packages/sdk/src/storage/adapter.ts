@@ -496,7 +496,12 @@ export interface JobRepository {
    * failed since); a job without a group never matches a `groupId`.
    */
   listDead(filter?: { tenant?: string; type?: string; groupId?: string; limit?: number; newestFirst?: boolean }): Promise<JobRecord[]>;
-  /** dead -> pending, attempts reset, due now. False when not dead. */
+  /**
+   * dead -> pending, attempts reset, `lastError` and lease cleared, due now. False when not
+   * dead. The attempts start over, so the error of the earlier ones goes: the worker reads a
+   * job claimed again with no error recorded as one whose attempts all crashed their process,
+   * and runs it alone (a dead letter retried keeps that protection).
+   */
   requeue(id: string): Promise<boolean>;
   counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;
   /**

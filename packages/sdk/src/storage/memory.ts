@@ -1017,6 +1017,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.attempts = 0;
       row.runAt = at;
       row.waitKey = null;
+      row.leaseOwner = null;
+      row.leaseExpiresAt = null;
+      // The attempts start over: the error belongs to the earlier ones. Kept, it would tell the
+      // worker that an attempt of this round recorded an outcome (see its crash suspects).
+      row.lastError = null;
       row.updatedAt = at;
       return true;
     }),

@@ -193,8 +193,12 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * `pollIntervalMs`.
    */
   schedulePolls(args?: { tenant?: string }): Promise<{ scheduled: number; alreadyScheduled: number; notImported: number }>;
-  /** Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest first. */
-  deadLetters(filter?: { tenant?: string; limit?: number }): Promise<DeadLetter[]>;
+  /**
+   * Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest
+   * first: at most `limit` (default 100), of one marketplace (`tenant`) or group (`groupId`) when
+   * given. Throws `SyncError` for a `limit` that is not a positive integer.
+   */
+  deadLetters(filter?: { tenant?: string; groupId?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */
   retryDeadLetter(jobId: string): Promise<boolean>;
   /** A snapshot of this process's counters. */
@@ -903,15 +907,21 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (!Array.isArray(records)) throw new SyncError(`pushMany takes records as an array, not ${records === null ? 'null' : typeof records}`);
       return engine.pushRecords(scope, target, records, signal);
     },
-    importGroup({ tenant, groupId, full, signal, onProgress }) {
-      return engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
+    // A run made by hand is a sync of the group like a job's: its success is noted for the
+    // status endpoint, or an earlier dead import or poll would stay the group's ERROR after it.
+    async importGroup({ tenant, groupId, full, signal, onProgress }) {
+      const report = await engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
+      await succeeded(tenant, groupId);
+      return report;
     },
     purgeGroup: (args) => purge.purgeGroup(args),
     async pushChanged({ tenant, groupId, signal }) {
       // What Connec! changed first, under the conflict policies (see the catch-up job).
       // Entities not imported yet are not read: pushing is what was asked, not an import.
       await engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal, existingCursorsOnly: true });
-      return engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
+      const report = await engine.importGroup(tenant, groupId, { outboundOnly: true, signal });
+      await succeeded(tenant, groupId);
+      return report;
     },
     async updateGroupSettings({ tenant, groupId, update }) {
       const result = await updateGroupSettings(runtime, tenant, groupId, async (settings) => {
@@ -937,7 +947,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return { jobId: result.id, created: result.created };
     },
     async pollGroup({ tenant, groupId, signal }) {
-      return engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
+      const report = await engine.pollGroup(tenant, groupId, { overlapMs: pollOverlapMs, signal });
+      await succeeded(tenant, groupId);
+      return report;
     },
     async enqueuePoll({ tenant, groupId, runAt }) {
       knownTenant(tenant, 'a poll');
@@ -972,8 +984,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       logger.info('sync: polls scheduled', { tenant: tenant ?? null, ...result });
       return result;
     },
-    deadLetters(filter = {}) {
-      return listDeadLetters(runtime.storage, [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge], filter);
+    async deadLetters(filter = {}) {
+      return listDeadLetters(runtime.storage, [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge], filter, (message) => new SyncError(message));
     },
     retryDeadLetter(jobId) {
       return runtime.storage.jobs.requeue(jobId);

@@ -22,17 +22,36 @@ export interface DeadLetter {
 
 export interface DeadLetterFilter {
   tenant?: string;
+  /** Only the jobs of this group (a job without a group never matches). */
+  groupId?: string;
   /** At most this many, newest first. Default 100. */
   limit?: number;
 }
 
-/** The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones behind old ones). */
-export async function listDeadLetters(storage: StorageAdapter, types: readonly string[], filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+/**
+ * The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones
+ * behind old ones). A filter that is not one (`limit` not a positive integer, a `tenant` or
+ * `groupId` that is not a string) is refused with the error `invalid` builds, before storage is
+ * asked: the caller's mistake, not a storage failure.
+ */
+export async function listDeadLetters(
+  storage: StorageAdapter,
+  types: readonly string[],
+  filter: DeadLetterFilter = {},
+  invalid: (message: string) => Error = (message) => new TypeError(message),
+): Promise<DeadLetter[]> {
+  const { tenant, groupId } = filter;
   const limit = filter.limit ?? 100;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) throw invalid(`deadLetters: limit must be a positive integer (got ${String(limit)})`);
+  for (const [key, value] of [['tenant', tenant], ['groupId', groupId]] as const) {
+    if (value !== undefined && typeof value !== 'string') throw invalid(`deadLetters: ${key} must be a string`);
+  }
   const out: DeadLetter[] = [];
   for (const type of types) {
-    const jobs = await storage.jobs.listDead({ type, ...(filter.tenant !== undefined ? { tenant: filter.tenant } : {}), limit, newestFirst: true });
+    const jobs = await storage.jobs.listDead({ type, ...(tenant !== undefined ? { tenant } : {}), ...(groupId !== undefined ? { groupId } : {}), limit, newestFirst: true });
     for (const job of jobs) {
+      // An adapter written before the `groupId` filter ignores it: its other groups' jobs are not this group's.
+      if (groupId !== undefined && job.groupId !== groupId) continue;
       const p = isObject(job.payload) ? job.payload : {};
       const record = isObject(p.record) ? p.record : null;
       out.push({

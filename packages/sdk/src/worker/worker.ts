@@ -117,8 +117,9 @@ export interface Worker {
   drain(options?: Omit<WorkerRunOptions, 'stopWhenIdle'>): Promise<WorkerStats>;
   /**
    * Jobs of every type this worker runs that failed every attempt (company set-up, billing
-   * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one.
-   * `mno.sync.deadLetters()` lists the sync jobs only.
+   * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one,
+   * `tenant` and `groupId` to one marketplace or group. `limit` (default 100) must be a positive
+   * integer (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
    */
   deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
@@ -999,7 +1000,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     types,
     run,
     drain: (options = {}) => run({ ...options, stopWhenIdle: true }),
-    deadLetters: ({ type, ...filter } = {}) => listDeadLetters(runtime.storage, type === undefined ? types : [type], filter),
+    deadLetters: async ({ type, ...filter } = {}) =>
+      listDeadLetters(runtime.storage, type === undefined ? types : [type], filter, (message) => new ConfigError(message, { issues: [{ path: 'deadLetters', message }] })),
     retryDeadLetter: (jobId) => runtime.storage.jobs.requeue(jobId),
   };
 }

@@ -92,3 +92,34 @@ describe('status after a start whose poll ran while the sync was off', () => {
     expect(await s.status()).toMatchObject({ status: 'SUCCESS' });
   });
 });
+
+describe('status after the on-call engineer recovers a group by hand', () => {
+  it('a successful mno.sync.pollGroup() after a dead poll is SUCCESS (it stayed ERROR until the next scheduled poll)', async () => {
+    const s = setup();
+    await failedPoll(s);
+    // Connec! is back; the engineer polls the group now rather than wait for the next poll.
+    s.connec.failLists = 0;
+    await tick();
+    const report = await s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP });
+    expect(report.status).toBe('complete');
+    expect(await s.status()).toMatchObject({ status: 'SUCCESS' });
+    expect(await s.status()).not.toHaveProperty('message');
+  });
+
+  it('a successful mno.sync.importGroup() after a dead poll is SUCCESS', async () => {
+    const s = setup();
+    await failedPoll(s);
+    s.connec.failLists = 0;
+    await tick();
+    expect((await s.mno.sync.importGroup({ tenant: TENANT, groupId: GROUP, full: true })).status).toBe('complete');
+    expect(await s.status()).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a pollGroup() that fails leaves it ERROR', async () => {
+    const s = setup();
+    await failedPoll(s);
+    await tick();
+    await expect(s.mno.sync.pollGroup({ tenant: TENANT, groupId: GROUP })).rejects.toThrow();
+    expect(await s.status()).toMatchObject({ status: 'ERROR' });
+  });
+});

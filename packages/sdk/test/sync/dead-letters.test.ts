@@ -3,7 +3,7 @@
  * attempt is dead-lettered by the worker and must be reported like a failed one, and a
  * dead-lettered `sync.poll` must be listed and must not stop the group's polling for good.
  */
-import { JobTypes, type SyncEvent } from '@org/maestrano-sdk';
+import { ConfigError, JobTypes, type SyncEvent, SyncError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { C, crashRuns, createHarness, GROUP, type Harness, provisionGroup, TENANT } from './harness.js';
@@ -257,5 +257,40 @@ describe('a record job interrupted by the worker', () => {
     expect(await running).toMatchObject({ deadLettered: 1, released: 0 });
     expect(h.sync.api.counters()).toMatchObject({ deadLettered: 1 });
     expect(failedEvents(events)).toMatchObject([{ connecId: 'i1', deadLettered: true }]);
+  });
+});
+
+describe('dead letters of one group', () => {
+  it("deadLetters({ groupId }) lists that group's only, and a bad filter is refused as the caller's mistake, not a storage failure", async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1 } });
+    const OTHER = 'cld-other';
+    await provisionGroup(h.storage);
+    await provisionGroup(h.storage, OTHER);
+    // A mapper bug dead-letters records of both groups.
+    h.app.poisonLastName = 'Doe';
+    const mine = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
+    const theirs = h.connec.seed(OTHER, 'people', { first_name: 'John', last_name: 'Doe' }, 'p2');
+    expect((await h.notify({ people: [mine, theirs] })).status).toBe(200);
+    await h.drain(10);
+    expect((await h.sync.api.deadLetters()).map((d) => d.connecId).sort()).toEqual(['p1', 'p2']);
+
+    const stuck = await h.sync.api.deadLetters({ tenant: TENANT, groupId: GROUP });
+    expect(stuck.map((d) => [d.groupId, d.connecId])).toEqual([[GROUP, 'p1']]);
+    expect(await h.sync.api.deadLetters({ groupId: 'cld-none' })).toEqual([]);
+    const worker = createWorker(h.runtime, h.sync.jobs ?? {});
+    expect((await worker.deadLetters({ groupId: OTHER })).map((d) => d.connecId)).toEqual(['p2']);
+
+    // The mapper is fixed: retrying that group's dead letters applies its record only.
+    h.app.poisonLastName = null;
+    for (const dead of stuck) expect(await h.sync.api.retryDeadLetter(dead.jobId)).toBe(true);
+    await h.drain(10);
+    expect([...h.app.contacts.values()].map((c) => c.firstName)).toEqual(['Jane']);
+    expect((await h.sync.api.deadLetters()).map((d) => d.connecId)).toEqual(['p2']);
+
+    for (const limit of [0, -1, 1.5, Number.NaN]) {
+      await expect(h.sync.api.deadLetters({ limit })).rejects.toThrow(SyncError);
+      await expect(h.sync.api.deadLetters({ limit })).rejects.toThrow(/limit must be a positive integer/);
+      await expect(worker.deadLetters({ limit })).rejects.toThrow(ConfigError);
+    }
   });
 });

@@ -280,3 +280,61 @@ describe('worker – a long crash suspect running alone', () => {
     expect(await storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, done: 3 });
   });
 });
+
+describe('worker – dead letters retried after an outage, one of which crashes the process', () => {
+  it('only the culprit goes back to the dead letters; the retried members of its batch are applied exactly once', async () => {
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const maxAttempts = 3;
+    const ids: string[] = [];
+    for (let n = 0; n < 10; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', payload: { n }, maxAttempts })).id);
+    const culprit = ids[4] as string;
+
+    // Connec! was down for longer than the retries: every job failed every attempt.
+    const outage: JobHandler = async () => {
+      throw new Error('Connec! unavailable (503)');
+    };
+    outage.batch = (jobs) => Promise.resolve(jobs.map(() => new Error('Connec! unavailable (503)')));
+    const during = createWorker(runtimeWith(storage, clock), { 'test.batch': outage });
+    for (let round = 0; round < maxAttempts; round++) {
+      await during.drain({ concurrency: 1, batchSize: 10, pollIntervalMs: 1, backoff: { baseMs: 0, maxMs: 0 } });
+    }
+    const dead = await during.deadLetters();
+    expect(dead.map((d) => d.jobId).sort()).toEqual([...ids].sort());
+
+    // Connec! is back: the on-call engineer retries every dead letter, as the guides say.
+    for (const d of dead) expect(await during.retryDeadLetter(d.jobId)).toBe(true);
+
+    const applied = new Map<string, number>();
+    let crashes = 0;
+    for (let life = 0; life < 30; life++) {
+      const proc = processOver(storage);
+      const apply = (jobs: JobRecord[]) => {
+        // One record runs the process out of memory.
+        if (jobs.some((job) => job.id === culprit)) return proc.crash();
+        for (const job of jobs) applied.set(job.id, (applied.get(job.id) ?? 0) + 1);
+        return Promise.resolve(jobs.map(() => null));
+      };
+      const handler: JobHandler = async (job) => {
+        await apply([job]);
+      };
+      handler.batch = (jobs) => apply(jobs);
+      const worker = createWorker(runtimeWith(proc.storage, clock), { 'test.batch': handler });
+      const outcome = await Promise.race([
+        worker.drain({ concurrency: 1, batchSize: 10, leaseMs: 1_000, pollIntervalMs: 1, shutdownGraceMs: 10 }),
+        proc.died,
+      ]);
+      if (outcome !== 'crashed') break;
+      crashes++;
+      now += 5_000;
+    }
+
+    const jobs = await Promise.all(ids.map((id) => storage.jobs.get(id)));
+    expect(jobs.find((job) => job?.id === culprit)).toMatchObject({ status: 'dead' });
+    expect(jobs.filter((job) => job?.id !== culprit).map((job) => job?.status)).toEqual(Array(9).fill('done'));
+    expect(ids.filter((id) => id !== culprit).map((id) => applied.get(id))).toEqual(Array(9).fill(1));
+    expect((await createWorker(runtimeWith(storage, clock), {}).deadLetters()).map((d) => d.jobId)).toEqual([]);
+    expect(crashes).toBe(maxAttempts);
+  });
+});
