@@ -1821,6 +1821,8 @@ export class SyncEngine {
       agreedBefore: string | null;
       /** The map's `syncedAt` when the push was prepared. */
       syncedBefore: Date | null;
+      /** The map's `lastError` when the push was prepared. */
+      errorBefore: RecordError | null;
     }[] = [];
     // Creates Connec! refused with 409: a record with our id already exists there (an earlier
     // attempt was applied but its answer was lost). Found and linked, they go again as updates.
@@ -1936,6 +1938,7 @@ export class SyncEngine {
         appliedAt: map?.lastAppliedAt ?? null,
         agreedBefore: map?.lastPushedHash ?? null,
         syncedBefore: map?.syncedAt ?? null,
+        errorBefore: map?.lastError ?? null,
         op: {
           method: isCreate && !singular ? 'post' : 'put',
           groupId: scope.groupId,
@@ -2035,12 +2038,17 @@ export class SyncEngine {
           // This push's own echo, delivered (and written, as it could not be recognised yet)
           // before the batch answered, moves `syncedAt` too, but leaves this push's content as
           // the agreed one: that is no overtaking.
+          // An inbound attempt that failed meanwhile counts too: `local.update` may have thrown
+          // after its write committed (the answer lost), so the app may hold that version. Not
+          // taken as agreed, the push's echo writes Connec!'s version in the app; taken, the echo
+          // was skipped and the failed attempt's retry, older than the push, too.
           const overtaken =
             current !== null &&
             ((current.lastPushedHash !== item.agreedBefore && current.lastPushedHash !== item.hash) ||
               (item.connecId !== null &&
                 current.lastPushedHash !== item.hash &&
-                !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)));
+                !sameInstant(current.syncedAt, syncedHere.get(item.localId) ?? item.syncedBefore)) ||
+              (item.connecId !== null && inboundFailedSince(current.lastError, item.errorBefore)));
           // A create Connec! merged into a record it already held (`matching_fields`: 200, not
           // 201) answers that record, whose other fields the app may never have had: the app
           // does not hold Connec!'s content, so its listing (the import's inbound half, a poll)
@@ -3089,6 +3097,15 @@ function sameInstant(a: Date | null, b: Date | null): boolean {
 function isPushFailure(error: RecordError | null): boolean {
   if (error === null) return false;
   return error.code === PUSH_FAILED || error.code === MAPPER_ERROR || /^http_\d+$/.test(error.code);
+}
+
+/**
+ * Whether `now` is an inbound attempt's failure recorded after `before` (the id map's
+ * `lastError` when a push was prepared): a record job that failed while the push was in flight.
+ */
+function inboundFailedSince(now: RecordError | null, before: RecordError | null): boolean {
+  if (now === null || isPushFailure(now)) return false;
+  return before === null || now.at.getTime() !== before.at.getTime() || now.code !== before.code || now.message !== before.message;
 }
 
 /** Whether `subIds` returned by `local.create` (paths to arrays of ids or nulls) can be stored. */
