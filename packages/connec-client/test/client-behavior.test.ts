@@ -353,6 +353,28 @@ describe('timeouts and aborts', () => {
     expect(h.server.requests).toHaveLength(1);
   });
 
+  it('many calls in flight on one signal: no MaxListenersExceededWarning, and an abort stops them all', async () => {
+    // A sync job pushing `importConcurrency` (up to 64) records at once, all with its one signal.
+    const calls = 16;
+    h.server.fault({ action: { kind: 'hang' }, times: calls });
+    const controller = new AbortController();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const pending = Array.from({ length: calls }, () => failure(h.client.group(GROUP).people.list({}, { signal: controller.signal })));
+      for (let i = 0; i < 200 && h.server.requests.length < calls; i += 1) await new Promise((r) => setTimeout(r, 10));
+      expect(h.server.requests).toHaveLength(calls);
+      // Node reports the warning on the next tick of the listener that crossed the limit.
+      await new Promise((resolve) => setImmediate(resolve));
+      controller.abort();
+      for (const error of await Promise.all(pending)) expect(error).toMatchObject({ code: 'connection_aborted', failure: 'aborted' });
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
+  });
+
   it('an already-aborted signal sends nothing', async () => {
     const error = await failure(h.client.group(GROUP).people.list({}, { signal: AbortSignal.abort() }));
     expect(error).toMatchObject({ code: 'connection_aborted' });

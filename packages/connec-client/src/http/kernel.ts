@@ -161,6 +161,38 @@ function abortError(service: ApiService, method: string, url: string, cause: unk
   });
 }
 
+/**
+ * The calls in flight on each caller's signal, woken by one 'abort' listener per signal. One
+ * listener per call piled up on a signal shared by many concurrent calls (a sync job pushing
+ * `importConcurrency` records at once): past ten, Node warned of an EventTarget memory leak
+ * that was none. The listener is removed once no call waits on the signal any more.
+ */
+const abortWatchers = new WeakMap<AbortSignal, { calls: Set<() => void>; listener: () => void }>();
+
+/** Runs `onAbort` when `signal` aborts; the function returned stops watching. */
+function watchAbort(signal: AbortSignal | undefined, onAbort: () => void): () => void {
+  if (!signal) return () => undefined;
+  let watch = abortWatchers.get(signal);
+  if (!watch) {
+    const calls = new Set<() => void>();
+    const listener = () => {
+      abortWatchers.delete(signal);
+      for (const call of [...calls]) call();
+    };
+    watch = { calls, listener };
+    abortWatchers.set(signal, watch);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  const current = watch;
+  const call = () => onAbort();
+  current.calls.add(call);
+  return () => {
+    if (!current.calls.delete(call) || current.calls.size > 0) return;
+    if (abortWatchers.get(signal) === current) abortWatchers.delete(signal);
+    signal.removeEventListener('abort', current.listener);
+  };
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
@@ -182,12 +214,12 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
           timer = arm();
           return;
         }
-        signal?.removeEventListener('abort', onAbort);
+        unwatch();
         resolve();
       }, slice);
     };
     let timer = arm();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = watchAbort(signal, onAbort);
   });
 }
 
@@ -276,8 +308,7 @@ export class HttpKernel {
             timedOut = true;
             controller.abort(new Error(`timed out after ${timeoutMs} ms`));
           }, timeoutMs);
-    const onAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = watchAbort(signal, () => controller.abort(signal?.reason));
     const combined = controller.signal;
     try {
       const extra = request.options?.headers;
@@ -312,7 +343,7 @@ export class HttpKernel {
       };
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      unwatch();
     }
   }
 }

@@ -127,25 +127,37 @@ export async function checkSession(
   }
   // Each caller waits no longer than its own `timeoutMs` (and its signal), also when it joined
   // a check another request started with a longer one.
+  // Listened to one by one, not joined with `AbortSignal.any`: on Node 20 every joined signal
+  // stays listed on the app's (often app-wide, long-lived) signal, one more per re-check.
   const signals = [options.signal, timeoutMs === Number.POSITIVE_INFINITY ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined);
-  const answer = signals.length === 0 ? await pending : await abortable(pending, signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
+  const answer = signals.length === 0 ? await pending : await abortable(pending, signals);
   if (!answer.valid && answer.removed) return { valid: false, reason: 'access_removed', initUrl: initUrl(tenant) };
   if (!answer.valid) return { valid: false, reason: 'ended', initUrl: initUrl(tenant, { groupId: session.groupUid }) };
   return { valid: true, session: { ...session, recheck: new Date(answer.next).toISOString() }, checked: true };
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(failed(signal.reason));
+function abortable<T>(promise: Promise<T>, signals: AbortSignal[]): Promise<T> {
+  const early = signals.find((signal) => signal.aborted);
+  if (early) return Promise.reject(failed(early.reason));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(failed(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const listeners = signals.map((signal) => {
+      const onAbort = () => {
+        stop();
+        reject(failed(signal.reason));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      return () => signal.removeEventListener('abort', onAbort);
+    });
+    const stop = () => {
+      for (const remove of listeners) remove();
+    };
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        stop();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        stop();
         reject(error);
       },
     );
