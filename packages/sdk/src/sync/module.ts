@@ -196,7 +196,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   /**
    * Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest
    * first: at most `limit` (default 100), of one marketplace (`tenant`) or group (`groupId`) when
-   * given. Throws `SyncError` for a `limit` that is not a positive integer.
+   * given. Throws `SyncError` for a `limit` that is not a positive integer, or a `tenant` or
+   * `groupId` that is not a string.
    */
   deadLetters(filter?: { tenant?: string; groupId?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */
@@ -809,6 +810,24 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     await recordSyncSuccess(runtime.storage, runtime.clock(), tenant, groupId).catch(unrecorded);
   };
 
+  /**
+   * Whether an import of the group (not `full`) has anything left to do: an entity it covers
+   * whose checkpoint is not complete. Read before the run (which takes the group's lock): an
+   * import that completes the group meanwhile records its own success. Unknown (the group is
+   * gone, a failed read): true, the run itself then refuses or fails.
+   */
+  const importLeft = async (tenant: string, groupId: string): Promise<boolean> => {
+    try {
+      const scope = await engine.scope(tenant, groupId);
+      if (!scope) return true;
+      const complete = new Set((await runtime.storage.cursors.list(tenant, groupId)).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
+      const outbound = engine.connector.entities.some((e) => e.outbound && e.list && engine.enabled(scope, e, 'outbound') && !complete.has(`import.outbound\u0000${e.name}`));
+      return outbound || engine.connector.importOrder.some((e) => engine.enabled(scope, e, 'inbound') && !complete.has(`import\u0000${e.name}`));
+    } catch {
+      return true;
+    }
+  };
+
   const pollHandler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.poll job ${job.id} has no tenant/group`);
     try {
@@ -909,9 +928,13 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     },
     // A run made by hand is a sync of the group like a job's: its success is noted for the
     // status endpoint, or an earlier dead import or poll would stay the group's ERROR after it.
+    // Not a run that had nothing left to do: a completed import is not repeated (without
+    // `full`), so the call read nothing from Connec! and pushed nothing, which says nothing of
+    // whether the group syncs again (Connec! may still be down).
     async importGroup({ tenant, groupId, full, signal, onProgress }) {
+      const runs = full === true || (await importLeft(tenant, groupId));
       const report = await engine.importGroup(tenant, groupId, { full: full ?? false, signal, ...(onProgress ? { onProgress } : {}) });
-      await succeeded(tenant, groupId);
+      if (runs) await succeeded(tenant, groupId);
       return report;
     },
     purgeGroup: (args) => purge.purgeGroup(args),

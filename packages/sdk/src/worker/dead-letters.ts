@@ -4,6 +4,7 @@
  * and Connec! id).
  */
 import type { StorageAdapter } from '../storage/adapter.js';
+import { isStorableText } from '../storage/validation.js';
 import { connecIdOf, isObject } from '../sync/records.js';
 
 export interface DeadLetter {
@@ -30,9 +31,9 @@ export interface DeadLetterFilter {
 
 /**
  * The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones
- * behind old ones). A filter that is not one (`limit` not a positive integer, a `tenant` or
- * `groupId` that is not a string) is refused with the error `invalid` builds, before storage is
- * asked: the caller's mistake, not a storage failure.
+ * behind old ones). A filter that is not one (`limit` not a positive integer, a `tenant`,
+ * `groupId` or type that is not a string storage can hold) is refused with the error `invalid`
+ * builds, before storage is asked: the caller's mistake, not a storage failure.
  */
 export async function listDeadLetters(
   storage: StorageAdapter,
@@ -43,8 +44,13 @@ export async function listDeadLetters(
   const { tenant, groupId } = filter;
   const limit = filter.limit ?? 100;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) throw invalid(`deadLetters: limit must be a positive integer (got ${String(limit)})`);
+  // A value storage cannot hold (a NUL character, an unpaired surrogate) names no job: refused
+  // here like a wrong type, not by the adapter as a StorageError.
   for (const [key, value] of [['tenant', tenant], ['groupId', groupId]] as const) {
-    if (value !== undefined && typeof value !== 'string') throw invalid(`deadLetters: ${key} must be a string`);
+    if (value !== undefined && (typeof value !== 'string' || !isStorableText(value))) throw invalid(`deadLetters: ${key} must be a string without NUL characters or unpaired surrogates`);
+  }
+  for (const type of types) {
+    if (typeof type !== 'string' || !isStorableText(type)) throw invalid('deadLetters: type must be a string without NUL characters or unpaired surrogates');
   }
   const out: DeadLetter[] = [];
   for (const type of types) {

@@ -119,7 +119,7 @@ export interface Worker {
    * Jobs of every type this worker runs that failed every attempt (company set-up, billing
    * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one,
    * `tenant` and `groupId` to one marketplace or group. `limit` (default 100) must be a positive
-   * integer (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
+   * integer, and `type`, `tenant` and `groupId` strings (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
    */
   deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */

@@ -84,3 +84,46 @@ describe('billing jobs – worker shutdown while the Account API is slow', () =>
     expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
   });
 });
+
+describe('billing.subscribe – a shutdown between the bill POST and its answer', () => {
+  it('the retry adopts the bill the interrupted POST created: one bill, starting at the trial end', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    storage = memoryAdapter({ clock });
+    const trialEnd = new Date(Date.now() + 14 * 86_400_000);
+    trialEnd.setUTCMilliseconds(0);
+    await provisionGroup(storage, TENANT, 'cld-1', { trialEndsAt: trialEnd });
+    const { id } = await storage.jobs.enqueue({
+      type: JobTypes.billingSubscribe,
+      tenant: TENANT,
+      groupId: 'cld-1',
+      payload: { tenant: TENANT, groupId: 'cld-1', companyId: 'company-cld-1', group: { group_uid: 'cld-1', group_name: 'DoeCorp', group_currency: 'USD' } },
+    });
+    // The platform takes its time over the POST and creates the bill after the client gave up.
+    api.faults.push({ status: 500, times: 1, method: 'POST', pathPrefix: '/api/v1/account/recurring_bills', delayMs: 300, afterProcessing: true });
+    const { runtime } = makeRuntime(storage, [makeTenant(api)], clock);
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => ({ priceCents: 2900, description: 'Pro plan', currency: 'USD', period: 'Month' }) },
+    });
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    const controller = new AbortController();
+    const running = worker.run({ signal: controller.signal, pollIntervalMs: 5, shutdownGraceMs: 20 });
+    const posts = () => api.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/recurring_bills'));
+    while (posts().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    expect(await running).toMatchObject({ claimed: 1, released: 1, lost: 0 });
+    await expect.poll(() => api.recurringBills.size).toBe(1); // the late POST landed
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 0 });
+
+    // Past the interrupted attempt's claim: the next worker takes it over and reconciles.
+    offset += 121_000;
+    await worker.drain({ pollIntervalMs: 5 });
+    expect(posts()).toHaveLength(1);
+    const live = [...api.recurringBills.values()].filter((b) => b.status !== 'cancelled');
+    expect(live).toHaveLength(1);
+    expect(live[0]?.start_date).toBe(trialEnd.toISOString());
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'done' });
+    const entry = await storage.ledger.get(subscriptionLedgerKey(TENANT, 'cld-1'));
+    expect(entry).toMatchObject({ status: 'done', outcome: { recurringBillId: live[0]?.id } });
+  });
+});

@@ -123,3 +123,18 @@ describe('status after the on-call engineer recovers a group by hand', () => {
     expect(await s.status()).toMatchObject({ status: 'ERROR' });
   });
 });
+
+describe('status after a manual run that did nothing', () => {
+  it('an mno.sync.importGroup() of a group already imported (not repeated: nothing read) leaves a dead poll ERROR', async () => {
+    const s = setup();
+    await failedPoll(s);
+    // Connec! is still down. The import completed long ago, so it is not repeated: the call
+    // reads nothing from Connec! and resolves; it is no evidence that the group syncs again.
+    await tick();
+    const listCalls = s.connec.listCalls.length;
+    expect((await s.mno.sync.importGroup({ tenant: TENANT, groupId: GROUP })).status).toBe('complete');
+    expect(s.connec.listCalls.length).toBe(listCalls);
+    expect(await s.status()).toMatchObject({ status: 'ERROR' });
+    expect(await s.status()).toHaveProperty('message');
+  });
+});

@@ -294,3 +294,16 @@ describe('dead letters of one group', () => {
     }
   });
 });
+
+describe('dead letters: a filter no job can match', () => {
+  it('a tenant or groupId that storage cannot hold, or a type that is not a string, is refused as the caller’s mistake (SyncError / ConfigError), not a StorageError', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1 } });
+    const worker = createWorker(h.runtime, h.sync.jobs ?? {});
+    for (const filter of [{ tenant: 'maestrano\u0000' }, { groupId: 'cld-\ud800' }]) {
+      await expect(h.sync.api.deadLetters(filter)).rejects.toThrow(SyncError);
+      await expect(worker.deadLetters(filter)).rejects.toThrow(ConfigError);
+    }
+    // From JavaScript: a type that is not a string listed nothing, as if there were no dead letters.
+    await expect(worker.deadLetters({ type: 42 as unknown as string })).rejects.toThrow(ConfigError);
+  });
+});
