@@ -20,6 +20,7 @@ import {
   type UserHandle,
 } from '@org/maestrano-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
+import { modelSeeds, rng } from '../model-run.js';
 import { UNRECORDED_ROLE } from '../../src/core/types.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -31,30 +32,10 @@ import { type Harness, startHarness } from './harness.js';
  * after a failed login re-added the user in the app; seed 282 (60 steps) keeps (4) tolerant of
  * two unsettled logins of one group, one failed before its seat report and one after.
  */
-const SEEDS: [number, number][] = process.env['MODEL_SEEDS']
-  ? process.env['MODEL_SEEDS'].split(',').map((s) => [Number(s), Number(process.env['MODEL_STEPS'] ?? 40)])
-  : [...Array.from({ length: 18 }, (_, i): [number, number] => [i + 1, 40]), [66, 60], [115, 60], [282, 60], [299, 60], [387, 60], [395, 60]];
+const SEEDS = modelSeeds([...Array.from({ length: 18 }, (_, i): [number, number] => [i + 1, 40]), [66, 60], [115, 60], [282, 60], [299, 60], [387, 60], [395, 60]]);
 const USERS = ['usr-a', 'usr-b', 'usr-c'];
 const GROUPS = ['cld-1', 'cld-2'];
 const START = Date.UTC(2026, 0, 5, 10, 0, 0);
-
-/** mulberry32: a small deterministic PRNG. */
-function rng(seed: number): { next(): number; int(n: number): number; pick<T>(items: readonly T[]): T; chance(p: number): boolean } {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n) => Math.floor(next() * n),
-    pick: (items) => items[Math.floor(next() * items.length)]!,
-    chance: (p) => next() < p,
-  };
-}
 
 const WRITES: Record<string, readonly string[]> = {
   users: ['complete', 'setStatus', 'upsertMembership', 'setMembershipStatus'],

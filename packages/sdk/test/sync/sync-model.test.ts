@@ -20,11 +20,11 @@ import {
   ConnectionError,
   type ConnecPort,
   type ConnecPortBatchOp,
-
   ServerError,
   type SyncConnecRecord,
 } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { modelSeeds, rng } from '../model-run.js';
 import { createWorker } from '../../src/worker/index.js';
 import { API_ID, type Company, type Contact, createHarness, GROUP, type Harness, ORG_UID, provisionGroup, TENANT } from './harness.js';
 
@@ -33,28 +33,8 @@ import { API_ID, type Company, type Contact, createHarness, GROUP, type Harness,
  * committed and then threw: the push was taken as agreed, its echo skipped, and the app kept
  * the other app's version while Connec! held the push (push-raced-failed-write.test.ts).
  */
-const SEEDS: [number, number][] = process.env['MODEL_SEEDS']
-  ? process.env['MODEL_SEEDS'].split(',').map((s) => [Number(s), Number(process.env['MODEL_STEPS'] ?? 40)])
-  : [...Array.from({ length: 20 }, (_, i): [number, number] => [i + 1, 40]), [34, 40], [54, 40]];
+const SEEDS = modelSeeds([...Array.from({ length: 20 }, (_, i): [number, number] => [i + 1, 40]), [34, 40], [54, 40]]);
 const START = Date.parse('2016-10-04T09:00:00Z');
-
-/** mulberry32: a small deterministic PRNG. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    chance: (p: number) => next() < p,
-  };
-}
 
 type IdEntry = { id: string; provider: string; realm: string };
 const ids = (value: unknown): IdEntry[] => (Array.isArray(value) ? (value as IdEntry[]) : []);
