@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { readConnecInstant, TIMESTAMP_SHAPE } from './dates.js';
 import { type IssueSummary, PayloadValidationError, ResponseValidationError } from './errors.js';
 import { type Filter, gt } from './filter.js';
-import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions } from './http/kernel.js';
+import { type HttpKernel, type HttpResponse, type RequestOptions, readJson, type WriteOptions, watchAbort } from './http/kernel.js';
 import { connecId } from './ids.js';
 import { checkRecordList, parseRecordEnvelope, parseRecordList } from './internal/envelope.js';
 import { describeIssues, summarizeIssues } from './internal/issues.js';
@@ -45,17 +45,20 @@ export interface ListQuery {
 function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose(): void } {
   if (!a || !b) return { signal: a ?? b, dispose: () => undefined };
   const controller = new AbortController();
-  const abortFromA = () => controller.abort(a.reason);
-  const abortFromB = () => controller.abort(b.reason);
-  if (a.aborted) abortFromA();
-  else if (b.aborted) abortFromB();
-  a.addEventListener('abort', abortFromA, { once: true });
-  b.addEventListener('abort', abortFromB, { once: true });
+  const early = a.aborted ? a : b.aborted ? b : undefined;
+  if (early) {
+    controller.abort(early.reason);
+    return { signal: controller.signal, dispose: () => undefined };
+  }
+  // Watched like the kernel watches it: one listener on the caller's signal for every listing
+  // reading ahead on it, not one each.
+  const stopA = watchAbort(a, () => controller.abort(a.reason));
+  const stopB = watchAbort(b, () => controller.abort(b.reason));
   return {
     signal: controller.signal,
     dispose: () => {
-      a.removeEventListener('abort', abortFromA);
-      b.removeEventListener('abort', abortFromB);
+      stopA();
+      stopB();
     },
   };
 }

@@ -170,7 +170,7 @@ function abortError(service: ApiService, method: string, url: string, cause: unk
 const abortWatchers = new WeakMap<AbortSignal, { calls: Set<() => void>; listener: () => void }>();
 
 /** Runs `onAbort` when `signal` aborts; the function returned stops watching. */
-function watchAbort(signal: AbortSignal | undefined, onAbort: () => void): () => void {
+export function watchAbort(signal: AbortSignal | undefined, onAbort: () => void): () => void {
   if (!signal) return () => undefined;
   let watch = abortWatchers.get(signal);
   if (!watch) {

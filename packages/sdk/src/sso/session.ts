@@ -97,6 +97,9 @@ export async function checkSession(
   const now = runtime.clock().getTime();
   if (session.session && !Number.isNaN(recheckMs) && now < recheckMs) return { valid: true, session, checked: false };
 
+  // A caller that has already given up (its request closed) starts no IdP call nobody awaits,
+  // whose failure would pause the due checks of every other user of that IdP.
+  if (options.signal?.aborted) throw failed(options.signal.reason);
   const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
   let pending = options.inflight?.get(key);
   if (!pending) {

@@ -196,8 +196,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   /**
    * Dead-lettered sync jobs (records, imports, polls and purges that failed every attempt), newest
    * first: at most `limit` (default 100), of one marketplace (`tenant`) or group (`groupId`) when
-   * given. Throws `SyncError` for a `limit` that is not a positive integer, or a `tenant` or
-   * `groupId` that is not a string.
+   * given. Throws `SyncError` for a filter that is not an object, a `limit` that is not a
+   * positive integer, or a `tenant` or `groupId` that is not a string.
    */
   deadLetters(filter?: { tenant?: string; groupId?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the inbox (after fixing its cause). */

@@ -31,7 +31,7 @@ export interface DeadLetterFilter {
 
 /**
  * The newest dead letters of `types` (each type's own newest, so a limit never hides recent ones
- * behind old ones). A filter that is not one (`limit` not a positive integer, a `tenant`,
+ * behind old ones). A filter that is not one (not an object, `limit` not a positive integer, a `tenant`,
  * `groupId` or type that is not a string storage can hold) is refused with the error `invalid`
  * builds, before storage is asked: the caller's mistake, not a storage failure.
  */
@@ -41,6 +41,8 @@ export async function listDeadLetters(
   filter: DeadLetterFilter = {},
   invalid: (message: string) => Error = (message) => new TypeError(message),
 ): Promise<DeadLetter[]> {
+  // From JavaScript: `null` (or a string) is no filter, not a TypeError thrown while reading it.
+  if (typeof filter !== 'object' || filter === null) throw invalid('deadLetters: the filter must be an object');
   const { tenant, groupId } = filter;
   const limit = filter.limit ?? 100;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) throw invalid(`deadLetters: limit must be a positive integer (got ${String(limit)})`);

@@ -119,7 +119,7 @@ export interface Worker {
    * Jobs of every type this worker runs that failed every attempt (company set-up, billing
    * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one,
    * `tenant` and `groupId` to one marketplace or group. `limit` (default 100) must be a positive
-   * integer, and `type`, `tenant` and `groupId` strings (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
+   * integer, and `type`, `tenant` and `groupId` strings, in a filter object (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
    */
   deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
   /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
@@ -1000,8 +1000,12 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     types,
     run,
     drain: (options = {}) => run({ ...options, stopWhenIdle: true }),
-    deadLetters: async ({ type, ...filter } = {}) =>
-      listDeadLetters(runtime.storage, type === undefined ? types : [type], filter, (message) => new ConfigError(message, { issues: [{ path: 'deadLetters', message }] })),
+    deadLetters: async (filter = {}) => {
+      const invalid = (message: string) => new ConfigError(message, { issues: [{ path: 'deadLetters', message }] });
+      if (typeof filter !== 'object' || filter === null) throw invalid('deadLetters: the filter must be an object');
+      const { type, ...rest } = filter;
+      return listDeadLetters(runtime.storage, type === undefined ? types : [type], rest, invalid);
+    },
     retryDeadLetter: (jobId) => runtime.storage.jobs.requeue(jobId),
   };
 }
