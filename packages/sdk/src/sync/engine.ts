@@ -857,7 +857,12 @@ export class SyncEngine {
     let result: Awaited<ReturnType<typeof inbound.local.update>>;
     let pushedBack = false;
     try {
-      result = await mark.run(async () => inbound.local.update(localId, data, lctx));
+      try {
+        result = await mark.run(async () => inbound.local.update(localId, data, lctx));
+      } catch (error) {
+        await this.inboundWriteFailed(ids, connecId, updatedAt, error);
+        throw error;
+      }
       if (result && typeof result === 'object' && result.gone) {
         await this.deps.storage.idMaps.update(ids, { connecId }, { tombstonedAt: this.deps.clock() });
         this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
@@ -927,6 +932,25 @@ export class SyncEngine {
     const subIds = returned.subIds;
     const link = this.linkOp(scope, entity, record, connecId, localId, subIds, linked);
     return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds, record) };
+  }
+
+  /**
+   * A `local.update` that threw may have committed (its answer lost): its failure is recorded
+   * on the id map at once, the record's lock still held, so that a push of the record answered
+   * from now on is not taken as agreed (`inboundFailedSince`). The worker records it only when
+   * it settles the job, after the batch's locks are released and its link-back answered: a push
+   * answered in between was taken as agreed. One answered before (a newer version applied
+   * during the write) was: the map goes back to this version, as after a write that landed
+   * last, so that the push's echo is written in the app instead of skipped. Best effort: the
+   * app's error is the attempt's, not a storage outage's.
+   */
+  private async inboundWriteFailed(ids: IdMapScope, connecId: string, updatedAt: Date | null, error: unknown): Promise<void> {
+    const { code, message } = errorInfo(error);
+    const lastError = { code, message: scrubErrorText(message).slice(0, 500), at: this.deps.clock() };
+    const map = await this.deps.storage.idMaps.update(ids, { connecId }, { lastError }).catch(() => null);
+    if (map?.lastAppliedAt && updatedAt !== null && map.lastAppliedAt.getTime() > updatedAt.getTime()) {
+      await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, lastPushedHash: null }).catch(() => null);
+    }
   }
 
   // -------------------------------------------------------------------------------------
