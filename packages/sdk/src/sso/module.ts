@@ -20,7 +20,8 @@ export interface SsoApi {
    * Re-checks a stored session (PROTOCOL §3.6); see `SessionCheckResult`. `timeoutMs` bounds
    * this caller's wait for Maestrano's answer (default 10 000 ms; a whole number of ms from 1
    * to 2,147,483,647, or `Infinity` for none, else a `PayloadValidationError`), also when it
-   * shares a call another request of the session started; `signal` stops this caller's wait
+   * shares a call another request of the session started (for 10 s: one running longer is not
+   * joined, a later caller asks Maestrano again); `signal` stops this caller's wait
    * (`SsoError('session_check_failed')`), and one already aborted asks Maestrano nothing.
    */
   checkSession(stored: unknown, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<SessionCheckResult>;

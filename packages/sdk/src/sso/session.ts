@@ -63,6 +63,12 @@ export type InflightSessionChecks = Map<string, Promise<RemoteSessionAnswer>>;
  */
 export type SessionCheckFailures = Map<string, number>;
 
+/** When each shared check started (the SDK's clock, ms). */
+const startedAt = new WeakMap<Promise<RemoteSessionAnswer>, number>();
+
+/** How long a session check in flight is shared with later callers (the default `timeoutMs`). */
+const SHARED_CHECK_JOIN_MS = 10_000;
+
 /** How long a failed session check of an IdP answers its due checks without calling it. */
 export const SESSION_CHECK_PAUSE_MS = 10_000;
 
@@ -102,6 +108,11 @@ export async function checkSession(
   if (options.signal?.aborted) throw failed(options.signal.reason);
   const key = JSON.stringify([tenant.name, tenant.sso.idp, session.uid, session.session]);
   let pending = options.inflight?.get(key);
+  // A check running for `SHARED_CHECK_JOIN_MS` is joined no more: started with a long timeout
+  // (or none) against an IdP that hangs, it would time every later check of the session out,
+  // never asking the IdP again. This caller's check replaces it (its callers keep waiting).
+  const started = pending && startedAt.get(pending);
+  if (pending && started !== undefined && now - started >= SHARED_CHECK_JOIN_MS) pending = undefined;
   if (!pending) {
     const idpKey = JSON.stringify([tenant.name, tenant.sso.idp]);
     const failures = options.failures;
@@ -111,6 +122,7 @@ export async function checkSession(
     }
     // Shared: only its starter's timeout stops it, never one caller's signal.
     pending = dueCheck(runtime, tenant, session, timeoutMs);
+    startedAt.set(pending, now);
     if (failures) {
       pending.then(
         () => failures.delete(idpKey),
