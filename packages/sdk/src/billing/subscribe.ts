@@ -239,6 +239,7 @@ export function createSubscriber(deps: SubscribeDeps) {
       throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
         waitKey: groupReadyWaitKey(tenant, groupId),
         retryInMs: Math.max(config.subscription.retryDelayMs, GROUP_READY_RETRY_MS),
+        stillWaiting: async () => (await storage.groups.get(tenant, groupId)) === null,
       });
     }
     if (group.status === 'cancelled') {

@@ -162,17 +162,24 @@ export class PermanentJobError extends Error {
  * gets linked): the worker records a failed attempt with `waitKey`, due again after
  * `retryInMs` or as soon as `storage.jobs.wake(waitKey)` is called, whichever comes first.
  * Attempts still count, so a reference that never resolves ends as a dead letter.
+ *
+ * `stillWaiting`: asked once the deferral is recorded (with a `waitKey`); false wakes the key
+ * at once. A wake sent while the job was still running (another process made the condition
+ * true after the handler looked) finds no job waiting and is lost: the job would otherwise
+ * sleep for the whole `retryInMs`.
  */
 export class JobDeferral extends Error {
   readonly waitKey: string | null;
   readonly retryInMs: number | undefined;
   readonly reason: string;
-  constructor(reason: string, options: { waitKey?: string | null; retryInMs?: number } = {}) {
+  readonly stillWaiting: (() => Promise<boolean>) | undefined;
+  constructor(reason: string, options: { waitKey?: string | null; retryInMs?: number; stillWaiting?: () => Promise<boolean> } = {}) {
     super(reason);
     this.name = 'JobDeferral';
     this.reason = reason;
     this.waitKey = options.waitKey ?? null;
     this.retryInMs = options.retryInMs;
+    this.stillWaiting = options.stillWaiting;
   }
 }
 

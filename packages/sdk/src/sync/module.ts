@@ -754,9 +754,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // A company whose first login failed to record its group: wait for a login to complete it.
     const group = await runtime.storage.groups.get(job.tenant, job.groupId);
     if (!group) {
-      throw new JobDeferral(`group ${job.groupId} of tenant ${job.tenant} is not provisioned yet`, {
-        waitKey: groupReadyWaitKey(job.tenant, job.groupId),
+      const { tenant, groupId } = job;
+      throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
+        waitKey: groupReadyWaitKey(tenant, groupId),
         retryInMs: GROUP_READY_RETRY_MS,
+        stillWaiting: async () => (await runtime.storage.groups.get(tenant, groupId)) === null,
       });
     }
     // Cancelled meanwhile (an import that waited while the group's sync was off, say): nothing

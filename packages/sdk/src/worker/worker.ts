@@ -8,6 +8,7 @@ import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-aft
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
+import { errorMessage } from '../internal/text.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
 export interface BackoffPolicy {
@@ -696,6 +697,16 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       }
       stats.deferred++;
       emit({ type: 'deferred', job, waitKey: error.waitKey, reason: error.reason });
+      // What it waits for may have happened while it ran (the wake then found nothing waiting):
+      // looked at once more now that the deferral is recorded, and woken when it is over.
+      if (error.waitKey !== null && error.stillWaiting) {
+        const waitKey = error.waitKey;
+        try {
+          if (!(await error.stillWaiting())) await runtime.storage.jobs.wake(waitKey);
+        } catch (cause) {
+          runtime.logger.warn('worker: could not check a deferred job\'s wait again; it runs at its retry time', { jobId: job.id, type: job.type, error: errorMessage(cause) });
+        }
+      }
       return outcome;
     }
     const permanent = error instanceof PermanentJobError;
