@@ -946,7 +946,7 @@ export class SyncEngine {
    */
   private async inboundWriteFailed(ids: IdMapScope, connecId: string, updatedAt: Date | null, error: unknown): Promise<void> {
     const { code, message } = errorInfo(error);
-    const lastError = { code, message: scrubErrorText(message).slice(0, 500), at: this.deps.clock() };
+    const lastError = { code: inboundFailureCode(code, error), message: scrubErrorText(message).slice(0, 500), at: this.deps.clock() };
     const map = await this.deps.storage.idMaps.update(ids, { connecId }, { lastError }).catch(() => null);
     if (map?.lastAppliedAt && updatedAt !== null && map.lastAppliedAt.getTime() > updatedAt.getTime()) {
       await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, lastPushedHash: null }).catch(() => null);
@@ -3110,8 +3110,8 @@ function sameInstant(a: Date | null, b: Date | null): boolean {
  * Whether an id map's `lastError` was recorded by a failed push of its record: `push_failed`,
  * `http_<status>` or `mapper_error` (what `recordPushFailure` writes for a record with a Connec!
  * id). Inbound attempts record other codes: `parked`, `busy`, `poisoned`, or the thrown error's
- * code or name (`sync_failed`, the Connec! client's `api_*`, the app's own; only an app error
- * coded like a push failure would pass for one, and the record would be sent again as before).
+ * code or name (`sync_failed`, the Connec! client's `api_*`, the app's own; an app error coded
+ * like a push failure is recorded as `app_<code>`, see `inboundFailureCode`).
  * `link_conflict`, which both directions record, is left out: a push records it only for a
  * record it could not link, which has no Connec! id and is always sent again anyway. When an
  * inbound attempt fails after a failed push (its error replacing the push's), the unchanged
@@ -3119,8 +3119,24 @@ function sameInstant(a: Date | null, b: Date | null): boolean {
  * record holds the agreed content, so it is no local edit to weigh), and both sides end equal.
  */
 function isPushFailure(error: RecordError | null): boolean {
-  if (error === null) return false;
-  return error.code === PUSH_FAILED || error.code === MAPPER_ERROR || /^http_\d+$/.test(error.code);
+  return error !== null && isPushFailureCode(error.code);
+}
+
+function isPushFailureCode(code: string): boolean {
+  return code === PUSH_FAILED || code === MAPPER_ERROR || /^http_\d+$/.test(code);
+}
+
+/**
+ * The code the id map's `lastError` records for a failed inbound attempt: the thrown error's own
+ * (as the `record.failed` event reports it), except that an error coded like a push failure
+ * (`http_503` from an API the app's `local.update` calls, `push_failed`, `mapper_error`) is
+ * recorded as `app_<code>`. Recorded as it is, it read as a failed push of the record
+ * (`isPushFailure`): a push racing the failed write was taken as agreed (`inboundFailedSince`),
+ * and an unchanged record was sent again over another app's edit. The push of a version that
+ * won a conflict keeps the push's code: that attempt did fail on its push.
+ */
+export function inboundFailureCode(code: string, error: unknown): string {
+  return isPushFailureCode(code) && !(error instanceof WinnerPushError) ? `app_${code}` : code;
 }
 
 /**

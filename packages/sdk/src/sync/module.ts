@@ -19,6 +19,7 @@ import {
   GroupCancelledError,
   ImportBusyError,
   ImportFailedError,
+  inboundFailureCode,
   type PushItemResult,
   type RecordJobPayload,
   type RecordJobResult,
@@ -566,9 +567,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   // --- job handlers ---------------------------------------------------------------------------
   /**
    * Counts a failed record attempt and reports it (`record.failed`, a warning, the id map's
-   * `lastError`); `last` when the worker dead-letters the job after this attempt.
+   * `lastError`); `last` when the worker dead-letters the job after this attempt. `error`: what
+   * the attempt threw, which decides the code the id map records (`inboundFailureCode`).
    */
-  const reportRecordFailure = async (job: JobRecord, payload: RecordJobPayload | null, raw: { code: string; message: string }, last: boolean): Promise<void> => {
+  const reportRecordFailure = async (job: JobRecord, payload: RecordJobPayload | null, raw: { code: string; message: string }, last: boolean, error?: unknown): Promise<void> => {
     // Emitted and stored (the id map's lastError) as the logger would write it: no credentials.
     const info = { code: raw.code, message: scrubErrorText(raw.message) };
     counters.failed++;
@@ -580,7 +582,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       logger.warn('sync: record failed', { tenant: job.tenant, groupId: job.groupId, entity, connecId, attempt: job.attempts, deadLettered: last, code: info.code, error: info.message });
       if (connecId !== null) {
         await runtime.storage.idMaps
-          .update({ tenant: job.tenant, groupId: job.groupId, entity }, { connecId }, { lastError: { code: info.code, message: info.message.slice(0, 500), at: runtime.clock() } })
+          .update({ tenant: job.tenant, groupId: job.groupId, entity }, { connecId }, { lastError: { code: inboundFailureCode(info.code, error), message: info.message.slice(0, 500), at: runtime.clock() } })
           .catch(() => null);
       }
     }
@@ -623,10 +625,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const info = error instanceof Error ? { code: 'code' in error && typeof error.code === 'string' ? error.code : error.name, message: error.message } : { code: 'error', message: thrownText(error) };
     if (result.retryWith && (await replaceRecordJob(job, result.retryWith, error))) {
       // Retried by the replacement (this failure counted, not a dead letter): this job is done.
-      if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, false);
+      if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, false, error);
       return null;
     }
-    if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts);
+    if (interrupted !== 'shutdown' && interrupted !== 'lease_lost') await reportRecordFailure(job, payload, info, job.attempts >= job.maxAttempts, error);
     return error;
   };
   /**
