@@ -1853,6 +1853,8 @@ export class SyncEngine {
     const alreadyThere: { index: number; localId: string; record: unknown }[] = [];
     /** Local ids about to be sent for the first time, with no id map yet. */
     const unmapped: string[] = [];
+    /** Per target entity, local ids the bodies name in references by our id alone (no id map yet). */
+    const unmappedTargets = new Map<string, Set<string>>();
     for (const record of records) {
       const index = results.length;
       // `localId` and `shouldPush` are mappers too: one that fails for a record (no usable id, a
@@ -1937,7 +1939,7 @@ export class SyncEngine {
       }
       let body: ConnecRecord;
       try {
-        body = await this.fold(scope, entity, payload, localId, connecId);
+        body = await this.fold(scope, entity, payload, localId, connecId, unmappedTargets);
       } catch (error) {
         if (!(error instanceof UnusableReferenceError)) throw error;
         // A reference no record can be keyed by (the mapper's output): this record fails alone.
@@ -1977,6 +1979,14 @@ export class SyncEngine {
     // linked through our id when such a map vouches for it, even if the answer is lost or the
     // process dies before it. A map a concurrent push inserted first is as good (null result).
     if (unmapped.length > 0) await this.deps.storage.idMaps.insertMany(unmapped.map((localId) => ({ ...ids, connecId: null, localId })));
+    // So does a reference sent by our id alone (its target not linked: its push skipped, or
+    // not made yet): Connec! keeps our id in it (on a placeholder record it reserves), and the
+    // record read back names the target by it. Without a map vouching for that id, the
+    // reference resolved to nobody, and the read-back of a push whose answer was lost wrote
+    // the reference empty in the app.
+    for (const [target, localIds] of unmappedTargets) {
+      await this.deps.storage.idMaps.insertMany([...localIds].map((localId) => ({ ...this.idScope(scope, target), connecId: null, localId })));
+    }
     const size = this.deps.options.batchSize;
     /** The `syncedAt` this call wrote per local id (a record given twice is not overtaken by itself). */
     const syncedHere = new Map<string, Date>();
@@ -2238,7 +2248,15 @@ export class SyncEngine {
   }
 
   /** Turns local-id references of an outbound payload into id arrays. */
-  private async fold(scope: GroupScope, entity: AnyEntity, payload: ConnecRecord, localId: string, connecId: string | null): Promise<ConnecRecord> {
+  private async fold(
+    scope: GroupScope,
+    entity: AnyEntity,
+    payload: ConnecRecord,
+    localId: string,
+    connecId: string | null,
+    /** Collects, per target entity, the local ids sent by our id alone (no id map). */
+    unmappedTargets: Map<string, Set<string>>,
+  ): Promise<ConnecRecord> {
     const realm = scope.group.orgUid;
     const ours = (id: string): IdEntry => ({ id, provider: scope.owner.provider, realm: scope.owner.realm });
     // Connec!'s entries need the org uid as realm: unknown (an IdP that sends no
@@ -2256,6 +2274,7 @@ export class SyncEngine {
         }
         if (!usableLocalId(value)) throw new UnusableReferenceError(`${path} (${location}) is ${unusableIdProblem(value)}, which no record can be keyed by`);
         const map = await this.deps.storage.idMaps.find(this.idScope(scope, target), { localId: value });
+        if (!map) unmappedTargets.set(target, (unmappedTargets.get(target) ?? new Set()).add(value));
         resolved.set(location, map?.connecId ? [...connec(map.connecId), ours(value)] : [ours(value)]);
       }
       out = mapAt(out, path, (value, location) => (resolved.has(location) ? resolved.get(location) : value));
