@@ -1,0 +1,69 @@
+/**
+ * The worker down for days while notifications pile up, then restarted (memory storage; the
+ * PostgreSQL run is adapter-prisma's test/downtime-backlog.test.ts), and the status route
+ * Maestrano reads across that outage.
+ */
+import { createMaestrano, JobTypes, staticTenants } from '@org/maestrano-sdk';
+import { describe, expect, it } from 'vitest';
+import { memoryAdapter } from '../../src/storage/memory.js';
+import { FakeConnec } from '../sync/fake-connec.js';
+import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, provisionGroup, silentLogger, TENANT, testTenant } from '../sync/harness.js';
+import { DAY, downtimeScenario } from './downtime-scenario.js';
+
+describe('worker – restarted after days down with a backlog', () => {
+  it('applies the newest version of every record once, runs the due poll once, takes over a dead worker\'s jobs once', async () => {
+    await downtimeScenario(async (clock) => memoryAdapter({ clock }));
+  }, 120_000);
+});
+
+describe('worker – the status route across a worker outage', () => {
+  it('says RUNNING while the dead worker\'s lease lasts, ENQUEUED once it lapsed, and SUCCESS after the restart ran the sync once', async () => {
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const storage = memoryAdapter({ clock });
+    const app = new LocalApp();
+    const connec = new FakeConnec(ORG_UID);
+    const mno = createMaestrano({
+      tenants: staticTenants([testTenant()]),
+      storage,
+      provisioning: { createCompany: () => ({ id: 'company' }), createUser: () => ({ id: 'user' }) },
+      onLogin: () => new Response('ok'),
+      logger: silentLogger,
+      clock,
+      connector: buildConnector(app),
+      sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, pollIntervalMs: 15 * 60_000 },
+    });
+    const drain = drainer(mno.worker, storage);
+    await provisionGroup(storage);
+    const auth = { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}` };
+    const start = async () =>
+      (await mno.handler(new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ group_id: GROUP }) }))).json();
+    const status = async () => (await mno.handler(new Request(`http://127.0.0.1/maestrano/${TENANT}/synchronizations/${GROUP}`, { headers: auth }))).json();
+    await start();
+    await drain();
+    expect(await status()).toMatchObject({ status: 'SUCCESS' });
+
+    offset += 3_600_000;
+    expect(await start()).toMatchObject({ status: 'ENQUEUED' });
+    // The chain's poll and the start's, both due: a worker takes them and dies.
+    const held = await storage.jobs.claim({ worker: 'died', limit: 5, leaseMs: 30_000, types: [JobTypes.syncPoll] });
+    expect(held).toHaveLength(2);
+    expect(await status()).toMatchObject({ status: 'RUNNING' });
+    offset += 2 * DAY;
+    expect(await status()).toMatchObject({ status: 'ENQUEUED' });
+    const pollsBefore = (await storage.jobs.counts({ type: JobTypes.syncPoll })).pending;
+    expect(await start()).toMatchObject({ status: 'ENQUEUED' });
+    expect((await storage.jobs.counts({ type: JobTypes.syncPoll })).pending).toBe(pollsBefore);
+
+    await drain();
+    // The two polls ran one after the other (the second waited for the group's lock).
+    offset += 60_000;
+    await drain();
+    const answer = await status();
+    expect(answer).toMatchObject({ status: 'SUCCESS' });
+    expect(Date.parse(answer.updated_at)).toBeGreaterThan(clock().getTime() - 60_000);
+    for (const job of held) expect(await storage.jobs.get(job.id)).toMatchObject({ status: 'done' });
+    // The two polls' next runs fall in one slot: one chain goes on.
+    expect(await storage.jobs.counts({ type: JobTypes.syncPoll })).toMatchObject({ pending: 1, dead: 0 });
+  });
+});
