@@ -164,7 +164,7 @@ export class PermanentJobError extends Error {
  * Attempts still count, so a reference that never resolves ends as a dead letter.
  *
  * `stillWaiting`: asked once the deferral is recorded (with a `waitKey`); false wakes the key
- * at once. A wake sent while the job was still running (another process made the condition
+ * at once (one that throws or takes over 10 s is logged, and the job runs at its retry time). A wake sent while the job was still running (another process made the condition
  * true after the handler looked) finds no job waiting and is lost: the job would otherwise
  * sleep for the whole `retryInMs`.
  */

@@ -552,7 +552,15 @@ export class Provisioner {
         // A signed assertion for this group means Maestrano has the user in it again: a user the
         // removal webhook blocked is active from here on, so a later removal blocks it again.
         const status = user.created || user.linked ? 'active' : ((await storage.users.get(tenant.name, uid))?.status ?? user.status);
-        if (status !== 'active') await storage.users.setStatus(tenant.name, uid, 'active');
+        if (status !== 'active') {
+          await storage.users.setStatus(tenant.name, uid, 'active');
+          // A group deletion's block pass (virtual mode; it takes no user lock) that ran between
+          // the membership write and the status read found the user still blocked: it removed
+          // the membership and told the app nothing, and the group is not cancelled yet. The
+          // user just made active would stay so in the deleted group: blocked again, refused.
+          const [written] = await storage.users.listMemberships(tenant.name, { uid, groupId });
+          if (written?.status !== 'active') await refuseCancelled();
+        }
         // A deletion that cancelled the group while the membership was written: its last pass
         // (virtual mode) may have missed this membership, so the login withdraws it (503 when
         // that fails: the retry is refused as cancelled and finishes the withdrawal first).
@@ -714,8 +722,11 @@ export class Provisioner {
         ttlMs: this.#options.claimTtlMs,
         waitMs: Math.min(this.#options.claimTtlMs, SEATS_LOCK_WAIT_MS),
         logger: this.#runtime.logger,
+        // `onSeatsChanged` may outlast one lease (it is given up to three): renewed while it
+        // runs, so no other seat change of the group counts and reports meanwhile.
+        renew: true,
       },
-      async () => {
+      async (lease) => {
         // Recorded once the write is sure to follow: a login that times out on this lock
         // records no new user either.
         await accepted();
@@ -736,6 +747,9 @@ export class Provisioner {
             this.#runtime.logger.error('maestrano: onSeatsChanged failed', { tenant: tenant.name, groupId: company.groupId, error });
           }
         }
+        // The lock may have passed to another seat change (renewals refused or unconfirmed): its
+        // count did not include this membership, so it is not written now (503; the retry reports again).
+        if (!lease.held()) throw failed(`lost the seats lock of group ${company.groupId} before the membership write`, undefined, 503);
         await storage.users.upsertMembership(tenant.name, user.uid, company.groupId, role);
       },
     );

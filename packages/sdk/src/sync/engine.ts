@@ -163,7 +163,12 @@ export type BatchOutcome = ApplyOutcome | { kind: 'failed'; connecId: string | n
 /** Result of one `connec.record` job of a batch. */
 export type RecordJobResult =
   | { done: true }
-  | { park: string; reason: string }
+  | {
+      park: string;
+      reason: string;
+      /** Whether the reference parked on is still unknown: asked once the deferral is recorded (see `JobDeferral`). */
+      stillWaiting?: () => Promise<boolean>;
+    }
   | {
       retryInMs: number;
       reason: string;
@@ -1671,7 +1676,16 @@ export class SyncEngine {
               }
               this.counters.parked++;
               this.deps.emit({ type: 'record.parked', tenant: tenantName, groupId, entity: entity.name, connecId: outcome.connecId, waitingFor: `${first.entity}:${first.connecId}` });
-              results[i] = { park: refWaitKey(tenantName, groupId, first.entity, first.connecId), reason: `waiting for ${first.entity} ${first.connecId}` };
+              results[i] = {
+                park: refWaitKey(tenantName, groupId, first.entity, first.connecId),
+                reason: `waiting for ${first.entity} ${first.connecId}`,
+                // Linked by another worker after this one looked (its wake found this job still
+                // running): resolved as `unfold` does, by a map with a local id or a tombstone.
+                stillWaiting: async () => {
+                  const map = await this.findByConnecId(scope, first.entity, first.connecId);
+                  return !map?.localId && !map?.tombstonedAt;
+                },
+              };
             } else {
               if (outcome.kind === 'skipped') this.skip(scope, entity.name, outcome.connecId, outcome.reason);
               const subIds = outcome.kind === 'skipped' ? undefined : outcome.subIds;

@@ -609,7 +609,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     if ('done' in result) return null;
     if ('park' in result) {
       const delay = doubling(engine.options.parkRetryMs, job.attempts, 600_000);
-      return deferRecordJob(job, payload, new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay }), interrupted);
+      const deferral = new JobDeferral(result.reason, { waitKey: result.park, retryInMs: delay, ...(result.stillWaiting ? { stillWaiting: result.stillWaiting } : {}) });
+      return deferRecordJob(job, payload, deferral, interrupted);
     }
     if ('retryInMs' in result) {
       // Busy record: another worker holds its lock, or a dead one did (SIGKILL) until the lock
@@ -793,9 +794,15 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         }
         // Switched back on since the run read the settings (toggle_sync's wake found this job
         // still running): try again shortly rather than in an hour.
-        const now = await runtime.storage.groups.get(job.tenant, job.groupId).catch(() => null);
-        const onAgain = now?.status === 'active' && groupSyncEnabled(now.settings);
-        throw new JobDeferral(error.message, { waitKey: syncEnabledWaitKey(job.tenant, job.groupId), retryInMs: onAgain ? 1_000 : SYNC_OFF_RETRY_MS });
+        const { tenant, groupId } = job;
+        const onAgain = (group: GroupRecord | null) => group?.status === 'active' && groupSyncEnabled(group.settings);
+        const now = await runtime.storage.groups.get(tenant, groupId).catch(() => null);
+        throw new JobDeferral(error.message, {
+          waitKey: syncEnabledWaitKey(tenant, groupId),
+          retryInMs: onAgain(now) ? 1_000 : SYNC_OFF_RETRY_MS,
+          // Switched on after that read, before the deferral was recorded: woken then.
+          stillWaiting: async () => !onAgain(await runtime.storage.groups.get(tenant, groupId)),
+        });
       }
       throw error;
     }

@@ -702,7 +702,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       if (error.waitKey !== null && error.stillWaiting) {
         const waitKey = error.waitKey;
         try {
-          if (!(await error.stillWaiting())) await runtime.storage.jobs.wake(waitKey);
+          // Bounded: an app's check that never settles must not hold the slot (nor a shutdown).
+          if (!(await settledWithin(error.stillWaiting(), STILL_WAITING_TIMEOUT_MS))) await runtime.storage.jobs.wake(waitKey);
         } catch (cause) {
           runtime.logger.warn('worker: could not check a deferred job\'s wait again; it runs at its retry time', { jobId: job.id, type: job.type, error: errorMessage(cause) });
         }
@@ -1045,4 +1046,17 @@ export function companyCreatedFanout(runtime: Runtime, followUps: readonly strin
       })),
     );
   };
+}
+
+/** How long the worker waits for a `JobDeferral`'s `stillWaiting` check before giving up on it. */
+const STILL_WAITING_TIMEOUT_MS = 10_000;
+
+/** `promise`, or a rejection once `ms` pass without it settling (the timer then cleared). */
+function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
