@@ -102,11 +102,13 @@ describe('a contact naming a company whose push was skipped, its answer lost', (
       });
 
     await outbound(false);
-    orgs.set('org-1', { id: 'org-1', name: 'Acme' });
-    expect(await mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'companies', record: orgs.get('org-1') })).toMatchObject({ status: 'skipped' });
-    people.set('per-1', { id: 'per-1', firstName: 'Ada', companyId: 'org-1' });
+    const acme: Org = { id: 'org-1', name: 'Acme' };
+    orgs.set('org-1', acme);
+    expect(await mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'companies', record: acme })).toMatchObject({ status: 'skipped' });
+    const ada: Person = { id: 'per-1', firstName: 'Ada', companyId: 'org-1' };
+    people.set('per-1', ada);
     await sandbox.admin.addFault({ path: '/batch', kind: 'truncate', count: 1 });
-    expect(await mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'contacts', record: people.get('per-1') })).toMatchObject({ status: 'failed' });
+    expect(await mno.sync.push({ tenant: TENANT, groupId: group.id, entity: 'contacts', record: ada })).toMatchObject({ status: 'failed' });
     expect(await sandbox.admin.listRecords(group.id, 'people', { externalIds: false })).toHaveLength(1);
 
     const poll = await mno.sync.pollGroup({ tenant: TENANT, groupId: group.id });
