@@ -551,8 +551,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           }
           return activeSeats;
         };
-        const commit = async (): Promise<number> => {
+        const commit = async (held: () => void): Promise<number> => {
           const activeSeats = await report();
+          held();
           // Then the SDK's state: the block before the membership, so that a retry after a
           // failure between the two still finds the membership active and finishes the removal
           // (the other order relied on undoing the first write, which an outage refuses too,
@@ -578,8 +579,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // A membership still removed (`pending`) is written over the same way, so that its
           // `updatedAt` moves: the response of the login that failed (issued after the earlier
           // removal) no longer signs the user in, and the note no longer matches.
-          const record = async (): Promise<void> => {
+          const record = async (held: () => void): Promise<void> => {
             if (user && company && hooks.onSeatsChanged) await report();
+            held();
             if (!membership || membership.status === 'removed') await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
             if (block) await step('storage', () => storage.users.setStatus(tenant.name, uid, 'blocked'));
             await step('storage', () => storage.users.setMembershipStatus(tenant.name, uid, groupId, 'removed'));
@@ -625,11 +627,26 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
    * Runs `write` under the group's seats lock when `needed` (seats are reported), else as it
    * is; null when the lock stayed taken.
    */
-  async function underSeatsLock<T>(tenant: string, groupId: string, needed: boolean, write: () => Promise<T>): Promise<{ value: T } | null> {
-    if (!needed) return { value: await write() };
+  async function underSeatsLock<T>(tenant: string, groupId: string, needed: boolean, write: (held: () => void) => Promise<T>): Promise<{ value: T } | null> {
+    if (!needed) return { value: await write(() => {}) };
     const owner = `${deps.instanceId}:webhook-seats:${randomUUID()}`;
-    const seats = await withStorageLock(storage, seatsLockKey(tenant, groupId), { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger }, write);
-    return seats.acquired ? { value: seats.value } : null;
+    // Renewed while `onSeatsChanged` runs, however long it takes (a report slower than the lease
+    // otherwise let another seat change of the group count this member and report meanwhile).
+    // `held` throws once the lock may have passed to another seat change: its count did not
+    // follow this one's writes, so they are not made (503; the retry reports again).
+    const lost = new SeatsLockLost();
+    try {
+      const seats = await withStorageLock(storage, seatsLockKey(tenant, groupId), { owner, ttlMs: lockTtlMs, waitMs: lockWaitMs, logger, renew: true }, (lease) =>
+        write(() => {
+          if (!lease.held()) throw lost;
+        }),
+      );
+      return seats.acquired ? { value: seats.value } : null;
+    } catch (error) {
+      if (error !== lost) throw error;
+      logger.warn('maestrano: lost the seats lock of a group before the removal was written; answering 503 for a retry', { tenant, groupId });
+      return null;
+    }
   }
 
   function seatsBusy(): Response {
@@ -642,6 +659,9 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
 
   return { groupDeleted, groupUserDeleted };
 }
+
+/** Thrown by `underSeatsLock`'s `held` once the seats lock may belong to another seat change. */
+class SeatsLockLost extends Error {}
 
 function companyOf(group: GroupRecord): AccountCompanyRef {
   return { id: group.companyId, tenant: group.tenant, groupId: group.groupId };
