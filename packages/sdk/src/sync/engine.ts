@@ -396,6 +396,19 @@ export class SyncEngine {
     return { tenant: scope.tenant.name, groupId: scope.groupId, entity };
   }
 
+  /**
+   * Where a push records the local ids of `entity` it sent in references by our id alone (the
+   * target not linked: its push skipped, or not made yet). A scope apart from the entity's own
+   * (entity names have no `:`): such a map vouches for our id in a reference read back, and
+   * for nothing else. In the entity's scope it made a record carrying that id (another app of
+   * the group can write any id entry) linked to the local row, which it then overwrote, even
+   * one the app never pushes; and it made a sibling entity of the same collection take its own
+   * record carrying the same id (separate id sequences) for this entity's.
+   */
+  private referencedScope(scope: GroupScope, entity: string): IdMapScope {
+    return this.idScope(scope, `${entity}:referenced`);
+  }
+
   private mapperContext(scope: GroupScope, entity: AnyEntity, connecId: string | null, localId: string | null, isCreate: boolean): MapperContext {
     return {
       tenant: scope.tenant.name,
@@ -626,14 +639,17 @@ export class SyncEngine {
           // record); then our id may also be a sibling entity's of the same collection (a lead,
           // where the reference is to customers, each with its own id sequence): no record of
           // the target, and none will arrive.
+          // Or, when the target has no map, one a push of ours recorded naming it by that id
+          // alone (`referencedScope`): Connec! keeps our id in the reference it stored.
           const ownMap = await this.ownedLocalMap(scope, target, own);
-          const agrees = ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid);
+          const referenced = ownMap === null && (await this.deps.storage.idMaps.find(this.referencedScope(scope, target), { localId: own })) !== null;
+          const agrees = referenced || (ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid));
           if (!agrees && (await this.ownIdOfSibling(scope, target, own, cid))) {
             resolved.set(location, null);
             continue;
           }
-          if (ownMap) {
-            resolved.set(location, ownMap.tombstonedAt ? null : own);
+          if (ownMap || referenced) {
+            resolved.set(location, ownMap?.tombstonedAt ? null : own);
             continue;
           }
         }
@@ -1997,9 +2013,9 @@ export class SyncEngine {
     // not made yet): Connec! keeps our id in it (on a placeholder record it reserves), and the
     // record read back names the target by it. Without a map vouching for that id, the
     // reference resolved to nobody, and the read-back of a push whose answer was lost wrote
-    // the reference empty in the app.
+    // the reference empty in the app. That map vouches for references only (`referencedScope`).
     for (const [target, localIds] of unmappedTargets) {
-      await this.deps.storage.idMaps.insertMany([...localIds].map((localId) => ({ ...this.idScope(scope, target), connecId: null, localId })));
+      await this.deps.storage.idMaps.insertMany([...localIds].map((localId) => ({ ...this.referencedScope(scope, target), connecId: null, localId })));
     }
     const size = this.deps.options.batchSize;
     /** The `syncedAt` this call wrote per local id (a record given twice is not overtaken by itself). */
