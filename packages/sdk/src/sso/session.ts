@@ -111,8 +111,10 @@ export async function checkSession(
   // A check running for `SHARED_CHECK_JOIN_MS` is joined no more: started with a long timeout
   // (or none) against an IdP that hangs, it would time every later check of the session out,
   // never asking the IdP again. This caller's check replaces it (its callers keep waiting).
+  // One that started that long "after" now (the clock was set back) is replaced too: it would
+  // otherwise be joined for as long as the clock moved.
   const started = pending && startedAt.get(pending);
-  if (pending && started !== undefined && now - started >= SHARED_CHECK_JOIN_MS) pending = undefined;
+  if (pending && started !== undefined && Math.abs(now - started) >= SHARED_CHECK_JOIN_MS) pending = undefined;
   if (!pending) {
     const idpKey = JSON.stringify([tenant.name, tenant.sso.idp]);
     const failures = options.failures;
@@ -124,10 +126,15 @@ export async function checkSession(
     pending = dueCheck(runtime, tenant, session, timeoutMs);
     startedAt.set(pending, now);
     if (failures) {
-      pending.then(
+      const check = pending;
+      // A check a later one replaced speaks for the IdP no more: failing at last (a connection
+      // held for minutes, then reset), it would pause every user's due checks of an IdP that
+      // answered the newer one. Runs before `forget` below: the entry is still its own.
+      const current = () => options.inflight === undefined || options.inflight.get(key) === check;
+      check.then(
         () => failures.delete(idpKey),
         (error: unknown) => {
-          if (error instanceof SsoError && error.reason === 'session_check_failed') failures.set(idpKey, runtime.clock().getTime());
+          if (error instanceof SsoError && error.reason === 'session_check_failed' && current()) failures.set(idpKey, runtime.clock().getTime());
         },
       );
     }
