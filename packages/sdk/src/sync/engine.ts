@@ -510,15 +510,16 @@ export class SyncEngine {
    * Every entity writes the same provider and realm into Connec!'s id arrays, so when several
    * entities share a collection (filters: leads and customers on `people`), the entry alone
    * does not say whose record it is: it is a sibling's when a sibling maps `own` to this
-   * Connec! record (or to none yet).
+   * Connec! record (or to none yet; not with `linkedOnly`, for our id vouched for by a
+   * referenced-only map: only a sibling linked to this very record then takes it).
    */
-  private async ownIdOfSibling(scope: GroupScope, entity: string, own: string, connecId: string | null): Promise<boolean> {
+  private async ownIdOfSibling(scope: GroupScope, entity: string, own: string, connecId: string | null, linkedOnly = false): Promise<boolean> {
     const def = this.deps.connector.entity(entity);
     if (!def) return false;
     for (const sibling of this.deps.connector.forCollection(def.connec)) {
       if (sibling.name === entity) continue;
       const map = await this.deps.storage.idMaps.find(this.idScope(scope, sibling.name), { localId: own });
-      if (map && (map.connecId === null || map.connecId === connecId)) return true;
+      if (map && (linkedOnly ? map.connecId !== null && map.connecId === connecId : map.connecId === null || map.connecId === connecId)) return true;
     }
     return false;
   }
@@ -640,11 +641,13 @@ export class SyncEngine {
           // where the reference is to customers, each with its own id sequence): no record of
           // the target, and none will arrive.
           // Or, when the target has no map, one a push of ours recorded naming it by that id
-          // alone (`referencedScope`): Connec! keeps our id in the reference it stored.
+          // alone (`referencedScope`): Connec! keeps our id in the reference it stored. That map
+          // vouches for our id, not for the record the reference names: a sibling's record
+          // linked to the same id (another app moved the reference to it) is not the target.
           const ownMap = await this.ownedLocalMap(scope, target, own);
           const referenced = ownMap === null && (await this.deps.storage.idMaps.find(this.referencedScope(scope, target), { localId: own })) !== null;
-          const agrees = referenced || (ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid));
-          if (!agrees && (await this.ownIdOfSibling(scope, target, own, cid))) {
+          const agrees = ownMap !== null && (ownMap.connecId === null || ownMap.connecId === cid);
+          if (!agrees && (await this.ownIdOfSibling(scope, target, own, cid, referenced))) {
             resolved.set(location, null);
             continue;
           }
