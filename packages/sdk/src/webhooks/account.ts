@@ -54,7 +54,10 @@ import { keyPart } from '../internal/keys.js';
 export interface AccountHookContext {
   tenant: Tenant;
   logger: Logger;
-  /** The webhook request's signal (aborted when the platform hangs up). */
+  /**
+   * The webhook request's signal (aborted when the platform hangs up), also aborted when the
+   * webhook stops waiting for the hook (three lock leases, 6 min by default: it answers 500).
+   */
   signal: AbortSignal;
   /**
    * Stable for the logical operation (`mno:cancel-company:<tenant>:<groupId>`,
@@ -200,6 +203,8 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
   const { storage, logger, hooks } = deps;
   const lockTtlMs = deps.lockTtlMs ?? 120_000;
   const lockWaitMs = deps.lockWaitMs ?? 10_000;
+  /** How long the webhook waits for one of the app's hooks (see `hookStep`). */
+  const hookGiveUpMs = 3 * lockTtlMs;
   const followUps = deps.groupCancelledJobs ?? [];
 
   /** Runs `body` under the lock; null when the lock could not be taken in time. */
@@ -313,8 +318,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     }
     for (const { uid, user } of targets) {
       if (user && hooks.blockUser) {
-        const ctx = context(tenant, request, `mno:block-user:${tenant.name}:${keyPart(uid)}:${keyPart(company.groupId)}`);
-        await step('blockUser', () => hooks.blockUser?.(user, company, ctx));
+        await hookStep('blockUser', tenant, request, `mno:block-user:${tenant.name}:${keyPart(uid)}:${keyPart(company.groupId)}`, (ctx) => hooks.blockUser?.(user, company, ctx));
       }
     }
     // The user before the membership: should storage fail between the two, the retry still
@@ -361,8 +365,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             const companyId = await step('storage', () => recordedCompanyId(storage, tenant.name, groupId));
             if (companyId !== null) {
               if (hooks.cancelCompany) {
-                const ctx = context(tenant, request, cancelCompanyKey(tenant.name, groupId));
-                await step('cancelCompany', () => hooks.cancelCompany?.({ id: companyId, tenant: tenant.name, groupId }, ctx));
+                await hookStep('cancelCompany', tenant, request, cancelCompanyKey(tenant.name, groupId), (ctx) => hooks.cancelCompany?.({ id: companyId, tenant: tenant.name, groupId }, ctx));
               }
               logger.info('maestrano: group deletion for a group whose first login never completed; its company is cancelled', { ...fields, companyId });
               return SUCCESS();
@@ -394,8 +397,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           if (cancelled.length > 0) logger.info('maestrano: recurring bills cancelled', { ...fields, cancelled });
         }
         if (hooks.cancelCompany) {
-          const ctx = context(tenant, request, cancelCompanyKey(tenant.name, groupId));
-          await step('cancelCompany', () => hooks.cancelCompany?.(company, ctx));
+          await hookStep('cancelCompany', tenant, request, cancelCompanyKey(tenant.name, groupId), (ctx) => hooks.cancelCompany?.(company, ctx));
         }
         // Virtual mode (PROTOCOL §5.1): the group's users exist only through this group, so they are blocked too.
         const blocked = tenant.sso.creationMode === 'virtual' ? await blockGroupUsers(tenant, request, company) : [];
@@ -468,8 +470,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           if (pending && company && hooks.removeMembership) {
             const userRef: AccountUserRef = { id: pending.userId, tenant: tenant.name, uid };
             const key = `mno:remove-membership:${tenant.name}:${keyPart(uid)}:${keyPart(groupId)}:${pending.from === null ? 'unrecorded' : `unrecorded-${pending.from}`}`;
-            const ctx = context(tenant, request, key);
-            await step('removeMembership', () => hooks.removeMembership?.(userRef, company, ctx));
+            await hookStep('removeMembership', tenant, request, key, (ctx) => hooks.removeMembership?.(userRef, company, ctx));
           }
           const tombstone = async (): Promise<void> => {
             await step('storage', () => storage.users.upsertMembership(tenant.name, uid, groupId, UNRECORDED_ROLE));
@@ -521,12 +522,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    user has no live group left.
         const userRef: AccountUserRef | null = user ? { id: user.userId, tenant: tenant.name, uid } : null;
         if (userRef && company && hooks.removeMembership) {
-          const ctx = context(tenant, request, `mno:remove-membership:${removal}`);
-          await step('removeMembership', () => hooks.removeMembership?.(userRef, company, ctx));
+          await hookStep('removeMembership', tenant, request, `mno:remove-membership:${removal}`, (ctx) => hooks.removeMembership?.(userRef, company, ctx));
         }
         if (block && userRef && company && hooks.blockUser) {
-          const ctx = context(tenant, request, `mno:block-user:${removal}`);
-          await step('blockUser', () => hooks.blockUser?.(userRef, company, ctx));
+          await hookStep('blockUser', tenant, request, `mno:block-user:${removal}`, (ctx) => hooks.blockUser?.(userRef, company, ctx));
         }
         // 2. The seat report and the SDK's state. With `onSeatsChanged`, the group's seats lock
         //    is held around recount + callback + write (after the user lock: the fixed order),
@@ -546,8 +545,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
             // it, and an unrecorded removal writes its placeholder after reporting, so that its
             // retry (a later write failed) would otherwise report the same count under a new key.
             const state = members.reduce((latest, m) => (m.uid === uid ? latest : Math.max(latest, m.updatedAt.getTime())), 0);
-            const ctx = context(tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`);
-            await step('onSeatsChanged', () => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
+            await hookStep('onSeatsChanged', tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`, (ctx) => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           }
           return activeSeats;
         };
@@ -653,8 +651,29 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     return failure(503, 'busy', 'Another seat change of this group is running; please retry', { 'retry-after': '5' });
   }
 
-  function context(tenant: Tenant, request: Request, idempotencyKey: string): AccountHookContext {
-    return { tenant, logger, signal: request.signal, idempotencyKey };
+  /**
+   * Calls one of the app's hooks as a step. The webhook stops waiting for it after three lock
+   * leases (`hookGiveUpMs`), as a login does after three claim TTLs, and aborts its `ctx.signal`
+   * then: a hook that never settles must not hold the webhook's locks (renewed while it runs) for
+   * good, the group's seats lock above all, which every login adding a member waits for. The
+   * step fails (500, nothing written); the retry calls it again under the same key.
+   */
+  async function hookStep(name: string, tenant: Tenant, request: Request, idempotencyKey: string, run: (ctx: AccountHookContext) => Promise<void> | void): Promise<void> {
+    const givenUp = new AbortController();
+    const ctx: AccountHookContext = { tenant, logger, signal: AbortSignal.any([request.signal, givenUp.signal]), idempotencyKey };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`${name} did not settle within ${hookGiveUpMs} ms; the webhook stopped waiting`);
+        givenUp.abort(error);
+        reject(error);
+      }, hookGiveUpMs);
+    });
+    try {
+      await step(name, () => Promise.race([Promise.resolve().then(() => run(ctx)), timedOut]));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   return { groupDeleted, groupUserDeleted };

@@ -77,9 +77,10 @@ it('a removal whose seat report outlasts the seats lock lease keeps the lock: th
   const app = await setup(storage, async (change) => {
     if (change.removed[0] !== 'usr-1') return;
     reached();
-    // usr-1's billing call is slow: it answers once usr-2's removal has answered, or after 1.2 s
-    // (four leases) when that removal waits for the lock.
-    await Promise.race([sleep(1_200), secondAnswered.then(() => sleep(50))]);
+    // usr-1's billing call is slow: it answers once usr-2's removal has answered, or after 750 ms
+    // (two and a half leases, within the three the webhook waits for a hook) when that removal
+    // waits for the lock.
+    await Promise.race([sleep(750), secondAnswered.then(() => sleep(50))]);
   });
   const first = remove(app.handler, app.tenant, 'usr-1');
   await firstReporting;
