@@ -55,7 +55,7 @@ export interface AccountHookContext {
   tenant: Tenant;
   logger: Logger;
   /**
-   * The webhook request's signal (aborted when the platform hangs up), also aborted when the
+   * Aborted when the platform hangs up the webhook request while the hook runs, and when the
    * webhook stops waiting for the hook (three lock leases, 6 min by default: it answers 500).
    */
   signal: AbortSignal;
@@ -659,13 +659,19 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
    * step fails (500, nothing written); the retry calls it again under the same key.
    */
   async function hookStep(name: string, tenant: Tenant, request: Request, idempotencyKey: string, run: (ctx: AccountHookContext) => Promise<void> | void): Promise<void> {
-    const givenUp = new AbortController();
-    const ctx: AccountHookContext = { tenant, logger, signal: AbortSignal.any([request.signal, givenUp.signal]), idempotencyKey };
+    // The request's abort is passed on by a listener removed once the step is over, not joined
+    // with `AbortSignal.any`: on Node 20 a joined signal the hook left an abort listener on
+    // stays referenced by the process for good (it never aborts), one more per hook call.
+    const hook = new AbortController();
+    const hungUp = () => hook.abort(request.signal.reason);
+    if (request.signal.aborted) hungUp();
+    else request.signal.addEventListener('abort', hungUp, { once: true });
+    const ctx: AccountHookContext = { tenant, logger, signal: hook.signal, idempotencyKey };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const error = new Error(`${name} did not settle within ${hookGiveUpMs} ms; the webhook stopped waiting`);
-        givenUp.abort(error);
+        hook.abort(error);
         reject(error);
       }, hookGiveUpMs);
     });
@@ -673,6 +679,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
       await step(name, () => Promise.race([Promise.resolve().then(() => run(ctx)), timedOut]));
     } finally {
       clearTimeout(timer);
+      request.signal.removeEventListener('abort', hungUp);
     }
   }
 
