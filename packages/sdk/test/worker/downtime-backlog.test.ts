@@ -18,8 +18,11 @@ describe('worker – restarted after days down with a backlog', () => {
 
 describe('worker – the status route across a worker outage', () => {
   it('says RUNNING while the dead worker\'s lease lasts, ENQUEUED once it lapsed, and SUCCESS after the restart ran the sync once', async () => {
+    // From a fixed instant 30 s into a 15-minute poll slot (not the wall clock's): the two polls
+    // run a minute apart below, and their next runs must fall in one slot whatever the time of day.
     let offset = 0;
-    const clock = () => new Date(Date.now() + offset);
+    const t0 = Date.now();
+    const clock = () => new Date(Date.parse('2030-01-01T00:00:30Z') + offset + (Date.now() - t0));
     const storage = memoryAdapter({ clock });
     const app = new LocalApp();
     const connec = new FakeConnec(ORG_UID);
