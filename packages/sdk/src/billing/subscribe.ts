@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { AccountGroup, RecurringBill } from '../account/resources.js';
-import { GROUP_DELETED_MARK, GROUP_READY_RETRY_MS, groupReadyWaitKey, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
+import { GROUP_DELETED_MARK, GROUP_READY_RETRY_MS, groupNotReady, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
   BillingError,
@@ -236,11 +236,7 @@ export function createSubscriber(deps: SubscribeDeps) {
         return { status: 'group_cancelled' };
       }
       // Woken as soon as a login completes the group; otherwise tried again well later.
-      throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
-        waitKey: groupReadyWaitKey(tenant, groupId),
-        retryInMs: Math.max(config.subscription.retryDelayMs, GROUP_READY_RETRY_MS),
-        stillWaiting: async () => (await storage.groups.get(tenant, groupId)) === null,
-      });
+      throw groupNotReady(storage, tenant, groupId, Math.max(config.subscription.retryDelayMs, GROUP_READY_RETRY_MS));
     }
     if (group.status === 'cancelled') {
       logger.info('billing: group cancelled before its subscription was set up; skipping', { tenant, groupId });

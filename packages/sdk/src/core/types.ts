@@ -208,6 +208,18 @@ export function groupReadyWaitKey(tenant: string, groupId: string): string {
 }
 
 /**
+ * The deferral of a job that found its group not provisioned yet: woken by the login that
+ * completes it, also when that login (in another process) completed it while the job ran.
+ */
+export function groupNotReady(storage: StorageAdapter, tenant: string, groupId: string, retryInMs: number): JobDeferral {
+  return new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
+    waitKey: groupReadyWaitKey(tenant, groupId),
+    retryInMs,
+    stillWaiting: async () => (await storage.groups.get(tenant, groupId)) === null,
+  });
+}
+
+/**
  * Cursor kind (entity `*`) of the mark a group deletion leaves for a group the app had not
  * provisioned yet: the deletion was acknowledged, so a first login arriving afterwards (its
  * assertion issued before the deletion) is refused instead of creating a company nothing

@@ -1,3 +1,15 @@
+/**
+ * `promise`, or a rejection with `late()`'s error once `ms` pass without it settling (the timer
+ * cleared as soon as it settles). `late` runs when the deadline passes (to abort the work, say).
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2_147_483_647;
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type ConnecClient, type ConnecGroup, type InvalidNotificationRecord, parseNotification, PayloadValidationError } from '@org/connec-client';
-import { GROUP_READY_RETRY_MS, groupReadyWaitKey, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
+import { GROUP_READY_RETRY_MS, groupNotReady, JobDeferral, type HandlerArgs, type JobHandler, JobInterruptedError, JobTypes, type ModuleContribution, type Runtime, TENANT_MISSING_RETRY_MS, type Tenant } from '../core/types.js';
 import type { AnyEntity, ConnecRecord, ConnectorDefinition } from '../entities/types.js';
 import { ConfigError, SyncError } from '../errors/index.js';
 import type { GroupRecord, JobInput, JobRecord, JsonObject } from '../storage/adapter.js';
@@ -757,12 +757,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // A company whose first login failed to record its group: wait for a login to complete it.
     const group = await runtime.storage.groups.get(job.tenant, job.groupId);
     if (!group) {
-      const { tenant, groupId } = job;
-      throw new JobDeferral(`group ${groupId} of tenant ${tenant} is not provisioned yet`, {
-        waitKey: groupReadyWaitKey(tenant, groupId),
-        retryInMs: GROUP_READY_RETRY_MS,
-        stillWaiting: async () => (await runtime.storage.groups.get(tenant, groupId)) === null,
-      });
+      throw groupNotReady(runtime.storage, job.tenant, job.groupId, GROUP_READY_RETRY_MS);
     }
     // Cancelled meanwhile (an import that waited while the group's sync was off, say): nothing
     // to import, and no dead letter for a deleted account.

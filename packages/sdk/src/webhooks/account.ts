@@ -43,7 +43,7 @@ import {
   UNRECORDED_ROLE,
 } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
-import { sleep } from '../internal/sleep.js';
+import { sleep, withDeadline } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
 import type { GroupRecord, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from './auth.js';
@@ -667,18 +667,14 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     if (request.signal.aborted) hungUp();
     else request.signal.addEventListener('abort', hungUp, { once: true });
     const ctx: AccountHookContext = { tenant, logger, signal: hook.signal, idempotencyKey };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new Error(`${name} did not settle within ${hookGiveUpMs} ms; the webhook stopped waiting`);
-        hook.abort(error);
-        reject(error);
-      }, hookGiveUpMs);
-    });
+    const givenUp = () => {
+      const error = new Error(`${name} did not settle within ${hookGiveUpMs} ms; the webhook stopped waiting`);
+      hook.abort(error);
+      return error;
+    };
     try {
-      await step(name, () => Promise.race([Promise.resolve().then(() => run(ctx)), timedOut]));
+      await step(name, () => withDeadline(Promise.resolve().then(() => run(ctx)), hookGiveUpMs, givenUp));
     } finally {
-      clearTimeout(timer);
       request.signal.removeEventListener('abort', hungUp);
     }
   }

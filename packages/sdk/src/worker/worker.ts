@@ -7,7 +7,7 @@ import { callObserver } from '../internal/observer.js';
 import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
 import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
-import { MAX_TIMER_MS } from '../internal/sleep.js';
+import { MAX_TIMER_MS, withDeadline } from '../internal/sleep.js';
 import { errorMessage } from '../internal/text.js';
 
 /** Exponential backoff for failed attempts: `baseMs * 2^(attempt-1)`, capped, with ±20 % jitter. */
@@ -703,7 +703,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         const waitKey = error.waitKey;
         try {
           // Bounded: an app's check that never settles must not hold the slot (nor a shutdown).
-          if (!(await settledWithin(error.stillWaiting(), STILL_WAITING_TIMEOUT_MS))) await runtime.storage.jobs.wake(waitKey);
+          const still = withDeadline(error.stillWaiting(), STILL_WAITING_TIMEOUT_MS, () => new Error(`no answer within ${STILL_WAITING_TIMEOUT_MS} ms`));
+          if (!(await still)) await runtime.storage.jobs.wake(waitKey);
         } catch (cause) {
           runtime.logger.warn('worker: could not check a deferred job\'s wait again; it runs at its retry time', { jobId: job.id, type: job.type, error: errorMessage(cause) });
         }
@@ -1050,13 +1051,3 @@ export function companyCreatedFanout(runtime: Runtime, followUps: readonly strin
 
 /** How long the worker waits for a `JobDeferral`'s `stillWaiting` check before giving up on it. */
 const STILL_WAITING_TIMEOUT_MS = 10_000;
-
-/** `promise`, or a rejection once `ms` pass without it settling (the timer then cleared). */
-function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    timer.unref?.();
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
