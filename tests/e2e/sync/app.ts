@@ -55,13 +55,16 @@ CREATE TABLE IF NOT EXISTS app_create_repeats (
 export class AppDb {
   readonly pool: pg.Pool;
   readonly #createDelayMs: number;
+  readonly #updateDelayMs: number;
   /**
    * `createDelayMs` keeps each contact create waiting that long after its row committed (a slow
    * app): the kill tests use it so that a worker is still mid-batch when the signal lands.
+   * `updateDelayMs` does the same for each contact update.
    */
-  constructor(databaseUrl: string, options: { createDelayMs?: number } = {}) {
+  constructor(databaseUrl: string, options: { createDelayMs?: number; updateDelayMs?: number } = {}) {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
     this.#createDelayMs = options.createDelayMs ?? 0;
+    this.#updateDelayMs = options.updateDelayMs ?? 0;
     // The test drops the database WITH (FORCE) at the end; a connection terminated then is expected.
     this.pool.on('error', () => {});
   }
@@ -111,6 +114,7 @@ export class AppDb {
        INSERT INTO app_writes (entity, local_id, kind, pid) SELECT 'contacts', id, 'update', $6 FROM up`,
       [id, c.firstName, c.lastName, c.jobTitle, c.companyId, process.pid],
     );
+    if (this.#updateDelayMs > 0) await new Promise((r) => setTimeout(r, this.#updateDelayMs));
     return (res.rowCount ?? 0) > 0;
   }
   async contact(id: string): Promise<Contact | null> {

@@ -31,9 +31,10 @@ export interface SyncHarness {
   login(userId: string, groupId: string): Promise<number>;
   /**
    * With `paused`, the worker starts claiming only on `child.kill('SIGUSR2')`. With
-   * `createDelayMs`, each contact create in that worker waits that long after committing.
+   * `createDelayMs` (`updateDelayMs`), each contact create (update) in that worker waits that
+   * long after committing.
    */
-  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number }): Promise<ChildProcess>;
+  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number; updateDelayMs?: number }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -121,7 +122,7 @@ export async function startSyncHarness(options: {
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0 } = {}) {
+    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0 } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -134,6 +135,7 @@ export async function startSyncHarness(options: {
           SYNC_E2E_CONCURRENCY: String(concurrency),
           SYNC_E2E_PAUSED: paused ? '1' : '0',
           SYNC_E2E_CREATE_DELAY_MS: String(createDelayMs),
+          SYNC_E2E_UPDATE_DELAY_MS: String(updateDelayMs),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

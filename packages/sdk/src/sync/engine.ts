@@ -211,6 +211,12 @@ export interface RecordJobPayload {
    * links them back with the record id (the record is not written again).
    */
   linkSubIds?: SubIdLink;
+  /**
+   * Not stored: set by the worker on a job claimed again (an earlier attempt of it did not
+   * finish, or failed). That attempt may have written the record in the app and died before
+   * recording anything (see `applyPass`).
+   */
+  retried?: boolean;
 }
 
 /** A record of a batch that has no local record yet. */
@@ -1081,6 +1087,8 @@ export class SyncEngine {
       full?: boolean;
       /** Per record (same order): sub-record ids of an earlier link-back of it that failed. */
       subIds?: readonly (SubIdLink | undefined)[];
+      /** Per record (same order): a job claimed again (`RecordJobPayload.retried`). */
+      retried?: readonly boolean[];
     } = {},
   ): Promise<BatchOutcome[]> {
     const out: BatchOutcome[] = new Array(records.length);
@@ -1132,11 +1140,11 @@ export class SyncEngine {
     });
     let pending = todo;
     for (let pass = 0; pending.length > 0 && pass < 3; pass++) {
-      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal, options.subIds);
+      pending = await this.applyPass(scope, entity, records, pending, out, since, options.signal, options.subIds, options.retried);
     }
     // The same record twice in one batch (never from Connec! pages or the inbox): in order, one by one.
     for (const i of repeats) {
-      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], { ...options, subIds: [options.subIds?.[i]] });
+      const [outcome] = await this.applyBatch(scope, entity, [records[i] as ConnecRecord], { ...options, subIds: [options.subIds?.[i]], retried: [options.retried?.[i] === true] });
       if (outcome) out[i] = outcome;
     }
     return out;
@@ -1152,6 +1160,7 @@ export class SyncEngine {
     since: Date | null,
     signal: AbortSignal | undefined,
     carried: readonly (SubIdLink | undefined)[] | undefined,
+    retried?: readonly boolean[],
   ): Promise<number[]> {
     const ids = this.idScope(scope, entity.name);
     const cid = (i: number) => connecIdOf((records[i] as ConnecRecord).id) as string;
@@ -1223,6 +1232,7 @@ export class SyncEngine {
             continue;
           }
           if (map?.localId) {
+            const localId = map.localId;
             let stale = this.staleness(map, updatedAt, hash, record);
             // The echo of our last push carries that push's `updated_at`: told apart by its
             // content, it needs no fetch (`update` skips it as an echo).
@@ -1247,6 +1257,38 @@ export class SyncEngine {
               }
             }
             if (stale === SAME_INSTANT) stale = 'stale';
+            // A job claimed again whose earlier attempt may have written the record in the app
+            // and died before recording anything (a SIGKILL right after `local.update`
+            // committed, or the record of its failure failing too: `inboundWriteFailed` never
+            // ran). A push of the record answered meanwhile was taken as agreed: its echo is
+            // skipped, and this version, older than the push, is stale. Skipped, the app kept
+            // this version while Connec! held the pushed one, for good. For an entity the app
+            // pushes, the map's claim that both sides agree is dropped and Connec!'s current
+            // version written in the app instead (through the conflict policy). The same for a
+            // version read as the last applied (`replay`, `unchanged`): that echo may have been
+            // skipped before this retry (another job, a poll), which marked it applied. Not when
+            // the retry owes a link-back (`carried`): that version was written, and is linked.
+            // Costs nothing on a first attempt: on such a retry only, one id-map write (and a
+            // fetch of Connec!'s current version for a stale one) before the usual update.
+            const recheck = stale === 'stale' || stale === 'echo' || ((stale === 'replay' || stale === 'unchanged') && carried?.[i] === undefined);
+            if (recheck && retried?.[i] === true && entity.outbound !== undefined) {
+              const current = stale !== 'stale' ? record : await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
+              const unstorable = current === null || current === record ? null : this.unstorable(entity, current);
+              if (unstorable) {
+                if (unstorable.kind === 'failed' && unstorable.connecId !== null) UNSTORABLE_RECORDS.add(record);
+                out[i] = unstorable;
+                continue;
+              }
+              if (current !== null) {
+                map = (await this.deps.storage.idMaps.update(ids, { connecId }, { lastReceivedHash: null, lastPushedHash: null })) ?? { ...map, lastReceivedHash: null, lastPushedHash: null };
+                cache.set(cacheKey(entity.name, connecId), map);
+                record = current;
+                updatedAt = parseTimestamp(current.updated_at);
+                hash = contentHash(current);
+                stale = this.staleness(map, updatedAt, hash, current, true);
+                if (stale === SAME_INSTANT) stale = 'stale';
+              }
+            }
             if (stale) {
               // Same content as last applied: acknowledged, but a local edit made since still counts.
               // The same content as Connec! held: what a push does not send is unchanged too.
@@ -1255,7 +1297,7 @@ export class SyncEngine {
               // too (only that version's: they are aligned with its sub-record arrays).
               const subIds = carried?.[i];
               const again = (stale === 'replay' || stale === 'unchanged') && subIds?.hash === hash ? subIds.ids : undefined;
-              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, map.localId, again, again === undefined || 'failed') };
+              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, localId, again, again === undefined || 'failed') };
               continue;
             }
           }
@@ -1659,7 +1701,12 @@ export class SyncEngine {
             scope,
             entity,
             mine.map((i) => records.get(i) as ConnecRecord),
-            { signal, full: full(mine[0] as number), subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds) },
+            {
+              signal,
+              full: full(mine[0] as number),
+              subIds: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.linkSubIds),
+              retried: mine.map((i) => (items[i] as { payload: RecordJobPayload }).payload.retried === true),
+            },
           );
           outcomes.forEach((outcome, k) => {
             const i = mine[k] as number;
@@ -2350,6 +2397,8 @@ export class SyncEngine {
        * which were answered `skipped`.
        */
       outboundOnly?: boolean;
+      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
+      retried?: boolean;
     } = {},
   ): Promise<SyncReport> {
     return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
@@ -2466,6 +2515,8 @@ export class SyncEngine {
       heartbeat?: () => Promise<boolean>;
       /** Only entities already polled or imported (a catch-up must not import an entity from scratch). */
       existingCursorsOnly?: boolean;
+      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
+      retried?: boolean;
     },
   ): Promise<SyncReport> {
     return this.runLocked('poll', tenantName, groupId, options, async (scope, { entities, failures, keepAlive }) => {
@@ -2473,7 +2524,7 @@ export class SyncEngine {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         if (options.existingCursorsOnly && !(await this.deps.storage.cursors.get(this.pollKey(scope, entity)))) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
-        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal, keepAlive);
+        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal, keepAlive, options.retried === true);
         await keepAlive();
       }
     });
@@ -2498,6 +2549,7 @@ export class SyncEngine {
     overlapMs: number,
     signal: AbortSignal | undefined,
     betweenPages?: () => Promise<void>,
+    retried = false,
   ): Promise<void> {
     const key = this.pollKey(scope, entity);
     const cursor = await this.deps.storage.cursors.get(key);
@@ -2505,7 +2557,7 @@ export class SyncEngine {
     const top = this.deps.options.pageSize;
     if (entity.connec === 'company') {
       const page = await this.listPage(scope, entity.connec, { skip: 0, top: 1, signal });
-      const tail = await this.importPage(scope, entity, page.records, report, failures, { signal });
+      const tail = await this.importPage(scope, entity, page.records, report, failures, { signal, retried });
       await tail();
       return;
     }
@@ -2557,7 +2609,7 @@ export class SyncEngine {
         const stamp = answered ? stampOf(answered) : null;
         if (answered && stamp !== null && contentHash(answered) === contentHash(appliedRecord)) linked.set(connecId, stamp);
       };
-      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal, onLinked });
+      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal, onLinked, retried });
       await tail();
       for (const r of fresh) applied.set(keyOf(r), stampKey(r));
       for (const [connecId, stamp] of linked) applied.set(connecId, stamp);
@@ -2642,6 +2694,7 @@ export class SyncEngine {
       onProgress?: (p: { entity: string; done: number; total: number | null }) => void;
       /** When this run began. */
       startedAt: Date;
+      retried?: boolean;
     },
     keepAlive: () => Promise<void>,
   ): Promise<Date> {
@@ -2734,10 +2787,16 @@ export class SyncEngine {
       signal?: AbortSignal | undefined;
       /** Each record whose link-back Connec! applied: the version it answered, and the one applied. */
       onLinked?: (connecId: string, answered: ConnecRecord | null, applied: ConnecRecord) => void;
+      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
+      retried?: boolean;
     },
   ): Promise<() => Promise<void>> {
     report.fetched += records.length;
-    const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
+    const outcomes = await this.applyBatch(scope, entity, records, {
+      signal: options.signal,
+      full: options.full ?? false,
+      ...(options.retried ? { retried: records.map(() => true) } : {}),
+    });
     // Jobs deferred by a full import keep ignoring `importSince` when they run.
     const fullFlag = options.full ? { full: true } : {};
     const links: { op: BatchOp; record: ConnecRecord; connecId: string; localId: string | null; subIds: SubIdLink | undefined }[] = [];

@@ -668,7 +668,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const payloads = jobs.map((job): RecordJobPayload | { error: unknown } => {
       try {
         if (job.tenant === null || job.groupId === null) throw new SyncError(`connec.record job ${job.id} has no tenant/group`);
-        return owedLinkBack(job, readRecordPayload(job));
+        const payload = owedLinkBack(job, readRecordPayload(job));
+        return job.attempts > 1 ? { ...payload, retried: true } : payload;
       } catch (error) {
         return { error };
       }
@@ -768,8 +769,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       // A catch-up reads what Connec! changed first (a poll, with the conflict policies), so
       // that a newer edit made there meanwhile is weighed, not overwritten by the app's copy.
-      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true });
-      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      // A job claimed again: its earlier attempt may have died mid-write (see `applyPass`).
+      const retried = job.attempts > 1;
+      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true, retried });
+      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat, retried });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       // The group was deleted while the import ran: it stopped before its next page; nothing
@@ -845,7 +848,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         return;
       }
       try {
-        await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
+        await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, retried: job.attempts > 1 });
       } catch (error) {
         // Cancelled while it ran: it stopped, and the chain ends (the group is not active).
         if (cancelledMidway(error)) {
