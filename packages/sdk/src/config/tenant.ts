@@ -480,24 +480,46 @@ function routeQuery(path: string): string[] {
  * router warns about them when it starts.
  */
 function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[], issues: ConfigIssue[]): void {
-  const suffixed = resolved.flatMap(({ tenant }) =>
-    configuredRoutes(tenant).map((route) => {
-      const shape = routeShape(route.path, tenant.name);
-      return { tenant: tenant.name, method: route.method, shape: shape.at(-1) === tenant.name ? shape : [...shape, tenant.name] };
-    }),
+  // Each marketplace's routes are read once and indexed, so that the check costs as much per
+  // marketplace however many there are (comparing every route with every marketplace's took
+  // seconds with a thousand marketplaces, at start-up and at each refresh of the tenants).
+  const routes = resolved.map(({ tenant }) =>
+    configuredRoutes(tenant).map((route) => ({ ...route, shape: routeShape(route.path, tenant.name), query: routeQuery(route.path) })),
   );
+  /** Each marketplace's routes as served with its name appended (or ending with it), by that name. */
+  const suffixed = new Map<string, { method: string; shape: (string | null)[] }[]>();
+  resolved.forEach(({ tenant }, index) => {
+    suffixed.set(
+      tenant.name,
+      routes[index]!.map(({ method, shape }) => ({ method, shape: shape.at(-1) === tenant.name ? shape : [...shape, tenant.name] })),
+    );
+  });
+  /**
+   * Routes with a query by what makes two of them one route to a request: kind, query, shape,
+   * and for webhooks (told apart by their Basic credentials) the credentials.
+   */
+  const twinKey = (tenant: Tenant, route: (typeof routes)[number][number]) =>
+    JSON.stringify([route.key, route.query, route.shape, route.basicAuth ? [tenant.api.id, tenant.api.key] : null]);
+  const withQuery = new Map<string, number[]>();
+  resolved.forEach(({ tenant }, index) => {
+    for (const route of routes[index]!) {
+      if (route.query.length === 0) continue;
+      const key = twinKey(tenant, route);
+      const same = withQuery.get(key);
+      if (same) same.push(index);
+      else withQuery.set(key, [index]);
+    }
+  });
   const same = (a: (string | null)[], b: (string | null)[]) =>
     a.length === b.length && a.every((s, i) => s === null || b[i] === null || s === b[i]);
-  const identical = (a: (string | null)[], b: (string | null)[]) => a.length === b.length && a.every((s, i) => s === b[i]);
-  const shared = (a: Tenant, b: Tenant) => a.api.id === b.api.id && a.api.key === b.api.key;
   const names = (query: string[], name: string) => query.some((q) => q.slice(q.indexOf('=') + 1) === name);
   resolved.forEach(({ tenant, at }, index) => {
-    for (const route of configuredRoutes(tenant)) {
-      const shape = routeShape(route.path, tenant.name);
+    for (const route of routes[index]!) {
+      const { shape, query } = route;
       const last = shape.at(-1);
       if (last === tenant.name) continue;
       if (typeof last === 'string') {
-        const owner = suffixed.find((r) => r.tenant === last && r.method === route.method && same(r.shape, shape));
+        const owner = suffixed.get(last)?.find((r) => r.method === route.method && same(r.shape, shape));
         if (owner) {
           issues.push({
             path: `${at}.${route.key}`,
@@ -506,22 +528,18 @@ function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[],
           continue;
         }
       }
-      const query = routeQuery(route.path);
       if (query.length === 0) continue;
       // Another marketplace serving exactly this route, where requests cannot tell the two apart.
-      const twin = resolved.find(({ tenant: other }, i) => {
-        if (i === index || (route.basicAuth && !shared(tenant, other))) return false;
-        const theirs = configuredRoutes(other).find((r) => r.key === route.key);
-        if (!theirs) return false;
-        const theirQuery = routeQuery(theirs.path);
-        if (theirQuery.length !== query.length || theirQuery.some((q, k) => q !== query[k])) return false;
-        if (!identical(routeShape(theirs.path, other.name), shape)) return false;
+      const twinIndex = (withQuery.get(twinKey(tenant, route)) ?? []).find((i) => {
+        if (i === index) return false;
+        const other = resolved[i]!.tenant;
         // The copy is the one the query does not name; when it names neither (or both), the later one.
         const namesMine = names(query, tenant.name);
         const namesTheirs = names(query, other.name);
         return namesMine === namesTheirs ? i < index : namesTheirs;
       });
-      if (twin) {
+      if (twinIndex !== undefined) {
+        const twin = resolved[twinIndex]!;
         issues.push({
           path: `${at}.${route.key}`,
           message: `${route.path} is also the ${route.key} of marketplace ${JSON.stringify(twin.tenant.name)}: requests on it could not be told apart, and both marketplaces would answer them 404 ambiguous_tenant (a block copied from it? name this marketplace in the path, as in ?marketplace=${tenant.name})`,

@@ -298,6 +298,88 @@ function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => Compiled
   }
 }
 
+interface IndexEntry {
+  tenant: Tenant;
+  route: CompiledRoute;
+  /** Position of the route among every route of every tenant (tenant order, then route order). */
+  order: number;
+}
+
+/**
+ * Every route of one tenant list, by the segment that tells it apart best: the last segment
+ * holding its tenant's name when it has one (the default layout: one tenant's routes per
+ * name), else its last literal segment. A request is tried only against the routes whose
+ * segment at that position is the request's: a route the index leaves out has a literal the
+ * request does not carry, which `match` refuses too.
+ */
+interface RouteIndex {
+  /** `<segment count>/<position>` (position -1: no literal segment) -> that segment -> routes. */
+  buckets: Map<string, Map<string, IndexEntry[]>>;
+  /** The distinct positions of each segment count. */
+  positions: Map<number, number[]>;
+  /** The `query` routes of every tenant, by kind. */
+  queryRoutes: Map<RouteKind, CompiledRoute[]>;
+  /**
+   * The `suffix` and `query` routes, the first of each shape in tenant and route order: what a
+   * request naming an unknown tenant is compared with (the tenant's name as the last segment,
+   * the query's keys whatever their values), the same for every route of one shape.
+   */
+  namingShapes: { tenant: Tenant; route: CompiledRoute }[];
+}
+
+function buildIndex(tenants: readonly Tenant[], routesOf: (tenant: Tenant) => CompiledRoute[]): RouteIndex {
+  const index: RouteIndex = { buckets: new Map(), positions: new Map(), queryRoutes: new Map(), namingShapes: [] };
+  const shapes = new Set<string>();
+  let order = 0;
+  for (const tenant of tenants) {
+    for (const route of routesOf(tenant)) {
+      if (route.carrier !== 'bare') {
+        const segments = route.carrier === 'suffix' ? route.segments.slice(0, -1) : route.segments;
+        const query = route.carrier === 'suffix' ? route.query : route.query.map(([k]) => [k]);
+        const shape = JSON.stringify([route.carrier, route.kind, route.method, segments, query]);
+        if (!shapes.has(shape)) {
+          shapes.add(shape);
+          index.namingShapes.push({ tenant, route });
+        }
+      }
+      const { segments } = route;
+      let at = -1;
+      for (let i = segments.length - 1; i >= 0; i--) {
+        if (segments[i] === tenant.name) {
+          at = i;
+          break;
+        }
+        if (at < 0 && typeof segments[i] === 'string') at = i;
+      }
+      const bucketKey = `${segments.length}/${at}`;
+      let bucket = index.buckets.get(bucketKey);
+      if (!bucket) {
+        bucket = new Map();
+        index.buckets.set(bucketKey, bucket);
+        index.positions.set(segments.length, [...(index.positions.get(segments.length) ?? []), at]);
+      }
+      const literal = at < 0 ? '' : (segments[at] as string);
+      const entries = bucket.get(literal) ?? [];
+      entries.push({ tenant, route, order: order++ });
+      bucket.set(literal, entries);
+      if (route.carrier === 'query') {
+        const same = index.queryRoutes.get(route.kind);
+        if (same) same.push(route);
+        else index.queryRoutes.set(route.kind, [route]);
+      }
+    }
+  }
+  return index;
+}
+
+/** The indexed routes that may match a request's path segments. */
+function* lookup(index: RouteIndex, segments: readonly string[]): Generator<IndexEntry> {
+  for (const at of index.positions.get(segments.length) ?? []) {
+    const entries = index.buckets.get(`${segments.length}/${at}`)?.get(at < 0 ? '' : segments[at]!);
+    if (entries) yield* entries;
+  }
+}
+
 function sameTenants(a: readonly Tenant[], b: readonly Tenant[]): boolean {
   return a.length === b.length && a.every((t, i) => t === b[i]);
 }
@@ -328,26 +410,33 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
   const warned = new Set<string>();
   warnAmbiguous(known, routesOf, options.logger, warned);
   const refusals = refusalLog(options.logger);
+  /** The routes of the current tenant list, indexed (rebuilt when the list changes). */
+  let index: RouteIndex | null = null;
   const currentTenants = (): Tenant[] => {
     const list = options.tenants.list();
     if (!sameTenants(list, known)) {
       known = list;
+      index = null;
       warnAmbiguous(list, routesOf, options.logger, warned);
     }
     return list;
+  };
+  const currentIndex = (): RouteIndex => {
+    const list = currentTenants();
+    index ??= buildIndex(list, routesOf);
+    return index;
   };
   /**
    * The kind of route the request would match if it named a known tenant: with that tenant's
    * name as the last segment, or with other values of a route's tenant query (`?marketplace=`).
    */
   const kindNamingUnknownTenant = (segments: string[], search: URLSearchParams, method: string): RouteKind | null => {
-    for (const tenant of currentTenants()) {
-      for (const route of routesOf(tenant)) {
-        if (!accepts(route, method)) continue;
-        if (route.carrier === 'suffix' && match(route, [...segments.slice(0, -1), tenant.name], search)) return route.kind;
-        if (route.carrier === 'query' && route.query.every(([k]) => search.has(k)) && match({ ...route, query: [] }, segments, search)) {
-          return route.kind;
-        }
+    // The routes of one shape answer alike whichever tenant's they are: each shape is tried once.
+    for (const { tenant, route } of currentIndex().namingShapes) {
+      if (!accepts(route, method)) continue;
+      if (route.carrier === 'suffix' && match(route, [...segments.slice(0, -1), tenant.name], search)) return route.kind;
+      if (route.carrier === 'query' && route.query.every(([k]) => search.has(k)) && match({ ...route, query: [] }, segments, search)) {
+        return route.kind;
       }
     }
     return null;
@@ -362,13 +451,20 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     const segments = splitPath(url.pathname);
 
+    // Only the routes whose selecting literal segment is the request's are tried (the index),
+    // not every route of every tenant: the cost of a request does not grow with the tenants.
+    const routing = currentIndex();
     const matched: Candidate[] = [];
-    for (const tenant of currentTenants()) {
-      for (const route of routesOf(tenant)) {
-        const params = match(route, segments, url.searchParams);
-        if (params) matched.push({ tenant, route, params });
-      }
+    const order = new Map<Candidate, number>();
+    for (const entry of lookup(routing, segments)) {
+      const params = match(entry.route, segments, url.searchParams);
+      if (!params) continue;
+      const candidate = { tenant: entry.tenant, route: entry.route, params };
+      order.set(candidate, entry.order);
+      matched.push(candidate);
     }
+    // In tenant order, then each tenant's route order (what the first route of a tenant means).
+    matched.sort((a, b) => order.get(a)! - order.get(b)!);
     // A query route matches as a subset of the request's query: `?route=init` also matches
     // `?route=init&marketplace=acme-old`. When another marketplace's route of the same kind names
     // its tenant through a query key the request carries (`marketplace`), with a value no route
@@ -376,12 +472,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     // served as the marketplace of the shorter route (unless the value is that one's name). The
     // query routes of every tenant are read once per request, and only when a query or bare
     // route matched (never on the dev platform's suffix layout).
-    const queryRoutes = matched.some(({ route }) => route.carrier !== 'suffix')
-      ? currentTenants().flatMap((other) => routesOf(other).filter((r) => r.carrier === 'query'))
-      : [];
     const candidates = matched.filter(({ tenant, route }) => {
       if (route.carrier === 'suffix') return true;
-      return !queryRoutes.some(
+      return !(routing.queryRoutes.get(route.kind) ?? []).some(
         (longer) =>
           longer.carrier === 'query' &&
           longer.kind === route.kind &&
@@ -513,6 +606,8 @@ const BODY_CONSUMED_MESSAGE =
 
 /** At most one log line per tenant, route and reason in this period about refused credentials. */
 const REFUSAL_LOG_PERIOD_MS = 60_000;
+/** Entries of the refusal log at which it first sweeps out those past their period. */
+const REFUSAL_LOG_SWEEP_SIZE = 1_000;
 
 /**
  * Logs requests refused for their Basic credentials (a 401 is seen only by the caller: after a
@@ -524,6 +619,13 @@ const REFUSAL_LOG_PERIOD_MS = 60_000;
  */
 function refusalLog(logger: Logger) {
   const last = new Map<string, number>();
+  /**
+   * The size at which entries past their period are swept out. Not a cap that forgets every
+   * entry (with hundreds of marketplaces, a scanner reaching each one's routes would otherwise
+   * empty the map within the minute and be logged on every request): the keys are bounded by
+   * the tenants, route kinds and reasons, and a sweep keeps only those of the last minute.
+   */
+  let sweepAt = REFUSAL_LOG_SWEEP_SIZE;
   return {
     refused(request: Request, routeTenant: Tenant | null, kind: RouteKind, candidates: Tenant[]): void {
       const creds = parseBasicAuth(request.headers.get('authorization'));
@@ -536,7 +638,13 @@ function refusalLog(logger: Logger) {
       const now = Date.now();
       const before = last.get(key);
       if (before !== undefined && now - before < REFUSAL_LOG_PERIOD_MS) return;
-      if (last.size >= 1_000) last.clear();
+      if (last.size >= sweepAt) {
+        for (const [seen, at] of last) {
+          if (!(now - at < REFUSAL_LOG_PERIOD_MS)) last.delete(seen);
+        }
+        // Swept again once it has doubled: each sweep costs as much as the entries added since.
+        sweepAt = Math.max(REFUSAL_LOG_SWEEP_SIZE, last.size * 2);
+      }
       last.set(key, now);
       logger.warn("maestrano: request refused (401): its Basic credentials are not the marketplace's api.id/api.key", {
         tenant: tenant?.name ?? null,

@@ -167,7 +167,13 @@ function pemOfBase64(der: string): string {
  */
 export class ResponseValidator {
   readonly #options: ResponseValidatorOptions;
-  readonly #saml = new Map<string, SAML>();
+  /**
+   * The node-saml objects of each tenant (by the `Tenant` object: one a registry replaced or
+   * removed is released with it), one per pinned certificate and Response-signature mode. Kept
+   * for every tenant, not in one bounded cache for all: with more marketplaces than that bound
+   * logging in, it was emptied over and over and each login built its objects again.
+   */
+  readonly #saml = new WeakMap<Tenant, Map<string, SAML>>();
 
   constructor(options: ResponseValidatorOptions) {
     this.#options = options;
@@ -179,8 +185,13 @@ export class ResponseValidator {
    * valid one as "signed") and accepts the document on the assertion's signature alone.
    */
   #samlFor(tenant: Tenant, pem: string, responseSigned: boolean): SAML {
-    const key = `${tenant.name}\u0000${tenant.api.id}\u0000${responseSigned}\u0000${pem}`;
-    let saml = this.#saml.get(key);
+    let own = this.#saml.get(tenant);
+    if (!own) {
+      own = new Map();
+      this.#saml.set(tenant, own);
+    }
+    const key = `${responseSigned}\u0000${pem}`;
+    let saml = own.get(key);
     if (!saml) {
       saml = new SAML({
         idpCert: pem,
@@ -192,8 +203,10 @@ export class ResponseValidator {
         acceptedClockSkewMs: -1,
         validateInResponseTo: ValidateInResponseTo.never,
       });
-      if (this.#saml.size > 64) this.#saml.clear();
-      this.#saml.set(key, saml);
+      // A few per tenant (the certificates of a key rollover, each in two modes); the bound only
+      // guards against a tenant object whose certificate keeps changing.
+      if (own.size >= 16) own.clear();
+      own.set(key, saml);
     }
     return saml;
   }
