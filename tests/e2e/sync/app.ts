@@ -198,6 +198,9 @@ export function appConnector(db: AppDb) {
     local: {
       create: async (data, ctx) => ({ id: await db.createContact(ctx.idempotencyKey, data) }),
       update: async (id, data) => ((await db.updateContact(id, data)) ? undefined : { gone: true }),
+      // Read by a retried job only (no `localUpdatedAt`: no conflict policy): whether the app
+      // holds the version a killed attempt may have written (worker-kill-push-race).
+      get: async (id) => db.contact(id),
     },
   });
   return defineConnector({ entities: [contacts, companies] });

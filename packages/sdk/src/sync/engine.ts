@@ -603,6 +603,46 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * On a job claimed again whose version the id map would skip (see `applyPass`): whether the
+   * skip stands. It falls when the app's record is not the content both sides last agreed on
+   * and was not edited by its user since: it holds the retried version itself (which a dead
+   * attempt may have written), or, by its `localUpdatedAt`, nothing changed it since the two
+   * sides were last in sync (a poll's retry lists Connec!'s current version, not the one the
+   * dead attempt wrote). It stands when the app cannot be read (no `local.get`: a blind
+   * re-write would overwrite an edit its user made since, on every job retried for an
+   * ordinary reason), when the record is gone from the app, when it holds the agreed content
+   * (nothing to repair), and when it holds anything else (an edit made since, which the app
+   * pushes, or one it cannot date).
+   */
+  private async keepsSkipOnRetry(
+    scope: GroupScope,
+    entity: AnyEntity,
+    record: ConnecRecord,
+    map: IdMapRecord,
+    localId: string,
+    connecId: string,
+    signal: AbortSignal | undefined,
+    cache: MapCache,
+  ): Promise<boolean> {
+    const inbound = entity.inbound;
+    if (!inbound?.local.get || !entity.outbound) return true;
+    const mctx = this.mapperContext(scope, entity, connecId, localId, false);
+    const current = await inbound.local.get(localId, this.localContext(mctx, signal));
+    if (current === null) return true;
+    const held = this.agreedHash(entity, current, mctx);
+    if (held === null) return true;
+    if (map.lastPushedHash !== null && held === map.lastPushedHash) return true;
+    try {
+      const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
+      if (missing.length === 0 && this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) === held) return false;
+    } catch {
+      return true;
+    }
+    const localAt = entity.outbound.localUpdatedAt?.(current) ?? null;
+    return localAt === null || localAt.getTime() > (map.syncedAt ?? map.updatedAt).getTime();
+  }
+
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
     await this.deps.storage.jobs.wake(refWaitKey(scope.tenant.name, scope.groupId, entity, connecId));
   }
@@ -1270,8 +1310,12 @@ export class SyncEngine {
             // the retry owes a link-back (`carried`): that version was written, and is linked.
             // Costs nothing on a first attempt: on such a retry only, one id-map write (and a
             // fetch of Connec!'s current version for a stale one) before the usual update.
+            // Not for a group that does not push the entity (no push raced the write), nor when
+            // the app's record shows the verdict right (`keepsSkipOnRetry`): a job retried for an
+            // ordinary reason (a blip, a deferral) wrote Connec!'s version over an edit the app's
+            // user made since, which nothing had changed in Connec!.
             const recheck = stale === 'stale' || stale === 'echo' || ((stale === 'replay' || stale === 'unchanged') && carried?.[i] === undefined);
-            if (recheck && retried?.[i] === true && entity.outbound !== undefined) {
+            if (recheck && retried?.[i] === true && this.enabled(scope, entity, 'outbound') && !(await this.keepsSkipOnRetry(scope, entity, record, map, localId, connecId, signal, cache))) {
               const current = stale !== 'stale' ? record : await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
               const unstorable = current === null || current === record ? null : this.unstorable(entity, current);
               if (unstorable) {
