@@ -103,6 +103,8 @@ async function login(userId: string, groupId: string): Promise<{ status: number;
 }
 
 const ledger = async (key: string) => (await db.sql<{ status: string; outcome: unknown }>('SELECT status, outcome FROM maestrano_ledger WHERE key = $1', [key]))[0];
+const duplicateChecks = (groupId: string) =>
+  db.sql<{ status: string }>("SELECT status FROM maestrano_jobs WHERE type = 'billing.check_duplicates' AND group_id = $1", [groupId]);
 const liveRecurring = async (groupId: string) => (await sandbox.admin.listRecurringBills(groupId)).filter((b) => b.status !== 'cancelled');
 
 async function newGroup(name: string) {
@@ -153,7 +155,12 @@ describe.skipIf(unavailable !== null)('account half: SIGKILL at precise points, 
     expect((await ledger(`recurring:${TENANT}:${groupId}`))?.status).toBe('pending');
     const b = await spawnChild();
     await waitFor('the subscription to be recorded', async () => (await ledger(`recurring:${TENANT}:${groupId}`))?.status === 'done', 60_000);
-    await new Promise((r) => setTimeout(r, 2_500)); // the duplicate check (1 s) has run
+    // The adoption scheduled a duplicate check (1 s later) before recording: it has run.
+    await waitFor('the duplicate check to run', async () => {
+      const checks = await duplicateChecks(groupId);
+      return checks.length > 0 && checks.every((c) => c.status === 'done' || c.status === 'dead');
+    }, 60_000);
+    expect(await duplicateChecks(groupId)).toEqual([{ status: 'done' }]);
     await stop(b);
     const live = await liveRecurring(groupId);
     expect(live).toHaveLength(1);
@@ -213,7 +220,9 @@ describe.skipIf(unavailable !== null)('account half: SIGKILL at precise points, 
       return d?.state === 'delivered' || d?.state === 'failed';
     }, 120_000);
     const d = (await sandbox.admin.deliveries()).find((x) => x.id === delivery?.id);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The hook runs before the 200; still, allow the same 1.5 s as before, ending once it shows.
+    const companies = () => db.sql<{ status: string }>('SELECT status FROM app_companies WHERE group_id = $1', [groupId]);
+    await waitFor('the company to be cancelled', async () => (await companies()).every((c) => c.status === 'cancelled'), 1_500).catch(() => {});
     await stop(b);
     // Maestrano was told the deletion is done; the company the app created for the group must be cancelled.
     expect({ delivery: d?.state, companies: await db.sql('SELECT status FROM app_companies WHERE group_id = $1', [groupId]) }).toEqual({

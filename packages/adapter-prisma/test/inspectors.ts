@@ -150,6 +150,12 @@ export const TABLES = [
   'maestrano_jobs', 'maestrano_job_guards', 'maestrano_ledger', 'maestrano_replay', 'maestrano_locks',
 ];
 
+/** The PostgreSQL tables' BIGSERIAL columns. */
+const SERIALS = [
+  ['maestrano_id_maps', 'seq'],
+  ['maestrano_jobs', 'id'],
+] as const;
+
 export interface RawChannel {
   inspect: StorageInspector;
   /** Removes every stored row. */
@@ -177,7 +183,16 @@ export function pgChannel(url: string): RawChannel {
     inspect: inspector(query, 'postgresql'),
     query,
     async clear() {
-      await pool.query(`TRUNCATE ${TABLES.join(', ')} RESTART IDENTITY`);
+      // DELETE, not TRUNCATE: the tables hold a few rows between cases, and TRUNCATE (new
+      // files for every table and index, synced at commit) cost ~300 ms before each case.
+      // The serial columns restart at 1, as TRUNCATE … RESTART IDENTITY did. One simple query:
+      // its statements run as one transaction.
+      await pool.query(
+        [
+          ...TABLES.map((table) => `DELETE FROM ${table}`),
+          ...SERIALS.map(([table, column]) => `SELECT setval(pg_get_serial_sequence('${table}', '${column}'), 1, false)`),
+        ].join(';\n'),
+      );
     },
     close: () => pool.end(),
   };

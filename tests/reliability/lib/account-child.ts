@@ -94,8 +94,15 @@ const handler = async (request: Request): Promise<Response> => {
 const server = createServer((req, res) => void toNodeListener(handler)(req, res));
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const controller = new AbortController();
-process.on('SIGTERM', () => controller.abort());
-if (process.env.CRASH_WORKER !== '0') {
-  void mno.worker.run({ signal: controller.signal, concurrency: 2, pollIntervalMs: 50, leaseMs: 2_000, backoff: { baseMs: 50, maxMs: 500 } });
-}
+const working =
+  process.env.CRASH_WORKER !== '0'
+    ? mno.worker.run({ signal: controller.signal, concurrency: 2, pollIntervalMs: 50, leaseMs: 2_000, backoff: { baseMs: 50, maxMs: 500 } })
+    : Promise.resolve();
+// SIGTERM (the parent's `stop`): the worker drains its jobs in flight and the server finishes
+// its requests, then the process exits (the parent kills it after 3 s otherwise).
+process.on('SIGTERM', () => {
+  controller.abort();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  void Promise.allSettled([working, closed]).then(() => process.exit(0));
+});
 process.stdout.write(`ready http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
