@@ -605,15 +605,15 @@ export class SyncEngine {
 
   /**
    * On a job claimed again whose version the id map would skip (see `applyPass`): whether the
-   * skip stands. It falls when the app's record is not the content both sides last agreed on
-   * and was not edited by its user since: it holds the retried version itself (which a dead
-   * attempt may have written), or, by its `localUpdatedAt`, nothing changed it since the two
-   * sides were last in sync (a poll's retry lists Connec!'s current version, not the one the
-   * dead attempt wrote). It stands when the app cannot be read (no `local.get`: a blind
-   * re-write would overwrite an edit its user made since, on every job retried for an
-   * ordinary reason), when the record is gone from the app, when it holds the agreed content
-   * (nothing to repair), and when it holds anything else (an edit made since, which the app
-   * pushes, or one it cannot date).
+   * skip stands. It falls only when the app holds the retried version itself (which a dead
+   * attempt may have written) while the id map says both sides agree on other content. It
+   * stands when the app cannot be read (no `local.get`: a blind re-write would overwrite an
+   * edit its user made since, on every job retried for an ordinary reason), when the record is
+   * gone from the app, when it holds the agreed content (nothing to repair), and when it holds
+   * anything else: an edit made since, which the app pushes. Not told apart by `localUpdatedAt`
+   * either: an edit stamped no later than the last sync (timestamps kept to the second, an
+   * autosave during a push) would be overwritten. So a poll killed mid-write is not repaired:
+   * its retry lists Connec!'s current version, not the one the dead attempt wrote.
    */
   private async keepsSkipOnRetry(
     scope: GroupScope,
@@ -635,12 +635,10 @@ export class SyncEngine {
     if (map.lastPushedHash !== null && held === map.lastPushedHash) return true;
     try {
       const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
-      if (missing.length === 0 && this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) === held) return false;
+      return missing.length > 0 || this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) !== held;
     } catch {
       return true;
     }
-    const localAt = entity.outbound.localUpdatedAt?.(current) ?? null;
-    return localAt === null || localAt.getTime() > (map.syncedAt ?? map.updatedAt).getTime();
   }
 
   private async wake(scope: GroupScope, entity: string, connecId: string): Promise<void> {
@@ -1297,25 +1295,25 @@ export class SyncEngine {
               }
             }
             if (stale === SAME_INSTANT) stale = 'stale';
-            // A job claimed again whose earlier attempt may have written the record in the app
-            // and died before recording anything (a SIGKILL right after `local.update`
+            // A record job claimed again whose earlier attempt may have written the record in
+            // the app and died before recording anything (a SIGKILL right after `local.update`
             // committed, or the record of its failure failing too: `inboundWriteFailed` never
             // ran). A push of the record answered meanwhile was taken as agreed: its echo is
             // skipped, and this version, older than the push, is stale. Skipped, the app kept
             // this version while Connec! held the pushed one, for good. For an entity the app
-            // pushes, the map's claim that both sides agree is dropped and Connec!'s current
-            // version written in the app instead (through the conflict policy). The same for a
-            // version read as the last applied (`replay`, `unchanged`): that echo may have been
-            // skipped before this retry (another job, a poll), which marked it applied. Not when
-            // the retry owes a link-back (`carried`): that version was written, and is linked.
-            // Costs nothing on a first attempt: on such a retry only, one id-map write (and a
-            // fetch of Connec!'s current version for a stale one) before the usual update.
-            // Not for a group that does not push the entity (no push raced the write), nor when
-            // the app's record shows the verdict right (`keepsSkipOnRetry`): a job retried for an
-            // ordinary reason (a blip, a deferral) wrote Connec!'s version over an edit the app's
-            // user made since, which nothing had changed in Connec!.
+            // pushes, when the app holds this very version (`keepsSkipOnRetry`), the map's claim
+            // that both sides agree is dropped and Connec!'s current version written in the app
+            // instead (through the conflict policy). The same for a version read as the last
+            // applied (`replay`, `unchanged`): that echo may have been skipped before this retry
+            // (another job, a poll), which marked it applied. Not when the retry owes a link-back
+            // (`carried`): that version was written, and is linked. Costs nothing on a first
+            // attempt; on such a retry, one `local.get`, and for a re-write one id-map write
+            // (and a fetch of Connec!'s current version for a stale one) before the usual update.
             const recheck = stale === 'stale' || stale === 'echo' || ((stale === 'replay' || stale === 'unchanged') && carried?.[i] === undefined);
-            if (recheck && retried?.[i] === true && this.enabled(scope, entity, 'outbound') && !(await this.keepsSkipOnRetry(scope, entity, record, map, localId, connecId, signal, cache))) {
+            // A job dead-lettered as poisoned left its mark on the map: its requeue (attempts
+            // start over) or the record's next job re-checks as a retry would.
+            const mayHaveWritten = retried?.[i] === true || map.lastError?.code === POISONED;
+            if (recheck && mayHaveWritten && this.enabled(scope, entity, 'outbound') && !(await this.keepsSkipOnRetry(scope, entity, record, map, localId, connecId, signal, cache))) {
               const current = stale !== 'stale' ? record : await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
               const unstorable = current === null || current === record ? null : this.unstorable(entity, current);
               if (unstorable) {
@@ -2441,8 +2439,6 @@ export class SyncEngine {
        * which were answered `skipped`.
        */
       outboundOnly?: boolean;
-      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
-      retried?: boolean;
     } = {},
   ): Promise<SyncReport> {
     return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
@@ -2559,8 +2555,6 @@ export class SyncEngine {
       heartbeat?: () => Promise<boolean>;
       /** Only entities already polled or imported (a catch-up must not import an entity from scratch). */
       existingCursorsOnly?: boolean;
-      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
-      retried?: boolean;
     },
   ): Promise<SyncReport> {
     return this.runLocked('poll', tenantName, groupId, options, async (scope, { entities, failures, keepAlive }) => {
@@ -2568,7 +2562,7 @@ export class SyncEngine {
         if (!this.enabled(scope, entity, 'inbound')) continue;
         if (options.existingCursorsOnly && !(await this.deps.storage.cursors.get(this.pollKey(scope, entity)))) continue;
         const report = (entities[entity.name] ??= emptyEntityReport());
-        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal, keepAlive, options.retried === true);
+        await this.pollEntity(scope, entity, report, failures, options.overlapMs, options.signal, keepAlive);
         await keepAlive();
       }
     });
@@ -2593,7 +2587,6 @@ export class SyncEngine {
     overlapMs: number,
     signal: AbortSignal | undefined,
     betweenPages?: () => Promise<void>,
-    retried = false,
   ): Promise<void> {
     const key = this.pollKey(scope, entity);
     const cursor = await this.deps.storage.cursors.get(key);
@@ -2601,7 +2594,7 @@ export class SyncEngine {
     const top = this.deps.options.pageSize;
     if (entity.connec === 'company') {
       const page = await this.listPage(scope, entity.connec, { skip: 0, top: 1, signal });
-      const tail = await this.importPage(scope, entity, page.records, report, failures, { signal, retried });
+      const tail = await this.importPage(scope, entity, page.records, report, failures, { signal });
       await tail();
       return;
     }
@@ -2653,7 +2646,7 @@ export class SyncEngine {
         const stamp = answered ? stampOf(answered) : null;
         if (answered && stamp !== null && contentHash(answered) === contentHash(appliedRecord)) linked.set(connecId, stamp);
       };
-      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal, onLinked, retried });
+      const tail = await this.importPage(scope, entity, fresh, report, failures, { signal, onLinked });
       await tail();
       for (const r of fresh) applied.set(keyOf(r), stampKey(r));
       for (const [connecId, stamp] of linked) applied.set(connecId, stamp);
@@ -2738,7 +2731,6 @@ export class SyncEngine {
       onProgress?: (p: { entity: string; done: number; total: number | null }) => void;
       /** When this run began. */
       startedAt: Date;
-      retried?: boolean;
     },
     keepAlive: () => Promise<void>,
   ): Promise<Date> {
@@ -2831,16 +2823,10 @@ export class SyncEngine {
       signal?: AbortSignal | undefined;
       /** Each record whose link-back Connec! applied: the version it answered, and the one applied. */
       onLinked?: (connecId: string, answered: ConnecRecord | null, applied: ConnecRecord) => void;
-      /** A job claimed again: its earlier attempt may have died mid-write (see `applyPass`). */
-      retried?: boolean;
     },
   ): Promise<() => Promise<void>> {
     report.fetched += records.length;
-    const outcomes = await this.applyBatch(scope, entity, records, {
-      signal: options.signal,
-      full: options.full ?? false,
-      ...(options.retried ? { retried: records.map(() => true) } : {}),
-    });
+    const outcomes = await this.applyBatch(scope, entity, records, { signal: options.signal, full: options.full ?? false });
     // Jobs deferred by a full import keep ignoring `importSince` when they run.
     const fullFlag = options.full ? { full: true } : {};
     const links: { op: BatchOp; record: ConnecRecord; connecId: string; localId: string | null; subIds: SubIdLink | undefined }[] = [];
@@ -3344,6 +3330,12 @@ class UnusableReferenceError extends SyncError {}
 export const LINK_CONFLICT = 'link_conflict';
 /** `code` of a push whose `toConnec`/`toConnecOnCreate` threw (nothing was sent). */
 export const MAPPER_ERROR = 'mapper_error';
+/**
+ * `code` the id map's `lastError` records for a record job dead-lettered because its attempts
+ * never finished (a worker killed, or its lease lost, each time): the last one may have written
+ * the record in the app and died before recording it, like a job claimed again (`retried`).
+ */
+export const POISONED = 'poisoned';
 /** `code` of a push op that got no answer (the batch call threw without a status, or left it out). */
 const PUSH_FAILED = 'push_failed';
 

@@ -20,6 +20,7 @@ import {
   ImportBusyError,
   ImportFailedError,
   inboundFailureCode,
+  POISONED,
   type PushItemResult,
   type RecordJobPayload,
   type RecordJobResult,
@@ -704,7 +705,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     } catch {
       // An unreadable payload is still reported, as entity "unknown".
     }
-    await reportRecordFailure(job, payload, { code: 'poisoned', message: 'earlier attempts never finished (worker crash or lease lost)' }, true);
+    await reportRecordFailure(job, payload, { code: POISONED, message: 'earlier attempts never finished (worker crash or lease lost)' }, true);
   };
 
   const pollOverlapMs = options.pollOverlapMs ?? 60_000;
@@ -769,10 +770,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     try {
       // A catch-up reads what Connec! changed first (a poll, with the conflict policies), so
       // that a newer edit made there meanwhile is weighed, not overwritten by the app's copy.
-      // A job claimed again: its earlier attempt may have died mid-write (see `applyPass`).
-      const retried = job.attempts > 1;
-      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true, retried });
-      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat, retried });
+      if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true });
+      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       // The group was deleted while the import ran: it stopped before its next page; nothing
@@ -848,7 +847,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         return;
       }
       try {
-        await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, retried: job.attempts > 1 });
+        await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat });
       } catch (error) {
         // Cancelled while it ran: it stopped, and the chain ends (the group is not active).
         if (cancelledMidway(error)) {

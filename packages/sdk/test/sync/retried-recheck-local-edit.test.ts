@@ -148,3 +148,75 @@ describe('a retried job of an app that cannot be read (no local.get)', () => {
   });
   }
 });
+
+describe('a retried poll and an edit stamped no later than the last sync', () => {
+  it('keeps the edit (the app stores its updatedAt to the second)', async () => {
+    let now = new Date('2016-10-04T09:00:00Z');
+    const clock = () => now;
+    const h = await createHarness({ clock });
+    await provisionGroup(h.storage);
+    h.connec.setClock('2016-10-04T08:59:59Z');
+    await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
+    await h.drain();
+    const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+
+    // The app's user edits and the app pushes it; within the same second, the user edits again
+    // (the app stores timestamps to the second: 10:00:00.800 is kept as 10:00:00).
+    now = new Date('2016-10-04T10:00:00.400Z');
+    h.app.contacts.set(localId, { ...h.app.contacts.get(localId)!, jobTitle: 'CTO', updatedAt: new Date('2016-10-04T10:00:00Z') });
+    expect((await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...h.app.contacts.get(localId)! } })).status).toBe('pushed');
+    now = new Date('2016-10-04T10:00:00.800Z');
+    h.app.contacts.set(localId, { ...h.app.contacts.get(localId)!, jobTitle: 'VP Sales', updatedAt: new Date('2016-10-04T10:00:00Z') });
+
+    // A poll meets a 503; its retry lists the push's echo.
+    now = new Date('2016-10-04T10:00:05Z');
+    h.connec.failLists = 1;
+    await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    await h.drain(2);
+    expect(h.connec.failLists).toBe(0);
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
+    now = new Date('2016-10-04T10:05:00Z');
+    await h.drain();
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+    expect(h.app.contacts.get(localId)?.jobTitle).toBe('VP Sales');
+  });
+  it('keeps an edit saved while the previous push was in flight, its own push failed (Connec! down)', async () => {
+    let now = new Date('2016-10-04T09:00:00Z');
+    const clock = () => now;
+    const h = await createHarness({ clock });
+    await provisionGroup(h.storage);
+    h.connec.setClock('2016-10-04T08:59:59Z');
+    await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
+    await h.drain();
+    const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+
+    // The user saves CTO; the app pushes it. While that push is in flight the user saves again
+    // (an autosave): VP Sales, stamped before the push's answer.
+    now = new Date('2016-10-04T10:00:00Z');
+    h.app.contacts.set(localId, { ...h.app.contacts.get(localId)!, jobTitle: 'CTO', updatedAt: now });
+    h.connec.rejectOp = () => {
+      h.connec.rejectOp = null;
+      now = new Date('2016-10-04T10:00:00.200Z');
+      h.app.contacts.set(localId, { ...h.app.contacts.get(localId)!, jobTitle: 'VP Sales', updatedAt: now });
+      now = new Date('2016-10-04T10:00:00.400Z');
+      return null;
+    };
+    expect((await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...h.app.contacts.get(localId)! } })).status).toBe('pushed');
+    expect(h.app.contacts.get(localId)?.jobTitle).toBe('VP Sales');
+    // Connec! goes down: the push of the second save fails (the app sends it again later), and
+    // a poll meets a 503.
+    now = new Date('2016-10-04T10:00:01Z');
+    h.connec.rejectOp = () => ({ status: 503, error: 'Service Unavailable' });
+    expect((await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...h.app.contacts.get(localId)! } })).status).not.toBe('pushed');
+    h.connec.rejectOp = null;
+    h.connec.failLists = 1;
+    await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    await h.drain(2);
+    expect((await h.storage.jobs.counts()).pending).toBe(1);
+    // Connec! is back; the poll's retry runs before the app sends its edit again.
+    now = new Date('2016-10-04T10:05:00Z');
+    await h.drain();
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+    expect(h.app.contacts.get(localId)?.jobTitle).toBe('VP Sales');
+  });
+});
