@@ -486,13 +486,16 @@ function checkShadowedPaths(resolved: readonly { tenant: Tenant; at: string }[],
   const routes = resolved.map(({ tenant }) =>
     configuredRoutes(tenant).map((route) => ({ ...route, shape: routeShape(route.path, tenant.name), query: routeQuery(route.path) })),
   );
-  /** Each marketplace's routes as served with its name appended (or ending with it), by that name. */
+  /**
+   * Each marketplace's routes as served with its name appended (or ending with it), by that name
+   * (of every marketplace of that name: a repeated name is an issue of its own, but the paths of
+   * each are still checked, as the comparison with every marketplace did).
+   */
   const suffixed = new Map<string, { method: string; shape: (string | null)[] }[]>();
   resolved.forEach(({ tenant }, index) => {
-    suffixed.set(
-      tenant.name,
-      routes[index]!.map(({ method, shape }) => ({ method, shape: shape.at(-1) === tenant.name ? shape : [...shape, tenant.name] })),
-    );
+    const served = suffixed.get(tenant.name) ?? [];
+    for (const { method, shape } of routes[index]!) served.push({ method, shape: shape.at(-1) === tenant.name ? shape : [...shape, tenant.name] });
+    suffixed.set(tenant.name, served);
   });
   /**
    * Routes with a query by what makes two of them one route to a request: kind, query, shape,

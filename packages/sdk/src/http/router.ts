@@ -406,7 +406,10 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     return routes;
   };
-  let known: Tenant[] = options.tenants.list();
+  // A copy of the list read last, never the registry's own array: a registry may hand out the
+  // one array it adds tenants to (or replaces them in), which compared with itself would never
+  // look changed, and the index would keep routing the tenants it was built from.
+  let known: Tenant[] = [...options.tenants.list()];
   const warned = new Set<string>();
   warnAmbiguous(known, routesOf, options.logger, warned);
   const refusals = refusalLog(options.logger);
@@ -415,7 +418,7 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
   const currentTenants = (): Tenant[] => {
     const list = options.tenants.list();
     if (!sameTenants(list, known)) {
-      known = list;
+      known = [...list];
       index = null;
       warnAmbiguous(list, routesOf, options.logger, warned);
     }
