@@ -72,3 +72,37 @@ describe('memoryAdapter specifics', () => {
     expect(() => memoryState(foreign)).toThrow(TypeError);
   });
 });
+
+describe('memoryAdapter at scale', () => {
+  it('reads one membership by its key, without scanning the others', async () => {
+    const adapter = memoryAdapter();
+    for (let i = 0; i < 500; i++) await adapter.users.upsertMembership('acme', `usr-${i}`, 'cld-1', 'Member');
+    await adapter.users.setMembershipStatus('acme', 'usr-7', 'cld-1', 'removed');
+    // Counts the rows a scan visits (a login, a removal and a session re-check each look up one membership).
+    const memberships = memoryState(adapter).memberships;
+    let visited = 0;
+    const values = memberships.values.bind(memberships);
+    memberships.values = () => {
+      const iterator = values();
+      return Object.assign(Object.create(Object.getPrototypeOf(iterator)), {
+        next: () => {
+          const next = iterator.next();
+          if (!next.done) visited++;
+          return next;
+        },
+        [Symbol.iterator]() {
+          return this;
+        },
+      });
+    };
+    expect(await adapter.users.listMemberships('acme', { uid: 'usr-3', groupId: 'cld-1' })).toMatchObject([{ uid: 'usr-3', status: 'active' }]);
+    expect(await adapter.users.listMemberships('acme', { uid: 'usr-7', groupId: 'cld-1', status: 'active' })).toEqual([]);
+    expect(await adapter.users.listMemberships('acme', { uid: 'usr-7', groupId: 'cld-1', status: 'removed' })).toMatchObject([{ uid: 'usr-7' }]);
+    expect(await adapter.users.listMemberships('acme', { uid: 'usr-3', groupId: 'cld-2' })).toEqual([]);
+    expect(await adapter.users.listMemberships('other', { uid: 'usr-3', groupId: 'cld-1' })).toEqual([]);
+    expect(visited).toBe(0);
+    // Still a scan for the listings (and it counts them).
+    expect(await adapter.users.listMemberships('acme', { groupId: 'cld-1', status: 'active' })).toHaveLength(499);
+    expect(visited).toBe(500);
+  });
+});

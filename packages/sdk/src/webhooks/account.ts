@@ -531,25 +531,26 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    is held around recount + callback + write (after the user lock: the fixed order),
         //    so concurrent seat changes of one group report one after the other, each counting
         //    the writes before it: the last report carries the real count.
-        const report = async (): Promise<number> => {
+        // Without `onSeatsChanged` nothing is counted: the count lists every membership of the
+        // group, a read that grows with its size, which no removal needs for anything else.
+        const report = async (): Promise<number | null> => {
+          if (!company || !hooks.onSeatsChanged) return null;
           const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId }));
           // Another removal's placeholder, left active between its writes, is no seat.
           const activeSeats = members.filter((m) => m.status === 'active' && m.uid !== uid && removedAt(m) === null).length;
-          if (company && hooks.onSeatsChanged) {
-            // The key names the group's membership state the count comes from (its latest
-            // change), as a login's report does: a retry with nothing changed reports under the
-            // same key, but one after other members joined or left meanwhile (this removal's
-            // first attempt reported, then its write failed) is a new report, not a duplicate
-            // to skip; keyed by the removal alone, the app kept the count of the report between.
-            // The removed user's own membership is left out, as in the count: `removal` names
-            // it, and an unrecorded removal writes its placeholder after reporting, so that its
-            // retry (a later write failed) would otherwise report the same count under a new key.
-            const state = members.reduce((latest, m) => (m.uid === uid ? latest : Math.max(latest, m.updatedAt.getTime())), 0);
-            await hookStep('onSeatsChanged', tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`, (ctx) => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
-          }
+          // The key names the group's membership state the count comes from (its latest
+          // change), as a login's report does: a retry with nothing changed reports under the
+          // same key, but one after other members joined or left meanwhile (this removal's
+          // first attempt reported, then its write failed) is a new report, not a duplicate
+          // to skip; keyed by the removal alone, the app kept the count of the report between.
+          // The removed user's own membership is left out, as in the count: `removal` names
+          // it, and an unrecorded removal writes its placeholder after reporting, so that its
+          // retry (a later write failed) would otherwise report the same count under a new key.
+          const state = members.reduce((latest, m) => (m.uid === uid ? latest : Math.max(latest, m.updatedAt.getTime())), 0);
+          await hookStep('onSeatsChanged', tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`, (ctx) => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           return activeSeats;
         };
-        const commit = async (held: () => void): Promise<number> => {
+        const commit = async (held: () => void): Promise<number | null> => {
           const activeSeats = await report();
           held();
           // Then the SDK's state: the block before the membership, so that a retry after a
@@ -591,7 +592,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         }
         const committed = await underSeatsLock(tenant.name, groupId, company !== null && hooks.onSeatsChanged !== undefined, commit);
         if (!committed) return seatsBusy();
-        logger.info('maestrano: member removed', { ...fields, blocked: block, activeSeats: committed.value });
+        logger.info('maestrano: member removed', { ...fields, blocked: block, ...(committed.value === null ? {} : { activeSeats: committed.value }) });
         return SUCCESS();
       });
       return answer ?? failure(503, 'busy', 'Another delivery for this user is running; please retry', { 'retry-after': '5' });
