@@ -614,8 +614,10 @@ export class SyncEngine {
    * either: an edit stamped no later than the last sync (timestamps kept to the second, an
    * autosave during a push) would be overwritten. So a poll killed mid-write is not repaired:
    * its retry lists Connec!'s current version, not the one the dead attempt wrote.
+   * 'rewrite' when the skip falls, 'agreed' when it stands because the app holds the agreed
+   * content, 'keep' otherwise.
    */
-  private async keepsSkipOnRetry(
+  private async recheckVerdict(
     scope: GroupScope,
     entity: AnyEntity,
     record: ConnecRecord,
@@ -624,20 +626,20 @@ export class SyncEngine {
     connecId: string,
     signal: AbortSignal | undefined,
     cache: MapCache,
-  ): Promise<boolean> {
+  ): Promise<'keep' | 'agreed' | 'rewrite'> {
     const inbound = entity.inbound;
-    if (!inbound?.local.get || !entity.outbound) return true;
+    if (!inbound?.local.get || !entity.outbound) return 'keep';
     const mctx = this.mapperContext(scope, entity, connecId, localId, false);
     const current = await inbound.local.get(localId, this.localContext(mctx, signal));
-    if (current === null) return true;
+    if (current === null) return 'keep';
     const held = this.agreedHash(entity, current, mctx);
-    if (held === null) return true;
-    if (map.lastPushedHash !== null && held === map.lastPushedHash) return true;
+    if (held === null) return 'keep';
+    if (map.lastPushedHash !== null && held === map.lastPushedHash) return 'agreed';
     try {
       const { record: unfolded, missing } = await this.unfold(scope, entity, record, cache);
-      return missing.length > 0 || this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) !== held;
+      return missing.length > 0 || this.agreedHash(entity, inbound.toLocal(unfolded, mctx), mctx) !== held ? 'keep' : 'rewrite';
     } catch {
-      return true;
+      return 'keep';
     }
   }
 
@@ -1301,7 +1303,7 @@ export class SyncEngine {
             // ran). A push of the record answered meanwhile was taken as agreed: its echo is
             // skipped, and this version, older than the push, is stale. Skipped, the app kept
             // this version while Connec! held the pushed one, for good. For an entity the app
-            // pushes, when the app holds this very version (`keepsSkipOnRetry`), the map's claim
+            // pushes, when the app holds this very version (`recheckVerdict`), the map's claim
             // that both sides agree is dropped and Connec!'s current version written in the app
             // instead (through the conflict policy). The same for a version read as the last
             // applied (`replay`, `unchanged`): that echo may have been skipped before this retry
@@ -1313,7 +1315,15 @@ export class SyncEngine {
             // A job dead-lettered as poisoned left its mark on the map: its requeue (attempts
             // start over) or the record's next job re-checks as a retry would.
             const mayHaveWritten = retried?.[i] === true || map.lastError?.code === POISONED;
-            if (recheck && mayHaveWritten && this.enabled(scope, entity, 'outbound') && !(await this.keepsSkipOnRetry(scope, entity, record, map, localId, connecId, signal, cache))) {
+            const verdict = recheck && mayHaveWritten && this.enabled(scope, entity, 'outbound') ? await this.recheckVerdict(scope, entity, record, map, localId, connecId, signal, cache) : 'keep';
+            // The app holds the agreed content: whatever the dead attempt wrote is gone, and the
+            // mark goes too. Kept, every later job of the record re-checked, and a much later one
+            // (an old version delivered again) wrote Connec!'s version over an edit made since.
+            if (verdict === 'agreed' && map.lastError?.code === POISONED) {
+              map = (await this.deps.storage.idMaps.update(ids, { connecId }, { lastError: null })) ?? { ...map, lastError: null };
+              cache.set(cacheKey(entity.name, connecId), map);
+            }
+            if (verdict === 'rewrite') {
               const current = stale !== 'stale' ? record : await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
               const unstorable = current === null || current === record ? null : this.unstorable(entity, current);
               if (unstorable) {
