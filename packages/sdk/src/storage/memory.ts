@@ -511,8 +511,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       'users.listMemberships',
       (tenant: string, filter: { uid?: string; groupId?: string; status?: MembershipStatus }) => {
         checkLookup({ tenant, uid: filter.uid, groupId: filter.groupId });
-        // One membership (a login, a removal, a session re-check): read by its key, not by
-        // scanning every membership of every tenant.
+        // One membership (a login, a session re-check): read by its key, not by scanning every
+        // membership of every tenant. (A removal lists the user's memberships by `uid`: a scan.)
         if (filter.uid !== undefined && filter.groupId !== undefined) {
           const found = state.memberships.get(membershipKey(tenant, filter.uid, filter.groupId));
           return found && (filter.status === undefined || found.status === filter.status) ? [found] : [];

@@ -353,3 +353,17 @@ export function notifier(sync: { routes?: SyncModule['routes'] }) {
 export const C = (id: string) => ({ id, provider: 'connec', realm: ORG_UID });
 /** our own id entry */
 export const A = (id: string, groupId = GROUP) => ({ id, provider: API_ID, realm: groupId });
+
+/** `storage` as seen by a process that dies when `dead()` turns true: every later call hangs. */
+export function dyingView(storage: StorageAdapter, dead: () => boolean): StorageAdapter {
+  const view = (target: object): object =>
+    new Proxy(target, {
+      get(obj, key) {
+        const value = Reflect.get(obj, key);
+        if (typeof value === 'function') return (...args: unknown[]) => (dead() ? new Promise(() => {}) : value.apply(obj, args));
+        if (value !== null && typeof value === 'object') return view(value);
+        return value;
+      },
+    });
+  return view(storage) as StorageAdapter;
+}

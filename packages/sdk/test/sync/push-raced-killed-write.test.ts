@@ -8,24 +8,10 @@
  * lease or lock renewal, no release from then on), and its job lease and record lock lapse.
  * tests/reliability/worker-kill-push-race.test.ts kills a real worker process the same way.
  */
-import { createSyncModule, type StorageAdapter } from '@org/maestrano-sdk';
+import { createSyncModule } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
-import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime } from './harness.js';
-
-/** `storage` as seen by a process that dies when `dead()` turns true: every later call hangs. */
-function dyingView(storage: StorageAdapter, dead: () => boolean): StorageAdapter {
-  const view = (target: object): object =>
-    new Proxy(target, {
-      get(obj, key) {
-        const value = Reflect.get(obj, key);
-        if (typeof value === 'function') return (...args: unknown[]) => (dead() ? new Promise(() => {}) : value.apply(obj, args));
-        if (value !== null && typeof value === 'object') return view(value);
-        return value;
-      },
-    });
-  return view(storage) as StorageAdapter;
-}
+import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView } from './harness.js';
 
 describe('a push raced by an inbound write whose worker was killed after the app committed it', () => {
   for (const when of ['notified version', 'notified version, echo polled before the retry'] as const) {

@@ -5,23 +5,10 @@
  * attempt may have written while a push raced it (see push-raced-killed-write.test.ts). The
  * poisoned mark on the id map makes its requeue, or the record's next job, re-check it.
  */
-import { createSyncModule, type StorageAdapter } from '@org/maestrano-sdk';
+import { createSyncModule } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
-import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime } from './harness.js';
-
-function dyingView(storage: StorageAdapter, dead: () => boolean): StorageAdapter {
-  const view = (target: object): object =>
-    new Proxy(target, {
-      get(obj, key) {
-        const value = Reflect.get(obj, key);
-        if (typeof value === 'function') return (...args: unknown[]) => (dead() ? new Promise(() => {}) : value.apply(obj, args));
-        if (value !== null && typeof value === 'object') return view(value);
-        return value;
-      },
-    });
-  return view(storage) as StorageAdapter;
-}
+import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView } from './harness.js';
 
 describe('a push raced by an inbound write killed on its last attempt', () => {
   it('the dead-lettered job, requeued, ends both sides on the same version', async () => {
