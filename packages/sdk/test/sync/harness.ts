@@ -367,3 +367,13 @@ export function dyingView(storage: StorageAdapter, dead: () => boolean): Storage
     });
   return view(storage) as StorageAdapter;
 }
+
+/** Jane Doe (Connec! `p9`, Engineer, updated 08:59:59) notified and applied in the harness's app. */
+export async function linkedJane(h: Harness): Promise<{ localId: string; seeded: ReturnType<Harness['connec']['seed']> }> {
+  h.connec.setClock('2016-10-04T08:59:59Z');
+  const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
+  await h.notify({ people: [seeded] });
+  await h.drain();
+  const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+  return { localId, seeded };
+}

@@ -11,7 +11,7 @@
 import { createSyncModule } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
-import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView } from './harness.js';
+import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView, linkedJane } from './harness.js';
 
 describe('a push raced by an inbound write whose worker was killed after the app committed it', () => {
   for (const when of ['notified version', 'notified version, echo polled before the retry'] as const) {
@@ -20,11 +20,7 @@ describe('a push raced by an inbound write whose worker was killed after the app
       const clock = () => now;
       const h = await createHarness({ clock, contactConflict: 'connec-wins' });
       await provisionGroup(h.storage);
-      h.connec.setClock('2016-10-04T08:59:59Z');
-      const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
-      await h.notify({ people: [seeded] });
-      await h.drain();
-      const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+      const { localId } = await linkedJane(h);
       expect(h.app.contacts.get(localId)?.jobTitle).toBe('Engineer');
 
       // The app's user edits the job title; the app will push that record.

@@ -8,7 +8,7 @@
 import { createSyncModule } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
-import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView } from './harness.js';
+import { A, buildConnector, C, createHarness, GROUP, provisionGroup, TENANT, testRuntime, dyingView, linkedJane } from './harness.js';
 
 describe('a push raced by an inbound write killed on its last attempt', () => {
   it('the dead-lettered job, requeued, ends both sides on the same version', async () => {
@@ -16,10 +16,7 @@ describe('a push raced by an inbound write killed on its last attempt', () => {
     const clock = () => now;
     const h = await createHarness({ clock, contactConflict: 'connec-wins', sync: { maxAttempts: 1 } });
     await provisionGroup(h.storage);
-    h.connec.setClock('2016-10-04T08:59:59Z');
-    await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
-    await h.drain();
-    const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+    const { localId } = await linkedJane(h);
 
     now = new Date('2016-10-04T10:00:00Z');
     h.app.contacts.set(localId, { ...h.app.contacts.get(localId)!, jobTitle: 'CTO', updatedAt: now });

@@ -9,7 +9,7 @@ import { createSyncModule, memoryAdapter, type SyncEvent } from '@org/maestrano-
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { buildConnector, C, createHarness, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { buildConnector, C, createHarness, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime, linkedJane } from './harness.js';
 
 describe('a retried job does not write Connec!\u2019s version over a local edit made since', () => {
   for (const how of ['replay (the version applied by a poll meanwhile)', 'stale (the app pushed meanwhile)'] as const) {
@@ -18,11 +18,7 @@ describe('a retried job does not write Connec!\u2019s version over a local edit 
       const clock = () => now;
       const h = await createHarness({ clock, contactConflict: 'connec-wins' });
       await provisionGroup(h.storage);
-      h.connec.setClock('2016-10-04T08:59:59Z');
-      const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
-      await h.notify({ people: [seeded] });
-      await h.drain();
-      const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+      const { localId } = await linkedJane(h);
       expect(h.app.contacts.get(localId)?.jobTitle).toBe('Engineer');
 
       // Another app renames Jane; the app's first write of that version fails (a blip).
@@ -155,10 +151,7 @@ describe('a retried poll and an edit stamped no later than the last sync', () =>
     const clock = () => now;
     const h = await createHarness({ clock });
     await provisionGroup(h.storage);
-    h.connec.setClock('2016-10-04T08:59:59Z');
-    await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
-    await h.drain();
-    const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+    const { localId } = await linkedJane(h);
 
     // The app's user edits and the app pushes it; within the same second, the user edits again
     // (the app stores timestamps to the second: 10:00:00.800 is kept as 10:00:00).
@@ -185,10 +178,7 @@ describe('a retried poll and an edit stamped no later than the last sync', () =>
     const clock = () => now;
     const h = await createHarness({ clock });
     await provisionGroup(h.storage);
-    h.connec.setClock('2016-10-04T08:59:59Z');
-    await h.notify({ people: [h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
-    await h.drain();
-    const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
+    const { localId } = await linkedJane(h);
 
     // The user saves CTO; the app pushes it. While that push is in flight the user saves again
     // (an autosave): VP Sales, stamped before the push's answer.

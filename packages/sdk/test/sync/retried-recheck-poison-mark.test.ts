@@ -9,7 +9,7 @@ import { createSyncModule, JobTypes, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { A, buildConnector, C, crashRuns, createHarness, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { A, buildConnector, C, crashRuns, createHarness, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime, linkedJane } from './harness.js';
 
 describe('a poisoned record job whose check finds the app in sync', () => {
   it('clears the mark: a later old notification does not overwrite a local edit made since', async () => {
@@ -17,12 +17,8 @@ describe('a poisoned record job whose check finds the app in sync', () => {
     const clock = () => now;
     const h = await createHarness({ clock, contactConflict: 'connec-wins', sync: { maxAttempts: 2 } });
     await provisionGroup(h.storage);
-    h.connec.setClock('2016-10-04T08:59:59Z');
-    const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
-    await h.notify({ people: [seeded] });
-    await h.drain();
     const ids = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
-    const localId = (await h.storage.idMaps.find(ids, { connecId: 'p9' }))?.localId ?? '';
+    const { localId, seeded } = await linkedJane(h);
 
     // The app's user edits the record; the app pushes it, and its echo is skipped.
     now = new Date('2016-10-04T10:00:00Z');
