@@ -680,7 +680,9 @@ describe('control endpoints: review regressions', () => {
   it('a poll while the sync is off reads nothing and records no success; the chain goes on', async () => {
     // The SDK's clock runs 10 minutes ahead while the poll runs (storage keeps real time), so
     // the poll it chains falls in a later one-minute slot than the import's pending one and
-    // is a job of its own: a minute boundary passing mid-test cannot merge or split them.
+    // is a job of its own. The poll enqueued here is due an hour ago, a slot no other poll
+    // uses: due "now", it merged with the import's chained poll whenever a minute boundary
+    // passed between the import and this line (that chain's slot is the next minute's).
     let aheadMs = 0;
     const s = setup(undefined, { pollIntervalMs: 60_000, clock: () => new Date(Date.now() + aheadMs) });
     await provision(s.storage);
@@ -692,7 +694,7 @@ describe('control endpoints: review regressions', () => {
     const calls = s.connec.listCalls.length;
     const polls = await jobCounts(s.storage, JobTypes.syncPoll);
     expect(polls).toMatchObject({ pending: 1, dead: 0 }); // the import's chain
-    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(Date.now() - 1) });
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP, runAt: new Date(Date.now() - 3_600_000) });
     aheadMs = 10 * 60_000;
     await s.drain();
     // The poll ran (done) without reading Connec!.
