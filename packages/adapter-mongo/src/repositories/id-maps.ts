@@ -170,7 +170,7 @@ export function idMapRepository(store: Store): IdMapRepository {
 
   /** Read-decide-write on the map found by `key` (its `_id` is stable, its key may change). */
   async function modifyByKey<T>(
-    operation: 'idMaps.update' | 'idMaps.markApplied',
+    operation: 'idMaps.update' | 'idMaps.markApplied' | 'idMaps.clearError',
     scope: IdMapScope,
     key: IdMapKey,
     decide: (doc: Stored | null) => { set: Raw } | { value: T },
@@ -298,6 +298,28 @@ export function idMapRepository(store: Store): IdMapRepository {
             // An inbound version written locally puts app and Connec! in sync; an acknowledged one does not.
             const synced = options?.inSync === false ? {} : { syncedAt: now };
             return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: now, ...synced } };
+          },
+          () => true,
+        );
+      }),
+
+    clearError: (scope, key, error) =>
+      store.run('idMaps.clearError', () => {
+        if (typeof error !== 'object' || error === null) throw new InvalidArgumentError('error must be an object');
+        checkNonEmptyString('error.code', error.code);
+        checkDate('error.at', error.at);
+        // The code in the form `update` stores it. A compare-and-set on the document's revision
+        // (as every write here), not a filter on the error: FerretDB does not apply a filtered
+        // update atomically (see store.ts).
+        const code = recordedText(error.code, MAX_ERROR_CODE_BYTES);
+        return modifyByKey<boolean>(
+          'idMaps.clearError',
+          scope,
+          key,
+          (doc) => {
+            const stored = doc ? recordErrorOrNull(doc, 'lastError') : null;
+            if (!stored || stored.code !== code || stored.at.getTime() !== error.at.getTime()) return { value: false };
+            return { set: { lastError: null, updatedAt: store.now() } };
           },
           () => true,
         );

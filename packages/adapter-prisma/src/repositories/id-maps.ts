@@ -302,6 +302,27 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       return changed > 0;
     },
 
+    async clearError(scope: IdMapScope, key: IdMapKey, error: RecordError): Promise<boolean> {
+      const op = 'idMaps.clearError';
+      checkScope(op, scope);
+      checkKey(op, key);
+      if (typeof error !== 'object' || error === null) throw invalid(op, 'error must be an object');
+      nonEmptyString(op, 'error.code', error.code);
+      validDate(op, 'error.at', error.at);
+      // One conditional UPDATE: the error is compared, in the form `update` stores it (code
+      // made well-formed, `at` as ISO text), in the same statement that clears it.
+      const [code, at] =
+        db.provider === 'postgresql'
+          ? [raw("last_error->>'code'"), raw("last_error->>'at'")]
+          : [raw("json_extract(last_error, '$.code')"), raw("json_extract(last_error, '$.at')")];
+      const changed = await db.execute(
+        op,
+        sql`UPDATE maestrano_id_maps SET last_error = NULL, updated_at = ${ts(ctx.now())}
+            WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND ${code} = ${text(wellFormedText(error.code))} AND ${at} = ${text(error.at.toISOString())}`,
+      );
+      return changed > 0;
+    },
+
     async list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]> {
       positiveInt('idMaps.list', 'limit', options.limit);
       checkScope('idMaps.list', scope);

@@ -331,6 +331,14 @@ export interface IdMapRepository {
    * Returns false (and changes nothing) for a stale version or the same version again.
    */
   markApplied(scope: IdMapScope, key: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions): Promise<boolean>;
+  /**
+   * Compare-and-set for clearing an error: sets `lastError` to null (and moves `updatedAt`, as
+   * `update` does) only when the stored `lastError` is still `error`, the same `code` and `at`
+   * (a caller passes the error it read from the map). Returns false (and changes nothing) when
+   * another error was recorded since, when none is stored, or when there is no map: a write
+   * made between the caller's read and this call is never lost, as a plain `update` would lose it.
+   */
+  clearError(scope: IdMapScope, key: IdMapKey, error: RecordError): Promise<boolean>;
   /** Maps of one scope ordered by creation, for paging (`after` = last `connecId ?? localId` seen). */
   list(scope: IdMapScope, options: { limit: number; after?: string }): Promise<IdMapRecord[]>;
   /** Removes every map, cursor-free, of one group (account deletion). Returns the count removed. */

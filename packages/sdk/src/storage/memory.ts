@@ -679,6 +679,16 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       if (options?.inSync !== false) row.syncedAt = new Date(row.updatedAt.getTime());
       return true;
     }),
+    clearError: op('idMaps.clearError', (scope: IdMapScope, mapKey: IdMapKey, error: RecordError) => {
+      if (typeof error !== 'object' || error === null) throw new TypeError('error must be an object');
+      checkNonEmptyString('error.code', error.code);
+      checkDate('error.at', error.at);
+      const row = findMap(scope, mapKey);
+      if (!row?.lastError || row.lastError.code !== error.code || row.lastError.at.getTime() !== error.at.getTime()) return false;
+      row.lastError = null;
+      row.updatedAt = now();
+      return true;
+    }),
     list: op('idMaps.list', (scope: IdMapScope, options: { limit: number; after?: string }) => {
       checkPositiveInt('limit', options.limit);
       checkScope(scope);

@@ -1319,8 +1319,14 @@ export class SyncEngine {
             // The app holds the agreed content: whatever the dead attempt wrote is gone, and the
             // mark goes too. Kept, every later job of the record re-checked, and a much later one
             // (an old version delivered again) wrote Connec!'s version over an edit made since.
+            // Only that mark: a push of the record failing while the check awaited the app
+            // recorded its own error, which must stay (the next push of the agreed content is
+            // then sent again, `isPushFailure`: Connec! may hold the failed push's content).
             if (verdict === 'agreed' && map.lastError?.code === POISONED) {
-              map = (await this.deps.storage.idMaps.update(ids, { connecId }, { lastError: null })) ?? { ...map, lastError: null };
+              const cleared = await this.deps.storage.idMaps.clearError(ids, { connecId }, map.lastError);
+              // Read back as `update` returned it: what the rest of the job weighs is the map as
+              // stored now, that error included.
+              map = (await this.deps.storage.idMaps.find(ids, { connecId })) ?? (cleared ? { ...map, lastError: null } : map);
               cache.set(cacheKey(entity.name, connecId), map);
             }
             if (verdict === 'rewrite') {

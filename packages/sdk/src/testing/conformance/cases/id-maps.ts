@@ -263,6 +263,78 @@ export const idMapCases: StorageCases = {
     expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([]);
   },
 
+  'clearError clears the error it is given, by either id, moving updatedAt (not syncedAt), once': async ({ adapter, clock }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(Date.UTC(2031, 0, 1)), 'h1')).toBe(true);
+    const syncedAt = clock.ms();
+    clock.advance(1_000);
+    const error = { code: 'poisoned', message: 'the job kept killing its worker', at: new Date(clock.ms() - 1) };
+    await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastError: error });
+    await adapter.idMaps.update(SCOPE, { connecId: 'c-2' }, { lastError: error });
+    clock.advance(1_000);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, error)).toBe(true);
+    const cleared = await adapter.idMaps.find(SCOPE, { localId: 'l-1' });
+    expect(cleared?.lastError).toBeNull();
+    expectDate(cleared?.updatedAt, clock.ms());
+    expectDate(cleared?.syncedAt, syncedAt);
+    expect(cleared?.lastReceivedHash).toBe('h1');
+    // The other map keeps its error until it is cleared itself (here by its local id).
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-2' }))?.lastError).toEqual(error);
+    expect(await adapter.idMaps.clearError(SCOPE, { localId: 'l-2' }, { ...error, at: new Date(error.at.getTime()) })).toBe(true);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-2' }))?.lastError).toBeNull();
+    clock.advance(1_000);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, error)).toBe(false);
+    expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.updatedAt, clock.ms() - 1_000);
+  },
+
+  'clearError leaves another error (another instant or code) as it is, and returns false': async ({ adapter, clock }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const poisoned = { code: 'poisoned', message: 'the job kept killing its worker', at: new Date(clock.ms()) };
+    await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastError: poisoned });
+    // Recorded after the caller read the map: a failed push of the record.
+    clock.advance(5);
+    const failed = { code: 'http_503', message: 'Service Unavailable', at: new Date(clock.ms()) };
+    const recorded = await adapter.idMaps.update(SCOPE, { localId: 'l-1' }, { lastError: failed });
+    clock.advance(1_000);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, poisoned)).toBe(false);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, { ...failed, at: new Date(failed.at.getTime() + 1) })).toBe(false);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, { ...failed, at: new Date(failed.at.getTime() - 1) })).toBe(false);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, { ...failed, code: 'http_502' })).toBe(false);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toEqual(recorded);
+    // Other maps of the same ids are not touched.
+    await adapter.idMaps.insert({ ...OTHER_ENTITY, connecId: 'c-1', localId: 'l-1' });
+    await adapter.idMaps.update(OTHER_ENTITY, { connecId: 'c-1' }, { lastError: failed });
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, failed)).toBe(true);
+    expect((await adapter.idMaps.find(OTHER_ENTITY, { connecId: 'c-1' }))?.lastError).toEqual(failed);
+  },
+
+  'clearError of a map without an error, or of an unknown map, returns false and changes nothing': async ({ adapter, clock }) => {
+    const map = await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    const error = { code: 'poisoned', message: 'x', at: new Date(clock.ms()) };
+    clock.advance(1_000);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, error)).toBe(false);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toEqual(map);
+    expect(await adapter.idMaps.clearError(SCOPE, { connecId: 'c-x' }, error)).toBe(false);
+    expect(await adapter.idMaps.clearError(SCOPE, { localId: 'l-x' }, error)).toBe(false);
+    expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toEqual([map]);
+  },
+
+  'clearError racing writes of newer errors never loses one': needs(['concurrency'], async (context) => {
+    await context.adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
+    for (let round = 0; round < 5; round++) {
+      const read = { code: 'poisoned', message: `round ${round}`, at: new Date(Date.UTC(2031, 0, 1, 0, 0, round)) };
+      await context.adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastError: read });
+      await race(context, 10, async (adapter, i) => {
+        if (i % 2 === 0) await adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, read);
+        else await adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastError: { code: 'http_503', message: `push ${i}`, at: new Date(read.at.getTime() + i) } });
+      });
+      // Once a newer error is stored the one read is never stored again: whichever order the
+      // writes ran in, one of the newer errors is left.
+      expect((await context.adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.lastError?.code).toBe('http_503');
+    }
+  }),
+
   '20 concurrent markApplied of versions 1..20 end at the newest': needs(['concurrency'], async (context) => {
     await context.adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
     const base = Date.UTC(2031, 0, 1);

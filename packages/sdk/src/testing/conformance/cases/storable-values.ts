@@ -563,6 +563,10 @@ export const storableIdMapCases: StorageCases = {
       const found = await adapter.idMaps.find(SCOPE, { connecId });
       expect(found?.lastError).toEqual(updated?.lastError);
       expectDate(found?.lastError?.at, at);
+      // Cleared given the error as read back, or as it was written.
+      const written = { code: `mapping${message.slice(-1)}`, message, at };
+      expect(await adapter.idMaps.clearError(SCOPE, { connecId }, index % 2 === 0 && found?.lastError ? found.lastError : written)).toBe(true);
+      expect((await adapter.idMaps.find(SCOPE, { connecId }))?.lastError).toBeNull();
     }
   },
 
@@ -583,12 +587,13 @@ export const storableIdMapCases: StorageCases = {
     }
   },
 
-  'dates after 9999-12-31T23:59:59.999Z are refused (insert, update, markApplied)': async ({ adapter }) => {
+  'dates after 9999-12-31T23:59:59.999Z are refused (insert, update, markApplied, clearError)': async ({ adapter }) => {
     await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null, lastAppliedAt: PAST_MAX }), 'idMaps.insert', 'lastAppliedAt');
     expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toBeNull();
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null });
     await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { tombstonedAt: YEAR_10000 }), 'idMaps.update', 'tombstonedAt');
     await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, YEAR_10000, 'h'), 'idMaps.markApplied', 'appliedAt');
+    await expectRefusedNaming(adapter.idMaps.clearError(SCOPE, { connecId: 'c-1' }, { code: 'poisoned', message: '', at: YEAR_10000 }), 'idMaps.clearError', 'error.at');
     expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toMatchObject({ tombstonedAt: null, lastAppliedAt: null });
   },
 };
