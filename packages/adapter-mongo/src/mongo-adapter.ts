@@ -217,6 +217,8 @@ export async function ensureIndexes(db: Db, prefix = 'mno_'): Promise<void> {
   await db.collection(names.users).createIndex({ tenant: 1, userId: 1 }, { name: 'tenant_user_id' });
   await db.collection(names.memberships).createIndex({ tenant: 1, groupId: 1 }, { name: 'tenant_group' });
   await db.collection(names.memberships).createIndex({ tenant: 1, uid: 1 }, { name: 'tenant_uid' });
+  // A group's latest membership change (`users.seats`) without sorting the group.
+  await db.collection(names.memberships).createIndex({ tenant: 1, groupId: 1, updatedAt: -1 }, { name: 'tenant_group_updated' });
   const maps = db.collection(names.idMaps);
   await maps.createIndex({ tenant: 1, groupId: 1, entity: 1, connecKey: 1 }, { name: 'scope_connec_unique', unique: true });
   await maps.createIndex({ tenant: 1, groupId: 1, entity: 1, localKey: 1 }, { name: 'scope_local_unique', unique: true });

@@ -63,7 +63,8 @@ export type * from './storage/adapter.js';
 export { memoryAdapter } from './storage/memory.js';
 export type { MemoryAdapterOptions } from './storage/memory.js';
 // The contract's value rules, for adapter authors: storable text, and the storable instants.
-export { isStorableText, MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS, wellFormedText } from './storage/validation.js';
+// `UNRECORDED_ROLE`: the placeholder role `users.seats` leaves out of the count.
+export { isStorableText, MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS, UNRECORDED_ROLE, wellFormedText } from './storage/validation.js';
 
 // --- createMaestrano, configuration and tenants ---------------------------------------
 export { createMaestrano, mergeContributions } from './maestrano.js';

@@ -74,7 +74,7 @@ describe('memoryAdapter specifics', () => {
 });
 
 describe('memoryAdapter at scale', () => {
-  it('reads one membership by its key, without scanning the others', async () => {
+  it('reads one membership by its key, and counts a group\'s seats, without scanning the others', async () => {
     const adapter = memoryAdapter();
     for (let i = 0; i < 500; i++) await adapter.users.upsertMembership('acme', `usr-${i}`, 'cld-1', 'Member');
     await adapter.users.setMembershipStatus('acme', 'usr-7', 'cld-1', 'removed');
@@ -100,6 +100,11 @@ describe('memoryAdapter at scale', () => {
     expect(await adapter.users.listMemberships('acme', { uid: 'usr-7', groupId: 'cld-1', status: 'removed' })).toMatchObject([{ uid: 'usr-7' }]);
     expect(await adapter.users.listMemberships('acme', { uid: 'usr-3', groupId: 'cld-2' })).toEqual([]);
     expect(await adapter.users.listMemberships('other', { uid: 'usr-3', groupId: 'cld-1' })).toEqual([]);
+    expect(visited).toBe(0);
+    // A seat count reads the group's own members (its index), not every membership of every tenant.
+    expect(await adapter.users.seats('acme', 'cld-2')).toEqual({ active: 0, latestChange: null });
+    expect(await adapter.users.seats('acme', 'cld-1', { exceptUid: 'usr-3' })).toMatchObject({ active: 498 });
+    expect(await adapter.users.seats('other', 'cld-1')).toEqual({ active: 0, latestChange: null });
     expect(visited).toBe(0);
     // Still a scan for the listings (and it counts them).
     expect(await adapter.users.listMemberships('acme', { groupId: 'cld-1', status: 'active' })).toHaveLength(499);

@@ -1,4 +1,4 @@
-import type { MembershipRecord, MembershipStatus, UserRecord, UserRepository, UserStatus } from '@org/maestrano-sdk';
+import { type GroupSeats, type MembershipRecord, type MembershipStatus, UNRECORDED_ROLE, type UserRecord, type UserRepository, type UserStatus } from '@org/maestrano-sdk';
 import { date, keyId, type Raw, str } from '../documents.js';
 import type { Store } from '../store.js';
 import { checkLookup, checkNonEmpty, checkOneOf, checkStorableText } from '../validation.js';
@@ -152,6 +152,22 @@ export function userRepository(store: Store): UserRepository {
         if (filter.status !== undefined) query['status'] = filter.status;
         const docs = await memberships().find(query).sort({ groupId: 1, uid: 1 }).toArray();
         return docs.map(decodeMembership);
+      }),
+
+    seats: (tenant, groupId, options) =>
+      store.run('users.seats', async (): Promise<GroupSeats> => {
+        const exceptUid = options?.exceptUid;
+        checkLookup({ tenant, groupId, exceptUid });
+        const query: Raw = { tenant, groupId };
+        if (exceptUid !== undefined) query['uid'] = { $ne: exceptUid };
+        // Counted and sorted by the server, over the `tenant_group` and `tenant_group_updated`
+        // indexes, never the group's documents sent back: a group may hold tens of thousands of
+        // members. Two reads, not one `$group`: FerretDB 1.24 has neither `$cond` nor `$max` there.
+        const [active, latest] = await Promise.all([
+          memberships().countDocuments({ ...query, status: 'active', role: { $ne: UNRECORDED_ROLE } }),
+          memberships().findOne(query, { sort: { updatedAt: -1 }, projection: { _id: 0, updatedAt: 1 } }),
+        ]);
+        return { active, latestChange: latest ? date(latest, 'updatedAt') : null };
       }),
   };
 }

@@ -1,13 +1,15 @@
-import type {
-  ClaimOptions,
-  MembershipRecord,
-  MembershipStatus,
-  ProvisionClaim,
-  UserRecord,
-  UserRepository,
-  UserStatus,
+import {
+  type ClaimOptions,
+  type GroupSeats,
+  type MembershipRecord,
+  type MembershipStatus,
+  type ProvisionClaim,
+  UNRECORDED_ROLE,
+  type UserRecord,
+  type UserRepository,
+  type UserStatus,
 } from '@org/maestrano-sdk';
-import { date, join, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
+import { date, join, num, optDate, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
 import { claimOptions, conflict, invalid, nonEmpty, raceBackoff, RACE_RETRIES, type RepositoryContext, raceLost, storableLookup, storableText } from './context.js';
 import { claimProvision } from './provisioning.js';
 
@@ -194,6 +196,21 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
         sql`SELECT ${MEMBERSHIP_COLUMNS} FROM maestrano_memberships WHERE ${join(conditions, ' AND ')} ORDER BY ${byGroup}, ${byUid}`,
       );
       return found.map(toMembership);
+    },
+
+    async seats(tenant: string, groupId: string, options?: { exceptUid?: string }): Promise<GroupSeats> {
+      const exceptUid = options?.exceptUid;
+      storableLookup('users.seats', { tenant, groupId, exceptUid });
+      const conditions: Sql[] = [sql`tenant = ${tenant}`, sql`group_id = ${groupId}`];
+      if (exceptUid !== undefined) conditions.push(sql`uid <> ${exceptUid}`);
+      // One aggregate over the (tenant, group_id) index: a group may hold tens of thousands of
+      // members. MAX over SQLite's stored text compares as the instants do (fixed-width ISO).
+      const [row] = await db.query(
+        'users.seats',
+        sql`SELECT COUNT(CASE WHEN status = 'active' AND role <> ${UNRECORDED_ROLE} THEN 1 END) AS active, MAX(updated_at) AS latest
+            FROM maestrano_memberships WHERE ${join(conditions, ' AND ')}`,
+      );
+      return { active: row ? num(row, 'active') : 0, latestChange: row ? optDate(row, 'latest') : null };
     },
   };
 }

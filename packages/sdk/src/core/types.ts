@@ -3,6 +3,7 @@
  * built from a `Runtime` by `createMaestrano`; none reaches into another's internals.
  */
 import type { CursorKey, JobRecord, JsonObject, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
+import { UNRECORDED_ROLE } from '../storage/validation.js';
 
 /** One marketplace (tenant / preset), fully resolved: defaults applied, paths absolute. */
 export interface Tenant {
@@ -281,13 +282,9 @@ export async function dropPendingUser(storage: StorageAdapter, tenant: string, g
   await storage.cursors.reset({ tenant, groupId, ...pendingUserMark(uid) }).catch(() => {});
 }
 
-/**
- * The role of the membership a member removal records where the SDK held none (see
- * `groupUserDeleted`); never a Maestrano role. It is written active, then marked removed: one
- * still active is a removal whose second write failed (Maestrano retries it), so it is no
- * seat, and a login reads it as removed (see `removedAt`).
- */
-export const UNRECORDED_ROLE = 'mno:unrecorded';
+// The placeholder role of a removal the SDK held no membership for (defined with the storage
+// rules: `users.seats` leaves it out of the count).
+export { UNRECORDED_ROLE };
 
 /**
  * When the membership was removed, or null when it is held: a `removed` membership, or a

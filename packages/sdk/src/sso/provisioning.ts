@@ -730,17 +730,20 @@ export class Provisioner {
         // Recorded once the write is sure to follow: a login that times out on this lock
         // records no new user either.
         await accepted();
-        const members = await storage.users.listMemberships(tenant.name, { groupId: company.groupId });
-        // A removal's placeholder left active between its writes is no seat (see `removedAt`).
-        const active = members.filter((m) => m.status === 'active' && removedAt(m) === null);
+        // Read again under the lock: `current` was read before it.
+        const [own] = await storage.users.listMemberships(tenant.name, { uid: user.uid, groupId: company.groupId });
         // Only a membership that becomes active changes the seats (not a role change, nor a
-        // concurrent login of the same user that added it first).
-        if (!active.some((m) => m.uid === user.uid)) {
-          const activeSeats = active.length + 1;
+        // concurrent login of the same user that added it first). A removal's placeholder left
+        // active between its writes is no seat (see `removedAt`).
+        if (own?.status !== 'active' || removedAt(own) !== null) {
+          // Counted by the store, not listed: a group may hold tens of thousands of members.
+          // The count leaves placeholders out, and this user holds no seat yet.
+          const seats = await storage.users.seats(tenant.name, company.groupId);
+          const activeSeats = seats.active + 1;
           // The key names the group's membership state the count comes from (its latest change):
           // a retry with nothing changed reports under the same key, but one after other members
           // joined or left (the same count by chance) is a new report, not a duplicate to skip.
-          const state = members.reduce((latest, m) => Math.max(latest, m.updatedAt.getTime()), 0);
+          const state = Math.max(0, seats.latestChange?.getTime() ?? 0);
           try {
             await this.#call('onSeatsChanged', tenant, `${key}:seat:${activeSeats}:${state}`, (ctx) => onSeatsChanged(company, { activeSeats, added: [user.uid], removed: [] }, ctx));
           } catch (error) {

@@ -216,6 +216,19 @@ export interface UserRepository {
     tenant: string,
     filter: { uid?: string; groupId?: string; status?: MembershipStatus },
   ): Promise<MembershipRecord[]>;
+  /**
+   * The seats of one group, from one aggregate read (a seat change counts them under the
+   * group's seats lock, in groups of any size: never a listing of the group). `exceptUid`
+   * leaves that member's membership out of both figures.
+   */
+  seats(tenant: string, groupId: string, options?: { exceptUid?: string }): Promise<GroupSeats>;
+}
+
+export interface GroupSeats {
+  /** Memberships `active` whose role is not `UNRECORDED_ROLE` (`mno:unrecorded`, a removal's placeholder). */
+  active: number;
+  /** The latest `updatedAt` of the group's memberships, whatever their status and role; null when none. */
+  latestChange: Date | null;
 }
 
 // ---------------------------------------------------------------------------------------

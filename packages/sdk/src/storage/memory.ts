@@ -11,6 +11,7 @@ import type {
   GroupPatch,
   GroupRecord,
   GroupRepository,
+  GroupSeats,
   GroupStatus,
   IdMapInsert,
   IdMapKey,
@@ -52,6 +53,7 @@ import {
   expired,
   isStorableText,
   later,
+  UNRECORDED_ROLE,
 } from './validation.js';
 
 const ADAPTER_ID = 'memory';
@@ -142,6 +144,8 @@ export interface MemoryState {
   groups: Map<string, MemoryGroupRow>;
   users: Map<string, MemoryUserRow>;
   memberships: Map<string, MembershipRecord>;
+  /** The same membership records by (tenant, groupId), then uid: a group's seats read its own members only. */
+  groupMembers: Map<string, Map<string, MembershipRecord>>;
   idMaps: MemoryIdMapRow[];
   cursors: Map<string, CursorRecord>;
   jobs: Map<string, MemoryJobRow>;
@@ -166,6 +170,7 @@ function createState(): MemoryState {
     groups: new Map(),
     users: new Map(),
     memberships: new Map(),
+    groupMembers: new Map(),
     idMaps: [],
     cursors: new Map(),
     jobs: new Map(),
@@ -176,6 +181,7 @@ function createState(): MemoryState {
       state.groups.clear();
       state.users.clear();
       state.memberships.clear();
+      state.groupMembers.clear();
       state.idMaps.length = 0;
       state.cursors.clear();
       state.jobs.clear();
@@ -482,6 +488,9 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
           updatedAt: at,
         };
         state.memberships.set(id, membership);
+        const group = key(tenant, groupId);
+        const members = state.groupMembers.get(group) ?? new Map<string, MembershipRecord>();
+        state.groupMembers.set(group, members.set(uid, membership));
         return { membership, created: true, changed: true };
       }
       const changed = existing.role !== role || existing.status !== 'active';
@@ -528,6 +537,18 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
           .sort((a, b) => compare(a.groupId, b.groupId) || compare(a.uid, b.uid));
       },
     ),
+    seats: op('users.seats', (tenant: string, groupId: string, options?: { exceptUid?: string }): GroupSeats => {
+      const exceptUid = options?.exceptUid;
+      checkLookup({ tenant, groupId, exceptUid });
+      let active = 0;
+      let latest: Date | null = null;
+      for (const m of state.groupMembers.get(key(tenant, groupId))?.values() ?? []) {
+        if (m.uid === exceptUid) continue;
+        if (m.status === 'active' && m.role !== UNRECORDED_ROLE) active++;
+        if (latest === null || m.updatedAt.getTime() > latest.getTime()) latest = m.updatedAt;
+      }
+      return { active, latestChange: latest };
+    }),
   };
 
   // --- idMaps ---------------------------------------------------------------------------

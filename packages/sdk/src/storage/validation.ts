@@ -1,5 +1,13 @@
 import type { ClaimOptions } from './adapter.js';
 
+/**
+ * The role of the membership a member removal records where the SDK held none (see
+ * `groupUserDeleted`); never a Maestrano role. It is written active, then marked removed: one
+ * still active is a removal whose second write failed (Maestrano retries it), so it is no
+ * seat (`users.seats` does not count it), and a login reads it as removed (see `removedAt`).
+ */
+export const UNRECORDED_ROLE = 'mno:unrecorded';
+
 /** Default `JobInput.maxAttempts`. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
 

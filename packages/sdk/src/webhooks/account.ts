@@ -531,13 +531,14 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
         //    is held around recount + callback + write (after the user lock: the fixed order),
         //    so concurrent seat changes of one group report one after the other, each counting
         //    the writes before it: the last report carries the real count.
-        // Without `onSeatsChanged` nothing is counted: the count lists every membership of the
-        // group, a read that grows with its size, which no removal needs for anything else.
+        // Without `onSeatsChanged` nothing is counted: no removal needs the count for anything else.
         const report = async (): Promise<number | null> => {
           if (!company || !hooks.onSeatsChanged) return null;
-          const members = await step('storage', () => storage.users.listMemberships(tenant.name, { groupId }));
-          // Another removal's placeholder, left active between its writes, is no seat.
-          const activeSeats = members.filter((m) => m.status === 'active' && m.uid !== uid && removedAt(m) === null).length;
+          // Counted by the store, not listed: a group may hold tens of thousands of members.
+          // Another removal's placeholder, left active between its writes, is no seat (the
+          // count leaves `UNRECORDED_ROLE` out).
+          const seats = await step('storage', () => storage.users.seats(tenant.name, groupId, { exceptUid: uid }));
+          const activeSeats = seats.active;
           // The key names the group's membership state the count comes from (its latest
           // change), as a login's report does: a retry with nothing changed reports under the
           // same key, but one after other members joined or left meanwhile (this removal's
@@ -546,7 +547,7 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
           // The removed user's own membership is left out, as in the count: `removal` names
           // it, and an unrecorded removal writes its placeholder after reporting, so that its
           // retry (a later write failed) would otherwise report the same count under a new key.
-          const state = members.reduce((latest, m) => (m.uid === uid ? latest : Math.max(latest, m.updatedAt.getTime())), 0);
+          const state = Math.max(0, seats.latestChange?.getTime() ?? 0);
           await hookStep('onSeatsChanged', tenant, request, `mno:seats:${removal}:removed:${activeSeats}:${state}`, (ctx) => hooks.onSeatsChanged?.(company, { activeSeats, added: [], removed: [uid] }, ctx));
           return activeSeats;
         };

@@ -17,6 +17,7 @@ export const outageCases: StorageCases = {
           ['groups.claim', () => adapter.groups.claim(TENANT, GROUP, { owner: 'o', ttlMs: 1_000 })],
           ['users.get', () => adapter.users.get(TENANT, 'usr-1')],
           ['users.upsertMembership', () => adapter.users.upsertMembership(TENANT, 'usr-1', GROUP, 'Admin')],
+          ['users.seats', () => adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-1' })],
           ['idMaps.find', () => adapter.idMaps.find(SCOPE, { connecId: 'c-before' })],
           ['idMaps.insert', () => adapter.idMaps.insert({ ...SCOPE, connecId: 'c-during', localId: 'l-during' })],
           ['cursors.advance', () => adapter.cursors.advance({ ...SCOPE, kind: 'import' }, 1, {})],

@@ -735,7 +735,7 @@ export const storableLookupGroupCases: StorageCases = {
 };
 
 export const storableLookupUserCases: StorageCases = {
-  'lookups by a tenant, uid, userId, owner or groupId holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
+  'lookups by a tenant, uid, userId, owner, groupId or exceptUid holding a NUL or an unpaired surrogate are refused naming them and change nothing': async ({
     adapter,
   }) => {
     const claim = { owner: 'o', ttlMs: 60_000 };
@@ -756,6 +756,9 @@ export const storableLookupUserCases: StorageCases = {
       await expectRefusedNaming(adapter.users.listMemberships(TENANT, { uid: bad }), 'users.listMemberships', 'uid');
       await expectRefusedNaming(adapter.users.listMemberships(TENANT, { groupId: bad }), 'users.listMemberships', 'groupId');
       await expectRefusedNaming(adapter.users.listMemberships(bad, {}), 'users.listMemberships', 'tenant');
+      await expectRefusedNaming(adapter.users.seats(TENANT, bad), 'users.seats', 'groupId');
+      await expectRefusedNaming(adapter.users.seats(bad, stored), 'users.seats', 'tenant');
+      await expectRefusedNaming(adapter.users.seats(TENANT, stored, { exceptUid: bad }), 'users.seats', 'exceptUid');
       await expectRefusedNaming(adapter.users.complete(TENANT, 'usr-\uFFFD', 'o-\uD800', { userId: 'u' }), 'users.complete', 'owner');
       await expectRefusedNaming(adapter.users.complete(TENANT, bad, 'o-\uFFFD', { userId: 'u' }), 'users.complete', 'uid');
       await expectRefusedNaming(adapter.users.release(TENANT, 'usr-\uFFFD', 'o-\uD800'), 'users.release', 'owner');
@@ -763,6 +766,7 @@ export const storableLookupUserCases: StorageCases = {
     for (const stored of STORED_TWINS) {
       expect(await adapter.users.get(TENANT, stored)).toMatchObject({ userId: stored, status: 'active' });
       expect(await adapter.users.listMemberships(TENANT, { uid: stored })).toMatchObject([{ groupId: stored, status: 'active' }]);
+      expect((await adapter.users.seats(TENANT, stored, { exceptUid: 'usr-\uFFFD' })).active).toBe(1);
     }
     expect(await adapter.users.get(TENANT, 'usr-\uFFFD')).toBeNull();
     expect((await adapter.users.claim(TENANT, 'usr-\uFFFD', { owner: 'other', ttlMs: 60_000 })).state).toBe('pending');

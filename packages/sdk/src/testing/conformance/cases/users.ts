@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { StorageAdapter } from '../../../storage/adapter.js';
+import { UNRECORDED_ROLE } from '../../../storage/validation.js';
 import type { StorageCases } from '../types.js';
 import { expectConflict, expectDate, GROUP, needs, OTHER_GROUP, OTHER_TENANT, race, sorted, TENANT } from './helpers.js';
 
@@ -166,6 +167,72 @@ export const userCases: StorageCases = {
     ).toEqual(['usr-1/cld-1001']);
     expect(sorted(await adapter.users.listMemberships(TENANT, {}), key)).toHaveLength(3);
     expect(await adapter.users.listMemberships(OTHER_TENANT, { uid: 'usr-1' })).toHaveLength(1);
+  },
+
+  'seats of a group without memberships: none active, no latest change': async ({ adapter }) => {
+    expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 0, latestChange: null });
+    // Other groups and tenants hold members; the group's only member is left out.
+    await adapter.users.upsertMembership(TENANT, 'usr-1', OTHER_GROUP, 'Member');
+    await adapter.users.upsertMembership(OTHER_TENANT, 'usr-1', GROUP, 'Member');
+    await adapter.users.upsertMembership(TENANT, 'usr-2', GROUP, 'Member');
+    expect(await adapter.users.seats(TENANT, 'cld-none')).toEqual({ active: 0, latestChange: null });
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-2' })).toEqual({ active: 0, latestChange: null });
+  },
+
+  'seats count active memberships, not removed ones nor placeholders; the latest change is of any membership': async ({
+    adapter,
+    clock,
+  }) => {
+    await adapter.users.upsertMembership(TENANT, 'usr-1', GROUP, 'Member');
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-2', GROUP, 'Admin');
+    clock.advance(1_111);
+    // A removal's placeholder, active between its two writes, holds no seat.
+    await adapter.users.upsertMembership(TENANT, 'usr-3', GROUP, UNRECORDED_ROLE);
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-4', GROUP, 'Member');
+    clock.advance(1_111);
+    const removed = await adapter.users.setMembershipStatus(TENANT, 'usr-4', GROUP, 'removed');
+    const removedAt = clock.ms();
+    expectDate(removed.membership?.updatedAt, removedAt);
+    expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 2, latestChange: new Date(removedAt) });
+    // Later changes of other groups and tenants are neither counted nor the group's latest.
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-5', OTHER_GROUP, 'Member');
+    await adapter.users.upsertMembership(OTHER_TENANT, 'usr-5', GROUP, 'Member');
+    await adapter.users.upsertMembership(TENANT, 'usr-1', OTHER_GROUP, 'Member');
+    expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 2, latestChange: new Date(removedAt) });
+    expect(await adapter.users.seats(TENANT, OTHER_GROUP)).toEqual({ active: 2, latestChange: new Date(clock.ms()) });
+    expect(await adapter.users.seats(OTHER_TENANT, GROUP)).toEqual({ active: 1, latestChange: new Date(clock.ms()) });
+    // A role change is a change; the placeholder given a real role holds a seat.
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-3', GROUP, 'Member');
+    expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 3, latestChange: new Date(clock.ms()) });
+  },
+
+  'seats leave the exceptUid membership out of the count and of the latest change': async ({ adapter, clock }) => {
+    await adapter.users.upsertMembership(TENANT, 'usr-1', GROUP, 'Member');
+    const first = clock.ms();
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-2', GROUP, 'Member');
+    const second = clock.ms();
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-3', GROUP, 'Member');
+    const third = clock.ms();
+    // The same uid in another group or tenant is another membership.
+    clock.advance(1_111);
+    await adapter.users.upsertMembership(TENANT, 'usr-1', OTHER_GROUP, 'Member');
+    await adapter.users.upsertMembership(OTHER_TENANT, 'usr-1', GROUP, 'Member');
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-3' })).toEqual({ active: 2, latestChange: new Date(second) });
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-1' })).toEqual({ active: 2, latestChange: new Date(third) });
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-unknown' })).toEqual({ active: 3, latestChange: new Date(third) });
+    expect(await adapter.users.seats(TENANT, GROUP, {})).toEqual({ active: 3, latestChange: new Date(third) });
+    clock.advance(1_111);
+    await adapter.users.setMembershipStatus(TENANT, 'usr-3', GROUP, 'removed');
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-3' })).toEqual({ active: 2, latestChange: new Date(second) });
+    expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 2, latestChange: new Date(clock.ms()) });
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-2' })).toEqual({ active: 1, latestChange: new Date(clock.ms()) });
+    expect(first).toBeLessThan(second);
   },
 
   'stored user and membership rows hold timestamps and the given values': needs(
