@@ -245,9 +245,25 @@ describe('a failed link-back of an invoice with lines (CONNECTORS §F6)', () => 
 describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
   const person = (fields: Record<string, unknown>) => ({ first_name: 'Jane', last_name: 'Doe', group_id: GROUP, updated_at: '2016-10-04T00:36:23Z', ...fields });
 
+  /**
+   * A clock running in real time from the start of a fetch window (a fixed instant, not the wall
+   * clock's), so that a test's fetches fall in one window whatever the time of day;
+   * `nextWindow()` moves it a window on.
+   */
+  function windowClock() {
+    const t0 = Date.now();
+    let offset = 0;
+    return {
+      clock: () => new Date(Date.parse('2030-01-01T00:00:00Z') + offset + (Date.now() - t0)),
+      nextWindow: () => {
+        offset += FETCH_AGAIN_AFTER_MS;
+      },
+    };
+  }
+
   /** Memory storage that checks no fetch job of a record is created while another one of it is pending or running. */
-  function fetchWatchingStorage() {
-    const base = memoryAdapter();
+  function fetchWatchingStorage(clock: () => Date) {
+    const base = memoryAdapter({ clock });
     const created = new Map<string, string[]>();
     const violations: string[] = [];
     const storage: StorageAdapter = {
@@ -282,9 +298,11 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
   }
 
   it('a reference whose first fetch died during an outage is fetched again for a later record once Connec! is back', async () => {
-    const watch = fetchWatchingStorage();
-    let offset = 0;
-    const h = await createHarness({ storage: watch.storage, clock: () => new Date(Date.now() + offset) });
+    // The parked records ask for o77 again while its fetch still retries: a window boundary
+    // passing then (on the wall clock) queued a second fetch of o77 beside the live one.
+    const { clock, nextWindow } = windowClock();
+    const watch = fetchWatchingStorage(clock);
+    const h = await createHarness({ storage: watch.storage, clock });
     await provisionGroup(h.storage);
     const realFetch = h.connec.fetch.bind(h.connec);
     let down = true;
@@ -304,7 +322,7 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
 
     // Connec! is back and holds o77; another person referencing it arrives, a minute later.
     down = false;
-    offset += FETCH_AGAIN_AFTER_MS;
+    nextWindow();
     h.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o77');
     h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Roe' }, 'p2'); // so that its link-back lands
     const before = h.connec.fetchCalls.length;
@@ -323,7 +341,10 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
   });
 
   it('a reference Connec! does not return yet is fetched once per minute whatever the parked retries, in one storage call each, and again once it exists', async () => {
-    const base = memoryAdapter();
+    // The parked retries below take up to a second: a window boundary passing among them (on
+    // the wall clock) fetched o77 a second time.
+    const { clock, nextWindow } = windowClock();
+    const base = memoryAdapter({ clock });
     const calls = { enqueueMany: 0, get: 0 };
     const storage: StorageAdapter = {
       ...base,
@@ -339,8 +360,7 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
         },
       },
     };
-    let offset = 0;
-    const h = await createHarness({ storage, clock: () => new Date(Date.now() + offset) });
+    const h = await createHarness({ storage, clock });
     await provisionGroup(h.storage);
     // o77 is not visible in Connec! yet: six people referencing it park, retry and die.
     for (let n = 0; n < 6; n++) {
@@ -353,7 +373,7 @@ describe('on-demand fetch of a referenced record (CONNECTORS §F5)', () => {
 
     // It shows up a minute later; another person references it.
     h.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o77');
-    offset += FETCH_AGAIN_AFTER_MS;
+    nextWindow();
     await h.notify({ people: [person({ id: [C('pZ')], last_name: 'Zed', organization_id: [C('o77')] })] });
     await h.drain();
     expect(h.connec.fetchCalls.filter((c) => c.id === 'o77')).toHaveLength(2);
