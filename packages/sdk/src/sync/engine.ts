@@ -18,7 +18,7 @@ import type {
   MapperContext,
 } from '../entities/types.js';
 import { StorageConflictError, SyncError } from '../errors/index.js';
-import type { CursorRecord, GroupRecord, IdMapPatch, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
+import type { CursorRecord, GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
 import { scrubErrorText } from '../config/logger.js';
@@ -960,11 +960,13 @@ export class SyncEngine {
       // (after it, the retry saw a replay and the old hash stayed for good). A merge pushed back
       // wrote its own hash with the push.
       if (!pushedBack) {
-        const patch: IdMapPatch = {};
-        if (map.lastError) patch.lastError = null;
         if (pushBack) agreed = null;
-        if (storedAgreed !== agreed) patch.lastPushedHash = agreed;
-        if (Object.keys(patch).length > 0) await this.deps.storage.idMaps.update(ids, { connecId }, patch);
+        if (storedAgreed !== agreed) await this.deps.storage.idMaps.update(ids, { connecId }, { lastPushedHash: agreed });
+        // The error the job read (an earlier attempt's) is over; only that one: a push of the
+        // record failing while `local.update` ran recorded its own, which must stay (the next
+        // push of this content is then sent again, `isPushFailure`: Connec! may hold the failed
+        // push's content).
+        if (map.lastError) await this.deps.storage.idMaps.clearError(ids, { connecId }, map.lastError);
       }
     } finally {
       mark.close();
@@ -2253,8 +2255,13 @@ export class SyncEngine {
           await this.deps.storage.idMaps.update(
             ids,
             { localId: item.localId },
-            { lastPushedHash: overtaken ? null : item.hash, lastError: null, syncedAt, ...applied, ...received },
+            { lastPushedHash: overtaken ? null : item.hash, syncedAt, ...applied, ...received },
           );
+          // The error the push was prepared with is over; only that one: another push of the
+          // record failing while this one was in flight recorded its own, which must stay (the
+          // next push of this content is then sent again, `isPushFailure`: Connec! may hold that
+          // push's content, applied after this one).
+          if (item.errorBefore) await this.deps.storage.idMaps.clearError(ids, { localId: item.localId }, item.errorBefore);
           syncedHere.set(item.localId, syncedAt);
           if (apply && !overtaken && answer?.record && connecId !== null) {
             const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: answer.record }, connecId);

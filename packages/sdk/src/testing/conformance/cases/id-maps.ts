@@ -288,6 +288,24 @@ export const idMapCases: StorageCases = {
     expectDate((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.updatedAt, clock.ms() - 1_000);
   },
 
+  'clearError matches a long error as update recorded it, given as written or as read back': async ({ adapter, clock }) => {
+    // An adapter may cut recorded text (MongoDB keeps a document within its size limit): the
+    // error as read back, which the sync engine passes, and the error as written both match
+    // (so would a code differing only past the cut: compared as stored).
+    const code = `http_${'9'.repeat(4_000)}é`;
+    for (const [index, readBack] of [false, true].entries()) {
+      const connecId = `c-${index}`;
+      await adapter.idMaps.insert({ ...SCOPE, connecId, localId: `l-${index}` });
+      const written = { code, message: 'x'.repeat(100_000), at: new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 7)) };
+      await adapter.idMaps.update(SCOPE, { connecId }, { lastError: written });
+      const stored = (await adapter.idMaps.find(SCOPE, { connecId }))?.lastError;
+      clock.advance(1_000);
+      expect(await adapter.idMaps.clearError(SCOPE, { connecId }, { ...written, code: `x${code}` })).toBe(false);
+      expect(await adapter.idMaps.clearError(SCOPE, { connecId }, readBack && stored ? stored : written)).toBe(true);
+      expect((await adapter.idMaps.find(SCOPE, { connecId }))?.lastError).toBeNull();
+    }
+  },
+
   'clearError leaves another error (another instant or code) as it is, and returns false': async ({ adapter, clock }) => {
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1' });
     const poisoned = { code: 'poisoned', message: 'the job kept killing its worker', at: new Date(clock.ms()) };
