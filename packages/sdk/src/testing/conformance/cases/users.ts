@@ -235,6 +235,45 @@ export const userCases: StorageCases = {
     expect(first).toBeLessThan(second);
   },
 
+  'seats agree with a count of the listed memberships after any sequence of membership writes': async ({ adapter, clock }) => {
+    // A fixed pseudo-random sequence: adds, role changes (to and from the placeholder), removals
+    // and re-adds over two tenants and groups, the clock moving forward, standing still (ties)
+    // and backward, across the storable range (fixed-width text compares as the instants do).
+    let seed = 20261202;
+    const next = (n: number): number => {
+      // xorshift32: the low bits of a power-of-two LCG cycle too soon to reach every move.
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const tenants = [TENANT, OTHER_TENANT];
+    const groups = [GROUP, OTHER_GROUP];
+    const uids = ['usr-1', 'usr-2', 'usr-3', 'usr-4', 'usr-5'];
+    const roles = ['Member', 'Admin', UNRECORDED_ROLE];
+    const instants = [Date.UTC(800, 5, 1), Date.UTC(1969, 11, 31, 23, 59, 59, 999), Date.UTC(2031, 0, 15, 12), Date.UTC(9999, 11, 31)];
+    for (let step = 0; step < 40; step++) {
+      const move = next(6);
+      if (move === 0) clock.set(instants[next(instants.length)] as number);
+      else if (move === 1) clock.advance(-next(5_000));
+      else if (move < 5) clock.advance(next(2_000));
+      const [tenant, groupId, uid] = [tenants[next(2)] as string, groups[next(2)] as string, uids[next(uids.length)] as string];
+      if (next(3) === 0) await adapter.users.setMembershipStatus(tenant, uid, groupId, next(2) === 0 ? 'removed' : 'active');
+      else await adapter.users.upsertMembership(tenant, uid, groupId, roles[next(roles.length)] as string);
+      for (const t of tenants) {
+        for (const g of groups) {
+          const exceptUid = next(2) === 0 ? undefined : uids[next(uids.length)];
+          const counted = (await adapter.users.listMemberships(t, { groupId: g })).filter((m) => m.uid !== exceptUid);
+          const latest = counted.reduce<number | null>((max, m) => (max === null ? m.updatedAt.getTime() : Math.max(max, m.updatedAt.getTime())), null);
+          expect(await adapter.users.seats(t, g, exceptUid === undefined ? undefined : { exceptUid })).toEqual({
+            active: counted.filter((m) => m.status === 'active' && m.role !== UNRECORDED_ROLE).length,
+            latestChange: latest === null ? null : new Date(latest),
+          });
+        }
+      }
+    }
+  },
+
   'stored user and membership rows hold timestamps and the given values': needs(
     ['inspect'],
     async ({ adapter, inspect, clock }) => {
