@@ -23,20 +23,68 @@ const isFunction = (v: unknown, key: string): boolean =>
 const isThenable = (v: unknown): boolean =>
   (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 
-const storageSchema = z.custom<StorageAdapter>(
-  (v) =>
-    typeof v === 'object' &&
-    v !== null &&
-    ['groups', 'users', 'jobs', 'replay', 'ledger', 'locks', 'idMaps', 'cursors'].every(
-      (repo) => typeof (v as Record<string, unknown>)[repo] === 'object',
-    ),
-  {
-    error: (issue) =>
-      isThenable(issue.input)
-        ? 'is a Promise: await what builds the adapter first (storage: await setUpStorage()); a StorageAdapter is expected'
-        : 'must be a StorageAdapter (e.g. memoryAdapter() or prismaAdapter(prisma))',
+type RepositoryName = 'groups' | 'users' | 'idMaps' | 'cursors' | 'jobs' | 'ledger' | 'replay' | 'locks';
+
+/**
+ * Every method of every repository of the storage contract. Typed so that a method added to the
+ * contract must be listed here: an adapter written against an earlier contract (a custom one,
+ * or an older adapter package) is refused at start-up naming what it lacks, rather than failing
+ * with "is not a function" in the middle of a sync.
+ */
+const STORAGE_METHODS: { [R in RepositoryName]: Record<keyof StorageAdapter[R], true> } = {
+  groups: { get: true, list: true, claim: true, complete: true, release: true, update: true, cancel: true },
+  users: { get: true, findByUserId: true, claim: true, complete: true, release: true, setStatus: true, upsertMembership: true, setMembershipStatus: true, listMemberships: true, seats: true },
+  idMaps: { find: true, findManyByConnecIds: true, insert: true, insertMany: true, update: true, markApplied: true, clearError: true, list: true, purgeGroup: true },
+  cursors: { get: true, advance: true, list: true, reset: true },
+  jobs: {
+    enqueue: true,
+    enqueueMany: true,
+    claim: true,
+    heartbeat: true,
+    heartbeatMany: true,
+    complete: true,
+    completeMany: true,
+    fail: true,
+    release: true,
+    wake: true,
+    wakeMany: true,
+    get: true,
+    counts: true,
+    listDead: true,
+    requeue: true,
+    purgeCompleted: true,
   },
-);
+  ledger: { get: true, claim: true, complete: true, release: true },
+  replay: { remember: true, forget: true, purgeExpired: true },
+  locks: { acquire: true, acquireMany: true, refresh: true, release: true, releaseMany: true },
+};
+
+/** `repository.method` names the value lacks (a repository missing altogether counts as one entry). */
+function missingStorageParts(v: Record<string, unknown>): string[] {
+  const missing: string[] = [];
+  for (const [repo, methods] of Object.entries(STORAGE_METHODS)) {
+    const value = v[repo];
+    if (typeof value !== 'object' || value === null) {
+      missing.push(repo);
+      continue;
+    }
+    for (const method of Object.keys(methods)) if (!isFunction(value, method)) missing.push(`${repo}.${method}`);
+  }
+  return missing;
+}
+
+/** Something shaped like an adapter (its repositories are there), as opposed to another value. */
+const looksLikeAdapter = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.keys(STORAGE_METHODS).some((repo) => typeof (v as Record<string, unknown>)[repo] === 'object');
+
+const storageSchema = z.custom<StorageAdapter>((v) => looksLikeAdapter(v) && missingStorageParts(v).length === 0, {
+  error: (issue) => {
+    if (isThenable(issue.input)) return 'is a Promise: await what builds the adapter first (storage: await setUpStorage()); a StorageAdapter is expected';
+    if (!looksLikeAdapter(issue.input)) return 'must be a StorageAdapter (e.g. memoryAdapter() or prismaAdapter(prisma))';
+    const id = typeof issue.input['id'] === 'string' ? ` "${issue.input['id']}"` : '';
+    return `must be a StorageAdapter: the adapter${id} lacks ${missingStorageParts(issue.input).join(', ')} (written for an earlier storage contract? update the adapter package, or implement them: see STORAGE.md)`;
+  },
+});
 
 const loggerSchema = z.custom<Logger>(
   (v) => ['debug', 'info', 'warn', 'error'].every((level) => isFunction(v, level)),

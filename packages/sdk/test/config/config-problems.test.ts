@@ -508,3 +508,20 @@ describe('createMaestrano given a promise (a missing await)', () => {
     ]);
   });
 });
+
+describe('createMaestrano given an adapter written for an earlier storage contract', () => {
+  it('names every method it lacks, with the adapter id', () => {
+    const memory = memoryAdapter();
+    const { clearError: _clearError, ...idMaps } = memory.idMaps;
+    const { seats: _seats, ...users } = memory.users;
+    const older = { ...memory, id: 'acme-storage', idMaps, users, locks: undefined };
+    const error = configError(() => createMaestrano(config({ storage: older })));
+    expect(error.issues).toEqual([
+      {
+        path: 'storage',
+        message:
+          'must be a StorageAdapter: the adapter "acme-storage" lacks users.seats, idMaps.clearError, locks (written for an earlier storage contract? update the adapter package, or implement them: see STORAGE.md)',
+      },
+    ]);
+  });
+});
