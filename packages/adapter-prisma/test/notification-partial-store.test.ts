@@ -12,6 +12,9 @@ const unavailable = await pgUnavailableReason();
 if (unavailable && process.env.CI) throw new Error(`CI requires PostgreSQL: ${unavailable}`);
 
 const RECORDS = 620;
+// Each case stores and drains 620 records: 20 s for the file in CI on two cores, and past the
+// default 30 s per test when that machine is busier. A bound on a hang, not on speed.
+const TIMEOUT = 120_000;
 const person = (i: number) => ({
   id: [C(`p-${i}`)],
   first_name: `First${i}`,
@@ -63,7 +66,7 @@ describe('notification body stored in part (second insert chunk fails)', () => {
       () => prisma.$executeRawUnsafe(`CREATE TRIGGER fail_chunk BEFORE INSERT ON maestrano_jobs WHEN NEW.dedupe_key LIKE '%:p-600:%' BEGIN SELECT RAISE(ABORT, 'outage'); END`).then(() => {}),
       () => prisma.$executeRawUnsafe('DROP TRIGGER fail_chunk').then(() => {}),
     );
-  });
+  }, TIMEOUT);
 
   it.skipIf(unavailable !== null)('postgresql: 503, then the resend stores the rest; each record applied once', async () => {
     const { db, prisma } = await migratedPg();
@@ -81,5 +84,5 @@ describe('notification body stored in part (second insert chunk fails)', () => {
       },
       () => prisma.$executeRawUnsafe('DROP TRIGGER fail_chunk ON maestrano_jobs').then(() => {}),
     );
-  });
+  }, TIMEOUT);
 });

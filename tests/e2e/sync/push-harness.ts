@@ -65,6 +65,8 @@ export async function startPushHarness(
     maxBodyBytes?: number;
     /** The entity's `matchingFields` (first pushes merged into a matching Connec! record). */
     matchingFields?: string[];
+    /** The memory storage's clock (when jobs come due); the SDK keeps the real one. */
+    storageClock?: () => Date;
   } = {},
 ): Promise<PushHarness> {
   let handler: ((request: Request) => Promise<Response>) | undefined;
@@ -87,7 +89,7 @@ export async function startPushHarness(
     refreshMs: 0,
   });
   const group = await sandbox.admin.createGroup({ marketplace: TENANT, name: 'Push Co' });
-  const storage = memoryAdapter();
+  const storage = memoryAdapter(options.storageClock ? { clock: options.storageClock } : {});
   const claim = await storage.groups.claim(TENANT, group.id, { owner: 'test', ttlMs: 60_000 });
   if (claim.state !== 'claimed') throw new Error('claim failed');
   await storage.groups.complete(TENANT, group.id, 'test', { companyId: 'co-1', orgUid: group.orgUid });

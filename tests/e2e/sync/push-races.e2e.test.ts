@@ -23,7 +23,11 @@ async function drainOnce(harness: PushHarness, backoffMs: number): Promise<void>
 
 describe('push of an unchanged record after an inbound version failed to apply', () => {
   it('is not sent: it must not overwrite the edit another app made in Connec!', async () => {
-    h = await startPushHarness();
+    // The failed inbound attempt's retry is due a minute later by the storage's clock, which
+    // the test moves on when it wants the retry: a real backoff short enough to wait for could
+    // lapse inside the first drain on a loaded machine, and that drain would then apply it.
+    let skewMs = 0;
+    h = await startPushHarness({ storageClock: () => new Date(Date.now() + skewMs) });
     const { mno, sandbox, groupId, contacts } = h;
     const ids = { tenant: TENANT, groupId, entity: 'contacts' };
     contacts.set('ct-1', { id: 'ct-1', firstName: 'Ada', lastName: 'Lovelace', jobTitle: 'Engineer', email: null, updatedAt: new Date() });
@@ -35,7 +39,7 @@ describe('push of an unchanged record after an inbound version failed to apply',
     await sleep(5);
     await sandbox.admin.updateRecord(groupId, 'people', connecId, { job_title: 'CTO' });
     h.failUpdates.count = 1;
-    await drainOnce(h, 600);
+    await drainOnce(h, 60_000);
     expect(contacts.get('ct-1')?.jobTitle).toBe('Engineer');
     const map = await h.storage.idMaps.find(ids, { localId: 'ct-1' });
     expect(map?.lastError).toMatchObject({ message: 'app database briefly unavailable' });
@@ -50,8 +54,8 @@ describe('push of an unchanged record after an inbound version failed to apply',
     // The map is left as it was: the same agreed content, the inbound attempt's error.
     expect(await h.storage.idMaps.find(ids, { localId: 'ct-1' })).toMatchObject({ lastPushedHash: map?.lastPushedHash, lastError: map?.lastError });
 
-    // The retry of the failed inbound version then writes the other app's edit in the app.
-    await sleep(700);
+    // The retry of the failed inbound version, once due, then writes the other app's edit in the app.
+    skewMs = 60_000;
     await drainOnce(h, 600);
     expect(contacts.get('ct-1')?.jobTitle).toBe('CTO');
     const after = await h.storage.idMaps.find(ids, { localId: 'ct-1' });

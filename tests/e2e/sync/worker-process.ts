@@ -23,9 +23,10 @@ const tenants = await tenantsFromDevPlatform({
   secret: env('SYNC_E2E_DEVPL_SECRET'),
   refreshMs: 0,
 });
-// Record locks as short as the job lease: a killed worker's locks then lapse within seconds
-// (the default 30 s would only make the kill tests wait).
-const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: 3_000 } });
+// Record locks as short as the job lease (3 s unless SYNC_E2E_LEASE_MS says otherwise): a killed
+// worker's locks then lapse within seconds (the default 30 s would only make the kill tests wait).
+const leaseMs = Number(process.env.SYNC_E2E_LEASE_MS ?? '3000');
+const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: leaseMs } });
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
 // Paused workers report ready, then wait for SIGUSR2, so that several start claiming together.
@@ -39,7 +40,7 @@ const running = mno.worker.run({
   signal: controller.signal,
   concurrency: Number(process.env.SYNC_E2E_CONCURRENCY ?? '4'),
   pollIntervalMs: 20,
-  leaseMs: 3_000,
+  leaseMs,
   backoff: { baseMs: 50, maxMs: 500 },
 });
 const stats = await running;

@@ -44,9 +44,11 @@ describe('workers in separate processes (PostgreSQL inbox)', () => {
     const before = await h.db.writeCount('create');
 
     // Both processes start claiming at the same moment (a batch-claiming worker started a
-    // second earlier would otherwise drain 200 records alone).
-    const a = await h.spawnWorker({ concurrency: 4, paused: true });
-    const b = await h.spawnWorker({ concurrency: 4, paused: true });
+    // second earlier would otherwise drain 200 records alone). Neither is killed: leases of the
+    // default length, so that a worker descheduled for a few seconds on a loaded machine keeps
+    // its jobs (a 3 s lease would lapse and hand them to the other, which then creates again).
+    const a = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000 });
+    const b = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000 });
     a.kill('SIGUSR2');
     b.kill('SIGUSR2');
     await waitFor('the inbox to drain', inboxIdle, 120_000);
