@@ -31,7 +31,9 @@ export function issuePath(prefix: string, path: readonly PropertyKey[]): string 
 /**
  * Turns zod issues into a `ConfigError` whose message names every bad key. Messages are
  * built from the issue code, the path, the received type and the schema's own messages only,
- * so a received value (possibly a secret) never appears. Parse with `CONFIG_PARSE_OPTIONS`.
+ * so a received value (possibly a secret) never appears; the one label the schema's messages
+ * quote is a storage adapter's `id`, which its own errors and logs carry too. Parse with
+ * `CONFIG_PARSE_OPTIONS`.
  */
 export function configErrorFrom(error: z.ZodError, prefix: string, what: string): ConfigError {
   const issues = configIssues(error, prefix);
