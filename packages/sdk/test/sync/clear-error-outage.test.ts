@@ -6,12 +6,10 @@
  * writes the version and clears the error; a push failure left in place only sends the agreed
  * content once more (Connec! may hold the failed push's), which then clears it.
  */
-import { createSyncModule, memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
+import { memoryAdapter, type StorageAdapter } from '@org/maestrano-sdk';
 import type { ConnecPortBatchOp } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { createWorker } from '../../src/worker/index.js';
-import { FakeConnec } from './fake-connec.js';
-import { buildConnector, type Contact, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { type Contact, createHarness, GROUP, linkedJane, provisionGroup, TENANT } from './harness.js';
 
 /** Once armed, the next `idMaps.clearError` fails before writing; `onFire` runs first. */
 function failingClearError(inner: StorageAdapter, state: { armed: boolean; fired: boolean; onFire?: () => Promise<void> }): StorageAdapter {
@@ -32,21 +30,12 @@ function failingClearError(inner: StorageAdapter, state: { armed: boolean; fired
 async function setup() {
   let now = new Date('2016-10-04T09:00:00Z');
   const clock = () => now;
-  const app = new LocalApp();
-  const connec = new FakeConnec(ORG_UID);
   const state: { armed: boolean; fired: boolean; onFire?: () => Promise<void> } = { armed: false, fired: false };
-  const storage = failingClearError(memoryAdapter({ clock }), state);
-  const runtime = testRuntime(storage, clock);
-  const connector = buildConnector(app);
-  const sync = createSyncModule(runtime, { connector, sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4 } });
-  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
-  const notify = notifier(sync);
+  const h = await createHarness({ clock, storage: failingClearError(memoryAdapter({ clock }), state) });
+  const { app, connec, connector, storage, sync, drain, notify } = h;
   const ids = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
   await provisionGroup(storage);
-  connec.setClock('2016-10-04T08:59:59Z');
-  await notify({ people: [connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
-  await drain();
-  const localId = (await storage.idMaps.find(ids, { connecId: 'p9' }))?.localId ?? '';
+  const { localId } = await linkedJane(h);
   const push = (record: Contact) => sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...record } });
   const edit = (jobTitle: string, at: string) => {
     now = new Date(at);

@@ -271,6 +271,8 @@ export interface Harness {
   storage: StorageAdapter;
   runtime: Runtime;
   sync: SyncModule;
+  /** The connector the sync runs, for tests that wrap an entity's `local.*` functions. */
+  connector: ReturnType<typeof buildConnector>;
   /** Runs the worker until no job is pending (parked jobs included, within `rounds`). */
   drain(rounds?: number): Promise<void>;
   notify(body: unknown, auth?: { id: string; key: string }): Promise<Response>;
@@ -294,13 +296,14 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const clock = options.clock ?? (() => new Date());
   const storage = options.storage ?? memoryAdapter({ clock });
   const runtime = { ...testRuntime(storage, clock), ...(options.logger ? { logger: options.logger } : {}) };
+  const connector = buildConnector(app, options);
   const sync = createSyncModule(runtime, {
-    connector: buildConnector(app, options),
+    connector,
     sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 4, ...options.sync },
   });
   const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
   const notify = notifier(sync);
-  return { app, connec, storage, runtime, sync, drain, notify };
+  return { app, connec, storage, runtime, sync, connector, drain, notify };
 }
 
 /**
@@ -376,4 +379,20 @@ export async function linkedJane(h: Harness): Promise<{ localId: string; seeded:
   await h.drain();
   const localId = (await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' }))?.localId ?? '';
   return { localId, seeded };
+}
+
+/**
+ * Makes the fake Connec! apply the next `lost.count` batch calls, then answer each with a 503:
+ * a push whose answer is lost after Connec! applied it.
+ */
+export function loseAnswers(connec: FakeConnec): { count: number } {
+  const lost = { count: 0 };
+  const batch = connec.batch.bind(connec);
+  connec.batch = async (ops) => {
+    const results = await batch(ops);
+    if (lost.count === 0) return results;
+    lost.count--;
+    return results.map(() => ({ status: 503, record: null, error: 'Service Unavailable' }));
+  };
+  return lost;
 }

@@ -5,31 +5,18 @@
  * makes the next push of the content this push sent go out instead of being answered
  * `unchanged` (see retried-recheck-poison-mark-push-race.test.ts): the answer must not clear it.
  */
-import { createSyncModule, memoryAdapter } from '@org/maestrano-sdk';
 import type { ConnecPortBatchOp } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { createWorker } from '../../src/worker/index.js';
-import { FakeConnec } from './fake-connec.js';
-import { buildConnector, type Contact, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { type Contact, createHarness, GROUP, linkedJane, provisionGroup, TENANT } from './harness.js';
 
 describe('a push answered after another push of the record failed', () => {
   it('keeps that failure: the app setting the first push’s content back pushes it again', async () => {
     let now = new Date('2016-10-04T09:00:00Z');
-    const clock = () => now;
-    const app = new LocalApp();
-    const connec = new FakeConnec(ORG_UID);
-    const storage = memoryAdapter({ clock });
-    const runtime = testRuntime(storage, clock);
-    const connector = buildConnector(app);
-    const sync = createSyncModule(runtime, { connector, sync: { connecPort: () => connec, parkRetryMs: 5 } });
-    const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
-    const notify = notifier(sync);
+    const h = await createHarness({ clock: () => now });
+    const { app, connec, storage, sync } = h;
     const ids = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
     await provisionGroup(storage);
-    connec.setClock('2016-10-04T08:59:59Z');
-    await notify({ people: [connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9')] });
-    await drain();
-    const localId = (await storage.idMaps.find(ids, { connecId: 'p9' }))?.localId ?? '';
+    const { localId } = await linkedJane(h);
     const push = (record: Contact) => sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...record } });
     const edit = (jobTitle: string, at: string) => {
       now = new Date(at);

@@ -5,43 +5,22 @@
  * replaces the mark on the map, and is what makes the next push of the agreed content go out
  * instead of being answered `unchanged`. Clearing the mark must not clear that failure.
  */
-import { createSyncModule, JobTypes, memoryAdapter } from '@org/maestrano-sdk';
-import type { ConnecPortBatchOp } from '@org/maestrano-sdk';
+import { JobTypes } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
-import { createWorker } from '../../src/worker/index.js';
-import { FakeConnec } from './fake-connec.js';
-import { A, buildConnector, C, type Contact, crashRuns, drainer, GROUP, LocalApp, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { A, C, type Contact, crashRuns, createHarness, GROUP, linkedJane, loseAnswers, provisionGroup, TENANT } from './harness.js';
 
 describe('a poisoned record job whose check races a failed push of the record', () => {
   it('keeps the push failure: the app setting the agreed content back pushes it again', async () => {
     let now = new Date('2016-10-04T09:00:00Z');
-    const clock = () => now;
-    const app = new LocalApp();
-    const connec = new FakeConnec(ORG_UID);
-    const storage = memoryAdapter({ clock });
-    const runtime = testRuntime(storage, clock);
-    const connector = buildConnector(app);
-    const sync = createSyncModule(runtime, { connector, sync: { connecPort: () => connec, parkRetryMs: 5, maxAttempts: 2 } });
-    const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage);
-    const notify = notifier(sync);
+    const h = await createHarness({ clock: () => now, sync: { maxAttempts: 2 } });
+    const { app, connec, connector, storage, sync, drain, notify } = h;
     const ids = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
     await provisionGroup(storage);
-    connec.setClock('2016-10-04T08:59:59Z');
-    const seeded = connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
-    await notify({ people: [seeded] });
-    await drain();
-    const localId = (await storage.idMaps.find(ids, { connecId: 'p9' }))?.localId ?? '';
+    const { localId, seeded } = await linkedJane(h);
     const push = (record: Contact) => sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...record } });
 
     // Connec! applies the next op, then its answer is lost behind a 503.
-    const batch = connec.batch.bind(connec);
-    let lostAnswers = 0;
-    connec.batch = async (ops: ConnecPortBatchOp[]) => {
-      const results = await batch(ops);
-      if (lostAnswers === 0) return results;
-      lostAnswers--;
-      return results.map(() => ({ status: 503, record: null, error: 'Service Unavailable' }));
-    };
+    const lost = loseAnswers(connec);
 
     // The version is delivered again (with the app's id linked); each worker that claims its
     // job dies before writing anything.
@@ -62,7 +41,7 @@ describe('a poisoned record job whose check races a failed push of the record', 
       if (id === localId && pushed === undefined && held !== null) {
         now = new Date('2016-10-04T10:00:00Z');
         app.contacts.set(localId, { ...held, jobTitle: 'CTO', updatedAt: now });
-        lostAnswers = 1;
+        lost.count = 1;
         pushed = (await push(app.contacts.get(localId)!)).status;
       }
       return held;
