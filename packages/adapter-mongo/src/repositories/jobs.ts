@@ -871,6 +871,18 @@ export function jobRepository(store: Store): JobRepository {
         });
       }),
 
+    discard: (id) =>
+      store.run('jobs.discard', async () => {
+        const oid = parseObjectId(id);
+        if (!oid) return false;
+        // A compare-and-delete on the revision read dead (FerretDB applies a filtered delete
+        // non-atomically): a job requeued or claimed in between is re-read, no longer dead, and kept.
+        return store.modify<boolean>('jobs.discard', 'jobs', oid, (doc) => {
+          if (doc === null || doc['status'] !== 'dead') return { kind: 'return', value: false };
+          return { kind: 'delete', value: true };
+        });
+      }),
+
     counts: (filter) =>
       store.run('jobs.counts', async () => {
         const result: Record<JobStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };

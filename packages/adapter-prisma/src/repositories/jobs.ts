@@ -733,6 +733,14 @@ export function jobRepository(ctx: RepositoryContext): JobRepository {
       return changed > 0;
     },
 
+    async discard(id: string): Promise<boolean> {
+      const key = jobId(id);
+      if (key === null) return false;
+      // One conditional statement: a job requeued or claimed first is no longer dead, and stays.
+      const deleted = await db.execute('jobs.discard', sql`DELETE FROM maestrano_jobs WHERE id = ${bigint(key)} AND status = 'dead'`);
+      return deleted > 0;
+    },
+
     async counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>> {
       storableLookup('jobs.counts', { tenant: filter?.tenant, type: filter?.type });
       const conditions: Sql[] = [raw('1 = 1')];

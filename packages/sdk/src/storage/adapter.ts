@@ -524,6 +524,14 @@ export interface JobRepository {
    * and runs it alone (a dead letter retried keeps that protection).
    */
   requeue(id: string): Promise<boolean>;
+  /**
+   * Deletes a dead job (a dead letter a person dismissed: it will never run), its dedupe key
+   * becoming free as with `purgeCompleted`. A compare-and-set on `dead`: false, and nothing
+   * changes, when no dead job has that id (unknown, or pending, running or done, e.g. requeued
+   * or claimed meanwhile). Of a concurrent `requeue` and `discard` of one dead job exactly one
+   * returns true, and a job requeued is never deleted.
+   */
+  discard(id: string): Promise<boolean>;
   counts(filter?: { tenant?: string; type?: string }): Promise<Record<JobStatus, number>>;
   /**
    * Deletes `done` jobs completed before `before` (their dedupe keys become free). An adapter

@@ -1062,6 +1062,13 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.updatedAt = at;
       return true;
     }),
+    discard: op('jobs.discard', (id: string) => {
+      const row = state.jobs.get(id);
+      if (!row || row.status !== 'dead') return false;
+      state.jobs.delete(id);
+      if (row.dedupeKey !== null && jobsByDedupeKey.get(row.dedupeKey) === id) jobsByDedupeKey.delete(row.dedupeKey);
+      return true;
+    }),
     counts: op('jobs.counts', (filter?: { tenant?: string; type?: string }) => {
       checkLookup({ tenant: filter?.tenant, type: filter?.type });
       const counts: Record<JobStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };

@@ -11,7 +11,7 @@ import { ConfigError, SyncError } from '../errors/index.js';
 import type { GroupRecord, JobInput, JobRecord, JsonObject } from '../storage/adapter.js';
 import { json } from '../http/router.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
-import { type DeadLetter, listDeadLetters } from '../worker/dead-letters.js';
+import { type DeadLetter, discardDeadLetter, listDeadLetters } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
@@ -202,8 +202,20 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * positive integer, or a `tenant` or `groupId` that is not a string.
    */
   deadLetters(filter?: { tenant?: string; groupId?: string; limit?: number }): Promise<DeadLetter[]>;
-  /** Puts a dead letter back in the inbox (after fixing its cause). */
+  /**
+   * Puts a sync dead letter (one `deadLetters()` lists) back in the inbox (after fixing its
+   * cause); false, and nothing changes, when there is no dead sync job with that id (a dead job of
+   * another type, billing or company set-up, is left alone: `mno.worker.retryDeadLetter` covers
+   * every type).
+   */
   retryDeadLetter(jobId: string): Promise<boolean>;
+  /**
+   * Deletes a sync dead letter a person dismissed (a record that will never map): it leaves
+   * `deadLetters()`, and its dedupe key is free again. False, and nothing changes, when there is
+   * no dead sync job with that id (retried or running meanwhile, or of another type:
+   * `mno.worker.discardDeadLetter` covers every type).
+   */
+  discardDeadLetter(jobId: string): Promise<boolean>;
   /** A snapshot of this process's counters. */
   counters(): SyncCounters;
   /** Subscribes to sync events; returns the unsubscribe function. */
@@ -243,6 +255,9 @@ const OPTION_KEYS = new Set([
   'pollIntervalMs',
   'pollOverlapMs',
 ]);
+
+/** The job types of the sync module: those `mno.sync.deadLetters()` lists and its `retryDeadLetter`/`discardDeadLetter` act on. */
+const SYNC_JOB_TYPES: readonly string[] = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge];
 
 /** Validates the `sync` config section (typed `unknown` at the top level). */
 export function parseSyncConfig(value: unknown): SyncModuleConfig {
@@ -1016,10 +1031,17 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       return result;
     },
     async deadLetters(filter = {}) {
-      return listDeadLetters(runtime.storage, [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge], filter, (message) => new SyncError(message));
+      return listDeadLetters(runtime.storage, SYNC_JOB_TYPES, filter, (message) => new SyncError(message));
     },
-    retryDeadLetter(jobId) {
+    async retryDeadLetter(jobId) {
+      // Only the jobs `deadLetters()` lists: another module's dead letter is `mno.worker`'s.
+      if (typeof jobId !== 'string') return false;
+      const job = await runtime.storage.jobs.get(jobId);
+      if (job === null || job.status !== 'dead' || !SYNC_JOB_TYPES.includes(job.type)) return false;
       return runtime.storage.jobs.requeue(jobId);
+    },
+    discardDeadLetter(jobId) {
+      return discardDeadLetter(runtime.storage, logger, jobId, { types: SYNC_JOB_TYPES, message: 'sync: dead letter discarded' });
     },
     counters: () => ({ ...counters }),
     on(listener) {

@@ -3,6 +3,7 @@
  * types, newest first, with what locates them (tenant, group, and for sync jobs the entity
  * and Connec! id).
  */
+import type { Logger } from '../core/types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { isStorableText } from '../storage/validation.js';
 import { connecIdOf, isObject } from '../sync/records.js';
@@ -77,4 +78,24 @@ export async function listDeadLetters(
   }
   out.sort((a, b) => b.failedAt.getTime() - a.failedAt.getTime());
   return out.slice(0, limit);
+}
+
+/**
+ * Deletes the dead job `jobId` when it is one of `types` (any type when omitted): false, and
+ * nothing changes, for an id that is not a string, an unknown job, one of another type, or one
+ * that is not dead (`jobs.discard` checks that again atomically: a job retried or claimed
+ * meanwhile stays). Logs `message` with the job's id and type, never its payload (personal data).
+ */
+export async function discardDeadLetter(
+  storage: StorageAdapter,
+  logger: Logger,
+  jobId: string,
+  options: { types?: readonly string[]; message: string },
+): Promise<boolean> {
+  if (typeof jobId !== 'string') return false;
+  const job = await storage.jobs.get(jobId);
+  if (job === null || job.status !== 'dead' || (options.types !== undefined && !options.types.includes(job.type))) return false;
+  if (!(await storage.jobs.discard(jobId))) return false;
+  logger.info(options.message, { jobId: job.id, type: job.type });
+  return true;
 }

@@ -5,7 +5,7 @@ import { scrubErrorText } from '../config/logger.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { callObserver } from '../internal/observer.js';
 import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
-import { type DeadLetter, type DeadLetterFilter, listDeadLetters } from './dead-letters.js';
+import { type DeadLetter, type DeadLetterFilter, discardDeadLetter, listDeadLetters } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
 import { MAX_TIMER_MS, withDeadline } from '../internal/sleep.js';
 import { errorMessage } from '../internal/text.js';
@@ -123,8 +123,19 @@ export interface Worker {
    * integer, and `type`, `tenant` and `groupId` strings, in a filter object (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
    */
   deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
-  /** Puts a dead letter back in the queue (after fixing its cause); false when there is none with that id. */
+  /**
+   * Puts a dead letter back in the queue (after fixing its cause); false when there is none
+   * with that id. Covers a dead job of any type (billing, company set-up, sync); `mno.sync`'s
+   * `retryDeadLetter` only the sync ones.
+   */
   retryDeadLetter(jobId: string): Promise<boolean>;
+  /**
+   * Deletes a dead letter a person dismissed (it will never succeed: a record that will never
+   * map, a billing job of a deleted company): it leaves every listing, and its dedupe key is
+   * free again. False, and nothing changes, when there is no dead job with that id (also when it
+   * was retried or is running meanwhile). Covers a dead job of any type, as `retryDeadLetter`.
+   */
+  discardDeadLetter(jobId: string): Promise<boolean>;
 }
 
 
@@ -1020,6 +1031,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       return listDeadLetters(runtime.storage, type === undefined ? types : [type], rest, invalid);
     },
     retryDeadLetter: (jobId) => runtime.storage.jobs.requeue(jobId),
+    discardDeadLetter: (jobId) => discardDeadLetter(runtime.storage, runtime.logger, jobId, { message: 'worker: dead letter discarded' }),
   };
 }
 

@@ -514,13 +514,15 @@ describe('createMaestrano given an adapter written for an earlier storage contra
     const memory = memoryAdapter();
     const { clearError: _clearError, ...idMaps } = memory.idMaps;
     const { seats: _seats, ...users } = memory.users;
-    const older = { ...memory, id: 'acme-storage', idMaps, users, locks: undefined };
+    // Written before dead letters could be discarded.
+    const { discard: _discard, ...jobs } = memory.jobs;
+    const older = { ...memory, id: 'acme-storage', idMaps, users, jobs, locks: undefined };
     const error = configError(() => createMaestrano(config({ storage: older })));
     expect(error.issues).toEqual([
       {
         path: 'storage',
         message:
-          'must be a StorageAdapter: the adapter "acme-storage" lacks users.seats, idMaps.clearError, locks (written for an earlier storage contract? update the adapter package, or implement them: see STORAGE.md)',
+          'must be a StorageAdapter: the adapter "acme-storage" lacks users.seats, idMaps.clearError, jobs.discard, locks (written for an earlier storage contract? update the adapter package, or implement them: see STORAGE.md)',
       },
     ]);
   });

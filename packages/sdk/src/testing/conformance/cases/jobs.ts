@@ -557,6 +557,56 @@ export const jobCases: StorageCases = {
     expect((await claimOne(adapter, 'w2', { types: ['connec.notification'] }))?.id).toBe(id);
   },
 
+  'discard deletes a dead job and frees its dedupe key; a pending, running or done job or an unknown id is refused': async ({
+    adapter,
+    clock,
+  }) => {
+    const { id } = await adapter.jobs.enqueue(job({ dedupeKey: 'dismissed', maxAttempts: 1 }));
+    const others = await adapter.jobs.enqueueMany(['pending', 'running', 'done'].map((type) => job({ type })));
+    const otherIds = others.map((o) => o.id);
+    expect((await claimOne(adapter, 'w1', { types: ['connec.notification'] }))?.id).toBe(id);
+    expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'never maps' }, retryAt: inMs(clock, 99_999) })).toBe('dead');
+    expect((await claimOne(adapter, 'w1', { types: ['running'] }))?.id).toBe(otherIds[1]);
+    expect((await claimOne(adapter, 'w1', { types: ['done'] }))?.id).toBe(otherIds[2]);
+    expect(await adapter.jobs.complete(otherIds[2] ?? '', 'w1')).toBe(true);
+    const untouched = await Promise.all(otherIds.map((other) => adapter.jobs.get(other)));
+    for (const other of [...otherIds, '00000000-0000-4000-8000-000000000000']) expect(await adapter.jobs.discard(other)).toBe(false);
+    expect(await Promise.all(otherIds.map((other) => adapter.jobs.get(other)))).toEqual(untouched);
+    expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 1, done: 1, dead: 1 });
+
+    expect(await adapter.jobs.discard(id)).toBe(true);
+    expect(await adapter.jobs.discard(id)).toBe(false);
+    expect(await adapter.jobs.get(id)).toBeNull();
+    expect(await adapter.jobs.listDead()).toEqual([]);
+    expect(await adapter.jobs.counts()).toEqual({ pending: 1, running: 1, done: 1, dead: 0 });
+    expect(await adapter.jobs.requeue(id)).toBe(false);
+    // Its dedupe key is free: the same work can be enqueued again, as a new job.
+    const again = await adapter.jobs.enqueue(job({ dedupeKey: 'dismissed' }));
+    expect(again.created).toBe(true);
+    expect(again.id).not.toBe(id);
+  },
+
+  'a concurrent requeue and discard of one dead job: exactly one wins, and the stored job is the winner\'s': needs(
+    ['concurrency'],
+    async (context) => {
+      const { adapter, clock } = context;
+      for (let round = 0; round < 5; round++) {
+        // A type per round: a job requeued in an earlier round stays pending.
+        const type = `race-${round}`;
+        const { id } = await adapter.jobs.enqueue(job({ type, maxAttempts: 1 }));
+        expect((await claimOne(adapter, 'w1', { types: [type] }))?.id).toBe(id);
+        expect(await adapter.jobs.fail(id, 'w1', { error: { message: 'x' }, retryAt: inMs(clock, 99_999) })).toBe('dead');
+        // Which call starts first alternates between rounds.
+        const results = await race(context, 2, (racer, i) => ((i + round) % 2 === 0 ? racer.jobs.requeue(id) : racer.jobs.discard(id)).then((won) => ({ requeue: (i + round) % 2 === 0, won })));
+        const winners = results.filter((r) => r.won);
+        expect(winners).toHaveLength(1);
+        const stored = await adapter.jobs.get(id);
+        if (winners[0]?.requeue) expect(stored).toMatchObject({ id, status: 'pending', attempts: 0, lastError: null });
+        else expect(stored).toBeNull();
+      }
+    },
+  ),
+
   'listDead filters by tenant and type and honours limit': async ({ adapter, clock }) => {
     const kill = async (input: JobInput) => {
       const { id } = await adapter.jobs.enqueue({ ...input, maxAttempts: 1 });
