@@ -1064,7 +1064,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     }),
     discard: op('jobs.discard', (id: string) => {
       const row = state.jobs.get(id);
-      if (!row || row.status !== 'dead') return false;
+      if (row?.status !== 'dead') return false;
       state.jobs.delete(id);
       if (row.dedupeKey !== null && jobsByDedupeKey.get(row.dedupeKey) === id) jobsByDedupeKey.delete(row.dedupeKey);
       return true;
