@@ -1,3 +1,4 @@
 import { project } from '../../vitest.shared.ts';
 
-export default project('example-crm', { fileParallelism: false });
+// Files run in parallel like every other project's (see tests/e2e/vitest.config.ts).
+export default project('example-crm');

@@ -4,7 +4,9 @@ import { project } from '../../vitest.shared.ts';
 // an ES module, which hands pg a module namespace instead of the Pool class ("Class extends
 // value [object Module]"). Drop `import` here, as adapter-prisma does; the other shared
 // conditions still resolve workspace packages to their sources.
-const base = project('e2e', { fileParallelism: false });
+// Files run in parallel like every other project's: a project that runs its files one at a
+// time is scheduled after the others, alone, leaving one of CI's two workers idle.
+const base = project('e2e');
 const conditions = ['@org/source', 'node', 'module', 'default'];
 
 export default {

@@ -4,7 +4,9 @@ import { project } from '../../vitest.shared.ts';
 // (pg-pool would hand it a module namespace); workspace packages still resolve to sources.
 const full = process.env.RELIABILITY_FULL === '1';
 const base = project('reliability', {
-  fileParallelism: false,
+  // The long runs (RELIABILITY_FULL) one file at a time; in `npm test` in parallel like every
+  // other project's files (see tests/e2e/vitest.config.ts).
+  fileParallelism: !full,
   testTimeout: full ? 1_800_000 : 120_000,
   hookTimeout: full ? 600_000 : 120_000,
 });
