@@ -131,7 +131,7 @@ export interface Worker {
   retryDeadLetter(jobId: string): Promise<boolean>;
   /**
    * Deletes a dead letter a person dismissed (it will never succeed: a record that will never
-   * map, a billing job of a deleted company): it leaves every listing, and its dedupe key is
+   * map, the set-up of a test company you will not serve): it leaves every listing, and its dedupe key is
    * free again. False, and nothing changes, when there is no dead job with that id (also when it
    * was retried or is running meanwhile). Covers a dead job of any type, as `retryDeadLetter`.
    */
