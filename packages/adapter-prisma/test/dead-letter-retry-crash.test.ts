@@ -70,4 +70,22 @@ describe.skipIf(unavailable !== null)('dead letters retried after an outage (pri
     expect(batches).toEqual([1, 1, 1, 1, 1, 1]);
     expect(await storage.jobs.counts({ tenant: 't' })).toMatchObject({ done: 6, dead: 0, pending: 0, running: 0 });
   }, 30_000);
+
+  it('an id that is not a string (untyped JavaScript) retries and discards nothing, though its digits name a dead job', async () => {
+    const { db, prisma } = await migratedPg();
+    cleanup = async () => {
+      await prisma.$disconnect();
+      await db.drop();
+    };
+    const storage = prismaAdapter(prisma);
+    const runtime: Runtime = { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+    const { id } = await storage.jobs.enqueue({ type: 'test.batch', tenant: 't', groupId: 'g', payload: {}, maxAttempts: 1 });
+    const [claimed] = await storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 30_000, types: ['test.batch'] });
+    expect(await storage.jobs.fail(claimed?.id ?? '', 'w', { error: { message: 'never maps' }, retryAt: new Date() })).toBe('dead');
+    const worker = createWorker(runtime, { 'test.batch': async () => {} });
+    const numeric = Number(id) as unknown as string;
+    expect(await worker.retryDeadLetter(numeric)).toBe(false);
+    expect(await worker.discardDeadLetter(numeric)).toBe(false);
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead', attempts: 1 });
+  });
 });

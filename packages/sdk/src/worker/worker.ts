@@ -1030,7 +1030,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const { type, ...rest } = filter;
       return listDeadLetters(runtime.storage, type === undefined ? types : [type], rest, invalid);
     },
-    retryDeadLetter: (jobId) => runtime.storage.jobs.requeue(jobId),
+    // From untyped JavaScript a number is no job id (an adapter's `/^[0-9]+$/` test would read it as one).
+    retryDeadLetter: async (jobId) => (typeof jobId === 'string' ? runtime.storage.jobs.requeue(jobId) : false),
     discardDeadLetter: (jobId) => discardDeadLetter(runtime.storage, runtime.logger, jobId, { message: 'worker: dead letter discarded' }),
   };
 }
