@@ -23,15 +23,21 @@ afterEach(async () => {
   cleanup = null;
 });
 
+/** A migrated PostgreSQL database (dropped after the test), its adapter and a runtime on it. */
+async function open(): Promise<{ storage: ReturnType<typeof prismaAdapter>; runtime: Runtime }> {
+  const { db, prisma } = await migratedPg();
+  cleanup = async () => {
+    await prisma.$disconnect();
+    await db.drop();
+  };
+  const storage = prismaAdapter(prisma);
+  const runtime: Runtime = { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+  return { storage, runtime };
+}
+
 describe.skipIf(unavailable !== null)('dead letters retried after an outage (prisma-postgresql)', () => {
   it('jobs whose attempts since the retry all crashed their process run alone, not in the batch that crashed', async () => {
-    const { db, prisma } = await migratedPg();
-    cleanup = async () => {
-      await prisma.$disconnect();
-      await db.drop();
-    };
-    const storage = prismaAdapter(prisma);
-    const runtime: Runtime = { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+    const { storage, runtime } = await open();
     const ids: string[] = [];
     for (let n = 0; n < 6; n++) ids.push((await storage.jobs.enqueue({ type: 'test.batch', tenant: 't', groupId: 'g', payload: { n }, maxAttempts: 3 })).id);
 
@@ -72,13 +78,7 @@ describe.skipIf(unavailable !== null)('dead letters retried after an outage (pri
   }, 30_000);
 
   it('an id that is not a string (untyped JavaScript) retries and discards nothing, though its digits name a dead job', async () => {
-    const { db, prisma } = await migratedPg();
-    cleanup = async () => {
-      await prisma.$disconnect();
-      await db.drop();
-    };
-    const storage = prismaAdapter(prisma);
-    const runtime: Runtime = { tenants: { get: () => undefined, list: () => [] }, storage, logger: silent, clock: () => new Date(), instanceId: 'test', fetch: globalThis.fetch };
+    const { storage, runtime } = await open();
     const { id } = await storage.jobs.enqueue({ type: 'test.batch', tenant: 't', groupId: 'g', payload: {}, maxAttempts: 1 });
     const [claimed] = await storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 30_000, types: ['test.batch'] });
     expect(await storage.jobs.fail(claimed?.id ?? '', 'w', { error: { message: 'never maps' }, retryAt: new Date() })).toBe('dead');

@@ -11,7 +11,7 @@ import { ConfigError, SyncError } from '../errors/index.js';
 import type { GroupRecord, JobInput, JobRecord, JsonObject } from '../storage/adapter.js';
 import { json } from '../http/router.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
-import { type DeadLetter, discardDeadLetter, listDeadLetters } from '../worker/dead-letters.js';
+import { type DeadLetter, discardDeadLetter, listDeadLetters, retryDeadLetter } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
@@ -1033,12 +1033,9 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     async deadLetters(filter = {}) {
       return listDeadLetters(runtime.storage, SYNC_JOB_TYPES, filter, (message) => new SyncError(message));
     },
-    async retryDeadLetter(jobId) {
+    retryDeadLetter(jobId) {
       // Only the jobs `deadLetters()` lists: another module's dead letter is `mno.worker`'s.
-      if (typeof jobId !== 'string') return false;
-      const job = await runtime.storage.jobs.get(jobId);
-      if (job === null || job.status !== 'dead' || !SYNC_JOB_TYPES.includes(job.type)) return false;
-      return runtime.storage.jobs.requeue(jobId);
+      return retryDeadLetter(runtime.storage, jobId, SYNC_JOB_TYPES);
     },
     discardDeadLetter(jobId) {
       return discardDeadLetter(runtime.storage, logger, jobId, { types: SYNC_JOB_TYPES, message: 'sync: dead letter discarded' });

@@ -4,7 +4,7 @@
  * and Connec! id).
  */
 import type { Logger } from '../core/types.js';
-import type { StorageAdapter } from '../storage/adapter.js';
+import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
 import { isStorableText } from '../storage/validation.js';
 import { connecIdOf, isObject } from '../sync/records.js';
 
@@ -80,6 +80,24 @@ export async function listDeadLetters(
   return out.slice(0, limit);
 }
 
+/** The dead job `jobId` when it is one of `types` (any type when omitted); null for an id that is not a string (untyped JavaScript). */
+async function deadJob(storage: StorageAdapter, jobId: string, types: readonly string[] | undefined): Promise<JobRecord | null> {
+  if (typeof jobId !== 'string') return null;
+  const job = await storage.jobs.get(jobId);
+  return job !== null && job.status === 'dead' && (types === undefined || types.includes(job.type)) ? job : null;
+}
+
+/**
+ * Puts the dead job `jobId` back in the queue when it is one of `types` (any type when omitted,
+ * without reading it first: `jobs.requeue` refuses a job that is not dead); false, and nothing
+ * changes, for an id that is not a string, an unknown job, one of another type or one not dead.
+ */
+export async function retryDeadLetter(storage: StorageAdapter, jobId: string, types?: readonly string[]): Promise<boolean> {
+  if (typeof jobId !== 'string') return false;
+  if (types !== undefined && (await deadJob(storage, jobId, types)) === null) return false;
+  return storage.jobs.requeue(jobId);
+}
+
 /**
  * Deletes the dead job `jobId` when it is one of `types` (any type when omitted): false, and
  * nothing changes, for an id that is not a string, an unknown job, one of another type, or one
@@ -92,10 +110,8 @@ export async function discardDeadLetter(
   jobId: string,
   options: { types?: readonly string[]; message: string },
 ): Promise<boolean> {
-  if (typeof jobId !== 'string') return false;
-  const job = await storage.jobs.get(jobId);
-  if (job === null || job.status !== 'dead' || (options.types !== undefined && !options.types.includes(job.type))) return false;
-  if (!(await storage.jobs.discard(jobId))) return false;
+  const job = await deadJob(storage, jobId, options.types);
+  if (job === null || !(await storage.jobs.discard(jobId))) return false;
   logger.info(options.message, { jobId: job.id, type: job.type });
   return true;
 }

@@ -5,7 +5,7 @@ import { scrubErrorText } from '../config/logger.js';
 import type { JobRecord } from '../storage/adapter.js';
 import { callObserver } from '../internal/observer.js';
 import { MAX_RETRY_AFTER_MS, requestedRetryAfterMs } from '../internal/retry-after.js';
-import { type DeadLetter, type DeadLetterFilter, discardDeadLetter, listDeadLetters } from './dead-letters.js';
+import { type DeadLetter, type DeadLetterFilter, discardDeadLetter, listDeadLetters, retryDeadLetter } from './dead-letters.js';
 import { keyPart } from '../internal/keys.js';
 import { MAX_TIMER_MS, withDeadline } from '../internal/sleep.js';
 import { errorMessage } from '../internal/text.js';
@@ -1031,7 +1031,7 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       return listDeadLetters(runtime.storage, type === undefined ? types : [type], rest, invalid);
     },
     // From untyped JavaScript a number is no job id (an adapter's `/^[0-9]+$/` test would read it as one).
-    retryDeadLetter: async (jobId) => (typeof jobId === 'string' ? runtime.storage.jobs.requeue(jobId) : false),
+    retryDeadLetter: (jobId) => retryDeadLetter(runtime.storage, jobId),
     discardDeadLetter: (jobId) => discardDeadLetter(runtime.storage, runtime.logger, jobId, { message: 'worker: dead letter discarded' }),
   };
 }

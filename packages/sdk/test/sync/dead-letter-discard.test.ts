@@ -2,21 +2,16 @@
  * Dismissing a dead letter (`discardDeadLetter`) through the public API: `mno.sync` acts on the
  * sync jobs it lists only (its `retryDeadLetter` too), `mno.worker` on a dead job of any type.
  */
-import { createMaestrano, JobTypes, type Logger, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
+import { createMaestrano, JobTypes, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { basicAuth, captureLogger } from '../billing/helpers.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, buildConnector, C, drainer, GROUP, LocalApp, ORG_UID, provisionGroup, TENANT, testTenant } from './harness.js';
 
 function setup() {
   const storage: StorageAdapter = memoryAdapter();
   const connec = new FakeConnec(ORG_UID);
-  const logged: { level: string; message: string; fields: Record<string, unknown> | undefined }[] = [];
-  const logger: Logger = {
-    debug: (message, fields) => logged.push({ level: 'debug', message, fields }),
-    info: (message, fields) => logged.push({ level: 'info', message, fields }),
-    warn: (message, fields) => logged.push({ level: 'warn', message, fields }),
-    error: (message, fields) => logged.push({ level: 'error', message, fields }),
-  };
+  const logger = captureLogger();
   const mno = createMaestrano({
     tenants: staticTenants([testTenant()]),
     storage,
@@ -31,11 +26,11 @@ function setup() {
     mno.handler(
       new Request(`http://127.0.0.1/maestrano/connec/notifications/${TENANT}`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${API_ID}:${API_KEY}`).toString('base64')}`, 'content-type': 'application/json' },
+        headers: { authorization: basicAuth(API_ID, API_KEY), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       }),
     );
-  return { storage, connec, mno, logged, notify, drain: drainer(mno.worker, storage) };
+  return { storage, connec, mno, logged: logger.entries, notify, drain: drainer(mno.worker, storage) };
 }
 
 type Setup = ReturnType<typeof setup>;
