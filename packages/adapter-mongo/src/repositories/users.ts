@@ -1,7 +1,7 @@
 import { type GroupSeats, type MembershipRecord, type MembershipStatus, UNRECORDED_ROLE, type UserRecord, type UserRepository, type UserStatus } from '@org/maestrano-sdk';
 import { date, keyId, type Raw, str } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkLookup, checkNonEmpty, checkOneOf, checkStorableText } from '../validation.js';
+import { checkLookup, checkNonEmpty, checkOneOf, checkStorableText, InvalidArgumentError } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeUser(doc: Raw): UserRecord {
@@ -157,6 +157,7 @@ export function userRepository(store: Store): UserRepository {
     seats: (tenant, groupId, options) =>
       store.run('users.seats', async (): Promise<GroupSeats> => {
         const exceptUid = options?.exceptUid;
+        if (exceptUid !== undefined && typeof exceptUid !== 'string') throw new InvalidArgumentError('exceptUid must be a string when given');
         checkLookup({ tenant, groupId, exceptUid });
         const query: Raw = { tenant, groupId };
         if (exceptUid !== undefined) query['uid'] = { $ne: exceptUid };

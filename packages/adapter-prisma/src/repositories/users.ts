@@ -200,6 +200,8 @@ export function userRepository(ctx: RepositoryContext): UserRepository {
 
     async seats(tenant: string, groupId: string, options?: { exceptUid?: string }): Promise<GroupSeats> {
       const exceptUid = options?.exceptUid;
+      // From untyped JavaScript, \`null\` would count nobody (\`uid <> NULL\` is never true).
+      if (exceptUid !== undefined && typeof exceptUid !== 'string') throw invalid('users.seats', 'exceptUid must be a string when given');
       storableLookup('users.seats', { tenant, groupId, exceptUid });
       const conditions: Sql[] = [sql`tenant = ${tenant}`, sql`group_id = ${groupId}`];
       if (exceptUid !== undefined) conditions.push(sql`uid <> ${exceptUid}`);

@@ -539,6 +539,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     ),
     seats: op('users.seats', (tenant: string, groupId: string, options?: { exceptUid?: string }): GroupSeats => {
       const exceptUid = options?.exceptUid;
+      if (exceptUid !== undefined && typeof exceptUid !== 'string') throw new TypeError('exceptUid must be a string when given');
       checkLookup({ tenant, groupId, exceptUid });
       let active = 0;
       let latest: Date | null = null;

@@ -1,8 +1,9 @@
 import { expect } from 'vitest';
+import { StorageError } from '../../../errors/index.js';
 import type { StorageAdapter } from '../../../storage/adapter.js';
 import { UNRECORDED_ROLE } from '../../../storage/validation.js';
 import type { StorageCases } from '../types.js';
-import { expectConflict, expectDate, GROUP, needs, OTHER_GROUP, OTHER_TENANT, race, sorted, TENANT } from './helpers.js';
+import { expectConflict, expectDate, GROUP, needs, OTHER_GROUP, OTHER_TENANT, race, rejection, sorted, TENANT } from './helpers.js';
 
 const TTL = 30_000;
 const UID = 'usr-fbb1';
@@ -233,6 +234,18 @@ export const userCases: StorageCases = {
     expect(await adapter.users.seats(TENANT, GROUP)).toEqual({ active: 2, latestChange: new Date(clock.ms()) });
     expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-2' })).toEqual({ active: 1, latestChange: new Date(clock.ms()) });
     expect(first).toBeLessThan(second);
+  },
+
+  'seats refuse an exceptUid that is not a string (null from untyped JavaScript) instead of counting nobody or everybody': async ({ adapter }) => {
+    await adapter.users.upsertMembership(TENANT, 'usr-1', GROUP, 'Member');
+    await adapter.users.upsertMembership(TENANT, 'usr-2', GROUP, 'Member');
+    for (const bad of [null, 42, { $ne: 'usr-1' }]) {
+      const error = await rejection(adapter.users.seats(TENANT, GROUP, { exceptUid: bad } as unknown as { exceptUid: string }));
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ code: 'storage_error', operation: 'users.seats' });
+      expect(String((error as Error).message)).toContain('exceptUid');
+    }
+    expect(await adapter.users.seats(TENANT, GROUP, { exceptUid: 'usr-1' })).toMatchObject({ active: 1 });
   },
 
   'seats agree with a count of the listed memberships after any sequence of membership writes': async ({ adapter, clock }) => {
