@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
 import type { AccountGroup, RecurringBill } from '../account/resources.js';
-import { GROUP_DELETED_MARK, GROUP_READY_RETRY_MS, groupNotReady, type JobHandler, JobDeferral, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
+import { GROUP_DELETED_MARK, GROUP_READY_RETRY_MS, groupNotReady, type JobHandler, JobDeferral, JobTypes, type Logger, PermanentJobError, TENANT_MISSING_RETRY_MS } from '../core/types.js';
 import {
   ApiError,
   BillingError,
@@ -30,7 +30,7 @@ import {
   ServerError,
 } from '../errors/index.js';
 import { parseUtcTimestamp } from '../internal/time.js';
-import type { JsonObject, StorageAdapter } from '../storage/adapter.js';
+import type { JobRecord, JsonObject, StorageAdapter } from '../storage/adapter.js';
 import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import { type BillingConfig, type BillingGroup, claimedCallTimeouts, parsePlan, type ResolvedPlan } from './config.js';
 
@@ -505,6 +505,24 @@ async function currentGroup(client: AccountClient, tenant: string, groupId: stri
     }
     throw error;
   }
+}
+
+/**
+ * Whether the `billing.subscribe` job `job` left its group's subscription in doubt: one of its
+ * attempts claimed the group's ledger key with a plan and nothing is recorded since, so its POST
+ * may have created a recurring bill (its outcome unknown: a timeout, a lost answer, a worker that
+ * died) that only a run of the subscription reconciles. That run adopts the bill, or cancels it
+ * when `onCompanyCreated` now returns no plan for the company or the group has ended. Nothing
+ * else reads the claim (no sweep; nothing enqueues `billing.subscribe` again for a provisioned
+ * group), so such a dead letter is retried, never discarded (`discardDeadLetter` refuses it).
+ * False for any other job, an unreadable payload, or a claim without a plan (nothing was sent).
+ */
+export async function subscriptionInDoubt(storage: StorageAdapter, job: Pick<JobRecord, 'type' | 'payload'>): Promise<boolean> {
+  if (job.type !== JobTypes.billingSubscribe) return false;
+  const parsed = PayloadSchema.safeParse(job.payload);
+  if (!parsed.success) return false;
+  const entry = await storage.ledger.get(subscriptionLedgerKey(parsed.data.tenant, parsed.data.groupId));
+  return entry !== null && entry.status !== 'done' && isRecurringIntent(entry.intent);
 }
 
 export function billIdOf(outcome: unknown): string | null {

@@ -3,7 +3,9 @@
  * types, newest first, with what locates them (tenant, group, and for sync jobs the entity
  * and Connec! id).
  */
+import { subscriptionInDoubt } from '../billing/subscribe.js';
 import type { Logger } from '../core/types.js';
+import { BillingError } from '../errors/index.js';
 import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
 import { isStorableText } from '../storage/validation.js';
 import { connecIdOf, isObject } from '../sync/records.js';
@@ -103,15 +105,30 @@ export async function retryDeadLetter(storage: StorageAdapter, jobId: string, ty
  * nothing changes, for an id that is not a string, an unknown job, one of another type, or one
  * that is not dead (`jobs.discard` checks that again atomically: a job retried or claimed
  * meanwhile stays). Logs `message` with the job's id and type, never its payload (personal data).
+ *
+ * Refuses (`BillingError`, nothing changes) a dead `billing.subscribe` job whose group's
+ * subscription is in doubt (`subscriptionInDoubt`): an attempt may have created a recurring bill
+ * that nothing recorded, and only a retry of the job reconciles it; unless `force` (the operator
+ * checked the group's recurring bills on the platform), which is logged as a warning.
  */
 export async function discardDeadLetter(
   storage: StorageAdapter,
   logger: Logger,
   jobId: string,
-  options: { types?: readonly string[]; message: string },
+  options: { types?: readonly string[]; message: string; force?: boolean },
 ): Promise<boolean> {
   const job = await deadJob(storage, jobId, options.types);
-  if (job === null || !(await storage.jobs.discard(jobId))) return false;
-  logger.info(options.message, { jobId: job.id, type: job.type });
+  if (job === null) return false;
+  const inDoubt = await subscriptionInDoubt(storage, job);
+  if (inDoubt && options.force !== true) {
+    throw new BillingError(
+      `discardDeadLetter: the billing.subscribe job ${job.id} is not discarded: an attempt of it may have created a recurring bill for group ${job.groupId ?? '?'} (tenant ${job.tenant ?? '?'}) that nothing recorded. ` +
+        'Retry it with mno.worker.retryDeadLetter: the retry reconciles first (it adopts that bill, or cancels it when onCompanyCreated now returns no plan for the company or the group has ended). ' +
+        'Pass { force: true } only once you have checked the group\'s recurring bills on the platform yourself',
+    );
+  }
+  if (!(await storage.jobs.discard(jobId))) return false;
+  if (inDoubt) logger.warn(`${options.message} (forced: its group's subscription was in doubt; a recurring bill may be live and unrecorded)`, { jobId: job.id, type: job.type, groupId: job.groupId });
+  else logger.info(options.message, { jobId: job.id, type: job.type });
   return true;
 }

@@ -134,8 +134,14 @@ export interface Worker {
    * map, the set-up of a test company you will not serve): it leaves every listing, and its dedupe key is
    * free again. False, and nothing changes, when there is no dead job with that id (also when it
    * was retried or is running meanwhile). Covers a dead job of any type, as `retryDeadLetter`.
+   * Rejects with a `BillingError`, changing nothing, for a dead `billing.subscribe` job one of
+   * whose attempts may have created a recurring bill nothing recorded (its POST's outcome
+   * unknown): only its retry reconciles that bill (adopts it, or cancels it when
+   * `onCompanyCreated` now returns no plan for the company or the group has ended). `force: true`
+   * discards it anyway (logged as a warning): only once you have checked the group's recurring
+   * bills on the platform, e.g. when its marketplace is gone and no retry can ever run.
    */
-  discardDeadLetter(jobId: string): Promise<boolean>;
+  discardDeadLetter(jobId: string, options?: { force?: boolean }): Promise<boolean>;
 }
 
 
@@ -1032,7 +1038,8 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
     },
     // From untyped JavaScript a number is no job id (an adapter's `/^[0-9]+$/` test would read it as one).
     retryDeadLetter: (jobId) => retryDeadLetter(runtime.storage, jobId),
-    discardDeadLetter: (jobId) => discardDeadLetter(runtime.storage, runtime.logger, jobId, { message: 'worker: dead letter discarded' }),
+    discardDeadLetter: (jobId, options) =>
+      discardDeadLetter(runtime.storage, runtime.logger, jobId, { message: 'worker: dead letter discarded', force: options?.force === true }),
   };
 }
 
