@@ -11,7 +11,8 @@
  *   holding its job id, read back with `jobs.get`;
  * - the outcome of syncs the endpoint did not start (the import after a company's first login,
  *   the poll chain) comes from the group's dead letters (`jobs.listDead`) and checkpoints
- *   (`cursors.list`).
+ *   (`cursors.list`), and from the note a discarded dead import or poll leaves (a cursor of the
+ *   group, entity `*`, kind `sync.discarded`: see `recordDiscardedFailure`).
  */
 import { randomUUID } from 'node:crypto';
 import { type HandlerArgs, JobTypes, type Runtime } from '../core/types.js';
@@ -53,6 +54,8 @@ export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
 export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const;
 /** Cursor (entity `*`) holding the job id of the last catch-up a toggle enqueued. */
 export const CATCH_UP_CURSOR = { entity: '*', kind: 'sync.catchup' } as const;
+/** The cursor entity and kind noting the newest dead import or poll of the group discarded (`recordDiscardedFailure`). */
+export const DISCARDED_CURSOR = { entity: '*', kind: 'sync.discarded' } as const;
 
 /** The per-group lock every SDK read-modify-write of a group's settings takes. */
 export function groupSettingsLockKey(tenant: string, groupId: string): string {
@@ -124,6 +127,28 @@ export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, 
   // instance's running ahead, or this one's stepped back) must still record this one.
   const stored = await storage.cursors.get(key);
   await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), { at: now.toISOString() }, false);
+}
+
+/**
+ * Notes, before a dead import or poll is discarded (`mno.sync.discardDeadLetter` or
+ * `mno.worker.discardDeadLetter`: both go through the one dead-letter helper that calls this),
+ * that the group's sync failed then and how: discarding dismisses the dead letter from the
+ * listings, it neither makes the failed sync succeed nor queues one. Without the note, the
+ * status endpoint, which reads a group's failures from its dead letters, would lose the failure
+ * with the job: a dead initial import discarded left nothing known, answered `ENQUEUED` with
+ * nothing queued, and a dead poll discarded let the import's older success show through as
+ * `SUCCESS`. The note is one cursor per group (so every storage adapter keeps it, no contract
+ * change), at the failure's time as its position: discarding an older dead letter after a newer
+ * one keeps the newer's note, and the purge of a deleted group removes it with the other
+ * cursors. Written before the job is deleted: a failed write throws and the dead letter stays,
+ * and a discard that then finds the job retried meanwhile leaves a note `lastOutcome` ignores
+ * while that job exists. A no-op for every other job (only imports and polls give the status).
+ */
+export async function recordDiscardedFailure(storage: Runtime['storage'], job: JobRecord): Promise<void> {
+  if (job.type !== JobTypes.syncImport && job.type !== JobTypes.syncPoll) return;
+  if (job.tenant === null || job.groupId === null) return;
+  const data: JsonObject = { jobId: job.id, type: job.type, ...failure(job) };
+  await storage.cursors.advance({ tenant: job.tenant, groupId: job.groupId, ...DISCARDED_CURSOR }, job.updatedAt.getTime(), data, false);
 }
 
 const MAX_GROUP_ID_LENGTH = 255;
@@ -320,6 +345,14 @@ export function createSyncControl(deps: SyncControlDeps) {
     if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
     const dead = await lastDeadLetter(group.tenant, group.groupId);
     if (dead && dead.id !== job?.id) candidates.push({ status: 'ERROR', ...failure(dead), at: dead.updatedAt });
+    // A dead import or poll discarded since is still the failure it was (`recordDiscardedFailure`),
+    // unless its job exists again: a discard that lost to a retry noted a job now queued anew.
+    const discarded = cursors.find((c) => c.entity === DISCARDED_CURSOR.entity && c.kind === DISCARDED_CURSOR.kind);
+    const discardedId = discarded?.data.jobId;
+    if (discarded && (typeof discardedId !== 'string' || (await storage.jobs.get(discardedId)) === null)) {
+      const message = discarded.data.message;
+      candidates.push({ status: 'ERROR', ...(typeof message === 'string' ? { message } : {}), at: new Date(discarded.position) });
+    }
     if (imported) {
       // Checkpoints move only when records change: the group's last successful import or poll
       // (`SUCCEEDED_CURSOR`) counts too, so a poll that succeeds after a dead one clears the ERROR.
@@ -338,7 +371,7 @@ export function createSyncControl(deps: SyncControlDeps) {
    * A group's status: `RUNNING` while the sync the last start enqueued is leased; `DISABLED`
    * while the group's sync is switched off; `ENQUEUED` while that sync waits; else the last
    * sync's `SUCCESS` or `ERROR`; `ENQUEUED` again while the initial import has not completed
-   * (it is queued, running or retrying; a dead one is an `ERROR`).
+   * (it is queued, running or retrying; a dead one is an `ERROR`, discarded or not).
    */
   const answerFor = async (group: GroupRecord, job?: JobRecord | null): Promise<SyncControlAnswer> => {
     const tracked = job === undefined ? await trackedJob(group.tenant, group.groupId) : job;

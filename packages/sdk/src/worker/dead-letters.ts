@@ -8,6 +8,7 @@ import type { Logger } from '../core/types.js';
 import { BillingError } from '../errors/index.js';
 import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
 import { isStorableText } from '../storage/validation.js';
+import { recordDiscardedFailure } from '../sync/control.js';
 import { connecIdOf, isObject } from '../sync/records.js';
 
 export interface DeadLetter {
@@ -110,6 +111,10 @@ export async function retryDeadLetter(storage: StorageAdapter, jobId: string, ty
  * subscription is in doubt (`subscriptionInDoubt`): an attempt may have created a recurring bill
  * that nothing recorded, and only a retry of the job reconciles it; unless `force` (the operator
  * checked the group's recurring bills on the platform), which is logged as a warning.
+ *
+ * A dead import or poll is first noted as its group's last failure (`recordDiscardedFailure`):
+ * here, not in `mno.sync`, so the status endpoint stays truthful whichever API discarded it,
+ * `mno.worker`'s included, and a worker an app builds itself with `createWorker` too.
  */
 export async function discardDeadLetter(
   storage: StorageAdapter,
@@ -127,6 +132,7 @@ export async function discardDeadLetter(
         'Pass { force: true } only once you have checked the group\'s recurring bills on the platform yourself',
     );
   }
+  await recordDiscardedFailure(storage, job);
   if (!(await storage.jobs.discard(jobId))) return false;
   if (inDoubt) logger.warn(`${options.message} (forced: its group's subscription was in doubt; a recurring bill may be live and unrecorded)`, { jobId: job.id, type: job.type, groupId: job.groupId });
   else logger.info(options.message, { jobId: job.id, type: job.type });

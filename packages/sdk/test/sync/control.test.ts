@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import {
   createMaestrano,
   type GroupSyncSettings,
+  type JobRecord,
   JobTypes,
   type JsonObject,
   type Logger,
@@ -18,7 +19,7 @@ import {
   toNodeListener,
 } from '@org/maestrano-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CONTROL_CURSOR, recordSyncSuccess } from '../../src/sync/control.js';
+import { CONTROL_CURSOR, recordDiscardedFailure, recordSyncSuccess } from '../../src/sync/control.js';
 import { groupSyncLockKey } from '../../src/sync/engine.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, buildConnector, C, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
@@ -242,6 +243,82 @@ describe('POST …/synchronizations (start) and GET …/synchronizations/:group_
     await s.drain();
     expect(s.app.contacts.size).toBe(2);
     expect((await status()).json.status).toBe('SUCCESS');
+  });
+
+  // Discarding dismisses the dead letter from the listings: the failed sync neither succeeded nor
+  // is queued again, so the status stays the ERROR it was (not `ENQUEUED`, nothing being queued).
+  it.each(['sync', 'worker'] as const)('a dead import discarded with mno.%s.discardDeadLetter stays the ERROR it was until a start succeeds', async (api) => {
+    s.connec.failLists = 1_000;
+    await start();
+    await s.drain();
+    const failed = (await status()).json;
+    expect(failed).toMatchObject({ group_id: GROUP, sync_enabled: true, status: 'ERROR' });
+    expect(String(failed.message)).toContain('Connec! unavailable');
+    const [dead, ...more] = await s.mno.sync.deadLetters({ groupId: GROUP });
+    expect(more).toEqual([]);
+    expect(dead?.type).toBe(JobTypes.syncImport);
+
+    expect(await s.mno[api].discardDeadLetter(dead?.jobId ?? '')).toBe(true);
+    expect(await s.mno.worker.deadLetters()).toEqual([]);
+    expect(await jobCounts(s.storage)).toEqual(noJobs);
+    expect(await status()).toEqual({ status: 200, json: failed });
+    // Switched off, DISABLED wins, with the failure still as the last outcome.
+    const off = await toggle();
+    expect(off.json).toEqual({ ...failed, sync_enabled: false, status: 'DISABLED' });
+    await toggle(); // on again: the import is enqueued again (ENQUEUED), and fails again
+    expect((await status()).json.status).toBe('ENQUEUED');
+    await s.drain();
+    const again = await s.mno.sync.deadLetters({ groupId: GROUP });
+    expect(again.map((d) => d.type)).toEqual([JobTypes.syncImport]);
+    expect(await s.mno[api].discardDeadLetter(again[0]?.jobId ?? '')).toBe(true);
+    expect((await status()).json).toMatchObject({ status: 'ERROR', message: failed.message });
+
+    s.connec.failLists = 0;
+    expect((await start()).json).toMatchObject({ status: 'ENQUEUED' });
+    await s.drain();
+    expect(s.app.contacts.size).toBe(2);
+    const after = (await status()).json;
+    expect(after).toMatchObject({ status: 'SUCCESS' });
+    expect(after.message).toBeUndefined();
+  });
+
+  it('a dead poll discarded after the import succeeded stays the ERROR it was (not the import\'s SUCCESS) until a poll succeeds', async () => {
+    await start();
+    await s.drain();
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+    s.connec.failLists = 1_000;
+    await new Promise((r) => setTimeout(r, 5));
+    await s.mno.sync.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    const failed = (await status()).json;
+    expect(failed).toMatchObject({ status: 'ERROR' });
+    expect(String(failed.message)).toContain('Connec! unavailable');
+    const [dead] = await s.mno.worker.deadLetters({ type: JobTypes.syncPoll });
+    expect(await s.mno.worker.discardDeadLetter(dead?.jobId ?? '')).toBe(true);
+    expect(await jobCounts(s.storage, JobTypes.syncPoll)).toEqual(noJobs);
+    expect(await status()).toEqual({ status: 200, json: failed });
+
+    s.connec.failLists = 0;
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await start()).json).toMatchObject({ status: 'ENQUEUED' });
+    await s.drain();
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
+  });
+
+  it('a discard that lost to a retry leaves no ERROR behind: the import queued again is what the status tells', async () => {
+    s.connec.failLists = 1_000;
+    await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    const [dead] = await s.storage.jobs.listDead({ tenant: TENANT, groupId: GROUP });
+    expect(dead?.type).toBe(JobTypes.syncImport);
+    // The discard noted the failure, then found the dead letter retried meanwhile.
+    await recordDiscardedFailure(s.storage, dead as JobRecord);
+    expect(await s.mno.sync.retryDeadLetter(dead?.id ?? '')).toBe(true);
+    expect(await s.storage.jobs.discard(dead?.id ?? '')).toBe(false);
+    expect((await status()).json).toEqual({ group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' });
+    s.connec.failLists = 0;
+    await s.drain();
+    expect((await status()).json).toMatchObject({ status: 'SUCCESS' });
   });
 });
 
