@@ -22,6 +22,14 @@ export function createApp(mno: Maestrano, db: Db): Hono {
   app.all('/maestrano/*', (c) => mno.handler(c.req.raw));
   // #endregion mount
 
+  // #region health
+  // Readiness for a load balancer or Kubernetes: storage reachable, writable and migrated.
+  app.get('/healthz', async (c) => {
+    const report = await mno.health({ timeoutMs: 2_000 });
+    return c.json(report, report.ok ? 200 : 503);
+  });
+  // #endregion health
+
   // #region session
   /** The signed-in session, or the response to send instead. */
   async function signedIn(c: Context): Promise<{ sid: string; session: Session } | Response> {

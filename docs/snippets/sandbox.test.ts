@@ -118,5 +118,10 @@ describe('the example app against the Maestrano sandbox', () => {
     const after = await fetch(`${app.url}/contacts`, { headers: { cookie }, redirect: 'manual' });
     expect(after.headers.get('location')).toBe('/login');
     // #endregion scenario
+
+    // The readiness probe (workers-at-scale.md): storage reachable, writable and migrated.
+    const health = await fetch(`${app.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, storage: { ok: true, adapter: 'memory' }, tenants: 1 });
   });
 });

@@ -77,6 +77,13 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
   // Every Maestrano route (metadata, SSO, account webhooks, Connec! notifications), every tenant.
   app.all('/maestrano/*', (c) => mno.handler(c.req.raw));
 
+  // Readiness for a load balancer or an orchestrator: the SDK's storage reachable, writable and
+  // migrated (`mno.health()` never throws for a storage failure; it says which call failed).
+  app.get('/healthz', async (c) => {
+    const report = await mno.health({ timeoutMs: 2_000 });
+    return c.json(report, report.ok ? 200 : 503);
+  });
+
   const html = (c: Context, body: string, status: 200 | 403 | 404 | 400 = 200) => c.html(body, status);
 
   // CSRF: the CRM's own forms must come from the CRM's origin (the Origin check of

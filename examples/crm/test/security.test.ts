@@ -77,6 +77,12 @@ const postExport = (cookie: string, key: string, origin: string | null) =>
   });
 
 describe('Acme CRM request handling', () => {
+  it('answers its readiness probe with the SDK storage healthy (SQLite, migrated), without a session', async () => {
+    const res = await fetch(`${crmUrl}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ok: true, storage: { ok: true, adapter: 'prisma' }, tenants: 2 });
+  });
+
   it('refuses a form posted from another origin (CSRF) and bills nothing', async () => {
     const { group, cookie } = await signedInOwner();
     const key = await exportKey(cookie);

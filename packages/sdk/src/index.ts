@@ -69,6 +69,7 @@ export { isStorableText, MAX_STORED_INSTANT_MS, MIN_STORED_INSTANT_MS, UNRECORDE
 // --- createMaestrano, configuration and tenants ---------------------------------------
 export { createMaestrano, mergeContributions } from './maestrano.js';
 export type { Maestrano } from './maestrano.js';
+export type { HealthFailure, HealthOptions, HealthReport } from './health.js';
 export { MaestranoConfigSchema, parseMaestranoConfig } from './config/schema.js';
 export type { MaestranoConfigInput, ResolvedConfig, SsoErrorRenderer, SsoOptions } from './config/schema.js';
 export { type ConfigFromEnvOptions, configFromEnv } from './config/from-env.js';

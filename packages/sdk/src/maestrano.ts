@@ -5,6 +5,7 @@ import { ConfigError } from './errors/index.js';
 import { consoleLogger, redactingLogger } from './config/logger.js';
 import { type MaestranoConfigInput, parseMaestranoConfigAndTenants, type ResolvedConfig } from './config/schema.js';
 import { createRouter } from './http/router.js';
+import { createHealthCheck, type HealthOptions, type HealthReport } from './health.js';
 import { createSsoModule, type SsoApi } from './sso/module.js';
 import { type AccountModule, type BillingApi, createAccountModule } from './billing/module.js';
 import { isTenantRegistry, staticTenants } from './tenants/registry.js';
@@ -37,6 +38,12 @@ export interface Maestrano<E extends readonly AnyEntity[] = readonly AnyEntity[]
    * `mno.worker.run({ signal, concurrency })` in any number of processes.
    */
   worker: Worker;
+  /**
+   * Readiness: probes storage through the contract (a lookup in each repository, a lock taken
+   * and released) and answers a JSON-ready report, never throwing for a storage failure:
+   * `const report = await mno.health(); return Response.json(report, { status: report.ok ? 200 : 503 })`.
+   */
+  health: (options?: HealthOptions) => Promise<HealthReport>;
   /** The runtime the modules were built from (storage, logger, clock, tenants). */
   runtime: Runtime;
 }
@@ -137,6 +144,7 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
     connec: sync.connec,
     jobs,
     worker: createWorker(runtime, jobs),
+    health: createHealthCheck(runtime),
     runtime,
   };
 }
