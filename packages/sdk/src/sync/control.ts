@@ -54,7 +54,7 @@ export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
 export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const;
 /** Cursor (entity `*`) holding the job id of the last catch-up a toggle enqueued. */
 export const CATCH_UP_CURSOR = { entity: '*', kind: 'sync.catchup' } as const;
-/** The cursor entity and kind noting the newest dead import or poll of the group discarded (`recordDiscardedFailure`). */
+/** The cursor entity and kind noting the newest dead import, poll or set-up (`company.created`) of the group discarded (`recordDiscardedFailure`). */
 export const DISCARDED_CURSOR = { entity: '*', kind: 'sync.discarded' } as const;
 
 /** The per-group lock every SDK read-modify-write of a group's settings takes. */
@@ -142,14 +142,18 @@ export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, 
  * one keeps the newer's note, and the purge of a deleted group removes it with the other
  * cursors. Written before the job is deleted: a failed write throws and the dead letter stays,
  * and a discard that then finds the job retried meanwhile leaves a note `lastOutcome` ignores
- * while that job exists. A no-op for every other job (only imports and polls give the status).
+ * while that job exists. Also a dead `company.created` (its group's set-up, which queues the
+ * initial import: see `failedSetUp`). A no-op for every other job (they give no status).
  */
 export async function recordDiscardedFailure(storage: Runtime['storage'], job: JobRecord): Promise<void> {
-  if (job.type !== JobTypes.syncImport && job.type !== JobTypes.syncPoll) return;
+  if (job.type !== JobTypes.syncImport && job.type !== JobTypes.syncPoll && job.type !== JobTypes.companyCreated) return;
   if (job.tenant === null || job.groupId === null) return;
   const data: JsonObject = { jobId: job.id, type: job.type, ...failure(job) };
   await storage.cursors.advance({ tenant: job.tenant, groupId: job.groupId, ...DISCARDED_CURSOR }, job.updatedAt.getTime(), data, false);
 }
+
+/** The `message` of a group's `SUCCESS` when its import covers no entity (see `lastOutcome`). */
+const NOTHING_TO_SYNC = 'No entity is enabled for this group: there is nothing to synchronize';
 
 const MAX_GROUP_ID_LENGTH = 255;
 /**
@@ -284,11 +288,16 @@ export function createSyncControl(deps: SyncControlDeps) {
    * later must not make an imported group look not imported). `outboundMissing`: an enabled
    * outbound entity with `local.list` has no complete outbound checkpoint (added to the
    * connector since): a start then runs the import, whose outbound half pushes its records
-   * (the rest resumes from its complete checkpoints).
+   * (the rest resumes from its complete checkpoints). `empty`: it covers no entity (every one
+   * switched off for the group by its per-entity switches).
    */
-  const importProgress = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<{ done: boolean; outboundMissing: boolean }> => {
+  const importProgress = async (
+    tenant: string,
+    groupId: string,
+    cursors?: readonly CursorRecord[],
+  ): Promise<{ done: boolean; outboundMissing: boolean; empty: boolean }> => {
     const found = await engine.scope(tenant, groupId);
-    if (!found) return { done: false, outboundMissing: false };
+    if (!found) return { done: false, outboundMissing: false, empty: false };
     const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
     const pushed = (entity: AnyEntity) => complete.has(`import.outbound\u0000${entity.name}`);
     const listed = engine.connector.entities.filter((entity) => entity.outbound && entity.list);
@@ -297,24 +306,24 @@ export function createSyncControl(deps: SyncControlDeps) {
     const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
     const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
     const inbound = engine.connector.importOrder.filter((entity) => engine.enabled(scope, entity, 'inbound'));
-    if (inbound.length > 0) return { done: inbound.every((entity) => complete.has(`import\u0000${entity.name}`)), outboundMissing };
+    if (inbound.length > 0) return { done: inbound.every((entity) => complete.has(`import\u0000${entity.name}`)), outboundMissing, empty: false };
     const outbound = listed.filter((entity) => engine.enabled(scope, entity, 'outbound'));
-    return { done: outbound.length > 0 && outbound.every(pushed), outboundMissing };
+    return { done: outbound.length > 0 && outbound.every(pushed), outboundMissing, empty: outbound.length === 0 };
   };
   const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> =>
     (await importProgress(tenant, groupId, cursors)).done;
 
   /**
-   * The group's newest dead import or poll job. Storage filters by group, so however many other
-   * groups of the tenant failed since, one row per type is read. What comes back is still
-   * checked: an adapter written for the contract before `groupId` ignores the filter and
-   * returns the tenant's newest dead job, perhaps another group's; the tenant's newest dead
-   * letters are then scanned for the group's, as before the filter existed.
+   * The group's newest dead job of `types` (by default its imports and polls). Storage filters
+   * by group, so however many other groups of the tenant failed since, one row per type is read.
+   * What comes back is still checked: an adapter written for the contract before `groupId`
+   * ignores the filter and returns the tenant's newest dead job, perhaps another group's; the
+   * tenant's newest dead letters are then scanned for the group's, as before the filter existed.
    */
-  const lastDeadLetter = async (tenant: string, groupId: string): Promise<JobRecord | null> => {
+  const lastDeadLetter = async (tenant: string, groupId: string, types: readonly string[] = [JobTypes.syncImport, JobTypes.syncPoll]): Promise<JobRecord | null> => {
     const isMine = (job: JobRecord, type: string) => job.groupId === groupId && job.tenant === tenant && job.type === type;
     let newest: JobRecord | null = null;
-    for (const type of [JobTypes.syncImport, JobTypes.syncPoll]) {
+    for (const type of types) {
       const [first] = await storage.jobs.listDead({ tenant, type, groupId, limit: 1, newestFirst: true });
       let mine = first && isMine(first, type) ? first : undefined;
       if (first && !mine) {
@@ -330,18 +339,27 @@ export function createSyncControl(deps: SyncControlDeps) {
   const lastOutcome = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'SUCCESS' | 'ERROR'; message?: string; at: Date } | null> => {
     const candidates: { status: 'SUCCESS' | 'ERROR'; message?: string; at: Date }[] = [];
     const cursors = await storage.cursors.list(group.tenant, group.groupId);
-    const imported = await initialImportDone(group.tenant, group.groupId, cursors);
+    const { done: imported, empty } = await importProgress(group.tenant, group.groupId, cursors);
     // An import that ended without completing the group's checkpoints (it ran while the sync was
     // off, or before an entity was switched on) imported nothing: not a success. Nor is a poll
     // that ran while the sync was off (done, having read nothing): a poll counts only when a
-    // success of the group was noted (`SUCCEEDED_CURSOR`) since it was enqueued.
+    // success of the group was noted (`SUCCEEDED_CURSOR`) since it was enqueued, and so does an
+    // import of a group whose import covers no entity (`empty`, see below).
     const noted = cursors.find((c) => c.entity === SUCCEEDED_CURSOR.entity && c.kind === SUCCEEDED_CURSOR.kind);
+    const notedSince = (done: JobRecord): boolean => noted !== undefined && noted.updatedAt.getTime() >= done.createdAt.getTime();
     const succeeded = (done: JobRecord): boolean => {
-      if (done.type === JobTypes.syncImport) return imported;
-      if (done.type === JobTypes.syncPoll) return noted !== undefined && noted.updatedAt.getTime() >= done.createdAt.getTime();
+      if (done.type === JobTypes.syncImport) return imported || (empty && notedSince(done));
+      if (done.type === JobTypes.syncPoll) return notedSince(done);
       return true;
     };
-    if (job?.status === 'done' && succeeded(job)) candidates.push({ status: 'SUCCESS', at: job.completedAt ?? job.updatedAt });
+    // Every entity switched off for the group: its import has no checkpoint to complete, so it
+    // never counts as done, and a status read from checkpoints alone stayed `ENQUEUED` for good
+    // with nothing queued (each start queuing another import that did nothing). Such an import
+    // runs, reads and writes nothing, and notes its success: there is nothing to synchronize and
+    // nothing failed, as a Rails connector run with no entity ticked ended `SUCCESS`. Said in the
+    // `message`, so the platform shows why no data moves.
+    const idle = empty ? { message: NOTHING_TO_SYNC } : {};
+    if (job?.status === 'done' && succeeded(job)) candidates.push({ status: 'SUCCESS', ...idle, at: job.completedAt ?? job.updatedAt });
     if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
     const dead = await lastDeadLetter(group.tenant, group.groupId);
     if (dead && dead.id !== job?.id) candidates.push({ status: 'ERROR', ...failure(dead), at: dead.updatedAt });
@@ -361,17 +379,34 @@ export function createSyncControl(deps: SyncControlDeps) {
       );
       const at = checkpoints.reduce<Date | null>((latest, c) => (latest === null || c.updatedAt > latest ? c.updatedAt : latest), null);
       if (at) candidates.push({ status: 'SUCCESS', at });
-    }
+    } else if (empty && noted) candidates.push({ status: 'SUCCESS', ...idle, at: noted.updatedAt });
     // The latest wins; at the same instant, a failure.
     candidates.sort((a, b) => b.at.getTime() - a.at.getTime() || (a.status === 'ERROR' ? -1 : 1));
-    return candidates[0] ?? null;
+    return candidates[0] ?? (await failedSetUp(group, job));
+  };
+
+  /**
+   * When nothing else is known of the group's sync: the failure of its company's set-up. The
+   * group's initial import is enqueued by the `company.created` job (the fan-out after its first
+   * login); when that job died, no import was ever queued, and `ENQUEUED` (nothing known) would
+   * be a lie for good. Its dead letter is the outcome, an `ERROR` with its failure, while it
+   * exists (retried, it is pending again: the import will be queued, `ENQUEUED` is true), and
+   * only as long as nothing better is known: any import or poll outcome of the group, or a job a
+   * start enqueued since (an import that ran may then have been queued by other means).
+   */
+  const failedSetUp = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'ERROR'; message?: string; at: Date } | null> => {
+    const dead = await lastDeadLetter(group.tenant, group.groupId, [JobTypes.companyCreated]);
+    if (!dead || (job && job.createdAt >= dead.updatedAt)) return null;
+    return { status: 'ERROR', ...failure(dead), at: dead.updatedAt };
   };
 
   /**
    * A group's status: `RUNNING` while the sync the last start enqueued is leased; `DISABLED`
    * while the group's sync is switched off; `ENQUEUED` while that sync waits; else the last
    * sync's `SUCCESS` or `ERROR`; `ENQUEUED` again while the initial import has not completed
-   * (it is queued, running or retrying; a dead one is an `ERROR`, discarded or not).
+   * (it is queued, running or retrying; a dead one is an `ERROR`, discarded or not). An import
+   * that covers no entity is a `SUCCESS` once it ran, and a group whose `company.created` died
+   * before queuing its import is that job's `ERROR` (see `lastOutcome` and `failedSetUp`).
    */
   const answerFor = async (group: GroupRecord, job?: JobRecord | null): Promise<SyncControlAnswer> => {
     const tracked = job === undefined ? await trackedJob(group.tenant, group.groupId) : job;
