@@ -27,8 +27,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountClient } from '../account/client.js';
-import type { JobHandler, Logger } from '../core/types.js';
-import type { StorageAdapter } from '../storage/adapter.js';
+import { type JobHandler, JobTypes, type Logger } from '../core/types.js';
+import type { JobRecord, StorageAdapter } from '../storage/adapter.js';
 import { type BillOwnerIntent, billOwnerOf, chargeBillLedgerKey, chargeLedgerKey, type ChargeIntent, matchesIntent } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { BillingError, NotFoundError } from '../errors/index.js';
@@ -66,6 +66,55 @@ export interface DuplicateCheckOutcome {
   cancelled: string[];
 }
 
+type Target = z.infer<typeof PayloadSchema>;
+
+/**
+ * What the ledger still records for a check, read before the platform is asked: the checked
+ * bill of a subscription or a charge (with its intent), or the ended group's unrecorded attempt.
+ * Null when the ledger moved on (a later run recorded something else, or nothing was sent): the
+ * check has nothing left to cancel.
+ */
+type StillRecorded =
+  | { kind: 'ended-group'; intent: RecurringIntent }
+  | { kind: 'recurring'; intent: RecurringIntent }
+  | { kind: 'charge'; intent: ChargeIntent; chargedAt: Date };
+
+async function stillRecorded(storage: StorageAdapter, target: Target): Promise<StillRecorded | null> {
+  if (target.kind === 'ended-group') {
+    const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
+    // A subscription recorded since is settled by `billing.subscribe` itself (a bill of a
+    // cancelled group is cancelled once recorded); no plan: nothing was sent.
+    return entry && entry.status !== 'done' && isRecurringIntent(entry.intent) ? { kind: 'ended-group', intent: entry.intent } : null;
+  }
+  if (target.kind === 'recurring') {
+    const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
+    const intent = entry?.intent as RecurringIntent | null | undefined;
+    return entry?.status === 'done' && billIdOf(entry.outcome) === target.billId && intent?.kind === 'recurring' ? { kind: 'recurring', intent } : null;
+  }
+  const entry = await storage.ledger.get(chargeLedgerKey(target.tenant, target.idempotencyKey));
+  const intent = entry?.intent as ChargeIntent | null | undefined;
+  const recorded = entry?.outcome as { billId?: unknown } | null | undefined;
+  return entry?.status === 'done' && recorded?.billId === target.billId && intent?.kind === 'charge' ? { kind: 'charge', intent, chargedAt: entry.createdAt } : null;
+}
+
+/**
+ * What a dead `billing.check_duplicates` job still had to look for (text for an operator), from
+ * storage alone; null when a run of it could cancel nothing (the ledger moved on, or its payload
+ * is not one). Discarding a job for which this is not null can leave a customer billed twice:
+ * nothing else looks for that duplicate again.
+ */
+export async function duplicateCheckPending(storage: StorageAdapter, job: Pick<JobRecord, 'type' | 'payload'>): Promise<string | null> {
+  if (job.type !== JobTypes.billingCheckDuplicates) return null;
+  const parsed = PayloadSchema.safeParse(job.payload);
+  if (!parsed.success) return null;
+  const target = parsed.data;
+  const pending = await stillRecorded(storage, target);
+  if (pending === null) return null;
+  if (target.kind === 'ended-group') return 'a recurring bill that a subscription POST may have created late for the ended group';
+  if (target.kind === 'recurring') return `a second recurring bill that a late subscription POST may have created beside the recorded ${target.billId ?? '"no plan"'}`;
+  return `a second bill that a late POST of the charge may have created beside the recorded ${target.billId}`;
+}
+
 export function createDuplicateChecker(deps: DuplicateCheckDeps) {
   const { storage, logger } = deps;
   /** `signal`: the job's `ctx.signal`; every Account API call stops when it aborts. */
@@ -79,12 +128,11 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
     const call = signal ? { signal } : {};
     const cancelled: string[] = [];
 
-    if (target.kind === 'ended-group') {
-      const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
-      // A subscription recorded since is settled by `billing.subscribe` itself (a bill of a
-      // cancelled group is cancelled once recorded); no plan: nothing was sent.
-      if (!entry || entry.status === 'done' || !isRecurringIntent(entry.intent)) return { cancelled };
-      const intent = entry.intent;
+    const pending = await stillRecorded(storage, target);
+    if (pending === null) return { cancelled };
+
+    if (target.kind === 'ended-group' && pending.kind === 'ended-group') {
+      const { intent } = pending;
       const group = await storage.groups.get(target.tenant, target.groupId);
       if (group?.status !== 'cancelled') {
         // Ended on the platform while its deletion webhook is late or lost; otherwise live.
@@ -108,10 +156,8 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       return { cancelled };
     }
 
-    if (target.kind === 'recurring') {
-      const entry = await storage.ledger.get(subscriptionLedgerKey(target.tenant, target.groupId));
-      const intent = entry?.intent as RecurringIntent | null | undefined;
-      if (entry?.status !== 'done' || billIdOf(entry.outcome) !== target.billId || intent?.kind !== 'recurring') return { cancelled };
+    if (target.kind === 'recurring' && pending.kind === 'recurring') {
+      const { intent } = pending;
       const bills = await client.recurringBills.list({ groupId: target.groupId }, call);
       // The start dates this subscription's attempts sent: the first attempt's (kept in the
       // ledger's intent by every takeover) and the recorded bill's (a trial end is the same for all).
@@ -128,12 +174,10 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       return { cancelled };
     }
 
-    const entry = await storage.ledger.get(chargeLedgerKey(target.tenant, target.idempotencyKey));
-    const intent = entry?.intent as ChargeIntent | null | undefined;
-    const recorded = entry?.outcome as { billId?: unknown } | null | undefined;
-    if (entry?.status !== 'done' || recorded?.billId !== target.billId || intent?.kind !== 'charge') return { cancelled };
+    if (target.kind !== 'charge' || pending.kind !== 'charge') return { cancelled };
+    const { intent } = pending;
     const bills = await client.bills.list({ groupId: target.groupId }, call);
-    const matches = bills.filter((b) => b.id !== target.billId && matchesIntent(b, intent, entry.createdAt, deps.config.charge.reconcileSkewMs));
+    const matches = bills.filter((b) => b.id !== target.billId && matchesIntent(b, intent, pending.chargedAt, deps.config.charge.reconcileSkewMs));
     const owner = `billing.check_duplicates:${randomUUID()}`;
     for (const twin of matches) {
       // A bill some charge recorded (or is recording) is that charge's, however alike. Claimed

@@ -3,6 +3,7 @@
  * types, newest first, with what locates them (tenant, group, and for sync jobs the entity
  * and Connec! id).
  */
+import { duplicateCheckPending } from '../billing/duplicates.js';
 import { subscriptionInDoubt } from '../billing/subscribe.js';
 import type { Logger } from '../core/types.js';
 import { BillingError } from '../errors/index.js';
@@ -107,10 +108,14 @@ export async function retryDeadLetter(storage: StorageAdapter, jobId: string, ty
  * that is not dead (`jobs.discard` checks that again atomically: a job retried or claimed
  * meanwhile stays). Logs `message` with the job's id and type, never its payload (personal data).
  *
- * Refuses (`BillingError`, nothing changes) a dead `billing.subscribe` job whose group's
- * subscription is in doubt (`subscriptionInDoubt`): an attempt may have created a recurring bill
- * that nothing recorded, and only a retry of the job reconciles it; unless `force` (the operator
- * checked the group's recurring bills on the platform), which is logged as a warning.
+ * Refuses (`BillingError`, nothing changes) a dead billing job whose discard could leave a
+ * customer billed for something nothing records or cancels, unless `force` (the operator checked
+ * the group's bills on the platform), which is logged as a warning naming the group:
+ * - a `billing.subscribe` whose group's subscription is in doubt (`subscriptionInDoubt`): an
+ *   attempt may have created a recurring bill that nothing recorded, and only a retry of the job
+ *   reconciles it;
+ * - a `billing.check_duplicates` that still had a duplicate to look for (`duplicateCheckPending`):
+ *   nothing else looks for the bill a late POST may have left.
  *
  * A dead import or poll is first noted as its group's last failure (`recordDiscardedFailure`):
  * here, not in `mno.sync`, so the status endpoint stays truthful whichever API discarded it,
@@ -124,17 +129,37 @@ export async function discardDeadLetter(
 ): Promise<boolean> {
   const job = await deadJob(storage, jobId, options.types);
   if (job === null) return false;
-  const inDoubt = await subscriptionInDoubt(storage, job);
-  if (inDoubt && options.force !== true) {
-    throw new BillingError(
-      `discardDeadLetter: the billing.subscribe job ${job.id} is not discarded: an attempt of it may have created a recurring bill for group ${job.groupId ?? '?'} (tenant ${job.tenant ?? '?'}) that nothing recorded. ` +
-        'Retry it with mno.worker.retryDeadLetter: the retry reconciles first (it adopts that bill, or cancels it when onCompanyCreated now returns no plan for the company or the group has ended). ' +
-        'Pass { force: true } only once you have checked the group\'s recurring bills on the platform yourself',
-    );
-  }
+  const risk = await billingRisk(storage, job);
+  if (risk && options.force !== true) throw new BillingError(`discardDeadLetter: the ${job.type} job ${job.id} is not discarded: ${risk.refusal}`);
   await recordDiscardedFailure(storage, job);
   if (!(await storage.jobs.discard(jobId))) return false;
-  if (inDoubt) logger.warn(`${options.message} (forced: its group's subscription was in doubt; a recurring bill may be live and unrecorded)`, { jobId: job.id, type: job.type, groupId: job.groupId });
+  if (risk) logger.warn(`${options.message} (forced: ${risk.warning})`, { jobId: job.id, type: job.type, groupId: job.groupId });
   else logger.info(options.message, { jobId: job.id, type: job.type });
   return true;
+}
+
+/** Why discarding the dead billing job `job` could leave a customer wrongly billed; null when it cannot. */
+async function billingRisk(storage: StorageAdapter, job: JobRecord): Promise<{ refusal: string; warning: string } | null> {
+  const group = `group ${job.groupId ?? '?'} (tenant ${job.tenant ?? '?'})`;
+  const force = 'Pass { force: true } only once you have checked the group\'s bills on the platform yourself';
+  if (await subscriptionInDoubt(storage, job)) {
+    return {
+      refusal:
+        `an attempt of it may have created a recurring bill for ${group} that nothing recorded. ` +
+        'Retry it with mno.worker.retryDeadLetter: the retry reconciles first (it adopts that bill, or cancels it when onCompanyCreated now returns no plan for the company or the group has ended). ' +
+        force,
+      warning: "its group's subscription was in doubt; a recurring bill may be live and unrecorded",
+    };
+  }
+  const pending = await duplicateCheckPending(storage, job);
+  if (pending !== null) {
+    return {
+      refusal:
+        `it is the only check for ${pending} for ${group}, and nothing else will cancel such a duplicate. ` +
+        'Retry it with mno.worker.retryDeadLetter once the Account API answers again (the check cancels only bills an attempt sent). ' +
+        force,
+      warning: `the duplicate check of its group did not run; ${pending} may be live`,
+    };
+  }
+  return null;
 }

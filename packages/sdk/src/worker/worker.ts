@@ -139,7 +139,9 @@ export interface Worker {
    * unknown): only its retry reconciles that bill (adopts it, or cancels it when
    * `onCompanyCreated` now returns no plan for the company or the group has ended). `force: true`
    * discards it anyway (logged as a warning): only once you have checked the group's recurring
-   * bills on the platform, e.g. when its marketplace is gone and no retry can ever run.
+   * bills on the platform, e.g. when its marketplace is gone and no retry can ever run. The same
+   * for a dead `billing.check_duplicates` job while the ledger still records the bill it checks:
+   * nothing else cancels the twin a late POST may have left; retry it once the Account API answers.
    */
   discardDeadLetter(jobId: string, options?: { force?: boolean }): Promise<boolean>;
 }
