@@ -2028,7 +2028,7 @@ export class SyncEngine {
         results[index] = { localId, status: 'skipped', connecId: map.connecId, httpStatus: null, error: 'tombstoned' };
         continue;
       }
-      if (map && catchUp && map.syncedAt && map.syncedAt.getTime() >= catchUp.startedAt.getTime()) {
+      if (map && catchUp && map.syncedAt && map.syncedAt.getTime() > catchUp.startedAt.getTime()) {
         results[index] = { localId, status: 'unchanged', connecId: map.connecId, httpStatus: null, error: null };
         continue;
       }
@@ -2684,6 +2684,17 @@ export class SyncEngine {
     this.deps.emit({ type: 'import.progress', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, done: report.fetched, total: null });
   }
 
+  /**
+   * Now, returned once the clock reads later than it (a millisecond or two; at most about 20 ms
+   * of waiting for a clock that does not move, as a test's may not): whatever is stamped with
+   * it or earlier happened before the caller's next step.
+   */
+  private async instantPassed(): Promise<Date> {
+    const at = this.deps.clock();
+    for (let i = 0; i < 20 && this.deps.clock().getTime() <= at.getTime(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    return at;
+  }
+
   private async importOutbound(
     scope: GroupScope,
     entity: AnyEntity,
@@ -2699,10 +2710,13 @@ export class SyncEngine {
     const cursor = await this.deps.storage.cursors.get(key);
     if (cursor?.complete || !entity.list) return;
     const mctx = this.mapperContext(scope, entity, null, null, false);
-    // Taken before the lister starts: a record synced from here on (a push of the app, an
-    // inbound write) is newer than any copy the lister holds. Not per page: a lister may read
-    // a page once and yield its records one by one, each copy as old as that read.
-    const catchUp = kind !== 'import.outbound' ? { startedAt: this.deps.clock() } : undefined;
+    // Taken before the lister starts: a record synced after it (a push of the app, an inbound
+    // write) is newer than any copy the lister holds. Not per page: a lister may read a page
+    // once and yield its records one by one, each copy as old as that read. The clock is waited
+    // past it first, so that a map synced within that millisecond was synced before the lister
+    // started: a push of the import this catch-up followed, finishing in the same millisecond,
+    // otherwise left the edit made while the sync was off looking synced since, never pushed.
+    const catchUp = kind !== 'import.outbound' ? { startedAt: await this.instantPassed() } : undefined;
     let batch: unknown[] = [];
     let done = 0;
     const transient: PushItemResult[] = [];

@@ -88,6 +88,27 @@ describe('toggle_sync: switched off and on while the initial import runs', () =>
     expect(s.rows.get('app-1')?.name).toBe('Acme Ltd');
     expect(s.connec.all(GROUP, 'organizations').map((o) => o.name).sort()).toEqual(['Acme Ltd', 'Globex']);
   });
+
+  it("the same, with the import's pushes and the catch-up's start in one millisecond (a clock that does not move): the edit still reaches Connec!", async () => {
+    // What a fast machine does now and then: the import pushes app-1's old copy and the
+    // catch-up claimed right after it starts within the same millisecond. The map's `syncedAt`
+    // then equals the catch-up's start, and was taken for a sync made after the lister began.
+    const frozen = new Date();
+    let hook: ((i: number) => Promise<void>) | null = null;
+    const s = setup({ clock: () => new Date(frozen), between: async (i) => hook?.(i) });
+    await provision(s.storage);
+    s.rows.set('app-1', { id: 'app-1', name: 'Acme', updatedAt: frozen });
+    s.rows.set('app-2', { id: 'app-2', name: 'Globex', updatedAt: frozen });
+    hook = async () => {
+      hook = null;
+      await offEditOn(s, 'app-1', 'Acme Ltd');
+    };
+    await s.start();
+    await s.drain();
+    expect(hook).toBeNull();
+    expect(await s.storage.jobs.counts({ type: JobTypes.syncImport })).toMatchObject({ done: 2, dead: 0 });
+    expect(s.connec.all(GROUP, 'organizations').map((o) => o.name).sort()).toEqual(['Acme Ltd', 'Globex']);
+  });
 });
 
 describe('toggle_sync: a switch-on whose follow-up could not be stored', () => {
