@@ -82,7 +82,7 @@ describe.skipIf(unavailable !== null)('mno.health() on PostgreSQL', () => {
 });
 
 describe('mno.health() on SQLite', () => {
-  it('names the missing tables, then is healthy once migrated', async () => {
+  it('names the missing tables, then is healthy once migrated, and names a table dropped since', async () => {
     const file = createSqliteFile();
     cleanups.push(async () => file.remove());
     const prisma = openSqlitePrisma(file.path);
@@ -93,5 +93,11 @@ describe('mno.health() on SQLite', () => {
     expect(unmigrated.storage.failure?.message).toMatch(/run `await migrate\(/);
     await migrate({ prisma });
     expect(await mno.health()).toMatchObject({ ok: true, storage: { ok: true, adapter: 'prisma' } });
+    // A table lost after the migration (restored from a partial dump, dropped by hand) is named
+    // too: the memberships a removal counts, the replay records every login writes.
+    await prisma.$executeRawUnsafe('DROP TABLE maestrano_replay');
+    expect((await mno.health()).storage).toMatchObject({ ok: false, failure: { code: 'storage_error', operation: 'replay.forget' } });
+    await prisma.$executeRawUnsafe('DROP TABLE maestrano_memberships');
+    expect((await mno.health()).storage).toMatchObject({ ok: false, failure: { code: 'storage_error', operation: 'users.seats' } });
   });
 });

@@ -4,9 +4,11 @@
  * with every table or collection the SDK uses in place?
  *
  * It goes through the storage contract only, so every adapter (a third-party one too) is probed
- * the same way: one lookup of a key that never exists in each repository the SDK reads (its
- * statement names the table and the columns, so an adapter whose schema is not migrated, or
- * only partly, fails here with the adapter's own hint instead of at a customer's first login),
+ * the same way: one lookup of a key that never exists in each repository the SDK reads (groups,
+ * users and their memberships, SAML replay records, id maps, cursors, the billing ledger, jobs;
+ * each statement names its table and columns, so an adapter whose schema is not migrated, or
+ * only partly, fails here with the adapter's own hint instead of at a customer's first login;
+ * the jobs' ordering-key guards, written only when a job is claimed, are not probed),
  * and one lock taken and released (a write: a database that fails over to a read-only replica
  * answers reads and refuses writes). Nothing is left behind; the lock key is the process's own.
  *
@@ -96,6 +98,8 @@ export function createHealthCheck(runtime: Pick<Runtime, 'storage' | 'tenants' |
     const scope = { tenant: PROBE_TENANT, groupId: PROBE_GROUP, entity: '~probe' };
     await step('groups.get', () => storage.groups.get(PROBE_TENANT, PROBE_GROUP));
     await step('users.get', () => storage.users.get(PROBE_TENANT, '~probe'));
+    // Memberships: a removal's seat count reads them.
+    await step('users.seats', () => storage.users.seats(PROBE_TENANT, PROBE_GROUP));
     await step('idMaps.find', () => storage.idMaps.find(scope, { connecId: '~probe' }));
     await step('cursors.get', () => storage.cursors.get({ ...scope, kind: '~probe' }));
     await step('ledger.get', () => storage.ledger.get(`${PROBE_TENANT}:~probe`));
@@ -104,6 +108,8 @@ export function createHealthCheck(runtime: Pick<Runtime, 'storage' | 'tenants' |
     const owner = `${runtime.instanceId}:health`;
     await step('locks.acquire', () => storage.locks.acquire(key, owner, PROBE_LOCK_TTL_MS));
     await step('locks.release', () => storage.locks.release(key, owner));
+    // SAML replay records (every login writes one): a delete that matches nothing.
+    await step('replay.forget', () => storage.replay.forget(PROBE_TENANT, '~probe', new Date(0)));
     let counts: HealthReport['queue'];
     if (queue) {
       state.current = 'jobs.counts';
