@@ -289,15 +289,17 @@ export function createSyncControl(deps: SyncControlDeps) {
    * outbound entity with `local.list` has no complete outbound checkpoint (added to the
    * connector since): a start then runs the import, whose outbound half pushes its records
    * (the rest resumes from its complete checkpoints). `empty`: it covers no entity (every one
-   * switched off for the group by its per-entity switches).
+   * switched off for the group by its per-entity switches, or only outbound entities without
+   * `local.list` left on). `idle`: no entity is on for the group in either direction (`empty`
+   * without even a push-only entity: nothing moves at all).
    */
   const importProgress = async (
     tenant: string,
     groupId: string,
     cursors?: readonly CursorRecord[],
-  ): Promise<{ done: boolean; outboundMissing: boolean; empty: boolean }> => {
+  ): Promise<{ done: boolean; outboundMissing: boolean; empty: boolean; idle: boolean }> => {
     const found = await engine.scope(tenant, groupId);
-    if (!found) return { done: false, outboundMissing: false, empty: false };
+    if (!found) return { done: false, outboundMissing: false, empty: false, idle: false };
     const complete = new Set((cursors ?? (await storage.cursors.list(tenant, groupId))).filter((c) => c.complete).map((c) => `${c.kind}\u0000${c.entity}`));
     const pushed = (entity: AnyEntity) => complete.has(`import.outbound\u0000${entity.name}`);
     const listed = engine.connector.entities.filter((entity) => entity.outbound && entity.list);
@@ -306,9 +308,11 @@ export function createSyncControl(deps: SyncControlDeps) {
     const sync = isObject(found.group.settings.sync) ? found.group.settings.sync : {};
     const scope = { ...found, group: { ...found.group, settings: { ...found.group.settings, sync: { ...sync, enabled: true } } } };
     const inbound = engine.connector.importOrder.filter((entity) => engine.enabled(scope, entity, 'inbound'));
-    if (inbound.length > 0) return { done: inbound.every((entity) => complete.has(`import\u0000${entity.name}`)), outboundMissing, empty: false };
+    if (inbound.length > 0) return { done: inbound.every((entity) => complete.has(`import\u0000${entity.name}`)), outboundMissing, empty: false, idle: false };
     const outbound = listed.filter((entity) => engine.enabled(scope, entity, 'outbound'));
-    return { done: outbound.length > 0 && outbound.every(pushed), outboundMissing, empty: outbound.length === 0 };
+    const empty = outbound.length === 0;
+    const idle = empty && !engine.connector.entities.some((entity) => entity.outbound && engine.enabled(scope, entity, 'outbound'));
+    return { done: !empty && outbound.every(pushed), outboundMissing, empty, idle };
   };
   const initialImportDone = async (tenant: string, groupId: string, cursors?: readonly CursorRecord[]): Promise<boolean> =>
     (await importProgress(tenant, groupId, cursors)).done;
@@ -339,7 +343,7 @@ export function createSyncControl(deps: SyncControlDeps) {
   const lastOutcome = async (group: GroupRecord, job: JobRecord | null): Promise<{ status: 'SUCCESS' | 'ERROR'; message?: string; at: Date } | null> => {
     const candidates: { status: 'SUCCESS' | 'ERROR'; message?: string; at: Date }[] = [];
     const cursors = await storage.cursors.list(group.tenant, group.groupId);
-    const { done: imported, empty } = await importProgress(group.tenant, group.groupId, cursors);
+    const { done: imported, empty, idle: nothingOn } = await importProgress(group.tenant, group.groupId, cursors);
     // An import that ended without completing the group's checkpoints (it ran while the sync was
     // off, or before an entity was switched on) imported nothing: not a success. Nor is a poll
     // that ran while the sync was off (done, having read nothing): a poll counts only when a
@@ -356,9 +360,10 @@ export function createSyncControl(deps: SyncControlDeps) {
     // never counts as done, and a status read from checkpoints alone stayed `ENQUEUED` for good
     // with nothing queued (each start queuing another import that did nothing). Such an import
     // runs, reads and writes nothing, and notes its success: there is nothing to synchronize and
-    // nothing failed, as a Rails connector run with no entity ticked ended `SUCCESS`. Said in the
-    // `message`, so the platform shows why no data moves.
-    const idle = empty ? { message: NOTHING_TO_SYNC } : {};
+    // nothing failed, as a Rails connector run with no entity ticked ended `SUCCESS`. When no
+    // entity is on in either direction, the `message` says so, so the platform shows why no data
+    // moves (not for an app that pushes entities it cannot list: their changes still move).
+    const idle = nothingOn ? { message: NOTHING_TO_SYNC } : {};
     if (job?.status === 'done' && succeeded(job)) candidates.push({ status: 'SUCCESS', ...idle, at: job.completedAt ?? job.updatedAt });
     if (job?.status === 'dead') candidates.push({ status: 'ERROR', ...failure(job), at: job.updatedAt });
     const dead = await lastDeadLetter(group.tenant, group.groupId);

@@ -5,6 +5,7 @@
 // group), so the import that ran had nothing to do (`SUCCESS`, with a message saying so).
 import { createMaestrano, JobTypes, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
+import { setup as pushOnlySetup } from './catch-up-harness.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
 
@@ -218,6 +219,23 @@ describe('status of a group whose import covers no entity', () => {
     expect(Date.parse(String(again.updated_at))).toBeGreaterThan(Date.parse(String(done.updated_at)));
     // The sync switched off as a whole is DISABLED still.
     expect(await s.toggle()).toMatchObject({ sync_enabled: false, status: 'DISABLED' });
+  });
+
+  it('with only a push-only entity on (outbound, no local.list): SUCCESS without the "no entity" message, and its pushes still go', async () => {
+    const s = pushOnlySetup({ noList: true });
+    const claim = await s.storage.groups.claim(TENANT, GROUP, { owner: 'test', ttlMs: 60_000 });
+    expect(claim.state).toBe('claimed');
+    await s.storage.groups.complete(TENANT, GROUP, 'test', { companyId: 'co', orgUid: ORG_UID, settings: { sync: { entities: { companies: { inbound: false } } } } });
+    await s.mno.sync.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await s.drain();
+    const done = await s.status();
+    expect(done.json).toMatchObject({ group_id: GROUP, sync_enabled: true, status: 'SUCCESS' });
+    expect(done.json).not.toHaveProperty('message');
+    // The entity is on: the app's change reaches Connec!.
+    const record = { id: 'app-1', name: 'Acme', updatedAt: new Date() };
+    s.rows.set('app-1', record);
+    expect(await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record })).toMatchObject({ status: 'pushed' });
+    expect(s.connec.all(GROUP, 'organizations').map((o) => o.name)).toEqual(['Acme']);
   });
 
   it('a dead import of such a group is still its ERROR', async () => {
