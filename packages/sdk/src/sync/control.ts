@@ -143,11 +143,15 @@ export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, 
  * cursors. Written before the job is deleted: a failed write throws and the dead letter stays,
  * and a discard that then finds the job retried meanwhile leaves a note `lastOutcome` ignores
  * while that job exists. Also a dead `company.created` (its group's set-up, which queues the
- * initial import: see `failedSetUp`). A no-op for every other job (they give no status).
+ * initial import: see `failedSetUp`). A no-op for every other job (they give no status), and
+ * for a group that is not active: the status endpoint answers 404 for a deleted group, and a
+ * note written after its purge would bring back a cursor (holding the job's error text) that
+ * the purge had removed.
  */
 export async function recordDiscardedFailure(storage: Runtime['storage'], job: JobRecord): Promise<void> {
   if (job.type !== JobTypes.syncImport && job.type !== JobTypes.syncPoll && job.type !== JobTypes.companyCreated) return;
   if (job.tenant === null || job.groupId === null) return;
+  if ((await storage.groups.get(job.tenant, job.groupId))?.status !== 'active') return;
   const data: JsonObject = { jobId: job.id, type: job.type, ...failure(job) };
   await storage.cursors.advance({ tenant: job.tenant, groupId: job.groupId, ...DISCARDED_CURSOR }, job.updatedAt.getTime(), data, false);
 }
