@@ -509,20 +509,24 @@ async function currentGroup(client: AccountClient, tenant: string, groupId: stri
 
 /**
  * Whether the `billing.subscribe` job `job` left its group's subscription in doubt: one of its
- * attempts claimed the group's ledger key with a plan and nothing is recorded since, so its POST
- * may have created a recurring bill (its outcome unknown: a timeout, a lost answer, a worker that
- * died) that only a run of the subscription reconciles. That run adopts the bill, or cancels it
- * when `onCompanyCreated` now returns no plan for the company or the group has ended. Nothing
- * else reads the claim (no sweep; nothing enqueues `billing.subscribe` again for a provisioned
+ * attempts claimed the group's ledger key and nothing is recorded since, so a POST may have
+ * created a recurring bill (its outcome unknown: a timeout, a lost answer, a worker that died)
+ * that only a run of the subscription reconciles. That run adopts the bill, or cancels it when
+ * `onCompanyCreated` now returns no plan for the company or the group has ended. Nothing else
+ * reads the claim (no sweep; nothing enqueues `billing.subscribe` again for a provisioned
  * group), so such a dead letter is retried, never discarded (`discardDeadLetter` refuses it).
- * False for any other job, an unreadable payload, or a claim without a plan (nothing was sent).
+ * A claim taken without a plan counts too: a takeover keeps the first claim's intent, so an
+ * attempt that found no plan and died before recording it, then one that had a plan and POSTed
+ * under the same claim, leave an intent that says nothing was sent. (Its retry, when there is
+ * still no plan, records that at once.) False for any other job, an unreadable payload, or no
+ * claim (no attempt got as far as claiming: nothing was sent).
  */
 export async function subscriptionInDoubt(storage: StorageAdapter, job: Pick<JobRecord, 'type' | 'payload'>): Promise<boolean> {
   if (job.type !== JobTypes.billingSubscribe) return false;
   const parsed = PayloadSchema.safeParse(job.payload);
   if (!parsed.success) return false;
   const entry = await storage.ledger.get(subscriptionLedgerKey(parsed.data.tenant, parsed.data.groupId));
-  return entry !== null && entry.status !== 'done' && isRecurringIntent(entry.intent);
+  return entry !== null && entry.status !== 'done';
 }
 
 export function billIdOf(outcome: unknown): string | null {

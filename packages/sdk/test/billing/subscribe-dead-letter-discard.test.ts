@@ -76,3 +76,78 @@ describe('billing.subscribe dead letter with an unrecorded claim', () => {
     expect(api().recurringBills.size).toBe(0);
   });
 });
+
+describe('billing.subscribe dead letter whose claim was first taken without a plan', () => {
+  it('is refused too: an attempt that had a plan POSTed under that claim (a takeover keeps the first intent); retried, it adopts the bill', async () => {
+    api().addGroup(GROUP);
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const memoryStorage = memoryAdapter({ clock });
+    // The first attempt finds no plan, claims the group and fails to record "no plan".
+    let failCompletes = 1;
+    const storage = {
+      ...memoryStorage,
+      ledger: {
+        ...memoryStorage.ledger,
+        complete: async (...args: Parameters<typeof memoryStorage.ledger.complete>) => {
+          if (failCompletes-- > 0) throw new Error('storage unavailable');
+          return memoryStorage.ledger.complete(...args);
+        },
+      },
+    };
+    await provisionGroup(storage, TENANT, GROUP);
+    const { runtime } = makeRuntime(storage, [makeTenant(api())], clock);
+    // While `losing`: a recurring bill POST reaches the platform and its answer is lost; the
+    // listings after it fail.
+    let losing = false;
+    let posted = false;
+    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      const bills = new URL(req.url).pathname.startsWith('/api/v1/account/recurring_bills');
+      if (losing && bills && req.method === 'POST') {
+        await fetch(req);
+        posted = true;
+        throw new TypeError('fetch failed');
+      }
+      if (losing && bills && posted) return new Response('{"errors":[{"title":"unavailable"}]}', { status: 503, headers: { 'content-type': 'application/json' } });
+      return fetch(req);
+    }) as typeof fetch;
+    let calls = 0;
+    const plan = { priceCents: 2900, description: 'Pro plan', currency: 'USD', period: 'Month' } as const;
+    const mod = createAccountModule(runtime, {
+      billing: { onCompanyCreated: () => (calls++ === 0 ? null : plan), subscription: { claimTtlMs: CLAIM_TTL_MS }, accountApi: { retry: { limit: 0 } } },
+    });
+    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+    const { id } = await storage.jobs.enqueue({
+      type: JobTypes.billingSubscribe,
+      tenant: TENANT,
+      groupId: GROUP,
+      payload: { tenant: TENANT, groupId: GROUP, companyId: `company-${GROUP}` },
+      maxAttempts: 2,
+    });
+    await worker.drain({ pollIntervalMs: 5 });
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: null });
+
+    // The second attempt, past the first one's claim, has a plan: its POST creates the bill and
+    // the answer is lost, and the listing that would find it fails. Its last attempt: dead.
+    offset += CLAIM_TTL_MS + 60_000;
+    losing = true;
+    await worker.drain({ pollIntervalMs: 5 });
+    losing = false;
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
+    expect(api().recurringBills.size).toBe(1);
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: null });
+
+    await expect(worker.discardDeadLetter(id)).rejects.toBeInstanceOf(BillingError);
+    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
+
+    offset += CLAIM_TTL_MS + 1_000;
+    expect(await worker.retryDeadLetter(id)).toBe(true);
+    await worker.drain({ pollIntervalMs: 5 });
+    const [bill, ...more] = [...api().recurringBills.values()];
+    expect(more).toEqual([]);
+    expect(bill?.status).not.toBe('cancelled');
+    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'done', outcome: { recurringBillId: bill?.id } });
+  });
+});
