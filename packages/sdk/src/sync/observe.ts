@@ -104,7 +104,7 @@ export type SyncEvent =
       ok: boolean;
     }
   /** A cancelled group's sync state was dropped: how many id maps and cursors were removed (0 and 0 when repeated). */
-  | { type: 'group.purged'; tenant: string; groupId: string; idMaps: number; cursors: number };
+  | { type: 'group.purged'; tenant: string; groupId: string; idMaps: number; cursors: number; deadLetters: number };
 
 export type SkipReason =
   | 'replay'

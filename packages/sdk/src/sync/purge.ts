@@ -1,6 +1,7 @@
 /**
  * Purging a cancelled group's sync state (CONNECTORS §F14, account deletion): every id map
- * of the group (`idMaps.purgeGroup`) and every cursor (`cursors.list` + `cursors.reset`).
+ * of the group (`idMaps.purgeGroup`), every cursor (`cursors.list` + `cursors.reset`) and every
+ * dead letter of its sync (`jobs.listDead` + `jobs.discard`).
  *
  * Runs as the `sync.purge` job, which the group-deletion webhook enqueues (deduplicated per
  * group) once the group is cancelled, or directly through `mno.sync.purgeGroup`. Rules:
@@ -32,6 +33,12 @@ export interface GroupPurgeResult {
   idMaps: number;
   /** Cursors (import checkpoints, poll cursors, …) reset. */
   cursors: number;
+  /**
+   * Dead letters of the group's sync discarded (record jobs hold the Connec! record, personal
+   * data of a deleted account; dead imports and polls). Billing dead letters stay: a duplicate
+   * check of an ended group is exactly about that group's bills.
+   */
+  deadLetters: number;
 }
 
 /** `mno.sync.purgeGroup` refused: the group is not cancelled (`active`) or not known (`unknown_group`). */
@@ -64,6 +71,10 @@ type PurgeOutcome =
   | { status: 'refused'; reason: 'active' | 'unknown_group' }
   | { status: 'busy' };
 
+/** The dead letters a purge discards: the group's sync jobs (not billing or account ones). */
+const PURGED_DEAD_LETTER_TYPES = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll] as const;
+const DEAD_LETTER_PAGE = 100;
+
 /** First delay before a purge deferred by a running import is tried again (doubles per attempt, max 10 min). */
 const BUSY_RETRY_MS = 15_000;
 
@@ -74,6 +85,27 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
   handler: JobHandler;
 } {
   const { storage, logger } = deps;
+
+  /**
+   * Discards the group's dead sync jobs, a page at a time. An adapter written before the
+   * `groupId` filter of `listDead` answers the tenant's: only this group's are discarded, and a
+   * page without any of them ends the loop (the rest are other groups').
+   */
+  async function discardDeadLetters(tenant: string, groupId: string): Promise<number> {
+    let discarded = 0;
+    for (const type of PURGED_DEAD_LETTER_TYPES) {
+      for (;;) {
+        const page = await storage.jobs.listDead({ tenant, type, groupId, limit: DEAD_LETTER_PAGE });
+        const mine = page.filter((job) => job.groupId === groupId && job.tenant === tenant && job.type === type);
+        let gone = 0;
+        for (const job of mine) if (await storage.jobs.discard(job.id)) gone++;
+        discarded += gone;
+        // A page none of which could be discarded (retried meanwhile) would come back as it was.
+        if (gone === 0 || page.length < DEAD_LETTER_PAGE) break;
+      }
+    }
+    return discarded;
+  }
 
   async function purge(tenant: string, groupId: string, sweep: boolean): Promise<PurgeOutcome> {
     const lockKey = groupSyncLockKey(tenant, groupId);
@@ -89,11 +121,12 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
       for (const cursor of cursors) {
         await storage.cursors.reset({ tenant, groupId, entity: cursor.entity, kind: cursor.kind });
       }
-      const result: GroupPurgeResult = { tenant, groupId, idMaps, cursors: cursors.length };
+      const deadLetters = await discardDeadLetters(tenant, groupId);
+      const result: GroupPurgeResult = { tenant, groupId, idMaps, cursors: cursors.length, deadLetters };
       if (sweep) {
         // Nothing to report unless a straggler wrote behind the first purge.
-        if (idMaps + cursors.length > 0) {
-          logger.info('sync: sweep after a purge removed state written while the group was being cancelled', { tenant, groupId, idMaps, cursors: cursors.length });
+        if (idMaps + cursors.length + deadLetters > 0) {
+          logger.info('sync: sweep after a purge removed state written while the group was being cancelled', { tenant, groupId, idMaps, cursors: cursors.length, deadLetters });
           deps.emit({ type: 'group.purged', ...result });
         }
         return { status: 'purged', ...result };
@@ -108,7 +141,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
         dedupeKey: `${JobTypes.syncPurge}.sweep:${tenant}:${groupId}`,
         runAt: new Date(deps.clock().getTime() + deps.sweepDelayMs),
       });
-      logger.info('sync: cancelled group purged', { tenant, groupId, idMaps, cursors: cursors.length });
+      logger.info('sync: cancelled group purged', { tenant, groupId, idMaps, cursors: cursors.length, deadLetters });
       deps.emit({ type: 'group.purged', ...result });
       return { status: 'purged', ...result };
     } finally {

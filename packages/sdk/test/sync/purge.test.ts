@@ -229,7 +229,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect(await stateOf(s.storage, OTHER)).toEqual(other);
     expect((await s.storage.groups.get(TENANT, OTHER))?.status).toBe('active');
     expect(s.events.filter((e) => e.type === 'group.purged')).toEqual([
-      { type: 'group.purged', tenant: TENANT, groupId: GROUP, idMaps: before.maps.length, cursors: before.cursors.length },
+      { type: 'group.purged', tenant: TENANT, groupId: GROUP, idMaps: before.maps.length, cursors: before.cursors.length, deadLetters: 0 },
     ]);
     expect(s.logger.entries.some((e) => e.message === 'sync: cancelled group purged' && e.fields?.idMaps === before.maps.length)).toBe(true);
   });
@@ -305,10 +305,60 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
       groupId: GROUP,
       idMaps: before.maps.length,
       cursors: before.cursors.length,
+      deadLetters: 0,
     });
     expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
     expect(await stateOf(s.storage, OTHER)).toEqual(other);
-    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({ tenant: TENANT, groupId: GROUP, idMaps: 0, cursors: 0 });
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({ tenant: TENANT, groupId: GROUP, idMaps: 0, cursors: 0, deadLetters: 0 });
+  });
+
+  /** A dead job stored as a worker leaves it (claimed, failed for good). */
+  async function deadJob(storage: StorageAdapter, type: string, groupId: string, payload: Record<string, unknown>): Promise<string> {
+    const { id } = await storage.jobs.enqueue({ type, tenant: TENANT, groupId, payload });
+    const [claimed] = await storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 60_000, types: [type] });
+    expect(claimed?.id).toBe(id);
+    expect(await storage.jobs.fail(id, 'w', { error: { message: 'failed for good' }, retryAt: new Date(), final: true })).toBe('dead');
+    return id;
+  }
+
+  it.each([
+    ['an adapter that filters dead letters by group', (storage: StorageAdapter) => storage],
+    [
+      'an adapter that ignores the groupId filter',
+      (storage: StorageAdapter): StorageAdapter => ({
+        ...storage,
+        jobs: {
+          ...storage.jobs,
+          listDead: (filter) => {
+            const { groupId: _ignored, ...rest } = filter ?? {};
+            return storage.jobs.listDead(rest);
+          },
+        },
+      }),
+    ],
+  ])("discards the group's dead sync jobs (their payloads hold the deleted account's records), not another group's nor billing ones (%s)", async (_name, view) => {
+    const base = memoryAdapter();
+    const s = setup({ connector: true, storage: view(base) });
+    await importTwoGroups(s);
+    const person = { id: [{ provider: 'connec', realm: ORG_UID, id: 'p9' }], first_name: 'Jane', last_name: 'Doe', email: { address: 'jane.doe@example.com' } };
+    const mine = [
+      await deadJob(base, JobTypes.connecRecord, GROUP, { tenant: TENANT, groupId: GROUP, entity: 'contacts', record: person }),
+      await deadJob(base, JobTypes.connecRecord, GROUP, { tenant: TENANT, groupId: GROUP, entity: 'contacts', record: { ...person, id: [{ provider: 'connec', realm: ORG_UID, id: 'p8' }] } }),
+      await deadJob(base, JobTypes.syncImport, GROUP, { tenant: TENANT, groupId: GROUP, full: false }),
+    ];
+    const kept = [
+      await deadJob(base, JobTypes.connecRecord, OTHER, { tenant: TENANT, groupId: OTHER, entity: 'contacts', record: person }),
+      await deadJob(base, JobTypes.billingCheckDuplicates, GROUP, { kind: 'ended-group', tenant: TENANT, groupId: GROUP }),
+    ];
+    await s.storage.groups.cancel(TENANT, GROUP);
+
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toMatchObject({ deadLetters: 3 });
+    for (const id of mine) expect(await base.jobs.get(id)).toBeNull();
+    for (const id of kept) expect(await base.jobs.get(id)).toMatchObject({ status: 'dead' });
+    expect((await s.mno.worker.deadLetters()).map((d) => d.jobId).sort()).toEqual([...kept].sort());
+    expect(JSON.stringify(await base.jobs.listDead({ tenant: TENANT, groupId: GROUP }))).not.toContain('jane.doe@example.com');
+    // Idempotent: nothing more to discard.
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toMatchObject({ deadLetters: 0 });
   });
 
   it.each([
