@@ -407,6 +407,12 @@ export function createSubscriber(deps: SubscribeDeps) {
       if (found) return adopt('reconciled', found);
       // The listing may have outlived the claim: refresh it so the POST starts with the full
       // TTL, and never POST once another worker took it over (it may have POSTed meanwhile).
+      // Taken over from an attempt that found no plan (it sent nothing): a takeover keeps the
+      // first claim's intent, which would say "no plan" of the POST below, and then neither a
+      // dead letter's discard, a retry that finds no plan, nor a deletion of the group would
+      // look for its bill. The claim is given back and taken afresh with this plan instead, so
+      // that a claim without a plan never has a POST under it.
+      if (!isRecurringIntent(earlier)) await storage.ledger.release(key, owner);
       const refreshed = await storage.ledger.claim(key, { owner, ttlMs: config.subscription.claimTtlMs, intent });
       if (refreshed.state === 'done') {
         return unlessCancelled({ status: 'already_subscribed', recurringBillId: billIdOf(refreshed.entry.outcome) });
@@ -509,24 +515,22 @@ async function currentGroup(client: AccountClient, tenant: string, groupId: stri
 
 /**
  * Whether the `billing.subscribe` job `job` left its group's subscription in doubt: one of its
- * attempts claimed the group's ledger key and nothing is recorded since, so a POST may have
+ * attempts claimed the group's ledger key with a plan and nothing is recorded since, so a POST may have
  * created a recurring bill (its outcome unknown: a timeout, a lost answer, a worker that died)
  * that only a run of the subscription reconciles. That run adopts the bill, or cancels it when
  * `onCompanyCreated` now returns no plan for the company or the group has ended. Nothing else
  * reads the claim (no sweep; nothing enqueues `billing.subscribe` again for a provisioned
  * group), so such a dead letter is retried, never discarded (`discardDeadLetter` refuses it).
- * A claim taken without a plan counts too: a takeover keeps the first claim's intent, so an
- * attempt that found no plan and died before recording it, then one that had a plan and POSTed
- * under the same claim, leave an intent that says nothing was sent. (Its retry, when there is
- * still no plan, records that at once.) False for any other job, an unreadable payload, or no
- * claim (no attempt got as far as claiming: nothing was sent).
+ * False for any other job, an unreadable payload, no claim, or a claim without a plan: nothing
+ * was sent under it (an attempt with a plan that takes such a claim over takes it afresh with
+ * its plan before it POSTs).
  */
 export async function subscriptionInDoubt(storage: StorageAdapter, job: Pick<JobRecord, 'type' | 'payload'>): Promise<boolean> {
   if (job.type !== JobTypes.billingSubscribe) return false;
   const parsed = PayloadSchema.safeParse(job.payload);
   if (!parsed.success) return false;
   const entry = await storage.ledger.get(subscriptionLedgerKey(parsed.data.tenant, parsed.data.groupId));
-  return entry !== null && entry.status !== 'done';
+  return entry !== null && entry.status !== 'done' && isRecurringIntent(entry.intent);
 }
 
 export function billIdOf(outcome: unknown): string | null {

@@ -156,7 +156,7 @@ async function billingRisk(storage: StorageAdapter, job: JobRecord): Promise<{ r
     return {
       refusal:
         `it is the only check for ${pending} for ${group}, and nothing else will cancel such a duplicate. ` +
-        'Retry it with mno.worker.retryDeadLetter once the Account API answers again (the check cancels only bills an attempt sent). ' +
+        'Retry it with mno.worker.retryDeadLetter once the Account API answers again. ' +
         force,
       warning: `the duplicate check of its group did not run; ${pending} may be live`,
     };

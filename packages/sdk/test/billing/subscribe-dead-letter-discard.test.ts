@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createAccountModule, subscriptionLedgerKey } from '../../src/billing/index.js';
-import { JobTypes } from '../../src/core/types.js';
+import { JobTypes, type RouteHandler } from '../../src/core/types.js';
 import { BillingError } from '../../src/errors/index.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createWorker } from '../../src/worker/index.js';
-import { makeRuntime, makeTenant, provisionGroup, useAccountApi } from './helpers.js';
+import { basicAuth, makeRuntime, makeTenant, provisionGroup, useAccountApi } from './helpers.js';
 import { CLAIM_TTL_MS, deadSubscription, discardRefusedThenRetryReconciles, GROUP, TENANT } from './subscribe-dead-letter-scenario.js';
 
 const api = useAccountApi();
@@ -77,77 +77,113 @@ describe('billing.subscribe dead letter with an unrecorded claim', () => {
   });
 });
 
-describe('billing.subscribe dead letter whose claim was first taken without a plan', () => {
-  it('is refused too: an attempt that had a plan POSTed under that claim (a takeover keeps the first intent); retried, it adopts the bill', async () => {
-    api().addGroup(GROUP);
-    let offset = 0;
-    const clock = () => new Date(Date.now() + offset);
-    const memoryStorage = memoryAdapter({ clock });
-    // The first attempt finds no plan, claims the group and fails to record "no plan".
-    let failCompletes = 1;
-    const storage = {
-      ...memoryStorage,
-      ledger: {
-        ...memoryStorage.ledger,
-        complete: async (...args: Parameters<typeof memoryStorage.ledger.complete>) => {
-          if (failCompletes-- > 0) throw new Error('storage unavailable');
-          return memoryStorage.ledger.complete(...args);
-        },
+/**
+ * An attempt finds no plan, claims the group and fails to record "no plan"; the next attempt,
+ * past that claim, has a plan: its POST creates the bill, the answer is lost, and the listing
+ * that would find it fails. The job dies. (`plan` is what `onCompanyCreated` answers from the
+ * second call on.)
+ */
+async function noPlanThenLostPost() {
+  api().addGroup(GROUP);
+  let offset = 0;
+  const clock = () => new Date(Date.now() + offset);
+  const memoryStorage = memoryAdapter({ clock });
+  let failCompletes = 1;
+  const storage = {
+    ...memoryStorage,
+    ledger: {
+      ...memoryStorage.ledger,
+      complete: async (...args: Parameters<typeof memoryStorage.ledger.complete>) => {
+        if (failCompletes-- > 0) throw new Error('storage unavailable');
+        return memoryStorage.ledger.complete(...args);
       },
-    };
-    await provisionGroup(storage, TENANT, GROUP);
-    const { runtime } = makeRuntime(storage, [makeTenant(api())], clock);
-    // While `losing`: a recurring bill POST reaches the platform and its answer is lost; the
-    // listings after it fail.
-    let losing = false;
-    let posted = false;
-    runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      const bills = new URL(req.url).pathname.startsWith('/api/v1/account/recurring_bills');
-      if (losing && bills && req.method === 'POST') {
-        await fetch(req);
-        posted = true;
-        throw new TypeError('fetch failed');
-      }
-      if (losing && bills && posted) return new Response('{"errors":[{"title":"unavailable"}]}', { status: 503, headers: { 'content-type': 'application/json' } });
-      return fetch(req);
-    }) as typeof fetch;
-    let calls = 0;
-    const plan = { priceCents: 2900, description: 'Pro plan', currency: 'USD', period: 'Month' } as const;
-    const mod = createAccountModule(runtime, {
-      billing: { onCompanyCreated: () => (calls++ === 0 ? null : plan), subscription: { claimTtlMs: CLAIM_TTL_MS }, accountApi: { retry: { limit: 0 } } },
-    });
-    const worker = createWorker(runtime, mod.contribution.jobs ?? {});
-    const { id } = await storage.jobs.enqueue({
-      type: JobTypes.billingSubscribe,
-      tenant: TENANT,
-      groupId: GROUP,
-      payload: { tenant: TENANT, groupId: GROUP, companyId: `company-${GROUP}` },
-      maxAttempts: 2,
-    });
-    await worker.drain({ pollIntervalMs: 5 });
-    expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 1 });
-    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: null });
+    },
+  };
+  await provisionGroup(storage, TENANT, GROUP);
+  const { runtime } = makeRuntime(storage, [makeTenant(api())], clock);
+  // While `losing`: a recurring bill POST reaches the platform and its answer is lost; the
+  // listings after it fail.
+  let losing = false;
+  let posted = false;
+  runtime.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    const bills = new URL(req.url).pathname.startsWith('/api/v1/account/recurring_bills');
+    if (losing && bills && req.method === 'POST') {
+      await fetch(req);
+      posted = true;
+      throw new TypeError('fetch failed');
+    }
+    if (losing && bills && posted) return new Response('{"errors":[{"title":"unavailable"}]}', { status: 503, headers: { 'content-type': 'application/json' } });
+    return fetch(req);
+  }) as typeof fetch;
+  let calls = 0;
+  const state: { plan: { priceCents: number; description: string; currency: string; period: string } | null } = {
+    plan: { priceCents: 2900, description: 'Pro plan', currency: 'USD', period: 'Month' },
+  };
+  const mod = createAccountModule(runtime, {
+    billing: { onCompanyCreated: () => (calls++ === 0 ? null : state.plan), subscription: { claimTtlMs: CLAIM_TTL_MS }, accountApi: { retry: { limit: 0 } } },
+  });
+  const worker = createWorker(runtime, mod.contribution.jobs ?? {});
+  const { id } = await storage.jobs.enqueue({
+    type: JobTypes.billingSubscribe,
+    tenant: TENANT,
+    groupId: GROUP,
+    payload: { tenant: TENANT, groupId: GROUP, companyId: `company-${GROUP}` },
+    maxAttempts: 2,
+  });
+  await worker.drain({ pollIntervalMs: 5 });
+  expect(await storage.jobs.get(id)).toMatchObject({ status: 'pending', attempts: 1 });
+  expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: null });
 
-    // The second attempt, past the first one's claim, has a plan: its POST creates the bill and
-    // the answer is lost, and the listing that would find it fails. Its last attempt: dead.
-    offset += CLAIM_TTL_MS + 60_000;
-    losing = true;
-    await worker.drain({ pollIntervalMs: 5 });
-    losing = false;
-    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
-    expect(api().recurringBills.size).toBe(1);
-    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: null });
+  offset += CLAIM_TTL_MS + 60_000;
+  losing = true;
+  await worker.drain({ pollIntervalMs: 5 });
+  losing = false;
+  expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
+  expect(api().recurringBills.size).toBe(1);
+  // The attempt with a plan took the claim afresh before its POST: the claim says what it sent.
+  expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'pending', intent: { kind: 'recurring', priceCents: 2900 } });
+  await expect(worker.discardDeadLetter(id)).rejects.toBeInstanceOf(BillingError);
+  expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
+  return { storage, worker, mod, runtime, id, state, advance: (ms: number) => void (offset += ms) };
+}
 
-    await expect(worker.discardDeadLetter(id)).rejects.toBeInstanceOf(BillingError);
-    expect(await storage.jobs.get(id)).toMatchObject({ status: 'dead' });
-
-    offset += CLAIM_TTL_MS + 1_000;
-    expect(await worker.retryDeadLetter(id)).toBe(true);
-    await worker.drain({ pollIntervalMs: 5 });
+describe('billing.subscribe dead letter whose claim was first taken without a plan', () => {
+  it('is refused too (the attempt with a plan claimed afresh before POSTing); retried, it adopts the bill', async () => {
+    const s = await noPlanThenLostPost();
+    s.advance(CLAIM_TTL_MS + 1_000);
+    expect(await s.worker.retryDeadLetter(s.id)).toBe(true);
+    await s.worker.drain({ pollIntervalMs: 5 });
     const [bill, ...more] = [...api().recurringBills.values()];
     expect(more).toEqual([]);
     expect(bill?.status).not.toBe('cancelled');
-    expect(await storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'done', outcome: { recurringBillId: bill?.id } });
+    expect(await s.storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'done', outcome: { recurringBillId: bill?.id } });
+  });
+
+  it('retried when onCompanyCreated answers no plan again, it cancels the bill the dead attempt created and records no plan', async () => {
+    const s = await noPlanThenLostPost();
+    s.state.plan = null;
+    s.advance(CLAIM_TTL_MS + 1_000);
+    expect(await s.worker.retryDeadLetter(s.id)).toBe(true);
+    await s.worker.drain({ pollIntervalMs: 5 });
+    expect(await s.storage.jobs.get(s.id)).toMatchObject({ status: 'done' });
+    expect([...api().recurringBills.values()].map((b) => b.status)).toEqual(['cancelled']);
+    expect(await s.storage.ledger.get(subscriptionLedgerKey(TENANT, GROUP))).toMatchObject({ status: 'done', outcome: { recurringBillId: null } });
+  });
+
+  it('the group deleted meanwhile: the deletion has the bill of the unrecorded attempt cancelled', async () => {
+    const s = await noPlanThenLostPost();
+    const tenant = makeTenant(api());
+    const groupDeleted = s.mod.contribution.routes?.groupDeleted as RouteHandler;
+    const res = await groupDeleted({
+      request: new Request(`http://127.0.0.1/maestrano/account/groups/${GROUP}/${TENANT}`, { method: 'DELETE', headers: { authorization: basicAuth(tenant.api.id, tenant.api.key) } }),
+      tenant,
+      params: { id: GROUP },
+    });
+    expect(res.status).toBe(200);
+    // The check runs once the dead attempt's claim has expired and its delay has passed.
+    s.advance(CLAIM_TTL_MS + 3_600_000);
+    await s.worker.drain({ pollIntervalMs: 5 });
+    expect([...api().recurringBills.values()].map((b) => b.status)).toEqual(['cancelled']);
   });
 });
