@@ -346,6 +346,8 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: 
   await Promise.all(runners);
 }
 
+/** Clock reads `instantPassed` makes at most while waiting for the clock to move (a few ms for a clock that does not). */
+const INSTANT_SPIN_LIMIT = 100_000;
 /** How often a running import logs its progress per entity (besides the `import.progress` events). */
 const PROGRESS_LOG_MS = 10_000;
 
@@ -2685,14 +2687,15 @@ export class SyncEngine {
   }
 
   /**
-   * Now, returned once the clock reads later than it (a millisecond or two; at most about 20 ms
-   * of waiting for a clock that does not move, as a test's may not): whatever is stamped with
-   * it or earlier happened before the caller's next step.
+   * Now, returned once the clock reads later than it (under a millisecond): whatever is stamped
+   * with it or earlier happened before the caller's next step. The clock is spun, not waited on
+   * with a timer: under a test's fake timers a timer may never fire, and a catch-up hung. A
+   * clock that does not move (a test's) is read a bounded number of times (some milliseconds).
    */
-  private async instantPassed(): Promise<Date> {
-    const at = this.deps.clock();
-    for (let i = 0; i < 20 && this.deps.clock().getTime() <= at.getTime(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
-    return at;
+  private instantPassed(): Date {
+    const at = this.deps.clock().getTime();
+    for (let i = 0; i < INSTANT_SPIN_LIMIT && this.deps.clock().getTime() <= at; i++);
+    return new Date(at);
   }
 
   private async importOutbound(
@@ -2716,7 +2719,7 @@ export class SyncEngine {
     // past it first, so that a map synced within that millisecond was synced before the lister
     // started: a push of the import this catch-up followed, finishing in the same millisecond,
     // otherwise left the edit made while the sync was off looking synced since, never pushed.
-    const catchUp = kind !== 'import.outbound' ? { startedAt: await this.instantPassed() } : undefined;
+    const catchUp = kind !== 'import.outbound' ? { startedAt: this.instantPassed() } : undefined;
     let batch: unknown[] = [];
     let done = 0;
     const transient: PushItemResult[] = [];

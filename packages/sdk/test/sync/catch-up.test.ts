@@ -11,7 +11,7 @@ import {
   type StorageAdapter,
   staticTenants,
 } from '@org/maestrano-sdk';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { byName, imported, provision, setup } from './catch-up-harness.js';
 import { FakeConnec } from './fake-connec.js';
 import { API_ID, API_KEY, drainer, GROUP, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
@@ -183,6 +183,19 @@ describe('toggle_sync catch-up and mno.sync.pushChanged', () => {
 });
 
 describe('catch-up edges', () => {
+  it("pushChanged under a test's fake timers (Date and every timer faked) finishes and pushes the change", async () => {
+    const s = setup();
+    await imported(s);
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    const acme = byName(s, 'Acme');
+    s.rows.set(acme.id, { ...acme, name: 'Acme Ltd', updatedAt: new Date(Date.now() + 1_000) });
+    vi.setSystemTime(Date.now() + 2_000);
+    const report = await s.mno.sync.pushChanged({ tenant: TENANT, groupId: GROUP });
+    expect(report.failures).toEqual([]);
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+  });
+
   it('pushChanged before the initial import pushes only: nothing is read from Connec!, the app record merges (no duplicate)', async () => {
     const s = setup();
     await provision(s.storage);
