@@ -436,7 +436,12 @@ export function createSyncControl(deps: SyncControlDeps) {
       const { jobId, created } = await deps.enqueueImport({ tenant, groupId, full: true });
       return { jobId, type: JobTypes.syncImport, created };
     }
+    // Keyed by the position this start's tracking will take (see `track`), not the clock alone:
+    // a start in the millisecond of the last one deduped to that one's job, finished already,
+    // and nothing ran.
+    const stored = await storage.cursors.get(cursorKey(tenant, groupId));
     const now = runtime.clock();
+    const at = Math.max(now.getTime(), (stored?.position ?? 0) + 1);
     const progress = await importProgress(tenant, groupId);
     if (progress.done && !progress.outboundMissing) {
       // A completed import is not repeated: read what changed since (an incremental poll).
@@ -445,7 +450,7 @@ export function createSyncControl(deps: SyncControlDeps) {
         tenant,
         groupId,
         payload: { tenant, groupId },
-        dedupeKey: `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}:start:${now.getTime()}`,
+        dedupeKey: `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}:start:${at}`,
         runAt: now,
       });
       return { jobId: id, type: JobTypes.syncPoll, created };
@@ -463,7 +468,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       tenant,
       groupId,
       payload: { tenant, groupId, full: false },
-      dedupeKey: `${key}:start:${now.getTime()}`,
+      dedupeKey: `${key}:start:${at}`,
       orderingKey: key,
     });
     return { jobId: id, type: JobTypes.syncImport, created };
@@ -536,11 +541,15 @@ export function createSyncControl(deps: SyncControlDeps) {
       orderingKey: `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`,
     };
     const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}:outbound`;
-    const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
-    const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${runtime.clock().getTime()}` })).id;
     // Positions only move forward: a clock behind the last catch-up's must still record this one.
+    // The key takes the position too: keyed by the clock, a catch-up in the millisecond of the
+    // last one deduped to that one's job, finished (or past the record) already, and the edits
+    // made while off were never pushed.
     const tracked = await storage.cursors.get({ tenant, groupId, ...CATCH_UP_CURSOR });
-    await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, Math.max(runtime.clock().getTime(), (tracked?.position ?? 0) + 1), { jobId }, false);
+    const position = Math.max(runtime.clock().getTime(), (tracked?.position ?? 0) + 1);
+    const first = await storage.jobs.enqueue({ ...input, dedupeKey: key });
+    const jobId = first.created ? first.id : (await storage.jobs.enqueue({ ...input, dedupeKey: `${key}:${position}` })).id;
+    await storage.cursors.advance({ tenant, groupId, ...CATCH_UP_CURSOR }, position, { jobId }, false);
     logger.info('sync: the app changes made while the sync was off are pushed by a catch-up job', { tenant, groupId });
   };
 

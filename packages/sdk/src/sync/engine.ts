@@ -1022,7 +1022,9 @@ export class SyncEngine {
     const { code, message } = errorInfo(error);
     const lastError = { code: inboundFailureCode(code, error), message: scrubErrorText(message).slice(0, 500), at: this.deps.clock() };
     const map = await this.deps.storage.idMaps.update(ids, { connecId }, { lastError }).catch(() => null);
-    if (map?.lastAppliedAt && updatedAt !== null && map.lastAppliedAt.getTime() > updatedAt.getTime()) {
+    // At the same instant too: Connec! stamps to the second, so a push answered during the write
+    // often shares this version's `updated_at`; kept as applied, its echo was skipped for good.
+    if (map?.lastAppliedAt && updatedAt !== null && map.lastAppliedAt.getTime() >= updatedAt.getTime()) {
       await this.deps.storage.idMaps.update(ids, { connecId }, { lastAppliedAt: updatedAt, lastReceivedHash: null, lastPushedHash: null }).catch(() => null);
     }
   }
