@@ -8,6 +8,7 @@ import {
   createMaestrano,
   GroupPurgeRefusedError,
   ImportBusyError,
+  type JobInput,
   JobTypes,
   type Maestrano,
   memoryAdapter,
@@ -313,7 +314,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
   });
 
   /** A dead job stored as a worker leaves it (claimed, failed for good). */
-  async function deadJob(storage: StorageAdapter, type: string, groupId: string, payload: Record<string, unknown>): Promise<string> {
+  async function deadJob(storage: StorageAdapter, type: string, groupId: string, payload: JobInput['payload']): Promise<string> {
     const { id } = await storage.jobs.enqueue({ type, tenant: TENANT, groupId, payload });
     const [claimed] = await storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 60_000, types: [type] });
     expect(claimed?.id).toBe(id);
