@@ -53,7 +53,11 @@ describe.skipIf(unavailable !== null)('prisma-postgresql: a claim that commits a
     } finally {
       await blocker.end();
     }
-    const settled = (jobs: (Awaited<ReturnType<typeof adapter.jobs.get>>)[]) => jobs.every((job) => job?.status === 'pending' && job.attempts === 0);
+    // Given back, not merely not claimed yet: the late claim may still be on its way to commit
+    // (slow under load), and a job it has not touched is pending with no attempt too. The give
+    // back stamps `updatedAt`; an untouched job still has its enqueue time there.
+    const settled = (jobs: (Awaited<ReturnType<typeof adapter.jobs.get>>)[]) =>
+      jobs.every((job) => job?.status === 'pending' && job.attempts === 0 && job.updatedAt.getTime() > job.createdAt.getTime());
     const jobs = await until(() => Promise.all([adapter.jobs.get(a.id), adapter.jobs.get(b.id)]), settled);
     for (const job of jobs) expect(job).toMatchObject({ status: 'pending', attempts: 0, leaseOwner: null, leaseExpiresAt: null });
     // Another worker gets them now, not after a ten-minute lease; the key's guard was freed too.
