@@ -40,9 +40,12 @@ describe.skipIf(unavailable !== null)('worker SIGKILL mid-batch', () => {
 
     let kills = 0;
     for (const threshold of [Math.floor(n / 5), Math.floor(n / 2)]) {
-      // 25 ms per create (8 at a time) keeps >= 300 ms of work left at each threshold, so the
-      // kill always lands mid-batch however fast the machine is.
-      const victim = await h.spawnWorker({ concurrency: 8, createDelayMs: 25 });
+      // 25 ms per create (8 at a time), and the victim's creates hang (after committing) once it
+      // has made its share: the kill lands mid-batch however late this process gets to send it.
+      // (The delay alone left ~300 ms of work at the second threshold: descheduled that long
+      // between its check and the kill, this process found the victim done with every record.)
+      const share = Math.max(1, threshold - ((await h.db.writeCount('create')) - before));
+      const victim = await h.spawnWorker({ concurrency: 8, createDelayMs: 25, createStallAfter: share });
       await waitFor('the worker to make progress', async () => (await h.db.writeCount('create')) - before >= threshold, 180_000);
       victim.kill('SIGKILL');
       await new Promise<void>((resolve) => (victim.exitCode !== null || victim.signalCode !== null ? resolve() : victim.once('exit', () => resolve())));

@@ -218,7 +218,10 @@ describe('client.batch', () => {
     const pending = h.client.batch([{ method: 'post', group: GROUP, collection: 'people', record: personFields(1) }], {
       signal: controller.signal,
     });
-    setTimeout(() => controller.abort(), 50);
+    // Aborted once the request is in flight (held by the server), not after a fixed 50 ms: on a
+    // loaded machine the timer could fire before the request had reached the server.
+    for (let i = 0; i < 500 && h.server.requests.length === 0; i += 1) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
     const [result] = await pending;
     expect(result?.ok === false && [result.sent, result.error.code]).toEqual([true, 'connection_aborted']);
     expect(h.server.requests).toHaveLength(1);

@@ -335,7 +335,10 @@ describe('timeouts and aborts', () => {
     h.server.fault({ action: { kind: 'hang' } });
     const controller = new AbortController();
     const pending = failure(h.client.group(GROUP).people.list({}, { signal: controller.signal }));
-    setTimeout(() => controller.abort(), 50);
+    // Aborted once the request is in flight (held by the server), not after a fixed 50 ms: on a
+    // loaded machine the timer could fire before the request had reached the server.
+    for (let i = 0; i < 500 && h.server.requests.length === 0; i += 1) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
     const error = await pending;
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ code: 'connection_aborted', failure: 'aborted' });
@@ -347,9 +350,22 @@ describe('timeouts and aborts', () => {
   it('an AbortSignal also interrupts the wait between retries', async () => {
     h.server.fault({ action: { kind: 'reply', status: 503, headers: { 'retry-after': '30' } } });
     const controller = new AbortController();
-    const client = h.makeClient({ retry: { maxRetryAfterMs: 60_000 } });
+    // Aborted once the 503 is answered (the client then waits 30 s), not after a fixed 50 ms: on
+    // a loaded machine the timer could fire before the request had reached the server.
+    let answered!: () => void;
+    const answer = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const fetchNoting: typeof fetch = async (input, init) => {
+      const res = await globalThis.fetch(input, init);
+      answered();
+      return res;
+    };
+    const client = h.makeClient({ retry: { maxRetryAfterMs: 60_000 }, fetch: fetchNoting });
     const pending = failure(client.group(GROUP).people.list({}, { signal: controller.signal }));
-    setTimeout(() => controller.abort(), 50);
+    await answer;
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
     expect(await pending).toMatchObject({ code: 'connection_aborted' });
     expect(h.server.requests).toHaveLength(1);
   });

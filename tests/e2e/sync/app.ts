@@ -56,15 +56,21 @@ export class AppDb {
   readonly pool: pg.Pool;
   readonly #createDelayMs: number;
   readonly #updateDelayMs: number;
+  readonly #createStallAfter: number;
+  #created = 0;
   /**
    * `createDelayMs` keeps each contact create waiting that long after its row committed (a slow
-   * app): the kill tests use it so that a worker is still mid-batch when the signal lands.
-   * `updateDelayMs` does the same for each contact update.
+   * app). `updateDelayMs` does the same for each contact update. With `createStallAfter`, the
+   * contact creates of this process hang for good (after committing) from the n-th row it
+   * inserted on: the kill tests use it so that a worker is still mid-batch when the signal
+   * lands, however late the test gets to send it (a delay alone left a few hundred ms of work,
+   * which a loaded machine could spend between the test's check and its kill).
    */
-  constructor(databaseUrl: string, options: { createDelayMs?: number; updateDelayMs?: number } = {}) {
+  constructor(databaseUrl: string, options: { createDelayMs?: number; updateDelayMs?: number; createStallAfter?: number } = {}) {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
     this.#createDelayMs = options.createDelayMs ?? 0;
     this.#updateDelayMs = options.updateDelayMs ?? 0;
+    this.#createStallAfter = options.createStallAfter ?? 0;
     // The test drops the database WITH (FORCE) at the end; a connection terminated then is expected.
     this.pool.on('error', () => {});
   }
@@ -102,6 +108,8 @@ export class AppDb {
     );
     if (this.#createDelayMs > 0) await new Promise((r) => setTimeout(r, this.#createDelayMs));
     const row = inserted.rows[0];
+    // Counts the rows this process inserted (not a repeated create of a killed worker's record).
+    if (this.#createStallAfter > 0 && row && ++this.#created >= this.#createStallAfter) await new Promise(() => {});
     if (row) return row.id;
     if (key !== null) await this.pool.query("INSERT INTO app_create_repeats (entity, idem_key, pid) VALUES ('contacts', $1, $2)", [key, process.pid]);
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);

@@ -32,10 +32,11 @@ export interface SyncHarness {
   /**
    * With `paused`, the worker starts claiming only on `child.kill('SIGUSR2')`. With
    * `createDelayMs` (`updateDelayMs`), each contact create (update) in that worker waits that
-   * long after committing. `leaseMs` is the worker's job lease and record lock TTL (3 s by
-   * default, so that a killed worker's jobs come back within seconds).
+   * long after committing. With `createStallAfter`, its contact creates hang for good (after
+   * committing) from the n-th one on. `leaseMs` is the worker's job lease and record lock TTL
+   * (3 s by default, so that a killed worker's jobs come back within seconds).
    */
-  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number; updateDelayMs?: number; leaseMs?: number }): Promise<ChildProcess>;
+  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number; updateDelayMs?: number; createStallAfter?: number; leaseMs?: number }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -123,7 +124,7 @@ export async function startSyncHarness(options: {
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0, leaseMs = 3_000 } = {}) {
+    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0, createStallAfter = 0, leaseMs = 3_000 } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -137,6 +138,7 @@ export async function startSyncHarness(options: {
           SYNC_E2E_PAUSED: paused ? '1' : '0',
           SYNC_E2E_CREATE_DELAY_MS: String(createDelayMs),
           SYNC_E2E_UPDATE_DELAY_MS: String(updateDelayMs),
+          SYNC_E2E_CREATE_STALL_AFTER: String(createStallAfter),
           SYNC_E2E_LEASE_MS: String(leaseMs),
         },
         stdio: ['ignore', 'pipe', 'pipe'],

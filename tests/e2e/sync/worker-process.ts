@@ -15,6 +15,7 @@ const databaseUrl = env('SYNC_E2E_DATABASE_URL');
 const db = new AppDb(databaseUrl, {
   createDelayMs: Number(process.env.SYNC_E2E_CREATE_DELAY_MS ?? '0'),
   updateDelayMs: Number(process.env.SYNC_E2E_UPDATE_DELAY_MS ?? '0'),
+  createStallAfter: Number(process.env.SYNC_E2E_CREATE_STALL_AFTER ?? '0'),
 });
 const { storage, close } = await postgresStorage(databaseUrl);
 const tenants = await tenantsFromDevPlatform({

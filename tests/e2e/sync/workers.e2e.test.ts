@@ -78,9 +78,11 @@ describe('workers in separate processes (PostgreSQL inbox)', () => {
     const scope = { tenant: TENANT, groupId, entity: 'contacts' };
     const before = await h.db.writeCount('create');
 
-    // 25 ms per create (8 at a time): >= 800 ms of work remain at the threshold, so the kill
-    // always lands mid-batch however fast the machine is.
-    const victim = await h.spawnWorker({ concurrency: 8, createDelayMs: 25 });
+    // 25 ms per create (8 at a time), and the victim's creates hang (after committing) once it
+    // has made 40: the kill lands mid-batch however late this process gets to send it (the delay
+    // alone left ~800 ms of work at the threshold, which a loaded machine can spend between the
+    // check and the kill).
+    const victim = await h.spawnWorker({ concurrency: 8, createDelayMs: 25, createStallAfter: 40 });
     await waitFor('the first worker to make progress', async () => (await h.db.writeCount('create')) - before >= 40, 120_000);
     victim.kill('SIGKILL');
     await new Promise<void>((resolve) => (victim.exitCode !== null || victim.signalCode !== null ? resolve() : victim.once('exit', () => resolve())));

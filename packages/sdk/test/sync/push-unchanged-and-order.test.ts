@@ -21,7 +21,10 @@ const ids = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
 
 async function setup() {
   const connec = new FakeConnec(ORG_UID);
-  const storage = memoryAdapter();
+  // Jobs come due by the storage's clock, which the test moves on when it wants a retry; the
+  // SDK keeps the real one.
+  let skewMs = 0;
+  const storage = memoryAdapter({ clock: () => new Date(Date.now() + skewMs) });
   const runtime = testRuntime(storage);
   const people = new Map<string, Person>();
   const failUpdates = { count: 0, code: undefined as string | undefined };
@@ -50,9 +53,14 @@ async function setup() {
   });
   const sync = createSyncModule(runtime, { connector: defineConnector({ entities: [contacts] }), sync: { connecPort: () => connec, maxAttempts: 3 } });
   await provisionGroup(storage);
-  // A failed attempt is retried 300 ms later, not within the same drain: on a loaded machine a
-  // 2 ms backoff let one drain retry it before the test could look at the failure.
-  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage, { baseMs: 300, maxMs: 300 });
+  // A failed attempt is retried a minute later by the storage's clock, not within the same
+  // drain: any real backoff short enough to wait for (2 ms, then 300 ms) can lapse inside that
+  // drain on a loaded machine (the process descheduled after the failure was recorded), which
+  // then retries it before the test could look at the failure. `later()` makes the retry due.
+  const drain = drainer(createWorker(runtime, sync.jobs ?? {}), storage, { baseMs: 60_000, maxMs: 60_000 });
+  const later = () => {
+    skewMs += 60_000;
+  };
   const notify = notifier(sync);
   const push = (record: Person) => sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record });
   // Ada is pushed and agreed on by both sides.
@@ -60,7 +68,7 @@ async function setup() {
   people.set(ada.id, ada);
   const first = await push(ada);
   expect(first.status).toBe('pushed');
-  return { connec, storage, sync, drain, notify, push, people, failUpdates, ada, connecId: String(first.connecId) };
+  return { connec, storage, sync, drain, later, notify, push, people, failUpdates, ada, connecId: String(first.connecId) };
 }
 
 describe('an unchanged record (the content both sides last agreed on)', () => {
@@ -108,8 +116,8 @@ describe('an unchanged record (the content both sides last agreed on)', () => {
     expect(h.connec.find(GROUP, 'people', h.connecId)).toMatchObject({ job_title: 'CTO' });
     expect(await h.storage.idMaps.find(ids, { localId: 'per-1' })).toMatchObject({ lastPushedHash: failed?.lastPushedHash, lastError: failed?.lastError });
 
-    // The retry writes the other app's edit in the app.
-    await new Promise((r) => setTimeout(r, 350));
+    // The retry, once due, writes the other app's edit in the app.
+    h.later();
     await h.drain(3);
     expect(h.people.get('per-1')?.title).toBe('CTO');
     expect((await h.storage.idMaps.find(ids, { localId: 'per-1' }))?.lastError).toBeNull();
