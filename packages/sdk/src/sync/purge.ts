@@ -74,6 +74,8 @@ type PurgeOutcome =
 /** The dead letters a purge discards: the group's sync jobs (not billing or account ones). */
 const PURGED_DEAD_LETTER_TYPES = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll] as const;
 const DEAD_LETTER_PAGE = 100;
+/** Dead letters read at once from an adapter that ignores `listDead`'s `groupId` filter. */
+const UNFILTERED_DEAD_LETTER_SCAN = 10_000;
 
 /** First delay before a purge deferred by a running import is tried again (doubles per attempt, max 10 min). */
 const BUSY_RETRY_MS = 15_000;
@@ -88,20 +90,26 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
 
   /**
    * Discards the group's dead sync jobs, a page at a time. An adapter written before the
-   * `groupId` filter of `listDead` answers the tenant's: only this group's are discarded, and a
-   * page without any of them ends the loop (the rest are other groups').
+   * `groupId` filter of `listDead` answers the tenant's dead letters of every group: once a
+   * full page shows it (another group's job in it), up to `UNFILTERED_DEAD_LETTER_SCAN` are
+   * read at once and only this group's are discarded (best effort beyond that many).
    */
   async function discardDeadLetters(tenant: string, groupId: string): Promise<number> {
     let discarded = 0;
     for (const type of PURGED_DEAD_LETTER_TYPES) {
+      let limit = DEAD_LETTER_PAGE;
       for (;;) {
-        const page = await storage.jobs.listDead({ tenant, type, groupId, limit: DEAD_LETTER_PAGE });
+        const page = await storage.jobs.listDead({ tenant, type, groupId, limit });
+        if (limit === DEAD_LETTER_PAGE && page.length === limit && page.some((job) => job.groupId !== groupId)) {
+          limit = UNFILTERED_DEAD_LETTER_SCAN;
+          continue;
+        }
         const mine = page.filter((job) => job.groupId === groupId && job.tenant === tenant && job.type === type);
         let gone = 0;
         for (const job of mine) if (await storage.jobs.discard(job.id)) gone++;
         discarded += gone;
         // A page none of which could be discarded (retried meanwhile) would come back as it was.
-        if (gone === 0 || page.length < DEAD_LETTER_PAGE) break;
+        if (gone === 0 || page.length < limit) break;
       }
     }
     return discarded;
