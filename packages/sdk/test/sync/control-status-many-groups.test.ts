@@ -6,7 +6,7 @@
 import { createMaestrano, JobTypes, memoryAdapter, type StorageAdapter, staticTenants } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { FakeConnec } from './fake-connec.js';
-import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
+import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant, withoutGroupFilter } from './harness.js';
 
 function setup(storage: StorageAdapter = memoryAdapter()) {
   const connec = new FakeConnec(ORG_UID);
@@ -43,17 +43,7 @@ function setup(storage: StorageAdapter = memoryAdapter()) {
 
 /** A memory adapter whose `jobs.listDead` ignores `groupId`, like one written before it existed. */
 function adapterWithoutGroupFilter(): StorageAdapter {
-  const storage = memoryAdapter();
-  return {
-    ...storage,
-    jobs: {
-      ...storage.jobs,
-      listDead: (filter) => {
-        const { groupId: _ignored, ...rest } = filter ?? {};
-        return storage.jobs.listDead(rest);
-      },
-    },
-  };
+  return withoutGroupFilter(memoryAdapter());
 }
 
 async function provision(storage: StorageAdapter) {

@@ -7,7 +7,7 @@ import { createMaestrano, JobTypes, memoryAdapter, type StorageAdapter, staticTe
 import { describe, expect, it } from 'vitest';
 import { setup as pushOnlySetup } from './catch-up-harness.js';
 import { FakeConnec } from './fake-connec.js';
-import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant } from './harness.js';
+import { API_ID, API_KEY, buildConnector, drainer, GROUP, LocalApp, ORG_UID, silentLogger, TENANT, testTenant, withoutGroupFilter } from './harness.js';
 
 function setup(storage: StorageAdapter = memoryAdapter()) {
   const connec = new FakeConnec(ORG_UID);
@@ -62,20 +62,6 @@ function flakyAdapter(base: StorageAdapter = memoryAdapter()): { storage: Storag
     },
   };
   return { storage, down };
-}
-
-/** A memory adapter whose `jobs.listDead` ignores `groupId`, like one written before it existed. */
-function withoutGroupFilter(storage: StorageAdapter): StorageAdapter {
-  return {
-    ...storage,
-    jobs: {
-      ...storage.jobs,
-      listDead: (filter) => {
-        const { groupId: _ignored, ...rest } = filter ?? {};
-        return storage.jobs.listDead(rest);
-      },
-    },
-  };
 }
 
 /** What a first login enqueues once the company is created (`sso/provisioning.ts`). */

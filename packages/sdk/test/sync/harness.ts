@@ -371,6 +371,20 @@ export function dyingView(storage: StorageAdapter, dead: () => boolean): Storage
   return view(storage) as StorageAdapter;
 }
 
+/** `storage` whose `jobs.listDead` ignores `groupId`, like an adapter written before that filter existed. */
+export function withoutGroupFilter(storage: StorageAdapter): StorageAdapter {
+  return {
+    ...storage,
+    jobs: {
+      ...storage.jobs,
+      listDead: (filter) => {
+        const { groupId: _ignored, ...rest } = filter ?? {};
+        return storage.jobs.listDead(rest);
+      },
+    },
+  };
+}
+
 /** Jane Doe (Connec! `p9`, Engineer, updated 08:59:59) notified and applied in the harness's app. */
 export async function linkedJane(h: Harness): Promise<{ localId: string; seeded: ReturnType<Harness['connec']['seed']> }> {
   h.connec.setClock('2016-10-04T08:59:59Z');

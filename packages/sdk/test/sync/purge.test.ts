@@ -22,7 +22,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { captureLogger } from '../billing/helpers.js';
 import { FakeConnec } from './fake-connec.js';
-import { API_ID, API_KEY, buildConnector, C, GROUP, LocalApp, ORG_UID, provisionGroup, TENANT, testTenant } from './harness.js';
+import { API_ID, API_KEY, buildConnector, C, GROUP, LocalApp, ORG_UID, provisionGroup, TENANT, testTenant, withoutGroupFilter } from './harness.js';
 
 const OTHER = 'cld-7c2d';
 
@@ -324,19 +324,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
 
   it.each([
     ['an adapter that filters dead letters by group', (storage: StorageAdapter) => storage],
-    [
-      'an adapter that ignores the groupId filter',
-      (storage: StorageAdapter): StorageAdapter => ({
-        ...storage,
-        jobs: {
-          ...storage.jobs,
-          listDead: (filter) => {
-            const { groupId: _ignored, ...rest } = filter ?? {};
-            return storage.jobs.listDead(rest);
-          },
-        },
-      }),
-    ],
+    ['an adapter that ignores the groupId filter', withoutGroupFilter],
   ])("discards the group's dead sync jobs (their payloads hold the deleted account's records), not another group's nor billing ones (%s)", async (_name, view) => {
     const base = memoryAdapter();
     const s = setup({ connector: true, storage: view(base) });

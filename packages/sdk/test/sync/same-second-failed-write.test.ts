@@ -4,19 +4,13 @@
 // Connec! stamps to the second, so the push and the other app's edit often share one: the map
 // then kept the push as applied, its echo was skipped, and the app kept the other version.
 import { describe, expect, it } from 'vitest';
-import { A, C, createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
-
-const scope = { tenant: TENANT, groupId: GROUP, entity: 'contacts' };
+import { A, C, createHarness, GROUP, linkedJane, provisionGroup, TENANT } from './harness.js';
 
 async function raceInWrite(sameSecond: boolean) {
   let now = new Date('2016-10-04T09:00:00Z');
   const h = await createHarness({ clock: () => now, contactConflict: 'connec-wins' });
   await provisionGroup(h.storage);
-  h.connec.setClock('2016-10-04T08:59:59Z');
-  const seeded = h.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe', job_title: 'Engineer' }, 'p9');
-  await h.notify({ people: [seeded] });
-  await h.drain();
-  const localId = (await h.storage.idMaps.find(scope, { connecId: 'p9' }))?.localId ?? '';
+  const { localId } = await linkedJane(h);
 
   // The app edits the job title and pushes it.
   now = new Date('2016-10-04T10:00:00Z');
