@@ -271,13 +271,19 @@ export function createSyncControl(deps: SyncControlDeps) {
     return typeof jobId === 'string' ? storage.jobs.get(jobId) : null;
   };
 
-  const track = async (tenant: string, groupId: string, job: { jobId: string; type: string; full: boolean }): Promise<void> => {
+  /**
+   * Records the job a start enqueued as the one to track. `job.position` is the one its dedupe
+   * key was built from (`enqueueStart`): the cursor takes at least that one, so a clock stepped
+   * back between the two reads cannot leave it behind the key (a later start would then build
+   * the same key and dedupe to this start's job, finished by then, and nothing would run).
+   */
+  const track = async (tenant: string, groupId: string, job: { jobId: string; type: string; full: boolean; position?: number }): Promise<void> => {
     const key = cursorKey(tenant, groupId);
     const stored = await storage.cursors.get(key);
     const now = runtime.clock().getTime();
     const data: JsonObject = { jobId: job.jobId, type: job.type, full: job.full, at: new Date(now).toISOString() };
     // Positions only move forward: two starts within one millisecond still record the second.
-    await storage.cursors.advance(key, Math.max(now, (stored?.position ?? 0) + 1), data, false);
+    await storage.cursors.advance(key, Math.max(now, job.position ?? 0, (stored?.position ?? 0) + 1), data, false);
   };
 
   const leased = (job: JobRecord): boolean => job.status === 'running' && job.leaseExpiresAt !== null && job.leaseExpiresAt.getTime() > runtime.clock().getTime();
@@ -431,7 +437,7 @@ export function createSyncControl(deps: SyncControlDeps) {
   };
 
   /** Enqueues what a start asks for; returns the job to track. */
-  const enqueueStart = async (tenant: string, groupId: string, full: boolean): Promise<{ jobId: string; type: string; created: boolean }> => {
+  const enqueueStart = async (tenant: string, groupId: string, full: boolean): Promise<{ jobId: string; type: string; created: boolean; position?: number }> => {
     if (full) {
       const { jobId, created } = await deps.enqueueImport({ tenant, groupId, full: true });
       return { jobId, type: JobTypes.syncImport, created };
@@ -453,7 +459,7 @@ export function createSyncControl(deps: SyncControlDeps) {
         dedupeKey: `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}:start:${at}`,
         runAt: now,
       });
-      return { jobId: id, type: JobTypes.syncPoll, created };
+      return { jobId: id, type: JobTypes.syncPoll, created, position: at };
     }
     // The group's import (the one after its first login, when still stored) resumes; when
     // that one has ended (an entity added since, a failed run), a new one.
@@ -471,7 +477,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       dedupeKey: `${key}:start:${at}`,
       orderingKey: key,
     });
-    return { jobId: id, type: JobTypes.syncImport, created };
+    return { jobId: id, type: JobTypes.syncImport, created, position: at };
   };
 
   /** Common prologue: credentials, parameters, group. */
