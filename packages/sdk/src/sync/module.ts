@@ -15,6 +15,7 @@ import { type DeadLetter, discardDeadLetter, listDeadLetters, retryDeadLetter } 
 import { connecClientFor, connecPort } from './connec-port.js';
 import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
+  connecDisabledMessage,
   groupSyncEnabled,
   GroupCancelledError,
   ImportBusyError,
@@ -30,6 +31,7 @@ import {
   SyncEngine,
   type SyncOptions,
   syncEnabledWaitKey,
+  tenantConnecEnabled,
 } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
@@ -807,7 +809,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         // Switched back on since the run read the settings (toggle_sync's wake found this job
         // still running): try again shortly rather than in an hour.
         const { tenant, groupId } = job;
-        const onAgain = (group: GroupRecord | null) => group?.status === 'active' && groupSyncEnabled(group.settings);
+        const onAgain = (group: GroupRecord | null) => {
+          const tenantNow = runtime.tenants.get(tenant);
+          return group?.status === 'active' && tenantNow !== undefined && tenantConnecEnabled(tenantNow) && groupSyncEnabled(group.settings);
+        };
         const now = await runtime.storage.groups.get(tenant, groupId).catch(() => null);
         throw new JobDeferral(error.message, {
           waitKey: syncEnabledWaitKey(tenant, groupId),
@@ -1060,6 +1065,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     connec(tenantName, groupId) {
       const tenant = runtime.tenants.get(tenantName);
       if (!tenant) throw new SyncError(`Unknown tenant "${tenantName}"`);
+      // Its `connec.host` is not checked (it may be the production default): never called.
+      if (!tenantConnecEnabled(tenant)) throw new ConfigError(connecDisabledMessage(tenantName));
       return clientFor(tenant).group(groupId);
     },
   };
