@@ -7,7 +7,8 @@ import { staticTenants } from './registry.js';
 /**
  * Loads tenants from a dev-platform `{marketplaces:[...]}` JSON file (the same document
  * `tenantsFromDevPlatform` downloads). A missing file, invalid JSON or an invalid document
- * is a `ConfigError` naming the file and the bad keys, never echoing a secret.
+ * is a `ConfigError` naming the file and the bad keys, never echoing a secret; so is a document
+ * that lists no marketplaces.
  */
 export async function tenantsFromFile(path: string): Promise<TenantRegistry> {
   let text: string;
@@ -25,5 +26,13 @@ export async function tenantsFromFile(path: string): Promise<TenantRegistry> {
   } catch {
     throw new ConfigError(`The tenants file ${path} is not valid JSON`);
   }
-  return staticTenants(parseMarketplacesDocument(json, path));
+  const tenants = parseMarketplacesDocument(json, path);
+  // A fixed registry with no marketplace would answer 404 on every route for the life of the
+  // process (as `createMaestrano({ tenants: [] })` and `tenantsFromDevPlatform` refuse it).
+  if (tenants.length === 0) {
+    throw new ConfigError(`The tenants file ${path} lists no marketplaces`, {
+      issues: [{ path: 'marketplaces', message: 'must list at least one marketplace' }],
+    });
+  }
+  return staticTenants(tenants);
 }

@@ -2,7 +2,7 @@
  * `tenantsFromFile` on a file it cannot read says why in its message (ENOENT: no such file …),
  * not only on `.cause`, which most loggers and stack traces leave out.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, tenantsFromFile } from '@org/maestrano-sdk';
@@ -32,5 +32,15 @@ describe('tenantsFromFile: an unreadable file', () => {
     const e = (await tenantsFromFile(dir).catch((x: unknown) => x)) as ConfigError;
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.message).toContain('EISDIR');
+  });
+});
+
+describe('tenantsFromFile: a document without marketplaces', () => {
+  it('is a ConfigError, not a registry that answers 404 on every route', async () => {
+    const path = join(dir, 'empty.json');
+    await writeFile(path, '{"marketplaces":[]}');
+    const e = (await tenantsFromFile(path).catch((x: unknown) => x)) as ConfigError;
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toContain('lists no marketplaces');
   });
 });
