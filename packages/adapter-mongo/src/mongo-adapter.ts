@@ -103,12 +103,21 @@ function isDb(source: Db | MongoConnection): source is Db {
  * usual slip), a connection string or nothing would otherwise only fail at the first call,
  * as a `StorageError` wrapping a TypeError.
  */
+const CONNECTION_KEYS: readonly string[] = ['url', 'dbName', 'clientOptions'];
+
 function checkSource(source: unknown): void {
   let message: string | null = null;
   if (typeof source === 'string') message = "got a string: pass { url } (mongoAdapter({ url: '…' })) or a Db";
   else if (typeof source !== 'object' || source === null) message = "must be a Db (client.db('app')) or { url }";
   else if ('url' in source) {
     if (typeof source.url !== 'string') message = 'has a url that is not a string (a mongodb:// connection string)';
+    else {
+      // A misspelt `dbname` would silently select the URL's database (or `maestrano`).
+      const unknown = Object.keys(source).filter((key) => !CONNECTION_KEYS.includes(key));
+      const dbName = (source as { dbName?: unknown }).dbName;
+      if (unknown.length > 0) message = `has unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (expected ${CONNECTION_KEYS.join(', ')})`;
+      else if (dbName !== undefined && (typeof dbName !== 'string' || dbName === '')) message = 'has a dbName that is not a non-empty string';
+    }
   } else if (typeof (source as { collection?: unknown }).collection !== 'function') {
     message =
       typeof (source as { db?: unknown }).db === 'function'
