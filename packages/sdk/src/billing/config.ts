@@ -92,8 +92,13 @@ export const BillingConfigSchema = z.strictObject({
        * The recurring bill's POST is given at most 3/4 of it (see `claimedCallTimeouts`).
        */
       claimTtlMs: ms(1_000, 3_600_000).default(120_000),
-      /** Delay before retrying a subscription whose group is not provisioned yet. Default 5 000 ms. */
-      retryDelayMs: ms(10, 3_600_000).default(5_000),
+      /**
+       * Delay before retrying a subscription whose group is not provisioned yet (a login
+       * completing the group runs it at once). Default 600 000 ms; a shorter one counts as 10
+       * minutes, so a group whose first login never completes does not use up the job's attempts
+       * within seconds.
+       */
+      retryDelayMs: ms(10, 3_600_000).default(600_000),
     })
     .prefault({}),
   charge: z
