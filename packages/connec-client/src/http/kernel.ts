@@ -98,8 +98,9 @@ export interface KernelOptions {
   /** @default DEFAULT_MAX_RESPONSE_BYTES */
   maxResponseBytes?: number;
   /**
-   * Removes the credentials this client sends from an error answer that echoes them (a proxy's
-   * error page listing the request headers), before it goes into the thrown error.
+   * Removes the credentials this client sends from every answer that echoes them (a proxy's
+   * page listing the request headers, whatever its status), before any of it can go into a
+   * thrown error.
    */
   scrubAnswer?: (text: string) => string;
 }
@@ -256,7 +257,7 @@ export class HttpKernel {
           status: response.status,
           method,
           url: response.url,
-          body: errorBody(this.#options.scrubAnswer?.(response.text) ?? response.text),
+          body: errorBody(response.text),
           requestId: response.headers.get('x-request-id') ?? undefined,
           retryAfterMs,
         });
@@ -323,7 +324,11 @@ export class HttpKernel {
       };
       request.onDispatch?.();
       const response = await this.#fetch(url, init);
-      const text = await readBody(response, this.#options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, `${serviceNames[this.#options.service]} ${method}`, url);
+      const raw = await readBody(response, this.#options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, `${serviceNames[this.#options.service]} ${method}`, url);
+      // Scrubbed whatever the status: a 2xx answer that is not what Connec! sends (a captive
+      // portal or proxy page echoing the request headers, an envelope of another shape) also
+      // ends up as the `body` of a thrown error (non-JSON, envelope or batch-result errors).
+      const text = this.#options.scrubAnswer?.(raw) ?? raw;
       return { kind: 'response', response: { status: response.status, headers: response.headers, text, url: response.url || url } };
     } catch (cause) {
       if (isMaestranoError(cause)) return { kind: 'failure', error: cause, retryable: false };

@@ -183,6 +183,9 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     },
   });
 
+  /** An answer's text without the credentials this client sends (see `credentialScrubber`). */
+  const withoutOwnSecrets = credentialScrubber(credentials.id, credentials.key);
+
   async function attempt(
     method: string,
     path: string,
@@ -209,7 +212,9 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
         ...(body === undefined ? {} : { json: body }),
       });
       clearTimeout(connectTimer);
-      const text = await response.text();
+      // Scrubbed whatever the status: a 2xx answer that is not the API's (a proxy page echoing
+      // the request headers, a body without the envelope) is kept as a thrown error's `body` too.
+      const text = withoutOwnSecrets(await response.text());
       return { kind: 'response', status: response.status, headers: response.headers, text };
     } catch (cause) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
@@ -253,11 +258,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
     }
   }
 
-  /** An error answer's text without the credentials this client sends (see `credentialScrubber`). */
-  const withoutOwnSecrets = credentialScrubber(credentials.id, credentials.key);
-
-  function toError(method: string, url: string, status: number, headers: Headers, raw: string, retryAfterMs?: number) {
-    const text = withoutOwnSecrets(raw);
+  function toError(method: string, url: string, status: number, headers: Headers, text: string, retryAfterMs?: number) {
     let parsedBody: unknown = text;
     let envelope: Envelope | undefined;
     try {
