@@ -34,6 +34,10 @@ import { isSensitiveField } from '../config/logger.js';
 import { redactByKey } from '../config/redact.js';
 import { MAX_TIMER_MS, sleep } from '../internal/sleep.js';
 import { trimTrailingSlashes } from '../internal/text.js';
+import { readLimitedAnswer } from '../http/body.js';
+
+/** The most of an Account API answer read into memory (lists included): 16 MiB. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 type ApiErrorInit = ConstructorParameters<typeof ApiError>[1];
 
@@ -214,7 +218,7 @@ export function createAccountHttp(credentials: AccountCredentials, options: Acco
       clearTimeout(connectTimer);
       // Scrubbed whatever the status: a 2xx answer that is not the API's (a proxy page echoing
       // the request headers, a body without the envelope) is kept as a thrown error's `body` too.
-      const text = withoutOwnSecrets(await response.text());
+      const text = withoutOwnSecrets(await readLimitedAnswer(response, MAX_ANSWER_BYTES));
       return { kind: 'response', status: response.status, headers: response.headers, text };
     } catch (cause) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;

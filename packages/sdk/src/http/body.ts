@@ -45,7 +45,12 @@ const INITIAL_BUFFER_MAX = 64 * 1024;
  * (`BodyReadTimeoutError`): the stream is cancelled and what was received is dropped. With
  * `idle`, `timeoutMs` bounds each pause between two chunks instead of the whole body.
  */
-export async function readLimitedBody(request: Request, limit: number, timeoutMs?: number, idle = false): Promise<Uint8Array<ArrayBuffer> | null> {
+export async function readLimitedBody(
+  request: Pick<Request, 'headers' | 'body'>,
+  limit: number,
+  timeoutMs?: number,
+  idle = false,
+): Promise<Uint8Array<ArrayBuffer> | null> {
   const header = request.headers.get('content-length');
   const declared = header !== null && /^\d+$/.test(header) ? Number(header) : null;
   if (declared !== null && declared > limit) {
@@ -118,4 +123,27 @@ export function withBufferedBody(request: Request, body: Uint8Array<ArrayBuffer>
     body: body && body.byteLength > 0 ? body : null,
     signal: request.signal,
   });
+}
+
+/** An upstream answer (Account API, developer platform, IdP session check) larger than its limit. */
+export class AnswerTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`The answer exceeds ${limit} bytes`);
+    this.name = 'AnswerTooLargeError';
+  }
+}
+
+/**
+ * An upstream answer's text, refusing more than `limit` bytes (`AnswerTooLargeError`, the
+ * stream cancelled): `response.text()` holds whatever a broken or hostile upstream sends, and
+ * a timeout bounds that in time only. Decoded as `response.text()` decodes (UTF-8, BOM dropped).
+ */
+export async function readLimitedAnswer(response: Pick<Response, 'headers' | 'body'>, limit: number): Promise<string> {
+  let bytes: Uint8Array<ArrayBuffer> | null;
+  try {
+    bytes = await readLimitedBody(response, limit);
+  } catch (error) {
+    throw error instanceof BodyTooLargeError ? new AnswerTooLargeError(limit) : error;
+  }
+  return bytes === null ? '' : new TextDecoder().decode(bytes);
 }

@@ -3,6 +3,10 @@ import type { Runtime, Tenant } from '../core/types.js';
 import { PayloadValidationError, SsoError } from '../errors/index.js';
 import { maskUser } from '../webhooks/account.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
+import { readLimitedAnswer } from '../http/body.js';
+
+/** The most of a session check answer (`{valid, recheck}`) read into memory. */
+const MAX_CHECK_ANSWER_BYTES = 1024 * 1024;
 import { parseUtcTimestamp } from '../internal/time.js';
 import { initUrl } from './request.js';
 import type { SsoSession } from './types.js';
@@ -226,7 +230,7 @@ async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<ty
       throw new Error(`IdP answered HTTP ${response.status}`);
     }
     idpNow = Date.parse(response.headers.get('date') ?? '');
-    answer = await response.json();
+    answer = JSON.parse(await readLimitedAnswer(response, MAX_CHECK_ANSWER_BYTES));
   } catch (cause) {
     throw failed(cause);
   }

@@ -9,6 +9,10 @@ import { apiPathProblem } from '../config/from-env.js';
 import { MutableTenantRegistry } from './registry.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
+import { AnswerTooLargeError, readLimitedAnswer } from '../http/body.js';
+
+/** The most of a marketplaces document read into memory: 16 MiB (a few KiB per marketplace). */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
 export interface DevPlatformOptions {
   /** e.g. `https://developer.maestrano.com`. */
@@ -80,8 +84,11 @@ async function download(options: DevPlatformOptions, url: string, logger: Logger
   }
   let raw: string;
   try {
-    raw = await response.text();
+    raw = await readLimitedAnswer(response, MAX_DOCUMENT_BYTES);
   } catch (cause) {
+    if (cause instanceof AnswerTooLargeError) {
+      throw new ConfigError(`The developer platform at ${redactUrl(url)} answered with more than ${MAX_DOCUMENT_BYTES} bytes`, { cause });
+    }
     throw new ConfigError(`The developer platform at ${redactUrl(url)} did not send its whole answer`, { cause });
   }
   if (response.status === 401 || response.status === 403) {
