@@ -19,6 +19,10 @@ export function project(name: string, test: UserWorkspaceConfig['test'] = {}) {
       restoreMocks: true,
       testTimeout: 30_000,
       hookTimeout: 60_000,
+      // expect.poll waits for a condition (a request reaching a loopback server, a background
+      // purge): its default of 1 s is a guess a loaded CI machine can miss. A condition that
+      // holds ends the wait at once; only a failing test waits this long.
+      expect: { poll: { timeout: 10_000 } },
       ...test,
     },
   });

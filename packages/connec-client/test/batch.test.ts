@@ -220,7 +220,7 @@ describe('client.batch', () => {
     });
     // Aborted once the request is in flight (held by the server), not after a fixed 50 ms: on a
     // loaded machine the timer could fire before the request had reached the server.
-    for (let i = 0; i < 500 && h.server.requests.length === 0; i += 1) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2_000 && h.server.requests.length === 0; i += 1) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     const [result] = await pending;
     expect(result?.ok === false && [result.sent, result.error.code]).toEqual([true, 'connection_aborted']);

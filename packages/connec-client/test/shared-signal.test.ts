@@ -29,7 +29,7 @@ async function failure(promise: PromiseLike<unknown>): Promise<unknown> {
 }
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i += 1) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2_000 && !check(); i += 1) await new Promise((r) => setTimeout(r, 5));
   expect(check()).toBe(true);
 }
 

@@ -62,7 +62,10 @@ for (const storage of backends) {
 
     beforeAll(async () => {
       app = new ScenarioApp();
-      h = await startSyncHarness({ storage, connector: scenarioConnector(app), sync: { maxAttempts: 4, parkRetryMs: 50 } });
+      // parkRetryMs: a parked record is due again after 0.5 s (doubling): §F5 expects one drain to
+      // leave it parked. At 50 ms, a drain slowed down by a loaded machine (CI) claimed it again
+      // before it ended, every attempt of the four, and dead-lettered the waiting record.
+      h = await startSyncHarness({ storage, connector: scenarioConnector(app), sync: { maxAttempts: 4, parkRetryMs: 500 } });
       const market = h.sandbox.credentials.marketplaces[0];
       apiId = market?.apiId ?? '';
       auth = `Basic ${Buffer.from(`${market?.apiId}:${market?.apiKey}`).toString('base64')}`;

@@ -72,11 +72,15 @@ export interface PrismaStorage {
   close(): Promise<void>;
 }
 
-/** The Prisma adapter on `url` (migrated). `max` bounds the pool. */
-export async function prismaStorage(url: string, options: { max?: number; migrateFirst?: boolean } = {}): Promise<PrismaStorage> {
+/**
+ * The Prisma adapter on `url` (migrated). `max` bounds the pool; `operationTimeoutMs` is the
+ * adapter's bound on one operation (its default when unset), the wait for a pooled connection included.
+ */
+export async function prismaStorage(url: string, options: { max?: number; migrateFirst?: boolean; operationTimeoutMs?: number } = {}): Promise<PrismaStorage> {
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: options.max ?? 10 }) });
   if (options.migrateFirst !== false) await migrate({ prisma });
-  return { storage: prismaAdapter(prisma), close: () => prisma.$disconnect() };
+  const adapterOptions = options.operationTimeoutMs === undefined ? {} : { operationTimeoutMs: options.operationTimeoutMs };
+  return { storage: prismaAdapter(prisma, adapterOptions), close: () => prisma.$disconnect() };
 }
 
 /**

@@ -29,11 +29,14 @@ export async function startSsoTarget(options: {
   tenants: (appUrl: string) => MaestranoConfigInput['tenants'];
   sso?: MaestranoConfigInput['sso'];
   limits?: MaestranoConfigInput['limits'];
+  /** The storage adapter's bound on one operation (its default when unset). */
+  operationTimeoutMs?: number;
 }): Promise<SsoTarget> {
   const db = await createDatabase('sso');
   const served = await serve();
   const app = new E2eApp();
-  let storage: PrismaStorage = await prismaStorage(db.url);
+  const bound = options.operationTimeoutMs === undefined ? {} : { operationTimeoutMs: options.operationTimeoutMs };
+  let storage: PrismaStorage = await prismaStorage(db.url, bound);
   const build = () => {
     const mno = createMaestrano({
       tenants: options.tenants(served.url),
@@ -71,7 +74,7 @@ export async function startSsoTarget(options: {
     async restart() {
       served.setHandler(async () => new Response(null, { status: 503 }));
       await storage.close();
-      storage = await prismaStorage(db.url, { migrateFirst: false });
+      storage = await prismaStorage(db.url, { ...bound, migrateFirst: false });
       build();
     },
     async close() {

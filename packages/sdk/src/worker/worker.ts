@@ -875,6 +875,10 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       let jobs: JobRecord[];
       // Taken before the claim is sent: the lease cannot have started earlier.
       const claimedAt = runtime.clock().getTime();
+      // An empty answer means idle only if nothing ran while the claim read the queue: a job
+      // that ended meanwhile may have enqueued a follow-up after that read (company.created's
+      // fan-out), and `drain()` would return with it due. Such a claim is sent again.
+      const ranDuringClaim = inFlight.size > 0;
       try {
         jobs = await claimDue(free);
         backlogged = jobs.length === free;
@@ -887,7 +891,9 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         continue;
       }
       if (jobs.length === 0) {
-        if (options.stopWhenIdle && inFlight.size === 0) break;
+        if (options.stopWhenIdle && inFlight.size === 0 && !ranDuringClaim) break;
+        // Something ran during the claim and nothing runs now: claim again at once.
+        if (options.stopWhenIdle && inFlight.size === 0) continue;
         await slotOrNap();
         continue;
       }

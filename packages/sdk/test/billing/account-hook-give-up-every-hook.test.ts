@@ -4,13 +4,13 @@
 // mode included. Each answers 500 with nothing written and no lock left behind; the hung call
 // settling afterwards writes nothing either; Maestrano's retry calls the same hook again under
 // the same idempotency key and completes.
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import type { Tenant } from '../../src/core/types.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { type AccountWebhookHooks, createAccountWebhooks } from '../../src/webhooks/account.js';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
-import { basicAuth, makeRuntime, makeTenant, provisionGroup, provisionUser, resetServer } from './helpers.js';
+import { basicAuth, makeRuntime, makeTenant, provisionGroup, provisionUser, resetServer, settleOnFakeTime } from './helpers.js';
 
 const TENANT = 'maestrano-uat';
 let api: AccountApiServer;
@@ -22,6 +22,9 @@ afterAll(async () => {
 });
 beforeEach(() => {
   resetServer(api);
+});
+afterEach(() => {
+  vi.useRealTimers();
 });
 
 type Hook = keyof AccountWebhookHooks;
@@ -131,6 +134,9 @@ async function snapshot(storage: StorageAdapter) {
 
 for (const c of cases) {
   it(`${c.name}: given up (500, nothing written, no lock left); the late settle writes nothing; the retry completes`, async () => {
+    // On fake time: with a 100 ms lease (renewed every 50 ms), the seats lock reads as lost after
+    // 75 ms without a confirmed renewal, and a stall that long on a loaded machine made the retry 503.
+    vi.useFakeTimers();
     const storage = memoryAdapter();
     await c.seed(storage);
     const tenant: Tenant = makeTenant(api, { creationMode: c.mode });
@@ -172,13 +178,13 @@ for (const c of cases) {
       return webhooks.groupUserDeleted({ request, tenant, params: { group_id: 'cld-1', id: uid } });
     };
     const before = await snapshot(storage);
-    expect((await deliver()).status).toBe(500);
+    expect((await settleOnFakeTime(deliver())).status).toBe(500);
     expect(await snapshot(storage)).toEqual(before);
     const hung = calls.filter((call) => call.hook === c.hook);
     expect(hung).toHaveLength(1);
     // The hung call settles now: nothing is written on its behalf.
     settleLate?.();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await vi.advanceTimersByTimeAsync(50);
     expect(await snapshot(storage)).toEqual(before);
     // No lock is left behind (held ones would have an owner other than this probe).
     for (const key of ['webhook:group:maestrano-uat:cld-1', 'webhook:user:maestrano-uat:usr-1', 'webhook:user:maestrano-uat:usr-1.cld-1', 'seats:maestrano-uat:cld-1']) {
@@ -186,7 +192,7 @@ for (const c of cases) {
       await storage.locks.release(key, 'probe');
     }
     hang = false;
-    expect((await deliver()).status).toBe(200);
+    expect((await settleOnFakeTime(deliver())).status).toBe(200);
     const again = calls.filter((call) => call.hook === c.hook);
     expect(again).toHaveLength(2);
     expect(again[1]?.key).toBe(hung[0]?.key);

@@ -89,9 +89,34 @@ async function activeSeats(groupId: string) {
 describe('group deletion during the first SSO login of the group', () => {
   it('is not lost: the deletion waits for the login to provision the company, then cancels it', async () => {
     const cancelled: string[] = [];
+    // The deletion's probe of the group finds the login's provisioning claim pending (it waits).
+    // Conditions, not sleeps: on a loaded machine the login could take longer than a fixed wait
+    // to reach createCompany (the deletion then came first), or the deletion longer than
+    // createCompany to reach the group (the login then completed before it).
+    const inner = storage;
+    let probedPending!: () => void;
+    const deletionWaits = new Promise<void>((resolve) => {
+      probedPending = resolve;
+    });
+    storage = {
+      ...inner,
+      groups: {
+        ...inner.groups,
+        claim: async (tenant, groupId, options) => {
+          const claim = await inner.groups.claim(tenant, groupId, options);
+          if (options.owner.includes(':webhook-probe:') && claim.state === 'pending') probedPending();
+          return claim;
+        },
+      },
+    };
+    let entered!: () => void;
+    const creating = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     const app = await startApp({
       createCompany: async () => {
-        await sleep(400);
+        entered();
+        await deletionWaits; // the app's call is slow: the deletion arrives meanwhile
         return { id: 'company-slow' };
       },
       cancelCompany: (company) => {
@@ -100,7 +125,7 @@ describe('group deletion during the first SSO login of the group', () => {
     });
     api.addGroup('cld-1');
     const login = app.login(member('usr-1', 'cld-1'));
-    await sleep(100); // the login holds the group's provisioning claim, createCompany runs
+    await creating; // the login holds the group's provisioning claim, createCompany runs
     const deletion = await app.webhook('/maestrano/account/groups/cld-1');
     expect(deletion).toEqual({ status: 200, retryAfter: null, body: { success: true } });
     expect((await login).status).toBe(200);

@@ -1,6 +1,6 @@
 import type { Logger, Runtime, Tenant, TenantRegistry } from '../../src/core/types.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { afterAll, beforeAll, beforeEach, vi } from 'vitest';
 import { type AccountApiServer, startAccountApiServer } from './account-api-server.js';
 
 export function makeTenant(
@@ -199,4 +199,20 @@ export function useAccountApi(...groups: string[]): () => AccountApiServer {
     for (const group of groups) server().addGroup(group);
   });
   return server;
+}
+
+/**
+ * Settles `pending` on fake timers (`vi.useFakeTimers()` first: Date and performance included),
+ * advancing them 5 ms at a time. For the webhooks' short seats-lock leases (a few hundred ms,
+ * renewed every third, read as lost after three quarters without a confirmed renewal): on real
+ * time, an event-loop stall of that order on a loaded machine makes a write read its lock as lost
+ * and answer 503, where nothing else took it.
+ */
+export async function settleOnFakeTime<T>(pending: Promise<T>): Promise<T> {
+  let settled = false;
+  const done = pending.finally(() => {
+    settled = true;
+  });
+  while (!settled) await vi.advanceTimersByTimeAsync(5);
+  return done;
 }

@@ -331,7 +331,7 @@ describe('tenantsFromDevPlatform: close() during a refresh', () => {
     const logger: Logger = { ...quiet, warn: (m) => warnings.push(m) };
     const tenants = await tenantsFromDevPlatform({ host: platform.host, key: 'k', secret: 's', refreshMs: 0, timeoutMs: 60_000, logger });
     const pending = tenants.refresh();
-    await vi.waitFor(() => expect(closedUnanswered).toBeDefined());
+    await vi.waitFor(() => expect(closedUnanswered).toBeDefined(), { timeout: 10_000 });
     tenants.close();
     // Without the abort the download would wait the whole 60 s timeout and the connection would
     // stay open (this await would never end).
@@ -355,7 +355,7 @@ describe('tenantsFromDevPlatform: close() during a refresh', () => {
     const tenants = await tenantsFromDevPlatform({ host: platform.host, key: 'k', secret: 's', cacheFile, refreshMs: 0, fetch: ignoringAbort, logger: quiet });
     expect(JSON.parse(await readFile(cacheFile, 'utf8')).marketplaces).toHaveLength(1);
     const pending = tenants.refresh();
-    await vi.waitFor(() => expect(answer).toBeDefined());
+    await vi.waitFor(() => expect(answer).toBeDefined(), { timeout: 10_000 });
     tenants.close();
     await rm(cacheDir, { recursive: true, force: true });
     answer?.(documentOf(marketplace('acme'), marketplace('late')));

@@ -115,7 +115,7 @@ describe('limits.bodyReadTimeoutMs through toNodeListener (loopback HTTP)', () =
     // Closed once the answer is written (the rest of the body will never be read), not kept idle.
     expect(raw.split('\r\n\r\n')[0]!.toLowerCase().split('\r\n')).toContain('connection: close');
     expect(bodyOf(raw)).toEqual({ error: 'request_timeout', message: 'Request body not received within 1000 ms' });
-    await vi.waitFor(async () => expect(await openConnections()).toBe(0));
+    await vi.waitFor(async () => expect(await openConnections()).toBe(0), { timeout: 10_000 });
     expect(warnings.map((w) => [w.message, w.fields])).toEqual([
       ['maestrano: a request body was not received in time (408)', { tenant: TENANT, route: 'ssoConsume', timeoutMs: 1_000, idle: false }],
     ]);

@@ -519,7 +519,7 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     await fetching;
     expect((await s.deleteGroup()).status).toBe(200);
     const purged = async () => s.events.some((e) => e.type === 'group.purged');
-    for (let i = 0; i < 500 && !(await purged()); i++) await new Promise((r) => setTimeout(r, 2));
+    for (let i = 0; i < 5_000 && !(await purged()); i++) await new Promise((r) => setTimeout(r, 2));
     expect(await purged()).toBe(true);
 
     release();

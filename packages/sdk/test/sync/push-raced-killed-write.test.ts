@@ -46,7 +46,7 @@ describe('a push raced by an inbound write whose worker was killed after the app
         sync: { connecPort: () => h.connec, parkRetryMs: 5, maxAttempts: 4 },
       });
       void createWorker(dyingRuntime, dying.jobs ?? {}).drain({ pollIntervalMs: 1, concurrency: 1, leaseMs: 1_000 });
-      for (let i = 0; i < 200 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 2_000 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
       expect(dead).toBe(true);
       expect(h.app.contacts.get(localId)).toMatchObject({ firstName: 'Janet', jobTitle: 'Engineer' });
 

@@ -36,7 +36,7 @@ describe('a push raced by an inbound write killed on its last attempt', () => {
       sync: { connecPort: () => h.connec, parkRetryMs: 5, maxAttempts: 1 },
     });
     void createWorker(dyingRuntime, dying.jobs ?? {}).drain({ pollIntervalMs: 1, concurrency: 1, leaseMs: 1_000 });
-    for (let i = 0; i < 200 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2_000 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
     expect(dead).toBe(true);
     expect((await h.sync.api.push({ tenant: TENANT, groupId: GROUP, entity: 'contacts', record: edited })).status).toBe('pushed');
     const echo = { ...h.connec.find(GROUP, 'people', 'p9'), id: [C('p9'), A(localId)] };
