@@ -98,13 +98,14 @@ function isDb(source: Db | MongoConnection): source is Db {
   return !('url' in source && typeof source.url === 'string');
 }
 
+/** The keys of a `{ url }` source (`MongoConnection`). */
+const CONNECTION_KEYS: readonly string[] = ['url', 'dbName', 'clientOptions'];
+
 /**
  * The first argument must be a `Db` (`client.db('app')`) or `{ url }`. A `MongoClient` (the
  * usual slip), a connection string or nothing would otherwise only fail at the first call,
  * as a `StorageError` wrapping a TypeError.
  */
-const CONNECTION_KEYS: readonly string[] = ['url', 'dbName', 'clientOptions'];
-
 function checkSource(source: unknown): void {
   let message: string | null = null;
   if (typeof source === 'string') message = "got a string: pass { url } (mongoAdapter({ url: '…' })) or a Db";

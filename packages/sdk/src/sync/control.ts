@@ -22,7 +22,7 @@ import { isStorableText } from '../storage/validation.js';
 import type { AnyEntity } from '../entities/types.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { withStorageLock } from '../webhooks/locks.js';
-import { connecDisabledMessage, groupSyncEnabled, type SyncEngine, syncEnabledWaitKey, tenantConnecEnabled } from './engine.js';
+import { connecDisabledMessage, groupSyncEnabled, type SyncEngine, syncEnabledWaitKey } from './engine.js';
 import { isObject } from './records.js';
 import { keyPart } from '../internal/keys.js';
 import { errorMessage } from '../internal/text.js';
@@ -432,8 +432,7 @@ export function createSyncControl(deps: SyncControlDeps) {
     const extra = last ? { ...(last.message !== undefined ? { message: last.message } : {}), updated_at: last.at.toISOString() } : {};
     if (!enabled) return { ...base, status: 'DISABLED', ...extra };
     // The marketplace's Connec! is switched off (`connec.enabled: false`): nothing runs, whatever the group's switch.
-    const tenant = runtime.tenants.get(group.tenant);
-    if (tenant && !tenantConnecEnabled(tenant)) return { ...base, status: 'DISABLED', ...extra, message: connecDisabledMessage(group.tenant) };
+    if (runtime.tenants.get(group.tenant)?.connec.enabled === false) return { ...base, status: 'DISABLED', ...extra, message: connecDisabledMessage(group.tenant) };
     if (tracked && waiting(tracked)) return { ...base, status: 'ENQUEUED', ...extra };
     if (last) return { ...base, status: last.status, ...extra };
     return { ...base, status: 'ENQUEUED' };
@@ -513,7 +512,7 @@ export function createSyncControl(deps: SyncControlDeps) {
       const answer = await answerFor(group);
       return json(201, { ...answer, message: 'Synchronization is disabled for this group: switch it on with toggle_sync first' });
     }
-    if (!tenantConnecEnabled(args.tenant)) return json(201, await answerFor(group));
+    if (!args.tenant.connec.enabled) return json(201, await answerFor(group));
     const current = await trackedJob(tenant, group.groupId);
     if (current && (leased(current) || waiting(current))) return json(201, await answerFor(group, current));
     const full = wantsFullSync(params.opts);

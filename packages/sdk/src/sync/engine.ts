@@ -316,16 +316,11 @@ export function groupSyncEnabled(settings: GroupRecord['settings']): boolean {
 }
 
 /**
- * Whether the SDK may talk to a marketplace's Connec! at all: its `connec.enabled` switch
- * (PROTOCOL §1, "Connec! switch"). Off, every group of the marketplace is synced as one whose
+ * Why a run or push of a marketplace whose Connec! is switched off (`connec.enabled`, PROTOCOL
+ * §1's "Connec! switch") did nothing. Every group of such a marketplace is synced as one whose
  * sync is switched off: imports and polls wait, pushes are skipped, and Connec! is never called
  * (its `connec.host` may be the production default, unchecked for such a marketplace).
  */
-export function tenantConnecEnabled(tenant: Pick<Tenant, 'connec'>): boolean {
-  return tenant.connec.enabled !== false;
-}
-
-/** Why a run or push of a marketplace whose Connec! is switched off did nothing. */
 export function connecDisabledMessage(tenantName: string): string {
   return `Connec! is disabled for marketplace "${tenantName}" (connec.enabled: false): nothing is synchronized with it`;
 }
@@ -409,7 +404,7 @@ export class SyncEngine {
    * per-entity switch does not turn it off. Every notification, import, poll and push asks.
    */
   enabled(scope: GroupScope, entity: AnyEntity, direction: 'inbound' | 'outbound'): boolean {
-    if (!tenantConnecEnabled(scope.tenant) || !groupSyncEnabled(scope.group.settings)) return false;
+    if (!scope.tenant.connec.enabled || !groupSyncEnabled(scope.group.settings)) return false;
     if (direction === 'inbound' && !entity.inbound) return false;
     if (direction === 'outbound' && !entity.outbound) return false;
     return scope.settings.entities?.[entity.name]?.[direction] !== false;
@@ -1985,7 +1980,7 @@ export class SyncEngine {
         const id = pushLocalId(entity.name, outbound.localId, record);
         results.push(
           id.error === null
-            ? { localId: id.localId, status: 'skipped', connecId: null, httpStatus: null, error: tenantConnecEnabled(scope.tenant) ? 'outbound sync disabled for this group' : connecDisabledMessage(scope.tenant.name) }
+            ? { localId: id.localId, status: 'skipped', connecId: null, httpStatus: null, error: scope.tenant.connec.enabled ? 'outbound sync disabled for this group' : connecDisabledMessage(scope.tenant.name) }
             : { localId: id.localId, status: 'failed', connecId: null, httpStatus: null, error: id.error, code: MAPPER_ERROR },
         );
       }
@@ -2556,7 +2551,7 @@ export class SyncEngine {
     try {
       // Decided on the settings the run reads, under the group's lock: a run of a group whose
       // sync is switched off would read nothing and still count as done.
-      if (!tenantConnecEnabled(scope.tenant)) throw new SyncDisabledError(`${connecDisabledMessage(tenantName)}; the ${kind} did not run`);
+      if (!scope.tenant.connec.enabled) throw new SyncDisabledError(`${connecDisabledMessage(tenantName)}; the ${kind} did not run`);
       if (!groupSyncEnabled(scope.group.settings)) {
         throw new SyncDisabledError(`The sync of group "${groupId}" (tenant "${tenantName}") is switched off; the ${kind} did not run`);
       }

@@ -31,7 +31,6 @@ import {
   SyncEngine,
   type SyncOptions,
   syncEnabledWaitKey,
-  tenantConnecEnabled,
 } from './engine.js';
 import { type SyncCounters, type SyncEvent, type SyncReport, syncLogger } from './observe.js';
 import type { ConnecPort } from './ports.js';
@@ -809,10 +808,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         // Switched back on since the run read the settings (toggle_sync's wake found this job
         // still running): try again shortly rather than in an hour.
         const { tenant, groupId } = job;
-        const onAgain = (group: GroupRecord | null) => {
-          const tenantNow = runtime.tenants.get(tenant);
-          return group?.status === 'active' && tenantNow !== undefined && tenantConnecEnabled(tenantNow) && groupSyncEnabled(group.settings);
-        };
+        const onAgain = (group: GroupRecord | null) =>
+          group?.status === 'active' && runtime.tenants.get(tenant)?.connec.enabled === true && groupSyncEnabled(group.settings);
         const now = await runtime.storage.groups.get(tenant, groupId).catch(() => null);
         throw new JobDeferral(error.message, {
           waitKey: syncEnabledWaitKey(tenant, groupId),
@@ -1066,7 +1063,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const tenant = runtime.tenants.get(tenantName);
       if (!tenant) throw new SyncError(`Unknown tenant "${tenantName}"`);
       // Its `connec.host` is not checked (it may be the production default): never called.
-      if (!tenantConnecEnabled(tenant)) throw new ConfigError(connecDisabledMessage(tenantName));
+      if (!tenant.connec.enabled) throw new ConfigError(connecDisabledMessage(tenantName));
       return clientFor(tenant).group(groupId);
     },
   };

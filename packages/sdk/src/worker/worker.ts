@@ -891,9 +891,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
         continue;
       }
       if (jobs.length === 0) {
-        if (options.stopWhenIdle && inFlight.size === 0 && !ranDuringClaim) break;
-        // Something ran during the claim and nothing runs now: claim again at once.
-        if (options.stopWhenIdle && inFlight.size === 0) continue;
+        if (options.stopWhenIdle && inFlight.size === 0) {
+          if (!ranDuringClaim) break;
+          // Something ran during the claim and nothing runs now: claim again at once.
+          continue;
+        }
         await slotOrNap();
         continue;
       }
