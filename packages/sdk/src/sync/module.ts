@@ -148,8 +148,10 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    * Drops a cancelled group's sync state now: every id map and cursor of the group (what the
    * `sync.purge` job does after the group-deletion webhook). Throws `GroupPurgeRefusedError`
    * for an active or unknown group and `ImportBusyError` while an import of it runs. Idempotent.
+   * `signal` stops it between two statements (`SyncError`); what it removed stays removed, and
+   * calling it again finishes the rest.
    */
-  purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
+  purgeGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<GroupPurgeResult>;
   /**
    * Changes a group's settings (the per-entity switches `sync.entities`, `sync.importSince`,
    * keys of your own): `update` gets a copy of the current settings and returns the new ones,

@@ -16,6 +16,10 @@
  *   the group lock). A purge therefore stores one `sync.purge` sweep job (payload
  *   `sweep: true`, one per group) due `sweepDelayMs` later, past the record locks' lease: it
  *   removes what such a straggler wrote, and schedules nothing further.
+ * - Stops between two statements when its signal aborts (the worker's shutdown or lost lease,
+ *   or the caller's `signal`), throwing `SyncError`: what it removed stays removed, and the
+ *   job (or a second call) finishes the rest. A long purge keeps the group lock (and the job's
+ *   lease) alive as an import does.
  */
 import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobTypes, type Logger } from '../core/types.js';
@@ -82,7 +86,7 @@ const BUSY_RETRY_MS = 15_000;
 
 export function createGroupPurge(deps: GroupPurgeDeps): {
   /** `mno.sync.purgeGroup`: throws `GroupPurgeRefusedError` or `ImportBusyError` instead of purging. */
-  purgeGroup(args: { tenant: string; groupId: string }): Promise<GroupPurgeResult>;
+  purgeGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<GroupPurgeResult>;
   /** The `sync.purge` job handler. */
   handler: JobHandler;
 } {
@@ -94,7 +98,7 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
    * full page shows it (another group's job in it), up to `UNFILTERED_DEAD_LETTER_SCAN` are
    * read at once and only this group's are discarded (best effort beyond that many).
    */
-  async function discardDeadLetters(tenant: string, groupId: string): Promise<number> {
+  async function discardDeadLetters(tenant: string, groupId: string, keepAlive: () => Promise<void>): Promise<number> {
     let discarded = 0;
     for (const type of PURGED_DEAD_LETTER_TYPES) {
       let limit = DEAD_LETTER_PAGE;
@@ -106,7 +110,10 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
         }
         const mine = page.filter((job) => job.groupId === groupId && job.tenant === tenant && job.type === type);
         let gone = 0;
-        for (const job of mine) if (await storage.jobs.discard(job.id)) gone++;
+        for (const job of mine) {
+          await keepAlive();
+          if (await storage.jobs.discard(job.id)) gone++;
+        }
         discarded += gone;
         // A page none of which could be discarded (retried meanwhile) would come back as it was.
         if (gone === 0 || page.length < limit) break;
@@ -115,10 +122,23 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
     return discarded;
   }
 
-  async function purge(tenant: string, groupId: string, sweep: boolean): Promise<PurgeOutcome> {
+  async function purge(tenant: string, groupId: string, sweep: boolean, run: { signal?: AbortSignal | undefined; heartbeat?: () => Promise<boolean> }): Promise<PurgeOutcome> {
+    const stopped = () => new SyncError(`Purge of group "${groupId}" (tenant "${tenant}") aborted; what it removed stays removed, purge again to finish`, { cause: run.signal?.reason });
+    if (run.signal?.aborted) throw stopped();
     const lockKey = groupSyncLockKey(tenant, groupId);
     const owner = `${deps.instanceId}:purge:${randomUUID()}`;
     if (!(await storage.locks.acquire(lockKey, owner, deps.lockTtlMs))) return { status: 'busy' };
+    let renewedAt = Date.now();
+    /** Between two statements: stop when aborted; renew the lock (and the job's lease) now and then. */
+    const keepAlive = async () => {
+      if (run.signal?.aborted) throw stopped();
+      if (Date.now() - renewedAt < deps.lockTtlMs / 10) return;
+      renewedAt = Date.now();
+      if (!(await storage.locks.refresh(lockKey, owner, deps.lockTtlMs))) {
+        throw new SyncError(`Lost the sync lock of group "${groupId}" (tenant "${tenant}") while purging it; purge again to finish`);
+      }
+      if (run.heartbeat && !(await run.heartbeat())) throw new SyncError('Lost the lease of the sync.purge job');
+    };
     try {
       // Read under the lock: what is purged is what the status says now.
       const group = await storage.groups.get(tenant, groupId);
@@ -127,9 +147,11 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
       const idMaps = await storage.idMaps.purgeGroup(tenant, groupId);
       const cursors = await storage.cursors.list(tenant, groupId);
       for (const cursor of cursors) {
+        await keepAlive();
         await storage.cursors.reset({ tenant, groupId, entity: cursor.entity, kind: cursor.kind });
       }
-      const deadLetters = await discardDeadLetters(tenant, groupId);
+      const deadLetters = await discardDeadLetters(tenant, groupId, keepAlive);
+      await keepAlive();
       const result: GroupPurgeResult = { tenant, groupId, idMaps, cursors: cursors.length, deadLetters };
       if (sweep) {
         // Nothing to report unless a straggler wrote behind the first purge.
@@ -157,10 +179,10 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
     }
   }
 
-  const handler: JobHandler = async (job) => {
+  const handler: JobHandler = async (job, ctx) => {
     if (job.tenant === null || job.groupId === null) throw new SyncError(`sync.purge job ${job.id} has no tenant/group`);
     const sweep = isObject(job.payload) && job.payload.sweep === true;
-    const outcome = await purge(job.tenant, job.groupId, sweep);
+    const outcome = await purge(job.tenant, job.groupId, sweep, { signal: ctx.signal, heartbeat: ctx.heartbeat });
     if (outcome.status === 'busy') {
       // An import or poll of the group is still running (started before the cancellation):
       // purge once it has stopped, or once its lock expired if its worker died.
@@ -177,8 +199,8 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
   };
 
   return {
-    async purgeGroup({ tenant, groupId }) {
-      const outcome = await purge(tenant, groupId, false);
+    async purgeGroup({ tenant, groupId, signal }) {
+      const outcome = await purge(tenant, groupId, false, { signal });
       if (outcome.status === 'busy') {
         throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenant}") is running; purge once it has stopped`);
       }

@@ -313,6 +313,49 @@ describe('account deletion purges the group\'s sync state (CONNECTORS §F14)', (
     expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({ tenant: TENANT, groupId: GROUP, idMaps: 0, cursors: 0, deadLetters: 0 });
   });
 
+  it('mno.sync.purgeGroup stops between two statements once its signal aborts: what it removed stays removed, the lock is free, a second call finishes the rest', async () => {
+    const base = memoryAdapter();
+    const stop = new AbortController();
+    let resets = 0;
+    // Aborts the call's signal as the first cursor reset returns (a caller giving up mid-purge).
+    const storage: StorageAdapter = {
+      ...base,
+      cursors: new Proxy(base.cursors, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop);
+          if (typeof value !== 'function') return value;
+          if (prop !== 'reset') return value.bind(target);
+          return async (...args: unknown[]) => {
+            const out = await value.apply(target, args);
+            resets++;
+            stop.abort(new Error('caller gave up'));
+            return out;
+          };
+        },
+      }),
+    };
+    const s = setup({ connector: true, storage });
+    const { before, other } = await importTwoGroups(s);
+    expect(before.cursors.length).toBeGreaterThanOrEqual(2);
+    await s.storage.groups.cancel(TENANT, GROUP);
+
+    const error = await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP, signal: stop.signal }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SyncError);
+    expect((error as Error).message).toMatch(/^Purge of group "cld-9a1b" \(tenant "default"\) aborted/);
+    expect(resets).toBe(1);
+    const partial = await stateOf(s.storage, GROUP);
+    expect(partial.maps).toEqual([]);
+    expect(partial.cursors).toHaveLength(before.cursors.length - 1);
+    // Aborted before it starts: nothing is removed, no lock is taken.
+    const again = await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP, signal: stop.signal }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(SyncError);
+    expect(await stateOf(s.storage, GROUP)).toEqual(partial);
+    // The group lock was released: a call without a signal finishes what was left.
+    expect(await s.mno.sync.purgeGroup({ tenant: TENANT, groupId: GROUP })).toEqual({ tenant: TENANT, groupId: GROUP, idMaps: 0, cursors: before.cursors.length - 1, deadLetters: 0 });
+    expect(await stateOf(s.storage, GROUP)).toEqual({ maps: [], cursors: [] });
+    expect(await stateOf(s.storage, OTHER)).toEqual(other);
+  });
+
   /** A dead job stored as a worker leaves it (claimed, failed for good). */
   async function deadJob(storage: StorageAdapter, type: string, groupId: string, payload: JobInput['payload']): Promise<string> {
     const { id } = await storage.jobs.enqueue({ type, tenant: TENANT, groupId, payload });
