@@ -120,7 +120,9 @@ export interface Worker {
    * Jobs of every type this worker runs that failed every attempt (company set-up, billing
    * subscriptions, imports, notifications, polls, purges), newest first; `type` narrows to one,
    * `tenant` and `groupId` to one marketplace or group. `limit` (default 100) must be a positive
-   * integer, and `type`, `tenant` and `groupId` strings, in a filter object (else `ConfigError`). `mno.sync.deadLetters()` lists the sync jobs only.
+   * integer, and `type`, `tenant` and `groupId` strings, in a filter object (else `ConfigError`);
+   * a `type` this worker does not run (a misspelt one) is refused with `ConfigError` naming the
+   * types it runs, rather than listing nothing. `mno.sync.deadLetters()` lists the sync jobs only.
    */
   deadLetters(filter?: DeadLetterFilter & { type?: string }): Promise<DeadLetter[]>;
   /**
@@ -1044,6 +1046,11 @@ export function createWorker(runtime: Runtime, handlers: Record<string, JobHandl
       const invalid = (message: string) => new ConfigError(message, { issues: [{ path: 'deadLetters', message }] });
       if (typeof filter !== 'object' || filter === null) throw invalid('deadLetters: the filter must be an object');
       const { type, ...rest } = filter;
+      // A misspelt type would list nothing, read as "no dead letters". (Any type's dead letters,
+      // one no handler runs any more included: `storage.jobs.listDead`.)
+      if (typeof type === 'string' && !types.includes(type)) {
+        throw invalid(`deadLetters: "${type}" is not a job type this worker runs (${types.join(', ')})`);
+      }
       return listDeadLetters(runtime.storage, type === undefined ? types : [type], rest, invalid);
     },
     // From untyped JavaScript a number is no job id (an adapter's `/^[0-9]+$/` test would read it as one).

@@ -306,4 +306,14 @@ describe('dead letters: a filter no job can match', () => {
     // From JavaScript: a type that is not a string listed nothing, as if there were no dead letters.
     await expect(worker.deadLetters({ type: 42 as unknown as string })).rejects.toThrow(ConfigError);
   });
+
+  it('a type this worker does not run (a misspelt one) is refused with ConfigError naming the types it runs, not answered with an empty list', async () => {
+    const h = await createHarness({ sync: { maxAttempts: 1 } });
+    const worker = createWorker(h.runtime, h.sync.jobs ?? {});
+    const error = await worker.deadLetters({ type: 'connec.recrod' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/^deadLetters: "connec\.recrod" is not a job type this worker runs \(.*connec\.record.*\)$/);
+    // The right spelling is accepted.
+    expect(await worker.deadLetters({ type: JobTypes.connecRecord })).toEqual([]);
+  });
 });
