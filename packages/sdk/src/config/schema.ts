@@ -161,7 +161,7 @@ export const MaestranoConfigSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
       /**
        * Body limit of the Connec! notification route (authenticated before its body is read;
-       * Connec! does not retry a refused notification). Default 16 MiB.
+       * a notification refused as too large is not one Connec! could send smaller). Default 16 MiB.
        */
       maxNotificationBodyBytes: z.number().int().positive().default(DEFAULT_MAX_NOTIFICATION_BODY_BYTES),
       /**

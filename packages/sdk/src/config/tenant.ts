@@ -21,7 +21,12 @@ export function configErrorOf(what: string, issues: readonly ConfigIssue[]): Con
 /** Requested NameID format (PROTOCOL §1.2 `sso.name_id_format`). */
 export const PERSISTENT_NAME_ID = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
 
-const DEFAULT_PATHS = {
+/**
+ * The protocol's default route paths (PROTOCOL §1.2), without a tenant. A tenant that does not
+ * configure a path serves `<default>/<tenant>`; the router also serves the default itself (see
+ * `createRouter`), as maestrano-rails does (PROTOCOL §1.5).
+ */
+export const DEFAULT_PATHS = {
   initPath: '/maestrano/auth/saml/init',
   consumePath: '/maestrano/auth/saml/consume',
   groupPath: '/maestrano/account/groups/:id',

@@ -2,9 +2,9 @@
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /**
  * Default body limit of the Connec! notification route: a notification is a batch of changed
- * records (invoices with their lines, say), answered only once every record is stored, and
- * Connec! does not retry a refused one; the route reads a body only after its credentials are
- * checked. 16 MiB.
+ * records (invoices with their lines, say), answered only once every record is stored, and one
+ * refused as too large is lost (Connec! cannot send it smaller); the route reads a body only
+ * after its credentials are checked. 16 MiB.
  */
 export const DEFAULT_MAX_NOTIFICATION_BODY_BYTES = 16 * 1024 * 1024;
 /**

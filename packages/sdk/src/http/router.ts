@@ -3,6 +3,7 @@ import { isMaestranoError, PayloadValidationError, SsoError, WebhookError } from
 import { invalidCredentialsResponse, parseBasicAuth, safeEqual, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { BodyReadTimeoutError, BodyTooLargeError, DEFAULT_BODY_READ_TIMEOUT_MS, readLimitedBody, withBufferedBody } from './body.js';
 import { thrownText, trimTrailingSlashes } from '../internal/text.js';
+import { DEFAULT_PATHS } from '../config/tenant.js';
 import { stepField } from '../internal/failed-step.js';
 
 /** Fixed paths (without the tenant segment) of the routes whose path is not configurable. */
@@ -80,7 +81,28 @@ interface CompiledRoute {
   carrier: TenantCarrier;
   /** The configured path this route serves (for logs). */
   path: string;
+  /**
+   * A protocol-default path served without the tenant suffix for a tenant that configured none
+   * (PROTOCOL §1.2, §1.5): not something the tenant configured, so never warned about.
+   */
+  defaultAlias?: true;
 }
+
+/**
+ * The protocol default (without a tenant) of each route kind Maestrano calls at a URL
+ * registered on its side: a tenant that configured none of these paths serves
+ * `<default>/<tenant>`, and also the default itself (maestrano-rails serves every route with
+ * and without `:tenant`, PROTOCOL §1.5; the README lists these defaults). Several tenants on
+ * one default path are told apart as on any shared path: by the Basic credentials for webhooks
+ * (else 404 `ambiguous_tenant`). The consume path is not among them: the SDK sends its ACS URL
+ * in every AuthnRequest, and the IdP posts there.
+ */
+const DEFAULT_ALIASES: Partial<Record<RouteKind, string>> = {
+  ssoInit: DEFAULT_PATHS.initPath,
+  groupDeleted: DEFAULT_PATHS.groupPath,
+  groupUserDeleted: DEFAULT_PATHS.groupUserPath,
+  connecNotification: DEFAULT_PATHS.notificationPath,
+};
 
 /**
  * The path of `update_metadata`, which the developer platform does not configure: beside the
@@ -148,6 +170,11 @@ function compilePath(tenant: Tenant, kind: RouteKind, path: string): CompiledRou
   const suffixed = segments.at(-1) === tenant.name;
   const routes: CompiledRoute[] = [{ kind, method, segments, query, carrier: suffixed ? 'suffix' : query.length > 0 ? 'query' : 'bare', path }];
   if (!suffixed && !OPTIONAL_KINDS.has(kind)) routes.push({ kind, method, segments: [...segments, tenant.name], query: [], carrier: 'suffix', path });
+  // The path left to its default (`<default>/<tenant>`): the bare default is served too.
+  const fallback = DEFAULT_ALIASES[kind];
+  if (fallback !== undefined && path === `${fallback}/${tenant.name}`) {
+    routes.push({ kind, method, segments: segments.slice(0, -1), query: [], carrier: 'bare', path: fallback, defaultAlias: true });
+  }
   return routes;
 }
 
@@ -264,7 +291,7 @@ function warnAmbiguous(tenants: Tenant[], routesOf: (tenant: Tenant) => Compiled
   const shared = new Map<string, { kinds: Set<RouteKind>; tenants: Tenant[]; path: string }>();
   for (const tenant of tenants) {
     for (const route of routesOf(tenant)) {
-      if (route.carrier === 'suffix') continue;
+      if (route.carrier === 'suffix' || route.defaultAlias) continue;
       const key = shapeOf(route);
       const entry = shared.get(key) ?? { kinds: new Set<RouteKind>(), tenants: [], path: route.path };
       entry.kinds.add(route.kind);
@@ -520,7 +547,9 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
     }
     // The most specific way of naming the tenant wins; then the first route of each tenant.
     const rank = Math.min(...allowed.map(({ route }) => CARRIER_RANK[route.carrier]));
-    const ranked = allowed.filter(({ route }) => CARRIER_RANK[route.carrier] === rank);
+    const sameRank = allowed.filter(({ route }) => CARRIER_RANK[route.carrier] === rank);
+    // A path a marketplace configured wins over another's unconfigured default served bare.
+    const ranked = sameRank.some(({ route }) => !route.defaultAlias) ? sameRank.filter(({ route }) => !route.defaultAlias) : sameRank;
     // A route's query matches as a subset of the request's, so among those the route naming more
     // query parameters is the more specific one: `?route=init&marketplace=acme` over `?route=init`
     // (without this, every request for the first answered 404 ambiguous_tenant).
