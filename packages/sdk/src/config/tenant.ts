@@ -176,6 +176,13 @@ function marketplaceSchema(strict: boolean) {
       key: secret('api.key'),
       host: url,
       base: basePath.nullish(),
+      // Keys of the Ruby/PHP configurations (PROTOCOL §1.2), accepted so that such a file (or a
+      // platform document carrying them) loads, and ignored: the SDK always verifies TLS (the
+      // Ruby default `false` included), and it names its own version.
+      verify_ssl_certs: z.boolean().nullish(),
+      version: z.string().nullish(),
+      lang: z.string().nullish(),
+      lang_version: z.string().nullish(),
     }),
     sso: obj({
       enabled: z.boolean().nullish(),
@@ -194,6 +201,9 @@ function marketplaceSchema(strict: boolean) {
       host: url.nullish(),
       base_path: basePath.nullish(),
       timeout: connecTimeout.nullish(),
+      // Legacy path fragments of the Ruby/PHP tables (PROTOCOL §1.2): no client uses them.
+      v2_path: z.string().nullish(),
+      reports_path: z.string().nullish(),
     }).optional(),
     webhooks: webhooks.optional(),
     webhook: webhooks.optional(),

@@ -60,6 +60,23 @@ describe('createMaestrano configuration validation', () => {
     expect(e.issues[0]).toEqual({ path: 'tenants[0].sso', message: 'unknown key(s) "consume_pth"' });
   });
 
+  it('loads a Ruby/PHP-style marketplace carrying the legacy keys, which change nothing (TLS is verified whatever verify_ssl_certs says)', () => {
+    for (const verify of [true, false]) {
+      const legacy = marketplace({
+        api: { id: 'app-1', key: 'very-secret-key', host: 'https://api-hub-uat.maestrano.io', verify_ssl_certs: verify, version: '1.0.0', lang: 'ruby', lang_version: '2.7.1 p83' },
+        connec: { host: 'https://api-connec-uat.maestrano.io', v2_path: '/v2', reports_path: '/reports' },
+      });
+      const tenant = createMaestrano({ ...base(), tenants: [legacy] }).tenants.get('maestrano-uat')!;
+      expect(tenant.api).toEqual(createMaestrano(base()).tenants.get('maestrano-uat')!.api);
+      expect(tenant.connec.host).toBe('https://api-connec-uat.maestrano.io');
+    }
+    // Still typed: a wrong type is named, not ignored.
+    const e = configError(() =>
+      createMaestrano({ ...base(), tenants: [marketplace({ api: { id: 'app-1', key: 'very-secret-key', host: 'https://api-hub-uat.maestrano.io', verify_ssl_certs: 'no' as never } })] }),
+    );
+    expect(e.issues.map((i) => i.path)).toEqual(['tenants[0].api.verify_ssl_certs']);
+  });
+
   it('is a ClientConfigError named ConfigError with the shared config_invalid code', () => {
     const e = configError(() => createMaestrano({ ...base(), storag: 1 } as never));
     expect(e).toBeInstanceOf(ClientConfigError);
