@@ -525,14 +525,26 @@ export function createRouter(options: RouterOptions): (request: Request) => Prom
         tenantName = undefined;
       }
       if (tenantName === undefined || !options.tenants.get(tenantName)) {
-        const kind = options.unknownTenant ? kindNamingUnknownTenant(segments, url.searchParams, request.method) : null;
+        const kind = kindNamingUnknownTenant(segments, url.searchParams, request.method);
         let rendered: Response | null | undefined = null;
         try {
-          rendered = kind ? await options.unknownTenant?.(kind, request) : null;
+          rendered = kind && options.unknownTenant ? await options.unknownTenant(kind, request) : null;
         } catch (error) {
           return errorResponse(error, options.logger, { tenant: null, route: kind });
         }
         if (rendered) return rendered;
+        // One of the SDK's routes, for a marketplace this process does not serve (a stale
+        // link, a name misspelt in the platform's settings): said in the log, as every refusal
+        // is, with the marketplaces it does serve. (A path that is no route stays silent.)
+        if (kind) {
+          const served = options.tenants.list().map((t) => t.name);
+          options.logger.warn('maestrano: request for a marketplace this app does not serve', {
+            route: kind,
+            method: request.method,
+            path: url.pathname,
+            tenants: served.length > 20 ? [...served.slice(0, 20), `… ${served.length - 20} more`] : served,
+          });
+        }
         return json(404, { error: 'unknown_tenant', message: 'Unknown tenant' });
       }
       return json(404, { error: 'not_found', message: 'Not found' });
