@@ -919,9 +919,21 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
   const purgeJobs: Record<string, JobHandler> = connector !== undefined ? { [JobTypes.syncPurge]: purge.handler } : {};
 
   // --- public API -----------------------------------------------------------------------------
+  /** Why a tenant and group have no sync scope, in words an integrator can act on. */
+  const noScope = async (tenant: string, groupId: string): Promise<SyncError> => {
+    if (!runtime.tenants.get(tenant)) return new SyncError(`Unknown tenant "${tenant}": not one of the marketplaces this app serves`);
+    const group = await runtime.storage.groups.get(tenant, groupId);
+    if (!group) {
+      return new SyncError(`Unknown group "${groupId}" (tenant "${tenant}"): the company is created at its first single sign-on, and none of its users has signed in yet`);
+    }
+    if (group.status === 'cancelled') {
+      return new SyncError(`Group "${groupId}" (tenant "${tenant}") is cancelled: its company was deleted on Maestrano, nothing of it is synchronized`);
+    }
+    return new SyncError(`Group "${groupId}" (tenant "${tenant}") was being provisioned; retry`);
+  };
   const scopeOrThrow = async (tenant: string, groupId: string) => {
     const scope = await engine.scope(tenant, groupId);
-    if (!scope) throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
+    if (!scope) throw await noScope(tenant, groupId);
     return scope;
   };
   const entityOrThrow = (given: string | AnyEntity) => {
@@ -979,7 +991,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         checkSyncSettings(next, settings, definition.entities.map((e) => e.name));
         return next;
       });
-      if (result.status === 'unknown') throw new SyncError(`Unknown tenant "${tenant}" or group "${groupId}" (or the group is cancelled)`);
+      if (result.status === 'unknown') throw await noScope(tenant, groupId);
       if (result.status === 'busy') throw new SyncError(`The settings of group "${groupId}" are being changed by another call; retry`);
       return result.group;
     },

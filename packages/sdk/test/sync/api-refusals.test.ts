@@ -97,3 +97,23 @@ it('a push whose signal is aborted after the call began but before its request l
   expect(sync.api.counters()).toMatchObject({ pushFailed: 0 });
   expect((await storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { localId: 'per-2' }))?.lastError ?? null).toBeNull();
 });
+
+it('a push for a tenant, a group or a company the app does not have says which, and sends nothing', async () => {
+  const connec = await countingConnec();
+  const storage = memoryAdapter();
+  const base = testTenant();
+  const runtime = { ...testRuntime(storage), tenants: staticTenants([{ ...base, connec: { ...base.connec, host: connec.url } }]) };
+  const sync = createSyncModule(runtime, { connector: buildConnector(new LocalApp()) });
+  const contact = { id: 'per-1', firstName: 'Ada', lastName: 'Lovelace', jobTitle: null, email: null, companyId: null, updatedAt: new Date(0) };
+  const push = (tenant: string) => sync.api.push({ tenant, groupId: GROUP, entity: 'contacts', record: contact }).catch((e: unknown) => e);
+
+  expect(await push('defualt')).toEqual(new SyncError('Unknown tenant "defualt": not one of the marketplaces this app serves'));
+  // No user of the group has signed in: its company does not exist yet.
+  expect(await push(TENANT)).toEqual(
+    new SyncError(`Unknown group "${GROUP}" (tenant "${TENANT}"): the company is created at its first single sign-on, and none of its users has signed in yet`),
+  );
+  await provisionGroup(storage);
+  await storage.groups.cancel(TENANT, GROUP);
+  expect(await push(TENANT)).toEqual(new SyncError(`Group "${GROUP}" (tenant "${TENANT}") is cancelled: its company was deleted on Maestrano, nothing of it is synchronized`));
+  expect(connec.requests()).toBe(0);
+});
