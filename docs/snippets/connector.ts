@@ -48,6 +48,12 @@ export function contactsEntity(db: Db) {
         const row = db.contacts.get(id);
         return row && row.tenant === ctx.tenant && row.groupId === ctx.groupId ? row : null;
       },
+      // The company's own records, pushed by the import and by a catch-up after a switch-on
+      // (edits made while the sync was off). Only this group's: another company's would be
+      // pushed into this company's Connec!.
+      list: async function* (ctx) {
+        yield [...db.contacts.values()].filter((row) => row.tenant === ctx.tenant && row.groupId === ctx.groupId);
+      },
     },
   });
 }

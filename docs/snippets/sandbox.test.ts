@@ -37,6 +37,7 @@ describe('the example app against the Maestrano sandbox', () => {
     const doc = await fetch(sandbox.marketplacesUrl, {
       headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString('base64')}` },
     });
+    if (!doc.ok) throw new Error(`the sandbox refused the marketplaces document: ${doc.status} ${await doc.text()}`);
     const configFile = join(dir, 'maestrano.json');
     writeFileSync(configFile, await doc.text());
     app = await startApp({ configFile, port });
@@ -62,7 +63,12 @@ describe('the example app against the Maestrano sandbox', () => {
       redirect: 'manual',
     });
     expect(consume.status).toBe(303);
-    return consume.headers.get('set-cookie')?.split(';')[0] ?? '';
+    // The app's session cookie (the SDK also clears its `mno_sso_req_<tenant>` cookie here).
+    return consume.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0] ?? '')
+      .filter((c) => !c.startsWith('mno_sso_req_'))
+      .join('; ');
   }
   // #endregion sso
 

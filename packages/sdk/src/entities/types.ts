@@ -71,7 +71,12 @@ export interface LocalStore<L> {
   get?: (id: string, ctx: LocalContext) => Promise<L | null>;
 }
 
-/** Enumerates the app's records for the outbound half of an initial import (smart merge). */
+/**
+ * Enumerates the app's records for the outbound half of an initial import (smart merge) and of
+ * a catch-up: yield only the records of the company being synced (`ctx.tenant`, `ctx.groupId`),
+ * one by one or in arrays. Every record yielded is pushed into that company's Connec!: another
+ * company's records would be copied into it.
+ */
 export type LocalLister<L> = (ctx: LocalContext) => AsyncIterable<L | L[]>;
 
 /** Arguments of a custom merge (conflict policy). Returns the local data to keep. */
