@@ -689,7 +689,13 @@ export interface MarketplacesDocumentOptions {
  */
 export function parseMarketplacesDocument(input: unknown, source: string, options: MarketplacesDocumentOptions = {}): Tenant[] {
   if (typeof input === 'object' && input !== null && 'error' in input) {
-    throw new ConfigError(`${source} answered with an error instead of a marketplaces document`);
+    // The developer platform's refusal (`{"error":"Could not authenticate"}`), fetched live or
+    // saved to a file: its text says why, and it holds no secret. Printable ASCII, capped.
+    const said = (input as { error: unknown }).error;
+    const text = typeof said === 'string' ? said.replace(/[^\x20-\x7e]/g, '?').slice(0, 200) : null;
+    throw new ConfigError(
+      `${source} holds the developer platform's error answer${text ? ` ("${text}")` : ''}, not a marketplaces document: fetch it again with the environment's API key and secret`,
+    );
   }
   const what = `marketplaces document from ${source}`;
   const issues: ConfigIssue[] = [];

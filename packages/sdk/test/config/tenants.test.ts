@@ -73,6 +73,12 @@ describe('tenantsFromFile', () => {
     const error = await tenantsFromFile(invalid).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues).toEqual([{ path: 'marketplaces[0].api.key', message: 'required (expected string)' }]);
+    // A file saved from a refused request (a test's or a deploy script's unchecked fetch).
+    const refused = join(dir, 'refused.json');
+    await writeFile(refused, '{"error":"Could not authenticate"}');
+    await expect(tenantsFromFile(refused)).rejects.toThrow(
+      new ConfigError(`${refused} holds the developer platform's error answer ("Could not authenticate"), not a marketplaces document: fetch it again with the environment's API key and secret`),
+    );
   });
 });
 
@@ -144,7 +150,7 @@ describe('tenantsFromDevPlatform against a loopback platform', () => {
     expect(unreachable.source).toBe('cache');
 
     mode = 'error-body';
-    await expect(tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0 })).rejects.toThrow(/answered with an error/);
+    await expect(tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0 })).rejects.toThrow(/holds the developer platform's error answer \("environment disabled"\), not a marketplaces document/);
     await expect(tenantsFromDevPlatform({ host: 'http://127.0.0.1:9', key: 'k', secret: 's', refreshMs: 0 })).rejects.toThrow(ConfigError);
   });
 
