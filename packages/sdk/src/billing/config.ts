@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { currencyCode, MAX_FREQUENCY } from '../account/resources.js';
-import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues } from '../config/issues.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, strictObject } from '../config/issues.js';
 
 /** The app's company that a subscription is for. */
 export interface BillingCompany {
@@ -69,7 +69,7 @@ const fn = <T>(label: string) => z.custom<T>((v) => typeof v === 'function', { e
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
-export const BillingConfigSchema = z.strictObject({
+export const BillingConfigSchema = strictObject({
   /**
    * Returns the plan of a new company (or null for none). Called from the durable
    * `billing.subscribe` job, possibly more than once for one company (a retried job): keep
@@ -85,8 +85,7 @@ export const BillingConfigSchema = z.strictObject({
    * Default 1 800 000 ms (30 minutes).
    */
   duplicateCheckDelayMs: ms(1_000, 86_400_000).default(1_800_000),
-  subscription: z
-    .strictObject({
+  subscription: strictObject({
       /**
        * How long a subscription claim blocks other workers if its owner dies. Default 120 000 ms.
        * The recurring bill's POST is given at most 3/4 of it (see `claimedCallTimeouts`).
@@ -101,8 +100,7 @@ export const BillingConfigSchema = z.strictObject({
       retryDelayMs: ms(10, 3_600_000).default(600_000),
     })
     .prefault({}),
-  charge: z
-    .strictObject({
+  charge: strictObject({
       /**
        * How long a charge claim blocks other callers of the same key if its owner dies
        * between the POST and recording the result. After it, a retry reconciles by listing
@@ -124,14 +122,12 @@ export const BillingConfigSchema = z.strictObject({
     })
     .prefault({}),
   /** Account API transport (PROTOCOL §4.1 defaults). TLS verification cannot be turned off. */
-  accountApi: z
-    .strictObject({
+  accountApi: strictObject({
       /** Time to the response headers, in ms. Default 30 000. */
       connectTimeoutMs: ms(1, 600_000).default(30_000),
       /** Time for the whole attempt, in ms. Default 80 000. */
       timeoutMs: ms(1, 600_000).default(80_000),
-      retry: z
-        .strictObject({
+      retry: strictObject({
           /** Retries of GET calls (POST/DELETE are never retried). Default 2. */
           limit: z.number().int().min(0).max(10).default(2),
           /** Upper bound of one backoff delay, in ms. Default 10 000. */
@@ -164,8 +160,7 @@ export type BillingConfigInput = z.input<typeof BillingConfigSchema>;
 /** The validated section with defaults filled. */
 export type BillingConfig = z.output<typeof BillingConfigSchema>;
 
-export const SubscriptionPlanSchema = z
-  .strictObject({
+export const SubscriptionPlanSchema = strictObject({
     priceCents: z.number().int().positive(),
     description: z.string().trim().min(1),
     currency: currencyCode.optional(),

@@ -1,5 +1,6 @@
-import type * as z from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { closest } from '../internal/suggest.js';
 
 /** Keys whose received values must never appear in an error message. */
 const SECRET_KEY = /(^|[._-])(key|secret|password|token|private_?key)$/i;
@@ -16,6 +17,29 @@ const NO_SCHEMA_MESSAGE = '\u0000no schema message';
  * issues without a schema message (so a schema's own message is kept).
  */
 export const CONFIG_PARSE_OPTIONS = { reportInput: true, error: () => NO_SCHEMA_MESSAGE } as const;
+
+/**
+ * `unknown key(s) "conector" (did you mean "connector"?), "x"`: each unknown key, with the known
+ * key it is likely a misspelling of. Keys are names, never values.
+ */
+export function unknownKeysMessage(keys: readonly string[], known: readonly string[]): string {
+  const named = keys.map((key) => {
+    const suggestion = closest(key, known);
+    return `${JSON.stringify(key)}${suggestion !== undefined ? ` (did you mean ${JSON.stringify(suggestion)}?)` : ''}`;
+  });
+  return `unknown key(s) ${named.join(', ')}`;
+}
+
+/**
+ * `z.strictObject` whose unknown-key issue suggests the key each one likely misspells (the
+ * schema knows its keys; zod's issue does not carry them).
+ */
+export function strictObject<T extends z.core.$ZodLooseShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? unknownKeysMessage(issue.keys, known) : undefined),
+  });
+}
 
 /** `prefix` + a zod path, as `a.b[0].c`. */
 export function issuePath(prefix: string, path: readonly PropertyKey[]): string {
@@ -89,7 +113,7 @@ function safeIssueMessage(issue: z.core.$ZodIssue, path: string): string {
   const schemaMessage = issue.message !== NO_SCHEMA_MESSAGE && issue.message.length > 0 ? issue.message : null;
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      return schemaMessage ?? unknownKeysMessage(issue.keys, []);
     case 'invalid_type':
       // A missing key (or `undefined`) is "required"; a present one of the wrong type names
       // the type received. Schema messages are not used here: they cannot tell the two apart.

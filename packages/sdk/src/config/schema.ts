@@ -8,7 +8,7 @@ import type { SyncModuleConfig } from '../sync/module.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NOTIFICATION_BODY_BYTES } from '../http/body.js';
 import { isTenantRegistry } from '../tenants/registry.js';
-import { CONFIG_PARSE_OPTIONS, configIssues } from './issues.js';
+import { CONFIG_PARSE_OPTIONS, configIssues, strictObject } from './issues.js';
 import { type ConfigIssue, configErrorOf, isResolvedTenant, type MarketplaceInput, tenantsOrIssues } from './tenant.js';
 
 type AnyFunction = (...args: never[]) => unknown;
@@ -102,7 +102,7 @@ const tenantsSchema = z.custom<TenantRegistry | readonly MarketplaceInput[]>(
   },
 );
 
-const provisioningSchema = z.strictObject({
+const provisioningSchema = strictObject({
   createCompany: fn<ProvisioningHooks['createCompany']>('provisioning.createCompany'),
   createUser: fn<ProvisioningHooks['createUser']>('provisioning.createUser'),
   findUserByEmail: fn<NonNullable<ProvisioningHooks['findUserByEmail']>>('provisioning.findUserByEmail').optional(),
@@ -116,15 +116,14 @@ const provisioningSchema = z.strictObject({
 /** Called instead of the default JSON error answer when SSO fails (e.g. to render a page). */
 export type SsoErrorRenderer = (error: SsoError, args: { tenant: Tenant | null; request: Request }) => Promise<Response> | Response;
 
-const ssoSchema = z.strictObject({
+const ssoSchema = strictObject({
   /** Accepted clock skew for every SAML time check, in ms. Default 180 000 (3 min). */
   clockSkewMs: z.number().int().min(0).max(3_600_000).default(180_000),
   /** Accept responses without InResponseTo (IdP-initiated). Default false. */
   allowIdpInitiated: z.boolean().default(false),
   /** Extra accepted `Audience` values (the api id, the ACS origin with or without its trailing `/`, and the ACS URL always are). */
   audiences: z.array(z.string().min(1)).default([]),
-  requestBinding: z
-    .strictObject({
+  requestBinding: strictObject({
       /**
        * Key (>= 32 chars) that signs the cookie binding an AuthnRequest id to the browser.
        * Default: derived per tenant from its api key (identical on every instance).
@@ -144,7 +143,7 @@ const ssoSchema = z.strictObject({
   onError: fn<SsoErrorRenderer>('sso.onError').optional(),
 });
 
-export const MaestranoConfigSchema = z.strictObject({
+export const MaestranoConfigSchema = strictObject({
   tenants: tenantsSchema,
   storage: storageSchema,
   provisioning: provisioningSchema,
@@ -155,8 +154,7 @@ export const MaestranoConfigSchema = z.strictObject({
   clock: fn<() => Date>('clock').optional(),
   /** Unique per process; default a random id. */
   instanceId: z.string().min(1).max(200).optional(),
-  limits: z
-    .strictObject({
+  limits: strictObject({
       /** Request body limit of every route; larger bodies get 413. Default 1 MiB. */
       maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
       /**

@@ -2,7 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import * as z from 'zod';
 import type { Logger, Tenant } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, issuePath } from './issues.js';
+import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, issuePath, strictObject } from './issues.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
 
@@ -140,7 +140,7 @@ const secret = (label: string) =>
  * spellings (`groups_path`/`group_path`, …) are accepted.
  */
 function marketplaceSchema(strict: boolean) {
-  const obj = strict ? z.strictObject : z.object;
+  const obj = strict ? strictObject : z.object;
   const webhooks = obj({
     account: obj({
       group_path: optionalPath,
@@ -220,7 +220,7 @@ type Marketplace = z.output<typeof strictMarketplace>;
  * `{"marketplaces":[...]}`: strict for files and explicit documents. The elements are
  * validated one by one (`collectTenants`), so that each one's problems are all listed.
  */
-const strictDocument = z.strictObject({ marketplaces: z.array(z.unknown()) });
+const strictDocument = strictObject({ marketplaces: z.array(z.unknown()) });
 /** The same, ignoring unknown keys: only for what the live developer platform serves. */
 const looseDocument = z.object({ marketplaces: z.array(z.unknown()) });
 

@@ -53,11 +53,20 @@ describe('createMaestrano configuration validation', () => {
   it('names an unknown (typo) key at every level', () => {
     expect(configError(() => createMaestrano({ ...base(), storag: 1 } as never)).issues).toContainEqual({
       path: '(root)',
-      message: 'unknown key(s) "storag"',
+      message: 'unknown key(s) "storag" (did you mean "storage"?)',
     });
     expect(configError(() => createMaestrano({ ...base(), sso: { clockSkew: 5 } } as never)).issues[0]?.path).toBe('sso');
     const e = configError(() => createMaestrano({ ...base(), tenants: [{ ...marketplace(), sso: { x509_certificate: certificate, consume_pth: '/x' } }] } as never));
-    expect(e.issues[0]).toEqual({ path: 'tenants[0].sso', message: 'unknown key(s) "consume_pth"' });
+    expect(e.issues[0]).toEqual({ path: 'tenants[0].sso', message: 'unknown key(s) "consume_pth" (did you mean "consume_path"?)' });
+    // A key like none of the known ones is named alone; billing's sections suggest too.
+    expect(configError(() => createMaestrano({ ...base(), conector: 1, frobnicate: 2 } as never)).issues).toContainEqual({
+      path: '(root)',
+      message: 'unknown key(s) "conector" (did you mean "connector"?), "frobnicate"',
+    });
+    expect(configError(() => createMaestrano({ ...base(), billing: { subscripton: {} } } as never)).issues).toContainEqual({
+      path: 'billing',
+      message: 'unknown key(s) "subscripton" (did you mean "subscription"?)',
+    });
   });
 
   it('loads a Ruby/PHP-style marketplace carrying the legacy keys, which change nothing (TLS is verified whatever verify_ssl_certs says)', () => {

@@ -197,16 +197,16 @@ describe('marketplaces documents are strict', () => {
     const error = await tenantsFromFile(file).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues).toEqual([
-      { path: 'marketplaces[0].sso', message: 'unknown key(s) "creation_mod", "consume_pth", "slo_enabld"' },
+      { path: 'marketplaces[0].sso', message: 'unknown key(s) "creation_mod" (did you mean "creation_mode"?), "consume_pth" (did you mean "consume_path"?), "slo_enabld" (did you mean "slo_enabled"?)' },
     ]);
   });
 
   it('parseMarketplacesDocument refuses unknown keys at every level, the document itself included', () => {
     expect(configError(() => parseMarketplacesDocument(misspelt(), 'secrets')).issues[0]?.path).toBe('marketplaces[0].sso');
     const top = configError(() => parseMarketplacesDocument({ marketplaces: [marketplace()], marketplace: [] }, 'secrets'));
-    expect(top.issues).toEqual([{ path: '(root)', message: 'unknown key(s) "marketplace"' }]);
+    expect(top.issues).toEqual([{ path: '(root)', message: 'unknown key(s) "marketplace" (did you mean "marketplaces"?)' }]);
     const nested = configError(() => parseMarketplacesDocument({ marketplaces: [marketplace({ webhooks: { account: { group_pth: '/g' } } })] }, 'secrets'));
-    expect(nested.issues).toEqual([{ path: 'marketplaces[0].webhooks.account', message: 'unknown key(s) "group_pth"' }]);
+    expect(nested.issues).toEqual([{ path: 'marketplaces[0].webhooks.account', message: 'unknown key(s) "group_pth" (did you mean "group_path"?)' }]);
   });
 
   it('allowUnknownKeys ignores unknown keys and logs their paths, never their values; invalid known keys still fail', () => {
