@@ -97,21 +97,28 @@ export class RequestBinding {
     return createHmac('sha256', this.#key(tenant)).update(`${tenant.name}|${payload}`).digest('base64url');
   }
 
-  /** The live entries of the request's cookie (an invalid or forged cookie reads as empty). */
-  #read(tenant: Tenant, cookieHeader: string | null, nowMs: number): Entry[] {
+  /** The request's cookie, decoded once its signature is checked. */
+  #decode(tenant: Tenant, cookieHeader: string | null): { state: 'absent' } | { state: 'invalid' } | { state: 'valid'; decoded: unknown[] } {
     const value = this.#value(tenant, parseCookies(cookieHeader));
-    if (!value) return [];
+    if (!value) return { state: 'absent' };
     const dot = value.indexOf('.');
-    if (dot < 0) return [];
+    if (dot < 0) return { state: 'invalid' };
     const payload = value.slice(0, dot);
-    if (!safeEqual(value.slice(dot + 1), this.#mac(tenant, payload))) return [];
+    if (!safeEqual(value.slice(dot + 1), this.#mac(tenant, payload))) return { state: 'invalid' };
     let decoded: unknown;
     try {
       decoded = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
     } catch {
-      return [];
+      return { state: 'invalid' };
     }
-    if (!Array.isArray(decoded)) return [];
+    return Array.isArray(decoded) ? { state: 'valid', decoded } : { state: 'invalid' };
+  }
+
+  /** The live entries of the request's cookie (an invalid or forged cookie reads as empty). */
+  #read(tenant: Tenant, cookieHeader: string | null, nowMs: number): Entry[] {
+    const cookie = this.#decode(tenant, cookieHeader);
+    if (cookie.state !== 'valid') return [];
+    const { decoded } = cookie;
     // `[id, expiresAtMs]` entries, and `[id, returnTo]` next to them for the return paths.
     const paths = new Map<string, string>();
     for (const e of decoded) {
@@ -165,6 +172,26 @@ export class RequestBinding {
   find(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): { returnTo: string | null } | null {
     const entry = this.#read(tenant, cookieHeader, nowMs).find((e) => e[0] === requestId);
     return entry ? { returnTo: entry[2] ?? null } : null;
+  }
+
+  /**
+   * Why `find` found no binding for `requestId`, for the log: a missing cookie, one this key did
+   * not sign, an expired login, or a cookie that holds other logins only. Names no value.
+   */
+  explain(tenant: Tenant, requestId: string, cookieHeader: string | null, nowMs: number): string {
+    const name = this.cookieName(tenant);
+    const cookie = this.#decode(tenant, cookieHeader);
+    if (cookie.state === 'absent') {
+      return `the post carried no ${name} cookie: the browser did not send the one the SSO start set (the start and the ACS must be the same site and scheme; a login started in another browser, or a cookie dropped by the browser or a proxy)`;
+    }
+    if (cookie.state === 'invalid') {
+      return `the ${name} cookie is not one this app signed (instances with different sso.requestBinding.secret values, or a forged cookie)`;
+    }
+    const mine = cookie.decoded.find((e) => Array.isArray(e) && e[0] === requestId && typeof e[1] === 'number');
+    if (mine !== undefined && !((mine as [string, number])[1] > nowMs)) {
+      return `the login started more than ${Math.round(this.#options.ttlMs / 60_000)} min ago and its binding expired: start it again`;
+    }
+    return `the ${name} cookie holds other logins of this browser, not this one (a response for a login started elsewhere, or one already used)`;
   }
 
   /** `Set-Cookie` value removing a used `requestId`. */

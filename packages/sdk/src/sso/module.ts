@@ -223,7 +223,9 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
       let boundReturnTo: string | null = null;
       if (assertion.inResponseTo !== null) {
         const bound = binding.find(tenant, assertion.inResponseTo, cookies, now.getTime());
-        if (!bound) throw ssoError('in_response_to', 'InResponseTo is not bound to this browser (or expired)');
+        if (!bound) {
+          throw ssoError('in_response_to', `InResponseTo is not bound to this browser: ${binding.explain(tenant, assertion.inResponseTo, cookies, now.getTime())}`);
+        }
         boundReturnTo = bound.returnTo;
         clearCookie = binding.consume(tenant, assertion.inResponseTo, cookies, consumeUrl(tenant), now.getTime());
       } else if (!options.allowIdpInitiated) {
