@@ -32,13 +32,23 @@ afterEach(async () => {
 });
 
 it('a login that lost its seats lock during onSeatsChanged writes nothing (503); its retry reports the real count and writes', async () => {
-  const inner = memoryAdapter();
+  // The lease lapses when the test moves the storage's clock past it, not after a real-time
+  // sleep: on a loaded machine, a sleep just past a 1 s lease left other real-time bounds of the
+  // login (renewal cadence, three leases for a hook) with too little room.
+  const CLAIM_TTL_MS = 3_000;
+  let skewMs = 0;
+  const inner = memoryAdapter({ clock: () => new Date(Date.now() + skewMs) });
   /** The renewals of this seats-lock owner wait until `unstall` (the storage is slow to answer them). */
   let stalledOwner: string | null = null;
   let stalling = false;
   let unstall!: () => void;
   const stalled = new Promise<void>((resolve) => {
     unstall = resolve;
+  });
+  /** Resolves once a renewal of the stalled owner is held back. */
+  let heldBack!: () => void;
+  const renewalHeldBack = new Promise<void>((resolve) => {
+    heldBack = resolve;
   });
   const storage: StorageAdapter = {
     ...inner,
@@ -47,6 +57,7 @@ it('a login that lost its seats lock during onSeatsChanged writes nothing (503);
       refresh: async (key, owner, ttlMs) => {
         if (stalling && owner.includes(':sso-seats:') && (stalledOwner === null || stalledOwner === owner)) {
           stalledOwner = owner;
+          heldBack();
           await stalled;
         }
         return inner.locks.refresh(key, owner, ttlMs);
@@ -86,11 +97,13 @@ it('a login that lost its seats lock during onSeatsChanged writes nothing (503);
         const uid = change.added[0] as string;
         reports.push({ uid, activeSeats: change.activeSeats, key: ctx.idempotencyKey });
         if (uid === 'usr-1' && second === undefined) {
-          // usr-1's billing call is slow, and so is the storage with its renewals: the lease
-          // (1 s) lapses, usr-2's login takes the lock, counts and writes; then the renewal
-          // reaches the storage and is refused.
+          // usr-1's billing call is slow, and so is the storage with its renewals: once one is
+          // held back, the lease lapses (the storage's clock moved past it: every renewal it
+          // confirmed came before the hold-up), usr-2's login takes the lock, counts and writes;
+          // then the renewal reaches the storage and is refused.
           stalling = true;
-          await sleep(1_100);
+          await renewalHeldBack;
+          skewMs += CLAIM_TTL_MS + 100;
           second = await login('usr-2');
           unstall();
           await sleep(50);
@@ -101,7 +114,7 @@ it('a login that lost its seats lock during onSeatsChanged writes nothing (503);
       calls.push(`onLogin:${user.uid}`);
       return new Response('ok');
     },
-    sso: { allowIdpInitiated: true, provisioningClaimTtlMs: 1_000 },
+    sso: { allowIdpInitiated: true, provisioningClaimTtlMs: CLAIM_TTL_MS },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
   handler = mno.handler;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { toNodeListener } from '../../src/http/node.js';
 import { createMaestrano } from '../../src/maestrano.js';
+import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { memoryAdapter } from '../../src/storage/memory.js';
 import { createTestIdp, type TestIdp } from '../../src/testing/idp.js';
 import { type AccountApiServer, startAccountApiServer } from '../billing/account-api-server.js';
@@ -28,7 +29,27 @@ afterEach(async () => {
 });
 
 it('a seat report slower than the claim TTL keeps the seats lock: the last report carries the real count', async () => {
-  const storage = memoryAdapter();
+  // The storage's clock stands still unless the test moves it: the lease is outlasted by moving
+  // it past the first lease (a renewal in between), and cannot lapse because a loaded machine
+  // delayed a renewal in real time while usr-2's login waits for the lock. The claim TTL leaves
+  // the login's real-time reading of its lease (a confirmed renewal within three quarters of it)
+  // room for event-loop stalls.
+  const CLAIM_TTL_MS = 3_000;
+  let nowMs = Date.now();
+  const inner = memoryAdapter({ clock: () => new Date(nowMs) });
+  /** Confirmed renewals of a login's seats lock, in order. */
+  const seatRenewals: string[] = [];
+  const storage: StorageAdapter = {
+    ...inner,
+    locks: {
+      ...inner.locks,
+      refresh: async (key, owner, ttlMs) => {
+        const ok = await inner.locks.refresh(key, owner, ttlMs);
+        if (ok && owner.includes(':sso-seats:')) seatRenewals.push(owner);
+        return ok;
+      },
+    },
+  };
   await provisionGroup(storage, TENANT, 'cld-1');
   let handler: ((request: Request) => Promise<Response>) | undefined;
   server = createServer((req, res) => void toNodeListener((r) => handler!(r))(req, res));
@@ -56,15 +77,20 @@ it('a seat report slower than the claim TTL keeps the seats lock: the last repor
       onSeatsChanged: async (_company, change) => {
         const uid = change.added[0] as string;
         reports.push({ uid, activeSeats: change.activeSeats });
-        // usr-1's billing call is slow: it answers only once usr-2's login has been answered.
+        // usr-1's billing call is slow: it outlasts the first lease of the seats lock (taken at
+        // the storage's `nowMs`, renewed meanwhile), and answers only once usr-2's login has been answered.
         if (uid === 'usr-1') {
+          nowMs += CLAIM_TTL_MS * 0.6;
+          const renewed = seatRenewals.length;
+          await expect.poll(() => seatRenewals.length > renewed).toBe(true);
+          nowMs += CLAIM_TTL_MS * 0.6;
           second = login('usr-2');
           await second;
         }
       },
     },
     onLogin: () => new Response('ok'),
-    sso: { allowIdpInitiated: true, provisioningClaimTtlMs: 1_000 },
+    sso: { allowIdpInitiated: true, provisioningClaimTtlMs: CLAIM_TTL_MS },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
   handler = mno.handler;

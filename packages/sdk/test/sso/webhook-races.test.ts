@@ -11,7 +11,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 const TENANT = 'races';
 const idp = createTestIdp();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One call of `locks.acquire` or `locks.refresh`, as the storage answered it. */
 interface LockEvent {
@@ -19,8 +18,6 @@ interface LockEvent {
   key: string;
   owner: string;
   ok: boolean;
-  /** When the storage answered. */
-  at: number;
 }
 /** The owners the SDK gives its lock runs: the account webhooks, and SSO logins (the user lock). */
 const byWebhook = (e: LockEvent) => e.owner.includes(':webhook:');
@@ -40,12 +37,12 @@ function observeLocks(inner: StorageAdapter): { storage: StorageAdapter; events:
       ...inner.locks,
       acquire: async (key, owner, ttlMs) => {
         const ok = await inner.locks.acquire(key, owner, ttlMs);
-        record({ op: 'acquire', key, owner, ok, at: Date.now() });
+        record({ op: 'acquire', key, owner, ok });
         return ok;
       },
       refresh: async (key, owner, ttlMs) => {
         const ok = await inner.locks.refresh(key, owner, ttlMs);
-        record({ op: 'refresh', key, owner, ok, at: Date.now() });
+        record({ op: 'refresh', key, owner, ok });
         return ok;
       },
     },
@@ -99,9 +96,14 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisioningClaimTtlMs?: number } = {}): Promise<App> {
+/**
+ * `frozenClock`: the clock of the SDK, its storage and the IdP stands still (moved only by
+ * `later`), so a lock lease ends when the test moves it past it, however slow the machine is.
+ */
+async function start(creationMode: 'real' | 'virtual' = 'real', extra: { provisioningClaimTtlMs?: number; frozenClock?: boolean } = {}): Promise<App> {
   let offsetMs = 0;
-  const clock = () => new Date(Date.now() + offsetMs);
+  const frozenAt = Date.now();
+  const clock = () => new Date((extra.frozenClock ? frozenAt : Date.now()) + offsetMs);
   const observed = observeLocks(memoryAdapter({ clock }));
   const { events: lockEvents, lockEvent } = observed;
   const inner = observed.storage;
@@ -307,16 +309,22 @@ describe('a member removal racing a login of that user', () => {
   });
 
   it('an onLogin that outlasts the lock lease keeps the lock (renewed): the removal still waits for it', async () => {
-    app = await start('real', { provisioningClaimTtlMs: 1_000 });
+    // On a clock that stands still unless moved: the lease runs out only when the test moves the
+    // clock past it, never because a loaded machine delayed a renewal while the login held it.
+    app = await start('real', { provisioningClaimTtlMs: 1_000, frozenClock: true });
     expect(await app.login(member('usr-0', 'cld-1'))).toBe(200);
     const gate = app.pauseAt('onLogin');
     const login = app.login(member('usr-1', 'cld-1'));
     await gate.reached;
-    // The login's take of the user lock: its first lease ends at most 1 s after it.
+    // The login took the user lock (its first lease: 1 s of the clock from the take).
     const lockKey = `webhook:user:${TENANT}:usr-1`;
-    const taken = await app.lockEvent((e) => byLogin(e) && e.key === lockKey && e.op === 'acquire' && e.ok);
-    // Until that first lease is over (a condition, not a guess: without renewal the lock is free now).
-    while (Date.now() <= taken.at + 1_000) await sleep(20);
+    await app.lockEvent((e) => byLogin(e) && e.key === lockKey && e.op === 'acquire' && e.ok);
+    // 0.6 s later (the first lease still live), a renewal: its lease runs 1 s from then.
+    app.later(600);
+    const renewed = app.lockEvents.length;
+    await expect.poll(() => app!.lockEvents.slice(renewed).some((e) => byLogin(e) && e.key === lockKey && e.op === 'refresh' && e.ok)).toBe(true);
+    // 1.2 s after the take: the first lease is over (without that renewal the lock is free now).
+    app.later(600);
     const from = app.lockEvents.length;
     const webhook = app.webhook('/maestrano/account/groups/cld-1/users/usr-1');
     const waiting = app.lockEvent((e) => app!.lockEvents.indexOf(e) >= from && byWebhook(e) && e.key === lockKey && !e.ok);

@@ -166,9 +166,9 @@ describe('importSince', () => {
 });
 
 describe('per-record locks during slow local writes', () => {
-  function setup(options: { storage?: StorageAdapter; importConcurrency?: number } = {}) {
+  function setup(options: { storage?: StorageAdapter; importConcurrency?: number; clock?: () => Date } = {}) {
     const storage = options.storage ?? memoryAdapter();
-    const runtime = testRuntime(storage);
+    const runtime = testRuntime(storage, options.clock);
     const connec = new FakeConnec(ORG_UID);
     const local = new Map<string, { name: string }>([
       ['org-1', { name: 'v0' }],
@@ -226,7 +226,25 @@ describe('per-record locks during slow local writes', () => {
   }
 
   it('a write slower than lockTtlMs keeps its lock: a newer notification waits and is applied last', async () => {
-    const t = setup();
+    // The storage's (and the SDK's) clock stands still unless the test moves it: the write
+    // outlasts its first lease by the test moving the clock past it (a renewal in between), and
+    // the lock cannot lapse because a loaded machine delayed a renewal in real time.
+    let nowMs = Date.now();
+    const clock = () => new Date(nowMs);
+    const base = memoryAdapter({ clock });
+    let renewals = 0;
+    const storage: StorageAdapter = {
+      ...base,
+      locks: {
+        ...base.locks,
+        refresh: async (key, owner, ttl) => {
+          const ok = await base.locks.refresh(key, owner, ttl);
+          if (ok && key.startsWith('sync.record:')) renewals++;
+          return ok;
+        },
+      },
+    };
+    const t = setup({ storage, clock });
     await provisionGroup(t.storage);
     t.connec.setClock('2024-01-01T00:00:00Z');
     t.connec.seed(GROUP, 'organizations', { name: 'v1', id: [A('org-1')] }, 'o1');
@@ -235,7 +253,11 @@ describe('per-record locks during slow local writes', () => {
 
     const importing = t.sync.api.importGroup({ tenant: TENANT, groupId: GROUP }).catch((e: unknown) => e);
     while (!t.entered.has('org-1')) await sleep(5);
-    await sleep(1_300); // past lockTtlMs: without renewal the lock would have expired
+    // 0.6 s after the take (the first lease still live), a renewal: its lease runs 1 s from then.
+    nowMs += 600;
+    const renewed = renewals;
+    await expect.poll(() => renewals > renewed).toBe(true);
+    nowMs += 600; // past lockTtlMs: without renewal the lock would have expired
     const v2 = t.connec.edit(GROUP, 'organizations', 'o1', { name: 'v2' });
     expect((await t.notify({ organizations: [v2] }))?.status).toBe(200);
     await t.drain(300);
@@ -244,6 +266,8 @@ describe('per-record locks during slow local writes', () => {
     open();
     const report = await importing;
     expect(report).toMatchObject({ status: 'complete' });
+    // The notification's retry (deferred while the record was busy) is due.
+    nowMs += 60_000;
     await t.drain(10_000);
     expect(t.local.get('org-1')).toEqual({ name: 'v2' });
     const map = await t.storage.idMaps.find(scope('companies'), { connecId: 'o1' });
