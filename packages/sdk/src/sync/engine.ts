@@ -180,6 +180,12 @@ export type RecordJobResult =
 export interface PushItemResult {
   localId: string;
   status: 'pushed' | 'unchanged' | 'skipped' | 'failed';
+  /**
+   * The record's Connec! id when this push read it: `pushed`, `unchanged`, a `skipped` push of a
+   * tombstoned record, a failed update. Null when the record has none yet, and on a push skipped
+   * before its id map was read (the sync switched off, `shouldPush` false): `mno.sync` does not
+   * look it up for a record it does not send.
+   */
   connecId: string | null;
   httpStatus: number | null;
   error: string | null;
