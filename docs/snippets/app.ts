@@ -115,8 +115,7 @@ export function createApp(mno: Maestrano, db: Db): Hono {
     const stored = sid ? db.sessions.get(sid)?.maestrano : undefined;
     if (sid) db.sessions.delete(sid);
     // Ends the Maestrano session too (the IdP's logout page).
-    const s = stored as { tenant?: string; uid?: string } | undefined;
-    const location = s?.tenant && s.uid ? mno.sso.logoutUrl({ tenant: s.tenant, uid: s.uid }) : '/login';
+    const location = stored ? mno.sso.logoutUrl(stored) : '/login';
     return c.redirect(location, 303);
   });
   // #endregion logout

@@ -1,3 +1,5 @@
+import type { SsoSession } from '@org/maestrano-sdk';
+
 /**
  * The guides' example app keeps its own records in memory, so the snippets stay short and run
  * anywhere. A real app uses its database here (see examples/crm/src/db.ts for Prisma).
@@ -32,7 +34,7 @@ export interface Session {
   userId: string;
   companyId: string;
   /** The SDK's SSO session (tenant, uid, group, token, recheck time). */
-  maestrano: unknown;
+  maestrano: SsoSession;
 }
 
 export function createDb() {

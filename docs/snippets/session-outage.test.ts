@@ -61,7 +61,7 @@ describe('the example app while the IdP is down', () => {
 
     // Three minutes later, Maestrano is down when the re-check is due.
     const [sid, session] = [...app.db.sessions.entries()][0]!;
-    app.db.sessions.set(sid, { ...session, maestrano: { ...(session.maestrano as object), recheck: new Date(Date.now() - 1000).toISOString() } });
+    app.db.sessions.set(sid, { ...session, maestrano: { ...session.maestrano, recheck: new Date(Date.now() - 1000).toISOString() } });
     await s.stop();
     sandbox = undefined;
 
