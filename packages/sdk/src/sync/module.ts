@@ -1070,7 +1070,12 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   return {
     routes: { connecNotification, ...(control ? control.routes : {}) },
-    jobs: { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, ...purgeJobs },
+    // Without a connector there is nothing to import, apply or poll: no sync job is run (nor
+    // queued for a new company), instead of an import per company that reads nothing.
+    jobs:
+      connector !== undefined
+        ? { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, ...purgeJobs }
+        : {},
     api,
     engine,
     connec(tenantName, groupId) {
