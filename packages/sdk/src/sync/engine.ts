@@ -900,10 +900,19 @@ export class SyncEngine {
       const syncedAt = map.syncedAt ?? map.updatedAt;
       // A timestamp after the last sync is not enough: the app's clock may run ahead of the
       // worker's. The record must also differ from the content both sides last agreed on.
+      // One in the sync's own millisecond cannot be ordered by time. After an inbound write it
+      // is that write's own stamp (the app stamps the SDK's writes like its edits, and the
+      // record it stores may differ from the agreed content: sub-record ids, normalised
+      // fields), never an edit. After one of our pushes, whose agreed content is exactly what
+      // was sent, a record that differs from it was edited since (an edit made in the
+      // millisecond of a push was overwritten by Connec!'s older version).
+      const localMs = localAt?.getTime() ?? null;
+      const lastSyncPushed = map.lastReceivedHash?.startsWith(PUSHED_PREFIX) === true || map.lastReceivedHash?.startsWith(APPLY_PREFIX) === true;
+      const differs = () => map.lastPushedHash === null || this.agreedHash(entity, current, mctx) !== map.lastPushedHash;
       const changedLocally =
         localAt !== null &&
-        localAt.getTime() > syncedAt.getTime() &&
-        (map.lastPushedHash === null || this.agreedHash(entity, current, mctx) !== map.lastPushedHash);
+        localMs !== null &&
+        (localMs > syncedAt.getTime() ? differs() : localMs === syncedAt.getTime() && lastSyncPushed && map.lastPushedHash !== null && differs());
       if (changedLocally) {
         let winner: 'connec' | 'local' | 'merged';
         const strategy = policy.strategy;

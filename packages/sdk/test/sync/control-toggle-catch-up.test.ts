@@ -68,6 +68,36 @@ describe('toggle_sync: switched off and on while the initial import runs', () =>
     expect(s.connec.all(GROUP, 'organizations')).toHaveLength(1);
   });
 
+  it("the same, with the edit in the millisecond of the import's push (a clock that does not move): the edit is kept and reaches Connec!", async () => {
+    // The import's push merged app-1 into o1 (matching_fields), so o1's listing is applied, under
+    // the conflict policy. An edit stamped with the push's millisecond was taken for the synced
+    // record (not after the sync) and overwritten by Connec!'s older version.
+    const frozen = new Date();
+    const s = setup({ clock: () => new Date(frozen) });
+    await provision(s.storage);
+    s.rows.set('app-1', { id: 'app-1', name: 'Acme', updatedAt: new Date(frozen.getTime() - 60_000) });
+    s.connec.seed(GROUP, 'organizations', { name: 'Acme' }, 'o1');
+    const listPage = s.connec.listPage.bind(s.connec);
+    let hooked = false;
+    s.connec.listPage = async (groupId, collection, options) => {
+      if (!hooked && collection === 'organizations') {
+        hooked = true;
+        expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: false } });
+        const edited = { ...(s.rows.get('app-1') as Co), name: 'Acme Ltd', updatedAt: new Date(frozen) };
+        s.rows.set('app-1', edited);
+        expect((await s.mno.sync.push({ tenant: TENANT, groupId: GROUP, entity: 'companies', record: edited })).status).toBe('skipped');
+        expect(await s.toggle()).toMatchObject({ status: 200, json: { sync_enabled: true } });
+      }
+      return listPage(groupId, collection, options);
+    };
+    await s.start();
+    await s.drain();
+    expect(hooked).toBe(true);
+    expect(s.rows.get('app-1')?.name).toBe('Acme Ltd');
+    expect(s.connec.find(GROUP, 'organizations', 'o1')?.name).toBe('Acme Ltd');
+    expect(s.connec.all(GROUP, 'organizations')).toHaveLength(1);
+  });
+
   it('in its outbound half, past the record (no checkpoint written yet): the edit made while off reaches Connec!', async () => {
     let hook: ((i: number) => Promise<void>) | null = null;
     const s = setup({ between: async (i) => hook?.(i) });
