@@ -126,7 +126,12 @@ export async function recordSyncSuccess(storage: Runtime['storage'], now: Date, 
   // Positions only move forward: a clock behind the one that noted the last success (another
   // instance's running ahead, or this one's stepped back) must still record this one.
   const stored = await storage.cursors.get(key);
-  await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), { at: now.toISOString() }, false);
+  // The discarded failure noted when this success is (`recordDiscardedFailure`) happened before
+  // it, even when both carry the same millisecond (a failure wins a tie of times): noted with it.
+  const discarded = await storage.cursors.get({ tenant, groupId, ...DISCARDED_CURSOR });
+  const data: JsonObject = { at: now.toISOString() };
+  if (discarded) data.afterDiscarded = discarded.position;
+  await storage.cursors.advance(key, Math.max(now.getTime(), (stored?.position ?? 0) + 1), data, false);
 }
 
 /**
@@ -382,9 +387,13 @@ export function createSyncControl(deps: SyncControlDeps) {
     // unless its job exists again: a discard that lost to a retry noted a job now queued anew.
     const discarded = cursors.find((c) => c.entity === DISCARDED_CURSOR.entity && c.kind === DISCARDED_CURSOR.kind);
     const discardedId = discarded?.data.jobId;
+    // A success noted while this note existed came after it, whatever the times say.
+    let discardedFailure: (typeof candidates)[number] | null = null;
     if (discarded && (typeof discardedId !== 'string' || (await storage.jobs.get(discardedId)) === null)) {
       const message = discarded.data.message;
-      candidates.push({ status: 'ERROR', ...(typeof message === 'string' ? { message } : {}), at: new Date(discarded.position) });
+      const failure = { status: 'ERROR' as const, ...(typeof message === 'string' ? { message } : {}), at: new Date(discarded.position) };
+      if (noted?.data.afterDiscarded === discarded.position) discardedFailure = failure;
+      candidates.push(failure);
     }
     if (imported) {
       // Checkpoints move only when records change: the group's last successful import or poll
@@ -395,8 +404,11 @@ export function createSyncControl(deps: SyncControlDeps) {
       const at = checkpoints.reduce<Date | null>((latest, c) => (latest === null || c.updatedAt > latest ? c.updatedAt : latest), null);
       if (at) candidates.push({ status: 'SUCCESS', at });
     } else if (empty && noted) candidates.push({ status: 'SUCCESS', ...idle, at: noted.updatedAt });
-    // The latest wins; at the same instant, a failure.
-    candidates.sort((a, b) => b.at.getTime() - a.at.getTime() || (a.status === 'ERROR' ? -1 : 1));
+    // The latest wins; at the same instant, a failure, except a discarded one that a success
+    // noted since is known to follow (the whole fail-discard-start-import sequence can fit in
+    // one millisecond: that sync then said ERROR although it had succeeded).
+    const rank = (c: (typeof candidates)[number]) => (c === discardedFailure ? 2 : c.status === 'ERROR' ? 0 : 1);
+    candidates.sort((a, b) => b.at.getTime() - a.at.getTime() || rank(a) - rank(b));
     return candidates[0] ?? (await failedSetUp(group, job));
   };
 
