@@ -299,6 +299,28 @@ export function groupSyncLockKey(tenant: string, groupId: string): string {
   return `sync.import:${tenant}:${groupId}`;
 }
 
+/**
+ * Keeps a group lock held over a long run (an import, a poll, a purge): called between two
+ * statements, it renews the lock, and the job's lease with `heartbeat`, at most every tenth of
+ * the lock's TTL, and throws `lost('lock' | 'lease')` when either was lost.
+ */
+export function groupLockRenewer(args: {
+  storage: StorageAdapter;
+  key: string;
+  owner: string;
+  ttlMs: number;
+  heartbeat?: (() => Promise<boolean>) | undefined;
+  lost: (what: 'lock' | 'lease') => Error;
+}): () => Promise<void> {
+  let renewedAt = Date.now();
+  return async () => {
+    if (Date.now() - renewedAt < args.ttlMs / 10) return;
+    renewedAt = Date.now();
+    if (!(await args.storage.locks.refresh(args.key, args.owner, args.ttlMs))) throw args.lost('lock');
+    if (args.heartbeat && !(await args.heartbeat())) throw args.lost('lease');
+  };
+}
+
 export function recordOrderingKey(tenant: string, groupId: string, entity: string, connecId: string): string {
   return `connec.record:${tenant}:${keyPart(groupId)}:${entity}:${keyPart(connecId)}`;
 }
@@ -906,13 +928,13 @@ export class SyncEngine {
       // fields), never an edit. After one of our pushes, whose agreed content is exactly what
       // was sent, a record that differs from it was edited since (an edit made in the
       // millisecond of a push was overwritten by Connec!'s older version).
-      const localMs = localAt?.getTime() ?? null;
       const lastSyncPushed = map.lastReceivedHash?.startsWith(PUSHED_PREFIX) === true || map.lastReceivedHash?.startsWith(APPLY_PREFIX) === true;
-      const differs = () => map.lastPushedHash === null || this.agreedHash(entity, current, mctx) !== map.lastPushedHash;
+      const differsFromAgreed = () => map.lastPushedHash !== null && this.agreedHash(entity, current, mctx) !== map.lastPushedHash;
       const changedLocally =
         localAt !== null &&
-        localMs !== null &&
-        (localMs > syncedAt.getTime() ? differs() : localMs === syncedAt.getTime() && lastSyncPushed && map.lastPushedHash !== null && differs());
+        (localAt.getTime() > syncedAt.getTime()
+          ? map.lastPushedHash === null || differsFromAgreed()
+          : localAt.getTime() === syncedAt.getTime() && lastSyncPushed && differsFromAgreed());
       if (changedLocally) {
         let winner: 'connec' | 'local' | 'merged';
         const strategy = policy.strategy;
@@ -2547,7 +2569,14 @@ export class SyncEngine {
     const failures: RecordFailure[] = [];
     // An import can run for minutes: say it began (polls, every interval per group, stay at debug).
     this.deps.logger[kind === 'import' ? 'info' : 'debug'](`sync: ${kind} started`, { tenant: tenantName, groupId });
-    let renewedAt = Date.now();
+    const renew = groupLockRenewer({
+      storage: this.deps.storage,
+      key: lockKey,
+      owner: lockOwner,
+      ttlMs: ttl,
+      heartbeat: options.heartbeat,
+      lost: (what) => new SyncError(what === 'lock' ? `Lost the import lock of group "${groupId}" (tenant "${tenantName}")` : `Lost the lease of the ${kind} job`),
+    });
     const keepAlive = async () => {
       if (options.signal?.aborted) throw new SyncError(`${kind === 'import' ? 'Import' : 'Poll'} aborted`, { cause: options.signal.reason });
       // A group deleted while the run goes on (the webhook takes no group sync lock): stop
@@ -2555,12 +2584,7 @@ export class SyncEngine {
       // A failed read stops nothing here (the run's own writes meet a storage outage anyway).
       const now = await this.deps.storage.groups.get(tenantName, groupId).catch(() => null);
       if (now && now.status !== 'active') throw new GroupCancelledError(`Group "${groupId}" (tenant "${tenantName}") was cancelled during the ${kind}`);
-      if (Date.now() - renewedAt < ttl / 10) return;
-      renewedAt = Date.now();
-      if (!(await this.deps.storage.locks.refresh(lockKey, lockOwner, ttl))) {
-        throw new SyncError(`Lost the import lock of group "${groupId}" (tenant "${tenantName}")`);
-      }
-      if (options.heartbeat && !(await options.heartbeat())) throw new SyncError(`Lost the lease of the ${kind} job`);
+      await renew();
     };
     const reportOf = (status: SyncReport['status']): SyncReport => ({ tenant: tenantName, groupId, status, startedAt, finishedAt: this.deps.clock(), entities, failures });
     try {

@@ -916,7 +916,6 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     sweepDelayMs: 2 * engine.options.lockTtlMs,
     clock: runtime.clock,
   });
-  const purgeJobs: Record<string, JobHandler> = connector !== undefined ? { [JobTypes.syncPurge]: purge.handler } : {};
 
   // --- public API -----------------------------------------------------------------------------
   /** Why a tenant and group have no sync scope, in words an integrator can act on. */
@@ -1070,11 +1069,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   return {
     routes: { connecNotification, ...(control ? control.routes : {}) },
-    // Without a connector there is nothing to import, apply or poll: no sync job is run (nor
-    // queued for a new company), instead of an import per company that reads nothing.
+    // Without a connector there is nothing to import, apply, poll or purge: no sync job is run
+    // (nor queued for a new company), instead of an import per company that reads nothing.
     jobs:
       connector !== undefined
-        ? { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, ...purgeJobs }
+        ? { [JobTypes.connecRecord]: recordHandler, [JobTypes.syncImport]: importHandler, [JobTypes.syncPoll]: pollHandler, [JobTypes.syncPurge]: purge.handler }
         : {},
     api,
     engine,

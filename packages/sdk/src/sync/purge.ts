@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobTypes, type Logger } from '../core/types.js';
 import { SyncError } from '../errors/index.js';
 import type { StorageAdapter } from '../storage/adapter.js';
-import { groupSyncLockKey, ImportBusyError } from './engine.js';
+import { groupLockRenewer, groupSyncLockKey, ImportBusyError } from './engine.js';
 import type { SyncEvent } from './observe.js';
 import { isObject } from './records.js';
 
@@ -128,16 +128,19 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
     const lockKey = groupSyncLockKey(tenant, groupId);
     const owner = `${deps.instanceId}:purge:${randomUUID()}`;
     if (!(await storage.locks.acquire(lockKey, owner, deps.lockTtlMs))) return { status: 'busy' };
-    let renewedAt = Date.now();
+    const renew = groupLockRenewer({
+      storage,
+      key: lockKey,
+      owner,
+      ttlMs: deps.lockTtlMs,
+      heartbeat: run.heartbeat,
+      lost: (what) =>
+        new SyncError(what === 'lock' ? `Lost the sync lock of group "${groupId}" (tenant "${tenant}") while purging it; purge again to finish` : 'Lost the lease of the sync.purge job'),
+    });
     /** Between two statements: stop when aborted; renew the lock (and the job's lease) now and then. */
     const keepAlive = async () => {
       if (run.signal?.aborted) throw stopped();
-      if (Date.now() - renewedAt < deps.lockTtlMs / 10) return;
-      renewedAt = Date.now();
-      if (!(await storage.locks.refresh(lockKey, owner, deps.lockTtlMs))) {
-        throw new SyncError(`Lost the sync lock of group "${groupId}" (tenant "${tenant}") while purging it; purge again to finish`);
-      }
-      if (run.heartbeat && !(await run.heartbeat())) throw new SyncError('Lost the lease of the sync.purge job');
+      await renew();
     };
     try {
       // Read under the lock: what is purged is what the status says now.

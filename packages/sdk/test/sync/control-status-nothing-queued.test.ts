@@ -52,6 +52,14 @@ async function provision(storage: StorageAdapter, groupId = GROUP, settings: obj
   await storage.groups.complete(TENANT, groupId, 'test', { companyId: `co-${groupId}`, orgUid: ORG_UID, settings: JSON.parse(JSON.stringify(settings)) });
 }
 
+/** A `company.created` whose fan-out meets a storage outage until it is a dead letter. */
+async function failSetUp(s: ReturnType<typeof setup>, down: { now: boolean }): Promise<void> {
+  await companyCreated(s.storage);
+  down.now = true;
+  await s.drain();
+  down.now = false;
+}
+
 /** A memory adapter whose `jobs.enqueueMany` fails while `down.now` (the fan-out of `company.created` uses it). */
 function flakyAdapter(base: StorageAdapter = memoryAdapter()): { storage: StorageAdapter; down: { now: boolean } } {
   const down = { now: false };
@@ -116,10 +124,7 @@ describe('status of a group whose company set-up (company.created) died', () => 
     const s = setup(storage);
     await provision(s.storage);
     s.connec.seed(GROUP, 'people', { first_name: 'Jane', last_name: 'Doe' }, 'p1');
-    await companyCreated(s.storage);
-    down.now = true;
-    await s.drain();
-    down.now = false;
+    await failSetUp(s, down);
     expect(await s.status()).toMatchObject({ status: 'ERROR' });
 
     expect(await s.start()).toEqual({ group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' });
@@ -137,10 +142,7 @@ describe('status of a group whose company set-up (company.created) died', () => 
     const { storage, down } = flakyAdapter();
     const s = setup(storage);
     await provision(s.storage);
-    await companyCreated(s.storage);
-    down.now = true;
-    await s.drain();
-    down.now = false;
+    await failSetUp(s, down);
     const failed = await s.status();
     expect(failed).toMatchObject({ status: 'ERROR' });
     const [dead] = await s.mno.worker.deadLetters({ type: JobTypes.companyCreated });
@@ -162,10 +164,7 @@ describe('status of a group whose company set-up (company.created) died', () => 
     const { storage, down } = flakyAdapter(memoryAdapter({ clock }));
     const s = setup(storage, clock);
     await provision(s.storage);
-    await companyCreated(s.storage);
-    down.now = true;
-    await s.drain();
-    down.now = false;
+    await failSetUp(s, down);
     const [dead] = await s.mno.worker.deadLetters({ type: JobTypes.companyCreated });
     const died = (await s.storage.jobs.get(dead?.jobId ?? ''))?.updatedAt.getTime() ?? null;
     expect(died).not.toBeNull();
@@ -182,10 +181,7 @@ describe('status of a group whose company set-up (company.created) died', () => 
     const { storage, down } = flakyAdapter();
     const s = setup(storage);
     await provision(s.storage);
-    await companyCreated(s.storage);
-    down.now = true;
-    await s.drain();
-    down.now = false;
+    await failSetUp(s, down);
     const [dead] = await s.mno.worker.deadLetters({ type: JobTypes.companyCreated });
     expect(await s.mno.worker.retryDeadLetter(dead?.jobId ?? '')).toBe(true);
     expect(await s.status()).toEqual({ group_id: GROUP, sync_enabled: true, status: 'ENQUEUED' });
