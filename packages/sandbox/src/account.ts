@@ -1,4 +1,5 @@
 import { createDecipheriv } from 'node:crypto';
+import type { AdminBill, AdminRecurringBill } from './admin-client.js';
 import { BodyParseError, decodePathSegments, json, MALFORMED_PATH_MESSAGE, parseBasicAuth, parseBody, type SandboxRequest, type SandboxResponse } from './http.js';
 import { credentialsMatch, type Platform, safeEqual } from './platform.js';
 import type { Bill, Group, JsonObject, JsonValue, Marketplace, RecurringBill, RecurringPeriod, User } from './types.js';
@@ -58,7 +59,7 @@ function renderUser(u: User, ssoSession: string | null): JsonObject {
   };
 }
 
-export function renderBill(b: Bill): JsonObject {
+export function renderBill(b: Bill): AdminBill {
   return {
     object: 'account_bill',
     id: b.id,
@@ -76,7 +77,7 @@ export function renderBill(b: Bill): JsonObject {
   };
 }
 
-export function renderRecurringBill(b: RecurringBill): JsonObject {
+export function renderRecurringBill(b: RecurringBill): AdminRecurringBill {
   return {
     object: 'account_recurring_bill',
     id: b.id,

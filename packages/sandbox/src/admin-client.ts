@@ -1,7 +1,7 @@
 import type { FaultInput } from './faults.js';
 import type { GroupInput, SyncControlResult, UserInput } from './platform.js';
 import type { SeedSummary } from './seed.js';
-import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, SandboxRecord, SyncControlAction, User } from './types.js';
+import type { BillStatus, Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, RecurringBill, RecurringPeriod, SandboxRecord, SyncControlAction, User } from './types.js';
 
 export interface AdminState {
   url: string;
@@ -44,7 +44,44 @@ export interface SsoLoginInput {
   groupId?: string;
 }
 
-export type AdminBill = JsonObject;
+/** A one-off bill as the sandbox's Account API renders it (`GET /api/v1/account/bills`, snake_case). */
+export type AdminBill = {
+  object: 'account_bill';
+  id: string;
+  group_id: string;
+  price_cents: number;
+  description: string;
+  currency: string;
+  units: number;
+  period_started_at: string | null;
+  period_ended_at: string | null;
+  third_party: boolean;
+  status: BillStatus;
+  created_at: string;
+  updated_at: string;
+};
+
+/** A recurring bill as the sandbox's Account API renders it (`GET /api/v1/account/recurring_bills`, snake_case). */
+export type AdminRecurringBill = {
+  object: 'account_recurring_bill';
+  id: string;
+  group_id: string;
+  price_cents: number;
+  description: string;
+  currency: string;
+  period: RecurringPeriod;
+  frequency: number;
+  cycles: number | null;
+  /** When the first cycle is charged (ISO 8601): after a free trial, the trial's end. */
+  start_date: string;
+  initial_cents: number;
+  status: RecurringBill['status'];
+  last_execution_at: string | null;
+  next_execution_at: string | null;
+  remaining_cycles: number | null;
+  created_at: string;
+  updated_at: string;
+};
 
 export class SandboxAdminError extends Error {
   readonly status: number;
@@ -183,7 +220,7 @@ export class SandboxAdmin {
   listBills(groupId?: string): Promise<AdminBill[]> {
     return this.#call('GET', `/bills${groupId ? `?group_id=${encodeURIComponent(groupId)}` : ''}`);
   }
-  listRecurringBills(groupId?: string): Promise<AdminBill[]> {
+  listRecurringBills(groupId?: string): Promise<AdminRecurringBill[]> {
     return this.#call('GET', `/recurring_bills${groupId ? `?group_id=${encodeURIComponent(groupId)}` : ''}`);
   }
   /** Marks a bill invoiced (it can no longer be cancelled through the Account API). */

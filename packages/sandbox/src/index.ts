@@ -1,4 +1,4 @@
-export type { AdminBill, AdminState, GroupCredentials, SsoLoginInput, SsoLoginResult } from './admin-client.js';
+export type { AdminBill, AdminRecurringBill, AdminState, GroupCredentials, SsoLoginInput, SsoLoginResult } from './admin-client.js';
 export { SandboxAdmin, SandboxAdminError } from './admin-client.js';
 export { certificateFingerprint } from './certs.js';
 export { CONNEC_COLLECTIONS } from './connec/collections.js';

@@ -1,6 +1,6 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { type AdminBill, type AdminRecurringBill, type Sandbox, startSandbox } from '../src/index.js';
 import { basic } from './helpers.js';
 
 interface Envelope<T = unknown> {
@@ -198,5 +198,19 @@ describe('Account API (PROTOCOL §4)', () => {
     expect(eur.body.data).toMatchObject({ currency: 'EUR' });
     const jpy = await call<Obj>('POST', 'account/recurring_bills', { group_id: group, price_cents: 100, description: 'x', currency: 'JPY' });
     expect(jpy.body.data).toMatchObject({ currency: 'JPY' });
+  });
+  it('admin listBills and listRecurringBills answer the Account API shapes, typed', async () => {
+    const group = (await sb.admin.createGroup({ marketplace: 'one', name: 'Typed bills' })).id;
+    const bill = await call<Obj>('POST', 'account/bills', { group_id: group, price_cents: 250, description: 'Export', units: 2 });
+    const plan = await call<Obj>('POST', 'account/recurring_bills', { group_id: group, price_cents: 900, description: 'Plan', period: 'Month', initial_cents: 100 });
+    const [listed] = await sb.admin.listBills(group);
+    const [recurring] = await sb.admin.listRecurringBills(group);
+    expectTypeOf(listed).toEqualTypeOf<AdminBill | undefined>();
+    expectTypeOf(recurring).toEqualTypeOf<AdminRecurringBill | undefined>();
+    // The admin view is the Account API's own rendering of the bill, field for field.
+    expect(listed).toEqual(bill.body.data);
+    expect(recurring).toEqual(plan.body.data);
+    expect([listed?.price_cents, listed?.units, listed?.status, listed?.currency]).toEqual([250, 2, 'submitted', 'AUD']);
+    expect([recurring?.period, recurring?.initial_cents, recurring?.status]).toEqual(['month', 100, 'submitted']);
   });
 });
