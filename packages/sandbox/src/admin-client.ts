@@ -1,7 +1,7 @@
 import type { FaultInput } from './faults.js';
 import type { GroupInput, SyncControlResult, UserInput } from './platform.js';
 import type { SeedSummary } from './seed.js';
-import type { BillStatus, Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, RecurringBill, RecurringPeriod, SandboxRecord, SyncControlAction, User } from './types.js';
+import type { Delivery, FaultRule, Group, GroupRole, JsonObject, Membership, OtherApp, SandboxRecord, SyncControlAction, User } from './types.js';
 
 export interface AdminState {
   url: string;
@@ -56,7 +56,7 @@ export type AdminBill = {
   period_started_at: string | null;
   period_ended_at: string | null;
   third_party: boolean;
-  status: BillStatus;
+  status: 'submitted' | 'invoiced' | 'cancelled';
   created_at: string;
   updated_at: string;
 };
@@ -69,13 +69,13 @@ export type AdminRecurringBill = {
   price_cents: number;
   description: string;
   currency: string;
-  period: RecurringPeriod;
+  period: 'day' | 'week' | 'semimonth' | 'month' | 'year';
   frequency: number;
   cycles: number | null;
   /** When the first cycle is charged (ISO 8601): after a free trial, the trial's end. */
   start_date: string;
   initial_cents: number;
-  status: RecurringBill['status'];
+  status: 'submitted' | 'active' | 'expired' | 'cancelled';
   last_execution_at: string | null;
   next_execution_at: string | null;
   remaining_cycles: number | null;
