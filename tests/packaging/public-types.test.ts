@@ -20,7 +20,7 @@ const INTERNAL = new Set([
   // sdk: zod schema constants whose inferred types are exported by name.
   'AccountGroupSchema', 'AccountUserSchema', 'BillCreateSchema', 'BillSchema', 'RecurringBillCreateSchema', 'RecurringBillSchema', 'SubscriptionPlanSchema', 'strictMarketplace',
   // sdk: parts of the exported entity definitions and of the typed push (named by their composites).
-  'EntityCommon', 'InboundFunctions', 'OutboundFunctions', 'Synchronous', 'LocalOf', 'Named', 'OutboundOnly', 'PushableEntity', 'PushableEntityName', 'PushableObject', 'PushRecord', 'OneRecord', 'EveryOf',
+  'EntityCommon', 'InboundFunctions', 'OutboundFunctions', 'Synchronous', 'DirectionMismatch', 'LocalOf', 'Named', 'OutboundOnly', 'PushableEntity', 'PushableEntityName', 'PushableObject', 'PushRecord', 'OneRecord', 'EveryOf',
   // adapter-prisma: `PrismaProvider` is exported, and is this type.
   'SqlProvider',
 ]);

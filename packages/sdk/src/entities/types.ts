@@ -156,12 +156,18 @@ interface OutboundFunctions<C extends object, L> {
   matchingFields?: readonly string[];
 }
 
+/**
+ * The type of a key that the entity's `direction` does not use. No value has it (it is a branded
+ * message), so setting the key fails to compile, and the compiler's last line quotes the message.
+ */
+export type DirectionMismatch<Message extends string> = { readonly 'defineEntity: direction mismatch': Message };
+
 export interface InboundEntityDefinition<C extends object = ConnecRecord, L = unknown, K extends string = string, N extends string = string>
   extends EntityCommon<C, K, N>,
     InboundFunctions<C, L> {
   direction: 'inbound';
-  toConnec?: never;
-  toConnecOnCreate?: never;
+  toConnec?: DirectionMismatch<'an inbound entity has no toConnec (it never pushes): remove it, or set direction: both'>;
+  toConnecOnCreate?: DirectionMismatch<'an inbound entity has no toConnecOnCreate (it never pushes): remove it, or set direction: both'>;
   /**
    * Only `'connec-wins'`: conflicts need `localUpdatedAt`, an outbound function, so any other
    * policy could never apply (`defineEntity` throws for one); use direction `'both'`.
@@ -173,8 +179,8 @@ export interface OutboundEntityDefinition<C extends object = ConnecRecord, L = u
   extends EntityCommon<C, K, N>,
     OutboundFunctions<C, L> {
   direction: 'outbound';
-  toLocal?: never;
-  toLocalOnCreate?: never;
+  toLocal?: DirectionMismatch<'an outbound entity has no toLocal (it never writes Connec! records locally): remove it, or set direction: both'>;
+  toLocalOnCreate?: DirectionMismatch<'an outbound entity has no toLocalOnCreate (it never writes Connec! records locally): remove it, or set direction: both'>;
   /** Only `list` is used outbound (the import's smart-merge half). */
   local?: { list?: LocalLister<L> };
 }

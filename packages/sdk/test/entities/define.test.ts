@@ -410,6 +410,14 @@ describe('defineEntity type errors name the key at fault', () => {
       `{ name: 'c', connec: 'people', direction: 'inbound', toLocal: () => ({}), toConnec: () => ({}), local: { create: async () => ({ id: '1' }), update: async () => undefined } }`,
     );
     expect(text).toMatch(/property 'toConnec' are incompatible/);
+    // The last line of the compiler's message says what to do.
+    expect(text).toMatch(/an inbound entity has no toConnec \(it never pushes\): remove it, or set direction: both/);
+  }, 60_000);
+
+  it('a mapper an outbound entity never uses is explained', async () => {
+    const text = await diagnose(`{ name: 'c', connec: 'people', direction: 'outbound', toConnec: () => ({}), toLocal: () => ({}), localId: () => 'x' }`);
+    expect(text).toMatch(/property 'toLocal' are incompatible/);
+    expect(text).toMatch(/an outbound entity has no toLocal \(it never writes Connec! records locally\): remove it, or set direction: both/);
   }, 60_000);
 });
 
