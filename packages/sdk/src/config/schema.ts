@@ -119,7 +119,11 @@ export type SsoErrorRenderer = (error: SsoError, args: { tenant: Tenant | null; 
 const ssoSchema = strictObject({
   /** Accepted clock skew for every SAML time check, in ms. Default 180 000 (3 min). */
   clockSkewMs: z.number().int().min(0).max(3_600_000).default(180_000),
-  /** Accept responses without InResponseTo (IdP-initiated). Default false. */
+  /**
+   * Accept responses without InResponseTo (IdP-initiated). Default false. Such a response is bound to
+   * no browser: whoever holds one for their own account can post it through a victim's browser and
+   * sign the victim in as themselves (login CSRF).
+   */
   allowIdpInitiated: z.boolean().default(false),
   /** Extra accepted `Audience` values (the api id, the ACS origin with or without its trailing `/`, and the ACS URL always are). */
   audiences: z.array(z.string().min(1)).default([]),
