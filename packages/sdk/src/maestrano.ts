@@ -4,6 +4,7 @@ import { type JobHandler, JobTypes, type ModuleContribution, type RouteKind, typ
 import { ConfigError } from './errors/index.js';
 import { consoleLogger, redactingLogger } from './config/logger.js';
 import { type MaestranoConfigInput, parseMaestranoConfigAndTenants, type ResolvedConfig } from './config/schema.js';
+import { SHARED_IDP_CERTIFICATE_WARNING, sharedIdpCertificates } from './config/tenant.js';
 import { createRouter } from './http/router.js';
 import { createHealthCheck, type HealthOptions, type HealthReport } from './health.js';
 import { createSsoModule, type SsoApi } from './sso/module.js';
@@ -107,6 +108,8 @@ export function createMaestrano<E extends readonly AnyEntity[] = readonly AnyEnt
   const runtime = buildRuntime(config, tenants);
   // What `defineConnector` found suspicious but accepted (a path the catalog does not list).
   for (const warning of new Set(config.connector?.warnings ?? [])) runtime.logger.warn('maestrano: connector definition', { warning });
+  // A registry (the developer platform) warns again when a refresh brings a new pair.
+  for (const shared of sharedIdpCertificates(runtime.tenants.list())) runtime.logger.warn(SHARED_IDP_CERTIFICATE_WARNING, shared);
 
   const sso = createSsoModule(runtime, config);
   // Further modules plug in here: build from (runtime, config), add to `modules`, expose the API below.

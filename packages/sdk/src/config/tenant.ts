@@ -296,6 +296,41 @@ export function pinnedCertificates(bundle: string | null): string[] {
   return bundle.match(CERTIFICATE_BLOCK) ?? [bundle];
 }
 
+/**
+ * Marketplaces (two or more, SSO enabled) that trust one same IdP signing certificate, by its
+ * SHA-1 fingerprint. Their responses cannot be told apart: the IdP fills Audience and Recipient
+ * from the AuthnRequest it receives, and nothing in the assertion names the marketplace, so a
+ * response one marketplace's IdP signs can be addressed to, and accepted by, another's consume
+ * route (a user of one marketplace signing in to the other's companies).
+ */
+export function sharedIdpCertificates(tenants: readonly Tenant[]): Array<{ fingerprint: string; marketplaces: string[] }> {
+  const byFingerprint = new Map<string, string[]>();
+  for (const tenant of tenants) {
+    if (!tenant.sso.enabled) continue;
+    const fingerprints = new Set<string>();
+    for (const pem of pinnedCertificates(tenant.sso.x509Certificate)) {
+      try {
+        fingerprints.add(certificateFingerprint(new X509Certificate(pem).raw));
+      } catch {
+        // Refused when the tenant was resolved; nothing to compare.
+      }
+    }
+    if (tenant.sso.x509Fingerprint) fingerprints.add(tenant.sso.x509Fingerprint);
+    for (const fingerprint of fingerprints) {
+      const names = byFingerprint.get(fingerprint) ?? [];
+      names.push(tenant.name);
+      byFingerprint.set(fingerprint, names);
+    }
+  }
+  return [...byFingerprint]
+    .filter(([, names]) => names.length > 1)
+    .map(([fingerprint, marketplaces]) => ({ fingerprint, marketplaces }));
+}
+
+/** What the SDK logs for a `sharedIdpCertificates` entry. */
+export const SHARED_IDP_CERTIFICATE_WARNING =
+  "maestrano: marketplaces trust the same IdP certificate; their SAML responses cannot be told apart, so a user of one may sign in through the other's consume route. Ask Maestrano for one IdP certificate per marketplace, or serve these marketplaces from separate deployments";
+
 /** One PEM certificate block, under every label OpenSSL reads as one (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE` too). */
 const CERTIFICATE_BLOCK = /-----BEGIN ((?:X509 |TRUSTED )?CERTIFICATE)-----[\s\S]*?-----END \1-----/g;
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
+import { hostProblem, parseMarketplacesDocument, SHARED_IDP_CERTIFICATE_WARNING, sharedIdpCertificates } from '../config/tenant.js';
 import { apiPathProblem } from '../config/from-env.js';
 import { MutableTenantRegistry } from './registry.js';
 import { trimTrailingSlashes } from '../internal/text.js';
@@ -207,8 +207,13 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       });
       return;
     }
+    const sharedBefore = new Set(sharedIdpCertificates(previous).map((s) => `${s.fingerprint} ${s.marketplaces.join(',')}`));
     registry.replace(tenants);
     source = 'platform';
+    // The first load's pairs are logged by `createMaestrano`; a refresh logs the pairs it brings.
+    for (const shared of previous.length === 0 ? [] : sharedIdpCertificates(tenants)) {
+      if (!sharedBefore.has(`${shared.fingerprint} ${shared.marketplaces.join(',')}`)) logger.warn(SHARED_IDP_CERTIFICATE_WARNING, shared);
+    }
     const after = new Set(tenants.map((t) => t.name));
     const added = [...after].filter((name) => !before.includes(name));
     const removed = before.filter((name) => !after.has(name));

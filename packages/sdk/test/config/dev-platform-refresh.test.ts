@@ -8,7 +8,16 @@ import { ConfigError, createMaestrano, type Logger, memoryAdapter, tenantsFromDe
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
-const { certificate } = createTestCertificate({ bits: 1024 });
+/** Each marketplace its own IdP certificate, as on Maestrano (a shared one is logged as a warning). */
+const certificates = new Map<string, string>();
+const certificateOf = (name: string): string => {
+  let pem = certificates.get(name);
+  if (pem === undefined) {
+    pem = createTestCertificate({ bits: 1024 }).certificate;
+    certificates.set(name, pem);
+  }
+  return pem;
+};
 
 /** A marketplace served under another name keeps its app credentials (`name` -> former name). */
 let formerNames: Record<string, string> = {};
@@ -16,7 +25,7 @@ const marketplace = (name: string) => ({
   marketplace: name,
   app: { host: 'https://app.example.com' },
   api: { id: `app-${formerNames[name] ?? name}`, key: `secret-key-of-${formerNames[name] ?? name}`, host: 'https://api-hub-uat.maestrano.io' },
-  sso: { x509_certificate: certificate },
+  sso: { x509_certificate: certificateOf(formerNames[name] ?? name) },
 });
 const documentOf = (names: string[]) => JSON.stringify({ marketplaces: names.map(marketplace) });
 
