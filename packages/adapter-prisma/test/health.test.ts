@@ -79,6 +79,25 @@ describe.skipIf(unavailable !== null)('mno.health() on PostgreSQL', () => {
     await setPgDatabaseOnline(db.name, true);
     expect((await mno.health()).ok).toBe(true);
   }, 60_000);
+
+  it('finds the jobs\' ordering-key guards missing: every claim and completion of a worker needs them', async () => {
+    const db = await createPgDatabase('mno_health');
+    cleanups.push(() => db.drop());
+    const prisma = openPgPrisma(db.url, { max: 2 });
+    cleanups.push(() => prisma.$disconnect());
+    await migrate({ prisma });
+    const storage = prismaAdapter(prisma);
+    const mno = build(storage);
+    expect((await mno.health()).ok).toBe(true);
+    // Restored from a dump of the tables the app knew of, or a role granted the others only.
+    await prisma.$executeRawUnsafe('DROP TABLE maestrano_job_guards');
+    await storage.jobs.enqueue({ type: 'probe.job', payload: null, orderingKey: 'k' });
+    await expect(storage.jobs.claim({ worker: 'w', limit: 1, leaseMs: 10_000 })).rejects.toThrow(/maestrano_job_guards/);
+    const report = await mno.health();
+    expect(report.ok).toBe(false);
+    expect(report.storage.failure).toMatchObject({ code: 'storage_error', operation: 'jobs.complete' });
+    expect(report.storage.failure?.message).toMatch(/maestrano_job_guards/);
+  }, 60_000);
 });
 
 describe('mno.health() on SQLite', () => {

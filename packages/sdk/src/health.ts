@@ -7,9 +7,10 @@
  * the same way: one lookup of a key that never exists in each repository the SDK reads (groups,
  * users and their memberships, SAML replay records, id maps, cursors, the billing ledger, jobs;
  * each statement names its table and columns, so an adapter whose schema is not migrated, or
- * only partly, fails here with the adapter's own hint instead of at a customer's first login;
- * the jobs' ordering-key guards, written only when a job is claimed, are not probed),
- * and one lock taken and released (a write: a database that fails over to a read-only replica
+ * only partly, fails here with the adapter's own hint instead of at a customer's first login),
+ * one job completion that matches no job (every claim and completion also writes the jobs'
+ * ordering-key guards, a table of their own on PostgreSQL: without it every worker fails while
+ * the web process answers), and one lock taken and released (a write: a database that fails over to a read-only replica
  * answers reads and refuses writes). Nothing is left behind; the lock key is the process's own.
  *
  * Never throws for a storage failure: the report says which operation failed and why, its text
@@ -74,6 +75,8 @@ const MAX_TIMEOUT_MS = 60_000;
 const PROBE_TENANT = '~maestrano-health';
 const PROBE_GROUP = '~probe';
 const PROBE_LOCK_TTL_MS = 30_000;
+/** A job id no adapter hands out soon (the SQL adapter's ids count up from 1; others refuse it unread). */
+const PROBE_JOB_ID = '999999999999999999';
 
 class ProbeTimeout extends Error {}
 class ProbeAborted extends Error {}
@@ -108,6 +111,10 @@ export function createHealthCheck(runtime: Pick<Runtime, 'storage' | 'tenants' |
     const owner = `${runtime.instanceId}:health`;
     await step('locks.acquire', () => storage.locks.acquire(key, owner, PROBE_LOCK_TTL_MS));
     await step('locks.release', () => storage.locks.release(key, owner));
+    // After the lock, which reports a read-only database: the write every claimed job ends with,
+    // and with it the jobs' ordering-key guards (released in the same statement on PostgreSQL).
+    // No job has that id, and none is leased to this owner: nothing changes.
+    await step('jobs.complete', () => storage.jobs.complete(PROBE_JOB_ID, `${runtime.instanceId}:health`));
     // SAML replay records (every login writes one): a delete that matches nothing.
     await step('replay.forget', () => storage.replay.forget(PROBE_TENANT, '~probe', new Date(0)));
     let counts: HealthReport['queue'];
