@@ -11,7 +11,7 @@ import {
   toStoredJson,
 } from '../documents.js';
 import type { Store } from '../store.js';
-import { checkLookup, checkNonEmpty, checkOptionalDate, checkStorableText } from '../validation.js';
+import { checkLookup, checkNonEmpty, checkOptionalDate, checkPositiveInt, checkStorableText } from '../validation.js';
 import { claimProvision, completeProvision, isProvisioned, type ProvisioningSpec, releaseProvision } from './provisioning.js';
 
 export function decodeGroup(doc: Raw): GroupRecord {
@@ -120,13 +120,17 @@ export function groupRepository(store: Store): GroupRepository {
         });
       }),
 
-    list: (tenant, filter?: { status?: GroupStatus }) =>
+    list: (tenant, filter?: { status?: GroupStatus; limit?: number; after?: string }) =>
       store.run('groups.list', async () => {
         checkLookup({ tenant });
+        if (filter?.limit !== undefined) checkPositiveInt('limit', filter.limit);
+        checkStorableText('after', filter?.after);
         const query: Raw = { tenant, provisioned: true };
         if (filter?.status) query['status'] = filter.status;
-        const docs = await groups().find(query).sort({ groupId: 1 }).toArray();
-        return docs.map(decodeGroup);
+        if (filter?.after !== undefined) query['groupId'] = { $gt: filter.after };
+        const cursor = groups().find(query).sort({ groupId: 1 });
+        if (filter?.limit !== undefined) cursor.limit(filter.limit);
+        return (await cursor.toArray()).map(decodeGroup);
       }),
   };
 }

@@ -8,7 +8,7 @@ import type {
   ProvisionClaim,
 } from '@org/maestrano-sdk';
 import { date, join, json, jsonObject, jsonText, optDate, optStr, type Row, raw, type Sql, sql, str, ts } from '../sql.js';
-import { claimOptions, conflict, nonEmpty, type RepositoryContext, storableJson, storableLookup, storableText, validDate } from './context.js';
+import { claimOptions, conflict, nonEmpty, positiveInt, type RepositoryContext, storableJson, storableLookup, storableText, validDate } from './context.js';
 import { claimProvision } from './provisioning.js';
 
 
@@ -124,13 +124,17 @@ export function groupRepository(ctx: RepositoryContext): GroupRepository {
       return { changed: false, group: await get(tenant, groupId) };
     },
 
-    async list(tenant: string, filter?: { status?: GroupStatus }): Promise<GroupRecord[]> {
+    async list(tenant: string, filter?: { status?: GroupStatus; limit?: number; after?: string }): Promise<GroupRecord[]> {
       storableLookup('groups.list', { tenant });
+      if (filter?.limit !== undefined) positiveInt('groups.list', 'limit', filter.limit);
+      storableText('groups.list', 'after', filter?.after);
       const status = filter?.status === undefined ? raw('') : sql` AND status = ${filter.status}`;
-      const order = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
+      const groupId = db.provider === 'postgresql' ? raw('group_id COLLATE "C"') : raw('group_id');
+      const after = filter?.after === undefined ? raw('') : sql` AND ${groupId} > ${filter.after}`;
+      const limit = filter?.limit === undefined ? raw('') : sql` LIMIT ${filter.limit}`;
       const found = await db.query(
         'groups.list',
-        sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE tenant = ${tenant} AND company_id IS NOT NULL${status} ORDER BY ${order}`,
+        sql`SELECT ${COLUMNS} FROM maestrano_groups WHERE tenant = ${tenant} AND company_id IS NOT NULL${status}${after} ORDER BY ${groupId}${limit}`,
       );
       return found.map(toGroup);
     },

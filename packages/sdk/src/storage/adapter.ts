@@ -151,8 +151,12 @@ export interface GroupRepository {
    * cancelled (a webhook replay) or unknown (`group` null).
    */
   cancel(tenant: string, groupId: string): Promise<{ changed: boolean; group: GroupRecord | null }>;
-  /** Provisioned groups of a tenant, ordered by groupId. */
-  list(tenant: string, filter?: { status?: GroupStatus }): Promise<GroupRecord[]>;
+  /**
+   * Provisioned groups of a tenant, ordered by groupId. With `limit`, at most that many; with
+   * `after` (the last groupId of the previous page), only the groups ordered after it: a
+   * deployment with thousands of groups is read a page at a time.
+   */
+  list(tenant: string, filter?: { status?: GroupStatus; limit?: number; after?: string }): Promise<GroupRecord[]>;
 }
 
 // ---------------------------------------------------------------------------------------

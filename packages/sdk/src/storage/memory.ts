@@ -384,14 +384,18 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.updatedAt = at;
       return { changed: true, group: groupRecord(row) };
     }),
-    list: op('groups.list', (tenant: string, filter?: { status?: GroupStatus }) => {
+    list: op('groups.list', (tenant: string, filter?: { status?: GroupStatus; limit?: number; after?: string }) => {
       checkLookup({ tenant });
-      return [...state.groups.values()]
-        .filter((row) => row.tenant === tenant)
+      if (filter?.limit !== undefined) checkPositiveInt('limit', filter.limit);
+      checkStorableText('after', filter?.after);
+      const after = filter?.after;
+      const found = [...state.groups.values()]
+        .filter((row) => row.tenant === tenant && (after === undefined || compare(row.groupId, after) > 0))
         .map(groupRecord)
         .filter((record): record is GroupRecord => record !== null)
         .filter((record) => !filter?.status || record.status === filter.status)
         .sort((a, b) => compare(a.groupId, b.groupId));
+      return filter?.limit === undefined ? found : found.slice(0, filter.limit);
     }),
   };
 

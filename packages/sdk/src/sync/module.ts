@@ -259,6 +259,9 @@ const OPTION_KEYS = new Set([
   'pollOverlapMs',
 ]);
 
+/** Groups `schedulePolls` reads (and whose polls it enqueues) at once. */
+const SCHEDULE_POLLS_PAGE = 500;
+
 /** The job types of the sync module: those `mno.sync.deadLetters()` lists and its `retryDeadLetter`/`discardDeadLetter` act on. */
 const SYNC_JOB_TYPES: readonly string[] = [JobTypes.connecRecord, JobTypes.syncImport, JobTypes.syncPoll, JobTypes.syncPurge];
 
@@ -728,10 +731,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
 
   const pollOverlapMs = options.pollOverlapMs ?? 60_000;
   /** One poll job per group and time slot: a replayed or doubled schedule never polls twice. */
-  const enqueuePoll = async (tenant: string, groupId: string, runAt: Date) => {
+  const pollJob = (tenant: string, groupId: string, runAt: Date): JobInput => {
     const slot = options.pollIntervalMs ? Math.floor(runAt.getTime() / options.pollIntervalMs) : runAt.getTime();
     const key = `${JobTypes.syncPoll}:${tenant}:${keyPart(groupId)}`;
-    const result = await runtime.storage.jobs.enqueue({
+    return {
       type: JobTypes.syncPoll,
       tenant,
       groupId,
@@ -740,7 +743,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // group's import lock keeps two runs apart.
       dedupeKey: `${key}:${slot}`,
       runAt,
-    });
+    };
+  };
+  const enqueuePoll = async (tenant: string, groupId: string, runAt: Date) => {
+    const result = await runtime.storage.jobs.enqueue(pollJob(tenant, groupId, runAt));
     return { jobId: result.id, created: result.created };
   };
   const scheduleNextPoll = async (tenant: string, groupId: string) => {
@@ -1026,20 +1032,35 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       const result = { scheduled: 0, alreadyScheduled: 0, notImported: 0 };
       for (const name of names) {
         if (!runtime.tenants.get(name)) throw new SyncError(`Unknown tenant "${name}"`);
-        for (const group of await runtime.storage.groups.list(name, { status: 'active' })) {
-          // An import seeds a poll cursor per entity it finished: no cursor, nothing to poll from yet.
-          const cursors = await runtime.storage.cursors.list(name, group.groupId);
-          if (!cursors.some((c) => c.kind === 'poll')) {
-            result.notImported++;
-            continue;
+        // A page of groups at a time (a marketplace may have thousands), their polls enqueued together.
+        for (let after: string | undefined; ; ) {
+          const page = await runtime.storage.groups.list(name, { status: 'active', limit: SCHEDULE_POLLS_PAGE, ...(after !== undefined ? { after } : {}) });
+          // An adapter written for the contract before `limit` and `after` answers every group
+          // each time: the first answer held them all.
+          if (after !== undefined && page.some((group) => group.groupId === after)) break;
+          const jobs: JobInput[] = [];
+          for (const group of page) {
+            // An import seeds a poll cursor per entity it finished: no cursor, nothing to poll from yet.
+            const cursors = await runtime.storage.cursors.list(name, group.groupId);
+            if (!cursors.some((c) => c.kind === 'poll')) {
+              result.notImported++;
+              continue;
+            }
+            // Somewhere in the next poll slot, spread by group so that a deployment's groups do not
+            // all poll at one instant; in that slot, so that a chain already due there dedupes it.
+            const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
+            const spread = createHash('sha256').update(`${name}:${group.groupId}`).digest().readUIntBE(0, 6) % interval;
+            jobs.push(pollJob(name, group.groupId, new Date(nextSlot + spread)));
           }
-          // Somewhere in the next poll slot, spread by group so that a deployment's groups do not
-          // all poll at one instant; in that slot, so that a chain already due there dedupes it.
-          const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
-          const spread = createHash('sha256').update(`${name}:${group.groupId}`).digest().readUIntBE(0, 6) % interval;
-          const { created } = await enqueuePoll(name, group.groupId, new Date(nextSlot + spread));
-          if (created) result.scheduled++;
-          else result.alreadyScheduled++;
+          if (jobs.length > 0) {
+            for (const { created } of await runtime.storage.jobs.enqueueMany(jobs)) {
+              if (created) result.scheduled++;
+              else result.alreadyScheduled++;
+            }
+          }
+          const last = page[page.length - 1];
+          if (page.length !== SCHEDULE_POLLS_PAGE || last === undefined) break;
+          after = last.groupId;
         }
       }
       logger.info('sync: polls scheduled', { tenant: tenant ?? null, ...result });

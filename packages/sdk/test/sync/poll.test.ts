@@ -148,6 +148,60 @@ describe('incremental poll (§F10)', () => {
     expect((await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll)).toHaveLength(1);
   });
 
+  it('schedulePolls reads a marketplace with thousands of groups a page at a time and enqueues each page\'s polls together', async () => {
+    const t0 = Date.parse('2030-01-01T00:00:10.000Z');
+    const clock = () => new Date(t0);
+    const storage = memoryAdapter({ clock });
+    const GROUPS = 1_201;
+    for (let i = 0; i < GROUPS; i++) {
+      const groupId = `cld-${String(i).padStart(5, '0')}`;
+      await provisionGroup(storage, groupId);
+      // Every third group was never imported (no poll cursor), one in 100 is cancelled.
+      if (i % 3 !== 0) await storage.cursors.advance({ tenant: TENANT, groupId, entity: 'items', kind: 'poll' }, 0, { since: '2029-12-31T00:00:00.000Z' });
+      if (i % 100 === 1) await storage.groups.cancel(TENANT, groupId);
+    }
+    const listed: number[] = [];
+    let enqueueCalls = 0;
+    const counted = {
+      ...storage,
+      groups: {
+        ...storage.groups,
+        list: async (...args: Parameters<typeof storage.groups.list>) => {
+          const page = await storage.groups.list(...args);
+          listed.push(page.length);
+          return page;
+        },
+      },
+      jobs: {
+        ...storage.jobs,
+        enqueue: (...args: Parameters<typeof storage.jobs.enqueue>) => {
+          enqueueCalls++;
+          return storage.jobs.enqueue(...args);
+        },
+        enqueueMany: (...args: Parameters<typeof storage.jobs.enqueueMany>) => {
+          enqueueCalls++;
+          return storage.jobs.enqueueMany(...args);
+        },
+      },
+    };
+    const h = await createHarness({ storage: counted, clock, sync: { pollIntervalMs: 60_000 } });
+    const active = Array.from({ length: GROUPS }, (_, i) => i).filter((i) => i % 100 !== 1);
+    const imported = active.filter((i) => i % 3 !== 0).length;
+    expect(await h.sync.api.schedulePolls()).toEqual({ scheduled: imported, alreadyScheduled: 0, notImported: active.length - imported });
+    // Never the whole marketplace at once: pages of at most 500 groups, one enqueue per page.
+    expect(Math.max(...listed)).toBeLessThanOrEqual(500);
+    expect(listed.reduce((a, b) => a + b, 0)).toBe(active.length);
+    expect(enqueueCalls).toBeLessThanOrEqual(listed.length);
+    expect((await storage.jobs.counts({ type: JobTypes.syncPoll })).pending).toBe(imported);
+    // Again in the same slot: nothing new, every group counted once.
+    expect(await h.sync.api.schedulePolls({ tenant: TENANT })).toEqual({ scheduled: 0, alreadyScheduled: imported, notImported: active.length - imported });
+
+    // An adapter written before `limit` and `after` answers every group each time: read once.
+    const unpaged = { ...counted, groups: { ...storage.groups, list: (tenant: string) => storage.groups.list(tenant, { status: 'active' }) } };
+    const old = await createHarness({ storage: unpaged, clock, sync: { pollIntervalMs: 60_000 } });
+    expect(await old.sync.api.schedulePolls()).toEqual({ scheduled: 0, alreadyScheduled: imported, notImported: active.length - imported });
+  });
+
   it('a poll dead-lettered unrun (its runs crashed the process past its attempts) still schedules the next one', async () => {
     let now = Date.parse('2030-01-01T00:00:10.000Z');
     const clock = () => new Date(now);

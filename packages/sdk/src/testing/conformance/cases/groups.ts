@@ -283,6 +283,33 @@ export const groupCases: StorageCases = {
     expect((await adapter.groups.list(OTHER_TENANT)).map((g) => g.groupId)).toEqual(['cld-a0']);
   },
 
+  'list pages through a tenant\'s groups with limit and after (the last groupId seen), status filter included': async ({ adapter }) => {
+    const ids = ['cld-05', 'cld-01', 'cld-04', 'cld-02', 'cld-03', 'cld-06', 'cld-07'];
+    for (const groupId of ids) {
+      await adapter.groups.claim(TENANT, groupId, { owner: 'w', ttlMs: TTL });
+      await adapter.groups.complete(TENANT, groupId, 'w', { companyId: `co-${groupId}` });
+    }
+    await adapter.groups.claim(OTHER_TENANT, 'cld-035', { owner: 'w', ttlMs: TTL });
+    await adapter.groups.complete(OTHER_TENANT, 'cld-035', 'w', { companyId: 'co-other' });
+    // Pending (not listed) and cancelled (filtered out) groups inside the pages.
+    await adapter.groups.claim(TENANT, 'cld-025', { owner: 'w', ttlMs: TTL });
+    await adapter.groups.cancel(TENANT, 'cld-04');
+    const pages: string[][] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await adapter.groups.list(TENANT, { status: 'active', limit: 2, ...(after !== undefined ? { after } : {}) });
+      if (page.length === 0) break;
+      expect(page.length).toBeLessThanOrEqual(2);
+      pages.push(page.map((g) => g.groupId));
+      after = page[page.length - 1]?.groupId;
+    }
+    expect(pages).toEqual([['cld-01', 'cld-02'], ['cld-03', 'cld-05'], ['cld-06', 'cld-07']]);
+    expect((await adapter.groups.list(TENANT, { limit: 3 })).map((g) => g.groupId)).toEqual(['cld-01', 'cld-02', 'cld-03']);
+    // `after` need not be a stored group; the last one leaves nothing.
+    expect((await adapter.groups.list(TENANT, { after: 'cld-035' })).map((g) => g.groupId)).toEqual(['cld-04', 'cld-05', 'cld-06', 'cld-07']);
+    expect(await adapter.groups.list(TENANT, { after: 'cld-07' })).toEqual([]);
+    for (const limit of [0, -1, 1.5]) await expect(adapter.groups.list(TENANT, { limit })).rejects.toThrow(/limit/);
+  },
+
   'the same group id in two tenants is two independent groups': async ({ adapter }) => {
     await adapter.groups.claim(TENANT, GROUP, { owner: 'w1', ttlMs: TTL });
     expect((await adapter.groups.claim(OTHER_TENANT, GROUP, { owner: 'w2', ttlMs: TTL })).state).toBe('claimed');

@@ -722,6 +722,7 @@ export const storableLookupGroupCases: StorageCases = {
       await expectRefusedNaming(adapter.groups.cancel(stored, bad), 'groups.cancel', 'groupId');
       await expectRefusedNaming(adapter.groups.cancel(bad, stored), 'groups.cancel', 'tenant');
       await expectRefusedNaming(adapter.groups.list(bad), 'groups.list', 'tenant');
+      await expectRefusedNaming(adapter.groups.list(stored, { after: bad }), 'groups.list', 'after');
       await expectRefusedNaming(adapter.groups.complete(TENANT, bad, 'o-\uFFFD', { companyId: 'c' }), 'groups.complete', 'groupId');
       await expectRefusedNaming(adapter.groups.complete(TENANT, 'cld-\uFFFD', 'o-\uD800', { companyId: 'c' }), 'groups.complete', 'owner');
       await expectRefusedNaming(adapter.groups.release(TENANT, bad, 'o-\uFFFD'), 'groups.release', 'groupId');
