@@ -57,7 +57,8 @@ export interface SyncModuleConfig extends SyncOptions {
   /**
    * Polls every synced group this often (ms) for what changed in Connec!, a safety net for
    * missed notifications: a durable `sync.poll` job per group, first scheduled after the
-   * initial import and rescheduled after every run. Default: no polling.
+   * initial import and rescheduled after every run, at the group's own point of the interval
+   * (the groups spread over it; one that ran late goes back to its point). Default: no polling.
    */
   pollIntervalMs?: number;
   /** How far before the last poll's newest `updated_at` the next poll starts re-reading. Default 60 000 ms. */
@@ -749,13 +750,31 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     const result = await runtime.storage.jobs.enqueue(pollJob(tenant, groupId, runAt));
     return { jobId: result.id, created: result.created };
   };
-  const scheduleNextPoll = async (tenant: string, groupId: string) => {
+  /** The group's own point of every poll interval (a hash of the group: a deployment's groups spread over the interval). */
+  const pollPhase = (tenant: string, groupId: string, interval: number): number =>
+    createHash('sha256').update(`${tenant}:${groupId}`).digest().readUIntBE(0, 6) % interval;
+  /**
+   * When a group's next poll runs: at the group's own point of the interval, the first one at
+   * least half an interval from now. A chain on time (or late by less than half an interval)
+   * stays one interval apart; one that ran late (an outage, a backlog, chains started together
+   * by imports) goes back to its own point instead of polling with the others for good. Never
+   * in the interval of the poll that is running (`runningAt`): that poll holds its dedupe key.
+   */
+  const nextPollAt = (tenant: string, groupId: string, interval: number, runningAt?: Date): Date => {
+    const earliest = runtime.clock().getTime() + interval / 2;
+    const phase = pollPhase(tenant, groupId, interval);
+    let at = phase + Math.ceil((earliest - phase) / interval) * interval;
+    if (runningAt !== undefined && Math.floor(at / interval) === Math.floor(runningAt.getTime() / interval)) at += interval;
+    return new Date(at);
+  };
+  /** `running`: the poll job that is scheduling its successor (none after an import). */
+  const scheduleNextPoll = async (tenant: string, groupId: string, running?: JobRecord) => {
     if (!options.pollIntervalMs) return;
     // A cancelled or unknown group ends the chain; its tenant missing from the tenant list for a
     // while (a refresh without it) does not.
     const group = await runtime.storage.groups.get(tenant, groupId);
     if (group?.status !== 'active') return;
-    await enqueuePoll(tenant, groupId, new Date(runtime.clock().getTime() + options.pollIntervalMs));
+    await enqueuePoll(tenant, groupId, nextPollAt(tenant, groupId, options.pollIntervalMs, running?.runAt));
   };
 
   /**
@@ -881,7 +900,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
         }
         // Switched off: nothing read and no success to record; the chain goes on.
         if (!(error instanceof SyncDisabledError)) throw error;
-        await scheduleNextPoll(job.tenant, job.groupId);
+        await scheduleNextPoll(job.tenant, job.groupId, job);
         return;
       }
       await succeeded(job.tenant, job.groupId);
@@ -892,7 +911,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // job back uncounted, or another worker runs it. A `jobTimeoutMs` abort is a failure.
       const interrupted = interruption(ctx.signal);
       if (job.attempts >= job.maxAttempts && (error instanceof ImportBusyError || (interrupted !== 'shutdown' && interrupted !== 'lease_lost'))) {
-        await scheduleNextPoll(job.tenant, job.groupId).catch((scheduleError: unknown) => {
+        await scheduleNextPoll(job.tenant, job.groupId, job).catch((scheduleError: unknown) => {
           logger.error('sync: could not schedule the next poll after the last attempt failed', {
             tenant: job.tenant,
             groupId: job.groupId,
@@ -903,12 +922,12 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       throw error;
     }
-    await scheduleNextPoll(job.tenant, job.groupId);
+    await scheduleNextPoll(job.tenant, job.groupId, job);
   };
 
   // A poll whose runs crashed the process past its attempts is dead-lettered unrun: keep the chain.
   pollHandler.poisoned = async (job) => {
-    if (job.tenant !== null && job.groupId !== null) await scheduleNextPoll(job.tenant, job.groupId);
+    if (job.tenant !== null && job.groupId !== null) await scheduleNextPoll(job.tenant, job.groupId, job);
   };
 
   // Account deletion (CONNECTORS §F14). Only with a connector is `sync.purge` handled, and its
@@ -1046,11 +1065,11 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
               result.notImported++;
               continue;
             }
-            // Somewhere in the next poll slot, spread by group so that a deployment's groups do not
-            // all poll at one instant; in that slot, so that a chain already due there dedupes it.
+            // At the group's own point of the next poll interval, where its chain schedules its
+            // polls (a chain already due there dedupes it): the same interval, whenever in this one
+            // it runs again.
             const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
-            const spread = createHash('sha256').update(`${name}:${group.groupId}`).digest().readUIntBE(0, 6) % interval;
-            jobs.push(pollJob(name, group.groupId, new Date(nextSlot + spread)));
+            jobs.push(pollJob(name, group.groupId, new Date(nextSlot + pollPhase(name, group.groupId, interval))));
           }
           if (jobs.length > 0) {
             for (const { created } of await runtime.storage.jobs.enqueueMany(jobs)) {

@@ -202,6 +202,57 @@ describe('incremental poll (§F10)', () => {
     expect(await old.sync.api.schedulePolls()).toEqual({ scheduled: 0, alreadyScheduled: imported, notImported: active.length - imported });
   });
 
+  it('polls run together after an outage go back to their groups\' own points of the interval; a chain on time stays one interval apart', async () => {
+    const interval = 60_000;
+    let now = Date.parse('2030-01-01T00:00:10.000Z');
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    /** The run time of each poll enqueued, per group, in order. */
+    const scheduled = new Map<string, number[]>();
+    const recording = {
+      ...storage,
+      jobs: {
+        ...storage.jobs,
+        enqueue: (job: Parameters<typeof storage.jobs.enqueue>[0]) => {
+          if (job.type === JobTypes.syncPoll && job.groupId && job.runAt) scheduled.set(job.groupId, [...(scheduled.get(job.groupId) ?? []), job.runAt.getTime()]);
+          return storage.jobs.enqueue(job);
+        },
+      },
+    };
+    const h = await createHarness({ storage: recording, clock, sync: { pollIntervalMs: interval } });
+    const groups = Array.from({ length: 40 }, (_, i) => `cld-${String(i).padStart(2, '0')}`);
+    for (const groupId of groups) {
+      await provisionGroup(storage, groupId);
+      await h.sync.api.enqueueImport({ tenant: TENANT, groupId });
+    }
+    await h.drain();
+    expect([...scheduled.values()].map((runs) => runs.length)).toEqual(groups.map(() => 1));
+
+    // An outage: every poll is overdue, and the worker runs all of them at one instant.
+    now += 30 * interval;
+    const outageEnd = now;
+    await h.drain();
+    expect((await storage.jobs.counts({ type: JobTypes.syncPoll })).done).toBe(groups.length);
+    const next = groups.map((g) => scheduled.get(g)?.[1] ?? Number.NaN);
+    // Not all at `outageEnd + interval` (the burst repeated for good), but spread over an interval...
+    expect(new Set(next).size).toBeGreaterThan(groups.length * 0.9);
+    expect(Math.max(...next) - Math.min(...next)).toBeGreaterThan(interval / 2);
+    // ...each at least half an interval after the run, and within two.
+    for (const t of next) {
+      expect(t).toBeGreaterThanOrEqual(outageEnd + interval / 2);
+      expect(t).toBeLessThan(outageEnd + 2 * interval);
+    }
+    // Each group's first poll, scheduled by its import, was already at its own point.
+    for (const g of groups) expect(((scheduled.get(g)?.[1] ?? 0) - (scheduled.get(g)?.[0] ?? 0)) % interval).toBe(0);
+
+    // Polls run on time, or a little late, schedule the next exactly one interval after their own time.
+    for (const t of [...new Set(next)].sort((a, b) => a - b)) {
+      now = t + 1_500;
+      await h.drain(2); // the chains always leave a poll pending: two passes run what is due
+    }
+    for (const [i, g] of groups.entries()) expect(scheduled.get(g)?.[2]).toBe((next[i] ?? 0) + interval);
+  });
+
   it('a poll dead-lettered unrun (its runs crashed the process past its attempts) still schedules the next one', async () => {
     let now = Date.parse('2030-01-01T00:00:10.000Z');
     const clock = () => new Date(now);
@@ -221,10 +272,11 @@ describe('incremental poll (§F10)', () => {
     const dead = (await h.sync.api.deadLetters()).filter((d) => d.type === JobTypes.syncPoll);
     expect(dead).toHaveLength(1);
     expect(dead[0]?.error?.message).toContain('earlier attempts never finished');
-    // ...and the chain goes on: the next poll is due one interval later.
+    // ...and the chain goes on: the next poll is due at the group's point of a later interval
+    // (within two).
     const pending = await h.storage.jobs.counts({ type: JobTypes.syncPoll });
     expect(pending.pending).toBe(1);
-    now += 61_000;
+    now += 120_000;
     const [next] = await h.storage.jobs.claim({ worker: 'w', limit: 5, leaseMs: 1_000, types: [JobTypes.syncPoll] });
     expect(next?.attempts).toBe(1);
   });
