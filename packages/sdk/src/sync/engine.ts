@@ -1604,19 +1604,18 @@ export class SyncEngine {
       });
       if (ok.length === 0) return created;
       const syncedAt = this.deps.clock();
-      const stored = await this.deps.storage.idMaps.insertMany(
-        ok.map(({ p, localId }) => ({
-          ...ids,
-          connecId: p.connecId,
-          localId,
-          // A record created without its reference to itself is not applied until the update
-          // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
-          lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
-          lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
-          lastPushedHash: p.selfRef ? null : p.agreed,
-          syncedAt,
-        })),
-      );
+      const inserts = ok.map(({ p, localId }) => ({
+        ...ids,
+        connecId: p.connecId,
+        localId,
+        // A record created without its reference to itself is not applied until the update
+        // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
+        lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
+        lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
+        lastPushedHash: p.selfRef ? null : p.agreed,
+        syncedAt,
+      }));
+      const stored = await this.deps.storage.idMaps.insertMany(inserts).catch((error: unknown) => this.insertedAfterAll(ids, inserts, error));
       for (const [k, { p, localId, subIds }] of ok.entries()) {
         let map = stored[k] ?? null;
         if (!map) {
@@ -1646,6 +1645,31 @@ export class SyncEngine {
     } finally {
       for (const mark of marks) mark.close();
     }
+  }
+
+  /**
+   * The maps of a failed `idMaps.insertMany` of created records when it committed all the same
+   * (the connection lost after COMMIT, an operation timeout answered before the database did):
+   * read back, every one of them stored with its local id. Then the batch goes on as if the insert
+   * had answered, and links the records back with the sub-record ids `local.create` returned,
+   * which only this call holds: retried instead, the records are replays whose link-back carries
+   * the record ids alone, and the next version of each names its sub-records (invoice lines) by
+   * nobody's id, which the app creates again. Otherwise (nothing or only part of it stored, or
+   * the read failing too) the insert's own failure is thrown, as before.
+   */
+  private async insertedAfterAll(ids: IdMapScope, inserts: { connecId: string; localId: string }[], failure: unknown): Promise<IdMapRecord[]> {
+    const found = await this.deps.storage.idMaps.findManyByConnecIds(ids, inserts.map((m) => m.connecId)).catch(() => null);
+    const byConnecId = new Map((found ?? []).map((map) => [map.connecId, map]));
+    const stored = inserts.map((m) => byConnecId.get(m.connecId));
+    if (!stored.every((map, k): map is IdMapRecord => map !== undefined && map.localId === inserts[k]?.localId)) throw failure;
+    this.deps.logger.warn('sync: an id-map insert reported a failure but was stored; going on with the batch', {
+      tenant: ids.tenant,
+      groupId: ids.groupId,
+      entity: ids.entity,
+      records: inserts.length,
+      error: errorMessage(failure),
+    });
+    return stored;
   }
 
   /**

@@ -138,4 +138,42 @@ describe('invoice line ids linked back after an outage between the local write a
     await h.drain();
     expect([...h.app.invoices.values()][0]?.lines.map((l) => l.id)).toEqual(lineIds);
   });
+
+  // The id-map insert of the created invoice commits and its answer is lost: the retry found
+  // the version applied (a replay) and linked the record id alone; the app's line ids, which
+  // only the failed attempt held, never reached Connec!, and its next version re-created the lines.
+  const insertLost: Fault = { repo: 'idMaps', method: 'insertMany', mode: 'after' };
+  const insertRefused: Fault = { repo: 'idMaps', method: 'insertMany', mode: 'before' };
+  it('idMaps.insertMany fails after committing: the line ids are still linked', async () => {
+    const { lineIds, linked } = await run(insertLost);
+    expect(linked).toEqual(lineIds);
+    expect(lineIds).toHaveLength(2);
+  });
+  it('idMaps.insertMany fails after committing: the next Connec! version updates the same lines, none re-created', async () => {
+    const { h, lineIds } = await run(insertLost);
+    const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+    const edited = h.connec.edit(GROUP, 'invoices', 'i1', { lines: current.lines.map((l, k) => (k === 0 ? { ...l, quantity: 5 } : l)) });
+    expect((await h.notify({ invoices: [edited] })).status).toBe(200);
+    await h.drain();
+    expect([...h.app.invoices.values()][0]?.lines.map((l) => l.id)).toEqual(lineIds);
+    expect(h.app.invoices.size).toBe(1);
+  });
+  it('idMaps.insertMany fails before writing: the retry creates the invoice once and links its line ids', async () => {
+    const { h, lineIds, linked } = await run(insertRefused);
+    expect(linked).toEqual(lineIds);
+    expect(h.app.invoices.size).toBe(1);
+    expect(h.app.writes.create).toBe(1);
+  });
+  it('idMaps.insertMany fails after committing during an import: the line ids are linked', async () => {
+    const state: Switch = { armed: false, fired: false };
+    const h = await createHarness({ storage: failOnce(memoryAdapter(), insertLost, state) });
+    await provisionGroup(h.storage);
+    h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ id: [C('l1')], description: 'Widget', quantity: 1 }] }, 'i1');
+    state.armed = true;
+    await expect(h.sync.api.importGroup({ tenant: TENANT, groupId: GROUP })).resolves.toBeDefined();
+    expect(state.fired).toBe(true);
+    const [local] = [...h.app.invoices.values()];
+    const inConnec = h.connec.find(GROUP, 'invoices', 'i1') as { lines: { id: { id: string; provider: string }[] }[] };
+    expect(inConnec.lines.map((l) => l.id.find((e) => e.provider === 'myapp')?.id ?? null)).toEqual(local?.lines.map((l) => l.id));
+  });
 });
