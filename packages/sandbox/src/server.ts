@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { envelope, handleAccountApi, handleDevPlatform, SYSTEM_ERROR } from './account.js';
 import { ADMIN_PREFIX, handleAdmin } from './admin.js';
+import { crossSiteGuard } from './cross-site.js';
 import { SandboxAdmin } from './admin-client.js';
 import { ConnecError, connecErrorBody } from './connec/records.js';
 import { handleConnec } from './connec/api.js';
@@ -175,7 +176,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stopping.signal.addEventListener('abort', onStop, { once: true });
     });
 
+  const bind = options.host ?? '127.0.0.1';
+  const guard = crossSiteGuard({
+    loopback: bind === 'localhost' || bind === '::1' || /^127\./.test(bind),
+    hosts: [bind.includes(':') ? `[${bind}]` : bind, ...(options.publicUrl && URL.canParse(options.publicUrl) ? [new URL(options.publicUrl).hostname] : [])],
+  });
   const dispatch = async (req: SandboxRequest): Promise<SandboxResponse> => {
+    const refused = guard(req);
+    if (refused) return refused;
     const admin = await handleAdmin(platform, req);
     if (admin) return admin;
     return (
