@@ -118,5 +118,6 @@ function firstLine(message: string): string {
  * driver error stays available as `cause`).
  */
 function redactCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s@]+@/gi, '$1***@').replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***');
+  // Up to the last `@` of the URL: a password may hold an unencoded `@` (or `/`).
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1***@').replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***');
 }
