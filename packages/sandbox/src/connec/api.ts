@@ -79,6 +79,11 @@ const LIST_QUERY_OPTIONS: ReadonlySet<string> = new Set(['$top', '$skip', '$filt
  */
 function refuseUnsupportedQuery(q: URLSearchParams, allowed: ReadonlySet<string>): void {
   for (const key of q.keys()) {
+    // `mappings[]` (PROTOCOL §6.4) is a Connec! list option too, without a `$`: ignored, it
+    // answered records Connec! would have filtered out.
+    if (/^mappings(\[[^\]]*\])?$/.test(key)) {
+      throw new ConnecError(400, 'invalid-query', 'Invalid query', 'the mappings[] filter (records by the apps they are mapped to) is not implemented by the sandbox');
+    }
     if (!key.startsWith('$') || allowed.has(key)) continue;
     const detail =
       key === '$search' || key === '$expand'
