@@ -12,11 +12,18 @@ export const optString = z.string().nullish();
 export const optNumber = z.number().nullish();
 export const optBoolean = z.boolean().nullish();
 
+/**
+ * An id or realm in an id array: text, or an integer another app pushed as a number (a
+ * connector's own database ids; BaseCRM's pushes `{id: 2, ...}`), read as its decimal text so
+ * that the record is not refused as a whole for another app's entry.
+ */
+const IdText = z.union([z.string(), z.number().int().transform(String)]);
+
 /** One entry of an id array: `{id, provider, realm}`. `provider: "connec"` is Connec!'s own id, `realm` the org uid. */
 export const IdMap = z.looseObject({
-  id: z.string(),
+  id: IdText,
   provider: z.string(),
-  realm: z.string(),
+  realm: IdText,
 });
 export type IdMap = z.infer<typeof IdMap>;
 

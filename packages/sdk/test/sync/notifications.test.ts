@@ -46,6 +46,19 @@ describe('notifications: intake route', () => {
     expect(map?.lastAppliedAt?.toISOString()).toBe('2016-10-04T00:36:23.000Z');
   });
 
+  it('applies a record whose id arrays carry another app\'s numeric ids (a connector pushing its database ids)', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const foreign = { id: 2, provider: 'basecrm', realm: 135906741 };
+    const res = await h.notify({ people: [person({ id: [C('p9'), foreign], organization_id: null })] });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 1, stored: 1 });
+    await h.drain();
+    expect([...h.app.contacts.values()].map((c) => c.lastName)).toEqual(['Doe']);
+    const map = await h.storage.idMaps.find({ tenant: TENANT, groupId: GROUP, entity: 'contacts' }, { connecId: 'p9' });
+    expect(map?.localId).toBe([...h.app.contacts.keys()][0]);
+  });
+
   it('counts records, not jobs, when two filtered entities share a collection', async () => {
     const storage = memoryAdapter();
     const local = { create: async () => ({ id: 'x' }), update: async () => undefined };
