@@ -119,5 +119,7 @@ function firstLine(message: string): string {
  */
 function redactCredentials(text: string): string {
   // Up to the last `@` of the URL: a password may hold an unencoded `@` (or `/`).
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1***@').replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***');
+  // Keyword passwords first (`?password=p@ss` in a URL too): the URL's cut stops at the last `@`,
+  // which may be inside such a password, and would leave its tail and no `password=` behind.
+  return text.replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***').replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1***@');
 }

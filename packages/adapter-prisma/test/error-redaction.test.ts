@@ -10,6 +10,7 @@ describe('StorageError messages never carry database credentials', () => {
     ['plain', 'connect ECONNREFUSED postgresql://app:s3cret@db.example:5432/app'],
     ['an unencoded @ in the password', 'connect ECONNREFUSED postgresql://app:p@ss@db.example:5432/app'],
     ['an unencoded / in the password', 'connect ECONNREFUSED postgresql://app:p@ss/w0rd@db.example:5432/app'],
+    ['a password query parameter holding an @', 'connect ECONNREFUSED postgresql://db.example:5432/app?user=app&password=p@ss/w0rd'],
     ['a keyword form', 'could not connect: host=db.example user=app password=p@ss/w0rd dbname=app'],
   ];
   for (const [name, message] of cases) {

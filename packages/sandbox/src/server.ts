@@ -180,6 +180,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const guard = crossSiteGuard({
     loopback: bind === 'localhost' || bind === '::1' || /^127\./.test(bind),
     hosts: [bind.includes(':') ? `[${bind}]` : bind, ...(options.publicUrl && URL.canParse(options.publicUrl) ? [new URL(options.publicUrl).hostname] : [])],
+    origins: options.publicUrl && URL.canParse(options.publicUrl) ? [new URL(options.publicUrl).host] : [],
   });
   const dispatch = async (req: SandboxRequest): Promise<SandboxResponse> => {
     const refused = guard(req);

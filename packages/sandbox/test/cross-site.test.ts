@@ -87,3 +87,46 @@ describe('sandbox admin API and UI: cross-site requests', () => {
     }
   });
 });
+
+describe('sandbox cross-site guard: paths the UI answers', () => {
+  it('a cross-site POST to a UI route spelt /ui<anything>/… (which the UI router answers) is refused', async () => {
+    const sb = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:3000' });
+    try {
+      const group = await sb.admin.createGroup({ name: 'Target' });
+      const res = await send(`${sb.url}/uix/groups/${group.id}/cancel`, 'POST', { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' });
+      expect(res.status).toBe(403);
+      expect((await sb.admin.getGroup(group.id)).status).not.toBe('cancelled');
+      const port = new URL(sb.url).port;
+      expect((await send(`${sb.url}/uix/groups`, 'GET', { host: `rebound.example:${port}` })).status).toBe(403);
+    } finally {
+      await sb.stop();
+    }
+  });
+
+  it('behind a proxy that rewrites Host to the listen address, the UI\'s own posts (Origin: the public URL) go through', async () => {
+    const sb = await startSandbox({ port: 0, appUrl: 'http://127.0.0.1:3000', publicUrl: 'https://sandbox.test' });
+    try {
+      const group = await sb.admin.createGroup({ name: 'Proxied' });
+      const res = await send(`${sb.listenUrl}/ui/groups/${group.id}/cancel`, 'POST', { origin: 'https://sandbox.test', 'content-type': 'application/x-www-form-urlencoded' });
+      expect(res.status).toBe(302);
+      expect((await sb.admin.getGroup(group.id)).status).toBe('terminated');
+    } finally {
+      await sb.stop();
+    }
+  });
+
+  it('listening on every interface (0.0.0.0, as in a container), a rebound host name is refused too; IP literals are served', async () => {
+    const sb = await startSandbox({ port: 0, host: '0.0.0.0', appUrl: 'http://127.0.0.1:3000' });
+    try {
+      const port = new URL(sb.listenUrl).port;
+      const target = `http://127.0.0.1:${port}`;
+      const rebound = await send(`${target}/__admin/groups`, 'POST', { host: `rebound.example:${port}`, origin: `http://rebound.example:${port}`, 'content-type': 'application/json' }, '{"name":"Rebound"}');
+      expect(rebound.status).toBe(403);
+      expect((await send(`${target}/__admin/state`, 'GET', { host: `rebound.example:${port}` })).status).toBe(403);
+      expect((await send(`${target}/__admin/state`, 'GET', { host: `127.0.0.1:${port}` })).status).toBe(200);
+      expect((await send(`${target}/__admin/state`, 'GET', { host: `192.168.1.20:${port}` })).status).toBe(200);
+    } finally {
+      await sb.stop();
+    }
+  });
+});

@@ -207,12 +207,14 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
       });
       return;
     }
-    const sharedBefore = new Set(sharedIdpCertificates(previous).map((s) => `${s.fingerprint} ${s.marketplaces.join(',')}`));
+    // Keyed by the set of names: the platform may list the same marketplaces in another order.
+    const sharedKey = (s: { fingerprint: string; marketplaces: string[] }) => `${s.fingerprint} ${[...s.marketplaces].sort().join(',')}`;
+    const sharedBefore = new Set(sharedIdpCertificates(previous).map(sharedKey));
     registry.replace(tenants);
     source = 'platform';
     // The first load's pairs are logged by `createMaestrano`; a refresh logs the pairs it brings.
     for (const shared of previous.length === 0 ? [] : sharedIdpCertificates(tenants)) {
-      if (!sharedBefore.has(`${shared.fingerprint} ${shared.marketplaces.join(',')}`)) logger.warn(SHARED_IDP_CERTIFICATE_WARNING, shared);
+      if (!sharedBefore.has(sharedKey(shared))) logger.warn(SHARED_IDP_CERTIFICATE_WARNING, shared);
     }
     const after = new Set(tenants.map((t) => t.name));
     const added = [...after].filter((name) => !before.includes(name));

@@ -118,5 +118,19 @@ describe('marketplaces trusting one IdP certificate', () => {
       expect(tenants.list().map((t) => t.name)).toEqual(['alpha', 'beta', 'gamma']);
       tenants.close();
     });
+
+    it('a refresh listing the same marketplaces in another order brings no new pair: not repeated', async () => {
+      const alpha = marketplace('alpha', { x509_certificate: shared.certificate });
+      const beta = marketplace('beta', { x509_certificate: shared.certificate });
+      documents = [[alpha, beta], [beta, alpha], [alpha, beta]];
+      const { logger, entries } = recordingLogger();
+      const tenants = await tenantsFromDevPlatform({ host, key: 'k', secret: 's', refreshMs: 0, logger });
+      createMaestrano(config(tenants, logger));
+      expect(sharedWarnings(entries)).toHaveLength(1);
+      await tenants.refresh();
+      await tenants.refresh();
+      expect(sharedWarnings(entries)).toHaveLength(1);
+      tenants.close();
+    });
   });
 });
