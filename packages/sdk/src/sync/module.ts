@@ -186,8 +186,9 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
    */
   pollGroup(args: { tenant: string; groupId: string; signal?: AbortSignal }): Promise<SyncReport>;
   /**
-   * Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot.
-   * Throws `SyncError`, enqueuing nothing, for an unknown tenant or a `runAt` that is no valid Date.
+   * Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot: a
+   * poll of that slot still pending or running is returned (`created: false`); one that has
+   * already run does not stop this one. Throws `SyncError`, enqueuing nothing, for an unknown tenant or a `runAt` that is no valid Date.
    */
   enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
   /**
@@ -1042,7 +1043,16 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) {
         throw new SyncError('enqueuePoll: runAt must be a valid Date (nothing was enqueued)');
       }
-      return enqueuePoll(tenant, groupId, runAt ?? runtime.clock());
+      const at = runAt ?? runtime.clock();
+      const first = await enqueuePoll(tenant, groupId, at);
+      if (first.created) return first;
+      // The slot's poll has already run (a chain's poll, finished or dead-lettered, keeps its key):
+      // this call asks for another one, not a double of that one, which a pending or running poll is.
+      const existing = await runtime.storage.jobs.get(first.jobId);
+      if (existing?.status !== 'done' && existing?.status !== 'dead') return first;
+      const job = pollJob(tenant, groupId, at);
+      const again = await runtime.storage.jobs.enqueue({ ...job, dedupeKey: `${job.dedupeKey}:after:${first.jobId}` });
+      return { jobId: again.id, created: again.created };
     },
     async schedulePolls({ tenant } = {}) {
       const interval = options.pollIntervalMs;

@@ -253,6 +253,45 @@ describe('incremental poll (§F10)', () => {
     for (const [i, g] of groups.entries()) expect(scheduled.get(g)?.[2]).toBe((next[i] ?? 0) + interval);
   });
 
+  it('enqueuePoll() runs a poll even when the chain\'s poll of the same interval has already run; a pending one is returned', async () => {
+    const interval = 60_000;
+    let now = Date.parse('2030-01-01T00:00:10.000Z');
+    const clock = () => new Date(now);
+    const storage = memoryAdapter({ clock });
+    const runAts: number[] = [];
+    const recording = {
+      ...storage,
+      jobs: {
+        ...storage.jobs,
+        enqueue: (job: Parameters<typeof storage.jobs.enqueue>[0]) => {
+          if (job.type === JobTypes.syncPoll && job.runAt) runAts.push(job.runAt.getTime());
+          return storage.jobs.enqueue(job);
+        },
+      },
+    };
+    const h = await createHarness({ storage: recording, clock, sync: { pollIntervalMs: interval } });
+    await provisionGroup(storage);
+    await h.sync.api.enqueueImport({ tenant: TENANT, groupId: GROUP });
+    await h.drain();
+    // The chain's first poll, run on time at the group's point of its interval.
+    const [point] = runAts;
+    if (point === undefined) throw new Error('no poll scheduled');
+    now = point;
+    await h.drain(2);
+    const polls = () => storage.jobs.counts({ type: JobTypes.syncPoll });
+    expect(await polls()).toMatchObject({ done: 1, pending: 1 });
+
+    // A record edited in Connec! since; "poll now", in the interval whose poll just ran.
+    h.connec.seed(GROUP, 'items', { name: 'Edited since', created_at: '2099-01-01T00:00:00Z', updated_at: '2099-01-01T00:00:00Z' }, 'it-new');
+    const asked = await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP });
+    expect(asked.created).toBe(true);
+    // Asked twice while it is pending: the same poll.
+    expect(await h.sync.api.enqueuePoll({ tenant: TENANT, groupId: GROUP })).toEqual({ jobId: asked.jobId, created: false });
+    await h.drain(2);
+    expect((await storage.jobs.get(asked.jobId))?.status).toBe('done');
+    expect([...h.app.items.values()].map((i) => i.name)).toContain('Edited since');
+  });
+
   it('a poll dead-lettered unrun (its runs crashed the process past its attempts) still schedules the next one', async () => {
     let now = Date.parse('2030-01-01T00:00:10.000Z');
     const clock = () => new Date(now);
