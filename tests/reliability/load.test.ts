@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLogin } from '../e2e/sso/harness.js';
 import { type SyncHarness, startSyncHarness, stopChild, TENANT, waitFor } from '../e2e/sync/harness.js';
 import { pgUnavailableReason } from './lib/pg.js';
-import { report, size } from './lib/report.js';
+import { FULL, report, size } from './lib/report.js';
 import { type SsoTarget, startSsoTarget } from './lib/sso.js';
 
 const unavailable = await pgUnavailableReason();
@@ -87,7 +87,9 @@ describe.skipIf(unavailable !== null)('load: notification storm', () => {
     await h?.close();
   });
 
-  it('N records from 16 senders with two worker processes: all applied exactly once', async () => {
+  // The project's 120 s (in `npm test`) cut the drain's own wait (300 s) short on a loaded 2-core
+  // machine, where the storm and its drain took longer than the setup left of it.
+  it('N records from 16 senders with two worker processes: all applied exactly once', { timeout: FULL ? undefined : 360_000 }, async () => {
     const N = size(2_000, Number(process.env.RELIABILITY_STORM_RECORDS ?? 50_000));
     const SENDERS = 16;
     const BATCH = 50;

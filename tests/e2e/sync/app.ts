@@ -57,6 +57,8 @@ export class AppDb {
   readonly #createDelayMs: number;
   readonly #updateDelayMs: number;
   readonly #createStallAfter: number;
+  readonly #createBarrierWriters: number;
+  #barrierPassed = false;
   #created = 0;
   /**
    * `createDelayMs` keeps each contact create waiting that long after its row committed (a slow
@@ -65,12 +67,16 @@ export class AppDb {
    * inserted on: the kill tests use it so that a worker is still mid-batch when the signal
    * lands, however late the test gets to send it (a delay alone left a few hundred ms of work,
    * which a loaded machine could spend between the test's check and its kill).
+   * With `createBarrierWriters`, this process's first contact create waits (after committing)
+   * until that many processes have created contacts: a barrier that makes several worker
+   * processes all take part however the scheduler orders their first claims.
    */
-  constructor(databaseUrl: string, options: { createDelayMs?: number; updateDelayMs?: number; createStallAfter?: number } = {}) {
+  constructor(databaseUrl: string, options: { createDelayMs?: number; updateDelayMs?: number; createStallAfter?: number; createBarrierWriters?: number } = {}) {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
     this.#createDelayMs = options.createDelayMs ?? 0;
     this.#updateDelayMs = options.updateDelayMs ?? 0;
     this.#createStallAfter = options.createStallAfter ?? 0;
+    this.#createBarrierWriters = options.createBarrierWriters ?? 0;
     // The test drops the database WITH (FORCE) at the end; a connection terminated then is expected.
     this.pool.on('error', () => {});
   }
@@ -108,12 +114,20 @@ export class AppDb {
     );
     if (this.#createDelayMs > 0) await new Promise((r) => setTimeout(r, this.#createDelayMs));
     const row = inserted.rows[0];
+    if (this.#createBarrierWriters > 0 && row) await this.#barrier();
     // Counts the rows this process inserted (not a repeated create of a killed worker's record).
     if (this.#createStallAfter > 0 && row && ++this.#created >= this.#createStallAfter) await new Promise(() => {});
     if (row) return row.id;
     if (key !== null) await this.pool.query("INSERT INTO app_create_repeats (entity, idem_key, pid) VALUES ('contacts', $1, $2)", [key, process.pid]);
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
+  }
+  async #barrier(): Promise<void> {
+    while (!this.#barrierPassed) {
+      const res = await this.pool.query<{ n: number }>("SELECT count(DISTINCT pid)::int AS n FROM app_writes WHERE entity = 'contacts' AND kind = 'create'");
+      if ((res.rows[0]?.n ?? 0) >= this.#createBarrierWriters) this.#barrierPassed = true;
+      else await new Promise((r) => setTimeout(r, 20));
+    }
   }
   async updateContact(id: string, c: Contact): Promise<boolean> {
     const res = await this.pool.query(

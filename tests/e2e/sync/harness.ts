@@ -34,9 +34,20 @@ export interface SyncHarness {
    * `createDelayMs` (`updateDelayMs`), each contact create (update) in that worker waits that
    * long after committing. With `createStallAfter`, its contact creates hang for good (after
    * committing) from the n-th one on. `leaseMs` is the worker's job lease and record lock TTL
-   * (3 s by default, so that a killed worker's jobs come back within seconds).
+   * (3 s by default, so that a killed worker's jobs come back within seconds). `batchSize` is
+   * the worker's (the SDK's default unless set). With `createBarrierWriters`, the worker's first
+   * contact create waits (after committing) until that many processes have created contacts.
    */
-  spawnWorker(options?: { concurrency?: number; paused?: boolean; createDelayMs?: number; updateDelayMs?: number; createStallAfter?: number; leaseMs?: number }): Promise<ChildProcess>;
+  spawnWorker(options?: {
+    concurrency?: number;
+    paused?: boolean;
+    createDelayMs?: number;
+    updateDelayMs?: number;
+    createStallAfter?: number;
+    leaseMs?: number;
+    batchSize?: number;
+    createBarrierWriters?: number;
+  }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -124,7 +135,7 @@ export async function startSyncHarness(options: {
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0, createStallAfter = 0, leaseMs = 3_000 } = {}) {
+    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0, createStallAfter = 0, leaseMs = 3_000, batchSize, createBarrierWriters = 0 } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -140,6 +151,8 @@ export async function startSyncHarness(options: {
           SYNC_E2E_UPDATE_DELAY_MS: String(updateDelayMs),
           SYNC_E2E_CREATE_STALL_AFTER: String(createStallAfter),
           SYNC_E2E_LEASE_MS: String(leaseMs),
+          SYNC_E2E_BATCH_SIZE: batchSize === undefined ? '' : String(batchSize),
+          SYNC_E2E_CREATE_BARRIER_WRITERS: String(createBarrierWriters),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

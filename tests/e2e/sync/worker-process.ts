@@ -16,6 +16,7 @@ const db = new AppDb(databaseUrl, {
   createDelayMs: Number(process.env.SYNC_E2E_CREATE_DELAY_MS ?? '0'),
   updateDelayMs: Number(process.env.SYNC_E2E_UPDATE_DELAY_MS ?? '0'),
   createStallAfter: Number(process.env.SYNC_E2E_CREATE_STALL_AFTER ?? '0'),
+  createBarrierWriters: Number(process.env.SYNC_E2E_CREATE_BARRIER_WRITERS ?? '0'),
 });
 const { storage, close } = await postgresStorage(databaseUrl);
 const tenants = await tenantsFromDevPlatform({
@@ -31,15 +32,25 @@ const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: leaseMs } });
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
 // Paused workers report ready, then wait for SIGUSR2, so that several start claiming together.
+// A signal listener does not keep the process alive: once the storage's idle connections close
+// (pg's 10 s idle timeout), nothing else would, and a process still paused exited with 13 (a
+// top-level await left unsettled), before the test's signal. A timer keeps it until the signal.
 const start =
   process.env.SYNC_E2E_PAUSED === '1'
-    ? new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()))
+    ? new Promise<void>((resolve) => {
+        const keepAlive = setInterval(() => {}, 60_000);
+        process.once('SIGUSR2', () => {
+          clearInterval(keepAlive);
+          resolve();
+        });
+      })
     : Promise.resolve();
 process.stdout.write(`worker ready ${process.pid}\n`);
 await start;
 const running = mno.worker.run({
   signal: controller.signal,
   concurrency: Number(process.env.SYNC_E2E_CONCURRENCY ?? '4'),
+  ...(process.env.SYNC_E2E_BATCH_SIZE ? { batchSize: Number(process.env.SYNC_E2E_BATCH_SIZE) } : {}),
   pollIntervalMs: 20,
   leaseMs,
   backoff: { baseMs: 50, maxMs: 500 },

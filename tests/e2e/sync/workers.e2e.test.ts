@@ -43,12 +43,17 @@ describe('workers in separate processes (PostgreSQL inbox)', () => {
     expect(queued.pending).toBe(200);
     const before = await h.db.writeCount('create');
 
-    // Both processes start claiming at the same moment (a batch-claiming worker started a
-    // second earlier would otherwise drain 200 records alone). Neither is killed: leases of the
-    // default length, so that a worker descheduled for a few seconds on a loaded machine keeps
-    // its jobs (a 3 s lease would lapse and hand them to the other, which then creates again).
-    const a = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000 });
-    const b = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000 });
+    // Both processes take part whatever the scheduler does: each holds at most 4 batches of 10
+    // (with the default 100, a worker's first two claims can take all 200 records before the
+    // other's first claim), and each one's first create waits until both have created one (a
+    // barrier: a common SIGUSR2 alone does not make them claim together). Neither is killed:
+    // leases of the default length, so that a worker descheduled for a few seconds on a loaded
+    // machine keeps its jobs (a 3 s lease would lapse and hand them to the other, which then
+    // creates again).
+    const a = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000, batchSize: 10, createBarrierWriters: 2 });
+    const b = await h.spawnWorker({ concurrency: 4, paused: true, leaseMs: 30_000, batchSize: 10, createBarrierWriters: 2 });
+    // Both still waiting for the signal (a paused worker once exited by itself after 10 s).
+    expect([a.exitCode, b.exitCode]).toEqual([null, null]);
     a.kill('SIGUSR2');
     b.kill('SIGUSR2');
     await waitFor('the inbox to drain', inboxIdle, 120_000);

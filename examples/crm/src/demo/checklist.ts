@@ -104,7 +104,9 @@ export async function runChecklist(options: DemoOptions = {}): Promise<Checklist
     try {
       record(id, title, true, await fn());
     } catch (error) {
-      record(id, title, false, error instanceof Error ? error.message : String(error));
+      // fetch's own message ("fetch failed") says nothing: its cause tells a refused or reset connection.
+      const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+      record(id, title, false, error instanceof Error ? `${error.message}${cause}` : String(error));
     }
   };
 
