@@ -118,8 +118,8 @@ function firstLine(message: string): string {
  * driver error stays available as `cause`).
  */
 function redactCredentials(text: string): string {
-  // Up to the last `@` of the URL: a password may hold an unencoded `@` (or `/`).
-  // Keyword passwords first (`?password=p@ss` in a URL too): the URL's cut stops at the last `@`,
-  // which may be inside such a password, and would leave its tail and no `password=` behind.
+  // Keyword passwords first (`?password=p@ss` in a URL too), then URL user info up to the last
+  // `@` (a password may hold an unencoded `@` or `/`): cut the other way round, the URL's cut
+  // would stop inside such a keyword password and leave its tail, with no `password=` to match.
   return text.replace(/\b(password|pwd)\s*=\s*[^\s;&]+/gi, '$1=***').replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1***@');
 }

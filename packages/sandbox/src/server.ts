@@ -177,10 +177,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     });
 
   const bind = options.host ?? '127.0.0.1';
+  const publicUrl = options.publicUrl && URL.canParse(options.publicUrl) ? new URL(options.publicUrl) : null;
   const guard = crossSiteGuard({
     loopback: bind === 'localhost' || bind === '::1' || /^127\./.test(bind),
-    hosts: [bind.includes(':') ? `[${bind}]` : bind, ...(options.publicUrl && URL.canParse(options.publicUrl) ? [new URL(options.publicUrl).hostname] : [])],
-    origins: options.publicUrl && URL.canParse(options.publicUrl) ? [new URL(options.publicUrl).host] : [],
+    hosts: [bind.includes(':') ? `[${bind}]` : bind, ...(publicUrl ? [publicUrl.hostname] : [])],
+    origins: publicUrl ? [publicUrl.host] : [],
   });
   const dispatch = async (req: SandboxRequest): Promise<SandboxResponse> => {
     const refused = guard(req);

@@ -10,8 +10,8 @@
  * only partly, fails here with the adapter's own hint instead of at a customer's first login),
  * one job completion that matches no job (every claim and completion also writes the jobs'
  * ordering-key guards, a table of their own on PostgreSQL: without it every worker fails while
- * the web process answers), and one lock taken and released (a write: a database that fails over to a read-only replica
- * answers reads and refuses writes). Nothing is left behind; the lock key is the process's own.
+ * the web process answers), and one lock taken and released (a write: a database that fails
+ * over to a read-only replica answers reads and refuses writes). Nothing is left behind; the lock key is the process's own.
  *
  * Never throws for a storage failure: the report says which operation failed and why, its text
  * scrubbed of credentials as the logger scrubs it, so that it can be served from an endpoint.
@@ -114,7 +114,7 @@ export function createHealthCheck(runtime: Pick<Runtime, 'storage' | 'tenants' |
     // After the lock, which reports a read-only database: the write every claimed job ends with,
     // and with it the jobs' ordering-key guards (released in the same statement on PostgreSQL).
     // No job has that id, and none is leased to this owner: nothing changes.
-    await step('jobs.complete', () => storage.jobs.complete(PROBE_JOB_ID, `${runtime.instanceId}:health`));
+    await step('jobs.complete', () => storage.jobs.complete(PROBE_JOB_ID, owner));
     // SAML replay records (every login writes one): a delete that matches nothing.
     await step('replay.forget', () => storage.replay.forget(PROBE_TENANT, '~probe', new Date(0)));
     let counts: HealthReport['queue'];

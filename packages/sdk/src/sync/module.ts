@@ -188,7 +188,8 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   /**
    * Enqueues a durable poll of a group at `runAt` (default now), one per group and time slot: a
    * poll of that slot still pending or running is returned (`created: false`); one that has
-   * already run does not stop this one. Throws `SyncError`, enqueuing nothing, for an unknown tenant or a `runAt` that is no valid Date.
+   * already run does not stop this one. Throws `SyncError`, enqueuing nothing, for an unknown
+   * tenant or a `runAt` that is no valid Date.
    */
   enqueuePoll(args: { tenant: string; groupId: string; runAt?: Date }): Promise<{ jobId: string; created: boolean }>;
   /**
@@ -747,10 +748,6 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       runAt,
     };
   };
-  const enqueuePoll = async (tenant: string, groupId: string, runAt: Date) => {
-    const result = await runtime.storage.jobs.enqueue(pollJob(tenant, groupId, runAt));
-    return { jobId: result.id, created: result.created };
-  };
   /** The group's own point of every poll interval (a hash of the group: a deployment's groups spread over the interval). */
   const pollPhase = (tenant: string, groupId: string, interval: number): number =>
     createHash('sha256').update(`${tenant}:${groupId}`).digest().readUIntBE(0, 6) % interval;
@@ -775,7 +772,7 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     // while (a refresh without it) does not.
     const group = await runtime.storage.groups.get(tenant, groupId);
     if (group?.status !== 'active') return;
-    await enqueuePoll(tenant, groupId, nextPollAt(tenant, groupId, options.pollIntervalMs, running?.runAt));
+    await runtime.storage.jobs.enqueue(pollJob(tenant, groupId, nextPollAt(tenant, groupId, options.pollIntervalMs, running?.runAt)));
   };
 
   /**
@@ -1043,15 +1040,14 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) {
         throw new SyncError('enqueuePoll: runAt must be a valid Date (nothing was enqueued)');
       }
-      const at = runAt ?? runtime.clock();
-      const first = await enqueuePoll(tenant, groupId, at);
-      if (first.created) return first;
+      const job = pollJob(tenant, groupId, runAt ?? runtime.clock());
+      const first = await runtime.storage.jobs.enqueue(job);
+      if (first.created) return { jobId: first.id, created: true };
       // The slot's poll has already run (a chain's poll, finished or dead-lettered, keeps its key):
       // this call asks for another one, not a double of that one, which a pending or running poll is.
-      const existing = await runtime.storage.jobs.get(first.jobId);
-      if (existing?.status !== 'done' && existing?.status !== 'dead') return first;
-      const job = pollJob(tenant, groupId, at);
-      const again = await runtime.storage.jobs.enqueue({ ...job, dedupeKey: `${job.dedupeKey}:after:${first.jobId}` });
+      const existing = await runtime.storage.jobs.get(first.id);
+      if (existing?.status !== 'done' && existing?.status !== 'dead') return { jobId: first.id, created: false };
+      const again = await runtime.storage.jobs.enqueue({ ...job, dedupeKey: `${job.dedupeKey}:after:${first.id}` });
       return { jobId: again.id, created: again.created };
     },
     async schedulePolls({ tenant } = {}) {
@@ -1059,6 +1055,10 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       if (!interval) throw new SyncError('schedulePolls needs sync.pollIntervalMs: polling is off');
       const names = tenant !== undefined ? [tenant] : runtime.tenants.list().map((t) => t.name);
       const result = { scheduled: 0, alreadyScheduled: 0, notImported: 0 };
+      // Every group's poll goes at its own point of the next interval, where its chain schedules
+      // its polls (a chain already due there dedupes it): the same interval, whenever in this one
+      // this runs again.
+      const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
       for (const name of names) {
         if (!runtime.tenants.get(name)) throw new SyncError(`Unknown tenant "${name}"`);
         // A page of groups at a time (a marketplace may have thousands), their polls enqueued together.
@@ -1075,10 +1075,6 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
               result.notImported++;
               continue;
             }
-            // At the group's own point of the next poll interval, where its chain schedules its
-            // polls (a chain already due there dedupes it): the same interval, whenever in this one
-            // it runs again.
-            const nextSlot = (Math.floor(runtime.clock().getTime() / interval) + 1) * interval;
             jobs.push(pollJob(name, group.groupId, new Date(nextSlot + pollPhase(name, group.groupId, interval))));
           }
           if (jobs.length > 0) {

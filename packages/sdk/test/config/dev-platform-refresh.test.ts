@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { ConfigError, createMaestrano, type Logger, memoryAdapter, tenantsFromDevPlatform } from '@org/maestrano-sdk';
+import { ConfigError, createMaestrano, memoryAdapter, tenantsFromDevPlatform } from '@org/maestrano-sdk';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { recordingLogger } from './helpers.js';
 
 /** Each marketplace its own IdP certificate, as on Maestrano (a shared one is logged as a warning). */
 const certificates = new Map<string, string>();
@@ -29,12 +30,6 @@ const marketplace = (name: string) => ({
 });
 const documentOf = (names: string[]) => JSON.stringify({ marketplaces: names.map(marketplace) });
 
-type Entry = { level: string; message: string; fields?: Record<string, unknown> };
-function recordingLogger(): { logger: Logger; entries: Entry[] } {
-  const entries: Entry[] = [];
-  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ level, message, fields });
-  return { entries, logger: { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') } };
-}
 
 const quiet = recordingLogger().logger;
 

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '@org/maestrano-sdk';
+import { ConfigError, type Logger } from '@org/maestrano-sdk';
 import { expect } from 'vitest';
 
 /** Runs `fn`, which must throw a `ConfigError`, and returns it. */
@@ -44,4 +44,14 @@ export async function startPlatform(handle: LoopbackPlatform['handle']): Promise
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   platform.host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return platform;
+}
+
+/** A log line a `recordingLogger` kept. */
+export type LogEntry = { level: string; message: string; fields?: Record<string, unknown> };
+
+/** A logger that keeps every line, to assert on what was logged. */
+export function recordingLogger(): { logger: Logger; entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ level, message, fields });
+  return { entries, logger: { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') } };
 }

@@ -9,19 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { createMaestrano, type Logger, type MaestranoConfigInput, type MarketplaceInput, memoryAdapter, tenantsFromDevPlatform } from '@org/maestrano-sdk';
 import { createTestCertificate } from '@org/maestrano-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LogEntry, recordingLogger } from './helpers.js';
 
 const shared = createTestCertificate({ bits: 1024 });
 const own = createTestCertificate({ bits: 1024 });
 const API_KEY = 'api-key-must-not-leak';
 const SHARED_FINGERPRINT = shared.fingerprint.toLowerCase();
 
-type Entry = { level: string; message: string; fields?: Record<string, unknown> };
-function recordingLogger(): { logger: Logger; entries: Entry[] } {
-  const entries: Entry[] = [];
-  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ level, message, fields });
-  return { entries, logger: { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') } };
-}
-const sharedWarnings = (entries: Entry[]) => entries.filter((e) => e.level === 'warn' && e.message.includes('trust the same IdP certificate'));
+const sharedWarnings = (entries: LogEntry[]) => entries.filter((e) => e.level === 'warn' && e.message.includes('trust the same IdP certificate'));
 
 const marketplace = (name: string, sso: MarketplaceInput['sso']): MarketplaceInput => ({
   marketplace: name,
