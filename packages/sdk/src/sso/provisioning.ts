@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { noteFailedStep } from '../internal/failed-step.js';
+import { takeOrGiveBack } from '../internal/give-back.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CompanyCreatedPayload,
@@ -246,7 +247,10 @@ export class Provisioner {
     for (;;) {
       const state = await this.#await(
         () => storage.groups.get(tenant.name, group.uid),
-        () => storage.groups.claim(tenant.name, group.uid, claimOptions),
+        () => takeOrGiveBack(
+          () => storage.groups.claim(tenant.name, group.uid, claimOptions),
+          () => storage.groups.release(tenant.name, group.uid, owner),
+        ),
         `group ${group.uid}`,
       );
       if ('record' in state) {
@@ -384,7 +388,10 @@ export class Provisioner {
     for (;;) {
       const state = await this.#await(
         () => storage.users.get(tenant.name, key),
-        () => storage.users.claim(tenant.name, key, claimOptions),
+        () => takeOrGiveBack(
+          () => storage.users.claim(tenant.name, key, claimOptions),
+          () => storage.users.release(tenant.name, key, owner),
+        ),
         `user ${key}`,
       );
       if ('record' in state) return { userId: state.record.userId, status: state.record.status, created: false, linked: false, company: null, pending: false };

@@ -44,6 +44,7 @@ import {
 } from './records.js';
 import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
+import { takeOrGiveBack } from '../internal/give-back.js';
 import { callObserver } from '../internal/observer.js';
 import { requestedRetryAfterMs } from '../internal/retry-after.js';
 import { keyPart } from '../internal/keys.js';
@@ -1260,11 +1261,11 @@ export class SyncEngine {
     const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
     const ttl = this.deps.options.lockTtlMs;
     const acquiredAt = Date.now();
+    const keys = indexes.map((i) => this.recordLockKey(scope, entity.name, cid(i)));
     const taken = new Set(
-      await this.deps.storage.locks.acquireMany(
-        indexes.map((i) => this.recordLockKey(scope, entity.name, cid(i))),
-        lockOwner,
-        ttl,
+      await takeOrGiveBack(
+        () => this.deps.storage.locks.acquireMany(keys, lockOwner, ttl),
+        () => this.deps.storage.locks.releaseMany(keys, lockOwner),
       ),
     );
     const locked: number[] = [];
@@ -2586,7 +2587,11 @@ export class SyncEngine {
     const lockKey = groupSyncLockKey(tenantName, groupId);
     const lockOwner = `${this.deps.instanceId}:${randomUUID()}`;
     const ttl = this.deps.options.importLockTtlMs;
-    if (!(await this.deps.storage.locks.acquire(lockKey, lockOwner, ttl))) {
+    const taken = await takeOrGiveBack(
+      () => this.deps.storage.locks.acquire(lockKey, lockOwner, ttl),
+      () => this.deps.storage.locks.release(lockKey, lockOwner),
+    );
+    if (!taken) {
       throw new ImportBusyError(`An import or poll of group "${groupId}" (tenant "${tenantName}") is already running`);
     }
     const entities: Record<string, EntityReport> = {};

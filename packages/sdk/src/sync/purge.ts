@@ -24,6 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import { JobDeferral, type JobHandler, JobTypes, type Logger } from '../core/types.js';
 import { SyncError } from '../errors/index.js';
+import { takeOrGiveBack } from '../internal/give-back.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import { groupLockRenewer, groupSyncLockKey, ImportBusyError } from './engine.js';
 import type { SyncEvent } from './observe.js';
@@ -127,7 +128,11 @@ export function createGroupPurge(deps: GroupPurgeDeps): {
     if (run.signal?.aborted) throw stopped();
     const lockKey = groupSyncLockKey(tenant, groupId);
     const owner = `${deps.instanceId}:purge:${randomUUID()}`;
-    if (!(await storage.locks.acquire(lockKey, owner, deps.lockTtlMs))) return { status: 'busy' };
+    const taken = await takeOrGiveBack(
+      () => storage.locks.acquire(lockKey, owner, deps.lockTtlMs),
+      () => storage.locks.release(lockKey, owner),
+    );
+    if (!taken) return { status: 'busy' };
     const renew = groupLockRenewer({
       storage,
       key: lockKey,

@@ -43,6 +43,7 @@ import {
   UNRECORDED_ROLE,
 } from '../core/types.js';
 import { ValidationFailedError } from '../errors/index.js';
+import { takeOrGiveBack } from '../internal/give-back.js';
 import { sleep, withDeadline } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
 import type { GroupRecord, MembershipRecord, StorageAdapter } from '../storage/adapter.js';
@@ -229,7 +230,10 @@ export function createAccountWebhooks(deps: AccountWebhookDeps): { groupDeleted:
     whileUnknown?: () => Promise<void>,
   ): Promise<{ state: 'unknown' } | { state: 'provisioning'; claimExpiresAt: Date } | { state: 'exists'; group: GroupRecord }> {
     const owner = `${deps.instanceId}:webhook-probe:${randomUUID()}`;
-    const claim = await storage.groups.claim(tenant, groupId, { owner, ttlMs: PROBE_CLAIM_TTL_MS });
+    const claim = await takeOrGiveBack(
+      () => storage.groups.claim(tenant, groupId, { owner, ttlMs: PROBE_CLAIM_TTL_MS }),
+      () => storage.groups.release(tenant, groupId, owner),
+    );
     if (claim.state === 'pending') return { state: 'provisioning', claimExpiresAt: claim.claimExpiresAt };
     if (claim.state === 'exists') return { state: 'exists', group: claim.record };
     try {

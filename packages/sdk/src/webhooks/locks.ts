@@ -14,6 +14,7 @@
  * seats lock takes another lock.
  */
 import type { Logger } from '../core/types.js';
+import { takeOrGiveBack } from '../internal/give-back.js';
 import { sleep } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
 import type { StorageAdapter } from '../storage/adapter.js';
@@ -71,7 +72,11 @@ export async function withStorageLock<T>(
   const until = monotonicMs() + options.waitMs;
   for (let i = 0; ; i++) {
     const askedAt = Date.now();
-    if (await storage.locks.acquire(key, options.owner, options.ttlMs)) {
+    const taken = await takeOrGiveBack(
+      () => storage.locks.acquire(key, options.owner, options.ttlMs),
+      () => storage.locks.release(key, options.owner),
+    );
+    if (taken) {
       return { acquired: true, value: await runHeld(storage, key, options, askedAt, body) };
     }
     if (monotonicMs() >= until) return { acquired: false };
