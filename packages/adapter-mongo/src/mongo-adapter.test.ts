@@ -73,7 +73,7 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
       lastAppliedAt: new Date(Date.UTC(2030, 5, 1, 1, 2, 3, 456)),
     });
     expect(Object.keys(map).sort()).toEqual(
-      ['connecId', 'createdAt', 'entity', 'groupId', 'lastAppliedAt', 'lastError', 'lastPushedHash', 'lastReceivedHash', 'localId', 'syncedAt', 'tenant', 'tombstonedAt', 'updatedAt'].sort(),
+      ['connecId', 'createdAt', 'entity', 'groupId', 'lastAppliedAt', 'lastError', 'lastPushedHash', 'lastReceivedHash', 'linkSubIds', 'localId', 'syncedAt', 'tenant', 'tombstonedAt', 'updatedAt'].sort(),
     );
     const raw = await handle.db.collection(adapter.collections.idMaps).findOne({ connecId: 'c-1' });
     expect(raw?.['_id']).toBeInstanceOf(ObjectId);
@@ -97,6 +97,20 @@ describe.skipIf(unavailable !== null)('mongoAdapter (unit, real server)', () => 
     } as unknown as JsonObject);
     const [cursor] = await adapter.cursors.list('t', 'g');
     expect(cursor?.data).toStrictEqual({ next: 'n' });
+  });
+
+  it('a map stored before linkSubIds existed reads it null; markApplied with linkSubIds sets it, without leaves it', async () => {
+    const scope = { tenant: 't', groupId: 'g', entity: 'invoice' };
+    const owed = JSON.stringify({ hash: 'h1', ids: { lines: ['ln-1', null] } });
+    await adapter.idMaps.insert({ ...scope, connecId: 'c-1', localId: 'l-1', linkSubIds: owed });
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject({ linkSubIds: owed });
+    // What an earlier release stored: no linkSubIds field at all.
+    await handle.db.collection(adapter.collections.idMaps).updateOne({ connecId: 'c-1' }, { $unset: { linkSubIds: '' } });
+    expect(await adapter.idMaps.find(scope, { connecId: 'c-1' })).toMatchObject({ localId: 'l-1', linkSubIds: null });
+    expect(await adapter.idMaps.markApplied(scope, { connecId: 'c-1' }, new Date(Date.UTC(2030, 0, 1)), 'h1', { linkSubIds: owed })).toBe(true);
+    expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h1', linkSubIds: owed });
+    expect(await adapter.idMaps.markApplied(scope, { connecId: 'c-1' }, new Date(Date.UTC(2030, 0, 2)), 'h2')).toBe(true);
+    expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h2', linkSubIds: owed });
   });
 
   it('a map stored before syncedAt existed reads syncedAt null; the next markApplied sets it, an error write does not', async () => {

@@ -90,7 +90,7 @@ function inspector(query: Query, provider: 'postgresql' | 'sqlite'): StorageInsp
       return found.map((row) => ({
         tenant: row.tenant, groupId: row.groupId, entity: row.entity, connecId: row.connecId, localId: row.localId,
         lastAppliedAt: row.lastAppliedAt, lastPushedHash: row.lastPushedHash, lastReceivedHash: row.lastReceivedHash,
-        tombstonedAt: row.tombstonedAt, lastError: row.lastError, syncedAt: row.syncedAt, createdAt: row.createdAt, updatedAt: row.updatedAt,
+        tombstonedAt: row.tombstonedAt, lastError: row.lastError, syncedAt: row.syncedAt, linkSubIds: row.linkSubIds, createdAt: row.createdAt, updatedAt: row.updatedAt,
       }));
     },
     async cursor(key: CursorKey) {

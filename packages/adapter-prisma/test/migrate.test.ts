@@ -17,8 +17,9 @@ const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const INIT = '20261128000000_maestrano_init';
 const SYNCED_AT = '20261129060000_maestrano_id_map_synced_at';
+const LINK_SUB_IDS = '20261203190000_maestrano_id_map_link_sub_ids';
 /** Every shipped migration, in the order they apply. */
-const ALL = [INIT, SYNCED_AT];
+const ALL = [INIT, SYNCED_AT, LINK_SUB_IDS];
 const TABLES = [
   'maestrano_cursors', 'maestrano_groups', 'maestrano_id_maps', 'maestrano_job_guards', 'maestrano_jobs',
   'maestrano_ledger', 'maestrano_locks', 'maestrano_memberships', 'maestrano_migrations', 'maestrano_replay', 'maestrano_users',
@@ -92,7 +93,7 @@ describe.skipIf(pgUnavailable !== null)('migrate() on PostgreSQL', () => {
 });
 
 describe.skipIf(pgUnavailable !== null)('upgrading PostgreSQL', () => {
-  it('a database migrated before synced_at existed gets the column; its maps read syncedAt null until the next sync', async () => {
+  it('a database migrated before synced_at and link_sub_ids existed gets the columns; its maps read them null until the next sync', async () => {
     const db = await createPgDatabase('mno_adapter_prisma_mig');
     const prisma = openPgPrisma(db.url);
     cleanups.push(async () => {
@@ -154,8 +155,8 @@ describe('migrate() on SQLite', () => {
     db.close();
     const prisma = openSqlitePrisma(file.path);
     cleanups.push(() => prisma.$disconnect());
-    // The later migration, not deployed yet, is applied.
-    expect(await migrate({ prisma })).toEqual({ applied: [SYNCED_AT], skipped: [INIT] });
+    // The later migrations, not deployed yet, are applied.
+    expect(await migrate({ prisma })).toEqual({ applied: [SYNCED_AT, LINK_SUB_IDS], skipped: [INIT] });
     expect((await prismaAdapter(prisma).jobs.enqueue({ type: 't', payload: null })).created).toBe(true);
   });
 });
@@ -323,7 +324,7 @@ PRAGMA defer_foreign_keys=OFF;
 });
 
 describe('upgrading SQLite', () => {
-  it('a database migrated before synced_at existed gets the column; its maps read syncedAt null until the next sync', async () => {
+  it('a database migrated before synced_at and link_sub_ids existed gets the columns; its maps read them null until the next sync', async () => {
     const file = createSqliteFile();
     const prisma = openSqlitePrisma(file.path);
     cleanups.push(async () => {
@@ -348,7 +349,7 @@ async function expectUpgradeFromInit(prisma: Parameters<typeof prismaAdapter>[0]
     AT,
     AT,
   );
-  expect(await migrate({ prisma, provider })).toEqual({ applied: [SYNCED_AT], skipped: [INIT] });
+  expect(await migrate({ prisma, provider })).toEqual({ applied: [SYNCED_AT, LINK_SUB_IDS], skipped: [INIT] });
   const later = new Date(AT.getTime() + 60_000);
   const adapter = prismaAdapter(prisma, { provider, clock: () => later });
   const scope = { tenant: 't', groupId: 'cld-1', entity: 'contact' };
@@ -362,11 +363,15 @@ async function expectUpgradeFromInit(prisma: Parameters<typeof prismaAdapter>[0]
     tombstonedAt: null,
     lastError: null,
     syncedAt: null,
+    linkSubIds: null,
     createdAt: AT,
     updatedAt: AT,
   });
   expect(await adapter.idMaps.markApplied(scope, { connecId: 'c-1' }, later, 'h2')).toBe(true);
-  expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h2', syncedAt: later, updatedAt: later });
+  expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h2', syncedAt: later, updatedAt: later, linkSubIds: null });
+  const owed = JSON.stringify({ hash: 'h3', ids: { lines: ['ln-1'] } });
+  expect(await adapter.idMaps.markApplied(scope, { connecId: 'c-1' }, new Date(later.getTime() + 1), 'h3', { linkSubIds: owed })).toBe(true);
+  expect(await adapter.idMaps.find(scope, { localId: 'l-1' })).toMatchObject({ lastReceivedHash: 'h3', linkSubIds: owed });
 }
 
 describe('the schema fragment matches the migrations', () => {
@@ -432,7 +437,7 @@ async function expectModels(prisma: FragmentModels) {
   expect(await prisma.maestranoGroup.findMany()).toEqual([
     expect.objectContaining({ groupId: 'cld-1', companyId: 'co-1', status: 'active', settings: { plan: 'pro' }, trialEndsAt: AT, createdAt: AT }),
   ]);
-  expect(await prisma.maestranoIdMap.findMany()).toEqual([expect.objectContaining({ connecId: 'c-1', localId: 'l-1', lastError: null, syncedAt: null })]);
+  expect(await prisma.maestranoIdMap.findMany()).toEqual([expect.objectContaining({ connecId: 'c-1', localId: 'l-1', lastError: null, syncedAt: null, linkSubIds: null })]);
   expect(await prisma.maestranoCursor.findMany()).toEqual([expect.objectContaining({ position: 1.5, data: { next: 'x' }, complete: true })]);
   expect(await prisma.maestranoJob.findMany()).toEqual([
     expect.objectContaining({ type: 'sync', payload: { n: 1 }, orderingKey: 'k', dedupeKey: 'd', status: 'pending', runAt: AT }),

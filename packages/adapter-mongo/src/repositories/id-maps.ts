@@ -50,6 +50,8 @@ export function decodeIdMap(doc: Raw): IdMapRecord {
     lastError: recordErrorOrNull(doc, 'lastError'),
     // Absent from documents stored before the field existed.
     syncedAt: dateOrNull(doc, 'syncedAt'),
+    // Absent from documents stored before the field existed: nothing owed.
+    linkSubIds: strOrNull(doc, 'linkSubIds'),
     createdAt: date(doc, 'createdAt'),
     updatedAt: date(doc, 'updatedAt'),
   };
@@ -84,6 +86,7 @@ function patchFields(patch: IdMapPatch, id: ObjectId): Raw {
   if (patch.lastReceivedHash !== undefined) set['lastReceivedHash'] = patch.lastReceivedHash;
   if (patch.tombstonedAt !== undefined) set['tombstonedAt'] = toDateOrNull(patch.tombstonedAt);
   if (patch.syncedAt !== undefined) set['syncedAt'] = toDateOrNull(patch.syncedAt);
+  if (patch.linkSubIds !== undefined) set['linkSubIds'] = patch.linkSubIds;
   if (patch.lastError !== undefined) {
     set['lastError'] =
       patch.lastError === null ? null : {
@@ -108,6 +111,7 @@ function checkInsert(map: IdMapInsert): void {
   if (map.localId !== null) checkNonEmpty('localId', map.localId);
   checkStorableText('lastPushedHash', map.lastPushedHash);
   checkStorableText('lastReceivedHash', map.lastReceivedHash);
+  checkStorableText('linkSubIds', map.linkSubIds);
   checkOptionalDate('lastAppliedAt', map.lastAppliedAt);
   checkOptionalDate('syncedAt', map.syncedAt);
 }
@@ -126,6 +130,7 @@ function newMapDoc(map: IdMapInsert, id: ObjectId, now: Date): Raw & { _id: Obje
     tombstonedAt: null,
     lastError: null,
     syncedAt: toDateOrNull(map.syncedAt),
+    linkSubIds: map.linkSubIds ?? null,
     createdAt: now,
     updatedAt: now,
     connecKey: uniqueSlot(map.connecId, id),
@@ -263,6 +268,7 @@ export function idMapRepository(store: Store): IdMapRepository {
         if (patch.localId !== undefined && patch.localId !== null) checkNonEmpty('localId', patch.localId);
         checkStorableText('lastPushedHash', patch.lastPushedHash);
         checkStorableText('lastReceivedHash', patch.lastReceivedHash);
+        checkStorableText('linkSubIds', patch.linkSubIds);
         return modifyByKey<IdMapRecord | null>(
           'idMaps.update',
           scope,
@@ -285,6 +291,7 @@ export function idMapRepository(store: Store): IdMapRepository {
       store.run('idMaps.markApplied', () => {
         checkDate('appliedAt', appliedAt);
         checkStorableText('hash', hash);
+        checkStorableText('options.linkSubIds', options?.linkSubIds);
         return modifyByKey<boolean>(
           'idMaps.markApplied',
           scope,
@@ -297,7 +304,8 @@ export function idMapRepository(store: Store): IdMapRepository {
             const now = store.now();
             // An inbound version written locally puts app and Connec! in sync; an acknowledged one does not.
             const synced = options?.inSync === false ? {} : { syncedAt: now };
-            return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: now, ...synced } };
+            const owed = options?.linkSubIds === undefined ? {} : { linkSubIds: options.linkSubIds };
+            return { set: { lastAppliedAt: toDate(appliedAt), lastReceivedHash: hash, updatedAt: now, ...synced, ...owed } };
           },
           () => true,
         );

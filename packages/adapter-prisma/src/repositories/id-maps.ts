@@ -48,6 +48,7 @@ function toIdMap(row: Row): IdMapRecord {
     tombstonedAt: optDate(row, 'tombstoned_at'),
     lastError: toRecordError(row),
     syncedAt: optDate(row, 'synced_at'),
+    linkSubIds: optStr(row, 'link_sub_ids'),
     createdAt: date(row, 'created_at'),
     updatedAt: date(row, 'updated_at'),
   };
@@ -88,16 +89,17 @@ function checkInsert(operation: StorageOperation, map: IdMapInsert): void {
   if (map.localId !== null) nonEmpty(operation, 'localId', map.localId);
   storableText(operation, 'lastPushedHash', map.lastPushedHash);
   storableText(operation, 'lastReceivedHash', map.lastReceivedHash);
+  storableText(operation, 'linkSubIds', map.linkSubIds);
   if (map.lastAppliedAt) validDate(operation, 'lastAppliedAt', map.lastAppliedAt);
   if (map.syncedAt) validDate(operation, 'syncedAt', map.syncedAt);
 }
 
 const INSERT_MAPS = raw(`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
-    last_received_hash, synced_at, created_at, updated_at) VALUES `);
+    last_received_hash, synced_at, link_sub_ids, created_at, updated_at) VALUES `);
 
 function mapValues(map: IdMapInsert, now: Date): Sql {
   return sql`(${map.tenant}, ${map.groupId}, ${map.entity}, ${map.connecId}, ${map.localId}, ${ts(map.lastAppliedAt ?? null)},
-    ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(map.syncedAt ?? null)}, ${ts(now)}, ${ts(now)})`;
+    ${map.lastPushedHash ?? null}, ${map.lastReceivedHash ?? null}, ${ts(map.syncedAt ?? null)}, ${map.linkSubIds ?? null}, ${ts(now)}, ${ts(now)})`;
 }
 
 /** What `insertMany` returns for a map it stored (the keys it reads back identify the entry). */
@@ -117,6 +119,7 @@ function storedMap(map: IdMapInsert, now: Date): IdMapRecord {
     tombstonedAt: null,
     lastError: null,
     syncedAt: map.syncedAt ? new Date(map.syncedAt.getTime()) : null,
+    linkSubIds: map.linkSubIds ?? null,
     createdAt: new Date(now.getTime()),
     updatedAt: new Date(now.getTime()),
   };
@@ -129,7 +132,7 @@ function identity(tenant: string, groupId: string, entity: string, connecId: str
 
 function columns(provider: SqlProvider): Sql {
   return raw(
-    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(provider, 'last_error')}, synced_at, created_at, updated_at`,
+    `tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash, last_received_hash, tombstoned_at, ${jsonText(provider, 'last_error')}, synced_at, link_sub_ids, created_at, updated_at`,
   );
 }
 
@@ -201,8 +204,8 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
               // (a VALUES list of 1,000 placeholders cost PostgreSQL more to parse and plan
               // than to run). WITH ORDINALITY keeps the input order.
               sql`INSERT INTO maestrano_id_maps (tenant, group_id, entity, connec_id, local_id, last_applied_at, last_pushed_hash,
-                    last_received_hash, synced_at, created_at, updated_at)
-                  SELECT t, g, e, c, l, a, p, r, s, ${ts(now)}, ${ts(now)}
+                    last_received_hash, synced_at, link_sub_ids, created_at, updated_at)
+                  SELECT t, g, e, c, l, a, p, r, s, k, ${ts(now)}, ${ts(now)}
                   FROM unnest(${column((m) => m.tenant)}, ${column((m) => m.groupId)}, ${column((m) => m.entity)},
                     ${column((m) => m.connecId)}, ${column((m) => m.localId)},
                     ${pgArray(
@@ -211,7 +214,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
                     )}, ${column((m) => m.lastPushedHash ?? null)}, ${column((m) => m.lastReceivedHash ?? null)}, ${pgArray(
                       batch.map((m) => m.syncedAt ?? null),
                       'timestamp[]',
-                    )}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, s, n)
+                    )}, ${column((m) => m.linkSubIds ?? null)}) WITH ORDINALITY AS u(t, g, e, c, l, a, p, r, s, k, n)
                   ORDER BY n
                   ON CONFLICT DO NOTHING RETURNING ${STORED_KEYS}`
             : sql`${INSERT_MAPS}${join(
@@ -255,7 +258,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.syncedAt) validDate(op, 'syncedAt', patch.syncedAt);
       checkRecordError(op, patch.lastError);
       if (patch.connecId === '' || patch.localId === '') throw invalid(op, 'connecId/localId must not be empty strings');
-      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash'] as const) storableText(op, name, patch[name]);
+      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash', 'linkSubIds'] as const) storableText(op, name, patch[name]);
       const now = ctx.now();
       const sets: Sql[] = [sql`updated_at = ${ts(now)}`];
       if (patch.connecId !== undefined) sets.push(sql`connec_id = ${patch.connecId}`);
@@ -266,6 +269,7 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       if (patch.tombstonedAt !== undefined) sets.push(sql`tombstoned_at = ${ts(patch.tombstonedAt)}`);
       if (patch.lastError !== undefined) sets.push(sql`last_error = ${json(recordErrorToJson(patch.lastError), true)}`);
       if (patch.syncedAt !== undefined) sets.push(sql`synced_at = ${ts(patch.syncedAt)}`);
+      if (patch.linkSubIds !== undefined) sets.push(sql`link_sub_ids = ${text(patch.linkSubIds)}`);
       // The CHECK-like guard (never both ids null) is part of the statement, so a patch
       // clearing both changes nothing; it is reported as a bad argument.
       // The patch's ids are bound as text: PostgreSQL cannot infer the type of a bare `$n IS NULL`.
@@ -291,11 +295,13 @@ export function idMapRepository(ctx: RepositoryContext): IdMapRepository {
       checkKey('idMaps.markApplied', key);
       validDate('idMaps.markApplied', 'appliedAt', appliedAt);
       storableText('idMaps.markApplied', 'hash', hash);
+      storableText('idMaps.markApplied', 'options.linkSubIds', options?.linkSubIds);
       const now = ctx.now();
       const synced = options?.inSync === false ? raw('') : sql`, synced_at = ${ts(now)}`;
+      const owed = options?.linkSubIds === undefined ? raw('') : sql`, link_sub_ids = ${text(options.linkSubIds)}`;
       const changed = await db.execute(
         'idMaps.markApplied',
-        sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}${synced}
+        sql`UPDATE maestrano_id_maps SET last_applied_at = ${ts(appliedAt)}, last_received_hash = ${hash}, updated_at = ${ts(now)}${synced}${owed}
             WHERE ${scopeWhere(scope)} AND ${keyWhere(key)} AND (last_applied_at IS NULL OR last_applied_at < ${ts(appliedAt)}
                  OR (last_applied_at = ${ts(appliedAt)} AND (last_received_hash IS NULL OR last_received_hash <> ${hash})))`,
       );

@@ -282,6 +282,16 @@ export interface IdMapRecord extends IdMapScope {
    * falls back to `updatedAt`) and for maps never in sync (a local record whose pushes failed).
    */
   syncedAt: Date | null;
+  /**
+   * The app's sub-record ids (invoice lines) that the link-back of the version last written
+   * locally carries, as the engine wrote them with that version (`insert`, `update`,
+   * `markApplied`'s `options.linkSubIds`): JSON text of `{ hash, ids }` that only the engine
+   * reads, so that a replay of that version (same content hash) after a crash or a lost retry
+   * can send them to Connec! again. Opaque to adapters: stored and returned as given. null when
+   * nothing is owed, for entities without sub-records and for maps stored before the field
+   * existed.
+   */
+  linkSubIds: string | null;
   createdAt: Date;
   /** Moved by every write, error-only writes included. */
   updatedAt: Date;
@@ -298,6 +308,8 @@ export interface IdMapInsert extends IdMapScope {
   lastReceivedHash?: string | null;
   /** Stored as given; default null (not in sync yet). */
   syncedAt?: Date | null;
+  /** Stored as given (opaque text, see `IdMapRecord.linkSubIds`); default null. */
+  linkSubIds?: string | null;
 }
 
 export interface IdMapPatch {
@@ -309,6 +321,7 @@ export interface IdMapPatch {
   tombstonedAt?: Date | null;
   lastError?: RecordError | null;
   syncedAt?: Date | null;
+  linkSubIds?: string | null;
 }
 
 export interface MarkAppliedOptions {
@@ -319,6 +332,12 @@ export interface MarkAppliedOptions {
    * local side won against): `lastAppliedAt`/`lastReceivedHash` move, `syncedAt` does not.
    */
   inSync?: boolean;
+  /**
+   * When given, stored as `linkSubIds` in the same write (only when the version is applied: a
+   * refused version changes nothing): the sub-record ids this version's link-back carries, or
+   * null when it owes none. Left as stored when undefined (the default).
+   */
+  linkSubIds?: string | null;
 }
 
 export interface IdMapRepository {
@@ -342,7 +361,8 @@ export interface IdMapRepository {
   update(scope: IdMapScope, key: IdMapKey, patch: IdMapPatch): Promise<IdMapRecord | null>;
   /**
    * Compare-and-set for inbound versions: sets `lastAppliedAt = appliedAt` and
-   * `lastReceivedHash = hash` (and `syncedAt = now` unless `options.inSync` is false) only
+   * `lastReceivedHash = hash` (and `syncedAt = now` unless `options.inSync` is false, and
+   * `linkSubIds = options.linkSubIds` when that is given) only
    * when `lastAppliedAt` is null or strictly older, or equal with another `lastReceivedHash`
    * (Connec! stamps `updated_at` to the second: two edits of one second share it).
    * Returns false (and changes nothing) for a stale version or the same version again.

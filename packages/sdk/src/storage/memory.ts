@@ -614,6 +614,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
     if (map.localId !== null) checkNonEmpty('localId', map.localId);
     checkStorableText('lastPushedHash', map.lastPushedHash);
     checkStorableText('lastReceivedHash', map.lastReceivedHash);
+    checkStorableText('linkSubIds', map.linkSubIds);
     if (map.lastAppliedAt) checkDate('lastAppliedAt', map.lastAppliedAt);
     if (map.syncedAt) checkDate('syncedAt', map.syncedAt);
   };
@@ -633,6 +634,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       tombstonedAt: null,
       lastError: null,
       syncedAt: copy(map.syncedAt ?? null),
+      linkSubIds: map.linkSubIds ?? null,
       createdAt: at,
       updatedAt: at,
       seq: ++seq,
@@ -668,7 +670,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       });
     }),
     update: op('idMaps.update', (scope: IdMapScope, mapKey: IdMapKey, patch: IdMapPatch) => {
-      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash'] as const) checkStorableText(name, patch[name]);
+      for (const name of ['connecId', 'localId', 'lastPushedHash', 'lastReceivedHash', 'linkSubIds'] as const) checkStorableText(name, patch[name]);
       if (patch.lastAppliedAt) checkDate('lastAppliedAt', patch.lastAppliedAt);
       if (patch.tombstonedAt) checkDate('tombstonedAt', patch.tombstonedAt);
       if (patch.syncedAt) checkDate('syncedAt', patch.syncedAt);
@@ -689,12 +691,14 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       if (patch.tombstonedAt !== undefined) row.tombstonedAt = copy(patch.tombstonedAt);
       if (patch.lastError !== undefined) row.lastError = copy(patch.lastError);
       if (patch.syncedAt !== undefined) row.syncedAt = copy(patch.syncedAt);
+      if (patch.linkSubIds !== undefined) row.linkSubIds = patch.linkSubIds;
       row.updatedAt = now();
       return toIdMap(row);
     }),
     markApplied: op('idMaps.markApplied', (scope: IdMapScope, mapKey: IdMapKey, appliedAt: Date, hash: string, options?: MarkAppliedOptions) => {
       checkDate('appliedAt', appliedAt);
       checkStorableText('hash', hash);
+      checkStorableText('options.linkSubIds', options?.linkSubIds);
       const row = findMap(scope, mapKey);
       if (!row) return false;
       const last = row.lastAppliedAt?.getTime() ?? null;
@@ -703,6 +707,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): StorageAdapte
       row.lastReceivedHash = hash;
       row.updatedAt = now();
       if (options?.inSync !== false) row.syncedAt = new Date(row.updatedAt.getTime());
+      if (options?.linkSubIds !== undefined) row.linkSubIds = options.linkSubIds;
       return true;
     }),
     clearError: op('idMaps.clearError', (scope: IdMapScope, mapKey: IdMapKey, error: RecordError) => {

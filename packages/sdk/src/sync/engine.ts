@@ -976,6 +976,10 @@ export class SyncEngine {
     const mark = inboundMark(entity, writing);
     let result: Awaited<ReturnType<typeof inbound.local.update>>;
     let pushedBack = false;
+    // The link-back of this version and the sub-record ids it carries (the ones `local.update`
+    // returned): computed before `markApplied`, which stores those ids with the version.
+    let link: BatchOp | null = null;
+    let owed: SubIdLink | undefined;
     try {
       try {
         result = await mark.run(async () => inbound.local.update(localId, data, lctx));
@@ -988,6 +992,19 @@ export class SyncEngine {
         this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
         return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
       }
+      const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
+      if (returned.dropped > 0) {
+        this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
+          tenant: scope.tenant.name,
+          groupId: scope.groupId,
+          entity: entity.name,
+          connecId,
+          localId,
+          dropped: returned.dropped,
+        });
+      }
+      link = this.linkOp(scope, entity, record, connecId, localId, returned.subIds, linked);
+      owed = subIdLink(link, hash, returned.subIds, record);
       // A merge that differs from Connec!'s version is pushed back before the version is marked
       // applied: marked first, a push that failed (or a storage outage during it) left a retry
       // that saw a replay, and the merge never reached Connec!. A failed push fails the attempt.
@@ -1022,7 +1039,14 @@ export class SyncEngine {
       mark.close();
     }
     // A merge that differs from Connec!'s version is in sync once it is pushed back.
-    const applied = pushedBack || (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), withUnsent(receivedContent(hash), unsent), { inSync: !pushBack }));
+    // The sub-record ids this version's link-back owes go in the same write. None owed: those
+    // stored for this very version stay (a create's, whose second write or retry returned none),
+    // those of another version are cleared (never taken for a later version of their content).
+    const owedNow = storedSubIdLink(owed);
+    const owedText = owedNow !== null ? { linkSubIds: owedNow } : typeof map.linkSubIds === 'string' && !storedFor(map.linkSubIds, hash) ? { linkSubIds: null } : {};
+    const applied =
+      pushedBack ||
+      (await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), withUnsent(receivedContent(hash), unsent), { inSync: !pushBack, ...owedText }));
     // A merge pushed back is the newer version itself (its answer's `updated_at` is recorded).
     if (!applied && updatedAt !== null) {
       // A newer version was applied while this write ran (the lock was lost, or a push of the
@@ -1040,20 +1064,7 @@ export class SyncEngine {
       this.counters.applied++;
       this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId, action: 'updated' });
     }
-    const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
-    if (returned.dropped > 0) {
-      this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
-        tenant: scope.tenant.name,
-        groupId: scope.groupId,
-        entity: entity.name,
-        connecId,
-        localId,
-        dropped: returned.dropped,
-      });
-    }
-    const subIds = returned.subIds;
-    const link = this.linkOp(scope, entity, record, connecId, localId, subIds, linked);
-    return { kind: 'updated', connecId, localId, link, subIds: subIdLink(link, hash, subIds, record) };
+    return { kind: 'updated', connecId, localId, link, subIds: owed };
   }
 
   /**
@@ -1406,9 +1417,10 @@ export class SyncEngine {
               // The same content as Connec! held: what a push does not send is unchanged too.
               if (stale === 'unchanged' || stale === 'echo') await this.deps.storage.idMaps.markApplied(ids, { connecId }, updatedAt ?? this.deps.clock(), withUnsent(receivedContent(hash), unsentOf(map)), { inSync: false });
               // The version applied, whose link-back failed: the retry links its sub-record ids
-              // too (only that version's: they are aligned with its sub-record arrays).
-              const subIds = carried?.[i];
-              const again = (stale === 'replay' || stale === 'unchanged') && subIds?.hash === hash ? subIds.ids : undefined;
+              // too (only that version's: they are aligned with its sub-record arrays). Those the
+              // job carries, else those stored with the version (a link-back lost with its process
+              // or with its retry job, see `owedSubIdLink`).
+              const again = stale === 'replay' || stale === 'unchanged' ? owedSubIdLink(carried?.[i], map, hash, record)?.ids : undefined;
               out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, localId, again, again === undefined || 'failed') };
               continue;
             }
@@ -1421,11 +1433,12 @@ export class SyncEngine {
           const missing = selfRef ? unfoldedAll.missing.filter((m) => !itself(m)) : unfoldedAll.missing;
           if (missing.length > 0) out[i] = { kind: 'parked', connecId, missing };
           else if (map?.localId) {
-            // This version, not applied yet, with a link-back owed (`linkSubIds`): a record the
-            // app created whose second write (`resolveOwnReferences`) failed. Its sub-records
+            // This version, not applied yet, with a link-back owed (`linkSubIds`, carried by the
+            // job or stored with the map): a record the app created whose second write
+            // (`resolveOwnReferences`) failed or never ran (its process killed). Its sub-records
             // are the ones that create made, which Connec! does not name yet: as new (`null`),
             // the update would add them again. And the link-back is sent again.
-            const owed = carried?.[i]?.hash === hash ? carried[i] : undefined;
+            const owed = owedSubIdLink(carried?.[i], map, hash, record);
             const withOwn = owed ? withSubRecordIds(unfolded, entity.subRecords, owed.ids) : unfolded;
             updates.push({ i, record, unfolded: withOwn, map, updatedAt, hash, owed: owed !== undefined });
           }
@@ -1605,20 +1618,35 @@ export class SyncEngine {
       });
       if (ok.length === 0) return created;
       const syncedAt = this.deps.clock();
-      const inserts = ok.map(({ p, localId }) => ({
-        ...ids,
-        connecId: p.connecId,
-        localId,
-        // A record created without its reference to itself is not applied until the update
-        // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
-        lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
-        lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
-        lastPushedHash: p.selfRef ? null : p.agreed,
-        syncedAt,
-      }));
+      // The link-back of each record, and the sub-record ids it carries: stored with the map, in
+      // the write that records the version, so that a replay of it links them again when this
+      // process dies before the link-back answers (or its retry job is lost). Only the app holds
+      // them: the next version would otherwise name its sub-records by nobody's id, and the app
+      // would create them again.
+      const links = ok.map(({ p, localId, subIds }) => {
+        const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds, false);
+        const owed = subIdLink(link, p.hash, subIds, p.record);
+        return { link, owed, stored: storedSubIdLink(owed) };
+      });
+      const inserts = ok.map(({ p, localId }, k) => {
+        const stored = links[k]?.stored ?? null;
+        return {
+          ...ids,
+          connecId: p.connecId,
+          localId,
+          // A record created without its reference to itself is not applied until the update
+          // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
+          lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
+          lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
+          lastPushedHash: p.selfRef ? null : p.agreed,
+          syncedAt,
+          ...(stored === null ? {} : { linkSubIds: stored }),
+        };
+      });
       const stored = await this.deps.storage.idMaps.insertMany(inserts).catch((error: unknown) => this.insertedAfterAll(ids, inserts, error));
-      for (const [k, { p, localId, subIds }] of ok.entries()) {
+      for (const [k, { p, localId }] of ok.entries()) {
         let map = stored[k] ?? null;
+        const { link, owed, stored: owedText } = links[k] as (typeof links)[number];
         if (!map) {
           // The local id is already mapped (a push linked it meanwhile): merge the link.
           try {
@@ -1629,6 +1657,7 @@ export class SyncEngine {
               lastPushedHash: p.selfRef ? null : p.agreed,
               lastError: null,
               syncedAt: this.deps.clock(),
+              ...(owedText === null ? {} : { linkSubIds: owedText }),
             });
           } catch (error) {
             out[p.i] = { kind: 'failed', connecId: p.connecId, error };
@@ -1639,8 +1668,7 @@ export class SyncEngine {
         this.counters.applied++;
         created.add(p.connecId);
         this.deps.emit({ type: 'record.applied', tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId: p.connecId, localId, action: 'created' });
-        const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds, false);
-        out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: subIdLink(link, p.hash, subIds, p.record) };
+        out[p.i] = { kind: 'created', connecId: p.connecId, localId: map.localId ?? localId, link, subIds: owed };
       }
       return created;
     } finally {
@@ -3328,6 +3356,47 @@ function withSubRecordIds(record: ConnecRecord, subRecords: readonly string[], i
 function owedSubIds(outcome: Extract<BatchOutcome, { kind: 'failed' | 'busy' }>): { linkSubIds?: SubIdLink } {
   const owed = outcome.link?.subIds;
   return owed && Object.keys(owed.ids).length > 0 ? { linkSubIds: owed } : {};
+}
+
+/**
+ * What `IdMapRecord.linkSubIds` stores for the sub-record ids a version's link-back carries:
+ * JSON text of `{ hash, ids }`, or null when it carries none.
+ */
+function storedSubIdLink(owed: SubIdLink | undefined): string | null {
+  return owed && Object.keys(owed.ids).length > 0 ? JSON.stringify({ hash: owed.hash, ids: owed.ids }) : null;
+}
+
+/**
+ * The sub-record ids the link-back of `record` (content hash `hash`) owes: those the job carries
+ * (`RecordJobPayload.linkSubIds`, a failed link-back's retry), else those stored with the id map
+ * (`IdMapRecord.linkSubIds`, written with the version itself: a process killed before its
+ * link-back answered, or a retry job that could not be stored, loses nothing). Ids of another
+ * version, and stored text that is not what the engine writes, are none.
+ *
+ * Stored ids only for a record in the id-array format: its ids show whether the link-back
+ * landed, and `linkOp` sends nothing when every id is there, so a duplicate delivery of a
+ * version already linked costs nothing. A record in the plain format cannot show it: a link-back
+ * sent for every delivery of it is a write in Connec! that notifies again (and the plain format
+ * names no sub-record by our id anyway, so the app could not match the lines by them).
+ */
+function owedSubIdLink(carried: SubIdLink | undefined, map: IdMapRecord, hash: string, record: ConnecRecord): SubIdLink | undefined {
+  const fromJob = carried?.hash === hash ? carried : undefined;
+  if (typeof record.id === 'string' || (fromJob && Object.keys(fromJob.ids).length > 0)) return fromJob;
+  const text = map.linkSubIds;
+  // Most maps store none; one of another version is told by its first characters, unparsed.
+  if (typeof text !== 'string' || !storedFor(text, hash)) return fromJob;
+  let stored: SubIdLink | undefined;
+  try {
+    stored = readSubIdLink(JSON.parse(text));
+  } catch {
+    stored = undefined;
+  }
+  return stored?.hash === hash && Object.keys(stored.ids).length > 0 ? stored : fromJob;
+}
+
+/** Whether `IdMapRecord.linkSubIds` text (as `storedSubIdLink` writes it) is that of the version whose content hash is `hash`. */
+function storedFor(text: string, hash: string): boolean {
+  return text.startsWith(`{"hash":${JSON.stringify(hash)},`);
 }
 
 function sameSubIds(a: SubIdLink | undefined, b: SubIdLink): boolean {

@@ -8,7 +8,8 @@ import { createSyncModule, defineConnector, defineEntity, memoryAdapter, type St
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { FakeConnec } from './fake-connec.js';
-import { C, drainer, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { C, drainer, dyingView, GROUP, notifier, ORG_UID, provisionGroup, TENANT, testRuntime } from './harness.js';
+import { afterMapInsert } from './link-sub-ids-durable-scenario.js';
 
 type Rec = Record<string, unknown>;
 interface Task {
@@ -228,5 +229,45 @@ describe('a new record referencing itself', () => {
     expect(root?.parentId).toBe(root?.id);
     expect(root?.tasks.map((t) => t.title)).toEqual(['Plan']);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, dead: 0 });
+  });
+
+  it('with sub-records, its worker killed right after the id-map write of its create: the retry updates the tasks its create made and links them', async () => {
+    const app = projectsApp();
+    const h = await start(app);
+    h.connec.seed(GROUP, 'projects', { name: 'Root' }, 'p-killed');
+    const tasks = [
+      { id: [C('t-k1')], title: 'Plan' },
+      { id: [C('t-k2')], title: 'Build' },
+    ];
+    await h.notify({ projects: [{ id: [C('p-killed')], name: 'Root', parent_project_id: [C('p-killed')], tasks, group_id: GROUP, updated_at: '2016-10-04T00:36:24Z' }] });
+    // A worker creates the project, stores its id map and dies as that write commits: the write
+    // resolving its reference and its link-back never run, and the task ids were in its memory only.
+    let dead = false;
+    const dyingRuntime = testRuntime(
+      dyingView(
+        afterMapInsert(h.storage, () => {
+          dead = true;
+        }),
+        () => dead,
+      ),
+    );
+    const dying = createSyncModule(dyingRuntime, { connector: app.connector, sync: { connecPort: () => h.connec, parkRetryMs: 5, maxAttempts: 4, lockTtlMs: 1_000 } });
+    void createWorker(dyingRuntime, dying.jobs ?? {}).drain({ pollIntervalMs: 1, concurrency: 1, leaseMs: 1_000 });
+    for (let i = 0; i < 2_000 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(dead).toBe(true);
+    const [created] = [...app.projects.values()];
+    const taskIds = created?.tasks.map((t) => t.id);
+    expect(taskIds).toHaveLength(2);
+    // Its job lease and record lock lapse; the job runs again: the version is not applied yet.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await h.drain();
+    expect(app.projects.size).toBe(1);
+    const root = app.projects.get(created?.id ?? '');
+    expect(root?.parentId).toBe(root?.id);
+    // Two tasks in Connec!, the same two in the app: the retry did not add them again.
+    expect(root?.tasks.map((t) => t.id)).toEqual(taskIds);
+    const inConnec = h.connec.find(GROUP, 'projects', 'p-killed')?.tasks as Rec[] | undefined;
+    expect((inConnec ?? []).map((t) => idsOf(t.id).find((e) => e.provider !== 'connec')?.id)).toEqual(taskIds);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 });

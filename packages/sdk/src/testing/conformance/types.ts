@@ -101,6 +101,8 @@ export interface StoredIdMap {
   lastError: unknown;
   /** A timestamp or null (null also for rows stored before the field existed). */
   syncedAt: unknown;
+  /** Text or null (null also for rows stored before the field existed). */
+  linkSubIds: unknown;
   createdAt: unknown;
   updatedAt: unknown;
 }

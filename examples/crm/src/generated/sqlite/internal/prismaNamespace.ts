@@ -1875,6 +1875,7 @@ export const MaestranoIdMapScalarFieldEnum = {
   tombstonedAt: 'tombstonedAt',
   lastError: 'lastError',
   syncedAt: 'syncedAt',
+  linkSubIds: 'linkSubIds',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const

@@ -231,6 +231,7 @@ export const MaestranoIdMapScalarFieldEnum = {
   tombstonedAt: 'tombstonedAt',
   lastError: 'lastError',
   syncedAt: 'syncedAt',
+  linkSubIds: 'linkSubIds',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const

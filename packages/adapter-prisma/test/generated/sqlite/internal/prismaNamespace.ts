@@ -1260,6 +1260,7 @@ export const MaestranoIdMapScalarFieldEnum = {
   tombstonedAt: 'tombstonedAt',
   lastError: 'lastError',
   syncedAt: 'syncedAt',
+  linkSubIds: 'linkSubIds',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const

@@ -46,6 +46,7 @@ export type MaestranoIdMapMinAggregateOutputType = {
   lastReceivedHash: string | null
   tombstonedAt: Date | null
   syncedAt: Date | null
+  linkSubIds: string | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -62,6 +63,7 @@ export type MaestranoIdMapMaxAggregateOutputType = {
   lastReceivedHash: string | null
   tombstonedAt: Date | null
   syncedAt: Date | null
+  linkSubIds: string | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -79,6 +81,7 @@ export type MaestranoIdMapCountAggregateOutputType = {
   tombstonedAt: number
   lastError: number
   syncedAt: number
+  linkSubIds: number
   createdAt: number
   updatedAt: number
   _all: number
@@ -105,6 +108,7 @@ export type MaestranoIdMapMinAggregateInputType = {
   lastReceivedHash?: true
   tombstonedAt?: true
   syncedAt?: true
+  linkSubIds?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -121,6 +125,7 @@ export type MaestranoIdMapMaxAggregateInputType = {
   lastReceivedHash?: true
   tombstonedAt?: true
   syncedAt?: true
+  linkSubIds?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -138,6 +143,7 @@ export type MaestranoIdMapCountAggregateInputType = {
   tombstonedAt?: true
   lastError?: true
   syncedAt?: true
+  linkSubIds?: true
   createdAt?: true
   updatedAt?: true
   _all?: true
@@ -242,6 +248,7 @@ export type MaestranoIdMapGroupByOutputType = {
   tombstonedAt: Date | null
   lastError: runtime.JsonValue | null
   syncedAt: Date | null
+  linkSubIds: string | null
   createdAt: Date
   updatedAt: Date
   _count: MaestranoIdMapCountAggregateOutputType | null
@@ -282,6 +289,7 @@ export type MaestranoIdMapWhereInput = {
   tombstonedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableFilter<"MaestranoIdMap">
   syncedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
+  linkSubIds?: Prisma.StringNullableFilter<"MaestranoIdMap"> | string | null
   createdAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
 }
@@ -299,6 +307,7 @@ export type MaestranoIdMapOrderByWithRelationInput = {
   tombstonedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
   syncedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  linkSubIds?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -321,6 +330,7 @@ export type MaestranoIdMapWhereUniqueInput = Prisma.AtLeast<{
   tombstonedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableFilter<"MaestranoIdMap">
   syncedAt?: Prisma.DateTimeNullableFilter<"MaestranoIdMap"> | Date | string | null
+  linkSubIds?: Prisma.StringNullableFilter<"MaestranoIdMap"> | string | null
   createdAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"MaestranoIdMap"> | Date | string
 }, "seq" | "tenant_groupId_entity_connecId" | "tenant_groupId_entity_localId">
@@ -338,6 +348,7 @@ export type MaestranoIdMapOrderByWithAggregationInput = {
   tombstonedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
   syncedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  linkSubIds?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   _count?: Prisma.MaestranoIdMapCountOrderByAggregateInput
@@ -363,6 +374,7 @@ export type MaestranoIdMapScalarWhereWithAggregatesInput = {
   tombstonedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"MaestranoIdMap"> | Date | string | null
   lastError?: Prisma.JsonNullableWithAggregatesFilter<"MaestranoIdMap">
   syncedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"MaestranoIdMap"> | Date | string | null
+  linkSubIds?: Prisma.StringNullableWithAggregatesFilter<"MaestranoIdMap"> | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"MaestranoIdMap"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"MaestranoIdMap"> | Date | string
 }
@@ -380,6 +392,7 @@ export type MaestranoIdMapCreateInput = {
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Date | string | null
+  linkSubIds?: string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -397,6 +410,7 @@ export type MaestranoIdMapUncheckedCreateInput = {
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Date | string | null
+  linkSubIds?: string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -414,6 +428,7 @@ export type MaestranoIdMapUpdateInput = {
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  linkSubIds?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -431,6 +446,7 @@ export type MaestranoIdMapUncheckedUpdateInput = {
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  linkSubIds?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -448,6 +464,7 @@ export type MaestranoIdMapCreateManyInput = {
   tombstonedAt?: Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Date | string | null
+  linkSubIds?: string | null
   createdAt: Date | string
   updatedAt: Date | string
 }
@@ -465,6 +482,7 @@ export type MaestranoIdMapUpdateManyMutationInput = {
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  linkSubIds?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -482,6 +500,7 @@ export type MaestranoIdMapUncheckedUpdateManyInput = {
   tombstonedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   lastError?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   syncedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  linkSubIds?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -513,6 +532,7 @@ export type MaestranoIdMapCountOrderByAggregateInput = {
   tombstonedAt?: Prisma.SortOrder
   lastError?: Prisma.SortOrder
   syncedAt?: Prisma.SortOrder
+  linkSubIds?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -533,6 +553,7 @@ export type MaestranoIdMapMaxOrderByAggregateInput = {
   lastReceivedHash?: Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrder
   syncedAt?: Prisma.SortOrder
+  linkSubIds?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -549,6 +570,7 @@ export type MaestranoIdMapMinOrderByAggregateInput = {
   lastReceivedHash?: Prisma.SortOrder
   tombstonedAt?: Prisma.SortOrder
   syncedAt?: Prisma.SortOrder
+  linkSubIds?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -580,6 +602,7 @@ export type MaestranoIdMapSelect<ExtArgs extends runtime.Types.Extensions.Intern
   tombstonedAt?: boolean
   lastError?: boolean
   syncedAt?: boolean
+  linkSubIds?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -597,6 +620,7 @@ export type MaestranoIdMapSelectCreateManyAndReturn<ExtArgs extends runtime.Type
   tombstonedAt?: boolean
   lastError?: boolean
   syncedAt?: boolean
+  linkSubIds?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -614,6 +638,7 @@ export type MaestranoIdMapSelectUpdateManyAndReturn<ExtArgs extends runtime.Type
   tombstonedAt?: boolean
   lastError?: boolean
   syncedAt?: boolean
+  linkSubIds?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["maestranoIdMap"]>
@@ -631,11 +656,12 @@ export type MaestranoIdMapSelectScalar = {
   tombstonedAt?: boolean
   lastError?: boolean
   syncedAt?: boolean
+  linkSubIds?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }
 
-export type MaestranoIdMapOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"seq" | "tenant" | "groupId" | "entity" | "connecId" | "localId" | "lastAppliedAt" | "lastPushedHash" | "lastReceivedHash" | "tombstonedAt" | "lastError" | "syncedAt" | "createdAt" | "updatedAt", ExtArgs["result"]["maestranoIdMap"]>
+export type MaestranoIdMapOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"seq" | "tenant" | "groupId" | "entity" | "connecId" | "localId" | "lastAppliedAt" | "lastPushedHash" | "lastReceivedHash" | "tombstonedAt" | "lastError" | "syncedAt" | "linkSubIds" | "createdAt" | "updatedAt", ExtArgs["result"]["maestranoIdMap"]>
 
 export type $MaestranoIdMapPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "MaestranoIdMap"
@@ -662,6 +688,10 @@ export type $MaestranoIdMapPayload<ExtArgs extends runtime.Types.Extensions.Inte
      * last time app and Connec! were in sync (conflict detection); error-only writes leave it
      */
     syncedAt: Date | null
+    /**
+     * sub-record ids the link-back of the version last applied carries (opaque JSON text the SDK writes)
+     */
+    linkSubIds: string | null
     createdAt: Date
     updatedAt: Date
   }, ExtArgs["result"]["maestranoIdMap"]>
@@ -1099,6 +1129,7 @@ export interface MaestranoIdMapFieldRefs {
   readonly tombstonedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
   readonly lastError: Prisma.FieldRef<"MaestranoIdMap", 'Json'>
   readonly syncedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
+  readonly linkSubIds: Prisma.FieldRef<"MaestranoIdMap", 'String'>
   readonly createdAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"MaestranoIdMap", 'DateTime'>
 }

@@ -30,6 +30,7 @@ export const idMapCases: StorageCases = {
       tombstonedAt: null,
       lastError: null,
       syncedAt: null,
+      linkSubIds: null,
       createdAt: new Date(clock.ms()),
       updatedAt: new Date(clock.ms()),
     });
@@ -206,6 +207,47 @@ export const idMapCases: StorageCases = {
     const cleared = await adapter.idMaps.update(SCOPE, { localId: 'l-3' }, { syncedAt: null });
     expect(cleared?.syncedAt).toBeNull();
     expect((await adapter.idMaps.find(SCOPE, { localId: 'l-3' }))?.syncedAt).toBeNull();
+  },
+
+  'linkSubIds: insert and insertMany store the given text as given (null by default); update sets and clears it': async ({ adapter }) => {
+    // Opaque text the engine writes (JSON of the sub-record ids a link-back owes): any text round-trips unchanged.
+    const owed = JSON.stringify({ hash: 'in:h1', ids: { lines: ['ln-1', null, 'ln-\u00e9'], 'details/rows': [] } });
+    const map = await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', linkSubIds: owed });
+    expect(map.linkSubIds).toBe(owed);
+    expect((await adapter.idMaps.find(SCOPE, { localId: 'l-1' }))?.linkSubIds).toBe(owed);
+    const [withIds, plain] = await adapter.idMaps.insertMany([
+      { ...SCOPE, connecId: 'c-2', localId: 'l-2', linkSubIds: owed },
+      { ...SCOPE, connecId: 'c-3', localId: 'l-3' },
+    ]);
+    expect(withIds?.linkSubIds).toBe(owed);
+    expect(plain?.linkSubIds).toBeNull();
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-2' }))?.linkSubIds).toBe(owed);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-3' }))?.linkSubIds).toBeNull();
+    expect((await adapter.idMaps.findManyByConnecIds(SCOPE, ['c-1', 'c-3'])).map((m) => m.linkSubIds).sort()).toEqual([owed, null].sort());
+    const set = await adapter.idMaps.update(SCOPE, { connecId: 'c-3' }, { linkSubIds: 'x' });
+    expect(set?.linkSubIds).toBe('x');
+    // A patch without it leaves it.
+    expect((await adapter.idMaps.update(SCOPE, { connecId: 'c-3' }, { lastPushedHash: 'p' }))?.linkSubIds).toBe('x');
+    const cleared = await adapter.idMaps.update(SCOPE, { connecId: 'c-3' }, { linkSubIds: null });
+    expect(cleared?.linkSubIds).toBeNull();
+    expect((await adapter.idMaps.find(SCOPE, { localId: 'l-3' }))?.linkSubIds).toBeNull();
+  },
+
+  'markApplied stores options.linkSubIds with an applied version; without it, or for a refused version, it stays': async ({ adapter }) => {
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', linkSubIds: 'first' });
+    const t1 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 1));
+    const t2 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 2));
+    const t3 = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 3));
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h1')).toBe(true);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.linkSubIds).toBe('first');
+    expect(await adapter.idMaps.markApplied(SCOPE, { localId: 'l-1' }, t2, 'h2', { linkSubIds: 'second', inSync: false })).toBe(true);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.linkSubIds).toBe('second');
+    // Refused versions change nothing.
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t2, 'h2', { linkSubIds: 'same version' })).toBe(false);
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t1, 'h0', { linkSubIds: 'older' })).toBe(false);
+    expect((await adapter.idMaps.find(SCOPE, { connecId: 'c-1' }))?.linkSubIds).toBe('second');
+    expect(await adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, t3, 'h3', { linkSubIds: null })).toBe(true);
+    expect(await adapter.idMaps.find(SCOPE, { connecId: 'c-1' })).toMatchObject({ lastReceivedHash: 'h3', linkSubIds: null });
   },
 
   'markApplied sets syncedAt to the adapter clock; inSync false and refused versions leave it': async ({ adapter, clock }) => {
@@ -403,7 +445,7 @@ export const idMapCases: StorageCases = {
   'stored rows hold timestamps, not strings': needs(['inspect'], async ({ adapter, inspect, clock }) => {
     const appliedAt = new Date(Date.UTC(2031, 0, 2, 3, 4, 5, 678));
     const syncedAt = new Date(Date.UTC(2031, 0, 2, 3, 4, 6, 789));
-    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt: appliedAt, lastReceivedHash: 'r', syncedAt });
+    await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastAppliedAt: appliedAt, lastReceivedHash: 'r', syncedAt, linkSubIds: '{"hash":"r"}' });
     await adapter.idMaps.insert({ ...SCOPE, connecId: 'c-2', localId: 'l-2' });
     const [row, unsynced] = sorted(await inspect.idMaps(SCOPE), (m) => String(m.connecId));
     expect(row).toMatchObject({ ...SCOPE, connecId: 'c-1', localId: 'l-1', lastReceivedHash: 'r', lastPushedHash: null });
@@ -414,6 +456,8 @@ export const idMapCases: StorageCases = {
     expectDate(row?.updatedAt, clock.ms());
     expect(row?.tombstonedAt).toBeNull();
     expect(row?.lastError).toBeNull();
+    expect(row?.linkSubIds).toBe('{"hash":"r"}');
+    expect(unsynced?.linkSubIds).toBeNull();
   }),
 
   'values are copied: mutating the input or a result changes nothing stored': async ({ adapter }) => {

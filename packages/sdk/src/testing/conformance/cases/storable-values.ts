@@ -524,6 +524,7 @@ export const storableIdMapCases: StorageCases = {
       await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: bad }), 'idMaps.insert', 'localId');
       await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, entity: bad, connecId: 'c-1', localId: null }), 'idMaps.insert', 'entity');
       await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null, lastReceivedHash: bad }), 'idMaps.insert', 'lastReceivedHash');
+      await expectRefusedNaming(adapter.idMaps.insert({ ...SCOPE, connecId: 'c-1', localId: null, linkSubIds: bad }), 'idMaps.insert', 'linkSubIds');
       await expectRefusedNaming(
         adapter.idMaps.insertMany([{ ...SCOPE, connecId: 'c-0', localId: null }, { ...SCOPE, connecId: bad, localId: null }]),
         'idMaps.insertMany',
@@ -537,10 +538,12 @@ export const storableIdMapCases: StorageCases = {
       await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { localId: bad }), 'idMaps.update', 'localId');
       await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { lastPushedHash: bad }), 'idMaps.update', 'lastPushedHash');
       await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(clock.ms()), bad), 'idMaps.markApplied', 'hash');
+      await expectRefusedNaming(adapter.idMaps.update(SCOPE, { connecId: 'c-1' }, { linkSubIds: bad }), 'idMaps.update', 'linkSubIds');
+      await expectRefusedNaming(adapter.idMaps.markApplied(SCOPE, { connecId: 'c-1' }, new Date(clock.ms()), 'h', { linkSubIds: bad }), 'idMaps.markApplied', 'linkSubIds');
       await expectRefusedNaming(adapter.idMaps.find(SCOPE, { connecId: bad }), 'idMaps.find', 'connecId');
     }
     const [stored] = await adapter.idMaps.list(SCOPE, { limit: 10 });
-    expect(stored).toMatchObject({ connecId: 'c-1', localId: 'l-1', lastPushedHash: null, lastReceivedHash: null, lastAppliedAt: null });
+    expect(stored).toMatchObject({ connecId: 'c-1', localId: 'l-1', lastPushedHash: null, lastReceivedHash: null, lastAppliedAt: null, linkSubIds: null });
     expect(await adapter.idMaps.list(SCOPE, { limit: 10 })).toHaveLength(1);
     // Close relatives are ordinary text: each is its own id and reads back as given.
     for (const [index, connecId] of ODD_BUT_STORABLE.entries()) {
