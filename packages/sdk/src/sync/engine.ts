@@ -1420,8 +1420,21 @@ export class SyncEngine {
               // too (only that version's: they are aligned with its sub-record arrays). Those the
               // job carries, else those stored with the version (a link-back lost with its process
               // or with its retry job, see `owedSubIdLink`).
-              const again = stale === 'replay' || stale === 'unchanged' ? owedSubIdLink(carried?.[i], map, hash, record)?.ids : undefined;
-              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, record, connecId, localId, again, again === undefined || 'failed') };
+              const owedIds = stale === 'replay' || stale === 'unchanged' ? owedSubIdLink(carried?.[i], map, hash, record) : undefined;
+              let again = owedIds?.ids;
+              let linked: ConnecRecord = record;
+              // A link-back owed again (its first try failed, or its process died) is sent later
+              // than the version it belongs to: Connec! may have moved on (another app edited the
+              // record meanwhile). The link-back sends the whole sub-record arrays, so built on
+              // this payload it would write its lines back over that edit. Built on Connec!'s
+              // current version instead, when that still is this content; else only the record
+              // id is linked. One read, only when such a link-back is still owed (rare).
+              if (again !== undefined && this.linkOp(scope, entity, record, connecId, localId, again, 'failed') !== null) {
+                const current = await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
+                if (current !== null && contentHash(current) === hash) linked = current;
+                else again = undefined;
+              }
+              out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, linked, connecId, localId, again, again === undefined || 'failed') };
               continue;
             }
           }
