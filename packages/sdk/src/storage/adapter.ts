@@ -285,9 +285,9 @@ export interface IdMapRecord extends IdMapScope {
   /**
    * The app's sub-record ids (invoice lines) that the link-back of the version last written
    * locally carries, as the engine wrote them with that version (`insert`, `update`,
-   * `markApplied`'s `options.linkSubIds`): JSON text of `{ hash, ids }` that only the engine
-   * reads, so that a replay of that version (same content hash) after a crash or a lost retry
-   * can send them to Connec! again. Opaque to adapters: stored and returned as given. null when
+   * `markApplied`'s `options.linkSubIds`): JSON text of `{ hash, ids, connec }` that only the
+   * engine reads, so that a replay of that version (same content hash) after a crash or a lost
+   * retry can send them to Connec! again, and a newer version can be matched to them. Opaque to adapters: stored and returned as given. null when
    * nothing is owed, for entities without sub-records and for maps stored before the field
    * existed.
    */

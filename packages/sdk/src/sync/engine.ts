@@ -1042,7 +1042,7 @@ export class SyncEngine {
     // The sub-record ids this version's link-back owes go in the same write. None owed: those
     // stored for this very version stay (a create's, whose second write or retry returned none),
     // those of another version are cleared (never taken for a later version of their content).
-    const owedNow = storedSubIdLink(owed);
+    const owedNow = storedSubIdLink(owed, record);
     const owedText = owedNow !== null ? { linkSubIds: owedNow } : typeof map.linkSubIds === 'string' && !storedFor(map.linkSubIds, hash) ? { linkSubIds: null } : {};
     const applied =
       pushedBack ||
@@ -1451,8 +1451,12 @@ export class SyncEngine {
             // (`resolveOwnReferences`) failed or never ran (its process killed). Its sub-records
             // are the ones that create made, which Connec! does not name yet: as new (`null`),
             // the update would add them again. And the link-back is sent again.
-            const owed = owedSubIdLink(carried?.[i], map, hash, record);
-            const withOwn = owed ? withSubRecordIds(unfolded, entity.subRecords, owed.ids) : unfolded;
+            // A newer version, whose sub-records an earlier version's link-back was to name (its
+            // process killed, or its retry built on that older version): the ids stored with
+            // that version are matched to this one's sub-records by their Connec! ids, so the
+            // app updates its lines instead of creating them again, and the link-back names them.
+            const owed = owedSubIdLink(carried?.[i], map, hash, record)?.ids ?? carriedOverSubIds(map, record, hash);
+            const withOwn = owed ? withSubRecordIds(unfolded, entity.subRecords, owed) : unfolded;
             updates.push({ i, record, unfolded: withOwn, map, updatedAt, hash, owed: owed !== undefined });
           }
           else creates.push({ i, record, unfolded, connecId, updatedAt, hash, selfRef });
@@ -1639,7 +1643,7 @@ export class SyncEngine {
       const links = ok.map(({ p, localId, subIds }) => {
         const link = this.linkOp(scope, entity, p.record, p.connecId, localId, subIds, false);
         const owed = subIdLink(link, p.hash, subIds, p.record);
-        return { link, owed, stored: storedSubIdLink(owed) };
+        return { link, owed, stored: storedSubIdLink(owed, p.record) };
       });
       const inserts = ok.map(({ p, localId }, k) => {
         const stored = links[k]?.stored ?? null;
@@ -3373,10 +3377,62 @@ function owedSubIds(outcome: Extract<BatchOutcome, { kind: 'failed' | 'busy' }>)
 
 /**
  * What `IdMapRecord.linkSubIds` stores for the sub-record ids a version's link-back carries:
- * JSON text of `{ hash, ids }`, or null when it carries none.
+ * JSON text of `{ hash, ids, connec }` (`connec`: Connec!'s ids of `record`'s sub-records,
+ * aligned with `ids`, which `carriedOverSubIds` matches a later version's by), or null when it
+ * carries none.
  */
-function storedSubIdLink(owed: SubIdLink | undefined): string | null {
-  return owed && Object.keys(owed.ids).length > 0 ? JSON.stringify({ hash: owed.hash, ids: owed.ids }) : null;
+function storedSubIdLink(owed: SubIdLink | undefined, record: ConnecRecord): string | null {
+  if (!owed || Object.keys(owed.ids).length === 0) return null;
+  return JSON.stringify({ hash: owed.hash, ids: owed.ids, connec: connecSubIds(record, Object.keys(owed.ids)) });
+}
+
+/** Connec!'s ids of `record`'s sub-records at each of `paths`, in document order (as sub-record ids are aligned); null where none. */
+function connecSubIds(record: ConnecRecord, paths: readonly string[]): Record<string, (string | null)[]> {
+  const out: Record<string, (string | null)[]> = {};
+  for (const path of paths) {
+    const list: (string | null)[] = [];
+    for (const { value } of valuesAt(record, path)) {
+      if (Array.isArray(value)) for (const line of value) list.push(isObject(line) ? connecIdOf(line.id) : null);
+    }
+    out[path] = list;
+  }
+  return out;
+}
+
+/**
+ * The app's ids for the sub-records of `record` (content hash `hash`, a version not applied yet)
+ * that the map's stored link-back (`IdMapRecord.linkSubIds`) of another version owed: matched by
+ * Connec! id, since the versions' sub-record arrays may differ (a line added, removed or
+ * reordered). That link-back never landed when this version's sub-records lack our ids, which
+ * is the only case where the ids are used (`withSubRecordIds` fills only lines without one).
+ * Without them, the app would take those lines for new ones and create them again. Only for
+ * a record in the id-array format (see `owedSubIdLink`); undefined when nothing matches.
+ */
+function carriedOverSubIds(map: IdMapRecord, record: ConnecRecord, hash: string): Record<string, (string | null)[]> | undefined {
+  const text = map.linkSubIds;
+  if (typeof record.id === 'string' || typeof text !== 'string' || storedFor(text, hash)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const stored = readSubIdLink(parsed);
+  const connec = isObject(parsed) ? parsed.connec : undefined;
+  if (!stored || !isObject(connec)) return undefined;
+  const out: Record<string, (string | null)[]> = {};
+  for (const [path, ids] of Object.entries(stored.ids)) {
+    const before = connec[path];
+    if (!Array.isArray(before) || before.length !== ids.length) continue;
+    const byConnecId = new Map<string, string>();
+    before.forEach((connecId: unknown, k) => {
+      const id = ids[k];
+      if (typeof connecId === 'string' && connecId !== '' && typeof id === 'string' && id !== '') byConnecId.set(connecId, id);
+    });
+    const now = (connecSubIds(record, [path])[path] ?? []).map((connecId) => (connecId === null ? null : (byConnecId.get(connecId) ?? null)));
+    if (now.some((id) => id !== null)) out[path] = now;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**

@@ -10,7 +10,7 @@ import { createSyncModule, memoryAdapter } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { buildConnector, C, createHarness, dyingView, GROUP, ORG_UID, provisionGroup, testRuntime } from './harness.js';
-import { afterMapInsert, importKilledAfterMapWrite, INVOICES, invoicePuts, killedAfterMapWrite, linkBackRetryNotStored, linkedLineIds, seedInvoice } from './link-sub-ids-durable-scenario.js';
+import { afterMapInsert, appLineIds, importKilledAfterMapWrite, INVOICES, invoicePuts, killedAfterMapWrite, linkBackRetryNotStored, linkedLineIds, seedInvoice } from './link-sub-ids-durable-scenario.js';
 
 describe('invoice line ids owed by a link-back survive the loss of the worker that held them', () => {
   it('the link-back fails and its retry job cannot be stored: the retry of the record job still links the line ids', () => linkBackRetryNotStored(memoryAdapter()));
@@ -111,7 +111,7 @@ describe('plain id format: stored line ids are not linked again on every deliver
 });
 
 describe('stored line ids of a version Connec! has moved on from', () => {
-  it("a worker killed before its link-back, another app editing a line before the retry: the retry's link-back does not write the old lines back over that edit", async () => {
+  it("a worker killed before its link-back, another app editing a line before the retry: the retry's link-back does not write the old lines back over that edit, and the edit updates the app's lines instead of creating them again", async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     expect((await h.notify({ invoices: [seedInvoice(h)] })).status).toBe(200);
@@ -130,6 +130,8 @@ describe('stored line ids of a version Connec! has moved on from', () => {
     void createWorker(runtime, dying.jobs ?? {}).drain({ pollIntervalMs: 1, concurrency: 1, leaseMs: 1_000 });
     for (let i = 0; i < 2_000 && !dead; i++) await new Promise((r) => setTimeout(r, 5));
     expect(dead).toBe(true);
+    const lineIds = appLineIds(h);
+    expect(lineIds).toHaveLength(2);
     expect(invoicePuts(h)).toBe(0);
     // Another app sets the second line's quantity to 7 while the dead worker's lease runs out.
     const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
@@ -146,12 +148,17 @@ describe('stored line ids of a version Connec! has moved on from', () => {
     expect((h.connec.find(GROUP, 'invoices', 'i1') as { lines: { quantity: number }[] }).lines.map((l) => l.quantity)).toEqual([1, 7]);
     expect([...h.app.invoices.values()][0]?.lines.map((l) => l.quantity)).toEqual([1, 7]);
     expect(h.app.writes.create).toBe(1);
+    // The edited version named the lines by Connec!'s ids only (the link-back never landed):
+    // the ids stored with the first version, matched by those, kept the app's lines (none
+    // created again), and its link-back named them.
+    expect(appLineIds(h)).toEqual(lineIds);
+    expect(linkedLineIds(h)).toEqual(lineIds);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 });
 
 describe('line ids carried by a link-back retry, of a version Connec! has moved on from', () => {
-  it("a link-back refused once, another app editing a line before its retry: the retry does not write the old lines back over that edit", async () => {
+  it("a link-back refused once, another app editing a line before its retry: the retry does not write the old lines back over that edit, and the edit updates the app's lines instead of creating them again", async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
     let refused = 0;
@@ -166,6 +173,8 @@ describe('line ids carried by a link-back retry, of a version Connec! has moved 
     expect((await h.notify({ invoices: [seedInvoice(h)] })).status).toBe(200);
     await h.drain();
     expect(refused).toBe(1);
+    const lineIds = appLineIds(h);
+    expect(lineIds).toHaveLength(2);
     // The retry (a job carrying the first version and its line ids) sent no line of that
     // version: the only lines sent are the refused first attempt's.
     const sentLines = h.connec.batches
@@ -174,6 +183,14 @@ describe('line ids carried by a link-back retry, of a version Connec! has moved 
       .flatMap((op) => (Array.isArray(op.record.lines) ? (op.record.lines as { quantity?: unknown }[]) : []));
     expect(sentLines.map((l) => l.quantity)).toEqual([1, 2]);
     expect((h.connec.find(GROUP, 'invoices', 'i1') as { lines: { quantity: number }[] }).lines.map((l) => l.quantity)).toEqual([1, 7]);
+    // Connec!'s edit, delivered: the app updates its two lines (creates none) and they are linked.
+    const edited = h.connec.find(GROUP, 'invoices', 'i1');
+    expect((await h.notify({ invoices: [edited] })).status).toBe(200);
+    await h.drain();
+    expect(h.app.invoices.size).toBe(1);
+    expect([...h.app.invoices.values()][0]?.lines.map((l) => l.quantity)).toEqual([1, 7]);
+    expect(appLineIds(h)).toEqual(lineIds);
+    expect(linkedLineIds(h)).toEqual(lineIds);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 });
