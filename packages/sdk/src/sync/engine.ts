@@ -1428,11 +1428,20 @@ export class SyncEngine {
               // record meanwhile). The link-back sends the whole sub-record arrays, so built on
               // this payload it would write its lines back over that edit. Built on Connec!'s
               // current version instead, when that still is this content; else only the record
-              // id is linked. One read, only when such a link-back is still owed (rare).
-              if (again !== undefined && this.linkOp(scope, entity, record, connecId, localId, again, 'failed') !== null) {
+              // id is linked. One read, only when such a link-back is still owed (rare), and only
+              // when it carries sub-record ids (one of the record id alone writes no line). The
+              // record id alone is still a link-back owed: a record in the plain id format cannot
+              // show it landed (`linkOp`), so it is sent as failed, else it was never sent at all.
+              if (again !== undefined && Object.keys(again).length > 0 && this.linkOp(scope, entity, record, connecId, localId, again, 'failed') !== null) {
                 const current = await scope.port.fetch(scope.groupId, entity.connec, connecId, signal ? { signal } : {});
-                if (current !== null && contentHash(current) === hash) linked = current;
-                else again = undefined;
+                // Deleted in Connec! meanwhile: nothing to link (a PUT would answer 404 on every
+                // retry until the job is dead-lettered); its deletion reaches the map on its own.
+                if (current === null) {
+                  out[i] = { kind: 'skipped', reason: stale, connecId, link: null };
+                  continue;
+                }
+                if (contentHash(current) === hash) linked = current;
+                else again = {};
               }
               out[i] = { kind: 'skipped', reason: stale, connecId, link: this.linkOp(scope, entity, linked, connecId, localId, again, again === undefined || 'failed') };
               continue;
@@ -3424,12 +3433,18 @@ function carriedOverSubIds(map: IdMapRecord, record: ConnecRecord, hash: string)
   for (const [path, ids] of Object.entries(stored.ids)) {
     const before = connec[path];
     if (!Array.isArray(before) || before.length !== ids.length) continue;
-    const byConnecId = new Map<string, string>();
+    // A Connec! id on several lines (a line copied with its id array) is matched occurrence by
+    // occurrence: each app id goes to one line at most, never two lines the app would merge.
+    const byConnecId = new Map<string, (string | null)[]>();
     before.forEach((connecId: unknown, k) => {
+      if (typeof connecId !== 'string' || connecId === '') return;
       const id = ids[k];
-      if (typeof connecId === 'string' && connecId !== '' && typeof id === 'string' && id !== '') byConnecId.set(connecId, id);
+      const queue = byConnecId.get(connecId);
+      const own = typeof id === 'string' && id !== '' ? id : null;
+      if (queue) queue.push(own);
+      else byConnecId.set(connecId, [own]);
     });
-    const now = (connecSubIds(record, [path])[path] ?? []).map((connecId) => (connecId === null ? null : (byConnecId.get(connecId) ?? null)));
+    const now = (connecSubIds(record, [path])[path] ?? []).map((connecId) => (connecId === null ? null : (byConnecId.get(connecId)?.shift() ?? null)));
     if (now.some((id) => id !== null)) out[path] = now;
   }
   return Object.keys(out).length > 0 ? out : undefined;

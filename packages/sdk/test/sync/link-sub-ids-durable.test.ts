@@ -6,7 +6,7 @@
  * retry that found the version applied (a replay) and linked the record id alone. The next
  * Connec! version named its lines by nobody's id, and the app created them again.
  */
-import { createSyncModule, memoryAdapter } from '@org/maestrano-sdk';
+import { createSyncModule, memoryAdapter, ServerError } from '@org/maestrano-sdk';
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { buildConnector, C, createHarness, dyingView, GROUP, ORG_UID, provisionGroup, testRuntime } from './harness.js';
@@ -191,6 +191,102 @@ describe('line ids carried by a link-back retry, of a version Connec! has moved 
     expect([...h.app.invoices.values()][0]?.lines.map((l) => l.quantity)).toEqual([1, 7]);
     expect(appLineIds(h)).toEqual(lineIds);
     expect(linkedLineIds(h)).toEqual(lineIds);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+});
+
+describe('a link-back sent again reads Connec!: what it finds there', () => {
+  it('plain id format, another app editing the invoice before the retry: the retry still links the record id (no line sent)', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    const env = { group_id: GROUP, channel_id: ORG_UID };
+    h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ id: [C('l-1')], quantity: 1 }] }, 'i-1');
+    const invoice = { id: 'i-1', transaction_number: 'INV-1', lines: [{ id: 'l-1', quantity: 1 }], ...env, updated_at: '2016-10-04T00:36:24Z' };
+    let refused = 0;
+    h.connec.rejectOp = (op) => {
+      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
+      refused++;
+      h.connec.edit(GROUP, 'invoices', 'i-1', { lines: [{ id: [C('l-1')], quantity: 7 }] });
+      return { status: 503, error: 'Service Unavailable' };
+    };
+    await h.notify({ invoices: [invoice] });
+    await h.drain();
+    expect(refused).toBe(1);
+    const puts = h.connec.batches.flat().filter((op) => op.method === 'put' && op.collection === 'invoices');
+    // The refused first attempt, then its retry: the record id alone, no line of the old version.
+    expect(puts).toHaveLength(2);
+    expect(puts[1]?.record.lines).toBeUndefined();
+    const inConnec = h.connec.find(GROUP, 'invoices', 'i-1') as { id: { id: string; provider: string }[]; lines: { quantity: number }[] };
+    expect(inConnec.id.find((e) => e.provider === 'myapp')?.id).toBe([...h.app.invoices.keys()][0]);
+    expect(inConnec.lines.map((l) => l.quantity)).toEqual([7]);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+
+  it('Connec! failing that read: the job fails and is retried, and its retry links the line ids', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    let refused = 0;
+    h.connec.rejectOp = (op) => (op.method === 'put' && op.collection === 'invoices' && refused++ === 0 ? { status: 503, error: 'Service Unavailable' } : null);
+    const fetch = h.connec.fetch.bind(h.connec);
+    let failedReads = 0;
+    h.connec.fetch = async (groupId, collection, id) => {
+      if (failedReads++ === 0) throw new ServerError('Connec! unavailable', { service: 'connec', status: 503, method: 'GET', url: `/${groupId}/${collection}/${id}` });
+      return fetch(groupId, collection, id);
+    };
+    await h.notify({ invoices: [seedInvoice(h)] });
+    await h.drain();
+    expect(failedReads).toBe(2);
+    const lineIds = appLineIds(h);
+    expect(linkedLineIds(h)).toEqual(lineIds);
+    expect(h.app.writes.create).toBe(1);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+
+  it('the invoice deleted in Connec! before the retry: nothing is sent to it, and the job is not dead-lettered', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    let refused = 0;
+    h.connec.rejectOp = (op) => {
+      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
+      refused++;
+      const list = h.connec.data.get(GROUP)?.get('invoices') ?? [];
+      list.splice(0, list.length);
+      return { status: 503, error: 'Service Unavailable' };
+    };
+    await h.notify({ invoices: [seedInvoice(h)] });
+    await h.drain();
+    expect(refused).toBe(1);
+    expect(h.connec.fetchCalls.filter((c) => c.collection === 'invoices')).toHaveLength(1);
+    expect(invoicePuts(h)).toBe(1);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+});
+
+describe('line ids carried over to a newer version: a Connec! line id on two lines', () => {
+  it('a line copied with its Connec! id before the link-back landed: the app id goes to one line, the copy is a new line', async () => {
+    const h = await createHarness();
+    await provisionGroup(h.storage);
+    let refused = 0;
+    h.connec.rejectOp = (op) => {
+      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
+      refused++;
+      // Another app copies the first line, its id array included, while our link-back waits.
+      const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+      h.connec.edit(GROUP, 'invoices', 'i1', { lines: [...current.lines, { ...current.lines[0], quantity: 3 }] });
+      return { status: 503, error: 'Service Unavailable' };
+    };
+    await h.notify({ invoices: [seedInvoice(h)] });
+    await h.drain();
+    const lineIds = appLineIds(h);
+    expect(lineIds).toHaveLength(2);
+    await h.notify({ invoices: [h.connec.find(GROUP, 'invoices', 'i1')] });
+    await h.drain();
+    const [local] = [...h.app.invoices.values()];
+    expect(local?.lines.map((l) => l.quantity)).toEqual([1, 2, 3]);
+    const now = appLineIds(h);
+    expect(now.slice(0, 2)).toEqual(lineIds);
+    // Three lines, three ids: the copy is not given the first line's id (the app would merge them).
+    expect(new Set(now).size).toBe(3);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 });
