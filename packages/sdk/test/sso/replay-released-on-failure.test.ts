@@ -8,6 +8,7 @@
 import { type LoginArgs, type Logger, memoryAdapter, type StorageAdapter, StorageError, type StorageOperation } from '@org/maestrano-sdk';
 import type { TestUser } from '@org/maestrano-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { proxyStorage } from '../storage-proxy.js';
 import { type Harness, startHarness } from './harness.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
@@ -15,31 +16,10 @@ const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid
 /** `memoryAdapter()` whose operations throw a `StorageError` while `isDown(operation)` says so. */
 function flakyStorage(isDown: (operation: StorageOperation) => boolean): { adapter: StorageAdapter; inner: StorageAdapter } {
   const inner = memoryAdapter();
-  const wrap = <T extends object>(repository: T, name: string): T =>
-    new Proxy(repository, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        const operation: StorageOperation = `${name}.${String(property)}`;
-        return async (...args: unknown[]) => {
-          if (isDown(operation)) throw new StorageError(`${operation} failed: connection refused`, { adapterId: inner.id, operation });
-          return Reflect.apply(value, target, args);
-        };
-      },
-    });
-  const adapter: StorageAdapter = {
-    id: inner.id,
-    capabilities: inner.capabilities,
-    groups: wrap(inner.groups, 'groups'),
-    users: wrap(inner.users, 'users'),
-    idMaps: wrap(inner.idMaps, 'idMaps'),
-    cursors: wrap(inner.cursors, 'cursors'),
-    jobs: wrap(inner.jobs, 'jobs'),
-    ledger: wrap(inner.ledger, 'ledger'),
-    replay: wrap(inner.replay, 'replay'),
-    locks: wrap(inner.locks, 'locks'),
-    close: () => inner.close(),
-  };
+  const adapter = proxyStorage(inner, async (operation, call) => {
+    if (isDown(operation)) throw new StorageError(`${operation} failed: connection refused`, { adapterId: inner.id, operation });
+    return call();
+  });
   return { adapter, inner };
 }
 

@@ -6,6 +6,7 @@
 import { memoryAdapter, SsoError, type StorageAdapter, StorageError, type StorageOperation } from '@org/maestrano-sdk';
 import type { TestUser } from '@org/maestrano-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { proxyStorage } from '../storage-proxy.js';
 import { type Harness, type LoginAnswer, startHarness } from './harness.js';
 
 const alice: TestUser = { uid: 'usr-alice', email: 'alice@doecorp.com', groupUid: 'cld-100' };
@@ -20,34 +21,13 @@ const DRIVER_DETAIL = 'connect ECONNREFUSED 10.0.0.5:5432 (password=hunter2)';
 function outageStorage(isDown: (operation: StorageOperation) => boolean): { adapter: StorageAdapter; inner: StorageAdapter; failed: string[] } {
   const inner = memoryAdapter();
   const failed: string[] = [];
-  const wrap = <T extends object>(repository: T, name: string): T =>
-    new Proxy(repository, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        const operation: StorageOperation = `${name}.${String(property)}`;
-        return async (...args: unknown[]) => {
-          if (isDown(operation)) {
-            failed.push(operation);
-            throw new StorageError(`${operation} failed: ${DRIVER_DETAIL}`, { adapterId: inner.id, operation, cause: new Error(DRIVER_DETAIL) });
-          }
-          return Reflect.apply(value, target, args);
-        };
-      },
-    });
-  const adapter: StorageAdapter = {
-    id: inner.id,
-    capabilities: inner.capabilities,
-    groups: wrap(inner.groups, 'groups'),
-    users: wrap(inner.users, 'users'),
-    idMaps: wrap(inner.idMaps, 'idMaps'),
-    cursors: wrap(inner.cursors, 'cursors'),
-    jobs: wrap(inner.jobs, 'jobs'),
-    ledger: wrap(inner.ledger, 'ledger'),
-    replay: wrap(inner.replay, 'replay'),
-    locks: wrap(inner.locks, 'locks'),
-    close: () => inner.close(),
-  };
+  const adapter = proxyStorage(inner, async (operation, call) => {
+    if (isDown(operation)) {
+      failed.push(operation);
+      throw new StorageError(`${operation} failed: ${DRIVER_DETAIL}`, { adapterId: inner.id, operation, cause: new Error(DRIVER_DETAIL) });
+    }
+    return call();
+  });
   return { adapter, inner, failed };
 }
 

@@ -37,6 +37,30 @@ export function seedInvoice(h: Harness) {
   return h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: LINES }, 'i1');
 }
 
+/**
+ * Refuses the first link-back PUT of an invoice (503) and, in that moment, runs `meanwhile`
+ * (another app changing the invoice in Connec! while our link-back waits for its retry).
+ * Returns a reader of how many PUTs were refused (one at most).
+ */
+export function refuseFirstLinkBack(h: Harness, meanwhile: () => void = () => {}): () => number {
+  let refused = 0;
+  h.connec.rejectOp = (op) => {
+    if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
+    refused++;
+    meanwhile();
+    return { status: 503, error: 'Service Unavailable' };
+  };
+  return () => refused;
+}
+
+/** The lines every invoice PUT sent (refused ones included), in order. */
+export function sentInvoiceLines(h: Harness): { quantity?: unknown }[] {
+  return h.connec.batches
+    .flat()
+    .filter((op) => op.method === 'put' && op.collection === 'invoices')
+    .flatMap((op) => (Array.isArray(op.record.lines) ? (op.record.lines as { quantity?: unknown }[]) : []));
+}
+
 /** The app's line ids of its one invoice. */
 export function appLineIds(h: Harness): (string | null)[] {
   expect(h.app.invoices.size).toBe(1);

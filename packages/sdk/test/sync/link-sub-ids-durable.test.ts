@@ -10,7 +10,19 @@ import { createSyncModule, memoryAdapter, ServerError } from '@org/maestrano-sdk
 import { describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/worker/index.js';
 import { buildConnector, C, createHarness, dyingView, GROUP, ORG_UID, provisionGroup, testRuntime } from './harness.js';
-import { afterMapInsert, appLineIds, importKilledAfterMapWrite, INVOICES, invoicePuts, killedAfterMapWrite, linkBackRetryNotStored, linkedLineIds, seedInvoice } from './link-sub-ids-durable-scenario.js';
+import {
+  afterMapInsert,
+  appLineIds,
+  importKilledAfterMapWrite,
+  INVOICES,
+  invoicePuts,
+  killedAfterMapWrite,
+  linkBackRetryNotStored,
+  linkedLineIds,
+  refuseFirstLinkBack,
+  seedInvoice,
+  sentInvoiceLines,
+} from './link-sub-ids-durable-scenario.js';
 
 describe('invoice line ids owed by a link-back survive the loss of the worker that held them', () => {
   it('the link-back fails and its retry job cannot be stored: the retry of the record job still links the line ids', () => linkBackRetryNotStored(memoryAdapter()));
@@ -140,10 +152,7 @@ describe('stored line ids of a version Connec! has moved on from', () => {
     await new Promise((r) => setTimeout(r, 1_200));
     await h.drain();
     // No link-back sent the first version's lines (quantity 2) over the edit.
-    const sentLines = h.connec.batches
-      .flat()
-      .filter((op) => op.method === 'put' && op.collection === 'invoices')
-      .flatMap((op) => (Array.isArray(op.record.lines) ? (op.record.lines as { quantity?: unknown }[]) : []));
+    const sentLines = sentInvoiceLines(h);
     expect(sentLines.map((l) => l.quantity)).not.toContain(2);
     expect((h.connec.find(GROUP, 'invoices', 'i1') as { lines: { quantity: number }[] }).lines.map((l) => l.quantity)).toEqual([1, 7]);
     expect([...h.app.invoices.values()][0]?.lines.map((l) => l.quantity)).toEqual([1, 7]);
@@ -161,26 +170,19 @@ describe('line ids carried by a link-back retry, of a version Connec! has moved 
   it("a link-back refused once, another app editing a line before its retry: the retry does not write the old lines back over that edit, and the edit updates the app's lines instead of creating them again", async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    let refused = 0;
-    h.connec.rejectOp = (op) => {
-      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
-      refused++;
-      // Another app sets the second line's quantity to 7 while our link-back waits for its retry.
-      const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
-      h.connec.edit(GROUP, 'invoices', 'i1', { lines: current.lines.map((l, k) => (k === 1 ? { ...l, quantity: 7 } : l)) });
-      return { status: 503, error: 'Service Unavailable' };
-    };
+    const refused = refuseFirstLinkBack(h, () => {
+        // Another app sets the second line's quantity to 7 while our link-back waits for its retry.
+        const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+        h.connec.edit(GROUP, 'invoices', 'i1', { lines: current.lines.map((l, k) => (k === 1 ? { ...l, quantity: 7 } : l)) });
+    });
     expect((await h.notify({ invoices: [seedInvoice(h)] })).status).toBe(200);
     await h.drain();
-    expect(refused).toBe(1);
+    expect(refused()).toBe(1);
     const lineIds = appLineIds(h);
     expect(lineIds).toHaveLength(2);
     // The retry (a job carrying the first version and its line ids) sent no line of that
     // version: the only lines sent are the refused first attempt's.
-    const sentLines = h.connec.batches
-      .flat()
-      .filter((op) => op.method === 'put' && op.collection === 'invoices')
-      .flatMap((op) => (Array.isArray(op.record.lines) ? (op.record.lines as { quantity?: unknown }[]) : []));
+    const sentLines = sentInvoiceLines(h);
     expect(sentLines.map((l) => l.quantity)).toEqual([1, 2]);
     expect((h.connec.find(GROUP, 'invoices', 'i1') as { lines: { quantity: number }[] }).lines.map((l) => l.quantity)).toEqual([1, 7]);
     // Connec!'s edit, delivered: the app updates its two lines (creates none) and they are linked.
@@ -202,16 +204,12 @@ describe('a link-back sent again reads Connec!: what it finds there', () => {
     const env = { group_id: GROUP, channel_id: ORG_UID };
     h.connec.seed(GROUP, 'invoices', { transaction_number: 'INV-1', lines: [{ id: [C('l-1')], quantity: 1 }] }, 'i-1');
     const invoice = { id: 'i-1', transaction_number: 'INV-1', lines: [{ id: 'l-1', quantity: 1 }], ...env, updated_at: '2016-10-04T00:36:24Z' };
-    let refused = 0;
-    h.connec.rejectOp = (op) => {
-      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
-      refused++;
-      h.connec.edit(GROUP, 'invoices', 'i-1', { lines: [{ id: [C('l-1')], quantity: 7 }] });
-      return { status: 503, error: 'Service Unavailable' };
-    };
+    const refused = refuseFirstLinkBack(h, () => {
+        h.connec.edit(GROUP, 'invoices', 'i-1', { lines: [{ id: [C('l-1')], quantity: 7 }] });
+    });
     await h.notify({ invoices: [invoice] });
     await h.drain();
-    expect(refused).toBe(1);
+    expect(refused()).toBe(1);
     const puts = h.connec.batches.flat().filter((op) => op.method === 'put' && op.collection === 'invoices');
     // The refused first attempt, then its retry: the record id alone, no line of the old version.
     expect(puts).toHaveLength(2);
@@ -225,8 +223,7 @@ describe('a link-back sent again reads Connec!: what it finds there', () => {
   it('Connec! failing that read: the job fails and is retried, and its retry links the line ids', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    let refused = 0;
-    h.connec.rejectOp = (op) => (op.method === 'put' && op.collection === 'invoices' && refused++ === 0 ? { status: 503, error: 'Service Unavailable' } : null);
+    refuseFirstLinkBack(h);
     const fetch = h.connec.fetch.bind(h.connec);
     let failedReads = 0;
     h.connec.fetch = async (groupId, collection, id) => {
@@ -245,17 +242,13 @@ describe('a link-back sent again reads Connec!: what it finds there', () => {
   it('the invoice deleted in Connec! before the retry: nothing is sent to it, and the job is not dead-lettered', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    let refused = 0;
-    h.connec.rejectOp = (op) => {
-      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
-      refused++;
-      const list = h.connec.data.get(GROUP)?.get('invoices') ?? [];
-      list.splice(0, list.length);
-      return { status: 503, error: 'Service Unavailable' };
-    };
+    const refused = refuseFirstLinkBack(h, () => {
+        const list = h.connec.data.get(GROUP)?.get('invoices') ?? [];
+        list.splice(0, list.length);
+    });
     await h.notify({ invoices: [seedInvoice(h)] });
     await h.drain();
-    expect(refused).toBe(1);
+    expect(refused()).toBe(1);
     expect(h.connec.fetchCalls.filter((c) => c.collection === 'invoices')).toHaveLength(1);
     expect(invoicePuts(h)).toBe(1);
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
@@ -266,17 +259,14 @@ describe('line ids carried over to a newer version: a Connec! line id on two lin
   it('a line copied with its Connec! id before the link-back landed: the app id goes to one line, the copy is a new line', async () => {
     const h = await createHarness();
     await provisionGroup(h.storage);
-    let refused = 0;
-    h.connec.rejectOp = (op) => {
-      if (op.method !== 'put' || op.collection !== 'invoices' || refused > 0) return null;
-      refused++;
-      // Another app copies the first line, its id array included, while our link-back waits.
-      const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
-      h.connec.edit(GROUP, 'invoices', 'i1', { lines: [...current.lines, { ...current.lines[0], quantity: 3 }] });
-      return { status: 503, error: 'Service Unavailable' };
-    };
+    const refused = refuseFirstLinkBack(h, () => {
+        // Another app copies the first line, its id array included, while our link-back waits.
+        const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+        h.connec.edit(GROUP, 'invoices', 'i1', { lines: [...current.lines, { ...current.lines[0], quantity: 3 }] });
+    });
     await h.notify({ invoices: [seedInvoice(h)] });
     await h.drain();
+    expect(refused()).toBe(1);
     const lineIds = appLineIds(h);
     expect(lineIds).toHaveLength(2);
     await h.notify({ invoices: [h.connec.find(GROUP, 'invoices', 'i1')] });

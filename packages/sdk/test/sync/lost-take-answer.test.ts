@@ -8,6 +8,7 @@ import { ImportBusyError, memoryAdapter, type StorageAdapter, StorageError, type
 import type { TestUser } from '@org/maestrano-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness as SsoHarness, removeMember, startHarness } from '../sso/harness.js';
+import { proxyStorage } from '../storage-proxy.js';
 import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 
 /**
@@ -18,36 +19,15 @@ import { createHarness, GROUP, provisionGroup, TENANT } from './harness.js';
 function losingAnswers(inner: StorageAdapter = memoryAdapter()) {
   const loseNext = new Set<StorageOperation>();
   const taken: { operation: StorageOperation; keys: string[]; owner: string }[] = [];
-  const wrap = <T extends object>(repository: T, name: string): T =>
-    new Proxy(repository, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        const operation: StorageOperation = `${name}.${String(property)}`;
-        return async (...args: unknown[]) => {
-          if (operation === 'locks.acquire') taken.push({ operation, keys: [args[0] as string], owner: args[1] as string });
-          if (operation === 'locks.acquireMany') taken.push({ operation, keys: args[0] as string[], owner: args[1] as string });
-          const result: unknown = await Reflect.apply(value, target, args);
-          if (loseNext.delete(operation)) {
-            throw new StorageError(`${operation} failed: Connection terminated unexpectedly`, { adapterId: inner.id, operation, cause: new Error('Connection terminated unexpectedly') });
-          }
-          return result;
-        };
-      },
-    });
-  const adapter: StorageAdapter = {
-    id: inner.id,
-    capabilities: inner.capabilities,
-    groups: wrap(inner.groups, 'groups'),
-    users: wrap(inner.users, 'users'),
-    idMaps: wrap(inner.idMaps, 'idMaps'),
-    cursors: wrap(inner.cursors, 'cursors'),
-    jobs: wrap(inner.jobs, 'jobs'),
-    ledger: wrap(inner.ledger, 'ledger'),
-    replay: wrap(inner.replay, 'replay'),
-    locks: wrap(inner.locks, 'locks'),
-    close: () => inner.close(),
-  };
+  const adapter = proxyStorage(inner, async (operation, call, args) => {
+    if (operation === 'locks.acquire') taken.push({ operation, keys: [args[0] as string], owner: args[1] as string });
+    if (operation === 'locks.acquireMany') taken.push({ operation, keys: args[0] as string[], owner: args[1] as string });
+    const result = await call();
+    if (loseNext.delete(operation)) {
+      throw new StorageError(`${operation} failed: Connection terminated unexpectedly`, { adapterId: inner.id, operation, cause: new Error('Connection terminated unexpectedly') });
+    }
+    return result;
+  });
   return { adapter, inner, loseNext, taken };
 }
 
