@@ -1654,21 +1654,18 @@ export class SyncEngine {
         const owed = subIdLink(link, p.hash, subIds, p.record);
         return { link, owed, stored: storedSubIdLink(owed, p.record) };
       });
-      const inserts = ok.map(({ p, localId }, k) => {
-        const stored = links[k]?.stored ?? null;
-        return {
-          ...ids,
-          connecId: p.connecId,
-          localId,
-          // A record created without its reference to itself is not applied until the update
-          // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
-          lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
-          lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
-          lastPushedHash: p.selfRef ? null : p.agreed,
-          syncedAt,
-          ...(stored === null ? {} : { linkSubIds: stored }),
-        };
-      });
+      const inserts = ok.map(({ p, localId }, k) => ({
+        ...ids,
+        connecId: p.connecId,
+        localId,
+        // A record created without its reference to itself is not applied until the update
+        // that resolves it (`resolveOwnReferences`): a retry after a crash in between applies it.
+        lastAppliedAt: p.selfRef ? null : (p.updatedAt ?? syncedAt),
+        lastReceivedHash: p.selfRef ? null : withUnsent(receivedContent(p.hash), p.unsent),
+        lastPushedHash: p.selfRef ? null : p.agreed,
+        syncedAt,
+        linkSubIds: links[k]?.stored ?? null,
+      }));
       const stored = await this.deps.storage.idMaps.insertMany(inserts).catch((error: unknown) => this.insertedAfterAll(ids, inserts, error));
       for (const [k, { p, localId }] of ok.entries()) {
         let map = stored[k] ?? null;
@@ -3420,17 +3417,11 @@ function connecSubIds(record: ConnecRecord, paths: readonly string[]): Record<st
 function carriedOverSubIds(map: IdMapRecord, record: ConnecRecord, hash: string): Record<string, (string | null)[]> | undefined {
   const text = map.linkSubIds;
   if (typeof record.id === 'string' || typeof text !== 'string' || storedFor(text, hash)) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const stored = readSubIdLink(parsed);
-  const connec = isObject(parsed) ? parsed.connec : undefined;
-  if (!stored || !isObject(connec)) return undefined;
+  const stored = readStoredSubIdLink(text);
+  const connec = stored?.connec;
+  if (!stored || !connec) return undefined;
   const out: Record<string, (string | null)[]> = {};
-  for (const [path, ids] of Object.entries(stored.ids)) {
+  for (const [path, ids] of Object.entries(stored.link.ids)) {
     const before = connec[path];
     if (!Array.isArray(before) || before.length !== ids.length) continue;
     // A Connec! id on several lines (a line copied with its id array) is matched occurrence by
@@ -3469,13 +3460,25 @@ function owedSubIdLink(carried: SubIdLink | undefined, map: IdMapRecord, hash: s
   const text = map.linkSubIds;
   // Most maps store none; one of another version is told by its first characters, unparsed.
   if (typeof text !== 'string' || !storedFor(text, hash)) return fromJob;
-  let stored: SubIdLink | undefined;
-  try {
-    stored = readSubIdLink(JSON.parse(text));
-  } catch {
-    stored = undefined;
-  }
+  const stored = readStoredSubIdLink(text)?.link;
   return stored?.hash === hash && Object.keys(stored.ids).length > 0 ? stored : fromJob;
+}
+
+/**
+ * `IdMapRecord.linkSubIds` text read back: the link it stores and Connec!'s ids of the
+ * sub-records it was aligned with (absent from text written before they were stored); undefined
+ * for text that is not what `storedSubIdLink` writes.
+ */
+function readStoredSubIdLink(text: string): { link: SubIdLink; connec: Record<string, unknown> | undefined } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const link = readSubIdLink(parsed);
+  if (!link) return undefined;
+  return { link, connec: isObject(parsed) && isObject(parsed.connec) ? parsed.connec : undefined };
 }
 
 /** Whether `IdMapRecord.linkSubIds` text (as `storedSubIdLink` writes it) is that of the version whose content hash is `hash`. */
