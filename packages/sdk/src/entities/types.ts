@@ -50,7 +50,10 @@ export interface LocalCreateResult {
   subIds?: Record<string, (string | null)[]>;
 }
 
-/** Result of a local update. `gone: true` when the local record no longer exists (tombstones the map). */
+/**
+ * Result of a local update. `gone: true` when the local record no longer exists (tombstones the
+ * map). `subIds` as for a create; a path without them keeps the sub-record ids the update was given.
+ */
 export type LocalUpdateResult = undefined | { gone?: boolean; subIds?: Record<string, (string | null)[]> };
 
 /** The app's own store for an entity, as used by inbound sync. */

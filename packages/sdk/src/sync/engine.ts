@@ -992,7 +992,7 @@ export class SyncEngine {
         this.deps.logger.info('sync: local record gone, id map tombstoned', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, connecId, localId });
         return { kind: 'skipped', reason: 'tombstoned', connecId, link: null };
       }
-      const returned = storableSubIdsOf(result && typeof result === 'object' ? result.subIds : undefined);
+      const returned = storableSubIdsOf(keptSubIds(unfolded, entity.subRecords, result && typeof result === 'object' ? result.subIds : undefined));
       if (returned.dropped > 0) {
         this.deps.logger.warn('sync: local.update returned sub-record ids storage cannot hold; they are not linked back', {
           tenant: scope.tenant.name,
@@ -3575,6 +3575,39 @@ function storableSubIds(subIds: unknown): boolean {
 /** What is wrong with a non-empty local id storage cannot key (see `usableLocalId`). */
 function unusableIdProblem(id: string): string {
   return isStorableText(id) ? `an id longer than ${MAX_LOCAL_ID_BYTES} bytes` : 'an id holding a NUL character or an unpaired UTF-16 surrogate';
+}
+
+/**
+ * The sub-record ids an update links back: those `local.update` returned and, for each declared
+ * path it returned none for, the ids it was given (`unfolded`'s lines: those Connec! names by
+ * our ids, and those the engine filled in from a link-back owed or an earlier version's stored
+ * ids). An update that returns nothing keeps its lines, so their ids are still the app's.
+ * Without this, lines filled in for a newer version were never linked, the ids stored with the
+ * earlier version were cleared, and the version after named those lines by nobody's id: the
+ * app created them again. Lines already linked cost nothing (`linkOp` sends only what Connec!
+ * lacks); a new line (`null`) stays unlinked, as only the app knows its id.
+ */
+function keptSubIds(
+  unfolded: ConnecRecord,
+  subRecords: readonly string[],
+  returned: Record<string, (string | null)[]> | undefined,
+): Record<string, (string | null)[]> | undefined {
+  let out = returned;
+  for (const path of subRecords) {
+    if (isObject(returned) && Object.hasOwn(returned, path)) continue;
+    const ids: (string | null)[] = [];
+    let any = false;
+    for (const { value } of valuesAt(unfolded, path)) {
+      if (!Array.isArray(value)) continue;
+      for (const line of value) {
+        const id = isObject(line) && typeof line.id === 'string' && line.id !== '' ? line.id : null;
+        if (id !== null) any = true;
+        ids.push(id);
+      }
+    }
+    if (any) out = { ...out, [path]: ids };
+  }
+  return out;
 }
 
 /**

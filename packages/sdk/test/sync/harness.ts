@@ -135,6 +135,8 @@ export interface HarnessOptions {
   clock?: () => Date;
   /** Default: silent. */
   logger?: Logger;
+  /** The invoices' `local.update` returns nothing (no `subIds`), as the docs allow. */
+  invoiceUpdateReturnsNothing?: boolean;
 }
 
 export function buildConnector(app: LocalApp, options: HarnessOptions = {}) {
@@ -255,7 +257,7 @@ export function buildConnector(app: LocalApp, options: HarnessOptions = {}) {
         const lines = data.lines.map((l) => ({ ...l, id: l.id ?? app.nextId('ln') }));
         app.invoices.set(id, { ...row, ...data, lines, id });
         app.writes.update++;
-        return { subIds: { lines: lines.map((l) => l.id) } };
+        return options.invoiceUpdateReturnsNothing ? undefined : { subIds: { lines: lines.map((l) => l.id) } };
       },
     },
   });

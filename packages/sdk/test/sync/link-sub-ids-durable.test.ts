@@ -280,3 +280,60 @@ describe('line ids carried over to a newer version: a Connec! line id on two lin
     expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
   });
 });
+
+describe('an app whose local.update returns no sub-record ids (the docs allow it)', () => {
+  it('the line ids it was given for a newer version are linked back, and the version after updates its lines instead of creating them again', async () => {
+    const h = await createHarness({ invoiceUpdateReturnsNothing: true });
+    await provisionGroup(h.storage);
+    const refused = refuseFirstLinkBack(h, () => {
+      // Another app sets the second line's quantity to 7 while our link-back waits for its retry.
+      const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+      h.connec.edit(GROUP, 'invoices', 'i1', { lines: current.lines.map((l, k) => (k === 1 ? { ...l, quantity: 7 } : l)) });
+    });
+    expect((await h.notify({ invoices: [seedInvoice(h)] })).status).toBe(200);
+    await h.drain();
+    expect(refused()).toBe(1);
+    const lineIds = appLineIds(h);
+    expect(lineIds).toHaveLength(2);
+    // The retry found Connec! changed and linked the record id alone: the lines wait for the edit.
+    expect(linkedLineIds(h)).toEqual([null, null]);
+    // The edit, delivered: the engine gives the app its line ids (matched by Connec!'s line ids),
+    // the app updates those lines and returns nothing; they are its lines still, and linked.
+    expect((await h.notify({ invoices: [h.connec.find(GROUP, 'invoices', 'i1')] })).status).toBe(200);
+    await h.drain();
+    expect(appLineIds(h)).toEqual(lineIds);
+    expect(linkedLineIds(h)).toEqual(lineIds);
+    // Another app edits the first line: the version names the lines by our ids, the app updates
+    // them (creates none), and nothing is linked again.
+    const puts = invoicePuts(h);
+    const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+    const edited = h.connec.edit(GROUP, 'invoices', 'i1', { lines: current.lines.map((l, k) => (k === 0 ? { ...l, quantity: 5 } : l)) });
+    expect((await h.notify({ invoices: [edited] })).status).toBe(200);
+    await h.drain();
+    expect(appLineIds(h)).toEqual(lineIds);
+    expect([...h.app.invoices.values()][0]?.lines.map((l) => l.quantity)).toEqual([5, 7]);
+    expect(h.app.writes.create).toBe(1);
+    expect(invoicePuts(h)).toBe(puts);
+    expect(await h.storage.jobs.counts()).toMatchObject({ pending: 0, running: 0, dead: 0 });
+  });
+
+  it('a line the update added (null: only the app knows its id) stays unlinked; the lines it was given are linked', async () => {
+    const h = await createHarness({ invoiceUpdateReturnsNothing: true });
+    await provisionGroup(h.storage);
+    expect((await h.notify({ invoices: [seedInvoice(h)] })).status).toBe(200);
+    await h.drain();
+    const lineIds = appLineIds(h);
+    expect(linkedLineIds(h)).toEqual(lineIds);
+    const puts = invoicePuts(h);
+    const current = h.connec.find(GROUP, 'invoices', 'i1') as { lines: Record<string, unknown>[] };
+    const added = h.connec.edit(GROUP, 'invoices', 'i1', { lines: [...current.lines, { id: [C('l3')], description: 'Gizmo', quantity: 1 }] });
+    expect((await h.notify({ invoices: [added] })).status).toBe(200);
+    await h.drain();
+    const after = appLineIds(h);
+    expect(after.slice(0, 2)).toEqual(lineIds);
+    expect(after).toHaveLength(3);
+    // Nothing to link: the two lines carry our ids already, and the app did not say the third's.
+    expect(invoicePuts(h)).toBe(puts);
+    expect(linkedLineIds(h)).toEqual([...lineIds, null]);
+  });
+});
