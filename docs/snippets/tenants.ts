@@ -18,6 +18,16 @@ export function tenantsFromConfigFile(): Promise<TenantRegistry> {
 }
 // #endregion file
 
+// #region file-reload
+export async function tenantsReloadedOnHangup() {
+  const tenants = await tenantsFromFile('maestrano.json', { logger: consoleLogger() });
+  process.on('SIGHUP', () => {
+    tenants.reload().catch((error) => console.error('tenants not reloaded:', error.message));
+  });
+  return tenants;
+}
+// #endregion file-reload
+
 // #region dev-platform
 // Live from the developer platform (MNO_DEVPL_ENV_KEY and MNO_DEVPL_ENV_SECRET required;
 // MNO_DEVPL_HOST defaults to the production platform, https://developer.maestrano.com, and

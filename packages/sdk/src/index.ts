@@ -78,6 +78,7 @@ export { consoleLogger, redactFields, redactingLogger } from './config/logger.js
 export { certificateFingerprint, parseMarketplacesDocument, resolveTenants } from './config/tenant.js';
 export type { MarketplaceInput, MarketplacesDocumentOptions } from './config/tenant.js';
 export { tenantsFromFile } from './tenants/file.js';
+export type { FileTenants, FileTenantsOptions } from './tenants/file.js';
 export { tenantsFromDevPlatform } from './tenants/dev-platform.js';
 export type { DevPlatformOptions, DevPlatformTenants } from './tenants/dev-platform.js';
 export { MutableTenantRegistry, staticTenants } from './tenants/registry.js';

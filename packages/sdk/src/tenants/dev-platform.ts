@@ -4,9 +4,9 @@ import { dirname } from 'node:path';
 import { consoleLogger, redactingLogger } from '../config/logger.js';
 import type { Logger, Tenant, TenantRegistry } from '../core/types.js';
 import { ConfigError } from '../errors/index.js';
-import { hostProblem, parseMarketplacesDocument, SHARED_IDP_CERTIFICATE_WARNING, sharedIdpCertificates } from '../config/tenant.js';
+import { hostProblem, parseMarketplacesDocument } from '../config/tenant.js';
 import { apiPathProblem } from '../config/from-env.js';
-import { MutableTenantRegistry } from './registry.js';
+import { MutableTenantRegistry, replaceAndAnnounce } from './registry.js';
 import { trimTrailingSlashes } from '../internal/text.js';
 import { MAX_TIMER_MS } from '../internal/sleep.js';
 import { AnswerTooLargeError, readLimitedAnswer } from '../http/body.js';
@@ -196,41 +196,17 @@ export async function tenantsFromDevPlatform(options: DevPlatformOptions): Promi
     // Closed while downloading: the answer is dropped (the tenants and the cache stay as they are).
     if (closed) return;
     const { tenants, raw } = result;
-    const previous = registry.list();
-    const before = previous.map((t) => t.name);
     if (tenants.length === 0) {
       // Most likely a platform-side mistake: applying it would 404 every route and overwrite the
       // cache a restart falls back on.
       logger.warn('maestrano: the developer platform returned no marketplaces, keeping the current tenants and cache', {
         source: redactUrl(url),
-        tenants: before,
+        tenants: registry.list().map((t) => t.name),
       });
       return;
     }
-    // Keyed by the set of names: the platform may list the same marketplaces in another order.
-    const sharedKey = (s: { fingerprint: string; marketplaces: string[] }) => `${s.fingerprint} ${[...s.marketplaces].sort().join(',')}`;
-    const sharedBefore = new Set(sharedIdpCertificates(previous).map(sharedKey));
-    registry.replace(tenants);
+    replaceAndAnnounce(registry, tenants, logger);
     source = 'platform';
-    // The first load's pairs are logged by `createMaestrano`; a refresh logs the pairs it brings.
-    for (const shared of previous.length === 0 ? [] : sharedIdpCertificates(tenants)) {
-      if (!sharedBefore.has(sharedKey(shared))) logger.warn(SHARED_IDP_CERTIFICATE_WARNING, shared);
-    }
-    const after = new Set(tenants.map((t) => t.name));
-    const added = [...after].filter((name) => !before.includes(name));
-    const removed = before.filter((name) => !after.has(name));
-    if (added.length > 0 || removed.length > 0) logger.info('maestrano: tenants refreshed', { added, removed });
-    // Everything is stored under the marketplace's name: a marketplace renamed (same app
-    // credentials under a new name) starts over, and its next logins create new companies.
-    for (const gone of previous.filter((t) => removed.includes(t.name))) {
-      const renamed = tenants.find((t) => added.includes(t.name) && t.api.id === gone.api.id);
-      if (renamed) {
-        logger.warn('maestrano: a marketplace seems renamed (same api id); its companies, users and sync state stay under the old name, and logins under the new one create new companies', {
-          from: gone.name,
-          to: renamed.name,
-        });
-      }
-    }
     await saveCache(raw);
   };
 
