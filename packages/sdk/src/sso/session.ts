@@ -250,5 +250,14 @@ async function remoteCheck(runtime: Runtime, tenant: Tenant, session: z.infer<ty
   // it would otherwise move the re-check years ahead (or make every request call the IdP).
   const received = runtime.clock().getTime();
   const trusted = !Number.isNaN(idpNow) && Math.abs(received - idpNow) <= MAX_CLOCK_CORRECTION_MS;
-  return { valid: true, next: trusted ? received + (next - idpNow) : next };
+  const corrected = trusted ? received + (next - idpNow) : next;
+  // A `recheck` at the edge of the Date range, moved by the correction, is no date at all
+  // (`toISOString` would throw a RangeError at the caller): an answer the SDK cannot use.
+  if (Number.isNaN(new Date(corrected).getTime())) {
+    throw new SsoError('session_check_failed', 'The session could not be checked', {
+      status: 502,
+      cause: new Error('the session check answer holds a recheck time out of range'),
+    });
+  }
+  return { valid: true, next: corrected };
 }
