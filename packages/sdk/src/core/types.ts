@@ -267,9 +267,17 @@ async function overwriteMark(storage: StorageAdapter, key: CursorKey, atLeast: n
 /**
  * Writes the `pendingUserMark` of `uid` in the group, replacing whatever note is there (one
  * kept would hold a `from` that no longer matches, and the next removal would tell the app
- * nothing).
+ * nothing). `created`: the app user is one `createUser` made (not an email link), so that a
+ * retry whose `findUserByEmail` finds it still reports it created.
  */
-export function notePendingUser(storage: StorageAdapter, tenant: string, groupId: string, uid: string, at: number, note: { userId: string; from: number | null }): Promise<void> {
+export function notePendingUser(
+  storage: StorageAdapter,
+  tenant: string,
+  groupId: string,
+  uid: string,
+  at: number,
+  note: { userId: string; from: number | null; created?: boolean },
+): Promise<void> {
   return overwriteMark(storage, { tenant, groupId, ...pendingUserMark(uid) }, at, note);
 }
 

@@ -12,6 +12,7 @@ import {
   lastRemovalAt,
   JobTypes,
   notePendingUser,
+  pendingUserMark,
   type Runtime,
   recordedCompanyId,
   removedAt,
@@ -406,7 +407,11 @@ export class Provisioner {
         const from = await this.#refuseRemoved(tenant, identity, seenRemoved);
         const idempotencyKey = `mno:user:${tenant.name}:${key}`;
         let userId = await this.#linkableUser(tenant, identity, idempotencyKey);
-        const linked = userId !== null;
+        // The app user `createUser` made for an earlier attempt of this login (refused before the
+        // user was recorded, see below): `findUserByEmail` finds it by the email it was created
+        // with, but this user is new to the app, not an existing account it was linked to.
+        const earlier = userId === null ? null : await storage.cursors.get({ tenant: tenant.name, groupId: identity.group.uid, ...pendingUserMark(key) });
+        const linked = userId !== null && !(earlier?.data['created'] === true && earlier.data['userId'] === userId);
         if (userId === null) {
           const handle: CompanyHandle = { id: company.record.companyId, tenant: tenant.name, groupId: identity.group.uid };
           const created = await this.#call('createUser', tenant, idempotencyKey, (ctx) => this.#hooks.createUser(identity.user, handle, ctx));
@@ -430,7 +435,7 @@ export class Provisioner {
         // this write, as for the company (`GROUP_COMPANY_MARK`). A login refused before the app
         // accepted leaves only the note: a removal then asks the app to remove a membership it
         // may not hold, which `removeMembership` must accept (removing nothing).
-        await notePendingUser(storage, tenant.name, identity.group.uid, key, this.#runtime.clock().getTime(), { userId, from: from ? from.updatedAt.getTime() : null });
+        await notePendingUser(storage, tenant.name, identity.group.uid, key, this.#runtime.clock().getTime(), { userId, from: from ? from.updatedAt.getTime() : null, created: !linked });
         return { userId, status: 'active', created: !linked, linked, company, pending: true };
       } catch (error) {
         if (error instanceof StorageConflictError) continue;
