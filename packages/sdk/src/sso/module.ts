@@ -9,7 +9,7 @@ import { isUserLockContended, Provisioner } from './provisioning.js';
 import { stepField } from '../internal/failed-step.js';
 import { errorMessage } from '../internal/text.js';
 import { buildAuthnRequest, consumeUrl, initUrl } from './request.js';
-import { ResponseValidator, ssoError } from './response.js';
+import { boundedDetail, ResponseValidator, ssoError } from './response.js';
 import { checkSession, type InflightSessionChecks, logoutUrl, type SessionCheckFailures, type SessionCheckResult } from './session.js';
 import type { SsoSession } from './types.js';
 import { safeReturnPath } from './return-path.js';
@@ -169,7 +169,7 @@ export function createSsoModule(runtime: Runtime, config: ResolvedConfig): SsoMo
         tenant: tenant.name,
         reason: error.reason,
         ...stepField(error),
-        cause: error.cause instanceof Error ? error.cause.message : undefined,
+        cause: error.cause instanceof Error ? boundedDetail(error.cause.message) : undefined,
       });
       return options.onError(error, { tenant, request });
     }

@@ -57,9 +57,17 @@ const MESSAGES: Record<SsoErrorReason, string> = {
   session_check_failed: 'The session could not be checked',
 };
 
+/** The most of a refusal's detail kept: it may quote a value of the unverified POST (a Destination). */
+const MAX_DETAIL_CHARS = 300;
+
+/** `text` cut to `MAX_DETAIL_CHARS`, saying how long it was: one refused POST makes one short log line. */
+export function boundedDetail(text: string): string {
+  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS)}… (${text.length} characters)`;
+}
+
 /** An `SsoError` with the reason's safe message; `detail` goes to `cause` (logs only). */
 export function ssoError(reason: SsoErrorReason, detail?: string, cause?: unknown): SsoError {
-  return new SsoError(reason, MESSAGES[reason], { cause: cause ?? (detail === undefined ? undefined : new Error(detail)) });
+  return new SsoError(reason, MESSAGES[reason], { cause: cause ?? (detail === undefined ? undefined : new Error(boundedDetail(detail))) });
 }
 
 /**
