@@ -162,8 +162,10 @@ export function createDuplicateChecker(deps: DuplicateCheckDeps) {
       // The start dates this subscription's attempts sent: the first attempt's (kept in the
       // ledger's intent by every takeover) and the recorded bill's (a trial end is the same for all).
       const recorded = bills.find((b) => b.id === target.billId);
-      const starts = new Set([Date.parse(intent.startDate), recorded?.startDate?.getTime()].filter((t): t is number => t !== undefined && !Number.isNaN(t)));
-      const sentByAnAttempt = (start: Date | null | undefined): boolean => !!start && starts.has(start.getTime());
+      const starts = [Date.parse(intent.startDate), recorded?.startDate?.getTime()].filter((t): t is number => t !== undefined && !Number.isNaN(t));
+      // Within the second: the platform stores a start date without its milliseconds (its answers
+      // read `…:20.000Z`), cut or rounded, so the start an attempt sent comes back up to 1 s off.
+      const sentByAnAttempt = (start: Date | null | undefined): boolean => !!start && starts.some((sent) => Math.abs(start.getTime() - sent) < 1000);
       // With "no plan" recorded (`billId` null), every bill an attempt sent is a twin.
       const twins = bills.filter((b) => b.id !== target.billId && matchesPlan(b, intent) && sentByAnAttempt(b.startDate));
       for (const twin of twins) {
