@@ -57,7 +57,7 @@ import {
 import { sleep } from '../internal/sleep.js';
 import { monotonicMs } from '../internal/time.js';
 import type { JsonObject, LedgerEntry, StorageAdapter } from '../storage/adapter.js';
-import type { BillingConfig } from './config.js';
+import { type BillingConfig, storableText } from './config.js';
 import { scheduleDuplicateCheckJob } from './duplicate-job.js';
 import {
   ChargeGroupCancelledError,
@@ -110,16 +110,16 @@ export interface ChargeOptions {
 
 const ChargeInputSchema = z
   .strictObject({
-    tenant: z.string().min(1),
-    groupId: z.string().min(1),
+    tenant: storableText(z.string().min(1)),
+    groupId: storableText(z.string().min(1)),
     priceCents: z.number().int().positive(),
     currency: currencyCode,
-    description: z.string().trim().min(1),
+    description: storableText(z.string().trim().min(1)),
     units: z.number().positive().optional(),
     thirdParty: z.boolean().optional(),
     periodStart: z.date().optional(),
     periodEnd: z.date().optional(),
-    idempotencyKey: z.string().min(1).max(200),
+    idempotencyKey: storableText(z.string().min(1).max(200)),
   })
   .refine((c) => !c.periodStart || !c.periodEnd || c.periodStart.getTime() <= c.periodEnd.getTime(), {
     message: 'periodStart must not be after periodEnd',

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { currencyCode, MAX_FREQUENCY } from '../account/resources.js';
 import { CONFIG_PARSE_OPTIONS, configErrorFrom, configIssues, strictObject } from '../config/issues.js';
+import { isStorableText } from '../storage/validation.js';
 
 /** The app's company that a subscription is for. */
 export interface BillingCompany {
@@ -160,9 +161,18 @@ export type BillingConfigInput = z.input<typeof BillingConfigSchema>;
 /** The validated section with defaults filled. */
 export type BillingConfig = z.output<typeof BillingConfigSchema>;
 
+/**
+ * Text the ledger records (a charge's key and intent, a plan's description): one holding a NUL
+ * character or an unpaired UTF-16 surrogate is bad input, refused up front like any other,
+ * where no storage adapter can record it (it failed as a `StorageError`, read as an outage).
+ */
+export function storableText<T extends z.ZodType<string>>(schema: T) {
+  return schema.refine((text) => isStorableText(text), { message: 'must not hold a NUL character or an unpaired UTF-16 surrogate' });
+}
+
 export const SubscriptionPlanSchema = strictObject({
     priceCents: z.number().int().positive(),
-    description: z.string().trim().min(1),
+    description: storableText(z.string().trim().min(1)),
     currency: currencyCode.optional(),
     period: z.enum(['Day', 'Week', 'SemiMonth', 'Month', 'Year']).default('Month'),
     frequency: z.number().int().positive().default(1),
