@@ -42,7 +42,7 @@ import {
   unsentHash,
   valuesAt,
 } from './records.js';
-import { MAX_LOCAL_ID_BYTES, unstorableRecord, usableLocalId } from './storable.js';
+import { MAX_ID_LENGTH, MAX_LOCAL_ID_BYTES, unstorableRecord, usableId, usableLocalId } from './storable.js';
 import { isStorableText } from '../storage/validation.js';
 import { takeOrGiveBack } from '../internal/give-back.js';
 import { callObserver } from '../internal/observer.js';
@@ -2299,7 +2299,12 @@ export class SyncEngine {
       for (const [i, item] of chunk.entries()) {
         const answer: BatchOpResult | undefined = thrown ? { status: thrown.status, record: null, error: thrown.message } : answers[i];
         const ok = answer !== undefined && answer.status !== null && answer.status >= 200 && answer.status < 300;
-        const returnedId = ok && answer.record ? connecIdOf(answer.record.id) : null;
+        // A Connec! id no storage can key a map by (a NUL, an unpaired surrogate, overlong) is
+        // not taken: a create answered with one fails alone, as one answered with no id does,
+        // instead of the storage error rejecting the whole call (the records after it applied
+        // in Connec! but left unlinked, with no result).
+        const answeredId = ok && answer.record ? connecIdOf(answer.record.id) : null;
+        const returnedId = answeredId !== null && usableId(answeredId) ? answeredId : null;
         const connecId = returnedId ?? item.connecId;
         // Connec! may merge the op into a record already linked to another local record (two
         // local records matching one Connec! record on `matching_fields`): that op fails alone.
@@ -2363,20 +2368,29 @@ export class SyncEngine {
           // An answer still to write (a push before its job ran) makes the next one written too.
           // Hashed as an inbound write of the answer would hash it (`answerUnsent`), so the two compare.
           const inboundOn = entity.inbound !== undefined && this.enabled(scope, entity, 'inbound');
-          const unsent = answer?.record && inboundOn ? await this.answerUnsent(scope, entity, answer.record, connecId, item.localId, answerMaps) : null;
+          // The answer as Connec!'s content, or null when it holds none of what the push sent
+          // (an envelope with little more than the id array, CONNECTORS §A7): taken as the
+          // content, its echo (the whole record) was not recognised and written over the app's
+          // record, and a merged create's id-only answer was written in the app as the record.
+          const content = answer?.record && answerHoldsContent(answer.record, item.op.record) ? answer.record : null;
+          const unsent = content && inboundOn ? await this.answerUnsent(scope, entity, content, connecId, item.localId, answerMaps) : null;
           const carried =
             item.op.method === 'put' &&
             current !== null &&
             (current.lastReceivedHash?.startsWith(APPLY_PREFIX) === true || (unsent !== null && unsentOf(current) !== null && unsentOf(current) !== unsent));
-          const apply = answer?.record != null && (merged || carried) && inboundOn;
+          const apply = content !== null && (merged || carried) && inboundOn;
           // Connec!'s content after this push, as answered: its echo is recognised by it.
-          const answered = answer?.record
+          // A merged create whose answer holds no content still reads as merged: its listing or
+          // notification is written in the app, not taken as this push's echo.
+          const answered = content
             ? apply
-              ? applyContent(echoHash(answer.record))
+              ? applyContent(echoHash(content))
               : merged
                 ? MERGED_ANSWER
-                : withUnsent(pushedContent(echoHash(answer.record)), unsent)
-            : null;
+                : withUnsent(pushedContent(echoHash(content)), unsent)
+            : merged && answer?.record
+              ? MERGED_ANSWER
+              : null;
           const received = overtaken ? {} : { lastReceivedHash: answered };
           const syncedAt = this.deps.clock();
           await this.deps.storage.idMaps.update(
@@ -2390,15 +2404,21 @@ export class SyncEngine {
           // push's content, applied after this one).
           if (item.errorBefore) await this.deps.storage.idMaps.clearError(ids, { localId: item.localId }, item.errorBefore);
           syncedHere.set(item.localId, syncedAt);
-          if (apply && !overtaken && answer?.record && connecId !== null) {
-            const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: answer.record }, connecId);
+          if (apply && !overtaken && content && connecId !== null) {
+            const job = this.recordJob(scope.tenant.name, scope.groupId, entity, { entity: entity.name, collection: entity.connec, record: content }, connecId);
             await this.deps.storage.jobs.enqueueMany([job]);
           }
           await this.wake(scope, entity.name, connecId);
           this.counters.pushed++;
           results[item.index] = { localId: item.localId, status: 'pushed', connecId, httpStatus: answer?.status ?? null, error: null };
         } else {
-          const message = conflict ? conflict.message : answer ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`)) : 'no result for op';
+          const message = conflict
+            ? conflict.message
+            : answeredId !== null && returnedId === null
+              ? `Connec! answered HTTP ${answer?.status} with a Connec! id ${isStorableText(answeredId) ? `longer than ${MAX_ID_LENGTH} characters` : 'holding a NUL character or an unpaired UTF-16 surrogate'}, which no record can be keyed by`
+              : answer
+                ? (answer.error ?? (answer.status === null ? 'no answer' : `HTTP ${answer.status}`))
+                : 'no result for op';
           const status = thrown ? thrown.status : (answer?.status ?? null);
           const code = conflict ? LINK_CONFLICT : !thrown && answer?.invalid === true ? MAPPER_ERROR : status === null ? PUSH_FAILED : `http_${status}`;
           results[item.index] = await this.failedPush(ids, item.localId, item.connecId, { code, message, status, cause: thrown ? thrown.cause : answer?.cause });
@@ -2457,7 +2477,7 @@ export class SyncEngine {
         orderBy: 'updated_at DESC',
         signal,
       });
-      const found = page.records.find((r) => ownIdOf(r.id, scope.owner) === localId);
+      const found = page.records.find((r) => ownIdOf(r.id, scope.owner) === localId && usableId(connecIdOf(r.id)));
       if (found) connecId = connecIdOf(found.id);
       if (!hasMorePages(page, top)) break;
       skip += page.records.length;
@@ -3320,6 +3340,16 @@ function isTransientPushFailure(result: PushItemResult): boolean {
   if (result.code === LINK_CONFLICT || result.code === MAPPER_ERROR) return false;
   const status = result.httpStatus;
   return status === null || status === 0 || status === 401 || isRetriedByDefault(status);
+}
+
+/**
+ * Whether Connec!'s answer to a push holds the record's content: some field the push sent (not
+ * only the id array and the fields Connec! manages), or the push sent none. An answer holding
+ * only ids says nothing of what Connec! holds.
+ */
+function answerHoldsContent(answer: ConnecRecord, sent: ConnecRecord): boolean {
+  const fields = Object.keys(sent).filter((key) => key !== 'id' && key !== 'opts');
+  return fields.length === 0 || fields.some((key) => Object.hasOwn(answer, key));
 }
 
 function idArrayOrNull(value: unknown): IdEntry[] | null {
