@@ -50,6 +50,8 @@ export interface SyncControlDeps {
 
 /** The cursor entity and kind under which a group's last started sync is kept. */
 export const CONTROL_CURSOR = { entity: '*', kind: 'sync.control' } as const;
+/** The cursor entity and kind noting the group's last full import enqueued (`enqueueImport({ full: true })`). */
+export const FULL_IMPORT_CURSOR = { entity: '*', kind: 'sync.full' } as const;
 /** The cursor entity and kind the import and poll handlers touch when a run of the group succeeds. */
 export const SUCCEEDED_CURSOR = { entity: '*', kind: 'sync.succeeded' } as const;
 /** Cursor (entity `*`) holding the job id of the last catch-up a toggle enqueued. */

@@ -13,7 +13,7 @@ import { json } from '../http/router.js';
 import { invalidCredentialsResponse, verifyTenantBasicAuth } from '../webhooks/auth.js';
 import { type DeadLetter, discardDeadLetter, listDeadLetters, retryDeadLetter } from '../worker/dead-letters.js';
 import { connecClientFor, connecPort } from './connec-port.js';
-import { createSyncControl, recordSyncSuccess, updateGroupSettings } from './control.js';
+import { createSyncControl, FULL_IMPORT_CURSOR, recordSyncSuccess, updateGroupSettings } from './control.js';
 import {
   connecDisabledMessage,
   groupSyncEnabled,
@@ -175,7 +175,9 @@ export interface SyncApi<E extends readonly AnyEntity[] = readonly AnyEntity[]> 
   /**
    * Enqueues a durable import job, deduplicated per group unless `full`: once the group's import
    * job exists, finished or not, it returns that job with `created: false` and queues nothing
-   * (until `purgeCompleted` removes it). Use `full: true` or `importGroup` to run it again.
+   * (until `purgeCompleted` removes it). Use `full: true` or `importGroup` to run it again:
+   * `full: true` queues a full import unless one queued earlier has not started yet (that one
+   * is returned, `created: false`: it reads everything when it runs).
    * Throws `SyncError`, enqueuing nothing, for a tenant not in the tenant list.
    */
   enqueueImport(args: { tenant: string; groupId: string; full?: boolean }): Promise<{ jobId: string; created: boolean }>;
@@ -1020,14 +1022,31 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
     async enqueueImport({ tenant, groupId, full }) {
       knownTenant(tenant, 'an import');
       const key = `${JobTypes.syncImport}:${tenant}:${keyPart(groupId)}`;
+      if (!full) {
+        const result = await runtime.storage.jobs.enqueue({ type: JobTypes.syncImport, tenant, groupId, payload: { tenant, groupId, full: false }, dedupeKey: key, orderingKey: key });
+        return { jobId: result.id, created: result.created };
+      }
+      // A full import that has not started yet is the one asked for: it reads everything when
+      // it runs, so a second one queued behind it (a resync clicked twice) would read it all
+      // again for nothing. One that started (or failed once: its retry resumes from a
+      // checkpoint) may have passed records changed since: a new one is queued.
+      const noted = { tenant, groupId, ...FULL_IMPORT_CURSOR };
+      const last = await runtime.storage.cursors.get(noted);
+      const lastId = last?.data['jobId'];
+      const waiting = typeof lastId === 'string' ? await runtime.storage.jobs.get(lastId) : null;
+      if (waiting?.status === 'pending' && waiting.attempts === 0) return { jobId: waiting.id, created: false };
+      // Keyed by a position past the last one noted, not the clock alone: two calls in one
+      // millisecond deduplicated to one job even after it started.
+      const at = Math.max(runtime.clock().getTime(), (last?.position ?? 0) + 1);
       const result = await runtime.storage.jobs.enqueue({
         type: JobTypes.syncImport,
         tenant,
         groupId,
-        payload: { tenant, groupId, full: full ?? false },
-        dedupeKey: full ? `${key}:full:${runtime.clock().getTime()}` : key,
+        payload: { tenant, groupId, full: true },
+        dedupeKey: `${key}:full:${at}`,
         orderingKey: key,
       });
+      await runtime.storage.cursors.advance(noted, at, { jobId: result.id });
       return { jobId: result.id, created: result.created };
     },
     async pollGroup({ tenant, groupId, signal }) {
