@@ -50,7 +50,23 @@ CREATE TABLE IF NOT EXISTS app_writes (
   seq bigserial PRIMARY KEY, entity text NOT NULL, local_id text NOT NULL, kind text NOT NULL, pid int NOT NULL);
 CREATE TABLE IF NOT EXISTS app_create_repeats (
   seq bigserial PRIMARY KEY, entity text NOT NULL, idem_key text NOT NULL, pid int NOT NULL);
+CREATE TABLE IF NOT EXISTS app_invoices (
+  id bigserial PRIMARY KEY, idem_key text UNIQUE, number text NOT NULL);
+CREATE TABLE IF NOT EXISTS app_invoice_lines (
+  id bigserial PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES app_invoices(id), position int NOT NULL,
+  description text, quantity numeric NOT NULL DEFAULT 0);
 `;
+
+/** An invoice line as the app holds it: its own id, or null for a line the app has not created yet. */
+export interface InvoiceLine {
+  id: string | null;
+  description: string;
+  quantity: number;
+}
+export interface Invoice {
+  number: string;
+  lines: InvoiceLine[];
+}
 
 export class AppDb {
   readonly pool: pg.Pool;
@@ -122,6 +138,87 @@ export class AppDb {
     const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_contacts WHERE idem_key = $1', [key]);
     return existing.rows[0]?.id ?? '';
   }
+  /**
+   * Idempotent on `key`: the invoice and its lines in one transaction (with a write-log entry per
+   * line created), or the rows of the first create. Returns the line ids in the order given.
+   */
+  async createInvoice(key: string, invoice: Invoice): Promise<{ id: string; lineIds: string[] }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted = await client.query<{ id: string }>('INSERT INTO app_invoices (idem_key, number) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING id::text', [key, invoice.number]);
+      let id = inserted.rows[0]?.id;
+      if (id === undefined) {
+        await client.query('ROLLBACK');
+        await this.pool.query("INSERT INTO app_create_repeats (entity, idem_key, pid) VALUES ('invoices', $1, $2)", [key, process.pid]);
+        const existing = await this.pool.query<{ id: string }>('SELECT id::text FROM app_invoices WHERE idem_key = $1', [key]);
+        id = existing.rows[0]?.id ?? '';
+        return { id, lineIds: (await this.invoiceLines(id)).map((l) => l.id ?? '') };
+      }
+      await client.query("INSERT INTO app_writes (entity, local_id, kind, pid) VALUES ('invoices', $1, 'create', $2)", [id, process.pid]);
+      const lineIds: string[] = [];
+      for (const [position, line] of invoice.lines.entries()) lineIds.push(await this.#insertLine(client, id, position, line));
+      await client.query('COMMIT');
+      return { id, lineIds };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+  /** Updates the invoice: lines with an id are updated, lines without one created; returns the line ids, or null when the invoice is gone. */
+  async updateInvoice(id: string, invoice: Invoice): Promise<string[] | null> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const res = await client.query('UPDATE app_invoices SET number = $2 WHERE id = $1', [id, invoice.number]);
+      if ((res.rowCount ?? 0) === 0) {
+        await client.query('ROLLBACK');
+        return null;
+      }
+      await client.query("INSERT INTO app_writes (entity, local_id, kind, pid) VALUES ('invoices', $1, 'update', $2)", [id, process.pid]);
+      const lineIds: string[] = [];
+      for (const [position, line] of invoice.lines.entries()) {
+        if (line.id === null) lineIds.push(await this.#insertLine(client, id, position, line));
+        else {
+          await client.query('UPDATE app_invoice_lines SET position = $3, description = $4, quantity = $5 WHERE id = $1 AND invoice_id = $2', [line.id, id, position, line.description, line.quantity]);
+          lineIds.push(line.id);
+        }
+      }
+      await client.query('COMMIT');
+      return lineIds;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+  async #insertLine(client: pg.PoolClient, invoiceId: string, position: number, line: InvoiceLine): Promise<string> {
+    const row = await client.query<{ id: string }>('INSERT INTO app_invoice_lines (invoice_id, position, description, quantity) VALUES ($1, $2, $3, $4) RETURNING id::text', [
+      invoiceId,
+      position,
+      line.description,
+      line.quantity,
+    ]);
+    const lineId = row.rows[0]?.id ?? '';
+    await client.query("INSERT INTO app_writes (entity, local_id, kind, pid) VALUES ('invoice_lines', $1, 'create', $2)", [lineId, process.pid]);
+    return lineId;
+  }
+  /** The invoice's lines, in their order. */
+  async invoiceLines(id: string): Promise<(InvoiceLine & { id: string })[]> {
+    const res = await this.pool.query<{ id: string; description: string | null; quantity: string }>(
+      'SELECT id::text, description, quantity::text FROM app_invoice_lines WHERE invoice_id = $1 ORDER BY position, id',
+      [id],
+    );
+    return res.rows.map((r) => ({ id: r.id, description: r.description ?? '', quantity: Number(r.quantity) }));
+  }
+  /** Every invoice's id. */
+  async invoiceIds(): Promise<string[]> {
+    const res = await this.pool.query<{ id: string }>('SELECT id::text FROM app_invoices ORDER BY id');
+    return res.rows.map((r) => r.id);
+  }
   async #barrier(): Promise<void> {
     while (!this.#barrierPassed) {
       const res = await this.pool.query<{ n: number }>("SELECT count(DISTINCT pid)::int AS n FROM app_writes WHERE entity = 'contacts' AND kind = 'create'");
@@ -192,7 +289,37 @@ export type AnyConnector = ReturnType<typeof defineConnector>;
 
 type Person = Record<string, unknown> & { first_name?: string | null; last_name?: string | null; job_title?: string | null; organization_id?: unknown };
 
-export function appConnector(db: AppDb) {
+type ConnecInvoice = Record<string, unknown> & { transaction_number?: string | null; lines?: { id?: unknown; description?: string | null; quantity?: number | null }[] | null };
+
+/** Invoices with lines (sub-records) over the app's PostgreSQL tables: `local.update` returns the line ids unless `updateReturnsNothing`. */
+export function invoiceEntity(db: AppDb, options: { updateReturnsNothing?: boolean } = {}) {
+  const toLocal = (inv: ConnecInvoice): Invoice => ({
+    number: inv.transaction_number ?? '',
+    // Each line's `id` is the app's (a string) or null for a line it has not created.
+    lines: (inv.lines ?? []).map((l) => ({ id: typeof l.id === 'string' ? l.id : null, description: l.description ?? '', quantity: l.quantity ?? 0 })),
+  });
+  return defineEntity({
+    name: 'invoices',
+    connec: 'invoices',
+    direction: 'inbound',
+    subRecords: ['lines'],
+    toLocal,
+    local: {
+      create: async (data, ctx) => {
+        const { id, lineIds } = await db.createInvoice(ctx.idempotencyKey, data);
+        return { id, subIds: { lines: lineIds } };
+      },
+      update: async (id, data) => {
+        const lineIds = await db.updateInvoice(id, data);
+        if (lineIds === null) return { gone: true };
+        return options.updateReturnsNothing ? undefined : { subIds: { lines: lineIds } };
+      },
+    },
+  });
+}
+
+/** With `invoices`, the connector also has the invoices entity (`invoiceEntity`). */
+export function appConnector(db: AppDb, options: { invoices?: boolean } = {}) {
   const companies = defineEntity({
     name: 'companies',
     connec: 'organizations',
@@ -225,6 +352,7 @@ export function appConnector(db: AppDb) {
       get: async (id) => db.contact(id),
     },
   });
+  if (options.invoices) return defineConnector({ entities: [contacts, companies, invoiceEntity(db)] });
   return defineConnector({ entities: [contacts, companies] });
 }
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Sandbox, startSandbox } from '@org/maestrano-sandbox';
 import { createWorker, type Maestrano, type StorageAdapter, type SyncModuleConfig, tenantsFromDevPlatform, toNodeListener } from '@org/maestrano-sdk';
-import { type AnyConnector, AppDb, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
+import { type AnyConnector, AppDb, appConnector, createApp, memoryAdapter, mongoStorage, postgresStorage, sqliteStorage } from './app.js';
 import { adminQuery, PG_SERVER_URL } from '../pg-server.js';
 
 export const TENANT = 'sync-e2e';
@@ -47,6 +47,13 @@ export interface SyncHarness {
     leaseMs?: number;
     batchSize?: number;
     createBarrierWriters?: number;
+    /** The worker's connector has the invoices entity too (`appConnector(db, { invoices: true })`). */
+    invoices?: boolean;
+    /**
+     * The worker hangs for good once an id-map write of invoices has committed (before the
+     * link-back), writing `stalled after the invoice map write` on stdout: the moment to kill it.
+     */
+    stallAfterInvoiceMap?: boolean;
   }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
@@ -61,6 +68,8 @@ export async function startSyncHarness(options: {
   connector?: AnyConnector;
   /** Notifications (and Connec!'s answers to the app) in the id-array format; `false`: plain ids. */
   externalIds?: boolean;
+  /** The app's connector has the invoices entity too (as workers spawned with `invoices`). */
+  invoices?: boolean;
 }): Promise<SyncHarness> {
   const dbName = `mno_sync_${randomBytes(5).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${dbName}"`);
@@ -102,7 +111,8 @@ export async function startSyncHarness(options: {
   });
   const devPlatform = { host: sandbox.url, key: sandbox.credentials.environment.apiKey, secret: sandbox.credentials.environment.apiSecret };
   const tenants = await tenantsFromDevPlatform({ ...devPlatform, refreshMs: 0 });
-  const mno = createApp({ tenants, storage: storageHandle.storage, db, ...(options.sync ? { sync: options.sync } : {}), ...(options.connector ? { connector: options.connector } : {}) });
+  const connector = options.connector ?? (options.invoices ? appConnector(db, { invoices: true }) : undefined);
+  const mno = createApp({ tenants, storage: storageHandle.storage, db, ...(options.sync ? { sync: options.sync } : {}), ...(connector ? { connector } : {}) });
   handler = mno.handler;
   const children = new Set<ChildProcess>();
 
@@ -135,7 +145,18 @@ export async function startSyncHarness(options: {
       await res.arrayBuffer();
       return res.status;
     },
-    async spawnWorker({ concurrency = 4, paused = false, createDelayMs = 0, updateDelayMs = 0, createStallAfter = 0, leaseMs = 3_000, batchSize, createBarrierWriters = 0 } = {}) {
+    async spawnWorker({
+      concurrency = 4,
+      paused = false,
+      createDelayMs = 0,
+      updateDelayMs = 0,
+      createStallAfter = 0,
+      leaseMs = 3_000,
+      batchSize,
+      createBarrierWriters = 0,
+      invoices = false,
+      stallAfterInvoiceMap = false,
+    } = {}) {
       const entry = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
       const child = spawn(process.execPath, ['--conditions=@org/source', '--import', 'tsx', entry], {
         cwd: fileURLToPath(new URL('../../..', import.meta.url)),
@@ -153,6 +174,8 @@ export async function startSyncHarness(options: {
           SYNC_E2E_LEASE_MS: String(leaseMs),
           SYNC_E2E_BATCH_SIZE: batchSize === undefined ? '' : String(batchSize),
           SYNC_E2E_CREATE_BARRIER_WRITERS: String(createBarrierWriters),
+          SYNC_E2E_INVOICES: invoices ? '1' : '0',
+          SYNC_E2E_STALL_AFTER_INVOICE_MAP: stallAfterInvoiceMap ? '1' : '0',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

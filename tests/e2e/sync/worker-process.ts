@@ -2,8 +2,8 @@
  * A separate worker process for the sync end-to-end tests: the same app and connector as the
  * test process, PostgreSQL storage, `mno.worker.run({ signal, concurrency })` until SIGTERM.
  */
-import { tenantsFromDevPlatform } from '@org/maestrano-sdk';
-import { AppDb, createApp, postgresStorage } from './app.js';
+import { type StorageAdapter, tenantsFromDevPlatform } from '@org/maestrano-sdk';
+import { AppDb, appConnector, createApp, postgresStorage } from './app.js';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -18,7 +18,30 @@ const db = new AppDb(databaseUrl, {
   createStallAfter: Number(process.env.SYNC_E2E_CREATE_STALL_AFTER ?? '0'),
   createBarrierWriters: Number(process.env.SYNC_E2E_CREATE_BARRIER_WRITERS ?? '0'),
 });
-const { storage, close } = await postgresStorage(databaseUrl);
+const { storage: pgStorage, close } = await postgresStorage(databaseUrl);
+/**
+ * With SYNC_E2E_STALL_AFTER_INVOICE_MAP, an id-map write of invoices answers never once it has
+ * committed: this worker then holds the link-back it owes (and the invoice's line ids) until it
+ * is killed, as a crash between the two would leave it.
+ */
+function stallingAfterInvoiceMap(inner: StorageAdapter): StorageAdapter {
+  const insertMany: StorageAdapter['idMaps']['insertMany'] = async (maps) => {
+    const written = await inner.idMaps.insertMany(maps);
+    if (maps.some((m) => m.entity === 'invoices')) {
+      process.stdout.write('stalled after the invoice map write\n');
+      await new Promise(() => {});
+    }
+    return written;
+  };
+  // Proxies whose methods stay bound to the real objects (they may keep state in private fields).
+  const bound = <T extends object>(target: T, property: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, property, target);
+    return typeof value === 'function' ? value.bind(target) : value;
+  };
+  const idMaps = new Proxy(inner.idMaps, { get: (target, property) => (property === 'insertMany' ? insertMany : bound(target, property)) });
+  return new Proxy(inner, { get: (target, property) => (property === 'idMaps' ? idMaps : bound(target, property)) });
+}
+const storage = process.env.SYNC_E2E_STALL_AFTER_INVOICE_MAP === '1' ? stallingAfterInvoiceMap(pgStorage) : pgStorage;
 const tenants = await tenantsFromDevPlatform({
   host: env('SYNC_E2E_DEVPL_HOST'),
   key: env('SYNC_E2E_DEVPL_KEY'),
@@ -28,7 +51,7 @@ const tenants = await tenantsFromDevPlatform({
 // Record locks as short as the job lease (3 s unless SYNC_E2E_LEASE_MS says otherwise): a killed
 // worker's locks then lapse within seconds (the default 30 s would only make the kill tests wait).
 const leaseMs = Number(process.env.SYNC_E2E_LEASE_MS ?? '3000');
-const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: leaseMs } });
+const mno = createApp({ tenants, storage, db, sync: { lockTtlMs: leaseMs }, ...(process.env.SYNC_E2E_INVOICES === '1' ? { connector: appConnector(db, { invoices: true }) } : {}) });
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
 // Paused workers report ready, then wait for SIGUSR2, so that several start claiming together.
