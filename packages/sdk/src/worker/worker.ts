@@ -197,10 +197,15 @@ const SUSPECTS_NAP_MS = 1_000;
 /** Least time between two purges of completed jobs by one `run()`. */
 const PURGE_INTERVAL_MS = 3_600_000;
 
-/** Delay before the next attempt after `attempts` failed ones. */
+/**
+ * Delay before the next attempt after `attempts` failed ones. Never above 24 h, whatever
+ * `maxMs` says: a `maxMs` of "no cap" gave a job with many attempts a retry date past year
+ * 9999, which no storage records (the failure was then never recorded, and the job was
+ * redelivered at every lease expiry instead of backing off or being dead-lettered).
+ */
 export function backoffDelay(attempts: number, policy: BackoffPolicy = {}, random: () => number = Math.random): number {
   const base = policy.baseMs ?? DEFAULTS.backoffBaseMs;
-  const max = policy.maxMs ?? DEFAULTS.backoffMaxMs;
+  const max = Math.min(policy.maxMs ?? DEFAULTS.backoffMaxMs, MAX_RETRY_AFTER_MS);
   const exp = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
   const jitter = 1 + (random() * 0.4 - 0.2);
   return Math.max(0, Math.min(max, Math.round(exp * jitter)));
