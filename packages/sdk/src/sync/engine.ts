@@ -18,7 +18,7 @@ import type {
   MapperContext,
 } from '../entities/types.js';
 import { StorageConflictError, SyncError } from '../errors/index.js';
-import type { CursorRecord, GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
+import type { CursorKey, CursorRecord, GroupRecord, IdMapRecord, IdMapScope, JobInput, JsonValue, RecordError, StorageAdapter } from '../storage/adapter.js';
 import type { EntityReport, RecordFailure, SkipReason, SyncCounters, SyncEvent, SyncReport } from './observe.js';
 import { emptyCounters, emptyEntityReport } from './observe.js';
 import { scrubErrorText } from '../config/logger.js';
@@ -2609,6 +2609,12 @@ export class SyncEngine {
        * which were answered `skipped`.
        */
       outboundOnly?: boolean;
+      /**
+       * What identifies a full import across its attempts (its job's id): a retry of it resumes
+       * from the checkpoints this run wrote instead of starting over. Without it, `full`
+       * starts from the first page every time.
+       */
+      fullRun?: string;
     } = {},
   ): Promise<SyncReport> {
     return this.runLocked('import', tenantName, groupId, options, async (scope, { entities, failures, startedAt, keepAlive }) => {
@@ -2620,7 +2626,8 @@ export class SyncEngine {
         const report = (entities[entity.name] ??= emptyEntityReport());
         // A catch-up pass has a cursor of its own: the initial import's stays complete.
         const pass = options.outboundOnly ? { full: true, kind: 'outbound.catchup' } : { full: options.full ?? false, kind: 'import.outbound' };
-        await this.importOutbound(scope, entity, report, failures, pass.full, options.signal, keepAlive, pass.kind);
+        const fullRun = !options.outboundOnly && options.full ? options.fullRun : undefined;
+        await this.importOutbound(scope, entity, report, failures, pass.full, options.signal, keepAlive, pass.kind, fullRun);
       }
       if (options.outboundOnly) return;
       for (const entity of this.deps.connector.importOrder) {
@@ -2859,9 +2866,10 @@ export class SyncEngine {
     signal: AbortSignal | undefined,
     keepAlive: () => Promise<void>,
     kind = 'import.outbound',
+    fullRun?: string,
   ): Promise<void> {
     const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind };
-    if (full) await this.deps.storage.cursors.reset(key);
+    if (full && !(await this.sameFullRun(key, fullRun))) await this.deps.storage.cursors.reset(key);
     const cursor = await this.deps.storage.cursors.get(key);
     if (cursor?.complete || !entity.list) return;
     const mctx = this.mapperContext(scope, entity, null, null, false);
@@ -2909,7 +2917,17 @@ export class SyncEngine {
         cause === undefined ? {} : { cause },
       );
     }
-    await this.deps.storage.cursors.advance(key, done, {}, true);
+    await this.deps.storage.cursors.advance(key, done, fullRun !== undefined ? { fullRun } : {}, true);
+  }
+
+  /**
+   * Whether the cursor at `key` was written by the full import `fullRun` (an earlier attempt of
+   * the same job): its retry resumes from it rather than resetting it again.
+   */
+  private async sameFullRun(key: CursorKey, fullRun: string | undefined): Promise<boolean> {
+    if (fullRun === undefined) return false;
+    const cursor = await this.deps.storage.cursors.get(key);
+    return cursor?.data.fullRun === fullRun;
   }
 
   private async importEntity(
@@ -2923,11 +2941,14 @@ export class SyncEngine {
       onProgress?: (p: { entity: string; done: number; total: number | null }) => void;
       /** When this run began. */
       startedAt: Date;
+      /** See `importGroup`. */
+      fullRun?: string | undefined;
     },
     keepAlive: () => Promise<void>,
   ): Promise<Date> {
     const key = { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, kind: 'import' };
-    if (options.full) await this.deps.storage.cursors.reset(key);
+    const fullRun = options.full ? options.fullRun : undefined;
+    if (options.full && !(await this.sameFullRun(key, fullRun))) await this.deps.storage.cursors.reset(key);
     const cursor = await this.deps.storage.cursors.get(key);
     // When the entity's import first began: a resumed run keeps the first run's start, which
     // its checkpoints carry (`startedAt`), since the pages that run read may have changed since.
@@ -2969,7 +2990,7 @@ export class SyncEngine {
           const tail = await applying;
           await tail();
           await previous;
-          await this.deps.storage.cursors.advance(key, fetchedTo, { total, startedAt: began.toISOString() }, last);
+          await this.deps.storage.cursors.advance(key, fetchedTo, { total, startedAt: began.toISOString(), ...(fullRun !== undefined ? { fullRun } : {}) }, last);
           // Observability never breaks syncing: a throwing (or rejecting) progress callback is logged, not fatal.
           callObserver(options.onProgress, [{ entity: entity.name, done: fetchedTo, total }], (error) =>
             this.deps.logger.warn('sync: onProgress failed; ignored', { tenant: scope.tenant.name, groupId: scope.groupId, entity: entity.name, error: errorInfo(error).message }),

@@ -814,7 +814,8 @@ export function createSyncModule(runtime: Runtime, config: { connector?: unknown
       // A catch-up reads what Connec! changed first (a poll, with the conflict policies), so
       // that a newer edit made there meanwhile is weighed, not overwritten by the app's copy.
       if (outboundOnly) await engine.pollGroup(job.tenant, job.groupId, { overlapMs: pollOverlapMs, signal: ctx.signal, heartbeat: ctx.heartbeat, existingCursorsOnly: true });
-      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat });
+      // A full import's retry resumes from the checkpoints its earlier attempts wrote (`fullRun`).
+      await engine.importGroup(job.tenant, job.groupId, { full, outboundOnly, signal: ctx.signal, heartbeat: ctx.heartbeat, ...(full ? { fullRun: job.id } : {}) });
     } catch (error) {
       if (error instanceof ImportBusyError) throw new JobDeferral(error.message, { retryInMs: busyRetryMs(job) });
       // The group was deleted while the import ran: it stopped before its next page; nothing
