@@ -9,11 +9,12 @@
  *   (subdocuments/arrays/scalars) when every server accepts it as it is; otherwise as its
  *   JSON text in a BSON Binary of subtype 0x80 (`JSON_TEXT_SUBTYPE`). It needs the text form
  *   when an object key holds `.`, starts with `$` or is empty (FerretDB refuses them, MongoDB
- *   restricts them), when an array holds an array (FerretDB refuses nested arrays), or when it
- *   nests deeper than `MAX_BSON_NESTING` levels (MongoDB refuses documents nested deeper than
- *   100). The earlier versions never stored a Binary in a JSON field, so both forms read back
- *   unambiguously, and documents written before are read as they are. No query filter or
- *   index reaches inside a JSON field.
+ *   restricts them) or is `_bsontype` (the BSON serializer takes it for a type tag), when an
+ *   array holds an array (FerretDB refuses nested arrays), or when it nests deeper than
+ *   `MAX_BSON_NESTING` levels (MongoDB refuses documents nested deeper than 100). The earlier
+ *   versions never stored a Binary in a JSON field, so both forms read back unambiguously,
+ *   and documents written before are read as they are. No query filter or index reaches
+ *   inside a JSON field.
  * - A stored JSON value takes at most `MAX_STORED_JSON_BYTES` (a BSON document holds at most
  *   16 MiB, the rest is left to the record's other fields); a larger one is refused, naming
  *   the argument, before anything is written. Two JSON values of one document (a ledger
@@ -312,9 +313,13 @@ export function recordedText(text: string, maxBytes: number): string {
   return `${clean.slice(0, end)}${CUT_MARKER}`;
 }
 
-/** A key every server accepts as a field name: not empty, no `.`, no leading `$`. */
+/**
+ * A key every server accepts as a field name (not empty, no `.`, no leading `$`) and the BSON
+ * serializer writes as data: it reads an object's `_bsontype` as the tag of one of its own
+ * types, and refuses a plain object holding one (`BSONVersionError`).
+ */
 function bsonSafeKey(key: string): boolean {
-  return key.length > 0 && !key.startsWith('$') && !key.includes('.');
+  return key.length > 0 && !key.startsWith('$') && !key.includes('.') && key !== '_bsontype';
 }
 
 function unstorable(field: string): InvalidArgumentError {

@@ -2,7 +2,7 @@
  * Values at the edges of what a database stores, the same on every adapter:
  *
  * - Any JSON value round-trips exactly, whatever its object keys (`a.b`, `$type`, `~`, the
- *   empty key, `__proto__`, nested in arrays): document stores refuse some of them as field
+ *   empty key, `__proto__`, `_bsontype`, nested in arrays): document stores refuse some of them as field
  *   names, so an adapter must encode them. So does any shape: arrays directly inside arrays
  *   (FerretDB refuses them in a document) and values nested 200 levels deep (MongoDB refuses
  *   documents nested deeper than 100).
@@ -88,6 +88,8 @@ const SHAPES: [string, () => JsonValue][] = [
   ['a top-level array of arrays', () => [[1], ['a', null], [[{ 'k.v': [[2]] }]]]],
   ['200 levels deep', () => deepJson(200)],
   ['200 levels of arrays inside arrays', () => JSON.parse(`${'['.repeat(200)}1${']'.repeat(200)}`) as JsonValue],
+  // Ordinary data, but the BSON serializer reads `_bsontype` as the tag of one of its own types.
+  ['a `_bsontype` key', () => ({ entity: 'items', data: { _bsontype: 'ObjectId', id: 'x' }, list: [{ _bsontype: 1 }] })],
 ];
 
 /**
