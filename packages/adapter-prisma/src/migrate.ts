@@ -357,6 +357,11 @@ function readMigrations(dir: string): Migration[] {
     });
 }
 
+/** A character that continues an unquoted PostgreSQL identifier (a `$` then starts no dollar quote). */
+const IDENTIFIER_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
+/** A dollar-quote delimiter: `$$`, or a tag shaped as an unquoted identifier between two `$`. */
+const DOLLAR_TAG = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
+
 /**
  * Splits a migration script into statements at top-level semicolons, skipping comments
  * and leaving quoted strings, quoted identifiers and dollar-quoted bodies intact.
@@ -381,8 +386,14 @@ export function splitSqlStatements(script: string): string[] {
       continue;
     }
     if (ch === "'" || ch === '"' || ch === '`') {
+      // PostgreSQL's escape string (`E'it\'s'`): a backslash escapes the next character.
+      const escapes = ch === "'" && /[eE]/.test(script[i - 1] ?? '') && !IDENTIFIER_CHAR.test(script[i - 2] ?? '');
       let j = i + 1;
       while (j < script.length) {
+        if (escapes && script[j] === '\\') {
+          j += 2;
+          continue;
+        }
         if (script[j] === ch) {
           if (script[j + 1] === ch) {
             j += 2;
@@ -396,8 +407,9 @@ export function splitSqlStatements(script: string): string[] {
       i = j + 1;
       continue;
     }
-    if (ch === '$') {
-      const tag = /^\$[A-Za-z_]*\$/.exec(script.slice(i));
+    if (ch === '$' && !IDENTIFIER_CHAR.test(script[i - 1] ?? '')) {
+      // A tag follows the rules of an unquoted identifier (`$body$`, `$fn1$`) or is empty (`$$`).
+      const tag = DOLLAR_TAG.exec(script.slice(i));
       if (tag) {
         const end = script.indexOf(tag[0], i + tag[0].length);
         const stop = end === -1 ? script.length : end + tag[0].length;
