@@ -267,7 +267,9 @@ function createRecurringBill(platform: Platform, marketplace: Marketplace, raw: 
   const body = isRecord(raw.recurring_bill) ? raw.recurring_bill : raw;
   const errors: Errors = {};
   const { group, priceCents, description } = chargeFields(platform, marketplace, body, errors, 'recurring_bill');
-  const period = body.period === undefined || body.period === '' ? 'month' : PERIODS[String(body.period).toLowerCase()];
+  const periodName = String(body.period).toLowerCase();
+  // An own key only: `constructor`, `__proto__` and the like are members of every object.
+  const period = body.period === undefined || body.period === '' ? 'month' : Object.hasOwn(PERIODS, periodName) ? PERIODS[periodName] : undefined;
   if (!period) add(errors, 'period', 'is not included in the list (Day, Week, SemiMonth, Month, Year)');
   const frequency = body.frequency === undefined || body.frequency === '' ? 1 : toInteger(body.frequency);
   if (frequency === null || frequency < 1) add(errors, 'frequency', 'must be an integer greater than 0');

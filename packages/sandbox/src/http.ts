@@ -104,16 +104,19 @@ function parseForm(body: string): Record<string, unknown> {
     if (m?.[1] !== undefined) {
       const outer = m[1];
       const inner = m[2] ?? '';
+      // `__proto__[x]=` would otherwise write into Object.prototype (read through `out.__proto__`).
+      if (outer === '__proto__' || inner === '__proto__') continue;
+      const current = Object.hasOwn(out, outer) ? out[outer] : undefined;
       if (inner === '') {
-        const list = Array.isArray(out[outer]) ? (out[outer] as unknown[]) : [];
+        const list = Array.isArray(current) ? (current as unknown[]) : [];
         list.push(value);
         out[outer] = list;
       } else {
-        const obj = typeof out[outer] === 'object' && out[outer] !== null && !Array.isArray(out[outer]) ? (out[outer] as Record<string, unknown>) : {};
+        const obj = typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>) : {};
         obj[inner] = value;
         out[outer] = obj;
       }
-    } else {
+    } else if (key !== '__proto__') {
       out[key] = value;
     }
   }

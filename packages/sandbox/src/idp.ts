@@ -87,6 +87,7 @@ export function programmaticLogin(platform: Platform, input: ProgrammaticLoginIn
   let relayState = input.relayState ?? null;
   let groupId = input.groupId ?? null;
   if (input.authnRequestUrl) {
+    if (!URL.canParse(input.authnRequestUrl, platform.url)) throw new PlatformError(400, 'authnRequestUrl', `authnRequestUrl is not a URL: ${input.authnRequestUrl}`);
     const u = new URL(input.authnRequestUrl, platform.url);
     samlRequest = u.searchParams.get('SAMLRequest');
     relayState ??= u.searchParams.get('RelayState');

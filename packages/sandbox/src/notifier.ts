@@ -107,13 +107,15 @@ export class Notifier {
     return delivery;
   }
 
-  /** One HTTP request of a delivery: Basic `api.id:api.key` of its marketplace, JSON body. */
+  /** One HTTP request of a delivery: Basic `api.id:api.key` of its marketplace, JSON body, redirects not followed. */
   #fetch(delivery: Delivery, signal: AbortSignal): Promise<Response> {
     const creds = this.#options.credentials(delivery.marketplace);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (creds) headers.authorization = basicAuthHeader(creds.apiId, creds.apiKey);
     if (delivery.body !== null) headers['content-type'] = 'application/json';
-    return fetch(delivery.url, { method: delivery.method, headers, body: delivery.body ?? undefined, signal });
+    // A redirect is the app's answer, not followed: a 3xx means the webhook was not handled (a
+    // login page, a route not mounted), and following it would send the credentials elsewhere.
+    return fetch(delivery.url, { method: delivery.method, headers, body: delivery.body ?? undefined, signal, redirect: 'manual' });
   }
 
   #signal(): AbortSignal {

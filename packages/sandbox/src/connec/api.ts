@@ -219,6 +219,10 @@ function batch(platform: Platform, req: SandboxRequest): SandboxResponse {
       continue;
     }
     const method = op.method.toUpperCase();
+    if (!URL.canParse(op.url, platform.url)) {
+      results.push({ status: 400, body: connecErrorBody(new ConnecError(400, 'validation', 'Validation error', `${op.url} is not a URL`)) });
+      continue;
+    }
     const url = new URL(op.url, platform.url);
     const path = url.pathname.startsWith('/api/v2') ? url.pathname.slice('/api/v2'.length) : null;
     if (path === null) {
