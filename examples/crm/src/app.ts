@@ -194,8 +194,6 @@ export function createCrmApp({ db, mno, secureCookies = false }: CrmAppOptions):
     return html(c, loginPage(reason, nextPath(c.req.query('next'))));
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
-
   app.get('/contacts', async (c) => {
     const who = await signedIn(c);
     if (who instanceof Response) return who;
